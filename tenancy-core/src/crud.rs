@@ -1,0 +1,185 @@
+//! Executing the statements of [`sql`](crate::sql) for a model: binding, running, decoding and
+//! error mapping. Generic over the model; the derive generates none of this.
+
+use sqlx::postgres::PgArguments;
+use sqlx::{AssertSqlSafe, Executor, Postgres};
+
+use crate::error::{from_db, Error};
+use crate::model::TenantModel;
+use crate::record::Record;
+use crate::sql::{self, Postgres as Pg};
+use crate::tenant::Tenant;
+
+/// PostgreSQL's limit on bound values in one statement.
+pub const MAX_BIND_PARAMS: usize = 65_535;
+
+fn bind<M: TenantModel>(
+    model: &M,
+    columns: impl IntoIterator<Item = usize>,
+    args: &mut PgArguments,
+) -> Result<(), Error> {
+    for index in columns {
+        model
+            .bind_column(index, args)
+            .map_err(sqlx::Error::Encode)?;
+    }
+    Ok(())
+}
+
+fn insertable_indexes<M: TenantModel>() -> impl Iterator<Item = usize> {
+    M::TABLE
+        .columns
+        .iter()
+        .enumerate()
+        .filter(|(_, c)| c.is_insertable())
+        .map(|(i, _)| i)
+}
+
+pub(crate) async fn insert<'c, M, E>(
+    executor: E,
+    tenant: Tenant,
+    value: M,
+) -> Result<Record<M>, Error>
+where
+    M: TenantModel,
+    E: Executor<'c, Database = Postgres>,
+{
+    let mut record = Record::new(tenant, value);
+    insert_record(executor, &mut record).await?;
+    Ok(record)
+}
+
+pub(crate) async fn insert_record<'c, M, E>(
+    executor: E,
+    record: &mut Record<M>,
+) -> Result<(), Error>
+where
+    M: TenantModel,
+    E: Executor<'c, Database = Postgres>,
+{
+    record.validate()?;
+    let mut args = PgArguments::default();
+    bind(record.value(), insertable_indexes::<M>(), &mut args)?;
+    let sql = sql::insert::<Pg>(record.tenant(), &M::TABLE, 1);
+    let row = sqlx::query_with(AssertSqlSafe(sql), args)
+        .fetch_one(executor)
+        .await
+        .map_err(|e| from_db(e, record.tenant(), M::TABLE.name))?;
+    record.set_loaded(M::from_row(&row)?);
+    Ok(())
+}
+
+pub(crate) async fn insert_many<'c, M, E>(
+    executor: E,
+    tenant: Tenant,
+    models: Vec<M>,
+) -> Result<Vec<Record<M>>, Error>
+where
+    M: TenantModel,
+    E: Executor<'c, Database = Postgres>,
+{
+    if models.is_empty() {
+        return Ok(Vec::new());
+    }
+    for (index, model) in models.iter().enumerate() {
+        model
+            .validate()
+            .map_err(|errors| Error::InvalidBatchRow { index, errors })?;
+    }
+    let per_row = insertable_indexes::<M>().count().max(1);
+    let max_rows = MAX_BIND_PARAMS / per_row;
+    if models.len() > max_rows {
+        return Err(Error::BatchTooLarge {
+            table: M::TABLE.name,
+            rows: models.len(),
+            max_rows,
+        });
+    }
+    let mut args = PgArguments::default();
+    for model in &models {
+        bind(model, insertable_indexes::<M>(), &mut args)?;
+    }
+    let sql = sql::insert::<Pg>(&tenant, &M::TABLE, models.len());
+    let rows = sqlx::query_with(AssertSqlSafe(sql), args)
+        .fetch_all(executor)
+        .await
+        .map_err(|e| from_db(e, &tenant, M::TABLE.name))?;
+    rows.iter()
+        .map(|row| Ok(Record::loaded(tenant.clone(), M::from_row(row)?)))
+        .collect()
+}
+
+pub(crate) async fn find<'c, M, E>(
+    executor: E,
+    tenant: Tenant,
+    id: M::Id,
+) -> Result<Option<Record<M>>, Error>
+where
+    M: TenantModel,
+    E: Executor<'c, Database = Postgres>,
+{
+    let sql = sql::select_by_pk::<Pg>(&tenant, &M::TABLE);
+    let row = sqlx::query(AssertSqlSafe(sql))
+        .bind(id)
+        .fetch_optional(executor)
+        .await
+        .map_err(|e| from_db(e, &tenant, M::TABLE.name))?;
+    row.map(|row| Ok(Record::loaded(tenant, M::from_row(&row)?)))
+        .transpose()
+}
+
+/// Writes `columns` of a loaded record (already checked and validated by the caller) and
+/// refreshes it from the returned row.
+pub(crate) async fn update_columns<'c, M, E>(
+    executor: E,
+    record: &mut Record<M>,
+    columns: &[usize],
+) -> Result<(), Error>
+where
+    M: TenantModel,
+    E: Executor<'c, Database = Postgres>,
+{
+    if columns.is_empty() {
+        return Ok(());
+    }
+    let table = &M::TABLE;
+    let mut args = PgArguments::default();
+    bind(
+        record.value(),
+        columns.iter().copied().chain([table.primary_key_index()]),
+        &mut args,
+    )?;
+    let sql = sql::update::<Pg>(record.tenant(), table, columns);
+    let row = sqlx::query_with(AssertSqlSafe(sql), args)
+        .fetch_optional(executor)
+        .await
+        .map_err(|e| from_db(e, record.tenant(), table.name))?
+        .ok_or_else(|| Error::NotFound {
+            tenant: record.tenant().clone(),
+            table: table.name,
+        })?;
+    record.set_loaded(M::from_row(&row)?);
+    Ok(())
+}
+
+pub(crate) async fn delete<'c, M, E>(executor: E, record: &mut Record<M>) -> Result<(), Error>
+where
+    M: TenantModel,
+    E: Executor<'c, Database = Postgres>,
+{
+    let table = &M::TABLE;
+    let sql = sql::delete_by_pk::<Pg>(record.tenant(), table);
+    let done = sqlx::query(AssertSqlSafe(sql))
+        .bind(record.id())
+        .execute(executor)
+        .await
+        .map_err(|e| from_db(e, record.tenant(), table.name))?;
+    if done.rows_affected() == 0 {
+        return Err(Error::NotFound {
+            tenant: record.tenant().clone(),
+            table: table.name,
+        });
+    }
+    record.set_deleted();
+    Ok(())
+}

@@ -1,0 +1,63 @@
+//! Runtime of [`tenancy`](https://docs.rs/tenancy): schema-per-tenant multi-tenancy for
+//! PostgreSQL on sqlx. Most users depend on the `tenancy` crate, which re-exports this one and
+//! adds `#[derive(TenantModel)]`.
+//!
+//! # Pieces
+//!
+//! - [`Tenant`]: a validated schema name. Its constructors are the only way to get one, so every
+//!   tenant reaching SQL has passed the [naming rule](tenant), and it is always rendered quoted.
+//! - [`TenantModel`]: the description of a model (table, columns, how to bind and decode), which
+//!   the derive generates, and the operations every model gets: `insert`, `insert_many`,
+//!   `find`, `query`. Each takes the tenant at run time.
+//! - [`Record`]: a model value plus its metadata, the tenant it came from and its [`State`].
+//! - [`Query`], [`Column`], [`Filter`]: the typed query builder.
+//! - [`Changeset`]: a partial update that writes only the columns it sets.
+//! - [`Validate`]: every broken rule at once, per field, before anything is written.
+//! - [`sql`]: all SQL text, behind a small [`Dialect`](sql::Dialect) seam.
+//!
+//! # Why a `Record<M>` wrapper
+//!
+//! Ecto keeps a record's prefix in a hidden `__meta__` field. In Rust the choice is between a
+//! field the derive recognises in the user's struct and a wrapper type; this crate uses a
+//! wrapper, [`Record<M>`], because:
+//! - the model stays a plain struct, constructible with a literal, with no field the user must
+//!   fill with a placeholder;
+//! - the only way to get a `Record` in the `Loaded` state is from the database, so its tenant is
+//!   a fact, not a claim: nothing can set it to a different tenant afterwards;
+//! - `Record` dereferences to the model, so reading and assigning fields is unchanged.
+//!
+//! Writes of a record (`update`, `apply`, `delete`) still take the tenant, so every call site
+//! names the tenant it writes to, and a mismatch with the record's own tenant is a typed
+//! [`Error::TenantMismatch`] rather than a silent cross-tenant write.
+//!
+//! # Isolation
+//!
+//! Every statement is schema-qualified (`"tenant_1"."guards"`); CRUD never reads or changes the
+//! session's `search_path`, so a pooled connection carries no tenant state between borrowers.
+//! Every value is a bound parameter.
+
+#![warn(missing_docs)]
+
+mod crud;
+mod error;
+mod model;
+mod query;
+mod record;
+pub mod sql;
+pub mod tenant;
+pub mod validate;
+
+pub use crud::MAX_BIND_PARAMS;
+pub use error::Error;
+pub use model::{ColumnDef, TableDef, TenantModel};
+pub use query::{Column, Filter, Order, Query, SqlValue};
+pub use record::{Changeset, Record, State};
+pub use tenant::{InvalidTenantName, NameRule, Tenant, TenantNamePolicy, MAX_TENANT_NAME_LEN};
+pub use validate::{FieldError, Validate, ValidationErrors};
+
+/// What generated code needs; not a stable API.
+#[doc(hidden)]
+pub mod __private {
+    pub use crate::validate::rules;
+    pub use sqlx;
+}

@@ -1,0 +1,409 @@
+//! The typed query builder: column constants, filters, ordering, and the [`Query`] that runs them
+//! on one tenant's table.
+
+use std::marker::PhantomData;
+
+use sqlx::error::BoxDynError;
+use sqlx::postgres::PgArguments;
+use sqlx::{Arguments, Encode, Executor, Postgres, Type};
+
+use crate::error::{from_db, Error};
+use crate::model::TenantModel;
+use crate::record::Record;
+use crate::sql::{self, Condition, Op, OrderTerm, Window};
+use crate::tenant::Tenant;
+
+/// A value that can be bound as a PostgreSQL parameter and kept until the statement runs.
+pub trait SqlValue: for<'q> Encode<'q, Postgres> + Type<Postgres> + Send + Sync + 'static {}
+impl<T> SqlValue for T where T: for<'q> Encode<'q, Postgres> + Type<Postgres> + Send + Sync + 'static {}
+
+/// A typed column of model `M` holding values of type `T`.
+///
+/// `#[derive(TenantModel)]` generates one per field as an associated constant named after the
+/// field in upper case: `Guard::NAME: Column<Guard, String>`. Comparisons take values of the
+/// column's type, so `Guard::NAME.eq(42)` does not compile.
+pub struct Column<M, T> {
+    index: usize,
+    name: &'static str,
+    field: fn(&mut M) -> &mut T,
+}
+
+impl<M, T> Clone for Column<M, T> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+impl<M, T> Copy for Column<M, T> {}
+
+impl<M, T> std::fmt::Debug for Column<M, T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Column")
+            .field("index", &self.index)
+            .field("name", &self.name)
+            .finish()
+    }
+}
+
+impl<M, T> Column<M, T> {
+    /// A column at `index` of the model's `TABLE.columns`, named `name`, stored in the field
+    /// `field` returns. Called by generated code.
+    #[doc(hidden)]
+    pub const fn new(index: usize, name: &'static str, field: fn(&mut M) -> &mut T) -> Self {
+        Column { index, name, field }
+    }
+
+    /// The column's name in the database.
+    pub const fn name(&self) -> &'static str {
+        self.name
+    }
+
+    /// The column's index in the model's `TABLE.columns`.
+    pub const fn index(&self) -> usize {
+        self.index
+    }
+
+    pub(crate) fn field<'m>(&self, model: &'m mut M) -> &'m mut T {
+        (self.field)(model)
+    }
+
+    /// `"col" ASC`.
+    pub fn asc(self) -> Order<M> {
+        Order::new(self.name, false)
+    }
+
+    /// `"col" DESC`.
+    pub fn desc(self) -> Order<M> {
+        Order::new(self.name, true)
+    }
+}
+
+impl<M, T: SqlValue> Column<M, T> {
+    fn compare(self, op: Op, value: T) -> Filter<M> {
+        Filter {
+            condition: Condition {
+                column: self.name,
+                op,
+            },
+            values: vec![Box::new(value)],
+            model: PhantomData,
+        }
+    }
+
+    /// `"col" = value`.
+    pub fn eq(self, value: impl Into<T>) -> Filter<M> {
+        self.compare(Op::Eq, value.into())
+    }
+
+    /// `"col" <> value`.
+    pub fn ne(self, value: impl Into<T>) -> Filter<M> {
+        self.compare(Op::Ne, value.into())
+    }
+
+    /// `"col" < value`.
+    pub fn lt(self, value: impl Into<T>) -> Filter<M> {
+        self.compare(Op::Lt, value.into())
+    }
+
+    /// `"col" <= value`.
+    pub fn le(self, value: impl Into<T>) -> Filter<M> {
+        self.compare(Op::Le, value.into())
+    }
+
+    /// `"col" > value`.
+    pub fn gt(self, value: impl Into<T>) -> Filter<M> {
+        self.compare(Op::Gt, value.into())
+    }
+
+    /// `"col" >= value`.
+    pub fn ge(self, value: impl Into<T>) -> Filter<M> {
+        self.compare(Op::Ge, value.into())
+    }
+
+    /// `"col" IN (…)`; an empty list matches no row.
+    pub fn is_in<V: Into<T>>(self, values: impl IntoIterator<Item = V>) -> Filter<M> {
+        let values: Vec<Box<dyn Bind>> = values
+            .into_iter()
+            .map(|v| Box::new(v.into()) as Box<dyn Bind>)
+            .collect();
+        Filter {
+            condition: Condition {
+                column: self.name,
+                op: Op::In(values.len()),
+            },
+            values,
+            model: PhantomData,
+        }
+    }
+}
+
+impl<M> Column<M, String> {
+    /// `"col" LIKE pattern` (`%` and `_` are wildcards, as in SQL).
+    pub fn like(self, pattern: impl Into<String>) -> Filter<M> {
+        self.compare(Op::Like, pattern.into())
+    }
+}
+
+impl<M> Column<M, Option<String>> {
+    /// `"col" LIKE pattern` (`%` and `_` are wildcards, as in SQL).
+    pub fn like(self, pattern: impl Into<String>) -> Filter<M> {
+        self.compare(Op::Like, Some(pattern.into()))
+    }
+}
+
+impl<M, T> Column<M, Option<T>> {
+    fn null_check(self, op: Op) -> Filter<M> {
+        Filter {
+            condition: Condition {
+                column: self.name,
+                op,
+            },
+            values: Vec::new(),
+            model: PhantomData,
+        }
+    }
+
+    /// `"col" IS NULL` (only on `Option` columns).
+    pub fn is_null(self) -> Filter<M> {
+        self.null_check(Op::IsNull)
+    }
+
+    /// `"col" IS NOT NULL` (only on `Option` columns).
+    pub fn is_not_null(self) -> Filter<M> {
+        self.null_check(Op::IsNotNull)
+    }
+}
+
+/// A bound value waiting for its statement.
+trait Bind: Send + Sync {
+    fn bind(&self, args: &mut PgArguments) -> Result<(), BoxDynError>;
+}
+
+impl<T: SqlValue> Bind for T {
+    fn bind(&self, args: &mut PgArguments) -> Result<(), BoxDynError> {
+        args.add(self)
+    }
+}
+
+/// A condition on one column of model `M`, with its values. Made by [`Column`]'s methods.
+pub struct Filter<M> {
+    condition: Condition,
+    values: Vec<Box<dyn Bind>>,
+    model: PhantomData<fn() -> M>,
+}
+
+impl<M> std::fmt::Debug for Filter<M> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Filter")
+            .field("condition", &self.condition)
+            .finish_non_exhaustive()
+    }
+}
+
+/// An `ORDER BY` term on a column of model `M`. Made by [`Column::asc`] and [`Column::desc`].
+pub struct Order<M> {
+    term: OrderTerm,
+    model: PhantomData<fn() -> M>,
+}
+
+impl<M> Order<M> {
+    fn new(column: &'static str, descending: bool) -> Self {
+        Order {
+            term: OrderTerm { column, descending },
+            model: PhantomData,
+        }
+    }
+}
+
+impl<M> std::fmt::Debug for Order<M> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.term.fmt(f)
+    }
+}
+
+/// A query on one tenant's table of model `M`: filters (joined with `AND`), order, limit and
+/// offset. Start one with `M::query(&tenant)`; run it with a `fetch_*`, [`count`](Self::count)
+/// or [`delete`](Self::delete).
+///
+/// ```no_run
+/// # use tenancy_core::*;
+/// # async fn demo<M: TenantModel>(pool: &sqlx::PgPool, tenant: &Tenant, name: Column<M, String>) -> Result<(), Error> {
+/// let first_ten = M::query(tenant)
+///     .filter(name.like("A%"))
+///     .order_by(name.asc())
+///     .limit(10)
+///     .fetch_all(pool)
+///     .await?;
+/// # Ok(()) }
+/// ```
+#[must_use = "a query does nothing until it is fetched, counted or deleted"]
+pub struct Query<M> {
+    tenant: Tenant,
+    filters: Vec<Filter<M>>,
+    order: Vec<Order<M>>,
+    limit: Option<i64>,
+    offset: Option<i64>,
+}
+
+impl<M> std::fmt::Debug for Query<M> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Query")
+            .field("tenant", &self.tenant)
+            .field("filters", &self.filters)
+            .field("order", &self.order)
+            .field("limit", &self.limit)
+            .field("offset", &self.offset)
+            .finish()
+    }
+}
+
+impl<M: TenantModel> Query<M> {
+    /// A query over every row of `tenant`'s table.
+    pub fn new(tenant: Tenant) -> Self {
+        Query {
+            tenant,
+            filters: Vec::new(),
+            order: Vec::new(),
+            limit: None,
+            offset: None,
+        }
+    }
+
+    /// The tenant the query runs on.
+    pub fn tenant(&self) -> &Tenant {
+        &self.tenant
+    }
+
+    /// Adds a condition; all conditions must hold.
+    pub fn filter(mut self, filter: Filter<M>) -> Self {
+        self.filters.push(filter);
+        self
+    }
+
+    /// Adds an ordering term after those already given.
+    pub fn order_by(mut self, order: Order<M>) -> Self {
+        self.order.push(order);
+        self
+    }
+
+    /// Returns at most `n` rows.
+    pub fn limit(mut self, n: u64) -> Self {
+        self.limit = Some(i64::try_from(n).unwrap_or(i64::MAX));
+        self
+    }
+
+    /// Skips the first `n` rows.
+    pub fn offset(mut self, n: u64) -> Self {
+        self.offset = Some(i64::try_from(n).unwrap_or(i64::MAX));
+        self
+    }
+
+    /// The SQL of the `SELECT` this query runs (for logging and tests; values are placeholders).
+    pub fn to_sql(&self) -> String {
+        sql::select::<sql::Postgres>(&self.tenant, &M::TABLE, &self.conditions(), &self.window())
+    }
+
+    fn conditions(&self) -> Vec<Condition> {
+        self.filters.iter().map(|f| f.condition).collect()
+    }
+
+    fn window(&self) -> Window {
+        Window {
+            order: self.order.iter().map(|o| o.term).collect(),
+            limit: self.limit.is_some(),
+            offset: self.offset.is_some(),
+        }
+    }
+
+    fn arguments(&self) -> Result<PgArguments, Error> {
+        let mut args = PgArguments::default();
+        let values = self.filters.iter().flat_map(|f| &f.values);
+        for value in values {
+            value.bind(&mut args).map_err(sqlx::Error::Encode)?;
+        }
+        for n in [self.limit, self.offset].into_iter().flatten() {
+            args.add(n).map_err(sqlx::Error::Encode)?;
+        }
+        Ok(args)
+    }
+
+    /// Every matching row.
+    pub async fn fetch_all<'c, E>(self, executor: E) -> Result<Vec<Record<M>>, Error>
+    where
+        E: Executor<'c, Database = Postgres>,
+    {
+        let args = self.arguments()?;
+        let rows = sqlx::query_with(sqlx::AssertSqlSafe(self.to_sql()), args)
+            .fetch_all(executor)
+            .await
+            .map_err(|e| from_db(e, &self.tenant, M::TABLE.name))?;
+        rows.iter()
+            .map(|row| Ok(Record::loaded(self.tenant.clone(), M::from_row(row)?)))
+            .collect()
+    }
+
+    /// The first matching row, or `None`.
+    pub async fn fetch_optional<'c, E>(self, executor: E) -> Result<Option<Record<M>>, Error>
+    where
+        E: Executor<'c, Database = Postgres>,
+    {
+        let args = self.arguments()?;
+        let row = sqlx::query_with(sqlx::AssertSqlSafe(self.to_sql()), args)
+            .fetch_optional(executor)
+            .await
+            .map_err(|e| from_db(e, &self.tenant, M::TABLE.name))?;
+        row.map(|row| Ok(Record::loaded(self.tenant.clone(), M::from_row(&row)?)))
+            .transpose()
+    }
+
+    /// The first matching row, or [`Error::NotFound`].
+    pub async fn fetch_one<'c, E>(self, executor: E) -> Result<Record<M>, Error>
+    where
+        E: Executor<'c, Database = Postgres>,
+    {
+        let tenant = self.tenant.clone();
+        self.fetch_optional(executor)
+            .await?
+            .ok_or(Error::NotFound {
+                tenant,
+                table: M::TABLE.name,
+            })
+    }
+
+    /// How many rows match (within the limit and offset, if given).
+    pub async fn count<'c, E>(self, executor: E) -> Result<i64, Error>
+    where
+        E: Executor<'c, Database = Postgres>,
+    {
+        let args = self.arguments()?;
+        let sql = sql::count::<sql::Postgres>(
+            &self.tenant,
+            &M::TABLE,
+            &self.conditions(),
+            &self.window(),
+        );
+        sqlx::query_scalar_with(sqlx::AssertSqlSafe(sql), args)
+            .fetch_one(executor)
+            .await
+            .map_err(|e| from_db(e, &self.tenant, M::TABLE.name))
+    }
+
+    /// Deletes every matching row (within the order, limit and offset, if given) and returns
+    /// how many were deleted. Records of deleted rows already in memory are not changed.
+    pub async fn delete<'c, E>(self, executor: E) -> Result<u64, Error>
+    where
+        E: Executor<'c, Database = Postgres>,
+    {
+        let args = self.arguments()?;
+        let sql = sql::delete_where::<sql::Postgres>(
+            &self.tenant,
+            &M::TABLE,
+            &self.conditions(),
+            &self.window(),
+        );
+        let done = sqlx::query_with(sqlx::AssertSqlSafe(sql), args)
+            .execute(executor)
+            .await
+            .map_err(|e| from_db(e, &self.tenant, M::TABLE.name))?;
+        Ok(done.rows_affected())
+    }
+}

@@ -1,0 +1,596 @@
+//! All SQL text of the crate, built in one place and unit-tested without a database.
+//!
+//! Every statement names its table as `"<tenant>"."<table>"`, every identifier is quoted, and
+//! every value is a placeholder: values never enter the text. The text depends on a [`Dialect`]
+//! so that MySQL (backticks, `?`) or SQLite can be added later without touching the callers;
+//! only [`Postgres`] exists today.
+
+use std::fmt::Write as _;
+
+use crate::model::{ColumnDef, TableDef};
+use crate::tenant::Tenant;
+
+/// How one SQL dialect writes identifiers and placeholders.
+pub trait Dialect {
+    /// Appends `ident` as a quoted identifier.
+    fn quote_ident(out: &mut String, ident: &str);
+    /// Appends the placeholder of the `n`-th bound value (1-based).
+    fn placeholder(out: &mut String, n: usize);
+}
+
+/// PostgreSQL: `"double quoted"` identifiers, `$n` placeholders.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Postgres;
+
+impl Dialect for Postgres {
+    fn quote_ident(out: &mut String, ident: &str) {
+        quote_ident_into(out, ident)
+    }
+
+    fn placeholder(out: &mut String, n: usize) {
+        let _ = write!(out, "${n}");
+    }
+}
+
+/// Appends `ident` double-quoted, doubling any `"` inside (PostgreSQL and ANSI SQL quoting).
+pub fn quote_ident_into(out: &mut String, ident: &str) {
+    out.push('"');
+    for c in ident.chars() {
+        if c == '"' {
+            out.push('"');
+        }
+        out.push(c);
+    }
+    out.push('"');
+}
+
+/// A comparison in a `WHERE` clause, rendered as `"column" <op> <placeholders>`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Op {
+    /// `= $n`
+    Eq,
+    /// `<> $n`
+    Ne,
+    /// `< $n`
+    Lt,
+    /// `<= $n`
+    Le,
+    /// `> $n`
+    Gt,
+    /// `>= $n`
+    Ge,
+    /// `LIKE $n`
+    Like,
+    /// `IN ($n, …)` with this many values; `IN` of nothing is rendered `FALSE`.
+    In(usize),
+    /// `IS NULL`
+    IsNull,
+    /// `IS NOT NULL`
+    IsNotNull,
+}
+
+impl Op {
+    /// How many bound values the comparison takes.
+    pub fn values(self) -> usize {
+        match self {
+            Op::In(n) => n,
+            Op::IsNull | Op::IsNotNull => 0,
+            _ => 1,
+        }
+    }
+}
+
+/// One `WHERE` condition on a column; conditions of one statement are joined with `AND`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Condition {
+    /// The column's name (quoted when rendered).
+    pub column: &'static str,
+    /// The comparison.
+    pub op: Op,
+}
+
+/// One `ORDER BY` term.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OrderTerm {
+    /// The column's name (quoted when rendered).
+    pub column: &'static str,
+    /// Descending when true.
+    pub descending: bool,
+}
+
+/// What a `SELECT` reads beyond its conditions.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Window {
+    /// `ORDER BY` terms, in order.
+    pub order: Vec<OrderTerm>,
+    /// Whether a `LIMIT` value is bound (after the conditions' values).
+    pub limit: bool,
+    /// Whether an `OFFSET` value is bound (after the limit's).
+    pub offset: bool,
+}
+
+impl Window {
+    fn is_empty(&self) -> bool {
+        self.order.is_empty() && !self.limit && !self.offset
+    }
+}
+
+/// Builds one statement, numbering placeholders as it goes.
+struct Sql<D: Dialect> {
+    text: String,
+    params: usize,
+    dialect: std::marker::PhantomData<D>,
+}
+
+impl<D: Dialect> Sql<D> {
+    fn new(start: &str) -> Self {
+        let mut text = String::with_capacity(128);
+        text.push_str(start);
+        Sql {
+            text,
+            params: 0,
+            dialect: std::marker::PhantomData,
+        }
+    }
+
+    fn push(&mut self, s: &str) -> &mut Self {
+        self.text.push_str(s);
+        self
+    }
+
+    fn ident(&mut self, ident: &str) -> &mut Self {
+        D::quote_ident(&mut self.text, ident);
+        self
+    }
+
+    fn table(&mut self, tenant: &Tenant, table: &TableDef) -> &mut Self {
+        self.ident(tenant.as_str()).push(".").ident(table.name)
+    }
+
+    fn param(&mut self) -> &mut Self {
+        self.params += 1;
+        D::placeholder(&mut self.text, self.params);
+        self
+    }
+
+    fn idents<'a>(&mut self, names: impl IntoIterator<Item = &'a str>) -> &mut Self {
+        for (i, name) in names.into_iter().enumerate() {
+            if i > 0 {
+                self.push(", ");
+            }
+            self.ident(name);
+        }
+        self
+    }
+
+    fn returning(&mut self, table: &TableDef) -> &mut Self {
+        self.push(" RETURNING ")
+            .idents(table.columns.iter().map(|c| c.name))
+    }
+
+    fn where_pk(&mut self, table: &TableDef) -> &mut Self {
+        self.push(" WHERE ")
+            .ident(table.primary_key().name)
+            .push(" = ")
+            .param()
+    }
+
+    fn conditions(&mut self, conditions: &[Condition]) -> &mut Self {
+        for (i, cond) in conditions.iter().enumerate() {
+            self.push(if i == 0 { " WHERE " } else { " AND " });
+            match cond.op {
+                Op::In(0) => {
+                    self.push("FALSE");
+                    continue;
+                }
+                Op::IsNull => {
+                    self.ident(cond.column).push(" IS NULL");
+                    continue;
+                }
+                Op::IsNotNull => {
+                    self.ident(cond.column).push(" IS NOT NULL");
+                    continue;
+                }
+                _ => {}
+            }
+            self.ident(cond.column);
+            let op = match cond.op {
+                Op::Eq => " = ",
+                Op::Ne => " <> ",
+                Op::Lt => " < ",
+                Op::Le => " <= ",
+                Op::Gt => " > ",
+                Op::Ge => " >= ",
+                Op::Like => " LIKE ",
+                Op::In(_) => " IN (",
+                Op::IsNull | Op::IsNotNull => unreachable!("rendered above"),
+            };
+            self.push(op);
+            if let Op::In(n) = cond.op {
+                for j in 0..n {
+                    if j > 0 {
+                        self.push(", ");
+                    }
+                    self.param();
+                }
+                self.push(")");
+            } else {
+                self.param();
+            }
+        }
+        self
+    }
+
+    fn window(&mut self, window: &Window) -> &mut Self {
+        for (i, term) in window.order.iter().enumerate() {
+            self.push(if i == 0 { " ORDER BY " } else { ", " });
+            self.ident(term.column)
+                .push(if term.descending { " DESC" } else { " ASC" });
+        }
+        if window.limit {
+            self.push(" LIMIT ").param();
+        }
+        if window.offset {
+            self.push(" OFFSET ").param();
+        }
+        self
+    }
+
+    fn finish(self) -> String {
+        self.text
+    }
+}
+
+/// `INSERT INTO "t"."table" (<insertable>) VALUES (…), … RETURNING <all columns>`, for `rows`
+/// rows. Generated columns are left to their database default. A table whose every column is
+/// generated gets `VALUES (DEFAULT)` per row on its primary key.
+pub fn insert<D: Dialect>(tenant: &Tenant, table: &TableDef, rows: usize) -> String {
+    let insertable: Vec<&ColumnDef> = table.insertable().collect();
+    let mut sql = Sql::<D>::new("INSERT INTO ");
+    sql.table(tenant, table).push(" (");
+    if insertable.is_empty() {
+        sql.ident(table.primary_key().name);
+    } else {
+        sql.idents(insertable.iter().map(|c| c.name));
+    }
+    sql.push(") VALUES ");
+    for row in 0..rows {
+        if row > 0 {
+            sql.push(", ");
+        }
+        sql.push("(");
+        if insertable.is_empty() {
+            sql.push("DEFAULT");
+        }
+        for i in 0..insertable.len() {
+            if i > 0 {
+                sql.push(", ");
+            }
+            sql.param();
+        }
+        sql.push(")");
+    }
+    sql.returning(table);
+    sql.finish()
+}
+
+/// `UPDATE "t"."table" SET "c" = $1, … WHERE "pk" = $n RETURNING <all columns>` for the given
+/// column indexes (none of them the primary key or generated; the caller checks).
+pub fn update<D: Dialect>(tenant: &Tenant, table: &TableDef, columns: &[usize]) -> String {
+    let mut sql = Sql::<D>::new("UPDATE ");
+    sql.table(tenant, table).push(" SET ");
+    for (i, &c) in columns.iter().enumerate() {
+        if i > 0 {
+            sql.push(", ");
+        }
+        sql.ident(table.columns[c].name).push(" = ").param();
+    }
+    sql.where_pk(table).returning(table);
+    sql.finish()
+}
+
+/// `DELETE FROM "t"."table" WHERE "pk" = $1`.
+pub fn delete_by_pk<D: Dialect>(tenant: &Tenant, table: &TableDef) -> String {
+    let mut sql = Sql::<D>::new("DELETE FROM ");
+    sql.table(tenant, table).where_pk(table);
+    sql.finish()
+}
+
+/// `SELECT <all columns> FROM "t"."table" WHERE "pk" = $1`.
+pub fn select_by_pk<D: Dialect>(tenant: &Tenant, table: &TableDef) -> String {
+    let mut sql = Sql::<D>::new("SELECT ");
+    sql.idents(table.columns.iter().map(|c| c.name))
+        .push(" FROM ")
+        .table(tenant, table)
+        .where_pk(table);
+    sql.finish()
+}
+
+/// `SELECT <all columns> FROM "t"."table" [WHERE …] [ORDER BY …] [LIMIT $n] [OFFSET $m]`.
+pub fn select<D: Dialect>(
+    tenant: &Tenant,
+    table: &TableDef,
+    conditions: &[Condition],
+    window: &Window,
+) -> String {
+    let mut sql = Sql::<D>::new("SELECT ");
+    sql.idents(table.columns.iter().map(|c| c.name))
+        .push(" FROM ")
+        .table(tenant, table)
+        .conditions(conditions)
+        .window(window);
+    sql.finish()
+}
+
+/// `SELECT COUNT(*) FROM "t"."table" [WHERE …]`; with a limit or offset the count is taken over
+/// the selected window, so it agrees with what a fetch of the same query returns.
+pub fn count<D: Dialect>(
+    tenant: &Tenant,
+    table: &TableDef,
+    conditions: &[Condition],
+    window: &Window,
+) -> String {
+    let mut sql = Sql::<D>::new("SELECT COUNT(*) FROM ");
+    if window.limit || window.offset {
+        sql.push("(SELECT 1 FROM ")
+            .table(tenant, table)
+            .conditions(conditions)
+            .window(window)
+            .push(") AS counted");
+    } else {
+        sql.table(tenant, table).conditions(conditions);
+    }
+    sql.finish()
+}
+
+/// `DELETE FROM "t"."table" [WHERE …]`; with an order, limit or offset, the rows deleted are
+/// those the same `SELECT` would return, chosen by primary key.
+pub fn delete_where<D: Dialect>(
+    tenant: &Tenant,
+    table: &TableDef,
+    conditions: &[Condition],
+    window: &Window,
+) -> String {
+    let mut sql = Sql::<D>::new("DELETE FROM ");
+    sql.table(tenant, table);
+    if window.is_empty() {
+        sql.conditions(conditions);
+    } else {
+        let pk = table.primary_key().name;
+        sql.push(" WHERE ")
+            .ident(pk)
+            .push(" IN (SELECT ")
+            .ident(pk)
+            .push(" FROM ")
+            .table(tenant, table)
+            .conditions(conditions)
+            .window(window)
+            .push(")");
+    }
+    sql.finish()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::ColumnDef;
+
+    const GUARDS: TableDef = TableDef {
+        name: "guards",
+        columns: &[
+            ColumnDef::new("id").primary_key().generated(),
+            ColumnDef::new("name"),
+            ColumnDef::new("position"),
+            ColumnDef::new("inserted_at").generated(),
+        ],
+    };
+
+    const ONLY_ID: TableDef = TableDef {
+        name: "counters",
+        columns: &[ColumnDef::new("id").primary_key().generated()],
+    };
+
+    fn t1() -> Tenant {
+        Tenant::new("tenant_1").unwrap()
+    }
+
+    const ALL: &str = r#""id", "name", "position", "inserted_at""#;
+
+    #[test]
+    fn insert_one_and_many() {
+        assert_eq!(
+            insert::<Postgres>(&t1(), &GUARDS, 1),
+            format!(
+                r#"INSERT INTO "tenant_1"."guards" ("name", "position") VALUES ($1, $2) RETURNING {ALL}"#
+            )
+        );
+        assert_eq!(
+            insert::<Postgres>(&t1(), &GUARDS, 3),
+            format!(
+                r#"INSERT INTO "tenant_1"."guards" ("name", "position") VALUES ($1, $2), ($3, $4), ($5, $6) RETURNING {ALL}"#
+            )
+        );
+    }
+
+    #[test]
+    fn insert_with_only_generated_columns_uses_default() {
+        assert_eq!(
+            insert::<Postgres>(&t1(), &ONLY_ID, 2),
+            r#"INSERT INTO "tenant_1"."counters" ("id") VALUES (DEFAULT), (DEFAULT) RETURNING "id""#
+        );
+    }
+
+    #[test]
+    fn update_sets_given_columns_and_keys_on_pk() {
+        assert_eq!(
+            update::<Postgres>(&t1(), &GUARDS, &[1, 2]),
+            format!(
+                r#"UPDATE "tenant_1"."guards" SET "name" = $1, "position" = $2 WHERE "id" = $3 RETURNING {ALL}"#
+            )
+        );
+        assert_eq!(
+            update::<Postgres>(&t1(), &GUARDS, &[2]),
+            format!(
+                r#"UPDATE "tenant_1"."guards" SET "position" = $1 WHERE "id" = $2 RETURNING {ALL}"#
+            )
+        );
+    }
+
+    #[test]
+    fn by_primary_key() {
+        assert_eq!(
+            select_by_pk::<Postgres>(&t1(), &GUARDS),
+            format!(r#"SELECT {ALL} FROM "tenant_1"."guards" WHERE "id" = $1"#)
+        );
+        assert_eq!(
+            delete_by_pk::<Postgres>(&t1(), &GUARDS),
+            r#"DELETE FROM "tenant_1"."guards" WHERE "id" = $1"#
+        );
+    }
+
+    fn conds() -> Vec<Condition> {
+        vec![
+            Condition {
+                column: "name",
+                op: Op::Eq,
+            },
+            Condition {
+                column: "id",
+                op: Op::In(3),
+            },
+            Condition {
+                column: "position",
+                op: Op::IsNull,
+            },
+            Condition {
+                column: "position",
+                op: Op::Like,
+            },
+            Condition {
+                column: "id",
+                op: Op::Ge,
+            },
+        ]
+    }
+
+    #[test]
+    fn select_with_every_clause() {
+        let window = Window {
+            order: vec![
+                OrderTerm {
+                    column: "name",
+                    descending: false,
+                },
+                OrderTerm {
+                    column: "id",
+                    descending: true,
+                },
+            ],
+            limit: true,
+            offset: true,
+        };
+        assert_eq!(
+            select::<Postgres>(&t1(), &GUARDS, &conds(), &window),
+            format!(
+                r#"SELECT {ALL} FROM "tenant_1"."guards" WHERE "name" = $1 AND "id" IN ($2, $3, $4) AND "position" IS NULL AND "position" LIKE $5 AND "id" >= $6 ORDER BY "name" ASC, "id" DESC LIMIT $7 OFFSET $8"#
+            )
+        );
+    }
+
+    #[test]
+    fn every_operator() {
+        for (op, text) in [
+            (Op::Eq, "= $1"),
+            (Op::Ne, "<> $1"),
+            (Op::Lt, "< $1"),
+            (Op::Le, "<= $1"),
+            (Op::Gt, "> $1"),
+            (Op::Ge, ">= $1"),
+            (Op::Like, "LIKE $1"),
+            (Op::In(1), "IN ($1)"),
+            (Op::IsNotNull, "IS NOT NULL"),
+        ] {
+            let sql = select::<Postgres>(
+                &t1(),
+                &ONLY_ID,
+                &[Condition { column: "id", op }],
+                &Window::default(),
+            );
+            assert_eq!(
+                sql,
+                format!(r#"SELECT "id" FROM "tenant_1"."counters" WHERE "id" {text}"#)
+            );
+        }
+    }
+
+    #[test]
+    fn empty_in_matches_nothing() {
+        let sql = select::<Postgres>(
+            &t1(),
+            &ONLY_ID,
+            &[Condition {
+                column: "id",
+                op: Op::In(0),
+            }],
+            &Window::default(),
+        );
+        assert_eq!(sql, r#"SELECT "id" FROM "tenant_1"."counters" WHERE FALSE"#);
+    }
+
+    #[test]
+    fn count_plain_and_windowed() {
+        let c = &conds()[..1];
+        assert_eq!(
+            count::<Postgres>(&t1(), &GUARDS, c, &Window::default()),
+            r#"SELECT COUNT(*) FROM "tenant_1"."guards" WHERE "name" = $1"#
+        );
+        let window = Window {
+            limit: true,
+            ..Window::default()
+        };
+        assert_eq!(
+            count::<Postgres>(&t1(), &GUARDS, c, &window),
+            r#"SELECT COUNT(*) FROM (SELECT 1 FROM "tenant_1"."guards" WHERE "name" = $1 LIMIT $2) AS counted"#
+        );
+    }
+
+    #[test]
+    fn delete_plain_and_windowed() {
+        let c = &conds()[..1];
+        assert_eq!(
+            delete_where::<Postgres>(&t1(), &GUARDS, c, &Window::default()),
+            r#"DELETE FROM "tenant_1"."guards" WHERE "name" = $1"#
+        );
+        assert_eq!(
+            delete_where::<Postgres>(&t1(), &GUARDS, &[], &Window::default()),
+            r#"DELETE FROM "tenant_1"."guards""#
+        );
+        let window = Window {
+            order: vec![OrderTerm {
+                column: "id",
+                descending: false,
+            }],
+            limit: true,
+            offset: false,
+        };
+        assert_eq!(
+            delete_where::<Postgres>(&t1(), &GUARDS, c, &window),
+            r#"DELETE FROM "tenant_1"."guards" WHERE "id" IN (SELECT "id" FROM "tenant_1"."guards" WHERE "name" = $1 ORDER BY "id" ASC LIMIT $2)"#
+        );
+    }
+
+    #[test]
+    fn identifiers_are_quoted_with_embedded_quotes_doubled() {
+        let mut out = String::new();
+        quote_ident_into(&mut out, r#"we"ird"#);
+        assert_eq!(out, r#""we""ird""#);
+        const ODD: TableDef = TableDef {
+            name: "Odd \"Table\"",
+            columns: &[ColumnDef::new("Id").primary_key()],
+        };
+        assert_eq!(
+            delete_by_pk::<Postgres>(&t1(), &ODD),
+            r#"DELETE FROM "tenant_1"."Odd ""Table""" WHERE "Id" = $1"#
+        );
+    }
+}

@@ -1,0 +1,320 @@
+//! The validated tenant schema name.
+//!
+//! A [`Tenant`] is the only way to name a tenant schema anywhere in this crate. Its constructors
+//! validate; once you hold one, the name is known to be safe to render as a quoted PostgreSQL
+//! identifier, so SQL is never built from an unchecked string.
+//!
+//! # The naming rule
+//!
+//! A tenant name must
+//! 1. be non-empty;
+//! 2. be at most [`MAX_TENANT_NAME_LEN`] (63) bytes — PostgreSQL silently truncates longer
+//!    identifiers, which could make two tenants share one schema;
+//! 3. match `[a-z_][a-z0-9_]*`: ASCII lower-case letters, digits and `_`, not starting with a
+//!    digit. Lower case only, so the quoted form (`"acme"`) and the unquoted form (`acme`) always
+//!    name the same schema;
+//! 4. not be reserved: names starting with `pg_`, `public`, `information_schema`, plus any name an
+//!    application adds with [`TenantNamePolicy::reserve`].
+
+use std::borrow::Borrow;
+use std::collections::BTreeSet;
+use std::fmt;
+use std::str::FromStr;
+use std::sync::Arc;
+
+/// Longest tenant name in bytes (PostgreSQL's `NAMEDATALEN - 1`).
+pub const MAX_TENANT_NAME_LEN: usize = 63;
+
+/// Names no policy accepts: they belong to PostgreSQL or are shared by every tenant.
+pub const ALWAYS_RESERVED: &[&str] = &["public", "information_schema"];
+
+/// Prefix no policy accepts: PostgreSQL refuses to create schemas starting with it.
+pub const RESERVED_PREFIX: &str = "pg_";
+
+/// A validated tenant: the name of the PostgreSQL schema that holds one tenant's tables.
+///
+/// Cheap to clone (the name is shared). Renders quoted through [`Tenant::quoted`]; its
+/// [`Display`](fmt::Display) shows the bare name.
+///
+/// ```
+/// use tenancy_core::Tenant;
+///
+/// let acme: Tenant = "acme".parse()?;
+/// assert_eq!(acme.as_str(), "acme");
+/// assert_eq!(acme.quoted(), "\"acme\"");
+///
+/// assert!(Tenant::new("public").is_err());
+/// assert!(Tenant::new("Acme").is_err());
+/// # Ok::<(), tenancy_core::InvalidTenantName>(())
+/// ```
+#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Tenant(Arc<str>);
+
+impl Tenant {
+    /// Validates `name` under the default policy (see the [module docs](self)).
+    pub fn new(name: impl AsRef<str>) -> Result<Self, InvalidTenantName> {
+        TenantNamePolicy::default().parse(name)
+    }
+
+    /// The bare schema name, e.g. `acme`.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The name as a quoted SQL identifier, e.g. `"acme"`.
+    ///
+    /// The naming rule admits no `"`, so no escaping is needed; quoting still keeps a future
+    /// change of the rule from turning into an injection.
+    pub fn quoted(&self) -> String {
+        let mut out = String::with_capacity(self.0.len() + 2);
+        crate::sql::quote_ident_into(&mut out, &self.0);
+        out
+    }
+}
+
+impl fmt::Display for Tenant {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl fmt::Debug for Tenant {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Tenant({:?})", &*self.0)
+    }
+}
+
+impl AsRef<str> for Tenant {
+    fn as_ref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl Borrow<str> for Tenant {
+    fn borrow(&self) -> &str {
+        &self.0
+    }
+}
+
+impl FromStr for Tenant {
+    type Err = InvalidTenantName;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Tenant::new(s)
+    }
+}
+
+impl TryFrom<&str> for Tenant {
+    type Error = InvalidTenantName;
+    fn try_from(s: &str) -> Result<Self, Self::Error> {
+        Tenant::new(s)
+    }
+}
+
+impl TryFrom<String> for Tenant {
+    type Error = InvalidTenantName;
+    fn try_from(s: String) -> Result<Self, Self::Error> {
+        Tenant::new(s)
+    }
+}
+
+/// Which part of the naming rule a refused name broke.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum NameRule {
+    /// The name is empty.
+    Empty,
+    /// The name is longer than [`MAX_TENANT_NAME_LEN`] bytes.
+    TooLong {
+        /// Its length in bytes.
+        len: usize,
+    },
+    /// The first character is not `a`–`z` or `_`.
+    InvalidStart {
+        /// The offending character.
+        found: char,
+    },
+    /// A character other than `a`–`z`, `0`–`9` or `_`.
+    InvalidChar {
+        /// The offending character.
+        found: char,
+        /// Its byte offset in the name.
+        at: usize,
+    },
+    /// The name starts with `pg_`, which PostgreSQL reserves.
+    ReservedPrefix,
+    /// The name is reserved (`public`, `information_schema`, or by the application's policy).
+    Reserved,
+}
+
+impl fmt::Display for NameRule {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            NameRule::Empty => f.write_str("it is empty"),
+            NameRule::TooLong { len } => write!(
+                f,
+                "it is {len} bytes long, over the limit of {MAX_TENANT_NAME_LEN} (PostgreSQL would truncate it)"
+            ),
+            NameRule::InvalidStart { found } => write!(
+                f,
+                "it starts with {found:?}; a tenant name starts with a-z or _"
+            ),
+            NameRule::InvalidChar { found, at } => write!(
+                f,
+                "it contains {found:?} at byte {at}; a tenant name holds only a-z, 0-9 and _"
+            ),
+            NameRule::ReservedPrefix => {
+                f.write_str("names starting with \"pg_\" are reserved by PostgreSQL")
+            }
+            NameRule::Reserved => f.write_str("the name is reserved"),
+        }
+    }
+}
+
+/// A name refused as a tenant name, and the rule it broke.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid tenant name {name:?}: {rule}")]
+pub struct InvalidTenantName {
+    /// The refused name (shown escaped by `Display`, so control characters stay visible).
+    /// Truncated to 100 characters so a hostile input cannot flood a log.
+    pub name: String,
+    /// The rule it broke.
+    pub rule: NameRule,
+}
+
+/// The naming rule, with an application's own reserved names.
+///
+/// ```
+/// use tenancy_core::{NameRule, TenantNamePolicy};
+///
+/// let policy = TenantNamePolicy::default().reserve("admin").reserve("www");
+/// assert_eq!(policy.parse("www").unwrap_err().rule, NameRule::Reserved);
+/// assert!(policy.parse("acme").is_ok());
+/// ```
+#[derive(Debug, Clone, Default)]
+pub struct TenantNamePolicy {
+    reserved: BTreeSet<String>,
+}
+
+impl TenantNamePolicy {
+    /// Adds a reserved name; [`parse`](Self::parse) refuses it from now on.
+    pub fn reserve(mut self, name: impl Into<String>) -> Self {
+        self.reserved.insert(name.into());
+        self
+    }
+
+    /// Whether `name` is reserved by this policy or always reserved.
+    pub fn is_reserved(&self, name: &str) -> bool {
+        name.starts_with(RESERVED_PREFIX)
+            || ALWAYS_RESERVED.contains(&name)
+            || self.reserved.contains(name)
+    }
+
+    /// Validates `name` against the rule and this policy's reserved names.
+    pub fn parse(&self, name: impl AsRef<str>) -> Result<Tenant, InvalidTenantName> {
+        let name = name.as_ref();
+        match self.check(name) {
+            Ok(()) => Ok(Tenant(Arc::from(name))),
+            Err(rule) => Err(InvalidTenantName {
+                name: name.chars().take(100).collect(),
+                rule,
+            }),
+        }
+    }
+
+    fn check(&self, name: &str) -> Result<(), NameRule> {
+        let mut chars = name.char_indices();
+        let Some((_, first)) = chars.next() else {
+            return Err(NameRule::Empty);
+        };
+        if name.len() > MAX_TENANT_NAME_LEN {
+            return Err(NameRule::TooLong { len: name.len() });
+        }
+        if !(first.is_ascii_lowercase() || first == '_') {
+            return Err(NameRule::InvalidStart { found: first });
+        }
+        if let Some((at, found)) =
+            chars.find(|&(_, c)| !(c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_'))
+        {
+            return Err(NameRule::InvalidChar { found, at });
+        }
+        if name.starts_with(RESERVED_PREFIX) {
+            return Err(NameRule::ReservedPrefix);
+        }
+        if self.is_reserved(name) {
+            return Err(NameRule::Reserved);
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rule(name: &str) -> NameRule {
+        Tenant::new(name).unwrap_err().rule
+    }
+
+    #[test]
+    fn accepts_valid_names() {
+        for name in ["acme", "tenant_1", "_x", "a", &"a".repeat(63)] {
+            assert_eq!(Tenant::new(name).unwrap().as_str(), name);
+        }
+    }
+
+    #[test]
+    fn refuses_each_rule() {
+        assert_eq!(rule(""), NameRule::Empty);
+        assert_eq!(rule(&"a".repeat(64)), NameRule::TooLong { len: 64 });
+        assert_eq!(rule("Tenant1"), NameRule::InvalidStart { found: 'T' });
+        assert_eq!(rule("1tenant"), NameRule::InvalidStart { found: '1' });
+        assert_eq!(
+            rule("tenant-1"),
+            NameRule::InvalidChar { found: '-', at: 6 }
+        );
+        assert_eq!(
+            rule("tenant\0"),
+            NameRule::InvalidChar {
+                found: '\0',
+                at: 6
+            }
+        );
+        assert_eq!(rule("tenantä"), NameRule::InvalidChar { found: 'ä', at: 6 });
+        assert_eq!(rule("pg_catalog"), NameRule::ReservedPrefix);
+        assert_eq!(rule("public"), NameRule::Reserved);
+        assert_eq!(rule("PUBLIC"), NameRule::InvalidStart { found: 'P' });
+        assert_eq!(rule("information_schema"), NameRule::Reserved);
+        assert_eq!(
+            rule("tenant_1\"; DROP SCHEMA public CASCADE; --"),
+            NameRule::InvalidChar { found: '"', at: 8 }
+        );
+    }
+
+    #[test]
+    fn error_message_names_input_and_rule() {
+        let err = Tenant::new("tenant\0x").unwrap_err().to_string();
+        assert_eq!(
+            err,
+            "invalid tenant name \"tenant\\0x\": it contains '\\0' at byte 6; a tenant name holds only a-z, 0-9 and _"
+        );
+    }
+
+    #[test]
+    fn long_hostile_input_is_truncated_in_the_error() {
+        let err = Tenant::new("X".repeat(10_000)).unwrap_err();
+        assert_eq!(err.name.len(), 100);
+    }
+
+    #[test]
+    fn policy_extends_reserved_names() {
+        let policy = TenantNamePolicy::default().reserve("www");
+        assert_eq!(policy.parse("www").unwrap_err().rule, NameRule::Reserved);
+        assert!(Tenant::new("www").is_ok());
+        assert!(policy.is_reserved("pg_toast"));
+    }
+
+    #[test]
+    fn renders_quoted() {
+        assert_eq!(Tenant::new("tenant_1").unwrap().quoted(), "\"tenant_1\"");
+    }
+}

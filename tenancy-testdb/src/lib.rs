@@ -1,0 +1,1150 @@
+//! Test, example and benchmark support for the `tenancy` workspace: pick a
+//! PostgreSQL database to run against.
+//!
+//! # Selection rule
+//!
+//! [`database_url`] decides where the tests run:
+//!
+//! 1. If the environment variable `DATABASE_URL` is set and non-empty, it is
+//!    returned unchanged. Use this to run the tests against a server of your
+//!    own (`DATABASE_URL=postgres://user@host:port/db`).
+//! 2. Otherwise a private, throwaway PostgreSQL cluster is started **once per
+//!    process** (lazily, on the first call; concurrent callers wait for it) and
+//!    a URL for it is returned. The cluster listens only on a Unix socket in a
+//!    private temporary folder (no TCP port, so it never clashes with a system
+//!    server), runs with durability switched off (`fsync=off`, ...) for speed,
+//!    and trusts every local connection as user `postgres`. It is stopped and
+//!    its folder removed when the process exits, even after a panic, an abort
+//!    or a `kill -9`, by a small detached watchdog shell process.
+//! 3. If neither is possible, an error ([`TestDbError`]) explains how to
+//!    provide a database. There is never a silent skip.
+//!
+//! The server binaries are looked up with `pg_config --bindir`, then in the
+//! highest-versioned `/usr/lib/postgresql/*/bin`, then next to an `initdb`
+//! found on `PATH`.
+//!
+//! When the process runs as root (typical in CI containers), `initdb` and
+//! `postgres` refuse to run; the cluster is then created and run as the
+//! `postgres` operating-system user (via `runuser`, or `su` as a fallback).
+//!
+//! [`Cluster::start`] starts an additional, independent cluster that is
+//! stopped when the value is dropped. [`unique_name`] makes schema names that
+//! are unique across threads and processes, so tests can run in parallel
+//! against one database.
+//!
+//! ```no_run
+//! let url = tenancy_testdb::database_url()?;
+//! let schema = tenancy_testdb::unique_name("orders_test");
+//! // connect with sqlx: sqlx::PgPool::connect(&url).await?
+//! # Ok::<(), tenancy_testdb::TestDbError>(())
+//! ```
+#![warn(missing_docs)]
+
+use std::ffi::OsStr;
+use std::fmt;
+use std::fs;
+use std::io;
+use std::os::unix::fs::{DirBuilderExt, MetadataExt};
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+/// Name of the environment variable that selects an existing database.
+pub const DATABASE_URL_ENV: &str = "DATABASE_URL";
+
+/// Port number used by private clusters. It only names the socket file
+/// (`.s.PGSQL.5432`) inside the private socket folder: no TCP port is opened.
+const PORT: u16 = 5432;
+
+/// How long `pg_ctl` may wait for the server to accept connections.
+const START_TIMEOUT_SECS: u32 = 60;
+
+/// Longest socket file path we create (the kernel limit is 107 bytes).
+const MAX_SOCKET_PATH: usize = 100;
+
+/// How to provide a database; appended to every error message.
+const HOW_TO: &str = "to run the tests, either set DATABASE_URL=postgres://user@host:port/db \
+(the tests create and drop their own uniquely named schemas in it), or install the PostgreSQL \
+server binaries (initdb, pg_ctl, postgres; e.g. `apt-get install postgresql`) so the tests can \
+start a private throwaway cluster";
+
+// ---------------------------------------------------------------------------
+// Errors
+// ---------------------------------------------------------------------------
+
+/// Why no PostgreSQL database could be provided.
+///
+/// Every variant's [`Display`](fmt::Display) explains how to make a database
+/// available (set `DATABASE_URL`, or install the server binaries) and, for
+/// failures while starting a private cluster, includes the tail of the
+/// failing command's output and of the server log.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub enum TestDbError {
+    /// `DATABASE_URL` is set but is not valid UTF-8.
+    InvalidDatabaseUrl,
+    /// `DATABASE_URL` is unset and no PostgreSQL server binaries were found.
+    BinariesNotFound {
+        /// Every place that was searched, with the reason it was rejected.
+        looked_in: Vec<String>,
+    },
+    /// The process runs as root, so the cluster must run as the `postgres`
+    /// operating-system user, but there is no such user.
+    NoPostgresUser,
+    /// The process runs as root, but neither `runuser` nor `su` is available
+    /// to switch to the `postgres` user.
+    NoUserSwitchTool,
+    /// No temporary folder could be created that the server can use.
+    NoUsableTempDir {
+        /// The candidate parent folders and why each was rejected.
+        tried: Vec<String>,
+    },
+    /// An I/O operation failed.
+    Io {
+        /// What was being done.
+        context: String,
+        /// The underlying error.
+        source: Arc<io::Error>,
+    },
+    /// An external command (`initdb`, `pg_ctl`, ...) failed.
+    CommandFailed {
+        /// What the command was for, e.g. `"initdb"`.
+        step: String,
+        /// The command line that was run.
+        command: String,
+        /// Exit status, as text.
+        status: String,
+        /// Tail of the command's standard error and standard output.
+        output: String,
+        /// Tail of the server log file, if one was written.
+        log_tail: Option<String>,
+    },
+}
+
+impl TestDbError {
+    fn io(context: impl Into<String>, source: io::Error) -> Self {
+        TestDbError::Io {
+            context: context.into(),
+            source: Arc::new(source),
+        }
+    }
+}
+
+impl fmt::Display for TestDbError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("no PostgreSQL available for the tests: ")?;
+        match self {
+            TestDbError::InvalidDatabaseUrl => {
+                write!(f, "{DATABASE_URL_ENV} is set but is not valid UTF-8")?;
+            }
+            TestDbError::BinariesNotFound { looked_in } => {
+                write!(
+                    f,
+                    "{DATABASE_URL_ENV} is not set and the PostgreSQL server binaries \
+                     (initdb, pg_ctl) were not found; looked in: {}",
+                    looked_in.join("; ")
+                )?;
+            }
+            TestDbError::NoPostgresUser => {
+                write!(
+                    f,
+                    "{DATABASE_URL_ENV} is not set, and a private cluster cannot be started: \
+                     this process runs as root, PostgreSQL refuses to run as root, and there \
+                     is no `postgres` operating-system user to run it as (create one, e.g. \
+                     `useradd --system postgres`, or run the tests as a non-root user)"
+                )?;
+            }
+            TestDbError::NoUserSwitchTool => {
+                write!(
+                    f,
+                    "{DATABASE_URL_ENV} is not set, and a private cluster cannot be started: \
+                     this process runs as root, PostgreSQL refuses to run as root, and neither \
+                     `runuser` nor `su` was found to run it as the `postgres` user"
+                )?;
+            }
+            TestDbError::NoUsableTempDir { tried } => {
+                write!(
+                    f,
+                    "{DATABASE_URL_ENV} is not set, and no temporary folder usable by the \
+                     PostgreSQL server could be created; tried: {}",
+                    tried.join("; ")
+                )?;
+            }
+            TestDbError::Io { context, source } => {
+                write!(
+                    f,
+                    "{DATABASE_URL_ENV} is not set, and starting a private cluster failed: \
+                     {context}: {source}"
+                )?;
+            }
+            TestDbError::CommandFailed {
+                step,
+                command,
+                status,
+                output,
+                log_tail,
+            } => {
+                write!(
+                    f,
+                    "{DATABASE_URL_ENV} is not set, and starting a private cluster failed: \
+                     {step} failed ({status})\n  command: {command}"
+                )?;
+                if !output.trim().is_empty() {
+                    write!(f, "\n  output:\n{}", indent(output))?;
+                }
+                if let Some(log) = log_tail {
+                    if !log.trim().is_empty() {
+                        write!(f, "\n  server log (tail):\n{}", indent(log))?;
+                    }
+                }
+            }
+        }
+        write!(f, "\n{HOW_TO}")
+    }
+}
+
+impl std::error::Error for TestDbError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            TestDbError::Io { source, .. } => Some(&**source),
+            _ => None,
+        }
+    }
+}
+
+fn indent(text: &str) -> String {
+    text.lines()
+        .map(|l| format!("    {l}"))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// The last `max_lines` lines of `text`.
+fn tail(text: &str, max_lines: usize) -> String {
+    let lines: Vec<&str> = text.lines().collect();
+    let start = lines.len().saturating_sub(max_lines);
+    lines[start..].join("\n")
+}
+
+// ---------------------------------------------------------------------------
+// database_url
+// ---------------------------------------------------------------------------
+
+/// The process-wide private cluster, started on first use and never dropped
+/// (its watchdog cleans it up when the process exits).
+static SHARED: OnceLock<Result<Cluster, TestDbError>> = OnceLock::new();
+
+/// Returns the URL of the PostgreSQL database the tests should use.
+///
+/// If `DATABASE_URL` is set and non-empty, that value is returned. Otherwise a
+/// private throwaway cluster is started on the first call (once per process;
+/// thread-safe, concurrent callers wait for it) and every call returns the
+/// same URL for it, of the form
+/// `postgres://postgres@localhost:5432/postgres?host=/tmp/tenancy-pg-...&sslmode=disable`
+/// (a Unix socket folder given by the `host` parameter, which both sqlx and
+/// libpq accept).
+///
+/// If starting the cluster fails, the same error is returned by every later
+/// call (there is no retry).
+///
+/// # Errors
+///
+/// A [`TestDbError`] explaining how to provide a database when `DATABASE_URL`
+/// is unset and no private cluster could be started.
+pub fn database_url() -> Result<String, TestDbError> {
+    let env = match std::env::var(DATABASE_URL_ENV) {
+        Ok(v) => Some(v),
+        Err(std::env::VarError::NotPresent) => None,
+        Err(std::env::VarError::NotUnicode(_)) => return Err(TestDbError::InvalidDatabaseUrl),
+    };
+    select_url(env, shared_cluster_url)
+}
+
+/// The selection rule, separated from the environment for testing: a set,
+/// non-blank `env` value wins; otherwise `start` provides the URL.
+fn select_url(
+    env: Option<String>,
+    start: impl FnOnce() -> Result<String, TestDbError>,
+) -> Result<String, TestDbError> {
+    match env {
+        Some(url) if !url.trim().is_empty() => Ok(url),
+        _ => start(),
+    }
+}
+
+fn shared_cluster_url() -> Result<String, TestDbError> {
+    match SHARED.get_or_init(Cluster::start) {
+        Ok(cluster) => Ok(cluster.url().to_owned()),
+        Err(e) => Err(e.clone()),
+    }
+}
+
+// ---------------------------------------------------------------------------
+// unique_name
+// ---------------------------------------------------------------------------
+
+static COUNTER: AtomicU64 = AtomicU64::new(0);
+
+/// Returns a fresh name for a schema (or any other identifier), unique per
+/// call across threads and concurrently running processes.
+///
+/// The result matches `[a-z_][a-z0-9_]*`, is at most 63 bytes (PostgreSQL's
+/// identifier limit), so it can be used unquoted. It is built from the
+/// sanitized `prefix` (lower-cased; other characters than `a-z`, `0-9`, `_`
+/// replaced by `_`; truncated as needed; prefixed with `t` if it would start
+/// with a digit or be empty, and with `t_` if it would start with the reserved
+/// `pg_`), the process id, a process-wide counter and a few hex digits of the
+/// current time.
+///
+/// ```
+/// let name = tenancy_testdb::unique_name("Orders-Test");
+/// assert!(name.starts_with("orders_test_"));
+/// assert!(name.len() <= 63);
+/// ```
+pub fn unique_name(prefix: &str) -> String {
+    const MAX_LEN: usize = 63;
+    let counter = COUNTER.fetch_add(1, Ordering::Relaxed);
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.subsec_nanos() ^ (d.as_secs() as u32).wrapping_mul(0x9E37_79B9))
+        .unwrap_or(0);
+    let suffix = format!(
+        "_{}_{}_{:06x}",
+        std::process::id(),
+        counter,
+        nanos & 0xff_ffff
+    );
+
+    let mut head: String = prefix
+        .chars()
+        .map(|c| {
+            let c = c.to_ascii_lowercase();
+            if c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    if head.is_empty() || head.starts_with(|c: char| c.is_ascii_digit()) {
+        head.insert(0, 't');
+    }
+    if head.starts_with("pg_") {
+        head.insert_str(0, "t_");
+    }
+    // `head` is ASCII, so truncating at any byte index is valid.
+    head.truncate(MAX_LEN - suffix.len());
+    head + &suffix
+}
+
+// ---------------------------------------------------------------------------
+// Cluster
+// ---------------------------------------------------------------------------
+
+/// A private, throwaway PostgreSQL cluster in its own temporary folder,
+/// reachable only through a Unix socket in that folder.
+///
+/// The server trusts local connections; connect as user `postgres` to the
+/// `postgres` database using [`Cluster::url`]. Dropping the value stops the
+/// server (`pg_ctl stop -m immediate`) and removes the folder. Should the
+/// process die without dropping it, a detached watchdog process does the
+/// same shortly after the process exits.
+#[derive(Debug)]
+pub struct Cluster {
+    dir: PathBuf,
+    bin_dir: PathBuf,
+    run_as: RunAs,
+    url: String,
+    watchdog: Option<Child>,
+}
+
+impl Cluster {
+    /// Creates and starts a new private cluster, regardless of `DATABASE_URL`.
+    ///
+    /// This runs `initdb` (a few seconds) and `pg_ctl start`, waiting until
+    /// the server accepts connections (at most 60 seconds).
+    ///
+    /// # Errors
+    ///
+    /// A [`TestDbError`] if the server binaries are missing, the process runs
+    /// as root without a usable `postgres` user, or `initdb` / `pg_ctl` fail
+    /// (the error then includes their output and the server log tail).
+    pub fn start() -> Result<Cluster, TestDbError> {
+        let bin_dir = find_bin_dir()?;
+        let run_as = RunAs::detect()?;
+        let dir = create_private_dir(&run_as)?;
+        let url = socket_url(&dir);
+        // From here on, `Drop` cleans up on every error path.
+        let mut cluster = Cluster {
+            dir,
+            bin_dir,
+            run_as,
+            url,
+            watchdog: None,
+        };
+        // Start the watchdog first, so that even a process killed during
+        // `initdb` or `pg_ctl start` leaves nothing behind.
+        cluster.watchdog = Some(cluster.spawn_watchdog()?);
+        cluster.initdb()?;
+        cluster.pg_ctl_start()?;
+        Ok(cluster)
+    }
+
+    /// The connection URL, e.g.
+    /// `postgres://postgres@localhost:5432/postgres?host=/tmp/tenancy-pg-...&sslmode=disable`.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// The private temporary folder holding the Unix socket (`.s.PGSQL.5432`),
+    /// the data folder and the server log. Removed on drop.
+    pub fn socket_dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// The cluster's data folder (`PGDATA`).
+    pub fn data_dir(&self) -> PathBuf {
+        self.dir.join("data")
+    }
+
+    /// The server log file.
+    pub fn log_file(&self) -> PathBuf {
+        self.dir.join("log")
+    }
+
+    /// The folder holding the PostgreSQL binaries used (`initdb`, `pg_ctl`,
+    /// and usually `psql`, `pg_isready`, ...).
+    pub fn bin_dir(&self) -> &Path {
+        &self.bin_dir
+    }
+
+    fn bin(&self, name: &str) -> String {
+        self.bin_dir.join(name).to_string_lossy().into_owned()
+    }
+
+    fn initdb(&self) -> Result<(), TestDbError> {
+        let initdb = self.bin("initdb");
+        let data = self.data_dir().to_string_lossy().into_owned();
+        let mut args: Vec<String> = [
+            "-D",
+            &data,
+            "-U",
+            "postgres",
+            "--auth=trust",
+            "-E",
+            "UTF8",
+            "--locale=C",
+            "--no-sync",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        if initdb_supports_no_instructions(&initdb) {
+            args.push("--no-instructions".into());
+        }
+        let out = self.run_as.run(&initdb, &args, &self.dir, "initdb")?;
+        self.check(out, "initdb", &initdb, &args, false)
+    }
+
+    fn pg_ctl_start(&self) -> Result<(), TestDbError> {
+        let pg_ctl = self.bin("pg_ctl");
+        let data = self.data_dir().to_string_lossy().into_owned();
+        let log = self.log_file().to_string_lossy().into_owned();
+        // `pg_ctl -o` goes through a shell; the folder only contains
+        // shell-safe characters (see `create_private_dir`).
+        let server_opts = format!(
+            "-k '{}' -c listen_addresses='' -p {PORT} -c fsync=off -c synchronous_commit=off \
+             -c full_page_writes=off -c max_connections=300",
+            self.dir.display()
+        );
+        let timeout = START_TIMEOUT_SECS.to_string();
+        let args: Vec<String> = [
+            "-D",
+            &data,
+            "-l",
+            &log,
+            "-w",
+            "-t",
+            &timeout,
+            "-o",
+            &server_opts,
+            "start",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        let out = self.run_as.run(&pg_ctl, &args, &self.dir, "pg_ctl start")?;
+        self.check(out, "pg_ctl start", &pg_ctl, &args, true)
+    }
+
+    fn check(
+        &self,
+        out: Output,
+        step: &str,
+        program: &str,
+        args: &[String],
+        with_log: bool,
+    ) -> Result<(), TestDbError> {
+        if out.status.success() {
+            return Ok(());
+        }
+        let mut output = String::from_utf8_lossy(&out.stderr).into_owned();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        if !stdout.trim().is_empty() {
+            output.push('\n');
+            output.push_str(&stdout);
+        }
+        let log_tail = if with_log {
+            fs::read(self.log_file())
+                .ok()
+                .map(|b| tail(&String::from_utf8_lossy(&b), 30))
+        } else {
+            None
+        };
+        Err(TestDbError::CommandFailed {
+            step: step.to_owned(),
+            command: self.run_as.shell_line(program, args),
+            status: out.status.to_string(),
+            output: tail(&output, 30),
+            log_tail,
+        })
+    }
+
+    /// Stop command for the server, as a shell line (used by the watchdog).
+    fn stop_args(&self) -> (String, Vec<String>) {
+        let data = self.data_dir().to_string_lossy().into_owned();
+        (
+            self.bin("pg_ctl"),
+            vec![
+                "-D".into(),
+                data,
+                "-w".into(),
+                "-t".into(),
+                "30".into(),
+                "stop".into(),
+                "-m".into(),
+                "immediate".into(),
+            ],
+        )
+    }
+
+    /// Spawns a detached shell that waits for this process to exit (or for
+    /// the folder to disappear), then stops the server and removes the folder.
+    fn spawn_watchdog(&self) -> Result<Child, TestDbError> {
+        let (pg_ctl, args) = self.stop_args();
+        let dir = sh_quote(&self.dir.to_string_lossy());
+        let script = format!(
+            "trap '' HUP INT; \
+             while kill -0 {pid} 2>/dev/null && [ -d {dir} ]; do sleep 0.5; done; \
+             if [ -d {dir} ]; then {stop}; rm -rf {dir}; fi",
+            pid = std::process::id(),
+            stop = self.run_as.shell_line(&pg_ctl, &args),
+        );
+        Command::new("/bin/sh")
+            .arg("-c")
+            .arg(script)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .current_dir("/")
+            // Own process group: a Ctrl-C aimed at the test runner must not
+            // kill the watchdog before it has cleaned up.
+            .process_group(0)
+            .spawn()
+            .map_err(|e| TestDbError::io("spawning the cleanup watchdog (/bin/sh)", e))
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        if self.data_dir().join("postmaster.pid").exists() {
+            let (pg_ctl, args) = self.stop_args();
+            let _ = self
+                .run_as
+                .run(&pg_ctl, &args, Path::new("/"), "pg_ctl stop");
+        }
+        let mut removed = false;
+        for attempt in 0..5 {
+            match fs::remove_dir_all(&self.dir) {
+                Ok(()) => {
+                    removed = true;
+                    break;
+                }
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                    removed = true;
+                    break;
+                }
+                Err(_) => std::thread::sleep(Duration::from_millis(50 << attempt)),
+            }
+        }
+        if let Some(mut watchdog) = self.watchdog.take() {
+            if removed {
+                let _ = watchdog.kill();
+                let _ = watchdog.wait();
+            }
+            // Otherwise leave it running: it retries the cleanup at exit.
+        }
+    }
+}
+
+/// `postgres://postgres@localhost:5432/postgres?host=<dir>&sslmode=disable`.
+///
+/// sqlx (`PgConnectOptions::parse_from_url`) treats a `host` query parameter
+/// starting with `/` as the socket folder and connects to
+/// `<dir>/.s.PGSQL.<port>`; libpq does the same. The folder contains only
+/// URL-safe characters (see `create_private_dir`), so no escaping is needed.
+fn socket_url(dir: &Path) -> String {
+    format!(
+        "postgres://postgres@localhost:{PORT}/postgres?host={}&sslmode=disable",
+        dir.display()
+    )
+}
+
+// ---------------------------------------------------------------------------
+// Binaries
+// ---------------------------------------------------------------------------
+
+fn has_server_binaries(dir: &Path) -> bool {
+    dir.join("initdb").is_file() && dir.join("pg_ctl").is_file()
+}
+
+/// Finds the folder with `initdb` and `pg_ctl`.
+fn find_bin_dir() -> Result<PathBuf, TestDbError> {
+    let mut looked_in = Vec::new();
+
+    // 1. pg_config --bindir
+    match Command::new("pg_config")
+        .arg("--bindir")
+        .stdin(Stdio::null())
+        .output()
+    {
+        Ok(out) if out.status.success() => {
+            let dir = PathBuf::from(String::from_utf8_lossy(&out.stdout).trim());
+            if has_server_binaries(&dir) {
+                return Ok(dir);
+            }
+            looked_in.push(format!(
+                "{} (from `pg_config --bindir`; no initdb/pg_ctl there)",
+                dir.display()
+            ));
+        }
+        Ok(out) => looked_in.push(format!("`pg_config --bindir` (failed: {})", out.status)),
+        Err(e) => looked_in.push(format!("`pg_config --bindir` ({e})")),
+    }
+
+    // 2. /usr/lib/postgresql/<version>/bin, highest version first
+    let root = Path::new("/usr/lib/postgresql");
+    let mut versions: Vec<(Vec<u64>, PathBuf)> = fs::read_dir(root)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|entry| {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            (version_key(&name), entry.path().join("bin"))
+        })
+        .collect();
+    versions.sort_by(|a, b| b.0.cmp(&a.0));
+    let mut found_any = false;
+    for (_, dir) in versions {
+        found_any = true;
+        if has_server_binaries(&dir) {
+            return Ok(dir);
+        }
+        looked_in.push(format!("{} (no initdb/pg_ctl)", dir.display()));
+    }
+    if !found_any {
+        looked_in.push("/usr/lib/postgresql/*/bin (none)".into());
+    }
+
+    // 3. initdb on PATH
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    for dir in std::env::split_paths(&path) {
+        if dir.join("initdb").is_file() {
+            if has_server_binaries(&dir) {
+                return Ok(dir);
+            }
+            looked_in.push(format!("{} (initdb on PATH, but no pg_ctl)", dir.display()));
+        }
+    }
+    looked_in.push("initdb on PATH (not found)".into());
+
+    Err(TestDbError::BinariesNotFound { looked_in })
+}
+
+/// Numeric sort key for a version folder name such as `15` or `9.6`.
+fn version_key(name: &str) -> Vec<u64> {
+    name.split(|c: char| !c.is_ascii_digit())
+        .filter(|s| !s.is_empty())
+        .map(|s| s.parse().unwrap_or(0))
+        .collect()
+}
+
+fn initdb_supports_no_instructions(initdb: &str) -> bool {
+    // initdb --help runs fine as root.
+    Command::new(initdb)
+        .arg("--help")
+        .stdin(Stdio::null())
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).contains("--no-instructions"))
+        .unwrap_or(false)
+}
+
+// ---------------------------------------------------------------------------
+// Running as the right user
+// ---------------------------------------------------------------------------
+
+/// How PostgreSQL commands are run.
+#[derive(Debug, Clone)]
+enum RunAs {
+    /// Directly, as the current (non-root) user.
+    Current,
+    /// As root: `runuser -u postgres -- <cmd>`.
+    Runuser(String),
+    /// As root, without runuser: `su postgres -s /bin/sh -c '<cmd>'`.
+    Su(String),
+}
+
+impl RunAs {
+    fn detect() -> Result<RunAs, TestDbError> {
+        if !is_root() {
+            return Ok(RunAs::Current);
+        }
+        let postgres_exists = Command::new("id")
+            .args(["-u", "postgres"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .map(|s| s.success())
+            .unwrap_or(false);
+        if !postgres_exists {
+            return Err(TestDbError::NoPostgresUser);
+        }
+        if let Some(p) = find_program("runuser") {
+            return Ok(RunAs::Runuser(p));
+        }
+        if let Some(p) = find_program("su") {
+            return Ok(RunAs::Su(p));
+        }
+        Err(TestDbError::NoUserSwitchTool)
+    }
+
+    fn is_root(&self) -> bool {
+        !matches!(self, RunAs::Current)
+    }
+
+    fn command(&self, program: &str, args: &[String]) -> Command {
+        match self {
+            RunAs::Current => {
+                let mut c = Command::new(program);
+                c.args(args);
+                c
+            }
+            RunAs::Runuser(runuser) => {
+                let mut c = Command::new(runuser);
+                c.args(["-u", "postgres", "--", program]).args(args);
+                c
+            }
+            RunAs::Su(su) => {
+                let mut c = Command::new(su);
+                c.args(["postgres", "-s", "/bin/sh", "-c"])
+                    .arg(shell_join(program, args));
+                c
+            }
+        }
+    }
+
+    /// Runs to completion with stdin closed, capturing the output.
+    fn run(
+        &self,
+        program: &str,
+        args: &[String],
+        cwd: &Path,
+        what: &str,
+    ) -> Result<Output, TestDbError> {
+        self.command(program, args)
+            .current_dir(cwd)
+            .stdin(Stdio::null())
+            .output()
+            .map_err(|e| {
+                TestDbError::io(
+                    format!("running {what} ({})", self.shell_line(program, args)),
+                    e,
+                )
+            })
+    }
+
+    /// The command as one `sh` line.
+    fn shell_line(&self, program: &str, args: &[String]) -> String {
+        match self {
+            RunAs::Current => shell_join(program, args),
+            RunAs::Runuser(runuser) => format!(
+                "{} -u postgres -- {}",
+                sh_quote(runuser),
+                shell_join(program, args)
+            ),
+            RunAs::Su(su) => format!(
+                "{} postgres -s /bin/sh -c {}",
+                sh_quote(su),
+                sh_quote(&shell_join(program, args))
+            ),
+        }
+    }
+}
+
+fn is_root() -> bool {
+    if let Ok(out) = Command::new("id")
+        .arg("-u")
+        .stdin(Stdio::null())
+        .stderr(Stdio::null())
+        .output()
+    {
+        if out.status.success() {
+            return String::from_utf8_lossy(&out.stdout).trim() == "0";
+        }
+    }
+    // No `id`: on Linux, /proc/self belongs to the effective user.
+    fs::metadata("/proc/self")
+        .map(|m| m.uid() == 0)
+        .unwrap_or(false)
+}
+
+fn find_program(name: &str) -> Option<String> {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    std::env::split_paths(&path)
+        .chain(["/usr/sbin", "/sbin", "/usr/bin", "/bin"].map(PathBuf::from))
+        .map(|d| d.join(name))
+        .find(|p| p.is_file())
+        .map(|p| p.to_string_lossy().into_owned())
+}
+
+/// Single-quotes `s` for `sh`.
+fn sh_quote(s: &str) -> String {
+    format!("'{}'", s.replace('\'', r"'\''"))
+}
+
+fn shell_join(program: &str, args: &[String]) -> String {
+    std::iter::once(program)
+        .chain(args.iter().map(String::as_str))
+        .map(sh_quote)
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+// ---------------------------------------------------------------------------
+// Private folder
+// ---------------------------------------------------------------------------
+
+/// Characters allowed in the folder path: safe unquoted in URLs and inside
+/// the single quotes of `pg_ctl -o`.
+fn is_safe_path(p: &Path) -> bool {
+    p.to_str().is_some_and(|s| {
+        s.starts_with('/')
+            && s.chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '/' | '.' | '_' | '-'))
+    })
+}
+
+/// Creates `<tmp>/tenancy-pg-<unique>` (mode 0700), owned by `postgres` when
+/// running as root, and checks the server will be able to use it.
+fn create_private_dir(run_as: &RunAs) -> Result<PathBuf, TestDbError> {
+    let mut candidates = vec![std::env::temp_dir()];
+    if candidates[0] != Path::new("/tmp") {
+        candidates.push(PathBuf::from("/tmp"));
+    }
+    let mut tried = Vec::new();
+    for base in candidates {
+        let dir = base.join(format!(
+            "tenancy-pg-{}",
+            unique_name("d").trim_start_matches("d_").replace('_', "-")
+        ));
+        let socket_len = dir.as_os_str().len() + format!("/.s.PGSQL.{PORT}").len();
+        if !is_safe_path(&dir) {
+            tried.push(format!(
+                "{} (path has characters other than A-Z a-z 0-9 / . _ -)",
+                base.display()
+            ));
+            continue;
+        }
+        if socket_len > MAX_SOCKET_PATH {
+            tried.push(format!(
+                "{} (path too long for a Unix socket)",
+                base.display()
+            ));
+            continue;
+        }
+        if let Err(e) = fs::DirBuilder::new().mode(0o700).create(&dir) {
+            tried.push(format!("{} ({e})", base.display()));
+            continue;
+        }
+        if run_as.is_root() {
+            let chown = Command::new("chown")
+                .args([OsStr::new("-R"), OsStr::new("postgres"), dir.as_os_str()])
+                .stdin(Stdio::null())
+                .output();
+            let ok = match &chown {
+                Ok(out) if out.status.success() => true,
+                Ok(out) => {
+                    tried.push(format!(
+                        "{} (chown postgres failed: {})",
+                        base.display(),
+                        String::from_utf8_lossy(&out.stderr).trim()
+                    ));
+                    false
+                }
+                Err(e) => {
+                    tried.push(format!("{} (chown: {e})", base.display()));
+                    false
+                }
+            };
+            // The postgres user must be able to reach the folder through all
+            // its parents.
+            let ok = ok
+                && run_as
+                    .run(
+                        "test",
+                        &["-w".into(), dir.to_string_lossy().into_owned()],
+                        Path::new("/"),
+                        "test -w",
+                    )
+                    .map(|o| o.status.success())
+                    .unwrap_or(false);
+            if !ok {
+                if chown.as_ref().is_ok_and(|o| o.status.success()) {
+                    tried.push(format!(
+                        "{} (not writable for the postgres user)",
+                        base.display()
+                    ));
+                }
+                let _ = fs::remove_dir_all(&dir);
+                continue;
+            }
+        }
+        return Ok(dir);
+    }
+    Err(TestDbError::NoUsableTempDir { tried })
+}
+
+// ---------------------------------------------------------------------------
+// Tests
+// ---------------------------------------------------------------------------
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashSet;
+
+    fn is_valid_ident(s: &str) -> bool {
+        let mut chars = s.chars();
+        matches!(chars.next(), Some(c) if c.is_ascii_lowercase() || c == '_')
+            && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+            && s.len() <= 63
+    }
+
+    #[test]
+    fn unique_name_is_a_valid_identifier() {
+        for prefix in [
+            "orders",
+            "Orders-Test",
+            "",
+            "9lives",
+            "pg_catalog",
+            "ünïcode name!",
+            "a b\tc",
+            "___",
+        ] {
+            let name = unique_name(prefix);
+            assert!(is_valid_ident(&name), "{prefix:?} -> {name:?}");
+            assert!(!name.starts_with("pg_"), "{prefix:?} -> {name:?}");
+        }
+        assert!(unique_name("Orders-Test").starts_with("orders_test_"));
+        assert!(unique_name("9lives").starts_with("t9lives_"));
+        assert!(unique_name("pg_x").starts_with("t_pg_x_"));
+        assert!(unique_name("").starts_with("t_"));
+        let pid = format!("_{}_", std::process::id());
+        assert!(unique_name("p").contains(&pid));
+    }
+
+    #[test]
+    fn unique_name_is_unique() {
+        let names: HashSet<String> = (0..1000).map(|_| unique_name("t")).collect();
+        assert_eq!(names.len(), 1000);
+
+        // Also across threads.
+        let handles: Vec<_> = (0..4)
+            .map(|_| std::thread::spawn(|| (0..250).map(|_| unique_name("t")).collect::<Vec<_>>()))
+            .collect();
+        let mut all = HashSet::new();
+        for h in handles {
+            for n in h.join().unwrap() {
+                assert!(all.insert(n));
+            }
+        }
+        assert_eq!(all.len(), 1000);
+    }
+
+    #[test]
+    fn unique_name_truncates_long_prefix() {
+        let long = "x".repeat(200);
+        let a = unique_name(&long);
+        let b = unique_name(&long);
+        assert!(a.len() <= 63, "{a} is {} bytes", a.len());
+        assert!(is_valid_ident(&a));
+        assert!(a.starts_with("xxxxxxxxxxxxxxxxxxxx"), "{a}");
+        assert_ne!(a, b);
+        // Multi-byte characters are replaced, not split.
+        let c = unique_name(&"é".repeat(100));
+        assert!(is_valid_ident(&c), "{c}");
+    }
+
+    #[test]
+    fn selection_prefers_database_url() {
+        let never = || -> Result<String, TestDbError> { panic!("must not start a cluster") };
+        assert_eq!(
+            select_url(Some("postgres://u@h:1/db".into()), never).unwrap(),
+            "postgres://u@h:1/db"
+        );
+        let started = || Ok("started".to_string());
+        assert_eq!(select_url(None, started).unwrap(), "started");
+        assert_eq!(select_url(Some(String::new()), started).unwrap(), "started");
+        assert_eq!(select_url(Some("  ".into()), started).unwrap(), "started");
+        let failing = || Err(TestDbError::NoPostgresUser);
+        assert!(matches!(
+            select_url(None, failing),
+            Err(TestDbError::NoPostgresUser)
+        ));
+    }
+
+    #[test]
+    fn errors_explain_how_to_provide_a_database() {
+        let errors = [
+            TestDbError::BinariesNotFound {
+                looked_in: vec!["/usr/lib/postgresql/*/bin (none)".into()],
+            },
+            TestDbError::NoPostgresUser,
+            TestDbError::CommandFailed {
+                step: "initdb".into(),
+                command: "initdb -D x".into(),
+                status: "exit status: 1".into(),
+                output: "initdb: error: boom".into(),
+                log_tail: Some("FATAL: log line".into()),
+            },
+        ];
+        for e in &errors {
+            let text = e.to_string();
+            assert!(text.contains("DATABASE_URL=postgres://"), "{text}");
+            assert!(text.contains("initdb, pg_ctl"), "{text}");
+        }
+        let text = errors[0].to_string();
+        assert!(
+            text.contains("looked in: /usr/lib/postgresql/*/bin (none)"),
+            "{text}"
+        );
+        let text = errors[2].to_string();
+        assert!(text.contains("initdb: error: boom") && text.contains("FATAL: log line"));
+    }
+
+    #[test]
+    fn url_format() {
+        assert_eq!(
+            socket_url(Path::new("/tmp/tenancy-pg-1-2-abc")),
+            "postgres://postgres@localhost:5432/postgres?host=/tmp/tenancy-pg-1-2-abc&sslmode=disable"
+        );
+        assert!(is_safe_path(Path::new("/tmp/tenancy-pg-1-2-abc")));
+        assert!(!is_safe_path(Path::new("/tmp/with space")));
+        assert!(!is_safe_path(Path::new("/tmp/quote'")));
+        assert_eq!(sh_quote("a'b"), r"'a'\''b'");
+        assert!(version_key("9.6") < version_key("15"));
+    }
+
+    /// Runs `psql <url> -Atc <sql>` and returns its trimmed output.
+    fn psql(bin_dir: &Path, url: &str, sql: &str) -> String {
+        let out = Command::new(bin_dir.join("psql"))
+            .args([url, "-X", "-Atc", sql])
+            .stdin(Stdio::null())
+            .output()
+            .expect("run psql");
+        assert!(
+            out.status.success(),
+            "psql failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap().trim().to_owned()
+    }
+
+    /// Whether `pid` exists and is not a zombie.
+    fn process_alive(pid: &str) -> bool {
+        if let Ok(stat) = fs::read_to_string(format!("/proc/{pid}/stat")) {
+            // Format: `pid (comm) state ...`
+            if let Some(rest) = stat.rsplit_once(')') {
+                if rest.1.trim_start().starts_with('Z') {
+                    return false;
+                }
+            }
+        }
+        Command::new("kill")
+            .args(["-0", pid])
+            .stderr(Stdio::null())
+            .status()
+            .unwrap()
+            .success()
+    }
+
+    #[test]
+    fn cluster_starts_serves_and_cleans_up() {
+        let cluster = Cluster::start().unwrap_or_else(|e| panic!("{e}"));
+        let dir = cluster.socket_dir().to_owned();
+        assert!(dir.join(".s.PGSQL.5432").exists());
+        assert!(cluster.url().contains(&format!("host={}", dir.display())));
+
+        assert_eq!(psql(cluster.bin_dir(), cluster.url(), "select 1"), "1");
+        assert_eq!(
+            psql(
+                cluster.bin_dir(),
+                cluster.url(),
+                "select current_user || ' ' || current_database() || ' ' || \
+                 current_setting('max_connections') || ' ' || current_setting('fsync') || ' ' || \
+                 current_setting('listen_addresses') || '|' || \
+                 pg_encoding_to_char(encoding) from pg_database where datname = 'postgres'"
+            ),
+            "postgres postgres 300 off |UTF8"
+        );
+
+        let pidfile = fs::read_to_string(cluster.data_dir().join("postmaster.pid")).unwrap();
+        let pid = pidfile.lines().next().unwrap().trim().to_owned();
+        assert!(process_alive(&pid));
+
+        drop(cluster);
+        assert!(!dir.exists(), "{} still exists after drop", dir.display());
+        // The postmaster removes its pid file (which `pg_ctl stop -w` waits
+        // for) just before exiting; give it a moment to be gone and reaped.
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        while process_alive(&pid) && std::time::Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        assert!(
+            !process_alive(&pid),
+            "postmaster {pid} still running after drop"
+        );
+    }
+
+    #[test]
+    fn database_url_is_shared_and_works() {
+        let handles: Vec<_> = (0..4).map(|_| std::thread::spawn(database_url)).collect();
+        let urls: Vec<String> = handles
+            .into_iter()
+            .map(|h| h.join().unwrap().unwrap_or_else(|e| panic!("{e}")))
+            .collect();
+        assert!(urls.iter().all(|u| u == &urls[0]), "{urls:?}");
+        assert_eq!(database_url().unwrap(), urls[0]);
+
+        if std::env::var(DATABASE_URL_ENV).map_or(true, |v| v.trim().is_empty()) {
+            let cluster = SHARED.get().unwrap().as_ref().unwrap();
+            assert_eq!(cluster.url(), urls[0]);
+            assert_eq!(psql(cluster.bin_dir(), &urls[0], "select 41 + 1"), "42");
+        }
+    }
+}
