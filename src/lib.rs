@@ -1,4 +1,4 @@
-//! Schema-per-tenant multi-tenancy for PostgreSQL on sqlx.
+#![doc = include_str!("../README.md")]
 #![warn(missing_docs)]
 
 pub use tenancy_core::*;

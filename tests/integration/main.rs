@@ -1,0 +1,12 @@
+//! Integration tests against a real PostgreSQL: `DATABASE_URL` when set, otherwise a private
+//! throwaway cluster (see `tenancy-testdb`). One binary, one module per concern; every test makes
+//! its own schemas, so tests run in parallel.
+
+mod support;
+
+mod crud;
+mod isolation;
+mod names;
+mod query;
+mod types;
+mod validation;

@@ -1,0 +1,148 @@
+//! Shared fixtures: the pool, fresh tenant schemas, and the `Guard` model.
+
+use sqlx::postgres::{PgPool, PgPoolOptions};
+use sqlx::types::time::OffsetDateTime;
+use tenancy::{Tenant, TenantModel};
+
+/// The model most tests use.
+#[derive(TenantModel, Debug, Clone, PartialEq)]
+#[tenancy(table = "guards")]
+pub struct Guard {
+    #[tenancy(id, generated)]
+    pub id: i64,
+    #[tenancy(required, length(max = 50))]
+    pub name: String,
+    #[tenancy(required)]
+    pub position: String,
+    #[tenancy(range(min = 16, max = 120))]
+    pub age: Option<i32>,
+    #[tenancy(generated)]
+    pub inserted_at: OffsetDateTime,
+}
+
+impl Guard {
+    /// A new, not yet inserted guard (`id` and `inserted_at` are filled by the database).
+    pub fn new(name: &str, position: &str) -> Self {
+        Guard {
+            id: 0,
+            name: name.into(),
+            position: position.into(),
+            age: None,
+            inserted_at: OffsetDateTime::UNIX_EPOCH,
+        }
+    }
+}
+
+pub const GUARDS_DDL: &str = "CREATE TABLE {schema}.guards (
+    id bigserial PRIMARY KEY,
+    name text NOT NULL,
+    position text NOT NULL,
+    age integer,
+    inserted_at timestamptz NOT NULL DEFAULT now()
+)";
+
+pub fn database_url() -> String {
+    tenancy_testdb::database_url().unwrap_or_else(|e| panic!("{e}"))
+}
+
+pub async fn pool() -> PgPool {
+    pool_with(4).await
+}
+
+pub async fn pool_with(max_connections: u32) -> PgPool {
+    PgPoolOptions::new()
+        .max_connections(max_connections)
+        .connect(&database_url())
+        .await
+        .expect("connect to the test database")
+}
+
+/// Fresh tenant schemas holding the `guards` table, dropped when this value is dropped (even
+/// when the test panics).
+pub struct Tenants {
+    pub tenants: Vec<Tenant>,
+}
+
+impl Tenants {
+    /// `n` fresh tenants, each with the tables of `ddl` (`{schema}` is replaced by the quoted
+    /// schema name).
+    pub async fn with(pool: &PgPool, n: usize, ddl: &[&str]) -> Self {
+        let tenants: Vec<Tenant> = (0..n)
+            .map(|_| Tenant::new(tenancy_testdb::unique_name("it")).unwrap())
+            .collect();
+        for tenant in &tenants {
+            let mut script = format!("CREATE SCHEMA {};", tenant.quoted());
+            for stmt in ddl {
+                script.push_str(&stmt.replace("{schema}", &tenant.quoted()));
+                script.push(';');
+            }
+            sqlx::raw_sql(sqlx::AssertSqlSafe(script))
+                .execute(pool)
+                .await
+                .expect("create test schema");
+        }
+        Tenants { tenants }
+    }
+
+    pub async fn new(pool: &PgPool, n: usize) -> Self {
+        Self::with(pool, n, &[GUARDS_DDL]).await
+    }
+
+    pub fn get(&self, i: usize) -> &Tenant {
+        &self.tenants[i]
+    }
+}
+
+impl Drop for Tenants {
+    fn drop(&mut self) {
+        let names: Vec<String> = self.tenants.iter().map(|t| t.quoted()).collect();
+        // Async work cannot run in Drop; a short-lived runtime on its own thread can.
+        let url = database_url();
+        let _ = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            rt.block_on(async {
+                if let Ok(pool) = PgPoolOptions::new().max_connections(1).connect(&url).await {
+                    let sql = format!("DROP SCHEMA IF EXISTS {} CASCADE", names.join(", "));
+                    let _ = sqlx::raw_sql(sqlx::AssertSqlSafe(sql)).execute(&pool).await;
+                    pool.close().await;
+                }
+            })
+        })
+        .join();
+    }
+}
+
+/// Rows of a tenant's `guards` table as (name, position), read with plain SQL, bypassing the
+/// library under test.
+pub async fn raw_guards(pool: &PgPool, tenant: &Tenant) -> Vec<(String, String)> {
+    let sql = format!(
+        "SELECT name, position FROM {}.guards ORDER BY id",
+        tenant.quoted()
+    );
+    sqlx::query_as(sqlx::AssertSqlSafe(sql))
+        .fetch_all(pool)
+        .await
+        .unwrap()
+}
+
+/// Every schema name in the database, sorted.
+pub async fn schema_names(pool: &PgPool) -> Vec<String> {
+    sqlx::query_scalar("SELECT nspname::text FROM pg_namespace ORDER BY 1")
+        .fetch_all(pool)
+        .await
+        .unwrap()
+}
+
+/// Asserts a result is the given error variant, printing the actual value if not.
+#[macro_export]
+macro_rules! assert_err {
+    ($result:expr, $pattern:pat $(if $guard:expr)?) => {
+        match $result {
+            Err($pattern) $(if $guard)? => {}
+            other => panic!("expected {}, got {:?}", stringify!($pattern), other),
+        }
+    };
+}
