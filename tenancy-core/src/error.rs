@@ -94,6 +94,91 @@ pub enum Error {
         max_rows: usize,
     },
 
+    /// `create` or `rename` found the tenant already registered.
+    #[error("tenant {tenant:?} already exists")]
+    TenantExists {
+        /// The tenant.
+        tenant: Tenant,
+    },
+
+    /// `create` or `rename` found a schema of that name that is not a tenant (not created by
+    /// this library). It was left alone.
+    #[error("a schema named {tenant:?} already exists and is not a tenant")]
+    SchemaExists {
+        /// The name asked for.
+        tenant: Tenant,
+    },
+
+    /// A lifecycle operation named a schema that is not a registered tenant; nothing was done.
+    #[error("{tenant:?} is not a tenant (no tenant of that name was created by tenancy)")]
+    NotATenant {
+        /// The name given.
+        tenant: Tenant,
+    },
+
+    /// A migration applied in the tenant has a different checksum now: its file was edited after
+    /// it ran. It is never re-run; restore the file or write a new migration.
+    #[error("migration {version} of tenant {tenant:?} changed after it was applied (checksum differs)")]
+    ChecksumMismatch {
+        /// The tenant.
+        tenant: Tenant,
+        /// The migration's version.
+        version: i64,
+    },
+
+    /// The tenant has a migration applied that the migrator does not know (e.g. a newer build
+    /// migrated it). Set `ignore_missing` on the sqlx `Migrator` to allow it.
+    #[error("migration {version} is applied in tenant {tenant:?} but missing from the migrations")]
+    UnknownMigration {
+        /// The tenant.
+        tenant: Tenant,
+        /// The applied version.
+        version: i64,
+    },
+
+    /// A rollback needs a down migration that does not exist.
+    #[error("migration {version} of tenant {tenant:?} has no down migration; cannot roll back")]
+    Irreversible {
+        /// The tenant.
+        tenant: Tenant,
+        /// The migration's version.
+        version: i64,
+    },
+
+    /// A migration is marked `-- no-transaction`. Tenant migrations run inside the transaction
+    /// that makes create and migrate atomic, so these are refused up front.
+    #[error("migration {version} ({description}) is marked no-transaction; tenant migrations must run in a transaction")]
+    NonTransactionalMigration {
+        /// The migration's version.
+        version: i64,
+        /// Its description.
+        description: String,
+    },
+
+    /// A migration's SQL failed in a tenant; that tenant's transaction was rolled back.
+    #[error("migration {version} ({description}) failed in tenant {tenant:?}: {source}")]
+    Migration {
+        /// The tenant.
+        tenant: Tenant,
+        /// The migration's version.
+        version: i64,
+        /// Its description.
+        description: String,
+        /// The database's error.
+        #[source]
+        source: sqlx::Error,
+    },
+
+    /// The `create` hook failed; the tenant was not created.
+    #[error("the create hook failed for tenant {tenant:?}: {source}")]
+    Hook {
+        /// The tenant being created.
+        tenant: Tenant,
+        /// The hook's error.
+        #[source]
+        source: sqlx::error::BoxDynError,
+    },
+
     /// Any other database error.
     #[error(transparent)]
     Database(#[from] sqlx::Error),
@@ -102,6 +187,14 @@ pub enum Error {
 /// Maps a database error of a statement on `tenant`'s `table` to an [`Error`]: a missing
 /// relation or schema becomes [`Error::UnknownTenant`] instead of a raw
 /// "relation does not exist".
+/// The SQLSTATE of a database error, if it is one.
+pub(crate) fn sqlstate(err: &sqlx::Error) -> Option<String> {
+    match err {
+        sqlx::Error::Database(db) => db.code().map(|c| c.into_owned()),
+        _ => None,
+    }
+}
+
 pub(crate) fn from_db(err: sqlx::Error, tenant: &Tenant, table: &'static str) -> Error {
     let missing = matches!(
         &err,

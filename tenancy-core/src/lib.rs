@@ -13,6 +13,8 @@
 //! - [`Query`], [`Column`], [`Filter`]: the typed query builder.
 //! - [`Changeset`]: a partial update that writes only the columns it sets.
 //! - [`Validate`]: every broken rule at once, per field, before anything is written.
+//! - [`Tenants`]: the lifecycle handle: create (atomic, with migrations), drop, rename, list,
+//!   and per-tenant migrations (`migrate`, `migrate_all`, `rollback`, `status`).
 //! - [`sql`]: all SQL text, behind a small [`Dialect`](sql::Dialect) seam.
 //!
 //! # Why a `Record<M>` wrapper
@@ -40,6 +42,8 @@
 
 mod crud;
 mod error;
+mod lifecycle;
+mod migrate;
 mod model;
 mod query;
 mod record;
@@ -49,6 +53,8 @@ pub mod validate;
 
 pub use crud::MAX_BIND_PARAMS;
 pub use error::Error;
+pub use lifecycle::{CreateHook, Tenants, DEFAULT_REGISTRY};
+pub use migrate::{MigrateOptions, Outcome, Progress, ProgressFn, Report, TenantResult, TenantStatus};
 pub use model::{ColumnDef, TableDef, TenantModel};
 pub use query::{Column, Filter, Order, Query, SqlValue};
 pub use record::{Changeset, Record, State};

@@ -10,6 +10,8 @@ use std::fmt::Write as _;
 use crate::model::{ColumnDef, TableDef};
 use crate::tenant::Tenant;
 
+pub mod lifecycle;
+
 /// How one SQL dialect writes identifiers and placeholders.
 pub trait Dialect {
     /// Appends `ident` as a quoted identifier.

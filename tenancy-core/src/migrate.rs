@@ -1,0 +1,620 @@
+//! Per-tenant migrations: which tenants are behind (one query), migrating one or all of them
+//! with bounded parallelism and a lock per tenant, rolling back, and status.
+//!
+//! Each tenant is migrated in one transaction holding that tenant's advisory lock: a tenant is
+//! either fully at the new version or unchanged, even if the run is aborted (future dropped,
+//! process killed), and two processes migrating at once never apply a migration twice.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use futures_util::stream::{self, StreamExt};
+use sqlx::migrate::Migration;
+use sqlx::pool::PoolConnection;
+use sqlx::postgres::PgConnection;
+use sqlx::{AssertSqlSafe, Connection, Postgres, Transaction};
+
+use crate::error::Error;
+use crate::lifecycle::{lock, Tenants};
+use crate::sql::lifecycle as sql;
+use crate::tenant::Tenant;
+
+/// The tenant migrations of a [`Tenants`] handle, sorted by version.
+pub(crate) struct Migrations {
+    all: Vec<Migration>,
+    ignore_missing: bool,
+    versions: Vec<i64>,
+    checksums: Vec<Vec<u8>>,
+}
+
+impl Migrations {
+    pub(crate) fn new(mut all: Vec<Migration>, ignore_missing: bool) -> Result<Self, Error> {
+        if let Some(m) = all.iter().find(|m| m.no_tx) {
+            return Err(Error::NonTransactionalMigration {
+                version: m.version,
+                description: m.description.to_string(),
+            });
+        }
+        all.sort();
+        let ups = all.iter().filter(|m| m.migration_type.is_up_migration());
+        let (versions, checksums) = ups.map(|m| (m.version, m.checksum.to_vec())).unzip();
+        Ok(Migrations {
+            all,
+            ignore_missing,
+            versions,
+            checksums,
+        })
+    }
+
+    pub(crate) fn all(&self) -> &[Migration] {
+        &self.all
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.versions.len()
+    }
+
+    pub(crate) fn ignore_missing(&self) -> bool {
+        self.ignore_missing
+    }
+
+    /// The up migrations, by version.
+    pub(crate) fn ups(&self) -> impl Iterator<Item = &Migration> {
+        self.all.iter().filter(|m| m.migration_type.is_up_migration())
+    }
+
+    fn down(&self, version: i64) -> Option<&Migration> {
+        self.all
+            .iter()
+            .find(|m| m.version == version && m.migration_type.is_down_migration())
+    }
+
+    /// The up migrations `tenant` still needs, given what is applied. A changed checksum or an
+    /// applied version unknown here (unless `ignore_missing`) is an error: nothing is re-run.
+    pub(crate) fn pending(
+        &self,
+        tenant: &Tenant,
+        applied: &[(i64, Vec<u8>)],
+    ) -> Result<Vec<&Migration>, Error> {
+        for (version, checksum) in applied {
+            match self.ups().find(|m| m.version == *version) {
+                Some(m) if *m.checksum != **checksum => {
+                    return Err(Error::ChecksumMismatch {
+                        tenant: tenant.clone(),
+                        version: *version,
+                    })
+                }
+                Some(_) => {}
+                None if self.ignore_missing => {}
+                None => {
+                    return Err(Error::UnknownMigration {
+                        tenant: tenant.clone(),
+                        version: *version,
+                    })
+                }
+            }
+        }
+        Ok(self
+            .ups()
+            .filter(|m| !applied.iter().any(|(v, _)| *v == m.version))
+            .collect())
+    }
+
+    /// The down migrations that take `tenant` back to `target` (every applied version above it,
+    /// newest first).
+    pub(crate) fn to_revert(
+        &self,
+        tenant: &Tenant,
+        applied: &[(i64, Vec<u8>)],
+        target: i64,
+    ) -> Result<Vec<&Migration>, Error> {
+        let mut versions: Vec<i64> = applied
+            .iter()
+            .map(|(v, _)| *v)
+            .filter(|v| *v > target)
+            .collect();
+        versions.sort_unstable_by(|a, b| b.cmp(a));
+        versions
+            .into_iter()
+            .map(|version| {
+                self.down(version).ok_or(Error::Irreversible {
+                    tenant: tenant.clone(),
+                    version,
+                })
+            })
+            .collect()
+    }
+}
+
+/// What migrating (or rolling back) one tenant did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// Nothing was pending.
+    UpToDate,
+    /// These migrations were applied, in order.
+    Migrated(Vec<i64>),
+    /// These migrations were reverted, in order.
+    RolledBack(Vec<i64>),
+}
+
+/// One tenant's line in a [`Report`].
+#[derive(Debug)]
+pub struct TenantResult {
+    /// The tenant.
+    pub tenant: Tenant,
+    /// What happened to it.
+    pub result: Result<Outcome, Error>,
+}
+
+/// The per-tenant result of [`Tenants::migrate_all`] or [`Tenants::rollback_all`], in tenant
+/// name order. A failing tenant does not stop the others.
+#[derive(Debug, Default)]
+pub struct Report {
+    /// Every tenant, with what happened to it.
+    pub tenants: Vec<TenantResult>,
+}
+
+impl Report {
+    /// Tenants where migrations were applied or reverted.
+    pub fn changed(&self) -> impl Iterator<Item = &TenantResult> {
+        self.tenants
+            .iter()
+            .filter(|t| matches!(t.result, Ok(Outcome::Migrated(_) | Outcome::RolledBack(_))))
+    }
+
+    /// How many tenants were already up to date.
+    pub fn up_to_date(&self) -> usize {
+        self.tenants
+            .iter()
+            .filter(|t| matches!(t.result, Ok(Outcome::UpToDate)))
+            .count()
+    }
+
+    /// Tenants that failed, with their errors.
+    pub fn failed(&self) -> impl Iterator<Item = (&Tenant, &Error)> {
+        self.tenants
+            .iter()
+            .filter_map(|t| t.result.as_ref().err().map(|e| (&t.tenant, e)))
+    }
+
+    /// Whether no tenant failed.
+    pub fn is_success(&self) -> bool {
+        self.failed().next().is_none()
+    }
+}
+
+/// Progress of a [`Tenants::migrate_all`] run, reported after each tenant that had work.
+#[derive(Debug)]
+pub struct Progress<'a> {
+    /// Tenants finished so far (of those that had work).
+    pub done: usize,
+    /// Tenants that had work.
+    pub total: usize,
+    /// The tenant just finished.
+    pub tenant: &'a Tenant,
+    /// What happened to it.
+    pub result: &'a Result<Outcome, Error>,
+}
+
+/// A progress callback.
+pub type ProgressFn = Arc<dyn Fn(&Progress<'_>) + Send + Sync>;
+
+/// Options of [`Tenants::migrate_all`] and [`Tenants::rollback_all`].
+#[derive(Clone, Default)]
+pub struct MigrateOptions {
+    /// How many tenants to migrate at once; default: the pool's maximum size.
+    pub concurrency: Option<usize>,
+    /// Called after each tenant that had work.
+    pub on_progress: Option<ProgressFn>,
+}
+
+impl std::fmt::Debug for MigrateOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MigrateOptions")
+            .field("concurrency", &self.concurrency)
+            .field("on_progress", &self.on_progress.is_some())
+            .finish()
+    }
+}
+
+impl MigrateOptions {
+    /// Sets the number of tenants migrated at once (at least 1).
+    pub fn concurrency(mut self, n: usize) -> Self {
+        self.concurrency = Some(n.max(1));
+        self
+    }
+
+    /// Sets the progress callback.
+    pub fn on_progress(mut self, f: impl Fn(&Progress<'_>) + Send + Sync + 'static) -> Self {
+        self.on_progress = Some(Arc::new(f));
+        self
+    }
+}
+
+/// One tenant's migration status, from [`Tenants::status`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TenantStatus {
+    /// The tenant.
+    pub tenant: Tenant,
+    /// Applied versions, ascending.
+    pub applied: Vec<i64>,
+    /// Versions not yet applied, ascending.
+    pub pending: Vec<i64>,
+    /// Applied versions whose checksum differs from the migration's now.
+    pub changed: Vec<i64>,
+}
+
+pub(crate) async fn search_path(conn: &mut PgConnection) -> Result<String, Error> {
+    Ok(sqlx::query_scalar("SELECT current_setting('search_path')")
+        .fetch_one(conn)
+        .await?)
+}
+
+/// Returns `conn` to the pool only if its `search_path` is what it was before the migration
+/// transaction; otherwise (a migration ran a session-level `SET`) closes it, so no borrower
+/// ever gets a connection pointed at a tenant.
+pub(crate) async fn release_clean(
+    mut conn: PoolConnection<Postgres>,
+    before: &str,
+) -> Result<(), Error> {
+    if search_path(&mut conn).await? != before {
+        conn.close().await?;
+    }
+    Ok(())
+}
+
+/// Runs `migrations` in `tenant` inside `tx` (with the tenant first on the transaction's
+/// `search_path`) and records them.
+pub(crate) async fn apply(
+    tx: &mut Transaction<'_, Postgres>,
+    registry: &Tenant,
+    tenant: &Tenant,
+    migrations: &[&Migration],
+) -> Result<(), Error> {
+    if migrations.is_empty() {
+        return Ok(());
+    }
+    sqlx::raw_sql(AssertSqlSafe(sql::set_local_search_path(tenant)))
+        .execute(&mut **tx)
+        .await?;
+    let mut millis = Vec::with_capacity(migrations.len());
+    for m in migrations {
+        let started = Instant::now();
+        sqlx::raw_sql(m.sql.clone())
+            .execute(&mut **tx)
+            .await
+            .map_err(|source| Error::Migration {
+                tenant: tenant.clone(),
+                version: m.version,
+                description: m.description.to_string(),
+                source,
+            })?;
+        millis.push(i64::try_from(started.elapsed().as_millis()).unwrap_or(i64::MAX));
+    }
+    sqlx::query(AssertSqlSafe(sql::record_applied(registry)))
+        .bind(tenant.as_str())
+        .bind(migrations.iter().map(|m| m.version).collect::<Vec<_>>())
+        .bind(
+            migrations
+                .iter()
+                .map(|m| m.description.to_string())
+                .collect::<Vec<_>>(),
+        )
+        .bind(
+            migrations
+                .iter()
+                .map(|m| m.checksum.to_vec())
+                .collect::<Vec<_>>(),
+        )
+        .bind(millis)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
+enum Direction {
+    Up,
+    Down(i64),
+}
+
+impl Tenants {
+    /// Applies the pending migrations of tenant `name`, in one transaction under the tenant's
+    /// lock.
+    pub async fn migrate(&self, name: impl AsRef<str>) -> Result<Outcome, Error> {
+        let tenant = self.parse(name)?;
+        self.ensure_registry().await?;
+        self.run_one(&tenant, &Direction::Up).await
+    }
+
+    /// Reverts every migration of tenant `name` above version `target` with its down migration,
+    /// newest first, in one transaction. [`Error::Irreversible`] if one has no down migration.
+    pub async fn rollback(&self, name: impl AsRef<str>, target: i64) -> Result<Outcome, Error> {
+        let tenant = self.parse(name)?;
+        self.ensure_registry().await?;
+        self.run_one(&tenant, &Direction::Down(target)).await
+    }
+
+    async fn run_one(&self, tenant: &Tenant, direction: &Direction) -> Result<Outcome, Error> {
+        let inner = self.inner();
+        let registry = &inner.registry;
+        let mut conn = inner.pool.acquire().await?;
+        let before = search_path(&mut conn).await?;
+        let mut tx = conn.begin().await?;
+        lock(&mut tx, registry, tenant).await?;
+        let registered: bool = sqlx::query_scalar(AssertSqlSafe(sql::exists(registry)))
+            .bind(tenant.as_str())
+            .fetch_one(&mut *tx)
+            .await?;
+        if !registered {
+            return Err(Error::NotATenant {
+                tenant: tenant.clone(),
+            });
+        }
+        let applied: Vec<(i64, Vec<u8>)> = sqlx::query_as(AssertSqlSafe(sql::applied(registry)))
+            .bind(tenant.as_str())
+            .fetch_all(&mut *tx)
+            .await?;
+        let outcome = match direction {
+            Direction::Up => {
+                let pending = inner.migrations.pending(tenant, &applied)?;
+                if pending.is_empty() {
+                    return Ok(Outcome::UpToDate);
+                }
+                apply(&mut tx, registry, tenant, &pending).await?;
+                Outcome::Migrated(pending.iter().map(|m| m.version).collect())
+            }
+            Direction::Down(target) => {
+                let downs = inner.migrations.to_revert(tenant, &applied, *target)?;
+                if downs.is_empty() {
+                    return Ok(Outcome::UpToDate);
+                }
+                revert(&mut tx, registry, tenant, &downs).await?;
+                Outcome::RolledBack(downs.iter().map(|m| m.version).collect())
+            }
+        };
+        tx.commit().await?;
+        release_clean(conn, &before).await?;
+        Ok(outcome)
+    }
+
+    /// Migrates every tenant that is behind. One catalog query finds them (a no-op run is one
+    /// round trip); then up to `options.concurrency` tenants migrate at once, each in its own
+    /// transaction under its own lock. A failing tenant does not stop the others; the
+    /// [`Report`] lists every tenant with its outcome or error.
+    ///
+    /// Fails as a whole only if the catalog query itself fails.
+    pub async fn migrate_all(&self, options: MigrateOptions) -> Result<Report, Error> {
+        self.ensure_registry().await?;
+        let inner = self.inner();
+        let rows: Vec<(String, bool)> = sqlx::query_as(AssertSqlSafe(sql::behind(&inner.registry)))
+            .bind(&inner.migrations.versions)
+            .bind(&inner.migrations.checksums)
+            .fetch_all(&inner.pool)
+            .await?;
+        self.run_all(rows, Direction::Up, options).await
+    }
+
+    /// Rolls every tenant back to `target` (see [`rollback`](Self::rollback)), like
+    /// [`migrate_all`](Self::migrate_all).
+    pub async fn rollback_all(&self, target: i64, options: MigrateOptions) -> Result<Report, Error> {
+        let statuses = self.status().await?;
+        let rows = statuses
+            .into_iter()
+            .map(|s| {
+                let has_work = s.applied.iter().any(|v| *v > target);
+                (s.tenant.as_str().to_owned(), has_work)
+            })
+            .collect();
+        self.run_all(rows, Direction::Down(target), options).await
+    }
+
+    async fn run_all(
+        &self,
+        rows: Vec<(String, bool)>,
+        direction: Direction,
+        options: MigrateOptions,
+    ) -> Result<Report, Error> {
+        let mut tenants = Vec::with_capacity(rows.len());
+        let mut work = Vec::new();
+        for (index, (name, has_work)) in rows.into_iter().enumerate() {
+            let tenant = Tenant::new(name)?;
+            if has_work {
+                work.push((index, tenant.clone()));
+            }
+            tenants.push(TenantResult {
+                tenant,
+                result: Ok(Outcome::UpToDate),
+            });
+        }
+        let total = work.len();
+        let concurrency = options
+            .concurrency
+            .unwrap_or_else(|| self.pool().options().get_max_connections() as usize)
+            .max(1);
+        let direction = &direction;
+        let mut results = stream::iter(work)
+            .map(|(index, tenant)| async move {
+                let result = self.run_one(&tenant, direction).await;
+                (index, tenant, result)
+            })
+            .buffer_unordered(concurrency);
+        let mut done = 0;
+        while let Some((index, tenant, result)) = results.next().await {
+            done += 1;
+            if let Some(progress) = &options.on_progress {
+                progress(&Progress {
+                    done,
+                    total,
+                    tenant: &tenant,
+                    result: &result,
+                });
+            }
+            tenants[index].result = result;
+        }
+        Ok(Report { tenants })
+    }
+
+    /// Every tenant's applied, pending and changed migrations, from one query.
+    pub async fn status(&self) -> Result<Vec<TenantStatus>, Error> {
+        self.ensure_registry().await?;
+        let inner = self.inner();
+        let rows: Vec<(String, Vec<i64>, Vec<Vec<u8>>)> =
+            sqlx::query_as(AssertSqlSafe(sql::applied_all(&inner.registry)))
+                .fetch_all(&inner.pool)
+                .await?;
+        rows.into_iter()
+            .map(|(name, versions, checksums)| {
+                let tenant = Tenant::new(name)?;
+                let migrations = &inner.migrations;
+                let changed = versions
+                    .iter()
+                    .zip(&checksums)
+                    .filter(|(v, c)| migrations.ups().any(|m| m.version == **v && *m.checksum != ***c))
+                    .map(|(v, _)| *v)
+                    .collect();
+                let pending = migrations
+                    .versions
+                    .iter()
+                    .copied()
+                    .filter(|v| !versions.contains(v))
+                    .collect();
+                Ok(TenantStatus {
+                    tenant,
+                    applied: versions,
+                    pending,
+                    changed,
+                })
+            })
+            .collect()
+    }
+}
+
+async fn revert(
+    tx: &mut Transaction<'_, Postgres>,
+    registry: &Tenant,
+    tenant: &Tenant,
+    downs: &[&Migration],
+) -> Result<(), Error> {
+    sqlx::raw_sql(AssertSqlSafe(sql::set_local_search_path(tenant)))
+        .execute(&mut **tx)
+        .await?;
+    for m in downs {
+        sqlx::raw_sql(m.sql.clone())
+            .execute(&mut **tx)
+            .await
+            .map_err(|source| Error::Migration {
+                tenant: tenant.clone(),
+                version: m.version,
+                description: m.description.to_string(),
+                source,
+            })?;
+    }
+    sqlx::query(AssertSqlSafe(sql::forget_applied(registry)))
+        .bind(tenant.as_str())
+        .bind(downs.iter().map(|m| m.version).collect::<Vec<_>>())
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sqlx::migrate::MigrationType;
+    use sqlx::SqlSafeStr;
+
+    fn m(version: i64, kind: MigrationType, sql: &'static str) -> Migration {
+        Migration::new(
+            version,
+            format!("m{version}").into(),
+            kind,
+            sqlx::AssertSqlSafe(sql).into_sql_str(),
+            false,
+        )
+    }
+
+    fn set() -> Migrations {
+        Migrations::new(
+            vec![
+                m(2, MigrationType::ReversibleUp, "CREATE TABLE b ()"),
+                m(1, MigrationType::Simple, "CREATE TABLE a ()"),
+                m(2, MigrationType::ReversibleDown, "DROP TABLE b"),
+                m(3, MigrationType::ReversibleUp, "CREATE TABLE c ()"),
+                m(3, MigrationType::ReversibleDown, "DROP TABLE c"),
+            ],
+            false,
+        )
+        .unwrap()
+    }
+
+    fn t() -> Tenant {
+        Tenant::new("acme").unwrap()
+    }
+
+    fn applied(set: &Migrations, versions: &[i64]) -> Vec<(i64, Vec<u8>)> {
+        set.ups()
+            .filter(|m| versions.contains(&m.version))
+            .map(|m| (m.version, m.checksum.to_vec()))
+            .collect()
+    }
+
+    fn versions(ms: &[&Migration]) -> Vec<i64> {
+        ms.iter().map(|m| m.version).collect()
+    }
+
+    #[test]
+    fn pending_is_what_is_not_applied_in_version_order() {
+        let s = set();
+        assert_eq!(versions(&s.pending(&t(), &[]).unwrap()), [1, 2, 3]);
+        assert_eq!(versions(&s.pending(&t(), &applied(&s, &[1, 3])).unwrap()), [2]);
+        assert!(s.pending(&t(), &applied(&s, &[1, 2, 3])).unwrap().is_empty());
+    }
+
+    #[test]
+    fn a_changed_checksum_is_reported_not_rerun() {
+        let s = set();
+        let mut a = applied(&s, &[1, 2]);
+        a[1].1 = vec![0; 4];
+        assert!(matches!(
+            s.pending(&t(), &a),
+            Err(Error::ChecksumMismatch { version: 2, .. })
+        ));
+    }
+
+    #[test]
+    fn an_unknown_applied_version_is_an_error_unless_ignored() {
+        let s = set();
+        let mut a = applied(&s, &[1]);
+        a.push((99, vec![1]));
+        assert!(matches!(
+            s.pending(&t(), &a),
+            Err(Error::UnknownMigration { version: 99, .. })
+        ));
+        let lenient = Migrations::new(s.all().to_vec(), true).unwrap();
+        assert_eq!(versions(&lenient.pending(&t(), &a).unwrap()), [2, 3]);
+    }
+
+    #[test]
+    fn revert_goes_newest_first_and_needs_down_migrations() {
+        let s = set();
+        let a = applied(&s, &[1, 2, 3]);
+        let downs = s.to_revert(&t(), &a, 1).unwrap();
+        assert_eq!(versions(&downs), [3, 2]);
+        assert!(downs.iter().all(|m| m.migration_type.is_down_migration()));
+        assert!(matches!(
+            s.to_revert(&t(), &a, 0),
+            Err(Error::Irreversible { version: 1, .. })
+        ));
+        assert!(s.to_revert(&t(), &a, 3).unwrap().is_empty());
+    }
+
+    #[test]
+    fn no_transaction_migrations_are_refused() {
+        let mut bad = m(1, MigrationType::Simple, "CREATE INDEX CONCURRENTLY x ON a (id)");
+        bad.no_tx = true;
+        assert!(matches!(
+            Migrations::new(vec![bad], false),
+            Err(Error::NonTransactionalMigration { version: 1, .. })
+        ));
+    }
+}
