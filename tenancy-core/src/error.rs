@@ -15,7 +15,7 @@ pub enum Error {
 
     /// The tenant's schema (or the model's table in it) does not exist: the tenant was never
     /// created, was dropped, or has not been migrated.
-    #[error("unknown tenant {tenant:?}: no table {table:?} in schema {tenant:?} (the tenant does not exist or is not migrated)")]
+    #[error("unknown tenant \"{tenant}\": no table {table:?} in schema \"{tenant}\" (the tenant does not exist or is not migrated)")]
     UnknownTenant {
         /// The tenant the statement was for.
         tenant: Tenant,
@@ -27,7 +27,7 @@ pub enum Error {
     },
 
     /// A record belongs to one tenant and was written to another. Nothing was written.
-    #[error("record of table {table:?} belongs to tenant {record:?} and cannot be written to tenant {requested:?}")]
+    #[error("record of table {table:?} belongs to tenant \"{record}\" and cannot be written to tenant \"{requested}\"")]
     TenantMismatch {
         /// The model's table.
         table: &'static str,
@@ -38,7 +38,7 @@ pub enum Error {
     },
 
     /// The record is not in a state that allows the operation (e.g. updating a deleted record).
-    #[error("record of table {table:?} in tenant {tenant:?} is {found:?}; this operation needs a {expected:?} record")]
+    #[error("record of table {table:?} in tenant \"{tenant}\" is {found:?}; this operation needs a {expected:?} record")]
     InvalidState {
         /// The model's table.
         table: &'static str,
@@ -64,7 +64,7 @@ pub enum Error {
     },
 
     /// The row is not (or no longer) in the tenant's table.
-    #[error("no row in table {table:?} of tenant {tenant:?} matches")]
+    #[error("no row in table {table:?} of tenant \"{tenant}\" matches")]
     NotFound {
         /// The tenant searched.
         tenant: Tenant,
@@ -95,7 +95,7 @@ pub enum Error {
     },
 
     /// `create` or `rename` found the tenant already registered.
-    #[error("tenant {tenant:?} already exists")]
+    #[error("tenant \"{tenant}\" already exists")]
     TenantExists {
         /// The tenant.
         tenant: Tenant,
@@ -103,14 +103,14 @@ pub enum Error {
 
     /// `create` or `rename` found a schema of that name that is not a tenant (not created by
     /// this library). It was left alone.
-    #[error("a schema named {tenant:?} already exists and is not a tenant")]
+    #[error("a schema named \"{tenant}\" already exists and is not a tenant")]
     SchemaExists {
         /// The name asked for.
         tenant: Tenant,
     },
 
     /// A lifecycle operation named a schema that is not a registered tenant; nothing was done.
-    #[error("{tenant:?} is not a tenant (no tenant of that name was created by tenancy)")]
+    #[error("\"{tenant}\" is not a tenant (no tenant of that name was created by tenancy)")]
     NotATenant {
         /// The name given.
         tenant: Tenant,
@@ -118,7 +118,7 @@ pub enum Error {
 
     /// A migration applied in the tenant has a different checksum now: its file was edited after
     /// it ran. It is never re-run; restore the file or write a new migration.
-    #[error("migration {version} of tenant {tenant:?} changed after it was applied (checksum differs)")]
+    #[error("migration {version} of tenant \"{tenant}\" changed after it was applied (checksum differs)")]
     ChecksumMismatch {
         /// The tenant.
         tenant: Tenant,
@@ -128,7 +128,7 @@ pub enum Error {
 
     /// The tenant has a migration applied that the migrator does not know (e.g. a newer build
     /// migrated it). Set `ignore_missing` on the sqlx `Migrator` to allow it.
-    #[error("migration {version} is applied in tenant {tenant:?} but missing from the migrations")]
+    #[error("migration {version} is applied in tenant \"{tenant}\" but missing from the migrations")]
     UnknownMigration {
         /// The tenant.
         tenant: Tenant,
@@ -137,7 +137,7 @@ pub enum Error {
     },
 
     /// A rollback needs a down migration that does not exist.
-    #[error("migration {version} of tenant {tenant:?} has no down migration; cannot roll back")]
+    #[error("migration {version} of tenant \"{tenant}\" has no down migration; cannot roll back")]
     Irreversible {
         /// The tenant.
         tenant: Tenant,
@@ -156,7 +156,7 @@ pub enum Error {
     },
 
     /// A migration's SQL failed in a tenant; that tenant's transaction was rolled back.
-    #[error("migration {version} ({description}) failed in tenant {tenant:?}: {source}")]
+    #[error("migration {version} ({description}) failed in tenant \"{tenant}\": {source}")]
     Migration {
         /// The tenant.
         tenant: Tenant,
@@ -170,7 +170,7 @@ pub enum Error {
     },
 
     /// The `create` hook failed; the tenant was not created.
-    #[error("the create hook failed for tenant {tenant:?}: {source}")]
+    #[error("the create hook failed for tenant \"{tenant}\": {source}")]
     Hook {
         /// The tenant being created.
         tenant: Tenant,

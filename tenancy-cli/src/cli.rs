@@ -1,0 +1,234 @@
+//! The command line: clap types only, no behaviour.
+
+use std::path::PathBuf;
+
+use clap::{ArgGroup, Args, Parser, Subcommand};
+
+/// `tenancy`: manage the tenant schemas of a PostgreSQL database.
+#[derive(Debug, Parser)]
+#[command(
+    name = "tenancy",
+    version,
+    about = "Manage schema-per-tenant PostgreSQL tenants: create, drop, rename, list, migrate.",
+    long_about = "Manage schema-per-tenant PostgreSQL tenants: create, drop, rename, list, migrate.\n\n\
+        Only schemas created through tenancy (recorded in the registry schema) are tenants; \
+        other schemas are never listed, migrated or dropped.\n\n\
+        Results go to stdout, errors to stderr. The exit code is 0 on success, 1 on failure \
+        (for --all runs: if any tenant failed) and 2 on a usage error."
+)]
+pub struct Cli {
+    /// PostgreSQL URL, e.g. postgres://user:password@host/db.
+    #[arg(
+        long,
+        env = "DATABASE_URL",
+        value_name = "URL",
+        global = true,
+        hide_env_values = true
+    )]
+    pub database_url: Option<String>,
+
+    /// Folder of the tenant migrations (sqlx file naming: `1_init.sql`, or
+    /// `2_badge.up.sql` with `2_badge.down.sql`).
+    #[arg(
+        long,
+        value_name = "DIR",
+        default_value = "migrations/tenant",
+        global = true
+    )]
+    pub migrations: PathBuf,
+
+    /// Schema holding the registry of tenants and their applied migrations.
+    #[arg(long, value_name = "SCHEMA", default_value = tenancy_core::DEFAULT_REGISTRY, global = true)]
+    pub registry: String,
+
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Create a tenant: its schema plus every migration, in one transaction.
+    Create {
+        /// The tenant (schema) name: `[a-z_][a-z0-9_]*`, at most 63 bytes, not reserved.
+        name: String,
+    },
+    /// Drop a tenant and everything in its schema. Refuses schemas that are not tenants.
+    Drop {
+        /// The tenant to drop.
+        name: String,
+    },
+    /// Rename a tenant, keeping its data and migration history.
+    Rename {
+        /// The current name.
+        old: String,
+        /// The new name.
+        new: String,
+    },
+    /// Print every tenant, one name per line, sorted.
+    List,
+    /// Apply pending migrations to one tenant or to all of them.
+    Migrate(MigrateArgs),
+    /// Revert migrations above a version with their down migrations.
+    Rollback(RollbackArgs),
+    /// Print each tenant's applied, pending and changed migrations.
+    Status,
+}
+
+/// Arguments of `migrate`.
+#[derive(Debug, Args)]
+#[command(group(ArgGroup::new("target").required(true).args(["name", "all"])))]
+pub struct MigrateArgs {
+    /// The tenant to migrate.
+    pub name: Option<String>,
+
+    /// Migrate every tenant that is behind.
+    #[arg(long)]
+    pub all: bool,
+
+    /// How many tenants to migrate at once (with --all).
+    #[arg(long, value_name = "N", default_value_t = 4, value_parser = clap::value_parser!(u32).range(1..=1000), conflicts_with = "name")]
+    pub concurrency: u32,
+
+    /// Print which migrations would be applied in each tenant; change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+}
+
+/// Arguments of `rollback`.
+#[derive(Debug, Args)]
+#[command(group(ArgGroup::new("target").required(true).args(["name", "all"])))]
+pub struct RollbackArgs {
+    /// The tenant to roll back.
+    pub name: Option<String>,
+
+    /// Roll back every tenant.
+    #[arg(long)]
+    pub all: bool,
+
+    /// Keep migrations up to and including this version; revert every later one
+    /// (0 reverts all).
+    #[arg(long, value_name = "VERSION")]
+    pub to: i64,
+
+    /// How many tenants to roll back at once (with --all).
+    #[arg(long, value_name = "N", default_value_t = 4, value_parser = clap::value_parser!(u32).range(1..=1000), conflicts_with = "name")]
+    pub concurrency: u32,
+}
+
+/// Which tenants a `migrate` or `rollback` is for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Target {
+    /// One named tenant.
+    One(String),
+    /// Every tenant.
+    All,
+}
+
+/// Turns the `[NAME] [--all]` pair (clap guarantees exactly one) into a [`Target`].
+fn target(name: &Option<String>, all: bool) -> Target {
+    match name {
+        Some(name) if !all => Target::One(name.clone()),
+        _ => Target::All,
+    }
+}
+
+impl MigrateArgs {
+    /// The tenants to migrate.
+    pub fn target(&self) -> Target {
+        target(&self.name, self.all)
+    }
+}
+
+impl RollbackArgs {
+    /// The tenants to roll back.
+    pub fn target(&self) -> Target {
+        target(&self.name, self.all)
+    }
+}
+
+impl Command {
+    /// Whether the command needs the tenant migrations (the others run with none loaded, so
+    /// `list`, `drop` and `rename` work without a migrations folder).
+    pub fn needs_migrations(&self) -> bool {
+        matches!(
+            self,
+            Command::Create { .. } | Command::Migrate(_) | Command::Rollback(_) | Command::Status
+        )
+    }
+
+    /// How many connections the command may hold at once: one per concurrent tenant for
+    /// `--all` runs, otherwise two (one at a time is used; the second is slack).
+    pub fn connections(&self) -> u32 {
+        match self {
+            Command::Migrate(args) if args.all && !args.dry_run => args.concurrency,
+            Command::Rollback(args) if args.all => args.concurrency,
+            _ => 2,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    fn parse(args: &[&str]) -> Result<Cli, clap::Error> {
+        Cli::try_parse_from(std::iter::once("tenancy").chain(args.iter().copied()))
+    }
+
+    #[test]
+    fn definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn migrate_needs_exactly_one_of_name_and_all() {
+        assert!(parse(&["migrate"]).is_err());
+        assert!(parse(&["migrate", "acme", "--all"]).is_err());
+        let Command::Migrate(one) = parse(&["migrate", "acme"]).unwrap().command else {
+            panic!("not migrate")
+        };
+        assert_eq!(one.target(), Target::One("acme".into()));
+        let Command::Migrate(all) = parse(&["migrate", "--all", "--concurrency", "8"])
+            .unwrap()
+            .command
+        else {
+            panic!("not migrate")
+        };
+        assert_eq!(all.target(), Target::All);
+        assert_eq!(all.concurrency, 8);
+    }
+
+    #[test]
+    fn concurrency_needs_all_and_is_positive() {
+        assert!(parse(&["migrate", "acme", "--concurrency", "2"]).is_err());
+        assert!(parse(&["migrate", "--all", "--concurrency", "0"]).is_err());
+    }
+
+    #[test]
+    fn rollback_needs_a_version() {
+        assert!(parse(&["rollback", "acme"]).is_err());
+        let Command::Rollback(r) = parse(&["rollback", "--all", "--to", "1"]).unwrap().command
+        else {
+            panic!("not rollback")
+        };
+        assert_eq!((r.target(), r.to), (Target::All, 1));
+    }
+
+    #[test]
+    fn global_options_have_defaults_and_go_anywhere() {
+        let cli = parse(&[
+            "list",
+            "--registry",
+            "reg_x",
+            "--database-url",
+            "postgres://h/db",
+        ])
+        .unwrap();
+        assert_eq!(cli.registry, "reg_x");
+        assert_eq!(cli.database_url.as_deref(), Some("postgres://h/db"));
+        assert_eq!(cli.migrations, PathBuf::from("migrations/tenant"));
+    }
+}

@@ -1,0 +1,80 @@
+//! The command's errors.
+
+use std::path::PathBuf;
+
+/// Everything the command can fail with. Its `Display` is one line; causes are reached through
+/// `source()` and printed by [`crate::report::render_error`].
+#[derive(Debug, thiserror::Error)]
+pub enum CliError {
+    /// Neither `--database-url` nor `DATABASE_URL` was given.
+    #[error("no database URL: pass --database-url <URL> or set DATABASE_URL")]
+    NoDatabaseUrl,
+
+    /// The migrations folder could not be read.
+    #[error("cannot load the tenant migrations from {}", path.display())]
+    Migrations {
+        /// The folder.
+        path: PathBuf,
+        /// What went wrong.
+        #[source]
+        source: sqlx::migrate::MigrateError,
+    },
+
+    /// `--registry` is not a valid schema name.
+    #[error("invalid --registry {name:?}")]
+    Registry {
+        /// The name given.
+        name: String,
+        /// The naming rule it broke.
+        #[source]
+        source: tenancy_core::Error,
+    },
+
+    /// The first connection failed.
+    #[error("cannot connect to the database")]
+    Connect(#[source] sqlx::Error),
+
+    /// The first connection did not complete in time.
+    #[error("cannot connect to the database: no answer within {} seconds", .0.as_secs())]
+    ConnectTimeout(std::time::Duration),
+
+    /// The async runtime could not start.
+    #[error("cannot start the async runtime")]
+    Runtime(#[source] std::io::Error),
+
+    /// Writing to stdout failed (e.g. a closed pipe).
+    #[error("cannot write to stdout")]
+    Output(#[from] std::io::Error),
+
+    /// A tenancy operation failed.
+    #[error(transparent)]
+    Tenancy(#[from] tenancy_core::Error),
+
+    /// Some tenants of an `--all` run failed (each was printed already).
+    #[error("{failed} of {total} tenants failed")]
+    TenantsFailed {
+        /// How many failed.
+        failed: usize,
+        /// How many tenants there are.
+        total: usize,
+    },
+
+    /// A dry run found tenants whose migration would fail (each was printed already).
+    #[error("{failed} of {total} tenants would fail to migrate")]
+    WouldFail {
+        /// How many would fail.
+        failed: usize,
+        /// How many tenants were checked.
+        total: usize,
+    },
+}
+
+impl CliError {
+    /// The process exit code for this error: 2 for a usage error, 1 otherwise.
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            CliError::NoDatabaseUrl => 2,
+            _ => 1,
+        }
+    }
+}

@@ -1,0 +1,53 @@
+//! `tenancy`: manage the tenants of a schema-per-tenant PostgreSQL database.
+//!
+//! A tenant is a PostgreSQL schema created through tenancy and recorded in a registry schema
+//! (`--registry`, default `_tenancy`); other schemas are never listed, migrated or dropped.
+//! Tenant migrations are sqlx migration files read at run time from `--migrations` (default
+//! `migrations/tenant`): `1_init.sql`, or `2_badge.up.sql` with `2_badge.down.sql`.
+//!
+//! # Commands
+//!
+//! - `tenancy create <NAME>`: creates the schema and applies every migration, in one
+//!   transaction.
+//! - `tenancy drop <NAME>`: drops the tenant's schema with everything in it (no prompt).
+//!   Refuses reserved names (`public`, `pg_*`, …) and schemas that are not tenants.
+//! - `tenancy rename <OLD> <NEW>`: renames the schema, keeping data and migration history.
+//! - `tenancy list`: every tenant, one name per line.
+//! - `tenancy migrate <NAME>` / `tenancy migrate --all [--concurrency N]`: applies pending
+//!   migrations, each tenant in its own transaction. `--all` shows a progress bar on stderr
+//!   (when it is a terminal), prints each migrated tenant, each failed tenant with its error,
+//!   and `migrated N, up to date M, failed K`. `--dry-run` prints what would be applied
+//!   (`acme  would apply 3`) and changes nothing.
+//! - `tenancy rollback <NAME> --to <VERSION>` / `tenancy rollback --all --to <VERSION>`:
+//!   reverts every migration above `VERSION` with its down migration.
+//! - `tenancy status`: one line per tenant, `acme  applied 1,2  pending 3`, plus
+//!   `changed V` / `unknown V` for applied migrations edited or gone since.
+//!
+//! Global options: `--database-url <URL>` (or `DATABASE_URL`; required), `--migrations <DIR>`,
+//! `--registry <SCHEMA>`.
+//!
+//! Results go to stdout, errors to stderr as `error: …` followed by `caused by: …` lines.
+//! Exit code: 0 on success, 1 on failure (for `--all`: if any tenant failed; for a dry run: if
+//! any tenant would fail), 2 on a usage error.
+
+#![warn(missing_docs)]
+
+mod cli;
+mod error;
+mod report;
+mod run;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+fn main() -> ExitCode {
+    let cli = cli::Cli::parse();
+    match run::run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("{}", report::render_error("", &err));
+            ExitCode::from(err.exit_code())
+        }
+    }
+}

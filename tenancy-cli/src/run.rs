@@ -1,0 +1,257 @@
+//! The commands: connect, call [`Tenants`], print the results.
+
+use std::io::{self, Write};
+use std::path::Path;
+use std::time::Duration;
+
+use indicatif::{ProgressBar, ProgressStyle};
+use sqlx::migrate::Migrator;
+use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions};
+use sqlx::Connection;
+use tenancy_core::{MigrateOptions, Report, Tenants};
+
+use crate::cli::{Cli, Command, MigrateArgs, RollbackArgs, Target};
+use crate::error::CliError;
+use crate::report::{self, Action, Counts};
+
+/// Runs `cli` to completion on a single-threaded runtime.
+pub fn run(cli: Cli) -> Result<(), CliError> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(CliError::Runtime)?;
+    runtime.block_on(execute(cli))
+}
+
+/// The command's context: the lifecycle handle and the versions in the migrations folder.
+struct Ctx {
+    tenants: Tenants,
+    known: Vec<i64>,
+    out: io::Stdout,
+}
+
+impl Ctx {
+    fn line(&mut self, line: &str) -> Result<(), CliError> {
+        writeln!(self.out, "{line}")?;
+        Ok(())
+    }
+
+    fn lines(&mut self, lines: &[String]) -> Result<(), CliError> {
+        lines.iter().try_for_each(|l| self.line(l))
+    }
+}
+
+async fn execute(cli: Cli) -> Result<(), CliError> {
+    let url = cli
+        .database_url
+        .as_deref()
+        .filter(|u| !u.trim().is_empty())
+        .ok_or(CliError::NoDatabaseUrl)?;
+    // Checked again by `with_registry`; checking first fails fast, before connecting.
+    tenancy_core::Tenant::new(&cli.registry).map_err(|e| CliError::Registry {
+        name: cli.registry.clone(),
+        source: e.into(),
+    })?;
+    let migrator = if cli.command.needs_migrations() {
+        load_migrations(&cli.migrations).await?
+    } else {
+        Migrator::with_migrations(Vec::new())
+    };
+    let known: Vec<i64> = migrator
+        .iter()
+        .filter(|m| m.migration_type.is_up_migration())
+        .map(|m| m.version)
+        .collect();
+    let pool = connect(url, cli.command.connections()).await?;
+    let tenants = Tenants::new(pool.clone(), migrator)?
+        .with_registry(&cli.registry)
+        .map_err(|source| CliError::Registry {
+            name: cli.registry.clone(),
+            source,
+        })?;
+    let mut ctx = Ctx {
+        tenants,
+        known,
+        out: io::stdout(),
+    };
+    let result = command(&mut ctx, cli.command).await;
+    pool.close().await;
+    result
+}
+
+/// How long the first connection may take.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// A pool of up to `connections` connections to `url`.
+///
+/// One connection is opened first, outside the pool, so a refused or failed connection reports
+/// the server's own reason (a pool would only report that it timed out).
+async fn connect(url: &str, connections: u32) -> Result<PgPool, CliError> {
+    let options: PgConnectOptions = url.parse().map_err(CliError::Connect)?;
+    let probe = tokio::time::timeout(CONNECT_TIMEOUT, PgConnection::connect_with(&options))
+        .await
+        .map_err(|_| CliError::ConnectTimeout(CONNECT_TIMEOUT))?
+        .map_err(CliError::Connect)?;
+    probe.close().await.map_err(CliError::Connect)?;
+    Ok(PgPoolOptions::new()
+        .max_connections(connections)
+        .acquire_timeout(CONNECT_TIMEOUT)
+        .connect_lazy_with(options))
+}
+
+async fn load_migrations(dir: &Path) -> Result<Migrator, CliError> {
+    Migrator::new(dir)
+        .await
+        .map_err(|source| CliError::Migrations {
+            path: dir.to_owned(),
+            source,
+        })
+}
+
+async fn command(ctx: &mut Ctx, command: Command) -> Result<(), CliError> {
+    match command {
+        Command::Create { name } => {
+            let tenant = ctx.tenants.create(&name).await?;
+            ctx.line(&format!("created {tenant}"))
+        }
+        Command::Drop { name } => {
+            ctx.tenants.drop(&name).await?;
+            ctx.line(&format!("dropped {name}"))
+        }
+        Command::Rename { old, new } => {
+            let new = ctx.tenants.rename(&old, &new).await?;
+            ctx.line(&format!("renamed {old} to {new}"))
+        }
+        Command::List => {
+            let names: Vec<String> = ctx
+                .tenants
+                .list()
+                .await?
+                .iter()
+                .map(ToString::to_string)
+                .collect();
+            ctx.lines(&names)
+        }
+        Command::Status => {
+            let statuses = ctx.tenants.status().await?;
+            let lines = report::status_lines(&statuses, &ctx.known);
+            ctx.lines(&lines)
+        }
+        Command::Migrate(args) if args.dry_run => dry_run(ctx, &args).await,
+        Command::Migrate(args) => migrate(ctx, &args).await,
+        Command::Rollback(args) => rollback(ctx, &args).await,
+    }
+}
+
+async fn migrate(ctx: &mut Ctx, args: &MigrateArgs) -> Result<(), CliError> {
+    match args.target() {
+        Target::One(name) => {
+            let tenant = ctx.tenants.parse(&name)?;
+            let outcome = ctx.tenants.migrate(&tenant).await?;
+            ctx.line(&report::outcome_line(&tenant, &outcome))
+        }
+        Target::All => {
+            let bar = progress_bar();
+            let options = MigrateOptions::default()
+                .concurrency(args.concurrency as usize)
+                .on_progress(progress(&bar));
+            let result = ctx.tenants.migrate_all(options).await;
+            bar.finish_and_clear();
+            finish_all(ctx, &result?, Action::Migrate)
+        }
+    }
+}
+
+async fn rollback(ctx: &mut Ctx, args: &RollbackArgs) -> Result<(), CliError> {
+    match args.target() {
+        Target::One(name) => {
+            let tenant = ctx.tenants.parse(&name)?;
+            let outcome = ctx.tenants.rollback(&tenant, args.to).await?;
+            ctx.line(&report::rollback_line(&tenant, &outcome))
+        }
+        Target::All => {
+            let bar = progress_bar();
+            let options = MigrateOptions::default()
+                .concurrency(args.concurrency as usize)
+                .on_progress(progress(&bar));
+            let result = ctx.tenants.rollback_all(args.to, options).await;
+            bar.finish_and_clear();
+            finish_all(ctx, &result?, Action::Rollback)
+        }
+    }
+}
+
+/// Prints an `--all` report: changed tenants on stdout, failed ones (with their error chain)
+/// on stderr, then the summary line on stdout. An error if any tenant failed.
+fn finish_all(ctx: &mut Ctx, report: &Report, action: Action) -> Result<(), CliError> {
+    for changed in report.changed() {
+        if let Ok(outcome) = &changed.result {
+            let line = match action {
+                Action::Rollback => report::rollback_line(&changed.tenant, outcome),
+                _ => report::outcome_line(&changed.tenant, outcome),
+            };
+            ctx.line(&line)?;
+        }
+    }
+    for (tenant, err) in report.failed() {
+        eprintln!("{}", report::tenant_failure(tenant, err));
+    }
+    let counts = Counts::of_report(report);
+    ctx.line(&report::summary(action, counts))?;
+    if counts.failed > 0 {
+        return Err(CliError::TenantsFailed {
+            failed: counts.failed,
+            total: counts.total(),
+        });
+    }
+    Ok(())
+}
+
+/// `migrate --dry-run`: what each tenant would get, from one status query; changes nothing.
+async fn dry_run(ctx: &mut Ctx, args: &MigrateArgs) -> Result<(), CliError> {
+    let mut statuses = ctx.tenants.status().await?;
+    if let Target::One(name) = args.target() {
+        let tenant = ctx.tenants.parse(&name)?;
+        statuses.retain(|s| s.tenant == tenant);
+        if statuses.is_empty() {
+            return Err(tenancy_core::Error::NotATenant { tenant }.into());
+        }
+    }
+    let plans: Vec<_> = statuses
+        .iter()
+        .map(|s| (s.tenant.clone(), report::plan(s, &ctx.known)))
+        .collect();
+    let lines = report::plan_lines(&plans);
+    ctx.lines(&lines)?;
+    let counts = Counts::of_plans(&plans);
+    if args.all {
+        ctx.line(&report::summary(Action::DryRun, counts))?;
+    }
+    if counts.failed > 0 {
+        return Err(CliError::WouldFail {
+            failed: counts.failed,
+            total: counts.total(),
+        });
+    }
+    Ok(())
+}
+
+/// A progress bar on stderr (drawn only when stderr is a terminal); its length is set by the
+/// first progress report, since only `migrate_all` knows how many tenants have work.
+fn progress_bar() -> ProgressBar {
+    let bar = ProgressBar::new(0);
+    if let Ok(style) = ProgressStyle::with_template("{bar:40} {pos}/{len} tenants  {msg}") {
+        bar.set_style(style);
+    }
+    bar
+}
+
+/// The `on_progress` callback driving `bar`.
+fn progress(bar: &ProgressBar) -> impl Fn(&tenancy_core::Progress<'_>) + Send + Sync + 'static {
+    let bar = bar.clone();
+    move |p| {
+        bar.set_length(p.total as u64);
+        bar.set_position(p.done as u64);
+        bar.set_message(p.tenant.to_string());
+    }
+}

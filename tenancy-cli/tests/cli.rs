@@ -1,0 +1,522 @@
+//! End-to-end tests of the `tenancy` binary against a real PostgreSQL database
+//! (`DATABASE_URL`, or a private throwaway cluster from `tenancy-testdb`).
+//!
+//! Every test has its own migrations folder and its own registry schema, and unique tenant
+//! names, so tests run in parallel without seeing each other's tenants.
+
+use std::path::PathBuf;
+use std::process::{Command, Output};
+
+use sqlx::{AssertSqlSafe, Connection, PgConnection};
+
+const BIN: &str = env!("CARGO_BIN_EXE_tenancy");
+
+/// One test's world: a database URL, a private registry and migrations folder. Dropping it
+/// drops every tenant of the registry, the registry itself and the folder.
+struct World {
+    url: String,
+    registry: String,
+    dir: PathBuf,
+    /// Extra schemas the test created behind tenancy's back, dropped at the end.
+    foreign: Vec<String>,
+}
+
+/// What one run of the binary did.
+struct Run {
+    code: Option<i32>,
+    stdout: String,
+    stderr: String,
+}
+
+impl Run {
+    fn lines(&self) -> Vec<&str> {
+        self.stdout.lines().collect()
+    }
+}
+
+impl std::fmt::Debug for Run {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "exit {:?}\n--- stdout\n{}--- stderr\n{}",
+            self.code, self.stdout, self.stderr
+        )
+    }
+}
+
+impl From<Output> for Run {
+    fn from(o: Output) -> Self {
+        Run {
+            code: o.status.code(),
+            stdout: String::from_utf8_lossy(&o.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&o.stderr).into_owned(),
+        }
+    }
+}
+
+impl World {
+    fn new() -> Self {
+        let url = tenancy_testdb::database_url().expect("a test database");
+        let dir = std::env::temp_dir().join(tenancy_testdb::unique_name("tenancy_cli_migrations"));
+        std::fs::create_dir_all(&dir).unwrap();
+        World {
+            url,
+            registry: tenancy_testdb::unique_name("reg"),
+            dir,
+            foreign: Vec::new(),
+        }
+    }
+
+    /// Writes a migration file into the test's migrations folder.
+    fn migration(&self, file: &str, sql: &str) -> &Self {
+        std::fs::write(self.dir.join(file), sql).unwrap();
+        self
+    }
+
+    /// The first migration of every test: a `guards` table.
+    fn with_guards(self) -> Self {
+        self.migration(
+            "1_guards.sql",
+            "CREATE TABLE guards (id bigint PRIMARY KEY);",
+        );
+        self
+    }
+
+    /// A reversible second migration adding a `badge` column.
+    fn add_badge(&self) {
+        self.migration(
+            "2_badge.up.sql",
+            "ALTER TABLE guards ADD COLUMN badge text;",
+        );
+        self.migration("2_badge.down.sql", "ALTER TABLE guards DROP COLUMN badge;");
+    }
+
+    fn command(&self, args: &[&str]) -> Command {
+        let mut cmd = Command::new(BIN);
+        cmd.env("DATABASE_URL", &self.url)
+            .arg("--registry")
+            .arg(&self.registry)
+            .arg("--migrations")
+            .arg(&self.dir)
+            .args(args);
+        cmd
+    }
+
+    fn run(&self, args: &[&str]) -> Run {
+        self.command(args).output().expect("run tenancy").into()
+    }
+
+    /// Runs and expects exit code 0.
+    fn ok(&self, args: &[&str]) -> Run {
+        let run = self.run(args);
+        assert_eq!(run.code, Some(0), "tenancy {args:?} failed:\n{run:?}");
+        run
+    }
+
+    /// Runs and expects exit code 1.
+    fn fails(&self, args: &[&str]) -> Run {
+        let run = self.run(args);
+        assert_eq!(run.code, Some(1), "tenancy {args:?} did not fail:\n{run:?}");
+        run
+    }
+
+    fn tenant(&self, prefix: &str) -> String {
+        tenancy_testdb::unique_name(prefix)
+    }
+
+    fn create(&self, name: &str) {
+        let run = self.ok(&["create", name]);
+        assert_eq!(run.lines(), [format!("created {name}")]);
+    }
+
+    fn list(&self) -> Vec<String> {
+        self.ok(&["list"])
+            .lines()
+            .iter()
+            .map(|l| l.to_string())
+            .collect()
+    }
+
+    /// The words of `tenant`'s `status` line after its name, e.g.
+    /// `["applied", "1,2", "pending", "-"]`.
+    fn status_of(&self, tenant: &str) -> Vec<String> {
+        let run = self.ok(&["status"]);
+        let line = run
+            .lines()
+            .into_iter()
+            .find(|l| l.split_whitespace().next() == Some(tenant))
+            .unwrap_or_else(|| panic!("no status line for {tenant}:\n{run:?}"))
+            .to_owned();
+        line.split_whitespace().skip(1).map(str::to_owned).collect()
+    }
+
+    fn sql<T>(&self, f: impl AsyncFnOnce(&mut PgConnection) -> T) -> T {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let mut conn = PgConnection::connect(&self.url).await.unwrap();
+            let out = f(&mut conn).await;
+            conn.close().await.unwrap();
+            out
+        })
+    }
+
+    fn execute(&self, statement: &str) {
+        self.sql(async |conn| {
+            sqlx::raw_sql(AssertSqlSafe(statement.to_owned()))
+                .execute(conn)
+                .await
+                .unwrap();
+        });
+    }
+
+    fn schema_exists(&self, schema: &str) -> bool {
+        self.sql(async |conn| {
+            sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = $1)")
+                .bind(schema)
+                .fetch_one(conn)
+                .await
+                .unwrap()
+        })
+    }
+
+    /// Whether `schema.guards` has a column `column`.
+    fn has_column(&self, schema: &str, column: &str) -> bool {
+        self.sql(async |conn| {
+            sqlx::query_scalar(
+                "SELECT EXISTS (SELECT 1 FROM information_schema.columns
+                 WHERE table_schema = $1 AND table_name = 'guards' AND column_name = $2)",
+            )
+            .bind(schema)
+            .bind(column)
+            .fetch_one(conn)
+            .await
+            .unwrap()
+        })
+    }
+
+    /// Creates a schema that is not a tenant.
+    fn foreign_schema(&mut self, prefix: &str) -> String {
+        let name = tenancy_testdb::unique_name(prefix);
+        self.execute(&format!("CREATE SCHEMA \"{name}\""));
+        self.foreign.push(name.clone());
+        name
+    }
+}
+
+impl Drop for World {
+    fn drop(&mut self) {
+        // Best effort, also after a failed assertion: the binary drops the tenants, SQL the rest.
+        if let Ok(out) = self.command(&["list"]).output() {
+            for name in String::from_utf8_lossy(&out.stdout).lines() {
+                let _ = self.command(&["drop", name]).output();
+            }
+        }
+        let mut drops = format!("DROP SCHEMA IF EXISTS \"{}\" CASCADE;", self.registry);
+        for schema in &self.foreign {
+            drops.push_str(&format!("DROP SCHEMA IF EXISTS \"{schema}\" CASCADE;"));
+        }
+        if !std::thread::panicking() {
+            self.execute(&drops);
+        } else {
+            let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.execute(&drops)));
+        }
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+#[test]
+fn create_list_status_drop() {
+    let w = World::new().with_guards();
+    let acme = w.tenant("acme");
+    assert!(w.list().is_empty(), "a fresh registry has no tenants");
+
+    w.create(&acme);
+    assert_eq!(w.list(), [acme.as_str()]);
+    assert_eq!(w.status_of(&acme), ["applied", "1", "pending", "-"]);
+    assert!(w.schema_exists(&acme));
+    assert!(
+        w.has_column(&acme, "id"),
+        "migration 1 ran in the tenant's schema"
+    );
+
+    let again = w.fails(&["create", &acme]);
+    assert!(again.stderr.contains("already exists"), "{again:?}");
+
+    let dropped = w.ok(&["drop", &acme]);
+    assert_eq!(dropped.lines(), [format!("dropped {acme}")]);
+    assert!(w.list().is_empty());
+    assert!(!w.schema_exists(&acme));
+    assert!(w.ok(&["status"]).stdout.is_empty());
+}
+
+#[test]
+fn migrate_all_applies_a_new_migration_and_rollback_reverts_it() {
+    let w = World::new().with_guards();
+    let (a, b) = (w.tenant("a"), w.tenant("b"));
+    w.create(&a);
+    w.create(&b);
+
+    w.add_badge();
+    assert_eq!(w.status_of(&a), ["applied", "1", "pending", "2"]);
+
+    let run = w.ok(&["migrate", "--all", "--concurrency", "2"]);
+    let lines = run.lines();
+    assert!(
+        lines.contains(&format!("{a}: migrated 2").as_str()),
+        "{run:?}"
+    );
+    assert!(
+        lines.contains(&format!("{b}: migrated 2").as_str()),
+        "{run:?}"
+    );
+    assert_eq!(
+        lines.last(),
+        Some(&"migrated 2, up to date 0, failed 0"),
+        "{run:?}"
+    );
+    assert!(run.stderr.is_empty(), "{run:?}");
+    for t in [&a, &b] {
+        assert_eq!(w.status_of(t), ["applied", "1,2", "pending", "-"]);
+        assert!(w.has_column(t, "badge"));
+    }
+
+    let again = w.ok(&["migrate", "--all"]);
+    assert_eq!(again.lines(), ["migrated 0, up to date 2, failed 0"]);
+
+    let back = w.ok(&["rollback", &a, "--to", "1"]);
+    assert_eq!(back.lines(), [format!("{a}: rolled back 2")]);
+    assert!(!w.has_column(&a, "badge"));
+    assert!(w.has_column(&b, "badge"));
+    assert_eq!(w.status_of(&a), ["applied", "1", "pending", "2"]);
+
+    let one = w.ok(&["migrate", &a]);
+    assert_eq!(one.lines(), [format!("{a}: migrated 2")]);
+
+    let all_back = w.ok(&["rollback", "--all", "--to", "1"]);
+    assert_eq!(
+        all_back.lines().last(),
+        Some(&"rolled back 2, nothing to roll back 0, failed 0"),
+        "{all_back:?}"
+    );
+    assert!(!w.has_column(&b, "badge"));
+}
+
+#[test]
+fn dry_run_lists_pending_and_changes_nothing() {
+    let w = World::new().with_guards();
+    let acme = w.tenant("acme");
+    w.create(&acme);
+    w.add_badge();
+
+    let run = w.ok(&["migrate", "--all", "--dry-run"]);
+    assert_eq!(
+        run.lines(),
+        [
+            format!("{acme}  would apply 2"),
+            "would migrate 1, up to date 0, would fail 0".to_owned()
+        ]
+    );
+    let one = w.ok(&["migrate", &acme, "--dry-run"]);
+    assert_eq!(one.lines(), [format!("{acme}  would apply 2")]);
+
+    assert_eq!(w.status_of(&acme), ["applied", "1", "pending", "2"]);
+    assert!(!w.has_column(&acme, "badge"));
+
+    w.ok(&["migrate", &acme]);
+    let done = w.ok(&["migrate", "--all", "--dry-run"]);
+    assert_eq!(done.lines()[0], format!("{acme}  up to date"));
+}
+
+#[test]
+fn a_broken_migration_fails_only_its_tenant() {
+    let w = World::new().with_guards();
+    let (good, bad) = (w.tenant("good"), w.tenant("bad"));
+    w.create(&good);
+    w.create(&bad);
+    // Migration 2 creates `badges`, which `bad` already has.
+    w.execute(&format!("CREATE TABLE \"{bad}\".badges (id int)"));
+    w.migration("2_badges.sql", "CREATE TABLE badges (id int, name text);");
+
+    let run = w.fails(&["migrate", "--all"]);
+    assert!(
+        run.stderr
+            .lines()
+            .any(|l| l.starts_with(&format!("error: {bad}: migration 2 (badges) failed"))),
+        "{run:?}"
+    );
+    assert!(
+        run.stderr.contains("already exists"),
+        "the database's reason: {run:?}"
+    );
+    assert!(!run.stderr.contains(&good), "{run:?}");
+    assert!(
+        run.lines()
+            .contains(&format!("{good}: migrated 2").as_str()),
+        "{run:?}"
+    );
+    assert_eq!(
+        run.lines().last(),
+        Some(&"migrated 1, up to date 0, failed 1"),
+        "{run:?}"
+    );
+
+    assert_eq!(w.status_of(&good), ["applied", "1,2", "pending", "-"]);
+    assert_eq!(w.status_of(&bad), ["applied", "1", "pending", "2"]);
+
+    // The one-tenant form fails the same way, with the error chain.
+    let one = w.fails(&["migrate", &bad]);
+    assert!(
+        one.stderr.starts_with("error: migration 2 (badges) failed"),
+        "{one:?}"
+    );
+    assert!(one.stdout.is_empty(), "{one:?}");
+}
+
+#[test]
+fn rename_keeps_data_and_history() {
+    let w = World::new().with_guards();
+    let (old, new, other) = (w.tenant("old"), w.tenant("new"), w.tenant("other"));
+    w.create(&old);
+    w.create(&other);
+    w.execute(&format!("INSERT INTO \"{old}\".guards (id) VALUES (7)"));
+
+    let run = w.ok(&["rename", &old, &new]);
+    assert_eq!(run.lines(), [format!("renamed {old} to {new}")]);
+    let mut expected = vec![new.clone(), other.clone()];
+    expected.sort();
+    assert_eq!(w.list(), expected);
+    assert!(!w.schema_exists(&old));
+    assert_eq!(w.status_of(&new), ["applied", "1", "pending", "-"]);
+    let id: i64 = w.sql(async |conn| {
+        sqlx::query_scalar(AssertSqlSafe(format!("SELECT id FROM \"{new}\".guards")))
+            .fetch_one(conn)
+            .await
+            .unwrap()
+    });
+    assert_eq!(id, 7);
+
+    let taken = w.fails(&["rename", &new, &other]);
+    assert!(taken.stderr.contains("already exists"), "{taken:?}");
+    let gone = w.fails(&["rename", &old, &w.tenant("x")]);
+    assert!(gone.stderr.contains("is not a tenant"), "{gone:?}");
+}
+
+#[test]
+fn drop_refuses_public_and_foreign_schemas() {
+    let mut w = World::new().with_guards();
+    let foreign = w.foreign_schema("plain");
+
+    let public = w.fails(&["drop", "public"]);
+    assert_eq!(
+        public.stderr.trim_end(),
+        "error: invalid tenant name \"public\": the name is reserved"
+    );
+    assert!(public.stdout.is_empty());
+    assert!(w.schema_exists("public"));
+
+    let not_tenant = w.fails(&["drop", &foreign]);
+    assert!(not_tenant.stderr.starts_with("error: "), "{not_tenant:?}");
+    assert!(
+        not_tenant.stderr.contains("is not a tenant"),
+        "{not_tenant:?}"
+    );
+    assert!(not_tenant.stderr.contains(&foreign), "{not_tenant:?}");
+    assert!(w.schema_exists(&foreign));
+
+    let registry = w.registry.clone();
+    let reg = w.fails(&["drop", &registry]);
+    assert!(reg.stderr.contains("the name is reserved"), "{reg:?}");
+    assert!(w.schema_exists(&registry));
+}
+
+#[test]
+fn invalid_names_show_the_rule() {
+    let w = World::new().with_guards();
+    let run = w.fails(&["create", "Tenant1"]);
+    assert_eq!(
+        run.stderr.trim_end(),
+        "error: invalid tenant name \"Tenant1\": it starts with 'T'; a tenant name starts with a-z or _"
+    );
+    assert!(run.stdout.is_empty());
+    assert!(!w.schema_exists("Tenant1"));
+
+    let dash = w.fails(&["migrate", "tenant-1"]);
+    assert!(
+        dash.stderr.contains("it contains '-' at byte 6"),
+        "{dash:?}"
+    );
+    assert!(w.list().is_empty());
+}
+
+#[test]
+fn missing_database_url_is_a_clear_usage_error() {
+    let w = World::new();
+    let run: Run = w
+        .command(&["list"])
+        .env_remove("DATABASE_URL")
+        .output()
+        .unwrap()
+        .into();
+    assert_eq!(run.code, Some(2), "{run:?}");
+    assert_eq!(
+        run.stderr.trim_end(),
+        "error: no database URL: pass --database-url <URL> or set DATABASE_URL"
+    );
+    assert!(run.stdout.is_empty());
+
+    let empty: Run = w
+        .command(&["list"])
+        .env("DATABASE_URL", "")
+        .output()
+        .unwrap()
+        .into();
+    assert_eq!(empty.code, Some(2), "{empty:?}");
+}
+
+#[test]
+fn setup_errors_are_explained() {
+    let w = World::new();
+    std::fs::remove_dir(&w.dir).unwrap();
+    let run = w.fails(&["status"]);
+    assert!(
+        run.stderr
+            .starts_with("error: cannot load the tenant migrations from"),
+        "{run:?}"
+    );
+    assert!(run.stderr.contains("caused by: "), "{run:?}");
+
+    let bad: Run = Command::new(BIN)
+        .env("DATABASE_URL", &w.url)
+        .args(["--registry", "Bad-Registry", "list"])
+        .output()
+        .unwrap()
+        .into();
+    assert_eq!(bad.code, Some(1), "{bad:?}");
+    assert!(
+        bad.stderr
+            .starts_with("error: invalid --registry \"Bad-Registry\""),
+        "{bad:?}"
+    );
+    assert!(
+        bad.stderr.contains("caused by: invalid tenant name"),
+        "{bad:?}"
+    );
+
+    let refused: Run = w
+        .command(&["list"])
+        .env("DATABASE_URL", "postgres://nobody@127.0.0.1:1/none")
+        .output()
+        .unwrap()
+        .into();
+    assert_eq!(refused.code, Some(1), "{refused:?}");
+    assert!(
+        refused
+            .stderr
+            .starts_with("error: cannot connect to the database\n  caused by: "),
+        "the server's reason, not a pool timeout: {refused:?}"
+    );
+    assert!(!refused.stderr.contains("timed out"), "{refused:?}");
+}
