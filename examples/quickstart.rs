@@ -1,12 +1,16 @@
-//! The seed story in Rust: one `guards` table in two tenant schemas, a guard inserted into
-//! `tenant_1` with a runtime prefix, updated, queried back, and invisible from `tenant_2`.
+//! The seed story in Rust: two tenants created with their migrations, a guard inserted into
+//! `tenant_1` with a runtime prefix, updated, queried back, invisible from `tenant_2`, and both
+//! tenants dropped at the end.
 //!
 //! Run it with `cargo run --example quickstart`. It uses `DATABASE_URL` when set, otherwise it
 //! starts a private throwaway PostgreSQL cluster (like the tests).
 
 use sqlx::postgres::PgPoolOptions;
 use sqlx::types::time::OffsetDateTime;
-use tenancy::{Changeset, Tenant, TenantModel};
+use std::path::Path;
+
+use sqlx::migrate::Migrator;
+use tenancy::{Changeset, Tenant, TenantModel, Tenants};
 
 #[derive(TenantModel, Debug)]
 #[tenancy(table = "guards")]
@@ -23,37 +27,29 @@ struct Guard {
     updated_at: OffsetDateTime,
 }
 
-/// The tenant tables. Plain DDL for now; `{schema}` is the quoted tenant schema.
-const TENANT_DDL: &str = r#"
-CREATE SCHEMA {schema};
-CREATE TABLE {schema}.guards (
-    id bigserial PRIMARY KEY,
-    name text NOT NULL,
-    position text NOT NULL,
-    inserted_at timestamptz NOT NULL DEFAULT now(),
-    updated_at timestamptz NOT NULL DEFAULT now()
-);
-CREATE FUNCTION {schema}.touch_updated_at() RETURNS trigger LANGUAGE plpgsql AS
-    $$ BEGIN NEW.updated_at := clock_timestamp(); RETURN NEW; END $$;
-CREATE TRIGGER touch BEFORE UPDATE ON {schema}.guards
-    FOR EACH ROW EXECUTE FUNCTION {schema}.touch_updated_at();
-"#;
+/// The tenant migrations: what every tenant schema holds.
+const MIGRATIONS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/migrations/tenant");
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let url = tenancy_testdb::database_url()?;
     let pool = PgPoolOptions::new().max_connections(2).connect(&url).await?;
 
+    // The lifecycle handle: creates tenant schemas and runs the tenant migrations in them.
+    let migrator = Migrator::new(Path::new(MIGRATIONS)).await?;
+    let tenants = Tenants::new(pool.clone(), migrator)?;
+    for name in ["tenant_1", "tenant_2"] {
+        if tenants.exists(name).await? {
+            tenants.drop(name).await?; // left over from an earlier run
+        }
+        let tenant = tenants.create(name).await?; // CREATE SCHEMA + migrations, atomically
+        println!("created tenant {tenant} (schema {} with table guards)", tenant.quoted());
+    }
+    println!("tenants: {:?}", tenants.list().await?);
+
     // Tenant names are validated when constructed; the prefix is chosen at run time.
     let tenant_1 = Tenant::new("tenant_1")?;
     let tenant_2: Tenant = "tenant_2".parse()?;
-    for tenant in [&tenant_1, &tenant_2] {
-        let drop = format!("DROP SCHEMA IF EXISTS {} CASCADE", tenant.quoted());
-        sqlx::raw_sql(sqlx::AssertSqlSafe(drop)).execute(&pool).await?;
-        let ddl = TENANT_DDL.replace("{schema}", &tenant.quoted());
-        sqlx::raw_sql(sqlx::AssertSqlSafe(ddl)).execute(&pool).await?;
-        println!("created schema {} with table guards", tenant.quoted());
-    }
 
     // Ecto: Repo.insert(changeset, prefix: "tenant_1")
     let guard = Guard {
@@ -102,8 +98,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!("refused: {hostile}");
 
     for tenant in [&tenant_1, &tenant_2] {
-        let drop = format!("DROP SCHEMA {} CASCADE", tenant.quoted());
-        sqlx::raw_sql(sqlx::AssertSqlSafe(drop)).execute(&pool).await?;
+        tenants.drop(tenant.as_str()).await?; // DROP SCHEMA … CASCADE
     }
     println!("dropped tenant_1 and tenant_2");
     Ok(())

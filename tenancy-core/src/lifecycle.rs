@@ -5,7 +5,7 @@
 //! [`Tenants::drop`] refuses them.
 
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use futures_util::future::BoxFuture;
 use sqlx::migrate::{Migration, Migrator};
@@ -30,6 +30,26 @@ pub type CreateHook = Box<
         ) -> BoxFuture<'c, Result<(), sqlx::error::BoxDynError>>
         + Send,
 >;
+
+/// A change made through a [`Tenants`] handle, delivered to its subscribers after the change
+/// committed (e.g. so a web layer's cache of known tenants stays current).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum TenantEvent {
+    /// The tenant was created (fully migrated).
+    Created(Tenant),
+    /// The tenant was dropped.
+    Dropped(Tenant),
+    /// The tenant was renamed.
+    Renamed {
+        /// Its old name.
+        old: Tenant,
+        /// Its new name.
+        new: Tenant,
+    },
+}
+
+type Subscriber = Arc<dyn Fn(&TenantEvent) + Send + Sync>;
 
 /// The lifecycle handle: creates, drops, renames, lists and migrates tenants.
 ///
@@ -59,6 +79,7 @@ pub(crate) struct Inner {
     pub(crate) registry: Tenant,
     pub(crate) policy: TenantNamePolicy,
     registry_ready: AtomicBool,
+    subscribers: Mutex<Vec<Subscriber>>,
 }
 
 impl std::fmt::Debug for Tenants {
@@ -79,6 +100,7 @@ impl Tenants {
     /// migration runs inside the tenant's transaction.
     pub fn new(pool: PgPool, migrator: Migrator) -> Result<Self, Error> {
         Self::build(
+            Vec::new(),
             pool,
             migrator.migrations.to_vec(),
             migrator.ignore_missing,
@@ -91,6 +113,7 @@ impl Tenants {
     pub fn with_policy(self, policy: TenantNamePolicy) -> Self {
         let inner = &self.inner;
         Self::build(
+            self.subscribers(),
             inner.pool.clone(),
             inner.migrations.all().to_vec(),
             inner.migrations.ignore_missing(),
@@ -106,6 +129,7 @@ impl Tenants {
     pub fn with_registry(self, schema: &str) -> Result<Self, Error> {
         let inner = &self.inner;
         Self::build(
+            self.subscribers(),
             inner.pool.clone(),
             inner.migrations.all().to_vec(),
             inner.migrations.ignore_missing(),
@@ -115,6 +139,7 @@ impl Tenants {
     }
 
     fn build(
+        subscribers: Vec<Subscriber>,
         pool: PgPool,
         migrations: Vec<Migration>,
         ignore_missing: bool,
@@ -130,8 +155,33 @@ impl Tenants {
                 registry,
                 policy,
                 registry_ready: AtomicBool::new(false),
+                subscribers: Mutex::new(subscribers),
             }),
         })
+    }
+
+    /// Calls `f` after every create, drop and rename made through this handle (or its clones)
+    /// has committed. Changes made by other processes are not seen; pair this with an expiry.
+    pub fn subscribe(&self, f: impl Fn(&TenantEvent) + Send + Sync + 'static) {
+        self.inner
+            .subscribers
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(Arc::new(f));
+    }
+
+    fn subscribers(&self) -> Vec<Subscriber> {
+        self.inner
+            .subscribers
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    fn publish(&self, event: TenantEvent) {
+        for subscriber in self.subscribers() {
+            subscriber(&event);
+        }
     }
 
     /// The pool the handle runs on.
@@ -227,6 +277,7 @@ impl Tenants {
                 })?;
         }
         tx.commit().await?;
+        self.publish(TenantEvent::Created(tenant.clone()));
         migrate::release_clean(conn, &before).await?;
         Ok(tenant)
     }
@@ -251,6 +302,7 @@ impl Tenants {
             .execute(&mut *tx)
             .await?;
         tx.commit().await?;
+        self.publish(TenantEvent::Dropped(tenant));
         Ok(())
     }
 
@@ -284,6 +336,10 @@ impl Tenants {
             .await
             .map_err(|e| schema_taken(e, &new))?;
         tx.commit().await?;
+        self.publish(TenantEvent::Renamed {
+            old,
+            new: new.clone(),
+        });
         Ok(new)
     }
 

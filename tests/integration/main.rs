@@ -10,3 +10,6 @@ mod names;
 mod query;
 mod types;
 mod validation;
+mod lifecycle;
+mod lifecycle_support;
+mod migrations;

@@ -1,0 +1,133 @@
+//! Fixtures for lifecycle tests: migrations built in code, and a `Tenants` handle with a private
+//! registry so tests never see each other's tenants.
+
+use sqlx::migrate::{Migration, MigrationType, Migrator};
+use sqlx::postgres::PgPool;
+use sqlx::SqlSafeStr;
+use tenancy::Tenants;
+
+use crate::support::database_url;
+
+pub const V1_GUARDS: &str = "CREATE TABLE guards (
+    id bigserial PRIMARY KEY,
+    name text NOT NULL,
+    position text NOT NULL,
+    age integer,
+    inserted_at timestamptz NOT NULL DEFAULT now()
+)";
+pub const V2_BADGE_UP: &str = "ALTER TABLE guards ADD COLUMN badge text";
+pub const V2_BADGE_DOWN: &str = "ALTER TABLE guards DROP COLUMN badge";
+
+pub fn migration(version: i64, kind: MigrationType, sql: &str) -> Migration {
+    Migration::new(
+        version,
+        format!("v{version}").into(),
+        kind,
+        sqlx::AssertSqlSafe(sql.to_owned()).into_sql_str(),
+        false,
+    )
+}
+
+pub fn v1() -> Vec<Migration> {
+    vec![migration(1, MigrationType::Simple, V1_GUARDS)]
+}
+
+pub fn v2() -> Vec<Migration> {
+    let mut all = v1();
+    all.push(migration(2, MigrationType::ReversibleUp, V2_BADGE_UP));
+    all.push(migration(2, MigrationType::ReversibleDown, V2_BADGE_DOWN));
+    all
+}
+
+pub fn migrator(migrations: Vec<Migration>) -> Migrator {
+    Migrator::with_migrations(migrations)
+}
+
+/// A `Tenants` handle on a private registry; every tenant it created and the registry are
+/// dropped when the fixture is dropped.
+pub struct Lifecycle {
+    pub tenants: Tenants,
+    pub registry: String,
+}
+
+impl Lifecycle {
+    pub async fn new(pool: &PgPool, migrations: Vec<Migration>) -> Self {
+        let registry = tenancy_testdb::unique_name("reg");
+        let tenants = Tenants::new(pool.clone(), migrator(migrations))
+            .unwrap()
+            .with_registry(&registry)
+            .unwrap();
+        Lifecycle { tenants, registry }
+    }
+
+    /// Another handle on the same registry with other migrations (a newer build of the app).
+    pub fn with_migrations(&self, pool: &PgPool, migrations: Vec<Migration>) -> Tenants {
+        Tenants::new(pool.clone(), migrator(migrations))
+            .unwrap()
+            .with_registry(&self.registry)
+            .unwrap()
+    }
+}
+
+impl Drop for Lifecycle {
+    fn drop(&mut self) {
+        let registry = self.registry.clone();
+        let url = database_url();
+        let _ = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            rt.block_on(async {
+                let Ok(pool) = PgPool::connect(&url).await else {
+                    return;
+                };
+                let sql = format!("SELECT name FROM \"{registry}\".tenants");
+                let names: Vec<String> = sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
+                    .fetch_all(&pool)
+                    .await
+                    .unwrap_or_default();
+                for name in names.iter().chain([&registry]) {
+                    let sql = format!("DROP SCHEMA IF EXISTS \"{name}\" CASCADE");
+                    let _ = sqlx::raw_sql(sqlx::AssertSqlSafe(sql)).execute(&pool).await;
+                }
+                pool.close().await;
+            })
+        })
+        .join();
+    }
+}
+
+/// Whether table `table` exists in schema `schema`.
+pub async fn has_table(pool: &PgPool, schema: &str, table: &str) -> bool {
+    sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM pg_tables WHERE schemaname = $1 AND tablename = $2)",
+    )
+    .bind(schema)
+    .bind(table)
+    .fetch_one(pool)
+    .await
+    .unwrap()
+}
+
+/// Whether column `column` exists on `schema.table`.
+pub async fn has_column(pool: &PgPool, schema: &str, table: &str, column: &str) -> bool {
+    sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM information_schema.columns
+         WHERE table_schema = $1 AND table_name = $2 AND column_name = $3)",
+    )
+    .bind(schema)
+    .bind(table)
+    .bind(column)
+    .fetch_one(pool)
+    .await
+    .unwrap()
+}
+
+pub async fn schema_exists(pool: &PgPool, schema: &str) -> bool {
+    sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = $1)")
+        .bind(schema)
+        .fetch_one(pool)
+        .await
+        .unwrap()
+}
