@@ -3,3 +3,6 @@
 
 pub use tenancy_core::*;
 pub use tenancy_derive::TenantModel;
+
+#[doc = include_str!("../docs/derive.md")]
+pub mod derive {}

@@ -66,4 +66,49 @@ pub use validate::{FieldError, Validate, ValidationErrors};
 pub mod __private {
     pub use crate::validate::rules;
     pub use sqlx;
+
+    use sqlx::error::BoxDynError;
+    use sqlx::postgres::{PgArguments, PgRow};
+
+    /// A type a model's column can have. The one bound the derive checks per field, so a wrong
+    /// type gives one clear error at the field's type.
+    #[diagnostic::on_unimplemented(
+        message = "`{Self}` cannot be the type of a column",
+        label = "not a PostgreSQL column type",
+        note = "a column's type implements sqlx's `Type`, `Encode` and `Decode` for Postgres: derive `sqlx::Type` for your own types, enable the `tenancy` feature for uuid, time, chrono or json types, or mark the field #[tenancy(skip)]"
+    )]
+    pub trait ColumnType: Sized {
+        /// Reads the column named `column` from `row`.
+        fn decode(row: &PgRow, column: &str) -> Result<Self, sqlx::Error>;
+        /// Binds the value as the next argument.
+        fn bind(&self, args: &mut PgArguments) -> Result<(), BoxDynError>;
+    }
+
+    impl<T> ColumnType for T
+    where
+        T: crate::SqlValue + for<'r> sqlx::Decode<'r, sqlx::Postgres>,
+    {
+        fn decode(row: &PgRow, column: &str) -> Result<Self, sqlx::Error> {
+            sqlx::Row::try_get(row, column)
+        }
+        fn bind(&self, args: &mut PgArguments) -> Result<(), BoxDynError> {
+            sqlx::Arguments::add(args, self)
+        }
+    }
+
+    /// How to read and bind one column, as function pointers.
+    pub struct Codec<T> {
+        /// Reads the column.
+        pub decode: fn(&PgRow, &str) -> Result<T, sqlx::Error>,
+        /// Binds the value.
+        pub bind: fn(&T, &mut PgArguments) -> Result<(), BoxDynError>,
+    }
+
+    /// The codec of a column type.
+    pub const fn codec<T: ColumnType>() -> Codec<T> {
+        Codec {
+            decode: <T as ColumnType>::decode,
+            bind: <T as ColumnType>::bind,
+        }
+    }
 }

@@ -91,6 +91,11 @@ pub mod rules {
     use super::ValidationErrors;
 
     /// A value that can be absent or empty: `String`, `Vec<T>`, `Option<T>`.
+    #[diagnostic::on_unimplemented(
+        message = "`required` does not apply to `{Self}`",
+        label = "`required` checks String, Vec<T> and Option<T> fields",
+        note = "for numbers use `range`"
+    )]
     pub trait Present {
         /// Whether the value is present and non-empty.
         fn is_present(&self) -> bool;
@@ -113,6 +118,11 @@ pub mod rules {
 
     /// A value with a length: strings count characters, vectors count elements. `None` has no
     /// length and passes length checks (use `required` to demand a value).
+    #[diagnostic::on_unimplemented(
+        message = "`length` does not apply to `{Self}`",
+        label = "`length` checks String and Vec<T> fields (or Options of them)",
+        note = "for numbers use `range`"
+    )]
     pub trait HasLength {
         /// The length, or `None` when absent.
         fn length(&self) -> Option<usize>;

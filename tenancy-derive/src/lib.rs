@@ -1,0 +1,38 @@
+//! `#[derive(TenantModel)]` for the [`tenancy`](https://docs.rs/tenancy) crate, which re-exports
+//! it; depend on `tenancy`, not on this crate.
+//!
+//! The derive runs as serde_derive does: `attr` parses `#[tenancy(...)]`, `ast` builds the
+//! model, `check` applies the rules spanning several attributes, all recording into one
+//! `ctxt::Ctxt` so every mistake is reported in one build, and `expand` generates code from the
+//! model only. On errors it still emits what it safely can of the impls (as thiserror does), so
+//! the user's code using the model adds no errors of its own.
+
+mod ast;
+mod attr;
+mod case;
+mod check;
+mod ctxt;
+mod expand;
+mod ty;
+
+use proc_macro::TokenStream;
+use syn::{parse_macro_input, DeriveInput};
+
+/// Makes a struct a tenant model: one row of a table that exists in every tenant's schema.
+///
+/// Implements `tenancy::TenantModel` (table and columns, reading a row, binding a column, the
+/// primary key) and `tenancy::Validate` (the `required`, `length`, `range` and `custom` rules),
+/// and adds one `tenancy::Column` constant per column, named after its field in upper case
+/// (`Guard::NAME`), for typed queries and changesets.
+///
+/// The struct needs named fields and exactly one `#[tenancy(id)]`. The table is named after the
+/// struct in snake_case plus `s` (`UserProfile` -> `user_profiles`) unless
+/// `#[tenancy(table = "...")]` says otherwise; columns are named after their fields.
+///
+/// See the `tenancy::derive` module of the `tenancy` crate for the attribute reference and
+/// examples.
+#[proc_macro_derive(TenantModel, attributes(tenancy))]
+pub fn derive_tenant_model(input: TokenStream) -> TokenStream {
+    let input = parse_macro_input!(input as DeriveInput);
+    expand::derive(&input).into()
+}

@@ -1,0 +1,9 @@
+use tenancy::TenantModel;
+
+#[derive(TenantModel)]
+enum Rank {
+    Private,
+    Captain,
+}
+
+fn main() {}

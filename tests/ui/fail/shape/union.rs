@@ -1,0 +1,9 @@
+use tenancy::TenantModel;
+
+#[derive(TenantModel)]
+union Number {
+    int: i64,
+    float: f64,
+}
+
+fn main() {}
