@@ -128,7 +128,9 @@ pub enum Error {
 
     /// The tenant has a migration applied that the migrator does not know (e.g. a newer build
     /// migrated it). Set `ignore_missing` on the sqlx `Migrator` to allow it.
-    #[error("migration {version} is applied in tenant \"{tenant}\" but missing from the migrations")]
+    #[error(
+        "migration {version} is applied in tenant \"{tenant}\" but missing from the migrations"
+    )]
     UnknownMigration {
         /// The tenant.
         tenant: Tenant,

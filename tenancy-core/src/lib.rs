@@ -54,7 +54,9 @@ pub mod validate;
 pub use crud::MAX_BIND_PARAMS;
 pub use error::Error;
 pub use lifecycle::{CreateHook, TenantEvent, Tenants, DEFAULT_REGISTRY};
-pub use migrate::{MigrateOptions, Outcome, Progress, ProgressFn, Report, TenantResult, TenantStatus};
+pub use migrate::{
+    MigrateOptions, Outcome, Progress, ProgressFn, Report, TenantResult, TenantStatus,
+};
 pub use model::{ColumnDef, TableDef, TenantModel};
 pub use query::{Column, Filter, Order, Query, SqlValue};
 pub use record::{Changeset, Record, State};

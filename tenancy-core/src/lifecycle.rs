@@ -252,31 +252,33 @@ impl Tenants {
         let mut conn = self.inner.pool.acquire().await?;
         let before = migrate::search_path(&mut conn).await?;
         let mut tx = conn.begin().await?;
-        sqlx::query(AssertSqlSafe(sql::register(registry)))
-            .bind(tenant.as_str())
-            .execute(&mut *tx)
-            .await
-            .map_err(|e| match sqlstate(&e).as_deref() {
-                Some("23505") => Error::TenantExists {
-                    tenant: tenant.clone(),
-                },
-                _ => Error::Database(e),
-            })?;
-        sqlx::raw_sql(AssertSqlSafe(sql::create_schema(&tenant)))
-            .execute(&mut *tx)
-            .await
-            .map_err(|e| schema_taken(e, &tenant))?;
-        let all: Vec<&Migration> = self.inner.migrations.ups().collect();
-        migrate::apply(&mut tx, registry, &tenant, &all).await?;
-        if let Some(hook) = hook {
-            hook(&mut tx, &tenant)
+        let result = async {
+            sqlx::query(AssertSqlSafe(sql::register(registry)))
+                .bind(tenant.as_str())
+                .execute(&mut *tx)
                 .await
-                .map_err(|source| Error::Hook {
+                .map_err(|e| match sqlstate(&e).as_deref() {
+                    Some("23505") => Error::TenantExists {
+                        tenant: tenant.clone(),
+                    },
+                    _ => Error::Database(e),
+                })?;
+            sqlx::raw_sql(AssertSqlSafe(sql::create_schema(&tenant)))
+                .execute(&mut *tx)
+                .await
+                .map_err(|e| schema_taken(e, &tenant))?;
+            let all: Vec<&Migration> = self.inner.migrations.ups().collect();
+            migrate::apply(&mut tx, registry, &tenant, &all).await?;
+            if let Some(hook) = hook {
+                hook(&mut tx, &tenant).await.map_err(|source| Error::Hook {
                     tenant: tenant.clone(),
                     source,
                 })?;
+            }
+            Ok(())
         }
-        tx.commit().await?;
+        .await;
+        settle(tx, result).await?;
         self.publish(TenantEvent::Created(tenant.clone()));
         migrate::release_clean(conn, &before).await?;
         Ok(tenant)
@@ -290,52 +292,73 @@ impl Tenants {
         self.ensure_registry().await?;
         let registry = &self.inner.registry;
         let mut tx = self.inner.pool.begin().await?;
-        lock(&mut tx, registry, &tenant).await?;
-        let found: Option<String> = sqlx::query_scalar(AssertSqlSafe(sql::unregister(registry)))
-            .bind(tenant.as_str())
-            .fetch_optional(&mut *tx)
-            .await?;
-        if found.is_none() {
-            return Err(Error::NotATenant { tenant });
+        let result = async {
+            lock(&mut tx, registry, &tenant).await?;
+            let found: Option<String> =
+                sqlx::query_scalar(AssertSqlSafe(sql::unregister(registry)))
+                    .bind(tenant.as_str())
+                    .fetch_optional(&mut *tx)
+                    .await?;
+            if found.is_none() {
+                return Err(Error::NotATenant {
+                    tenant: tenant.clone(),
+                });
+            }
+            sqlx::raw_sql(AssertSqlSafe(sql::drop_schema(&tenant)))
+                .execute(&mut *tx)
+                .await?;
+            Ok(())
         }
-        sqlx::raw_sql(AssertSqlSafe(sql::drop_schema(&tenant)))
-            .execute(&mut *tx)
-            .await?;
-        tx.commit().await?;
+        .await;
+        settle(tx, result).await?;
         self.publish(TenantEvent::Dropped(tenant));
         Ok(())
     }
 
     /// Renames tenant `old` to `new`, keeping its data and migration history.
-    pub async fn rename(&self, old: impl AsRef<str>, new: impl AsRef<str>) -> Result<Tenant, Error> {
+    pub async fn rename(
+        &self,
+        old: impl AsRef<str>,
+        new: impl AsRef<str>,
+    ) -> Result<Tenant, Error> {
         let old = self.parse(old)?;
         let new = self.parse(new)?;
         self.ensure_registry().await?;
         let registry = &self.inner.registry;
         let mut tx = self.inner.pool.begin().await?;
-        // Both locks, in a fixed order so two renames cannot deadlock.
-        let (first, second) = if old <= new { (&old, &new) } else { (&new, &old) };
-        lock(&mut tx, registry, first).await?;
-        lock(&mut tx, registry, second).await?;
-        let renamed: Option<String> = sqlx::query_scalar(AssertSqlSafe(sql::rename(registry)))
-            .bind(old.as_str())
-            .bind(new.as_str())
-            .fetch_optional(&mut *tx)
-            .await
-            .map_err(|e| match sqlstate(&e).as_deref() {
-                Some("23505") => Error::TenantExists {
-                    tenant: new.clone(),
-                },
-                _ => Error::Database(e),
-            })?;
-        if renamed.is_none() {
-            return Err(Error::NotATenant { tenant: old });
+        let result = async {
+            // Both locks, in a fixed order so two renames cannot deadlock.
+            let (first, second) = if old <= new {
+                (&old, &new)
+            } else {
+                (&new, &old)
+            };
+            lock(&mut tx, registry, first).await?;
+            lock(&mut tx, registry, second).await?;
+            let renamed: Option<String> = sqlx::query_scalar(AssertSqlSafe(sql::rename(registry)))
+                .bind(old.as_str())
+                .bind(new.as_str())
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(|e| match sqlstate(&e).as_deref() {
+                    Some("23505") => Error::TenantExists {
+                        tenant: new.clone(),
+                    },
+                    _ => Error::Database(e),
+                })?;
+            if renamed.is_none() {
+                return Err(Error::NotATenant {
+                    tenant: old.clone(),
+                });
+            }
+            sqlx::raw_sql(AssertSqlSafe(sql::rename_schema(&old, &new)))
+                .execute(&mut *tx)
+                .await
+                .map_err(|e| schema_taken(e, &new))?;
+            Ok(())
         }
-        sqlx::raw_sql(AssertSqlSafe(sql::rename_schema(&old, &new)))
-            .execute(&mut *tx)
-            .await
-            .map_err(|e| schema_taken(e, &new))?;
-        tx.commit().await?;
+        .await;
+        settle(tx, result).await?;
         self.publish(TenantEvent::Renamed {
             old,
             new: new.clone(),
@@ -365,6 +388,27 @@ impl Tenants {
             .into_iter()
             .map(|n| Tenant::new(n).map_err(Error::from))
             .collect()
+    }
+}
+
+/// Commits `tx` if `result` is `Ok`, otherwise rolls it back right away. Leaving the rollback
+/// to `Drop` would only queue it until the connection's next use, holding the transaction's
+/// locks in the meantime.
+pub(crate) async fn settle<T>(
+    tx: Transaction<'_, Postgres>,
+    result: Result<T, Error>,
+) -> Result<T, Error> {
+    match result {
+        Ok(value) => {
+            tx.commit().await?;
+            Ok(value)
+        }
+        Err(err) => {
+            // The original error matters more than a failure to roll back (which also ends
+            // the transaction, as the connection is then closed).
+            let _ = tx.rollback().await;
+            Err(err)
+        }
     }
 }
 

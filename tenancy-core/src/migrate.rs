@@ -15,7 +15,7 @@ use sqlx::postgres::PgConnection;
 use sqlx::{AssertSqlSafe, Connection, Postgres, Transaction};
 
 use crate::error::Error;
-use crate::lifecycle::{lock, Tenants};
+use crate::lifecycle::{lock, settle, Tenants};
 use crate::sql::lifecycle as sql;
 use crate::tenant::Tenant;
 
@@ -60,7 +60,9 @@ impl Migrations {
 
     /// The up migrations, by version.
     pub(crate) fn ups(&self) -> impl Iterator<Item = &Migration> {
-        self.all.iter().filter(|m| m.migration_type.is_up_migration())
+        self.all
+            .iter()
+            .filter(|m| m.migration_type.is_up_migration())
     }
 
     fn down(&self, version: i64) -> Option<&Migration> {
@@ -340,39 +342,47 @@ impl Tenants {
         let mut conn = inner.pool.acquire().await?;
         let before = search_path(&mut conn).await?;
         let mut tx = conn.begin().await?;
-        lock(&mut tx, registry, tenant).await?;
-        let registered: bool = sqlx::query_scalar(AssertSqlSafe(sql::exists(registry)))
-            .bind(tenant.as_str())
-            .fetch_one(&mut *tx)
-            .await?;
-        if !registered {
-            return Err(Error::NotATenant {
-                tenant: tenant.clone(),
-            });
+        let result = async {
+            lock(&mut tx, registry, tenant).await?;
+            let registered: bool = sqlx::query_scalar(AssertSqlSafe(sql::exists(registry)))
+                .bind(tenant.as_str())
+                .fetch_one(&mut *tx)
+                .await?;
+            if !registered {
+                return Err(Error::NotATenant {
+                    tenant: tenant.clone(),
+                });
+            }
+            let applied: Vec<(i64, Vec<u8>)> =
+                sqlx::query_as(AssertSqlSafe(sql::applied(registry)))
+                    .bind(tenant.as_str())
+                    .fetch_all(&mut *tx)
+                    .await?;
+            match direction {
+                Direction::Up => {
+                    let pending = inner.migrations.pending(tenant, &applied)?;
+                    if pending.is_empty() {
+                        return Ok(Outcome::UpToDate);
+                    }
+                    apply(&mut tx, registry, tenant, &pending).await?;
+                    Ok(Outcome::Migrated(
+                        pending.iter().map(|m| m.version).collect(),
+                    ))
+                }
+                Direction::Down(target) => {
+                    let downs = inner.migrations.to_revert(tenant, &applied, *target)?;
+                    if downs.is_empty() {
+                        return Ok(Outcome::UpToDate);
+                    }
+                    revert(&mut tx, registry, tenant, &downs).await?;
+                    Ok(Outcome::RolledBack(
+                        downs.iter().map(|m| m.version).collect(),
+                    ))
+                }
+            }
         }
-        let applied: Vec<(i64, Vec<u8>)> = sqlx::query_as(AssertSqlSafe(sql::applied(registry)))
-            .bind(tenant.as_str())
-            .fetch_all(&mut *tx)
-            .await?;
-        let outcome = match direction {
-            Direction::Up => {
-                let pending = inner.migrations.pending(tenant, &applied)?;
-                if pending.is_empty() {
-                    return Ok(Outcome::UpToDate);
-                }
-                apply(&mut tx, registry, tenant, &pending).await?;
-                Outcome::Migrated(pending.iter().map(|m| m.version).collect())
-            }
-            Direction::Down(target) => {
-                let downs = inner.migrations.to_revert(tenant, &applied, *target)?;
-                if downs.is_empty() {
-                    return Ok(Outcome::UpToDate);
-                }
-                revert(&mut tx, registry, tenant, &downs).await?;
-                Outcome::RolledBack(downs.iter().map(|m| m.version).collect())
-            }
-        };
-        tx.commit().await?;
+        .await;
+        let outcome = settle(tx, result).await?;
         release_clean(conn, &before).await?;
         Ok(outcome)
     }
@@ -396,7 +406,11 @@ impl Tenants {
 
     /// Rolls every tenant back to `target` (see [`rollback`](Self::rollback)), like
     /// [`migrate_all`](Self::migrate_all).
-    pub async fn rollback_all(&self, target: i64, options: MigrateOptions) -> Result<Report, Error> {
+    pub async fn rollback_all(
+        &self,
+        target: i64,
+        options: MigrateOptions,
+    ) -> Result<Report, Error> {
         let statuses = self.status().await?;
         let rows = statuses
             .into_iter()
@@ -469,7 +483,11 @@ impl Tenants {
                 let changed = versions
                     .iter()
                     .zip(&checksums)
-                    .filter(|(v, c)| migrations.ups().any(|m| m.version == **v && *m.checksum != ***c))
+                    .filter(|(v, c)| {
+                        migrations
+                            .ups()
+                            .any(|m| m.version == **v && *m.checksum != ***c)
+                    })
                     .map(|(v, _)| *v)
                     .collect();
                 let pending = migrations
@@ -566,8 +584,14 @@ mod tests {
     fn pending_is_what_is_not_applied_in_version_order() {
         let s = set();
         assert_eq!(versions(&s.pending(&t(), &[]).unwrap()), [1, 2, 3]);
-        assert_eq!(versions(&s.pending(&t(), &applied(&s, &[1, 3])).unwrap()), [2]);
-        assert!(s.pending(&t(), &applied(&s, &[1, 2, 3])).unwrap().is_empty());
+        assert_eq!(
+            versions(&s.pending(&t(), &applied(&s, &[1, 3])).unwrap()),
+            [2]
+        );
+        assert!(s
+            .pending(&t(), &applied(&s, &[1, 2, 3]))
+            .unwrap()
+            .is_empty());
     }
 
     #[test]
@@ -610,7 +634,11 @@ mod tests {
 
     #[test]
     fn no_transaction_migrations_are_refused() {
-        let mut bad = m(1, MigrationType::Simple, "CREATE INDEX CONCURRENTLY x ON a (id)");
+        let mut bad = m(
+            1,
+            MigrationType::Simple,
+            "CREATE INDEX CONCURRENTLY x ON a (id)",
+        );
         bad.no_tx = true;
         assert!(matches!(
             Migrations::new(vec![bad], false),

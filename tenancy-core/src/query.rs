@@ -15,7 +15,8 @@ use crate::tenant::Tenant;
 
 /// A value that can be bound as a PostgreSQL parameter and kept until the statement runs.
 pub trait SqlValue: for<'q> Encode<'q, Postgres> + Type<Postgres> + Send + Sync + 'static {}
-impl<T> SqlValue for T where T: for<'q> Encode<'q, Postgres> + Type<Postgres> + Send + Sync + 'static {}
+impl<T> SqlValue for T where T: for<'q> Encode<'q, Postgres> + Type<Postgres> + Send + Sync + 'static
+{}
 
 /// A typed column of model `M` holding values of type `T`.
 ///
@@ -361,12 +362,10 @@ impl<M: TenantModel> Query<M> {
         E: Executor<'c, Database = Postgres>,
     {
         let tenant = self.tenant.clone();
-        self.fetch_optional(executor)
-            .await?
-            .ok_or(Error::NotFound {
-                tenant,
-                table: M::TABLE.name,
-            })
+        self.fetch_optional(executor).await?.ok_or(Error::NotFound {
+            tenant,
+            table: M::TABLE.name,
+        })
     }
 
     /// How many rows match (within the limit and offset, if given).

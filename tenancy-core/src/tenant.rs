@@ -274,10 +274,7 @@ mod tests {
         );
         assert_eq!(
             rule("tenant\0"),
-            NameRule::InvalidChar {
-                found: '\0',
-                at: 6
-            }
+            NameRule::InvalidChar { found: '\0', at: 6 }
         );
         assert_eq!(rule("tenantä"), NameRule::InvalidChar { found: 'ä', at: 6 });
         assert_eq!(rule("pg_catalog"), NameRule::ReservedPrefix);

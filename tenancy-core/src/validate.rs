@@ -160,10 +160,18 @@ pub mod rules {
     ) {
         let Some(len) = value.length() else { return };
         if let Some(min) = min.filter(|&min| len < min) {
-            errors.add(field, "length", format!("must be at least {min} long (is {len})"));
+            errors.add(
+                field,
+                "length",
+                format!("must be at least {min} long (is {len})"),
+            );
         }
         if let Some(max) = max.filter(|&max| len > max) {
-            errors.add(field, "length", format!("must be at most {max} long (is {len})"));
+            errors.add(
+                field,
+                "length",
+                format!("must be at most {max} long (is {len})"),
+            );
         }
     }
 
@@ -177,10 +185,18 @@ pub mod rules {
     ) {
         let Some(value) = value else { return };
         if let Some(min) = min.filter(|min| value < min) {
-            errors.add(field, "range", format!("must be at least {min} (is {value})"));
+            errors.add(
+                field,
+                "range",
+                format!("must be at least {min} (is {value})"),
+            );
         }
         if let Some(max) = max.filter(|max| value > max) {
-            errors.add(field, "range", format!("must be at most {max} (is {value})"));
+            errors.add(
+                field,
+                "range",
+                format!("must be at most {max} (is {value})"),
+            );
         }
     }
 

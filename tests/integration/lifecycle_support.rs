@@ -88,7 +88,10 @@ impl Drop for Lifecycle {
                     .await
                     .unwrap_or_default();
                 for name in names.iter().chain([&registry]) {
-                    let sql = format!("DROP SCHEMA IF EXISTS \"{name}\" CASCADE");
+                    // See `support::Tenants`'s Drop: never hang on a failed test's locks.
+                    let sql = format!(
+                        "SET lock_timeout = '5s'; DROP SCHEMA IF EXISTS \"{name}\" CASCADE"
+                    );
                     let _ = sqlx::raw_sql(sqlx::AssertSqlSafe(sql)).execute(&pool).await;
                 }
                 pool.close().await;

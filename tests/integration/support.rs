@@ -105,7 +105,13 @@ impl Drop for Tenants {
                 .unwrap();
             rt.block_on(async {
                 if let Ok(pool) = PgPoolOptions::new().max_connections(1).connect(&url).await {
-                    let sql = format!("DROP SCHEMA IF EXISTS {} CASCADE", names.join(", "));
+                    // A failing test may leave a transaction open on a connection whose
+                    // rollback cannot run while this thread blocks the test's runtime: give up
+                    // on the cleanup rather than hang.
+                    let sql = format!(
+                        "SET lock_timeout = '5s'; DROP SCHEMA IF EXISTS {} CASCADE",
+                        names.join(", ")
+                    );
                     let _ = sqlx::raw_sql(sqlx::AssertSqlSafe(sql)).execute(&pool).await;
                     pool.close().await;
                 }
