@@ -33,7 +33,10 @@ const MIGRATIONS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/migratio
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let url = tenancy_testdb::database_url()?;
-    let pool = PgPoolOptions::new().max_connections(2).connect(&url).await?;
+    let pool = PgPoolOptions::new()
+        .max_connections(2)
+        .connect(&url)
+        .await?;
 
     // The lifecycle handle: creates tenant schemas and runs the tenant migrations in them.
     let migrator = Migrator::new(Path::new(MIGRATIONS)).await?;
@@ -43,7 +46,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             tenants.drop(name).await?; // left over from an earlier run
         }
         let tenant = tenants.create(name).await?; // CREATE SCHEMA + migrations, atomically
-        println!("created tenant {tenant} (schema {} with table guards)", tenant.quoted());
+        println!(
+            "created tenant {tenant} (schema {} with table guards)",
+            tenant.quoted()
+        );
     }
     println!("tenants: {:?}", tenants.list().await?);
 
@@ -87,7 +93,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .filter(Guard::POSITION.eq("Captain"))
         .fetch_all(&pool)
         .await?;
-    println!("{} captain(s) in {}: {:?}", captains.len(), tenant_1, captains[0].value());
+    println!(
+        "{} captain(s) in {}: {:?}",
+        captains.len(),
+        tenant_1,
+        captains[0].value()
+    );
 
     let seen_by_2 = Guard::query(&tenant_2).count(&pool).await?;
     println!("{tenant_2} sees {seen_by_2} guard(s)");

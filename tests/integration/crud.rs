@@ -54,7 +54,10 @@ async fn insert_many_is_one_statement_in_order() {
     .unwrap();
     let got: Vec<_> = rows.iter().map(|r| (r.id, r.name.as_str())).collect();
     assert_eq!(got, [(1, "Abu"), (2, "Bea"), (3, "Cai"), (4, "Dov")]);
-    assert!(Guard::insert_many(&pool, a, vec![]).await.unwrap().is_empty());
+    assert!(Guard::insert_many(&pool, a, vec![])
+        .await
+        .unwrap()
+        .is_empty());
 }
 
 #[tokio::test]
@@ -91,7 +94,10 @@ async fn update_writes_every_column_and_refreshes() {
     let found = Guard::find(&pool, a, g.id).await.unwrap().unwrap();
     assert_eq!(found.name, "Abu Bakr");
     assert_eq!(found.age, Some(40));
-    assert_eq!(found.inserted_at, inserted_at, "generated columns are not written");
+    assert_eq!(
+        found.inserted_at, inserted_at,
+        "generated columns are not written"
+    );
 }
 
 #[tokio::test]

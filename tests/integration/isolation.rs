@@ -34,7 +34,10 @@ async fn update_and_delete_of_a_loaded_record_hit_its_own_schema() {
     assert_eq!(abu.tenant(), a);
     abu.position = "Captain".into();
     abu.update(&pool, a).await.unwrap();
-    assert_eq!(raw_guards(&pool, a).await, [("Abu".into(), "Captain".into())]);
+    assert_eq!(
+        raw_guards(&pool, a).await,
+        [("Abu".into(), "Captain".into())]
+    );
     assert_eq!(raw_guards(&pool, b).await, [("Bea".into(), "Guard".into())]);
 
     abu.delete(&pool, a).await.unwrap();
@@ -65,7 +68,10 @@ async fn a_record_loaded_from_one_tenant_cannot_be_written_to_another() {
     assert_err!(abu.delete(&pool, b).await, Error::TenantMismatch { .. });
 
     let err = abu.update(&pool, b).await.unwrap_err().to_string();
-    assert!(err.contains(a.as_str()) && err.contains(b.as_str()), "{err}");
+    assert!(
+        err.contains(a.as_str()) && err.contains(b.as_str()),
+        "{err}"
+    );
     assert_eq!(raw_guards(&pool, a).await, [("Abu".into(), "Guard".into())]);
     assert_eq!(raw_guards(&pool, b).await, [("Bea".into(), "Guard".into())]);
     assert_eq!(abu.state(), State::Loaded);
@@ -90,7 +96,10 @@ async fn a_session_search_path_does_not_redirect_crud() {
         .fetch_one(&pool)
         .await
         .unwrap();
-    assert_eq!(unqualified, 0, "the row must not land in the search_path's schema");
+    assert_eq!(
+        unqualified, 0,
+        "the row must not land in the search_path's schema"
+    );
     assert!(Guard::find(&pool, b, abu.id).await.unwrap().is_none());
 }
 
@@ -125,17 +134,26 @@ async fn transactions_roll_back_and_commit() {
     let a = t.get(0);
 
     let mut tx = pool.begin().await.unwrap();
-    let g = Guard::new("Abu", "Guard").insert(&mut *tx, a).await.unwrap();
+    let g = Guard::new("Abu", "Guard")
+        .insert(&mut *tx, a)
+        .await
+        .unwrap();
     assert!(Guard::find(&mut *tx, a, g.id).await.unwrap().is_some());
     tx.rollback().await.unwrap();
     assert_eq!(Guard::query(a).count(&pool).await.unwrap(), 0);
 
     let mut tx = pool.begin().await.unwrap();
-    let mut g = Guard::new("Abu", "Guard").insert(&mut *tx, a).await.unwrap();
+    let mut g = Guard::new("Abu", "Guard")
+        .insert(&mut *tx, a)
+        .await
+        .unwrap();
     g.position = "Captain".into();
     g.update(&mut *tx, a).await.unwrap();
     tx.commit().await.unwrap();
-    assert_eq!(raw_guards(&pool, a).await, [("Abu".into(), "Captain".into())]);
+    assert_eq!(
+        raw_guards(&pool, a).await,
+        [("Abu".into(), "Captain".into())]
+    );
 }
 
 #[tokio::test]
@@ -144,7 +162,10 @@ async fn works_on_a_plain_connection() {
     let t = Tenants::new(&pool, 1).await;
     let a = t.get(0);
     let mut conn = pool.acquire().await.unwrap();
-    let g = Guard::new("Abu", "Guard").insert(&mut *conn, a).await.unwrap();
+    let g = Guard::new("Abu", "Guard")
+        .insert(&mut *conn, a)
+        .await
+        .unwrap();
     let found = Guard::query(a).fetch_one(&mut *conn).await.unwrap();
     assert_eq!(found.id, g.id);
 }
@@ -156,13 +177,22 @@ async fn an_unknown_tenant_is_a_typed_error_naming_it() {
 
     let err = Guard::new("Abu", "Guard").insert(&pool, &ghost).await;
     assert_err!(err, Error::UnknownTenant { ref tenant, table: "guards", .. } if *tenant == ghost);
-    assert_err!(Guard::find(&pool, &ghost, 1).await, Error::UnknownTenant { .. });
-    assert_err!(Guard::query(&ghost).count(&pool).await, Error::UnknownTenant { .. });
+    assert_err!(
+        Guard::find(&pool, &ghost, 1).await,
+        Error::UnknownTenant { .. }
+    );
+    assert_err!(
+        Guard::query(&ghost).count(&pool).await,
+        Error::UnknownTenant { .. }
+    );
     assert_err!(
         Guard::query(&ghost).fetch_all(&pool).await,
         Error::UnknownTenant { .. }
     );
-    assert_err!(Guard::query(&ghost).delete(&pool).await, Error::UnknownTenant { .. });
+    assert_err!(
+        Guard::query(&ghost).delete(&pool).await,
+        Error::UnknownTenant { .. }
+    );
     assert_err!(
         Guard::insert_many(&pool, &ghost, vec![Guard::new("A", "B")]).await,
         Error::UnknownTenant { .. }

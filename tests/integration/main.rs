@@ -6,10 +6,10 @@ mod support;
 
 mod crud;
 mod isolation;
+mod lifecycle;
+mod lifecycle_support;
+mod migrations;
 mod names;
 mod query;
 mod types;
 mod validation;
-mod lifecycle;
-mod lifecycle_support;
-mod migrations;

@@ -33,8 +33,14 @@ async fn migrate_all_migrates_the_others_past_a_broken_tenant() {
     let (l, created) = tenants_at_v1(&pool, 5).await;
     // Break one tenant: the column v2 adds already exists there.
     let broken = &created[2];
-    let sql = format!("ALTER TABLE {}.guards ADD COLUMN badge int", broken.quoted());
-    sqlx::raw_sql(sqlx::AssertSqlSafe(sql)).execute(&pool).await.unwrap();
+    let sql = format!(
+        "ALTER TABLE {}.guards ADD COLUMN badge int",
+        broken.quoted()
+    );
+    sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
+        .execute(&pool)
+        .await
+        .unwrap();
 
     let newer = l.with_migrations(&pool, v2());
     let progress = Arc::new(AtomicUsize::new(0));
@@ -59,9 +65,8 @@ async fn migrate_all_migrates_the_others_past_a_broken_tenant() {
     assert!(failed[0].1.to_string().contains(broken.as_str()));
     assert_eq!(report.changed().count(), 4);
     for t in &created {
-        assert_eq!(
+        assert!(
             has_column(&pool, t.as_str(), "guards", "badge").await,
-            true,
             "{t}"
         );
     }
@@ -85,7 +90,10 @@ async fn reruns_are_idempotent() {
     assert!(second.is_success());
     assert_eq!(second.up_to_date(), 3);
     assert_eq!(second.changed().count(), 0);
-    assert_eq!(newer.migrate(created[0].as_str()).await.unwrap(), Outcome::UpToDate);
+    assert_eq!(
+        newer.migrate(created[0].as_str()).await.unwrap(),
+        Outcome::UpToDate
+    );
 }
 
 #[tokio::test]
@@ -116,10 +124,15 @@ async fn migrate_of_an_unknown_tenant_is_refused() {
     let pool = pool().await;
     let l = Lifecycle::new(&pool, v1()).await;
     assert_err!(
-        l.tenants.migrate(tenancy_testdb::unique_name("nobody")).await,
+        l.tenants
+            .migrate(tenancy_testdb::unique_name("nobody"))
+            .await,
         Error::NotATenant { .. }
     );
-    assert_err!(l.tenants.migrate("public").await, Error::InvalidTenantName(_));
+    assert_err!(
+        l.tenants.migrate("public").await,
+        Error::InvalidTenantName(_)
+    );
 }
 
 #[tokio::test]
@@ -190,11 +203,20 @@ async fn rollback_one_and_all() {
     newer.migrate_all(MigrateOptions::default()).await.unwrap();
 
     let first = created[0].as_str();
-    assert_eq!(newer.rollback(first, 1).await.unwrap(), Outcome::RolledBack(vec![2]));
+    assert_eq!(
+        newer.rollback(first, 1).await.unwrap(),
+        Outcome::RolledBack(vec![2])
+    );
     assert!(!has_column(&pool, first, "guards", "badge").await);
-    assert_err!(newer.rollback(first, 0).await, Error::Irreversible { version: 1, .. });
+    assert_err!(
+        newer.rollback(first, 0).await,
+        Error::Irreversible { version: 1, .. }
+    );
 
-    let report = newer.rollback_all(1, MigrateOptions::default()).await.unwrap();
+    let report = newer
+        .rollback_all(1, MigrateOptions::default())
+        .await
+        .unwrap();
     assert!(report.is_success());
     assert_eq!(report.changed().count(), 2);
     for t in &created {
@@ -234,6 +256,9 @@ async fn no_connection_goes_back_to_the_pool_changed() {
     let evil = l.with_migrations(&pool, evil);
     evil.migrate(created[1].as_str()).await.unwrap();
     let (after, new_pid) = session_search_path(&pool).await;
-    assert_eq!(after, before, "the changed connection was closed, not pooled");
+    assert_eq!(
+        after, before,
+        "the changed connection was closed, not pooled"
+    );
     assert_ne!(new_pid, pid);
 }

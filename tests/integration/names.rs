@@ -17,8 +17,14 @@ fn hostile() -> Vec<(String, NameRule)> {
         ("a".repeat(64), NameRule::TooLong { len: 64 }),
         (String::new(), NameRule::Empty),
         ("Tenant1".into(), NameRule::InvalidStart { found: 'T' }),
-        ("tenant-1".into(), NameRule::InvalidChar { found: '-', at: 6 }),
-        ("tenant\0one".into(), NameRule::InvalidChar { found: '\0', at: 6 }),
+        (
+            "tenant-1".into(),
+            NameRule::InvalidChar { found: '-', at: 6 },
+        ),
+        (
+            "tenant\0one".into(),
+            NameRule::InvalidChar { found: '\0', at: 6 },
+        ),
         ("tenänt".into(), NameRule::InvalidChar { found: 'ä', at: 3 }),
         ("information_schema".into(), NameRule::Reserved),
     ]

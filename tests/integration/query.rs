@@ -41,15 +41,24 @@ async fn comparisons() {
         let pool = pool.clone();
         async move { q.fetch_all(&pool).await.unwrap() }
     };
-    assert_eq!(names(&run(q().filter(Guard::NAME.eq("Abu"))).await), ["Abu"]);
+    assert_eq!(
+        names(&run(q().filter(Guard::NAME.eq("Abu"))).await),
+        ["Abu"]
+    );
     assert_eq!(
         names(&run(q().filter(Guard::POSITION.ne("Guard"))).await),
         ["Bea", "Dov"]
     );
     assert_eq!(names(&run(q().filter(Guard::AGE.lt(30))).await), ["Dov"]);
-    assert_eq!(names(&run(q().filter(Guard::AGE.le(30))).await), ["Abu", "Dov"]);
+    assert_eq!(
+        names(&run(q().filter(Guard::AGE.le(30))).await),
+        ["Abu", "Dov"]
+    );
     assert_eq!(names(&run(q().filter(Guard::AGE.gt(45))).await), ["Abe"]);
-    assert_eq!(names(&run(q().filter(Guard::AGE.ge(45))).await), ["Bea", "Abe"]);
+    assert_eq!(
+        names(&run(q().filter(Guard::AGE.ge(45))).await),
+        ["Bea", "Abe"]
+    );
     assert_eq!(
         names(&run(q().filter(Guard::ID.is_in([2, 4, 99]))).await),
         ["Bea", "Dov"]

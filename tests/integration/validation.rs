@@ -17,7 +17,11 @@ fn every_broken_rule_is_reported_at_once() {
     let broken: Vec<_> = errors.errors().iter().map(|e| (e.field, e.rule)).collect();
     assert_eq!(
         broken,
-        [("name", "required"), ("position", "required"), ("age", "range")]
+        [
+            ("name", "required"),
+            ("position", "required"),
+            ("age", "range")
+        ]
     );
     let mut long = Guard::new(&"x".repeat(51), "Guard");
     long.age = Some(121);
@@ -62,6 +66,9 @@ async fn invalid_update_leaves_row_and_record_unchanged() {
         .set(Guard::POSITION, "Captain")
         .set(Guard::AGE, Some(3));
     assert_err!(g.apply(&pool, a, changes).await, Error::Validation(e) if e.field("age").count() == 1);
-    assert_eq!(g, before, "a refused changeset must leave the record as it was");
+    assert_eq!(
+        g, before,
+        "a refused changeset must leave the record as it was"
+    );
     assert_eq!(raw_guards(&pool, a).await, [("Abu".into(), "Guard".into())]);
 }
