@@ -257,12 +257,7 @@ impl Tenants {
                 .bind(tenant.as_str())
                 .execute(&mut *tx)
                 .await
-                .map_err(|e| match sqlstate(&e).as_deref() {
-                    Some("23505") => Error::TenantExists {
-                        tenant: tenant.clone(),
-                    },
-                    _ => Error::Database(e),
-                })?;
+                .map_err(|e| tenant_taken(e, &tenant))?;
             sqlx::raw_sql(AssertSqlSafe(sql::create_schema(&tenant)))
                 .execute(&mut *tx)
                 .await
@@ -340,12 +335,7 @@ impl Tenants {
                 .bind(new.as_str())
                 .fetch_optional(&mut *tx)
                 .await
-                .map_err(|e| match sqlstate(&e).as_deref() {
-                    Some("23505") => Error::TenantExists {
-                        tenant: new.clone(),
-                    },
-                    _ => Error::Database(e),
-                })?;
+                .map_err(|e| tenant_taken(e, &new))?;
             if renamed.is_none() {
                 return Err(Error::NotATenant {
                     tenant: old.clone(),
@@ -423,6 +413,15 @@ pub(crate) async fn lock(
         .execute(&mut **tx)
         .await?;
     Ok(())
+}
+
+fn tenant_taken(err: sqlx::Error, tenant: &Tenant) -> Error {
+    match sqlstate(&err).as_deref() {
+        Some("23505") => Error::TenantExists {
+            tenant: tenant.clone(),
+        },
+        _ => Error::Database(err),
+    }
 }
 
 fn schema_taken(err: sqlx::Error, tenant: &Tenant) -> Error {

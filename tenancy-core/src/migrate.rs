@@ -276,23 +276,7 @@ pub(crate) async fn apply(
     if migrations.is_empty() {
         return Ok(());
     }
-    sqlx::raw_sql(AssertSqlSafe(sql::set_local_search_path(tenant)))
-        .execute(&mut **tx)
-        .await?;
-    let mut millis = Vec::with_capacity(migrations.len());
-    for m in migrations {
-        let started = Instant::now();
-        sqlx::raw_sql(m.sql.clone())
-            .execute(&mut **tx)
-            .await
-            .map_err(|source| Error::Migration {
-                tenant: tenant.clone(),
-                version: m.version,
-                description: m.description.to_string(),
-                source,
-            })?;
-        millis.push(i64::try_from(started.elapsed().as_millis()).unwrap_or(i64::MAX));
-    }
+    let millis = run_in_tenant(tx, tenant, migrations).await?;
     sqlx::query(AssertSqlSafe(sql::record_applied(registry)))
         .bind(tenant.as_str())
         .bind(migrations.iter().map(|m| m.version).collect::<Vec<_>>())
@@ -312,6 +296,33 @@ pub(crate) async fn apply(
         .execute(&mut **tx)
         .await?;
     Ok(())
+}
+
+/// Runs each migration's SQL with `tenant` first on the transaction's `search_path`, returning
+/// how long each took in milliseconds. A failure names the tenant and the migration.
+async fn run_in_tenant(
+    tx: &mut Transaction<'_, Postgres>,
+    tenant: &Tenant,
+    migrations: &[&Migration],
+) -> Result<Vec<i64>, Error> {
+    sqlx::raw_sql(AssertSqlSafe(sql::set_local_search_path(tenant)))
+        .execute(&mut **tx)
+        .await?;
+    let mut millis = Vec::with_capacity(migrations.len());
+    for m in migrations {
+        let started = Instant::now();
+        sqlx::raw_sql(m.sql.clone())
+            .execute(&mut **tx)
+            .await
+            .map_err(|source| Error::Migration {
+                tenant: tenant.clone(),
+                version: m.version,
+                description: m.description.to_string(),
+                source,
+            })?;
+        millis.push(i64::try_from(started.elapsed().as_millis()).unwrap_or(i64::MAX));
+    }
+    Ok(millis)
 }
 
 enum Direction {
@@ -513,20 +524,7 @@ async fn revert(
     tenant: &Tenant,
     downs: &[&Migration],
 ) -> Result<(), Error> {
-    sqlx::raw_sql(AssertSqlSafe(sql::set_local_search_path(tenant)))
-        .execute(&mut **tx)
-        .await?;
-    for m in downs {
-        sqlx::raw_sql(m.sql.clone())
-            .execute(&mut **tx)
-            .await
-            .map_err(|source| Error::Migration {
-                tenant: tenant.clone(),
-                version: m.version,
-                description: m.description.to_string(),
-                source,
-            })?;
-    }
+    run_in_tenant(tx, tenant, downs).await?;
     sqlx::query(AssertSqlSafe(sql::forget_applied(registry)))
         .bind(tenant.as_str())
         .bind(downs.iter().map(|m| m.version).collect::<Vec<_>>())

@@ -36,14 +36,19 @@ impl Dialect for Postgres {
 
 /// Appends `ident` double-quoted, doubling any `"` inside (PostgreSQL and ANSI SQL quoting).
 pub fn quote_ident_into(out: &mut String, ident: &str) {
-    out.push('"');
-    for c in ident.chars() {
-        if c == '"' {
-            out.push('"');
+    quote_into(out, ident, '"')
+}
+
+/// Appends `text` between two `quote`s, doubling any `quote` inside.
+pub(crate) fn quote_into(out: &mut String, text: &str, quote: char) {
+    out.push(quote);
+    for c in text.chars() {
+        if c == quote {
+            out.push(quote);
         }
         out.push(c);
     }
-    out.push('"');
+    out.push(quote);
 }
 
 /// A comparison in a `WHERE` clause, rendered as `"column" <op> <placeholders>`.

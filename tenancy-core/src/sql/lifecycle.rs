@@ -40,14 +40,7 @@ CREATE TABLE IF NOT EXISTS {r}.migrations (
 /// A string literal; only ever used on validated names, which hold no quote.
 fn literal(s: &str) -> String {
     let mut out = String::with_capacity(s.len() + 2);
-    out.push('\'');
-    for c in s.chars() {
-        if c == '\'' {
-            out.push('\'');
-        }
-        out.push(c);
-    }
-    out.push('\'');
+    super::quote_into(&mut out, s, '\'');
     out
 }
 
