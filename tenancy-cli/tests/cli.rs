@@ -520,3 +520,77 @@ fn setup_errors_are_explained() {
     );
     assert!(!refused.stderr.contains("timed out"), "{refused:?}");
 }
+
+#[test]
+fn a_killed_migrate_all_converges_on_rerun_with_no_half_migrated_tenant() {
+    let w = World::new().with_guards();
+    let tenants: Vec<String> = (0..6).map(|i| w.tenant(&format!("k{i}"))).collect();
+    for t in &tenants {
+        w.create(t);
+    }
+    // Each tenant's migration takes a while between its two halves.
+    w.migration(
+        "2_slow.sql",
+        "CREATE TABLE first_half (id int); SELECT pg_sleep(0.2); CREATE TABLE second_half (id int);",
+    );
+    let mut child = w
+        .command(&["migrate", "--all", "--concurrency", "1"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    child.kill().unwrap(); // SIGKILL: no cleanup code of ours runs
+    child.wait().unwrap();
+
+    let table = |schema: &str, table: &str| {
+        w.sql(async |conn| {
+            sqlx::query_scalar::<_, bool>(
+                "SELECT EXISTS (SELECT 1 FROM pg_tables WHERE schemaname = $1 AND tablename = $2)",
+            )
+            .bind(schema.to_owned())
+            .bind(table.to_owned())
+            .fetch_one(conn)
+            .await
+            .unwrap()
+        })
+    };
+    // The server rolls back the killed connection's transaction; wait for that to happen.
+    let mut settled = false;
+    for _ in 0..50 {
+        let busy: bool = w.sql(async |conn| {
+            sqlx::query_scalar(
+                "SELECT EXISTS (SELECT 1 FROM pg_stat_activity WHERE query LIKE '%pg_sleep(0.2)%' AND pid <> pg_backend_pid())",
+            )
+            .fetch_one(conn)
+            .await
+            .unwrap()
+        });
+        if !busy {
+            settled = true;
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    assert!(settled, "the killed run's transaction never ended");
+    let mut migrated = 0;
+    for t in &tenants {
+        let (first, second) = (table(t, "first_half"), table(t, "second_half"));
+        assert_eq!(first, second, "tenant {t} is half-migrated");
+        migrated += usize::from(first);
+    }
+    assert!(
+        migrated < tenants.len(),
+        "the run was killed before the end"
+    );
+
+    let rerun = w.ok(&["migrate", "--all"]);
+    let summary = format!(
+        "migrated {}, up to date {migrated}, failed 0",
+        tenants.len() - migrated
+    );
+    assert!(rerun.stdout.contains(&summary), "{rerun:?}");
+    for t in &tenants {
+        assert!(table(t, "second_half"), "{t}");
+    }
+}
