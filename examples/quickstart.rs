@@ -51,7 +51,13 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             tenant.quoted()
         );
     }
-    println!("tenants: {:?}", tenants.list().await?);
+    let names: Vec<String> = tenants
+        .list()
+        .await?
+        .iter()
+        .map(|t| t.to_string())
+        .collect();
+    println!("tenants: {}", names.join(", "));
 
     // Tenant names are validated when constructed; the prefix is chosen at run time.
     let tenant_1 = Tenant::new("tenant_1")?;
