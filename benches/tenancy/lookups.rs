@@ -1,0 +1,299 @@
+//! Workload 2: random point lookups (`Guard::find`) spread over 1, 100 and 1,000 tenants on a
+//! pool of a few connections, and the statement strategies for many tenants:
+//!
+//! - the library on a default pool (persistent prepared statements, sqlx's per-connection LRU
+//!   cache of 100, keyed by SQL text: one entry per tenant and statement);
+//! - the library on a pool with `statement_cache_capacity` large enough for every tenant;
+//! - the same SQL hand-written with `.persistent(false)` (the unnamed statement: parse and
+//!   describe on every call, nothing cached) on a default pool.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use sqlx::postgres::{PgPool, PgPoolOptions};
+use sqlx::AssertSqlSafe;
+use tenancy::sql::{self, Postgres as Pg};
+use tenancy::{Tenant, TenantModel};
+
+use crate::common::*;
+
+const ROWS_PER_TENANT: i32 = 20;
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Strategy {
+    Library,
+    Unnamed,
+}
+
+struct Variant {
+    label: String,
+    strategy: Strategy,
+    pool: PgPool,
+}
+
+/// `total` lookups by `POOL_SIZE` tasks over the first `n` tenants; lookups per second.
+async fn lookups(
+    pool: &PgPool,
+    strategy: Strategy,
+    tenants: &Arc<Vec<Tenant>>,
+    sqls: &Arc<Vec<&'static str>>,
+    n: usize,
+    total: usize,
+    seed: u64,
+) -> BoxResult<f64> {
+    let tasks = POOL_SIZE as usize;
+    let per_task = total / tasks;
+    let start = Instant::now();
+    let mut set = tokio::task::JoinSet::new();
+    for task in 0..tasks {
+        let pool = pool.clone();
+        let tenants = Arc::clone(tenants);
+        let sqls = Arc::clone(sqls);
+        set.spawn(async move {
+            let mut rng = Rng::new(seed ^ (task as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15));
+            for _ in 0..per_task {
+                let t = rng.below(n);
+                let id = 1 + rng.below(ROWS_PER_TENANT as usize) as i64;
+                match strategy {
+                    Strategy::Library => {
+                        let found = Guard::find(&pool, &tenants[t], id).await?;
+                        assert!(found.is_some());
+                    }
+                    Strategy::Unnamed => {
+                        let found: Option<GuardRow> = sqlx::query_as(AssertSqlSafe(sqls[t]))
+                            .bind(id)
+                            .persistent(false)
+                            .fetch_optional(&pool)
+                            .await?;
+                        assert!(found.is_some());
+                    }
+                }
+            }
+            Ok::<(), BoxError>(())
+        });
+    }
+    while let Some(r) = set.join_next().await {
+        r??;
+    }
+    Ok((per_task * tasks) as f64 / start.elapsed().as_secs_f64())
+}
+
+/// Runs 6 lookups per tenant on every connection of `pool` (each connection held by one task).
+async fn warm(
+    pool: &PgPool,
+    strategy: Strategy,
+    tenants: &Arc<Vec<Tenant>>,
+    sqls: &Arc<Vec<&'static str>>,
+    n: usize,
+) -> BoxResult<()> {
+    let mut set = tokio::task::JoinSet::new();
+    for _ in 0..POOL_SIZE {
+        let mut conn = pool.acquire().await?;
+        let tenants = Arc::clone(tenants);
+        let sqls = Arc::clone(sqls);
+        set.spawn(async move {
+            for round in 0..6 {
+                for t in 0..n {
+                    let id = 1 + ((t + round) % ROWS_PER_TENANT as usize) as i64;
+                    match strategy {
+                        Strategy::Library => {
+                            Guard::find(&mut *conn, &tenants[t], id).await?;
+                        }
+                        Strategy::Unnamed => {
+                            let _: Option<GuardRow> = sqlx::query_as(AssertSqlSafe(sqls[t]))
+                                .bind(id)
+                                .persistent(false)
+                                .fetch_optional(&mut *conn)
+                                .await?;
+                        }
+                    }
+                }
+            }
+            Ok::<(), BoxError>(())
+        });
+    }
+    while let Some(r) = set.join_next().await {
+        r??;
+    }
+    Ok(())
+}
+
+/// Server memory of one pooled connection (its backend's memory contexts).
+async fn backend_memory(pool: &PgPool) -> Option<i64> {
+    sqlx::query_scalar("SELECT sum(total_bytes)::bigint FROM pg_backend_memory_contexts")
+        .fetch_one(pool)
+        .await
+        .ok()
+}
+
+pub async fn run(ctx: &mut Ctx) -> BoxResult<()> {
+    let sizes: [usize; 3] = if ctx.quick { [1, 3, 5] } else { [1, 100, 1000] };
+    let max = sizes[2];
+    let names = ctx.names("lk", max);
+    ctx.server
+        .apply_chunked(
+            &names,
+            &Apply {
+                create_schema: true,
+                ddl: GUARDS_DDL,
+                registry: None,
+                migration: None,
+                guard_rows: ROWS_PER_TENANT,
+            },
+        )
+        .await?;
+    let result = measure(ctx, &names, &sizes).await;
+    ctx.cleanup.drop_schemas(&ctx.pool, &names).await?;
+    result
+}
+
+async fn measure(ctx: &mut Ctx, names: &[String], sizes: &[usize; 3]) -> BoxResult<()> {
+    let (total, reps) = if ctx.quick { (400, 1) } else { (10_000, 9) };
+    let max = sizes[2];
+    let capacity = (2 * max).max(100) + 100;
+    let tenants: Arc<Vec<Tenant>> =
+        Arc::new(names.iter().map(Tenant::new).collect::<Result<_, _>>()?);
+    let sqls: Arc<Vec<&'static str>> = Arc::new(
+        tenants
+            .iter()
+            .map(|t| leak(sql::select_by_pk::<Pg>(t, &Guard::TABLE)))
+            .collect(),
+    );
+    let fresh = |cache: Option<usize>| {
+        let mut options = ctx.options.clone();
+        if let Some(c) = cache {
+            options = options.statement_cache_capacity(c);
+        }
+        PgPoolOptions::new()
+            .max_connections(POOL_SIZE)
+            .connect_with(options)
+    };
+    let variants = [
+        Variant {
+            label: "library, default pool (statement cache 100)".into(),
+            strategy: Strategy::Library,
+            pool: fresh(None).await?,
+        },
+        Variant {
+            label: format!("library, statement_cache_capacity({capacity})"),
+            strategy: Strategy::Library,
+            pool: fresh(Some(capacity)).await?,
+        },
+        Variant {
+            label: "same SQL, .persistent(false) (unnamed statements)".into(),
+            strategy: Strategy::Unnamed,
+            pool: fresh(None).await?,
+        },
+    ];
+    println!(
+        "  {total} lookups per measurement by {POOL_SIZE} tasks, {reps} interleaved repetitions, \
+         {ROWS_PER_TENANT} rows per tenant"
+    );
+    // rates[size][variant]
+    let mut rates = vec![vec![Vec::new(); variants.len()]; sizes.len()];
+    // Warm every connection on every tenant: 6 lookups each, so PostgreSQL has settled on the
+    // generic plan of every cached statement (it plans the first 5 executions).
+    for v in &variants {
+        warm(&v.pool, v.strategy, &tenants, &sqls, max).await?;
+    }
+    // Sizes and variants interleaved (order rotating every repetition), so slow drift of the
+    // machine hits every cell alike.
+    let cells: Vec<(usize, usize)> = (0..sizes.len())
+        .flat_map(|si| (0..variants.len()).map(move |vi| (si, vi)))
+        .collect();
+    for rep in 0..reps {
+        for k in 0..cells.len() {
+            let (si, vi) = cells[(k + rep) % cells.len()];
+            let (n, v) = (sizes[si], &variants[vi]);
+            if n <= 100 {
+                // Re-warm what a run over more tenants may have evicted from a small cache.
+                warm(&v.pool, v.strategy, &tenants, &sqls, n).await?;
+            }
+            let seed = 1000 + (si * 10 + rep) as u64;
+            let rate = lookups(&v.pool, v.strategy, &tenants, &sqls, n, total, seed).await?;
+            rates[si][vi].push(rate);
+        }
+    }
+    // Server-side reference: the same lookups by one PL/pgSQL loop, no client, no network.
+    let mut server = vec![Vec::new(); sizes.len()];
+    for rep in 0..reps.min(5) {
+        for k in 0..sizes.len() {
+            let si = (k + rep) % sizes.len();
+            let rate = ctx
+                .server
+                .lookups(names, sizes[si], total, ROWS_PER_TENANT)
+                .await?;
+            server[si].push(rate);
+        }
+    }
+    let server: Vec<f64> = server.iter_mut().map(|r| median(r)).collect();
+    ctx.note(format!(
+        "2 server-side reference (one PL/pgSQL loop, EXECUTE, no client): {} lookups/s at 1 tenant, \
+         {} at {} ({:.3}), {} at {} ({:.3})",
+        thousands(server[0] as u64),
+        thousands(server[1] as u64),
+        sizes[1],
+        server[1] / server[0],
+        thousands(server[2] as u64),
+        sizes[2],
+        server[2] / server[0],
+    ));
+    let med: Vec<Vec<f64>> = rates
+        .iter_mut()
+        .map(|per_v| per_v.iter_mut().map(|r| median(r)).collect())
+        .collect();
+    let base = med[0][0];
+    for (vi, v) in variants.iter().enumerate() {
+        let own = med[0][vi];
+        for (si, &n) in sizes.iter().enumerate() {
+            let (ratio, target) = match si {
+                0 => (None, Target::None),
+                _ if vi == 0 => (Some(med[si][vi] / own), Target::AtLeast(0.90)),
+                _ => (Some(med[si][vi] / own), Target::None),
+            };
+            let code = ["2", "2b", "2c"][vi];
+            let baseline = if si == 0 {
+                "-".to_owned()
+            } else {
+                format!("{} (same, 1 tenant)", fmt_rate(own))
+            };
+            ctx.row(Row::new(
+                format!("{code} lookups, {n} tenant(s): {}", v.label),
+                fmt_rate(med[si][vi]),
+                baseline,
+                ratio,
+                target,
+            ));
+        }
+        if vi > 0 {
+            ctx.note(format!(
+                "2 {}: vs the default pool's 1-tenant rate {:.3} at 1 tenant and {:.3} at {} tenants",
+                v.label,
+                med[0][vi] / base,
+                med[2][vi] / base,
+                sizes[2]
+            ));
+        }
+    }
+    for (si, &n) in sizes.iter().enumerate() {
+        let runs: Vec<String> = rates[si]
+            .iter()
+            .map(|r| format!("{:.0}..{:.0}", r[0], r[r.len() - 1]))
+            .collect();
+        ctx.note(format!(
+            "2 {n} tenant(s): range of the repetitions per variant (op/s): {}",
+            runs.join(", ")
+        ));
+    }
+    for v in &variants {
+        if let Some(bytes) = backend_memory(&v.pool).await {
+            ctx.note(format!(
+                "server memory of one connection after {max} tenants, {}: {:.1} MB",
+                v.label,
+                bytes as f64 / 1e6
+            ));
+        }
+        v.pool.close().await;
+    }
+    Ok(())
+}

@@ -1,0 +1,614 @@
+//! Workloads 4, 5 and 6: `migrate_all` with nothing pending over 1,000 and 10,000 tenants;
+//! with one pending `ALTER TABLE … ADD COLUMN` over 1,000 tenants vs the same ALTERs in one
+//! server-side loop; and the peak memory of `migrate_all` over 10,000 tenants, measured in a
+//! child process (this binary re-run with a hidden flag) so the parent's memory does not count.
+
+use std::process::Command;
+use std::time::Instant;
+
+use std::sync::Arc;
+
+use sqlx::migrate::{Migration, MigrationType, Migrator};
+use sqlx::{AssertSqlSafe, Connection, SqlSafeStr};
+use tenancy::{sql, MigrateOptions, Outcome, Tenant, Tenants};
+
+use crate::common::*;
+
+const LIMIT_1K: f64 = 0.5;
+const LIMIT_10K: f64 = 3.0;
+const LIMIT_MB: f64 = 100.0;
+
+/// Workload 4. Baseline: the one catalog query a no-op run needs (`sql::lifecycle::behind`),
+/// hand-written with sqlx on the same pool, runs interleaved with `migrate_all`'s.
+pub async fn noop(ctx: &mut Ctx) -> BoxResult<()> {
+    let (sizes, runs): ([usize; 2], usize) = if ctx.quick {
+        ([5, 10], 3)
+    } else {
+        ([1000, 10_000], 9)
+    };
+    let all = example_migrations().await?;
+    let ups = ups(&all);
+    let versions: Vec<i64> = ups.iter().map(|m| m.version).collect();
+    let checksums: Vec<Vec<u8>> = ups.iter().map(|m| m.checksum.to_vec()).collect();
+    for (n, limit) in sizes.into_iter().zip([LIMIT_1K, LIMIT_10K]) {
+        let pool = ctx.pool.clone();
+        let fleet = ctx.fleet(n).await?;
+        let tenants = fleet.tenants.clone();
+        let behind = sql::lifecycle::behind(&Tenant::new(&fleet.registry)?);
+        let (mut lib, mut raw) = (Vec::new(), Vec::new());
+        for _ in 0..runs {
+            let start = Instant::now();
+            let report = tenants.migrate_all(MigrateOptions::default()).await?;
+            lib.push(start.elapsed().as_secs_f64());
+            if report.up_to_date() != n || !report.is_success() {
+                return Err(format!("no-op migrate_all over {n}: not all up to date").into());
+            }
+            let start = Instant::now();
+            let rows: Vec<(String, bool)> = sqlx::query_as(AssertSqlSafe(behind.clone()))
+                .bind(&versions)
+                .bind(&checksums)
+                .fetch_all(&pool)
+                .await?;
+            raw.push(start.elapsed().as_secs_f64());
+            if rows.len() != n || rows.iter().any(|r| r.1) {
+                return Err("catalog query disagrees".into());
+            }
+        }
+        let spread = lib
+            .iter()
+            .map(|s| fmt_secs(*s))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let (lib, raw) = (median(&mut lib), median(&mut raw));
+        ctx.row(
+            Row::new(
+                format!("4 migrate_all, nothing pending, {n} tenants (median of {runs})"),
+                fmt_secs(lib),
+                format!("{} (its catalog query alone)", fmt_secs(raw)),
+                Some(lib / raw),
+                Target::Under(limit, "s"),
+            )
+            .value(lib),
+        );
+        ctx.note(format!("4 {n} tenants, migrate_all runs: {spread}"));
+    }
+    Ok(())
+}
+
+/// The example migrations plus `ALTER TABLE guards ADD COLUMN badge{v} text` for every
+/// version 2..=`upto`.
+async fn migrations_upto(upto: i64) -> BoxResult<Vec<Migration>> {
+    let mut all = example_migrations().await?;
+    for v in 2..=upto {
+        all.push(Migration::new(
+            v,
+            format!("badge{v}").into(),
+            MigrationType::Simple,
+            AssertSqlSafe(format!("ALTER TABLE guards ADD COLUMN badge{v} text")).into_sql_str(),
+            false,
+        ));
+    }
+    Ok(all)
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Pending {
+    Floor,
+    CommitEach,
+    Library,
+    LibraryAsyncCommit,
+    Fewer,
+    OneTrip,
+    OneTripAsyncCommit,
+}
+
+const PENDING_VARIANTS: [Pending; 7] = [
+    Pending::Floor,
+    Pending::CommitEach,
+    Pending::Library,
+    Pending::LibraryAsyncCommit,
+    Pending::Fewer,
+    Pending::OneTrip,
+    Pending::OneTripAsyncCommit,
+];
+
+/// Workload 5. Each round adds one pending `ADD COLUMN` migration (version 2, 3, …) and every
+/// variant applies it to its own fleet of tenants, in rotating order.
+pub async fn pending(ctx: &mut Ctx) -> BoxResult<()> {
+    let n = if ctx.quick { 5 } else { 1000 };
+    let mut fleets = Vec::new();
+    for v in PENDING_VARIANTS {
+        let fleet = if v == Pending::Library {
+            ctx.take_fleet(n).await
+        } else {
+            ctx.make_fleet(n).await
+        };
+        match fleet {
+            Ok(f) => fleets.push(f),
+            Err(e) => {
+                for f in fleets {
+                    ctx.drop_fleet(f).await?;
+                }
+                return Err(e);
+            }
+        }
+    }
+    let result = pending_measure(ctx, &fleets, n).await;
+    for f in fleets {
+        ctx.drop_fleet(f).await?;
+    }
+    result
+}
+
+async fn pending_variant(
+    ctx: &mut Ctx,
+    async_pool: &sqlx::PgPool,
+    variant: Pending,
+    fleet: &Fleet,
+    version: i64,
+) -> BoxResult<()> {
+    let all = migrations_upto(version).await?;
+    let ups: Vec<Migration> = ups(&all).into_iter().cloned().collect();
+    let last = ups.last().expect("migrations");
+    let registry = Tenant::new(&fleet.registry)?;
+    let workers = POOL_SIZE as usize;
+    match variant {
+        Pending::Floor | Pending::CommitEach => {
+            let apply = Apply {
+                create_schema: false,
+                ddl: last.sql.as_str(),
+                registry: Some(&fleet.registry),
+                migration: Some(last),
+                guard_rows: 0,
+            };
+            if variant == Pending::Floor {
+                ctx.server.apply(&fleet.names, &apply).await
+            } else {
+                ctx.server.apply_each(&fleet.names, &apply).await
+            }
+        }
+        Pending::Library | Pending::LibraryAsyncCommit => {
+            // The second runs the library unchanged on a pool whose sessions have
+            // synchronous_commit off: what `SET LOCAL synchronous_commit = off` in run_one's
+            // transaction would do.
+            let pool = if variant == Pending::Library {
+                ctx.pool.clone()
+            } else {
+                async_pool.clone()
+            };
+            let handle = Tenants::new(pool, Migrator::with_migrations(all))?
+                .with_registry(&fleet.registry)?;
+            let report = handle.migrate_all(MigrateOptions::default()).await?;
+            let migrated = report
+                .tenants
+                .iter()
+                .filter(|t| matches!(&t.result, Ok(Outcome::Migrated(v)) if v == &[version]))
+                .count();
+            if migrated != fleet.names.len() {
+                let first = report.failed().next().map(|(t, e)| format!("{t}: {e}"));
+                return Err(format!("migrate_all migrated {migrated}; {first:?}").into());
+            }
+            Ok(())
+        }
+        Pending::Fewer => {
+            // Same catalog query as migrate_all, then the per-tenant transaction in fewer
+            // round trips.
+            let behind: Vec<(String, bool)> =
+                sqlx::query_as(AssertSqlSafe(sql::lifecycle::behind(&registry)))
+                    .bind(ups.iter().map(|m| m.version).collect::<Vec<_>>())
+                    .bind(ups.iter().map(|m| m.checksum.to_vec()).collect::<Vec<_>>())
+                    .fetch_all(&ctx.pool)
+                    .await?;
+            let names: Vec<String> = behind.into_iter().filter(|r| r.1).map(|r| r.0).collect();
+            let (pool, ups) = (ctx.pool.clone(), Arc::new(ups));
+            each_concurrent(&names, workers, move |name| {
+                let (pool, registry, ups) = (pool.clone(), registry.clone(), Arc::clone(&ups));
+                async move { fewer_migrate(&pool, &registry, &name, &ups).await }
+            })
+            .await
+        }
+        Pending::OneTrip | Pending::OneTripAsyncCommit => {
+            let async_commit = variant == Pending::OneTripAsyncCommit;
+            // One catalog query for every tenant's applied versions, then one batch per
+            // tenant.
+            let applied: Vec<(String, Vec<i64>)> = sqlx::query_as(AssertSqlSafe(format!(
+                "SELECT t.name, COALESCE(array_agg(m.version) FILTER (WHERE m.version IS NOT NULL), '{{}}')
+                 FROM {r}.tenants t LEFT JOIN {r}.migrations m ON m.tenant = t.name
+                 GROUP BY t.name ORDER BY t.name",
+                r = registry.quoted()
+            )))
+            .fetch_all(&ctx.pool)
+            .await?;
+            let batches: Vec<String> = applied
+                .iter()
+                .filter_map(|(name, versions)| {
+                    let pending: Vec<&Migration> = ups
+                        .iter()
+                        .filter(|m| !versions.contains(&m.version))
+                        .collect();
+                    (!pending.is_empty())
+                        .then(|| one_trip_batch(&registry, name, &pending, async_commit))
+                })
+                .collect();
+            let pool = ctx.pool.clone();
+            each_concurrent(&batches, workers, move |batch| {
+                let pool = pool.clone();
+                async move {
+                    sqlx::raw_sql(AssertSqlSafe(batch)).execute(&pool).await?;
+                    Ok(())
+                }
+            })
+            .await
+        }
+    }
+}
+
+/// Prototype: `run_one` with the same statements in fewer round trips. `BEGIN` and the lock in
+/// one batch (`begin_with`), registered + applied in one query, `SET LOCAL` sent with the first
+/// migration, the bookkeeping insert, `COMMIT`, and the `search_path` check before and after:
+/// 7 round trips for one migration, against 10 in `run_one`.
+async fn fewer_migrate(
+    pool: &sqlx::PgPool,
+    registry: &Tenant,
+    name: &str,
+    ups: &[Migration],
+) -> BoxResult<()> {
+    let tenant = Tenant::new(name)?;
+    let mut conn = pool.acquire().await?;
+    let path = "SELECT current_setting('search_path')";
+    let before: String = sqlx::query_scalar(path).fetch_one(&mut *conn).await?;
+    let begin = format!(
+        "BEGIN; {}",
+        sql::lifecycle::lock_tenant(registry).replace("$1", &literal(name))
+    );
+    let failed = match conn.begin_with(AssertSqlSafe(begin)).await {
+        Ok(tx) => {
+            fewer_in_tx(tx, registry, &tenant, ups).await?;
+            None
+        }
+        Err(e) => Some(e),
+    };
+    if let Some(e) = failed {
+        if conn.is_in_transaction() {
+            sqlx::raw_sql("ROLLBACK").execute(&mut *conn).await?;
+        }
+        return Err(e.into());
+    }
+    let after: String = sqlx::query_scalar(path).fetch_one(&mut *conn).await?;
+    if after != before {
+        conn.close().await?;
+    }
+    Ok(())
+}
+
+async fn fewer_in_tx(
+    mut tx: sqlx::Transaction<'_, sqlx::Postgres>,
+    registry: &Tenant,
+    tenant: &Tenant,
+    ups: &[Migration],
+) -> BoxResult<()> {
+    let r = registry.quoted();
+    let (registered, versions, checksums): (bool, Vec<i64>, Vec<Vec<u8>>) =
+        sqlx::query_as(AssertSqlSafe(format!(
+            "SELECT EXISTS (SELECT 1 FROM {r}.tenants WHERE name = $1),
+                COALESCE((SELECT array_agg(version ORDER BY version) FROM {r}.migrations WHERE tenant = $1), '{{}}'),
+                COALESCE((SELECT array_agg(checksum ORDER BY version) FROM {r}.migrations WHERE tenant = $1), '{{}}')"
+        )))
+        .bind(tenant.as_str())
+        .fetch_one(&mut *tx)
+        .await?;
+    if !registered {
+        return Err(format!("{tenant} is not a tenant").into());
+    }
+    for (v, c) in versions.iter().zip(&checksums) {
+        if ups.iter().any(|m| m.version == *v && *m.checksum != **c) {
+            return Err(format!("{tenant}: checksum of {v} changed").into());
+        }
+    }
+    let pending: Vec<&Migration> = ups
+        .iter()
+        .filter(|m| !versions.contains(&m.version))
+        .collect();
+    let mut millis = Vec::new();
+    for (i, m) in pending.iter().enumerate() {
+        let text = if i == 0 {
+            format!(
+                "{};\n{}",
+                sql::lifecycle::set_local_search_path(tenant),
+                m.sql.as_str()
+            )
+        } else {
+            m.sql.as_str().to_owned()
+        };
+        let start = Instant::now();
+        sqlx::raw_sql(AssertSqlSafe(text)).execute(&mut *tx).await?;
+        millis.push(start.elapsed().as_millis() as i64);
+    }
+    if !pending.is_empty() {
+        sqlx::query(AssertSqlSafe(sql::lifecycle::record_applied(registry)))
+            .bind(tenant.as_str())
+            .bind(pending.iter().map(|m| m.version).collect::<Vec<_>>())
+            .bind(
+                pending
+                    .iter()
+                    .map(|m| m.description.to_string())
+                    .collect::<Vec<_>>(),
+            )
+            .bind(
+                pending
+                    .iter()
+                    .map(|m| m.checksum.to_vec())
+                    .collect::<Vec<_>>(),
+            )
+            .bind(millis)
+            .execute(&mut *tx)
+            .await?;
+    }
+    tx.commit().await?;
+    Ok(())
+}
+
+/// Prototype: a tenant's whole migration as one simple-protocol batch, one implicit
+/// transaction: the tenant's lock, a guard that fails if another process applied any of these
+/// versions (or dropped the tenant) since the catalog read, `SET LOCAL search_path`, the
+/// migrations, the bookkeeping rows. No per-migration timing and no `search_path` check.
+fn one_trip_batch(
+    registry: &Tenant,
+    name: &str,
+    pending: &[&Migration],
+    async_commit: bool,
+) -> String {
+    let r = registry.quoted();
+    let tenant = Tenant::new(name).expect("registered names are valid");
+    let n = literal(name);
+    let versions: Vec<String> = pending.iter().map(|m| m.version.to_string()).collect();
+    let mut sql = format!(
+        "{lock};
+DO $tenancy$ BEGIN
+    IF NOT EXISTS (SELECT 1 FROM {r}.tenants WHERE name = {n})
+        OR EXISTS (SELECT 1 FROM {r}.migrations WHERE tenant = {n} AND version = ANY (ARRAY[{v}]::bigint[])) THEN
+        RAISE EXCEPTION 'tenant % changed since it was read', {n} USING ERRCODE = 'TNCY1';
+    END IF;
+END $tenancy$;
+{path};
+",
+        lock = sql::lifecycle::lock_tenant(registry).replace("$1", &n),
+        v = versions.join(", "),
+        path = sql::lifecycle::set_local_search_path(&tenant),
+    );
+    if async_commit {
+        sql.push_str("SET LOCAL synchronous_commit = off;\n");
+    }
+    for m in pending {
+        sql.push_str(m.sql.as_str());
+        sql.push_str(";\n");
+    }
+    for m in pending {
+        sql.push_str(&format!(
+            "INSERT INTO {r}.migrations (tenant, version, description, checksum, execution_ms) VALUES ({n}, {}, convert_from(decode('{}', 'hex'), 'UTF8'), decode('{}', 'hex'), 0);\n",
+            m.version,
+            hex(m.description.as_bytes()),
+            hex(&m.checksum),
+        ));
+    }
+    sql
+}
+
+async fn pending_measure(ctx: &mut Ctx, fleets: &[Fleet], n: usize) -> BoxResult<()> {
+    let rounds = if ctx.quick { 1 } else { 5 };
+    let async_pool = pool_with(
+        &ctx.options.clone().options([("synchronous_commit", "off")]),
+        POOL_SIZE,
+    )
+    .await?;
+    println!(
+        "  {rounds} rounds; each adds one pending ADD COLUMN that every variant applies to its \
+         own {n} tenants (order rotating)"
+    );
+    let mut secs = vec![Vec::new(); PENDING_VARIANTS.len()];
+    for round in 0..rounds {
+        let version = 2 + round as i64;
+        for k in 0..PENDING_VARIANTS.len() {
+            let vi = (k + round) % PENDING_VARIANTS.len();
+            let start = Instant::now();
+            pending_variant(ctx, &async_pool, PENDING_VARIANTS[vi], &fleets[vi], version).await?;
+            secs[vi].push(start.elapsed().as_secs_f64());
+        }
+    }
+    // Every variant's fleet must now be at the last version.
+    for (vi, fleet) in fleets.iter().enumerate() {
+        let versions: Vec<i64> = sqlx::query_scalar(AssertSqlSafe(format!(
+            "SELECT count(*) FROM {}.migrations GROUP BY tenant HAVING max(version) = $1",
+            quote_ident(&fleet.registry)
+        )))
+        .bind(1 + rounds as i64)
+        .fetch_all(&ctx.pool)
+        .await?;
+        if versions.len() != n {
+            return Err(format!(
+                "{:?}: {} of {n} tenants at version {}",
+                PENDING_VARIANTS[vi],
+                versions.len(),
+                1 + rounds
+            )
+            .into());
+        }
+    }
+    let med: Vec<f64> = secs.iter_mut().map(|s| median(s)).collect();
+    let floor = med[0];
+    let baseline = format!("{} (one server-side loop)", fmt_secs(floor));
+    let rows = [
+        (
+            Pending::Library,
+            format!("5 migrate_all, 1 pending ADD COLUMN, {n} tenants (concurrency {POOL_SIZE})"),
+            Target::AtMost(2.0),
+        ),
+        (
+            Pending::CommitEach,
+            format!("5b same ALTERs, server-side loop, COMMIT per tenant (reference), {n} tenants"),
+            Target::None,
+        ),
+        (
+            Pending::LibraryAsyncCommit,
+            format!("5c migrate_all as is, sessions with synchronous_commit=off (= proposed SET LOCAL), {n} tenants"),
+            Target::AtMost(2.0),
+        ),
+        (
+            Pending::Fewer,
+            format!("5d prototype: run_one in 7 round trips instead of 10, {n} tenants (concurrency {POOL_SIZE})"),
+            Target::AtMost(2.0),
+        ),
+        (
+            Pending::OneTrip,
+            format!("5e prototype: 1 round trip per tenant, {n} tenants (concurrency {POOL_SIZE})"),
+            Target::AtMost(2.0),
+        ),
+        (
+            Pending::OneTripAsyncCommit,
+            format!("5f prototype: 1 round trip per tenant + SET LOCAL synchronous_commit = off, {n} tenants"),
+            Target::AtMost(2.0),
+        ),
+    ];
+    for (v, label, target) in rows {
+        let vi = PENDING_VARIANTS.iter().position(|x| *x == v).unwrap();
+        ctx.row(Row::new(
+            format!("{label} (median of {rounds})"),
+            fmt_secs(med[vi]),
+            baseline.clone(),
+            Some(med[vi] / floor),
+            target,
+        ));
+    }
+    Ok(())
+}
+
+/// Workload 6: runs the child for a no-op and a one-pending `migrate_all` over one fleet.
+pub async fn memory(ctx: &mut Ctx) -> BoxResult<()> {
+    let n = if ctx.quick { 10 } else { 10_000 };
+    let fleet = ctx.take_fleet(n).await?;
+    let result = memory_measure(ctx, &fleet, n).await;
+    ctx.drop_fleet(fleet).await?;
+    result
+}
+
+async fn memory_measure(ctx: &mut Ctx, fleet: &Fleet, n: usize) -> BoxResult<()> {
+    for mode in ["noop", "pending"] {
+        let exe = std::env::current_exe()?;
+        let url = ctx.url.clone();
+        let registry = fleet.registry.clone();
+        let output = tokio::task::spawn_blocking(move || {
+            Command::new(exe)
+                .args(["--child-rss", &url, &registry, mode])
+                .output()
+        })
+        .await??;
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        if !output.status.success() {
+            return Err(format!(
+                "child ({mode}) failed: {}\n{stdout}\n{}",
+                output.status,
+                String::from_utf8_lossy(&output.stderr)
+            )
+            .into());
+        }
+        let line = stdout
+            .lines()
+            .find(|l| l.starts_with("CHILD "))
+            .ok_or("child printed no result")?;
+        let field = |key: &str| -> BoxResult<f64> {
+            let v = line
+                .split_whitespace()
+                .find_map(|kv| kv.strip_prefix(key)?.strip_prefix('='))
+                .ok_or_else(|| format!("no {key} in {line:?}"))?;
+            Ok(v.parse()?)
+        };
+        let (before_kb, peak_kb, secs) = (field("before_kb")?, field("peak_kb")?, field("secs")?);
+        let peak_mb = peak_kb / 1024.0;
+        let what = if mode == "noop" {
+            "nothing pending"
+        } else {
+            "1 pending ADD COLUMN"
+        };
+        ctx.row(
+            Row::new(
+                format!(
+                    "6{} peak RSS of migrate_all, {what}, {n} tenants",
+                    if mode == "noop" { "" } else { "b" }
+                ),
+                format!("{peak_mb:.1} MB"),
+                format!("{:.1} MB (before the call)", before_kb / 1024.0),
+                Some(peak_kb / before_kb),
+                Target::Under(LIMIT_MB, "MB"),
+            )
+            .value(peak_mb),
+        );
+        ctx.note(format!(
+            "6 {mode}: child VmHWM {:.1} MB before migrate_all (runtime + pool), {peak_mb:.1} MB after; the run took {}",
+            before_kb / 1024.0,
+            fmt_secs(secs)
+        ));
+    }
+    Ok(())
+}
+
+fn vm_hwm_kb() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+/// The child of workload 6: `--child-rss <url> <registry> <noop|pending>`. Prints one line
+/// `CHILD before_kb=… peak_kb=… secs=… tenants=…`.
+pub fn child_main(args: &[String]) -> i32 {
+    let [url, registry, mode] = args else {
+        eprintln!("usage: --child-rss <url> <registry> <noop|pending>");
+        return 2;
+    };
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let result: BoxResult<()> = rt.block_on(async {
+        let options = url.parse()?;
+        let pool = pool_with(&options, POOL_SIZE).await?;
+        let migrations = if mode == "pending" {
+            v2_migrations().await?
+        } else {
+            example_migrations().await?
+        };
+        let tenants = Tenants::new(pool.clone(), Migrator::with_migrations(migrations))?
+            .with_registry(registry)?;
+        // Open every connection first, so the baseline includes the whole pool.
+        let mut held = Vec::new();
+        for _ in 0..POOL_SIZE {
+            held.push(pool.acquire().await?);
+        }
+        drop(held);
+        let before = vm_hwm_kb();
+        let start = Instant::now();
+        let report = tenants.migrate_all(MigrateOptions::default()).await?;
+        let secs = start.elapsed().as_secs_f64();
+        let peak = vm_hwm_kb();
+        if !report.is_success() {
+            return Err("migrate_all failed for some tenants".into());
+        }
+        println!(
+            "CHILD before_kb={before} peak_kb={peak} secs={secs:.3} tenants={}",
+            report.tenants.len()
+        );
+        pool.close().await;
+        Ok(())
+    });
+    match result {
+        Ok(()) => 0,
+        Err(e) => {
+            eprintln!("child: {e}");
+            1
+        }
+    }
+}
