@@ -6,7 +6,7 @@ use sqlx::postgres::PgPool;
 use sqlx::SqlSafeStr;
 use tenancy::Tenants;
 
-use crate::support::database_url;
+use crate::support::{drop_schemas, on_side_thread};
 
 pub const V1_GUARDS: &str = "CREATE TABLE guards (
     id bigserial PRIMARY KEY,
@@ -72,32 +72,19 @@ impl Lifecycle {
 impl Drop for Lifecycle {
     fn drop(&mut self) {
         let registry = self.registry.clone();
-        let url = database_url();
-        let _ = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .unwrap();
-            rt.block_on(async {
-                let Ok(pool) = PgPool::connect(&url).await else {
-                    return;
-                };
-                let sql = format!("SELECT name FROM \"{registry}\".tenants");
-                let names: Vec<String> = sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
-                    .fetch_all(&pool)
-                    .await
-                    .unwrap_or_default();
-                for name in names.iter().chain([&registry]) {
-                    // See `support::Tenants`'s Drop: never hang on a failed test's locks.
-                    let sql = format!(
-                        "SET lock_timeout = '5s'; DROP SCHEMA IF EXISTS \"{name}\" CASCADE"
-                    );
-                    let _ = sqlx::raw_sql(sqlx::AssertSqlSafe(sql)).execute(&pool).await;
-                }
-                pool.close().await;
-            })
-        })
-        .join();
+        on_side_thread(async move |pool| {
+            let sql = format!("SELECT name FROM \"{registry}\".tenants");
+            let names: Vec<String> = sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
+                .fetch_all(pool)
+                .await
+                .unwrap_or_default();
+            let quoted: Vec<String> = names
+                .iter()
+                .chain([&registry])
+                .map(|n| format!("\"{n}\""))
+                .collect();
+            drop_schemas(pool, &quoted).await;
+        });
     }
 }
 

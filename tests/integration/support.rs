@@ -96,28 +96,37 @@ impl Tenants {
 impl Drop for Tenants {
     fn drop(&mut self) {
         let names: Vec<String> = self.tenants.iter().map(|t| t.quoted()).collect();
-        // Async work cannot run in Drop; a short-lived runtime on its own thread can.
-        let url = database_url();
-        let _ = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .unwrap();
-            rt.block_on(async {
-                if let Ok(pool) = PgPoolOptions::new().max_connections(1).connect(&url).await {
-                    // A failing test may leave a transaction open on a connection whose
-                    // rollback cannot run while this thread blocks the test's runtime: give up
-                    // on the cleanup rather than hang.
-                    let sql = format!(
-                        "SET lock_timeout = '5s'; DROP SCHEMA IF EXISTS {} CASCADE",
-                        names.join(", ")
-                    );
-                    let _ = sqlx::raw_sql(sqlx::AssertSqlSafe(sql)).execute(&pool).await;
-                    pool.close().await;
-                }
-            })
+        on_side_thread(async move |pool| drop_schemas(pool, &names).await);
+    }
+}
+
+/// Runs `cleanup` on a pool of its own, on a thread of its own, and waits for it: async work
+/// cannot run in `Drop`, and the test's runtime may be the one this thread blocks. Best effort:
+/// nothing happens if the database cannot be reached.
+pub fn on_side_thread(cleanup: impl AsyncFnOnce(&PgPool) + Send + 'static) {
+    let url = database_url();
+    let _ = std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            if let Ok(pool) = PgPoolOptions::new().max_connections(1).connect(&url).await {
+                cleanup(&pool).await;
+                pool.close().await;
+            }
         })
-        .join();
+    })
+    .join();
+}
+
+/// Drops each schema (names already quoted), ignoring failures.
+pub async fn drop_schemas(pool: &PgPool, quoted: &[String]) {
+    for name in quoted {
+        // A failing test may leave a transaction open on a connection whose rollback cannot
+        // run while the cleanup thread blocks the test's runtime: give up rather than hang.
+        let sql = format!("SET lock_timeout = '5s'; DROP SCHEMA IF EXISTS {name} CASCADE");
+        let _ = sqlx::raw_sql(sqlx::AssertSqlSafe(sql)).execute(pool).await;
     }
 }
 
