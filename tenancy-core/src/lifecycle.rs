@@ -218,6 +218,11 @@ impl Tenants {
     /// migration, in one transaction. Either the tenant exists fully migrated, or nothing is
     /// left. Of concurrent creates of one name exactly one succeeds; the others get
     /// [`Error::TenantExists`].
+    ///
+    /// One round trip ([`sql::create_batch`](crate::sql::lifecycle::create_batch)); if it
+    /// fails, the creation is redone a statement at a time to report the exact error
+    /// ([`Error::TenantExists`], [`Error::SchemaExists`], [`Error::Migration`] naming the
+    /// version).
     pub async fn create(&self, name: impl AsRef<str>) -> Result<Tenant, Error> {
         self.create_inner(name.as_ref(), None).await
     }
@@ -249,6 +254,22 @@ impl Tenants {
         let tenant = self.parse(name)?;
         self.ensure_registry().await?;
         let registry = &self.inner.registry;
+        if hook.is_none() {
+            // The common case in one round trip. Any failure leaves nothing behind (one
+            // implicit transaction) and falls through to the statement-at-a-time path below,
+            // which redoes the work and reports the exact error (name taken, schema there,
+            // which migration failed).
+            let all: Vec<&Migration> = self.inner.migrations.ups().collect();
+            let batch = sql::create_batch(registry, &tenant, &all);
+            if sqlx::raw_sql(AssertSqlSafe(batch))
+                .execute(&self.inner.pool)
+                .await
+                .is_ok()
+            {
+                self.publish(TenantEvent::Created(tenant.clone()));
+                return Ok(tenant);
+            }
+        }
         let mut conn = self.inner.pool.acquire().await?;
         let before = migrate::search_path(&mut conn).await?;
         let mut tx = conn.begin().await?;

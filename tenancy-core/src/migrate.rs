@@ -325,6 +325,12 @@ async fn run_in_tenant(
     Ok(millis)
 }
 
+/// Applied migrations, `(version, checksum)` by version.
+type Applied = Vec<(i64, Vec<u8>)>;
+
+/// A row of [`sql::behind`]: name, behind?, and if so its applied versions and checksums.
+type Behind = (String, bool, Option<Vec<i64>>, Option<Vec<Vec<u8>>>);
+
 enum Direction {
     Up,
     Down(i64),
@@ -332,11 +338,59 @@ enum Direction {
 
 impl Tenants {
     /// Applies the pending migrations of tenant `name`, in one transaction under the tenant's
-    /// lock.
+    /// lock. [`Error::NotATenant`] if `name` is not registered; [`Error::Migration`] names the
+    /// migration that failed (the tenant is then left as it was).
     pub async fn migrate(&self, name: impl AsRef<str>) -> Result<Outcome, Error> {
         let tenant = self.parse(name)?;
         self.ensure_registry().await?;
-        self.run_one(&tenant, &Direction::Up).await
+        let applied: Vec<(i64, Vec<u8>)> =
+            sqlx::query_as(AssertSqlSafe(sql::applied(&self.inner().registry)))
+                .bind(tenant.as_str())
+                .fetch_all(self.pool())
+                .await?;
+        let outcome = self.migrate_read(&tenant, &applied).await?;
+        if matches!(outcome, Outcome::Migrated(_)) {
+            self.record_run(1).await?;
+        }
+        Ok(outcome)
+    }
+
+    /// The run's durable commit: see [`sql::record_run`].
+    async fn record_run(&self, migrated: usize) -> Result<(), Error> {
+        sqlx::query(AssertSqlSafe(sql::record_run(&self.inner().registry)))
+            .bind(i64::try_from(migrated).unwrap_or(i64::MAX))
+            .execute(self.pool())
+            .await?;
+        Ok(())
+    }
+
+    /// Migrates `tenant`, whose applied migrations were read as `applied` (by version), in one
+    /// round trip ([`sql::migrate_batch`]). If the batch fails for any reason (the tenant
+    /// changed since it was read, is not registered, a migration fails) nothing of it remains,
+    /// and [`run_one`](Self::run_one) redoes the work a statement at a time under the lock:
+    /// it finds the tenant's state afresh and names the exact error. Failures are rare, so the
+    /// slower path costs nothing in the common case.
+    async fn migrate_read(
+        &self,
+        tenant: &Tenant,
+        applied: &[(i64, Vec<u8>)],
+    ) -> Result<Outcome, Error> {
+        let inner = self.inner();
+        let pending = inner.migrations.pending(tenant, applied)?;
+        if pending.is_empty() {
+            return Ok(Outcome::UpToDate);
+        }
+        let versions: Vec<i64> = applied.iter().map(|(v, _)| *v).collect();
+        let batch = sql::migrate_batch(&inner.registry, tenant, &versions, &pending);
+        match sqlx::raw_sql(AssertSqlSafe(batch))
+            .execute(&inner.pool)
+            .await
+        {
+            Ok(_) => Ok(Outcome::Migrated(
+                pending.iter().map(|m| m.version).collect(),
+            )),
+            Err(_) => self.run_one(tenant, &Direction::Up).await,
+        }
     }
 
     /// Reverts every migration of tenant `name` above version `target` with its down migration,
@@ -403,16 +457,41 @@ impl Tenants {
     /// transaction under its own lock. A failing tenant does not stop the others; the
     /// [`Report`] lists every tenant with its outcome or error.
     ///
-    /// Fails as a whole only if the catalog query itself fails.
+    /// Each tenant's pending migrations go in one round trip
+    /// ([`sql::migrate_batch`](crate::sql::lifecycle::migrate_batch)) and commit without
+    /// waiting for the WAL flush; after the last tenant, one ordinary commit (recording the run
+    /// in the registry) flushes them all, so what the returned report says is durable.
+    ///
+    /// Fails as a whole only if the catalog query or that last commit fails (the tenants'
+    /// migrations have then committed, but are not known to be durable; a rerun reports them
+    /// up to date or applies them again).
     pub async fn migrate_all(&self, options: MigrateOptions) -> Result<Report, Error> {
         self.ensure_registry().await?;
         let inner = self.inner();
-        let rows: Vec<(String, bool)> = sqlx::query_as(AssertSqlSafe(sql::behind(&inner.registry)))
+        let rows: Vec<Behind> = sqlx::query_as(AssertSqlSafe(sql::behind(&inner.registry)))
             .bind(&inner.migrations.versions)
             .bind(&inner.migrations.checksums)
             .fetch_all(&inner.pool)
             .await?;
-        self.run_all(rows, Direction::Up, options).await
+        let rows = rows
+            .into_iter()
+            .map(|(name, behind, versions, checksums)| {
+                let applied = behind.then(|| {
+                    let versions = versions.unwrap_or_default();
+                    versions
+                        .into_iter()
+                        .zip(checksums.unwrap_or_default())
+                        .collect()
+                });
+                (name, applied)
+            })
+            .collect();
+        let report = self.run_all(rows, Direction::Up, options).await?;
+        let migrated = report.changed().count();
+        if migrated > 0 {
+            self.record_run(migrated).await?;
+        }
+        Ok(report)
     }
 
     /// Rolls every tenant back to `target` (see [`rollback`](Self::rollback)), like
@@ -427,24 +506,26 @@ impl Tenants {
             .into_iter()
             .map(|s| {
                 let has_work = s.applied.iter().any(|v| *v > target);
-                (s.tenant.as_str().to_owned(), has_work)
+                (s.tenant.as_str().to_owned(), has_work.then(Vec::new))
             })
             .collect();
         self.run_all(rows, Direction::Down(target), options).await
     }
 
+    /// Runs `direction` on every tenant of `rows` that has work: `Some(applied)` (what the
+    /// catalog query read as applied, used by the one-round-trip path of migrations).
     async fn run_all(
         &self,
-        rows: Vec<(String, bool)>,
+        rows: Vec<(String, Option<Applied>)>,
         direction: Direction,
         options: MigrateOptions,
     ) -> Result<Report, Error> {
         let mut tenants = Vec::with_capacity(rows.len());
         let mut work = Vec::new();
-        for (index, (name, has_work)) in rows.into_iter().enumerate() {
+        for (index, (name, applied)) in rows.into_iter().enumerate() {
             let tenant = Tenant::new(name)?;
-            if has_work {
-                work.push((index, tenant.clone()));
+            if let Some(applied) = applied {
+                work.push((index, tenant.clone(), applied));
             }
             tenants.push(TenantResult {
                 tenant,
@@ -458,8 +539,11 @@ impl Tenants {
             .max(1);
         let direction = &direction;
         let mut results = stream::iter(work)
-            .map(|(index, tenant)| async move {
-                let result = self.run_one(&tenant, direction).await;
+            .map(|(index, tenant, applied)| async move {
+                let result = match direction {
+                    Direction::Up => self.migrate_read(&tenant, &applied).await,
+                    Direction::Down(_) => self.run_one(&tenant, direction).await,
+                };
                 (index, tenant, result)
             })
             .buffer_unordered(concurrency);

@@ -5,8 +5,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use sqlx::migrate::MigrationType;
-use tenancy::{Error, MigrateOptions, Outcome};
+use sqlx::migrate::{Migration, MigrationType};
+use tenancy::{Error, MigrateOptions, Outcome, Tenant};
 
 use crate::assert_err;
 use crate::lifecycle_support::{has_column, has_table, migration, v1, v2, Lifecycle, V1_GUARDS};
@@ -64,6 +64,15 @@ async fn migrate_all_migrates_the_others_past_a_broken_tenant() {
     assert!(matches!(failed[0].1, Error::Migration { version: 2, .. }));
     assert!(failed[0].1.to_string().contains(broken.as_str()));
     assert_eq!(report.changed().count(), 4);
+    // The run ended with its durable commit, recording what it migrated.
+    let recorded: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+        "SELECT tenants_migrated FROM \"{}\".last_migrate_run",
+        l.registry
+    )))
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert_eq!(recorded, 4);
     for t in &created {
         assert!(
             has_column(&pool, t.as_str(), "guards", "badge").await,
@@ -80,6 +89,14 @@ async fn migrate_all_migrates_the_others_past_a_broken_tenant() {
 async fn reruns_are_idempotent() {
     let pool = pool().await;
     let (l, created) = tenants_at_v1(&pool, 3).await;
+    // Those creates took the one-round-trip path (its transaction-local setting leaves an
+    // empty placeholder in the session), not the fallback, which would hide a broken batch.
+    let batched: bool =
+        sqlx::query_scalar("SELECT current_setting('tenancy.saved_search_path', true) = ''")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    assert!(batched, "create fell back to the statement-at-a-time path");
     let newer = l.with_migrations(&pool, v2());
     let first = newer.migrate_all(MigrateOptions::default()).await.unwrap();
     assert_eq!(first.changed().count(), 3);
@@ -153,8 +170,26 @@ async fn an_aborted_migrate_all_converges_on_rerun_with_no_half_migrated_tenant(
     )
     .await;
     assert!(aborted.is_err(), "the run should have been cut short");
-    // Give the server a moment to roll back the interrupted transaction.
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    // Wait for the interrupted tenant's transaction to end: rolled back or, as one whole
+    // batch the server already had, committed.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let running: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM pg_stat_activity \
+             WHERE query LIKE '%first_half%' AND pid <> pg_backend_pid() AND state <> 'idle'",
+        )
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+        if running == 0 {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the aborted run never ended"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     let mut migrated = 0;
     for t in &created {
         let first = has_table(&pool, t.as_str(), "first_half").await;
@@ -199,6 +234,14 @@ async fn two_runs_at_once_apply_each_migration_once() {
 async fn rollback_one_and_all() {
     let pool = pool().await;
     let (l, created) = tenants_at_v1(&pool, 3).await;
+    // Those creates took the one-round-trip path (its transaction-local setting leaves an
+    // empty placeholder in the session), not the fallback, which would hide a broken batch.
+    let batched: bool =
+        sqlx::query_scalar("SELECT current_setting('tenancy.saved_search_path', true) = ''")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    assert!(batched, "create fell back to the statement-at-a-time path");
     let newer = l.with_migrations(&pool, v2());
     newer.migrate_all(MigrateOptions::default()).await.unwrap();
 
@@ -226,27 +269,40 @@ async fn rollback_one_and_all() {
     assert!(status.iter().all(|s| s.applied == [1] && s.pending == [2]));
 }
 
-async fn session_search_path(pool: &sqlx::PgPool) -> (String, i32) {
-    sqlx::query_as("SELECT current_setting('search_path'), pg_backend_pid()")
-        .fetch_one(pool)
-        .await
-        .unwrap()
+/// The session settings a migration could leave behind, and the backend's pid.
+async fn session_state(pool: &sqlx::PgPool) -> ((String, String), i32) {
+    let (path, commit, pid) = sqlx::query_as(
+        "SELECT current_setting('search_path'), current_setting('synchronous_commit'), \
+         pg_backend_pid()",
+    )
+    .fetch_one(pool)
+    .await
+    .unwrap();
+    ((path, commit), pid)
 }
 
 #[tokio::test]
 async fn no_connection_goes_back_to_the_pool_changed() {
     // One connection: whatever create and migrate leave on it, the next borrower gets.
     let pool = pool_with(1).await;
-    let (before, pid) = session_search_path(&pool).await;
-    let (l, created) = tenants_at_v1(&pool, 2).await;
+    let (before, pid) = session_state(&pool).await;
+    let (l, created) = tenants_at_v1(&pool, 3).await;
+    // Those creates took the one-round-trip path (its transaction-local setting leaves an
+    // empty placeholder in the session), not the fallback, which would hide a broken batch.
+    let batched: bool =
+        sqlx::query_scalar("SELECT current_setting('tenancy.saved_search_path', true) = ''")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    assert!(batched, "create fell back to the statement-at-a-time path");
     let newer = l.with_migrations(&pool, v2());
     newer.migrate_all(MigrateOptions::default()).await.unwrap();
     newer.rollback(created[0].as_str(), 1).await.unwrap();
-    let (after, same_pid) = session_search_path(&pool).await;
-    assert_eq!(after, before);
-    assert_eq!(same_pid, pid, "a clean connection is reused, not replaced");
+    assert_eq!(session_state(&pool).await, (before.clone(), pid));
 
-    // A migration that changes the session itself: that connection must not be reused.
+    // A migration that changes the session itself (a plain SET, not SET LOCAL): migrate and
+    // migrate_all put the session's search_path back in the same transaction, so the same
+    // connection is reused, clean.
     let mut evil = v2();
     evil.push(migration(
         3,
@@ -254,11 +310,179 @@ async fn no_connection_goes_back_to_the_pool_changed() {
         &format!("SET search_path TO {}", created[1].quoted()),
     ));
     let evil = l.with_migrations(&pool, evil);
-    evil.migrate(created[1].as_str()).await.unwrap();
-    let (after, new_pid) = session_search_path(&pool).await;
+    assert_eq!(
+        evil.migrate(created[1].as_str()).await.unwrap(),
+        Outcome::Migrated(vec![3])
+    );
+    assert_eq!(session_state(&pool).await, (before.clone(), pid));
+    let report = evil.migrate_all(MigrateOptions::default()).await.unwrap();
+    assert!(report.is_success());
+    assert_eq!(report.changed().count(), 2);
+    assert_eq!(session_state(&pool).await, (before.clone(), pid));
+
+    // A create hook doing the same runs on the statement-at-a-time path, which closes such a
+    // connection instead of pooling it.
+    l.tenants
+        .create_with(
+            tenancy_testdb::unique_name("hook"),
+            Box::new(|conn, tenant| {
+                let set = format!("SET search_path TO {}", tenant.quoted());
+                Box::pin(async move {
+                    sqlx::raw_sql(sqlx::AssertSqlSafe(set))
+                        .execute(conn)
+                        .await?;
+                    Ok(())
+                })
+            }),
+        )
+        .await
+        .unwrap();
+    let (after, new_pid) = session_state(&pool).await;
     assert_eq!(
         after, before,
         "the changed connection was closed, not pooled"
     );
     assert_ne!(new_pid, pid);
+}
+
+fn ups(all: &[Migration]) -> Vec<&Migration> {
+    all.iter()
+        .filter(|m| m.migration_type.is_up_migration())
+        .collect()
+}
+
+async fn sqlstate_of(pool: &sqlx::PgPool, batch: String) -> Option<String> {
+    match sqlx::raw_sql(sqlx::AssertSqlSafe(batch))
+        .execute(pool)
+        .await
+    {
+        Ok(_) => None,
+        Err(sqlx::Error::Database(db)) => db.code().map(|c| c.into_owned()),
+        Err(other) => panic!("not a database error: {other}"),
+    }
+}
+
+#[tokio::test]
+async fn a_migration_batch_applies_only_to_the_state_it_was_built_from() {
+    use tenancy::sql::lifecycle::{migrate_batch, CHANGED_SINCE_READ, WRONG_SCHEMA};
+    let pool = pool().await;
+    let (l, created) = tenants_at_v1(&pool, 2).await;
+    let registry = Tenant::new(&l.registry).unwrap();
+    let all = v2();
+    let ups = ups(&all);
+    let t = &created[0];
+
+    // Built from a stale read (v1 not applied yet): refused, nothing runs.
+    let stale = migrate_batch(&registry, t, &[], &ups);
+    assert_eq!(
+        sqlstate_of(&pool, stale).await.as_deref(),
+        Some(CHANGED_SINCE_READ)
+    );
+    assert!(!has_column(&pool, t.as_str(), "guards", "badge").await);
+
+    // For a name that is not a tenant: refused.
+    let stranger = Tenant::new(tenancy_testdb::unique_name("nobody")).unwrap();
+    let batch = migrate_batch(&registry, &stranger, &[1], &ups[1..]);
+    assert_eq!(
+        sqlstate_of(&pool, batch).await.as_deref(),
+        Some(CHANGED_SINCE_READ)
+    );
+
+    // Built from the current state: applied and recorded, timed on the server.
+    let batch = migrate_batch(&registry, t, &[1], &ups[1..]);
+    assert_eq!(sqlstate_of(&pool, batch).await, None);
+    assert!(has_column(&pool, t.as_str(), "guards", "badge").await);
+    let (description, checksum, ms): (String, Vec<u8>, i64) =
+        sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "SELECT description, checksum, execution_ms FROM {}.migrations \
+             WHERE tenant = $1 AND version = 2",
+            registry.quoted()
+        )))
+        .bind(t.as_str())
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(
+        (description.as_str(), &checksum[..]),
+        ("v2", &ups[1].checksum[..])
+    );
+    assert!(ms >= 0);
+
+    // A tenant whose schema went missing behind the registry's back: the batch refuses to run
+    // the migration anywhere else on the search_path.
+    let gone = &created[1];
+    let drop = format!("DROP SCHEMA {} CASCADE", gone.quoted());
+    sqlx::raw_sql(sqlx::AssertSqlSafe(drop))
+        .execute(&pool)
+        .await
+        .unwrap();
+    let batch = migrate_batch(&registry, gone, &[1], &ups[1..]);
+    assert_eq!(
+        sqlstate_of(&pool, batch).await.as_deref(),
+        Some(WRONG_SCHEMA)
+    );
+}
+
+#[tokio::test]
+async fn a_create_batch_creates_once() {
+    use tenancy::sql::lifecycle::create_batch;
+    let pool = pool().await;
+    let l = Lifecycle::new(&pool, v1()).await;
+    l.tenants.list().await.unwrap(); // creates the registry
+    let registry = Tenant::new(&l.registry).unwrap();
+    let t = Tenant::new(tenancy_testdb::unique_name("batch")).unwrap();
+    let all = v1();
+    let batch = create_batch(&registry, &t, &ups(&all));
+    assert_eq!(sqlstate_of(&pool, batch.clone()).await, None);
+    assert!(has_table(&pool, t.as_str(), "guards").await);
+    let status = l.tenants.status().await.unwrap();
+    assert_eq!((&status[0].tenant, &status[0].applied[..]), (&t, &[1][..]));
+    // Again: the name is taken, and the failed batch leaves nothing of itself.
+    assert_eq!(sqlstate_of(&pool, batch).await.as_deref(), Some("23505"));
+    assert_eq!(l.tenants.status().await.unwrap(), status);
+}
+
+#[tokio::test]
+async fn bookkeeping_keeps_descriptions_exactly() {
+    let pool = pool().await;
+    let described = |version, description: &str, sql: &str| {
+        Migration::new(
+            version,
+            description.to_owned().into(),
+            MigrationType::Simple,
+            sqlx::SqlSafeStr::into_sql_str(sqlx::AssertSqlSafe(sql.to_owned())),
+            false,
+        )
+    };
+    let first = described(1, "guards: it's \\ 'quoted' — ünïcode", V1_GUARDS);
+    let second = described(
+        2,
+        "badge $tenancy$ \"x\"",
+        "ALTER TABLE guards ADD badge text",
+    );
+    let l = Lifecycle::new(&pool, vec![first.clone()]).await;
+    let t = l
+        .tenants
+        .create(tenancy_testdb::unique_name("desc"))
+        .await
+        .unwrap();
+    let newer = l.with_migrations(&pool, vec![first.clone(), second.clone()]);
+    assert_eq!(
+        newer.migrate(t.as_str()).await.unwrap(),
+        Outcome::Migrated(vec![2])
+    );
+    let rows: Vec<(i64, String, Vec<u8>)> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT version, description, checksum FROM \"{}\".migrations WHERE tenant = $1 \
+         ORDER BY version",
+        l.registry
+    )))
+    .bind(t.as_str())
+    .fetch_all(&pool)
+    .await
+    .unwrap();
+    let expected: Vec<(i64, String, Vec<u8>)> = [first, second]
+        .iter()
+        .map(|m| (m.version, m.description.to_string(), m.checksum.to_vec()))
+        .collect();
+    assert_eq!(rows, expected);
 }

@@ -3,11 +3,25 @@
 //!
 //! - `tenants(name)`: every schema this library created; only these count as tenants;
 //! - `migrations(tenant, version, …)`: which sqlx migrations (version and checksum) are applied
-//!   in which tenant. One table for all tenants, so finding who is behind is one query.
+//!   in which tenant. One table for all tenants, so finding who is behind is one query;
+//! - `last_migrate_run`: one row, when the last `migrate`/`migrate_all` that changed anything
+//!   finished and how many tenants it migrated. Writing it is the run's durable commit.
+
+use std::fmt::Write as _;
+
+use sqlx::migrate::Migration;
 
 use crate::tenant::Tenant;
 
 use super::{quote_ident_into, Dialect, Postgres};
+
+/// SQLSTATE a batch raises when the tenant is not what the caller read before sending it
+/// (unregistered since, or migrated by someone else).
+pub const CHANGED_SINCE_READ: &str = "TNCY1";
+
+/// SQLSTATE a batch raises if the tenant's schema is not first on the `search_path` after
+/// `SET LOCAL` (a server that ignored it): nothing then runs in the wrong schema.
+pub const WRONG_SCHEMA: &str = "TNCY2";
 
 fn q(schema: &Tenant) -> String {
     schema.quoted()
@@ -32,6 +46,11 @@ CREATE TABLE IF NOT EXISTS {r}.migrations (
     installed_on timestamptz NOT NULL DEFAULT now(),
     execution_ms bigint NOT NULL,
     PRIMARY KEY (tenant, version)
+);
+CREATE TABLE IF NOT EXISTS {r}.last_migrate_run (
+    singleton boolean PRIMARY KEY DEFAULT true CHECK (singleton),
+    finished_at timestamptz NOT NULL,
+    tenants_migrated bigint NOT NULL
 );",
         lock = literal(&format!("tenancy-registry:{}", registry.as_str())),
     )
@@ -47,8 +66,12 @@ fn literal(s: &str) -> String {
 /// Takes the per-tenant lock until the end of the transaction; `$1` is the tenant name.
 /// Keyed by registry and tenant, so runs on different tenants never wait for each other.
 pub fn lock_tenant(registry: &Tenant) -> String {
+    lock_tenant_of(registry, "$1")
+}
+
+fn lock_tenant_of(registry: &Tenant, name: &str) -> String {
     format!(
-        "SELECT pg_advisory_xact_lock(hashtextextended({} || $1, 0))",
+        "SELECT pg_advisory_xact_lock(hashtextextended({} || {name}, 0))",
         literal(&format!("tenancy:{}:", registry.as_str()))
     )
 }
@@ -107,18 +130,24 @@ GROUP BY t.name ORDER BY t.name"
     )
 }
 
-/// One catalog query for `migrate_all`: every tenant and whether it lacks any of the expected
+/// One catalog query for `migrate_all`: every tenant, whether it lacks any of the expected
 /// migrations (`$1` versions, `$2` checksums, paired by position) or has one with another
-/// checksum. An index probe per tenant and migration; no round trip per tenant.
+/// checksum, and, only for the tenants that do, their applied versions and checksums (by
+/// version). An index probe per tenant and migration; no round trip per tenant.
 pub fn behind(registry: &Tenant) -> String {
     let r = q(registry);
     format!(
-        "SELECT t.name, EXISTS (
+        "SELECT t.name, b.behind,
+    CASE WHEN b.behind THEN COALESCE((SELECT array_agg(m.version ORDER BY m.version)
+        FROM {r}.migrations m WHERE m.tenant = t.name), '{{}}') END,
+    CASE WHEN b.behind THEN COALESCE((SELECT array_agg(m.checksum ORDER BY m.version)
+        FROM {r}.migrations m WHERE m.tenant = t.name), '{{}}') END
+FROM {r}.tenants t, LATERAL (SELECT EXISTS (
     SELECT 1 FROM unnest($1::bigint[], $2::bytea[]) AS e(version, checksum)
     WHERE NOT EXISTS (
         SELECT 1 FROM {r}.migrations m
-        WHERE m.tenant = t.name AND m.version = e.version AND m.checksum = e.checksum))
-FROM {r}.tenants t ORDER BY t.name"
+        WHERE m.tenant = t.name AND m.version = e.version AND m.checksum = e.checksum)) AS behind) b
+ORDER BY t.name"
     )
 }
 
@@ -128,6 +157,19 @@ pub fn record_applied(registry: &Tenant) -> String {
     format!(
         "INSERT INTO {}.migrations (tenant, version, description, checksum, execution_ms)
 SELECT $1, * FROM unnest($2::bigint[], $3::text[], $4::bytea[], $5::bigint[])",
+        q(registry)
+    )
+}
+
+/// Records that a run migrated `$1` tenants. Committed with the session's
+/// `synchronous_commit` (normally `on`), this one commit flushes the WAL up to it, making every
+/// earlier asynchronous commit of the run's [`migrate_batch`]es durable too.
+pub fn record_run(registry: &Tenant) -> String {
+    format!(
+        "INSERT INTO {}.last_migrate_run (singleton, finished_at, tenants_migrated)
+VALUES (true, now(), $1)
+ON CONFLICT (singleton) DO UPDATE SET finished_at = EXCLUDED.finished_at,
+    tenants_migrated = EXCLUDED.tenants_migrated",
         q(registry)
     )
 }
@@ -166,6 +208,115 @@ pub fn set_local_search_path(tenant: &Tenant) -> String {
     out
 }
 
+/// Creates tenant `tenant` with `migrations` as one simple-protocol batch: one round trip and
+/// one implicit transaction, so an error anywhere (the name registered meanwhile, the schema
+/// already there, a failing migration) rolls all of it back. Registers the name, creates the
+/// schema, then runs [`apply_in_tenant`]'s statements.
+///
+/// Names are validated, so they are rendered as literals; nothing else from outside goes in
+/// but the migrations' own SQL.
+pub fn create_batch(registry: &Tenant, tenant: &Tenant, migrations: &[&Migration]) -> String {
+    let mut out = format!(
+        "INSERT INTO {}.tenants (name) VALUES ({});\n{};\n",
+        q(registry),
+        literal(tenant.as_str()),
+        create_schema(tenant),
+    );
+    apply_in_tenant(&mut out, registry, tenant, migrations, "");
+    out
+}
+
+/// Applies `pending` to tenant `tenant` as one simple-protocol batch (one round trip, one
+/// implicit transaction, rolled back as a whole on any error) under the tenant's lock.
+///
+/// The batch first checks, under the lock, that the tenant is still registered and that its
+/// applied versions are still exactly `applied` (ascending), as read before; otherwise it
+/// raises [`CHANGED_SINCE_READ`] and changes nothing. Its commit is asynchronous
+/// (`SET LOCAL synchronous_commit = off`, no wait for the WAL flush): the caller makes a run's
+/// batches durable with one synchronous commit after the last of them ([`record_run`]). Until
+/// then a server crash can lose a tenant's whole migration (its DDL and bookkeeping row
+/// together), which the next run finds pending again; never half of one.
+pub fn migrate_batch(
+    registry: &Tenant,
+    tenant: &Tenant,
+    applied: &[i64],
+    pending: &[&Migration],
+) -> String {
+    let r = q(registry);
+    let n = literal(tenant.as_str());
+    let mut versions = String::new();
+    for (i, v) in applied.iter().enumerate() {
+        let sep = if i == 0 { "" } else { ", " };
+        let _ = write!(versions, "{sep}{v}");
+    }
+    let mut out = format!(
+        "{lock};\nSET LOCAL synchronous_commit = off;\n",
+        lock = lock_tenant_of(registry, &n)
+    );
+    let unchanged = format!(
+        "NOT EXISTS (SELECT 1 FROM {r}.tenants WHERE name = {n})
+        OR (SELECT COALESCE(array_agg(version ORDER BY version), '{{}}') FROM {r}.migrations
+            WHERE tenant = {n}) IS DISTINCT FROM ARRAY[{versions}]::bigint[] THEN
+        RAISE EXCEPTION 'tenant % changed since it was read', {n} USING ERRCODE = '{CHANGED_SINCE_READ}';
+    ELSIF "
+    );
+    apply_in_tenant(&mut out, registry, tenant, pending, &unchanged);
+    out
+}
+
+/// Appends: save the session's `search_path`; `SET LOCAL` it to the tenant; check that it took
+/// (after `check`, a condition-and-raise of the caller's); then each migration, timed on the
+/// server, followed by its bookkeeping row; and finally put the session's `search_path` back,
+/// so a migration that ran a session-level `SET search_path` leaves no trace on the pooled
+/// connection.
+fn apply_in_tenant(
+    out: &mut String,
+    registry: &Tenant,
+    tenant: &Tenant,
+    migrations: &[&Migration],
+    check: &str,
+) {
+    let r = q(registry);
+    let n = literal(tenant.as_str());
+    let _ = write!(
+        out,
+        "SELECT set_config('tenancy.saved_search_path', current_setting('search_path'), true);
+{path};
+DO $tenancy$ BEGIN
+    IF {check}current_schema() IS DISTINCT FROM {n} THEN
+        RAISE EXCEPTION 'search_path does not start with tenant %', {n} USING ERRCODE = '{WRONG_SCHEMA}';
+    END IF;
+END $tenancy$;
+",
+        path = set_local_search_path(tenant),
+    );
+    for m in migrations {
+        let _ = write!(
+            out,
+            "SELECT set_config('tenancy.started', clock_timestamp()::text, true);
+{sql}
+;
+INSERT INTO {r}.migrations (tenant, version, description, checksum, execution_ms) VALUES ({n}, {version}, convert_from(decode('{description}', 'hex'), 'UTF8'), decode('{checksum}', 'hex'), (1000 * extract(epoch FROM clock_timestamp() - current_setting('tenancy.started')::timestamptz))::bigint);
+",
+            sql = m.sql.as_str(),
+            version = m.version,
+            description = hex(m.description.as_bytes()),
+            checksum = hex(&m.checksum),
+        );
+    }
+    out.push_str(
+        "SELECT set_config('search_path', current_setting('tenancy.saved_search_path'), false);\n",
+    );
+}
+
+fn hex(bytes: &[u8]) -> String {
+    let mut out = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        let _ = write!(out, "{b:02x}");
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -196,7 +347,64 @@ mod tests {
             r#"SET LOCAL search_path TO "acme", "public""#
         );
         assert!(ensure_registry(&reg).contains(r#"CREATE SCHEMA IF NOT EXISTS "_tenancy";"#));
-        assert!(behind(&reg).contains(r#"FROM "_tenancy".tenants t ORDER BY t.name"#));
+        assert!(behind(&reg).contains(r#"FROM "_tenancy".tenants t, LATERAL"#));
+    }
+
+    fn migration(version: i64, description: &str, sql: &str) -> Migration {
+        use sqlx::SqlSafeStr;
+        Migration::new(
+            version,
+            description.to_owned().into(),
+            sqlx::migrate::MigrationType::Simple,
+            sqlx::AssertSqlSafe(sql.to_owned()).into_sql_str(),
+            false,
+        )
+    }
+
+    #[test]
+    fn a_create_batch_registers_creates_and_migrates_in_order() {
+        let m = migration(1, "guards", "CREATE TABLE guards (id int) -- no newline");
+        let batch = create_batch(&t("_tenancy"), &t("acme"), &[&m]);
+        let at = |needle: &str| {
+            batch
+                .find(needle)
+                .unwrap_or_else(|| panic!("{needle:?} missing from:\n{batch}"))
+        };
+        assert!(batch.starts_with(r#"INSERT INTO "_tenancy".tenants (name) VALUES ('acme');"#));
+        assert!(
+            at(r#"CREATE SCHEMA "acme";"#) < at(r#"SET LOCAL search_path TO "acme", "public";"#)
+        );
+        assert!(at("SET LOCAL search_path") < at("current_schema() IS DISTINCT FROM 'acme'"));
+        // The migration's trailing comment cannot swallow the statement separator.
+        assert!(at("-- no newline\n;\n") < at(r#"INSERT INTO "_tenancy".migrations"#));
+        assert!(batch.contains("VALUES ('acme', 1, convert_from(decode('677561726473', 'hex')"));
+        assert!(batch.trim_end().ends_with(
+            "SELECT set_config('search_path', current_setting('tenancy.saved_search_path'), false);"
+        ));
+        // Creation is committed durably: only migrations of existing tenants commit async.
+        assert!(!batch.contains("synchronous_commit"));
+    }
+
+    #[test]
+    fn a_migration_batch_locks_then_checks_what_was_read() {
+        let m = migration(3, "it's", "ALTER TABLE guards ADD COLUMN badge text");
+        let batch = migrate_batch(&t("_tenancy"), &t("acme"), &[1, 2], &[&m]);
+        assert!(batch.starts_with(
+            "SELECT pg_advisory_xact_lock(hashtextextended('tenancy:_tenancy:' || 'acme', 0));"
+        ));
+        assert!(batch.contains("SET LOCAL synchronous_commit = off;"));
+        assert!(batch.contains("IS DISTINCT FROM ARRAY[1, 2]::bigint[] THEN"));
+        assert!(batch.contains(&format!("ERRCODE = '{CHANGED_SINCE_READ}'")));
+        assert!(batch.contains(&format!("ERRCODE = '{WRONG_SCHEMA}'")));
+        // The description goes in as hex: no quoting of text from outside.
+        assert!(batch.contains(&format!("decode('{}', 'hex')", hex(b"it's"))));
+        let none = migrate_batch(&t("_tenancy"), &t("acme"), &[], &[&m]);
+        assert!(none.contains("ARRAY[]::bigint[]"));
+    }
+
+    #[test]
+    fn hex_is_lowercase_two_digits_per_byte() {
+        assert_eq!(hex(&[0, 15, 16, 255]), "000f10ff");
     }
 
     #[test]
