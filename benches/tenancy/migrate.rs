@@ -6,10 +6,8 @@
 use std::process::Command;
 use std::time::Instant;
 
-use std::sync::Arc;
-
 use sqlx::migrate::{Migration, MigrationType, Migrator};
-use sqlx::{AssertSqlSafe, Connection, SqlSafeStr};
+use sqlx::{AssertSqlSafe, SqlSafeStr};
 use tenancy::{sql, MigrateOptions, Outcome, Tenant, Tenants};
 
 use crate::common::*;
@@ -44,7 +42,9 @@ pub async fn noop(ctx: &mut Ctx) -> BoxResult<()> {
                 return Err(format!("no-op migrate_all over {n}: not all up to date").into());
             }
             let start = Instant::now();
-            let rows: Vec<(String, bool)> = sqlx::query_as(AssertSqlSafe(behind.clone()))
+            // Decoded as the library decodes it.
+            type Behind = (String, bool, Option<Vec<i64>>, Option<Vec<Vec<u8>>>);
+            let rows: Vec<Behind> = sqlx::query_as(AssertSqlSafe(behind.clone()))
                 .bind(&versions)
                 .bind(&checksums)
                 .fetch_all(&pool)
@@ -96,21 +96,9 @@ enum Pending {
     Floor,
     CommitEach,
     Library,
-    LibraryAsyncCommit,
-    Fewer,
-    OneTrip,
-    OneTripAsyncCommit,
 }
 
-const PENDING_VARIANTS: [Pending; 7] = [
-    Pending::Floor,
-    Pending::CommitEach,
-    Pending::Library,
-    Pending::LibraryAsyncCommit,
-    Pending::Fewer,
-    Pending::OneTrip,
-    Pending::OneTripAsyncCommit,
-];
+const PENDING_VARIANTS: [Pending; 3] = [Pending::Floor, Pending::CommitEach, Pending::Library];
 
 /// Workload 5. Each round adds one pending `ADD COLUMN` migration (version 2, 3, …) and every
 /// variant applies it to its own fleet of tenants, in rotating order.
@@ -142,7 +130,6 @@ pub async fn pending(ctx: &mut Ctx) -> BoxResult<()> {
 
 async fn pending_variant(
     ctx: &mut Ctx,
-    async_pool: &sqlx::PgPool,
     variant: Pending,
     fleet: &Fleet,
     version: i64,
@@ -150,8 +137,6 @@ async fn pending_variant(
     let all = migrations_upto(version).await?;
     let ups: Vec<Migration> = ups(&all).into_iter().cloned().collect();
     let last = ups.last().expect("migrations");
-    let registry = Tenant::new(&fleet.registry)?;
-    let workers = POOL_SIZE as usize;
     match variant {
         Pending::Floor | Pending::CommitEach => {
             let apply = Apply {
@@ -167,16 +152,8 @@ async fn pending_variant(
                 ctx.server.apply_each(&fleet.names, &apply).await
             }
         }
-        Pending::Library | Pending::LibraryAsyncCommit => {
-            // The second runs the library unchanged on a pool whose sessions have
-            // synchronous_commit off: what `SET LOCAL synchronous_commit = off` in run_one's
-            // transaction would do.
-            let pool = if variant == Pending::Library {
-                ctx.pool.clone()
-            } else {
-                async_pool.clone()
-            };
-            let handle = Tenants::new(pool, Migrator::with_migrations(all))?
+        Pending::Library => {
+            let handle = Tenants::new(ctx.pool.clone(), Migrator::with_migrations(all))?
                 .with_registry(&fleet.registry)?;
             let report = handle.migrate_all(MigrateOptions::default()).await?;
             let migrated = report
@@ -190,217 +167,11 @@ async fn pending_variant(
             }
             Ok(())
         }
-        Pending::Fewer => {
-            // Same catalog query as migrate_all, then the per-tenant transaction in fewer
-            // round trips.
-            let behind: Vec<(String, bool)> =
-                sqlx::query_as(AssertSqlSafe(sql::lifecycle::behind(&registry)))
-                    .bind(ups.iter().map(|m| m.version).collect::<Vec<_>>())
-                    .bind(ups.iter().map(|m| m.checksum.to_vec()).collect::<Vec<_>>())
-                    .fetch_all(&ctx.pool)
-                    .await?;
-            let names: Vec<String> = behind.into_iter().filter(|r| r.1).map(|r| r.0).collect();
-            let (pool, ups) = (ctx.pool.clone(), Arc::new(ups));
-            each_concurrent(&names, workers, move |name| {
-                let (pool, registry, ups) = (pool.clone(), registry.clone(), Arc::clone(&ups));
-                async move { fewer_migrate(&pool, &registry, &name, &ups).await }
-            })
-            .await
-        }
-        Pending::OneTrip | Pending::OneTripAsyncCommit => {
-            let async_commit = variant == Pending::OneTripAsyncCommit;
-            // One catalog query for every tenant's applied versions, then one batch per
-            // tenant.
-            let applied: Vec<(String, Vec<i64>)> = sqlx::query_as(AssertSqlSafe(format!(
-                "SELECT t.name, COALESCE(array_agg(m.version) FILTER (WHERE m.version IS NOT NULL), '{{}}')
-                 FROM {r}.tenants t LEFT JOIN {r}.migrations m ON m.tenant = t.name
-                 GROUP BY t.name ORDER BY t.name",
-                r = registry.quoted()
-            )))
-            .fetch_all(&ctx.pool)
-            .await?;
-            let batches: Vec<String> = applied
-                .iter()
-                .filter_map(|(name, versions)| {
-                    let pending: Vec<&Migration> = ups
-                        .iter()
-                        .filter(|m| !versions.contains(&m.version))
-                        .collect();
-                    (!pending.is_empty())
-                        .then(|| one_trip_batch(&registry, name, &pending, async_commit))
-                })
-                .collect();
-            let pool = ctx.pool.clone();
-            each_concurrent(&batches, workers, move |batch| {
-                let pool = pool.clone();
-                async move {
-                    sqlx::raw_sql(AssertSqlSafe(batch)).execute(&pool).await?;
-                    Ok(())
-                }
-            })
-            .await
-        }
     }
-}
-
-/// Prototype: `run_one` with the same statements in fewer round trips. `BEGIN` and the lock in
-/// one batch (`begin_with`), registered + applied in one query, `SET LOCAL` sent with the first
-/// migration, the bookkeeping insert, `COMMIT`, and the `search_path` check before and after:
-/// 7 round trips for one migration, against 10 in `run_one`.
-async fn fewer_migrate(
-    pool: &sqlx::PgPool,
-    registry: &Tenant,
-    name: &str,
-    ups: &[Migration],
-) -> BoxResult<()> {
-    let tenant = Tenant::new(name)?;
-    let mut conn = pool.acquire().await?;
-    let path = "SELECT current_setting('search_path')";
-    let before: String = sqlx::query_scalar(path).fetch_one(&mut *conn).await?;
-    let begin = format!(
-        "BEGIN; {}",
-        sql::lifecycle::lock_tenant(registry).replace("$1", &literal(name))
-    );
-    let failed = match conn.begin_with(AssertSqlSafe(begin)).await {
-        Ok(tx) => {
-            fewer_in_tx(tx, registry, &tenant, ups).await?;
-            None
-        }
-        Err(e) => Some(e),
-    };
-    if let Some(e) = failed {
-        if conn.is_in_transaction() {
-            sqlx::raw_sql("ROLLBACK").execute(&mut *conn).await?;
-        }
-        return Err(e.into());
-    }
-    let after: String = sqlx::query_scalar(path).fetch_one(&mut *conn).await?;
-    if after != before {
-        conn.close().await?;
-    }
-    Ok(())
-}
-
-async fn fewer_in_tx(
-    mut tx: sqlx::Transaction<'_, sqlx::Postgres>,
-    registry: &Tenant,
-    tenant: &Tenant,
-    ups: &[Migration],
-) -> BoxResult<()> {
-    let r = registry.quoted();
-    let (registered, versions, checksums): (bool, Vec<i64>, Vec<Vec<u8>>) =
-        sqlx::query_as(AssertSqlSafe(format!(
-            "SELECT EXISTS (SELECT 1 FROM {r}.tenants WHERE name = $1),
-                COALESCE((SELECT array_agg(version ORDER BY version) FROM {r}.migrations WHERE tenant = $1), '{{}}'),
-                COALESCE((SELECT array_agg(checksum ORDER BY version) FROM {r}.migrations WHERE tenant = $1), '{{}}')"
-        )))
-        .bind(tenant.as_str())
-        .fetch_one(&mut *tx)
-        .await?;
-    if !registered {
-        return Err(format!("{tenant} is not a tenant").into());
-    }
-    for (v, c) in versions.iter().zip(&checksums) {
-        if ups.iter().any(|m| m.version == *v && *m.checksum != **c) {
-            return Err(format!("{tenant}: checksum of {v} changed").into());
-        }
-    }
-    let pending: Vec<&Migration> = ups
-        .iter()
-        .filter(|m| !versions.contains(&m.version))
-        .collect();
-    let mut millis = Vec::new();
-    for (i, m) in pending.iter().enumerate() {
-        let text = if i == 0 {
-            format!(
-                "{};\n{}",
-                sql::lifecycle::set_local_search_path(tenant),
-                m.sql.as_str()
-            )
-        } else {
-            m.sql.as_str().to_owned()
-        };
-        let start = Instant::now();
-        sqlx::raw_sql(AssertSqlSafe(text)).execute(&mut *tx).await?;
-        millis.push(start.elapsed().as_millis() as i64);
-    }
-    if !pending.is_empty() {
-        sqlx::query(AssertSqlSafe(sql::lifecycle::record_applied(registry)))
-            .bind(tenant.as_str())
-            .bind(pending.iter().map(|m| m.version).collect::<Vec<_>>())
-            .bind(
-                pending
-                    .iter()
-                    .map(|m| m.description.to_string())
-                    .collect::<Vec<_>>(),
-            )
-            .bind(
-                pending
-                    .iter()
-                    .map(|m| m.checksum.to_vec())
-                    .collect::<Vec<_>>(),
-            )
-            .bind(millis)
-            .execute(&mut *tx)
-            .await?;
-    }
-    tx.commit().await?;
-    Ok(())
-}
-
-/// Prototype: a tenant's whole migration as one simple-protocol batch, one implicit
-/// transaction: the tenant's lock, a guard that fails if another process applied any of these
-/// versions (or dropped the tenant) since the catalog read, `SET LOCAL search_path`, the
-/// migrations, the bookkeeping rows. No per-migration timing and no `search_path` check.
-fn one_trip_batch(
-    registry: &Tenant,
-    name: &str,
-    pending: &[&Migration],
-    async_commit: bool,
-) -> String {
-    let r = registry.quoted();
-    let tenant = Tenant::new(name).expect("registered names are valid");
-    let n = literal(name);
-    let versions: Vec<String> = pending.iter().map(|m| m.version.to_string()).collect();
-    let mut sql = format!(
-        "{lock};
-DO $tenancy$ BEGIN
-    IF NOT EXISTS (SELECT 1 FROM {r}.tenants WHERE name = {n})
-        OR EXISTS (SELECT 1 FROM {r}.migrations WHERE tenant = {n} AND version = ANY (ARRAY[{v}]::bigint[])) THEN
-        RAISE EXCEPTION 'tenant % changed since it was read', {n} USING ERRCODE = 'TNCY1';
-    END IF;
-END $tenancy$;
-{path};
-",
-        lock = sql::lifecycle::lock_tenant(registry).replace("$1", &n),
-        v = versions.join(", "),
-        path = sql::lifecycle::set_local_search_path(&tenant),
-    );
-    if async_commit {
-        sql.push_str("SET LOCAL synchronous_commit = off;\n");
-    }
-    for m in pending {
-        sql.push_str(m.sql.as_str());
-        sql.push_str(";\n");
-    }
-    for m in pending {
-        sql.push_str(&format!(
-            "INSERT INTO {r}.migrations (tenant, version, description, checksum, execution_ms) VALUES ({n}, {}, convert_from(decode('{}', 'hex'), 'UTF8'), decode('{}', 'hex'), 0);\n",
-            m.version,
-            hex(m.description.as_bytes()),
-            hex(&m.checksum),
-        ));
-    }
-    sql
 }
 
 async fn pending_measure(ctx: &mut Ctx, fleets: &[Fleet], n: usize) -> BoxResult<()> {
     let rounds = if ctx.quick { 1 } else { 5 };
-    let async_pool = pool_with(
-        &ctx.options.clone().options([("synchronous_commit", "off")]),
-        POOL_SIZE,
-    )
-    .await?;
     println!(
         "  {rounds} rounds; each adds one pending ADD COLUMN that every variant applies to its \
          own {n} tenants (order rotating)"
@@ -411,7 +182,7 @@ async fn pending_measure(ctx: &mut Ctx, fleets: &[Fleet], n: usize) -> BoxResult
         for k in 0..PENDING_VARIANTS.len() {
             let vi = (k + round) % PENDING_VARIANTS.len();
             let start = Instant::now();
-            pending_variant(ctx, &async_pool, PENDING_VARIANTS[vi], &fleets[vi], version).await?;
+            pending_variant(ctx, PENDING_VARIANTS[vi], &fleets[vi], version).await?;
             secs[vi].push(start.elapsed().as_secs_f64());
         }
     }
@@ -447,26 +218,6 @@ async fn pending_measure(ctx: &mut Ctx, fleets: &[Fleet], n: usize) -> BoxResult
             Pending::CommitEach,
             format!("5b same ALTERs, server-side loop, COMMIT per tenant (reference), {n} tenants"),
             Target::None,
-        ),
-        (
-            Pending::LibraryAsyncCommit,
-            format!("5c migrate_all as is, sessions with synchronous_commit=off (= proposed SET LOCAL), {n} tenants"),
-            Target::AtMost(2.0),
-        ),
-        (
-            Pending::Fewer,
-            format!("5d prototype: run_one in 7 round trips instead of 10, {n} tenants (concurrency {POOL_SIZE})"),
-            Target::AtMost(2.0),
-        ),
-        (
-            Pending::OneTrip,
-            format!("5e prototype: 1 round trip per tenant, {n} tenants (concurrency {POOL_SIZE})"),
-            Target::AtMost(2.0),
-        ),
-        (
-            Pending::OneTripAsyncCommit,
-            format!("5f prototype: 1 round trip per tenant + SET LOCAL synchronous_commit = off, {n} tenants"),
-            Target::AtMost(2.0),
         ),
     ];
     for (v, label, target) in rows {

@@ -5,7 +5,12 @@
 //! - `migrations(tenant, version, …)`: which sqlx migrations (version and checksum) are applied
 //!   in which tenant. One table for all tenants, so finding who is behind is one query;
 //! - `last_migrate_run`: one row, when the last `migrate`/`migrate_all` that changed anything
-//!   finished and how many tenants it migrated. Writing it is the run's durable commit.
+//!   finished and how many tenants it migrated. Writing it is the run's durable commit;
+//! - `check_batch(tenant, pending)`: what the one-round-trip batches call to refuse work on a
+//!   state they did not expect: raises [`CHANGED_SINCE_READ`] unless the tenant is registered
+//!   and has none of the `pending` versions (skipped if `NULL`), and [`WRONG_SCHEMA`] unless the
+//!   tenant's schema is the first on the `search_path`. A function, so its queries are planned
+//!   once per connection rather than in every batch.
 
 use std::fmt::Write as _;
 
@@ -47,6 +52,15 @@ CREATE TABLE IF NOT EXISTS {r}.migrations (
     execution_ms bigint NOT NULL,
     PRIMARY KEY (tenant, version)
 );
+CREATE OR REPLACE FUNCTION {r}.refuse_batch(_tenant text, _problem text) RETURNS void
+LANGUAGE plpgsql AS $tenancy$
+BEGIN
+    IF _problem = '{CHANGED_SINCE_READ}' THEN
+        RAISE EXCEPTION 'tenant % changed since it was read', _tenant USING ERRCODE = _problem;
+    END IF;
+    RAISE EXCEPTION 'schema of tenant % does not exist', _tenant USING ERRCODE = _problem;
+END
+$tenancy$;
 CREATE TABLE IF NOT EXISTS {r}.last_migrate_run (
     singleton boolean PRIMARY KEY DEFAULT true CHECK (singleton),
     finished_at timestamptz NOT NULL,
@@ -133,20 +147,19 @@ GROUP BY t.name ORDER BY t.name"
 /// One catalog query for `migrate_all`: every tenant, whether it lacks any of the expected
 /// migrations (`$1` versions, `$2` checksums, paired by position) or has one with another
 /// checksum, and, only for the tenants that do, their applied versions and checksums (by
-/// version). An index probe per tenant and migration; no round trip per tenant.
+/// version). One index scan per tenant, aggregating its rows; no round trip per tenant.
 pub fn behind(registry: &Tenant) -> String {
     let r = q(registry);
     format!(
-        "SELECT t.name, b.behind,
-    CASE WHEN b.behind THEN COALESCE((SELECT array_agg(m.version ORDER BY m.version)
-        FROM {r}.migrations m WHERE m.tenant = t.name), '{{}}') END,
-    CASE WHEN b.behind THEN COALESCE((SELECT array_agg(m.checksum ORDER BY m.version)
-        FROM {r}.migrations m WHERE m.tenant = t.name), '{{}}') END
-FROM {r}.tenants t, LATERAL (SELECT EXISTS (
-    SELECT 1 FROM unnest($1::bigint[], $2::bytea[]) AS e(version, checksum)
-    WHERE NOT EXISTS (
-        SELECT 1 FROM {r}.migrations m
-        WHERE m.tenant = t.name AND m.version = e.version AND m.checksum = e.checksum)) AS behind) b
+        "SELECT t.name, a.behind,
+    CASE WHEN a.behind THEN COALESCE(a.versions, '{{}}') END,
+    CASE WHEN a.behind THEN COALESCE(a.checksums, '{{}}') END
+FROM {r}.tenants t LEFT JOIN LATERAL (
+    SELECT count(*) FILTER (WHERE (m.version, m.checksum) IN (
+            SELECT * FROM unnest($1::bigint[], $2::bytea[]))) < cardinality($1::bigint[]) AS behind,
+        array_agg(m.version ORDER BY m.version) AS versions,
+        array_agg(m.checksum ORDER BY m.version) AS checksums
+    FROM {r}.migrations m WHERE m.tenant = t.name) a ON true
 ORDER BY t.name"
     )
 }
@@ -201,7 +214,12 @@ pub fn rename_schema(old: &Tenant, new: &Tenant) -> String {
 /// (`SET LOCAL` ends with it, so the pooled connection is not left changed). `public` stays
 /// on the path so shared types and extension functions resolve.
 pub fn set_local_search_path(tenant: &Tenant) -> String {
-    let mut out = String::from("SET LOCAL search_path TO ");
+    format!("SET LOCAL search_path TO {}", search_path_of(tenant))
+}
+
+/// `"tenant", "public"`.
+fn search_path_of(tenant: &Tenant) -> String {
+    let mut out = String::new();
     Postgres::quote_ident(&mut out, tenant.as_str());
     out.push_str(", ");
     quote_ident_into(&mut out, "public");
@@ -211,85 +229,88 @@ pub fn set_local_search_path(tenant: &Tenant) -> String {
 /// Creates tenant `tenant` with `migrations` as one simple-protocol batch: one round trip and
 /// one implicit transaction, so an error anywhere (the name registered meanwhile, the schema
 /// already there, a failing migration) rolls all of it back. Registers the name, creates the
-/// schema, then runs [`apply_in_tenant`]'s statements.
+/// schema, then runs the migrations in it (see [`migrate_batch`] for what surrounds them).
 ///
 /// Names are validated, so they are rendered as literals; nothing else from outside goes in
 /// but the migrations' own SQL.
 pub fn create_batch(registry: &Tenant, tenant: &Tenant, migrations: &[&Migration]) -> String {
+    let n = literal(tenant.as_str());
     let mut out = format!(
-        "INSERT INTO {}.tenants (name) VALUES ({});\n{};\n",
-        q(registry),
-        literal(tenant.as_str()),
-        create_schema(tenant),
+        "INSERT INTO {r}.tenants (name) VALUES ({n});
+{create};
+SELECT {SAVE_PATH};
+SELECT set_config('search_path', {path}, true);
+SELECT {r}.refuse_batch({n}, '{WRONG_SCHEMA}') WHERE to_regnamespace({n}) IS NULL;
+",
+        r = q(registry),
+        create = create_schema(tenant),
+        path = literal(&search_path_of(tenant)),
     );
-    apply_in_tenant(&mut out, registry, tenant, migrations, "");
+    push_migrations(&mut out, registry, tenant, migrations);
     out
 }
 
 /// Applies `pending` to tenant `tenant` as one simple-protocol batch (one round trip, one
 /// implicit transaction, rolled back as a whole on any error) under the tenant's lock.
 ///
-/// The batch first checks, under the lock, that the tenant is still registered and that its
-/// applied versions are still exactly `applied` (ascending), as read before; otherwise it
-/// raises [`CHANGED_SINCE_READ`] and changes nothing. Its commit is asynchronous
-/// (`SET LOCAL synchronous_commit = off`, no wait for the WAL flush): the caller makes a run's
-/// batches durable with one synchronous commit after the last of them ([`record_run`]). Until
-/// then a server crash can lose a tenant's whole migration (its DDL and bookkeeping row
-/// together), which the next run finds pending again; never half of one.
-pub fn migrate_batch(
-    registry: &Tenant,
-    tenant: &Tenant,
-    applied: &[i64],
-    pending: &[&Migration],
-) -> String {
+/// Under the lock it checks that the tenant is still registered and that none of the pending
+/// versions is applied (another process got there first); otherwise it raises
+/// [`CHANGED_SINCE_READ`] and changes nothing. It then saves the session's `search_path`, sets
+/// the tenant's for the transaction, checks that it took ([`WRONG_SCHEMA`]), and runs each
+/// migration, timed on the server, followed by its bookkeeping row; last, it puts the session's
+/// `search_path` back, so a migration that ran a session-level `SET search_path` leaves no
+/// trace on the pooled connection.
+///
+/// The check reads only index entries (no rows) so it stays cheap on a registry being written
+/// by concurrent batches. It does not see an *earlier* version rolled back by another process
+/// between the caller's read and this batch; running `rollback` and `migrate` on one tenant
+/// from two processes at once is not supported.
+///
+/// Its commit is asynchronous (`synchronous_commit = off` for the transaction, no wait for the
+/// WAL flush): the caller makes a run's batches durable with one synchronous commit after the
+/// last of them ([`record_run`]). Until then a server crash can lose a tenant's whole migration
+/// (its DDL and bookkeeping row together), which the next run finds pending again; never half
+/// of one.
+pub fn migrate_batch(registry: &Tenant, tenant: &Tenant, pending: &[&Migration]) -> String {
     let r = q(registry);
     let n = literal(tenant.as_str());
     let mut versions = String::new();
-    for (i, v) in applied.iter().enumerate() {
+    for (i, m) in pending.iter().enumerate() {
         let sep = if i == 0 { "" } else { ", " };
-        let _ = write!(versions, "{sep}{v}");
+        let _ = write!(versions, "{sep}{}", m.version);
     }
     let mut out = format!(
-        "{lock};\nSET LOCAL synchronous_commit = off;\n",
-        lock = lock_tenant_of(registry, &n)
+        "{lock}, {SAVE_PATH};
+SELECT set_config('search_path', {path}, true), set_config('synchronous_commit', 'off', true);
+SELECT {r}.refuse_batch({n}, problem) FROM (SELECT CASE
+    WHEN NOT EXISTS (SELECT 1 FROM {r}.tenants WHERE name = {n})
+        OR EXISTS (SELECT 1 FROM {r}.migrations
+            WHERE tenant = {n} AND version = ANY (ARRAY[{versions}]::bigint[]))
+        THEN '{CHANGED_SINCE_READ}'
+    WHEN to_regnamespace({n}) IS NULL THEN '{WRONG_SCHEMA}' END AS problem) p
+WHERE problem IS NOT NULL;
+",
+        lock = lock_tenant_of(registry, &n),
+        path = literal(&search_path_of(tenant)),
     );
-    let unchanged = format!(
-        "NOT EXISTS (SELECT 1 FROM {r}.tenants WHERE name = {n})
-        OR (SELECT COALESCE(array_agg(version ORDER BY version), '{{}}') FROM {r}.migrations
-            WHERE tenant = {n}) IS DISTINCT FROM ARRAY[{versions}]::bigint[] THEN
-        RAISE EXCEPTION 'tenant % changed since it was read', {n} USING ERRCODE = '{CHANGED_SINCE_READ}';
-    ELSIF "
-    );
-    apply_in_tenant(&mut out, registry, tenant, pending, &unchanged);
+    push_migrations(&mut out, registry, tenant, pending);
     out
 }
 
-/// Appends: save the session's `search_path`; `SET LOCAL` it to the tenant; check that it took
-/// (after `check`, a condition-and-raise of the caller's); then each migration, timed on the
-/// server, followed by its bookkeeping row; and finally put the session's `search_path` back,
-/// so a migration that ran a session-level `SET search_path` leaves no trace on the pooled
-/// connection.
-fn apply_in_tenant(
+/// Saves the session's `search_path` for the end of a batch (transaction-local).
+const SAVE_PATH: &str =
+    "set_config('tenancy.saved_search_path', current_setting('search_path'), true)";
+
+/// Appends each migration, timed on the server, with its bookkeeping row; then puts the
+/// session's `search_path` back.
+fn push_migrations(
     out: &mut String,
     registry: &Tenant,
     tenant: &Tenant,
     migrations: &[&Migration],
-    check: &str,
 ) {
     let r = q(registry);
     let n = literal(tenant.as_str());
-    let _ = write!(
-        out,
-        "SELECT set_config('tenancy.saved_search_path', current_setting('search_path'), true);
-{path};
-DO $tenancy$ BEGIN
-    IF {check}current_schema() IS DISTINCT FROM {n} THEN
-        RAISE EXCEPTION 'search_path does not start with tenant %', {n} USING ERRCODE = '{WRONG_SCHEMA}';
-    END IF;
-END $tenancy$;
-",
-        path = set_local_search_path(tenant),
-    );
     for m in migrations {
         let _ = write!(
             out,
@@ -347,7 +368,7 @@ mod tests {
             r#"SET LOCAL search_path TO "acme", "public""#
         );
         assert!(ensure_registry(&reg).contains(r#"CREATE SCHEMA IF NOT EXISTS "_tenancy";"#));
-        assert!(behind(&reg).contains(r#"FROM "_tenancy".tenants t, LATERAL"#));
+        assert!(behind(&reg).contains(r#"FROM "_tenancy".tenants t LEFT JOIN LATERAL"#));
     }
 
     fn migration(version: i64, description: &str, sql: &str) -> Migration {
@@ -372,9 +393,14 @@ mod tests {
         };
         assert!(batch.starts_with(r#"INSERT INTO "_tenancy".tenants (name) VALUES ('acme');"#));
         assert!(
-            at(r#"CREATE SCHEMA "acme";"#) < at(r#"SET LOCAL search_path TO "acme", "public";"#)
+            at(r#"CREATE SCHEMA "acme";"#) < at("SELECT set_config('tenancy.saved_search_path'")
         );
-        assert!(at("SET LOCAL search_path") < at("current_schema() IS DISTINCT FROM 'acme'"));
+        assert!(
+            at("SELECT set_config('tenancy.saved_search_path'")
+                < at(r#"SELECT set_config('search_path', '"acme", "public"', true);"#)
+        );
+        assert!(at("set_config('search_path', '\"acme\"") < at("to_regnamespace('acme') IS NULL"));
+        assert!(at("to_regnamespace('acme') IS NULL") < at("CREATE TABLE guards"));
         // The migration's trailing comment cannot swallow the statement separator.
         assert!(at("-- no newline\n;\n") < at(r#"INSERT INTO "_tenancy".migrations"#));
         assert!(batch.contains("VALUES ('acme', 1, convert_from(decode('677561726473', 'hex')"));
@@ -388,18 +414,19 @@ mod tests {
     #[test]
     fn a_migration_batch_locks_then_checks_what_was_read() {
         let m = migration(3, "it's", "ALTER TABLE guards ADD COLUMN badge text");
-        let batch = migrate_batch(&t("_tenancy"), &t("acme"), &[1, 2], &[&m]);
+        let n = migration(4, "four", "ALTER TABLE guards ADD COLUMN four text");
+        let batch = migrate_batch(&t("_tenancy"), &t("acme"), &[&m, &n]);
         assert!(batch.starts_with(
-            "SELECT pg_advisory_xact_lock(hashtextextended('tenancy:_tenancy:' || 'acme', 0));"
+            "SELECT pg_advisory_xact_lock(hashtextextended('tenancy:_tenancy:' || 'acme', 0)), \
+             set_config('tenancy.saved_search_path', current_setting('search_path'), true);"
         ));
-        assert!(batch.contains("SET LOCAL synchronous_commit = off;"));
-        assert!(batch.contains("IS DISTINCT FROM ARRAY[1, 2]::bigint[] THEN"));
-        assert!(batch.contains(&format!("ERRCODE = '{CHANGED_SINCE_READ}'")));
-        assert!(batch.contains(&format!("ERRCODE = '{WRONG_SCHEMA}'")));
+        assert!(batch.contains("set_config('synchronous_commit', 'off', true);"));
+        assert!(batch.contains("version = ANY (ARRAY[3, 4]::bigint[])"));
+        assert!(batch.contains(&format!("THEN '{CHANGED_SINCE_READ}'")));
+        assert!(batch.contains(&format!("THEN '{WRONG_SCHEMA}'")));
+        assert!(batch.find("badge text").unwrap() < batch.find("four text").unwrap());
         // The description goes in as hex: no quoting of text from outside.
         assert!(batch.contains(&format!("decode('{}', 'hex')", hex(b"it's"))));
-        let none = migrate_batch(&t("_tenancy"), &t("acme"), &[], &[&m]);
-        assert!(none.contains("ARRAY[]::bigint[]"));
     }
 
     #[test]
