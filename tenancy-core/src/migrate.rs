@@ -380,7 +380,8 @@ impl Tenants {
         if pending.is_empty() {
             return Ok(Outcome::UpToDate);
         }
-        let batch = sql::migrate_batch(&inner.registry, tenant, &pending);
+        let versions: Vec<i64> = applied.iter().map(|(v, _)| *v).collect();
+        let batch = sql::migrate_batch(&inner.registry, tenant, &versions, &pending);
         match sqlx::raw_sql(AssertSqlSafe(batch))
             .execute(&inner.pool)
             .await

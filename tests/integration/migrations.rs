@@ -356,24 +356,32 @@ async fn a_migration_batch_applies_only_to_the_state_it_was_built_from() {
     let ups = ups(&all);
     let t = &created[0];
 
-    // Built from a stale read (v1 not applied yet): v1 is there now, so refused; nothing runs.
-    let stale = migrate_batch(&registry, t, &ups);
+    // Built from a stale read (v1 not applied yet): refused, nothing runs.
+    let stale = migrate_batch(&registry, t, &[], &ups);
     assert_eq!(
         sqlstate_of(&pool, stale).await.as_deref(),
         Some(CHANGED_SINCE_READ)
     );
     assert!(!has_column(&pool, t.as_str(), "guards", "badge").await);
 
+    // Built as if v2 were applied (e.g. read just before another process rolled it back):
+    // refused too.
+    let ahead = migrate_batch(&registry, t, &[1, 2], &[]);
+    assert_eq!(
+        sqlstate_of(&pool, ahead).await.as_deref(),
+        Some(CHANGED_SINCE_READ)
+    );
+
     // For a name that is not a tenant: refused.
     let stranger = Tenant::new(tenancy_testdb::unique_name("nobody")).unwrap();
-    let batch = migrate_batch(&registry, &stranger, &ups[1..]);
+    let batch = migrate_batch(&registry, &stranger, &[1], &ups[1..]);
     assert_eq!(
         sqlstate_of(&pool, batch).await.as_deref(),
         Some(CHANGED_SINCE_READ)
     );
 
     // Built from the current state: applied and recorded, timed on the server.
-    let batch = migrate_batch(&registry, t, &ups[1..]);
+    let batch = migrate_batch(&registry, t, &[1], &ups[1..]);
     assert_eq!(sqlstate_of(&pool, batch).await, None);
     assert!(has_column(&pool, t.as_str(), "guards", "badge").await);
     let (description, checksum, ms): (String, Vec<u8>, i64) =
@@ -400,7 +408,7 @@ async fn a_migration_batch_applies_only_to_the_state_it_was_built_from() {
         .execute(&pool)
         .await
         .unwrap();
-    let batch = migrate_batch(&registry, gone, &ups[1..]);
+    let batch = migrate_batch(&registry, gone, &[1], &ups[1..]);
     assert_eq!(
         sqlstate_of(&pool, batch).await.as_deref(),
         Some(WRONG_SCHEMA)

@@ -253,39 +253,40 @@ SELECT {r}.refuse_batch({n}, '{WRONG_SCHEMA}') WHERE to_regnamespace({n}) IS NUL
 /// Applies `pending` to tenant `tenant` as one simple-protocol batch (one round trip, one
 /// implicit transaction, rolled back as a whole on any error) under the tenant's lock.
 ///
-/// Under the lock it checks that the tenant is still registered and that none of the pending
-/// versions is applied (another process got there first); otherwise it raises
-/// [`CHANGED_SINCE_READ`] and changes nothing. It then saves the session's `search_path`, sets
-/// the tenant's for the transaction, checks that it took ([`WRONG_SCHEMA`]), and runs each
-/// migration, timed on the server, followed by its bookkeeping row; last, it puts the session's
-/// `search_path` back, so a migration that ran a session-level `SET search_path` leaves no
-/// trace on the pooled connection.
-///
-/// The check reads only index entries (no rows) so it stays cheap on a registry being written
-/// by concurrent batches. It does not see an *earlier* version rolled back by another process
-/// between the caller's read and this batch; running `rollback` and `migrate` on one tenant
-/// from two processes at once is not supported.
+/// Under the lock it checks that the tenant is still registered with exactly the `applied`
+/// versions the caller read (ascending); otherwise (another process migrated or rolled it back
+/// meanwhile, or it was dropped) it raises [`CHANGED_SINCE_READ`] and changes nothing. It also
+/// raises [`WRONG_SCHEMA`] if the tenant's schema is missing, so nothing can run against
+/// whatever else is on the `search_path`. It then saves the session's `search_path`, sets the
+/// tenant's for the transaction, and runs each migration, timed on the server, followed by its
+/// bookkeeping row; last, it puts the session's `search_path` back, so a migration that ran a
+/// session-level `SET search_path` leaves no trace on the pooled connection.
 ///
 /// Its commit is asynchronous (`synchronous_commit = off` for the transaction, no wait for the
 /// WAL flush): the caller makes a run's batches durable with one synchronous commit after the
 /// last of them ([`record_run`]). Until then a server crash can lose a tenant's whole migration
 /// (its DDL and bookkeeping row together), which the next run finds pending again; never half
 /// of one.
-pub fn migrate_batch(registry: &Tenant, tenant: &Tenant, pending: &[&Migration]) -> String {
+pub fn migrate_batch(
+    registry: &Tenant,
+    tenant: &Tenant,
+    applied: &[i64],
+    pending: &[&Migration],
+) -> String {
     let r = q(registry);
     let n = literal(tenant.as_str());
     let mut versions = String::new();
-    for (i, m) in pending.iter().enumerate() {
+    for (i, v) in applied.iter().enumerate() {
         let sep = if i == 0 { "" } else { ", " };
-        let _ = write!(versions, "{sep}{}", m.version);
+        let _ = write!(versions, "{sep}{v}");
     }
     let mut out = format!(
         "{lock}, {SAVE_PATH};
 SELECT set_config('search_path', {path}, true), set_config('synchronous_commit', 'off', true);
 SELECT {r}.refuse_batch({n}, problem) FROM (SELECT CASE
     WHEN NOT EXISTS (SELECT 1 FROM {r}.tenants WHERE name = {n})
-        OR EXISTS (SELECT 1 FROM {r}.migrations
-            WHERE tenant = {n} AND version = ANY (ARRAY[{versions}]::bigint[]))
+        OR (SELECT COALESCE(array_agg(version ORDER BY version), '{{}}') FROM {r}.migrations
+            WHERE tenant = {n}) IS DISTINCT FROM ARRAY[{versions}]::bigint[]
         THEN '{CHANGED_SINCE_READ}'
     WHEN to_regnamespace({n}) IS NULL THEN '{WRONG_SCHEMA}' END AS problem) p
 WHERE problem IS NOT NULL;
@@ -415,13 +416,15 @@ mod tests {
     fn a_migration_batch_locks_then_checks_what_was_read() {
         let m = migration(3, "it's", "ALTER TABLE guards ADD COLUMN badge text");
         let n = migration(4, "four", "ALTER TABLE guards ADD COLUMN four text");
-        let batch = migrate_batch(&t("_tenancy"), &t("acme"), &[&m, &n]);
+        let batch = migrate_batch(&t("_tenancy"), &t("acme"), &[1, 2], &[&m, &n]);
         assert!(batch.starts_with(
             "SELECT pg_advisory_xact_lock(hashtextextended('tenancy:_tenancy:' || 'acme', 0)), \
              set_config('tenancy.saved_search_path', current_setting('search_path'), true);"
         ));
         assert!(batch.contains("set_config('synchronous_commit', 'off', true);"));
-        assert!(batch.contains("version = ANY (ARRAY[3, 4]::bigint[])"));
+        assert!(batch.contains("IS DISTINCT FROM ARRAY[1, 2]::bigint[]"));
+        let none = migrate_batch(&t("_tenancy"), &t("acme"), &[], &[&m]);
+        assert!(none.contains("IS DISTINCT FROM ARRAY[]::bigint[]"));
         assert!(batch.contains(&format!("THEN '{CHANGED_SINCE_READ}'")));
         assert!(batch.contains(&format!("THEN '{WRONG_SCHEMA}'")));
         assert!(batch.find("badge text").unwrap() < batch.find("four text").unwrap());
