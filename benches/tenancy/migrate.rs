@@ -42,9 +42,7 @@ pub async fn noop(ctx: &mut Ctx) -> BoxResult<()> {
                 return Err(format!("no-op migrate_all over {n}: not all up to date").into());
             }
             let start = Instant::now();
-            // Decoded as the library decodes it.
-            type Behind = (String, bool, Option<Vec<i64>>, Option<Vec<Vec<u8>>>);
-            let rows: Vec<Behind> = sqlx::query_as(AssertSqlSafe(behind.clone()))
+            let rows: Vec<(String, bool)> = sqlx::query_as(AssertSqlSafe(behind.clone()))
                 .bind(&versions)
                 .bind(&checksums)
                 .fetch_all(&pool)

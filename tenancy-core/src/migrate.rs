@@ -5,14 +5,15 @@
 //! either fully at the new version or unchanged, even if the run is aborted (future dropped,
 //! process killed), and two processes migrating at once never apply a migration twice.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Instant;
 
-use futures_util::stream::{self, StreamExt};
 use sqlx::migrate::Migration;
 use sqlx::pool::PoolConnection;
 use sqlx::postgres::PgConnection;
 use sqlx::{AssertSqlSafe, Connection, Postgres, Transaction};
+use tokio::task::JoinSet;
 
 use crate::error::Error;
 use crate::lifecycle::{lock, settle, Tenants};
@@ -328,9 +329,7 @@ async fn run_in_tenant(
 /// Applied migrations, `(version, checksum)` by version.
 type Applied = Vec<(i64, Vec<u8>)>;
 
-/// A row of [`sql::behind`]: name, behind?, and if so its applied versions and checksums.
-type Behind = (String, bool, Option<Vec<i64>>, Option<Vec<Vec<u8>>>);
-
+#[derive(Clone, Copy)]
 enum Direction {
     Up,
     Down(i64),
@@ -468,22 +467,30 @@ impl Tenants {
     pub async fn migrate_all(&self, options: MigrateOptions) -> Result<Report, Error> {
         self.ensure_registry().await?;
         let inner = self.inner();
-        let rows: Vec<Behind> = sqlx::query_as(AssertSqlSafe(sql::behind(&inner.registry)))
+        let rows: Vec<(String, bool)> = sqlx::query_as(AssertSqlSafe(sql::behind(&inner.registry)))
             .bind(&inner.migrations.versions)
             .bind(&inner.migrations.checksums)
             .fetch_all(&inner.pool)
             .await?;
+        // What the tenants with work have applied, in a second query only if there are any,
+        // so a no-op run stays one small query.
+        let behind: Vec<&str> = rows.iter().filter(|r| r.1).map(|r| r.0.as_str()).collect();
+        let mut applied: HashMap<String, Applied> = HashMap::new();
+        if !behind.is_empty() {
+            let found: Vec<(String, Vec<i64>, Vec<Vec<u8>>)> =
+                sqlx::query_as(AssertSqlSafe(sql::applied_of(&inner.registry)))
+                    .bind(&behind)
+                    .fetch_all(&inner.pool)
+                    .await?;
+            for (tenant, versions, checksums) in found {
+                applied.insert(tenant, versions.into_iter().zip(checksums).collect());
+            }
+        }
         let rows = rows
             .into_iter()
-            .map(|(name, behind, versions, checksums)| {
-                let applied = behind.then(|| {
-                    let versions = versions.unwrap_or_default();
-                    versions
-                        .into_iter()
-                        .zip(checksums.unwrap_or_default())
-                        .collect()
-                });
-                (name, applied)
+            .map(|(name, behind)| {
+                let work = behind.then(|| applied.remove(&name).unwrap_or_default());
+                (name, work)
             })
             .collect();
         let report = self.run_all(rows, Direction::Up, options).await?;
@@ -537,18 +544,36 @@ impl Tenants {
             .concurrency
             .unwrap_or_else(|| self.pool().options().get_max_connections() as usize)
             .max(1);
-        let direction = &direction;
-        let mut results = stream::iter(work)
-            .map(|(index, tenant, applied)| async move {
+        // Each tenant runs in its own task (a `JoinSet`, so dropping this future aborts them):
+        // building batches and reading replies then spreads over the runtime's threads instead
+        // of queueing behind one task's.
+        let mut work = work.into_iter();
+        let mut running = JoinSet::new();
+        let spawn = |running: &mut JoinSet<_>,
+                     (index, tenant, applied): (usize, Tenant, Applied)| {
+            let this = self.clone();
+            running.spawn(async move {
                 let result = match direction {
-                    Direction::Up => self.migrate_read(&tenant, &applied).await,
-                    Direction::Down(_) => self.run_one(&tenant, direction).await,
+                    Direction::Up => this.migrate_read(&tenant, &applied).await,
+                    Direction::Down(_) => this.run_one(&tenant, &direction).await,
                 };
                 (index, tenant, result)
-            })
-            .buffer_unordered(concurrency);
+            });
+        };
+        for item in work.by_ref().take(concurrency) {
+            spawn(&mut running, item);
+        }
         let mut done = 0;
-        while let Some((index, tenant, result)) = results.next().await {
+        while let Some(joined) = running.join_next().await {
+            let (index, tenant, result) = match joined {
+                Ok(finished) => finished,
+                Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+                // Only the runtime shutting down cancels them, and that drops this future too.
+                Err(e) => panic!("tenancy: a migration task was cancelled: {e}"),
+            };
+            if let Some(item) = work.next() {
+                spawn(&mut running, item);
+            }
             done += 1;
             if let Some(progress) = &options.on_progress {
                 progress(&Progress {
