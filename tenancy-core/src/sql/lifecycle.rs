@@ -6,11 +6,9 @@
 //!   in which tenant. One table for all tenants, so finding who is behind is one query;
 //! - `last_migrate_run`: one row, when the last `migrate`/`migrate_all` that changed anything
 //!   finished and how many tenants it migrated. Writing it is the run's durable commit;
-//! - `check_batch(tenant, pending)`: what the one-round-trip batches call to refuse work on a
-//!   state they did not expect: raises [`CHANGED_SINCE_READ`] unless the tenant is registered
-//!   and has none of the `pending` versions (skipped if `NULL`), and [`WRONG_SCHEMA`] unless the
-//!   tenant's schema is the first on the `search_path`. A function, so its queries are planned
-//!   once per connection rather than in every batch.
+//! - `check_batch(tenant, problem)`: raises `problem` ([`CHANGED_SINCE_READ`] or
+//!   [`WRONG_SCHEMA`]) as the SQLSTATE, with a message naming the tenant, unless it is `NULL`;
+//!   the one-round-trip batches compute the problem in SQL and call it to refuse work.
 
 use std::fmt::Write as _;
 
@@ -52,13 +50,14 @@ CREATE TABLE IF NOT EXISTS {r}.migrations (
     execution_ms bigint NOT NULL,
     PRIMARY KEY (tenant, version)
 );
-CREATE OR REPLACE FUNCTION {r}.refuse_batch(_tenant text, _problem text) RETURNS void
+CREATE OR REPLACE FUNCTION {r}.check_batch(_tenant text, _problem text) RETURNS void
 LANGUAGE plpgsql AS $tenancy$
 BEGIN
     IF _problem = '{CHANGED_SINCE_READ}' THEN
         RAISE EXCEPTION 'tenant % changed since it was read', _tenant USING ERRCODE = _problem;
+    ELSIF _problem IS NOT NULL THEN
+        RAISE EXCEPTION 'schema of tenant % does not exist', _tenant USING ERRCODE = _problem;
     END IF;
-    RAISE EXCEPTION 'schema of tenant % does not exist', _tenant USING ERRCODE = _problem;
 END
 $tenancy$;
 CREATE TABLE IF NOT EXISTS {r}.last_migrate_run (
@@ -244,8 +243,8 @@ pub fn create_batch(registry: &Tenant, tenant: &Tenant, migrations: &[&Migration
         "INSERT INTO {r}.tenants (name) VALUES ({n});
 {create};
 SELECT {SAVE_PATH};
-SELECT set_config('search_path', {path}, true);
-SELECT {r}.refuse_batch({n}, '{WRONG_SCHEMA}') WHERE to_regnamespace({n}) IS NULL;
+SELECT set_config('search_path', {path}, true), {STARTED},
+    {r}.check_batch({n}, CASE WHEN to_regnamespace({n}) IS NULL THEN '{WRONG_SCHEMA}' END);
 ",
         r = q(registry),
         create = create_schema(tenant),
@@ -287,14 +286,13 @@ pub fn migrate_batch(
     }
     let mut out = format!(
         "{lock}, {SAVE_PATH};
-SELECT set_config('search_path', {path}, true), set_config('synchronous_commit', 'off', true);
-SELECT {r}.refuse_batch({n}, problem) FROM (SELECT CASE
-    WHEN NOT EXISTS (SELECT 1 FROM {r}.tenants WHERE name = {n})
-        OR (SELECT COALESCE(array_agg(version ORDER BY version), '{{}}') FROM {r}.migrations
-            WHERE tenant = {n}) IS DISTINCT FROM ARRAY[{versions}]::bigint[]
-        THEN '{CHANGED_SINCE_READ}'
-    WHEN to_regnamespace({n}) IS NULL THEN '{WRONG_SCHEMA}' END AS problem) p
-WHERE problem IS NOT NULL;
+SELECT set_config('search_path', {path}, true), set_config('synchronous_commit', 'off', true),
+    {STARTED}, {r}.check_batch({n}, CASE
+        WHEN NOT EXISTS (SELECT 1 FROM {r}.tenants WHERE name = {n})
+            OR (SELECT COALESCE(array_agg(version ORDER BY version), '{{}}') FROM {r}.migrations
+                WHERE tenant = {n}) IS DISTINCT FROM ARRAY[{versions}]::bigint[]
+            THEN '{CHANGED_SINCE_READ}'
+        WHEN to_regnamespace({n}) IS NULL THEN '{WRONG_SCHEMA}' END);
 ",
         lock = lock_tenant_of(registry, &n),
         path = literal(&search_path_of(tenant)),
@@ -303,12 +301,15 @@ WHERE problem IS NOT NULL;
     out
 }
 
+/// Starts the clock of a batch's first migration (transaction-local).
+const STARTED: &str = "set_config('tenancy.started', clock_timestamp()::text, true)";
+
 /// Saves the session's `search_path` for the end of a batch (transaction-local).
 const SAVE_PATH: &str =
     "set_config('tenancy.saved_search_path', current_setting('search_path'), true)";
 
-/// Appends each migration, timed on the server, with its bookkeeping row; then puts the
-/// session's `search_path` back.
+/// Appends each migration, timed on the server (the caller starts the first one's clock),
+/// with its bookkeeping row; then puts the session's `search_path` back.
 fn push_migrations(
     out: &mut String,
     registry: &Tenant,
@@ -317,11 +318,13 @@ fn push_migrations(
 ) {
     let r = q(registry);
     let n = literal(tenant.as_str());
-    for m in migrations {
+    for (i, m) in migrations.iter().enumerate() {
+        if i > 0 {
+            let _ = writeln!(out, "SELECT {STARTED};");
+        }
         let _ = write!(
             out,
-            "SELECT set_config('tenancy.started', clock_timestamp()::text, true);
-{sql}
+            "{sql}
 ;
 INSERT INTO {r}.migrations (tenant, version, description, checksum, execution_ms) VALUES ({n}, {version}, convert_from(decode('{description}', 'hex'), 'UTF8'), decode('{checksum}', 'hex'), (1000 * extract(epoch FROM clock_timestamp() - current_setting('tenancy.started')::timestamptz))::bigint);
 ",
@@ -403,7 +406,7 @@ mod tests {
         );
         assert!(
             at("SELECT set_config('tenancy.saved_search_path'")
-                < at(r#"SELECT set_config('search_path', '"acme", "public"', true);"#)
+                < at(r#"SELECT set_config('search_path', '"acme", "public"', true),"#)
         );
         assert!(at("set_config('search_path', '\"acme\"") < at("to_regnamespace('acme') IS NULL"));
         assert!(at("to_regnamespace('acme') IS NULL") < at("CREATE TABLE guards"));
@@ -426,7 +429,9 @@ mod tests {
             "SELECT pg_advisory_xact_lock(hashtextextended('tenancy:_tenancy:' || 'acme', 0)), \
              set_config('tenancy.saved_search_path', current_setting('search_path'), true);"
         ));
-        assert!(batch.contains("set_config('synchronous_commit', 'off', true);"));
+        assert!(batch.contains("set_config('synchronous_commit', 'off', true),"));
+        // The second migration gets its own clock; the first's is started with the checks.
+        assert_eq!(batch.matches("set_config('tenancy.started'").count(), 2);
         assert!(batch.contains("IS DISTINCT FROM ARRAY[1, 2]::bigint[]"));
         let none = migrate_batch(&t("_tenancy"), &t("acme"), &[], &[&m]);
         assert!(none.contains("IS DISTINCT FROM ARRAY[]::bigint[]"));
