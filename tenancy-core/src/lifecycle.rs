@@ -254,12 +254,12 @@ impl Tenants {
         let tenant = self.parse(name)?;
         self.ensure_registry().await?;
         let registry = &self.inner.registry;
+        let all: Vec<&Migration> = self.inner.migrations.ups().collect();
         if hook.is_none() {
             // The common case in one round trip. Any failure leaves nothing behind (one
             // implicit transaction) and falls through to the statement-at-a-time path below,
             // which redoes the work and reports the exact error (name taken, schema there,
             // which migration failed).
-            let all: Vec<&Migration> = self.inner.migrations.ups().collect();
             let batch = sql::create_batch(registry, &tenant, &all);
             if sqlx::raw_sql(AssertSqlSafe(batch))
                 .execute(&self.inner.pool)
@@ -283,7 +283,6 @@ impl Tenants {
                 .execute(&mut *tx)
                 .await
                 .map_err(|e| schema_taken(e, &tenant))?;
-            let all: Vec<&Migration> = self.inner.migrations.ups().collect();
             migrate::apply(&mut tx, registry, &tenant, &all).await?;
             if let Some(hook) = hook {
                 hook(&mut tx, &tenant).await.map_err(|source| Error::Hook {
