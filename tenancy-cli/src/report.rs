@@ -218,18 +218,13 @@ pub fn summary(action: Action, counts: Counts) -> String {
     }
 }
 
-/// The messages of `err` and its sources, outermost first. A source whose message the
-/// previous one already contains (`"…: {source}"`) is skipped, so nothing is said twice.
+/// The messages of `err` and its sources, outermost first. Each error of this library says
+/// only its own part, with its cause in `source`, so nothing is said twice.
 pub fn error_chain(err: &(dyn StdError + 'static)) -> Vec<String> {
     let mut lines = vec![err.to_string()];
-    let mut previous = lines[0].clone();
     let mut next = err.source();
     while let Some(source) = next {
-        let message = source.to_string();
-        if !previous.contains(&message) {
-            lines.push(message.clone());
-        }
-        previous = message;
+        lines.push(source.to_string());
         next = source.source();
     }
     lines
@@ -402,8 +397,8 @@ mod tests {
     }
 
     #[derive(Debug, thiserror::Error)]
-    #[error("outer: {0}")]
-    struct Repeats(#[source] Inner);
+    #[error("outer")]
+    struct Outer(#[source] Inner);
 
     #[derive(Debug, thiserror::Error)]
     #[error("inner")]
@@ -411,15 +406,15 @@ mod tests {
 
     #[derive(Debug, thiserror::Error)]
     #[error("top")]
-    struct Top(#[source] Repeats);
+    struct Top(#[source] Outer);
 
     #[test]
-    fn error_chain_lists_causes_once() {
-        let err = Top(Repeats(Inner(std::io::Error::other("disk on fire"))));
-        assert_eq!(error_chain(&err), ["top", "outer: inner", "disk on fire"]);
+    fn error_chain_lists_every_cause_in_order() {
+        let err = Top(Outer(Inner(std::io::Error::other("disk on fire"))));
+        assert_eq!(error_chain(&err), ["top", "outer", "inner", "disk on fire"]);
         assert_eq!(
             render_error("acme: ", &err),
-            "error: acme: top\n  caused by: outer: inner\n  caused by: disk on fire"
+            "error: acme: top\n  caused by: outer\n  caused by: inner\n  caused by: disk on fire"
         );
     }
 

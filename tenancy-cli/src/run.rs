@@ -114,10 +114,12 @@ async fn command(ctx: &mut Ctx, command: Command) -> Result<(), CliError> {
             let tenant = ctx.tenants.create(&name).await?;
             ctx.line(&format!("created {tenant}"))
         }
-        Command::Drop { name } => {
-            ctx.tenants.drop(&name).await?;
-            ctx.line(&format!("dropped {name}"))
-        }
+        Command::Drop { name } => match ctx.tenants.drop(&name).await? {
+            tenancy_core::Dropped::Unregistered => ctx.line(&format!(
+                "dropped {name} (its schema was already gone; unregistered it)"
+            )),
+            _ => ctx.line(&format!("dropped {name}")),
+        },
         Command::Rename { old, new } => {
             let new = ctx.tenants.rename(&old, &new).await?;
             ctx.line(&format!("renamed {old} to {new}"))

@@ -2,9 +2,10 @@
 //! error mapping. Generic over the model; the derive generates none of this.
 
 use sqlx::postgres::PgArguments;
-use sqlx::{AssertSqlSafe, Executor, Postgres};
+use sqlx::Arguments;
 
 use crate::error::{from_db, Error};
+use crate::exec::{self, Executor};
 use crate::model::TenantModel;
 use crate::record::Record;
 use crate::sql::{self, Postgres as Pg};
@@ -17,7 +18,7 @@ fn bind<M: TenantModel>(
     model: &M,
     columns: impl IntoIterator<Item = usize>,
     args: &mut PgArguments,
-) -> Result<(), Error> {
+) -> Result<(), sqlx::Error> {
     for index in columns {
         model
             .bind_column(index, args)
@@ -42,7 +43,7 @@ pub(crate) async fn insert<'c, M, E>(
 ) -> Result<Record<M>, Error>
 where
     M: TenantModel,
-    E: Executor<'c, Database = Postgres>,
+    E: Executor<'c>,
 {
     let mut record = Record::new(tenant, value);
     insert_record(executor, &mut record).await?;
@@ -55,16 +56,20 @@ pub(crate) async fn insert_record<'c, M, E>(
 ) -> Result<(), Error>
 where
     M: TenantModel,
-    E: Executor<'c, Database = Postgres>,
+    E: Executor<'c>,
 {
     record.validate()?;
-    let mut args = PgArguments::default();
-    bind(record.value(), insertable_indexes::<M>(), &mut args)?;
     let sql = sql::insert::<Pg>(record.tenant(), &M::TABLE, 1);
-    let row = sqlx::query_with(AssertSqlSafe(sql), args)
-        .fetch_one(executor)
+    let value = record.value();
+    let args = || {
+        let mut args = PgArguments::default();
+        bind(value, insertable_indexes::<M>(), &mut args)?;
+        Ok(args)
+    };
+    let row = exec::fetch_optional(executor, &sql, &args)
         .await
-        .map_err(|e| from_db(e, record.tenant(), M::TABLE.name))?;
+        .map_err(|e| from_db(e, record.tenant(), M::TABLE.name))?
+        .ok_or(sqlx::Error::RowNotFound)?;
     record.set_loaded(M::from_row(&row)?);
     Ok(())
 }
@@ -76,7 +81,7 @@ pub(crate) async fn insert_many<'c, M, E>(
 ) -> Result<Vec<Record<M>>, Error>
 where
     M: TenantModel,
-    E: Executor<'c, Database = Postgres>,
+    E: Executor<'c>,
 {
     if models.is_empty() {
         return Ok(Vec::new());
@@ -95,13 +100,15 @@ where
             max_rows,
         });
     }
-    let mut args = PgArguments::default();
-    for model in &models {
-        bind(model, insertable_indexes::<M>(), &mut args)?;
-    }
+    let args = || {
+        let mut args = PgArguments::default();
+        for model in &models {
+            bind(model, insertable_indexes::<M>(), &mut args)?;
+        }
+        Ok(args)
+    };
     let sql = sql::insert::<Pg>(&tenant, &M::TABLE, models.len());
-    let rows = sqlx::query_with(AssertSqlSafe(sql), args)
-        .fetch_all(executor)
+    let rows = exec::fetch_all(executor, &sql, &args)
         .await
         .map_err(|e| from_db(e, &tenant, M::TABLE.name))?;
     rows.iter()
@@ -116,12 +123,15 @@ pub(crate) async fn find<'c, M, E>(
 ) -> Result<Option<Record<M>>, Error>
 where
     M: TenantModel,
-    E: Executor<'c, Database = Postgres>,
+    E: Executor<'c>,
 {
     let sql = sql::select_by_pk::<Pg>(&tenant, &M::TABLE);
-    let row = sqlx::query(AssertSqlSafe(sql))
-        .bind(id)
-        .fetch_optional(executor)
+    let args = || {
+        let mut args = PgArguments::default();
+        args.add(&id).map_err(sqlx::Error::Encode)?;
+        Ok(args)
+    };
+    let row = exec::fetch_optional(executor, &sql, &args)
         .await
         .map_err(|e| from_db(e, &tenant, M::TABLE.name))?;
     row.map(|row| Ok(Record::loaded(tenant, M::from_row(&row)?)))
@@ -137,21 +147,24 @@ pub(crate) async fn update_columns<'c, M, E>(
 ) -> Result<(), Error>
 where
     M: TenantModel,
-    E: Executor<'c, Database = Postgres>,
+    E: Executor<'c>,
 {
     if columns.is_empty() {
         return Ok(());
     }
     let table = &M::TABLE;
-    let mut args = PgArguments::default();
-    bind(
-        record.value(),
-        columns.iter().copied().chain([table.primary_key_index()]),
-        &mut args,
-    )?;
+    let value = record.value();
+    let args = || {
+        let mut args = PgArguments::default();
+        bind(
+            value,
+            columns.iter().copied().chain([table.primary_key_index()]),
+            &mut args,
+        )?;
+        Ok(args)
+    };
     let sql = sql::update::<Pg>(record.tenant(), table, columns);
-    let row = sqlx::query_with(AssertSqlSafe(sql), args)
-        .fetch_optional(executor)
+    let row = exec::fetch_optional(executor, &sql, &args)
         .await
         .map_err(|e| from_db(e, record.tenant(), table.name))?
         .ok_or_else(|| Error::NotFound {
@@ -165,16 +178,20 @@ where
 pub(crate) async fn delete<'c, M, E>(executor: E, record: &mut Record<M>) -> Result<(), Error>
 where
     M: TenantModel,
-    E: Executor<'c, Database = Postgres>,
+    E: Executor<'c>,
 {
     let table = &M::TABLE;
     let sql = sql::delete_by_pk::<Pg>(record.tenant(), table);
-    let done = sqlx::query(AssertSqlSafe(sql))
-        .bind(record.id())
-        .execute(executor)
+    let id = record.id();
+    let args = || {
+        let mut args = PgArguments::default();
+        args.add(&id).map_err(sqlx::Error::Encode)?;
+        Ok(args)
+    };
+    let affected = exec::execute(executor, &sql, &args)
         .await
         .map_err(|e| from_db(e, record.tenant(), table.name))?;
-    if done.rows_affected() == 0 {
+    if affected == 0 {
         return Err(Error::NotFound {
             tenant: record.tenant().clone(),
             table: table.name,

@@ -1,5 +1,9 @@
 //! The crate's one error type.
 
+use std::fmt;
+use std::time::Duration;
+
+use crate::pg;
 use crate::record::State;
 use crate::tenant::{InvalidTenantName, Tenant};
 use crate::validate::ValidationErrors;
@@ -23,7 +27,7 @@ pub enum Error {
         table: &'static str,
         /// The database's own error.
         #[source]
-        source: sqlx::Error,
+        source: DatabaseError,
     },
 
     /// A record belongs to one tenant and was written to another. Nothing was written.
@@ -94,6 +98,38 @@ pub enum Error {
         max_rows: usize,
     },
 
+    /// `rename` was asked to rename a tenant to its own name; nothing was done.
+    #[error("tenant \"{tenant}\" cannot be renamed to its own name")]
+    SameName {
+        /// The tenant.
+        tenant: Tenant,
+    },
+
+    /// The tenant is registered but its schema does not exist (dropped outside tenancy, or left
+    /// out of a restore). Nothing was run: unqualified migration SQL would otherwise resolve in
+    /// another schema. `Tenants::drop` unregisters such a tenant.
+    #[error("tenant \"{tenant}\" is registered but its schema does not exist; nothing was run (drop the tenant to unregister it)")]
+    SchemaMissing {
+        /// The tenant.
+        tenant: Tenant,
+    },
+
+    /// A lifecycle operation waited longer than the handle's lock timeout for a lock on the
+    /// tenant (its lifecycle lock, its schema or one of its tables); nothing was done.
+    #[error(
+        "gave up on tenant \"{tenant}\" after waiting {waited:?} for a lock{}",
+        LockHolders(holders)
+    )]
+    LockTimeout {
+        /// The tenant.
+        tenant: Tenant,
+        /// The lock timeout that ran out.
+        waited: Duration,
+        /// The sessions found holding a lock on the tenant right after the timeout (may be
+        /// empty if they finished meanwhile).
+        holders: Vec<LockHolder>,
+    },
+
     /// `create` or `rename` found the tenant already registered.
     #[error("tenant \"{tenant}\" already exists")]
     TenantExists {
@@ -158,7 +194,7 @@ pub enum Error {
     },
 
     /// A migration's SQL failed in a tenant; that tenant's transaction was rolled back.
-    #[error("migration {version} ({description}) failed in tenant \"{tenant}\": {source}")]
+    #[error("migration {version} ({description}) failed in tenant \"{tenant}\"")]
     Migration {
         /// The tenant.
         tenant: Tenant,
@@ -168,11 +204,11 @@ pub enum Error {
         description: String,
         /// The database's error.
         #[source]
-        source: sqlx::Error,
+        source: DatabaseError,
     },
 
     /// The `create` hook failed; the tenant was not created.
-    #[error("the create hook failed for tenant \"{tenant}\": {source}")]
+    #[error("the create hook failed for tenant \"{tenant}\"")]
     Hook {
         /// The tenant being created.
         tenant: Tenant,
@@ -181,34 +217,160 @@ pub enum Error {
         source: sqlx::error::BoxDynError,
     },
 
-    /// Any other database error.
-    #[error(transparent)]
-    Database(#[from] sqlx::Error),
+    /// Any other database error, with the tenant it was about when there is one.
+    #[error("database error{}", InTenant(tenant.as_ref()))]
+    Database {
+        /// The tenant the operation was about, if any.
+        tenant: Option<Tenant>,
+        /// The database's error.
+        #[source]
+        source: DatabaseError,
+    },
+}
+
+impl From<sqlx::Error> for Error {
+    fn from(err: sqlx::Error) -> Self {
+        Error::Database {
+            tenant: None,
+            source: DatabaseError(err),
+        }
+    }
+}
+
+impl Error {
+    /// Names `tenant` in a [`Error::Database`] that names none yet; other errors are returned
+    /// as they are.
+    pub(crate) fn about(self, tenant: &Tenant) -> Self {
+        match self {
+            Error::Database {
+                tenant: None,
+                source,
+            } => Error::Database {
+                tenant: Some(tenant.clone()),
+                source,
+            },
+            other => other,
+        }
+    }
+
+    /// The sqlx error underneath, if this error came from the database.
+    pub fn as_sqlx(&self) -> Option<&sqlx::Error> {
+        match self {
+            Error::Database { source, .. }
+            | Error::UnknownTenant { source, .. }
+            | Error::Migration { source, .. } => Some(source.as_sqlx()),
+            _ => None,
+        }
+    }
+}
+
+struct InTenant<'a>(Option<&'a Tenant>);
+
+impl fmt::Display for InTenant<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0 {
+            Some(tenant) => write!(f, " in tenant \"{tenant}\""),
+            None => Ok(()),
+        }
+    }
+}
+
+/// A session found holding a lock that a lifecycle operation waited for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LockHolder {
+    /// The server process id (`pg_stat_activity.pid`).
+    pub pid: i32,
+    /// Its `application_name`.
+    pub application_name: String,
+    /// Its state (`active`, `idle in transaction`, …).
+    pub state: String,
+    /// The start of its last statement, truncated to 200 characters.
+    pub query: String,
+}
+
+struct LockHolders<'a>(&'a [LockHolder]);
+
+impl fmt::Display for LockHolders<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, h) in self.0.iter().enumerate() {
+            f.write_str(if i == 0 { "; held by " } else { ", " })?;
+            write!(f, "pid {} ({}, {:?}", h.pid, h.state, h.query)?;
+            if !h.application_name.is_empty() {
+                write!(f, ", application {:?}", h.application_name)?;
+            }
+            f.write_str(")")?;
+        }
+        Ok(())
+    }
+}
+
+/// An error from sqlx, displayed as the server's message with its SQLSTATE, detail and hint
+/// (without the server's source-code location that sqlx appends). The sqlx error itself is
+/// [`as_sqlx`](Self::as_sqlx).
+pub struct DatabaseError(sqlx::Error);
+
+impl DatabaseError {
+    /// The sqlx error.
+    pub fn as_sqlx(&self) -> &sqlx::Error {
+        &self.0
+    }
+
+    /// The sqlx error, taken out.
+    pub fn into_sqlx(self) -> sqlx::Error {
+        self.0
+    }
+
+    /// The SQLSTATE (PostgreSQL) of a server error.
+    pub fn code(&self) -> Option<String> {
+        match &self.0 {
+            sqlx::Error::Database(db) => db.code().map(|c| c.into_owned()),
+            _ => None,
+        }
+    }
+}
+
+impl From<sqlx::Error> for DatabaseError {
+    fn from(err: sqlx::Error) -> Self {
+        DatabaseError(err)
+    }
+}
+
+impl fmt::Debug for DatabaseError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&self.0, f)
+    }
+}
+
+impl fmt::Display for DatabaseError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        pg::render(&self.0, f)
+    }
+}
+
+impl std::error::Error for DatabaseError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match &self.0 {
+            // Rendered in full above; its own source is the same server error again.
+            sqlx::Error::Database(_) => None,
+            other => other.source(),
+        }
+    }
 }
 
 /// Maps a database error of a statement on `tenant`'s `table` to an [`Error`]: a missing
 /// relation or schema becomes [`Error::UnknownTenant`] instead of a raw
 /// "relation does not exist".
-/// The SQLSTATE of a database error, if it is one.
-pub(crate) fn sqlstate(err: &sqlx::Error) -> Option<String> {
-    match err {
-        sqlx::Error::Database(db) => db.code().map(|c| c.into_owned()),
-        _ => None,
-    }
-}
-
 pub(crate) fn from_db(err: sqlx::Error, tenant: &Tenant, table: &'static str) -> Error {
-    let missing = matches!(
-        &err,
-        sqlx::Error::Database(db) if matches!(db.code().as_deref(), Some("42P01" | "3F000"))
-    );
-    if missing {
+    if pg::is_missing_relation(&err) {
         Error::UnknownTenant {
             tenant: tenant.clone(),
             table,
-            source: err,
+            source: DatabaseError(err),
         }
     } else {
-        Error::Database(err)
+        Error::Database {
+            tenant: Some(tenant.clone()),
+            source: DatabaseError(err),
+        }
     }
 }

@@ -42,9 +42,12 @@
 
 mod crud;
 mod error;
+mod exec;
 mod lifecycle;
 mod migrate;
 mod model;
+mod pg;
+mod pool;
 mod query;
 mod record;
 pub mod sql;
@@ -52,12 +55,14 @@ pub mod tenant;
 pub mod validate;
 
 pub use crud::MAX_BIND_PARAMS;
-pub use error::Error;
-pub use lifecycle::{CreateHook, TenantEvent, Tenants, DEFAULT_REGISTRY};
+pub use error::{DatabaseError, Error, LockHolder};
+pub use exec::{Executor, PgBouncer};
+pub use lifecycle::{CreateHook, Dropped, TenantEvent, Tenants, DEFAULT_REGISTRY};
 pub use migrate::{
     MigrateOptions, Outcome, Progress, ProgressFn, Report, TenantResult, TenantStatus,
 };
 pub use model::{ColumnDef, TableDef, TenantModel};
+pub use pool::{PoolSettings, STATEMENTS_PER_MODEL};
 pub use query::{Column, Filter, Order, Query, SqlValue};
 pub use record::{Changeset, Record, State};
 pub use tenant::{InvalidTenantName, NameRule, Tenant, TenantNamePolicy, MAX_TENANT_NAME_LEN};

@@ -6,23 +6,40 @@
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use futures_util::future::BoxFuture;
 use sqlx::migrate::{Migration, Migrator};
-use sqlx::postgres::{PgConnection, PgPool};
-use sqlx::{AssertSqlSafe, Connection, Postgres, Transaction};
+use sqlx::postgres::{PgArguments, PgConnection, PgPool, PgRow};
+use sqlx::{Arguments, AssertSqlSafe, Connection, FromRow, Postgres, Transaction};
 
-use crate::error::{sqlstate, Error};
+use crate::error::{Error, LockHolder};
+use crate::exec::{Executor, PgBouncer, Session};
 use crate::migrate::{self, Migrations};
-use crate::sql::lifecycle as sql;
+use crate::pg;
+use crate::sql::lifecycle::{self as sql, BatchOptions};
 use crate::tenant::{Tenant, TenantNamePolicy};
+
+/// Builds the arguments of a lifecycle statement (called again if the statement is retried).
+macro_rules! args {
+    ($($value:expr),*) => {
+        || {
+            #[allow(unused_mut)]
+            let mut args = PgArguments::default();
+            $(args.add($value).map_err(sqlx::Error::Encode)?;)*
+            Ok(args)
+        }
+    };
+}
+pub(crate) use args;
 
 /// The default name of the registry schema.
 pub const DEFAULT_REGISTRY: &str = "_tenancy";
 
 /// A hook run inside the transaction that creates a tenant, after its migrations (e.g. to seed
 /// data). The tenant's schema is first on the connection's `search_path` for the duration of the
-/// transaction. An error rolls the whole creation back.
+/// transaction (followed by the handle's shared schemas, if any). An error rolls the whole
+/// creation back.
 pub type CreateHook = Box<
     dyn for<'c> FnOnce(
             &'c mut PgConnection,
@@ -30,6 +47,17 @@ pub type CreateHook = Box<
         ) -> BoxFuture<'c, Result<(), sqlx::error::BoxDynError>>
         + Send,
 >;
+
+/// What [`Tenants::drop`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Dropped {
+    /// The tenant's schema and everything in it were dropped, and the tenant unregistered.
+    Schema,
+    /// The tenant's schema was already gone (dropped outside tenancy); the tenant was
+    /// unregistered.
+    Unregistered,
+}
 
 /// A change made through a [`Tenants`] handle, delivered to its subscribers after the change
 /// committed (e.g. so a web layer's cache of known tenants stays current).
@@ -78,8 +106,21 @@ pub(crate) struct Inner {
     pub(crate) migrations: Migrations,
     pub(crate) registry: Tenant,
     pub(crate) policy: TenantNamePolicy,
+    pub(crate) batch: BatchOptions,
+    pub(crate) pgbouncer: bool,
     registry_ready: AtomicBool,
     subscribers: Mutex<Vec<Subscriber>>,
+}
+
+/// What a handle is built from; the `with_*` methods change one part and rebuild.
+struct Settings {
+    pool: PgPool,
+    migrations: Vec<Migration>,
+    ignore_missing: bool,
+    policy: TenantNamePolicy,
+    registry: String,
+    batch: BatchOptions,
+    pgbouncer: bool,
 }
 
 impl std::fmt::Debug for Tenants {
@@ -101,59 +142,91 @@ impl Tenants {
     pub fn new(pool: PgPool, migrator: Migrator) -> Result<Self, Error> {
         Self::build(
             Vec::new(),
-            pool,
-            migrator.migrations.to_vec(),
-            migrator.ignore_missing,
-            TenantNamePolicy::default(),
-            DEFAULT_REGISTRY,
+            Settings {
+                pool,
+                migrations: migrator.migrations.to_vec(),
+                ignore_missing: migrator.ignore_missing,
+                policy: TenantNamePolicy::default(),
+                registry: DEFAULT_REGISTRY.to_owned(),
+                batch: BatchOptions::default(),
+                pgbouncer: false,
+            },
         )
     }
 
     /// The same handle with another naming policy (e.g. with reserved names of your own).
     pub fn with_policy(self, policy: TenantNamePolicy) -> Self {
-        let inner = &self.inner;
-        Self::build(
-            self.subscribers(),
-            inner.pool.clone(),
-            inner.migrations.all().to_vec(),
-            inner.migrations.ignore_missing(),
-            policy,
-            inner.registry.as_str(),
-        )
-        .expect("migrations were checked when the handle was built")
+        self.rebuild(|s| s.policy = policy)
+            .expect("the rest was checked when the handle was built")
     }
 
     /// The same handle with its registry in another schema; two handles with different
     /// registries see different sets of tenants. The name follows the tenant naming rule and is
     /// reserved, so no tenant can take it.
     pub fn with_registry(self, schema: &str) -> Result<Self, Error> {
-        let inner = &self.inner;
-        Self::build(
-            self.subscribers(),
-            inner.pool.clone(),
-            inner.migrations.all().to_vec(),
-            inner.migrations.ignore_missing(),
-            inner.policy.clone(),
-            schema,
-        )
+        self.rebuild(|s| s.registry = schema.to_owned())
     }
 
-    fn build(
-        subscribers: Vec<Subscriber>,
-        pool: PgPool,
-        migrations: Vec<Migration>,
-        ignore_missing: bool,
-        policy: TenantNamePolicy,
-        registry: &str,
-    ) -> Result<Self, Error> {
-        let registry = Tenant::new(registry)?;
-        let policy = policy.reserve(registry.as_str());
+    /// The same handle, giving up with [`Error::LockTimeout`] when a lifecycle operation
+    /// (create, drop, rename, migrate, rollback) waits longer than `timeout` for a lock on the
+    /// tenant, e.g. behind a long transaction reading the tenant's tables. By default they wait.
+    pub fn with_lock_timeout(self, timeout: Duration) -> Self {
+        self.rebuild(|s| s.batch.lock_timeout = Some(timeout))
+            .expect("the rest was checked when the handle was built")
+    }
+
+    /// The same handle with `schemas` after the tenant's own on the `search_path` of its
+    /// migrations and create hooks, so that unqualified names of shared objects there (types,
+    /// extension functions, e.g. in `public`) resolve.
+    ///
+    /// By default the path holds the tenant's schema alone, so an unqualified name in a
+    /// migration can only mean an object of the tenant (or of `pg_catalog`). With shared
+    /// schemas on the path, an `ALTER` or `DROP` of a name the tenant lacks reaches the shared
+    /// schema's object of that name instead of failing: qualify such statements.
+    pub fn with_shared_schemas<S: Into<String>>(
+        self,
+        schemas: impl IntoIterator<Item = S>,
+    ) -> Self {
+        let schemas: Vec<String> = schemas.into_iter().map(Into::into).collect();
+        self.rebuild(|s| s.batch.shared_schemas = schemas)
+            .expect("the rest was checked when the handle was built")
+    }
+
+    /// The same handle, for a pool that reaches PostgreSQL through PgBouncer in transaction
+    /// mode: every prepared statement of the lifecycle is unnamed and runs inside a transaction
+    /// (see [`PgBouncer`]). Build the pool with
+    /// [`PoolSettings::pgbouncer`](crate::PoolSettings::pgbouncer).
+    pub fn behind_pgbouncer(self) -> Self {
+        self.rebuild(|s| s.pgbouncer = true)
+            .expect("the rest was checked when the handle was built")
+    }
+
+    fn rebuild(self, change: impl FnOnce(&mut Settings)) -> Result<Self, Error> {
+        let inner = &self.inner;
+        let mut settings = Settings {
+            pool: inner.pool.clone(),
+            migrations: inner.migrations.all().to_vec(),
+            ignore_missing: inner.migrations.ignore_missing(),
+            policy: inner.policy.clone(),
+            registry: inner.registry.as_str().to_owned(),
+            batch: inner.batch.clone(),
+            pgbouncer: inner.pgbouncer,
+        };
+        change(&mut settings);
+        Self::build(self.subscribers(), settings)
+    }
+
+    fn build(subscribers: Vec<Subscriber>, settings: Settings) -> Result<Self, Error> {
+        let registry = Tenant::new(&settings.registry)?;
+        let policy = settings.policy.reserve(registry.as_str());
         Ok(Tenants {
             inner: Arc::new(Inner {
-                pool,
-                migrations: Migrations::new(migrations, ignore_missing)?,
+                pool: settings.pool,
+                migrations: Migrations::new(settings.migrations, settings.ignore_missing)?,
                 registry,
                 policy,
+                batch: settings.batch,
+                pgbouncer: settings.pgbouncer,
                 registry_ready: AtomicBool::new(false),
                 subscribers: Mutex::new(subscribers),
             }),
@@ -203,6 +276,35 @@ impl Tenants {
         &self.inner
     }
 
+    /// A session on the pool for one statement: through [`PgBouncer`] when the handle is
+    /// [`behind_pgbouncer`](Self::behind_pgbouncer).
+    pub(crate) async fn session(&self) -> Result<Session<'static>, Error> {
+        let pool = &self.inner.pool;
+        Ok(if self.inner.pgbouncer {
+            PgBouncer(pool).__session().await?
+        } else {
+            pool.__session().await?
+        })
+    }
+
+    /// Runs one statement on the pool and decodes its rows.
+    pub(crate) async fn rows<T>(
+        &self,
+        sql: &str,
+        args: impl Fn() -> Result<PgArguments, sqlx::Error> + Sync,
+    ) -> Result<Vec<T>, Error>
+    where
+        T: for<'r> FromRow<'r, PgRow>,
+    {
+        let rows = self.session().await?.fetch_all(sql, &args).await?;
+        Ok(rows.iter().map(T::from_row).collect::<Result<_, _>>()?)
+    }
+
+    /// Whether statements are kept prepared on the connection (not behind PgBouncer).
+    pub(crate) fn persistent(&self) -> bool {
+        !self.inner.pgbouncer
+    }
+
     pub(crate) async fn ensure_registry(&self) -> Result<(), Error> {
         if self.inner.registry_ready.load(Ordering::Acquire) {
             return Ok(());
@@ -212,6 +314,38 @@ impl Tenants {
             .await?;
         self.inner.registry_ready.store(true, Ordering::Release);
         Ok(())
+    }
+
+    /// The error of a lifecycle operation on `tenant`, made specific: a lock timeout becomes
+    /// [`Error::LockTimeout`] naming who holds a lock on the tenant, and a database error names
+    /// the tenant.
+    pub(crate) async fn explain(&self, tenant: &Tenant, err: Error) -> Error {
+        let timed_out = err.as_sqlx().is_some_and(pg::is_lock_timeout);
+        match (timed_out, self.inner.batch.lock_timeout) {
+            (true, Some(waited)) => {
+                let holders: Vec<(i32, String, String, String)> = self
+                    .rows(
+                        &sql::lock_holders(&self.inner.registry),
+                        args!(tenant.as_str()),
+                    )
+                    .await
+                    .unwrap_or_default();
+                Error::LockTimeout {
+                    tenant: tenant.clone(),
+                    waited,
+                    holders: holders
+                        .into_iter()
+                        .map(|(pid, application_name, state, query)| LockHolder {
+                            pid,
+                            application_name,
+                            state,
+                            query,
+                        })
+                        .collect(),
+                }
+            }
+            _ => err.about(tenant),
+        }
     }
 
     /// Creates tenant `name`: validates the name, creates its schema and applies every tenant
@@ -234,7 +368,7 @@ impl Tenants {
     /// tenants
     ///     .create_with("acme", Box::new(|conn, _tenant| Box::pin(async move {
     ///         // Unqualified names resolve in the new tenant's schema here.
-    ///         sqlx::query("INSERT INTO settings (key, value) VALUES ('plan', 'free')")
+    ///         sqlx::query("INSERT INTO guards (name, position) VALUES ('Abu', 'Guard')")
     ///             .execute(conn)
     ///             .await?;
     ///         Ok(())
@@ -252,85 +386,153 @@ impl Tenants {
 
     async fn create_inner(&self, name: &str, hook: Option<CreateHook>) -> Result<Tenant, Error> {
         let tenant = self.parse(name)?;
+        match self.create_checked(&tenant, hook).await {
+            Ok(()) => {
+                self.publish(TenantEvent::Created(tenant.clone()));
+                Ok(tenant)
+            }
+            Err(err) => Err(self.explain(&tenant, err).await),
+        }
+    }
+
+    async fn create_checked(&self, tenant: &Tenant, hook: Option<CreateHook>) -> Result<(), Error> {
         self.ensure_registry().await?;
-        let registry = &self.inner.registry;
-        let all: Vec<&Migration> = self.inner.migrations.ups().collect();
+        let inner = &self.inner;
+        let registry = &inner.registry;
+        let all: Vec<&Migration> = inner.migrations.ups().collect();
         if hook.is_none() {
             // The common case in one round trip. Any failure leaves nothing behind (one
             // implicit transaction) and falls through to the statement-at-a-time path below,
             // which redoes the work and reports the exact error (name taken, schema there,
             // which migration failed).
-            let batch = sql::create_batch(registry, &tenant, &all);
+            let batch = sql::create_batch(registry, tenant, &all, &inner.batch);
             if sqlx::raw_sql(AssertSqlSafe(batch))
-                .execute(&self.inner.pool)
+                .execute(&inner.pool)
                 .await
                 .is_ok()
             {
-                self.publish(TenantEvent::Created(tenant.clone()));
-                return Ok(tenant);
+                return Ok(());
             }
         }
-        let mut conn = self.inner.pool.acquire().await?;
-        let before = migrate::search_path(&mut conn).await?;
+        let mut conn = inner.pool.acquire().await?;
+        let before = self.session_check(&mut conn).await?;
         let mut tx = conn.begin().await?;
         let result = async {
+            sqlx::raw_sql(AssertSqlSafe(format!(
+                "{};\n{}",
+                sql::save_session(),
+                sql::set_lock_timeout(&inner.batch)
+            )))
+            .execute(&mut *tx)
+            .await?;
             sqlx::query(AssertSqlSafe(sql::register(registry)))
+                .persistent(self.persistent())
                 .bind(tenant.as_str())
                 .execute(&mut *tx)
                 .await
-                .map_err(|e| tenant_taken(e, &tenant))?;
-            sqlx::raw_sql(AssertSqlSafe(sql::create_schema(&tenant)))
+                .map_err(|e| tenant_taken(e, tenant))?;
+            sqlx::raw_sql(AssertSqlSafe(sql::create_schema(tenant)))
                 .execute(&mut *tx)
                 .await
-                .map_err(|e| schema_taken(e, &tenant))?;
-            migrate::apply(&mut tx, registry, &tenant, &all).await?;
+                .map_err(|e| schema_taken(e, tenant))?;
+            migrate::apply(self, &mut tx, tenant, &all).await?;
             if let Some(hook) = hook {
-                hook(&mut tx, &tenant).await.map_err(|source| Error::Hook {
+                sqlx::raw_sql(AssertSqlSafe(sql::set_local_search_path(
+                    tenant,
+                    &inner.batch,
+                )))
+                .execute(&mut *tx)
+                .await?;
+                hook(&mut tx, tenant).await.map_err(|source| Error::Hook {
                     tenant: tenant.clone(),
                     source,
                 })?;
             }
-            Ok(())
-        }
-        .await;
-        settle(tx, result).await?;
-        self.publish(TenantEvent::Created(tenant.clone()));
-        migrate::release_clean(conn, &before).await?;
-        Ok(tenant)
-    }
-
-    /// Drops tenant `name` and everything in its schema (`DROP SCHEMA … CASCADE`). Refuses
-    /// reserved names ([`Error::InvalidTenantName`]) and schemas that are not tenants
-    /// ([`Error::NotATenant`]).
-    pub async fn drop(&self, name: impl AsRef<str>) -> Result<(), Error> {
-        let tenant = self.parse(name)?;
-        self.ensure_registry().await?;
-        let registry = &self.inner.registry;
-        let mut tx = self.inner.pool.begin().await?;
-        let result = async {
-            lock(&mut tx, registry, &tenant).await?;
-            let found: Option<String> =
-                sqlx::query_scalar(AssertSqlSafe(sql::unregister(registry)))
-                    .bind(tenant.as_str())
-                    .fetch_optional(&mut *tx)
-                    .await?;
-            if found.is_none() {
-                return Err(Error::NotATenant {
-                    tenant: tenant.clone(),
-                });
-            }
-            sqlx::raw_sql(AssertSqlSafe(sql::drop_schema(&tenant)))
+            sqlx::raw_sql(AssertSqlSafe(sql::restore_session()))
                 .execute(&mut *tx)
                 .await?;
             Ok(())
         }
         .await;
         settle(tx, result).await?;
-        self.publish(TenantEvent::Dropped(tenant));
+        self.release_clean(conn, before).await
+    }
+
+    /// What the session looks like before a statement-at-a-time transaction (`None` behind
+    /// PgBouncer, where the server connection is not this client's to check).
+    pub(crate) async fn session_check(
+        &self,
+        conn: &mut PgConnection,
+    ) -> Result<Option<String>, Error> {
+        if self.inner.pgbouncer {
+            return Ok(None);
+        }
+        Ok(Some(migrate::session_fingerprint(conn).await?))
+    }
+
+    /// Returns `conn` to the pool only if its session settings are what they were before the
+    /// transaction (they are restored inside it; a hook could still change them afterwards in
+    /// ways the restore does not cover); otherwise closes it.
+    pub(crate) async fn release_clean(
+        &self,
+        mut conn: sqlx::pool::PoolConnection<Postgres>,
+        before: Option<String>,
+    ) -> Result<(), Error> {
+        if let Some(before) = before {
+            if migrate::session_fingerprint(&mut conn).await? != before {
+                conn.close().await?;
+            }
+        }
         Ok(())
     }
 
+    /// Drops tenant `name` and everything in its schema (`DROP SCHEMA … CASCADE`), and
+    /// unregisters it. Refuses reserved names ([`Error::InvalidTenantName`]) and schemas that
+    /// are not tenants ([`Error::NotATenant`]). A registered tenant whose schema is already
+    /// gone is unregistered and reported as [`Dropped::Unregistered`].
+    pub async fn drop(&self, name: impl AsRef<str>) -> Result<Dropped, Error> {
+        let tenant = self.parse(name)?;
+        match self.drop_checked(&tenant).await {
+            Ok(dropped) => {
+                self.publish(TenantEvent::Dropped(tenant));
+                Ok(dropped)
+            }
+            Err(err) => Err(self.explain(&tenant, err).await),
+        }
+    }
+
+    async fn drop_checked(&self, tenant: &Tenant) -> Result<Dropped, Error> {
+        self.ensure_registry().await?;
+        let registry = &self.inner.registry;
+        let mut tx = self.inner.pool.begin().await?;
+        let result = async {
+            self.lock(&mut tx, tenant).await?;
+            let (registered, schema) = self.registered_and_schema(&mut tx, tenant).await?;
+            if !registered {
+                return Err(Error::NotATenant {
+                    tenant: tenant.clone(),
+                });
+            }
+            sqlx::query(AssertSqlSafe(sql::unregister(registry)))
+                .persistent(self.persistent())
+                .bind(tenant.as_str())
+                .execute(&mut *tx)
+                .await?;
+            if !schema {
+                return Ok(Dropped::Unregistered);
+            }
+            sqlx::raw_sql(AssertSqlSafe(sql::drop_schema(tenant)))
+                .execute(&mut *tx)
+                .await?;
+            Ok(Dropped::Schema)
+        }
+        .await;
+        settle(tx, result).await
+    }
+
     /// Renames tenant `old` to `new`, keeping its data and migration history.
+    /// [`Error::SameName`] if they are the same, [`Error::SchemaMissing`] if `old`'s schema is
+    /// gone.
     pub async fn rename(
         &self,
         old: impl AsRef<str>,
@@ -338,66 +540,111 @@ impl Tenants {
     ) -> Result<Tenant, Error> {
         let old = self.parse(old)?;
         let new = self.parse(new)?;
+        if old == new {
+            return Err(Error::SameName { tenant: old });
+        }
+        match self.rename_checked(&old, &new).await {
+            Ok(()) => {
+                self.publish(TenantEvent::Renamed {
+                    old,
+                    new: new.clone(),
+                });
+                Ok(new)
+            }
+            Err(err) => Err(self.explain(&old, err).await),
+        }
+    }
+
+    async fn rename_checked(&self, old: &Tenant, new: &Tenant) -> Result<(), Error> {
         self.ensure_registry().await?;
         let registry = &self.inner.registry;
         let mut tx = self.inner.pool.begin().await?;
         let result = async {
             // Both locks, in a fixed order so two renames cannot deadlock.
-            let (first, second) = if old <= new {
-                (&old, &new)
-            } else {
-                (&new, &old)
-            };
-            lock(&mut tx, registry, first).await?;
-            lock(&mut tx, registry, second).await?;
-            let renamed: Option<String> = sqlx::query_scalar(AssertSqlSafe(sql::rename(registry)))
-                .bind(old.as_str())
-                .bind(new.as_str())
-                .fetch_optional(&mut *tx)
-                .await
-                .map_err(|e| tenant_taken(e, &new))?;
-            if renamed.is_none() {
+            let (first, second) = if old <= new { (old, new) } else { (new, old) };
+            self.lock(&mut tx, first).await?;
+            self.lock(&mut tx, second).await?;
+            let (registered, schema) = self.registered_and_schema(&mut tx, old).await?;
+            if !registered {
                 return Err(Error::NotATenant {
                     tenant: old.clone(),
                 });
             }
-            sqlx::raw_sql(AssertSqlSafe(sql::rename_schema(&old, &new)))
+            if !schema {
+                return Err(Error::SchemaMissing {
+                    tenant: old.clone(),
+                });
+            }
+            sqlx::query(AssertSqlSafe(sql::rename(registry)))
+                .persistent(self.persistent())
+                .bind(old.as_str())
+                .bind(new.as_str())
                 .execute(&mut *tx)
                 .await
-                .map_err(|e| schema_taken(e, &new))?;
+                .map_err(|e| tenant_taken(e, new))?;
+            sqlx::raw_sql(AssertSqlSafe(sql::rename_schema(old, new)))
+                .execute(&mut *tx)
+                .await
+                .map_err(|e| schema_taken(e, new))?;
             Ok(())
         }
         .await;
-        settle(tx, result).await?;
-        self.publish(TenantEvent::Renamed {
-            old,
-            new: new.clone(),
-        });
-        Ok(new)
+        settle(tx, result).await
     }
 
-    /// Whether `name` is a tenant. An invalid name is an error, not `false`.
+    /// Whether `name` is a tenant (registered). An invalid name is an error, not `false`.
     pub async fn exists(&self, name: impl AsRef<str>) -> Result<bool, Error> {
         let tenant = self.parse(name)?;
         self.ensure_registry().await?;
-        Ok(
-            sqlx::query_scalar(AssertSqlSafe(sql::exists(&self.inner.registry)))
-                .bind(tenant.as_str())
-                .fetch_one(&self.inner.pool)
-                .await?,
-        )
+        let found: Vec<(bool,)> = self
+            .rows(&sql::exists(&self.inner.registry), args!(tenant.as_str()))
+            .await
+            .map_err(|e| e.about(&tenant))?;
+        Ok(found.first().is_some_and(|r| r.0))
     }
 
     /// Every tenant, sorted by name. Only schemas created through this handle's registry.
     pub async fn list(&self) -> Result<Vec<Tenant>, Error> {
         self.ensure_registry().await?;
-        let names: Vec<String> = sqlx::query_scalar(AssertSqlSafe(sql::list(&self.inner.registry)))
-            .fetch_all(&self.inner.pool)
-            .await?;
+        let names: Vec<(String,)> = self.rows(&sql::list(&self.inner.registry), args!()).await?;
         names
             .into_iter()
-            .map(|n| Tenant::new(n).map_err(Error::from))
+            .map(|(n,)| Tenant::new(n).map_err(Error::from))
             .collect()
+    }
+
+    /// Takes the tenant's lifecycle lock until the end of the transaction, after setting the
+    /// handle's lock timeout for the transaction. One round trip.
+    pub(crate) async fn lock(
+        &self,
+        tx: &mut Transaction<'_, Postgres>,
+        tenant: &Tenant,
+    ) -> Result<(), Error> {
+        let statement = format!(
+            "{}{}",
+            sql::set_lock_timeout(&self.inner.batch),
+            sql::lock_tenant_named(&self.inner.registry, tenant)
+        );
+        sqlx::raw_sql(AssertSqlSafe(statement))
+            .execute(&mut **tx)
+            .await?;
+        Ok(())
+    }
+
+    /// Whether `tenant` is registered and whether its schema exists, read in `tx` (under the
+    /// tenant's lock).
+    pub(crate) async fn registered_and_schema(
+        &self,
+        tx: &mut Transaction<'_, Postgres>,
+        tenant: &Tenant,
+    ) -> Result<(bool, bool), Error> {
+        Ok(sqlx::query_as(AssertSqlSafe(sql::registered_and_schema(
+            &self.inner.registry,
+        )))
+        .persistent(self.persistent())
+        .bind(tenant.as_str())
+        .fetch_one(&mut **tx)
+        .await?)
     }
 }
 
@@ -422,33 +669,22 @@ pub(crate) async fn settle<T>(
     }
 }
 
-/// Takes the tenant's advisory lock until the end of the transaction.
-pub(crate) async fn lock(
-    tx: &mut Transaction<'_, Postgres>,
-    registry: &Tenant,
-    tenant: &Tenant,
-) -> Result<(), Error> {
-    sqlx::query(AssertSqlSafe(sql::lock_tenant(registry)))
-        .bind(tenant.as_str())
-        .execute(&mut **tx)
-        .await?;
-    Ok(())
-}
-
 fn tenant_taken(err: sqlx::Error, tenant: &Tenant) -> Error {
-    match sqlstate(&err).as_deref() {
-        Some("23505") => Error::TenantExists {
+    if pg::is_unique_violation(&err) {
+        Error::TenantExists {
             tenant: tenant.clone(),
-        },
-        _ => Error::Database(err),
+        }
+    } else {
+        err.into()
     }
 }
 
 fn schema_taken(err: sqlx::Error, tenant: &Tenant) -> Error {
-    match sqlstate(&err).as_deref() {
-        Some("42P06") => Error::SchemaExists {
+    if pg::is_duplicate_schema(&err) {
+        Error::SchemaExists {
             tenant: tenant.clone(),
-        },
-        _ => Error::Database(err),
+        }
+    } else {
+        err.into()
     }
 }

@@ -10,17 +10,17 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use sqlx::migrate::Migration;
-use sqlx::pool::PoolConnection;
-use sqlx::postgres::PgConnection;
-use sqlx::{AssertSqlSafe, Connection, Postgres, Transaction};
+use sqlx::postgres::{PgArguments, PgConnection};
+use sqlx::{Arguments, AssertSqlSafe, Connection, Postgres, Transaction};
 use tokio::task::JoinSet;
 
 use crate::error::Error;
-use crate::lifecycle::{lock, settle, Tenants};
+use crate::lifecycle::{args, settle, Tenants};
 use crate::sql::lifecycle as sql;
 use crate::tenant::Tenant;
 
 /// The tenant migrations of a [`Tenants`] handle, sorted by version.
+#[derive(Clone)]
 pub(crate) struct Migrations {
     all: Vec<Migration>,
     ignore_missing: bool,
@@ -247,66 +247,63 @@ pub struct TenantStatus {
     pub changed: Vec<i64>,
 }
 
-pub(crate) async fn search_path(conn: &mut PgConnection) -> Result<String, Error> {
-    Ok(sqlx::query_scalar("SELECT current_setting('search_path')")
-        .fetch_one(conn)
-        .await?)
-}
-
-/// Returns `conn` to the pool only if its `search_path` is what it was before the migration
-/// transaction; otherwise (a migration ran a session-level `SET`) closes it, so no borrower
-/// ever gets a connection pointed at a tenant.
-pub(crate) async fn release_clean(
-    mut conn: PoolConnection<Postgres>,
-    before: &str,
-) -> Result<(), Error> {
-    if search_path(&mut conn).await? != before {
-        conn.close().await?;
-    }
-    Ok(())
+/// The session settings a migration could change (see
+/// [`RESTORED_SETTINGS`](crate::sql::lifecycle::RESTORED_SETTINGS)), as one string.
+pub(crate) async fn session_fingerprint(conn: &mut PgConnection) -> Result<String, Error> {
+    Ok(
+        sqlx::query_scalar(AssertSqlSafe(sql::session_fingerprint()))
+            .fetch_one(conn)
+            .await?,
+    )
 }
 
 /// Runs `migrations` in `tenant` inside `tx` (with the tenant first on the transaction's
-/// `search_path`) and records them.
+/// `search_path`) and records them. The caller has checked, under the tenant's lock, that the
+/// tenant's schema exists.
 pub(crate) async fn apply(
+    tenants: &Tenants,
     tx: &mut Transaction<'_, Postgres>,
-    registry: &Tenant,
     tenant: &Tenant,
     migrations: &[&Migration],
 ) -> Result<(), Error> {
     if migrations.is_empty() {
         return Ok(());
     }
-    let millis = run_in_tenant(tx, tenant, migrations).await?;
-    sqlx::query(AssertSqlSafe(sql::record_applied(registry)))
-        .bind(tenant.as_str())
-        .bind(migrations.iter().map(|m| m.version).collect::<Vec<_>>())
-        .bind(
-            migrations
-                .iter()
-                .map(|m| m.description.to_string())
-                .collect::<Vec<_>>(),
-        )
-        .bind(
-            migrations
-                .iter()
-                .map(|m| m.checksum.to_vec())
-                .collect::<Vec<_>>(),
-        )
-        .bind(millis)
-        .execute(&mut **tx)
-        .await?;
+    let millis = run_in_tenant(tenants, tx, tenant, migrations).await?;
+    sqlx::query(AssertSqlSafe(sql::record_applied(
+        &tenants.inner().registry,
+    )))
+    .persistent(tenants.persistent())
+    .bind(tenant.as_str())
+    .bind(migrations.iter().map(|m| m.version).collect::<Vec<_>>())
+    .bind(
+        migrations
+            .iter()
+            .map(|m| m.description.to_string())
+            .collect::<Vec<_>>(),
+    )
+    .bind(
+        migrations
+            .iter()
+            .map(|m| m.checksum.to_vec())
+            .collect::<Vec<_>>(),
+    )
+    .bind(millis)
+    .execute(&mut **tx)
+    .await?;
     Ok(())
 }
 
 /// Runs each migration's SQL with `tenant` first on the transaction's `search_path`, returning
 /// how long each took in milliseconds. A failure names the tenant and the migration.
 async fn run_in_tenant(
+    tenants: &Tenants,
     tx: &mut Transaction<'_, Postgres>,
     tenant: &Tenant,
     migrations: &[&Migration],
 ) -> Result<Vec<i64>, Error> {
-    sqlx::raw_sql(AssertSqlSafe(sql::set_local_search_path(tenant)))
+    let path = sql::set_local_search_path(tenant, &tenants.inner().batch);
+    sqlx::raw_sql(AssertSqlSafe(path))
         .execute(&mut **tx)
         .await?;
     let mut millis = Vec::with_capacity(migrations.len());
@@ -319,7 +316,7 @@ async fn run_in_tenant(
                 tenant: tenant.clone(),
                 version: m.version,
                 description: m.description.to_string(),
-                source,
+                source: source.into(),
             })?;
         millis.push(i64::try_from(started.elapsed().as_millis()).unwrap_or(i64::MAX));
     }
@@ -337,38 +334,48 @@ enum Direction {
 
 impl Tenants {
     /// Applies the pending migrations of tenant `name`, in one transaction under the tenant's
-    /// lock. [`Error::NotATenant`] if `name` is not registered; [`Error::Migration`] names the
-    /// migration that failed (the tenant is then left as it was).
+    /// lock. [`Error::NotATenant`] if `name` is not registered, [`Error::SchemaMissing`] if its
+    /// schema is gone (nothing is run then); [`Error::Migration`] names the migration that
+    /// failed (the tenant is then left as it was).
     pub async fn migrate(&self, name: impl AsRef<str>) -> Result<Outcome, Error> {
         let tenant = self.parse(name)?;
-        self.ensure_registry().await?;
-        let applied: Vec<(i64, Vec<u8>)> =
-            sqlx::query_as(AssertSqlSafe(sql::applied(&self.inner().registry)))
-                .bind(tenant.as_str())
-                .fetch_all(self.pool())
+        let result = async {
+            self.ensure_registry().await?;
+            let applied: Applied = self
+                .rows(
+                    &sql::applied(&self.inner().registry),
+                    args!(tenant.as_str()),
+                )
                 .await?;
-        let outcome = self.migrate_read(&tenant, &applied).await?;
-        if matches!(outcome, Outcome::Migrated(_)) {
-            self.record_run(1).await?;
+            let outcome = self.migrate_read(&tenant, &applied).await?;
+            if matches!(outcome, Outcome::Migrated(_)) {
+                self.record_run(1).await?;
+            }
+            Ok(outcome)
         }
-        Ok(outcome)
+        .await;
+        match result {
+            Ok(outcome) => Ok(outcome),
+            Err(err) => Err(self.explain(&tenant, err).await),
+        }
     }
 
     /// The run's durable commit: see [`sql::record_run`].
     async fn record_run(&self, migrated: usize) -> Result<(), Error> {
-        sqlx::query(AssertSqlSafe(sql::record_run(&self.inner().registry)))
-            .bind(i64::try_from(migrated).unwrap_or(i64::MAX))
-            .execute(self.pool())
+        let migrated = i64::try_from(migrated).unwrap_or(i64::MAX);
+        self.session()
+            .await?
+            .execute(&sql::record_run(&self.inner().registry), &args!(migrated))
             .await?;
         Ok(())
     }
 
     /// Migrates `tenant`, whose applied migrations were read as `applied` (by version), in one
     /// round trip ([`sql::migrate_batch`]). If the batch fails for any reason (the tenant
-    /// changed since it was read, is not registered, a migration fails) nothing of it remains,
-    /// and [`run_one`](Self::run_one) redoes the work a statement at a time under the lock:
-    /// it finds the tenant's state afresh and names the exact error. Failures are rare, so the
-    /// slower path costs nothing in the common case.
+    /// changed since it was read, is not registered, its schema is gone, a migration fails)
+    /// nothing of it remains, and [`run_one`](Self::run_one) redoes the work a statement at a
+    /// time under the lock: it finds the tenant's state afresh and names the exact error.
+    /// Failures are rare, so the slower path costs nothing in the common case.
     async fn migrate_read(
         &self,
         tenant: &Tenant,
@@ -380,7 +387,7 @@ impl Tenants {
             return Ok(Outcome::UpToDate);
         }
         let versions: Vec<i64> = applied.iter().map(|(v, _)| *v).collect();
-        let batch = sql::migrate_batch(&inner.registry, tenant, &versions, &pending);
+        let batch = sql::migrate_batch(&inner.registry, tenant, &versions, &pending, &inner.batch);
         match sqlx::raw_sql(AssertSqlSafe(batch))
             .execute(&inner.pool)
             .await
@@ -393,61 +400,73 @@ impl Tenants {
     }
 
     /// Reverts every migration of tenant `name` above version `target` with its down migration,
-    /// newest first, in one transaction. [`Error::Irreversible`] if one has no down migration.
+    /// newest first, in one transaction. [`Error::Irreversible`] if one has no down migration,
+    /// [`Error::SchemaMissing`] if the tenant's schema is gone (nothing is run then).
     pub async fn rollback(&self, name: impl AsRef<str>, target: i64) -> Result<Outcome, Error> {
         let tenant = self.parse(name)?;
-        self.ensure_registry().await?;
-        self.run_one(&tenant, &Direction::Down(target)).await
+        let result = async {
+            self.ensure_registry().await?;
+            self.run_one(&tenant, &Direction::Down(target)).await
+        }
+        .await;
+        match result {
+            Ok(outcome) => Ok(outcome),
+            Err(err) => Err(self.explain(&tenant, err).await),
+        }
     }
 
+    /// Migrates or rolls back `tenant` a statement at a time, in one transaction under the
+    /// tenant's lock, after checking there that the tenant is registered and its schema exists.
     async fn run_one(&self, tenant: &Tenant, direction: &Direction) -> Result<Outcome, Error> {
         let inner = self.inner();
         let registry = &inner.registry;
         let mut conn = inner.pool.acquire().await?;
-        let before = search_path(&mut conn).await?;
+        let before = self.session_check(&mut conn).await?;
         let mut tx = conn.begin().await?;
         let result = async {
-            lock(&mut tx, registry, tenant).await?;
-            let registered: bool = sqlx::query_scalar(AssertSqlSafe(sql::exists(registry)))
-                .bind(tenant.as_str())
-                .fetch_one(&mut *tx)
+            sqlx::raw_sql(AssertSqlSafe(sql::save_session()))
+                .execute(&mut *tx)
                 .await?;
+            self.lock(&mut tx, tenant).await?;
+            let (registered, schema) = self.registered_and_schema(&mut tx, tenant).await?;
             if !registered {
                 return Err(Error::NotATenant {
                     tenant: tenant.clone(),
                 });
             }
-            let applied: Vec<(i64, Vec<u8>)> =
-                sqlx::query_as(AssertSqlSafe(sql::applied(registry)))
-                    .bind(tenant.as_str())
-                    .fetch_all(&mut *tx)
-                    .await?;
-            match direction {
+            if !schema {
+                return Err(Error::SchemaMissing {
+                    tenant: tenant.clone(),
+                });
+            }
+            let applied: Applied = sqlx::query_as(AssertSqlSafe(sql::applied(registry)))
+                .persistent(self.persistent())
+                .bind(tenant.as_str())
+                .fetch_all(&mut *tx)
+                .await?;
+            let outcome = match direction {
                 Direction::Up => {
                     let pending = inner.migrations.pending(tenant, &applied)?;
-                    if pending.is_empty() {
-                        return Ok(Outcome::UpToDate);
-                    }
-                    apply(&mut tx, registry, tenant, &pending).await?;
-                    Ok(Outcome::Migrated(
-                        pending.iter().map(|m| m.version).collect(),
-                    ))
+                    apply(self, &mut tx, tenant, &pending).await?;
+                    Outcome::Migrated(pending.iter().map(|m| m.version).collect())
                 }
                 Direction::Down(target) => {
                     let downs = inner.migrations.to_revert(tenant, &applied, *target)?;
-                    if downs.is_empty() {
-                        return Ok(Outcome::UpToDate);
-                    }
-                    revert(&mut tx, registry, tenant, &downs).await?;
-                    Ok(Outcome::RolledBack(
-                        downs.iter().map(|m| m.version).collect(),
-                    ))
+                    revert(self, &mut tx, tenant, &downs).await?;
+                    Outcome::RolledBack(downs.iter().map(|m| m.version).collect())
                 }
-            }
+            };
+            sqlx::raw_sql(AssertSqlSafe(sql::restore_session()))
+                .execute(&mut *tx)
+                .await?;
+            Ok(match outcome {
+                Outcome::Migrated(v) | Outcome::RolledBack(v) if v.is_empty() => Outcome::UpToDate,
+                other => other,
+            })
         }
         .await;
         let outcome = settle(tx, result).await?;
-        release_clean(conn, &before).await?;
+        self.release_clean(conn, before).await?;
         Ok(outcome)
     }
 
@@ -467,21 +486,18 @@ impl Tenants {
     pub async fn migrate_all(&self, options: MigrateOptions) -> Result<Report, Error> {
         self.ensure_registry().await?;
         let inner = self.inner();
-        let rows: Vec<(String, bool)> = sqlx::query_as(AssertSqlSafe(sql::behind(&inner.registry)))
-            .bind(&inner.migrations.versions)
-            .bind(&inner.migrations.checksums)
-            .fetch_all(&inner.pool)
+        let (versions, checksums) = (&inner.migrations.versions, &inner.migrations.checksums);
+        let rows: Vec<(String, bool)> = self
+            .rows(&sql::behind(&inner.registry), args!(versions, checksums))
             .await?;
         // What the tenants with work have applied, in a second query only if there are any,
         // so a no-op run stays one small query.
         let behind: Vec<&str> = rows.iter().filter(|r| r.1).map(|r| r.0.as_str()).collect();
         let mut applied: HashMap<String, Applied> = HashMap::new();
         if !behind.is_empty() {
-            let found: Vec<(String, Vec<i64>, Vec<Vec<u8>>)> =
-                sqlx::query_as(AssertSqlSafe(sql::applied_of(&inner.registry)))
-                    .bind(&behind)
-                    .fetch_all(&inner.pool)
-                    .await?;
+            let found: Vec<(String, Vec<i64>, Vec<Vec<u8>>)> = self
+                .rows(&sql::applied_of(&inner.registry), args!(&behind))
+                .await?;
             for (tenant, versions, checksums) in found {
                 applied.insert(tenant, versions.into_iter().zip(checksums).collect());
             }
@@ -557,6 +573,10 @@ impl Tenants {
                     Direction::Up => this.migrate_read(&tenant, &applied).await,
                     Direction::Down(_) => this.run_one(&tenant, &direction).await,
                 };
+                let result = match result {
+                    Ok(outcome) => Ok(outcome),
+                    Err(err) => Err(this.explain(&tenant, err).await),
+                };
                 (index, tenant, result)
             });
         };
@@ -592,10 +612,9 @@ impl Tenants {
     pub async fn status(&self) -> Result<Vec<TenantStatus>, Error> {
         self.ensure_registry().await?;
         let inner = self.inner();
-        let rows: Vec<(String, Vec<i64>, Vec<Vec<u8>>)> =
-            sqlx::query_as(AssertSqlSafe(sql::applied_all(&inner.registry)))
-                .fetch_all(&inner.pool)
-                .await?;
+        let rows: Vec<(String, Vec<i64>, Vec<Vec<u8>>)> = self
+            .rows(&sql::applied_all(&inner.registry), args!())
+            .await?;
         rows.into_iter()
             .map(|(name, versions, checksums)| {
                 let tenant = Tenant::new(name)?;
@@ -628,17 +647,23 @@ impl Tenants {
 }
 
 async fn revert(
+    tenants: &Tenants,
     tx: &mut Transaction<'_, Postgres>,
-    registry: &Tenant,
     tenant: &Tenant,
     downs: &[&Migration],
 ) -> Result<(), Error> {
-    run_in_tenant(tx, tenant, downs).await?;
-    sqlx::query(AssertSqlSafe(sql::forget_applied(registry)))
-        .bind(tenant.as_str())
-        .bind(downs.iter().map(|m| m.version).collect::<Vec<_>>())
-        .execute(&mut **tx)
-        .await?;
+    if downs.is_empty() {
+        return Ok(());
+    }
+    run_in_tenant(tenants, tx, tenant, downs).await?;
+    sqlx::query(AssertSqlSafe(sql::forget_applied(
+        &tenants.inner().registry,
+    )))
+    .persistent(tenants.persistent())
+    .bind(tenant.as_str())
+    .bind(downs.iter().map(|m| m.version).collect::<Vec<_>>())
+    .execute(&mut **tx)
+    .await?;
     Ok(())
 }
 

@@ -6,10 +6,11 @@ use std::future::Future;
 
 use sqlx::error::BoxDynError;
 use sqlx::postgres::{PgArguments, PgRow};
-use sqlx::{Encode, Executor, Postgres, Type};
+use sqlx::{Encode, Postgres, Type};
 
 use crate::crud;
 use crate::error::Error;
+use crate::exec::Executor;
 use crate::query::Query;
 use crate::record::Record;
 use crate::tenant::Tenant;
@@ -143,7 +144,7 @@ pub trait TenantModel: Validate + Sized + Send + Sync + Unpin + 'static {
         tenant: &Tenant,
     ) -> impl Future<Output = Result<Record<Self>, Error>> + Send
     where
-        E: Executor<'c, Database = Postgres>,
+        E: Executor<'c>,
     {
         crud::insert(executor, tenant.clone(), self)
     }
@@ -159,7 +160,7 @@ pub trait TenantModel: Validate + Sized + Send + Sync + Unpin + 'static {
         models: Vec<Self>,
     ) -> impl Future<Output = Result<Vec<Record<Self>>, Error>> + Send
     where
-        E: Executor<'c, Database = Postgres>,
+        E: Executor<'c>,
     {
         crud::insert_many(executor, tenant.clone(), models)
     }
@@ -171,7 +172,7 @@ pub trait TenantModel: Validate + Sized + Send + Sync + Unpin + 'static {
         id: Self::Id,
     ) -> impl Future<Output = Result<Option<Record<Self>>, Error>> + Send
     where
-        E: Executor<'c, Database = Postgres>,
+        E: Executor<'c>,
     {
         crud::find(executor, tenant.clone(), id)
     }

@@ -5,9 +5,10 @@ use std::marker::PhantomData;
 
 use sqlx::error::BoxDynError;
 use sqlx::postgres::PgArguments;
-use sqlx::{Arguments, Encode, Executor, Postgres, Type};
+use sqlx::{Arguments, Encode, Postgres, Row, Type};
 
 use crate::error::{from_db, Error};
+use crate::exec::{self, Executor};
 use crate::model::TenantModel;
 use crate::record::Record;
 use crate::sql::{self, Condition, Op, OrderTerm, Window};
@@ -315,7 +316,7 @@ impl<M: TenantModel> Query<M> {
         }
     }
 
-    fn arguments(&self) -> Result<PgArguments, Error> {
+    fn arguments(&self) -> Result<PgArguments, sqlx::Error> {
         let mut args = PgArguments::default();
         let values = self.filters.iter().flat_map(|f| &f.values);
         for value in values {
@@ -327,39 +328,40 @@ impl<M: TenantModel> Query<M> {
         Ok(args)
     }
 
+    fn decode(&self, row: &sqlx::postgres::PgRow) -> Result<Record<M>, Error> {
+        Ok(Record::loaded(self.tenant.clone(), M::from_row(row)?))
+    }
+
     /// Every matching row.
     pub async fn fetch_all<'c, E>(self, executor: E) -> Result<Vec<Record<M>>, Error>
     where
-        E: Executor<'c, Database = Postgres>,
+        E: Executor<'c>,
     {
-        let args = self.arguments()?;
-        let rows = sqlx::query_with(sqlx::AssertSqlSafe(self.to_sql()), args)
-            .fetch_all(executor)
+        let sql = self.to_sql();
+        let args = || self.arguments();
+        let rows = exec::fetch_all(executor, &sql, &args)
             .await
             .map_err(|e| from_db(e, &self.tenant, M::TABLE.name))?;
-        rows.iter()
-            .map(|row| Ok(Record::loaded(self.tenant.clone(), M::from_row(row)?)))
-            .collect()
+        rows.iter().map(|row| self.decode(row)).collect()
     }
 
     /// The first matching row, or `None`.
     pub async fn fetch_optional<'c, E>(self, executor: E) -> Result<Option<Record<M>>, Error>
     where
-        E: Executor<'c, Database = Postgres>,
+        E: Executor<'c>,
     {
-        let args = self.arguments()?;
-        let row = sqlx::query_with(sqlx::AssertSqlSafe(self.to_sql()), args)
-            .fetch_optional(executor)
+        let sql = self.to_sql();
+        let args = || self.arguments();
+        let row = exec::fetch_optional(executor, &sql, &args)
             .await
             .map_err(|e| from_db(e, &self.tenant, M::TABLE.name))?;
-        row.map(|row| Ok(Record::loaded(self.tenant.clone(), M::from_row(&row)?)))
-            .transpose()
+        row.map(|row| self.decode(&row)).transpose()
     }
 
     /// The first matching row, or [`Error::NotFound`].
     pub async fn fetch_one<'c, E>(self, executor: E) -> Result<Record<M>, Error>
     where
-        E: Executor<'c, Database = Postgres>,
+        E: Executor<'c>,
     {
         let tenant = self.tenant.clone();
         self.fetch_optional(executor).await?.ok_or(Error::NotFound {
@@ -371,38 +373,37 @@ impl<M: TenantModel> Query<M> {
     /// How many rows match (within the limit and offset, if given).
     pub async fn count<'c, E>(self, executor: E) -> Result<i64, Error>
     where
-        E: Executor<'c, Database = Postgres>,
+        E: Executor<'c>,
     {
-        let args = self.arguments()?;
         let sql = sql::count::<sql::Postgres>(
             &self.tenant,
             &M::TABLE,
             &self.conditions(),
             &self.window(),
         );
-        sqlx::query_scalar_with(sqlx::AssertSqlSafe(sql), args)
-            .fetch_one(executor)
+        let args = || self.arguments();
+        let row = exec::fetch_optional(executor, &sql, &args)
             .await
-            .map_err(|e| from_db(e, &self.tenant, M::TABLE.name))
+            .map_err(|e| from_db(e, &self.tenant, M::TABLE.name))?
+            .ok_or(sqlx::Error::RowNotFound)?;
+        Ok(row.try_get(0)?)
     }
 
     /// Deletes every matching row (within the order, limit and offset, if given) and returns
     /// how many were deleted. Records of deleted rows already in memory are not changed.
     pub async fn delete<'c, E>(self, executor: E) -> Result<u64, Error>
     where
-        E: Executor<'c, Database = Postgres>,
+        E: Executor<'c>,
     {
-        let args = self.arguments()?;
         let sql = sql::delete_where::<sql::Postgres>(
             &self.tenant,
             &M::TABLE,
             &self.conditions(),
             &self.window(),
         );
-        let done = sqlx::query_with(sqlx::AssertSqlSafe(sql), args)
-            .execute(executor)
+        let args = || self.arguments();
+        exec::execute(executor, &sql, &args)
             .await
-            .map_err(|e| from_db(e, &self.tenant, M::TABLE.name))?;
-        Ok(done.rows_affected())
+            .map_err(|e| from_db(e, &self.tenant, M::TABLE.name))
     }
 }

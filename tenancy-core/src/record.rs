@@ -3,10 +3,9 @@
 
 use std::ops::{Deref, DerefMut};
 
-use sqlx::{Executor, Postgres};
-
 use crate::crud;
 use crate::error::Error;
+use crate::exec::Executor;
 use crate::model::TenantModel;
 use crate::query::{Column, SqlValue};
 use crate::tenant::Tenant;
@@ -130,7 +129,7 @@ impl<M: TenantModel> Record<M> {
     /// refreshes it from the stored row.
     pub async fn insert<'c, E>(&mut self, executor: E, tenant: &Tenant) -> Result<(), Error>
     where
-        E: Executor<'c, Database = Postgres>,
+        E: Executor<'c>,
     {
         self.check(tenant, State::Built)?;
         crud::insert_record(executor, self).await
@@ -144,7 +143,7 @@ impl<M: TenantModel> Record<M> {
     /// gone.
     pub async fn update<'c, E>(&mut self, executor: E, tenant: &Tenant) -> Result<(), Error>
     where
-        E: Executor<'c, Database = Postgres>,
+        E: Executor<'c>,
     {
         self.check(tenant, State::Loaded)?;
         self.value.validate()?;
@@ -162,7 +161,7 @@ impl<M: TenantModel> Record<M> {
         mut changes: Changeset<M>,
     ) -> Result<(), Error>
     where
-        E: Executor<'c, Database = Postgres>,
+        E: Executor<'c>,
     {
         self.check(tenant, State::Loaded)?;
         if let Some(column) = changes
@@ -198,7 +197,7 @@ impl<M: TenantModel> Record<M> {
     /// [`Deleted`](State::Deleted). [`Error::NotFound`] if the row was already gone.
     pub async fn delete<'c, E>(&mut self, executor: E, tenant: &Tenant) -> Result<(), Error>
     where
-        E: Executor<'c, Database = Postgres>,
+        E: Executor<'c>,
     {
         self.check(tenant, State::Loaded)?;
         crud::delete(executor, self).await

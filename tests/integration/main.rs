@@ -5,11 +5,13 @@
 mod support;
 
 mod crud;
+mod hardening;
 mod isolation;
 mod lifecycle;
 mod lifecycle_support;
 mod migrations;
 mod names;
+mod pgbouncer;
 mod query;
 mod types;
 mod validation;

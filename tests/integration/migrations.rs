@@ -254,79 +254,128 @@ async fn rollback_one_and_all() {
 }
 
 /// The session settings a migration could leave behind, and the backend's pid.
-async fn session_state(pool: &sqlx::PgPool) -> ((String, String), i32) {
-    let (path, commit, pid) = sqlx::query_as(
-        "SELECT current_setting('search_path'), current_setting('synchronous_commit'), \
-         pg_backend_pid()",
-    )
-    .fetch_one(pool)
-    .await
-    .unwrap();
-    ((path, commit), pid)
+async fn session_state(pool: &sqlx::PgPool) -> (String, i32) {
+    let sql = format!(
+        "SELECT ({}), pg_backend_pid()",
+        tenancy::sql::lifecycle::session_fingerprint()
+    );
+    sqlx::query_as(sqlx::AssertSqlSafe(sql))
+        .fetch_one(pool)
+        .await
+        .unwrap()
 }
 
+/// A migration step that records, in table `probe_<n>`, whether it ran in the same message as
+/// the start of its transaction: true in a one-round-trip batch, false on the
+/// statement-at-a-time path (whose `BEGIN` is a message of its own).
+fn probe(n: u32) -> String {
+    format!(
+        "CREATE TABLE probe_{n} AS SELECT statement_timestamp() = transaction_timestamp() AS batched"
+    )
+}
+
+async fn batched(pool: &sqlx::PgPool, tenant: &Tenant, n: u32) -> bool {
+    let sql = format!("SELECT batched FROM {}.probe_{n}", tenant.quoted());
+    sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
+        .fetch_one(pool)
+        .await
+        .unwrap()
+}
+
+/// Session-level `SET`s of settings the library restores (see `RESTORED_SETTINGS`).
+const SESSION_SETS: &str = "SET search_path TO public; SET statement_timeout = '1234s'; \
+    SET work_mem = '7MB'; SET lock_timeout = '3s'; SET IntervalStyle = 'sql_standard'; \
+    SET synchronous_commit = local";
+
 #[tokio::test]
-async fn no_connection_goes_back_to_the_pool_changed() {
+async fn migrations_and_hooks_leave_the_session_as_they_found_it() {
     // One connection: whatever create and migrate leave on it, the next borrower gets.
     let pool = pool_with(1).await;
     let (before, pid) = session_state(&pool).await;
-    let (l, created) = tenants_at_v1(&pool, 3).await;
-    // Those creates took the one-round-trip path (its transaction-local setting leaves an
-    // empty placeholder in the session), not the fallback, which would hide a broken batch.
-    let batched: bool =
-        sqlx::query_scalar("SELECT current_setting('tenancy.saved_search_path', true) = ''")
-            .fetch_one(&pool)
-            .await
-            .unwrap();
-    assert!(batched, "create fell back to the statement-at-a-time path");
-    let newer = l.with_migrations(&pool, v2());
-    newer.migrate_all(MigrateOptions::default()).await.unwrap();
-    newer.rollback(created[0].as_str(), 1).await.unwrap();
-    assert_eq!(session_state(&pool).await, (before.clone(), pid));
-
-    // A migration that changes the session itself (a plain SET, not SET LOCAL): migrate and
-    // migrate_all put the session's search_path back in the same transaction, so the same
-    // connection is reused, clean.
-    let mut evil = v2();
-    evil.push(migration(
-        3,
-        MigrationType::Simple,
-        &format!("SET search_path TO {}", created[1].quoted()),
-    ));
-    let evil = l.with_migrations(&pool, evil);
-    assert_eq!(
-        evil.migrate(created[1].as_str()).await.unwrap(),
-        Outcome::Migrated(vec![3])
+    let l = Lifecycle::new(
+        &pool,
+        vec![migration(
+            1,
+            MigrationType::Simple,
+            &format!("{V1_GUARDS}; {}", probe(1)),
+        )],
+    )
+    .await;
+    let t = l
+        .tenants
+        .create(tenancy_testdb::unique_name("sess"))
+        .await
+        .unwrap();
+    assert!(
+        batched(&pool, &t, 1).await,
+        "create did not run as one batch"
     );
     assert_eq!(session_state(&pool).await, (before.clone(), pid));
-    let report = evil.migrate_all(MigrateOptions::default()).await.unwrap();
-    assert!(report.is_success());
-    assert_eq!(report.changed().count(), 2);
+
+    // Migrations that change the session itself (plain SET, not SET LOCAL): the batch puts
+    // every one of these settings back in the same transaction, so the same connection is
+    // reused, clean.
+    let with_sets = |down: bool| {
+        let mut all = vec![migration(
+            1,
+            MigrationType::Simple,
+            &format!("{V1_GUARDS}; {}", probe(1)),
+        )];
+        all.push(migration(
+            2,
+            MigrationType::ReversibleUp,
+            &format!("{}; {SESSION_SETS}", probe(2)),
+        ));
+        if down {
+            all.push(migration(
+                2,
+                MigrationType::ReversibleDown,
+                &format!("DROP TABLE probe_2; {}; {SESSION_SETS}", probe(3)),
+            ));
+        }
+        all
+    };
+    let newer = l.with_migrations(&pool, with_sets(true));
+    assert_eq!(
+        newer.migrate(t.as_str()).await.unwrap(),
+        Outcome::Migrated(vec![2])
+    );
+    assert!(
+        batched(&pool, &t, 2).await,
+        "migrate did not run as one batch"
+    );
     assert_eq!(session_state(&pool).await, (before.clone(), pid));
 
-    // A create hook doing the same runs on the statement-at-a-time path, which closes such a
-    // connection instead of pooling it.
+    // Rollback runs a statement at a time (the probe tells the paths apart) and restores the
+    // same settings.
+    assert_eq!(
+        newer.rollback(t.as_str(), 1).await.unwrap(),
+        Outcome::RolledBack(vec![2])
+    );
+    assert!(
+        !batched(&pool, &t, 3).await,
+        "the probe cannot tell the paths apart"
+    );
+    assert_eq!(session_state(&pool).await, (before.clone(), pid));
+
+    let report = newer.migrate_all(MigrateOptions::default()).await.unwrap();
+    assert_eq!(report.changed().count(), 1);
+    assert_eq!(session_state(&pool).await, (before.clone(), pid));
+
+    // A create hook doing the same: restored too, connection reused.
     l.tenants
         .create_with(
             tenancy_testdb::unique_name("hook"),
-            Box::new(|conn, tenant| {
-                let set = format!("SET search_path TO {}", tenant.quoted());
+            Box::new(|conn, _tenant| {
                 Box::pin(async move {
-                    sqlx::raw_sql(sqlx::AssertSqlSafe(set))
-                        .execute(conn)
-                        .await?;
+                    sqlx::raw_sql(SESSION_SETS).execute(conn).await?;
                     Ok(())
                 })
             }),
         )
         .await
         .unwrap();
-    let (after, new_pid) = session_state(&pool).await;
-    assert_eq!(
-        after, before,
-        "the changed connection was closed, not pooled"
-    );
-    assert_ne!(new_pid, pid);
+    assert_eq!(session_state(&pool).await, (before, pid));
 }
 
 fn ups(all: &[Migration]) -> Vec<&Migration> {
@@ -357,7 +406,7 @@ async fn a_migration_batch_applies_only_to_the_state_it_was_built_from() {
     let t = &created[0];
 
     // Built from a stale read (v1 not applied yet): refused, nothing runs.
-    let stale = migrate_batch(&registry, t, &[], &ups);
+    let stale = migrate_batch(&registry, t, &[], &ups, &Default::default());
     assert_eq!(
         sqlstate_of(&pool, stale).await.as_deref(),
         Some(CHANGED_SINCE_READ)
@@ -366,7 +415,7 @@ async fn a_migration_batch_applies_only_to_the_state_it_was_built_from() {
 
     // Built as if v2 were applied (e.g. read just before another process rolled it back):
     // refused too.
-    let ahead = migrate_batch(&registry, t, &[1, 2], &[]);
+    let ahead = migrate_batch(&registry, t, &[1, 2], &[], &Default::default());
     assert_eq!(
         sqlstate_of(&pool, ahead).await.as_deref(),
         Some(CHANGED_SINCE_READ)
@@ -374,14 +423,14 @@ async fn a_migration_batch_applies_only_to_the_state_it_was_built_from() {
 
     // For a name that is not a tenant: refused.
     let stranger = Tenant::new(tenancy_testdb::unique_name("nobody")).unwrap();
-    let batch = migrate_batch(&registry, &stranger, &[1], &ups[1..]);
+    let batch = migrate_batch(&registry, &stranger, &[1], &ups[1..], &Default::default());
     assert_eq!(
         sqlstate_of(&pool, batch).await.as_deref(),
         Some(CHANGED_SINCE_READ)
     );
 
     // Built from the current state: applied and recorded, timed on the server.
-    let batch = migrate_batch(&registry, t, &[1], &ups[1..]);
+    let batch = migrate_batch(&registry, t, &[1], &ups[1..], &Default::default());
     assert_eq!(sqlstate_of(&pool, batch).await, None);
     assert!(has_column(&pool, t.as_str(), "guards", "badge").await);
     let (description, checksum, ms): (String, Vec<u8>, i64) =
@@ -408,7 +457,7 @@ async fn a_migration_batch_applies_only_to_the_state_it_was_built_from() {
         .execute(&pool)
         .await
         .unwrap();
-    let batch = migrate_batch(&registry, gone, &[1], &ups[1..]);
+    let batch = migrate_batch(&registry, gone, &[1], &ups[1..], &Default::default());
     assert_eq!(
         sqlstate_of(&pool, batch).await.as_deref(),
         Some(WRONG_SCHEMA)
@@ -424,7 +473,7 @@ async fn a_create_batch_creates_once() {
     let registry = Tenant::new(&l.registry).unwrap();
     let t = Tenant::new(tenancy_testdb::unique_name("batch")).unwrap();
     let all = v1();
-    let batch = create_batch(&registry, &t, &ups(&all));
+    let batch = create_batch(&registry, &t, &ups(&all), &Default::default());
     assert_eq!(sqlstate_of(&pool, batch.clone()).await, None);
     assert!(has_table(&pool, t.as_str(), "guards").await);
     let status = l.tenants.status().await.unwrap();

@@ -11,6 +11,7 @@
 //!   the one-round-trip batches compute the problem in SQL and call it to refuse work.
 
 use std::fmt::Write as _;
+use std::time::Duration;
 
 use sqlx::migrate::Migration;
 
@@ -82,6 +83,12 @@ pub fn lock_tenant(registry: &Tenant) -> String {
     lock_tenant_of(registry, "$1")
 }
 
+/// [`lock_tenant`] of `tenant` (a validated name, rendered as a literal), for a simple-protocol
+/// statement.
+pub fn lock_tenant_named(registry: &Tenant, tenant: &Tenant) -> String {
+    lock_tenant_of(registry, &literal(tenant.as_str()))
+}
+
 fn lock_tenant_of(registry: &Tenant, name: &str) -> String {
     format!(
         "SELECT pg_advisory_xact_lock(hashtextextended({} || {name}, 0))",
@@ -115,6 +122,33 @@ pub fn exists(registry: &Tenant) -> String {
     format!(
         "SELECT EXISTS (SELECT 1 FROM {}.tenants WHERE name = $1)",
         q(registry)
+    )
+}
+
+/// Whether tenant `$1` is registered, and whether its schema exists.
+pub fn registered_and_schema(registry: &Tenant) -> String {
+    format!(
+        "SELECT EXISTS (SELECT 1 FROM {}.tenants WHERE name = $1), to_regnamespace($1) IS NOT NULL",
+        q(registry)
+    )
+}
+
+/// The other sessions holding a granted lock on tenant `$1`: its lifecycle lock, its schema,
+/// or a relation in it. `(pid, application_name, state, query)`.
+pub fn lock_holders(registry: &Tenant) -> String {
+    format!(
+        "SELECT DISTINCT a.pid, COALESCE(a.application_name, ''), COALESCE(a.state, ''),
+    left(COALESCE(a.query, ''), 200)
+FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
+WHERE l.granted AND l.pid <> pg_backend_pid() AND (
+    (l.locktype = 'advisory' AND l.objsubid = 1
+        AND ((l.classid::bigint << 32) | l.objid::bigint) = hashtextextended({} || $1, 0))
+    OR (l.locktype = 'relation'
+        AND l.relation IN (SELECT oid FROM pg_class WHERE relnamespace = to_regnamespace($1)))
+    OR (l.locktype = 'object' AND l.classid = 'pg_namespace'::regclass
+        AND l.objid = to_regnamespace($1)::oid))
+ORDER BY a.pid",
+        literal(&format!("tenancy:{}:", registry.as_str()))
     )
 }
 
@@ -214,19 +248,122 @@ pub fn rename_schema(old: &Tenant, new: &Tenant) -> String {
     format!("ALTER SCHEMA {} RENAME TO {}", q(old), q(new))
 }
 
-/// Points unqualified names of migration SQL at the tenant, for the current transaction only
-/// (`SET LOCAL` ends with it, so the pooled connection is not left changed). `public` stays
-/// on the path so shared types and extension functions resolve.
-pub fn set_local_search_path(tenant: &Tenant) -> String {
-    format!("SET LOCAL search_path TO {}", search_path_of(tenant))
+/// What a lifecycle batch needs beyond the tenant and the migrations.
+#[derive(Debug, Clone, Default)]
+pub struct BatchOptions {
+    /// Schemas put after the tenant's on the migrations' `search_path` (e.g. `public`, for
+    /// shared types and extension functions). None by default: then an unqualified name in a
+    /// migration can only resolve in the tenant's schema (or `pg_catalog`).
+    pub shared_schemas: Vec<String>,
+    /// How long the batch waits for any lock before failing (`lock_timeout`); `None` waits.
+    pub lock_timeout: Option<Duration>,
 }
 
-/// `"tenant", "public"`.
-fn search_path_of(tenant: &Tenant) -> String {
+/// Points unqualified names of migration SQL at the tenant, for the current transaction only
+/// (`SET LOCAL` ends with it, so the pooled connection is not left changed). The caller has
+/// checked, under the tenant's lock, that the tenant's schema exists.
+pub fn set_local_search_path(tenant: &Tenant, options: &BatchOptions) -> String {
+    format!(
+        "SET LOCAL search_path TO {}",
+        search_path_of(tenant, options)
+    )
+}
+
+/// `"tenant"`, then the shared schemas, each quoted.
+fn search_path_of(tenant: &Tenant, options: &BatchOptions) -> String {
     let mut out = String::new();
     Postgres::quote_ident(&mut out, tenant.as_str());
-    out.push_str(", ");
-    quote_ident_into(&mut out, "public");
+    for shared in &options.shared_schemas {
+        out.push_str(", ");
+        quote_ident_into(&mut out, shared);
+    }
+    out
+}
+
+/// `SELECT set_config('lock_timeout', …, true);` for the transaction, or nothing.
+pub fn set_lock_timeout(options: &BatchOptions) -> String {
+    match options.lock_timeout {
+        Some(t) => format!(
+            "SELECT set_config('lock_timeout', '{}ms', true);\n",
+            t.as_millis().max(1)
+        ),
+        None => String::new(),
+    }
+}
+
+/// Session settings a migration may change with a plain (session-level) `SET`, which would
+/// otherwise outlive its transaction on the pooled connection. [`save_session`] records them
+/// before the migrations and [`restore_session`] puts back any that changed, inside the same
+/// transaction. `role` comes first, so the others are restored with the original privileges.
+pub const RESTORED_SETTINGS: &[&str] = &[
+    "role",
+    "search_path",
+    "statement_timeout",
+    "lock_timeout",
+    "idle_in_transaction_session_timeout",
+    "idle_session_timeout",
+    "synchronous_commit",
+    "work_mem",
+    "maintenance_work_mem",
+    "client_min_messages",
+    "client_encoding",
+    "TimeZone",
+    "DateStyle",
+    "IntervalStyle",
+    "extra_float_digits",
+    "bytea_output",
+    "standard_conforming_strings",
+    "check_function_bodies",
+    "default_transaction_isolation",
+    "default_transaction_read_only",
+    "row_security",
+    "default_tablespace",
+    "session_replication_role",
+];
+
+fn saved_name(setting: &str) -> String {
+    format!("tenancy.saved_{}", setting.to_ascii_lowercase())
+}
+
+/// Saves, for the transaction, the session settings a migration could change (see
+/// [`RESTORED_SETTINGS`]).
+pub fn save_session() -> String {
+    let mut out = String::from("SELECT ");
+    for (i, name) in RESTORED_SETTINGS.iter().enumerate() {
+        let sep = if i == 0 { "" } else { ", " };
+        let _ = write!(
+            out,
+            "{sep}set_config('{}', current_setting('{name}'), true)",
+            saved_name(name)
+        );
+    }
+    out
+}
+
+/// The values of [`RESTORED_SETTINGS`] as one string, to compare a session before and after.
+pub fn session_fingerprint() -> String {
+    let mut out = String::from("SELECT concat_ws(E'\\n'");
+    for name in RESTORED_SETTINGS {
+        let _ = write!(out, ", current_setting('{name}')");
+    }
+    out.push(')');
+    out
+}
+
+/// Puts back, at session level, every setting of [`RESTORED_SETTINGS`] that differs from what
+/// [`save_session`] saved: the migrations' own session-level `SET`s, and the transaction's
+/// `SET LOCAL search_path`.
+pub fn restore_session() -> String {
+    let mut out = String::from("SELECT ");
+    for (i, name) in RESTORED_SETTINGS.iter().enumerate() {
+        let sep = if i == 0 { "" } else { ", " };
+        let saved = format!("current_setting('{}')", saved_name(name));
+        let _ = write!(
+            out,
+            "{sep}CASE WHEN current_setting('{name}') IS DISTINCT FROM {saved} \
+             THEN set_config('{name}', {saved}, false) END"
+        );
+    }
     out
 }
 
@@ -237,18 +374,25 @@ fn search_path_of(tenant: &Tenant) -> String {
 ///
 /// Names are validated, so they are rendered as literals; nothing else from outside goes in
 /// but the migrations' own SQL.
-pub fn create_batch(registry: &Tenant, tenant: &Tenant, migrations: &[&Migration]) -> String {
+pub fn create_batch(
+    registry: &Tenant,
+    tenant: &Tenant,
+    migrations: &[&Migration],
+    options: &BatchOptions,
+) -> String {
     let n = literal(tenant.as_str());
-    let mut out = format!(
+    // Saved first, before this batch's own `lock_timeout`.
+    let mut out = format!("{};\n{}", save_session(), set_lock_timeout(options));
+    let _ = write!(
+        out,
         "INSERT INTO {r}.tenants (name) VALUES ({n});
 {create};
-SELECT {SAVE_PATH};
 SELECT set_config('search_path', {path}, true), {STARTED},
     {r}.check_batch({n}, CASE WHEN to_regnamespace({n}) IS NULL THEN '{WRONG_SCHEMA}' END);
 ",
         r = q(registry),
         create = create_schema(tenant),
-        path = literal(&search_path_of(tenant)),
+        path = literal(&search_path_of(tenant, options)),
     );
     push_migrations(&mut out, registry, tenant, migrations);
     out
@@ -276,6 +420,7 @@ pub fn migrate_batch(
     tenant: &Tenant,
     applied: &[i64],
     pending: &[&Migration],
+    options: &BatchOptions,
 ) -> String {
     let r = q(registry);
     let n = literal(tenant.as_str());
@@ -284,9 +429,12 @@ pub fn migrate_batch(
         let sep = if i == 0 { "" } else { ", " };
         let _ = write!(versions, "{sep}{v}");
     }
-    let mut out = format!(
-        "{lock}, {SAVE_PATH};
-SELECT set_config('search_path', {path}, true), set_config('synchronous_commit', 'off', true),
+    // Saved first, before this batch's own `lock_timeout`.
+    let mut out = format!("{};\n{}", save_session(), set_lock_timeout(options));
+    let _ = write!(
+        out,
+        "{lock};
+SELECT set_config('search_path', {path}, true),
     {STARTED}, {r}.check_batch({n}, CASE
         WHEN NOT EXISTS (SELECT 1 FROM {r}.tenants WHERE name = {n})
             OR (SELECT COALESCE(array_agg(version ORDER BY version), '{{}}') FROM {r}.migrations
@@ -295,21 +443,20 @@ SELECT set_config('search_path', {path}, true), set_config('synchronous_commit',
         WHEN to_regnamespace({n}) IS NULL THEN '{WRONG_SCHEMA}' END);
 ",
         lock = lock_tenant_of(registry, &n),
-        path = literal(&search_path_of(tenant)),
+        path = literal(&search_path_of(tenant, options)),
     );
     push_migrations(&mut out, registry, tenant, pending);
+    // After the restore, which would otherwise undo it: this transaction's commit does not
+    // wait for the WAL flush.
+    out.push_str("SELECT set_config('synchronous_commit', 'off', true);\n");
     out
 }
 
 /// Starts the clock of a batch's first migration (transaction-local).
 const STARTED: &str = "set_config('tenancy.started', clock_timestamp()::text, true)";
 
-/// Saves the session's `search_path` for the end of a batch (transaction-local).
-const SAVE_PATH: &str =
-    "set_config('tenancy.saved_search_path', current_setting('search_path'), true)";
-
 /// Appends each migration, timed on the server (the caller starts the first one's clock),
-/// with its bookkeeping row; then puts the session's `search_path` back.
+/// with its bookkeeping row; then puts back the session settings the migrations changed.
 fn push_migrations(
     out: &mut String,
     registry: &Tenant,
@@ -334,9 +481,8 @@ INSERT INTO {r}.migrations (tenant, version, description, checksum, execution_ms
             checksum = hex(&m.checksum),
         );
     }
-    out.push_str(
-        "SELECT set_config('search_path', current_setting('tenancy.saved_search_path'), false);\n",
-    );
+    out.push_str(&restore_session());
+    out.push_str(";\n");
 }
 
 fn hex(bytes: &[u8]) -> String {
@@ -373,9 +519,22 @@ mod tests {
             r#"ALTER SCHEMA "a" RENAME TO "b""#
         );
         assert_eq!(
-            set_local_search_path(&t("acme")),
-            r#"SET LOCAL search_path TO "acme", "public""#
+            set_local_search_path(&t("acme"), &BatchOptions::default()),
+            r#"SET LOCAL search_path TO "acme""#
         );
+        let shared = BatchOptions {
+            shared_schemas: vec!["public".into(), "we\"ird".into()],
+            lock_timeout: Some(Duration::from_millis(1500)),
+        };
+        assert_eq!(
+            set_local_search_path(&t("acme"), &shared),
+            r#"SET LOCAL search_path TO "acme", "public", "we""ird""#
+        );
+        assert_eq!(
+            set_lock_timeout(&shared),
+            "SELECT set_config('lock_timeout', '1500ms', true);\n"
+        );
+        assert_eq!(set_lock_timeout(&BatchOptions::default()), "");
         assert!(ensure_registry(&reg).contains(r#"CREATE SCHEMA IF NOT EXISTS "_tenancy";"#));
         assert!(behind(&reg).contains(r#"FROM "_tenancy".tenants t ORDER BY t.name"#));
     }
@@ -394,52 +553,91 @@ mod tests {
     #[test]
     fn a_create_batch_registers_creates_and_migrates_in_order() {
         let m = migration(1, "guards", "CREATE TABLE guards (id int) -- no newline");
-        let batch = create_batch(&t("_tenancy"), &t("acme"), &[&m]);
+        let batch = create_batch(&t("_tenancy"), &t("acme"), &[&m], &BatchOptions::default());
         let at = |needle: &str| {
             batch
                 .find(needle)
                 .unwrap_or_else(|| panic!("{needle:?} missing from:\n{batch}"))
         };
-        assert!(batch.starts_with(r#"INSERT INTO "_tenancy".tenants (name) VALUES ('acme');"#));
+        // The session's settings are saved first, before anything can change them.
+        assert!(batch
+            .starts_with("SELECT set_config('tenancy.saved_role', current_setting('role'), true)"));
         assert!(
-            at(r#"CREATE SCHEMA "acme";"#) < at("SELECT set_config('tenancy.saved_search_path'")
+            at("set_config('tenancy.saved_search_path', current_setting('search_path'), true)")
+                < at(r#"INSERT INTO "_tenancy".tenants (name) VALUES ('acme');"#)
         );
         assert!(
-            at("SELECT set_config('tenancy.saved_search_path'")
-                < at(r#"SELECT set_config('search_path', '"acme", "public"', true),"#)
+            at(r#"INSERT INTO "_tenancy".tenants (name) VALUES ('acme');"#)
+                < at(r#"CREATE SCHEMA "acme";"#)
+        );
+        assert!(
+            at(r#"CREATE SCHEMA "acme";"#)
+                < at(r#"SELECT set_config('search_path', '"acme"', true),"#)
         );
         assert!(at("set_config('search_path', '\"acme\"") < at("to_regnamespace('acme') IS NULL"));
         assert!(at("to_regnamespace('acme') IS NULL") < at("CREATE TABLE guards"));
         // The migration's trailing comment cannot swallow the statement separator.
         assert!(at("-- no newline\n;\n") < at(r#"INSERT INTO "_tenancy".migrations"#));
         assert!(batch.contains("VALUES ('acme', 1, convert_from(decode('677561726473', 'hex')"));
-        assert!(batch.trim_end().ends_with(
-            "SELECT set_config('search_path', current_setting('tenancy.saved_search_path'), false);"
-        ));
+        assert!(batch
+            .trim_end()
+            .ends_with(&format!("{};", restore_session())));
         // Creation is committed durably: only migrations of existing tenants commit async.
-        assert!(!batch.contains("synchronous_commit"));
+        assert!(!batch.contains("set_config('synchronous_commit', 'off'"));
     }
 
     #[test]
     fn a_migration_batch_locks_then_checks_what_was_read() {
         let m = migration(3, "it's", "ALTER TABLE guards ADD COLUMN badge text");
         let n = migration(4, "four", "ALTER TABLE guards ADD COLUMN four text");
-        let batch = migrate_batch(&t("_tenancy"), &t("acme"), &[1, 2], &[&m, &n]);
-        assert!(batch.starts_with(
-            "SELECT pg_advisory_xact_lock(hashtextextended('tenancy:_tenancy:' || 'acme', 0)), \
-             set_config('tenancy.saved_search_path', current_setting('search_path'), true);"
-        ));
-        assert!(batch.contains("set_config('synchronous_commit', 'off', true),"));
+        let options = BatchOptions {
+            lock_timeout: Some(Duration::from_secs(2)),
+            ..BatchOptions::default()
+        };
+        let batch = migrate_batch(&t("_tenancy"), &t("acme"), &[1, 2], &[&m, &n], &options);
+        let at = |needle: &str| {
+            batch
+                .find(needle)
+                .unwrap_or_else(|| panic!("{needle:?} missing from:\n{batch}"))
+        };
+        // Saved, then the lock timeout, then the lock, then the checks.
+        assert!(batch.starts_with(&format!("{};\n", save_session())));
+        assert!(
+            at("set_config('lock_timeout', '2000ms', true)")
+                < at("pg_advisory_xact_lock(hashtextextended('tenancy:_tenancy:' || 'acme', 0));")
+        );
+        assert!(at("pg_advisory_xact_lock(") < at("check_batch"));
+        // Asynchronous commit is set last, after the session's settings are restored.
+        assert!(at(&restore_session()) < at("set_config('synchronous_commit', 'off', true);"));
+        assert!(batch
+            .trim_end()
+            .ends_with("SELECT set_config('synchronous_commit', 'off', true);"));
         // The second migration gets its own clock; the first's is started with the checks.
         assert_eq!(batch.matches("set_config('tenancy.started'").count(), 2);
         assert!(batch.contains("IS DISTINCT FROM ARRAY[1, 2]::bigint[]"));
-        let none = migrate_batch(&t("_tenancy"), &t("acme"), &[], &[&m]);
+        let none = migrate_batch(&t("_tenancy"), &t("acme"), &[], &[&m], &options);
         assert!(none.contains("IS DISTINCT FROM ARRAY[]::bigint[]"));
         assert!(batch.contains(&format!("THEN '{CHANGED_SINCE_READ}'")));
         assert!(batch.contains(&format!("THEN '{WRONG_SCHEMA}'")));
         assert!(batch.find("badge text").unwrap() < batch.find("four text").unwrap());
         // The description goes in as hex: no quoting of text from outside.
         assert!(batch.contains(&format!("decode('{}', 'hex')", hex(b"it's"))));
+    }
+
+    #[test]
+    fn the_session_restore_covers_every_saved_setting_role_first() {
+        let save = save_session();
+        let restore = restore_session();
+        for name in RESTORED_SETTINGS {
+            let saved = saved_name(name);
+            assert!(save.contains(&format!(
+                "set_config('{saved}', current_setting('{name}'), true)"
+            )));
+            assert!(restore.contains(&format!(
+                "CASE WHEN current_setting('{name}') IS DISTINCT FROM current_setting('{saved}') THEN set_config('{name}', current_setting('{saved}'), false) END"
+            )));
+        }
+        assert!(restore.starts_with("SELECT CASE WHEN current_setting('role')"));
     }
 
     #[test]

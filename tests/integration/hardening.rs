@@ -1,0 +1,409 @@
+//! Production hardening: a tenant whose schema is gone is never migrated elsewhere, live
+//! column-type changes do not break pooled connections, TLS, lock timeouts, error rendering.
+
+use std::time::Duration;
+
+use sqlx::migrate::MigrationType;
+use sqlx::Connection;
+use tenancy::{Changeset, Dropped, Error, MigrateOptions, Outcome, Tenant, TenantModel};
+
+use crate::assert_err;
+use crate::lifecycle_support::{has_table, migration, v1, Lifecycle};
+use crate::support::{database_url, pool, pool_with, Guard};
+
+async fn drop_schema_by_hand(pool: &sqlx::PgPool, tenant: &Tenant) {
+    let sql = format!("DROP SCHEMA {} CASCADE", tenant.quoted());
+    sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
+        .execute(pool)
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn a_tenant_whose_schema_is_gone_is_never_migrated_or_rolled_back_elsewhere() {
+    let pool = pool().await;
+    // A table in `public` with the name the tenant's migrations use: the data at risk.
+    let shared = tenancy_testdb::unique_name("shared");
+    let ddl =
+        format!("CREATE TABLE public.{shared} (x int); INSERT INTO public.{shared} VALUES (7)");
+    sqlx::raw_sql(sqlx::AssertSqlSafe(ddl))
+        .execute(&pool)
+        .await
+        .unwrap();
+    let mut all = v1();
+    all.push(migration(
+        2,
+        MigrationType::ReversibleUp,
+        &format!("CREATE TABLE {shared}_v2 (x int)"),
+    ));
+    all.push(migration(
+        2,
+        MigrationType::ReversibleDown,
+        &format!("DROP TABLE {shared}"),
+    ));
+    let l = Lifecycle::new(&pool, v1()).await;
+    let t = l
+        .tenants
+        .create(tenancy_testdb::unique_name("gone"))
+        .await
+        .unwrap();
+    // Public on the path, as an application with shared types would have it: only the check
+    // keeps unqualified names out of `public`.
+    let newer = l
+        .with_migrations(&pool, all)
+        .with_shared_schemas(["public"]);
+    drop_schema_by_hand(&pool, &t).await;
+
+    assert_err!(newer.migrate(t.as_str()).await, Error::SchemaMissing { tenant } if tenant == t);
+    let report = newer.migrate_all(MigrateOptions::default()).await.unwrap();
+    let failed: Vec<_> = report.failed().collect();
+    assert!(
+        matches!(failed[..], [(name, Error::SchemaMissing { .. })] if *name == t),
+        "{failed:?}"
+    );
+    assert!(!has_table(&pool, "public", &format!("{shared}_v2")).await);
+    // Pretend v2 had been applied, then roll it back: its down migration would drop the public
+    // table of the same name.
+    sqlx::query(sqlx::AssertSqlSafe(format!(
+        "INSERT INTO \"{}\".migrations (tenant, version, description, checksum, execution_ms) \
+         SELECT $1, 2, 'v2', checksum, 0 FROM \"{}\".migrations WHERE tenant = $1",
+        l.registry, l.registry
+    )))
+    .bind(t.as_str())
+    .execute(&pool)
+    .await
+    .unwrap();
+    assert_err!(
+        newer.rollback(t.as_str(), 1).await,
+        Error::SchemaMissing { .. }
+    );
+    let kept: i32 = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+        "SELECT x FROM public.{shared}"
+    )))
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert_eq!(kept, 7);
+    assert_err!(
+        newer.rename(t.as_str(), "x_renamed").await,
+        Error::SchemaMissing { .. }
+    );
+
+    // Drop unregisters it and says the schema was already gone.
+    assert_eq!(newer.drop(t.as_str()).await.unwrap(), Dropped::Unregistered);
+    assert!(!newer.exists(t.as_str()).await.unwrap());
+    assert_err!(newer.drop(t.as_str()).await, Error::NotATenant { .. });
+    let cleanup = format!("DROP TABLE public.{shared}");
+    sqlx::raw_sql(sqlx::AssertSqlSafe(cleanup))
+        .execute(&pool)
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn without_shared_schemas_migrations_see_only_the_tenant() {
+    let pool = pool().await;
+    let l = Lifecycle::new(&pool, v1()).await;
+    let t = l
+        .tenants
+        .create(tenancy_testdb::unique_name("path"))
+        .await
+        .unwrap();
+    let path: String = {
+        let probe = l.with_migrations(&pool, {
+            let mut m = v1();
+            m.push(migration(
+                2,
+                MigrationType::Simple,
+                "CREATE TABLE b (x int)",
+            ));
+            m.push(migration(
+                3,
+                MigrationType::Simple,
+                "CREATE TABLE seen AS SELECT current_setting('search_path') AS path",
+            ));
+            m
+        });
+        assert_eq!(
+            probe.migrate(t.as_str()).await.unwrap(),
+            Outcome::Migrated(vec![2, 3])
+        );
+        sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+            "SELECT path FROM {}.seen",
+            t.quoted()
+        )))
+        .fetch_one(&pool)
+        .await
+        .unwrap()
+    };
+    assert_eq!(path, t.quoted());
+}
+
+/// Guards of one tenant, read and written on one connection through every generated statement
+/// kind.
+async fn read_everything(conn: &mut sqlx::PgConnection, t: &Tenant, id: i64) -> Result<(), Error> {
+    Guard::find(&mut *conn, t, id)
+        .await?
+        .expect("the guard is there");
+    Guard::query(t)
+        .filter(Guard::NAME.eq("Abu"))
+        .fetch_all(&mut *conn)
+        .await?;
+    Guard::query(t).count(&mut *conn).await?;
+    let mut g = Guard::find(&mut *conn, t, id).await?.unwrap();
+    g.apply(
+        &mut *conn,
+        t,
+        Changeset::new().set(Guard::POSITION, "Captain"),
+    )
+    .await?;
+    g.update(&mut *conn, t).await?;
+    let mut tmp = Guard::new("Tmp", "x").insert(&mut *conn, t).await?;
+    tmp.delete(&mut *conn, t).await?;
+    Ok(())
+}
+
+async fn a_column_type_change_keeps_every_connection_working(connections: u32) {
+    let pool = pool_with(connections).await;
+    let steps = [
+        "ALTER TABLE guards ALTER COLUMN position TYPE varchar(200)",
+        "ALTER TABLE guards ADD COLUMN badge text",
+        "ALTER TABLE guards ALTER COLUMN age TYPE bigint USING age::bigint",
+        "ALTER TABLE guards DROP COLUMN badge",
+        "ALTER TABLE guards ALTER COLUMN age TYPE integer USING age::integer",
+    ];
+    let mut all = v1();
+    let l = Lifecycle::new(&pool, v1()).await;
+    let t = l
+        .tenants
+        .create(tenancy_testdb::unique_name("live"))
+        .await
+        .unwrap();
+    let id = Guard::new("Abu", "Guard")
+        .insert(&pool, &t)
+        .await
+        .unwrap()
+        .id;
+    // Every connection of the pool prepares and caches every statement before the first
+    // change (all are held at once, so each is a different connection).
+    let mut held = Vec::new();
+    for _ in 0..connections {
+        held.push(pool.acquire().await.unwrap());
+    }
+    for conn in &mut held {
+        read_everything(conn, &t, id).await.unwrap();
+    }
+    drop(held);
+    for (i, sql) in steps.iter().enumerate() {
+        all.push(migration(i as i64 + 2, MigrationType::Simple, sql));
+        let newer = l.with_migrations(&pool, all.clone());
+        // Traffic from every connection while the migration runs, and after it.
+        let traffic: Vec<_> = (0..connections * 2)
+            .map(|_| {
+                let (pool, t) = (pool.clone(), t.clone());
+                tokio::spawn(async move {
+                    for _ in 0..5 {
+                        let mut conn = pool.acquire().await?;
+                        read_everything(&mut conn, &t, id).await?;
+                    }
+                    Ok::<_, Error>(())
+                })
+            })
+            .collect();
+        assert_eq!(
+            newer.migrate(t.as_str()).await.unwrap(),
+            Outcome::Migrated(vec![i as i64 + 2])
+        );
+        for task in traffic {
+            task.await
+                .unwrap()
+                .unwrap_or_else(|e| panic!("after {sql:?}: {e:?}"));
+        }
+        // Afterwards, every connection again (all held at once).
+        let mut held = Vec::new();
+        for _ in 0..connections {
+            held.push(pool.acquire().await.unwrap());
+        }
+        for conn in &mut held {
+            read_everything(conn, &t, id)
+                .await
+                .unwrap_or_else(|e| panic!("after {sql:?}: {e:?}"));
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_column_type_change_keeps_a_one_connection_pool_working() {
+    a_column_type_change_keeps_every_connection_working(1).await;
+}
+
+#[tokio::test]
+async fn a_column_type_change_keeps_a_four_connection_pool_working() {
+    a_column_type_change_keeps_every_connection_working(4).await;
+}
+
+#[tokio::test]
+async fn in_a_transaction_a_stale_statement_fails_once_and_the_retry_works() {
+    let pool = pool_with(1).await;
+    let l = Lifecycle::new(&pool, v1()).await;
+    let t = l
+        .tenants
+        .create(tenancy_testdb::unique_name("stale"))
+        .await
+        .unwrap();
+    let id = Guard::new("Abu", "Guard")
+        .insert(&pool, &t)
+        .await
+        .unwrap()
+        .id;
+    Guard::find(&pool, &t, id).await.unwrap();
+    let mut all = v1();
+    all.push(migration(
+        2,
+        MigrationType::Simple,
+        "ALTER TABLE guards ALTER COLUMN position TYPE varchar(200)",
+    ));
+    l.with_migrations(&pool, all)
+        .migrate(t.as_str())
+        .await
+        .unwrap();
+    let mut tx = pool.begin().await.unwrap();
+    let err = Guard::find(&mut *tx, &t, id).await.unwrap_err();
+    assert!(err.as_sqlx().is_some(), "{err:?}");
+    tx.rollback().await.unwrap();
+    let mut tx = pool.begin().await.unwrap();
+    assert!(Guard::find(&mut *tx, &t, id).await.unwrap().is_some());
+    tx.commit().await.unwrap();
+}
+
+#[tokio::test]
+async fn tls_connections_run_crud_and_migrations() {
+    let url = database_url();
+    let sep = if url.contains('?') { '&' } else { '?' };
+    let pool = sqlx::postgres::PgPoolOptions::new()
+        .max_connections(2)
+        .connect(&format!("{url}{sep}sslmode=require"))
+        .await
+        .expect("connect with sslmode=require");
+    let ssl: bool = sqlx::query_scalar("SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert!(ssl, "the connection is not encrypted");
+    let mut all = v1();
+    let l = Lifecycle::new(&pool, v1()).await;
+    let t = l
+        .tenants
+        .create(tenancy_testdb::unique_name("tls"))
+        .await
+        .unwrap();
+    let g = Guard::new("Abu", "Guard").insert(&pool, &t).await.unwrap();
+    assert_eq!(
+        Guard::find(&pool, &t, g.id).await.unwrap().unwrap().name,
+        "Abu"
+    );
+    all.push(migration(
+        2,
+        MigrationType::Simple,
+        "ALTER TABLE guards ADD COLUMN badge text",
+    ));
+    assert_eq!(
+        l.with_migrations(&pool, all)
+            .migrate(t.as_str())
+            .await
+            .unwrap(),
+        Outcome::Migrated(vec![2])
+    );
+}
+
+#[tokio::test]
+async fn a_lock_timeout_names_the_session_holding_the_tenant() {
+    let pool = pool().await;
+    let l = Lifecycle::new(&pool, v1()).await;
+    let t = l
+        .tenants
+        .create(tenancy_testdb::unique_name("lock"))
+        .await
+        .unwrap();
+    // A long transaction reading the tenant's table holds a lock DROP SCHEMA needs.
+    let mut reader = sqlx::PgConnection::connect(&database_url()).await.unwrap();
+    let reader_pid: i32 = sqlx::query_scalar("SELECT pg_backend_pid()")
+        .fetch_one(&mut reader)
+        .await
+        .unwrap();
+    let mut tx = reader.begin().await.unwrap();
+    sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+        "SELECT * FROM {}.guards",
+        t.quoted()
+    )))
+    .execute(&mut *tx)
+    .await
+    .unwrap();
+    let impatient = l
+        .tenants
+        .clone()
+        .with_lock_timeout(Duration::from_millis(300));
+    match impatient.drop(t.as_str()).await {
+        Err(Error::LockTimeout {
+            tenant,
+            waited,
+            holders,
+        }) => {
+            assert_eq!((tenant, waited), (t.clone(), Duration::from_millis(300)));
+            assert!(holders.iter().any(|h| h.pid == reader_pid), "{holders:?}");
+        }
+        other => panic!("expected a lock timeout, got {other:?}"),
+    }
+    tx.rollback().await.unwrap();
+    assert!(
+        l.tenants.exists(t.as_str()).await.unwrap(),
+        "nothing was dropped"
+    );
+    assert_eq!(impatient.drop(t.as_str()).await.unwrap(), Dropped::Schema);
+}
+
+#[tokio::test]
+async fn errors_say_each_thing_once_and_name_the_tenant() {
+    let pool = pool().await;
+    let mut all = v1();
+    all.push(migration(
+        2,
+        MigrationType::Simple,
+        "ALTER TABLE guards ADD COLUMN",
+    ));
+    let l = Lifecycle::new(&pool, v1()).await;
+    let t = l
+        .tenants
+        .create(tenancy_testdb::unique_name("err"))
+        .await
+        .unwrap();
+    let err = l
+        .with_migrations(&pool, all)
+        .migrate(t.as_str())
+        .await
+        .unwrap_err();
+    let message = err.to_string();
+    assert_eq!(
+        message,
+        format!("migration 2 (v2) failed in tenant \"{t}\"")
+    );
+    let cause = std::error::Error::source(&err).expect("the database error is the source");
+    let cause = cause.to_string();
+    assert!(cause.contains("syntax error"), "{cause}");
+    assert!(cause.contains("(SQLSTATE 42601)"), "{cause}");
+    assert!(!cause.contains(" at line "), "{cause}");
+    assert!(std::error::Error::source(&err).unwrap().source().is_none());
+
+    assert_err!(l.tenants.rename(t.as_str(), t.as_str()).await, Error::SameName { tenant } if tenant == t);
+
+    // A database error of a lifecycle operation names its tenant.
+    let closed = pool_with(1).await;
+    let on_closed = l.with_migrations(&closed, v1());
+    closed.close().await;
+    let err = on_closed.migrate(t.as_str()).await.unwrap_err();
+    assert!(
+        matches!(&err, Error::Database { tenant: Some(x), .. } if *x == t),
+        "{err:?}"
+    );
+    assert_eq!(err.to_string(), format!("database error in tenant \"{t}\""));
+}
