@@ -5,12 +5,11 @@
 //! Run it with `cargo run --example quickstart`. It uses `DATABASE_URL` when set, otherwise it
 //! starts a private throwaway PostgreSQL cluster (like the tests).
 
-use sqlx::postgres::PgPoolOptions;
 use sqlx::types::time::OffsetDateTime;
 use std::path::Path;
 
 use sqlx::migrate::Migrator;
-use tenancy::{Changeset, Tenant, TenantModel, Tenants};
+use tenancy::{Changeset, PoolSettings, Tenant, TenantModel, Tenants};
 
 #[derive(TenantModel, Debug)]
 #[tenancy(table = "guards")]
@@ -33,7 +32,10 @@ const MIGRATIONS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/migratio
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let url = tenancy_testdb::database_url()?;
-    let pool = PgPoolOptions::new()
+    // A pool sized for many tenants: its statement cache holds every tenant's statements.
+    let pool = PoolSettings::new()
+        .expected_tenants(2)
+        .models(1)
         .max_connections(2)
         .connect(&url)
         .await?;

@@ -25,8 +25,8 @@ use axum::routing::{get, patch};
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 use sqlx::migrate::Migrator;
-use sqlx::postgres::{PgPool, PgPoolOptions};
-use tenancy::{Changeset, TenantModel, Tenants};
+use sqlx::postgres::PgPool;
+use tenancy::{Changeset, PoolSettings, TenantModel, Tenants};
 use tenancy_axum::{CurrentTenant, Header, Resolve, Subdomain, TenantCache, TenantLayer};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
@@ -173,7 +173,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let self_test = std::env::args().skip(1).any(|arg| arg == "--self-test");
 
     let url = tenancy_testdb::database_url()?;
-    let pool = PgPoolOptions::new()
+    let pool = PoolSettings::new()
+        .expected_tenants(TENANTS.len())
+        .models(1)
         .max_connections(5)
         .connect(&url)
         .await?;

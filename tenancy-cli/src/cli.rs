@@ -17,7 +17,8 @@ use clap::{ArgGroup, Args, Parser, Subcommand};
         (for --all runs: if any tenant failed) and 2 on a usage error."
 )]
 pub struct Cli {
-    /// PostgreSQL URL, e.g. postgres://user:password@host/db.
+    /// PostgreSQL URL, e.g. postgres://user:password@host/db (`?sslmode=require` for TLS).
+    /// Optional when DATABASE_URL is set.
     #[arg(
         long,
         env = "DATABASE_URL",
@@ -40,6 +41,16 @@ pub struct Cli {
     /// Schema holding the registry of tenants and their applied migrations.
     #[arg(long, value_name = "SCHEMA", default_value = tenancy_core::DEFAULT_REGISTRY, global = true)]
     pub registry: String,
+
+    /// The server is reached through PgBouncer in transaction mode: no prepared statement
+    /// outlives its transaction.
+    #[arg(long, global = true)]
+    pub pgbouncer: bool,
+
+    /// Give up on a tenant after waiting this many seconds for a lock on it (e.g. behind a
+    /// long transaction reading its tables); by default wait.
+    #[arg(long, value_name = "SECONDS", global = true)]
+    pub lock_timeout: Option<f64>,
 
     /// What to do.
     #[command(subcommand)]

@@ -32,7 +32,11 @@ pub enum CliError {
 
     /// The first connection failed.
     #[error("cannot connect to the database")]
-    Connect(#[source] sqlx::Error),
+    Connect(#[source] tenancy_core::DatabaseError),
+
+    /// `--lock-timeout` was not a positive number of seconds.
+    #[error("--lock-timeout must be a positive number of seconds, not {0}")]
+    LockTimeout(f64),
 
     /// The first connection did not complete in time.
     #[error("cannot connect to the database: no answer within {} seconds", .0.as_secs())]
@@ -73,7 +77,7 @@ impl CliError {
     /// The process exit code for this error: 2 for a usage error, 1 otherwise.
     pub fn exit_code(&self) -> u8 {
         match self {
-            CliError::NoDatabaseUrl => 2,
+            CliError::NoDatabaseUrl | CliError::LockTimeout(_) => 2,
             _ => 1,
         }
     }

@@ -6,9 +6,9 @@ use std::time::Duration;
 
 use indicatif::{ProgressBar, ProgressStyle};
 use sqlx::migrate::Migrator;
-use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions};
+use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool};
 use sqlx::Connection;
-use tenancy_core::{MigrateOptions, Report, Tenants};
+use tenancy_core::{MigrateOptions, PoolSettings, Report, Tenants};
 
 use crate::cli::{Cli, Command, MigrateArgs, RollbackArgs, Target};
 use crate::error::CliError;
@@ -62,13 +62,24 @@ async fn execute(cli: Cli) -> Result<(), CliError> {
         .filter(|m| m.migration_type.is_up_migration())
         .map(|m| m.version)
         .collect();
-    let pool = connect(url, cli.command.connections()).await?;
-    let tenants = Tenants::new(pool.clone(), migrator)?
+    let lock_timeout = match cli.lock_timeout {
+        Some(s) if s.is_finite() && s > 0.0 => Some(Duration::from_secs_f64(s)),
+        Some(s) => return Err(CliError::LockTimeout(s)),
+        None => None,
+    };
+    let pool = connect(url, cli.command.connections(), cli.pgbouncer).await?;
+    let mut tenants = Tenants::new(pool.clone(), migrator)?
         .with_registry(&cli.registry)
         .map_err(|source| CliError::Registry {
             name: cli.registry.clone(),
             source,
         })?;
+    if cli.pgbouncer {
+        tenants = tenants.behind_pgbouncer();
+    }
+    if let Some(timeout) = lock_timeout {
+        tenants = tenants.with_lock_timeout(timeout);
+    }
     let mut ctx = Ctx {
         tenants,
         known,
@@ -86,15 +97,25 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
 ///
 /// One connection is opened first, outside the pool, so a refused or failed connection reports
 /// the server's own reason (a pool would only report that it timed out).
-async fn connect(url: &str, connections: u32) -> Result<PgPool, CliError> {
-    let options: PgConnectOptions = url.parse().map_err(CliError::Connect)?;
+async fn connect(url: &str, connections: u32, pgbouncer: bool) -> Result<PgPool, CliError> {
+    let mut settings = PoolSettings::new().max_connections(connections);
+    if pgbouncer {
+        settings = settings.pgbouncer();
+    }
+    let options: PgConnectOptions = url
+        .parse()
+        .map_err(|e: sqlx::Error| CliError::Connect(e.into()))?;
+    let options = settings.connect_options(options);
     let probe = tokio::time::timeout(CONNECT_TIMEOUT, PgConnection::connect_with(&options))
         .await
         .map_err(|_| CliError::ConnectTimeout(CONNECT_TIMEOUT))?
-        .map_err(CliError::Connect)?;
-    probe.close().await.map_err(CliError::Connect)?;
-    Ok(PgPoolOptions::new()
-        .max_connections(connections)
+        .map_err(|e| CliError::Connect(e.into()))?;
+    probe
+        .close()
+        .await
+        .map_err(|e| CliError::Connect(e.into()))?;
+    Ok(settings
+        .pool_options()
         .acquire_timeout(CONNECT_TIMEOUT)
         .connect_lazy_with(options))
 }

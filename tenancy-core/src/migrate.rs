@@ -66,6 +66,28 @@ impl Migrations {
             .filter(|m| m.migration_type.is_up_migration())
     }
 
+    /// The status of `tenant`, which has `applied` (by version).
+    fn status(&self, tenant: Tenant, applied: Applied) -> TenantStatus {
+        let changed = applied
+            .iter()
+            .filter(|(v, c)| self.ups().any(|m| m.version == *v && *m.checksum != **c))
+            .map(|(v, _)| *v)
+            .collect();
+        let versions: Vec<i64> = applied.into_iter().map(|(v, _)| v).collect();
+        let pending = self
+            .versions
+            .iter()
+            .copied()
+            .filter(|v| !versions.contains(v))
+            .collect();
+        TenantStatus {
+            tenant,
+            applied: versions,
+            pending,
+            changed,
+        }
+    }
+
     fn down(&self, version: i64) -> Option<&Migration> {
         self.all
             .iter()
@@ -617,32 +639,30 @@ impl Tenants {
             .await?;
         rows.into_iter()
             .map(|(name, versions, checksums)| {
-                let tenant = Tenant::new(name)?;
-                let migrations = &inner.migrations;
-                let changed = versions
-                    .iter()
-                    .zip(&checksums)
-                    .filter(|(v, c)| {
-                        migrations
-                            .ups()
-                            .any(|m| m.version == **v && *m.checksum != ***c)
-                    })
-                    .map(|(v, _)| *v)
-                    .collect();
-                let pending = migrations
-                    .versions
-                    .iter()
-                    .copied()
-                    .filter(|v| !versions.contains(v))
-                    .collect();
-                Ok(TenantStatus {
-                    tenant,
-                    applied: versions,
-                    pending,
-                    changed,
-                })
+                let applied = versions.into_iter().zip(checksums).collect();
+                Ok(inner.migrations.status(Tenant::new(name)?, applied))
             })
             .collect()
+    }
+
+    /// One tenant's applied, pending and changed migrations. [`Error::NotATenant`] if `name`
+    /// is not registered.
+    pub async fn status_of(&self, name: impl AsRef<str>) -> Result<TenantStatus, Error> {
+        let tenant = self.parse(name)?;
+        self.ensure_registry().await?;
+        let registry = &self.inner().registry;
+        let found: Vec<(bool,)> = self
+            .rows(&sql::exists(registry), args!(tenant.as_str()))
+            .await
+            .map_err(|e| e.about(&tenant))?;
+        if !found.first().is_some_and(|r| r.0) {
+            return Err(Error::NotATenant { tenant });
+        }
+        let applied: Applied = self
+            .rows(&sql::applied(registry), args!(tenant.as_str()))
+            .await
+            .map_err(|e| e.about(&tenant))?;
+        Ok(self.inner().migrations.status(tenant, applied))
     }
 }
 

@@ -284,7 +284,10 @@ async fn tls_connections_run_crud_and_migrations() {
         .max_connections(2)
         .connect(&format!("{url}{sep}sslmode=require"))
         .await
-        .expect("connect with sslmode=require");
+        .expect(
+            "connect with sslmode=require: the TLS test needs DATABASE_URL pointing at a server \
+             with ssl = on over TCP (a private throwaway cluster listens on a Unix socket only)",
+        );
     let ssl: bool = sqlx::query_scalar("SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()")
         .fetch_one(&pool)
         .await
@@ -313,6 +316,37 @@ async fn tls_connections_run_crud_and_migrations() {
             .await
             .unwrap(),
         Outcome::Migrated(vec![2])
+    );
+}
+
+#[tokio::test]
+async fn status_of_one_tenant() {
+    let pool = pool().await;
+    let l = Lifecycle::new(&pool, v1()).await;
+    let t = l
+        .tenants
+        .create(tenancy_testdb::unique_name("st"))
+        .await
+        .unwrap();
+    let mut all = v1();
+    all.push(migration(
+        2,
+        MigrationType::Simple,
+        "ALTER TABLE guards ADD COLUMN badge text",
+    ));
+    let status = l
+        .with_migrations(&pool, all)
+        .status_of(t.as_str())
+        .await
+        .unwrap();
+    assert_eq!(
+        (status.tenant, status.applied, status.pending),
+        (t, vec![1], vec![2])
+    );
+    assert!(status.changed.is_empty());
+    assert_err!(
+        l.tenants.status_of("nobody_here_x").await,
+        Error::NotATenant { .. }
     );
 }
 
