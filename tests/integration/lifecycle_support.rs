@@ -121,3 +121,66 @@ pub async fn schema_exists(pool: &PgPool, schema: &str) -> bool {
         .await
         .unwrap()
 }
+
+/// A session-level advisory lock held by the test on its own connection, which a migration can
+/// wait for (`SELECT pg_advisory_xact_lock(<key>)`) to stay in flight until the test lets it go.
+pub struct HeldLock {
+    conn: Option<sqlx::PgConnection>,
+    pub key: i64,
+}
+
+impl HeldLock {
+    pub async fn take() -> Self {
+        use sqlx::Connection;
+        use std::hash::BuildHasher;
+        // Unique to this test run; below 2^31 so that pg_locks shows it as classid 0, objid key.
+        let key = (std::collections::hash_map::RandomState::new()
+            .hash_one(tenancy_testdb::unique_name("lock"))
+            & 0x7fff_ffff) as i64;
+        let mut conn = sqlx::PgConnection::connect(&crate::support::database_url())
+            .await
+            .unwrap();
+        sqlx::query("SELECT pg_advisory_lock($1)")
+            .bind(key)
+            .execute(&mut conn)
+            .await
+            .unwrap();
+        HeldLock {
+            conn: Some(conn),
+            key,
+        }
+    }
+
+    /// How many sessions wait for the lock.
+    pub async fn waiters(&self, pool: &PgPool) -> i64 {
+        sqlx::query_scalar(
+            "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted \
+             AND classid = 0 AND objid = $1::bigint::oid AND objsubid = 1",
+        )
+        .bind(self.key)
+        .fetch_one(pool)
+        .await
+        .unwrap()
+    }
+
+    /// Waits (up to a minute, then panics) until a session waits for the lock.
+    pub async fn wait_for_a_waiter(&self, pool: &PgPool) {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        while self.waiters(pool).await == 0 {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "nothing ever waited for lock {}",
+                self.key
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+    }
+
+    /// Lets the waiters go (closes the session holding the lock).
+    pub async fn release(&mut self) {
+        use sqlx::Connection;
+        if let Some(conn) = self.conn.take() {
+            conn.close().await.unwrap();
+        }
+    }
+}
