@@ -34,6 +34,11 @@ pub struct Sample {
     pub mood: Mood,
     #[tenancy(rename = "legacy_code")]
     pub code: Option<i64>,
+    pub grade: i8,
+    pub scores: Vec<i32>,
+    pub tags: Vec<String>,
+    pub maybe_mood: Option<Mood>,
+    pub maybe_blob: Option<Vec<u8>>,
     #[tenancy(skip)]
     pub cached: Option<String>,
 }
@@ -52,7 +57,12 @@ const SAMPLES_DDL: &str = r#"CREATE TABLE {schema}.samples (
     "seenAt" timestamptz NOT NULL,
     payload jsonb NOT NULL,
     mood tenancy_it_mood NOT NULL,
-    legacy_code bigint
+    legacy_code bigint,
+    grade "char" NOT NULL,
+    scores integer[] NOT NULL,
+    tags text[] NOT NULL,
+    "maybeMood" tenancy_it_mood,
+    "maybeBlob" bytea
 )"#;
 
 const MOOD_DDL: &str = "DO $$ BEGIN
@@ -82,28 +92,62 @@ async fn every_type_round_trips() {
         payload: serde_json_value(),
         mood: Mood::Alert,
         code: Some(42),
+        grade: b'A' as i8,
+        scores: vec![3, -1, 70_000],
+        tags: vec!["night".into(), "gate \"2\"".into(), String::new()],
+        maybe_mood: Some(Mood::Calm),
+        maybe_blob: Some(vec![9, 0]),
         cached: Some("not stored".into()),
     };
-    let stored = sample.clone().insert(&pool, a).await.unwrap();
-    let expected = Sample {
-        cached: None,
-        ..sample
+    // The optional columns empty, the arrays empty.
+    let empty = Sample {
+        sample_id: Uuid::from_u128(0x5678),
+        note: Some("second".into()),
+        code: None,
+        grade: -1,
+        scores: Vec::new(),
+        tags: Vec::new(),
+        maybe_mood: None,
+        maybe_blob: None,
+        ..sample.clone()
     };
-    assert_eq!(stored.value(), &expected);
-    let found = Sample::find(&pool, a, expected.sample_id)
-        .await
-        .unwrap()
-        .unwrap();
-    assert_eq!(found.value(), &expected);
+    for sample in [sample.clone(), empty.clone()] {
+        let stored = sample.clone().insert(&pool, a).await.unwrap();
+        let expected = Sample {
+            cached: None,
+            ..sample
+        };
+        assert_eq!(stored.value(), &expected);
+        let found = Sample::find(&pool, a, expected.sample_id)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(found.value(), &expected);
+    }
     let by_mood = Sample::query(a)
         .filter(Sample::MOOD.eq(Mood::Alert))
         .filter(Sample::BLOB.eq(vec![0u8, 1, 255]))
         .filter(Sample::SEEN_AT.eq(seen_at))
         .filter(Sample::CODE.eq(42))
-        .count(&pool)
+        .filter(Sample::GRADE.eq(b'A' as i8))
+        .filter(Sample::SCORES.eq(vec![3, -1, 70_000]))
+        .filter(Sample::TAGS.eq(sample.tags.clone()))
+        .filter(Sample::MAYBE_MOOD.eq(Mood::Calm))
+        .filter(Sample::MAYBE_BLOB.eq(vec![9u8, 0]))
+        .fetch_all(&pool)
         .await
         .unwrap();
-    assert_eq!(by_mood, 1);
+    assert_eq!(by_mood.len(), 1);
+    assert_eq!(by_mood[0].sample_id, sample.sample_id);
+    let nulls = Sample::query(a)
+        .filter(Sample::MAYBE_MOOD.is_null())
+        .filter(Sample::MAYBE_BLOB.is_null())
+        .filter(Sample::SCORES.eq(Vec::<i32>::new()))
+        .fetch_all(&pool)
+        .await
+        .unwrap();
+    assert_eq!(nulls.len(), 1);
+    assert_eq!(nulls[0].sample_id, empty.sample_id);
     assert_eq!(Sample::SEEN_AT.name(), "seenAt");
     assert_eq!(Sample::CODE.name(), "legacy_code");
 }
