@@ -155,3 +155,61 @@ async fn every_type_round_trips() {
 fn serde_json_value() -> JsonValue {
     r#"{"shift": "night", "gates": [1, 2]}"#.parse().unwrap()
 }
+
+/// The `chrono` feature's types (`cargo test --features chrono`).
+#[cfg(feature = "chrono")]
+mod chrono_types {
+    use sqlx::types::chrono::{DateTime, NaiveDate, NaiveDateTime, NaiveTime, Utc};
+    use tenancy::TenantModel;
+
+    use crate::support::{pool, Tenants};
+
+    #[derive(TenantModel, Debug, Clone, PartialEq)]
+    #[tenancy(table = "shifts")]
+    pub struct Shift {
+        #[tenancy(id)]
+        pub id: i32,
+        pub starts_at: DateTime<Utc>,
+        pub local: NaiveDateTime,
+        pub day: NaiveDate,
+        pub at: NaiveTime,
+        pub ends_at: Option<DateTime<Utc>>,
+    }
+
+    const SHIFTS_DDL: &str = "CREATE TABLE {schema}.shifts (
+        id integer PRIMARY KEY,
+        starts_at timestamptz NOT NULL,
+        local timestamp NOT NULL,
+        day date NOT NULL,
+        at time NOT NULL,
+        ends_at timestamptz
+    )";
+
+    #[tokio::test]
+    async fn chrono_types_round_trip() {
+        let pool = pool().await;
+        let t = Tenants::with(&pool, 1, &[SHIFTS_DDL]).await;
+        let a = t.get(0);
+        let starts_at = DateTime::from_timestamp(1_700_000_000, 123_456_000).unwrap();
+        let shift = Shift {
+            id: 1,
+            starts_at,
+            local: starts_at.naive_utc(),
+            day: NaiveDate::from_ymd_opt(2024, 2, 29).unwrap(),
+            at: NaiveTime::from_hms_micro_opt(23, 59, 58, 999_999).unwrap(),
+            ends_at: None,
+        };
+        let stored = shift.clone().insert(&pool, a).await.unwrap();
+        assert_eq!(stored.value(), &shift);
+        let found = Shift::find(&pool, a, 1).await.unwrap().unwrap();
+        assert_eq!(found.value(), &shift);
+        let n = Shift::query(a)
+            .filter(Shift::STARTS_AT.eq(starts_at))
+            .filter(Shift::DAY.eq(shift.day))
+            .filter(Shift::ENDS_AT.is_null())
+            .count(&pool)
+            .await
+            .unwrap();
+        assert_eq!(n, 1);
+    }
+}
