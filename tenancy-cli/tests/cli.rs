@@ -612,11 +612,7 @@ struct HeldLock {
 
 impl HeldLock {
     fn take(url: &str) -> Self {
-        use std::hash::BuildHasher;
-        // Unique to this run; below 2^31 so that pg_locks shows it as classid 0, objid key.
-        let key = (std::collections::hash_map::RandomState::new()
-            .hash_one(tenancy_testdb::unique_name("lock"))
-            & 0x7fff_ffff) as i64;
+        let key = tenancy_testdb::unique_lock_key();
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
@@ -640,14 +636,11 @@ impl HeldLock {
     /// How many sessions wait for the lock.
     fn waiters(&self, w: &World) -> i64 {
         w.sql(async |conn| {
-            sqlx::query_scalar(
-                "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted \
-                 AND classid = 0 AND objid = $1::bigint::oid AND objsubid = 1",
-            )
-            .bind(self.key)
-            .fetch_one(conn)
-            .await
-            .unwrap()
+            sqlx::query_scalar(tenancy_testdb::ADVISORY_LOCK_WAITERS)
+                .bind(self.key)
+                .fetch_one(conn)
+                .await
+                .unwrap()
         })
     }
 

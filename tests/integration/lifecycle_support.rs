@@ -132,11 +132,7 @@ pub struct HeldLock {
 impl HeldLock {
     pub async fn take() -> Self {
         use sqlx::Connection;
-        use std::hash::BuildHasher;
-        // Unique to this test run; below 2^31 so that pg_locks shows it as classid 0, objid key.
-        let key = (std::collections::hash_map::RandomState::new()
-            .hash_one(tenancy_testdb::unique_name("lock"))
-            & 0x7fff_ffff) as i64;
+        let key = tenancy_testdb::unique_lock_key();
         let mut conn = sqlx::PgConnection::connect(&crate::support::database_url())
             .await
             .unwrap();
@@ -153,14 +149,11 @@ impl HeldLock {
 
     /// How many sessions wait for the lock.
     pub async fn waiters(&self, pool: &PgPool) -> i64 {
-        sqlx::query_scalar(
-            "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted \
-             AND classid = 0 AND objid = $1::bigint::oid AND objsubid = 1",
-        )
-        .bind(self.key)
-        .fetch_one(pool)
-        .await
-        .unwrap()
+        sqlx::query_scalar(tenancy_testdb::ADVISORY_LOCK_WAITERS)
+            .bind(self.key)
+            .fetch_one(pool)
+            .await
+            .unwrap()
     }
 
     /// Waits (up to a minute, then panics) until a session waits for the lock.
