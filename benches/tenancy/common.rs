@@ -586,14 +586,9 @@ pub struct Ctx {
 impl Ctx {
     /// Connects to the server and enters a first fresh database.
     pub async fn new(url: String, quick: bool) -> BoxResult<Self> {
-        let base: PgConnectOptions = url.parse()?;
-        let admin = pool_with(&base, 1).await?;
+        let admin = pool_with(&url.parse()?, 1).await?;
         let cleanup = Arc::new(Cleanup::new(url.clone()));
-        let database = tenancy_testdb::unique_name("bench_db");
-        cleanup.create_database(&admin, &database).await?;
-        let options = base.database(&database);
-        let pool = pool_with(&options, POOL_SIZE).await?;
-        let server = Server::connect(&options).await?;
+        let (database, options, pool, server) = fresh_database(&url, &admin, &cleanup).await?;
         Ok(Ctx {
             cleanup,
             url,
@@ -611,13 +606,8 @@ impl Ctx {
 
     /// Switches to a freshly created database (the previous one must have been left).
     pub async fn enter_database(&mut self) -> BoxResult<()> {
-        let database = tenancy_testdb::unique_name("bench_db");
-        self.cleanup.create_database(&self.admin, &database).await?;
-        let options = self.url.parse::<PgConnectOptions>()?.database(&database);
-        self.pool = pool_with(&options, POOL_SIZE).await?;
-        self.server = Server::connect(&options).await?;
-        self.options = options;
-        self.database = database;
+        (self.database, self.options, self.pool, self.server) =
+            fresh_database(&self.url, &self.admin, &self.cleanup).await?;
         Ok(())
     }
 
@@ -728,6 +718,21 @@ impl Ctx {
         all.push(fleet.registry);
         self.cleanup.drop_schemas(&self.pool, &all).await
     }
+}
+
+/// Creates a database from `template0` on the server of `url` and connects to it: its name,
+/// connect options, a pool and the server-side helpers.
+async fn fresh_database(
+    url: &str,
+    admin: &PgPool,
+    cleanup: &Cleanup,
+) -> BoxResult<(String, PgConnectOptions, PgPool, Server)> {
+    let database = tenancy_testdb::unique_name("bench_db");
+    cleanup.create_database(admin, &database).await?;
+    let options = url.parse::<PgConnectOptions>()?.database(&database);
+    let pool = pool_with(&options, POOL_SIZE).await?;
+    let server = Server::connect(&options).await?;
+    Ok((database, options, pool, server))
 }
 
 pub async fn pool_with(options: &PgConnectOptions, size: u32) -> BoxResult<PgPool> {

@@ -149,6 +149,7 @@ async fn run(options: Options) -> i32 {
         }
         fresh = false;
         println!("\n== {title} [{name}] (database {})", ctx.database);
+        let load0 = load_average();
         let t0 = Instant::now();
         let result: BoxResult<()> = match index {
             0 => crud::run(&mut ctx).await,
@@ -159,7 +160,13 @@ async fn run(options: Options) -> i32 {
             5 => migrate::memory(&mut ctx).await,
             _ => compile::run(&mut ctx).await,
         };
-        println!("  ({name} took {:.1} s)", t0.elapsed().as_secs_f64());
+        // Other work on the machine slows every side of a comparison, but not always alike:
+        // the load before and after says whether this workload shared the CPUs.
+        println!(
+            "  ({name} took {:.1} s; 1-minute load average {load0} before, {} after)",
+            t0.elapsed().as_secs_f64(),
+            load_average()
+        );
         if let Err(e) = result {
             eprintln!("  workload {name} failed: {e}");
             failed.push(*name);
@@ -189,4 +196,12 @@ async fn run(options: Options) -> i32 {
         eprintln!("failed workloads: {}", failed.join(", "));
         1
     }
+}
+
+/// The 1-minute load average (`/proc/loadavg`), or `?`.
+fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .and_then(|l| l.split_whitespace().next().map(str::to_owned))
+        .unwrap_or_else(|| "?".into())
 }
