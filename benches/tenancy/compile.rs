@@ -187,7 +187,7 @@ pub async fn run(ctx: &mut Ctx) -> BoxResult<()> {
             r.models
         ),
         fmt_secs(r.derive),
-        fmt_secs(r.fromrow),
+        format!("{} (derive(sqlx::FromRow))", fmt_secs(r.fromrow)),
         Some(r.derive / r.fromrow),
         Target::AtMost(1.5),
     ));
