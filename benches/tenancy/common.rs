@@ -289,11 +289,15 @@ pub fn print_markdown(rows: &[Row]) {
     }
 }
 
-/// Schemas created by the run, dropped at the end of each workload, and by `Drop` (on its own
-/// thread and runtime) if a workload failed or panicked before it cleaned up.
+/// What the run creates: schemas (dropped at the end of each workload) and one database per
+/// workload (dropped when the workload ends). `Drop` (on its own thread and runtime) drops the
+/// databases left over if a workload failed or panicked before it cleaned up; every schema
+/// lives in one of them.
 pub struct Cleanup {
+    /// The server's URL (`tenancy_testdb::database_url()`), to drop databases from.
     url: String,
     schemas: Mutex<Vec<String>>,
+    databases: Mutex<Vec<String>>,
 }
 
 impl Cleanup {
@@ -301,6 +305,7 @@ impl Cleanup {
         Cleanup {
             url,
             schemas: Mutex::new(Vec::new()),
+            databases: Mutex::new(Vec::new()),
         }
     }
 
@@ -327,24 +332,39 @@ impl Cleanup {
         Ok(())
     }
 
-    /// Drops every tracked schema.
-    pub async fn drop_all(&self, pool: &PgPool) -> BoxResult<()> {
-        let names = self
-            .schemas
+    /// Creates database `name` from `template0` (remembered until [`Cleanup::drop_database`]).
+    pub async fn create_database(&self, admin: &PgPool, name: &str) -> BoxResult<()> {
+        self.databases
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .clone();
-        self.drop_schemas(pool, &names).await
+            .push(name.to_owned());
+        let sql = format!("CREATE DATABASE {} TEMPLATE template0", quote_ident(name));
+        sqlx::raw_sql(AssertSqlSafe(sql)).execute(admin).await?;
+        Ok(())
+    }
+
+    /// Drops database `name`, with every schema in it (which are forgotten).
+    pub async fn drop_database(&self, admin: &PgPool, name: &str) -> BoxResult<()> {
+        drop_database(admin, name).await?;
+        self.databases
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .retain(|n| n != name);
+        self.schemas
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clear();
+        Ok(())
     }
 }
 
 impl Drop for Cleanup {
     fn drop(&mut self) {
-        let names = std::mem::take(&mut *self.schemas.lock().unwrap_or_else(|e| e.into_inner()));
+        let names = std::mem::take(&mut *self.databases.lock().unwrap_or_else(|e| e.into_inner()));
         if names.is_empty() {
             return;
         }
-        eprintln!("cleanup: dropping {} leftover schemas", names.len());
+        eprintln!("cleanup: dropping leftover databases {names:?}");
         let url = self.url.clone();
         let _ = std::thread::spawn(move || {
             let rt = tokio::runtime::Builder::new_current_thread()
@@ -353,8 +373,10 @@ impl Drop for Cleanup {
                 .expect("runtime");
             rt.block_on(async {
                 if let Ok(pool) = PgPoolOptions::new().max_connections(1).connect(&url).await {
-                    if let Err(e) = drop_schemas(&pool, &names).await {
-                        eprintln!("cleanup failed: {e}");
+                    for name in &names {
+                        if let Err(e) = drop_database(&pool, name).await {
+                            eprintln!("cleanup of database {name} failed: {e}");
+                        }
                     }
                     pool.close().await;
                 }
@@ -362,6 +384,13 @@ impl Drop for Cleanup {
         })
         .join();
     }
+}
+
+/// `DROP DATABASE … WITH (FORCE)`: also ends connections a failed workload left open.
+async fn drop_database(admin: &PgPool, name: &str) -> BoxResult<()> {
+    let sql = format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", quote_ident(name));
+    sqlx::raw_sql(AssertSqlSafe(sql)).execute(admin).await?;
+    Ok(())
 }
 
 /// `DROP SCHEMA … CASCADE`, 100 schemas per transaction (one transaction for thousands of
@@ -532,8 +561,18 @@ pub struct Fleet {
     pub tenants: Tenants,
 }
 
+/// The run's context. Each workload runs in a database of its own, created from `template0`
+/// by [`Ctx::enter_database`] and dropped by [`Ctx::leave_database`], so what one workload
+/// leaves in the catalog (the server may run with autovacuum off: dead rows of dropped
+/// schemas stay) cannot slow the next. `pool`, `options`, `server` and `database` point at
+/// that database while a workload runs.
 pub struct Ctx {
+    /// The server's URL, as `tenancy_testdb::database_url()` gave it.
     pub url: String,
+    /// A one-connection pool on `url`'s own database: creates and drops the workloads'.
+    pub admin: PgPool,
+    /// The current workload's database.
+    pub database: String,
     pub options: PgConnectOptions,
     pub pool: PgPool,
     pub quick: bool,
@@ -545,13 +584,16 @@ pub struct Ctx {
 }
 
 impl Ctx {
+    /// Connects to the server and enters a first fresh database.
     pub async fn new(url: String, quick: bool) -> BoxResult<Self> {
-        let options: PgConnectOptions = url.parse()?;
-        let pool = pool_with(&options, POOL_SIZE).await?;
-        let server = Server::connect(&options).await?;
+        let admin = pool_with(&url.parse()?, 1).await?;
+        let cleanup = Arc::new(Cleanup::new(url.clone()));
+        let (database, options, pool, server) = fresh_database(&url, &admin, &cleanup).await?;
         Ok(Ctx {
-            cleanup: Arc::new(Cleanup::new(url.clone())),
+            cleanup,
             url,
+            admin,
+            database,
             options,
             pool,
             quick,
@@ -560,6 +602,22 @@ impl Ctx {
             notes: Vec::new(),
             fleets: HashMap::new(),
         })
+    }
+
+    /// Switches to a freshly created database (the previous one must have been left).
+    pub async fn enter_database(&mut self) -> BoxResult<()> {
+        (self.database, self.options, self.pool, self.server) =
+            fresh_database(&self.url, &self.admin, &self.cleanup).await?;
+        Ok(())
+    }
+
+    /// Closes every connection to the current database and drops it, with everything in it.
+    pub async fn leave_database(&mut self) -> BoxResult<()> {
+        self.fleets.clear();
+        self.pool.close().await;
+        self.cleanup
+            .drop_database(&self.admin, &self.database)
+            .await
     }
 
     pub fn row(&mut self, row: Row) {
@@ -660,6 +718,21 @@ impl Ctx {
         all.push(fleet.registry);
         self.cleanup.drop_schemas(&self.pool, &all).await
     }
+}
+
+/// Creates a database from `template0` on the server of `url` and connects to it: its name,
+/// connect options, a pool and the server-side helpers.
+async fn fresh_database(
+    url: &str,
+    admin: &PgPool,
+    cleanup: &Cleanup,
+) -> BoxResult<(String, PgConnectOptions, PgPool, Server)> {
+    let database = tenancy_testdb::unique_name("bench_db");
+    cleanup.create_database(admin, &database).await?;
+    let options = url.parse::<PgConnectOptions>()?.database(&database);
+    let pool = pool_with(&options, POOL_SIZE).await?;
+    let server = Server::connect(&options).await?;
+    Ok((database, options, pool, server))
 }
 
 pub async fn pool_with(options: &PgConnectOptions, size: u32) -> BoxResult<PgPool> {

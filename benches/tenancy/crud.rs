@@ -393,7 +393,7 @@ async fn measure(ctx: &mut Ctx, name: &str, rounds: usize, per_round: usize) -> 
         ctx.row(Row::new(
             format!("1 {name} (generated vs hand-written)"),
             fmt_rate(o.library),
-            fmt_rate(o.hand),
+            format!("{} (hand-written sqlx, same SQL)", fmt_rate(o.hand)),
             Some(o.library / o.hand),
             Target::AtLeast(0.98),
         ));

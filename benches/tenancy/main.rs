@@ -113,7 +113,7 @@ async fn run(options: Options) -> i32 {
         }
     };
     let version: String = sqlx::query_scalar("SHOW server_version")
-        .fetch_one(&ctx.pool)
+        .fetch_one(&ctx.admin)
         .await
         .unwrap_or_default();
     println!(
@@ -124,13 +124,32 @@ async fn run(options: Options) -> i32 {
             ""
         }
     );
+    let autovacuum: String = sqlx::query_scalar("SHOW autovacuum")
+        .fetch_one(&ctx.admin)
+        .await
+        .unwrap_or_default();
+    ctx.note(format!(
+        "every workload runs in a database of its own, created from template0 and dropped after \
+         it (the server runs with autovacuum {autovacuum})"
+    ));
     let started = Instant::now();
     let mut failed = Vec::new();
+    // `Ctx::new` entered the first workload's database.
+    let mut fresh = true;
     for (index, (name, title)) in WORKLOADS.iter().enumerate() {
         if options.only.is_some_and(|o| o != index) {
             continue;
         }
-        println!("\n== {title} [{name}]");
+        if !fresh {
+            if let Err(e) = ctx.enter_database().await {
+                eprintln!("  cannot create a database for workload {name}: {e}");
+                failed.push(*name);
+                break;
+            }
+        }
+        fresh = false;
+        println!("\n== {title} [{name}] (database {})", ctx.database);
+        let load0 = load_average();
         let t0 = Instant::now();
         let result: BoxResult<()> = match index {
             0 => crud::run(&mut ctx).await,
@@ -141,14 +160,21 @@ async fn run(options: Options) -> i32 {
             5 => migrate::memory(&mut ctx).await,
             _ => compile::run(&mut ctx).await,
         };
-        println!("  ({name} took {:.1} s)", t0.elapsed().as_secs_f64());
+        // Other work on the machine slows every side of a comparison, but not always alike:
+        // the load before and after says whether this workload shared the CPUs.
+        println!(
+            "  ({name} took {:.1} s; 1-minute load average {load0} before, {} after)",
+            t0.elapsed().as_secs_f64(),
+            load_average()
+        );
         if let Err(e) = result {
             eprintln!("  workload {name} failed: {e}");
             failed.push(*name);
         }
-    }
-    if let Err(e) = ctx.cleanup.drop_all(&ctx.pool).await {
-        eprintln!("cleanup failed: {e}");
+        if let Err(e) = ctx.leave_database().await {
+            eprintln!("  dropping the database of workload {name} failed: {e}");
+            failed.push(*name);
+        }
     }
     println!("\n== Results ({:.0} s)\n", started.elapsed().as_secs_f64());
     print_table(&ctx.rows);
@@ -170,4 +196,12 @@ async fn run(options: Options) -> i32 {
         eprintln!("failed workloads: {}", failed.join(", "));
         1
     }
+}
+
+/// The 1-minute load average (`/proc/loadavg`), or `?`.
+fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .and_then(|l| l.split_whitespace().next().map(str::to_owned))
+        .unwrap_or_else(|| "?".into())
 }

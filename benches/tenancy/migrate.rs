@@ -34,22 +34,29 @@ pub async fn noop(ctx: &mut Ctx) -> BoxResult<()> {
         let tenants = fleet.tenants.clone();
         let behind = sql::lifecycle::behind(&Tenant::new(&fleet.registry)?);
         let (mut lib, mut raw) = (Vec::new(), Vec::new());
-        for _ in 0..runs {
-            let start = Instant::now();
-            let report = tenants.migrate_all(MigrateOptions::default()).await?;
-            lib.push(start.elapsed().as_secs_f64());
-            if report.up_to_date() != n || !report.is_success() {
-                return Err(format!("no-op migrate_all over {n}: not all up to date").into());
-            }
-            let start = Instant::now();
-            let rows: Vec<(String, bool)> = sqlx::query_as(AssertSqlSafe(behind.clone()))
-                .bind(&versions)
-                .bind(&checksums)
-                .fetch_all(&pool)
-                .await?;
-            raw.push(start.elapsed().as_secs_f64());
-            if rows.len() != n || rows.iter().any(|r| r.1) {
-                return Err("catalog query disagrees".into());
+        // The two sides alternate, and which one goes first alternates with every run.
+        for run in 0..runs {
+            for side in [run % 2, 1 - run % 2] {
+                let start = Instant::now();
+                if side == 0 {
+                    let report = tenants.migrate_all(MigrateOptions::default()).await?;
+                    lib.push(start.elapsed().as_secs_f64());
+                    if report.up_to_date() != n || !report.is_success() {
+                        return Err(
+                            format!("no-op migrate_all over {n}: not all up to date").into()
+                        );
+                    }
+                } else {
+                    let rows: Vec<(String, bool)> = sqlx::query_as(AssertSqlSafe(behind.clone()))
+                        .bind(&versions)
+                        .bind(&checksums)
+                        .fetch_all(&pool)
+                        .await?;
+                    raw.push(start.elapsed().as_secs_f64());
+                    if rows.len() != n || rows.iter().any(|r| r.1) {
+                        return Err("catalog query disagrees".into());
+                    }
+                }
             }
         }
         let spread = lib
@@ -243,11 +250,11 @@ pub async fn memory(ctx: &mut Ctx) -> BoxResult<()> {
 async fn memory_measure(ctx: &mut Ctx, fleet: &Fleet, n: usize) -> BoxResult<()> {
     for mode in ["noop", "pending"] {
         let exe = std::env::current_exe()?;
-        let url = ctx.url.clone();
+        let (url, database) = (ctx.url.clone(), ctx.database.clone());
         let registry = fleet.registry.clone();
         let output = tokio::task::spawn_blocking(move || {
             Command::new(exe)
-                .args(["--child-rss", &url, &registry, mode])
+                .args(["--child-rss", &url, &database, &registry, mode])
                 .output()
         })
         .await??;
@@ -311,11 +318,11 @@ fn vm_hwm_kb() -> u64 {
         .unwrap_or(0)
 }
 
-/// The child of workload 6: `--child-rss <url> <registry> <noop|pending>`. Prints one line
+/// The child of workload 6: `--child-rss <url> <database> <registry> <noop|pending>`. Prints one line
 /// `CHILD before_kb=… peak_kb=… secs=… tenants=…`.
 pub fn child_main(args: &[String]) -> i32 {
-    let [url, registry, mode] = args else {
-        eprintln!("usage: --child-rss <url> <registry> <noop|pending>");
+    let [url, database, registry, mode] = args else {
+        eprintln!("usage: --child-rss <url> <database> <registry> <noop|pending>");
         return 2;
     };
     let rt = tokio::runtime::Builder::new_multi_thread()
@@ -323,7 +330,9 @@ pub fn child_main(args: &[String]) -> i32 {
         .build()
         .expect("runtime");
     let result: BoxResult<()> = rt.block_on(async {
-        let options = url.parse()?;
+        let options = url
+            .parse::<sqlx::postgres::PgConnectOptions>()?
+            .database(database);
         let pool = pool_with(&options, POOL_SIZE).await?;
         let migrations = if mode == "pending" {
             v2_migrations().await?

@@ -83,6 +83,45 @@ impl CacheConfig {
     }
 }
 
+/// Where a [`TenantCache`] reads the time: [`SystemClock`] unless built
+/// [`with_clock`](TenantCache::with_clock). A clock of your own lets a test expire answers
+/// without sleeping.
+///
+/// ```
+/// use std::sync::Mutex;
+/// use std::time::{Duration, Instant};
+/// use tenancy_axum::Clock;
+///
+/// /// Time that moves only when told to.
+/// struct ManualClock(Mutex<Instant>);
+///
+/// impl ManualClock {
+///     fn advance(&self, by: Duration) {
+///         *self.0.lock().unwrap() += by;
+///     }
+/// }
+///
+/// impl Clock for ManualClock {
+///     fn now(&self) -> Instant {
+///         *self.0.lock().unwrap()
+///     }
+/// }
+/// ```
+pub trait Clock: Send + Sync + 'static {
+    /// The current instant; never earlier than a previous answer.
+    fn now(&self) -> Instant;
+}
+
+/// The system's monotonic clock ([`Instant::now`]), the default [`Clock`].
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> Instant {
+        Instant::now()
+    }
+}
+
 /// Whether tenants exist, remembered with an expiry, kept current by the lifecycle handle.
 ///
 /// - A miss costs one [`Tenants::exists`] query; its answer is kept for the
@@ -106,6 +145,7 @@ pub struct TenantCache {
 struct Shared {
     tenants: Tenants,
     config: CacheConfig,
+    clock: Arc<dyn Clock>,
     entries: Mutex<Entries>,
 }
 
@@ -126,15 +166,22 @@ impl TenantCache {
 
     /// A cache over `tenants` with `config`.
     pub fn with_config(tenants: &Tenants, config: CacheConfig) -> Self {
+        Self::with_clock(tenants, config, SystemClock)
+    }
+
+    /// A cache over `tenants` with `config` that reads the time from `clock` (to test expiry
+    /// without sleeping; see [`Clock`]).
+    pub fn with_clock(tenants: &Tenants, config: CacheConfig, clock: impl Clock) -> Self {
         let shared = Arc::new(Shared {
             tenants: tenants.clone(),
             entries: Mutex::new(Entries::new(config.capacity)),
             config,
+            clock: Arc::new(clock),
         });
         let weak: Weak<Shared> = Arc::downgrade(&shared);
         tenants.subscribe(move |event| {
             if let Some(shared) = weak.upgrade() {
-                shared.apply(event, Instant::now());
+                shared.apply(event, shared.clock.now());
             }
         });
         TenantCache { shared }
@@ -150,13 +197,13 @@ impl TenantCache {
     pub async fn exists(&self, tenant: &Tenant) -> Result<bool, Error> {
         let epoch = {
             let entries = self.shared.lock();
-            if let Some(exists) = entries.get(tenant.as_str(), Instant::now()) {
+            if let Some(exists) = entries.get(tenant.as_str(), self.shared.clock.now()) {
                 return Ok(exists);
             }
             entries.epoch
         };
         let exists = self.shared.tenants.exists(tenant.as_str()).await?;
-        let now = Instant::now();
+        let now = self.shared.clock.now();
         let mut entries = self.shared.lock();
         if entries.epoch != epoch {
             // A lifecycle event or invalidation came in while the query ran; what it recorded

@@ -61,7 +61,7 @@ mod layer;
 mod rejection;
 mod resolve;
 
-pub use cache::{CacheConfig, TenantCache};
+pub use cache::{CacheConfig, Clock, SystemClock, TenantCache};
 pub use extract::CurrentTenant;
 pub use layer::{TenantLayer, TenantService, WhenMissing};
 pub use rejection::TenantRejection;

@@ -299,7 +299,7 @@ mod tests {
     }
 
     #[test]
-    fn plan_mirrors_what_migrate_would_do() {
+    fn plan_applies_the_pending_and_fails_on_changed_or_unknown_migrations() {
         let known = [1, 2, 3];
         assert_eq!(
             plan(&status("a", &[1], &[2, 3], &[]), &known),

@@ -330,6 +330,87 @@ fn dry_run_lists_pending_and_changes_nothing() {
     assert_eq!(done.lines()[0], format!("{acme}  up to date"));
 }
 
+/// What `migrate --all` did to each tenant, from its output: `Some(versions)` migrated,
+/// `None` failed; up-to-date tenants have no line.
+fn migrate_outcome(run: &Run, tenant: &str) -> &'static str {
+    let migrated = run
+        .lines()
+        .iter()
+        .any(|l| l.starts_with(&format!("{tenant}: migrated ")));
+    let failed = run
+        .stderr
+        .lines()
+        .any(|l| l.starts_with(&format!("error: {tenant}: ")));
+    match (migrated, failed) {
+        (true, false) => "migrated",
+        (false, true) => "failed",
+        (false, false) => "up to date",
+        (true, true) => panic!("{tenant} both migrated and failed:\n{run:?}"),
+    }
+}
+
+#[test]
+fn the_dry_run_plan_is_what_migrate_then_does() {
+    let w = World::new().with_guards();
+    let (behind, changed, current) = (w.tenant("behind"), w.tenant("changed"), w.tenant("current"));
+    w.create(&behind);
+    w.create(&changed);
+    w.add_badge();
+    w.create(&current);
+    // `changed` ran another text of migration 1 than the folder holds now.
+    w.execute(&format!(
+        "UPDATE \"{}\".migrations SET checksum = '\\x00' WHERE tenant = '{changed}' AND version = 1",
+        w.registry
+    ));
+
+    let plan = w.fails(&["migrate", "--all", "--dry-run"]);
+    let planned = |tenant: &str| -> &str {
+        let line = plan
+            .lines()
+            .into_iter()
+            .find(|l| l.split_whitespace().next() == Some(tenant))
+            .unwrap_or_else(|| panic!("no plan line for {tenant}:\n{plan:?}"));
+        let what = line[tenant.len()..].trim_start();
+        if what.starts_with("would apply ") {
+            "migrated"
+        } else if what.starts_with("would fail: ") {
+            "failed"
+        } else {
+            assert_eq!(what, "up to date", "{plan:?}");
+            "up to date"
+        }
+    };
+    assert_eq!(
+        [&behind, &changed, &current].map(|t| planned(t)),
+        ["migrated", "failed", "up to date"],
+        "{plan:?}"
+    );
+
+    let run = w.fails(&["migrate", "--all"]);
+    for t in [&behind, &changed, &current] {
+        assert_eq!(
+            planned(t),
+            migrate_outcome(&run, t),
+            "{t}:\n{plan:?}\n{run:?}"
+        );
+    }
+    assert!(
+        run.lines()
+            .contains(&format!("{behind}: migrated 2").as_str()),
+        "the versions planned: {plan:?}\n{run:?}"
+    );
+    // The summaries count the same: migrate, up to date, fail.
+    let counts = |r: &Run| -> Vec<String> {
+        let last = r.lines().last().copied().unwrap_or_default();
+        last.split(|c: char| !c.is_ascii_digit())
+            .filter(|n| !n.is_empty())
+            .map(str::to_owned)
+            .collect()
+    };
+    assert_eq!(counts(&plan), ["1", "1", "1"], "{plan:?}");
+    assert_eq!(counts(&plan), counts(&run), "{plan:?}\n{run:?}");
+}
+
 #[test]
 fn a_broken_migration_fails_only_its_tenant() {
     let w = World::new().with_guards();
@@ -521,27 +602,95 @@ fn setup_errors_are_explained() {
     assert!(!refused.stderr.contains("timed out"), "{refused:?}");
 }
 
+/// A session-level advisory lock held on a connection of its own, which a migration can wait
+/// for (`SELECT pg_advisory_xact_lock(<key>)`) so that a run stays in flight until released.
+struct HeldLock {
+    rt: tokio::runtime::Runtime,
+    conn: Option<PgConnection>,
+    key: i64,
+}
+
+impl HeldLock {
+    fn take(url: &str) -> Self {
+        let key = tenancy_testdb::unique_lock_key();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let conn = rt.block_on(async {
+            let mut conn = PgConnection::connect(url).await.unwrap();
+            sqlx::query("SELECT pg_advisory_lock($1)")
+                .bind(key)
+                .execute(&mut conn)
+                .await
+                .unwrap();
+            conn
+        });
+        HeldLock {
+            rt,
+            conn: Some(conn),
+            key,
+        }
+    }
+
+    /// How many sessions wait for the lock.
+    fn waiters(&self, w: &World) -> i64 {
+        w.sql(async |conn| {
+            sqlx::query_scalar(tenancy_testdb::ADVISORY_LOCK_WAITERS)
+                .bind(self.key)
+                .fetch_one(conn)
+                .await
+                .unwrap()
+        })
+    }
+
+    fn release(&mut self) {
+        if let Some(conn) = self.conn.take() {
+            self.rt.block_on(conn.close()).unwrap();
+        }
+    }
+}
+
 #[test]
 fn a_killed_migrate_all_converges_on_rerun_with_no_half_migrated_tenant() {
+    use std::os::unix::process::ExitStatusExt;
+    use std::time::{Duration, Instant};
+
     let w = World::new().with_guards();
     let tenants: Vec<String> = (0..6).map(|i| w.tenant(&format!("k{i}"))).collect();
     for t in &tenants {
         w.create(t);
     }
-    // Each tenant's migration takes a while between its two halves.
+    // The run goes through the tenants in name order, one at a time; the last one's migration
+    // waits for a lock this test holds, between its two halves, so the run is provably in
+    // flight, past the others, when it is killed.
+    let mut lock = HeldLock::take(&w.url);
+    let last = tenants.iter().max().unwrap();
     w.migration(
         "2_slow.sql",
-        "CREATE TABLE first_half (id int); SELECT pg_sleep(0.2); CREATE TABLE second_half (id int);",
+        &format!(
+            "CREATE TABLE first_half (id int); \
+             SELECT pg_advisory_xact_lock({}) WHERE current_schema() = '{last}'; \
+             CREATE TABLE second_half (id int);",
+            lock.key
+        ),
     );
     let mut child = w
         .command(&["migrate", "--all", "--concurrency", "1"])
         .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    std::thread::sleep(std::time::Duration::from_millis(500));
-    child.kill().unwrap(); // SIGKILL: no cleanup code of ours runs
-    child.wait().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while lock.waiters(&w) == 0 {
+        if let Some(status) = child.try_wait().unwrap() {
+            let mut stderr = String::new();
+            std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr).unwrap();
+            panic!("the run ended before it was killed: {status}\n{stderr}");
+        }
+        assert!(Instant::now() < deadline, "the run never reached {last}");
+        std::thread::sleep(Duration::from_millis(10));
+    }
 
     let table = |schema: &str, table: &str| {
         w.sql(async |conn| {
@@ -555,12 +704,29 @@ fn a_killed_migrate_all_converges_on_rerun_with_no_half_migrated_tenant() {
             .unwrap()
         })
     };
-    // The server rolls back the killed connection's transaction; wait for that to happen.
+    let migrated_while_running = tenants.iter().filter(|t| table(t, "second_half")).count();
+    assert!(
+        child.try_wait().unwrap().is_none(),
+        "the run must still be running when killed"
+    );
+    child.kill().unwrap(); // SIGKILL: no cleanup code of ours runs
+    let status = child.wait().unwrap();
+    assert_eq!(status.signal(), Some(9), "{status}");
+    assert!(
+        0 < migrated_while_running && migrated_while_running < tenants.len(),
+        "{migrated_while_running} of {} migrated when the run was killed",
+        tenants.len()
+    );
+    lock.release();
+
+    // The server ends the killed connection's transaction (rolled back or, as one whole batch
+    // it already had, committed); wait for that to happen.
     let mut settled = false;
-    for _ in 0..50 {
+    for _ in 0..100 {
         let busy: bool = w.sql(async |conn| {
             sqlx::query_scalar(
-                "SELECT EXISTS (SELECT 1 FROM pg_stat_activity WHERE query LIKE '%pg_sleep(0.2)%' AND pid <> pg_backend_pid())",
+                "SELECT EXISTS (SELECT 1 FROM pg_stat_activity WHERE query LIKE '%first_half%' \
+                 AND state <> 'idle' AND pid <> pg_backend_pid())",
             )
             .fetch_one(conn)
             .await
@@ -570,7 +736,7 @@ fn a_killed_migrate_all_converges_on_rerun_with_no_half_migrated_tenant() {
             settled = true;
             break;
         }
-        std::thread::sleep(std::time::Duration::from_millis(100));
+        std::thread::sleep(Duration::from_millis(100));
     }
     assert!(settled, "the killed run's transaction never ended");
     let mut migrated = 0;
@@ -580,8 +746,8 @@ fn a_killed_migrate_all_converges_on_rerun_with_no_half_migrated_tenant() {
         migrated += usize::from(first);
     }
     assert!(
-        migrated < tenants.len(),
-        "the run was killed before the end"
+        migrated == migrated_while_running || migrated == migrated_while_running + 1,
+        "{migrated} migrated, {migrated_while_running} before the kill"
     );
 
     let rerun = w.ok(&["migrate", "--all"]);

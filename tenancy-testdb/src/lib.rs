@@ -288,6 +288,23 @@ fn shared_cluster_url() -> Result<String, TestDbError> {
 
 static COUNTER: AtomicU64 = AtomicU64::new(0);
 
+/// A key for a PostgreSQL advisory lock (`pg_advisory_lock(key)`) that no other test, process
+/// or run uses: a hash of a [`unique_name`], below 2^31 so that `pg_locks` shows the lock as
+/// `classid = 0, objid = key, objsubid = 1` (see [`ADVISORY_LOCK_WAITERS`]).
+///
+/// Tests hold such a lock on a connection of their own and let a migration wait for it
+/// (`SELECT pg_advisory_xact_lock(key)`), to keep a run in flight until they release it.
+pub fn unique_lock_key() -> i64 {
+    use std::hash::BuildHasher;
+    (std::collections::hash_map::RandomState::new().hash_one(unique_name("lock")) & 0x7fff_ffff)
+        as i64
+}
+
+/// SQL counting the sessions that wait for the advisory lock of a [`unique_lock_key`] (`$1`).
+pub const ADVISORY_LOCK_WAITERS: &str = "SELECT count(*) FROM pg_locks \
+     WHERE locktype = 'advisory' AND NOT granted \
+     AND classid = 0 AND objid = $1::bigint::oid AND objsubid = 1";
+
 /// Returns a fresh name for a schema (or any other identifier), unique per
 /// call across threads and concurrently running processes.
 ///
@@ -1144,7 +1161,25 @@ mod tests {
         if std::env::var(DATABASE_URL_ENV).map_or(true, |v| v.trim().is_empty()) {
             let cluster = SHARED.get().unwrap().as_ref().unwrap();
             assert_eq!(cluster.url(), urls[0]);
-            assert_eq!(psql(cluster.bin_dir(), &urls[0], "select 41 + 1"), "42");
         }
+        // Whichever it came from (DATABASE_URL or the private cluster), the URL connects and
+        // answers a query, through the client the tests use.
+        let answer: i32 = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+            .block_on(async {
+                use sqlx::Connection;
+                let mut conn = sqlx::PgConnection::connect(&urls[0])
+                    .await
+                    .unwrap_or_else(|e| panic!("cannot connect to {}: {e}", urls[0]));
+                let answer = sqlx::query_scalar("SELECT 41 + 1")
+                    .fetch_one(&mut conn)
+                    .await
+                    .unwrap();
+                conn.close().await.unwrap();
+                answer
+            });
+        assert_eq!(answer, 42);
     }
 }

@@ -1,5 +1,6 @@
 //! Insert, find, update, partial update, delete, and their error cases.
 
+use sqlx::types::time::OffsetDateTime;
 use tenancy::{Changeset, Error, Record, State, TenantModel, MAX_BIND_PARAMS};
 
 use crate::assert_err;
@@ -39,11 +40,38 @@ async fn a_built_record_inserts_into_its_own_tenant_only() {
     assert_eq!(raw_guards(&pool, b).await, vec![]);
 }
 
+/// Counts the `INSERT` statements run on `tenant`'s `guards` (a statement-level trigger).
+async fn count_insert_statements(pool: &sqlx::PgPool, tenant: &tenancy::Tenant) {
+    let q = tenant.quoted();
+    let ddl = format!(
+        "CREATE TABLE {q}.insert_statements (n int NOT NULL);
+         INSERT INTO {q}.insert_statements VALUES (0);
+         CREATE FUNCTION {q}.count_insert() RETURNS trigger LANGUAGE plpgsql AS $$
+         BEGIN UPDATE {q}.insert_statements SET n = n + 1; RETURN NULL; END $$;
+         CREATE TRIGGER count_insert AFTER INSERT ON {q}.guards
+             FOR EACH STATEMENT EXECUTE FUNCTION {q}.count_insert();"
+    );
+    sqlx::raw_sql(sqlx::AssertSqlSafe(ddl))
+        .execute(pool)
+        .await
+        .unwrap();
+}
+
+/// How many `INSERT` statements ran on `tenant`'s `guards` so far.
+async fn insert_statements(pool: &sqlx::PgPool, tenant: &tenancy::Tenant) -> i32 {
+    let sql = format!("SELECT n FROM {}.insert_statements", tenant.quoted());
+    sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
+        .fetch_one(pool)
+        .await
+        .unwrap()
+}
+
 #[tokio::test]
 async fn insert_many_is_one_statement_in_order() {
     let pool = pool().await;
     let t = Tenants::new(&pool, 1).await;
     let a = t.get(0);
+    count_insert_statements(&pool, a).await;
     let names = ["Abu", "Bea", "Cai", "Dov"];
     let rows = Guard::insert_many(
         &pool,
@@ -52,12 +80,14 @@ async fn insert_many_is_one_statement_in_order() {
     )
     .await
     .unwrap();
+    assert_eq!(insert_statements(&pool, a).await, 1);
     let got: Vec<_> = rows.iter().map(|r| (r.id, r.name.as_str())).collect();
     assert_eq!(got, [(1, "Abu"), (2, "Bea"), (3, "Cai"), (4, "Dov")]);
     assert!(Guard::insert_many(&pool, a, vec![])
         .await
         .unwrap()
         .is_empty());
+    assert_eq!(insert_statements(&pool, a).await, 1, "nothing to insert");
 }
 
 #[tokio::test]
@@ -74,11 +104,13 @@ async fn insert_many_refuses_a_batch_over_the_parameter_limit_before_sending() {
     );
     assert_eq!(raw_guards(&pool, a).await, vec![]);
     // The largest batch that fits goes through in one statement.
+    count_insert_statements(&pool, a).await;
     let batch = vec![Guard::new("A", "B"); max_rows];
     assert_eq!(
         Guard::insert_many(&pool, a, batch).await.unwrap().len(),
         max_rows
     );
+    assert_eq!(insert_statements(&pool, a).await, 1);
 }
 
 #[tokio::test]
@@ -144,7 +176,23 @@ async fn a_changeset_cannot_set_the_key_or_generated_columns() {
         g.apply(&pool, a, Changeset::new().set(Guard::ID, 7)).await,
         Error::ReadOnlyColumn { column: "id", .. }
     );
-    assert_eq!(g.id, 1);
+    // `inserted_at` is generated but not the key.
+    let inserted_at = g.inserted_at;
+    assert_err!(
+        g.apply(
+            &pool,
+            a,
+            Changeset::new().set(Guard::INSERTED_AT, OffsetDateTime::UNIX_EPOCH)
+        )
+        .await,
+        Error::ReadOnlyColumn {
+            column: "inserted_at",
+            ..
+        }
+    );
+    assert_eq!((g.id, g.inserted_at), (1, inserted_at));
+    let stored = Guard::find(&pool, a, 1).await.unwrap().unwrap();
+    assert_eq!(stored.inserted_at, inserted_at);
 }
 
 #[tokio::test]

@@ -121,3 +121,59 @@ pub async fn schema_exists(pool: &PgPool, schema: &str) -> bool {
         .await
         .unwrap()
 }
+
+/// A session-level advisory lock held by the test on its own connection, which a migration can
+/// wait for (`SELECT pg_advisory_xact_lock(<key>)`) to stay in flight until the test lets it go.
+pub struct HeldLock {
+    conn: Option<sqlx::PgConnection>,
+    pub key: i64,
+}
+
+impl HeldLock {
+    pub async fn take() -> Self {
+        use sqlx::Connection;
+        let key = tenancy_testdb::unique_lock_key();
+        let mut conn = sqlx::PgConnection::connect(&crate::support::database_url())
+            .await
+            .unwrap();
+        sqlx::query("SELECT pg_advisory_lock($1)")
+            .bind(key)
+            .execute(&mut conn)
+            .await
+            .unwrap();
+        HeldLock {
+            conn: Some(conn),
+            key,
+        }
+    }
+
+    /// How many sessions wait for the lock.
+    pub async fn waiters(&self, pool: &PgPool) -> i64 {
+        sqlx::query_scalar(tenancy_testdb::ADVISORY_LOCK_WAITERS)
+            .bind(self.key)
+            .fetch_one(pool)
+            .await
+            .unwrap()
+    }
+
+    /// Waits (up to a minute, then panics) until a session waits for the lock.
+    pub async fn wait_for_a_waiter(&self, pool: &PgPool) {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        while self.waiters(pool).await == 0 {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "nothing ever waited for lock {}",
+                self.key
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+    }
+
+    /// Lets the waiters go (closes the session holding the lock).
+    pub async fn release(&mut self) {
+        use sqlx::Connection;
+        if let Some(conn) = self.conn.take() {
+            conn.close().await.unwrap();
+        }
+    }
+}

@@ -9,7 +9,9 @@ use sqlx::migrate::{Migration, MigrationType};
 use tenancy::{Error, MigrateOptions, Outcome, Tenant};
 
 use crate::assert_err;
-use crate::lifecycle_support::{has_column, has_table, migration, v1, v2, Lifecycle, V1_GUARDS};
+use crate::lifecycle_support::{
+    has_column, has_table, migration, v1, v2, HeldLock, Lifecycle, V1_GUARDS, V2_BADGE_UP,
+};
 use crate::support::{pool, pool_with};
 
 async fn tenants_at_v1(pool: &sqlx::PgPool, n: usize) -> (Lifecycle, Vec<tenancy::Tenant>) {
@@ -144,24 +146,57 @@ async fn migrate_of_an_unknown_tenant_is_refused() {
     );
 }
 
+/// Migration 2 for `tenants_at_v1`: creates `first_half` and `second_half`, and between them
+/// waits for `lock` in tenant `wait_in` only.
+fn halves_waiting_in(wait_in: &Tenant, lock: &HeldLock) -> Migration {
+    migration(
+        2,
+        MigrationType::Simple,
+        &format!(
+            "CREATE TABLE first_half (id int); \
+             SELECT pg_advisory_xact_lock({}) WHERE current_schema() = '{}'; \
+             CREATE TABLE second_half (id int)",
+            lock.key,
+            wait_in.as_str()
+        ),
+    )
+}
+
+/// How many of `tenants` have the committed `second_half` table.
+async fn count_with_second_half(pool: &sqlx::PgPool, tenants: &[Tenant]) -> usize {
+    let mut n = 0;
+    for t in tenants {
+        n += usize::from(has_table(pool, t.as_str(), "second_half").await);
+    }
+    n
+}
+
 #[tokio::test]
 async fn an_aborted_migrate_all_converges_on_rerun_with_no_half_migrated_tenant() {
     let pool = pool().await;
     let (l, created) = tenants_at_v1(&pool, 6).await;
+    // The run goes through the tenants in name order, one at a time; the last one's migration
+    // waits for a lock this test holds, so the run is provably in flight, past the others.
+    let mut lock = HeldLock::take().await;
     let mut slow = v1();
-    slow.push(migration(
-        2,
-        MigrationType::Simple,
-        "CREATE TABLE first_half (id int); SELECT pg_sleep(0.15); CREATE TABLE second_half (id int)",
-    ));
+    slow.push(halves_waiting_in(created.last().unwrap(), &lock));
     let newer = l.with_migrations(&pool, slow);
-    // Drop the run part-way through.
-    let aborted = tokio::time::timeout(
-        Duration::from_millis(400),
-        newer.migrate_all(MigrateOptions::default().concurrency(1)),
-    )
-    .await;
-    assert!(aborted.is_err(), "the run should have been cut short");
+    let migrated_while_running = tokio::select! {
+        report = newer.migrate_all(MigrateOptions::default().concurrency(1)) => {
+            panic!("the run ended before it was aborted: success {}", report.unwrap().is_success())
+        }
+        n = async {
+            lock.wait_for_a_waiter(&pool).await;
+            count_with_second_half(&pool, &created).await
+        } => n,
+    };
+    // Leaving the select dropped the run's future part-way through.
+    assert!(
+        0 < migrated_while_running && migrated_while_running < created.len(),
+        "{migrated_while_running} of {} migrated when the run was dropped",
+        created.len()
+    );
+    lock.release().await;
     // Wait for the interrupted tenant's transaction to end: rolled back or, as one whole
     // batch the server already had, committed.
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
@@ -189,7 +224,10 @@ async fn an_aborted_migrate_all_converges_on_rerun_with_no_half_migrated_tenant(
         assert_eq!(first, second, "tenant {t} is half-migrated");
         migrated += usize::from(first);
     }
-    assert!(migrated < created.len());
+    assert!(
+        migrated == migrated_while_running || migrated == migrated_while_running + 1,
+        "{migrated} migrated, {migrated_while_running} before the drop"
+    );
     let rerun = newer.migrate_all(MigrateOptions::default()).await.unwrap();
     assert!(rerun.is_success());
     assert_eq!(rerun.changed().count(), created.len() - migrated);
@@ -198,15 +236,71 @@ async fn an_aborted_migrate_all_converges_on_rerun_with_no_half_migrated_tenant(
     }
 }
 
+/// A pool whose sessions carry `application_name`, so pg_stat_activity tells them apart.
+async fn named_pool(application_name: &str) -> sqlx::PgPool {
+    let options = crate::support::database_url()
+        .parse::<sqlx::postgres::PgConnectOptions>()
+        .unwrap()
+        .application_name(application_name);
+    sqlx::postgres::PgPoolOptions::new()
+        .max_connections(4)
+        .connect_with(options)
+        .await
+        .unwrap()
+}
+
+/// How many sessions named `application_name` wait for a lock.
+async fn waiting_for_a_lock(pool: &sqlx::PgPool, application_name: &str) -> i64 {
+    sqlx::query_scalar(
+        "SELECT count(*) FROM pg_stat_activity \
+         WHERE application_name = $1 AND wait_event_type = 'Lock'",
+    )
+    .bind(application_name)
+    .fetch_one(pool)
+    .await
+    .unwrap()
+}
+
 #[tokio::test]
-async fn two_runs_at_once_apply_each_migration_once() {
-    let (pool_a, pool_b) = (pool().await, pool().await);
+async fn two_overlapping_runs_apply_each_migration_once() {
+    let (name_a, name_b) = (
+        tenancy_testdb::unique_name("run_a"),
+        tenancy_testdb::unique_name("run_b"),
+    );
+    let (pool_a, pool_b) = (named_pool(&name_a).await, named_pool(&name_b).await);
     let (l, created) = tenants_at_v1(&pool_a, 8).await;
-    let a = l.with_migrations(&pool_a, v2());
-    let b = l.with_migrations(&pool_b, v2());
-    let (ra, rb) = tokio::join!(
+    // Migration 2 waits for a lock the test holds, so neither run can finish before both
+    // are seen waiting (for it, or for a tenant's lock the other run holds).
+    let mut lock = HeldLock::take().await;
+    let mut held = v1();
+    held.push(migration(
+        2,
+        MigrationType::Simple,
+        &format!(
+            "SELECT pg_advisory_xact_lock_shared({}); {V2_BADGE_UP}",
+            lock.key
+        ),
+    ));
+    let a = l.with_migrations(&pool_a, held.clone());
+    let b = l.with_migrations(&pool_b, held);
+    let observer = pool().await; // the runs may take every connection of their pools
+    let watch = async {
+        let deadline = std::time::Instant::now() + Duration::from_secs(60);
+        while waiting_for_a_lock(&observer, &name_a).await == 0
+            || waiting_for_a_lock(&observer, &name_b).await == 0
+        {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the two runs were never in flight together"
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        lock.release().await;
+    };
+    let (ra, rb, ()) = tokio::join!(
         a.migrate_all(MigrateOptions::default()),
-        b.migrate_all(MigrateOptions::default())
+        b.migrate_all(MigrateOptions::default()),
+        watch
     );
     let (ra, rb) = (ra.unwrap(), rb.unwrap());
     assert!(ra.is_success() && rb.is_success());
@@ -220,6 +314,9 @@ async fn two_runs_at_once_apply_each_migration_once() {
     .await
     .unwrap();
     assert_eq!(rows as usize, created.len());
+    for t in &created {
+        assert!(has_column(&pool_a, t.as_str(), "guards", "badge").await);
+    }
 }
 
 #[tokio::test]

@@ -1,0 +1,126 @@
+//! The README's Rust code, run against the test database (`tenancy_testdb::database_url()`),
+//! each block in a database of its own (the README uses fixed tenant names such as `acme`).
+//! `build.rs` copies the blocks out of README.md; a README example that does not compile, or
+//! whose `assert!` or `?` fails, fails here.
+
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+use sqlx::AssertSqlSafe;
+
+include!(concat!(env!("OUT_DIR"), "/readme_blocks.rs"));
+
+/// A database created for one test, dropped when it ends (also when it fails).
+struct Database {
+    admin: String,
+    name: String,
+    pool: PgPool,
+}
+
+impl Database {
+    async fn new() -> Self {
+        let admin = tenancy_testdb::database_url().unwrap_or_else(|e| panic!("{e}"));
+        let name = tenancy_testdb::unique_name("readme");
+        let mut conn = {
+            use sqlx::Connection;
+            sqlx::PgConnection::connect(&admin).await.unwrap()
+        };
+        sqlx::raw_sql(AssertSqlSafe(format!(
+            "CREATE DATABASE \"{name}\" TEMPLATE template0"
+        )))
+        .execute(&mut conn)
+        .await
+        .unwrap();
+        let options = admin.parse::<PgConnectOptions>().unwrap().database(&name);
+        let pool = PgPoolOptions::new()
+            .max_connections(4)
+            .connect_with(options)
+            .await
+            .unwrap();
+        Database { admin, name, pool }
+    }
+}
+
+impl Drop for Database {
+    fn drop(&mut self) {
+        let (admin, name) = (self.admin.clone(), self.name.clone());
+        // Its own thread and runtime: this runs inside the test's runtime.
+        let _ = std::thread::spawn(move || {
+            tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap()
+                .block_on(async {
+                    use sqlx::Connection;
+                    if let Ok(mut conn) = sqlx::PgConnection::connect(&admin).await {
+                        let sql = format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)");
+                        let _ = sqlx::raw_sql(AssertSqlSafe(sql)).execute(&mut conn).await;
+                    }
+                })
+        })
+        .join();
+    }
+}
+
+#[test]
+fn every_rust_block_of_the_readme_is_included_here() {
+    // readme_1 and readme_2 run below; readme_3 (axum) is compiled by the crate's doctests.
+    assert_eq!(
+        BLOCKS, 3,
+        "a README block was added or removed: update this file"
+    );
+}
+
+/// "Usage": a model, insert, changeset, query (`fn demo`).
+mod usage {
+    include!(concat!(env!("OUT_DIR"), "/readme_1.rs"));
+
+    use super::Database;
+
+    #[tokio::test]
+    async fn the_usage_example_runs() {
+        let db = Database::new().await;
+        // The table the example's `Guard` maps, in the tenant the example uses.
+        sqlx::raw_sql(
+            "CREATE SCHEMA acme;
+             CREATE TABLE acme.guards (id bigserial PRIMARY KEY, name text NOT NULL, position text NOT NULL)",
+        )
+        .execute(&db.pool)
+        .await
+        .unwrap();
+        demo(&db.pool).await.unwrap();
+        let rows: Vec<(i64, String, String)> =
+            sqlx::query_as("SELECT id, name, position FROM acme.guards")
+                .fetch_all(&db.pool)
+                .await
+                .unwrap();
+        assert_eq!(rows, [(1, "Abu".to_owned(), "Captain".to_owned())]);
+    }
+}
+
+/// "Tenants: create, drop, rename, migrate" (`fn lifecycle`).
+mod lifecycle {
+    include!(concat!(env!("OUT_DIR"), "/readme_2.rs"));
+
+    use super::Database;
+
+    #[tokio::test]
+    async fn the_lifecycle_example_runs() {
+        let db = Database::new().await;
+        // The example reads `migrations/tenant` relative to the working directory: the
+        // workspace's examples folder has it. (The only test here that depends on it.)
+        std::env::set_current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/../examples")).unwrap();
+        lifecycle(db.pool.clone()).await.unwrap();
+        // It created acme, renamed it to acme_corp, migrated and dropped it: no tenant is left.
+        let left: Vec<String> = sqlx::query_scalar("SELECT name FROM _tenancy.tenants")
+            .fetch_all(&db.pool)
+            .await
+            .unwrap();
+        assert!(left.is_empty(), "{left:?}");
+        let schemas: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM pg_namespace WHERE nspname IN ('acme', 'acme_corp')",
+        )
+        .fetch_one(&db.pool)
+        .await
+        .unwrap();
+        assert_eq!(schemas, 0);
+    }
+}
