@@ -3,7 +3,9 @@
 //!
 //! - the library on a default pool (persistent prepared statements, sqlx's per-connection LRU
 //!   cache of 100, keyed by SQL text: one entry per tenant and statement);
-//! - the library on a pool with `statement_cache_capacity` large enough for every tenant;
+//! - the library on the pool the README tells users to build (`tenancy::PoolSettings` with the
+//!   expected tenants and models: a statement cache for every tenant, connections retired
+//!   after 10 minutes);
 //! - the same SQL hand-written with `.persistent(false)` (the unnamed statement: parse and
 //!   describe on every call, nothing cached) on a default pool.
 
@@ -13,7 +15,7 @@ use std::time::Instant;
 use sqlx::postgres::{PgPool, PgPoolOptions};
 use sqlx::AssertSqlSafe;
 use tenancy::sql::{self, Postgres as Pg};
-use tenancy::{Tenant, TenantModel};
+use tenancy::{PoolSettings, Tenant, TenantModel};
 
 use crate::common::*;
 
@@ -126,6 +128,31 @@ async fn backend_memory(pool: &PgPool) -> Option<i64> {
         .ok()
 }
 
+/// `VmRSS` and `RssAnon` (kB), summed over the server processes of all of the pool's
+/// connections (held at once, so each is a different one), from `/proc` (the server runs on
+/// this machine). `None` if they cannot be read.
+async fn backend_rss(pool: &PgPool) -> Option<(u64, u64)> {
+    let mut held = Vec::new();
+    for _ in 0..pool.options().get_max_connections() {
+        held.push(pool.acquire().await.ok()?);
+    }
+    let (mut rss, mut anon) = (0, 0);
+    for conn in &mut held {
+        let pid: i32 = sqlx::query_scalar("SELECT pg_backend_pid()")
+            .fetch_one(&mut **conn)
+            .await
+            .ok()?;
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+        let kb = |key: &str| -> Option<u64> {
+            let line = status.lines().find(|l| l.starts_with(key))?;
+            line.split_whitespace().nth(1)?.parse().ok()
+        };
+        rss += kb("VmRSS:")?;
+        anon += kb("RssAnon:")?;
+    }
+    Some((rss, anon))
+}
+
 pub async fn run(ctx: &mut Ctx) -> BoxResult<()> {
     let sizes: [usize; 3] = if ctx.quick { [1, 3, 5] } else { [1, 100, 1000] };
     let max = sizes[2];
@@ -150,7 +177,11 @@ pub async fn run(ctx: &mut Ctx) -> BoxResult<()> {
 async fn measure(ctx: &mut Ctx, names: &[String], sizes: &[usize; 3]) -> BoxResult<()> {
     let (total, reps) = if ctx.quick { (400, 1) } else { (10_000, 9) };
     let max = sizes[2];
-    let capacity = (2 * max).max(100) + 100;
+    let settings = PoolSettings::new()
+        .expected_tenants(max)
+        .models(1)
+        .max_connections(POOL_SIZE);
+    let capacity = settings.statement_cache_capacity();
     let tenants: Arc<Vec<Tenant>> =
         Arc::new(names.iter().map(Tenant::new).collect::<Result<_, _>>()?);
     let sqls: Arc<Vec<&'static str>> = Arc::new(
@@ -159,30 +190,31 @@ async fn measure(ctx: &mut Ctx, names: &[String], sizes: &[usize; 3]) -> BoxResu
             .map(|t| leak(sql::select_by_pk::<Pg>(t, &Guard::TABLE)))
             .collect(),
     );
-    let fresh = |cache: Option<usize>| {
-        let mut options = ctx.options.clone();
-        if let Some(c) = cache {
-            options = options.statement_cache_capacity(c);
-        }
+    let fresh = || {
         PgPoolOptions::new()
             .max_connections(POOL_SIZE)
-            .connect_with(options)
+            .connect_with(ctx.options.clone())
     };
     let variants = [
         Variant {
             label: "library, default pool (statement cache 100)".into(),
             strategy: Strategy::Library,
-            pool: fresh(None).await?,
+            pool: fresh().await?,
         },
         Variant {
-            label: format!("library, statement_cache_capacity({capacity})"),
+            label: format!(
+                "library, PoolSettings::new().expected_tenants({max}).models(1) (statement cache {capacity})"
+            ),
             strategy: Strategy::Library,
-            pool: fresh(Some(capacity)).await?,
+            pool: settings
+                .pool_options()
+                .connect_with(settings.connect_options(ctx.options.clone()))
+                .await?,
         },
         Variant {
             label: "same SQL, .persistent(false) (unnamed statements)".into(),
             strategy: Strategy::Unnamed,
-            pool: fresh(None).await?,
+            pool: fresh().await?,
         },
     ];
     println!(
@@ -299,9 +331,18 @@ async fn measure(ctx: &mut Ctx, names: &[String], sizes: &[usize; 3]) -> BoxResu
     for v in &variants {
         if let Some(bytes) = backend_memory(&v.pool).await {
             ctx.note(format!(
-                "server memory of one connection after {max} tenants, {}: {:.1} MB",
+                "server memory of one connection after {max} tenants, {}: {:.1} MB (memory contexts)",
                 v.label,
                 bytes as f64 / 1e6
+            ));
+        }
+        if let Some((rss, anon)) = backend_rss(&v.pool).await {
+            ctx.note(format!(
+                "server processes of the {POOL_SIZE} connections after {max} tenants, {}: \
+                 {:.1} MB RSS, {:.1} MB private (RssAnon) per connection on average",
+                v.label,
+                rss as f64 / 1e3 / f64::from(POOL_SIZE),
+                anon as f64 / 1e3 / f64::from(POOL_SIZE),
             ));
         }
         v.pool.close().await;

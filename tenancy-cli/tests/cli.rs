@@ -253,6 +253,38 @@ fn create_list_status_drop() {
 }
 
 #[test]
+fn a_tenant_whose_schema_is_gone_is_refused_by_migrate_and_unregistered_by_drop() {
+    let w = World::new().with_guards();
+    let acme = w.tenant("acme");
+    w.create(&acme);
+    w.add_badge();
+    w.execute(&format!("DROP SCHEMA \"{acme}\" CASCADE"));
+    let refused = w.fails(&["migrate", &acme]);
+    assert!(
+        refused
+            .stderr
+            .contains("is registered but its schema does not exist"),
+        "{refused:?}"
+    );
+    assert!(!w.schema_exists(&acme), "nothing was created in its place");
+    let dropped = w.ok(&["drop", &acme]);
+    assert_eq!(
+        dropped.lines(),
+        [format!(
+            "dropped {acme} (its schema was already gone; unregistered it)"
+        )]
+    );
+    assert!(w.list().is_empty());
+    let bad = w.run(&["--lock-timeout=0", "list"]);
+    assert_eq!(bad.code, Some(2), "{bad:?}");
+    assert!(
+        bad.stderr
+            .contains("--lock-timeout must be a positive number"),
+        "{bad:?}"
+    );
+}
+
+#[test]
 fn migrate_all_applies_a_new_migration_and_rollback_reverts_it() {
     let w = World::new().with_guards();
     let (a, b) = (w.tenant("a"), w.tenant("b"));
