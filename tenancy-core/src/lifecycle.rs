@@ -420,7 +420,7 @@ impl Tenants {
         let result = async {
             sqlx::raw_sql(AssertSqlSafe(format!(
                 "{};\n{}",
-                sql::save_session(),
+                sql::save_session(registry),
                 sql::set_lock_timeout(&inner.batch)
             )))
             .execute(&mut *tx)
@@ -448,7 +448,7 @@ impl Tenants {
                     source,
                 })?;
             }
-            sqlx::raw_sql(AssertSqlSafe(sql::restore_session()))
+            sqlx::raw_sql(AssertSqlSafe(sql::restore_session(registry)))
                 .execute(&mut *tx)
                 .await?;
             Ok(())

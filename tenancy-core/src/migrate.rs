@@ -446,7 +446,7 @@ impl Tenants {
         let before = self.session_check(&mut conn).await?;
         let mut tx = conn.begin().await?;
         let result = async {
-            sqlx::raw_sql(AssertSqlSafe(sql::save_session()))
+            sqlx::raw_sql(AssertSqlSafe(sql::save_session(registry)))
                 .execute(&mut *tx)
                 .await?;
             self.lock(&mut tx, tenant).await?;
@@ -478,7 +478,7 @@ impl Tenants {
                     Outcome::RolledBack(downs.iter().map(|m| m.version).collect())
                 }
             };
-            sqlx::raw_sql(AssertSqlSafe(sql::restore_session()))
+            sqlx::raw_sql(AssertSqlSafe(sql::restore_session(registry)))
                 .execute(&mut *tx)
                 .await?;
             Ok(match outcome {

@@ -10,10 +10,13 @@
 //!    own (`DATABASE_URL=postgres://user@host:port/db`).
 //! 2. Otherwise a private, throwaway PostgreSQL cluster is started **once per
 //!    process** (lazily, on the first call; concurrent callers wait for it) and
-//!    a URL for it is returned. The cluster listens only on a Unix socket in a
-//!    private temporary folder (no TCP port, so it never clashes with a system
-//!    server), runs with durability switched off (`fsync=off`, ...) for speed,
-//!    and trusts every local connection as user `postgres`. It is stopped and
+//!    a URL for it is returned: a Unix socket in a private temporary folder.
+//!    The cluster also listens on a free TCP port of 127.0.0.1 (never a fixed
+//!    one, so it does not clash with a system server), with a self-signed
+//!    certificate when `openssl` is there ([`tls_database_url`]); runs with
+//!    durability switched off (`fsync=off`, ...) for speed; and trusts every
+//!    local connection as user `postgres`. [`pgbouncer_url`] starts a private
+//!    PgBouncer in front of it on request. It is stopped and
 //!    its folder removed when the process exits, even after a panic, an abort
 //!    or a `kill -9`, by a small detached watchdog shell process.
 //! 3. If neither is possible, an error ([`TestDbError`]) explains how to
@@ -44,7 +47,7 @@ use std::ffi::OsStr;
 use std::fmt;
 use std::fs;
 use std::io;
-use std::os::unix::fs::{DirBuilderExt, MetadataExt};
+use std::os::unix::fs::{DirBuilderExt, MetadataExt, PermissionsExt};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
@@ -55,9 +58,11 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 /// Name of the environment variable that selects an existing database.
 pub const DATABASE_URL_ENV: &str = "DATABASE_URL";
 
-/// Port number used by private clusters. It only names the socket file
-/// (`.s.PGSQL.5432`) inside the private socket folder: no TCP port is opened.
-const PORT: u16 = 5432;
+/// The longest port number, for the length of socket file names (`.s.PGSQL.<port>`).
+const PORT: u16 = 65535;
+
+/// The port number naming the private PgBouncer's socket file (it opens no TCP port).
+const BOUNCER_PORT: u16 = 6432;
 
 /// How long `pg_ctl` may wait for the server to accept connections.
 const START_TIMEOUT_SECS: u32 = 60;
@@ -109,6 +114,14 @@ pub enum TestDbError {
         /// The underlying error.
         source: Arc<io::Error>,
     },
+    /// A test needs a service the database does not provide (TLS over TCP, PgBouncer), and
+    /// it cannot be provided here.
+    Missing {
+        /// What is missing, e.g. `"PgBouncer"`.
+        what: String,
+        /// How to provide it.
+        how: String,
+    },
     /// An external command (`initdb`, `pg_ctl`, ...) failed.
     CommandFailed {
         /// What the command was for, e.g. `"initdb"`.
@@ -135,6 +148,9 @@ impl TestDbError {
 
 impl fmt::Display for TestDbError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if let TestDbError::Missing { what, how } = self {
+            return write!(f, "no {what} available for the tests: {how}");
+        }
         f.write_str("no PostgreSQL available for the tests: ")?;
         match self {
             TestDbError::InvalidDatabaseUrl => {
@@ -180,6 +196,7 @@ impl fmt::Display for TestDbError {
                      {context}: {source}"
                 )?;
             }
+            TestDbError::Missing { .. } => unreachable!("written above"),
             TestDbError::CommandFailed {
                 step,
                 command,
@@ -275,11 +292,94 @@ fn select_url(
     }
 }
 
+fn shared_cluster() -> Result<&'static Cluster, TestDbError> {
+    SHARED
+        .get_or_init(Cluster::start)
+        .as_ref()
+        .map_err(Clone::clone)
+}
+
 fn shared_cluster_url() -> Result<String, TestDbError> {
-    match SHARED.get_or_init(Cluster::start) {
-        Ok(cluster) => Ok(cluster.url().to_owned()),
-        Err(e) => Err(e.clone()),
+    Ok(shared_cluster()?.url().to_owned())
+}
+
+/// Name of the environment variable that selects a PgBouncer for the tests.
+pub const PGBOUNCER_URL_ENV: &str = "PGBOUNCER_URL";
+
+/// A URL of the test database that connects over TLS (`sslmode=require`).
+///
+/// With `DATABASE_URL` set, that URL with `sslmode=require` (its server must have
+/// `ssl = on`). Otherwise the private cluster's TCP address: the cluster listens on a free
+/// port of 127.0.0.1 as well, with a self-signed certificate made by `openssl` when it starts.
+///
+/// # Errors
+///
+/// As [`database_url`]; [`TestDbError::Missing`] if the private cluster has no certificate
+/// (`openssl` was not found).
+pub fn tls_database_url() -> Result<String, TestDbError> {
+    if let Some(url) = env_url(DATABASE_URL_ENV)? {
+        return Ok(with_sslmode(&url, "require"));
     }
+    shared_cluster()?
+        .tls_url()
+        .ok_or_else(|| TestDbError::Missing {
+            what: "TLS".into(),
+            how: "openssl was not found to make a certificate for the private cluster; install it \
+              (e.g. `apt-get install openssl`), or set DATABASE_URL to a server with ssl = on"
+                .into(),
+        })
+}
+
+/// The URL of a PgBouncer in transaction mode in front of the test database.
+///
+/// `PGBOUNCER_URL` if set. Otherwise, with `DATABASE_URL` set, an error saying how to start
+/// one (`bash .ci/pgbouncer/start.sh` starts the project's on 127.0.0.1:6432 in front of
+/// 127.0.0.1:5432). Otherwise a private PgBouncer in front of the private cluster, started
+/// once per process on a Unix socket in the cluster's folder, and stopped with it.
+///
+/// # Errors
+///
+/// [`TestDbError::Missing`] as above, or if `pgbouncer` is not installed.
+pub fn pgbouncer_url() -> Result<String, TestDbError> {
+    if let Some(url) = env_url(PGBOUNCER_URL_ENV)? {
+        return Ok(url);
+    }
+    if env_url(DATABASE_URL_ENV)?.is_some() {
+        return Err(TestDbError::Missing {
+            what: "PgBouncer".into(),
+            how: "DATABASE_URL is set, so set PGBOUNCER_URL too, to a PgBouncer in transaction \
+                  mode in front of that server (`bash .ci/pgbouncer/start.sh` installs and starts \
+                  one on 127.0.0.1:6432 in front of 127.0.0.1:5432; then \
+                  PGBOUNCER_URL=postgres://postgres@127.0.0.1:6432/test)"
+                .into(),
+        });
+    }
+    let cluster = shared_cluster()?;
+    PGBOUNCER.get_or_init(|| cluster.start_pgbouncer()).clone()
+}
+
+/// The private cluster's PgBouncer, started on first use.
+static PGBOUNCER: OnceLock<Result<String, TestDbError>> = OnceLock::new();
+
+/// The value of environment variable `name`, if set and not blank.
+fn env_url(name: &str) -> Result<Option<String>, TestDbError> {
+    match std::env::var(name) {
+        Ok(v) if !v.trim().is_empty() => Ok(Some(v)),
+        Ok(_) | Err(std::env::VarError::NotPresent) => Ok(None),
+        Err(std::env::VarError::NotUnicode(_)) => Err(TestDbError::InvalidDatabaseUrl),
+    }
+}
+
+/// `url` with its `sslmode` parameter set to `mode`.
+fn with_sslmode(url: &str, mode: &str) -> String {
+    let (base, query) = url.split_once('?').unwrap_or((url, ""));
+    let mut params: Vec<String> = query
+        .split('&')
+        .filter(|p| !p.is_empty() && !p.starts_with("sslmode="))
+        .map(str::to_owned)
+        .collect();
+    params.push(format!("sslmode={mode}"));
+    format!("{base}?{}", params.join("&"))
 }
 
 // ---------------------------------------------------------------------------
@@ -375,6 +475,10 @@ pub struct Cluster {
     bin_dir: PathBuf,
     run_as: RunAs,
     url: String,
+    /// The TCP port on 127.0.0.1 (the socket file is named after it too).
+    port: u16,
+    /// Whether the server has a certificate (`ssl = on`).
+    tls: bool,
     watchdog: Option<Child>,
 }
 
@@ -393,19 +497,23 @@ impl Cluster {
         let bin_dir = find_bin_dir()?;
         let run_as = RunAs::detect()?;
         let dir = create_private_dir(&run_as)?;
-        let url = socket_url(&dir);
+        let port = free_port()?;
+        let url = socket_url(&dir, port);
         // From here on, `Drop` cleans up on every error path.
         let mut cluster = Cluster {
             dir,
             bin_dir,
             run_as,
             url,
+            port,
+            tls: false,
             watchdog: None,
         };
         // Start the watchdog first, so that even a process killed during
         // `initdb` or `pg_ctl start` leaves nothing behind.
         cluster.watchdog = Some(cluster.spawn_watchdog()?);
         cluster.initdb()?;
+        cluster.tls = cluster.make_certificate();
         cluster.pg_ctl_start()?;
         Ok(cluster)
     }
@@ -416,7 +524,107 @@ impl Cluster {
         &self.url
     }
 
-    /// The private temporary folder holding the Unix socket (`.s.PGSQL.5432`),
+    /// A URL connecting over TCP with TLS (`sslmode=require`), if the cluster has a
+    /// certificate (made with `openssl` when it started).
+    pub fn tls_url(&self) -> Option<String> {
+        self.tls.then(|| {
+            format!(
+                "postgres://postgres@127.0.0.1:{}/postgres?sslmode=require",
+                self.port
+            )
+        })
+    }
+
+    /// Makes a self-signed certificate in the data folder (`server.crt`, `server.key`, where
+    /// the server looks for them); false if `openssl` is missing or fails.
+    fn make_certificate(&self) -> bool {
+        let Some(openssl) = find_program("openssl") else {
+            return false;
+        };
+        let data = self.data_dir();
+        let key = data.join("server.key").to_string_lossy().into_owned();
+        let crt = data.join("server.crt").to_string_lossy().into_owned();
+        let args: Vec<String> = [
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "7",
+            "-subj",
+            "/CN=localhost",
+            "-keyout",
+            &key,
+            "-out",
+            &crt,
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        let made = self
+            .run_as
+            .run(&openssl, &args, &self.dir, "openssl req")
+            .is_ok_and(|out| out.status.success());
+        made && fs::set_permissions(&key, fs::Permissions::from_mode(0o600)).is_ok()
+    }
+
+    /// Starts PgBouncer in transaction mode in front of this cluster, on a Unix socket in its
+    /// folder (no TCP port); returns its URL. It is stopped with the cluster.
+    fn start_pgbouncer(&self) -> Result<String, TestDbError> {
+        let Some(pgbouncer) = find_program("pgbouncer").or_else(|| {
+            Path::new("/usr/sbin/pgbouncer")
+                .is_file()
+                .then(|| "/usr/sbin/pgbouncer".to_owned())
+        }) else {
+            return Err(TestDbError::Missing {
+                what: "PgBouncer".into(),
+                how: "the `pgbouncer` program was not found; install it (e.g. `apt-get install \
+                      pgbouncer`), or set PGBOUNCER_URL to a PgBouncer in transaction mode in \
+                      front of DATABASE_URL's server"
+                    .into(),
+            });
+        };
+        let dir = self.dir.display();
+        let ini = self.dir.join("pgbouncer.ini");
+        let users = self.dir.join("userlist.txt");
+        let config = format!(
+            "[databases]\n* = host={dir} port={port}\n\n[pgbouncer]\nlisten_addr =\n\
+             listen_port = {BOUNCER_PORT}\nunix_socket_dir = {dir}\npool_mode = transaction\n\
+             default_pool_size = 4\nmax_client_conn = 500\nauth_type = trust\n\
+             auth_file = {users}\nignore_startup_parameters = extra_float_digits,options\n\
+             logfile = {dir}/pgbouncer.log\npidfile = {dir}/pgbouncer.pid\n",
+            port = self.port,
+            users = users.display(),
+        );
+        let write = |path: &Path, text: &str| {
+            fs::write(path, text)
+                .map_err(|e| TestDbError::io(format!("writing {}", path.display()), e))
+        };
+        write(&ini, &config)?;
+        write(&users, "\"postgres\" \"\"\n")?;
+        let args = vec!["-d".to_owned(), ini.to_string_lossy().into_owned()];
+        let out = self.run_as.run(&pgbouncer, &args, &self.dir, "pgbouncer")?;
+        self.check(out, "pgbouncer", &pgbouncer, &args, false)?;
+        let socket = self.dir.join(format!(".s.PGSQL.{BOUNCER_PORT}"));
+        for _ in 0..100 {
+            if socket.exists() {
+                return Ok(format!(
+                    "postgres://postgres@localhost:{BOUNCER_PORT}/postgres?host={dir}&sslmode=disable"
+                ));
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        Err(TestDbError::Missing {
+            what: "PgBouncer".into(),
+            how: format!(
+                "the private PgBouncer did not open {} within 10 s; see {dir}/pgbouncer.log",
+                socket.display()
+            ),
+        })
+    }
+
+    /// The private temporary folder holding the Unix socket (`.s.PGSQL.<port>`),
     /// the data folder and the server log. Removed on drop.
     pub fn socket_dir(&self) -> &Path {
         &self.dir
@@ -473,9 +681,11 @@ impl Cluster {
         // `pg_ctl -o` goes through a shell; the folder only contains
         // shell-safe characters (see `create_private_dir`).
         let server_opts = format!(
-            "-k '{}' -c listen_addresses='' -p {PORT} -c fsync=off -c synchronous_commit=off \
-             -c full_page_writes=off -c max_connections=300",
-            self.dir.display()
+            "-k '{}' -c listen_addresses='127.0.0.1' -p {} -c ssl={} -c fsync=off \
+             -c synchronous_commit=off -c full_page_writes=off -c max_connections=300",
+            self.dir.display(),
+            self.port,
+            if self.tls { "on" } else { "off" },
         );
         let timeout = START_TIMEOUT_SECS.to_string();
         let args: Vec<String> = [
@@ -553,10 +763,13 @@ impl Cluster {
     fn spawn_watchdog(&self) -> Result<Child, TestDbError> {
         let (pg_ctl, args) = self.stop_args();
         let dir = sh_quote(&self.dir.to_string_lossy());
+        let bouncer_pid = sh_quote(&self.dir.join("pgbouncer.pid").to_string_lossy());
         let script = format!(
             "trap '' HUP INT; \
              while kill -0 {pid} 2>/dev/null && [ -d {dir} ]; do sleep 0.5; done; \
-             if [ -d {dir} ]; then {stop}; rm -rf {dir}; fi",
+             if [ -d {dir} ]; then \
+             if [ -f {bouncer_pid} ]; then kill \"$(cat {bouncer_pid})\" 2>/dev/null; fi; \
+             {stop}; rm -rf {dir}; fi",
             pid = std::process::id(),
             stop = self.run_as.shell_line(&pg_ctl, &args),
         );
@@ -577,6 +790,13 @@ impl Cluster {
 
 impl Drop for Cluster {
     fn drop(&mut self) {
+        if let Ok(pid) = fs::read_to_string(self.dir.join("pgbouncer.pid")) {
+            let _ = Command::new("kill")
+                .arg(pid.trim())
+                .stdin(Stdio::null())
+                .stderr(Stdio::null())
+                .status();
+        }
         if self.data_dir().join("postmaster.pid").exists() {
             let (pg_ctl, args) = self.stop_args();
             let _ = self
@@ -607,17 +827,25 @@ impl Drop for Cluster {
     }
 }
 
-/// `postgres://postgres@localhost:5432/postgres?host=<dir>&sslmode=disable`.
+/// `postgres://postgres@localhost:<port>/postgres?host=<dir>&sslmode=disable`.
 ///
 /// sqlx (`PgConnectOptions::parse_from_url`) treats a `host` query parameter
 /// starting with `/` as the socket folder and connects to
 /// `<dir>/.s.PGSQL.<port>`; libpq does the same. The folder contains only
 /// URL-safe characters (see `create_private_dir`), so no escaping is needed.
-fn socket_url(dir: &Path) -> String {
+fn socket_url(dir: &Path, port: u16) -> String {
     format!(
-        "postgres://postgres@localhost:{PORT}/postgres?host={}&sslmode=disable",
+        "postgres://postgres@localhost:{port}/postgres?host={}&sslmode=disable",
         dir.display()
     )
+}
+
+/// A TCP port on 127.0.0.1 that nothing listens on now.
+fn free_port() -> Result<u16, TestDbError> {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .map_err(|e| TestDbError::io("finding a free TCP port on 127.0.0.1", e))
 }
 
 // ---------------------------------------------------------------------------
@@ -1065,9 +1293,24 @@ mod tests {
     }
 
     #[test]
+    fn sslmode_is_set_once() {
+        assert_eq!(
+            with_sslmode("postgres://h/db", "require"),
+            "postgres://h/db?sslmode=require"
+        );
+        assert_eq!(
+            with_sslmode(
+                "postgres://h/db?sslmode=disable&application_name=x",
+                "require"
+            ),
+            "postgres://h/db?application_name=x&sslmode=require"
+        );
+    }
+
+    #[test]
     fn url_format() {
         assert_eq!(
-            socket_url(Path::new("/tmp/tenancy-pg-1-2-abc")),
+            socket_url(Path::new("/tmp/tenancy-pg-1-2-abc"), 5432),
             "postgres://postgres@localhost:5432/postgres?host=/tmp/tenancy-pg-1-2-abc&sslmode=disable"
         );
         assert!(is_safe_path(Path::new("/tmp/tenancy-pg-1-2-abc")));

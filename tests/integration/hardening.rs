@@ -278,16 +278,13 @@ async fn in_a_transaction_a_stale_statement_fails_once_and_the_retry_works() {
 
 #[tokio::test]
 async fn tls_connections_run_crud_and_migrations() {
-    let url = database_url();
-    let sep = if url.contains('?') { '&' } else { '?' };
+    let url = tenancy_testdb::tls_database_url().unwrap_or_else(|e| panic!("{e}"));
+    assert!(url.ends_with("sslmode=require"), "{url}");
     let pool = sqlx::postgres::PgPoolOptions::new()
         .max_connections(2)
-        .connect(&format!("{url}{sep}sslmode=require"))
+        .connect(&url)
         .await
-        .expect(
-            "connect with sslmode=require: the TLS test needs DATABASE_URL pointing at a server \
-             with ssl = on over TCP (a private throwaway cluster listens on a Unix socket only)",
-        );
+        .unwrap_or_else(|e| panic!("connect with {url}: {e}"));
     let ssl: bool = sqlx::query_scalar("SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()")
         .fetch_one(&pool)
         .await

@@ -1,6 +1,6 @@
 //! The library through PgBouncer in transaction mode (`PGBOUNCER_URL`, started by `.ci/run`
-//! from `.ci/pgbouncer/`): CRUD, isolation and the lifecycle, with server connections shared
-//! between clients and tenants.
+//! from `.ci/pgbouncer/`, or a private one in front of the private cluster): CRUD, isolation
+//! and the lifecycle, with server connections shared between clients and tenants.
 
 use std::collections::BTreeSet;
 
@@ -13,16 +13,10 @@ use tenancy::{
 use crate::lifecycle_support::{migration, migrator, v1, v2, Lifecycle};
 use crate::support::Guard;
 
-/// The PgBouncer every test here goes through.
+/// The PgBouncer every test here goes through: `PGBOUNCER_URL`, or a private one in front of
+/// the private cluster (see `tenancy_testdb::pgbouncer_url`).
 fn pgbouncer_url() -> String {
-    std::env::var("PGBOUNCER_URL").unwrap_or_else(|_| {
-        panic!(
-            "PGBOUNCER_URL is not set: these tests need PgBouncer in transaction mode in front of \
-             the test database. Start the project's with `bash .ci/pgbouncer/start.sh` (it \
-             installs pgbouncer if needed) and set \
-             PGBOUNCER_URL=postgres://postgres@127.0.0.1:6432/test"
-        )
-    })
+    tenancy_testdb::pgbouncer_url().unwrap_or_else(|e| panic!("{e}"))
 }
 
 async fn bounced_pool(connections: u32) -> PgPool {

@@ -65,8 +65,10 @@ CREATE TABLE IF NOT EXISTS {r}.last_migrate_run (
     singleton boolean PRIMARY KEY DEFAULT true CHECK (singleton),
     finished_at timestamptz NOT NULL,
     tenants_migrated bigint NOT NULL
-);",
+);
+{restore}",
         lock = literal(&format!("tenancy-registry:{}", registry.as_str())),
+        restore = session_functions(registry),
     )
 }
 
@@ -90,8 +92,13 @@ pub fn lock_tenant_named(registry: &Tenant, tenant: &Tenant) -> String {
 }
 
 fn lock_tenant_of(registry: &Tenant, name: &str) -> String {
+    format!("SELECT {}", lock_expr(registry, name))
+}
+
+/// [`lock_tenant_of`] as an expression of a `SELECT` list.
+fn lock_expr(registry: &Tenant, name: &str) -> String {
     format!(
-        "SELECT pg_advisory_xact_lock(hashtextextended({} || {name}, 0))",
+        "pg_advisory_xact_lock(hashtextextended({} || {name}, 0))",
         literal(&format!("tenancy:{}:", registry.as_str()))
     )
 }
@@ -282,11 +289,8 @@ fn search_path_of(tenant: &Tenant, options: &BatchOptions) -> String {
 
 /// `SELECT set_config('lock_timeout', …, true);` for the transaction, or nothing.
 pub fn set_lock_timeout(options: &BatchOptions) -> String {
-    match options.lock_timeout {
-        Some(t) => format!(
-            "SELECT set_config('lock_timeout', '{}ms', true);\n",
-            t.as_millis().max(1)
-        ),
+    match lock_timeout_expr(options) {
+        Some(expr) => format!("SELECT {expr};\n"),
         None => String::new(),
     }
 }
@@ -321,28 +325,10 @@ pub const RESTORED_SETTINGS: &[&str] = &[
     "session_replication_role",
 ];
 
-fn saved_name(setting: &str) -> String {
-    format!("tenancy.saved_{}", setting.to_ascii_lowercase())
-}
-
-/// Saves, for the transaction, the session settings a migration could change (see
-/// [`RESTORED_SETTINGS`]).
-pub fn save_session() -> String {
-    let mut out = String::from("SELECT ");
-    for (i, name) in RESTORED_SETTINGS.iter().enumerate() {
-        let sep = if i == 0 { "" } else { ", " };
-        let _ = write!(
-            out,
-            "{sep}set_config('{}', current_setting('{name}'), true)",
-            saved_name(name)
-        );
-    }
-    out
-}
-
-/// The values of [`RESTORED_SETTINGS`] as one string, to compare a session before and after.
-pub fn session_fingerprint() -> String {
-    let mut out = String::from("SELECT concat_ws(E'\\n'");
+/// The values of [`RESTORED_SETTINGS`] now, joined by the unit separator (U+001F), which no
+/// setting's value holds.
+fn settings_now() -> String {
+    let mut out = String::from("concat_ws(E'\\x1f'");
     for name in RESTORED_SETTINGS {
         let _ = write!(out, ", current_setting('{name}')");
     }
@@ -350,21 +336,94 @@ pub fn session_fingerprint() -> String {
     out
 }
 
-/// Puts back, at session level, every setting of [`RESTORED_SETTINGS`] that differs from what
-/// [`save_session`] saved: the migrations' own session-level `SET`s, and the transaction's
-/// `SET LOCAL search_path`.
-pub fn restore_session() -> String {
-    let mut out = String::from("SELECT ");
+/// Saves, for the transaction, the session settings a migration could change (see
+/// [`RESTORED_SETTINGS`]), as one transaction-local setting.
+pub fn save_session(registry: &Tenant) -> String {
+    format!("SELECT {}", save_expr(registry))
+}
+
+/// [`save_session`] as an expression of a `SELECT` list. The values are read by the registry's
+/// `session_settings()` (PL/pgSQL caches its plan for the session: as inline SQL, parsing and
+/// planning two dozen `current_setting` calls doubled the cost of a batch).
+fn save_expr(registry: &Tenant) -> String {
+    format!(
+        "set_config('tenancy.saved_session', {}.session_settings(), true)",
+        q(registry)
+    )
+}
+
+/// The handle's `lock_timeout` for the transaction, as an expression of a `SELECT` list.
+fn lock_timeout_expr(options: &BatchOptions) -> Option<String> {
+    options.lock_timeout.map(|t| {
+        format!(
+            "set_config('lock_timeout', '{}ms', true)",
+            t.as_millis().max(1)
+        )
+    })
+}
+
+/// The values of [`RESTORED_SETTINGS`] as one string, to compare a session before and after.
+pub fn session_fingerprint() -> String {
+    format!("SELECT {}", settings_now())
+}
+
+/// Puts back, at session level, what [`save_session`] saved, through the registry's
+/// `restore_session(saved)`: the `search_path` (which the transaction set locally) always, and,
+/// only if any of [`RESTORED_SETTINGS`] then differs from its saved value (a migration ran a
+/// session-level `SET`), each one that differs. One `SELECT` expression.
+pub fn restore_session(registry: &Tenant) -> String {
+    format!("SELECT {}", restore_expr(registry))
+}
+
+fn restore_expr(registry: &Tenant) -> String {
+    format!(
+        "{}.restore_session(current_setting('tenancy.saved_session'))",
+        q(registry)
+    )
+}
+
+/// The registry's `session_settings()` (the values of [`RESTORED_SETTINGS`] joined by U+001F)
+/// and `restore_session(saved)` (puts `saved`'s `search_path` back, then, if the settings
+/// differ from `saved`, each that differs; true if any did).
+fn session_functions(registry: &Tenant) -> String {
+    let mut names = String::new();
     for (i, name) in RESTORED_SETTINGS.iter().enumerate() {
         let sep = if i == 0 { "" } else { ", " };
-        let saved = format!("current_setting('{}')", saved_name(name));
-        let _ = write!(
-            out,
-            "{sep}CASE WHEN current_setting('{name}') IS DISTINCT FROM {saved} \
-             THEN set_config('{name}', {saved}, false) END"
-        );
+        let _ = write!(names, "{sep}'{name}'");
     }
-    out
+    let path = 1 + RESTORED_SETTINGS
+        .iter()
+        .position(|n| *n == "search_path")
+        .expect("search_path is restored");
+    format!(
+        "CREATE OR REPLACE FUNCTION {r}.session_settings() RETURNS text
+LANGUAGE plpgsql STABLE AS $tenancy$
+BEGIN
+    RETURN {now};
+END
+$tenancy$;
+CREATE OR REPLACE FUNCTION {r}.restore_session(_saved text) RETURNS boolean
+LANGUAGE plpgsql AS $tenancy$
+DECLARE
+    _names text[];
+    _values text[] := string_to_array(_saved, E'\\x1f');
+BEGIN
+    PERFORM set_config('search_path', _values[{path}], false);
+    IF {r}.session_settings() IS NOT DISTINCT FROM _saved THEN
+        RETURN false;
+    END IF;
+    _names := ARRAY[{names}];
+    FOR i IN 1 .. array_length(_names, 1) LOOP
+        IF current_setting(_names[i]) IS DISTINCT FROM _values[i] THEN
+            PERFORM set_config(_names[i], _values[i], false);
+        END IF;
+    END LOOP;
+    RETURN true;
+END
+$tenancy$;",
+        r = q(registry),
+        now = settings_now(),
+    )
 }
 
 /// Creates tenant `tenant` with `migrations` as one simple-protocol batch: one round trip and
@@ -381,13 +440,20 @@ pub fn create_batch(
     options: &BatchOptions,
 ) -> String {
     let n = literal(tenant.as_str());
-    // Saved first, before this batch's own `lock_timeout`.
-    let mut out = format!("{};\n{}", save_session(), set_lock_timeout(options));
+    // The session's settings are saved before anything changes them: with a lock timeout, in a
+    // statement of their own before it; otherwise with the search_path, saving a statement.
+    let (mut out, save) = match lock_timeout_expr(options) {
+        Some(timeout) => (
+            format!("SELECT {}, {timeout};\n", save_expr(registry)),
+            String::new(),
+        ),
+        None => (String::new(), format!("{}, ", save_expr(registry))),
+    };
     let _ = write!(
         out,
         "INSERT INTO {r}.tenants (name) VALUES ({n});
 {create};
-SELECT set_config('search_path', {path}, true), {STARTED},
+SELECT {save}set_config('search_path', {path}, true), {STARTED},
     {r}.check_batch({n}, CASE WHEN to_regnamespace({n}) IS NULL THEN '{WRONG_SCHEMA}' END);
 ",
         r = q(registry),
@@ -395,6 +461,7 @@ SELECT set_config('search_path', {path}, true), {STARTED},
         path = literal(&search_path_of(tenant, options)),
     );
     push_migrations(&mut out, registry, tenant, migrations);
+    out.push_str(";\n");
     out
 }
 
@@ -429,8 +496,12 @@ pub fn migrate_batch(
         let sep = if i == 0 { "" } else { ", " };
         let _ = write!(versions, "{sep}{v}");
     }
-    // Saved first, before this batch's own `lock_timeout`.
-    let mut out = format!("{};\n{}", save_session(), set_lock_timeout(options));
+    // One statement, evaluated in order: the session's settings are saved before this
+    // batch's own lock timeout is set, and both before the lock is taken.
+    let timeout = lock_timeout_expr(options)
+        .map(|t| format!("{t}, "))
+        .unwrap_or_default();
+    let mut out = format!("SELECT {}, {timeout}", save_expr(registry));
     let _ = write!(
         out,
         "{lock};
@@ -442,13 +513,13 @@ SELECT set_config('search_path', {path}, true),
             THEN '{CHANGED_SINCE_READ}'
         WHEN to_regnamespace({n}) IS NULL THEN '{WRONG_SCHEMA}' END);
 ",
-        lock = lock_tenant_of(registry, &n),
+        lock = lock_expr(registry, &n),
         path = literal(&search_path_of(tenant, options)),
     );
     push_migrations(&mut out, registry, tenant, pending);
-    // After the restore, which would otherwise undo it: this transaction's commit does not
-    // wait for the WAL flush.
-    out.push_str("SELECT set_config('synchronous_commit', 'off', true);\n");
+    // After the restore (same statement), which would otherwise undo it: this transaction's
+    // commit does not wait for the WAL flush.
+    out.push_str(", set_config('synchronous_commit', 'off', true);\n");
     out
 }
 
@@ -456,7 +527,8 @@ SELECT set_config('search_path', {path}, true),
 const STARTED: &str = "set_config('tenancy.started', clock_timestamp()::text, true)";
 
 /// Appends each migration, timed on the server (the caller starts the first one's clock),
-/// with its bookkeeping row; then puts back the session settings the migrations changed.
+/// with its bookkeeping row; then the statement that puts back the session settings the
+/// migrations changed, without its terminating `;` (the caller may add to it).
 fn push_migrations(
     out: &mut String,
     registry: &Tenant,
@@ -481,8 +553,7 @@ INSERT INTO {r}.migrations (tenant, version, description, checksum, execution_ms
             checksum = hex(&m.checksum),
         );
     }
-    out.push_str(&restore_session());
-    out.push_str(";\n");
+    out.push_str(&restore_session(registry));
 }
 
 fn hex(bytes: &[u8]) -> String {
@@ -559,20 +630,19 @@ mod tests {
                 .find(needle)
                 .unwrap_or_else(|| panic!("{needle:?} missing from:\n{batch}"))
         };
-        // The session's settings are saved first, before anything can change them.
-        assert!(batch
-            .starts_with("SELECT set_config('tenancy.saved_role', current_setting('role'), true)"));
-        assert!(
-            at("set_config('tenancy.saved_search_path', current_setting('search_path'), true)")
-                < at(r#"INSERT INTO "_tenancy".tenants (name) VALUES ('acme');"#)
-        );
+        assert!(batch.starts_with(r#"INSERT INTO "_tenancy".tenants (name) VALUES ('acme');"#));
         assert!(
             at(r#"INSERT INTO "_tenancy".tenants (name) VALUES ('acme');"#)
                 < at(r#"CREATE SCHEMA "acme";"#)
         );
+        // The session's settings are saved in the statement that sets the search_path, before
+        // it.
         assert!(
-            at(r#"CREATE SCHEMA "acme";"#)
-                < at(r#"SELECT set_config('search_path', '"acme"', true),"#)
+            at(r#"CREATE SCHEMA "acme";"#) < at(&format!("SELECT {}, ", save_expr(&t("_tenancy"))))
+        );
+        assert!(
+            at(&format!("SELECT {}, ", save_expr(&t("_tenancy"))))
+                < at(r#"set_config('search_path', '"acme"', true),"#)
         );
         assert!(at("set_config('search_path', '\"acme\"") < at("to_regnamespace('acme') IS NULL"));
         assert!(at("to_regnamespace('acme') IS NULL") < at("CREATE TABLE guards"));
@@ -581,9 +651,23 @@ mod tests {
         assert!(batch.contains("VALUES ('acme', 1, convert_from(decode('677561726473', 'hex')"));
         assert!(batch
             .trim_end()
-            .ends_with(&format!("{};", restore_session())));
+            .ends_with(&format!("{};", restore_session(&t("_tenancy")))));
         // Creation is committed durably: only migrations of existing tenants commit async.
         assert!(!batch.contains("set_config('synchronous_commit', 'off'"));
+        // With a lock timeout, the settings are saved in a first statement, before it is set.
+        let timed = BatchOptions {
+            lock_timeout: Some(Duration::from_millis(300)),
+            ..BatchOptions::default()
+        };
+        let batch = create_batch(&t("_tenancy"), &t("acme"), &[&m], &timed);
+        assert!(batch.starts_with(&format!(
+            "SELECT {}, set_config('lock_timeout', '300ms', true);\nINSERT INTO",
+            save_expr(&t("_tenancy"))
+        )));
+        assert!(!batch.contains(&format!(
+            "{}, set_config('search_path'",
+            save_expr(&t("_tenancy"))
+        )));
     }
 
     #[test]
@@ -600,18 +684,20 @@ mod tests {
                 .find(needle)
                 .unwrap_or_else(|| panic!("{needle:?} missing from:\n{batch}"))
         };
-        // Saved, then the lock timeout, then the lock, then the checks.
-        assert!(batch.starts_with(&format!("{};\n", save_session())));
-        assert!(
-            at("set_config('lock_timeout', '2000ms', true)")
-                < at("pg_advisory_xact_lock(hashtextextended('tenancy:_tenancy:' || 'acme', 0));")
-        );
+        // In one statement, evaluated in order: saved, then the lock timeout, then the lock;
+        // then the checks.
+        assert!(batch.starts_with(&format!(
+            "SELECT {}, set_config('lock_timeout', '2000ms', true), \
+             pg_advisory_xact_lock(hashtextextended('tenancy:_tenancy:' || 'acme', 0));\n",
+            save_expr(&t("_tenancy"))
+        )));
         assert!(at("pg_advisory_xact_lock(") < at("check_batch"));
-        // Asynchronous commit is set last, after the session's settings are restored.
-        assert!(at(&restore_session()) < at("set_config('synchronous_commit', 'off', true);"));
-        assert!(batch
-            .trim_end()
-            .ends_with("SELECT set_config('synchronous_commit', 'off', true);"));
+        // Asynchronous commit is set last, in the statement restoring the session's settings
+        // (after them).
+        assert!(batch.trim_end().ends_with(&format!(
+            "{}, set_config('synchronous_commit', 'off', true);",
+            restore_session(&t("_tenancy"))
+        )));
         // The second migration gets its own clock; the first's is started with the checks.
         assert_eq!(batch.matches("set_config('tenancy.started'").count(), 2);
         assert!(batch.contains("IS DISTINCT FROM ARRAY[1, 2]::bigint[]"));
@@ -626,18 +712,28 @@ mod tests {
 
     #[test]
     fn the_session_restore_covers_every_saved_setting_role_first() {
-        let save = save_session();
-        let restore = restore_session();
+        let reg = t("_tenancy");
+        let now = settings_now();
+        let functions = session_functions(&reg);
+        assert!(now.starts_with("concat_ws(E'\\x1f', current_setting('role'), "));
         for name in RESTORED_SETTINGS {
-            let saved = saved_name(name);
-            assert!(save.contains(&format!(
-                "set_config('{saved}', current_setting('{name}'), true)"
-            )));
-            assert!(restore.contains(&format!(
-                "CASE WHEN current_setting('{name}') IS DISTINCT FROM current_setting('{saved}') THEN set_config('{name}', current_setting('{saved}'), false) END"
-            )));
+            assert!(now.contains(&format!("current_setting('{name}')")));
         }
-        assert!(restore.starts_with("SELECT CASE WHEN current_setting('role')"));
+        // The names restored are the names saved, in the same order (role first).
+        let names: Vec<String> = RESTORED_SETTINGS.iter().map(|n| format!("'{n}'")).collect();
+        assert!(functions.contains(&format!("ARRAY[{}]", names.join(", "))));
+        assert!(functions.contains(&format!("RETURN {now};")));
+        // search_path is the 2nd value saved, and is put back first.
+        assert!(functions.contains("PERFORM set_config('search_path', _values[2], false);"));
+        assert_eq!(
+            save_session(&reg),
+            r#"SELECT set_config('tenancy.saved_session', "_tenancy".session_settings(), true)"#
+        );
+        assert_eq!(
+            restore_session(&reg),
+            r#"SELECT "_tenancy".restore_session(current_setting('tenancy.saved_session'))"#
+        );
+        assert!(ensure_registry(&reg).contains(&functions));
     }
 
     #[test]
