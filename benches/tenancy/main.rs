@@ -3,14 +3,16 @@
 //! baseline measured in the same run. Nothing here asserts a time.
 //!
 //! ```text
-//! cargo bench --bench tenancy                      # all seven workloads, full sizes
+//! cargo bench --bench tenancy                      # all eight workloads, full sizes
 //! cargo bench --bench tenancy -- --quick           # every workload at tiny sizes (CI)
 //! cargo bench --bench tenancy -- --only lookups    # one workload (crud, lookups, create,
-//!                                                  #   noop, pending, memory, compile or 1-7)
+//!                                                  #   noop, pending, memory, compile,
+//!                                                  #   across or 1-8)
 //! ```
 //!
 //! See `BENCHMARKS.md` for the numbers and what they mean.
 
+mod across;
 mod common;
 mod compile;
 mod create;
@@ -22,7 +24,7 @@ use std::time::Instant;
 
 use common::{print_markdown, print_table, BoxResult, Ctx};
 
-const WORKLOADS: [(&str, &str); 7] = [
+const WORKLOADS: [(&str, &str); 8] = [
     ("crud", "1 generated CRUD vs hand-written sqlx"),
     ("lookups", "2 point lookups over 1 / 100 / 1,000 tenants"),
     ("create", "3 creating 1,000 tenants vs a server-side loop"),
@@ -33,6 +35,10 @@ const WORKLOADS: [(&str, &str); 7] = [
     ("pending", "5 migrate_all, one pending ALTER, 1,000 tenants"),
     ("memory", "6 peak RSS of migrate_all over 10,000 tenants"),
     ("compile", "7 cargo check: derive(TenantModel) vs FromRow"),
+    (
+        "across",
+        "8 count across 1,000 tenants: query_across vs a loop vs UNION ALL",
+    ),
 ];
 
 struct Options {
@@ -158,7 +164,8 @@ async fn run(options: Options) -> i32 {
             3 => migrate::noop(&mut ctx).await,
             4 => migrate::pending(&mut ctx).await,
             5 => migrate::memory(&mut ctx).await,
-            _ => compile::run(&mut ctx).await,
+            6 => compile::run(&mut ctx).await,
+            _ => across::run(&mut ctx).await,
         };
         // Other work on the machine slows every side of a comparison, but not always alike:
         // the load before and after says whether this workload shared the CPUs.

@@ -9,7 +9,7 @@ use std::task::{Context, Poll};
 use axum::http::request::Parts;
 use axum::http::Request;
 use axum::response::{IntoResponse, Response};
-use tenancy_core::{Error, Tenant, TenantNamePolicy};
+use tenancy_core::{context, Error, Tenant, TenantNamePolicy};
 use tower_layer::Layer;
 use tower_service::Service;
 
@@ -40,7 +40,9 @@ pub(crate) struct Resolved;
 /// 2. validates it with the naming policy: malformed → 400;
 /// 3. checks it exists through the [`TenantCache`]: unknown → 404;
 /// 4. puts the [`Tenant`] into the request extensions, where
-///    [`CurrentTenant`](crate::CurrentTenant) (or `Extension<Tenant>`) finds it.
+///    [`CurrentTenant`](crate::CurrentTenant) (or `Extension<Tenant>`) finds it, and runs the
+///    inner service's future with it as the
+///    [current tenant](tenancy_core::context::current).
 ///
 /// No name found → 400, or pass-through with [`WhenMissing::Continue`]. Refusals are
 /// [`TenantRejection`] responses.
@@ -181,11 +183,17 @@ where
                 Ok(tenant) => {
                     parts.extensions.insert(Resolved);
                     // The layer is the authority: no tenant left by earlier middleware survives.
-                    match tenant {
-                        Some(tenant) => parts.extensions.insert(tenant),
+                    match &tenant {
+                        Some(tenant) => parts.extensions.insert(tenant.clone()),
                         None => parts.extensions.remove::<Tenant>(),
                     };
-                    let response = inner.call(Request::from_parts(parts, body)).await?;
+                    let call = inner.call(Request::from_parts(parts, body));
+                    // The handler (and whatever it awaits) also sees the tenant as the current
+                    // one (`tenancy::context`), e.g. for code that cannot take an extractor.
+                    let response = match tenant {
+                        Some(tenant) => context::with_tenant(tenant, call).await?,
+                        None => call.await?,
+                    };
                     Ok(response.into_response())
                 }
                 Err(rejection) => Ok(rejection.into_response()),

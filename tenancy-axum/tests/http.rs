@@ -142,6 +142,11 @@ async fn whoami(tenant: Option<CurrentTenant>) -> String {
     tenant.map_or_else(|| "none".to_owned(), |t| t.to_string())
 }
 
+/// Reads the tenant from `tenancy::context`, as code without an extractor would.
+async fn from_context() -> String {
+    tenancy_core::context::current().map_or_else(|| "none".to_owned(), |t| t.to_string())
+}
+
 async fn required(CurrentTenant(tenant): CurrentTenant) -> String {
     tenant.to_string()
 }
@@ -151,6 +156,7 @@ fn app(db: &Db, layer: TenantLayer) -> Router {
         .route("/guards", get(list).post(add))
         .route("/whoami", get(whoami))
         .route("/required", get(required))
+        .route("/context", get(from_context))
         .route("/t/{tenant}/whoami", get(whoami))
         .layer(layer)
         .with_state(db.pool.clone())
@@ -492,9 +498,22 @@ async fn optional_tenant_mode_lets_requests_without_one_through() {
 }
 
 #[tokio::test]
+async fn the_handler_runs_with_the_request_tenant_as_the_current_one() {
+    let db = Db::new().await;
+    let t = db.create("ctx").await;
+    let layer = subdomain_layer(&db).when_missing(WhenMissing::Continue);
+    let addr = serve(app(&db, layer)).await;
+    let some = get_host(addr, "/context", &format!("{t}.example.com")).await;
+    assert_eq!((some.status, some.body.as_str()), (200, t.as_str()));
+    let none = get_host(addr, "/context", "example.com").await;
+    assert_eq!((none.status, none.body.as_str()), (200, "none"));
+}
+
+#[tokio::test]
 async fn extractor_without_the_layer_is_a_500_that_says_so() {
     let app = Router::new()
         .route("/required", get(required))
+        .route("/context", get(from_context))
         .route("/whoami", get(whoami));
     let addr = serve(app).await;
     for path in ["/required", "/whoami"] {

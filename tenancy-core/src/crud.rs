@@ -4,8 +4,8 @@
 use sqlx::postgres::PgArguments;
 use sqlx::Arguments;
 
-use crate::error::{from_db, Error};
-use crate::exec::{self, Executor};
+use crate::error::Error;
+use crate::exec::{self, Executor, On};
 use crate::model::TenantModel;
 use crate::record::Record;
 use crate::sql::{self, Postgres as Pg};
@@ -25,6 +25,15 @@ fn bind<M: TenantModel>(
             .map_err(sqlx::Error::Encode)?;
     }
     Ok(())
+}
+
+/// What a statement on `M`'s table in `tenant` is about.
+pub(crate) fn on<'t, M: TenantModel>(operation: &'static str, tenant: &'t Tenant) -> On<'t> {
+    On {
+        operation,
+        tenant,
+        table: M::TABLE.name,
+    }
 }
 
 fn insertable_indexes<M: TenantModel>() -> impl Iterator<Item = usize> {
@@ -66,9 +75,9 @@ where
         bind(value, insertable_indexes::<M>(), &mut args)?;
         Ok(args)
     };
-    let row = exec::fetch_optional(executor, &sql, &args)
-        .await
-        .map_err(|e| from_db(e, record.tenant(), M::TABLE.name))?
+    let on = on::<M>("insert", record.tenant());
+    let row = exec::fetch_optional(executor, on, &sql, &args)
+        .await?
         .ok_or(sqlx::Error::RowNotFound)?;
     record.set_loaded(M::from_row(&row)?);
     Ok(())
@@ -108,9 +117,7 @@ where
         Ok(args)
     };
     let sql = sql::insert::<Pg>(&tenant, &M::TABLE, models.len());
-    let rows = exec::fetch_all(executor, &sql, &args)
-        .await
-        .map_err(|e| from_db(e, &tenant, M::TABLE.name))?;
+    let rows = exec::fetch_all(executor, on::<M>("insert", &tenant), &sql, &args).await?;
     rows.iter()
         .map(|row| Ok(Record::loaded(tenant.clone(), M::from_row(row)?)))
         .collect()
@@ -131,9 +138,7 @@ where
         args.add(&id).map_err(sqlx::Error::Encode)?;
         Ok(args)
     };
-    let row = exec::fetch_optional(executor, &sql, &args)
-        .await
-        .map_err(|e| from_db(e, &tenant, M::TABLE.name))?;
+    let row = exec::fetch_optional(executor, on::<M>("select", &tenant), &sql, &args).await?;
     row.map(|row| Ok(Record::loaded(tenant, M::from_row(&row)?)))
         .transpose()
 }
@@ -164,9 +169,8 @@ where
         Ok(args)
     };
     let sql = sql::update::<Pg>(record.tenant(), table, columns);
-    let row = exec::fetch_optional(executor, &sql, &args)
-        .await
-        .map_err(|e| from_db(e, record.tenant(), table.name))?
+    let row = exec::fetch_optional(executor, on::<M>("update", record.tenant()), &sql, &args)
+        .await?
         .ok_or_else(|| Error::NotFound {
             tenant: record.tenant().clone(),
             table: table.name,
@@ -188,9 +192,7 @@ where
         args.add(&id).map_err(sqlx::Error::Encode)?;
         Ok(args)
     };
-    let affected = exec::execute(executor, &sql, &args)
-        .await
-        .map_err(|e| from_db(e, record.tenant(), table.name))?;
+    let affected = exec::execute(executor, on::<M>("delete", record.tenant()), &sql, &args).await?;
     if affected == 0 {
         return Err(Error::NotFound {
             tenant: record.tenant().clone(),

@@ -217,6 +217,13 @@ pub enum Error {
         source: sqlx::error::BoxDynError,
     },
 
+    /// Code that needs the current tenant ([`context::require`](crate::context::require)) ran
+    /// outside [`context::with_tenant`](crate::context::with_tenant): e.g. in a task started
+    /// with `tokio::spawn` instead of [`context::spawn`](crate::context::spawn), or in a request
+    /// the tenant layer did not see. Nothing was run.
+    #[error("no current tenant: this code runs outside `tenancy::context::with_tenant` (a task started with `tokio::spawn` instead of `tenancy::context::spawn`, or a request without the tenant layer)")]
+    NoCurrentTenant,
+
     /// Any other database error, with the tenant it was about when there is one.
     #[error("database error{}", InTenant(tenant.as_ref()))]
     Database {

@@ -17,7 +17,10 @@ use sqlx::pool::PoolConnection;
 use sqlx::postgres::{PgArguments, PgConnection, PgPool, PgRow};
 use sqlx::{AssertSqlSafe, Connection, Postgres, Transaction};
 
+use crate::error::{from_db, Error};
 use crate::pg;
+use crate::tenant::Tenant;
+use crate::trace;
 
 /// Anything a tenancy operation can run on: `&PgPool`, `&mut PgConnection` (also `&mut *tx`),
 /// `&mut PoolConnection<Postgres>`, `&mut Transaction<'_, Postgres>`, and any of these wrapped
@@ -198,31 +201,70 @@ impl<'c> Session<'c> {
 /// Arguments of a statement, built again if it is retried.
 pub(crate) type Args<'a> = &'a (dyn Fn() -> Result<PgArguments, sqlx::Error> + Sync);
 
+/// What a generated statement is about: its tenant and table name its errors and its span.
+#[derive(Clone, Copy)]
+pub(crate) struct On<'a> {
+    /// `select`, `insert`, `update`, `delete` or `count`.
+    pub(crate) operation: &'static str,
+    pub(crate) tenant: &'a Tenant,
+    pub(crate) table: &'static str,
+}
+
+impl On<'_> {
+    /// Sends `sql` on `executor` inside the statement's span, naming the tenant in an error.
+    async fn send<'c>(
+        self,
+        executor: impl Executor<'c>,
+        sql: &str,
+        args: Args<'_>,
+        want: Want,
+    ) -> Result<Fetched, Error> {
+        let span = trace::statement(self.operation, self.tenant, self.table, sql);
+        trace::within(span, async {
+            executor.__session().await?.run(sql, args, want).await
+        })
+        .await
+        .map_err(|e| from_db(e, self.tenant, self.table))
+    }
+}
+
 /// Runs `sql` once on `executor` and returns its first row, if any.
 pub(crate) async fn fetch_optional<'c>(
     executor: impl Executor<'c>,
+    on: On<'_>,
     sql: &str,
     args: Args<'_>,
-) -> Result<Option<PgRow>, sqlx::Error> {
-    executor.__session().await?.fetch_optional(sql, args).await
+) -> Result<Option<PgRow>, Error> {
+    match on.send(executor, sql, args, Want::Optional).await? {
+        Fetched::Optional(row) => Ok(row),
+        _ => unreachable!("asked for an optional row"),
+    }
 }
 
 /// Runs `sql` once on `executor` and returns its rows.
 pub(crate) async fn fetch_all<'c>(
     executor: impl Executor<'c>,
+    on: On<'_>,
     sql: &str,
     args: Args<'_>,
-) -> Result<Vec<PgRow>, sqlx::Error> {
-    executor.__session().await?.fetch_all(sql, args).await
+) -> Result<Vec<PgRow>, Error> {
+    match on.send(executor, sql, args, Want::All).await? {
+        Fetched::All(rows) => Ok(rows),
+        _ => unreachable!("asked for all rows"),
+    }
 }
 
 /// Runs `sql` once on `executor` and returns how many rows it affected.
 pub(crate) async fn execute<'c>(
     executor: impl Executor<'c>,
+    on: On<'_>,
     sql: &str,
     args: Args<'_>,
-) -> Result<u64, sqlx::Error> {
-    executor.__session().await?.execute(sql, args).await
+) -> Result<u64, Error> {
+    match on.send(executor, sql, args, Want::Affected).await? {
+        Fetched::Affected(n) => Ok(n),
+        _ => unreachable!("asked for rows affected"),
+    }
 }
 
 async fn once(

@@ -10,11 +10,14 @@
 //!   the derive generates, and the operations every model gets: `insert`, `insert_many`,
 //!   `find`, `query`. Each takes the tenant at run time.
 //! - [`Record`]: a model value plus its metadata, the tenant it came from and its [`State`].
-//! - [`Query`], [`Column`], [`Filter`]: the typed query builder.
+//! - [`Query`], [`Column`], [`Filter`]: the typed query builder; [`AcrossTenants`] runs one
+//!   query over many tenants in few statements.
+//! - [`context`]: the current tenant of a task (for background jobs and spawned tasks).
 //! - [`Changeset`]: a partial update that writes only the columns it sets.
 //! - [`Validate`]: every broken rule at once, per field, before anything is written.
 //! - [`Tenants`]: the lifecycle handle: create (atomic, with migrations), drop, rename, list,
-//!   and per-tenant migrations (`migrate`, `migrate_all`, `rollback`, `status`).
+//!   per-tenant migrations (`migrate`, `migrate_all`, `rollback`, `status`), and
+//!   [`for_each`](Tenants::for_each) to run any work for every tenant.
 //! - [`sql`]: all SQL text, behind a small [`Dialect`](sql::Dialect) seam.
 //!
 //! # Why a `Record<M>` wrapper
@@ -40,9 +43,12 @@
 
 #![warn(missing_docs)]
 
+mod across;
+pub mod context;
 mod crud;
 mod error;
 mod exec;
+mod fan_out;
 mod lifecycle;
 mod migrate;
 mod model;
@@ -52,11 +58,14 @@ mod query;
 mod record;
 pub mod sql;
 pub mod tenant;
+mod trace;
 pub mod validate;
 
+pub use across::{AcrossTenants, DEFAULT_TENANTS_PER_STATEMENT};
 pub use crud::MAX_BIND_PARAMS;
 pub use error::{DatabaseError, Error, LockHolder};
 pub use exec::{Executor, PgBouncer};
+pub use fan_out::{EachOptions, EachProgressFn};
 pub use lifecycle::{CreateHook, Dropped, TenantEvent, Tenants, DEFAULT_REGISTRY};
 pub use migrate::{
     MigrateOptions, Outcome, Progress, ProgressFn, Report, TenantResult, TenantStatus,

@@ -19,6 +19,7 @@ use crate::migrate::{self, Migrations};
 use crate::pg;
 use crate::sql::lifecycle::{self as sql, BatchOptions};
 use crate::tenant::{Tenant, TenantNamePolicy};
+use crate::trace;
 
 /// Builds the arguments of a lifecycle statement (called again if the statement is retried).
 macro_rules! args {
@@ -386,7 +387,8 @@ impl Tenants {
 
     async fn create_inner(&self, name: &str, hook: Option<CreateHook>) -> Result<Tenant, Error> {
         let tenant = self.parse(name)?;
-        match self.create_checked(&tenant, hook).await {
+        let span = trace::lifecycle("create", &tenant);
+        match trace::within(span, self.create_checked(&tenant, hook)).await {
             Ok(()) => {
                 self.publish(TenantEvent::Created(tenant.clone()));
                 Ok(tenant)
@@ -492,7 +494,8 @@ impl Tenants {
     /// gone is unregistered and reported as [`Dropped::Unregistered`].
     pub async fn drop(&self, name: impl AsRef<str>) -> Result<Dropped, Error> {
         let tenant = self.parse(name)?;
-        match self.drop_checked(&tenant).await {
+        let span = trace::lifecycle("drop", &tenant);
+        match trace::within(span, self.drop_checked(&tenant)).await {
             Ok(dropped) => {
                 self.publish(TenantEvent::Dropped(tenant));
                 Ok(dropped)
@@ -543,7 +546,8 @@ impl Tenants {
         if old == new {
             return Err(Error::SameName { tenant: old });
         }
-        match self.rename_checked(&old, &new).await {
+        let span = trace::lifecycle("rename", &old);
+        match trace::within(span, self.rename_checked(&old, &new)).await {
             Ok(()) => {
                 self.publish(TenantEvent::Renamed {
                     old,

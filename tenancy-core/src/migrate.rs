@@ -12,12 +12,13 @@ use std::time::Instant;
 use sqlx::migrate::Migration;
 use sqlx::postgres::{PgArguments, PgConnection};
 use sqlx::{Arguments, AssertSqlSafe, Connection, Postgres, Transaction};
-use tokio::task::JoinSet;
 
 use crate::error::Error;
+use crate::fan_out::run_bounded;
 use crate::lifecycle::{args, settle, Tenants};
 use crate::sql::lifecycle as sql;
 use crate::tenant::Tenant;
+use crate::trace;
 
 /// The tenant migrations of a [`Tenants`] handle, sorted by version.
 #[derive(Clone)]
@@ -164,19 +165,49 @@ pub enum Outcome {
 
 /// One tenant's line in a [`Report`].
 #[derive(Debug)]
-pub struct TenantResult {
+pub struct TenantResult<T = Outcome, E = Error> {
     /// The tenant.
     pub tenant: Tenant,
     /// What happened to it.
-    pub result: Result<Outcome, Error>,
+    pub result: Result<T, E>,
 }
 
-/// The per-tenant result of [`Tenants::migrate_all`] or [`Tenants::rollback_all`], in tenant
-/// name order. A failing tenant does not stop the others.
-#[derive(Debug, Default)]
-pub struct Report {
+/// The per-tenant result of a run across tenants: [`Tenants::migrate_all`] or
+/// [`Tenants::rollback_all`] (in tenant name order), or [`Tenants::for_each`] (in the order
+/// run, with what its closure returned). A failing tenant does not stop the others.
+#[derive(Debug)]
+pub struct Report<T = Outcome, E = Error> {
     /// Every tenant, with what happened to it.
-    pub tenants: Vec<TenantResult>,
+    pub tenants: Vec<TenantResult<T, E>>,
+}
+
+impl<T, E> Default for Report<T, E> {
+    fn default() -> Self {
+        Report {
+            tenants: Vec::new(),
+        }
+    }
+}
+
+impl<T, E> Report<T, E> {
+    /// Tenants that failed, with their errors.
+    pub fn failed(&self) -> impl Iterator<Item = (&Tenant, &E)> {
+        self.tenants
+            .iter()
+            .filter_map(|t| t.result.as_ref().err().map(|e| (&t.tenant, e)))
+    }
+
+    /// Tenants that succeeded, with their values.
+    pub fn succeeded(&self) -> impl Iterator<Item = (&Tenant, &T)> {
+        self.tenants
+            .iter()
+            .filter_map(|t| t.result.as_ref().ok().map(|v| (&t.tenant, v)))
+    }
+
+    /// Whether no tenant failed.
+    pub fn is_success(&self) -> bool {
+        self.failed().next().is_none()
+    }
 }
 
 impl Report {
@@ -194,23 +225,12 @@ impl Report {
             .filter(|t| matches!(t.result, Ok(Outcome::UpToDate)))
             .count()
     }
-
-    /// Tenants that failed, with their errors.
-    pub fn failed(&self) -> impl Iterator<Item = (&Tenant, &Error)> {
-        self.tenants
-            .iter()
-            .filter_map(|t| t.result.as_ref().err().map(|e| (&t.tenant, e)))
-    }
-
-    /// Whether no tenant failed.
-    pub fn is_success(&self) -> bool {
-        self.failed().next().is_none()
-    }
 }
 
-/// Progress of a [`Tenants::migrate_all`] run, reported after each tenant that had work.
+/// Progress of a run across tenants, reported after each tenant that had work
+/// ([`Tenants::migrate_all`]) or after each tenant ([`Tenants::for_each`]).
 #[derive(Debug)]
-pub struct Progress<'a> {
+pub struct Progress<'a, T = Outcome, E = Error> {
     /// Tenants finished so far (of those that had work).
     pub done: usize,
     /// Tenants that had work.
@@ -218,7 +238,7 @@ pub struct Progress<'a> {
     /// The tenant just finished.
     pub tenant: &'a Tenant,
     /// What happened to it.
-    pub result: &'a Result<Outcome, Error>,
+    pub result: &'a Result<T, E>,
 }
 
 /// A progress callback.
@@ -354,6 +374,15 @@ enum Direction {
     Down(i64),
 }
 
+impl Direction {
+    fn operation(self) -> &'static str {
+        match self {
+            Direction::Up => "migrate",
+            Direction::Down(_) => "rollback",
+        }
+    }
+}
+
 impl Tenants {
     /// Applies the pending migrations of tenant `name`, in one transaction under the tenant's
     /// lock. [`Error::NotATenant`] if `name` is not registered, [`Error::SchemaMissing`] if its
@@ -361,7 +390,8 @@ impl Tenants {
     /// failed (the tenant is then left as it was).
     pub async fn migrate(&self, name: impl AsRef<str>) -> Result<Outcome, Error> {
         let tenant = self.parse(name)?;
-        let result = async {
+        let span = trace::migration("migrate", &tenant, self.latest_version());
+        let result = trace::within(span, async {
             self.ensure_registry().await?;
             let applied: Applied = self
                 .rows(
@@ -374,7 +404,7 @@ impl Tenants {
                 self.record_run(1).await?;
             }
             Ok(outcome)
-        }
+        })
         .await;
         match result {
             Ok(outcome) => Ok(outcome),
@@ -426,10 +456,11 @@ impl Tenants {
     /// [`Error::SchemaMissing`] if the tenant's schema is gone (nothing is run then).
     pub async fn rollback(&self, name: impl AsRef<str>, target: i64) -> Result<Outcome, Error> {
         let tenant = self.parse(name)?;
-        let result = async {
+        let span = trace::migration("rollback", &tenant, Some(target));
+        let result = trace::within(span, async {
             self.ensure_registry().await?;
             self.run_one(&tenant, &Direction::Down(target)).await
-        }
+        })
         .await;
         match result {
             Ok(outcome) => Ok(outcome),
@@ -506,6 +537,16 @@ impl Tenants {
     /// migrations have then committed, but are not known to be durable; a rerun reports them
     /// up to date or applies them again).
     pub async fn migrate_all(&self, options: MigrateOptions) -> Result<Report, Error> {
+        let span = trace::run("migrate_all", self.latest_version());
+        trace::within(span, self.migrate_all_untraced(options)).await
+    }
+
+    /// The newest migration version, which `migrate` and `migrate_all` go to.
+    fn latest_version(&self) -> Option<i64> {
+        self.inner().migrations.versions.last().copied()
+    }
+
+    async fn migrate_all_untraced(&self, options: MigrateOptions) -> Result<Report, Error> {
         self.ensure_registry().await?;
         let inner = self.inner();
         let (versions, checksums) = (&inner.migrations.versions, &inner.migrations.checksums);
@@ -546,6 +587,15 @@ impl Tenants {
         target: i64,
         options: MigrateOptions,
     ) -> Result<Report, Error> {
+        let span = trace::run("rollback_all", Some(target));
+        trace::within(span, self.rollback_all_untraced(target, options)).await
+    }
+
+    async fn rollback_all_untraced(
+        &self,
+        target: i64,
+        options: MigrateOptions,
+    ) -> Result<Report, Error> {
         let statuses = self.status().await?;
         let rows = statuses
             .into_iter()
@@ -580,17 +630,16 @@ impl Tenants {
         let total = work.len();
         let concurrency = options
             .concurrency
-            .unwrap_or_else(|| self.pool().options().get_max_connections() as usize)
-            .max(1);
-        // Each tenant runs in its own task (a `JoinSet`, so dropping this future aborts them):
-        // building batches and reading replies then spreads over the runtime's threads instead
-        // of queueing behind one task's.
-        let mut work = work.into_iter();
-        let mut running = JoinSet::new();
-        let spawn = |running: &mut JoinSet<_>,
-                     (index, tenant, applied): (usize, Tenant, Applied)| {
+            .unwrap_or_else(|| self.pool().options().get_max_connections() as usize);
+        let target = match direction {
+            Direction::Up => self.latest_version(),
+            Direction::Down(target) => Some(target),
+        };
+        let mut done = 0;
+        let run = |(index, tenant, applied): (usize, Tenant, Applied)| {
             let this = self.clone();
-            running.spawn(async move {
+            let span = trace::migration(direction.operation(), &tenant, target);
+            trace::within(span, async move {
                 let result = match direction {
                     Direction::Up => this.migrate_read(&tenant, &applied).await,
                     Direction::Down(_) => this.run_one(&tenant, &direction).await,
@@ -600,22 +649,9 @@ impl Tenants {
                     Err(err) => Err(this.explain(&tenant, err).await),
                 };
                 (index, tenant, result)
-            });
+            })
         };
-        for item in work.by_ref().take(concurrency) {
-            spawn(&mut running, item);
-        }
-        let mut done = 0;
-        while let Some(joined) = running.join_next().await {
-            let (index, tenant, result) = match joined {
-                Ok(finished) => finished,
-                Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
-                // Only the runtime shutting down cancels them, and that drops this future too.
-                Err(e) => panic!("tenancy: a migration task was cancelled: {e}"),
-            };
-            if let Some(item) = work.next() {
-                spawn(&mut running, item);
-            }
+        run_bounded(work, concurrency, run, |_, (index, tenant, result)| {
             done += 1;
             if let Some(progress) = &options.on_progress {
                 progress(&Progress {
@@ -626,7 +662,8 @@ impl Tenants {
                 });
             }
             tenants[index].result = result;
-        }
+        })
+        .await;
         Ok(Report { tenants })
     }
 

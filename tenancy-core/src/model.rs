@@ -8,6 +8,7 @@ use sqlx::error::BoxDynError;
 use sqlx::postgres::{PgArguments, PgRow};
 use sqlx::{Encode, Postgres, Type};
 
+use crate::across::AcrossTenants;
 use crate::crud;
 use crate::error::Error;
 use crate::exec::Executor;
@@ -180,5 +181,11 @@ pub trait TenantModel: Validate + Sized + Send + Sync + Unpin + 'static {
     /// Starts a typed query on `tenant`'s table.
     fn query(tenant: &Tenant) -> Query<Self> {
         Query::new(tenant.clone())
+    }
+
+    /// Starts a typed query on the table of each of `tenants`, run as few `UNION ALL`
+    /// statements (see [`AcrossTenants`]).
+    fn query_across(tenants: &[Tenant]) -> AcrossTenants<Self> {
+        AcrossTenants::new(tenants.iter().cloned())
     }
 }

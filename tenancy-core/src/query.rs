@@ -7,7 +7,8 @@ use sqlx::error::BoxDynError;
 use sqlx::postgres::PgArguments;
 use sqlx::{Arguments, Encode, Postgres, Row, Type};
 
-use crate::error::{from_db, Error};
+use crate::crud::on;
+use crate::error::Error;
 use crate::exec::{self, Executor};
 use crate::model::TenantModel;
 use crate::record::Record;
@@ -240,16 +241,41 @@ impl<M> std::fmt::Debug for Order<M> {
 #[must_use = "a query does nothing until it is fetched, counted or deleted"]
 pub struct Query<M> {
     tenant: Tenant,
-    filters: Vec<Filter<M>>,
-    order: Vec<Order<M>>,
-    limit: Option<i64>,
-    offset: Option<i64>,
+    clauses: Clauses<M>,
 }
 
 impl<M> std::fmt::Debug for Query<M> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Query")
             .field("tenant", &self.tenant)
+            .field("clauses", &self.clauses)
+            .finish()
+    }
+}
+
+/// What a query selects besides its table: filters, order, limit and offset. Shared by
+/// [`Query`] and [`AcrossTenants`](crate::AcrossTenants).
+pub(crate) struct Clauses<M> {
+    filters: Vec<Filter<M>>,
+    order: Vec<Order<M>>,
+    limit: Option<i64>,
+    offset: Option<i64>,
+}
+
+impl<M> Default for Clauses<M> {
+    fn default() -> Self {
+        Clauses {
+            filters: Vec::new(),
+            order: Vec::new(),
+            limit: None,
+            offset: None,
+        }
+    }
+}
+
+impl<M> std::fmt::Debug for Clauses<M> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Clauses")
             .field("filters", &self.filters)
             .field("order", &self.order)
             .field("limit", &self.limit)
@@ -258,15 +284,55 @@ impl<M> std::fmt::Debug for Query<M> {
     }
 }
 
+impl<M> Clauses<M> {
+    pub(crate) fn filter(&mut self, filter: Filter<M>) {
+        self.filters.push(filter);
+    }
+
+    pub(crate) fn order_by(&mut self, order: Order<M>) {
+        self.order.push(order);
+    }
+
+    pub(crate) fn limit(&mut self, n: u64) {
+        self.limit = Some(i64::try_from(n).unwrap_or(i64::MAX));
+    }
+
+    pub(crate) fn offset(&mut self, n: u64) {
+        self.offset = Some(i64::try_from(n).unwrap_or(i64::MAX));
+    }
+
+    pub(crate) fn conditions(&self) -> Vec<Condition> {
+        self.filters.iter().map(|f| f.condition).collect()
+    }
+
+    pub(crate) fn window(&self) -> Window {
+        Window {
+            order: self.order.iter().map(|o| o.term).collect(),
+            limit: self.limit.is_some(),
+            offset: self.offset.is_some(),
+        }
+    }
+
+    /// The bound values, in placeholder order: the filters', then the limit and offset.
+    pub(crate) fn arguments(&self) -> Result<PgArguments, sqlx::Error> {
+        let mut args = PgArguments::default();
+        let values = self.filters.iter().flat_map(|f| &f.values);
+        for value in values {
+            value.bind(&mut args).map_err(sqlx::Error::Encode)?;
+        }
+        for n in [self.limit, self.offset].into_iter().flatten() {
+            args.add(n).map_err(sqlx::Error::Encode)?;
+        }
+        Ok(args)
+    }
+}
+
 impl<M: TenantModel> Query<M> {
     /// A query over every row of `tenant`'s table.
     pub fn new(tenant: Tenant) -> Self {
         Query {
             tenant,
-            filters: Vec::new(),
-            order: Vec::new(),
-            limit: None,
-            offset: None,
+            clauses: Clauses::default(),
         }
     }
 
@@ -277,25 +343,25 @@ impl<M: TenantModel> Query<M> {
 
     /// Adds a condition; all conditions must hold.
     pub fn filter(mut self, filter: Filter<M>) -> Self {
-        self.filters.push(filter);
+        self.clauses.filter(filter);
         self
     }
 
     /// Adds an ordering term after those already given.
     pub fn order_by(mut self, order: Order<M>) -> Self {
-        self.order.push(order);
+        self.clauses.order_by(order);
         self
     }
 
     /// Returns at most `n` rows.
     pub fn limit(mut self, n: u64) -> Self {
-        self.limit = Some(i64::try_from(n).unwrap_or(i64::MAX));
+        self.clauses.limit(n);
         self
     }
 
     /// Skips the first `n` rows.
     pub fn offset(mut self, n: u64) -> Self {
-        self.offset = Some(i64::try_from(n).unwrap_or(i64::MAX));
+        self.clauses.offset(n);
         self
     }
 
@@ -305,27 +371,15 @@ impl<M: TenantModel> Query<M> {
     }
 
     fn conditions(&self) -> Vec<Condition> {
-        self.filters.iter().map(|f| f.condition).collect()
+        self.clauses.conditions()
     }
 
     fn window(&self) -> Window {
-        Window {
-            order: self.order.iter().map(|o| o.term).collect(),
-            limit: self.limit.is_some(),
-            offset: self.offset.is_some(),
-        }
+        self.clauses.window()
     }
 
     fn arguments(&self) -> Result<PgArguments, sqlx::Error> {
-        let mut args = PgArguments::default();
-        let values = self.filters.iter().flat_map(|f| &f.values);
-        for value in values {
-            value.bind(&mut args).map_err(sqlx::Error::Encode)?;
-        }
-        for n in [self.limit, self.offset].into_iter().flatten() {
-            args.add(n).map_err(sqlx::Error::Encode)?;
-        }
-        Ok(args)
+        self.clauses.arguments()
     }
 
     fn decode(&self, row: &sqlx::postgres::PgRow) -> Result<Record<M>, Error> {
@@ -339,9 +393,7 @@ impl<M: TenantModel> Query<M> {
     {
         let sql = self.to_sql();
         let args = || self.arguments();
-        let rows = exec::fetch_all(executor, &sql, &args)
-            .await
-            .map_err(|e| from_db(e, &self.tenant, M::TABLE.name))?;
+        let rows = exec::fetch_all(executor, on::<M>("select", &self.tenant), &sql, &args).await?;
         rows.iter().map(|row| self.decode(row)).collect()
     }
 
@@ -352,9 +404,8 @@ impl<M: TenantModel> Query<M> {
     {
         let sql = self.to_sql();
         let args = || self.arguments();
-        let row = exec::fetch_optional(executor, &sql, &args)
-            .await
-            .map_err(|e| from_db(e, &self.tenant, M::TABLE.name))?;
+        let on = on::<M>("select", &self.tenant);
+        let row = exec::fetch_optional(executor, on, &sql, &args).await?;
         row.map(|row| self.decode(&row)).transpose()
     }
 
@@ -382,9 +433,8 @@ impl<M: TenantModel> Query<M> {
             &self.window(),
         );
         let args = || self.arguments();
-        let row = exec::fetch_optional(executor, &sql, &args)
-            .await
-            .map_err(|e| from_db(e, &self.tenant, M::TABLE.name))?
+        let row = exec::fetch_optional(executor, on::<M>("count", &self.tenant), &sql, &args)
+            .await?
             .ok_or(sqlx::Error::RowNotFound)?;
         Ok(row.try_get(0)?)
     }
@@ -402,8 +452,6 @@ impl<M: TenantModel> Query<M> {
             &self.window(),
         );
         let args = || self.arguments();
-        exec::execute(executor, &sql, &args)
-            .await
-            .map_err(|e| from_db(e, &self.tenant, M::TABLE.name))
+        exec::execute(executor, on::<M>("delete", &self.tenant), &sql, &args).await
     }
 }

@@ -154,6 +154,13 @@ impl<D: Dialect> Sql<D> {
         self.ident(tenant.as_str()).push(".").ident(table.name)
     }
 
+    /// Numbers the next placeholders from `$1` again: each branch of a statement across
+    /// tenants binds the same values, so the branches share one set of parameters.
+    fn restart_params(&mut self) -> &mut Self {
+        self.params = 0;
+        self
+    }
+
     fn param(&mut self) -> &mut Self {
         self.params += 1;
         D::placeholder(&mut self.text, self.params);
@@ -337,17 +344,118 @@ pub fn count<D: Dialect>(
     conditions: &[Condition],
     window: &Window,
 ) -> String {
-    let mut sql = Sql::<D>::new("SELECT COUNT(*) FROM ");
-    if window.limit || window.offset {
-        sql.push("(SELECT 1 FROM ")
-            .table(tenant, table)
-            .conditions(conditions)
-            .window(window)
-            .push(") AS counted");
-    } else {
-        sql.table(tenant, table).conditions(conditions);
+    let mut sql = Sql::<D>::new("SELECT ");
+    sql.count_from(tenant, table, conditions, window);
+    sql.finish()
+}
+
+impl<D: Dialect> Sql<D> {
+    /// `COUNT(*) FROM …` of [`count`].
+    fn count_from(
+        &mut self,
+        tenant: &Tenant,
+        table: &TableDef,
+        conditions: &[Condition],
+        window: &Window,
+    ) -> &mut Self {
+        self.push("COUNT(*) FROM ");
+        if window.limit || window.offset {
+            self.push("(SELECT 1 FROM ")
+                .table(tenant, table)
+                .conditions(conditions)
+                .window(window)
+                .push(") AS counted")
+        } else {
+            self.table(tenant, table).conditions(conditions)
+        }
+    }
+
+    /// `<i> AS "__tenant"`: which tenant of the statement a row is from.
+    fn branch_index(&mut self, index: usize) -> &mut Self {
+        let _ = write!(self.text, "{index} AS ");
+        self.ident(ACROSS_TENANT_COLUMN)
+    }
+}
+
+/// The column a statement across tenants adds to every row: the position, in the statement's
+/// list of tenants, of the tenant the row is from. An integer the library writes, so no tenant
+/// name is rendered as a value.
+pub const ACROSS_TENANT_COLUMN: &str = "__tenant";
+
+/// One `SELECT` over the same table in several tenants:
+/// `(SELECT <all columns>, 0 AS "__tenant" FROM "t1"."table" [WHERE …] [ORDER BY …] [LIMIT $n]
+/// [OFFSET $m]) UNION ALL (… 1 AS "__tenant" FROM "t2"."table" …) … ORDER BY "__tenant"[, …]`.
+///
+/// Conditions, order, limit and offset apply within each tenant; rows come grouped by tenant,
+/// in the order of `tenants`. Every branch uses the same placeholders (`$1` is the first
+/// filter value in each), so the statement binds as many values as a query on one tenant,
+/// however many tenants it covers. Empty `tenants` gives an empty string.
+pub fn select_across<D: Dialect>(
+    tenants: &[Tenant],
+    table: &TableDef,
+    conditions: &[Condition],
+    window: &Window,
+) -> String {
+    if tenants.is_empty() {
+        return String::new();
+    }
+    let mut sql = Sql::<D>::new("");
+    for (index, tenant) in tenants.iter().enumerate() {
+        sql.push(if index == 0 {
+            "(SELECT "
+        } else {
+            " UNION ALL (SELECT "
+        })
+        .restart_params()
+        .idents(table.columns.iter().map(|c| c.name))
+        .push(", ")
+        .branch_index(index)
+        .push(" FROM ")
+        .table(tenant, table)
+        .conditions(conditions)
+        .window(window)
+        .push(")");
+    }
+    sql.push(" ORDER BY ").ident(ACROSS_TENANT_COLUMN);
+    for term in &window.order {
+        sql.push(", ")
+            .ident(term.column)
+            .push(if term.descending { " DESC" } else { " ASC" });
     }
     sql.finish()
+}
+
+/// Per-tenant counts over the same table in several tenants, one row per tenant:
+/// `SELECT 0 AS "__tenant", COUNT(*) FROM "t1"."table" [WHERE …] UNION ALL SELECT 1 AS
+/// "__tenant", COUNT(*) FROM "t2"."table" …`, each branch as [`count`], sharing one set of
+/// placeholders like [`select_across`]. Empty `tenants` gives an empty string.
+pub fn count_across<D: Dialect>(
+    tenants: &[Tenant],
+    table: &TableDef,
+    conditions: &[Condition],
+    window: &Window,
+) -> String {
+    let mut sql = Sql::<D>::new("");
+    for (index, tenant) in tenants.iter().enumerate() {
+        sql.push(if index == 0 {
+            "SELECT "
+        } else {
+            " UNION ALL SELECT "
+        })
+        .restart_params()
+        .branch_index(index)
+        .push(", ")
+        .count_from(tenant, table, conditions, window);
+    }
+    sql.finish()
+}
+
+/// The first of the schemas `$1` (`text[]`), in order, that has no table named `$2`: which
+/// tenant made a statement across tenants fail with "relation does not exist".
+pub fn first_without_table() -> &'static str {
+    "SELECT schema FROM unnest($1::text[]) WITH ORDINALITY AS given(schema, position) \
+     WHERE to_regclass(quote_ident(schema) || '.' || quote_ident($2)) IS NULL \
+     ORDER BY position LIMIT 1"
 }
 
 /// `DELETE FROM "t"."table" [WHERE …]`; with an order, limit or offset, the rows deleted are
@@ -558,6 +666,53 @@ mod tests {
         assert_eq!(
             count::<Postgres>(&t1(), &GUARDS, c, &window),
             r#"SELECT COUNT(*) FROM (SELECT 1 FROM "tenant_1"."guards" WHERE "name" = $1 LIMIT $2) AS counted"#
+        );
+    }
+
+    fn t2() -> Tenant {
+        Tenant::new("tenant_2").unwrap()
+    }
+
+    #[test]
+    fn select_across_tenants_shares_placeholders_and_keeps_tenant_order() {
+        let window = Window {
+            order: vec![OrderTerm {
+                column: "name",
+                descending: true,
+            }],
+            limit: true,
+            offset: false,
+        };
+        assert_eq!(
+            select_across::<Postgres>(&[t1(), t2()], &GUARDS, &conds()[..2], &window),
+            format!(
+                r#"(SELECT {ALL}, 0 AS "__tenant" FROM "tenant_1"."guards" WHERE "name" = $1 AND "id" IN ($2, $3, $4) ORDER BY "name" DESC LIMIT $5) UNION ALL (SELECT {ALL}, 1 AS "__tenant" FROM "tenant_2"."guards" WHERE "name" = $1 AND "id" IN ($2, $3, $4) ORDER BY "name" DESC LIMIT $5) ORDER BY "__tenant", "name" DESC"#
+            )
+        );
+        assert_eq!(
+            select_across::<Postgres>(&[t1()], &ONLY_ID, &[], &Window::default()),
+            r#"(SELECT "id", 0 AS "__tenant" FROM "tenant_1"."counters") ORDER BY "__tenant""#
+        );
+        assert_eq!(
+            select_across::<Postgres>(&[], &ONLY_ID, &[], &Window::default()),
+            ""
+        );
+    }
+
+    #[test]
+    fn count_across_tenants_one_row_per_tenant() {
+        let c = &conds()[..1];
+        assert_eq!(
+            count_across::<Postgres>(&[t1(), t2()], &GUARDS, c, &Window::default()),
+            r#"SELECT 0 AS "__tenant", COUNT(*) FROM "tenant_1"."guards" WHERE "name" = $1 UNION ALL SELECT 1 AS "__tenant", COUNT(*) FROM "tenant_2"."guards" WHERE "name" = $1"#
+        );
+        let window = Window {
+            limit: true,
+            ..Window::default()
+        };
+        assert_eq!(
+            count_across::<Postgres>(&[t1(), t2()], &GUARDS, &[], &window),
+            r#"SELECT 0 AS "__tenant", COUNT(*) FROM (SELECT 1 FROM "tenant_1"."guards" LIMIT $1) AS counted UNION ALL SELECT 1 AS "__tenant", COUNT(*) FROM (SELECT 1 FROM "tenant_2"."guards" LIMIT $1) AS counted"#
         );
     }
 

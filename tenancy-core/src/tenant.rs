@@ -117,6 +117,25 @@ impl TryFrom<String> for Tenant {
     }
 }
 
+/// A tenant serializes as its bare name.
+#[cfg(feature = "serde")]
+impl serde::Serialize for Tenant {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&self.0)
+    }
+}
+
+/// A tenant deserializes from a string, validated by [`Tenant::new`]: a payload naming an
+/// invalid tenant is refused with the rule it broke, so a job never starts on an unchecked
+/// name.
+#[cfg(feature = "serde")]
+impl<'de> serde::Deserialize<'de> for Tenant {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let name = std::borrow::Cow::<'de, str>::deserialize(deserializer)?;
+        Tenant::new(&*name).map_err(serde::de::Error::custom)
+    }
+}
+
 /// Which part of the naming rule a refused name broke.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
@@ -308,6 +327,17 @@ mod tests {
         assert_eq!(policy.parse("www").unwrap_err().rule, NameRule::Reserved);
         assert!(Tenant::new("www").is_ok());
         assert!(policy.is_reserved("pg_toast"));
+    }
+
+    #[cfg(feature = "serde")]
+    #[test]
+    fn serde_round_trip_validates() {
+        let acme = Tenant::new("acme").unwrap();
+        let json = serde_json::to_string(&acme).unwrap();
+        assert_eq!(json, "\"acme\"");
+        assert_eq!(serde_json::from_str::<Tenant>(&json).unwrap(), acme);
+        let err = serde_json::from_str::<Tenant>("\"Acme\"").unwrap_err();
+        assert!(err.to_string().contains("starts with 'A'"), "{err}");
     }
 
     #[test]

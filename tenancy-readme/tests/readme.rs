@@ -62,11 +62,12 @@ impl Drop for Database {
 
 #[test]
 fn every_rust_block_of_the_readme_is_included_here() {
-    // readme_1 and readme_2 run below; readme_3 (axum), readme_4 (a pool for many tenants) and
-    // readme_5 (PgBouncer) are compiled by the crate's doctests (4 and 5 connect to the
-    // deployment URLs they show; the library paths they use run in tests/integration).
+    // readme_1 and readme_2 run below; readme_3 (axum), readme_4 (jobs, `for_each`,
+    // `query_across`; needs the `serde` feature), readme_5 (a pool for many tenants) and readme_6
+    // (PgBouncer) are compiled by the crate's doctests (5 and 6 connect to the deployment URLs
+    // they show; the library paths they use run in tests/integration).
     assert_eq!(
-        BLOCKS, 5,
+        BLOCKS, 6,
         "a README block was added or removed: update this file"
     );
 }

@@ -4,6 +4,8 @@
 
 mod support;
 
+mod across;
+mod context;
 mod crud;
 mod hardening;
 mod isolation;

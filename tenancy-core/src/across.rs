@@ -1,0 +1,253 @@
+//! A query over one model's table in many tenants at once: one `UNION ALL` statement per batch
+//! of tenants instead of one round trip per tenant.
+
+use sqlx::postgres::{PgArguments, PgRow};
+use sqlx::{Arguments, Row};
+
+use crate::error::{from_db, Error};
+use crate::exec::{Executor, Session};
+use crate::lifecycle::args;
+use crate::model::{TableDef, TenantModel};
+use crate::pg;
+use crate::query::{Clauses, Filter, Order};
+use crate::record::Record;
+use crate::sql::{self, Condition, Window, ACROSS_TENANT_COLUMN};
+use crate::tenant::Tenant;
+use crate::trace;
+
+/// How many tenants one statement of an [`AcrossTenants`] query covers unless told otherwise.
+///
+/// Each tenant's branch reads its own table (and locks it until the end of the transaction:
+/// PostgreSQL's shared lock table holds `max_locks_per_transaction` × connections locks), and
+/// the planner's time grows with the branches; 100 keeps both small while cutting round trips
+/// a hundredfold.
+pub const DEFAULT_TENANTS_PER_STATEMENT: usize = 100;
+
+/// A query on model `M`'s table in many tenants: the usual filters, order, limit and offset,
+/// applied **within each tenant**, with the rows of every tenant returned as [`Record`]s that
+/// each remember their own tenant (so a write-back goes to that tenant only). Start one with
+/// `M::query_across(&tenants)`.
+///
+/// It runs as few statements as it can: one `UNION ALL` over up to
+/// [`tenants_per_statement`](Self::tenants_per_statement) tenants
+/// ([`sql::select_across`](crate::sql::select_across)), the batches one after the other on
+/// one connection of the executor. Every branch binds the same values, so a statement binds no
+/// more values than a query on one tenant. The batches do not share a snapshot unless the
+/// executor is a transaction (`REPEATABLE READ` for one consistent view).
+///
+/// ```no_run
+/// # use tenancy_core::*;
+/// # async fn demo<M: TenantModel>(pool: &sqlx::PgPool, tenants: &Tenants, name: Column<M, String>) -> Result<(), Error> {
+/// let all = tenants.list().await?;
+/// // The first 10 rows by name of every tenant, tenant by tenant.
+/// let rows = M::query_across(&all).order_by(name.asc()).limit(10).fetch_all(pool).await?;
+/// for row in &rows {
+///     println!("{}", row.tenant());
+/// }
+/// let per_tenant = M::query_across(&all).filter(name.like("A%")).count_by_tenant(pool).await?;
+/// # Ok(()) }
+/// ```
+#[must_use = "a query does nothing until it is fetched or counted"]
+pub struct AcrossTenants<M> {
+    tenants: Vec<Tenant>,
+    clauses: Clauses<M>,
+    per_statement: usize,
+}
+
+impl<M> std::fmt::Debug for AcrossTenants<M> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AcrossTenants")
+            .field("tenants", &self.tenants)
+            .field("clauses", &self.clauses)
+            .field("per_statement", &self.per_statement)
+            .finish()
+    }
+}
+
+/// Builds one statement over a batch of tenants.
+type Build = fn(&[Tenant], &TableDef, &[Condition], &Window) -> String;
+
+impl<M: TenantModel> AcrossTenants<M> {
+    /// A query over every row of `M`'s table in each of `tenants`, in that order.
+    pub fn new(tenants: impl IntoIterator<Item = Tenant>) -> Self {
+        AcrossTenants {
+            tenants: tenants.into_iter().collect(),
+            clauses: Clauses::default(),
+            per_statement: DEFAULT_TENANTS_PER_STATEMENT,
+        }
+    }
+
+    /// The tenants the query runs on, in order.
+    pub fn tenants(&self) -> &[Tenant] {
+        &self.tenants
+    }
+
+    /// Adds a condition; all conditions must hold.
+    pub fn filter(mut self, filter: Filter<M>) -> Self {
+        self.clauses.filter(filter);
+        self
+    }
+
+    /// Adds an ordering term (within each tenant) after those already given.
+    pub fn order_by(mut self, order: Order<M>) -> Self {
+        self.clauses.order_by(order);
+        self
+    }
+
+    /// Returns at most `n` rows of each tenant.
+    pub fn limit(mut self, n: u64) -> Self {
+        self.clauses.limit(n);
+        self
+    }
+
+    /// Skips the first `n` rows of each tenant.
+    pub fn offset(mut self, n: u64) -> Self {
+        self.clauses.offset(n);
+        self
+    }
+
+    /// Covers at most `n` tenants (at least 1) per statement; default
+    /// [`DEFAULT_TENANTS_PER_STATEMENT`].
+    pub fn tenants_per_statement(mut self, n: usize) -> Self {
+        self.per_statement = n.max(1);
+        self
+    }
+
+    /// The SQL of the `SELECT` statements [`fetch_all`](Self::fetch_all) runs, one per batch of
+    /// tenants (for logging and tests; values are placeholders).
+    pub fn to_sql(&self) -> Vec<String> {
+        self.statements(sql::select_across::<sql::Postgres>)
+    }
+
+    fn statements(&self, build: Build) -> Vec<String> {
+        let (conditions, window) = (self.clauses.conditions(), self.clauses.window());
+        self.tenants
+            .chunks(self.per_statement)
+            .map(|batch| build(batch, &M::TABLE, &conditions, &window))
+            .collect()
+    }
+
+    /// Every matching row of every tenant, grouped by tenant in the order of the tenants, each
+    /// a [`Record`] of its own tenant. [`Error::UnknownTenant`] names a tenant whose table
+    /// does not exist.
+    pub async fn fetch_all<'c, E>(self, executor: E) -> Result<Vec<Record<M>>, Error>
+    where
+        E: Executor<'c>,
+    {
+        let mut records = Vec::new();
+        self.run(
+            executor,
+            "select",
+            sql::select_across::<sql::Postgres>,
+            |batch, rows| {
+                for row in rows {
+                    let tenant = tenant_of(batch, &row)?;
+                    records.push(Record::loaded(tenant.clone(), M::from_row(&row)?));
+                }
+                Ok(())
+            },
+        )
+        .await?;
+        Ok(records)
+    }
+
+    /// How many rows match in each tenant (within the limit and offset, if given), in the order
+    /// of the tenants.
+    pub async fn count_by_tenant<'c, E>(self, executor: E) -> Result<Vec<(Tenant, i64)>, Error>
+    where
+        E: Executor<'c>,
+    {
+        let mut counts = Vec::with_capacity(self.tenants.len());
+        self.run(
+            executor,
+            "count",
+            sql::count_across::<sql::Postgres>,
+            |batch, rows| {
+                let mut batch_counts = rows
+                    .iter()
+                    .map(|row| Ok((tenant_of(batch, row)?.clone(), row.try_get::<i64, _>(1)?)))
+                    .collect::<Result<Vec<_>, Error>>()?;
+                // UNION ALL keeps no order of its own; the tenant's position does.
+                batch_counts.sort_by_key(|(tenant, _)| batch.iter().position(|t| t == tenant));
+                counts.extend(batch_counts);
+                Ok(())
+            },
+        )
+        .await?;
+        Ok(counts)
+    }
+
+    /// How many rows match in all the tenants together.
+    pub async fn count<'c, E>(self, executor: E) -> Result<i64, Error>
+    where
+        E: Executor<'c>,
+    {
+        let counts = self.count_by_tenant(executor).await?;
+        Ok(counts.iter().map(|(_, n)| n).sum())
+    }
+
+    /// Runs one statement per batch of tenants on one session, handing each batch's rows to
+    /// `each`.
+    async fn run<'c, E>(
+        &self,
+        executor: E,
+        operation: &'static str,
+        build: Build,
+        mut each: impl FnMut(&[Tenant], Vec<PgRow>) -> Result<(), Error>,
+    ) -> Result<(), Error>
+    where
+        E: Executor<'c>,
+    {
+        if self.tenants.is_empty() {
+            return Ok(());
+        }
+        let mut session = executor.__session().await?;
+        let (conditions, window) = (self.clauses.conditions(), self.clauses.window());
+        let args = || self.clauses.arguments();
+        for batch in self.tenants.chunks(self.per_statement) {
+            let sql = build(batch, &M::TABLE, &conditions, &window);
+            let span = trace::across(operation, batch.len(), M::TABLE.name, &sql);
+            match trace::within(span, session.fetch_all(&sql, &args)).await {
+                Ok(rows) => each(batch, rows)?,
+                Err(err) => return Err(explain::<M>(&mut session, batch, err).await),
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The tenant of `batch` that `row` came from.
+fn tenant_of<'t>(batch: &'t [Tenant], row: &PgRow) -> Result<&'t Tenant, Error> {
+    let index: i32 = row.try_get(ACROSS_TENANT_COLUMN)?;
+    usize::try_from(index)
+        .ok()
+        .and_then(|i| batch.get(i))
+        .ok_or_else(|| {
+            let message = format!("a row of tenant #{index}, not in the statement");
+            Error::from(sqlx::Error::Protocol(message))
+        })
+}
+
+/// The error of a statement over `batch`: a missing table becomes [`Error::UnknownTenant`]
+/// naming the first tenant of the batch without it (one catalog query, on failure only).
+async fn explain<M: TenantModel>(
+    session: &mut Session<'_>,
+    batch: &[Tenant],
+    err: sqlx::Error,
+) -> Error {
+    if !pg::is_missing_relation(&err) {
+        return err.into();
+    }
+    let names: Vec<&str> = batch.iter().map(Tenant::as_str).collect();
+    let found = session
+        .fetch_optional(sql::first_without_table(), &args!(&names, M::TABLE.name))
+        .await;
+    let missing = match found {
+        Ok(Some(row)) => row.try_get::<String, _>(0).ok(),
+        _ => None,
+    };
+    match missing.and_then(|name| batch.iter().find(|t| t.as_str() == name)) {
+        Some(tenant) => from_db(err, tenant, M::TABLE.name),
+        None => err.into(),
+    }
+}

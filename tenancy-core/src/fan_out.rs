@@ -1,0 +1,202 @@
+//! Running work for many tenants at once: the bounded-concurrency runner behind
+//! [`Tenants::migrate_all`], [`Tenants::rollback_all`] and [`Tenants::for_each`].
+
+use std::future::Future;
+use std::sync::Arc;
+
+use tokio::task::JoinSet;
+
+use crate::context;
+use crate::error::Error;
+use crate::lifecycle::Tenants;
+use crate::migrate::{Progress, Report, TenantResult};
+use crate::tenant::Tenant;
+use crate::trace;
+
+/// Runs `run(item)` for every item, at most `concurrency` at once, each in a task of its own (a
+/// `JoinSet`, so dropping the returned future aborts them all), and hands each output to
+/// `finished` with the item's index, in the order they finish. A panic in a task is resumed
+/// here.
+///
+/// Each item runs in its own task so that building statements and reading replies spreads over
+/// the runtime's threads instead of queueing behind one task's.
+pub(crate) async fn run_bounded<I, T, Fut>(
+    items: Vec<I>,
+    concurrency: usize,
+    mut run: impl FnMut(I) -> Fut,
+    mut finished: impl FnMut(usize, T),
+) where
+    T: Send + 'static,
+    Fut: Future<Output = T> + Send + 'static,
+{
+    let mut items = items.into_iter().enumerate();
+    let mut running = JoinSet::new();
+    let mut spawn = |running: &mut JoinSet<(usize, T)>, (index, item): (usize, I)| {
+        let task = run(item);
+        running.spawn(async move { (index, task.await) });
+    };
+    for item in items.by_ref().take(concurrency.max(1)) {
+        spawn(&mut running, item);
+    }
+    while let Some(joined) = running.join_next().await {
+        let (index, output) = match joined {
+            Ok(finished) => finished,
+            Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+            // Only the runtime shutting down cancels them, and that drops this future too.
+            Err(e) => panic!("tenancy: a task of a run across tenants was cancelled: {e}"),
+        };
+        if let Some(item) = items.next() {
+            spawn(&mut running, item);
+        }
+        finished(index, output);
+    }
+}
+
+/// A progress callback of [`Tenants::for_each`].
+pub type EachProgressFn<T, E> = Arc<dyn Fn(&Progress<'_, T, E>) + Send + Sync>;
+
+/// Options of [`Tenants::for_each`]: which tenants, how many at once, progress.
+pub struct EachOptions<T, E> {
+    /// How many tenants run at once; default: the pool's maximum size.
+    pub concurrency: Option<usize>,
+    /// The tenants to run for, in this order; default: every tenant ([`Tenants::list`]).
+    pub tenants: Option<Vec<Tenant>>,
+    /// Called after each tenant.
+    pub on_progress: Option<EachProgressFn<T, E>>,
+}
+
+impl<T, E> Default for EachOptions<T, E> {
+    fn default() -> Self {
+        EachOptions {
+            concurrency: None,
+            tenants: None,
+            on_progress: None,
+        }
+    }
+}
+
+impl<T, E> Clone for EachOptions<T, E> {
+    fn clone(&self) -> Self {
+        EachOptions {
+            concurrency: self.concurrency,
+            tenants: self.tenants.clone(),
+            on_progress: self.on_progress.clone(),
+        }
+    }
+}
+
+impl<T, E> std::fmt::Debug for EachOptions<T, E> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EachOptions")
+            .field("concurrency", &self.concurrency)
+            .field("tenants", &self.tenants)
+            .field("on_progress", &self.on_progress.is_some())
+            .finish()
+    }
+}
+
+impl<T, E> EachOptions<T, E> {
+    /// Sets the number of tenants run at once (at least 1).
+    pub fn concurrency(mut self, n: usize) -> Self {
+        self.concurrency = Some(n.max(1));
+        self
+    }
+
+    /// Runs for these tenants only, in this order, instead of every registered tenant.
+    pub fn only(mut self, tenants: impl IntoIterator<Item = Tenant>) -> Self {
+        self.tenants = Some(tenants.into_iter().collect());
+        self
+    }
+
+    /// Sets the progress callback.
+    pub fn on_progress(mut self, f: impl Fn(&Progress<'_, T, E>) + Send + Sync + 'static) -> Self {
+        self.on_progress = Some(Arc::new(f));
+        self
+    }
+}
+
+impl Tenants {
+    /// Runs `f` for every tenant (or the tenants of [`EachOptions::only`]), up to
+    /// `options.concurrency` at once, and reports each tenant's result. A failing tenant does
+    /// not stop the others: the [`Report`] lists every tenant, in the order run, with what `f`
+    /// returned for it. Like [`migrate_all`](Self::migrate_all), each tenant runs in a task of
+    /// its own; dropping the returned future aborts them.
+    ///
+    /// Inside `f`, the tenant is also the [current tenant](crate::context) (and, with the
+    /// `tracing` feature, in a `tenancy.lifecycle` span). `f` returns a `'static` future: clone
+    /// what it needs (a pool is cheap to clone). A panic in `f` is resumed here.
+    ///
+    /// Fails as a whole only if listing the tenants fails.
+    ///
+    /// ```no_run
+    /// # use tenancy_core::*;
+    /// # async fn demo<M: TenantModel>(tenants: Tenants, pool: sqlx::PgPool) -> Result<(), Error> {
+    /// let report = tenants
+    ///     .for_each(EachOptions::default().concurrency(8), move |tenant| {
+    ///         let pool = pool.clone();
+    ///         async move { M::query(&tenant).count(&pool).await }
+    ///     })
+    ///     .await?;
+    /// for (tenant, error) in report.failed() {
+    ///     eprintln!("{tenant}: {error}");
+    /// }
+    /// # Ok(()) }
+    /// ```
+    pub async fn for_each<T, E, F, Fut>(
+        &self,
+        options: EachOptions<T, E>,
+        f: F,
+    ) -> Result<Report<T, E>, Error>
+    where
+        F: Fn(Tenant) -> Fut,
+        Fut: Future<Output = Result<T, E>> + Send + 'static,
+        T: Send + 'static,
+        E: Send + 'static,
+    {
+        let span = trace::run("for_each", None);
+        trace::within(span, async {
+            let tenants = match options.tenants {
+                Some(tenants) => tenants,
+                None => self.list().await?,
+            };
+            let concurrency = options
+                .concurrency
+                .unwrap_or_else(|| self.pool().options().get_max_connections() as usize);
+            let total = tenants.len();
+            let mut results: Vec<Option<Result<T, E>>> = (0..total).map(|_| None).collect();
+            let mut done = 0;
+            run_bounded(
+                tenants.clone(),
+                concurrency,
+                |tenant: Tenant| {
+                    let span = trace::lifecycle("for_each", &tenant);
+                    let work = context::with_tenant(tenant.clone(), f(tenant));
+                    trace::within(span, work)
+                },
+                |index, result| {
+                    done += 1;
+                    if let Some(progress) = &options.on_progress {
+                        progress(&Progress {
+                            done,
+                            total,
+                            tenant: &tenants[index],
+                            result: &result,
+                        });
+                    }
+                    results[index] = Some(result);
+                },
+            )
+            .await;
+            let tenants = tenants
+                .into_iter()
+                .zip(results)
+                .map(|(tenant, result)| TenantResult {
+                    tenant,
+                    result: result.expect("every tenant ran to completion"),
+                })
+                .collect();
+            Ok(Report { tenants })
+        })
+        .await
+    }
+}
