@@ -1357,7 +1357,7 @@ mod tests {
     fn cluster_starts_serves_and_cleans_up() {
         let cluster = Cluster::start().unwrap_or_else(|e| panic!("{e}"));
         let dir = cluster.socket_dir().to_owned();
-        assert!(dir.join(".s.PGSQL.5432").exists());
+        assert!(dir.join(format!(".s.PGSQL.{}", cluster.port)).exists());
         assert!(cluster.url().contains(&format!("host={}", dir.display())));
 
         assert_eq!(psql(cluster.bin_dir(), cluster.url(), "select 1"), "1");
@@ -1370,8 +1370,27 @@ mod tests {
                  current_setting('listen_addresses') || '|' || \
                  pg_encoding_to_char(encoding) from pg_database where datname = 'postgres'"
             ),
-            "postgres postgres 300 off |UTF8"
+            "postgres postgres 300 off 127.0.0.1|UTF8"
         );
+        // TLS over TCP, with the certificate made at start (openssl is installed here).
+        let tls = cluster.tls_url().expect("a certificate was made");
+        assert_eq!(
+            psql(
+                cluster.bin_dir(),
+                &tls,
+                "select ssl from pg_stat_ssl where pid = pg_backend_pid()"
+            ),
+            "t"
+        );
+        // A private PgBouncer in front of it, in transaction mode, stopped with the cluster.
+        let bouncer = cluster.start_pgbouncer().unwrap_or_else(|e| panic!("{e}"));
+        assert!(bouncer.contains(":6432/"), "{bouncer}");
+        assert_eq!(psql(cluster.bin_dir(), &bouncer, "select 1"), "1");
+        let bouncer_pid = fs::read_to_string(dir.join("pgbouncer.pid"))
+            .unwrap()
+            .trim()
+            .to_owned();
+        assert!(process_alive(&bouncer_pid));
 
         let pidfile = fs::read_to_string(cluster.data_dir().join("postmaster.pid")).unwrap();
         let pid = pidfile.lines().next().unwrap().trim().to_owned();
@@ -1388,6 +1407,14 @@ mod tests {
         assert!(
             !process_alive(&pid),
             "postmaster {pid} still running after drop"
+        );
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        while process_alive(&bouncer_pid) && std::time::Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        assert!(
+            !process_alive(&bouncer_pid),
+            "pgbouncer {bouncer_pid} still running after drop"
         );
     }
 
