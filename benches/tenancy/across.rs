@@ -18,19 +18,7 @@ const ROWS_PER_TENANT: i32 = 20;
 
 pub async fn run(ctx: &mut Ctx) -> BoxResult<()> {
     let n = if ctx.quick { 5 } else { 1000 };
-    let names = ctx.names("ac", n);
-    ctx.server
-        .apply_chunked(
-            &names,
-            &Apply {
-                create_schema: true,
-                ddl: GUARDS_DDL,
-                registry: None,
-                migration: None,
-                guard_rows: ROWS_PER_TENANT,
-            },
-        )
-        .await?;
+    let names = ctx.guard_tenants("ac", n, ROWS_PER_TENANT).await?;
     let result = measure(ctx, &names).await;
     ctx.cleanup.drop_schemas(&ctx.pool, &names).await?;
     result

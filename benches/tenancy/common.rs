@@ -643,6 +643,30 @@ impl Ctx {
         names
     }
 
+    /// `n` fresh schemas (names from [`names`](Self::names)) holding the tests' `guards` table
+    /// with `rows` rows each, created by the server-side loop.
+    pub async fn guard_tenants(
+        &mut self,
+        prefix: &str,
+        n: usize,
+        rows: i32,
+    ) -> BoxResult<Vec<String>> {
+        let names = self.names(prefix, n);
+        self.server
+            .apply_chunked(
+                &names,
+                &Apply {
+                    create_schema: true,
+                    ddl: GUARDS_DDL,
+                    registry: None,
+                    migration: None,
+                    guard_rows: rows,
+                },
+            )
+            .await?;
+        Ok(names)
+    }
+
     /// A fresh registry schema name, tracked for cleanup.
     pub fn registry_name(&self) -> String {
         let name = tenancy_testdb::unique_name("bench");

@@ -294,19 +294,7 @@ async fn cpu_costs(ctx: &mut Ctx, pool: &PgPool, tenant: &Tenant) -> BoxResult<(
 
 pub async fn run(ctx: &mut Ctx) -> BoxResult<()> {
     let (rounds, per_round) = if ctx.quick { (4, 50) } else { (40, 400) };
-    let names = ctx.names("crud", 1);
-    ctx.server
-        .apply(
-            &names,
-            &Apply {
-                create_schema: true,
-                ddl: GUARDS_DDL,
-                registry: None,
-                migration: None,
-                guard_rows: 1000,
-            },
-        )
-        .await?;
+    let names = ctx.guard_tenants("crud", 1, 1000).await?;
     let result = measure(ctx, &names[0], rounds, per_round).await;
     ctx.cleanup.drop_schemas(&ctx.pool, &names).await?;
     result

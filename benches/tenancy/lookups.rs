@@ -156,19 +156,7 @@ async fn backend_rss(pool: &PgPool) -> Option<(u64, u64)> {
 pub async fn run(ctx: &mut Ctx) -> BoxResult<()> {
     let sizes: [usize; 3] = if ctx.quick { [1, 3, 5] } else { [1, 100, 1000] };
     let max = sizes[2];
-    let names = ctx.names("lk", max);
-    ctx.server
-        .apply_chunked(
-            &names,
-            &Apply {
-                create_schema: true,
-                ddl: GUARDS_DDL,
-                registry: None,
-                migration: None,
-                guard_rows: ROWS_PER_TENANT,
-            },
-        )
-        .await?;
+    let names = ctx.guard_tenants("lk", max, ROWS_PER_TENANT).await?;
     let result = measure(ctx, &names, &sizes).await;
     ctx.cleanup.drop_schemas(&ctx.pool, &names).await?;
     result

@@ -8,7 +8,7 @@ use sqlx::Connection;
 use tenancy::{Changeset, Dropped, Error, MigrateOptions, Outcome, Tenant, TenantModel};
 
 use crate::assert_err;
-use crate::lifecycle_support::{has_table, migration, v1, Lifecycle};
+use crate::lifecycle_support::{has_table, migration, tenant_at_v1, v1};
 use crate::support::{database_url, pool, pool_with, Guard};
 
 async fn drop_schema_by_hand(pool: &sqlx::PgPool, tenant: &Tenant) {
@@ -41,12 +41,7 @@ async fn a_tenant_whose_schema_is_gone_is_never_migrated_or_rolled_back_elsewher
         MigrationType::ReversibleDown,
         &format!("DROP TABLE {shared}"),
     ));
-    let l = Lifecycle::new(&pool, v1()).await;
-    let t = l
-        .tenants
-        .create(tenancy_testdb::unique_name("gone"))
-        .await
-        .unwrap();
+    let (l, t) = tenant_at_v1(&pool).await;
     // Public on the path, as an application with shared types would have it: only the check
     // keeps unqualified names out of `public`.
     let newer = l
@@ -103,12 +98,7 @@ async fn a_tenant_whose_schema_is_gone_is_never_migrated_or_rolled_back_elsewher
 #[tokio::test]
 async fn without_shared_schemas_migrations_see_only_the_tenant() {
     let pool = pool().await;
-    let l = Lifecycle::new(&pool, v1()).await;
-    let t = l
-        .tenants
-        .create(tenancy_testdb::unique_name("path"))
-        .await
-        .unwrap();
+    let (l, t) = tenant_at_v1(&pool).await;
     let path: String = {
         let probe = l.with_migrations(&pool, {
             let mut m = v1();
@@ -163,6 +153,24 @@ async fn read_everything(conn: &mut sqlx::PgConnection, t: &Tenant, id: i64) -> 
     Ok(())
 }
 
+/// [`read_everything`] on each of the pool's `connections` connections (all held at once, so
+/// each is a different one).
+async fn read_on_every_connection(
+    pool: &sqlx::PgPool,
+    connections: u32,
+    t: &Tenant,
+    id: i64,
+) -> Result<(), Error> {
+    let mut held = Vec::new();
+    for _ in 0..connections {
+        held.push(pool.acquire().await?);
+    }
+    for conn in &mut held {
+        read_everything(conn, t, id).await?;
+    }
+    Ok(())
+}
+
 async fn a_column_type_change_keeps_every_connection_working(connections: u32) {
     let pool = pool_with(connections).await;
     let steps = [
@@ -173,27 +181,17 @@ async fn a_column_type_change_keeps_every_connection_working(connections: u32) {
         "ALTER TABLE guards ALTER COLUMN age TYPE integer USING age::integer",
     ];
     let mut all = v1();
-    let l = Lifecycle::new(&pool, v1()).await;
-    let t = l
-        .tenants
-        .create(tenancy_testdb::unique_name("live"))
-        .await
-        .unwrap();
+    let (l, t) = tenant_at_v1(&pool).await;
     let id = Guard::new("Abu", "Guard")
         .insert(&pool, &t)
         .await
         .unwrap()
         .id;
     // Every connection of the pool prepares and caches every statement before the first
-    // change (all are held at once, so each is a different connection).
-    let mut held = Vec::new();
-    for _ in 0..connections {
-        held.push(pool.acquire().await.unwrap());
-    }
-    for conn in &mut held {
-        read_everything(conn, &t, id).await.unwrap();
-    }
-    drop(held);
+    // change.
+    read_on_every_connection(&pool, connections, &t, id)
+        .await
+        .unwrap();
     for (i, sql) in steps.iter().enumerate() {
         all.push(migration(i as i64 + 2, MigrationType::Simple, sql));
         let newer = l.with_migrations(&pool, all.clone());
@@ -219,16 +217,10 @@ async fn a_column_type_change_keeps_every_connection_working(connections: u32) {
                 .unwrap()
                 .unwrap_or_else(|e| panic!("after {sql:?}: {e:?}"));
         }
-        // Afterwards, every connection again (all held at once).
-        let mut held = Vec::new();
-        for _ in 0..connections {
-            held.push(pool.acquire().await.unwrap());
-        }
-        for conn in &mut held {
-            read_everything(conn, &t, id)
-                .await
-                .unwrap_or_else(|e| panic!("after {sql:?}: {e:?}"));
-        }
+        // Afterwards, every connection again.
+        read_on_every_connection(&pool, connections, &t, id)
+            .await
+            .unwrap_or_else(|e| panic!("after {sql:?}: {e:?}"));
     }
 }
 
@@ -245,12 +237,7 @@ async fn a_column_type_change_keeps_a_four_connection_pool_working() {
 #[tokio::test]
 async fn in_a_transaction_a_stale_statement_fails_once_and_the_retry_works() {
     let pool = pool_with(1).await;
-    let l = Lifecycle::new(&pool, v1()).await;
-    let t = l
-        .tenants
-        .create(tenancy_testdb::unique_name("stale"))
-        .await
-        .unwrap();
+    let (l, t) = tenant_at_v1(&pool).await;
     let id = Guard::new("Abu", "Guard")
         .insert(&pool, &t)
         .await
@@ -291,12 +278,7 @@ async fn tls_connections_run_crud_and_migrations() {
         .unwrap();
     assert!(ssl, "the connection is not encrypted");
     let mut all = v1();
-    let l = Lifecycle::new(&pool, v1()).await;
-    let t = l
-        .tenants
-        .create(tenancy_testdb::unique_name("tls"))
-        .await
-        .unwrap();
+    let (l, t) = tenant_at_v1(&pool).await;
     let g = Guard::new("Abu", "Guard").insert(&pool, &t).await.unwrap();
     assert_eq!(
         Guard::find(&pool, &t, g.id).await.unwrap().unwrap().name,
@@ -319,12 +301,7 @@ async fn tls_connections_run_crud_and_migrations() {
 #[tokio::test]
 async fn status_of_one_tenant() {
     let pool = pool().await;
-    let l = Lifecycle::new(&pool, v1()).await;
-    let t = l
-        .tenants
-        .create(tenancy_testdb::unique_name("st"))
-        .await
-        .unwrap();
+    let (l, t) = tenant_at_v1(&pool).await;
     let mut all = v1();
     all.push(migration(
         2,
@@ -350,12 +327,7 @@ async fn status_of_one_tenant() {
 #[tokio::test]
 async fn a_lock_timeout_names_the_session_holding_the_tenant() {
     let pool = pool().await;
-    let l = Lifecycle::new(&pool, v1()).await;
-    let t = l
-        .tenants
-        .create(tenancy_testdb::unique_name("lock"))
-        .await
-        .unwrap();
+    let (l, t) = tenant_at_v1(&pool).await;
     // A long transaction reading the tenant's table holds a lock DROP SCHEMA needs.
     let mut reader = sqlx::PgConnection::connect(&database_url()).await.unwrap();
     let reader_pid: i32 = sqlx::query_scalar("SELECT pg_backend_pid()")
@@ -402,12 +374,7 @@ async fn errors_say_each_thing_once_and_name_the_tenant() {
         MigrationType::Simple,
         "ALTER TABLE guards ADD COLUMN",
     ));
-    let l = Lifecycle::new(&pool, v1()).await;
-    let t = l
-        .tenants
-        .create(tenancy_testdb::unique_name("err"))
-        .await
-        .unwrap();
+    let (l, t) = tenant_at_v1(&pool).await;
     let err = l
         .with_migrations(&pool, all)
         .migrate(t.as_str())

@@ -4,7 +4,7 @@
 use sqlx::migrate::{Migration, MigrationType, Migrator};
 use sqlx::postgres::PgPool;
 use sqlx::SqlSafeStr;
-use tenancy::Tenants;
+use tenancy::{Tenant, Tenants};
 
 use crate::support::{drop_schemas, on_side_thread};
 
@@ -86,6 +86,28 @@ impl Drop for Lifecycle {
             drop_schemas(pool, &quoted).await;
         });
     }
+}
+
+/// A private registry with `n` tenants created at v1, sorted by name.
+pub async fn tenants_at_v1(pool: &PgPool, n: usize) -> (Lifecycle, Vec<Tenant>) {
+    let l = Lifecycle::new(pool, v1()).await;
+    let mut created = Vec::new();
+    for i in 0..n {
+        created.push(
+            l.tenants
+                .create(tenancy_testdb::unique_name(&format!("m{i}")))
+                .await
+                .unwrap(),
+        );
+    }
+    created.sort();
+    (l, created)
+}
+
+/// A private registry with one tenant created at v1.
+pub async fn tenant_at_v1(pool: &PgPool) -> (Lifecycle, Tenant) {
+    let (l, mut created) = tenants_at_v1(pool, 1).await;
+    (l, created.remove(0))
 }
 
 /// Whether table `table` exists in schema `schema`.

@@ -10,24 +10,10 @@ use tenancy::{Error, MigrateOptions, Outcome, Tenant};
 
 use crate::assert_err;
 use crate::lifecycle_support::{
-    has_column, has_table, migration, v1, v2, HeldLock, Lifecycle, V1_GUARDS, V2_BADGE_UP,
+    has_column, has_table, migration, tenants_at_v1, v1, v2, HeldLock, Lifecycle, V1_GUARDS,
+    V2_BADGE_UP,
 };
 use crate::support::{pool, pool_with};
-
-async fn tenants_at_v1(pool: &sqlx::PgPool, n: usize) -> (Lifecycle, Vec<tenancy::Tenant>) {
-    let l = Lifecycle::new(pool, v1()).await;
-    let mut created = Vec::new();
-    for i in 0..n {
-        created.push(
-            l.tenants
-                .create(tenancy_testdb::unique_name(&format!("m{i}")))
-                .await
-                .unwrap(),
-        );
-    }
-    created.sort();
-    (l, created)
-}
 
 #[tokio::test]
 async fn migrate_all_migrates_the_others_past_a_broken_tenant() {
