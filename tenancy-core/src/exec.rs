@@ -118,6 +118,30 @@ pub(crate) enum Fetched {
     Affected(u64),
 }
 
+/// What was fetched, as asked for with the matching [`Want`].
+impl Fetched {
+    fn optional(self) -> Option<PgRow> {
+        match self {
+            Fetched::Optional(row) => row,
+            _ => unreachable!("asked for an optional row"),
+        }
+    }
+
+    fn all(self) -> Vec<PgRow> {
+        match self {
+            Fetched::All(rows) => rows,
+            _ => unreachable!("asked for all rows"),
+        }
+    }
+
+    fn affected(self) -> u64 {
+        match self {
+            Fetched::Affected(n) => n,
+            _ => unreachable!("asked for rows affected"),
+        }
+    }
+}
+
 impl<'c> Session<'c> {
     fn new(conn: Conn<'c>, pgbouncer: bool) -> Self {
         Session { conn, pgbouncer }
@@ -173,10 +197,7 @@ impl<'c> Session<'c> {
         sql: &str,
         args: Args<'_>,
     ) -> Result<Option<PgRow>, sqlx::Error> {
-        match self.run(sql, args, Want::Optional).await? {
-            Fetched::Optional(row) => Ok(row),
-            _ => unreachable!("asked for an optional row"),
-        }
+        Ok(self.run(sql, args, Want::Optional).await?.optional())
     }
 
     pub(crate) async fn fetch_all(
@@ -184,17 +205,11 @@ impl<'c> Session<'c> {
         sql: &str,
         args: Args<'_>,
     ) -> Result<Vec<PgRow>, sqlx::Error> {
-        match self.run(sql, args, Want::All).await? {
-            Fetched::All(rows) => Ok(rows),
-            _ => unreachable!("asked for all rows"),
-        }
+        Ok(self.run(sql, args, Want::All).await?.all())
     }
 
     pub(crate) async fn execute(&mut self, sql: &str, args: Args<'_>) -> Result<u64, sqlx::Error> {
-        match self.run(sql, args, Want::Affected).await? {
-            Fetched::Affected(n) => Ok(n),
-            _ => unreachable!("asked for rows affected"),
-        }
+        Ok(self.run(sql, args, Want::Affected).await?.affected())
     }
 }
 
@@ -235,10 +250,10 @@ pub(crate) async fn fetch_optional<'c>(
     sql: &str,
     args: Args<'_>,
 ) -> Result<Option<PgRow>, Error> {
-    match on.send(executor, sql, args, Want::Optional).await? {
-        Fetched::Optional(row) => Ok(row),
-        _ => unreachable!("asked for an optional row"),
-    }
+    Ok(on
+        .send(executor, sql, args, Want::Optional)
+        .await?
+        .optional())
 }
 
 /// Runs `sql` once on `executor` and returns its rows.
@@ -248,10 +263,7 @@ pub(crate) async fn fetch_all<'c>(
     sql: &str,
     args: Args<'_>,
 ) -> Result<Vec<PgRow>, Error> {
-    match on.send(executor, sql, args, Want::All).await? {
-        Fetched::All(rows) => Ok(rows),
-        _ => unreachable!("asked for all rows"),
-    }
+    Ok(on.send(executor, sql, args, Want::All).await?.all())
 }
 
 /// Runs `sql` once on `executor` and returns how many rows it affected.
@@ -261,10 +273,10 @@ pub(crate) async fn execute<'c>(
     sql: &str,
     args: Args<'_>,
 ) -> Result<u64, Error> {
-    match on.send(executor, sql, args, Want::Affected).await? {
-        Fetched::Affected(n) => Ok(n),
-        _ => unreachable!("asked for rows affected"),
-    }
+    Ok(on
+        .send(executor, sql, args, Want::Affected)
+        .await?
+        .affected())
 }
 
 async fn once(

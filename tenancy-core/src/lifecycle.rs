@@ -317,10 +317,23 @@ impl Tenants {
         Ok(())
     }
 
+    /// The result of a lifecycle operation on `tenant`, its error made specific (see
+    /// [`explain`](Self::explain)).
+    pub(crate) async fn explained<T>(
+        &self,
+        tenant: &Tenant,
+        result: Result<T, Error>,
+    ) -> Result<T, Error> {
+        match result {
+            Ok(value) => Ok(value),
+            Err(err) => Err(self.explain(tenant, err).await),
+        }
+    }
+
     /// The error of a lifecycle operation on `tenant`, made specific: a lock timeout becomes
     /// [`Error::LockTimeout`] naming who holds a lock on the tenant, and a database error names
     /// the tenant.
-    pub(crate) async fn explain(&self, tenant: &Tenant, err: Error) -> Error {
+    async fn explain(&self, tenant: &Tenant, err: Error) -> Error {
         let timed_out = err.as_sqlx().is_some_and(pg::is_lock_timeout);
         match (timed_out, self.inner.batch.lock_timeout) {
             (true, Some(waited)) => {
@@ -388,13 +401,10 @@ impl Tenants {
     async fn create_inner(&self, name: &str, hook: Option<CreateHook>) -> Result<Tenant, Error> {
         let tenant = self.parse(name)?;
         let span = trace::lifecycle("create", &tenant);
-        match trace::within(span, self.create_checked(&tenant, hook)).await {
-            Ok(()) => {
-                self.publish(TenantEvent::Created(tenant.clone()));
-                Ok(tenant)
-            }
-            Err(err) => Err(self.explain(&tenant, err).await),
-        }
+        let created = trace::within(span, self.create_checked(&tenant, hook)).await;
+        self.explained(&tenant, created).await?;
+        self.publish(TenantEvent::Created(tenant.clone()));
+        Ok(tenant)
     }
 
     async fn create_checked(&self, tenant: &Tenant, hook: Option<CreateHook>) -> Result<(), Error> {
@@ -495,13 +505,10 @@ impl Tenants {
     pub async fn drop(&self, name: impl AsRef<str>) -> Result<Dropped, Error> {
         let tenant = self.parse(name)?;
         let span = trace::lifecycle("drop", &tenant);
-        match trace::within(span, self.drop_checked(&tenant)).await {
-            Ok(dropped) => {
-                self.publish(TenantEvent::Dropped(tenant));
-                Ok(dropped)
-            }
-            Err(err) => Err(self.explain(&tenant, err).await),
-        }
+        let dropped = trace::within(span, self.drop_checked(&tenant)).await;
+        let dropped = self.explained(&tenant, dropped).await?;
+        self.publish(TenantEvent::Dropped(tenant));
+        Ok(dropped)
     }
 
     async fn drop_checked(&self, tenant: &Tenant) -> Result<Dropped, Error> {
@@ -547,16 +554,13 @@ impl Tenants {
             return Err(Error::SameName { tenant: old });
         }
         let span = trace::lifecycle("rename", &old);
-        match trace::within(span, self.rename_checked(&old, &new)).await {
-            Ok(()) => {
-                self.publish(TenantEvent::Renamed {
-                    old,
-                    new: new.clone(),
-                });
-                Ok(new)
-            }
-            Err(err) => Err(self.explain(&old, err).await),
-        }
+        let renamed = trace::within(span, self.rename_checked(&old, &new)).await;
+        self.explained(&old, renamed).await?;
+        self.publish(TenantEvent::Renamed {
+            old,
+            new: new.clone(),
+        });
+        Ok(new)
     }
 
     async fn rename_checked(&self, old: &Tenant, new: &Tenant) -> Result<(), Error> {
@@ -599,11 +603,16 @@ impl Tenants {
     /// Whether `name` is a tenant (registered). An invalid name is an error, not `false`.
     pub async fn exists(&self, name: impl AsRef<str>) -> Result<bool, Error> {
         let tenant = self.parse(name)?;
+        self.registered(&tenant).await
+    }
+
+    /// Whether `tenant` is registered (one query, after making sure the registry exists).
+    pub(crate) async fn registered(&self, tenant: &Tenant) -> Result<bool, Error> {
         self.ensure_registry().await?;
         let found: Vec<(bool,)> = self
             .rows(&sql::exists(&self.inner.registry), args!(tenant.as_str()))
             .await
-            .map_err(|e| e.about(&tenant))?;
+            .map_err(|e| e.about(tenant))?;
         Ok(found.first().is_some_and(|r| r.0))
     }
 

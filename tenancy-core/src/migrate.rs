@@ -406,10 +406,7 @@ impl Tenants {
             Ok(outcome)
         })
         .await;
-        match result {
-            Ok(outcome) => Ok(outcome),
-            Err(err) => Err(self.explain(&tenant, err).await),
-        }
+        self.explained(&tenant, result).await
     }
 
     /// The run's durable commit: see [`sql::record_run`].
@@ -462,10 +459,7 @@ impl Tenants {
             self.run_one(&tenant, &Direction::Down(target)).await
         })
         .await;
-        match result {
-            Ok(outcome) => Ok(outcome),
-            Err(err) => Err(self.explain(&tenant, err).await),
-        }
+        self.explained(&tenant, result).await
     }
 
     /// Migrates or rolls back `tenant` a statement at a time, in one transaction under the
@@ -644,10 +638,7 @@ impl Tenants {
                     Direction::Up => this.migrate_read(&tenant, &applied).await,
                     Direction::Down(_) => this.run_one(&tenant, &direction).await,
                 };
-                let result = match result {
-                    Ok(outcome) => Ok(outcome),
-                    Err(err) => Err(this.explain(&tenant, err).await),
-                };
+                let result = this.explained(&tenant, result).await;
                 (index, tenant, result)
             })
         };
@@ -686,15 +677,10 @@ impl Tenants {
     /// is not registered.
     pub async fn status_of(&self, name: impl AsRef<str>) -> Result<TenantStatus, Error> {
         let tenant = self.parse(name)?;
-        self.ensure_registry().await?;
-        let registry = &self.inner().registry;
-        let found: Vec<(bool,)> = self
-            .rows(&sql::exists(registry), args!(tenant.as_str()))
-            .await
-            .map_err(|e| e.about(&tenant))?;
-        if !found.first().is_some_and(|r| r.0) {
+        if !self.registered(&tenant).await? {
             return Err(Error::NotATenant { tenant });
         }
+        let registry = &self.inner().registry;
         let applied: Applied = self
             .rows(&sql::applied(registry), args!(tenant.as_str()))
             .await
