@@ -2,7 +2,7 @@
 //! of tenants instead of one round trip per tenant.
 
 use sqlx::postgres::{PgArguments, PgRow};
-use sqlx::{Arguments, Row};
+use sqlx::{Arguments, Postgres, Row};
 
 use crate::error::{from_db, Error};
 use crate::exec::{Executor, Session};
@@ -37,7 +37,7 @@ pub const DEFAULT_TENANTS_PER_STATEMENT: usize = 100;
 ///
 /// ```no_run
 /// # use tenancy_core::*;
-/// # async fn demo<M: TenantModel>(pool: &sqlx::PgPool, tenants: &Tenants, name: Column<M, String>) -> Result<(), Error> {
+/// # async fn demo<M: TenantModel<Backend = sqlx::Postgres>>(pool: &sqlx::PgPool, tenants: &Tenants, name: Column<M, String>) -> Result<(), Error> {
 /// let all = tenants.list().await?;
 /// // The first 10 rows by name of every tenant, tenant by tenant.
 /// let rows = M::query_across(&all).order_by(name.asc()).limit(10).fetch_all(pool).await?;
@@ -48,13 +48,13 @@ pub const DEFAULT_TENANTS_PER_STATEMENT: usize = 100;
 /// # Ok(()) }
 /// ```
 #[must_use = "a query does nothing until it is fetched or counted"]
-pub struct AcrossTenants<M> {
+pub struct AcrossTenants<M: TenantModel> {
     tenants: Vec<Tenant>,
     clauses: Clauses<M>,
     per_statement: usize,
 }
 
-impl<M> std::fmt::Debug for AcrossTenants<M> {
+impl<M: TenantModel> std::fmt::Debug for AcrossTenants<M> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("AcrossTenants")
             .field("tenants", &self.tenants)
@@ -67,7 +67,7 @@ impl<M> std::fmt::Debug for AcrossTenants<M> {
 /// Builds one statement over a batch of tenants.
 type Build = fn(&[Tenant], &TableDef, &[Condition], &Window) -> String;
 
-impl<M: TenantModel> AcrossTenants<M> {
+impl<M: TenantModel<Backend = Postgres>> AcrossTenants<M> {
     /// A query over every row of `M`'s table in each of `tenants`, in that order.
     pub fn new(tenants: impl IntoIterator<Item = Tenant>) -> Self {
         AcrossTenants {
@@ -132,7 +132,7 @@ impl<M: TenantModel> AcrossTenants<M> {
     /// does not exist.
     pub async fn fetch_all<'c, E>(self, executor: E) -> Result<Vec<Record<M>>, Error>
     where
-        E: Executor<'c>,
+        E: Executor<'c, Backend = Postgres>,
     {
         let mut records = Vec::new();
         self.run(
@@ -155,7 +155,7 @@ impl<M: TenantModel> AcrossTenants<M> {
     /// of the tenants.
     pub async fn count_by_tenant<'c, E>(self, executor: E) -> Result<Vec<(Tenant, i64)>, Error>
     where
-        E: Executor<'c>,
+        E: Executor<'c, Backend = Postgres>,
     {
         let mut counts = Vec::with_capacity(self.tenants.len());
         self.run(
@@ -180,7 +180,7 @@ impl<M: TenantModel> AcrossTenants<M> {
     /// How many rows match in all the tenants together.
     pub async fn count<'c, E>(self, executor: E) -> Result<i64, Error>
     where
-        E: Executor<'c>,
+        E: Executor<'c, Backend = Postgres>,
     {
         let counts = self.count_by_tenant(executor).await?;
         Ok(counts.iter().map(|(_, n)| n).sum())
@@ -196,7 +196,7 @@ impl<M: TenantModel> AcrossTenants<M> {
         mut each: impl FnMut(&[Tenant], Vec<PgRow>) -> Result<(), Error>,
     ) -> Result<(), Error>
     where
-        E: Executor<'c>,
+        E: Executor<'c, Backend = Postgres>,
     {
         if self.tenants.is_empty() {
             return Ok(());
@@ -231,7 +231,7 @@ fn tenant_of<'t>(batch: &'t [Tenant], row: &PgRow) -> Result<&'t Tenant, Error> 
 /// The error of a statement over `batch`: a missing table becomes [`Error::UnknownTenant`]
 /// naming the first tenant of the batch without it (one catalog query, on failure only).
 async fn explain<M: TenantModel>(
-    session: &mut Session<'_>,
+    session: &mut Session<'_, Postgres>,
     batch: &[Tenant],
     err: sqlx::Error,
 ) -> Error {
@@ -247,7 +247,7 @@ async fn explain<M: TenantModel>(
         _ => None,
     };
     match missing.and_then(|name| batch.iter().find(|t| t.as_str() == name)) {
-        Some(tenant) => from_db(err, tenant, M::TABLE.name),
+        Some(tenant) => from_db::<Postgres>(err, tenant, M::TABLE.name),
         None => err.into(),
     }
 }

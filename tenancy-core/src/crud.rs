@@ -1,23 +1,31 @@
 //! Executing the statements of [`sql`](crate::sql) for a model: binding, running, decoding and
 //! error mapping. Generic over the model; the derive generates none of this.
 
-use sqlx::postgres::PgArguments;
-use sqlx::Arguments;
+use sqlx::{Arguments, Connection, Database};
 
+use crate::backend::Backend;
 use crate::error::Error;
-use crate::exec::{self, Executor, On};
+use crate::exec::{self, Executor, On, Session};
 use crate::model::TenantModel;
 use crate::record::Record;
-use crate::sql::{self, Postgres as Pg};
+use crate::sql::{self, Dialect};
 use crate::tenant::Tenant;
 
-/// PostgreSQL's limit on bound values in one statement.
+/// PostgreSQL's limit on bound values in one statement (see [`Backend::MAX_BIND_PARAMS`] for
+/// each backend's).
 pub const MAX_BIND_PARAMS: usize = 65_535;
+
+/// The backend of model `M`.
+type B<M> = <M as TenantModel>::Backend;
+/// The SQL dialect of model `M`'s backend.
+type D<M> = <B<M> as Backend>::Dialect;
+/// Arguments of a statement on model `M`'s backend.
+type ArgsOf<M> = <B<M> as Database>::Arguments;
 
 fn bind<M: TenantModel>(
     model: &M,
     columns: impl IntoIterator<Item = usize>,
-    args: &mut PgArguments,
+    args: &mut ArgsOf<M>,
 ) -> Result<(), sqlx::Error> {
     for index in columns {
         model
@@ -52,7 +60,7 @@ pub(crate) async fn insert<'c, M, E>(
 ) -> Result<Record<M>, Error>
 where
     M: TenantModel,
-    E: Executor<'c>,
+    E: Executor<'c, Backend = M::Backend>,
 {
     let mut record = Record::new(tenant, value);
     insert_record(executor, &mut record).await?;
@@ -65,22 +73,63 @@ pub(crate) async fn insert_record<'c, M, E>(
 ) -> Result<(), Error>
 where
     M: TenantModel,
-    E: Executor<'c>,
+    E: Executor<'c, Backend = M::Backend>,
 {
     record.validate()?;
-    let sql = sql::insert::<Pg>(record.tenant(), &M::TABLE, 1);
-    let value = record.value();
+    let row = if D::<M>::RETURNING {
+        let sql = sql::insert::<D<M>>(record.tenant(), &M::TABLE, 1);
+        let value = record.value();
+        let args = || {
+            let mut args = ArgsOf::<M>::default();
+            bind(value, insertable_indexes::<M>(), &mut args)?;
+            Ok(args)
+        };
+        let on = on::<M>("insert", record.tenant());
+        exec::fetch_optional(executor, on, &sql, &args)
+            .await?
+            .ok_or(sqlx::Error::RowNotFound)?
+    } else {
+        let mut session = executor.__session().await?;
+        insert_read_back(&mut session, record.tenant(), record.value()).await?
+    };
+    record.set_loaded(M::from_row(&row)?);
+    Ok(())
+}
+
+/// Inserts `value` without `RETURNING`, then reads the stored row back on the same connection:
+/// by `LAST_INSERT_ID()` if the key is generated, else by the key the model holds.
+async fn insert_read_back<M: TenantModel>(
+    session: &mut Session<'_, B<M>>,
+    tenant: &Tenant,
+    value: &M,
+) -> Result<<B<M> as Database>::Row, Error> {
+    let table = &M::TABLE;
+    let sql = sql::insert::<D<M>>(tenant, table, 1);
     let args = || {
-        let mut args = PgArguments::default();
+        let mut args = ArgsOf::<M>::default();
         bind(value, insertable_indexes::<M>(), &mut args)?;
         Ok(args)
     };
-    let on = on::<M>("insert", record.tenant());
-    let row = exec::fetch_optional(executor, on, &sql, &args)
-        .await?
-        .ok_or(sqlx::Error::RowNotFound)?;
-    record.set_loaded(M::from_row(&row)?);
-    Ok(())
+    on::<M>("insert", tenant)
+        .execute(session, &sql, &args)
+        .await?;
+    let generated = table.primary_key().generated;
+    let sql = if generated {
+        sql::select_by_last_insert_id::<D<M>>(tenant, table)
+    } else {
+        sql::select_by_pk::<D<M>>(tenant, table)
+    };
+    let args = || {
+        let mut args = ArgsOf::<M>::default();
+        if !generated {
+            bind(value, [table.primary_key_index()], &mut args)?;
+        }
+        Ok(args)
+    };
+    let row = on::<M>("select", tenant)
+        .fetch_optional(session, &sql, &args)
+        .await?;
+    Ok(row.ok_or(sqlx::Error::RowNotFound)?)
 }
 
 pub(crate) async fn insert_many<'c, M, E>(
@@ -90,7 +139,7 @@ pub(crate) async fn insert_many<'c, M, E>(
 ) -> Result<Vec<Record<M>>, Error>
 where
     M: TenantModel,
-    E: Executor<'c>,
+    E: Executor<'c, Backend = M::Backend>,
 {
     if models.is_empty() {
         return Ok(Vec::new());
@@ -101,7 +150,7 @@ where
             .map_err(|errors| Error::InvalidBatchRow { index, errors })?;
     }
     let per_row = insertable_indexes::<M>().count().max(1);
-    let max_rows = MAX_BIND_PARAMS / per_row;
+    let max_rows = B::<M>::MAX_BIND_PARAMS / per_row;
     if models.len() > max_rows {
         return Err(Error::BatchTooLarge {
             table: M::TABLE.name,
@@ -109,18 +158,47 @@ where
             max_rows,
         });
     }
+    if !D::<M>::RETURNING {
+        return insert_many_read_back(executor, tenant, models).await;
+    }
     let args = || {
-        let mut args = PgArguments::default();
+        let mut args = ArgsOf::<M>::default();
         for model in &models {
             bind(model, insertable_indexes::<M>(), &mut args)?;
         }
         Ok(args)
     };
-    let sql = sql::insert::<Pg>(&tenant, &M::TABLE, models.len());
+    let sql = sql::insert::<D<M>>(&tenant, &M::TABLE, models.len());
     let rows = exec::fetch_all(executor, on::<M>("insert", &tenant), &sql, &args).await?;
     rows.iter()
         .map(|row| Ok(Record::loaded(tenant.clone(), M::from_row(row)?)))
         .collect()
+}
+
+/// [`insert_many`] without `RETURNING`: each row inserted and read back, all inside one
+/// transaction (a savepoint if the caller's connection is already in one), so all rows or none
+/// are stored; dropping the future rolls it back.
+async fn insert_many_read_back<'c, M, E>(
+    executor: E,
+    tenant: Tenant,
+    models: Vec<M>,
+) -> Result<Vec<Record<M>>, Error>
+where
+    M: TenantModel,
+    E: Executor<'c, Backend = M::Backend>,
+{
+    let mut session = executor.__session().await?;
+    let mut tx = session.conn().begin().await?;
+    let mut records = Vec::with_capacity(models.len());
+    {
+        let mut inner = Session::borrowing(&mut *tx);
+        for model in &models {
+            let row = insert_read_back(&mut inner, &tenant, model).await?;
+            records.push(Record::loaded(tenant.clone(), M::from_row(&row)?));
+        }
+    }
+    tx.commit().await?;
+    Ok(records)
 }
 
 pub(crate) async fn find<'c, M, E>(
@@ -130,11 +208,11 @@ pub(crate) async fn find<'c, M, E>(
 ) -> Result<Option<Record<M>>, Error>
 where
     M: TenantModel,
-    E: Executor<'c>,
+    E: Executor<'c, Backend = M::Backend>,
 {
-    let sql = sql::select_by_pk::<Pg>(&tenant, &M::TABLE);
+    let sql = sql::select_by_pk::<D<M>>(&tenant, &M::TABLE);
     let args = || {
-        let mut args = PgArguments::default();
+        let mut args = ArgsOf::<M>::default();
         args.add(&id).map_err(sqlx::Error::Encode)?;
         Ok(args)
     };
@@ -152,7 +230,7 @@ pub(crate) async fn update_columns<'c, M, E>(
 ) -> Result<(), Error>
 where
     M: TenantModel,
-    E: Executor<'c>,
+    E: Executor<'c, Backend = M::Backend>,
 {
     if columns.is_empty() {
         return Ok(());
@@ -160,7 +238,7 @@ where
     let table = &M::TABLE;
     let value = record.value();
     let args = || {
-        let mut args = PgArguments::default();
+        let mut args = ArgsOf::<M>::default();
         bind(
             value,
             columns.iter().copied().chain([table.primary_key_index()]),
@@ -168,13 +246,27 @@ where
         )?;
         Ok(args)
     };
-    let sql = sql::update::<Pg>(record.tenant(), table, columns);
-    let row = exec::fetch_optional(executor, on::<M>("update", record.tenant()), &sql, &args)
-        .await?
-        .ok_or_else(|| Error::NotFound {
-            tenant: record.tenant().clone(),
-            table: table.name,
-        })?;
+    let sql = sql::update::<D<M>>(record.tenant(), table, columns);
+    let on_update = on::<M>("update", record.tenant());
+    let row = if D::<M>::RETURNING {
+        exec::fetch_optional(executor, on_update, &sql, &args).await?
+    } else {
+        let mut session = executor.__session().await?;
+        on_update.execute(&mut session, &sql, &args).await?;
+        let select = sql::select_by_pk::<D<M>>(record.tenant(), table);
+        let key = || {
+            let mut args = ArgsOf::<M>::default();
+            bind(value, [table.primary_key_index()], &mut args)?;
+            Ok(args)
+        };
+        on::<M>("select", record.tenant())
+            .fetch_optional(&mut session, &select, &key)
+            .await?
+    };
+    let row = row.ok_or_else(|| Error::NotFound {
+        tenant: record.tenant().clone(),
+        table: table.name,
+    })?;
     record.set_loaded(M::from_row(&row)?);
     Ok(())
 }
@@ -182,13 +274,13 @@ where
 pub(crate) async fn delete<'c, M, E>(executor: E, record: &mut Record<M>) -> Result<(), Error>
 where
     M: TenantModel,
-    E: Executor<'c>,
+    E: Executor<'c, Backend = M::Backend>,
 {
     let table = &M::TABLE;
-    let sql = sql::delete_by_pk::<Pg>(record.tenant(), table);
+    let sql = sql::delete_by_pk::<D<M>>(record.tenant(), table);
     let id = record.id();
     let args = || {
-        let mut args = PgArguments::default();
+        let mut args = ArgsOf::<M>::default();
         args.add(&id).map_err(sqlx::Error::Encode)?;
         Ok(args)
     };

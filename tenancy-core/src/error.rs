@@ -3,7 +3,7 @@
 use std::fmt;
 use std::time::Duration;
 
-use crate::pg;
+use crate::backend::{self, Backend};
 use crate::record::State;
 use crate::tenant::{InvalidTenantName, Tenant};
 use crate::validate::ValidationErrors;
@@ -350,7 +350,7 @@ impl fmt::Debug for DatabaseError {
 
 impl fmt::Display for DatabaseError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        pg::render(&self.0, f)
+        backend::render_any(&self.0, f)
     }
 }
 
@@ -367,8 +367,8 @@ impl std::error::Error for DatabaseError {
 /// Maps a database error of a statement on `tenant`'s `table` to an [`Error`]: a missing
 /// relation or schema becomes [`Error::UnknownTenant`] instead of a raw
 /// "relation does not exist".
-pub(crate) fn from_db(err: sqlx::Error, tenant: &Tenant, table: &'static str) -> Error {
-    if pg::is_missing_relation(&err) {
+pub(crate) fn from_db<B: Backend>(err: sqlx::Error, tenant: &Tenant, table: &'static str) -> Error {
+    if backend::failure::<B>(&err).is_some_and(|f| f.is_missing()) {
         Error::UnknownTenant {
             tenant: tenant.clone(),
             table,

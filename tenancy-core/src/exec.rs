@@ -1,7 +1,8 @@
 //! Where an operation runs: the [`Executor`] trait (a pool, a connection, a transaction, or any
 //! of them behind [`PgBouncer`]), and the one place that sends a generated statement.
 //!
-//! Sending goes through here so that two things hold for every generated statement:
+//! Sending goes through here, and on to the backend's [`Backend::run`]. On PostgreSQL two things
+//! hold for every generated statement:
 //! - **A migration that changes a column's type does not break pooled connections.** A
 //!   prepared statement cached before the change fails with "cached plan must not change
 //!   result type" before it executes; it is re-prepared (the connection's statement cache is
@@ -14,51 +15,96 @@
 
 use futures_util::future::BoxFuture;
 use sqlx::pool::PoolConnection;
-use sqlx::postgres::{PgArguments, PgConnection, PgPool, PgRow};
-use sqlx::{AssertSqlSafe, Connection, Postgres, Transaction};
+use sqlx::postgres::PgConnection;
+use sqlx::{Pool, Postgres, Transaction};
 
+use crate::backend::Backend;
 use crate::error::{from_db, Error};
-use crate::pg;
 use crate::tenant::Tenant;
 use crate::trace;
 
-/// Anything a tenancy operation can run on: `&PgPool`, `&mut PgConnection` (also `&mut *tx`),
-/// `&mut PoolConnection<Postgres>`, `&mut Transaction<'_, Postgres>`, and any of these wrapped
-/// in [`PgBouncer`].
+/// Anything a tenancy operation can run on: a `&Pool<B>` (`&PgPool`, `&MySqlPool`), a
+/// connection (`&mut PgConnection`, `&mut MySqlConnection`, also `&mut *tx`),
+/// `&mut PoolConnection<B>`, `&mut Transaction<'_, B>`, and for PostgreSQL any of these
+/// wrapped in [`PgBouncer`].
 ///
-/// It is sealed in practice: its one method is not part of the public API.
-pub trait Executor<'c>: Send + Sized {
+/// Its [`Backend`] is the pool's database; a model's operations take executors of the model's
+/// backend only. Sealed in practice: its one method is not part of the public API.
+pub trait Executor<'c>: Send + Sized + OnBackend {
     #[doc(hidden)]
-    fn __session(self) -> BoxFuture<'c, Result<Session<'c>, sqlx::Error>>;
+    fn __session(self) -> BoxFuture<'c, Result<Session<'c, Self::Backend>, sqlx::Error>>;
 }
 
-impl<'c> Executor<'c> for &PgPool {
-    fn __session(self) -> BoxFuture<'c, Result<Session<'c>, sqlx::Error>> {
+/// The database an [`Executor`] talks to; a supertrait of its own so that the backend of an
+/// executor does not depend on the executor's lifetime. Write `E: Executor<'c, Backend = B>`.
+pub trait OnBackend {
+    /// The database the executor talks to.
+    type Backend: Backend;
+}
+
+impl<B: Backend> OnBackend for &Pool<B> {
+    type Backend = B;
+}
+
+impl<B: Backend> OnBackend for &mut PoolConnection<B> {
+    type Backend = B;
+}
+
+impl<B: Backend> OnBackend for &mut Transaction<'_, B> {
+    type Backend = B;
+}
+
+impl<E: OnBackend> OnBackend for PgBouncer<E> {
+    type Backend = E::Backend;
+}
+
+impl<'c, B: Backend> Executor<'c> for &Pool<B> {
+    fn __session(self) -> BoxFuture<'c, Result<Session<'c, B>, sqlx::Error>> {
         let acquire = self.acquire();
         Box::pin(async move { Ok(Session::new(Conn::Owned(acquire.await?), false)) })
     }
 }
 
-impl<'c> Executor<'c> for &'c mut PgConnection {
-    fn __session(self) -> BoxFuture<'c, Result<Session<'c>, sqlx::Error>> {
-        Box::pin(std::future::ready(Ok(Session::new(
-            Conn::Borrowed(self),
-            false,
-        ))))
+impl<'c, B: Backend> Executor<'c> for &'c mut PoolConnection<B> {
+    fn __session(self) -> BoxFuture<'c, Result<Session<'c, B>, sqlx::Error>> {
+        borrowed(&mut **self)
     }
 }
 
-impl<'c> Executor<'c> for &'c mut PoolConnection<Postgres> {
-    fn __session(self) -> BoxFuture<'c, Result<Session<'c>, sqlx::Error>> {
-        (&mut **self).__session()
+impl<'c, B: Backend> Executor<'c> for &'c mut Transaction<'_, B> {
+    fn __session(self) -> BoxFuture<'c, Result<Session<'c, B>, sqlx::Error>> {
+        borrowed(&mut **self)
     }
 }
 
-impl<'c> Executor<'c> for &'c mut Transaction<'_, Postgres> {
-    fn __session(self) -> BoxFuture<'c, Result<Session<'c>, sqlx::Error>> {
-        (&mut **self).__session()
-    }
+fn borrowed<'c, B: Backend>(
+    conn: &'c mut B::Connection,
+) -> BoxFuture<'c, Result<Session<'c, B>, sqlx::Error>> {
+    Box::pin(std::future::ready(Ok(Session::new(
+        Conn::Borrowed(conn),
+        false,
+    ))))
 }
+
+/// `&mut` connections, one impl per backend (a blanket impl over `B::Connection` cannot name
+/// its backend).
+macro_rules! connection_executor {
+    ($conn:ty, $backend:ty) => {
+        impl OnBackend for &mut $conn {
+            type Backend = $backend;
+        }
+
+        impl<'c> Executor<'c> for &'c mut $conn {
+            fn __session(self) -> BoxFuture<'c, Result<Session<'c, $backend>, sqlx::Error>> {
+                borrowed(self)
+            }
+        }
+    };
+}
+
+connection_executor!(PgConnection, Postgres);
+#[cfg(feature = "mysql")]
+connection_executor!(sqlx::mysql::MySqlConnection, sqlx::MySql);
 
 /// Runs the wrapped executor's statements the way PgBouncer in transaction mode can serve
 /// them: unnamed (never cached) prepared statements, each inside a transaction (the caller's,
@@ -81,8 +127,8 @@ impl<'c> Executor<'c> for &'c mut Transaction<'_, Postgres> {
 #[derive(Debug, Clone, Copy)]
 pub struct PgBouncer<E>(pub E);
 
-impl<'c, E: Executor<'c>> Executor<'c> for PgBouncer<E> {
-    fn __session(self) -> BoxFuture<'c, Result<Session<'c>, sqlx::Error>> {
+impl<'c, E: Executor<'c, Backend = Postgres>> Executor<'c> for PgBouncer<E> {
+    fn __session(self) -> BoxFuture<'c, Result<Session<'c, Postgres>, sqlx::Error>> {
         let session = self.0.__session();
         Box::pin(async move {
             let mut session = session.await?;
@@ -92,42 +138,50 @@ impl<'c, E: Executor<'c>> Executor<'c> for PgBouncer<E> {
     }
 }
 
-enum Conn<'c> {
-    Owned(PoolConnection<Postgres>),
-    Borrowed(&'c mut PgConnection),
+enum Conn<'c, B: Backend> {
+    Owned(PoolConnection<B>),
+    Borrowed(&'c mut B::Connection),
 }
 
 /// A connection taken from an [`Executor`] for one operation. Not part of the public API.
 #[doc(hidden)]
-pub struct Session<'c> {
-    conn: Conn<'c>,
-    pgbouncer: bool,
+pub struct Session<'c, B: Backend> {
+    conn: Conn<'c, B>,
+    pub(crate) pgbouncer: bool,
 }
 
 /// What a statement's caller wants back.
+#[doc(hidden)]
 #[derive(Clone, Copy)]
-pub(crate) enum Want {
+pub enum Want {
+    /// The first row, if any.
     Optional,
+    /// Every row.
     All,
+    /// How many rows were affected.
     Affected,
 }
 
-pub(crate) enum Fetched {
-    Optional(Option<PgRow>),
-    All(Vec<PgRow>),
+/// What a statement returned, as asked for with the matching [`Want`].
+#[doc(hidden)]
+pub enum Fetched<B: Backend> {
+    /// The first row, if any.
+    Optional(Option<B::Row>),
+    /// Every row.
+    All(Vec<B::Row>),
+    /// How many rows were affected.
     Affected(u64),
 }
 
-/// What was fetched, as asked for with the matching [`Want`].
-impl Fetched {
-    fn optional(self) -> Option<PgRow> {
+impl<B: Backend> Fetched<B> {
+    fn optional(self) -> Option<B::Row> {
         match self {
             Fetched::Optional(row) => row,
             _ => unreachable!("asked for an optional row"),
         }
     }
 
-    fn all(self) -> Vec<PgRow> {
+    fn all(self) -> Vec<B::Row> {
         match self {
             Fetched::All(rows) => rows,
             _ => unreachable!("asked for all rows"),
@@ -142,79 +196,63 @@ impl Fetched {
     }
 }
 
-impl<'c> Session<'c> {
-    fn new(conn: Conn<'c>, pgbouncer: bool) -> Self {
+impl<'c, B: Backend> Session<'c, B> {
+    fn new(conn: Conn<'c, B>, pgbouncer: bool) -> Self {
         Session { conn, pgbouncer }
     }
 
-    pub(crate) fn conn(&mut self) -> &mut PgConnection {
+    /// A session on `conn` (e.g. a transaction the operation opened on another session).
+    pub(crate) fn borrowing(conn: &'c mut B::Connection) -> Self {
+        Session::new(Conn::Borrowed(conn), false)
+    }
+
+    pub(crate) fn conn(&mut self) -> &mut B::Connection {
         match &mut self.conn {
             Conn::Owned(c) => c,
             Conn::Borrowed(c) => c,
         }
     }
 
-    /// Sends `sql` with the arguments `args` builds (called again for a retry), as described
-    /// in the [module docs](self).
+    /// Sends `sql` with the arguments `args` builds (called again for a retry), the way the
+    /// backend sends statements.
     pub(crate) async fn run(
         &mut self,
         sql: &str,
-        args: Args<'_>,
+        args: Args<'_, B>,
         want: Want,
-    ) -> Result<Fetched, sqlx::Error> {
-        let pgbouncer = self.pgbouncer;
-        let conn = self.conn();
-        if pgbouncer {
-            if conn.is_in_transaction() {
-                return once(conn, sql, args()?, false, want).await;
-            }
-            let mut tx = conn.begin().await?;
-            return match once(&mut tx, sql, args()?, false, want).await {
-                Ok(fetched) => {
-                    tx.commit().await?;
-                    Ok(fetched)
-                }
-                Err(err) => {
-                    let _ = tx.rollback().await;
-                    Err(err)
-                }
-            };
-        }
-        match once(conn, sql, args()?, true, want).await {
-            Err(err) if pg::is_stale_plan(&err) => {
-                conn.clear_cached_statements().await?;
-                if conn.is_in_transaction() {
-                    return Err(err);
-                }
-                once(conn, sql, args()?, true, want).await
-            }
-            other => other,
-        }
+    ) -> Result<Fetched<B>, sqlx::Error> {
+        B::run(self, sql, args, want).await
     }
 
     pub(crate) async fn fetch_optional(
         &mut self,
         sql: &str,
-        args: Args<'_>,
-    ) -> Result<Option<PgRow>, sqlx::Error> {
+        args: Args<'_, B>,
+    ) -> Result<Option<B::Row>, sqlx::Error> {
         Ok(self.run(sql, args, Want::Optional).await?.optional())
     }
 
     pub(crate) async fn fetch_all(
         &mut self,
         sql: &str,
-        args: Args<'_>,
-    ) -> Result<Vec<PgRow>, sqlx::Error> {
+        args: Args<'_, B>,
+    ) -> Result<Vec<B::Row>, sqlx::Error> {
         Ok(self.run(sql, args, Want::All).await?.all())
     }
 
-    pub(crate) async fn execute(&mut self, sql: &str, args: Args<'_>) -> Result<u64, sqlx::Error> {
+    pub(crate) async fn execute(
+        &mut self,
+        sql: &str,
+        args: Args<'_, B>,
+    ) -> Result<u64, sqlx::Error> {
         Ok(self.run(sql, args, Want::Affected).await?.affected())
     }
 }
 
 /// Arguments of a statement, built again if it is retried.
-pub(crate) type Args<'a> = &'a (dyn Fn() -> Result<PgArguments, sqlx::Error> + Sync);
+#[doc(hidden)]
+pub type Args<'a, B> =
+    &'a (dyn Fn() -> Result<<B as sqlx::Database>::Arguments, sqlx::Error> + Sync);
 
 /// What a generated statement is about: its tenant and table name its errors and its span.
 #[derive(Clone, Copy)]
@@ -226,30 +264,70 @@ pub(crate) struct On<'a> {
 }
 
 impl On<'_> {
-    /// Sends `sql` on `executor` inside the statement's span, naming the tenant in an error.
-    async fn send<'c>(
+    /// Sends `sql` on `session` inside the statement's span, naming the tenant in an error.
+    pub(crate) async fn run<B: Backend>(
         self,
-        executor: impl Executor<'c>,
+        session: &mut Session<'_, B>,
         sql: &str,
-        args: Args<'_>,
+        args: Args<'_, B>,
         want: Want,
-    ) -> Result<Fetched, Error> {
+    ) -> Result<Fetched<B>, Error> {
+        let span = trace::statement(self.operation, self.tenant, self.table, sql);
+        trace::within(span, session.run(sql, args, want))
+            .await
+            .map_err(|e| from_db::<B>(e, self.tenant, self.table))
+    }
+
+    /// Sends `sql` on `executor` inside the statement's span, naming the tenant in an error.
+    async fn send<'c, E: Executor<'c>>(
+        self,
+        executor: E,
+        sql: &str,
+        args: Args<'_, E::Backend>,
+        want: Want,
+    ) -> Result<Fetched<E::Backend>, Error> {
         let span = trace::statement(self.operation, self.tenant, self.table, sql);
         trace::within(span, async {
             executor.__session().await?.run(sql, args, want).await
         })
         .await
-        .map_err(|e| from_db(e, self.tenant, self.table))
+        .map_err(|e| from_db::<E::Backend>(e, self.tenant, self.table))
+    }
+
+    /// Sends `sql` on `session` and returns its first row, if any.
+    pub(crate) async fn fetch_optional<B: Backend>(
+        self,
+        session: &mut Session<'_, B>,
+        sql: &str,
+        args: Args<'_, B>,
+    ) -> Result<Option<B::Row>, Error> {
+        Ok(self
+            .run(session, sql, args, Want::Optional)
+            .await?
+            .optional())
+    }
+
+    /// Sends `sql` on `session` and returns how many rows it affected.
+    pub(crate) async fn execute<B: Backend>(
+        self,
+        session: &mut Session<'_, B>,
+        sql: &str,
+        args: Args<'_, B>,
+    ) -> Result<u64, Error> {
+        Ok(self
+            .run(session, sql, args, Want::Affected)
+            .await?
+            .affected())
     }
 }
 
 /// Runs `sql` once on `executor` and returns its first row, if any.
-pub(crate) async fn fetch_optional<'c>(
-    executor: impl Executor<'c>,
+pub(crate) async fn fetch_optional<'c, E: Executor<'c>>(
+    executor: E,
     on: On<'_>,
     sql: &str,
-    args: Args<'_>,
-) -> Result<Option<PgRow>, Error> {
+    args: Args<'_, E::Backend>,
+) -> Result<Option<<E::Backend as sqlx::Database>::Row>, Error> {
     Ok(on
         .send(executor, sql, args, Want::Optional)
         .await?
@@ -257,39 +335,24 @@ pub(crate) async fn fetch_optional<'c>(
 }
 
 /// Runs `sql` once on `executor` and returns its rows.
-pub(crate) async fn fetch_all<'c>(
-    executor: impl Executor<'c>,
+pub(crate) async fn fetch_all<'c, E: Executor<'c>>(
+    executor: E,
     on: On<'_>,
     sql: &str,
-    args: Args<'_>,
-) -> Result<Vec<PgRow>, Error> {
+    args: Args<'_, E::Backend>,
+) -> Result<Vec<<E::Backend as sqlx::Database>::Row>, Error> {
     Ok(on.send(executor, sql, args, Want::All).await?.all())
 }
 
 /// Runs `sql` once on `executor` and returns how many rows it affected.
-pub(crate) async fn execute<'c>(
-    executor: impl Executor<'c>,
+pub(crate) async fn execute<'c, E: Executor<'c>>(
+    executor: E,
     on: On<'_>,
     sql: &str,
-    args: Args<'_>,
+    args: Args<'_, E::Backend>,
 ) -> Result<u64, Error> {
     Ok(on
         .send(executor, sql, args, Want::Affected)
         .await?
         .affected())
-}
-
-async fn once(
-    conn: &mut PgConnection,
-    sql: &str,
-    args: PgArguments,
-    persistent: bool,
-    want: Want,
-) -> Result<Fetched, sqlx::Error> {
-    let query = sqlx::query_with(AssertSqlSafe(sql), args).persistent(persistent);
-    Ok(match want {
-        Want::Optional => Fetched::Optional(query.fetch_optional(conn).await?),
-        Want::All => Fetched::All(query.fetch_all(conn).await?),
-        Want::Affected => Fetched::Affected(query.execute(conn).await?.rows_affected()),
-    })
 }

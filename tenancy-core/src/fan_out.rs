@@ -130,7 +130,7 @@ impl Tenants {
     ///
     /// ```no_run
     /// # use tenancy_core::*;
-    /// # async fn demo<M: TenantModel>(tenants: Tenants, pool: sqlx::PgPool) -> Result<(), Error> {
+    /// # async fn demo<M: TenantModel<Backend = sqlx::Postgres>>(tenants: Tenants, pool: sqlx::PgPool) -> Result<(), Error> {
     /// let report = tenants
     ///     .for_each(EachOptions::default().concurrency(8), move |tenant| {
     ///         let pool = pool.clone();

@@ -44,6 +44,7 @@
 #![warn(missing_docs)]
 
 mod across;
+mod backend;
 pub mod context;
 mod crud;
 mod error;
@@ -52,6 +53,8 @@ mod fan_out;
 mod lifecycle;
 mod migrate;
 mod model;
+#[cfg(feature = "mysql")]
+mod mysql;
 mod pg;
 mod pool;
 mod query;
@@ -62,9 +65,14 @@ mod trace;
 pub mod validate;
 
 pub use across::{AcrossTenants, DEFAULT_TENANTS_PER_STATEMENT};
+#[doc(hidden)]
+pub use backend::Failure;
+pub use backend::{Backend, DefaultBackend};
 pub use crud::MAX_BIND_PARAMS;
 pub use error::{DatabaseError, Error, LockHolder};
-pub use exec::{Executor, PgBouncer};
+#[doc(hidden)]
+pub use exec::{Args, Fetched, Session, Want};
+pub use exec::{Executor, OnBackend, PgBouncer};
 pub use fan_out::{EachOptions, EachProgressFn};
 pub use lifecycle::{CreateHook, Dropped, TenantEvent, Tenants, DEFAULT_REGISTRY};
 pub use migrate::{
@@ -84,47 +92,64 @@ pub mod __private {
     pub use sqlx;
 
     use sqlx::error::BoxDynError;
-    use sqlx::postgres::{PgArguments, PgRow};
+    use sqlx::Database;
 
-    /// A type a model's column can have. The one bound the derive checks per field, so a wrong
-    /// type gives one clear error at the field's type.
+    use crate::backend::Backend;
+
+    /// A type a model's column can have on backend `B`. The one bound the derive checks per
+    /// field, so a wrong type gives one clear error at the field's type.
     #[diagnostic::on_unimplemented(
         message = "`{Self}` cannot be the type of a column",
-        label = "not a PostgreSQL column type",
-        note = "a column's type implements sqlx's `Type`, `Encode` and `Decode` for Postgres: derive `sqlx::Type` for your own types, enable the `tenancy` feature for uuid, time, chrono or json types, or mark the field #[tenancy(skip)]"
+        label = "not a column type of the model's database",
+        note = "a column's type implements sqlx's `Type`, `Encode` and `Decode` for the model's database: derive `sqlx::Type` for your own types, enable the `tenancy` feature for uuid, time, chrono or json types, or mark the field #[tenancy(skip)]"
     )]
-    pub trait ColumnType: Sized {
+    pub trait ColumnType<B: Backend>: Sized {
         /// Reads the column named `column` from `row`.
-        fn decode(row: &PgRow, column: &str) -> Result<Self, sqlx::Error>;
+        fn decode(row: &B::Row, column: &str) -> Result<Self, sqlx::Error>;
         /// Binds the value as the next argument.
-        fn bind(&self, args: &mut PgArguments) -> Result<(), BoxDynError>;
+        fn bind(&self, args: &mut B::Arguments) -> Result<(), BoxDynError>;
     }
 
-    impl<T> ColumnType for T
-    where
-        T: crate::SqlValue + for<'r> sqlx::Decode<'r, sqlx::Postgres>,
-    {
-        fn decode(row: &PgRow, column: &str) -> Result<Self, sqlx::Error> {
-            sqlx::Row::try_get(row, column)
-        }
-        fn bind(&self, args: &mut PgArguments) -> Result<(), BoxDynError> {
-            sqlx::Arguments::add(args, self)
-        }
+    /// One blanket impl per backend: sqlx's traits for that database.
+    macro_rules! column_type {
+        ($backend:ty) => {
+            impl<T> ColumnType<$backend> for T
+            where
+                T: crate::SqlValue<$backend> + for<'r> sqlx::Decode<'r, $backend>,
+            {
+                fn decode(
+                    row: &<$backend as Database>::Row,
+                    column: &str,
+                ) -> Result<Self, sqlx::Error> {
+                    sqlx::Row::try_get(row, column)
+                }
+                fn bind(
+                    &self,
+                    args: &mut <$backend as Database>::Arguments,
+                ) -> Result<(), BoxDynError> {
+                    sqlx::Arguments::add(args, self)
+                }
+            }
+        };
     }
 
-    /// How to read and bind one column, as function pointers.
-    pub struct Codec<T> {
+    column_type!(sqlx::Postgres);
+    #[cfg(feature = "mysql")]
+    column_type!(sqlx::MySql);
+
+    /// How to read and bind one column on backend `B`, as function pointers.
+    pub struct Codec<B: Backend, T> {
         /// Reads the column.
-        pub decode: fn(&PgRow, &str) -> Result<T, sqlx::Error>,
+        pub decode: fn(&B::Row, &str) -> Result<T, sqlx::Error>,
         /// Binds the value.
-        pub bind: fn(&T, &mut PgArguments) -> Result<(), BoxDynError>,
+        pub bind: fn(&T, &mut B::Arguments) -> Result<(), BoxDynError>,
     }
 
-    /// The codec of a column type.
-    pub const fn codec<T: ColumnType>() -> Codec<T> {
+    /// The codec of a column type on backend `B`.
+    pub const fn codec<B: Backend, T: ColumnType<B>>() -> Codec<B, T> {
         Codec {
-            decode: <T as ColumnType>::decode,
-            bind: <T as ColumnType>::bind,
+            decode: <T as ColumnType<B>>::decode,
+            bind: <T as ColumnType<B>>::bind,
         }
     }
 }

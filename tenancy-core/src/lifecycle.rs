@@ -10,8 +10,10 @@ use std::time::Duration;
 
 use futures_util::future::BoxFuture;
 use sqlx::migrate::{Migration, Migrator};
-use sqlx::postgres::{PgArguments, PgConnection, PgPool, PgRow};
-use sqlx::{Arguments, AssertSqlSafe, Connection, FromRow, Postgres, Transaction};
+use sqlx::postgres::{PgArguments, PgConnection, PgRow};
+use sqlx::{Arguments, AssertSqlSafe, Connection, FromRow, Pool, Postgres, Transaction};
+
+use crate::backend::Backend;
 
 use crate::error::{Error, LockHolder};
 use crate::exec::{Executor, PgBouncer, Session};
@@ -97,13 +99,24 @@ type Subscriber = Arc<dyn Fn(&TenantEvent) + Send + Sync>;
 /// tenants.drop("acme").await?;
 /// # Ok(()) }
 /// ```
-#[derive(Clone)]
-pub struct Tenants {
-    inner: Arc<Inner>,
+///
+/// The handle's backend is its pool's: `Tenants<Postgres>` (the default) keeps each tenant in a
+/// schema, `Tenants<MySql>` (feature `mysql`) in a database. Both have the same operations;
+/// [`Lifecycle`](crate::Lifecycle) names them for code generic over the backend.
+pub struct Tenants<B: Backend = Postgres> {
+    inner: Arc<Inner<B>>,
 }
 
-pub(crate) struct Inner {
-    pub(crate) pool: PgPool,
+impl<B: Backend> Clone for Tenants<B> {
+    fn clone(&self) -> Self {
+        Tenants {
+            inner: Arc::clone(&self.inner),
+        }
+    }
+}
+
+pub(crate) struct Inner<B: Backend> {
+    pub(crate) pool: Pool<B>,
     pub(crate) migrations: Migrations,
     pub(crate) registry: Tenant,
     pub(crate) policy: TenantNamePolicy,
@@ -114,8 +127,8 @@ pub(crate) struct Inner {
 }
 
 /// What a handle is built from; the `with_*` methods change one part and rebuild.
-struct Settings {
-    pool: PgPool,
+struct Settings<B: Backend> {
+    pool: Pool<B>,
     migrations: Vec<Migration>,
     ignore_missing: bool,
     policy: TenantNamePolicy,
@@ -124,7 +137,7 @@ struct Settings {
     pgbouncer: bool,
 }
 
-impl std::fmt::Debug for Tenants {
+impl<B: Backend> std::fmt::Debug for Tenants<B> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Tenants")
             .field("registry", &self.inner.registry)
@@ -133,14 +146,14 @@ impl std::fmt::Debug for Tenants {
     }
 }
 
-impl Tenants {
+impl<B: Backend> Tenants<B> {
     /// A handle on `pool` with the tenant migrations of `migrator`, the default naming policy
-    /// and the default registry schema (`_tenancy`).
+    /// and the default registry (schema or database `_tenancy`).
     ///
     /// Refuses migrations marked `-- no-transaction` with
     /// [`Error::NonTransactionalMigration`]: creation and migration are atomic only because every
     /// migration runs inside the tenant's transaction.
-    pub fn new(pool: PgPool, migrator: Migrator) -> Result<Self, Error> {
+    pub fn new(pool: Pool<B>, migrator: Migrator) -> Result<Self, Error> {
         Self::build(
             Vec::new(),
             Settings {
@@ -176,33 +189,7 @@ impl Tenants {
             .expect("the rest was checked when the handle was built")
     }
 
-    /// The same handle with `schemas` after the tenant's own on the `search_path` of its
-    /// migrations and create hooks, so that unqualified names of shared objects there (types,
-    /// extension functions, e.g. in `public`) resolve.
-    ///
-    /// By default the path holds the tenant's schema alone, so an unqualified name in a
-    /// migration can only mean an object of the tenant (or of `pg_catalog`). With shared
-    /// schemas on the path, an `ALTER` or `DROP` of a name the tenant lacks reaches the shared
-    /// schema's object of that name instead of failing: qualify such statements.
-    pub fn with_shared_schemas<S: Into<String>>(
-        self,
-        schemas: impl IntoIterator<Item = S>,
-    ) -> Self {
-        let schemas: Vec<String> = schemas.into_iter().map(Into::into).collect();
-        self.rebuild(|s| s.batch.shared_schemas = schemas)
-            .expect("the rest was checked when the handle was built")
-    }
-
-    /// The same handle, for a pool that reaches PostgreSQL through PgBouncer in transaction
-    /// mode: every prepared statement of the lifecycle is unnamed and runs inside a transaction
-    /// (see [`PgBouncer`]). Build the pool with
-    /// [`PoolSettings::pgbouncer`](crate::PoolSettings::pgbouncer).
-    pub fn behind_pgbouncer(self) -> Self {
-        self.rebuild(|s| s.pgbouncer = true)
-            .expect("the rest was checked when the handle was built")
-    }
-
-    fn rebuild(self, change: impl FnOnce(&mut Settings)) -> Result<Self, Error> {
+    fn rebuild(self, change: impl FnOnce(&mut Settings<B>)) -> Result<Self, Error> {
         let inner = &self.inner;
         let mut settings = Settings {
             pool: inner.pool.clone(),
@@ -217,7 +204,7 @@ impl Tenants {
         Self::build(self.subscribers(), settings)
     }
 
-    fn build(subscribers: Vec<Subscriber>, settings: Settings) -> Result<Self, Error> {
+    fn build(subscribers: Vec<Subscriber>, settings: Settings<B>) -> Result<Self, Error> {
         let registry = Tenant::new(&settings.registry)?;
         let policy = settings.policy.reserve(registry.as_str());
         Ok(Tenants {
@@ -252,14 +239,14 @@ impl Tenants {
             .clone()
     }
 
-    fn publish(&self, event: TenantEvent) {
+    pub(crate) fn publish(&self, event: TenantEvent) {
         for subscriber in self.subscribers() {
             subscriber(&event);
         }
     }
 
     /// The pool the handle runs on.
-    pub fn pool(&self) -> &PgPool {
+    pub fn pool(&self) -> &Pool<B> {
         &self.inner.pool
     }
 
@@ -273,13 +260,41 @@ impl Tenants {
         Ok(self.inner.policy.parse(name)?)
     }
 
-    pub(crate) fn inner(&self) -> &Inner {
+    pub(crate) fn inner(&self) -> &Inner<B> {
         &self.inner
+    }
+}
+
+impl Tenants<Postgres> {
+    /// The same handle with `schemas` after the tenant's own on the `search_path` of its
+    /// migrations and create hooks, so that unqualified names of shared objects there (types,
+    /// extension functions, e.g. in `public`) resolve.
+    ///
+    /// By default the path holds the tenant's schema alone, so an unqualified name in a
+    /// migration can only mean an object of the tenant (or of `pg_catalog`). With shared
+    /// schemas on the path, an `ALTER` or `DROP` of a name the tenant lacks reaches the shared
+    /// schema's object of that name instead of failing: qualify such statements.
+    pub fn with_shared_schemas<S: Into<String>>(
+        self,
+        schemas: impl IntoIterator<Item = S>,
+    ) -> Self {
+        let schemas: Vec<String> = schemas.into_iter().map(Into::into).collect();
+        self.rebuild(|s| s.batch.shared_schemas = schemas)
+            .expect("the rest was checked when the handle was built")
+    }
+
+    /// The same handle, for a pool that reaches PostgreSQL through PgBouncer in transaction
+    /// mode: every prepared statement of the lifecycle is unnamed and runs inside a transaction
+    /// (see [`PgBouncer`]). Build the pool with
+    /// [`PoolSettings::pgbouncer`](crate::PoolSettings::pgbouncer).
+    pub fn behind_pgbouncer(self) -> Self {
+        self.rebuild(|s| s.pgbouncer = true)
+            .expect("the rest was checked when the handle was built")
     }
 
     /// A session on the pool for one statement: through [`PgBouncer`] when the handle is
     /// [`behind_pgbouncer`](Self::behind_pgbouncer).
-    pub(crate) async fn session(&self) -> Result<Session<'static>, Error> {
+    pub(crate) async fn session(&self) -> Result<Session<'static, Postgres>, Error> {
         let pool = &self.inner.pool;
         Ok(if self.inner.pgbouncer {
             PgBouncer(pool).__session().await?

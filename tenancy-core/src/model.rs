@@ -5,10 +5,10 @@ use std::fmt::Debug;
 use std::future::Future;
 
 use sqlx::error::BoxDynError;
-use sqlx::postgres::{PgArguments, PgRow};
-use sqlx::{Encode, Postgres, Type};
+use sqlx::{Database, Encode, Type};
 
 use crate::across::AcrossTenants;
+use crate::backend::Backend;
 use crate::crud;
 use crate::error::Error;
 use crate::exec::Executor;
@@ -113,8 +113,9 @@ impl TableDef {
 /// [`Validate`] and one [`Column`](crate::Column) constant per field. Every operation takes the
 /// [`Tenant`] at run time; there is no way to reach a tenant table without one.
 ///
-/// The provided methods work with any sqlx executor: `&PgPool`, `&mut PgConnection`, or a
-/// transaction (`&mut *tx`).
+/// The provided methods work with any [`Executor`] of the model's [`Backend`](Self::Backend):
+/// `&PgPool`, `&mut PgConnection`, or a transaction (`&mut *tx`); `&MySqlPool` and so on for a
+/// MySQL model.
 ///
 /// Every statement names its tenant's schema, so sqlx prepares and caches one statement per
 /// tenant and statement kind on each connection, and its cache holds 100 by default. With more
@@ -122,17 +123,31 @@ impl TableDef {
 /// `PgConnectOptions::statement_cache_capacity(tenants × statement kinds in use)`: at 1,000
 /// tenants this took point lookups from 0.34× to 0.82× of the 1-tenant rate (BENCHMARKS.md).
 pub trait TenantModel: Validate + Sized + Send + Sync + Unpin + 'static {
+    /// The database the model lives in: [`DefaultBackend`](crate::DefaultBackend)
+    /// (PostgreSQL) unless the derive is told `#[tenancy(backend = "mysql")]`.
+    type Backend: Backend;
+
     /// The primary key's type.
-    type Id: for<'q> Encode<'q, Postgres> + Type<Postgres> + Clone + Debug + Send + Sync + 'static;
+    type Id: for<'q> Encode<'q, Self::Backend>
+        + Type<Self::Backend>
+        + Clone
+        + Debug
+        + Send
+        + Sync
+        + 'static;
 
     /// The table and its columns.
     const TABLE: TableDef;
 
     /// Builds the model from a row holding every column of [`TABLE`](Self::TABLE).
-    fn from_row(row: &PgRow) -> Result<Self, sqlx::Error>;
+    fn from_row(row: &<Self::Backend as Database>::Row) -> Result<Self, sqlx::Error>;
 
     /// Binds the value of column `index` (an index into `TABLE.columns`) as the next argument.
-    fn bind_column(&self, index: usize, args: &mut PgArguments) -> Result<(), BoxDynError>;
+    fn bind_column(
+        &self,
+        index: usize,
+        args: &mut <Self::Backend as Database>::Arguments,
+    ) -> Result<(), BoxDynError>;
 
     /// The primary key's value.
     fn id(&self) -> Self::Id;
@@ -145,25 +160,27 @@ pub trait TenantModel: Validate + Sized + Send + Sync + Unpin + 'static {
         tenant: &Tenant,
     ) -> impl Future<Output = Result<Record<Self>, Error>> + Send
     where
-        E: Executor<'c>,
+        E: Executor<'c, Backend = Self::Backend>,
     {
-        crud::insert(executor, tenant.clone(), self)
+        crud::insert::<'c, Self, E>(executor, tenant.clone(), self)
     }
 
     /// Validates every model, then inserts them all with one statement (one round trip) and
     /// returns the stored rows in the order given. Nothing is written if any model is invalid.
     ///
-    /// PostgreSQL takes at most 65,535 bound values per statement; a larger batch is refused
-    /// with [`Error::BatchTooLarge`] before anything is sent.
+    /// A statement binds at most [`Backend::MAX_BIND_PARAMS`] values (65,535 on PostgreSQL);
+    /// a larger batch is refused with [`Error::BatchTooLarge`] before anything is sent. On a
+    /// backend without `RETURNING` (MySQL) the rows are inserted and read back one by one
+    /// inside one transaction (the caller's, or one of its own), so all or none are stored.
     fn insert_many<'c, E>(
         executor: E,
         tenant: &Tenant,
         models: Vec<Self>,
     ) -> impl Future<Output = Result<Vec<Record<Self>>, Error>> + Send
     where
-        E: Executor<'c>,
+        E: Executor<'c, Backend = Self::Backend>,
     {
-        crud::insert_many(executor, tenant.clone(), models)
+        crud::insert_many::<'c, Self, E>(executor, tenant.clone(), models)
     }
 
     /// Loads the row with this primary key from `tenant`'s table, or `None`.
@@ -173,9 +190,9 @@ pub trait TenantModel: Validate + Sized + Send + Sync + Unpin + 'static {
         id: Self::Id,
     ) -> impl Future<Output = Result<Option<Record<Self>>, Error>> + Send
     where
-        E: Executor<'c>,
+        E: Executor<'c, Backend = Self::Backend>,
     {
-        crud::find(executor, tenant.clone(), id)
+        crud::find::<'c, Self, E>(executor, tenant.clone(), id)
     }
 
     /// Starts a typed query on `tenant`'s table.
@@ -185,7 +202,12 @@ pub trait TenantModel: Validate + Sized + Send + Sync + Unpin + 'static {
 
     /// Starts a typed query on the table of each of `tenants`, run as few `UNION ALL`
     /// statements (see [`AcrossTenants`]).
-    fn query_across(tenants: &[Tenant]) -> AcrossTenants<Self> {
+    ///
+    /// PostgreSQL only for now.
+    fn query_across(tenants: &[Tenant]) -> AcrossTenants<Self>
+    where
+        Self: TenantModel<Backend = sqlx::Postgres>,
+    {
         AcrossTenants::new(tenants.iter().cloned())
     }
 }

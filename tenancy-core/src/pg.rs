@@ -3,7 +3,98 @@
 
 use std::fmt;
 
-use sqlx::postgres::PgDatabaseError;
+use futures_util::future::BoxFuture;
+use sqlx::postgres::{PgArguments, PgConnection, PgDatabaseError};
+use sqlx::{AssertSqlSafe, Connection, Postgres};
+
+use crate::backend::{Backend, Failure};
+use crate::exec::{Args, Fetched, Session, Want};
+use crate::sql;
+
+impl Backend for Postgres {
+    type Dialect = sql::Postgres;
+    const CONTAINER: &'static str = "schema";
+    const MAX_BIND_PARAMS: usize = 65_535;
+
+    /// Unnamed statements in a transaction behind PgBouncer; otherwise a cached statement,
+    /// re-prepared once if a migration changed its result type (see [`crate::exec`]).
+    fn run<'a>(
+        session: &'a mut Session<'_, Self>,
+        sql: &'a str,
+        args: Args<'a, Self>,
+        want: Want,
+    ) -> BoxFuture<'a, Result<Fetched<Self>, sqlx::Error>> {
+        Box::pin(async move {
+            let pgbouncer = session.pgbouncer;
+            let conn = session.conn();
+            if pgbouncer {
+                if conn.is_in_transaction() {
+                    return once(conn, sql, args()?, false, want).await;
+                }
+                let mut tx = conn.begin().await?;
+                return match once(&mut tx, sql, args()?, false, want).await {
+                    Ok(fetched) => {
+                        tx.commit().await?;
+                        Ok(fetched)
+                    }
+                    Err(err) => {
+                        let _ = tx.rollback().await;
+                        Err(err)
+                    }
+                };
+            }
+            match once(conn, sql, args()?, true, want).await {
+                Err(err) if is_stale_plan(&err) => {
+                    conn.clear_cached_statements().await?;
+                    if conn.is_in_transaction() {
+                        return Err(err);
+                    }
+                    once(conn, sql, args()?, true, want).await
+                }
+                other => other,
+            }
+        })
+    }
+
+    fn bind_i64(args: &mut Self::Arguments, value: i64) -> Result<(), sqlx::Error> {
+        sqlx::Arguments::add(args, value).map_err(sqlx::Error::Encode)
+    }
+
+    fn get_i64(row: &Self::Row, index: usize) -> Result<i64, sqlx::Error> {
+        sqlx::Row::try_get(row, index)
+    }
+
+    fn failure(err: &sqlx::Error) -> Option<Failure> {
+        let code = code(err)?;
+        Some(match code.as_str() {
+            UNDEFINED_TABLE => Failure::MissingTable,
+            INVALID_SCHEMA_NAME => Failure::MissingContainer,
+            DUPLICATE_SCHEMA => Failure::ContainerExists,
+            UNIQUE_VIOLATION => Failure::UniqueViolation,
+            LOCK_NOT_AVAILABLE => Failure::LockTimeout,
+            _ => return None,
+        })
+    }
+
+    fn render(err: &sqlx::Error, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        render(err, f)
+    }
+}
+
+async fn once(
+    conn: &mut PgConnection,
+    sql: &str,
+    args: PgArguments,
+    persistent: bool,
+    want: Want,
+) -> Result<Fetched<Postgres>, sqlx::Error> {
+    let query = sqlx::query_with(AssertSqlSafe(sql), args).persistent(persistent);
+    Ok(match want {
+        Want::Optional => Fetched::Optional(query.fetch_optional(conn).await?),
+        Want::All => Fetched::All(query.fetch_all(conn).await?),
+        Want::Affected => Fetched::Affected(query.execute(conn).await?.rows_affected()),
+    })
+}
 
 /// 42P01 undefined_table.
 const UNDEFINED_TABLE: &str = "42P01";

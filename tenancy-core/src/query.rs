@@ -4,8 +4,9 @@
 use std::marker::PhantomData;
 
 use sqlx::error::BoxDynError;
-use sqlx::postgres::PgArguments;
-use sqlx::{Arguments, Encode, Postgres, Row, Type};
+use sqlx::{Arguments, Database, Encode, Type};
+
+use crate::backend::{Backend, DefaultBackend};
 
 use crate::crud::on;
 use crate::error::Error;
@@ -15,10 +16,15 @@ use crate::record::Record;
 use crate::sql::{self, Condition, Op, OrderTerm, Window};
 use crate::tenant::Tenant;
 
-/// A value that can be bound as a PostgreSQL parameter and kept until the statement runs.
-pub trait SqlValue: for<'q> Encode<'q, Postgres> + Type<Postgres> + Send + Sync + 'static {}
-impl<T> SqlValue for T where T: for<'q> Encode<'q, Postgres> + Type<Postgres> + Send + Sync + 'static
-{}
+/// A value that can be bound as a parameter of backend `B` and kept until the statement runs.
+pub trait SqlValue<B: Backend = DefaultBackend>:
+    for<'q> Encode<'q, B> + Type<B> + Send + Sync + 'static
+{
+}
+impl<B: Backend, T> SqlValue<B> for T where
+    T: for<'q> Encode<'q, B> + Type<B> + Send + Sync + 'static
+{
+}
 
 /// A typed column of model `M` holding values of type `T`.
 ///
@@ -80,7 +86,7 @@ impl<M, T> Column<M, T> {
     }
 }
 
-impl<M, T: SqlValue> Column<M, T> {
+impl<M: TenantModel, T: SqlValue<M::Backend>> Column<M, T> {
     fn compare(self, op: Op, value: T) -> Filter<M> {
         Filter {
             condition: Condition {
@@ -124,9 +130,9 @@ impl<M, T: SqlValue> Column<M, T> {
 
     /// `"col" IN (…)`; an empty list matches no row.
     pub fn is_in<V: Into<T>>(self, values: impl IntoIterator<Item = V>) -> Filter<M> {
-        let values: Vec<Box<dyn Bind>> = values
+        let values: Vec<Box<dyn Bind<M::Backend>>> = values
             .into_iter()
-            .map(|v| Box::new(v.into()) as Box<dyn Bind>)
+            .map(|v| Box::new(v.into()) as Box<dyn Bind<M::Backend>>)
             .collect();
         Filter {
             condition: Condition {
@@ -139,21 +145,27 @@ impl<M, T: SqlValue> Column<M, T> {
     }
 }
 
-impl<M> Column<M, String> {
+impl<M: TenantModel> Column<M, String>
+where
+    String: SqlValue<M::Backend>,
+{
     /// `"col" LIKE pattern` (`%` and `_` are wildcards, as in SQL).
     pub fn like(self, pattern: impl Into<String>) -> Filter<M> {
         self.compare(Op::Like, pattern.into())
     }
 }
 
-impl<M> Column<M, Option<String>> {
+impl<M: TenantModel> Column<M, Option<String>>
+where
+    Option<String>: SqlValue<M::Backend>,
+{
     /// `"col" LIKE pattern` (`%` and `_` are wildcards, as in SQL).
     pub fn like(self, pattern: impl Into<String>) -> Filter<M> {
         self.compare(Op::Like, Some(pattern.into()))
     }
 }
 
-impl<M, T> Column<M, Option<T>> {
+impl<M: TenantModel, T> Column<M, Option<T>> {
     fn null_check(self, op: Op) -> Filter<M> {
         Filter {
             condition: Condition {
@@ -176,25 +188,25 @@ impl<M, T> Column<M, Option<T>> {
     }
 }
 
-/// A bound value waiting for its statement.
-trait Bind: Send + Sync {
-    fn bind(&self, args: &mut PgArguments) -> Result<(), BoxDynError>;
+/// A bound value waiting for its statement on backend `B`.
+pub(crate) trait Bind<B: Backend>: Send + Sync {
+    fn bind(&self, args: &mut B::Arguments) -> Result<(), BoxDynError>;
 }
 
-impl<T: SqlValue> Bind for T {
-    fn bind(&self, args: &mut PgArguments) -> Result<(), BoxDynError> {
+impl<B: Backend, T: SqlValue<B>> Bind<B> for T {
+    fn bind(&self, args: &mut B::Arguments) -> Result<(), BoxDynError> {
         args.add(self)
     }
 }
 
 /// A condition on one column of model `M`, with its values. Made by [`Column`]'s methods.
-pub struct Filter<M> {
+pub struct Filter<M: TenantModel> {
     condition: Condition,
-    values: Vec<Box<dyn Bind>>,
+    values: Vec<Box<dyn Bind<M::Backend>>>,
     model: PhantomData<fn() -> M>,
 }
 
-impl<M> std::fmt::Debug for Filter<M> {
+impl<M: TenantModel> std::fmt::Debug for Filter<M> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Filter")
             .field("condition", &self.condition)
@@ -229,7 +241,7 @@ impl<M> std::fmt::Debug for Order<M> {
 ///
 /// ```no_run
 /// # use tenancy_core::*;
-/// # async fn demo<M: TenantModel>(pool: &sqlx::PgPool, tenant: &Tenant, name: Column<M, String>) -> Result<(), Error> {
+/// # async fn demo<M: TenantModel<Backend = sqlx::Postgres>>(pool: &sqlx::PgPool, tenant: &Tenant, name: Column<M, String>) -> Result<(), Error> {
 /// let first_ten = M::query(tenant)
 ///     .filter(name.like("A%"))
 ///     .order_by(name.asc())
@@ -239,12 +251,12 @@ impl<M> std::fmt::Debug for Order<M> {
 /// # Ok(()) }
 /// ```
 #[must_use = "a query does nothing until it is fetched, counted or deleted"]
-pub struct Query<M> {
+pub struct Query<M: TenantModel> {
     tenant: Tenant,
     clauses: Clauses<M>,
 }
 
-impl<M> std::fmt::Debug for Query<M> {
+impl<M: TenantModel> std::fmt::Debug for Query<M> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Query")
             .field("tenant", &self.tenant)
@@ -255,14 +267,14 @@ impl<M> std::fmt::Debug for Query<M> {
 
 /// What a query selects besides its table: filters, order, limit and offset. Shared by
 /// [`Query`] and [`AcrossTenants`](crate::AcrossTenants).
-pub(crate) struct Clauses<M> {
+pub(crate) struct Clauses<M: TenantModel> {
     filters: Vec<Filter<M>>,
     order: Vec<Order<M>>,
     limit: Option<i64>,
     offset: Option<i64>,
 }
 
-impl<M> Default for Clauses<M> {
+impl<M: TenantModel> Default for Clauses<M> {
     fn default() -> Self {
         Clauses {
             filters: Vec::new(),
@@ -273,7 +285,7 @@ impl<M> Default for Clauses<M> {
     }
 }
 
-impl<M> std::fmt::Debug for Clauses<M> {
+impl<M: TenantModel> std::fmt::Debug for Clauses<M> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Clauses")
             .field("filters", &self.filters)
@@ -284,7 +296,7 @@ impl<M> std::fmt::Debug for Clauses<M> {
     }
 }
 
-impl<M> Clauses<M> {
+impl<M: TenantModel> Clauses<M> {
     pub(crate) fn filter(&mut self, filter: Filter<M>) {
         self.filters.push(filter);
     }
@@ -314,14 +326,14 @@ impl<M> Clauses<M> {
     }
 
     /// The bound values, in placeholder order: the filters', then the limit and offset.
-    pub(crate) fn arguments(&self) -> Result<PgArguments, sqlx::Error> {
-        let mut args = PgArguments::default();
+    pub(crate) fn arguments(&self) -> Result<<M::Backend as Database>::Arguments, sqlx::Error> {
+        let mut args = <M::Backend as Database>::Arguments::default();
         let values = self.filters.iter().flat_map(|f| &f.values);
         for value in values {
             value.bind(&mut args).map_err(sqlx::Error::Encode)?;
         }
         for n in [self.limit, self.offset].into_iter().flatten() {
-            args.add(n).map_err(sqlx::Error::Encode)?;
+            M::Backend::bind_i64(&mut args, n)?;
         }
         Ok(args)
     }
@@ -367,7 +379,12 @@ impl<M: TenantModel> Query<M> {
 
     /// The SQL of the `SELECT` this query runs (for logging and tests; values are placeholders).
     pub fn to_sql(&self) -> String {
-        sql::select::<sql::Postgres>(&self.tenant, &M::TABLE, &self.conditions(), &self.window())
+        sql::select::<<M::Backend as Backend>::Dialect>(
+            &self.tenant,
+            &M::TABLE,
+            &self.conditions(),
+            &self.window(),
+        )
     }
 
     fn conditions(&self) -> Vec<Condition> {
@@ -378,18 +395,18 @@ impl<M: TenantModel> Query<M> {
         self.clauses.window()
     }
 
-    fn arguments(&self) -> Result<PgArguments, sqlx::Error> {
+    fn arguments(&self) -> Result<<M::Backend as Database>::Arguments, sqlx::Error> {
         self.clauses.arguments()
     }
 
-    fn decode(&self, row: &sqlx::postgres::PgRow) -> Result<Record<M>, Error> {
+    fn decode(&self, row: &<M::Backend as Database>::Row) -> Result<Record<M>, Error> {
         Ok(Record::loaded(self.tenant.clone(), M::from_row(row)?))
     }
 
     /// Every matching row.
     pub async fn fetch_all<'c, E>(self, executor: E) -> Result<Vec<Record<M>>, Error>
     where
-        E: Executor<'c>,
+        E: Executor<'c, Backend = M::Backend>,
     {
         let sql = self.to_sql();
         let args = || self.arguments();
@@ -400,7 +417,7 @@ impl<M: TenantModel> Query<M> {
     /// The first matching row, or `None`.
     pub async fn fetch_optional<'c, E>(self, executor: E) -> Result<Option<Record<M>>, Error>
     where
-        E: Executor<'c>,
+        E: Executor<'c, Backend = M::Backend>,
     {
         let sql = self.to_sql();
         let args = || self.arguments();
@@ -412,7 +429,7 @@ impl<M: TenantModel> Query<M> {
     /// The first matching row, or [`Error::NotFound`].
     pub async fn fetch_one<'c, E>(self, executor: E) -> Result<Record<M>, Error>
     where
-        E: Executor<'c>,
+        E: Executor<'c, Backend = M::Backend>,
     {
         let tenant = self.tenant.clone();
         self.fetch_optional(executor).await?.ok_or(Error::NotFound {
@@ -424,9 +441,9 @@ impl<M: TenantModel> Query<M> {
     /// How many rows match (within the limit and offset, if given).
     pub async fn count<'c, E>(self, executor: E) -> Result<i64, Error>
     where
-        E: Executor<'c>,
+        E: Executor<'c, Backend = M::Backend>,
     {
-        let sql = sql::count::<sql::Postgres>(
+        let sql = sql::count::<<M::Backend as Backend>::Dialect>(
             &self.tenant,
             &M::TABLE,
             &self.conditions(),
@@ -436,16 +453,16 @@ impl<M: TenantModel> Query<M> {
         let row = exec::fetch_optional(executor, on::<M>("count", &self.tenant), &sql, &args)
             .await?
             .ok_or(sqlx::Error::RowNotFound)?;
-        Ok(row.try_get(0)?)
+        Ok(M::Backend::get_i64(&row, 0)?)
     }
 
     /// Deletes every matching row (within the order, limit and offset, if given) and returns
     /// how many were deleted. Records of deleted rows already in memory are not changed.
     pub async fn delete<'c, E>(self, executor: E) -> Result<u64, Error>
     where
-        E: Executor<'c>,
+        E: Executor<'c, Backend = M::Backend>,
     {
-        let sql = sql::delete_where::<sql::Postgres>(
+        let sql = sql::delete_where::<<M::Backend as Backend>::Dialect>(
             &self.tenant,
             &M::TABLE,
             &self.conditions(),

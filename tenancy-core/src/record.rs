@@ -129,7 +129,7 @@ impl<M: TenantModel> Record<M> {
     /// refreshes it from the stored row.
     pub async fn insert<'c, E>(&mut self, executor: E, tenant: &Tenant) -> Result<(), Error>
     where
-        E: Executor<'c>,
+        E: Executor<'c, Backend = M::Backend>,
     {
         self.check(tenant, State::Built)?;
         crud::insert_record(executor, self).await
@@ -143,7 +143,7 @@ impl<M: TenantModel> Record<M> {
     /// gone.
     pub async fn update<'c, E>(&mut self, executor: E, tenant: &Tenant) -> Result<(), Error>
     where
-        E: Executor<'c>,
+        E: Executor<'c, Backend = M::Backend>,
     {
         self.check(tenant, State::Loaded)?;
         self.value.validate()?;
@@ -161,7 +161,7 @@ impl<M: TenantModel> Record<M> {
         mut changes: Changeset<M>,
     ) -> Result<(), Error>
     where
-        E: Executor<'c>,
+        E: Executor<'c, Backend = M::Backend>,
     {
         self.check(tenant, State::Loaded)?;
         if let Some(column) = changes
@@ -197,7 +197,7 @@ impl<M: TenantModel> Record<M> {
     /// [`Deleted`](State::Deleted). [`Error::NotFound`] if the row was already gone.
     pub async fn delete<'c, E>(&mut self, executor: E, tenant: &Tenant) -> Result<(), Error>
     where
-        E: Executor<'c>,
+        E: Executor<'c, Backend = M::Backend>,
     {
         self.check(tenant, State::Loaded)?;
         crud::delete(executor, self).await
@@ -209,7 +209,7 @@ impl<M: TenantModel> Record<M> {
 ///
 /// ```no_run
 /// # use tenancy_core::*;
-/// # async fn demo<M: TenantModel>(pool: &sqlx::PgPool, tenant: &Tenant, mut guard: Record<M>, position: Column<M, String>) -> Result<(), Error> {
+/// # async fn demo<M: TenantModel<Backend = sqlx::Postgres>>(pool: &sqlx::PgPool, tenant: &Tenant, mut guard: Record<M>, position: Column<M, String>) -> Result<(), Error> {
 /// let changes = Changeset::new().set(position, "Captain");
 /// guard.apply(pool, tenant, changes).await?; // UPDATE … SET "position" = $1 WHERE "id" = $2
 /// # Ok(()) }
@@ -234,14 +234,18 @@ impl<M> std::fmt::Debug for Changeset<M> {
     }
 }
 
-impl<M: 'static> Changeset<M> {
+impl<M: TenantModel> Changeset<M> {
     /// No changes.
     pub fn new() -> Self {
         Self::default()
     }
 
     /// Sets `column` to `value`; setting a column twice keeps the last value.
-    pub fn set<T: SqlValue>(mut self, column: Column<M, T>, value: impl Into<T>) -> Self {
+    pub fn set<T: SqlValue<M::Backend>>(
+        mut self,
+        column: Column<M, T>,
+        value: impl Into<T>,
+    ) -> Self {
         self.changes.retain(|c| c.column() != column.index());
         self.changes.push(Box::new(SetColumn {
             column,
@@ -278,7 +282,7 @@ struct SetColumn<M, T> {
     value: T,
 }
 
-impl<M: 'static, T: SqlValue> Change<M> for SetColumn<M, T> {
+impl<M: 'static, T: Send + Sync + 'static> Change<M> for SetColumn<M, T> {
     fn column(&self) -> usize {
         self.column.index()
     }

@@ -1,9 +1,9 @@
 //! All SQL text of the crate, built in one place and unit-tested without a database.
 //!
 //! Every statement names its table as `"<tenant>"."<table>"`, every identifier is quoted, and
-//! every value is a placeholder: values never enter the text. The text depends on a [`Dialect`]
-//! so that MySQL (backticks, `?`) or SQLite can be added later without touching the callers;
-//! only [`Postgres`] exists today.
+//! every value is a placeholder: values never enter the text. The text depends on a [`Dialect`]:
+//! [`Postgres`] (`"quoted"`, `$n`, `RETURNING`) and [`MySql`] (`` `quoted` ``, `?`, rows read
+//! back). Not a stable API: it is public for the benchmarks and tests that compare against it.
 
 use std::fmt::Write as _;
 
@@ -12,8 +12,23 @@ use crate::tenant::Tenant;
 
 pub mod lifecycle;
 
-/// How one SQL dialect writes identifiers and placeholders.
+/// How one SQL dialect writes identifiers, placeholders and the clauses that differ.
 pub trait Dialect {
+    /// Whether `INSERT` and `UPDATE` return the stored row with `RETURNING <columns>`; if not,
+    /// the caller reads it back.
+    const RETURNING: bool;
+    /// Whether a placeholder names its value (`$1` may appear twice); if not (`?`), each
+    /// placeholder takes the next value.
+    const NUMBERED_PARAMS: bool;
+    /// Whether `DELETE … WHERE pk IN (SELECT pk FROM <same table> … LIMIT …)` must read the
+    /// chosen keys through a derived table (MySQL refuses a subquery on the table it deletes
+    /// from, and `LIMIT` inside `IN`).
+    const DELETE_THROUGH_DERIVED_TABLE: bool;
+    /// What `OFFSET` without `LIMIT` needs before it (MySQL: a `LIMIT` of the largest value).
+    const LIMIT_FOR_OFFSET: Option<&'static str>;
+    /// The expression of the key a generated-key insert just produced on this connection, for
+    /// reading the row back (`LAST_INSERT_ID()`); unused where [`RETURNING`](Self::RETURNING).
+    const LAST_INSERT_ID: &'static str;
     /// Appends `ident` as a quoted identifier.
     fn quote_ident(out: &mut String, ident: &str);
     /// Appends the placeholder of the `n`-th bound value (1-based).
@@ -25,12 +40,40 @@ pub trait Dialect {
 pub struct Postgres;
 
 impl Dialect for Postgres {
+    const RETURNING: bool = true;
+    const NUMBERED_PARAMS: bool = true;
+    const DELETE_THROUGH_DERIVED_TABLE: bool = false;
+    const LIMIT_FOR_OFFSET: Option<&'static str> = None;
+    const LAST_INSERT_ID: &'static str = "lastval()";
+
     fn quote_ident(out: &mut String, ident: &str) {
         quote_ident_into(out, ident)
     }
 
     fn placeholder(out: &mut String, n: usize) {
         let _ = write!(out, "${n}");
+    }
+}
+
+/// MySQL and MariaDB: `` `backquoted` `` identifiers, `?` placeholders, no `RETURNING` (the
+/// row is read back by key or `LAST_INSERT_ID()`).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct MySql;
+
+impl Dialect for MySql {
+    const RETURNING: bool = false;
+    const NUMBERED_PARAMS: bool = false;
+    const DELETE_THROUGH_DERIVED_TABLE: bool = true;
+    // The documented idiom: the largest unsigned 64-bit value.
+    const LIMIT_FOR_OFFSET: Option<&'static str> = Some(" LIMIT 18446744073709551615");
+    const LAST_INSERT_ID: &'static str = "LAST_INSERT_ID()";
+
+    fn quote_ident(out: &mut String, ident: &str) {
+        quote_into(out, ident, '`')
+    }
+
+    fn placeholder(out: &mut String, _n: usize) {
+        out.push('?');
     }
 }
 
@@ -177,7 +220,11 @@ impl<D: Dialect> Sql<D> {
         self
     }
 
+    /// `RETURNING <all columns>` where the dialect has it.
     fn returning(&mut self, table: &TableDef) -> &mut Self {
+        if !D::RETURNING {
+            return self;
+        }
         self.push(" RETURNING ")
             .idents(table.columns.iter().map(|c| c.name))
     }
@@ -245,6 +292,9 @@ impl<D: Dialect> Sql<D> {
             self.push(" LIMIT ").param();
         }
         if window.offset {
+            if let (false, Some(limit)) = (window.limit, D::LIMIT_FOR_OFFSET) {
+                self.push(limit);
+            }
             self.push(" OFFSET ").param();
         }
         self
@@ -317,6 +367,20 @@ pub fn select_by_pk<D: Dialect>(tenant: &Tenant, table: &TableDef) -> String {
         .push(" FROM ")
         .table(tenant, table)
         .where_pk(table);
+    sql.finish()
+}
+
+/// `SELECT <all columns> FROM "t"."table" WHERE "pk" = LAST_INSERT_ID()`: the row a
+/// generated-key insert just stored on this connection, where the dialect has no `RETURNING`.
+pub fn select_by_last_insert_id<D: Dialect>(tenant: &Tenant, table: &TableDef) -> String {
+    let mut sql = Sql::<D>::new("SELECT ");
+    sql.idents(table.columns.iter().map(|c| c.name))
+        .push(" FROM ")
+        .table(tenant, table)
+        .push(" WHERE ")
+        .ident(table.primary_key().name)
+        .push(" = ")
+        .push(D::LAST_INSERT_ID);
     sql.finish()
 }
 
@@ -472,15 +536,18 @@ pub fn delete_where<D: Dialect>(
         sql.conditions(conditions);
     } else {
         let pk = table.primary_key().name;
-        sql.push(" WHERE ")
-            .ident(pk)
-            .push(" IN (SELECT ")
-            .ident(pk)
-            .push(" FROM ")
+        sql.push(" WHERE ").ident(pk).push(" IN (SELECT ").ident(pk);
+        if D::DELETE_THROUGH_DERIVED_TABLE {
+            sql.push(" FROM (SELECT ").ident(pk);
+        }
+        sql.push(" FROM ")
             .table(tenant, table)
             .conditions(conditions)
-            .window(window)
-            .push(")");
+            .window(window);
+        if D::DELETE_THROUGH_DERIVED_TABLE {
+            sql.push(") AS chosen");
+        }
+        sql.push(")");
     }
     sql.finish()
 }
@@ -739,6 +806,50 @@ mod tests {
             delete_where::<Postgres>(&t1(), &GUARDS, c, &window),
             r#"DELETE FROM "tenant_1"."guards" WHERE "id" IN (SELECT "id" FROM "tenant_1"."guards" WHERE "name" = $1 ORDER BY "id" ASC LIMIT $2)"#
         );
+    }
+
+    #[test]
+    fn mysql_backquotes_binds_with_question_marks_and_reads_rows_back() {
+        assert_eq!(
+            insert::<MySql>(&t1(), &GUARDS, 2),
+            "INSERT INTO `tenant_1`.`guards` (`name`, `position`) VALUES (?, ?), (?, ?)"
+        );
+        assert_eq!(
+            update::<MySql>(&t1(), &GUARDS, &[1]),
+            "UPDATE `tenant_1`.`guards` SET `name` = ? WHERE `id` = ?"
+        );
+        assert_eq!(
+            select_by_last_insert_id::<MySql>(&t1(), &GUARDS),
+            "SELECT `id`, `name`, `position`, `inserted_at` FROM `tenant_1`.`guards` WHERE `id` = LAST_INSERT_ID()"
+        );
+        let offset_only = Window {
+            order: vec![],
+            limit: false,
+            offset: true,
+        };
+        assert_eq!(
+            select::<MySql>(&t1(), &ONLY_ID, &conds()[..1], &offset_only),
+            "SELECT `id` FROM `tenant_1`.`counters` WHERE `name` = ? LIMIT 18446744073709551615 OFFSET ?"
+        );
+        assert_eq!(
+            select::<Postgres>(&t1(), &ONLY_ID, &[], &offset_only),
+            r#"SELECT "id" FROM "tenant_1"."counters" OFFSET $1"#
+        );
+        let window = Window {
+            order: vec![OrderTerm {
+                column: "id",
+                descending: true,
+            }],
+            limit: true,
+            offset: true,
+        };
+        assert_eq!(
+            delete_where::<MySql>(&t1(), &GUARDS, &conds()[..1], &window),
+            "DELETE FROM `tenant_1`.`guards` WHERE `id` IN (SELECT `id` FROM (SELECT `id` FROM `tenant_1`.`guards` WHERE `name` = ? ORDER BY `id` DESC LIMIT ? OFFSET ?) AS chosen)"
+        );
+        let mut out = String::new();
+        MySql::quote_ident(&mut out, "we`ird");
+        assert_eq!(out, "`we``ird`");
     }
 
     #[test]

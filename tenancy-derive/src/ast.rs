@@ -34,6 +34,11 @@ pub struct Field<'a> {
 }
 
 impl<'a> Container<'a> {
+    /// Whether the model's backend has unsigned integer columns (MySQL does).
+    pub fn has_unsigned(&self) -> bool {
+        self.attrs.backend == Some(attr::Backend::MySql)
+    }
+
     /// The model of a struct with named fields, or `None` (with the error recorded) for any
     /// other item.
     pub fn from_ast(cx: &Ctxt, input: &'a DeriveInput) -> Option<Self> {

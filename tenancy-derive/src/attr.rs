@@ -13,7 +13,17 @@ use crate::ctxt::Ctxt;
 /// The attribute namespace: `#[tenancy(...)]`.
 const NAMESPACE: &str = "tenancy";
 
-const CONTAINER_KEYS: &[&str] = &["table", "rename_all"];
+const CONTAINER_KEYS: &[&str] = &["table", "rename_all", "backend"];
+
+/// The backends a model can name, as written in `backend = "..."`.
+const BACKENDS: &[&str] = &["postgres", "mysql"];
+
+/// The database a model lives in.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Postgres,
+    MySql,
+}
 const FIELD_KEYS: &[&str] = &[
     "id",
     "generated",
@@ -44,6 +54,7 @@ impl ToTokens for Key {
 pub struct Container {
     pub table: Option<LitStr>,
     pub rename_all: Option<RenameRule>,
+    pub backend: Option<Backend>,
 }
 
 /// Attributes on a field.
@@ -110,6 +121,13 @@ impl Container {
                     let table = string_value(cx, meta, "table = \"guards\"")?;
                     if seen.first(cx, meta, name).is_some() {
                         container.table = table;
+                    }
+                }
+                "backend" => {
+                    let backend = string_value(cx, meta, "backend = \"mysql\"")?
+                        .and_then(|literal| backend(cx, &literal));
+                    if seen.first(cx, meta, name).is_some() {
+                        container.backend = backend;
                     }
                 }
                 "rename_all" => {
@@ -303,6 +321,23 @@ fn string_value(cx: &Ctxt, meta: &ParseNestedMeta, example: &str) -> syn::Result
         Err(_) => {
             cx.error_spanned_by(value, format_args!("expected a string literal: {example}"));
             Ok(None)
+        }
+    }
+}
+
+fn backend(cx: &Ctxt, literal: &LitStr) -> Option<Backend> {
+    match literal.value().as_str() {
+        "postgres" => Some(Backend::Postgres),
+        "mysql" => Some(Backend::MySql),
+        other => {
+            cx.error_spanned_by(
+                literal,
+                format_args!(
+                    "unknown backend {other:?}; expected one of: {}",
+                    BACKENDS.join(", ")
+                ),
+            );
+            None
         }
     }
 }

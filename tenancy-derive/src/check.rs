@@ -43,7 +43,7 @@ pub fn check(cx: &Ctxt, model: &Container) {
         }
         check_rules(cx, field);
         if field.is_column() {
-            if let Some((part, reason)) = ty::unsupported(field.ty) {
+            if let Some((part, reason)) = ty::unsupported(field.ty, model.has_unsigned()) {
                 cx.error_spanned_by(part, reason);
             }
             check_identifier(

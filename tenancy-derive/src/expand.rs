@@ -8,6 +8,7 @@ use syn::spanned::Spanned;
 use syn::DeriveInput;
 
 use crate::ast::{Container, Field};
+use crate::attr;
 use crate::check;
 use crate::ctxt::Ctxt;
 use crate::ty;
@@ -31,8 +32,17 @@ pub fn derive(input: &DeriveInput) -> TokenStream {
     }
 }
 
+/// The model's backend type: the one it names, else the facade's default.
+fn backend(model: &Container) -> TokenStream {
+    match model.attrs.backend {
+        Some(attr::Backend::Postgres) => quote!(::tenancy::__private::sqlx::Postgres),
+        Some(attr::Backend::MySql) => quote!(::tenancy::__private::sqlx::MySql),
+        None => quote!(::tenancy::DefaultBackend),
+    }
+}
+
 fn expand(model: &Container) -> TokenStream {
-    let codecs = column_codecs(model.columns().enumerate(), true);
+    let codecs = column_codecs(model, model.columns().enumerate(), true);
     let model_impl = tenant_model_impl(model);
     let validate_impl = validate_impl(model);
     let constants = column_constants(model, model.columns());
@@ -54,8 +64,13 @@ fn stand_in(model: &Container) -> TokenStream {
         return TokenStream::new();
     }
     let ident = model.ident;
-    let typed = |f: &&Field| ty::unsupported(f.ty).is_none();
-    let codecs = column_codecs(model.columns().enumerate().filter(|(_, f)| typed(f)), false);
+    let typed = |f: &&Field| ty::unsupported(f.ty, model.has_unsigned()).is_none();
+    let codecs = column_codecs(
+        model,
+        model.columns().enumerate().filter(|(_, f)| typed(f)),
+        false,
+    );
+    let backend = backend(model);
 
     let keys: Vec<&Field> = model.fields.iter().filter(|f| f.is_primary_key()).collect();
     let model_impl = match keys.as_slice() {
@@ -65,17 +80,18 @@ fn stand_in(model: &Container) -> TokenStream {
             quote! {
                 #[automatically_derived]
                 impl ::tenancy::TenantModel for #ident {
+                    type Backend = #backend;
                     type Id = #id_ty;
                     const TABLE: ::tenancy::TableDef = ::tenancy::TableDef { name: #table, columns: &[] };
                     fn from_row(
-                        _: &::tenancy::__private::sqlx::postgres::PgRow,
+                        _: &<#backend as ::tenancy::__private::sqlx::Database>::Row,
                     ) -> ::core::result::Result<Self, ::tenancy::__private::sqlx::Error> {
                         ::core::unreachable!()
                     }
                     fn bind_column(
                         &self,
                         _: usize,
-                        _: &mut ::tenancy::__private::sqlx::postgres::PgArguments,
+                        _: &mut <#backend as ::tenancy::__private::sqlx::Database>::Arguments,
                     ) -> ::core::result::Result<(), ::tenancy::__private::sqlx::error::BoxDynError> {
                         ::core::unreachable!()
                     }
@@ -124,9 +140,11 @@ fn codec_name(index: usize) -> syn::Ident {
 
 /// One codec constant per column (named, or `_` when nothing uses them).
 fn column_codecs<'a, 'b: 'a>(
+    model: &Container,
     columns: impl Iterator<Item = (usize, &'a Field<'b>)>,
     named: bool,
 ) -> TokenStream {
+    let backend = backend(model);
     columns
         .map(|(index, field)| {
             let ty = field.ty;
@@ -135,8 +153,8 @@ fn column_codecs<'a, 'b: 'a>(
             } else {
                 quote!(_)
             };
-            let codec = quote_spanned!(at(ty)=> ::tenancy::__private::codec::<#ty>());
-            quote!(const #name: ::tenancy::__private::Codec<#ty> = #codec;)
+            let codec = quote_spanned!(at(ty)=> ::tenancy::__private::codec::<#backend, #ty>());
+            quote!(const #name: ::tenancy::__private::Codec<#backend, #ty> = #codec;)
         })
         .collect()
 }
@@ -150,6 +168,7 @@ fn tenant_model_impl(model: &Container) -> TokenStream {
         .find(|f| f.is_primary_key())
         .expect("checked: one primary key");
     let (key_ty, key_member) = (key.ty, key.ident);
+    let backend = backend(model);
 
     let column_defs = columns.iter().map(|field| {
         let name = &field.column;
@@ -177,6 +196,7 @@ fn tenant_model_impl(model: &Container) -> TokenStream {
     quote! {
         #[automatically_derived]
         impl ::tenancy::TenantModel for #ident {
+            type Backend = #backend;
             type Id = #key_ty;
 
             const TABLE: ::tenancy::TableDef = ::tenancy::TableDef {
@@ -185,7 +205,7 @@ fn tenant_model_impl(model: &Container) -> TokenStream {
             };
 
             fn from_row(
-                __row: &::tenancy::__private::sqlx::postgres::PgRow,
+                __row: &<#backend as ::tenancy::__private::sqlx::Database>::Row,
             ) -> ::core::result::Result<Self, ::tenancy::__private::sqlx::Error> {
                 ::core::result::Result::Ok(Self {
                     #(#reads,)*
@@ -195,7 +215,7 @@ fn tenant_model_impl(model: &Container) -> TokenStream {
             fn bind_column(
                 &self,
                 __index: usize,
-                __args: &mut ::tenancy::__private::sqlx::postgres::PgArguments,
+                __args: &mut <#backend as ::tenancy::__private::sqlx::Database>::Arguments,
             ) -> ::core::result::Result<(), ::tenancy::__private::sqlx::error::BoxDynError> {
                 match __index {
                     #(#binds,)*

@@ -88,11 +88,12 @@ pub fn is_string(ty: &Type) -> bool {
 }
 
 /// A type no column can have, found in the syntax: the part of `ty` to point at and why.
-/// Looks inside `Option<_>` and `Vec<_>`, where `Vec<u8>` (bytea) is fine.
-pub fn unsupported(ty: &Type) -> Option<(&Type, String)> {
+/// Looks inside `Option<_>` and `Vec<_>`, where `Vec<u8>` (bytea) is fine. Unsigned integers
+/// are refused unless the backend has them (`has_unsigned`: MySQL).
+pub fn unsupported(ty: &Type, has_unsigned: bool) -> Option<(&Type, String)> {
     match ty {
-        Type::Paren(paren) => unsupported(&paren.elem),
-        Type::Group(group) => unsupported(&group.elem),
+        Type::Paren(paren) => unsupported(&paren.elem, has_unsigned),
+        Type::Group(group) => unsupported(&group.elem, has_unsigned),
         Type::Reference(reference) => {
             let owned = match &*reference.elem {
                 Type::Path(path) if path.path.is_ident("str") => "String",
@@ -117,16 +118,17 @@ pub fn unsupported(ty: &Type) -> Option<(&Type, String)> {
         Type::BareFn(_) => Some((ty, "a column cannot be a function pointer".to_owned())),
         _ => {
             if let Some(inner) = option_inner(ty) {
-                return unsupported(inner);
+                return unsupported(inner, has_unsigned);
             }
             if let Some(inner) = vec_inner(ty) {
                 if primitive(inner).as_deref() == Some("u8") {
                     return None;
                 }
-                return unsupported(inner);
+                return unsupported(inner, has_unsigned);
             }
             let name = primitive(ty)?;
             let message = match name.as_str() {
+                "u8" | "u16" | "u32" | "u64" if has_unsigned => return None,
                 "u8" => unsigned(&name, "i16"),
                 "u16" => unsigned(&name, "i32"),
                 "u32" | "u64" | "u128" | "usize" => unsigned(&name, "i64"),
@@ -177,7 +179,7 @@ mod tests {
 
     #[test]
     fn unsupported_types() {
-        let reason = |s: &str| unsupported(&ty(s)).map(|(_, why)| why);
+        let reason = |s: &str| unsupported(&ty(s), false).map(|(_, why)| why);
         assert!(reason("u32").unwrap().contains("use i64"));
         assert!(reason("Option<u16>").unwrap().contains("use i32"));
         assert!(reason("Vec<u32>").is_some());

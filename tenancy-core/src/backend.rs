@@ -1,0 +1,127 @@
+//! The backend seam: what each database the crate supports provides, in one place per database.
+//!
+//! A backend is sqlx's own database type — [`sqlx::Postgres`], and [`sqlx::MySql`] with the
+//! `mysql` feature — so a pool's type names its backend (`Pool<Postgres>` is a
+//! [`Tenants<Postgres>`](crate::Tenants)) and nothing has to be inferred twice. A model names
+//! its backend with `#[tenancy(backend = "mysql")]` or gets [`DefaultBackend`].
+//!
+//! What a backend decides:
+//! - **types**: its row, arguments and connection (sqlx's);
+//! - **SQL**: its [`Dialect`](crate::sql::Dialect) (quoting, placeholders, `RETURNING` or a read
+//!   back, paging) and its limit on bound values ([`Backend::MAX_BIND_PARAMS`]);
+//! - **errors**: which server errors mean a missing table or container, an existing container,
+//!   a unique violation or a lock timeout ([`Failure`]); no error code appears outside the
+//!   backend's module;
+//! - **sending**: how one statement is sent on a connection (PostgreSQL re-prepares a stale
+//!   plan and serves PgBouncer; MySQL reads `LAST_INSERT_ID()` back);
+//! - **lifecycle**: the tenant store behind [`Tenants`](crate::Tenants) (create, drop, rename,
+//!   exists, list, lock, migrate one tenant, who is behind).
+//!
+//! Execution stays monomorphic per backend: each backend's module writes its own
+//! `sqlx::query_with(..).fetch_*(conn)` calls, so public bounds stay one
+//! `E: Executor<'c, Backend = M::Backend>` per operation.
+
+use futures_util::future::BoxFuture;
+
+use crate::exec::{Args, Fetched, Session, Want};
+use crate::sql::Dialect;
+
+mod sealed {
+    pub trait Sealed {}
+    impl Sealed for sqlx::Postgres {}
+    #[cfg(feature = "mysql")]
+    impl Sealed for sqlx::MySql {}
+}
+
+/// A database tenancy runs on: sqlx's [`Postgres`](sqlx::Postgres) or (feature `mysql`)
+/// [`MySql`](sqlx::MySql), which also serves MariaDB. Sealed: its methods are the crate's
+/// business.
+pub trait Backend: sqlx::Database + sealed::Sealed {
+    /// How the backend's SQL is written.
+    #[doc(hidden)]
+    type Dialect: Dialect;
+
+    /// What a tenant's container is called in this database's words, for messages: "schema"
+    /// or "database".
+    const CONTAINER: &'static str;
+
+    /// The most values one statement may bind (PostgreSQL 65,535; MySQL 65,535).
+    const MAX_BIND_PARAMS: usize;
+
+    /// Sends one statement on the session's connection.
+    #[doc(hidden)]
+    fn run<'a>(
+        session: &'a mut Session<'_, Self>,
+        sql: &'a str,
+        args: Args<'a, Self>,
+        want: Want,
+    ) -> BoxFuture<'a, Result<Fetched<Self>, sqlx::Error>>;
+
+    /// Binds an `i64` (a limit or offset).
+    #[doc(hidden)]
+    fn bind_i64(args: &mut Self::Arguments, value: i64) -> Result<(), sqlx::Error>;
+
+    /// Reads column `index` of `row` as an `i64` (a count).
+    #[doc(hidden)]
+    fn get_i64(row: &Self::Row, index: usize) -> Result<i64, sqlx::Error>;
+
+    /// What a server error means to the crate, if anything.
+    #[doc(hidden)]
+    fn failure(err: &sqlx::Error) -> Option<Failure>;
+
+    /// Writes a server error for people (message and code, without noise).
+    #[doc(hidden)]
+    fn render(err: &sqlx::Error, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result;
+}
+
+/// The backend of models that do not name one: PostgreSQL.
+pub type DefaultBackend = sqlx::Postgres;
+
+/// What a server error means, classified by the backend that raised it.
+#[doc(hidden)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Failure {
+    /// The statement named a table that does not exist.
+    MissingTable,
+    /// The statement named a tenant container (schema, database) that does not exist.
+    MissingContainer,
+    /// A container of that name exists already.
+    ContainerExists,
+    /// A unique constraint refused the row.
+    UniqueViolation,
+    /// A lock was not granted in time.
+    LockTimeout,
+}
+
+impl Failure {
+    /// Whether the statement failed because its tenant's table or container is missing.
+    pub(crate) fn is_missing(self) -> bool {
+        matches!(self, Failure::MissingTable | Failure::MissingContainer)
+    }
+}
+
+/// The [`Failure`] of `err` under backend `B`.
+pub(crate) fn failure<B: Backend>(err: &sqlx::Error) -> Option<Failure> {
+    B::failure(err)
+}
+
+/// Writes `err` with the renderer of the backend that raised it (the error carries its
+/// database's type, so no backend parameter is needed).
+pub(crate) fn render_any(err: &sqlx::Error, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+    if let sqlx::Error::Database(db) = err {
+        if db
+            .try_downcast_ref::<sqlx::postgres::PgDatabaseError>()
+            .is_some()
+        {
+            return <sqlx::Postgres as Backend>::render(err, f);
+        }
+        #[cfg(feature = "mysql")]
+        if db
+            .try_downcast_ref::<sqlx::mysql::MySqlDatabaseError>()
+            .is_some()
+        {
+            return <sqlx::MySql as Backend>::render(err, f);
+        }
+    }
+    std::fmt::Display::fmt(err, f)
+}

@@ -1,0 +1,97 @@
+//! The MySQL / MariaDB backend: a database per tenant (`` `tenant`.`table` ``). Every MySQL
+//! error number the crate looks at is named here and nowhere else.
+
+use std::fmt;
+
+use futures_util::future::BoxFuture;
+use sqlx::mysql::{MySqlArguments, MySqlConnection, MySqlDatabaseError};
+use sqlx::{AssertSqlSafe, MySql};
+
+use crate::backend::{Backend, Failure};
+use crate::exec::{Args, Fetched, Session, Want};
+use crate::sql;
+
+/// ER_BAD_DB_ERROR: unknown database.
+const BAD_DB: u16 = 1049;
+/// ER_NO_SUCH_TABLE: table doesn't exist.
+const NO_SUCH_TABLE: u16 = 1146;
+/// ER_DB_CREATE_EXISTS: can't create database; database exists.
+const DB_CREATE_EXISTS: u16 = 1007;
+/// ER_DUP_ENTRY: duplicate entry for a unique key.
+const DUP_ENTRY: u16 = 1062;
+/// ER_LOCK_WAIT_TIMEOUT: lock wait timeout exceeded.
+const LOCK_WAIT_TIMEOUT: u16 = 1205;
+
+/// The server's error number of `err`, if it is a MySQL server error.
+pub(crate) fn number(err: &sqlx::Error) -> Option<u16> {
+    match err {
+        sqlx::Error::Database(db) => db
+            .try_downcast_ref::<MySqlDatabaseError>()
+            .map(MySqlDatabaseError::number),
+        _ => None,
+    }
+}
+
+impl Backend for MySql {
+    type Dialect = sql::MySql;
+    const CONTAINER: &'static str = "database";
+    const MAX_BIND_PARAMS: usize = 65_535;
+
+    fn run<'a>(
+        session: &'a mut Session<'_, Self>,
+        sql: &'a str,
+        args: Args<'a, Self>,
+        want: Want,
+    ) -> BoxFuture<'a, Result<Fetched<Self>, sqlx::Error>> {
+        Box::pin(async move { once(session.conn(), sql, args()?, want).await })
+    }
+
+    fn bind_i64(args: &mut Self::Arguments, value: i64) -> Result<(), sqlx::Error> {
+        sqlx::Arguments::add(args, value).map_err(sqlx::Error::Encode)
+    }
+
+    fn get_i64(row: &Self::Row, index: usize) -> Result<i64, sqlx::Error> {
+        sqlx::Row::try_get(row, index)
+    }
+
+    fn failure(err: &sqlx::Error) -> Option<Failure> {
+        Some(match number(err)? {
+            NO_SUCH_TABLE => Failure::MissingTable,
+            BAD_DB => Failure::MissingContainer,
+            DB_CREATE_EXISTS => Failure::ContainerExists,
+            DUP_ENTRY => Failure::UniqueViolation,
+            LOCK_WAIT_TIMEOUT => Failure::LockTimeout,
+            _ => return None,
+        })
+    }
+
+    /// The server's message with its error number and SQLSTATE.
+    fn render(err: &sqlx::Error, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let sqlx::Error::Database(db) = err else {
+            return fmt::Display::fmt(err, f);
+        };
+        f.write_str(db.message())?;
+        if let Some(my) = db.try_downcast_ref::<MySqlDatabaseError>() {
+            write!(f, " (error {}", my.number())?;
+            if let Some(state) = my.code() {
+                write!(f, ", SQLSTATE {state}")?;
+            }
+            f.write_str(")")?;
+        }
+        Ok(())
+    }
+}
+
+async fn once(
+    conn: &mut MySqlConnection,
+    sql: &str,
+    args: MySqlArguments,
+    want: Want,
+) -> Result<Fetched<MySql>, sqlx::Error> {
+    let query = sqlx::query_with(AssertSqlSafe(sql), args);
+    Ok(match want {
+        Want::Optional => Fetched::Optional(query.fetch_optional(conn).await?),
+        Want::All => Fetched::All(query.fetch_all(conn).await?),
+        Want::Affected => Fetched::Affected(query.execute(conn).await?.rows_affected()),
+    })
+}
