@@ -52,6 +52,7 @@ mod fan_out;
 mod lifecycle;
 mod migrate;
 mod model;
+mod mysql_store;
 mod pg;
 mod pool;
 mod query;
