@@ -21,10 +21,13 @@
 //! `sqlx::query_with(..).fetch_*(conn)` calls, so public bounds stay one
 //! `E: Executor<'c, Backend = M::Backend>` per operation.
 
+use std::time::Duration;
+
 use futures_util::future::BoxFuture;
 
 use crate::exec::{Args, Fetched, Session, Want};
 use crate::sql::Dialect;
+use crate::tenant::Tenant;
 
 mod sealed {
     pub trait Sealed {}
@@ -47,6 +50,16 @@ pub trait Backend: sqlx::Database + sealed::Sealed {
 
     /// The most values one statement may bind (PostgreSQL 65,535; MySQL 65,535).
     const MAX_BIND_PARAMS: usize;
+
+    /// The backend's tenant store, held by [`Tenants`](crate::Tenants): what its lifecycle
+    /// keeps beyond the pool (PostgreSQL: nothing; MySQL: the registry and lock settings).
+    #[doc(hidden)]
+    type Store: Send + Sync + 'static;
+
+    /// The store of a handle whose registry is `registry`, waiting at most `lock_timeout` for
+    /// a tenant's lock (`None`: as long as the server allows).
+    #[doc(hidden)]
+    fn store(registry: &Tenant, lock_timeout: Option<Duration>) -> Self::Store;
 
     /// Sends one statement on the session's connection.
     #[doc(hidden)]

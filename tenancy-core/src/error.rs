@@ -207,6 +207,29 @@ pub enum Error {
         source: DatabaseError,
     },
 
+    /// A migration (or the revert of one) of the tenant started and did not finish, on a server
+    /// whose DDL is not transactional (MySQL, MariaDB): its bookkeeping row in the registry still
+    /// says it has not succeeded, so the tenant may hold part of its changes. Nothing was run;
+    /// such a migration is never re-run on its own.
+    #[error("migration {version} of tenant \"{tenant}\" failed part-way on a server without transactional DDL; repair the tenant by hand, then delete the row of version {version} for this tenant from the registry's `migrations` table (or mark it successful) and run again")]
+    Dirty {
+        /// The tenant.
+        tenant: Tenant,
+        /// The migration's version.
+        version: i64,
+    },
+
+    /// The operation cannot be done on this backend for the tenant as it is (e.g. renaming a
+    /// MySQL database that holds views or triggers, which do not follow their tables). It was
+    /// refused before anything was changed.
+    #[error("{operation} is not supported here: {reason}")]
+    Unsupported {
+        /// The operation refused (`"rename"`, …).
+        operation: &'static str,
+        /// Why, naming what stands in the way.
+        reason: String,
+    },
+
     /// The `create` hook failed; the tenant was not created.
     #[error("the create hook failed for tenant \"{tenant}\"")]
     Hook {

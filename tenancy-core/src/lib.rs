@@ -50,6 +50,7 @@ mod crud;
 mod error;
 mod exec;
 mod fan_out;
+mod handle;
 mod lifecycle;
 mod migrate;
 mod model;
@@ -74,6 +75,7 @@ pub use error::{DatabaseError, Error, LockHolder};
 pub use exec::{Args, Fetched, Session, Want};
 pub use exec::{Executor, OnBackend, PgBouncer};
 pub use fan_out::{EachOptions, EachProgressFn};
+pub use handle::Lifecycle;
 pub use lifecycle::{CreateHook, Dropped, TenantEvent, Tenants, DEFAULT_REGISTRY};
 pub use migrate::{
     MigrateOptions, Outcome, Progress, ProgressFn, Report, TenantResult, TenantStatus,

@@ -117,6 +117,7 @@ impl<B: Backend> Clone for Tenants<B> {
 
 pub(crate) struct Inner<B: Backend> {
     pub(crate) pool: Pool<B>,
+    pub(crate) store: B::Store,
     pub(crate) migrations: Migrations,
     pub(crate) registry: Tenant,
     pub(crate) policy: TenantNamePolicy,
@@ -209,6 +210,7 @@ impl<B: Backend> Tenants<B> {
         let policy = settings.policy.reserve(registry.as_str());
         Ok(Tenants {
             inner: Arc::new(Inner {
+                store: B::store(&registry, settings.batch.lock_timeout),
                 pool: settings.pool,
                 migrations: Migrations::new(settings.migrations, settings.ignore_missing)?,
                 registry,

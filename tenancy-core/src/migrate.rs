@@ -68,7 +68,7 @@ impl Migrations {
     }
 
     /// The status of `tenant`, which has `applied` (by version).
-    fn status(&self, tenant: Tenant, applied: Applied) -> TenantStatus {
+    pub(crate) fn status(&self, tenant: Tenant, applied: Applied) -> TenantStatus {
         let changed = applied
             .iter()
             .filter(|(v, c)| self.ups().any(|m| m.version == *v && *m.checksum != **c))

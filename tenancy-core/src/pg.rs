@@ -15,6 +15,10 @@ impl Backend for Postgres {
     type Dialect = sql::Postgres;
     const CONTAINER: &'static str = "schema";
     const MAX_BIND_PARAMS: usize = 65_535;
+    // The PostgreSQL lifecycle keeps its settings in the handle (lifecycle.rs, migrate.rs).
+    type Store = ();
+
+    fn store(_registry: &crate::Tenant, _lock_timeout: Option<std::time::Duration>) {}
 
     /// Unnamed statements in a transaction behind PgBouncer; otherwise a cached statement,
     /// re-prepared once if a migration changed its result type (see [`crate::exec`]).

@@ -1,8 +1,9 @@
 //! The validated tenant schema name.
 //!
-//! A [`Tenant`] is the only way to name a tenant schema anywhere in this crate. Its constructors
-//! validate; once you hold one, the name is known to be safe to render as a quoted PostgreSQL
-//! identifier, so SQL is never built from an unchecked string.
+//! A [`Tenant`] is the only way to name a tenant container (a PostgreSQL schema, a MySQL
+//! database) anywhere in this crate. Its constructors validate; once you hold one, the name is
+//! known to be safe to render as a quoted identifier on every backend, so SQL is never built
+//! from an unchecked string.
 //!
 //! # The naming rule
 //!
@@ -13,8 +14,11 @@
 //! 3. match `[a-z_][a-z0-9_]*`: ASCII lower-case letters, digits and `_`, not starting with a
 //!    digit. Lower case only, so the quoted form (`"acme"`) and the unquoted form (`acme`) always
 //!    name the same schema;
-//! 4. not be reserved: names starting with `pg_`, `public`, `information_schema`, plus any name an
-//!    application adds with [`TenantNamePolicy::reserve`].
+//! 4. not be reserved: names starting with `pg_`, `public`, `information_schema`, the MySQL
+//!    server's own databases (`mysql`, `sys`, `performance_schema`), plus any name an
+//!    application adds with [`TenantNamePolicy::reserve`]. The rule is the same on every
+//!    backend, so a name valid on one is valid on all, and no tenant can ever name a server's
+//!    own schema or database.
 
 use std::borrow::Borrow;
 use std::collections::BTreeSet;
@@ -25,8 +29,15 @@ use std::sync::Arc;
 /// Longest tenant name in bytes (PostgreSQL's `NAMEDATALEN - 1`).
 pub const MAX_TENANT_NAME_LEN: usize = 63;
 
-/// Names no policy accepts: they belong to PostgreSQL or are shared by every tenant.
-pub const ALWAYS_RESERVED: &[&str] = &["public", "information_schema"];
+/// Names no policy accepts: they belong to the PostgreSQL or MySQL server, or are shared by
+/// every tenant.
+pub const ALWAYS_RESERVED: &[&str] = &[
+    "public",
+    "information_schema",
+    "mysql",
+    "sys",
+    "performance_schema",
+];
 
 /// Prefix no policy accepts: PostgreSQL refuses to create schemas starting with it.
 pub const RESERVED_PREFIX: &str = "pg_";
@@ -44,6 +55,7 @@ pub const RESERVED_PREFIX: &str = "pg_";
 /// assert_eq!(acme.quoted(), "\"acme\"");
 ///
 /// assert!(Tenant::new("public").is_err());
+/// assert!(Tenant::new("mysql").is_err());
 /// assert!(Tenant::new("Acme").is_err());
 /// # Ok::<(), tenancy_core::InvalidTenantName>(())
 /// ```

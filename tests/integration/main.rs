@@ -12,6 +12,7 @@ mod isolation;
 mod lifecycle;
 mod lifecycle_support;
 mod migrations;
+mod mysql;
 mod names;
 mod pgbouncer;
 mod query;

@@ -2,6 +2,7 @@
 //! error number the crate looks at is named here and nowhere else.
 
 use std::fmt;
+use std::time::Duration;
 
 use futures_util::future::BoxFuture;
 use sqlx::mysql::{MySqlArguments, MySqlConnection, MySqlDatabaseError};
@@ -10,6 +11,15 @@ use sqlx::{AssertSqlSafe, MySql};
 use crate::backend::{Backend, Failure};
 use crate::exec::{Args, Fetched, Session, Want};
 use crate::sql;
+use crate::tenant::Tenant;
+
+mod store;
+mod tenants;
+pub(crate) use store::MySqlStore;
+
+/// A handle without a lock timeout waits this long: one year, the largest `lock_wait_timeout`
+/// the server accepts.
+const WAIT_AS_LONG_AS_ALLOWED: Duration = Duration::from_secs(31_536_000);
 
 /// ER_BAD_DB_ERROR: unknown database.
 const BAD_DB: u16 = 1049;
@@ -32,10 +42,44 @@ pub(crate) fn number(err: &sqlx::Error) -> Option<u16> {
     }
 }
 
+/// The statement named a database that does not exist.
+pub(crate) fn is_unknown_database(err: &sqlx::Error) -> bool {
+    number(err) == Some(BAD_DB)
+}
+
+/// The statement named a table that does not exist.
+pub(crate) fn is_missing_table(err: &sqlx::Error) -> bool {
+    number(err) == Some(NO_SUCH_TABLE)
+}
+
+/// `CREATE DATABASE` found a database of that name.
+pub(crate) fn is_database_exists(err: &sqlx::Error) -> bool {
+    number(err) == Some(DB_CREATE_EXISTS)
+}
+
+/// A unique key (or primary key) refused the row.
+pub(crate) fn is_duplicate_entry(err: &sqlx::Error) -> bool {
+    number(err) == Some(DUP_ENTRY)
+}
+
+/// A metadata or row lock was not granted in time (`lock_wait_timeout`,
+/// `innodb_lock_wait_timeout`).
+pub(crate) fn is_lock_wait_timeout(err: &sqlx::Error) -> bool {
+    number(err) == Some(LOCK_WAIT_TIMEOUT)
+}
+
 impl Backend for MySql {
     type Dialect = sql::MySql;
     const CONTAINER: &'static str = "database";
     const MAX_BIND_PARAMS: usize = 65_535;
+    type Store = MySqlStore;
+
+    fn store(registry: &Tenant, lock_timeout: Option<Duration>) -> MySqlStore {
+        MySqlStore::new(
+            registry.clone(),
+            lock_timeout.unwrap_or(WAIT_AS_LONG_AS_ALLOWED),
+        )
+    }
 
     fn run<'a>(
         session: &'a mut Session<'_, Self>,

@@ -1,0 +1,173 @@
+//! [`Tenants<MySql>`](Tenants): the lifecycle handle on MySQL / MariaDB, a database per tenant,
+//! on the [store](super::store).
+//!
+//! What differs from PostgreSQL, and what it returns instead:
+//! - DDL commits implicitly, so `create` compensates (drops the database and unregisters)
+//!   when a migration fails, and a migration that stopped part-way is reported as
+//!   [`Error::Dirty`], never re-run.
+//! - `rename` moves the tables with one `RENAME TABLE`; a database holding views, triggers,
+//!   routines or events is refused with [`Error::Unsupported`] before anything changes.
+//! - No create hook, no shared schemas, no PgBouncer mode (PostgreSQL only).
+
+use sqlx::MySql;
+
+use crate::error::Error;
+use crate::fan_out::run_bounded;
+use crate::lifecycle::{Dropped, TenantEvent, Tenants};
+use crate::migrate::{MigrateOptions, Outcome, Progress, Report, TenantResult, TenantStatus};
+use crate::tenant::Tenant;
+use crate::trace;
+
+impl Tenants<MySql> {
+    /// Creates tenant `name`: `CREATE DATABASE`, registers it and applies every migration with
+    /// the tenant as the default database, under the tenant's lock. If anything fails the
+    /// database is dropped and the tenant unregistered before the error is returned.
+    /// [`Error::TenantExists`] if it is registered, [`Error::SchemaExists`] if a database of
+    /// that name exists but is no tenant.
+    pub async fn create(&self, name: impl AsRef<str>) -> Result<Tenant, Error> {
+        let tenant = self.parse(name)?;
+        let inner = self.inner();
+        let span = trace::lifecycle("create", &tenant);
+        trace::within(
+            span,
+            inner.store.create(&inner.pool, &tenant, &inner.migrations),
+        )
+        .await?;
+        self.publish(TenantEvent::Created(tenant.clone()));
+        Ok(tenant)
+    }
+
+    /// Drops tenant `name`'s database and unregisters it ([`Dropped::Unregistered`] if the
+    /// database was already gone). [`Error::NotATenant`] if it is not registered.
+    pub async fn drop(&self, name: impl AsRef<str>) -> Result<Dropped, Error> {
+        let tenant = self.parse(name)?;
+        let inner = self.inner();
+        let span = trace::lifecycle("drop", &tenant);
+        let dropped = trace::within(span, inner.store.drop(&inner.pool, &tenant)).await?;
+        self.publish(TenantEvent::Dropped(tenant));
+        Ok(dropped)
+    }
+
+    /// Renames tenant `old` to `new`: a new database, every table moved into it with one
+    /// `RENAME TABLE`, the registry rows moved, the old database dropped. Refuses a tenant
+    /// whose database holds views, triggers, routines or events ([`Error::Unsupported`]).
+    pub async fn rename(
+        &self,
+        old: impl AsRef<str>,
+        new: impl AsRef<str>,
+    ) -> Result<Tenant, Error> {
+        let old = self.parse(old)?;
+        let new = self.parse(new)?;
+        let inner = self.inner();
+        let span = trace::lifecycle("rename", &old);
+        trace::within(span, inner.store.rename(&inner.pool, &old, &new)).await?;
+        self.publish(TenantEvent::Renamed {
+            old,
+            new: new.clone(),
+        });
+        Ok(new)
+    }
+
+    /// Whether `name` is a registered tenant.
+    pub async fn exists(&self, name: impl AsRef<str>) -> Result<bool, Error> {
+        let tenant = self.parse(name)?;
+        let inner = self.inner();
+        inner.store.exists(&inner.pool, &tenant).await
+    }
+
+    /// Every tenant, by name.
+    pub async fn list(&self) -> Result<Vec<Tenant>, Error> {
+        let inner = self.inner();
+        inner.store.list(&inner.pool).await
+    }
+
+    /// Applies the pending migrations of tenant `name` under its lock, recording each one's
+    /// success. [`Error::NotATenant`], [`Error::SchemaMissing`] (its database is gone),
+    /// [`Error::Dirty`] (a migration stopped part-way earlier), [`Error::Migration`].
+    pub async fn migrate(&self, name: impl AsRef<str>) -> Result<Outcome, Error> {
+        let tenant = self.parse(name)?;
+        let inner = self.inner();
+        let span = trace::migration("migrate", &tenant, None);
+        trace::within(
+            span,
+            inner.store.migrate(&inner.pool, &tenant, &inner.migrations),
+        )
+        .await
+    }
+
+    /// Reverts every migration of tenant `name` above version `target` with its down
+    /// migration, newest first. [`Error::Irreversible`] if one has none.
+    pub async fn rollback(&self, name: impl AsRef<str>, target: i64) -> Result<Outcome, Error> {
+        let tenant = self.parse(name)?;
+        let inner = self.inner();
+        let span = trace::migration("rollback", &tenant, Some(target));
+        trace::within(
+            span,
+            inner
+                .store
+                .rollback(&inner.pool, &tenant, target, &inner.migrations),
+        )
+        .await
+    }
+
+    /// Migrates every tenant that is behind (found with one query over the registry), up to
+    /// `options.concurrency` at once; a failing tenant does not stop the others.
+    pub async fn migrate_all(&self, options: MigrateOptions) -> Result<Report, Error> {
+        let inner = self.inner();
+        let statuses = inner.store.status(&inner.pool, &inner.migrations).await?;
+        let mut tenants = Vec::with_capacity(statuses.len());
+        let mut work = Vec::new();
+        for (index, status) in statuses.into_iter().enumerate() {
+            if !status.pending.is_empty() || !status.changed.is_empty() {
+                work.push((index, status.tenant.clone()));
+            }
+            tenants.push(TenantResult {
+                tenant: status.tenant,
+                result: Ok(Outcome::UpToDate),
+            });
+        }
+        let total = work.len();
+        let concurrency = options
+            .concurrency
+            .unwrap_or_else(|| self.pool().options().get_max_connections() as usize);
+        let mut done = 0;
+        let run = |(index, tenant): (usize, Tenant)| {
+            let this = self.clone();
+            async move {
+                let result = this.migrate(tenant.as_str()).await;
+                (index, tenant, result)
+            }
+        };
+        run_bounded(work, concurrency, run, |_, (index, tenant, result)| {
+            done += 1;
+            if let Some(progress) = &options.on_progress {
+                progress(&Progress {
+                    done,
+                    total,
+                    tenant: &tenant,
+                    result: &result,
+                });
+            }
+            tenants[index].result = result;
+        })
+        .await;
+        Ok(Report { tenants })
+    }
+
+    /// Every tenant's applied and pending migrations, from one query.
+    pub async fn status(&self) -> Result<Vec<TenantStatus>, Error> {
+        let inner = self.inner();
+        inner.store.status(&inner.pool, &inner.migrations).await
+    }
+
+    /// Tenant `name`'s applied and pending migrations. [`Error::NotATenant`] if it is not
+    /// registered.
+    pub async fn status_of(&self, name: impl AsRef<str>) -> Result<TenantStatus, Error> {
+        let tenant = self.parse(name)?;
+        let inner = self.inner();
+        inner
+            .store
+            .status_of(&inner.pool, &tenant, &inner.migrations)
+            .await
+    }
+}
