@@ -6,8 +6,10 @@ use std::sync::Arc;
 
 use tokio::task::JoinSet;
 
+use crate::backend::Backend;
 use crate::context;
 use crate::error::Error;
+use crate::handle::Lifecycle;
 use crate::lifecycle::Tenants;
 use crate::migrate::{Progress, Report, TenantResult};
 use crate::tenant::Tenant;
@@ -115,7 +117,10 @@ impl<T, E> EachOptions<T, E> {
     }
 }
 
-impl Tenants {
+impl<B: Backend> Tenants<B>
+where
+    Tenants<B>: Lifecycle,
+{
     /// Runs `f` for every tenant (or the tenants of [`EachOptions::only`]), up to
     /// `options.concurrency` at once, and reports each tenant's result. A failing tenant does
     /// not stop the others: the [`Report`] lists every tenant, in the order run, with what `f`
@@ -157,7 +162,7 @@ impl Tenants {
         trace::within(span, async {
             let tenants = match options.tenants {
                 Some(tenants) => tenants,
-                None => self.list().await?,
+                None => Lifecycle::list(self).await?,
             };
             let concurrency = options
                 .concurrency

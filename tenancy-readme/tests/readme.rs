@@ -65,9 +65,10 @@ fn every_rust_block_of_the_readme_is_included_here() {
     // readme_1 and readme_2 run below; readme_3 (axum), readme_4 (jobs, `for_each`,
     // `query_across`; needs the `serde` feature), readme_5 (a pool for many tenants) and readme_6
     // (PgBouncer) are compiled by the crate's doctests (5 and 6 connect to the deployment URLs
-    // they show; the library paths they use run in tests/integration).
+    // they show; the library paths they use run in tests/integration); readme_7 (MySQL) runs
+    // below against MariaDB.
     assert_eq!(
-        BLOCKS, 6,
+        BLOCKS, 7,
         "a README block was added or removed: update this file"
     );
 }
@@ -125,5 +126,35 @@ mod lifecycle {
         .await
         .unwrap();
         assert_eq!(schemas, 0);
+    }
+}
+
+/// "MySQL and MariaDB" (`fn on_mysql`), against `MYSQL_URL` (default: the local MariaDB).
+mod mysql {
+    include!(concat!(env!("OUT_DIR"), "/readme_7.rs"));
+
+    #[tokio::test]
+    async fn the_mysql_example_runs() {
+        let url = std::env::var("MYSQL_URL")
+            .unwrap_or_else(|_| "mysql://root@127.0.0.1:3306/test".to_owned());
+        let pool = MySqlPool::connect(&url).await.unwrap_or_else(|e| {
+            panic!("cannot reach MySQL/MariaDB at {url} ({e}): start one or set MYSQL_URL")
+        });
+        // The example reads `migrations/mysql/tenant` relative to the working directory.
+        std::env::set_current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/../examples")).unwrap();
+        on_mysql(pool.clone()).await.unwrap();
+        let left: Vec<String> =
+            sqlx::query_scalar("SELECT name FROM _tenancy.tenants WHERE name = 'globex'")
+                .fetch_all(&pool)
+                .await
+                .unwrap();
+        assert!(left.is_empty(), "{left:?}");
+        let databases: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM information_schema.schemata WHERE schema_name = 'globex'",
+        )
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+        assert_eq!(databases, 0);
     }
 }
