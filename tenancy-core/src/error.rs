@@ -17,9 +17,9 @@ pub enum Error {
     #[error(transparent)]
     InvalidTenantName(#[from] InvalidTenantName),
 
-    /// The tenant's schema (or the model's table in it) does not exist: the tenant was never
-    /// created, was dropped, or has not been migrated.
-    #[error("unknown tenant \"{tenant}\": no table {table:?} in schema \"{tenant}\" (the tenant does not exist or is not migrated)")]
+    /// The tenant's schema or database (or the model's table in it) does not exist: the tenant
+    /// was never created, was dropped, or has not been migrated.
+    #[error("unknown tenant \"{tenant}\": no table {table:?} in it (the tenant does not exist or is not migrated)")]
     UnknownTenant {
         /// The tenant the statement was for.
         tenant: Tenant,

@@ -1,10 +1,10 @@
-//! Runtime of [`tenancy`](https://docs.rs/tenancy): schema-per-tenant multi-tenancy for
-//! PostgreSQL on sqlx. Most users depend on the `tenancy` crate, which re-exports this one and
-//! adds `#[derive(TenantModel)]`.
+//! Runtime of [`tenancy`](https://docs.rs/tenancy): multi-tenancy on sqlx for PostgreSQL (a
+//! schema per tenant) and MySQL/MariaDB (a database per tenant, feature `mysql`). Most users
+//! depend on the `tenancy` crate, which re-exports this one and adds `#[derive(TenantModel)]`.
 //!
 //! # Pieces
 //!
-//! - [`Tenant`]: a validated schema name. Its constructors are the only way to get one, so every
+//! - [`Tenant`]: a validated tenant name (a schema or database). Its constructors are the only way to get one, so every
 //!   tenant reaching SQL has passed the [naming rule](tenant), and it is always rendered quoted.
 //! - [`TenantModel`]: the description of a model (table, columns, how to bind and decode), which
 //!   the derive generates, and the operations every model gets: `insert`, `insert_many`,
@@ -18,7 +18,10 @@
 //! - [`Tenants`]: the lifecycle handle: create (atomic, with migrations), drop, rename, list,
 //!   per-tenant migrations (`migrate`, `migrate_all`, `rollback`, `status`), and
 //!   [`for_each`](Tenants::for_each) to run any work for every tenant.
-//! - [`sql`]: all SQL text, behind a small [`Dialect`](sql::Dialect) seam.
+//! - [`Backend`]: the seam each database implements (sqlx's `Postgres`, and `MySql` with the
+//!   `mysql` feature): its SQL dialect, error meanings and tenant store. A model names its
+//!   backend; a [`Tenants`] handle's backend is its pool's; [`Lifecycle`] names the operations
+//!   every backend's handle has.
 //!
 //! # Why a `Record<M>` wrapper
 //!
@@ -37,9 +40,9 @@
 //!
 //! # Isolation
 //!
-//! Every statement is schema-qualified (`"tenant_1"."guards"`); CRUD never reads or changes the
-//! session's `search_path`, so a pooled connection carries no tenant state between borrowers.
-//! Every value is a bound parameter.
+//! Every statement is qualified by its tenant (`"tenant_1"."guards"`, `` `tenant_1`.`guards` ``);
+//! CRUD never reads or changes the session's `search_path` or default database, so a pooled
+//! connection carries no tenant state between borrowers. Every value is a bound parameter.
 
 #![warn(missing_docs)]
 
@@ -60,6 +63,7 @@ mod pg;
 mod pool;
 mod query;
 mod record;
+#[doc(hidden)]
 pub mod sql;
 pub mod tenant;
 mod trace;
