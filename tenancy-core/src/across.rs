@@ -1,17 +1,15 @@
 //! A query over one model's table in many tenants at once: one `UNION ALL` statement per batch
 //! of tenants instead of one round trip per tenant.
 
-use sqlx::postgres::{PgArguments, PgRow};
-use sqlx::{Arguments, Postgres, Row};
+use sqlx::Database;
 
+use crate::backend::{self, Backend};
 use crate::error::{from_db, Error};
 use crate::exec::{Executor, Session};
-use crate::lifecycle::args;
 use crate::model::{TableDef, TenantModel};
-use crate::pg;
 use crate::query::{Clauses, Filter, Order};
 use crate::record::Record;
-use crate::sql::{self, Condition, Window, ACROSS_TENANT_COLUMN};
+use crate::sql::{self, Condition, Dialect, Window};
 use crate::tenant::Tenant;
 use crate::trace;
 
@@ -31,8 +29,10 @@ pub const DEFAULT_TENANTS_PER_STATEMENT: usize = 100;
 /// It runs as few statements as it can: one `UNION ALL` over up to
 /// [`tenants_per_statement`](Self::tenants_per_statement) tenants
 /// ([`sql::select_across`](crate::sql::select_across)), the batches one after the other on
-/// one connection of the executor. Every branch binds the same values, so a statement binds no
-/// more values than a query on one tenant. The batches do not share a snapshot unless the
+/// one connection of the executor. On PostgreSQL every branch binds the same values (`$1` in
+/// each), so a statement binds no more values than a query on one tenant; on MySQL each branch
+/// binds its own copy (`?`), so values × tenants per statement must stay within the server's
+/// limit (lower [`tenants_per_statement`](Self::tenants_per_statement) for long `IN` lists). The batches do not share a snapshot unless the
 /// executor is a transaction (`REPEATABLE READ` for one consistent view).
 ///
 /// ```no_run
@@ -67,7 +67,7 @@ impl<M: TenantModel> std::fmt::Debug for AcrossTenants<M> {
 /// Builds one statement over a batch of tenants.
 type Build = fn(&[Tenant], &TableDef, &[Condition], &Window) -> String;
 
-impl<M: TenantModel<Backend = Postgres>> AcrossTenants<M> {
+impl<M: TenantModel> AcrossTenants<M> {
     /// A query over every row of `M`'s table in each of `tenants`, in that order.
     pub fn new(tenants: impl IntoIterator<Item = Tenant>) -> Self {
         AcrossTenants {
@@ -116,7 +116,7 @@ impl<M: TenantModel<Backend = Postgres>> AcrossTenants<M> {
     /// The SQL of the `SELECT` statements [`fetch_all`](Self::fetch_all) runs, one per batch of
     /// tenants (for logging and tests; values are placeholders).
     pub fn to_sql(&self) -> Vec<String> {
-        self.statements(sql::select_across::<sql::Postgres>)
+        self.statements(sql::select_across::<D<M>>)
     }
 
     fn statements(&self, build: Build) -> Vec<String> {
@@ -132,16 +132,17 @@ impl<M: TenantModel<Backend = Postgres>> AcrossTenants<M> {
     /// does not exist.
     pub async fn fetch_all<'c, E>(self, executor: E) -> Result<Vec<Record<M>>, Error>
     where
-        E: Executor<'c, Backend = Postgres>,
+        E: Executor<'c, Backend = M::Backend>,
     {
         let mut records = Vec::new();
         self.run(
             executor,
             "select",
-            sql::select_across::<sql::Postgres>,
+            sql::select_across::<D<M>>,
             |batch, rows| {
+                let index = M::TABLE.columns.len();
                 for row in rows {
-                    let tenant = tenant_of(batch, &row)?;
+                    let tenant = tenant_of::<M::Backend>(batch, &row, index)?;
                     records.push(Record::loaded(tenant.clone(), M::from_row(&row)?));
                 }
                 Ok(())
@@ -155,17 +156,20 @@ impl<M: TenantModel<Backend = Postgres>> AcrossTenants<M> {
     /// of the tenants.
     pub async fn count_by_tenant<'c, E>(self, executor: E) -> Result<Vec<(Tenant, i64)>, Error>
     where
-        E: Executor<'c, Backend = Postgres>,
+        E: Executor<'c, Backend = M::Backend>,
     {
         let mut counts = Vec::with_capacity(self.tenants.len());
         self.run(
             executor,
             "count",
-            sql::count_across::<sql::Postgres>,
+            sql::count_across::<D<M>>,
             |batch, rows| {
                 let mut batch_counts = rows
                     .iter()
-                    .map(|row| Ok((tenant_of(batch, row)?.clone(), row.try_get::<i64, _>(1)?)))
+                    .map(|row| {
+                        let tenant = tenant_of::<M::Backend>(batch, row, 0)?.clone();
+                        Ok((tenant, M::Backend::get_i64(row, 1)?))
+                    })
                     .collect::<Result<Vec<_>, Error>>()?;
                 // UNION ALL keeps no order of its own; the tenant's position does.
                 batch_counts.sort_by_key(|(tenant, _)| batch.iter().position(|t| t == tenant));
@@ -180,7 +184,7 @@ impl<M: TenantModel<Backend = Postgres>> AcrossTenants<M> {
     /// How many rows match in all the tenants together.
     pub async fn count<'c, E>(self, executor: E) -> Result<i64, Error>
     where
-        E: Executor<'c, Backend = Postgres>,
+        E: Executor<'c, Backend = M::Backend>,
     {
         let counts = self.count_by_tenant(executor).await?;
         Ok(counts.iter().map(|(_, n)| n).sum())
@@ -193,18 +197,24 @@ impl<M: TenantModel<Backend = Postgres>> AcrossTenants<M> {
         executor: E,
         operation: &'static str,
         build: Build,
-        mut each: impl FnMut(&[Tenant], Vec<PgRow>) -> Result<(), Error>,
+        mut each: impl FnMut(&[Tenant], Vec<<M::Backend as Database>::Row>) -> Result<(), Error>,
     ) -> Result<(), Error>
     where
-        E: Executor<'c, Backend = Postgres>,
+        E: Executor<'c, Backend = M::Backend>,
     {
         if self.tenants.is_empty() {
             return Ok(());
         }
         let mut session = executor.__session().await?;
         let (conditions, window) = (self.clauses.conditions(), self.clauses.window());
-        let args = || self.clauses.arguments();
         for batch in self.tenants.chunks(self.per_statement) {
+            // `$n` placeholders are shared by every branch; `?` takes a value each time.
+            let branches = if D::<M>::NUMBERED_PARAMS {
+                1
+            } else {
+                batch.len()
+            };
+            let args = || self.clauses.arguments_repeated(branches);
             let sql = build(batch, &M::TABLE, &conditions, &window);
             let span = trace::across(operation, batch.len(), M::TABLE.name, &sql);
             match trace::within(span, session.fetch_all(&sql, &args)).await {
@@ -216,9 +226,16 @@ impl<M: TenantModel<Backend = Postgres>> AcrossTenants<M> {
     }
 }
 
-/// The tenant of `batch` that `row` came from.
-fn tenant_of<'t>(batch: &'t [Tenant], row: &PgRow) -> Result<&'t Tenant, Error> {
-    let index: i32 = row.try_get(ACROSS_TENANT_COLUMN)?;
+/// The SQL dialect of model `M`'s backend.
+type D<M> = <<M as TenantModel>::Backend as Backend>::Dialect;
+
+/// The tenant of `batch` that `row` came from, by its branch index in column `column`.
+fn tenant_of<'t, B: Backend>(
+    batch: &'t [Tenant],
+    row: &B::Row,
+    column: usize,
+) -> Result<&'t Tenant, Error> {
+    let index = B::get_branch(row, column)?;
     usize::try_from(index)
         .ok()
         .and_then(|i| batch.get(i))
@@ -231,23 +248,15 @@ fn tenant_of<'t>(batch: &'t [Tenant], row: &PgRow) -> Result<&'t Tenant, Error> 
 /// The error of a statement over `batch`: a missing table becomes [`Error::UnknownTenant`]
 /// naming the first tenant of the batch without it (one catalog query, on failure only).
 async fn explain<M: TenantModel>(
-    session: &mut Session<'_, Postgres>,
+    session: &mut Session<'_, M::Backend>,
     batch: &[Tenant],
     err: sqlx::Error,
 ) -> Error {
-    if !pg::is_missing_relation(&err) {
+    if !backend::failure::<M::Backend>(&err).is_some_and(|f| f.is_missing()) {
         return err.into();
     }
-    let names: Vec<&str> = batch.iter().map(Tenant::as_str).collect();
-    let found = session
-        .fetch_optional(sql::first_without_table(), &args!(&names, M::TABLE.name))
-        .await;
-    let missing = match found {
-        Ok(Some(row)) => row.try_get::<String, _>(0).ok(),
-        _ => None,
-    };
-    match missing.and_then(|name| batch.iter().find(|t| t.as_str() == name)) {
-        Some(tenant) => from_db::<Postgres>(err, tenant, M::TABLE.name),
-        None => err.into(),
+    match M::Backend::first_without_table(session, batch, M::TABLE.name).await {
+        Ok(Some(index)) => from_db::<M::Backend>(err, &batch[index], M::TABLE.name),
+        _ => err.into(),
     }
 }

@@ -78,6 +78,19 @@ pub trait Backend: sqlx::Database + sealed::Sealed {
     #[doc(hidden)]
     fn get_i64(row: &Self::Row, index: usize) -> Result<i64, sqlx::Error>;
 
+    /// Reads the branch index a statement across tenants adds to each row (column `index`).
+    #[doc(hidden)]
+    fn get_branch(row: &Self::Row, index: usize) -> Result<i64, sqlx::Error>;
+
+    /// The position in `batch` of the first tenant without table `table`: which tenant made a
+    /// statement across tenants fail (one catalog query, on failure only).
+    #[doc(hidden)]
+    fn first_without_table<'a>(
+        session: &'a mut Session<'_, Self>,
+        batch: &'a [Tenant],
+        table: &'a str,
+    ) -> BoxFuture<'a, Result<Option<usize>, sqlx::Error>>;
+
     /// What a server error means to the crate, if anything.
     #[doc(hidden)]
     fn failure(err: &sqlx::Error) -> Option<Failure>;

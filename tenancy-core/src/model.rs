@@ -202,12 +202,7 @@ pub trait TenantModel: Validate + Sized + Send + Sync + Unpin + 'static {
 
     /// Starts a typed query on the table of each of `tenants`, run as few `UNION ALL`
     /// statements (see [`AcrossTenants`]).
-    ///
-    /// PostgreSQL only for now.
-    fn query_across(tenants: &[Tenant]) -> AcrossTenants<Self>
-    where
-        Self: TenantModel<Backend = sqlx::Postgres>,
-    {
+    fn query_across(tenants: &[Tenant]) -> AcrossTenants<Self> {
         AcrossTenants::new(tenants.iter().cloned())
     }
 }

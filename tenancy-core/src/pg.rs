@@ -10,6 +10,7 @@ use sqlx::{AssertSqlSafe, Connection, Postgres};
 use crate::backend::{Backend, Failure};
 use crate::exec::{Args, Fetched, Session, Want};
 use crate::sql;
+use crate::tenant::Tenant;
 
 impl Backend for Postgres {
     type Dialect = sql::Postgres;
@@ -18,7 +19,7 @@ impl Backend for Postgres {
     // The PostgreSQL lifecycle keeps its settings in the handle (lifecycle.rs, migrate.rs).
     type Store = ();
 
-    fn store(_registry: &crate::Tenant, _lock_timeout: Option<std::time::Duration>) {}
+    fn store(_registry: &Tenant, _lock_timeout: Option<std::time::Duration>) {}
 
     /// Unnamed statements in a transaction behind PgBouncer; otherwise a cached statement,
     /// re-prepared once if a migration changed its result type (see [`crate::exec`]).
@@ -66,6 +67,32 @@ impl Backend for Postgres {
 
     fn get_i64(row: &Self::Row, index: usize) -> Result<i64, sqlx::Error> {
         sqlx::Row::try_get(row, index)
+    }
+
+    /// The literal index is an `integer`.
+    fn get_branch(row: &Self::Row, index: usize) -> Result<i64, sqlx::Error> {
+        sqlx::Row::try_get::<i32, _>(row, index).map(i64::from)
+    }
+
+    fn first_without_table<'a>(
+        session: &'a mut Session<'_, Self>,
+        batch: &'a [Tenant],
+        table: &'a str,
+    ) -> BoxFuture<'a, Result<Option<usize>, sqlx::Error>> {
+        Box::pin(async move {
+            let names: Vec<&str> = batch.iter().map(Tenant::as_str).collect();
+            let args = || {
+                let mut args = PgArguments::default();
+                sqlx::Arguments::add(&mut args, &names).map_err(sqlx::Error::Encode)?;
+                sqlx::Arguments::add(&mut args, table).map_err(sqlx::Error::Encode)?;
+                Ok(args)
+            };
+            let row = session
+                .fetch_optional(sql::first_without_table(), &args)
+                .await?;
+            let missing: Option<String> = row.map(|r| sqlx::Row::try_get(&r, 0)).transpose()?;
+            Ok(missing.and_then(|name| batch.iter().position(|t| t.as_str() == name)))
+        })
     }
 
     fn failure(err: &sqlx::Error) -> Option<Failure> {
@@ -124,14 +151,6 @@ fn code(err: &sqlx::Error) -> Option<String> {
 
 fn has_code(err: &sqlx::Error, wanted: &str) -> bool {
     code(err).as_deref() == Some(wanted)
-}
-
-/// The statement named a table or schema that does not exist.
-pub(crate) fn is_missing_relation(err: &sqlx::Error) -> bool {
-    matches!(
-        code(err).as_deref(),
-        Some(UNDEFINED_TABLE | INVALID_SCHEMA_NAME)
-    )
 }
 
 /// A unique constraint refused the row.

@@ -327,15 +327,31 @@ impl<M: TenantModel> Clauses<M> {
 
     /// The bound values, in placeholder order: the filters', then the limit and offset.
     pub(crate) fn arguments(&self) -> Result<<M::Backend as Database>::Arguments, sqlx::Error> {
+        self.arguments_repeated(1)
+    }
+
+    /// The bound values `times` times over, for a statement whose branches each take their own
+    /// (`?` placeholders).
+    pub(crate) fn arguments_repeated(
+        &self,
+        times: usize,
+    ) -> Result<<M::Backend as Database>::Arguments, sqlx::Error> {
         let mut args = <M::Backend as Database>::Arguments::default();
-        let values = self.filters.iter().flat_map(|f| &f.values);
-        for value in values {
-            value.bind(&mut args).map_err(sqlx::Error::Encode)?;
-        }
-        for n in [self.limit, self.offset].into_iter().flatten() {
-            M::Backend::bind_i64(&mut args, n)?;
+        for _ in 0..times {
+            self.bind_into(&mut args)?;
         }
         Ok(args)
+    }
+
+    fn bind_into(&self, args: &mut <M::Backend as Database>::Arguments) -> Result<(), sqlx::Error> {
+        let values = self.filters.iter().flat_map(|f| &f.values);
+        for value in values {
+            value.bind(args).map_err(sqlx::Error::Encode)?;
+        }
+        for n in [self.limit, self.offset].into_iter().flatten() {
+            M::Backend::bind_i64(args, n)?;
+        }
+        Ok(())
     }
 }
 

@@ -346,3 +346,65 @@ async fn a_failed_create_leaves_nothing_and_server_databases_are_refused() {
     }
     fx.cleanup().await;
 }
+
+#[tokio::test]
+async fn a_query_across_tenants_and_a_fan_out_serve_mysql_too() {
+    let mut fx = Fixture::new(v1()).await;
+    let (a, b) = (fx.tenant("across_a").await, fx.tenant("across_b").await);
+    let pool = fx.pool.clone();
+    for (tenant, names) in [(&a, ["Abu", "Aladdin"]), (&b, ["Jafar", "Abis"])] {
+        for name in names {
+            Guard::new(name, "Guard")
+                .insert(&pool, tenant)
+                .await
+                .unwrap();
+        }
+    }
+    // `?` placeholders: each branch binds its own copy of the filter's value.
+    let rows = Guard::query_across(&[a.clone(), b.clone()])
+        .filter(Guard::NAME.like("A%"))
+        .order_by(Guard::NAME.asc())
+        .fetch_all(&pool)
+        .await
+        .unwrap();
+    let got: Vec<(&str, &str)> = rows
+        .iter()
+        .map(|r| (r.tenant().as_str(), r.name.as_str()))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            (a.as_str(), "Abu"),
+            (a.as_str(), "Aladdin"),
+            (b.as_str(), "Abis")
+        ]
+    );
+    let counts = Guard::query_across(&[b.clone(), a.clone()])
+        .count_by_tenant(&pool)
+        .await
+        .unwrap();
+    assert_eq!(counts, [(b.clone(), 2), (a.clone(), 2)]);
+
+    // A tenant without the table is named.
+    let ghost = Tenant::new(fx.name("across_ghost")).unwrap();
+    let err = Guard::query_across(&[a.clone(), ghost.clone()])
+        .count(&pool)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, Error::UnknownTenant { tenant, .. } if *tenant == ghost),
+        "{err:?}"
+    );
+
+    let report = fx
+        .tenants
+        .for_each(Default::default(), move |tenant| {
+            let pool = pool.clone();
+            async move { Guard::query(&tenant).count(&pool).await }
+        })
+        .await
+        .unwrap();
+    assert_eq!(report.tenants.len(), 2);
+    assert!(report.succeeded().all(|(_, n)| *n == 2));
+    fx.cleanup().await;
+}

@@ -98,6 +98,44 @@ impl Backend for MySql {
         sqlx::Row::try_get(row, index)
     }
 
+    fn get_branch(row: &Self::Row, index: usize) -> Result<i64, sqlx::Error> {
+        sqlx::Row::try_get(row, index)
+    }
+
+    fn first_without_table<'a>(
+        session: &'a mut Session<'_, Self>,
+        batch: &'a [Tenant],
+        table: &'a str,
+    ) -> BoxFuture<'a, Result<Option<usize>, sqlx::Error>> {
+        Box::pin(async move {
+            let mut sql = String::from(
+                "SELECT CAST(table_schema AS CHAR) FROM information_schema.tables \
+                 WHERE table_name = ? AND table_schema IN (",
+            );
+            for i in 0..batch.len() {
+                sql.push_str(if i == 0 { "?" } else { ", ?" });
+            }
+            sql.push(')');
+            let args = || {
+                let mut args = MySqlArguments::default();
+                sqlx::Arguments::add(&mut args, table).map_err(sqlx::Error::Encode)?;
+                for tenant in batch {
+                    sqlx::Arguments::add(&mut args, tenant.as_str())
+                        .map_err(sqlx::Error::Encode)?;
+                }
+                Ok(args)
+            };
+            let rows = session.fetch_all(&sql, &args).await?;
+            let present = rows
+                .iter()
+                .map(|r| sqlx::Row::try_get::<String, _>(r, 0))
+                .collect::<Result<Vec<_>, _>>()?;
+            Ok(batch
+                .iter()
+                .position(|t| !present.iter().any(|p| p == t.as_str())))
+        })
+    }
+
     fn failure(err: &sqlx::Error) -> Option<Failure> {
         Some(match number(err)? {
             NO_SUCH_TABLE => Failure::MissingTable,
