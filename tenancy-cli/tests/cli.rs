@@ -14,6 +14,13 @@ use sqlx::{AssertSqlSafe, Connection, PgConnection};
 
 const BIN: &str = env!("CARGO_BIN_EXE_tenancy");
 
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
 /// Which server a [`World`] runs on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Server {
@@ -80,8 +87,7 @@ impl World {
     /// tests at one, if it cannot be reached.
     fn mysql() -> Self {
         let url = mysql_url();
-        let w = World::on(Server::MySql, url.clone());
-        let reached = w.rt().block_on(async {
+        let reached = runtime().block_on(async {
             let conn = MySqlConnection::connect(&url).await?;
             conn.close().await
         });
@@ -92,7 +98,7 @@ impl World {
                  databases"
             );
         }
-        w
+        World::on(Server::MySql, url)
     }
 
     fn on(server: Server, url: String) -> Self {
@@ -211,16 +217,9 @@ impl World {
         line.split_whitespace().skip(1).map(str::to_owned).collect()
     }
 
-    fn rt(&self) -> tokio::runtime::Runtime {
-        tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap()
-    }
-
     fn sql<T>(&self, f: impl AsyncFnOnce(&mut PgConnection) -> T) -> T {
         assert_eq!(self.server, Server::Postgres);
-        self.rt().block_on(async {
+        runtime().block_on(async {
             let mut conn = PgConnection::connect(&self.url).await.unwrap();
             let out = f(&mut conn).await;
             conn.close().await.unwrap();
@@ -230,7 +229,7 @@ impl World {
 
     fn mysql_sql<T>(&self, f: impl AsyncFnOnce(&mut MySqlConnection) -> T) -> T {
         assert_eq!(self.server, Server::MySql);
-        self.rt().block_on(async {
+        runtime().block_on(async {
             let mut conn = MySqlConnection::connect(&self.url).await.unwrap();
             let out = f(&mut conn).await;
             conn.close().await.unwrap();
