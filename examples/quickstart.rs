@@ -3,122 +3,164 @@
 //! tenants dropped at the end.
 //!
 //! Run it with `cargo run --example quickstart`. It uses `DATABASE_URL` when set, otherwise it
-//! starts a private throwaway PostgreSQL cluster (like the tests).
+//! starts a private throwaway PostgreSQL cluster (like the tests). The URL's scheme picks the
+//! backend: `postgres://` (a schema per tenant) or `mysql://` / `mariadb://` (a database per
+//! tenant; tenancy's `mysql` feature), e.g.
+//! `DATABASE_URL=mysql://root@127.0.0.1:3306/test cargo run --example quickstart`.
 
-use sqlx::types::time::OffsetDateTime;
 use std::path::Path;
 
 use sqlx::migrate::Migrator;
-use tenancy::{Changeset, PoolSettings, Tenant, TenantModel, Tenants};
+use sqlx::mysql::MySqlPoolOptions;
+use tenancy::{PoolSettings, Tenants};
 
-#[derive(TenantModel, Debug)]
-#[tenancy(table = "guards")]
-struct Guard {
-    #[tenancy(id, generated)]
-    id: i64,
-    #[tenancy(required, length(max = 100))]
-    name: String,
-    #[tenancy(required)]
-    position: String,
-    #[tenancy(generated)]
-    inserted_at: OffsetDateTime,
-    #[tenancy(generated)]
-    updated_at: OffsetDateTime,
-}
-
-/// The tenant migrations: what every tenant schema holds.
+/// The tenant migrations: what every tenant holds, written once per backend.
 const MIGRATIONS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/migrations/tenant");
+const MYSQL_MIGRATIONS: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/examples/migrations/mysql/tenant"
+);
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let url = tenancy_testdb::database_url()?;
-    // A pool sized for many tenants: its statement cache holds every tenant's statements.
-    let pool = PoolSettings::new()
-        .expected_tenants(2)
-        .models(1)
-        .max_connections(2)
-        .connect(&url)
-        .await?;
-
-    // The lifecycle handle: creates tenant schemas and runs the tenant migrations in them.
-    let migrator = Migrator::new(Path::new(MIGRATIONS)).await?;
-    let tenants = Tenants::new(pool.clone(), migrator)?;
-    for name in ["tenant_1", "tenant_2"] {
-        if tenants.exists(name).await? {
-            tenants.drop(name).await?; // left over from an earlier run
-        }
-        let tenant = tenants.create(name).await?; // CREATE SCHEMA + migrations, atomically
-        println!(
-            "created tenant {tenant} (schema {} with table guards)",
-            tenant.quoted()
-        );
+    if let Some(rest) = url
+        .strip_prefix("mysql://")
+        .or_else(|| url.strip_prefix("mariadb://"))
+    {
+        // sqlx's MySQL driver serves MariaDB too, under `mysql://`.
+        let pool = MySqlPoolOptions::new()
+            .max_connections(2)
+            .connect(&format!("mysql://{rest}"))
+            .await?;
+        let migrator = Migrator::new(Path::new(MYSQL_MIGRATIONS)).await?;
+        let tenants = Tenants::new(pool.clone(), migrator)?; // a Tenants<MySql>
+        on_mysql::story(&pool, &tenants).await
+    } else {
+        // A pool sized for many tenants: its statement cache holds every tenant's statements.
+        let pool = PoolSettings::new()
+            .expected_tenants(2)
+            .models(1)
+            .max_connections(2)
+            .connect(&url)
+            .await?;
+        // The lifecycle handle: creates tenants and runs the tenant migrations in them.
+        let migrator = Migrator::new(Path::new(MIGRATIONS)).await?;
+        let tenants = Tenants::new(pool.clone(), migrator)?; // a Tenants<Postgres>
+        on_postgres::story(&pool, &tenants).await
     }
-    let names: Vec<String> = tenants
-        .list()
-        .await?
-        .iter()
-        .map(|t| t.to_string())
-        .collect();
-    println!("tenants: {}", names.join(", "));
-
-    // Tenant names are validated when constructed; the prefix is chosen at run time.
-    let tenant_1 = Tenant::new("tenant_1")?;
-    let tenant_2: Tenant = "tenant_2".parse()?;
-
-    // Ecto: Repo.insert(changeset, prefix: "tenant_1")
-    let guard = Guard {
-        id: 0,
-        name: "Abu".into(),
-        position: "Guard".into(),
-        inserted_at: OffsetDateTime::UNIX_EPOCH,
-        updated_at: OffsetDateTime::UNIX_EPOCH,
-    };
-    let mut abu = guard.insert(&pool, &tenant_1).await?;
-    println!(
-        "inserted {:?} into {} (state {:?}, id {}, inserted_at {})",
-        abu.name,
-        abu.tenant(),
-        abu.state(),
-        abu.id,
-        abu.inserted_at
-    );
-
-    // A partial update writes only the changed column; the record remembers its tenant.
-    let changes = Changeset::new().set(Guard::POSITION, "Captain");
-    abu.apply(&pool, &tenant_1, changes).await?;
-    println!(
-        "updated position to {:?} in {} (updated_at {})",
-        abu.position,
-        abu.tenant(),
-        abu.updated_at
-    );
-
-    // Writing the record into another tenant is refused, not silently done.
-    let refused = abu.update(&pool, &tenant_2).await.unwrap_err();
-    println!("refused: {refused}");
-
-    let captains = Guard::query(&tenant_1)
-        .filter(Guard::POSITION.eq("Captain"))
-        .fetch_all(&pool)
-        .await?;
-    println!(
-        "{} captain(s) in {}: {:?}",
-        captains.len(),
-        tenant_1,
-        captains[0].value()
-    );
-
-    let seen_by_2 = Guard::query(&tenant_2).count(&pool).await?;
-    println!("{tenant_2} sees {seen_by_2} guard(s)");
-    assert_eq!(seen_by_2, 0);
-
-    // A hostile prefix never reaches SQL.
-    let hostile = Tenant::new("tenant_1\"; DROP SCHEMA public CASCADE; --").unwrap_err();
-    println!("refused: {hostile}");
-
-    for tenant in [&tenant_1, &tenant_2] {
-        tenants.drop(tenant.as_str()).await?; // DROP SCHEMA … CASCADE
-    }
-    println!("dropped tenant_1 and tenant_2");
-    Ok(())
 }
+
+/// The model and the story, written once and compiled per backend: a model names its backend
+/// (`#[tenancy(backend = "mysql")]`, PostgreSQL by default) and the code is the same. An
+/// application on one backend writes the module's contents as plain code.
+macro_rules! quickstart {
+    ($module:ident, $db:ty $(, backend = $backend:tt)?) => {
+        mod $module {
+            use sqlx::types::time::OffsetDateTime;
+            use tenancy::{Backend, Changeset, Tenant, TenantModel, Tenants};
+
+            #[derive(TenantModel, Debug)]
+            #[tenancy(table = "guards" $(, backend = $backend)?)]
+            struct Guard {
+                #[tenancy(id, generated)]
+                id: i64,
+                #[tenancy(required, length(max = 100))]
+                name: String,
+                #[tenancy(required)]
+                position: String,
+                #[tenancy(generated)]
+                inserted_at: OffsetDateTime,
+                #[tenancy(generated)]
+                updated_at: OffsetDateTime,
+            }
+
+            pub async fn story(
+                pool: &sqlx::Pool<$db>,
+                tenants: &Tenants<$db>,
+            ) -> Result<(), Box<dyn std::error::Error>> {
+                for name in ["tenant_1", "tenant_2"] {
+                    if tenants.exists(name).await? {
+                        tenants.drop(name).await?; // left over from an earlier run
+                    }
+                    // Its schema (MySQL: database) with every migration applied, or nothing.
+                    let tenant = tenants.create(name).await?;
+                    let container = <$db as Backend>::CONTAINER;
+                    println!("created tenant {tenant} ({container} {tenant} with table guards)");
+                }
+                let names: Vec<String> = tenants
+                    .list()
+                    .await?
+                    .iter()
+                    .map(|t| t.to_string())
+                    .collect();
+                println!("tenants: {}", names.join(", "));
+
+                // Tenant names are validated when constructed; the prefix is chosen at run time.
+                let tenant_1 = Tenant::new("tenant_1")?;
+                let tenant_2: Tenant = "tenant_2".parse()?;
+
+                // Ecto: Repo.insert(changeset, prefix: "tenant_1")
+                let guard = Guard {
+                    id: 0,
+                    name: "Abu".into(),
+                    position: "Guard".into(),
+                    inserted_at: OffsetDateTime::UNIX_EPOCH,
+                    updated_at: OffsetDateTime::UNIX_EPOCH,
+                };
+                let mut abu = guard.insert(pool, &tenant_1).await?;
+                println!(
+                    "inserted {:?} into {} (state {:?}, id {}, inserted_at {})",
+                    abu.name,
+                    abu.tenant(),
+                    abu.state(),
+                    abu.id,
+                    abu.inserted_at
+                );
+
+                // A partial update writes only the changed column; the record remembers its
+                // tenant.
+                let changes = Changeset::new().set(Guard::POSITION, "Captain");
+                abu.apply(pool, &tenant_1, changes).await?;
+                println!(
+                    "updated position to {:?} in {} (updated_at {})",
+                    abu.position,
+                    abu.tenant(),
+                    abu.updated_at
+                );
+
+                // Writing the record into another tenant is refused, not silently done.
+                let refused = abu.update(pool, &tenant_2).await.unwrap_err();
+                println!("refused: {refused}");
+
+                let captains = Guard::query(&tenant_1)
+                    .filter(Guard::POSITION.eq("Captain"))
+                    .fetch_all(pool)
+                    .await?;
+                println!(
+                    "{} captain(s) in {}: {:?}",
+                    captains.len(),
+                    tenant_1,
+                    captains[0].value()
+                );
+
+                let seen_by_2 = Guard::query(&tenant_2).count(pool).await?;
+                println!("{tenant_2} sees {seen_by_2} guard(s)");
+                assert_eq!(seen_by_2, 0);
+
+                // A hostile prefix never reaches SQL.
+                let hostile = Tenant::new("tenant_1\"; DROP SCHEMA public CASCADE; --");
+                println!("refused: {}", hostile.unwrap_err());
+
+                for tenant in [&tenant_1, &tenant_2] {
+                    tenants.drop(tenant.as_str()).await?; // DROP SCHEMA … CASCADE / DROP DATABASE
+                }
+                println!("dropped tenant_1 and tenant_2");
+                Ok(())
+            }
+        }
+    };
+}
+
+quickstart!(on_postgres, sqlx::Postgres);
+quickstart!(on_mysql, sqlx::MySql, backend = "mysql");

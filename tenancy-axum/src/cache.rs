@@ -5,7 +5,7 @@ use std::fmt;
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::{Duration, Instant};
 
-use tenancy_core::{Error, Tenant, TenantEvent, Tenants};
+use tenancy_core::{Error, Lifecycle, Tenant, TenantEvent, Tenants};
 
 /// How long answers are kept and how many.
 ///
@@ -135,50 +135,60 @@ impl Clock for SystemClock {
 ///   cached over the event's fresher one.
 /// - Database errors are returned, never cached.
 ///
+/// Generic over the handle: [`Tenants`] (PostgreSQL) by default, `Tenants<MySql>` or any
+/// [`Lifecycle`].
+///
 /// Cheap to clone; clones share the entries. The subscription holds only a weak reference, so
 /// dropping every clone frees the cache (the handle keeps a no-op callback).
-#[derive(Clone)]
-pub struct TenantCache {
-    shared: Arc<Shared>,
+pub struct TenantCache<L = Tenants> {
+    shared: Arc<Shared<L>>,
 }
 
-struct Shared {
-    tenants: Tenants,
+impl<L> Clone for TenantCache<L> {
+    fn clone(&self) -> Self {
+        TenantCache {
+            shared: Arc::clone(&self.shared),
+        }
+    }
+}
+
+struct Shared<L> {
+    tenants: L,
     config: CacheConfig,
     clock: Arc<dyn Clock>,
     entries: Mutex<Entries>,
 }
 
-impl fmt::Debug for TenantCache {
+impl<L> fmt::Debug for TenantCache<L> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("TenantCache")
             .field("config", &self.shared.config)
-            .field("len", &self.len())
+            .field("len", &self.shared.lock().map.len())
             .finish_non_exhaustive()
     }
 }
 
-impl TenantCache {
+impl<L: Lifecycle> TenantCache<L> {
     /// A cache over `tenants` with the [default](CacheConfig::default) configuration.
-    pub fn new(tenants: &Tenants) -> Self {
+    pub fn new(tenants: &L) -> Self {
         Self::with_config(tenants, CacheConfig::default())
     }
 
     /// A cache over `tenants` with `config`.
-    pub fn with_config(tenants: &Tenants, config: CacheConfig) -> Self {
+    pub fn with_config(tenants: &L, config: CacheConfig) -> Self {
         Self::with_clock(tenants, config, SystemClock)
     }
 
     /// A cache over `tenants` with `config` that reads the time from `clock` (to test expiry
     /// without sleeping; see [`Clock`]).
-    pub fn with_clock(tenants: &Tenants, config: CacheConfig, clock: impl Clock) -> Self {
+    pub fn with_clock(tenants: &L, config: CacheConfig, clock: impl Clock) -> Self {
         let shared = Arc::new(Shared {
             tenants: tenants.clone(),
             entries: Mutex::new(Entries::new(config.capacity)),
             config,
             clock: Arc::new(clock),
         });
-        let weak: Weak<Shared> = Arc::downgrade(&shared);
+        let weak: Weak<Shared<L>> = Arc::downgrade(&shared);
         tenants.subscribe(move |event| {
             if let Some(shared) = weak.upgrade() {
                 shared.apply(event, shared.clock.now());
@@ -244,12 +254,12 @@ impl TenantCache {
     }
 
     /// The lifecycle handle the cache asks and listens to.
-    pub fn tenants(&self) -> &Tenants {
+    pub fn tenants(&self) -> &L {
         &self.shared.tenants
     }
 }
 
-impl Shared {
+impl<L> Shared<L> {
     fn lock(&self) -> MutexGuard<'_, Entries> {
         // The entries are valid after any panic (each update is one map operation).
         self.entries.lock().unwrap_or_else(|e| e.into_inner())

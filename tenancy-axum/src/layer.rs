@@ -9,7 +9,7 @@ use std::task::{Context, Poll};
 use axum::http::request::Parts;
 use axum::http::Request;
 use axum::response::{IntoResponse, Response};
-use tenancy_core::{context, Error, Tenant, TenantNamePolicy};
+use tenancy_core::{context, Error, Lifecycle, Tenant, TenantNamePolicy, Tenants};
 use tower_layer::Layer;
 use tower_service::Service;
 
@@ -47,16 +47,29 @@ pub(crate) struct Resolved;
 /// No name found → 400, or pass-through with [`WhenMissing::Continue`]. Refusals are
 /// [`TenantRejection`] responses.
 ///
+/// Generic over the lifecycle handle like its [`TenantCache`]: [`Tenants`] (PostgreSQL) by
+/// default, `Tenants<MySql>` or any [`Lifecycle`].
+///
 /// Cheap to clone.
-#[derive(Clone)]
-pub struct TenantLayer {
+pub struct TenantLayer<L = Tenants> {
     resolver: Arc<dyn Resolve>,
-    cache: TenantCache,
+    cache: TenantCache<L>,
     policy: Option<Arc<TenantNamePolicy>>,
     when_missing: WhenMissing,
 }
 
-impl fmt::Debug for TenantLayer {
+impl<L> Clone for TenantLayer<L> {
+    fn clone(&self) -> Self {
+        TenantLayer {
+            resolver: Arc::clone(&self.resolver),
+            cache: self.cache.clone(),
+            policy: self.policy.clone(),
+            when_missing: self.when_missing,
+        }
+    }
+}
+
+impl<L> fmt::Debug for TenantLayer<L> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("TenantLayer")
             .field("cache", &self.cache)
@@ -66,11 +79,11 @@ impl fmt::Debug for TenantLayer {
     }
 }
 
-impl TenantLayer {
+impl<L: Lifecycle> TenantLayer<L> {
     /// A layer that finds the name with `resolver` and checks it against `cache`. Names are
     /// validated with the policy of the cache's [`Tenants`](tenancy_core::Tenants) handle
     /// ([`Tenants::parse`](tenancy_core::Tenants::parse)), which also reserves its registry.
-    pub fn new(cache: TenantCache, resolver: impl Resolve) -> Self {
+    pub fn new(cache: TenantCache<L>, resolver: impl Resolve) -> Self {
         TenantLayer {
             resolver: Arc::new(resolver),
             cache,
@@ -94,7 +107,7 @@ impl TenantLayer {
     }
 
     /// The cache the layer checks names against.
-    pub fn cache(&self) -> &TenantCache {
+    pub fn cache(&self) -> &TenantCache<L> {
         &self.cache
     }
 
@@ -126,7 +139,7 @@ impl TenantLayer {
         };
         let parsed = match &self.policy {
             Some(policy) => policy.parse(&*raw).map_err(Error::from),
-            None => self.cache.tenants().parse(&*raw),
+            None => self.cache.tenants().parse(&raw),
         };
         parsed.map(Some).map_err(refusal)
     }
@@ -139,8 +152,8 @@ fn refusal(err: Error) -> TenantRejection {
     }
 }
 
-impl<S> Layer<S> for TenantLayer {
-    type Service = TenantService<S>;
+impl<S, L: Lifecycle> Layer<S> for TenantLayer<L> {
+    type Service = TenantService<S, L>;
 
     fn layer(&self, inner: S) -> Self::Service {
         TenantService {
@@ -151,14 +164,24 @@ impl<S> Layer<S> for TenantLayer {
 }
 
 /// The service [`TenantLayer`] wraps around a handler or router.
-#[derive(Clone, Debug)]
-pub struct TenantService<S> {
+#[derive(Debug)]
+pub struct TenantService<S, L = Tenants> {
     inner: S,
-    layer: TenantLayer,
+    layer: TenantLayer<L>,
 }
 
-impl<S, B> Service<Request<B>> for TenantService<S>
+impl<S: Clone, L> Clone for TenantService<S, L> {
+    fn clone(&self) -> Self {
+        TenantService {
+            inner: self.inner.clone(),
+            layer: self.layer.clone(),
+        }
+    }
+}
+
+impl<S, B, L> Service<Request<B>> for TenantService<S, L>
 where
+    L: Lifecycle,
     S: Service<Request<B>> + Clone + Send + 'static,
     S::Response: IntoResponse,
     S::Future: Send,

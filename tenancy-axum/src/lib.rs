@@ -32,6 +32,10 @@
 //!   is optional).
 //! - [`TenantCache`] answers "does this tenant exist?" without a catalog query per request,
 //!   with an expiry, a size bound, and updates from the lifecycle handle.
+//!
+//! The cache and the layer take any lifecycle handle ([`Lifecycle`](tenancy_core::Lifecycle)):
+//! `Tenants` (PostgreSQL, the default type parameter) or, with tenancy's `mysql` feature,
+//! `Tenants<MySql>` (a database per tenant); `TenantCache::new(&tenants)` infers which.
 //! - [`TenantRejection`] is every refusal and its response.
 //!
 //! # Refusals

@@ -10,8 +10,9 @@ use axum::http::StatusCode;
 use axum::routing::get;
 use axum::Router;
 use sqlx::migrate::{Migration, MigrationType, Migrator};
+use sqlx::mysql::{MySqlPool, MySqlPoolOptions};
 use sqlx::postgres::{PgPool, PgPoolOptions};
-use sqlx::{AssertSqlSafe, SqlSafeStr};
+use sqlx::{AssertSqlSafe, MySql, SqlSafeStr};
 use tenancy_axum::{
     from_fn, CacheConfig, Clock, CurrentTenant, Header, PathSegment, Resolve, Subdomain,
     TenantCache, TenantLayer, WhenMissing,
@@ -646,4 +647,134 @@ async fn a_failed_lookup_is_a_503_without_details() {
         "{}",
         reply.body
     );
+}
+
+// ---------------------------------------------------------------------------
+// The layer over a MySQL / MariaDB handle (a database per tenant)
+// ---------------------------------------------------------------------------
+
+/// `MYSQL_URL`, or the local MariaDB `.ci/run` starts.
+fn mysql_url() -> String {
+    std::env::var("MYSQL_URL").unwrap_or_else(|_| "mysql://root@127.0.0.1:3306/test".to_owned())
+}
+
+/// Databases dropped when the test ends, even after a failed assertion.
+struct MySqlDatabases(Vec<String>);
+
+impl Drop for MySqlDatabases {
+    fn drop(&mut self) {
+        let names = std::mem::take(&mut self.0);
+        let _ = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            rt.block_on(async {
+                let Ok(pool) = MySqlPool::connect(&mysql_url()).await else {
+                    return;
+                };
+                for name in names {
+                    let sql = format!("DROP DATABASE IF EXISTS `{name}`");
+                    let _ = sqlx::raw_sql(AssertSqlSafe(sql)).execute(&pool).await;
+                }
+                pool.close().await;
+            })
+        })
+        .join();
+    }
+}
+
+async fn mysql_list(State(pool): State<MySqlPool>, CurrentTenant(tenant): CurrentTenant) -> String {
+    // The name passed the naming rule (`[a-z_][a-z0-9_]*`): safe between backticks.
+    let sql = format!("SELECT name FROM `{tenant}`.guards ORDER BY id");
+    let names: Vec<String> = sqlx::query_scalar(AssertSqlSafe(sql))
+        .fetch_all(&pool)
+        .await
+        .unwrap();
+    format!("{tenant}:{}", names.join(","))
+}
+
+#[tokio::test]
+async fn a_mysql_handle_resolves_tenants_and_unknown_ones_are_404() {
+    let url = mysql_url();
+    let pool = MySqlPoolOptions::new()
+        .max_connections(4)
+        .connect(&url)
+        .await
+        .unwrap_or_else(|e| {
+            panic!(
+                "cannot reach MySQL/MariaDB at {url} ({e}): start one (`.ci/run` starts the \
+                 machine's MariaDB) or point MYSQL_URL at a server where the user may create \
+                 databases"
+            )
+        });
+    let sql =
+        "CREATE TABLE guards (id BIGINT AUTO_INCREMENT PRIMARY KEY, name VARCHAR(100) NOT NULL)";
+    let migrator = Migrator::with_migrations(vec![Migration::new(
+        1,
+        "guards".into(),
+        MigrationType::Simple,
+        AssertSqlSafe(sql.to_owned()).into_sql_str(),
+        false,
+    )]);
+    let registry = tenancy_testdb::unique_name("myreg");
+    let (a, b) = (
+        tenancy_testdb::unique_name("my_a"),
+        tenancy_testdb::unique_name("my_b"),
+    );
+    let _cleanup = MySqlDatabases(vec![registry.clone(), a.clone(), b.clone()]);
+    let tenants: Tenants<MySql> = Tenants::new(pool.clone(), migrator)
+        .unwrap()
+        .with_registry(&registry)
+        .unwrap();
+    tenants.create(&a).await.unwrap();
+    tenants.create(&b).await.unwrap();
+    sqlx::query(AssertSqlSafe(format!(
+        "INSERT INTO `{a}`.guards (name) VALUES (?), (?)"
+    )))
+    .bind("abu")
+    .bind("jafar")
+    .execute(&pool)
+    .await
+    .unwrap();
+
+    let layer = TenantLayer::new(TenantCache::new(&tenants), Subdomain::new("example.com"));
+    let app = Router::new()
+        .route("/guards", get(mysql_list))
+        .layer(layer)
+        .with_state(pool.clone());
+    let addr = serve(app).await;
+
+    let seen_by_a = get_host(addr, "/guards", &format!("{a}.example.com")).await;
+    assert_eq!(
+        (seen_by_a.status, seen_by_a.body.as_str()),
+        (200, format!("{a}:abu,jafar").as_str())
+    );
+    let seen_by_b = get_host(addr, "/guards", &format!("{b}.example.com")).await;
+    assert_eq!(
+        (seen_by_b.status, seen_by_b.body.as_str()),
+        (200, format!("{b}:").as_str())
+    );
+
+    let unknown = tenancy_testdb::unique_name("nosuch");
+    let missing = get_host(addr, "/guards", &format!("{unknown}.example.com")).await;
+    assert_eq!(
+        (missing.status, missing.code()),
+        (404, "unknown_tenant".into())
+    );
+    let server_db = get_host(addr, "/guards", "mysql.example.com").await;
+    assert_eq!(
+        (server_db.status, server_db.code()),
+        (400, "malformed_tenant".into()),
+        "the server's own databases are no tenants"
+    );
+
+    // Dropped through the handle: the cache hears of it at once.
+    tenants.drop(&b).await.unwrap();
+    let dropped = get_host(addr, "/guards", &format!("{b}.example.com")).await;
+    assert_eq!(
+        (dropped.status, dropped.code()),
+        (404, "unknown_tenant".into())
+    );
+    pool.close().await;
 }

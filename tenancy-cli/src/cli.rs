@@ -4,21 +4,25 @@ use std::path::PathBuf;
 
 use clap::{ArgGroup, Args, Parser, Subcommand};
 
-/// `tenancy`: manage the tenant schemas of a PostgreSQL database.
+/// `tenancy`: manage the tenant schemas of a PostgreSQL database (or the tenant databases of a
+/// MySQL / MariaDB server).
 #[derive(Debug, Parser)]
 #[command(
     name = "tenancy",
     version,
-    about = "Manage schema-per-tenant PostgreSQL tenants: create, drop, rename, list, migrate.",
-    long_about = "Manage schema-per-tenant PostgreSQL tenants: create, drop, rename, list, migrate.\n\n\
-        Only schemas created through tenancy (recorded in the registry schema) are tenants; \
-        other schemas are never listed, migrated or dropped.\n\n\
+    about = "Manage tenants: a schema each on PostgreSQL, a database each on MySQL/MariaDB. \
+        Create, drop, rename, list, migrate.",
+    long_about = "Manage tenants: a schema each on PostgreSQL, a database each on MySQL/MariaDB. \
+        Create, drop, rename, list, migrate.\n\n\
+        The URL's scheme picks the backend: postgres:// or postgresql://, mysql:// or mariadb://.\n\n\
+        Only schemas (databases) created through tenancy, recorded in the registry, are tenants; \
+        others are never listed, migrated or dropped.\n\n\
         Results go to stdout, errors to stderr. The exit code is 0 on success, 1 on failure \
         (for --all runs: if any tenant failed) and 2 on a usage error."
 )]
 pub struct Cli {
-    /// PostgreSQL URL, e.g. postgres://user:password@host/db (`?sslmode=require` for TLS).
-    /// Optional when DATABASE_URL is set.
+    /// Database URL: postgres://user:password@host/db (`?sslmode=require` for TLS) or
+    /// mysql://user:password@host/db (also mariadb://). Optional when DATABASE_URL is set.
     #[arg(
         long,
         env = "DATABASE_URL",
@@ -38,12 +42,12 @@ pub struct Cli {
     )]
     pub migrations: PathBuf,
 
-    /// Schema holding the registry of tenants and their applied migrations.
+    /// Schema (MySQL: database) holding the registry of tenants and their applied migrations.
     #[arg(long, value_name = "SCHEMA", default_value = tenancy_core::DEFAULT_REGISTRY, global = true)]
     pub registry: String,
 
-    /// The server is reached through PgBouncer in transaction mode: no prepared statement
-    /// outlives its transaction.
+    /// PostgreSQL only: the server is reached through PgBouncer in transaction mode, so no
+    /// prepared statement outlives its transaction.
     #[arg(long, global = true)]
     pub pgbouncer: bool,
 
@@ -60,12 +64,13 @@ pub struct Cli {
 /// The subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Create a tenant: its schema plus every migration, in one transaction.
+    /// Create a tenant: its schema (MySQL: database) plus every migration, all or nothing.
     Create {
-        /// The tenant (schema) name: `[a-z_][a-z0-9_]*`, at most 63 bytes, not reserved.
+        /// The tenant name: `[a-z_][a-z0-9_]*`, at most 63 bytes, not reserved.
         name: String,
     },
-    /// Drop a tenant and everything in its schema. Refuses schemas that are not tenants.
+    /// Drop a tenant and everything in its schema (database). Refuses those that are not
+    /// tenants.
     Drop {
         /// The tenant to drop.
         name: String,

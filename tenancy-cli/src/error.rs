@@ -10,6 +10,22 @@ pub enum CliError {
     #[error("no database URL: pass --database-url <URL> or set DATABASE_URL")]
     NoDatabaseUrl,
 
+    /// The database URL's scheme names no database the command knows (`None`: it has no
+    /// scheme). Only the scheme is shown, never the URL, which may hold a password.
+    #[error(
+        "{}: use {}",
+        match .0 {
+            Some(scheme) => format!("unsupported database URL scheme {scheme:?}"),
+            None => "the database URL has no scheme".to_owned(),
+        },
+        schemes()
+    )]
+    Scheme(Option<String>),
+
+    /// A PostgreSQL-only option was given with a MySQL / MariaDB URL.
+    #[error("{0} is a PostgreSQL option; the database URL names MySQL/MariaDB")]
+    PostgresOnly(&'static str),
+
     /// The migrations folder could not be read.
     #[error("cannot load the tenant migrations from {}", path.display())]
     Migrations {
@@ -77,8 +93,17 @@ impl CliError {
     /// The process exit code for this error: 2 for a usage error, 1 otherwise.
     pub fn exit_code(&self) -> u8 {
         match self {
-            CliError::NoDatabaseUrl | CliError::LockTimeout(_) => 2,
+            CliError::NoDatabaseUrl
+            | CliError::LockTimeout(_)
+            | CliError::Scheme(_)
+            | CliError::PostgresOnly(_) => 2,
             _ => 1,
         }
     }
+}
+
+/// The accepted schemes as words: `postgres://, postgresql://, mysql:// or mariadb://`.
+fn schemes() -> String {
+    let (last, rest) = crate::url::SCHEMES.split_last().expect("schemes");
+    format!("{} or {last}", rest.join(", "))
 }

@@ -1,14 +1,19 @@
-//! `tenancy`: manage the tenants of a schema-per-tenant PostgreSQL database.
+//! `tenancy`: manage the tenants of a schema-per-tenant PostgreSQL database, or of a
+//! database-per-tenant MySQL / MariaDB server.
 //!
-//! A tenant is a PostgreSQL schema created through tenancy and recorded in a registry schema
-//! (`--registry`, default `_tenancy`); other schemas are never listed, migrated or dropped.
+//! The URL's scheme picks the backend: `postgres://` or `postgresql://` for PostgreSQL,
+//! `mysql://` or `mariadb://` for MySQL / MariaDB; any other is a usage error. A tenant is a
+//! PostgreSQL schema (a MySQL database) created through tenancy and recorded in a registry
+//! schema (database) (`--registry`, default `_tenancy`); other schemas (databases) are never
+//! listed, migrated or dropped. Tenant migrations are written for the backend they run on.
 //! Tenant migrations are sqlx migration files read at run time from `--migrations` (default
 //! `migrations/tenant`): `1_init.sql`, or `2_badge.up.sql` with `2_badge.down.sql`.
 //!
 //! # Commands
 //!
 //! - `tenancy create <NAME>`: creates the schema and applies every migration, in one
-//!   transaction.
+//!   transaction (MySQL: creates the database and applies them; on failure the database is
+//!   dropped again, since MySQL's DDL is not transactional).
 //! - `tenancy drop <NAME>`: drops the tenant's schema with everything in it (no prompt).
 //!   Refuses reserved names (`public`, `pg_*`, …) and schemas that are not tenants.
 //! - `tenancy rename <OLD> <NEW>`: renames the schema, keeping data and migration history.
@@ -24,7 +29,8 @@
 //!   `changed V` / `unknown V` for applied migrations edited or gone since.
 //!
 //! Global options: `--database-url <URL>` (or `DATABASE_URL`; required), `--migrations <DIR>`,
-//! `--registry <SCHEMA>`.
+//! `--registry <SCHEMA>`, `--lock-timeout <SECONDS>`, and for PostgreSQL only `--pgbouncer`
+//! (given with a MySQL / MariaDB URL it is a usage error).
 //!
 //! Results go to stdout, errors to stderr as `error: …` followed by `caused by: …` lines.
 //! Exit code: 0 on success, 1 on failure (for `--all`: if any tenant failed; for a dry run: if
@@ -36,6 +42,7 @@ mod cli;
 mod error;
 mod report;
 mod run;
+mod url;
 
 use std::process::ExitCode;
 

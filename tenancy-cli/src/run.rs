@@ -1,4 +1,5 @@
-//! The commands: connect, call [`Tenants`], print the results.
+//! The commands: connect, call the lifecycle handle ([`Lifecycle`]: `Tenants<Postgres>` or
+//! `Tenants<MySql>`, picked by the URL's scheme), print the results.
 
 use std::io::{self, Write};
 use std::path::Path;
@@ -6,13 +7,16 @@ use std::time::Duration;
 
 use indicatif::{ProgressBar, ProgressStyle};
 use sqlx::migrate::Migrator;
-use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool};
-use sqlx::Connection;
-use tenancy_core::{MigrateOptions, PoolSettings, Report, Tenants};
+use sqlx::mysql::{MySqlConnectOptions, MySqlPoolOptions};
+use sqlx::pool::{Pool, PoolOptions};
+use sqlx::postgres::PgConnectOptions;
+use sqlx::{ConnectOptions, Connection};
+use tenancy_core::{Backend, Lifecycle, MigrateOptions, PoolSettings, Report, Tenants};
 
 use crate::cli::{Cli, Command, MigrateArgs, RollbackArgs, Target};
 use crate::error::CliError;
 use crate::report::{self, Action, Counts};
+use crate::url::{self, Database};
 
 /// Runs `cli` to completion on a single-threaded runtime.
 pub fn run(cli: Cli) -> Result<(), CliError> {
@@ -24,13 +28,13 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
 }
 
 /// The command's context: the lifecycle handle and the versions in the migrations folder.
-struct Ctx {
-    tenants: Tenants,
+struct Ctx<L> {
+    tenants: L,
     known: Vec<i64>,
     out: io::Stdout,
 }
 
-impl Ctx {
+impl<L> Ctx<L> {
     fn line(&mut self, line: &str) -> Result<(), CliError> {
         writeln!(self.out, "{line}")?;
         Ok(())
@@ -41,12 +45,46 @@ impl Ctx {
     }
 }
 
+/// What every backend's handle is built with.
+struct Setup {
+    migrator: Migrator,
+    registry: String,
+    lock_timeout: Option<Duration>,
+}
+
+impl Setup {
+    /// The lifecycle handle on `pool`.
+    fn tenants<B: Backend>(self, pool: Pool<B>) -> Result<Tenants<B>, CliError> {
+        let tenants = Tenants::new(pool, self.migrator)?
+            .with_registry(&self.registry)
+            .map_err(|source| CliError::Registry {
+                name: self.registry.clone(),
+                source,
+            })?;
+        Ok(match self.lock_timeout {
+            Some(timeout) => tenants.with_lock_timeout(timeout),
+            None => tenants,
+        })
+    }
+}
+
+/// The options only PostgreSQL has, as typed, of those given.
+fn postgres_only(cli: &Cli) -> Option<&'static str> {
+    cli.pgbouncer.then_some("--pgbouncer")
+}
+
 async fn execute(cli: Cli) -> Result<(), CliError> {
     let url = cli
         .database_url
         .as_deref()
         .filter(|u| !u.trim().is_empty())
         .ok_or(CliError::NoDatabaseUrl)?;
+    let (database, url) = url::database(url)?;
+    if database == Database::MySql {
+        if let Some(flag) = postgres_only(&cli) {
+            return Err(CliError::PostgresOnly(flag));
+        }
+    }
     // Checked again by `with_registry`; checking first fails fast, before connecting.
     tenancy_core::Tenant::new(&cli.registry).map_err(|e| CliError::Registry {
         name: cli.registry.clone(),
@@ -67,25 +105,49 @@ async fn execute(cli: Cli) -> Result<(), CliError> {
         Some(s) => return Err(CliError::LockTimeout(s)),
         None => None,
     };
-    let pool = connect(url, cli.command.connections(), cli.pgbouncer).await?;
-    let mut tenants = Tenants::new(pool.clone(), migrator)?
-        .with_registry(&cli.registry)
-        .map_err(|source| CliError::Registry {
-            name: cli.registry.clone(),
-            source,
-        })?;
-    if cli.pgbouncer {
-        tenants = tenants.behind_pgbouncer();
+    let setup = Setup {
+        migrator,
+        registry: cli.registry,
+        lock_timeout,
+    };
+    let connections = cli.command.connections();
+    match database {
+        Database::Postgres => {
+            let mut settings = PoolSettings::new().max_connections(connections);
+            if cli.pgbouncer {
+                settings = settings.pgbouncer();
+            }
+            let options = settings.connect_options(parse::<PgConnectOptions>(&url)?);
+            let pool = connect(settings.pool_options(), options).await?;
+            let mut tenants = setup.tenants(pool.clone())?;
+            if cli.pgbouncer {
+                tenants = tenants.behind_pgbouncer();
+            }
+            on(pool, tenants, known, cli.command).await
+        }
+        Database::MySql => {
+            let options = parse::<MySqlConnectOptions>(&url)?;
+            let pool_options = MySqlPoolOptions::new().max_connections(connections);
+            let pool = connect(pool_options, options).await?;
+            let tenants = setup.tenants(pool.clone())?;
+            on(pool, tenants, known, cli.command).await
+        }
     }
-    if let Some(timeout) = lock_timeout {
-        tenants = tenants.with_lock_timeout(timeout);
-    }
+}
+
+/// Runs `command` with `tenants`, then closes `pool`.
+async fn on<B: Backend, L: Lifecycle<Backend = B>>(
+    pool: Pool<B>,
+    tenants: L,
+    known: Vec<i64>,
+    command: Command,
+) -> Result<(), CliError> {
     let mut ctx = Ctx {
         tenants,
         known,
         out: io::stdout(),
     };
-    let result = command(&mut ctx, cli.command).await;
+    let result = self::command(&mut ctx, command).await;
     pool.close().await;
     result
 }
@@ -93,20 +155,20 @@ async fn execute(cli: Cli) -> Result<(), CliError> {
 /// How long the first connection may take.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// A pool of up to `connections` connections to `url`.
+fn parse<O: ConnectOptions>(url: &str) -> Result<O, CliError> {
+    url.parse()
+        .map_err(|e: sqlx::Error| CliError::Connect(e.into()))
+}
+
+/// A pool with `pool_options` to the server of `options`.
 ///
 /// One connection is opened first, outside the pool, so a refused or failed connection reports
 /// the server's own reason (a pool would only report that it timed out).
-async fn connect(url: &str, connections: u32, pgbouncer: bool) -> Result<PgPool, CliError> {
-    let mut settings = PoolSettings::new().max_connections(connections);
-    if pgbouncer {
-        settings = settings.pgbouncer();
-    }
-    let options: PgConnectOptions = url
-        .parse()
-        .map_err(|e: sqlx::Error| CliError::Connect(e.into()))?;
-    let options = settings.connect_options(options);
-    let probe = tokio::time::timeout(CONNECT_TIMEOUT, PgConnection::connect_with(&options))
+async fn connect<B: Backend>(
+    pool_options: PoolOptions<B>,
+    options: <B::Connection as Connection>::Options,
+) -> Result<Pool<B>, CliError> {
+    let probe = tokio::time::timeout(CONNECT_TIMEOUT, B::Connection::connect_with(&options))
         .await
         .map_err(|_| CliError::ConnectTimeout(CONNECT_TIMEOUT))?
         .map_err(|e| CliError::Connect(e.into()))?;
@@ -114,8 +176,7 @@ async fn connect(url: &str, connections: u32, pgbouncer: bool) -> Result<PgPool,
         .close()
         .await
         .map_err(|e| CliError::Connect(e.into()))?;
-    Ok(settings
-        .pool_options()
+    Ok(pool_options
         .acquire_timeout(CONNECT_TIMEOUT)
         .connect_lazy_with(options))
 }
@@ -129,15 +190,16 @@ async fn load_migrations(dir: &Path) -> Result<Migrator, CliError> {
         })
 }
 
-async fn command(ctx: &mut Ctx, command: Command) -> Result<(), CliError> {
+async fn command<L: Lifecycle>(ctx: &mut Ctx<L>, command: Command) -> Result<(), CliError> {
     match command {
         Command::Create { name } => {
             let tenant = ctx.tenants.create(&name).await?;
             ctx.line(&format!("created {tenant}"))
         }
-        Command::Drop { name } => match ctx.tenants.drop(&name).await? {
+        Command::Drop { name } => match Lifecycle::drop(&ctx.tenants, &name).await? {
             tenancy_core::Dropped::Unregistered => ctx.line(&format!(
-                "dropped {name} (its schema was already gone; unregistered it)"
+                "dropped {name} (its {} was already gone; unregistered it)",
+                <L::Backend as Backend>::CONTAINER
             )),
             _ => ctx.line(&format!("dropped {name}")),
         },
@@ -166,11 +228,11 @@ async fn command(ctx: &mut Ctx, command: Command) -> Result<(), CliError> {
     }
 }
 
-async fn migrate(ctx: &mut Ctx, args: &MigrateArgs) -> Result<(), CliError> {
+async fn migrate<L: Lifecycle>(ctx: &mut Ctx<L>, args: &MigrateArgs) -> Result<(), CliError> {
     match args.target() {
         Target::One(name) => {
             let tenant = ctx.tenants.parse(&name)?;
-            let outcome = ctx.tenants.migrate(&tenant).await?;
+            let outcome = ctx.tenants.migrate(tenant.as_str()).await?;
             ctx.line(&report::outcome_line(&tenant, &outcome))
         }
         Target::All => {
@@ -185,11 +247,11 @@ async fn migrate(ctx: &mut Ctx, args: &MigrateArgs) -> Result<(), CliError> {
     }
 }
 
-async fn rollback(ctx: &mut Ctx, args: &RollbackArgs) -> Result<(), CliError> {
+async fn rollback<L: Lifecycle>(ctx: &mut Ctx<L>, args: &RollbackArgs) -> Result<(), CliError> {
     match args.target() {
         Target::One(name) => {
             let tenant = ctx.tenants.parse(&name)?;
-            let outcome = ctx.tenants.rollback(&tenant, args.to).await?;
+            let outcome = ctx.tenants.rollback(tenant.as_str(), args.to).await?;
             ctx.line(&report::rollback_line(&tenant, &outcome))
         }
         Target::All => {
@@ -206,7 +268,7 @@ async fn rollback(ctx: &mut Ctx, args: &RollbackArgs) -> Result<(), CliError> {
 
 /// Prints an `--all` report: changed tenants on stdout, failed ones (with their error chain)
 /// on stderr, then the summary line on stdout. An error if any tenant failed.
-fn finish_all(ctx: &mut Ctx, report: &Report, action: Action) -> Result<(), CliError> {
+fn finish_all<L>(ctx: &mut Ctx<L>, report: &Report, action: Action) -> Result<(), CliError> {
     for changed in report.changed() {
         if let Ok(outcome) = &changed.result {
             let line = match action {
@@ -231,7 +293,7 @@ fn finish_all(ctx: &mut Ctx, report: &Report, action: Action) -> Result<(), CliE
 }
 
 /// `migrate --dry-run`: what each tenant would get, from one status query; changes nothing.
-async fn dry_run(ctx: &mut Ctx, args: &MigrateArgs) -> Result<(), CliError> {
+async fn dry_run<L: Lifecycle>(ctx: &mut Ctx<L>, args: &MigrateArgs) -> Result<(), CliError> {
     let mut statuses = ctx.tenants.status().await?;
     if let Target::One(name) = args.target() {
         let tenant = ctx.tenants.parse(&name)?;

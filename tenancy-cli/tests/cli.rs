@@ -1,5 +1,7 @@
 //! End-to-end tests of the `tenancy` binary against a real PostgreSQL database
-//! (`DATABASE_URL`, or a private throwaway cluster from `tenancy-testdb`).
+//! (`DATABASE_URL`, or a private throwaway cluster from `tenancy-testdb`) and, for the `mysql_`
+//! tests, a MySQL / MariaDB server (`MYSQL_URL`, default `mysql://root@127.0.0.1:3306/test`;
+//! `.ci/run` starts the machine's MariaDB).
 //!
 //! Every test has its own migrations folder and its own registry schema, and unique tenant
 //! names, so tests run in parallel without seeing each other's tenants.
@@ -7,13 +9,34 @@
 use std::path::PathBuf;
 use std::process::{Command, Output};
 
+use sqlx::mysql::MySqlConnection;
 use sqlx::{AssertSqlSafe, Connection, PgConnection};
 
 const BIN: &str = env!("CARGO_BIN_EXE_tenancy");
 
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+/// Which server a [`World`] runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Server {
+    Postgres,
+    MySql,
+}
+
+/// `MYSQL_URL`, or the local MariaDB `.ci/run` starts.
+fn mysql_url() -> String {
+    std::env::var("MYSQL_URL").unwrap_or_else(|_| "mysql://root@127.0.0.1:3306/test".to_owned())
+}
+
 /// One test's world: a database URL, a private registry and migrations folder. Dropping it
 /// drops every tenant of the registry, the registry itself and the folder.
 struct World {
+    server: Server,
     url: String,
     registry: String,
     dir: PathBuf,
@@ -57,9 +80,32 @@ impl From<Output> for Run {
 impl World {
     fn new() -> Self {
         let url = tenancy_testdb::database_url().expect("a test database");
+        World::on(Server::Postgres, url)
+    }
+
+    /// A world on the MySQL / MariaDB server of `MYSQL_URL`; fails, saying how to point the
+    /// tests at one, if it cannot be reached.
+    fn mysql() -> Self {
+        let url = mysql_url();
+        let reached = runtime().block_on(async {
+            let conn = MySqlConnection::connect(&url).await?;
+            conn.close().await
+        });
+        if let Err(e) = reached {
+            panic!(
+                "cannot reach MySQL/MariaDB at {url} ({e}): start one (`.ci/run` starts the \
+                 machine's MariaDB) or point MYSQL_URL at a server where the user may create \
+                 databases"
+            );
+        }
+        World::on(Server::MySql, url)
+    }
+
+    fn on(server: Server, url: String) -> Self {
         let dir = std::env::temp_dir().join(tenancy_testdb::unique_name("tenancy_cli_migrations"));
         std::fs::create_dir_all(&dir).unwrap();
         World {
+            server,
             url,
             registry: tenancy_testdb::unique_name("reg"),
             dir,
@@ -89,6 +135,27 @@ impl World {
             "ALTER TABLE guards ADD COLUMN badge text;",
         );
         self.migration("2_badge.down.sql", "ALTER TABLE guards DROP COLUMN badge;");
+    }
+
+    /// The MySQL form of [`with_guards`](Self::with_guards) and
+    /// [`add_badge`](Self::add_badge)'s migrations.
+    fn with_mysql_guards(self) -> Self {
+        self.migration(
+            "1_guards.sql",
+            "CREATE TABLE guards (id BIGINT UNSIGNED AUTO_INCREMENT PRIMARY KEY) ENGINE = InnoDB;",
+        );
+        self
+    }
+
+    fn add_mysql_badge(&self) {
+        self.migration(
+            "2_badge.up.sql",
+            "ALTER TABLE guards ADD COLUMN `badge` VARCHAR(32) NULL;",
+        );
+        self.migration(
+            "2_badge.down.sql",
+            "ALTER TABLE guards DROP COLUMN `badge`;",
+        );
     }
 
     fn command(&self, args: &[&str]) -> Command {
@@ -151,11 +218,8 @@ impl World {
     }
 
     fn sql<T>(&self, f: impl AsyncFnOnce(&mut PgConnection) -> T) -> T {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        rt.block_on(async {
+        assert_eq!(self.server, Server::Postgres);
+        runtime().block_on(async {
             let mut conn = PgConnection::connect(&self.url).await.unwrap();
             let out = f(&mut conn).await;
             conn.close().await.unwrap();
@@ -163,44 +227,88 @@ impl World {
         })
     }
 
-    fn execute(&self, statement: &str) {
-        self.sql(async |conn| {
-            sqlx::raw_sql(AssertSqlSafe(statement.to_owned()))
-                .execute(conn)
-                .await
-                .unwrap();
-        });
+    fn mysql_sql<T>(&self, f: impl AsyncFnOnce(&mut MySqlConnection) -> T) -> T {
+        assert_eq!(self.server, Server::MySql);
+        runtime().block_on(async {
+            let mut conn = MySqlConnection::connect(&self.url).await.unwrap();
+            let out = f(&mut conn).await;
+            conn.close().await.unwrap();
+            out
+        })
     }
 
+    /// Runs `statement` (PostgreSQL: any number of statements; MySQL: one).
+    fn execute(&self, statement: &str) {
+        let statement = AssertSqlSafe(statement.to_owned());
+        match self.server {
+            Server::Postgres => self.sql(async |conn| {
+                sqlx::raw_sql(statement).execute(conn).await.unwrap();
+            }),
+            Server::MySql => self.mysql_sql(async |conn| {
+                sqlx::raw_sql(statement).execute(conn).await.unwrap();
+            }),
+        }
+    }
+
+    /// Whether the schema (MySQL: database) `schema` exists.
     fn schema_exists(&self, schema: &str) -> bool {
-        self.sql(async |conn| {
-            sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = $1)")
+        match self.server {
+            Server::Postgres => self.sql(async |conn| {
+                sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = $1)")
+                    .bind(schema)
+                    .fetch_one(conn)
+                    .await
+                    .unwrap()
+            }),
+            Server::MySql => self.mysql_sql(async |conn| {
+                let n: i64 = sqlx::query_scalar(
+                    "SELECT COUNT(*) FROM information_schema.schemata WHERE schema_name = ?",
+                )
                 .bind(schema)
                 .fetch_one(conn)
                 .await
-                .unwrap()
-        })
+                .unwrap();
+                n > 0
+            }),
+        }
     }
 
     /// Whether `schema.guards` has a column `column`.
     fn has_column(&self, schema: &str, column: &str) -> bool {
-        self.sql(async |conn| {
-            sqlx::query_scalar(
-                "SELECT EXISTS (SELECT 1 FROM information_schema.columns
-                 WHERE table_schema = $1 AND table_name = 'guards' AND column_name = $2)",
-            )
-            .bind(schema)
-            .bind(column)
-            .fetch_one(conn)
-            .await
-            .unwrap()
-        })
+        match self.server {
+            Server::Postgres => self.sql(async |conn| {
+                sqlx::query_scalar(
+                    "SELECT EXISTS (SELECT 1 FROM information_schema.columns
+                     WHERE table_schema = $1 AND table_name = 'guards' AND column_name = $2)",
+                )
+                .bind(schema)
+                .bind(column)
+                .fetch_one(conn)
+                .await
+                .unwrap()
+            }),
+            Server::MySql => self.mysql_sql(async |conn| {
+                let n: i64 = sqlx::query_scalar(
+                    "SELECT COUNT(*) FROM information_schema.columns
+                     WHERE table_schema = ? AND table_name = 'guards' AND column_name = ?",
+                )
+                .bind(schema)
+                .bind(column)
+                .fetch_one(conn)
+                .await
+                .unwrap();
+                n > 0
+            }),
+        }
     }
 
     /// Creates a schema that is not a tenant.
     fn foreign_schema(&mut self, prefix: &str) -> String {
         let name = tenancy_testdb::unique_name(prefix);
-        self.execute(&format!("CREATE SCHEMA \"{name}\""));
+        self.execute(&match self.server {
+            Server::Postgres => format!("CREATE SCHEMA \"{name}\""),
+            Server::MySql => format!("CREATE DATABASE `{name}`"),
+        });
         self.foreign.push(name.clone());
         name
     }
@@ -214,14 +322,18 @@ impl Drop for World {
                 let _ = self.command(&["drop", name]).output();
             }
         }
-        let mut drops = format!("DROP SCHEMA IF EXISTS \"{}\" CASCADE;", self.registry);
-        for schema in &self.foreign {
-            drops.push_str(&format!("DROP SCHEMA IF EXISTS \"{schema}\" CASCADE;"));
-        }
+        let drops: Vec<String> = std::iter::once(&self.registry)
+            .chain(&self.foreign)
+            .map(|schema| match self.server {
+                Server::Postgres => format!("DROP SCHEMA IF EXISTS \"{schema}\" CASCADE"),
+                Server::MySql => format!("DROP DATABASE IF EXISTS `{schema}`"),
+            })
+            .collect();
+        let drop_all = || drops.iter().for_each(|d| self.execute(d));
         if !std::thread::panicking() {
-            self.execute(&drops);
+            drop_all();
         } else {
-            let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.execute(&drops)));
+            let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(drop_all));
         }
         let _ = std::fs::remove_dir_all(&self.dir);
     }
@@ -791,4 +903,170 @@ fn a_killed_migrate_all_converges_on_rerun_with_no_half_migrated_tenant() {
     for t in &tenants {
         assert!(table(t, "second_half"), "{t}");
     }
+}
+
+// ---------------------------------------------------------------------------
+// MySQL / MariaDB: the same commands, picked by the URL's scheme
+// ---------------------------------------------------------------------------
+
+#[test]
+fn mysql_create_list_migrate_status_rollback_drop() {
+    let w = World::mysql().with_mysql_guards();
+    let (a, b) = (w.tenant("a"), w.tenant("b"));
+    assert!(w.list().is_empty(), "a fresh registry has no tenants");
+
+    w.create(&a);
+    w.create(&b);
+    assert_eq!(w.list(), [a.as_str(), b.as_str()]);
+    assert_eq!(w.status_of(&a), ["applied", "1", "pending", "-"]);
+    assert!(w.schema_exists(&a), "a database per tenant");
+    assert!(
+        w.has_column(&a, "id"),
+        "migration 1 ran in the tenant's database"
+    );
+    let again = w.fails(&["create", &a]);
+    assert!(again.stderr.contains("already exists"), "{again:?}");
+
+    w.add_mysql_badge();
+    assert_eq!(w.status_of(&b), ["applied", "1", "pending", "2"]);
+    let plan = w.ok(&["migrate", "--all", "--dry-run"]);
+    assert_eq!(
+        plan.lines().last(),
+        Some(&"would migrate 2, up to date 0, would fail 0"),
+        "{plan:?}"
+    );
+    assert!(!w.has_column(&a, "badge"), "a dry run changes nothing");
+
+    let one = w.ok(&["migrate", &a]);
+    assert_eq!(one.lines(), [format!("{a}: migrated 2")]);
+    let all = w.ok(&["migrate", "--all", "--concurrency", "2"]);
+    assert_eq!(
+        all.lines(),
+        [
+            format!("{b}: migrated 2"),
+            "migrated 1, up to date 1, failed 0".to_owned()
+        ],
+        "{all:?}"
+    );
+    for t in [&a, &b] {
+        assert_eq!(w.status_of(t), ["applied", "1,2", "pending", "-"]);
+        assert!(w.has_column(t, "badge"), "{t}");
+    }
+
+    let back = w.ok(&["rollback", &a, "--to", "1"]);
+    assert_eq!(back.lines(), [format!("{a}: rolled back 2")]);
+    assert!(!w.has_column(&a, "badge"));
+    let all_back = w.ok(&["rollback", "--all", "--to", "1"]);
+    assert_eq!(
+        all_back.lines(),
+        [
+            format!("{b}: rolled back 2"),
+            "rolled back 1, nothing to roll back 1, failed 0".to_owned()
+        ],
+        "{all_back:?}"
+    );
+    assert!(!w.has_column(&b, "badge"));
+
+    let dropped = w.ok(&["drop", &a]);
+    assert_eq!(dropped.lines(), [format!("dropped {a}")]);
+    assert!(!w.schema_exists(&a));
+    w.execute(&format!("DROP DATABASE `{b}`"));
+    let gone = w.ok(&["drop", &b]);
+    assert_eq!(
+        gone.lines(),
+        [format!(
+            "dropped {b} (its database was already gone; unregistered it)"
+        )]
+    );
+    assert!(w.list().is_empty());
+    assert!(w.ok(&["status"]).stdout.is_empty());
+}
+
+#[test]
+fn mysql_rename_keeps_data_and_drop_refuses_foreign_databases() {
+    let mut w = World::mysql().with_mysql_guards();
+    let (old, new) = (w.tenant("old"), w.tenant("new"));
+    w.create(&old);
+    w.execute(&format!("INSERT INTO `{old}`.guards (id) VALUES (7)"));
+
+    let run = w.ok(&["rename", &old, &new]);
+    assert_eq!(run.lines(), [format!("renamed {old} to {new}")]);
+    assert_eq!(w.list(), [new.as_str()]);
+    assert!(!w.schema_exists(&old));
+    assert_eq!(w.status_of(&new), ["applied", "1", "pending", "-"]);
+    let id: u64 = w.mysql_sql(async |conn| {
+        sqlx::query_scalar(AssertSqlSafe(format!("SELECT id FROM `{new}`.guards")))
+            .fetch_one(conn)
+            .await
+            .unwrap()
+    });
+    assert_eq!(id, 7);
+
+    let foreign = w.foreign_schema("plain");
+    let refused = w.fails(&["drop", &foreign]);
+    assert!(refused.stderr.contains("is not a tenant"), "{refused:?}");
+    assert!(w.schema_exists(&foreign));
+    let server = w.fails(&["drop", "mysql"]);
+    assert!(server.stderr.contains("the name is reserved"), "{server:?}");
+}
+
+#[test]
+fn mysql_a_mariadb_url_is_a_mysql_url() {
+    let w = World::mysql().with_mysql_guards();
+    let acme = w.tenant("acme");
+    w.create(&acme);
+    let url = w.url.replacen("mysql://", "mariadb://", 1);
+    assert!(url.starts_with("mariadb://"), "{url}");
+    let run: Run = w
+        .command(&["list"])
+        .env("DATABASE_URL", &url)
+        .output()
+        .unwrap()
+        .into();
+    assert_eq!(run.code, Some(0), "{run:?}");
+    assert_eq!(run.lines(), [acme.as_str()]);
+}
+
+/// A run of the binary with `url` and `args` only (no server is reached: usage errors).
+fn run_with_url(url: &str, args: &[&str]) -> Run {
+    Command::new(BIN)
+        .env("DATABASE_URL", url)
+        .args(args)
+        .output()
+        .unwrap()
+        .into()
+}
+
+#[test]
+fn postgres_only_flags_with_a_mysql_url_are_usage_errors() {
+    for url in [
+        "mysql://root@127.0.0.1:1/none",
+        "mariadb://root@127.0.0.1:1/none",
+    ] {
+        let run = run_with_url(url, &["--pgbouncer", "list"]);
+        assert_eq!(run.code, Some(2), "{run:?}");
+        assert_eq!(
+            run.stderr.trim_end(),
+            "error: --pgbouncer is a PostgreSQL option; the database URL names MySQL/MariaDB"
+        );
+        assert!(run.stdout.is_empty(), "{run:?}");
+    }
+}
+
+#[test]
+fn an_unknown_url_scheme_lists_the_accepted_ones() {
+    let run = run_with_url("sqlite://user:secret@tenants.db", &["list"]);
+    assert_eq!(run.code, Some(2), "{run:?}");
+    assert_eq!(
+        run.stderr.trim_end(),
+        "error: unsupported database URL scheme \"sqlite\": use postgres://, postgresql://, \
+         mysql:// or mariadb://"
+    );
+    let none = run_with_url("localhost/db", &["list"]);
+    assert_eq!(none.code, Some(2), "{none:?}");
+    assert!(
+        none.stderr
+            .starts_with("error: the database URL has no scheme: use postgres://"),
+        "{none:?}"
+    );
 }

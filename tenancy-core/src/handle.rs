@@ -63,6 +63,13 @@ pub trait Lifecycle: Clone + Send + Sync + 'static {
         options: MigrateOptions,
     ) -> impl Future<Output = Result<Report, Error>> + Send;
 
+    /// Rolls every tenant back to `target`, continuing past a failing tenant.
+    fn rollback_all(
+        &self,
+        target: i64,
+        options: MigrateOptions,
+    ) -> impl Future<Output = Result<Report, Error>> + Send;
+
     /// Every tenant's applied and pending migrations.
     fn status(&self) -> impl Future<Output = Result<Vec<TenantStatus>, Error>> + Send;
 
@@ -125,6 +132,14 @@ macro_rules! lifecycle_by_inherent_methods {
                 options: MigrateOptions,
             ) -> impl Future<Output = Result<Report, Error>> + Send {
                 Tenants::<$backend>::migrate_all(self, options)
+            }
+
+            fn rollback_all(
+                &self,
+                target: i64,
+                options: MigrateOptions,
+            ) -> impl Future<Output = Result<Report, Error>> + Send {
+                Tenants::<$backend>::rollback_all(self, target, options)
             }
 
             fn status(&self) -> impl Future<Output = Result<Vec<TenantStatus>, Error>> + Send {

@@ -9,6 +9,8 @@
 //!   routines or events is refused with [`Error::Unsupported`] before anything changes.
 //! - No create hook, no shared schemas, no PgBouncer mode (PostgreSQL only).
 
+use std::future::Future;
+
 use sqlx::MySql;
 
 use crate::error::Error;
@@ -113,12 +115,45 @@ impl Tenants<MySql> {
     /// Migrates every tenant that is behind (found with one query over the registry), up to
     /// `options.concurrency` at once; a failing tenant does not stop the others.
     pub async fn migrate_all(&self, options: MigrateOptions) -> Result<Report, Error> {
+        let has_work = |s: &TenantStatus| !s.pending.is_empty() || !s.changed.is_empty();
+        self.run_all(has_work, options, |this, tenant| async move {
+            this.migrate(tenant.as_str()).await
+        })
+        .await
+    }
+
+    /// Rolls every tenant back to `target` (see [`rollback`](Self::rollback)), like
+    /// [`migrate_all`](Self::migrate_all): tenants with a migration above `target` (found with
+    /// one query over the registry), up to `options.concurrency` at once.
+    pub async fn rollback_all(
+        &self,
+        target: i64,
+        options: MigrateOptions,
+    ) -> Result<Report, Error> {
+        let has_work = |s: &TenantStatus| s.applied.iter().any(|v| *v > target);
+        self.run_all(has_work, options, move |this, tenant| async move {
+            this.rollback(tenant.as_str(), target).await
+        })
+        .await
+    }
+
+    /// Runs `op` on every tenant whose status `has_work`, in tasks of their own, up to
+    /// `options.concurrency` at once; the others are reported up to date.
+    async fn run_all<Fut>(
+        &self,
+        has_work: impl Fn(&TenantStatus) -> bool,
+        options: MigrateOptions,
+        op: impl Fn(Self, Tenant) -> Fut,
+    ) -> Result<Report, Error>
+    where
+        Fut: Future<Output = Result<Outcome, Error>> + Send + 'static,
+    {
         let inner = self.inner();
         let statuses = inner.store.status(&inner.pool, &inner.migrations).await?;
         let mut tenants = Vec::with_capacity(statuses.len());
         let mut work = Vec::new();
         for (index, status) in statuses.into_iter().enumerate() {
-            if !status.pending.is_empty() || !status.changed.is_empty() {
+            if has_work(&status) {
                 work.push((index, status.tenant.clone()));
             }
             tenants.push(TenantResult {
@@ -132,11 +167,8 @@ impl Tenants<MySql> {
             .unwrap_or_else(|| self.pool().options().get_max_connections() as usize);
         let mut done = 0;
         let run = |(index, tenant): (usize, Tenant)| {
-            let this = self.clone();
-            async move {
-                let result = this.migrate(tenant.as_str()).await;
-                (index, tenant, result)
-            }
+            let result = op(self.clone(), tenant.clone());
+            async move { (index, tenant, result.await) }
         };
         run_bounded(work, concurrency, run, |_, (index, tenant, result)| {
             done += 1;
