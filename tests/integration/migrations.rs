@@ -1,136 +1,17 @@
-//! Per-tenant migrations: migrate_all, failures, checksums, idempotence, aborts, concurrency,
-//! rollback, and that no connection goes back to the pool changed.
+//! Per-tenant migrations, PostgreSQL only: aborted and overlapping runs, `rollback_all`, that no
+//! connection goes back to the pool changed, and the statement batches' internals. The rest runs
+//! on every backend (`backends/shared/migrations.rs`).
 
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
 use std::time::Duration;
 
 use sqlx::migrate::{Migration, MigrationType};
-use tenancy::{Error, MigrateOptions, Outcome, Tenant};
+use tenancy::{MigrateOptions, Outcome, Tenant};
 
-use crate::assert_err;
 use crate::lifecycle_support::{
     has_column, has_table, migration, tenants_at_v1, v1, v2, HeldLock, Lifecycle, V1_GUARDS,
     V2_BADGE_UP,
 };
 use crate::support::{pool, pool_with};
-
-#[tokio::test]
-async fn migrate_all_migrates_the_others_past_a_broken_tenant() {
-    let pool = pool().await;
-    let (l, created) = tenants_at_v1(&pool, 5).await;
-    // Break one tenant: the column v2 adds already exists there.
-    let broken = &created[2];
-    let sql = format!(
-        "ALTER TABLE {}.guards ADD COLUMN badge int",
-        broken.quoted()
-    );
-    sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
-        .execute(&pool)
-        .await
-        .unwrap();
-
-    let newer = l.with_migrations(&pool, v2());
-    let progress = Arc::new(AtomicUsize::new(0));
-    let seen = progress.clone();
-    let report = newer
-        .migrate_all(
-            MigrateOptions::default()
-                .concurrency(2)
-                .on_progress(move |p| {
-                    assert_eq!(p.total, 5);
-                    seen.fetch_add(1, Ordering::SeqCst);
-                }),
-        )
-        .await
-        .unwrap();
-    assert_eq!(progress.load(Ordering::SeqCst), 5);
-    assert!(!report.is_success());
-    let failed: Vec<_> = report.failed().collect();
-    assert_eq!(failed.len(), 1);
-    assert_eq!(failed[0].0, broken);
-    assert!(matches!(failed[0].1, Error::Migration { version: 2, .. }));
-    assert!(failed[0].1.to_string().contains(broken.as_str()));
-    assert_eq!(report.changed().count(), 4);
-    // The run ended with its durable commit, recording what it migrated.
-    let recorded: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
-        "SELECT tenants_migrated FROM \"{}\".last_migrate_run",
-        l.registry
-    )))
-    .fetch_one(&pool)
-    .await
-    .unwrap();
-    assert_eq!(recorded, 4);
-    for t in &created {
-        assert!(
-            has_column(&pool, t.as_str(), "guards", "badge").await,
-            "{t}"
-        );
-    }
-    // The broken tenant's v2 was rolled back, not recorded: it is still pending.
-    let status = newer.status().await.unwrap();
-    let s = status.iter().find(|s| &s.tenant == broken).unwrap();
-    assert_eq!(s.pending, [2]);
-}
-
-#[tokio::test]
-async fn reruns_are_idempotent() {
-    let pool = pool().await;
-    let (l, created) = tenants_at_v1(&pool, 3).await;
-    let newer = l.with_migrations(&pool, v2());
-    let first = newer.migrate_all(MigrateOptions::default()).await.unwrap();
-    assert_eq!(first.changed().count(), 3);
-    for t in &first.tenants {
-        assert_eq!(t.result.as_ref().unwrap(), &Outcome::Migrated(vec![2]));
-    }
-    let second = newer.migrate_all(MigrateOptions::default()).await.unwrap();
-    assert!(second.is_success());
-    assert_eq!(second.up_to_date(), 3);
-    assert_eq!(second.changed().count(), 0);
-    assert_eq!(
-        newer.migrate(created[0].as_str()).await.unwrap(),
-        Outcome::UpToDate
-    );
-}
-
-#[tokio::test]
-async fn a_changed_checksum_is_detected_and_not_rerun() {
-    let pool = pool().await;
-    let (l, created) = tenants_at_v1(&pool, 2).await;
-    let edited = vec![migration(
-        1,
-        MigrationType::Simple,
-        &format!("{V1_GUARDS}; -- edited after it ran"),
-    )];
-    let newer = l.with_migrations(&pool, edited);
-    assert_err!(
-        newer.migrate(created[0].as_str()).await,
-        Error::ChecksumMismatch { version: 1, .. }
-    );
-    let report = newer.migrate_all(MigrateOptions::default()).await.unwrap();
-    assert_eq!(report.failed().count(), 2);
-    assert!(report
-        .failed()
-        .all(|(_, e)| matches!(e, Error::ChecksumMismatch { version: 1, .. })));
-    let status = newer.status().await.unwrap();
-    assert!(status.iter().all(|s| s.changed == [1]));
-}
-
-#[tokio::test]
-async fn migrate_of_an_unknown_tenant_is_refused() {
-    let pool = pool().await;
-    let l = Lifecycle::new(&pool, v1()).await;
-    assert_err!(
-        l.tenants
-            .migrate(tenancy_testdb::unique_name("nobody"))
-            .await,
-        Error::NotATenant { .. }
-    );
-    assert_err!(
-        l.tenants.migrate("public").await,
-        Error::InvalidTenantName(_)
-    );
-}
 
 /// Migration 2 for `tenants_at_v1`: creates `first_half` and `second_half`, and between them
 /// waits for `lock` in tenant `wait_in` only.
@@ -306,23 +187,18 @@ async fn two_overlapping_runs_apply_each_migration_once() {
 }
 
 #[tokio::test]
-async fn rollback_one_and_all() {
+async fn rollback_all_reverts_every_tenant() {
     let pool = pool().await;
     let (l, created) = tenants_at_v1(&pool, 3).await;
     let newer = l.with_migrations(&pool, v2());
     newer.migrate_all(MigrateOptions::default()).await.unwrap();
 
+    // One tenant first (rollback of one tenant runs on every backend).
     let first = created[0].as_str();
     assert_eq!(
         newer.rollback(first, 1).await.unwrap(),
         Outcome::RolledBack(vec![2])
     );
-    assert!(!has_column(&pool, first, "guards", "badge").await);
-    assert_err!(
-        newer.rollback(first, 0).await,
-        Error::Irreversible { version: 1, .. }
-    );
-
     let report = newer
         .rollback_all(1, MigrateOptions::default())
         .await

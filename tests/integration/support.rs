@@ -1,37 +1,11 @@
-//! Shared fixtures: the pool, fresh tenant schemas, and the `Guard` model.
+//! Shared fixtures of the PostgreSQL tests: the pool, fresh tenant schemas, and the `Guard` model.
 
 use sqlx::postgres::{PgPool, PgPoolOptions};
-use sqlx::types::time::OffsetDateTime;
 use tenancy::{Tenant, TenantModel};
 
-/// The model most tests use.
-#[derive(TenantModel, Debug, Clone, PartialEq)]
-#[tenancy(table = "guards")]
-pub struct Guard {
-    #[tenancy(id, generated)]
-    pub id: i64,
-    #[tenancy(required, length(max = 50))]
-    pub name: String,
-    #[tenancy(required)]
-    pub position: String,
-    #[tenancy(range(min = 16, max = 120))]
-    pub age: Option<i32>,
-    #[tenancy(generated)]
-    pub inserted_at: OffsetDateTime,
-}
-
-impl Guard {
-    /// A new, not yet inserted guard (`id` and `inserted_at` are filled by the database).
-    pub fn new(name: &str, position: &str) -> Self {
-        Guard {
-            id: 0,
-            name: name.into(),
-            position: position.into(),
-            age: None,
-            inserted_at: OffsetDateTime::UNIX_EPOCH,
-        }
-    }
-}
+// The model most tests use: the PostgreSQL `Guard` of the backend harness (one definition for
+// every backend, see `backends`).
+crate::guard_model!();
 
 pub const GUARDS_DDL: &str = "CREATE TABLE {schema}.guards (
     id bigserial PRIMARY KEY,
@@ -40,6 +14,18 @@ pub const GUARDS_DDL: &str = "CREATE TABLE {schema}.guards (
     age integer,
     inserted_at timestamptz NOT NULL DEFAULT now()
 )";
+
+/// A model whose key the application chooses, with a unique column to make a server error.
+#[derive(TenantModel, Debug, Clone, PartialEq)]
+#[tenancy(table = "badges")]
+pub struct Badge {
+    #[tenancy(id)]
+    pub code: String,
+    pub holder: String,
+}
+
+pub const BADGES_DDL: &str =
+    "CREATE TABLE {schema}.badges (code text PRIMARY KEY, holder text NOT NULL UNIQUE)";
 
 pub fn database_url() -> String {
     tenancy_testdb::database_url().unwrap_or_else(|e| panic!("{e}"))

@@ -7,7 +7,8 @@
 //!   [`Error::Dirty`], never re-run.
 //! - `rename` moves the tables with one `RENAME TABLE`; a database holding views, triggers,
 //!   routines or events is refused with [`Error::Unsupported`] before anything changes.
-//! - No create hook, no shared schemas, no PgBouncer mode (PostgreSQL only).
+//! - No create hook, no shared schemas, no PgBouncer mode, no `rollback_all`, and no record of
+//!   the last `migrate_all` run in the registry (PostgreSQL only).
 
 use std::future::Future;
 

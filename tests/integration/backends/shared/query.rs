@@ -1,13 +1,13 @@
 //! The typed query builder.
 
-use tenancy::{Error, TenantModel};
+use tenancy::{Error, Query, TenantModel};
 
+use super::{pool, Fresh, Guard, Pool};
 use crate::assert_err;
-use crate::support::{pool, Guard, Tenants};
 
-async fn seeded() -> (sqlx::PgPool, Tenants) {
+async fn seeded() -> (Pool, Fresh) {
     let pool = pool().await;
-    let t = Tenants::new(&pool, 2).await;
+    let t = Fresh::new(&pool, 2).await;
     let mut rows = Vec::new();
     for (name, position, age) in [
         ("Abu", "Guard", Some(30)),
@@ -37,7 +37,7 @@ async fn comparisons() {
     let (pool, t) = seeded().await;
     let a = t.get(0);
     let q = || Guard::query(a).order_by(Guard::ID.asc());
-    let run = |q: tenancy::Query<Guard>| {
+    let run = |q: Query<Guard>| {
         let pool = pool.clone();
         async move { q.fetch_all(&pool).await.unwrap() }
     };
@@ -115,6 +115,13 @@ async fn order_limit_offset_and_fetch_variants() {
     // Archer: Dov; Captain: Bea; Guard: Cai, Abu, Abe  -> skip Dov, take Bea, Cai
     assert_eq!(names(&page), ["Bea", "Cai"]);
     assert!(page.iter().all(|r| r.tenant() == a));
+    let skipped = Guard::query(a)
+        .order_by(Guard::NAME.asc())
+        .offset(3)
+        .fetch_all(&pool)
+        .await
+        .unwrap();
+    assert_eq!(names(&skipped), ["Cai", "Dov"], "an offset without a limit");
 
     let first = Guard::query(a)
         .order_by(Guard::NAME.asc())
@@ -145,6 +152,8 @@ async fn count_and_delete_matching() {
     let guards = || Guard::query(a).filter(Guard::POSITION.eq("Guard"));
     assert_eq!(guards().count(&pool).await.unwrap(), 3);
     assert_eq!(guards().limit(2).count(&pool).await.unwrap(), 2);
+    assert_eq!(guards().offset(2).count(&pool).await.unwrap(), 1);
+    assert_eq!(guards().limit(5).offset(1).count(&pool).await.unwrap(), 2);
 
     // Delete the oldest guard only, then every remaining guard.
     let deleted = guards()
@@ -158,5 +167,51 @@ async fn count_and_delete_matching() {
     assert_eq!(guards().delete(&pool).await.unwrap(), 2);
     assert_eq!(Guard::query(a).count(&pool).await.unwrap(), 2);
     // The other tenant's look-alike guards are untouched.
+    assert_eq!(Guard::query(b).count(&pool).await.unwrap(), 3);
+}
+
+#[tokio::test]
+async fn delete_with_an_ordered_window() {
+    let (pool, t) = seeded().await;
+    let (a, b) = (t.get(0), t.get(1));
+    let left = |pool: Pool| async move {
+        let rows = Guard::query(a)
+            .order_by(Guard::NAME.asc())
+            .fetch_all(&pool)
+            .await
+            .unwrap();
+        rows.into_iter()
+            .map(|r| r.into_inner().name)
+            .collect::<Vec<_>>()
+    };
+    let guards = || Guard::query(a).filter(Guard::POSITION.eq("Guard"));
+    // Guards by name descending: Cai, Abu, Abe. Skip one, delete one: Abu.
+    let deleted = guards()
+        .order_by(Guard::NAME.desc())
+        .offset(1)
+        .limit(1)
+        .delete(&pool)
+        .await
+        .unwrap();
+    assert_eq!(deleted, 1);
+    assert_eq!(left(pool.clone()).await, ["Abe", "Bea", "Cai", "Dov"]);
+    // The first by name descending: Cai.
+    let deleted = guards()
+        .order_by(Guard::NAME.desc())
+        .limit(1)
+        .delete(&pool)
+        .await
+        .unwrap();
+    assert_eq!(deleted, 1);
+    assert_eq!(left(pool.clone()).await, ["Abe", "Bea", "Dov"]);
+    // An offset without a limit: all but the first by name.
+    let deleted = Guard::query(a)
+        .order_by(Guard::NAME.asc())
+        .offset(1)
+        .delete(&pool)
+        .await
+        .unwrap();
+    assert_eq!(deleted, 2);
+    assert_eq!(left(pool.clone()).await, ["Abe"]);
     assert_eq!(Guard::query(b).count(&pool).await.unwrap(), 3);
 }

@@ -2,8 +2,8 @@
 
 use tenancy::{Changeset, Error, TenantModel, Validate};
 
+use super::{pool, raw_guards, Fresh, Guard};
 use crate::assert_err;
-use crate::support::{pool, raw_guards, Guard, Tenants};
 
 fn invalid() -> Guard {
     let mut g = Guard::new("", "");
@@ -39,7 +39,7 @@ fn every_broken_rule_is_reported_at_once() {
 #[tokio::test]
 async fn invalid_insert_touches_nothing() {
     let pool = pool().await;
-    let t = Tenants::new(&pool, 1).await;
+    let t = Fresh::new(&pool, 1).await;
     let a = t.get(0);
     assert_err!(invalid().insert(&pool, a).await, Error::Validation(e) if e.errors().len() == 3);
     assert_err!(
@@ -52,7 +52,7 @@ async fn invalid_insert_touches_nothing() {
 #[tokio::test]
 async fn invalid_update_leaves_row_and_record_unchanged() {
     let pool = pool().await;
-    let t = Tenants::new(&pool, 1).await;
+    let t = Fresh::new(&pool, 1).await;
     let a = t.get(0);
     let mut g = Guard::new("Abu", "Guard").insert(&pool, a).await.unwrap();
 

@@ -1,0 +1,74 @@
+//! The backend harness: every backend-neutral behaviour is written once, in `shared/*.rs`, and
+//! compiled once per backend. Each backend module (`pg`, `mysql`) mounts the same files with
+//! `#[path = "shared/…"] mod …;`, so in each copy `super::` is that backend: the tests are named
+//! `backends::pg::crud::…` and `backends::mysql::crud::…`.
+//!
+//! What a backend module gives the shared files (the compiler checks it at every use):
+//! - `Db` (sqlx's database type), `Pool`, `pool()`, `pool_with(n)`, `MAX_BIND_PARAMS`;
+//! - `Guard` (from [`guard_model!`], derived for the backend) and `Badge` (an application key
+//!   and a unique `holder`);
+//! - `Fresh`: `n` fresh tenant containers holding `guards` and `badges`, made with plain DDL in
+//!   the backend's dialect (bypassing the lifecycle) and dropped when the value is dropped;
+//! - raw SQL that bypasses the library: `q(tenant)` (the container quoted), `exec`,
+//!   `raw_guards`, `has_table`, `has_column`, `container_exists`, `container_names`,
+//!   `create_container`, `drop_container`, `SERVER_CONTAINER` (one that always exists);
+//! - `Lifecycle`: a `Tenants<Db>` on a private registry, everything it made dropped at the end;
+//!   migrations in the dialect: `v1()`, `v2()` (adds `guards.badge`, reversible), `V1_GUARDS`,
+//!   `FAILING` (a statement the server refuses), `ADD_BADGE_INT` (breaks v2 in one tenant);
+//! - `ATOMIC_DDL`, the one switch the shared bodies read (see below).
+//!
+//! Differences by design, each tested in its backend's own module only:
+//! - PostgreSQL (`ATOMIC_DDL = true`): create, migrate and rollback are transactions, so a
+//!   failing migration leaves the tenant exactly as it was and a rerun tries it again
+//!   (`lifecycle.rs`, `migrations.rs`); `create_with` hooks in the create transaction; statement
+//!   batches, aborted runs, overlapping runs, `rollback_all`, the `last_migrate_run` record and
+//!   session restoring (`migrations.rs`); `insert_many` as one statement and the largest batch
+//!   that fits (`crud.rs`); `search_path` and session state (`isolation.rs`); PgBouncer,
+//!   hardening, `query_across`, task-local context, column types (their own modules).
+//! - MySQL/MariaDB (`ATOMIC_DDL = false`, `backends/mysql.rs`): DDL commits implicitly, so
+//!   create compensates (drops the database, unregisters) and a migration that failed part-way
+//!   keeps what it did and its `success = FALSE` row: status shows it pending and migrate
+//!   refuses it with `Error::Dirty` instead of re-running it; rename moves tables and refuses a
+//!   database holding views (`Error::Unsupported`, nothing changed); the server's databases are
+//!   reserved names; a session's `USE` does not redirect CRUD; unsigned keys. No `create_with`,
+//!   `rollback_all`, run record, shared schemas or PgBouncer mode on MySQL (the backend's docs).
+
+pub mod mysql;
+pub mod pg;
+
+/// The `Guard` model every backend's tests use, derived for the backend named (none: the
+/// default, PostgreSQL): a generated key, validated columns, a nullable one and a generated
+/// timestamp.
+#[macro_export]
+macro_rules! guard_model {
+    ($($backend:literal)?) => {
+        /// The model most tests use.
+        #[derive(tenancy::TenantModel, Debug, Clone, PartialEq)]
+        #[tenancy(table = "guards" $(, backend = $backend)?)]
+        pub struct Guard {
+            #[tenancy(id, generated)]
+            pub id: i64,
+            #[tenancy(required, length(max = 50))]
+            pub name: String,
+            #[tenancy(required)]
+            pub position: String,
+            #[tenancy(range(min = 16, max = 120))]
+            pub age: Option<i32>,
+            #[tenancy(generated)]
+            pub inserted_at: sqlx::types::time::OffsetDateTime,
+        }
+
+        impl Guard {
+            /// A new, not yet inserted guard (`id` and `inserted_at` are filled by the database).
+            pub fn new(name: &str, position: &str) -> Self {
+                Guard {
+                    id: 0,
+                    name: name.into(),
+                    position: position.into(),
+                    age: None,
+                    inserted_at: sqlx::types::time::OffsetDateTime::UNIX_EPOCH,
+                }
+            }
+        }
+    };
+}

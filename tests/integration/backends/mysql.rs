@@ -1,0 +1,490 @@
+//! The shared behaviours on MySQL / MariaDB, a database per tenant, against a real server:
+//! `MYSQL_URL`, by default `mysql://root@127.0.0.1:3306/test` (`.ci/run` starts MariaDB). Without
+//! a server these tests fail, saying how to point them at one. Then what only MySQL does.
+
+use sqlx::migrate::{Migration, MigrationType, Migrator};
+use sqlx::mysql::MySqlPoolOptions;
+use tenancy::{Changeset, Error, Tenant, TenantModel, Tenants};
+
+use crate::assert_err;
+use crate::lifecycle_support::migration;
+
+// The shared behaviours, one module per concern: the same files as the other backend's
+// (mounting them twice, once per backend, is the harness's whole point).
+#[allow(clippy::duplicate_mod)]
+#[path = "shared/crud.rs"]
+mod crud;
+#[allow(clippy::duplicate_mod)]
+#[path = "shared/insert_many.rs"]
+mod insert_many;
+#[allow(clippy::duplicate_mod)]
+#[path = "shared/isolation.rs"]
+mod isolation;
+#[allow(clippy::duplicate_mod)]
+#[path = "shared/lifecycle.rs"]
+mod lifecycle;
+#[allow(clippy::duplicate_mod)]
+#[path = "shared/migrations.rs"]
+mod migrations;
+#[allow(clippy::duplicate_mod)]
+#[path = "shared/query.rs"]
+mod query;
+#[allow(clippy::duplicate_mod)]
+#[path = "shared/validation.rs"]
+mod validation;
+
+pub type Db = sqlx::MySql;
+pub type Pool = sqlx::MySqlPool;
+
+/// DDL commits implicitly: a failed migration keeps what it did and is reported, not undone.
+pub const ATOMIC_DDL: bool = false;
+pub const MAX_BIND_PARAMS: usize = <Db as tenancy::Backend>::MAX_BIND_PARAMS;
+/// A database that always exists.
+pub const SERVER_CONTAINER: &str = "mysql";
+/// A migration statement the server refuses.
+pub const FAILING: &str = "ALTER TABLE nope ADD x INT";
+/// Adds the column v2 adds, so v2 fails in that tenant (`{t}`: the database).
+pub const ADD_BADGE_INT: &str = "ALTER TABLE {t}.guards ADD COLUMN badge INT";
+
+crate::guard_model!("mysql");
+
+/// A model whose key the application chooses, with a unique column to make a server error.
+#[derive(TenantModel, Debug, Clone, PartialEq)]
+#[tenancy(table = "badges", backend = "mysql")]
+pub struct Badge {
+    #[tenancy(id)]
+    pub code: String,
+    pub holder: String,
+}
+
+/// A model with an unsigned generated key (MySQL only: PostgreSQL has no unsigned integers).
+#[derive(TenantModel, Debug, Clone, PartialEq)]
+#[tenancy(table = "tickets", backend = "mysql")]
+pub struct Ticket {
+    #[tenancy(id, generated)]
+    pub id: u64,
+    pub seat: u32,
+}
+
+pub const V1_GUARDS: &str = "CREATE TABLE guards (
+    id BIGINT AUTO_INCREMENT PRIMARY KEY,
+    name VARCHAR(255) NOT NULL,
+    position VARCHAR(255) NOT NULL,
+    age INT NULL,
+    inserted_at TIMESTAMP(6) NOT NULL DEFAULT CURRENT_TIMESTAMP(6)
+)";
+const BADGES: &str =
+    "CREATE TABLE badges (code VARCHAR(32) PRIMARY KEY, holder VARCHAR(255) NOT NULL UNIQUE)";
+const TICKETS: &str =
+    "CREATE TABLE tickets (id BIGINT UNSIGNED AUTO_INCREMENT PRIMARY KEY, seat INT UNSIGNED NOT NULL)";
+const V2_BADGE_UP: &str = "ALTER TABLE guards ADD COLUMN badge VARCHAR(32) NULL";
+const V2_BADGE_DOWN: &str = "ALTER TABLE guards DROP COLUMN badge";
+
+pub fn v1() -> Vec<Migration> {
+    vec![migration(1, MigrationType::Simple, V1_GUARDS)]
+}
+
+pub fn v2() -> Vec<Migration> {
+    let mut all = v1();
+    all.push(migration(2, MigrationType::ReversibleUp, V2_BADGE_UP));
+    all.push(migration(2, MigrationType::ReversibleDown, V2_BADGE_DOWN));
+    all
+}
+
+/// `MYSQL_URL`, or the local MariaDB the README and `.ci/run` use.
+pub fn mysql_url() -> String {
+    std::env::var("MYSQL_URL").unwrap_or_else(|_| "mysql://root@127.0.0.1:3306/test".to_owned())
+}
+
+pub async fn pool() -> Pool {
+    pool_with(4).await
+}
+
+pub async fn pool_with(max_connections: u32) -> Pool {
+    let url = mysql_url();
+    MySqlPoolOptions::new()
+        .max_connections(max_connections)
+        .connect(&url)
+        .await
+        .unwrap_or_else(|e| {
+            panic!(
+                "cannot reach MySQL/MariaDB at {url} ({e}): start one (`.ci/run` starts the \
+                 machine's MariaDB) or point MYSQL_URL at a server where root may create databases"
+            )
+        })
+}
+
+/// `name` as a MySQL identifier.
+fn quote(name: &str) -> String {
+    format!("`{}`", name.replace('`', "``"))
+}
+
+/// `tenant`'s database, quoted.
+pub fn q(tenant: &Tenant) -> String {
+    quote(tenant.as_str())
+}
+
+/// Runs `sql` (one or more statements) with plain sqlx.
+pub async fn exec(pool: &Pool, sql: String) {
+    sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
+        .execute(pool)
+        .await
+        .unwrap();
+}
+
+/// Runs `cleanup` on a pool of its own, on a thread of its own, and waits for it (async work
+/// cannot run in `Drop`). Best effort: nothing happens if the server cannot be reached.
+fn on_side_thread(cleanup: impl AsyncFnOnce(&Pool) + Send + 'static) {
+    let url = mysql_url();
+    let _ = std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            if let Ok(pool) = MySqlPoolOptions::new()
+                .max_connections(1)
+                .connect(&url)
+                .await
+            {
+                cleanup(&pool).await;
+                pool.close().await;
+            }
+        })
+    })
+    .join();
+}
+
+/// Drops each database, ignoring failures.
+async fn drop_databases(pool: &Pool, names: &[String]) {
+    for name in names {
+        // A failing test may leave a transaction open on a table of the database: give up
+        // rather than hang.
+        let sql = format!(
+            "SET SESSION lock_wait_timeout = 5; DROP DATABASE IF EXISTS {}",
+            quote(name)
+        );
+        let _ = sqlx::raw_sql(sqlx::AssertSqlSafe(sql)).execute(pool).await;
+    }
+}
+
+/// Fresh tenant databases holding `guards`, `badges` and `tickets`, made with plain DDL and
+/// dropped when this value is dropped (even when the test panics).
+pub struct Fresh {
+    tenants: Vec<Tenant>,
+}
+
+impl Fresh {
+    pub async fn new(pool: &Pool, n: usize) -> Self {
+        let tenants: Vec<Tenant> = (0..n)
+            .map(|_| Tenant::new(tenancy_testdb::unique_name("it")).unwrap())
+            .collect();
+        let fresh = Fresh { tenants };
+        for tenant in &fresh.tenants {
+            let db = q(tenant);
+            let mut script = format!("CREATE DATABASE {db} CHARACTER SET utf8mb4;");
+            for stmt in [V1_GUARDS, BADGES, TICKETS] {
+                let qualified = format!("CREATE TABLE {db}.");
+                script.push_str(&stmt.replacen("CREATE TABLE ", &qualified, 1));
+                script.push(';');
+            }
+            exec(pool, script).await;
+        }
+        fresh
+    }
+
+    pub fn get(&self, i: usize) -> &Tenant {
+        &self.tenants[i]
+    }
+}
+
+impl Drop for Fresh {
+    fn drop(&mut self) {
+        let names: Vec<String> = self.tenants.iter().map(|t| t.to_string()).collect();
+        on_side_thread(async move |pool| drop_databases(pool, &names).await);
+    }
+}
+
+/// Rows of a tenant's `guards` as (name, position), read with plain SQL.
+pub async fn raw_guards(pool: &Pool, tenant: &Tenant) -> Vec<(String, String)> {
+    let sql = format!(
+        "SELECT name, position FROM {}.guards ORDER BY id",
+        q(tenant)
+    );
+    sqlx::query_as(sqlx::AssertSqlSafe(sql))
+        .fetch_all(pool)
+        .await
+        .unwrap()
+}
+
+pub async fn has_table(pool: &Pool, db: &str, table: &str) -> bool {
+    sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM information_schema.TABLES \
+         WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ?)",
+    )
+    .bind(db)
+    .bind(table)
+    .fetch_one(pool)
+    .await
+    .map(|found: i64| found == 1)
+    .unwrap()
+}
+
+pub async fn has_column(pool: &Pool, db: &str, table: &str, column: &str) -> bool {
+    sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM information_schema.COLUMNS \
+         WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ? AND COLUMN_NAME = ?)",
+    )
+    .bind(db)
+    .bind(table)
+    .bind(column)
+    .fetch_one(pool)
+    .await
+    .map(|found: i64| found == 1)
+    .unwrap()
+}
+
+pub async fn container_exists(pool: &Pool, name: &str) -> bool {
+    container_names(pool).await.iter().any(|n| n == name)
+}
+
+/// Every database on the server, sorted.
+pub async fn container_names(pool: &Pool) -> Vec<String> {
+    sqlx::query_scalar("SELECT SCHEMA_NAME FROM information_schema.SCHEMATA ORDER BY 1")
+        .fetch_all(pool)
+        .await
+        .unwrap()
+}
+
+/// A database that is no tenant, holding table `keep`.
+pub async fn create_container(pool: &Pool, name: &str) {
+    let db = quote(name);
+    exec(
+        pool,
+        format!("CREATE DATABASE {db}; CREATE TABLE {db}.keep (id INT)"),
+    )
+    .await;
+}
+
+pub async fn drop_container(pool: &Pool, name: &str) {
+    exec(pool, format!("DROP DATABASE {}", quote(name))).await;
+}
+
+/// A `Tenants<MySql>` handle on a private registry database; every tenant it registered and
+/// the registry are dropped when the fixture is dropped.
+pub struct Lifecycle {
+    pub tenants: Tenants<Db>,
+    pub registry: String,
+}
+
+impl Lifecycle {
+    pub async fn new(pool: &Pool, migrations: Vec<Migration>) -> Self {
+        let registry = tenancy_testdb::unique_name("myreg");
+        let tenants = Tenants::new(pool.clone(), Migrator::with_migrations(migrations))
+            .unwrap()
+            .with_registry(&registry)
+            .unwrap();
+        Lifecycle { tenants, registry }
+    }
+
+    /// Another handle on the same registry with other migrations (a newer build of the app).
+    pub fn with_migrations(&self, pool: &Pool, migrations: Vec<Migration>) -> Tenants<Db> {
+        Tenants::new(pool.clone(), Migrator::with_migrations(migrations))
+            .unwrap()
+            .with_registry(&self.registry)
+            .unwrap()
+    }
+}
+
+impl Drop for Lifecycle {
+    fn drop(&mut self) {
+        let registry = self.registry.clone();
+        on_side_thread(async move |pool| {
+            let sql = format!("SELECT name FROM {}.tenants", quote(&registry));
+            let mut names: Vec<String> = sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
+                .fetch_all(pool)
+                .await
+                .unwrap_or_default();
+            names.push(registry);
+            drop_databases(pool, &names).await;
+        });
+    }
+}
+
+/// MySQL's registry keeps no record of runs (a documented difference): nothing to check.
+pub async fn assert_last_run_migrated(_pool: &Pool, _registry: &str, _migrated: i64) {}
+
+// ---------------------------------------------------------------------------------------------
+// MySQL only.
+
+#[tokio::test]
+async fn unsigned_keys_round_trip() {
+    let pool = pool().await;
+    let t = Fresh::new(&pool, 1).await;
+    let a = t.get(0);
+    let mut ticket = Ticket { id: 0, seat: 7 }.insert(&pool, a).await.unwrap();
+    assert_eq!(ticket.id, 1, "the generated key is read back");
+    ticket
+        .apply(&pool, a, Changeset::new().set(Ticket::SEAT, u32::MAX))
+        .await
+        .unwrap();
+    let found = Ticket::find(&pool, a, 1).await.unwrap().unwrap();
+    assert_eq!(found.seat, u32::MAX);
+}
+
+#[tokio::test]
+async fn a_session_default_database_does_not_redirect_crud() {
+    // One connection, deliberately left on tenant b's database, as a leaky pool would leave it.
+    let pool = pool_with(1).await;
+    let t = Fresh::new(&pool, 2).await;
+    let (a, b) = (t.get(0), t.get(1));
+    exec(&pool, format!("USE {}", q(b))).await;
+    let abu = Guard::new("Abu", "Guard").insert(&pool, a).await.unwrap();
+    assert_eq!(Guard::query(a).count(&pool).await.unwrap(), 1);
+    assert_eq!(Guard::query(b).count(&pool).await.unwrap(), 0);
+    let unqualified: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM guards")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(unqualified, 0, "the row must not land in the USE database");
+    assert!(Guard::find(&pool, b, abu.id).await.unwrap().is_none());
+}
+
+#[tokio::test]
+async fn server_databases_and_the_registry_are_refused() {
+    let pool = pool().await;
+    let l = Lifecycle::new(&pool, v1()).await;
+    for server in ["mysql", "sys", "performance_schema", "information_schema"] {
+        assert_err!(l.tenants.create(server).await, Error::InvalidTenantName(_));
+    }
+    assert_err!(
+        l.tenants.create(&l.registry).await,
+        Error::InvalidTenantName(_)
+    );
+}
+
+#[tokio::test]
+async fn a_failed_create_is_compensated() {
+    // The database is made and the first migration commits before the second fails: what the
+    // server cannot roll back, create undoes.
+    let pool = pool().await;
+    let mut migrations = v1();
+    migrations.push(migration(
+        2,
+        MigrationType::Simple,
+        &format!("CREATE TABLE posts (id INT); {FAILING}"),
+    ));
+    let l = Lifecycle::new(&pool, migrations).await;
+    let n = tenancy_testdb::unique_name("comp");
+    assert_err!(
+        l.tenants.create(&n).await,
+        Error::Migration { version: 2, .. }
+    );
+    assert!(!container_exists(&pool, &n).await, "compensated");
+    assert!(!l.tenants.exists(&n).await.unwrap());
+    // Nothing is left to block the name.
+    let fixed = l.with_migrations(&pool, v1());
+    fixed.create(&n).await.unwrap();
+}
+
+#[tokio::test]
+async fn rename_refuses_a_database_holding_a_view_and_changes_nothing() {
+    let pool = pool().await;
+    let l = Lifecycle::new(&pool, v1()).await;
+    let old = l
+        .tenants
+        .create(tenancy_testdb::unique_name("view"))
+        .await
+        .unwrap();
+    exec(
+        &pool,
+        format!(
+            "CREATE VIEW {0}.names AS SELECT name FROM {0}.guards",
+            q(&old)
+        ),
+    )
+    .await;
+    let new = tenancy_testdb::unique_name("viewnew");
+    assert_err!(
+        l.tenants.rename(old.as_str(), &new).await,
+        Error::Unsupported { operation: "rename", ref reason } if reason.contains("1 view")
+    );
+    assert!(l.tenants.exists(old.as_str()).await.unwrap());
+    assert!(!l.tenants.exists(&new).await.unwrap());
+    assert!(!container_exists(&pool, &new).await);
+    assert!(has_table(&pool, old.as_str(), "guards").await);
+}
+
+#[tokio::test]
+async fn a_query_across_tenants_and_a_fan_out_serve_mysql_too() {
+    let pool = pool().await;
+    let fresh = Fresh::new(&pool, 2).await;
+    let (a, b) = (fresh.get(0).clone(), fresh.get(1).clone());
+    for (tenant, names) in [(&a, ["Abu", "Aladdin"]), (&b, ["Jafar", "Abis"])] {
+        for name in names {
+            Guard::new(name, "Guard")
+                .insert(&pool, tenant)
+                .await
+                .unwrap();
+        }
+    }
+    // `?` placeholders: each branch binds its own copy of the filter's value.
+    let rows = Guard::query_across(&[a.clone(), b.clone()])
+        .filter(Guard::NAME.like("A%"))
+        .order_by(Guard::NAME.asc())
+        .fetch_all(&pool)
+        .await
+        .unwrap();
+    let got: Vec<(&str, &str)> = rows
+        .iter()
+        .map(|r| (r.tenant().as_str(), r.name.as_str()))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            (a.as_str(), "Abu"),
+            (a.as_str(), "Aladdin"),
+            (b.as_str(), "Abis")
+        ]
+    );
+    let counts = Guard::query_across(&[b.clone(), a.clone()])
+        .count_by_tenant(&pool)
+        .await
+        .unwrap();
+    assert_eq!(counts, [(b.clone(), 2), (a.clone(), 2)]);
+
+    // A tenant without the table is named.
+    let ghost = Tenant::new(tenancy_testdb::unique_name("ghost")).unwrap();
+    let err = Guard::query_across(&[a.clone(), ghost.clone()])
+        .count(&pool)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, tenancy::Error::UnknownTenant { tenant, .. } if *tenant == ghost),
+        "{err:?}"
+    );
+
+    // for_each on a MySQL handle: every registered tenant, each with its own result.
+    let fx = Lifecycle::new(&pool, v1()).await;
+    let names = [
+        tenancy_testdb::unique_name("each"),
+        tenancy_testdb::unique_name("each"),
+    ];
+    for name in &names {
+        fx.tenants.create(name).await.unwrap();
+    }
+    let counting = pool.clone();
+    let report = fx
+        .tenants
+        .for_each(Default::default(), move |tenant| {
+            let pool = counting.clone();
+            async move { Guard::query(&tenant).count(&pool).await }
+        })
+        .await
+        .unwrap();
+    assert_eq!(report.tenants.len(), 2);
+    assert!(report.succeeded().all(|(_, n)| *n == 0));
+    for name in &names {
+        fx.tenants.drop(name).await.unwrap();
+    }
+}

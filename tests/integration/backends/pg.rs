@@ -1,0 +1,103 @@
+//! The shared behaviours on PostgreSQL: a schema per tenant (`DATABASE_URL` or a private
+//! cluster). The PostgreSQL-only behaviours stay in the integration binary's other modules.
+
+use tenancy::Tenant;
+
+pub use crate::lifecycle_support::{has_column, has_table, v1, v2, Lifecycle, V1_GUARDS};
+pub use crate::support::{pool, pool_with, raw_guards, Badge, Guard};
+
+// The shared behaviours, one module per concern: the same files as the other backend's
+// (mounting them twice, once per backend, is the harness's whole point).
+#[allow(clippy::duplicate_mod)]
+#[path = "shared/crud.rs"]
+mod crud;
+#[allow(clippy::duplicate_mod)]
+#[path = "shared/insert_many.rs"]
+mod insert_many;
+#[allow(clippy::duplicate_mod)]
+#[path = "shared/isolation.rs"]
+mod isolation;
+#[allow(clippy::duplicate_mod)]
+#[path = "shared/lifecycle.rs"]
+mod lifecycle;
+#[allow(clippy::duplicate_mod)]
+#[path = "shared/migrations.rs"]
+mod migrations;
+#[allow(clippy::duplicate_mod)]
+#[path = "shared/query.rs"]
+mod query;
+#[allow(clippy::duplicate_mod)]
+#[path = "shared/validation.rs"]
+mod validation;
+
+pub type Db = sqlx::Postgres;
+pub type Pool = sqlx::PgPool;
+
+/// Create, migrate and rollback are transactions: a failing migration leaves nothing.
+pub const ATOMIC_DDL: bool = true;
+pub const MAX_BIND_PARAMS: usize = <Db as tenancy::Backend>::MAX_BIND_PARAMS;
+/// A schema that always exists.
+pub const SERVER_CONTAINER: &str = "public";
+/// A migration statement the server refuses.
+pub const FAILING: &str = "CREATE TABLE broken (id nonsense_type)";
+/// Adds the column v2 adds, with another type, so v2 fails in that tenant (`{t}`: the schema).
+pub const ADD_BADGE_INT: &str = "ALTER TABLE {t}.guards ADD COLUMN badge int";
+
+/// Fresh tenant schemas holding `guards` and `badges`, dropped at the end.
+pub struct Fresh(crate::support::Tenants);
+
+impl Fresh {
+    pub async fn new(pool: &Pool, n: usize) -> Self {
+        use crate::support::{Tenants, BADGES_DDL, GUARDS_DDL};
+        Fresh(Tenants::with(pool, n, &[GUARDS_DDL, BADGES_DDL]).await)
+    }
+
+    pub fn get(&self, i: usize) -> &Tenant {
+        self.0.get(i)
+    }
+}
+
+/// `tenant`'s schema, quoted.
+pub fn q(tenant: &Tenant) -> String {
+    tenant.quoted()
+}
+
+/// Runs `sql` with plain sqlx.
+pub async fn exec(pool: &Pool, sql: String) {
+    sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
+        .execute(pool)
+        .await
+        .unwrap();
+}
+
+pub async fn container_exists(pool: &Pool, name: &str) -> bool {
+    crate::lifecycle_support::schema_exists(pool, name).await
+}
+
+pub async fn container_names(pool: &Pool) -> Vec<String> {
+    crate::support::schema_names(pool).await
+}
+
+/// A schema that is no tenant, holding table `keep`.
+pub async fn create_container(pool: &Pool, name: &str) {
+    exec(
+        pool,
+        format!("CREATE SCHEMA \"{name}\"; CREATE TABLE \"{name}\".keep (id int)"),
+    )
+    .await;
+}
+
+pub async fn drop_container(pool: &Pool, name: &str) {
+    exec(pool, format!("DROP SCHEMA \"{name}\" CASCADE")).await;
+}
+
+/// A `migrate_all` run ends with its durable commit, recording how many tenants it migrated.
+pub async fn assert_last_run_migrated(pool: &Pool, registry: &str, migrated: i64) {
+    let recorded: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+        "SELECT tenants_migrated FROM \"{registry}\".last_migrate_run"
+    )))
+    .fetch_one(pool)
+    .await
+    .unwrap();
+    assert_eq!(recorded, migrated);
+}
