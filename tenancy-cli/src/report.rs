@@ -2,7 +2,7 @@
 
 use std::error::Error as StdError;
 
-use tenancy_core::{Outcome, Report, Tenant, TenantStatus};
+use tenancy_core::{Outcome, Planned, Report, Tenant, TenantStatus};
 
 /// Versions as `1,2,3`, or `-` for none.
 pub fn versions(versions: &[i64]) -> String {
@@ -93,23 +93,15 @@ pub enum Plan {
     Fail(String),
 }
 
-/// What `migrate` would do to the tenant with `status`, given the versions in the migrations
-/// folder: the same checks as the real run (an edited or vanished applied migration fails it).
-pub fn plan(status: &TenantStatus, known: &[i64]) -> Plan {
-    if let Some(v) = status.changed.first() {
-        return Plan::Fail(format!(
-            "migration {v} changed after it was applied (checksum differs)"
-        ));
-    }
-    if let Some(v) = unknown(status, known).first() {
-        return Plan::Fail(format!(
-            "migration {v} is applied but missing from the migrations"
-        ));
-    }
-    if status.pending.is_empty() {
-        Plan::UpToDate
-    } else {
-        Plan::Apply(status.pending.clone())
+/// What `migrate` would do to a tenant, from core's plan ([`Tenants::plan`], the same checks
+/// as the real run): its error becomes the reason it would fail.
+///
+/// [`Tenants::plan`]: tenancy_core::Tenants::plan
+pub fn plan(planned: Result<Planned, tenancy_core::Error>) -> Plan {
+    match planned {
+        Ok(Planned::UpToDate) => Plan::UpToDate,
+        Ok(Planned::Apply(versions)) => Plan::Apply(versions),
+        Err(err) => Plan::Fail(err.to_string()),
     }
 }
 
@@ -299,23 +291,19 @@ mod tests {
     }
 
     #[test]
-    fn plan_applies_the_pending_and_fails_on_changed_or_unknown_migrations() {
-        let known = [1, 2, 3];
+    fn a_plan_is_core_s_plan_with_its_error_as_the_reason() {
         assert_eq!(
-            plan(&status("a", &[1], &[2, 3], &[]), &known),
+            plan(Ok(Planned::Apply(vec![2, 3]))),
             Plan::Apply(vec![2, 3])
         );
-        assert_eq!(
-            plan(&status("a", &[1, 2, 3], &[], &[]), &known),
-            Plan::UpToDate
-        );
+        assert_eq!(plan(Ok(Planned::UpToDate)), Plan::UpToDate);
+        let changed = tenancy_core::Error::ChecksumMismatch {
+            tenant: Tenant::new("a").unwrap(),
+            version: 2,
+        };
         assert!(matches!(
-            plan(&status("a", &[1, 2], &[3], &[2]), &known),
-            Plan::Fail(why) if why.contains("migration 2 changed")
-        ));
-        assert!(matches!(
-            plan(&status("a", &[1, 5], &[2, 3], &[]), &known),
-            Plan::Fail(why) if why.contains("migration 5 is applied but missing")
+            plan(Err(changed)),
+            Plan::Fail(why) if why.contains("migration 2 of tenant \"a\" changed")
         ));
     }
 

@@ -292,20 +292,24 @@ fn finish_all<L>(ctx: &mut Ctx<L>, report: &Report, action: Action) -> Result<()
     Ok(())
 }
 
-/// `migrate --dry-run`: what each tenant would get, from one status query; changes nothing.
+/// `migrate --dry-run`: what each tenant would get, as core plans it (one status query, the
+/// run's own checks); changes nothing.
 async fn dry_run<L: Lifecycle>(ctx: &mut Ctx<L>, args: &MigrateArgs) -> Result<(), CliError> {
-    let mut statuses = ctx.tenants.status().await?;
+    let mut plans: Vec<_> = ctx
+        .tenants
+        .plan()
+        .await?
+        .tenants
+        .into_iter()
+        .map(|r| (r.tenant, report::plan(r.result)))
+        .collect();
     if let Target::One(name) = args.target() {
         let tenant = ctx.tenants.parse(&name)?;
-        statuses.retain(|s| s.tenant == tenant);
-        if statuses.is_empty() {
+        plans.retain(|(t, _)| *t == tenant);
+        if plans.is_empty() {
             return Err(tenancy_core::Error::NotATenant { tenant }.into());
         }
     }
-    let plans: Vec<_> = statuses
-        .iter()
-        .map(|s| (s.tenant.clone(), report::plan(s, &ctx.known)))
-        .collect();
     let lines = report::plan_lines(&plans);
     ctx.lines(&lines)?;
     let counts = Counts::of_plans(&plans);

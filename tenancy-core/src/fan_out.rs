@@ -11,7 +11,7 @@ use crate::context;
 use crate::error::Error;
 use crate::handle::Lifecycle;
 use crate::lifecycle::Tenants;
-use crate::migrate::{Progress, Report, TenantResult};
+use crate::migrate::{Planned, Progress, Report, TenantResult};
 use crate::tenant::Tenant;
 use crate::trace;
 
@@ -121,6 +121,32 @@ impl<B: Backend> Tenants<B>
 where
     Tenants<B>: Lifecycle,
 {
+    /// What [`migrate_all`](Self::migrate_all) would do to each tenant, from one status query,
+    /// changing nothing (a dry run): [`Planned::Apply`] with the versions it would apply, or
+    /// the error the run would stop that tenant with ([`Error::ChecksumMismatch`],
+    /// [`Error::UnknownMigration`]). The same checks as the run, in the same order.
+    pub async fn plan(&self) -> Result<Report<Planned>, Error> {
+        let statuses = Lifecycle::status(self).await?;
+        let migrations = &self.inner().migrations;
+        let tenants = statuses
+            .into_iter()
+            .map(|status| {
+                let result = migrations.plan(&status).map(|pending| {
+                    if pending.is_empty() {
+                        Planned::UpToDate
+                    } else {
+                        Planned::Apply(pending)
+                    }
+                });
+                TenantResult {
+                    tenant: status.tenant,
+                    result,
+                }
+            })
+            .collect();
+        Ok(Report { tenants })
+    }
+
     /// Runs `f` for every tenant (or the tenants of [`EachOptions::only`]), up to
     /// `options.concurrency` at once, and reports each tenant's result. A failing tenant does
     /// not stop the others: the [`Report`] lists every tenant, in the order run, with what `f`

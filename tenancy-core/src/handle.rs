@@ -6,7 +6,7 @@ use std::future::Future;
 use crate::backend::Backend;
 use crate::error::Error;
 use crate::lifecycle::{Dropped, TenantEvent, Tenants};
-use crate::migrate::{MigrateOptions, Outcome, Report, TenantStatus};
+use crate::migrate::{MigrateOptions, Outcome, Planned, Report, TenantStatus};
 use crate::tenant::Tenant;
 
 /// The lifecycle of tenants on one backend: what [`Tenants<Postgres>`](Tenants) and
@@ -69,6 +69,9 @@ pub trait Lifecycle: Clone + Send + Sync + 'static {
         target: i64,
         options: MigrateOptions,
     ) -> impl Future<Output = Result<Report, Error>> + Send;
+
+    /// What `migrate_all` would do to each tenant, changing nothing (a dry run).
+    fn plan(&self) -> impl Future<Output = Result<Report<Planned>, Error>> + Send;
 
     /// Every tenant's applied and pending migrations.
     fn status(&self) -> impl Future<Output = Result<Vec<TenantStatus>, Error>> + Send;
@@ -140,6 +143,10 @@ macro_rules! lifecycle_by_inherent_methods {
                 options: MigrateOptions,
             ) -> impl Future<Output = Result<Report, Error>> + Send {
                 Tenants::<$backend>::rollback_all(self, target, options)
+            }
+
+            fn plan(&self) -> impl Future<Output = Result<Report<Planned>, Error>> + Send {
+                Tenants::<$backend>::plan(self)
             }
 
             fn status(&self) -> impl Future<Output = Result<Vec<TenantStatus>, Error>> + Send {

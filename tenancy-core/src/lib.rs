@@ -82,7 +82,7 @@ pub use fan_out::{EachOptions, EachProgressFn};
 pub use handle::Lifecycle;
 pub use lifecycle::{CreateHook, Dropped, TenantEvent, Tenants, DEFAULT_REGISTRY};
 pub use migrate::{
-    MigrateOptions, Outcome, Progress, ProgressFn, Report, TenantResult, TenantStatus,
+    MigrateOptions, Outcome, Planned, Progress, ProgressFn, Report, TenantResult, TenantStatus,
 };
 pub use model::{ColumnDef, TableDef, TenantModel};
 pub use pool::{PoolSettings, STATEMENTS_PER_MODEL};

@@ -126,6 +126,27 @@ impl Migrations {
             .collect())
     }
 
+    /// What [`pending`](Self::pending) would give for the tenant of `status`, from its status
+    /// alone (no checksums needed: `status.changed` names the edited ones): the same checks in
+    /// the same order, so a dry run and the real run cannot disagree.
+    pub(crate) fn plan(&self, status: &TenantStatus) -> Result<Vec<i64>, Error> {
+        for &version in &status.applied {
+            if status.changed.contains(&version) {
+                return Err(Error::ChecksumMismatch {
+                    tenant: status.tenant.clone(),
+                    version,
+                });
+            }
+            if !self.versions.contains(&version) && !self.ignore_missing {
+                return Err(Error::UnknownMigration {
+                    tenant: status.tenant.clone(),
+                    version,
+                });
+            }
+        }
+        Ok(status.pending.clone())
+    }
+
     /// The down migrations that take `tenant` back to `target` (every applied version above it,
     /// newest first).
     pub(crate) fn to_revert(
@@ -150,6 +171,15 @@ impl Migrations {
             })
             .collect()
     }
+}
+
+/// What migrating one tenant would do, found by [`Tenants::plan`] without changing anything.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Planned {
+    /// Nothing is pending.
+    UpToDate,
+    /// These versions would be applied, in order.
+    Apply(Vec<i64>),
 }
 
 /// What migrating (or rolling back) one tenant did.
@@ -767,6 +797,36 @@ mod tests {
             .pending(&t(), &applied(&s, &[1, 2, 3]))
             .unwrap()
             .is_empty());
+    }
+
+    fn status(applied: &[i64], pending: &[i64], changed: &[i64]) -> TenantStatus {
+        TenantStatus {
+            tenant: t(),
+            applied: applied.to_vec(),
+            pending: pending.to_vec(),
+            changed: changed.to_vec(),
+        }
+    }
+
+    #[test]
+    fn a_plan_makes_the_checks_of_the_run_in_its_order() {
+        let s = set();
+        assert_eq!(s.plan(&status(&[1], &[2, 3], &[])).unwrap(), [2, 3]);
+        assert!(s.plan(&status(&[1, 2, 3], &[], &[])).unwrap().is_empty());
+        assert!(matches!(
+            s.plan(&status(&[1, 2], &[3], &[2])),
+            Err(Error::ChecksumMismatch { version: 2, .. })
+        ));
+        // The first applied version with a problem decides, as in `pending`.
+        assert!(matches!(
+            s.plan(&status(&[1, 5, 7], &[2, 3], &[7])),
+            Err(Error::UnknownMigration { version: 5, .. })
+        ));
+        let lenient = Migrations::new(s.all().to_vec(), true).unwrap();
+        assert_eq!(
+            lenient.plan(&status(&[1, 5], &[2, 3], &[])).unwrap(),
+            [2, 3]
+        );
     }
 
     #[test]
