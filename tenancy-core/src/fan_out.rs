@@ -11,7 +11,7 @@ use crate::context;
 use crate::error::Error;
 use crate::handle::Lifecycle;
 use crate::lifecycle::Tenants;
-use crate::migrate::{Planned, Progress, Report, TenantResult};
+use crate::report::{Planned, Progress, Report, TenantResult};
 use crate::tenant::Tenant;
 use crate::trace;
 
@@ -127,7 +127,7 @@ where
     /// [`Error::UnknownMigration`]). The same checks as the run, in the same order.
     pub async fn plan(&self) -> Result<Report<Planned>, Error> {
         let statuses = Lifecycle::status(self).await?;
-        let migrations = &self.inner().migrations;
+        let migrations = self.migrations();
         let tenants = statuses
             .into_iter()
             .map(|status| {

@@ -6,7 +6,7 @@ use std::future::Future;
 use crate::backend::Backend;
 use crate::error::Error;
 use crate::lifecycle::{Dropped, TenantEvent, Tenants};
-use crate::migrate::{MigrateOptions, Outcome, Planned, Report, TenantStatus};
+use crate::report::{MigrateOptions, Outcome, Planned, Report, TenantStatus};
 use crate::tenant::Tenant;
 
 /// The lifecycle of tenants on one backend: what [`Tenants<Postgres>`](Tenants) and

@@ -55,14 +55,15 @@ mod exec;
 mod fan_out;
 mod handle;
 mod lifecycle;
-mod migrate;
 mod model;
 #[cfg(feature = "mysql")]
 mod mysql;
 mod pg;
+mod plan;
 mod pool;
 mod query;
 mod record;
+mod report;
 #[doc(hidden)]
 pub mod sql;
 pub mod tenant;
@@ -80,14 +81,15 @@ pub use exec::{Args, Fetched, Session, Want};
 pub use exec::{Executor, OnBackend, PgBouncer};
 pub use fan_out::{EachOptions, EachProgressFn};
 pub use handle::Lifecycle;
-pub use lifecycle::{CreateHook, Dropped, TenantEvent, Tenants, DEFAULT_REGISTRY};
-pub use migrate::{
-    MigrateOptions, Outcome, Planned, Progress, ProgressFn, Report, TenantResult, TenantStatus,
-};
+pub use lifecycle::{Dropped, TenantEvent, Tenants, DEFAULT_REGISTRY};
 pub use model::{ColumnDef, TableDef, TenantModel};
+pub use pg::lifecycle::CreateHook;
 pub use pool::{PoolSettings, STATEMENTS_PER_MODEL};
 pub use query::{Column, Filter, Order, Query, SqlValue};
 pub use record::{Changeset, Record, State};
+pub use report::{
+    MigrateOptions, Outcome, Planned, Progress, ProgressFn, Report, TenantResult, TenantStatus,
+};
 pub use tenant::{InvalidTenantName, NameRule, Tenant, TenantNamePolicy, MAX_TENANT_NAME_LEN};
 pub use validate::{FieldError, Validate, ValidationErrors};
 

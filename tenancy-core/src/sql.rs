@@ -10,7 +10,8 @@ use std::fmt::Write as _;
 use crate::model::{ColumnDef, TableDef};
 use crate::tenant::Tenant;
 
-pub mod lifecycle;
+/// The PostgreSQL lifecycle's SQL text (it lives with the PostgreSQL backend).
+pub use crate::pg::sql as lifecycle;
 
 /// How one SQL dialect writes identifiers, placeholders and the clauses that differ.
 pub trait Dialect {

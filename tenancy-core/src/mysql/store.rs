@@ -27,7 +27,8 @@ use super::{
 };
 use crate::error::{Error, LockHolder};
 use crate::lifecycle::Dropped;
-use crate::migrate::{Migrations, Outcome, TenantStatus};
+use crate::plan::Migrations;
+use crate::report::{Outcome, TenantStatus};
 use crate::tenant::{InvalidTenantName, NameRule, Tenant};
 
 // ---------------------------------------------------------------------------------------------

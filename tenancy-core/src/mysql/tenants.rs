@@ -17,7 +17,7 @@ use sqlx::MySql;
 use crate::error::Error;
 use crate::fan_out::run_bounded;
 use crate::lifecycle::{Dropped, TenantEvent, Tenants};
-use crate::migrate::{MigrateOptions, Outcome, Progress, Report, TenantResult, TenantStatus};
+use crate::report::{MigrateOptions, Outcome, Progress, Report, TenantResult, TenantStatus};
 use crate::tenant::Tenant;
 use crate::trace;
 
@@ -29,11 +29,10 @@ impl Tenants<MySql> {
     /// that name exists but is no tenant.
     pub async fn create(&self, name: impl AsRef<str>) -> Result<Tenant, Error> {
         let tenant = self.parse(name)?;
-        let inner = self.inner();
         let span = trace::lifecycle("create", &tenant);
         trace::within(
             span,
-            inner.store.create(&inner.pool, &tenant, &inner.migrations),
+            self.store().create(self.pool(), &tenant, self.migrations()),
         )
         .await?;
         self.publish(TenantEvent::Created(tenant.clone()));
@@ -44,9 +43,8 @@ impl Tenants<MySql> {
     /// database was already gone). [`Error::NotATenant`] if it is not registered.
     pub async fn drop(&self, name: impl AsRef<str>) -> Result<Dropped, Error> {
         let tenant = self.parse(name)?;
-        let inner = self.inner();
         let span = trace::lifecycle("drop", &tenant);
-        let dropped = trace::within(span, inner.store.drop(&inner.pool, &tenant)).await?;
+        let dropped = trace::within(span, self.store().drop(self.pool(), &tenant)).await?;
         self.publish(TenantEvent::Dropped(tenant));
         Ok(dropped)
     }
@@ -61,9 +59,8 @@ impl Tenants<MySql> {
     ) -> Result<Tenant, Error> {
         let old = self.parse(old)?;
         let new = self.parse(new)?;
-        let inner = self.inner();
         let span = trace::lifecycle("rename", &old);
-        trace::within(span, inner.store.rename(&inner.pool, &old, &new)).await?;
+        trace::within(span, self.store().rename(self.pool(), &old, &new)).await?;
         self.publish(TenantEvent::Renamed {
             old,
             new: new.clone(),
@@ -74,14 +71,12 @@ impl Tenants<MySql> {
     /// Whether `name` is a registered tenant.
     pub async fn exists(&self, name: impl AsRef<str>) -> Result<bool, Error> {
         let tenant = self.parse(name)?;
-        let inner = self.inner();
-        inner.store.exists(&inner.pool, &tenant).await
+        self.store().exists(self.pool(), &tenant).await
     }
 
     /// Every tenant, by name.
     pub async fn list(&self) -> Result<Vec<Tenant>, Error> {
-        let inner = self.inner();
-        inner.store.list(&inner.pool).await
+        self.store().list(self.pool()).await
     }
 
     /// Applies the pending migrations of tenant `name` under its lock, recording each one's
@@ -89,11 +84,11 @@ impl Tenants<MySql> {
     /// [`Error::Dirty`] (a migration stopped part-way earlier), [`Error::Migration`].
     pub async fn migrate(&self, name: impl AsRef<str>) -> Result<Outcome, Error> {
         let tenant = self.parse(name)?;
-        let inner = self.inner();
         let span = trace::migration("migrate", &tenant, None);
         trace::within(
             span,
-            inner.store.migrate(&inner.pool, &tenant, &inner.migrations),
+            self.store()
+                .migrate(self.pool(), &tenant, self.migrations()),
         )
         .await
     }
@@ -102,13 +97,11 @@ impl Tenants<MySql> {
     /// migration, newest first. [`Error::Irreversible`] if one has none.
     pub async fn rollback(&self, name: impl AsRef<str>, target: i64) -> Result<Outcome, Error> {
         let tenant = self.parse(name)?;
-        let inner = self.inner();
         let span = trace::migration("rollback", &tenant, Some(target));
         trace::within(
             span,
-            inner
-                .store
-                .rollback(&inner.pool, &tenant, target, &inner.migrations),
+            self.store()
+                .rollback(self.pool(), &tenant, target, self.migrations()),
         )
         .await
     }
@@ -149,8 +142,7 @@ impl Tenants<MySql> {
     where
         Fut: Future<Output = Result<Outcome, Error>> + Send + 'static,
     {
-        let inner = self.inner();
-        let statuses = inner.store.status(&inner.pool, &inner.migrations).await?;
+        let statuses = self.store().status(self.pool(), self.migrations()).await?;
         let mut tenants = Vec::with_capacity(statuses.len());
         let mut work = Vec::new();
         for (index, status) in statuses.into_iter().enumerate() {
@@ -189,18 +181,15 @@ impl Tenants<MySql> {
 
     /// Every tenant's applied and pending migrations, from one query.
     pub async fn status(&self) -> Result<Vec<TenantStatus>, Error> {
-        let inner = self.inner();
-        inner.store.status(&inner.pool, &inner.migrations).await
+        self.store().status(self.pool(), self.migrations()).await
     }
 
     /// Tenant `name`'s applied and pending migrations. [`Error::NotATenant`] if it is not
     /// registered.
     pub async fn status_of(&self, name: impl AsRef<str>) -> Result<TenantStatus, Error> {
         let tenant = self.parse(name)?;
-        let inner = self.inner();
-        inner
-            .store
-            .status_of(&inner.pool, &tenant, &inner.migrations)
+        self.store()
+            .status_of(self.pool(), &tenant, self.migrations())
             .await
     }
 }

@@ -17,7 +17,7 @@ use sqlx::migrate::Migration;
 
 use crate::tenant::Tenant;
 
-use super::{quote_ident_into, Dialect, Postgres};
+use crate::sql::{quote_ident_into, Dialect, Postgres};
 
 /// SQLSTATE a batch raises when the tenant is not what the caller read before sending it
 /// (unregistered since, or migrated by someone else).
@@ -75,7 +75,7 @@ CREATE TABLE IF NOT EXISTS {r}.last_migrate_run (
 /// A string literal; only ever used on validated names, which hold no quote.
 fn literal(s: &str) -> String {
     let mut out = String::with_capacity(s.len() + 2);
-    super::quote_into(&mut out, s, '\'');
+    crate::sql::quote_into(&mut out, s, '\'');
     out
 }
 

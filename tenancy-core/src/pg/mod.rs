@@ -7,13 +7,18 @@ use futures_util::future::BoxFuture;
 use sqlx::postgres::{PgArguments, PgConnection, PgDatabaseError};
 use sqlx::{AssertSqlSafe, Connection, Postgres};
 
+pub(crate) mod lifecycle;
+pub(crate) mod migrate;
+#[doc(hidden)]
+pub mod sql;
+
 use crate::backend::{Backend, Failure};
 use crate::exec::{Args, Fetched, Session, Want};
-use crate::sql;
+use crate::sql as dialect;
 use crate::tenant::Tenant;
 
 impl Backend for Postgres {
-    type Dialect = sql::Postgres;
+    type Dialect = dialect::Postgres;
     const CONTAINER: &'static str = "schema";
     const MAX_BIND_PARAMS: usize = 65_535;
     // The PostgreSQL lifecycle keeps its settings in the handle (lifecycle.rs, migrate.rs).
@@ -88,7 +93,7 @@ impl Backend for Postgres {
                 Ok(args)
             };
             let row = session
-                .fetch_optional(sql::first_without_table(), &args)
+                .fetch_optional(dialect::first_without_table(), &args)
                 .await?;
             let missing: Option<String> = row.map(|r| sqlx::Row::try_get(&r, 0)).transpose()?;
             Ok(missing.and_then(|name| batch.iter().position(|t| t.as_str() == name)))

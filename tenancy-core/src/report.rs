@@ -1,0 +1,154 @@
+//! What lifecycle runs report: per-tenant outcomes, reports, progress, options and status.
+
+use std::sync::Arc;
+
+use crate::error::Error;
+#[cfg(doc)]
+use crate::lifecycle::Tenants;
+use crate::tenant::Tenant;
+
+/// What migrating one tenant would do, found by [`Tenants::plan`] without changing anything.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Planned {
+    /// Nothing is pending.
+    UpToDate,
+    /// These versions would be applied, in order.
+    Apply(Vec<i64>),
+}
+
+/// What migrating (or rolling back) one tenant did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// Nothing was pending.
+    UpToDate,
+    /// These migrations were applied, in order.
+    Migrated(Vec<i64>),
+    /// These migrations were reverted, in order.
+    RolledBack(Vec<i64>),
+}
+
+/// One tenant's line in a [`Report`].
+#[derive(Debug)]
+pub struct TenantResult<T = Outcome, E = Error> {
+    /// The tenant.
+    pub tenant: Tenant,
+    /// What happened to it.
+    pub result: Result<T, E>,
+}
+
+/// The per-tenant result of a run across tenants: [`Tenants::migrate_all`] or
+/// [`Tenants::rollback_all`] (in tenant name order), or [`Tenants::for_each`] (in the order
+/// run, with what its closure returned). A failing tenant does not stop the others.
+#[derive(Debug)]
+pub struct Report<T = Outcome, E = Error> {
+    /// Every tenant, with what happened to it.
+    pub tenants: Vec<TenantResult<T, E>>,
+}
+
+impl<T, E> Default for Report<T, E> {
+    fn default() -> Self {
+        Report {
+            tenants: Vec::new(),
+        }
+    }
+}
+
+impl<T, E> Report<T, E> {
+    /// Tenants that failed, with their errors.
+    pub fn failed(&self) -> impl Iterator<Item = (&Tenant, &E)> {
+        self.tenants
+            .iter()
+            .filter_map(|t| t.result.as_ref().err().map(|e| (&t.tenant, e)))
+    }
+
+    /// Tenants that succeeded, with their values.
+    pub fn succeeded(&self) -> impl Iterator<Item = (&Tenant, &T)> {
+        self.tenants
+            .iter()
+            .filter_map(|t| t.result.as_ref().ok().map(|v| (&t.tenant, v)))
+    }
+
+    /// Whether no tenant failed.
+    pub fn is_success(&self) -> bool {
+        self.failed().next().is_none()
+    }
+}
+
+impl Report {
+    /// Tenants where migrations were applied or reverted.
+    pub fn changed(&self) -> impl Iterator<Item = &TenantResult> {
+        self.tenants
+            .iter()
+            .filter(|t| matches!(t.result, Ok(Outcome::Migrated(_) | Outcome::RolledBack(_))))
+    }
+
+    /// How many tenants were already up to date.
+    pub fn up_to_date(&self) -> usize {
+        self.tenants
+            .iter()
+            .filter(|t| matches!(t.result, Ok(Outcome::UpToDate)))
+            .count()
+    }
+}
+
+/// Progress of a run across tenants, reported after each tenant that had work
+/// ([`Tenants::migrate_all`]) or after each tenant ([`Tenants::for_each`]).
+#[derive(Debug)]
+pub struct Progress<'a, T = Outcome, E = Error> {
+    /// Tenants finished so far (of those that had work).
+    pub done: usize,
+    /// Tenants that had work.
+    pub total: usize,
+    /// The tenant just finished.
+    pub tenant: &'a Tenant,
+    /// What happened to it.
+    pub result: &'a Result<T, E>,
+}
+
+/// A progress callback.
+pub type ProgressFn = Arc<dyn Fn(&Progress<'_>) + Send + Sync>;
+
+/// Options of [`Tenants::migrate_all`] and [`Tenants::rollback_all`].
+#[derive(Clone, Default)]
+pub struct MigrateOptions {
+    /// How many tenants to migrate at once; default: the pool's maximum size.
+    pub concurrency: Option<usize>,
+    /// Called after each tenant that had work.
+    pub on_progress: Option<ProgressFn>,
+}
+
+impl std::fmt::Debug for MigrateOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MigrateOptions")
+            .field("concurrency", &self.concurrency)
+            .field("on_progress", &self.on_progress.is_some())
+            .finish()
+    }
+}
+
+impl MigrateOptions {
+    /// Sets the number of tenants migrated at once (at least 1).
+    pub fn concurrency(mut self, n: usize) -> Self {
+        self.concurrency = Some(n.max(1));
+        self
+    }
+
+    /// Sets the progress callback.
+    pub fn on_progress(mut self, f: impl Fn(&Progress<'_>) + Send + Sync + 'static) -> Self {
+        self.on_progress = Some(Arc::new(f));
+        self
+    }
+}
+
+/// One tenant's migration status, from [`Tenants::status`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TenantStatus {
+    /// The tenant.
+    pub tenant: Tenant,
+    /// Applied versions, ascending.
+    pub applied: Vec<i64>,
+    /// Versions not yet applied, ascending.
+    pub pending: Vec<i64>,
+    /// Applied versions whose checksum differs from the migration's now.
+    pub changed: Vec<i64>,
+}
