@@ -336,20 +336,31 @@ async fn run_texts(
     conns: Vec<MySqlConnection>,
     texts: Vec<String>,
 ) -> BoxResult<Vec<MySqlConnection>> {
-    let texts = Arc::new(texts);
+    run_lists(conns, texts.into_iter().map(|t| vec![t]).collect()).await
+}
+
+/// As [`run_texts`], for lists of texts: a connection takes the next list and sends its texts
+/// one round trip each.
+async fn run_lists(
+    conns: Vec<MySqlConnection>,
+    lists: Vec<Vec<String>>,
+) -> BoxResult<Vec<MySqlConnection>> {
+    let lists = Arc::new(lists);
     let next = Arc::new(AtomicUsize::new(0));
     let mut set = tokio::task::JoinSet::new();
     for mut conn in conns {
-        let (texts, next) = (Arc::clone(&texts), Arc::clone(&next));
+        let (lists, next) = (Arc::clone(&lists), Arc::clone(&next));
         set.spawn(async move {
             loop {
                 let i = next.fetch_add(1, Ordering::Relaxed);
-                let Some(text) = texts.get(i) else {
+                let Some(list) = lists.get(i) else {
                     return Ok::<_, BoxError>(conn);
                 };
-                sqlx::raw_sql(AssertSqlSafe(text.clone()))
-                    .execute(&mut conn)
-                    .await?;
+                for text in list {
+                    sqlx::raw_sql(AssertSqlSafe(text.clone()))
+                        .execute(&mut conn)
+                        .await?;
+                }
             }
         });
     }
@@ -1048,11 +1059,65 @@ async fn noop_measure(ctx: &mut MyCtx) -> BoxResult<()> {
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 enum Pending {
+    /// ALTER + one bookkeeping INSERT (success = TRUE), one text per tenant.
     Floor,
+    /// The library's bookkeeping (INSERT success = FALSE, ALTER, UPDATE success = TRUE), one
+    /// text per tenant: the floor plus one commit.
+    FloorFlag,
+    /// The statements the library sends after its lock (registered + database check, applied
+    /// rows, USE, INSERT FALSE, ALTER, UPDATE TRUE), one round trip each, on open connections:
+    /// the library without its connect, session settings and GET_LOCK / RELEASE_LOCK.
+    Statements,
     Library,
 }
 
-const PENDING_VARIANTS: [Pending; 2] = [Pending::Floor, Pending::Library];
+const PENDING_VARIANTS: [Pending; 4] = [
+    Pending::Floor,
+    Pending::FloorFlag,
+    Pending::Statements,
+    Pending::Library,
+];
+
+/// The library's bookkeeping around `m` in `tenant`, one statement per element.
+fn flagged(registry: &str, tenant: &str, m: &Migration) -> Vec<String> {
+    let reg = quote(registry);
+    vec![
+        format!("USE {}", quote(tenant)),
+        format!(
+            "INSERT INTO {reg}.`migrations` (tenant, version, description, checksum, success) \
+             VALUES ({}, {}, {}, X'{}', FALSE)",
+            literal(tenant),
+            m.version,
+            literal(&m.description),
+            hex(&m.checksum)
+        ),
+        m.sql.as_str().to_owned(),
+        format!(
+            "UPDATE {reg}.`migrations` SET success = TRUE, execution_ms = 1 \
+             WHERE tenant = {} AND version = {}",
+            literal(tenant),
+            m.version
+        ),
+    ]
+}
+
+/// What `Pending::Statements` sends for `tenant`: the store's checks, then [`flagged`].
+fn library_statements(registry: &str, tenant: &str, m: &Migration) -> Vec<String> {
+    let reg = quote(registry);
+    let name = literal(tenant);
+    let mut out = vec![
+        format!(
+            "SELECT (SELECT COUNT(*) FROM {reg}.`tenants` WHERE name = {name}), \
+             (SELECT COUNT(*) FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = {name})"
+        ),
+        format!(
+            "SELECT version, checksum, success FROM {reg}.`migrations` WHERE tenant = {name} \
+             ORDER BY version"
+        ),
+    ];
+    out.extend(flagged(registry, tenant, m));
+    out
+}
 
 pub async fn pending(ctx: &mut MyCtx) -> BoxResult<()> {
     let result = pending_measure(ctx).await;
@@ -1083,14 +1148,18 @@ async fn pending_measure(ctx: &mut MyCtx) -> BoxResult<()> {
             let vi = (k + round) % PENDING_VARIANTS.len();
             let (registry, names) = &fleets[vi];
             match PENDING_VARIANTS[vi] {
-                Pending::Floor => {
-                    let texts: Vec<String> = names
+                v @ (Pending::Floor | Pending::FloorFlag | Pending::Statements) => {
+                    let lists: Vec<Vec<String>> = names
                         .iter()
-                        .map(|t| alter_text(registry, t, &last))
+                        .map(|t| match v {
+                            Pending::Floor => vec![alter_text(registry, t, &last)],
+                            Pending::FloorFlag => vec![flagged(registry, t, &last).join(";\n")],
+                            _ => library_statements(registry, t, &last),
+                        })
                         .collect();
                     let conns = ctx.connections(POOL_SIZE as usize).await?;
                     let start = Instant::now();
-                    let conns = run_texts(conns, texts).await?;
+                    let conns = run_lists(conns, lists).await?;
                     secs[vi].push(start.elapsed().as_secs_f64());
                     close_all(conns).await;
                 }
@@ -1124,21 +1193,43 @@ async fn pending_measure(ctx: &mut MyCtx) -> BoxResult<()> {
             return Err(format!("fleet {registry}: not every tenant at the last version").into());
         }
     }
+    for (v, times) in PENDING_VARIANTS.iter().zip(&secs) {
+        let times: Vec<String> = times.iter().map(|s| fmt_secs(*s)).collect();
+        ctx.note(format!("12 {v:?}, per round: {}", times.join(", ")));
+    }
     let med: Vec<f64> = secs.iter_mut().map(|s| median(s)).collect();
     let floor = med[0];
-    ctx.row(Row::new(
-        format!(
-            "12 MariaDB migrate_all, 1 pending ADD COLUMN, {n} tenants (concurrency \
-             {POOL_SIZE}) (median of {rounds})"
+    let baseline = format!(
+        "{} (floor: ALTER + bookkeeping INSERT, one text per tenant, {POOL_SIZE} connections)",
+        fmt_secs(floor)
+    );
+    let rows = [
+        (
+            Pending::Library,
+            format!("12 MariaDB migrate_all, 1 pending ADD COLUMN, {n} tenants (concurrency {POOL_SIZE})"),
+            Target::AtMost(2.0),
         ),
-        fmt_secs(med[1]),
-        format!(
-            "{} (floor: ALTER + bookkeeping INSERT, one text per tenant, {POOL_SIZE} connections)",
-            fmt_secs(floor)
+        (
+            Pending::FloorFlag,
+            format!("12b floor with the library's FALSE-then-TRUE bookkeeping, one text per tenant (reference), {n} tenants"),
+            Target::None,
         ),
-        Some(med[1] / floor),
-        Target::AtMost(2.0),
-    ));
+        (
+            Pending::Statements,
+            format!("12c the library's statements after its lock, one round trip each, open connections (reference), {n} tenants"),
+            Target::None,
+        ),
+    ];
+    for (v, label, target) in rows {
+        let vi = PENDING_VARIANTS.iter().position(|x| *x == v).unwrap();
+        ctx.row(Row::new(
+            format!("{label} (median of {rounds})"),
+            fmt_secs(med[vi]),
+            baseline.clone(),
+            Some(med[vi] / floor),
+            target,
+        ));
+    }
     overheads(ctx, n).await
 }
 
