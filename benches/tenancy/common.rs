@@ -237,7 +237,7 @@ impl Row {
         }
     }
 
-    fn cells(&self) -> [String; 6] {
+    pub fn cells(&self) -> [String; 6] {
         let met = match self.met() {
             Some(true) => "yes",
             Some(false) => "NO",

@@ -3,14 +3,19 @@
 //! baseline measured in the same run. Nothing here asserts a time.
 //!
 //! ```text
-//! cargo bench --bench tenancy                      # all eight workloads, full sizes
+//! cargo bench --bench tenancy                      # all twelve workloads, full sizes
 //! cargo bench --bench tenancy -- --quick           # every workload at tiny sizes (CI)
 //! cargo bench --bench tenancy -- --only lookups    # one workload (crud, lookups, create,
 //!                                                  #   noop, pending, memory, compile,
-//!                                                  #   across or 1-8)
+//!                                                  #   across, mysql-crud, mysql-create,
+//!                                                  #   mysql-noop, mysql-pending or 1-12)
+//! cargo bench --bench tenancy -- mysql-crud noop   # the same, several at once
+//! cargo bench --bench tenancy -- mysql             # the four MySQL / MariaDB workloads
 //! ```
 //!
-//! See `BENCHMARKS.md` for the numbers and what they mean.
+//! Workloads 1-8 run on PostgreSQL (`DATABASE_URL`), 9-12 on MySQL / MariaDB (`MYSQL_URL`,
+//! default `mysql://root@127.0.0.1:3306/test`); a run connects only to the servers its
+//! workloads need. See `BENCHMARKS.md` for the numbers and what they mean.
 
 mod across;
 mod common;
@@ -19,12 +24,17 @@ mod create;
 mod crud;
 mod lookups;
 mod migrate;
+mod mysql;
 
 use std::time::Instant;
 
 use common::{print_markdown, print_table, BoxResult, Ctx};
+use mysql::MyCtx;
 
-const WORKLOADS: [(&str, &str); 8] = [
+/// Workloads from this index on run on MySQL / MariaDB.
+const FIRST_MYSQL: usize = 8;
+
+const WORKLOADS: [(&str, &str); 12] = [
     ("crud", "1 generated CRUD vs hand-written sqlx"),
     ("lookups", "2 point lookups over 1 / 100 / 1,000 tenants"),
     ("create", "3 creating 1,000 tenants vs a server-side loop"),
@@ -39,16 +49,40 @@ const WORKLOADS: [(&str, &str); 8] = [
         "across",
         "8 count across 1,000 tenants: query_across vs a loop vs UNION ALL",
     ),
+    (
+        "mysql-crud",
+        "9 MariaDB: generated CRUD vs hand-written sqlx",
+    ),
+    (
+        "mysql-create",
+        "10 MariaDB: creating 1,000 tenants vs a floor",
+    ),
+    (
+        "mysql-noop",
+        "11 MariaDB: migrate_all, nothing pending, 1,000 / 10,000 tenants",
+    ),
+    (
+        "mysql-pending",
+        "12 MariaDB: migrate_all, one pending ADD COLUMN, 1,000 tenants",
+    ),
 ];
 
 struct Options {
     quick: bool,
-    only: Option<usize>,
+    /// The workloads to run (all if empty).
+    only: Vec<usize>,
+}
+
+impl Options {
+    fn runs(&self, index: usize) -> bool {
+        self.only.is_empty() || self.only.contains(&index)
+    }
 }
 
 fn usage() -> ! {
     eprintln!(
-        "usage: cargo bench --bench tenancy [-- [--quick] [--only NAME]]\n  NAME: {}",
+        "usage: cargo bench --bench tenancy [-- [--quick] [--only] [NAME ...]]\n  NAME: mysql \
+         (9-12), {}",
         WORKLOADS
             .iter()
             .enumerate()
@@ -62,27 +96,30 @@ fn usage() -> ! {
 fn parse(args: &[String]) -> Options {
     let mut options = Options {
         quick: false,
-        only: None,
+        only: Vec::new(),
     };
-    let mut it = args.iter();
-    while let Some(arg) = it.next() {
+    for arg in args {
         match arg.as_str() {
             "--quick" => options.quick = true,
-            "--only" => {
-                let name = it.next().unwrap_or_else(|| usage());
-                let index = WORKLOADS
-                    .iter()
-                    .position(|(n, _)| n == name)
-                    .or_else(|| name.parse::<usize>().ok().and_then(|i| i.checked_sub(1)))
-                    .filter(|i| *i < WORKLOADS.len());
-                options.only = Some(index.unwrap_or_else(|| usage()));
-            }
+            // Names may follow `--only` or stand alone.
+            "--only" => {}
             // `cargo bench` passes `--bench` to harness-less benchmarks.
             "--bench" => {}
             "-h" | "--help" => usage(),
-            other => {
-                eprintln!("unknown argument {other:?}");
-                usage()
+            "mysql" => options.only.extend(FIRST_MYSQL..WORKLOADS.len()),
+            name => {
+                let index = WORKLOADS
+                    .iter()
+                    .position(|(n, _)| *n == name)
+                    .or_else(|| name.parse::<usize>().ok().and_then(|i| i.checked_sub(1)))
+                    .filter(|i| *i < WORKLOADS.len());
+                match index {
+                    Some(i) => options.only.push(i),
+                    None => {
+                        eprintln!("unknown argument {name:?}");
+                        usage()
+                    }
+                }
             }
         }
     }
@@ -104,68 +141,111 @@ fn main() {
 }
 
 async fn run(options: Options) -> i32 {
-    let url = match tenancy_testdb::database_url() {
-        Ok(url) => url,
-        Err(e) => {
-            eprintln!("{e}");
-            return 1;
+    let wants_pg = (0..FIRST_MYSQL).any(|i| options.runs(i));
+    let wants_mysql = (FIRST_MYSQL..WORKLOADS.len()).any(|i| options.runs(i));
+    let mut pg = None;
+    if wants_pg {
+        let url = match tenancy_testdb::database_url() {
+            Ok(url) => url,
+            Err(e) => {
+                eprintln!("{e}");
+                return 1;
+            }
+        };
+        let ctx = match Ctx::new(url, options.quick).await {
+            Ok(ctx) => ctx,
+            Err(e) => {
+                eprintln!("cannot connect: {e}");
+                return 1;
+            }
+        };
+        pg = Some(ctx);
+    }
+    let mut my = None;
+    if wants_mysql {
+        match MyCtx::new(options.quick).await {
+            Ok(ctx) => my = Some(ctx),
+            Err(e) => {
+                eprintln!("cannot connect: {e}");
+                return 1;
+            }
         }
+    }
+    let quick = if options.quick {
+        " (--quick sizes)"
+    } else {
+        ""
     };
-    let mut ctx = match Ctx::new(url, options.quick).await {
-        Ok(ctx) => ctx,
-        Err(e) => {
-            eprintln!("cannot connect: {e}");
-            return 1;
-        }
-    };
-    let version: String = sqlx::query_scalar("SHOW server_version")
-        .fetch_one(&ctx.admin)
-        .await
-        .unwrap_or_default();
-    println!(
-        "tenancy benchmarks{} against PostgreSQL {version}",
-        if options.quick {
-            " (--quick sizes)"
-        } else {
-            ""
-        }
-    );
-    let autovacuum: String = sqlx::query_scalar("SHOW autovacuum")
-        .fetch_one(&ctx.admin)
-        .await
-        .unwrap_or_default();
-    ctx.note(format!(
-        "every workload runs in a database of its own, created from template0 and dropped after \
-         it (the server runs with autovacuum {autovacuum})"
-    ));
+    if let Some(ctx) = &mut pg {
+        let version: String = sqlx::query_scalar("SHOW server_version")
+            .fetch_one(&ctx.admin)
+            .await
+            .unwrap_or_default();
+        println!("tenancy benchmarks{quick} against PostgreSQL {version}");
+        let autovacuum: String = sqlx::query_scalar("SHOW autovacuum")
+            .fetch_one(&ctx.admin)
+            .await
+            .unwrap_or_default();
+        ctx.note(format!(
+            "every workload runs in a database of its own, created from template0 and dropped \
+             after it (the server runs with autovacuum {autovacuum})"
+        ));
+    }
+    if let Some(ctx) = &mut my {
+        println!(
+            "tenancy benchmarks{quick} against MySQL / MariaDB {}",
+            ctx.version
+        );
+        ctx.note(
+            "9-12: every MySQL workload uses registry and tenant databases of its own and drops \
+             every database it created when it ends",
+        );
+    }
     let started = Instant::now();
     let mut failed = Vec::new();
     // `Ctx::new` entered the first workload's database.
     let mut fresh = true;
     for (index, (name, title)) in WORKLOADS.iter().enumerate() {
-        if options.only.is_some_and(|o| o != index) {
+        if !options.runs(index) {
             continue;
         }
-        if !fresh {
-            if let Err(e) = ctx.enter_database().await {
-                eprintln!("  cannot create a database for workload {name}: {e}");
-                failed.push(*name);
-                break;
-            }
-        }
-        fresh = false;
-        println!("\n== {title} [{name}] (database {})", ctx.database);
         let load0 = load_average();
         let t0 = Instant::now();
-        let result: BoxResult<()> = match index {
-            0 => crud::run(&mut ctx).await,
-            1 => lookups::run(&mut ctx).await,
-            2 => create::run(&mut ctx).await,
-            3 => migrate::noop(&mut ctx).await,
-            4 => migrate::pending(&mut ctx).await,
-            5 => migrate::memory(&mut ctx).await,
-            6 => compile::run(&mut ctx).await,
-            _ => across::run(&mut ctx).await,
+        let result: BoxResult<()> = if index < FIRST_MYSQL {
+            let Some(ctx) = pg.as_mut() else { continue };
+            if !fresh {
+                if let Err(e) = ctx.enter_database().await {
+                    eprintln!("  cannot create a database for workload {name}: {e}");
+                    failed.push(*name);
+                    break;
+                }
+            }
+            fresh = false;
+            println!("\n== {title} [{name}] (database {})", ctx.database);
+            let result = match index {
+                0 => crud::run(ctx).await,
+                1 => lookups::run(ctx).await,
+                2 => create::run(ctx).await,
+                3 => migrate::noop(ctx).await,
+                4 => migrate::pending(ctx).await,
+                5 => migrate::memory(ctx).await,
+                6 => compile::run(ctx).await,
+                _ => across::run(ctx).await,
+            };
+            if let Err(e) = ctx.leave_database().await {
+                eprintln!("  dropping the database of workload {name} failed: {e}");
+                failed.push(*name);
+            }
+            result
+        } else {
+            let Some(ctx) = my.as_mut() else { continue };
+            println!("\n== {title} [{name}]");
+            match index {
+                8 => mysql::crud(ctx).await,
+                9 => mysql::create(ctx).await,
+                10 => mysql::noop(ctx).await,
+                _ => mysql::pending(ctx).await,
+            }
         };
         // Other work on the machine slows every side of a comparison, but not always alike:
         // the load before and after says whether this workload shared the CPUs.
@@ -178,21 +258,26 @@ async fn run(options: Options) -> i32 {
             eprintln!("  workload {name} failed: {e}");
             failed.push(*name);
         }
-        if let Err(e) = ctx.leave_database().await {
-            eprintln!("  dropping the database of workload {name} failed: {e}");
-            failed.push(*name);
-        }
+    }
+    let (mut rows, mut notes) = (Vec::new(), Vec::new());
+    if let Some(ctx) = &mut pg {
+        rows.append(&mut ctx.rows);
+        notes.append(&mut ctx.notes);
+    }
+    if let Some(ctx) = &mut my {
+        rows.append(&mut ctx.rows);
+        notes.append(&mut ctx.notes);
     }
     println!("\n== Results ({:.0} s)\n", started.elapsed().as_secs_f64());
-    print_table(&ctx.rows);
-    if !ctx.notes.is_empty() {
+    print_table(&rows);
+    if !notes.is_empty() {
         println!("\nNotes:");
-        for note in &ctx.notes {
+        for note in &notes {
             println!("  - {note}");
         }
     }
     println!("\nMarkdown:\n");
-    print_markdown(&ctx.rows);
+    print_markdown(&rows);
     println!(
         "\nRatios are against the baseline of the same run; `met?` is informational, nothing \
          is asserted."
