@@ -61,14 +61,15 @@ pub trait Backend: sqlx::Database + sealed::Sealed {
     #[doc(hidden)]
     fn store(registry: &Tenant, lock_timeout: Option<Duration>) -> Self::Store;
 
-    /// Sends one statement on the session's connection.
+    /// Sends one statement on the session's connection. (A plain future, not boxed: it is on
+    /// the path of every statement.)
     #[doc(hidden)]
     fn run<'a>(
         session: &'a mut Session<'_, Self>,
         sql: &'a str,
         args: Args<'a, Self>,
         want: Want,
-    ) -> BoxFuture<'a, Result<Fetched<Self>, sqlx::Error>>;
+    ) -> impl std::future::Future<Output = Result<Fetched<Self>, sqlx::Error>> + Send;
 
     /// Binds an `i64` (a limit or offset).
     #[doc(hidden)]

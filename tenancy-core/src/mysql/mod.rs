@@ -81,13 +81,13 @@ impl Backend for MySql {
         )
     }
 
-    fn run<'a>(
+    async fn run<'a>(
         session: &'a mut Session<'_, Self>,
         sql: &'a str,
         args: Args<'a, Self>,
         want: Want,
-    ) -> BoxFuture<'a, Result<Fetched<Self>, sqlx::Error>> {
-        Box::pin(async move { once(session.conn(), sql, args()?, want).await })
+    ) -> Result<Fetched<Self>, sqlx::Error> {
+        once(session.conn(), sql, args()?, want).await
     }
 
     fn bind_i64(args: &mut Self::Arguments, value: i64) -> Result<(), sqlx::Error> {

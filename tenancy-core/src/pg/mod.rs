@@ -28,42 +28,40 @@ impl Backend for Postgres {
 
     /// Unnamed statements in a transaction behind PgBouncer; otherwise a cached statement,
     /// re-prepared once if a migration changed its result type (see [`crate::exec`]).
-    fn run<'a>(
+    async fn run<'a>(
         session: &'a mut Session<'_, Self>,
         sql: &'a str,
         args: Args<'a, Self>,
         want: Want,
-    ) -> BoxFuture<'a, Result<Fetched<Self>, sqlx::Error>> {
-        Box::pin(async move {
-            let pgbouncer = session.pgbouncer;
-            let conn = session.conn();
-            if pgbouncer {
+    ) -> Result<Fetched<Self>, sqlx::Error> {
+        let pgbouncer = session.pgbouncer;
+        let conn = session.conn();
+        if pgbouncer {
+            if conn.is_in_transaction() {
+                return once(conn, sql, args()?, false, want).await;
+            }
+            let mut tx = conn.begin().await?;
+            return match once(&mut tx, sql, args()?, false, want).await {
+                Ok(fetched) => {
+                    tx.commit().await?;
+                    Ok(fetched)
+                }
+                Err(err) => {
+                    let _ = tx.rollback().await;
+                    Err(err)
+                }
+            };
+        }
+        match once(conn, sql, args()?, true, want).await {
+            Err(err) if is_stale_plan(&err) => {
+                conn.clear_cached_statements().await?;
                 if conn.is_in_transaction() {
-                    return once(conn, sql, args()?, false, want).await;
+                    return Err(err);
                 }
-                let mut tx = conn.begin().await?;
-                return match once(&mut tx, sql, args()?, false, want).await {
-                    Ok(fetched) => {
-                        tx.commit().await?;
-                        Ok(fetched)
-                    }
-                    Err(err) => {
-                        let _ = tx.rollback().await;
-                        Err(err)
-                    }
-                };
+                once(conn, sql, args()?, true, want).await
             }
-            match once(conn, sql, args()?, true, want).await {
-                Err(err) if is_stale_plan(&err) => {
-                    conn.clear_cached_statements().await?;
-                    if conn.is_in_transaction() {
-                        return Err(err);
-                    }
-                    once(conn, sql, args()?, true, want).await
-                }
-                other => other,
-            }
-        })
+            other => other,
+        }
     }
 
     fn bind_i64(args: &mut Self::Arguments, value: i64) -> Result<(), sqlx::Error> {
