@@ -11,7 +11,7 @@ use crate::context;
 use crate::error::Error;
 use crate::handle::Lifecycle;
 use crate::lifecycle::Tenants;
-use crate::report::{Planned, Progress, Report, TenantResult};
+use crate::report::{Outcome, Planned, Progress, ProgressFn, Report, TenantResult};
 use crate::tenant::Tenant;
 use crate::trace;
 
@@ -52,6 +52,42 @@ pub(crate) async fn run_bounded<I, T, Fut>(
         }
         finished(index, output);
     }
+}
+
+/// Runs `run(tenant, what it needs)` for each tenant of `work` (with its position in
+/// `tenants`), at most `concurrency` at once, each in a task of its own; reports progress after
+/// each and puts its result at its position. The tenants without work keep the result they
+/// came with (up to date). The runner of every backend's `migrate_all` and `rollback_all`.
+pub(crate) async fn run_report<W, Fut>(
+    mut tenants: Vec<TenantResult>,
+    work: Vec<(usize, Tenant, W)>,
+    concurrency: usize,
+    on_progress: Option<&ProgressFn>,
+    mut run: impl FnMut(Tenant, W) -> Fut,
+) -> Report
+where
+    Fut: Future<Output = Result<Outcome, Error>> + Send + 'static,
+{
+    let total = work.len();
+    let mut done = 0;
+    let task = |(index, tenant, needs): (usize, Tenant, W)| {
+        let result = run(tenant.clone(), needs);
+        async move { (index, tenant, result.await) }
+    };
+    run_bounded(work, concurrency, task, |_, (index, tenant, result)| {
+        done += 1;
+        if let Some(progress) = on_progress {
+            progress(&Progress {
+                done,
+                total,
+                tenant: &tenant,
+                result: &result,
+            });
+        }
+        tenants[index].result = result;
+    })
+    .await;
+    Report { tenants }
 }
 
 /// A progress callback of [`Tenants::for_each`].

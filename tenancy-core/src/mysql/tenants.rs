@@ -15,9 +15,9 @@ use std::future::Future;
 use sqlx::MySql;
 
 use crate::error::Error;
-use crate::fan_out::run_bounded;
+use crate::fan_out::run_report;
 use crate::lifecycle::{Dropped, TenantEvent, Tenants};
-use crate::report::{MigrateOptions, Outcome, Progress, Report, TenantResult, TenantStatus};
+use crate::report::{MigrateOptions, Outcome, Report, TenantResult, TenantStatus};
 use crate::tenant::Tenant;
 use crate::trace;
 
@@ -147,36 +147,19 @@ impl Tenants<MySql> {
         let mut work = Vec::new();
         for (index, status) in statuses.into_iter().enumerate() {
             if has_work(&status) {
-                work.push((index, status.tenant.clone()));
+                work.push((index, status.tenant.clone(), ()));
             }
             tenants.push(TenantResult {
                 tenant: status.tenant,
                 result: Ok(Outcome::UpToDate),
             });
         }
-        let total = work.len();
         let concurrency = options
             .concurrency
             .unwrap_or_else(|| self.pool().options().get_max_connections() as usize);
-        let mut done = 0;
-        let run = |(index, tenant): (usize, Tenant)| {
-            let result = op(self.clone(), tenant.clone());
-            async move { (index, tenant, result.await) }
-        };
-        run_bounded(work, concurrency, run, |_, (index, tenant, result)| {
-            done += 1;
-            if let Some(progress) = &options.on_progress {
-                progress(&Progress {
-                    done,
-                    total,
-                    tenant: &tenant,
-                    result: &result,
-                });
-            }
-            tenants[index].result = result;
-        })
-        .await;
-        Ok(Report { tenants })
+        let progress = options.on_progress.as_ref();
+        let run = |tenant, ()| op(self.clone(), tenant);
+        Ok(run_report(tenants, work, concurrency, progress, run).await)
     }
 
     /// Every tenant's applied and pending migrations, from one query.

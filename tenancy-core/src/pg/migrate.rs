@@ -15,10 +15,10 @@ use sqlx::{Arguments, AssertSqlSafe, Connection, Postgres, Transaction};
 use super::lifecycle::{args, settle};
 use super::sql;
 use crate::error::Error;
-use crate::fan_out::run_bounded;
+use crate::fan_out::run_report;
 use crate::lifecycle::Tenants;
 use crate::plan::Applied;
-use crate::report::{MigrateOptions, Outcome, Progress, Report, TenantResult, TenantStatus};
+use crate::report::{MigrateOptions, Outcome, Report, TenantResult, TenantStatus};
 use crate::tenant::Tenant;
 use crate::trace;
 
@@ -343,7 +343,6 @@ impl Tenants {
                 result: Ok(Outcome::UpToDate),
             });
         }
-        let total = work.len();
         let concurrency = options
             .concurrency
             .unwrap_or_else(|| self.pool().options().get_max_connections() as usize);
@@ -351,8 +350,7 @@ impl Tenants {
             Direction::Up => self.latest_version(),
             Direction::Down(target) => Some(target),
         };
-        let mut done = 0;
-        let run = |(index, tenant, applied): (usize, Tenant, Applied)| {
+        let run = |tenant: Tenant, applied: Applied| {
             let this = self.clone();
             let span = trace::migration(direction.operation(), &tenant, target);
             trace::within(span, async move {
@@ -360,24 +358,11 @@ impl Tenants {
                     Direction::Up => this.migrate_read(&tenant, &applied).await,
                     Direction::Down(_) => this.run_one(&tenant, &direction).await,
                 };
-                let result = this.explained(&tenant, result).await;
-                (index, tenant, result)
+                this.explained(&tenant, result).await
             })
         };
-        run_bounded(work, concurrency, run, |_, (index, tenant, result)| {
-            done += 1;
-            if let Some(progress) = &options.on_progress {
-                progress(&Progress {
-                    done,
-                    total,
-                    tenant: &tenant,
-                    result: &result,
-                });
-            }
-            tenants[index].result = result;
-        })
-        .await;
-        Ok(Report { tenants })
+        let progress = options.on_progress.as_ref();
+        Ok(run_report(tenants, work, concurrency, progress, run).await)
     }
 
     /// Every tenant's applied, pending and changed migrations, from one query.
