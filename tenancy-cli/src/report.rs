@@ -58,8 +58,9 @@ fn table(rows: &[Vec<String>]) -> Vec<String> {
 }
 
 /// The `status` table: one line per tenant,
-/// `acme  applied 1,2  pending 3`, plus `changed V` (applied, file edited since) and
-/// `unknown V` (applied, no longer in the migrations folder) when there are any.
+/// `acme  applied 1,2  pending 3`, plus `changed V` (applied, file edited since), `unknown V`
+/// (applied, no longer in the migrations folder) and `dirty V` (stopped part-way, MySQL) when
+/// there are any.
 pub fn status_lines(statuses: &[TenantStatus], known: &[i64]) -> Vec<String> {
     let rows: Vec<Vec<String>> = statuses
         .iter()
@@ -75,6 +76,9 @@ pub fn status_lines(statuses: &[TenantStatus], known: &[i64]) -> Vec<String> {
             let unknown = unknown(s, known);
             if !unknown.is_empty() {
                 row.push(format!("unknown {}", versions(&unknown)));
+            }
+            if !s.dirty.is_empty() {
+                row.push(format!("dirty {}", versions(&s.dirty)));
             }
             row
         })
@@ -254,6 +258,7 @@ mod tests {
             applied: applied.to_vec(),
             pending: pending.to_vec(),
             changed: changed.to_vec(),
+            dirty: Vec::new(),
         }
     }
 

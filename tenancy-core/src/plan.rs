@@ -69,6 +69,17 @@ impl Migrations {
 
     /// The status of `tenant`, which has `applied` (by version).
     pub(crate) fn status(&self, tenant: Tenant, applied: Applied) -> TenantStatus {
+        self.status_with_dirty(tenant, applied, Vec::new())
+    }
+
+    /// The status of `tenant`, which has `applied` (by version) and migrations that stopped
+    /// part-way at `dirty` (MySQL).
+    pub(crate) fn status_with_dirty(
+        &self,
+        tenant: Tenant,
+        applied: Applied,
+        dirty: Vec<i64>,
+    ) -> TenantStatus {
         let changed = applied
             .iter()
             .filter(|(v, c)| self.ups().any(|m| m.version == *v && *m.checksum != **c))
@@ -79,13 +90,14 @@ impl Migrations {
             .versions
             .iter()
             .copied()
-            .filter(|v| !versions.contains(v))
+            .filter(|v| !versions.contains(v) && !dirty.contains(v))
             .collect();
         TenantStatus {
             tenant,
             applied: versions,
             pending,
             changed,
+            dirty,
         }
     }
 
@@ -130,6 +142,12 @@ impl Migrations {
     /// alone (no checksums needed: `status.changed` names the edited ones): the same checks in
     /// the same order, so a dry run and the real run cannot disagree.
     pub(crate) fn plan(&self, status: &TenantStatus) -> Result<Vec<i64>, Error> {
+        if let Some(&version) = status.dirty.first() {
+            return Err(Error::Dirty {
+                tenant: status.tenant.clone(),
+                version,
+            });
+        }
         for &version in &status.applied {
             if status.changed.contains(&version) {
                 return Err(Error::ChecksumMismatch {
@@ -238,6 +256,7 @@ mod tests {
             applied: applied.to_vec(),
             pending: pending.to_vec(),
             changed: changed.to_vec(),
+            dirty: Vec::new(),
         }
     }
 
@@ -254,6 +273,12 @@ mod tests {
         assert!(matches!(
             s.plan(&status(&[1, 5, 7], &[2, 3], &[7])),
             Err(Error::UnknownMigration { version: 5, .. })
+        ));
+        let mut dirty = status(&[1], &[3], &[]);
+        dirty.dirty = vec![2];
+        assert!(matches!(
+            s.plan(&dirty),
+            Err(Error::Dirty { version: 2, .. })
         ));
         let lenient = Migrations::new(s.all().to_vec(), true).unwrap();
         assert_eq!(
@@ -281,6 +306,12 @@ mod tests {
         assert!(matches!(
             s.pending(&t(), &a),
             Err(Error::UnknownMigration { version: 99, .. })
+        ));
+        let mut dirty = status(&[1], &[3], &[]);
+        dirty.dirty = vec![2];
+        assert!(matches!(
+            s.plan(&dirty),
+            Err(Error::Dirty { version: 2, .. })
         ));
         let lenient = Migrations::new(s.all().to_vec(), true).unwrap();
         assert_eq!(versions(&lenient.pending(&t(), &a).unwrap()), [2, 3]);

@@ -151,4 +151,8 @@ pub struct TenantStatus {
     pub pending: Vec<i64>,
     /// Applied versions whose checksum differs from the migration's now.
     pub changed: Vec<i64>,
+    /// Versions whose migration stopped part-way, on a server without transactional DDL
+    /// (MySQL/MariaDB): `migrate` refuses the tenant with [`Error::Dirty`] until it is repaired.
+    /// Not in `applied` nor in `pending`. Always empty on PostgreSQL.
+    pub dirty: Vec<i64>,
 }

@@ -909,8 +909,8 @@ impl MySqlStore {
     }
 
     /// Every tenant's applied, pending and changed migrations, from one query. A migration
-    /// that stopped part-way (`success = FALSE`) is not counted as applied, so it shows as
-    /// pending; [`migrate`](Self::migrate) reports it as [`Error::Dirty`].
+    /// that stopped part-way (`success = FALSE`) is in `dirty` (neither applied nor pending);
+    /// [`migrate`](Self::migrate) reports it as [`Error::Dirty`].
     pub(crate) async fn status(
         &self,
         pool: &MySqlPool,
@@ -929,25 +929,31 @@ impl MySqlStore {
             Err(e) if no_registry(&e) => return Ok(Vec::new()),
             Err(e) => return Err(e.into()),
         };
-        let mut statuses: Vec<(String, Applied)> = Vec::new();
+        let mut statuses: Vec<(String, Applied, Vec<i64>)> = Vec::new();
         for (name, version, checksum, success) in rows {
-            if statuses.last().is_none_or(|(n, _)| *n != name) {
-                statuses.push((name, Vec::new()));
+            if statuses.last().is_none_or(|(n, _, _)| *n != name) {
+                statuses.push((name, Vec::new(), Vec::new()));
             }
-            if let (Some(version), Some(checksum), Some(true)) = (version, checksum, success) {
-                if let Some((_, applied)) = statuses.last_mut() {
-                    applied.push((version, checksum));
-                }
+            let Some((_, applied, dirty)) = statuses.last_mut() else {
+                continue;
+            };
+            match (version, checksum, success) {
+                (Some(version), Some(checksum), Some(true)) => applied.push((version, checksum)),
+                (Some(version), _, Some(false)) => dirty.push(version),
+                _ => {}
             }
         }
         statuses
             .into_iter()
-            .map(|(name, applied)| Ok(migrations.status(Tenant::new(name)?, applied)))
+            .map(|(name, applied, dirty)| {
+                let tenant = Tenant::new(name)?;
+                Ok(migrations.status_with_dirty(tenant, applied, dirty))
+            })
             .collect()
     }
 
     /// One tenant's migration status ([`Error::NotATenant`] if not registered); a migration
-    /// that stopped part-way shows as pending, as in [`status`](Self::status).
+    /// that stopped part-way is in `dirty`, as in [`status`](Self::status).
     pub(crate) async fn status_of(
         &self,
         pool: &MySqlPool,
@@ -963,12 +969,13 @@ impl MySqlStore {
             .rows(pool, tenant)
             .await
             .map_err(|e| Error::from(e).about(tenant))?;
+        let dirty = rows.iter().filter(|r| !r.2).map(|r| r.0).collect();
         let applied = rows
             .into_iter()
             .filter(|r| r.2)
             .map(|(v, c, _)| (v, c))
             .collect();
-        Ok(migrations.status(tenant.clone(), applied))
+        Ok(migrations.status_with_dirty(tenant.clone(), applied, dirty))
     }
 }
 
@@ -1279,6 +1286,17 @@ mod tests {
             .await
             .unwrap_err();
         assert!(matches!(err, Error::Dirty { version: 2, .. }), "{err:?}");
+        // Status shows it as dirty, neither applied nor pending, from both queries.
+        let m = migrations(v2());
+        let one = store.status_of(&pool, &acme, &m).await.unwrap();
+        assert_eq!(
+            (one.applied, one.pending, one.dirty),
+            (vec![1], vec![], vec![2])
+        );
+        let all = store.status(&pool, &m).await.unwrap();
+        let mine = all.iter().find(|s| s.tenant == acme).unwrap();
+        assert_eq!(mine.dirty, [2]);
+        assert!(mine.pending.is_empty());
         cleanup(&store, &pool).await;
     }
 

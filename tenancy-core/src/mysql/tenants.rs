@@ -109,7 +109,10 @@ impl Tenants<MySql> {
     /// Migrates every tenant that is behind (found with one query over the registry), up to
     /// `options.concurrency` at once; a failing tenant does not stop the others.
     pub async fn migrate_all(&self, options: MigrateOptions) -> Result<Report, Error> {
-        let has_work = |s: &TenantStatus| !s.pending.is_empty() || !s.changed.is_empty();
+        // A dirty tenant is run too, so the report names it (`Error::Dirty`).
+        let has_work = |s: &TenantStatus| {
+            !s.pending.is_empty() || !s.changed.is_empty() || !s.dirty.is_empty()
+        };
         self.run_all(has_work, options, |this, tenant| async move {
             this.migrate(tenant.as_str()).await
         })
@@ -124,7 +127,8 @@ impl Tenants<MySql> {
         target: i64,
         options: MigrateOptions,
     ) -> Result<Report, Error> {
-        let has_work = |s: &TenantStatus| s.applied.iter().any(|v| *v > target);
+        let above = |versions: &[i64]| versions.iter().any(|v| *v > target);
+        let has_work = |s: &TenantStatus| above(&s.applied) || above(&s.dirty);
         self.run_all(has_work, options, move |this, tenant| async move {
             this.rollback(tenant.as_str(), target).await
         })
