@@ -116,7 +116,26 @@ fn generate(options: &Options, item: &ItemFn) -> TokenStream {
         }
         FnArg::Receiver(_) => unreachable!("checked"),
     });
+    // The same check outside the `#[test]` function, which exists only in test builds: so a
+    // build that is not a test's (`cargo check`, trybuild) reports a wrong argument too.
+    let checks = sig.inputs.iter().filter_map(|input| match input {
+        FnArg::Typed(arg) => {
+            let ty = &arg.ty;
+            Some(quote_spanned!(ty.span()=>
+                let _ = <#ty as ::tenancy::testing::TestArg>::from_test;
+            ))
+        }
+        FnArg::Receiver(_) => None,
+    });
     quote! {
+        #[cfg(not(test))]
+        const _: () = {
+            #[allow(dead_code)]
+            fn arguments() {
+                #(#checks)*
+            }
+        };
+
         #(#attrs)*
         #[::core::prelude::v1::test]
         #vis fn #name() {
