@@ -4,6 +4,10 @@
 pub use tenancy_core::*;
 pub use tenancy_derive::TenantModel;
 
+/// `#[tenancy::test]`: an async test with a fresh, migrated tenant, dropped afterwards (also
+/// when the test panics). Needs the `testing` feature; see [`testing`].
+pub use tenancy_derive::test;
+
 /// The tenant of each request for axum / tower services: resolvers, `TenantLayer`,
 /// `CurrentTenant`, `TenantCache` (the `tenancy-axum` crate, with the `axum` feature).
 #[cfg(feature = "axum")]

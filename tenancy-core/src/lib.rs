@@ -67,6 +67,8 @@ mod report;
 #[doc(hidden)]
 pub mod sql;
 pub mod tenant;
+#[cfg(feature = "testing")]
+pub mod testing;
 mod trace;
 pub mod validate;
 

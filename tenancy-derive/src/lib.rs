@@ -13,6 +13,7 @@ mod case;
 mod check;
 mod ctxt;
 mod expand;
+mod test;
 mod ty;
 
 use proc_macro::TokenStream;
@@ -35,4 +36,18 @@ use syn::{parse_macro_input, DeriveInput};
 pub fn derive_tenant_model(input: TokenStream) -> TokenStream {
     let input = parse_macro_input!(input as DeriveInput);
     expand::derive(&input).into()
+}
+
+/// Runs an async test with a fresh tenant, migrated with the crate's tenant migrations, and
+/// drops the tenant when the test ends, also when it panics.
+///
+/// `#[tenancy::test]` or `#[tenancy::test(migrations = "migrations/tenant")]` (the folder,
+/// relative to the crate's `CARGO_MANIFEST_DIR`; `migrations/tenant` by default) on an
+/// `async fn` whose arguments are any of `tenancy::Tenant`, `sqlx::PgPool` and
+/// `tenancy::Tenants`. The test database is `DATABASE_URL`.
+///
+/// See the `tenancy::testing` module of the `tenancy` crate (feature `testing`).
+#[proc_macro_attribute]
+pub fn test(args: TokenStream, item: TokenStream) -> TokenStream {
+    test::expand(args.into(), item.into()).into()
 }

@@ -66,9 +66,9 @@ fn every_rust_block_of_the_readme_is_included_here() {
     // `query_across`; needs the `serde` feature), readme_5 (a pool for many tenants) and readme_6
     // (PgBouncer) are compiled by the crate's doctests (5 and 6 connect to the deployment URLs
     // they show; the library paths they use run in tests/integration); readme_7 (MySQL) runs
-    // below against MariaDB.
+    // below against MariaDB; readme_8 (`#[tenancy::test]`) is a test of its own below.
     assert_eq!(
-        BLOCKS, 7,
+        BLOCKS, 8,
         "a README block was added or removed: update this file"
     );
 }
@@ -157,4 +157,11 @@ mod mysql {
         .unwrap();
         assert_eq!(databases, 0);
     }
+}
+
+/// "Testing your code": the block's `#[tenancy::test]` is a test of this binary, with the
+/// example migrations (`migrations` here links to `../examples/migrations`). It needs
+/// `DATABASE_URL`, as the attribute does.
+mod testing {
+    include!(concat!(env!("OUT_DIR"), "/readme_8.rs"));
 }

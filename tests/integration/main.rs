@@ -18,4 +18,5 @@ mod lifecycle_support;
 mod migrations;
 mod names;
 mod pgbouncer;
+mod testing;
 mod types;
