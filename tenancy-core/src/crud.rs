@@ -35,6 +35,16 @@ fn bind<M: TenantModel>(
     Ok(())
 }
 
+/// The arguments of one statement: `model`'s values of `columns`, in order.
+fn args_of<M: TenantModel>(
+    model: &M,
+    columns: impl IntoIterator<Item = usize>,
+) -> Result<ArgsOf<M>, sqlx::Error> {
+    let mut args = ArgsOf::<M>::default();
+    bind(model, columns, &mut args)?;
+    Ok(args)
+}
+
 /// What a statement on `M`'s table in `tenant` is about.
 pub(crate) fn on<'t, M: TenantModel>(operation: &'static str, tenant: &'t Tenant) -> On<'t> {
     On {
@@ -79,11 +89,7 @@ where
     let row = if D::<M>::RETURNING {
         let sql = sql::insert::<D<M>>(record.tenant(), &M::TABLE, 1);
         let value = record.value();
-        let args = || {
-            let mut args = ArgsOf::<M>::default();
-            bind(value, insertable_indexes::<M>(), &mut args)?;
-            Ok(args)
-        };
+        let args = || args_of(value, insertable_indexes::<M>());
         let on = on::<M>("insert", record.tenant());
         exec::fetch_optional(executor, on, &sql, &args)
             .await?
@@ -96,40 +102,42 @@ where
     Ok(())
 }
 
-/// Inserts `value` without `RETURNING`, then reads the stored row back on the same connection:
-/// by `LAST_INSERT_ID()` if the key is generated, else by the key the model holds.
+/// Inserts `value` without `RETURNING`, then reads the stored row back on the same connection.
 async fn insert_read_back<M: TenantModel>(
     session: &mut Session<'_, B<M>>,
     tenant: &Tenant,
     value: &M,
 ) -> Result<<B<M> as Database>::Row, Error> {
-    let table = &M::TABLE;
-    let sql = sql::insert::<D<M>>(tenant, table, 1);
-    let args = || {
-        let mut args = ArgsOf::<M>::default();
-        bind(value, insertable_indexes::<M>(), &mut args)?;
-        Ok(args)
-    };
+    let sql = sql::insert::<D<M>>(tenant, &M::TABLE, 1);
+    let args = || args_of(value, insertable_indexes::<M>());
     on::<M>("insert", tenant)
         .execute(session, &sql, &args)
         .await?;
-    let generated = table.primary_key().generated;
-    let sql = if generated {
-        sql::select_by_last_insert_id::<D<M>>(tenant, table)
-    } else {
-        sql::select_by_pk::<D<M>>(tenant, table)
-    };
-    let args = || {
-        let mut args = ArgsOf::<M>::default();
-        if !generated {
-            bind(value, [table.primary_key_index()], &mut args)?;
-        }
-        Ok(args)
-    };
-    let row = on::<M>("select", tenant)
-        .fetch_optional(session, &sql, &args)
-        .await?;
+    let generated = M::TABLE.primary_key().generated;
+    let row = read_back(session, tenant, value, generated).await?;
     Ok(row.ok_or(sqlx::Error::RowNotFound)?)
+}
+
+/// Reads `value`'s row back on `session`, for a backend without `RETURNING`: by
+/// `LAST_INSERT_ID()` right after an insert that generated the key (`last_insert_id`), else by
+/// the key the model holds.
+async fn read_back<M: TenantModel>(
+    session: &mut Session<'_, B<M>>,
+    tenant: &Tenant,
+    value: &M,
+    last_insert_id: bool,
+) -> Result<Option<<B<M> as Database>::Row>, Error> {
+    let table = &M::TABLE;
+    let (sql, key) = if last_insert_id {
+        (sql::select_by_last_insert_id::<D<M>>(tenant, table), None)
+    } else {
+        let key = Some(table.primary_key_index());
+        (sql::select_by_pk::<D<M>>(tenant, table), key)
+    };
+    let args = || args_of(value, key);
+    on::<M>("select", tenant)
+        .fetch_optional(session, &sql, &args)
+        .await
 }
 
 pub(crate) async fn insert_many<'c, M, E>(
@@ -237,15 +245,8 @@ where
     }
     let table = &M::TABLE;
     let value = record.value();
-    let args = || {
-        let mut args = ArgsOf::<M>::default();
-        bind(
-            value,
-            columns.iter().copied().chain([table.primary_key_index()]),
-            &mut args,
-        )?;
-        Ok(args)
-    };
+    let key = table.primary_key_index();
+    let args = || args_of(value, columns.iter().copied().chain([key]));
     let sql = sql::update::<D<M>>(record.tenant(), table, columns);
     let on_update = on::<M>("update", record.tenant());
     let row = if D::<M>::RETURNING {
@@ -253,15 +254,7 @@ where
     } else {
         let mut session = executor.__session().await?;
         on_update.execute(&mut session, &sql, &args).await?;
-        let select = sql::select_by_pk::<D<M>>(record.tenant(), table);
-        let key = || {
-            let mut args = ArgsOf::<M>::default();
-            bind(value, [table.primary_key_index()], &mut args)?;
-            Ok(args)
-        };
-        on::<M>("select", record.tenant())
-            .fetch_optional(&mut session, &select, &key)
-            .await?
+        read_back(&mut session, record.tenant(), value, false).await?
     };
     let row = row.ok_or_else(|| Error::NotFound {
         tenant: record.tenant().clone(),
