@@ -205,7 +205,15 @@ impl<M: TenantModel> AcrossTenants<M> {
         if self.tenants.is_empty() {
             return Ok(());
         }
-        let mut session = executor.__session().await?;
+        let mut session = executor.__session(None).await?;
+        if let Some(bound) = session.bound() {
+            return Err(Error::Unsupported {
+                operation: "a query across tenants",
+                reason: format!(
+                    "its executor belongs to tenant \"{bound}\"; run it on the shared pool (on SQLite, where each tenant is its own file, run one query per tenant, e.g. with `Tenants::for_each`)"
+                ),
+            });
+        }
         let (conditions, window) = (self.clauses.conditions(), self.clauses.window());
         for batch in self.tenants.chunks(self.per_statement) {
             // `$n` placeholders are shared by every branch; `?` takes a value each time.

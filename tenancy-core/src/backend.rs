@@ -34,11 +34,13 @@ mod sealed {
     impl Sealed for sqlx::Postgres {}
     #[cfg(feature = "mysql")]
     impl Sealed for sqlx::MySql {}
+    #[cfg(feature = "sqlite")]
+    impl Sealed for sqlx::Sqlite {}
 }
 
-/// A database tenancy runs on: sqlx's [`Postgres`](sqlx::Postgres) or (feature `mysql`)
-/// [`MySql`](sqlx::MySql), which also serves MariaDB. Sealed: its methods are the crate's
-/// business.
+/// A database tenancy runs on: sqlx's [`Postgres`](sqlx::Postgres), (feature `mysql`)
+/// [`MySql`](sqlx::MySql), which also serves MariaDB, or (feature `sqlite`)
+/// [`Sqlite`](sqlx::Sqlite). Sealed: its methods are the crate's business.
 pub trait Backend: sqlx::Database + sealed::Sealed {
     /// How the backend's SQL is written.
     #[doc(hidden)]
@@ -52,14 +54,33 @@ pub trait Backend: sqlx::Database + sealed::Sealed {
     const MAX_BIND_PARAMS: usize;
 
     /// The backend's tenant store, held by [`Tenants`](crate::Tenants): what its lifecycle
-    /// keeps beyond the pool (PostgreSQL: nothing; MySQL: the registry and lock settings).
+    /// keeps beyond the pool (PostgreSQL: nothing; MySQL: the registry and lock settings;
+    /// SQLite: the folder of tenant files and the pools open on them).
     #[doc(hidden)]
     type Store: Send + Sync + 'static;
 
-    /// The store of a handle whose registry is `registry`, waiting at most `lock_timeout` for
-    /// a tenant's lock (`None`: as long as the server allows).
+    /// What a handle's store is configured with beyond the registry and lock timeout (SQLite:
+    /// its [`PoolBudget`](crate::sqlite::PoolBudget); nothing elsewhere).
     #[doc(hidden)]
-    fn store(registry: &Tenant, lock_timeout: Option<Duration>) -> Self::Store;
+    type StoreSettings: Clone + Default + Send + Sync + 'static;
+
+    /// The store of a handle on `pool` whose registry is `registry`, waiting at most
+    /// `lock_timeout` for a tenant's lock (`None`: as long as the server allows).
+    #[doc(hidden)]
+    fn store(
+        pool: &sqlx::Pool<Self>,
+        registry: &Tenant,
+        lock_timeout: Option<Duration>,
+        settings: &Self::StoreSettings,
+    ) -> Result<Self::Store, crate::Error>;
+
+    /// The pool that serves `tenant` of `tenants` (PostgreSQL, MySQL: the handle's own;
+    /// SQLite: the tenant's, from the handle's LRU).
+    #[doc(hidden)]
+    fn tenant_pool<'a>(
+        tenants: &'a crate::Tenants<Self>,
+        tenant: &'a Tenant,
+    ) -> impl std::future::Future<Output = Result<sqlx::Pool<Self>, crate::Error>> + Send + 'a;
 
     /// Sends one statement on the session's connection. (A plain future, not boxed: it is on
     /// the path of every statement.)
@@ -100,6 +121,21 @@ pub trait Backend: sqlx::Database + sealed::Sealed {
     #[doc(hidden)]
     fn render(err: &sqlx::Error, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result;
 }
+
+/// A backend whose statements name their tenant's container (`"tenant"."guards"`), so that any
+/// connection of one pool serves every tenant: PostgreSQL and MySQL. A plain pool, connection
+/// or transaction of such a backend is an [`Executor`](crate::Executor) for any tenant; on
+/// SQLite (a file per tenant) only a [`TenantPool`](crate::TenantPool) is.
+#[diagnostic::on_unimplemented(
+    message = "a plain `{Self}` pool, connection or transaction does not know its tenant",
+    label = "on this backend each tenant has its own database file",
+    note = "take the tenant's pool with `tenants.pool_for(&tenant).await?` and pass `&pool` (or a transaction of it: `pool.begin().await?`)"
+)]
+pub trait SharedPool: Backend {}
+
+impl SharedPool for sqlx::Postgres {}
+#[cfg(feature = "mysql")]
+impl SharedPool for sqlx::MySql {}
 
 /// The backend of models that do not name one: PostgreSQL.
 pub type DefaultBackend = sqlx::Postgres;
@@ -148,6 +184,10 @@ pub(crate) fn render_any(err: &sqlx::Error, f: &mut std::fmt::Formatter<'_>) -> 
             .is_some()
         {
             return <sqlx::MySql as Backend>::render(err, f);
+        }
+        #[cfg(feature = "sqlite")]
+        if db.try_downcast_ref::<sqlx::sqlite::SqliteError>().is_some() {
+            return <sqlx::Sqlite as Backend>::render(err, f);
         }
     }
     std::fmt::Display::fmt(err, f)

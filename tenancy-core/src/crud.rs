@@ -95,7 +95,7 @@ where
             .await?
             .ok_or(sqlx::Error::RowNotFound)?
     } else {
-        let mut session = executor.__session().await?;
+        let mut session = executor.__session(Some(record.tenant())).await?;
         insert_read_back(&mut session, record.tenant(), record.value()).await?
     };
     record.set_loaded(M::from_row(&row)?);
@@ -195,11 +195,12 @@ where
     M: TenantModel,
     E: Executor<'c, Backend = M::Backend>,
 {
-    let mut session = executor.__session().await?;
+    let mut session = executor.__session(Some(&tenant)).await?;
+    let bound = session.bound().cloned();
     let mut tx = session.conn().begin().await?;
     let mut records = Vec::with_capacity(models.len());
     {
-        let mut inner = Session::borrowing(&mut *tx);
+        let mut inner = Session::borrowing(&mut *tx, bound);
         for model in &models {
             let row = insert_read_back(&mut inner, &tenant, model).await?;
             records.push(Record::loaded(tenant.clone(), M::from_row(&row)?));
@@ -252,7 +253,7 @@ where
     let row = if D::<M>::RETURNING {
         exec::fetch_optional(executor, on_update, &sql, &args).await?
     } else {
-        let mut session = executor.__session().await?;
+        let mut session = executor.__session(Some(record.tenant())).await?;
         on_update.execute(&mut session, &sql, &args).await?;
         read_back(&mut session, record.tenant(), value, false).await?
     };

@@ -41,6 +41,19 @@ pub enum Error {
         requested: Tenant,
     },
 
+    /// A statement for one tenant was given an executor that belongs to another: a
+    /// [`TenantPool`](crate::TenantPool) (or its transaction) serves its own tenant only. Nothing
+    /// was sent.
+    #[error("the executor belongs to tenant \"{executor}\" and cannot run a statement on table {table:?} of tenant \"{requested}\"")]
+    ExecutorMismatch {
+        /// The model's table.
+        table: &'static str,
+        /// The tenant the executor belongs to.
+        executor: Tenant,
+        /// The tenant the statement was for.
+        requested: Tenant,
+    },
+
     /// The record is not in a state that allows the operation (e.g. updating a deleted record).
     #[error("record of table {table:?} in tenant \"{tenant}\" is {found:?}; this operation needs a {expected:?} record")]
     InvalidState {

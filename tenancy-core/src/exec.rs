@@ -13,26 +13,37 @@
 //!   gets unnamed statements, each inside a transaction, so that the parse and the execution
 //!   of a statement reach the same server connection.
 
+use std::borrow::Cow;
+
 use futures_util::future::BoxFuture;
 use sqlx::pool::PoolConnection;
 use sqlx::postgres::PgConnection;
 use sqlx::{Pool, Postgres, Transaction};
 
-use crate::backend::Backend;
+use crate::backend::{Backend, SharedPool};
 use crate::error::{from_db, Error};
+use crate::lifecycle::Tenants;
+use crate::sql::Dialect;
 use crate::tenant::Tenant;
+use crate::tenant_pool::{TenantPool, TenantTransaction};
 use crate::trace;
 
 /// Anything a tenancy operation can run on: a `&Pool<B>` (`&PgPool`, `&MySqlPool`), a
 /// connection (`&mut PgConnection`, `&mut MySqlConnection`, also `&mut *tx`),
 /// `&mut PoolConnection<B>`, `&mut Transaction<'_, B>`, and for PostgreSQL any of these
-/// wrapped in [`PgBouncer`].
+/// wrapped in [`PgBouncer`]; on every backend a tenant's own [`TenantPool`] and
+/// [`TenantTransaction`], which serve that tenant only. On SQLite (a file per tenant) only the
+/// last two are executors: a plain SQLite pool does not know whose file it has open.
 ///
 /// Its [`Backend`] is the pool's database; a model's operations take executors of the model's
 /// backend only. Sealed in practice: its one method is not part of the public API.
 pub trait Executor<'c>: Send + Sized + OnBackend {
+    /// A connection for statements on `tenant` (`None`: on several tenants at once).
     #[doc(hidden)]
-    fn __session(self) -> BoxFuture<'c, Result<Session<'c, Self::Backend>, sqlx::Error>>;
+    fn __session(
+        self,
+        tenant: Option<&Tenant>,
+    ) -> BoxFuture<'c, Result<Session<'c, Self::Backend>, Error>>;
 }
 
 /// The database an [`Executor`] talks to; a supertrait of its own so that the backend of an
@@ -42,15 +53,27 @@ pub trait OnBackend {
     type Backend: Backend;
 }
 
-impl<B: Backend> OnBackend for &Pool<B> {
+impl<B: SharedPool> OnBackend for &Pool<B> {
     type Backend = B;
 }
 
-impl<B: Backend> OnBackend for &mut PoolConnection<B> {
+impl<B: SharedPool> OnBackend for &mut PoolConnection<B> {
     type Backend = B;
 }
 
-impl<B: Backend> OnBackend for &mut Transaction<'_, B> {
+impl<B: SharedPool> OnBackend for &mut Transaction<'_, B> {
+    type Backend = B;
+}
+
+impl<B: Backend> OnBackend for &TenantPool<B> {
+    type Backend = B;
+}
+
+impl<B: Backend> OnBackend for &mut TenantTransaction<B> {
+    type Backend = B;
+}
+
+impl<B: Backend> OnBackend for &Tenants<B> {
     type Backend = B;
 }
 
@@ -58,36 +81,83 @@ impl<E: OnBackend> OnBackend for PgBouncer<E> {
     type Backend = E::Backend;
 }
 
-impl<'c, B: Backend> Executor<'c> for &Pool<B> {
-    fn __session(self) -> BoxFuture<'c, Result<Session<'c, B>, sqlx::Error>> {
+impl<'c, B: SharedPool> Executor<'c> for &Pool<B> {
+    fn __session(self, _tenant: Option<&Tenant>) -> BoxFuture<'c, Result<Session<'c, B>, Error>> {
         let acquire = self.acquire();
-        Box::pin(async move { Ok(Session::new(Conn::Owned(acquire.await?), false)) })
+        Box::pin(async move { Ok(Session::new(Conn::Owned(acquire.await?), None)) })
     }
 }
 
-impl<'c, B: Backend> Executor<'c> for &'c mut PoolConnection<B> {
-    fn __session(self) -> BoxFuture<'c, Result<Session<'c, B>, sqlx::Error>> {
-        borrowed(&mut **self)
+impl<'c, B: SharedPool> Executor<'c> for &'c mut PoolConnection<B> {
+    fn __session(self, _tenant: Option<&Tenant>) -> BoxFuture<'c, Result<Session<'c, B>, Error>> {
+        borrowed(&mut **self, None)
     }
 }
 
-impl<'c, B: Backend> Executor<'c> for &'c mut Transaction<'_, B> {
-    fn __session(self) -> BoxFuture<'c, Result<Session<'c, B>, sqlx::Error>> {
-        borrowed(&mut **self)
+impl<'c, B: SharedPool> Executor<'c> for &'c mut Transaction<'_, B> {
+    fn __session(self, _tenant: Option<&Tenant>) -> BoxFuture<'c, Result<Session<'c, B>, Error>> {
+        borrowed(&mut **self, None)
+    }
+}
+
+impl<'c, B: Backend> Executor<'c> for &'c TenantPool<B> {
+    fn __session(self, _tenant: Option<&Tenant>) -> BoxFuture<'c, Result<Session<'c, B>, Error>> {
+        let acquire = self.sqlx_pool().acquire();
+        let tenant = self.tenant();
+        Box::pin(async move {
+            let conn = acquire.await?;
+            Ok(Session::new(Conn::Owned(conn), Some(Cow::Borrowed(tenant))))
+        })
+    }
+}
+
+impl<'c, B: Backend> Executor<'c> for &'c mut TenantTransaction<B> {
+    fn __session(self, _tenant: Option<&Tenant>) -> BoxFuture<'c, Result<Session<'c, B>, Error>> {
+        let (conn, tenant) = self.parts();
+        borrowed(conn, Some(Cow::Borrowed(tenant)))
+    }
+}
+
+/// The lifecycle handle routes: each operation runs on the pool that serves its tenant
+/// ([`Tenants::pool_for`]), so `guard.insert(&tenants, &acme)` reads the same on every
+/// backend. On SQLite that is the tenant's own file; elsewhere the shared pool.
+impl<'c, B: Backend> Executor<'c> for &'c Tenants<B> {
+    fn __session(self, tenant: Option<&Tenant>) -> BoxFuture<'c, Result<Session<'c, B>, Error>> {
+        let tenant = tenant.cloned();
+        Box::pin(async move {
+            match tenant {
+                Some(tenant) => {
+                    let pool = B::tenant_pool(self, &tenant).await?;
+                    let conn = pool.acquire().await?;
+                    Ok(Session::new(Conn::Owned(conn), Some(Cow::Owned(tenant))))
+                }
+                None if <B::Dialect as Dialect>::QUALIFIES => {
+                    Ok(Session::new(Conn::Owned(self.pool().acquire().await?), None))
+                }
+                None => Err(Error::Unsupported {
+                    operation: "a statement on several tenants",
+                    reason: format!(
+                        "each tenant is its own {}; run one statement per tenant (e.g. with `Tenants::for_each`)",
+                        B::CONTAINER
+                    ),
+                }),
+            }
+        })
     }
 }
 
 fn borrowed<'c, B: Backend>(
     conn: &'c mut B::Connection,
-) -> BoxFuture<'c, Result<Session<'c, B>, sqlx::Error>> {
+    bound: Option<Cow<'c, Tenant>>,
+) -> BoxFuture<'c, Result<Session<'c, B>, Error>> {
     Box::pin(std::future::ready(Ok(Session::new(
         Conn::Borrowed(conn),
-        false,
+        bound,
     ))))
 }
 
-/// `&mut` connections, one impl per backend (a blanket impl over `B::Connection` cannot name
-/// its backend).
+/// `&mut` connections, one impl per backend whose statements name their tenant (a blanket
+/// impl over `B::Connection` cannot name its backend).
 macro_rules! connection_executor {
     ($conn:ty, $backend:ty) => {
         impl OnBackend for &mut $conn {
@@ -95,8 +165,11 @@ macro_rules! connection_executor {
         }
 
         impl<'c> Executor<'c> for &'c mut $conn {
-            fn __session(self) -> BoxFuture<'c, Result<Session<'c, $backend>, sqlx::Error>> {
-                borrowed(self)
+            fn __session(
+                self,
+                _tenant: Option<&Tenant>,
+            ) -> BoxFuture<'c, Result<Session<'c, $backend>, Error>> {
+                borrowed(self, None)
             }
         }
     };
@@ -128,8 +201,11 @@ connection_executor!(sqlx::mysql::MySqlConnection, sqlx::MySql);
 pub struct PgBouncer<E>(pub E);
 
 impl<'c, E: Executor<'c, Backend = Postgres>> Executor<'c> for PgBouncer<E> {
-    fn __session(self) -> BoxFuture<'c, Result<Session<'c, Postgres>, sqlx::Error>> {
-        let session = self.0.__session();
+    fn __session(
+        self,
+        tenant: Option<&Tenant>,
+    ) -> BoxFuture<'c, Result<Session<'c, Postgres>, Error>> {
+        let session = self.0.__session(tenant);
         Box::pin(async move {
             let mut session = session.await?;
             session.pgbouncer = true;
@@ -148,6 +224,9 @@ enum Conn<'c, B: Backend> {
 pub struct Session<'c, B: Backend> {
     conn: Conn<'c, B>,
     pub(crate) pgbouncer: bool,
+    /// The tenant the executor belongs to, if it belongs to one ([`TenantPool`]): every
+    /// statement sent on the session must be for that tenant.
+    bound: Option<Cow<'c, Tenant>>,
 }
 
 /// What a statement's caller wants back.
@@ -197,13 +276,35 @@ impl<B: Backend> Fetched<B> {
 }
 
 impl<'c, B: Backend> Session<'c, B> {
-    fn new(conn: Conn<'c, B>, pgbouncer: bool) -> Self {
-        Session { conn, pgbouncer }
+    fn new(conn: Conn<'c, B>, bound: Option<Cow<'c, Tenant>>) -> Self {
+        Session {
+            conn,
+            pgbouncer: false,
+            bound,
+        }
     }
 
-    /// A session on `conn` (e.g. a transaction the operation opened on another session).
-    pub(crate) fn borrowing(conn: &'c mut B::Connection) -> Self {
-        Session::new(Conn::Borrowed(conn), false)
+    /// A session on `conn` (e.g. a transaction the operation opened on another session),
+    /// bound to the same tenant as that session.
+    pub(crate) fn borrowing(conn: &'c mut B::Connection, bound: Option<Tenant>) -> Self {
+        Session::new(Conn::Borrowed(conn), bound.map(Cow::Owned))
+    }
+
+    /// The tenant the session's executor belongs to, if any.
+    pub(crate) fn bound(&self) -> Option<&Tenant> {
+        self.bound.as_deref()
+    }
+
+    /// Refuses a statement for `tenant` on a session bound to another tenant.
+    pub(crate) fn check(&self, tenant: &Tenant, table: &'static str) -> Result<(), Error> {
+        match self.bound() {
+            Some(bound) if bound != tenant => Err(Error::ExecutorMismatch {
+                table,
+                executor: bound.clone(),
+                requested: tenant.clone(),
+            }),
+            _ => Ok(()),
+        }
     }
 
     pub(crate) fn conn(&mut self) -> &mut B::Connection {
@@ -272,6 +373,7 @@ impl On<'_> {
         args: Args<'_, B>,
         want: Want,
     ) -> Result<Fetched<B>, Error> {
+        session.check(self.tenant, self.table)?;
         let span = trace::statement(self.operation, self.tenant, self.table, sql);
         trace::within(span, session.run(sql, args, want))
             .await
@@ -288,10 +390,17 @@ impl On<'_> {
     ) -> Result<Fetched<E::Backend>, Error> {
         let span = trace::statement(self.operation, self.tenant, self.table, sql);
         trace::within(span, async {
-            executor.__session().await?.run(sql, args, want).await
+            let mut session = executor
+                .__session(Some(self.tenant))
+                .await
+                .map_err(|e| about::<E::Backend>(e, self.tenant, self.table))?;
+            session.check(self.tenant, self.table)?;
+            session
+                .run(sql, args, want)
+                .await
+                .map_err(|e| from_db::<E::Backend>(e, self.tenant, self.table))
         })
         .await
-        .map_err(|e| from_db::<E::Backend>(e, self.tenant, self.table))
     }
 
     /// Sends `sql` on `session` and returns its first row, if any.
@@ -318,6 +427,29 @@ impl On<'_> {
             .run(session, sql, args, Want::Affected)
             .await?
             .affected())
+    }
+}
+
+/// An error taking a connection for `tenant`: a database error there is read as one of the
+/// statement's (e.g. a closed pool of a dropped SQLite tenant is an unknown tenant), and a
+/// tenant the router found unregistered or without its file is an unknown tenant too, as a
+/// statement naming a missing schema is on the other backends.
+fn about<B: Backend>(err: Error, tenant: &Tenant, table: &'static str) -> Error {
+    match err {
+        Error::Database {
+            tenant: None,
+            source,
+        } => from_db::<B>(source.into_sqlx(), tenant, table),
+        Error::NotATenant { .. } | Error::SchemaMissing { .. } => Error::UnknownTenant {
+            tenant: tenant.clone(),
+            table,
+            source: sqlx::Error::Io(std::io::Error::new(
+                std::io::ErrorKind::NotFound,
+                err.to_string(),
+            ))
+            .into(),
+        },
+        other => other,
     }
 }
 

@@ -8,9 +8,10 @@ use crate::error::Error;
 use crate::lifecycle::{Dropped, TenantEvent, Tenants};
 use crate::report::{MigrateOptions, Outcome, Planned, Report, TenantStatus};
 use crate::tenant::Tenant;
+use crate::tenant_pool::TenantPool;
 
-/// The lifecycle of tenants on one backend: what [`Tenants<Postgres>`](Tenants) and
-/// `Tenants<MySql>` both do. Each handle has these as inherent methods too (with
+/// The lifecycle of tenants on one backend: what [`Tenants<Postgres>`](Tenants),
+/// `Tenants<MySql>` and `Tenants<Sqlite>` all do. Each handle has these as inherent methods too (with
 /// `impl AsRef<str>` names), so calling them needs no import; write `T: Lifecycle` to accept a
 /// handle of any backend.
 ///
@@ -31,6 +32,12 @@ pub trait Lifecycle: Clone + Send + Sync + 'static {
 
     /// Calls `f` after every create, drop and rename made through this handle.
     fn subscribe(&self, f: impl Fn(&TenantEvent) + Send + Sync + 'static);
+
+    /// `tenant`'s own executor (see [`Tenants::pool_for`]).
+    fn pool_for(
+        &self,
+        tenant: &Tenant,
+    ) -> impl Future<Output = Result<TenantPool<Self::Backend>, Error>> + Send;
 
     /// Creates tenant `name` with every migration applied, or nothing.
     fn create(&self, name: &str) -> impl Future<Output = Result<Tenant, Error>> + Send;
@@ -92,6 +99,13 @@ macro_rules! lifecycle_by_inherent_methods {
 
             fn subscribe(&self, f: impl Fn(&TenantEvent) + Send + Sync + 'static) {
                 Tenants::subscribe(self, f)
+            }
+
+            fn pool_for(
+                &self,
+                tenant: &Tenant,
+            ) -> impl Future<Output = Result<TenantPool<$backend>, Error>> + Send {
+                Tenants::<$backend>::pool_for(self, tenant)
             }
 
             fn create(&self, name: &str) -> impl Future<Output = Result<Tenant, Error>> + Send {
@@ -166,3 +180,5 @@ macro_rules! lifecycle_by_inherent_methods {
 lifecycle_by_inherent_methods!(sqlx::Postgres);
 #[cfg(feature = "mysql")]
 lifecycle_by_inherent_methods!(sqlx::MySql);
+#[cfg(feature = "sqlite")]
+lifecycle_by_inherent_methods!(sqlx::Sqlite);

@@ -66,7 +66,10 @@ mod record;
 mod report;
 #[doc(hidden)]
 pub mod sql;
+#[cfg(feature = "sqlite")]
+pub mod sqlite;
 pub mod tenant;
+mod tenant_pool;
 #[cfg(feature = "testing")]
 pub mod testing;
 mod trace;
@@ -75,7 +78,7 @@ pub mod validate;
 pub use across::{AcrossTenants, DEFAULT_TENANTS_PER_STATEMENT};
 #[doc(hidden)]
 pub use backend::Failure;
-pub use backend::{Backend, DefaultBackend};
+pub use backend::{Backend, DefaultBackend, SharedPool};
 pub use crud::MAX_BIND_PARAMS;
 pub use error::{DatabaseError, Error, LockHolder};
 #[doc(hidden)]
@@ -93,6 +96,7 @@ pub use report::{
     MigrateOptions, Outcome, Planned, Progress, ProgressFn, Report, TenantResult, TenantStatus,
 };
 pub use tenant::{InvalidTenantName, NameRule, Tenant, TenantNamePolicy, MAX_TENANT_NAME_LEN};
+pub use tenant_pool::{TenantPool, TenantTransaction};
 pub use validate::{FieldError, Validate, ValidationErrors};
 
 /// What generated code needs; not a stable API.
@@ -146,6 +150,8 @@ pub mod __private {
     column_type!(sqlx::Postgres);
     #[cfg(feature = "mysql")]
     column_type!(sqlx::MySql);
+    #[cfg(feature = "sqlite")]
+    column_type!(sqlx::Sqlite);
 
     /// How to read and bind one column on backend `B`, as function pointers.
     pub struct Codec<B: Backend, T> {

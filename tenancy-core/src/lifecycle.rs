@@ -18,6 +18,7 @@ use crate::error::Error;
 use crate::pg::sql::BatchOptions;
 use crate::plan::Migrations;
 use crate::tenant::{Tenant, TenantNamePolicy};
+use crate::tenant_pool::TenantPool;
 
 /// The default name of the registry schema.
 pub const DEFAULT_REGISTRY: &str = "_tenancy";
@@ -88,7 +89,10 @@ impl<B: Backend> Clone for Tenants<B> {
 
 struct Inner<B: Backend> {
     pool: Pool<B>,
+    // Read by the MySQL and SQLite lifecycles only.
+    #[cfg_attr(not(any(feature = "mysql", feature = "sqlite")), allow(dead_code))]
     store: B::Store,
+    store_settings: B::StoreSettings,
     migrations: Migrations,
     registry: Tenant,
     policy: TenantNamePolicy,
@@ -99,7 +103,7 @@ struct Inner<B: Backend> {
 }
 
 /// What a handle is built from; the `with_*` methods change one part and rebuild.
-struct Settings<B: Backend> {
+pub(crate) struct Settings<B: Backend> {
     pool: Pool<B>,
     migrations: Vec<Migration>,
     ignore_missing: bool,
@@ -107,6 +111,7 @@ struct Settings<B: Backend> {
     registry: String,
     batch: BatchOptions,
     pgbouncer: bool,
+    pub(crate) store: B::StoreSettings,
 }
 
 impl<B: Backend> std::fmt::Debug for Tenants<B> {
@@ -136,6 +141,7 @@ impl<B: Backend> Tenants<B> {
                 registry: DEFAULT_REGISTRY.to_owned(),
                 batch: BatchOptions::default(),
                 pgbouncer: false,
+                store: B::StoreSettings::default(),
             },
         )
     }
@@ -161,7 +167,7 @@ impl<B: Backend> Tenants<B> {
             .expect("the rest was checked when the handle was built")
     }
 
-    fn rebuild(self, change: impl FnOnce(&mut Settings<B>)) -> Result<Self, Error> {
+    pub(crate) fn rebuild(self, change: impl FnOnce(&mut Settings<B>)) -> Result<Self, Error> {
         let inner = &self.inner;
         let mut settings = Settings {
             pool: inner.pool.clone(),
@@ -171,6 +177,7 @@ impl<B: Backend> Tenants<B> {
             registry: inner.registry.as_str().to_owned(),
             batch: inner.batch.clone(),
             pgbouncer: inner.pgbouncer,
+            store: inner.store_settings.clone(),
         };
         change(&mut settings);
         Self::build(self.subscribers(), settings)
@@ -181,7 +188,13 @@ impl<B: Backend> Tenants<B> {
         let policy = settings.policy.reserve(registry.as_str());
         Ok(Tenants {
             inner: Arc::new(Inner {
-                store: B::store(&registry, settings.batch.lock_timeout),
+                store: B::store(
+                    &settings.pool,
+                    &registry,
+                    settings.batch.lock_timeout,
+                    &settings.store,
+                )?,
+                store_settings: settings.store,
                 pool: settings.pool,
                 migrations: Migrations::new(settings.migrations, settings.ignore_missing)?,
                 registry,
@@ -223,6 +236,18 @@ impl<B: Backend> Tenants<B> {
         &self.inner.pool
     }
 
+    /// `tenant`'s own executor: pass `&pool` to model operations of that tenant (a statement
+    /// for another tenant is refused with [`Error::ExecutorMismatch`]). On PostgreSQL and
+    /// MySQL it is the handle's pool with the tenant attached; on SQLite the pool of the
+    /// tenant's file, opened on first use and kept in the handle's LRU
+    /// ([`Error::NotATenant`] if it is not registered, [`Error::SchemaMissing`] if its file is
+    /// gone). Code written against it reads the same on every backend.
+    pub async fn pool_for(&self, tenant: &Tenant) -> Result<TenantPool<B>, Error> {
+        let tenant = self.parse(tenant.as_str())?;
+        let pool = B::tenant_pool(self, &tenant).await?;
+        Ok(TenantPool::new(pool, tenant))
+    }
+
     /// The registry schema's name.
     pub fn registry(&self) -> &Tenant {
         &self.inner.registry
@@ -239,6 +264,7 @@ impl<B: Backend> Tenants<B> {
     }
 
     /// The backend's tenant store.
+    #[cfg_attr(not(any(feature = "mysql", feature = "sqlite")), allow(dead_code))]
     pub(crate) fn store(&self) -> &B::Store {
         &self.inner.store
     }

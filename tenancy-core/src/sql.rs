@@ -30,6 +30,11 @@ pub trait Dialect {
     /// The expression of the key a generated-key insert just produced on this connection, for
     /// reading the row back (`LAST_INSERT_ID()`); unused where [`RETURNING`](Self::RETURNING).
     const LAST_INSERT_ID: &'static str;
+    /// Whether a table is named with its tenant's container (`"tenant"."guards"`): any
+    /// connection then serves any tenant. If not (SQLite: a file per tenant), the table is
+    /// `"main"."guards"`, the file the connection has open, and the executor must belong to the
+    /// statement's tenant (checked before sending).
+    const QUALIFIES: bool = true;
     /// Appends `ident` as a quoted identifier.
     fn quote_ident(out: &mut String, ident: &str);
     /// Appends the placeholder of the `n`-th bound value (1-based).
@@ -75,6 +80,29 @@ impl Dialect for MySql {
 
     fn placeholder(out: &mut String, _n: usize) {
         out.push('?');
+    }
+}
+
+/// SQLite: `"double quoted"` identifiers, `?n` placeholders, `RETURNING` (3.35+), and tables
+/// named `"main"."table"`: a tenant is the file its connection has open.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Sqlite;
+
+impl Dialect for Sqlite {
+    const RETURNING: bool = true;
+    const NUMBERED_PARAMS: bool = true;
+    const DELETE_THROUGH_DERIVED_TABLE: bool = false;
+    // SQLite's grammar has OFFSET only after LIMIT; a negative limit means none.
+    const LIMIT_FOR_OFFSET: Option<&'static str> = Some(" LIMIT -1");
+    const LAST_INSERT_ID: &'static str = "last_insert_rowid()";
+    const QUALIFIES: bool = false;
+
+    fn quote_ident(out: &mut String, ident: &str) {
+        quote_ident_into(out, ident)
+    }
+
+    fn placeholder(out: &mut String, n: usize) {
+        let _ = write!(out, "?{n}");
     }
 }
 
@@ -195,7 +223,12 @@ impl<D: Dialect> Sql<D> {
     }
 
     fn table(&mut self, tenant: &Tenant, table: &TableDef) -> &mut Self {
-        self.ident(tenant.as_str()).push(".").ident(table.name)
+        let container = if D::QUALIFIES {
+            tenant.as_str()
+        } else {
+            "main"
+        };
+        self.ident(container).push(".").ident(table.name)
     }
 
     /// Numbers the next placeholders from `$1` again: each branch of a statement across
@@ -851,6 +884,27 @@ mod tests {
         let mut out = String::new();
         MySql::quote_ident(&mut out, "we`ird");
         assert_eq!(out, "`we``ird`");
+    }
+
+    #[test]
+    fn sqlite_names_the_connections_own_file_and_numbers_question_marks() {
+        assert_eq!(
+            insert::<Sqlite>(&t1(), &GUARDS, 2),
+            r#"INSERT INTO "main"."guards" ("name", "position") VALUES (?1, ?2), (?3, ?4) RETURNING "id", "name", "position", "inserted_at""#
+        );
+        assert_eq!(
+            update::<Sqlite>(&t2(), &GUARDS, &[1]),
+            r#"UPDATE "main"."guards" SET "name" = ?1 WHERE "id" = ?2 RETURNING "id", "name", "position", "inserted_at""#
+        );
+        let offset_only = Window {
+            order: vec![],
+            limit: false,
+            offset: true,
+        };
+        assert_eq!(
+            select::<Sqlite>(&t1(), &ONLY_ID, &conds()[..1], &offset_only),
+            r#"SELECT "id" FROM "main"."counters" WHERE "name" = ?1 LIMIT -1 OFFSET ?2"#
+        );
     }
 
     #[test]

@@ -16,13 +16,14 @@ const NAMESPACE: &str = "tenancy";
 const CONTAINER_KEYS: &[&str] = &["table", "rename_all", "backend"];
 
 /// The backends a model can name, as written in `backend = "..."`.
-const BACKENDS: &[&str] = &["postgres", "mysql"];
+const BACKENDS: &[&str] = &["postgres", "mysql", "sqlite"];
 
 /// The database a model lives in.
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
     Postgres,
     MySql,
+    Sqlite,
 }
 const FIELD_KEYS: &[&str] = &[
     "id",
@@ -329,6 +330,7 @@ fn backend(cx: &Ctxt, literal: &LitStr) -> Option<Backend> {
     match literal.value().as_str() {
         "postgres" => Some(Backend::Postgres),
         "mysql" => Some(Backend::MySql),
+        "sqlite" => Some(Backend::Sqlite),
         other => {
             cx.error_spanned_by(
                 literal,

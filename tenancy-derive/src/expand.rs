@@ -37,6 +37,7 @@ fn backend(model: &Container) -> TokenStream {
     match model.attrs.backend {
         Some(attr::Backend::Postgres) => quote!(::tenancy::__private::sqlx::Postgres),
         Some(attr::Backend::MySql) => quote!(::tenancy::__private::sqlx::MySql),
+        Some(attr::Backend::Sqlite) => quote!(::tenancy::__private::sqlx::Sqlite),
         None => quote!(::tenancy::DefaultBackend),
     }
 }

@@ -74,11 +74,25 @@ impl Backend for MySql {
     const MAX_BIND_PARAMS: usize = 65_535;
     type Store = MySqlStore;
 
-    fn store(registry: &Tenant, lock_timeout: Option<Duration>) -> MySqlStore {
-        MySqlStore::new(
+    type StoreSettings = ();
+
+    fn store(
+        _pool: &sqlx::MySqlPool,
+        registry: &Tenant,
+        lock_timeout: Option<Duration>,
+        _settings: &(),
+    ) -> Result<MySqlStore, crate::Error> {
+        Ok(MySqlStore::new(
             registry.clone(),
             lock_timeout.unwrap_or(WAIT_AS_LONG_AS_ALLOWED),
-        )
+        ))
+    }
+
+    async fn tenant_pool(
+        tenants: &crate::Tenants<Self>,
+        _tenant: &Tenant,
+    ) -> Result<sqlx::MySqlPool, crate::Error> {
+        Ok(tenants.pool().clone())
     }
 
     async fn run<'a>(

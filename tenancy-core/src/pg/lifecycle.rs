@@ -48,9 +48,9 @@ impl Tenants<Postgres> {
     pub(crate) async fn session(&self) -> Result<Session<'static, Postgres>, Error> {
         let pool = self.pool();
         Ok(if self.pgbouncer() {
-            PgBouncer(pool).__session().await?
+            PgBouncer(pool).__session(None).await?
         } else {
-            pool.__session().await?
+            pool.__session(None).await?
         })
     }
 

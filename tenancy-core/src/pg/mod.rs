@@ -23,11 +23,26 @@ impl Backend for Postgres {
     const MAX_BIND_PARAMS: usize = 65_535;
     // The PostgreSQL lifecycle keeps its settings in the handle (lifecycle.rs, migrate.rs).
     type Store = ();
+    type StoreSettings = ();
 
-    fn store(_registry: &Tenant, _lock_timeout: Option<std::time::Duration>) {}
+    fn store(
+        _pool: &sqlx::PgPool,
+        _registry: &Tenant,
+        _lock_timeout: Option<std::time::Duration>,
+        _settings: &(),
+    ) -> Result<(), crate::Error> {
+        Ok(())
+    }
 
     /// Unnamed statements in a transaction behind PgBouncer; otherwise a cached statement,
     /// re-prepared once if a migration changed its result type (see [`crate::exec`]).
+    async fn tenant_pool(
+        tenants: &crate::Tenants<Self>,
+        _tenant: &Tenant,
+    ) -> Result<sqlx::PgPool, crate::Error> {
+        Ok(tenants.pool().clone())
+    }
+
     async fn run<'a>(
         session: &'a mut Session<'_, Self>,
         sql: &'a str,

@@ -25,6 +25,11 @@
 //!   session restoring (`migrations.rs`); `insert_many` as one statement and the largest batch
 //!   that fits (`crud.rs`); `search_path` and session state (`isolation.rs`); PgBouncer,
 //!   hardening, `query_across`, task-local context, column types (their own modules).
+//! - SQLite (`ATOMIC_DDL = true`, `backends/sqlite.rs`): a file per tenant in a temporary
+//!   folder per test, so these run without a server. The harness's `Pool` is a
+//!   `Tenants<Sqlite>`, which routes each statement to its tenant's file; raw SQL attaches the
+//!   files it names. Tenant pools and their binding, the LRU budget, atomic create, a dropped
+//!   tenant's held pool, rename of a file, concurrency: its own module.
 //! - MySQL/MariaDB (`ATOMIC_DDL = false`, `backends/mysql.rs`): DDL commits implicitly, so
 //!   create compensates (drops the database, unregisters) and a migration that failed part-way
 //!   keeps what it did and its `success = FALSE` row: status shows it pending and migrate
@@ -35,6 +40,7 @@
 
 pub mod mysql;
 pub mod pg;
+pub mod sqlite;
 
 /// The `Guard` model every backend's tests use, derived for the backend named (none: the
 /// default, PostgreSQL): a generated key, validated columns, a nullable one and a generated

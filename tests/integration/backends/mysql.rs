@@ -114,6 +114,21 @@ pub async fn pool_with(max_connections: u32) -> Pool {
         })
 }
 
+/// A transaction for statements on `tenant` (any tenant: statements name their container).
+pub async fn begin(pool: &Pool, _tenant: &Tenant) -> sqlx::Transaction<'static, Db> {
+    pool.begin().await.unwrap()
+}
+
+/// A plain connection of the pool, for statements on `tenant` (any tenant).
+pub async fn acquire(pool: &Pool, _tenant: &Tenant) -> sqlx::pool::PoolConnection<Db> {
+    pool.acquire().await.unwrap()
+}
+
+/// The sqlx pool a `Tenants` handle is built from.
+pub fn sqlx_pool(pool: &Pool) -> Pool {
+    pool.clone()
+}
+
 /// `name` as a MySQL identifier.
 fn quote(name: &str) -> String {
     format!("`{}`", name.replace('`', "``"))

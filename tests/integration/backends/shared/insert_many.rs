@@ -3,7 +3,7 @@
 
 use tenancy::{Error, TenantModel};
 
-use super::{pool, raw_guards, Badge, Fresh, Guard, MAX_BIND_PARAMS};
+use super::{begin, pool, raw_guards, Badge, Fresh, Guard, MAX_BIND_PARAMS};
 use crate::assert_err;
 
 fn badge(code: &str, holder: &str) -> Badge {
@@ -93,8 +93,8 @@ async fn inside_a_caller_transaction_the_batch_goes_with_it() {
     let pool = pool().await;
     let t = Fresh::new(&pool, 1).await;
     let a = t.get(0);
-    let mut tx = pool.begin().await.unwrap();
-    Badge::insert_many(&mut *tx, a, vec![badge("b1", "Genie")])
+    let mut tx = begin(&pool, a).await;
+    Badge::insert_many(&mut tx, a, vec![badge("b1", "Genie")])
         .await
         .unwrap();
     tx.rollback().await.unwrap();
@@ -103,14 +103,10 @@ async fn inside_a_caller_transaction_the_batch_goes_with_it() {
         .unwrap()
         .is_none());
 
-    let mut tx = pool.begin().await.unwrap();
-    Badge::insert_many(
-        &mut *tx,
-        a,
-        vec![badge("b1", "Genie"), badge("b2", "Jafar")],
-    )
-    .await
-    .unwrap();
+    let mut tx = begin(&pool, a).await;
+    Badge::insert_many(&mut tx, a, vec![badge("b1", "Genie"), badge("b2", "Jafar")])
+        .await
+        .unwrap();
     tx.commit().await.unwrap();
     assert_eq!(codes(&pool, a).await, ["b1", "b2"]);
 }

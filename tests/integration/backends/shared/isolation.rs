@@ -2,7 +2,7 @@
 
 use tenancy::{Changeset, Error, State, TenantModel};
 
-use super::{pool, raw_guards, Fresh, Guard};
+use super::{acquire, begin, pool, raw_guards, Fresh, Guard};
 use crate::assert_err;
 
 #[tokio::test]
@@ -83,22 +83,16 @@ async fn transactions_roll_back_and_commit() {
     let t = Fresh::new(&pool, 1).await;
     let a = t.get(0);
 
-    let mut tx = pool.begin().await.unwrap();
-    let g = Guard::new("Abu", "Guard")
-        .insert(&mut *tx, a)
-        .await
-        .unwrap();
-    assert!(Guard::find(&mut *tx, a, g.id).await.unwrap().is_some());
+    let mut tx = begin(&pool, a).await;
+    let g = Guard::new("Abu", "Guard").insert(&mut tx, a).await.unwrap();
+    assert!(Guard::find(&mut tx, a, g.id).await.unwrap().is_some());
     tx.rollback().await.unwrap();
     assert_eq!(Guard::query(a).count(&pool).await.unwrap(), 0);
 
-    let mut tx = pool.begin().await.unwrap();
-    let mut g = Guard::new("Abu", "Guard")
-        .insert(&mut *tx, a)
-        .await
-        .unwrap();
+    let mut tx = begin(&pool, a).await;
+    let mut g = Guard::new("Abu", "Guard").insert(&mut tx, a).await.unwrap();
     g.position = "Captain".into();
-    g.update(&mut *tx, a).await.unwrap();
+    g.update(&mut tx, a).await.unwrap();
     tx.commit().await.unwrap();
     assert_eq!(
         raw_guards(&pool, a).await,
@@ -111,12 +105,12 @@ async fn works_on_a_plain_connection() {
     let pool = pool().await;
     let t = Fresh::new(&pool, 1).await;
     let a = t.get(0);
-    let mut conn = pool.acquire().await.unwrap();
+    let mut conn = acquire(&pool, a).await;
     let g = Guard::new("Abu", "Guard")
-        .insert(&mut *conn, a)
+        .insert(&mut conn, a)
         .await
         .unwrap();
-    let found = Guard::query(a).fetch_one(&mut *conn).await.unwrap();
+    let found = Guard::query(a).fetch_one(&mut conn).await.unwrap();
     assert_eq!(found.id, g.id);
 }
 

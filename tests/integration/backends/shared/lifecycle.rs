@@ -6,7 +6,7 @@ use tenancy::{Error, NameRule, Tenant, TenantModel, Tenants};
 
 use super::{
     container_exists, container_names, create_container, drop_container, has_table, pool,
-    pool_with, raw_guards, v1, Guard, Lifecycle, FAILING, SERVER_CONTAINER,
+    pool_with, raw_guards, sqlx_pool, v1, Guard, Lifecycle, FAILING, SERVER_CONTAINER,
 };
 use crate::assert_err;
 use crate::lifecycle_support::{migration, migrator};
@@ -24,7 +24,7 @@ async fn create_makes_a_migrated_tenant_models_can_use() {
     assert!(container_exists(&pool, acme.as_str()).await);
     assert!(l.tenants.exists(acme.as_str()).await.unwrap());
     Guard::new("Abu", "Guard")
-        .insert(&pool, &acme)
+        .insert(&l.tenants, &acme)
         .await
         .unwrap();
     assert_eq!(raw_guards(&pool, &acme).await.len(), 1);
@@ -163,7 +163,7 @@ async fn rename_keeps_data_and_history() {
     let l = Lifecycle::new(&pool, v1()).await;
     let old = l.tenants.create(name("old")).await.unwrap();
     Guard::new("Abu", "Guard")
-        .insert(&pool, &old)
+        .insert(&l.tenants, &old)
         .await
         .unwrap();
     let new_name = name("new");
@@ -175,7 +175,7 @@ async fn rename_keeps_data_and_history() {
         raw_guards(&pool, &new).await,
         [("Abu".into(), "Guard".into())]
     );
-    assert_eq!(Guard::query(&new).count(&pool).await.unwrap(), 1);
+    assert_eq!(Guard::query(&new).count(&l.tenants).await.unwrap(), 1);
     assert_eq!(l.tenants.list().await.unwrap(), std::slice::from_ref(&new));
     let status = l.tenants.status().await.unwrap();
     assert_eq!(
@@ -193,7 +193,7 @@ async fn rename_keeps_data_and_history() {
         l.tenants.rename(other.as_str(), new.as_str()).await,
         Error::TenantExists { .. }
     );
-    assert_eq!(Guard::query(&new).count(&pool).await.unwrap(), 1);
+    assert_eq!(Guard::query(&new).count(&l.tenants).await.unwrap(), 1);
 }
 
 #[tokio::test]
@@ -222,7 +222,7 @@ async fn non_transactional_migrations_are_refused() {
     let mut bad = migration(1, MigrationType::Simple, "CREATE INDEX i ON t (id)");
     bad.no_tx = true;
     assert_err!(
-        Tenants::new(pool.clone(), migrator(vec![bad])),
+        Tenants::new(sqlx_pool(&pool), migrator(vec![bad])),
         Error::NonTransactionalMigration { version: 1, .. }
     );
 }

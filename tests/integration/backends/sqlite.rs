@@ -1,0 +1,589 @@
+//! The shared behaviours on SQLite, a database file per tenant, in a fresh temporary folder per
+//! test (no server: these always run). The harness's `Pool` is a `Tenants<Sqlite>` handle: it
+//! is an executor that routes each statement to its tenant's file, so the shared bodies read
+//! `guard.insert(&pool, a)` as on the other backends. Then what only SQLite does: its own
+//! pools, the LRU budget, the files on disk, concurrency.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use sqlx::migrate::{Migration, MigrationType, Migrator};
+use sqlx::sqlite::SqliteConnectOptions;
+use sqlx::{Connection, SqliteConnection};
+use tenancy::sqlite::PoolBudget;
+use tenancy::{Error, Tenant, TenantModel, Tenants};
+
+use crate::assert_err;
+use crate::lifecycle_support::migration;
+
+#[allow(clippy::duplicate_mod)]
+#[path = "shared/crud.rs"]
+mod crud;
+#[allow(clippy::duplicate_mod)]
+#[path = "shared/insert_many.rs"]
+mod insert_many;
+#[allow(clippy::duplicate_mod)]
+#[path = "shared/isolation.rs"]
+mod isolation;
+#[allow(clippy::duplicate_mod)]
+#[path = "shared/lifecycle.rs"]
+mod lifecycle;
+#[allow(clippy::duplicate_mod)]
+#[path = "shared/migrations.rs"]
+mod migrations;
+#[allow(clippy::duplicate_mod)]
+#[path = "shared/query.rs"]
+mod query;
+#[allow(clippy::duplicate_mod)]
+#[path = "shared/validation.rs"]
+mod validation;
+
+pub type Db = sqlx::Sqlite;
+/// The handle routes every statement to its tenant's file.
+pub type Pool = Tenants<Db>;
+
+/// SQLite's DDL is transactional: a failed migration leaves the tenant as it was.
+pub const ATOMIC_DDL: bool = true;
+pub const MAX_BIND_PARAMS: usize = <Db as tenancy::Backend>::MAX_BIND_PARAMS;
+/// A file that always exists in the folder: the default registry.
+pub const SERVER_CONTAINER: &str = "_tenancy";
+/// A migration statement SQLite refuses.
+pub const FAILING: &str = "ALTER TABLE nope ADD COLUMN x INTEGER";
+/// Adds the column v2 adds, so v2 fails in that tenant (`{t}`: the attached file).
+pub const ADD_BADGE_INT: &str = "ALTER TABLE {t}.guards ADD COLUMN badge INTEGER";
+
+crate::guard_model!("sqlite");
+
+/// A model whose key the application chooses, with a unique column to make a server error.
+#[derive(TenantModel, Debug, Clone, PartialEq)]
+#[tenancy(table = "badges", backend = "sqlite")]
+pub struct Badge {
+    #[tenancy(id)]
+    pub code: String,
+    pub holder: String,
+}
+
+pub const V1_GUARDS: &str = "CREATE TABLE guards (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    name TEXT NOT NULL,
+    position TEXT NOT NULL,
+    age INTEGER NULL,
+    inserted_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
+)";
+const BADGES: &str =
+    "CREATE TABLE badges (code TEXT PRIMARY KEY NOT NULL, holder TEXT NOT NULL UNIQUE)";
+const V2_BADGE_UP: &str = "ALTER TABLE guards ADD COLUMN badge TEXT NULL";
+const V2_BADGE_DOWN: &str = "ALTER TABLE guards DROP COLUMN badge";
+
+pub fn v1() -> Vec<Migration> {
+    vec![migration(1, MigrationType::Simple, V1_GUARDS)]
+}
+
+pub fn v2() -> Vec<Migration> {
+    let mut all = v1();
+    all.push(migration(2, MigrationType::ReversibleUp, V2_BADGE_UP));
+    all.push(migration(2, MigrationType::ReversibleDown, V2_BADGE_DOWN));
+    all
+}
+
+/// The folder every test's own folder goes in; folders of earlier runs older than an hour are
+/// removed when a process first asks for one.
+fn base() -> PathBuf {
+    static SWEPT: std::sync::Once = std::sync::Once::new();
+    let base = std::env::temp_dir().join("tenancy-sqlite-tests");
+    SWEPT.call_once(|| {
+        if let Ok(entries) = std::fs::read_dir(&base) {
+            for entry in entries.flatten() {
+                let old = entry
+                    .metadata()
+                    .and_then(|m| m.modified())
+                    .ok()
+                    .and_then(|t| t.elapsed().ok())
+                    .is_some_and(|age| age > Duration::from_secs(3600));
+                if old {
+                    let _ = std::fs::remove_dir_all(entry.path());
+                }
+            }
+        }
+    });
+    base
+}
+
+/// A fresh folder with an empty registry, and a handle on it without migrations.
+pub async fn pool() -> Pool {
+    pool_with(4).await
+}
+
+/// As [`pool`], with `n` connections per tenant.
+pub async fn pool_with(n: u32) -> Pool {
+    let folder = base().join(tenancy_testdb::unique_name("t"));
+    let registry = tenancy::sqlite::open(folder.to_str().unwrap())
+        .await
+        .unwrap();
+    Tenants::new(registry, Migrator::with_migrations(Vec::new()))
+        .unwrap()
+        .with_pool_budget(PoolBudget::default().connections_per_pool(n))
+}
+
+/// A transaction of `tenant`'s own pool (on SQLite a transaction is in one file).
+pub async fn begin(pool: &Pool, tenant: &Tenant) -> tenancy::TenantTransaction<Db> {
+    pool.pool_for(tenant).await.unwrap().begin().await.unwrap()
+}
+
+/// A connection of `tenant`'s own pool (in a transaction: the one executor on a single
+/// connection SQLite's tenant pools hand out).
+pub async fn acquire(pool: &Pool, tenant: &Tenant) -> tenancy::TenantTransaction<Db> {
+    begin(pool, tenant).await
+}
+
+/// The sqlx pool a `Tenants` handle is built from (the registry's).
+pub fn sqlx_pool(pool: &Pool) -> sqlx::SqlitePool {
+    pool.pool().clone()
+}
+
+fn file(pool: &Pool, name: &str) -> PathBuf {
+    pool.folder().join(format!("{name}.db"))
+}
+
+/// A connection to `path` (created if `create`).
+async fn open(path: &Path, create: bool) -> SqliteConnection {
+    let options = SqliteConnectOptions::new()
+        .filename(path)
+        .create_if_missing(create);
+    SqliteConnection::connect_with(&options).await.unwrap()
+}
+
+/// `tenant` as the name of its attached file.
+pub fn q(tenant: &Tenant) -> String {
+    tenant.quoted()
+}
+
+/// Runs `sql` with plain sqlx on a connection to the folder's registry file with every tenant
+/// file the text names (`"name"`) attached under its name. (Not an in-memory connection:
+/// sqlx opens those with `SQLITE_OPEN_MEMORY`, which makes every attached file in-memory too.)
+pub async fn exec(pool: &Pool, sql: String) {
+    let mut conn = open(&file(pool, SERVER_CONTAINER), false).await;
+    for name in container_names(pool).await {
+        if sql.contains(&format!("\"{name}\"")) {
+            let path = file(pool, &name).display().to_string().replace('\'', "''");
+            sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+                "ATTACH DATABASE '{path}' AS \"{name}\""
+            )))
+            .execute(&mut conn)
+            .await
+            .unwrap();
+        }
+    }
+    sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    conn.close().await.unwrap();
+}
+
+/// Fresh tenant files holding `guards` and `badges`, made with plain DDL and registered with
+/// plain SQL (bypassing the lifecycle). The folder goes with the test.
+pub struct Fresh {
+    tenants: Vec<Tenant>,
+}
+
+impl Fresh {
+    pub async fn new(pool: &Pool, n: usize) -> Self {
+        pool.list().await.unwrap(); // the registry table
+        let tenants: Vec<Tenant> = (0..n)
+            .map(|_| Tenant::new(tenancy_testdb::unique_name("it")).unwrap())
+            .collect();
+        for tenant in &tenants {
+            let mut conn = open(&file(pool, tenant.as_str()), true).await;
+            for ddl in [V1_GUARDS, BADGES] {
+                sqlx::raw_sql(ddl).execute(&mut conn).await.unwrap();
+            }
+            conn.close().await.unwrap();
+            sqlx::query("INSERT INTO tenants (name) VALUES (?1)")
+                .bind(tenant.as_str())
+                .execute(pool.pool())
+                .await
+                .unwrap();
+        }
+        Fresh { tenants }
+    }
+
+    pub fn get(&self, i: usize) -> &Tenant {
+        &self.tenants[i]
+    }
+}
+
+/// Rows of a tenant's `guards` as (name, position), read with plain SQL from its file.
+pub async fn raw_guards(pool: &Pool, tenant: &Tenant) -> Vec<(String, String)> {
+    let mut conn = open(&file(pool, tenant.as_str()), false).await;
+    let rows = sqlx::query_as("SELECT name, position FROM guards ORDER BY id")
+        .fetch_all(&mut conn)
+        .await
+        .unwrap();
+    conn.close().await.unwrap();
+    rows
+}
+
+pub async fn has_table(pool: &Pool, db: &str, table: &str) -> bool {
+    let path = file(pool, db);
+    if !path.exists() {
+        return false;
+    }
+    let mut conn = open(&path, false).await;
+    let found: Option<i64> =
+        sqlx::query_scalar("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?1")
+            .bind(table)
+            .fetch_optional(&mut conn)
+            .await
+            .unwrap();
+    conn.close().await.unwrap();
+    found.is_some()
+}
+
+pub async fn has_column(pool: &Pool, db: &str, table: &str, column: &str) -> bool {
+    let mut conn = open(&file(pool, db), false).await;
+    let found: Option<i64> =
+        sqlx::query_scalar("SELECT 1 FROM pragma_table_info(?1) WHERE name = ?2")
+            .bind(table)
+            .bind(column)
+            .fetch_optional(&mut conn)
+            .await
+            .unwrap();
+    conn.close().await.unwrap();
+    found.is_some()
+}
+
+pub async fn container_exists(pool: &Pool, name: &str) -> bool {
+    file(pool, name).exists()
+}
+
+/// Every database file in the folder, by name, sorted.
+pub async fn container_names(pool: &Pool) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(pool.folder())
+        .unwrap()
+        .flatten()
+        .filter_map(|e| {
+            let name = e.file_name().into_string().ok()?;
+            let stem = name.strip_suffix(".db")?;
+            (!stem.starts_with('.')).then(|| stem.to_owned())
+        })
+        .collect();
+    names.sort();
+    names
+}
+
+/// A database file that is no tenant, holding table `keep`.
+pub async fn create_container(pool: &Pool, name: &str) {
+    let mut conn = open(&file(pool, name), true).await;
+    sqlx::raw_sql("CREATE TABLE keep (id INTEGER)")
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    conn.close().await.unwrap();
+}
+
+pub async fn drop_container(pool: &Pool, name: &str) {
+    std::fs::remove_file(file(pool, name)).unwrap();
+}
+
+/// A `Tenants<Sqlite>` handle on a private registry file in the test's folder.
+pub struct Lifecycle {
+    pub tenants: Tenants<Db>,
+    pub registry: String,
+}
+
+impl Lifecycle {
+    pub async fn new(pool: &Pool, migrations: Vec<Migration>) -> Self {
+        let registry = tenancy_testdb::unique_name("reg");
+        let tenants = Tenants::new(pool.pool().clone(), Migrator::with_migrations(migrations))
+            .unwrap()
+            .with_registry(&registry)
+            .unwrap();
+        Lifecycle { tenants, registry }
+    }
+
+    /// Another handle on the same registry with other migrations (a newer build of the app).
+    pub fn with_migrations(&self, pool: &Pool, migrations: Vec<Migration>) -> Tenants<Db> {
+        Tenants::new(pool.pool().clone(), Migrator::with_migrations(migrations))
+            .unwrap()
+            .with_registry(&self.registry)
+            .unwrap()
+    }
+}
+
+/// SQLite's registry keeps no record of runs: nothing to check.
+pub async fn assert_last_run_migrated(_pool: &Pool, _registry: &str, _migrated: i64) {}
+
+// ---------------------------------------------------------------------------------------------
+// SQLite only.
+
+#[tokio::test]
+async fn a_tenant_pool_serves_its_own_tenant_only() {
+    let pool = pool().await;
+    let l = Lifecycle::new(&pool, v1()).await;
+    let a = l
+        .tenants
+        .create(tenancy_testdb::unique_name("a"))
+        .await
+        .unwrap();
+    let b = l
+        .tenants
+        .create(tenancy_testdb::unique_name("b"))
+        .await
+        .unwrap();
+    let db_a = l.tenants.pool_for(&a).await.unwrap();
+    let g = Guard::new("Abu", "Guard").insert(&db_a, &a).await.unwrap();
+    assert_eq!(g.tenant(), &a);
+    assert_err!(
+        Guard::new("Bea", "Guard").insert(&db_a, &b).await,
+        Error::ExecutorMismatch { executor, requested, .. } if executor == a && requested == b
+    );
+    assert_err!(
+        Guard::find(&db_a, &b, 1).await,
+        Error::ExecutorMismatch { .. }
+    );
+    // A transaction of the pool is bound the same way.
+    let mut tx = db_a.begin().await.unwrap();
+    assert_err!(
+        Guard::query(&b).count(&mut tx).await,
+        Error::ExecutorMismatch { .. }
+    );
+    assert_eq!(Guard::query(&a).count(&mut tx).await.unwrap(), 1);
+    tx.rollback().await.unwrap();
+    assert_eq!(raw_guards(&pool, &b).await, vec![]);
+    // A query across tenants cannot run on one file.
+    assert_err!(
+        Guard::query_across(&[a.clone(), b.clone()])
+            .fetch_all(&db_a)
+            .await,
+        Error::Unsupported { .. }
+    );
+    assert_err!(
+        Guard::query_across(&[a.clone(), b.clone()])
+            .fetch_all(&l.tenants)
+            .await,
+        Error::Unsupported { .. }
+    );
+}
+
+#[tokio::test]
+async fn create_builds_the_file_atomically_and_a_failure_leaves_nothing() {
+    let pool = pool().await;
+    let mut failing = v1();
+    failing.push(migration(2, MigrationType::Simple, FAILING));
+    let l = Lifecycle::new(&pool, failing).await;
+    let name = tenancy_testdb::unique_name("broken");
+    assert_err!(
+        l.tenants.create(&name).await,
+        Error::Migration { version: 2, .. }
+    );
+    assert!(!container_exists(&pool, &name).await);
+    assert!(!l.tenants.exists(&name).await.unwrap());
+    let leftovers: Vec<_> = std::fs::read_dir(pool.folder())
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().into_string().unwrap())
+        .filter(|n| n.contains(&name))
+        .collect();
+    assert!(leftovers.is_empty(), "left behind: {leftovers:?}");
+}
+
+#[tokio::test]
+async fn a_dropped_tenant_is_a_typed_error_not_a_fresh_empty_file() {
+    let pool = pool().await;
+    let l = Lifecycle::new(&pool, v1()).await;
+    let t = l
+        .tenants
+        .create(tenancy_testdb::unique_name("gone"))
+        .await
+        .unwrap();
+    let held = l.tenants.pool_for(&t).await.unwrap();
+    Guard::new("Abu", "Guard").insert(&held, &t).await.unwrap();
+    l.tenants.drop(t.as_str()).await.unwrap();
+    for suffix in ["", "-wal", "-shm"] {
+        let path = format!("{}{suffix}", file(&pool, t.as_str()).display());
+        assert!(!Path::new(&path).exists(), "{path} is left");
+    }
+    // The pool a caller still holds was closed; the handle refuses the name.
+    assert_err!(Guard::find(&held, &t, 1).await, Error::UnknownTenant { .. });
+    assert_err!(l.tenants.pool_for(&t).await, Error::NotATenant { .. });
+    assert_err!(
+        Guard::find(&l.tenants, &t, 1).await,
+        Error::UnknownTenant { .. }
+    );
+    assert!(
+        !container_exists(&pool, t.as_str()).await,
+        "no file was created"
+    );
+    // Registered but its file removed behind the library's back: refused, not recreated.
+    let u = l
+        .tenants
+        .create(tenancy_testdb::unique_name("u"))
+        .await
+        .unwrap();
+    std::fs::remove_file(file(&pool, u.as_str())).unwrap();
+    assert_err!(l.tenants.pool_for(&u).await, Error::SchemaMissing { .. });
+    assert_err!(
+        Guard::find(&l.tenants, &u, 1).await,
+        Error::UnknownTenant { .. }
+    );
+    assert!(!container_exists(&pool, u.as_str()).await);
+}
+
+#[tokio::test]
+async fn rename_moves_the_file_and_closes_the_old_pool() {
+    let pool = pool().await;
+    let l = Lifecycle::new(&pool, v1()).await;
+    let old = l
+        .tenants
+        .create(tenancy_testdb::unique_name("old"))
+        .await
+        .unwrap();
+    let held = l.tenants.pool_for(&old).await.unwrap();
+    Guard::new("Abu", "Guard")
+        .insert(&held, &old)
+        .await
+        .unwrap();
+    let new = l
+        .tenants
+        .rename(old.as_str(), tenancy_testdb::unique_name("new"))
+        .await
+        .unwrap();
+    assert!(!container_exists(&pool, old.as_str()).await);
+    assert_eq!(
+        raw_guards(&pool, &new).await,
+        vec![("Abu".into(), "Guard".into())]
+    );
+    assert_err!(
+        Guard::find(&held, &old, 1).await,
+        Error::UnknownTenant { .. }
+    );
+    let found = Guard::find(&l.tenants, &new, 1).await.unwrap().unwrap();
+    assert_eq!(found.tenant(), &new);
+    assert_eq!(
+        l.tenants.status_of(new.as_str()).await.unwrap().applied,
+        vec![1]
+    );
+}
+
+#[tokio::test]
+async fn the_lru_keeps_at_most_the_budget_of_pools_open() {
+    let pool = pool().await;
+    let l = Lifecycle::new(&pool, v1()).await;
+    let tenants = l
+        .tenants
+        .clone()
+        .with_pool_budget(PoolBudget::default().max_pools(3).connections_per_pool(1));
+    let mut all = Vec::new();
+    for i in 0..8 {
+        all.push(tenants.create(format!("{}_{i}", l.registry)).await.unwrap());
+    }
+    for (i, t) in all.iter().enumerate() {
+        Guard::new(&format!("g{i}"), "Guard")
+            .insert(&tenants, t)
+            .await
+            .unwrap();
+        assert!(
+            tenants.open_pools() <= 3,
+            "{} pools open",
+            tenants.open_pools()
+        );
+    }
+    // Every tenant still reads its own row, through pools reopened on demand.
+    for (i, t) in all.iter().enumerate() {
+        let rows = Guard::query(t).fetch_all(&tenants).await.unwrap();
+        assert_eq!(rows.len(), 1);
+        assert_eq!(rows[0].name, format!("g{i}"));
+    }
+    assert_eq!(tenants.open_pools(), 3);
+}
+
+#[tokio::test]
+async fn many_tasks_write_to_many_tenants_and_nothing_crosses() {
+    let pool = pool().await;
+    let l = Lifecycle::new(&pool, v1()).await;
+    let tenants = l
+        .tenants
+        .clone()
+        .with_pool_budget(PoolBudget::default().max_pools(4).connections_per_pool(2));
+    let mut all = Vec::new();
+    for i in 0..10 {
+        all.push(tenants.create(format!("{}_{i}", l.registry)).await.unwrap());
+    }
+    let all = Arc::new(all);
+    let mut tasks = tokio::task::JoinSet::new();
+    for task in 0..16 {
+        let (tenants, all) = (tenants.clone(), Arc::clone(&all));
+        tasks.spawn(async move {
+            for round in 0..10 {
+                let t = &all[(task + round) % all.len()];
+                let g = Guard::new(t.as_str(), &format!("task{task}"))
+                    .insert(&tenants, t)
+                    .await
+                    .unwrap();
+                assert_eq!(g.tenant(), t);
+            }
+        });
+    }
+    while let Some(done) = tasks.join_next().await {
+        done.unwrap();
+    }
+    let mut total = 0;
+    for t in all.iter() {
+        let rows = raw_guards(&pool, t).await;
+        assert!(
+            rows.iter().all(|(name, _)| name == t.as_str()),
+            "{t}: {rows:?}"
+        );
+        total += rows.len();
+    }
+    assert_eq!(total, 160);
+}
+
+#[tokio::test]
+async fn a_drop_while_another_task_reads_ends_in_typed_errors_only() {
+    let pool = pool().await;
+    let l = Lifecycle::new(&pool, v1()).await;
+    let t = l
+        .tenants
+        .create(tenancy_testdb::unique_name("busy"))
+        .await
+        .unwrap();
+    Guard::new("Abu", "Guard")
+        .insert(&l.tenants, &t)
+        .await
+        .unwrap();
+    let reader = {
+        let (tenants, t) = (l.tenants.clone(), t.clone());
+        tokio::spawn(async move {
+            let mut reads = 0;
+            loop {
+                match Guard::find(&tenants, &t, 1).await {
+                    Ok(Some(_)) => reads += 1,
+                    Ok(None) => panic!("a read saw an empty tenant"),
+                    Err(Error::UnknownTenant { .. }) => return reads,
+                    Err(e) => panic!("unexpected error: {e:?}"),
+                }
+                tokio::task::yield_now().await;
+            }
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    l.tenants.drop(t.as_str()).await.unwrap();
+    let reads = reader.await.unwrap();
+    assert!(reads > 0);
+    assert!(!container_exists(&pool, t.as_str()).await);
+}
+
+#[tokio::test]
+async fn a_plain_folder_url_and_hostile_names_never_touch_the_file_system() {
+    assert!(tenancy::sqlite::folder_of("sqlite::memory:").is_err());
+    let pool = pool().await;
+    let l = Lifecycle::new(&pool, v1()).await;
+    let before = container_names(&pool).await;
+    for name in ["..", "../x", "a/b", "nul", "con", "_tenancy", "a\0b"] {
+        assert!(l.tenants.create(name).await.is_err(), "{name:?}");
+    }
+    assert_eq!(container_names(&pool).await, before);
+}
