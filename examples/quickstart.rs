@@ -2,11 +2,12 @@
 //! `tenant_1` with a runtime prefix, updated, queried back, invisible from `tenant_2`, and both
 //! tenants dropped at the end.
 //!
-//! Run it with `cargo run --example quickstart`. It uses `DATABASE_URL` when set, otherwise it
-//! starts a private throwaway PostgreSQL cluster (like the tests). The URL's scheme picks the
-//! backend: `postgres://` (a schema per tenant) or `mysql://` / `mariadb://` (a database per
-//! tenant; tenancy's `mysql` feature), e.g.
-//! `DATABASE_URL=mysql://root@127.0.0.1:3306/test cargo run --example quickstart`.
+//! Run it with `cargo run --example quickstart`. Without `DATABASE_URL` it runs on SQLite (a
+//! database file per tenant, tenancy's `sqlite` feature) in a temporary folder removed at the
+//! end: nothing to install. With `DATABASE_URL` the URL's scheme picks the backend:
+//! `postgres://` (a schema per tenant), `mysql://` / `mariadb://` (a database per tenant;
+//! feature `mysql`) or `sqlite:///path/to/folder` (kept), e.g.
+//! `DATABASE_URL=postgres://postgres@127.0.0.1:5432/test cargo run --example quickstart`.
 
 use std::path::Path;
 
@@ -20,10 +21,31 @@ const MYSQL_MIGRATIONS: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
     "/examples/migrations/mysql/tenant"
 );
+const SQLITE_MIGRATIONS: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/examples/migrations/sqlite/tenant"
+);
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let url = tenancy_testdb::database_url()?;
+    let url = match std::env::var("DATABASE_URL") {
+        Ok(url) if !url.trim().is_empty() => url,
+        _ => {
+            // Nothing configured: SQLite in a fresh temporary folder, removed at the end.
+            let folder =
+                std::env::temp_dir().join(format!("tenancy-quickstart-{}", std::process::id()));
+            println!(
+                "DATABASE_URL is not set: SQLite, a file per tenant in {}",
+                folder.display()
+            );
+            let result = on_sqlite_folder(&folder).await;
+            std::fs::remove_dir_all(&folder)?;
+            return result;
+        }
+    };
+    if url.starts_with("sqlite:") {
+        return on_sqlite_folder(&tenancy::sqlite::folder_of(&url)?).await;
+    }
     if let Some(rest) = url
         .strip_prefix("mysql://")
         .or_else(|| url.strip_prefix("mariadb://"))
@@ -35,7 +57,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             .await?;
         let migrator = Migrator::new(Path::new(MYSQL_MIGRATIONS)).await?;
         let tenants = Tenants::new(pool.clone(), migrator)?; // a Tenants<MySql>
-        on_mysql::story(&pool, &tenants).await
+        on_mysql::story(&tenants).await
     } else {
         // A pool sized for many tenants: its statement cache holds every tenant's statements.
         let pool = PoolSettings::new()
@@ -47,8 +69,16 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         // The lifecycle handle: creates tenants and runs the tenant migrations in them.
         let migrator = Migrator::new(Path::new(MIGRATIONS)).await?;
         let tenants = Tenants::new(pool.clone(), migrator)?; // a Tenants<Postgres>
-        on_postgres::story(&pool, &tenants).await
+        on_postgres::story(&tenants).await
     }
+}
+
+/// The story on SQLite, with the tenant files and the registry in `folder`.
+async fn on_sqlite_folder(folder: &Path) -> Result<(), Box<dyn std::error::Error>> {
+    let registry = tenancy::sqlite::open(folder.to_str().ok_or("the folder is not UTF-8")?).await?;
+    let migrator = Migrator::new(Path::new(SQLITE_MIGRATIONS)).await?;
+    let tenants = Tenants::new(registry, migrator)?; // a Tenants<Sqlite>
+    on_sqlite::story(&tenants).await
 }
 
 /// The model and the story, written once and compiled per backend: a model names its backend
@@ -75,10 +105,7 @@ macro_rules! quickstart {
                 updated_at: OffsetDateTime,
             }
 
-            pub async fn story(
-                pool: &sqlx::Pool<$db>,
-                tenants: &Tenants<$db>,
-            ) -> Result<(), Box<dyn std::error::Error>> {
+            pub async fn story(tenants: &Tenants<$db>) -> Result<(), Box<dyn std::error::Error>> {
                 for name in ["tenant_1", "tenant_2"] {
                     if tenants.exists(name).await? {
                         tenants.drop(name).await?; // left over from an earlier run
@@ -99,6 +126,10 @@ macro_rules! quickstart {
                 // Tenant names are validated when constructed; the prefix is chosen at run time.
                 let tenant_1 = Tenant::new("tenant_1")?;
                 let tenant_2: Tenant = "tenant_2".parse()?;
+                // Each tenant's executor (PostgreSQL, MySQL: the shared pool; SQLite: the
+                // pool of the tenant's own file). It serves its tenant only.
+                let db_1 = tenants.pool_for(&tenant_1).await?;
+                let db_2 = tenants.pool_for(&tenant_2).await?;
 
                 // Ecto: Repo.insert(changeset, prefix: "tenant_1")
                 let guard = Guard {
@@ -108,7 +139,7 @@ macro_rules! quickstart {
                     inserted_at: OffsetDateTime::UNIX_EPOCH,
                     updated_at: OffsetDateTime::UNIX_EPOCH,
                 };
-                let mut abu = guard.insert(pool, &tenant_1).await?;
+                let mut abu = guard.insert(&db_1, &tenant_1).await?;
                 println!(
                     "inserted {:?} into {} (state {:?}, id {}, inserted_at {})",
                     abu.name,
@@ -121,7 +152,7 @@ macro_rules! quickstart {
                 // A partial update writes only the changed column; the record remembers its
                 // tenant.
                 let changes = Changeset::new().set(Guard::POSITION, "Captain");
-                abu.apply(pool, &tenant_1, changes).await?;
+                abu.apply(&db_1, &tenant_1, changes).await?;
                 println!(
                     "updated position to {:?} in {} (updated_at {})",
                     abu.position,
@@ -130,12 +161,12 @@ macro_rules! quickstart {
                 );
 
                 // Writing the record into another tenant is refused, not silently done.
-                let refused = abu.update(pool, &tenant_2).await.unwrap_err();
+                let refused = abu.update(&db_2, &tenant_2).await.unwrap_err();
                 println!("refused: {refused}");
 
                 let captains = Guard::query(&tenant_1)
                     .filter(Guard::POSITION.eq("Captain"))
-                    .fetch_all(pool)
+                    .fetch_all(&db_1)
                     .await?;
                 println!(
                     "{} captain(s) in {}: {:?}",
@@ -144,7 +175,7 @@ macro_rules! quickstart {
                     captains[0].value()
                 );
 
-                let seen_by_2 = Guard::query(&tenant_2).count(pool).await?;
+                let seen_by_2 = Guard::query(&tenant_2).count(&db_2).await?;
                 println!("{tenant_2} sees {seen_by_2} guard(s)");
                 assert_eq!(seen_by_2, 0);
 
@@ -153,7 +184,8 @@ macro_rules! quickstart {
                 println!("refused: {}", hostile.unwrap_err());
 
                 for tenant in [&tenant_1, &tenant_2] {
-                    tenants.drop(tenant.as_str()).await?; // DROP SCHEMA … CASCADE / DROP DATABASE
+                    // DROP SCHEMA … CASCADE / DROP DATABASE / the file removed
+                    tenants.drop(tenant.as_str()).await?;
                 }
                 println!("dropped tenant_1 and tenant_2");
                 Ok(())
@@ -164,3 +196,4 @@ macro_rules! quickstart {
 
 quickstart!(on_postgres, sqlx::Postgres);
 quickstart!(on_mysql, sqlx::MySql, backend = "mysql");
+quickstart!(on_sqlite, sqlx::Sqlite, backend = "sqlite");

@@ -14,7 +14,7 @@ use clap::{ArgGroup, Args, Parser, Subcommand};
         Create, drop, rename, list, migrate.",
     long_about = "Manage tenants: a schema each on PostgreSQL, a database each on MySQL/MariaDB. \
         Create, drop, rename, list, migrate.\n\n\
-        The URL's scheme picks the backend: postgres:// or postgresql://, mysql:// or mariadb://.\n\n\
+        The URL's scheme picks the backend: postgres:// or postgresql://, mysql:// or mariadb://, sqlite:///path/to/folder (a database file per tenant).\n\n\
         Only schemas (databases) created through tenancy, recorded in the registry, are tenants; \
         others are never listed, migrated or dropped.\n\n\
         Results go to stdout, errors to stderr. The exit code is 0 on success, 1 on failure \
@@ -22,7 +22,8 @@ use clap::{ArgGroup, Args, Parser, Subcommand};
 )]
 pub struct Cli {
     /// Database URL: postgres://user:password@host/db (`?sslmode=require` for TLS) or
-    /// mysql://user:password@host/db (also mariadb://). Optional when DATABASE_URL is set.
+    /// mysql://user:password@host/db (also mariadb://) or sqlite:///path/to/folder. Optional
+    /// when DATABASE_URL is set.
     #[arg(
         long,
         env = "DATABASE_URL",

@@ -23,7 +23,7 @@ pub enum CliError {
     Scheme(Option<String>),
 
     /// A PostgreSQL-only option was given with a MySQL / MariaDB URL.
-    #[error("{0} is a PostgreSQL option; the database URL names MySQL/MariaDB")]
+    #[error("{0} is a PostgreSQL option; the database URL names another database")]
     PostgresOnly(&'static str),
 
     /// The migrations folder could not be read.

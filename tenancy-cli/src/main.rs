@@ -2,7 +2,8 @@
 //! database-per-tenant MySQL / MariaDB server.
 //!
 //! The URL's scheme picks the backend: `postgres://` or `postgresql://` for PostgreSQL,
-//! `mysql://` or `mariadb://` for MySQL / MariaDB; any other is a usage error. A tenant is a
+//! `mysql://` or `mariadb://` for MySQL / MariaDB, `sqlite:///path/to/folder` for SQLite (a
+//! database file per tenant in that folder); any other is a usage error. A tenant is a
 //! PostgreSQL schema (a MySQL database) created through tenancy and recorded in a registry
 //! schema (database) (`--registry`, default `_tenancy`); other schemas (databases) are never
 //! listed, migrated or dropped. Tenant migrations are written for the backend they run on.

@@ -80,7 +80,7 @@ async fn execute(cli: Cli) -> Result<(), CliError> {
         .filter(|u| !u.trim().is_empty())
         .ok_or(CliError::NoDatabaseUrl)?;
     let (database, url) = url::database(url)?;
-    if database == Database::MySql {
+    if database != Database::Postgres {
         if let Some(flag) = postgres_only(&cli) {
             return Err(CliError::PostgresOnly(flag));
         }
@@ -129,6 +129,12 @@ async fn execute(cli: Cli) -> Result<(), CliError> {
             let options = parse::<MySqlConnectOptions>(&url)?;
             let pool_options = MySqlPoolOptions::new().max_connections(connections);
             let pool = connect(pool_options, options).await?;
+            let tenants = setup.tenants(pool.clone())?;
+            on(pool, tenants, known, cli.command).await
+        }
+        Database::Sqlite => {
+            // The folder and its registry file are created if missing; tenant files never are.
+            let pool = tenancy_core::sqlite::open(&url).await?;
             let tenants = setup.tenants(pool.clone())?;
             on(pool, tenants, known, cli.command).await
         }

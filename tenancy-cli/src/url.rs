@@ -11,10 +11,18 @@ pub enum Database {
     Postgres,
     /// MySQL or MariaDB: a database per tenant.
     MySql,
+    /// SQLite: a database file per tenant, in the folder the URL names.
+    Sqlite,
 }
 
 /// The URL schemes accepted, in the order messages list them.
-pub const SCHEMES: [&str; 4] = ["postgres://", "postgresql://", "mysql://", "mariadb://"];
+pub const SCHEMES: [&str; 5] = [
+    "postgres://",
+    "postgresql://",
+    "mysql://",
+    "mariadb://",
+    "sqlite://",
+];
 
 /// The database `url` names, and the URL to connect with: sqlx's MySQL driver takes only
 /// `mysql://`, so `mariadb://` is rewritten to it. Schemes are case-insensitive.
@@ -23,6 +31,7 @@ pub fn database(url: &str) -> Result<(Database, Cow<'_, str>), CliError> {
     let database = match scheme.to_ascii_lowercase().as_str() {
         "postgres" | "postgresql" => Database::Postgres,
         "mysql" => Database::MySql,
+        "sqlite" => Database::Sqlite,
         "mariadb" => {
             let rest = &url[scheme.len()..];
             return Ok((Database::MySql, Cow::Owned(format!("mysql{rest}"))));
@@ -81,12 +90,18 @@ mod tests {
     }
 
     #[test]
+    fn sqlite_names_a_folder() {
+        let url = "sqlite:///var/lib/app/tenants";
+        assert_eq!(of(url), Ok((Database::Sqlite, url.to_owned())));
+    }
+
+    #[test]
     fn other_schemes_are_refused_with_the_accepted_ones_and_no_secret() {
-        let sqlite = of("sqlite://tenants.db").unwrap_err();
+        let oracle = of("oracle://scott:tiger@h/db").unwrap_err();
         assert_eq!(
-            sqlite,
-            "unsupported database URL scheme \"sqlite\": use postgres://, postgresql://, \
-             mysql:// or mariadb://"
+            oracle,
+            "unsupported database URL scheme \"oracle\": use postgres://, postgresql://, \
+             mysql://, mariadb:// or sqlite://"
         );
         let none = of("user:secret@host/db").unwrap_err();
         assert!(

@@ -1042,12 +1042,13 @@ fn postgres_only_flags_with_a_mysql_url_are_usage_errors() {
     for url in [
         "mysql://root@127.0.0.1:1/none",
         "mariadb://root@127.0.0.1:1/none",
+        "sqlite:///nonexistent/folder",
     ] {
         let run = run_with_url(url, &["--pgbouncer", "list"]);
         assert_eq!(run.code, Some(2), "{run:?}");
         assert_eq!(
             run.stderr.trim_end(),
-            "error: --pgbouncer is a PostgreSQL option; the database URL names MySQL/MariaDB"
+            "error: --pgbouncer is a PostgreSQL option; the database URL names another database"
         );
         assert!(run.stdout.is_empty(), "{run:?}");
     }
@@ -1055,12 +1056,12 @@ fn postgres_only_flags_with_a_mysql_url_are_usage_errors() {
 
 #[test]
 fn an_unknown_url_scheme_lists_the_accepted_ones() {
-    let run = run_with_url("sqlite://user:secret@tenants.db", &["list"]);
+    let run = run_with_url("oracle://user:secret@h/db", &["list"]);
     assert_eq!(run.code, Some(2), "{run:?}");
     assert_eq!(
         run.stderr.trim_end(),
-        "error: unsupported database URL scheme \"sqlite\": use postgres://, postgresql://, \
-         mysql:// or mariadb://"
+        "error: unsupported database URL scheme \"oracle\": use postgres://, postgresql://, \
+         mysql://, mariadb:// or sqlite://"
     );
     let none = run_with_url("localhost/db", &["list"]);
     assert_eq!(none.code, Some(2), "{none:?}");
@@ -1069,4 +1070,59 @@ fn an_unknown_url_scheme_lists_the_accepted_ones() {
             .starts_with("error: the database URL has no scheme: use postgres://"),
         "{none:?}"
     );
+}
+
+/// The command on SQLite: a folder of tenant files, no server.
+#[test]
+fn sqlite_create_migrate_rename_drop_in_a_folder() {
+    let dir = tempdir("sqlite");
+    let migrations = dir.join("migrations");
+    std::fs::create_dir_all(&migrations).unwrap();
+    std::fs::write(
+        migrations.join("1_guards.sql"),
+        "CREATE TABLE guards (id INTEGER PRIMARY KEY, name TEXT NOT NULL)",
+    )
+    .unwrap();
+    let url = format!("sqlite://{}", dir.join("tenants").display());
+    let run = |args: &[&str]| -> Run {
+        Command::new(BIN)
+            .env("DATABASE_URL", &url)
+            .arg("--migrations")
+            .arg(&migrations)
+            .args(args)
+            .output()
+            .unwrap()
+            .into()
+    };
+    let ok = |args: &[&str]| {
+        let r = run(args);
+        assert_eq!(r.code, Some(0), "{args:?}: {r:?}");
+        r.stdout
+    };
+    ok(&["create", "acme"]);
+    assert!(dir.join("tenants/acme.db").exists());
+    assert_eq!(ok(&["list"]), "acme\n");
+    std::fs::write(
+        migrations.join("2_badge.sql"),
+        "ALTER TABLE guards ADD COLUMN badge TEXT",
+    )
+    .unwrap();
+    assert!(ok(&["status"]).contains("pending 2"));
+    assert!(ok(&["migrate", "--all"]).contains("migrated 1, up to date 0, failed 0"));
+    ok(&["rename", "acme", "globex"]);
+    assert!(!dir.join("tenants/acme.db").exists());
+    assert!(ok(&["status"]).starts_with("globex  applied 1,2  pending -"));
+    let refused = run(&["create", "../escape"]);
+    assert_eq!(refused.code, Some(1), "{refused:?}");
+    ok(&["drop", "globex"]);
+    assert!(!dir.join("tenants/globex.db").exists());
+    assert_eq!(ok(&["list"]), "");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A fresh temporary folder for one test.
+fn tempdir(prefix: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(tenancy_testdb::unique_name(prefix));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
 }
