@@ -7,9 +7,10 @@
 //!
 //! Unknown tenant → 404, malformed name → 400, no tenant → 400, all as short JSON.
 //!
-//! Run it with `cargo run --example web` (port 3000, or `PORT`). Like the quickstart it uses
-//! `DATABASE_URL` when set, otherwise a private throwaway PostgreSQL cluster that disappears
-//! when the server stops. It creates `tenant_1` and `tenant_2` if they are missing.
+//! Run it with `cargo run --example web` (port 3000, or `PORT`). Like the quickstart it runs on
+//! SQLite in a temporary folder when `DATABASE_URL` is not set, and otherwise on the backend
+//! the URL's scheme names (`postgres://`, `mysql://`, `sqlite:///folder`). It creates
+//! `tenant_1` and `tenant_2` if they are missing.
 //!
 //! It logs with `tracing`: the library's span of every statement and lifecycle operation (with
 //! the `tracing` feature) is printed when it closes, with its tenant, table and time taken, and
@@ -29,22 +30,11 @@ use axum::routing::{get, patch};
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 use sqlx::migrate::Migrator;
-use sqlx::postgres::PgPool;
-use tenancy::{Changeset, PoolSettings, TenantModel, Tenants};
+use sqlx::mysql::MySqlPoolOptions;
+use tenancy::{Changeset, Lifecycle, PoolSettings, TenantModel, Tenants};
 use tenancy_axum::{CurrentTenant, Header, Resolve, Subdomain, TenantCache, TenantLayer};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
-
-#[derive(TenantModel, Serialize, Debug)]
-#[tenancy(table = "guards")]
-struct Guard {
-    #[tenancy(id, generated)]
-    id: i64,
-    #[tenancy(required, length(max = 100))]
-    name: String,
-    #[tenancy(required, length(max = 100))]
-    position: String,
-}
 
 /// The body of `POST /guards`.
 #[derive(Deserialize)]
@@ -60,61 +50,108 @@ struct GuardPatch {
     position: Option<String>,
 }
 
-/// The tenant migrations: what every tenant schema holds.
+/// The tenant migrations: what every tenant holds, written once per backend.
 const MIGRATIONS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/migrations/tenant");
+const MYSQL_MIGRATIONS: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/examples/migrations/mysql/tenant"
+);
+const SQLITE_MIGRATIONS: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/examples/migrations/sqlite/tenant"
+);
 
 const TENANTS: [&str; 2] = ["tenant_1", "tenant_2"];
 
 // ---------------------------------------------------------------------------
-// Handlers
+// The model and the handlers, written once and compiled per backend: the handlers run their
+// statements on the `Tenants` handle, which routes each to the request's tenant (PostgreSQL,
+// MySQL: the shared pool; SQLite: the tenant's own file).
 // ---------------------------------------------------------------------------
 
-async fn list(
-    State(pool): State<PgPool>,
-    CurrentTenant(tenant): CurrentTenant,
-) -> Result<Json<Vec<Guard>>, ApiError> {
-    let guards = Guard::query(&tenant)
-        .order_by(Guard::ID.asc())
-        .fetch_all(&pool)
-        .await?;
-    tracing::info!(%tenant, guards = guards.len(), "listed guards");
-    Ok(Json(guards.into_iter().map(|g| g.into_inner()).collect()))
-}
+macro_rules! api {
+    ($module:ident, $db:ty $(, backend = $backend:tt)?) => {
+        mod $module {
+            use super::*;
 
-async fn create(
-    State(pool): State<PgPool>,
-    CurrentTenant(tenant): CurrentTenant,
-    Json(new): Json<NewGuard>,
-) -> Result<(StatusCode, Json<Guard>), ApiError> {
-    let guard = Guard {
-        id: 0,
-        name: new.name,
-        position: new.position,
+            #[derive(TenantModel, Serialize, Debug)]
+            #[tenancy(table = "guards" $(, backend = $backend)?)]
+            pub struct Guard {
+                #[tenancy(id, generated)]
+                id: i64,
+                #[tenancy(required, length(max = 100))]
+                name: String,
+                #[tenancy(required, length(max = 100))]
+                position: String,
+            }
+
+            async fn list(
+                State(tenants): State<Tenants<$db>>,
+                CurrentTenant(tenant): CurrentTenant,
+            ) -> Result<Json<Vec<Guard>>, ApiError> {
+                let guards = Guard::query(&tenant)
+                    .order_by(Guard::ID.asc())
+                    .fetch_all(&tenants)
+                    .await?;
+                tracing::info!(%tenant, guards = guards.len(), "listed guards");
+                Ok(Json(guards.into_iter().map(|g| g.into_inner()).collect()))
+            }
+
+            async fn create(
+                State(tenants): State<Tenants<$db>>,
+                CurrentTenant(tenant): CurrentTenant,
+                Json(new): Json<NewGuard>,
+            ) -> Result<(StatusCode, Json<Guard>), ApiError> {
+                let guard = Guard {
+                    id: 0,
+                    name: new.name,
+                    position: new.position,
+                };
+                let stored = guard.insert(&tenants, &tenant).await?;
+                tracing::info!(%tenant, id = stored.id, "added a guard");
+                Ok((StatusCode::CREATED, Json(stored.into_inner())))
+            }
+
+            async fn update(
+                State(tenants): State<Tenants<$db>>,
+                CurrentTenant(tenant): CurrentTenant,
+                UrlPath(id): UrlPath<i64>,
+                Json(patch): Json<GuardPatch>,
+            ) -> Result<Json<Guard>, ApiError> {
+                let mut guard = Guard::find(&tenants, &tenant, id)
+                    .await?
+                    .ok_or(ApiError::NotFound)?;
+                let mut changes = Changeset::new();
+                if let Some(name) = patch.name {
+                    changes = changes.set(Guard::NAME, name);
+                }
+                if let Some(position) = patch.position {
+                    changes = changes.set(Guard::POSITION, position);
+                }
+                guard.apply(&tenants, &tenant, changes).await?; // UPDATE only the columns sent
+                Ok(Json(guard.into_inner()))
+            }
+
+            /// The API: the tenant is the subdomain of `localhost`, or else the `X-Tenant`
+            /// header.
+            pub fn app(tenants: Tenants<$db>) -> Router {
+                let resolver = Subdomain::new("localhost").or(Header::new("x-tenant"));
+                // Knows created and dropped tenants at once; asks the database at most every
+                // 30 s per name.
+                let cache = TenantCache::new(&tenants);
+                Router::new()
+                    .route("/guards", get(list).post(create))
+                    .route("/guards/{id}", patch(update))
+                    .layer(TenantLayer::new(cache, resolver))
+                    .with_state(tenants)
+            }
+        }
     };
-    let stored = guard.insert(&pool, &tenant).await?;
-    tracing::info!(%tenant, id = stored.id, "added a guard");
-    Ok((StatusCode::CREATED, Json(stored.into_inner())))
 }
 
-async fn update(
-    State(pool): State<PgPool>,
-    CurrentTenant(tenant): CurrentTenant,
-    UrlPath(id): UrlPath<i64>,
-    Json(patch): Json<GuardPatch>,
-) -> Result<Json<Guard>, ApiError> {
-    let mut guard = Guard::find(&pool, &tenant, id)
-        .await?
-        .ok_or(ApiError::NotFound)?;
-    let mut changes = Changeset::new();
-    if let Some(name) = patch.name {
-        changes = changes.set(Guard::NAME, name);
-    }
-    if let Some(position) = patch.position {
-        changes = changes.set(Guard::POSITION, position);
-    }
-    guard.apply(&pool, &tenant, changes).await?; // UPDATE only the columns sent
-    Ok(Json(guard.into_inner()))
-}
+api!(on_postgres, sqlx::Postgres);
+api!(on_mysql, sqlx::MySql, backend = "mysql");
+api!(on_sqlite, sqlx::Sqlite, backend = "sqlite");
 
 /// What a handler can fail with, as a JSON response in the style of the tenant refusals.
 enum ApiError {
@@ -158,18 +195,6 @@ impl IntoResponse for ApiError {
     }
 }
 
-/// The API: the tenant is the subdomain of `localhost`, or else the `X-Tenant` header.
-fn app(pool: PgPool, tenants: &Tenants) -> Router {
-    let resolver = Subdomain::new("localhost").or(Header::new("x-tenant"));
-    // Knows created and dropped tenants at once; asks the database at most every 30 s per name.
-    let cache = TenantCache::new(tenants);
-    Router::new()
-        .route("/guards", get(list).post(create))
-        .route("/guards/{id}", patch(update))
-        .layer(TenantLayer::new(cache, resolver))
-        .with_state(pool)
-}
-
 // ---------------------------------------------------------------------------
 // main
 // ---------------------------------------------------------------------------
@@ -197,7 +222,37 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         )
         .init();
 
-    let url = tenancy_testdb::database_url()?;
+    let url = match std::env::var("DATABASE_URL") {
+        Ok(url) if !url.trim().is_empty() => url,
+        _ => {
+            // Nothing configured: SQLite in a fresh temporary folder, removed when the server
+            // stops (or the self-test ends).
+            let folder = std::env::temp_dir().join(format!("tenancy-web-{}", std::process::id()));
+            println!(
+                "DATABASE_URL is not set: SQLite, a file per tenant in {}",
+                folder.display()
+            );
+            let url = format!("sqlite://{}", folder.display());
+            let result = on_sqlite_url(&url, self_test).await;
+            std::fs::remove_dir_all(&folder)?;
+            return result;
+        }
+    };
+    if url.starts_with("sqlite:") {
+        return on_sqlite_url(&url, self_test).await;
+    }
+    if let Some(rest) = url
+        .strip_prefix("mysql://")
+        .or_else(|| url.strip_prefix("mariadb://"))
+    {
+        let pool = MySqlPoolOptions::new()
+            .max_connections(5)
+            .connect(&format!("mysql://{rest}"))
+            .await?;
+        let migrator = Migrator::new(Path::new(MYSQL_MIGRATIONS)).await?;
+        let tenants = Tenants::new(pool, migrator)?;
+        return serve(tenants.clone(), on_mysql::app(tenants), self_test).await;
+    }
     let pool = PoolSettings::new()
         .expected_tenants(TENANTS.len())
         .models(1)
@@ -205,7 +260,25 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .connect(&url)
         .await?;
     let migrator = Migrator::new(Path::new(MIGRATIONS)).await?;
-    let tenants = Tenants::new(pool.clone(), migrator)?;
+    let tenants = Tenants::new(pool, migrator)?;
+    serve(tenants.clone(), on_postgres::app(tenants), self_test).await
+}
+
+/// The API on SQLite, with the tenant files in the folder of `url`.
+async fn on_sqlite_url(url: &str, self_test: bool) -> Result<(), Box<dyn std::error::Error>> {
+    let registry = tenancy::sqlite::open(url).await?;
+    let migrator = Migrator::new(Path::new(SQLITE_MIGRATIONS)).await?;
+    let tenants = Tenants::new(registry, migrator)?;
+    serve(tenants.clone(), on_sqlite::app(tenants), self_test).await
+}
+
+/// Creates the example tenants if missing, then serves `app` (or runs the self-test against it
+/// and drops the tenants).
+async fn serve(
+    tenants: impl Lifecycle,
+    app: Router,
+    self_test: bool,
+) -> Result<(), Box<dyn std::error::Error>> {
     for name in TENANTS {
         if self_test && tenants.exists(name).await? {
             tenants.drop(name).await?; // the self-test starts from empty tenants
@@ -215,7 +288,6 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             println!("created tenant {name}");
         }
     }
-    let app = app(pool, &tenants);
 
     if self_test {
         let listener = TcpListener::bind("127.0.0.1:0").await?;
