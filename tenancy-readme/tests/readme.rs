@@ -68,7 +68,7 @@ fn every_rust_block_of_the_readme_is_included_here() {
     // they show; the library paths they use run in tests/integration); readme_7 (MySQL) runs
     // below against MariaDB; readme_8 (`#[tenancy::test]`) is a test of its own below.
     assert_eq!(
-        BLOCKS, 8,
+        BLOCKS, 9,
         "a README block was added or removed: update this file"
     );
 }
@@ -159,9 +159,29 @@ mod mysql {
     }
 }
 
+/// "SQLite" (`fn on_sqlite`), in a temporary folder with the example migrations
+/// (`migrations` here links to `../examples/migrations`). No server.
+mod sqlite {
+    include!(concat!(env!("OUT_DIR"), "/readme_8.rs"));
+
+    #[tokio::test]
+    async fn the_sqlite_example_runs() {
+        let folder = std::env::temp_dir().join(tenancy_testdb::unique_name("readme"));
+        let url = format!("sqlite://{}", folder.display());
+        on_sqlite(&url).await.unwrap();
+        let left: Vec<String> = std::fs::read_dir(&folder)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .filter(|n| n.starts_with("acme"))
+            .collect();
+        assert!(left.is_empty(), "{left:?}");
+        std::fs::remove_dir_all(&folder).unwrap();
+    }
+}
+
 /// "Testing your code": the block's `#[tenancy::test]` is a test of this binary, with the
 /// example migrations (`migrations` here links to `../examples/migrations`). It needs
 /// `DATABASE_URL`, as the attribute does.
 mod testing {
-    include!(concat!(env!("OUT_DIR"), "/readme_8.rs"));
+    include!(concat!(env!("OUT_DIR"), "/readme_9.rs"));
 }
