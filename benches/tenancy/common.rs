@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use sqlx::migrate::{Migration, MigrationType, Migrator};
 use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions};
@@ -792,4 +792,76 @@ where
         r??;
     }
     Ok(())
+}
+
+// ---------------------------------------------------------------------------------------------
+// Interleaved measurement of one operation, library vs hand-written (MySQL and SQLite CRUD).
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Side {
+    /// The library's operation.
+    Library,
+    /// The hand-written sqlx.
+    Hand,
+}
+
+pub trait Op {
+    #[allow(async_fn_in_trait)]
+    async fn run(&mut self, side: Side, i: usize) -> BoxResult<()>;
+}
+
+pub struct Control<'o, O: Op>(pub &'o mut O);
+
+impl<O: Op> Op for Control<'_, O> {
+    async fn run(&mut self, _side: Side, i: usize) -> BoxResult<()> {
+        self.0.run(Side::Hand, i).await
+    }
+}
+
+pub struct Timed {
+    pub library: f64,
+    pub hand: f64,
+    pub pair_median: f64,
+}
+
+/// As workload 1: warm-up, then `rounds` × `per_round` operations per side, interleaved per
+/// operation with alternating order, each timed alone. `warm` operations per side first.
+pub async fn interleave(
+    op: &mut impl Op,
+    warm: usize,
+    rounds: usize,
+    per_round: usize,
+) -> BoxResult<Timed> {
+    for i in 0..warm {
+        op.run(Side::Library, i).await?;
+        op.run(Side::Hand, i).await?;
+    }
+    let mut totals = [Duration::ZERO; 2];
+    let mut pairs = Vec::with_capacity(rounds);
+    let mut i = warm;
+    for _ in 0..rounds {
+        let mut times = [Duration::ZERO; 2];
+        for _ in 0..per_round {
+            let order = if i.is_multiple_of(2) {
+                [Side::Library, Side::Hand]
+            } else {
+                [Side::Hand, Side::Library]
+            };
+            for side in order {
+                let start = Instant::now();
+                op.run(side, i).await?;
+                times[usize::from(side == Side::Hand)] += start.elapsed();
+            }
+            i += 1;
+        }
+        totals[0] += times[0];
+        totals[1] += times[1];
+        pairs.push(times[1].as_secs_f64() / times[0].as_secs_f64());
+    }
+    let ops = (rounds * per_round) as f64;
+    Ok(Timed {
+        library: ops / totals[0].as_secs_f64(),
+        hand: ops / totals[1].as_secs_f64(),
+        pair_median: median(&mut pairs),
+    })
 }

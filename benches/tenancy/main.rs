@@ -3,7 +3,7 @@
 //! baseline measured in the same run. Nothing here asserts a time.
 //!
 //! ```text
-//! cargo bench --bench tenancy                      # all twelve workloads, full sizes
+//! cargo bench --bench tenancy                      # all sixteen workloads, full sizes
 //! cargo bench --bench tenancy -- --quick           # every workload at tiny sizes (CI)
 //! cargo bench --bench tenancy -- --only lookups    # one workload (crud, lookups, create,
 //!                                                  #   noop, pending, memory, compile,
@@ -11,11 +11,12 @@
 //!                                                  #   mysql-noop, mysql-pending or 1-12)
 //! cargo bench --bench tenancy -- mysql-crud noop   # the same, several at once
 //! cargo bench --bench tenancy -- mysql             # the four MySQL / MariaDB workloads
+//! cargo bench --bench tenancy -- sqlite            # the four SQLite workloads (no server)
 //! ```
 //!
 //! Workloads 1-8 run on PostgreSQL (`DATABASE_URL`), 9-12 on MySQL / MariaDB (`MYSQL_URL`,
-//! default `mysql://root@127.0.0.1:3306/test`); a run connects only to the servers its
-//! workloads need. See `BENCHMARKS.md` for the numbers and what they mean.
+//! default `mysql://root@127.0.0.1:3306/test`), 13-16 on SQLite in temporary folders; a run
+//! connects only to the servers its workloads need. See `BENCHMARKS.md` for the numbers and what they mean.
 
 mod across;
 mod common;
@@ -25,16 +26,20 @@ mod crud;
 mod lookups;
 mod migrate;
 mod mysql;
+mod sqlite;
 
 use std::time::Instant;
 
 use common::{print_markdown, print_table, BoxResult, Ctx};
 use mysql::MyCtx;
+use sqlite::LiteCtx;
 
 /// Workloads from this index on run on MySQL / MariaDB.
 const FIRST_MYSQL: usize = 8;
+/// Workloads from this index on run on SQLite.
+const FIRST_SQLITE: usize = 12;
 
-const WORKLOADS: [(&str, &str); 12] = [
+const WORKLOADS: [(&str, &str); 16] = [
     ("crud", "1 generated CRUD vs hand-written sqlx"),
     ("lookups", "2 point lookups over 1 / 100 / 1,000 tenants"),
     ("create", "3 creating 1,000 tenants vs a server-side loop"),
@@ -65,6 +70,22 @@ const WORKLOADS: [(&str, &str); 12] = [
         "mysql-pending",
         "12 MariaDB: migrate_all, one pending ADD COLUMN, 1,000 tenants",
     ),
+    (
+        "sqlite-crud",
+        "13 SQLite: generated CRUD vs hand-written sqlx",
+    ),
+    (
+        "sqlite-lookups",
+        "14 SQLite: point lookups over 1,000 tenant files vs one",
+    ),
+    (
+        "sqlite-pending",
+        "15 SQLite: migrate_all, one pending ADD COLUMN, 1,000 files",
+    ),
+    (
+        "sqlite-memory",
+        "16 SQLite: peak RSS and descriptors of migrate_all, 10,000 files",
+    ),
 ];
 
 struct Options {
@@ -82,7 +103,7 @@ impl Options {
 fn usage() -> ! {
     eprintln!(
         "usage: cargo bench --bench tenancy [-- [--quick] [--only] [NAME ...]]\n  NAME: mysql \
-         (9-12), {}",
+         (9-12), sqlite (13-16), {}",
         WORKLOADS
             .iter()
             .enumerate()
@@ -106,7 +127,8 @@ fn parse(args: &[String]) -> Options {
             // `cargo bench` passes `--bench` to harness-less benchmarks.
             "--bench" => {}
             "-h" | "--help" => usage(),
-            "mysql" => options.only.extend(FIRST_MYSQL..WORKLOADS.len()),
+            "mysql" => options.only.extend(FIRST_MYSQL..FIRST_SQLITE),
+            "sqlite" => options.only.extend(FIRST_SQLITE..WORKLOADS.len()),
             name => {
                 let index = WORKLOADS
                     .iter()
@@ -142,7 +164,8 @@ fn main() {
 
 async fn run(options: Options) -> i32 {
     let wants_pg = (0..FIRST_MYSQL).any(|i| options.runs(i));
-    let wants_mysql = (FIRST_MYSQL..WORKLOADS.len()).any(|i| options.runs(i));
+    let wants_mysql = (FIRST_MYSQL..FIRST_SQLITE).any(|i| options.runs(i));
+    let mut lite = LiteCtx::new(options.quick);
     let mut pg = None;
     if wants_pg {
         let url = match tenancy_testdb::database_url() {
@@ -237,7 +260,7 @@ async fn run(options: Options) -> i32 {
                 failed.push(*name);
             }
             result
-        } else {
+        } else if index < FIRST_SQLITE {
             let Some(ctx) = my.as_mut() else { continue };
             println!("\n== {title} [{name}]");
             match index {
@@ -245,6 +268,14 @@ async fn run(options: Options) -> i32 {
                 9 => mysql::create(ctx).await,
                 10 => mysql::noop(ctx).await,
                 _ => mysql::pending(ctx).await,
+            }
+        } else {
+            println!("\n== {title} [{name}]");
+            match index {
+                12 => sqlite::crud(&mut lite).await,
+                13 => sqlite::lookups(&mut lite).await,
+                14 => sqlite::pending(&mut lite).await,
+                _ => sqlite::memory(&mut lite).await,
             }
         };
         // Other work on the machine slows every side of a comparison, but not always alike:
@@ -268,6 +299,8 @@ async fn run(options: Options) -> i32 {
         rows.append(&mut ctx.rows);
         notes.append(&mut ctx.notes);
     }
+    rows.append(&mut lite.rows);
+    notes.append(&mut lite.notes);
     println!("\n== Results ({:.0} s)\n", started.elapsed().as_secs_f64());
     print_table(&rows);
     if !notes.is_empty() {

@@ -409,16 +409,6 @@ async fn fleet(ctx: &MyCtx, registry: &str, names: &[String]) -> BoxResult<()> {
 // ---------------------------------------------------------------------------------------------
 // 9: CRUD.
 
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Side {
-    Library,
-    Hand,
-}
-
-trait Op {
-    async fn run(&mut self, side: Side, i: usize) -> BoxResult<()>;
-}
-
 /// Insert: the library's `insert` vs `INSERT` + `SELECT … WHERE id = LAST_INSERT_ID()` on one
 /// connection from the pool. Each side keeps what it inserted for the delete.
 struct Insert<'a> {
@@ -596,62 +586,6 @@ impl Op for Filtered<'_> {
 }
 
 /// A/A control: the hand-written operation on both sides.
-struct Control<'o, O: Op>(&'o mut O);
-
-impl<O: Op> Op for Control<'_, O> {
-    async fn run(&mut self, _side: Side, i: usize) -> BoxResult<()> {
-        self.0.run(Side::Hand, i).await
-    }
-}
-
-struct Timed {
-    library: f64,
-    hand: f64,
-    pair_median: f64,
-}
-
-/// As workload 1: warm-up, then `rounds` × `per_round` operations per side, interleaved per
-/// operation with alternating order, each timed alone. `warm` operations per side first.
-async fn interleave(
-    op: &mut impl Op,
-    warm: usize,
-    rounds: usize,
-    per_round: usize,
-) -> BoxResult<Timed> {
-    for i in 0..warm {
-        op.run(Side::Library, i).await?;
-        op.run(Side::Hand, i).await?;
-    }
-    let mut totals = [Duration::ZERO; 2];
-    let mut pairs = Vec::with_capacity(rounds);
-    let mut i = warm;
-    for _ in 0..rounds {
-        let mut times = [Duration::ZERO; 2];
-        for _ in 0..per_round {
-            let order = if i.is_multiple_of(2) {
-                [Side::Library, Side::Hand]
-            } else {
-                [Side::Hand, Side::Library]
-            };
-            for side in order {
-                let start = Instant::now();
-                op.run(side, i).await?;
-                times[usize::from(side == Side::Hand)] += start.elapsed();
-            }
-            i += 1;
-        }
-        totals[0] += times[0];
-        totals[1] += times[1];
-        pairs.push(times[1].as_secs_f64() / times[0].as_secs_f64());
-    }
-    let ops = (rounds * per_round) as f64;
-    Ok(Timed {
-        library: ops / totals[0].as_secs_f64(),
-        hand: ops / totals[1].as_secs_f64(),
-        pair_median: median(&mut pairs),
-    })
-}
-
 pub async fn crud(ctx: &mut MyCtx) -> BoxResult<()> {
     let (rounds, per_round) = if ctx.quick { (4, 50) } else { (40, 400) };
     let registry = ctx.registry("mb_crud");

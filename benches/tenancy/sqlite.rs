@@ -1,0 +1,720 @@
+//! Workloads 13–16: the SQLite backend (a database file per tenant), in a temporary folder per
+//! workload (removed when it ends). No server.
+//!
+//! - 13 `sqlite-crud`: generated insert / find / update / delete / filtered query on one
+//!   tenant's `TenantPool` vs hand-written sqlx with the same SQL text on the same sqlx pool.
+//! - 14 `sqlite-lookups`: point lookups by id through the `Tenants` handle (which routes each
+//!   to its tenant's pool) over 1,000 tenants with a budget of 100 open pools, vs the same over
+//!   one tenant.
+//! - 15 `sqlite-pending`: `migrate_all` with one pending `ADD COLUMN` over 1,000 tenant files
+//!   vs the loop a user would write: per file, open a connection, `BEGIN IMMEDIATE`, the
+//!   `ALTER`, the bookkeeping row, `COMMIT`, close — one file after the other, and the same
+//!   loop on 4 tasks.
+//! - 16 `sqlite-memory`: peak RSS and open file descriptors of the process while `migrate_all`
+//!   (one pending `ADD COLUMN`) runs over 10,000 tenant files, sampled every 2 ms.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use sqlx::migrate::{Migration, MigrationType, Migrator};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteConnection};
+use sqlx::types::time::OffsetDateTime;
+use sqlx::{AssertSqlSafe, Connection, SqlSafeStr, Sqlite};
+use tenancy::sql::{self, Sqlite as Lite};
+use tenancy::sqlite::PoolBudget;
+use tenancy::{MigrateOptions, Outcome, Record, Tenant, TenantModel, TenantPool, Tenants};
+
+use crate::common::*;
+
+/// The integration tests' `Guard`, in a SQLite file per tenant.
+#[derive(TenantModel, Debug, Clone, PartialEq)]
+#[tenancy(table = "guards", backend = "sqlite")]
+pub struct LiteGuard {
+    #[tenancy(id, generated)]
+    pub id: i64,
+    #[tenancy(required, length(max = 50))]
+    pub name: String,
+    #[tenancy(required)]
+    pub position: String,
+    #[tenancy(range(min = 16, max = 120))]
+    pub age: Option<i32>,
+    #[tenancy(generated)]
+    pub inserted_at: OffsetDateTime,
+}
+
+impl LiteGuard {
+    fn new(name: &str, position: &str) -> Self {
+        LiteGuard {
+            id: 0,
+            name: name.into(),
+            position: position.into(),
+            age: None,
+            inserted_at: OffsetDateTime::UNIX_EPOCH,
+        }
+    }
+}
+
+/// The same row for hand-written sqlx.
+#[derive(sqlx::FromRow, Debug, Clone)]
+pub struct LiteGuardRow {
+    pub id: i64,
+    pub name: String,
+    pub position: String,
+    #[allow(dead_code)]
+    pub age: Option<i32>,
+    #[allow(dead_code)]
+    pub inserted_at: OffsetDateTime,
+}
+
+const LITE_V1: &str = "CREATE TABLE guards (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    name TEXT NOT NULL,
+    position TEXT NOT NULL,
+    age INTEGER NULL,
+    inserted_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
+);
+CREATE INDEX guards_position ON guards (position, id)";
+
+fn migration(version: i64, description: &str, sql: String) -> Migration {
+    Migration::new(
+        version,
+        description.to_owned().into(),
+        MigrationType::Simple,
+        AssertSqlSafe(sql).into_sql_str(),
+        false,
+    )
+}
+
+/// Version 1, plus `ALTER TABLE guards ADD COLUMN badge{v} TEXT NULL` for 2..=`upto`.
+fn migrations_upto(upto: i64) -> Vec<Migration> {
+    let mut all = vec![migration(1, "guards", LITE_V1.to_owned())];
+    for v in 2..=upto {
+        all.push(migration(
+            v,
+            &format!("badge{v}"),
+            format!("ALTER TABLE guards ADD COLUMN badge{v} TEXT NULL"),
+        ));
+    }
+    all
+}
+
+/// A temporary folder, removed when dropped.
+struct Folder(PathBuf);
+
+impl Folder {
+    fn new(prefix: &str) -> BoxResult<Self> {
+        let path = std::env::temp_dir().join(tenancy_testdb::unique_name(prefix));
+        std::fs::create_dir_all(&path)?;
+        Ok(Folder(path))
+    }
+
+    fn url(&self) -> String {
+        format!("sqlite://{}", self.0.display())
+    }
+}
+
+impl Drop for Folder {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// The SQLite workloads' context: the results.
+pub struct LiteCtx {
+    pub quick: bool,
+    pub rows: Vec<Row>,
+    pub notes: Vec<String>,
+}
+
+impl LiteCtx {
+    pub fn new(quick: bool) -> Self {
+        LiteCtx {
+            quick,
+            rows: Vec::new(),
+            notes: Vec::new(),
+        }
+    }
+
+    pub fn row(&mut self, row: Row) {
+        let cells = row.cells();
+        println!(
+            "  -> {}: {} (baseline {}), ratio {}, target {}, met {}",
+            cells[0], cells[1], cells[2], cells[3], cells[4], cells[5]
+        );
+        self.rows.push(row);
+    }
+
+    pub fn note(&mut self, note: impl Into<String>) {
+        let note = note.into();
+        println!("  note: {note}");
+        self.notes.push(note);
+    }
+}
+
+/// A handle on a fresh registry in `folder` with `migrations`.
+async fn tenants(folder: &Folder, migrations: Vec<Migration>) -> BoxResult<Tenants<Sqlite>> {
+    let registry = tenancy::sqlite::open(&folder.url()).await?;
+    Ok(Tenants::new(
+        registry,
+        Migrator::with_migrations(migrations),
+    )?)
+}
+
+/// `n` tenants: the first created by the library (with `seed_rows` guards), the others copies
+/// of its file registered in one transaction (what `create` would make, without its cost).
+async fn fleet(tenants: &Tenants<Sqlite>, n: usize, seed_rows: usize) -> BoxResult<Vec<Tenant>> {
+    let names: Vec<Tenant> = (0..n)
+        .map(|i| Tenant::new(format!("t{i:05}")))
+        .collect::<Result<_, _>>()?;
+    let first = tenants.create(names[0].as_str()).await?;
+    let db = tenants.pool_for(&first).await?;
+    sqlx::query(
+        "WITH RECURSIVE seq(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM seq WHERE n < ?1) \
+         INSERT INTO guards (name, position) \
+         SELECT 'guard ' || n, CASE WHEN n % 5 = 0 THEN 'Captain' ELSE 'Guard' END \
+         FROM seq WHERE ?1 > 0",
+    )
+    .bind(seed_rows as i64)
+    .execute(db.sqlx_pool())
+    .await?;
+    // Everything into the main file, so a copy of it is the whole tenant.
+    sqlx::raw_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+        .execute(db.sqlx_pool())
+        .await?;
+    let src = tenants.folder().join(format!("{first}.db"));
+    for name in &names[1..] {
+        std::fs::copy(&src, tenants.folder().join(format!("{name}.db")))?;
+    }
+    let mut tx = tenants.pool().begin().await?;
+    for name in &names[1..] {
+        sqlx::query("INSERT INTO tenants (name) VALUES (?1)")
+            .bind(name.as_str())
+            .execute(&mut *tx)
+            .await?;
+    }
+    tx.commit().await?;
+    Ok(names)
+}
+
+async fn connect(path: &Path) -> BoxResult<SqliteConnection> {
+    let options = SqliteConnectOptions::new()
+        .filename(path)
+        .create_if_missing(false)
+        .journal_mode(sqlx::sqlite::SqliteJournalMode::Wal)
+        .busy_timeout(Duration::from_secs(5));
+    Ok(SqliteConnection::connect_with(&options).await?)
+}
+
+// ---------------------------------------------------------------------------------------------
+// 13: CRUD.
+
+struct Insert<'a> {
+    db: &'a TenantPool<Sqlite>,
+    sql: &'static str,
+    records: Vec<Record<LiteGuard>>,
+    ids: Vec<i64>,
+}
+
+impl Op for Insert<'_> {
+    async fn run(&mut self, side: Side, i: usize) -> BoxResult<()> {
+        let name = format!("new {i}");
+        match side {
+            Side::Library => {
+                let stored = LiteGuard::new(&name, "Guard")
+                    .insert(self.db, self.db.tenant())
+                    .await?;
+                self.records.push(stored);
+            }
+            Side::Hand => {
+                let row: LiteGuardRow = sqlx::query_as(AssertSqlSafe(self.sql))
+                    .bind(&name)
+                    .bind("Guard")
+                    .bind(None::<i32>)
+                    .fetch_one(self.db.sqlx_pool())
+                    .await?;
+                self.ids.push(row.id);
+            }
+        }
+        Ok(())
+    }
+}
+
+struct Find<'a> {
+    db: &'a TenantPool<Sqlite>,
+    sql: &'static str,
+}
+
+impl Op for Find<'_> {
+    async fn run(&mut self, side: Side, i: usize) -> BoxResult<()> {
+        let id = 1 + (i % 1000) as i64;
+        match side {
+            Side::Library => {
+                let found = LiteGuard::find(self.db, self.db.tenant(), id).await?;
+                assert!(found.is_some());
+                std::hint::black_box(found);
+            }
+            Side::Hand => {
+                let found: Option<LiteGuardRow> = sqlx::query_as(AssertSqlSafe(self.sql))
+                    .bind(id)
+                    .fetch_optional(self.db.sqlx_pool())
+                    .await?;
+                assert!(found.is_some());
+                std::hint::black_box(found);
+            }
+        }
+        Ok(())
+    }
+}
+
+struct Update<'a> {
+    db: &'a TenantPool<Sqlite>,
+    sql: &'static str,
+    records: Vec<Record<LiteGuard>>,
+    rows: Vec<LiteGuardRow>,
+}
+
+impl Op for Update<'_> {
+    async fn run(&mut self, side: Side, i: usize) -> BoxResult<()> {
+        let position = if i % 2 == 0 { "Captain" } else { "Guard" };
+        match side {
+            Side::Library => {
+                let n = self.records.len();
+                let record = &mut self.records[i % n];
+                record.position = position.into();
+                record.update(self.db, self.db.tenant()).await?;
+            }
+            Side::Hand => {
+                let n = self.rows.len();
+                let row = &mut self.rows[i % n];
+                row.position = position.into();
+                let stored: LiteGuardRow = sqlx::query_as(AssertSqlSafe(self.sql))
+                    .bind(&row.name)
+                    .bind(&row.position)
+                    .bind(row.age)
+                    .bind(row.id)
+                    .fetch_one(self.db.sqlx_pool())
+                    .await?;
+                *row = stored;
+            }
+        }
+        Ok(())
+    }
+}
+
+struct Delete<'a> {
+    db: &'a TenantPool<Sqlite>,
+    sql: &'static str,
+    records: Vec<Record<LiteGuard>>,
+    ids: Vec<i64>,
+}
+
+impl Op for Delete<'_> {
+    async fn run(&mut self, side: Side, _i: usize) -> BoxResult<()> {
+        match side {
+            Side::Library => {
+                let mut record = self.records.pop().ok_or("no record left to delete")?;
+                record.delete(self.db, self.db.tenant()).await?;
+            }
+            Side::Hand => {
+                let id = self.ids.pop().ok_or("no row left to delete")?;
+                let done = sqlx::query(AssertSqlSafe(self.sql))
+                    .bind(id)
+                    .execute(self.db.sqlx_pool())
+                    .await?;
+                assert_eq!(done.rows_affected(), 1);
+            }
+        }
+        Ok(())
+    }
+}
+
+struct Filtered<'a> {
+    db: &'a TenantPool<Sqlite>,
+    sql: &'static str,
+}
+
+impl Op for Filtered<'_> {
+    async fn run(&mut self, side: Side, _i: usize) -> BoxResult<()> {
+        match side {
+            Side::Library => {
+                let rows = LiteGuard::query(self.db.tenant())
+                    .filter(LiteGuard::POSITION.eq("Captain"))
+                    .order_by(LiteGuard::ID.asc())
+                    .limit(10)
+                    .fetch_all(self.db)
+                    .await?;
+                std::hint::black_box(rows);
+            }
+            Side::Hand => {
+                let rows: Vec<LiteGuardRow> = sqlx::query_as(AssertSqlSafe(self.sql))
+                    .bind("Captain")
+                    .bind(10_i64)
+                    .fetch_all(self.db.sqlx_pool())
+                    .await?;
+                std::hint::black_box(rows);
+            }
+        }
+        Ok(())
+    }
+}
+
+pub async fn crud(ctx: &mut LiteCtx) -> BoxResult<()> {
+    let (rounds, per_round) = if ctx.quick { (4, 50) } else { (40, 400) };
+    let folder = Folder::new("bench-sqlite-crud")?;
+    let tenants = tenants(&folder, migrations_upto(1)).await?;
+    let names = fleet(&tenants, 1, 1000).await?;
+    let db = tenants.pool_for(&names[0]).await?;
+    let tenant = db.tenant().clone();
+    let table = &LiteGuard::TABLE;
+    let updatable: Vec<usize> = table.updatable_indexes().collect();
+    let mut records = Vec::new();
+    for id in 1..=200 {
+        records.push(
+            LiteGuard::find(&db, &tenant, id)
+                .await?
+                .ok_or("seeded row")?,
+        );
+    }
+    let rows: Vec<LiteGuardRow> =
+        sqlx::query_as("SELECT * FROM guards WHERE id > 200 AND id <= 400 ORDER BY id")
+            .fetch_all(db.sqlx_pool())
+            .await?;
+    println!(
+        "  {rounds} rounds x {per_round} ops per side and operation, one task, the tenant's pool \
+         ({} connections)",
+        tenants.pool_budget().get_connections_per_pool()
+    );
+    let warm = (per_round / 5).max(10);
+    let mut ops: Vec<(&str, Timed)> = Vec::new();
+    let mut insert = Insert {
+        db: &db,
+        sql: leak(sql::insert::<Lite>(&tenant, table, 1)),
+        records: Vec::new(),
+        ids: Vec::new(),
+    };
+    ops.push((
+        "insert … RETURNING",
+        interleave(&mut insert, warm, rounds, per_round).await?,
+    ));
+    let mut find = Find {
+        db: &db,
+        sql: leak(sql::select_by_pk::<Lite>(&tenant, table)),
+    };
+    ops.push((
+        "find by id",
+        interleave(&mut find, warm, rounds, per_round).await?,
+    ));
+    let mut update = Update {
+        db: &db,
+        sql: leak(sql::update::<Lite>(&tenant, table, &updatable)),
+        records,
+        rows,
+    };
+    ops.push((
+        "update … RETURNING",
+        interleave(&mut update, warm, rounds, per_round).await?,
+    ));
+    let mut delete = Delete {
+        db: &db,
+        sql: leak(sql::delete_by_pk::<Lite>(&tenant, table)),
+        records: std::mem::take(&mut insert.records),
+        ids: std::mem::take(&mut insert.ids),
+    };
+    ops.push((
+        "delete by id",
+        interleave(&mut delete, warm, rounds, per_round).await?,
+    ));
+    let query_sql = LiteGuard::query(&tenant)
+        .filter(LiteGuard::POSITION.eq("Captain"))
+        .order_by(LiteGuard::ID.asc())
+        .limit(10)
+        .to_sql();
+    let mut filtered = Filtered {
+        db: &db,
+        sql: leak(query_sql),
+    };
+    ops.push((
+        "filtered query",
+        interleave(&mut filtered, warm, rounds, per_round).await?,
+    ));
+    let control = interleave(&mut Control(&mut find), warm, rounds, per_round).await?;
+    ctx.note(format!(
+        "13 A/A control (hand-written find by id on both sides): ratio {:.3}, median of \
+         per-round ratios {:.3}",
+        control.library / control.hand,
+        control.pair_median
+    ));
+    for (name, o) in ops {
+        ctx.row(Row::new(
+            format!("13 SQLite {name} (generated vs hand-written)"),
+            fmt_rate(o.library),
+            format!("{} (hand-written sqlx, same SQL)", fmt_rate(o.hand)),
+            Some(o.library / o.hand),
+            Target::AtLeast(0.95),
+        ));
+        ctx.note(format!(
+            "13 {name}: median of the {rounds} per-round ratios {:.3}",
+            o.pair_median
+        ));
+    }
+    drop(db);
+    tenants.pool().close().await;
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------------------
+// 14: lookups over many tenants.
+
+/// Point lookups by id through the handle, on `tenants` picked at random, for `secs`, from
+/// `tasks` tasks: operations per second.
+async fn lookups_for(
+    handle: &Tenants<Sqlite>,
+    names: &[Tenant],
+    tasks: usize,
+    duration: Duration,
+) -> BoxResult<f64> {
+    let done = Arc::new(AtomicU64::new(0));
+    let stop = Arc::new(AtomicBool::new(false));
+    let names = Arc::new(names.to_vec());
+    let mut set = tokio::task::JoinSet::new();
+    for task in 0..tasks {
+        let (handle, names, done, stop) = (
+            handle.clone(),
+            Arc::clone(&names),
+            Arc::clone(&done),
+            Arc::clone(&stop),
+        );
+        set.spawn(async move {
+            let mut rng = Rng::new(7 + task as u64);
+            while !stop.load(Ordering::Relaxed) {
+                let tenant = &names[rng.below(names.len())];
+                let id = 1 + rng.below(100) as i64;
+                let found = LiteGuard::find(&handle, tenant, id).await?;
+                assert!(found.is_some());
+                done.fetch_add(1, Ordering::Relaxed);
+            }
+            Ok::<_, tenancy::Error>(())
+        });
+    }
+    let start = Instant::now();
+    tokio::time::sleep(duration).await;
+    stop.store(true, Ordering::Relaxed);
+    while let Some(r) = set.join_next().await {
+        r??;
+    }
+    Ok(done.load(Ordering::Relaxed) as f64 / start.elapsed().as_secs_f64())
+}
+
+pub async fn lookups(ctx: &mut LiteCtx) -> BoxResult<()> {
+    let (n, secs) = if ctx.quick { (20, 1) } else { (1000, 5) };
+    let folder = Folder::new("bench-sqlite-lookups")?;
+    let handle = tenants(&folder, migrations_upto(1))
+        .await?
+        .with_pool_budget(PoolBudget::default().max_pools(100).connections_per_pool(2));
+    let names = fleet(&handle, n, 100).await?;
+    let tasks = 4;
+    println!("  {n} tenants of 100 rows, budget 100 pools x 2 connections, {tasks} tasks, {secs} s per side");
+    let duration = Duration::from_secs(secs);
+    // Warm both, then measure alternately twice.
+    lookups_for(&handle, &names[..1], tasks, Duration::from_millis(300)).await?;
+    lookups_for(&handle, &names, tasks, Duration::from_millis(300)).await?;
+    let mut one = Vec::new();
+    let mut many = Vec::new();
+    for _ in 0..2 {
+        one.push(lookups_for(&handle, &names[..1], tasks, duration).await?);
+        many.push(lookups_for(&handle, &names, tasks, duration).await?);
+    }
+    let (one, many) = (median(&mut one), median(&mut many));
+    ctx.row(Row::new(
+        format!("14 SQLite point lookups over {n} tenants, budget 100 pools"),
+        fmt_rate(many),
+        format!("{} (one tenant)", fmt_rate(one)),
+        Some(many / one),
+        Target::None,
+    ));
+    ctx.note(format!(
+        "14 open pools at the end: {} (budget 100)",
+        handle.open_pools()
+    ));
+    handle.pool().close().await;
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------------------
+// 15, 16: migrate_all with one pending ADD COLUMN.
+
+/// What a user's loop does per tenant file: the ALTER and the record, in one transaction.
+async fn user_migrates(path: &Path, m: &Migration) -> BoxResult<()> {
+    let mut conn = connect(path).await?;
+    sqlx::raw_sql("BEGIN IMMEDIATE").execute(&mut conn).await?;
+    sqlx::raw_sql(AssertSqlSafe(m.sql.as_str().to_owned()))
+        .execute(&mut conn)
+        .await?;
+    sqlx::query(
+        "INSERT INTO _tenancy_migrations (version, description, checksum, execution_ms) \
+         VALUES (?1, ?2, ?3, 0)",
+    )
+    .bind(m.version)
+    .bind(m.description.as_ref())
+    .bind(m.checksum.as_ref())
+    .execute(&mut conn)
+    .await?;
+    sqlx::raw_sql("COMMIT").execute(&mut conn).await?;
+    conn.close().await?;
+    Ok(())
+}
+
+/// The user's loop over `names` on `tasks` tasks.
+async fn user_loop(folder: &Path, names: &[Tenant], m: &Migration, tasks: usize) -> BoxResult<()> {
+    let names = Arc::new(names.to_vec());
+    let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let mut set = tokio::task::JoinSet::new();
+    for _ in 0..tasks {
+        let (names, next, m, folder) = (
+            Arc::clone(&names),
+            Arc::clone(&next),
+            m.clone(),
+            folder.to_owned(),
+        );
+        set.spawn(async move {
+            loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                let Some(name) = names.get(i) else { break };
+                user_migrates(&folder.join(format!("{name}.db")), &m).await?;
+            }
+            Ok::<_, BoxError>(())
+        });
+    }
+    while let Some(r) = set.join_next().await {
+        r??;
+    }
+    Ok(())
+}
+
+pub async fn pending(ctx: &mut LiteCtx) -> BoxResult<()> {
+    let n = if ctx.quick { 20 } else { 1000 };
+    let mut library = Vec::new();
+    let mut sequential = Vec::new();
+    let mut four = Vec::new();
+    for round in 0..3 {
+        for variant in 0..3 {
+            let folder = Folder::new("bench-sqlite-pending")?;
+            let v1 = tenants(&folder, migrations_upto(1)).await?;
+            let names = fleet(&v1, n, 0).await?;
+            v1.pool().close().await;
+            let v2 = tenants(&folder, migrations_upto(2)).await?;
+            let m = migrations_upto(2).pop().ok_or("v2")?;
+            let start = Instant::now();
+            match variant {
+                0 => {
+                    let report = v2.migrate_all(MigrateOptions::default()).await?;
+                    let migrated = report
+                        .tenants
+                        .iter()
+                        .filter(|t| matches!(t.result, Ok(Outcome::Migrated(_))))
+                        .count();
+                    assert_eq!(migrated, n, "round {round}");
+                }
+                1 => user_loop(&folder.0, &names, &m, 1).await?,
+                _ => user_loop(&folder.0, &names, &m, 4).await?,
+            }
+            let secs = start.elapsed().as_secs_f64();
+            [&mut library, &mut sequential, &mut four][variant].push(secs);
+            v2.pool().close().await;
+        }
+    }
+    let (library, sequential, four) = (
+        median(&mut library),
+        median(&mut sequential),
+        median(&mut four),
+    );
+    ctx.row(Row::new(
+        format!("15 SQLite migrate_all, one pending ADD COLUMN, {n} tenant files"),
+        fmt_secs(library),
+        format!(
+            "{} (a user's loop, one file after the other)",
+            fmt_secs(sequential)
+        ),
+        Some(library / sequential),
+        Target::None,
+    ));
+    ctx.row(Row::new(
+        format!("15 SQLite migrate_all vs the loop on 4 tasks, {n} tenant files"),
+        fmt_secs(library),
+        format!("{} (a user's loop on 4 tasks)", fmt_secs(four)),
+        Some(library / four),
+        Target::None,
+    ));
+    ctx.note("15 medians of 3 runs each, alternating; migrate_all at its default concurrency (4)");
+    Ok(())
+}
+
+/// The process's resident set size in KiB and its open file descriptors.
+fn rss_and_fds() -> (u64, usize) {
+    let rss = std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmRSS:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|v| v.parse().ok())
+        })
+        .unwrap_or(0);
+    let fds = std::fs::read_dir("/proc/self/fd").map_or(0, |d| d.count());
+    (rss, fds)
+}
+
+pub async fn memory(ctx: &mut LiteCtx) -> BoxResult<()> {
+    let n = if ctx.quick { 50 } else { 10_000 };
+    let folder = Folder::new("bench-sqlite-memory")?;
+    let v1 = tenants(&folder, migrations_upto(1)).await?;
+    fleet(&v1, n, 0).await?;
+    v1.pool().close().await;
+    let v2 = tenants(&folder, migrations_upto(2)).await?;
+    let (rss0, fds0) = rss_and_fds();
+    let stop = Arc::new(AtomicBool::new(false));
+    let sampler = {
+        let stop = Arc::clone(&stop);
+        tokio::spawn(async move {
+            let mut peak = (0, 0);
+            while !stop.load(Ordering::Relaxed) {
+                let (rss, fds) = rss_and_fds();
+                peak = (peak.0.max(rss), peak.1.max(fds));
+                tokio::time::sleep(Duration::from_millis(2)).await;
+            }
+            peak
+        })
+    };
+    let start = Instant::now();
+    let report = v2.migrate_all(MigrateOptions::default()).await?;
+    let secs = start.elapsed().as_secs_f64();
+    stop.store(true, Ordering::Relaxed);
+    let (peak_rss, peak_fds) = sampler.await?;
+    let failed = report.tenants.iter().filter(|t| t.result.is_err()).count();
+    assert_eq!(failed, 0);
+    ctx.row(
+        Row::new(
+            format!("16 SQLite peak RSS of migrate_all over {n} tenant files"),
+            format!("{:.1} MiB", peak_rss as f64 / 1024.0),
+            format!("{:.1} MiB before it started", rss0 as f64 / 1024.0),
+            Some(peak_rss as f64 / rss0.max(1) as f64),
+            Target::None,
+        )
+        .value(peak_rss as f64 / 1024.0),
+    );
+    ctx.row(Row::new(
+        format!("16 SQLite open file descriptors during migrate_all over {n} tenant files"),
+        format!("{peak_fds} at most"),
+        format!("{fds0} before it started"),
+        None,
+        Target::None,
+    ));
+    ctx.note(format!(
+        "16 migrate_all over {n} files took {}; RSS and descriptors sampled every 2 ms",
+        fmt_secs(secs)
+    ));
+    v2.pool().close().await;
+    Ok(())
+}
