@@ -39,8 +39,7 @@ mod sealed {
 }
 
 /// A database tenancy runs on: sqlx's [`Postgres`](sqlx::Postgres), (feature `mysql`)
-/// [`MySql`](sqlx::MySql), which also serves MariaDB, or (feature `sqlite`)
-/// [`Sqlite`](sqlx::Sqlite). Sealed: its methods are the crate's business.
+/// `MySql`, which also serves MariaDB, or (feature `sqlite`) `Sqlite`. Sealed: its methods are the crate's business.
 pub trait Backend: sqlx::Database + sealed::Sealed {
     /// How the backend's SQL is written.
     #[doc(hidden)]
@@ -60,7 +59,7 @@ pub trait Backend: sqlx::Database + sealed::Sealed {
     type Store: Send + Sync + 'static;
 
     /// What a handle's store is configured with beyond the registry and lock timeout (SQLite:
-    /// its [`PoolBudget`](crate::sqlite::PoolBudget); nothing elsewhere).
+    /// its `PoolBudget`; nothing elsewhere).
     #[doc(hidden)]
     type StoreSettings: Clone + Default + Send + Sync + 'static;
 

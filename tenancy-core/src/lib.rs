@@ -1,5 +1,6 @@
 //! Runtime of [`tenancy`](https://docs.rs/tenancy): multi-tenancy on sqlx for PostgreSQL (a
-//! schema per tenant) and MySQL/MariaDB (a database per tenant, feature `mysql`). Most users
+//! schema per tenant), MySQL/MariaDB (a database per tenant, feature `mysql`) and SQLite (a
+//! database file per tenant, feature `sqlite`). Most users
 //! depend on the `tenancy` crate, which re-exports this one and adds `#[derive(TenantModel)]`.
 //!
 //! # Pieces
@@ -18,10 +19,14 @@
 //! - [`Tenants`]: the lifecycle handle: create (atomic, with migrations), drop, rename, list,
 //!   per-tenant migrations (`migrate`, `migrate_all`, `rollback`, `status`), and
 //!   [`for_each`](Tenants::for_each) to run any work for every tenant.
-//! - [`Backend`]: the seam each database implements (sqlx's `Postgres`, and `MySql` with the
-//!   `mysql` feature): its SQL dialect, error meanings and tenant store. A model names its
-//!   backend; a [`Tenants`] handle's backend is its pool's; [`Lifecycle`] names the operations
-//!   every backend's handle has.
+//! - [`Backend`]: the seam each database implements (sqlx's `Postgres`, `MySql` with the
+//!   `mysql` feature, `Sqlite` with the `sqlite` feature): its SQL dialect, error meanings and
+//!   tenant store. A model names its backend; a [`Tenants`] handle's backend is its pool's;
+//!   [`Lifecycle`] names the operations every backend's handle has.
+//! - [`TenantPool`]: one tenant's executor on every backend ([`Tenants::pool_for`]); the
+//!   [`Tenants`] handle itself is an executor that routes each statement to its tenant's pool.
+//!   On SQLite these are the only executors (module `sqlite`: a pool per tenant file, in an
+//!   LRU).
 //!
 //! # Why a `Record<M>` wrapper
 //!

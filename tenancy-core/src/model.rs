@@ -115,7 +115,8 @@ impl TableDef {
 ///
 /// The provided methods work with any [`Executor`] of the model's [`Backend`](Self::Backend):
 /// `&PgPool`, `&mut PgConnection`, or a transaction (`&mut *tx`); `&MySqlPool` and so on for a
-/// MySQL model.
+/// MySQL model; on every backend the tenant's [`TenantPool`](crate::TenantPool) and the
+/// [`Tenants`](crate::Tenants) handle (the only executors of a SQLite model).
 ///
 /// Every statement names its tenant's schema, so sqlx prepares and caches one statement per
 /// tenant and statement kind on each connection, and its cache holds 100 by default. With more
@@ -124,7 +125,8 @@ impl TableDef {
 /// tenants this took point lookups from 0.34× to 0.82× of the 1-tenant rate (BENCHMARKS.md).
 pub trait TenantModel: Validate + Sized + Send + Sync + Unpin + 'static {
     /// The database the model lives in: [`DefaultBackend`](crate::DefaultBackend)
-    /// (PostgreSQL) unless the derive is told `#[tenancy(backend = "mysql")]`.
+    /// (PostgreSQL) unless the derive is told `#[tenancy(backend = "mysql")]` or
+    /// `#[tenancy(backend = "sqlite")]`.
     type Backend: Backend;
 
     /// The primary key's type.
