@@ -277,7 +277,11 @@ struct Update<'a> {
 
 impl Op for Update<'_> {
     async fn run(&mut self, side: Side, i: usize) -> BoxResult<()> {
-        let position = if i % 2 == 0 { "Captain" } else { "Guard" };
+        let position = if i.is_multiple_of(2) {
+            "Captain"
+        } else {
+            "Guard"
+        };
         match side {
             Side::Library => {
                 let n = self.records.len();

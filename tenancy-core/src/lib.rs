@@ -73,6 +73,8 @@ mod report;
 pub mod sql;
 #[cfg(feature = "sqlite")]
 pub mod sqlite;
+#[cfg(any(feature = "mysql", feature = "sqlite"))]
+mod store;
 pub mod tenant;
 mod tenant_pool;
 #[cfg(feature = "testing")]

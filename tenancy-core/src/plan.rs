@@ -10,9 +10,11 @@ use crate::tenant::Tenant;
 /// Applied migrations, `(version, checksum)` by version.
 pub(crate) type Applied = Vec<(i64, Vec<u8>)>;
 
-/// The tenant migrations of a [`Tenants`] handle, sorted by version.
+/// The tenant migrations of a [`Tenants`] handle, sorted by version. (Public only because the
+/// crate's store trait names it; its module is private.)
+#[doc(hidden)]
 #[derive(Clone)]
-pub(crate) struct Migrations {
+pub struct Migrations {
     all: Vec<Migration>,
     ignore_missing: bool,
     versions: Vec<i64>,

@@ -1,5 +1,6 @@
-//! [`Tenants<Sqlite>`](Tenants): the lifecycle handle on SQLite, a database file per tenant,
-//! on the [store](super::store).
+//! [`Tenants<Sqlite>`](Tenants): the lifecycle handle on SQLite, a database file per tenant:
+//! its own settings here, the lifecycle from the [store](super::store) through
+//! [`TenantStore`] (the methods are written once, in `store.rs`).
 //!
 //! What differs from PostgreSQL:
 //! - Each tenant has its own pool ([`Tenants::pool_for`]); a plain `SqlitePool` is no
@@ -10,17 +11,15 @@
 //!   tenant's file (a few at a time) instead of reading one registry query.
 //! - No create hook, no shared schemas, no PgBouncer mode.
 
-use std::future::Future;
+use sqlx::{Sqlite, SqlitePool};
 
-use sqlx::Sqlite;
-
-use super::PoolBudget;
+use super::{PoolBudget, SqliteStore};
 use crate::error::Error;
-use crate::fan_out::run_report;
-use crate::lifecycle::{Dropped, TenantEvent, Tenants};
-use crate::report::{MigrateOptions, Outcome, Report, TenantResult, TenantStatus};
+use crate::lifecycle::{Dropped, Tenants};
+use crate::plan::Migrations;
+use crate::report::{Outcome, TenantStatus};
+use crate::store::TenantStore;
 use crate::tenant::Tenant;
-use crate::trace;
 
 /// How many tenants `migrate_all` and `rollback_all` migrate at once unless told otherwise.
 const DEFAULT_CONCURRENCY: usize = 4;
@@ -50,147 +49,62 @@ impl Tenants<Sqlite> {
     }
 }
 
-impl Tenants<Sqlite> {
-    /// Creates tenant `name`: its file built with every migration applied under a temporary
-    /// name, linked into place as `<folder>/<name>.db`, then registered, under the tenant's
-    /// lock. If anything fails no file and no registry row is left. [`Error::TenantExists`] if
-    /// it is registered, [`Error::SchemaExists`] if a file of that name exists but is no
-    /// tenant.
-    pub async fn create(&self, name: impl AsRef<str>) -> Result<Tenant, Error> {
-        let tenant = self.parse(name)?;
-        let span = trace::lifecycle("create", &tenant);
-        trace::within(span, self.store().create(&tenant, self.migrations())).await?;
-        self.publish(TenantEvent::Created(tenant.clone()));
-        Ok(tenant)
+/// The store keeps its own registry pool (the registry file of the handle's folder), so the
+/// handle's pool is not needed here.
+impl TenantStore<Sqlite> for SqliteStore {
+    async fn create(&self, _: &SqlitePool, tenant: &Tenant, m: &Migrations) -> Result<(), Error> {
+        SqliteStore::create(self, tenant, m).await
     }
 
-    /// Drops tenant `name`: closes its pool (waiting for connections in use), removes its file
-    /// with its `-wal` and `-shm`, and unregisters it ([`Dropped::Unregistered`] if the file
-    /// was already gone). [`Error::NotATenant`] if it is not registered. A pool of the tenant
-    /// still held by a caller fails with [`Error::UnknownTenant`] from then on.
-    pub async fn drop(&self, name: impl AsRef<str>) -> Result<Dropped, Error> {
-        let tenant = self.parse(name)?;
-        let span = trace::lifecycle("drop", &tenant);
-        let dropped = trace::within(span, self.store().drop(&tenant)).await?;
-        self.publish(TenantEvent::Dropped(tenant));
-        Ok(dropped)
+    async fn drop(&self, _: &SqlitePool, tenant: &Tenant) -> Result<Dropped, Error> {
+        SqliteStore::drop(self, tenant).await
     }
 
-    /// Renames tenant `old` to `new`: closes `old`'s pool, checkpoints its WAL, links the file
-    /// under the new name, renames the registry row and removes the old name.
-    pub async fn rename(
+    async fn rename(&self, _: &SqlitePool, old: &Tenant, new: &Tenant) -> Result<(), Error> {
+        SqliteStore::rename(self, old, new).await
+    }
+
+    async fn exists(&self, _: &SqlitePool, tenant: &Tenant) -> Result<bool, Error> {
+        SqliteStore::exists(self, tenant).await
+    }
+
+    async fn list(&self, _: &SqlitePool) -> Result<Vec<Tenant>, Error> {
+        SqliteStore::list(self).await
+    }
+
+    async fn migrate(
         &self,
-        old: impl AsRef<str>,
-        new: impl AsRef<str>,
-    ) -> Result<Tenant, Error> {
-        let old = self.parse(old)?;
-        let new = self.parse(new)?;
-        let span = trace::lifecycle("rename", &old);
-        trace::within(span, self.store().rename(&old, &new)).await?;
-        self.publish(TenantEvent::Renamed {
-            old,
-            new: new.clone(),
-        });
-        Ok(new)
+        _: &SqlitePool,
+        tenant: &Tenant,
+        m: &Migrations,
+    ) -> Result<Outcome, Error> {
+        SqliteStore::migrate(self, tenant, m).await
     }
 
-    /// Whether `name` is a registered tenant.
-    pub async fn exists(&self, name: impl AsRef<str>) -> Result<bool, Error> {
-        let tenant = self.parse(name)?;
-        self.store().exists(&tenant).await
-    }
-
-    /// Every tenant, by name.
-    pub async fn list(&self) -> Result<Vec<Tenant>, Error> {
-        self.store().list().await
-    }
-
-    /// Applies the pending migrations of tenant `name` in one transaction holding the file's
-    /// write lock, each recorded in the file: all of them or none. [`Error::NotATenant`],
-    /// [`Error::SchemaMissing`] (its file is gone), [`Error::Migration`],
-    /// [`Error::LockTimeout`] (another connection held the file's write lock too long).
-    pub async fn migrate(&self, name: impl AsRef<str>) -> Result<Outcome, Error> {
-        let tenant = self.parse(name)?;
-        let span = trace::migration("migrate", &tenant, None);
-        trace::within(span, self.store().migrate(&tenant, self.migrations())).await
-    }
-
-    /// Reverts every migration of tenant `name` above version `target` with its down
-    /// migration, newest first. [`Error::Irreversible`] if one has none.
-    pub async fn rollback(&self, name: impl AsRef<str>, target: i64) -> Result<Outcome, Error> {
-        let tenant = self.parse(name)?;
-        let span = trace::migration("rollback", &tenant, Some(target));
-        trace::within(
-            span,
-            self.store().rollback(&tenant, target, self.migrations()),
-        )
-        .await
-    }
-
-    /// Migrates every tenant that is behind (found with one query over the registry), up to
-    /// `options.concurrency` at once; a failing tenant does not stop the others.
-    pub async fn migrate_all(&self, options: MigrateOptions) -> Result<Report, Error> {
-        let has_work = |s: &TenantStatus| !s.pending.is_empty() || !s.changed.is_empty();
-        self.run_all(has_work, options, |this, tenant| async move {
-            this.migrate(tenant.as_str()).await
-        })
-        .await
-    }
-
-    /// Rolls every tenant back to `target` (see [`rollback`](Self::rollback)), like
-    /// [`migrate_all`](Self::migrate_all): tenants with a migration above `target` (found with
-    /// one query over the registry), up to `options.concurrency` at once.
-    pub async fn rollback_all(
+    async fn rollback(
         &self,
+        _: &SqlitePool,
+        tenant: &Tenant,
         target: i64,
-        options: MigrateOptions,
-    ) -> Result<Report, Error> {
-        let above = |versions: &[i64]| versions.iter().any(|v| *v > target);
-        let has_work = |s: &TenantStatus| above(&s.applied);
-        self.run_all(has_work, options, move |this, tenant| async move {
-            this.rollback(tenant.as_str(), target).await
-        })
-        .await
+        m: &Migrations,
+    ) -> Result<Outcome, Error> {
+        SqliteStore::rollback(self, tenant, target, m).await
     }
 
-    /// Runs `op` on every tenant whose status `has_work`, in tasks of their own, up to
-    /// `options.concurrency` at once; the others are reported up to date.
-    async fn run_all<Fut>(
+    async fn status(&self, _: &SqlitePool, m: &Migrations) -> Result<Vec<TenantStatus>, Error> {
+        SqliteStore::status(self, m).await
+    }
+
+    async fn status_of(
         &self,
-        has_work: impl Fn(&TenantStatus) -> bool,
-        options: MigrateOptions,
-        op: impl Fn(Self, Tenant) -> Fut,
-    ) -> Result<Report, Error>
-    where
-        Fut: Future<Output = Result<Outcome, Error>> + Send + 'static,
-    {
-        let statuses = self.store().status(self.migrations()).await?;
-        let mut tenants = Vec::with_capacity(statuses.len());
-        let mut work = Vec::new();
-        for (index, status) in statuses.into_iter().enumerate() {
-            if has_work(&status) {
-                work.push((index, status.tenant.clone(), ()));
-            }
-            tenants.push(TenantResult {
-                tenant: status.tenant,
-                result: Ok(Outcome::UpToDate),
-            });
-        }
-        let concurrency = options.concurrency.unwrap_or(DEFAULT_CONCURRENCY);
-        let progress = options.on_progress.as_ref();
-        let run = |tenant, ()| op(self.clone(), tenant);
-        Ok(run_report(tenants, work, concurrency, progress, run).await)
+        _: &SqlitePool,
+        tenant: &Tenant,
+        m: &Migrations,
+    ) -> Result<TenantStatus, Error> {
+        SqliteStore::status_of(self, tenant, m).await
     }
 
-    /// Every tenant's applied and pending migrations, read from each tenant's file.
-    pub async fn status(&self) -> Result<Vec<TenantStatus>, Error> {
-        self.store().status(self.migrations()).await
-    }
-
-    /// Tenant `name`'s applied and pending migrations. [`Error::NotATenant`] if it is not
-    /// registered.
-    pub async fn status_of(&self, name: impl AsRef<str>) -> Result<TenantStatus, Error> {
-        let tenant = self.parse(name)?;
-        self.store().status_of(&tenant, self.migrations()).await
+    fn default_concurrency(&self, _: &SqlitePool) -> usize {
+        DEFAULT_CONCURRENCY
     }
 }
