@@ -437,13 +437,7 @@ impl SqliteStore {
         .await;
         // Closing the last connection checkpoints the WAL into the file and removes it.
         let _ = conn.close().await;
-        result.map_err(|e| match e {
-            Error::Database { source, .. } => Error::Database {
-                tenant: Some(tenant.clone()),
-                source,
-            },
-            other => other,
-        })
+        result.map_err(|e| e.about(tenant))
     }
 
     /// Links the built `temp` file to `path` (never replacing a file there) and registers the
@@ -652,13 +646,7 @@ impl SqliteStore {
         .await;
         // Closed, never pooled: an error above leaves the transaction to die with it.
         let _ = conn.close().await;
-        result.map_err(|e| match e {
-            Error::Database { source, .. } => Error::Database {
-                tenant: Some(tenant.clone()),
-                source,
-            },
-            other => other,
-        })
+        result.map_err(|e| e.about(tenant))
     }
 
     /// Every tenant's applied and pending migrations, read from each tenant's file (a few at
