@@ -3,18 +3,20 @@
 //! baseline measured in the same run. Nothing here asserts a time.
 //!
 //! ```text
-//! cargo bench --bench tenancy                      # all twelve workloads, full sizes
+//! cargo bench --bench tenancy                      # all thirteen workloads, full sizes
 //! cargo bench --bench tenancy -- --quick           # every workload at tiny sizes (CI)
 //! cargo bench --bench tenancy -- --only lookups    # one workload (crud, lookups, create,
 //!                                                  #   noop, pending, memory, compile,
 //!                                                  #   across, mysql-crud, mysql-create,
-//!                                                  #   mysql-noop, mysql-pending or 1-12)
+//!                                                  #   mysql-noop, mysql-pending, test-attr
+//!                                                  #   or 1-13)
 //! cargo bench --bench tenancy -- mysql-crud noop   # the same, several at once
 //! cargo bench --bench tenancy -- mysql             # the four MySQL / MariaDB workloads
+//! cargo bench --bench tenancy -- test-attr         # #[tenancy::test] vs #[sqlx::test] (13)
 //! ```
 //!
-//! Workloads 1-8 run on PostgreSQL (`DATABASE_URL`), 9-12 on MySQL / MariaDB (`MYSQL_URL`,
-//! default `mysql://root@127.0.0.1:3306/test`); a run connects only to the servers its
+//! Workloads 1-8 and 13 run on PostgreSQL (`DATABASE_URL`), 9-12 on MySQL / MariaDB
+//! (`MYSQL_URL`, default `mysql://root@127.0.0.1:3306/test`); a run connects only to the servers its
 //! workloads need. See `BENCHMARKS.md` for the numbers and what they mean.
 
 mod across;
@@ -25,16 +27,17 @@ mod crud;
 mod lookups;
 mod migrate;
 mod mysql;
+mod test_attr;
 
 use std::time::Instant;
 
 use common::{print_markdown, print_table, BoxResult, Ctx};
 use mysql::MyCtx;
 
-/// Workloads from this index on run on MySQL / MariaDB.
-const FIRST_MYSQL: usize = 8;
+/// The workloads that run on MySQL / MariaDB; the others run on PostgreSQL.
+const MYSQL: std::ops::Range<usize> = 8..12;
 
-const WORKLOADS: [(&str, &str); 12] = [
+const WORKLOADS: [(&str, &str); 13] = [
     ("crud", "1 generated CRUD vs hand-written sqlx"),
     ("lookups", "2 point lookups over 1 / 100 / 1,000 tenants"),
     ("create", "3 creating 1,000 tenants vs a server-side loop"),
@@ -64,6 +67,10 @@ const WORKLOADS: [(&str, &str); 12] = [
     (
         "mysql-pending",
         "12 MariaDB: migrate_all, one pending ADD COLUMN, 1,000 tenants",
+    ),
+    (
+        "test-attr",
+        "13 #[tenancy::test] setup + teardown per test vs #[sqlx::test]",
     ),
 ];
 
@@ -106,7 +113,7 @@ fn parse(args: &[String]) -> Options {
             // `cargo bench` passes `--bench` to harness-less benchmarks.
             "--bench" => {}
             "-h" | "--help" => usage(),
-            "mysql" => options.only.extend(FIRST_MYSQL..WORKLOADS.len()),
+            "mysql" => options.only.extend(MYSQL),
             name => {
                 let index = WORKLOADS
                     .iter()
@@ -141,8 +148,8 @@ fn main() {
 }
 
 async fn run(options: Options) -> i32 {
-    let wants_pg = (0..FIRST_MYSQL).any(|i| options.runs(i));
-    let wants_mysql = (FIRST_MYSQL..WORKLOADS.len()).any(|i| options.runs(i));
+    let wants_pg = (0..WORKLOADS.len()).any(|i| !MYSQL.contains(&i) && options.runs(i));
+    let wants_mysql = MYSQL.into_iter().any(|i| options.runs(i));
     let mut pg = None;
     if wants_pg {
         let url = match tenancy_testdb::database_url() {
@@ -211,7 +218,7 @@ async fn run(options: Options) -> i32 {
         }
         let load0 = load_average();
         let t0 = Instant::now();
-        let result: BoxResult<()> = if index < FIRST_MYSQL {
+        let result: BoxResult<()> = if !MYSQL.contains(&index) {
             let Some(ctx) = pg.as_mut() else { continue };
             if !fresh {
                 if let Err(e) = ctx.enter_database().await {
@@ -230,7 +237,8 @@ async fn run(options: Options) -> i32 {
                 4 => migrate::pending(ctx).await,
                 5 => migrate::memory(ctx).await,
                 6 => compile::run(ctx).await,
-                _ => across::run(ctx).await,
+                7 => across::run(ctx).await,
+                _ => test_attr::run(ctx).await,
             };
             if let Err(e) = ctx.leave_database().await {
                 eprintln!("  dropping the database of workload {name} failed: {e}");

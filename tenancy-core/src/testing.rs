@@ -111,7 +111,7 @@ impl TestBackend for Postgres {
 
     fn handle(pool: Pool<Self>, migrator: Migrator) -> Result<Tenants<Self>, Error> {
         let tenants = Tenants::new(pool, migrator)?.with_registry(TEST_REGISTRY)?;
-        if PG_REGISTRY_READY.load(Ordering::Acquire) {
+        if pg_registry_ready(tenants.pool(), false) {
             tenants.registry_ready().store(true, Ordering::Release);
         }
         Ok(tenants)
@@ -138,7 +138,7 @@ impl TestBackend for Postgres {
                 });
                 tenants.create_with(name, hook).await
             };
-            PG_REGISTRY_READY.store(true, Ordering::Release);
+            pg_registry_ready(tenants.pool(), created.is_ok());
             created
         })
     }
@@ -247,8 +247,26 @@ impl TestBackend for sqlx::MySql {
     }
 }
 
-/// Whether this process made sure of the PostgreSQL test registry.
-static PG_REGISTRY_READY: AtomicBool = AtomicBool::new(false);
+/// Whether this process made sure of the PostgreSQL test registry in `pool`'s database (a
+/// connection per test then saves a round trip); `ready` records that it did.
+fn pg_registry_ready(pool: &Pool<Postgres>, ready: bool) -> bool {
+    static READY: Mutex<Vec<String>> = Mutex::new(Vec::new());
+    let options = pool.connect_options();
+    let key = format!(
+        "{}:{}/{}",
+        options.get_host(),
+        options.get_port(),
+        options.get_database().unwrap_or_default()
+    );
+    let mut known = READY.lock().unwrap_or_else(|e| e.into_inner());
+    if known.contains(&key) {
+        return true;
+    }
+    if ready {
+        known.push(key);
+    }
+    ready
+}
 
 /// Drops the tenants of `tenants`' registry that [`is_stale`]; how many it dropped.
 async fn drop_stale<B: TestBackend>(tenants: &Tenants<B>) -> Result<usize, Error>
@@ -570,7 +588,7 @@ impl RollbackTenant {
             .await?;
         let tenants = Postgres::handle(pool.clone(), migrator)?;
         tenants.ensure_registry().await?;
-        PG_REGISTRY_READY.store(true, Ordering::Release);
+        pg_registry_ready(&pool, true);
         let tenant = tenants.parse(unique_name(test))?;
         let all: Vec<&Migration> = tenants.migrations().ups().collect();
         let mut batch = sql::create_batch(tenants.registry(), &tenant, &all, tenants.batch());

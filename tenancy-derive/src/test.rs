@@ -158,9 +158,9 @@ impl Options {
         let folder = root.join(migrations.value());
         if !folder.is_dir() {
             let message = format!(
-                "no migrations folder {} (`migrations = \"...\"` is relative to \
-                 CARGO_MANIFEST_DIR; `{DEFAULT_MIGRATIONS}` by default)",
-                folder.display()
+                "no migrations folder `{}` in the crate (`migrations = \"...\"` is relative \
+                 to CARGO_MANIFEST_DIR; `{DEFAULT_MIGRATIONS}` by default)",
+                migrations.value()
             );
             cx.syn_error(syn::Error::new(migrations.span(), message));
         }
@@ -168,10 +168,9 @@ impl Options {
             let file = root.join(&path);
             if !file.is_file() {
                 let message = format!(
-                    "no fixture file {} (`fixtures(\"name\")` is \
+                    "no fixture file `{path}` in the crate (`fixtures(\"name\")` is \
                      `<migrations>/../fixtures/name.sql`; a value ending in `.sql` is a path \
-                     relative to CARGO_MANIFEST_DIR)",
-                    file.display()
+                     relative to CARGO_MANIFEST_DIR)"
                 );
                 cx.syn_error(syn::Error::new(fixture.span(), message));
             }
