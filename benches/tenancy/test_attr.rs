@@ -21,6 +21,13 @@
 //!   connection, `BEGIN`, the same create batch inside the transaction), `rollback` (and the
 //!   connection closed).
 //!
+//! - **clone** (to decide between replaying the migrations and cloning a migrated schema):
+//!   the rollback mode with, instead of the migrations, the `pg_dump --schema-only` of a
+//!   tenant migrated once (the template's name replaced by the test's), plus the registry and
+//!   bookkeeping rows, in one round trip. PostgreSQL has no schema clone; replaying a dump in
+//!   one batch is the cheapest clone a client can send. Skipped (with a note) without
+//!   `pg_dump`; the dump itself is made once, outside the timing.
+//!
 //! For the example migrations (1) and a generated history of 60 (tables, columns, indexes, a
 //! view, a function and a trigger, in the proportions of an app's history).
 
@@ -39,15 +46,21 @@ enum Variant {
     Sqlx,
     Committed,
     Rollback,
+    Clone,
 }
 
-const VARIANTS: [Variant; 3] = [Variant::Sqlx, Variant::Committed, Variant::Rollback];
+const VARIANTS: [Variant; 4] = [
+    Variant::Sqlx,
+    Variant::Committed,
+    Variant::Rollback,
+    Variant::Clone,
+];
 
 /// sqlx's registry of test databases, under a name of this benchmark's.
 const SQLX_REGISTRY: &str = "_tenancy_bench_sqlx_test";
 
 pub async fn run(ctx: &mut Ctx) -> BoxResult<()> {
-    let n = if ctx.quick { 2 } else { 40 };
+    let n = if ctx.quick { 1 } else { 40 };
     let examples = PathBuf::from(concat!(
         env!("CARGO_MANIFEST_DIR"),
         "/examples/migrations/tenant"
@@ -71,6 +84,13 @@ pub async fn run(ctx: &mut Ctx) -> BoxResult<()> {
 async fn measure(ctx: &mut Ctx, label: &str, dir: &Path, n: usize) -> BoxResult<()> {
     let migrator = Migrator::new(dir).await?;
     let url = database_url(&ctx.url, &ctx.database);
+    let dump = match template_dump(ctx, dir, &url).await {
+        Ok(dump) => Some(dump),
+        Err(e) => {
+            ctx.note(format!("13 clone variant skipped ({label}): {e}"));
+            None
+        }
+    };
     let rounds = if n >= 10 { 5 } else { 1 };
     let per_round = n / rounds;
     println!(
@@ -82,10 +102,14 @@ async fn measure(ctx: &mut Ctx, label: &str, dir: &Path, n: usize) -> BoxResult<
     for round in 0..rounds {
         for k in 0..VARIANTS.len() {
             let vi = (k + round) % VARIANTS.len();
+            if VARIANTS[vi] == Variant::Clone && dump.is_none() {
+                continue;
+            }
             let start = Instant::now();
             for _ in 0..per_round {
                 seq += 1;
-                one_test(ctx, VARIANTS[vi], dir, &migrator, &url, seq).await?;
+                let dump = dump.as_deref();
+                one_test(ctx, VARIANTS[vi], dir, &migrator, &url, dump, seq).await?;
             }
             totals[vi] += start.elapsed();
         }
@@ -109,8 +133,63 @@ async fn measure(ctx: &mut Ctx, label: &str, dir: &Path, n: usize) -> BoxResult<
             Target::AtMost(0.5),
         ));
     }
+    if dump.is_some() {
+        let (clone, replay) = (per_test(Variant::Clone), per_test(Variant::Rollback));
+        ctx.row(Row::new(
+            format!("13c rollback mode, {label}: cloning a migrated template (pg_dump replayed)"),
+            format!("{} per test", fmt_secs(clone)),
+            format!("{} per test (replaying the migrations)", fmt_secs(replay)),
+            Some(clone / replay),
+            Target::None,
+        ));
+    }
     Ok(())
 }
+
+/// The schema-only dump of a tenant migrated with `dir` (named [`TEMPLATE`] in it), without
+/// psql's meta-commands, and the rows recording its migrations.
+async fn template_dump(ctx: &Ctx, dir: &Path, url: &str) -> BoxResult<String> {
+    let test = TestTenant::create(ctx.pool.clone(), dir, "bench::template").await?;
+    let template = test.tenant().as_str().to_owned();
+    let output = std::process::Command::new("pg_dump")
+        .args(["--schema-only", "--no-owner", "--no-privileges", "--schema"])
+        .arg(&template)
+        .arg(url)
+        .output();
+    test.drop_tenant().await.map_err(|(_, e)| e)?;
+    let output = output.map_err(|e| format!("cannot run pg_dump: {e}"))?;
+    if !output.status.success() {
+        return Err(format!("pg_dump: {}", String::from_utf8_lossy(&output.stderr)).into());
+    }
+    let text = String::from_utf8(output.stdout)?;
+    let mut dump: String = text
+        .lines()
+        .filter(|l| !l.starts_with('\\') && !l.starts_with("--"))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    dump = dump.replace(&template, TEMPLATE);
+    let migrator = Migrator::new(dir).await?;
+    let mut rows = Vec::new();
+    for m in migrator
+        .iter()
+        .filter(|m| m.migration_type.is_up_migration())
+    {
+        let checksum: String = m.checksum.iter().map(|b| format!("{b:02x}")).collect();
+        rows.push(format!(
+            "('{TEMPLATE}', {}, 'm{}', decode('{checksum}', 'hex'), 0)",
+            m.version, m.version
+        ));
+    }
+    dump.push_str(&format!(
+        ";\nINSERT INTO _tenancy_test.migrations (tenant, version, description, checksum, \
+         execution_ms) VALUES {};\n",
+        rows.join(", ")
+    ));
+    Ok(dump)
+}
+
+/// The placeholder for the test tenant's name in the template's dump.
+const TEMPLATE: &str = "__tenancy_template__";
 
 async fn one_test(
     ctx: &Ctx,
@@ -118,6 +197,7 @@ async fn one_test(
     dir: &Path,
     migrator: &Migrator,
     url: &str,
+    dump: Option<&str>,
     seq: usize,
 ) -> BoxResult<()> {
     match variant {
@@ -135,6 +215,22 @@ async fn one_test(
         Variant::Rollback => {
             let test = RollbackTenant::begin(url, dir, "bench::rollback", &[]).await?;
             test.rollback().await?;
+            Ok(())
+        }
+        Variant::Clone => {
+            let name = format!("t_bench_clone_{}_{seq}", std::process::id());
+            let batch = format!(
+                "INSERT INTO _tenancy_test.tenants (name) VALUES ('{name}');\n{}",
+                dump.expect("the clone variant runs with a dump")
+                    .replace(TEMPLATE, &name)
+            );
+            let pool = PgPoolOptions::new().max_connections(1).connect(url).await?;
+            let mut tx = pool.begin().await?;
+            sqlx::raw_sql(AssertSqlSafe(batch))
+                .execute(&mut *tx)
+                .await?;
+            tx.rollback().await?;
+            pool.close().await;
             Ok(())
         }
     }

@@ -396,6 +396,20 @@ fn track<B: TestBackend>(tenants: &Tenants<B>) -> Made {
 /// of it) and not dropped by the test; [`drop_tenant`](Self::drop_tenant) does the same by
 /// hand. A `TestTenant` dropped without either leaves its tenant behind until the sweep of a
 /// later run (see the [module](self) documentation).
+///
+/// ```no_run
+/// # async fn demo(pool: sqlx::PgPool) -> Result<(), tenancy_core::Error> {
+/// use tenancy_core::testing::TestTenant;
+/// let test = TestTenant::create(pool, "migrations/tenant", "hires_a_guard").await?;
+/// let (tenant, pool) = (test.tenant().clone(), test.pool().clone());
+/// test.run(async move {
+///     let sql = format!("SELECT count(*) FROM {}.guards", tenant.quoted());
+///     let n: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(sql)).fetch_one(&pool).await.unwrap();
+///     assert_eq!(n, 0);
+/// })
+/// .await; // the tenant is dropped here, also if the body panicked
+/// # Ok(()) }
+/// ```
 pub struct TestTenant<B: Backend = Postgres> {
     tenant: Tenant,
     tenants: Tenants<B>,
@@ -555,6 +569,18 @@ async fn sweep_once<B: TestBackend>(tenants: &Tenants<B>) {
 /// (or dropping it) undoes all of it and closes the connection. Other connections never see
 /// the tenant. The transaction's `search_path` is the tenant's schema, so unqualified names in
 /// the test's SQL mean the tenant's tables. `conn.begin()` inside makes a savepoint.
+///
+/// ```no_run
+/// # async fn demo() -> Result<(), tenancy_core::Error> {
+/// use tenancy_core::testing::RollbackTenant;
+/// let url = "postgres://postgres@127.0.0.1:5432/test";
+/// let mut test = RollbackTenant::begin(url, "migrations/tenant", "seeds", &[]).await?;
+/// sqlx::query("INSERT INTO guards (name, position) VALUES ('Abu', 'Guard')")
+///     .execute(test.conn())
+///     .await?;
+/// test.rollback().await?; // nothing of it was ever committed
+/// # Ok(()) }
+/// ```
 pub struct RollbackTenant {
     tenant: Tenant,
     tx: Transaction<'static, Postgres>,
