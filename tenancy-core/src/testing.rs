@@ -88,21 +88,10 @@ pub trait TestBackend: Backend {
         fixtures: Vec<String>,
     ) -> BoxFuture<'_, Result<Tenant, Error>>;
 
-    /// Drops `name` (a tenant of `tenants`' registry).
-    #[doc(hidden)]
-    fn drop_tenant<'a>(
-        tenants: &'a Tenants<Self>,
-        name: &'a Tenant,
-    ) -> BoxFuture<'a, Result<(), Error>>;
-
     /// Drops the leftovers of killed runs in `tenants`' registry (see the module
     /// documentation); how many it dropped.
     #[doc(hidden)]
     fn sweep(tenants: &Tenants<Self>) -> BoxFuture<'_, Result<usize, Error>>;
-
-    /// Subscribes `f` to `tenants`' events.
-    #[doc(hidden)]
-    fn subscribe(tenants: &Tenants<Self>, f: Box<dyn Fn(&TenantEvent) + Send + Sync>);
 }
 
 impl TestBackend for Postgres {
@@ -143,13 +132,6 @@ impl TestBackend for Postgres {
         })
     }
 
-    fn drop_tenant<'a>(
-        tenants: &'a Tenants<Self>,
-        name: &'a Tenant,
-    ) -> BoxFuture<'a, Result<(), Error>> {
-        Box::pin(async move { tenants.drop(name).await.map(|_| ()) })
-    }
-
     fn sweep(tenants: &Tenants<Self>) -> BoxFuture<'_, Result<usize, Error>> {
         Box::pin(async move {
             tenants.ensure_registry().await?;
@@ -167,10 +149,6 @@ impl TestBackend for Postgres {
             lock.rollback().await?;
             swept
         })
-    }
-
-    fn subscribe(tenants: &Tenants<Self>, f: Box<dyn Fn(&TenantEvent) + Send + Sync>) {
-        tenants.subscribe(f);
     }
 }
 
@@ -229,21 +207,10 @@ impl TestBackend for sqlx::MySql {
         })
     }
 
-    fn drop_tenant<'a>(
-        tenants: &'a Tenants<Self>,
-        name: &'a Tenant,
-    ) -> BoxFuture<'a, Result<(), Error>> {
-        Box::pin(async move { tenants.drop(name).await.map(|_| ()) })
-    }
-
     fn sweep(tenants: &Tenants<Self>) -> BoxFuture<'_, Result<usize, Error>> {
         // Each drop takes the tenant's lock, and a tenant another process dropped first is
         // skipped (`NotATenant`): concurrent sweeps repeat one listing, nothing more.
         Box::pin(drop_stale(tenants))
-    }
-
-    fn subscribe(tenants: &Tenants<Self>, f: Box<dyn Fn(&TenantEvent) + Send + Sync>) {
-        tenants.subscribe(f);
     }
 }
 
@@ -277,8 +244,8 @@ where
     let mut swept = 0;
     for tenant in Lifecycle::list(tenants).await? {
         if is_stale(tenant.as_str(), now, process_running) {
-            match B::drop_tenant(tenants, &tenant).await {
-                Ok(()) => swept += 1,
+            match Lifecycle::drop(tenants, tenant.as_str()).await {
+                Ok(_) => swept += 1,
                 Err(Error::NotATenant { .. }) => {}
                 Err(e) => return Err(e),
             }
@@ -363,28 +330,28 @@ fn parse_name(name: &str) -> Option<(u32, u64)> {
 /// The tenants a handle created (and still has) since [`track`] was called.
 type Made = Arc<Mutex<BTreeSet<Tenant>>>;
 
-fn track<B: TestBackend>(tenants: &Tenants<B>) -> Made {
+fn track<B: TestBackend>(tenants: &Tenants<B>) -> Made
+where
+    Tenants<B>: Lifecycle,
+{
     let made: Made = Arc::default();
     let seen = Arc::clone(&made);
-    B::subscribe(
-        tenants,
-        Box::new(move |event| {
-            let mut seen = seen.lock().unwrap_or_else(|e| e.into_inner());
-            match event {
-                TenantEvent::Created(t) => {
-                    seen.insert(t.clone());
-                }
-                TenantEvent::Dropped(t) => {
-                    seen.remove(t);
-                }
-                TenantEvent::Renamed { old, new } => {
-                    if seen.remove(old) {
-                        seen.insert(new.clone());
-                    }
+    Lifecycle::subscribe(tenants, move |event: &TenantEvent| {
+        let mut seen = seen.lock().unwrap_or_else(|e| e.into_inner());
+        match event {
+            TenantEvent::Created(t) => {
+                seen.insert(t.clone());
+            }
+            TenantEvent::Dropped(t) => {
+                seen.remove(t);
+            }
+            TenantEvent::Renamed { old, new } => {
+                if seen.remove(old) {
+                    seen.insert(new.clone());
                 }
             }
-        }),
-    );
+        }
+    });
     made
 }
 
@@ -520,8 +487,8 @@ where
                 .into_iter()
                 .collect();
         for tenant in std::iter::once(&self.tenant).chain(made.iter()) {
-            match B::drop_tenant(&self.tenants, tenant).await {
-                Ok(()) | Err(Error::NotATenant { .. }) => {}
+            match Lifecycle::drop(&self.tenants, tenant.as_str()).await {
+                Ok(_) | Err(Error::NotATenant { .. }) => {}
                 Err(e) => return Err((tenant.clone(), e)),
             }
         }

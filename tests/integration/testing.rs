@@ -247,6 +247,16 @@ async fn rollback_panics(tenant: Tenant, conn: &mut PgConnection) {
     panic!("on purpose");
 }
 
+/// A failing `Result` fails a rollback test too (after the rollback).
+#[tenancy::test(rollback, migrations = "examples/migrations/tenant")]
+#[should_panic(expected = "Error: RowNotFound")]
+async fn rollback_err_fails_the_test(conn: &mut PgConnection) -> Result<(), sqlx::Error> {
+    sqlx::query("SELECT 1 FROM guards")
+        .fetch_one(&mut *conn)
+        .await?;
+    Ok(())
+}
+
 #[tokio::test]
 async fn a_rollback_test_leaves_nothing() {
     fn run(test: fn()) -> Tenant {
