@@ -390,3 +390,65 @@ async fn mysql_tenant_with_fixtures(
         .unwrap();
     assert_eq!(names, ["Abu", "Kira"]);
 }
+
+/// A failing fixture fails the creation and leaves no tenant (PostgreSQL: in the creating
+/// transaction; MySQL: the tenant is dropped again).
+#[tokio::test]
+async fn a_failing_fixture_leaves_no_tenant() {
+    let test = format!("tests::bad_fixture_{}", unique());
+    let pool = support::pool().await;
+    let err = TestTenant::create_with_fixtures(
+        pool.clone(),
+        MIGRATIONS,
+        &test,
+        &[
+            "INSERT INTO guards (name, position) VALUES ('Abu', 'Guard')",
+            "INSERT INTO nowhere VALUES (1)",
+        ],
+    )
+    .await
+    .unwrap_err();
+    assert!(matches!(err, tenancy::Error::Hook { .. }), "{err:?}");
+    let prefix = format!(
+        "t_bad_fixture_{}_{}_%",
+        unique_suffix(&test),
+        std::process::id()
+    );
+    let left: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM _tenancy_test.tenants WHERE name LIKE $1")
+            .bind(&prefix)
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    assert_eq!(left, 0, "{prefix}");
+
+    let mysql_url =
+        std::env::var("MYSQL_URL").unwrap_or_else(|_| "mysql://root@127.0.0.1:3306/test".into());
+    let my = sqlx::MySqlPool::connect(&mysql_url).await.unwrap();
+    let mysql_migrations = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/examples/migrations/mysql/tenant"
+    );
+    let err = TestTenant::create_with_fixtures(
+        my.clone(),
+        mysql_migrations,
+        &test,
+        &["INSERT INTO nowhere VALUES (1)"],
+    )
+    .await
+    .unwrap_err();
+    assert!(matches!(err, tenancy::Error::Hook { .. }), "{err:?}");
+    let left: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM information_schema.schemata WHERE schema_name LIKE ?",
+    )
+    .bind(&prefix)
+    .fetch_one(&my)
+    .await
+    .unwrap();
+    assert_eq!(left, 0, "{prefix}");
+}
+
+/// The numeric part of a `tests::bad_fixture_<n>` name.
+fn unique_suffix(test: &str) -> &str {
+    test.rsplit('_').next().unwrap()
+}
