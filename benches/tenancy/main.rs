@@ -3,20 +3,23 @@
 //! baseline measured in the same run. Nothing here asserts a time.
 //!
 //! ```text
-//! cargo bench --bench tenancy                      # all sixteen workloads, full sizes
+//! cargo bench --bench tenancy                      # all seventeen workloads, full sizes
 //! cargo bench --bench tenancy -- --quick           # every workload at tiny sizes (CI)
 //! cargo bench --bench tenancy -- --only lookups    # one workload (crud, lookups, create,
 //!                                                  #   noop, pending, memory, compile,
 //!                                                  #   across, mysql-crud, mysql-create,
-//!                                                  #   mysql-noop, mysql-pending or 1-12)
+//!                                                  #   mysql-noop, mysql-pending, test-attr,
+//!                                                  #   sqlite-crud, sqlite-lookups,
+//!                                                  #   sqlite-pending, sqlite-memory or 1-17)
 //! cargo bench --bench tenancy -- mysql-crud noop   # the same, several at once
 //! cargo bench --bench tenancy -- mysql             # the four MySQL / MariaDB workloads
-//! cargo bench --bench tenancy -- sqlite            # the four SQLite workloads (no server)
+//! cargo bench --bench tenancy -- test-attr         # #[tenancy::test] vs #[sqlx::test] (13)
+//! cargo bench --bench tenancy -- sqlite            # the four SQLite workloads (14-17, no server)
 //! ```
 //!
-//! Workloads 1-8 run on PostgreSQL (`DATABASE_URL`), 9-12 on MySQL / MariaDB (`MYSQL_URL`,
-//! default `mysql://root@127.0.0.1:3306/test`), 13-16 on SQLite in temporary folders; a run
-//! connects only to the servers its workloads need. See `BENCHMARKS.md` for the numbers and what they mean.
+//! Workloads 1-8 and 13 run on PostgreSQL (`DATABASE_URL`), 9-12 on MySQL / MariaDB
+//! (`MYSQL_URL`, default `mysql://root@127.0.0.1:3306/test`), 14-17 on SQLite in temporary
+//! folders; a run connects only to the servers its workloads need. See `BENCHMARKS.md` for the numbers and what they mean.
 
 mod across;
 mod common;
@@ -27,6 +30,7 @@ mod lookups;
 mod migrate;
 mod mysql;
 mod sqlite;
+mod test_attr;
 
 use std::time::Instant;
 
@@ -34,12 +38,12 @@ use common::{print_markdown, print_table, BoxResult, Ctx};
 use mysql::MyCtx;
 use sqlite::LiteCtx;
 
-/// Workloads from this index on run on MySQL / MariaDB.
-const FIRST_MYSQL: usize = 8;
-/// Workloads from this index on run on SQLite.
-const FIRST_SQLITE: usize = 12;
+/// The workloads that run on MySQL / MariaDB; the others run on PostgreSQL.
+const MYSQL: std::ops::Range<usize> = 8..12;
+/// The workloads that run on SQLite (no server).
+const SQLITE: std::ops::Range<usize> = 13..17;
 
-const WORKLOADS: [(&str, &str); 16] = [
+const WORKLOADS: [(&str, &str); 17] = [
     ("crud", "1 generated CRUD vs hand-written sqlx"),
     ("lookups", "2 point lookups over 1 / 100 / 1,000 tenants"),
     ("create", "3 creating 1,000 tenants vs a server-side loop"),
@@ -71,20 +75,24 @@ const WORKLOADS: [(&str, &str); 16] = [
         "12 MariaDB: migrate_all, one pending ADD COLUMN, 1,000 tenants",
     ),
     (
+        "test-attr",
+        "13 #[tenancy::test] setup + teardown per test vs #[sqlx::test]",
+    ),
+    (
         "sqlite-crud",
-        "13 SQLite: generated CRUD vs hand-written sqlx",
+        "14 SQLite: generated CRUD vs hand-written sqlx",
     ),
     (
         "sqlite-lookups",
-        "14 SQLite: point lookups over 1,000 tenant files vs one",
+        "15 SQLite: point lookups over 1,000 tenant files vs one",
     ),
     (
         "sqlite-pending",
-        "15 SQLite: migrate_all, one pending ADD COLUMN, 1,000 files",
+        "16 SQLite: migrate_all, one pending ADD COLUMN, 1,000 files",
     ),
     (
         "sqlite-memory",
-        "16 SQLite: peak RSS and descriptors of migrate_all, 10,000 files",
+        "17 SQLite: peak RSS and descriptors of migrate_all, 10,000 files",
     ),
 ];
 
@@ -103,7 +111,7 @@ impl Options {
 fn usage() -> ! {
     eprintln!(
         "usage: cargo bench --bench tenancy [-- [--quick] [--only] [NAME ...]]\n  NAME: mysql \
-         (9-12), sqlite (13-16), {}",
+         (9-12), sqlite (14-17), {}",
         WORKLOADS
             .iter()
             .enumerate()
@@ -127,8 +135,8 @@ fn parse(args: &[String]) -> Options {
             // `cargo bench` passes `--bench` to harness-less benchmarks.
             "--bench" => {}
             "-h" | "--help" => usage(),
-            "mysql" => options.only.extend(FIRST_MYSQL..FIRST_SQLITE),
-            "sqlite" => options.only.extend(FIRST_SQLITE..WORKLOADS.len()),
+            "mysql" => options.only.extend(MYSQL),
+            "sqlite" => options.only.extend(SQLITE),
             name => {
                 let index = WORKLOADS
                     .iter()
@@ -163,9 +171,10 @@ fn main() {
 }
 
 async fn run(options: Options) -> i32 {
-    let wants_pg = (0..FIRST_MYSQL).any(|i| options.runs(i));
-    let wants_mysql = (FIRST_MYSQL..FIRST_SQLITE).any(|i| options.runs(i));
+    let wants_pg = (0..WORKLOADS.len())
+        .any(|i| !MYSQL.contains(&i) && !SQLITE.contains(&i) && options.runs(i));
     let mut lite = LiteCtx::new(options.quick);
+    let wants_mysql = MYSQL.into_iter().any(|i| options.runs(i));
     let mut pg = None;
     if wants_pg {
         let url = match tenancy_testdb::database_url() {
@@ -234,7 +243,15 @@ async fn run(options: Options) -> i32 {
         }
         let load0 = load_average();
         let t0 = Instant::now();
-        let result: BoxResult<()> = if index < FIRST_MYSQL {
+        let result: BoxResult<()> = if SQLITE.contains(&index) {
+            println!("\n== {title} [{name}]");
+            match index {
+                13 => sqlite::crud(&mut lite).await,
+                14 => sqlite::lookups(&mut lite).await,
+                15 => sqlite::pending(&mut lite).await,
+                _ => sqlite::memory(&mut lite).await,
+            }
+        } else if !MYSQL.contains(&index) {
             let Some(ctx) = pg.as_mut() else { continue };
             if !fresh {
                 if let Err(e) = ctx.enter_database().await {
@@ -253,14 +270,15 @@ async fn run(options: Options) -> i32 {
                 4 => migrate::pending(ctx).await,
                 5 => migrate::memory(ctx).await,
                 6 => compile::run(ctx).await,
-                _ => across::run(ctx).await,
+                7 => across::run(ctx).await,
+                _ => test_attr::run(ctx).await,
             };
             if let Err(e) = ctx.leave_database().await {
                 eprintln!("  dropping the database of workload {name} failed: {e}");
                 failed.push(*name);
             }
             result
-        } else if index < FIRST_SQLITE {
+        } else {
             let Some(ctx) = my.as_mut() else { continue };
             println!("\n== {title} [{name}]");
             match index {
@@ -268,14 +286,6 @@ async fn run(options: Options) -> i32 {
                 9 => mysql::create(ctx).await,
                 10 => mysql::noop(ctx).await,
                 _ => mysql::pending(ctx).await,
-            }
-        } else {
-            println!("\n== {title} [{name}]");
-            match index {
-                12 => sqlite::crud(&mut lite).await,
-                13 => sqlite::lookups(&mut lite).await,
-                14 => sqlite::pending(&mut lite).await,
-                _ => sqlite::memory(&mut lite).await,
             }
         };
         // Other work on the machine slows every side of a comparison, but not always alike:

@@ -1,16 +1,16 @@
-//! Workloads 13–16: the SQLite backend (a database file per tenant), in a temporary folder per
+//! Workloads 14–17: the SQLite backend (a database file per tenant), in a temporary folder per
 //! workload (removed when it ends). No server.
 //!
-//! - 13 `sqlite-crud`: generated insert / find / update / delete / filtered query on one
+//! - 14 `sqlite-crud`: generated insert / find / update / delete / filtered query on one
 //!   tenant's `TenantPool` vs hand-written sqlx with the same SQL text on the same sqlx pool.
-//! - 14 `sqlite-lookups`: point lookups by id through the `Tenants` handle (which routes each
+//! - 15 `sqlite-lookups`: point lookups by id through the `Tenants` handle (which routes each
 //!   to its tenant's pool) over 1,000 tenants with a budget of 100 open pools, vs the same over
 //!   one tenant.
-//! - 15 `sqlite-pending`: `migrate_all` with one pending `ADD COLUMN` over 1,000 tenant files
+//! - 16 `sqlite-pending`: `migrate_all` with one pending `ADD COLUMN` over 1,000 tenant files
 //!   vs the loop a user would write: per file, open a connection, `BEGIN IMMEDIATE`, the
 //!   `ALTER`, the bookkeeping row, `COMMIT`, close — one file after the other, and the same
 //!   loop on 4 tasks.
-//! - 16 `sqlite-memory`: peak RSS and open file descriptors of the process while `migrate_all`
+//! - 17 `sqlite-memory`: peak RSS and open file descriptors of the process while `migrate_all`
 //!   (one pending `ADD COLUMN`) runs over 10,000 tenant files, sampled every 2 ms.
 
 use std::path::{Path, PathBuf};
@@ -445,21 +445,21 @@ pub async fn crud(ctx: &mut LiteCtx) -> BoxResult<()> {
     ));
     let control = interleave(&mut Control(&mut find), warm, rounds, per_round).await?;
     ctx.note(format!(
-        "13 A/A control (hand-written find by id on both sides): ratio {:.3}, median of \
+        "14 A/A control (hand-written find by id on both sides): ratio {:.3}, median of \
          per-round ratios {:.3}",
         control.library / control.hand,
         control.pair_median
     ));
     for (name, o) in ops {
         ctx.row(Row::new(
-            format!("13 SQLite {name} (generated vs hand-written)"),
+            format!("14 SQLite {name} (generated vs hand-written)"),
             fmt_rate(o.library),
             format!("{} (hand-written sqlx, same SQL)", fmt_rate(o.hand)),
             Some(o.library / o.hand),
             Target::AtLeast(0.95),
         ));
         ctx.note(format!(
-            "13 {name}: median of the {rounds} per-round ratios {:.3}",
+            "14 {name}: median of the {rounds} per-round ratios {:.3}",
             o.pair_median
         ));
     }
@@ -532,14 +532,14 @@ pub async fn lookups(ctx: &mut LiteCtx) -> BoxResult<()> {
     }
     let (one, many) = (median(&mut one), median(&mut many));
     ctx.row(Row::new(
-        format!("14 SQLite point lookups over {n} tenants, budget 100 pools"),
+        format!("15 SQLite point lookups over {n} tenants, budget 100 pools"),
         fmt_rate(many),
         format!("{} (one tenant)", fmt_rate(one)),
         Some(many / one),
         Target::None,
     ));
     ctx.note(format!(
-        "14 open pools at the end: {} (budget 100)",
+        "15 open pools at the end: {} (budget 100)",
         handle.open_pools()
     ));
     handle.pool().close().await;
@@ -635,7 +635,7 @@ pub async fn pending(ctx: &mut LiteCtx) -> BoxResult<()> {
         median(&mut four),
     );
     ctx.row(Row::new(
-        format!("15 SQLite migrate_all, one pending ADD COLUMN, {n} tenant files"),
+        format!("16 SQLite migrate_all, one pending ADD COLUMN, {n} tenant files"),
         fmt_secs(library),
         format!(
             "{} (a user's loop, one file after the other)",
@@ -645,13 +645,13 @@ pub async fn pending(ctx: &mut LiteCtx) -> BoxResult<()> {
         Target::None,
     ));
     ctx.row(Row::new(
-        format!("15 SQLite migrate_all vs the loop on 4 tasks, {n} tenant files"),
+        format!("16 SQLite migrate_all vs the loop on 4 tasks, {n} tenant files"),
         fmt_secs(library),
         format!("{} (a user's loop on 4 tasks)", fmt_secs(four)),
         Some(library / four),
         Target::None,
     ));
-    ctx.note("15 medians of 3 runs each, alternating; migrate_all at its default concurrency (4)");
+    ctx.note("16 medians of 3 runs each, alternating; migrate_all at its default concurrency (4)");
     Ok(())
 }
 
@@ -700,7 +700,7 @@ pub async fn memory(ctx: &mut LiteCtx) -> BoxResult<()> {
     assert_eq!(failed, 0);
     ctx.row(
         Row::new(
-            format!("16 SQLite peak RSS of migrate_all over {n} tenant files"),
+            format!("17 SQLite peak RSS of migrate_all over {n} tenant files"),
             format!("{:.1} MiB", peak_rss as f64 / 1024.0),
             format!("{:.1} MiB before it started", rss0 as f64 / 1024.0),
             Some(peak_rss as f64 / rss0.max(1) as f64),
@@ -709,14 +709,14 @@ pub async fn memory(ctx: &mut LiteCtx) -> BoxResult<()> {
         .value(peak_rss as f64 / 1024.0),
     );
     ctx.row(Row::new(
-        format!("16 SQLite open file descriptors during migrate_all over {n} tenant files"),
+        format!("17 SQLite open file descriptors during migrate_all over {n} tenant files"),
         format!("{peak_fds} at most"),
         format!("{fds0} before it started"),
         None,
         Target::None,
     ));
     ctx.note(format!(
-        "16 migrate_all over {n} files took {}; RSS and descriptors sampled every 2 ms",
+        "17 migrate_all over {n} files took {}; RSS and descriptors sampled every 2 ms",
         fmt_secs(secs)
     ));
     v2.pool().close().await;

@@ -1,66 +1,444 @@
 //! The runtime side of `#[tenancy::test]` (feature `testing`): a fresh, migrated tenant for
-//! one test, dropped when the test ends, also when it panics.
+//! one test, gone when the test ends, also when it panics.
 //!
-//! The attribute expands to a plain `#[test]` calling [`run`](crate::testing::__run) with
-//! the test's body; [`TestTenant`] is the same machinery for tests written without the
-//! attribute.
+//! Two modes:
+//! - **committed** (`#[tenancy::test]`, [`TestTenant`]): the tenant is created and committed
+//!   like any other, so every connection sees it (pools, `Tenants`, `migrate_all`, a web
+//!   layer); it is dropped after the test, with every tenant the test created through its
+//!   [`Tenants`] argument. PostgreSQL (`DATABASE_URL`) or, with `backend = "mysql"`, MySQL /
+//!   MariaDB (`MYSQL_URL`).
+//! - **rollback** (`#[tenancy::test(rollback)]`, [`RollbackTenant`], PostgreSQL only): one
+//!   connection, one transaction holding the tenant's registration, `CREATE SCHEMA`, the
+//!   migrations, the fixtures and the test's body, rolled back at the end. Nothing is ever
+//!   committed, so nothing can be left behind, and nothing but that connection can see the
+//!   tenant: the test asks for `&mut PgConnection` or `&mut Transaction`, never a pool.
 //!
 //! Test tenants live in their own registry, [`TEST_REGISTRY`] (`_tenancy_test`), so they never
-//! show up in the application's registry, and every test gets a uniquely named one (the test's
-//! name, the process id, a counter and the clock), so tests run in parallel, in one process
+//! show up in the application's registry, and every test gets a uniquely named one
+//! (`t_<test>_<pid>_<counter>_<clock>`), so tests run in parallel, in one process
 //! (`cargo test`) or in many (`cargo nextest`), against one database.
+//!
+//! **Leftovers.** A committed test tenant outlives its test only if the process dies before the
+//! teardown (`kill -9`, a nextest timeout). The first committed test of every process sweeps
+//! the registry: it drops each tenant of [`TEST_REGISTRY`] whose name says it is older than
+//! [`SWEEP_AFTER`] and whose process is not running on this machine (on systems without
+//! `/proc`, the age alone decides). On PostgreSQL one process sweeps at a time (an advisory
+//! lock; a process that finds it taken does not wait and does not sweep). Tenants the test
+//! created through its `Tenants` argument under names of its own carry no process id and are
+//! not swept; they are dropped by the teardown like the test's tenant.
 
+use std::collections::BTreeSet;
 use std::fmt::Debug;
 use std::future::Future;
 use std::panic::{resume_unwind, AssertUnwindSafe};
 use std::path::Path;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use futures_util::future::BoxFuture;
 use futures_util::FutureExt;
-use sqlx::migrate::Migrator;
-use sqlx::postgres::PgPoolOptions;
-use sqlx::{PgPool, Postgres};
+use sqlx::migrate::{Migration, Migrator};
+use sqlx::pool::PoolOptions;
+use sqlx::postgres::PgConnection;
+use sqlx::{AssertSqlSafe, Pool, Postgres, Transaction};
 
+use crate::backend::Backend;
 use crate::error::Error;
-use crate::lifecycle::{Dropped, Tenants};
+use crate::handle::Lifecycle;
+use crate::lifecycle::{TenantEvent, Tenants};
+use crate::pg::sql;
 use crate::tenant::{Tenant, MAX_TENANT_NAME_LEN};
 
 /// The registry of the tenants made for tests.
 pub const TEST_REGISTRY: &str = "_tenancy_test";
 
-/// The environment variable naming the test database.
+/// The environment variable naming the PostgreSQL test database.
 pub const DATABASE_URL_ENV: &str = "DATABASE_URL";
 
-/// How many connections the pool of one `#[tenancy::test]` opens at most.
+/// The environment variable naming the MySQL / MariaDB test server (`backend = "mysql"`).
+pub const MYSQL_URL_ENV: &str = "MYSQL_URL";
+
+/// How many connections the pool of one committed `#[tenancy::test]` opens at most.
 pub const TEST_POOL_CONNECTIONS: u32 = 4;
 
-/// A fresh tenant, with every tenant migration applied, made for one test.
-///
-/// [`run`](Self::run) runs the test and drops the tenant afterwards, also when the test
-/// panics; [`drop_tenant`](Self::drop_tenant) drops it by hand. A `TestTenant` dropped without
-/// either leaves its tenant behind (dropping a schema needs the database, which `Drop` cannot
-/// wait for).
-#[derive(Debug, Clone)]
-pub struct TestTenant {
-    tenant: Tenant,
-    tenants: Tenants<Postgres>,
+/// How old a test tenant of a process that is gone must be before the next run drops it.
+pub const SWEEP_AFTER: Duration = Duration::from_secs(10 * 60);
+
+/// A database `#[tenancy::test]` runs on: PostgreSQL, and MySQL / MariaDB with the `mysql`
+/// feature. Sealed by [`Backend`].
+pub trait TestBackend: Backend {
+    /// The environment variable naming the test database.
+    const URL_ENV: &'static str;
+
+    /// An example value of [`URL_ENV`](Self::URL_ENV), for the message when it is unset.
+    const EXAMPLE_URL: &'static str;
+
+    /// The handle on `pool` in [`TEST_REGISTRY`] with `migrations`.
+    #[doc(hidden)]
+    fn handle(pool: Pool<Self>, migrator: Migrator) -> Result<Tenants<Self>, Error>;
+
+    /// Creates `name` and runs `fixtures` in it (with the tenant as its default schema or
+    /// database), all or nothing.
+    #[doc(hidden)]
+    fn create_seeded(
+        tenants: &Tenants<Self>,
+        name: String,
+        fixtures: Vec<String>,
+    ) -> BoxFuture<'_, Result<Tenant, Error>>;
+
+    /// Drops the leftovers of killed runs in `tenants`' registry (see the module
+    /// documentation); how many it dropped.
+    #[doc(hidden)]
+    fn sweep(tenants: &Tenants<Self>) -> BoxFuture<'_, Result<usize, Error>>;
 }
 
-impl TestTenant {
+impl TestBackend for Postgres {
+    const URL_ENV: &'static str = DATABASE_URL_ENV;
+    const EXAMPLE_URL: &'static str = "postgres://postgres@127.0.0.1:5432/test";
+
+    fn handle(pool: Pool<Self>, migrator: Migrator) -> Result<Tenants<Self>, Error> {
+        let tenants = Tenants::new(pool, migrator)?.with_registry(TEST_REGISTRY)?;
+        if pg_registry_ready(tenants.pool(), false) {
+            tenants.registry_ready().store(true, Ordering::Release);
+        }
+        Ok(tenants)
+    }
+
+    fn create_seeded(
+        tenants: &Tenants<Self>,
+        name: String,
+        fixtures: Vec<String>,
+    ) -> BoxFuture<'_, Result<Tenant, Error>> {
+        Box::pin(async move {
+            let created = if fixtures.is_empty() {
+                tenants.create(name).await
+            } else {
+                let hook: crate::CreateHook = Box::new(move |conn, _tenant| {
+                    Box::pin(async move {
+                        for fixture in fixtures {
+                            sqlx::raw_sql(AssertSqlSafe(fixture))
+                                .execute(&mut *conn)
+                                .await?;
+                        }
+                        Ok(())
+                    })
+                });
+                tenants.create_with(name, hook).await
+            };
+            pg_registry_ready(tenants.pool(), created.is_ok());
+            created
+        })
+    }
+
+    fn sweep(tenants: &Tenants<Self>) -> BoxFuture<'_, Result<usize, Error>> {
+        Box::pin(async move {
+            tenants.ensure_registry().await?;
+            // The lock lives as long as this transaction; drops run on other connections.
+            let mut lock = tenants.pool().begin().await?;
+            let got: bool =
+                sqlx::query_scalar("SELECT pg_try_advisory_xact_lock(hashtextextended($1, 0))")
+                    .bind(format!("tenancy-test-sweep:{TEST_REGISTRY}"))
+                    .fetch_one(&mut *lock)
+                    .await?;
+            if !got {
+                return Ok(0);
+            }
+            let swept = drop_stale(tenants).await;
+            lock.rollback().await?;
+            swept
+        })
+    }
+}
+
+#[cfg(feature = "mysql")]
+impl TestBackend for sqlx::MySql {
+    const URL_ENV: &'static str = MYSQL_URL_ENV;
+    const EXAMPLE_URL: &'static str = "mysql://root@127.0.0.1:3306/test";
+
+    fn handle(pool: Pool<Self>, migrator: Migrator) -> Result<Tenants<Self>, Error> {
+        Tenants::new(pool, migrator)?.with_registry(TEST_REGISTRY)
+    }
+
+    fn create_seeded(
+        tenants: &Tenants<Self>,
+        name: String,
+        fixtures: Vec<String>,
+    ) -> BoxFuture<'_, Result<Tenant, Error>> {
+        use sqlx::Connection;
+        Box::pin(async move {
+            let tenant = tenants.create(name).await?;
+            if fixtures.is_empty() {
+                return Ok(tenant);
+            }
+            // DDL commits implicitly on MySQL: the fixtures run after the create, on a
+            // connection of their own that is closed afterwards (it has `USE <tenant>`); the
+            // tenant is dropped if one fails.
+            let seeded = async {
+                let mut conn = tenants.pool().acquire().await?.detach();
+                let result = async {
+                    let use_db = format!("USE {}", crate::mysql::store::quote(tenant.as_str()));
+                    sqlx::raw_sql(AssertSqlSafe(use_db))
+                        .execute(&mut conn)
+                        .await?;
+                    for fixture in fixtures {
+                        sqlx::raw_sql(AssertSqlSafe(fixture))
+                            .execute(&mut conn)
+                            .await?;
+                    }
+                    Ok::<_, sqlx::Error>(())
+                }
+                .await;
+                let _ = conn.close().await;
+                result
+            }
+            .await;
+            match seeded {
+                Ok(()) => Ok(tenant),
+                Err(e) => {
+                    let _ = tenants.drop(&tenant).await;
+                    Err(Error::Hook {
+                        tenant,
+                        source: Box::new(e),
+                    })
+                }
+            }
+        })
+    }
+
+    fn sweep(tenants: &Tenants<Self>) -> BoxFuture<'_, Result<usize, Error>> {
+        // Each drop takes the tenant's lock, and a tenant another process dropped first is
+        // skipped (`NotATenant`): concurrent sweeps repeat one listing, nothing more.
+        Box::pin(drop_stale(tenants))
+    }
+}
+
+/// Whether this process made sure of the PostgreSQL test registry in `pool`'s database (a
+/// connection per test then saves a round trip); `ready` records that it did.
+fn pg_registry_ready(pool: &Pool<Postgres>, ready: bool) -> bool {
+    static READY: Mutex<Vec<String>> = Mutex::new(Vec::new());
+    let options = pool.connect_options();
+    let key = format!(
+        "{}:{}/{}",
+        options.get_host(),
+        options.get_port(),
+        options.get_database().unwrap_or_default()
+    );
+    let mut known = READY.lock().unwrap_or_else(|e| e.into_inner());
+    if known.contains(&key) {
+        return true;
+    }
+    if ready {
+        known.push(key);
+    }
+    ready
+}
+
+/// Drops the tenants of `tenants`' registry that [`is_stale`]; how many it dropped.
+async fn drop_stale<B: TestBackend>(tenants: &Tenants<B>) -> Result<usize, Error>
+where
+    Tenants<B>: Lifecycle,
+{
+    let now = unix_secs();
+    let mut swept = 0;
+    for tenant in Lifecycle::list(tenants).await? {
+        if is_stale(tenant.as_str(), now, process_running) {
+            match Lifecycle::drop(tenants, tenant.as_str()).await {
+                Ok(_) => swept += 1,
+                Err(Error::NotATenant { .. }) => {}
+                Err(e) => return Err(e),
+            }
+        }
+    }
+    Ok(swept)
+}
+
+/// Whether test tenant `name` is a leftover: its name says it was made more than
+/// [`SWEEP_AFTER`] before `now` (Unix seconds) by a process `running` says is gone. Names that
+/// do not parse as a test tenant's are never stale.
+fn is_stale(name: &str, now: u64, running: impl Fn(u32) -> Option<bool>) -> bool {
+    let Some((pid, made)) = parse_name(name) else {
+        return false;
+    };
+    now.saturating_sub(made) > SWEEP_AFTER.as_secs() && running(pid) != Some(true)
+}
+
+/// Whether process `pid` is running on this machine (`None`: cannot tell here).
+fn process_running(pid: u32) -> Option<bool> {
+    let proc = Path::new("/proc");
+    if !proc.join("self").exists() {
+        return None;
+    }
+    Some(proc.join(pid.to_string()).exists())
+}
+
+fn unix_secs() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+/// A tenant name for `test` (its last path segment), unique across threads and processes:
+/// `t_<test>_<pid>_<counter>_<seconds><nanos>` (seconds since the epoch in 8 hex digits, the
+/// clock's nanoseconds in 4).
+fn unique_name(test: &str) -> String {
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let counter = COUNTER.fetch_add(1, Ordering::Relaxed);
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default();
+    let suffix = format!(
+        "_{}_{}_{:08x}{:04x}",
+        std::process::id(),
+        counter,
+        now.as_secs() as u32,
+        (now.subsec_nanos() >> 8) & 0xffff
+    );
+    let name = test.rsplit("::").next().unwrap_or(test);
+    let mut head: String = "t_".to_owned();
+    head.extend(name.chars().map(|c| {
+        let c = c.to_ascii_lowercase();
+        if c.is_ascii_lowercase() || c.is_ascii_digit() {
+            c
+        } else {
+            '_'
+        }
+    }));
+    // `head` is ASCII, so truncating at any byte index is valid.
+    head.truncate(MAX_TENANT_NAME_LEN - suffix.len());
+    head + &suffix
+}
+
+/// The process id and creation time (Unix seconds) in a name made by [`unique_name`].
+fn parse_name(name: &str) -> Option<(u32, u64)> {
+    if !name.starts_with("t_") {
+        return None;
+    }
+    let mut parts = name.rsplitn(4, '_');
+    let clock = parts.next()?;
+    let counter = parts.next()?;
+    let pid = parts.next()?;
+    if clock.len() != 12 || counter.is_empty() || !counter.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let made = u64::from_str_radix(&clock[..8], 16).ok()?;
+    Some((pid.parse().ok()?, made))
+}
+
+/// The tenants a handle created (and still has) since [`track`] was called.
+type Made = Arc<Mutex<BTreeSet<Tenant>>>;
+
+fn track<B: TestBackend>(tenants: &Tenants<B>) -> Made
+where
+    Tenants<B>: Lifecycle,
+{
+    let made: Made = Arc::default();
+    let seen = Arc::clone(&made);
+    Lifecycle::subscribe(tenants, move |event: &TenantEvent| {
+        let mut seen = seen.lock().unwrap_or_else(|e| e.into_inner());
+        match event {
+            TenantEvent::Created(t) => {
+                seen.insert(t.clone());
+            }
+            TenantEvent::Dropped(t) => {
+                seen.remove(t);
+            }
+            TenantEvent::Renamed { old, new } => {
+                if seen.remove(old) {
+                    seen.insert(new.clone());
+                }
+            }
+        }
+    });
+    made
+}
+
+/// A fresh tenant, with every tenant migration applied (and fixtures, if any), committed, made
+/// for one test: the committed mode of `#[tenancy::test]`.
+///
+/// [`run`](Self::run) runs the test and drops the tenant afterwards, also when the test
+/// panics, together with every tenant created through [`tenants`](Self::tenants) (or a clone
+/// of it) and not dropped by the test; [`drop_tenant`](Self::drop_tenant) does the same by
+/// hand. A `TestTenant` dropped without either leaves its tenant behind until the sweep of a
+/// later run (see the [module](self) documentation).
+///
+/// ```no_run
+/// # async fn demo(pool: sqlx::PgPool) -> Result<(), tenancy_core::Error> {
+/// use tenancy_core::testing::TestTenant;
+/// let test = TestTenant::create(pool, "migrations/tenant", "hires_a_guard").await?;
+/// let (tenant, pool) = (test.tenant().clone(), test.pool().clone());
+/// test.run(async move {
+///     let sql = format!("SELECT count(*) FROM {}.guards", tenant.quoted());
+///     let n: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(sql)).fetch_one(&pool).await.unwrap();
+///     assert_eq!(n, 0);
+/// })
+/// .await; // the tenant is dropped here, also if the body panicked
+/// # Ok(()) }
+/// ```
+pub struct TestTenant<B: Backend = Postgres> {
+    tenant: Tenant,
+    tenants: Tenants<B>,
+    made: Made,
+}
+
+impl<B: Backend> Clone for TestTenant<B> {
+    fn clone(&self) -> Self {
+        TestTenant {
+            tenant: self.tenant.clone(),
+            tenants: self.tenants.clone(),
+            made: Arc::clone(&self.made),
+        }
+    }
+}
+
+impl<B: Backend> Debug for TestTenant<B> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TestTenant")
+            .field("tenant", &self.tenant)
+            .field("tenants", &self.tenants)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<B: TestBackend> TestTenant<B>
+where
+    Tenants<B>: Lifecycle,
+{
     /// Creates a tenant named after `test` (made unique), with the migrations in the folder
     /// `migrations`, in the registry [`TEST_REGISTRY`] of `pool`'s database.
     pub async fn create(
-        pool: PgPool,
+        pool: Pool<B>,
         migrations: impl AsRef<Path>,
         test: &str,
+    ) -> Result<Self, Error> {
+        Self::create_with_fixtures(pool, migrations, test, &[]).await
+    }
+
+    /// [`create`](Self::create), then runs the SQL of each of `fixtures` in the tenant (on
+    /// PostgreSQL in the creating transaction, with the tenant's schema as `search_path`; on
+    /// MySQL after it, with the tenant as the default database). A failing fixture leaves no
+    /// tenant.
+    pub async fn create_with_fixtures(
+        pool: Pool<B>,
+        migrations: impl AsRef<Path>,
+        test: &str,
+        fixtures: &[&str],
     ) -> Result<Self, Error> {
         let migrator = Migrator::new(migrations.as_ref())
             .await
             .map_err(sqlx::Error::from)?;
-        let tenants = Tenants::new(pool, migrator)?.with_registry(TEST_REGISTRY)?;
-        let tenant = tenants.create(unique_name(test)).await?;
-        Ok(TestTenant { tenant, tenants })
+        let tenants = B::handle(pool, migrator)?;
+        sweep_once(&tenants).await;
+        let fixtures = fixtures.iter().map(|f| (*f).to_owned()).collect();
+        let tenant = B::create_seeded(&tenants, unique_name(test), fixtures).await?;
+        let made = track(&tenants);
+        Ok(TestTenant {
+            tenant,
+            tenants,
+            made,
+        })
     }
 
     /// The test's tenant.
@@ -68,24 +446,26 @@ impl TestTenant {
         &self.tenant
     }
 
-    /// The handle that created the tenant (registry [`TEST_REGISTRY`]).
-    pub fn tenants(&self) -> &Tenants<Postgres> {
+    /// The handle that created the tenant (registry [`TEST_REGISTRY`]). Tenants created
+    /// through it are dropped with the test's tenant.
+    pub fn tenants(&self) -> &Tenants<B> {
         &self.tenants
     }
 
     /// The pool on the test database.
-    pub fn pool(&self) -> &PgPool {
+    pub fn pool(&self) -> &Pool<B> {
         self.tenants.pool()
     }
 
-    /// Runs `body`, then drops the tenant, whether `body` returned or panicked; a panic of
-    /// `body` is resumed after the drop. Panics if the tenant cannot be dropped after `body`
-    /// returned (after a panic of `body`, the drop's error is printed and the panic resumed).
+    /// Runs `body`, then drops the tenant (see [`drop_tenant`](Self::drop_tenant)), whether
+    /// `body` returned or panicked; a panic of `body` is resumed after the drop. Panics if the
+    /// tenant cannot be dropped after `body` returned (after a panic of `body`, the drop's
+    /// error is printed and the panic resumed).
     pub async fn run<F: Future>(self, body: F) -> F::Output {
         let result = AssertUnwindSafe(body).catch_unwind().await;
         let dropped = self.drop_tenant().await;
         match (result, dropped) {
-            (Ok(output), Ok(_)) => output,
+            (Ok(output), Ok(())) => output,
             (Ok(_), Err((tenant, e))) => {
                 panic!("#[tenancy::test]: cannot drop the test tenant {tenant}: {e}")
             }
@@ -98,41 +478,207 @@ impl TestTenant {
         }
     }
 
-    /// Drops the tenant (its schema and everything in it).
-    pub async fn drop_tenant(self) -> Result<Dropped, (Tenant, Error)> {
-        match self.tenants.drop(&self.tenant).await {
-            Ok(dropped) => Ok(dropped),
-            Err(e) => Err((self.tenant, e)),
+    /// Drops the tenant (its schema or database and everything in it), and every tenant
+    /// created through [`tenants`](Self::tenants) that still exists. The first error stops
+    /// it, naming its tenant.
+    pub async fn drop_tenant(self) -> Result<(), (Tenant, Error)> {
+        let made: Vec<Tenant> =
+            std::mem::take(&mut *self.made.lock().unwrap_or_else(|e| e.into_inner()))
+                .into_iter()
+                .collect();
+        for tenant in std::iter::once(&self.tenant).chain(made.iter()) {
+            match Lifecycle::drop(&self.tenants, tenant.as_str()).await {
+                Ok(_) | Err(Error::NotATenant { .. }) => {}
+                Err(e) => return Err((tenant.clone(), e)),
+            }
         }
+        Ok(())
     }
 }
 
-/// A value a `#[tenancy::test]` function can take as an argument.
+/// Drops the leftovers of killed runs from [`TEST_REGISTRY`] on `pool`'s database now: every
+/// test tenant whose name says it is older than [`SWEEP_AFTER`] and whose process is not
+/// running on this machine. How many it dropped (0 when another process is sweeping on
+/// PostgreSQL). `#[tenancy::test]` does this once per process by itself.
+pub async fn sweep<B: TestBackend>(pool: Pool<B>) -> Result<usize, Error>
+where
+    Tenants<B>: Lifecycle,
+{
+    let tenants = B::handle(pool, Migrator::DEFAULT)?;
+    B::sweep(&tenants).await
+}
+
+/// Sweeps the leftovers of killed runs, once per process and backend; a failure is printed,
+/// not fatal.
+async fn sweep_once<B: TestBackend>(tenants: &Tenants<B>) {
+    static PG_SWEPT: AtomicBool = AtomicBool::new(false);
+    static MYSQL_SWEPT: AtomicBool = AtomicBool::new(false);
+    let swept = if B::URL_ENV == DATABASE_URL_ENV {
+        &PG_SWEPT
+    } else {
+        &MYSQL_SWEPT
+    };
+    if swept.swap(true, Ordering::AcqRel) {
+        return;
+    }
+    if let Err(e) = B::sweep(tenants).await {
+        eprintln!("#[tenancy::test]: cannot sweep the leftovers of earlier runs: {e}");
+    }
+}
+
+/// A fresh tenant, migrated (and seeded with fixtures, if any) inside one transaction on one
+/// connection that is never committed: the rollback mode of `#[tenancy::test(rollback)]`
+/// (PostgreSQL).
+///
+/// The transaction holds the tenant's registration in [`TEST_REGISTRY`], its `CREATE SCHEMA`,
+/// its migrations and fixtures, then whatever the test does through
+/// [`conn`](Self::conn) / [`transaction`](Self::transaction); [`rollback`](Self::rollback)
+/// (or dropping it) undoes all of it and closes the connection. Other connections never see
+/// the tenant. The transaction's `search_path` is the tenant's schema, so unqualified names in
+/// the test's SQL mean the tenant's tables. `conn.begin()` inside makes a savepoint.
+///
+/// ```no_run
+/// # async fn demo() -> Result<(), tenancy_core::Error> {
+/// use tenancy_core::testing::RollbackTenant;
+/// let url = "postgres://postgres@127.0.0.1:5432/test";
+/// let mut test = RollbackTenant::begin(url, "migrations/tenant", "seeds", &[]).await?;
+/// sqlx::query("INSERT INTO guards (name, position) VALUES ('Abu', 'Guard')")
+///     .execute(test.conn())
+///     .await?;
+/// test.rollback().await?; // nothing of it was ever committed
+/// # Ok(()) }
+/// ```
+pub struct RollbackTenant {
+    tenant: Tenant,
+    tx: Transaction<'static, Postgres>,
+    pool: Pool<Postgres>,
+}
+
+impl Debug for RollbackTenant {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RollbackTenant")
+            .field("tenant", &self.tenant)
+            .finish_non_exhaustive()
+    }
+}
+
+impl RollbackTenant {
+    /// Opens one connection to `url`, begins a transaction and creates in it a tenant named
+    /// after `test` (made unique) with the migrations in the folder `migrations`, then runs
+    /// each of `fixtures` in it. The test registry itself is created (committed) if missing.
+    pub async fn begin(
+        url: &str,
+        migrations: impl AsRef<Path>,
+        test: &str,
+        fixtures: &[&str],
+    ) -> Result<Self, Error> {
+        let migrator = Migrator::new(migrations.as_ref())
+            .await
+            .map_err(sqlx::Error::from)?;
+        let pool = PoolOptions::<Postgres>::new()
+            .max_connections(1)
+            .connect(url)
+            .await?;
+        let tenants = Postgres::handle(pool.clone(), migrator)?;
+        tenants.ensure_registry().await?;
+        pg_registry_ready(&pool, true);
+        let tenant = tenants.parse(unique_name(test))?;
+        let all: Vec<&Migration> = tenants.migrations().ups().collect();
+        let mut batch = sql::create_batch(tenants.registry(), &tenant, &all, tenants.batch());
+        batch.push_str(&sql::set_local_search_path(&tenant, tenants.batch()));
+        batch.push_str(";\n");
+        for fixture in fixtures {
+            batch.push_str(fixture);
+            batch.push_str("\n;\n");
+        }
+        let mut tx = pool.begin().await?;
+        sqlx::raw_sql(AssertSqlSafe(batch))
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| Error::from(e).about(&tenant))?;
+        Ok(RollbackTenant { tenant, tx, pool })
+    }
+
+    /// The test's tenant (it exists in this transaction only).
+    pub fn tenant(&self) -> &Tenant {
+        &self.tenant
+    }
+
+    /// The connection, inside the transaction.
+    pub fn conn(&mut self) -> &mut PgConnection {
+        &mut self.tx
+    }
+
+    /// The transaction.
+    pub fn transaction(&mut self) -> &mut Transaction<'static, Postgres> {
+        &mut self.tx
+    }
+
+    /// Rolls everything back and closes the connection.
+    pub async fn rollback(self) -> Result<(), Error> {
+        let rolled_back = self.tx.rollback().await;
+        self.pool.close().await;
+        Ok(rolled_back?)
+    }
+}
+
+/// A value a `#[tenancy::test]` function can take as an argument (committed mode) on backend
+/// `B`.
 #[diagnostic::on_unimplemented(
     message = "`{Self}` cannot be an argument of a `#[tenancy::test]` function",
     label = "not an argument a test can ask for",
-    note = "a `#[tenancy::test]` function takes any of: `tenancy::Tenant` (its tenant), `sqlx::PgPool` (a pool on the test database), `tenancy::Tenants` (the handle that created the tenant)"
+    note = "a `#[tenancy::test]` function takes any of: `tenancy::Tenant` (its tenant), `sqlx::PgPool` (a pool on the test database), `tenancy::Tenants` (the handle that created the tenant); with `backend = \"mysql\"`, `sqlx::MySqlPool` and `tenancy::Tenants<sqlx::MySql>`; a connection (`&mut PgConnection`, `&mut Transaction`) only with `#[tenancy::test(rollback)]`"
 )]
-pub trait TestArg: Sized {
+pub trait TestArg<B: Backend = Postgres>: Sized {
     /// The value for the test of `test`.
-    fn from_test(test: &TestTenant) -> Self;
+    fn from_test(test: &TestTenant<B>) -> Self;
 }
 
-impl TestArg for Tenant {
-    fn from_test(test: &TestTenant) -> Self {
+impl<B: Backend> TestArg<B> for Tenant {
+    fn from_test(test: &TestTenant<B>) -> Self {
         test.tenant.clone()
     }
 }
 
-impl TestArg for PgPool {
-    fn from_test(test: &TestTenant) -> Self {
-        test.pool().clone()
+impl<B: Backend> TestArg<B> for Pool<B> {
+    fn from_test(test: &TestTenant<B>) -> Self {
+        test.tenants.pool().clone()
     }
 }
 
-impl TestArg for Tenants<Postgres> {
-    fn from_test(test: &TestTenant) -> Self {
+impl<B: Backend> TestArg<B> for Tenants<B> {
+    fn from_test(test: &TestTenant<B>) -> Self {
         test.tenants.clone()
+    }
+}
+
+/// A value a `#[tenancy::test(rollback)]` function can take as an argument: its tenant, or
+/// (one of) its connection or transaction, borrowed for the test.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot be an argument of a `#[tenancy::test(rollback)]` function",
+    label = "not an argument a rollback test can ask for",
+    note = "a `#[tenancy::test(rollback)]` function takes any of: `tenancy::Tenant` (its tenant) and one of `&mut sqlx::PgConnection` or `&mut sqlx::Transaction<'_, sqlx::Postgres>` (the one connection, inside the transaction that is rolled back); a pool or `Tenants` would use other connections, which cannot see the uncommitted tenant: for those, remove `rollback`"
+)]
+pub trait RollbackArg<'c>: Sized {
+    /// The value for the test of `test`.
+    fn from_rollback(test: &'c mut RollbackTenant) -> Self;
+}
+
+impl<'c> RollbackArg<'c> for Tenant {
+    fn from_rollback(test: &'c mut RollbackTenant) -> Self {
+        test.tenant.clone()
+    }
+}
+
+impl<'c> RollbackArg<'c> for &'c mut PgConnection {
+    fn from_rollback(test: &'c mut RollbackTenant) -> Self {
+        test.conn()
+    }
+}
+
+impl<'c> RollbackArg<'c> for &'c mut Transaction<'static, Postgres> {
+    fn from_rollback(test: &'c mut RollbackTenant) -> Self {
+        test.transaction()
     }
 }
 
@@ -159,30 +705,40 @@ impl<E: Debug> TestOutput for Result<(), E> {
     }
 }
 
-/// The body of the `#[test]` function `#[tenancy::test]` generates: on a current-thread tokio
-/// runtime, connects to `DATABASE_URL`, creates the test's tenant with the migrations in the
-/// folder `migrations`, runs `body` with it and drops the tenant.
+/// A tokio runtime for one test.
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("#[tenancy::test]: cannot build a tokio runtime")
+}
+
+/// The body of the `#[test]` function `#[tenancy::test]` generates (committed mode): on a
+/// current-thread tokio runtime, connects to `B`'s test database, creates the test's tenant
+/// with the migrations in the folder `migrations` and the SQL of `fixtures`, runs `body` with
+/// it and drops the tenant.
 #[doc(hidden)]
-pub fn __run<F, Fut>(test: &str, migrations: &str, body: F)
+pub fn __run<B, F, Fut>(test: &str, migrations: &str, fixtures: &[&str], body: F)
 where
-    F: FnOnce(&TestTenant) -> Fut,
+    B: TestBackend,
+    Tenants<B>: Lifecycle,
+    F: FnOnce(&TestTenant<B>) -> Fut,
     Fut: Future,
     Fut::Output: TestOutput,
 {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("#[tenancy::test]: cannot build a tokio runtime");
-    let output = runtime.block_on(async move {
-        let url = database_url();
-        let pool = PgPoolOptions::new()
+    let output = runtime().block_on(async move {
+        let url = database_url::<B>();
+        let pool = PoolOptions::<B>::new()
             .max_connections(TEST_POOL_CONNECTIONS)
             .connect(&url)
             .await
             .unwrap_or_else(|e| {
-                panic!("#[tenancy::test]: cannot connect to {DATABASE_URL_ENV} ({url}): {e}")
+                panic!(
+                    "#[tenancy::test]: cannot connect to {} ({url}): {e}",
+                    B::URL_ENV
+                )
             });
-        let test_tenant = TestTenant::create(pool, migrations, test)
+        let test_tenant = TestTenant::create_with_fixtures(pool, migrations, test, fixtures)
             .await
             .unwrap_or_else(|e| {
                 panic!(
@@ -198,60 +754,106 @@ where
     }
 }
 
-/// `DATABASE_URL`, or a panic saying how to set it.
-fn database_url() -> String {
-    match std::env::var(DATABASE_URL_ENV) {
+/// The body of the `#[test]` function `#[tenancy::test(rollback)]` generates: on a
+/// current-thread tokio runtime, begins the test's [`RollbackTenant`] on `DATABASE_URL`, runs
+/// `body` with it and rolls everything back, also when `body` panics.
+#[doc(hidden)]
+pub fn __run_rollback<F, O>(test: &str, migrations: &str, fixtures: &[&str], body: F)
+where
+    F: for<'c> FnOnce(&'c mut RollbackTenant) -> Pin<Box<dyn Future<Output = O> + 'c>>,
+    O: TestOutput,
+{
+    let output = runtime().block_on(async move {
+        let url = database_url::<Postgres>();
+        let mut test_tenant = RollbackTenant::begin(&url, migrations, test, fixtures)
+            .await
+            .unwrap_or_else(|e| {
+                panic!(
+                    "#[tenancy::test(rollback)]: cannot create the tenant of {test} \
+                     with the migrations of {migrations} on {DATABASE_URL_ENV} ({url}): {e}"
+                )
+            });
+        let result = AssertUnwindSafe(body(&mut test_tenant))
+            .catch_unwind()
+            .await;
+        let tenant = test_tenant.tenant().clone();
+        let rolled_back = test_tenant.rollback().await;
+        match (result, rolled_back) {
+            (Ok(output), Ok(())) => output,
+            // Nothing was committed: a failed rollback (a broken connection) leaves nothing.
+            (Ok(output), Err(e)) => {
+                eprintln!("#[tenancy::test(rollback)]: rolling back {tenant}: {e}");
+                output
+            }
+            (Err(panic), _) => resume_unwind(panic),
+        }
+    });
+    if let Err(message) = output.into_result() {
+        panic!("{message}");
+    }
+}
+
+/// `B`'s test database URL, or a panic saying how to set it.
+fn database_url<B: TestBackend>() -> String {
+    match std::env::var(B::URL_ENV) {
         Ok(url) if !url.trim().is_empty() => url,
         _ => panic!(
-            "#[tenancy::test]: {DATABASE_URL_ENV} is not set: set it to a PostgreSQL database \
-             the tests may create schemas in, e.g. \
-             {DATABASE_URL_ENV}=postgres://postgres@127.0.0.1:5432/test"
+            "#[tenancy::test]: {env} is not set: set it to a database the tests may create \
+             {container}s in, e.g. {env}={example}",
+            env = B::URL_ENV,
+            container = B::CONTAINER,
+            example = B::EXAMPLE_URL,
         ),
     }
 }
 
-/// A tenant name for `test` (its last path segment), unique across threads and processes.
-fn unique_name(test: &str) -> String {
-    static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let counter = COUNTER.fetch_add(1, Ordering::Relaxed);
-    let nanos = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.subsec_nanos() ^ (d.as_secs() as u32).wrapping_mul(0x9E37_79B9))
-        .unwrap_or(0);
-    let suffix = format!(
-        "_{}_{}_{:06x}",
-        std::process::id(),
-        counter,
-        nanos & 0xff_ffff
-    );
-    let name = test.rsplit("::").next().unwrap_or(test);
-    let mut head: String = "t_".to_owned();
-    head.extend(name.chars().map(|c| {
-        let c = c.to_ascii_lowercase();
-        if c.is_ascii_lowercase() || c.is_ascii_digit() {
-            c
-        } else {
-            '_'
-        }
-    }));
-    // `head` is ASCII, so truncating at any byte index is valid.
-    head.truncate(MAX_TENANT_NAME_LEN - suffix.len());
-    head + &suffix
-}
-
 #[cfg(test)]
 mod tests {
-    use super::unique_name;
-    use crate::tenant::Tenant;
+    use super::*;
 
     #[test]
     fn names_are_valid_and_unique() {
         let long = format!("tests::{}", "x".repeat(100));
-        for test in ["a::b::creates_a_guard", "Ünïcode-Name", "", &long] {
+        for test in [
+            "a::b::creates_a_guard",
+            "Ünïcode-Name",
+            "",
+            &long,
+            "a_1_2_3",
+        ] {
             let (a, b) = (unique_name(test), unique_name(test));
             assert_ne!(a, b);
             Tenant::new(&a).unwrap_or_else(|e| panic!("{test:?} -> {a:?}: {e}"));
+            let (pid, made) = parse_name(&a).unwrap_or_else(|| panic!("{a}"));
+            assert_eq!(pid, std::process::id());
+            assert!(unix_secs().abs_diff(made) < 5, "{a}");
         }
         assert!(unique_name("m::creates_a_guard").starts_with("t_creates_a_guard_"));
+    }
+
+    #[test]
+    fn only_old_tenants_of_gone_processes_are_stale() {
+        let name = unique_name("m::old");
+        let now = unix_secs();
+        let later = now + SWEEP_AFTER.as_secs() + 1;
+        let gone = |_| Some(false);
+        let alive = |_| Some(true);
+        let unknown = |_| None;
+        assert!(!is_stale(&name, now, gone), "too young");
+        assert!(is_stale(&name, later, gone));
+        assert!(!is_stale(&name, later, alive), "its process runs");
+        assert!(
+            is_stale(&name, later, unknown),
+            "cannot tell: the age decides"
+        );
+        for other in [
+            "acme",
+            "t_acme",
+            "t_x_1_2_zzzzzzzzzzzz",
+            "t_x_1_a_0000000000000",
+        ] {
+            assert!(!is_stale(other, later, gone), "{other}");
+        }
+        assert_eq!(process_running(std::process::id()), Some(true));
     }
 }

@@ -38,15 +38,24 @@ pub fn derive_tenant_model(input: TokenStream) -> TokenStream {
     expand::derive(&input).into()
 }
 
-/// Runs an async test with a fresh tenant, migrated with the crate's tenant migrations, and
-/// drops the tenant when the test ends, also when it panics.
+/// Runs an async test with a fresh tenant, migrated with the crate's tenant migrations, gone
+/// when the test ends, also when it panics.
 ///
-/// `#[tenancy::test]` or `#[tenancy::test(migrations = "migrations/tenant")]` (the folder,
-/// relative to the crate's `CARGO_MANIFEST_DIR`; `migrations/tenant` by default) on an
-/// `async fn` whose arguments are any of `tenancy::Tenant`, `sqlx::PgPool` and
-/// `tenancy::Tenants`. The test database is `DATABASE_URL`.
+/// On an `async fn` returning `()` or `Result<(), E: Debug>`; options, in any order:
+/// - `migrations = "migrations/tenant"`: the folder, relative to the crate's
+///   `CARGO_MANIFEST_DIR` (that one by default);
+/// - `rollback`: everything (the tenant's creation, the fixtures, the test) in one transaction
+///   on one connection, rolled back at the end (PostgreSQL); the arguments are
+///   `tenancy::Tenant` and one `&mut sqlx::PgConnection` or `&mut sqlx::Transaction<'_, Postgres>`.
+///   Without it the tenant is committed and dropped afterwards; the arguments are
+///   `tenancy::Tenant`, `sqlx::PgPool` and `tenancy::Tenants`;
+/// - `fixtures("guards", "db/seed.sql")`: SQL run in the tenant after its migrations, a name
+///   meaning `<migrations>/../fixtures/<name>.sql`;
+/// - `backend = "mysql"`: MySQL / MariaDB at `MYSQL_URL` (committed mode; arguments
+///   `sqlx::MySqlPool`, `tenancy::Tenants<sqlx::MySql>`, `tenancy::Tenant`).
 ///
-/// See the `tenancy::testing` module of the `tenancy` crate (feature `testing`).
+/// The test database is `DATABASE_URL`. See the `tenancy::testing` module of the `tenancy`
+/// crate (feature `testing`).
 #[proc_macro_attribute]
 pub fn test(args: TokenStream, item: TokenStream) -> TokenStream {
     test::expand(args.into(), item.into()).into()

@@ -179,9 +179,9 @@ mod sqlite {
     }
 }
 
-/// "Testing your code": the block's `#[tenancy::test]` is a test of this binary, with the
-/// example migrations (`migrations` here links to `../examples/migrations`). It needs
-/// `DATABASE_URL`, as the attribute does.
+/// "Testing your code": the block's `#[tenancy::test]` functions (committed and rollback, with a
+/// fixture) are tests of this binary, with the example migrations and fixtures (`migrations`
+/// here links to `../examples/migrations`). They need `DATABASE_URL`, as the attribute does.
 mod testing {
     include!(concat!(env!("OUT_DIR"), "/readme_9.rs"));
 }

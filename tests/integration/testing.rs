@@ -3,10 +3,11 @@
 //! other tests here use `support::database_url()`, which is the same when it is set.
 
 use std::cell::RefCell;
+use std::time::{SystemTime, UNIX_EPOCH};
 
-use sqlx::PgPool;
-use tenancy::testing::{TestTenant, TEST_REGISTRY};
-use tenancy::{Tenant, Tenants};
+use sqlx::{PgConnection, PgPool, Postgres, Transaction};
+use tenancy::testing::{TestTenant, SWEEP_AFTER, TEST_REGISTRY};
+use tenancy::{Tenant, TenantModel, Tenants};
 
 use crate::support;
 
@@ -155,4 +156,299 @@ async fn run_drops_the_tenant_when_the_body_panics() {
         schema_and_registration(&pool, tenant.as_str()).await,
         (false, false)
     );
+}
+
+/// The examples' `guards` table as a model.
+#[derive(TenantModel, Debug, Clone, PartialEq)]
+#[tenancy(table = "guards")]
+struct Sentry {
+    #[tenancy(id, generated)]
+    id: i64,
+    name: String,
+    position: String,
+}
+
+thread_local! {
+    /// The tenant the last rollback test got, on the thread that ran it.
+    static ROLLED_BACK_IN: RefCell<Option<Tenant>> = const { RefCell::new(None) };
+}
+
+/// Everything in one transaction: the tenant exists, migrated, on this connection only.
+#[tenancy::test(rollback, migrations = "examples/migrations/tenant")]
+async fn rollback_sees_its_tenant_alone(tenant: Tenant, conn: &mut PgConnection) {
+    ROLLED_BACK_IN.with(|t| *t.borrow_mut() = Some(tenant.clone()));
+    let abu = Sentry {
+        id: 0,
+        name: "Abu".into(),
+        position: "Captain".into(),
+    }
+    .insert(&mut *conn, &tenant)
+    .await
+    .unwrap();
+    // The search_path is the tenant's: unqualified names are its tables.
+    let rows: i64 = sqlx::query_scalar("SELECT count(*) FROM guards")
+        .fetch_one(&mut *conn)
+        .await
+        .unwrap();
+    assert_eq!((abu.id, rows), (1, 1));
+    // Another connection sees neither the schema nor the registration.
+    let other = support::pool().await;
+    assert_eq!(
+        schema_and_registration(&other, tenant.as_str()).await,
+        (false, false)
+    );
+}
+
+/// `&mut Transaction` instead of the connection, before the tenant; a savepoint inside.
+#[tenancy::test(rollback, migrations = "examples/migrations/tenant")]
+async fn rollback_takes_the_transaction(
+    tx: &mut Transaction<'_, Postgres>,
+    tenant: Tenant,
+) -> Result<(), tenancy::Error> {
+    ROLLED_BACK_IN.with(|t| *t.borrow_mut() = Some(tenant.clone()));
+    let mut savepoint = sqlx::Connection::begin(&mut **tx).await?;
+    Sentry {
+        id: 0,
+        name: "Kira".into(),
+        position: "Guard".into(),
+    }
+    .insert(&mut *savepoint, &tenant)
+    .await?;
+    savepoint.rollback().await?;
+    assert!(Sentry::find(&mut **tx, &tenant, 1_i64).await?.is_none());
+    Ok(())
+}
+
+/// Fixtures run after the migrations, in the rollback transaction.
+#[tenancy::test(
+    rollback,
+    migrations = "examples/migrations/tenant",
+    fixtures("guards")
+)]
+async fn rollback_runs_fixtures(tenant: Tenant, conn: &mut PgConnection) {
+    let names: Vec<String> = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+        "SELECT name FROM {}.guards ORDER BY id",
+        tenant.quoted()
+    )))
+    .fetch_all(&mut *conn)
+    .await
+    .unwrap();
+    assert_eq!(names, ["Abu", "Kira"]);
+}
+
+#[tenancy::test(rollback, migrations = "examples/migrations/tenant")]
+#[should_panic(expected = "on purpose")]
+async fn rollback_panics(tenant: Tenant, conn: &mut PgConnection) {
+    ROLLED_BACK_IN.with(|t| *t.borrow_mut() = Some(tenant.clone()));
+    sqlx::query("INSERT INTO guards (name, position) VALUES ('Abu', 'Captain')")
+        .execute(&mut *conn)
+        .await
+        .unwrap();
+    panic!("on purpose");
+}
+
+/// A failing `Result` fails a rollback test too (after the rollback).
+#[tenancy::test(rollback, migrations = "examples/migrations/tenant")]
+#[should_panic(expected = "Error: RowNotFound")]
+async fn rollback_err_fails_the_test(conn: &mut PgConnection) -> Result<(), sqlx::Error> {
+    sqlx::query("SELECT 1 FROM guards")
+        .fetch_one(&mut *conn)
+        .await?;
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_rollback_test_leaves_nothing() {
+    fn run(test: fn()) -> Tenant {
+        std::thread::spawn(move || {
+            let _ = std::panic::catch_unwind(test);
+            ROLLED_BACK_IN.with(|t| t.borrow_mut().take()).unwrap()
+        })
+        .join()
+        .unwrap()
+    }
+    let pool = support::pool().await;
+    for test in [
+        rollback_sees_its_tenant_alone as fn(),
+        rollback_takes_the_transaction,
+        rollback_panics,
+    ] {
+        let tenant = run(test);
+        assert_eq!(
+            schema_and_registration(&pool, tenant.as_str()).await,
+            (false, false),
+            "{tenant}"
+        );
+    }
+}
+
+/// Fixtures in committed mode: seeded in the creating transaction.
+#[tenancy::test(migrations = "examples/migrations/tenant", fixtures("guards"))]
+async fn committed_runs_fixtures(tenant: Tenant, pool: PgPool) {
+    let found = Sentry::find(&pool, &tenant, 2_i64).await.unwrap().unwrap();
+    assert_eq!(
+        (found.name.as_str(), found.position.as_str()),
+        ("Kira", "Guard")
+    );
+}
+
+thread_local! {
+    /// The tenants `creates_tenants_of_its_own` made, on the thread that ran it.
+    static MADE: RefCell<Vec<Tenant>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Tenants the test makes through its `Tenants` argument are dropped with its own.
+#[tenancy::test(migrations = "examples/migrations/tenant")]
+async fn creates_tenants_of_its_own(tenants: Tenants) {
+    let suffix = format!("{}_{}", std::process::id(), unique());
+    let kept = tenants.create(format!("own_kept_{suffix}")).await.unwrap();
+    let renamed = tenants.create(format!("own_old_{suffix}")).await.unwrap();
+    let renamed = tenants
+        .rename(&renamed, format!("own_new_{suffix}"))
+        .await
+        .unwrap();
+    let dropped = tenants.create(format!("own_gone_{suffix}")).await.unwrap();
+    tenants.drop(&dropped).await.unwrap();
+    MADE.with(|m| *m.borrow_mut() = vec![kept, renamed, dropped]);
+}
+
+fn unique() -> u128 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_nanos()
+        % 1_000_000
+}
+
+#[tokio::test]
+async fn tenants_a_test_creates_are_dropped() {
+    let made = std::thread::spawn(|| {
+        creates_tenants_of_its_own();
+        MADE.with(|m| m.borrow_mut().split_off(0))
+    })
+    .join()
+    .unwrap();
+    assert_eq!(made.len(), 3);
+    let pool = support::pool().await;
+    for tenant in made {
+        assert_eq!(
+            schema_and_registration(&pool, tenant.as_str()).await,
+            (false, false),
+            "{tenant}"
+        );
+    }
+}
+
+/// A leftover of a killed run (a process that is gone, older than `SWEEP_AFTER`) is swept; a
+/// young one is not.
+#[tokio::test]
+async fn sweep_drops_leftovers_of_gone_processes() {
+    let pool = support::pool().await;
+    let migrator = sqlx::migrate::Migrator::new(std::path::Path::new(MIGRATIONS))
+        .await
+        .unwrap();
+    let tenants = Tenants::new(pool.clone(), migrator)
+        .unwrap()
+        .with_registry(TEST_REGISTRY)
+        .unwrap();
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    // No process has pid 4194304 or above on Linux (its maximum pid).
+    let dead = 4_194_304 + unique() as u64;
+    let name = |secs: u64| format!("t_leftover_{dead}_0_{:08x}0000", secs as u32);
+    let old = tenants
+        .create(name(now - SWEEP_AFTER.as_secs() - 60))
+        .await
+        .unwrap();
+    let young = tenants.create(name(now)).await.unwrap();
+    tenancy::testing::sweep(pool.clone()).await.unwrap();
+    let old_left = schema_and_registration(&pool, old.as_str()).await;
+    let young_left = schema_and_registration(&pool, young.as_str()).await;
+    tenants.drop(&young).await.unwrap();
+    assert_eq!(old_left, (false, false), "swept");
+    assert_eq!(young_left, (true, true), "too young to sweep");
+}
+
+/// MySQL / MariaDB (`MYSQL_URL`): a committed tenant database with fixtures.
+#[tenancy::test(
+    backend = "mysql",
+    migrations = "examples/migrations/mysql/tenant",
+    fixtures("guards")
+)]
+async fn mysql_tenant_with_fixtures(
+    tenant: Tenant,
+    pool: sqlx::MySqlPool,
+    tenants: Tenants<sqlx::MySql>,
+) {
+    assert!(tenants.exists(&tenant).await.unwrap());
+    let sql = format!("SELECT name FROM `{}`.guards ORDER BY id", tenant.as_str());
+    let names: Vec<String> = sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
+        .fetch_all(&pool)
+        .await
+        .unwrap();
+    assert_eq!(names, ["Abu", "Kira"]);
+}
+
+/// A failing fixture fails the creation and leaves no tenant (PostgreSQL: in the creating
+/// transaction; MySQL: the tenant is dropped again).
+#[tokio::test]
+async fn a_failing_fixture_leaves_no_tenant() {
+    let test = format!("tests::bad_fixture_{}", unique());
+    let pool = support::pool().await;
+    let err = TestTenant::create_with_fixtures(
+        pool.clone(),
+        MIGRATIONS,
+        &test,
+        &[
+            "INSERT INTO guards (name, position) VALUES ('Abu', 'Guard')",
+            "INSERT INTO nowhere VALUES (1)",
+        ],
+    )
+    .await
+    .unwrap_err();
+    assert!(matches!(err, tenancy::Error::Hook { .. }), "{err:?}");
+    let prefix = format!(
+        "t_bad_fixture_{}_{}_%",
+        unique_suffix(&test),
+        std::process::id()
+    );
+    let left: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM _tenancy_test.tenants WHERE name LIKE $1")
+            .bind(&prefix)
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    assert_eq!(left, 0, "{prefix}");
+
+    let mysql_url =
+        std::env::var("MYSQL_URL").unwrap_or_else(|_| "mysql://root@127.0.0.1:3306/test".into());
+    let my = sqlx::MySqlPool::connect(&mysql_url).await.unwrap();
+    let mysql_migrations = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/examples/migrations/mysql/tenant"
+    );
+    let err = TestTenant::create_with_fixtures(
+        my.clone(),
+        mysql_migrations,
+        &test,
+        &["INSERT INTO nowhere VALUES (1)"],
+    )
+    .await
+    .unwrap_err();
+    assert!(matches!(err, tenancy::Error::Hook { .. }), "{err:?}");
+    let left: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM information_schema.schemata WHERE schema_name LIKE ?",
+    )
+    .bind(&prefix)
+    .fetch_one(&my)
+    .await
+    .unwrap();
+    assert_eq!(left, 0, "{prefix}");
+}
+
+/// The numeric part of a `tests::bad_fixture_<n>` name.
+fn unique_suffix(test: &str) -> &str {
+    test.rsplit('_').next().unwrap()
 }

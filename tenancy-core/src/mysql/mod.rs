@@ -13,7 +13,7 @@ use crate::exec::{Args, Fetched, Session, Want};
 use crate::sql;
 use crate::tenant::Tenant;
 
-mod store;
+pub(crate) mod store;
 mod tenants;
 pub(crate) use store::MySqlStore;
 

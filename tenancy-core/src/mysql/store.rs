@@ -41,7 +41,7 @@ const SERVER_DATABASES: &[&str] = &["mysql", "sys", "performance_schema", "infor
 const MAX_LOCK_NAME: usize = 64;
 
 /// `name` as a MySQL identifier: in backticks, a backtick inside doubled.
-fn quote(name: &str) -> String {
+pub(crate) fn quote(name: &str) -> String {
     format!("`{}`", name.replace('`', "``"))
 }
 
