@@ -84,6 +84,9 @@ async fn execute(cli: Cli) -> Result<(), CliError> {
         if let Some(flag) = postgres_only(&cli) {
             return Err(CliError::PostgresOnly(flag));
         }
+        if let Some(command) = cli.command.citus_only() {
+            return Err(CliError::CitusOnly(command));
+        }
     }
     // Checked again by `with_registry`; checking first fails fast, before connecting.
     tenancy_core::Tenant::new(&cli.registry).map_err(|e| CliError::Registry {
@@ -123,6 +126,11 @@ async fn execute(cli: Cli) -> Result<(), CliError> {
             if cli.pgbouncer {
                 tenants = tenants.behind_pgbouncer();
             }
+            if cli.command.citus_only().is_some() {
+                let result = citus(&tenants, cli.command).await;
+                pool.close().await;
+                return result;
+            }
             on(pool, tenants, known, cli.command).await
         }
         Database::MySql => {
@@ -150,6 +158,26 @@ async fn on<B: Backend, L: Lifecycle<Backend = B>>(
     let result = self::command(&mut ctx, command).await;
     pool.close().await;
     result
+}
+
+/// The Citus commands (`placement`, `move`), on a PostgreSQL handle.
+async fn citus(tenants: &Tenants<sqlx::Postgres>, command: Command) -> Result<(), CliError> {
+    let mut out = io::stdout();
+    match command {
+        Command::Placement => {
+            let placement = tenants.placement().await?;
+            for line in report::placement_lines(&placement) {
+                writeln!(out, "{line}")?;
+            }
+            Ok(())
+        }
+        Command::Move { name, node } => {
+            tenants.move_to(&name, &node).await?;
+            writeln!(out, "moved {name} to {node}")?;
+            Ok(())
+        }
+        _ => unreachable!("only Citus commands are run here"),
+    }
 }
 
 /// How long the first connection may take.
@@ -225,6 +253,9 @@ async fn command<L: Lifecycle>(ctx: &mut Ctx<L>, command: Command) -> Result<(),
         Command::Migrate(args) if args.dry_run => dry_run(ctx, &args).await,
         Command::Migrate(args) => migrate(ctx, &args).await,
         Command::Rollback(args) => rollback(ctx, &args).await,
+        Command::Placement | Command::Move { .. } => {
+            unreachable!("Citus commands run on PostgreSQL handles only (see `execute`)")
+        }
     }
 }
 
