@@ -122,12 +122,7 @@ macro_rules! quickstart {
                 // tenant.
                 let changes = Changeset::new().set(Guard::POSITION, "Captain");
                 abu.apply(pool, &tenant_1, changes).await?;
-                println!(
-                    "updated position to {:?} in {} (updated_at {})",
-                    abu.position,
-                    abu.tenant(),
-                    abu.updated_at
-                );
+                println!("updated position to {:?} in {}", abu.position, abu.tenant());
 
                 // Writing the record into another tenant is refused, not silently done.
                 let refused = abu.update(pool, &tenant_2).await.unwrap_err();

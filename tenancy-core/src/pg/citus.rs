@@ -216,6 +216,10 @@ const TRIGGER_REFUSED: &str = "triggers are not supported on distributed tables"
 const FOREIGN_KEY_OUT: &str = "foreign keys from distributed schemas can only point to the \
      same distributed schema or reference tables in regular schemas";
 const FOREIGN_KEY_LOCAL: &str = "distributed schemas cannot have foreign keys from/to local tables";
+/// Citus: a foreign key between tables of different tenants (not colocated).
+const NOT_COLOCATED: &str = "relations are not colocated or not referencing a reference table";
+/// Citus: a foreign key from a distributed table to a plain table of the coordinator.
+const REFERENCED_NOT_DISTRIBUTED: &str = "must be a distributed table or a reference table";
 /// Citus: `citus_schema_move` of a distributed schema without tables.
 const EMPTY_SCHEMA: &str = "because it is empty";
 
@@ -231,9 +235,12 @@ pub(crate) fn refusal(err: &sqlx::Error) -> Option<CitusRefusal> {
         .unwrap_or("");
     if message.contains(TRIGGER_REFUSED) {
         Some(CitusRefusal::Trigger)
-    } else if message.contains(FOREIGN_KEY_OUT) {
+    } else if message.contains(FOREIGN_KEY_OUT) || message.contains(NOT_COLOCATED) {
         Some(CitusRefusal::ForeignKeyOutsideTenant)
-    } else if message.contains(FOREIGN_KEY_LOCAL) || detail.contains(FOREIGN_KEY_LOCAL) {
+    } else if message.contains(FOREIGN_KEY_LOCAL)
+        || detail.contains(FOREIGN_KEY_LOCAL)
+        || message.contains(REFERENCED_NOT_DISTRIBUTED)
+    {
         Some(CitusRefusal::ForeignKeyToLocalTable)
     } else {
         None
