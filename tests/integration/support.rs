@@ -86,10 +86,9 @@ impl Tenants {
 impl Drop for Tenants {
     fn drop(&mut self) {
         let names: Vec<String> = self.tenants.iter().map(|t| t.quoted()).collect();
-        on_side_thread_at(
-            self.server.clone(),
-            async move |pool| drop_schemas(pool, &names).await,
-        );
+        on_side_thread_at(self.server.clone(), async move |pool| {
+            drop_schemas(pool, &names).await
+        });
     }
 }
 

@@ -81,13 +81,15 @@ pub async fn pool_with(max_connections: u32) -> Pool {
                  at a Citus coordinator"
             )
         });
-    let citus: bool = sqlx::query_scalar(
-        "SELECT EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'citus')",
-    )
-    .fetch_one(&pool)
-    .await
-    .unwrap();
-    assert!(citus, "CITUS_URL={url} is not a Citus coordinator (no citus extension)");
+    let citus: bool =
+        sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'citus')")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    assert!(
+        citus,
+        "CITUS_URL={url} is not a Citus coordinator (no citus extension)"
+    );
     pool
 }
 
@@ -99,7 +101,8 @@ impl Fresh {
         use crate::support::{Tenants, BADGES_DDL, GUARDS_DDL};
         // Distributed whatever the database's setting: the first statement of the script
         // turns schema-based sharding on for its transaction.
-        const SHARDING: &str = "SELECT set_config('citus.enable_schema_based_sharding', 'on', true)";
+        const SHARDING: &str =
+            "SELECT set_config('citus.enable_schema_based_sharding', 'on', true)";
         let made = Tenants::with(pool, n, &[GUARDS_DDL, BADGES_DDL]).await;
         // `Tenants::with` made plain `CREATE SCHEMA`s: distribute any the setting left local.
         for t in &made.tenants {
@@ -234,10 +237,10 @@ async fn create_n(l: &Lifecycle, n: usize) -> Vec<Tenant> {
 async fn the_flavour_is_detected_the_registry_stays_local_and_tenants_are_distributed() {
     // Sessions with schema-based sharding off: tenants are distributed all the same.
     let url = citus_url();
-    let options: PgConnectOptions = url.parse::<PgConnectOptions>().unwrap().options([(
-        "citus.enable_schema_based_sharding",
-        "off",
-    )]);
+    let options: PgConnectOptions = url
+        .parse::<PgConnectOptions>()
+        .unwrap()
+        .options([("citus.enable_schema_based_sharding", "off")]);
     let off = PgPoolOptions::new()
         .max_connections(2)
         .connect_with(options)
@@ -344,7 +347,10 @@ async fn a_move_keeps_the_data_and_the_tenant_keeps_serving() {
     };
     l.tenants.move_to(t.as_str(), &to).await.unwrap();
     reader.await.unwrap();
-    assert_eq!(l.tenants.placement_of(t.as_str()).await.unwrap(), Some(to.clone()));
+    assert_eq!(
+        l.tenants.placement_of(t.as_str()).await.unwrap(),
+        Some(to.clone())
+    );
     assert_eq!(
         guards_on(&pool, &to, &t).await,
         Some(vec!["Abu".into(), "Bea".into(), "Cid".into()])
@@ -382,8 +388,14 @@ async fn rename_and_drop_reach_the_workers() {
     let new = l.tenants.rename(t.as_str(), name("renamed")).await.unwrap();
     assert!(!schema_on(&node, t.as_str()).await);
     assert!(schema_on(&node, new.as_str()).await);
-    assert_eq!(guards_on(&pool, &node, &new).await, Some(vec!["Abu".into()]));
-    assert_eq!(l.tenants.placement_of(new.as_str()).await.unwrap(), Some(node.clone()));
+    assert_eq!(
+        guards_on(&pool, &node, &new).await,
+        Some(vec!["Abu".into()])
+    );
+    assert_eq!(
+        l.tenants.placement_of(new.as_str()).await.unwrap(),
+        Some(node.clone())
+    );
     l.tenants.drop(new.as_str()).await.unwrap();
     for n in l.tenants.nodes().await.unwrap() {
         assert!(!schema_on(&n, new.as_str()).await, "{new} left on {n}");
@@ -456,7 +468,11 @@ async fn ddl_citus_refuses_in_a_batch_runs_in_migrations() {
     let u = old.tenants.create(name("ddlm")).await.unwrap();
     let newer = old.with_migrations(&pool, migrations);
     let report = newer.migrate_all(MigrateOptions::default()).await.unwrap();
-    assert!(report.is_success(), "{:?}", report.failed().collect::<Vec<_>>());
+    assert!(
+        report.is_success(),
+        "{:?}",
+        report.failed().collect::<Vec<_>>()
+    );
     assert!(has_table(&pool, u.as_str(), "shifts").await);
     assert!(has_column(&pool, u.as_str(), "guards", "badge").await);
 }
@@ -526,11 +542,13 @@ async fn placement_on_plain_postgresql_is_a_typed_error() {
     let pg = crate::support::pool().await;
     let l = Lifecycle::new(&pg, v1()).await;
     assert_eq!(l.tenants.flavour().await.unwrap(), Flavour::Postgres);
-    assert_err!(l.tenants.placement().await, Error::NotCitus { operation: "placement" });
     assert_err!(
-        l.tenants.placement_of("acme").await,
-        Error::NotCitus { .. }
+        l.tenants.placement().await,
+        Error::NotCitus {
+            operation: "placement"
+        }
     );
+    assert_err!(l.tenants.placement_of("acme").await, Error::NotCitus { .. });
     assert_err!(
         l.tenants.move_to("acme", &Node::new("w", 1)).await,
         Error::NotCitus { operation: "move" }
