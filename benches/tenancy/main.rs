@@ -11,13 +11,16 @@
 //!                                                  #   mysql-noop, mysql-pending or 1-12)
 //! cargo bench --bench tenancy -- mysql-crud noop   # the same, several at once
 //! cargo bench --bench tenancy -- mysql             # the four MySQL / MariaDB workloads
+//! cargo bench --bench tenancy -- citus             # the three Citus workloads (13-15)
 //! ```
 //!
 //! Workloads 1-8 run on PostgreSQL (`DATABASE_URL`), 9-12 on MySQL / MariaDB (`MYSQL_URL`,
-//! default `mysql://root@127.0.0.1:3306/test`); a run connects only to the servers its
-//! workloads need. See `BENCHMARKS.md` for the numbers and what they mean.
+//! default `mysql://root@127.0.0.1:3306/test`), 13-15 on Citus (`CITUS_URL`, the coordinator);
+//! a run connects only to the servers its workloads need. See `BENCHMARKS.md` for the numbers
+//! and what they mean.
 
 mod across;
+mod citus;
 mod common;
 mod compile;
 mod create;
@@ -28,13 +31,16 @@ mod mysql;
 
 use std::time::Instant;
 
+use citus::CitusCtx;
 use common::{print_markdown, print_table, BoxResult, Ctx};
 use mysql::MyCtx;
 
 /// Workloads from this index on run on MySQL / MariaDB.
 const FIRST_MYSQL: usize = 8;
+/// Workloads from this index on run on Citus.
+const FIRST_CITUS: usize = 12;
 
-const WORKLOADS: [(&str, &str); 12] = [
+const WORKLOADS: [(&str, &str); 15] = [
     ("crud", "1 generated CRUD vs hand-written sqlx"),
     ("lookups", "2 point lookups over 1 / 100 / 1,000 tenants"),
     ("create", "3 creating 1,000 tenants vs a server-side loop"),
@@ -65,6 +71,18 @@ const WORKLOADS: [(&str, &str); 12] = [
         "mysql-pending",
         "12 MariaDB: migrate_all, one pending ADD COLUMN, 1,000 tenants",
     ),
+    (
+        "citus-create",
+        "13 Citus: creating 100 tenants vs a server-side loop",
+    ),
+    (
+        "citus-pending",
+        "14 Citus: migrate_all, one pending ADD COLUMN, 100 tenants",
+    ),
+    (
+        "citus-lookups",
+        "15 Citus: point lookups over 100 tenants on two workers vs one tenant",
+    ),
 ];
 
 struct Options {
@@ -82,7 +100,7 @@ impl Options {
 fn usage() -> ! {
     eprintln!(
         "usage: cargo bench --bench tenancy [-- [--quick] [--only] [NAME ...]]\n  NAME: mysql \
-         (9-12), {}",
+         (9-12), citus (13-15), {}",
         WORKLOADS
             .iter()
             .enumerate()
@@ -106,7 +124,8 @@ fn parse(args: &[String]) -> Options {
             // `cargo bench` passes `--bench` to harness-less benchmarks.
             "--bench" => {}
             "-h" | "--help" => usage(),
-            "mysql" => options.only.extend(FIRST_MYSQL..WORKLOADS.len()),
+            "mysql" => options.only.extend(FIRST_MYSQL..FIRST_CITUS),
+            "citus" => options.only.extend(FIRST_CITUS..WORKLOADS.len()),
             name => {
                 let index = WORKLOADS
                     .iter()
@@ -142,7 +161,8 @@ fn main() {
 
 async fn run(options: Options) -> i32 {
     let wants_pg = (0..FIRST_MYSQL).any(|i| options.runs(i));
-    let wants_mysql = (FIRST_MYSQL..WORKLOADS.len()).any(|i| options.runs(i));
+    let wants_mysql = (FIRST_MYSQL..FIRST_CITUS).any(|i| options.runs(i));
+    let wants_citus = (FIRST_CITUS..WORKLOADS.len()).any(|i| options.runs(i));
     let mut pg = None;
     if wants_pg {
         let url = match tenancy_testdb::database_url() {
@@ -167,6 +187,16 @@ async fn run(options: Options) -> i32 {
             Ok(ctx) => my = Some(ctx),
             Err(e) => {
                 eprintln!("cannot connect: {e}");
+                return 1;
+            }
+        }
+    }
+    let mut cit = None;
+    if wants_citus {
+        match CitusCtx::new(options.quick).await {
+            Ok(ctx) => cit = Some(ctx),
+            Err(e) => {
+                eprintln!("cannot connect to Citus: {e}");
                 return 1;
             }
         }
@@ -199,6 +229,16 @@ async fn run(options: Options) -> i32 {
         ctx.note(
             "9-12: every MySQL workload uses registry and tenant databases of its own and drops \
              every database it created when it ends",
+        );
+    }
+    if let Some(ctx) = &mut cit {
+        println!(
+            "tenancy benchmarks{quick} against Citus {} (CITUS_URL)",
+            ctx.version
+        );
+        ctx.note(
+            "13-15: every Citus workload runs in the coordinator's database with schemas of its \
+             own, dropped when the run ends",
         );
     }
     let started = Instant::now();
@@ -237,7 +277,7 @@ async fn run(options: Options) -> i32 {
                 failed.push(*name);
             }
             result
-        } else {
+        } else if index < FIRST_CITUS {
             let Some(ctx) = my.as_mut() else { continue };
             println!("\n== {title} [{name}]");
             match index {
@@ -245,6 +285,14 @@ async fn run(options: Options) -> i32 {
                 9 => mysql::create(ctx).await,
                 10 => mysql::noop(ctx).await,
                 _ => mysql::pending(ctx).await,
+            }
+        } else {
+            let Some(ctx) = cit.as_mut() else { continue };
+            println!("\n== {title} [{name}]");
+            match index {
+                12 => citus::create(ctx).await,
+                13 => citus::pending(ctx).await,
+                _ => citus::lookups(ctx).await,
             }
         };
         // Other work on the machine slows every side of a comparison, but not always alike:
@@ -265,6 +313,14 @@ async fn run(options: Options) -> i32 {
         notes.append(&mut ctx.notes);
     }
     if let Some(ctx) = &mut my {
+        rows.append(&mut ctx.rows);
+        notes.append(&mut ctx.notes);
+    }
+    if let Some(ctx) = &mut cit {
+        if let Err(e) = ctx.finish().await {
+            eprintln!("  dropping the Citus workloads' schemas failed: {e}");
+            failed.push("citus cleanup");
+        }
         rows.append(&mut ctx.rows);
         notes.append(&mut ctx.notes);
     }

@@ -10,5 +10,5 @@ CREATE TABLE guards (
 );
 
 -- The quickstart looks guards up by position. (On Citus, tenancy sends an index statement as
--- a command of its own; nothing to do here.)
+-- a command of its own: nothing to do here.)
 CREATE INDEX guards_position ON guards (position);
