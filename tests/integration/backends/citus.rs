@@ -475,6 +475,30 @@ async fn ddl_citus_refuses_in_a_batch_runs_in_migrations() {
     );
     assert!(has_table(&pool, u.as_str(), "shifts").await);
     assert!(has_column(&pool, u.as_str(), "guards", "badge").await);
+    // The DDL reached the shards on the workers, not only the coordinator's metadata.
+    for (handle, tenant) in [(&l.tenants, &t), (&newer, &u)] {
+        let node = handle.placement_of(tenant.as_str()).await.unwrap().unwrap();
+        let mut conn = on_node(&node).await;
+        let indexes: Vec<String> = sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+            "SET citus.override_table_visibility = off;
+             SELECT indexname::text FROM pg_indexes WHERE schemaname = {} AND tablename LIKE 'guards\\_%' ORDER BY 1",
+            literal(tenant.as_str())
+        )))
+        .fetch_all(&mut conn)
+        .await
+        .unwrap()
+        .iter()
+        .filter_map(|row| sqlx::Row::try_get::<String, _>(row, 0).ok())
+        .collect();
+        assert!(
+            indexes.iter().any(|i| i.starts_with("badge_unique_")),
+            "{tenant} on {node}: {indexes:?}"
+        );
+        assert!(
+            !indexes.iter().any(|i| i.starts_with("guards_by_name")),
+            "dropped by v3: {indexes:?}"
+        );
+    }
 }
 
 #[tokio::test]
