@@ -234,14 +234,12 @@ pub enum Error {
     /// Citus refused a tenant migration for a reason it always will (a trigger, a foreign key
     /// out of the tenant): the tenant's transaction was rolled back. [`CitusRefusal::advice`]
     /// says what to write instead; the README's "Migrations for Citus" section has examples.
-    #[error("migration {version} ({description}) of tenant \"{tenant}\" uses {refusal}, which Citus refuses: {}", refusal.advice())]
+    #[error("migration {version} of tenant \"{tenant}\" uses {refusal}, which Citus refuses: {}", refusal.advice())]
     CitusUnsupported {
         /// The tenant.
         tenant: Tenant,
         /// The migration's version.
         version: i64,
-        /// Its description.
-        description: String,
         /// What Citus refused.
         refusal: CitusRefusal,
         /// Citus's error.

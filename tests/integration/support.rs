@@ -94,13 +94,8 @@ impl Drop for Tenants {
 
 /// Runs `cleanup` on a pool of its own, on a thread of its own, and waits for it: async work
 /// cannot run in `Drop`, and the test's runtime may be the one this thread blocks. Best effort:
-/// nothing happens if the database cannot be reached.
-pub fn on_side_thread(cleanup: impl AsyncFnOnce(&PgPool) + Send + 'static) {
-    let server: PgConnectOptions = database_url().parse().expect("DATABASE_URL");
-    on_side_thread_at(server, cleanup)
-}
-
-/// [`on_side_thread`] on the server of `server` (e.g. a pool's `connect_options()`).
+/// nothing happens if the database cannot be reached. `server` is the server to clean up on (a
+/// pool's `connect_options()`).
 pub fn on_side_thread_at(
     server: PgConnectOptions,
     cleanup: impl AsyncFnOnce(&PgPool) + Send + 'static,

@@ -90,7 +90,6 @@ async fn run_in_tenant(
                 Some(refusal) => Error::CitusUnsupported {
                     tenant: tenant.clone(),
                     version: m.version,
-                    description: m.description.to_string(),
                     refusal,
                     source: source.into(),
                 },
