@@ -273,6 +273,28 @@ async fn the_flavour_is_detected_the_registry_stays_local_and_tenants_are_distri
 }
 
 #[tokio::test]
+async fn the_flavour_can_be_said_instead_of_detected() {
+    let pool = pool().await;
+    // Told Citus: as detected.
+    let l = Lifecycle::new(&pool, v1()).await;
+    let told = l.tenants.clone().with_flavour(Flavour::Citus);
+    let t = told.create(name("told")).await.unwrap();
+    assert_eq!(told.flavour().await.unwrap(), Flavour::Citus);
+    assert!(told.placement_of(t.as_str()).await.unwrap().is_some());
+    // Told plain PostgreSQL on a Citus coordinator: no Citus operation, and the schema is
+    // created as the database's setting says (here: sharding on, so distributed anyway).
+    let plain = l.tenants.clone().with_flavour(Flavour::Postgres);
+    assert_eq!(plain.flavour().await.unwrap(), Flavour::Postgres);
+    assert_err!(
+        plain.placement().await,
+        Error::NotCitus {
+            operation: "placement"
+        }
+    );
+    assert_eq!(plain.list().await.unwrap(), std::slice::from_ref(&t));
+}
+
+#[tokio::test]
 async fn a_registry_distributed_before_is_brought_back_to_the_coordinator() {
     let pool = pool().await;
     let registry = name("oldreg");
