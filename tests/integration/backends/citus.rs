@@ -400,6 +400,22 @@ async fn a_move_keeps_the_data_and_the_tenant_keeps_serving() {
 }
 
 #[tokio::test]
+async fn a_tenant_without_tables_is_not_placed_and_cannot_move() {
+    let pool = pool().await;
+    let l = Lifecycle::new(&pool, Vec::new()).await;
+    let t = l.tenants.create(name("empty")).await.unwrap();
+    assert_eq!(l.tenants.placement_of(t.as_str()).await.unwrap(), None);
+    let placement = l.tenants.placement().await.unwrap();
+    assert_eq!(placement.len(), 1);
+    assert_eq!((&placement[0].tenant, &placement[0].node), (&t, &None));
+    let node = l.tenants.nodes().await.unwrap().remove(0);
+    assert_err!(
+        l.tenants.move_to(t.as_str(), &node).await,
+        Error::Unsupported { operation: "move", ref reason } if reason.contains("no table")
+    );
+}
+
+#[tokio::test]
 async fn rename_and_drop_reach_the_workers() {
     let pool = pool().await;
     let l = Lifecycle::new(&pool, v1()).await;
