@@ -324,7 +324,7 @@ fn needs_own_command(statement: &str) -> bool {
             )
         }
         "drop" => matches!(w(1), "index" | "trigger"),
-        "comment" | "cluster" | "reindex" => true,
+        "comment" => true,
         _ => false,
     }
 }
@@ -700,6 +700,7 @@ mod tests {
         }
         for no in [
             "CREATE TABLE t (id int)",
+            "REINDEX TABLE t",
             "SELECT 1",
             "CREATE VIEW v AS SELECT 1",
             "DROP TABLE t",
