@@ -46,8 +46,9 @@ pub enum CliError {
         source: tenancy_core::Error,
     },
 
-    /// A Citus-only command (`placement`, `move`) was given with a MySQL / MariaDB URL.
-    #[error("{0} needs Citus (a postgres:// URL of a Citus coordinator); the database URL names MySQL/MariaDB")]
+    /// A Citus-only command (`placement`, `move`) was given with a URL of another database
+    /// than PostgreSQL.
+    #[error("{0} needs Citus (a postgres:// URL of a Citus coordinator); the database URL names another database")]
     CitusOnly(&'static str),
 
     /// The first connection failed.

@@ -84,6 +84,10 @@ async fn execute(cli: Cli) -> Result<(), CliError> {
         if let Some(flag) = postgres_only(&cli) {
             return Err(CliError::PostgresOnly(flag));
         }
+    }
+    // Only a PostgreSQL URL can name a Citus coordinator (checked for every other backend, so
+    // a Citus command never reaches another backend's handle).
+    if database != Database::Postgres {
         if let Some(command) = cli.command.citus_only() {
             return Err(CliError::CitusOnly(command));
         }
