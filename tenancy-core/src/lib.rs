@@ -85,7 +85,7 @@ pub use fan_out::{EachOptions, EachProgressFn};
 pub use handle::Lifecycle;
 pub use lifecycle::{Dropped, TenantEvent, Tenants, DEFAULT_REGISTRY};
 pub use model::{ColumnDef, TableDef, TenantModel};
-pub use pg::citus::{CitusRefusal, Flavour, InvalidNode, Node, Placement};
+pub use pg::citus::{CitusRefusal, Flavour, InvalidNode, MoveMode, Node, Placement};
 pub use pg::lifecycle::CreateHook;
 pub use pool::{PoolSettings, STATEMENTS_PER_MODEL};
 pub use query::{Column, Filter, Order, Query, SqlValue};

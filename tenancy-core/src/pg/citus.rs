@@ -25,10 +25,11 @@ use std::fmt;
 use std::str::FromStr;
 
 use sqlx::migrate::Migration;
-use sqlx::postgres::PgArguments;
-use sqlx::{Arguments, Postgres, SqlSafeStr};
+use sqlx::postgres::{PgArguments, PgConnection};
+use sqlx::{Arguments, AssertSqlSafe, Postgres, SqlSafeStr};
 
 use super::lifecycle::{args, settle};
+use super::sql;
 use crate::error::Error;
 use crate::lifecycle::Tenants;
 use crate::tenant::Tenant;
@@ -88,9 +89,35 @@ const PLACEMENT_OF: &str = "SELECT n.nodename::text AS nodename, n.nodeport AS n
     WHERE ds.schemaid = to_regnamespace($1)
     ORDER BY n.nodename, n.nodeport LIMIT 1";
 
-/// Moves schema `$1` to node `$2`:`$3`, blocking writes to the tenant while its tables are
-/// copied (works without logical replication or replica identities).
-pub(crate) const MOVE: &str = "SELECT citus_schema_move($1::regnamespace, $2, $3, 'block_writes')";
+/// Moves schema `$1` to node `$2`:`$3` with shard transfer mode `$4` (see [`MoveMode`]).
+pub(crate) const MOVE: &str =
+    "SELECT citus_schema_move($1::regnamespace, $2, $3, $4::citus.shard_transfer_mode)";
+
+/// How [`Tenants::move_to_with`](crate::Tenants::move_to_with) copies a tenant to its new node.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum MoveMode {
+    /// Writes to the tenant wait while its tables are copied; reads go on. Works for any table.
+    /// Runs in one transaction holding the tenant's lifecycle lock.
+    #[default]
+    BlockWrites,
+    /// By logical replication: reads and writes go on while the tables are copied and wait
+    /// only for the switch-over. Needs `wal_level = logical` on the nodes and a primary key (a
+    /// replica identity) on every table of the tenant. Cannot run inside a transaction, so it
+    /// runs on a connection of its own holding the tenant's lifecycle lock for the session,
+    /// which is closed afterwards (never returned to the pool).
+    Logical,
+}
+
+impl MoveMode {
+    /// Citus's `shard_transfer_mode`.
+    fn citus_name(self) -> &'static str {
+        match self {
+            MoveMode::BlockWrites => "block_writes",
+            MoveMode::Logical => "force_logical",
+        }
+    }
+}
 
 /// A Citus worker node, `host:port` as in `pg_dist_node`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -559,21 +586,37 @@ impl Tenants<Postgres> {
     /// writes to the tenant while its tables are copied), under the tenant's lifecycle lock, so
     /// no create, drop, rename or migration of the tenant runs meanwhile. Reads keep being
     /// served; the tenant's name and every query stay the same. Nothing happens if the tenant
-    /// is on `node` already.
+    /// is on `node` already. [`move_to_with`](Self::move_to_with) with [`MoveMode::Logical`]
+    /// keeps writes going too.
     ///
     /// [`Error::UnknownNode`] if `node` is not an active worker, [`Error::NotATenant`] if
     /// `name` is not registered, [`Error::SchemaMissing`] if its schema is gone,
     /// [`Error::Unsupported`] if its schema holds no table yet (Citus places a schema with its
     /// first table); Citus only ([`Error::NotCitus`] otherwise).
     pub async fn move_to(&self, name: impl AsRef<str>, node: &Node) -> Result<(), Error> {
+        self.move_to_with(name, node, MoveMode::BlockWrites).await
+    }
+
+    /// [`move_to`](Self::move_to), copying the tenant as `mode` says.
+    pub async fn move_to_with(
+        &self,
+        name: impl AsRef<str>,
+        node: &Node,
+        mode: MoveMode,
+    ) -> Result<(), Error> {
         let tenant = self.parse(name)?;
         self.require_citus("move").await?;
         let span = trace::lifecycle("move", &tenant);
-        let moved = trace::within(span, self.move_checked(&tenant, node)).await;
+        let moved = trace::within(span, self.move_checked(&tenant, node, mode)).await;
         self.explained(&tenant, moved).await
     }
 
-    async fn move_checked(&self, tenant: &Tenant, node: &Node) -> Result<(), Error> {
+    async fn move_checked(
+        &self,
+        tenant: &Tenant,
+        node: &Node,
+        mode: MoveMode,
+    ) -> Result<(), Error> {
         let known = self.nodes().await?;
         if !known.contains(node) {
             return Err(Error::UnknownNode {
@@ -581,59 +624,99 @@ impl Tenants<Postgres> {
                 known,
             });
         }
-        let mut tx = self.pool().begin().await?;
-        let result = async {
-            self.lock(&mut tx, tenant).await?;
-            let (registered, schema) = self.registered_and_schema(&mut tx, tenant).await?;
-            if !registered {
-                return Err(Error::NotATenant {
-                    tenant: tenant.clone(),
-                });
-            }
-            if !schema {
-                return Err(Error::SchemaMissing {
-                    tenant: tenant.clone(),
-                });
-            }
-            let now: Option<(String, i32)> = sqlx::query_as(placement_of())
-                .persistent(false)
-                .bind(tenant.as_str())
-                .fetch_optional(&mut *tx)
-                .await?;
-            match now.and_then(|(host, port)| node_of(Some(host), Some(port))) {
-                Some(ref at) if at == node => return Ok(()),
-                Some(_) => {}
-                None => {
-                    return Err(Error::Unsupported {
-                        operation: "move",
-                        reason: format!(
-                            "tenant \"{tenant}\" holds no table yet, so Citus has not placed it \
-                             on any node"
-                        ),
-                    })
+        match mode {
+            MoveMode::BlockWrites => {
+                let mut tx = self.pool().begin().await?;
+                let result = async {
+                    self.lock(&mut tx, tenant).await?;
+                    self.move_locked(&mut tx, tenant, node, mode).await
                 }
+                .await;
+                settle(tx, result).await
             }
-            sqlx::query(MOVE)
+            MoveMode::Logical => {
+                // Detached: whatever happens (an error, the future dropped), this connection
+                // and the session lock it holds are closed, never pooled.
+                let mut conn = self.pool().acquire().await?.detach();
+                let result = async {
+                    if let Some(timeout) = self.batch().lock_timeout {
+                        sqlx::query("SELECT set_config('lock_timeout', $1, false)")
+                            .persistent(false)
+                            .bind(format!("{}ms", timeout.as_millis().max(1)))
+                            .execute(&mut conn)
+                            .await?;
+                    }
+                    sqlx::raw_sql(AssertSqlSafe(sql::lock_tenant_session_named(
+                        self.registry(),
+                        tenant,
+                    )))
+                    .execute(&mut conn)
+                    .await?;
+                    self.move_locked(&mut conn, tenant, node, mode).await
+                }
+                .await;
+                let _ = sqlx::Connection::close(conn).await;
+                result
+            }
+        }
+    }
+
+    /// The checks and the move, on `conn` holding the tenant's lock.
+    async fn move_locked(
+        &self,
+        conn: &mut PgConnection,
+        tenant: &Tenant,
+        node: &Node,
+        mode: MoveMode,
+    ) -> Result<(), Error> {
+        let (registered, schema): (bool, bool) =
+            sqlx::query_as(AssertSqlSafe(sql::registered_and_schema(self.registry())))
                 .persistent(false)
                 .bind(tenant.as_str())
-                .bind(&node.host)
-                .bind(i32::from(node.port))
-                .execute(&mut *tx)
-                .await
-                .map_err(|e| {
-                    if is_empty_schema(&e) {
-                        Error::Unsupported {
-                            operation: "move",
-                            reason: format!("tenant \"{tenant}\" holds no table yet"),
-                        }
-                    } else {
-                        e.into()
-                    }
-                })?;
-            Ok(())
+                .fetch_one(&mut *conn)
+                .await?;
+        if !registered {
+            return Err(Error::NotATenant {
+                tenant: tenant.clone(),
+            });
         }
-        .await;
-        settle(tx, result).await
+        if !schema {
+            return Err(Error::SchemaMissing {
+                tenant: tenant.clone(),
+            });
+        }
+        let now: Option<(String, i32)> = sqlx::query_as(placement_of())
+            .persistent(false)
+            .bind(tenant.as_str())
+            .fetch_optional(&mut *conn)
+            .await?;
+        let unplaced = || Error::Unsupported {
+            operation: "move",
+            reason: format!(
+                "tenant \"{tenant}\" holds no table yet, so Citus has not placed it on any node"
+            ),
+        };
+        match now.and_then(|(host, port)| node_of(Some(host), Some(port))) {
+            Some(ref at) if at == node => return Ok(()),
+            Some(_) => {}
+            None => return Err(unplaced()),
+        }
+        sqlx::query(MOVE)
+            .persistent(false)
+            .bind(tenant.as_str())
+            .bind(&node.host)
+            .bind(i32::from(node.port))
+            .bind(mode.citus_name())
+            .execute(&mut *conn)
+            .await
+            .map_err(|e| {
+                if is_empty_schema(&e) {
+                    unplaced()
+                } else {
+                    e.into()
+                }
+            })?;
+        Ok(())
     }
 }
 

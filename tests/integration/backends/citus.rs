@@ -8,7 +8,7 @@
 use sqlx::migrate::MigrationType;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::ConnectOptions;
-use tenancy::{CitusRefusal, Error, Flavour, MigrateOptions, Node, Tenant, TenantModel};
+use tenancy::{CitusRefusal, Error, Flavour, MigrateOptions, MoveMode, Node, Tenant, TenantModel};
 
 pub use crate::lifecycle_support::{has_column, has_table, v1, v2, Lifecycle, V1_GUARDS};
 pub use crate::support::{raw_guards, Badge, Guard};
@@ -394,9 +394,35 @@ async fn a_move_keeps_the_data_and_the_tenant_keeps_serving() {
         l.tenants.move_to(name("nobody"), &to).await,
         Error::NotATenant { .. }
     );
-    // And back.
-    l.tenants.move_to(t.as_str(), &from).await.unwrap();
-    assert_eq!(raw_guards(&pool, &t).await.len(), 4);
+    // And back by logical replication, with writes going on meanwhile.
+    let writer = {
+        let (pool, t) = (pool.clone(), t.clone());
+        tokio::spawn(async move {
+            for i in 0..20 {
+                Guard::new(&format!("w{i}"), "Guard")
+                    .insert(&pool, &t)
+                    .await
+                    .unwrap();
+            }
+        })
+    };
+    l.tenants
+        .move_to_with(t.as_str(), &from, MoveMode::Logical)
+        .await
+        .unwrap();
+    writer.await.unwrap();
+    assert_eq!(
+        l.tenants.placement_of(t.as_str()).await.unwrap(),
+        Some(from)
+    );
+    assert_eq!(raw_guards(&pool, &t).await.len(), 24);
+    // The session lock of the logical move went with its connection: the tenant's lock is free.
+    let quick = l
+        .tenants
+        .clone()
+        .with_lock_timeout(std::time::Duration::from_secs(2));
+    let renamed = quick.rename(t.as_str(), name("moved")).await.unwrap();
+    assert_eq!(Guard::query(&renamed).count(&pool).await.unwrap(), 24);
 }
 
 #[tokio::test]
