@@ -101,6 +101,10 @@ pub enum Command {
         /// The worker node to move it to, `host:port` as the cluster knows it (see
         /// `placement`).
         node: tenancy_core::Node,
+        /// Copy by logical replication, so writes to the tenant go on during the move (needs
+        /// `wal_level = logical` and a primary key on every table of the tenant).
+        #[arg(long)]
+        logical: bool,
     },
 }
 
@@ -256,14 +260,19 @@ mod tests {
 
     #[test]
     fn move_takes_a_tenant_and_a_host_port() {
-        let Command::Move { name, node } =
-            parse(&["move", "acme", "10.0.0.5:9701"]).unwrap().command
+        let Command::Move {
+            name,
+            node,
+            logical,
+        } = parse(&["move", "acme", "10.0.0.5:9701", "--logical"])
+            .unwrap()
+            .command
         else {
             panic!("not move")
         };
         assert_eq!(
-            (name.as_str(), node.to_string().as_str()),
-            ("acme", "10.0.0.5:9701")
+            (name.as_str(), node.to_string().as_str(), logical),
+            ("acme", "10.0.0.5:9701", true)
         );
         assert!(parse(&["move", "acme", "10.0.0.5"]).is_err());
         assert!(parse(&["move", "acme"]).is_err());

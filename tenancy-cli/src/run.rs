@@ -175,8 +175,17 @@ async fn citus(tenants: &Tenants<sqlx::Postgres>, command: Command) -> Result<()
             }
             Ok(())
         }
-        Command::Move { name, node } => {
-            tenants.move_to(&name, &node).await?;
+        Command::Move {
+            name,
+            node,
+            logical,
+        } => {
+            let mode = if logical {
+                tenancy_core::MoveMode::Logical
+            } else {
+                tenancy_core::MoveMode::BlockWrites
+            };
+            tenants.move_to_with(&name, &node, mode).await?;
             writeln!(out, "moved {name} to {node}")?;
             Ok(())
         }

@@ -1125,6 +1125,10 @@ fn citus_placement_and_move() {
         .unwrap()
     });
     assert_eq!(rows, 2);
+    // And back by logical replication.
+    let run = w.ok(&["move", &acme, &from, "--logical"]);
+    assert_eq!(run.lines(), [format!("moved {acme} to {from}")]);
+    assert_eq!(placed_on(&w, &acme), from);
     // Bad input: a node that is no worker, a malformed node, a tenant that is none.
     let run = w.fails(&["move", &acme, "nowhere.invalid:5432"]);
     assert!(
