@@ -17,7 +17,9 @@
 //! - [`Validate`]: every broken rule at once, per field, before anything is written.
 //! - [`Tenants`]: the lifecycle handle: create (atomic, with migrations), drop, rename, list,
 //!   per-tenant migrations (`migrate`, `migrate_all`, `rollback`, `status`), and
-//!   [`for_each`](Tenants::for_each) to run any work for every tenant.
+//!   [`for_each`](Tenants::for_each) to run any work for every tenant. On a Citus coordinator
+//!   ([`Flavour::Citus`], detected) each tenant schema is a distributed schema on one worker:
+//!   [`placement`](Tenants::placement) says which, [`move_to`](Tenants::move_to) moves it.
 //! - [`Backend`]: the seam each database implements (sqlx's `Postgres`, and `MySql` with the
 //!   `mysql` feature): its SQL dialect, error meanings and tenant store. A model names its
 //!   backend; a [`Tenants`] handle's backend is its pool's; [`Lifecycle`] names the operations
