@@ -153,12 +153,7 @@ macro_rules! quickstart {
                 // tenant.
                 let changes = Changeset::new().set(Guard::POSITION, "Captain");
                 abu.apply(&db_1, &tenant_1, changes).await?;
-                println!(
-                    "updated position to {:?} in {} (updated_at {})",
-                    abu.position,
-                    abu.tenant(),
-                    abu.updated_at
-                );
+                println!("updated position to {:?} in {}", abu.position, abu.tenant());
 
                 // Writing the record into another tenant is refused, not silently done.
                 let refused = abu.update(&db_2, &tenant_2).await.unwrap_err();

@@ -15,13 +15,16 @@
 //! cargo bench --bench tenancy -- mysql             # the four MySQL / MariaDB workloads
 //! cargo bench --bench tenancy -- test-attr         # #[tenancy::test] vs #[sqlx::test] (13)
 //! cargo bench --bench tenancy -- sqlite            # the four SQLite workloads (14-17, no server)
+//! cargo bench --bench tenancy -- citus             # the three Citus workloads (18-20)
 //! ```
 //!
 //! Workloads 1-8 and 13 run on PostgreSQL (`DATABASE_URL`), 9-12 on MySQL / MariaDB
 //! (`MYSQL_URL`, default `mysql://root@127.0.0.1:3306/test`), 14-17 on SQLite in temporary
-//! folders; a run connects only to the servers its workloads need. See `BENCHMARKS.md` for the numbers and what they mean.
+//! folders, 18-20 on Citus (`CITUS_URL`, the coordinator); a run connects only to the servers
+//! its workloads need. See `BENCHMARKS.md` for the numbers and what they mean.
 
 mod across;
+mod citus;
 mod common;
 mod compile;
 mod create;
@@ -34,16 +37,19 @@ mod test_attr;
 
 use std::time::Instant;
 
+use citus::CitusCtx;
 use common::{print_markdown, print_table, BoxResult, Ctx};
 use mysql::MyCtx;
 use sqlite::LiteCtx;
 
-/// The workloads that run on MySQL / MariaDB; the others run on PostgreSQL.
+/// The workloads that run on MySQL / MariaDB.
 const MYSQL: std::ops::Range<usize> = 8..12;
 /// The workloads that run on SQLite (no server).
 const SQLITE: std::ops::Range<usize> = 13..17;
+/// The workloads that run on Citus; the others run on PostgreSQL.
+const CITUS: std::ops::Range<usize> = 17..20;
 
-const WORKLOADS: [(&str, &str); 17] = [
+const WORKLOADS: [(&str, &str); 20] = [
     ("crud", "1 generated CRUD vs hand-written sqlx"),
     ("lookups", "2 point lookups over 1 / 100 / 1,000 tenants"),
     ("create", "3 creating 1,000 tenants vs a server-side loop"),
@@ -94,6 +100,18 @@ const WORKLOADS: [(&str, &str); 17] = [
         "sqlite-memory",
         "17 SQLite: peak RSS and descriptors of migrate_all, 10,000 files",
     ),
+    (
+        "citus-create",
+        "18 Citus: creating 100 tenants vs a server-side loop",
+    ),
+    (
+        "citus-pending",
+        "19 Citus: migrate_all, one pending ADD COLUMN, 100 tenants",
+    ),
+    (
+        "citus-lookups",
+        "20 Citus: point lookups over 100 tenants on two workers vs one tenant",
+    ),
 ];
 
 struct Options {
@@ -111,7 +129,7 @@ impl Options {
 fn usage() -> ! {
     eprintln!(
         "usage: cargo bench --bench tenancy [-- [--quick] [--only] [NAME ...]]\n  NAME: mysql \
-         (9-12), sqlite (14-17), {}",
+         (9-12), sqlite (14-17), citus (18-20), {}",
         WORKLOADS
             .iter()
             .enumerate()
@@ -137,6 +155,7 @@ fn parse(args: &[String]) -> Options {
             "-h" | "--help" => usage(),
             "mysql" => options.only.extend(MYSQL),
             "sqlite" => options.only.extend(SQLITE),
+            "citus" => options.only.extend(CITUS),
             name => {
                 let index = WORKLOADS
                     .iter()
@@ -171,10 +190,12 @@ fn main() {
 }
 
 async fn run(options: Options) -> i32 {
-    let wants_pg = (0..WORKLOADS.len())
-        .any(|i| !MYSQL.contains(&i) && !SQLITE.contains(&i) && options.runs(i));
+    let wants_pg = (0..WORKLOADS.len()).any(|i| {
+        !MYSQL.contains(&i) && !SQLITE.contains(&i) && !CITUS.contains(&i) && options.runs(i)
+    });
     let mut lite = LiteCtx::new(options.quick);
     let wants_mysql = MYSQL.into_iter().any(|i| options.runs(i));
+    let wants_citus = CITUS.into_iter().any(|i| options.runs(i));
     let mut pg = None;
     if wants_pg {
         let url = match tenancy_testdb::database_url() {
@@ -199,6 +220,16 @@ async fn run(options: Options) -> i32 {
             Ok(ctx) => my = Some(ctx),
             Err(e) => {
                 eprintln!("cannot connect: {e}");
+                return 1;
+            }
+        }
+    }
+    let mut cit = None;
+    if wants_citus {
+        match CitusCtx::new(options.quick).await {
+            Ok(ctx) => cit = Some(ctx),
+            Err(e) => {
+                eprintln!("cannot connect to Citus: {e}");
                 return 1;
             }
         }
@@ -233,6 +264,16 @@ async fn run(options: Options) -> i32 {
              every database it created when it ends",
         );
     }
+    if let Some(ctx) = &mut cit {
+        println!(
+            "tenancy benchmarks{quick} against Citus {} (CITUS_URL)",
+            ctx.version
+        );
+        ctx.note(
+            "18-20: every Citus workload runs in the coordinator's database with schemas of its \
+             own, dropped when the run ends",
+        );
+    }
     let started = Instant::now();
     let mut failed = Vec::new();
     // `Ctx::new` entered the first workload's database.
@@ -250,6 +291,14 @@ async fn run(options: Options) -> i32 {
                 14 => sqlite::lookups(&mut lite).await,
                 15 => sqlite::pending(&mut lite).await,
                 _ => sqlite::memory(&mut lite).await,
+            }
+        } else if CITUS.contains(&index) {
+            let Some(ctx) = cit.as_mut() else { continue };
+            println!("\n== {title} [{name}]");
+            match index {
+                17 => citus::create(ctx).await,
+                18 => citus::pending(ctx).await,
+                _ => citus::lookups(ctx).await,
             }
         } else if !MYSQL.contains(&index) {
             let Some(ctx) = pg.as_mut() else { continue };
@@ -311,6 +360,14 @@ async fn run(options: Options) -> i32 {
     }
     rows.append(&mut lite.rows);
     notes.append(&mut lite.notes);
+    if let Some(ctx) = &mut cit {
+        if let Err(e) = ctx.finish().await {
+            eprintln!("  dropping the Citus workloads' schemas failed: {e}");
+            failed.push("citus cleanup");
+        }
+        rows.append(&mut ctx.rows);
+        notes.append(&mut ctx.notes);
+    }
     println!("\n== Results ({:.0} s)\n", started.elapsed().as_secs_f64());
     print_table(&rows);
     if !notes.is_empty() {

@@ -91,6 +91,22 @@ pub enum Command {
     Rollback(RollbackArgs),
     /// Print each tenant's applied, pending and changed migrations.
     Status,
+    /// Citus only: print each tenant with the worker node holding it (`acme  10.0.0.5:5432`,
+    /// or `-` while it holds no table).
+    Placement,
+    /// Citus only: move a tenant with all its data to another worker node
+    /// (`citus_schema_move`; writes to the tenant wait while it is copied).
+    Move {
+        /// The tenant to move.
+        name: String,
+        /// The worker node to move it to, `host:port` as the cluster knows it (see
+        /// `placement`).
+        node: tenancy_core::Node,
+        /// Copy by logical replication, so writes to the tenant go on during the move (needs
+        /// `wal_level = logical` and a primary key on every table of the tenant).
+        #[arg(long)]
+        logical: bool,
+    },
 }
 
 /// Arguments of `migrate`.
@@ -175,6 +191,15 @@ impl Command {
         )
     }
 
+    /// The command's name if it needs Citus (and so a PostgreSQL URL).
+    pub fn citus_only(&self) -> Option<&'static str> {
+        match self {
+            Command::Placement => Some("placement"),
+            Command::Move { .. } => Some("move"),
+            _ => None,
+        }
+    }
+
     /// How many connections the command may hold at once: one per concurrent tenant for
     /// `--all` runs, otherwise two (one at a time is used; the second is slack).
     pub fn connections(&self) -> u32 {
@@ -232,6 +257,26 @@ mod tests {
             panic!("not rollback")
         };
         assert_eq!((r.target(), r.to), (Target::All, 1));
+    }
+
+    #[test]
+    fn move_takes_a_tenant_and_a_host_port() {
+        let Command::Move {
+            name,
+            node,
+            logical,
+        } = parse(&["move", "acme", "10.0.0.5:9701", "--logical"])
+            .unwrap()
+            .command
+        else {
+            panic!("not move")
+        };
+        assert_eq!(
+            (name.as_str(), node.to_string().as_str(), logical),
+            ("acme", "10.0.0.5:9701", true)
+        );
+        assert!(parse(&["move", "acme", "10.0.0.5"]).is_err());
+        assert!(parse(&["move", "acme"]).is_err());
     }
 
     #[test]

@@ -46,6 +46,11 @@ pub enum CliError {
         source: tenancy_core::Error,
     },
 
+    /// A Citus-only command (`placement`, `move`) was given with a URL of another database
+    /// than PostgreSQL.
+    #[error("{0} needs Citus (a postgres:// URL of a Citus coordinator); the database URL names another database")]
+    CitusOnly(&'static str),
+
     /// The first connection failed.
     #[error("cannot connect to the database")]
     Connect(#[source] tenancy_core::DatabaseError),
@@ -96,7 +101,8 @@ impl CliError {
             CliError::NoDatabaseUrl
             | CliError::LockTimeout(_)
             | CliError::Scheme(_)
-            | CliError::PostgresOnly(_) => 2,
+            | CliError::PostgresOnly(_)
+            | CliError::CitusOnly(_) => 2,
             _ => 1,
         }
     }

@@ -26,6 +26,11 @@
 //!   (`acme  would apply 3`) and changes nothing.
 //! - `tenancy rollback <NAME> --to <VERSION>` / `tenancy rollback --all --to <VERSION>`:
 //!   reverts every migration above `VERSION` with its down migration.
+//! - `tenancy placement` (Citus): each tenant and the worker node holding it
+//!   (`acme  10.0.0.5:9701`; `-` while it holds no table).
+//! - `tenancy move <NAME> <HOST:PORT> [--logical]` (Citus): moves the tenant with its data to
+//!   that worker (`citus_schema_move`, under the tenant's lock; its writes wait while it is
+//!   copied, or with `--logical` go on, by logical replication).
 //! - `tenancy status`: one line per tenant, `acme  applied 1,2  pending 3`, plus
 //!   `changed V` / `unknown V` for applied migrations edited or gone since.
 //!

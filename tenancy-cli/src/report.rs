@@ -86,6 +86,23 @@ pub fn status_lines(statuses: &[TenantStatus], known: &[i64]) -> Vec<String> {
     table(&rows)
 }
 
+/// `placement`: one line per tenant, `acme  10.0.0.5:9701`, or `-` for a tenant not placed yet
+/// (no table).
+pub fn placement_lines(placement: &[tenancy_core::Placement]) -> Vec<String> {
+    let rows: Vec<Vec<String>> = placement
+        .iter()
+        .map(|p| {
+            vec![
+                p.tenant.to_string(),
+                p.node
+                    .as_ref()
+                    .map_or_else(|| "-".to_owned(), ToString::to_string),
+            ]
+        })
+        .collect();
+    table(&rows)
+}
+
 /// What `migrate` would do to one tenant, from its status.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Plan {

@@ -85,6 +85,13 @@ async fn execute(cli: Cli) -> Result<(), CliError> {
             return Err(CliError::PostgresOnly(flag));
         }
     }
+    // Only a PostgreSQL URL can name a Citus coordinator (checked for every other backend, so
+    // a Citus command never reaches another backend's handle).
+    if database != Database::Postgres {
+        if let Some(command) = cli.command.citus_only() {
+            return Err(CliError::CitusOnly(command));
+        }
+    }
     // Checked again by `with_registry`; checking first fails fast, before connecting.
     tenancy_core::Tenant::new(&cli.registry).map_err(|e| CliError::Registry {
         name: cli.registry.clone(),
@@ -123,6 +130,11 @@ async fn execute(cli: Cli) -> Result<(), CliError> {
             if cli.pgbouncer {
                 tenants = tenants.behind_pgbouncer();
             }
+            if cli.command.citus_only().is_some() {
+                let result = citus(&tenants, cli.command).await;
+                pool.close().await;
+                return result;
+            }
             on(pool, tenants, known, cli.command).await
         }
         Database::MySql => {
@@ -156,6 +168,35 @@ async fn on<B: Backend, L: Lifecycle<Backend = B>>(
     let result = self::command(&mut ctx, command).await;
     pool.close().await;
     result
+}
+
+/// The Citus commands (`placement`, `move`), on a PostgreSQL handle.
+async fn citus(tenants: &Tenants<sqlx::Postgres>, command: Command) -> Result<(), CliError> {
+    let mut out = io::stdout();
+    match command {
+        Command::Placement => {
+            let placement = tenants.placement().await?;
+            for line in report::placement_lines(&placement) {
+                writeln!(out, "{line}")?;
+            }
+            Ok(())
+        }
+        Command::Move {
+            name,
+            node,
+            logical,
+        } => {
+            let mode = if logical {
+                tenancy_core::MoveMode::Logical
+            } else {
+                tenancy_core::MoveMode::BlockWrites
+            };
+            tenants.move_to_with(&name, &node, mode).await?;
+            writeln!(out, "moved {name} to {node}")?;
+            Ok(())
+        }
+        _ => unreachable!("only Citus commands are run here"),
+    }
 }
 
 /// How long the first connection may take.
@@ -231,6 +272,9 @@ async fn command<L: Lifecycle>(ctx: &mut Ctx<L>, command: Command) -> Result<(),
         Command::Migrate(args) if args.dry_run => dry_run(ctx, &args).await,
         Command::Migrate(args) => migrate(ctx, &args).await,
         Command::Rollback(args) => rollback(ctx, &args).await,
+        Command::Placement | Command::Move { .. } => {
+            unreachable!("Citus commands run on PostgreSQL handles only (see `execute`)")
+        }
     }
 }
 

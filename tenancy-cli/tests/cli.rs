@@ -1126,3 +1126,84 @@ fn tempdir(prefix: &str) -> std::path::PathBuf {
     std::fs::create_dir_all(&dir).unwrap();
     dir
 }
+
+/// `CITUS_URL`: the coordinator of a Citus cluster with two workers. Fails, saying how to get
+/// one, when unset (`.ci/run` starts one).
+fn citus_url() -> String {
+    std::env::var("CITUS_URL").unwrap_or_else(|_| {
+        panic!(
+            "CITUS_URL is not set: the citus_ tests need the coordinator of a Citus 12+ cluster \
+             with two workers (`.ci/run` starts one with /work/shared/citus/cluster.sh, or \
+             CITUS_CLUSTER_SH=<path>; or run the citusdata/citus image and export CITUS_URL)"
+        )
+    })
+}
+
+/// The `placement` line of `tenant`: its node, `host:port`.
+fn placed_on(w: &World, tenant: &str) -> String {
+    let run = w.ok(&["placement"]);
+    let line = run
+        .lines()
+        .into_iter()
+        .find(|l| l.split_whitespace().next() == Some(tenant))
+        .unwrap_or_else(|| panic!("no placement line for {tenant}:\n{run:?}"))
+        .to_owned();
+    line.split_whitespace().nth(1).unwrap().to_owned()
+}
+
+#[test]
+fn citus_placement_and_move() {
+    let w = World::on(Server::Postgres, citus_url()).with_guards();
+    let acme = w.tenant("acme");
+    w.create(&acme);
+    w.execute(&format!("INSERT INTO \"{acme}\".guards VALUES (1), (2)"));
+    let from = placed_on(&w, &acme);
+    let nodes: Vec<String> = w.sql(async |conn| {
+        sqlx::query_scalar(
+            "SELECT nodename || ':' || nodeport FROM pg_dist_node \
+             WHERE shouldhaveshards AND groupid <> 0 ORDER BY 1",
+        )
+        .fetch_all(conn)
+        .await
+        .unwrap()
+    });
+    assert!(nodes.contains(&from), "{from} not in {nodes:?}");
+    let to = nodes.iter().find(|n| **n != from).unwrap().clone();
+    let run = w.ok(&["move", &acme, &to]);
+    assert_eq!(run.lines(), [format!("moved {acme} to {to}")]);
+    assert_eq!(placed_on(&w, &acme), to);
+    let rows: i64 = w.sql(async |conn| {
+        sqlx::query_scalar(AssertSqlSafe(format!(
+            "SELECT count(*) FROM \"{acme}\".guards"
+        )))
+        .fetch_one(conn)
+        .await
+        .unwrap()
+    });
+    assert_eq!(rows, 2);
+    // And back by logical replication.
+    let run = w.ok(&["move", &acme, &from, "--logical"]);
+    assert_eq!(run.lines(), [format!("moved {acme} to {from}")]);
+    assert_eq!(placed_on(&w, &acme), from);
+    // Bad input: a node that is no worker, a malformed node, a tenant that is none.
+    let run = w.fails(&["move", &acme, "nowhere.invalid:5432"]);
+    assert!(
+        run.stderr
+            .contains("nowhere.invalid:5432 is not an active worker node"),
+        "{run:?}"
+    );
+    let run = w.run(&["move", &acme, "no-port"]);
+    assert_eq!(run.code, Some(2), "{run:?}");
+    let run = w.fails(&["move", &w.tenant("nobody"), &to]);
+    assert!(run.stderr.contains("is not a tenant"), "{run:?}");
+}
+
+#[test]
+fn citus_commands_on_plain_postgresql_and_mysql_are_refused() {
+    let w = World::new().with_guards();
+    let run = w.fails(&["placement"]);
+    assert!(run.stderr.contains("placement needs Citus"), "{run:?}");
+    let run = run_with_url("mysql://root@127.0.0.1:1/none", &["placement"]);
+    assert_eq!(run.code, Some(2), "{run:?}");
+    assert!(run.stderr.contains("placement needs Citus"), "{run:?}");
+}

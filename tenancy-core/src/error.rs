@@ -4,6 +4,7 @@ use std::fmt;
 use std::time::Duration;
 
 use crate::backend::{self, Backend};
+use crate::pg::citus::{CitusRefusal, Node};
 use crate::record::State;
 use crate::tenant::{InvalidTenantName, Tenant};
 use crate::validate::ValidationErrors;
@@ -243,6 +244,44 @@ pub enum Error {
         reason: String,
     },
 
+    /// Citus refused a tenant migration for a reason it always will (a trigger, a foreign key
+    /// out of the tenant): the tenant's transaction was rolled back. [`CitusRefusal::advice`]
+    /// says what to write instead; the README's "Migrations for Citus" section has examples.
+    #[error("migration {version} of tenant \"{tenant}\" uses {refusal}, which Citus refuses: {}", refusal.advice())]
+    CitusUnsupported {
+        /// The tenant.
+        tenant: Tenant,
+        /// The migration's version.
+        version: i64,
+        /// What Citus refused.
+        refusal: CitusRefusal,
+        /// Citus's error.
+        #[source]
+        source: DatabaseError,
+    },
+
+    /// A Citus operation (placement, moving a tenant) was asked of a server that is not a
+    /// Citus coordinator (the `citus` extension is not installed in the database). Nothing was
+    /// done.
+    #[error("{operation} needs Citus: this server has no `citus` extension in this database")]
+    NotCitus {
+        /// The operation (`"placement"`, `"move"`).
+        operation: &'static str,
+    },
+
+    /// A tenant was to be moved to a node that is not an active Citus worker of the cluster.
+    /// Nothing was done.
+    #[error(
+        "{node} is not an active worker node of this Citus cluster (workers: {})",
+        Nodes(known)
+    )]
+    UnknownNode {
+        /// The node asked for.
+        node: Node,
+        /// The cluster's active workers.
+        known: Vec<Node>,
+    },
+
     /// The `create` hook failed; the tenant was not created.
     #[error("the create hook failed for tenant \"{tenant}\"")]
     Hook {
@@ -301,9 +340,27 @@ impl Error {
         match self {
             Error::Database { source, .. }
             | Error::UnknownTenant { source, .. }
-            | Error::Migration { source, .. } => Some(source.as_sqlx()),
+            | Error::Migration { source, .. }
+            | Error::CitusUnsupported { source, .. } => Some(source.as_sqlx()),
             _ => None,
         }
+    }
+}
+
+struct Nodes<'a>(&'a [Node]);
+
+impl fmt::Display for Nodes<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.0.is_empty() {
+            return f.write_str("none");
+        }
+        for (i, node) in self.0.iter().enumerate() {
+            if i > 0 {
+                f.write_str(", ")?;
+            }
+            write!(f, "{node}")?;
+        }
+        Ok(())
     }
 }
 

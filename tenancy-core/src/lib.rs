@@ -18,7 +18,9 @@
 //! - [`Validate`]: every broken rule at once, per field, before anything is written.
 //! - [`Tenants`]: the lifecycle handle: create (atomic, with migrations), drop, rename, list,
 //!   per-tenant migrations (`migrate`, `migrate_all`, `rollback`, `status`), and
-//!   [`for_each`](Tenants::for_each) to run any work for every tenant.
+//!   [`for_each`](Tenants::for_each) to run any work for every tenant. On a Citus coordinator
+//!   ([`Flavour::Citus`], detected) each tenant schema is a distributed schema on one worker:
+//!   [`placement`](Tenants::placement) says which, [`move_to`](Tenants::move_to) moves it.
 //! - [`Backend`]: the seam each database implements (sqlx's `Postgres`, `MySql` with the
 //!   `mysql` feature, `Sqlite` with the `sqlite` feature): its SQL dialect, error meanings and
 //!   tenant store. A model names its backend; a [`Tenants`] handle's backend is its pool's;
@@ -95,6 +97,7 @@ pub use fan_out::{EachOptions, EachProgressFn};
 pub use handle::Lifecycle;
 pub use lifecycle::{Dropped, TenantEvent, Tenants, DEFAULT_REGISTRY};
 pub use model::{ColumnDef, TableDef, TenantModel};
+pub use pg::citus::{CitusRefusal, Flavour, InvalidNode, MoveMode, Node, Placement};
 pub use pg::lifecycle::CreateHook;
 pub use pool::{PoolSettings, STATEMENTS_PER_MODEL};
 pub use query::{Column, Filter, Order, Query, SqlValue};

@@ -7,7 +7,7 @@
 //! databases and [`Tenants::drop`] refuses them.
 
 use std::sync::atomic::AtomicBool;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use sqlx::migrate::{Migration, Migrator};
@@ -15,6 +15,7 @@ use sqlx::{Pool, Postgres};
 
 use crate::backend::Backend;
 use crate::error::Error;
+use crate::pg::citus::Flavour;
 use crate::pg::sql::BatchOptions;
 use crate::plan::Migrations;
 use crate::tenant::{Tenant, TenantNamePolicy};
@@ -98,6 +99,8 @@ struct Inner<B: Backend> {
     policy: TenantNamePolicy,
     batch: BatchOptions,
     pgbouncer: bool,
+    flavour_setting: Option<Flavour>,
+    flavour: OnceLock<Flavour>,
     registry_ready: AtomicBool,
     subscribers: Mutex<Vec<Subscriber>>,
 }
@@ -112,6 +115,7 @@ pub(crate) struct Settings<B: Backend> {
     batch: BatchOptions,
     pgbouncer: bool,
     pub(crate) store: B::StoreSettings,
+    flavour: Option<Flavour>,
 }
 
 impl<B: Backend> std::fmt::Debug for Tenants<B> {
@@ -142,6 +146,7 @@ impl<B: Backend> Tenants<B> {
                 batch: BatchOptions::default(),
                 pgbouncer: false,
                 store: B::StoreSettings::default(),
+                flavour: None,
             },
         )
     }
@@ -178,6 +183,7 @@ impl<B: Backend> Tenants<B> {
             batch: inner.batch.clone(),
             pgbouncer: inner.pgbouncer,
             store: inner.store_settings.clone(),
+            flavour: inner.flavour_setting,
         };
         change(&mut settings);
         Self::build(self.subscribers(), settings)
@@ -201,6 +207,8 @@ impl<B: Backend> Tenants<B> {
                 policy,
                 batch: settings.batch,
                 pgbouncer: settings.pgbouncer,
+                flavour_setting: settings.flavour,
+                flavour: settings.flavour.map(OnceLock::from).unwrap_or_default(),
                 registry_ready: AtomicBool::new(false),
                 subscribers: Mutex::new(subscribers),
             }),
@@ -279,6 +287,12 @@ impl<B: Backend> Tenants<B> {
         self.inner.pgbouncer
     }
 
+    /// The server's flavour, once known (said with [`Tenants::with_flavour`] or detected when the
+    /// registry was made sure of).
+    pub(crate) fn flavour_cell(&self) -> &OnceLock<Flavour> {
+        &self.inner.flavour
+    }
+
     /// Whether the registry was made sure of by this handle.
     pub(crate) fn registry_ready(&self) -> &AtomicBool {
         &self.inner.registry_ready
@@ -310,6 +324,20 @@ impl Tenants<Postgres> {
     /// [`PoolSettings::pgbouncer`](crate::PoolSettings::pgbouncer).
     pub fn behind_pgbouncer(self) -> Self {
         self.rebuild(|s| s.pgbouncer = true)
+            .expect("the rest was checked when the handle was built")
+    }
+
+    /// The same handle, told that the server is a Citus coordinator (or, with
+    /// [`Flavour::Postgres`], that it is not), instead of finding out at its first operation.
+    ///
+    /// By default a handle asks the server once, when it first uses the registry, whether the
+    /// `citus` extension is installed in the database. On Citus it keeps the registry local to
+    /// the coordinator, makes each tenant's schema a distributed schema when creating it
+    /// (whatever the database's `citus.enable_schema_based_sharding`), and sends migrations so
+    /// that Citus accepts them (see the README's "Citus" section). Saying
+    /// [`Flavour::Postgres`] on a Citus server gives schemas that are not distributed.
+    pub fn with_flavour(self, flavour: Flavour) -> Self {
+        self.rebuild(|s| s.flavour = Some(flavour))
             .expect("the rest was checked when the handle was built")
     }
 }

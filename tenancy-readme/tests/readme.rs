@@ -66,9 +66,12 @@ fn every_rust_block_of_the_readme_is_included_here() {
     // `query_across`; needs the `serde` feature), readme_5 (a pool for many tenants) and readme_6
     // (PgBouncer) are compiled by the crate's doctests (5 and 6 connect to the deployment URLs
     // they show; the library paths they use run in tests/integration); readme_7 (MySQL) runs
-    // below against MariaDB; readme_8 (`#[tenancy::test]`) is a test of its own below.
+    // below against MariaDB; readme_8 (SQLite) runs below in a temporary folder; readme_9
+    // (`#[tenancy::test]`) is a test of its own below; readme_10 (Citus placement and moves) is
+    // compiled by the doctests, and what it calls runs against a Citus cluster in
+    // tests/integration/backends/citus.rs.
     assert_eq!(
-        BLOCKS, 9,
+        BLOCKS, 10,
         "a README block was added or removed: update this file"
     );
 }

@@ -6,7 +6,7 @@ use sqlx::postgres::PgPool;
 use sqlx::SqlSafeStr;
 use tenancy::{Tenant, Tenants};
 
-use crate::support::{drop_schemas, on_side_thread};
+use crate::support::{drop_schemas, on_side_thread_at};
 
 pub const V1_GUARDS: &str = "CREATE TABLE guards (
     id bigserial PRIMARY KEY,
@@ -48,6 +48,8 @@ pub fn migrator(migrations: Vec<Migration>) -> Migrator {
 pub struct Lifecycle {
     pub tenants: Tenants,
     pub registry: String,
+    /// The server to clean up on: the pool's.
+    server: sqlx::postgres::PgConnectOptions,
 }
 
 impl Lifecycle {
@@ -57,7 +59,23 @@ impl Lifecycle {
             .unwrap()
             .with_registry(&registry)
             .unwrap();
-        Lifecycle { tenants, registry }
+        Lifecycle {
+            tenants,
+            registry,
+            server: (*pool.connect_options()).clone(),
+        }
+    }
+
+    /// A fixture for `tenants` on `registry`, cleaned up on the test database (`DATABASE_URL`),
+    /// e.g. for a handle whose pool goes through PgBouncer.
+    pub fn on_test_database(tenants: Tenants, registry: String) -> Self {
+        Lifecycle {
+            tenants,
+            registry,
+            server: crate::support::database_url()
+                .parse()
+                .expect("DATABASE_URL"),
+        }
     }
 
     /// Another handle on the same registry with other migrations (a newer build of the app).
@@ -72,7 +90,7 @@ impl Lifecycle {
 impl Drop for Lifecycle {
     fn drop(&mut self) {
         let registry = self.registry.clone();
-        on_side_thread(async move |pool| {
+        on_side_thread_at(self.server.clone(), async move |pool| {
             let sql = format!("SELECT name FROM \"{registry}\".tenants");
             let names: Vec<String> = sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
                 .fetch_all(pool)

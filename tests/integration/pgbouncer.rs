@@ -46,7 +46,7 @@ impl Bounced {
             .behind_pgbouncer();
         Bounced {
             pool,
-            lifecycle: Lifecycle { tenants, registry },
+            lifecycle: Lifecycle::on_test_database(tenants, registry),
         }
     }
 

@@ -1,6 +1,6 @@
 //! Shared fixtures of the PostgreSQL tests: the pool, fresh tenant schemas, and the `Guard` model.
 
-use sqlx::postgres::{PgPool, PgPoolOptions};
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use tenancy::{Tenant, TenantModel};
 
 // The model most tests use: the PostgreSQL `Guard` of the backend harness (one definition for
@@ -44,9 +44,10 @@ pub async fn pool_with(max_connections: u32) -> PgPool {
 }
 
 /// Fresh tenant schemas holding the `guards` table, dropped when this value is dropped (even
-/// when the test panics).
+/// when the test panics), on the server of the pool that made them.
 pub struct Tenants {
     pub tenants: Vec<Tenant>,
+    server: PgConnectOptions,
 }
 
 impl Tenants {
@@ -67,7 +68,10 @@ impl Tenants {
                 .await
                 .expect("create test schema");
         }
-        Tenants { tenants }
+        Tenants {
+            tenants,
+            server: (*pool.connect_options()).clone(),
+        }
     }
 
     pub async fn new(pool: &PgPool, n: usize) -> Self {
@@ -82,22 +86,31 @@ impl Tenants {
 impl Drop for Tenants {
     fn drop(&mut self) {
         let names: Vec<String> = self.tenants.iter().map(|t| t.quoted()).collect();
-        on_side_thread(async move |pool| drop_schemas(pool, &names).await);
+        on_side_thread_at(self.server.clone(), async move |pool| {
+            drop_schemas(pool, &names).await
+        });
     }
 }
 
 /// Runs `cleanup` on a pool of its own, on a thread of its own, and waits for it: async work
 /// cannot run in `Drop`, and the test's runtime may be the one this thread blocks. Best effort:
-/// nothing happens if the database cannot be reached.
-pub fn on_side_thread(cleanup: impl AsyncFnOnce(&PgPool) + Send + 'static) {
-    let url = database_url();
+/// nothing happens if the database cannot be reached. `server` is the server to clean up on (a
+/// pool's `connect_options()`).
+pub fn on_side_thread_at(
+    server: PgConnectOptions,
+    cleanup: impl AsyncFnOnce(&PgPool) + Send + 'static,
+) {
     let _ = std::thread::spawn(move || {
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
             .unwrap();
         rt.block_on(async {
-            if let Ok(pool) = PgPoolOptions::new().max_connections(1).connect(&url).await {
+            if let Ok(pool) = PgPoolOptions::new()
+                .max_connections(1)
+                .connect_with(server)
+                .await
+            {
                 cleanup(&pool).await;
                 pool.close().await;
             }

@@ -41,7 +41,7 @@ async fn the_tenant_exists_and_is_migrated(tenant: Tenant, pool: PgPool, tenants
         schema_and_registration(&pool, tenant.as_str()).await,
         (true, true)
     );
-    // The example's migration made `guards` (with its trigger) in the tenant's schema.
+    // The example's migration made `guards` in the tenant's schema.
     let sql = format!(
         "INSERT INTO {}.guards (name, position) VALUES ('Abu', 'Captain') RETURNING id",
         tenant.quoted()

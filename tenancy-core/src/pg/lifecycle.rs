@@ -6,8 +6,9 @@ use std::sync::atomic::Ordering;
 use futures_util::future::BoxFuture;
 use sqlx::migrate::Migration;
 use sqlx::postgres::{PgArguments, PgConnection, PgRow};
-use sqlx::{Arguments, AssertSqlSafe, Connection, FromRow, Postgres, Transaction};
+use sqlx::{Arguments, AssertSqlSafe, Connection, FromRow, Postgres, Row, Transaction};
 
+use super::citus::{self, Flavour};
 use super::sql;
 use crate::error::{Error, LockHolder};
 use crate::exec::{Executor, PgBouncer, Session};
@@ -76,11 +77,57 @@ impl Tenants<Postgres> {
         if self.registry_ready().load(Ordering::Acquire) {
             return Ok(());
         }
-        sqlx::raw_sql(AssertSqlSafe(sql::ensure_registry(self.registry())))
-            .execute(self.pool())
+        // One round trip: on Citus the registry is created with schema-based sharding off, so
+        // it stays local to the coordinator; the last statement says whether this is Citus.
+        let batch = format!(
+            "{};\n{};\n{}",
+            citus::SHARDING_OFF_IF_CITUS,
+            sql::ensure_registry(self.registry()),
+            citus::DETECT
+        );
+        let rows = sqlx::raw_sql(AssertSqlSafe(batch))
+            .fetch_all(self.pool())
             .await?;
+        let detected = match rows
+            .last()
+            .map(|row| row.try_get::<bool, _>(0))
+            .transpose()?
+        {
+            Some(true) => Flavour::Citus,
+            _ => Flavour::Postgres,
+        };
+        let flavour = *self.flavour_cell().get_or_init(|| detected);
+        if flavour == Flavour::Citus && detected == Flavour::Citus {
+            // A registry made distributed before (the database's sharding was on when it was
+            // created) is brought back to the coordinator.
+            sqlx::query(citus::UNDISTRIBUTE_REGISTRY)
+                .persistent(false)
+                .bind(self.registry().as_str())
+                .execute(self.pool())
+                .await?;
+        }
         self.registry_ready().store(true, Ordering::Release);
         Ok(())
+    }
+
+    /// Whether the server is a Citus coordinator (see [`with_flavour`](Self::with_flavour));
+    /// asked once per handle, with the registry's set-up.
+    pub async fn flavour(&self) -> Result<Flavour, Error> {
+        self.ensure_registry().await?;
+        Ok(self.flavour_now())
+    }
+
+    /// The flavour, known once [`ensure_registry`](Self::ensure_registry) has run.
+    pub(crate) fn flavour_now(&self) -> Flavour {
+        self.flavour_cell()
+            .get()
+            .copied()
+            .unwrap_or(Flavour::Postgres)
+    }
+
+    /// Whether this handle runs on Citus (after [`ensure_registry`](Self::ensure_registry)).
+    pub(crate) fn on_citus(&self) -> bool {
+        self.flavour_now() == Flavour::Citus
     }
 
     /// The result of a lifecycle operation on `tenant`, its error made specific (see
@@ -173,13 +220,31 @@ impl Tenants<Postgres> {
     async fn create_checked(&self, tenant: &Tenant, hook: Option<CreateHook>) -> Result<(), Error> {
         self.ensure_registry().await?;
         let registry = self.registry();
-        let all: Vec<&Migration> = self.migrations().ups().collect();
+        let ups: Vec<&Migration> = self.migrations().ups().collect();
+        let on_citus = self.on_citus();
+        // On Citus: each statement Citus refuses in a multi-statement string in a block of its
+        // own, and the schema distributed whatever the database's sharding setting.
+        let for_citus = if on_citus {
+            citus::for_citus(&ups)
+        } else {
+            Vec::new()
+        };
+        let all: Vec<&Migration> = if on_citus {
+            for_citus.iter().collect()
+        } else {
+            ups
+        };
+        let sharding = if on_citus {
+            format!("{};\n", citus::SHARDING_ON)
+        } else {
+            String::new()
+        };
         if hook.is_none() {
             // The common case in one round trip. Any failure leaves nothing behind (one
             // implicit transaction) and falls through to the statement-at-a-time path below,
             // which redoes the work and reports the exact error (name taken, schema there,
             // which migration failed).
-            let batch = sql::create_batch(registry, tenant, &all, self.batch());
+            let batch = sharding.clone() + &sql::create_batch(registry, tenant, &all, self.batch());
             if sqlx::raw_sql(AssertSqlSafe(batch))
                 .execute(self.pool())
                 .await
@@ -193,7 +258,7 @@ impl Tenants<Postgres> {
         let mut tx = conn.begin().await?;
         let result = async {
             sqlx::raw_sql(AssertSqlSafe(format!(
-                "{};\n{}",
+                "{sharding}{};\n{}",
                 sql::save_session(registry),
                 sql::set_lock_timeout(self.batch())
             )))

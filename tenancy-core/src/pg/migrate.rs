@@ -12,6 +12,7 @@ use sqlx::migrate::Migration;
 use sqlx::postgres::{PgArguments, PgConnection};
 use sqlx::{Arguments, AssertSqlSafe, Connection, Postgres, Transaction};
 
+use super::citus;
 use super::lifecycle::{args, settle};
 use super::sql;
 use crate::error::Error;
@@ -85,11 +86,19 @@ async fn run_in_tenant(
         sqlx::raw_sql(m.sql.clone())
             .execute(&mut **tx)
             .await
-            .map_err(|source| Error::Migration {
-                tenant: tenant.clone(),
-                version: m.version,
-                description: m.description.to_string(),
-                source: source.into(),
+            .map_err(|source| match citus::refusal(&source) {
+                Some(refusal) => Error::CitusUnsupported {
+                    tenant: tenant.clone(),
+                    version: m.version,
+                    refusal,
+                    source: source.into(),
+                },
+                None => Error::Migration {
+                    tenant: tenant.clone(),
+                    version: m.version,
+                    description: m.description.to_string(),
+                    source: source.into(),
+                },
             })?;
         millis.push(i64::try_from(started.elapsed().as_millis()).unwrap_or(i64::MAX));
     }
@@ -160,7 +169,17 @@ impl Tenants {
             return Ok(Outcome::UpToDate);
         }
         let versions: Vec<i64> = applied.iter().map(|(v, _)| *v).collect();
-        let batch = sql::migrate_batch(self.registry(), tenant, &versions, &pending, self.batch());
+        let for_citus = if self.on_citus() {
+            citus::for_citus(&pending)
+        } else {
+            Vec::new()
+        };
+        let sent: Vec<&Migration> = if self.on_citus() {
+            for_citus.iter().collect()
+        } else {
+            pending.clone()
+        };
+        let batch = sql::migrate_batch(self.registry(), tenant, &versions, &sent, self.batch());
         match sqlx::raw_sql(AssertSqlSafe(batch))
             .execute(self.pool())
             .await
@@ -216,13 +235,14 @@ impl Tenants {
                 .await?;
             let outcome = match direction {
                 Direction::Up => {
-                    let pending = self.migrations().pending(tenant, &applied)?;
-                    apply(self, &mut tx, tenant, &pending).await?;
+                    let pending = self.citus_ready(self.migrations().pending(tenant, &applied)?);
+                    apply(self, &mut tx, tenant, &pending.iter().collect::<Vec<_>>()).await?;
                     Outcome::Migrated(pending.iter().map(|m| m.version).collect())
                 }
                 Direction::Down(target) => {
-                    let downs = self.migrations().to_revert(tenant, &applied, *target)?;
-                    revert(self, &mut tx, tenant, &downs).await?;
+                    let downs =
+                        self.citus_ready(self.migrations().to_revert(tenant, &applied, *target)?);
+                    revert(self, &mut tx, tenant, &downs.iter().collect::<Vec<_>>()).await?;
                     Outcome::RolledBack(downs.iter().map(|m| m.version).collect())
                 }
             };
@@ -238,6 +258,15 @@ impl Tenants {
         let outcome = settle(tx, result).await?;
         self.release_clean(conn, before).await?;
         Ok(outcome)
+    }
+
+    /// `migrations` as they are sent: on Citus, rewritten by [`citus::for_citus`].
+    fn citus_ready(&self, migrations: Vec<&Migration>) -> Vec<Migration> {
+        if self.on_citus() {
+            citus::for_citus(&migrations)
+        } else {
+            migrations.into_iter().cloned().collect()
+        }
     }
 
     /// Migrates every tenant that is behind. One catalog query finds them (a no-op run is one

@@ -7,6 +7,7 @@ use futures_util::future::BoxFuture;
 use sqlx::postgres::{PgArguments, PgConnection, PgDatabaseError};
 use sqlx::{AssertSqlSafe, Connection, Postgres};
 
+pub(crate) mod citus;
 pub(crate) mod lifecycle;
 pub(crate) mod migrate;
 #[doc(hidden)]

@@ -97,9 +97,24 @@ fn lock_tenant_of(registry: &Tenant, name: &str) -> String {
 
 /// [`lock_tenant_of`] as an expression of a `SELECT` list.
 fn lock_expr(registry: &Tenant, name: &str) -> String {
+    format!("pg_advisory_xact_lock({})", lock_key(registry, name))
+}
+
+/// The advisory lock key of tenant `name` (an SQL expression).
+fn lock_key(registry: &Tenant, name: &str) -> String {
     format!(
-        "pg_advisory_xact_lock(hashtextextended({} || {name}, 0))",
+        "hashtextextended({} || {name}, 0)",
         literal(&format!("tenancy:{}:", registry.as_str()))
+    )
+}
+
+/// The tenant's lifecycle lock (the same key as [`lock_tenant`]) taken for the session, for
+/// work that cannot run inside a transaction (a Citus move by logical replication). Only for a
+/// connection that is closed afterwards, never returned to a pool.
+pub fn lock_tenant_session_named(registry: &Tenant, tenant: &Tenant) -> String {
+    format!(
+        "SELECT pg_advisory_lock({})",
+        lock_key(registry, &literal(tenant.as_str()))
     )
 }
 

@@ -38,6 +38,7 @@
 //!   reserved names; a session's `USE` does not redirect CRUD; unsigned keys. No `create_with`,
 //!   `rollback_all`, run record, shared schemas or PgBouncer mode on MySQL (the backend's docs).
 
+pub mod citus;
 pub mod mysql;
 pub mod pg;
 pub mod sqlite;

@@ -1,0 +1,644 @@
+//! The shared behaviours on Citus, a distributed schema per tenant, against a real cluster:
+//! `CITUS_URL`, the coordinator of a Citus 12+ cluster with at least two workers
+//! (`.ci/run` starts one with `/work/shared/citus/cluster.sh start`; any Citus cluster does,
+//! e.g. the official `citusdata/citus` image with two workers). Without it these tests fail,
+//! saying how to provide one; they never skip. Then what only Citus does: placement, moves,
+//! what reaches the workers, and the migrations Citus refuses.
+
+use sqlx::migrate::MigrationType;
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::ConnectOptions;
+use tenancy::{CitusRefusal, Error, Flavour, MigrateOptions, MoveMode, Node, Tenant, TenantModel};
+
+pub use crate::lifecycle_support::{has_column, has_table, v1, v2, Lifecycle, V1_GUARDS};
+pub use crate::support::{raw_guards, Badge, Guard};
+
+use crate::assert_err;
+use crate::lifecycle_support::migration;
+
+// The shared behaviours, one module per concern: the same files as the other backends'.
+#[allow(clippy::duplicate_mod)]
+#[path = "shared/crud.rs"]
+mod crud;
+#[allow(clippy::duplicate_mod)]
+#[path = "shared/insert_many.rs"]
+mod insert_many;
+#[allow(clippy::duplicate_mod)]
+#[path = "shared/isolation.rs"]
+mod isolation;
+#[allow(clippy::duplicate_mod)]
+#[path = "shared/lifecycle.rs"]
+mod lifecycle;
+#[allow(clippy::duplicate_mod)]
+#[path = "shared/migrations.rs"]
+mod migrations;
+#[allow(clippy::duplicate_mod)]
+#[path = "shared/query.rs"]
+mod query;
+#[allow(clippy::duplicate_mod)]
+#[path = "shared/validation.rs"]
+mod validation;
+
+pub type Db = sqlx::Postgres;
+pub type Pool = sqlx::PgPool;
+
+/// Create, migrate and rollback are (two-phase committed) transactions.
+pub const ATOMIC_DDL: bool = true;
+pub const MAX_BIND_PARAMS: usize = <Db as tenancy::Backend>::MAX_BIND_PARAMS;
+/// A schema that always exists.
+pub const SERVER_CONTAINER: &str = "public";
+/// A migration statement the server refuses.
+pub const FAILING: &str = "CREATE TABLE broken (id nonsense_type)";
+/// Adds the column v2 adds, with another type, so v2 fails in that tenant (`{t}`: the schema).
+pub const ADD_BADGE_INT: &str = "ALTER TABLE {t}.guards ADD COLUMN badge int";
+
+/// `CITUS_URL`: the coordinator. Fails the test, saying how to get one, when it is unset.
+pub fn citus_url() -> String {
+    std::env::var("CITUS_URL").unwrap_or_else(|_| {
+        panic!(
+            "CITUS_URL is not set: the Citus tests need the coordinator of a Citus 12+ cluster \
+             with two workers. `.ci/run` starts one (`/work/shared/citus/cluster.sh start`, whose \
+             last line is DATABASE_URL=…; or CITUS_CLUSTER_SH=<path>); or run the official \
+             citusdata/citus image with two workers and export CITUS_URL=postgres://…"
+        )
+    })
+}
+
+pub async fn pool() -> Pool {
+    pool_with(4).await
+}
+
+pub async fn pool_with(max_connections: u32) -> Pool {
+    let url = citus_url();
+    let pool = PgPoolOptions::new()
+        .max_connections(max_connections)
+        .connect(&url)
+        .await
+        .unwrap_or_else(|e| {
+            panic!(
+                "cannot reach the Citus coordinator at CITUS_URL={url} ({e}): start the cluster \
+                 (`/work/shared/citus/cluster.sh start`, as `.ci/run` does) or point CITUS_URL \
+                 at a Citus coordinator"
+            )
+        });
+    let citus: bool =
+        sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'citus')")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    assert!(
+        citus,
+        "CITUS_URL={url} is not a Citus coordinator (no citus extension)"
+    );
+    pool
+}
+
+/// Fresh distributed tenant schemas holding `guards` and `badges`, dropped at the end.
+pub struct Fresh(crate::support::Tenants);
+
+impl Fresh {
+    pub async fn new(pool: &Pool, n: usize) -> Self {
+        use crate::support::{Tenants, BADGES_DDL, GUARDS_DDL};
+        // Distributed whatever the database's setting: the first statement of the script
+        // turns schema-based sharding on for its transaction.
+        const SHARDING: &str =
+            "SELECT set_config('citus.enable_schema_based_sharding', 'on', true)";
+        let made = Tenants::with(pool, n, &[GUARDS_DDL, BADGES_DDL]).await;
+        // `Tenants::with` made plain `CREATE SCHEMA`s: distribute any the setting left local.
+        for t in &made.tenants {
+            let sql = format!(
+                "{SHARDING}; SELECT citus_schema_distribute({lit}) \
+                 WHERE NOT EXISTS (SELECT 1 FROM pg_dist_schema WHERE schemaid = {lit}::regnamespace)",
+                lit = literal(t.as_str())
+            );
+            exec(pool, sql).await;
+        }
+        Fresh(made)
+    }
+
+    pub fn get(&self, i: usize) -> &Tenant {
+        self.0.get(i)
+    }
+}
+
+fn literal(s: &str) -> String {
+    format!("'{}'", s.replace('\'', "''"))
+}
+
+/// `tenant`'s schema, quoted.
+pub fn q(tenant: &Tenant) -> String {
+    tenant.quoted()
+}
+
+/// Runs `sql` with plain sqlx.
+pub async fn exec(pool: &Pool, sql: String) {
+    sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
+        .execute(pool)
+        .await
+        .unwrap();
+}
+
+pub async fn container_exists(pool: &Pool, name: &str) -> bool {
+    crate::lifecycle_support::schema_exists(pool, name).await
+}
+
+pub async fn container_names(pool: &Pool) -> Vec<String> {
+    crate::support::schema_names(pool).await
+}
+
+/// A schema that is no tenant, holding table `keep`.
+pub async fn create_container(pool: &Pool, name: &str) {
+    exec(
+        pool,
+        format!("CREATE SCHEMA \"{name}\"; CREATE TABLE \"{name}\".keep (id int)"),
+    )
+    .await;
+}
+
+pub async fn drop_container(pool: &Pool, name: &str) {
+    exec(pool, format!("DROP SCHEMA \"{name}\" CASCADE")).await;
+}
+
+/// A `migrate_all` run ends with its durable commit, recording how many tenants it migrated.
+pub async fn assert_last_run_migrated(pool: &Pool, registry: &str, migrated: i64) {
+    let recorded: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+        "SELECT tenants_migrated FROM \"{registry}\".last_migrate_run"
+    )))
+    .fetch_one(pool)
+    .await
+    .unwrap();
+    assert_eq!(recorded, migrated);
+}
+
+// What only Citus does.
+
+fn name(prefix: &str) -> String {
+    tenancy_testdb::unique_name(prefix)
+}
+
+/// A connection straight to `node`, with the coordinator URL's user, password and database.
+async fn on_node(node: &Node) -> sqlx::PgConnection {
+    let options: PgConnectOptions = citus_url().parse().unwrap();
+    options
+        .host(&node.host)
+        .port(node.port)
+        .connect()
+        .await
+        .unwrap_or_else(|e| panic!("cannot connect to worker {node}: {e}"))
+}
+
+/// Whether schema `schema` exists on `node`.
+async fn schema_on(node: &Node, schema: &str) -> bool {
+    let mut conn = on_node(node).await;
+    sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = $1)")
+        .bind(schema)
+        .fetch_one(&mut conn)
+        .await
+        .unwrap()
+}
+
+/// The rows of `tenant`'s `guards` shard as stored on `node` (`None` if the shard is not
+/// there): read on the worker, bypassing the coordinator.
+async fn guards_on(pool: &Pool, node: &Node, tenant: &Tenant) -> Option<Vec<String>> {
+    let shard: String = sqlx::query_scalar(
+        "SELECT shard_name($1::regclass, shardid)::text FROM pg_dist_shard \
+         WHERE logicalrelid = $1::regclass",
+    )
+    .bind(format!("{}.guards", tenant.quoted()))
+    .fetch_one(pool)
+    .await
+    .unwrap();
+    let mut conn = on_node(node).await;
+    let found: Option<String> = sqlx::query_scalar("SELECT to_regclass($1)::text")
+        .bind(&shard)
+        .fetch_one(&mut conn)
+        .await
+        .unwrap();
+    found?;
+    let sql = format!("SELECT name FROM {shard} ORDER BY id");
+    Some(
+        sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
+            .fetch_all(&mut conn)
+            .await
+            .unwrap(),
+    )
+}
+
+/// `n` tenants created at v1 through `l`.
+async fn create_n(l: &Lifecycle, n: usize) -> Vec<Tenant> {
+    let mut out = Vec::new();
+    for i in 0..n {
+        out.push(l.tenants.create(name(&format!("c{i}"))).await.unwrap());
+    }
+    out
+}
+
+#[tokio::test]
+async fn the_flavour_is_detected_the_registry_stays_local_and_tenants_are_distributed() {
+    // Sessions with schema-based sharding off: tenants are distributed all the same.
+    let url = citus_url();
+    let options: PgConnectOptions = url
+        .parse::<PgConnectOptions>()
+        .unwrap()
+        .options([("citus.enable_schema_based_sharding", "off")]);
+    let off = PgPoolOptions::new()
+        .max_connections(2)
+        .connect_with(options)
+        .await
+        .unwrap();
+    let on = pool().await;
+    for pool in [&off, &on] {
+        let l = Lifecycle::new(pool, v1()).await;
+        assert_eq!(l.tenants.flavour().await.unwrap(), Flavour::Citus);
+        let t = l.tenants.create(name("dist")).await.unwrap();
+        let distributed = |schema: String| {
+            let pool = pool.clone();
+            async move {
+                sqlx::query_scalar::<_, bool>(
+                    "SELECT EXISTS (SELECT 1 FROM pg_dist_schema WHERE schemaid::regnamespace::text = $1)",
+                )
+                .bind(schema)
+                .fetch_one(&pool)
+                .await
+                .unwrap()
+            }
+        };
+        assert!(distributed(t.as_str().to_owned()).await, "tenant {t}");
+        assert!(
+            !distributed(l.registry.clone()).await,
+            "the registry stays on the coordinator"
+        );
+        assert!(l.tenants.placement_of(t.as_str()).await.unwrap().is_some());
+    }
+}
+
+#[tokio::test]
+async fn the_flavour_can_be_said_instead_of_detected() {
+    let pool = pool().await;
+    // Told Citus: as detected.
+    let l = Lifecycle::new(&pool, v1()).await;
+    let told = l.tenants.clone().with_flavour(Flavour::Citus);
+    let t = told.create(name("told")).await.unwrap();
+    assert_eq!(told.flavour().await.unwrap(), Flavour::Citus);
+    assert!(told.placement_of(t.as_str()).await.unwrap().is_some());
+    // Told plain PostgreSQL on a Citus coordinator: no Citus operation, and the schema is
+    // created as the database's setting says (here: sharding on, so distributed anyway).
+    let plain = l.tenants.clone().with_flavour(Flavour::Postgres);
+    assert_eq!(plain.flavour().await.unwrap(), Flavour::Postgres);
+    assert_err!(
+        plain.placement().await,
+        Error::NotCitus {
+            operation: "placement"
+        }
+    );
+    assert_eq!(plain.list().await.unwrap(), std::slice::from_ref(&t));
+}
+
+#[tokio::test]
+async fn a_registry_distributed_before_is_brought_back_to_the_coordinator() {
+    let pool = pool().await;
+    let registry = name("oldreg");
+    exec(
+        &pool,
+        format!(
+            "SELECT set_config('citus.enable_schema_based_sharding', 'on', true); \
+             CREATE SCHEMA \"{registry}\"; CREATE TABLE \"{registry}\".placeholder (id int)"
+        ),
+    )
+    .await;
+    let tenants = tenancy::Tenants::new(pool.clone(), crate::lifecycle_support::migrator(v1()))
+        .unwrap()
+        .with_registry(&registry)
+        .unwrap();
+    let t = tenants.create(name("after")).await.unwrap();
+    let distributed: bool = sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM pg_dist_schema WHERE schemaid = to_regnamespace($1))",
+    )
+    .bind(&registry)
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert!(!distributed);
+    assert_eq!(tenants.list().await.unwrap(), std::slice::from_ref(&t));
+    tenants.drop(t.as_str()).await.unwrap();
+    exec(&pool, format!("DROP SCHEMA \"{registry}\" CASCADE")).await;
+}
+
+#[tokio::test]
+async fn tenants_spread_over_both_workers_and_their_rows_live_where_placement_says() {
+    let pool = pool().await;
+    let l = Lifecycle::new(&pool, v1()).await;
+    let created = create_n(&l, 6).await;
+    let nodes = l.tenants.nodes().await.unwrap();
+    assert!(nodes.len() >= 2, "the cluster has two workers: {nodes:?}");
+    let placement = l.tenants.placement().await.unwrap();
+    assert_eq!(placement.len(), 6);
+    let used: std::collections::BTreeSet<&Node> =
+        placement.iter().filter_map(|p| p.node.as_ref()).collect();
+    assert!(used.len() >= 2, "tenants on one node only: {placement:?}");
+    for t in &created {
+        let node = l.tenants.placement_of(t.as_str()).await.unwrap().unwrap();
+        let abu = format!("Abu of {t}");
+        Guard::new(&abu, "Guard").insert(&pool, t).await.unwrap();
+        assert_eq!(guards_on(&pool, &node, t).await, Some(vec![abu]));
+        for other in nodes.iter().filter(|n| **n != node) {
+            assert_eq!(guards_on(&pool, other, t).await, None, "{t} on {other}");
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_move_keeps_the_data_and_the_tenant_keeps_serving() {
+    let pool = pool().await;
+    let l = Lifecycle::new(&pool, v1()).await;
+    let t = l.tenants.create(name("mover")).await.unwrap();
+    for n in ["Abu", "Bea", "Cid"] {
+        Guard::new(n, "Guard").insert(&pool, &t).await.unwrap();
+    }
+    let from = l.tenants.placement_of(t.as_str()).await.unwrap().unwrap();
+    let nodes = l.tenants.nodes().await.unwrap();
+    let to = nodes.iter().find(|n| **n != from).unwrap().clone();
+    // Reads go on meanwhile.
+    let reader = {
+        let (pool, t) = (pool.clone(), t.clone());
+        tokio::spawn(async move {
+            for _ in 0..20 {
+                assert_eq!(Guard::query(&t).count(&pool).await.unwrap(), 3);
+            }
+        })
+    };
+    l.tenants.move_to(t.as_str(), &to).await.unwrap();
+    reader.await.unwrap();
+    assert_eq!(
+        l.tenants.placement_of(t.as_str()).await.unwrap(),
+        Some(to.clone())
+    );
+    assert_eq!(
+        guards_on(&pool, &to, &t).await,
+        Some(vec!["Abu".into(), "Bea".into(), "Cid".into()])
+    );
+    // Citus drops the old shard later, as an orphaned resource; have it done now.
+    exec(&pool, "CALL citus_cleanup_orphaned_resources()".into()).await;
+    assert_eq!(guards_on(&pool, &from, &t).await, None);
+    // The tenant serves reads and writes on its new node.
+    Guard::new("Dee", "Guard").insert(&pool, &t).await.unwrap();
+    assert_eq!(Guard::query(&t).count(&pool).await.unwrap(), 4);
+    // Moving it where it is does nothing; an unknown node or tenant is refused.
+    l.tenants.move_to(t.as_str(), &to).await.unwrap();
+    let nowhere = Node::new("nowhere.invalid", 1);
+    assert_err!(
+        l.tenants.move_to(t.as_str(), &nowhere).await,
+        Error::UnknownNode { ref node, ref known } if *node == nowhere && *known == nodes
+    );
+    assert_err!(
+        l.tenants.move_to(name("nobody"), &to).await,
+        Error::NotATenant { .. }
+    );
+    // And back by logical replication, with writes going on meanwhile.
+    let writer = {
+        let (pool, t) = (pool.clone(), t.clone());
+        tokio::spawn(async move {
+            for i in 0..20 {
+                Guard::new(&format!("w{i}"), "Guard")
+                    .insert(&pool, &t)
+                    .await
+                    .unwrap();
+            }
+        })
+    };
+    l.tenants
+        .move_to_with(t.as_str(), &from, MoveMode::Logical)
+        .await
+        .unwrap();
+    writer.await.unwrap();
+    assert_eq!(
+        l.tenants.placement_of(t.as_str()).await.unwrap(),
+        Some(from)
+    );
+    assert_eq!(raw_guards(&pool, &t).await.len(), 24);
+    // The session lock of the logical move went with its connection: the tenant's lock is free.
+    let quick = l
+        .tenants
+        .clone()
+        .with_lock_timeout(std::time::Duration::from_secs(2));
+    let renamed = quick.rename(t.as_str(), name("moved")).await.unwrap();
+    assert_eq!(Guard::query(&renamed).count(&pool).await.unwrap(), 24);
+}
+
+#[tokio::test]
+async fn a_tenant_without_tables_is_not_placed_and_cannot_move() {
+    let pool = pool().await;
+    let l = Lifecycle::new(&pool, Vec::new()).await;
+    let t = l.tenants.create(name("empty")).await.unwrap();
+    assert_eq!(l.tenants.placement_of(t.as_str()).await.unwrap(), None);
+    let placement = l.tenants.placement().await.unwrap();
+    assert_eq!(placement.len(), 1);
+    assert_eq!((&placement[0].tenant, &placement[0].node), (&t, &None));
+    let node = l.tenants.nodes().await.unwrap().remove(0);
+    assert_err!(
+        l.tenants.move_to(t.as_str(), &node).await,
+        Error::Unsupported { operation: "move", ref reason } if reason.contains("no table")
+    );
+}
+
+#[tokio::test]
+async fn rename_and_drop_reach_the_workers() {
+    let pool = pool().await;
+    let l = Lifecycle::new(&pool, v1()).await;
+    let t = l.tenants.create(name("ren")).await.unwrap();
+    Guard::new("Abu", "Guard").insert(&pool, &t).await.unwrap();
+    let node = l.tenants.placement_of(t.as_str()).await.unwrap().unwrap();
+    assert!(schema_on(&node, t.as_str()).await);
+    let new = l.tenants.rename(t.as_str(), name("renamed")).await.unwrap();
+    assert!(!schema_on(&node, t.as_str()).await);
+    assert!(schema_on(&node, new.as_str()).await);
+    assert_eq!(
+        guards_on(&pool, &node, &new).await,
+        Some(vec!["Abu".into()])
+    );
+    assert_eq!(
+        l.tenants.placement_of(new.as_str()).await.unwrap(),
+        Some(node.clone())
+    );
+    l.tenants.drop(new.as_str()).await.unwrap();
+    for n in l.tenants.nodes().await.unwrap() {
+        assert!(!schema_on(&n, new.as_str()).await, "{new} left on {n}");
+    }
+}
+
+#[tokio::test]
+async fn migrate_all_passes_one_broken_tenant_on_each_worker() {
+    let pool = pool().await;
+    let l = Lifecycle::new(&pool, v1()).await;
+    let created = create_n(&l, 6).await;
+    let placement = l.tenants.placement().await.unwrap();
+    let mut broken = Vec::new();
+    for node in l.tenants.nodes().await.unwrap() {
+        let on_it = placement
+            .iter()
+            .find(|p| p.node.as_ref() == Some(&node))
+            .unwrap_or_else(|| panic!("no tenant on {node}: {placement:?}"));
+        exec(&pool, ADD_BADGE_INT.replace("{t}", &q(&on_it.tenant))).await;
+        broken.push(on_it.tenant.clone());
+    }
+    broken.sort();
+    let newer = l.with_migrations(&pool, v2());
+    let report = newer
+        .migrate_all(MigrateOptions::default().concurrency(4))
+        .await
+        .unwrap();
+    let mut failed: Vec<Tenant> = report
+        .failed()
+        .map(|(t, e)| {
+            assert!(matches!(e, Error::Migration { version: 2, .. }), "{e:?}");
+            t.clone()
+        })
+        .collect();
+    failed.sort();
+    assert_eq!(failed, broken);
+    assert_eq!(report.changed().count(), created.len() - broken.len());
+    for t in created.iter().filter(|t| !broken.contains(t)) {
+        assert!(has_column(&pool, t.as_str(), "guards", "badge").await);
+        assert_eq!(newer.status_of(t.as_str()).await.unwrap().applied, [1, 2]);
+    }
+}
+
+#[tokio::test]
+async fn ddl_citus_refuses_in_a_batch_runs_in_migrations() {
+    // Index DDL, renames and constraints on a distributed table, in one file: Citus refuses
+    // them in a multi-statement string unless each is sent on its own.
+    let pool = pool().await;
+    let mut migrations = v1();
+    migrations.push(migration(
+        2,
+        MigrationType::Simple,
+        "CREATE INDEX guards_name ON guards (name);
+         ALTER TABLE guards ADD COLUMN badge text;
+         ALTER TABLE guards ADD CONSTRAINT badge_unique UNIQUE (badge);
+         ALTER INDEX guards_name RENAME TO guards_by_name;
+         COMMENT ON TABLE guards IS 'guards; of the tenant';
+         CREATE TABLE posts (id bigserial PRIMARY KEY, guard bigint REFERENCES guards (id));",
+    ));
+    migrations.push(migration(
+        3,
+        MigrationType::Simple,
+        "ALTER TABLE posts RENAME TO shifts; DROP INDEX guards_by_name;",
+    ));
+    let l = Lifecycle::new(&pool, migrations.clone()).await;
+    let t = l.tenants.create(name("ddl")).await.unwrap();
+    assert!(has_table(&pool, t.as_str(), "shifts").await);
+    // And by migration of an existing tenant.
+    let old = Lifecycle::new(&pool, v1()).await;
+    let u = old.tenants.create(name("ddlm")).await.unwrap();
+    let newer = old.with_migrations(&pool, migrations);
+    let report = newer.migrate_all(MigrateOptions::default()).await.unwrap();
+    assert!(
+        report.is_success(),
+        "{:?}",
+        report.failed().collect::<Vec<_>>()
+    );
+    assert!(has_table(&pool, u.as_str(), "shifts").await);
+    assert!(has_column(&pool, u.as_str(), "guards", "badge").await);
+    // The DDL reached the shards on the workers, not only the coordinator's metadata.
+    for (handle, tenant) in [(&l.tenants, &t), (&newer, &u)] {
+        let node = handle.placement_of(tenant.as_str()).await.unwrap().unwrap();
+        let mut conn = on_node(&node).await;
+        let indexes: Vec<String> = sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+            "SET citus.override_table_visibility = off;
+             SELECT indexname::text FROM pg_indexes WHERE schemaname = {} AND tablename LIKE 'guards\\_%' ORDER BY 1",
+            literal(tenant.as_str())
+        )))
+        .fetch_all(&mut conn)
+        .await
+        .unwrap()
+        .iter()
+        .filter_map(|row| sqlx::Row::try_get::<String, _>(row, 0).ok())
+        .collect();
+        assert!(
+            indexes.iter().any(|i| i.starts_with("badge_unique_")),
+            "{tenant} on {node}: {indexes:?}"
+        );
+        assert!(
+            !indexes.iter().any(|i| i.starts_with("guards_by_name")),
+            "dropped by v3: {indexes:?}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn what_citus_refuses_is_a_typed_explained_error() {
+    let pool = pool().await;
+    let shared = name("shared");
+    exec(
+        &pool,
+        format!(
+            "SELECT set_config('citus.enable_schema_based_sharding', 'off', true); \
+             CREATE TABLE public.{shared} (id int PRIMARY KEY)"
+        ),
+    )
+    .await;
+    let other = Lifecycle::new(&pool, v1()).await;
+    let neighbour = other.tenants.create(name("neigh")).await.unwrap();
+    let cases = [
+        (
+            "CREATE FUNCTION touch() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RETURN NEW; END $$;
+             CREATE TRIGGER touch BEFORE UPDATE ON guards FOR EACH ROW EXECUTE FUNCTION touch();"
+                .to_owned(),
+            CitusRefusal::Trigger,
+        ),
+        (
+            format!("CREATE TABLE posts (id int, shared int REFERENCES public.{shared} (id))"),
+            CitusRefusal::ForeignKeyToLocalTable,
+        ),
+        (
+            format!(
+                "CREATE TABLE posts (id int, g bigint REFERENCES {}.guards (id))",
+                neighbour.quoted()
+            ),
+            CitusRefusal::ForeignKeyOutsideTenant,
+        ),
+    ];
+    for (sql, refusal) in cases {
+        let mut migrations = v1();
+        migrations.push(migration(2, MigrationType::Simple, &sql));
+        let l = Lifecycle::new(&pool, migrations).await;
+        let n = name("refused");
+        let err = l.tenants.create(&n).await.unwrap_err();
+        assert!(
+            matches!(err, Error::CitusUnsupported { version: 2, refusal: r, ref tenant, .. }
+                if r == refusal && tenant.as_str() == n),
+            "{sql}: {err:?}"
+        );
+        assert!(err.to_string().contains(refusal.advice()), "{err}");
+        assert!(!container_exists(&pool, &n).await, "nothing is left");
+    }
+    exec(&pool, format!("DROP TABLE public.{shared}")).await;
+}
+
+#[tokio::test]
+async fn the_example_migrations_run_on_citus() {
+    let pool = pool().await;
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/migrations/tenant");
+    let migrator = sqlx::migrate::Migrator::new(dir).await.unwrap();
+    let l = Lifecycle::new(&pool, migrator.migrations.to_vec()).await;
+    let t = l.tenants.create(name("example")).await.unwrap();
+    assert!(has_table(&pool, t.as_str(), "guards").await);
+}
+
+#[tokio::test]
+async fn placement_on_plain_postgresql_is_a_typed_error() {
+    let pg = crate::support::pool().await;
+    let l = Lifecycle::new(&pg, v1()).await;
+    assert_eq!(l.tenants.flavour().await.unwrap(), Flavour::Postgres);
+    assert_err!(
+        l.tenants.placement().await,
+        Error::NotCitus {
+            operation: "placement"
+        }
+    );
+    assert_err!(l.tenants.placement_of("acme").await, Error::NotCitus { .. });
+    assert_err!(
+        l.tenants.move_to("acme", &Node::new("w", 1)).await,
+        Error::NotCitus { operation: "move" }
+    );
+}
