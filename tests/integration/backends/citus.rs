@@ -125,6 +125,21 @@ fn literal(s: &str) -> String {
     format!("'{}'", s.replace('\'', "''"))
 }
 
+/// A transaction for statements on `tenant` (any tenant: statements name their schema).
+pub async fn begin(pool: &Pool, _tenant: &Tenant) -> sqlx::Transaction<'static, Db> {
+    pool.begin().await.unwrap()
+}
+
+/// A plain connection of the pool, for statements on `tenant` (any tenant).
+pub async fn acquire(pool: &Pool, _tenant: &Tenant) -> sqlx::pool::PoolConnection<Db> {
+    pool.acquire().await.unwrap()
+}
+
+/// The sqlx pool a `Tenants` handle is built from.
+pub fn sqlx_pool(pool: &Pool) -> Pool {
+    pool.clone()
+}
+
 /// `tenant`'s schema, quoted.
 pub fn q(tenant: &Tenant) -> String {
     tenant.quoted()
