@@ -87,6 +87,11 @@ pub trait TenantStore<B: Backend>: Send + Sync {
 
     /// How many tenants `migrate_all` and `rollback_all` run at once unless told otherwise.
     fn default_concurrency(&self, pool: &Pool<B>) -> usize;
+
+    /// Whether [`status`](Self::status) reads each tenant's own container (SQLite: its file)
+    /// rather than one registry query; `migrate_all` then runs on every tenant without reading
+    /// the statuses first.
+    fn status_reads_every_tenant(&self) -> bool;
 }
 
 impl<B: Backend> Tenants<B>
@@ -184,8 +189,10 @@ where
         .await
     }
 
-    /// Migrates every tenant that is behind (found with one query over the registry), up to
-    /// `options.concurrency` at once; a failing tenant does not stop the others.
+    /// Migrates every tenant that is behind, up to `options.concurrency` at once; a failing
+    /// tenant does not stop the others. MySQL finds who is behind with one query over the
+    /// registry; SQLite, whose records are in each tenant's file, runs `migrate` on every tenant
+    /// (opening each file once: a tenant with nothing pending is reported up to date).
     pub async fn migrate_all(&self, options: MigrateOptions) -> Result<Report, Error> {
         // A dirty tenant is run too, so the report names it (`Error::Dirty`).
         let has_work = |s: &TenantStatus| {
@@ -198,8 +205,8 @@ where
     }
 
     /// Rolls every tenant back to `target` (see [`rollback`](Self::rollback)), like
-    /// [`migrate_all`](Self::migrate_all): tenants with a migration above `target` (found with
-    /// one query over the registry), up to `options.concurrency` at once.
+    /// [`migrate_all`](Self::migrate_all): tenants with a migration above `target`, up to
+    /// `options.concurrency` at once.
     pub async fn rollback_all(
         &self,
         target: i64,
@@ -213,7 +220,8 @@ where
         .await
     }
 
-    /// Runs `op` on every tenant whose status `has_work`, in tasks of their own, up to
+    /// Runs `op` on every tenant whose status `has_work` (on every tenant where reading the
+    /// statuses would cost as much as running `op`), in tasks of their own, up to
     /// `options.concurrency` at once; the others are reported up to date.
     async fn run_all<Fut>(
         &self,
@@ -224,17 +232,36 @@ where
     where
         Fut: Future<Output = Result<Outcome, Error>> + Send + 'static,
     {
-        let statuses = self.store().status(self.pool(), self.migrations()).await?;
-        let mut tenants = Vec::with_capacity(statuses.len());
+        let mut tenants = Vec::new();
         let mut work = Vec::new();
-        for (index, status) in statuses.into_iter().enumerate() {
-            if has_work(&status) {
-                work.push((index, status.tenant.clone(), ()));
+        if self.store().status_reads_every_tenant() {
+            // Reading every tenant's status costs what running the operation on it costs (which
+            // reads the same under the tenant's lock and returns `UpToDate` if nothing is to
+            // do): run it on every tenant instead of reading each one twice.
+            for (index, tenant) in self
+                .store()
+                .list(self.pool())
+                .await?
+                .into_iter()
+                .enumerate()
+            {
+                work.push((index, tenant.clone(), ()));
+                tenants.push(TenantResult {
+                    tenant,
+                    result: Ok(Outcome::UpToDate),
+                });
             }
-            tenants.push(TenantResult {
-                tenant: status.tenant,
-                result: Ok(Outcome::UpToDate),
-            });
+        } else {
+            let statuses = self.store().status(self.pool(), self.migrations()).await?;
+            for (index, status) in statuses.into_iter().enumerate() {
+                if has_work(&status) {
+                    work.push((index, status.tenant.clone(), ()));
+                }
+                tenants.push(TenantResult {
+                    tenant: status.tenant,
+                    result: Ok(Outcome::UpToDate),
+                });
+            }
         }
         let concurrency = options
             .concurrency

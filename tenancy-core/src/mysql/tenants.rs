@@ -79,4 +79,9 @@ impl TenantStore<MySql> for MySqlStore {
     fn default_concurrency(&self, pool: &MySqlPool) -> usize {
         pool.options().get_max_connections() as usize
     }
+
+    /// One registry query.
+    fn status_reads_every_tenant(&self) -> bool {
+        false
+    }
 }

@@ -107,4 +107,9 @@ impl TenantStore<Sqlite> for SqliteStore {
     fn default_concurrency(&self, _: &SqlitePool) -> usize {
         DEFAULT_CONCURRENCY
     }
+
+    /// Migrations are recorded in each tenant's file.
+    fn status_reads_every_tenant(&self) -> bool {
+        true
+    }
 }
