@@ -125,65 +125,12 @@ fn literal(s: &str) -> String {
     format!("'{}'", s.replace('\'', "''"))
 }
 
-/// A transaction for statements on `tenant` (any tenant: statements name their schema).
-pub async fn begin(pool: &Pool, _tenant: &Tenant) -> sqlx::Transaction<'static, Db> {
-    pool.begin().await.unwrap()
-}
-
-/// A plain connection of the pool, for statements on `tenant` (any tenant).
-pub async fn acquire(pool: &Pool, _tenant: &Tenant) -> sqlx::pool::PoolConnection<Db> {
-    pool.acquire().await.unwrap()
-}
-
-/// The sqlx pool a `Tenants` handle is built from.
-pub fn sqlx_pool(pool: &Pool) -> Pool {
-    pool.clone()
-}
-
-/// `tenant`'s schema, quoted.
-pub fn q(tenant: &Tenant) -> String {
-    tenant.quoted()
-}
-
-/// Runs `sql` with plain sqlx.
-pub async fn exec(pool: &Pool, sql: String) {
-    sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
-        .execute(pool)
-        .await
-        .unwrap();
-}
-
-pub async fn container_exists(pool: &Pool, name: &str) -> bool {
-    crate::lifecycle_support::schema_exists(pool, name).await
-}
-
-pub async fn container_names(pool: &Pool) -> Vec<String> {
-    crate::support::schema_names(pool).await
-}
-
-/// A schema that is no tenant, holding table `keep`.
-pub async fn create_container(pool: &Pool, name: &str) {
-    exec(
-        pool,
-        format!("CREATE SCHEMA \"{name}\"; CREATE TABLE \"{name}\".keep (id int)"),
-    )
-    .await;
-}
-
-pub async fn drop_container(pool: &Pool, name: &str) {
-    exec(pool, format!("DROP SCHEMA \"{name}\" CASCADE")).await;
-}
-
-/// A `migrate_all` run ends with its durable commit, recording how many tenants it migrated.
-pub async fn assert_last_run_migrated(pool: &Pool, registry: &str, migrated: i64) {
-    let recorded: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
-        "SELECT tenants_migrated FROM \"{registry}\".last_migrate_run"
-    )))
-    .fetch_one(pool)
-    .await
-    .unwrap();
-    assert_eq!(recorded, migrated);
-}
+// The raw-SQL helpers are the PostgreSQL harness's: a Citus coordinator speaks PostgreSQL, and
+// tenants are schemas there too.
+pub use super::pg::{
+    acquire, assert_last_run_migrated, begin, container_exists, container_names, create_container,
+    drop_container, exec, q, sqlx_pool,
+};
 
 // What only Citus does.
 
