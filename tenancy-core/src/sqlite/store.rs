@@ -14,7 +14,7 @@
 //!   (`link`, which never replaces an existing file), so a failed or interrupted create leaves
 //!   no `<tenant>.db`.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -81,10 +81,6 @@ impl std::fmt::Debug for SqliteStore {
 struct Lru {
     pools: HashMap<Tenant, (SqlitePool, u64)>,
     tick: u64,
-    /// Tenants being dropped or renamed: no pool is kept for them meanwhile (pools are also
-    /// opened only under the tenant's lock, which drop and rename hold; this keeps the LRU
-    /// itself from ever holding a pool on a file being removed).
-    closing: HashSet<Tenant>,
 }
 
 impl Lru {
@@ -98,14 +94,10 @@ impl Lru {
     }
 
     /// Keeps `pool` for `tenant` (or the one another task put there first, which is returned),
-    /// letting the least recently used pools go beyond `max`. `None` if the tenant is being
-    /// dropped or renamed.
-    fn insert(&mut self, tenant: &Tenant, pool: SqlitePool, max: usize) -> Option<SqlitePool> {
-        if self.closing.contains(tenant) {
-            return None;
-        }
+    /// letting the least recently used pools go beyond `max`.
+    fn insert(&mut self, tenant: &Tenant, pool: SqlitePool, max: usize) -> SqlitePool {
         if let Some(existing) = self.get(tenant) {
-            return Some(existing);
+            return existing;
         }
         while self.pools.len() >= max {
             let Some(oldest) = self
@@ -122,7 +114,7 @@ impl Lru {
         }
         self.tick += 1;
         self.pools.insert(tenant.clone(), (pool.clone(), self.tick));
-        Some(pool)
+        pool
     }
 
     fn remove(&mut self, tenant: &Tenant) -> Option<SqlitePool> {
@@ -335,18 +327,7 @@ impl SqliteStore {
                     Error::from(e).about(tenant)
                 }
             })?;
-        let kept = self
-            .lru()
-            .insert(tenant, pool.clone(), self.budget.max_pools);
-        match kept {
-            Some(pool) => Ok(pool),
-            None => {
-                pool.close().await;
-                Err(Error::NotATenant {
-                    tenant: tenant.clone(),
-                })
-            }
-        }
+        Ok(self.lru().insert(tenant, pool, self.budget.max_pools))
     }
 
     /// How many tenant pools the LRU holds.
@@ -358,23 +339,15 @@ impl SqliteStore {
         self.pools.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Marks `tenant` as going away (no pool is opened on it until [`reopen`](Self::reopen))
-    /// and closes its pool if it is open: waits for its connections to come back, then closes
-    /// them; a holder of the pool gets [`Error::UnknownTenant`] from then on.
+    /// Closes `tenant`'s pool if it is open: waits for its connections to come back, then
+    /// closes them; a holder of the pool gets [`Error::UnknownTenant`] from then on. Called
+    /// under the tenant's lock, which [`pool`](Self::pool) needs to open a new one, so none is
+    /// opened until the caller's drop or rename has ended.
     async fn close_pool(&self, tenant: &Tenant) {
-        let pool = {
-            let mut lru = self.lru();
-            lru.closing.insert(tenant.clone());
-            lru.remove(tenant)
-        };
+        let pool = self.lru().remove(tenant);
         if let Some(pool) = pool {
             pool.close().await;
         }
-    }
-
-    /// Lets pools be opened on `tenant` again (after its drop or rename ended, either way).
-    fn reopen(&self, tenant: &Tenant) {
-        self.lru().closing.remove(tenant);
     }
 
     /// Creates `tenant`: a migrated file built under a temporary name, linked into place, then
@@ -493,9 +466,7 @@ impl SqliteStore {
             });
         }
         self.close_pool(tenant).await;
-        let result = self.remove(tenant).await;
-        self.reopen(tenant);
-        result
+        self.remove(tenant).await
     }
 
     /// The part of `drop` after the tenant's pool is closed.
@@ -547,9 +518,7 @@ impl SqliteStore {
             });
         }
         self.close_pool(old).await;
-        let result = self.move_file(old, new, &old_path, &new_path).await;
-        self.reopen(old);
-        result
+        self.move_file(old, new, &old_path, &new_path).await
     }
 
     /// The part of `rename` after `old`'s pool is closed.
