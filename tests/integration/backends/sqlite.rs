@@ -577,7 +577,7 @@ async fn a_drop_while_another_task_reads_ends_in_typed_errors_only() {
 }
 
 #[tokio::test]
-async fn a_plain_folder_url_and_hostile_names_never_touch_the_file_system() {
+async fn an_in_memory_url_is_refused_and_hostile_names_never_touch_the_file_system() {
     assert!(tenancy::sqlite::folder_of("sqlite::memory:").is_err());
     let pool = pool().await;
     let l = Lifecycle::new(&pool, v1()).await;
