@@ -9,7 +9,7 @@ use crate::exec::{Executor, Session};
 use crate::model::{TableDef, TenantModel};
 use crate::query::{Clauses, Filter, Order};
 use crate::record::Record;
-use crate::sql::{self, Condition, Dialect, Window};
+use crate::sql::{self, Dialect, Predicate, Window};
 use crate::tenant::Tenant;
 use crate::trace;
 
@@ -65,7 +65,7 @@ impl<M: TenantModel> std::fmt::Debug for AcrossTenants<M> {
 }
 
 /// Builds one statement over a batch of tenants.
-type Build = fn(&[Tenant], &TableDef, &[Condition], &Window) -> String;
+type Build = fn(&[Tenant], &TableDef, &[Predicate], &Window) -> String;
 
 impl<M: TenantModel> AcrossTenants<M> {
     /// A query over every row of `M`'s table in each of `tenants`, in that order.
@@ -85,6 +85,13 @@ impl<M: TenantModel> AcrossTenants<M> {
     /// Adds a condition; all conditions must hold.
     pub fn filter(mut self, filter: Filter<M>) -> Self {
         self.clauses.filter(filter);
+        self
+    }
+
+    /// Adds an alternative to every condition given so far, as
+    /// [`Query::or_filter`](crate::Query::or_filter).
+    pub fn or_filter(mut self, filter: Filter<M>) -> Self {
+        self.clauses.or_filter(filter);
         self
     }
 
@@ -123,7 +130,7 @@ impl<M: TenantModel> AcrossTenants<M> {
         let (conditions, window) = (self.clauses.conditions(), self.clauses.window());
         self.tenants
             .chunks(self.per_statement)
-            .map(|batch| build(batch, &M::TABLE, &conditions, &window))
+            .map(|batch| build(batch, &M::TABLE, conditions, &window))
             .collect()
     }
 
@@ -223,7 +230,7 @@ impl<M: TenantModel> AcrossTenants<M> {
                 batch.len()
             };
             let args = || self.clauses.arguments_repeated(branches);
-            let sql = build(batch, &M::TABLE, &conditions, &window);
+            let sql = build(batch, &M::TABLE, conditions, &window);
             let span = trace::across(operation, batch.len(), M::TABLE.name, &sql);
             match trace::within(span, session.fetch_all(&sql, &args)).await {
                 Ok(rows) => each(batch, rows)?,

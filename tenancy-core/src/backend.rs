@@ -91,6 +91,14 @@ pub trait Backend: sqlx::Database + sealed::Sealed {
         want: Want,
     ) -> impl std::future::Future<Output = Result<Fetched<Self>, sqlx::Error>> + Send;
 
+    /// Sends one statement on the session's connection and yields its rows as they arrive.
+    #[doc(hidden)]
+    fn stream<'a>(
+        session: &'a mut Session<'_, Self>,
+        sql: &'a str,
+        args: Self::Arguments,
+    ) -> futures_util::stream::BoxStream<'a, Result<Self::Row, sqlx::Error>>;
+
     /// Binds an `i64` (a limit or offset).
     #[doc(hidden)]
     fn bind_i64(args: &mut Self::Arguments, value: i64) -> Result<(), sqlx::Error>;
@@ -98,6 +106,13 @@ pub trait Backend: sqlx::Database + sealed::Sealed {
     /// Reads column `index` of `row` as an `i64` (a count).
     #[doc(hidden)]
     fn get_i64(row: &Self::Row, index: usize) -> Result<i64, sqlx::Error>;
+
+    /// Reads column `index` of `row` as a `T` (an aggregate, a group's key).
+    #[doc(hidden)]
+    fn get<T: crate::query::SqlDecode<Self>>(
+        row: &Self::Row,
+        index: usize,
+    ) -> Result<T, sqlx::Error>;
 
     /// Reads the branch index a statement across tenants adds to each row (column `index`).
     #[doc(hidden)]

@@ -36,6 +36,41 @@ fn bind<M: TenantModel>(
 }
 
 /// The arguments of one statement: `model`'s values of `columns`, in order.
+pub(crate) fn column_args<M: TenantModel>(
+    model: &M,
+    columns: impl IntoIterator<Item = usize>,
+) -> Result<ArgsOf<M>, sqlx::Error> {
+    args_of(model, columns)
+}
+
+/// The arguments of an insert of `models`: each one's insertable columns, row after row.
+pub(crate) fn insertable_args<M: TenantModel>(models: &[M]) -> Result<ArgsOf<M>, sqlx::Error> {
+    let mut args = ArgsOf::<M>::default();
+    for model in models {
+        bind(model, insertable_indexes::<M>(), &mut args)?;
+    }
+    Ok(args)
+}
+
+/// Validates every model of a batch and checks that one statement can bind them all.
+pub(crate) fn check_batch<M: TenantModel>(models: &[M]) -> Result<(), Error> {
+    for (index, model) in models.iter().enumerate() {
+        model
+            .validate()
+            .map_err(|errors| Error::InvalidBatchRow { index, errors })?;
+    }
+    let per_row = insertable_indexes::<M>().count().max(1);
+    let max_rows = B::<M>::MAX_BIND_PARAMS / per_row;
+    if models.len() > max_rows {
+        return Err(Error::BatchTooLarge {
+            table: M::TABLE.name,
+            rows: models.len(),
+            max_rows,
+        });
+    }
+    Ok(())
+}
+
 fn args_of<M: TenantModel>(
     model: &M,
     columns: impl IntoIterator<Item = usize>,
@@ -152,30 +187,11 @@ where
     if models.is_empty() {
         return Ok(Vec::new());
     }
-    for (index, model) in models.iter().enumerate() {
-        model
-            .validate()
-            .map_err(|errors| Error::InvalidBatchRow { index, errors })?;
-    }
-    let per_row = insertable_indexes::<M>().count().max(1);
-    let max_rows = B::<M>::MAX_BIND_PARAMS / per_row;
-    if models.len() > max_rows {
-        return Err(Error::BatchTooLarge {
-            table: M::TABLE.name,
-            rows: models.len(),
-            max_rows,
-        });
-    }
+    check_batch(&models)?;
     if !D::<M>::RETURNING {
         return insert_many_read_back(executor, tenant, models).await;
     }
-    let args = || {
-        let mut args = ArgsOf::<M>::default();
-        for model in &models {
-            bind(model, insertable_indexes::<M>(), &mut args)?;
-        }
-        Ok(args)
-    };
+    let args = || insertable_args(&models);
     let sql = sql::insert::<D<M>>(&tenant, &M::TABLE, models.len());
     let rows = exec::fetch_all(executor, on::<M>("insert", &tenant), &sql, &args).await?;
     rows.iter()

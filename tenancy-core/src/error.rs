@@ -244,6 +244,16 @@ pub enum Error {
         reason: String,
     },
 
+    /// A query was built in a way that cannot run (an `update_all` setting no column, a raw
+    /// statement naming a table it was not given); refused before anything was sent.
+    #[error("invalid query on table {table:?}: {problem}")]
+    InvalidQuery {
+        /// The table the query is on (for a raw statement, the first it names, or `""`).
+        table: &'static str,
+        /// What is wrong, naming the part to fix.
+        problem: String,
+    },
+
     /// Citus refused a tenant migration for a reason it always will (a trigger, a foreign key
     /// out of the tenant): the tenant's transaction was rolled back. [`CitusRefusal::advice`]
     /// says what to write instead; the README's "Migrations for Citus" section has examples.

@@ -260,7 +260,7 @@ impl<B: Backend> Fetched<B> {
         }
     }
 
-    fn all(self) -> Vec<B::Row> {
+    pub(crate) fn all(self) -> Vec<B::Row> {
         match self {
             Fetched::All(rows) => rows,
             _ => unreachable!("asked for all rows"),
@@ -390,17 +390,26 @@ impl On<'_> {
     ) -> Result<Fetched<E::Backend>, Error> {
         let span = trace::statement(self.operation, self.tenant, self.table, sql);
         trace::within(span, async {
-            let mut session = executor
-                .__session(Some(self.tenant))
-                .await
-                .map_err(|e| about::<E::Backend>(e, self.tenant, self.table))?;
-            session.check(self.tenant, self.table)?;
+            let mut session = self.session(executor).await?;
             session
                 .run(sql, args, want)
                 .await
                 .map_err(|e| from_db::<E::Backend>(e, self.tenant, self.table))
         })
         .await
+    }
+
+    /// A session of `executor` for the statement's tenant, checked to serve it.
+    pub(crate) async fn session<'c, E: Executor<'c>>(
+        self,
+        executor: E,
+    ) -> Result<Session<'c, E::Backend>, Error> {
+        let session = executor
+            .__session(Some(self.tenant))
+            .await
+            .map_err(|e| about::<E::Backend>(e, self.tenant, self.table))?;
+        session.check(self.tenant, self.table)?;
+        Ok(session)
     }
 
     /// Sends `sql` on `session` and returns its first row, if any.

@@ -54,6 +54,7 @@
 #![warn(missing_docs)]
 
 mod across;
+mod aggregate;
 mod backend;
 pub mod context;
 mod crud;
@@ -69,7 +70,9 @@ mod pg;
 mod plan;
 mod pool;
 mod query;
+mod raw;
 mod record;
+mod relation;
 mod report;
 #[doc(hidden)]
 pub mod sql;
@@ -82,9 +85,11 @@ mod tenant_pool;
 #[cfg(feature = "testing")]
 pub mod testing;
 mod trace;
+mod upsert;
 pub mod validate;
 
 pub use across::{AcrossTenants, DEFAULT_TENANTS_PER_STATEMENT};
+pub use aggregate::{Grouped, Summable};
 #[doc(hidden)]
 pub use backend::Failure;
 pub use backend::{Backend, DefaultBackend, SharedPool};
@@ -100,13 +105,16 @@ pub use model::{ColumnDef, TableDef, TenantModel};
 pub use pg::citus::{CitusRefusal, Flavour, InvalidNode, MoveMode, Node, Placement};
 pub use pg::lifecycle::CreateHook;
 pub use pool::{PoolSettings, STATEMENTS_PER_MODEL};
-pub use query::{Column, Filter, Order, Query, SqlValue};
+pub use query::{Column, Filter, Order, Query, Set, SqlDecode, SqlValue};
+pub use raw::Raw;
 pub use record::{Changeset, Record, State};
+pub use relation::{KeyOf, Preloaded, Relation, PRELOAD_KEYS_PER_STATEMENT};
 pub use report::{
     MigrateOptions, Outcome, Planned, Progress, ProgressFn, Report, TenantResult, TenantStatus,
 };
 pub use tenant::{InvalidTenantName, NameRule, Tenant, TenantNamePolicy, MAX_TENANT_NAME_LEN};
 pub use tenant_pool::{TenantPool, TenantTransaction};
+pub use upsert::OnConflict;
 pub use validate::{FieldError, Validate, ValidationErrors};
 
 /// What generated code needs; not a stable API.

@@ -15,6 +15,7 @@ use crate::exec::Executor;
 use crate::query::Query;
 use crate::record::Record;
 use crate::tenant::Tenant;
+use crate::upsert::OnConflict;
 use crate::validate::Validate;
 
 /// One column of a model's table.
@@ -183,6 +184,46 @@ pub trait TenantModel: Validate + Sized + Send + Sync + Unpin + 'static {
         E: Executor<'c, Backend = Self::Backend>,
     {
         crud::insert_many::<'c, Self, E>(executor, tenant.clone(), models)
+    }
+
+    /// Validates, then inserts the model into `tenant`'s table, or where it conflicts with a
+    /// stored row on `conflict`'s unique key, updates that row as `conflict` says (one
+    /// statement on PostgreSQL and SQLite). Returns the stored row, or `None` when
+    /// [`OnConflict::do_nothing`] kept an existing one.
+    fn upsert<'c, E>(
+        self,
+        executor: E,
+        tenant: &Tenant,
+        conflict: OnConflict<Self>,
+    ) -> impl Future<Output = Result<Option<Record<Self>>, Error>> + Send
+    where
+        E: Executor<'c, Backend = Self::Backend>,
+    {
+        let tenant = tenant.clone();
+        async move {
+            let mut stored =
+                crate::upsert::upsert_many(executor, tenant, vec![self], &conflict).await?;
+            Ok(stored.pop())
+        }
+    }
+
+    /// [`upsert`](Self::upsert) of every model in one statement (one round trip; on MySQL one
+    /// transaction of a statement and a read back per row), returning the rows written in the
+    /// order given — without those [`OnConflict::do_nothing`] kept. Nothing is written if any
+    /// model is invalid; at most [`Backend::MAX_BIND_PARAMS`] values per statement, as
+    /// [`insert_many`](Self::insert_many). On PostgreSQL two rows of one batch with the same
+    /// key are refused by the server (a row cannot be updated twice by one statement).
+    fn upsert_many<'c, E>(
+        executor: E,
+        tenant: &Tenant,
+        models: Vec<Self>,
+        conflict: OnConflict<Self>,
+    ) -> impl Future<Output = Result<Vec<Record<Self>>, Error>> + Send
+    where
+        E: Executor<'c, Backend = Self::Backend>,
+    {
+        let tenant = tenant.clone();
+        async move { crate::upsert::upsert_many(executor, tenant, models, &conflict).await }
     }
 
     /// Loads the row with this primary key from `tenant`'s table, or `None`.

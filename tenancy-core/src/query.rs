@@ -4,17 +4,20 @@
 use std::marker::PhantomData;
 
 use sqlx::error::BoxDynError;
-use sqlx::{Arguments, Database, Encode, Type};
+use sqlx::{Arguments, Database, Decode, Encode, Type};
 
 use crate::backend::{Backend, DefaultBackend};
 
 use crate::crud::on;
-use crate::error::Error;
-use crate::exec::{self, Executor};
+use crate::error::{from_db, Error};
+use crate::exec::{self, Executor, Session, Want};
 use crate::model::TenantModel;
 use crate::record::Record;
-use crate::sql::{self, Condition, Op, OrderTerm, Window};
+use crate::relation::{KeyOf, Relation};
+use crate::sql::{self, Condition, Op, OrderTerm, Predicate, Window};
 use crate::tenant::Tenant;
+use futures_util::stream::BoxStream;
+use futures_util::StreamExt;
 
 /// A value that can be bound as a parameter of backend `B` and kept until the statement runs.
 pub trait SqlValue<B: Backend = DefaultBackend>:
@@ -26,6 +29,13 @@ impl<B: Backend, T> SqlValue<B> for T where
 {
 }
 
+/// A value that can be read from a row of backend `B` (an aggregate, a group's key).
+pub trait SqlDecode<B: Backend = DefaultBackend>:
+    for<'r> Decode<'r, B> + Type<B> + Send + 'static
+{
+}
+impl<B: Backend, T> SqlDecode<B> for T where T: for<'r> Decode<'r, B> + Type<B> + Send + 'static {}
+
 /// A typed column of model `M` holding values of type `T`.
 ///
 /// `#[derive(TenantModel)]` generates one per field as an associated constant named after the
@@ -35,6 +45,7 @@ pub struct Column<M, T> {
     index: usize,
     name: &'static str,
     field: fn(&mut M) -> &mut T,
+    get: fn(&M) -> &T,
 }
 
 impl<M, T> Clone for Column<M, T> {
@@ -55,10 +66,25 @@ impl<M, T> std::fmt::Debug for Column<M, T> {
 
 impl<M, T> Column<M, T> {
     /// A column at `index` of the model's `TABLE.columns`, named `name`, stored in the field
-    /// `field` returns. Called by generated code.
+    /// `field` (and `get`) returns. Called by generated code.
     #[doc(hidden)]
-    pub const fn new(index: usize, name: &'static str, field: fn(&mut M) -> &mut T) -> Self {
-        Column { index, name, field }
+    pub const fn new(
+        index: usize,
+        name: &'static str,
+        field: fn(&mut M) -> &mut T,
+        get: fn(&M) -> &T,
+    ) -> Self {
+        Column {
+            index,
+            name,
+            field,
+            get,
+        }
+    }
+
+    /// The column's value in `model`.
+    pub fn get<'m>(&self, model: &'m M) -> &'m T {
+        (self.get)(model)
     }
 
     /// The column's name in the database.
@@ -88,14 +114,7 @@ impl<M, T> Column<M, T> {
 
 impl<M: TenantModel, T: SqlValue<M::Backend>> Column<M, T> {
     fn compare(self, op: Op, value: T) -> Filter<M> {
-        Filter {
-            condition: Condition {
-                column: self.name,
-                op,
-            },
-            values: vec![Box::new(value)],
-            model: PhantomData,
-        }
+        Filter::leaf(self.name, op, vec![Box::new(value)])
     }
 
     /// `"col" = value`.
@@ -134,14 +153,33 @@ impl<M: TenantModel, T: SqlValue<M::Backend>> Column<M, T> {
             .into_iter()
             .map(|v| Box::new(v.into()) as Box<dyn Bind<M::Backend>>)
             .collect();
-        Filter {
-            condition: Condition {
-                column: self.name,
-                op: Op::In(values.len()),
-            },
-            values,
-            model: PhantomData,
+        Filter::leaf(self.name, Op::In(values.len()), values)
+    }
+}
+
+impl<M: TenantModel, T: SqlValue<M::Backend>> Column<M, T> {
+    /// `"col" = value` in the `SET` of [`Query::update_all`] (`None` sets an `Option` column
+    /// to `NULL`).
+    pub fn set(self, value: impl Into<T>) -> Set<M> {
+        Set {
+            column: self.name,
+            value: Box::new(value.into()),
         }
+    }
+}
+
+/// One assignment of [`Query::update_all`]: a column and its new value. Made by
+/// [`Column::set`].
+pub struct Set<M: TenantModel> {
+    column: &'static str,
+    value: Box<dyn Bind<M::Backend>>,
+}
+
+impl<M: TenantModel> std::fmt::Debug for Set<M> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Set")
+            .field("column", &self.column)
+            .finish_non_exhaustive()
     }
 }
 
@@ -167,14 +205,7 @@ where
 
 impl<M: TenantModel, T> Column<M, Option<T>> {
     fn null_check(self, op: Op) -> Filter<M> {
-        Filter {
-            condition: Condition {
-                column: self.name,
-                op,
-            },
-            values: Vec::new(),
-            model: PhantomData,
-        }
+        Filter::leaf(self.name, op, Vec::new())
     }
 
     /// `"col" IS NULL` (only on `Option` columns).
@@ -199,9 +230,26 @@ impl<B: Backend, T: SqlValue<B>> Bind<B> for T {
     }
 }
 
-/// A condition on one column of model `M`, with its values. Made by [`Column`]'s methods.
+/// A condition on the columns of model `M`, with its values: a comparison made by a
+/// [`Column`]'s methods, or filters combined with [`and`](Self::and), [`or`](Self::or),
+/// [`not`](Self::not) (also `&`, `|`, `!`), [`Filter::all`] and [`Filter::any`]. Groups are
+/// parenthesised as written, so `a.or(b).and(c)` is `(a OR b) AND c`.
+///
+/// ```no_run
+/// # use tenancy_core::*;
+/// # fn demo<M: TenantModel<Backend = sqlx::Postgres>>(tenant: &Tenant, name: Column<M, String>, rank: Column<M, i32>) {
+/// // name LIKE 'A%' AND (rank < 3 OR rank > 7) AND NOT (name = 'Ann')
+/// let query = M::query(tenant)
+///     .filter(name.like("A%") & (rank.lt(3) | rank.gt(7)) & !name.eq("Ann"));
+/// // Built at run time, like Ecto's `dynamic`: any of the given names.
+/// let wanted = ["Ann", "Bob"];
+/// let query = M::query(tenant).filter(Filter::any(wanted.iter().map(|n| name.eq(*n))));
+/// # }
+/// ```
+#[must_use = "a filter does nothing until it is given to a query"]
 pub struct Filter<M: TenantModel> {
-    condition: Condition,
+    predicate: Predicate,
+    /// The values of the predicate's comparisons, in the order they are rendered.
     values: Vec<Box<dyn Bind<M::Backend>>>,
     model: PhantomData<fn() -> M>,
 }
@@ -209,8 +257,105 @@ pub struct Filter<M: TenantModel> {
 impl<M: TenantModel> std::fmt::Debug for Filter<M> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Filter")
-            .field("condition", &self.condition)
+            .field("predicate", &self.predicate)
             .finish_non_exhaustive()
+    }
+}
+
+impl<M: TenantModel> Filter<M> {
+    fn leaf(column: &'static str, op: Op, values: Vec<Box<dyn Bind<M::Backend>>>) -> Self {
+        Filter {
+            predicate: Predicate::Compare(Condition { column, op }),
+            values,
+            model: PhantomData,
+        }
+    }
+
+    /// Combines filters in one group (`All` or `Any`), flattening groups of the same kind.
+    fn group(
+        filters: impl IntoIterator<Item = Filter<M>>,
+        make: fn(Vec<Predicate>) -> Predicate,
+    ) -> Self {
+        let mut parts = Vec::new();
+        let mut values = Vec::new();
+        let probe = make(Vec::new());
+        for filter in filters {
+            values.extend(filter.values);
+            match (filter.predicate, &probe) {
+                (Predicate::All(inner), Predicate::All(_))
+                | (Predicate::Any(inner), Predicate::Any(_)) => parts.extend(inner),
+                (other, _) => parts.push(other),
+            }
+        }
+        Filter {
+            predicate: make(parts),
+            values,
+            model: PhantomData,
+        }
+    }
+
+    /// Holds when every one of `filters` holds; when none are given, always (`TRUE`).
+    pub fn all(filters: impl IntoIterator<Item = Filter<M>>) -> Self {
+        Self::group(filters, Predicate::All)
+    }
+
+    /// Holds when at least one of `filters` holds; when none are given, never (`FALSE`).
+    pub fn any(filters: impl IntoIterator<Item = Filter<M>>) -> Self {
+        Self::group(filters, Predicate::Any)
+    }
+
+    /// `self AND other` (also `self & other`).
+    pub fn and(self, other: Filter<M>) -> Self {
+        Self::all([self, other])
+    }
+
+    /// `self OR other` (also `self | other`).
+    pub fn or(self, other: Filter<M>) -> Self {
+        Self::any([self, other])
+    }
+
+    /// `NOT (self)` (also `!self`). As in SQL, a row where a compared column is `NULL`
+    /// matches neither a comparison nor its negation; test for it with `is_null`.
+    #[allow(clippy::should_implement_trait)]
+    pub fn not(self) -> Self {
+        Filter {
+            predicate: Predicate::Not(Box::new(self.predicate)),
+            values: self.values,
+            model: PhantomData,
+        }
+    }
+
+    pub(crate) fn from_parts(predicate: Predicate, values: Vec<Box<dyn Bind<M::Backend>>>) -> Self {
+        Filter {
+            predicate,
+            values,
+            model: PhantomData,
+        }
+    }
+
+    pub(crate) fn into_parts(self) -> (Predicate, Vec<Box<dyn Bind<M::Backend>>>) {
+        (self.predicate, self.values)
+    }
+}
+
+impl<M: TenantModel> std::ops::BitAnd for Filter<M> {
+    type Output = Filter<M>;
+    fn bitand(self, other: Filter<M>) -> Filter<M> {
+        self.and(other)
+    }
+}
+
+impl<M: TenantModel> std::ops::BitOr for Filter<M> {
+    type Output = Filter<M>;
+    fn bitor(self, other: Filter<M>) -> Filter<M> {
+        self.or(other)
+    }
+}
+
+impl<M: TenantModel> std::ops::Not for Filter<M> {
+    type Output = Filter<M>;
+    fn not(self) -> Filter<M> {
+        Filter::not(self)
     }
 }
 
@@ -252,8 +397,8 @@ impl<M> std::fmt::Debug for Order<M> {
 /// ```
 #[must_use = "a query does nothing until it is fetched, counted or deleted"]
 pub struct Query<M: TenantModel> {
-    tenant: Tenant,
-    clauses: Clauses<M>,
+    pub(crate) tenant: Tenant,
+    pub(crate) clauses: Clauses<M>,
 }
 
 impl<M: TenantModel> std::fmt::Debug for Query<M> {
@@ -268,7 +413,10 @@ impl<M: TenantModel> std::fmt::Debug for Query<M> {
 /// What a query selects besides its table: filters, order, limit and offset. Shared by
 /// [`Query`] and [`AcrossTenants`](crate::AcrossTenants).
 pub(crate) struct Clauses<M: TenantModel> {
-    filters: Vec<Filter<M>>,
+    /// The top-level predicates (joined with `AND`).
+    predicates: Vec<Predicate>,
+    /// Their values, in placeholder order.
+    values: Vec<Box<dyn Bind<M::Backend>>>,
     order: Vec<Order<M>>,
     limit: Option<i64>,
     offset: Option<i64>,
@@ -277,7 +425,8 @@ pub(crate) struct Clauses<M: TenantModel> {
 impl<M: TenantModel> Default for Clauses<M> {
     fn default() -> Self {
         Clauses {
-            filters: Vec::new(),
+            predicates: Vec::new(),
+            values: Vec::new(),
             order: Vec::new(),
             limit: None,
             offset: None,
@@ -288,7 +437,7 @@ impl<M: TenantModel> Default for Clauses<M> {
 impl<M: TenantModel> std::fmt::Debug for Clauses<M> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Clauses")
-            .field("filters", &self.filters)
+            .field("predicates", &self.predicates)
             .field("order", &self.order)
             .field("limit", &self.limit)
             .field("offset", &self.offset)
@@ -298,7 +447,23 @@ impl<M: TenantModel> std::fmt::Debug for Clauses<M> {
 
 impl<M: TenantModel> Clauses<M> {
     pub(crate) fn filter(&mut self, filter: Filter<M>) {
-        self.filters.push(filter);
+        let (predicate, values) = filter.into_parts();
+        self.predicates.push(predicate);
+        self.values.extend(values);
+    }
+
+    /// Makes the conditions so far one alternative and `filter` the other.
+    pub(crate) fn or_filter(&mut self, filter: Filter<M>) {
+        let (predicate, values) = filter.into_parts();
+        let so_far = match std::mem::take(&mut self.predicates).as_mut_slice() {
+            [] => None,
+            [only] => Some(std::mem::replace(only, Predicate::All(Vec::new()))),
+            all => Some(Predicate::All(all.to_vec())),
+        };
+        let mut alternatives = Vec::from_iter(so_far);
+        alternatives.push(predicate);
+        self.predicates.push(Predicate::Any(alternatives));
+        self.values.extend(values);
     }
 
     pub(crate) fn order_by(&mut self, order: Order<M>) {
@@ -313,8 +478,8 @@ impl<M: TenantModel> Clauses<M> {
         self.offset = Some(i64::try_from(n).unwrap_or(i64::MAX));
     }
 
-    pub(crate) fn conditions(&self) -> Vec<Condition> {
-        self.filters.iter().map(|f| f.condition).collect()
+    pub(crate) fn conditions(&self) -> &[Predicate] {
+        &self.predicates
     }
 
     pub(crate) fn window(&self) -> Window {
@@ -343,9 +508,11 @@ impl<M: TenantModel> Clauses<M> {
         Ok(args)
     }
 
-    fn bind_into(&self, args: &mut <M::Backend as Database>::Arguments) -> Result<(), sqlx::Error> {
-        let values = self.filters.iter().flat_map(|f| &f.values);
-        for value in values {
+    pub(crate) fn bind_into(
+        &self,
+        args: &mut <M::Backend as Database>::Arguments,
+    ) -> Result<(), sqlx::Error> {
+        for value in &self.values {
             value.bind(args).map_err(sqlx::Error::Encode)?;
         }
         for n in [self.limit, self.offset].into_iter().flatten() {
@@ -375,6 +542,25 @@ impl<M: TenantModel> Query<M> {
         self
     }
 
+    /// Adds an alternative: a row matches if it matches every condition given so far, or
+    /// `filter` (Ecto's `or_where`). `q.filter(a).filter(b).or_filter(c)` is
+    /// `(a AND b) OR c`; a `filter` after it is `AND`ed with that whole group.
+    pub fn or_filter(mut self, filter: Filter<M>) -> Self {
+        self.clauses.or_filter(filter);
+        self
+    }
+
+    /// Keeps the rows with a related row of `C` (by `relation`) that matches `filter`: a join
+    /// used to choose rows, in the same tenant (see [`Relation::any`]).
+    pub fn join<C, K, T>(self, relation: Relation<M, C, K, T>, filter: Filter<C>) -> Self
+    where
+        C: TenantModel<Backend = M::Backend>,
+        K: KeyOf<T>,
+        T: SqlValue<M::Backend> + Clone + Eq + std::hash::Hash,
+    {
+        self.filter(relation.any(filter))
+    }
+
     /// Adds an ordering term after those already given.
     pub fn order_by(mut self, order: Order<M>) -> Self {
         self.clauses.order_by(order);
@@ -398,20 +584,20 @@ impl<M: TenantModel> Query<M> {
         sql::select::<<M::Backend as Backend>::Dialect>(
             &self.tenant,
             &M::TABLE,
-            &self.conditions(),
+            self.conditions(),
             &self.window(),
         )
     }
 
-    fn conditions(&self) -> Vec<Condition> {
+    pub(crate) fn conditions(&self) -> &[Predicate] {
         self.clauses.conditions()
     }
 
-    fn window(&self) -> Window {
+    pub(crate) fn window(&self) -> Window {
         self.clauses.window()
     }
 
-    fn arguments(&self) -> Result<<M::Backend as Database>::Arguments, sqlx::Error> {
+    pub(crate) fn arguments(&self) -> Result<<M::Backend as Database>::Arguments, sqlx::Error> {
         self.clauses.arguments()
     }
 
@@ -428,6 +614,53 @@ impl<M: TenantModel> Query<M> {
         let args = || self.arguments();
         let rows = exec::fetch_all(executor, on::<M>("select", &self.tenant), &sql, &args).await?;
         rows.iter().map(|row| self.decode(row)).collect()
+    }
+
+    /// [`fetch_all`](Self::fetch_all) on a session already taken (one of several statements).
+    pub(crate) async fn fetch_all_on(
+        self,
+        session: &mut Session<'_, M::Backend>,
+    ) -> Result<Vec<Record<M>>, Error> {
+        let sql = self.to_sql();
+        let args = || self.arguments();
+        let rows = on::<M>("select", &self.tenant)
+            .run(session, &sql, &args, Want::All)
+            .await?
+            .all();
+        rows.iter().map(|row| self.decode(row)).collect()
+    }
+
+    /// Every matching row as a stream, read from the server as it is consumed: memory holds
+    /// the rows in flight, not the result (Ecto's `Repo.stream`). The stream holds one
+    /// connection of the executor until it ends or is dropped; a server error ends it with
+    /// that error after the rows already yielded.
+    ///
+    /// ```no_run
+    /// # use tenancy_core::*;
+    /// # async fn demo<M: TenantModel<Backend = sqlx::Postgres>>(pool: &sqlx::PgPool, tenant: &Tenant) -> Result<(), Error> {
+    /// use futures_util::TryStreamExt;
+    /// let mut rows = M::query(tenant).fetch(pool);
+    /// while let Some(record) = rows.try_next().await? {
+    ///     // one record at a time
+    /// #   let _ = record;
+    /// }
+    /// # Ok(()) }
+    /// ```
+    pub fn fetch<'c, E>(self, executor: E) -> BoxStream<'c, Result<Record<M>, Error>>
+    where
+        E: Executor<'c, Backend = M::Backend> + 'c,
+    {
+        Box::pin(async_stream::try_stream! {
+            let sql = self.to_sql();
+            let on = on::<M>("select", &self.tenant);
+            let mut session = on.session(executor).await?;
+            let args = self.arguments()?;
+            let mut rows = <M::Backend as Backend>::stream(&mut session, &sql, args);
+            while let Some(row) = rows.next().await {
+                let row = row.map_err(|e| from_db::<M::Backend>(e, &self.tenant, M::TABLE.name))?;
+                yield self.decode(&row)?;
+            }
+        })
     }
 
     /// The first matching row, or `None`.
@@ -462,7 +695,7 @@ impl<M: TenantModel> Query<M> {
         let sql = sql::count::<<M::Backend as Backend>::Dialect>(
             &self.tenant,
             &M::TABLE,
-            &self.conditions(),
+            self.conditions(),
             &self.window(),
         );
         let args = || self.arguments();
@@ -470,6 +703,64 @@ impl<M: TenantModel> Query<M> {
             .await?
             .ok_or(sqlx::Error::RowNotFound)?;
         Ok(M::Backend::get_i64(&row, 0)?)
+    }
+
+    /// Sets the given columns of every matching row (within the order, limit and offset, if
+    /// given) in one statement and returns how many rows were updated (Ecto's `update_all`).
+    /// Validation does not run and records already in memory are not changed. Refused with
+    /// [`Error::InvalidQuery`] before anything is sent if `sets` is empty or sets a column
+    /// twice.
+    ///
+    /// ```no_run
+    /// # use tenancy_core::*;
+    /// # async fn demo<M: TenantModel<Backend = sqlx::Postgres>>(pool: &sqlx::PgPool, tenant: &Tenant, position: Column<M, String>) -> Result<(), Error> {
+    /// let moved = M::query(tenant)
+    ///     .filter(position.eq("gate"))
+    ///     .update_all([position.set("lobby")], pool)
+    ///     .await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn update_all<'c, E>(
+        self,
+        sets: impl IntoIterator<Item = Set<M>>,
+        executor: E,
+    ) -> Result<u64, Error>
+    where
+        E: Executor<'c, Backend = M::Backend>,
+    {
+        let sets: Vec<Set<M>> = sets.into_iter().collect();
+        let columns: Vec<&str> = sets.iter().map(|s| s.column).collect();
+        let problem = if columns.is_empty() {
+            Some("update_all was given no column to set".to_owned())
+        } else {
+            columns
+                .iter()
+                .enumerate()
+                .find(|(i, c)| columns[..*i].contains(c))
+                .map(|(_, c)| format!("update_all sets column {c:?} twice"))
+        };
+        if let Some(problem) = problem {
+            return Err(Error::InvalidQuery {
+                table: M::TABLE.name,
+                problem,
+            });
+        }
+        let sql = sql::update_where::<<M::Backend as Backend>::Dialect>(
+            &self.tenant,
+            &M::TABLE,
+            &columns,
+            self.conditions(),
+            &self.window(),
+        );
+        let args = || {
+            let mut args = <M::Backend as Database>::Arguments::default();
+            for set in &sets {
+                set.value.bind(&mut args).map_err(sqlx::Error::Encode)?;
+            }
+            self.clauses.bind_into(&mut args)?;
+            Ok(args)
+        };
+        exec::execute(executor, on::<M>("update", &self.tenant), &sql, &args).await
     }
 
     /// Deletes every matching row (within the order, limit and offset, if given) and returns
@@ -481,7 +772,7 @@ impl<M: TenantModel> Query<M> {
         let sql = sql::delete_where::<<M::Backend as Backend>::Dialect>(
             &self.tenant,
             &M::TABLE,
-            &self.conditions(),
+            self.conditions(),
             &self.window(),
         );
         let args = || self.arguments();

@@ -334,6 +334,7 @@ fn column_constants<'a, 'b: 'a>(
                     #index,
                     #column,
                     |__model: &mut #ident| &mut __model.#member,
+                    |__model: &#ident| &__model.#member,
                 );
             }
         });

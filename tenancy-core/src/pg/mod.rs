@@ -80,11 +80,47 @@ impl Backend for Postgres {
         }
     }
 
+    /// Behind PgBouncer, an unnamed statement inside a transaction (the caller's, or one
+    /// opened for the stream and committed at its end). A stale cached plan is not retried
+    /// here: the error ends the stream (rows may already have been yielded); run it again.
+    fn stream<'a>(
+        session: &'a mut Session<'_, Self>,
+        sql: &'a str,
+        args: Self::Arguments,
+    ) -> futures_util::stream::BoxStream<'a, Result<Self::Row, sqlx::Error>> {
+        let pgbouncer = session.pgbouncer;
+        let conn = session.conn();
+        if !pgbouncer || conn.is_in_transaction() {
+            return sqlx::query_with(AssertSqlSafe(sql), args)
+                .persistent(!pgbouncer)
+                .fetch(conn);
+        }
+        Box::pin(async_stream::try_stream! {
+            let mut tx = conn.begin().await?;
+            {
+                let mut rows = sqlx::query_with(AssertSqlSafe(sql), args)
+                    .persistent(false)
+                    .fetch(&mut *tx);
+                while let Some(row) = futures_util::StreamExt::next(&mut rows).await {
+                    yield row?;
+                }
+            }
+            tx.commit().await?;
+        })
+    }
+
     fn bind_i64(args: &mut Self::Arguments, value: i64) -> Result<(), sqlx::Error> {
         sqlx::Arguments::add(args, value).map_err(sqlx::Error::Encode)
     }
 
     fn get_i64(row: &Self::Row, index: usize) -> Result<i64, sqlx::Error> {
+        sqlx::Row::try_get(row, index)
+    }
+
+    fn get<T: crate::query::SqlDecode<Self>>(
+        row: &Self::Row,
+        index: usize,
+    ) -> Result<T, sqlx::Error> {
         sqlx::Row::try_get(row, index)
     }
 

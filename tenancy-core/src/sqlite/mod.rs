@@ -290,11 +290,26 @@ impl Backend for Sqlite {
         once(session.conn(), sql, args()?, want).await
     }
 
+    fn stream<'a>(
+        session: &'a mut Session<'_, Self>,
+        sql: &'a str,
+        args: Self::Arguments,
+    ) -> futures_util::stream::BoxStream<'a, Result<Self::Row, sqlx::Error>> {
+        sqlx::query_with(sqlx::AssertSqlSafe(sql), args).fetch(session.conn())
+    }
+
     fn bind_i64(args: &mut Self::Arguments, value: i64) -> Result<(), sqlx::Error> {
         sqlx::Arguments::add(args, value).map_err(sqlx::Error::Encode)
     }
 
     fn get_i64(row: &Self::Row, index: usize) -> Result<i64, sqlx::Error> {
+        sqlx::Row::try_get(row, index)
+    }
+
+    fn get<T: crate::query::SqlDecode<Self>>(
+        row: &Self::Row,
+        index: usize,
+    ) -> Result<T, sqlx::Error> {
         sqlx::Row::try_get(row, index)
     }
 

@@ -24,6 +24,9 @@ mod lifecycle;
 #[path = "shared/migrations.rs"]
 mod migrations;
 #[allow(clippy::duplicate_mod)]
+#[path = "shared/models.rs"]
+mod models;
+#[allow(clippy::duplicate_mod)]
 #[path = "shared/query.rs"]
 mod query;
 #[allow(clippy::duplicate_mod)]

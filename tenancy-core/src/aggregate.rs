@@ -1,0 +1,278 @@
+//! Aggregates of a [`Query`]: sum, average, minimum and maximum of a column, and the same (and
+//! counts) per value of a grouping column, each decoded into a Rust type.
+
+use std::marker::PhantomData;
+
+use crate::backend::Backend;
+use crate::crud::on;
+use crate::error::Error;
+use crate::exec::{self, Executor};
+use crate::model::TenantModel;
+use crate::query::{Column, Query, SqlDecode};
+use crate::sql::{self, Aggregate};
+
+mod sealed {
+    pub trait Sealed {}
+}
+
+/// A column type that can be summed: integers sum to an `i64`, floats to an `f64`, on every
+/// backend (the sum is cast to that type in SQL, so PostgreSQL's `numeric` sum of a `bigint`
+/// column and MySQL's `DECIMAL` sums decode the same way; a sum beyond `i64` is an error from
+/// the server, never a wrapped value).
+pub trait Summable<B: Backend>: sealed::Sealed {
+    /// What the sum decodes into.
+    type Sum: SqlDecode<B>;
+    /// Whether the sum is cast to a float (else to a 64-bit integer).
+    #[doc(hidden)]
+    const FLOAT: bool;
+}
+
+macro_rules! summable {
+    ($sum:ty, $float:expr => $($t:ty),*) => {$(
+        impl sealed::Sealed for $t {}
+        impl sealed::Sealed for Option<$t> {}
+        impl<B: Backend> Summable<B> for $t where $sum: SqlDecode<B> {
+            type Sum = $sum;
+            const FLOAT: bool = $float;
+        }
+        impl<B: Backend> Summable<B> for Option<$t> where $sum: SqlDecode<B> {
+            type Sum = $sum;
+            const FLOAT: bool = $float;
+        }
+    )*};
+}
+summable!(i64, false => i16, i32, i64);
+summable!(f64, true => f32, f64);
+
+type B<M> = <M as TenantModel>::Backend;
+type D<M> = <B<M> as Backend>::Dialect;
+
+fn sum_of<M: TenantModel, T: Summable<B<M>>>() -> Aggregate {
+    if T::FLOAT {
+        Aggregate::SumFloat
+    } else {
+        Aggregate::SumInteger
+    }
+}
+
+impl<M: TenantModel> Query<M> {
+    /// Runs one aggregate over the rows the query selects; `NULL` (no row, or only `NULL`s)
+    /// is `None`.
+    async fn aggregate<'c, V, E>(
+        self,
+        function: Aggregate,
+        column: &'static str,
+        executor: E,
+    ) -> Result<Option<V>, Error>
+    where
+        V: SqlDecode<B<M>>,
+        E: Executor<'c, Backend = B<M>>,
+    {
+        let sql = sql::aggregate::<D<M>>(
+            &self.tenant,
+            &M::TABLE,
+            function,
+            column,
+            None,
+            self.conditions(),
+            &self.window(),
+        );
+        let args = || self.arguments();
+        let row = exec::fetch_optional(executor, on::<M>("aggregate", &self.tenant), &sql, &args)
+            .await?
+            .ok_or(sqlx::Error::RowNotFound)?;
+        Ok(B::<M>::get::<Option<V>>(&row, 0)?)
+    }
+
+    /// The sum of `column` over the matching rows (within the limit and offset, if given);
+    /// `None` when no row matches or every value is `NULL`.
+    ///
+    /// ```no_run
+    /// # use tenancy_core::*;
+    /// # async fn demo<M: TenantModel<Backend = sqlx::Postgres>>(pool: &sqlx::PgPool, tenant: &Tenant, hours: Column<M, i32>, rate: Column<M, f64>) -> Result<(), Error> {
+    /// let total: Option<i64> = M::query(tenant).sum(hours, pool).await?;
+    /// let mean: Option<f64> = M::query(tenant).filter(hours.gt(0)).avg(rate, pool).await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn sum<'c, T, E>(
+        self,
+        column: Column<M, T>,
+        executor: E,
+    ) -> Result<Option<T::Sum>, Error>
+    where
+        T: Summable<B<M>>,
+        E: Executor<'c, Backend = B<M>>,
+    {
+        self.aggregate(sum_of::<M, T>(), column.name(), executor)
+            .await
+    }
+
+    /// The average of `column` over the matching rows, as an `f64`; `None` when no row
+    /// matches or every value is `NULL`.
+    pub async fn avg<'c, T, E>(
+        self,
+        column: Column<M, T>,
+        executor: E,
+    ) -> Result<Option<f64>, Error>
+    where
+        T: Summable<B<M>>,
+        f64: SqlDecode<B<M>>,
+        E: Executor<'c, Backend = B<M>>,
+    {
+        self.aggregate(Aggregate::Avg, column.name(), executor)
+            .await
+    }
+
+    /// The smallest value of `column` among the matching rows; `None` when none matches (on
+    /// an `Option` column, `Option<Option<T>>` whose inner value is never `None`: `.flatten()`
+    /// it).
+    pub async fn min<'c, T, E>(self, column: Column<M, T>, executor: E) -> Result<Option<T>, Error>
+    where
+        T: SqlDecode<B<M>>,
+        E: Executor<'c, Backend = B<M>>,
+    {
+        self.aggregate(Aggregate::Min, column.name(), executor)
+            .await
+    }
+
+    /// The largest value of `column` among the matching rows; `None` when none matches (on an
+    /// `Option` column, see [`min`](Self::min)).
+    pub async fn max<'c, T, E>(self, column: Column<M, T>, executor: E) -> Result<Option<T>, Error>
+    where
+        T: SqlDecode<B<M>>,
+        E: Executor<'c, Backend = B<M>>,
+    {
+        self.aggregate(Aggregate::Max, column.name(), executor)
+            .await
+    }
+
+    /// Groups the matching rows by the value of `key` (SQL `GROUP BY`); the
+    /// [`Grouped`] query's aggregates return one `(key, value)` per group, in the key's order.
+    ///
+    /// ```no_run
+    /// # use tenancy_core::*;
+    /// # async fn demo<M: TenantModel<Backend = sqlx::Postgres>>(pool: &sqlx::PgPool, tenant: &Tenant, position: Column<M, String>, hours: Column<M, i32>) -> Result<(), Error> {
+    /// let per_position: Vec<(String, i64)> = M::query(tenant).group_by(position).count(pool).await?;
+    /// let hours: Vec<(String, Option<i64>)> = M::query(tenant).group_by(position).sum(hours, pool).await?;
+    /// # Ok(()) }
+    /// ```
+    pub fn group_by<K: SqlDecode<B<M>>>(self, key: Column<M, K>) -> Grouped<M, K> {
+        Grouped {
+            query: self,
+            key: key.name(),
+            key_type: PhantomData,
+        }
+    }
+}
+
+/// A [`Query`] grouped by the values of one column (see [`Query::group_by`]): each aggregate
+/// returns one `(key, value)` pair per group, ordered by key. The query's filters choose the
+/// rows grouped; with a limit or offset, the rows the query would return are grouped.
+#[must_use = "a grouped query does nothing until one of its aggregates is run"]
+pub struct Grouped<M: TenantModel, K> {
+    query: Query<M>,
+    key: &'static str,
+    key_type: PhantomData<fn() -> K>,
+}
+
+impl<M: TenantModel, K> std::fmt::Debug for Grouped<M, K> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Grouped")
+            .field("query", &self.query)
+            .field("key", &self.key)
+            .finish()
+    }
+}
+
+impl<M: TenantModel, K: SqlDecode<B<M>>> Grouped<M, K> {
+    async fn run<'c, V, E>(
+        self,
+        function: Aggregate,
+        column: &'static str,
+        executor: E,
+    ) -> Result<Vec<(K, V)>, Error>
+    where
+        V: SqlDecode<B<M>>,
+        E: Executor<'c, Backend = B<M>>,
+    {
+        let query = &self.query;
+        let sql = sql::aggregate::<D<M>>(
+            &query.tenant,
+            &M::TABLE,
+            function,
+            column,
+            Some(self.key),
+            query.conditions(),
+            &query.window(),
+        );
+        let args = || query.arguments();
+        let on = on::<M>("aggregate", &query.tenant);
+        let rows = exec::fetch_all(executor, on, &sql, &args).await?;
+        rows.iter()
+            .map(|row| Ok((B::<M>::get::<K>(row, 0)?, B::<M>::get::<V>(row, 1)?)))
+            .collect::<Result<_, sqlx::Error>>()
+            .map_err(Error::from)
+    }
+
+    /// How many rows each group has.
+    pub async fn count<'c, E>(self, executor: E) -> Result<Vec<(K, i64)>, Error>
+    where
+        i64: SqlDecode<B<M>>,
+        E: Executor<'c, Backend = B<M>>,
+    {
+        self.run(Aggregate::Count, "", executor).await
+    }
+
+    /// The sum of `column` in each group (`None`: only `NULL`s).
+    pub async fn sum<'c, T, E>(
+        self,
+        column: Column<M, T>,
+        executor: E,
+    ) -> Result<Vec<(K, Option<T::Sum>)>, Error>
+    where
+        T: Summable<B<M>>,
+        E: Executor<'c, Backend = B<M>>,
+    {
+        self.run(sum_of::<M, T>(), column.name(), executor).await
+    }
+
+    /// The average of `column` in each group (`None`: only `NULL`s).
+    pub async fn avg<'c, T, E>(
+        self,
+        column: Column<M, T>,
+        executor: E,
+    ) -> Result<Vec<(K, Option<f64>)>, Error>
+    where
+        T: Summable<B<M>>,
+        f64: SqlDecode<B<M>>,
+        E: Executor<'c, Backend = B<M>>,
+    {
+        self.run(Aggregate::Avg, column.name(), executor).await
+    }
+
+    /// The smallest value of `column` in each group (`None`: only `NULL`s).
+    pub async fn min<'c, T, E>(
+        self,
+        column: Column<M, T>,
+        executor: E,
+    ) -> Result<Vec<(K, Option<T>)>, Error>
+    where
+        T: SqlDecode<B<M>>,
+        E: Executor<'c, Backend = B<M>>,
+    {
+        self.run(Aggregate::Min, column.name(), executor).await
+    }
+
+    /// The largest value of `column` in each group (`None`: only `NULL`s).
+    pub async fn max<'c, T, E>(
+        self,
+        column: Column<M, T>,
+        executor: E,
+    ) -> Result<Vec<(K, Option<T>)>, Error>
+    where
+        T: SqlDecode<B<M>>,
+        E: Executor<'c, Backend = B<M>>,
+    {
+        self.run(Aggregate::Max, column.name(), executor).await
+    }
+}

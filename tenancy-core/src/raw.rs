@@ -1,0 +1,213 @@
+//! Hand-written SQL on one tenant's tables: [`Raw`] renders `{table}` as the tenant's
+//! qualified table and binds every value.
+
+use std::marker::PhantomData;
+
+use futures_util::stream::BoxStream;
+use futures_util::StreamExt;
+use sqlx::Database;
+
+use crate::backend::{Backend, DefaultBackend};
+use crate::error::{from_db, Error};
+use crate::exec::{self, Executor, On};
+use crate::model::{TableDef, TenantModel};
+use crate::query::{Bind, SqlValue};
+use crate::record::Record;
+use crate::sql;
+use crate::tenant::Tenant;
+
+/// A hand-written statement on one tenant's tables, for what the query API does not say.
+///
+/// The text is a `&'static str` template, so no run-time string (a tenant name, user input)
+/// can become part of it: `{guards}` is replaced by the tenant's qualified table of a model
+/// given with [`table`](Self::table) (`"acme"."guards"`; on SQLite `"main"."guards"`, the
+/// tenant's own file), `{}` by the placeholder of the next value given with
+/// [`bind`](Self::bind), and `{{`/`}}` by literal braces. A `{name}` that is not a given table,
+/// an unbalanced brace, or a number of `{}` other than the values bound is refused with
+/// [`Error::InvalidQuery`] before anything is sent. [`fetch_all`](Self::fetch_all) decodes rows
+/// into [`Record`]s of the tenant (the rows must have the model's columns).
+///
+/// ```no_run
+/// # use tenancy_core::*;
+/// # async fn demo<G: TenantModel<Backend = sqlx::Postgres>, S: TenantModel<Backend = sqlx::Postgres>>(pool: &sqlx::PgPool, tenant: &Tenant) -> Result<(), Error> {
+/// // Guards at sites in Paris (tables `guards` and `sites` of `tenant`).
+/// let guards: Vec<Record<G>> = Raw::new(
+///     "SELECT {guards}.* FROM {guards} JOIN {sites} ON {sites}.id = {guards}.site_id \
+///      WHERE {sites}.city = {} ORDER BY {guards}.name",
+/// )
+/// .table::<G>()
+/// .table::<S>()
+/// .bind("Paris")
+/// .fetch_all(pool, tenant)
+/// .await?;
+/// # Ok(()) }
+/// ```
+///
+/// Only tables rendered from `{…}` are the tenant's: a schema written into the text itself
+/// (`"other"."guards"`) is not checked — do not write one.
+#[must_use = "a raw statement does nothing until it is run"]
+pub struct Raw<B: Backend = DefaultBackend> {
+    template: &'static str,
+    tables: Vec<&'static TableDef>,
+    values: Vec<Box<dyn Bind<B>>>,
+    backend: PhantomData<fn() -> B>,
+}
+
+impl<B: Backend> std::fmt::Debug for Raw<B> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Raw")
+            .field("template", &self.template)
+            .field(
+                "tables",
+                &self.tables.iter().map(|t| t.name).collect::<Vec<_>>(),
+            )
+            .field("values", &self.values.len())
+            .finish()
+    }
+}
+
+impl<B: Backend> Raw<B> {
+    /// A statement from `template` (see the type's documentation for its `{…}` forms).
+    pub fn new(template: &'static str) -> Self {
+        Raw {
+            template,
+            tables: Vec::new(),
+            values: Vec::new(),
+            backend: PhantomData,
+        }
+    }
+
+    /// Lets the template name `M`'s table as `{<table name>}`. The model of
+    /// [`fetch_all`](Self::fetch_all) and its siblings is given already.
+    pub fn table<M: TenantModel<Backend = B>>(mut self) -> Self {
+        self.add_table(&M::TABLE);
+        self
+    }
+
+    fn add_table(&mut self, table: &'static TableDef) {
+        if !self.tables.iter().any(|t| t.name == table.name) {
+            self.tables.push(table);
+        }
+    }
+
+    /// Binds the value of the next `{}`.
+    pub fn bind<T: SqlValue<B>>(mut self, value: T) -> Self {
+        self.values.push(Box::new(value));
+        self
+    }
+
+    /// The statement's SQL for `tenant`, checked.
+    pub fn to_sql(&self, tenant: &Tenant) -> Result<String, Error> {
+        let table = self.tables.first().map_or("", |t| t.name);
+        let invalid = |problem: String| Error::InvalidQuery { table, problem };
+        let (sql, params) = sql::raw::<B::Dialect>(self.template, tenant, &self.tables)
+            .map_err(|e| invalid(e.to_string()))?;
+        if params != self.values.len() {
+            return Err(invalid(format!(
+                "the statement has {params} `{{}}` placeholder(s) but {} value(s) were bound",
+                self.values.len()
+            )));
+        }
+        Ok(sql)
+    }
+
+    fn arguments(&self) -> Result<B::Arguments, sqlx::Error> {
+        let mut args = B::Arguments::default();
+        for value in &self.values {
+            value.bind(&mut args).map_err(sqlx::Error::Encode)?;
+        }
+        Ok(args)
+    }
+
+    fn on<'t>(&self, tenant: &'t Tenant) -> On<'t> {
+        On {
+            operation: "raw",
+            tenant,
+            table: self.tables.first().map_or("", |t| t.name),
+        }
+    }
+
+    /// Runs the statement on `tenant` and returns how many rows it affected.
+    pub async fn execute<'c, E>(self, executor: E, tenant: &Tenant) -> Result<u64, Error>
+    where
+        E: Executor<'c, Backend = B>,
+    {
+        let sql = self.to_sql(tenant)?;
+        let args = || self.arguments();
+        exec::execute(executor, self.on(tenant), &sql, &args).await
+    }
+
+    /// Runs the statement on `tenant` and returns its rows as sqlx rows (for aggregates and
+    /// columns no model has).
+    pub async fn fetch_rows<'c, E>(
+        self,
+        executor: E,
+        tenant: &Tenant,
+    ) -> Result<Vec<<B as Database>::Row>, Error>
+    where
+        E: Executor<'c, Backend = B>,
+    {
+        let sql = self.to_sql(tenant)?;
+        let args = || self.arguments();
+        exec::fetch_all(executor, self.on(tenant), &sql, &args).await
+    }
+
+    /// Runs the statement on `tenant` and decodes every row as a record of `M` in `tenant`.
+    pub async fn fetch_all<'c, M, E>(
+        self,
+        executor: E,
+        tenant: &Tenant,
+    ) -> Result<Vec<Record<M>>, Error>
+    where
+        M: TenantModel<Backend = B>,
+        E: Executor<'c, Backend = B>,
+    {
+        let rows = self.table::<M>().fetch_rows(executor, tenant).await?;
+        rows.iter()
+            .map(|row| Ok(Record::loaded(tenant.clone(), M::from_row(row)?)))
+            .collect()
+    }
+
+    /// Runs the statement on `tenant` and decodes its first row, if any, as a record of `M`.
+    pub async fn fetch_optional<'c, M, E>(
+        self,
+        executor: E,
+        tenant: &Tenant,
+    ) -> Result<Option<Record<M>>, Error>
+    where
+        M: TenantModel<Backend = B>,
+        E: Executor<'c, Backend = B>,
+    {
+        let raw = self.table::<M>();
+        let sql = raw.to_sql(tenant)?;
+        let args = || raw.arguments();
+        let row = exec::fetch_optional(executor, raw.on(tenant), &sql, &args).await?;
+        row.map(|row| Ok(Record::loaded(tenant.clone(), M::from_row(&row)?)))
+            .transpose()
+    }
+
+    /// Runs the statement on `tenant` and streams its rows as records of `M`, as
+    /// [`Query::fetch`](crate::Query::fetch) does.
+    pub fn fetch<'c, M, E>(
+        self,
+        executor: E,
+        tenant: &Tenant,
+    ) -> BoxStream<'c, Result<Record<M>, Error>>
+    where
+        M: TenantModel<Backend = B>,
+        E: Executor<'c, Backend = B> + 'c,
+    {
+        let raw = self.table::<M>();
+        let tenant = tenant.clone();
+        Box::pin(async_stream::try_stream! {
+            let sql = raw.to_sql(&tenant)?;
+            let on = raw.on(&tenant);
+            let mut session = on.session(executor).await?;
+            let mut rows = B::stream(&mut session, &sql, raw.arguments()?);
+            while let Some(row) = rows.next().await {
+                let row = row.map_err(|e| from_db::<B>(e, &tenant, M::TABLE.name))?;
+                yield Record::loaded(tenant.clone(), M::from_row(&row)?);
+            }
+        })
+    }
+}
