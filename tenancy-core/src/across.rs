@@ -37,7 +37,7 @@ pub const DEFAULT_TENANTS_PER_STATEMENT: usize = 100;
 ///
 /// ```no_run
 /// # use tenancy_core::*;
-/// # async fn demo<M: TenantModel<Backend = sqlx::Postgres>>(pool: &sqlx::PgPool, tenants: &Tenants, name: Column<M, String>) -> Result<(), Error> {
+/// # async fn demo<M: TenantModel<Backend = sqlx::Postgres> + PerTenant>(pool: &sqlx::PgPool, tenants: &Tenants, name: Column<M, String>) -> Result<(), Error> {
 /// let all = tenants.list().await?;
 /// // The first 10 rows by name of every tenant, tenant by tenant.
 /// let rows = M::query_across(&all).order_by(name.asc()).limit(10).fetch_all(pool).await?;

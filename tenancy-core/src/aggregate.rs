@@ -89,7 +89,7 @@ impl<M: TenantModel> Query<M> {
     ///
     /// ```no_run
     /// # use tenancy_core::*;
-    /// # async fn demo<M: TenantModel<Backend = sqlx::Postgres>>(pool: &sqlx::PgPool, tenant: &Tenant, hours: Column<M, i32>, rate: Column<M, f64>) -> Result<(), Error> {
+    /// # async fn demo<M: TenantModel<Backend = sqlx::Postgres> + PerTenant>(pool: &sqlx::PgPool, tenant: &Tenant, hours: Column<M, i32>, rate: Column<M, f64>) -> Result<(), Error> {
     /// let total: Option<i64> = M::query(tenant).sum(hours, pool).await?;
     /// let mean: Option<f64> = M::query(tenant).filter(hours.gt(0)).avg(rate, pool).await?;
     /// # Ok(()) }
@@ -151,7 +151,7 @@ impl<M: TenantModel> Query<M> {
     ///
     /// ```no_run
     /// # use tenancy_core::*;
-    /// # async fn demo<M: TenantModel<Backend = sqlx::Postgres>>(pool: &sqlx::PgPool, tenant: &Tenant, position: Column<M, String>, hours: Column<M, i32>) -> Result<(), Error> {
+    /// # async fn demo<M: TenantModel<Backend = sqlx::Postgres> + PerTenant>(pool: &sqlx::PgPool, tenant: &Tenant, position: Column<M, String>, hours: Column<M, i32>) -> Result<(), Error> {
     /// let per_position: Vec<(String, i64)> = M::query(tenant).group_by(position).count(pool).await?;
     /// let hours: Vec<(String, Option<i64>)> = M::query(tenant).group_by(position).sum(hours, pool).await?;
     /// # Ok(()) }

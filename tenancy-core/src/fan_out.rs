@@ -197,7 +197,7 @@ where
     ///
     /// ```no_run
     /// # use tenancy_core::*;
-    /// # async fn demo<M: TenantModel<Backend = sqlx::Postgres>>(tenants: Tenants, pool: sqlx::PgPool) -> Result<(), Error> {
+    /// # async fn demo<M: TenantModel<Backend = sqlx::Postgres> + PerTenant>(tenants: Tenants, pool: sqlx::PgPool) -> Result<(), Error> {
     /// let report = tenants
     ///     .for_each(EachOptions::default().concurrency(8), move |tenant| {
     ///         let pool = pool.clone();

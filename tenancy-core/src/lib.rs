@@ -101,7 +101,7 @@ pub use exec::{Executor, OnBackend, PgBouncer};
 pub use fan_out::{EachOptions, EachProgressFn};
 pub use handle::Lifecycle;
 pub use lifecycle::{Dropped, TenantEvent, Tenants, DEFAULT_REGISTRY};
-pub use model::{ColumnDef, TableDef, TenantModel};
+pub use model::{ColumnDef, PerTenant, Shared, SharedModel, TableDef, TenantModel};
 pub use pg::citus::{CitusRefusal, Flavour, InvalidNode, MoveMode, Node, Placement};
 pub use pg::lifecycle::CreateHook;
 pub use pool::{PoolSettings, STATEMENTS_PER_MODEL};

@@ -71,6 +71,9 @@ pub struct TableDef {
     pub name: &'static str,
     /// The columns, in the order of the struct's fields (skipped fields have none).
     pub columns: &'static [ColumnDef],
+    /// For a [`SharedModel`]: the one schema (MySQL: database) the table lives in for every
+    /// tenant, which every statement names instead of a tenant's. `None` for a tenant table.
+    pub schema: Option<&'static str>,
 }
 
 impl TableDef {
@@ -163,6 +166,7 @@ pub trait TenantModel: Validate + Sized + Send + Sync + Unpin + 'static {
         tenant: &Tenant,
     ) -> impl Future<Output = Result<Record<Self>, Error>> + Send
     where
+        Self: PerTenant,
         E: Executor<'c, Backend = Self::Backend>,
     {
         crud::insert::<'c, Self, E>(executor, tenant.clone(), self)
@@ -181,6 +185,7 @@ pub trait TenantModel: Validate + Sized + Send + Sync + Unpin + 'static {
         models: Vec<Self>,
     ) -> impl Future<Output = Result<Vec<Record<Self>>, Error>> + Send
     where
+        Self: PerTenant,
         E: Executor<'c, Backend = Self::Backend>,
     {
         crud::insert_many::<'c, Self, E>(executor, tenant.clone(), models)
@@ -197,6 +202,7 @@ pub trait TenantModel: Validate + Sized + Send + Sync + Unpin + 'static {
         conflict: OnConflict<Self>,
     ) -> impl Future<Output = Result<Option<Record<Self>>, Error>> + Send
     where
+        Self: PerTenant,
         E: Executor<'c, Backend = Self::Backend>,
     {
         let tenant = tenant.clone();
@@ -220,6 +226,7 @@ pub trait TenantModel: Validate + Sized + Send + Sync + Unpin + 'static {
         conflict: OnConflict<Self>,
     ) -> impl Future<Output = Result<Vec<Record<Self>>, Error>> + Send
     where
+        Self: PerTenant,
         E: Executor<'c, Backend = Self::Backend>,
     {
         let tenant = tenant.clone();
@@ -233,19 +240,118 @@ pub trait TenantModel: Validate + Sized + Send + Sync + Unpin + 'static {
         id: Self::Id,
     ) -> impl Future<Output = Result<Option<Record<Self>>, Error>> + Send
     where
+        Self: PerTenant,
         E: Executor<'c, Backend = Self::Backend>,
     {
         crud::find::<'c, Self, E>(executor, tenant.clone(), id)
     }
 
     /// Starts a typed query on `tenant`'s table.
-    fn query(tenant: &Tenant) -> Query<Self> {
+    fn query(tenant: &Tenant) -> Query<Self>
+    where
+        Self: PerTenant,
+    {
         Query::new(tenant.clone())
     }
 
     /// Starts a typed query on the table of each of `tenants`, run as few `UNION ALL`
     /// statements (see [`AcrossTenants`]).
-    fn query_across(tenants: &[Tenant]) -> AcrossTenants<Self> {
+    fn query_across(tenants: &[Tenant]) -> AcrossTenants<Self>
+    where
+        Self: PerTenant,
+    {
         AcrossTenants::new(tenants.iter().cloned())
+    }
+}
+
+/// A [`TenantModel`] whose table exists in every tenant's schema: every operation takes the
+/// [`Tenant`]. `#[derive(TenantModel)]` implements it for every model not marked
+/// `#[tenancy(shared = "...")]`.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is a shared model: its table is in one schema for every tenant, so it takes no tenant",
+    label = "a shared model, not a tenant model",
+    note = "use `tenancy::Shared::<{Self}>` (`Shared::<{Self}>::query()`, `::insert(value, executor)`, `::find(executor, id)`)"
+)]
+pub trait PerTenant: TenantModel {}
+
+/// A model whose table lives in one fixed schema shared by every tenant (django-tenants'
+/// `SHARED_APPS`: plans, users, the tenant directory), derived with
+/// `#[tenancy(shared = "public")]`. It is reached without a tenant, through [`Shared`]; tenant
+/// models can filter on it with a [`Relation`](crate::Relation) and preload it. Not on SQLite
+/// (a tenant is a file there; the derive refuses it).
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is a tenant model: its table is in every tenant's schema, so it needs a tenant",
+    label = "a tenant model, not a shared model",
+    note = "use `{Self}::query(&tenant)`, `value.insert(executor, &tenant)`, `{Self}::find(executor, &tenant, id)`; or mark the model `#[tenancy(shared = \"public\")]`"
+)]
+pub trait SharedModel: TenantModel {
+    /// The schema (MySQL: database) of the table.
+    const SCHEMA: &'static str;
+}
+
+/// The operations of a [`SharedModel`] `M`, which take no tenant: every statement names
+/// `M::SCHEMA`. Records it returns report that schema as their [`tenant`](Record::tenant).
+///
+/// ```no_run
+/// # use tenancy_core::*;
+/// # async fn demo<P: SharedModel<Backend = sqlx::Postgres>>(pool: &sqlx::PgPool, plan: P, name: Column<P, String>) -> Result<(), Error> {
+/// let stored = Shared::<P>::insert(plan, pool).await?;
+/// let pro = Shared::<P>::query().filter(name.eq("pro")).fetch_optional(pool).await?;
+/// # Ok(()) }
+/// ```
+pub struct Shared<M: SharedModel>(std::marker::PhantomData<fn() -> M>);
+
+impl<M: SharedModel> std::fmt::Debug for Shared<M> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Shared")
+    }
+}
+
+impl<M: SharedModel> Shared<M> {
+    /// The schema as the tenant the shared table's records carry.
+    pub fn tenant() -> Tenant {
+        Tenant::shared(M::SCHEMA)
+    }
+
+    /// Validates, then inserts `value` and returns the stored row.
+    pub async fn insert<'c, E>(value: M, executor: E) -> Result<Record<M>, Error>
+    where
+        E: Executor<'c, Backend = M::Backend>,
+    {
+        crud::insert::<'c, M, E>(executor, Self::tenant(), value).await
+    }
+
+    /// Validates every model, then inserts them with one statement (as
+    /// [`TenantModel::insert_many`]).
+    pub async fn insert_many<'c, E>(executor: E, models: Vec<M>) -> Result<Vec<Record<M>>, Error>
+    where
+        E: Executor<'c, Backend = M::Backend>,
+    {
+        crud::insert_many::<'c, M, E>(executor, Self::tenant(), models).await
+    }
+
+    /// Inserts or, on conflict, updates (as [`TenantModel::upsert_many`]).
+    pub async fn upsert_many<'c, E>(
+        executor: E,
+        models: Vec<M>,
+        conflict: OnConflict<M>,
+    ) -> Result<Vec<Record<M>>, Error>
+    where
+        E: Executor<'c, Backend = M::Backend>,
+    {
+        crate::upsert::upsert_many(executor, Self::tenant(), models, &conflict).await
+    }
+
+    /// Loads the row with this primary key, or `None`.
+    pub async fn find<'c, E>(executor: E, id: M::Id) -> Result<Option<Record<M>>, Error>
+    where
+        E: Executor<'c, Backend = M::Backend>,
+    {
+        crud::find::<'c, M, E>(executor, Self::tenant(), id).await
+    }
+
+    /// Starts a typed query on the shared table.
+    pub fn query() -> Query<M> {
+        Query::new(Self::tenant())
     }
 }

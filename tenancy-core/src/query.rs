@@ -237,7 +237,7 @@ impl<B: Backend, T: SqlValue<B>> Bind<B> for T {
 ///
 /// ```no_run
 /// # use tenancy_core::*;
-/// # fn demo<M: TenantModel<Backend = sqlx::Postgres>>(tenant: &Tenant, name: Column<M, String>, rank: Column<M, i32>) {
+/// # fn demo<M: TenantModel<Backend = sqlx::Postgres> + PerTenant>(tenant: &Tenant, name: Column<M, String>, rank: Column<M, i32>) {
 /// // name LIKE 'A%' AND (rank < 3 OR rank > 7) AND NOT (name = 'Ann')
 /// let query = M::query(tenant)
 ///     .filter(name.like("A%") & (rank.lt(3) | rank.gt(7)) & !name.eq("Ann"));
@@ -386,7 +386,7 @@ impl<M> std::fmt::Debug for Order<M> {
 ///
 /// ```no_run
 /// # use tenancy_core::*;
-/// # async fn demo<M: TenantModel<Backend = sqlx::Postgres>>(pool: &sqlx::PgPool, tenant: &Tenant, name: Column<M, String>) -> Result<(), Error> {
+/// # async fn demo<M: TenantModel<Backend = sqlx::Postgres> + PerTenant>(pool: &sqlx::PgPool, tenant: &Tenant, name: Column<M, String>) -> Result<(), Error> {
 /// let first_ten = M::query(tenant)
 ///     .filter(name.like("A%"))
 ///     .order_by(name.asc())
@@ -523,8 +523,13 @@ impl<M: TenantModel> Clauses<M> {
 }
 
 impl<M: TenantModel> Query<M> {
-    /// A query over every row of `tenant`'s table.
+    /// A query over every row of `tenant`'s table (of a shared model: of its schema's, whatever
+    /// `tenant` is).
     pub fn new(tenant: Tenant) -> Self {
+        let tenant = match M::TABLE.schema {
+            Some(schema) => Tenant::shared(schema),
+            None => tenant,
+        };
         Query {
             tenant,
             clauses: Clauses::default(),
@@ -637,7 +642,7 @@ impl<M: TenantModel> Query<M> {
     ///
     /// ```no_run
     /// # use tenancy_core::*;
-    /// # async fn demo<M: TenantModel<Backend = sqlx::Postgres>>(pool: &sqlx::PgPool, tenant: &Tenant) -> Result<(), Error> {
+    /// # async fn demo<M: TenantModel<Backend = sqlx::Postgres> + PerTenant>(pool: &sqlx::PgPool, tenant: &Tenant) -> Result<(), Error> {
     /// use futures_util::TryStreamExt;
     /// let mut rows = M::query(tenant).fetch(pool);
     /// while let Some(record) = rows.try_next().await? {
@@ -713,7 +718,7 @@ impl<M: TenantModel> Query<M> {
     ///
     /// ```no_run
     /// # use tenancy_core::*;
-    /// # async fn demo<M: TenantModel<Backend = sqlx::Postgres>>(pool: &sqlx::PgPool, tenant: &Tenant, position: Column<M, String>) -> Result<(), Error> {
+    /// # async fn demo<M: TenantModel<Backend = sqlx::Postgres> + PerTenant>(pool: &sqlx::PgPool, tenant: &Tenant, position: Column<M, String>) -> Result<(), Error> {
     /// let moved = M::query(tenant)
     ///     .filter(position.eq("gate"))
     ///     .update_all([position.set("lobby")], pool)

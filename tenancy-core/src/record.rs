@@ -209,7 +209,7 @@ impl<M: TenantModel> Record<M> {
 ///
 /// ```no_run
 /// # use tenancy_core::*;
-/// # async fn demo<M: TenantModel<Backend = sqlx::Postgres>>(pool: &sqlx::PgPool, tenant: &Tenant, mut guard: Record<M>, position: Column<M, String>) -> Result<(), Error> {
+/// # async fn demo<M: TenantModel<Backend = sqlx::Postgres> + PerTenant>(pool: &sqlx::PgPool, tenant: &Tenant, mut guard: Record<M>, position: Column<M, String>) -> Result<(), Error> {
 /// let changes = Changeset::new().set(position, "Captain");
 /// guard.apply(pool, tenant, changes).await?; // UPDATE … SET "position" = $1 WHERE "id" = $2
 /// # Ok(()) }

@@ -15,6 +15,11 @@ use crate::tenant::Tenant;
 
 /// A column that refers to values of type `T`: a `T` column, or an `Option<T>` one (`None`
 /// refers to nothing).
+#[diagnostic::on_unimplemented(
+    message = "a column of type `{Self}` cannot refer to a column of type `{T}`",
+    label = "this column's type differs from the related column's",
+    note = "a relation joins two columns of the same type (the first may be an `Option` of it)"
+)]
 pub trait KeyOf<T> {
     /// The value referred to, if any.
     fn key(&self) -> Option<&T>;
@@ -46,7 +51,7 @@ impl<T> KeyOf<T> for Option<T> {
 ///
 /// ```no_run
 /// # use tenancy_core::*;
-/// # async fn demo<G: TenantModel<Backend = sqlx::Postgres>, S: TenantModel<Backend = sqlx::Postgres>>(
+/// # async fn demo<G: TenantModel<Backend = sqlx::Postgres> + PerTenant, S: TenantModel<Backend = sqlx::Postgres> + PerTenant>(
 /// #     pool: &sqlx::PgPool, tenant: &Tenant, site_id: Column<G, i64>, id: Column<S, i64>, city: Column<S, String>) -> Result<(), Error> {
 /// let site = Relation::new(site_id, id);
 /// // Guards at a site in Paris:
@@ -145,7 +150,7 @@ where
             };
             for (tenant, keys) in &keys {
                 for batch in keys.chunks(PRELOAD_KEYS_PER_STATEMENT) {
-                    let found = C::query(tenant)
+                    let found = crate::query::Query::<C>::new((*tenant).clone())
                         .filter(self.to.is_in(batch.iter().cloned()))
                         .fetch_all_on(&mut session)
                         .await?;

@@ -280,10 +280,10 @@ impl<D: Dialect> Sql<D> {
     }
 
     fn table(&mut self, tenant: &Tenant, table: &TableDef) -> &mut Self {
-        let container = if D::QUALIFIES {
-            tenant.as_str()
-        } else {
-            "main"
+        let container = match table.schema {
+            Some(schema) => schema,
+            None if D::QUALIFIES => tenant.as_str(),
+            None => "main",
         };
         let start = self.text.len();
         self.ident(container);
@@ -294,7 +294,8 @@ impl<D: Dialect> Sql<D> {
     }
 
     /// `EXISTS (…)` of a semi-join whose outer row is `outer` (an alias, or the last table
-    /// named), at nesting `depth`.
+    /// named), at nesting `depth`; the inner table is in the last table's container (a tenant
+    /// table in the same tenant), or its own schema if shared.
     fn exists(&mut self, exists: &Exists, outer: Option<&str>, depth: usize) -> &mut Self {
         let (start, mid, end) = self.last_table;
         let container = self.text[start..mid].to_owned();
@@ -307,9 +308,12 @@ impl<D: Dialect> Sql<D> {
             None => self.text[start..end].to_owned(),
         };
         let alias = format!("__j{depth}");
-        self.push("EXISTS (SELECT 1 FROM ")
-            .push(&container)
-            .push(".")
+        self.push("EXISTS (SELECT 1 FROM ");
+        match exists.table.schema {
+            Some(schema) => self.ident(schema),
+            None => self.push(&container),
+        };
+        self.push(".")
             .ident(exists.table.name)
             .push(" AS ")
             .ident(&alias)
@@ -1028,11 +1032,13 @@ mod tests {
             ColumnDef::new("position"),
             ColumnDef::new("inserted_at").generated(),
         ],
+        schema: None,
     };
 
     const ONLY_ID: TableDef = TableDef {
         name: "counters",
         columns: &[ColumnDef::new("id").primary_key().generated()],
+        schema: None,
     };
 
     fn t1() -> Tenant {
@@ -1340,6 +1346,7 @@ mod tests {
     const SITES: TableDef = TableDef {
         name: "sites",
         columns: &[ColumnDef::new("id").primary_key(), ColumnDef::new("city")],
+        schema: None,
     };
 
     #[test]
@@ -1552,6 +1559,7 @@ mod tests {
         const ODD: TableDef = TableDef {
             name: "Odd \"Table\"",
             columns: &[ColumnDef::new("Id").primary_key()],
+            schema: None,
         };
         assert_eq!(
             delete_by_pk::<Postgres>(&t1(), &ODD),

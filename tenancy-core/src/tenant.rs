@@ -68,6 +68,13 @@ impl Tenant {
         TenantNamePolicy::default().parse(name)
     }
 
+    /// The schema of a shared model's table, as the tenant its records carry: not validated
+    /// as a tenant name (`public` is none); the derive checked it as an identifier, and it is
+    /// only ever rendered quoted.
+    pub(crate) fn shared(schema: &'static str) -> Self {
+        Tenant(Arc::from(schema))
+    }
+
     /// The bare schema name, e.g. `acme`.
     pub fn as_str(&self) -> &str {
         &self.0

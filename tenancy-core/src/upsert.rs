@@ -25,7 +25,7 @@ type D<M> = <B<M> as Backend>::Dialect;
 ///
 /// ```no_run
 /// # use tenancy_core::*;
-/// # async fn demo<M: TenantModel<Backend = sqlx::Postgres>>(pool: &sqlx::PgPool, tenant: &Tenant, models: Vec<M>, email: Column<M, String>, name: Column<M, String>) -> Result<(), Error> {
+/// # async fn demo<M: TenantModel<Backend = sqlx::Postgres> + PerTenant>(pool: &sqlx::PgPool, tenant: &Tenant, models: Vec<M>, email: Column<M, String>, name: Column<M, String>) -> Result<(), Error> {
 /// // Insert, or update the name of the guard with that email.
 /// let stored = M::upsert_many(pool, tenant, models, OnConflict::on(email).replace(name)).await?;
 /// # Ok(()) }

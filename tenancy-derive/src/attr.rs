@@ -13,7 +13,7 @@ use crate::ctxt::Ctxt;
 /// The attribute namespace: `#[tenancy(...)]`.
 const NAMESPACE: &str = "tenancy";
 
-const CONTAINER_KEYS: &[&str] = &["table", "rename_all", "backend"];
+const CONTAINER_KEYS: &[&str] = &["table", "rename_all", "backend", "shared"];
 
 /// The backends a model can name, as written in `backend = "..."`.
 const BACKENDS: &[&str] = &["postgres", "mysql", "sqlite"];
@@ -56,6 +56,8 @@ pub struct Container {
     pub table: Option<LitStr>,
     pub rename_all: Option<RenameRule>,
     pub backend: Option<Backend>,
+    /// `shared = "public"`: the table is in that one schema for every tenant.
+    pub shared: Option<(Key, LitStr)>,
 }
 
 /// Attributes on a field.
@@ -129,6 +131,12 @@ impl Container {
                         .and_then(|literal| backend(cx, &literal));
                     if seen.first(cx, meta, name).is_some() {
                         container.backend = backend;
+                    }
+                }
+                "shared" => {
+                    let schema = string_value(cx, meta, "shared = \"public\"")?;
+                    if let (Some(key), Some(schema)) = (seen.first(cx, meta, name), schema) {
+                        container.shared = Some((key, schema));
                     }
                 }
                 "rename_all" => {

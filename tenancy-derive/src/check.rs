@@ -20,6 +20,21 @@ pub fn check(cx: &Ctxt, model: &Container) {
         model.table_tokens(),
         "#[tenancy(table = \"...\")]",
     );
+    if let Some((key, schema)) = &model.attrs.shared {
+        check_identifier(
+            cx,
+            "shared schema name",
+            &schema.value(),
+            schema.to_token_stream(),
+            "#[tenancy(shared = \"...\")]",
+        );
+        if model.attrs.backend == Some(crate::attr::Backend::Sqlite) {
+            cx.error_spanned_by(
+                key,
+                "shared models are not supported on SQLite: each tenant is a database file of its own, and tenancy does not attach a shared file to it; keep shared data in a model of its own pool",
+            );
+        }
+    }
     let mut primary_key: Option<&Field> = None;
     for (i, field) in model.fields.iter().enumerate() {
         check_skip(cx, field);

@@ -45,12 +45,14 @@ fn backend(model: &Container) -> TokenStream {
 fn expand(model: &Container) -> TokenStream {
     let codecs = column_codecs(model, model.columns().enumerate(), true);
     let model_impl = tenant_model_impl(model);
+    let scope_impl = scope_impl(model);
     let validate_impl = validate_impl(model);
     let constants = column_constants(model, model.columns());
     quote! {
         const _: () = {
             #codecs
             #model_impl
+            #scope_impl
             #validate_impl
             #constants
         };
@@ -83,7 +85,7 @@ fn stand_in(model: &Container) -> TokenStream {
                 impl ::tenancy::TenantModel for #ident {
                     type Backend = #backend;
                     type Id = #id_ty;
-                    const TABLE: ::tenancy::TableDef = ::tenancy::TableDef { name: #table, columns: &[] };
+                    const TABLE: ::tenancy::TableDef = ::tenancy::TableDef { name: #table, columns: &[], schema: ::core::option::Option::None };
                     fn from_row(
                         _: &<#backend as ::tenancy::__private::sqlx::Database>::Row,
                     ) -> ::core::result::Result<Self, ::tenancy::__private::sqlx::Error> {
@@ -104,6 +106,11 @@ fn stand_in(model: &Container) -> TokenStream {
         }
         _ => TokenStream::new(),
     };
+    let scope_impl = if model_impl.is_empty() {
+        TokenStream::new()
+    } else {
+        scope_impl(model)
+    };
 
     let mut names = HashSet::new();
     let constants = column_constants(
@@ -117,6 +124,7 @@ fn stand_in(model: &Container) -> TokenStream {
         const _: () = {
             #codecs
             #model_impl
+            #scope_impl
             #[automatically_derived]
             impl ::tenancy::Validate for #ident {
                 fn validate(&self) -> ::core::result::Result<(), ::tenancy::ValidationErrors> {
@@ -160,6 +168,23 @@ fn column_codecs<'a, 'b: 'a>(
         .collect()
 }
 
+/// `PerTenant` for a tenant model, `SharedModel` for `#[tenancy(shared = "...")]`.
+fn scope_impl(model: &Container) -> TokenStream {
+    let ident = model.ident;
+    match &model.attrs.shared {
+        Some((_, schema)) => quote! {
+            #[automatically_derived]
+            impl ::tenancy::SharedModel for #ident {
+                const SCHEMA: &'static str = #schema;
+            }
+        },
+        None => quote! {
+            #[automatically_derived]
+            impl ::tenancy::PerTenant for #ident {}
+        },
+    }
+}
+
 fn tenant_model_impl(model: &Container) -> TokenStream {
     let ident = model.ident;
     let table = &model.table;
@@ -170,6 +195,10 @@ fn tenant_model_impl(model: &Container) -> TokenStream {
         .expect("checked: one primary key");
     let (key_ty, key_member) = (key.ty, key.ident);
     let backend = backend(model);
+    let schema = match &model.attrs.shared {
+        Some((_, schema)) => quote!(::core::option::Option::Some(#schema)),
+        None => quote!(::core::option::Option::None),
+    };
 
     let column_defs = columns.iter().map(|field| {
         let name = &field.column;
@@ -203,6 +232,7 @@ fn tenant_model_impl(model: &Container) -> TokenStream {
             const TABLE: ::tenancy::TableDef = ::tenancy::TableDef {
                 name: #table,
                 columns: &[#(#column_defs),*],
+                schema: #schema,
             };
 
             fn from_row(

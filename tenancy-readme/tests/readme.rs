@@ -69,9 +69,9 @@ fn every_rust_block_of_the_readme_is_included_here() {
     // below against MariaDB; readme_8 (SQLite) runs below in a temporary folder; readme_9
     // (`#[tenancy::test]`) is a test of its own below; readme_10 (Citus placement and moves) is
     // compiled by the doctests, and what it calls runs against a Citus cluster in
-    // tests/integration/backends/citus.rs.
+    // tests/integration/backends/citus.rs; readme_11 (queries for real apps) runs below.
     assert_eq!(
-        BLOCKS, 10,
+        BLOCKS, 11,
         "a README block was added or removed: update this file"
     );
 }
@@ -187,4 +187,38 @@ mod sqlite {
 /// here links to `../examples/migrations`). They need `DATABASE_URL`, as the attribute does.
 mod testing {
     include!(concat!(env!("OUT_DIR"), "/readme_9.rs"));
+}
+
+/// "Queries for real apps" (`fn queries`): OR/NOT, update_all, aggregates, join, preload,
+/// upsert, stream, shared model, raw SQL.
+mod queries {
+    include!(concat!(env!("OUT_DIR"), "/readme_11.rs"));
+
+    use super::Database;
+
+    #[tokio::test]
+    async fn the_queries_example_runs() {
+        let db = Database::new().await;
+        sqlx::raw_sql(
+            "CREATE SCHEMA acme;
+             CREATE TABLE acme.sites (id bigint PRIMARY KEY, city text NOT NULL);
+             CREATE TABLE acme.guards (id bigserial PRIMARY KEY, name text NOT NULL,
+                 position text NOT NULL, site_id bigint REFERENCES acme.sites, hours integer NOT NULL);
+             CREATE TABLE public.plans (code text PRIMARY KEY, seats integer NOT NULL)",
+        )
+        .execute(&db.pool)
+        .await
+        .unwrap();
+        queries(&db.pool).await.unwrap();
+        let city: String = sqlx::query_scalar("SELECT city FROM acme.sites WHERE id = 1")
+            .fetch_one(&db.pool)
+            .await
+            .unwrap();
+        assert_eq!(city, "Lyon");
+        let plans: i64 = sqlx::query_scalar("SELECT count(*) FROM public.plans")
+            .fetch_one(&db.pool)
+            .await
+            .unwrap();
+        assert_eq!(plans, 1);
+    }
 }

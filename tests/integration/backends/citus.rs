@@ -39,6 +39,9 @@ mod models;
 #[path = "shared/query.rs"]
 mod query;
 #[allow(clippy::duplicate_mod)]
+#[path = "shared/shared_models.rs"]
+mod shared_models;
+#[allow(clippy::duplicate_mod)]
 #[path = "shared/validation.rs"]
 mod validation;
 
@@ -607,3 +610,28 @@ async fn placement_on_plain_postgresql_is_a_typed_error() {
         Error::NotCitus { operation: "move" }
     );
 }
+
+/// A shared model: one table in `public` of the coordinator for every tenant.
+#[derive(tenancy::TenantModel, Debug, Clone, PartialEq)]
+#[tenancy(table = "tenancy_test_plans", shared = "public")]
+pub struct Plan {
+    #[tenancy(id, generated)]
+    pub id: i64,
+    #[tenancy(required)]
+    pub name: String,
+    pub seats: i32,
+}
+
+/// The shared table of `Plan` (kept between runs; each test uses names of its own): a Citus
+/// *reference table*, copied to every node, which is what tenant tables (on their worker) can
+/// join; a plain table on the coordinator cannot be joined from them.
+pub const SHARED_PLANS_DDL: &[&str] = &[
+    "CREATE TABLE IF NOT EXISTS public.tenancy_test_plans \
+     (id bigserial PRIMARY KEY, name text NOT NULL UNIQUE, seats integer NOT NULL)",
+    "DO $$ BEGIN
+         IF NOT EXISTS (SELECT 1 FROM pg_dist_partition
+                        WHERE logicalrelid = 'public.tenancy_test_plans'::regclass) THEN
+             PERFORM create_reference_table('public.tenancy_test_plans');
+         END IF;
+     END $$",
+];

@@ -33,6 +33,9 @@ mod models;
 #[path = "shared/query.rs"]
 mod query;
 #[allow(clippy::duplicate_mod)]
+#[path = "shared/shared_models.rs"]
+mod shared_models;
+#[allow(clippy::duplicate_mod)]
 #[path = "shared/validation.rs"]
 mod validation;
 
@@ -506,3 +509,26 @@ async fn a_query_across_tenants_and_a_fan_out_serve_mysql_too() {
         fx.tenants.drop(name).await.unwrap();
     }
 }
+
+/// A shared model: one table in the database `tenancy_shared` for every tenant.
+#[derive(tenancy::TenantModel, Debug, Clone, PartialEq)]
+#[tenancy(
+    table = "tenancy_test_plans",
+    shared = "tenancy_shared",
+    backend = "mysql"
+)]
+pub struct Plan {
+    #[tenancy(id, generated)]
+    pub id: i64,
+    #[tenancy(required)]
+    pub name: String,
+    pub seats: i32,
+}
+
+/// The shared database and table of `Plan` (kept between runs; each test uses names of its
+/// own).
+pub const SHARED_PLANS_DDL: &[&str] = &[
+    "CREATE DATABASE IF NOT EXISTS tenancy_shared",
+    "CREATE TABLE IF NOT EXISTS tenancy_shared.tenancy_test_plans \
+     (id BIGINT AUTO_INCREMENT PRIMARY KEY, name VARCHAR(100) NOT NULL UNIQUE, seats INT NOT NULL)",
+];

@@ -30,6 +30,9 @@ mod models;
 #[path = "shared/query.rs"]
 mod query;
 #[allow(clippy::duplicate_mod)]
+#[path = "shared/shared_models.rs"]
+mod shared_models;
+#[allow(clippy::duplicate_mod)]
 #[path = "shared/validation.rs"]
 mod validation;
 
@@ -119,3 +122,18 @@ pub async fn assert_last_run_migrated(pool: &Pool, registry: &str, migrated: i64
     .unwrap();
     assert_eq!(recorded, migrated);
 }
+
+/// A shared model: one table in `public` for every tenant.
+#[derive(tenancy::TenantModel, Debug, Clone, PartialEq)]
+#[tenancy(table = "tenancy_test_plans", shared = "public")]
+pub struct Plan {
+    #[tenancy(id, generated)]
+    pub id: i64,
+    #[tenancy(required)]
+    pub name: String,
+    pub seats: i32,
+}
+
+/// The shared table of `Plan` (kept between runs; each test uses names of its own).
+pub const SHARED_PLANS_DDL: &[&str] = &["CREATE TABLE IF NOT EXISTS public.tenancy_test_plans \
+     (id bigserial PRIMARY KEY, name text NOT NULL UNIQUE, seats integer NOT NULL)"];
