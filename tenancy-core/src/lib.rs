@@ -108,7 +108,7 @@ pub use pool::{PoolSettings, STATEMENTS_PER_MODEL};
 pub use query::{Column, Filter, Order, Query, Set, SqlDecode, SqlValue};
 pub use raw::Raw;
 pub use record::{Changeset, Record, State};
-pub use relation::{KeyOf, Preloaded, Relation, PRELOAD_KEYS_PER_STATEMENT};
+pub use relation::{KeyOf, PreloadKey, Preloaded, Relation, PRELOAD_KEYS_PER_STATEMENT};
 pub use report::{
     MigrateOptions, Outcome, Planned, Progress, ProgressFn, Report, TenantResult, TenantStatus,
 };

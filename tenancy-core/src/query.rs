@@ -263,7 +263,11 @@ impl<M: TenantModel> std::fmt::Debug for Filter<M> {
 }
 
 impl<M: TenantModel> Filter<M> {
-    fn leaf(column: &'static str, op: Op, values: Vec<Box<dyn Bind<M::Backend>>>) -> Self {
+    pub(crate) fn leaf(
+        column: &'static str,
+        op: Op,
+        values: Vec<Box<dyn Bind<M::Backend>>>,
+    ) -> Self {
         Filter {
             predicate: Predicate::Compare(Condition { column, op }),
             values,

@@ -4,13 +4,14 @@
 use std::collections::{HashMap, HashSet};
 use std::hash::Hash;
 
+use crate::backend::Backend;
 use crate::crud::on;
 use crate::error::Error;
 use crate::exec::Executor;
 use crate::model::TenantModel;
 use crate::query::{Column, Filter, SqlValue};
 use crate::record::Record;
-use crate::sql::{Exists, Predicate};
+use crate::sql::{Exists, Op, Predicate};
 use crate::tenant::Tenant;
 
 /// A column that refers to values of type `T`: a `T` column, or an `Option<T>` one (`None`
@@ -36,6 +37,48 @@ impl<T> KeyOf<T> for Option<T> {
         self.as_ref()
     }
 }
+
+/// A key type [`Relation::preload`] can look rows up by on backend `B`: on PostgreSQL one
+/// bound array (`= ANY($1)`, so the statement is the same for any number of keys and gets a
+/// generic plan; the type needs an array type, as every sqlx scalar has), elsewhere
+/// `IN (…)`. Implemented for every type that qualifies.
+pub trait PreloadKey<B: Backend>: SqlValue<B> + Clone + Eq + Hash {
+    /// The filter `column` is one of `keys`.
+    #[doc(hidden)]
+    fn any_of<M: TenantModel<Backend = B>>(column: Column<M, Self>, keys: &[Self]) -> Filter<M>;
+}
+
+impl<T> PreloadKey<sqlx::Postgres> for T
+where
+    T: SqlValue<sqlx::Postgres> + sqlx::postgres::PgHasArrayType + Clone + Eq + Hash,
+    Vec<T>: SqlValue<sqlx::Postgres>,
+{
+    fn any_of<M: TenantModel<Backend = sqlx::Postgres>>(
+        column: Column<M, Self>,
+        keys: &[Self],
+    ) -> Filter<M> {
+        Filter::leaf(column.name(), Op::AnyOf, vec![Box::new(keys.to_vec())])
+    }
+}
+
+macro_rules! preload_with_in {
+    ($feature:literal, $backend:ty) => {
+        #[cfg(feature = $feature)]
+        impl<T> PreloadKey<$backend> for T
+        where
+            T: SqlValue<$backend> + Clone + Eq + Hash,
+        {
+            fn any_of<M: TenantModel<Backend = $backend>>(
+                column: Column<M, Self>,
+                keys: &[Self],
+            ) -> Filter<M> {
+                column.is_in(keys.iter().cloned())
+            }
+        }
+    };
+}
+preload_with_in!("mysql", sqlx::MySql);
+preload_with_in!("sqlite", sqlx::Sqlite);
 
 /// A relation from rows of model `P` to rows of model `C` **in the same tenant**: `P`'s column
 /// `from` equals `C`'s column `to`. Both models must have the same backend, and the columns
@@ -114,7 +157,8 @@ where
     /// Loads the rows of `C` related to each of `records`: one query per tenant among the
     /// records (`WHERE to IN (…)`), each in that tenant, so a record is only ever matched with
     /// rows of its own tenant. Look them up with [`Preloaded::one`] and [`Preloaded::many`].
-    /// Keys are sent in batches of at most 10,000 values per statement.
+    /// Keys are sent in batches of at most 10,000 per statement: on PostgreSQL as one array
+    /// (`= ANY($1)`), elsewhere as `IN (…)` (see [`PreloadKey`]).
     pub async fn preload<'c, E>(
         self,
         executor: E,
@@ -122,6 +166,7 @@ where
     ) -> Result<Preloaded<P, C, K, T>, Error>
     where
         E: Executor<'c, Backend = P::Backend>,
+        T: PreloadKey<P::Backend>,
     {
         // Each tenant's distinct keys, in first-seen order (a set per tenant: checking the
         // list instead is quadratic, 0.4 ms for 1,000 keys).
@@ -143,7 +188,7 @@ where
                 keys[at].1.push(key.clone());
             }
         }
-        let mut rows: HashMap<(Tenant, T), Vec<Record<C>>> = HashMap::new();
+        let mut rows: Vec<(Tenant, ByKey<T, C>)> = Vec::new();
         if let [(first, _), rest @ ..] = keys.as_slice() {
             // One connection for every statement: records of one tenant (the usual case) use a
             // session for that tenant; of several, one that serves any (a shared pool).
@@ -153,18 +198,18 @@ where
                 executor.__session(None).await?
             };
             for (tenant, keys) in &keys {
+                let mut of_tenant: ByKey<T, C> = HashMap::new();
                 for batch in keys.chunks(PRELOAD_KEYS_PER_STATEMENT) {
                     let found = crate::query::Query::<C>::new((*tenant).clone())
-                        .filter(self.to.is_in(batch.iter().cloned()))
+                        .filter(T::any_of(self.to, batch))
                         .fetch_all_on(&mut session)
                         .await?;
                     for record in found {
                         let key = self.to.get(record.value()).clone();
-                        rows.entry(((*tenant).clone(), key))
-                            .or_default()
-                            .push(record);
+                        of_tenant.entry(key).or_default().push(record);
                     }
                 }
+                rows.push(((*tenant).clone(), of_tenant));
             }
         }
         Ok(Preloaded {
@@ -177,9 +222,13 @@ where
 /// How many keys one statement of [`Relation::preload`] sends (each is a bound value).
 pub const PRELOAD_KEYS_PER_STATEMENT: usize = 10_000;
 
+/// One tenant's related rows, by key.
+type ByKey<T, C> = HashMap<T, Vec<Record<C>>>;
+
 /// The rows [`Relation::preload`] loaded, by the record of `P` they are related to.
 pub struct Preloaded<P, C: TenantModel, K, T> {
-    rows: HashMap<(Tenant, T), Vec<Record<C>>>,
+    /// Per tenant (few: a linear search), the related rows by key.
+    rows: Vec<(Tenant, ByKey<T, C>)>,
     from: Column<P, K>,
 }
 
@@ -201,10 +250,13 @@ where
 {
     /// The related rows of `record` (of its tenant), in no particular order; empty if none.
     pub fn many(&self, record: &Record<P>) -> &[Record<C>] {
-        self.from
-            .get(record.value())
-            .key()
-            .and_then(|key| self.rows.get(&(record.tenant().clone(), key.clone())))
+        let Some(key) = self.from.get(record.value()).key() else {
+            return &[];
+        };
+        self.rows
+            .iter()
+            .find(|(tenant, _)| tenant == record.tenant())
+            .and_then(|(_, rows)| rows.get(key))
             .map_or(&[], Vec::as_slice)
     }
 
@@ -215,11 +267,15 @@ where
 
     /// How many related rows were loaded in all.
     pub fn len(&self) -> usize {
-        self.rows.values().map(Vec::len).sum()
+        self.rows
+            .iter()
+            .flat_map(|(_, rows)| rows.values())
+            .map(Vec::len)
+            .sum()
     }
 
     /// Whether no related row was loaded.
     pub fn is_empty(&self) -> bool {
-        self.rows.is_empty()
+        self.len() == 0
     }
 }

@@ -156,6 +156,8 @@ pub enum Op {
     Like,
     /// `IN ($n, …)` with this many values; `IN` of nothing is rendered `FALSE`.
     In(usize),
+    /// `= ANY($n)`: one bound array of values (PostgreSQL).
+    AnyOf,
     /// `IS NULL`
     IsNull,
     /// `IS NOT NULL`
@@ -454,9 +456,13 @@ impl<D: Dialect> Sql<D> {
             Op::Ge => " >= ",
             Op::Like => " LIKE ",
             Op::In(_) => " IN (",
+            Op::AnyOf => " = ANY(",
             Op::IsNull | Op::IsNotNull => unreachable!("rendered above"),
         };
         self.push(op);
+        if let Op::AnyOf = cond.op {
+            return self.param().push(")");
+        }
         if let Op::In(n) = cond.op {
             for j in 0..n {
                 if j > 0 {
@@ -1286,6 +1292,7 @@ mod tests {
             (Op::Ge, ">= $1"),
             (Op::Like, "LIKE $1"),
             (Op::In(1), "IN ($1)"),
+            (Op::AnyOf, "= ANY($1)"),
             (Op::IsNotNull, "IS NOT NULL"),
         ] {
             let sql = select::<Postgres>(
