@@ -267,9 +267,7 @@ async fn measure_join(ctx: &mut Ctx, names: &[String], sites: i64, guards: i64) 
         })
         .collect();
     // Sites 1, 11, 21, … are in Paris; guard i is at site 1 + i % sites.
-    let expected = (1..=guards)
-        .filter(|i| (i % sites) % 10 == 0)
-        .count();
+    let expected = (1..=guards).filter(|i| (i % sites) % 10 == 0).count();
     println!("  SQL: {}", sqls[0]);
     println!(
         "  {} tenants x {sites} sites, {guards} guards; {expected} guards at sites in Paris per \
@@ -388,9 +386,8 @@ impl Op for Preload<'_> {
                             sites.into_iter().map(|s| (s.id, s)).collect();
                         let mut found = 0;
                         for g in rows {
-                            found += usize::from(
-                                std::hint::black_box(by_id.get(&g.site_id)).is_some(),
-                            );
+                            found +=
+                                usize::from(std::hint::black_box(by_id.get(&g.site_id)).is_some());
                         }
                         assert_eq!(found, n);
                     }
@@ -429,8 +426,7 @@ impl Op for Preload<'_> {
                         }
                         let mut found = 0;
                         for s in rows {
-                            found += std::hint::black_box(by_site.get(&s.id))
-                                .map_or(0, Vec::len);
+                            found += std::hint::black_box(by_site.get(&s.id)).map_or(0, Vec::len);
                         }
                         assert_eq!(found, n * per_site);
                     }
@@ -837,7 +833,10 @@ async fn measure_stream(ctx: &mut Ctx, name: &str, rows: i64) -> BoxResult<()> {
         };
         let t = interleave(&mut op, 1, reps, 1).await?;
         ctx.row(Row::new(
-            format!("{code} stream {} rows (Query::fetch)", thousands(rows as u64)),
+            format!(
+                "{code} stream {} rows (Query::fetch)",
+                thousands(rows as u64)
+            ),
             rate(t.library),
             format!("{} ({what})", rate(t.hand)),
             Some(t.library / t.hand),
@@ -982,7 +981,11 @@ pub async fn upsert(ctx: &mut Ctx) -> BoxResult<()> {
 }
 
 async fn measure_upsert(ctx: &mut Ctx, names: &[String]) -> BoxResult<()> {
-    let (rounds, per_round, batch) = if ctx.quick { (2, 3, 100) } else { (10, 10, 1000) };
+    let (rounds, per_round, batch) = if ctx.quick {
+        (2, 3, 100)
+    } else {
+        (10, 10, 1000)
+    };
     let pool = ctx.pool.clone();
     let tenants: Vec<Tenant> = names.iter().map(Tenant::new).collect::<Result<_, _>>()?;
     let sql_of = |t: &Tenant| {
