@@ -482,8 +482,7 @@ impl Op for InVsAny<'_> {
     }
 }
 
-/// The server's statement count of each connection's cache is invisible from here; this counts
-/// the prepared statements a connection of `pool` holds (`pg_prepared_statements`).
+/// How many prepared statements one connection of `pool` holds (`pg_prepared_statements`).
 async fn prepared_statements(pool: &PgPool) -> Option<i64> {
     sqlx::query_scalar("SELECT count(*) FROM pg_prepared_statements")
         .fetch_one(pool)
