@@ -3,22 +3,26 @@
 //! baseline measured in the same run. Nothing here asserts a time.
 //!
 //! ```text
-//! cargo bench --bench tenancy                      # all seventeen workloads, full sizes
+//! cargo bench --bench tenancy                      # all twenty-four workloads, full sizes
 //! cargo bench --bench tenancy -- --quick           # every workload at tiny sizes (CI)
 //! cargo bench --bench tenancy -- --only lookups    # one workload (crud, lookups, create,
 //!                                                  #   noop, pending, memory, compile,
 //!                                                  #   across, mysql-crud, mysql-create,
 //!                                                  #   mysql-noop, mysql-pending, test-attr,
 //!                                                  #   sqlite-crud, sqlite-lookups,
-//!                                                  #   sqlite-pending, sqlite-memory or 1-17)
+//!                                                  #   sqlite-pending, sqlite-memory,
+//!                                                  #   citus-create, citus-pending,
+//!                                                  #   citus-lookups, join, preload, stream,
+//!                                                  #   upsert or 1-24)
 //! cargo bench --bench tenancy -- mysql-crud noop   # the same, several at once
 //! cargo bench --bench tenancy -- mysql             # the four MySQL / MariaDB workloads
 //! cargo bench --bench tenancy -- test-attr         # #[tenancy::test] vs #[sqlx::test] (13)
 //! cargo bench --bench tenancy -- sqlite            # the four SQLite workloads (14-17, no server)
 //! cargo bench --bench tenancy -- citus             # the three Citus workloads (18-20)
+//! cargo bench --bench tenancy -- models            # the model API of issue 15 (21-24)
 //! ```
 //!
-//! Workloads 1-8 and 13 run on PostgreSQL (`DATABASE_URL`), 9-12 on MySQL / MariaDB
+//! Workloads 1-8, 13 and 21-24 run on PostgreSQL (`DATABASE_URL`), 9-12 on MySQL / MariaDB
 //! (`MYSQL_URL`, default `mysql://root@127.0.0.1:3306/test`), 14-17 on SQLite in temporary
 //! folders, 18-20 on Citus (`CITUS_URL`, the coordinator); a run connects only to the servers
 //! its workloads need. See `BENCHMARKS.md` for the numbers and what they mean.
@@ -31,6 +35,7 @@ mod create;
 mod crud;
 mod lookups;
 mod migrate;
+mod models;
 mod mysql;
 mod sqlite;
 mod test_attr;
@@ -48,8 +53,10 @@ const MYSQL: std::ops::Range<usize> = 8..12;
 const SQLITE: std::ops::Range<usize> = 13..17;
 /// The workloads that run on Citus; the others run on PostgreSQL.
 const CITUS: std::ops::Range<usize> = 17..20;
+/// The workloads of the model API (issue 15), on PostgreSQL.
+const MODELS: std::ops::Range<usize> = 20..24;
 
-const WORKLOADS: [(&str, &str); 20] = [
+const WORKLOADS: [(&str, &str); 24] = [
     ("crud", "1 generated CRUD vs hand-written sqlx"),
     ("lookups", "2 point lookups over 1 / 100 / 1,000 tenants"),
     ("create", "3 creating 1,000 tenants vs a server-side loop"),
@@ -112,6 +119,22 @@ const WORKLOADS: [(&str, &str); 20] = [
         "citus-lookups",
         "20 Citus: point lookups over 100 tenants on two workers vs one tenant",
     ),
+    (
+        "join",
+        "21 Query::join of guards at sites in one city vs hand-written sqlx",
+    ),
+    (
+        "preload",
+        "22 Relation::preload of 100 / 1,000 parents vs hand-written = ANY($1)",
+    ),
+    (
+        "stream",
+        "23 Query::fetch of 1,000,000 rows vs sqlx's fetch stream, and peak RSS",
+    ),
+    (
+        "upsert",
+        "24 upsert_many of 1,000 rows, half conflicting, vs hand-written sqlx",
+    ),
 ];
 
 struct Options {
@@ -129,7 +152,7 @@ impl Options {
 fn usage() -> ! {
     eprintln!(
         "usage: cargo bench --bench tenancy [-- [--quick] [--only] [NAME ...]]\n  NAME: mysql \
-         (9-12), sqlite (14-17), citus (18-20), {}",
+         (9-12), sqlite (14-17), citus (18-20), models (21-24), {}",
         WORKLOADS
             .iter()
             .enumerate()
@@ -156,6 +179,7 @@ fn parse(args: &[String]) -> Options {
             "mysql" => options.only.extend(MYSQL),
             "sqlite" => options.only.extend(SQLITE),
             "citus" => options.only.extend(CITUS),
+            "models" => options.only.extend(MODELS),
             name => {
                 let index = WORKLOADS
                     .iter()
@@ -179,6 +203,9 @@ fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     if args.first().map(String::as_str) == Some("--child-rss") {
         std::process::exit(migrate::child_main(&args[1..]));
+    }
+    if args.first().map(String::as_str) == Some("--child-stream") {
+        std::process::exit(models::child_main(&args[1..]));
     }
     let options = parse(&args);
     let rt = tokio::runtime::Builder::new_multi_thread()
@@ -320,7 +347,11 @@ async fn run(options: Options) -> i32 {
                 5 => migrate::memory(ctx).await,
                 6 => compile::run(ctx).await,
                 7 => across::run(ctx).await,
-                _ => test_attr::run(ctx).await,
+                12 => test_attr::run(ctx).await,
+                20 => models::join(ctx).await,
+                21 => models::preload(ctx).await,
+                22 => models::stream(ctx).await,
+                _ => models::upsert(ctx).await,
             };
             if let Err(e) = ctx.leave_database().await {
                 eprintln!("  dropping the database of workload {name} failed: {e}");
