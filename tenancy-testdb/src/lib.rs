@@ -524,6 +524,17 @@ impl Cluster {
         &self.url
     }
 
+    /// A URL connecting over TCP on 127.0.0.1 without TLS. While the server is down (e.g.
+    /// during [`restart_immediate`](Self::restart_immediate)) a connection attempt on it is
+    /// refused, which sqlx's pool retries until its acquire timeout, where a Unix socket's
+    /// missing file fails at once.
+    pub fn tcp_url(&self) -> String {
+        format!(
+            "postgres://postgres@127.0.0.1:{}/postgres?sslmode=disable",
+            self.port
+        )
+    }
+
     /// A URL connecting over TCP with TLS (`sslmode=require`), if the cluster has a
     /// certificate (made with `openssl` when it started).
     pub fn tls_url(&self) -> Option<String> {

@@ -8,8 +8,8 @@
 //! (`tenancy_testdb::Cluster`, `restart_immediate`). The machine's MariaDB is shared and must not
 //! be restarted: on MariaDB the faults are connections killed (`KILL CONNECTION`) only.
 
-// mod crash;
-// mod cut;
+mod crash;
+mod cut;
 mod names;
 // mod pool;
 
