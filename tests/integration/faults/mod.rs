@@ -11,7 +11,7 @@
 mod crash;
 mod cut;
 mod names;
-// mod pool;
+mod pool;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
