@@ -574,48 +574,44 @@ async fn main() {
                             Err(e) => c.churn_errors.push(format!("create {name}: {e}")),
                         }
                     }
-                    // Rename one: withdrawn from the clients first, then published under the
-                    // new name (requests racing with it fail, expectedly).
+                    // Rename one. Clients keep sending requests to the old name while the
+                    // rename runs (it is marked as going, so their failures count as
+                    // expected), and use the new name once it is published.
                     1 => {
                         let pick = {
                             let mut c = churn.lock().unwrap();
                             let n = c.live.len().max(1);
                             let pick = c.live.keys().nth(k % n).cloned();
                             if let Some(p) = &pick {
-                                let id = c.live.remove(p).unwrap();
                                 c.gone.insert(p.clone());
-                                publish(&c);
-                                Some((p.clone(), id))
-                            } else {
-                                None
                             }
+                            pick
                         };
-                        if let Some((from, id)) = pick {
+                        if let Some(from) = pick {
                             let to = format!("{run}_r{k}");
                             let result = app_tenants.rename(&from, &to).await;
                             let mut c = churn.lock().unwrap();
                             match result {
                                 Ok(_) => {
                                     c.renamed += 1;
+                                    let id = c.live.remove(&from).unwrap();
                                     c.live.insert(to, id);
                                 }
                                 Err(e) => {
                                     c.churn_errors.push(format!("rename {from}: {e}"));
-                                    c.live.insert(from, id);
+                                    c.gone.remove(&from);
                                 }
                             }
                             publish(&c);
                         }
                     }
-                    // Drop one.
+                    // Drop one, likewise still requested while it is dropped.
                     _ => {
                         let pick = {
                             let mut c = churn.lock().unwrap();
                             let pick = c.live.keys().max().cloned();
                             if let Some(p) = &pick {
-                                c.live.remove(p);
                                 c.gone.insert(p.clone());
-                                publish(&c);
                             }
                             pick
                         };
@@ -626,6 +622,8 @@ async fn main() {
                                 Ok(_) => c.dropped += 1,
                                 Err(e) => c.churn_errors.push(format!("drop {name}: {e}")),
                             }
+                            c.live.remove(&name);
+                            publish(&c);
                         }
                     }
                 }
@@ -808,7 +806,7 @@ async fn main() {
             println!("            {e}");
         }
     }
-    let c = churn.lock().unwrap();
+    let c = std::mem::take(&mut *churn.lock().unwrap());
     println!(
         "background: {} creates, {} renames, {} drops, {} migrations ({} tenant migrations); errors: {}",
         c.created,
@@ -831,7 +829,6 @@ async fn main() {
         let t = t.lock().unwrap();
         t.cross_tenant > 0 || !t.unexpected_errors.is_empty()
     }) || !c.churn_errors.is_empty();
-    drop(c);
 
     // Clean up everything this run made.
     let left = handle(version.load(Ordering::SeqCst) as i64)

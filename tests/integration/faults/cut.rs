@@ -136,6 +136,9 @@ async fn cut_connections_during_create_leave_no_tenant_and_a_rerun_creates_it() 
     let l = Lifecycle::new(&pool, pg_v1_slow(0.3)).await;
     let prefix = tenancy_testdb::unique_name("cutc");
     let names: Vec<String> = (0..3).map(|i| format!("{prefix}_{i}")).collect();
+    // The registry exists before the cuts (its creation could be cut too, leaving nothing to
+    // check).
+    assert!(l.tenants.list().await.unwrap().is_empty());
     let cutter = Cutter::pg(side.clone(), victims, Duration::from_millis(20));
     let mut errors = Vec::new();
     for name in &names {
@@ -457,6 +460,7 @@ mod mariadb {
         let l = my::Lifecycle::new(&pool, v1_slow()).await;
         let prefix = tenancy_testdb::unique_name("mcutc");
         let names: Vec<String> = (0..3).map(|i| format!("{prefix}_{i}")).collect();
+        assert!(l.tenants.list().await.unwrap().is_empty());
         let cutter = Cutter::mysql(
             side.clone(),
             victims,

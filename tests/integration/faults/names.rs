@@ -439,3 +439,71 @@ weird_round_trip!(
     a_model_with_hostile_identifiers_round_trips_on_sqlite,
     "CREATE TABLE \"we\"\"ird `ta;ble' -- ü\" (id INTEGER PRIMARY KEY AUTOINCREMENT, \"se\"\"lect `x`; /* ü */\" TEXT NOT NULL)"
 );
+
+/// What MariaDB keeps of the derive's language, as found here: not a name ending with ASCII
+/// white space (space, tab, line feed, vertical tab, form feed, carriage return: errors
+/// 1103/1166), nor one holding a character outside the Basic Multilingual Plane (error 1300:
+/// identifiers are utf8mb3). The derive accepts both for `backend = "mysql"`; such a model
+/// compiles and its migration then fails on the server.
+fn mariadb_keeps(name: &str) -> bool {
+    !name.ends_with([' ', '\t', '\n', '\x0b', '\x0c', '\r'])
+        && name.chars().all(|c| (c as u32) <= 0xFFFF)
+}
+
+#[tokio::test]
+async fn identifiers_the_derive_accepts_on_mariadb_keep_their_name_or_are_refused_as_documented() {
+    use crate::backends::mysql as my;
+    let pool = my::pool().await;
+    let l = my::Lifecycle::new(&pool, vec![]).await;
+    let t = l
+        .tenants
+        .create(tenancy_testdb::unique_name("myid"))
+        .await
+        .unwrap();
+    let mut runner = TestRunner::new(config(300));
+    let mut names = Vec::new();
+    for _ in 0..300 {
+        names.push(identifier().new_tree(&mut runner).unwrap().current());
+    }
+    let quote = |s: &str| format!("`{}`", s.replace('`', "``"));
+    let (mut kept, mut refused) = (0, 0);
+    for name in &names {
+        let sql = format!(
+            "CREATE TABLE {}.{} ({} INT)",
+            quote(t.as_str()),
+            quote(name),
+            quote(name)
+        );
+        let created = sqlx::raw_sql(sqlx::AssertSqlSafe(sql)).execute(&pool).await;
+        assert_eq!(
+            created.is_ok(),
+            mariadb_keeps(name),
+            "{name:?}: {:?}",
+            created.err()
+        );
+        if created.is_err() {
+            refused += 1;
+            continue;
+        }
+        kept += 1;
+        let (table, column): (String, String) = sqlx::query_as(
+            "SELECT TABLE_NAME, COLUMN_NAME FROM information_schema.COLUMNS \
+             WHERE TABLE_SCHEMA = ? AND BINARY TABLE_NAME = ?",
+        )
+        .bind(t.as_str())
+        .bind(name)
+        .fetch_one(&pool)
+        .await
+        .unwrap_or_else(|e| panic!("{name:?} not found as written: {e}"));
+        assert_eq!(
+            (table.as_str(), column.as_str()),
+            (name.as_str(), name.as_str())
+        );
+        let sql = format!("DROP TABLE {}.{}", quote(t.as_str()), quote(name));
+        sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
+            .execute(&pool)
+            .await
+            .unwrap();
+    }
+    assert!(kept > 100 && refused > 0, "kept {kept}, refused {refused}");
+}
