@@ -142,6 +142,10 @@ async fn a_crash_during_migrate_all_over_500_tenants_converges() {
             e.as_sqlx()
         ),
     }
+    eprintln!(
+        "after the crash: {} of {TENANTS} tenants at v2, the rest at v1",
+        at_2.len()
+    );
     assert!(at_2.len() < TENANTS, "the crash came after the run");
 
     // A rerun converges: every tenant at v2, the rest untouched.

@@ -3,7 +3,8 @@
 //! error is `PoolTimedOut`), nothing deadlocks (a `tokio::time::timeout` far above any normal
 //! run is the hang detector, not a speed assertion), and everything works again once the load
 //! drops. Runs across tenants (`migrate_all`, `for_each`, `query_across`) on a pool of one
-//! connection must finish: they never hold a connection while waiting for another.
+//! connection must finish: they never hold a connection while waiting for another. The same
+//! exhaustion on MariaDB.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -162,5 +163,80 @@ async fn runs_across_tenants_finish_on_a_pool_of_one_connection() {
         for (_, position) in crate::support::raw_guards(&one, t).await {
             assert_eq!(position, t.as_str());
         }
+    }
+}
+
+/// MariaDB: the same exhaustion. CRUD needs a pooled connection and times out typed; the
+/// lifecycle runs its DDL on a connection of its own (the MySQL store's `Op`) but reads the
+/// registry through the pool, so it times out typed too, or succeeds; nothing hangs, and all of
+/// it works once the load drops.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_exhausted_pool_on_mariadb_times_out_typed_and_recovers() {
+    use crate::backends::mysql as my;
+    let pool = sqlx::mysql::MySqlPoolOptions::new()
+        .max_connections(2)
+        .acquire_timeout(Duration::from_millis(300))
+        .connect(&my::mysql_url())
+        .await
+        .unwrap();
+    let l = my::Lifecycle::new(&pool, my::v1()).await;
+    let prefix = tenancy_testdb::unique_name("myexh");
+    let a = l.tenants.create(format!("{prefix}_a")).await.unwrap();
+    let mut held = Vec::new();
+    for _ in 0..2 {
+        held.push(pool.begin().await.unwrap());
+    }
+    let mut work = tokio::task::JoinSet::new();
+    for i in 0..12 {
+        let (pool, tenants, t) = (pool.clone(), l.tenants.clone(), a.clone());
+        let name = format!("{prefix}_n{i}");
+        work.spawn(async move {
+            let result = match i % 4 {
+                0 => my::Guard::new("x", t.as_str())
+                    .insert(&pool, &t)
+                    .await
+                    .map(drop),
+                1 => my::Guard::query(&t).count(&pool).await.map(drop),
+                2 => tenants.create(&name).await.map(drop),
+                _ => tenants
+                    .migrate_all(MigrateOptions::default())
+                    .await
+                    .map(drop),
+            };
+            (i % 4, result)
+        });
+    }
+    let results = tokio::time::timeout(HANG, async {
+        let mut out = Vec::new();
+        while let Some(r) = work.join_next().await {
+            out.push(r.unwrap());
+        }
+        out
+    })
+    .await
+    .expect("work on an exhausted pool hangs");
+    let mut timeouts = 0;
+    for (kind, r) in &results {
+        match r {
+            Err(e) => {
+                assert!(timed_out(e), "not a pool timeout: {e:?}");
+                timeouts += 1;
+            }
+            Ok(()) => assert!(*kind >= 2, "CRUD succeeded on an exhausted pool"),
+        }
+    }
+    assert!(timeouts >= 6, "{timeouts} timeouts");
+    drop(held);
+    my::Guard::new("x", a.as_str())
+        .insert(&pool, &a)
+        .await
+        .unwrap();
+    l.tenants.create(format!("{prefix}_late")).await.unwrap();
+    l.tenants
+        .migrate_all(MigrateOptions::default())
+        .await
+        .unwrap();
+    for t in l.tenants.list().await.unwrap() {
+        assert!(t.as_str().starts_with(&prefix));
     }
 }
