@@ -448,7 +448,7 @@ mod mariadb {
         all.push(migration(
             2,
             MigrationType::Simple,
-            "DO SLEEP(0.1); ALTER TABLE guards ADD COLUMN badge VARCHAR(32) NULL",
+            "DO SLEEP(0.2); ALTER TABLE guards ADD COLUMN badge VARCHAR(32) NULL",
         ));
         all
     }
