@@ -207,6 +207,17 @@ pub enum Error {
         description: String,
     },
 
+    /// The server restarted while `migrate` or `migrate_all` ran (PostgreSQL). Migrations
+    /// commit without waiting for the disk and are flushed by the run's last commit; those
+    /// committed before the restart may have been lost with it, so no report is returned. Every
+    /// tenant is still at its old or its new version: run it again, which applies what was lost
+    /// and reports the rest up to date.
+    #[error("the server restarted during {operation}: migrations committed before the restart may have been lost; run it again")]
+    ServerRestarted {
+        /// The operation (`"migrate"`, `"migrate_all"`).
+        operation: &'static str,
+    },
+
     /// A migration's SQL failed in a tenant; that tenant's transaction was rolled back.
     #[error("migration {version} ({description}) failed in tenant \"{tenant}\"")]
     Migration {

@@ -524,6 +524,17 @@ impl Cluster {
         &self.url
     }
 
+    /// A URL connecting over TCP on 127.0.0.1 without TLS. While the server is down (e.g.
+    /// during [`restart_immediate`](Self::restart_immediate)) a connection attempt on it is
+    /// refused, which sqlx's pool retries until its acquire timeout, where a Unix socket's
+    /// missing file fails at once.
+    pub fn tcp_url(&self) -> String {
+        format!(
+            "postgres://postgres@127.0.0.1:{}/postgres?sslmode=disable",
+            self.port
+        )
+    }
+
     /// A URL connecting over TCP with TLS (`sslmode=require`), if the cluster has a
     /// certificate (made with `openssl` when it started).
     pub fn tls_url(&self) -> Option<String> {
@@ -622,6 +633,26 @@ impl Cluster {
                 socket.display()
             ),
         })
+    }
+
+    /// Restarts the server the way a crash does: `pg_ctl stop -m immediate` (every server
+    /// process killed at once, no shutdown checkpoint; clients see their connections close
+    /// mid-statement), then starts it again with the same settings and waits until it accepts
+    /// connections (the start replays the write-ahead log). The URLs stay the same.
+    ///
+    /// The cluster runs with `synchronous_commit=off`, so a transaction that committed in the
+    /// last moments before the stop may be lost by it, as after a real crash of such a server;
+    /// it is lost whole (PostgreSQL replays only complete transactions).
+    ///
+    /// # Errors
+    ///
+    /// A [`TestDbError::CommandFailed`] if `pg_ctl stop` or `pg_ctl start` fails (with the
+    /// server log's tail).
+    pub fn restart_immediate(&self) -> Result<(), TestDbError> {
+        let (pg_ctl, args) = self.stop_args();
+        let out = self.run_as.run(&pg_ctl, &args, &self.dir, "pg_ctl stop")?;
+        self.check(out, "pg_ctl stop -m immediate", &pg_ctl, &args, true)?;
+        self.pg_ctl_start()
     }
 
     /// The private temporary folder holding the Unix socket (`.s.PGSQL.<port>`),

@@ -11,6 +11,7 @@ mod backends;
 mod across;
 mod context;
 mod crud;
+mod faults;
 mod hardening;
 mod isolation;
 mod lifecycle;

@@ -133,9 +133,10 @@ impl Tenants {
             let applied: Applied = self
                 .rows(&sql::applied(self.registry()), args!(tenant.as_str()))
                 .await?;
+            let started = self.server_started().await?;
             let outcome = self.migrate_read(&tenant, &applied).await?;
             if matches!(outcome, Outcome::Migrated(_)) {
-                self.record_run(1).await?;
+                self.record_run(1, &started, "migrate").await?;
             }
             Ok(outcome)
         })
@@ -143,13 +144,37 @@ impl Tenants {
         self.explained(&tenant, result).await
     }
 
-    /// The run's durable commit: see [`sql::record_run`].
-    async fn record_run(&self, migrated: usize) -> Result<(), Error> {
+    /// When the server started ([`sql::SERVER_STARTED`]), read before a run's first migration.
+    async fn server_started(&self) -> Result<String, Error> {
+        let sql = format!("SELECT {}", sql::SERVER_STARTED);
+        let (started,): (String,) = self
+            .rows(&sql, args!())
+            .await?
+            .pop()
+            .ok_or(sqlx::Error::RowNotFound)?;
+        Ok(started)
+    }
+
+    /// The run's durable commit: see [`sql::record_run`]. It flushes the migrations committed
+    /// without waiting for the disk, unless the server restarted since `started` (read before
+    /// the first of them): those may have been lost with the restart, and the run fails with
+    /// [`Error::ServerRestarted`] instead of reporting them.
+    async fn record_run(
+        &self,
+        migrated: usize,
+        started: &str,
+        operation: &'static str,
+    ) -> Result<(), Error> {
         let migrated = i64::try_from(migrated).unwrap_or(i64::MAX);
         self.session()
             .await?
             .execute(&sql::record_run(self.registry()), &args!(migrated))
             .await?;
+        // Read after that commit: the same start time means no restart since `started`, so the
+        // commit flushed every migration of the run.
+        if self.server_started().await? != started {
+            return Err(Error::ServerRestarted { operation });
+        }
         Ok(())
     }
 
@@ -279,9 +304,10 @@ impl Tenants {
     /// waiting for the WAL flush; after the last tenant, one ordinary commit (recording the run
     /// in the registry) flushes them all, so what the returned report says is durable.
     ///
-    /// Fails as a whole only if the catalog query or that last commit fails (the tenants'
-    /// migrations have then committed, but are not known to be durable; a rerun reports them
-    /// up to date or applies them again).
+    /// Fails as a whole only if the catalog query or that last commit fails, or the server
+    /// restarted during the run ([`Error::ServerRestarted`]): the tenants' migrations have then
+    /// committed, but are not known to be durable; a rerun reports them up to date or applies
+    /// them again.
     pub async fn migrate_all(&self, options: MigrateOptions) -> Result<Report, Error> {
         let span = trace::run("migrate_all", self.latest_version());
         trace::within(span, self.migrate_all_untraced(options)).await
@@ -301,8 +327,9 @@ impl Tenants {
         // What the tenants with work have applied, in a second query only if there are any,
         // so a no-op run stays one small query.
         let behind: Vec<&str> = rows.iter().filter(|r| r.1).map(|r| r.0.as_str()).collect();
+        let has_work = !behind.is_empty();
         let mut applied: HashMap<String, Applied> = HashMap::new();
-        if !behind.is_empty() {
+        if has_work {
             let found: Vec<(String, Vec<i64>, Vec<Vec<u8>>)> = self
                 .rows(&sql::applied_of(self.registry()), args!(&behind))
                 .await?;
@@ -317,10 +344,15 @@ impl Tenants {
                 (name, work)
             })
             .collect();
+        // Read before any tenant commits (only when there is work: a no-op run stays one query).
+        let started = match has_work {
+            true => self.server_started().await?,
+            false => String::new(),
+        };
         let report = self.run_all(rows, Direction::Up, options).await?;
         let migrated = report.changed().count();
         if migrated > 0 {
-            self.record_run(migrated).await?;
+            self.record_run(migrated, &started, "migrate_all").await?;
         }
         Ok(report)
     }

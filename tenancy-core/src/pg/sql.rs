@@ -247,6 +247,11 @@ ON CONFLICT (singleton) DO UPDATE SET finished_at = EXCLUDED.finished_at,
     )
 }
 
+/// When the server started, as text: a run reads it before its first migration and again after
+/// its durable commit ([`record_run`]); if it differs, the server restarted in between and
+/// migrations committed without waiting for the disk may have been lost.
+pub const SERVER_STARTED: &str = "pg_postmaster_start_time()::text";
+
 /// Forgets reverted migrations of tenant `$1`: `$2` versions.
 pub fn forget_applied(registry: &Tenant) -> String {
     format!(

@@ -1,0 +1,372 @@
+//! The server crashes (`pg_ctl stop -m immediate`, then start: every server process killed at
+//! once, the write-ahead log replayed) in the middle of `migrate_all` over 500 tenants, of a
+//! batch of creates, and of renames; on a private cluster each test owns. Every test checks the
+//! state right after the crash and again after a rerun, which must converge.
+//!
+//! The library's pool runs with `synchronous_commit = on` (the private clusters run with it
+//! off): an acknowledged create or rename must then survive the crash, and `migrate_all`'s
+//! report promises that what it says was migrated is durable.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::future::Future;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tenancy::{Error, MigrateOptions, Outcome, TenantModel, Tenants};
+use tenancy_testdb::Cluster;
+
+use super::{assert_consistent, pg_consistency, pg_v1_slow, pg_v2, pg_victim_pool, tally};
+use crate::lifecycle_support::{migrator, v1};
+use crate::support::Guard;
+
+/// The hang detector's limit: far above any normal run, only there so a deadlock fails.
+const HANG: Duration = Duration::from_secs(240);
+
+async fn private_cluster() -> Arc<Cluster> {
+    let cluster =
+        tokio::task::spawn_blocking(|| Cluster::start().unwrap_or_else(|e| panic!("{e}")))
+            .await
+            .unwrap();
+    Arc::new(cluster)
+}
+
+async fn crash(cluster: &Arc<Cluster>) {
+    let c = cluster.clone();
+    tokio::task::spawn_blocking(move || c.restart_immediate().unwrap_or_else(|e| panic!("{e}")))
+        .await
+        .unwrap();
+}
+
+/// Runs `f(i)` for `i` in `0..n` on `workers` tasks.
+async fn parallel<T, F, Fut>(n: usize, workers: usize, f: F) -> Vec<T>
+where
+    T: Send + 'static,
+    F: Fn(usize) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = T> + Send,
+{
+    let f = Arc::new(f);
+    let next = Arc::new(AtomicUsize::new(0));
+    let out = Arc::new(Mutex::new((0..n).map(|_| None).collect::<Vec<Option<T>>>()));
+    let mut set = tokio::task::JoinSet::new();
+    for _ in 0..workers {
+        let (f, next, out) = (f.clone(), next.clone(), out.clone());
+        set.spawn(async move {
+            loop {
+                let i = next.fetch_add(1, Ordering::SeqCst);
+                if i >= n {
+                    break;
+                }
+                let value = f(i).await;
+                out.lock().unwrap()[i] = Some(value);
+            }
+        });
+    }
+    while let Some(r) = set.join_next().await {
+        r.unwrap();
+    }
+    let mut out = out.lock().unwrap();
+    out.iter_mut().map(|v| v.take().unwrap()).collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_crash_during_migrate_all_over_500_tenants_converges() {
+    const TENANTS: usize = 500;
+    let cluster = private_cluster().await;
+    let (pool, _) = pg_victim_pool(&cluster.tcp_url(), 8).await;
+    let at_v1 = Tenants::new(pool.clone(), migrator(v1())).unwrap();
+    let (p, t) = (pool.clone(), at_v1.clone());
+    parallel(TENANTS, 8, move |i| {
+        let (pool, tenants) = (p.clone(), t.clone());
+        async move {
+            let tenant = tenants.create(format!("m{i:03}")).await.unwrap();
+            Guard::new("g", tenant.as_str())
+                .insert(&pool, &tenant)
+                .await
+                .unwrap();
+        }
+    })
+    .await;
+
+    // v2 takes 20 ms per tenant; the server crashes after 40 tenants are done.
+    let at_v2 = Tenants::new(pool.clone(), migrator(pg_v2(0.02))).unwrap();
+    let go = Arc::new(tokio::sync::Notify::new());
+    let signal = go.clone();
+    let run = tokio::spawn(async move {
+        let options = MigrateOptions::default()
+            .concurrency(4)
+            .on_progress(move |p| {
+                if p.done == 40 {
+                    signal.notify_one();
+                }
+            });
+        at_v2.migrate_all(options).await
+    });
+    go.notified().await;
+    crash(&cluster).await;
+    let result = tokio::time::timeout(HANG, run)
+        .await
+        .expect("migrate_all hangs after the crash")
+        .unwrap();
+
+    let (state, problems) = pg_consistency(&pool, "_tenancy", "", super::own_rows).await;
+    assert_consistent(problems);
+    assert_eq!(state.len(), TENANTS, "every tenant survives the crash");
+    let at_2: BTreeSet<&String> = state
+        .iter()
+        .filter(|(_, v)| v.len() == 2)
+        .map(|(n, _)| n)
+        .collect();
+    match &result {
+        Ok(report) => {
+            let failed: Vec<&Error> = report.failed().map(|(_, e)| e).collect();
+            assert!(!failed.is_empty(), "the crash hit no tenant");
+            eprintln!("failed after the crash: {:?}", tally(failed));
+            // What the report says was migrated is durable.
+            let lost: Vec<&str> = report
+                .succeeded()
+                .filter(|(_, o)| matches!(o, Outcome::Migrated(_)))
+                .map(|(t, _)| t.as_str())
+                .filter(|t| !at_2.contains(&t.to_string()))
+                .collect();
+            assert!(
+                lost.is_empty(),
+                "{} tenants reported migrated are at v1 after the crash: {:?}",
+                lost.len(),
+                &lost[..lost.len().min(10)]
+            );
+        }
+        Err(e) => eprintln!(
+            "migrate_all failed as a whole: {} ({e}: {:?})",
+            super::kind(e),
+            e.as_sqlx()
+        ),
+    }
+    eprintln!(
+        "after the crash: {} of {TENANTS} tenants at v2, the rest at v1",
+        at_2.len()
+    );
+    assert!(at_2.len() < TENANTS, "the crash came after the run");
+
+    // A rerun converges: every tenant at v2, the rest untouched.
+    let again = Tenants::new(pool.clone(), migrator(pg_v2(0.02))).unwrap();
+    let report = tokio::time::timeout(
+        HANG,
+        again.migrate_all(MigrateOptions::default().concurrency(4)),
+    )
+    .await
+    .expect("the rerun hangs")
+    .unwrap();
+    assert!(
+        report.is_success(),
+        "{:?}",
+        tally(report.failed().map(|(_, e)| e))
+    );
+    let (state, problems) = pg_consistency(&pool, "_tenancy", "", super::own_rows).await;
+    assert_consistent(problems);
+    assert_eq!(state.len(), TENANTS);
+    assert!(state.values().all(|v| v == &[1, 2]));
+    let again = again.migrate_all(MigrateOptions::default()).await.unwrap();
+    assert_eq!(again.changed().count(), 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_crash_during_a_batch_of_creates_converges() {
+    let cluster = private_cluster().await;
+    let (pool, _) = pg_victim_pool(&cluster.tcp_url(), 8).await;
+    // Each create takes 50 ms or more: four are always in flight when the server goes down.
+    let tenants = Tenants::new(pool.clone(), migrator(pg_v1_slow(0.05))).unwrap();
+    let next = Arc::new(AtomicUsize::new(0));
+    let in_flight = Arc::new(AtomicUsize::new(0));
+    let crashed = Arc::new(AtomicBool::new(false));
+    let results: Arc<Mutex<BTreeMap<String, Result<(), Error>>>> = Default::default();
+    let mut workers = tokio::task::JoinSet::new();
+    for _ in 0..4 {
+        let (tenants, pool, next, in_flight, crashed, results) = (
+            tenants.clone(),
+            pool.clone(),
+            next.clone(),
+            in_flight.clone(),
+            crashed.clone(),
+            results.clone(),
+        );
+        workers.spawn(async move {
+            let mut after = 0;
+            while after < 10 {
+                let i = next.fetch_add(1, Ordering::SeqCst);
+                if i >= 400 {
+                    break;
+                }
+                let name = format!("c{i:03}");
+                in_flight.fetch_add(1, Ordering::SeqCst);
+                let created = tenants.create(&name).await;
+                in_flight.fetch_sub(1, Ordering::SeqCst);
+                let result = match created {
+                    Ok(t) => Guard::new("g", &name).insert(&pool, &t).await.map(drop),
+                    Err(e) => Err(e),
+                };
+                let failed = result.is_err();
+                results.lock().unwrap().insert(name, result);
+                if crashed.load(Ordering::SeqCst) {
+                    after += 1;
+                }
+                if failed {
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+            }
+        });
+    }
+    // Let some creates finish, then crash.
+    while next.load(Ordering::SeqCst) < 20 || in_flight.load(Ordering::SeqCst) == 0 {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let overlapped = in_flight.load(Ordering::SeqCst);
+    crash(&cluster).await;
+    crashed.store(true, Ordering::SeqCst);
+    tokio::time::timeout(HANG, async {
+        while let Some(r) = workers.join_next().await {
+            r.unwrap();
+        }
+    })
+    .await
+    .expect("creates hang after the crash");
+
+    let results = std::mem::take(&mut *results.lock().unwrap());
+    let errors: Vec<&Error> = results.values().filter_map(|r| r.as_ref().err()).collect();
+    // A create whose one-round-trip batch is cut is redone a statement at a time, on a new
+    // connection once the server is back: those in flight at the crash may succeed.
+    assert!(overlapped > 0, "no create was in flight at the crash");
+    eprintln!(
+        "{} creates, {overlapped} in flight at the crash, failed: {:?}",
+        results.len(),
+        tally(errors.iter().copied())
+    );
+
+    let (state, problems) = pg_consistency(&pool, "_tenancy", "", super::own_rows).await;
+    assert_consistent(problems);
+    for (name, result) in &results {
+        if result.is_ok() {
+            assert!(
+                state.contains_key(name),
+                "acknowledged create of {name} lost"
+            );
+        }
+    }
+    // Rerun the failed ones: creates of those that did commit say so; all exist after.
+    for (name, result) in &results {
+        if result.is_err() && !state.contains_key(name) {
+            tenants.create(name).await.unwrap();
+        }
+    }
+    let (state, problems) = pg_consistency(&pool, "_tenancy", "", |t, row| t == row).await;
+    assert_consistent(problems);
+    for name in results.keys() {
+        assert_eq!(state.get(name).map(Vec::as_slice), Some(&[1][..]), "{name}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_crash_during_renames_converges() {
+    const TENANTS: usize = 40;
+    let cluster = private_cluster().await;
+    let (pool, _) = pg_victim_pool(&cluster.tcp_url(), 8).await;
+    let tenants = Tenants::new(pool.clone(), migrator(v1())).unwrap();
+    for i in 0..TENANTS {
+        let t = tenants.create(format!("ra{i:02}")).await.unwrap();
+        Guard::new("g", t.as_str()).insert(&pool, &t).await.unwrap();
+    }
+    // Tenant i is `ra{i}` or `rb{i}`; its rows say `ra{i}`. Four tasks rename tenants back and
+    // forth until ten renames each have run after the crash.
+    let origin = |tenant: &str, row: &str| row == format!("ra{}", &tenant[2..]);
+    let crashed = Arc::new(AtomicBool::new(false));
+    let renames = Arc::new(AtomicUsize::new(0));
+    let in_flight = Arc::new(AtomicUsize::new(0));
+    let errors: Arc<Mutex<Vec<Error>>> = Default::default();
+    let mut workers = tokio::task::JoinSet::new();
+    for w in 0..4 {
+        let (tenants, crashed, renames, in_flight, errors) = (
+            tenants.clone(),
+            crashed.clone(),
+            renames.clone(),
+            in_flight.clone(),
+            errors.clone(),
+        );
+        workers.spawn(async move {
+            // Each task owns ten tenants, and knows their names until a rename fails.
+            let mut names: Vec<String> = (0..10).map(|k| format!("ra{:02}", w * 10 + k)).collect();
+            let (mut k, mut after) = (0, 0);
+            while after < 10 {
+                let from = names[k].clone();
+                let to = if from.starts_with("ra") { "rb" } else { "ra" }.to_owned() + &from[2..];
+                in_flight.fetch_add(1, Ordering::SeqCst);
+                let renamed = tenants.rename(&from, &to).await;
+                in_flight.fetch_sub(1, Ordering::SeqCst);
+                match renamed {
+                    Ok(_) => names[k] = to,
+                    Err(Error::NotATenant { .. }) => names[k] = to, // a failed one had committed
+                    Err(e) => {
+                        errors.lock().unwrap().push(e);
+                        tokio::time::sleep(Duration::from_millis(20)).await;
+                    }
+                }
+                renames.fetch_add(1, Ordering::SeqCst);
+                if crashed.load(Ordering::SeqCst) {
+                    after += 1;
+                }
+                k = (k + 1) % names.len();
+            }
+            names
+        });
+    }
+    while renames.load(Ordering::SeqCst) < 100 || in_flight.load(Ordering::SeqCst) == 0 {
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    let overlapped = in_flight.load(Ordering::SeqCst);
+    crash(&cluster).await;
+    crashed.store(true, Ordering::SeqCst);
+    let mut known = Vec::new();
+    tokio::time::timeout(HANG, async {
+        while let Some(r) = workers.join_next().await {
+            known.extend(r.unwrap());
+        }
+    })
+    .await
+    .expect("renames hang after the crash");
+    let errors = std::mem::take(&mut *errors.lock().unwrap());
+    assert!(overlapped > 0, "no rename was in flight at the crash");
+    eprintln!(
+        "{} renames, {overlapped} in flight at the crash, failed: {:?}",
+        renames.load(Ordering::SeqCst),
+        tally(errors.iter())
+    );
+
+    let (state, problems) = pg_consistency(&pool, "_tenancy", "", origin).await;
+    assert_consistent(problems);
+    assert_eq!(
+        state.len(),
+        TENANTS,
+        "each tenant under exactly one name: {:?}",
+        state.keys()
+    );
+    // The names the tasks last saw acknowledged are the names after the crash.
+    for name in &known {
+        assert!(
+            state.contains_key(name),
+            "acknowledged rename to {name} lost"
+        );
+    }
+    // Converge: every tenant back to `ra`.
+    for name in state.keys().filter(|n| n.starts_with("rb")) {
+        tenants
+            .rename(name, format!("ra{}", &name[2..]))
+            .await
+            .unwrap();
+    }
+    let (state, problems) = pg_consistency(&pool, "_tenancy", "", origin).await;
+    assert_consistent(problems);
+    assert!(state.keys().all(|n| n.starts_with("ra")) && state.len() == TENANTS);
+    for name in state.keys() {
+        let t = tenancy::Tenant::new(name).unwrap();
+        assert_eq!(Guard::query(&t).count(&pool).await.unwrap(), 1, "{name}");
+    }
+}
