@@ -36,6 +36,11 @@ pub struct Field<'a> {
 impl<'a> Container<'a> {
     /// Whether the model's backend has unsigned integer columns (MySQL does).
     pub fn has_unsigned(&self) -> bool {
+        self.is_mysql()
+    }
+
+    /// Whether the model lives on MySQL / MariaDB (whose identifiers are narrower).
+    pub fn is_mysql(&self) -> bool {
         self.attrs.backend == Some(attr::Backend::MySql)
     }
 

@@ -13,8 +13,10 @@ const MAX_IDENTIFIER_BYTES: usize = 63;
 
 pub fn check(cx: &Ctxt, model: &Container) {
     check_generics(cx, model);
+    let mysql = model.is_mysql();
     check_identifier(
         cx,
+        mysql,
         "table name",
         &model.table,
         model.table_tokens(),
@@ -23,6 +25,7 @@ pub fn check(cx: &Ctxt, model: &Container) {
     if let Some((key, schema)) = &model.attrs.shared {
         check_identifier(
             cx,
+            mysql,
             "shared schema name",
             &schema.value(),
             schema.to_token_stream(),
@@ -63,6 +66,7 @@ pub fn check(cx: &Ctxt, model: &Container) {
             }
             check_identifier(
                 cx,
+                mysql,
                 "column name",
                 &field.column,
                 field.column_tokens(),
@@ -207,8 +211,12 @@ fn number(tokens: &proc_macro2::TokenStream) -> Option<f64> {
 }
 
 /// A name PostgreSQL keeps as written: not empty, at most 63 bytes, no NUL.
+/// Checks a name PostgreSQL's way (at most 63 bytes, no NUL), and for a MySQL model also
+/// MariaDB's: no trailing white space (errors 1103/1166) and nothing outside the Basic
+/// Multilingual Plane (identifiers are utf8mb3, error 1300).
 fn check_identifier(
     cx: &Ctxt,
+    mysql: bool,
     what: &str,
     name: &str,
     tokens: proc_macro2::TokenStream,
@@ -229,6 +237,21 @@ fn check_identifier(
             format_args!(
                 "{what} `{name}` is {} bytes long; PostgreSQL identifiers are at most {MAX_IDENTIFIER_BYTES} bytes (set a shorter one with {attribute})",
                 name.len()
+            ),
+        );
+    } else if mysql && name.ends_with([' ', '\t', '\n', '\x0b', '\x0c', '\r']) {
+        cx.error_spanned_by(
+            tokens,
+            format_args!(
+                "{what} {name:?} ends with white space, which MySQL and MariaDB refuse in identifiers (set another with {attribute})"
+            ),
+        );
+    } else if let Some(c) = name.chars().find(|c| mysql && u32::from(*c) > 0xFFFF) {
+        cx.error_spanned_by(
+            tokens,
+            format_args!(
+                "{what} {name:?} holds {c:?} (U+{:X}), outside the Basic Multilingual Plane, which MySQL and MariaDB identifiers cannot hold (set another with {attribute})",
+                u32::from(c)
             ),
         );
     }

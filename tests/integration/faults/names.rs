@@ -444,8 +444,8 @@ weird_round_trip!(
 /// What MariaDB keeps of the derive's language, as found here: not a name ending with ASCII
 /// white space (space, tab, line feed, vertical tab, form feed, carriage return: errors
 /// 1103/1166), nor one holding a character outside the Basic Multilingual Plane (error 1300:
-/// identifiers are utf8mb3). The derive accepts both for `backend = "mysql"`; such a model
-/// compiles and its migration then fails on the server.
+/// identifiers are utf8mb3). The derive refuses both for `backend = "mysql"` (since this test
+/// found them; tests/ui/fail/names/mysql_identifiers.rs).
 fn mariadb_keeps(name: &str) -> bool {
     !name.ends_with([' ', '\t', '\n', '\x0b', '\x0c', '\r'])
         && name.chars().all(|c| (c as u32) <= 0xFFFF)
