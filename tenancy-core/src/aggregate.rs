@@ -56,6 +56,20 @@ fn sum_of<M: TenantModel, T: Summable<B<M>>>() -> Aggregate {
 }
 
 impl<M: TenantModel> Query<M> {
+    /// The statement of one aggregate over the rows the query selects, per group of
+    /// `group_by` if given.
+    fn aggregate_sql(&self, function: Aggregate, column: &str, group_by: Option<&str>) -> String {
+        sql::aggregate::<D<M>>(
+            &self.tenant,
+            &M::TABLE,
+            function,
+            column,
+            group_by,
+            self.conditions(),
+            &self.window(),
+        )
+    }
+
     /// Runs one aggregate over the rows the query selects; `NULL` (no row, or only `NULL`s)
     /// is `None`.
     async fn aggregate<'c, V, E>(
@@ -68,15 +82,7 @@ impl<M: TenantModel> Query<M> {
         V: SqlDecode<B<M>>,
         E: Executor<'c, Backend = B<M>>,
     {
-        let sql = sql::aggregate::<D<M>>(
-            &self.tenant,
-            &M::TABLE,
-            function,
-            column,
-            None,
-            self.conditions(),
-            &self.window(),
-        );
+        let sql = self.aggregate_sql(function, column, None);
         let args = || self.arguments();
         let row = exec::fetch_optional(executor, on::<M>("aggregate", &self.tenant), &sql, &args)
             .await?
@@ -196,15 +202,7 @@ impl<M: TenantModel, K: SqlDecode<B<M>>> Grouped<M, K> {
         E: Executor<'c, Backend = B<M>>,
     {
         let query = &self.query;
-        let sql = sql::aggregate::<D<M>>(
-            &query.tenant,
-            &M::TABLE,
-            function,
-            column,
-            Some(self.key),
-            query.conditions(),
-            &query.window(),
-        );
+        let sql = query.aggregate_sql(function, column, Some(self.key));
         let args = || query.arguments();
         let on = on::<M>("aggregate", &query.tenant);
         let rows = exec::fetch_all(executor, on, &sql, &args).await?;

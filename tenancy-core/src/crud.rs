@@ -4,7 +4,10 @@
 use sqlx::{Arguments, Connection, Database};
 
 use crate::backend::Backend;
-use crate::error::Error;
+use futures_util::stream::BoxStream;
+use futures_util::StreamExt;
+
+use crate::error::{from_db, Error};
 use crate::exec::{self, Executor, On, Session};
 use crate::model::TenantModel;
 use crate::record::Record;
@@ -35,14 +38,6 @@ fn bind<M: TenantModel>(
     Ok(())
 }
 
-/// The arguments of one statement: `model`'s values of `columns`, in order.
-pub(crate) fn column_args<M: TenantModel>(
-    model: &M,
-    columns: impl IntoIterator<Item = usize>,
-) -> Result<ArgsOf<M>, sqlx::Error> {
-    args_of(model, columns)
-}
-
 /// The arguments of an insert of `models`: each one's insertable columns, row after row.
 pub(crate) fn insertable_args<M: TenantModel>(models: &[M]) -> Result<ArgsOf<M>, sqlx::Error> {
     let mut args = ArgsOf::<M>::default();
@@ -71,7 +66,7 @@ pub(crate) fn check_batch<M: TenantModel>(models: &[M]) -> Result<(), Error> {
     Ok(())
 }
 
-fn args_of<M: TenantModel>(
+pub(crate) fn args_of<M: TenantModel>(
     model: &M,
     columns: impl IntoIterator<Item = usize>,
 ) -> Result<ArgsOf<M>, sqlx::Error> {
@@ -303,4 +298,30 @@ where
     }
     record.set_deleted();
     Ok(())
+}
+
+/// Runs `statement` (its SQL and arguments, or the error building them) on `tenant` as a stream
+/// of records of `M`: the session is taken when the stream is first polled, and rows are
+/// decoded as they arrive. `operation` and `table` name the statement in errors.
+pub(crate) fn stream<'c, M, E>(
+    executor: E,
+    tenant: Tenant,
+    operation: &'static str,
+    table: &'static str,
+    statement: Result<(String, ArgsOf<M>), Error>,
+) -> BoxStream<'c, Result<Record<M>, Error>>
+where
+    M: TenantModel,
+    E: Executor<'c, Backend = M::Backend> + 'c,
+{
+    Box::pin(async_stream::try_stream! {
+        let (sql, args) = statement?;
+        let on = On { operation, tenant: &tenant, table };
+        let mut session = on.session(executor).await?;
+        let mut rows = B::<M>::stream(&mut session, &sql, args);
+        while let Some(row) = rows.next().await {
+            let row = row.map_err(|e| from_db::<B<M>>(e, &tenant, table))?;
+            yield Record::loaded(tenant.clone(), M::from_row(&row)?);
+        }
+    })
 }

@@ -9,7 +9,7 @@ use sqlx::{Arguments, Database, Decode, Encode, Type};
 use crate::backend::{Backend, DefaultBackend};
 
 use crate::crud::on;
-use crate::error::{from_db, Error};
+use crate::error::Error;
 use crate::exec::{self, Executor, Session, Want};
 use crate::model::TenantModel;
 use crate::record::Record;
@@ -17,7 +17,6 @@ use crate::relation::{KeyOf, Relation};
 use crate::sql::{self, Condition, Op, OrderTerm, Predicate, Window};
 use crate::tenant::Tenant;
 use futures_util::stream::BoxStream;
-use futures_util::StreamExt;
 
 /// A value that can be bound as a parameter of backend `B` and kept until the statement runs.
 pub trait SqlValue<B: Backend = DefaultBackend>:
@@ -268,11 +267,7 @@ impl<M: TenantModel> Filter<M> {
         op: Op,
         values: Vec<Box<dyn Bind<M::Backend>>>,
     ) -> Self {
-        Filter {
-            predicate: Predicate::Compare(Condition { column, op }),
-            values,
-            model: PhantomData,
-        }
+        Self::from_parts(Predicate::Compare(Condition { column, op }), values)
     }
 
     /// Combines filters in one group (`All` or `Any`), flattening groups of the same kind.
@@ -291,11 +286,7 @@ impl<M: TenantModel> Filter<M> {
                 (other, _) => parts.push(other),
             }
         }
-        Filter {
-            predicate: make(parts),
-            values,
-            model: PhantomData,
-        }
+        Self::from_parts(make(parts), values)
     }
 
     /// Holds when every one of `filters` holds; when none are given, always (`TRUE`).
@@ -322,11 +313,7 @@ impl<M: TenantModel> Filter<M> {
     /// matches neither a comparison nor its negation; test for it with `is_null`.
     #[allow(clippy::should_implement_trait)]
     pub fn not(self) -> Self {
-        Filter {
-            predicate: Predicate::Not(Box::new(self.predicate)),
-            values: self.values,
-            model: PhantomData,
-        }
+        Self::from_parts(Predicate::Not(Box::new(self.predicate)), self.values)
     }
 
     pub(crate) fn from_parts(predicate: Predicate, values: Vec<Box<dyn Bind<M::Backend>>>) -> Self {
@@ -659,17 +646,11 @@ impl<M: TenantModel> Query<M> {
     where
         E: Executor<'c, Backend = M::Backend> + 'c,
     {
-        Box::pin(async_stream::try_stream! {
-            let sql = self.to_sql();
-            let on = on::<M>("select", &self.tenant);
-            let mut session = on.session(executor).await?;
-            let args = self.arguments()?;
-            let mut rows = <M::Backend as Backend>::stream(&mut session, &sql, args);
-            while let Some(row) = rows.next().await {
-                let row = row.map_err(|e| from_db::<M::Backend>(e, &self.tenant, M::TABLE.name))?;
-                yield self.decode(&row)?;
-            }
-        })
+        let statement = self
+            .arguments()
+            .map(|args| (self.to_sql(), args))
+            .map_err(Error::from);
+        crate::crud::stream(executor, self.tenant, "select", M::TABLE.name, statement)
     }
 
     /// The first matching row, or `None`.

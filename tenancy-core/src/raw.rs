@@ -4,11 +4,10 @@
 use std::marker::PhantomData;
 
 use futures_util::stream::BoxStream;
-use futures_util::StreamExt;
 use sqlx::Database;
 
 use crate::backend::{Backend, DefaultBackend};
-use crate::error::{from_db, Error};
+use crate::error::Error;
 use crate::exec::{self, Executor, On};
 use crate::model::{TableDef, TenantModel};
 use crate::query::{Bind, SqlValue};
@@ -198,16 +197,10 @@ impl<B: Backend> Raw<B> {
         E: Executor<'c, Backend = B> + 'c,
     {
         let raw = self.table::<M>();
-        let tenant = tenant.clone();
-        Box::pin(async_stream::try_stream! {
-            let sql = raw.to_sql(&tenant)?;
-            let on = raw.on(&tenant);
-            let mut session = on.session(executor).await?;
-            let mut rows = B::stream(&mut session, &sql, raw.arguments()?);
-            while let Some(row) = rows.next().await {
-                let row = row.map_err(|e| from_db::<B>(e, &tenant, M::TABLE.name))?;
-                yield Record::loaded(tenant.clone(), M::from_row(&row)?);
-            }
-        })
+        let on = raw.on(tenant);
+        let statement = raw
+            .to_sql(tenant)
+            .and_then(|sql| Ok((sql, raw.arguments()?)));
+        crate::crud::stream(executor, tenant.clone(), on.operation, on.table, statement)
     }
 }

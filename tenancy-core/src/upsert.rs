@@ -223,7 +223,7 @@ where
     {
         let mut inner = Session::<B<M>>::borrowing(&mut *tx, bound);
         for model in &models {
-            let key = || crud::column_args(model, target_indexes.iter().copied());
+            let key = || crud::args_of(model, target_indexes.iter().copied());
             if update.is_none() {
                 let stored = on::<M>("select", &tenant)
                     .fetch_optional(&mut inner, &probe, &key)
