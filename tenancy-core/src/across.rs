@@ -231,7 +231,7 @@ impl<M: TenantModel> AcrossTenants<M> {
             };
             let args = || self.clauses.arguments_repeated(branches);
             let sql = build(batch, &M::TABLE, conditions, &window);
-            let span = trace::across(operation, batch.len(), M::TABLE.name, &sql);
+            let span = trace::across::<M::Backend>(operation, batch.len(), M::TABLE.name, &sql);
             match trace::within(span, session.fetch_all(&sql, &args)).await {
                 Ok(rows) => each(batch, rows)?,
                 Err(err) => return Err(explain::<M>(&mut session, batch, err).await),

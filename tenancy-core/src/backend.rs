@@ -49,6 +49,10 @@ pub trait Backend: sqlx::Database + sealed::Sealed {
     /// or "database".
     const CONTAINER: &'static str;
 
+    /// The database's name in a span's `db.system` field (OpenTelemetry's values):
+    /// `"postgresql"`, `"mysql"` (MySQL and MariaDB) or `"sqlite"`.
+    const DB_SYSTEM: &'static str;
+
     /// The most values one statement may bind (PostgreSQL 65,535; MySQL 65,535).
     const MAX_BIND_PARAMS: usize;
 
@@ -84,11 +88,11 @@ pub trait Backend: sqlx::Database + sealed::Sealed {
     /// Sends one statement on the session's connection. (A plain future, not boxed: it is on
     /// the path of every statement.)
     #[doc(hidden)]
-    fn run<'a>(
+    fn run<'a, 'w>(
         session: &'a mut Session<'_, Self>,
         sql: &'a str,
         args: Args<'a, Self>,
-        want: Want,
+        want: Want<'w, Self>,
     ) -> impl std::future::Future<Output = Result<Fetched<Self>, sqlx::Error>> + Send;
 
     /// Sends one statement on the session's connection and yields its rows as they arrive.

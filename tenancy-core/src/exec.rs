@@ -231,15 +231,46 @@ pub struct Session<'c, B: Backend> {
 
 /// What a statement's caller wants back.
 #[doc(hidden)]
-#[derive(Clone, Copy)]
-pub enum Want {
+pub enum Want<'w, B: Backend> {
     /// The first row, if any.
     Optional,
     /// Every row.
     All,
+    /// Every row, handed to the function as it arrives (decoded there: no row is kept), as
+    /// sqlx's `query_as(..).fetch_all` does. Answered with [`Fetched::Affected`], the count.
+    Each(&'w mut (dyn FnMut(B::Row) -> Result<(), sqlx::Error> + Send)),
     /// How many rows were affected.
     Affected,
 }
+
+impl<B: Backend> Want<'_, B> {
+    /// The same request, for a statement sent again (a retry).
+    pub(crate) fn again(&mut self) -> Want<'_, B> {
+        match self {
+            Want::Optional => Want::Optional,
+            Want::All => Want::All,
+            Want::Each(each) => Want::Each(&mut **each),
+            Want::Affected => Want::Affected,
+        }
+    }
+}
+
+/// Hands each row of `rows` to `each` as it arrives; returns how many there were.
+pub(crate) async fn each_row<R>(
+    mut rows: futures_util::stream::BoxStream<'_, Result<R, sqlx::Error>>,
+    each: &mut (dyn FnMut(R) -> Result<(), sqlx::Error> + Send),
+) -> Result<u64, sqlx::Error> {
+    let mut n = 0;
+    while let Some(row) = futures_util::TryStreamExt::try_next(&mut rows).await? {
+        each(row)?;
+        n += 1;
+    }
+    Ok(n)
+}
+
+/// A function a [`Want::Each`] hands each row to.
+pub(crate) type Each<'w, B> =
+    &'w mut (dyn FnMut(<B as sqlx::Database>::Row) -> Result<(), sqlx::Error> + Send);
 
 /// What a statement returned, as asked for with the matching [`Want`].
 #[doc(hidden)]
@@ -320,7 +351,7 @@ impl<'c, B: Backend> Session<'c, B> {
         &mut self,
         sql: &str,
         args: Args<'_, B>,
-        want: Want,
+        want: Want<'_, B>,
     ) -> Result<Fetched<B>, sqlx::Error> {
         B::run(self, sql, args, want).await
     }
@@ -371,10 +402,10 @@ impl On<'_> {
         session: &mut Session<'_, B>,
         sql: &str,
         args: Args<'_, B>,
-        want: Want,
+        want: Want<'_, B>,
     ) -> Result<Fetched<B>, Error> {
         session.check(self.tenant, self.table)?;
-        let span = trace::statement(self.operation, self.tenant, self.table, sql);
+        let span = trace::statement::<B>(self.operation, self.tenant, self.table, sql);
         trace::within(span, session.run(sql, args, want))
             .await
             .map_err(|e| from_db::<B>(e, self.tenant, self.table))
@@ -386,9 +417,9 @@ impl On<'_> {
         executor: E,
         sql: &str,
         args: Args<'_, E::Backend>,
-        want: Want,
+        want: Want<'_, E::Backend>,
     ) -> Result<Fetched<E::Backend>, Error> {
-        let span = trace::statement(self.operation, self.tenant, self.table, sql);
+        let span = trace::statement::<E::Backend>(self.operation, self.tenant, self.table, sql);
         trace::within(span, async {
             let mut session = self.session(executor).await?;
             session
@@ -423,6 +454,18 @@ impl On<'_> {
             .run(session, sql, args, Want::Optional)
             .await?
             .optional())
+    }
+
+    /// Sends `sql` on `session` and hands each row to `each` as it arrives.
+    pub(crate) async fn fetch_each<B: Backend>(
+        self,
+        session: &mut Session<'_, B>,
+        sql: &str,
+        args: Args<'_, B>,
+        each: Each<'_, B>,
+    ) -> Result<(), Error> {
+        self.run(session, sql, args, Want::Each(each)).await?;
+        Ok(())
     }
 
     /// Sends `sql` on `session` and returns how many rows it affected.
@@ -483,6 +526,18 @@ pub(crate) async fn fetch_all<'c, E: Executor<'c>>(
     args: Args<'_, E::Backend>,
 ) -> Result<Vec<<E::Backend as sqlx::Database>::Row>, Error> {
     Ok(on.send(executor, sql, args, Want::All).await?.all())
+}
+
+/// Runs `sql` once on `executor` and hands each row to `each` as it arrives.
+pub(crate) async fn fetch_each<'c, E: Executor<'c>>(
+    executor: E,
+    on: On<'_>,
+    sql: &str,
+    args: Args<'_, E::Backend>,
+    each: Each<'_, E::Backend>,
+) -> Result<(), Error> {
+    on.send(executor, sql, args, Want::Each(each)).await?;
+    Ok(())
 }
 
 /// Runs `sql` once on `executor` and returns how many rows it affected.

@@ -220,7 +220,7 @@ where
         T: Send + 'static,
         E: Send + 'static,
     {
-        let span = trace::run("for_each", None);
+        let span = trace::run::<B>("for_each", None);
         trace::within(span, async {
             let tenants = match options.tenants {
                 Some(tenants) => tenants,
@@ -236,7 +236,7 @@ where
                 tenants.clone(),
                 concurrency,
                 |tenant: Tenant| {
-                    let span = trace::lifecycle("for_each", &tenant);
+                    let span = trace::lifecycle::<B>("for_each", &tenant);
                     let work = context::with_tenant(tenant.clone(), f(tenant));
                     trace::within(span, work)
                 },

@@ -10,7 +10,7 @@ use crate::backend::{Backend, DefaultBackend};
 
 use crate::crud::on;
 use crate::error::Error;
-use crate::exec::{self, Executor, Session, Want};
+use crate::exec::{self, Executor, Session};
 use crate::model::TenantModel;
 use crate::record::Record;
 use crate::relation::{KeyOf, Relation};
@@ -601,6 +601,17 @@ impl<M: TenantModel> Query<M> {
         Ok(Record::loaded(self.tenant.clone(), M::from_row(row)?))
     }
 
+    /// Decodes each row handed to it as a record and hands that to `each`, as it arrives.
+    fn decoder<'r>(
+        &'r self,
+        mut each: impl FnMut(Record<M>) + Send + 'r,
+    ) -> impl FnMut(<M::Backend as Database>::Row) -> Result<(), sqlx::Error> + Send + 'r {
+        move |row| {
+            each(Record::loaded(self.tenant.clone(), M::from_row(&row)?));
+            Ok(())
+        }
+    }
+
     /// Every matching row.
     pub async fn fetch_all<'c, E>(self, executor: E) -> Result<Vec<Record<M>>, Error>
     where
@@ -608,22 +619,32 @@ impl<M: TenantModel> Query<M> {
     {
         let sql = self.to_sql();
         let args = || self.arguments();
-        let rows = exec::fetch_all(executor, on::<M>("select", &self.tenant), &sql, &args).await?;
-        rows.iter().map(|row| self.decode(row)).collect()
+        let mut records = Vec::new();
+        let mut decode = self.decoder(|record| records.push(record));
+        exec::fetch_each(
+            executor,
+            on::<M>("select", &self.tenant),
+            &sql,
+            &args,
+            &mut decode,
+        )
+        .await?;
+        drop(decode);
+        Ok(records)
     }
 
-    /// [`fetch_all`](Self::fetch_all) on a session already taken (one of several statements).
-    pub(crate) async fn fetch_all_on(
+    /// Hands every matching row to `each` as it arrives, on a session already taken (one of
+    /// several statements).
+    pub(crate) async fn for_each_on(
         self,
         session: &mut Session<'_, M::Backend>,
-    ) -> Result<Vec<Record<M>>, Error> {
+        each: impl FnMut(Record<M>) + Send,
+    ) -> Result<(), Error> {
         let sql = self.to_sql();
         let args = || self.arguments();
-        let rows = on::<M>("select", &self.tenant)
-            .run(session, &sql, &args, Want::All)
-            .await?
-            .all();
-        rows.iter().map(|row| self.decode(row)).collect()
+        on::<M>("select", &self.tenant)
+            .fetch_each(session, &sql, &args, &mut self.decoder(each))
+            .await
     }
 
     /// Every matching row as a stream, read from the server as it is consumed: memory holds

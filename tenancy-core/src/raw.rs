@@ -161,10 +161,16 @@ impl<B: Backend> Raw<B> {
         M: TenantModel<Backend = B>,
         E: Executor<'c, Backend = B>,
     {
-        let rows = self.table::<M>().fetch_rows(executor, tenant).await?;
-        rows.iter()
-            .map(|row| Ok(Record::loaded(tenant.clone(), M::from_row(row)?)))
-            .collect()
+        let raw = self.table::<M>();
+        let sql = raw.to_sql(tenant)?;
+        let args = || raw.arguments();
+        let mut records = Vec::new();
+        let mut each = |row| {
+            records.push(Record::loaded(tenant.clone(), M::from_row(&row)?));
+            Ok(())
+        };
+        exec::fetch_each(executor, raw.on(tenant), &sql, &args, &mut each).await?;
+        Ok(records)
     }
 
     /// Runs the statement on `tenant` and decodes its first row, if any, as a record of `M`.

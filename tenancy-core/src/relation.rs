@@ -1,6 +1,7 @@
 //! Relations between two models of the same tenant: semi-joins in filters and preloads of
 //! associated rows in one query per association.
 
+use std::collections::hash_map::Entry;
 use std::collections::{HashMap, HashSet};
 use std::hash::Hash;
 
@@ -134,8 +135,11 @@ where
     K: KeyOf<T>,
     T: SqlValue<P::Backend> + Clone + Eq + Hash,
 {
-    /// `from` (a column of `P`) refers to `to` (a column of `C`).
-    pub fn new(from: Column<P, K>, to: Column<C, T>) -> Self {
+    /// `from` (a column of `P`) refers to `to` (a column of `C`). A `const fn`, so an
+    /// association can be declared once as a constant next to its model, e.g.
+    /// `impl Guard { const SITE: Relation<Guard, Site, Option<i64>, i64> =
+    /// Relation::new(Guard::SITE_ID, Site::ID); }` (the README shows it compiled).
+    pub const fn new(from: Column<P, K>, to: Column<C, T>) -> Self {
         Relation { from, to }
     }
 
@@ -179,8 +183,11 @@ where
             let at = match keys.iter().position(|(t, _)| *t == record.tenant()) {
                 Some(at) => at,
                 None => {
-                    keys.push((record.tenant(), Vec::new()));
-                    seen.push(HashSet::new());
+                    // Sized for the usual case, one tenant (a set that grows moves its
+                    // entries each time).
+                    let capacity = if keys.is_empty() { records.len() } else { 0 };
+                    keys.push((record.tenant(), Vec::with_capacity(capacity)));
+                    seen.push(HashSet::with_capacity(capacity));
                     keys.len() - 1
                 }
             };
@@ -200,14 +207,20 @@ where
             for (tenant, keys) in &keys {
                 let mut of_tenant: ByKey<T, C> = HashMap::new();
                 for batch in keys.chunks(PRELOAD_KEYS_PER_STATEMENT) {
-                    let found = crate::query::Query::<C>::new((*tenant).clone())
-                        .filter(T::any_of(self.to, batch))
-                        .fetch_all_on(&mut session)
+                    // Each row goes into the map as it is decoded (no list of them first).
+                    of_tenant.reserve(batch.len());
+                    let to = self.to;
+                    crate::query::Query::<C>::new((*tenant).clone())
+                        .filter(T::any_of(to, batch))
+                        .for_each_on(&mut session, |record| {
+                            match of_tenant.entry(to.get(record.value()).clone()) {
+                                Entry::Occupied(mut group) => group.get_mut().push(record),
+                                Entry::Vacant(slot) => {
+                                    slot.insert(Group::One(record));
+                                }
+                            }
+                        })
                         .await?;
-                    for record in found {
-                        let key = self.to.get(record.value()).clone();
-                        of_tenant.entry(key).or_default().push(record);
-                    }
                 }
                 rows.push(((*tenant).clone(), of_tenant));
             }
@@ -223,7 +236,34 @@ where
 pub const PRELOAD_KEYS_PER_STATEMENT: usize = 10_000;
 
 /// One tenant's related rows, by key.
-type ByKey<T, C> = HashMap<T, Vec<Record<C>>>;
+type ByKey<T, C> = HashMap<T, Group<C>>;
+
+/// The rows related to one key: one (every key of a *belongs to*) needs no allocation of its
+/// own.
+enum Group<C> {
+    One(Record<C>),
+    Many(Vec<Record<C>>),
+}
+
+impl<C> Group<C> {
+    fn push(&mut self, record: Record<C>) {
+        // `Vec::new()` does not allocate.
+        *self = match std::mem::replace(self, Group::Many(Vec::new())) {
+            Group::One(first) => Group::Many(vec![first, record]),
+            Group::Many(mut records) => {
+                records.push(record);
+                Group::Many(records)
+            }
+        };
+    }
+
+    fn as_slice(&self) -> &[Record<C>] {
+        match self {
+            Group::One(record) => std::slice::from_ref(record),
+            Group::Many(records) => records,
+        }
+    }
+}
 
 /// The rows [`Relation::preload`] loaded, by the record of `P` they are related to.
 pub struct Preloaded<P, C: TenantModel, K, T> {
@@ -257,7 +297,7 @@ where
             .iter()
             .find(|(tenant, _)| tenant == record.tenant())
             .and_then(|(_, rows)| rows.get(key))
-            .map_or(&[], Vec::as_slice)
+            .map_or(&[], Group::as_slice)
     }
 
     /// The related row of `record` (a *belongs to* relation has at most one), or `None`.
@@ -270,7 +310,7 @@ where
         self.rows
             .iter()
             .flat_map(|(_, rows)| rows.values())
-            .map(Vec::len)
+            .map(|group| group.as_slice().len())
             .sum()
     }
 

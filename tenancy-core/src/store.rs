@@ -106,7 +106,7 @@ where
     /// of that name exists but is no tenant.
     pub async fn create(&self, name: impl AsRef<str>) -> Result<Tenant, Error> {
         let tenant = self.parse(name)?;
-        let span = trace::lifecycle("create", &tenant);
+        let span = trace::lifecycle::<B>("create", &tenant);
         trace::within(
             span,
             self.store().create(self.pool(), &tenant, self.migrations()),
@@ -122,7 +122,7 @@ where
     /// registered.
     pub async fn drop(&self, name: impl AsRef<str>) -> Result<Dropped, Error> {
         let tenant = self.parse(name)?;
-        let span = trace::lifecycle("drop", &tenant);
+        let span = trace::lifecycle::<B>("drop", &tenant);
         let dropped = trace::within(span, self.store().drop(self.pool(), &tenant)).await?;
         self.publish(TenantEvent::Dropped(tenant));
         Ok(dropped)
@@ -140,7 +140,7 @@ where
     ) -> Result<Tenant, Error> {
         let old = self.parse(old)?;
         let new = self.parse(new)?;
-        let span = trace::lifecycle("rename", &old);
+        let span = trace::lifecycle::<B>("rename", &old);
         trace::within(span, self.store().rename(self.pool(), &old, &new)).await?;
         self.publish(TenantEvent::Renamed {
             old,
@@ -167,7 +167,7 @@ where
     /// [`Error::Migration`], [`Error::LockTimeout`].
     pub async fn migrate(&self, name: impl AsRef<str>) -> Result<Outcome, Error> {
         let tenant = self.parse(name)?;
-        let span = trace::migration("migrate", &tenant, None);
+        let span = trace::migration::<B>("migrate", &tenant, None);
         trace::within(
             span,
             self.store()
@@ -180,7 +180,7 @@ where
     /// migration, newest first. [`Error::Irreversible`] if one has none.
     pub async fn rollback(&self, name: impl AsRef<str>, target: i64) -> Result<Outcome, Error> {
         let tenant = self.parse(name)?;
-        let span = trace::migration("rollback", &tenant, Some(target));
+        let span = trace::migration::<B>("rollback", &tenant, Some(target));
         trace::within(
             span,
             self.store()

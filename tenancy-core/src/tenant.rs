@@ -59,8 +59,23 @@ pub const RESERVED_PREFIX: &str = "pg_";
 /// assert!(Tenant::new("Acme").is_err());
 /// # Ok::<(), tenancy_core::InvalidTenantName>(())
 /// ```
-#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Clone, Eq, PartialOrd, Ord)]
 pub struct Tenant(Arc<str>);
+
+/// By name; two clones of one tenant (every record a query returns shares its tenant's name)
+/// compare without reading it.
+impl PartialEq for Tenant {
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.0, &other.0) || self.0 == other.0
+    }
+}
+
+/// By name, as [`PartialEq`] compares.
+impl std::hash::Hash for Tenant {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.0.hash(state);
+    }
+}
 
 impl Tenant {
     /// Validates `name` under the default policy (see the [module docs](self)).

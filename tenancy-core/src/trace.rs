@@ -2,7 +2,7 @@
 //! here is a no-op the compiler removes.
 //!
 //! Field names follow tracing's dotted convention and OpenTelemetry's database conventions
-//! where they fit: `db.system = "postgresql"`, `db.operation.name`, `db.collection.name` (the
+//! where they fit: `db.system` (`"postgresql"`, `"mysql"` or `"sqlite"`), `db.operation.name`, `db.collection.name` (the
 //! model's table), `db.query.text` (the generated SQL: values are placeholders, so it holds no
 //! data); and `tenancy.tenant`, `tenancy.tenants` (how many), `tenancy.migration.target` (the
 //! version a migration or rollback goes to). Statements are `DEBUG` spans named
@@ -11,6 +11,7 @@
 
 use std::future::Future;
 
+use crate::backend::Backend;
 use crate::tenant::Tenant;
 
 #[cfg(feature = "tracing")]
@@ -23,11 +24,16 @@ pub(crate) struct Span;
 
 /// One generated statement on `tenant`'s `table`.
 #[allow(unused_variables)]
-pub(crate) fn statement(operation: &'static str, tenant: &Tenant, table: &str, sql: &str) -> Span {
+pub(crate) fn statement<B: Backend>(
+    operation: &'static str,
+    tenant: &Tenant,
+    table: &str,
+    sql: &str,
+) -> Span {
     #[cfg(feature = "tracing")]
     return tracing::debug_span!(
         "tenancy.statement",
-        db.system = "postgresql",
+        db.system = B::DB_SYSTEM,
         db.operation.name = operation,
         db.collection.name = table,
         db.query.text = sql,
@@ -39,11 +45,16 @@ pub(crate) fn statement(operation: &'static str, tenant: &Tenant, table: &str, s
 
 /// One generated statement on the `table` of `tenants` tenants at once.
 #[allow(unused_variables)]
-pub(crate) fn across(operation: &'static str, tenants: usize, table: &str, sql: &str) -> Span {
+pub(crate) fn across<B: Backend>(
+    operation: &'static str,
+    tenants: usize,
+    table: &str,
+    sql: &str,
+) -> Span {
     #[cfg(feature = "tracing")]
     return tracing::debug_span!(
         "tenancy.statement",
-        db.system = "postgresql",
+        db.system = B::DB_SYSTEM,
         db.operation.name = operation,
         db.collection.name = table,
         db.query.text = sql,
@@ -55,11 +66,11 @@ pub(crate) fn across(operation: &'static str, tenants: usize, table: &str, sql: 
 
 /// A lifecycle operation (`create`, `drop`, `rename`, `for_each`) on one tenant.
 #[allow(unused_variables)]
-pub(crate) fn lifecycle(operation: &'static str, tenant: &Tenant) -> Span {
+pub(crate) fn lifecycle<B: Backend>(operation: &'static str, tenant: &Tenant) -> Span {
     #[cfg(feature = "tracing")]
     return tracing::info_span!(
         "tenancy.lifecycle",
-        db.system = "postgresql",
+        db.system = B::DB_SYSTEM,
         db.operation.name = operation,
         tenancy.tenant = %tenant,
     );
@@ -69,11 +80,15 @@ pub(crate) fn lifecycle(operation: &'static str, tenant: &Tenant) -> Span {
 
 /// Migrating (or rolling back) one tenant to version `target`.
 #[allow(unused_variables)]
-pub(crate) fn migration(operation: &'static str, tenant: &Tenant, target: Option<i64>) -> Span {
+pub(crate) fn migration<B: Backend>(
+    operation: &'static str,
+    tenant: &Tenant,
+    target: Option<i64>,
+) -> Span {
     #[cfg(feature = "tracing")]
     return tracing::info_span!(
         "tenancy.lifecycle",
-        db.system = "postgresql",
+        db.system = B::DB_SYSTEM,
         db.operation.name = operation,
         tenancy.tenant = %tenant,
         tenancy.migration.target = target,
@@ -84,11 +99,11 @@ pub(crate) fn migration(operation: &'static str, tenant: &Tenant, target: Option
 
 /// A run over many tenants (`migrate_all`, `rollback_all`, `for_each`).
 #[allow(unused_variables)]
-pub(crate) fn run(operation: &'static str, target: Option<i64>) -> Span {
+pub(crate) fn run<B: Backend>(operation: &'static str, target: Option<i64>) -> Span {
     #[cfg(feature = "tracing")]
     return tracing::info_span!(
         "tenancy.run",
-        db.system = "postgresql",
+        db.system = B::DB_SYSTEM,
         db.operation.name = operation,
         tenancy.migration.target = target,
     );

@@ -70,6 +70,7 @@ pub(crate) fn is_lock_wait_timeout(err: &sqlx::Error) -> bool {
 
 impl Backend for MySql {
     type Dialect = sql::MySql;
+    const DB_SYSTEM: &'static str = "mysql";
     const CONTAINER: &'static str = "database";
     const MAX_BIND_PARAMS: usize = 65_535;
     type Store = MySqlStore;
@@ -95,11 +96,11 @@ impl Backend for MySql {
         Ok(tenants.pool().clone())
     }
 
-    async fn run<'a>(
+    async fn run<'a, 'w>(
         session: &'a mut Session<'_, Self>,
         sql: &'a str,
         args: Args<'a, Self>,
-        want: Want,
+        want: Want<'w, Self>,
     ) -> Result<Fetched<Self>, sqlx::Error> {
         once(session.conn(), sql, args()?, want).await
     }
@@ -197,12 +198,15 @@ async fn once(
     conn: &mut MySqlConnection,
     sql: &str,
     args: MySqlArguments,
-    want: Want,
+    want: Want<'_, MySql>,
 ) -> Result<Fetched<MySql>, sqlx::Error> {
     let query = sqlx::query_with(AssertSqlSafe(sql), args);
     Ok(match want {
         Want::Optional => Fetched::Optional(query.fetch_optional(conn).await?),
         Want::All => Fetched::All(query.fetch_all(conn).await?),
+        Want::Each(each) => {
+            Fetched::Affected(crate::exec::each_row(query.fetch(conn), each).await?)
+        }
         Want::Affected => Fetched::Affected(query.execute(conn).await?.rows_affected()),
     })
 }

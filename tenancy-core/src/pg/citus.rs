@@ -606,7 +606,7 @@ impl Tenants<Postgres> {
     ) -> Result<(), Error> {
         let tenant = self.parse(name)?;
         self.require_citus("move").await?;
-        let span = trace::lifecycle("move", &tenant);
+        let span = trace::lifecycle::<Postgres>("move", &tenant);
         let moved = trace::within(span, self.move_checked(&tenant, node, mode)).await;
         self.explained(&tenant, moved).await
     }

@@ -210,7 +210,7 @@ impl Tenants<Postgres> {
 
     async fn create_inner(&self, name: &str, hook: Option<CreateHook>) -> Result<Tenant, Error> {
         let tenant = self.parse(name)?;
-        let span = trace::lifecycle("create", &tenant);
+        let span = trace::lifecycle::<Postgres>("create", &tenant);
         let created = trace::within(span, self.create_checked(&tenant, hook)).await;
         self.explained(&tenant, created).await?;
         self.publish(TenantEvent::Created(tenant.clone()));
@@ -331,7 +331,7 @@ impl Tenants<Postgres> {
     /// gone is unregistered and reported as [`Dropped::Unregistered`].
     pub async fn drop(&self, name: impl AsRef<str>) -> Result<Dropped, Error> {
         let tenant = self.parse(name)?;
-        let span = trace::lifecycle("drop", &tenant);
+        let span = trace::lifecycle::<Postgres>("drop", &tenant);
         let dropped = trace::within(span, self.drop_checked(&tenant)).await;
         let dropped = self.explained(&tenant, dropped).await?;
         self.publish(TenantEvent::Dropped(tenant));
@@ -380,7 +380,7 @@ impl Tenants<Postgres> {
         if old == new {
             return Err(Error::SameName { tenant: old });
         }
-        let span = trace::lifecycle("rename", &old);
+        let span = trace::lifecycle::<Postgres>("rename", &old);
         let renamed = trace::within(span, self.rename_checked(&old, &new)).await;
         self.explained(&old, renamed).await?;
         self.publish(TenantEvent::Renamed {

@@ -127,7 +127,7 @@ impl Tenants {
     /// failed (the tenant is then left as it was).
     pub async fn migrate(&self, name: impl AsRef<str>) -> Result<Outcome, Error> {
         let tenant = self.parse(name)?;
-        let span = trace::migration("migrate", &tenant, self.latest_version());
+        let span = trace::migration::<Postgres>("migrate", &tenant, self.latest_version());
         let result = trace::within(span, async {
             self.ensure_registry().await?;
             let applied: Applied = self
@@ -221,7 +221,7 @@ impl Tenants {
     /// [`Error::SchemaMissing`] if the tenant's schema is gone (nothing is run then).
     pub async fn rollback(&self, name: impl AsRef<str>, target: i64) -> Result<Outcome, Error> {
         let tenant = self.parse(name)?;
-        let span = trace::migration("rollback", &tenant, Some(target));
+        let span = trace::migration::<Postgres>("rollback", &tenant, Some(target));
         let result = trace::within(span, async {
             self.ensure_registry().await?;
             self.run_one(&tenant, &Direction::Down(target)).await
@@ -309,7 +309,7 @@ impl Tenants {
     /// committed, but are not known to be durable; a rerun reports them up to date or applies
     /// them again.
     pub async fn migrate_all(&self, options: MigrateOptions) -> Result<Report, Error> {
-        let span = trace::run("migrate_all", self.latest_version());
+        let span = trace::run::<Postgres>("migrate_all", self.latest_version());
         trace::within(span, self.migrate_all_untraced(options)).await
     }
 
@@ -364,7 +364,7 @@ impl Tenants {
         target: i64,
         options: MigrateOptions,
     ) -> Result<Report, Error> {
-        let span = trace::run("rollback_all", Some(target));
+        let span = trace::run::<Postgres>("rollback_all", Some(target));
         trace::within(span, self.rollback_all_untraced(target, options)).await
     }
 
@@ -413,7 +413,7 @@ impl Tenants {
         };
         let run = |tenant: Tenant, applied: Applied| {
             let this = self.clone();
-            let span = trace::migration(direction.operation(), &tenant, target);
+            let span = trace::migration::<Postgres>(direction.operation(), &tenant, target);
             trace::within(span, async move {
                 let result = match direction {
                     Direction::Up => this.migrate_read(&tenant, &applied).await,

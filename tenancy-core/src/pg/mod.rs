@@ -20,6 +20,7 @@ use crate::tenant::Tenant;
 
 impl Backend for Postgres {
     type Dialect = dialect::Postgres;
+    const DB_SYSTEM: &'static str = "postgresql";
     const CONTAINER: &'static str = "schema";
     const MAX_BIND_PARAMS: usize = 65_535;
     // The PostgreSQL lifecycle keeps its settings in the handle (lifecycle.rs, migrate.rs).
@@ -44,11 +45,11 @@ impl Backend for Postgres {
         Ok(tenants.pool().clone())
     }
 
-    async fn run<'a>(
+    async fn run<'a, 'w>(
         session: &'a mut Session<'_, Self>,
         sql: &'a str,
         args: Args<'a, Self>,
-        want: Want,
+        mut want: Want<'w, Self>,
     ) -> Result<Fetched<Self>, sqlx::Error> {
         let pgbouncer = session.pgbouncer;
         let conn = session.conn();
@@ -68,7 +69,9 @@ impl Backend for Postgres {
                 }
             };
         }
-        match once(conn, sql, args()?, true, want).await {
+        // A stale plan is refused when the statement is bound, before any row is sent, so a
+        // `Want::Each` has handed nothing over when it is retried.
+        match once(conn, sql, args()?, true, want.again()).await {
             Err(err) if is_stale_plan(&err) => {
                 conn.clear_cached_statements().await?;
                 if conn.is_in_transaction() {
@@ -172,12 +175,15 @@ async fn once(
     sql: &str,
     args: PgArguments,
     persistent: bool,
-    want: Want,
+    want: Want<'_, Postgres>,
 ) -> Result<Fetched<Postgres>, sqlx::Error> {
     let query = sqlx::query_with(AssertSqlSafe(sql), args).persistent(persistent);
     Ok(match want {
         Want::Optional => Fetched::Optional(query.fetch_optional(conn).await?),
         Want::All => Fetched::All(query.fetch_all(conn).await?),
+        Want::Each(each) => {
+            Fetched::Affected(crate::exec::each_row(query.fetch(conn), each).await?)
+        }
         Want::Affected => Fetched::Affected(query.execute(conn).await?.rows_affected()),
     })
 }

@@ -223,6 +223,7 @@ pub async fn open(url: &str) -> Result<SqlitePool, Error> {
 
 impl Backend for Sqlite {
     type Dialect = sql::Sqlite;
+    const DB_SYSTEM: &'static str = "sqlite";
     const CONTAINER: &'static str = "database file";
     const MAX_BIND_PARAMS: usize = 32_766;
     type Store = SqliteStore;
@@ -281,11 +282,11 @@ impl Backend for Sqlite {
         tenants.store().pool(tenant).await
     }
 
-    async fn run<'a>(
+    async fn run<'a, 'w>(
         session: &'a mut Session<'_, Self>,
         sql: &'a str,
         args: Args<'a, Self>,
-        want: Want,
+        want: Want<'w, Self>,
     ) -> Result<Fetched<Self>, sqlx::Error> {
         once(session.conn(), sql, args()?, want).await
     }
@@ -362,12 +363,15 @@ async fn once(
     conn: &mut SqliteConnection,
     sql: &str,
     args: SqliteArguments,
-    want: Want,
+    want: Want<'_, Sqlite>,
 ) -> Result<Fetched<Sqlite>, sqlx::Error> {
     let query = sqlx::query_with(AssertSqlSafe(sql), args);
     Ok(match want {
         Want::Optional => Fetched::Optional(query.fetch_optional(conn).await?),
         Want::All => Fetched::All(query.fetch_all(conn).await?),
+        Want::Each(each) => {
+            Fetched::Affected(crate::exec::each_row(query.fetch(conn), each).await?)
+        }
         Want::Affected => Fetched::Affected(query.execute(conn).await?.rows_affected()),
     })
 }

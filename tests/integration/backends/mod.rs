@@ -12,6 +12,7 @@
 //! - raw SQL that bypasses the library: `q(tenant)` (the container quoted), `exec`,
 //!   `raw_guards`, `has_table`, `has_column`, `container_exists`, `container_names`,
 //!   `create_container`, `drop_container`, `SERVER_CONTAINER` (one that always exists);
+//! - `DB_SYSTEM`: the `db.system` its statements' spans carry;
 //! - `Lifecycle`: a `Tenants<Db>` on a private registry, everything it made dropped at the end;
 //!   migrations in the dialect: `v1()`, `v2()` (adds `guards.badge`, reversible), `V1_GUARDS`,
 //!   `FAILING` (a statement the server refuses), `ADD_BADGE_INT` (breaks v2 in one tenant);

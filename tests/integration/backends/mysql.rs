@@ -46,6 +46,8 @@ pub type Pool = sqlx::MySqlPool;
 pub const ATOMIC_DDL: bool = false;
 pub const MAX_BIND_PARAMS: usize = <Db as tenancy::Backend>::MAX_BIND_PARAMS;
 /// A database that always exists.
+/// The `db.system` of its statements' spans.
+pub const DB_SYSTEM: &str = "mysql";
 pub const SERVER_CONTAINER: &str = "mysql";
 /// A migration statement the server refuses.
 pub const FAILING: &str = "ALTER TABLE nope ADD x INT";

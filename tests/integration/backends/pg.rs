@@ -43,6 +43,8 @@ pub type Pool = sqlx::PgPool;
 pub const ATOMIC_DDL: bool = true;
 pub const MAX_BIND_PARAMS: usize = <Db as tenancy::Backend>::MAX_BIND_PARAMS;
 /// A schema that always exists.
+/// The `db.system` of its statements' spans.
+pub const DB_SYSTEM: &str = "postgresql";
 pub const SERVER_CONTAINER: &str = "public";
 /// A migration statement the server refuses.
 pub const FAILING: &str = "CREATE TABLE broken (id nonsense_type)";

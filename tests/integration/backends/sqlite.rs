@@ -50,6 +50,8 @@ pub type Pool = Tenants<Db>;
 pub const ATOMIC_DDL: bool = true;
 pub const MAX_BIND_PARAMS: usize = <Db as tenancy::Backend>::MAX_BIND_PARAMS;
 /// A file that always exists in the folder: the default registry.
+/// The `db.system` of its statements' spans.
+pub const DB_SYSTEM: &str = "sqlite";
 pub const SERVER_CONTAINER: &str = "_tenancy";
 /// A migration statement SQLite refuses.
 pub const FAILING: &str = "ALTER TABLE nope ADD COLUMN x INTEGER";

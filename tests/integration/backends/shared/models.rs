@@ -458,11 +458,15 @@ async fn raw_sql_names_only_the_tenants_tables_and_binds_values() {
     other_tenant_untouched(&pool, &t).await;
 }
 
+/// A declared association (a `const`, as an app declares one next to its models; not in an
+/// `impl Guard`, as two backends' modules share a `Guard`): a guard's badges, by holder name.
+const BADGES: Relation<Guard, Badge, String, String> = Relation::new(Guard::NAME, Badge::HOLDER);
+
 #[tokio::test]
 async fn joins_and_preloads_stay_in_the_tenant() {
     let (pool, t) = seeded().await;
     let (a, b) = (t.get(0), t.get(1));
-    let badge_of = Relation::new(Guard::NAME, Badge::HOLDER);
+    let badge_of = BADGES;
     // Guards holding a badge (tenant 1's "Abu" badge must not make tenant 0's Abu match twice,
     // nor tenant 0's rows match in tenant 1).
     let holders = Guard::query(a)
