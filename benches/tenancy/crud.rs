@@ -161,7 +161,7 @@ impl<O: Op> Op for Control<'_, O> {
 }
 
 /// This process's CPU time (user + system), in seconds (clock ticks of 10 ms).
-fn process_cpu_secs() -> f64 {
+pub fn process_cpu_secs() -> f64 {
     let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
     let fields: Vec<&str> = stat
         .rsplit(')')

@@ -846,6 +846,27 @@ async fn measure_stream(ctx: &mut Ctx, name: &str, rows: i64) -> BoxResult<()> {
             "{code} stream: median of the {reps} per-pair ratios {:.3}",
             t.pair_median
         ));
+        // Client CPU is steadier than wall time on a machine the server shares: this process's
+        // CPU (user + system) over whole streams, sides alternating.
+        let mut cpu = [0.0; 2];
+        for i in 0..2 * reps {
+            let side = if i % 2 == 0 {
+                Side::Library
+            } else {
+                Side::Hand
+            };
+            let before = crate::crud::process_cpu_secs();
+            op.run(side, i).await?;
+            cpu[usize::from(side == Side::Hand)] += crate::crud::process_cpu_secs() - before;
+        }
+        let ns_per_row = |secs: f64| secs * 1e9 / (reps as f64 * rows as f64);
+        ctx.row(Row::new(
+            format!("{code} client CPU per row (Query::fetch)"),
+            format!("{:.0} ns", ns_per_row(cpu[0])),
+            format!("{:.0} ns ({what})", ns_per_row(cpu[1])),
+            Some(cpu[1] / cpu[0]),
+            Target::None,
+        ));
     }
     // Peak RSS growth, each in a fresh child process: streams at a tenth and at all the rows,
     // and fetch_all for contrast.

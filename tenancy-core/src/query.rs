@@ -648,9 +648,10 @@ impl<M: TenantModel> Query<M> {
     }
 
     /// Every matching row as a stream, read from the server as it is consumed: memory holds
-    /// the rows in flight, not the result (Ecto's `Repo.stream`). The stream holds one
-    /// connection of the executor until it ends or is dropped; a server error ends it with
-    /// that error after the rows already yielded.
+    /// the rows in flight (sqlx's read buffer, and at most 256 records decoded from it), not
+    /// the result (Ecto's `Repo.stream`). The stream holds one connection of the executor until
+    /// it ends or is dropped; an error (the server's, or a row that does not decode) ends it
+    /// after the rows before it.
     ///
     /// ```no_run
     /// # use tenancy_core::*;
