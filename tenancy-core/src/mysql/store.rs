@@ -515,6 +515,9 @@ impl MySqlStore {
                     e.into()
                 }
             })?;
+            // The registry row's timestamp tells this create's row from a later one of the
+            // same name (see the compensation below).
+            let registered_at = self.registered_at(&mut op.conn, tenant).await?;
             let mut created = false;
             let result = self
                 .create_registered(op, tenant, migrations, &mut created)
@@ -523,20 +526,76 @@ impl MySqlStore {
                 // Compensate. A migration may have left a transaction open: end it first so
                 // the deletes below commit on their own.
                 let _ = op.run("ROLLBACK".into()).await;
-                if created {
-                    let _ = op
-                        .run(format!(
+                let undone = async {
+                    if created {
+                        op.run(format!(
                             "DROP DATABASE IF EXISTS {}",
                             quote(tenant.as_str())
                         ))
+                        .await?;
+                    }
+                    self.unregister(&mut op.conn, tenant).await
+                }
+                .await;
+                if undone.is_err() {
+                    // This connection failed (killed, cut), and its lock went with it: undo on
+                    // a fresh one, under the lock again.
+                    let _ = self
+                        .compensate_elsewhere(pool, tenant, registered_at.as_deref())
                         .await;
                 }
-                let _ = self.unregister(&mut op.conn, tenant).await;
                 return Err(err);
             }
             Ok(())
         })
         .await
+    }
+
+    /// When `tenant`'s registry row was written (`None`: not registered).
+    async fn registered_at(
+        &self,
+        conn: &mut MySqlConnection,
+        tenant: &Tenant,
+    ) -> Result<Option<String>, Error> {
+        // As text: no date-time type feature needed, and equality is what is asked.
+        Ok(sqlx::query_scalar(AssertSqlSafe(format!(
+            "SELECT CAST(created_at AS CHAR) FROM {} WHERE name = ?",
+            self.table("tenants")
+        )))
+        .bind(tenant.as_str())
+        .fetch_optional(conn)
+        .await?)
+    }
+
+    /// Undoes a failed `create` of `tenant` whose own connection failed: on a fresh
+    /// connection, under the tenant's lock, and only if the registry row is still the one that
+    /// create wrote at `registered_at` (meanwhile, with the lock gone, another process may have
+    /// dropped the tenant and created it anew). Then the database is this create's, if it
+    /// exists at all: the name was free when it registered it.
+    async fn compensate_elsewhere(
+        &self,
+        pool: &MySqlPool,
+        tenant: &Tenant,
+        registered_at: Option<&str>,
+    ) -> Result<(), Error> {
+        let mut op = Op::open(pool, self.lock_timeout).await?;
+        let result = async {
+            self.lock(&mut op, tenant).await?;
+            if registered_at.is_none()
+                || self.registered_at(&mut op.conn, tenant).await?.as_deref() != registered_at
+            {
+                return Ok(());
+            }
+            op.run(format!(
+                "DROP DATABASE IF EXISTS {}",
+                quote(tenant.as_str())
+            ))
+            .await?;
+            self.unregister(&mut op.conn, tenant).await
+        }
+        .await;
+        op.finish().await;
+        result
     }
 
     /// The part of `create` after the tenant is registered; sets `created` once the database
@@ -1115,6 +1174,43 @@ mod tests {
             .execute(pool)
             .await
             .unwrap();
+    }
+
+    /// The compensation of a create whose connection died removes the tenant only while its
+    /// registry row is the one that create wrote: not a tenant of the same name created since.
+    #[tokio::test]
+    async fn compensation_elsewhere_removes_only_its_own_create() {
+        let (pool, store) = (pool().await, store());
+        let acme = unique("acme");
+        let m = migrations(v2());
+        store.create(&pool, &acme, &m).await.unwrap();
+        let ours = store
+            .registered_at(&mut pool.acquire().await.unwrap(), &acme)
+            .await
+            .unwrap()
+            .unwrap();
+        // A row written at another time: a later create of the name. Nothing is touched.
+        store
+            .compensate_elsewhere(&pool, &acme, Some("1999-01-01 00:00:00.000000"))
+            .await
+            .unwrap();
+        store
+            .compensate_elsewhere(&pool, &acme, None)
+            .await
+            .unwrap();
+        assert!(store.exists(&pool, &acme).await.unwrap());
+        assert!(database_exists(&pool, &acme).await);
+        assert_eq!(guard_names(&pool, &acme).await, ["Abu"]);
+        // Its own row: the database and every registry row go.
+        store
+            .compensate_elsewhere(&pool, &acme, Some(&ours))
+            .await
+            .unwrap();
+        assert!(!store.exists(&pool, &acme).await.unwrap());
+        assert!(!database_exists(&pool, &acme).await);
+        assert!(registry_rows(&store, &pool, &acme).await.is_empty());
+        store.create(&pool, &acme, &m).await.unwrap();
+        cleanup(&store, &pool).await;
     }
 
     #[tokio::test]

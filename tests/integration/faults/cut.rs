@@ -484,22 +484,13 @@ mod mariadb {
             assert!(is_cut(e), "a kill is reported as such: {e:?}");
         }
         // A create compensates on its own connection; when that connection is the one killed,
-        // nothing can, and the tenant is left as when the process dies half-way (documented in
-        // the MySQL store): registered, its migration marked unfinished, for `drop` to remove.
+        // it compensates on a fresh one (under the tenant's lock, if the registry row is still
+        // its own): nothing is left registered, no database remains, and the names are free.
         let (state, problems) = consistency(&side, &l.registry, &prefix).await;
         assert_consistent(problems);
-        for (name, (applied, _dirty)) in &state {
-            assert!(applied.is_empty(), "{name}: {applied:?}");
-        }
-        eprintln!("left registered and unfinished: {}", state.len());
+        assert!(state.is_empty(), "left behind: {state:?}");
+        assert!(l.tenants.list().await.unwrap().is_empty());
         for name in &names {
-            if state.contains_key(name) {
-                match l.tenants.create(name).await {
-                    Err(Error::TenantExists { .. }) => {}
-                    other => panic!("{name}: {other:?}"),
-                }
-                l.tenants.drop(name).await.unwrap();
-            }
             let t = l.tenants.create(name).await.unwrap();
             my::Guard::new("g", name).insert(&pool, &t).await.unwrap();
         }
