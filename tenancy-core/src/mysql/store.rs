@@ -526,22 +526,13 @@ impl MySqlStore {
                 // Compensate. A migration may have left a transaction open: end it first so
                 // the deletes below commit on their own.
                 let _ = op.run("ROLLBACK".into()).await;
-                let undone = async {
-                    if created {
-                        op.run(format!(
-                            "DROP DATABASE IF EXISTS {}",
-                            quote(tenant.as_str())
-                        ))
-                        .await?;
-                    }
-                    self.unregister(&mut op.conn, tenant).await
-                }
-                .await;
-                if undone.is_err() {
+                if self.undo_create(op, tenant, created).await.is_err() {
                     // This connection failed (killed, cut), and its lock went with it: undo on
-                    // a fresh one, under the lock again.
+                    // a fresh one, under the lock again. Whether `CREATE DATABASE` ran before
+                    // the cut is unknown; only a database found there unregistered is not ours.
+                    let ours = !matches!(err, Error::SchemaExists { .. });
                     let _ = self
-                        .compensate_elsewhere(pool, tenant, registered_at.as_deref())
+                        .compensate_elsewhere(pool, tenant, registered_at.as_deref(), ours)
                         .await;
                 }
                 return Err(err);
@@ -571,12 +562,14 @@ impl MySqlStore {
     /// connection, under the tenant's lock, and only if the registry row is still the one that
     /// create wrote at `registered_at` (meanwhile, with the lock gone, another process may have
     /// dropped the tenant and created it anew). Then the database is this create's, if it
-    /// exists at all: the name was free when it registered it.
+    /// exists at all (`drop_database`: the failure was not an unregistered database found in
+    /// the way): the name was free when it registered it.
     async fn compensate_elsewhere(
         &self,
         pool: &MySqlPool,
         tenant: &Tenant,
         registered_at: Option<&str>,
+        drop_database: bool,
     ) -> Result<(), Error> {
         let mut op = Op::open(pool, self.lock_timeout).await?;
         let result = async {
@@ -586,16 +579,28 @@ impl MySqlStore {
             {
                 return Ok(());
             }
+            self.undo_create(&mut op, tenant, drop_database).await
+        }
+        .await;
+        op.finish().await;
+        result
+    }
+
+    /// Drops `tenant`'s database (if `drop_database` and it exists) and unregisters it.
+    async fn undo_create(
+        &self,
+        op: &mut Op,
+        tenant: &Tenant,
+        drop_database: bool,
+    ) -> Result<(), Error> {
+        if drop_database {
             op.run(format!(
                 "DROP DATABASE IF EXISTS {}",
                 quote(tenant.as_str())
             ))
             .await?;
-            self.unregister(&mut op.conn, tenant).await
         }
-        .await;
-        op.finish().await;
-        result
+        self.unregister(&mut op.conn, tenant).await
     }
 
     /// The part of `create` after the tenant is registered; sets `created` once the database
@@ -1191,11 +1196,11 @@ mod tests {
             .unwrap();
         // A row written at another time: a later create of the name. Nothing is touched.
         store
-            .compensate_elsewhere(&pool, &acme, Some("1999-01-01 00:00:00.000000"))
+            .compensate_elsewhere(&pool, &acme, Some("1999-01-01 00:00:00.000000"), true)
             .await
             .unwrap();
         store
-            .compensate_elsewhere(&pool, &acme, None)
+            .compensate_elsewhere(&pool, &acme, None, true)
             .await
             .unwrap();
         assert!(store.exists(&pool, &acme).await.unwrap());
@@ -1203,7 +1208,7 @@ mod tests {
         assert_eq!(guard_names(&pool, &acme).await, ["Abu"]);
         // Its own row: the database and every registry row go.
         store
-            .compensate_elsewhere(&pool, &acme, Some(&ours))
+            .compensate_elsewhere(&pool, &acme, Some(&ours), true)
             .await
             .unwrap();
         assert!(!store.exists(&pool, &acme).await.unwrap());
