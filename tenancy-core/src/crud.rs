@@ -75,6 +75,18 @@ pub(crate) fn args_of<M: TenantModel>(
     Ok(args)
 }
 
+/// A row handler for [`exec::fetch_each`]: decodes each row as a record of `M` in `tenant` and
+/// hands it to `each`.
+pub(crate) fn decoder<'r, M: TenantModel>(
+    tenant: &'r Tenant,
+    mut each: impl FnMut(Record<M>) + Send + 'r,
+) -> impl FnMut(<B<M> as Database>::Row) -> Result<(), sqlx::Error> + Send + 'r {
+    move |row| {
+        each(Record::loaded(tenant.clone(), M::from_row(&row)?));
+        Ok(())
+    }
+}
+
 /// What a statement on `M`'s table in `tenant` is about.
 pub(crate) fn on<'t, M: TenantModel>(operation: &'static str, tenant: &'t Tenant) -> On<'t> {
     On {
@@ -340,30 +352,27 @@ where
             let row = row.map_err(|e| from_db::<B<M>>(e, &tenant, table))?;
             Ok::<_, Error>(Record::loaded(tenant.clone(), M::from_row(&row)?))
         };
-        while let Some(row) = rows.next().await {
+        while let Some(first) = rows.next().await {
             let mut batch = Vec::new();
-            let mut end = false;
-            let mut failed = None;
-            match decode(row) {
-                Ok(record) => batch.push(Ok(record)),
-                Err(err) => failed = Some(err),
-            }
-            while failed.is_none() && batch.len() < STREAM_BATCH {
-                match rows.next().now_or_never() {
-                    Some(Some(row)) => match decode(row) {
-                        Ok(record) => batch.push(Ok(record)),
-                        Err(err) => failed = Some(err),
-                    },
-                    Some(None) => {
-                        end = true;
-                        break;
-                    }
-                    None => break,
+            let mut next = Some(first);
+            // An error (the rows before it are in the batch) or the last row ends the stream.
+            let mut stop = false;
+            while let Some(row) = next {
+                let record = decode(row);
+                stop = record.is_err();
+                batch.push(record);
+                if stop || batch.len() == STREAM_BATCH {
+                    break;
                 }
+                next = match rows.next().now_or_never() {
+                    Some(None) => {
+                        stop = true;
+                        None
+                    }
+                    Some(row) => row,
+                    None => None,
+                };
             }
-            // The rows before an error are yielded first, then the error ends the stream.
-            let stop = end || failed.is_some();
-            batch.extend(failed.map(Err));
             yield batch;
             if stop {
                 break;

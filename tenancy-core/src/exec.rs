@@ -238,7 +238,7 @@ pub enum Want<'w, B: Backend> {
     All,
     /// Every row, handed to the function as it arrives (decoded there: no row is kept), as
     /// sqlx's `query_as(..).fetch_all` does. Answered with [`Fetched::Affected`], the count.
-    Each(&'w mut (dyn FnMut(B::Row) -> Result<(), sqlx::Error> + Send)),
+    Each(Each<'w, B>),
     /// How many rows were affected.
     Affected,
 }

@@ -601,17 +601,6 @@ impl<M: TenantModel> Query<M> {
         Ok(Record::loaded(self.tenant.clone(), M::from_row(row)?))
     }
 
-    /// Decodes each row handed to it as a record and hands that to `each`, as it arrives.
-    fn decoder<'r>(
-        &'r self,
-        mut each: impl FnMut(Record<M>) + Send + 'r,
-    ) -> impl FnMut(<M::Backend as Database>::Row) -> Result<(), sqlx::Error> + Send + 'r {
-        move |row| {
-            each(Record::loaded(self.tenant.clone(), M::from_row(&row)?));
-            Ok(())
-        }
-    }
-
     /// Every matching row.
     pub async fn fetch_all<'c, E>(self, executor: E) -> Result<Vec<Record<M>>, Error>
     where
@@ -620,7 +609,7 @@ impl<M: TenantModel> Query<M> {
         let sql = self.to_sql();
         let args = || self.arguments();
         let mut records = Vec::new();
-        let mut decode = self.decoder(|record| records.push(record));
+        let mut decode = crate::crud::decoder(&self.tenant, |record| records.push(record));
         exec::fetch_each(
             executor,
             on::<M>("select", &self.tenant),
@@ -643,7 +632,12 @@ impl<M: TenantModel> Query<M> {
         let sql = self.to_sql();
         let args = || self.arguments();
         on::<M>("select", &self.tenant)
-            .fetch_each(session, &sql, &args, &mut self.decoder(each))
+            .fetch_each(
+                session,
+                &sql,
+                &args,
+                &mut crate::crud::decoder(&self.tenant, each),
+            )
             .await
     }
 

@@ -165,11 +165,9 @@ impl<B: Backend> Raw<B> {
         let sql = raw.to_sql(tenant)?;
         let args = || raw.arguments();
         let mut records = Vec::new();
-        let mut each = |row| {
-            records.push(Record::loaded(tenant.clone(), M::from_row(&row)?));
-            Ok(())
-        };
-        exec::fetch_each(executor, raw.on(tenant), &sql, &args, &mut each).await?;
+        let mut decode = crate::crud::decoder(tenant, |record| records.push(record));
+        exec::fetch_each(executor, raw.on(tenant), &sql, &args, &mut decode).await?;
+        drop(decode);
         Ok(records)
     }
 

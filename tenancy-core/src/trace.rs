@@ -2,12 +2,12 @@
 //! here is a no-op the compiler removes.
 //!
 //! Field names follow tracing's dotted convention and OpenTelemetry's database conventions
-//! where they fit: `db.system` (`"postgresql"`, `"mysql"` or `"sqlite"`), `db.operation.name`, `db.collection.name` (the
-//! model's table), `db.query.text` (the generated SQL: values are placeholders, so it holds no
-//! data); and `tenancy.tenant`, `tenancy.tenants` (how many), `tenancy.migration.target` (the
-//! version a migration or rollback goes to). Statements are `DEBUG` spans named
-//! `tenancy.statement`; lifecycle operations and runs across tenants are `INFO` spans named
-//! `tenancy.<operation>`.
+//! where they fit: `db.system` (`"postgresql"`, `"mysql"` or `"sqlite"`), `db.operation.name`,
+//! `db.collection.name` (the model's table), `db.query.text` (the generated SQL: values are
+//! placeholders, so it holds no data); and `tenancy.tenant`, `tenancy.tenants` (how many),
+//! `tenancy.migration.target` (the version a migration or rollback goes to). Statements are
+//! `DEBUG` spans named `tenancy.statement`; lifecycle operations and runs across tenants are
+//! `INFO` spans named `tenancy.<operation>`.
 
 use std::future::Future;
 
