@@ -516,23 +516,30 @@ impl MySqlStore {
                 }
             })?;
             // The registry row's timestamp tells this create's row from a later one of the
-            // same name (see the compensation below).
-            let registered_at = self.registered_at(&mut op.conn, tenant).await?;
+            // same name (see the compensation below). Read inside the compensated part: a
+            // failure to read it is undone like any other.
+            let mut registered_at = None;
             let mut created = false;
-            let result = self
-                .create_registered(op, tenant, migrations, &mut created)
-                .await;
+            let result = async {
+                registered_at = self.registered_at(&mut op.conn, tenant).await?;
+                self.create_registered(op, tenant, migrations, &mut created)
+                    .await
+            }
+            .await;
             if let Err(err) = result {
                 // Compensate. A migration may have left a transaction open: end it first so
                 // the deletes below commit on their own.
                 let _ = op.run("ROLLBACK".into()).await;
-                if self.undo_create(op, tenant, created).await.is_err() {
+                let undone = self.undo_create(op, tenant, created).await;
+                if let (Err(_), Some(registered_at)) = (undone, &registered_at) {
                     // This connection failed (killed, cut), and its lock went with it: undo on
                     // a fresh one, under the lock again. Whether `CREATE DATABASE` ran before
                     // the cut is unknown; only a database found there unregistered is not ours.
+                    // (Without the timestamp, the row cannot be told from a later create's and
+                    // is left, as when the process dies.)
                     let ours = !matches!(err, Error::SchemaExists { .. });
                     let _ = self
-                        .compensate_elsewhere(pool, tenant, registered_at.as_deref(), ours)
+                        .compensate_elsewhere(pool, tenant, registered_at, ours)
                         .await;
                 }
                 return Err(err);
@@ -568,15 +575,13 @@ impl MySqlStore {
         &self,
         pool: &MySqlPool,
         tenant: &Tenant,
-        registered_at: Option<&str>,
+        registered_at: &str,
         drop_database: bool,
     ) -> Result<(), Error> {
         let mut op = Op::open(pool, self.lock_timeout).await?;
         let result = async {
             self.lock(&mut op, tenant).await?;
-            if registered_at.is_none()
-                || self.registered_at(&mut op.conn, tenant).await?.as_deref() != registered_at
-            {
+            if self.registered_at(&mut op.conn, tenant).await?.as_deref() != Some(registered_at) {
                 return Ok(());
             }
             self.undo_create(&mut op, tenant, drop_database).await
@@ -1194,13 +1199,9 @@ mod tests {
             .await
             .unwrap()
             .unwrap();
-        // A row written at another time: a later create of the name. Nothing is touched.
+        // A row written at another time (a later create of the name): nothing is touched.
         store
-            .compensate_elsewhere(&pool, &acme, Some("1999-01-01 00:00:00.000000"), true)
-            .await
-            .unwrap();
-        store
-            .compensate_elsewhere(&pool, &acme, None, true)
+            .compensate_elsewhere(&pool, &acme, "1999-01-01 00:00:00.000000", true)
             .await
             .unwrap();
         assert!(store.exists(&pool, &acme).await.unwrap());
@@ -1208,7 +1209,7 @@ mod tests {
         assert_eq!(guard_names(&pool, &acme).await, ["Abu"]);
         // Its own row: the database and every registry row go.
         store
-            .compensate_elsewhere(&pool, &acme, Some(&ours), true)
+            .compensate_elsewhere(&pool, &acme, &ours, true)
             .await
             .unwrap();
         assert!(!store.exists(&pool, &acme).await.unwrap());
