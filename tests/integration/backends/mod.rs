@@ -44,6 +44,67 @@ pub mod mysql;
 pub mod pg;
 pub mod sqlite;
 
+/// The `db.system` and `db.collection.name` of the spans a test thread opens.
+///
+/// One subscriber for the whole test binary, installed globally on first use, records for the
+/// threads that asked. (A thread's own `set_default` subscriber missed spans now and then: the
+/// same call sites are hit at once by other tests' threads, which have none.)
+pub mod spans {
+    use std::cell::RefCell;
+    use std::sync::Once;
+
+    use tracing::field::{Field, Visit};
+    use tracing::span::{Attributes, Id};
+    use tracing_subscriber::layer::{Context, Layer, SubscriberExt};
+
+    type Fields = Vec<(String, String)>;
+
+    thread_local! {
+        static RECORDED: RefCell<Option<Fields>> = const { RefCell::new(None) };
+    }
+
+    struct Recorder;
+
+    impl<S: tracing::Subscriber> Layer<S> for Recorder {
+        fn on_new_span(&self, attrs: &Attributes<'_>, _: &Id, _: Context<'_, S>) {
+            #[derive(Default)]
+            struct Fields(String, String);
+            impl Visit for Fields {
+                fn record_str(&mut self, field: &Field, value: &str) {
+                    match field.name() {
+                        "db.system" => self.0 = value.into(),
+                        "db.collection.name" => self.1 = value.into(),
+                        _ => {}
+                    }
+                }
+                fn record_debug(&mut self, _: &Field, _: &dyn std::fmt::Debug) {}
+            }
+            RECORDED.with(|recorded| {
+                if let Some(spans) = recorded.borrow_mut().as_mut() {
+                    let mut fields = Fields::default();
+                    attrs.record(&mut fields);
+                    spans.push((fields.0, fields.1));
+                }
+            });
+        }
+    }
+
+    /// Starts recording the spans this thread opens (from now on, none before).
+    pub fn record() {
+        static INSTALL: Once = Once::new();
+        INSTALL.call_once(|| {
+            tracing::subscriber::set_global_default(tracing_subscriber::registry().with(Recorder))
+                .expect("no other global subscriber in the test binary");
+        });
+        RECORDED.with(|recorded| *recorded.borrow_mut() = Some(Vec::new()));
+    }
+
+    /// Stops recording and returns what was recorded.
+    pub fn take() -> Fields {
+        RECORDED.with(|recorded| recorded.borrow_mut().take().unwrap_or_default())
+    }
+}
+
 /// The `Guard` model every backend's tests use, derived for the backend named (none: the
 /// default, PostgreSQL): a generated key, validated columns, a nullable one and a generated
 /// timestamp.

@@ -157,51 +157,18 @@ async fn delete_marks_the_record_and_refuses_reuse() {
     assert_err!(stale.update(&pool, a).await, Error::NotFound { .. });
 }
 
-/// Records the `db.system` and `db.collection.name` of every span opened on this thread.
-#[derive(Clone, Default)]
-struct SpanFields(std::sync::Arc<std::sync::Mutex<Vec<(String, String)>>>);
-
-impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for SpanFields {
-    fn on_new_span(
-        &self,
-        attrs: &tracing::span::Attributes<'_>,
-        _: &tracing::span::Id,
-        _: tracing_subscriber::layer::Context<'_, S>,
-    ) {
-        #[derive(Default)]
-        struct Visit(String, String);
-        impl tracing::field::Visit for Visit {
-            fn record_str(&mut self, field: &tracing::field::Field, value: &str) {
-                match field.name() {
-                    "db.system" => self.0 = value.into(),
-                    "db.collection.name" => self.1 = value.into(),
-                    _ => {}
-                }
-            }
-            fn record_debug(&mut self, _: &tracing::field::Field, _: &dyn std::fmt::Debug) {}
-        }
-        let mut visit = Visit::default();
-        attrs.record(&mut visit);
-        self.0.lock().unwrap().push((visit.0, visit.1));
-    }
-}
-
 #[tokio::test]
 async fn statement_spans_name_their_database() {
-    use tracing_subscriber::layer::SubscriberExt;
     let pool = pool().await;
     let t = Fresh::new(&pool, 1).await;
-    let spans = SpanFields::default();
-    let subscriber = tracing_subscriber::registry().with(spans.clone());
-    // The test's runtime runs on this thread, so the subscriber sees every span it opens.
-    let guard = tracing::subscriber::set_default(subscriber);
+    // The test's runtime runs on this thread, so the recording sees every span it opens.
+    crate::backends::spans::record();
     Guard::new("Abu", "Guard")
         .insert(&pool, t.get(0))
         .await
         .unwrap();
     Guard::query(t.get(0)).fetch_all(&pool).await.unwrap();
-    drop(guard);
-    let spans = spans.0.lock().unwrap();
+    let spans = crate::backends::spans::take();
     let statements: Vec<_> = spans
         .iter()
         .filter(|(_, table)| table == "guards")
