@@ -160,24 +160,6 @@ impl<O: Op> Op for Control<'_, O> {
     }
 }
 
-/// This process's CPU time (user + system), in seconds (clock ticks of 10 ms).
-pub fn process_cpu_secs() -> f64 {
-    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
-    let fields: Vec<&str> = stat
-        .rsplit(')')
-        .next()
-        .unwrap_or("")
-        .split_whitespace()
-        .collect();
-    let ticks = |i: usize| {
-        fields
-            .get(i)
-            .and_then(|v| v.parse::<f64>().ok())
-            .unwrap_or(0.0)
-    };
-    (ticks(11) + ticks(12)) / 100.0
-}
-
 /// Client CPU per operation of each side: 3 alternating blocks of `n` operations per side.
 async fn process_cpu(op: &mut impl Op, n: usize) -> BoxResult<(f64, f64)> {
     let mut cpu = [0.0; 2];

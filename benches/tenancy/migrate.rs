@@ -307,17 +307,6 @@ async fn memory_measure(ctx: &mut Ctx, fleet: &Fleet, n: usize) -> BoxResult<()>
     Ok(())
 }
 
-fn vm_hwm_kb() -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmHWM:"))
-                .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
-        })
-        .unwrap_or(0)
-}
-
 /// The child of workload 6: `--child-rss <url> <database> <registry> <noop|pending>`. Prints one line
 /// `CHILD before_kb=… peak_kb=… secs=… tenants=…`.
 pub fn child_main(args: &[String]) -> i32 {

@@ -310,6 +310,11 @@ async fn measure_join(ctx: &mut Ctx, names: &[String], sites: i64, guards: i64) 
 // ---------------------------------------------------------------------------------------------
 // 22 preload
 
+/// The distinct keys among `keys`, as the hand-written preloads collect them.
+fn distinct_keys(keys: impl Iterator<Item = i64>) -> Vec<i64> {
+    keys.collect::<HashSet<i64>>().into_iter().collect()
+}
+
 /// Which preload an operation runs.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Shape {
@@ -372,12 +377,7 @@ impl Op for Preload<'_> {
                     }
                     Side::Hand => {
                         let rows = &p.guard_rows[start..start + n];
-                        let keys: Vec<i64> = rows
-                            .iter()
-                            .map(|g| g.site_id)
-                            .collect::<HashSet<i64>>()
-                            .into_iter()
-                            .collect();
+                        let keys = distinct_keys(rows.iter().map(|g| g.site_id));
                         let sites: Vec<SiteRow> = sqlx::query_as(AssertSqlSafe(p.sites_any))
                             .bind(keys)
                             .fetch_all(self.pool)
@@ -410,12 +410,7 @@ impl Op for Preload<'_> {
                     }
                     Side::Hand => {
                         let rows = &p.site_rows[start..start + n];
-                        let keys: Vec<i64> = rows
-                            .iter()
-                            .map(|s| s.id)
-                            .collect::<HashSet<i64>>()
-                            .into_iter()
-                            .collect();
+                        let keys = distinct_keys(rows.iter().map(|s| s.id));
                         let guards: Vec<PostedRow> = sqlx::query_as(AssertSqlSafe(p.guards_any))
                             .bind(keys)
                             .fetch_all(self.pool)
@@ -453,12 +448,7 @@ impl Op for InVsAny<'_> {
         let p = &self.parents[t];
         let start = (i.wrapping_mul(131)) % (p.guard_rows.len() - self.n + 1);
         let rows = &p.guard_rows[start..start + self.n];
-        let keys: Vec<i64> = rows
-            .iter()
-            .map(|g| g.site_id)
-            .collect::<HashSet<i64>>()
-            .into_iter()
-            .collect();
+        let keys = distinct_keys(rows.iter().map(|g| g.site_id));
         assert_eq!(keys.len(), self.n);
         let sites: Vec<SiteRow> = match side {
             Side::Library => {
@@ -709,17 +699,6 @@ impl Op for Stream<'_> {
     }
 }
 
-fn status_kb(key: &str) -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with(key))
-                .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
-        })
-        .unwrap_or(0)
-}
-
 /// The child of workload 23: `--child-stream <url> <database> <tenant> <how> <rows>`. Warms the
 /// connection with a 1,000-row stream of the same kind, then consumes `rows` rows; prints
 /// `CHILD before_kb=… peak_kb=… secs=… rows=…` (`VmHWM` before and after).
@@ -740,11 +719,11 @@ pub fn child_main(args: &[String]) -> i32 {
         let tenant = Tenant::new(tenant)?;
         let limit: i64 = rows.parse()?;
         consume(&pool, &tenant, how, 1000).await?;
-        let before = status_kb("VmHWM:");
+        let before = vm_hwm_kb();
         let start = Instant::now();
         let n = consume(&pool, &tenant, how, limit).await?;
         let secs = start.elapsed().as_secs_f64();
-        let peak = status_kb("VmHWM:");
+        let peak = vm_hwm_kb();
         println!("CHILD before_kb={before} peak_kb={peak} secs={secs:.3} rows={n}");
         pool.close().await;
         Ok(())
@@ -855,9 +834,9 @@ async fn measure_stream(ctx: &mut Ctx, name: &str, rows: i64) -> BoxResult<()> {
             } else {
                 Side::Hand
             };
-            let before = crate::crud::process_cpu_secs();
+            let before = process_cpu_secs();
             op.run(side, i).await?;
-            cpu[usize::from(side == Side::Hand)] += crate::crud::process_cpu_secs() - before;
+            cpu[usize::from(side == Side::Hand)] += process_cpu_secs() - before;
         }
         let ns_per_row = |secs: f64| secs * 1e9 / (reps as f64 * rows as f64);
         ctx.row(Row::new(

@@ -223,13 +223,7 @@ async fn a_crash_during_a_batch_of_creates_converges() {
     let overlapped = in_flight.load(Ordering::SeqCst);
     crash(&cluster).await;
     crashed.store(true, Ordering::SeqCst);
-    tokio::time::timeout(HANG, async {
-        while let Some(r) = workers.join_next().await {
-            r.unwrap();
-        }
-    })
-    .await
-    .expect("creates hang after the crash");
+    crate::faults::join_all(&mut workers, HANG, "creates hang after the crash").await;
 
     let results = std::mem::take(&mut *results.lock().unwrap());
     let errors: Vec<&Error> = results.values().filter_map(|r| r.as_ref().err()).collect();
@@ -324,14 +318,11 @@ async fn a_crash_during_renames_converges() {
     let overlapped = in_flight.load(Ordering::SeqCst);
     crash(&cluster).await;
     crashed.store(true, Ordering::SeqCst);
-    let mut known = Vec::new();
-    tokio::time::timeout(HANG, async {
-        while let Some(r) = workers.join_next().await {
-            known.extend(r.unwrap());
-        }
-    })
-    .await
-    .expect("renames hang after the crash");
+    let known: Vec<_> = crate::faults::join_all(&mut workers, HANG, "renames hang after the crash")
+        .await
+        .into_iter()
+        .flatten()
+        .collect();
     let errors = std::mem::take(&mut *errors.lock().unwrap());
     assert!(overlapped > 0, "no rename was in flight at the crash");
     eprintln!(

@@ -278,13 +278,7 @@ async fn cut_connections_during_crud_fail_typed_and_write_nothing_elsewhere() {
             }
         });
     }
-    tokio::time::timeout(HANG, async {
-        while let Some(r) = workers.join_next().await {
-            r.unwrap();
-        }
-    })
-    .await
-    .expect("CRUD hangs");
+    crate::faults::join_all(&mut workers, HANG, "CRUD hangs").await;
     let cuts = cutter.stop().await;
     let seen = std::mem::take(&mut *seen.lock().unwrap());
     assert!(!seen.errors.is_empty(), "{cuts} cuts hit no statement");
@@ -599,13 +593,7 @@ mod mariadb {
                 }
             });
         }
-        tokio::time::timeout(HANG, async {
-            while let Some(r) = workers.join_next().await {
-                r.unwrap();
-            }
-        })
-        .await
-        .expect("CRUD hangs");
+        crate::faults::join_all(&mut workers, HANG, "CRUD hangs").await;
         let cuts = cutter.stop().await;
         let errors = std::mem::take(&mut *errors.lock().unwrap());
         assert!(!errors.is_empty(), "{cuts} kills hit no statement");

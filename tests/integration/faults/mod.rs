@@ -21,6 +21,25 @@ use sqlx::postgres::PgPool;
 
 use crate::lifecycle_support::{migration, V1_GUARDS};
 
+/// Waits for every task of `set` (a task's panic is raised again here) and returns their
+/// results in the order they finished; panics with `hang_message` after `hang`.
+pub async fn join_all<T: 'static>(
+    set: &mut tokio::task::JoinSet<T>,
+    hang: std::time::Duration,
+    hang_message: &str,
+) -> Vec<T> {
+    let all = async {
+        let mut out = Vec::new();
+        while let Some(r) = set.join_next().await {
+            out.push(r.unwrap());
+        }
+        out
+    };
+    tokio::time::timeout(hang, all)
+        .await
+        .unwrap_or_else(|_| panic!("{hang_message}"))
+}
+
 /// v1 (`guards`), then v2 adding `guards.badge`, whose `pause` seconds of `pg_sleep` keep it
 /// running long enough to be cut or crashed into.
 pub fn pg_v2(pause: f64) -> Vec<Migration> {

@@ -63,15 +63,7 @@ async fn an_exhausted_pool_times_out_typed_and_recovers() {
             }
         });
     }
-    let results = tokio::time::timeout(HANG, async {
-        let mut out = Vec::new();
-        while let Some(r) = work.join_next().await {
-            out.push(r.unwrap());
-        }
-        out
-    })
-    .await
-    .expect("work on an exhausted pool hangs");
+    let results = crate::faults::join_all(&mut work, HANG, "work on an exhausted pool hangs").await;
     for r in &results {
         match r {
             Err(e) => assert!(timed_out(e), "not a pool timeout: {e:?}"),
@@ -152,13 +144,7 @@ async fn runs_across_tenants_finish_on_a_pool_of_one_connection() {
             Guard::new("x", t.as_str()).insert(&pool, t).await.unwrap();
         });
     }
-    tokio::time::timeout(HANG, async {
-        while let Some(r) = work.join_next().await {
-            r.unwrap();
-        }
-    })
-    .await
-    .expect("inserts on one connection deadlock");
+    crate::faults::join_all(&mut work, HANG, "inserts on one connection deadlock").await;
     for t in created.iter() {
         for (_, position) in crate::support::raw_guards(&one, t).await {
             assert_eq!(position, t.as_str());
@@ -206,15 +192,7 @@ async fn an_exhausted_pool_on_mariadb_times_out_typed_and_recovers() {
             (i % 4, result)
         });
     }
-    let results = tokio::time::timeout(HANG, async {
-        let mut out = Vec::new();
-        while let Some(r) = work.join_next().await {
-            out.push(r.unwrap());
-        }
-        out
-    })
-    .await
-    .expect("work on an exhausted pool hangs");
+    let results = crate::faults::join_all(&mut work, HANG, "work on an exhausted pool hangs").await;
     let mut timeouts = 0;
     for (kind, r) in &results {
         match r {
