@@ -6,7 +6,8 @@ use std::time::{Duration, Instant};
 
 use sqlx::postgres::PgPool;
 use sqlx::AssertSqlSafe;
-use tenancy::sql::{self, Postgres as Pg};
+use tenancy::internals as sql;
+use tenancy::Model;
 use tenancy::{Record, Tenant, TenantModel};
 
 use crate::common::*;
@@ -248,7 +249,7 @@ async fn cpu_costs(ctx: &mut Ctx, pool: &PgPool, tenant: &Tenant) -> BoxResult<(
     let build_query = per(start);
     let start = Instant::now();
     for _ in 0..n {
-        std::hint::black_box(sql::select_by_pk::<Pg>(tenant, &Guard::TABLE));
+        std::hint::black_box(sql::select_by_pk::<Guard>(tenant));
     }
     let build_find = per(start);
     let start = Instant::now();
@@ -314,13 +315,13 @@ async fn measure(ctx: &mut Ctx, name: &str, rounds: usize, per_round: usize) -> 
     let mut insert = Insert {
         pool: &pool,
         tenant: &tenant,
-        sql: leak(sql::insert::<Pg>(&tenant, table, 1)),
+        sql: leak(sql::insert::<Guard>(&tenant, 1)),
     };
     ops.push(("insert", interleave(&mut insert, rounds, per_round).await?));
     let mut find = Find {
         pool: &pool,
         tenant: &tenant,
-        sql: leak(sql::select_by_pk::<Pg>(&tenant, table)),
+        sql: leak(sql::select_by_pk::<Guard>(&tenant)),
         ids,
     };
     ops.push((
@@ -330,7 +331,7 @@ async fn measure(ctx: &mut Ctx, name: &str, rounds: usize, per_round: usize) -> 
     let mut update = Update {
         pool: &pool,
         tenant: &tenant,
-        sql: leak(sql::update::<Pg>(&tenant, table, &updatable)),
+        sql: leak(sql::update::<Guard>(&tenant, &updatable)),
         records,
         rows,
     };

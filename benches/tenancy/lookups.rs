@@ -14,7 +14,7 @@ use std::time::Instant;
 
 use sqlx::postgres::{PgPool, PgPoolOptions};
 use sqlx::AssertSqlSafe;
-use tenancy::sql::{self, Postgres as Pg};
+use tenancy::internals as sql;
 use tenancy::{PoolSettings, Tenant, TenantModel};
 
 use crate::common::*;
@@ -175,7 +175,7 @@ async fn measure(ctx: &mut Ctx, names: &[String], sizes: &[usize; 3]) -> BoxResu
     let sqls: Arc<Vec<&'static str>> = Arc::new(
         tenants
             .iter()
-            .map(|t| leak(sql::select_by_pk::<Pg>(t, &Guard::TABLE)))
+            .map(|t| leak(sql::select_by_pk::<Guard>(t)))
             .collect(),
     );
     let fresh = || {

@@ -8,7 +8,7 @@ use std::time::Instant;
 
 use sqlx::migrate::{Migration, MigrationType, Migrator};
 use sqlx::{AssertSqlSafe, SqlSafeStr};
-use tenancy::{sql, MigrateOptions, Outcome, Tenant, Tenants};
+use tenancy::{MigrateOptions, Outcome, Tenant, Tenants};
 
 use crate::common::*;
 
@@ -32,7 +32,7 @@ pub async fn noop(ctx: &mut Ctx) -> BoxResult<()> {
         let pool = ctx.pool.clone();
         let fleet = ctx.fleet(n).await?;
         let tenants = fleet.tenants.clone();
-        let behind = sql::lifecycle::behind(&Tenant::new(&fleet.registry)?);
+        let behind = tenancy::internals::postgres_lifecycle::behind(&Tenant::new(&fleet.registry)?);
         let (mut lib, mut raw) = (Vec::new(), Vec::new());
         // The two sides alternate, and which one goes first alternates with every run.
         for run in 0..runs {

@@ -18,7 +18,7 @@ use futures_util::TryStreamExt;
 use sqlx::postgres::PgPool;
 use sqlx::types::time::OffsetDateTime;
 use sqlx::AssertSqlSafe;
-use tenancy::sql::{self, OnConflictAction, Postgres as Pg};
+use tenancy::internals as sql;
 use tenancy::{OnConflict, Record, Relation, Tenant, TenantModel};
 
 use crate::common::*;
@@ -989,16 +989,15 @@ async fn measure_upsert(ctx: &mut Ctx, names: &[String]) -> BoxResult<()> {
     let pool = ctx.pool.clone();
     let tenants: Vec<Tenant> = names.iter().map(Tenant::new).collect::<Result<_, _>>()?;
     let sql_of = |t: &Tenant| {
-        leak(sql::upsert::<Pg>(
+        leak(sql::upsert::<Badge>(
             t,
-            &Badge::TABLE,
             batch,
             &["code"],
-            OnConflictAction::Update(&["holder", "level"]),
+            Some(&["holder", "level"]),
         ))
     };
     let head: String = sql_of(&tenants[1]).chars().take(160).collect();
-    println!("  SQL: {head} … (the library's text, from tenancy::sql::upsert)");
+    println!("  SQL: {head} … (the library's text, from tenancy::internals::upsert)");
     println!(
         "  batches of {batch} rows, half of each conflicting with the previous batch; {rounds} \
          rounds x {per_round} batches per side, each side in a tenant of its own"

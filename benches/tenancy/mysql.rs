@@ -24,7 +24,8 @@ use sqlx::migrate::{Migration, MigrationType, Migrator};
 use sqlx::mysql::{MySqlConnectOptions, MySqlConnection, MySqlPool, MySqlPoolOptions};
 use sqlx::types::time::OffsetDateTime;
 use sqlx::{AssertSqlSafe, Connection, MySql, SqlSafeStr};
-use tenancy::sql::{self, MySql as My};
+use tenancy::internals as sql;
+use tenancy::Model;
 use tenancy::{MigrateOptions, Outcome, Record, Tenant, TenantModel, Tenants};
 
 use crate::common::*;
@@ -639,8 +640,10 @@ async fn crud_measure(
     let mut insert = Insert {
         pool: &pool,
         tenant,
-        insert: leak(sql::insert::<My>(tenant, table, 1)),
-        read_back: leak(sql::select_by_last_insert_id::<My>(tenant, table)),
+        insert: leak(sql::insert::<MyGuard>(tenant, 1)),
+        read_back: leak(
+            sql::select_by_pk::<MyGuard>(tenant).replace(" = ?", " = LAST_INSERT_ID()"),
+        ),
         records: Vec::new(),
         ids: Vec::new(),
     };
@@ -651,7 +654,7 @@ async fn crud_measure(
     let mut find = Find {
         pool: &pool,
         tenant,
-        sql: leak(sql::select_by_pk::<My>(tenant, table)),
+        sql: leak(sql::select_by_pk::<MyGuard>(tenant)),
     };
     ops.push((
         "find by id",
@@ -660,8 +663,8 @@ async fn crud_measure(
     let mut update = Update {
         pool: &pool,
         tenant,
-        update: leak(sql::update::<My>(tenant, table, &updatable)),
-        select: leak(sql::select_by_pk::<My>(tenant, table)),
+        update: leak(sql::update::<MyGuard>(tenant, &updatable)),
+        select: leak(sql::select_by_pk::<MyGuard>(tenant)),
         records,
         rows,
     };
@@ -672,7 +675,7 @@ async fn crud_measure(
     let mut delete = Delete {
         pool: &pool,
         tenant,
-        sql: leak(sql::delete_by_pk::<My>(tenant, table)),
+        sql: leak(sql::delete_by_pk::<MyGuard>(tenant)),
         records: std::mem::take(&mut insert.records),
         ids: std::mem::take(&mut insert.ids),
     };

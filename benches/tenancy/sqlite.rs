@@ -22,8 +22,9 @@ use sqlx::migrate::{Migration, MigrationType, Migrator};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteConnection};
 use sqlx::types::time::OffsetDateTime;
 use sqlx::{AssertSqlSafe, Connection, SqlSafeStr, Sqlite};
-use tenancy::sql::{self, Sqlite as Lite};
+use tenancy::internals as sql;
 use tenancy::sqlite::PoolBudget;
+use tenancy::Model;
 use tenancy::{MigrateOptions, Outcome, Record, Tenant, TenantModel, TenantPool, Tenants};
 
 use crate::common::*;
@@ -394,7 +395,7 @@ pub async fn crud(ctx: &mut LiteCtx) -> BoxResult<()> {
     let mut ops: Vec<(&str, Timed)> = Vec::new();
     let mut insert = Insert {
         db: &db,
-        sql: leak(sql::insert::<Lite>(&tenant, table, 1)),
+        sql: leak(sql::insert::<LiteGuard>(&tenant, 1)),
         records: Vec::new(),
         ids: Vec::new(),
     };
@@ -404,7 +405,7 @@ pub async fn crud(ctx: &mut LiteCtx) -> BoxResult<()> {
     ));
     let mut find = Find {
         db: &db,
-        sql: leak(sql::select_by_pk::<Lite>(&tenant, table)),
+        sql: leak(sql::select_by_pk::<LiteGuard>(&tenant)),
     };
     ops.push((
         "find by id",
@@ -412,7 +413,7 @@ pub async fn crud(ctx: &mut LiteCtx) -> BoxResult<()> {
     ));
     let mut update = Update {
         db: &db,
-        sql: leak(sql::update::<Lite>(&tenant, table, &updatable)),
+        sql: leak(sql::update::<LiteGuard>(&tenant, &updatable)),
         records,
         rows,
     };
@@ -422,7 +423,7 @@ pub async fn crud(ctx: &mut LiteCtx) -> BoxResult<()> {
     ));
     let mut delete = Delete {
         db: &db,
-        sql: leak(sql::delete_by_pk::<Lite>(&tenant, table)),
+        sql: leak(sql::delete_by_pk::<LiteGuard>(&tenant)),
         records: std::mem::take(&mut insert.records),
         ids: std::mem::take(&mut insert.ids),
     };

@@ -3,15 +3,18 @@
 
 use sqlx::Database;
 
-use crate::backend::{self, Backend};
+use crate::backend::{Backend, Session};
 use crate::error::{from_db, Error};
-use crate::exec::{Executor, Session};
-use crate::model::{TableDef, TenantModel};
-use crate::query::{Clauses, Filter, Order};
+use crate::exec::Executor;
+use crate::filter::{Filter, Order};
+use crate::model::{DialectOf, Model};
+use crate::query::Clauses;
 use crate::record::Record;
-use crate::sql::{self, Dialect, Predicate, Window};
+use crate::statement::{self, Predicate, Statement, Window};
+use crate::table::TableDef;
 use crate::tenant::Tenant;
 use crate::trace;
+use crate::value::Scalars;
 
 /// How many tenants one statement of an [`AcrossTenants`] query covers unless told otherwise.
 ///
@@ -28,7 +31,7 @@ pub const DEFAULT_TENANTS_PER_STATEMENT: usize = 100;
 ///
 /// It runs as few statements as it can: one `UNION ALL` over up to
 /// [`tenants_per_statement`](Self::tenants_per_statement) tenants
-/// ([`sql::select_across`](crate::sql::select_across)), the batches one after the other on
+/// (`SELECT … UNION ALL SELECT …`), the batches one after the other on
 /// one connection of the executor. On PostgreSQL every branch binds the same values (`$1` in
 /// each), so a statement binds no more values than a query on one tenant; on MySQL each branch
 /// binds its own copy (`?`), so values × tenants per statement must stay within the server's
@@ -48,13 +51,13 @@ pub const DEFAULT_TENANTS_PER_STATEMENT: usize = 100;
 /// # Ok(()) }
 /// ```
 #[must_use = "a query does nothing until it is fetched or counted"]
-pub struct AcrossTenants<M: TenantModel> {
+pub struct AcrossTenants<M: Model> {
     tenants: Vec<Tenant>,
     clauses: Clauses<M>,
     per_statement: usize,
 }
 
-impl<M: TenantModel> std::fmt::Debug for AcrossTenants<M> {
+impl<M: Model> std::fmt::Debug for AcrossTenants<M> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("AcrossTenants")
             .field("tenants", &self.tenants)
@@ -65,9 +68,10 @@ impl<M: TenantModel> std::fmt::Debug for AcrossTenants<M> {
 }
 
 /// Builds one statement over a batch of tenants.
-type Build = fn(&[Tenant], &TableDef, &[Predicate], &Window) -> String;
+type Build<B> =
+    for<'a> fn(&[Tenant], &TableDef, &'a [Predicate<B>], &Window<'_>) -> Statement<'a, B>;
 
-impl<M: TenantModel> AcrossTenants<M> {
+impl<M: Model> AcrossTenants<M> {
     /// A query over every row of `M`'s table in each of `tenants`, in that order.
     pub fn new(tenants: impl IntoIterator<Item = Tenant>) -> Self {
         AcrossTenants {
@@ -123,14 +127,18 @@ impl<M: TenantModel> AcrossTenants<M> {
     /// The SQL of the `SELECT` statements [`fetch_all`](Self::fetch_all) runs, one per batch of
     /// tenants (for logging and tests; values are placeholders).
     pub fn to_sql(&self) -> Vec<String> {
-        self.statements(sql::select_across::<D<M>>)
-    }
-
-    fn statements(&self, build: Build) -> Vec<String> {
         let (conditions, window) = (self.clauses.conditions(), self.clauses.window());
         self.tenants
             .chunks(self.per_statement)
-            .map(|batch| build(batch, &M::TABLE, conditions, &window))
+            .map(|batch| {
+                statement::select_across::<DialectOf<M>, M::Backend>(
+                    batch,
+                    &M::TABLE,
+                    conditions,
+                    &window,
+                )
+                .into_sql()
+            })
             .collect()
     }
 
@@ -145,7 +153,7 @@ impl<M: TenantModel> AcrossTenants<M> {
         self.run(
             executor,
             "select",
-            sql::select_across::<D<M>>,
+            statement::select_across::<DialectOf<M>, M::Backend>,
             |batch, rows| {
                 let index = M::TABLE.columns.len();
                 for row in rows {
@@ -169,13 +177,13 @@ impl<M: TenantModel> AcrossTenants<M> {
         self.run(
             executor,
             "count",
-            sql::count_across::<D<M>>,
+            statement::count_across::<DialectOf<M>, M::Backend>,
             |batch, rows| {
                 let mut batch_counts = rows
                     .iter()
                     .map(|row| {
                         let tenant = tenant_of::<M::Backend>(batch, row, 0)?.clone();
-                        Ok((tenant, M::Backend::get_i64(row, 1)?))
+                        Ok((tenant, <M::Backend as Scalars>::get_i64(row, 1)?))
                     })
                     .collect::<Result<Vec<_>, Error>>()?;
                 // UNION ALL keeps no order of its own; the tenant's position does.
@@ -203,7 +211,7 @@ impl<M: TenantModel> AcrossTenants<M> {
         &self,
         executor: E,
         operation: &'static str,
-        build: Build,
+        build: Build<M::Backend>,
         mut each: impl FnMut(&[Tenant], Vec<<M::Backend as Database>::Row>) -> Result<(), Error>,
     ) -> Result<(), Error>
     where
@@ -223,17 +231,17 @@ impl<M: TenantModel> AcrossTenants<M> {
         }
         let (conditions, window) = (self.clauses.conditions(), self.clauses.window());
         for batch in self.tenants.chunks(self.per_statement) {
-            // `$n` placeholders are shared by every branch; `?` takes a value each time.
-            let branches = if D::<M>::NUMBERED_PARAMS {
-                1
-            } else {
-                batch.len()
+            let statement = build(batch, &M::TABLE, conditions, &window);
+            let span =
+                trace::across::<M::Backend>(operation, batch.len(), M::TABLE.name, statement.sql());
+            let mut rows = Vec::new();
+            let mut collect = |row| {
+                rows.push(row);
+                Ok(())
             };
-            let args = || self.clauses.arguments_repeated(branches);
-            let sql = build(batch, &M::TABLE, conditions, &window);
-            let span = trace::across::<M::Backend>(operation, batch.len(), M::TABLE.name, &sql);
-            match trace::within(span, session.fetch_all(&sql, &args)).await {
-                Ok(rows) => each(batch, rows)?,
+            let fetched = M::Backend::fetch_each(&mut session, &statement, &mut collect);
+            match trace::within(span, fetched).await {
+                Ok(_) => each(batch, rows)?,
                 Err(err) => return Err(explain::<M>(&mut session, batch, err).await),
             }
         }
@@ -241,11 +249,8 @@ impl<M: TenantModel> AcrossTenants<M> {
     }
 }
 
-/// The SQL dialect of model `M`'s backend.
-type D<M> = <<M as TenantModel>::Backend as Backend>::Dialect;
-
 /// The tenant of `batch` that `row` came from, by its branch index in column `column`.
-fn tenant_of<'t, B: Backend>(
+fn tenant_of<'t, B: Scalars>(
     batch: &'t [Tenant],
     row: &B::Row,
     column: usize,
@@ -262,12 +267,12 @@ fn tenant_of<'t, B: Backend>(
 
 /// The error of a statement over `batch`: a missing table becomes [`Error::UnknownTenant`]
 /// naming the first tenant of the batch without it (one catalog query, on failure only).
-async fn explain<M: TenantModel>(
+async fn explain<M: Model>(
     session: &mut Session<'_, M::Backend>,
     batch: &[Tenant],
     err: sqlx::Error,
 ) -> Error {
-    if !backend::failure::<M::Backend>(&err).is_some_and(|f| f.is_missing()) {
+    if !M::Backend::failure(&err).is_some_and(|f| f.is_missing()) {
         return err.into();
     }
     match M::Backend::first_without_table(session, batch, M::TABLE.name).await {

@@ -3,13 +3,14 @@
 
 use std::marker::PhantomData;
 
-use crate::backend::Backend;
-use crate::crud::on;
+use crate::crud;
 use crate::error::Error;
 use crate::exec::{self, Executor};
-use crate::model::TenantModel;
-use crate::query::{Column, Query, SqlDecode};
-use crate::sql::{self, Aggregate};
+use crate::filter::Column;
+use crate::model::{BackendOf, DialectOf, Model};
+use crate::query::Query;
+use crate::statement::{self, Aggregate, Statement};
+use crate::value::{Scalars, SqlDecode};
 
 mod sealed {
     pub trait Sealed {}
@@ -19,7 +20,7 @@ mod sealed {
 /// backend (the sum is cast to that type in SQL, so PostgreSQL's `numeric` sum of a `bigint`
 /// column and MySQL's `DECIMAL` sums decode the same way; a sum beyond `i64` is an error from
 /// the server, never a wrapped value).
-pub trait Summable<B: Backend>: sealed::Sealed {
+pub trait Summable<B: sqlx::Database>: sealed::Sealed {
     /// What the sum decodes into.
     type Sum: SqlDecode<B>;
     /// Whether the sum is cast to a float (else to a 64-bit integer).
@@ -31,11 +32,11 @@ macro_rules! summable {
     ($sum:ty, $float:expr => $($t:ty),*) => {$(
         impl sealed::Sealed for $t {}
         impl sealed::Sealed for Option<$t> {}
-        impl<B: Backend> Summable<B> for $t where $sum: SqlDecode<B> {
+        impl<B: sqlx::Database> Summable<B> for $t where $sum: SqlDecode<B> {
             type Sum = $sum;
             const FLOAT: bool = $float;
         }
-        impl<B: Backend> Summable<B> for Option<$t> where $sum: SqlDecode<B> {
+        impl<B: sqlx::Database> Summable<B> for Option<$t> where $sum: SqlDecode<B> {
             type Sum = $sum;
             const FLOAT: bool = $float;
         }
@@ -44,10 +45,7 @@ macro_rules! summable {
 summable!(i64, false => i16, i32, i64);
 summable!(f64, true => f32, f64);
 
-type B<M> = <M as TenantModel>::Backend;
-type D<M> = <B<M> as Backend>::Dialect;
-
-fn sum_of<M: TenantModel, T: Summable<B<M>>>() -> Aggregate {
+fn sum_of<M: Model, T: Summable<BackendOf<M>>>() -> Aggregate {
     if T::FLOAT {
         Aggregate::SumFloat
     } else {
@@ -55,11 +53,16 @@ fn sum_of<M: TenantModel, T: Summable<B<M>>>() -> Aggregate {
     }
 }
 
-impl<M: TenantModel> Query<M> {
+impl<M: Model> Query<M> {
     /// The statement of one aggregate over the rows the query selects, per group of
     /// `group_by` if given.
-    fn aggregate_sql(&self, function: Aggregate, column: &str, group_by: Option<&str>) -> String {
-        sql::aggregate::<D<M>>(
+    fn aggregate_statement(
+        &self,
+        function: Aggregate,
+        column: &str,
+        group_by: Option<&str>,
+    ) -> Statement<'_, BackendOf<M>> {
+        statement::aggregate::<DialectOf<M>, BackendOf<M>>(
             &self.tenant,
             &M::TABLE,
             function,
@@ -79,15 +82,17 @@ impl<M: TenantModel> Query<M> {
         executor: E,
     ) -> Result<Option<V>, Error>
     where
-        V: SqlDecode<B<M>>,
-        E: Executor<'c, Backend = B<M>>,
+        V: SqlDecode<BackendOf<M>>,
+        E: Executor<'c, Backend = BackendOf<M>>,
     {
-        let sql = self.aggregate_sql(function, column, None);
-        let args = || self.arguments();
-        let row = exec::fetch_optional(executor, on::<M>("aggregate", &self.tenant), &sql, &args)
+        let about = crud::about::<M>("aggregate", &self.tenant);
+        let statement = self.aggregate_statement(function, column, None);
+        let row = exec::session(executor, about)
+            .await?
+            .fetch_optional(about, &statement)
             .await?
             .ok_or(sqlx::Error::RowNotFound)?;
-        Ok(B::<M>::get::<Option<V>>(&row, 0)?)
+        Ok(<BackendOf<M> as Scalars>::get::<Option<V>>(&row, 0)?)
     }
 
     /// The sum of `column` over the matching rows (within the limit and offset, if given);
@@ -106,8 +111,8 @@ impl<M: TenantModel> Query<M> {
         executor: E,
     ) -> Result<Option<T::Sum>, Error>
     where
-        T: Summable<B<M>>,
-        E: Executor<'c, Backend = B<M>>,
+        T: Summable<BackendOf<M>>,
+        E: Executor<'c, Backend = BackendOf<M>>,
     {
         self.aggregate(sum_of::<M, T>(), column.name(), executor)
             .await
@@ -121,9 +126,9 @@ impl<M: TenantModel> Query<M> {
         executor: E,
     ) -> Result<Option<f64>, Error>
     where
-        T: Summable<B<M>>,
-        f64: SqlDecode<B<M>>,
-        E: Executor<'c, Backend = B<M>>,
+        T: Summable<BackendOf<M>>,
+        f64: SqlDecode<BackendOf<M>>,
+        E: Executor<'c, Backend = BackendOf<M>>,
     {
         self.aggregate(Aggregate::Avg, column.name(), executor)
             .await
@@ -134,8 +139,8 @@ impl<M: TenantModel> Query<M> {
     /// it).
     pub async fn min<'c, T, E>(self, column: Column<M, T>, executor: E) -> Result<Option<T>, Error>
     where
-        T: SqlDecode<B<M>>,
-        E: Executor<'c, Backend = B<M>>,
+        T: SqlDecode<BackendOf<M>>,
+        E: Executor<'c, Backend = BackendOf<M>>,
     {
         self.aggregate(Aggregate::Min, column.name(), executor)
             .await
@@ -145,8 +150,8 @@ impl<M: TenantModel> Query<M> {
     /// `Option` column, see [`min`](Self::min)).
     pub async fn max<'c, T, E>(self, column: Column<M, T>, executor: E) -> Result<Option<T>, Error>
     where
-        T: SqlDecode<B<M>>,
-        E: Executor<'c, Backend = B<M>>,
+        T: SqlDecode<BackendOf<M>>,
+        E: Executor<'c, Backend = BackendOf<M>>,
     {
         self.aggregate(Aggregate::Max, column.name(), executor)
             .await
@@ -162,7 +167,7 @@ impl<M: TenantModel> Query<M> {
     /// let hours: Vec<(String, Option<i64>)> = M::query(tenant).group_by(position).sum(hours, pool).await?;
     /// # Ok(()) }
     /// ```
-    pub fn group_by<K: SqlDecode<B<M>>>(self, key: Column<M, K>) -> Grouped<M, K> {
+    pub fn group_by<K: SqlDecode<BackendOf<M>>>(self, key: Column<M, K>) -> Grouped<M, K> {
         Grouped {
             query: self,
             key: key.name(),
@@ -175,13 +180,13 @@ impl<M: TenantModel> Query<M> {
 /// returns one `(key, value)` pair per group, ordered by key. The query's filters choose the
 /// rows grouped; with a limit or offset, the rows the query would return are grouped.
 #[must_use = "a grouped query does nothing until one of its aggregates is run"]
-pub struct Grouped<M: TenantModel, K> {
+pub struct Grouped<M: Model, K> {
     query: Query<M>,
     key: &'static str,
     key_type: PhantomData<fn() -> K>,
 }
 
-impl<M: TenantModel, K> std::fmt::Debug for Grouped<M, K> {
+impl<M: Model, K> std::fmt::Debug for Grouped<M, K> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Grouped")
             .field("query", &self.query)
@@ -190,7 +195,7 @@ impl<M: TenantModel, K> std::fmt::Debug for Grouped<M, K> {
     }
 }
 
-impl<M: TenantModel, K: SqlDecode<B<M>>> Grouped<M, K> {
+impl<M: Model, K: SqlDecode<BackendOf<M>>> Grouped<M, K> {
     async fn run<'c, V, E>(
         self,
         function: Aggregate,
@@ -198,16 +203,23 @@ impl<M: TenantModel, K: SqlDecode<B<M>>> Grouped<M, K> {
         executor: E,
     ) -> Result<Vec<(K, V)>, Error>
     where
-        V: SqlDecode<B<M>>,
-        E: Executor<'c, Backend = B<M>>,
+        V: SqlDecode<BackendOf<M>>,
+        E: Executor<'c, Backend = BackendOf<M>>,
     {
         let query = &self.query;
-        let sql = query.aggregate_sql(function, column, Some(self.key));
-        let args = || query.arguments();
-        let on = on::<M>("aggregate", &query.tenant);
-        let rows = exec::fetch_all(executor, on, &sql, &args).await?;
+        let about = crud::about::<M>("aggregate", &query.tenant);
+        let statement = query.aggregate_statement(function, column, Some(self.key));
+        let rows = exec::session(executor, about)
+            .await?
+            .fetch_all(about, &statement)
+            .await?;
         rows.iter()
-            .map(|row| Ok((B::<M>::get::<K>(row, 0)?, B::<M>::get::<V>(row, 1)?)))
+            .map(|row| {
+                Ok((
+                    <BackendOf<M> as Scalars>::get::<K>(row, 0)?,
+                    <BackendOf<M> as Scalars>::get::<V>(row, 1)?,
+                ))
+            })
             .collect::<Result<_, sqlx::Error>>()
             .map_err(Error::from)
     }
@@ -215,8 +227,8 @@ impl<M: TenantModel, K: SqlDecode<B<M>>> Grouped<M, K> {
     /// How many rows each group has.
     pub async fn count<'c, E>(self, executor: E) -> Result<Vec<(K, i64)>, Error>
     where
-        i64: SqlDecode<B<M>>,
-        E: Executor<'c, Backend = B<M>>,
+        i64: SqlDecode<BackendOf<M>>,
+        E: Executor<'c, Backend = BackendOf<M>>,
     {
         self.run(Aggregate::Count, "", executor).await
     }
@@ -228,8 +240,8 @@ impl<M: TenantModel, K: SqlDecode<B<M>>> Grouped<M, K> {
         executor: E,
     ) -> Result<Vec<(K, Option<T::Sum>)>, Error>
     where
-        T: Summable<B<M>>,
-        E: Executor<'c, Backend = B<M>>,
+        T: Summable<BackendOf<M>>,
+        E: Executor<'c, Backend = BackendOf<M>>,
     {
         self.run(sum_of::<M, T>(), column.name(), executor).await
     }
@@ -241,9 +253,9 @@ impl<M: TenantModel, K: SqlDecode<B<M>>> Grouped<M, K> {
         executor: E,
     ) -> Result<Vec<(K, Option<f64>)>, Error>
     where
-        T: Summable<B<M>>,
-        f64: SqlDecode<B<M>>,
-        E: Executor<'c, Backend = B<M>>,
+        T: Summable<BackendOf<M>>,
+        f64: SqlDecode<BackendOf<M>>,
+        E: Executor<'c, Backend = BackendOf<M>>,
     {
         self.run(Aggregate::Avg, column.name(), executor).await
     }
@@ -255,8 +267,8 @@ impl<M: TenantModel, K: SqlDecode<B<M>>> Grouped<M, K> {
         executor: E,
     ) -> Result<Vec<(K, Option<T>)>, Error>
     where
-        T: SqlDecode<B<M>>,
-        E: Executor<'c, Backend = B<M>>,
+        T: SqlDecode<BackendOf<M>>,
+        E: Executor<'c, Backend = BackendOf<M>>,
     {
         self.run(Aggregate::Min, column.name(), executor).await
     }
@@ -268,8 +280,8 @@ impl<M: TenantModel, K: SqlDecode<B<M>>> Grouped<M, K> {
         executor: E,
     ) -> Result<Vec<(K, Option<T>)>, Error>
     where
-        T: SqlDecode<B<M>>,
-        E: Executor<'c, Backend = B<M>>,
+        T: SqlDecode<BackendOf<M>>,
+        E: Executor<'c, Backend = BackendOf<M>>,
     {
         self.run(Aggregate::Max, column.name(), executor).await
     }

@@ -1,33 +1,40 @@
 //! The backend seam: what each database the crate supports provides, in one place per database.
 //!
 //! A backend is sqlx's own database type — [`sqlx::Postgres`], and [`sqlx::MySql`] with the
-//! `mysql` feature — so a pool's type names its backend (`Pool<Postgres>` is a
-//! [`Tenants<Postgres>`](crate::Tenants)) and nothing has to be inferred twice. A model names
-//! its backend with `#[tenancy(backend = "mysql")]` or gets [`DefaultBackend`].
+//! `mysql` feature, [`sqlx::Sqlite`] with `sqlite` — so a pool's type names its backend
+//! (`Pool<Postgres>` is a [`Tenants<Postgres>`](crate::Tenants)) and nothing has to be inferred
+//! twice. A model names its backend with `#[tenancy(backend = "mysql")]` or gets
+//! [`DefaultBackend`].
 //!
-//! What a backend decides:
-//! - **types**: its row, arguments and connection (sqlx's);
-//! - **SQL**: its [`Dialect`](crate::sql::Dialect) (quoting, placeholders, `RETURNING` or a read
-//!   back, paging) and its limit on bound values ([`Backend::MAX_BIND_PARAMS`]);
+//! What a backend decides, each in its own folder (`postgres/`, `mysql/`, `sqlite/`):
+//! - **SQL**: its [`Dialect`] (quoting, placeholders, `RETURNING` or not, paging) and its limit
+//!   on bound values ([`Backend::MAX_BIND_PARAMS`]);
+//! - **sending**: how one statement goes out on a connection ([`Backend::fetch_optional`] and
+//!   its siblings: PostgreSQL re-prepares a stale plan and serves PgBouncer), and how a write
+//!   returns the rows it stored ([`Backend::insert_rows`]: one statement with `RETURNING`, or
+//!   MySQL's write and read back);
 //! - **errors**: which server errors mean a missing table or container, an existing container,
-//!   a unique violation or a lock timeout ([`Failure`]); no error code appears outside the
-//!   backend's module;
-//! - **sending**: how one statement is sent on a connection (PostgreSQL re-prepares a stale
-//!   plan and serves PgBouncer; MySQL reads `LAST_INSERT_ID()` back);
-//! - **lifecycle**: the tenant store behind [`Tenants`](crate::Tenants) (create, drop, rename,
-//!   exists, list, lock, migrate one tenant, who is behind).
+//!   a unique violation or a lock timeout ([`Failure`]), and how they read; no error code
+//!   appears outside the backend's folder;
+//! - **lifecycle**: the tenant store behind [`Tenants`](crate::Tenants).
 //!
-//! Execution stays monomorphic per backend: each backend's module writes its own
+//! Execution stays monomorphic per backend: each backend's folder writes its own
 //! `sqlx::query_with(..).fetch_*(conn)` calls, so public bounds stay one
 //! `E: Executor<'c, Backend = M::Backend>` per operation.
 
+use std::borrow::Cow;
+use std::future::Future;
 use std::time::Duration;
 
 use futures_util::future::BoxFuture;
+use futures_util::stream::BoxStream;
+use sqlx::pool::PoolConnection;
 
-use crate::exec::{Args, Fetched, Session, Want};
-use crate::sql::Dialect;
+use crate::error::Error;
+use crate::statement::{Dialect, OnConflictAction, Statement};
+use crate::table::TableDef;
 use crate::tenant::Tenant;
+use crate::value::{BindColumn, Scalars};
 
 mod sealed {
     pub trait Sealed {}
@@ -39,21 +46,27 @@ mod sealed {
 }
 
 /// A database tenancy runs on: sqlx's [`Postgres`](sqlx::Postgres), (feature `mysql`)
-/// `MySql`, which also serves MariaDB, or (feature `sqlite`) `Sqlite`. Sealed: its methods are the crate's business.
-pub trait Backend: sqlx::Database + sealed::Sealed {
+/// `MySql`, which also serves MariaDB, or (feature `sqlite`) `Sqlite`. Sealed: its methods are
+/// the crate's business.
+pub trait Backend: sqlx::Database + Scalars + sealed::Sealed {
     /// How the backend's SQL is written.
     #[doc(hidden)]
     type Dialect: Dialect;
 
-    /// What a tenant's container is called in this database's words, for messages: "schema"
-    /// or "database".
+    /// What a [`Session`] of this backend carries besides its connection (PostgreSQL: whether
+    /// it runs behind PgBouncer).
+    #[doc(hidden)]
+    type Mode: Default + Copy + Send + Sync + 'static;
+
+    /// What a tenant's container is called in this database's words, for messages: "schema",
+    /// "database" or "database file".
     const CONTAINER: &'static str;
 
     /// The database's name in a span's `db.system` field (OpenTelemetry's values):
     /// `"postgresql"`, `"mysql"` (MySQL and MariaDB) or `"sqlite"`.
     const DB_SYSTEM: &'static str;
 
-    /// The most values one statement may bind (PostgreSQL 65,535; MySQL 65,535).
+    /// The most values one statement may bind (PostgreSQL and MySQL 65,535; SQLite 32,766).
     const MAX_BIND_PARAMS: usize;
 
     /// The backend's tenant store, held by [`Tenants`](crate::Tenants): what its lifecycle
@@ -75,7 +88,7 @@ pub trait Backend: sqlx::Database + sealed::Sealed {
         registry: &Tenant,
         lock_timeout: Option<Duration>,
         settings: &Self::StoreSettings,
-    ) -> Result<Self::Store, crate::Error>;
+    ) -> Result<Self::Store, Error>;
 
     /// The pool that serves `tenant` of `tenants` (PostgreSQL, MySQL: the handle's own;
     /// SQLite: the tenant's, from the handle's LRU).
@@ -83,44 +96,71 @@ pub trait Backend: sqlx::Database + sealed::Sealed {
     fn tenant_pool<'a>(
         tenants: &'a crate::Tenants<Self>,
         tenant: &'a Tenant,
-    ) -> impl std::future::Future<Output = Result<sqlx::Pool<Self>, crate::Error>> + Send + 'a;
+    ) -> impl Future<Output = Result<sqlx::Pool<Self>, Error>> + Send + 'a;
 
-    /// Sends one statement on the session's connection. (A plain future, not boxed: it is on
-    /// the path of every statement.)
+    /// Sends `statement` on the session's connection and returns its first row, if any.
     #[doc(hidden)]
-    fn run<'a, 'w>(
-        session: &'a mut Session<'_, Self>,
-        sql: &'a str,
-        args: Args<'a, Self>,
-        want: Want<'w, Self>,
-    ) -> impl std::future::Future<Output = Result<Fetched<Self>, sqlx::Error>> + Send;
+    fn fetch_optional<'s>(
+        session: &'s mut Session<'_, Self>,
+        statement: &'s Statement<'_, Self>,
+    ) -> impl Future<Output = Result<Option<Self::Row>, sqlx::Error>> + Send + 's;
 
-    /// Sends one statement on the session's connection and yields its rows as they arrive.
+    /// Sends `statement` and hands each row to `each` as it arrives (decoded there: no row is
+    /// kept, as sqlx's `query_as(..).fetch_all` does); returns how many rows there were.
     #[doc(hidden)]
-    fn stream<'a>(
-        session: &'a mut Session<'_, Self>,
-        sql: &'a str,
+    fn fetch_each<'s>(
+        session: &'s mut Session<'_, Self>,
+        statement: &'s Statement<'_, Self>,
+        each: Each<'s, Self>,
+    ) -> impl Future<Output = Result<u64, sqlx::Error>> + Send + 's;
+
+    /// Sends `statement` and returns how many rows it affected.
+    #[doc(hidden)]
+    fn execute<'s>(
+        session: &'s mut Session<'_, Self>,
+        statement: &'s Statement<'_, Self>,
+    ) -> impl Future<Output = Result<u64, sqlx::Error>> + Send + 's;
+
+    /// Sends one statement and yields its rows as they arrive.
+    #[doc(hidden)]
+    fn stream<'s>(
+        session: &'s mut Session<'_, Self>,
+        sql: &'s str,
         args: Self::Arguments,
-    ) -> futures_util::stream::BoxStream<'a, Result<Self::Row, sqlx::Error>>;
+    ) -> BoxStream<'s, Result<Self::Row, sqlx::Error>>;
 
-    /// Binds an `i64` (a limit or offset).
+    /// Inserts `rows` into `table` of `about`'s tenant and returns them as stored (generated
+    /// columns filled), in order: all or none (one statement, or MySQL's rows each written and
+    /// read back inside one transaction).
     #[doc(hidden)]
-    fn bind_i64(args: &mut Self::Arguments, value: i64) -> Result<(), sqlx::Error>;
+    fn insert_rows<'s>(
+        session: &'s mut Session<'_, Self>,
+        about: About<'s>,
+        table: &'static TableDef,
+        rows: &'s [&'s dyn BindColumn<Self>],
+    ) -> impl Future<Output = Result<Vec<Self::Row>, Error>> + Send + 's;
 
-    /// Reads column `index` of `row` as an `i64` (a count).
+    /// Writes `columns` of `row` to the stored row with its key and returns that row as
+    /// stored, or `None` if there is none.
     #[doc(hidden)]
-    fn get_i64(row: &Self::Row, index: usize) -> Result<i64, sqlx::Error>;
+    fn update_row<'s>(
+        session: &'s mut Session<'_, Self>,
+        about: About<'s>,
+        table: &'static TableDef,
+        row: &'s dyn BindColumn<Self>,
+        columns: &'s [usize],
+    ) -> impl Future<Output = Result<Option<Self::Row>, Error>> + Send + 's;
 
-    /// Reads column `index` of `row` as a `T` (an aggregate, a group's key).
+    /// Inserts `rows`, and where one conflicts on `conflict`'s target, does its action instead;
+    /// returns the rows written as stored, in order (not those `do_nothing` kept).
     #[doc(hidden)]
-    fn get<T: crate::query::SqlDecode<Self>>(
-        row: &Self::Row,
-        index: usize,
-    ) -> Result<T, sqlx::Error>;
-
-    /// Reads the branch index a statement across tenants adds to each row (column `index`).
-    #[doc(hidden)]
-    fn get_branch(row: &Self::Row, index: usize) -> Result<i64, sqlx::Error>;
+    fn upsert_rows<'s>(
+        session: &'s mut Session<'_, Self>,
+        about: About<'s>,
+        table: &'static TableDef,
+        rows: &'s [&'s dyn BindColumn<Self>],
+        conflict: Conflict<'s>,
+    ) -> impl Future<Output = Result<Vec<Self::Row>, Error>> + Send + 's;
 
     /// The position in `batch` of the first tenant without table `table`: which tenant made a
     /// statement across tenants fail (one catalog query, on failure only).
@@ -140,6 +180,21 @@ pub trait Backend: sqlx::Database + sealed::Sealed {
     fn render(err: &sqlx::Error, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result;
 }
 
+/// A function a [`Backend::fetch_each`] hands each row to.
+pub type Each<'w, B> =
+    &'w mut (dyn FnMut(<B as sqlx::Database>::Row) -> Result<(), sqlx::Error> + Send);
+
+/// An upsert's conflict target (column indexes and names) and what it does on a conflict.
+#[derive(Debug, Clone, Copy)]
+pub struct Conflict<'c> {
+    /// The unique columns, by index.
+    pub(crate) target: &'c [usize],
+    /// Their names.
+    pub(crate) target_names: &'c [&'static str],
+    /// What happens to a conflicting row.
+    pub(crate) action: OnConflictAction<'c>,
+}
+
 /// A backend whose statements name their tenant's container (`"tenant"."guards"`), so that any
 /// connection of one pool serves every tenant: PostgreSQL and MySQL. A plain pool, connection
 /// or transaction of such a backend is an [`Executor`](crate::Executor) for any tenant; on
@@ -150,10 +205,6 @@ pub trait Backend: sqlx::Database + sealed::Sealed {
     note = "take the tenant's pool with `tenants.pool_for(&tenant).await?` and pass `&pool` (or a transaction of it: `pool.begin().await?`)"
 )]
 pub trait SharedPool: Backend {}
-
-impl SharedPool for sqlx::Postgres {}
-#[cfg(feature = "mysql")]
-impl SharedPool for sqlx::MySql {}
 
 /// The backend of models that do not name one: PostgreSQL.
 pub type DefaultBackend = sqlx::Postgres;
@@ -181,9 +232,169 @@ impl Failure {
     }
 }
 
-/// The [`Failure`] of `err` under backend `B`.
-pub(crate) fn failure<B: Backend>(err: &sqlx::Error) -> Option<Failure> {
-    B::failure(err)
+/// What a generated statement is about: its tenant and table name its errors and its span.
+#[doc(hidden)]
+#[derive(Debug, Clone, Copy)]
+pub struct About<'a> {
+    /// `select`, `insert`, `update`, `delete`, `count`, …
+    pub(crate) operation: &'static str,
+    pub(crate) tenant: &'a Tenant,
+    pub(crate) table: &'static str,
+}
+
+impl<'a> About<'a> {
+    /// A statement of `operation` on `table` of `tenant`.
+    pub(crate) fn new(operation: &'static str, tenant: &'a Tenant, table: &'static str) -> Self {
+        About {
+            operation,
+            tenant,
+            table,
+        }
+    }
+
+    /// The same statement, another operation (a write's read back is a `select`).
+    pub(crate) fn as_operation(self, operation: &'static str) -> Self {
+        About { operation, ..self }
+    }
+}
+
+enum Conn<'c, B: Backend> {
+    Owned(PoolConnection<B>),
+    Borrowed(&'c mut B::Connection),
+}
+
+/// A connection taken from an [`Executor`](crate::Executor) for one operation. Not part of
+/// the public API.
+#[doc(hidden)]
+pub struct Session<'c, B: Backend> {
+    conn: Conn<'c, B>,
+    /// What the executor asked of its statements (PostgreSQL: PgBouncer's way).
+    pub(crate) mode: B::Mode,
+    /// The tenant the executor belongs to, if it belongs to one
+    /// ([`TenantPool`](crate::TenantPool)): every statement sent on the session must be for
+    /// that tenant.
+    bound: Option<Cow<'c, Tenant>>,
+}
+
+impl<'c, B: Backend> Session<'c, B> {
+    /// A session on a connection taken from a pool.
+    pub(crate) fn owned(conn: PoolConnection<B>, bound: Option<Cow<'c, Tenant>>) -> Self {
+        Session {
+            conn: Conn::Owned(conn),
+            mode: B::Mode::default(),
+            bound,
+        }
+    }
+
+    /// A session on a connection the caller holds (e.g. a transaction the operation opened on
+    /// another session, bound to the same tenant as that session).
+    pub(crate) fn borrowing(conn: &'c mut B::Connection, bound: Option<Cow<'c, Tenant>>) -> Self {
+        Session {
+            conn: Conn::Borrowed(conn),
+            mode: B::Mode::default(),
+            bound,
+        }
+    }
+
+    /// The tenant the session's executor belongs to, if any.
+    pub(crate) fn bound(&self) -> Option<&Tenant> {
+        self.bound.as_deref()
+    }
+
+    /// Refuses a statement for `tenant` on a session bound to another tenant.
+    pub(crate) fn check(&self, tenant: &Tenant, table: &'static str) -> Result<(), Error> {
+        match self.bound() {
+            Some(bound) if bound != tenant => Err(Error::ExecutorMismatch {
+                table,
+                executor: bound.clone(),
+                requested: tenant.clone(),
+            }),
+            _ => Ok(()),
+        }
+    }
+
+    /// The connection.
+    pub(crate) fn conn(&mut self) -> &mut B::Connection {
+        match &mut self.conn {
+            Conn::Owned(c) => c,
+            Conn::Borrowed(c) => c,
+        }
+    }
+
+    /// The connection, and a session on it for the statements of a transaction the caller
+    /// opens there: bound to the same tenant, in the same mode.
+    pub(crate) fn parts(&mut self) -> (&mut B::Connection, Option<Tenant>, B::Mode) {
+        let bound = self.bound().cloned();
+        let mode = self.mode;
+        (self.conn(), bound, mode)
+    }
+}
+
+/// Implements sending for a backend whose statements need nothing but sqlx's own calls (MySQL,
+/// SQLite): `fetch_optional`, `fetch_each`, `execute` and `stream` as sqlx's
+/// `query_with(..).fetch_*` on the session's connection.
+macro_rules! plain_sending {
+    () => {
+        fn fetch_optional<'s>(
+            session: &'s mut $crate::backend::Session<'_, Self>,
+            statement: &'s $crate::statement::Statement<'_, Self>,
+        ) -> impl std::future::Future<Output = Result<Option<Self::Row>, sqlx::Error>> + Send + 's {
+            async move {
+                sqlx::query_with(sqlx::AssertSqlSafe(statement.sql()), statement.arguments()?)
+                    .fetch_optional(session.conn())
+                    .await
+            }
+        }
+
+        fn fetch_each<'s>(
+            session: &'s mut $crate::backend::Session<'_, Self>,
+            statement: &'s $crate::statement::Statement<'_, Self>,
+            each: $crate::backend::Each<'s, Self>,
+        ) -> impl std::future::Future<Output = Result<u64, sqlx::Error>> + Send + 's {
+            async move {
+                let rows =
+                    sqlx::query_with(sqlx::AssertSqlSafe(statement.sql()), statement.arguments()?)
+                        .fetch(session.conn());
+                $crate::backend::each_row(rows, each).await
+            }
+        }
+
+        fn execute<'s>(
+            session: &'s mut $crate::backend::Session<'_, Self>,
+            statement: &'s $crate::statement::Statement<'_, Self>,
+        ) -> impl std::future::Future<Output = Result<u64, sqlx::Error>> + Send + 's {
+            async move {
+                Ok(
+                    sqlx::query_with(sqlx::AssertSqlSafe(statement.sql()), statement.arguments()?)
+                        .execute(session.conn())
+                        .await?
+                        .rows_affected(),
+                )
+            }
+        }
+
+        fn stream<'s>(
+            session: &'s mut $crate::backend::Session<'_, Self>,
+            sql: &'s str,
+            args: Self::Arguments,
+        ) -> futures_util::stream::BoxStream<'s, Result<Self::Row, sqlx::Error>> {
+            sqlx::query_with(sqlx::AssertSqlSafe(sql), args).fetch(session.conn())
+        }
+    };
+}
+pub(crate) use plain_sending;
+
+/// Hands each row of `rows` to `each` as it arrives; returns how many there were.
+pub(crate) async fn each_row<R>(
+    mut rows: BoxStream<'_, Result<R, sqlx::Error>>,
+    each: &mut (dyn FnMut(R) -> Result<(), sqlx::Error> + Send),
+) -> Result<u64, sqlx::Error> {
+    let mut n = 0;
+    while let Some(row) = futures_util::TryStreamExt::try_next(&mut rows).await? {
+        each(row)?;
+        n += 1;
+    }
+    Ok(n)
 }
 
 /// Writes `err` with the renderer of the backend that raised it (the error carries its

@@ -1,108 +1,76 @@
-//! Executing the statements of [`sql`](crate::sql) for a model: binding, running, decoding and
-//! error mapping. Generic over the model; the derive generates none of this.
+//! The operations on records of a model: insert (one or many), find, update, partial update
+//! and delete, and the stream of a query's records. Generic over the model; the derive
+//! generates none of this. How a write returns the stored row is the backend's
+//! ([`Backend::insert_rows`]); the helpers for backends that have `RETURNING` are here.
 
-use sqlx::{Arguments, Connection, Database};
-
-use crate::backend::Backend;
 use futures_util::stream::BoxStream;
 use futures_util::{FutureExt, StreamExt};
+use sqlx::Database;
 
+use crate::backend::{About, Backend, Conflict};
+use crate::changeset::Changeset;
 use crate::error::{from_db, Error};
-use crate::exec::{self, Executor, On, Session};
-use crate::model::TenantModel;
-use crate::record::Record;
-use crate::sql::{self, Dialect};
+use crate::exec::{self, Executor};
+use crate::model::{BackendOf, DialectOf, Model};
+use crate::record::{Record, State};
+use crate::statement::{self, Value};
+use crate::table::TableDef;
 use crate::tenant::Tenant;
+use crate::value::BindColumn;
 
-/// PostgreSQL's limit on bound values in one statement (see [`Backend::MAX_BIND_PARAMS`] for
-/// each backend's).
-pub const MAX_BIND_PARAMS: usize = 65_535;
-
-/// The backend of model `M`.
-type B<M> = <M as TenantModel>::Backend;
-/// The SQL dialect of model `M`'s backend.
-type D<M> = <B<M> as Backend>::Dialect;
-/// Arguments of a statement on model `M`'s backend.
-type ArgsOf<M> = <B<M> as Database>::Arguments;
-
-fn bind<M: TenantModel>(
-    model: &M,
-    columns: impl IntoIterator<Item = usize>,
-    args: &mut ArgsOf<M>,
-) -> Result<(), sqlx::Error> {
-    for index in columns {
-        model
-            .bind_column(index, args)
-            .map_err(sqlx::Error::Encode)?;
-    }
-    Ok(())
+/// What a statement on `M`'s table in `tenant` is about.
+pub(crate) fn about<'t, M: Model>(operation: &'static str, tenant: &'t Tenant) -> About<'t> {
+    About::new(operation, tenant, M::TABLE.name)
 }
 
-/// The arguments of an insert of `models`: each one's insertable columns, row after row.
-pub(crate) fn insertable_args<M: TenantModel>(models: &[M]) -> Result<ArgsOf<M>, sqlx::Error> {
-    let mut args = ArgsOf::<M>::default();
-    for model in models {
-        bind(model, insertable_indexes::<M>(), &mut args)?;
-    }
-    Ok(args)
+/// `models` as the rows a statement binds.
+fn rows<M: Model>(models: &[M]) -> Vec<&dyn BindColumn<BackendOf<M>>> {
+    models
+        .iter()
+        .map(|m| m as &dyn BindColumn<BackendOf<M>>)
+        .collect()
 }
 
 /// Validates every model of a batch and checks that one statement can bind them all.
-pub(crate) fn check_batch<M: TenantModel>(models: &[M]) -> Result<(), Error> {
+pub(crate) fn check_batch<M: Model>(models: &[M]) -> Result<(), Error> {
     for (index, model) in models.iter().enumerate() {
         model
             .validate()
             .map_err(|errors| Error::InvalidBatchRow { index, errors })?;
     }
-    let per_row = insertable_indexes::<M>().count().max(1);
-    let max_rows = B::<M>::MAX_BIND_PARAMS / per_row;
+    let per_row = M::TABLE.insertable().count().max(1);
+    let max_rows = BackendOf::<M>::MAX_BIND_PARAMS / per_row;
     if models.len() > max_rows {
         return Err(Error::BatchTooLarge {
             table: M::TABLE.name,
             rows: models.len(),
             max_rows,
+            max_values: BackendOf::<M>::MAX_BIND_PARAMS,
         });
     }
     Ok(())
 }
 
-pub(crate) fn args_of<M: TenantModel>(
-    model: &M,
-    columns: impl IntoIterator<Item = usize>,
-) -> Result<ArgsOf<M>, sqlx::Error> {
-    let mut args = ArgsOf::<M>::default();
-    bind(model, columns, &mut args)?;
-    Ok(args)
+/// Decodes `rows` as loaded records of `tenant`.
+pub(crate) fn decode_all<M: Model>(
+    tenant: &Tenant,
+    rows: Vec<<BackendOf<M> as Database>::Row>,
+) -> Result<Vec<Record<M>>, Error> {
+    rows.iter()
+        .map(|row| Ok(Record::loaded(tenant.clone(), M::from_row(row)?)))
+        .collect()
 }
 
-/// A row handler for [`exec::fetch_each`]: decodes each row as a record of `M` in `tenant` and
-/// hands it to `each`.
-pub(crate) fn decoder<'r, M: TenantModel>(
+/// A row handler for [`Backend::fetch_each`]: decodes each row as a record of `M` in `tenant`
+/// and hands it to `each`.
+pub(crate) fn decoder<'r, M: Model>(
     tenant: &'r Tenant,
     mut each: impl FnMut(Record<M>) + Send + 'r,
-) -> impl FnMut(<B<M> as Database>::Row) -> Result<(), sqlx::Error> + Send + 'r {
+) -> impl FnMut(<BackendOf<M> as Database>::Row) -> Result<(), sqlx::Error> + Send + 'r {
     move |row| {
         each(Record::loaded(tenant.clone(), M::from_row(&row)?));
         Ok(())
     }
-}
-
-/// What a statement on `M`'s table in `tenant` is about.
-pub(crate) fn on<'t, M: TenantModel>(operation: &'static str, tenant: &'t Tenant) -> On<'t> {
-    On {
-        operation,
-        tenant,
-        table: M::TABLE.name,
-    }
-}
-
-fn insertable_indexes<M: TenantModel>() -> impl Iterator<Item = usize> {
-    M::TABLE
-        .columns
-        .iter()
-        .enumerate()
-        .filter(|(_, c)| c.is_insertable())
-        .map(|(i, _)| i)
 }
 
 pub(crate) async fn insert<'c, M, E>(
@@ -111,7 +79,7 @@ pub(crate) async fn insert<'c, M, E>(
     value: M,
 ) -> Result<Record<M>, Error>
 where
-    M: TenantModel,
+    M: Model,
     E: Executor<'c, Backend = M::Backend>,
 {
     let mut record = Record::new(tenant, value);
@@ -119,67 +87,19 @@ where
     Ok(record)
 }
 
-pub(crate) async fn insert_record<'c, M, E>(
-    executor: E,
-    record: &mut Record<M>,
-) -> Result<(), Error>
+async fn insert_record<'c, M, E>(executor: E, record: &mut Record<M>) -> Result<(), Error>
 where
-    M: TenantModel,
+    M: Model,
     E: Executor<'c, Backend = M::Backend>,
 {
     record.validate()?;
-    let row = if D::<M>::RETURNING {
-        let sql = sql::insert::<D<M>>(record.tenant(), &M::TABLE, 1);
-        let value = record.value();
-        let args = || args_of(value, insertable_indexes::<M>());
-        let on = on::<M>("insert", record.tenant());
-        exec::fetch_optional(executor, on, &sql, &args)
-            .await?
-            .ok_or(sqlx::Error::RowNotFound)?
-    } else {
-        let mut session = executor.__session(Some(record.tenant())).await?;
-        insert_read_back(&mut session, record.tenant(), record.value()).await?
-    };
+    let about = about::<M>("insert", record.tenant());
+    let mut session = exec::session(executor, about).await?;
+    let row: [&dyn BindColumn<M::Backend>; 1] = [record.value()];
+    let mut stored = M::Backend::insert_rows(&mut session, about, &M::TABLE, &row).await?;
+    let row = stored.pop().ok_or(sqlx::Error::RowNotFound)?;
     record.set_loaded(M::from_row(&row)?);
     Ok(())
-}
-
-/// Inserts `value` without `RETURNING`, then reads the stored row back on the same connection.
-async fn insert_read_back<M: TenantModel>(
-    session: &mut Session<'_, B<M>>,
-    tenant: &Tenant,
-    value: &M,
-) -> Result<<B<M> as Database>::Row, Error> {
-    let sql = sql::insert::<D<M>>(tenant, &M::TABLE, 1);
-    let args = || args_of(value, insertable_indexes::<M>());
-    on::<M>("insert", tenant)
-        .execute(session, &sql, &args)
-        .await?;
-    let generated = M::TABLE.primary_key().generated;
-    let row = read_back(session, tenant, value, generated).await?;
-    Ok(row.ok_or(sqlx::Error::RowNotFound)?)
-}
-
-/// Reads `value`'s row back on `session`, for a backend without `RETURNING`: by
-/// `LAST_INSERT_ID()` right after an insert that generated the key (`last_insert_id`), else by
-/// the key the model holds.
-async fn read_back<M: TenantModel>(
-    session: &mut Session<'_, B<M>>,
-    tenant: &Tenant,
-    value: &M,
-    last_insert_id: bool,
-) -> Result<Option<<B<M> as Database>::Row>, Error> {
-    let table = &M::TABLE;
-    let (sql, key) = if last_insert_id {
-        (sql::select_by_last_insert_id::<D<M>>(tenant, table), None)
-    } else {
-        let key = Some(table.primary_key_index());
-        (sql::select_by_pk::<D<M>>(tenant, table), key)
-    };
-    let args = || args_of(value, key);
-    on::<M>("select", tenant)
-        .fetch_optional(session, &sql, &args)
-        .await
 }
 
 pub(crate) async fn insert_many<'c, M, E>(
@@ -188,49 +108,18 @@ pub(crate) async fn insert_many<'c, M, E>(
     models: Vec<M>,
 ) -> Result<Vec<Record<M>>, Error>
 where
-    M: TenantModel,
+    M: Model,
     E: Executor<'c, Backend = M::Backend>,
 {
     if models.is_empty() {
         return Ok(Vec::new());
     }
     check_batch(&models)?;
-    if !D::<M>::RETURNING {
-        return insert_many_read_back(executor, tenant, models).await;
-    }
-    let args = || insertable_args(&models);
-    let sql = sql::insert::<D<M>>(&tenant, &M::TABLE, models.len());
-    let rows = exec::fetch_all(executor, on::<M>("insert", &tenant), &sql, &args).await?;
-    rows.iter()
-        .map(|row| Ok(Record::loaded(tenant.clone(), M::from_row(row)?)))
-        .collect()
-}
-
-/// [`insert_many`] without `RETURNING`: each row inserted and read back, all inside one
-/// transaction (a savepoint if the caller's connection is already in one), so all rows or none
-/// are stored; dropping the future rolls it back.
-async fn insert_many_read_back<'c, M, E>(
-    executor: E,
-    tenant: Tenant,
-    models: Vec<M>,
-) -> Result<Vec<Record<M>>, Error>
-where
-    M: TenantModel,
-    E: Executor<'c, Backend = M::Backend>,
-{
-    let mut session = executor.__session(Some(&tenant)).await?;
-    let bound = session.bound().cloned();
-    let mut tx = session.conn().begin().await?;
-    let mut records = Vec::with_capacity(models.len());
-    {
-        let mut inner = Session::borrowing(&mut *tx, bound);
-        for model in &models {
-            let row = insert_read_back(&mut inner, &tenant, model).await?;
-            records.push(Record::loaded(tenant.clone(), M::from_row(&row)?));
-        }
-    }
-    tx.commit().await?;
-    Ok(records)
+    let about = about::<M>("insert", &tenant);
+    let mut session = exec::session(executor, about).await?;
+    let rows = rows(&models);
+    let stored = M::Backend::insert_rows(&mut session, about, &M::TABLE, &rows).await?;
+    decode_all(&tenant, stored)
 }
 
 pub(crate) async fn find<'c, M, E>(
@@ -239,82 +128,237 @@ pub(crate) async fn find<'c, M, E>(
     id: M::Id,
 ) -> Result<Option<Record<M>>, Error>
 where
-    M: TenantModel,
+    M: Model,
     E: Executor<'c, Backend = M::Backend>,
 {
-    let sql = sql::select_by_pk::<D<M>>(&tenant, &M::TABLE);
-    let args = || {
-        let mut args = ArgsOf::<M>::default();
-        args.add(&id).map_err(sqlx::Error::Encode)?;
-        Ok(args)
-    };
-    let row = exec::fetch_optional(executor, on::<M>("select", &tenant), &sql, &args).await?;
-    row.map(|row| Ok(Record::loaded(tenant, M::from_row(&row)?)))
+    let about = about::<M>("select", &tenant);
+    let statement =
+        statement::select_by_pk::<DialectOf<M>, M::Backend>(&tenant, &M::TABLE, Value::Bound(&id));
+    let mut session = exec::session(executor, about).await?;
+    let row = session.fetch_optional(about, &statement).await?;
+    row.map(|row| Ok(Record::loaded(tenant.clone(), M::from_row(&row)?)))
         .transpose()
 }
 
-/// Writes `columns` of a loaded record (already checked and validated by the caller) and
-/// refreshes it from the returned row.
-pub(crate) async fn update_columns<'c, M, E>(
+/// Upserts `models` into `tenant` (see [`TenantModel::upsert_many`](crate::TenantModel)).
+pub(crate) async fn upsert_many<'c, M, E>(
     executor: E,
-    record: &mut Record<M>,
+    tenant: Tenant,
+    models: Vec<M>,
+    conflict: Conflict<'_>,
+) -> Result<Vec<Record<M>>, Error>
+where
+    M: Model,
+    E: Executor<'c, Backend = M::Backend>,
+{
+    check_batch(&models)?;
+    if models.is_empty() {
+        return Ok(Vec::new());
+    }
+    let about = about::<M>("insert", &tenant);
+    let mut session = exec::session(executor, about).await?;
+    let rows = rows(&models);
+    let stored = M::Backend::upsert_rows(&mut session, about, &M::TABLE, &rows, conflict).await?;
+    decode_all(&tenant, stored)
+}
+
+impl<M: Model> Record<M> {
+    /// Refuses a write to any tenant but the record's own, and any state but `expected`.
+    fn check(&self, tenant: &Tenant, expected: State) -> Result<(), Error> {
+        if tenant != self.tenant() {
+            return Err(Error::TenantMismatch {
+                table: M::TABLE.name,
+                record: self.tenant().clone(),
+                requested: tenant.clone(),
+            });
+        }
+        if self.state() != expected {
+            return Err(Error::InvalidState {
+                table: M::TABLE.name,
+                tenant: self.tenant().clone(),
+                expected,
+                found: self.state(),
+            });
+        }
+        Ok(())
+    }
+
+    /// Writes `columns` of the loaded record (already checked and validated) and refreshes it
+    /// from the stored row.
+    async fn write_columns<'c, E>(&mut self, executor: E, columns: &[usize]) -> Result<(), Error>
+    where
+        E: Executor<'c, Backend = M::Backend>,
+    {
+        if columns.is_empty() {
+            return Ok(());
+        }
+        let about = about::<M>("update", self.tenant());
+        let mut session = exec::session(executor, about).await?;
+        let row = M::Backend::update_row(&mut session, about, &M::TABLE, self.value(), columns)
+            .await?
+            .ok_or_else(|| Error::NotFound {
+                tenant: self.tenant().clone(),
+                table: M::TABLE.name,
+            })?;
+        self.set_loaded(M::from_row(&row)?);
+        Ok(())
+    }
+
+    /// Inserts a [`Built`](State::Built) record into its tenant (which `tenant` must be) and
+    /// refreshes it from the stored row.
+    pub async fn insert<'c, E>(&mut self, executor: E, tenant: &Tenant) -> Result<(), Error>
+    where
+        E: Executor<'c, Backend = M::Backend>,
+    {
+        self.check(tenant, State::Built)?;
+        insert_record(executor, self).await
+    }
+
+    /// Validates, then writes every column (except the primary key and generated columns) to the
+    /// record's row in its own tenant, and refreshes the record from the stored row.
+    ///
+    /// Fails with [`Error::TenantMismatch`] if `tenant` is not the record's,
+    /// [`Error::InvalidState`] unless the record is loaded, and [`Error::NotFound`] if the row is
+    /// gone. [`save`](Self::save) does the same without naming the tenant.
+    pub async fn update<'c, E>(&mut self, executor: E, tenant: &Tenant) -> Result<(), Error>
+    where
+        E: Executor<'c, Backend = M::Backend>,
+    {
+        self.check(tenant, State::Loaded)?;
+        self.save(executor).await
+    }
+
+    /// [`update`](Self::update) of the tenant the record came from: a loaded record knows its
+    /// tenant, so nothing else can be named (Ecto's `Repo.update` of a record with its
+    /// prefix). [`Error::InvalidState`] unless the record is loaded.
+    pub async fn save<'c, E>(&mut self, executor: E) -> Result<(), Error>
+    where
+        E: Executor<'c, Backend = M::Backend>,
+    {
+        let tenant = self.tenant().clone();
+        self.check(&tenant, State::Loaded)?;
+        self.value().validate()?;
+        let columns: Vec<usize> = M::TABLE.updatable_indexes().collect();
+        self.write_columns(executor, &columns).await
+    }
+
+    /// Applies a [`Changeset`]: validates the record as it would be with the changes, writes only
+    /// the changed columns, and refreshes the record from the stored row. If validation or the
+    /// write fails, the record is left exactly as it was.
+    pub async fn apply<'c, E>(
+        &mut self,
+        executor: E,
+        tenant: &Tenant,
+        mut changes: Changeset<M>,
+    ) -> Result<(), Error>
+    where
+        E: Executor<'c, Backend = M::Backend>,
+    {
+        self.check(tenant, State::Loaded)?;
+        if let Some(column) = changes
+            .columns()
+            .map(|c| &M::TABLE.columns[c])
+            .find(|c| !c.is_updatable())
+        {
+            return Err(Error::ReadOnlyColumn {
+                table: M::TABLE.name,
+                column: column.name,
+            });
+        }
+        if changes.is_empty() {
+            return Ok(());
+        }
+        changes.swap_into(self.value_mut());
+        let result = match self.value().validate() {
+            Ok(()) => {
+                let columns: Vec<usize> = changes.columns().collect();
+                self.write_columns(executor, &columns).await
+            }
+            Err(errors) => Err(Error::Validation(errors)),
+        };
+        if result.is_err() {
+            // Swapping again puts the old values back.
+            changes.swap_into(self.value_mut());
+        }
+        result
+    }
+
+    /// Deletes the record's row from its own tenant; the record becomes
+    /// [`Deleted`](State::Deleted). [`Error::NotFound`] if the row was already gone.
+    pub async fn delete<'c, E>(&mut self, executor: E, tenant: &Tenant) -> Result<(), Error>
+    where
+        E: Executor<'c, Backend = M::Backend>,
+    {
+        self.check(tenant, State::Loaded)?;
+        let id = self.id();
+        let about = about::<M>("delete", self.tenant());
+        let statement = statement::delete_by_pk::<DialectOf<M>, M::Backend>(
+            self.tenant(),
+            &M::TABLE,
+            Value::Bound(&id),
+        );
+        let affected = exec::session(executor, about)
+            .await?
+            .execute(about, &statement)
+            .await?;
+        if affected == 0 {
+            return Err(Error::NotFound {
+                tenant: self.tenant().clone(),
+                table: M::TABLE.name,
+            });
+        }
+        self.set_deleted();
+        Ok(())
+    }
+}
+
+/// Inserts `rows` with one `INSERT … RETURNING` statement: how a backend that has `RETURNING`
+/// implements [`Backend::insert_rows`].
+pub(crate) async fn insert_returning<B: Backend>(
+    session: &mut crate::backend::Session<'_, B>,
+    about: About<'_>,
+    table: &TableDef,
+    rows: &[&dyn BindColumn<B>],
+) -> Result<Vec<B::Row>, Error> {
+    let statement = statement::insert::<B::Dialect, B>(about.tenant, table, rows);
+    session.fetch_all(about, &statement).await
+}
+
+/// Updates `row` with one `UPDATE … RETURNING` statement: how a backend that has `RETURNING`
+/// implements [`Backend::update_row`].
+pub(crate) async fn update_returning<B: Backend>(
+    session: &mut crate::backend::Session<'_, B>,
+    about: About<'_>,
+    table: &TableDef,
+    row: &dyn BindColumn<B>,
     columns: &[usize],
-) -> Result<(), Error>
-where
-    M: TenantModel,
-    E: Executor<'c, Backend = M::Backend>,
-{
-    if columns.is_empty() {
-        return Ok(());
-    }
-    let table = &M::TABLE;
-    let value = record.value();
-    let key = table.primary_key_index();
-    let args = || args_of(value, columns.iter().copied().chain([key]));
-    let sql = sql::update::<D<M>>(record.tenant(), table, columns);
-    let on_update = on::<M>("update", record.tenant());
-    let row = if D::<M>::RETURNING {
-        exec::fetch_optional(executor, on_update, &sql, &args).await?
-    } else {
-        let mut session = executor.__session(Some(record.tenant())).await?;
-        on_update.execute(&mut session, &sql, &args).await?;
-        read_back(&mut session, record.tenant(), value, false).await?
-    };
-    let row = row.ok_or_else(|| Error::NotFound {
-        tenant: record.tenant().clone(),
-        table: table.name,
-    })?;
-    record.set_loaded(M::from_row(&row)?);
-    Ok(())
+) -> Result<Option<B::Row>, Error> {
+    let statement = statement::update::<B::Dialect, B>(about.tenant, table, row, columns);
+    session.fetch_optional(about, &statement).await
 }
 
-pub(crate) async fn delete<'c, M, E>(executor: E, record: &mut Record<M>) -> Result<(), Error>
-where
-    M: TenantModel,
-    E: Executor<'c, Backend = M::Backend>,
-{
-    let table = &M::TABLE;
-    let sql = sql::delete_by_pk::<D<M>>(record.tenant(), table);
-    let id = record.id();
-    let args = || {
-        let mut args = ArgsOf::<M>::default();
-        args.add(&id).map_err(sqlx::Error::Encode)?;
-        Ok(args)
-    };
-    let affected = exec::execute(executor, on::<M>("delete", record.tenant()), &sql, &args).await?;
-    if affected == 0 {
-        return Err(Error::NotFound {
-            tenant: record.tenant().clone(),
-            table: table.name,
-        });
-    }
-    record.set_deleted();
-    Ok(())
+/// Upserts `rows` with one `INSERT … ON CONFLICT … RETURNING` statement: how a backend that
+/// has `RETURNING` implements [`Backend::upsert_rows`].
+pub(crate) async fn upsert_returning<B: Backend>(
+    session: &mut crate::backend::Session<'_, B>,
+    about: About<'_>,
+    table: &TableDef,
+    rows: &[&dyn BindColumn<B>],
+    conflict: Conflict<'_>,
+) -> Result<Vec<B::Row>, Error> {
+    let statement = statement::upsert::<B::Dialect, B>(
+        about.tenant,
+        table,
+        rows,
+        conflict.target_names,
+        conflict.action,
+    );
+    session.fetch_all(about, &statement).await
 }
 
-/// Runs `statement` (its SQL and arguments, or the error building them) on `tenant` as a stream
-/// of records of `M`: the session is taken when the stream is first polled, and rows are
-/// decoded as they arrive. `operation` and `table` name the statement in errors.
+/// Runs a statement (its SQL and arguments, or the error building them) about `about`'s tenant
+/// as a stream of records of `M`: the session is taken when the stream is first polled, and
+/// rows are decoded as they arrive.
 ///
 /// The generator that owns the session hands rows on in batches: after each row it waits for,
 /// it also takes the rows sqlx has already read (no waiting), up to [`STREAM_BATCH`]; resuming
@@ -325,10 +369,10 @@ pub(crate) fn stream<'c, M, E>(
     tenant: Tenant,
     operation: &'static str,
     table: &'static str,
-    statement: Result<(String, ArgsOf<M>), Error>,
+    statement: Result<(String, <M::Backend as Database>::Arguments), Error>,
 ) -> BoxStream<'c, Result<Record<M>, Error>>
 where
-    M: TenantModel,
+    M: Model,
     E: Executor<'c, Backend = M::Backend> + 'c,
 {
     let batches = async_stream::stream! {
@@ -339,17 +383,17 @@ where
                 return;
             }
         };
-        let on = On { operation, tenant: &tenant, table };
-        let mut session = match on.session(executor).await {
+        let about = About::new(operation, &tenant, table);
+        let mut session = match exec::session(executor, about).await {
             Ok(session) => session,
             Err(err) => {
                 yield vec![Err(err)];
                 return;
             }
         };
-        let mut rows = B::<M>::stream(&mut session, &sql, args);
-        let decode = |row: Result<<B<M> as Database>::Row, sqlx::Error>| {
-            let row = row.map_err(|e| from_db::<B<M>>(e, &tenant, table))?;
+        let mut rows = M::Backend::stream(&mut session, &sql, args);
+        let decode = |row: Result<<M::Backend as Database>::Row, sqlx::Error>| {
+            let row = row.map_err(|e| from_db::<M::Backend>(e, &tenant, table))?;
             Ok::<_, Error>(Record::loaded(tenant.clone(), M::from_row(&row)?))
         };
         while let Some(first) = rows.next().await {

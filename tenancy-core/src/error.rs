@@ -100,9 +100,9 @@ pub enum Error {
         column: &'static str,
     },
 
-    /// A batch insert would bind more values than PostgreSQL allows in one statement.
+    /// A batch insert would bind more values than the database allows in one statement.
     /// Nothing was sent; split the batch.
-    #[error("batch of {rows} rows for table {table:?} needs more than 65535 bound values; at most {max_rows} rows fit in one statement")]
+    #[error("batch of {rows} rows for table {table:?} needs more than {max_values} bound values; at most {max_rows} rows fit in one statement")]
     BatchTooLarge {
         /// The model's table.
         table: &'static str,
@@ -110,6 +110,9 @@ pub enum Error {
         rows: usize,
         /// The most rows of this model that fit in one statement.
         max_rows: usize,
+        /// The most values the database binds in one statement (PostgreSQL and MySQL 65,535;
+        /// SQLite 32,766).
+        max_values: usize,
     },
 
     /// `rename` was asked to rename a tenant to its own name; nothing was done.
@@ -482,7 +485,7 @@ impl std::error::Error for DatabaseError {
 /// relation or schema becomes [`Error::UnknownTenant`] instead of a raw
 /// "relation does not exist".
 pub(crate) fn from_db<B: Backend>(err: sqlx::Error, tenant: &Tenant, table: &'static str) -> Error {
-    if backend::failure::<B>(&err).is_some_and(|f| f.is_missing()) {
+    if B::failure(&err).is_some_and(|f| f.is_missing()) {
         Error::UnknownTenant {
             tenant: tenant.clone(),
             table,

@@ -56,12 +56,17 @@
 mod across;
 mod aggregate;
 mod backend;
+mod changeset;
 pub mod context;
 mod crud;
 mod error;
 mod exec;
 mod fan_out;
+mod filter;
 mod handle;
+mod ident;
+#[cfg(feature = "internals")]
+pub mod internals;
 mod lifecycle;
 mod model;
 #[cfg(feature = "mysql")]
@@ -74,48 +79,53 @@ mod raw;
 mod record;
 mod relation;
 mod report;
-#[doc(hidden)]
-pub mod sql;
 #[cfg(feature = "sqlite")]
 pub mod sqlite;
+mod statement;
 #[cfg(any(feature = "mysql", feature = "sqlite"))]
 mod store;
+mod table;
 pub mod tenant;
+mod tenant_model;
 mod tenant_pool;
 #[cfg(feature = "testing")]
 pub mod testing;
 mod trace;
 mod upsert;
 pub mod validate;
+mod value;
 
 pub use across::{AcrossTenants, DEFAULT_TENANTS_PER_STATEMENT};
 pub use aggregate::{Grouped, Summable};
 #[doc(hidden)]
 pub use backend::Failure;
 pub use backend::{Backend, DefaultBackend, SharedPool};
-pub use crud::MAX_BIND_PARAMS;
+pub use changeset::Changeset;
 pub use error::{DatabaseError, Error, LockHolder};
-#[doc(hidden)]
-pub use exec::{Args, Fetched, Session, Want};
-pub use exec::{Executor, OnBackend, PgBouncer};
+pub use exec::{Executor, OnBackend};
 pub use fan_out::{EachOptions, EachProgressFn};
+pub use filter::{Column, Filter, Order, Set};
 pub use handle::Lifecycle;
 pub use lifecycle::{Dropped, TenantEvent, Tenants, DEFAULT_REGISTRY};
-pub use model::{ColumnDef, PerTenant, Shared, SharedModel, TableDef, TenantModel};
+pub use model::{Model, PerTenant, SharedModel};
 pub use pg::citus::{CitusRefusal, Flavour, InvalidNode, MoveMode, Node, Placement};
 pub use pg::lifecycle::CreateHook;
+pub use pg::PgBouncer;
 pub use pool::{PoolSettings, STATEMENTS_PER_MODEL};
-pub use query::{Column, Filter, Order, Query, Set, SqlDecode, SqlValue};
+pub use query::Query;
 pub use raw::Raw;
-pub use record::{Changeset, Record, State};
+pub use record::{Record, State};
 pub use relation::{KeyOf, PreloadKey, Preloaded, Relation, PRELOAD_KEYS_PER_STATEMENT};
 pub use report::{
     MigrateOptions, Outcome, Planned, Progress, ProgressFn, Report, TenantResult, TenantStatus,
 };
+pub use table::{ColumnDef, TableDef};
 pub use tenant::{InvalidTenantName, NameRule, Tenant, TenantNamePolicy, MAX_TENANT_NAME_LEN};
+pub use tenant_model::{Shared, TenantModel};
 pub use tenant_pool::{TenantPool, TenantTransaction};
 pub use upsert::OnConflict;
 pub use validate::{FieldError, Validate, ValidationErrors};
+pub use value::{SqlDecode, SqlValue};
 
 /// What generated code needs; not a stable API.
 #[doc(hidden)]

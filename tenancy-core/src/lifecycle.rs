@@ -341,3 +341,41 @@ impl Tenants<Postgres> {
             .expect("the rest was checked when the handle was built")
     }
 }
+
+impl<B: Backend> crate::exec::OnBackend for &Tenants<B> {
+    type Backend = B;
+}
+
+/// The lifecycle handle routes: each operation runs on the pool that serves its tenant
+/// ([`Tenants::pool_for`]), so `guard.insert(&tenants, &acme)` reads the same on every
+/// backend. On SQLite that is the tenant's own file; elsewhere the shared pool.
+impl<'c, B: Backend> crate::exec::Executor<'c> for &'c Tenants<B> {
+    fn __session(
+        self,
+        tenant: Option<&Tenant>,
+    ) -> futures_util::future::BoxFuture<'c, Result<crate::backend::Session<'c, B>, Error>> {
+        let tenant = tenant.cloned();
+        Box::pin(async move {
+            match tenant {
+                Some(tenant) => {
+                    let pool = B::tenant_pool(self, &tenant).await?;
+                    let conn = pool.acquire().await?;
+                    Ok(crate::backend::Session::owned(
+                        conn,
+                        Some(std::borrow::Cow::Owned(tenant)),
+                    ))
+                }
+                None if <B::Dialect as crate::statement::Dialect>::QUALIFIES => Ok(
+                    crate::backend::Session::owned(self.pool().acquire().await?, None),
+                ),
+                None => Err(Error::Unsupported {
+                    operation: "a statement on several tenants",
+                    reason: format!(
+                        "each tenant is its own {}; run one statement per tenant (e.g. with `Tenants::for_each`)",
+                        B::CONTAINER
+                    ),
+                }),
+            }
+        })
+    }
+}

@@ -6,14 +6,16 @@ use std::marker::PhantomData;
 use futures_util::stream::BoxStream;
 use sqlx::Database;
 
-use crate::backend::{Backend, DefaultBackend};
+use crate::backend::{About, Backend, DefaultBackend};
+use crate::crud;
 use crate::error::Error;
-use crate::exec::{self, Executor, On};
-use crate::model::{TableDef, TenantModel};
-use crate::query::{Bind, SqlValue};
+use crate::exec::{self, Executor};
+use crate::model::Model;
 use crate::record::Record;
-use crate::sql;
+use crate::statement::{self, Statement};
+use crate::table::TableDef;
 use crate::tenant::Tenant;
+use crate::value::{Bind, SqlValue};
 
 /// A hand-written statement on one tenant's tables, for what the query API does not say.
 ///
@@ -78,7 +80,7 @@ impl<B: Backend> Raw<B> {
 
     /// Lets the template name `M`'s table as `{<table name>}`. The model of
     /// [`fetch_all`](Self::fetch_all) and its siblings is given already.
-    pub fn table<M: TenantModel<Backend = B>>(mut self) -> Self {
+    pub fn table<M: Model<Backend = B>>(mut self) -> Self {
         self.add_table(&M::TABLE);
         self
     }
@@ -95,35 +97,28 @@ impl<B: Backend> Raw<B> {
         self
     }
 
+    /// The statement for `tenant`, checked.
+    fn statement(&self, tenant: &Tenant) -> Result<Statement<'_, B>, Error> {
+        statement::raw::<B::Dialect, B>(self.template, tenant, &self.tables, &self.values).map_err(
+            |e| Error::InvalidQuery {
+                table: self.table_name(),
+                problem: e.to_string(),
+            },
+        )
+    }
+
     /// The statement's SQL for `tenant`, checked.
     pub fn to_sql(&self, tenant: &Tenant) -> Result<String, Error> {
-        let table = self.tables.first().map_or("", |t| t.name);
-        let invalid = |problem: String| Error::InvalidQuery { table, problem };
-        let (sql, params) = sql::raw::<B::Dialect>(self.template, tenant, &self.tables)
-            .map_err(|e| invalid(e.to_string()))?;
-        if params != self.values.len() {
-            return Err(invalid(format!(
-                "the statement has {params} `{{}}` placeholder(s) but {} value(s) were bound",
-                self.values.len()
-            )));
-        }
-        Ok(sql)
+        Ok(self.statement(tenant)?.into_sql())
     }
 
-    fn arguments(&self) -> Result<B::Arguments, sqlx::Error> {
-        let mut args = B::Arguments::default();
-        for value in &self.values {
-            value.bind(&mut args).map_err(sqlx::Error::Encode)?;
-        }
-        Ok(args)
+    /// The first table the statement names, which its errors and span name (`""`: none).
+    fn table_name(&self) -> &'static str {
+        self.tables.first().map_or("", |t| t.name)
     }
 
-    fn on<'t>(&self, tenant: &'t Tenant) -> On<'t> {
-        On {
-            operation: "raw",
-            tenant,
-            table: self.tables.first().map_or("", |t| t.name),
-        }
+    fn about<'t>(&self, tenant: &'t Tenant) -> About<'t> {
+        About::new("raw", tenant, self.table_name())
     }
 
     /// Runs the statement on `tenant` and returns how many rows it affected.
@@ -131,9 +126,12 @@ impl<B: Backend> Raw<B> {
     where
         E: Executor<'c, Backend = B>,
     {
-        let sql = self.to_sql(tenant)?;
-        let args = || self.arguments();
-        exec::execute(executor, self.on(tenant), &sql, &args).await
+        let statement = self.statement(tenant)?;
+        let about = self.about(tenant);
+        exec::session(executor, about)
+            .await?
+            .execute(about, &statement)
+            .await
     }
 
     /// Runs the statement on `tenant` and returns its rows as sqlx rows (for aggregates and
@@ -146,9 +144,12 @@ impl<B: Backend> Raw<B> {
     where
         E: Executor<'c, Backend = B>,
     {
-        let sql = self.to_sql(tenant)?;
-        let args = || self.arguments();
-        exec::fetch_all(executor, self.on(tenant), &sql, &args).await
+        let statement = self.statement(tenant)?;
+        let about = self.about(tenant);
+        exec::session(executor, about)
+            .await?
+            .fetch_all(about, &statement)
+            .await
     }
 
     /// Runs the statement on `tenant` and decodes every row as a record of `M` in `tenant`.
@@ -158,15 +159,16 @@ impl<B: Backend> Raw<B> {
         tenant: &Tenant,
     ) -> Result<Vec<Record<M>>, Error>
     where
-        M: TenantModel<Backend = B>,
+        M: Model<Backend = B>,
         E: Executor<'c, Backend = B>,
     {
         let raw = self.table::<M>();
-        let sql = raw.to_sql(tenant)?;
-        let args = || raw.arguments();
+        let statement = raw.statement(tenant)?;
+        let about = raw.about(tenant);
+        let mut session = exec::session(executor, about).await?;
         let mut records = Vec::new();
-        let mut decode = crate::crud::decoder(tenant, |record| records.push(record));
-        exec::fetch_each(executor, raw.on(tenant), &sql, &args, &mut decode).await?;
+        let mut decode = crud::decoder(tenant, |record| records.push(record));
+        session.fetch_each(about, &statement, &mut decode).await?;
         drop(decode);
         Ok(records)
     }
@@ -178,13 +180,16 @@ impl<B: Backend> Raw<B> {
         tenant: &Tenant,
     ) -> Result<Option<Record<M>>, Error>
     where
-        M: TenantModel<Backend = B>,
+        M: Model<Backend = B>,
         E: Executor<'c, Backend = B>,
     {
         let raw = self.table::<M>();
-        let sql = raw.to_sql(tenant)?;
-        let args = || raw.arguments();
-        let row = exec::fetch_optional(executor, raw.on(tenant), &sql, &args).await?;
+        let statement = raw.statement(tenant)?;
+        let about = raw.about(tenant);
+        let row = exec::session(executor, about)
+            .await?
+            .fetch_optional(about, &statement)
+            .await?;
         row.map(|row| Ok(Record::loaded(tenant.clone(), M::from_row(&row)?)))
             .transpose()
     }
@@ -197,14 +202,13 @@ impl<B: Backend> Raw<B> {
         tenant: &Tenant,
     ) -> BoxStream<'c, Result<Record<M>, Error>>
     where
-        M: TenantModel<Backend = B>,
+        M: Model<Backend = B>,
         E: Executor<'c, Backend = B> + 'c,
     {
         let raw = self.table::<M>();
-        let on = raw.on(tenant);
         let statement = raw
-            .to_sql(tenant)
-            .and_then(|sql| Ok((sql, raw.arguments()?)));
-        crate::crud::stream(executor, tenant.clone(), on.operation, on.table, statement)
+            .statement(tenant)
+            .and_then(|statement| Ok((statement.sql().to_owned(), statement.arguments()?)));
+        crud::stream(executor, tenant.clone(), "raw", raw.table_name(), statement)
     }
 }

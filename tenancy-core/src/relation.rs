@@ -6,14 +6,16 @@ use std::collections::{HashMap, HashSet};
 use std::hash::Hash;
 
 use crate::backend::Backend;
-use crate::crud::on;
+use crate::crud;
 use crate::error::Error;
-use crate::exec::Executor;
-use crate::model::TenantModel;
-use crate::query::{Column, Filter, SqlValue};
+use crate::exec::{self, Executor};
+use crate::filter::{Column, Filter};
+use crate::model::Model;
+use crate::query::Query;
 use crate::record::Record;
-use crate::sql::{Exists, Op, Predicate};
+use crate::statement::{Exists, Predicate};
 use crate::tenant::Tenant;
+use crate::value::SqlValue;
 
 /// A column that refers to values of type `T`: a `T` column, or an `Option<T>` one (`None`
 /// refers to nothing).
@@ -46,40 +48,27 @@ impl<T> KeyOf<T> for Option<T> {
 pub trait PreloadKey<B: Backend>: SqlValue<B> + Clone + Eq + Hash {
     /// The filter `column` is one of `keys`.
     #[doc(hidden)]
-    fn any_of<M: TenantModel<Backend = B>>(column: Column<M, Self>, keys: &[Self]) -> Filter<M>;
+    fn any_of<M: Model<Backend = B>>(column: Column<M, Self>, keys: &[Self]) -> Filter<M>;
 }
 
-impl<T> PreloadKey<sqlx::Postgres> for T
-where
-    T: SqlValue<sqlx::Postgres> + sqlx::postgres::PgHasArrayType + Clone + Eq + Hash,
-    Vec<T>: SqlValue<sqlx::Postgres>,
-{
-    fn any_of<M: TenantModel<Backend = sqlx::Postgres>>(
-        column: Column<M, Self>,
-        keys: &[Self],
-    ) -> Filter<M> {
-        Filter::leaf(column.name(), Op::AnyOf, vec![Box::new(keys.to_vec())])
-    }
-}
-
+/// Implements [`PreloadKey`] for every key type of a backend whose statements compare with
+/// `IN (…)` (each backend's folder invokes it once, or implements the trait its own way).
 macro_rules! preload_with_in {
-    ($feature:literal, $backend:ty) => {
-        #[cfg(feature = $feature)]
-        impl<T> PreloadKey<$backend> for T
+    ($backend:ty) => {
+        impl<T> $crate::relation::PreloadKey<$backend> for T
         where
-            T: SqlValue<$backend> + Clone + Eq + Hash,
+            T: $crate::value::SqlValue<$backend> + Clone + Eq + std::hash::Hash,
         {
-            fn any_of<M: TenantModel<Backend = $backend>>(
-                column: Column<M, Self>,
+            fn any_of<M: $crate::model::Model<Backend = $backend>>(
+                column: $crate::filter::Column<M, Self>,
                 keys: &[Self],
-            ) -> Filter<M> {
+            ) -> $crate::filter::Filter<M> {
                 column.is_in(keys.iter().cloned())
             }
         }
     };
 }
-preload_with_in!("mysql", sqlx::MySql);
-preload_with_in!("sqlite", sqlx::Sqlite);
+pub(crate) use preload_with_in;
 
 /// A relation from rows of model `P` to rows of model `C` **in the same tenant**: `P`'s column
 /// `from` equals `C`'s column `to`. Both models must have the same backend, and the columns
@@ -130,8 +119,8 @@ impl<P, C, K, T> std::fmt::Debug for Relation<P, C, K, T> {
 
 impl<P, C, K, T> Relation<P, C, K, T>
 where
-    P: TenantModel,
-    C: TenantModel<Backend = P::Backend>,
+    P: Model,
+    C: Model<Backend = P::Backend>,
     K: KeyOf<T>,
     T: SqlValue<P::Backend> + Clone + Eq + Hash,
 {
@@ -146,16 +135,12 @@ where
     /// Rows of `P` with at least one related row of `C` that matches `filter` (use
     /// `Filter::all([])` for any related row; `!relation.any(…)` for none).
     pub fn any(self, filter: Filter<C>) -> Filter<P> {
-        let (predicate, values) = filter.into_parts();
-        Filter::from_parts(
-            Predicate::Exists(Box::new(Exists {
-                table: &C::TABLE,
-                column: self.to.name(),
-                outer_column: self.from.name(),
-                predicate,
-            })),
-            values,
-        )
+        Filter::from_predicate(Predicate::Exists(Box::new(Exists {
+            table: &C::TABLE,
+            column: self.to.name(),
+            outer_column: self.from.name(),
+            predicate: filter.into_predicate(),
+        })))
     }
 
     /// Loads the rows of `C` related to each of `records`: one query per tenant among the
@@ -200,7 +185,7 @@ where
             // One connection for every statement: records of one tenant (the usual case) use a
             // session for that tenant; of several, one that serves any (a shared pool).
             let mut session = if rest.is_empty() {
-                on::<C>("select", first).session(executor).await?
+                exec::session(executor, crud::about::<C>("select", first)).await?
             } else {
                 executor.__session(None).await?
             };
@@ -210,7 +195,7 @@ where
                     // Each row goes into the map as it is decoded (no list of them first).
                     of_tenant.reserve(batch.len());
                     let to = self.to;
-                    crate::query::Query::<C>::new((*tenant).clone())
+                    Query::<C>::new((*tenant).clone())
                         .filter(T::any_of(to, batch))
                         .for_each_on(&mut session, |record| {
                             match of_tenant.entry(to.get(record.value()).clone()) {
@@ -266,13 +251,13 @@ impl<C> Group<C> {
 }
 
 /// The rows [`Relation::preload`] loaded, by the record of `P` they are related to.
-pub struct Preloaded<P, C: TenantModel, K, T> {
+pub struct Preloaded<P, C: Model, K, T> {
     /// Per tenant (few: a linear search), the related rows by key.
     rows: Vec<(Tenant, ByKey<T, C>)>,
     from: Column<P, K>,
 }
 
-impl<P, C: TenantModel, K, T> std::fmt::Debug for Preloaded<P, C, K, T> {
+impl<P, C: Model, K, T> std::fmt::Debug for Preloaded<P, C, K, T> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Preloaded")
             .field("from", &self.from.name())
@@ -283,8 +268,8 @@ impl<P, C: TenantModel, K, T> std::fmt::Debug for Preloaded<P, C, K, T> {
 
 impl<P, C, K, T> Preloaded<P, C, K, T>
 where
-    P: TenantModel,
-    C: TenantModel,
+    P: Model,
+    C: Model,
     K: KeyOf<T>,
     T: Clone + Eq + Hash,
 {
@@ -317,5 +302,18 @@ where
     /// Whether no related row was loaded.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+}
+
+impl<M: Model> Query<M> {
+    /// Keeps the rows with a related row of `C` (by `relation`) that matches `filter`: a join
+    /// used to choose rows, in the same tenant (see [`Relation::any`]).
+    pub fn join<C, K, T>(self, relation: Relation<M, C, K, T>, filter: Filter<C>) -> Self
+    where
+        C: Model<Backend = M::Backend>,
+        K: KeyOf<T>,
+        T: SqlValue<M::Backend> + Clone + Eq + std::hash::Hash,
+    {
+        self.filter(relation.any(filter))
     }
 }

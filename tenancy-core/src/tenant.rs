@@ -100,9 +100,7 @@ impl Tenant {
     /// The naming rule admits no `"`, so no escaping is needed; quoting still keeps a future
     /// change of the rule from turning into an injection.
     pub fn quoted(&self) -> String {
-        let mut out = String::with_capacity(self.0.len() + 2);
-        crate::sql::quote_ident_into(&mut out, &self.0);
-        out
+        crate::ident::double_quoted(&self.0)
     }
 }
 

@@ -3,22 +3,17 @@
 
 use std::marker::PhantomData;
 
-use sqlx::Connection;
-
-use crate::backend::Backend;
-use crate::crud::{self, on};
+use crate::backend::Conflict;
+use crate::crud;
 use crate::error::Error;
-use crate::exec::{self, Executor, Session};
-use crate::model::TenantModel;
-use crate::query::Column;
+use crate::exec::Executor;
+use crate::filter::Column;
+use crate::model::Model;
 use crate::record::Record;
-use crate::sql::{self, Dialect, OnConflictAction};
+use crate::statement::OnConflictAction;
 use crate::tenant::Tenant;
 
-type B<M> = <M as TenantModel>::Backend;
-type D<M> = <B<M> as Backend>::Dialect;
-
-/// What [`TenantModel::upsert`] does when a row conflicts with a stored one on a unique key
+/// What [`TenantModel::upsert`](crate::TenantModel::upsert) does when a row conflicts with a stored one on a unique key
 /// (Ecto's `on_conflict:` and `conflict_target:`). Start with [`OnConflict::on`], naming the
 /// columns of a unique index or constraint; by default the stored row gets every column the
 /// insert writes except the conflict target ([`replace_all`](Self::replace_all)).
@@ -36,7 +31,7 @@ type D<M> = <B<M> as Backend>::Dialect;
 /// stored row is read back by, so it must be a unique key. `do_nothing` there reads the target
 /// first (`FOR UPDATE`) and inserts only if it is absent, so, as on PostgreSQL and SQLite, a
 /// conflict on another unique key is an error.
-pub struct OnConflict<M: TenantModel> {
+pub struct OnConflict<M: Model> {
     target: Vec<usize>,
     action: Action,
     model: PhantomData<fn() -> M>,
@@ -49,7 +44,7 @@ enum Action {
     Nothing,
 }
 
-impl<M: TenantModel> std::fmt::Debug for OnConflict<M> {
+impl<M: Model> std::fmt::Debug for OnConflict<M> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("OnConflict")
             .field("target", &self.names(&self.target))
@@ -58,7 +53,7 @@ impl<M: TenantModel> std::fmt::Debug for OnConflict<M> {
     }
 }
 
-impl<M: TenantModel> OnConflict<M> {
+impl<M: Model> OnConflict<M> {
     /// Conflicts on the unique column `column` (add more with [`and`](Self::and) for a
     /// unique key of several columns).
     pub fn on<T>(column: Column<M, T>) -> Self {
@@ -165,84 +160,24 @@ fn action<'a>(update: &'a Option<Vec<&'static str>>) -> OnConflictAction<'a> {
     }
 }
 
-/// [`TenantModel::upsert_many`].
-pub(crate) async fn upsert_many<'c, M, E>(
-    executor: E,
-    tenant: Tenant,
-    models: Vec<M>,
-    conflict: &OnConflict<M>,
-) -> Result<Vec<Record<M>>, Error>
-where
-    M: TenantModel,
-    E: Executor<'c, Backend = B<M>>,
-{
-    let (target, update) = conflict.plan()?;
-    crud::check_batch(&models)?;
-    if models.is_empty() {
-        return Ok(Vec::new());
-    }
-    if !D::<M>::RETURNING {
-        return upsert_read_back(executor, tenant, models, &target, &conflict.target, &update)
-            .await;
-    }
-    let sql = sql::upsert::<D<M>>(&tenant, &M::TABLE, models.len(), &target, action(&update));
-    let args = || crud::insertable_args(&models);
-    let rows = exec::fetch_all(executor, on::<M>("insert", &tenant), &sql, &args).await?;
-    rows.iter()
-        .map(|row| Ok(Record::loaded(tenant.clone(), M::from_row(row)?)))
-        .collect()
-}
-
-/// [`upsert_many`] without `RETURNING` (MySQL): each row written, then read back by its
-/// conflict target, all inside one transaction (a savepoint inside the caller's), so every
-/// row or none is written. `ON DUPLICATE KEY UPDATE` cannot tell a kept row from an inserted
-/// one (sqlx counts found rows), so `do_nothing` reads the target first with `FOR UPDATE`
-/// (which also locks the key's gap against a concurrent insert) and inserts only if absent.
-async fn upsert_read_back<'c, M, E>(
-    executor: E,
-    tenant: Tenant,
-    models: Vec<M>,
-    target: &[&'static str],
-    target_indexes: &[usize],
-    update: &Option<Vec<&'static str>>,
-) -> Result<Vec<Record<M>>, Error>
-where
-    M: TenantModel,
-    E: Executor<'c, Backend = B<M>>,
-{
-    let write = match update {
-        Some(_) => sql::upsert::<D<M>>(&tenant, &M::TABLE, 1, target, action(update)),
-        None => sql::insert::<D<M>>(&tenant, &M::TABLE, 1),
-    };
-    let read = sql::select_by::<D<M>>(&tenant, &M::TABLE, target, false);
-    let probe = sql::select_by::<D<M>>(&tenant, &M::TABLE, target, true);
-    let mut session = executor.__session(Some(&tenant)).await?;
-    let bound = session.bound().cloned();
-    let mut tx = session.conn().begin().await?;
-    let mut records = Vec::with_capacity(models.len());
+impl<M: Model> OnConflict<M> {
+    /// Upserts `models` into `tenant` as this says ([`TenantModel::upsert_many`](crate::TenantModel::upsert_many)):
+    /// checked first, then one statement (or MySQL's write and read back per row).
+    pub(crate) async fn upsert<'c, E>(
+        &self,
+        executor: E,
+        tenant: Tenant,
+        models: Vec<M>,
+    ) -> Result<Vec<Record<M>>, Error>
+    where
+        E: Executor<'c, Backend = M::Backend>,
     {
-        let mut inner = Session::<B<M>>::borrowing(&mut *tx, bound);
-        for model in &models {
-            let key = || crud::args_of(model, target_indexes.iter().copied());
-            if update.is_none() {
-                let stored = on::<M>("select", &tenant)
-                    .fetch_optional(&mut inner, &probe, &key)
-                    .await?;
-                if stored.is_some() {
-                    continue;
-                }
-            }
-            let args = || crud::insertable_args(std::slice::from_ref(model));
-            on::<M>("insert", &tenant)
-                .execute(&mut inner, &write, &args)
-                .await?;
-            let row = on::<M>("select", &tenant)
-                .fetch_optional(&mut inner, &read, &key)
-                .await?
-                .ok_or(sqlx::Error::RowNotFound)?;
-            records.push(Record::loaded(tenant.clone(), M::from_row(&row)?));
-        }
+        let (target, update) = self.plan()?;
+        let conflict = Conflict {
+            target: &self.target,
+            target_names: &target,
+            action: action(&update),
+        };
+        crud::upsert_many(executor, tenant, models, conflict).await
     }
-    tx.commit().await?;
-    Ok(records)
 }

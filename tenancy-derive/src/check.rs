@@ -273,14 +273,14 @@ fn check_unique_column(cx: &Ctxt, before: &[Field], field: &Field) {
 }
 
 /// Each column gets an associated constant named after its field in upper case; two fields
-/// must not make the same one, and none may take the name of `TenantModel::TABLE`.
+/// must not make the same one, and none may take the name of `Model::TABLE`.
 fn check_const_name(cx: &Ctxt, model: &Container, before: &[Field], field: &Field) {
     let name = field.const_name();
     if name == "TABLE" {
         cx.error_spanned_by(
             field.ident,
             format_args!(
-                "field `{}` would make the column constant `{}::TABLE`, which is TenantModel::TABLE; rename the field and keep the column with #[tenancy(rename = \"{}\")]",
+                "field `{}` would make the column constant `{}::TABLE`, which is Model::TABLE; rename the field and keep the column with #[tenancy(rename = \"{}\")]",
                 field.name, model.ident, field.column
             ),
         );

@@ -82,7 +82,7 @@ fn stand_in(model: &Container) -> TokenStream {
             let table = &model.table;
             quote! {
                 #[automatically_derived]
-                impl ::tenancy::TenantModel for #ident {
+                impl ::tenancy::Model for #ident {
                     type Backend = #backend;
                     type Id = #id_ty;
                     const TABLE: ::tenancy::TableDef = ::tenancy::TableDef { name: #table, columns: &[], schema: ::core::option::Option::None };
@@ -225,7 +225,7 @@ fn tenant_model_impl(model: &Container) -> TokenStream {
 
     quote! {
         #[automatically_derived]
-        impl ::tenancy::TenantModel for #ident {
+        impl ::tenancy::Model for #ident {
             type Backend = #backend;
             type Id = #key_ty;
 
@@ -414,7 +414,7 @@ mod tests {
         };
         let text = super::derive(&input).to_string();
         assert_eq!(text.matches("compile_error").count(), 1, "{text}");
-        assert!(text.contains("impl :: tenancy :: TenantModel for Guard"));
+        assert!(text.contains("impl :: tenancy :: Model for Guard"));
         assert!(text.contains("const NAME"));
     }
 }

@@ -21,8 +21,8 @@ use syn::{parse_macro_input, DeriveInput};
 
 /// Makes a struct a tenant model: one row of a table that exists in every tenant's schema.
 ///
-/// Implements `tenancy::TenantModel` (table and columns, reading a row, binding a column, the
-/// primary key) and `tenancy::Validate` (the `required`, `length`, `range` and `custom` rules),
+/// Implements `tenancy::Model` (table and columns, reading a row, binding a column, the
+/// primary key), which gives it the operations of `tenancy::TenantModel`, and `tenancy::Validate` (the `required`, `length`, `range` and `custom` rules),
 /// and adds one `tenancy::Column` constant per column, named after its field in upper case
 /// (`Guard::NAME`), for typed queries and changesets.
 ///

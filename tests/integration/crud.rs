@@ -5,7 +5,9 @@
 //! transaction that is rolled back.
 
 use sqlx::PgConnection;
-use tenancy::{Error, Tenant, TenantModel, MAX_BIND_PARAMS};
+use tenancy::{Backend, Error, Tenant, TenantModel};
+
+const MAX_BIND_PARAMS: usize = <sqlx::Postgres as Backend>::MAX_BIND_PARAMS;
 
 use crate::assert_err;
 use crate::support::Guard;

@@ -216,7 +216,7 @@ async fn rollback_all_reverts_every_tenant() {
 async fn session_state(pool: &sqlx::PgPool) -> (String, i32) {
     let sql = format!(
         "SELECT ({}), pg_backend_pid()",
-        tenancy::sql::lifecycle::session_fingerprint()
+        tenancy::internals::postgres_lifecycle::session_fingerprint()
     );
     sqlx::query_as(sqlx::AssertSqlSafe(sql))
         .fetch_one(pool)
@@ -356,7 +356,7 @@ async fn sqlstate_of(pool: &sqlx::PgPool, batch: String) -> Option<String> {
 
 #[tokio::test]
 async fn a_migration_batch_applies_only_to_the_state_it_was_built_from() {
-    use tenancy::sql::lifecycle::{migrate_batch, CHANGED_SINCE_READ, WRONG_SCHEMA};
+    use tenancy::internals::postgres_lifecycle::{migrate_batch, CHANGED_SINCE_READ, WRONG_SCHEMA};
     let pool = pool().await;
     let (l, created) = tenants_at_v1(&pool, 2).await;
     let registry = Tenant::new(&l.registry).unwrap();
@@ -425,7 +425,7 @@ async fn a_migration_batch_applies_only_to_the_state_it_was_built_from() {
 
 #[tokio::test]
 async fn a_create_batch_creates_once() {
-    use tenancy::sql::lifecycle::create_batch;
+    use tenancy::internals::postgres_lifecycle::create_batch;
     let pool = pool().await;
     let l = Lifecycle::new(&pool, v1()).await;
     l.tenants.list().await.unwrap(); // creates the registry

@@ -5,17 +5,52 @@ use std::fmt;
 use std::time::Duration;
 
 use futures_util::future::BoxFuture;
-use sqlx::mysql::{MySqlArguments, MySqlConnection, MySqlDatabaseError};
-use sqlx::{AssertSqlSafe, MySql};
+use sqlx::mysql::{MySqlConnection, MySqlDatabaseError, MySqlRow};
+use sqlx::MySql;
 
-use crate::backend::{Backend, Failure};
-use crate::exec::{Args, Fetched, Session, Want};
-use crate::sql;
+use crate::backend::{plain_sending, About, Backend, Conflict, Failure, Session, SharedPool};
+use crate::error::Error;
+use crate::statement::Dialect;
+use crate::table::TableDef;
 use crate::tenant::Tenant;
+use crate::value::{scalars, BindColumn};
 
+#[cfg(test)]
+mod dialect_tests;
 pub(crate) mod store;
 mod tenants;
+mod write;
 pub(crate) use store::MySqlStore;
+
+/// MySQL's and MariaDB's SQL: `` `backquoted` `` identifiers, `?` placeholders, no
+/// `RETURNING` (the row is read back by key or `LAST_INSERT_ID()`).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct MySqlDialect;
+
+impl Dialect for MySqlDialect {
+    const RETURNING: bool = false;
+    const NUMBERED_PARAMS: bool = false;
+    const DELETE_THROUGH_DERIVED_TABLE: bool = true;
+    // The documented idiom: the largest unsigned 64-bit value.
+    const LIMIT_FOR_OFFSET: Option<&'static str> = Some(" LIMIT 18446744073709551615");
+    const INTEGER_TYPE: &'static str = "SIGNED";
+    const ON_DUPLICATE_KEY: bool = true;
+    const FLOAT_TYPE: &'static str = "DOUBLE";
+
+    fn quote_ident(out: &mut String, ident: &str) {
+        crate::ident::quote_into(out, ident, '`')
+    }
+
+    fn placeholder(out: &mut String, _n: usize) {
+        out.push('?');
+    }
+}
+
+scalars!(MySql, branch = i64);
+crate::exec::connection_executor!(MySqlConnection, MySql);
+crate::relation::preload_with_in!(MySql);
+
+impl SharedPool for MySql {}
 
 /// A handle without a lock timeout waits this long: one year, the largest `lock_wait_timeout`
 /// the server accepts.
@@ -69,7 +104,8 @@ pub(crate) fn is_lock_wait_timeout(err: &sqlx::Error) -> bool {
 }
 
 impl Backend for MySql {
-    type Dialect = sql::MySql;
+    type Dialect = MySqlDialect;
+    type Mode = ();
     const DB_SYSTEM: &'static str = "mysql";
     const CONTAINER: &'static str = "database";
     const MAX_BIND_PARAMS: usize = 65_535;
@@ -96,40 +132,35 @@ impl Backend for MySql {
         Ok(tenants.pool().clone())
     }
 
-    async fn run<'a, 'w>(
-        session: &'a mut Session<'_, Self>,
-        sql: &'a str,
-        args: Args<'a, Self>,
-        want: Want<'w, Self>,
-    ) -> Result<Fetched<Self>, sqlx::Error> {
-        once(session.conn(), sql, args()?, want).await
+    plain_sending!();
+
+    fn insert_rows<'s>(
+        session: &'s mut Session<'_, Self>,
+        about: About<'s>,
+        table: &'static TableDef,
+        rows: &'s [&'s dyn BindColumn<Self>],
+    ) -> impl std::future::Future<Output = Result<Vec<MySqlRow>, Error>> + Send + 's {
+        write::insert_rows(session, about, table, rows)
     }
 
-    fn stream<'a>(
-        session: &'a mut Session<'_, Self>,
-        sql: &'a str,
-        args: Self::Arguments,
-    ) -> futures_util::stream::BoxStream<'a, Result<Self::Row, sqlx::Error>> {
-        sqlx::query_with(sqlx::AssertSqlSafe(sql), args).fetch(session.conn())
+    fn update_row<'s>(
+        session: &'s mut Session<'_, Self>,
+        about: About<'s>,
+        table: &'static TableDef,
+        row: &'s dyn BindColumn<Self>,
+        columns: &'s [usize],
+    ) -> impl std::future::Future<Output = Result<Option<MySqlRow>, Error>> + Send + 's {
+        write::update_row(session, about, table, row, columns)
     }
 
-    fn bind_i64(args: &mut Self::Arguments, value: i64) -> Result<(), sqlx::Error> {
-        sqlx::Arguments::add(args, value).map_err(sqlx::Error::Encode)
-    }
-
-    fn get_i64(row: &Self::Row, index: usize) -> Result<i64, sqlx::Error> {
-        sqlx::Row::try_get(row, index)
-    }
-
-    fn get<T: crate::query::SqlDecode<Self>>(
-        row: &Self::Row,
-        index: usize,
-    ) -> Result<T, sqlx::Error> {
-        sqlx::Row::try_get(row, index)
-    }
-
-    fn get_branch(row: &Self::Row, index: usize) -> Result<i64, sqlx::Error> {
-        sqlx::Row::try_get(row, index)
+    fn upsert_rows<'s>(
+        session: &'s mut Session<'_, Self>,
+        about: About<'s>,
+        table: &'static TableDef,
+        rows: &'s [&'s dyn BindColumn<Self>],
+        conflict: Conflict<'s>,
+    ) -> impl std::future::Future<Output = Result<Vec<MySqlRow>, Error>> + Send + 's {
+        write::upsert_rows(session, about, table, rows, conflict)
     }
 
     fn first_without_table<'a>(
@@ -146,20 +177,11 @@ impl Backend for MySql {
                 sql.push_str(if i == 0 { "?" } else { ", ?" });
             }
             sql.push(')');
-            let args = || {
-                let mut args = MySqlArguments::default();
-                sqlx::Arguments::add(&mut args, table).map_err(sqlx::Error::Encode)?;
-                for tenant in batch {
-                    sqlx::Arguments::add(&mut args, tenant.as_str())
-                        .map_err(sqlx::Error::Encode)?;
-                }
-                Ok(args)
-            };
-            let rows = session.fetch_all(&sql, &args).await?;
-            let present = rows
-                .iter()
-                .map(|r| sqlx::Row::try_get::<String, _>(r, 0))
-                .collect::<Result<Vec<_>, _>>()?;
+            let mut query = sqlx::query_scalar(sqlx::AssertSqlSafe(sql)).bind(table);
+            for tenant in batch {
+                query = query.bind(tenant.as_str());
+            }
+            let present: Vec<String> = query.fetch_all(session.conn()).await?;
             Ok(batch
                 .iter()
                 .position(|t| !present.iter().any(|p| p == t.as_str())))
@@ -192,21 +214,4 @@ impl Backend for MySql {
         }
         Ok(())
     }
-}
-
-async fn once(
-    conn: &mut MySqlConnection,
-    sql: &str,
-    args: MySqlArguments,
-    want: Want<'_, MySql>,
-) -> Result<Fetched<MySql>, sqlx::Error> {
-    let query = sqlx::query_with(AssertSqlSafe(sql), args);
-    Ok(match want {
-        Want::Optional => Fetched::Optional(query.fetch_optional(conn).await?),
-        Want::All => Fetched::All(query.fetch_all(conn).await?),
-        Want::Each(each) => {
-            Fetched::Affected(crate::exec::each_row(query.fetch(conn), each).await?)
-        }
-        Want::Affected => Fetched::Affected(query.execute(conn).await?.rows_affected()),
-    })
 }

@@ -11,7 +11,6 @@ use sqlx::{Arguments, AssertSqlSafe, Connection, FromRow, Postgres, Row, Transac
 use super::citus::{self, Flavour};
 use super::sql;
 use crate::error::{Error, LockHolder};
-use crate::exec::{Executor, PgBouncer, Session};
 use crate::lifecycle::{Dropped, TenantEvent, Tenants};
 use crate::pg;
 use crate::pg::migrate;
@@ -44,17 +43,6 @@ pub type CreateHook = Box<
 >;
 
 impl Tenants<Postgres> {
-    /// A session on the pool for one statement: through [`PgBouncer`] when the handle is
-    /// [`behind_pgbouncer`](Self::behind_pgbouncer).
-    pub(crate) async fn session(&self) -> Result<Session<'static, Postgres>, Error> {
-        let pool = self.pool();
-        Ok(if self.pgbouncer() {
-            PgBouncer(pool).__session(None).await?
-        } else {
-            pool.__session(None).await?
-        })
-    }
-
     /// Runs one statement on the pool and decodes its rows.
     pub(crate) async fn rows<T>(
         &self,
@@ -64,7 +52,7 @@ impl Tenants<Postgres> {
     where
         T: for<'r> FromRow<'r, PgRow>,
     {
-        let rows = self.session().await?.fetch_all(sql, &args).await?;
+        let rows = pg::pool_rows(self.pool(), self.pgbouncer(), sql, args()?).await?;
         Ok(rows.iter().map(T::from_row).collect::<Result<_, _>>()?)
     }
 

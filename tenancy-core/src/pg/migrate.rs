@@ -18,6 +18,7 @@ use super::sql;
 use crate::error::Error;
 use crate::fan_out::run_report;
 use crate::lifecycle::Tenants;
+use crate::pg;
 use crate::plan::Applied;
 use crate::report::{MigrateOptions, Outcome, Report, TenantResult, TenantStatus};
 use crate::tenant::Tenant;
@@ -166,10 +167,17 @@ impl Tenants {
         operation: &'static str,
     ) -> Result<(), Error> {
         let migrated = i64::try_from(migrated).unwrap_or(i64::MAX);
-        self.session()
-            .await?
-            .execute(&sql::record_run(self.registry()), &args!(migrated))
-            .await?;
+        pg::pool_rows(
+            self.pool(),
+            self.pgbouncer(),
+            &sql::record_run(self.registry()),
+            {
+                let mut args = PgArguments::default();
+                args.add(migrated).map_err(sqlx::Error::Encode)?;
+                args
+            },
+        )
+        .await?;
         // Read after that commit: the same start time means no restart since `started`, so the
         // commit flushed every migration of the run.
         if self.server_started().await? != started {

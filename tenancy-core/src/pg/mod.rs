@@ -1,25 +1,182 @@
-//! What PostgreSQL's errors mean to this crate. Every SQLSTATE the crate looks at is named here
-//! and nowhere else.
+//! The PostgreSQL backend (and its Citus flavour): a schema per tenant
+//! (`"tenant"."guards"`). Its dialect, how a statement is sent (a stale plan re-prepared,
+//! PgBouncer's way), what its errors mean — every SQLSTATE the crate looks at is named here and
+//! nowhere else — and its lifecycle.
 
 use std::fmt;
 
 use futures_util::future::BoxFuture;
-use sqlx::postgres::{PgArguments, PgConnection, PgDatabaseError};
+use futures_util::stream::BoxStream;
+use sqlx::postgres::{PgArguments, PgConnection, PgDatabaseError, PgRow};
 use sqlx::{AssertSqlSafe, Connection, Postgres};
 
 pub(crate) mod citus;
+#[cfg(test)]
+mod dialect_tests;
 pub(crate) mod lifecycle;
 pub(crate) mod migrate;
+mod pgbouncer;
 #[doc(hidden)]
 pub mod sql;
 
-use crate::backend::{Backend, Failure};
-use crate::exec::{Args, Fetched, Session, Want};
-use crate::sql as dialect;
+pub use pgbouncer::PgBouncer;
+
+use crate::backend::{About, Backend, Conflict, Each, Failure, Session, SharedPool};
+use crate::crud;
+use crate::error::Error;
+use crate::filter::{Column, Filter};
+use crate::model::Model;
+use crate::relation::PreloadKey;
+use crate::statement::{Dialect, Op, Statement};
+use crate::table::TableDef;
 use crate::tenant::Tenant;
+use crate::value::{scalars, BindColumn, SqlValue};
+
+/// PostgreSQL's SQL: `"double quoted"` identifiers, `$n` placeholders, `RETURNING`.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct PgDialect;
+
+impl Dialect for PgDialect {
+    const RETURNING: bool = true;
+    const NUMBERED_PARAMS: bool = true;
+    const FLOAT_TYPE: &'static str = "DOUBLE PRECISION";
+
+    fn quote_ident(out: &mut String, ident: &str) {
+        crate::ident::double_quote_into(out, ident)
+    }
+
+    fn placeholder(out: &mut String, n: usize) {
+        use std::fmt::Write as _;
+        let _ = write!(out, "${n}");
+    }
+}
+
+/// How a PostgreSQL session sends its statements.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct PgMode {
+    /// Through PgBouncer in transaction mode: unnamed statements, each inside a transaction.
+    pub(crate) pgbouncer: bool,
+}
+
+scalars!(Postgres, branch = i32);
+crate::exec::connection_executor!(PgConnection, Postgres);
+
+impl SharedPool for Postgres {}
+
+/// On PostgreSQL a preload sends its keys as one bound array (`= ANY($1)`), so one statement
+/// serves every number of keys and gets a generic plan.
+impl<T> PreloadKey<Postgres> for T
+where
+    T: SqlValue<Postgres> + sqlx::postgres::PgHasArrayType + Clone + Eq + std::hash::Hash,
+    Vec<T>: SqlValue<Postgres>,
+{
+    fn any_of<M: Model<Backend = Postgres>>(column: Column<M, Self>, keys: &[Self]) -> Filter<M> {
+        Filter::leaf(column.name(), Op::AnyOf, vec![Box::new(keys.to_vec())])
+    }
+}
+
+/// What a statement's caller wants back (the PostgreSQL room's own: one sending path with its
+/// retry serves them all).
+enum Want<'w> {
+    Optional,
+    Each(Each<'w, Postgres>),
+    Affected,
+}
+
+impl Want<'_> {
+    /// The same request, for a statement sent again (a retry).
+    fn again(&mut self) -> Want<'_> {
+        match self {
+            Want::Optional => Want::Optional,
+            Want::Each(each) => Want::Each(&mut **each),
+            Want::Affected => Want::Affected,
+        }
+    }
+}
+
+/// What a statement returned, as asked for with the matching [`Want`].
+enum Fetched {
+    Optional(Option<PgRow>),
+    Count(u64),
+}
+
+impl Fetched {
+    fn optional(self) -> Option<PgRow> {
+        match self {
+            Fetched::Optional(row) => row,
+            Fetched::Count(_) => None,
+        }
+    }
+
+    fn count(self) -> u64 {
+        match self {
+            Fetched::Count(n) => n,
+            Fetched::Optional(row) => u64::from(row.is_some()),
+        }
+    }
+}
+
+/// Sends `statement` on the session's connection: behind PgBouncer as an unnamed statement in a
+/// transaction (the caller's, or one of its own); otherwise as a cached prepared statement,
+/// re-prepared once if a migration changed its result type.
+async fn send(
+    session: &mut Session<'_, Postgres>,
+    statement: &Statement<'_, Postgres>,
+    mut want: Want<'_>,
+) -> Result<Fetched, sqlx::Error> {
+    let pgbouncer = session.mode.pgbouncer;
+    let conn = session.conn();
+    let sql = statement.sql();
+    if pgbouncer {
+        if conn.is_in_transaction() {
+            return once(conn, sql, statement.arguments()?, false, want).await;
+        }
+        let mut tx = conn.begin().await?;
+        return match once(&mut tx, sql, statement.arguments()?, false, want).await {
+            Ok(fetched) => {
+                tx.commit().await?;
+                Ok(fetched)
+            }
+            Err(err) => {
+                let _ = tx.rollback().await;
+                Err(err)
+            }
+        };
+    }
+    // A stale plan is refused when the statement is bound, before any row is sent, so a
+    // `Want::Each` has handed nothing over when it is retried.
+    match once(conn, sql, statement.arguments()?, true, want.again()).await {
+        Err(err) if is_stale_plan(&err) => {
+            conn.clear_cached_statements().await?;
+            if conn.is_in_transaction() {
+                return Err(err);
+            }
+            once(conn, sql, statement.arguments()?, true, want).await
+        }
+        other => other,
+    }
+}
+
+async fn once(
+    conn: &mut PgConnection,
+    sql: &str,
+    args: PgArguments,
+    persistent: bool,
+    want: Want<'_>,
+) -> Result<Fetched, sqlx::Error> {
+    let query = sqlx::query_with(AssertSqlSafe(sql), args).persistent(persistent);
+    Ok(match want {
+        Want::Optional => Fetched::Optional(query.fetch_optional(conn).await?),
+        Want::Each(each) => {
+            Fetched::Count(crate::backend::each_row(query.fetch(conn), each).await?)
+        }
+        Want::Affected => Fetched::Count(query.execute(conn).await?.rows_affected()),
+    })
+}
 
 impl Backend for Postgres {
-    type Dialect = dialect::Postgres;
+    type Dialect = PgDialect;
+    type Mode = PgMode;
     const DB_SYSTEM: &'static str = "postgresql";
     const CONTAINER: &'static str = "schema";
     const MAX_BIND_PARAMS: usize = 65_535;
@@ -36,8 +193,6 @@ impl Backend for Postgres {
         Ok(())
     }
 
-    /// Unnamed statements in a transaction behind PgBouncer; otherwise a cached statement,
-    /// re-prepared once if a migration changed its result type (see [`crate::exec`]).
     async fn tenant_pool(
         tenants: &crate::Tenants<Self>,
         _tenant: &Tenant,
@@ -45,53 +200,37 @@ impl Backend for Postgres {
         Ok(tenants.pool().clone())
     }
 
-    async fn run<'a, 'w>(
-        session: &'a mut Session<'_, Self>,
-        sql: &'a str,
-        args: Args<'a, Self>,
-        mut want: Want<'w, Self>,
-    ) -> Result<Fetched<Self>, sqlx::Error> {
-        let pgbouncer = session.pgbouncer;
-        let conn = session.conn();
-        if pgbouncer {
-            if conn.is_in_transaction() {
-                return once(conn, sql, args()?, false, want).await;
-            }
-            let mut tx = conn.begin().await?;
-            return match once(&mut tx, sql, args()?, false, want).await {
-                Ok(fetched) => {
-                    tx.commit().await?;
-                    Ok(fetched)
-                }
-                Err(err) => {
-                    let _ = tx.rollback().await;
-                    Err(err)
-                }
-            };
-        }
-        // A stale plan is refused when the statement is bound, before any row is sent, so a
-        // `Want::Each` has handed nothing over when it is retried.
-        match once(conn, sql, args()?, true, want.again()).await {
-            Err(err) if is_stale_plan(&err) => {
-                conn.clear_cached_statements().await?;
-                if conn.is_in_transaction() {
-                    return Err(err);
-                }
-                once(conn, sql, args()?, true, want).await
-            }
-            other => other,
-        }
+    async fn fetch_optional<'s>(
+        session: &'s mut Session<'_, Self>,
+        statement: &'s Statement<'_, Self>,
+    ) -> Result<Option<PgRow>, sqlx::Error> {
+        Ok(send(session, statement, Want::Optional).await?.optional())
+    }
+
+    async fn fetch_each<'s>(
+        session: &'s mut Session<'_, Self>,
+        statement: &'s Statement<'_, Self>,
+        each: Each<'s, Self>,
+    ) -> Result<u64, sqlx::Error> {
+        Ok(send(session, statement, Want::Each(each)).await?.count())
+    }
+
+    async fn execute<'s>(
+        session: &'s mut Session<'_, Self>,
+        statement: &'s Statement<'_, Self>,
+    ) -> Result<u64, sqlx::Error> {
+        Ok(send(session, statement, Want::Affected).await?.count())
     }
 
     /// Behind PgBouncer, an unnamed statement inside a transaction (the caller's, or one
     /// opened for the stream and committed at its end). A stale cached plan is not retried
     /// here: the error ends the stream (rows may already have been yielded); run it again.
-    fn stream<'a>(
-        session: &'a mut Session<'_, Self>,
-        sql: &'a str,
-        args: Self::Arguments,
-    ) -> futures_util::stream::BoxStream<'a, Result<Self::Row, sqlx::Error>> {
-        let pgbouncer = session.pgbouncer;
+    fn stream<'s>(
+        session: &'s mut Session<'_, Self>,
+        sql: &'s str,
+        args: PgArguments,
+    ) -> BoxStream<'s, Result<PgRow, sqlx::Error>> {
+        let pgbouncer = session.mode.pgbouncer;
         let conn = session.conn();
         if !pgbouncer || conn.is_in_transaction() {
             return sqlx::query_with(AssertSqlSafe(sql), args)
@@ -112,24 +251,33 @@ impl Backend for Postgres {
         })
     }
 
-    fn bind_i64(args: &mut Self::Arguments, value: i64) -> Result<(), sqlx::Error> {
-        sqlx::Arguments::add(args, value).map_err(sqlx::Error::Encode)
+    fn insert_rows<'s>(
+        session: &'s mut Session<'_, Self>,
+        about: About<'s>,
+        table: &'static TableDef,
+        rows: &'s [&'s dyn BindColumn<Self>],
+    ) -> impl std::future::Future<Output = Result<Vec<PgRow>, Error>> + Send + 's {
+        crud::insert_returning(session, about, table, rows)
     }
 
-    fn get_i64(row: &Self::Row, index: usize) -> Result<i64, sqlx::Error> {
-        sqlx::Row::try_get(row, index)
+    fn update_row<'s>(
+        session: &'s mut Session<'_, Self>,
+        about: About<'s>,
+        table: &'static TableDef,
+        row: &'s dyn BindColumn<Self>,
+        columns: &'s [usize],
+    ) -> impl std::future::Future<Output = Result<Option<PgRow>, Error>> + Send + 's {
+        crud::update_returning(session, about, table, row, columns)
     }
 
-    fn get<T: crate::query::SqlDecode<Self>>(
-        row: &Self::Row,
-        index: usize,
-    ) -> Result<T, sqlx::Error> {
-        sqlx::Row::try_get(row, index)
-    }
-
-    /// The literal index is an `integer`.
-    fn get_branch(row: &Self::Row, index: usize) -> Result<i64, sqlx::Error> {
-        sqlx::Row::try_get::<i32, _>(row, index).map(i64::from)
+    fn upsert_rows<'s>(
+        session: &'s mut Session<'_, Self>,
+        about: About<'s>,
+        table: &'static TableDef,
+        rows: &'s [&'s dyn BindColumn<Self>],
+        conflict: Conflict<'s>,
+    ) -> impl std::future::Future<Output = Result<Vec<PgRow>, Error>> + Send + 's {
+        crud::upsert_returning(session, about, table, rows, conflict)
     }
 
     fn first_without_table<'a>(
@@ -139,16 +287,12 @@ impl Backend for Postgres {
     ) -> BoxFuture<'a, Result<Option<usize>, sqlx::Error>> {
         Box::pin(async move {
             let names: Vec<&str> = batch.iter().map(Tenant::as_str).collect();
-            let args = || {
-                let mut args = PgArguments::default();
-                sqlx::Arguments::add(&mut args, &names).map_err(sqlx::Error::Encode)?;
-                sqlx::Arguments::add(&mut args, table).map_err(sqlx::Error::Encode)?;
-                Ok(args)
-            };
-            let row = session
-                .fetch_optional(dialect::first_without_table(), &args)
+            let missing: Option<String> = sqlx::query_scalar(FIRST_WITHOUT_TABLE)
+                .persistent(!session.mode.pgbouncer)
+                .bind(&names)
+                .bind(table)
+                .fetch_optional(session.conn())
                 .await?;
-            let missing: Option<String> = row.map(|r| sqlx::Row::try_get(&r, 0)).transpose()?;
             Ok(missing.and_then(|name| batch.iter().position(|t| t.as_str() == name)))
         })
     }
@@ -170,22 +314,29 @@ impl Backend for Postgres {
     }
 }
 
-async fn once(
-    conn: &mut PgConnection,
+/// The first of the schemas `$1` (`text[]`), in order, that has no table named `$2`: which
+/// tenant made a statement across tenants fail with "relation does not exist".
+const FIRST_WITHOUT_TABLE: &str =
+    "SELECT schema FROM unnest($1::text[]) WITH ORDINALITY AS given(schema, position) \
+     WHERE to_regclass(quote_ident(schema) || '.' || quote_ident($2)) IS NULL \
+     ORDER BY position LIMIT 1";
+
+/// Runs one lifecycle statement on `pool` and returns its rows: prepared and kept, or behind
+/// PgBouncer unnamed and inside a transaction of its own.
+pub(crate) async fn pool_rows(
+    pool: &sqlx::PgPool,
+    pgbouncer: bool,
     sql: &str,
     args: PgArguments,
-    persistent: bool,
-    want: Want<'_, Postgres>,
-) -> Result<Fetched<Postgres>, sqlx::Error> {
-    let query = sqlx::query_with(AssertSqlSafe(sql), args).persistent(persistent);
-    Ok(match want {
-        Want::Optional => Fetched::Optional(query.fetch_optional(conn).await?),
-        Want::All => Fetched::All(query.fetch_all(conn).await?),
-        Want::Each(each) => {
-            Fetched::Affected(crate::exec::each_row(query.fetch(conn), each).await?)
-        }
-        Want::Affected => Fetched::Affected(query.execute(conn).await?.rows_affected()),
-    })
+) -> Result<Vec<PgRow>, sqlx::Error> {
+    let query = sqlx::query_with(AssertSqlSafe(sql), args).persistent(!pgbouncer);
+    if !pgbouncer {
+        return query.fetch_all(pool).await;
+    }
+    let mut tx = pool.begin().await?;
+    let rows = query.fetch_all(&mut *tx).await?;
+    tx.commit().await?;
+    Ok(rows)
 }
 
 /// 42P01 undefined_table.

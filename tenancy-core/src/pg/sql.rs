@@ -17,7 +17,7 @@ use sqlx::migrate::Migration;
 
 use crate::tenant::Tenant;
 
-use crate::sql::{quote_ident_into, Dialect, Postgres};
+use crate::ident::{double_quote_into, quote_into};
 
 /// SQLSTATE a batch raises when the tenant is not what the caller read before sending it
 /// (unregistered since, or migrated by someone else).
@@ -75,7 +75,7 @@ CREATE TABLE IF NOT EXISTS {r}.last_migrate_run (
 /// A string literal; only ever used on validated names, which hold no quote.
 fn literal(s: &str) -> String {
     let mut out = String::with_capacity(s.len() + 2);
-    crate::sql::quote_into(&mut out, s, '\'');
+    quote_into(&mut out, s, '\'');
     out
 }
 
@@ -299,10 +299,10 @@ pub fn set_local_search_path(tenant: &Tenant, options: &BatchOptions) -> String 
 /// `"tenant"`, then the shared schemas, each quoted.
 fn search_path_of(tenant: &Tenant, options: &BatchOptions) -> String {
     let mut out = String::new();
-    Postgres::quote_ident(&mut out, tenant.as_str());
+    double_quote_into(&mut out, tenant.as_str());
     for shared in &options.shared_schemas {
         out.push_str(", ");
-        quote_ident_into(&mut out, shared);
+        double_quote_into(&mut out, shared);
     }
     out
 }

@@ -14,20 +14,51 @@ use std::time::Duration;
 
 use futures_util::future::BoxFuture;
 use sqlx::sqlite::{
-    SqliteArguments, SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqlitePool,
-    SqlitePoolOptions, SqliteSynchronous,
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
+    SqliteSynchronous,
 };
-use sqlx::{AssertSqlSafe, Sqlite};
+use sqlx::Sqlite;
 
-use crate::backend::{Backend, Failure};
+use crate::backend::{plain_sending, About, Backend, Conflict, Failure, Session};
+use crate::crud;
 use crate::error::Error;
-use crate::exec::{Args, Fetched, Session, Want};
-use crate::sql;
+use crate::statement::Dialect;
+use crate::table::TableDef;
 use crate::tenant::Tenant;
+use crate::value::{scalars, BindColumn};
 
+#[cfg(test)]
+mod dialect_tests;
 mod store;
 mod tenants;
 pub(crate) use store::SqliteStore;
+
+/// SQLite's SQL: `"double quoted"` identifiers, `?n` placeholders, `RETURNING` (3.35+), and
+/// tables named `"main"."table"`: a tenant is the file its connection has open.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SqliteDialect;
+
+impl Dialect for SqliteDialect {
+    const RETURNING: bool = true;
+    const NUMBERED_PARAMS: bool = true;
+    // SQLite's grammar has OFFSET only after LIMIT; a negative limit means none.
+    const LIMIT_FOR_OFFSET: Option<&'static str> = Some(" LIMIT -1");
+    const QUALIFIES: bool = false;
+    const INTEGER_TYPE: &'static str = "INTEGER";
+    const FLOAT_TYPE: &'static str = "REAL";
+
+    fn quote_ident(out: &mut String, ident: &str) {
+        crate::ident::double_quote_into(out, ident)
+    }
+
+    fn placeholder(out: &mut String, n: usize) {
+        use std::fmt::Write as _;
+        let _ = write!(out, "?{n}");
+    }
+}
+
+scalars!(Sqlite, branch = i64);
+crate::relation::preload_with_in!(Sqlite);
 
 /// SQLITE_BUSY: the file is locked by another connection (after the busy timeout).
 const BUSY: i32 = 5;
@@ -222,7 +253,8 @@ pub async fn open(url: &str) -> Result<SqlitePool, Error> {
 }
 
 impl Backend for Sqlite {
-    type Dialect = sql::Sqlite;
+    type Dialect = SqliteDialect;
+    type Mode = ();
     const DB_SYSTEM: &'static str = "sqlite";
     const CONTAINER: &'static str = "database file";
     const MAX_BIND_PARAMS: usize = 32_766;
@@ -282,40 +314,35 @@ impl Backend for Sqlite {
         tenants.store().pool(tenant).await
     }
 
-    async fn run<'a, 'w>(
-        session: &'a mut Session<'_, Self>,
-        sql: &'a str,
-        args: Args<'a, Self>,
-        want: Want<'w, Self>,
-    ) -> Result<Fetched<Self>, sqlx::Error> {
-        once(session.conn(), sql, args()?, want).await
+    plain_sending!();
+
+    fn insert_rows<'s>(
+        session: &'s mut Session<'_, Self>,
+        about: About<'s>,
+        table: &'static TableDef,
+        rows: &'s [&'s dyn BindColumn<Self>],
+    ) -> impl std::future::Future<Output = Result<Vec<SqliteRow>, Error>> + Send + 's {
+        crud::insert_returning(session, about, table, rows)
     }
 
-    fn stream<'a>(
-        session: &'a mut Session<'_, Self>,
-        sql: &'a str,
-        args: Self::Arguments,
-    ) -> futures_util::stream::BoxStream<'a, Result<Self::Row, sqlx::Error>> {
-        sqlx::query_with(sqlx::AssertSqlSafe(sql), args).fetch(session.conn())
+    fn update_row<'s>(
+        session: &'s mut Session<'_, Self>,
+        about: About<'s>,
+        table: &'static TableDef,
+        row: &'s dyn BindColumn<Self>,
+        columns: &'s [usize],
+    ) -> impl std::future::Future<Output = Result<Option<SqliteRow>, Error>> + Send + 's {
+        crud::update_returning(session, about, table, row, columns)
     }
 
-    fn bind_i64(args: &mut Self::Arguments, value: i64) -> Result<(), sqlx::Error> {
-        sqlx::Arguments::add(args, value).map_err(sqlx::Error::Encode)
-    }
-
-    fn get_i64(row: &Self::Row, index: usize) -> Result<i64, sqlx::Error> {
-        sqlx::Row::try_get(row, index)
-    }
-
-    fn get<T: crate::query::SqlDecode<Self>>(
-        row: &Self::Row,
-        index: usize,
-    ) -> Result<T, sqlx::Error> {
-        sqlx::Row::try_get(row, index)
-    }
-
-    fn get_branch(row: &Self::Row, index: usize) -> Result<i64, sqlx::Error> {
-        sqlx::Row::try_get(row, index)
+    fn upsert_rows<'s>(
+        session: &'s mut Session<'_, Self>,
+        about: About<'s>,
+        table: &'static TableDef,
+        rows: &'s [&'s dyn BindColumn<Self>],
+        conflict: Conflict<'s>,
+    ) -> impl std::future::Future<Output = Result<Vec<SqliteRow>, Error>> + Send + 's {
+        crud::upsert_returning(session, about, table, rows, conflict)
     }
 
     /// Never reached: a statement across tenants is refused on SQLite before it is built (its
@@ -357,21 +384,4 @@ impl Backend for Sqlite {
         }
         Ok(())
     }
-}
-
-async fn once(
-    conn: &mut SqliteConnection,
-    sql: &str,
-    args: SqliteArguments,
-    want: Want<'_, Sqlite>,
-) -> Result<Fetched<Sqlite>, sqlx::Error> {
-    let query = sqlx::query_with(AssertSqlSafe(sql), args);
-    Ok(match want {
-        Want::Optional => Fetched::Optional(query.fetch_optional(conn).await?),
-        Want::All => Fetched::All(query.fetch_all(conn).await?),
-        Want::Each(each) => {
-            Fetched::Affected(crate::exec::each_row(query.fetch(conn), each).await?)
-        }
-        Want::Affected => Fetched::Affected(query.execute(conn).await?.rows_affected()),
-    })
 }

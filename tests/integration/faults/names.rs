@@ -10,7 +10,7 @@
 //!   `check_identifier`: non-empty, at most 63 bytes, no NUL) is private to the proc-macro
 //!   crate and runs at compile time, so it cannot be called from a property. What is tested
 //!   instead: (1) for arbitrary names in that language, the quoting the library renders with
-//!   (`tenancy::sql::quote_ident_into`) makes PostgreSQL create and then report exactly that
+//!   (`tenancy::internals::quote_ident`) makes PostgreSQL create and then report exactly that
 //!   table and column name; (2) a model whose table and column names hold quotes, backticks,
 //!   semicolons, comment markers and non-ASCII letters round-trips through CRUD on all three
 //!   backends.
@@ -315,8 +315,7 @@ async fn identifiers_the_derive_accepts_keep_their_name_on_postgres() {
         names.push(tree.current());
     }
     for (i, name) in names.iter().map(String::as_str).enumerate() {
-        let mut table = String::new();
-        tenancy::sql::quote_ident_into(&mut table, name);
+        let table = tenancy::internals::quote_ident::<sqlx::Postgres>(name);
         let sql = format!(
             "CREATE TABLE {}.{table} ({table} int); INSERT INTO {}.{table} ({table}) VALUES ({i})",
             t.quoted(),

@@ -1,0 +1,401 @@
+//! PostgreSQL's statements as text: `"quoted"` identifiers, `$n` placeholders, `RETURNING`;
+//! and the shapes every dialect shares (groups, semi-joins, windows), written in this one.
+
+use sqlx::Postgres;
+
+use super::PgDialect as D;
+use crate::statement::test_support::*;
+use crate::statement::{self, Aggregate, Exists, OnConflictAction, Op, Predicate, Window};
+use crate::table::{ColumnDef, TableDef};
+use crate::value::Bind;
+
+type B = Postgres;
+
+fn no_conditions() -> Vec<Predicate<B>> {
+    Vec::new()
+}
+
+#[test]
+fn insert_one_and_many() {
+    assert_eq!(
+        text(statement::insert::<D, B>(&t1(), &GUARDS, &rows(1)), 2),
+        format!(
+            r#"INSERT INTO "tenant_1"."guards" ("name", "position") VALUES ($1, $2) RETURNING {ALL}"#
+        )
+    );
+    assert_eq!(
+        text(statement::insert::<D, B>(&t1(), &GUARDS, &rows(3)), 6),
+        format!(
+            r#"INSERT INTO "tenant_1"."guards" ("name", "position") VALUES ($1, $2), ($3, $4), ($5, $6) RETURNING {ALL}"#
+        )
+    );
+}
+
+#[test]
+fn insert_with_only_generated_columns_uses_default() {
+    assert_eq!(
+        text(statement::insert::<D, B>(&t1(), &ONLY_ID, &rows(2)), 0),
+        r#"INSERT INTO "tenant_1"."counters" ("id") VALUES (DEFAULT), (DEFAULT) RETURNING "id""#
+    );
+}
+
+#[test]
+fn upsert_updates_or_keeps_on_the_target() {
+    let update = OnConflictAction::Update(&["name", "position"]);
+    assert_eq!(
+        text(
+            statement::upsert::<D, B>(&t1(), &GUARDS, &rows(2), &["name"], update),
+            4
+        ),
+        format!(
+            r#"INSERT INTO "tenant_1"."guards" ("name", "position") VALUES ($1, $2), ($3, $4) ON CONFLICT ("name") DO UPDATE SET "name" = EXCLUDED."name", "position" = EXCLUDED."position" RETURNING {ALL}"#
+        )
+    );
+}
+
+#[test]
+fn update_sets_given_columns_and_keys_on_pk() {
+    assert_eq!(
+        text(statement::update::<D, B>(&t1(), &GUARDS, &Row, &[1, 2]), 3),
+        format!(
+            r#"UPDATE "tenant_1"."guards" SET "name" = $1, "position" = $2 WHERE "id" = $3 RETURNING {ALL}"#
+        )
+    );
+    assert_eq!(
+        text(statement::update::<D, B>(&t1(), &GUARDS, &Row, &[2]), 2),
+        format!(
+            r#"UPDATE "tenant_1"."guards" SET "position" = $1 WHERE "id" = $2 RETURNING {ALL}"#
+        )
+    );
+}
+
+#[test]
+fn by_primary_key() {
+    let id = 7_i64;
+    assert_eq!(
+        text(
+            statement::select_by_pk::<D, B>(&t1(), &GUARDS, statement::Value::Bound(&id)),
+            1
+        ),
+        format!(r#"SELECT {ALL} FROM "tenant_1"."guards" WHERE "id" = $1"#)
+    );
+    assert_eq!(
+        text(
+            statement::delete_by_pk::<D, B>(&t1(), &GUARDS, statement::Value::Bound(&id)),
+            1
+        ),
+        r#"DELETE FROM "tenant_1"."guards" WHERE "id" = $1"#
+    );
+}
+
+#[test]
+fn select_with_every_clause() {
+    let conditions = conds::<B>();
+    let window = window(BY_NAME_THEN_ID_DESC, true, true);
+    assert_eq!(
+        text(
+            statement::select::<D, B>(&t1(), &GUARDS, &conditions, &window),
+            8
+        ),
+        format!(
+            r#"SELECT {ALL} FROM "tenant_1"."guards" WHERE "name" = $1 AND "id" IN ($2, $3, $4) AND "position" IS NULL AND "position" LIKE $5 AND "id" >= $6 ORDER BY "name" ASC, "id" DESC LIMIT $7 OFFSET $8"#
+        )
+    );
+}
+
+#[test]
+fn every_operator() {
+    for (op, sql, values) in [
+        (Op::Eq, "= $1", 1),
+        (Op::Ne, "<> $1", 1),
+        (Op::Lt, "< $1", 1),
+        (Op::Le, "<= $1", 1),
+        (Op::Gt, "> $1", 1),
+        (Op::Ge, ">= $1", 1),
+        (Op::Like, "LIKE $1", 1),
+        (Op::In, "IN ($1, $2, $3)", 3),
+        (Op::AnyOf, "= ANY($1)", 1),
+        (Op::IsNotNull, "IS NOT NULL", 0),
+    ] {
+        let conditions = [cmp::<B>("id", op)];
+        assert_eq!(
+            text(
+                statement::select::<D, B>(&t1(), &ONLY_ID, &conditions, &Window::default()),
+                values
+            ),
+            format!(r#"SELECT "id" FROM "tenant_1"."counters" WHERE "id" {sql}"#)
+        );
+    }
+}
+
+#[test]
+fn empty_in_matches_nothing() {
+    let conditions = [Predicate::<B>::compare("id", Op::In, Vec::new())];
+    assert_eq!(
+        text(
+            statement::select::<D, B>(&t1(), &ONLY_ID, &conditions, &Window::default()),
+            0
+        ),
+        r#"SELECT "id" FROM "tenant_1"."counters" WHERE FALSE"#
+    );
+}
+
+#[test]
+fn groups_are_parenthesised_and_numbered_depth_first() {
+    let either = || Predicate::Any(vec![cmp::<B>("id", Op::Lt), cmp("id", Op::Gt)]);
+    let conditions = [
+        cmp("name", Op::Eq),
+        either(),
+        Predicate::Not(Box::new(Predicate::All(vec![
+            cmp("position", Op::IsNull),
+            cmp("name", Op::Like),
+        ]))),
+    ];
+    assert_eq!(
+        text(
+            statement::select::<D, B>(&t1(), &ONLY_ID, &conditions, &Window::default()),
+            4
+        ),
+        r#"SELECT "id" FROM "tenant_1"."counters" WHERE "name" = $1 AND ("id" < $2 OR "id" > $3) AND NOT ("position" IS NULL AND "name" LIKE $4)"#
+    );
+    // Empty groups: all of nothing holds, any of nothing does not.
+    for (group, sql) in [
+        (Predicate::<B>::All(vec![]), "TRUE"),
+        (Predicate::Any(vec![]), "FALSE"),
+    ] {
+        let conditions = [group];
+        assert_eq!(
+            text(
+                statement::select::<D, B>(&t1(), &ONLY_ID, &conditions, &Window::default()),
+                0
+            ),
+            format!(r#"SELECT "id" FROM "tenant_1"."counters" WHERE {sql}"#)
+        );
+    }
+}
+
+#[test]
+fn semi_joins_name_the_outer_tenant() {
+    let conditions = [
+        cmp::<B>("id", Op::Gt),
+        Predicate::Exists(Box::new(Exists {
+            table: &SITES,
+            column: "id",
+            outer_column: "position",
+            predicate: cmp("city", Op::Eq),
+        })),
+    ];
+    assert_eq!(
+        text(
+            statement::select::<D, B>(&t1(), &ONLY_ID, &conditions, &Window::default()),
+            2
+        ),
+        r#"SELECT "id" FROM "tenant_1"."counters" WHERE "id" > $1 AND EXISTS (SELECT 1 FROM "tenant_1"."sites" AS "__j1" WHERE "__j1"."id" = "tenant_1"."counters"."position" AND "__j1"."city" = $2)"#
+    );
+}
+
+#[test]
+fn count_plain_and_windowed() {
+    let c = &conds::<B>()[..1];
+    assert_eq!(
+        text(
+            statement::count::<D, B>(&t1(), &GUARDS, c, &Window::default()),
+            1
+        ),
+        r#"SELECT COUNT(*) FROM "tenant_1"."guards" WHERE "name" = $1"#
+    );
+    assert_eq!(
+        text(
+            statement::count::<D, B>(&t1(), &GUARDS, c, &window(&[], true, false)),
+            2
+        ),
+        r#"SELECT COUNT(*) FROM (SELECT 1 FROM "tenant_1"."guards" WHERE "name" = $1 LIMIT $2) AS counted"#
+    );
+}
+
+#[test]
+fn update_delete_and_aggregate_choose_rows_as_select_does() {
+    let c = &conds::<B>()[..1];
+    let sets: Vec<(&'static str, Box<dyn Bind<B>>)> = vec![("position", Box::new(1_i64))];
+    assert_eq!(
+        text(
+            statement::update_where::<D, B>(&t1(), &GUARDS, &sets, c, &Window::default()),
+            2
+        ),
+        r#"UPDATE "tenant_1"."guards" SET "position" = $1 WHERE "name" = $2"#
+    );
+    assert_eq!(
+        text(
+            statement::delete_where::<D, B>(&t1(), &GUARDS, c, &Window::default()),
+            1
+        ),
+        r#"DELETE FROM "tenant_1"."guards" WHERE "name" = $1"#
+    );
+    assert_eq!(
+        text(
+            statement::delete_where::<D, B>(&t1(), &GUARDS, &no_conditions(), &Window::default()),
+            0
+        ),
+        r#"DELETE FROM "tenant_1"."guards""#
+    );
+    assert_eq!(
+        text(
+            statement::delete_where::<D, B>(&t1(), &GUARDS, c, &window(BY_ID, true, false)),
+            2
+        ),
+        r#"DELETE FROM "tenant_1"."guards" WHERE "id" IN (SELECT "id" FROM "tenant_1"."guards" WHERE "name" = $1 ORDER BY "id" ASC LIMIT $2)"#
+    );
+    assert_eq!(
+        text(
+            statement::aggregate::<D, B>(
+                &t1(),
+                &GUARDS,
+                Aggregate::SumInteger,
+                "id",
+                Some("position"),
+                c,
+                &Window::default()
+            ),
+            1
+        ),
+        r#"SELECT "position", CAST(SUM("id") AS BIGINT) FROM "tenant_1"."guards" WHERE "name" = $1 GROUP BY "position" ORDER BY "position""#
+    );
+    assert_eq!(
+        text(
+            statement::select::<D, B>(&t1(), &ONLY_ID, &no_conditions(), &window(&[], false, true)),
+            1
+        ),
+        r#"SELECT "id" FROM "tenant_1"."counters" OFFSET $1"#
+    );
+}
+
+#[test]
+fn across_tenants_every_branch_shares_the_first_branchs_values() {
+    let c = &conds::<B>()[..2];
+    let window = window(BY_NAME_DESC, true, false);
+    // Five values (name, three ids, the limit) for two branches that both say $1..$5.
+    assert_eq!(
+        text(
+            statement::select_across::<D, B>(&[t1(), t2()], &GUARDS, c, &window),
+            5
+        ),
+        format!(
+            r#"(SELECT {ALL}, 0 AS "__tenant" FROM "tenant_1"."guards" WHERE "name" = $1 AND "id" IN ($2, $3, $4) ORDER BY "name" DESC LIMIT $5) UNION ALL (SELECT {ALL}, 1 AS "__tenant" FROM "tenant_2"."guards" WHERE "name" = $1 AND "id" IN ($2, $3, $4) ORDER BY "name" DESC LIMIT $5) ORDER BY "__tenant", "name" DESC"#
+        )
+    );
+    assert_eq!(
+        text(
+            statement::select_across::<D, B>(
+                &[t1()],
+                &ONLY_ID,
+                &no_conditions(),
+                &Window::default()
+            ),
+            0
+        ),
+        r#"(SELECT "id", 0 AS "__tenant" FROM "tenant_1"."counters") ORDER BY "__tenant""#
+    );
+    assert_eq!(
+        text(
+            statement::select_across::<D, B>(&[], &ONLY_ID, &no_conditions(), &Window::default()),
+            0
+        ),
+        ""
+    );
+    assert_eq!(
+        text(
+            statement::count_across::<D, B>(
+                &[t1(), t2()],
+                &GUARDS,
+                &conds()[..1],
+                &Window::default()
+            ),
+            1
+        ),
+        r#"SELECT 0 AS "__tenant", COUNT(*) FROM "tenant_1"."guards" WHERE "name" = $1 UNION ALL SELECT 1 AS "__tenant", COUNT(*) FROM "tenant_2"."guards" WHERE "name" = $1"#
+    );
+    assert_eq!(
+        text(
+            statement::count_across::<D, B>(
+                &[t1(), t2()],
+                &GUARDS,
+                &no_conditions(),
+                &window_limit()
+            ),
+            1
+        ),
+        r#"SELECT 0 AS "__tenant", COUNT(*) FROM (SELECT 1 FROM "tenant_1"."guards" LIMIT $1) AS counted UNION ALL SELECT 1 AS "__tenant", COUNT(*) FROM (SELECT 1 FROM "tenant_2"."guards" LIMIT $1) AS counted"#
+    );
+}
+
+fn window_limit() -> Window<'static> {
+    window(&[], true, false)
+}
+
+#[test]
+fn raw_templates_qualify_tables_and_number_values() {
+    use crate::statement::RawTemplateError;
+    let tables = [&GUARDS, &ONLY_ID];
+    let two: Vec<Box<dyn Bind<B>>> = vec![Box::new(1_i64), Box::new(2_i64)];
+    let none: Vec<Box<dyn Bind<B>>> = Vec::new();
+    let template = "SELECT {guards}.* FROM {guards} JOIN {counters} c ON c.id = {guards}.id WHERE name = {} AND data = '{{}}' LIMIT {}";
+    assert_eq!(
+        text(
+            statement::raw::<D, B>(template, &t1(), &tables, &two).unwrap(),
+            2
+        ),
+        r#"SELECT "tenant_1"."guards".* FROM "tenant_1"."guards" JOIN "tenant_1"."counters" c ON c.id = "tenant_1"."guards".id WHERE name = $1 AND data = '{}' LIMIT $2"#
+    );
+    let error = |template: &str, values: &[Box<dyn Bind<B>>]| {
+        statement::raw::<D, B>(template, &t1(), &tables, values).expect_err("refused")
+    };
+    assert_eq!(
+        error("SELECT * FROM {sites}", &none),
+        RawTemplateError::UnknownTable("sites".to_owned())
+    );
+    assert_eq!(
+        error("SELECT * FROM {guards", &none),
+        RawTemplateError::Unbalanced(14)
+    );
+    assert_eq!(
+        error("SELECT '}' FROM {guards}", &none),
+        RawTemplateError::Unbalanced(8)
+    );
+    // One `{}` per value: too few and too many are refused.
+    assert_eq!(
+        error("SELECT {} FROM {guards}", &two),
+        RawTemplateError::Values {
+            placeholders: 1,
+            bound: 2
+        }
+    );
+    assert_eq!(
+        error("SELECT {}, {}, {} FROM {guards}", &two),
+        RawTemplateError::Values {
+            placeholders: 3,
+            bound: 2
+        }
+    );
+    // A tenant name cannot be smuggled in as a table: a name with quotes is not a table.
+    assert_eq!(
+        error(r#"SELECT * FROM {tenant_2"."guards}"#, &none),
+        RawTemplateError::UnknownTable(r#"tenant_2"."guards"#.to_owned())
+    );
+}
+
+#[test]
+fn identifiers_are_quoted_with_embedded_quotes_doubled() {
+    const ODD: TableDef = TableDef {
+        name: "Odd \"Table\"",
+        columns: &[ColumnDef::new("Id").primary_key()],
+        schema: None,
+    };
+    let id = 1_i64;
+    assert_eq!(
+        text(
+            statement::delete_by_pk::<D, B>(&t1(), &ODD, statement::Value::Bound(&id)),
+            1
+        ),
+        r#"DELETE FROM "tenant_1"."Odd ""Table""" WHERE "Id" = $1"#
+    );
+}
