@@ -281,7 +281,7 @@ async fn serve(
 ) -> Result<(), Box<dyn std::error::Error>> {
     for name in TENANTS {
         if self_test && tenants.exists(name).await? {
-            tenants.drop(name).await?; // the self-test starts from empty tenants
+            tenants.drop_tenant(name).await?; // the self-test starts from empty tenants
         }
         if !tenants.exists(name).await? {
             tenants.create(name).await?;
@@ -296,7 +296,7 @@ async fn serve(
         let result = run_self_test(addr).await;
         server.abort();
         for name in TENANTS {
-            tenants.drop(name).await?;
+            tenants.drop_tenant(name).await?;
         }
         return result;
     }

@@ -25,7 +25,6 @@ use sqlx::mysql::{MySqlConnectOptions, MySqlConnection, MySqlPool, MySqlPoolOpti
 use sqlx::types::time::OffsetDateTime;
 use sqlx::{AssertSqlSafe, Connection, MySql, SqlSafeStr};
 use tenancy::internals as sql;
-use tenancy::Model;
 use tenancy::{MigrateOptions, Outcome, Record, Tenant, TenantModel, Tenants};
 
 use crate::common::*;

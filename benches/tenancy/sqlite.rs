@@ -24,7 +24,6 @@ use sqlx::types::time::OffsetDateTime;
 use sqlx::{AssertSqlSafe, Connection, SqlSafeStr, Sqlite};
 use tenancy::internals as sql;
 use tenancy::sqlite::PoolBudget;
-use tenancy::Model;
 use tenancy::{MigrateOptions, Outcome, Record, Tenant, TenantModel, TenantPool, Tenants};
 
 use crate::common::*;

@@ -37,7 +37,8 @@ use std::time::{Duration, Instant};
 use sqlx::migrate::Migrator;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{AssertSqlSafe, Executor, PgPool};
-use tenancy::testing::{RollbackTenant, TestTenant, TEST_POOL_CONNECTIONS};
+use tenancy::postgres::RollbackTenant;
+use tenancy::testing::{TestTenant, TEST_POOL_CONNECTIONS};
 
 use crate::common::*;
 

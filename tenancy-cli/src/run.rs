@@ -243,7 +243,7 @@ async fn command<L: Lifecycle>(ctx: &mut Ctx<L>, command: Command) -> Result<(),
             let tenant = ctx.tenants.create(&name).await?;
             ctx.line(&format!("created {tenant}"))
         }
-        Command::Drop { name } => match Lifecycle::drop(&ctx.tenants, &name).await? {
+        Command::Drop { name } => match ctx.tenants.drop_tenant(&name).await? {
             tenancy_core::Dropped::Unregistered => ctx.line(&format!(
                 "dropped {name} (its {} was already gone; unregistered it)",
                 <L::Backend as Backend>::CONTAINER

@@ -24,13 +24,13 @@
 
 use std::borrow::Cow;
 use std::future::Future;
-use std::time::Duration;
 
 use futures_util::future::BoxFuture;
 use futures_util::stream::BoxStream;
 use sqlx::pool::PoolConnection;
 
 use crate::error::Error;
+use crate::lifecycle::store::Store;
 use crate::statement::{Dialect, OnConflictAction, Statement};
 use crate::table::TableDef;
 use crate::tenant::Tenant;
@@ -69,34 +69,12 @@ pub trait Backend: sqlx::Database + Scalars + sealed::Sealed {
     /// The most values one statement may bind (PostgreSQL and MySQL 65,535; SQLite 32,766).
     const MAX_BIND_PARAMS: usize;
 
-    /// The backend's tenant store, held by [`Tenants`](crate::Tenants): what its lifecycle
-    /// keeps beyond the pool (PostgreSQL: nothing; MySQL: the registry and lock settings;
-    /// SQLite: the folder of tenant files and the pools open on them).
+    /// The backend's tenant store, held by [`Tenants`](crate::Tenants): the primitives of its
+    /// lifecycle, and what it keeps beyond the pool (PostgreSQL: the registry's state, shared
+    /// schemas, PgBouncer, the Citus flavour; MySQL: the registry and lock settings; SQLite:
+    /// the folder of tenant files and the pools open on them).
     #[doc(hidden)]
-    type Store: Send + Sync + 'static;
-
-    /// What a handle's store is configured with beyond the registry and lock timeout (SQLite:
-    /// its `PoolBudget`; nothing elsewhere).
-    #[doc(hidden)]
-    type StoreSettings: Clone + Default + Send + Sync + 'static;
-
-    /// The store of a handle on `pool` whose registry is `registry`, waiting at most
-    /// `lock_timeout` for a tenant's lock (`None`: as long as the server allows).
-    #[doc(hidden)]
-    fn store(
-        pool: &sqlx::Pool<Self>,
-        registry: &Tenant,
-        lock_timeout: Option<Duration>,
-        settings: &Self::StoreSettings,
-    ) -> Result<Self::Store, Error>;
-
-    /// The pool that serves `tenant` of `tenants` (PostgreSQL, MySQL: the handle's own;
-    /// SQLite: the tenant's, from the handle's LRU).
-    #[doc(hidden)]
-    fn tenant_pool<'a>(
-        tenants: &'a crate::Tenants<Self>,
-        tenant: &'a Tenant,
-    ) -> impl Future<Output = Result<sqlx::Pool<Self>, Error>> + Send + 'a;
+    type Store: Store<Self>;
 
     /// Sends `statement` on the session's connection and returns its first row, if any.
     #[doc(hidden)]

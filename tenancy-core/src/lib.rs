@@ -61,9 +61,7 @@ pub mod context;
 mod crud;
 mod error;
 mod exec;
-mod fan_out;
 mod filter;
-mod handle;
 mod ident;
 #[cfg(feature = "internals")]
 pub mod internals;
@@ -72,18 +70,14 @@ mod model;
 #[cfg(feature = "mysql")]
 mod mysql;
 mod pg;
-mod plan;
 mod pool;
 mod query;
 mod raw;
 mod record;
 mod relation;
-mod report;
 #[cfg(feature = "sqlite")]
 pub mod sqlite;
 mod statement;
-#[cfg(any(feature = "mysql", feature = "sqlite"))]
-mod store;
 mod table;
 pub mod tenant;
 mod tenant_model;
@@ -103,22 +97,22 @@ pub use backend::{Backend, DefaultBackend, SharedPool};
 pub use changeset::Changeset;
 pub use error::{DatabaseError, Error, LockHolder};
 pub use exec::{Executor, OnBackend};
-pub use fan_out::{EachOptions, EachProgressFn};
 pub use filter::{Column, Filter, Order, Set};
-pub use handle::Lifecycle;
-pub use lifecycle::{Dropped, TenantEvent, Tenants, DEFAULT_REGISTRY};
+pub use lifecycle::report::{
+    Dropped, MigrateOptions, Outcome, Planned, Progress, ProgressFn, Report, TenantResult,
+    TenantStatus,
+};
+pub use lifecycle::runs::{EachOptions, EachProgressFn};
+pub use lifecycle::store::CreateHook;
+pub use lifecycle::{Lifecycle, TenantEvent, Tenants, DEFAULT_REGISTRY};
 pub use model::{Model, PerTenant, SharedModel};
 pub use pg::citus::{CitusRefusal, Flavour, InvalidNode, MoveMode, Node, Placement};
-pub use pg::lifecycle::CreateHook;
 pub use pg::PgBouncer;
 pub use pool::{PoolSettings, STATEMENTS_PER_MODEL};
 pub use query::Query;
 pub use raw::Raw;
 pub use record::{Record, State};
 pub use relation::{KeyOf, PreloadKey, Preloaded, Relation, PRELOAD_KEYS_PER_STATEMENT};
-pub use report::{
-    MigrateOptions, Outcome, Planned, Progress, ProgressFn, Report, TenantResult, TenantStatus,
-};
 pub use table::{ColumnDef, TableDef};
 pub use tenant::{InvalidTenantName, NameRule, Tenant, TenantNamePolicy, MAX_TENANT_NAME_LEN};
 pub use tenant_model::{Shared, TenantModel};
@@ -126,6 +120,12 @@ pub use tenant_pool::{TenantPool, TenantTransaction};
 pub use upsert::OnConflict;
 pub use validate::{FieldError, Validate, ValidationErrors};
 pub use value::{SqlDecode, SqlValue};
+
+/// What only PostgreSQL (and Citus) has.
+pub mod postgres {
+    #[cfg(feature = "testing")]
+    pub use crate::pg::testing::{__run_rollback, RollbackArg, RollbackTenant};
+}
 
 /// What generated code needs; not a stable API.
 #[doc(hidden)]

@@ -7,7 +7,8 @@
 //!   layer); it is dropped after the test, with every tenant the test created through its
 //!   [`Tenants`] argument. PostgreSQL (`DATABASE_URL`) or, with `backend = "mysql"`, MySQL /
 //!   MariaDB (`MYSQL_URL`).
-//! - **rollback** (`#[tenancy::test(rollback)]`, [`RollbackTenant`], PostgreSQL only): one
+//! - **rollback** (`#[tenancy::test(rollback)]`, `tenancy::postgres::RollbackTenant`,
+//!   PostgreSQL only): one
 //!   connection, one transaction holding the tenant's registration, `CREATE SCHEMA`, the
 //!   migrations, the fixtures and the test's body, rolled back at the end. Nothing is ever
 //!   committed, so nothing can be left behind, and nothing but that connection can see the
@@ -32,23 +33,20 @@ use std::fmt::Debug;
 use std::future::Future;
 use std::panic::{resume_unwind, AssertUnwindSafe};
 use std::path::Path;
-use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use futures_util::future::BoxFuture;
 use futures_util::FutureExt;
-use sqlx::migrate::{Migration, Migrator};
+use sqlx::migrate::Migrator;
 use sqlx::pool::PoolOptions;
-use sqlx::postgres::PgConnection;
-use sqlx::{AssertSqlSafe, Pool, Postgres, Transaction};
+use sqlx::{Pool, Postgres};
 
 use crate::backend::Backend;
 use crate::error::Error;
-use crate::handle::Lifecycle;
+use crate::lifecycle::store::CreateHook;
 use crate::lifecycle::{TenantEvent, Tenants};
-use crate::pg::sql;
 use crate::tenant::{Tenant, MAX_TENANT_NAME_LEN};
 
 /// The registry of the tenants made for tests.
@@ -77,174 +75,61 @@ pub trait TestBackend: Backend {
 
     /// The handle on `pool` in [`TEST_REGISTRY`] with `migrations`.
     #[doc(hidden)]
-    fn handle(pool: Pool<Self>, migrator: Migrator) -> Result<Tenants<Self>, Error>;
-
-    /// Creates `name` and runs `fixtures` in it (with the tenant as its default schema or
-    /// database), all or nothing.
-    #[doc(hidden)]
-    fn create_seeded(
-        tenants: &Tenants<Self>,
-        name: String,
-        fixtures: Vec<String>,
-    ) -> BoxFuture<'_, Result<Tenant, Error>>;
-
-    /// Drops the leftovers of killed runs in `tenants`' registry (see the module
-    /// documentation); how many it dropped.
-    #[doc(hidden)]
-    fn sweep(tenants: &Tenants<Self>) -> BoxFuture<'_, Result<usize, Error>>;
-}
-
-impl TestBackend for Postgres {
-    const URL_ENV: &'static str = DATABASE_URL_ENV;
-    const EXAMPLE_URL: &'static str = "postgres://postgres@127.0.0.1:5432/test";
-
-    fn handle(pool: Pool<Self>, migrator: Migrator) -> Result<Tenants<Self>, Error> {
-        let tenants = Tenants::new(pool, migrator)?.with_registry(TEST_REGISTRY)?;
-        if pg_registry_ready(tenants.pool(), false) {
-            tenants.registry_ready().store(true, Ordering::Release);
-        }
-        Ok(tenants)
-    }
-
-    fn create_seeded(
-        tenants: &Tenants<Self>,
-        name: String,
-        fixtures: Vec<String>,
-    ) -> BoxFuture<'_, Result<Tenant, Error>> {
-        Box::pin(async move {
-            let created = if fixtures.is_empty() {
-                tenants.create(name).await
-            } else {
-                let hook: crate::CreateHook = Box::new(move |conn, _tenant| {
-                    Box::pin(async move {
-                        for fixture in fixtures {
-                            sqlx::raw_sql(AssertSqlSafe(fixture))
-                                .execute(&mut *conn)
-                                .await?;
-                        }
-                        Ok(())
-                    })
-                });
-                tenants.create_with(name, hook).await
-            };
-            pg_registry_ready(tenants.pool(), created.is_ok());
-            created
-        })
-    }
-
-    fn sweep(tenants: &Tenants<Self>) -> BoxFuture<'_, Result<usize, Error>> {
-        Box::pin(async move {
-            tenants.ensure_registry().await?;
-            // The lock lives as long as this transaction; drops run on other connections.
-            let mut lock = tenants.pool().begin().await?;
-            let got: bool =
-                sqlx::query_scalar("SELECT pg_try_advisory_xact_lock(hashtextextended($1, 0))")
-                    .bind(format!("tenancy-test-sweep:{TEST_REGISTRY}"))
-                    .fetch_one(&mut *lock)
-                    .await?;
-            if !got {
-                return Ok(0);
-            }
-            let swept = drop_stale(tenants).await;
-            lock.rollback().await?;
-            swept
-        })
-    }
-}
-
-#[cfg(feature = "mysql")]
-impl TestBackend for sqlx::MySql {
-    const URL_ENV: &'static str = MYSQL_URL_ENV;
-    const EXAMPLE_URL: &'static str = "mysql://root@127.0.0.1:3306/test";
-
     fn handle(pool: Pool<Self>, migrator: Migrator) -> Result<Tenants<Self>, Error> {
         Tenants::new(pool, migrator)?.with_registry(TEST_REGISTRY)
     }
 
-    fn create_seeded(
-        tenants: &Tenants<Self>,
-        name: String,
-        fixtures: Vec<String>,
-    ) -> BoxFuture<'_, Result<Tenant, Error>> {
-        use sqlx::Connection;
-        Box::pin(async move {
-            let tenant = tenants.create(name).await?;
-            if fixtures.is_empty() {
-                return Ok(tenant);
-            }
-            // DDL commits implicitly on MySQL: the fixtures run after the create, on a
-            // connection of their own that is closed afterwards (it has `USE <tenant>`); the
-            // tenant is dropped if one fails.
-            let seeded = async {
-                let mut conn = tenants.pool().acquire().await?.detach();
-                let result = async {
-                    let use_db = format!("USE {}", crate::mysql::store::quote(tenant.as_str()));
-                    sqlx::raw_sql(AssertSqlSafe(use_db))
-                        .execute(&mut conn)
-                        .await?;
-                    for fixture in fixtures {
-                        sqlx::raw_sql(AssertSqlSafe(fixture))
-                            .execute(&mut conn)
-                            .await?;
-                    }
-                    Ok::<_, sqlx::Error>(())
-                }
-                .await;
-                let _ = conn.close().await;
-                result
-            }
-            .await;
-            match seeded {
-                Ok(()) => Ok(tenant),
-                Err(e) => {
-                    let _ = tenants.drop(&tenant).await;
-                    Err(Error::Hook {
-                        tenant,
-                        source: Box::new(e),
-                    })
-                }
-            }
-        })
+    /// Drops the leftovers of killed runs in `tenants`' registry (see the module
+    /// documentation); how many it dropped. Each drop takes the tenant's lock, and a tenant
+    /// another process dropped first is skipped: concurrent sweeps repeat one listing, nothing
+    /// more.
+    #[doc(hidden)]
+    fn sweep(tenants: &Tenants<Self>) -> BoxFuture<'_, Result<usize, Error>> {
+        Box::pin(drop_stale(tenants))
     }
 
-    fn sweep(tenants: &Tenants<Self>) -> BoxFuture<'_, Result<usize, Error>> {
-        // Each drop takes the tenant's lock, and a tenant another process dropped first is
-        // skipped (`NotATenant`): concurrent sweeps repeat one listing, nothing more.
-        Box::pin(drop_stale(tenants))
+    /// Runs the statements of `sql` (a fixture) on `conn`.
+    #[doc(hidden)]
+    fn run_sql(conn: &mut Self::Connection, sql: String) -> BoxFuture<'_, Result<(), sqlx::Error>>;
+
+    /// Learns that `tenants` created a tenant (`true`) or failed to (`false`).
+    #[doc(hidden)]
+    fn created(tenants: &Tenants<Self>, created: bool) {
+        let _ = (tenants, created);
     }
 }
 
-/// Whether this process made sure of the PostgreSQL test registry in `pool`'s database (a
-/// connection per test then saves a round trip); `ready` records that it did.
-fn pg_registry_ready(pool: &Pool<Postgres>, ready: bool) -> bool {
-    static READY: Mutex<Vec<String>> = Mutex::new(Vec::new());
-    let options = pool.connect_options();
-    let key = format!(
-        "{}:{}/{}",
-        options.get_host(),
-        options.get_port(),
-        options.get_database().unwrap_or_default()
-    );
-    let mut known = READY.lock().unwrap_or_else(|e| e.into_inner());
-    if known.contains(&key) {
-        return true;
-    }
-    if ready {
-        known.push(key);
-    }
-    ready
+/// Creates `name` and runs `fixtures` in it after its migrations, in the creating operation
+/// (with the tenant as its default schema, database or file): all or nothing.
+async fn create_seeded<B: TestBackend>(
+    tenants: &Tenants<B>,
+    name: String,
+    fixtures: Vec<String>,
+) -> Result<Tenant, Error> {
+    let created = if fixtures.is_empty() {
+        tenants.create(name).await
+    } else {
+        let hook: CreateHook<B> = Box::new(move |conn, _tenant| {
+            Box::pin(async move {
+                for fixture in fixtures {
+                    B::run_sql(&mut *conn, fixture).await?;
+                }
+                Ok(())
+            })
+        });
+        tenants.create_with(name, hook).await
+    };
+    B::created(tenants, created.is_ok());
+    created
 }
 
 /// Drops the tenants of `tenants`' registry that [`is_stale`]; how many it dropped.
-async fn drop_stale<B: TestBackend>(tenants: &Tenants<B>) -> Result<usize, Error>
-where
-    Tenants<B>: Lifecycle,
-{
+pub(crate) async fn drop_stale<B: TestBackend>(tenants: &Tenants<B>) -> Result<usize, Error> {
     let now = unix_secs();
     let mut swept = 0;
-    for tenant in Lifecycle::list(tenants).await? {
+    for tenant in tenants.list().await? {
         if is_stale(tenant.as_str(), now, process_running) {
-            match Lifecycle::drop(tenants, tenant.as_str()).await {
+            match tenants.drop(&tenant).await {
                 Ok(_) => swept += 1,
                 Err(Error::NotATenant { .. }) => {}
                 Err(e) => return Err(e),
@@ -283,7 +168,7 @@ fn unix_secs() -> u64 {
 /// A tenant name for `test` (its last path segment), unique across threads and processes:
 /// `t_<test>_<pid>_<counter>_<seconds><nanos>` (seconds since the epoch in 8 hex digits, the
 /// clock's nanoseconds in 4).
-fn unique_name(test: &str) -> String {
+pub(crate) fn unique_name(test: &str) -> String {
     static COUNTER: AtomicU64 = AtomicU64::new(0);
     let counter = COUNTER.fetch_add(1, Ordering::Relaxed);
     let now = SystemTime::now()
@@ -330,13 +215,10 @@ fn parse_name(name: &str) -> Option<(u32, u64)> {
 /// The tenants a handle created (and still has) since [`track`] was called.
 type Made = Arc<Mutex<BTreeSet<Tenant>>>;
 
-fn track<B: TestBackend>(tenants: &Tenants<B>) -> Made
-where
-    Tenants<B>: Lifecycle,
-{
+fn track<B: TestBackend>(tenants: &Tenants<B>) -> Made {
     let made: Made = Arc::default();
     let seen = Arc::clone(&made);
-    Lifecycle::subscribe(tenants, move |event: &TenantEvent| {
+    tenants.subscribe(move |event: &TenantEvent| {
         let mut seen = seen.lock().unwrap_or_else(|e| e.into_inner());
         match event {
             TenantEvent::Created(t) => {
@@ -402,10 +284,7 @@ impl<B: Backend> Debug for TestTenant<B> {
     }
 }
 
-impl<B: TestBackend> TestTenant<B>
-where
-    Tenants<B>: Lifecycle,
-{
+impl<B: TestBackend> TestTenant<B> {
     /// Creates a tenant named after `test` (made unique), with the migrations in the folder
     /// `migrations`, in the registry [`TEST_REGISTRY`] of `pool`'s database.
     pub async fn create(
@@ -432,7 +311,7 @@ where
         let tenants = B::handle(pool, migrator)?;
         sweep_once(&tenants).await;
         let fixtures = fixtures.iter().map(|f| (*f).to_owned()).collect();
-        let tenant = B::create_seeded(&tenants, unique_name(test), fixtures).await?;
+        let tenant = create_seeded(&tenants, unique_name(test), fixtures).await?;
         let made = track(&tenants);
         Ok(TestTenant {
             tenant,
@@ -487,7 +366,7 @@ where
                 .into_iter()
                 .collect();
         for tenant in std::iter::once(&self.tenant).chain(made.iter()) {
-            match Lifecycle::drop(&self.tenants, tenant.as_str()).await {
+            match self.tenants.drop(tenant).await {
                 Ok(_) | Err(Error::NotATenant { .. }) => {}
                 Err(e) => return Err((tenant.clone(), e)),
             }
@@ -500,10 +379,7 @@ where
 /// test tenant whose name says it is older than [`SWEEP_AFTER`] and whose process is not
 /// running on this machine. How many it dropped (0 when another process is sweeping on
 /// PostgreSQL). `#[tenancy::test]` does this once per process by itself.
-pub async fn sweep<B: TestBackend>(pool: Pool<B>) -> Result<usize, Error>
-where
-    Tenants<B>: Lifecycle,
-{
+pub async fn sweep<B: TestBackend>(pool: Pool<B>) -> Result<usize, Error> {
     let tenants = B::handle(pool, Migrator::DEFAULT)?;
     B::sweep(&tenants).await
 }
@@ -511,114 +387,16 @@ where
 /// Sweeps the leftovers of killed runs, once per process and backend; a failure is printed,
 /// not fatal.
 async fn sweep_once<B: TestBackend>(tenants: &Tenants<B>) {
-    static PG_SWEPT: AtomicBool = AtomicBool::new(false);
-    static MYSQL_SWEPT: AtomicBool = AtomicBool::new(false);
-    let swept = if B::URL_ENV == DATABASE_URL_ENV {
-        &PG_SWEPT
-    } else {
-        &MYSQL_SWEPT
-    };
-    if swept.swap(true, Ordering::AcqRel) {
-        return;
+    static SWEPT: Mutex<Vec<&'static str>> = Mutex::new(Vec::new());
+    {
+        let mut swept = SWEPT.lock().unwrap_or_else(|e| e.into_inner());
+        if swept.contains(&B::DB_SYSTEM) {
+            return;
+        }
+        swept.push(B::DB_SYSTEM);
     }
     if let Err(e) = B::sweep(tenants).await {
         eprintln!("#[tenancy::test]: cannot sweep the leftovers of earlier runs: {e}");
-    }
-}
-
-/// A fresh tenant, migrated (and seeded with fixtures, if any) inside one transaction on one
-/// connection that is never committed: the rollback mode of `#[tenancy::test(rollback)]`
-/// (PostgreSQL).
-///
-/// The transaction holds the tenant's registration in [`TEST_REGISTRY`], its `CREATE SCHEMA`,
-/// its migrations and fixtures, then whatever the test does through
-/// [`conn`](Self::conn) / [`transaction`](Self::transaction); [`rollback`](Self::rollback)
-/// (or dropping it) undoes all of it and closes the connection. Other connections never see
-/// the tenant. The transaction's `search_path` is the tenant's schema, so unqualified names in
-/// the test's SQL mean the tenant's tables. `conn.begin()` inside makes a savepoint.
-///
-/// ```no_run
-/// # async fn demo() -> Result<(), tenancy_core::Error> {
-/// use tenancy_core::testing::RollbackTenant;
-/// let url = "postgres://postgres@127.0.0.1:5432/test";
-/// let mut test = RollbackTenant::begin(url, "migrations/tenant", "seeds", &[]).await?;
-/// sqlx::query("INSERT INTO guards (name, position) VALUES ('Abu', 'Guard')")
-///     .execute(test.conn())
-///     .await?;
-/// test.rollback().await?; // nothing of it was ever committed
-/// # Ok(()) }
-/// ```
-pub struct RollbackTenant {
-    tenant: Tenant,
-    tx: Transaction<'static, Postgres>,
-    pool: Pool<Postgres>,
-}
-
-impl Debug for RollbackTenant {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("RollbackTenant")
-            .field("tenant", &self.tenant)
-            .finish_non_exhaustive()
-    }
-}
-
-impl RollbackTenant {
-    /// Opens one connection to `url`, begins a transaction and creates in it a tenant named
-    /// after `test` (made unique) with the migrations in the folder `migrations`, then runs
-    /// each of `fixtures` in it. The test registry itself is created (committed) if missing.
-    pub async fn begin(
-        url: &str,
-        migrations: impl AsRef<Path>,
-        test: &str,
-        fixtures: &[&str],
-    ) -> Result<Self, Error> {
-        let migrator = Migrator::new(migrations.as_ref())
-            .await
-            .map_err(sqlx::Error::from)?;
-        let pool = PoolOptions::<Postgres>::new()
-            .max_connections(1)
-            .connect(url)
-            .await?;
-        let tenants = Postgres::handle(pool.clone(), migrator)?;
-        tenants.ensure_registry().await?;
-        pg_registry_ready(&pool, true);
-        let tenant = tenants.parse(unique_name(test))?;
-        let all: Vec<&Migration> = tenants.migrations().ups().collect();
-        let mut batch = sql::create_batch(tenants.registry(), &tenant, &all, tenants.batch());
-        batch.push_str(&sql::set_local_search_path(&tenant, tenants.batch()));
-        batch.push_str(";\n");
-        for fixture in fixtures {
-            batch.push_str(fixture);
-            batch.push_str("\n;\n");
-        }
-        let mut tx = pool.begin().await?;
-        sqlx::raw_sql(AssertSqlSafe(batch))
-            .execute(&mut *tx)
-            .await
-            .map_err(|e| Error::from(e).about(&tenant))?;
-        Ok(RollbackTenant { tenant, tx, pool })
-    }
-
-    /// The test's tenant (it exists in this transaction only).
-    pub fn tenant(&self) -> &Tenant {
-        &self.tenant
-    }
-
-    /// The connection, inside the transaction.
-    pub fn conn(&mut self) -> &mut PgConnection {
-        &mut self.tx
-    }
-
-    /// The transaction.
-    pub fn transaction(&mut self) -> &mut Transaction<'static, Postgres> {
-        &mut self.tx
-    }
-
-    /// Rolls everything back and closes the connection.
-    pub async fn rollback(self) -> Result<(), Error> {
-        let rolled_back = self.tx.rollback().await;
-        self.pool.close().await;
-        Ok(rolled_back?)
     }
 }
 
@@ -652,36 +430,6 @@ impl<B: Backend> TestArg<B> for Tenants<B> {
     }
 }
 
-/// A value a `#[tenancy::test(rollback)]` function can take as an argument: its tenant, or
-/// (one of) its connection or transaction, borrowed for the test.
-#[diagnostic::on_unimplemented(
-    message = "`{Self}` cannot be an argument of a `#[tenancy::test(rollback)]` function",
-    label = "not an argument a rollback test can ask for",
-    note = "a `#[tenancy::test(rollback)]` function takes any of: `tenancy::Tenant` (its tenant) and one of `&mut sqlx::PgConnection` or `&mut sqlx::Transaction<'_, sqlx::Postgres>` (the one connection, inside the transaction that is rolled back); a pool or `Tenants` would use other connections, which cannot see the uncommitted tenant: for those, remove `rollback`"
-)]
-pub trait RollbackArg<'c>: Sized {
-    /// The value for the test of `test`.
-    fn from_rollback(test: &'c mut RollbackTenant) -> Self;
-}
-
-impl<'c> RollbackArg<'c> for Tenant {
-    fn from_rollback(test: &'c mut RollbackTenant) -> Self {
-        test.tenant.clone()
-    }
-}
-
-impl<'c> RollbackArg<'c> for &'c mut PgConnection {
-    fn from_rollback(test: &'c mut RollbackTenant) -> Self {
-        test.conn()
-    }
-}
-
-impl<'c> RollbackArg<'c> for &'c mut Transaction<'static, Postgres> {
-    fn from_rollback(test: &'c mut RollbackTenant) -> Self {
-        test.transaction()
-    }
-}
-
 /// What a `#[tenancy::test]` function can return: `()`, or a `Result<(), E>` that fails the
 /// test when it is an `Err`.
 #[diagnostic::on_unimplemented(
@@ -706,7 +454,7 @@ impl<E: Debug> TestOutput for Result<(), E> {
 }
 
 /// A tokio runtime for one test.
-fn runtime() -> tokio::runtime::Runtime {
+pub(crate) fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -721,7 +469,6 @@ fn runtime() -> tokio::runtime::Runtime {
 pub fn __run<B, F, Fut>(test: &str, migrations: &str, fixtures: &[&str], body: F)
 where
     B: TestBackend,
-    Tenants<B>: Lifecycle,
     F: FnOnce(&TestTenant<B>) -> Fut,
     Fut: Future,
     Fut::Output: TestOutput,
@@ -754,47 +501,8 @@ where
     }
 }
 
-/// The body of the `#[test]` function `#[tenancy::test(rollback)]` generates: on a
-/// current-thread tokio runtime, begins the test's [`RollbackTenant`] on `DATABASE_URL`, runs
-/// `body` with it and rolls everything back, also when `body` panics.
-#[doc(hidden)]
-pub fn __run_rollback<F, O>(test: &str, migrations: &str, fixtures: &[&str], body: F)
-where
-    F: for<'c> FnOnce(&'c mut RollbackTenant) -> Pin<Box<dyn Future<Output = O> + 'c>>,
-    O: TestOutput,
-{
-    let output = runtime().block_on(async move {
-        let url = database_url::<Postgres>();
-        let mut test_tenant = RollbackTenant::begin(&url, migrations, test, fixtures)
-            .await
-            .unwrap_or_else(|e| {
-                panic!(
-                    "#[tenancy::test(rollback)]: cannot create the tenant of {test} \
-                     with the migrations of {migrations} on {DATABASE_URL_ENV} ({url}): {e}"
-                )
-            });
-        let result = AssertUnwindSafe(body(&mut test_tenant))
-            .catch_unwind()
-            .await;
-        let tenant = test_tenant.tenant().clone();
-        let rolled_back = test_tenant.rollback().await;
-        match (result, rolled_back) {
-            (Ok(output), Ok(())) => output,
-            // Nothing was committed: a failed rollback (a broken connection) leaves nothing.
-            (Ok(output), Err(e)) => {
-                eprintln!("#[tenancy::test(rollback)]: rolling back {tenant}: {e}");
-                output
-            }
-            (Err(panic), _) => resume_unwind(panic),
-        }
-    });
-    if let Err(message) = output.into_result() {
-        panic!("{message}");
-    }
-}
-
 /// `B`'s test database URL, or a panic saying how to set it.
-fn database_url<B: TestBackend>() -> String {
+pub(crate) fn database_url<B: TestBackend>() -> String {
     match std::env::var(B::URL_ENV) {
         Ok(url) if !url.trim().is_empty() => url,
         _ => panic!(

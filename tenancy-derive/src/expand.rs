@@ -47,7 +47,7 @@ fn expand(model: &Container) -> TokenStream {
     let model_impl = tenant_model_impl(model);
     let scope_impl = scope_impl(model);
     let validate_impl = validate_impl(model);
-    let constants = column_constants(model, model.columns());
+    let constants = column_constants(model, model.columns(), true);
     quote! {
         const _: () = {
             #codecs
@@ -119,6 +119,7 @@ fn stand_in(model: &Container) -> TokenStream {
             let name = f.const_name();
             name != "TABLE" && syn::parse_str::<syn::Ident>(&name).is_ok() && names.insert(name)
         }),
+        !model_impl.is_empty(),
     );
     quote! {
         const _: () = {
@@ -343,8 +344,17 @@ fn bound(span: Span, value: Option<&impl ToTokens>) -> TokenStream {
 fn column_constants<'a, 'b: 'a>(
     model: &Container,
     fields: impl Iterator<Item = &'a Field<'b>>,
+    with_table: bool,
 ) -> TokenStream {
     let (ident, vis) = (model.ident, model.vis);
+    // `Guard::TABLE` without importing `tenancy::Model`.
+    let table = with_table.then(|| {
+        let summary = format!("The table and columns of [`{ident}`] (`tenancy::Model::TABLE`).");
+        quote! {
+            #[doc = #summary]
+            #vis const TABLE: ::tenancy::TableDef = <#ident as ::tenancy::Model>::TABLE;
+        }
+    });
     let wanted: Vec<&Field> = fields.collect();
     let constants = model
         .columns()
@@ -372,6 +382,7 @@ fn column_constants<'a, 'b: 'a>(
         #[automatically_derived]
         #[allow(dead_code, non_upper_case_globals)]
         impl #ident {
+            #table
             #(#constants)*
         }
     }

@@ -287,22 +287,22 @@ fn generate(options: &Options, item: &ItemFn) -> TokenStream {
         let lets = order.iter().map(|&i| {
             let (ty, var) = (types[i], &vars[i]);
             quote_spanned!(ty.span()=>
-                let #var = <#ty as ::tenancy::testing::RollbackArg<'_>>::from_rollback(
+                let #var = <#ty as ::tenancy::postgres::RollbackArg<'_>>::from_rollback(
                     &mut *__tenancy_test
                 );
             )
         });
         let checks = types.iter().map(|ty| {
             quote_spanned!(ty.span()=>
-                let _ = <#ty as ::tenancy::testing::RollbackArg<'_>>::from_rollback;
+                let _ = <#ty as ::tenancy::postgres::RollbackArg<'_>>::from_rollback;
             )
         });
         let run = quote! {
-            ::tenancy::testing::__run_rollback(
+            ::tenancy::postgres::__run_rollback(
                 #test_name,
                 #migrations,
                 &[#(#fixtures),*],
-                |__tenancy_test: &mut ::tenancy::testing::RollbackTenant| {
+                |__tenancy_test: &mut ::tenancy::postgres::RollbackTenant| {
                     #(#lets)*
                     ::std::boxed::Box::pin(#name(#(#vars),*))
                 },

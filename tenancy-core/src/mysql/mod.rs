@@ -2,7 +2,6 @@
 //! error number the crate looks at is named here and nowhere else.
 
 use std::fmt;
-use std::time::Duration;
 
 use futures_util::future::BoxFuture;
 use sqlx::mysql::{MySqlConnection, MySqlDatabaseError, MySqlRow};
@@ -17,8 +16,10 @@ use crate::value::{scalars, BindColumn};
 
 #[cfg(test)]
 mod dialect_tests;
+mod op;
 pub(crate) mod store;
-mod tenants;
+#[cfg(feature = "testing")]
+mod testing;
 mod write;
 pub(crate) use store::MySqlStore;
 
@@ -51,10 +52,6 @@ crate::exec::connection_executor!(MySqlConnection, MySql);
 crate::relation::preload_with_in!(MySql);
 
 impl SharedPool for MySql {}
-
-/// A handle without a lock timeout waits this long: one year, the largest `lock_wait_timeout`
-/// the server accepts.
-const WAIT_AS_LONG_AS_ALLOWED: Duration = Duration::from_secs(31_536_000);
 
 /// ER_BAD_DB_ERROR: unknown database.
 const BAD_DB: u16 = 1049;
@@ -110,27 +107,6 @@ impl Backend for MySql {
     const CONTAINER: &'static str = "database";
     const MAX_BIND_PARAMS: usize = 65_535;
     type Store = MySqlStore;
-
-    type StoreSettings = ();
-
-    fn store(
-        _pool: &sqlx::MySqlPool,
-        registry: &Tenant,
-        lock_timeout: Option<Duration>,
-        _settings: &(),
-    ) -> Result<MySqlStore, crate::Error> {
-        Ok(MySqlStore::new(
-            registry.clone(),
-            lock_timeout.unwrap_or(WAIT_AS_LONG_AS_ALLOWED),
-        ))
-    }
-
-    async fn tenant_pool(
-        tenants: &crate::Tenants<Self>,
-        _tenant: &Tenant,
-    ) -> Result<sqlx::MySqlPool, crate::Error> {
-        Ok(tenants.pool().clone())
-    }
 
     plain_sending!();
 

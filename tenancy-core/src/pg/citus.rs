@@ -28,9 +28,10 @@ use sqlx::migrate::Migration;
 use sqlx::postgres::{PgArguments, PgConnection};
 use sqlx::{Arguments, AssertSqlSafe, Postgres, SqlSafeStr};
 
-use super::lifecycle::{args, settle};
 use super::sql;
+use super::store::args;
 use crate::error::Error;
+use crate::lifecycle::store::Store;
 use crate::lifecycle::Tenants;
 use crate::tenant::Tenant;
 use crate::trace;
@@ -275,6 +276,21 @@ pub(crate) fn refusal(err: &sqlx::Error) -> Option<CitusRefusal> {
 }
 
 /// Whether `err` is Citus refusing to move a schema that holds no table.
+/// The error of a migration Citus refused for a reason it always will.
+pub(crate) fn refused(
+    tenant: &Tenant,
+    version: i64,
+    refusal: CitusRefusal,
+    source: sqlx::Error,
+) -> Error {
+    Error::CitusUnsupported {
+        tenant: tenant.clone(),
+        version,
+        refusal,
+        source: source.into(),
+    }
+}
+
 pub(crate) fn is_empty_schema(err: &sqlx::Error) -> bool {
     matches!(err, sqlx::Error::Database(db) if db.message().contains(EMPTY_SCHEMA))
 }
@@ -517,8 +533,8 @@ fn statement_has_code(statement: &str) -> bool {
 impl Tenants<Postgres> {
     /// Fails with [`Error::NotCitus`] unless the handle runs on Citus.
     async fn require_citus(&self, operation: &'static str) -> Result<(), Error> {
-        self.ensure_registry().await?;
-        if self.on_citus() {
+        self.pg().ensure_registry().await?;
+        if self.pg().on_citus() {
             Ok(())
         } else {
             Err(Error::NotCitus { operation })
@@ -541,7 +557,7 @@ impl Tenants<Postgres> {
     pub async fn placement(&self) -> Result<Vec<Placement>, Error> {
         self.require_citus("placement").await?;
         let rows: Vec<(String, Option<String>, Option<i32>)> =
-            self.rows(&placement(self.registry()), args!()).await?;
+            self.pg().rows(&placement(self.registry()), args!()).await?;
         rows.into_iter()
             .map(|(name, host, port)| {
                 Ok(Placement {
@@ -558,10 +574,11 @@ impl Tenants<Postgres> {
     pub async fn placement_of(&self, name: impl AsRef<str>) -> Result<Option<Node>, Error> {
         let tenant = self.parse(name)?;
         self.require_citus("placement").await?;
-        if !self.registered(&tenant).await? {
+        if !self.pg().exists(&tenant).await? {
             return Err(Error::NotATenant { tenant });
         }
         let rows: Vec<(String, i32)> = self
+            .pg()
             .rows(placement_of(), args!(tenant.as_str()))
             .await
             .map_err(|e| e.about(&tenant))?;
@@ -575,7 +592,7 @@ impl Tenants<Postgres> {
     /// ([`Error::NotCitus`] otherwise).
     pub async fn nodes(&self) -> Result<Vec<Node>, Error> {
         self.require_citus("nodes").await?;
-        let rows: Vec<(String, i32)> = self.rows(NODES, args!()).await?;
+        let rows: Vec<(String, i32)> = self.pg().rows(NODES, args!()).await?;
         Ok(rows
             .into_iter()
             .filter_map(|(host, port)| node_of(Some(host), Some(port)))
@@ -607,8 +624,10 @@ impl Tenants<Postgres> {
         let tenant = self.parse(name)?;
         self.require_citus("move").await?;
         let span = trace::lifecycle::<Postgres>("move", &tenant);
-        let moved = trace::within(span, self.move_checked(&tenant, node, mode)).await;
-        self.explained(&tenant, moved).await
+        match trace::within(span, self.move_checked(&tenant, node, mode)).await {
+            Ok(()) => Ok(()),
+            Err(err) => Err(self.pg().explain(&tenant, err).await),
+        }
     }
 
     async fn move_checked(
@@ -628,18 +647,26 @@ impl Tenants<Postgres> {
             MoveMode::BlockWrites => {
                 let mut tx = self.pool().begin().await?;
                 let result = async {
-                    self.lock(&mut tx, tenant).await?;
+                    sqlx::raw_sql(AssertSqlSafe(self.pg().lock_sql(tenant)))
+                        .execute(&mut *tx)
+                        .await?;
                     self.move_locked(&mut tx, tenant, node, mode).await
                 }
                 .await;
-                settle(tx, result).await
+                match result {
+                    Ok(()) => Ok(tx.commit().await?),
+                    Err(err) => {
+                        let _ = tx.rollback().await;
+                        Err(err)
+                    }
+                }
             }
             MoveMode::Logical => {
                 // Detached: whatever happens (an error, the future dropped), this connection
                 // and the session lock it holds are closed, never pooled.
                 let mut conn = self.pool().acquire().await?.detach();
                 let result = async {
-                    if let Some(timeout) = self.batch().lock_timeout {
+                    if let Some(timeout) = self.pg().batch().lock_timeout {
                         sqlx::query("SELECT set_config('lock_timeout', $1, false)")
                             .persistent(false)
                             .bind(format!("{}ms", timeout.as_millis().max(1)))
@@ -669,18 +696,13 @@ impl Tenants<Postgres> {
         node: &Node,
         mode: MoveMode,
     ) -> Result<(), Error> {
-        let (registered, schema): (bool, bool) =
-            sqlx::query_as(AssertSqlSafe(sql::registered_and_schema(self.registry())))
-                .persistent(false)
-                .bind(tenant.as_str())
-                .fetch_one(&mut *conn)
-                .await?;
-        if !registered {
+        let found = self.pg().found(&mut *conn, tenant).await?;
+        if !found.registered {
             return Err(Error::NotATenant {
                 tenant: tenant.clone(),
             });
         }
-        if !schema {
+        if !found.container {
             return Err(Error::SchemaMissing {
                 tenant: tenant.clone(),
             });

@@ -13,11 +13,13 @@ use sqlx::{AssertSqlSafe, Connection, Postgres};
 pub(crate) mod citus;
 #[cfg(test)]
 mod dialect_tests;
-pub(crate) mod lifecycle;
-pub(crate) mod migrate;
+mod handle;
 mod pgbouncer;
 #[doc(hidden)]
 pub mod sql;
+pub(crate) mod store;
+#[cfg(feature = "testing")]
+pub(crate) mod testing;
 
 pub use pgbouncer::PgBouncer;
 
@@ -180,25 +182,7 @@ impl Backend for Postgres {
     const DB_SYSTEM: &'static str = "postgresql";
     const CONTAINER: &'static str = "schema";
     const MAX_BIND_PARAMS: usize = 65_535;
-    // The PostgreSQL lifecycle keeps its settings in the handle (lifecycle.rs, migrate.rs).
-    type Store = ();
-    type StoreSettings = ();
-
-    fn store(
-        _pool: &sqlx::PgPool,
-        _registry: &Tenant,
-        _lock_timeout: Option<std::time::Duration>,
-        _settings: &(),
-    ) -> Result<(), crate::Error> {
-        Ok(())
-    }
-
-    async fn tenant_pool(
-        tenants: &crate::Tenants<Self>,
-        _tenant: &Tenant,
-    ) -> Result<sqlx::PgPool, crate::Error> {
-        Ok(tenants.pool().clone())
-    }
+    type Store = store::PgStore;
 
     async fn fetch_optional<'s>(
         session: &'s mut Session<'_, Self>,

@@ -79,14 +79,9 @@ fn literal(s: &str) -> String {
     out
 }
 
-/// Takes the per-tenant lock until the end of the transaction; `$1` is the tenant name.
-/// Keyed by registry and tenant, so runs on different tenants never wait for each other.
-pub fn lock_tenant(registry: &Tenant) -> String {
-    lock_tenant_of(registry, "$1")
-}
-
-/// [`lock_tenant`] of `tenant` (a validated name, rendered as a literal), for a simple-protocol
-/// statement.
+/// Takes the lock of `tenant` (a validated name, rendered as a literal) until the end of the
+/// transaction, for a simple-protocol statement. Keyed by registry and tenant, so runs on
+/// different tenants never wait for each other.
 pub fn lock_tenant_named(registry: &Tenant, tenant: &Tenant) -> String {
     lock_tenant_of(registry, &literal(tenant.as_str()))
 }
@@ -108,7 +103,7 @@ fn lock_key(registry: &Tenant, name: &str) -> String {
     )
 }
 
-/// The tenant's lifecycle lock (the same key as [`lock_tenant`]) taken for the session, for
+/// The tenant's lifecycle lock (the same key as [`lock_tenant_named`]) taken for the session, for
 /// work that cannot run inside a transaction (a Citus move by logical replication). Only for a
 /// connection that is closed afterwards, never returned to a pool.
 pub fn lock_tenant_session_named(registry: &Tenant, tenant: &Tenant) -> String {
@@ -123,11 +118,13 @@ pub fn register(registry: &Tenant) -> String {
     format!("INSERT INTO {}.tenants (name) VALUES ($1)", q(registry))
 }
 
-/// Unregisters tenant `$1` (its bookkeeping rows cascade), returning the name if it was there.
-pub fn unregister(registry: &Tenant) -> String {
+/// Unregisters `tenant` (a validated name, rendered as a literal), for a simple-protocol
+/// batch; its bookkeeping rows cascade.
+pub fn unregister_named(registry: &Tenant, tenant: &Tenant) -> String {
     format!(
-        "DELETE FROM {}.tenants WHERE name = $1 RETURNING name",
-        q(registry)
+        "DELETE FROM {}.tenants WHERE name = {}",
+        q(registry),
+        literal(tenant.as_str())
     )
 }
 
@@ -600,8 +597,8 @@ mod tests {
             r#"INSERT INTO "_tenancy".tenants (name) VALUES ($1)"#
         );
         assert_eq!(
-            lock_tenant(&reg),
-            "SELECT pg_advisory_xact_lock(hashtextextended('tenancy:_tenancy:' || $1, 0))"
+            lock_tenant_named(&reg, &t("acme")),
+            "SELECT pg_advisory_xact_lock(hashtextextended('tenancy:_tenancy:' || 'acme', 0))"
         );
         assert_eq!(create_schema(&t("acme")), r#"CREATE SCHEMA "acme""#);
         assert_eq!(drop_schema(&t("acme")), r#"DROP SCHEMA "acme" CASCADE"#);

@@ -29,8 +29,8 @@ use crate::value::{scalars, BindColumn};
 
 #[cfg(test)]
 mod dialect_tests;
+mod handle;
 mod store;
-mod tenants;
 pub(crate) use store::SqliteStore;
 
 /// SQLite's SQL: `"double quoted"` identifiers, `?n` placeholders, `RETURNING` (3.35+), and
@@ -259,60 +259,6 @@ impl Backend for Sqlite {
     const CONTAINER: &'static str = "database file";
     const MAX_BIND_PARAMS: usize = 32_766;
     type Store = SqliteStore;
-    type StoreSettings = PoolBudget;
-
-    fn store(
-        pool: &SqlitePool,
-        registry: &Tenant,
-        lock_timeout: Option<Duration>,
-        budget: &PoolBudget,
-    ) -> Result<SqliteStore, Error> {
-        let file = pool.connect_options().get_filename().to_owned();
-        let folder = match file.parent() {
-            Some(folder) if !file.as_os_str().is_empty() && file != Path::new(":memory:") => {
-                if folder.as_os_str().is_empty() {
-                    PathBuf::from(".")
-                } else {
-                    folder.to_owned()
-                }
-            }
-            _ => {
-                return Err(Error::Unsupported {
-                    operation: "Tenants<Sqlite>",
-                    reason: format!(
-                        "the pool's database {file:?} is not a file in a folder; open the registry with tenancy::sqlite::open(\"sqlite:///path/to/folder\")"
-                    ),
-                })
-            }
-        };
-        // The registry is the file `<registry>.db` in the folder: the pool's own file for the
-        // default registry of `open`, another file (opened on first use) for another name.
-        let registry_file = registry_file(&folder, registry);
-        let registry_pool = if registry_file == file {
-            pool.clone()
-        } else {
-            SqlitePoolOptions::new()
-                .max_connections(4)
-                .connect_lazy_with(
-                    file_options(&registry_file, budget.busy_timeout).create_if_missing(true),
-                )
-        };
-        Ok(SqliteStore::new(
-            folder,
-            registry_file,
-            registry_pool,
-            registry.clone(),
-            lock_timeout,
-            *budget,
-        ))
-    }
-
-    async fn tenant_pool(
-        tenants: &crate::Tenants<Self>,
-        tenant: &Tenant,
-    ) -> Result<SqlitePool, Error> {
-        tenants.store().pool(tenant).await
-    }
 
     plain_sending!();
 

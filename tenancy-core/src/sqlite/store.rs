@@ -13,6 +13,9 @@
 //! - **Create** builds the migrated file under a temporary name and links it into place
 //!   (`link`, which never replaces an existing file), so a failed or interrupted create leaves
 //!   no `<tenant>.db`.
+//! - Each tenant has its own pool ([`Tenants::pool_for`](crate::Tenants::pool_for)); a plain
+//!   `SqlitePool` is no executor. The pools live in an LRU bounded by the handle's
+//!   [`PoolBudget`].
 
 use std::collections::HashMap;
 use std::io;
@@ -23,15 +26,17 @@ use std::time::{Duration, Instant};
 
 use futures_util::{StreamExt, TryStreamExt};
 use sqlx::migrate::Migration;
-use sqlx::sqlite::{SqliteConnection, SqlitePool, SqlitePoolOptions};
+use sqlx::sqlite::{Sqlite, SqliteConnection, SqlitePool, SqlitePoolOptions};
 use sqlx::{Connection, Executor as _};
 
-use super::{file_options, is_busy, is_cantopen, is_unique_violation, PoolBudget};
+use super::{file_options, is_busy, is_cantopen, is_unique_violation, registry_file, PoolBudget};
 use crate::error::Error;
-use crate::lifecycle::Dropped;
-use crate::plan::{Applied, Migrations};
-use crate::report::{Outcome, TenantStatus};
-use crate::tenant::{InvalidTenantName, NameRule, Tenant};
+use crate::lifecycle::plan::{Applied, History};
+use crate::lifecycle::store::{CreateHook, Direction, Found, Operation, Store};
+use crate::tenant::{NameRule, Tenant};
+
+/// How many tenants `migrate_all` and `rollback_all` migrate at once unless told otherwise.
+const DEFAULT_CONCURRENCY: usize = 4;
 
 /// The table of applied migrations inside each tenant's file.
 const MIGRATIONS_TABLE: &str = "_tenancy_migrations";
@@ -45,15 +50,10 @@ const DEVICE_NAMES: &[&str] = &[
 /// How many tenant files `status` reads at once.
 const STATUS_CONCURRENCY: usize = 8;
 
-/// The direction of a migration run.
-#[derive(Clone, Copy)]
-enum Direction {
-    Up,
-    Down(i64),
-}
-
 /// The SQLite store of one [`Tenants`](crate::Tenants) handle.
 pub struct SqliteStore {
+    /// The pool the handle was built on.
+    pool: SqlitePool,
     folder: PathBuf,
     registry_file: PathBuf,
     registry_pool: SqlitePool,
@@ -73,6 +73,31 @@ impl std::fmt::Debug for SqliteStore {
             .field("registry", &self.registry)
             .field("budget", &self.budget)
             .finish_non_exhaustive()
+    }
+}
+
+/// One operation on SQLite: the tenants' locks in this process, and the connection to the file
+/// it works on (the tenant's, or the one a create builds), inside `BEGIN IMMEDIATE`.
+pub struct SqliteOp {
+    guards: Vec<tokio::sync::OwnedMutexGuard<()>>,
+    conn: Option<SqliteConnection>,
+    /// A create's tenant and the temporary file it builds.
+    building: Option<(Tenant, PathBuf)>,
+}
+
+impl Drop for SqliteOp {
+    /// An operation dropped before it finished: its connection closes (an open transaction
+    /// with it) and the file it was building is removed.
+    fn drop(&mut self) {
+        if let Some((_, temp)) = self.building.take() {
+            let _ = remove_with_sidecars(&temp);
+        }
+    }
+}
+
+impl SqliteOp {
+    fn conn(&mut self) -> &mut SqliteConnection {
+        self.conn.as_mut().expect("the operation's file is open")
     }
 }
 
@@ -154,28 +179,6 @@ fn remove_with_sidecars(path: &Path) -> io::Result<bool> {
 }
 
 impl SqliteStore {
-    pub(crate) fn new(
-        folder: PathBuf,
-        registry_file: PathBuf,
-        registry_pool: SqlitePool,
-        registry: Tenant,
-        lock_timeout: Option<Duration>,
-        budget: PoolBudget,
-    ) -> Self {
-        SqliteStore {
-            folder,
-            registry_file,
-            registry_pool,
-            registry,
-            lock_timeout,
-            budget,
-            pools: Mutex::new(Lru::default()),
-            locks: Mutex::new(HashMap::new()),
-            registry_ready: AtomicBool::new(false),
-            temp_counter: AtomicU64::new(0),
-        }
-    }
-
     /// The folder holding the tenant files.
     pub(crate) fn folder(&self) -> &Path {
         &self.folder
@@ -194,13 +197,13 @@ impl SqliteStore {
     /// Refuses names that must not become a file here: a device name, or the registry's own
     /// file. Checked before the file system is touched.
     fn check_name(&self, tenant: &Tenant) -> Result<(), Error> {
-        if DEVICE_NAMES.contains(&tenant.as_str()) || self.path(tenant) == self.registry_file {
-            return Err(Error::InvalidTenantName(InvalidTenantName {
+        match self.refuses(tenant) {
+            Some(rule) => Err(Error::InvalidTenantName(crate::tenant::InvalidTenantName {
                 name: tenant.as_str().to_owned(),
-                rule: NameRule::Reserved,
-            }));
+                rule,
+            })),
+            None => Ok(()),
         }
-        Ok(())
     }
 
     fn mutex(&self, tenant: &Tenant) -> Arc<tokio::sync::Mutex<()>> {
@@ -209,7 +212,10 @@ impl SqliteStore {
     }
 
     /// Takes `tenant`'s lock in this process, waiting at most the handle's lock timeout.
-    async fn lock(&self, tenant: &Tenant) -> Result<tokio::sync::OwnedMutexGuard<()>, Error> {
+    async fn lock_tenant(
+        &self,
+        tenant: &Tenant,
+    ) -> Result<tokio::sync::OwnedMutexGuard<()>, Error> {
         let mutex = self.mutex(tenant);
         match self.lock_timeout {
             None => Ok(mutex.lock_owned().await),
@@ -272,7 +278,7 @@ impl SqliteStore {
     }
 
     /// Whether `tenant` is registered.
-    pub(crate) async fn exists(&self, tenant: &Tenant) -> Result<bool, Error> {
+    async fn registered(&self, tenant: &Tenant) -> Result<bool, Error> {
         self.ensure_registry().await?;
         let found: Option<i64> = sqlx::query_scalar("SELECT 1 FROM tenants WHERE name = ?1")
             .bind(tenant.as_str())
@@ -282,7 +288,7 @@ impl SqliteStore {
     }
 
     /// Every registered tenant, by name.
-    pub(crate) async fn list(&self) -> Result<Vec<Tenant>, Error> {
+    async fn tenants(&self) -> Result<Vec<Tenant>, Error> {
         self.ensure_registry().await?;
         let names: Vec<String> = sqlx::query_scalar("SELECT name FROM tenants ORDER BY name")
             .fetch_all(&self.registry_pool)
@@ -295,18 +301,18 @@ impl SqliteStore {
 
     /// `tenant`'s pool, from the LRU or opened now. [`Error::NotATenant`] if it is not
     /// registered, [`Error::SchemaMissing`] if its file is gone.
-    pub(crate) async fn pool(&self, tenant: &Tenant) -> Result<SqlitePool, Error> {
+    async fn tenant_pool(&self, tenant: &Tenant) -> Result<SqlitePool, Error> {
         if let Some(pool) = self.lru().get(tenant) {
             return Ok(pool);
         }
         self.check_name(tenant)?;
         // Opened under the tenant's lock, so never between a drop's or rename's check and its
         // removal of the file.
-        let _guard = self.lock(tenant).await?;
+        let _guard = self.lock_tenant(tenant).await?;
         if let Some(pool) = self.lru().get(tenant) {
             return Ok(pool);
         }
-        if !self.exists(tenant).await? {
+        if !self.registered(tenant).await? {
             return Err(Error::NotATenant {
                 tenant: tenant.clone(),
             });
@@ -350,69 +356,6 @@ impl SqliteStore {
         }
     }
 
-    /// Creates `tenant`: a migrated file built under a temporary name, linked into place, then
-    /// registered. [`Error::TenantExists`] if registered, [`Error::SchemaExists`] if a file of
-    /// that name exists unregistered; [`Error::Migration`] names a failing migration. On any
-    /// failure nothing is left: no file, no registry row.
-    pub(crate) async fn create(
-        &self,
-        tenant: &Tenant,
-        migrations: &Migrations,
-    ) -> Result<(), Error> {
-        self.check_name(tenant)?;
-        let _guard = self.lock(tenant).await?;
-        if self.exists(tenant).await? {
-            return Err(Error::TenantExists {
-                tenant: tenant.clone(),
-            });
-        }
-        let path = self.path(tenant);
-        if path.exists() {
-            return Err(Error::SchemaExists {
-                tenant: tenant.clone(),
-            });
-        }
-        let temp = self.folder.join(format!(
-            ".{tenant}.{}.{}.creating",
-            std::process::id(),
-            self.temp_counter.fetch_add(1, Ordering::Relaxed)
-        ));
-        let built = self.build(&temp, tenant, migrations).await;
-        let result = match built {
-            Ok(()) => self.link_and_register(tenant, &temp, &path).await,
-            Err(e) => Err(e),
-        };
-        let _ = remove_with_sidecars(&temp);
-        result
-    }
-
-    /// Builds the migrated file at `temp`: every up migration and its record, in one
-    /// transaction.
-    async fn build(
-        &self,
-        temp: &Path,
-        tenant: &Tenant,
-        migrations: &Migrations,
-    ) -> Result<(), Error> {
-        let options = file_options(temp, self.busy_timeout()).create_if_missing(true);
-        let mut conn = SqliteConnection::connect_with(&options)
-            .await
-            .map_err(|e| Error::from(e).about(tenant))?;
-        let result = async {
-            conn.execute("BEGIN IMMEDIATE").await?;
-            create_migrations_table(&mut conn).await?;
-            for m in migrations.ups() {
-                apply_up(&mut conn, tenant, m).await?;
-            }
-            conn.execute("COMMIT").await?;
-            Ok::<_, Error>(())
-        }
-        .await;
-        // Closing the last connection checkpoints the WAL into the file and removes it.
-        let _ = conn.close().await;
-        result.map_err(|e| e.about(tenant))
-    }
-
     /// Links the built `temp` file to `path` (never replacing a file there) and registers the
     /// tenant; undoes the link if the registration fails.
     async fn link_and_register(
@@ -425,7 +368,7 @@ impl SqliteStore {
             Ok(()) => {}
             Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
                 // Another process got there first.
-                return Err(if self.exists(tenant).await? {
+                return Err(if self.registered(tenant).await? {
                     Error::TenantExists {
                         tenant: tenant.clone(),
                     }
@@ -454,71 +397,17 @@ impl SqliteStore {
         Ok(())
     }
 
-    /// Drops `tenant`: its pool closed, its file removed (with `-wal` and `-shm`), then
-    /// unregistered. [`Error::NotATenant`] if not registered; [`Dropped::Unregistered`] if the
-    /// file was already gone.
-    pub(crate) async fn drop(&self, tenant: &Tenant) -> Result<Dropped, Error> {
-        self.check_name(tenant)?;
-        let _guard = self.lock(tenant).await?;
-        if !self.exists(tenant).await? {
-            return Err(Error::NotATenant {
-                tenant: tenant.clone(),
-            });
-        }
-        self.close_pool(tenant).await;
-        self.remove(tenant).await
-    }
-
     /// The part of `drop` after the tenant's pool is closed.
-    async fn remove(&self, tenant: &Tenant) -> Result<Dropped, Error> {
+    async fn remove_file(&self, tenant: &Tenant) -> Result<(), Error> {
         // The file first: if the process dies before the unregister, the tenant is left
         // registered without a file, which a second `drop` unregisters.
-        let existed =
-            remove_with_sidecars(&self.path(tenant)).map_err(|e| io_error(Some(tenant), e))?;
+        remove_with_sidecars(&self.path(tenant)).map_err(|e| io_error(Some(tenant), e))?;
         sqlx::query("DELETE FROM tenants WHERE name = ?1")
             .bind(tenant.as_str())
             .execute(&self.registry_pool)
             .await
             .map_err(|e| Error::from(e).about(tenant))?;
-        Ok(if existed {
-            Dropped::Schema
-        } else {
-            Dropped::Unregistered
-        })
-    }
-
-    /// Renames `old` to `new`: both locked, `old`'s pool closed and its WAL checkpointed, the
-    /// file linked under the new name, the registry row renamed, the old name removed.
-    pub(crate) async fn rename(&self, old: &Tenant, new: &Tenant) -> Result<(), Error> {
-        if old == new {
-            return Err(Error::SameName {
-                tenant: old.clone(),
-            });
-        }
-        self.check_name(old)?;
-        self.check_name(new)?;
-        // Both locks, in name order, so two renames cannot wait on each other.
-        let (first, second) = if old < new { (old, new) } else { (new, old) };
-        let _first = self.lock(first).await?;
-        let _second = self.lock(second).await?;
-        if !self.exists(old).await? {
-            return Err(Error::NotATenant {
-                tenant: old.clone(),
-            });
-        }
-        if self.exists(new).await? {
-            return Err(Error::TenantExists {
-                tenant: new.clone(),
-            });
-        }
-        let (old_path, new_path) = (self.path(old), self.path(new));
-        if new_path.exists() {
-            return Err(Error::SchemaExists {
-                tenant: new.clone(),
-            });
-        }
-        self.close_pool(old).await;
-        self.move_file(old, new, &old_path, &new_path).await
+        Ok(())
     }
 
     /// The part of `rename` after `old`'s pool is closed.
@@ -556,97 +445,6 @@ impl SqliteStore {
         Ok(())
     }
 
-    /// Applies `tenant`'s pending migrations in one transaction holding the file's write lock.
-    pub(crate) async fn migrate(
-        &self,
-        tenant: &Tenant,
-        migrations: &Migrations,
-    ) -> Result<Outcome, Error> {
-        self.run(tenant, migrations, Direction::Up).await
-    }
-
-    /// Reverts every migration of `tenant` above `target`, newest first, in one transaction.
-    pub(crate) async fn rollback(
-        &self,
-        tenant: &Tenant,
-        target: i64,
-        migrations: &Migrations,
-    ) -> Result<Outcome, Error> {
-        self.run(tenant, migrations, Direction::Down(target)).await
-    }
-
-    async fn run(
-        &self,
-        tenant: &Tenant,
-        migrations: &Migrations,
-        direction: Direction,
-    ) -> Result<Outcome, Error> {
-        self.check_name(tenant)?;
-        let _guard = self.lock(tenant).await?;
-        if !self.exists(tenant).await? {
-            return Err(Error::NotATenant {
-                tenant: tenant.clone(),
-            });
-        }
-        let mut conn = self.connect(tenant).await?;
-        let result = async {
-            conn.execute("BEGIN IMMEDIATE")
-                .await
-                .map_err(|e| self.locked(tenant, e))?;
-            let applied = applied(&mut conn).await?;
-            let plan = match direction {
-                Direction::Up => migrations.pending(tenant, &applied)?,
-                Direction::Down(target) => migrations.to_revert(tenant, &applied, target)?,
-            };
-            for m in &plan {
-                match direction {
-                    Direction::Up => apply_up(&mut conn, tenant, m).await?,
-                    Direction::Down(_) => apply_down(&mut conn, tenant, m).await?,
-                }
-            }
-            conn.execute("COMMIT").await?;
-            let versions: Vec<i64> = plan.iter().map(|m| m.version).collect();
-            Ok::<_, Error>(match direction {
-                _ if versions.is_empty() => Outcome::UpToDate,
-                Direction::Up => Outcome::Migrated(versions),
-                Direction::Down(_) => Outcome::RolledBack(versions),
-            })
-        }
-        .await;
-        // Closed, never pooled: an error above leaves the transaction to die with it.
-        let _ = conn.close().await;
-        result.map_err(|e| e.about(tenant))
-    }
-
-    /// Every tenant's applied and pending migrations, read from each tenant's file (a few at
-    /// a time). A tenant whose file is gone shows nothing applied.
-    pub(crate) async fn status(&self, migrations: &Migrations) -> Result<Vec<TenantStatus>, Error> {
-        let tenants = self.list().await?;
-        futures_util::stream::iter(tenants)
-            .map(|tenant| async move {
-                let applied = self.read_applied(&tenant).await?;
-                Ok::<_, Error>(migrations.status(tenant, applied))
-            })
-            .buffered(STATUS_CONCURRENCY)
-            .try_collect()
-            .await
-    }
-
-    /// One tenant's status. [`Error::NotATenant`] if it is not registered.
-    pub(crate) async fn status_of(
-        &self,
-        tenant: &Tenant,
-        migrations: &Migrations,
-    ) -> Result<TenantStatus, Error> {
-        if !self.exists(tenant).await? {
-            return Err(Error::NotATenant {
-                tenant: tenant.clone(),
-            });
-        }
-        let applied = self.read_applied(tenant).await?;
-        Ok(migrations.status(tenant.clone(), applied))
-    }
-
     /// The migrations recorded in `tenant`'s file (none if the file is gone).
     async fn read_applied(&self, tenant: &Tenant) -> Result<Applied, Error> {
         let mut conn = match self.connect(tenant).await {
@@ -657,6 +455,275 @@ impl SqliteStore {
         let result = applied(&mut conn).await;
         let _ = conn.close().await;
         result.map_err(|e| e.about(tenant))
+    }
+
+    /// Opens `tenant`'s file for the operation, inside `BEGIN IMMEDIATE` (its write lock,
+    /// which another process's migration waits for), unless it is open already.
+    async fn open_file(&self, op: &mut SqliteOp, tenant: &Tenant) -> Result<(), Error> {
+        if op.conn.is_some() {
+            return Ok(());
+        }
+        let mut conn = self.connect(tenant).await?;
+        if let Err(e) = conn.execute("BEGIN IMMEDIATE").await {
+            let _ = conn.close().await;
+            return Err(self.locked(tenant, e));
+        }
+        op.conn = Some(conn);
+        Ok(())
+    }
+}
+
+impl Store<Sqlite> for SqliteStore {
+    type Settings = PoolBudget;
+    type Op = SqliteOp;
+
+    fn open(
+        pool: SqlitePool,
+        registry: &Tenant,
+        lock_timeout: Option<Duration>,
+        budget: &PoolBudget,
+    ) -> Result<Self, Error> {
+        let file = pool.connect_options().get_filename().to_owned();
+        let folder = match file.parent() {
+            Some(folder) if !file.as_os_str().is_empty() && file != Path::new(":memory:") => {
+                if folder.as_os_str().is_empty() {
+                    PathBuf::from(".")
+                } else {
+                    folder.to_owned()
+                }
+            }
+            _ => {
+                return Err(Error::Unsupported {
+                    operation: "Tenants<Sqlite>",
+                    reason: format!(
+                        "the pool's database {file:?} is not a file in a folder; open the registry with tenancy::sqlite::open(\"sqlite:///path/to/folder\")"
+                    ),
+                })
+            }
+        };
+        // The registry is the file `<registry>.db` in the folder: the pool's own file for the
+        // default registry of `open`, another file (opened on first use) for another name.
+        let registry_file = registry_file(&folder, registry);
+        let registry_pool = if registry_file == file {
+            pool.clone()
+        } else {
+            SqlitePoolOptions::new()
+                .max_connections(4)
+                .connect_lazy_with(
+                    file_options(&registry_file, budget.busy_timeout).create_if_missing(true),
+                )
+        };
+        Ok(SqliteStore {
+            pool,
+            folder,
+            registry_file,
+            registry_pool,
+            registry: registry.clone(),
+            lock_timeout,
+            budget: *budget,
+            pools: Mutex::new(Lru::default()),
+            locks: Mutex::new(HashMap::new()),
+            registry_ready: AtomicBool::new(false),
+            temp_counter: AtomicU64::new(0),
+        })
+    }
+
+    fn pool(&self) -> &SqlitePool {
+        &self.pool
+    }
+
+    /// Names that must not become a file here: a name a file system treats as a device, or
+    /// the registry's own file. Checked before the file system is touched.
+    fn refuses(&self, tenant: &Tenant) -> Option<NameRule> {
+        (DEVICE_NAMES.contains(&tenant.as_str()) || self.path(tenant) == self.registry_file)
+            .then_some(NameRule::Reserved)
+    }
+
+    async fn exists(&self, tenant: &Tenant) -> Result<bool, Error> {
+        self.registered(tenant).await
+    }
+
+    async fn list(&self) -> Result<Vec<Tenant>, Error> {
+        self.tenants().await
+    }
+
+    /// Read from each tenant's file, a few at a time. A tenant whose file is gone shows
+    /// nothing applied.
+    async fn histories(&self) -> Result<Vec<(Tenant, History)>, Error> {
+        let tenants = self.tenants().await?;
+        futures_util::stream::iter(tenants)
+            .map(|tenant| async move {
+                let applied = self.read_applied(&tenant).await?;
+                Ok::<_, Error>((tenant, History::clean(applied)))
+            })
+            .buffered(STATUS_CONCURRENCY)
+            .try_collect()
+            .await
+    }
+
+    async fn history_of(&self, tenant: &Tenant) -> Result<Option<History>, Error> {
+        if !self.registered(tenant).await? {
+            return Ok(None);
+        }
+        Ok(Some(History::clean(self.read_applied(tenant).await?)))
+    }
+
+    async fn pool_for(&self, tenant: &Tenant) -> Result<SqlitePool, Error> {
+        self.tenant_pool(tenant).await
+    }
+
+    async fn begin(&self, _operation: Operation) -> Result<SqliteOp, Error> {
+        self.ensure_registry().await?;
+        Ok(SqliteOp {
+            guards: Vec::new(),
+            conn: None,
+            building: None,
+        })
+    }
+
+    async fn lock(&self, op: &mut SqliteOp, tenant: &Tenant) -> Result<(), Error> {
+        self.check_name(tenant)?;
+        op.guards.push(self.lock_tenant(tenant).await?);
+        Ok(())
+    }
+
+    async fn inspect(&self, _op: &mut SqliteOp, tenant: &Tenant) -> Result<Found, Error> {
+        Ok(Found {
+            registered: self.registered(tenant).await?,
+            container: self.path(tenant).exists(),
+        })
+    }
+
+    async fn history(&self, op: &mut SqliteOp, tenant: &Tenant) -> Result<History, Error> {
+        self.open_file(op, tenant).await?;
+        Ok(History::clean(applied(op.conn()).await?))
+    }
+
+    /// Starts the migrated file under a temporary name (linked into place by `finish`).
+    async fn make(&self, op: &mut SqliteOp, tenant: &Tenant) -> Result<(), Error> {
+        let temp = self.folder.join(format!(
+            ".{tenant}.{}.{}.creating",
+            std::process::id(),
+            self.temp_counter.fetch_add(1, Ordering::Relaxed)
+        ));
+        op.building = Some((tenant.clone(), temp.clone()));
+        let options = file_options(&temp, self.busy_timeout()).create_if_missing(true);
+        let mut conn = SqliteConnection::connect_with(&options)
+            .await
+            .map_err(|e| Error::from(e).about(tenant))?;
+        let started = async {
+            conn.execute("BEGIN IMMEDIATE").await?;
+            create_migrations_table(&mut conn).await
+        }
+        .await;
+        if let Err(e) = started {
+            let _ = conn.close().await;
+            return Err(Error::from(e).about(tenant));
+        }
+        op.conn = Some(conn);
+        Ok(())
+    }
+
+    async fn enter(&self, op: &mut SqliteOp, tenant: &Tenant) -> Result<(), Error> {
+        self.open_file(op, tenant).await
+    }
+
+    async fn apply(
+        &self,
+        op: &mut SqliteOp,
+        tenant: &Tenant,
+        migrations: &[&Migration],
+        direction: Direction,
+    ) -> Result<(), Error> {
+        for m in migrations {
+            match direction {
+                Direction::Up => apply_up(op.conn(), tenant, m).await?,
+                Direction::Down => apply_down(op.conn(), tenant, m).await?,
+            }
+        }
+        Ok(())
+    }
+
+    async fn hook(
+        &self,
+        op: &mut SqliteOp,
+        tenant: &Tenant,
+        hook: CreateHook<Sqlite>,
+    ) -> Result<(), Error> {
+        hook(op.conn(), tenant).await.map_err(|source| Error::Hook {
+            tenant: tenant.clone(),
+            source,
+        })
+    }
+
+    /// The tenant's pool in this process closed first (waiting for connections in use), then
+    /// its file removed (with `-wal` and `-shm`), then unregistered.
+    async fn remove(
+        &self,
+        _op: &mut SqliteOp,
+        tenant: &Tenant,
+        _found: Found,
+    ) -> Result<(), Error> {
+        self.close_pool(tenant).await;
+        self.remove_file(tenant).await
+    }
+
+    async fn rename(&self, _op: &mut SqliteOp, old: &Tenant, new: &Tenant) -> Result<(), Error> {
+        let (old_path, new_path) = (self.path(old), self.path(new));
+        self.close_pool(old).await;
+        self.move_file(old, new, &old_path, &new_path).await
+    }
+
+    /// Commits the file's transaction and closes its connection (never pooled: an error
+    /// leaves the transaction to die with it); a create's file is then linked into place and
+    /// registered, or removed.
+    async fn finish<T: Send>(
+        &self,
+        mut op: SqliteOp,
+        result: Result<T, Error>,
+    ) -> Result<T, Error> {
+        let mut result = result;
+        if let Some(mut conn) = op.conn.take() {
+            if result.is_ok() {
+                if let Err(e) = conn.execute("COMMIT").await {
+                    result = Err(e.into());
+                }
+            }
+            // Closing the last connection checkpoints the WAL into the file and removes it.
+            let _ = conn.close().await;
+        }
+        if let Some((tenant, temp)) = op.building.take() {
+            if result.is_ok() {
+                if let Err(e) = self
+                    .link_and_register(&tenant, &temp, &self.path(&tenant))
+                    .await
+                {
+                    result = Err(e);
+                }
+            }
+            let _ = remove_with_sidecars(&temp);
+        }
+        result
+    }
+
+    async fn explain(&self, tenant: &Tenant, err: Error) -> Error {
+        match err.as_sqlx() {
+            Some(e) if is_busy(e) => Error::LockTimeout {
+                tenant: tenant.clone(),
+                waited: self.busy_timeout(),
+                holders: Vec::new(),
+            },
+            _ => err.about(tenant),
+        }
+    }
+
+    /// Migrations are recorded in each tenant's file.
+    fn reads_every_tenant(&self) -> bool {
+        true
+    }
+
+    fn default_concurrency(&self) -> usize {
+        DEFAULT_CONCURRENCY
     }
 }
 

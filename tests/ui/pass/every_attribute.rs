@@ -1,6 +1,7 @@
 //! Every attribute at once, and what each one does to the table, the columns and validation.
 
-use tenancy::{TenantModel, Validate};
+// `Model` describes the model (its table, key and columns), `TenantModel` operates on it.
+use tenancy::{Model, TenantModel, Validate};
 
 fn valid_code(code: &String) -> Result<(), String> {
     if code.starts_with('G') {

@@ -3,14 +3,46 @@
 
 use sqlx::migrate::Migration;
 
+use super::report::TenantStatus;
 use crate::error::Error;
-use crate::report::TenantStatus;
 use crate::tenant::Tenant;
 
 /// Applied migrations, `(version, checksum)` by version.
 pub(crate) type Applied = Vec<(i64, Vec<u8>)>;
 
-/// The tenant migrations of a [`Tenants`] handle, sorted by version. (Public only because the
+/// A tenant's migration history as its store records it.
+#[doc(hidden)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct History {
+    /// The migrations applied, `(version, checksum)` by version.
+    pub(crate) applied: Applied,
+    /// Migrations that started and did not finish, on a server without transactional DDL
+    /// (MySQL), by version.
+    pub(crate) dirty: Vec<i64>,
+}
+
+impl History {
+    /// A history with nothing left part-way.
+    pub(crate) fn clean(applied: Applied) -> Self {
+        History {
+            applied,
+            dirty: Vec::new(),
+        }
+    }
+
+    /// [`Error::Dirty`] naming the first migration that stopped part-way, if one did.
+    pub(crate) fn check_clean(&self, tenant: &Tenant) -> Result<(), Error> {
+        match self.dirty.first() {
+            Some(&version) => Err(Error::Dirty {
+                tenant: tenant.clone(),
+                version,
+            }),
+            None => Ok(()),
+        }
+    }
+}
+
+/// The tenant migrations of a [`Tenants`](crate::Tenants) handle, sorted by version. (Public only because the
 /// crate's store trait names it; its module is private.)
 #[doc(hidden)]
 #[derive(Clone)]
@@ -50,16 +82,8 @@ impl Migrations {
         &self.checksums
     }
 
-    pub(crate) fn all(&self) -> &[Migration] {
-        &self.all
-    }
-
     pub(crate) fn len(&self) -> usize {
         self.versions.len()
-    }
-
-    pub(crate) fn ignore_missing(&self) -> bool {
-        self.ignore_missing
     }
 
     /// The up migrations, by version.
@@ -69,19 +93,9 @@ impl Migrations {
             .filter(|m| m.migration_type.is_up_migration())
     }
 
-    /// The status of `tenant`, which has `applied` (by version).
-    pub(crate) fn status(&self, tenant: Tenant, applied: Applied) -> TenantStatus {
-        self.status_with_dirty(tenant, applied, Vec::new())
-    }
-
-    /// The status of `tenant`, which has `applied` (by version) and migrations that stopped
-    /// part-way at `dirty` (MySQL).
-    pub(crate) fn status_with_dirty(
-        &self,
-        tenant: Tenant,
-        applied: Applied,
-        dirty: Vec<i64>,
-    ) -> TenantStatus {
+    /// The status of `tenant`, whose store recorded `history`.
+    pub(crate) fn status(&self, tenant: Tenant, history: History) -> TenantStatus {
+        let History { applied, dirty } = history;
         let changed = applied
             .iter()
             .filter(|(v, c)| self.ups().any(|m| m.version == *v && *m.checksum != **c))
@@ -282,7 +296,7 @@ mod tests {
             s.plan(&dirty),
             Err(Error::Dirty { version: 2, .. })
         ));
-        let lenient = Migrations::new(s.all().to_vec(), true).unwrap();
+        let lenient = Migrations::new(s.all.clone(), true).unwrap();
         assert_eq!(
             lenient.plan(&status(&[1, 5], &[2, 3], &[])).unwrap(),
             [2, 3]
@@ -315,7 +329,7 @@ mod tests {
             s.plan(&dirty),
             Err(Error::Dirty { version: 2, .. })
         ));
-        let lenient = Migrations::new(s.all().to_vec(), true).unwrap();
+        let lenient = Migrations::new(s.all.clone(), true).unwrap();
         assert_eq!(versions(&lenient.pending(&t(), &a).unwrap()), [2, 3]);
     }
 

@@ -156,3 +156,15 @@ pub struct TenantStatus {
     /// Not in `applied` nor in `pending`. Always empty on PostgreSQL.
     pub dirty: Vec<i64>,
 }
+
+/// What [`Tenants::drop`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Dropped {
+    /// The tenant's container (schema, database, file) and everything in it were dropped, and
+    /// the tenant unregistered.
+    Schema,
+    /// The tenant's container was already gone (dropped outside tenancy); the tenant was
+    /// unregistered.
+    Unregistered,
+}

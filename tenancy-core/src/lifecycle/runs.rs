@@ -1,17 +1,20 @@
-//! Running work for many tenants at once: the bounded-concurrency runner behind
-//! [`Tenants::migrate_all`], [`Tenants::rollback_all`] and [`Tenants::for_each`].
+//! Runs across tenants: [`Tenants::migrate_all`], [`Tenants::rollback_all`], the dry run
+//! ([`Tenants::plan`]) and [`Tenants::for_each`], on one bounded-concurrency runner.
 
 use std::future::Future;
 use std::sync::Arc;
 
 use tokio::task::JoinSet;
 
+use super::plan::History;
+use super::report::{
+    MigrateOptions, Outcome, Planned, Progress, ProgressFn, Report, TenantResult, TenantStatus,
+};
+use super::store::{Direction, Store};
+use super::Tenants;
 use crate::backend::Backend;
 use crate::context;
 use crate::error::Error;
-use crate::handle::Lifecycle;
-use crate::lifecycle::Tenants;
-use crate::report::{Outcome, Planned, Progress, ProgressFn, Report, TenantResult};
 use crate::tenant::Tenant;
 use crate::trace;
 
@@ -54,11 +57,30 @@ pub(crate) async fn run_bounded<I, T, Fut>(
     }
 }
 
+/// Every tenant of `rows` as up to date, and those with work (`Some`), with their positions.
+#[allow(clippy::type_complexity)]
+fn split<W>(
+    rows: impl Iterator<Item = (Tenant, Option<W>)>,
+) -> (Vec<TenantResult>, Vec<(usize, Tenant, W)>) {
+    let mut tenants = Vec::new();
+    let mut work = Vec::new();
+    for (index, (tenant, needs)) in rows.enumerate() {
+        if let Some(needs) = needs {
+            work.push((index, tenant.clone(), needs));
+        }
+        tenants.push(TenantResult {
+            tenant,
+            result: Ok(Outcome::UpToDate),
+        });
+    }
+    (tenants, work)
+}
+
 /// Runs `run(tenant, what it needs)` for each tenant of `work` (with its position in
 /// `tenants`), at most `concurrency` at once, each in a task of its own; reports progress after
 /// each and puts its result at its position. The tenants without work keep the result they
-/// came with (up to date). The runner of every backend's `migrate_all` and `rollback_all`.
-pub(crate) async fn run_report<W, Fut>(
+/// came with (up to date).
+async fn run_report<W, Fut>(
     mut tenants: Vec<TenantResult>,
     work: Vec<(usize, Tenant, W)>,
     concurrency: usize,
@@ -153,16 +175,151 @@ impl<T, E> EachOptions<T, E> {
     }
 }
 
-impl<B: Backend> Tenants<B>
-where
-    Tenants<B>: Lifecycle,
-{
+impl<B: Backend> Tenants<B> {
+    /// Migrates every tenant that is behind, up to `options.concurrency` at once (default: the
+    /// pool's size), each in a task of its own, under its own lock, in its own transaction
+    /// where the backend has transactional DDL. A failing tenant does not stop the others: the
+    /// [`Report`] lists every tenant, in name order, with its outcome or error.
+    ///
+    /// Who is behind is found first: on PostgreSQL and MySQL with one registry query (a no-op
+    /// run is that one query); on SQLite, whose records are in each tenant's file, every tenant
+    /// is run (a tenant with nothing pending is reported up to date after opening its file
+    /// once). On PostgreSQL each tenant's pending migrations go in one round trip and commit
+    /// without waiting for the disk; one ordinary commit at the end makes them all durable, so
+    /// what the report says holds after a crash. A run aborted midway (future dropped,
+    /// process killed) leaves every tenant at its old or its new version.
+    ///
+    /// Fails as a whole only if finding who is behind fails, or the run's last commit does, or
+    /// the server restarted during the run ([`Error::ServerRestarted`]: a rerun applies what
+    /// was lost and reports the rest up to date).
+    pub async fn migrate_all(&self, options: MigrateOptions) -> Result<Report, Error> {
+        let span = trace::run::<B>("migrate_all", self.latest_version());
+        trace::within(span, async {
+            let store = self.store();
+            let (tenants, work) = self.migrate_work().await?;
+            if work.is_empty() {
+                return Ok(Report { tenants });
+            }
+            // Before any tenant commits; only when there is work (a no-op run stays one query).
+            let started = store.run_started().await?;
+            let target = self.latest_version();
+            let report = self
+                .run_report(
+                    tenants,
+                    work,
+                    &options,
+                    move |this, tenant, read| async move {
+                        let span = trace::migration::<B>("migrate", &tenant, target);
+                        trace::within(span, this.migrate_one(&tenant, read))
+                            .await
+                            .map(|(outcome, _)| outcome)
+                    },
+                )
+                .await;
+            let changed = report.changed().count();
+            if changed > 0 {
+                store.run_finished(&started, changed, "migrate_all").await?;
+            }
+            Ok(report)
+        })
+        .await
+    }
+
+    /// Every tenant as up to date, and the tenants `migrate_all` has work for, each with its
+    /// position and, where the store read it, its history.
+    #[allow(clippy::type_complexity)]
+    async fn migrate_work(
+        &self,
+    ) -> Result<(Vec<TenantResult>, Vec<(usize, Tenant, Option<History>)>), Error> {
+        let store = self.store();
+        if let Some(behind) = store.behind(self.migrations()).await? {
+            return Ok(split(behind.into_iter().map(|(tenant, read)| {
+                let work = read.map(Some);
+                (tenant, work)
+            })));
+        }
+        // A dirty tenant is run too, so the report names it (`Error::Dirty`).
+        let has_work = |s: &TenantStatus| {
+            !s.pending.is_empty() || !s.changed.is_empty() || !s.dirty.is_empty()
+        };
+        self.work_by_status(has_work).await
+    }
+
+    /// Every tenant as up to date, and those with work by their status (`has_work`), or every
+    /// tenant where the store reads each tenant's own container to know (reading it costs what
+    /// running the operation on it costs, which reads the same under the tenant's lock).
+    #[allow(clippy::type_complexity)]
+    async fn work_by_status<W>(
+        &self,
+        has_work: impl Fn(&TenantStatus) -> bool,
+    ) -> Result<(Vec<TenantResult>, Vec<(usize, Tenant, Option<W>)>), Error> {
+        if self.store().reads_every_tenant() {
+            let tenants = self.list().await?;
+            return Ok(split(tenants.into_iter().map(|t| (t, Some(None)))));
+        }
+        let statuses = self.status().await?;
+        Ok(split(statuses.into_iter().map(|status| {
+            let work = has_work(&status).then_some(None);
+            (status.tenant, work)
+        })))
+    }
+
+    /// Rolls every tenant back to `target` (see [`rollback`](Self::rollback)), like
+    /// [`migrate_all`](Self::migrate_all): the tenants with a migration above `target`, up to
+    /// `options.concurrency` at once, a failing tenant reported and the rest carried on.
+    pub async fn rollback_all(
+        &self,
+        target: i64,
+        options: MigrateOptions,
+    ) -> Result<Report, Error> {
+        let span = trace::run::<B>("rollback_all", Some(target));
+        trace::within(span, async {
+            let above = |versions: &[i64]| versions.iter().any(|v| *v > target);
+            let has_work = |s: &TenantStatus| above(&s.applied) || above(&s.dirty);
+            let (tenants, work) = self.work_by_status::<()>(has_work).await?;
+            Ok(self
+                .run_report(tenants, work, &options, move |this, tenant, _| async move {
+                    let span = trace::migration::<B>("rollback", &tenant, Some(target));
+                    trace::within(span, this.migrate_locked(&tenant, Direction::Down, target)).await
+                })
+                .await)
+        })
+        .await
+    }
+
+    /// Runs `run(handle, tenant, what it needs)` for each tenant of `work` (with its position
+    /// in `tenants`), up to `options.concurrency` at once (default: the store's), each in a
+    /// task of its own; reports progress after each and puts its result at its position. The
+    /// tenants without work keep the result they came with (up to date).
+    async fn run_report<W, Fut>(
+        &self,
+        tenants: Vec<TenantResult>,
+        work: Vec<(usize, Tenant, W)>,
+        options: &MigrateOptions,
+        run: impl Fn(Self, Tenant, W) -> Fut,
+    ) -> Report
+    where
+        Fut: Future<Output = Result<Outcome, Error>> + Send + 'static,
+    {
+        let concurrency = options
+            .concurrency
+            .unwrap_or_else(|| self.store().default_concurrency());
+        run_report(
+            tenants,
+            work,
+            concurrency,
+            options.on_progress.as_ref(),
+            |tenant, needs| run(self.clone(), tenant, needs),
+        )
+        .await
+    }
+
     /// What [`migrate_all`](Self::migrate_all) would do to each tenant, from one status query,
     /// changing nothing (a dry run): [`Planned::Apply`] with the versions it would apply, or
     /// the error the run would stop that tenant with ([`Error::ChecksumMismatch`],
     /// [`Error::UnknownMigration`]). The same checks as the run, in the same order.
     pub async fn plan(&self) -> Result<Report<Planned>, Error> {
-        let statuses = Lifecycle::status(self).await?;
+        let statuses = self.status().await?;
         let migrations = self.migrations();
         let tenants = statuses
             .into_iter()
@@ -224,7 +381,7 @@ where
         trace::within(span, async {
             let tenants = match options.tenants {
                 Some(tenants) => tenants,
-                None => Lifecycle::list(self).await?,
+                None => self.list().await?,
             };
             let concurrency = options
                 .concurrency

@@ -1,0 +1,471 @@
+//! The tenant lifecycle: the handle [`Tenants`] (built from a pool and the tenant
+//! migrations), the [`Lifecycle`] trait that names its operations for code generic over the
+//! backend, and, in its submodules, the one algorithm of every operation
+//! ([`operations`]), runs across tenants ([`runs`]), the planning over migrations ([`plan`]),
+//! what runs report ([`report`]) and the primitives each backend provides ([`store`]).
+//!
+//! Only containers created through [`Tenants`] count as tenants: they are recorded in a
+//! registry (default `_tenancy`), so [`Tenants::list`] never returns unrelated schemas,
+//! databases or files, and [`Tenants::drop`] refuses them.
+
+use std::future::Future;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use sqlx::migrate::{Migration, Migrator};
+use sqlx::{Pool, Postgres};
+
+pub(crate) mod operations;
+pub(crate) mod plan;
+pub(crate) mod report;
+pub(crate) mod runs;
+pub(crate) mod store;
+
+use self::plan::Migrations;
+use self::report::{Dropped, MigrateOptions, Outcome, Planned, Report, TenantStatus};
+use self::store::Store;
+use crate::backend::Backend;
+use crate::error::Error;
+use crate::tenant::{InvalidTenantName, Tenant, TenantNamePolicy};
+use crate::tenant_pool::TenantPool;
+
+/// The default name of the registry schema (MySQL: database; SQLite: file `<name>.db`).
+pub const DEFAULT_REGISTRY: &str = "_tenancy";
+
+/// A change made through a [`Tenants`] handle, delivered to its subscribers after the change
+/// committed (e.g. so a web layer's cache of known tenants stays current).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum TenantEvent {
+    /// The tenant was created (fully migrated).
+    Created(Tenant),
+    /// The tenant was dropped.
+    Dropped(Tenant),
+    /// The tenant was renamed.
+    Renamed {
+        /// Its old name.
+        old: Tenant,
+        /// Its new name.
+        new: Tenant,
+    },
+}
+
+type Subscriber = Arc<dyn Fn(&TenantEvent) + Send + Sync>;
+
+/// The settings of a handle's store on backend `B`.
+pub(crate) type StoreSettings<B> = <<B as Backend>::Store as Store<B>>::Settings;
+
+/// The lifecycle handle: creates, drops, renames, lists and migrates tenants.
+///
+/// Built from a pool and a sqlx [`Migrator`] holding the tenant migrations (e.g.
+/// `sqlx::migrate!("migrations/tenant")` or `Migrator::new(path)`). Cheap to clone.
+///
+/// ```no_run
+/// # async fn demo(pool: sqlx::PgPool) -> Result<(), tenancy_core::Error> {
+/// use tenancy_core::Tenants;
+/// let migrator = sqlx::migrate::Migrator::new(std::path::Path::new("migrations/tenant"))
+///     .await
+///     .map_err(sqlx::Error::from)?;
+/// let tenants = Tenants::new(pool, migrator)?;
+/// let acme = tenants.create("acme").await?; // CREATE SCHEMA "acme" + every migration, atomically
+/// assert!(tenants.exists("acme").await?);
+/// tenants.drop("acme").await?;
+/// # Ok(()) }
+/// ```
+///
+/// The handle's backend is its pool's: `Tenants<Postgres>` (the default) keeps each tenant in a
+/// schema, `Tenants<MySql>` (feature `mysql`) in a database, `Tenants<Sqlite>` (feature
+/// `sqlite`) in a file. Every backend has the same operations, written once over the backend's
+/// store; [`Lifecycle`] names them for code generic over the backend.
+pub struct Tenants<B: Backend = Postgres> {
+    inner: Arc<Inner<B>>,
+}
+
+impl<B: Backend> Clone for Tenants<B> {
+    fn clone(&self) -> Self {
+        Tenants {
+            inner: Arc::clone(&self.inner),
+        }
+    }
+}
+
+struct Inner<B: Backend> {
+    store: B::Store,
+    settings: Settings<B>,
+    migrations: Migrations,
+    registry: Tenant,
+    policy: TenantNamePolicy,
+    subscribers: Mutex<Vec<Subscriber>>,
+}
+
+/// What a handle is built from; the `with_*` methods change one part and rebuild.
+pub(crate) struct Settings<B: Backend> {
+    pool: Pool<B>,
+    migrations: Vec<Migration>,
+    ignore_missing: bool,
+    policy: TenantNamePolicy,
+    registry: String,
+    lock_timeout: Option<Duration>,
+    /// The backend's own settings.
+    pub(crate) store: StoreSettings<B>,
+}
+
+impl<B: Backend> Clone for Settings<B> {
+    fn clone(&self) -> Self {
+        Settings {
+            pool: self.pool.clone(),
+            migrations: self.migrations.clone(),
+            ignore_missing: self.ignore_missing,
+            policy: self.policy.clone(),
+            registry: self.registry.clone(),
+            lock_timeout: self.lock_timeout,
+            store: self.store.clone(),
+        }
+    }
+}
+
+impl<B: Backend> std::fmt::Debug for Tenants<B> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Tenants")
+            .field("registry", &self.inner.registry)
+            .field("migrations", &self.inner.migrations.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl<B: Backend> Tenants<B> {
+    /// A handle on `pool` with the tenant migrations of `migrator`, the default naming policy
+    /// and the default registry (schema, database or file `_tenancy`).
+    ///
+    /// Refuses migrations marked `-- no-transaction` with
+    /// [`Error::NonTransactionalMigration`]: creation and migration are atomic only because every
+    /// migration runs inside the tenant's transaction.
+    pub fn new(pool: Pool<B>, migrator: Migrator) -> Result<Self, Error> {
+        Self::build(
+            Vec::new(),
+            Settings {
+                pool,
+                migrations: migrator.migrations.to_vec(),
+                ignore_missing: migrator.ignore_missing,
+                policy: TenantNamePolicy::default(),
+                registry: DEFAULT_REGISTRY.to_owned(),
+                lock_timeout: None,
+                store: StoreSettings::<B>::default(),
+            },
+        )
+    }
+
+    /// The same handle with another naming policy (e.g. with reserved names of your own).
+    pub fn with_policy(self, policy: TenantNamePolicy) -> Self {
+        self.rebuild(|s| s.policy = policy)
+            .expect("the rest was checked when the handle was built")
+    }
+
+    /// The same handle with its registry in another schema (database, file); two handles with
+    /// different registries see different sets of tenants. The name follows the tenant naming
+    /// rule and is reserved, so no tenant can take it.
+    pub fn with_registry(self, schema: &str) -> Result<Self, Error> {
+        self.rebuild(|s| s.registry = schema.to_owned())
+    }
+
+    /// The same handle, giving up with [`Error::LockTimeout`] when a lifecycle operation
+    /// (create, drop, rename, migrate, rollback) waits longer than `timeout` for a lock on the
+    /// tenant, e.g. behind a long transaction reading the tenant's tables. By default they wait.
+    pub fn with_lock_timeout(self, timeout: Duration) -> Self {
+        self.rebuild(|s| s.lock_timeout = Some(timeout))
+            .expect("the rest was checked when the handle was built")
+    }
+
+    /// The same handle with its settings changed by `change`, subscribers kept.
+    pub(crate) fn rebuild(self, change: impl FnOnce(&mut Settings<B>)) -> Result<Self, Error> {
+        let mut settings = self.inner.settings.clone();
+        change(&mut settings);
+        Self::build(self.subscribers(), settings)
+    }
+
+    fn build(subscribers: Vec<Subscriber>, mut settings: Settings<B>) -> Result<Self, Error> {
+        let registry = Tenant::new(&settings.registry)?;
+        // Kept in the settings: a rebuilt handle (another registry) still refuses this one's
+        // registry name, which another handle on the same database may use.
+        settings.policy = settings.policy.clone().reserve(registry.as_str());
+        let policy = settings.policy.clone();
+        let store = B::Store::open(
+            settings.pool.clone(),
+            &registry,
+            settings.lock_timeout,
+            &settings.store,
+        )?;
+        Ok(Tenants {
+            inner: Arc::new(Inner {
+                store,
+                migrations: Migrations::new(settings.migrations.clone(), settings.ignore_missing)?,
+                registry,
+                policy,
+                settings,
+                subscribers: Mutex::new(subscribers),
+            }),
+        })
+    }
+
+    /// Calls `f` after every create, drop and rename made through this handle (or its clones)
+    /// has committed. Changes made by other processes are not seen; pair this with an expiry.
+    pub fn subscribe(&self, f: impl Fn(&TenantEvent) + Send + Sync + 'static) {
+        self.inner
+            .subscribers
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(Arc::new(f));
+    }
+
+    fn subscribers(&self) -> Vec<Subscriber> {
+        self.inner
+            .subscribers
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    pub(crate) fn publish(&self, event: TenantEvent) {
+        for subscriber in self.subscribers() {
+            subscriber(&event);
+        }
+    }
+
+    /// The pool the handle runs on (SQLite: the registry's).
+    pub fn pool(&self) -> &Pool<B> {
+        self.store().pool()
+    }
+
+    /// `tenant`'s own executor: pass `&pool` to model operations of that tenant (a statement
+    /// for another tenant is refused with [`Error::ExecutorMismatch`]). On PostgreSQL and
+    /// MySQL it is the handle's pool with the tenant attached; on SQLite the pool of the
+    /// tenant's file, opened on first use and kept in the handle's LRU
+    /// ([`Error::NotATenant`] if it is not registered, [`Error::SchemaMissing`] if its file is
+    /// gone). Code written against it reads the same on every backend.
+    pub async fn pool_for(&self, tenant: &Tenant) -> Result<TenantPool<B>, Error> {
+        let tenant = self.parse(tenant.as_str())?;
+        let pool = self.store().pool_for(&tenant).await?;
+        Ok(TenantPool::new(pool, tenant))
+    }
+
+    /// The registry's name.
+    pub fn registry(&self) -> &Tenant {
+        &self.inner.registry
+    }
+
+    /// Validates `name` under this handle's policy (which also reserves the registry's name)
+    /// and what the backend refuses beyond it.
+    pub fn parse(&self, name: impl AsRef<str>) -> Result<Tenant, Error> {
+        let tenant = self.inner.policy.parse(name)?;
+        if let Some(rule) = self.store().refuses(&tenant) {
+            return Err(Error::InvalidTenantName(InvalidTenantName {
+                name: tenant.as_str().to_owned(),
+                rule,
+            }));
+        }
+        Ok(tenant)
+    }
+
+    /// The tenant migrations.
+    pub(crate) fn migrations(&self) -> &Migrations {
+        &self.inner.migrations
+    }
+
+    /// The backend's tenant store.
+    pub(crate) fn store(&self) -> &B::Store {
+        &self.inner.store
+    }
+}
+
+/// The lifecycle of tenants on one backend: what [`Tenants<Postgres>`](Tenants),
+/// `Tenants<MySql>` and `Tenants<Sqlite>` all do. Each handle has these as inherent methods too
+/// (with `impl AsRef<str>` names), so calling them needs no import; write `T: Lifecycle` to
+/// accept a handle of any backend.
+///
+/// ```no_run
+/// # use tenancy_core::{Error, Lifecycle};
+/// async fn onboard(tenants: &impl Lifecycle, name: &str) -> Result<(), Error> {
+///     let tenant = tenants.create(name).await?;
+///     assert!(tenants.exists(tenant.as_str()).await?);
+///     Ok(())
+/// }
+/// ```
+pub trait Lifecycle: Clone + Send + Sync + 'static {
+    /// The database the tenants live in.
+    type Backend: Backend;
+
+    /// Validates `name` under the handle's naming policy.
+    fn parse(&self, name: &str) -> Result<Tenant, Error>;
+
+    /// Calls `f` after every create, drop and rename made through this handle.
+    fn subscribe(&self, f: impl Fn(&TenantEvent) + Send + Sync + 'static);
+
+    /// `tenant`'s own executor (see [`Tenants::pool_for`]).
+    fn pool_for(
+        &self,
+        tenant: &Tenant,
+    ) -> impl Future<Output = Result<TenantPool<Self::Backend>, Error>> + Send;
+
+    /// Creates tenant `name` with every migration applied, or nothing.
+    fn create(&self, name: &str) -> impl Future<Output = Result<Tenant, Error>> + Send;
+
+    /// Drops tenant `name` and everything in it, and unregisters it.
+    fn drop_tenant(&self, name: &str) -> impl Future<Output = Result<Dropped, Error>> + Send;
+
+    /// Renames tenant `old` to `new`, data and migration history included.
+    fn rename(&self, old: &str, new: &str) -> impl Future<Output = Result<Tenant, Error>> + Send;
+
+    /// Whether `name` is a registered tenant.
+    fn exists(&self, name: &str) -> impl Future<Output = Result<bool, Error>> + Send;
+
+    /// Every tenant, by name.
+    fn list(&self) -> impl Future<Output = Result<Vec<Tenant>, Error>> + Send;
+
+    /// Applies the pending migrations of tenant `name`.
+    fn migrate(&self, name: &str) -> impl Future<Output = Result<Outcome, Error>> + Send;
+
+    /// Reverts every migration of tenant `name` above version `target`.
+    fn rollback(
+        &self,
+        name: &str,
+        target: i64,
+    ) -> impl Future<Output = Result<Outcome, Error>> + Send;
+
+    /// Migrates every tenant that is behind.
+    fn migrate_all(
+        &self,
+        options: MigrateOptions,
+    ) -> impl Future<Output = Result<Report, Error>> + Send;
+
+    /// Rolls every tenant back to `target`, continuing past a failing tenant.
+    fn rollback_all(
+        &self,
+        target: i64,
+        options: MigrateOptions,
+    ) -> impl Future<Output = Result<Report, Error>> + Send;
+
+    /// What `migrate_all` would do to each tenant, changing nothing (a dry run).
+    fn plan(&self) -> impl Future<Output = Result<Report<Planned>, Error>> + Send;
+
+    /// Every tenant's applied and pending migrations.
+    fn status(&self) -> impl Future<Output = Result<Vec<TenantStatus>, Error>> + Send;
+
+    /// Tenant `name`'s applied and pending migrations.
+    fn status_of(&self, name: &str) -> impl Future<Output = Result<TenantStatus, Error>> + Send;
+}
+
+impl<B: Backend> Lifecycle for Tenants<B> {
+    type Backend = B;
+
+    fn parse(&self, name: &str) -> Result<Tenant, Error> {
+        Tenants::parse(self, name)
+    }
+
+    fn subscribe(&self, f: impl Fn(&TenantEvent) + Send + Sync + 'static) {
+        Tenants::subscribe(self, f)
+    }
+
+    fn pool_for(
+        &self,
+        tenant: &Tenant,
+    ) -> impl Future<Output = Result<TenantPool<B>, Error>> + Send {
+        Tenants::pool_for(self, tenant)
+    }
+
+    fn create(&self, name: &str) -> impl Future<Output = Result<Tenant, Error>> + Send {
+        Tenants::create(self, name)
+    }
+
+    fn drop_tenant(&self, name: &str) -> impl Future<Output = Result<Dropped, Error>> + Send {
+        Tenants::drop(self, name)
+    }
+
+    fn rename(&self, old: &str, new: &str) -> impl Future<Output = Result<Tenant, Error>> + Send {
+        Tenants::rename(self, old, new)
+    }
+
+    fn exists(&self, name: &str) -> impl Future<Output = Result<bool, Error>> + Send {
+        Tenants::exists(self, name)
+    }
+
+    fn list(&self) -> impl Future<Output = Result<Vec<Tenant>, Error>> + Send {
+        Tenants::list(self)
+    }
+
+    fn migrate(&self, name: &str) -> impl Future<Output = Result<Outcome, Error>> + Send {
+        Tenants::migrate(self, name)
+    }
+
+    fn rollback(
+        &self,
+        name: &str,
+        target: i64,
+    ) -> impl Future<Output = Result<Outcome, Error>> + Send {
+        Tenants::rollback(self, name, target)
+    }
+
+    fn migrate_all(
+        &self,
+        options: MigrateOptions,
+    ) -> impl Future<Output = Result<Report, Error>> + Send {
+        Tenants::migrate_all(self, options)
+    }
+
+    fn rollback_all(
+        &self,
+        target: i64,
+        options: MigrateOptions,
+    ) -> impl Future<Output = Result<Report, Error>> + Send {
+        Tenants::rollback_all(self, target, options)
+    }
+
+    fn plan(&self) -> impl Future<Output = Result<Report<Planned>, Error>> + Send {
+        Tenants::plan(self)
+    }
+
+    fn status(&self) -> impl Future<Output = Result<Vec<TenantStatus>, Error>> + Send {
+        Tenants::status(self)
+    }
+
+    fn status_of(&self, name: &str) -> impl Future<Output = Result<TenantStatus, Error>> + Send {
+        Tenants::status_of(self, name)
+    }
+}
+
+impl<B: Backend> crate::exec::OnBackend for &Tenants<B> {
+    type Backend = B;
+}
+
+/// The lifecycle handle routes: each operation runs on the pool that serves its tenant
+/// ([`Tenants::pool_for`]), so `guard.insert(&tenants, &acme)` reads the same on every
+/// backend. On SQLite that is the tenant's own file; elsewhere the shared pool.
+impl<'c, B: Backend> crate::exec::Executor<'c> for &'c Tenants<B> {
+    fn __session(
+        self,
+        tenant: Option<&Tenant>,
+    ) -> futures_util::future::BoxFuture<'c, Result<crate::backend::Session<'c, B>, Error>> {
+        let tenant = tenant.cloned();
+        Box::pin(async move {
+            match tenant {
+                Some(tenant) => {
+                    let pool = self.store().pool_for(&tenant).await?;
+                    let conn = pool.acquire().await?;
+                    Ok(crate::backend::Session::owned(
+                        conn,
+                        Some(std::borrow::Cow::Owned(tenant)),
+                    ))
+                }
+                None if <B::Dialect as crate::statement::Dialect>::QUALIFIES => Ok(
+                    crate::backend::Session::owned(self.pool().acquire().await?, None),
+                ),
+                None => Err(Error::Unsupported {
+                    operation: "a statement on several tenants",
+                    reason: format!(
+                        "each tenant is its own {}; run one statement per tenant (e.g. with `Tenants::for_each`)",
+                        B::CONTAINER
+                    ),
+                }),
+            }
+        })
+    }
+}

@@ -1,0 +1,353 @@
+//! The tenant lifecycle, written once for every backend over its [`Store`]: create, drop,
+//! rename, migrate and roll back one tenant, and the reads (exists, list, status). Each
+//! operation validates its names, runs in its span, takes the tenant's lock, checks what it
+//! found there, lets the store do each step, ends with the store's commit or undo, explains its
+//! error, and announces what it changed to the handle's subscribers.
+
+use sqlx::migrate::Migration;
+
+use super::plan::History;
+use super::report::{Dropped, Outcome, TenantStatus};
+use super::store::{CreateHook, Direction, Found, Operation, Store};
+use super::{TenantEvent, Tenants};
+use crate::backend::Backend;
+use crate::error::Error;
+use crate::tenant::Tenant;
+use crate::trace;
+
+/// Refuses to act on what an operation found of a tenant.
+fn expect(tenant: &Tenant, found: Found, registered: bool, container: bool) -> Result<(), Error> {
+    let tenant = tenant.clone();
+    match (found.registered, registered) {
+        (true, false) => return Err(Error::TenantExists { tenant }),
+        (false, true) => return Err(Error::NotATenant { tenant }),
+        _ => {}
+    }
+    match (found.container, container) {
+        (true, false) => Err(Error::SchemaExists { tenant }),
+        (false, true) => Err(Error::SchemaMissing { tenant }),
+        _ => Ok(()),
+    }
+}
+
+impl<B: Backend> Tenants<B> {
+    /// Runs one operation of kind `operation` on the store: begins it, runs `steps` on it,
+    /// and ends it with the store's commit or undo; the error names its tenant.
+    async fn operation<T: Send>(
+        &self,
+        operation: Operation,
+        tenant: &Tenant,
+        steps: impl AsyncFnOnce(&mut <B::Store as Store<B>>::Op) -> Result<T, Error>,
+    ) -> Result<T, Error> {
+        let store = self.store();
+        let result = async {
+            let mut op = store.begin(operation).await?;
+            let result = steps(&mut op).await;
+            store.finish(op, result).await
+        }
+        .await;
+        match result {
+            Ok(value) => Ok(value),
+            Err(err) => Err(store.explain(tenant, err).await),
+        }
+    }
+
+    /// Creates tenant `name` with every migration applied, or nothing, and returns it. Of
+    /// concurrent creates of one name exactly one succeeds; the others get
+    /// [`Error::TenantExists`]. [`Error::SchemaExists`] if a schema (database, file) of that
+    /// name exists but is no tenant; [`Error::Migration`] names a failing migration.
+    ///
+    /// PostgreSQL creates the schema, runs the migrations and registers the tenant in one
+    /// transaction, sent as one batch (on a failure it is redone a statement at a time, which
+    /// names the exact error). MySQL, whose DDL commits at once, registers the tenant, creates
+    /// its database and migrates it, and on any failure drops the database and unregisters
+    /// the tenant again. SQLite builds the migrated file under a temporary name and links it
+    /// into place as `<folder>/<name>.db`, never replacing a file.
+    pub async fn create(&self, name: impl AsRef<str>) -> Result<Tenant, Error> {
+        self.create_inner(name.as_ref(), None).await
+    }
+
+    /// [`create`](Self::create), running `hook` after the migrations on the connection that
+    /// ran them, as part of the creation: if it fails, nothing is created.
+    ///
+    /// ```no_run
+    /// # async fn demo(tenants: tenancy_core::Tenants) -> Result<(), tenancy_core::Error> {
+    /// tenants
+    ///     .create_with("acme", Box::new(|conn, _tenant| Box::pin(async move {
+    ///         // Unqualified names resolve in the new tenant here.
+    ///         sqlx::query("INSERT INTO guards (name, position) VALUES ('Abu', 'Guard')")
+    ///             .execute(conn)
+    ///             .await?;
+    ///         Ok(())
+    ///     })))
+    ///     .await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn create_with(
+        &self,
+        name: impl AsRef<str>,
+        hook: CreateHook<B>,
+    ) -> Result<Tenant, Error> {
+        self.create_inner(name.as_ref(), Some(hook)).await
+    }
+
+    async fn create_inner(&self, name: &str, hook: Option<CreateHook<B>>) -> Result<Tenant, Error> {
+        let tenant = self.parse(name)?;
+        let span = trace::lifecycle::<B>("create", &tenant);
+        trace::within(span, async {
+            if hook.is_none() {
+                let done = self
+                    .store()
+                    .create_at_once(&tenant, self.migrations())
+                    .await;
+                match done {
+                    Ok(true) => return Ok(()),
+                    Ok(false) => {}
+                    Err(err) => return Err(self.store().explain(&tenant, err).await),
+                }
+            }
+            self.operation(Operation::Create, &tenant, async |op| {
+                let store = self.store();
+                store.lock(op, &tenant).await?;
+                let found = store.inspect(op, &tenant).await?;
+                expect(&tenant, found, false, false)?;
+                store.make(op, &tenant).await?;
+                store.enter(op, &tenant).await?;
+                let ups: Vec<&Migration> = self.migrations().ups().collect();
+                store.apply(op, &tenant, &ups, Direction::Up).await?;
+                if let Some(hook) = hook {
+                    store.hook(op, &tenant, hook).await?;
+                }
+                Ok(())
+            })
+            .await
+        })
+        .await?;
+        self.publish(TenantEvent::Created(tenant.clone()));
+        Ok(tenant)
+    }
+
+    /// Drops tenant `name` and everything in it, and unregisters it. Refuses names that are
+    /// not tenants ([`Error::NotATenant`]): `drop` never touches a schema (database, file) it
+    /// did not create. A registered tenant whose container is already gone is unregistered and
+    /// reported as [`Dropped::Unregistered`]. On SQLite the tenant's pool in this process is
+    /// closed first (waiting for connections in use), and its file removed with `-wal` and
+    /// `-shm`.
+    pub async fn drop(&self, name: impl AsRef<str>) -> Result<Dropped, Error> {
+        let tenant = self.parse(name)?;
+        let span = trace::lifecycle::<B>("drop", &tenant);
+        let dropped = trace::within(
+            span,
+            self.operation(Operation::Drop, &tenant, async |op| {
+                let store = self.store();
+                store.lock(op, &tenant).await?;
+                let found = store.inspect(op, &tenant).await?;
+                if !found.registered {
+                    return Err(Error::NotATenant {
+                        tenant: tenant.clone(),
+                    });
+                }
+                store.remove(op, &tenant, found).await?;
+                Ok(if found.container {
+                    Dropped::Schema
+                } else {
+                    Dropped::Unregistered
+                })
+            }),
+        )
+        .await?;
+        self.publish(TenantEvent::Dropped(tenant));
+        Ok(dropped)
+    }
+
+    /// Renames tenant `old` to `new`, keeping its data and migration history, under both
+    /// names' locks (taken in name order, so two renames cannot wait on each other).
+    /// [`Error::SameName`] if they are the same; [`Error::NotATenant`] or
+    /// [`Error::SchemaMissing`] for `old`; [`Error::TenantExists`] or [`Error::SchemaExists`]
+    /// for `new`. MySQL, which has no `RENAME DATABASE`, moves every table to a new database
+    /// with one `RENAME TABLE`, and refuses a database holding views, triggers, routines or
+    /// events ([`Error::Unsupported`], nothing changed). SQLite links the file under the new
+    /// name (closing `old`'s pool in this process first).
+    pub async fn rename(
+        &self,
+        old: impl AsRef<str>,
+        new: impl AsRef<str>,
+    ) -> Result<Tenant, Error> {
+        let old = self.parse(old)?;
+        let new = self.parse(new)?;
+        if old == new {
+            return Err(Error::SameName { tenant: old });
+        }
+        let span = trace::lifecycle::<B>("rename", &old);
+        trace::within(
+            span,
+            self.operation(Operation::Rename, &old, async |op| {
+                let store = self.store();
+                let (first, second) = if old < new {
+                    (&old, &new)
+                } else {
+                    (&new, &old)
+                };
+                store.lock(op, first).await?;
+                store.lock(op, second).await?;
+                expect(&old, store.inspect(op, &old).await?, true, true)?;
+                expect(&new, store.inspect(op, &new).await?, false, false)?;
+                store.rename(op, &old, &new).await
+            }),
+        )
+        .await?;
+        self.publish(TenantEvent::Renamed {
+            old,
+            new: new.clone(),
+        });
+        Ok(new)
+    }
+
+    /// Whether `name` is a tenant (registered). An invalid name is an error, not `false`.
+    pub async fn exists(&self, name: impl AsRef<str>) -> Result<bool, Error> {
+        let tenant = self.parse(name)?;
+        self.store().exists(&tenant).await
+    }
+
+    /// Every tenant, sorted by name: only those created through this handle's registry.
+    pub async fn list(&self) -> Result<Vec<Tenant>, Error> {
+        self.store().list().await
+    }
+
+    /// Every tenant's applied, pending and changed migrations (PostgreSQL and MySQL: one
+    /// registry query; SQLite: each tenant's file, a few at a time).
+    pub async fn status(&self) -> Result<Vec<TenantStatus>, Error> {
+        let histories = self.store().histories().await?;
+        Ok(histories
+            .into_iter()
+            .map(|(tenant, history)| self.migrations().status(tenant, history))
+            .collect())
+    }
+
+    /// Tenant `name`'s applied, pending and changed migrations. [`Error::NotATenant`] if it is
+    /// not registered.
+    pub async fn status_of(&self, name: impl AsRef<str>) -> Result<TenantStatus, Error> {
+        let tenant = self.parse(name)?;
+        match self.store().history_of(&tenant).await {
+            Ok(Some(history)) => Ok(self.migrations().status(tenant, history)),
+            Ok(None) => Err(Error::NotATenant { tenant }),
+            Err(err) => Err(err.about(&tenant)),
+        }
+    }
+
+    /// Applies the pending migrations of tenant `name` under its lock, after checking there
+    /// that the tenant is registered ([`Error::NotATenant`]) and its container exists
+    /// ([`Error::SchemaMissing`]: nothing is run, so unqualified migration SQL never resolves
+    /// in another schema). [`Error::Migration`] names the migration that failed;
+    /// [`Error::ChecksumMismatch`] if an applied one was edited since (never re-run);
+    /// [`Error::Dirty`] if one stopped part-way earlier on a server without transactional DDL
+    /// (MySQL).
+    ///
+    /// PostgreSQL and SQLite apply them in one transaction, so the tenant ends at its old or
+    /// its new version (PostgreSQL in one round trip when nothing changed since it was read,
+    /// and durably: [`Error::ServerRestarted`] if the server restarted meanwhile). MySQL
+    /// records each migration's start and end.
+    pub async fn migrate(&self, name: impl AsRef<str>) -> Result<Outcome, Error> {
+        let tenant = self.parse(name)?;
+        let store = self.store();
+        let span = trace::migration::<B>("migrate", &tenant, self.latest_version());
+        trace::within(span, async {
+            let read = match store.history_unlocked(&tenant).await {
+                Ok(read) => read,
+                Err(err) => return Err(store.explain(&tenant, err).await),
+            };
+            if let Some(read) = &read {
+                read.check_clean(&tenant)?;
+                if self
+                    .migrations()
+                    .pending(&tenant, &read.applied)?
+                    .is_empty()
+                {
+                    return Ok(Outcome::UpToDate);
+                }
+            }
+            let started = store.run_started().await?;
+            let (outcome, changed) = self.migrate_one(&tenant, read).await?;
+            if changed > 0 {
+                store.run_finished(&started, changed, "migrate").await?;
+            }
+            Ok(outcome)
+        })
+        .await
+    }
+
+    /// Migrates `tenant`, whose history was `read` without its lock if the store could (see
+    /// [`Store::migrate_at_once`]); returns the outcome and whether it changed the tenant.
+    pub(crate) async fn migrate_one(
+        &self,
+        tenant: &Tenant,
+        read: Option<History>,
+    ) -> Result<(Outcome, usize), Error> {
+        let store = self.store();
+        if let Some(read) = read {
+            read.check_clean(tenant)?;
+            let pending = self.migrations().pending(tenant, &read.applied)?;
+            if pending.is_empty() {
+                return Ok((Outcome::UpToDate, 0));
+            }
+            // Anything but done is redone a step at a time, which finds the tenant afresh and
+            // names the exact error.
+            if let Ok(true) = store.migrate_at_once(tenant, &read, &pending).await {
+                let versions = pending.iter().map(|m| m.version).collect();
+                return Ok((Outcome::Migrated(versions), 1));
+            }
+        }
+        let outcome = self.migrate_locked(tenant, Direction::Up, 0).await?;
+        let changed = usize::from(outcome != Outcome::UpToDate);
+        Ok((outcome, changed))
+    }
+
+    /// Reverts every migration of tenant `name` above version `target` with its down
+    /// migration, newest first, under its lock and in one transaction where the backend has
+    /// transactional DDL. [`Error::Irreversible`] if one has no down migration (nothing is run
+    /// then); otherwise the errors of [`migrate`](Self::migrate).
+    pub async fn rollback(&self, name: impl AsRef<str>, target: i64) -> Result<Outcome, Error> {
+        let tenant = self.parse(name)?;
+        let span = trace::migration::<B>("rollback", &tenant, Some(target));
+        trace::within(span, self.migrate_locked(&tenant, Direction::Down, target)).await
+    }
+
+    /// Migrates (`Up`) or rolls back to `target` (`Down`) one tenant a step at a time, under
+    /// its lock, after checking there that it is registered, its container exists and no
+    /// migration of it stopped part-way.
+    pub(crate) async fn migrate_locked(
+        &self,
+        tenant: &Tenant,
+        direction: Direction,
+        target: i64,
+    ) -> Result<Outcome, Error> {
+        self.operation(Operation::Migrate, tenant, async |op| {
+            let store = self.store();
+            store.lock(op, tenant).await?;
+            expect(tenant, store.inspect(op, tenant).await?, true, true)?;
+            let history = store.history(op, tenant).await?;
+            history.check_clean(tenant)?;
+            let migrations = self.migrations();
+            let plan = match direction {
+                Direction::Up => migrations.pending(tenant, &history.applied)?,
+                Direction::Down => migrations.to_revert(tenant, &history.applied, target)?,
+            };
+            if plan.is_empty() {
+                return Ok(Outcome::UpToDate);
+            }
+            store.enter(op, tenant).await?;
+            store.apply(op, tenant, &plan, direction).await?;
+            let versions = plan.iter().map(|m| m.version).collect();
+            Ok(match direction {
+                Direction::Up => Outcome::Migrated(versions),
+                Direction::Down => Outcome::RolledBack(versions),
+            })
+        })
+        .await
+    }
+
+    /// The newest migration version, which `migrate` and `migrate_all` go to.
+    pub(crate) fn latest_version(&self) -> Option<i64> {
+        self.migrations().versions().last().copied()
+    }
+}

@@ -1,0 +1,289 @@
+//! [`Store`]: the primitives each backend gives the one lifecycle algorithm
+//! ([`operations`](super::operations)), the way sqlx's `Migrate` gives `Migrator::run` its
+//! lock, history and apply. A store keeps what its backend's lifecycle needs beyond the pool
+//! (a registry, lock settings, open tenant pools) and knows how to take a tenant's lock, look
+//! at it, change its container and record its migrations; the order of those steps, the
+//! checks between them, events, spans and name rules are the algorithm's, written once.
+
+use std::future::Future;
+use std::time::Duration;
+
+use futures_util::future::BoxFuture;
+use sqlx::migrate::Migration;
+use sqlx::{Database, Pool};
+
+use super::plan::{History, Migrations};
+use crate::error::Error;
+use crate::tenant::{NameRule, Tenant};
+
+/// A hook run inside the operation that creates a tenant, after its migrations (e.g. to seed
+/// data), on the connection that ran them: names in unqualified SQL resolve in the new tenant
+/// (PostgreSQL: its schema first on the transaction's `search_path`, followed by the handle's
+/// shared schemas; MySQL: its database is the connection's default; SQLite: its file). An error
+/// undoes the whole creation.
+pub type CreateHook<B = sqlx::Postgres> = Box<
+    dyn for<'c> FnOnce(
+            &'c mut <B as Database>::Connection,
+            &'c Tenant,
+        ) -> BoxFuture<'c, Result<(), sqlx::error::BoxDynError>>
+        + Send,
+>;
+
+/// Every tenant in name order, each with its history if a run has work for it.
+pub(crate) type Behind = Vec<(Tenant, Option<History>)>;
+
+/// What a lifecycle operation is about to do, so its store can open the connection it needs
+/// (PostgreSQL saves and restores session settings only around user SQL: migrations and
+/// hooks).
+#[doc(hidden)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Operation {
+    /// Create a tenant, migrate it, maybe run a hook.
+    Create,
+    /// Drop a tenant.
+    Drop,
+    /// Rename a tenant.
+    Rename,
+    /// Apply or revert migrations of a tenant.
+    Migrate,
+}
+
+/// Which way migrations run.
+#[doc(hidden)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Direction {
+    /// Up migrations, each recorded as applied.
+    Up,
+    /// Down migrations, each one's record removed.
+    Down,
+}
+
+/// What an operation found of a tenant, under its lock.
+#[doc(hidden)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Found {
+    /// The registry holds it.
+    pub registered: bool,
+    /// Its container (schema, database, file) exists.
+    pub container: bool,
+}
+
+/// What a backend's tenant lifecycle provides. Every method is one step of an operation and
+/// leaves nothing half-done on its own: an operation's writes are undone by
+/// [`finish`](Self::finish) when it ends in an error (a rollback, or on MySQL, whose DDL
+/// commits at once, a compensation). Public only because it bounds public items; it lives in a
+/// private module, so nothing outside can name it.
+#[doc(hidden)]
+pub trait Store<B: Database>: Send + Sync + Sized + 'static {
+    /// What a handle is configured with beyond the registry and the lock timeout (PostgreSQL:
+    /// shared schemas, PgBouncer, flavour; SQLite: its `PoolBudget`).
+    type Settings: Clone + Default + Send + Sync + 'static;
+
+    /// One operation's connection and what it holds (locks, a transaction, a file being
+    /// built). Dropped without [`finish`](Self::finish) (the operation's future was
+    /// dropped), it must leave nothing behind: its connection is closed, not pooled.
+    type Op: Send;
+
+    /// The store of a handle on `pool` with its registry named `registry`, waiting at most
+    /// `lock_timeout` for a tenant's lock (`None`: as long as the server allows).
+    fn open(
+        pool: Pool<B>,
+        registry: &Tenant,
+        lock_timeout: Option<Duration>,
+        settings: &Self::Settings,
+    ) -> Result<Self, Error>;
+
+    /// The pool the handle was built on.
+    fn pool(&self) -> &Pool<B>;
+
+    /// Why `tenant` cannot be a tenant on this backend beyond the naming rule (the server's own
+    /// databases, names a file system reserves), if it cannot.
+    fn refuses(&self, tenant: &Tenant) -> Option<NameRule> {
+        let _ = tenant;
+        None
+    }
+
+    /// Whether `tenant` is registered.
+    fn exists(&self, tenant: &Tenant) -> impl Future<Output = Result<bool, Error>> + Send;
+
+    /// Every registered tenant, by name.
+    fn list(&self) -> impl Future<Output = Result<Vec<Tenant>, Error>> + Send;
+
+    /// Every registered tenant with its migration history, by name.
+    fn histories(&self) -> impl Future<Output = Result<Vec<(Tenant, History)>, Error>> + Send;
+
+    /// `tenant`'s migration history, `None` if it is not registered.
+    fn history_of(
+        &self,
+        tenant: &Tenant,
+    ) -> impl Future<Output = Result<Option<History>, Error>> + Send;
+
+    /// The pool that serves `tenant`'s statements (PostgreSQL, MySQL: the handle's own; SQLite:
+    /// the tenant's file's, from the handle's LRU).
+    fn pool_for(&self, tenant: &Tenant) -> impl Future<Output = Result<Pool<B>, Error>> + Send;
+
+    /// Opens an operation's connection, making sure the registry exists.
+    fn begin(&self, operation: Operation) -> impl Future<Output = Result<Self::Op, Error>> + Send;
+
+    /// Takes `tenant`'s lock for the rest of the operation, waiting at most the lock timeout
+    /// ([`Error::LockTimeout`]).
+    fn lock(
+        &self,
+        op: &mut Self::Op,
+        tenant: &Tenant,
+    ) -> impl Future<Output = Result<(), Error>> + Send;
+
+    /// Whether `tenant` is registered and whether its container exists (under its lock).
+    fn inspect(
+        &self,
+        op: &mut Self::Op,
+        tenant: &Tenant,
+    ) -> impl Future<Output = Result<Found, Error>> + Send;
+
+    /// `tenant`'s migration history (under its lock; on SQLite also under its file's write
+    /// lock).
+    fn history(
+        &self,
+        op: &mut Self::Op,
+        tenant: &Tenant,
+    ) -> impl Future<Output = Result<History, Error>> + Send;
+
+    /// Registers `tenant` and makes its container; [`Error::TenantExists`] or
+    /// [`Error::SchemaExists`] if another creation got there first.
+    fn make(
+        &self,
+        op: &mut Self::Op,
+        tenant: &Tenant,
+    ) -> impl Future<Output = Result<(), Error>> + Send;
+
+    /// Points the operation's unqualified names at `tenant` (whose container exists) for the
+    /// migrations and hooks that follow.
+    fn enter(
+        &self,
+        op: &mut Self::Op,
+        tenant: &Tenant,
+    ) -> impl Future<Output = Result<(), Error>> + Send;
+
+    /// Runs `migrations` in `tenant`, in order, and records them (applied, or reverted);
+    /// [`Error::Migration`] names the one that failed.
+    fn apply(
+        &self,
+        op: &mut Self::Op,
+        tenant: &Tenant,
+        migrations: &[&Migration],
+        direction: Direction,
+    ) -> impl Future<Output = Result<(), Error>> + Send;
+
+    /// Runs a create hook on the operation's connection.
+    fn hook(
+        &self,
+        op: &mut Self::Op,
+        tenant: &Tenant,
+        hook: CreateHook<B>,
+    ) -> impl Future<Output = Result<(), Error>> + Send;
+
+    /// Drops `tenant`'s container if `found` says it exists, and unregisters it.
+    fn remove(
+        &self,
+        op: &mut Self::Op,
+        tenant: &Tenant,
+        found: Found,
+    ) -> impl Future<Output = Result<(), Error>> + Send;
+
+    /// Renames `old` (registered, its container there) to `new` (free), data and history
+    /// included.
+    fn rename(
+        &self,
+        op: &mut Self::Op,
+        old: &Tenant,
+        new: &Tenant,
+    ) -> impl Future<Output = Result<(), Error>> + Send;
+
+    /// Ends the operation: makes its work durable if `result` is `Ok`, undoes it otherwise,
+    /// releases its locks and its connection. Returns `result`, or the error of making it
+    /// durable.
+    fn finish<T: Send>(
+        &self,
+        op: Self::Op,
+        result: Result<T, Error>,
+    ) -> impl Future<Output = Result<T, Error>> + Send;
+
+    /// The error of an operation on `tenant`, made specific: a lock timeout naming who holds
+    /// a lock on the tenant, a database error naming the tenant.
+    fn explain(&self, tenant: &Tenant, err: Error) -> impl Future<Output = Error> + Send;
+
+    /// Creates `tenant` with every up migration in one round trip, if this backend can:
+    /// `Ok(false)` when it did nothing (then the operation runs a step at a time, which also
+    /// names the exact error of a failure).
+    fn create_at_once(
+        &self,
+        tenant: &Tenant,
+        migrations: &Migrations,
+    ) -> impl Future<Output = Result<bool, Error>> + Send {
+        let _ = (tenant, migrations);
+        async { Ok(false) }
+    }
+
+    /// `tenant`'s history read without its lock, where that lets [`migrate_at_once`] skip the
+    /// locked steps: `None` to always take them.
+    ///
+    /// [`migrate_at_once`]: Self::migrate_at_once
+    fn history_unlocked(
+        &self,
+        tenant: &Tenant,
+    ) -> impl Future<Output = Result<Option<History>, Error>> + Send {
+        let _ = tenant;
+        async { Ok(None) }
+    }
+
+    /// Applies `pending` to `tenant` in one round trip, under its lock, if the tenant is still
+    /// as `read` (its history read without the lock): `Ok(false)` when it did nothing.
+    fn migrate_at_once(
+        &self,
+        tenant: &Tenant,
+        read: &History,
+        pending: &[&Migration],
+    ) -> impl Future<Output = Result<bool, Error>> + Send {
+        let _ = (tenant, read, pending);
+        async { Ok(false) }
+    }
+
+    /// Which tenants `migrate_all` has work for, in name order, each with its history when it
+    /// has work: `None` to read [`histories`](Self::histories) and decide from them.
+    fn behind(
+        &self,
+        migrations: &Migrations,
+    ) -> impl Future<Output = Result<Option<Behind>, Error>> + Send {
+        let _ = migrations;
+        async { Ok(None) }
+    }
+
+    /// Whether reading a tenant's history costs as much as migrating it (SQLite: a file to
+    /// open): runs then go to every tenant without reading the histories first.
+    fn reads_every_tenant(&self) -> bool {
+        false
+    }
+
+    /// What a run that will change tenants notes before the first of them (PostgreSQL: when
+    /// the server started).
+    fn run_started(&self) -> impl Future<Output = Result<String, Error>> + Send {
+        async { Ok(String::new()) }
+    }
+
+    /// After a run changed `changed` tenants: makes their migrations durable, or fails with
+    /// [`Error::ServerRestarted`] if they may have been lost since `started`.
+    fn run_finished(
+        &self,
+        started: &str,
+        changed: usize,
+        operation: &'static str,
+    ) -> impl Future<Output = Result<(), Error>> + Send {
+        let _ = (started, changed, operation);
+        async { Ok(()) }
+    }
+
+    /// How many tenants a run migrates at once unless told otherwise.
+    fn default_concurrency(&self) -> usize {
+        self.pool().options().get_max_connections() as usize
+    }
+}

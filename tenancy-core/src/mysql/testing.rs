@@ -1,0 +1,21 @@
+//! MySQL's side of `#[tenancy::test]`: the test server (`MYSQL_URL`).
+
+use futures_util::future::BoxFuture;
+use sqlx::AssertSqlSafe;
+
+use crate::testing::{TestBackend, MYSQL_URL_ENV};
+
+impl TestBackend for sqlx::MySql {
+    const URL_ENV: &'static str = MYSQL_URL_ENV;
+    fn run_sql(
+        conn: &mut sqlx::mysql::MySqlConnection,
+        sql: String,
+    ) -> BoxFuture<'_, Result<(), sqlx::Error>> {
+        Box::pin(async move {
+            sqlx::raw_sql(AssertSqlSafe(sql)).execute(conn).await?;
+            Ok(())
+        })
+    }
+
+    const EXAMPLE_URL: &'static str = "mysql://root@127.0.0.1:3306/test";
+}

@@ -1,0 +1,672 @@
+//! The PostgreSQL tenant store: a schema per tenant, the registry schema, advisory locks per
+//! tenant, creates and migrations in one round trip when nothing is in the way, and the
+//! session's settings put back around migrations and hooks.
+//!
+//! Each operation runs on one pooled connection, inside one transaction: the tenant's advisory
+//! lock is transaction-level, and DDL is transactional, so an operation that fails leaves
+//! nothing. Its connection goes back to the pool only if the session settings a migration could
+//! have changed are what they were; an operation dropped half-way closes its connection instead.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use sqlx::migrate::Migration;
+use sqlx::pool::PoolConnection;
+use sqlx::postgres::{PgArguments, PgConnection, PgPool, PgRow};
+use sqlx::{Arguments, AssertSqlSafe, FromRow, Postgres, Row};
+
+use super::citus::{self, Flavour};
+use super::sql::{self, BatchOptions};
+use crate::error::{Error, LockHolder};
+use crate::lifecycle::plan::{Applied, History, Migrations};
+use crate::lifecycle::store::{Behind, CreateHook, Direction, Found, Operation, Store};
+use crate::tenant::Tenant;
+
+/// Builds the arguments of a lifecycle statement.
+macro_rules! args {
+    ($($value:expr),*) => {{
+        #[allow(unused_mut)]
+        let mut args = PgArguments::default();
+        $(args.add($value).map_err(sqlx::Error::Encode)?;)*
+        args
+    }};
+}
+pub(crate) use args;
+
+/// What a PostgreSQL handle is configured with beyond the registry and lock timeout.
+#[derive(Debug, Clone, Default)]
+pub struct PgSettings {
+    /// Schemas after the tenant's on the `search_path` of its migrations and hooks.
+    pub(crate) shared_schemas: Vec<String>,
+    /// Statements go through PgBouncer in transaction mode.
+    pub(crate) pgbouncer: bool,
+    /// The flavour as said by the application, instead of detected.
+    pub(crate) flavour: Option<Flavour>,
+}
+
+/// The PostgreSQL lifecycle of one [`Tenants`](crate::Tenants) handle.
+pub struct PgStore {
+    pool: PgPool,
+    registry: Tenant,
+    batch: BatchOptions,
+    pgbouncer: bool,
+    flavour: OnceLock<Flavour>,
+    registry_ready: AtomicBool,
+}
+
+impl std::fmt::Debug for PgStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PgStore")
+            .field("registry", &self.registry)
+            .field("pgbouncer", &self.pgbouncer)
+            .finish_non_exhaustive()
+    }
+}
+
+/// One operation's connection, inside its transaction.
+pub struct PgOp {
+    conn: Option<PoolConnection<Postgres>>,
+    /// What is sent before the first lock (`BEGIN`, the lock timeout, saving the session),
+    /// so that it costs no round trip of its own.
+    opening: String,
+    /// The session's settings before the operation, to compare once it ended (`None`: it runs
+    /// no SQL of the user's, or the connection is PgBouncer's to manage).
+    before: Option<String>,
+    /// Whether the session's settings were saved, to be put back before the commit.
+    saved: bool,
+}
+
+impl PgOp {
+    fn conn(&mut self) -> &mut PgConnection {
+        self.conn.as_mut().expect("the operation has not finished")
+    }
+
+    /// Sends what is waiting to be sent before `sql`, with it.
+    async fn raw(&mut self, sql: &str) -> Result<(), sqlx::Error> {
+        let batch = std::mem::take(&mut self.opening) + sql;
+        sqlx::raw_sql(AssertSqlSafe(batch))
+            .execute(&mut *self.conn())
+            .await?;
+        Ok(())
+    }
+}
+
+impl Drop for PgOp {
+    /// An operation dropped before it finished (its future was dropped): the connection is
+    /// closed with its transaction, never pooled half-way.
+    fn drop(&mut self) {
+        if let Some(conn) = self.conn.take() {
+            drop(conn.detach());
+        }
+    }
+}
+
+impl PgStore {
+    /// Whether statements are kept prepared on the connection (not behind PgBouncer).
+    pub(crate) fn persistent(&self) -> bool {
+        !self.pgbouncer
+    }
+
+    /// The lock timeout and shared schemas of the lifecycle's statements.
+    pub(crate) fn batch(&self) -> &BatchOptions {
+        &self.batch
+    }
+
+    /// Runs one statement on the pool and decodes its rows.
+    pub(crate) async fn rows<T>(&self, sql: &str, args: PgArguments) -> Result<Vec<T>, Error>
+    where
+        T: for<'r> FromRow<'r, PgRow>,
+    {
+        let rows = super::pool_rows(&self.pool, self.pgbouncer, sql, args).await?;
+        Ok(rows.iter().map(T::from_row).collect::<Result<_, _>>()?)
+    }
+
+    /// Creates the registry if this handle has not yet, and learns whether the server is Citus.
+    pub(crate) async fn ensure_registry(&self) -> Result<(), Error> {
+        if self.registry_ready.load(Ordering::Acquire) {
+            return Ok(());
+        }
+        // One round trip: on Citus the registry is created with schema-based sharding off, so
+        // it stays local to the coordinator; the last statement says whether this is Citus.
+        let batch = format!(
+            "{};\n{};\n{}",
+            citus::SHARDING_OFF_IF_CITUS,
+            sql::ensure_registry(&self.registry),
+            citus::DETECT
+        );
+        let rows = sqlx::raw_sql(AssertSqlSafe(batch))
+            .fetch_all(&self.pool)
+            .await?;
+        let detected = match rows
+            .last()
+            .map(|row| row.try_get::<bool, _>(0))
+            .transpose()?
+        {
+            Some(true) => Flavour::Citus,
+            _ => Flavour::Postgres,
+        };
+        let flavour = *self.flavour.get_or_init(|| detected);
+        if flavour == Flavour::Citus && detected == Flavour::Citus {
+            // A registry made distributed before (the database's sharding was on when it was
+            // created) is brought back to the coordinator.
+            sqlx::query(citus::UNDISTRIBUTE_REGISTRY)
+                .persistent(false)
+                .bind(self.registry.as_str())
+                .execute(&self.pool)
+                .await?;
+        }
+        self.registry_ready.store(true, Ordering::Release);
+        Ok(())
+    }
+
+    /// Takes the registry as made sure of, on a server of `flavour` (what another handle of
+    /// this process found on the same database: `#[tenancy::test]` saves a round trip per
+    /// test).
+    #[cfg(feature = "testing")]
+    pub(crate) fn assume_registry(&self, flavour: Flavour) {
+        let _ = self.flavour.set(flavour);
+        self.registry_ready.store(true, Ordering::Release);
+    }
+
+    /// The flavour, known once [`ensure_registry`](Self::ensure_registry) has run.
+    pub(crate) fn flavour_now(&self) -> Flavour {
+        self.flavour.get().copied().unwrap_or(Flavour::Postgres)
+    }
+
+    /// Whether this handle runs on Citus (after [`ensure_registry`](Self::ensure_registry)).
+    pub(crate) fn on_citus(&self) -> bool {
+        self.flavour_now() == Flavour::Citus
+    }
+
+    /// `migrations` as they are sent: on Citus, each statement Citus refuses in a
+    /// multi-statement string in a block of its own ([`citus::for_citus`]).
+    pub(crate) fn as_sent(&self, migrations: &[&Migration]) -> Vec<Migration> {
+        if self.on_citus() {
+            citus::for_citus(migrations)
+        } else {
+            migrations.iter().map(|m| (*m).clone()).collect()
+        }
+    }
+
+    /// `SET LOCAL lock_timeout …; SELECT pg_advisory_xact_lock(<tenant>)`: the tenant's
+    /// lifecycle lock until the end of the transaction.
+    pub(crate) fn lock_sql(&self, tenant: &Tenant) -> String {
+        format!(
+            "{}{}",
+            sql::set_lock_timeout(&self.batch),
+            sql::lock_tenant_named(&self.registry, tenant)
+        )
+    }
+
+    /// Whether `tenant` is registered and whether its schema exists, read on `conn`.
+    pub(crate) async fn found(
+        &self,
+        conn: &mut PgConnection,
+        tenant: &Tenant,
+    ) -> Result<Found, Error> {
+        let (registered, container): (bool, bool) =
+            sqlx::query_as(AssertSqlSafe(sql::registered_and_schema(&self.registry)))
+                .persistent(self.persistent())
+                .bind(tenant.as_str())
+                .fetch_one(conn)
+                .await?;
+        Ok(Found {
+            registered,
+            container,
+        })
+    }
+
+    /// When the server started ([`sql::SERVER_STARTED`]).
+    async fn server_started(&self) -> Result<String, Error> {
+        let sql = format!("SELECT {}", sql::SERVER_STARTED);
+        let (started,): (String,) = self
+            .rows(&sql, args!())
+            .await?
+            .pop()
+            .ok_or(sqlx::Error::RowNotFound)?;
+        Ok(started)
+    }
+
+    /// The session settings a migration could change, as one string.
+    async fn fingerprint(conn: &mut PgConnection) -> Result<String, Error> {
+        Ok(
+            sqlx::query_scalar(AssertSqlSafe(sql::session_fingerprint()))
+                .fetch_one(conn)
+                .await?,
+        )
+    }
+
+    /// Returns `conn` to the pool only if its session settings are what they were before the
+    /// operation (they are put back inside it; a hook could still change them in ways that
+    /// does not cover); otherwise closes it.
+    async fn release(
+        mut conn: PoolConnection<Postgres>,
+        before: Option<String>,
+    ) -> Result<(), Error> {
+        if let Some(before) = before {
+            if Self::fingerprint(&mut conn).await? != before {
+                conn.close().await?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A failed migration, named: Citus's refusals say what to write instead.
+fn migration_failed(tenant: &Tenant, m: &Migration, source: sqlx::Error) -> Error {
+    match citus::refusal(&source) {
+        Some(refusal) => citus::refused(tenant, m.version, refusal, source),
+        None => Error::Migration {
+            tenant: tenant.clone(),
+            version: m.version,
+            description: m.description.to_string(),
+            source: source.into(),
+        },
+    }
+}
+
+fn tenant_taken(err: sqlx::Error, tenant: &Tenant) -> Error {
+    if super::is_unique_violation(&err) {
+        Error::TenantExists {
+            tenant: tenant.clone(),
+        }
+    } else {
+        err.into()
+    }
+}
+
+fn schema_taken(err: sqlx::Error, tenant: &Tenant) -> Error {
+    if super::is_duplicate_schema(&err) {
+        Error::SchemaExists {
+            tenant: tenant.clone(),
+        }
+    } else {
+        err.into()
+    }
+}
+
+impl Store<Postgres> for PgStore {
+    type Settings = PgSettings;
+    type Op = PgOp;
+
+    fn open(
+        pool: PgPool,
+        registry: &Tenant,
+        lock_timeout: Option<Duration>,
+        settings: &PgSettings,
+    ) -> Result<Self, Error> {
+        Ok(PgStore {
+            pool,
+            registry: registry.clone(),
+            batch: BatchOptions {
+                shared_schemas: settings.shared_schemas.clone(),
+                lock_timeout,
+            },
+            pgbouncer: settings.pgbouncer,
+            flavour: settings.flavour.map(OnceLock::from).unwrap_or_default(),
+            registry_ready: AtomicBool::new(false),
+        })
+    }
+
+    fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+
+    async fn exists(&self, tenant: &Tenant) -> Result<bool, Error> {
+        self.ensure_registry().await?;
+        let found: Vec<(bool,)> = self
+            .rows(&sql::exists(&self.registry), args!(tenant.as_str()))
+            .await
+            .map_err(|e| e.about(tenant))?;
+        Ok(found.first().is_some_and(|r| r.0))
+    }
+
+    async fn list(&self) -> Result<Vec<Tenant>, Error> {
+        self.ensure_registry().await?;
+        let names: Vec<(String,)> = self.rows(&sql::list(&self.registry), args!()).await?;
+        names
+            .into_iter()
+            .map(|(n,)| Tenant::new(n).map_err(Error::from))
+            .collect()
+    }
+
+    async fn histories(&self) -> Result<Vec<(Tenant, History)>, Error> {
+        self.ensure_registry().await?;
+        let rows: Vec<(String, Vec<i64>, Vec<Vec<u8>>)> = self
+            .rows(&sql::applied_all(&self.registry), args!())
+            .await?;
+        rows.into_iter()
+            .map(|(name, versions, checksums)| {
+                let applied = versions.into_iter().zip(checksums).collect();
+                Ok((Tenant::new(name)?, History::clean(applied)))
+            })
+            .collect()
+    }
+
+    async fn history_of(&self, tenant: &Tenant) -> Result<Option<History>, Error> {
+        if !self.exists(tenant).await? {
+            return Ok(None);
+        }
+        let applied: Applied = self
+            .rows(&sql::applied(&self.registry), args!(tenant.as_str()))
+            .await?;
+        Ok(Some(History::clean(applied)))
+    }
+
+    async fn pool_for(&self, _tenant: &Tenant) -> Result<PgPool, Error> {
+        Ok(self.pool.clone())
+    }
+
+    async fn begin(&self, operation: Operation) -> Result<PgOp, Error> {
+        self.ensure_registry().await?;
+        let mut conn = self.pool.acquire().await?;
+        let user_sql = matches!(operation, Operation::Create | Operation::Migrate);
+        let before = match user_sql && !self.pgbouncer {
+            true => Some(Self::fingerprint(&mut conn).await?),
+            false => None,
+        };
+        let mut opening = String::from("BEGIN;\n");
+        if operation == Operation::Create && self.on_citus() {
+            // The tenant's schema is distributed, whatever the database's sharding setting.
+            opening.push_str(citus::SHARDING_ON);
+            opening.push_str(";\n");
+        }
+        if user_sql {
+            opening.push_str(&sql::save_session(&self.registry));
+            opening.push_str(";\n");
+        }
+        Ok(PgOp {
+            conn: Some(conn),
+            opening,
+            before,
+            saved: user_sql,
+        })
+    }
+
+    async fn lock(&self, op: &mut PgOp, tenant: &Tenant) -> Result<(), Error> {
+        Ok(op.raw(&self.lock_sql(tenant)).await?)
+    }
+
+    async fn inspect(&self, op: &mut PgOp, tenant: &Tenant) -> Result<Found, Error> {
+        self.found(op.conn(), tenant).await
+    }
+
+    async fn history(&self, op: &mut PgOp, tenant: &Tenant) -> Result<History, Error> {
+        let applied: Applied = sqlx::query_as(AssertSqlSafe(sql::applied(&self.registry)))
+            .persistent(self.persistent())
+            .bind(tenant.as_str())
+            .fetch_all(op.conn())
+            .await?;
+        Ok(History::clean(applied))
+    }
+
+    async fn make(&self, op: &mut PgOp, tenant: &Tenant) -> Result<(), Error> {
+        sqlx::query(AssertSqlSafe(sql::register(&self.registry)))
+            .persistent(self.persistent())
+            .bind(tenant.as_str())
+            .execute(op.conn())
+            .await
+            .map_err(|e| tenant_taken(e, tenant))?;
+        op.raw(&sql::create_schema(tenant))
+            .await
+            .map_err(|e| schema_taken(e, tenant))
+    }
+
+    async fn enter(&self, op: &mut PgOp, tenant: &Tenant) -> Result<(), Error> {
+        Ok(op
+            .raw(&sql::set_local_search_path(tenant, &self.batch))
+            .await?)
+    }
+
+    async fn apply(
+        &self,
+        op: &mut PgOp,
+        tenant: &Tenant,
+        migrations: &[&Migration],
+        direction: Direction,
+    ) -> Result<(), Error> {
+        if migrations.is_empty() {
+            return Ok(());
+        }
+        let mut millis = Vec::with_capacity(migrations.len());
+        for m in self.as_sent(migrations) {
+            let started = Instant::now();
+            sqlx::raw_sql(m.sql.clone())
+                .execute(op.conn())
+                .await
+                .map_err(|source| migration_failed(tenant, &m, source))?;
+            millis.push(i64::try_from(started.elapsed().as_millis()).unwrap_or(i64::MAX));
+        }
+        let versions: Vec<i64> = migrations.iter().map(|m| m.version).collect();
+        let record = match direction {
+            Direction::Up => sqlx::query(AssertSqlSafe(sql::record_applied(&self.registry)))
+                .bind(tenant.as_str())
+                .bind(versions)
+                .bind(
+                    migrations
+                        .iter()
+                        .map(|m| m.description.to_string())
+                        .collect::<Vec<_>>(),
+                )
+                .bind(
+                    migrations
+                        .iter()
+                        .map(|m| m.checksum.to_vec())
+                        .collect::<Vec<_>>(),
+                )
+                .bind(millis),
+            Direction::Down => sqlx::query(AssertSqlSafe(sql::forget_applied(&self.registry)))
+                .bind(tenant.as_str())
+                .bind(versions),
+        };
+        record
+            .persistent(self.persistent())
+            .execute(op.conn())
+            .await?;
+        Ok(())
+    }
+
+    async fn hook(
+        &self,
+        op: &mut PgOp,
+        tenant: &Tenant,
+        hook: CreateHook<Postgres>,
+    ) -> Result<(), Error> {
+        // Again: a migration may have set its own.
+        self.enter(op, tenant).await?;
+        hook(op.conn(), tenant).await.map_err(|source| Error::Hook {
+            tenant: tenant.clone(),
+            source,
+        })
+    }
+
+    async fn remove(&self, op: &mut PgOp, tenant: &Tenant, found: Found) -> Result<(), Error> {
+        let mut batch = sql::unregister_named(&self.registry, tenant);
+        if found.container {
+            batch.push_str(";\n");
+            batch.push_str(&sql::drop_schema(tenant));
+        }
+        Ok(op.raw(&batch).await?)
+    }
+
+    async fn rename(&self, op: &mut PgOp, old: &Tenant, new: &Tenant) -> Result<(), Error> {
+        sqlx::query(AssertSqlSafe(sql::rename(&self.registry)))
+            .persistent(self.persistent())
+            .bind(old.as_str())
+            .bind(new.as_str())
+            .execute(op.conn())
+            .await
+            .map_err(|e| tenant_taken(e, new))?;
+        op.raw(&sql::rename_schema(old, new))
+            .await
+            .map_err(|e| schema_taken(e, new))
+    }
+
+    async fn finish<T: Send>(&self, mut op: PgOp, result: Result<T, Error>) -> Result<T, Error> {
+        let mut conn = op.conn.take().expect("an operation finishes once");
+        let before = op.before.take();
+        let ended = match &result {
+            Ok(_) => {
+                let end = if op.saved {
+                    format!("{};\nCOMMIT", sql::restore_session(&self.registry))
+                } else {
+                    "COMMIT".to_owned()
+                };
+                sqlx::raw_sql(AssertSqlSafe(end)).execute(&mut *conn).await
+            }
+            Err(_) => sqlx::raw_sql("ROLLBACK").execute(&mut *conn).await,
+        };
+        if let Err(err) = ended {
+            // The connection is in an unknown state: closed, never pooled.
+            drop(conn.detach());
+            return match result {
+                // The commit failed: nothing of the operation happened.
+                Ok(_) => Err(err.into()),
+                // The original error matters more than a failure to roll back.
+                Err(original) => Err(original),
+            };
+        }
+        Self::release(conn, before).await?;
+        result
+    }
+
+    async fn explain(&self, tenant: &Tenant, err: Error) -> Error {
+        let timed_out = err.as_sqlx().is_some_and(super::is_lock_timeout);
+        match (timed_out, self.batch.lock_timeout) {
+            (true, Some(waited)) => {
+                let mut args = PgArguments::default();
+                let _ = args.add(tenant.as_str());
+                let holders: Vec<(i32, String, String, String)> = self
+                    .rows(&sql::lock_holders(&self.registry), args)
+                    .await
+                    .unwrap_or_default();
+                Error::LockTimeout {
+                    tenant: tenant.clone(),
+                    waited,
+                    holders: holders
+                        .into_iter()
+                        .map(|(pid, application_name, state, query)| LockHolder {
+                            pid,
+                            application_name,
+                            state,
+                            query,
+                        })
+                        .collect(),
+                }
+            }
+            _ => err.about(tenant),
+        }
+    }
+
+    /// The common case in one round trip: any failure leaves nothing behind (one implicit
+    /// transaction) and falls through to the step-at-a-time path, which redoes the work and
+    /// reports the exact error (name taken, schema there, which migration failed).
+    async fn create_at_once(
+        &self,
+        tenant: &Tenant,
+        migrations: &Migrations,
+    ) -> Result<bool, Error> {
+        self.ensure_registry().await?;
+        let ups: Vec<&Migration> = migrations.ups().collect();
+        let sent = self.as_sent(&ups);
+        let sent: Vec<&Migration> = sent.iter().collect();
+        let mut batch = String::new();
+        if self.on_citus() {
+            batch.push_str(citus::SHARDING_ON);
+            batch.push_str(";\n");
+        }
+        batch.push_str(&sql::create_batch(
+            &self.registry,
+            tenant,
+            &sent,
+            &self.batch,
+        ));
+        Ok(sqlx::raw_sql(AssertSqlSafe(batch))
+            .execute(&self.pool)
+            .await
+            .is_ok())
+    }
+
+    async fn history_unlocked(&self, tenant: &Tenant) -> Result<Option<History>, Error> {
+        self.ensure_registry().await?;
+        let applied: Applied = self
+            .rows(&sql::applied(&self.registry), args!(tenant.as_str()))
+            .await?;
+        Ok(Some(History::clean(applied)))
+    }
+
+    /// One round trip ([`sql::migrate_batch`]): under the tenant's lock it checks that the
+    /// tenant is still as read, or changes nothing.
+    async fn migrate_at_once(
+        &self,
+        tenant: &Tenant,
+        read: &History,
+        pending: &[&Migration],
+    ) -> Result<bool, Error> {
+        let versions: Vec<i64> = read.applied.iter().map(|(v, _)| *v).collect();
+        let sent = self.as_sent(pending);
+        let sent: Vec<&Migration> = sent.iter().collect();
+        let batch = sql::migrate_batch(&self.registry, tenant, &versions, &sent, &self.batch);
+        Ok(sqlx::raw_sql(AssertSqlSafe(batch))
+            .execute(&self.pool)
+            .await
+            .is_ok())
+    }
+
+    /// One catalog query finds who is behind; a second reads what those have applied, only if
+    /// there are any, so a no-op run stays one small query.
+    async fn behind(&self, migrations: &Migrations) -> Result<Option<Behind>, Error> {
+        self.ensure_registry().await?;
+        let (versions, checksums) = (migrations.versions(), migrations.checksums());
+        let rows: Vec<(String, bool)> = self
+            .rows(&sql::behind(&self.registry), args!(versions, checksums))
+            .await?;
+        let behind: Vec<&str> = rows.iter().filter(|r| r.1).map(|r| r.0.as_str()).collect();
+        let mut applied: std::collections::HashMap<String, Applied> = Default::default();
+        if !behind.is_empty() {
+            let found: Vec<(String, Vec<i64>, Vec<Vec<u8>>)> = self
+                .rows(&sql::applied_of(&self.registry), args!(&behind))
+                .await?;
+            for (tenant, versions, checksums) in found {
+                applied.insert(tenant, versions.into_iter().zip(checksums).collect());
+            }
+        }
+        let mut out = Vec::with_capacity(rows.len());
+        for (name, is_behind) in rows {
+            let read = is_behind.then(|| History::clean(applied.remove(&name).unwrap_or_default()));
+            out.push((Tenant::new(name)?, read));
+        }
+        Ok(Some(out))
+    }
+
+    async fn run_started(&self) -> Result<String, Error> {
+        self.server_started().await
+    }
+
+    /// The run's durable commit ([`sql::record_run`]): it flushes the migrations committed
+    /// without waiting for the disk, unless the server restarted since `started` (read before
+    /// the first of them): those may have been lost with the restart, and the run fails with
+    /// [`Error::ServerRestarted`] instead of reporting them.
+    async fn run_finished(
+        &self,
+        started: &str,
+        changed: usize,
+        operation: &'static str,
+    ) -> Result<(), Error> {
+        let changed = i64::try_from(changed).unwrap_or(i64::MAX);
+        super::pool_rows(
+            &self.pool,
+            self.pgbouncer,
+            &sql::record_run(&self.registry),
+            args!(changed),
+        )
+        .await?;
+        // Read after that commit: the same start time means no restart since `started`, so the
+        // commit flushed every migration of the run.
+        if self.server_started().await? != started {
+            return Err(Error::ServerRestarted { operation });
+        }
+        Ok(())
+    }
+}
