@@ -7,7 +7,7 @@
 //! off): an acknowledged create or rename must then survive the crash, and `migrate_all`'s
 //! report promises that what it says was migrated is durable.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::future::Future;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -69,6 +69,26 @@ where
     out.iter_mut().map(|v| v.take().unwrap()).collect()
 }
 
+/// How many of the server's backends other than this one are running a `pg_sleep` (a
+/// migration of `pg_v2` in flight).
+async fn sleeping(pool: &sqlx::PgPool) -> i64 {
+    sqlx::query_scalar(
+        "SELECT count(*) FROM pg_stat_activity WHERE state = 'active' \
+         AND query LIKE '%pg\\_sleep%' AND pid <> pg_backend_pid()",
+    )
+    .fetch_one(pool)
+    .await
+    .unwrap()
+}
+
+/// A run's result, for messages: the error, or what the report holds.
+fn outcome<T: std::fmt::Debug>(result: &Result<T, Error>) -> String {
+    match result {
+        Ok(value) => format!("Ok({value:?})"),
+        Err(e) => format!("Err({}: {e})", super::kind(e)),
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_crash_during_migrate_all_over_500_tenants_converges() {
     const TENANTS: usize = 500;
@@ -88,7 +108,8 @@ async fn a_crash_during_migrate_all_over_500_tenants_converges() {
     })
     .await;
 
-    // v2 takes 20 ms per tenant; the server crashes after 40 tenants are done.
+    // v2 takes 20 ms per tenant, 4 at a time; the server crashes once 40 tenants are done,
+    // with the next ones in flight (seen running their `pg_sleep` on the server).
     let at_v2 = Tenants::new(pool.clone(), migrator(pg_v2(0.02))).unwrap();
     let go = Arc::new(tokio::sync::Notify::new());
     let signal = go.clone();
@@ -103,6 +124,7 @@ async fn a_crash_during_migrate_all_over_500_tenants_converges() {
         at_v2.migrate_all(options).await
     });
     go.notified().await;
+    let in_flight = sleeping(&pool).await;
     crash(&cluster).await;
     let result = tokio::time::timeout(HANG, run)
         .await
@@ -112,41 +134,26 @@ async fn a_crash_during_migrate_all_over_500_tenants_converges() {
     let (state, problems) = pg_consistency(&pool, "_tenancy", "", super::own_rows).await;
     assert_consistent(problems);
     assert_eq!(state.len(), TENANTS, "every tenant survives the crash");
-    let at_2: BTreeSet<&String> = state
-        .iter()
-        .filter(|(_, v)| v.len() == 2)
-        .map(|(n, _)| n)
-        .collect();
-    match &result {
-        Ok(report) => {
-            let failed: Vec<&Error> = report.failed().map(|(_, e)| e).collect();
-            assert!(!failed.is_empty(), "the crash hit no tenant");
-            eprintln!("failed after the crash: {:?}", tally(failed));
-            // What the report says was migrated is durable.
-            let lost: Vec<&str> = report
-                .succeeded()
-                .filter(|(_, o)| matches!(o, Outcome::Migrated(_)))
-                .map(|(t, _)| t.as_str())
-                .filter(|t| !at_2.contains(&t.to_string()))
-                .collect();
-            assert!(
-                lost.is_empty(),
-                "{} tenants reported migrated are at v1 after the crash: {:?}",
-                lost.len(),
-                &lost[..lost.len().min(10)]
-            );
-        }
-        Err(e) => eprintln!(
-            "migrate_all failed as a whole: {} ({e}: {:?})",
-            super::kind(e),
-            e.as_sqlx()
-        ),
-    }
+    let at_2 = state.values().filter(|v| v.len() == 2).count();
     eprintln!(
-        "after the crash: {} of {TENANTS} tenants at v2, the rest at v1",
-        at_2.len()
+        "{in_flight} migrations in flight at the crash; migrate_all: {}; after the crash: \
+         {at_2} of {TENANTS} tenants at v2, the rest at v1",
+        outcome(&result)
     );
-    assert!(at_2.len() < TENANTS, "the crash came after the run");
+    assert!(in_flight > 0, "no migration was in flight at the crash");
+    assert!(at_2 < TENANTS, "the crash came after the run");
+    // The server restarted mid-run: no report (it could name as migrated tenants whose commit
+    // the crash lost), the typed error instead.
+    assert!(
+        matches!(
+            result,
+            Err(Error::ServerRestarted {
+                operation: "migrate_all"
+            })
+        ),
+        "a run across a restart must fail with ServerRestarted, not {}",
+        outcome(&result)
+    );
 
     // A rerun converges: every tenant at v2, the rest untouched.
     let again = Tenants::new(pool.clone(), migrator(pg_v2(0.02))).unwrap();
@@ -168,6 +175,57 @@ async fn a_crash_during_migrate_all_over_500_tenants_converges() {
     assert!(state.values().all(|v| v == &[1, 2]));
     let again = again.migrate_all(MigrateOptions::default()).await.unwrap();
     assert_eq!(again.changed().count(), 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_crash_during_migrate_of_one_tenant_fails_with_server_restarted() {
+    let cluster = private_cluster().await;
+    let (pool, _) = pg_victim_pool(&cluster.tcp_url(), 4).await;
+    let at_v1 = Tenants::new(pool.clone(), migrator(v1())).unwrap();
+    let t = at_v1.create("solo").await.unwrap();
+    Guard::new("g", "solo").insert(&pool, &t).await.unwrap();
+    // v2 sleeps a second: the server crashes while it runs. The cut batch is redone a
+    // statement at a time on a new connection once the server is back, and commits there.
+    let at_v2 = Tenants::new(pool.clone(), migrator(pg_v2(1.0))).unwrap();
+    let run = {
+        let at_v2 = at_v2.clone();
+        tokio::spawn(async move { at_v2.migrate("solo").await })
+    };
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while sleeping(&pool).await == 0 {
+        assert!(!run.is_finished(), "migrate ended before the crash");
+        assert!(std::time::Instant::now() < deadline, "v2 never ran");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    crash(&cluster).await;
+    let result = tokio::time::timeout(HANG, run)
+        .await
+        .expect("migrate hangs after the crash")
+        .unwrap();
+    eprintln!("migrate across a crash: {}", outcome(&result));
+    assert!(
+        matches!(
+            result,
+            Err(Error::ServerRestarted {
+                operation: "migrate"
+            })
+        ),
+        "a migrate across a restart must fail with ServerRestarted, not {}",
+        outcome(&result)
+    );
+    let (state, problems) = pg_consistency(&pool, "_tenancy", "", super::own_rows).await;
+    assert_consistent(problems);
+    assert_eq!(state.len(), 1, "{state:?}");
+    // Run again: applies v2 if the crash lost it, else reports it up to date.
+    let again = at_v2.migrate("solo").await.unwrap();
+    assert!(
+        matches!(&again, Outcome::UpToDate) || again == Outcome::Migrated(vec![2]),
+        "{again:?}"
+    );
+    let (state, problems) = pg_consistency(&pool, "_tenancy", "", super::own_rows).await;
+    assert_consistent(problems);
+    assert_eq!(state.get("solo").map(Vec::as_slice), Some(&[1, 2][..]));
+    assert_eq!(at_v2.migrate("solo").await.unwrap(), Outcome::UpToDate);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
