@@ -275,14 +275,43 @@ async fn cut_connections_during_migrate_all_leave_each_tenant_at_a_version_and_a
     assert!(state.values().all(|v| v == &[1, 2]));
 }
 
-/// What one CRUD worker saw: acknowledged inserts per tenant, and transactions that failed
-/// before their commit was sent (their row must not exist).
+/// What the CRUD workers saw: per tenant, the rows they tried to insert and those whose insert
+/// (or transaction) was acknowledged, by their unique names; the transactions that failed
+/// before their commit was sent (their row must not exist); the errors.
 #[derive(Default)]
 struct Seen {
-    inserted: [usize; 2],
-    attempted: [usize; 2],
+    attempted: [Vec<String>; 2],
+    acknowledged: [Vec<String>; 2],
     failed_before_commit: Vec<String>,
     errors: Vec<Error>,
+}
+
+impl Seen {
+    /// Checks tenant `k`'s stored rows (by name): every acknowledged row is there, once; every
+    /// row there was attempted; no row of a transaction that failed before its commit.
+    #[track_caller]
+    fn assert_stored(&self, k: usize, tenant: &tenancy::Tenant, stored: &[(String, String)]) {
+        let names: Vec<&str> = stored.iter().map(|(name, _)| name.as_str()).collect();
+        for name in &self.acknowledged[k] {
+            let copies = names.iter().filter(|n| *n == name).count();
+            assert_eq!(
+                copies, 1,
+                "{tenant}: acknowledged row {name} is stored {copies} times"
+            );
+        }
+        for name in &names {
+            assert!(
+                self.attempted[k].iter().any(|a| a == name),
+                "{tenant}: row {name} was never written there"
+            );
+        }
+        for tag in &self.failed_before_commit {
+            assert!(
+                !names.contains(&tag.as_str()),
+                "{tenant}: the row of {tag}, whose transaction was cut before its commit, exists"
+            );
+        }
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -307,16 +336,17 @@ async fn cut_connections_during_crud_fail_typed_and_write_nothing_elsewhere() {
                 let mut s = Default::default();
                 let step = async {
                     // Plain CRUD through the pool.
-                    seen.lock().unwrap().attempted[k] += 1;
-                    let mut g = Guard::new("plain", t.as_str()).insert(&pool, t).await?;
-                    seen.lock().unwrap().inserted[k] += 1;
+                    let plain = format!("plain{w}_{i}");
+                    seen.lock().unwrap().attempted[k].push(plain.clone());
+                    let mut g = Guard::new(&plain, t.as_str()).insert(&pool, t).await?;
+                    seen.lock().unwrap().acknowledged[k].push(plain);
                     g.age = Some(30);
                     g.update(&pool, t).await?;
                     Guard::find(&pool, t, g.id).await?;
                     Guard::query(t).count(&pool).await?;
                     // A transaction that takes 20 ms before its commit.
                     let tag = format!("tx{w}_{i}");
-                    seen.lock().unwrap().attempted[k] += 1;
+                    seen.lock().unwrap().attempted[k].push(tag.clone());
                     s = tag.clone();
                     let mut tx = pool.begin().await?;
                     Guard::new(&tag, t.as_str()).insert(&mut tx, t).await?;
@@ -325,7 +355,7 @@ async fn cut_connections_during_crud_fail_typed_and_write_nothing_elsewhere() {
                         .await?;
                     s = String::new();
                     tx.commit().await?;
-                    seen.lock().unwrap().inserted[k] += 1;
+                    seen.lock().unwrap().acknowledged[k].push(tag);
                     Ok::<_, Error>(())
                 };
                 if let Err(e) = step.await {
@@ -357,20 +387,7 @@ async fn cut_connections_during_crud_fail_typed_and_write_nothing_elsewhere() {
         "no transaction was cut before its commit"
     );
     for (k, t) in tenants.iter().enumerate() {
-        let rows = crate::support::raw_guards(&side, t).await;
-        assert!(
-            rows.len() >= seen.inserted[k] && rows.len() <= seen.attempted[k],
-            "{t}: {} rows, {} acknowledged, {} attempted",
-            rows.len(),
-            seen.inserted[k],
-            seen.attempted[k]
-        );
-        for tag in &seen.failed_before_commit {
-            assert!(
-                !rows.iter().any(|(name, _)| name == tag),
-                "{t}: the row of {tag}, whose transaction was cut, exists"
-            );
-        }
+        seen.assert_stored(k, t, &crate::support::raw_guards(&side, t).await);
     }
     // The pool recovers: new connections serve both tenants.
     for t in &tenants {
@@ -710,23 +727,24 @@ mod mariadb {
                     let t = &tenants[k];
                     let mut s = Default::default();
                     let step = async {
-                        seen.lock().unwrap().attempted[k] += 1;
-                        let mut g = my::Guard::new("plain", t.as_str()).insert(&pool, t).await?;
-                        seen.lock().unwrap().inserted[k] += 1;
+                        let plain = format!("plain{w}_{i}");
+                        seen.lock().unwrap().attempted[k].push(plain.clone());
+                        let mut g = my::Guard::new(&plain, t.as_str()).insert(&pool, t).await?;
+                        seen.lock().unwrap().acknowledged[k].push(plain);
                         g.age = Some(30);
                         g.update(&pool, t).await?;
                         my::Guard::find(&pool, t, g.id).await?;
                         my::Guard::query(t).count(&pool).await?;
                         // A transaction that takes 20 ms before its commit.
                         let tag = format!("tx{w}_{i}");
-                        seen.lock().unwrap().attempted[k] += 1;
+                        seen.lock().unwrap().attempted[k].push(tag.clone());
                         s = tag.clone();
                         let mut tx = pool.begin().await?;
                         my::Guard::new(&tag, t.as_str()).insert(&mut tx, t).await?;
                         sqlx::query("DO SLEEP(0.02)").execute(&mut *tx).await?;
                         s = String::new();
                         tx.commit().await?;
-                        seen.lock().unwrap().inserted[k] += 1;
+                        seen.lock().unwrap().acknowledged[k].push(tag);
                         Ok::<_, Error>(())
                     };
                     if let Err(e) = step.await {
@@ -753,27 +771,14 @@ mod mariadb {
         }
         let (_, problems) = consistency(&side, &l.registry, &prefix).await;
         assert_consistent(problems);
-        // Every acknowledged row is stored, none more than attempted, and no row of a
+        // Every acknowledged row is stored, once; none that was not written; no row of a
         // transaction killed before its commit.
         assert!(
             !seen.failed_before_commit.is_empty(),
             "no transaction was killed before its commit"
         );
         for (k, t) in tenants.iter().enumerate() {
-            let rows = my::raw_guards(&side, t).await;
-            assert!(
-                rows.len() >= seen.inserted[k] && rows.len() <= seen.attempted[k],
-                "{t}: {} rows, {} acknowledged, {} attempted",
-                rows.len(),
-                seen.inserted[k],
-                seen.attempted[k]
-            );
-            for tag in &seen.failed_before_commit {
-                assert!(
-                    !rows.iter().any(|(name, _)| name == tag),
-                    "{t}: the row of {tag}, whose transaction was killed, exists"
-                );
-            }
+            seen.assert_stored(k, t, &my::raw_guards(&side, t).await);
         }
         for t in &tenants {
             my::Guard::new("after", t.as_str())
