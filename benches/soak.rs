@@ -162,6 +162,11 @@ impl From<tenancy::Error> for Failed {
     }
 }
 
+/// The start of a response body, for a message.
+fn excerpt(body: &[u8]) -> String {
+    String::from_utf8_lossy(body).chars().take(160).collect()
+}
+
 /// An error response's body.
 #[derive(Deserialize)]
 struct ErrorBody {
@@ -763,7 +768,7 @@ async fn main() {
                             if local.examples.len() < 5 {
                                 local.examples.push(format!(
                                     "{name}: HTTP {status}, body {:?}: {e}",
-                                    String::from_utf8_lossy(&body)
+                                    excerpt(&body)
                                 ));
                             }
                         }
@@ -791,10 +796,7 @@ async fn main() {
                             if !expected && local.examples.len() < 5 {
                                 local.examples.push(format!(
                                     "{name} (withdrawn: {withdrawn}): {:?}",
-                                    other.map(|(s, b)| (
-                                        s,
-                                        String::from_utf8_lossy(&b).into_owned()
-                                    ))
+                                    other.map(|(s, b)| (s, excerpt(&b)))
                                 ));
                             }
                         }
@@ -854,7 +856,7 @@ async fn main() {
             t.expected_errors,
             t.unexpected_errors
         );
-        for e in &t.examples {
+        for e in t.examples.iter().take(5) {
             println!("            {e}");
         }
     }
