@@ -572,7 +572,9 @@ async fn a_preload_over_several_tenants_matches_each_record_in_its_own_tenant() 
     }
     // Belongs to: tenant 0's Abu has B1, Bea B2; each of tenant 1's three Abus has B9.
     let badges = preloaded.unwrap();
-    let got: Vec<(&str, &str, Option<(&str, &str)>)> = guards
+    // (tenant, guard, its badge's code and holder)
+    type Holding<'a> = (&'a str, &'a str, Option<(&'a str, &'a str)>);
+    let got: Vec<Holding> = guards
         .iter()
         .map(|g| {
             let badge = badges.one(g).map(|b| {
@@ -605,7 +607,9 @@ async fn a_preload_over_several_tenants_matches_each_record_in_its_own_tenant() 
     all_badges.extend(Badge::query(b).fetch_all(&pool).await.unwrap());
     let holders_of = Relation::new(Badge::HOLDER, Guard::NAME);
     let holders = holders_of.preload(&pool, &all_badges).await.unwrap();
-    let got: Vec<(&str, &str, Vec<(&str, Option<i32>)>)> = all_badges
+    // (tenant, badge, its holders' names and ages)
+    type Held<'a> = (&'a str, &'a str, Vec<(&'a str, Option<i32>)>);
+    let got: Vec<Held> = all_badges
         .iter()
         .map(|badge| {
             let held = holders.many(badge);
