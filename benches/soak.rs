@@ -4,9 +4,11 @@
 //! tenancy) serve the same tenants in alternating slices of the same run, for the ratios.
 //!
 //! Every row carries its tenant's identity (`name`), so every response is checked: a row of
-//! another tenant is a cross-tenant leak. Errors for a tenant being dropped or renamed at that
-//! moment (the background's "churn" tenants) are expected and counted apart; any other error is
-//! unexpected. The program exits non-zero on a leak or an unexpected error.
+//! another tenant is a cross-tenant leak, and a success whose body does not parse is an
+//! unexpected error. For a tenant being dropped or renamed at that moment (the background's
+//! "churn" tenants) one answer is expected and counted apart: a 404 `unknown_tenant` naming
+//! it. Any other error is unexpected. The program exits non-zero on a leak or an unexpected
+//! error.
 //!
 //! ```sh
 //! # ~45 s: 100 tenants, 8 clients, a new migration every 10 s
@@ -130,22 +132,54 @@ struct NewGuard {
     position: String,
 }
 
-/// An error response: 404 for a tenant that does not exist (any more), 500 otherwise.
-struct Failed(StatusCode, String);
+/// An error response, `{"error": code, "message": text}` as `TenantLayer`'s own refusals:
+/// 404 `unknown_tenant` for a tenant that does not exist (any more), 500 `internal` otherwise.
+struct Failed(StatusCode, &'static str, String);
+
+/// The code of a 404 for a tenant that does not exist (`TenantRejection::Unknown`'s, and the
+/// handlers' when the tenant's table is gone).
+const UNKNOWN_TENANT: &str = "unknown_tenant";
 
 impl IntoResponse for Failed {
     fn into_response(self) -> Response {
-        (self.0, Json(serde_json::json!({ "error": self.1 }))).into_response()
+        let body = serde_json::json!({ "error": self.1, "message": self.2 });
+        (self.0, Json(body)).into_response()
     }
 }
 
 impl From<tenancy::Error> for Failed {
     fn from(e: tenancy::Error) -> Self {
         match e {
-            tenancy::Error::UnknownTenant { .. } => Failed(StatusCode::NOT_FOUND, e.to_string()),
-            other => Failed(StatusCode::INTERNAL_SERVER_ERROR, other.to_string()),
+            tenancy::Error::UnknownTenant { .. } => {
+                Failed(StatusCode::NOT_FOUND, UNKNOWN_TENANT, e.to_string())
+            }
+            other => Failed(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal",
+                other.to_string(),
+            ),
         }
     }
+}
+
+/// The start of a response body, for a message.
+fn excerpt(body: &[u8]) -> String {
+    String::from_utf8_lossy(body).chars().take(160).collect()
+}
+
+/// An error response's body.
+#[derive(Deserialize)]
+struct ErrorBody {
+    error: String,
+    message: String,
+}
+
+/// Whether a response is the documented answer for tenant `name` gone (dropped, or renamed
+/// away): a 404 with code `unknown_tenant` whose message names the tenant.
+fn is_unknown_tenant(status: u16, body: &[u8], name: &str) -> bool {
+    status == 404
+        && serde_json::from_slice::<ErrorBody>(body)
+            .is_ok_and(|b| b.error == UNKNOWN_TENANT && b.message.contains(name))
 }
 
 async fn tenancy_list(
@@ -199,18 +233,21 @@ fn plain_tenant(headers: &HeaderMap) -> Result<String, Failed> {
     if ok {
         Ok(name.to_owned())
     } else {
-        Err(Failed(StatusCode::BAD_REQUEST, "bad tenant".into()))
+        Err(Failed(
+            StatusCode::BAD_REQUEST,
+            "malformed_tenant",
+            "bad tenant".into(),
+        ))
     }
 }
 
 fn plain_error(e: sqlx::Error) -> Failed {
     let missing = matches!(&e, sqlx::Error::Database(db) if matches!(db.code().as_deref(), Some("42P01") | Some("3F000")));
-    let status = if missing {
-        StatusCode::NOT_FOUND
+    if missing {
+        Failed(StatusCode::NOT_FOUND, UNKNOWN_TENANT, e.to_string())
     } else {
-        StatusCode::INTERNAL_SERVER_ERROR
-    };
-    Failed(status, e.to_string())
+        Failed(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string())
+    }
 }
 
 async fn plain_list(
@@ -691,8 +728,18 @@ async fn main() {
                     let us = t.elapsed().as_micros().min(u32::MAX as u128) as u32;
                     local.requests += 1;
                     let expected_status = if write { 201 } else { 200 };
-                    match result {
-                        Ok((status, body)) if status == expected_status => {
+                    // A success's body must parse: as the stored row of a write, as the rows
+                    // of a read.
+                    let parsed = match &result {
+                        Ok((status, body)) if *status == expected_status => Some(if write {
+                            serde_json::from_slice::<Guard>(body).map(|g| vec![g])
+                        } else {
+                            serde_json::from_slice::<Vec<Guard>>(body)
+                        }),
+                        _ => None,
+                    };
+                    match (result, parsed) {
+                        (Ok(_), Some(Ok(rows))) => {
                             local.ok += 1;
                             local.latencies_us.push(us);
                             if write {
@@ -700,13 +747,6 @@ async fn main() {
                             } else {
                                 local.reads += 1;
                             }
-                            let rows: Vec<Guard> = if write {
-                                serde_json::from_slice::<Guard>(&body)
-                                    .map(|g| vec![g])
-                                    .unwrap_or_default()
-                            } else {
-                                serde_json::from_slice(&body).unwrap_or_default()
-                            };
                             for row in rows {
                                 local.rows_checked += 1;
                                 if row.name != id {
@@ -720,29 +760,43 @@ async fn main() {
                                 }
                             }
                         }
-                        other => {
-                            let kind = match &other {
-                                Ok((status, _)) => format!("HTTP {status}"),
-                                Err(e) => format!("io {:?}", e.kind()),
-                            };
-                            // A churn tenant withdrawn (renamed or dropped) since it was picked.
+                        (Ok((status, body)), Some(Err(e))) => {
+                            *local
+                                .unexpected_errors
+                                .entry(format!("HTTP {status} with an unreadable body"))
+                                .or_default() += 1;
+                            if local.examples.len() < 5 {
+                                local.examples.push(format!(
+                                    "{name}: HTTP {status}, body {:?}: {e}",
+                                    excerpt(&body)
+                                ));
+                            }
+                        }
+                        (other, _) => {
+                            // Expected only for a churn tenant withdrawn (being renamed or
+                            // dropped, or gone) since it was picked, and only as documented: a
+                            // 404 saying the tenant is unknown.
                             let withdrawn = is_churn && {
                                 let c = churn.lock().unwrap();
                                 c.gone.contains(&name) || !c.live.contains_key(&name)
                             };
-                            let bucket = if withdrawn {
+                            let expected = withdrawn
+                                && matches!(&other, Ok((status, body)) if is_unknown_tenant(*status, body, &name));
+                            let kind = match &other {
+                                Ok((status, _)) if expected => format!("HTTP {status} {UNKNOWN_TENANT}"),
+                                Ok((status, _)) => format!("HTTP {status}"),
+                                Err(e) => format!("io {:?}", e.kind()),
+                            };
+                            let bucket = if expected {
                                 &mut local.expected_errors
                             } else {
                                 &mut local.unexpected_errors
                             };
                             *bucket.entry(kind).or_default() += 1;
-                            if !withdrawn && local.examples.len() < 5 {
+                            if !expected && local.examples.len() < 5 {
                                 local.examples.push(format!(
-                                    "{name}: {:?}",
-                                    other.map(|(s, b)| (
-                                        s,
-                                        String::from_utf8_lossy(&b).into_owned()
-                                    ))
+                                    "{name} (withdrawn: {withdrawn}): {:?}",
+                                    other.map(|(s, b)| (s, excerpt(&b)))
                                 ));
                             }
                         }
@@ -802,7 +856,7 @@ async fn main() {
             t.expected_errors,
             t.unexpected_errors
         );
-        for e in &t.examples {
+        for e in t.examples.iter().take(5) {
             println!("            {e}");
         }
     }

@@ -5,6 +5,10 @@
 //! saying how to provide one; they never skip. Then what only Citus does: placement, moves,
 //! what reaches the workers, and the migrations Citus refuses.
 
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
+
 use sqlx::migrate::MigrationType;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::ConnectOptions;
@@ -328,17 +332,51 @@ async fn a_move_keeps_the_data_and_the_tenant_keeps_serving() {
     let from = l.tenants.placement_of(t.as_str()).await.unwrap().unwrap();
     let nodes = l.tenants.nodes().await.unwrap();
     let to = nodes.iter().find(|n| **n != from).unwrap().clone();
-    // Reads go on meanwhile.
+    // The moves run on a pool of their own, so the coordinator's `pg_stat_activity` shows when
+    // exactly their `citus_schema_move` runs (see `MoveWatch`).
+    let mover_app = name("mover");
+    let options: PgConnectOptions = citus_url().parse().unwrap();
+    let mover_pool = PgPoolOptions::new()
+        .max_connections(2)
+        .connect_with(options.application_name(&mover_app))
+        .await
+        .unwrap();
+    let mover = l.with_migrations(&mover_pool, v1());
+    // Reads go on meanwhile: a task counts the tenant's rows until the move has returned,
+    // timing each read; some must have run wholly while the server ran the move.
+    let reading = Arc::new(AtomicBool::new(true));
     let reader = {
-        let (pool, t) = (pool.clone(), t.clone());
+        let (pool, t, reading) = (pool.clone(), t.clone(), reading.clone());
         tokio::spawn(async move {
-            for _ in 0..20 {
-                assert_eq!(Guard::query(&t).count(&pool).await.unwrap(), 3);
+            let mut reads = Vec::new();
+            while reading.load(Ordering::SeqCst) {
+                let started = Instant::now();
+                let n = Guard::query(&t).count(&pool).await.unwrap();
+                reads.push((started, Instant::now(), n));
             }
+            reads
         })
     };
-    l.tenants.move_to(t.as_str(), &to).await.unwrap();
-    reader.await.unwrap();
+    let watch = MoveWatch::start(&mover_app).await;
+    mover.move_to(t.as_str(), &to).await.unwrap();
+    let (moving, moved) = watch.stop().await;
+    reading.store(false, Ordering::SeqCst);
+    let reads = reader.await.unwrap();
+    let during = within(&reads, moving, moved);
+    eprintln!(
+        "move (block_writes) seen running for {:?}: {} reads, {during} of them wholly inside",
+        moved - moving,
+        reads.len()
+    );
+    assert!(during > 0, "no read ran while the move was in flight");
+    assert!(
+        reads.iter().all(|r| r.2 == 3),
+        "a read saw another count: {:?}",
+        reads
+            .iter()
+            .map(|r| r.2)
+            .collect::<std::collections::BTreeSet<_>>()
+    );
     assert_eq!(
         l.tenants.placement_of(t.as_str()).await.unwrap(),
         Some(to.clone())
@@ -364,35 +402,117 @@ async fn a_move_keeps_the_data_and_the_tenant_keeps_serving() {
         l.tenants.move_to(name("nobody"), &to).await,
         Error::NotATenant { .. }
     );
-    // And back by logical replication, with writes going on meanwhile.
+    // And back by logical replication, with writes going on meanwhile: a task inserts rows
+    // `w0`, `w1`, … until the move has returned, timing each insert.
+    let writing = Arc::new(AtomicBool::new(true));
     let writer = {
-        let (pool, t) = (pool.clone(), t.clone());
+        let (pool, t, writing) = (pool.clone(), t.clone(), writing.clone());
         tokio::spawn(async move {
-            for i in 0..20 {
-                Guard::new(&format!("w{i}"), "Guard")
-                    .insert(&pool, &t)
-                    .await
-                    .unwrap();
+            let mut writes = Vec::new();
+            while writing.load(Ordering::SeqCst) {
+                let started = Instant::now();
+                let name = format!("w{}", writes.len());
+                let stored = Guard::new(&name, "Guard").insert(&pool, &t).await.unwrap();
+                assert_eq!(stored.name, name);
+                writes.push((started, Instant::now(), ()));
             }
+            writes
         })
     };
-    l.tenants
+    let watch = MoveWatch::start(&mover_app).await;
+    mover
         .move_to_with(t.as_str(), &from, MoveMode::Logical)
         .await
         .unwrap();
-    writer.await.unwrap();
+    let (moving, moved) = watch.stop().await;
+    writing.store(false, Ordering::SeqCst);
+    let writes = writer.await.unwrap();
+    let during = within(&writes, moving, moved);
+    eprintln!(
+        "move (logical) seen running for {:?}: {} writes, {during} of them wholly inside",
+        moved - moving,
+        writes.len()
+    );
+    assert!(during > 0, "no write ran while the move was in flight");
     assert_eq!(
         l.tenants.placement_of(t.as_str()).await.unwrap(),
         Some(from)
     );
-    assert_eq!(raw_guards(&pool, &t).await.len(), 24);
+    // Every acknowledged write is stored, once, on the new node.
+    let mut expected: Vec<String> = ["Abu", "Bea", "Cid", "Dee"].map(String::from).to_vec();
+    expected.extend((0..writes.len()).map(|i| format!("w{i}")));
+    let stored: Vec<String> = raw_guards(&pool, &t)
+        .await
+        .into_iter()
+        .map(|(n, _)| n)
+        .collect();
+    assert_eq!(stored, expected);
+    let total = expected.len() as i64;
     // The session lock of the logical move went with its connection: the tenant's lock is free.
     let quick = l
         .tenants
         .clone()
         .with_lock_timeout(std::time::Duration::from_secs(2));
     let renamed = quick.rename(t.as_str(), name("moved")).await.unwrap();
-    assert_eq!(Guard::query(&renamed).count(&pool).await.unwrap(), 24);
+    assert_eq!(Guard::query(&renamed).count(&pool).await.unwrap(), total);
+}
+
+/// Watches, from a connection of its own, the coordinator's `pg_stat_activity` for a
+/// `citus_schema_move` statement of the sessions named `application` (Citus copies the
+/// tenant's shards inside that statement).
+struct MoveWatch {
+    stop: Arc<AtomicBool>,
+    task: tokio::task::JoinHandle<Option<(Instant, Instant)>>,
+}
+
+impl MoveWatch {
+    async fn start(application: &str) -> Self {
+        let pool = pool_with(1).await;
+        let application = application.to_owned();
+        let stop = Arc::new(AtomicBool::new(false));
+        let done = stop.clone();
+        let task = tokio::spawn(async move {
+            // A poll sent at `asked` that saw the statement running saw it at some moment
+            // before `answered`. So from the first such poll's `answered` to the last one's
+            // `asked`, the statement was running throughout.
+            let mut seen: Option<(Instant, Instant)> = None;
+            while !done.load(Ordering::SeqCst) {
+                let asked = Instant::now();
+                let running: bool = sqlx::query_scalar(
+                    "SELECT EXISTS (SELECT 1 FROM pg_stat_activity WHERE application_name = $1 \
+                     AND state = 'active' AND query LIKE '%citus\\_schema\\_move(%')",
+                )
+                .bind(&application)
+                .fetch_one(&pool)
+                .await
+                .unwrap();
+                let answered = Instant::now();
+                if running {
+                    seen = Some((seen.map_or(answered, |s| s.0), asked));
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+            }
+            seen
+        });
+        MoveWatch { stop, task }
+    }
+
+    /// Stops watching; the span during which the move was running throughout.
+    async fn stop(self) -> (Instant, Instant) {
+        self.stop.store(true, Ordering::SeqCst);
+        let seen = self.task.await.unwrap();
+        let (from, to) = seen.expect("the move's citus_schema_move was never seen running");
+        assert!(from < to, "the move was seen running only once");
+        (from, to)
+    }
+}
+
+/// How many of `ops` (each started and ended at the two instants) ran wholly between `from`
+/// and `to`.
+fn within<T>(ops: &[(Instant, Instant, T)], from: Instant, to: Instant) -> usize {
+    ops.iter()
+        .filter(|(started, ended, _)| *started >= from && *ended <= to)
+        .count()
 }
 
 #[tokio::test]

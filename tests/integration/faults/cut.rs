@@ -12,7 +12,7 @@ use std::time::Duration;
 use sqlx::migrate::MigrationType;
 use tenancy::{Error, MigrateOptions, TenantModel};
 
-use super::{assert_consistent, pg_consistency, pg_v1_slow, pg_v2, pg_victim_pool, tally, Victims};
+use super::{assert_consistent, pg_consistency, pg_v1_slow, pg_victim_pool, tally, Victims};
 use crate::lifecycle_support::{migration, v1, Lifecycle};
 use crate::support::Guard;
 
@@ -28,15 +28,28 @@ struct Cutter {
 
 impl Cutter {
     fn pg(side: sqlx::PgPool, victims: Victims, every: Duration) -> Self {
+        Self::pg_running(side, victims, "%", every)
+    }
+
+    /// As [`pg`](Self::pg), but only the victims whose current (or, idle in a transaction,
+    /// last) statement is `LIKE` `pattern`.
+    fn pg_running(
+        side: sqlx::PgPool,
+        victims: Victims,
+        pattern: &'static str,
+        every: Duration,
+    ) -> Self {
         Self::start(every, move || {
             let (side, victims) = (side.clone(), victims.clone());
             async move {
                 let ids: Vec<i32> = victims.ids().into_iter().map(|p| p as i32).collect();
                 sqlx::query_scalar::<_, i64>(
                     "SELECT count(*) FROM (SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
-                     WHERE pid = ANY($1) AND state <> 'idle' AND pid <> pg_backend_pid()) AS t",
+                     WHERE pid = ANY($1) AND state <> 'idle' AND pid <> pg_backend_pid() \
+                     AND query LIKE $2) AS t",
                 )
                 .bind(ids)
+                .bind(pattern)
                 .fetch_one(&side)
                 .await
                 .unwrap() as usize
@@ -169,6 +182,31 @@ async fn cut_connections_during_create_leave_no_tenant_and_a_rerun_creates_it() 
     assert_eq!(state.len(), names.len());
 }
 
+/// Whether tenant `name` is one whose v2 runs long ([`v2_slow_in_odd`]): its name ends with
+/// an odd digit.
+fn slow(name: &str) -> bool {
+    name.ends_with(['1', '3', '5', '7', '9'])
+}
+
+/// v1, then v2 adding `guards.badge`, which sleeps a second in the tenants [`slow`] names
+/// (every attempt there is cut) and not at all in the others (which migrate between cuts).
+fn v2_slow_in_odd() -> Vec<sqlx::migrate::Migration> {
+    vec![
+        migration(
+            1,
+            MigrationType::Simple,
+            crate::lifecycle_support::V1_GUARDS,
+        ),
+        migration(
+            2,
+            MigrationType::Simple,
+            "ALTER TABLE guards ADD COLUMN badge text; \
+             SELECT pg_sleep(CASE WHEN right(current_schema(), 1) IN ('1', '3', '5', '7', '9') \
+             THEN 1 ELSE 0 END); UPDATE guards SET badge = 'b'",
+        ),
+    ]
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cut_connections_during_migrate_all_leave_each_tenant_at_a_version_and_a_rerun_converges() {
     let side = crate::support::pool_with(2).await;
@@ -179,50 +217,101 @@ async fn cut_connections_during_migrate_all_leave_each_tenant_at_a_version_and_a
         let t = l.tenants.create(format!("{prefix}_{i:02}")).await.unwrap();
         Guard::new("g", t.as_str()).insert(&pool, &t).await.unwrap();
     }
-    let at_v2 = l.with_migrations(&pool, pg_v2(0.1));
-    // Cut every 150 ms: some tenants migrate between two cuts, others are cut.
-    let cutter = Cutter::pg(side.clone(), victims, Duration::from_millis(150));
-    let result = tokio::time::timeout(
+    let at_v2 = l.with_migrations(&pool, v2_slow_in_odd());
+    // Every 150 ms, cut the connections running a tenant's migration (its statements hold the
+    // `pg_sleep`); the run's own queries (which tenants are behind, the final commit) are left
+    // alone, so the run returns a report.
+    let cutter = Cutter::pg_running(
+        side.clone(),
+        victims,
+        "%pg\\_sleep%",
+        Duration::from_millis(150),
+    );
+    let report = tokio::time::timeout(
         HANG,
         at_v2.migrate_all(MigrateOptions::default().concurrency(4)),
     )
     .await
-    .expect("migrate_all hangs");
+    .expect("migrate_all hangs")
+    .expect("only migrations were cut: the run returns a report");
     let cuts = cutter.stop().await;
-    assert!(cuts > 0, "no connection was cut");
-    match &result {
-        Ok(report) => eprintln!(
-            "{cuts} cuts; {} migrated, failed: {:?}",
-            report.changed().count(),
-            tally(report.failed().map(|(_, e)| e))
-        ),
-        Err(e) => eprintln!(
-            "{cuts} cuts; migrate_all failed as a whole: {}",
-            super::kind(e)
-        ),
-    }
     let (state, problems) = pg_consistency(&side, &l.registry, &prefix, super::own_rows).await;
     assert_consistent(problems);
     assert_eq!(state.len(), 12);
+    let failed = tally(report.failed().map(|(_, e)| e));
+    eprintln!(
+        "{cuts} cuts; {} migrated, failed: {failed:?}",
+        report.changed().count()
+    );
+    // The report says what is stored: migrated at v2, failed (by a cut) at v1.
+    assert_eq!(report.tenants.len(), 12);
+    for r in &report.tenants {
+        let (name, applied) = (r.tenant.as_str(), &state[r.tenant.as_str()]);
+        match &r.result {
+            Ok(tenancy::Outcome::Migrated(v)) => {
+                assert_eq!(v, &[2], "{name}");
+                assert_eq!(applied, &[1, 2], "{name} is reported migrated");
+            }
+            Ok(other) => panic!("{name}: {other:?}"),
+            Err(e) => {
+                assert!(is_cut(e), "{name}: {e:?}");
+                assert_eq!(applied, &[1], "{name} is reported failed");
+            }
+        }
+        assert!(
+            !slow(name) || r.result.is_err(),
+            "{name}'s migration sleeps a second, yet it was not cut"
+        );
+    }
     assert!(
-        state.values().any(|v| v.len() == 1),
-        "the cuts hit no tenant: {state:?}"
+        report.changed().count() > 0,
+        "no tenant migrated between the cuts"
     );
     let report = at_v2.migrate_all(MigrateOptions::default()).await.unwrap();
     assert!(report.is_success());
+    assert_eq!(report.changed().count(), failed.values().sum::<usize>());
     let (state, problems) = pg_consistency(&side, &l.registry, &prefix, super::own_rows).await;
     assert_consistent(problems);
     assert!(state.values().all(|v| v == &[1, 2]));
 }
 
-/// What one CRUD worker saw: acknowledged inserts per tenant, and transactions that failed
-/// before their commit was sent (their row must not exist).
+/// What the CRUD workers saw: per tenant, the rows they tried to insert and those whose insert
+/// (or transaction) was acknowledged, by their unique names; the transactions that failed
+/// before their commit was sent (their row must not exist); the errors.
 #[derive(Default)]
 struct Seen {
-    inserted: [usize; 2],
-    attempted: [usize; 2],
+    attempted: [Vec<String>; 2],
+    acknowledged: [Vec<String>; 2],
     failed_before_commit: Vec<String>,
     errors: Vec<Error>,
+}
+
+impl Seen {
+    /// Checks tenant `k`'s stored rows (by name): every acknowledged row is there, once; every
+    /// row there was attempted; no row of a transaction that failed before its commit.
+    #[track_caller]
+    fn assert_stored(&self, k: usize, tenant: &tenancy::Tenant, stored: &[(String, String)]) {
+        let names: Vec<&str> = stored.iter().map(|(name, _)| name.as_str()).collect();
+        for name in &self.acknowledged[k] {
+            let copies = names.iter().filter(|n| *n == name).count();
+            assert_eq!(
+                copies, 1,
+                "{tenant}: acknowledged row {name} is stored {copies} times"
+            );
+        }
+        for name in &names {
+            assert!(
+                self.attempted[k].iter().any(|a| a == name),
+                "{tenant}: row {name} was never written there"
+            );
+        }
+        for tag in &self.failed_before_commit {
+            assert!(
+                !names.contains(&tag.as_str()),
+                "{tenant}: the row of {tag}, whose transaction was cut before its commit, exists"
+            );
+        }
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -247,16 +336,17 @@ async fn cut_connections_during_crud_fail_typed_and_write_nothing_elsewhere() {
                 let mut s = Default::default();
                 let step = async {
                     // Plain CRUD through the pool.
-                    seen.lock().unwrap().attempted[k] += 1;
-                    let mut g = Guard::new("plain", t.as_str()).insert(&pool, t).await?;
-                    seen.lock().unwrap().inserted[k] += 1;
+                    let plain = format!("plain{w}_{i}");
+                    seen.lock().unwrap().attempted[k].push(plain.clone());
+                    let mut g = Guard::new(&plain, t.as_str()).insert(&pool, t).await?;
+                    seen.lock().unwrap().acknowledged[k].push(plain);
                     g.age = Some(30);
                     g.update(&pool, t).await?;
                     Guard::find(&pool, t, g.id).await?;
                     Guard::query(t).count(&pool).await?;
                     // A transaction that takes 20 ms before its commit.
                     let tag = format!("tx{w}_{i}");
-                    seen.lock().unwrap().attempted[k] += 1;
+                    seen.lock().unwrap().attempted[k].push(tag.clone());
                     s = tag.clone();
                     let mut tx = pool.begin().await?;
                     Guard::new(&tag, t.as_str()).insert(&mut tx, t).await?;
@@ -265,7 +355,7 @@ async fn cut_connections_during_crud_fail_typed_and_write_nothing_elsewhere() {
                         .await?;
                     s = String::new();
                     tx.commit().await?;
-                    seen.lock().unwrap().inserted[k] += 1;
+                    seen.lock().unwrap().acknowledged[k].push(tag);
                     Ok::<_, Error>(())
                 };
                 if let Err(e) = step.await {
@@ -282,27 +372,22 @@ async fn cut_connections_during_crud_fail_typed_and_write_nothing_elsewhere() {
     let cuts = cutter.stop().await;
     let seen = std::mem::take(&mut *seen.lock().unwrap());
     assert!(!seen.errors.is_empty(), "{cuts} cuts hit no statement");
-    eprintln!("{cuts} cuts; CRUD errors: {:?}", tally(&seen.errors));
+    eprintln!(
+        "{cuts} cuts; CRUD errors: {:?}; {} transactions cut before their commit",
+        tally(&seen.errors),
+        seen.failed_before_commit.len()
+    );
     for e in &seen.errors {
         assert!(is_cut(e), "{e:?}");
     }
     let (_, problems) = pg_consistency(&side, &l.registry, &prefix, super::own_rows).await;
     assert_consistent(problems);
+    assert!(
+        !seen.failed_before_commit.is_empty(),
+        "no transaction was cut before its commit"
+    );
     for (k, t) in tenants.iter().enumerate() {
-        let rows = crate::support::raw_guards(&side, t).await;
-        assert!(
-            rows.len() >= seen.inserted[k] && rows.len() <= seen.attempted[k],
-            "{t}: {} rows, {} acknowledged, {} attempted",
-            rows.len(),
-            seen.inserted[k],
-            seen.attempted[k]
-        );
-        for tag in &seen.failed_before_commit {
-            assert!(
-                !rows.iter().any(|(name, _)| name == tag),
-                "{t}: the row of {tag}, whose transaction was cut, exists"
-            );
-        }
+        seen.assert_stored(k, t, &crate::support::raw_guards(&side, t).await);
     }
     // The pool recovers: new connections serve both tenants.
     for t in &tenants {
@@ -437,12 +522,16 @@ mod mariadb {
         )]
     }
 
-    fn v2_slow() -> Vec<sqlx::migrate::Migration> {
+    /// v1, then v2 adding `guards.badge` after sleeping a second in the tenants [`slow`]
+    /// names (killed during the sleep, after v2's `success = FALSE` row is written: dirty)
+    /// and not at all in the others.
+    fn v2_slow_in_odd() -> Vec<sqlx::migrate::Migration> {
         let mut all = my::v1();
         all.push(migration(
             2,
             MigrationType::Simple,
-            "DO SLEEP(0.2); ALTER TABLE guards ADD COLUMN badge VARCHAR(32) NULL",
+            "DO SLEEP(IF(RIGHT(DATABASE(), 1) IN ('1', '3', '5', '7', '9'), 1, 0)); \
+             ALTER TABLE guards ADD COLUMN badge VARCHAR(32) NULL",
         ));
         all
     }
@@ -496,7 +585,7 @@ mod mariadb {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn killed_connections_during_migrate_all_on_mariadb_leave_known_states() {
         let side = my::pool_with(2).await;
-        let (pool, victims) = victim_pool(4).await;
+        let (pool, _) = victim_pool(4).await;
         let l = my::Lifecycle::new(&pool, my::v1()).await;
         let prefix = tenancy_testdb::unique_name("mcutm");
         for i in 0..8 {
@@ -506,50 +595,109 @@ mod mariadb {
                 .await
                 .unwrap();
         }
-        let at_v2 = l.with_migrations(&pool, v2_slow());
+        let at_v2 = l.with_migrations(&pool, v2_slow_in_odd());
+        // Tenant 0's migration is made to wait before anything of v2 runs: a transaction of the
+        // test holds tenant 0's registry rows, and the gap after them, `FOR UPDATE`, so v2's
+        // `success = FALSE` row cannot be written. It is killed while it waits.
+        let blocked = format!("{prefix}_0");
+        let mut holder = side.begin().await.unwrap();
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT version FROM {}.migrations WHERE tenant = ? FOR UPDATE",
+            quote(&l.registry)
+        )))
+        .bind(&blocked)
+        .fetch_all(&mut *holder)
+        .await
+        .unwrap();
+        // The victims: connections working in a tenant's database (a migration after its
+        // `USE`), not the pool's: the run's own reads of the registry are left alone, so the
+        // run returns a report.
         let cutter = Cutter::mysql(
             side.clone(),
-            victims,
+            Victims::default(),
             prefix.clone(),
             Duration::from_millis(150),
         );
-        let result = tokio::time::timeout(
+        let report = tokio::time::timeout(
             HANG,
             at_v2.migrate_all(MigrateOptions::default().concurrency(4)),
         )
         .await
-        .expect("migrate_all hangs");
+        .expect("migrate_all hangs")
+        .expect("only migrations were killed: the run returns a report");
         let cuts = cutter.stop().await;
-        assert!(cuts > 0, "no connection was killed");
-        match &result {
-            Ok(report) => eprintln!(
-                "{cuts} kills; {} migrated, failed: {:?}",
-                report.changed().count(),
-                tally(report.failed().map(|(_, e)| e))
-            ),
-            Err(e) => eprintln!(
-                "{cuts} kills; migrate_all failed: {}",
-                super::super::kind(e)
-            ),
-        }
+        holder.rollback().await.unwrap();
         let (state, problems) = consistency(&side, &l.registry, &prefix).await;
         assert_consistent(problems);
         assert_eq!(state.len(), 8);
-        // A rerun migrates every clean tenant; a dirty one is refused with Error::Dirty.
-        let report = at_v2.migrate_all(MigrateOptions::default()).await.unwrap();
+        eprintln!(
+            "{cuts} kills; {} migrated, failed: {:?}; after: {} clean at v1, {} dirty",
+            report.changed().count(),
+            tally(report.failed().map(|(_, e)| e)),
+            state.values().filter(|(v, d)| !d && v == &[1]).count(),
+            state.values().filter(|(_, d)| *d).count(),
+        );
+        // The report says what is stored: migrated at v2; failed (by a kill) at v1, clean or
+        // dirty (v2's `success = FALSE` row: the server cannot undo DDL half-run).
+        assert_eq!(report.tenants.len(), 8);
         for r in &report.tenants {
-            let dirty = state[r.tenant.as_str()].1;
+            let name = r.tenant.as_str();
+            let (applied, dirty) = &state[name];
             match &r.result {
-                Ok(_) => assert!(!dirty, "{} is dirty but migrated", r.tenant),
-                Err(Error::Dirty { .. }) => assert!(dirty, "{} refused as dirty", r.tenant),
-                Err(e) => panic!("{}: {e:?}", r.tenant),
+                Ok(tenancy::Outcome::Migrated(v)) => {
+                    assert_eq!(v, &[2], "{name}");
+                    assert_eq!((applied, *dirty), (&vec![1, 2], false), "{name} migrated");
+                }
+                Ok(other) => panic!("{name}: {other:?}"),
+                Err(e) => {
+                    assert!(is_cut(e), "{name}: {e:?}");
+                    assert_eq!(applied, &[1], "{name} failed");
+                }
+            }
+            assert!(
+                !slow(name) || r.result.is_err(),
+                "{name}'s migration sleeps a second, yet it was not killed"
+            );
+        }
+        // Not vacuous: each of the three outcomes occurred.
+        assert!(report.changed().count() > 0, "no tenant migrated");
+        assert!(
+            state.values().any(|(_, dirty)| *dirty),
+            "no tenant was left dirty"
+        );
+        assert_eq!(
+            state[&blocked],
+            (vec![1], false),
+            "{blocked}, killed while it waited, is clean at v1"
+        );
+        // A rerun migrates the clean tenants still at v1, reports those at v2 up to date (or
+        // leaves them out) and refuses the dirty ones with Error::Dirty.
+        let rerun = at_v2.migrate_all(MigrateOptions::default()).await.unwrap();
+        for (name, (applied, dirty)) in &state {
+            let result = rerun
+                .tenants
+                .iter()
+                .find(|r| r.tenant.as_str() == name)
+                .map(|r| &r.result);
+            match (result, *dirty, applied.len()) {
+                (Some(Err(Error::Dirty { .. })), true, _) => {}
+                (Some(Ok(tenancy::Outcome::Migrated(v))), false, 1) if v == &[2] => {}
+                (Some(Ok(tenancy::Outcome::UpToDate)) | None, false, 2) => {}
+                (result, dirty, _) => {
+                    panic!("{name} (applied {applied:?}, dirty {dirty}): the rerun gave {result:?}")
+                }
             }
         }
-        let (state, problems) = consistency(&side, &l.registry, &prefix).await;
+        let (after, problems) = consistency(&side, &l.registry, &prefix).await;
         assert_consistent(problems);
-        assert!(
-            state.values().all(|(v, dirty)| *dirty || v == &[1, 2]),
-            "{state:?}"
+        for (name, (applied, dirty)) in &after {
+            assert_eq!(*dirty, state[name].1, "{name}");
+            assert!(*dirty || applied == &[1, 2], "{name}: {applied:?}");
+        }
+        assert_eq!(
+            after[&blocked],
+            (vec![1, 2], false),
+            "the rerun migrated {blocked}"
         );
     }
 
@@ -569,40 +717,69 @@ mod mariadb {
             prefix.clone(),
             Duration::from_millis(10),
         );
-        let errors: Arc<Mutex<Vec<Error>>> = Default::default();
+        let seen = Arc::new(Mutex::new(Seen::default()));
         let mut workers = tokio::task::JoinSet::new();
         for w in 0..4 {
-            let (pool, tenants, errors) = (pool.clone(), tenants.clone(), errors.clone());
+            let (pool, tenants, seen) = (pool.clone(), tenants.clone(), seen.clone());
             workers.spawn(async move {
                 for i in 0..30 {
-                    let t = &tenants[(w + i) % 2];
+                    let k = (w + i) % 2;
+                    let t = &tenants[k];
+                    let mut s = Default::default();
                     let step = async {
-                        let mut g = my::Guard::new("plain", t.as_str()).insert(&pool, t).await?;
+                        let plain = format!("plain{w}_{i}");
+                        seen.lock().unwrap().attempted[k].push(plain.clone());
+                        let mut g = my::Guard::new(&plain, t.as_str()).insert(&pool, t).await?;
+                        seen.lock().unwrap().acknowledged[k].push(plain);
                         g.age = Some(30);
                         g.update(&pool, t).await?;
                         my::Guard::find(&pool, t, g.id).await?;
+                        my::Guard::query(t).count(&pool).await?;
+                        // A transaction that takes 20 ms before its commit.
+                        let tag = format!("tx{w}_{i}");
+                        seen.lock().unwrap().attempted[k].push(tag.clone());
+                        s = tag.clone();
                         let mut tx = pool.begin().await?;
-                        my::Guard::new("tx", t.as_str()).insert(&mut tx, t).await?;
+                        my::Guard::new(&tag, t.as_str()).insert(&mut tx, t).await?;
                         sqlx::query("DO SLEEP(0.02)").execute(&mut *tx).await?;
+                        s = String::new();
                         tx.commit().await?;
+                        seen.lock().unwrap().acknowledged[k].push(tag);
                         Ok::<_, Error>(())
                     };
                     if let Err(e) = step.await {
-                        errors.lock().unwrap().push(e);
+                        let mut seen = seen.lock().unwrap();
+                        if !s.is_empty() {
+                            seen.failed_before_commit.push(s);
+                        }
+                        seen.errors.push(e);
                     }
                 }
             });
         }
         crate::faults::join_all(&mut workers, HANG, "CRUD hangs").await;
         let cuts = cutter.stop().await;
-        let errors = std::mem::take(&mut *errors.lock().unwrap());
-        assert!(!errors.is_empty(), "{cuts} kills hit no statement");
-        eprintln!("{cuts} kills; CRUD errors: {:?}", tally(&errors));
-        for e in &errors {
+        let seen = std::mem::take(&mut *seen.lock().unwrap());
+        assert!(!seen.errors.is_empty(), "{cuts} kills hit no statement");
+        eprintln!(
+            "{cuts} kills; CRUD errors: {:?}; {} transactions killed before their commit",
+            tally(&seen.errors),
+            seen.failed_before_commit.len()
+        );
+        for e in &seen.errors {
             assert!(is_cut(e), "{e:?}");
         }
         let (_, problems) = consistency(&side, &l.registry, &prefix).await;
         assert_consistent(problems);
+        // Every acknowledged row is stored, once; none that was not written; no row of a
+        // transaction killed before its commit.
+        assert!(
+            !seen.failed_before_commit.is_empty(),
+            "no transaction was killed before its commit"
+        );
+        for (k, t) in tenants.iter().enumerate() {
+            seen.assert_stored(k, t, &my::raw_guards(&side, t).await);
+        }
         for t in &tenants {
             my::Guard::new("after", t.as_str())
                 .insert(&pool, t)

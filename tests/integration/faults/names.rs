@@ -10,8 +10,9 @@
 //!   `check_identifier`: non-empty, at most 63 bytes, no NUL) is private to the proc-macro
 //!   crate and runs at compile time, so it cannot be called from a property. What is tested
 //!   instead: (1) for arbitrary names in that language, the quoting the library renders with
-//!   (`tenancy::internals::quote_ident`) makes PostgreSQL create and then report exactly that
-//!   table and column name; (2) a model whose table and column names hold quotes, backticks,
+//!   (its dialect's `quote_ident`, see `quoted_by_library`) makes PostgreSQL create and then
+//!   report exactly that table and column name, and MariaDB too, or refuse it as documented;
+//!   (2) a model whose table and column names hold quotes, backticks,
 //!   semicolons, comment markers and non-ASCII letters round-trips through CRUD on all three
 //!   backends.
 
@@ -302,6 +303,14 @@ fn identifier() -> impl Strategy<Value = String> {
     .prop_filter("the derive accepts it", |n| derive_accepts(n))
 }
 
+/// `name` as the library quotes an identifier for backend `B` (its dialect's `quote_ident`,
+/// which every statement it builds uses for table and column names). The one place these tests
+/// reach `tenancy::internals` (test support, not a stable API): the names are generated at run
+/// time, so no derived model can carry them.
+fn quoted_by_library<B: tenancy::Backend>(name: &str) -> String {
+    tenancy::internals::quote_ident::<B>(name)
+}
+
 #[tokio::test]
 async fn identifiers_the_derive_accepts_keep_their_name_on_postgres() {
     let pool = crate::support::pool().await;
@@ -315,7 +324,7 @@ async fn identifiers_the_derive_accepts_keep_their_name_on_postgres() {
         names.push(tree.current());
     }
     for (i, name) in names.iter().map(String::as_str).enumerate() {
-        let table = tenancy::internals::quote_ident::<sqlx::Postgres>(name);
+        let table = quoted_by_library::<sqlx::Postgres>(name);
         let sql = format!(
             "CREATE TABLE {}.{table} ({table} int); INSERT INTO {}.{table} ({table}) VALUES ({i})",
             t.quoted(),
@@ -465,7 +474,7 @@ async fn identifiers_the_derive_accepts_on_mariadb_keep_their_name_or_are_refuse
     for _ in 0..300 {
         names.push(identifier().new_tree(&mut runner).unwrap().current());
     }
-    let quote = |s: &str| format!("`{}`", s.replace('`', "``"));
+    let quote = quoted_by_library::<sqlx::MySql>;
     let (mut kept, mut refused) = (0, 0);
     for name in &names {
         let sql = format!(

@@ -544,3 +544,86 @@ async fn joins_and_preloads_stay_in_the_tenant() {
     // No records, no query.
     assert!(badge_of.preload(&pool, &[]).await.unwrap().is_empty());
 }
+
+/// Preloading records of several tenants at once, whose related rows have the same keys in
+/// every tenant ("Abu" holds a badge in both): each record gets its own tenant's rows only.
+/// SQLite (a file per tenant) refuses a statement on several tenants, typed.
+#[tokio::test]
+async fn a_preload_over_several_tenants_matches_each_record_in_its_own_tenant() {
+    let (pool, t) = seeded().await;
+    let (a, b) = (t.get(0), t.get(1));
+    let mut guards = Guard::query(a)
+        .order_by(Guard::ID.asc())
+        .fetch_all(&pool)
+        .await
+        .unwrap();
+    guards.extend(
+        Guard::query(b)
+            .order_by(Guard::ID.asc())
+            .fetch_all(&pool)
+            .await
+            .unwrap(),
+    );
+    let preloaded = BADGES.preload(&pool, &guards).await;
+    if DB_SYSTEM == "sqlite" {
+        let err = preloaded.err();
+        assert!(matches!(err, Some(Error::Unsupported { .. })), "{err:?}");
+        return;
+    }
+    // Belongs to: tenant 0's Abu has B1, Bea B2; each of tenant 1's three Abus has B9.
+    let badges = preloaded.unwrap();
+    // (tenant, guard, its badge's code and holder)
+    type Holding<'a> = (&'a str, &'a str, Option<(&'a str, &'a str)>);
+    let got: Vec<Holding> = guards
+        .iter()
+        .map(|g| {
+            let badge = badges.one(g).map(|b| {
+                assert_eq!(b.tenant(), g.tenant(), "{}'s badge {}", g.name, b.code);
+                (b.code.as_str(), b.holder.as_str())
+            });
+            (g.tenant().as_str(), g.name.as_str(), badge)
+        })
+        .collect();
+    assert_eq!(
+        got,
+        [
+            (a.as_str(), "Abu", Some(("B1", "Abu"))),
+            (a.as_str(), "Bea", Some(("B2", "Bea"))),
+            (a.as_str(), "Cai", None),
+            (a.as_str(), "Dov", None),
+            (a.as_str(), "Abe", None),
+            (b.as_str(), "Abu", Some(("B9", "Abu"))),
+            (b.as_str(), "Abu", Some(("B9", "Abu"))),
+            (b.as_str(), "Abu", Some(("B9", "Abu"))),
+        ]
+    );
+    // Has many, the other way round: B1 (tenant 0) is held by tenant 0's one Abu, aged 30;
+    // B9 (tenant 1) by tenant 1's three, aged 99.
+    let mut all_badges = Badge::query(a)
+        .order_by(Badge::CODE.asc())
+        .fetch_all(&pool)
+        .await
+        .unwrap();
+    all_badges.extend(Badge::query(b).fetch_all(&pool).await.unwrap());
+    let holders_of = Relation::new(Badge::HOLDER, Guard::NAME);
+    let holders = holders_of.preload(&pool, &all_badges).await.unwrap();
+    // (tenant, badge, its holders' names and ages)
+    type Held<'a> = (&'a str, &'a str, Vec<(&'a str, Option<i32>)>);
+    let got: Vec<Held> = all_badges
+        .iter()
+        .map(|badge| {
+            let held = holders.many(badge);
+            assert!(held.iter().all(|g| g.tenant() == badge.tenant()));
+            let held = held.iter().map(|g| (g.name.as_str(), g.age)).collect();
+            (badge.tenant().as_str(), badge.code.as_str(), held)
+        })
+        .collect();
+    assert_eq!(
+        got,
+        [
+            (a.as_str(), "B1", vec![("Abu", Some(30))]),
+            (a.as_str(), "B2", vec![("Bea", Some(45))]),
+            (b.as_str(), "B9", vec![("Abu", Some(99)); 3]),
+        ]
+    );
+}
