@@ -1,9 +1,11 @@
-//! Test, example and benchmark support for the `tenancy` workspace: pick a
-//! PostgreSQL database to run against.
+//! Test, example and benchmark support for `tenancy` (and the runtime of `#[tenancy::test]`'s
+//! servers): pick the PostgreSQL database, MySQL / MariaDB server or Citus coordinator to run
+//! against, starting a private throwaway server where none is named, and
+//! [`select`] which backends a test binary's tests run on.
 //!
 //! # Selection rule
 //!
-//! [`database_url`] decides where the tests run:
+//! [`database_url`] decides where the PostgreSQL tests run:
 //!
 //! 1. If the environment variable `DATABASE_URL` is set and non-empty, it is
 //!    returned unchanged. Use this to run the tests against a server of your
@@ -29,6 +31,11 @@
 //! When the process runs as root (typical in CI containers), `initdb` and
 //! `postgres` refuse to run; the cluster is then created and run as the
 //! `postgres` operating-system user (via `runuser`, or `su` as a fallback).
+//!
+//! [`mysql_url`] does the same for MySQL / MariaDB: `MYSQL_URL`, or else a private server
+//! ([`MysqlServer`]) started from the installed `mariadbd` or `mysqld` in a temporary folder on a
+//! free port, as the `mysql` user when run as root, removed the same way. [`citus_url`] is
+//! `CITUS_URL` (there is no private Citus cluster).
 //!
 //! [`Cluster::start`] starts an additional, independent cluster that is
 //! stopped when the value is dropped. [`unique_name`] makes schema names that

@@ -211,7 +211,7 @@ fn decide(backend: Backend, machine: &Machine) -> Result<Selection, String> {
         return Ok(Selection::NotRun(format!("not in {BACKENDS_ENV}={raw}")));
     }
     Ok(Selection::Runs(match found(backend, machine) {
-        Selection::Runs(what) => format!("{what} ({BACKENDS_ENV})"),
+        Selection::Runs(what) => format!("{what}, as {BACKENDS_ENV} asks"),
         Selection::NotRun(why) => {
             format!("as {BACKENDS_ENV} asks, but its tests will fail: {why}")
         }
