@@ -187,3 +187,17 @@ pub mod __private {
         }
     }
 }
+
+/// The unit tests that need a server (the MySQL store's) run where one can be reached or
+/// started, and are left out, saying so, where none can (tenancy-testdb's selection).
+#[cfg(test)]
+fn unit_test_needs(test: &str) -> &'static [tenancy_testdb::select::Backend] {
+    if test.contains("mysql::store::") {
+        &[tenancy_testdb::select::Backend::Mysql]
+    } else {
+        &[]
+    }
+}
+
+#[cfg(test)]
+tenancy_testdb::select_tests!(unit_test_needs);

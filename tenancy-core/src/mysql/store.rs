@@ -1074,13 +1074,13 @@ mod tests {
     use super::*;
 
     async fn pool() -> MySqlPool {
-        let url = std::env::var("MYSQL_URL")
-            .unwrap_or_else(|_| "mysql://root@127.0.0.1:3306/test".to_owned());
+        // `MYSQL_URL`, or a private server started from the installed programs.
+        let url = tenancy_testdb::mysql_url().unwrap_or_else(|e| panic!("{e}"));
         MySqlPoolOptions::new()
             .max_connections(4)
             .connect(&url)
             .await
-            .expect("MariaDB at MYSQL_URL (default mysql://root@127.0.0.1:3306/test)")
+            .unwrap_or_else(|e| panic!("cannot reach MySQL/MariaDB at {url}: {e}"))
     }
 
     /// A name no other test (or earlier run) uses.
