@@ -374,8 +374,8 @@ pub fn tls_database_url() -> Result<String, TestDbError> {
 /// The URL of a PgBouncer in transaction mode in front of the test database.
 ///
 /// `PGBOUNCER_URL` if set. Otherwise, with `DATABASE_URL` set, an error saying how to start
-/// one (`bash .ci/pgbouncer/start.sh` starts the project's on 127.0.0.1:6432 in front of
-/// 127.0.0.1:5432). Otherwise a private PgBouncer in front of the private cluster, started
+/// one (in the tenancy repository, `bash .ci/pgbouncer/start.sh` starts one on 127.0.0.1:6432
+/// in front of 127.0.0.1:5432). Otherwise a private PgBouncer in front of the private cluster, started
 /// once per process on a Unix socket in the cluster's folder, and stopped with it.
 ///
 /// # Errors
