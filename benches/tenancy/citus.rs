@@ -77,7 +77,7 @@ impl CitusCtx {
     pub async fn new(quick: bool) -> BoxResult<Self> {
         let url = std::env::var("CITUS_URL").map_err(|_| {
             "workloads 18-20 need CITUS_URL, the coordinator of a Citus cluster with two workers \
-             (`.ci/run` starts one with /work/shared/citus/cluster.sh; add ?sslmode=disable for \
+             (`.ci/run` starts one with ../shared/citus/cluster.sh; add ?sslmode=disable for \
              its self-signed certificate)"
         })?;
         let options = url.parse()?;

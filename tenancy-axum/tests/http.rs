@@ -1,5 +1,8 @@
 //! Real HTTP requests to a server on 127.0.0.1, sent as raw HTTP/1.1 so the `Host` header can be
-//! anything a client can send.
+//! anything a client can send. The handles are on PostgreSQL (`DATABASE_URL`, or a private
+//! throwaway cluster) and, for the `mysql` test, MySQL / MariaDB (`MYSQL_URL`, or a private
+//! throwaway server); the binary says before its tests start which of those run (see
+//! `tenancy_testdb::select`).
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
@@ -20,6 +23,19 @@ use tenancy_axum::{
 use tenancy_core::Tenants;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
+
+use tenancy_testdb::select::Backend;
+
+/// The servers each test needs, by its name.
+fn needs(test: &str) -> &'static [Backend] {
+    if test.contains("mysql") {
+        &[Backend::Mysql]
+    } else {
+        &[Backend::Postgres]
+    }
+}
+
+tenancy_testdb::select_tests!(needs);
 
 // ---------------------------------------------------------------------------
 // Fixture: a private registry with tenants holding a `guards` table
@@ -653,9 +669,9 @@ async fn a_failed_lookup_is_a_503_without_details() {
 // The layer over a MySQL / MariaDB handle (a database per tenant)
 // ---------------------------------------------------------------------------
 
-/// `MYSQL_URL`, or the local MariaDB `.ci/run` starts.
+/// `MYSQL_URL`, or a private server (started once per test process).
 fn mysql_url() -> String {
-    std::env::var("MYSQL_URL").unwrap_or_else(|_| "mysql://root@127.0.0.1:3306/test".to_owned())
+    tenancy_testdb::mysql_url().unwrap_or_else(|e| panic!("{e}"))
 }
 
 /// Databases dropped when the test ends, even after a failed assertion.
@@ -703,9 +719,8 @@ async fn a_mysql_handle_resolves_tenants_and_unknown_ones_are_404() {
         .await
         .unwrap_or_else(|e| {
             panic!(
-                "cannot reach MySQL/MariaDB at {url} ({e}): start one (`.ci/run` starts the \
-                 machine's MariaDB) or point MYSQL_URL at a server where the user may create \
-                 databases"
+                "cannot reach MySQL/MariaDB at {url} ({e}): start it, or point MYSQL_URL at a \
+                 server where the user may create databases"
             )
         });
     let sql =

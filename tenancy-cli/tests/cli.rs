@@ -1,7 +1,9 @@
 //! End-to-end tests of the `tenancy` binary against a real PostgreSQL database
-//! (`DATABASE_URL`, or a private throwaway cluster from `tenancy-testdb`) and, for the `mysql_`
-//! tests, a MySQL / MariaDB server (`MYSQL_URL`, default `mysql://root@127.0.0.1:3306/test`;
-//! `.ci/run` starts the machine's MariaDB).
+//! (`DATABASE_URL`, or a private throwaway cluster from `tenancy-testdb`), for the `mysql_`
+//! tests a MySQL / MariaDB server (`MYSQL_URL`, or a private throwaway server), for the
+//! `citus_placement_and_move` test a Citus coordinator (`CITUS_URL`). Before the tests start,
+//! the binary says which of those run; the tests of a server that can neither be reached nor
+//! started are filtered out (see `tenancy_testdb::select`).
 //!
 //! Every test has its own migrations folder and its own registry schema, and unique tenant
 //! names, so tests run in parallel without seeing each other's tenants.
@@ -11,6 +13,21 @@ use std::process::{Command, Output};
 
 use sqlx::mysql::MySqlConnection;
 use sqlx::{AssertSqlSafe, Connection, PgConnection};
+use tenancy_testdb::select::Backend;
+
+/// The servers each test needs, by its name.
+fn needs(test: &str) -> &'static [Backend] {
+    match test {
+        "citus_placement_and_move" => &[Backend::Citus],
+        "postgres_only_flags_with_a_mysql_url_are_usage_errors"
+        | "an_unknown_url_scheme_lists_the_accepted_ones" => &[],
+        t if t.starts_with("mysql_") => &[Backend::Mysql],
+        t if t.starts_with("sqlite_") => &[Backend::Sqlite],
+        _ => &[Backend::Postgres],
+    }
+}
+
+tenancy_testdb::select_tests!(needs);
 
 const BIN: &str = env!("CARGO_BIN_EXE_tenancy");
 
@@ -28,9 +45,9 @@ enum Server {
     MySql,
 }
 
-/// `MYSQL_URL`, or the local MariaDB `.ci/run` starts.
+/// `MYSQL_URL`, or a private server (started once per test process).
 fn mysql_url() -> String {
-    std::env::var("MYSQL_URL").unwrap_or_else(|_| "mysql://root@127.0.0.1:3306/test".to_owned())
+    tenancy_testdb::mysql_url().unwrap_or_else(|e| panic!("{e}"))
 }
 
 /// One test's world: a database URL, a private registry and migrations folder. Dropping it
@@ -93,9 +110,8 @@ impl World {
         });
         if let Err(e) = reached {
             panic!(
-                "cannot reach MySQL/MariaDB at {url} ({e}): start one (`.ci/run` starts the \
-                 machine's MariaDB) or point MYSQL_URL at a server where the user may create \
-                 databases"
+                "cannot reach MySQL/MariaDB at {url} ({e}): start it, or point MYSQL_URL at a \
+                 server where the user may create databases"
             );
         }
         World::on(Server::MySql, url)
@@ -1130,13 +1146,7 @@ fn tempdir(prefix: &str) -> std::path::PathBuf {
 /// `CITUS_URL`: the coordinator of a Citus cluster with two workers. Fails, saying how to get
 /// one, when unset (`.ci/run` starts one).
 fn citus_url() -> String {
-    std::env::var("CITUS_URL").unwrap_or_else(|_| {
-        panic!(
-            "CITUS_URL is not set: the citus_ tests need the coordinator of a Citus 12+ cluster \
-             with two workers (`.ci/run` starts one with /work/shared/citus/cluster.sh, or \
-             CITUS_CLUSTER_SH=<path>; or run the citusdata/citus image and export CITUS_URL)"
-        )
-    })
+    tenancy_testdb::citus_url().unwrap_or_else(|e| panic!("{e}"))
 }
 
 /// The `placement` line of `tenant`: its node, `host:port`.

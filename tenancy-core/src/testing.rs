@@ -6,7 +6,10 @@
 //!   like any other, so every connection sees it (pools, `Tenants`, `migrate_all`, a web
 //!   layer); it is dropped after the test, with every tenant the test created through its
 //!   [`Tenants`] argument. PostgreSQL (`DATABASE_URL`) or, with `backend = "mysql"`, MySQL /
-//!   MariaDB (`MYSQL_URL`).
+//!   MariaDB (`MYSQL_URL`); with the variable unset, a private throwaway server started from
+//!   the installed PostgreSQL or MariaDB / MySQL programs, once per test process, in a
+//!   temporary folder on a free port, removed when the process exits (`tenancy-testdb`; on
+//!   Unix).
 //! - **rollback** (`#[tenancy::test(rollback)]`, `tenancy::postgres::RollbackTenant`,
 //!   PostgreSQL only): one
 //!   connection, one transaction holding the tenant's registration, `CREATE SCHEMA`, the
@@ -72,6 +75,11 @@ pub trait TestBackend: Backend {
 
     /// An example value of [`URL_ENV`](Self::URL_ENV), for the message when it is unset.
     const EXAMPLE_URL: &'static str;
+
+    /// The URL of a private throwaway server for the tests when [`URL_ENV`](Self::URL_ENV) is
+    /// unset, started from the installed programs on first use; why there is none otherwise.
+    #[doc(hidden)]
+    fn private_server_url() -> Result<String, String>;
 
     /// The handle on `pool` in [`TEST_REGISTRY`] with `migrations`.
     #[doc(hidden)]
@@ -501,18 +509,25 @@ where
     }
 }
 
-/// `B`'s test database URL, or a panic saying how to set it.
+/// `B`'s test database URL: its variable, or else a private server (see the module
+/// documentation); a panic saying how to provide one if neither is there.
 pub(crate) fn database_url<B: TestBackend>() -> String {
     match std::env::var(B::URL_ENV) {
         Ok(url) if !url.trim().is_empty() => url,
-        _ => panic!(
-            "#[tenancy::test]: {env} is not set: set it to a database the tests may create \
-             {container}s in, e.g. {env}={example}",
-            env = B::URL_ENV,
-            container = B::CONTAINER,
-            example = B::EXAMPLE_URL,
-        ),
+        _ => B::private_server_url().unwrap_or_else(|e| panic!("#[tenancy::test]: {e}")),
     }
+}
+
+/// Why there is no private server where they cannot be started.
+#[cfg(not(unix))]
+pub(crate) fn no_private_server<B: TestBackend>() -> String {
+    format!(
+        "{env} is not set (private servers are started on Unix only): set it to a database the \
+         tests may create {container}s in, e.g. {env}={example}",
+        env = B::URL_ENV,
+        container = B::CONTAINER,
+        example = B::EXAMPLE_URL,
+    )
 }
 
 #[cfg(test)]

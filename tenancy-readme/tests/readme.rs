@@ -1,10 +1,27 @@
 //! The README's Rust code, run against the test database (`tenancy_testdb::database_url()`),
 //! each block in a database of its own (the README uses fixed tenant names such as `acme`).
 //! `build.rs` copies the blocks out of README.md; a README example that does not compile, or
-//! whose `assert!` or `?` fails, fails here.
+//! whose `assert!` or `?` fails, fails here. Before the tests start, the binary says which
+//! servers they run on (see `tenancy_testdb::select`).
 
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::AssertSqlSafe;
+use tenancy_testdb::select::Backend;
+
+/// The servers each test needs, by its name.
+fn needs(test: &str) -> &'static [Backend] {
+    if test.starts_with("mysql::") {
+        &[Backend::Mysql]
+    } else if test.starts_with("sqlite::") {
+        &[Backend::Sqlite]
+    } else if test == "every_rust_block_of_the_readme_is_included_here" {
+        &[]
+    } else {
+        &[Backend::Postgres]
+    }
+}
+
+tenancy_testdb::select_tests!(needs);
 
 include!(concat!(env!("OUT_DIR"), "/readme_blocks.rs"));
 
@@ -132,14 +149,13 @@ mod lifecycle {
     }
 }
 
-/// "MySQL and MariaDB" (`fn on_mysql`), against `MYSQL_URL` (default: the local MariaDB).
+/// "MySQL and MariaDB" (`fn on_mysql`), against `MYSQL_URL` (or a private server).
 mod mysql {
     include!(concat!(env!("OUT_DIR"), "/readme_7.rs"));
 
     #[tokio::test]
     async fn the_mysql_example_runs() {
-        let url = std::env::var("MYSQL_URL")
-            .unwrap_or_else(|_| "mysql://root@127.0.0.1:3306/test".to_owned());
+        let url = tenancy_testdb::mysql_url().unwrap_or_else(|e| panic!("{e}"));
         let pool = MySqlPool::connect(&url).await.unwrap_or_else(|e| {
             panic!("cannot reach MySQL/MariaDB at {url} ({e}): start one or set MYSQL_URL")
         });
@@ -184,7 +200,8 @@ mod sqlite {
 
 /// "Testing your code": the block's `#[tenancy::test]` functions (committed and rollback, with a
 /// fixture) are tests of this binary, with the example migrations and fixtures (`migrations`
-/// here links to `../examples/migrations`). They need `DATABASE_URL`, as the attribute does.
+/// here links to `../examples/migrations`). On `DATABASE_URL`, or the private cluster, as the
+/// attribute does.
 mod testing {
     include!(concat!(env!("OUT_DIR"), "/readme_9.rs"));
 }

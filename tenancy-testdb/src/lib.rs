@@ -1,9 +1,11 @@
-//! Test, example and benchmark support for the `tenancy` workspace: pick a
-//! PostgreSQL database to run against.
+//! Test, example and benchmark support for `tenancy` (and the runtime of `#[tenancy::test]`'s
+//! servers): pick the PostgreSQL database, MySQL / MariaDB server or Citus coordinator to run
+//! against, starting a private throwaway server where none is named, and
+//! [`select`] which backends a test binary's tests run on.
 //!
 //! # Selection rule
 //!
-//! [`database_url`] decides where the tests run:
+//! [`database_url`] decides where the PostgreSQL tests run:
 //!
 //! 1. If the environment variable `DATABASE_URL` is set and non-empty, it is
 //!    returned unchanged. Use this to run the tests against a server of your
@@ -30,6 +32,11 @@
 //! `postgres` refuse to run; the cluster is then created and run as the
 //! `postgres` operating-system user (via `runuser`, or `su` as a fallback).
 //!
+//! [`mysql_url`] does the same for MySQL / MariaDB: `MYSQL_URL`, or else a private server
+//! ([`MysqlServer`]) started from the installed `mariadbd` or `mysqld` in a temporary folder on a
+//! free port, as the `mysql` user when run as root, removed the same way. [`citus_url`] is
+//! `CITUS_URL` (there is no private Citus cluster).
+//!
 //! [`Cluster::start`] starts an additional, independent cluster that is
 //! stopped when the value is dropped. [`unique_name`] makes schema names that
 //! are unique across threads and processes, so tests can run in parallel
@@ -43,23 +50,31 @@
 //! ```
 #![warn(missing_docs)]
 
-use std::ffi::OsStr;
 use std::fmt;
 use std::fs;
 use std::io;
-use std::os::unix::fs::{DirBuilderExt, MetadataExt, PermissionsExt};
-use std::os::unix::process::CommandExt;
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+mod mysql;
+pub mod select;
+mod sys;
+
+pub use mysql::{mysql_url, MysqlServer, MYSQL_URL_ENV};
+use sys::{
+    create_private_dir, file_tail, find_program, free_port, remove_dir, sh_quote, spawn_watchdog,
+    tail, RunAs, RunAsError,
+};
+
 /// Name of the environment variable that selects an existing database.
 pub const DATABASE_URL_ENV: &str = "DATABASE_URL";
 
-/// The longest port number, for the length of socket file names (`.s.PGSQL.<port>`).
-const PORT: u16 = 65535;
+/// The longest socket file name of a cluster (`.s.PGSQL.<port>`).
+const LONGEST_SOCKET: &str = ".s.PGSQL.65535";
 
 /// The port number naming the private PgBouncer's socket file (it opens no TCP port).
 const BOUNCER_PORT: u16 = 6432;
@@ -67,14 +82,18 @@ const BOUNCER_PORT: u16 = 6432;
 /// How long `pg_ctl` may wait for the server to accept connections.
 const START_TIMEOUT_SECS: u32 = 60;
 
-/// Longest socket file path we create (the kernel limit is 107 bytes).
-const MAX_SOCKET_PATH: usize = 100;
-
 /// How to provide a database; appended to every error message.
 const HOW_TO: &str = "to run the tests, either set DATABASE_URL=postgres://user@host:port/db \
 (the tests create and drop their own uniquely named schemas in it), or install the PostgreSQL \
 server binaries (initdb, pg_ctl, postgres; e.g. `apt-get install postgresql`) so the tests can \
 start a private throwaway cluster";
+
+/// How to provide a MySQL / MariaDB server; appended to its errors.
+const MYSQL_HOW_TO: &str =
+    "to run the MySQL tests, either set MYSQL_URL=mysql://user@host:port/db \
+(a server where the user may create databases), or install the MariaDB or MySQL server \
+(mariadbd and mariadb-install-db, or mysqld; e.g. `apt-get install mariadb-server`) so the tests \
+can start a private throwaway server";
 
 // ---------------------------------------------------------------------------
 // Errors
@@ -91,6 +110,12 @@ start a private throwaway cluster";
 pub enum TestDbError {
     /// `DATABASE_URL` is set but is not valid UTF-8.
     InvalidDatabaseUrl,
+    /// Another of the variables naming a server (`MYSQL_URL`, `PGBOUNCER_URL`, `CITUS_URL`, ...)
+    /// is set but is not valid UTF-8.
+    NotUnicode {
+        /// The variable.
+        variable: &'static str,
+    },
     /// `DATABASE_URL` is unset and no PostgreSQL server binaries were found.
     BinariesNotFound {
         /// Every place that was searched, with the reason it was rejected.
@@ -122,6 +147,12 @@ pub enum TestDbError {
         /// How to provide it.
         how: String,
     },
+    /// `MYSQL_URL` is unset and no private MySQL / MariaDB server could be started.
+    NoMysql {
+        /// Why: what is missing, or the step that failed with its output and the server log's
+        /// tail.
+        reason: String,
+    },
     /// An external command (`initdb`, `pg_ctl`, ...) failed.
     CommandFailed {
         /// What the command was for, e.g. `"initdb"`.
@@ -148,8 +179,21 @@ impl TestDbError {
 
 impl fmt::Display for TestDbError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if let TestDbError::Missing { what, how } = self {
-            return write!(f, "no {what} available for the tests: {how}");
+        match self {
+            TestDbError::Missing { what, how } => {
+                return write!(f, "no {what} available for the tests: {how}");
+            }
+            TestDbError::NotUnicode { variable } => {
+                return write!(f, "{variable} is set but is not valid UTF-8");
+            }
+            TestDbError::NoMysql { reason } => {
+                return write!(
+                    f,
+                    "no MySQL/MariaDB available for the tests: {MYSQL_URL_ENV} is not set, and \
+                     {reason}\n{MYSQL_HOW_TO}"
+                );
+            }
+            _ => {}
         }
         f.write_str("no PostgreSQL available for the tests: ")?;
         match self {
@@ -196,7 +240,11 @@ impl fmt::Display for TestDbError {
                      {context}: {source}"
                 )?;
             }
-            TestDbError::Missing { .. } => unreachable!("written above"),
+            TestDbError::Missing { .. }
+            | TestDbError::NoMysql { .. }
+            | TestDbError::NotUnicode { .. } => {
+                unreachable!("written above")
+            }
             TestDbError::CommandFailed {
                 step,
                 command,
@@ -237,13 +285,6 @@ fn indent(text: &str) -> String {
         .map(|l| format!("    {l}"))
         .collect::<Vec<_>>()
         .join("\n")
-}
-
-/// The last `max_lines` lines of `text`.
-fn tail(text: &str, max_lines: usize) -> String {
-    let lines: Vec<&str> = text.lines().collect();
-    let start = lines.len().saturating_sub(max_lines);
-    lines[start..].join("\n")
 }
 
 // ---------------------------------------------------------------------------
@@ -333,8 +374,8 @@ pub fn tls_database_url() -> Result<String, TestDbError> {
 /// The URL of a PgBouncer in transaction mode in front of the test database.
 ///
 /// `PGBOUNCER_URL` if set. Otherwise, with `DATABASE_URL` set, an error saying how to start
-/// one (`bash .ci/pgbouncer/start.sh` starts the project's on 127.0.0.1:6432 in front of
-/// 127.0.0.1:5432). Otherwise a private PgBouncer in front of the private cluster, started
+/// one (in the tenancy repository, `bash .ci/pgbouncer/start.sh` starts one on 127.0.0.1:6432
+/// in front of 127.0.0.1:5432). Otherwise a private PgBouncer in front of the private cluster, started
 /// once per process on a Unix socket in the cluster's folder, and stopped with it.
 ///
 /// # Errors
@@ -348,9 +389,9 @@ pub fn pgbouncer_url() -> Result<String, TestDbError> {
         return Err(TestDbError::Missing {
             what: "PgBouncer".into(),
             how: "DATABASE_URL is set, so set PGBOUNCER_URL too, to a PgBouncer in transaction \
-                  mode in front of that server (`bash .ci/pgbouncer/start.sh` installs and starts \
-                  one on 127.0.0.1:6432 in front of 127.0.0.1:5432; then \
-                  PGBOUNCER_URL=postgres://postgres@127.0.0.1:6432/test)"
+                  mode in front of that server (in the tenancy repository, `bash \
+                  .ci/pgbouncer/start.sh` installs and starts one on 127.0.0.1:6432 in front of \
+                  127.0.0.1:5432; then PGBOUNCER_URL=postgres://postgres@127.0.0.1:6432/test)"
                 .into(),
         });
     }
@@ -361,12 +402,37 @@ pub fn pgbouncer_url() -> Result<String, TestDbError> {
 /// The private cluster's PgBouncer, started on first use.
 static PGBOUNCER: OnceLock<Result<String, TestDbError>> = OnceLock::new();
 
+/// Name of the environment variable naming the coordinator of a Citus cluster for the tests.
+pub const CITUS_URL_ENV: &str = "CITUS_URL";
+
+/// What to do to run the Citus tests.
+pub(crate) const CITUS_HOW_TO: &str = "set CITUS_URL to a Citus coordinator";
+
+/// The URL of the coordinator of a Citus cluster (12 or later, with at least two workers) for
+/// the tests: `CITUS_URL`. There is no private Citus cluster.
+///
+/// # Errors
+///
+/// [`TestDbError::Missing`], saying how to provide one, when `CITUS_URL` is unset.
+pub fn citus_url() -> Result<String, TestDbError> {
+    env_url(CITUS_URL_ENV)?.ok_or_else(|| TestDbError::Missing {
+        what: "Citus".into(),
+        how: format!(
+            "{CITUS_HOW_TO} (with at least two workers; e.g. the citusdata/citus image: \
+             CITUS_URL=postgres://postgres@localhost:5500/postgres?sslmode=disable)"
+        ),
+    })
+}
+
 /// The value of environment variable `name`, if set and not blank.
-fn env_url(name: &str) -> Result<Option<String>, TestDbError> {
+fn env_url(name: &'static str) -> Result<Option<String>, TestDbError> {
     match std::env::var(name) {
         Ok(v) if !v.trim().is_empty() => Ok(Some(v)),
         Ok(_) | Err(std::env::VarError::NotPresent) => Ok(None),
-        Err(std::env::VarError::NotUnicode(_)) => Err(TestDbError::InvalidDatabaseUrl),
+        Err(std::env::VarError::NotUnicode(_)) if name == DATABASE_URL_ENV => {
+            Err(TestDbError::InvalidDatabaseUrl)
+        }
+        Err(std::env::VarError::NotUnicode(_)) => Err(TestDbError::NotUnicode { variable: name }),
     }
 }
 
@@ -495,9 +561,14 @@ impl Cluster {
     /// (the error then includes their output and the server log tail).
     pub fn start() -> Result<Cluster, TestDbError> {
         let bin_dir = find_bin_dir()?;
-        let run_as = RunAs::detect()?;
-        let dir = create_private_dir(&run_as)?;
-        let port = free_port()?;
+        let run_as = RunAs::detect("postgres").map_err(|e| match e {
+            RunAsError::NoUser => TestDbError::NoPostgresUser,
+            RunAsError::NoTool => TestDbError::NoUserSwitchTool,
+        })?;
+        let dir = create_private_dir(&run_as, "tenancy-pg", LONGEST_SOCKET)
+            .map_err(|tried| TestDbError::NoUsableTempDir { tried })?;
+        let port =
+            free_port().map_err(|e| TestDbError::io("finding a free TCP port on 127.0.0.1", e))?;
         let url = socket_url(&dir, port);
         // From here on, `Drop` cleans up on every error path.
         let mut cluster = Cluster {
@@ -615,7 +686,10 @@ impl Cluster {
         write(&ini, &config)?;
         write(&users, "\"postgres\" \"\"\n")?;
         let args = vec!["-d".to_owned(), ini.to_string_lossy().into_owned()];
-        let out = self.run_as.run(&pgbouncer, &args, &self.dir, "pgbouncer")?;
+        let out = self
+            .run_as
+            .run(&pgbouncer, &args, &self.dir, "pgbouncer")
+            .map_err(run_error)?;
         self.check(out, "pgbouncer", &pgbouncer, &args, false)?;
         let socket = self.dir.join(format!(".s.PGSQL.{BOUNCER_PORT}"));
         for _ in 0..100 {
@@ -650,7 +724,10 @@ impl Cluster {
     /// server log's tail).
     pub fn restart_immediate(&self) -> Result<(), TestDbError> {
         let (pg_ctl, args) = self.stop_args();
-        let out = self.run_as.run(&pg_ctl, &args, &self.dir, "pg_ctl stop")?;
+        let out = self
+            .run_as
+            .run(&pg_ctl, &args, &self.dir, "pg_ctl stop")
+            .map_err(run_error)?;
         self.check(out, "pg_ctl stop -m immediate", &pg_ctl, &args, true)?;
         self.pg_ctl_start()
     }
@@ -701,7 +778,10 @@ impl Cluster {
         if initdb_supports_no_instructions(&initdb) {
             args.push("--no-instructions".into());
         }
-        let out = self.run_as.run(&initdb, &args, &self.dir, "initdb")?;
+        let out = self
+            .run_as
+            .run(&initdb, &args, &self.dir, "initdb")
+            .map_err(run_error)?;
         self.check(out, "initdb", &initdb, &args, false)
     }
 
@@ -734,7 +814,10 @@ impl Cluster {
         .iter()
         .map(|s| s.to_string())
         .collect();
-        let out = self.run_as.run(&pg_ctl, &args, &self.dir, "pg_ctl start")?;
+        let out = self
+            .run_as
+            .run(&pg_ctl, &args, &self.dir, "pg_ctl start")
+            .map_err(run_error)?;
         self.check(out, "pg_ctl start", &pg_ctl, &args, true)
     }
 
@@ -756,9 +839,7 @@ impl Cluster {
             output.push_str(&stdout);
         }
         let log_tail = if with_log {
-            fs::read(self.log_file())
-                .ok()
-                .map(|b| tail(&String::from_utf8_lossy(&b), 30))
+            file_tail(&self.log_file(), 30)
         } else {
             None
         };
@@ -789,32 +870,16 @@ impl Cluster {
         )
     }
 
-    /// Spawns a detached shell that waits for this process to exit (or for
-    /// the folder to disappear), then stops the server and removes the folder.
+    /// Spawns the watchdog (see [`sys::spawn_watchdog`]): it stops the private PgBouncer, if
+    /// any, and the server, then removes the folder.
     fn spawn_watchdog(&self) -> Result<Child, TestDbError> {
         let (pg_ctl, args) = self.stop_args();
-        let dir = sh_quote(&self.dir.to_string_lossy());
         let bouncer_pid = sh_quote(&self.dir.join("pgbouncer.pid").to_string_lossy());
-        let script = format!(
-            "trap '' HUP INT; \
-             while kill -0 {pid} 2>/dev/null && [ -d {dir} ]; do sleep 0.5; done; \
-             if [ -d {dir} ]; then \
-             if [ -f {bouncer_pid} ]; then kill \"$(cat {bouncer_pid})\" 2>/dev/null; fi; \
-             {stop}; rm -rf {dir}; fi",
-            pid = std::process::id(),
-            stop = self.run_as.shell_line(&pg_ctl, &args),
+        let stop = format!(
+            "if [ -f {bouncer_pid} ]; then kill \"$(cat {bouncer_pid})\" 2>/dev/null; fi; {}",
+            self.run_as.shell_line(&pg_ctl, &args)
         );
-        Command::new("/bin/sh")
-            .arg("-c")
-            .arg(script)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .current_dir("/")
-            // Own process group: a Ctrl-C aimed at the test runner must not
-            // kill the watchdog before it has cleaned up.
-            .process_group(0)
-            .spawn()
+        spawn_watchdog(&self.dir, &stop)
             .map_err(|e| TestDbError::io("spawning the cleanup watchdog (/bin/sh)", e))
     }
 }
@@ -834,20 +899,7 @@ impl Drop for Cluster {
                 .run_as
                 .run(&pg_ctl, &args, Path::new("/"), "pg_ctl stop");
         }
-        let mut removed = false;
-        for attempt in 0..5 {
-            match fs::remove_dir_all(&self.dir) {
-                Ok(()) => {
-                    removed = true;
-                    break;
-                }
-                Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                    removed = true;
-                    break;
-                }
-                Err(_) => std::thread::sleep(Duration::from_millis(50 << attempt)),
-            }
-        }
+        let removed = remove_dir(&self.dir);
         if let Some(mut watchdog) = self.watchdog.take() {
             if removed {
                 let _ = watchdog.kill();
@@ -871,12 +923,9 @@ fn socket_url(dir: &Path, port: u16) -> String {
     )
 }
 
-/// A TCP port on 127.0.0.1 that nothing listens on now.
-fn free_port() -> Result<u16, TestDbError> {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .map_err(|e| TestDbError::io("finding a free TCP port on 127.0.0.1", e))
+/// The error of a command that could not be run at all.
+fn run_error((context, source): (String, io::Error)) -> TestDbError {
+    TestDbError::io(context, source)
 }
 
 // ---------------------------------------------------------------------------
@@ -969,248 +1018,13 @@ fn initdb_supports_no_instructions(initdb: &str) -> bool {
 }
 
 // ---------------------------------------------------------------------------
-// Running as the right user
-// ---------------------------------------------------------------------------
-
-/// How PostgreSQL commands are run.
-#[derive(Debug, Clone)]
-enum RunAs {
-    /// Directly, as the current (non-root) user.
-    Current,
-    /// As root: `runuser -u postgres -- <cmd>`.
-    Runuser(String),
-    /// As root, without runuser: `su postgres -s /bin/sh -c '<cmd>'`.
-    Su(String),
-}
-
-impl RunAs {
-    fn detect() -> Result<RunAs, TestDbError> {
-        if !is_root() {
-            return Ok(RunAs::Current);
-        }
-        let postgres_exists = Command::new("id")
-            .args(["-u", "postgres"])
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status()
-            .map(|s| s.success())
-            .unwrap_or(false);
-        if !postgres_exists {
-            return Err(TestDbError::NoPostgresUser);
-        }
-        if let Some(p) = find_program("runuser") {
-            return Ok(RunAs::Runuser(p));
-        }
-        if let Some(p) = find_program("su") {
-            return Ok(RunAs::Su(p));
-        }
-        Err(TestDbError::NoUserSwitchTool)
-    }
-
-    fn is_root(&self) -> bool {
-        !matches!(self, RunAs::Current)
-    }
-
-    fn command(&self, program: &str, args: &[String]) -> Command {
-        match self {
-            RunAs::Current => {
-                let mut c = Command::new(program);
-                c.args(args);
-                c
-            }
-            RunAs::Runuser(runuser) => {
-                let mut c = Command::new(runuser);
-                c.args(["-u", "postgres", "--", program]).args(args);
-                c
-            }
-            RunAs::Su(su) => {
-                let mut c = Command::new(su);
-                c.args(["postgres", "-s", "/bin/sh", "-c"])
-                    .arg(shell_join(program, args));
-                c
-            }
-        }
-    }
-
-    /// Runs to completion with stdin closed, capturing the output.
-    fn run(
-        &self,
-        program: &str,
-        args: &[String],
-        cwd: &Path,
-        what: &str,
-    ) -> Result<Output, TestDbError> {
-        self.command(program, args)
-            .current_dir(cwd)
-            .stdin(Stdio::null())
-            .output()
-            .map_err(|e| {
-                TestDbError::io(
-                    format!("running {what} ({})", self.shell_line(program, args)),
-                    e,
-                )
-            })
-    }
-
-    /// The command as one `sh` line.
-    fn shell_line(&self, program: &str, args: &[String]) -> String {
-        match self {
-            RunAs::Current => shell_join(program, args),
-            RunAs::Runuser(runuser) => format!(
-                "{} -u postgres -- {}",
-                sh_quote(runuser),
-                shell_join(program, args)
-            ),
-            RunAs::Su(su) => format!(
-                "{} postgres -s /bin/sh -c {}",
-                sh_quote(su),
-                sh_quote(&shell_join(program, args))
-            ),
-        }
-    }
-}
-
-fn is_root() -> bool {
-    if let Ok(out) = Command::new("id")
-        .arg("-u")
-        .stdin(Stdio::null())
-        .stderr(Stdio::null())
-        .output()
-    {
-        if out.status.success() {
-            return String::from_utf8_lossy(&out.stdout).trim() == "0";
-        }
-    }
-    // No `id`: on Linux, /proc/self belongs to the effective user.
-    fs::metadata("/proc/self")
-        .map(|m| m.uid() == 0)
-        .unwrap_or(false)
-}
-
-fn find_program(name: &str) -> Option<String> {
-    let path = std::env::var_os("PATH").unwrap_or_default();
-    std::env::split_paths(&path)
-        .chain(["/usr/sbin", "/sbin", "/usr/bin", "/bin"].map(PathBuf::from))
-        .map(|d| d.join(name))
-        .find(|p| p.is_file())
-        .map(|p| p.to_string_lossy().into_owned())
-}
-
-/// Single-quotes `s` for `sh`.
-fn sh_quote(s: &str) -> String {
-    format!("'{}'", s.replace('\'', r"'\''"))
-}
-
-fn shell_join(program: &str, args: &[String]) -> String {
-    std::iter::once(program)
-        .chain(args.iter().map(String::as_str))
-        .map(sh_quote)
-        .collect::<Vec<_>>()
-        .join(" ")
-}
-
-// ---------------------------------------------------------------------------
-// Private folder
-// ---------------------------------------------------------------------------
-
-/// Characters allowed in the folder path: safe unquoted in URLs and inside
-/// the single quotes of `pg_ctl -o`.
-fn is_safe_path(p: &Path) -> bool {
-    p.to_str().is_some_and(|s| {
-        s.starts_with('/')
-            && s.chars()
-                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '/' | '.' | '_' | '-'))
-    })
-}
-
-/// Creates `<tmp>/tenancy-pg-<unique>` (mode 0700), owned by `postgres` when
-/// running as root, and checks the server will be able to use it.
-fn create_private_dir(run_as: &RunAs) -> Result<PathBuf, TestDbError> {
-    let mut candidates = vec![std::env::temp_dir()];
-    if candidates[0] != Path::new("/tmp") {
-        candidates.push(PathBuf::from("/tmp"));
-    }
-    let mut tried = Vec::new();
-    for base in candidates {
-        let dir = base.join(format!(
-            "tenancy-pg-{}",
-            unique_name("d").trim_start_matches("d_").replace('_', "-")
-        ));
-        let socket_len = dir.as_os_str().len() + format!("/.s.PGSQL.{PORT}").len();
-        if !is_safe_path(&dir) {
-            tried.push(format!(
-                "{} (path has characters other than A-Z a-z 0-9 / . _ -)",
-                base.display()
-            ));
-            continue;
-        }
-        if socket_len > MAX_SOCKET_PATH {
-            tried.push(format!(
-                "{} (path too long for a Unix socket)",
-                base.display()
-            ));
-            continue;
-        }
-        if let Err(e) = fs::DirBuilder::new().mode(0o700).create(&dir) {
-            tried.push(format!("{} ({e})", base.display()));
-            continue;
-        }
-        if run_as.is_root() {
-            let chown = Command::new("chown")
-                .args([OsStr::new("-R"), OsStr::new("postgres"), dir.as_os_str()])
-                .stdin(Stdio::null())
-                .output();
-            let ok = match &chown {
-                Ok(out) if out.status.success() => true,
-                Ok(out) => {
-                    tried.push(format!(
-                        "{} (chown postgres failed: {})",
-                        base.display(),
-                        String::from_utf8_lossy(&out.stderr).trim()
-                    ));
-                    false
-                }
-                Err(e) => {
-                    tried.push(format!("{} (chown: {e})", base.display()));
-                    false
-                }
-            };
-            // The postgres user must be able to reach the folder through all
-            // its parents.
-            let ok = ok
-                && run_as
-                    .run(
-                        "test",
-                        &["-w".into(), dir.to_string_lossy().into_owned()],
-                        Path::new("/"),
-                        "test -w",
-                    )
-                    .map(|o| o.status.success())
-                    .unwrap_or(false);
-            if !ok {
-                if chown.as_ref().is_ok_and(|o| o.status.success()) {
-                    tried.push(format!(
-                        "{} (not writable for the postgres user)",
-                        base.display()
-                    ));
-                }
-                let _ = fs::remove_dir_all(&dir);
-                continue;
-            }
-        }
-        return Ok(dir);
-    }
-    Err(TestDbError::NoUsableTempDir { tried })
-}
-
-// ---------------------------------------------------------------------------
 // Tests
 // ---------------------------------------------------------------------------
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::sys::is_safe_path;
     use std::collections::HashSet;
 
     fn is_valid_ident(s: &str) -> bool {
@@ -1403,25 +1217,46 @@ mod tests {
             ),
             "postgres postgres 300 off 127.0.0.1|UTF8"
         );
-        // TLS over TCP, with the certificate made at start (openssl is installed here).
-        let tls = cluster.tls_url().expect("a certificate was made");
+        // TLS over TCP, with the certificate made at start when openssl is installed.
         assert_eq!(
-            psql(
-                cluster.bin_dir(),
-                &tls,
-                "select ssl from pg_stat_ssl where pid = pg_backend_pid()"
-            ),
-            "t"
+            cluster.tls_url().is_some(),
+            find_program("openssl").is_some(),
+            "a certificate is made exactly when openssl is there"
         );
-        // A private PgBouncer in front of it, in transaction mode, stopped with the cluster.
-        let bouncer = cluster.start_pgbouncer().unwrap_or_else(|e| panic!("{e}"));
-        assert!(bouncer.contains(":6432/"), "{bouncer}");
-        assert_eq!(psql(cluster.bin_dir(), &bouncer, "select 1"), "1");
-        let bouncer_pid = fs::read_to_string(dir.join("pgbouncer.pid"))
-            .unwrap()
-            .trim()
-            .to_owned();
-        assert!(process_alive(&bouncer_pid));
+        if let Some(tls) = cluster.tls_url() {
+            assert_eq!(
+                psql(
+                    cluster.bin_dir(),
+                    &tls,
+                    "select ssl from pg_stat_ssl where pid = pg_backend_pid()"
+                ),
+                "t"
+            );
+        }
+        // A private PgBouncer in front of it, in transaction mode, stopped with the cluster;
+        // without the program, a typed error saying how to get it.
+        let bouncer_pid = if find_program("pgbouncer").is_some() {
+            let bouncer = cluster.start_pgbouncer().unwrap_or_else(|e| panic!("{e}"));
+            assert!(bouncer.contains(":6432/"), "{bouncer}");
+            assert_eq!(psql(cluster.bin_dir(), &bouncer, "select 1"), "1");
+            let pid = fs::read_to_string(dir.join("pgbouncer.pid"))
+                .unwrap()
+                .trim()
+                .to_owned();
+            assert!(process_alive(&pid));
+            Some(pid)
+        } else {
+            let err = cluster.start_pgbouncer().unwrap_err();
+            assert!(
+                matches!(&err, TestDbError::Missing { what, .. } if what == "PgBouncer"),
+                "{err:?}"
+            );
+            assert!(
+                err.to_string().contains("apt-get install pgbouncer"),
+                "{err}"
+            );
+            None
+        };
 
         let pidfile = fs::read_to_string(cluster.data_dir().join("postmaster.pid")).unwrap();
         let pid = pidfile.lines().next().unwrap().trim().to_owned();
@@ -1439,13 +1274,177 @@ mod tests {
             !process_alive(&pid),
             "postmaster {pid} still running after drop"
         );
-        let deadline = std::time::Instant::now() + Duration::from_secs(5);
-        while process_alive(&bouncer_pid) && std::time::Instant::now() < deadline {
+        if let Some(bouncer_pid) = bouncer_pid {
+            assert!(
+                gone(&bouncer_pid, Duration::from_secs(5)),
+                "pgbouncer {bouncer_pid} still running after drop"
+            );
+        }
+    }
+
+    /// Whether `pid` is gone within `limit`.
+    fn gone(pid: &str, limit: Duration) -> bool {
+        let deadline = std::time::Instant::now() + limit;
+        while process_alive(pid) && std::time::Instant::now() < deadline {
             std::thread::sleep(Duration::from_millis(20));
         }
+        !process_alive(pid)
+    }
+
+    /// Why no private MySQL / MariaDB server can start here, if none can.
+    fn mysql_missing() -> Option<String> {
+        mysql::find_programs()
+            .and_then(|_| mysql::run_as().map(|_| ()))
+            .err()
+    }
+
+    #[test]
+    fn mysql_server_starts_serves_and_cleans_up() {
+        if let Some(why) = mysql_missing() {
+            // Without the programs, a typed error that says what is missing and how to help it.
+            let err = MysqlServer::start().unwrap_err();
+            assert!(matches!(err, TestDbError::NoMysql { .. }), "{err:?}");
+            let text = err.to_string();
+            assert!(
+                text.contains(&why) && text.contains("MYSQL_URL=mysql://"),
+                "{text}"
+            );
+            return;
+        }
+        let server = MysqlServer::start().unwrap_or_else(|e| panic!("{e}"));
+        let dir = server.dir().to_owned();
+        assert_eq!(
+            server.url(),
+            format!("mysql://root@127.0.0.1:{}/test", server.port())
+        );
+        let pid = fs::read_to_string(dir.join("server.pid"))
+            .unwrap()
+            .trim()
+            .to_owned();
+        assert!(process_alive(&pid));
+        // Root connects over TCP without a password, may create databases, and the server
+        // speaks utf8mb4 like a distribution's.
+        let (user, charset, database) = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+            .block_on(async {
+                use sqlx::Connection;
+                let mut conn = sqlx::MySqlConnection::connect(server.url())
+                    .await
+                    .unwrap_or_else(|e| panic!("cannot connect to {}: {e}", server.url()));
+                let row: (String, String, String) =
+                    sqlx::query_as("SELECT CURRENT_USER(), @@character_set_server, DATABASE()")
+                        .fetch_one(&mut conn)
+                        .await
+                        .unwrap();
+                sqlx::raw_sql(
+                    "CREATE DATABASE tenancy_testdb_check; \
+                     CREATE TABLE tenancy_testdb_check.t (name VARCHAR(10)); \
+                     INSERT INTO tenancy_testdb_check.t VALUES ('ä'); \
+                     DROP DATABASE tenancy_testdb_check",
+                )
+                .execute(&mut conn)
+                .await
+                .unwrap();
+                conn.close().await.unwrap();
+                row
+            });
+        assert_eq!(
+            (user.as_str(), charset.as_str(), database.as_str()),
+            ("root@127.0.0.1", "utf8mb4", "test")
+        );
+        drop(server);
+        assert!(!dir.exists(), "{} still exists after drop", dir.display());
         assert!(
-            !process_alive(&bouncer_pid),
-            "pgbouncer {bouncer_pid} still running after drop"
+            gone(&pid, Duration::from_secs(5)),
+            "server {pid} still running after drop"
+        );
+    }
+
+    /// The variable that makes [`start_servers_and_wait_to_be_killed`] start its servers.
+    const KILL_ME: &str = "TENANCY_TESTDB_KILL_ME";
+
+    /// Run by [`a_killed_process_leaves_no_server_behind`] in a process of its own: starts a
+    /// private cluster and a private MySQL / MariaDB server (those that can start here), says
+    /// where they are, and waits to be killed.
+    #[test]
+    #[ignore = "a helper of a_killed_process_leaves_no_server_behind"]
+    fn start_servers_and_wait_to_be_killed() {
+        if std::env::var_os(KILL_ME).is_none() {
+            return;
+        }
+        let mut line = String::from("SERVERS");
+        let mut keep: Vec<Box<dyn std::any::Any>> = Vec::new();
+        if find_bin_dir().is_ok() {
+            let cluster = Cluster::start().unwrap_or_else(|e| panic!("{e}"));
+            let pid = fs::read_to_string(cluster.data_dir().join("postmaster.pid")).unwrap();
+            let pid = pid.lines().next().unwrap().trim().to_owned();
+            line += &format!(" {} {pid}", cluster.socket_dir().display());
+            keep.push(Box::new(cluster));
+        }
+        if mysql_missing().is_none() {
+            let server = MysqlServer::start().unwrap_or_else(|e| panic!("{e}"));
+            let pid = fs::read_to_string(server.dir().join("server.pid")).unwrap();
+            line += &format!(" {} {}", server.dir().display(), pid.trim());
+            keep.push(Box::new(server));
+        }
+        {
+            use std::io::Write;
+            let mut out = io::stdout().lock();
+            writeln!(out, "{line}").unwrap();
+            out.flush().unwrap();
+        }
+        std::thread::sleep(Duration::from_secs(600));
+    }
+
+    /// A process killed with SIGKILL cannot clean up: its servers' watchdogs stop them and
+    /// remove their folders.
+    #[test]
+    fn a_killed_process_leaves_no_server_behind() {
+        use std::io::BufRead;
+        let mut child = Command::new(std::env::current_exe().unwrap())
+            .args([
+                "--ignored",
+                "--exact",
+                "tests::start_servers_and_wait_to_be_killed",
+                "--nocapture",
+            ])
+            .env(KILL_ME, "1")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        let mut out = io::BufReader::new(child.stdout.take().unwrap());
+        while !line.starts_with("SERVERS") {
+            line.clear();
+            if out.read_line(&mut line).unwrap() == 0 {
+                panic!("the helper ended without starting its servers");
+            }
+        }
+        let started: Vec<&str> = line.split_whitespace().skip(1).collect();
+        let servers: Vec<(&str, &str)> = started.chunks(2).map(|c| (c[0], c[1])).collect();
+        for (dir, pid) in &servers {
+            assert!(Path::new(dir).exists() && process_alive(pid), "{dir} {pid}");
+        }
+        child.kill().unwrap();
+        child.wait().unwrap();
+        for (dir, pid) in &servers {
+            assert!(
+                gone(pid, Duration::from_secs(30)),
+                "server {pid} of {dir} still running 30 s after its process was killed"
+            );
+            let deadline = std::time::Instant::now() + Duration::from_secs(10);
+            while Path::new(dir).exists() && std::time::Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            assert!(!Path::new(dir).exists(), "{dir} left behind");
+        }
+        assert_eq!(
+            servers.len(),
+            usize::from(find_bin_dir().is_ok()) + usize::from(mysql_missing().is_none())
         );
     }
 

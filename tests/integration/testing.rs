@@ -1,6 +1,7 @@
 //! `#[tenancy::test]` and `tenancy::testing::TestTenant`: a fresh, migrated tenant per test,
-//! gone afterwards, also after a panic. `#[tenancy::test]` reads `DATABASE_URL` itself; the
-//! other tests here use `support::database_url()`, which is the same when it is set.
+//! gone afterwards, also after a panic. `#[tenancy::test]` finds its server itself
+//! (`DATABASE_URL`, or the private cluster of `tenancy_testdb::database_url`); the other tests
+//! here use `support::database_url()`, the same server.
 
 use std::cell::RefCell;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -422,9 +423,9 @@ async fn a_failing_fixture_leaves_no_tenant() {
             .unwrap();
     assert_eq!(left, 0, "{prefix}");
 
-    let mysql_url =
-        std::env::var("MYSQL_URL").unwrap_or_else(|_| "mysql://root@127.0.0.1:3306/test".into());
-    let my = sqlx::MySqlPool::connect(&mysql_url).await.unwrap();
+    let my = sqlx::MySqlPool::connect(&crate::backends::mysql::mysql_url())
+        .await
+        .unwrap();
     let mysql_migrations = concat!(
         env!("CARGO_MANIFEST_DIR"),
         "/examples/migrations/mysql/tenant"

@@ -17,5 +17,12 @@ impl TestBackend for sqlx::MySql {
         })
     }
 
+    fn private_server_url() -> Result<String, String> {
+        #[cfg(unix)]
+        return tenancy_testdb::mysql_url().map_err(|e| e.to_string());
+        #[cfg(not(unix))]
+        return Err(crate::testing::no_private_server::<Self>());
+    }
+
     const EXAMPLE_URL: &'static str = "mysql://root@127.0.0.1:3306/test";
 }

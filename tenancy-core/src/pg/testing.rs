@@ -35,6 +35,13 @@ impl TestBackend for Postgres {
         })
     }
 
+    fn private_server_url() -> Result<String, String> {
+        #[cfg(unix)]
+        return tenancy_testdb::database_url().map_err(|e| e.to_string());
+        #[cfg(not(unix))]
+        return Err(crate::testing::no_private_server::<Self>());
+    }
+
     const EXAMPLE_URL: &'static str = "postgres://postgres@127.0.0.1:5432/test";
 
     fn handle(pool: Pool<Self>, migrator: Migrator) -> Result<Tenants<Self>, Error> {
@@ -106,7 +113,7 @@ fn registry_ready(pool: &Pool<Postgres>, ready: Option<Flavour>) -> Option<Flavo
 ///
 /// ```no_run
 /// # async fn demo() -> Result<(), tenancy_core::Error> {
-/// use tenancy_core::testing::RollbackTenant;
+/// use tenancy_core::postgres::RollbackTenant;
 /// let url = "postgres://postgres@127.0.0.1:5432/test";
 /// let mut test = RollbackTenant::begin(url, "migrations/tenant", "seeds", &[]).await?;
 /// sqlx::query("INSERT INTO guards (name, position) VALUES ('Abu', 'Guard')")

@@ -1,9 +1,11 @@
 //! The shared behaviours on Citus, a distributed schema per tenant, against a real cluster:
-//! `CITUS_URL`, the coordinator of a Citus 12+ cluster with at least two workers
-//! (`.ci/run` starts one with `/work/shared/citus/cluster.sh start`; any Citus cluster does,
-//! e.g. the official `citusdata/citus` image with two workers). Without it these tests fail,
-//! saying how to provide one; they never skip. Then what only Citus does: placement, moves,
-//! what reaches the workers, and the migrations Citus refuses.
+//! `CITUS_URL`, the coordinator of a Citus 12+ cluster with at least two workers (`.ci/run`
+//! starts one with the cluster script `../shared/citus/cluster.sh start`; any Citus cluster
+//! does, e.g. the official `citusdata/citus` image with two workers: README, "Pointing the Citus
+//! tests at a cluster"). Without it these tests are not run (the binary says so); with it set,
+//! or `TENANCY_TEST_BACKENDS` naming `citus`, an unreachable coordinator fails them. Then what
+//! only Citus does: placement, moves, what reaches the workers, and the migrations Citus
+//! refuses.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -66,14 +68,7 @@ pub const ADD_BADGE_INT: &str = "ALTER TABLE {t}.guards ADD COLUMN badge int";
 
 /// `CITUS_URL`: the coordinator. Fails the test, saying how to get one, when it is unset.
 pub fn citus_url() -> String {
-    std::env::var("CITUS_URL").unwrap_or_else(|_| {
-        panic!(
-            "CITUS_URL is not set: the Citus tests need the coordinator of a Citus 12+ cluster \
-             with two workers. `.ci/run` starts one (`/work/shared/citus/cluster.sh start`, whose \
-             last line is DATABASE_URL=…; or CITUS_CLUSTER_SH=<path>); or run the official \
-             citusdata/citus image with two workers and export CITUS_URL=postgres://…"
-        )
-    })
+    tenancy_testdb::citus_url().unwrap_or_else(|e| panic!("{e}"))
 }
 
 pub async fn pool() -> Pool {
@@ -89,8 +84,8 @@ pub async fn pool_with(max_connections: u32) -> Pool {
         .unwrap_or_else(|e| {
             panic!(
                 "cannot reach the Citus coordinator at CITUS_URL={url} ({e}): start the cluster \
-                 (`/work/shared/citus/cluster.sh start`, as `.ci/run` does) or point CITUS_URL \
-                 at a Citus coordinator"
+                 (`.ci/run` starts one with `../shared/citus/cluster.sh start`) or point \
+                 CITUS_URL at a Citus coordinator"
             )
         });
     let citus: bool =

@@ -1,6 +1,8 @@
 //! The shared behaviours on MySQL / MariaDB, a database per tenant, against a real server:
-//! `MYSQL_URL`, by default `mysql://root@127.0.0.1:3306/test` (`.ci/run` starts MariaDB). Without
-//! a server these tests fail, saying how to point them at one. Then what only MySQL does.
+//! `MYSQL_URL`, or else a private throwaway server started from the installed `mariadbd` /
+//! `mysqld` (`tenancy_testdb::mysql_url`). Without either these tests are not run (the binary
+//! says so), unless `MYSQL_URL` or `TENANCY_TEST_BACKENDS` asks for them: then they fail, saying
+//! how to point them at a server. Then what only MySQL does.
 
 use sqlx::migrate::{Migration, MigrationType, Migrator};
 use sqlx::mysql::MySqlPoolOptions;
@@ -99,9 +101,9 @@ pub fn v2() -> Vec<Migration> {
     all
 }
 
-/// `MYSQL_URL`, or the local MariaDB the README and `.ci/run` use.
+/// `MYSQL_URL`, or a private server (started once per test process).
 pub fn mysql_url() -> String {
-    std::env::var("MYSQL_URL").unwrap_or_else(|_| "mysql://root@127.0.0.1:3306/test".to_owned())
+    tenancy_testdb::mysql_url().unwrap_or_else(|e| panic!("{e}"))
 }
 
 pub async fn pool() -> Pool {
@@ -116,8 +118,8 @@ pub async fn pool_with(max_connections: u32) -> Pool {
         .await
         .unwrap_or_else(|e| {
             panic!(
-                "cannot reach MySQL/MariaDB at {url} ({e}): start one (`.ci/run` starts the \
-                 machine's MariaDB) or point MYSQL_URL at a server where root may create databases"
+                "cannot reach MySQL/MariaDB at {url} ({e}): start it, or point MYSQL_URL at a \
+                 server where the user may create databases"
             )
         })
 }
