@@ -13,7 +13,8 @@ use std::path::Path;
 
 use sqlx::migrate::Migrator;
 use sqlx::mysql::MySqlPoolOptions;
-use tenancy::{PoolSettings, Tenants};
+use tenancy::postgres::PoolSettings;
+use tenancy::Tenants;
 
 /// The tenant migrations: what every tenant holds, written once per backend.
 const MIGRATIONS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/migrations/tenant");

@@ -22,7 +22,8 @@ use std::time::{Duration, Instant};
 use sqlx::migrate::{Migration, Migrator};
 use sqlx::postgres::{PgConnection, PgPool};
 use sqlx::{AssertSqlSafe, Connection};
-use tenancy::{PoolSettings, Tenant, Tenants};
+use tenancy::postgres::PoolSettings;
+use tenancy::{Tenant, Tenants};
 
 use crate::common::*;
 

@@ -3,7 +3,7 @@
 //!
 //! - the library on a default pool (persistent prepared statements, sqlx's per-connection LRU
 //!   cache of 100, keyed by SQL text: one entry per tenant and statement);
-//! - the library on the pool the README tells users to build (`tenancy::PoolSettings` with the
+//! - the library on the pool the README tells users to build (`tenancy::postgres::PoolSettings` with the
 //!   expected tenants and models: a statement cache for every tenant, connections retired
 //!   after 10 minutes);
 //! - the same SQL hand-written with `.persistent(false)` (the unnamed statement: parse and
@@ -15,7 +15,8 @@ use std::time::Instant;
 use sqlx::postgres::{PgPool, PgPoolOptions};
 use sqlx::AssertSqlSafe;
 use tenancy::internals as sql;
-use tenancy::{PoolSettings, Tenant, TenantModel};
+use tenancy::postgres::PoolSettings;
+use tenancy::{Tenant, TenantModel};
 
 use crate::common::*;
 

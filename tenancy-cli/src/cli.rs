@@ -101,7 +101,7 @@ pub enum Command {
         name: String,
         /// The worker node to move it to, `host:port` as the cluster knows it (see
         /// `placement`).
-        node: tenancy_core::Node,
+        node: tenancy_core::postgres::Node,
         /// Copy by logical replication, so writes to the tenant go on during the move (needs
         /// `wal_level = logical` and a primary key on every table of the tenant).
         #[arg(long)]

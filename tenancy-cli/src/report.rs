@@ -88,7 +88,7 @@ pub fn status_lines(statuses: &[TenantStatus], known: &[i64]) -> Vec<String> {
 
 /// `placement`: one line per tenant, `acme  10.0.0.5:9701`, or `-` for a tenant not placed yet
 /// (no table).
-pub fn placement_lines(placement: &[tenancy_core::Placement]) -> Vec<String> {
+pub fn placement_lines(placement: &[tenancy_core::postgres::Placement]) -> Vec<String> {
     let rows: Vec<Vec<String>> = placement
         .iter()
         .map(|p| {

@@ -11,7 +11,8 @@ use sqlx::mysql::{MySqlConnectOptions, MySqlPoolOptions};
 use sqlx::pool::{Pool, PoolOptions};
 use sqlx::postgres::PgConnectOptions;
 use sqlx::{ConnectOptions, Connection};
-use tenancy_core::{Backend, Lifecycle, MigrateOptions, PoolSettings, Report, Tenants};
+use tenancy_core::postgres::PoolSettings;
+use tenancy_core::{Backend, Lifecycle, MigrateOptions, Report, Tenants};
 
 use crate::cli::{Cli, Command, MigrateArgs, RollbackArgs, Target};
 use crate::error::CliError;
@@ -187,9 +188,9 @@ async fn citus(tenants: &Tenants<sqlx::Postgres>, command: Command) -> Result<()
             logical,
         } => {
             let mode = if logical {
-                tenancy_core::MoveMode::Logical
+                tenancy_core::postgres::MoveMode::Logical
             } else {
-                tenancy_core::MoveMode::BlockWrites
+                tenancy_core::postgres::MoveMode::BlockWrites
             };
             tenants.move_to_with(&name, &node, mode).await?;
             writeln!(out, "moved {name} to {node}")?;

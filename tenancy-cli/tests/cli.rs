@@ -1212,7 +1212,10 @@ fn citus_placement_and_move() {
 fn citus_commands_on_plain_postgresql_and_mysql_are_refused() {
     let w = World::new().with_guards();
     let run = w.fails(&["placement"]);
-    assert!(run.stderr.contains("placement needs Citus"), "{run:?}");
+    assert!(
+        run.stderr.contains("placement refused") && run.stderr.contains("not a Citus coordinator"),
+        "{run:?}"
+    );
     let run = run_with_url("mysql://root@127.0.0.1:1/none", &["placement"]);
     assert_eq!(run.code, Some(2), "{run:?}");
     assert!(run.stderr.contains("placement needs Citus"), "{run:?}");

@@ -3,8 +3,8 @@
 
 use sqlx::Database;
 
-use crate::backend::{Backend, Session};
-use crate::error::{from_db, Error};
+use crate::backend::{from_db, Backend, Session};
+use crate::error::Error;
 use crate::exec::Executor;
 use crate::filter::{Filter, Order};
 use crate::model::{DialectOf, Model};

@@ -29,20 +29,16 @@ use futures_util::future::BoxFuture;
 use futures_util::stream::BoxStream;
 use sqlx::pool::PoolConnection;
 
-use crate::error::Error;
+use crate::error::{DatabaseError, Error};
 use crate::lifecycle::store::Store;
 use crate::statement::{Dialect, OnConflictAction, Statement};
 use crate::table::TableDef;
 use crate::tenant::Tenant;
 use crate::value::{BindColumn, Scalars};
 
-mod sealed {
+pub(crate) mod sealed {
+    /// Implemented by the registration of each backend (`backends!` in lib.rs) only.
     pub trait Sealed {}
-    impl Sealed for sqlx::Postgres {}
-    #[cfg(feature = "mysql")]
-    impl Sealed for sqlx::MySql {}
-    #[cfg(feature = "sqlite")]
-    impl Sealed for sqlx::Sqlite {}
 }
 
 /// A database tenancy runs on: sqlx's [`Postgres`](sqlx::Postgres), (feature `mysql`)
@@ -153,9 +149,13 @@ pub trait Backend: sqlx::Database + Scalars + sealed::Sealed {
     #[doc(hidden)]
     fn failure(err: &sqlx::Error) -> Option<Failure>;
 
-    /// Writes a server error for people (message and code, without noise).
+    /// Writes a server error of this database for people (message and code, without noise);
+    /// `None` if the error is another database's.
     #[doc(hidden)]
-    fn render(err: &sqlx::Error, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result;
+    fn render(
+        err: &dyn sqlx::error::DatabaseError,
+        f: &mut std::fmt::Formatter<'_>,
+    ) -> Option<std::fmt::Result>;
 }
 
 /// A function a [`Backend::fetch_each`] hands each row to.
@@ -166,6 +166,7 @@ pub type Each<'w, B> =
 #[derive(Debug, Clone, Copy)]
 pub struct Conflict<'c> {
     /// The unique columns, by index.
+    #[cfg_attr(not(feature = "mysql"), allow(dead_code))]
     pub(crate) target: &'c [usize],
     /// Their names.
     pub(crate) target_names: &'c [&'static str],
@@ -231,6 +232,7 @@ impl<'a> About<'a> {
     }
 
     /// The same statement, another operation (a write's read back is a `select`).
+    #[cfg_attr(not(feature = "mysql"), allow(dead_code))]
     pub(crate) fn as_operation(self, operation: &'static str) -> Self {
         About { operation, ..self }
     }
@@ -301,6 +303,7 @@ impl<'c, B: Backend> Session<'c, B> {
 
     /// The connection, and a session on it for the statements of a transaction the caller
     /// opens there: bound to the same tenant, in the same mode.
+    #[cfg_attr(not(feature = "mysql"), allow(dead_code))]
     pub(crate) fn parts(&mut self) -> (&mut B::Connection, Option<Tenant>, B::Mode) {
         let bound = self.bound().cloned();
         let mode = self.mode;
@@ -311,6 +314,7 @@ impl<'c, B: Backend> Session<'c, B> {
 /// Implements sending for a backend whose statements need nothing but sqlx's own calls (MySQL,
 /// SQLite): `fetch_optional`, `fetch_each`, `execute` and `stream` as sqlx's
 /// `query_with(..).fetch_*` on the session's connection.
+#[cfg_attr(not(any(feature = "mysql", feature = "sqlite")), allow(unused_macros))]
 macro_rules! plain_sending {
     () => {
         fn fetch_optional<'s>(
@@ -360,6 +364,7 @@ macro_rules! plain_sending {
         }
     };
 }
+#[cfg_attr(not(any(feature = "mysql", feature = "sqlite")), allow(unused_imports))]
 pub(crate) use plain_sending;
 
 /// Hands each row of `rows` to `each` as it arrives; returns how many there were.
@@ -375,27 +380,20 @@ pub(crate) async fn each_row<R>(
     Ok(n)
 }
 
-/// Writes `err` with the renderer of the backend that raised it (the error carries its
-/// database's type, so no backend parameter is needed).
-pub(crate) fn render_any(err: &sqlx::Error, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-    if let sqlx::Error::Database(db) = err {
-        if db
-            .try_downcast_ref::<sqlx::postgres::PgDatabaseError>()
-            .is_some()
-        {
-            return <sqlx::Postgres as Backend>::render(err, f);
+/// Maps a database error of a statement on `tenant`'s `table` to an [`Error`]: a missing
+/// relation or schema becomes [`Error::UnknownTenant`] instead of a raw
+/// "relation does not exist".
+pub(crate) fn from_db<B: Backend>(err: sqlx::Error, tenant: &Tenant, table: &'static str) -> Error {
+    if B::failure(&err).is_some_and(|f| f.is_missing()) {
+        Error::UnknownTenant {
+            tenant: tenant.clone(),
+            table,
+            source: DatabaseError::from(err),
         }
-        #[cfg(feature = "mysql")]
-        if db
-            .try_downcast_ref::<sqlx::mysql::MySqlDatabaseError>()
-            .is_some()
-        {
-            return <sqlx::MySql as Backend>::render(err, f);
-        }
-        #[cfg(feature = "sqlite")]
-        if db.try_downcast_ref::<sqlx::sqlite::SqliteError>().is_some() {
-            return <sqlx::Sqlite as Backend>::render(err, f);
+    } else {
+        Error::Database {
+            tenant: Some(tenant.clone()),
+            source: DatabaseError::from(err),
         }
     }
-    std::fmt::Display::fmt(err, f)
 }

@@ -7,9 +7,9 @@ use futures_util::stream::BoxStream;
 use futures_util::{FutureExt, StreamExt};
 use sqlx::Database;
 
-use crate::backend::{About, Backend, Conflict};
+use crate::backend::{from_db, About, Backend, Conflict};
 use crate::changeset::Changeset;
-use crate::error::{from_db, Error};
+use crate::error::Error;
 use crate::exec::{self, Executor};
 use crate::model::{BackendOf, DialectOf, Model};
 use crate::record::{Record, State};

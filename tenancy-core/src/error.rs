@@ -3,8 +3,6 @@
 use std::fmt;
 use std::time::Duration;
 
-use crate::backend::{self, Backend};
-use crate::pg::citus::{CitusRefusal, Node};
 use crate::record::State;
 use crate::tenant::{InvalidTenantName, Tenant};
 use crate::validate::ValidationErrors;
@@ -268,42 +266,20 @@ pub enum Error {
         problem: String,
     },
 
-    /// Citus refused a tenant migration for a reason it always will (a trigger, a foreign key
-    /// out of the tenant): the tenant's transaction was rolled back. [`CitusRefusal::advice`]
-    /// says what to write instead; the README's "Migrations for Citus" section has examples.
-    #[error("migration {version} of tenant \"{tenant}\" uses {refusal}, which Citus refuses: {}", refusal.advice())]
-    CitusUnsupported {
-        /// The tenant.
-        tenant: Tenant,
-        /// The migration's version.
-        version: i64,
-        /// What Citus refused.
-        refusal: CitusRefusal,
-        /// Citus's error.
-        #[source]
-        source: DatabaseError,
-    },
-
-    /// A Citus operation (placement, moving a tenant) was asked of a server that is not a
-    /// Citus coordinator (the `citus` extension is not installed in the database). Nothing was
-    /// done.
-    #[error("{operation} needs Citus: this server has no `citus` extension in this database")]
-    NotCitus {
-        /// The operation (`"placement"`, `"move"`).
+    /// The server refused the operation, or cannot do it as it is set up, for a reason the
+    /// backend names in `source`, its own typed error: on PostgreSQL with Citus a
+    /// [`postgres::CitusError`](crate::postgres::CitusError) (match it with
+    /// `source.downcast_ref::<CitusError>()`). Nothing was changed: a refused migration's
+    /// transaction was rolled back.
+    #[error("{operation} refused{}", InTenant(tenant.as_ref()))]
+    Refused {
+        /// The operation (`"migrate"`, `"placement"`, `"move"`, …).
         operation: &'static str,
-    },
-
-    /// A tenant was to be moved to a node that is not an active Citus worker of the cluster.
-    /// Nothing was done.
-    #[error(
-        "{node} is not an active worker node of this Citus cluster (workers: {})",
-        Nodes(known)
-    )]
-    UnknownNode {
-        /// The node asked for.
-        node: Node,
-        /// The cluster's active workers.
-        known: Vec<Node>,
+        /// The tenant it was about, if one.
+        tenant: Option<Tenant>,
+        /// Why, as the backend's error.
+        #[source]
+        source: sqlx::error::BoxDynError,
     },
 
     /// The `create` hook failed; the tenant was not created.
@@ -364,27 +340,19 @@ impl Error {
         match self {
             Error::Database { source, .. }
             | Error::UnknownTenant { source, .. }
-            | Error::Migration { source, .. }
-            | Error::CitusUnsupported { source, .. } => Some(source.as_sqlx()),
+            | Error::Migration { source, .. } => Some(source.as_sqlx()),
+            Error::Refused { source, .. } => {
+                let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(&**source);
+                while let Some(err) = cause {
+                    if let Some(db) = err.downcast_ref::<DatabaseError>() {
+                        return Some(db.as_sqlx());
+                    }
+                    cause = err.source();
+                }
+                None
+            }
             _ => None,
         }
-    }
-}
-
-struct Nodes<'a>(&'a [Node]);
-
-impl fmt::Display for Nodes<'_> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.0.is_empty() {
-            return f.write_str("none");
-        }
-        for (i, node) in self.0.iter().enumerate() {
-            if i > 0 {
-                f.write_str(", ")?;
-            }
-            write!(f, "{node}")?;
-        }
-        Ok(())
     }
 }
 
@@ -431,7 +399,7 @@ impl fmt::Display for LockHolders<'_> {
 /// An error from sqlx, displayed as the server's message with its SQLSTATE, detail and hint
 /// (without the server's source-code location that sqlx appends). The sqlx error itself is
 /// [`as_sqlx`](Self::as_sqlx).
-pub struct DatabaseError(sqlx::Error);
+pub struct DatabaseError(pub(crate) sqlx::Error);
 
 impl DatabaseError {
     /// The sqlx error.
@@ -465,11 +433,8 @@ impl fmt::Debug for DatabaseError {
     }
 }
 
-impl fmt::Display for DatabaseError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        backend::render_any(&self.0, f)
-    }
-}
+// `Display` is implemented where the backends are registered (lib.rs): each renders its own
+// server errors.
 
 impl std::error::Error for DatabaseError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
@@ -477,24 +442,6 @@ impl std::error::Error for DatabaseError {
             // Rendered in full above; its own source is the same server error again.
             sqlx::Error::Database(_) => None,
             other => other.source(),
-        }
-    }
-}
-
-/// Maps a database error of a statement on `tenant`'s `table` to an [`Error`]: a missing
-/// relation or schema becomes [`Error::UnknownTenant`] instead of a raw
-/// "relation does not exist".
-pub(crate) fn from_db<B: Backend>(err: sqlx::Error, tenant: &Tenant, table: &'static str) -> Error {
-    if B::failure(&err).is_some_and(|f| f.is_missing()) {
-        Error::UnknownTenant {
-            tenant: tenant.clone(),
-            table,
-            source: DatabaseError(err),
-        }
-    } else {
-        Error::Database {
-            tenant: Some(tenant.clone()),
-            source: DatabaseError(err),
         }
     }
 }

@@ -9,8 +9,8 @@ use futures_util::future::BoxFuture;
 use sqlx::pool::PoolConnection;
 use sqlx::{Pool, Transaction};
 
-use crate::backend::{About, Backend, Each, Session, SharedPool};
-use crate::error::{from_db, Error};
+use crate::backend::{from_db, About, Backend, Each, Session, SharedPool};
+use crate::error::Error;
 use crate::statement::Statement;
 use crate::tenant::Tenant;
 use crate::tenant_pool::{TenantPool, TenantTransaction};
@@ -19,7 +19,7 @@ use crate::trace;
 /// Anything a tenancy operation can run on: a `&Pool<B>` (`&PgPool`, `&MySqlPool`), a
 /// connection (`&mut PgConnection`, `&mut MySqlConnection`, also `&mut *tx`),
 /// `&mut PoolConnection<B>`, `&mut Transaction<'_, B>`, and for PostgreSQL any of these
-/// wrapped in [`PgBouncer`](crate::PgBouncer); on every backend a tenant's own [`TenantPool`]
+/// wrapped in [`PgBouncer`](crate::postgres::PgBouncer); on every backend a tenant's own [`TenantPool`]
 /// and [`TenantTransaction`], which serve that tenant only, and the [`Tenants`](crate::Tenants)
 /// handle, which routes each statement to its tenant's pool. On SQLite (a file per tenant) a
 /// plain SQLite pool is no executor: it does not know whose file it has open.

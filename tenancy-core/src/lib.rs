@@ -63,20 +63,13 @@ mod error;
 mod exec;
 mod filter;
 mod ident;
-#[cfg(feature = "internals")]
-pub mod internals;
 mod lifecycle;
 mod model;
-#[cfg(feature = "mysql")]
-mod mysql;
-mod pg;
-mod pool;
+mod private;
 mod query;
 mod raw;
 mod record;
 mod relation;
-#[cfg(feature = "sqlite")]
-pub mod sqlite;
 mod statement;
 mod table;
 pub mod tenant;
@@ -84,6 +77,8 @@ mod tenant_model;
 mod tenant_pool;
 #[cfg(feature = "testing")]
 pub mod testing;
+#[cfg(feature = "internals")]
+mod texts;
 mod trace;
 mod upsert;
 pub mod validate;
@@ -106,9 +101,6 @@ pub use lifecycle::runs::{EachOptions, EachProgressFn};
 pub use lifecycle::store::CreateHook;
 pub use lifecycle::{Lifecycle, TenantEvent, Tenants, DEFAULT_REGISTRY};
 pub use model::{Model, PerTenant, SharedModel};
-pub use pg::citus::{CitusRefusal, Flavour, InvalidNode, MoveMode, Node, Placement};
-pub use pg::PgBouncer;
-pub use pool::{PoolSettings, STATEMENTS_PER_MODEL};
 pub use query::Query;
 pub use raw::Raw;
 pub use record::{Record, State};
@@ -121,79 +113,61 @@ pub use upsert::OnConflict;
 pub use validate::{FieldError, Validate, ValidationErrors};
 pub use value::{SqlDecode, SqlValue};
 
-/// What only PostgreSQL (and Citus) has.
-pub mod postgres {
-    #[cfg(feature = "testing")]
-    pub use crate::pg::testing::{__run_rollback, RollbackArg, RollbackTenant};
-}
-
 /// What generated code needs; not a stable API.
 #[doc(hidden)]
 pub mod __private {
-    pub use crate::validate::rules;
-    pub use sqlx;
+    pub use crate::private::*;
+}
 
-    use sqlx::error::BoxDynError;
-    use sqlx::Database;
+/// The text of generated statements, for this workspace's tests and benchmarks, which send the
+/// same SQL by hand to compare against (feature `internals`; not a stable API, not for
+/// applications).
+#[cfg(feature = "internals")]
+#[doc(hidden)]
+pub mod internals {
+    pub use crate::texts::*;
 
-    use crate::backend::Backend;
-
-    /// A type a model's column can have on backend `B`. The one bound the derive checks per
-    /// field, so a wrong type gives one clear error at the field's type.
-    #[diagnostic::on_unimplemented(
-        message = "`{Self}` cannot be the type of a column",
-        label = "not a column type of the model's database",
-        note = "a column's type implements sqlx's `Type`, `Encode` and `Decode` for the model's database: derive `sqlx::Type` for your own types, enable the `tenancy` feature for uuid, time, chrono or json types, or mark the field #[tenancy(skip)]"
-    )]
-    pub trait ColumnType<B: Backend>: Sized {
-        /// Reads the column named `column` from `row`.
-        fn decode(row: &B::Row, column: &str) -> Result<Self, sqlx::Error>;
-        /// Binds the value as the next argument.
-        fn bind(&self, args: &mut B::Arguments) -> Result<(), BoxDynError>;
+    /// The PostgreSQL lifecycle's SQL text, for the tests that send its batches by hand.
+    pub mod postgres_lifecycle {
+        pub use crate::postgres::sql::*;
     }
+}
 
-    /// One blanket impl per backend: sqlx's traits for that database.
-    macro_rules! column_type {
-        ($backend:ty) => {
-            impl<T> ColumnType<$backend> for T
-            where
-                T: crate::SqlValue<$backend> + for<'r> sqlx::Decode<'r, $backend>,
-            {
-                fn decode(
-                    row: &<$backend as Database>::Row,
-                    column: &str,
-                ) -> Result<Self, sqlx::Error> {
-                    sqlx::Row::try_get(row, column)
+/// Registers the backends: each has a folder of its own (its dialect, how statements are sent,
+/// what its errors mean, its lifecycle store, its test support) and a line here, which makes
+/// the folder the public module of that name, seals [`Backend`] for its sqlx database, gives
+/// its column types to the derive and has it write its server errors ([`DatabaseError`]'s
+/// `Display`).
+macro_rules! backends {
+    ($($(#[cfg($cfg:meta)])? $room:ident: $db:ty,)*) => {
+        $(
+            $(#[cfg($cfg)])?
+            pub mod $room;
+            $(#[cfg($cfg)])?
+            impl backend::sealed::Sealed for $db {}
+            $(#[cfg($cfg)])?
+            private::column_type!($db);
+        )*
+
+        /// A server error is written by the backend whose error it is.
+        impl std::fmt::Display for DatabaseError {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                if let sqlx::Error::Database(db) = self.as_sqlx() {
+                    $(
+                        $(#[cfg($cfg)])?
+                        if let Some(done) = <$db as Backend>::render(&**db, f) {
+                            return done;
+                        }
+                    )*
                 }
-                fn bind(
-                    &self,
-                    args: &mut <$backend as Database>::Arguments,
-                ) -> Result<(), BoxDynError> {
-                    sqlx::Arguments::add(args, self)
-                }
+                std::fmt::Display::fmt(self.as_sqlx(), f)
             }
-        };
-    }
-
-    column_type!(sqlx::Postgres);
-    #[cfg(feature = "mysql")]
-    column_type!(sqlx::MySql);
-    #[cfg(feature = "sqlite")]
-    column_type!(sqlx::Sqlite);
-
-    /// How to read and bind one column on backend `B`, as function pointers.
-    pub struct Codec<B: Backend, T> {
-        /// Reads the column.
-        pub decode: fn(&B::Row, &str) -> Result<T, sqlx::Error>,
-        /// Binds the value.
-        pub bind: fn(&T, &mut B::Arguments) -> Result<(), BoxDynError>,
-    }
-
-    /// The codec of a column type on backend `B`.
-    pub const fn codec<B: Backend, T: ColumnType<B>>() -> Codec<B, T> {
-        Codec {
-            decode: <T as ColumnType<B>>::decode,
-            bind: <T as ColumnType<B>>::bind,
         }
-    }
+    };
+}
+
+backends! {
+    postgres: sqlx::Postgres,
+    #[cfg(feature = "mysql")] mysql: sqlx::MySql,
+    #[cfg(feature = "sqlite")] sqlite: sqlx::Sqlite,
 }

@@ -53,6 +53,7 @@ pub trait PreloadKey<B: Backend>: SqlValue<B> + Clone + Eq + Hash {
 
 /// Implements [`PreloadKey`] for every key type of a backend whose statements compare with
 /// `IN (…)` (each backend's folder invokes it once, or implements the trait its own way).
+#[cfg_attr(not(any(feature = "mysql", feature = "sqlite")), allow(unused_macros))]
 macro_rules! preload_with_in {
     ($backend:ty) => {
         impl<T> $crate::relation::PreloadKey<$backend> for T
@@ -68,6 +69,7 @@ macro_rules! preload_with_in {
         }
     };
 }
+#[cfg_attr(not(any(feature = "mysql", feature = "sqlite")), allow(unused_imports))]
 pub(crate) use preload_with_in;
 
 /// A relation from rows of model `P` to rows of model `C` **in the same tenant**: `P`'s column

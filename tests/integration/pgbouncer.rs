@@ -5,10 +5,8 @@
 use std::collections::BTreeSet;
 
 use sqlx::postgres::PgPool;
-use tenancy::{
-    Changeset, Dropped, MigrateOptions, Outcome, PgBouncer, PoolSettings, Tenant, TenantModel,
-    Tenants,
-};
+use tenancy::postgres::{PgBouncer, PoolSettings};
+use tenancy::{Changeset, Dropped, MigrateOptions, Outcome, Tenant, TenantModel, Tenants};
 
 use crate::lifecycle_support::{migration, migrator, v1, v2, Lifecycle};
 use crate::support::Guard;

@@ -3,11 +3,9 @@
 use std::sync::Arc;
 
 use crate::error::Error;
-#[cfg(doc)]
-use crate::lifecycle::Tenants;
 use crate::tenant::Tenant;
 
-/// What migrating one tenant would do, found by [`Tenants::plan`] without changing anything.
+/// What migrating one tenant would do, found by [`Tenants::plan`](crate::Tenants::plan) without changing anything.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Planned {
     /// Nothing is pending.
@@ -36,8 +34,8 @@ pub struct TenantResult<T = Outcome, E = Error> {
     pub result: Result<T, E>,
 }
 
-/// The per-tenant result of a run across tenants: [`Tenants::migrate_all`] or
-/// [`Tenants::rollback_all`] (in tenant name order), or [`Tenants::for_each`] (in the order
+/// The per-tenant result of a run across tenants: [`Tenants::migrate_all`](crate::Tenants::migrate_all) or
+/// [`Tenants::rollback_all`](crate::Tenants::rollback_all) (in tenant name order), or [`Tenants::for_each`](crate::Tenants::for_each) (in the order
 /// run, with what its closure returned). A failing tenant does not stop the others.
 #[derive(Debug)]
 pub struct Report<T = Outcome, E = Error> {
@@ -92,7 +90,7 @@ impl Report {
 }
 
 /// Progress of a run across tenants, reported after each tenant that had work
-/// ([`Tenants::migrate_all`]) or after each tenant ([`Tenants::for_each`]).
+/// ([`Tenants::migrate_all`](crate::Tenants::migrate_all)) or after each tenant ([`Tenants::for_each`](crate::Tenants::for_each)).
 #[derive(Debug)]
 pub struct Progress<'a, T = Outcome, E = Error> {
     /// Tenants finished so far (of those that had work).
@@ -108,7 +106,7 @@ pub struct Progress<'a, T = Outcome, E = Error> {
 /// A progress callback.
 pub type ProgressFn = Arc<dyn Fn(&Progress<'_>) + Send + Sync>;
 
-/// Options of [`Tenants::migrate_all`] and [`Tenants::rollback_all`].
+/// Options of [`Tenants::migrate_all`](crate::Tenants::migrate_all) and [`Tenants::rollback_all`](crate::Tenants::rollback_all).
 #[derive(Clone, Default)]
 pub struct MigrateOptions {
     /// How many tenants to migrate at once; default: the pool's maximum size.
@@ -140,7 +138,7 @@ impl MigrateOptions {
     }
 }
 
-/// One tenant's migration status, from [`Tenants::status`].
+/// One tenant's migration status, from [`Tenants::status`](crate::Tenants::status).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TenantStatus {
     /// The tenant.
@@ -157,7 +155,7 @@ pub struct TenantStatus {
     pub dirty: Vec<i64>,
 }
 
-/// What [`Tenants::drop`] did.
+/// What [`Tenants::drop`](crate::Tenants::drop) did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Dropped {

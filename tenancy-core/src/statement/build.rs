@@ -87,6 +87,7 @@ pub(crate) fn upsert<'a, D: Dialect, B: Database>(
 /// columns `columns` (indexes) hold `row`'s values (an upserted row read back where there is
 /// no `RETURNING`; with `lock`, also locking the key's gap so no other transaction inserts it
 /// meanwhile).
+#[cfg_attr(not(feature = "mysql"), allow(dead_code))]
 pub(crate) fn select_by<'a, D: Dialect, B: Database>(
     tenant: &Tenant,
     table: &TableDef,

@@ -14,7 +14,24 @@ use std::time::Instant;
 use sqlx::migrate::MigrationType;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::ConnectOptions;
-use tenancy::{CitusRefusal, Error, Flavour, MigrateOptions, MoveMode, Node, Tenant, TenantModel};
+use tenancy::postgres::{CitusError, CitusRefusal, Flavour, MoveMode, Node};
+use tenancy::{Error, MigrateOptions, Tenant, TenantModel};
+
+/// Asserts that `$result` is an `Error::Refused` of `$operation` whose source is the
+/// `CitusError` `$pattern`.
+macro_rules! assert_citus {
+    ($result:expr, $operation:literal, $pattern:pat $(if $guard:expr)?) => {
+        match $result {
+            Err(Error::Refused { operation: $operation, ref source, .. }) => {
+                match source.downcast_ref::<CitusError>() {
+                    Some($pattern) $(if $guard)? => {}
+                    other => panic!("expected {}, got {:?}", stringify!($pattern), other),
+                }
+            }
+            other => panic!("expected Error::Refused of {:?}, got {:?}", $operation, other),
+        }
+    };
+}
 
 pub use crate::lifecycle_support::{has_column, has_table, v1, v2, Lifecycle, V1_GUARDS};
 pub use crate::support::{raw_guards, Badge, Guard};
@@ -254,12 +271,7 @@ async fn the_flavour_can_be_said_instead_of_detected() {
     // created as the database's setting says (here: sharding on, so distributed anyway).
     let plain = l.tenants.clone().with_flavour(Flavour::Postgres);
     assert_eq!(plain.flavour().await.unwrap(), Flavour::Postgres);
-    assert_err!(
-        plain.placement().await,
-        Error::NotCitus {
-            operation: "placement"
-        }
-    );
+    assert_citus!(plain.placement().await, "placement", CitusError::NotCitus);
     assert_eq!(plain.list().await.unwrap(), std::slice::from_ref(&t));
 }
 
@@ -389,9 +401,10 @@ async fn a_move_keeps_the_data_and_the_tenant_keeps_serving() {
     // Moving it where it is does nothing; an unknown node or tenant is refused.
     l.tenants.move_to(t.as_str(), &to).await.unwrap();
     let nowhere = Node::new("nowhere.invalid", 1);
-    assert_err!(
+    assert_citus!(
         l.tenants.move_to(t.as_str(), &nowhere).await,
-        Error::UnknownNode { ref node, ref known } if *node == nowhere && *known == nodes
+        "move",
+        CitusError::UnknownNode { node, known } if *node == nowhere && *known == nodes
     );
     assert_err!(
         l.tenants.move_to(name("nobody"), &to).await,
@@ -689,12 +702,29 @@ async fn what_citus_refuses_is_a_typed_explained_error() {
         let l = Lifecycle::new(&pool, migrations).await;
         let n = name("refused");
         let err = l.tenants.create(&n).await.unwrap_err();
+        let Error::Refused {
+            operation: "migrate",
+            tenant: Some(ref tenant),
+            ref source,
+        } = err
+        else {
+            panic!("{sql}: expected Error::Refused of migrate, got {err:?}");
+        };
+        assert_eq!(tenant.as_str(), n, "{sql}");
         assert!(
-            matches!(err, Error::CitusUnsupported { version: 2, refusal: r, ref tenant, .. }
-                if r == refusal && tenant.as_str() == n),
+            matches!(source.downcast_ref::<CitusError>(), Some(CitusError::Unsupported { version: 2, refusal: r, .. }) if *r == refusal),
             "{sql}: {err:?}"
         );
-        assert!(err.to_string().contains(refusal.advice()), "{err}");
+        // The advice is in the error's cause chain, as an application prints it.
+        let chain = std::iter::successors(Some(&err as &dyn std::error::Error), |e| e.source())
+            .map(|e| e.to_string())
+            .collect::<Vec<_>>()
+            .join(": ");
+        assert!(chain.contains(refusal.advice()), "{chain}");
+        assert!(
+            err.as_sqlx().is_some(),
+            "the server's error is reachable: {err:?}"
+        );
         assert!(!container_exists(&pool, &n).await, "nothing is left");
     }
     exec(&pool, format!("DROP TABLE public.{shared}")).await;
@@ -715,16 +745,20 @@ async fn placement_on_plain_postgresql_is_a_typed_error() {
     let pg = crate::support::pool().await;
     let l = Lifecycle::new(&pg, v1()).await;
     assert_eq!(l.tenants.flavour().await.unwrap(), Flavour::Postgres);
-    assert_err!(
+    assert_citus!(
         l.tenants.placement().await,
-        Error::NotCitus {
-            operation: "placement"
-        }
+        "placement",
+        CitusError::NotCitus
     );
-    assert_err!(l.tenants.placement_of("acme").await, Error::NotCitus { .. });
-    assert_err!(
+    assert_citus!(
+        l.tenants.placement_of("acme").await,
+        "placement",
+        CitusError::NotCitus
+    );
+    assert_citus!(
         l.tenants.move_to("acme", &Node::new("w", 1)).await,
-        Error::NotCitus { operation: "move" }
+        "move",
+        CitusError::NotCitus
     );
 }
 

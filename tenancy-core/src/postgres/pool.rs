@@ -23,7 +23,7 @@ pub const STATEMENTS_PER_MODEL: usize = 6;
 ///
 /// ```no_run
 /// # async fn demo() -> Result<(), tenancy_core::Error> {
-/// use tenancy_core::PoolSettings;
+/// use tenancy_core::postgres::PoolSettings;
 /// let pool = PoolSettings::new()
 ///     .expected_tenants(1_000)
 ///     .models(3)
@@ -92,7 +92,7 @@ impl PoolSettings {
 
     /// For a server reached through PgBouncer in transaction mode: no statement cache (the
     /// statements must be unnamed). Pass the pool's executors wrapped in
-    /// [`PgBouncer`](crate::PgBouncer), and build [`Tenants`](crate::Tenants) with
+    /// [`PgBouncer`](crate::postgres::PgBouncer), and build [`Tenants`](crate::Tenants) with
     /// [`behind_pgbouncer`](crate::Tenants::behind_pgbouncer).
     pub fn pgbouncer(mut self) -> Self {
         self.pgbouncer = true;

@@ -16,6 +16,7 @@ use sqlx::pool::PoolConnection;
 use sqlx::postgres::{PgArguments, PgConnection, PgPool, PgRow};
 use sqlx::{Arguments, AssertSqlSafe, FromRow, Postgres, Row};
 
+use super::args;
 use super::citus::{self, Flavour};
 use super::sql::{self, BatchOptions};
 use crate::error::{Error, LockHolder};
@@ -23,16 +24,6 @@ use crate::lifecycle::plan::{Applied, History, Migrations};
 use crate::lifecycle::store::{Behind, CreateHook, Direction, Found, Operation, Store};
 use crate::tenant::Tenant;
 
-/// Builds the arguments of a lifecycle statement.
-macro_rules! args {
-    ($($value:expr),*) => {{
-        #[allow(unused_mut)]
-        let mut args = PgArguments::default();
-        $(args.add($value).map_err(sqlx::Error::Encode)?;)*
-        args
-    }};
-}
-pub(crate) use args;
 
 /// What a PostgreSQL handle is configured with beyond the registry and lock timeout.
 #[derive(Debug, Clone, Default)]

@@ -12,12 +12,12 @@ use crate::tenant::Tenant;
 /// them: unnamed (never cached) prepared statements, each inside a transaction (the caller's,
 /// or one of its own), so no statement can meet another client's on a shared server
 /// connection. Build the pool with a statement cache of 0 (see
-/// [`PoolSettings::pgbouncer`](crate::PoolSettings::pgbouncer)).
+/// [`PoolSettings::pgbouncer`](crate::postgres::PoolSettings::pgbouncer)).
 ///
 /// ```no_run
 /// # async fn demo(pool: sqlx::PgPool, tenant: tenancy_core::Tenant) -> Result<(), tenancy_core::Error> {
 /// # #[derive(Debug)] struct Guard;
-/// use tenancy_core::PgBouncer;
+/// use tenancy_core::postgres::PgBouncer;
 /// let db = PgBouncer(&pool);
 /// # let _ = (db, tenant);
 /// // Guard::find(db, &tenant, 1).await?;

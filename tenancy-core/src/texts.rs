@@ -1,6 +1,5 @@
-//! The text of generated statements, for this workspace's tests and benchmarks, which send the
-//! same SQL by hand to compare against (feature `internals`; not a stable API, not for
-//! applications).
+//! The text of generated statements (re-exported as `internals` with the feature of that name):
+//! this workspace's tests and benchmarks send the same SQL by hand to compare against.
 
 use sqlx::error::BoxDynError;
 use sqlx::Database;
@@ -68,6 +67,3 @@ pub fn quote_ident<B: Backend>(ident: &str) -> String {
     <B::Dialect as statement::Dialect>::quote_ident(&mut out, ident);
     out
 }
-
-/// The PostgreSQL lifecycle's SQL text, for the tests that send its batches by hand.
-pub use crate::pg::sql as postgres_lifecycle;

@@ -25,12 +25,12 @@ use std::fmt;
 use std::str::FromStr;
 
 use sqlx::migrate::Migration;
-use sqlx::postgres::{PgArguments, PgConnection};
-use sqlx::{Arguments, AssertSqlSafe, Postgres, SqlSafeStr};
+use sqlx::postgres::PgConnection;
+use sqlx::{AssertSqlSafe, Postgres, SqlSafeStr};
 
 use super::sql;
-use super::store::args;
-use crate::error::Error;
+use super::args;
+use crate::error::{DatabaseError, Error};
 use crate::lifecycle::store::Store;
 use crate::lifecycle::Tenants;
 use crate::tenant::Tenant;
@@ -191,7 +191,7 @@ pub enum Flavour {
 }
 
 /// What Citus refuses in a tenant migration, recognised from its error (see
-/// [`Error::CitusUnsupported`](crate::Error::CitusUnsupported)).
+/// [`CitusError::Unsupported`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum CitusRefusal {
@@ -275,7 +275,83 @@ pub(crate) fn refusal(err: &sqlx::Error) -> Option<CitusRefusal> {
     }
 }
 
-/// Whether `err` is Citus refusing to move a schema that holds no table.
+/// What Citus refused or could not do: the `source` of an
+/// [`Error::Refused`](crate::Error::Refused) on a Citus coordinator (or on a server asked for
+/// Citus operations that is not one).
+///
+/// ```
+/// # use tenancy_core::{postgres::CitusError, Error};
+/// fn advice(err: &Error) -> Option<&'static str> {
+///     let Error::Refused { source, .. } = err else { return None };
+///     match source.downcast_ref::<CitusError>()? {
+///         CitusError::Unsupported { refusal, .. } => Some(refusal.advice()),
+///         _ => None,
+///     }
+/// }
+/// ```
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum CitusError {
+    /// Citus refused a tenant migration for a reason it always will (a trigger, a foreign key
+    /// out of the tenant): the tenant's transaction was rolled back. [`CitusRefusal::advice`]
+    /// says what to write instead; the README's "Migrations for Citus" section has examples.
+    #[error("migration {version} uses {refusal}, which Citus refuses: {}", refusal.advice())]
+    Unsupported {
+        /// The migration's version.
+        version: i64,
+        /// What Citus refused.
+        refusal: CitusRefusal,
+        /// Citus's error.
+        #[source]
+        source: DatabaseError,
+    },
+
+    /// A Citus operation (placement, moving a tenant) was asked of a server that is not a
+    /// Citus coordinator (the `citus` extension is not installed in the database).
+    #[error("this server is not a Citus coordinator (no `citus` extension in this database)")]
+    NotCitus,
+
+    /// A tenant was to be moved to a node that is not an active Citus worker of the cluster.
+    #[error(
+        "{node} is not an active worker node of this Citus cluster (workers: {})",
+        Nodes(known)
+    )]
+    UnknownNode {
+        /// The node asked for.
+        node: Node,
+        /// The cluster's active workers.
+        known: Vec<Node>,
+    },
+}
+
+impl CitusError {
+    /// This error as the [`Error::Refused`] of `operation` on `tenant`.
+    fn refusing(self, operation: &'static str, tenant: Option<&Tenant>) -> Error {
+        Error::Refused {
+            operation,
+            tenant: tenant.cloned(),
+            source: Box::new(self),
+        }
+    }
+}
+
+struct Nodes<'a>(&'a [Node]);
+
+impl fmt::Display for Nodes<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.0.is_empty() {
+            return f.write_str("none");
+        }
+        for (i, node) in self.0.iter().enumerate() {
+            if i > 0 {
+                f.write_str(", ")?;
+            }
+            write!(f, "{node}")?;
+        }
+        Ok(())
+    }
+}
+
 /// The error of a migration Citus refused for a reason it always will.
 pub(crate) fn refused(
     tenant: &Tenant,
@@ -283,14 +359,15 @@ pub(crate) fn refused(
     refusal: CitusRefusal,
     source: sqlx::Error,
 ) -> Error {
-    Error::CitusUnsupported {
-        tenant: tenant.clone(),
+    CitusError::Unsupported {
         version,
         refusal,
         source: source.into(),
     }
+    .refusing("migrate", Some(tenant))
 }
 
+/// Whether `err` is Citus refusing to move a schema that holds no table.
 pub(crate) fn is_empty_schema(err: &sqlx::Error) -> bool {
     matches!(err, sqlx::Error::Database(db) if db.message().contains(EMPTY_SCHEMA))
 }
@@ -531,18 +608,18 @@ fn statement_has_code(statement: &str) -> bool {
 }
 
 impl Tenants<Postgres> {
-    /// Fails with [`Error::NotCitus`] unless the handle runs on Citus.
+    /// Fails with [`CitusError::NotCitus`] unless the handle runs on Citus.
     async fn require_citus(&self, operation: &'static str) -> Result<(), Error> {
         self.pg().ensure_registry().await?;
         if self.pg().on_citus() {
             Ok(())
         } else {
-            Err(Error::NotCitus { operation })
+            Err(CitusError::NotCitus.refusing(operation, None))
         }
     }
 
     /// Which worker node holds each tenant, sorted by tenant. Citus only
-    /// ([`Error::NotCitus`] otherwise).
+    /// ([`CitusError::NotCitus`] otherwise).
     ///
     /// ```no_run
     /// # async fn demo(tenants: tenancy_core::Tenants) -> Result<(), tenancy_core::Error> {
@@ -570,7 +647,7 @@ impl Tenants<Postgres> {
 
     /// The worker node holding tenant `name`'s tables (`None` while its schema holds no
     /// table). [`Error::NotATenant`] if `name` is not registered; Citus only
-    /// ([`Error::NotCitus`] otherwise).
+    /// ([`CitusError::NotCitus`] otherwise).
     pub async fn placement_of(&self, name: impl AsRef<str>) -> Result<Option<Node>, Error> {
         let tenant = self.parse(name)?;
         self.require_citus("placement").await?;
@@ -589,7 +666,7 @@ impl Tenants<Postgres> {
     }
 
     /// The cluster's active worker nodes that hold shards, sorted. Citus only
-    /// ([`Error::NotCitus`] otherwise).
+    /// ([`CitusError::NotCitus`] otherwise).
     pub async fn nodes(&self) -> Result<Vec<Node>, Error> {
         self.require_citus("nodes").await?;
         let rows: Vec<(String, i32)> = self.pg().rows(NODES, args!()).await?;
@@ -606,10 +683,10 @@ impl Tenants<Postgres> {
     /// is on `node` already. [`move_to_with`](Self::move_to_with) with [`MoveMode::Logical`]
     /// keeps writes going too.
     ///
-    /// [`Error::UnknownNode`] if `node` is not an active worker, [`Error::NotATenant`] if
+    /// [`CitusError::UnknownNode`] if `node` is not an active worker, [`Error::NotATenant`] if
     /// `name` is not registered, [`Error::SchemaMissing`] if its schema is gone,
     /// [`Error::Unsupported`] if its schema holds no table yet (Citus places a schema with its
-    /// first table); Citus only ([`Error::NotCitus`] otherwise).
+    /// first table); Citus only ([`CitusError::NotCitus`] otherwise).
     pub async fn move_to(&self, name: impl AsRef<str>, node: &Node) -> Result<(), Error> {
         self.move_to_with(name, node, MoveMode::BlockWrites).await
     }
@@ -638,10 +715,11 @@ impl Tenants<Postgres> {
     ) -> Result<(), Error> {
         let known = self.nodes().await?;
         if !known.contains(node) {
-            return Err(Error::UnknownNode {
+            return Err(CitusError::UnknownNode {
                 node: node.clone(),
                 known,
-            });
+            }
+            .refusing("move", Some(tenant)));
         }
         match mode {
             MoveMode::BlockWrites => {

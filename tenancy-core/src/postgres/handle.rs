@@ -28,8 +28,8 @@ impl Tenants<Postgres> {
 
     /// The same handle, for a pool that reaches PostgreSQL through PgBouncer in transaction
     /// mode: every prepared statement of the lifecycle is unnamed and runs inside a transaction
-    /// (see [`PgBouncer`](crate::PgBouncer)). Build the pool with
-    /// [`PoolSettings::pgbouncer`](crate::PoolSettings::pgbouncer).
+    /// (see [`PgBouncer`](crate::postgres::PgBouncer)). Build the pool with
+    /// [`PoolSettings::pgbouncer`](crate::postgres::PoolSettings::pgbouncer).
     pub fn behind_pgbouncer(self) -> Self {
         self.rebuild(|s| s.store.pgbouncer = true)
             .expect("the rest was checked when the handle was built")

@@ -1,7 +1,5 @@
-//! The PostgreSQL backend (and its Citus flavour): a schema per tenant
-//! (`"tenant"."guards"`). Its dialect, how a statement is sent (a stale plan re-prepared,
-//! PgBouncer's way), what its errors mean — every SQLSTATE the crate looks at is named here and
-//! nowhere else — and its lifecycle.
+//! The PostgreSQL backend: its statements sent on a session (behind PgBouncer, or prepared and
+//! re-prepared once after a migration changed a result type), preload keys as one array.
 
 use std::fmt;
 
@@ -10,55 +8,19 @@ use futures_util::stream::BoxStream;
 use sqlx::postgres::{PgArguments, PgConnection, PgDatabaseError, PgRow};
 use sqlx::{AssertSqlSafe, Connection, Postgres};
 
-pub(crate) mod citus;
-#[cfg(test)]
-mod dialect_tests;
-mod handle;
-mod pgbouncer;
-#[doc(hidden)]
-pub mod sql;
-pub(crate) mod store;
-#[cfg(feature = "testing")]
-pub(crate) mod testing;
-
-pub use pgbouncer::PgBouncer;
-
+use super::errors::{self, is_stale_plan, render};
+use super::store::PgStore;
+use super::{PgDialect, PgMode};
 use crate::backend::{About, Backend, Conflict, Each, Failure, Session, SharedPool};
 use crate::crud;
 use crate::error::Error;
 use crate::filter::{Column, Filter};
 use crate::model::Model;
 use crate::relation::PreloadKey;
-use crate::statement::{Dialect, Op, Statement};
+use crate::statement::{Op, Statement};
 use crate::table::TableDef;
 use crate::tenant::Tenant;
 use crate::value::{scalars, BindColumn, SqlValue};
-
-/// PostgreSQL's SQL: `"double quoted"` identifiers, `$n` placeholders, `RETURNING`.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct PgDialect;
-
-impl Dialect for PgDialect {
-    const RETURNING: bool = true;
-    const NUMBERED_PARAMS: bool = true;
-    const FLOAT_TYPE: &'static str = "DOUBLE PRECISION";
-
-    fn quote_ident(out: &mut String, ident: &str) {
-        crate::ident::double_quote_into(out, ident)
-    }
-
-    fn placeholder(out: &mut String, n: usize) {
-        use std::fmt::Write as _;
-        let _ = write!(out, "${n}");
-    }
-}
-
-/// How a PostgreSQL session sends its statements.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct PgMode {
-    /// Through PgBouncer in transaction mode: unnamed statements, each inside a transaction.
-    pub(crate) pgbouncer: bool,
-}
 
 scalars!(Postgres, branch = i32);
 crate::exec::connection_executor!(PgConnection, Postgres);
@@ -182,7 +144,7 @@ impl Backend for Postgres {
     const DB_SYSTEM: &'static str = "postgresql";
     const CONTAINER: &'static str = "schema";
     const MAX_BIND_PARAMS: usize = 65_535;
-    type Store = store::PgStore;
+    type Store = PgStore;
 
     async fn fetch_optional<'s>(
         session: &'s mut Session<'_, Self>,
@@ -282,19 +244,16 @@ impl Backend for Postgres {
     }
 
     fn failure(err: &sqlx::Error) -> Option<Failure> {
-        let code = code(err)?;
-        Some(match code.as_str() {
-            UNDEFINED_TABLE => Failure::MissingTable,
-            INVALID_SCHEMA_NAME => Failure::MissingContainer,
-            DUPLICATE_SCHEMA => Failure::ContainerExists,
-            UNIQUE_VIOLATION => Failure::UniqueViolation,
-            LOCK_NOT_AVAILABLE => Failure::LockTimeout,
-            _ => return None,
-        })
+        errors::failure(err)
     }
 
-    fn render(err: &sqlx::Error, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        render(err, f)
+    /// The server's message with its SQLSTATE, detail and hint.
+    fn render(
+        err: &dyn sqlx::error::DatabaseError,
+        f: &mut fmt::Formatter<'_>,
+    ) -> Option<fmt::Result> {
+        let pg = err.try_downcast_ref::<PgDatabaseError>()?;
+        Some(render(pg, f))
     }
 }
 
@@ -304,96 +263,3 @@ const FIRST_WITHOUT_TABLE: &str =
     "SELECT schema FROM unnest($1::text[]) WITH ORDINALITY AS given(schema, position) \
      WHERE to_regclass(quote_ident(schema) || '.' || quote_ident($2)) IS NULL \
      ORDER BY position LIMIT 1";
-
-/// Runs one lifecycle statement on `pool` and returns its rows: prepared and kept, or behind
-/// PgBouncer unnamed and inside a transaction of its own.
-pub(crate) async fn pool_rows(
-    pool: &sqlx::PgPool,
-    pgbouncer: bool,
-    sql: &str,
-    args: PgArguments,
-) -> Result<Vec<PgRow>, sqlx::Error> {
-    let query = sqlx::query_with(AssertSqlSafe(sql), args).persistent(!pgbouncer);
-    if !pgbouncer {
-        return query.fetch_all(pool).await;
-    }
-    let mut tx = pool.begin().await?;
-    let rows = query.fetch_all(&mut *tx).await?;
-    tx.commit().await?;
-    Ok(rows)
-}
-
-/// 42P01 undefined_table.
-const UNDEFINED_TABLE: &str = "42P01";
-/// 3F000 invalid_schema_name.
-const INVALID_SCHEMA_NAME: &str = "3F000";
-/// 23505 unique_violation.
-const UNIQUE_VIOLATION: &str = "23505";
-/// 42P06 duplicate_schema.
-const DUPLICATE_SCHEMA: &str = "42P06";
-/// 55P03 lock_not_available: `lock_timeout` ran out.
-const LOCK_NOT_AVAILABLE: &str = "55P03";
-/// 0A000 feature_not_supported; with the message below, a cached prepared statement whose
-/// result columns changed type since it was prepared.
-const FEATURE_NOT_SUPPORTED: &str = "0A000";
-const STALE_PLAN_MESSAGE: &str = "cached plan must not change result type";
-
-fn code(err: &sqlx::Error) -> Option<String> {
-    match err {
-        sqlx::Error::Database(db) => db.code().map(|c| c.into_owned()),
-        _ => None,
-    }
-}
-
-fn has_code(err: &sqlx::Error, wanted: &str) -> bool {
-    code(err).as_deref() == Some(wanted)
-}
-
-/// A unique constraint refused the row.
-pub(crate) fn is_unique_violation(err: &sqlx::Error) -> bool {
-    has_code(err, UNIQUE_VIOLATION)
-}
-
-/// `CREATE SCHEMA` or `ALTER SCHEMA … RENAME` found the name taken.
-pub(crate) fn is_duplicate_schema(err: &sqlx::Error) -> bool {
-    has_code(err, DUPLICATE_SCHEMA)
-}
-
-/// A lock was not granted within `lock_timeout`.
-pub(crate) fn is_lock_timeout(err: &sqlx::Error) -> bool {
-    has_code(err, LOCK_NOT_AVAILABLE)
-}
-
-/// A cached prepared statement failed because a migration changed the type of a column it
-/// returns. It failed before executing, so running it again after re-preparing is safe.
-pub(crate) fn is_stale_plan(err: &sqlx::Error) -> bool {
-    match err {
-        sqlx::Error::Database(db) => {
-            db.code().as_deref() == Some(FEATURE_NOT_SUPPORTED)
-                && db.message().contains(STALE_PLAN_MESSAGE)
-        }
-        _ => false,
-    }
-}
-
-/// Writes a server error as its message, SQLSTATE, detail and hint; not the server's own
-/// source-code location, which sqlx's `Display` appends ("at line 1454") and which reads like a
-/// line of the user's migration.
-pub(crate) fn render(err: &sqlx::Error, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-    let sqlx::Error::Database(db) = err else {
-        return fmt::Display::fmt(err, f);
-    };
-    f.write_str(db.message())?;
-    if let Some(code) = db.code() {
-        write!(f, " (SQLSTATE {code})")?;
-    }
-    if let Some(pg) = db.try_downcast_ref::<PgDatabaseError>() {
-        if let Some(detail) = pg.detail() {
-            write!(f, "; detail: {detail}")?;
-        }
-        if let Some(hint) = pg.hint() {
-            write!(f, "; hint: {hint}")?;
-        }
-    }
-    Ok(())
-}

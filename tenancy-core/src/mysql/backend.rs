@@ -1,0 +1,100 @@
+//! The MySQL / MariaDB backend: statements sent as sqlx sends them; writes read their row back
+//! (no `RETURNING`).
+
+use std::fmt;
+
+use futures_util::future::BoxFuture;
+use sqlx::mysql::{MySqlConnection, MySqlRow};
+use sqlx::MySql;
+
+use super::errors;
+use super::store::MySqlStore;
+use super::write;
+use super::MySqlDialect;
+use crate::backend::{plain_sending, About, Backend, Conflict, Failure, Session, SharedPool};
+use crate::error::Error;
+use crate::table::TableDef;
+use crate::tenant::Tenant;
+use crate::value::{scalars, BindColumn};
+
+scalars!(MySql, branch = i64);
+crate::exec::connection_executor!(MySqlConnection, MySql);
+crate::relation::preload_with_in!(MySql);
+
+impl SharedPool for MySql {}
+
+impl Backend for MySql {
+    type Dialect = MySqlDialect;
+    type Mode = ();
+    const DB_SYSTEM: &'static str = "mysql";
+    const CONTAINER: &'static str = "database";
+    const MAX_BIND_PARAMS: usize = 65_535;
+    type Store = MySqlStore;
+
+    plain_sending!();
+
+    fn insert_rows<'s>(
+        session: &'s mut Session<'_, Self>,
+        about: About<'s>,
+        table: &'static TableDef,
+        rows: &'s [&'s dyn BindColumn<Self>],
+    ) -> impl std::future::Future<Output = Result<Vec<MySqlRow>, Error>> + Send + 's {
+        write::insert_rows(session, about, table, rows)
+    }
+
+    fn update_row<'s>(
+        session: &'s mut Session<'_, Self>,
+        about: About<'s>,
+        table: &'static TableDef,
+        row: &'s dyn BindColumn<Self>,
+        columns: &'s [usize],
+    ) -> impl std::future::Future<Output = Result<Option<MySqlRow>, Error>> + Send + 's {
+        write::update_row(session, about, table, row, columns)
+    }
+
+    fn upsert_rows<'s>(
+        session: &'s mut Session<'_, Self>,
+        about: About<'s>,
+        table: &'static TableDef,
+        rows: &'s [&'s dyn BindColumn<Self>],
+        conflict: Conflict<'s>,
+    ) -> impl std::future::Future<Output = Result<Vec<MySqlRow>, Error>> + Send + 's {
+        write::upsert_rows(session, about, table, rows, conflict)
+    }
+
+    fn first_without_table<'a>(
+        session: &'a mut Session<'_, Self>,
+        batch: &'a [Tenant],
+        table: &'a str,
+    ) -> BoxFuture<'a, Result<Option<usize>, sqlx::Error>> {
+        Box::pin(async move {
+            let mut sql = String::from(
+                "SELECT CAST(table_schema AS CHAR) FROM information_schema.tables \
+                 WHERE table_name = ? AND table_schema IN (",
+            );
+            for i in 0..batch.len() {
+                sql.push_str(if i == 0 { "?" } else { ", ?" });
+            }
+            sql.push(')');
+            let mut query = sqlx::query_scalar(sqlx::AssertSqlSafe(sql)).bind(table);
+            for tenant in batch {
+                query = query.bind(tenant.as_str());
+            }
+            let present: Vec<String> = query.fetch_all(session.conn()).await?;
+            Ok(batch
+                .iter()
+                .position(|t| !present.iter().any(|p| p == t.as_str())))
+        })
+    }
+
+    fn failure(err: &sqlx::Error) -> Option<Failure> {
+        errors::failure(err)
+    }
+
+    fn render(
+        err: &dyn sqlx::error::DatabaseError,
+        f: &mut fmt::Formatter<'_>,
+    ) -> Option<fmt::Result> {
+        errors::render(err, f)
+    }
+}

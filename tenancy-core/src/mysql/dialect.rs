@@ -1,0 +1,27 @@
+//! MySQL's and MariaDB's SQL dialect.
+
+use crate::statement::Dialect;
+
+/// MySQL's and MariaDB's SQL: `` `backquoted` `` identifiers, `?` placeholders, no
+/// `RETURNING` (the row is read back by key or `LAST_INSERT_ID()`).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct MySqlDialect;
+
+impl Dialect for MySqlDialect {
+    const RETURNING: bool = false;
+    const NUMBERED_PARAMS: bool = false;
+    const DELETE_THROUGH_DERIVED_TABLE: bool = true;
+    // The documented idiom: the largest unsigned 64-bit value.
+    const LIMIT_FOR_OFFSET: Option<&'static str> = Some(" LIMIT 18446744073709551615");
+    const INTEGER_TYPE: &'static str = "SIGNED";
+    const ON_DUPLICATE_KEY: bool = true;
+    const FLOAT_TYPE: &'static str = "DOUBLE";
+
+    fn quote_ident(out: &mut String, ident: &str) {
+        crate::ident::quote_into(out, ident, '`')
+    }
+
+    fn placeholder(out: &mut String, _n: usize) {
+        out.push('?');
+    }
+}

@@ -1,0 +1,30 @@
+//! PostgreSQL's SQL dialect, and how a session sends.
+
+use crate::statement::Dialect;
+
+/// PostgreSQL's SQL: `"double quoted"` identifiers, `$n` placeholders, `RETURNING`.
+#[doc(hidden)]
+#[derive(Debug, Clone, Copy, Default)]
+pub struct PgDialect;
+
+impl Dialect for PgDialect {
+    const RETURNING: bool = true;
+    const NUMBERED_PARAMS: bool = true;
+    const FLOAT_TYPE: &'static str = "DOUBLE PRECISION";
+
+    fn quote_ident(out: &mut String, ident: &str) {
+        crate::ident::double_quote_into(out, ident)
+    }
+
+    fn placeholder(out: &mut String, n: usize) {
+        use std::fmt::Write as _;
+        let _ = write!(out, "${n}");
+    }
+}
+
+/// How a PostgreSQL session sends its statements.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct PgMode {
+    /// Through PgBouncer in transaction mode: unnamed statements, each inside a transaction.
+    pub(crate) pgbouncer: bool,
+}

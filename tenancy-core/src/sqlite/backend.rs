@@ -1,0 +1,83 @@
+//! The SQLite backend: statements sent as sqlx sends them, on the connection of the tenant's
+//! own file.
+
+use std::fmt;
+
+use futures_util::future::BoxFuture;
+use sqlx::sqlite::SqliteRow;
+use sqlx::Sqlite;
+
+use crate::backend::{plain_sending, About, Backend, Conflict, Failure, Session};
+use crate::crud;
+use crate::error::Error;
+use crate::table::TableDef;
+use crate::tenant::Tenant;
+use crate::value::{scalars, BindColumn};
+
+use super::errors;
+use super::store::SqliteStore;
+use super::SqliteDialect;
+
+scalars!(Sqlite, branch = i64);
+crate::relation::preload_with_in!(Sqlite);
+
+impl Backend for Sqlite {
+    type Dialect = SqliteDialect;
+    type Mode = ();
+    const DB_SYSTEM: &'static str = "sqlite";
+    const CONTAINER: &'static str = "database file";
+    const MAX_BIND_PARAMS: usize = 32_766;
+    type Store = SqliteStore;
+
+    plain_sending!();
+
+    fn insert_rows<'s>(
+        session: &'s mut Session<'_, Self>,
+        about: About<'s>,
+        table: &'static TableDef,
+        rows: &'s [&'s dyn BindColumn<Self>],
+    ) -> impl std::future::Future<Output = Result<Vec<SqliteRow>, Error>> + Send + 's {
+        crud::insert_returning(session, about, table, rows)
+    }
+
+    fn update_row<'s>(
+        session: &'s mut Session<'_, Self>,
+        about: About<'s>,
+        table: &'static TableDef,
+        row: &'s dyn BindColumn<Self>,
+        columns: &'s [usize],
+    ) -> impl std::future::Future<Output = Result<Option<SqliteRow>, Error>> + Send + 's {
+        crud::update_returning(session, about, table, row, columns)
+    }
+
+    fn upsert_rows<'s>(
+        session: &'s mut Session<'_, Self>,
+        about: About<'s>,
+        table: &'static TableDef,
+        rows: &'s [&'s dyn BindColumn<Self>],
+        conflict: Conflict<'s>,
+    ) -> impl std::future::Future<Output = Result<Vec<SqliteRow>, Error>> + Send + 's {
+        crud::upsert_returning(session, about, table, rows, conflict)
+    }
+
+    /// Never reached: a statement across tenants is refused on SQLite before it is built (its
+    /// executor belongs to one tenant).
+    fn first_without_table<'a>(
+        _session: &'a mut Session<'_, Self>,
+        _batch: &'a [Tenant],
+        _table: &'a str,
+    ) -> BoxFuture<'a, Result<Option<usize>, sqlx::Error>> {
+        Box::pin(std::future::ready(Ok(None)))
+    }
+
+    fn failure(err: &sqlx::Error) -> Option<Failure> {
+        errors::failure(err)
+    }
+
+    fn render(
+        err: &dyn sqlx::error::DatabaseError,
+        f: &mut fmt::Formatter<'_>,
+    ) -> Option<fmt::Result> {
+        errors::render(err, f)
+    }
+}

@@ -1,0 +1,215 @@
+//! The builder: [`Sql`] writes text and records values in one call; [`Statement`] is its
+//! result; [`Dialect`] is what each backend's folder implements.
+
+use std::marker::PhantomData;
+
+use sqlx::Database;
+
+use crate::table::TableDef;
+use crate::tenant::Tenant;
+use crate::value::{Bind, BindColumn, Scalars};
+
+/// How one SQL dialect writes identifiers, placeholders and the clauses that differ. Each
+/// backend's folder implements it for a type of its own.
+pub trait Dialect: Send + Sync + 'static {
+    /// Whether `INSERT` and `UPDATE` return the stored row with `RETURNING <columns>`.
+    const RETURNING: bool;
+    /// Whether a placeholder names its value (`$1` may appear twice); if not (`?`), each
+    /// placeholder takes the next value.
+    const NUMBERED_PARAMS: bool;
+    /// Whether `DELETE`/`UPDATE … WHERE pk IN (SELECT pk FROM <same table> … LIMIT …)` must
+    /// read the chosen keys through a derived table (MySQL refuses a subquery on the table it
+    /// changes, and `LIMIT` inside `IN`).
+    const DELETE_THROUGH_DERIVED_TABLE: bool = false;
+    /// What `OFFSET` without `LIMIT` needs before it (MySQL: a `LIMIT` of the largest value).
+    const LIMIT_FOR_OFFSET: Option<&'static str> = None;
+    /// Whether a table is named with its tenant's container (`"tenant"."guards"`): any
+    /// connection then serves any tenant. If not (SQLite: a file per tenant), the table is
+    /// `"main"."guards"`, the file the connection has open, and the executor must belong to the
+    /// statement's tenant (checked before sending).
+    const QUALIFIES: bool = true;
+    /// Whether an upsert is `ON DUPLICATE KEY UPDATE "c" = VALUES("c")` (MySQL: any unique
+    /// key conflicts, no target) rather than `ON CONFLICT (<target>) DO UPDATE SET "c" =
+    /// EXCLUDED."c"`.
+    const ON_DUPLICATE_KEY: bool = false;
+    /// The type a `CAST` to a 64-bit integer names (`BIGINT`; MySQL: `SIGNED`).
+    const INTEGER_TYPE: &'static str = "BIGINT";
+    /// The type a `CAST` to a double-precision float names.
+    const FLOAT_TYPE: &'static str;
+    /// Appends `ident` as a quoted identifier.
+    fn quote_ident(out: &mut String, ident: &str);
+    /// Appends the placeholder of the `n`-th bound value (1-based).
+    fn placeholder(out: &mut String, n: usize);
+}
+
+/// One value of a statement, as the builder recorded it.
+pub(crate) enum Value<'a, B: Database> {
+    /// A value held elsewhere (a filter's, a key).
+    Bound(&'a dyn Bind<B>),
+    /// Column `.1` of a model's row.
+    Column(&'a dyn BindColumn<B>, usize),
+    /// A limit or offset.
+    I64(i64),
+}
+
+impl<B: Database> Clone for Value<'_, B> {
+    fn clone(&self) -> Self {
+        match self {
+            Value::Bound(v) => Value::Bound(*v),
+            Value::Column(row, i) => Value::Column(*row, *i),
+            Value::I64(n) => Value::I64(*n),
+        }
+    }
+}
+
+/// A statement ready to send: its SQL text and the values of its placeholders, in order.
+pub struct Statement<'a, B: Database> {
+    sql: String,
+    values: Vec<Value<'a, B>>,
+}
+
+impl<'a, B: Scalars> Statement<'a, B> {
+    /// The SQL text (values are placeholders).
+    pub fn sql(&self) -> &str {
+        &self.sql
+    }
+
+    /// The text, taken out.
+    pub(crate) fn into_sql(self) -> String {
+        self.sql
+    }
+
+    /// How many values the statement binds.
+    #[cfg(test)]
+    pub(crate) fn len(&self) -> usize {
+        self.values.len()
+    }
+
+    /// The arguments, encoded afresh: call it again to send the statement again.
+    pub fn arguments(&self) -> Result<B::Arguments, sqlx::Error> {
+        use sqlx::Arguments;
+        let mut args = B::Arguments::default();
+        args.reserve(self.values.len(), 0);
+        for value in &self.values {
+            match value {
+                Value::Bound(v) => v.bind(&mut args),
+                Value::Column(row, index) => row.bind_column(*index, &mut args),
+                Value::I64(n) => B::bind_i64(&mut args, *n),
+            }
+            .map_err(sqlx::Error::Encode)?;
+        }
+        Ok(args)
+    }
+}
+
+impl<B: Database> std::fmt::Debug for Statement<'_, B> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Statement")
+            .field("sql", &self.sql)
+            .field("values", &self.values.len())
+            .finish()
+    }
+}
+
+/// Builds one statement in dialect `D` for backend `B`, numbering placeholders as it goes.
+pub(crate) struct Sql<'a, D: Dialect, B: Database> {
+    pub(super) text: String,
+    params: usize,
+    values: Vec<Value<'a, B>>,
+    /// Whether the placeholders being written stand for values already recorded: each branch
+    /// after the first of a statement across tenants, in a dialect whose placeholders name
+    /// their value (`$1` again is the first value again).
+    reuse: bool,
+    /// Where the last table named was written: its container `[.0, .1)`, the whole `[.0, .2)`
+    /// (what a semi-join's inner table and link refer to).
+    pub(super) last_table: (usize, usize, usize),
+    dialect: PhantomData<D>,
+}
+
+impl<'a, D: Dialect, B: Database> Sql<'a, D, B> {
+    pub(crate) fn new(start: &str) -> Self {
+        let mut text = String::with_capacity(128);
+        text.push_str(start);
+        Sql {
+            text,
+            params: 0,
+            values: Vec::new(),
+            reuse: false,
+            last_table: (0, 0, 0),
+            dialect: PhantomData,
+        }
+    }
+
+    pub(crate) fn push(&mut self, s: &str) -> &mut Self {
+        self.text.push_str(s);
+        self
+    }
+
+    pub(crate) fn ident(&mut self, ident: &str) -> &mut Self {
+        D::quote_ident(&mut self.text, ident);
+        self
+    }
+
+    /// `<container>.<table>`: the tenant's (or a shared model's schema), or on a backend that
+    /// does not qualify, the connection's own file (`main`).
+    pub(crate) fn table(&mut self, tenant: &Tenant, table: &TableDef) -> &mut Self {
+        let container = match table.schema {
+            Some(schema) => schema,
+            None if D::QUALIFIES => tenant.as_str(),
+            None => "main",
+        };
+        let start = self.text.len();
+        self.ident(container);
+        let mid = self.text.len();
+        self.push(".").ident(table.name);
+        self.last_table = (start, mid, self.text.len());
+        self
+    }
+
+    /// Writes the next placeholder and records the value it stands for.
+    pub(crate) fn bind(&mut self, value: Value<'a, B>) -> &mut Self {
+        self.params += 1;
+        D::placeholder(&mut self.text, self.params);
+        if !self.reuse {
+            self.values.push(value);
+        }
+        self
+    }
+
+    /// Starts branch `index` of a statement across tenants: placeholders are numbered from
+    /// the first again, and in a dialect whose placeholders name their value, every branch
+    /// after the first reuses the values the first recorded (so the statement binds as many
+    /// values as one branch, however many tenants it covers).
+    pub(crate) fn branch(&mut self, index: usize) -> &mut Self {
+        if D::NUMBERED_PARAMS {
+            self.params = 0;
+            self.reuse = index > 0;
+        }
+        self
+    }
+
+    pub(crate) fn idents<'n>(&mut self, names: impl IntoIterator<Item = &'n str>) -> &mut Self {
+        for (i, name) in names.into_iter().enumerate() {
+            if i > 0 {
+                self.push(", ");
+            }
+            self.ident(name);
+        }
+        self
+    }
+
+    /// `"column"` or `"alias"."column"`.
+    pub(crate) fn column(&mut self, alias: Option<&str>, column: &str) -> &mut Self {
+        if let Some(alias) = alias {
+            self.ident(alias).push(".");
+        }
+        self.ident(column)
+    }
+
+    pub(crate) fn finish(self) -> Statement<'a, B> {
+        Statement {
+            sql: self.text,
+            values: self.values,
+        }
+    }
+}
