@@ -31,7 +31,7 @@ use sqlx::pool::PoolConnection;
 
 use crate::error::{DatabaseError, Error};
 use crate::lifecycle::store::Store;
-use crate::statement::{Dialect, OnConflictAction, Statement};
+use crate::statement::{self, Dialect, OnConflictAction, Statement};
 use crate::table::TableDef;
 use crate::tenant::Tenant;
 use crate::value::{BindColumn, Scalars};
@@ -112,7 +112,13 @@ pub trait Backend: sqlx::Database + Scalars + sealed::Sealed {
         about: About<'s>,
         table: &'static TableDef,
         rows: &'s [&'s dyn BindColumn<Self>],
-    ) -> impl Future<Output = Result<Vec<Self::Row>, Error>> + Send + 's;
+    ) -> impl Future<Output = Result<Vec<Self::Row>, Error>> + Send + 's {
+        // With `RETURNING`: one `INSERT … RETURNING` statement.
+        async move {
+            let statement = statement::insert::<Self::Dialect, Self>(about.tenant, table, rows);
+            session.fetch_all(about, &statement).await
+        }
+    }
 
     /// Writes `columns` of `row` to the stored row with its key and returns that row as
     /// stored, or `None` if there is none.
@@ -123,7 +129,14 @@ pub trait Backend: sqlx::Database + Scalars + sealed::Sealed {
         table: &'static TableDef,
         row: &'s dyn BindColumn<Self>,
         columns: &'s [usize],
-    ) -> impl Future<Output = Result<Option<Self::Row>, Error>> + Send + 's;
+    ) -> impl Future<Output = Result<Option<Self::Row>, Error>> + Send + 's {
+        // With `RETURNING`: one `UPDATE … RETURNING` statement.
+        async move {
+            let statement =
+                statement::update::<Self::Dialect, Self>(about.tenant, table, row, columns);
+            session.fetch_optional(about, &statement).await
+        }
+    }
 
     /// Inserts `rows`, and where one conflicts on `conflict`'s target, does its action instead;
     /// returns the rows written as stored, in order (not those `do_nothing` kept).
@@ -134,7 +147,19 @@ pub trait Backend: sqlx::Database + Scalars + sealed::Sealed {
         table: &'static TableDef,
         rows: &'s [&'s dyn BindColumn<Self>],
         conflict: Conflict<'s>,
-    ) -> impl Future<Output = Result<Vec<Self::Row>, Error>> + Send + 's;
+    ) -> impl Future<Output = Result<Vec<Self::Row>, Error>> + Send + 's {
+        // With `RETURNING`: one `INSERT … ON CONFLICT … RETURNING` statement.
+        async move {
+            let statement = statement::upsert::<Self::Dialect, Self>(
+                about.tenant,
+                table,
+                rows,
+                conflict.target_names,
+                conflict.action,
+            );
+            session.fetch_all(about, &statement).await
+        }
+    }
 
     /// The position in `batch` of the first tenant without table `table`: which tenant made a
     /// statement across tenants fail (one catalog query, on failure only).

@@ -14,7 +14,6 @@ use crate::exec::{self, Executor};
 use crate::model::{BackendOf, DialectOf, Model};
 use crate::record::{Record, State};
 use crate::statement::{self, Value};
-use crate::table::TableDef;
 use crate::tenant::Tenant;
 use crate::value::BindColumn;
 
@@ -310,50 +309,6 @@ impl<M: Model> Record<M> {
         self.set_deleted();
         Ok(())
     }
-}
-
-/// Inserts `rows` with one `INSERT … RETURNING` statement: how a backend that has `RETURNING`
-/// implements [`Backend::insert_rows`].
-pub(crate) async fn insert_returning<B: Backend>(
-    session: &mut crate::backend::Session<'_, B>,
-    about: About<'_>,
-    table: &TableDef,
-    rows: &[&dyn BindColumn<B>],
-) -> Result<Vec<B::Row>, Error> {
-    let statement = statement::insert::<B::Dialect, B>(about.tenant, table, rows);
-    session.fetch_all(about, &statement).await
-}
-
-/// Updates `row` with one `UPDATE … RETURNING` statement: how a backend that has `RETURNING`
-/// implements [`Backend::update_row`].
-pub(crate) async fn update_returning<B: Backend>(
-    session: &mut crate::backend::Session<'_, B>,
-    about: About<'_>,
-    table: &TableDef,
-    row: &dyn BindColumn<B>,
-    columns: &[usize],
-) -> Result<Option<B::Row>, Error> {
-    let statement = statement::update::<B::Dialect, B>(about.tenant, table, row, columns);
-    session.fetch_optional(about, &statement).await
-}
-
-/// Upserts `rows` with one `INSERT … ON CONFLICT … RETURNING` statement: how a backend that
-/// has `RETURNING` implements [`Backend::upsert_rows`].
-pub(crate) async fn upsert_returning<B: Backend>(
-    session: &mut crate::backend::Session<'_, B>,
-    about: About<'_>,
-    table: &TableDef,
-    rows: &[&dyn BindColumn<B>],
-    conflict: Conflict<'_>,
-) -> Result<Vec<B::Row>, Error> {
-    let statement = statement::upsert::<B::Dialect, B>(
-        about.tenant,
-        table,
-        rows,
-        conflict.target_names,
-        conflict.action,
-    );
-    session.fetch_all(about, &statement).await
 }
 
 /// Runs a statement (its SQL and arguments, or the error building them) about `about`'s tenant

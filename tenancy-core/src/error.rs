@@ -120,13 +120,16 @@ pub enum Error {
         tenant: Tenant,
     },
 
-    /// The tenant is registered but its schema does not exist (dropped outside tenancy, or left
-    /// out of a restore). Nothing was run: unqualified migration SQL would otherwise resolve in
-    /// another schema. `Tenants::drop` unregisters such a tenant.
-    #[error("tenant \"{tenant}\" is registered but its schema does not exist; nothing was run (drop the tenant to unregister it)")]
-    SchemaMissing {
+    /// The tenant is registered but its container (PostgreSQL schema, MySQL database, SQLite
+    /// file) does not exist: dropped outside tenancy, or left out of a restore. Nothing was run:
+    /// unqualified migration SQL would otherwise resolve in another schema.
+    /// `Tenants::drop_tenant` unregisters such a tenant.
+    #[error("tenant \"{tenant}\" is registered but its {container} does not exist; nothing was run (drop the tenant to unregister it)")]
+    ContainerMissing {
         /// The tenant.
         tenant: Tenant,
+        /// What the container is on this backend: `"schema"`, `"database"` or `"database file"`.
+        container: &'static str,
     },
 
     /// A lifecycle operation waited longer than the handle's lock timeout for a lock on the
@@ -152,12 +155,14 @@ pub enum Error {
         tenant: Tenant,
     },
 
-    /// `create` or `rename` found a schema of that name that is not a tenant (not created by
-    /// this library). It was left alone.
-    #[error("a schema named \"{tenant}\" already exists and is not a tenant")]
-    SchemaExists {
+    /// `create` or `rename` found a container of that name (PostgreSQL schema, MySQL database,
+    /// SQLite file) that is not a tenant (not created by this library). It was left alone.
+    #[error("a {container} named \"{tenant}\" already exists and is not a tenant")]
+    ContainerExists {
         /// The name asked for.
         tenant: Tenant,
+        /// What the container is on this backend: `"schema"`, `"database"` or `"database file"`.
+        container: &'static str,
     },
 
     /// A lifecycle operation named a schema that is not a registered tenant; nothing was done.

@@ -153,7 +153,7 @@ fn unknown_if_missing<B: Backend>(err: Error, about: About<'_>) -> Error {
             tenant: None,
             source,
         } => from_db::<B>(source.into_sqlx(), about.tenant, about.table),
-        Error::NotATenant { .. } | Error::SchemaMissing { .. } => Error::UnknownTenant {
+        Error::NotATenant { .. } | Error::ContainerMissing { .. } => Error::UnknownTenant {
             tenant: about.tenant.clone(),
             table: about.table,
             source: sqlx::Error::Io(std::io::Error::new(

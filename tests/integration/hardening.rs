@@ -49,11 +49,11 @@ async fn a_tenant_whose_schema_is_gone_is_never_migrated_or_rolled_back_elsewher
         .with_shared_schemas(["public"]);
     drop_schema_by_hand(&pool, &t).await;
 
-    assert_err!(newer.migrate(t.as_str()).await, Error::SchemaMissing { tenant } if tenant == t);
+    assert_err!(newer.migrate(t.as_str()).await, Error::ContainerMissing { tenant, .. } if tenant == t);
     let report = newer.migrate_all(MigrateOptions::default()).await.unwrap();
     let failed: Vec<_> = report.failed().collect();
     assert!(
-        matches!(failed[..], [(name, Error::SchemaMissing { .. })] if *name == t),
+        matches!(failed[..], [(name, Error::ContainerMissing { .. })] if *name == t),
         "{failed:?}"
     );
     assert!(!has_table(&pool, "public", &format!("{shared}_v2")).await);
@@ -70,7 +70,7 @@ async fn a_tenant_whose_schema_is_gone_is_never_migrated_or_rolled_back_elsewher
     .unwrap();
     assert_err!(
         newer.rollback(t.as_str(), 1).await,
-        Error::SchemaMissing { .. }
+        Error::ContainerMissing { .. }
     );
     let kept: i32 = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
         "SELECT x FROM public.{shared}"
@@ -81,7 +81,7 @@ async fn a_tenant_whose_schema_is_gone_is_never_migrated_or_rolled_back_elsewher
     assert_eq!(kept, 7);
     assert_err!(
         newer.rename(t.as_str(), "x_renamed").await,
-        Error::SchemaMissing { .. }
+        Error::ContainerMissing { .. }
     );
 
     // Drop unregisters it and says the schema was already gone.

@@ -240,7 +240,7 @@ impl<B: Backend> Tenants<B> {
     /// for another tenant is refused with [`Error::ExecutorMismatch`]). On PostgreSQL and
     /// MySQL it is the handle's pool with the tenant attached; on SQLite the pool of the
     /// tenant's file, opened on first use and kept in the handle's LRU
-    /// ([`Error::NotATenant`] if it is not registered, [`Error::SchemaMissing`] if its file is
+    /// ([`Error::NotATenant`] if it is not registered, [`Error::ContainerMissing`] if its file is
     /// gone). Code written against it reads the same on every backend.
     pub async fn pool_for(&self, tenant: &Tenant) -> Result<TenantPool<B>, Error> {
         let tenant = self.parse(tenant.as_str())?;

@@ -16,7 +16,12 @@ use crate::tenant::Tenant;
 use crate::trace;
 
 /// Refuses to act on what an operation found of a tenant.
-fn expect(tenant: &Tenant, found: Found, registered: bool, container: bool) -> Result<(), Error> {
+fn expect<B: Backend>(
+    tenant: &Tenant,
+    found: Found,
+    registered: bool,
+    container: bool,
+) -> Result<(), Error> {
     let tenant = tenant.clone();
     match (found.registered, registered) {
         (true, false) => return Err(Error::TenantExists { tenant }),
@@ -24,8 +29,14 @@ fn expect(tenant: &Tenant, found: Found, registered: bool, container: bool) -> R
         _ => {}
     }
     match (found.container, container) {
-        (true, false) => Err(Error::SchemaExists { tenant }),
-        (false, true) => Err(Error::SchemaMissing { tenant }),
+        (true, false) => Err(Error::ContainerExists {
+            tenant,
+            container: B::CONTAINER,
+        }),
+        (false, true) => Err(Error::ContainerMissing {
+            tenant,
+            container: B::CONTAINER,
+        }),
         _ => Ok(()),
     }
 }
@@ -54,7 +65,7 @@ impl<B: Backend> Tenants<B> {
 
     /// Creates tenant `name` with every migration applied, or nothing, and returns it. Of
     /// concurrent creates of one name exactly one succeeds; the others get
-    /// [`Error::TenantExists`]. [`Error::SchemaExists`] if a schema (database, file) of that
+    /// [`Error::TenantExists`]. [`Error::ContainerExists`] if a schema (database, file) of that
     /// name exists but is no tenant; [`Error::Migration`] names a failing migration.
     ///
     /// PostgreSQL creates the schema, runs the migrations and registers the tenant in one
@@ -110,7 +121,7 @@ impl<B: Backend> Tenants<B> {
                 let store = self.store();
                 store.lock(op, &tenant).await?;
                 let found = store.inspect(op, &tenant).await?;
-                expect(&tenant, found, false, false)?;
+                expect::<B>(&tenant, found, false, false)?;
                 store.make(op, &tenant).await?;
                 store.enter(op, &tenant).await?;
                 let ups: Vec<&Migration> = self.migrations().ups().collect();
@@ -163,7 +174,7 @@ impl<B: Backend> Tenants<B> {
     /// Renames tenant `old` to `new`, keeping its data and migration history, under both
     /// names' locks (taken in name order, so two renames cannot wait on each other).
     /// [`Error::SameName`] if they are the same; [`Error::NotATenant`] or
-    /// [`Error::SchemaMissing`] for `old`; [`Error::TenantExists`] or [`Error::SchemaExists`]
+    /// [`Error::ContainerMissing`] for `old`; [`Error::TenantExists`] or [`Error::ContainerExists`]
     /// for `new`. MySQL, which has no `RENAME DATABASE`, moves every table to a new database
     /// with one `RENAME TABLE`, and refuses a database holding views, triggers, routines or
     /// events ([`Error::Unsupported`], nothing changed). SQLite links the file under the new
@@ -190,8 +201,8 @@ impl<B: Backend> Tenants<B> {
                 };
                 store.lock(op, first).await?;
                 store.lock(op, second).await?;
-                expect(&old, store.inspect(op, &old).await?, true, true)?;
-                expect(&new, store.inspect(op, &new).await?, false, false)?;
+                expect::<B>(&old, store.inspect(op, &old).await?, true, true)?;
+                expect::<B>(&new, store.inspect(op, &new).await?, false, false)?;
                 store.rename(op, &old, &new).await
             }),
         )
@@ -237,7 +248,7 @@ impl<B: Backend> Tenants<B> {
 
     /// Applies the pending migrations of tenant `name` under its lock, after checking there
     /// that the tenant is registered ([`Error::NotATenant`]) and its container exists
-    /// ([`Error::SchemaMissing`]: nothing is run, so unqualified migration SQL never resolves
+    /// ([`Error::ContainerMissing`]: nothing is run, so unqualified migration SQL never resolves
     /// in another schema). [`Error::Migration`] names the migration that failed;
     /// [`Error::ChecksumMismatch`] if an applied one was edited since (never re-run);
     /// [`Error::Dirty`] if one stopped part-way earlier on a server without transactional DDL
@@ -324,7 +335,7 @@ impl<B: Backend> Tenants<B> {
         self.operation(Operation::Migrate, tenant, async |op| {
             let store = self.store();
             store.lock(op, tenant).await?;
-            expect(tenant, store.inspect(op, tenant).await?, true, true)?;
+            expect::<B>(tenant, store.inspect(op, tenant).await?, true, true)?;
             let history = store.history(op, tenant).await?;
             history.check_clean(tenant)?;
             let migrations = self.migrations();

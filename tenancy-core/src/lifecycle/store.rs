@@ -149,7 +149,7 @@ pub trait Store<B: Database>: Send + Sync + Sized + 'static {
     ) -> impl Future<Output = Result<History, Error>> + Send;
 
     /// Registers `tenant` and makes its container; [`Error::TenantExists`] or
-    /// [`Error::SchemaExists`] if another creation got there first.
+    /// [`Error::ContainerExists`] if another creation got there first.
     fn make(
         &self,
         op: &mut Self::Op,

@@ -402,8 +402,9 @@ impl MySqlStore {
         .await
         .map_err(|e| {
             if is_database_exists(&e) {
-                Error::SchemaExists {
+                Error::ContainerExists {
                     tenant: new.clone(),
+                    container: <sqlx::MySql as crate::backend::Backend>::CONTAINER,
                 }
             } else {
                 e.into()
@@ -431,7 +432,7 @@ impl MySqlStore {
         }
         // The tenant is renamed; this drops an empty database. Should it fail, the error says
         // so, and an empty database of the old name is left (`create` of that name then gives
-        // `SchemaExists`).
+        // `ContainerExists`).
         op.run(format!("DROP DATABASE {}", quote(old_db))).await?;
         Ok(())
     }
@@ -686,8 +687,9 @@ impl Store<MySql> for MySqlStore {
             .await
             .map_err(|e| {
                 if is_database_exists(&e) {
-                    Error::SchemaExists {
+                    Error::ContainerExists {
                         tenant: tenant.clone(),
+                        container: <sqlx::MySql as crate::backend::Backend>::CONTAINER,
                     }
                 } else {
                     e.into()
@@ -759,7 +761,7 @@ impl Store<MySql> for MySqlStore {
         let failed = result
             .as_ref()
             .err()
-            .map(|err| matches!(err, Error::SchemaExists { .. }));
+            .map(|err| matches!(err, Error::ContainerExists { .. }));
         if let (Some(schema_exists), Some(creation)) = (failed, creation) {
             // A migration may have left a transaction open: end it first so the deletes
             // below commit on their own.

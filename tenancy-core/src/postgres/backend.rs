@@ -11,16 +11,13 @@ use sqlx::{AssertSqlSafe, Connection, Postgres};
 use super::errors::{self, is_stale_plan, render};
 use super::store::PgStore;
 use super::{PgDialect, PgMode};
-use crate::backend::{About, Backend, Conflict, Each, Failure, Session, SharedPool};
-use crate::crud;
-use crate::error::Error;
+use crate::backend::{Backend, Each, Failure, Session, SharedPool};
 use crate::filter::{Column, Filter};
 use crate::model::Model;
 use crate::relation::PreloadKey;
 use crate::statement::{Op, Statement};
-use crate::table::TableDef;
 use crate::tenant::Tenant;
-use crate::value::{scalars, BindColumn, SqlValue};
+use crate::value::{scalars, SqlValue};
 
 scalars!(Postgres, branch = i32);
 crate::exec::connection_executor!(PgConnection, Postgres);
@@ -195,35 +192,6 @@ impl Backend for Postgres {
             }
             tx.commit().await?;
         })
-    }
-
-    fn insert_rows<'s>(
-        session: &'s mut Session<'_, Self>,
-        about: About<'s>,
-        table: &'static TableDef,
-        rows: &'s [&'s dyn BindColumn<Self>],
-    ) -> impl std::future::Future<Output = Result<Vec<PgRow>, Error>> + Send + 's {
-        crud::insert_returning(session, about, table, rows)
-    }
-
-    fn update_row<'s>(
-        session: &'s mut Session<'_, Self>,
-        about: About<'s>,
-        table: &'static TableDef,
-        row: &'s dyn BindColumn<Self>,
-        columns: &'s [usize],
-    ) -> impl std::future::Future<Output = Result<Option<PgRow>, Error>> + Send + 's {
-        crud::update_returning(session, about, table, row, columns)
-    }
-
-    fn upsert_rows<'s>(
-        session: &'s mut Session<'_, Self>,
-        about: About<'s>,
-        table: &'static TableDef,
-        rows: &'s [&'s dyn BindColumn<Self>],
-        conflict: Conflict<'s>,
-    ) -> impl std::future::Future<Output = Result<Vec<PgRow>, Error>> + Send + 's {
-        crud::upsert_returning(session, about, table, rows, conflict)
     }
 
     fn first_without_table<'a>(

@@ -684,7 +684,7 @@ impl Tenants<Postgres> {
     /// keeps writes going too.
     ///
     /// [`CitusError::UnknownNode`] if `node` is not an active worker, [`Error::NotATenant`] if
-    /// `name` is not registered, [`Error::SchemaMissing`] if its schema is gone,
+    /// `name` is not registered, [`Error::ContainerMissing`] if its schema is gone,
     /// [`Error::Unsupported`] if its schema holds no table yet (Citus places a schema with its
     /// first table); Citus only ([`CitusError::NotCitus`] otherwise).
     pub async fn move_to(&self, name: impl AsRef<str>, node: &Node) -> Result<(), Error> {
@@ -781,8 +781,9 @@ impl Tenants<Postgres> {
             });
         }
         if !found.container {
-            return Err(Error::SchemaMissing {
+            return Err(Error::ContainerMissing {
                 tenant: tenant.clone(),
+                container: <sqlx::Postgres as crate::backend::Backend>::CONTAINER,
             });
         }
         let now: Option<(String, i32)> = sqlx::query_as(placement_of())

@@ -269,8 +269,9 @@ fn tenant_taken(err: sqlx::Error, tenant: &Tenant) -> Error {
 
 fn schema_taken(err: sqlx::Error, tenant: &Tenant) -> Error {
     if super::is_duplicate_schema(&err) {
-        Error::SchemaExists {
+        Error::ContainerExists {
             tenant: tenant.clone(),
+            container: <sqlx::Postgres as crate::backend::Backend>::CONTAINER,
         }
     } else {
         err.into()

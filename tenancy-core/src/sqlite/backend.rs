@@ -4,15 +4,11 @@
 use std::fmt;
 
 use futures_util::future::BoxFuture;
-use sqlx::sqlite::SqliteRow;
 use sqlx::Sqlite;
 
-use crate::backend::{plain_sending, About, Backend, Conflict, Failure, Session};
-use crate::crud;
-use crate::error::Error;
-use crate::table::TableDef;
+use crate::backend::{plain_sending, Backend, Failure, Session};
 use crate::tenant::Tenant;
-use crate::value::{scalars, BindColumn};
+use crate::value::scalars;
 
 use super::errors;
 use super::store::SqliteStore;
@@ -30,35 +26,6 @@ impl Backend for Sqlite {
     type Store = SqliteStore;
 
     plain_sending!();
-
-    fn insert_rows<'s>(
-        session: &'s mut Session<'_, Self>,
-        about: About<'s>,
-        table: &'static TableDef,
-        rows: &'s [&'s dyn BindColumn<Self>],
-    ) -> impl std::future::Future<Output = Result<Vec<SqliteRow>, Error>> + Send + 's {
-        crud::insert_returning(session, about, table, rows)
-    }
-
-    fn update_row<'s>(
-        session: &'s mut Session<'_, Self>,
-        about: About<'s>,
-        table: &'static TableDef,
-        row: &'s dyn BindColumn<Self>,
-        columns: &'s [usize],
-    ) -> impl std::future::Future<Output = Result<Option<SqliteRow>, Error>> + Send + 's {
-        crud::update_returning(session, about, table, row, columns)
-    }
-
-    fn upsert_rows<'s>(
-        session: &'s mut Session<'_, Self>,
-        about: About<'s>,
-        table: &'static TableDef,
-        rows: &'s [&'s dyn BindColumn<Self>],
-        conflict: Conflict<'s>,
-    ) -> impl std::future::Future<Output = Result<Vec<SqliteRow>, Error>> + Send + 's {
-        crud::upsert_returning(session, about, table, rows, conflict)
-    }
 
     /// Never reached: a statement across tenants is refused on SQLite before it is built (its
     /// executor belongs to one tenant).

@@ -239,8 +239,9 @@ impl SqliteStore {
         let options = file_options(&self.path(tenant), self.busy_timeout());
         SqliteConnection::connect_with(&options).await.map_err(|e| {
             if is_cantopen(&e) {
-                Error::SchemaMissing {
+                Error::ContainerMissing {
                     tenant: tenant.clone(),
+                    container: <sqlx::Sqlite as crate::backend::Backend>::CONTAINER,
                 }
             } else {
                 Error::from(e).about(tenant)
@@ -300,7 +301,7 @@ impl SqliteStore {
     }
 
     /// `tenant`'s pool, from the LRU or opened now. [`Error::NotATenant`] if it is not
-    /// registered, [`Error::SchemaMissing`] if its file is gone.
+    /// registered, [`Error::ContainerMissing`] if its file is gone.
     async fn tenant_pool(&self, tenant: &Tenant) -> Result<SqlitePool, Error> {
         if let Some(pool) = self.lru().get(tenant) {
             return Ok(pool);
@@ -326,8 +327,9 @@ impl SqliteStore {
             .await
             .map_err(|e| {
                 if is_cantopen(&e) {
-                    Error::SchemaMissing {
+                    Error::ContainerMissing {
                         tenant: tenant.clone(),
+                        container: <sqlx::Sqlite as crate::backend::Backend>::CONTAINER,
                     }
                 } else {
                     Error::from(e).about(tenant)
@@ -373,8 +375,9 @@ impl SqliteStore {
                         tenant: tenant.clone(),
                     }
                 } else {
-                    Error::SchemaExists {
+                    Error::ContainerExists {
                         tenant: tenant.clone(),
+                        container: <sqlx::Sqlite as crate::backend::Backend>::CONTAINER,
                     }
                 });
             }
@@ -426,8 +429,9 @@ impl SqliteStore {
         match std::fs::hard_link(old_path, new_path) {
             Ok(()) => {}
             Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
-                return Err(Error::SchemaExists {
+                return Err(Error::ContainerExists {
                     tenant: new.clone(),
+                    container: <sqlx::Sqlite as crate::backend::Backend>::CONTAINER,
                 })
             }
             Err(e) => return Err(io_error(Some(old), e)),
@@ -449,7 +453,7 @@ impl SqliteStore {
     async fn read_applied(&self, tenant: &Tenant) -> Result<Applied, Error> {
         let mut conn = match self.connect(tenant).await {
             Ok(conn) => conn,
-            Err(Error::SchemaMissing { .. }) => return Ok(Vec::new()),
+            Err(Error::ContainerMissing { .. }) => return Ok(Vec::new()),
             Err(e) => return Err(e),
         };
         let result = applied(&mut conn).await;

@@ -428,7 +428,7 @@ async fn a_dropped_tenant_is_a_typed_error_not_a_fresh_empty_file() {
         .await
         .unwrap();
     std::fs::remove_file(file(&pool, u.as_str())).unwrap();
-    assert_err!(l.tenants.pool_for(&u).await, Error::SchemaMissing { .. });
+    assert_err!(l.tenants.pool_for(&u).await, Error::ContainerMissing { .. });
     assert_err!(
         Guard::find(&l.tenants, &u, 1).await,
         Error::UnknownTenant { .. }

@@ -110,7 +110,7 @@ async fn create_refuses_an_existing_non_tenant_container_and_bad_names() {
     let l = Lifecycle::new(&pool, v1()).await;
     let n = name("foreign");
     create_container(&pool, &n).await;
-    assert_err!(l.tenants.create(&n).await, Error::SchemaExists { .. });
+    assert_err!(l.tenants.create(&n).await, Error::ContainerExists { .. });
     assert!(!l.tenants.exists(&n).await.unwrap());
     assert!(
         has_table(&pool, &n, "keep").await,
@@ -302,7 +302,7 @@ async fn a_tenant_whose_container_is_gone_is_refused_and_drop_unregisters_it() {
     let newer = l.with_migrations(&pool, super::v2());
     assert_err!(
         newer.migrate(t.as_str()).await,
-        Error::SchemaMissing { ref tenant } if *tenant == t
+        Error::ContainerMissing { ref tenant, .. } if *tenant == t
     );
     let report = newer
         .migrate_all(tenancy::MigrateOptions::default())
@@ -310,7 +310,7 @@ async fn a_tenant_whose_container_is_gone_is_refused_and_drop_unregisters_it() {
         .unwrap();
     let failed: Vec<_> = report.failed().collect();
     assert!(
-        matches!(failed[..], [(name, Error::SchemaMissing { .. })] if *name == t),
+        matches!(failed[..], [(name, Error::ContainerMissing { .. })] if *name == t),
         "{failed:?}"
     );
     assert!(
@@ -319,11 +319,11 @@ async fn a_tenant_whose_container_is_gone_is_refused_and_drop_unregisters_it() {
     );
     assert_err!(
         newer.rollback(t.as_str(), 0).await,
-        Error::SchemaMissing { .. }
+        Error::ContainerMissing { .. }
     );
     assert_err!(
         newer.rename(t.as_str(), name("moved")).await,
-        Error::SchemaMissing { .. }
+        Error::ContainerMissing { .. }
     );
     assert_eq!(
         newer.drop(t.as_str()).await.unwrap(),
@@ -346,7 +346,7 @@ async fn rename_refuses_the_same_name_and_a_foreign_container() {
     create_container(&pool, &foreign).await;
     assert_err!(
         l.tenants.rename(t.as_str(), &foreign).await,
-        Error::SchemaExists { ref tenant } if tenant.as_str() == foreign
+        Error::ContainerExists { ref tenant, .. } if tenant.as_str() == foreign
     );
     assert_err!(
         l.tenants.rename(t.as_str(), &l.registry).await,
