@@ -42,9 +42,19 @@ impl Side {
 }
 
 /// One operation, run by any side.
+#[allow(async_fn_in_trait)]
 pub trait Op {
-    #[allow(async_fn_in_trait)]
     async fn run(&mut self, side: Side, i: usize) -> BoxResult<()>;
+
+    /// Runs before each triple, untimed (e.g. `BEGIN`).
+    async fn before_triple(&mut self) -> BoxResult<()> {
+        Ok(())
+    }
+
+    /// Runs after each triple, untimed (e.g. `COMMIT`).
+    async fn after_triple(&mut self) -> BoxResult<()> {
+        Ok(())
+    }
 }
 
 /// The CPU time this process has used, all threads (`CLOCK_PROCESS_CPUTIME_ID`).
@@ -70,6 +80,11 @@ pub struct Plan {
     pub warm: usize,
     /// Recorded triples.
     pub triples: usize,
+    /// If set, `triples` is recomputed from the time of the unrecorded triples, for about this
+    /// much of recorded operations (the calibration's few operations misjudge a mixed run).
+    pub budget: Option<Duration>,
+    /// The fewest recorded triples.
+    pub min: usize,
 }
 
 /// Operation indices of the calibration, far from those the comparison uses (an upsert's
@@ -80,21 +95,39 @@ impl Plan {
     /// A plan of blocks of about a millisecond and about `budget` of recorded operations in
     /// all (three sides), from the time of a few operations of the baseline.
     pub async fn calibrate(op: &mut impl Op, budget: Duration, quick: bool) -> BoxResult<Plan> {
+        // The first operations prepare statements and warm caches: only the last 8 count.
         let probe = 8;
-        let start = Instant::now();
+        op.before_triple().await?;
         for i in 0..probe {
             op.run(Side::Hand, CALIBRATION_BASE + i).await?;
         }
+        let start = Instant::now();
+        for i in probe..2 * probe {
+            op.run(Side::Hand, CALIBRATION_BASE + i).await?;
+        }
         let per_op = (start.elapsed().as_secs_f64() / probe as f64).max(1e-6);
+        op.after_triple().await?;
         let block = ((1e-3 / per_op).round() as usize).clamp(1, 64);
         let min = if quick { 3 } else { 7 };
-        let triples =
-            ((budget.as_secs_f64() / (3.0 * block as f64 * per_op)) as usize).clamp(min, 100_000);
+        let triples = fit(budget.as_secs_f64() / (3.0 * block as f64 * per_op), min);
         Ok(Plan {
             block,
             warm: (triples / 10).clamp(1, 50),
             triples,
+            budget: Some(budget),
+            min,
         })
+    }
+
+    /// A plan of `triples` triples of blocks of `block` operations, after `warm` unrecorded.
+    pub fn fixed(block: usize, warm: usize, triples: usize) -> Plan {
+        Plan {
+            block,
+            warm,
+            triples,
+            budget: None,
+            min: triples,
+        }
     }
 
     pub fn describe(&self) -> String {
@@ -105,8 +138,14 @@ impl Plan {
     }
 }
 
+/// A number of triples, at least `min`.
+fn fit(triples: f64, min: usize) -> usize {
+    (triples as usize).clamp(min, 100_000)
+}
+
 /// What [`compare`] measured.
 pub struct Compared {
+    /// The plan as run (its triples recomputed if it had a budget; no budget).
     pub plan: Plan,
     /// Median wall time per operation (seconds): library, baseline.
     pub library: f64,
@@ -133,11 +172,18 @@ const ORDERS: [[Side; 3]; 6] = [
 ];
 
 /// Runs `plan` (see the module documentation).
-pub async fn compare(op: &mut impl Op, plan: Plan) -> BoxResult<Compared> {
+pub async fn compare(op: &mut impl Op, mut plan: Plan) -> BoxResult<Compared> {
     let mut wall: [Vec<f64>; 3] = Default::default();
     let mut cpu: [Vec<f64>; 3] = Default::default();
     let mut i = 0;
-    for t in 0..plan.warm + plan.triples {
+    let mut t = 0;
+    let warm_start = Instant::now();
+    while t < plan.warm + plan.triples {
+        if let (true, Some(budget)) = (t == plan.warm, plan.budget.take()) {
+            let per_triple = warm_start.elapsed().as_secs_f64() / plan.warm.max(1) as f64;
+            plan.triples = fit(budget.as_secs_f64() / per_triple.max(1e-9), plan.min);
+        }
+        op.before_triple().await?;
         for side in ORDERS[t % ORDERS.len()] {
             let (c0, w0) = (cpu_time(), Instant::now());
             for j in 0..plan.block {
@@ -150,7 +196,9 @@ pub async fn compare(op: &mut impl Op, plan: Plan) -> BoxResult<Compared> {
                 cpu[side.index()].push(c);
             }
         }
+        op.after_triple().await?;
         i += plan.block;
+        t += 1;
     }
     let per = |secs: &[f64]| {
         let mut per_op: Vec<f64> = secs.iter().map(|s| s / plan.block as f64).collect();

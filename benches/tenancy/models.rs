@@ -788,11 +788,7 @@ async fn measure_stream(ctx: &mut Ctx, name: &str, rows: i64) -> BoxResult<()> {
         Posted::query(&tenant).limit(rows as u64).to_sql()
     );
     // Blocks of one stream; 6 triples (each stream of a million rows takes about a second).
-    let plan = Plan {
-        block: 1,
-        warm: 1,
-        triples: if ctx.quick { 3 } else { 6 },
-    };
+    let plan = Plan::fixed(1, 1, if ctx.quick { 3 } else { 6 });
     println!("  {}", plan.describe());
     for (code, sides, what) in [
         (

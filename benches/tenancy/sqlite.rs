@@ -403,6 +403,7 @@ pub async fn crud(ctx: &mut LiteCtx) -> BoxResult<()> {
         "insert … RETURNING",
         compare(&mut insert, insert_plan).await?,
     ));
+    let insert_run = ops[0].1.plan;
     let (inserted, inserted_ids) = (insert.records, insert.ids);
     let mut find = Find {
         db: &db,
@@ -428,7 +429,7 @@ pub async fn crud(ctx: &mut LiteCtx) -> BoxResult<()> {
         records: inserted,
         ids: inserted_ids,
     };
-    ops.push(("delete by id", compare(&mut delete, insert_plan).await?));
+    ops.push(("delete by id", compare(&mut delete, insert_run).await?));
     let query_sql = LiteGuard::query(&tenant)
         .filter(LiteGuard::POSITION.eq("Captain"))
         .order_by(LiteGuard::ID.asc())
