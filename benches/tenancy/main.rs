@@ -395,6 +395,7 @@ async fn run(options: Options, run_info: RunInfo) -> i32 {
     } else {
         root().join("target/scaling.svg")
     };
+    let order: Vec<&str> = WORKLOADS.iter().map(|w| w.0).collect();
     let started = Instant::now();
     let mut failed = Vec::new();
     let mut sections = Vec::new();
@@ -506,7 +507,7 @@ async fn run(options: Options, run_info: RunInfo) -> i32 {
             failed.push(*name);
             continue;
         }
-        sections.push(Section {
+        let section = Section {
             number,
             name,
             title,
@@ -514,7 +515,22 @@ async fn run(options: Options, run_info: RunInfo) -> i32 {
             results,
             load: (load0, load1),
             secs,
-        });
+        };
+        // Written as soon as it is measured: a run stopped later keeps what it finished.
+        if options.write {
+            let path = root().join("BENCHMARKS.md");
+            match report::write_document(&path, std::slice::from_ref(&section), &run_info, &order) {
+                Ok(()) => println!(
+                    "  (wrote its table and summary line into {})",
+                    path.display()
+                ),
+                Err(e) => {
+                    eprintln!("  {e}");
+                    failed.push("--write");
+                }
+            }
+        }
+        sections.push(section);
     }
     if let Some(ctx) = &mut s.cit {
         if let Err(e) = ctx.finish().await {
@@ -535,17 +551,6 @@ async fn run(options: Options, run_info: RunInfo) -> i32 {
          A/A control read outside 1.00 ± {}); nothing is asserted.",
         report::AA_TOLERANCE
     );
-    if options.write {
-        let order: Vec<&str> = WORKLOADS.iter().map(|w| w.0).collect();
-        let path = root().join("BENCHMARKS.md");
-        match report::write_document(&path, &sections, &run_info, &order) {
-            Ok(()) => println!("wrote {} ({} workloads)", path.display(), sections.len()),
-            Err(e) => {
-                eprintln!("{e}");
-                failed.push("--write");
-            }
-        }
-    }
     if failed.is_empty() {
         0
     } else {
