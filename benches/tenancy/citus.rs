@@ -317,7 +317,7 @@ pub async fn pending(ctx: &mut CitusCtx) -> BoxResult<()> {
 pub async fn lookups(ctx: &mut CitusCtx) -> BoxResult<()> {
     let n = 100;
     let rows_per = 20;
-    let total = if ctx.quick { 200 } else { 8000 };
+    let total = if ctx.quick { 200 } else { 2000 };
     // The `guards` table of workload 2 (the bench's `Guard` model).
     let v1 = Migration::new(
         1,
@@ -352,9 +352,10 @@ pub async fn lookups(ctx: &mut CitusCtx) -> BoxResult<()> {
         Arc::new(names.iter().map(Tenant::new).collect::<Result<_, _>>()?);
     // Warm every connection's statements once, then one tenant, one tenant again (the A/A
     // control) and all of them, in rotating order.
-    run_lookups(&pool, &tenants, n, total / 4, rows_per, 7).await?;
+    run_lookups(&pool, &tenants, n, total, rows_per, 7).await?;
     let mut rates = [Vec::new(), Vec::new(), Vec::new()];
-    for round in 0..3 {
+    let rounds = if ctx.quick { 1 } else { 10 };
+    for round in 0..rounds {
         for k in 0..3 {
             let v = (k + round) % 3;
             let spread = if v == 2 { n } else { 1 };

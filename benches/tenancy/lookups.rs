@@ -157,7 +157,7 @@ pub async fn run(ctx: &mut Ctx) -> BoxResult<()> {
 }
 
 async fn measure(ctx: &mut Ctx, names: &[String], sizes: &[usize; 3]) -> BoxResult<()> {
-    let (total, reps) = if ctx.quick { (400, 1) } else { (10_000, 7) };
+    let (total, reps) = if ctx.quick { (400, 1) } else { (2_000, 25) };
     let max = sizes[2];
     let settings = PoolSettings::new()
         .expected_tenants(max)
@@ -200,8 +200,8 @@ async fn measure(ctx: &mut Ctx, names: &[String], sizes: &[usize; 3]) -> BoxResu
         },
     ];
     println!(
-        "  {total} lookups per measurement by {POOL_SIZE} tasks, {reps} interleaved repetitions, \
-         {ROWS_PER_TENANT} rows per tenant"
+        "  {total} lookups per measurement by {POOL_SIZE} tasks, {ROWS_PER_TENANT} rows per \
+         tenant; {reps} repetitions, each measuring every variant's four cells back to back"
     );
     // rates[size][variant], and the 1-tenant cell of each variant measured twice: the A/A
     // control (size index 3).
@@ -211,29 +211,28 @@ async fn measure(ctx: &mut Ctx, names: &[String], sizes: &[usize; 3]) -> BoxResu
     for v in &variants {
         warm(&v.pool, v.strategy, &tenants, &sqls, max).await?;
     }
-    // Sizes and variants interleaved (order rotating every repetition), so slow drift of the
-    // machine hits every cell alike.
-    let cells: Vec<(usize, usize)> = (0..=sizes.len())
-        .flat_map(|si| (0..variants.len()).map(move |vi| (si, vi)))
-        .collect();
+    // Per repetition, each variant's cells (1, 100, 1,000 tenants, 1 tenant again) back to
+    // back, so a variant's ratios compare measurements seconds apart; the order of variants
+    // and of cells rotating.
     for rep in 0..reps {
-        for k in 0..cells.len() {
-            let (si, vi) = cells[(k + rep) % cells.len()];
-            let (n, v) = (
-                if si == sizes.len() {
+        for k in 0..variants.len() {
+            let vi = (k + rep) % variants.len();
+            let v = &variants[vi];
+            for j in 0..=sizes.len() {
+                let si = (j + rep) % (sizes.len() + 1);
+                let n = if si == sizes.len() {
                     sizes[0]
                 } else {
                     sizes[si]
-                },
-                &variants[vi],
-            );
-            if n <= 100 {
-                // Re-warm what a run over more tenants may have evicted from a small cache.
-                warm(&v.pool, v.strategy, &tenants, &sqls, n).await?;
+                };
+                if vi == 0 && n <= 100 {
+                    // Re-warm what a run over more tenants evicted from the default cache.
+                    warm(&v.pool, v.strategy, &tenants, &sqls, n).await?;
+                }
+                let seed = 1000 + (si * 10 + rep) as u64;
+                let rate = lookups(&v.pool, v.strategy, &tenants, &sqls, n, total, seed).await?;
+                rates[si][vi].push(rate);
             }
-            let seed = 1000 + (si * 10 + rep) as u64;
-            let rate = lookups(&v.pool, v.strategy, &tenants, &sqls, n, total, seed).await?;
-            rates[si][vi].push(rate);
         }
     }
     // Server-side reference: the same lookups by one PL/pgSQL loop, no client, no network.

@@ -30,8 +30,8 @@ impl Target {
         match self {
             Target::AtLeast(x) => format!(">= {x:.2}x"),
             Target::AtMost(x) => format!("<= {x:.2}x"),
-            Target::Under(x, "s") => format!("<= {}", fmt_secs(x)),
-            Target::Under(x, unit) => format!("<= {x} {unit}"),
+            Target::Under(x, "s") => format!("measured <= {}", fmt_secs(x)),
+            Target::Under(x, unit) => format!("measured <= {x} {unit}"),
             Target::None => "-".into(),
         }
     }

@@ -501,20 +501,20 @@ async fn lookups_for(
 }
 
 pub async fn lookups(ctx: &mut LiteCtx) -> BoxResult<()> {
-    let (n, secs) = if ctx.quick { (20, 1) } else { (1000, 5) };
+    let (n, millis) = if ctx.quick { (20, 300) } else { (1000, 1500) };
     let folder = Folder::new("bench-sqlite-lookups")?;
     let handle = tenants(&folder, migrations_upto(1))
         .await?
         .with_pool_budget(PoolBudget::default().max_pools(100).connections_per_pool(2));
     let names = fleet(&handle, n, 100).await?;
     let tasks = 4;
-    println!("  {n} tenants of 100 rows, budget 100 pools x 2 connections, {tasks} tasks, {secs} s per measurement");
-    let duration = Duration::from_secs(secs);
+    println!("  {n} tenants of 100 rows, budget 100 pools x 2 connections, {tasks} tasks, {millis} ms per measurement");
+    let duration = Duration::from_millis(millis);
     // Warm both, then one tenant, one tenant again (the A/A control) and all of them in
     // rotating order.
     lookups_for(&handle, &names[..1], tasks, Duration::from_millis(300)).await?;
     lookups_for(&handle, &names, tasks, Duration::from_millis(300)).await?;
-    let reps = if ctx.quick { 1 } else { 3 };
+    let reps = if ctx.quick { 1 } else { 10 };
     let mut rates = [Vec::new(), Vec::new(), Vec::new()];
     for rep in 0..reps {
         for k in 0..3 {
