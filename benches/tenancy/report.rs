@@ -426,7 +426,7 @@ impl Section {
     pub fn markdown(&self, run: &RunInfo) -> String {
         let mut out = String::new();
         let _ = writeln!(out, "<!-- workload:{} -->", self.name);
-        let _ = writeln!(out, "### {} `{}`: {}\n", self.number, self.name, self.title);
+        let _ = writeln!(out, "### {} `{}`: {}", self.number, self.name, self.title);
         let _ = writeln!(
             out,
             "{} · `{}` · {} · {} · commit {} · 1-minute load {} before, {} after · {:.0} s\n",
@@ -583,7 +583,7 @@ pub fn write_document(
                 let at = later
                     .or_else(|| doc.find(WORKLOADS_END))
                     .ok_or_else(|| format!("{} has no {WORKLOADS_END} marker", path.display()))?;
-                doc.insert_str(at, &format!("{block}\n"));
+                doc.insert_str(at, &block);
             }
         }
     }
