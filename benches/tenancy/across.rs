@@ -13,6 +13,7 @@ use sqlx::AssertSqlSafe;
 use tenancy::{Tenant, TenantModel};
 
 use crate::common::*;
+use crate::report::{Row, Target};
 
 const ROWS_PER_TENANT: i32 = 20;
 
@@ -70,26 +71,22 @@ async fn measure(ctx: &mut Ctx, names: &[String]) -> BoxResult<()> {
         }
     }
     let med: Vec<f64> = times.iter_mut().map(|t| median(t)).collect();
-    let label = |what: &str| format!("{what} (8, median of {reps})");
-    ctx.row(Row::new(
-        format!("8 count across {n} tenants: query_across vs a loop of per-tenant counts"),
+    ctx.out.row(Row::new(
+        format!("8 count across {n} tenants: query_across (median of {reps})"),
         fmt_secs(med[0]),
-        label(&format!(
-            "{} (loop of Guard::query(t).count)",
-            fmt_secs(med[1])
-        )),
+        format!("{} (a loop of Guard::query(t).count)", fmt_secs(med[1])),
         Some(med[0] / med[1]),
         Target::None,
     ));
-    ctx.row(Row::new(
-        format!("8 count across {n} tenants: query_across vs one hand-written UNION ALL"),
+    ctx.out.row(Row::new(
+        format!("8b count across {n} tenants: query_across (median of {reps})"),
         fmt_secs(med[0]),
-        label(&format!("{} (hand-written UNION ALL)", fmt_secs(med[2]))),
+        format!("{} (one hand-written UNION ALL)", fmt_secs(med[2])),
         Some(med[0] / med[2]),
         Target::None,
     ));
-    ctx.note(format!(
-        "8: query_across sends {} statement(s) of up to {} tenants; the loop sends {n}; the \
+    ctx.out.note(format!(
+        "query_across sends {} statement(s) of up to {} tenants; the loop sends {n}; the \
          hand-written query 1",
         n.div_ceil(tenancy::DEFAULT_TENANTS_PER_STATEMENT),
         tenancy::DEFAULT_TENANTS_PER_STATEMENT

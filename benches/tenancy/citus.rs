@@ -17,7 +17,7 @@
 //! dropped at the end.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use sqlx::migrate::{Migration, Migrator};
 use sqlx::postgres::{PgConnection, PgPool};
@@ -26,6 +26,8 @@ use tenancy::postgres::PoolSettings;
 use tenancy::{Tenant, Tenants};
 
 use crate::common::*;
+use crate::method::{paired, Rounds};
+use crate::report::{Results, Row, Target};
 
 /// The run's Citus context.
 pub struct CitusCtx {
@@ -34,8 +36,8 @@ pub struct CitusCtx {
     pub pool: PgPool,
     conn: PgConnection,
     pub quick: bool,
-    pub rows: Vec<Row>,
-    pub notes: Vec<String>,
+    /// The current workload's rows and notes.
+    pub out: Results,
     /// Schemas made by the run, dropped by [`CitusCtx::finish`].
     made: Vec<String>,
 }
@@ -96,28 +98,12 @@ impl CitusCtx {
             pool,
             conn,
             quick,
-            rows: Vec::new(),
-            notes: Vec::new(),
+            out: Results::default(),
             made: Vec::new(),
         })
     }
 
-    fn row(&mut self, row: Row) {
-        let cells = row.cells();
-        println!(
-            "  -> {}: {} (baseline {}), ratio {}, target {}, met {}",
-            cells[0], cells[1], cells[2], cells[3], cells[4], cells[5]
-        );
-        self.rows.push(row);
-    }
-
-    pub fn note(&mut self, note: impl Into<String>) {
-        let note = note.into();
-        println!("  note: {note}");
-        self.notes.push(note);
-    }
-
-    fn names(&mut self, prefix: &str, n: usize) -> Vec<String> {
+    pub fn names(&mut self, prefix: &str, n: usize) -> Vec<String> {
         let head = tenancy_testdb::unique_name(prefix);
         let names: Vec<String> = (0..n).map(|i| format!("{head}_{i}")).collect();
         self.made.extend(names.iter().cloned());
@@ -125,7 +111,7 @@ impl CitusCtx {
     }
 
     /// A handle on a fresh registry with `migrations`.
-    async fn handle(&mut self, migrations: Vec<Migration>) -> BoxResult<(Tenants, String)> {
+    pub async fn handle(&mut self, migrations: Vec<Migration>) -> BoxResult<(Tenants, String)> {
         let registry = tenancy_testdb::unique_name("cbench");
         self.made.push(registry.clone());
         let tenants = Tenants::new(self.pool.clone(), Migrator::with_migrations(migrations))?
@@ -187,19 +173,22 @@ fn statements(sql: &str) -> Vec<String> {
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Create {
     Floor,
+    /// The floor again: the A/A control.
+    FloorAgain,
     Library,
     StatementAtATime,
     Concurrent,
 }
 
-const CREATES: [Create; 4] = [
+const CREATES: [Create; 5] = [
     Create::Floor,
+    Create::FloorAgain,
     Create::Library,
     Create::StatementAtATime,
     Create::Concurrent,
 ];
 
-/// Workload 13.
+/// Workload 18.
 pub async fn create(ctx: &mut CitusCtx) -> BoxResult<()> {
     let n = if ctx.quick { 4 } else { 100 };
     let all = example_migrations().await?;
@@ -211,14 +200,16 @@ pub async fn create(ctx: &mut CitusCtx) -> BoxResult<()> {
         "  {rounds} rounds; each round every variant creates {per_round} fresh tenants (order \
          rotating)"
     );
-    let mut totals = [Duration::ZERO; CREATES.len()];
+    let mut times = Rounds::new(CREATES.len());
     for round in 0..rounds {
         for k in 0..CREATES.len() {
             let vi = (k + round) % CREATES.len();
             let names = ctx.names("cc", per_round);
             let start = Instant::now();
             match CREATES[vi] {
-                Create::Floor => ctx.apply(&names, true, &registry, &migration, 0).await?,
+                Create::Floor | Create::FloorAgain => {
+                    ctx.apply(&names, true, &registry, &migration, 0).await?
+                }
                 Create::Library => {
                     for name in &names {
                         tenants.create(name).await?;
@@ -243,7 +234,7 @@ pub async fn create(ctx: &mut CitusCtx) -> BoxResult<()> {
                     .await?
                 }
             }
-            totals[vi] += start.elapsed();
+            times.push(vi, start.elapsed().as_secs_f64());
         }
     }
     let placed = tenants.placement().await?;
@@ -252,43 +243,35 @@ pub async fn create(ctx: &mut CitusCtx) -> BoxResult<()> {
         let node = p.node.as_ref().map_or("-".to_owned(), ToString::to_string);
         *per_node.entry(node).or_insert(0) += 1;
     }
-    ctx.note(format!(
-        "13: the {} tenants created are spread over the workers as {per_node:?}",
+    ctx.out.note(format!(
+        "the {} tenants created are spread over the workers as {per_node:?}",
         placed.len()
     ));
-    let secs = |v: Create| totals[CREATES.iter().position(|x| *x == v).unwrap()].as_secs_f64();
-    let floor = secs(Create::Floor);
-    let baseline = format!(
-        "{} (floor: one server-side loop, one transaction)",
-        fmt_secs(floor)
-    );
+    let at = |v: Create| CREATES.iter().position(|x| *x == v).unwrap();
     for (v, label) in [
-        (
-            Create::Library,
-            "18 Citus: create {n} tenants, Tenants::create",
-        ),
+        (Create::Library, "18 create {n} tenants: Tenants::create"),
         (
             Create::StatementAtATime,
-            "13b Citus: create {n} tenants, statement at a time (create_with)",
+            "18b create {n} tenants: statement at a time (create_with)",
         ),
         (
             Create::Concurrent,
-            "13c Citus: create {n} tenants, Tenants::create, 4 concurrent",
+            "18c create {n} tenants: Tenants::create, 4 concurrent",
         ),
     ] {
-        let d = secs(v);
-        ctx.row(Row::new(
+        ctx.out.row(times.row(
             label.replace("{n}", &n.to_string()),
-            fmt_secs(d),
-            baseline.clone(),
-            Some(d / floor),
+            at(v),
+            at(Create::Floor),
+            Some(at(Create::FloorAgain)),
+            "floor: one server-side loop, one transaction",
             Target::None,
         ));
     }
     Ok(())
 }
 
-/// Workload 14.
+/// Workload 19.
 pub async fn pending(ctx: &mut CitusCtx) -> BoxResult<()> {
     let n = if ctx.quick { 4 } else { 100 };
     let all = example_migrations().await?;
@@ -319,8 +302,8 @@ pub async fn pending(ctx: &mut CitusCtx) -> BoxResult<()> {
     if !report.is_success() || report.changed().count() != n {
         return Err(format!("migrate_all migrated {} of {n}", report.changed().count()).into());
     }
-    ctx.row(Row::new(
-        format!("19 Citus: migrate_all, one pending ADD COLUMN, {n} tenants"),
+    ctx.out.row(Row::new(
+        format!("19 migrate_all, one pending ADD COLUMN, {n} tenants"),
         fmt_secs(library),
         format!(
             "{} (floor: one server-side loop, one transaction)",
@@ -332,11 +315,11 @@ pub async fn pending(ctx: &mut CitusCtx) -> BoxResult<()> {
     Ok(())
 }
 
-/// Workload 15.
+/// Workload 20.
 pub async fn lookups(ctx: &mut CitusCtx) -> BoxResult<()> {
     let n = 100;
     let rows_per = 20;
-    let total = if ctx.quick { 200 } else { 8000 };
+    let total = if ctx.quick { 200 } else { 2000 };
     // The `guards` table of workload 2 (the bench's `Guard` model).
     let v1 = Migration::new(
         1,
@@ -357,8 +340,8 @@ pub async fn lookups(ctx: &mut CitusCtx) -> BoxResult<()> {
         .into_iter()
         .filter_map(|p| p.node.map(|n| n.to_string()))
         .collect();
-    ctx.note(format!(
-        "15: the {n} tenants live on {} worker(s): {nodes:?}",
+    ctx.out.note(format!(
+        "the {n} tenants live on {} worker(s): {nodes:?}",
         nodes.len()
     ));
     let pool = PoolSettings::new()
@@ -369,22 +352,32 @@ pub async fn lookups(ctx: &mut CitusCtx) -> BoxResult<()> {
         .await?;
     let tenants: Arc<Vec<Tenant>> =
         Arc::new(names.iter().map(Tenant::new).collect::<Result<_, _>>()?);
-    // Warm every connection's statements once, then alternate the two spreads.
-    run_lookups(&pool, &tenants, n, total / 4, rows_per, 7).await?;
-    let (mut one, mut many) = (Vec::new(), Vec::new());
-    for round in 0..3u64 {
-        one.push(run_lookups(&pool, &tenants, 1, total, rows_per, round).await?);
-        many.push(run_lookups(&pool, &tenants, n, total, rows_per, round + 100).await?);
+    // Warm every connection's statements once, then one tenant, one tenant again (the A/A
+    // control) and all of them, in rotating order.
+    run_lookups(&pool, &tenants, n, total, rows_per, 7).await?;
+    let mut rates = [Vec::new(), Vec::new(), Vec::new()];
+    let rounds = if ctx.quick { 1 } else { 10 };
+    for round in 0..rounds {
+        for k in 0..3 {
+            let v = (k + round) % 3;
+            let spread = if v == 2 { n } else { 1 };
+            let seed = round as u64 * 10 + v as u64;
+            rates[v].push(run_lookups(&pool, &tenants, spread, total, rows_per, seed).await?);
+        }
     }
     pool.close().await;
-    let (one, many) = (median(&mut one), median(&mut many));
-    ctx.row(Row::new(
-        format!("20 Citus: point lookups over {n} tenants on the workers"),
-        fmt_rate(many),
-        format!("{} (1 tenant)", fmt_rate(one)),
-        Some(many / one),
-        Target::None,
-    ));
+    let (ratio, interval) = paired(&rates[2], &rates[0]);
+    ctx.out.row(
+        Row::new(
+            format!("20 point lookups over {n} tenants on the workers"),
+            fmt_rate(median(&mut rates[2].clone())),
+            format!("{} (1 tenant)", fmt_rate(median(&mut rates[0].clone()))),
+            Some(ratio),
+            Target::None,
+        )
+        .interval(interval)
+        .aa(paired(&rates[1], &rates[0]).0),
+    );
     Ok(())
 }
 

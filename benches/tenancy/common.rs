@@ -6,13 +6,15 @@ use std::collections::HashMap;
 use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use sqlx::migrate::{Migration, MigrationType, Migrator};
 use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions};
 use sqlx::types::time::OffsetDateTime;
 use sqlx::{AssertSqlSafe, Connection, SqlSafeStr};
 use tenancy::{TenantModel, Tenants};
+
+use crate::report::Results;
 
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 pub type BoxResult<T> = Result<T, BoxError>;
@@ -166,127 +168,6 @@ pub fn thousands(n: u64) -> String {
         out.push(c);
     }
     out
-}
-
-/// What a row's ratio (or, for absolute targets, its measured value) must be.
-#[derive(Clone, Copy, Debug)]
-pub enum Target {
-    /// ratio ≥ x (throughput).
-    AtLeast(f64),
-    /// ratio ≤ x (time, memory).
-    AtMost(f64),
-    /// measured value ≤ limit, shown with the unit given (seconds or MB).
-    Under(f64, &'static str),
-    /// Informational row.
-    None,
-}
-
-impl Target {
-    fn text(self) -> String {
-        match self {
-            Target::AtLeast(x) => format!(">= {x:.2}x"),
-            Target::AtMost(x) => format!("<= {x:.2}x"),
-            Target::Under(x, "s") => format!("<= {}", fmt_secs(x)),
-            Target::Under(x, unit) => format!("<= {x} {unit}"),
-            Target::None => "-".into(),
-        }
-    }
-}
-
-/// One line of the result table.
-pub struct Row {
-    pub workload: String,
-    pub measured: String,
-    pub baseline: String,
-    pub ratio: Option<f64>,
-    pub target: Target,
-    /// The measured value in the unit of an absolute target.
-    pub value: Option<f64>,
-}
-
-impl Row {
-    pub fn new(
-        workload: impl Into<String>,
-        measured: impl Into<String>,
-        baseline: impl Into<String>,
-        ratio: Option<f64>,
-        target: Target,
-    ) -> Self {
-        Row {
-            workload: workload.into(),
-            measured: measured.into(),
-            baseline: baseline.into(),
-            ratio,
-            target,
-            value: None,
-        }
-    }
-
-    /// Sets the value an absolute target is checked against.
-    pub fn value(mut self, value: f64) -> Self {
-        self.value = Some(value);
-        self
-    }
-
-    fn met(&self) -> Option<bool> {
-        match self.target {
-            Target::AtLeast(x) => self.ratio.map(|r| r >= x),
-            Target::AtMost(x) => self.ratio.map(|r| r <= x),
-            Target::Under(limit, _) => self.value.map(|v| v <= limit),
-            Target::None => None,
-        }
-    }
-
-    pub fn cells(&self) -> [String; 6] {
-        let met = match self.met() {
-            Some(true) => "yes",
-            Some(false) => "NO",
-            None => "-",
-        };
-        [
-            self.workload.clone(),
-            self.measured.clone(),
-            self.baseline.clone(),
-            self.ratio.map_or("-".into(), |r| format!("{r:.3}")),
-            self.target.text(),
-            met.into(),
-        ]
-    }
-}
-
-const HEADERS: [&str; 6] = [
-    "workload", "measured", "baseline", "ratio", "target", "met?",
-];
-
-pub fn print_table(rows: &[Row]) {
-    let cells: Vec<[String; 6]> = rows.iter().map(Row::cells).collect();
-    let mut widths = HEADERS.map(|h| h.chars().count());
-    for row in &cells {
-        for (w, c) in widths.iter_mut().zip(row) {
-            *w = (*w).max(c.chars().count());
-        }
-    }
-    let line = |row: &[String]| {
-        let parts: Vec<String> = row
-            .iter()
-            .zip(widths)
-            .map(|(c, w)| format!("{c:<w$}"))
-            .collect();
-        println!("  {}", parts.join(" | ").trim_end());
-    };
-    line(&HEADERS.map(String::from));
-    line(&widths.map(|w| "-".repeat(w)));
-    for row in &cells {
-        line(row);
-    }
-}
-
-pub fn print_markdown(rows: &[Row]) {
-    println!("| {} |", HEADERS.join(" | "));
-    println!("|{}", " --- |".repeat(HEADERS.len()));
-    for row in rows {
-        println!("| {} |", row.cells().join(" | "));
-    }
 }
 
 /// What the run creates: schemas (dropped at the end of each workload) and one database per
@@ -578,8 +459,8 @@ pub struct Ctx {
     pub quick: bool,
     pub cleanup: Arc<Cleanup>,
     pub server: Server,
-    pub rows: Vec<Row>,
-    pub notes: Vec<String>,
+    /// The current workload's rows and notes.
+    pub out: Results,
     fleets: HashMap<usize, Fleet>,
 }
 
@@ -598,8 +479,7 @@ impl Ctx {
             pool,
             quick,
             server,
-            rows: Vec::new(),
-            notes: Vec::new(),
+            out: Results::default(),
             fleets: HashMap::new(),
         })
     }
@@ -618,21 +498,6 @@ impl Ctx {
         self.cleanup
             .drop_database(&self.admin, &self.database)
             .await
-    }
-
-    pub fn row(&mut self, row: Row) {
-        let cells = row.cells();
-        println!(
-            "  -> {}: {} (baseline {}), ratio {}, target {}, met {}",
-            cells[0], cells[1], cells[2], cells[3], cells[4], cells[5]
-        );
-        self.rows.push(row);
-    }
-
-    pub fn note(&mut self, note: impl Into<String>) {
-        let note = note.into();
-        println!("  note: {note}");
-        self.notes.push(note);
     }
 
     /// `n` fresh schema names sharing one unique prefix, tracked for cleanup.
@@ -792,96 +657,6 @@ where
         r??;
     }
     Ok(())
-}
-
-// ---------------------------------------------------------------------------------------------
-// Interleaved measurement of one operation, library vs hand-written (MySQL and SQLite CRUD).
-
-#[derive(Clone, Copy, PartialEq, Eq)]
-pub enum Side {
-    /// The library's operation.
-    Library,
-    /// The hand-written sqlx.
-    Hand,
-}
-
-pub trait Op {
-    #[allow(async_fn_in_trait)]
-    async fn run(&mut self, side: Side, i: usize) -> BoxResult<()>;
-}
-
-pub struct Control<'o, O: Op>(pub &'o mut O);
-
-impl<O: Op> Op for Control<'_, O> {
-    async fn run(&mut self, _side: Side, i: usize) -> BoxResult<()> {
-        self.0.run(Side::Hand, i).await
-    }
-}
-
-pub struct Timed {
-    pub library: f64,
-    pub hand: f64,
-    pub pair_median: f64,
-}
-
-/// As workload 1: warm-up, then `rounds` × `per_round` operations per side, interleaved per
-/// operation with alternating order, each timed alone. `warm` operations per side first.
-pub async fn interleave(
-    op: &mut impl Op,
-    warm: usize,
-    rounds: usize,
-    per_round: usize,
-) -> BoxResult<Timed> {
-    for i in 0..warm {
-        op.run(Side::Library, i).await?;
-        op.run(Side::Hand, i).await?;
-    }
-    let mut totals = [Duration::ZERO; 2];
-    let mut pairs = Vec::with_capacity(rounds);
-    let mut i = warm;
-    for _ in 0..rounds {
-        let mut times = [Duration::ZERO; 2];
-        for _ in 0..per_round {
-            let order = if i.is_multiple_of(2) {
-                [Side::Library, Side::Hand]
-            } else {
-                [Side::Hand, Side::Library]
-            };
-            for side in order {
-                let start = Instant::now();
-                op.run(side, i).await?;
-                times[usize::from(side == Side::Hand)] += start.elapsed();
-            }
-            i += 1;
-        }
-        totals[0] += times[0];
-        totals[1] += times[1];
-        pairs.push(times[1].as_secs_f64() / times[0].as_secs_f64());
-    }
-    let ops = (rounds * per_round) as f64;
-    Ok(Timed {
-        library: ops / totals[0].as_secs_f64(),
-        hand: ops / totals[1].as_secs_f64(),
-        pair_median: median(&mut pairs),
-    })
-}
-
-/// This process's CPU time (user + system), in seconds (clock ticks of 10 ms).
-pub fn process_cpu_secs() -> f64 {
-    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
-    let fields: Vec<&str> = stat
-        .rsplit(')')
-        .next()
-        .unwrap_or("")
-        .split_whitespace()
-        .collect();
-    let ticks = |i: usize| {
-        fields
-            .get(i)
-            .and_then(|v| v.parse::<f64>().ok())
-            .unwrap_or(0.0)
-    };
-    (ticks(11) + ticks(12)) / 100.0
 }
 
 /// This process's peak resident set (`VmHWM`), in kB.

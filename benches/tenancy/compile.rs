@@ -14,6 +14,8 @@ use std::process::Command;
 use std::time::{Instant, SystemTime};
 
 use crate::common::*;
+use crate::method::paired;
+use crate::report::{Row, Target};
 
 const FIELDS: &str = "    pub id: i64,
     pub name: String,
@@ -125,8 +127,10 @@ fn check(manifest: &Path, target: &Path) -> BoxResult<f64> {
 
 pub struct Result7 {
     pub models: usize,
-    pub derive: f64,
-    pub fromrow: f64,
+    /// Seconds of each run: derive, FromRow, FromRow again (the A/A control), no-op.
+    pub derive: Vec<f64>,
+    pub fromrow: Vec<f64>,
+    pub again: Vec<f64>,
     pub noop: f64,
     pub warm_secs: f64,
 }
@@ -145,32 +149,28 @@ pub fn measure(models: usize, runs: usize) -> BoxResult<Result7> {
     check(&derive, &target)?;
     check(&fromrow, &target)?;
     let warm_secs = start.elapsed().as_secs_f64();
-    let (mut d, mut f, mut noop) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut times, mut noop) = ([Vec::new(), Vec::new(), Vec::new()], Vec::new());
     for run in 0..runs {
-        let order = if run % 2 == 0 {
-            [true, false]
-        } else {
-            [false, true]
-        };
-        for is_derive in order {
-            let manifest = if is_derive { &derive } else { &fromrow };
+        // 0 derive, 1 FromRow, 2 FromRow again; the order rotating.
+        for k in 0..3 {
+            let which = (k + run) % 3;
+            let manifest = if which == 0 { &derive } else { &fromrow };
             touch(manifest)?;
-            let secs = check(manifest, &target)?;
-            if is_derive { &mut d } else { &mut f }.push(secs);
+            times[which].push(check(manifest, &target)?);
         }
         // Nothing changed: cargo's own overhead.
         noop.push(check(&fromrow, &target)?);
     }
+    let [derive, fromrow, again] = times;
     println!(
-        "  derive runs: {:?}\n  FromRow runs: {:?}\n  no-op runs: {:?}",
-        d.iter().map(|s| format!("{s:.2}")).collect::<Vec<_>>(),
-        f.iter().map(|s| format!("{s:.2}")).collect::<Vec<_>>(),
-        noop.iter().map(|s| format!("{s:.2}")).collect::<Vec<_>>()
+        "  derive runs: {derive:.2?}\n  FromRow runs: {fromrow:.2?}\n  FromRow again: \
+         {again:.2?}\n  no-op runs: {noop:.2?}"
     );
     Ok(Result7 {
         models,
-        derive: median(&mut d),
-        fromrow: median(&mut f),
+        derive,
+        fromrow,
+        again,
         noop: median(&mut noop),
         warm_secs,
     })
@@ -181,22 +181,31 @@ pub async fn run(ctx: &mut Ctx) -> BoxResult<()> {
     // dependencies into target/bench-compile/target (a few minutes, once).
     let (models, runs) = if ctx.quick { (2, 1) } else { (50, 11) };
     let r = tokio::task::spawn_blocking(move || measure(models, runs)).await??;
-    ctx.row(Row::new(
-        format!(
-            "7 cargo check, {} models: derive(TenantModel) vs derive(sqlx::FromRow) (median of {runs})",
-            r.models
-        ),
-        fmt_secs(r.derive),
-        format!("{} (derive(sqlx::FromRow))", fmt_secs(r.fromrow)),
-        Some(r.derive / r.fromrow),
-        Target::AtMost(1.5),
-    ));
-    ctx.note(format!(
-        "7 a no-op cargo check takes {}; net of it the ratio is {:.2} ({} vs {}); warm-up took {:.0} s",
+    let (ratio, interval) = paired(&r.derive, &r.fromrow);
+    let (derive, fromrow) = (
+        median(&mut r.derive.clone()),
+        median(&mut r.fromrow.clone()),
+    );
+    ctx.out.row(
+        Row::new(
+            format!(
+                "7 cargo check, {} models: derive(TenantModel) vs derive(sqlx::FromRow) (median of {runs})",
+                r.models
+            ),
+            fmt_secs(derive),
+            format!("{} (derive(sqlx::FromRow))", fmt_secs(fromrow)),
+            Some(ratio),
+            Target::AtMost(1.5),
+        )
+        .interval(interval)
+        .aa(paired(&r.again, &r.fromrow).0),
+    );
+    ctx.out.note(format!(
+        "a no-op cargo check takes {}; net of it the ratio is {:.2} ({} vs {}); warm-up took {:.0} s",
         fmt_secs(r.noop),
-        (r.derive - r.noop) / (r.fromrow - r.noop),
-        fmt_secs(r.derive - r.noop),
-        fmt_secs(r.fromrow - r.noop),
+        (derive - r.noop) / (fromrow - r.noop),
+        fmt_secs(derive - r.noop),
+        fmt_secs(fromrow - r.noop),
         r.warm_secs
     ));
     Ok(())

@@ -7,13 +7,15 @@
 //! variants run in rounds with rotating order, each round's tenants dropped before the next
 //! variant.
 
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use sqlx::migrate::{Migration, Migrator};
 use sqlx::AssertSqlSafe;
 use tenancy::Tenants;
 
 use crate::common::*;
+use crate::method::Rounds;
+use crate::report::Target;
 
 pub async fn run(ctx: &mut Ctx) -> BoxResult<()> {
     let n = if ctx.quick { 5 } else { 1000 };
@@ -60,13 +62,16 @@ async fn finish(
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Variant {
     Floor,
+    /// The floor again: the A/A control.
+    FloorAgain,
     Library,
     LibraryConcurrent,
     CommitEach,
 }
 
-const VARIANTS: [Variant; 4] = [
+const VARIANTS: [Variant; 5] = [
     Variant::Floor,
+    Variant::FloorAgain,
     Variant::Library,
     Variant::LibraryConcurrent,
     Variant::CommitEach,
@@ -89,7 +94,7 @@ async fn create(ctx: &mut Ctx, s: &Setup<'_>, variant: Variant, names: &[String]
         guard_rows: 0,
     };
     match variant {
-        Variant::Floor => ctx.server.apply(names, &floor).await,
+        Variant::Floor | Variant::FloorAgain => ctx.server.apply(names, &floor).await,
         Variant::CommitEach => ctx.server.apply_each(names, &floor).await,
         Variant::Library => {
             for name in names {
@@ -132,49 +137,47 @@ async fn measure(
         "  {rounds} rounds; each round every variant creates {per_round} fresh tenants (order \
          rotating), which are dropped before the next variant"
     );
-    let mut totals = [Duration::ZERO; VARIANTS.len()];
+    let mut times = Rounds::new(VARIANTS.len());
     for round in 0..rounds {
         for k in 0..VARIANTS.len() {
             let vi = (k + round) % VARIANTS.len();
             let names = ctx.names("cr", per_round);
             let start = Instant::now();
             let result = create(ctx, &setup, VARIANTS[vi], &names).await;
-            totals[vi] += start.elapsed();
+            times.push(vi, start.elapsed().as_secs_f64());
             finish(ctx, registry, &names, result).await?;
         }
     }
-    let secs = |v: Variant| totals[VARIANTS.iter().position(|x| *x == v).unwrap()];
-    let floor = secs(Variant::Floor).as_secs_f64();
-    let baseline = format!(
-        "{} (floor: one server-side loop, one transaction)",
-        fmt_secs(floor)
-    );
+    let at = |v: Variant| VARIANTS.iter().position(|x| *x == v).unwrap();
     let rows = [
         (
             Variant::Library,
-            "3 create {n} tenants: Tenants::create, sequential".to_owned(),
+            format!("3 create {n} tenants: Tenants::create, sequential"),
             Target::AtMost(1.5),
         ),
         (
             Variant::LibraryConcurrent,
-            format!("3b create {{n}} tenants: Tenants::create, {workers} concurrent"),
+            format!("3b create {n} tenants: Tenants::create, {workers} concurrent"),
             Target::AtMost(1.5),
         ),
         (
             Variant::CommitEach,
-            "3c create {n} tenants: server-side loop, COMMIT per tenant (reference)".to_owned(),
+            format!("3c create {n} tenants: server-side loop, COMMIT per tenant (reference)"),
             Target::None,
         ),
     ];
     for (v, label, target) in rows {
-        let d = secs(v).as_secs_f64();
-        ctx.row(Row::new(
-            label.replace("{n}", &n.to_string()),
-            fmt_secs(d),
-            baseline.clone(),
-            Some(d / floor),
+        ctx.out.row(times.row(
+            label,
+            at(v),
+            at(Variant::Floor),
+            Some(at(Variant::FloorAgain)),
+            "floor: one server-side loop, one transaction",
             target,
         ));
     }
+    ctx.out.note(format!(
+        "{rounds} rounds of {per_round} tenants per variant; ratios are medians of the per-round ratios"
+    ));
     Ok(())
 }

@@ -1,31 +1,24 @@
-//! Benchmarks of `tenancy` against the PostgreSQL the tests use (`DATABASE_URL`, or a private
-//! throwaway cluster; see `tenancy-testdb`). Each result is printed as a ratio against a
-//! baseline measured in the same run. Nothing here asserts a time.
+//! Benchmarks of `tenancy`: every result is a ratio against a baseline measured in the same run
+//! (the denominator named in its row), with a target and a computed `met?`; comparisons of one
+//! operation carry an A/A control that decides whether the run could see the difference at
+//! all (`method.rs`). Nothing here asserts a time. BENCHMARKS.md is this program's output.
 //!
 //! ```text
-//! cargo bench --bench tenancy                      # all twenty-four workloads, full sizes
+//! cargo bench --bench tenancy                      # every workload, full sizes
+//! cargo bench --bench tenancy -- --write           # the same, and write BENCHMARKS.md's
+//!                                                  #   tables and docs/scaling.svg
 //! cargo bench --bench tenancy -- --quick           # every workload at tiny sizes (CI)
-//! cargo bench --bench tenancy -- --only lookups    # one workload (crud, lookups, create,
-//!                                                  #   noop, pending, memory, compile,
-//!                                                  #   across, mysql-crud, mysql-create,
-//!                                                  #   mysql-noop, mysql-pending, test-attr,
-//!                                                  #   sqlite-crud, sqlite-lookups,
-//!                                                  #   sqlite-pending, sqlite-memory,
-//!                                                  #   citus-create, citus-pending,
-//!                                                  #   citus-lookups, join, preload, stream,
-//!                                                  #   upsert or 1-24)
-//! cargo bench --bench tenancy -- mysql-crud noop   # the same, several at once
-//! cargo bench --bench tenancy -- mysql             # the four MySQL / MariaDB workloads
-//! cargo bench --bench tenancy -- test-attr         # #[tenancy::test] vs #[sqlx::test] (13)
-//! cargo bench --bench tenancy -- sqlite            # the four SQLite workloads (14-17, no server)
-//! cargo bench --bench tenancy -- citus             # the three Citus workloads (18-20)
-//! cargo bench --bench tenancy -- models            # the model API of issue 15 (21-24)
+//! cargo bench --bench tenancy -- crud lookups      # some workloads, by name or number
+//! cargo bench --bench tenancy -- mysql             # 9-12; also sqlite (14-17), citus
+//!                                                  #   (18-20), models (21-24)
+//! cargo bench --bench tenancy -- scaling --write   # redraw docs/scaling.svg (25)
 //! ```
 //!
-//! Workloads 1-8, 13 and 21-24 run on PostgreSQL (`DATABASE_URL`), 9-12 on MySQL / MariaDB
-//! (`MYSQL_URL`, default `mysql://root@127.0.0.1:3306/test`), 14-17 on SQLite in temporary
-//! folders, 18-20 on Citus (`CITUS_URL`, the coordinator); a run connects only to the servers
-//! its workloads need. See `BENCHMARKS.md` for the numbers and what they mean.
+//! Workloads 1-8, 13 and 21-24 run on PostgreSQL (`DATABASE_URL`, or a private throwaway
+//! cluster), 9-12 on MySQL / MariaDB (`MYSQL_URL`, default `mysql://root@127.0.0.1:3306/test`),
+//! 14-17 on SQLite in temporary folders, 18-20 on Citus (`CITUS_URL`, the coordinator), 25 on
+//! all of them (Citus if `CITUS_URL` is set); a run connects only to the servers its workloads
+//! need.
 
 mod across;
 mod citus;
@@ -34,111 +27,177 @@ mod compile;
 mod create;
 mod crud;
 mod lookups;
+mod method;
 mod migrate;
 mod models;
 mod mysql;
+mod report;
+mod scaling;
 mod sqlite;
 mod test_attr;
 
+use std::path::PathBuf;
 use std::time::Instant;
 
+use sqlx::Connection;
+
 use citus::CitusCtx;
-use common::{print_markdown, print_table, BoxResult, Ctx};
+use common::{BoxResult, Ctx};
 use mysql::MyCtx;
+use report::{RunInfo, Section};
 use sqlite::LiteCtx;
 
-/// The workloads that run on MySQL / MariaDB.
-const MYSQL: std::ops::Range<usize> = 8..12;
-/// The workloads that run on SQLite (no server).
-const SQLITE: std::ops::Range<usize> = 13..17;
-/// The workloads that run on Citus; the others run on PostgreSQL.
-const CITUS: std::ops::Range<usize> = 17..20;
-/// The workloads of the model API (issue 15), on PostgreSQL.
-const MODELS: std::ops::Range<usize> = 20..24;
+/// Where a workload runs.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Backend {
+    Postgres,
+    MySql,
+    Sqlite,
+    Citus,
+    /// Every backend the run reaches (the scaling picture).
+    All,
+}
 
-const WORKLOADS: [(&str, &str); 24] = [
-    ("crud", "1 generated CRUD vs hand-written sqlx"),
-    ("lookups", "2 point lookups over 1 / 100 / 1,000 tenants"),
-    ("create", "3 creating 1,000 tenants vs a server-side loop"),
+const WORKLOADS: [(&str, Backend, &str); 25] = [
+    (
+        "crud",
+        Backend::Postgres,
+        "generated CRUD vs hand-written sqlx",
+    ),
+    (
+        "lookups",
+        Backend::Postgres,
+        "point lookups over 1 / 100 / 1,000 tenants",
+    ),
+    (
+        "create",
+        Backend::Postgres,
+        "creating 1,000 tenants vs a server-side loop",
+    ),
     (
         "noop",
-        "4 migrate_all, nothing pending, 1,000 / 10,000 tenants",
+        Backend::Postgres,
+        "migrate_all, nothing pending, 1,000 / 10,000 tenants",
     ),
-    ("pending", "5 migrate_all, one pending ALTER, 1,000 tenants"),
-    ("memory", "6 peak RSS of migrate_all over 10,000 tenants"),
-    ("compile", "7 cargo check: derive(TenantModel) vs FromRow"),
+    (
+        "pending",
+        Backend::Postgres,
+        "migrate_all, one pending ALTER, 1,000 tenants",
+    ),
+    (
+        "memory",
+        Backend::Postgres,
+        "peak RSS of migrate_all over 10,000 tenants",
+    ),
+    (
+        "compile",
+        Backend::Postgres,
+        "cargo check: derive(TenantModel) vs FromRow",
+    ),
     (
         "across",
-        "8 count across 1,000 tenants: query_across vs a loop vs UNION ALL",
+        Backend::Postgres,
+        "count across 1,000 tenants: query_across vs a loop vs UNION ALL",
     ),
     (
         "mysql-crud",
-        "9 MariaDB: generated CRUD vs hand-written sqlx",
+        Backend::MySql,
+        "MariaDB: generated CRUD vs hand-written sqlx",
     ),
     (
         "mysql-create",
-        "10 MariaDB: creating 1,000 tenants vs a floor",
+        Backend::MySql,
+        "MariaDB: creating 1,000 tenants vs a floor",
     ),
     (
         "mysql-noop",
-        "11 MariaDB: migrate_all, nothing pending, 1,000 / 10,000 tenants",
+        Backend::MySql,
+        "MariaDB: migrate_all, nothing pending, 1,000 / 10,000 tenants",
     ),
     (
         "mysql-pending",
-        "12 MariaDB: migrate_all, one pending ADD COLUMN, 1,000 tenants",
+        Backend::MySql,
+        "MariaDB: migrate_all, one pending ADD COLUMN, 1,000 tenants",
     ),
     (
         "test-attr",
-        "13 #[tenancy::test] setup + teardown per test vs #[sqlx::test]",
+        Backend::Postgres,
+        "#[tenancy::test] setup + teardown per test vs #[sqlx::test]",
     ),
     (
         "sqlite-crud",
-        "14 SQLite: generated CRUD vs hand-written sqlx",
+        Backend::Sqlite,
+        "SQLite: generated CRUD vs hand-written sqlx",
     ),
     (
         "sqlite-lookups",
-        "15 SQLite: point lookups over 1,000 tenant files vs one",
+        Backend::Sqlite,
+        "SQLite: point lookups over 1,000 tenant files vs one",
     ),
     (
         "sqlite-pending",
-        "16 SQLite: migrate_all, one pending ADD COLUMN, 1,000 files",
+        Backend::Sqlite,
+        "SQLite: migrate_all, one pending ADD COLUMN, 1,000 files",
     ),
     (
         "sqlite-memory",
-        "17 SQLite: peak RSS and descriptors of migrate_all, 10,000 files",
+        Backend::Sqlite,
+        "SQLite: peak RSS and descriptors of migrate_all, 10,000 files",
     ),
     (
         "citus-create",
-        "18 Citus: creating 100 tenants vs a server-side loop",
+        Backend::Citus,
+        "Citus: creating 100 tenants vs a server-side loop",
     ),
     (
         "citus-pending",
-        "19 Citus: migrate_all, one pending ADD COLUMN, 100 tenants",
+        Backend::Citus,
+        "Citus: migrate_all, one pending ADD COLUMN, 100 tenants",
     ),
     (
         "citus-lookups",
-        "20 Citus: point lookups over 100 tenants on two workers vs one tenant",
+        Backend::Citus,
+        "Citus: point lookups over 100 tenants on two workers vs one tenant",
     ),
     (
         "join",
-        "21 Query::join of guards at sites in one city vs hand-written sqlx",
+        Backend::Postgres,
+        "Query::join of guards at sites in one city vs hand-written sqlx",
     ),
     (
         "preload",
-        "22 Relation::preload of 100 / 1,000 parents vs hand-written = ANY($1)",
+        Backend::Postgres,
+        "Relation::preload vs hand-written = ANY($1)",
     ),
     (
         "stream",
-        "23 Query::fetch of 1,000,000 rows vs sqlx's fetch stream, and peak RSS",
+        Backend::Postgres,
+        "Query::fetch of 1,000,000 rows vs sqlx's fetch stream, and peak RSS",
     ),
     (
         "upsert",
-        "24 upsert_many of 1,000 rows, half conflicting, vs hand-written sqlx",
+        Backend::Postgres,
+        "upsert_many of 1,000 rows, half conflicting, vs hand-written sqlx",
     ),
+    (
+        "scaling",
+        Backend::All,
+        "create, no-op and one pending migration at 10 to 10,000 tenants, every backend",
+    ),
+];
+
+/// Names that select a group.
+const GROUPS: [(&str, std::ops::Range<usize>); 4] = [
+    ("mysql", 8..12),
+    ("sqlite", 13..17),
+    ("citus", 17..20),
+    ("models", 20..24),
 ];
 
 struct Options {
     quick: bool,
+    /// Write BENCHMARKS.md's tables and docs/scaling.svg.
+    write: bool,
     /// The workloads to run (all if empty).
     only: Vec<usize>,
 }
@@ -147,16 +206,23 @@ impl Options {
     fn runs(&self, index: usize) -> bool {
         self.only.is_empty() || self.only.contains(&index)
     }
+
+    fn wants(&self, backend: Backend) -> bool {
+        WORKLOADS
+            .iter()
+            .enumerate()
+            .any(|(i, w)| self.runs(i) && (w.1 == backend || w.1 == Backend::All))
+    }
 }
 
 fn usage() -> ! {
     eprintln!(
-        "usage: cargo bench --bench tenancy [-- [--quick] [--only] [NAME ...]]\n  NAME: mysql \
+        "usage: cargo bench --bench tenancy [-- [--quick] [--write] [NAME ...]]\n  NAME: mysql \
          (9-12), sqlite (14-17), citus (18-20), models (21-24), {}",
         WORKLOADS
             .iter()
             .enumerate()
-            .map(|(i, (n, _))| format!("{n} ({})", i + 1))
+            .map(|(i, (n, _, _))| format!("{n} ({})", i + 1))
             .collect::<Vec<_>>()
             .join(", ")
     );
@@ -166,24 +232,26 @@ fn usage() -> ! {
 fn parse(args: &[String]) -> Options {
     let mut options = Options {
         quick: false,
+        write: false,
         only: Vec::new(),
     };
     for arg in args {
         match arg.as_str() {
             "--quick" => options.quick = true,
+            "--write" => options.write = true,
             // Names may follow `--only` or stand alone.
             "--only" => {}
             // `cargo bench` passes `--bench` to harness-less benchmarks.
             "--bench" => {}
             "-h" | "--help" => usage(),
-            "mysql" => options.only.extend(MYSQL),
-            "sqlite" => options.only.extend(SQLITE),
-            "citus" => options.only.extend(CITUS),
-            "models" => options.only.extend(MODELS),
             name => {
+                if let Some((_, range)) = GROUPS.iter().find(|(g, _)| *g == name) {
+                    options.only.extend(range.clone());
+                    continue;
+                }
                 let index = WORKLOADS
                     .iter()
-                    .position(|(n, _)| *n == name)
+                    .position(|(n, _, _)| *n == name)
                     .or_else(|| name.parse::<usize>().ok().and_then(|i| i.checked_sub(1)))
                     .filter(|i| *i < WORKLOADS.len());
                 match index {
@@ -195,6 +263,10 @@ fn parse(args: &[String]) -> Options {
                 }
             }
         }
+    }
+    if options.quick && options.write {
+        eprintln!("--write takes full-size numbers only: drop --quick");
+        std::process::exit(2);
     }
     options
 }
@@ -208,210 +280,276 @@ fn main() {
         std::process::exit(models::child_main(&args[1..]));
     }
     let options = parse(&args);
+    let run_info = RunInfo::gather(&args);
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .expect("tokio runtime");
-    let code = rt.block_on(run(options));
+    let code = rt.block_on(run(options, run_info));
     std::process::exit(code);
 }
 
-async fn run(options: Options) -> i32 {
-    let wants_pg = (0..WORKLOADS.len()).any(|i| {
-        !MYSQL.contains(&i) && !SQLITE.contains(&i) && !CITUS.contains(&i) && options.runs(i)
-    });
-    let mut lite = LiteCtx::new(options.quick);
-    let wants_mysql = MYSQL.into_iter().any(|i| options.runs(i));
-    let wants_citus = CITUS.into_iter().any(|i| options.runs(i));
-    let mut pg = None;
-    if wants_pg {
-        let url = match tenancy_testdb::database_url() {
-            Ok(url) => url,
-            Err(e) => {
-                eprintln!("{e}");
-                return 1;
-            }
-        };
-        let ctx = match Ctx::new(url, options.quick).await {
-            Ok(ctx) => ctx,
-            Err(e) => {
-                eprintln!("cannot connect: {e}");
-                return 1;
-            }
-        };
-        pg = Some(ctx);
+/// The repository's root (BENCHMARKS.md, docs/).
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// The servers the run connected to.
+struct Servers {
+    pg: Option<Ctx>,
+    my: Option<MyCtx>,
+    lite: LiteCtx,
+    cit: Option<CitusCtx>,
+    pg_version: String,
+    sqlite_version: String,
+}
+
+async fn connect(options: &Options) -> Result<Servers, String> {
+    let mut servers = Servers {
+        pg: None,
+        my: None,
+        lite: LiteCtx::new(options.quick),
+        cit: None,
+        pg_version: String::new(),
+        sqlite_version: String::new(),
+    };
+    if options.wants(Backend::Postgres) {
+        let url = tenancy_testdb::database_url().map_err(|e| e.to_string())?;
+        let ctx = Ctx::new(url, options.quick)
+            .await
+            .map_err(|e| format!("cannot connect: {e}"))?;
+        servers.pg_version = sqlx::query_scalar("SHOW server_version")
+            .fetch_one(&ctx.admin)
+            .await
+            .unwrap_or_default();
+        let autovacuum: String = sqlx::query_scalar("SHOW autovacuum")
+            .fetch_one(&ctx.admin)
+            .await
+            .unwrap_or_default();
+        println!(
+            "PostgreSQL {}: every workload runs in a database of its own, created from \
+             template0 and dropped after it (autovacuum {autovacuum})",
+            servers.pg_version
+        );
+        servers.pg = Some(ctx);
     }
-    let mut my = None;
-    if wants_mysql {
-        match MyCtx::new(options.quick).await {
-            Ok(ctx) => my = Some(ctx),
-            Err(e) => {
-                eprintln!("cannot connect: {e}");
-                return 1;
-            }
+    if options.wants(Backend::MySql) {
+        let ctx = MyCtx::new(options.quick)
+            .await
+            .map_err(|e| format!("cannot connect: {e}"))?;
+        println!(
+            "MySQL / MariaDB {}: every workload uses databases of its own, dropped when it ends",
+            ctx.version
+        );
+        servers.my = Some(ctx);
+    }
+    let citus_required = WORKLOADS
+        .iter()
+        .enumerate()
+        .any(|(i, w)| options.runs(i) && w.1 == Backend::Citus);
+    let citus_optional = options.wants(Backend::All) && std::env::var("CITUS_URL").is_ok();
+    if citus_required || citus_optional {
+        let ctx = CitusCtx::new(options.quick)
+            .await
+            .map_err(|e| format!("cannot connect to Citus: {e}"))?;
+        println!(
+            "Citus {}: the workloads use schemas of their own in the coordinator's database, \
+             dropped when the run ends",
+            ctx.version
+        );
+        servers.cit = Some(ctx);
+    }
+    if options.wants(Backend::Sqlite) {
+        servers.sqlite_version = sqlite_version().await.unwrap_or_else(|_| "?".into());
+    }
+    Ok(servers)
+}
+
+async fn sqlite_version() -> BoxResult<String> {
+    let mut conn = sqlx::SqliteConnection::connect("sqlite::memory:").await?;
+    Ok(sqlx::query_scalar("SELECT sqlite_version()")
+        .fetch_one(&mut conn)
+        .await?)
+}
+
+async fn run(options: Options, run_info: RunInfo) -> i32 {
+    let mut s = match connect(&options).await {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("{e}");
+            return 1;
         }
-    }
-    let mut cit = None;
-    if wants_citus {
-        match CitusCtx::new(options.quick).await {
-            Ok(ctx) => cit = Some(ctx),
-            Err(e) => {
-                eprintln!("cannot connect to Citus: {e}");
-                return 1;
-            }
-        }
-    }
+    };
     let quick = if options.quick {
         " (--quick sizes)"
     } else {
         ""
     };
-    if let Some(ctx) = &mut pg {
-        let version: String = sqlx::query_scalar("SHOW server_version")
-            .fetch_one(&ctx.admin)
-            .await
-            .unwrap_or_default();
-        println!("tenancy benchmarks{quick} against PostgreSQL {version}");
-        let autovacuum: String = sqlx::query_scalar("SHOW autovacuum")
-            .fetch_one(&ctx.admin)
-            .await
-            .unwrap_or_default();
-        ctx.note(format!(
-            "every workload runs in a database of its own, created from template0 and dropped \
-             after it (the server runs with autovacuum {autovacuum})"
-        ));
-    }
-    if let Some(ctx) = &mut my {
-        println!(
-            "tenancy benchmarks{quick} against MySQL / MariaDB {}",
-            ctx.version
-        );
-        ctx.note(
-            "9-12: every MySQL workload uses registry and tenant databases of its own and drops \
-             every database it created when it ends",
-        );
-    }
-    if let Some(ctx) = &mut cit {
-        println!(
-            "tenancy benchmarks{quick} against Citus {} (CITUS_URL)",
-            ctx.version
-        );
-        ctx.note(
-            "18-20: every Citus workload runs in the coordinator's database with schemas of its \
-             own, dropped when the run ends",
-        );
-    }
+    println!("tenancy benchmarks{quick}: {}", run_info.command);
+    println!(
+        "{} · {} · commit {}",
+        run_info.machine, run_info.date, run_info.commit
+    );
+    let svg = if options.write {
+        root().join("docs/scaling.svg")
+    } else {
+        root().join("target/scaling.svg")
+    };
+    let order: Vec<&str> = WORKLOADS.iter().map(|w| w.0).collect();
     let started = Instant::now();
     let mut failed = Vec::new();
+    let mut sections = Vec::new();
     // `Ctx::new` entered the first workload's database.
     let mut fresh = true;
-    for (index, (name, title)) in WORKLOADS.iter().enumerate() {
+    for (index, (name, backend, title)) in WORKLOADS.iter().enumerate() {
         if !options.runs(index) {
             continue;
         }
+        let number = index + 1;
+        println!("\n== {number} {title} [{name}]");
         let load0 = load_average();
         let t0 = Instant::now();
-        let result: BoxResult<()> = if SQLITE.contains(&index) {
-            println!("\n== {title} [{name}]");
-            match index {
-                13 => sqlite::crud(&mut lite).await,
-                14 => sqlite::lookups(&mut lite).await,
-                15 => sqlite::pending(&mut lite).await,
-                _ => sqlite::memory(&mut lite).await,
+        let (result, server): (BoxResult<()>, String) = match backend {
+            Backend::Sqlite => {
+                let result = match number {
+                    14 => sqlite::crud(&mut s.lite).await,
+                    15 => sqlite::lookups(&mut s.lite).await,
+                    16 => sqlite::pending(&mut s.lite).await,
+                    _ => sqlite::memory(&mut s.lite).await,
+                };
+                (result, format!("SQLite {} (bundled)", s.sqlite_version))
             }
-        } else if CITUS.contains(&index) {
-            let Some(ctx) = cit.as_mut() else { continue };
-            println!("\n== {title} [{name}]");
-            match index {
-                17 => citus::create(ctx).await,
-                18 => citus::pending(ctx).await,
-                _ => citus::lookups(ctx).await,
+            Backend::Citus => {
+                let Some(ctx) = s.cit.as_mut() else { continue };
+                let result = match number {
+                    18 => citus::create(ctx).await,
+                    19 => citus::pending(ctx).await,
+                    _ => citus::lookups(ctx).await,
+                };
+                (result, format!("Citus {}", ctx.version))
             }
-        } else if !MYSQL.contains(&index) {
-            let Some(ctx) = pg.as_mut() else { continue };
-            if !fresh {
-                if let Err(e) = ctx.enter_database().await {
-                    eprintln!("  cannot create a database for workload {name}: {e}");
-                    failed.push(*name);
-                    break;
+            Backend::MySql => {
+                let Some(ctx) = s.my.as_mut() else { continue };
+                let result = match number {
+                    9 => mysql::crud(ctx).await,
+                    10 => mysql::create(ctx).await,
+                    11 => mysql::noop(ctx).await,
+                    _ => mysql::pending(ctx).await,
+                };
+                (result, format!("MariaDB {}", ctx.version))
+            }
+            Backend::Postgres | Backend::All => {
+                let Some(ctx) = s.pg.as_mut() else { continue };
+                if !fresh {
+                    if let Err(e) = ctx.enter_database().await {
+                        eprintln!("  cannot create a database for workload {name}: {e}");
+                        failed.push(*name);
+                        break;
+                    }
                 }
-            }
-            fresh = false;
-            println!("\n== {title} [{name}] (database {})", ctx.database);
-            let result = match index {
-                0 => crud::run(ctx).await,
-                1 => lookups::run(ctx).await,
-                2 => create::run(ctx).await,
-                3 => migrate::noop(ctx).await,
-                4 => migrate::pending(ctx).await,
-                5 => migrate::memory(ctx).await,
-                6 => compile::run(ctx).await,
-                7 => across::run(ctx).await,
-                12 => test_attr::run(ctx).await,
-                20 => models::join(ctx).await,
-                21 => models::preload(ctx).await,
-                22 => models::stream(ctx).await,
-                _ => models::upsert(ctx).await,
-            };
-            if let Err(e) = ctx.leave_database().await {
-                eprintln!("  dropping the database of workload {name} failed: {e}");
-                failed.push(*name);
-            }
-            result
-        } else {
-            let Some(ctx) = my.as_mut() else { continue };
-            println!("\n== {title} [{name}]");
-            match index {
-                8 => mysql::crud(ctx).await,
-                9 => mysql::create(ctx).await,
-                10 => mysql::noop(ctx).await,
-                _ => mysql::pending(ctx).await,
+                fresh = false;
+                println!("  (database {})", ctx.database);
+                let result = match number {
+                    1 => crud::run(ctx).await,
+                    2 => lookups::run(ctx).await,
+                    3 => create::run(ctx).await,
+                    4 => migrate::noop(ctx).await,
+                    5 => migrate::pending(ctx).await,
+                    6 => migrate::memory(ctx).await,
+                    7 => compile::run(ctx).await,
+                    8 => across::run(ctx).await,
+                    13 => test_attr::run(ctx).await,
+                    21 => models::join(ctx).await,
+                    22 => models::preload(ctx).await,
+                    23 => models::stream(ctx).await,
+                    24 => models::upsert(ctx).await,
+                    _ => {
+                        let caption = format!(
+                            "{} · commit {} · {}",
+                            run_info.date, run_info.commit, run_info.machine
+                        );
+                        scaling::run(ctx, s.my.as_mut(), s.cit.as_mut(), &svg, &caption).await
+                    }
+                };
+                if let Err(e) = ctx.leave_database().await {
+                    eprintln!("  dropping the database of workload {name} failed: {e}");
+                    failed.push(*name);
+                }
+                let mut server = format!("PostgreSQL {}", s.pg_version);
+                if *backend == Backend::All {
+                    if let Some(my) = &s.my {
+                        server.push_str(&format!(", MariaDB {}", my.version));
+                    }
+                    server.push_str(", SQLite (bundled)");
+                    if let Some(cit) = &s.cit {
+                        server.push_str(&format!(", Citus {}", cit.version));
+                    }
+                }
+                (result, server)
             }
         };
         // Other work on the machine slows every side of a comparison, but not always alike:
         // the load before and after says whether this workload shared the CPUs.
+        let (secs, load1) = (t0.elapsed().as_secs_f64(), load_average());
         println!(
-            "  ({name} took {:.1} s; 1-minute load average {load0} before, {} after)",
-            t0.elapsed().as_secs_f64(),
-            load_average()
+            "  ({name} took {secs:.1} s; 1-minute load average {load0} before, {load1} after)"
         );
+        let results = match backend {
+            Backend::Sqlite => s.lite.out.take(),
+            Backend::Citus => s.cit.as_mut().map(|c| c.out.take()).unwrap_or_default(),
+            Backend::MySql => s.my.as_mut().map(|c| c.out.take()).unwrap_or_default(),
+            Backend::Postgres | Backend::All => {
+                s.pg.as_mut().map(|c| c.out.take()).unwrap_or_default()
+            }
+        };
         if let Err(e) = result {
             eprintln!("  workload {name} failed: {e}");
             failed.push(*name);
+            continue;
         }
+        let section = Section {
+            number,
+            name,
+            title,
+            server,
+            results,
+            load: (load0, load1),
+            secs,
+        };
+        // Written as soon as it is measured: a run stopped later keeps what it finished.
+        if options.write {
+            let path = root().join("BENCHMARKS.md");
+            match report::write_document(&path, std::slice::from_ref(&section), &run_info, &order) {
+                Ok(()) => println!(
+                    "  (wrote its table and summary line into {})",
+                    path.display()
+                ),
+                Err(e) => {
+                    eprintln!("  {e}");
+                    failed.push("--write");
+                }
+            }
+        }
+        sections.push(section);
     }
-    let (mut rows, mut notes) = (Vec::new(), Vec::new());
-    if let Some(ctx) = &mut pg {
-        rows.append(&mut ctx.rows);
-        notes.append(&mut ctx.notes);
-    }
-    if let Some(ctx) = &mut my {
-        rows.append(&mut ctx.rows);
-        notes.append(&mut ctx.notes);
-    }
-    rows.append(&mut lite.rows);
-    notes.append(&mut lite.notes);
-    if let Some(ctx) = &mut cit {
+    if let Some(ctx) = &mut s.cit {
         if let Err(e) = ctx.finish().await {
             eprintln!("  dropping the Citus workloads' schemas failed: {e}");
             failed.push("citus cleanup");
         }
-        rows.append(&mut ctx.rows);
-        notes.append(&mut ctx.notes);
     }
-    println!("\n== Results ({:.0} s)\n", started.elapsed().as_secs_f64());
-    print_table(&rows);
-    if !notes.is_empty() {
-        println!("\nNotes:");
-        for note in &notes {
-            println!("  - {note}");
-        }
-    }
-    println!("\nMarkdown:\n");
-    print_markdown(&rows);
     println!(
-        "\nRatios are against the baseline of the same run; `met?` is informational, nothing \
-         is asserted."
+        "\n== Results ({:.0} s), as Markdown\n\n{}",
+        started.elapsed().as_secs_f64(),
+        report::summary_markdown(&sections, &run_info)
+    );
+    for section in &sections {
+        println!("{}", section.markdown(&run_info));
+    }
+    println!(
+        "Ratios are against the baseline of the same run; `met?` is computed (\"unresolved\": the \
+         A/A control read outside 1.00 ± {}); nothing is asserted.",
+        report::AA_TOLERANCE
     );
     if failed.is_empty() {
         0

@@ -11,6 +11,8 @@ use sqlx::{AssertSqlSafe, SqlSafeStr};
 use tenancy::{MigrateOptions, Outcome, Tenant, Tenants};
 
 use crate::common::*;
+use crate::method::Rounds;
+use crate::report::{Row, Target};
 
 const LIMIT_1K: f64 = 0.5;
 const LIMIT_10K: f64 = 3.0;
@@ -65,9 +67,9 @@ pub async fn noop(ctx: &mut Ctx) -> BoxResult<()> {
             .collect::<Vec<_>>()
             .join(", ");
         let (lib, raw) = (median(&mut lib), median(&mut raw));
-        ctx.row(
+        ctx.out.row(
             Row::new(
-                format!("4 migrate_all, nothing pending, {n} tenants (median of {runs})"),
+                format!("4 migrate_all, nothing pending, {n} tenants (median of {runs} runs)"),
                 fmt_secs(lib),
                 format!("{} (its catalog query alone)", fmt_secs(raw)),
                 Some(lib / raw),
@@ -75,14 +77,15 @@ pub async fn noop(ctx: &mut Ctx) -> BoxResult<()> {
             )
             .value(lib),
         );
-        ctx.note(format!("4 {n} tenants, migrate_all runs: {spread}"));
+        ctx.out
+            .note(format!("{n} tenants, migrate_all runs: {spread}"));
     }
     Ok(())
 }
 
 /// The example migrations plus `ALTER TABLE guards ADD COLUMN badge{v} text` for every
 /// version 2..=`upto`.
-async fn migrations_upto(upto: i64) -> BoxResult<Vec<Migration>> {
+pub async fn migrations_upto(upto: i64) -> BoxResult<Vec<Migration>> {
     let mut all = example_migrations().await?;
     for v in 2..=upto {
         all.push(Migration::new(
@@ -99,11 +102,18 @@ async fn migrations_upto(upto: i64) -> BoxResult<Vec<Migration>> {
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 enum Pending {
     Floor,
+    /// The floor again, on a fleet of its own: the A/A control.
+    FloorAgain,
     CommitEach,
     Library,
 }
 
-const PENDING_VARIANTS: [Pending; 3] = [Pending::Floor, Pending::CommitEach, Pending::Library];
+const PENDING_VARIANTS: [Pending; 4] = [
+    Pending::Floor,
+    Pending::FloorAgain,
+    Pending::CommitEach,
+    Pending::Library,
+];
 
 /// Workload 5. Each round adds one pending `ADD COLUMN` migration (version 2, 3, …) and every
 /// variant applies it to its own fleet of tenants, in rotating order.
@@ -143,7 +153,7 @@ async fn pending_variant(
     let ups: Vec<Migration> = ups(&all).into_iter().cloned().collect();
     let last = ups.last().expect("migrations");
     match variant {
-        Pending::Floor | Pending::CommitEach => {
+        Pending::Floor | Pending::FloorAgain | Pending::CommitEach => {
             let apply = Apply {
                 create_schema: false,
                 ddl: last.sql.as_str(),
@@ -151,7 +161,7 @@ async fn pending_variant(
                 migration: Some(last),
                 guard_rows: 0,
             };
-            if variant == Pending::Floor {
+            if variant != Pending::CommitEach {
                 ctx.server.apply(&fleet.names, &apply).await
             } else {
                 ctx.server.apply_each(&fleet.names, &apply).await
@@ -176,19 +186,19 @@ async fn pending_variant(
 }
 
 async fn pending_measure(ctx: &mut Ctx, fleets: &[Fleet], n: usize) -> BoxResult<()> {
-    let rounds = if ctx.quick { 1 } else { 5 };
+    let rounds = if ctx.quick { 1 } else { 7 };
     println!(
         "  {rounds} rounds; each adds one pending ADD COLUMN that every variant applies to its \
          own {n} tenants (order rotating)"
     );
-    let mut secs = vec![Vec::new(); PENDING_VARIANTS.len()];
+    let mut times = Rounds::new(PENDING_VARIANTS.len());
     for round in 0..rounds {
         let version = 2 + round as i64;
         for k in 0..PENDING_VARIANTS.len() {
             let vi = (k + round) % PENDING_VARIANTS.len();
             let start = Instant::now();
             pending_variant(ctx, PENDING_VARIANTS[vi], &fleets[vi], version).await?;
-            secs[vi].push(start.elapsed().as_secs_f64());
+            times.push(vi, start.elapsed().as_secs_f64());
         }
     }
     // Every variant's fleet must now be at the last version.
@@ -210,9 +220,7 @@ async fn pending_measure(ctx: &mut Ctx, fleets: &[Fleet], n: usize) -> BoxResult
             .into());
         }
     }
-    let med: Vec<f64> = secs.iter_mut().map(|s| median(s)).collect();
-    let floor = med[0];
-    let baseline = format!("{} (one server-side loop)", fmt_secs(floor));
+    let at = |v: Pending| PENDING_VARIANTS.iter().position(|x| *x == v).unwrap();
     let rows = [
         (
             Pending::Library,
@@ -221,20 +229,26 @@ async fn pending_measure(ctx: &mut Ctx, fleets: &[Fleet], n: usize) -> BoxResult
         ),
         (
             Pending::CommitEach,
-            format!("5b same ALTERs, server-side loop, COMMIT per tenant (reference), {n} tenants"),
+            format!(
+                "5b the same ALTERs, server-side loop, COMMIT per tenant (reference), {n} tenants"
+            ),
             Target::None,
         ),
     ];
     for (v, label, target) in rows {
-        let vi = PENDING_VARIANTS.iter().position(|x| *x == v).unwrap();
-        ctx.row(Row::new(
-            format!("{label} (median of {rounds})"),
-            fmt_secs(med[vi]),
-            baseline.clone(),
-            Some(med[vi] / floor),
+        ctx.out.row(times.row(
+            label,
+            at(v),
+            at(Pending::Floor),
+            Some(at(Pending::FloorAgain)),
+            "floor: one server-side loop, one transaction",
             target,
         ));
     }
+    ctx.out.note(format!(
+        "{rounds} rounds; migrate_all per round: {}",
+        times.each(at(Pending::Library))
+    ));
     Ok(())
 }
 
@@ -285,7 +299,7 @@ async fn memory_measure(ctx: &mut Ctx, fleet: &Fleet, n: usize) -> BoxResult<()>
         } else {
             "1 pending ADD COLUMN"
         };
-        ctx.row(
+        ctx.out.row(
             Row::new(
                 format!(
                     "6{} peak RSS of migrate_all, {what}, {n} tenants",
@@ -298,8 +312,8 @@ async fn memory_measure(ctx: &mut Ctx, fleet: &Fleet, n: usize) -> BoxResult<()>
             )
             .value(peak_mb),
         );
-        ctx.note(format!(
-            "6 {mode}: child VmHWM {:.1} MB before migrate_all (runtime + pool), {peak_mb:.1} MB after; the run took {}",
+        ctx.out.note(format!(
+            "{mode}: child VmHWM {:.1} MB before migrate_all (runtime + pool), {peak_mb:.1} MB after; the run took {}",
             before_kb / 1024.0,
             fmt_secs(secs)
         ));

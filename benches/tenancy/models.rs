@@ -1,5 +1,5 @@
 //! Workloads 21-24: the model API of issue 15 against the same statements hand-written with
-//! plain sqlx, on PostgreSQL, interleaved per operation (`common::interleave`):
+//! plain sqlx, on PostgreSQL, on one connection, with the method of `method.rs`:
 //!
 //! - 21 `join`: `Query::join` (a semi-join, `EXISTS`) of guards at sites in one city, per
 //!   tenant, vs the same SQL text with `sqlx::query_as`;
@@ -12,16 +12,18 @@
 //!   `INSERT … ON CONFLICT … DO UPDATE … RETURNING` with `sqlx::query_as`.
 
 use std::collections::{HashMap, HashSet};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use futures_util::TryStreamExt;
-use sqlx::postgres::PgPool;
+use sqlx::postgres::{PgConnection, PgPool};
 use sqlx::types::time::OffsetDateTime;
 use sqlx::AssertSqlSafe;
 use tenancy::internals as sql;
 use tenancy::{OnConflict, Record, Relation, Tenant, TenantModel};
 
 use crate::common::*;
+use crate::method::{calibrated, compare, Op, Plan, Side};
+use crate::report::{Row, Target};
 
 /// A site of a tenant.
 #[derive(TenantModel, Debug, Clone, PartialEq)]
@@ -143,35 +145,16 @@ fn guards_of() -> Relation<Site, Posted, i64, i64> {
     Relation::new(Site::ID, Posted::SITE_ID)
 }
 
-/// Adds the row of an interleaved library-vs-hand comparison (target ≥ 0.98) and a note with
-/// the median of the per-round ratios.
-fn timed_row(ctx: &mut Ctx, label: &str, baseline: &str, t: &Timed, rounds: usize) {
-    ctx.row(Row::new(
-        label,
-        fmt_rate(t.library),
-        format!("{} ({baseline})", fmt_rate(t.hand)),
-        Some(t.library / t.hand),
-        Target::AtLeast(0.98),
-    ));
-    ctx.note(format!(
-        "{label}: median of the {rounds} per-round ratios {:.3}",
-        t.pair_median
-    ));
-}
-
-fn control_note(ctx: &mut Ctx, code: &str, what: &str, c: &Timed) {
-    ctx.note(format!(
-        "{code} A/A control ({what} on both sides): ratio {:.3}, median of per-round ratios {:.3}",
-        c.library / c.hand,
-        c.pair_median
-    ));
+/// Seconds of recorded operations per comparison (three sides).
+fn budget(quick: bool) -> Duration {
+    Duration::from_secs_f64(if quick { 0.1 } else { 6.0 })
 }
 
 // ---------------------------------------------------------------------------------------------
 // 21 join
 
 struct Join<'a> {
-    pool: &'a PgPool,
+    conn: &'a mut PgConnection,
     tenants: &'a [Tenant],
     /// The library's SQL text of each tenant.
     sqls: Vec<&'static str>,
@@ -185,15 +168,15 @@ impl Op for Join<'_> {
             Side::Library => {
                 let rows = Posted::query(&self.tenants[t])
                     .join(site_of(), Site::CITY.eq("Paris"))
-                    .fetch_all(self.pool)
+                    .fetch_all(&mut *self.conn)
                     .await?;
                 assert_eq!(rows.len(), self.expected);
                 std::hint::black_box(rows);
             }
-            Side::Hand => {
+            Side::Hand | Side::Again => {
                 let rows: Vec<PostedRow> = sqlx::query_as(AssertSqlSafe(self.sqls[t]))
                     .bind("Paris")
-                    .fetch_all(self.pool)
+                    .fetch_all(&mut *self.conn)
                     .await?;
                 assert_eq!(rows.len(), self.expected);
                 std::hint::black_box(rows);
@@ -206,7 +189,7 @@ impl Op for Join<'_> {
 /// Informational: the library's `EXISTS` text (hand-written) vs an `INNER JOIN` written by hand
 /// (the same rows, as `sites.id` is unique).
 struct ExistsVsInner<'a> {
-    pool: &'a PgPool,
+    conn: &'a mut PgConnection,
     exists: Vec<&'static str>,
     inner: Vec<&'static str>,
     expected: usize,
@@ -217,11 +200,11 @@ impl Op for ExistsVsInner<'_> {
         let t = i % self.exists.len();
         let sql = match side {
             Side::Library => self.exists[t],
-            Side::Hand => self.inner[t],
+            Side::Hand | Side::Again => self.inner[t],
         };
         let rows: Vec<PostedRow> = sqlx::query_as(AssertSqlSafe(sql))
             .bind("Paris")
-            .fetch_all(self.pool)
+            .fetch_all(&mut *self.conn)
             .await?;
         assert_eq!(rows.len(), self.expected);
         std::hint::black_box(rows);
@@ -242,8 +225,8 @@ pub async fn join(ctx: &mut Ctx) -> BoxResult<()> {
 }
 
 async fn measure_join(ctx: &mut Ctx, names: &[String], sites: i64, guards: i64) -> BoxResult<()> {
-    let (rounds, per_round) = if ctx.quick { (2, 10) } else { (20, 50) };
-    let pool = ctx.pool.clone();
+    let mut conn = ctx.pool.acquire().await?;
+    let conn = &mut *conn;
     let tenants: Vec<Tenant> = names.iter().map(Tenant::new).collect::<Result<_, _>>()?;
     let sqls: Vec<&'static str> = tenants
         .iter()
@@ -271,38 +254,37 @@ async fn measure_join(ctx: &mut Ctx, names: &[String], sites: i64, guards: i64) 
     println!("  SQL: {}", sqls[0]);
     println!(
         "  {} tenants x {sites} sites, {guards} guards; {expected} guards at sites in Paris per \
-         tenant; {rounds} rounds x {per_round} queries per side, tenants in turn",
+         tenant; tenants in turn, one connection",
         tenants.len()
     );
     let mut op = Join {
-        pool: &pool,
+        conn: &mut *conn,
         tenants: &tenants,
-        sqls,
+        sqls: sqls.clone(),
         expected,
     };
-    let t = interleave(&mut op, per_round, rounds, per_round).await?;
-    let control = interleave(&mut Control(&mut op), per_round, rounds, per_round).await?;
+    let t = calibrated(&mut op, budget(ctx.quick), ctx.quick).await?;
     let mut shapes = ExistsVsInner {
-        pool: &pool,
-        exists: op.sqls.clone(),
+        conn: &mut *conn,
+        exists: sqls,
         inner,
         expected,
     };
-    let shape = interleave(&mut shapes, per_round, rounds, per_round).await?;
-    timed_row(
-        ctx,
-        &format!("21 join: {expected} guards at Paris sites (Query::join, EXISTS)"),
-        "hand-written sqlx, same SQL",
-        &t,
-        rounds,
-    );
-    control_note(ctx, "21", "hand-written join", &control);
-    ctx.row(Row::new(
-        "21b the same rows: EXISTS (hand-written) vs INNER JOIN (hand-written)",
-        fmt_rate(shape.library),
-        format!("{} (INNER JOIN)", fmt_rate(shape.hand)),
-        Some(shape.library / shape.hand),
+    let shape = calibrated(&mut shapes, budget(ctx.quick), ctx.quick).await?;
+    ctx.out.row(t.row(
+        format!("21 join: {expected} guards at Paris sites (Query::join, EXISTS)"),
+        "hand-written sqlx, same SQL, same connection",
+        Target::AtLeast(0.98),
+    ));
+    ctx.out.row(shape.row(
+        "21b the same rows, both hand-written: EXISTS vs INNER JOIN",
+        "INNER JOIN",
         Target::None,
+    ));
+    ctx.out.note(format!(
+        "21: {}; 21b: {}",
+        t.plan.describe(),
+        shape.plan.describe()
     ));
     Ok(())
 }
@@ -320,8 +302,8 @@ fn distinct_keys(keys: impl Iterator<Item = i64>) -> Vec<i64> {
 enum Shape {
     /// The sites of `n` guards (a belongs-to relation), consecutive guards from a rotating start.
     SitesOfGuards { n: usize },
-    /// The same with `n` varying from 100 to 1,000 with the operation.
-    SitesOfGuardsVarying,
+    /// The same with `n` varying from `min` to `max` with the operation.
+    SitesOfGuardsVarying { min: usize, max: usize },
     /// The guards of `n` sites (a has-many relation).
     GuardsOfSites { n: usize },
 }
@@ -339,7 +321,7 @@ struct Parents {
 }
 
 struct Preload<'a> {
-    pool: &'a PgPool,
+    conn: &'a mut PgConnection,
     parents: &'a [Parents],
     shape: Shape,
 }
@@ -350,8 +332,10 @@ impl Preload<'_> {
         let t = i % self.parents.len();
         let n = match self.shape {
             Shape::SitesOfGuards { n } | Shape::GuardsOfSites { n } => n,
-            // The same length for both sides of a pair (operation `i` runs on both).
-            Shape::SitesOfGuardsVarying => 100 + (i.wrapping_mul(7919) % 901),
+            // The same length for every side (operation `i` runs on each).
+            Shape::SitesOfGuardsVarying { min, max } => {
+                min + (i.wrapping_mul(7919) % (max - min + 1))
+            }
         };
         let start = (i.wrapping_mul(131)) % (total - n + 1);
         (t, start, n)
@@ -361,26 +345,26 @@ impl Preload<'_> {
 impl Op for Preload<'_> {
     async fn run(&mut self, side: Side, i: usize) -> BoxResult<()> {
         match self.shape {
-            Shape::SitesOfGuards { .. } | Shape::SitesOfGuardsVarying => {
+            Shape::SitesOfGuards { .. } | Shape::SitesOfGuardsVarying { .. } => {
                 let total = self.parents[0].guards.len();
                 let (t, start, n) = self.window(i, total);
                 let p = &self.parents[t];
                 match side {
                     Side::Library => {
                         let records = &p.guards[start..start + n];
-                        let sites = site_of().preload(self.pool, records).await?;
+                        let sites = site_of().preload(&mut *self.conn, records).await?;
                         let mut found = 0;
                         for g in records {
                             found += usize::from(std::hint::black_box(sites.one(g)).is_some());
                         }
                         assert_eq!(found, n);
                     }
-                    Side::Hand => {
+                    Side::Hand | Side::Again => {
                         let rows = &p.guard_rows[start..start + n];
                         let keys = distinct_keys(rows.iter().map(|g| g.site_id));
                         let sites: Vec<SiteRow> = sqlx::query_as(AssertSqlSafe(p.sites_any))
                             .bind(keys)
-                            .fetch_all(self.pool)
+                            .fetch_all(&mut *self.conn)
                             .await?;
                         let by_id: HashMap<i64, SiteRow> =
                             sites.into_iter().map(|s| (s.id, s)).collect();
@@ -401,19 +385,19 @@ impl Op for Preload<'_> {
                 match side {
                     Side::Library => {
                         let records = &p.sites[start..start + n];
-                        let guards = guards_of().preload(self.pool, records).await?;
+                        let guards = guards_of().preload(&mut *self.conn, records).await?;
                         let mut found = 0;
                         for s in records {
                             found += std::hint::black_box(guards.many(s)).len();
                         }
                         assert_eq!(found, n * per_site);
                     }
-                    Side::Hand => {
+                    Side::Hand | Side::Again => {
                         let rows = &p.site_rows[start..start + n];
                         let keys = distinct_keys(rows.iter().map(|s| s.id));
                         let guards: Vec<PostedRow> = sqlx::query_as(AssertSqlSafe(p.guards_any))
                             .bind(keys)
-                            .fetch_all(self.pool)
+                            .fetch_all(&mut *self.conn)
                             .await?;
                         let mut by_site: HashMap<i64, Vec<PostedRow>> = HashMap::new();
                         for g in guards {
@@ -435,7 +419,7 @@ impl Op for Preload<'_> {
 /// Informational, both sides hand-written: the sites of `n` guards with the library's
 /// `IN ($1, …, $n)` text (one bound value per key) vs `= ANY($1)` (one array).
 struct InVsAny<'a> {
-    pool: &'a PgPool,
+    conn: &'a mut PgConnection,
     parents: &'a [Parents],
     /// The library's text for `n` keys, per tenant.
     in_sqls: Vec<&'static str>,
@@ -456,12 +440,12 @@ impl Op for InVsAny<'_> {
                 for k in keys {
                     q = q.bind(k);
                 }
-                q.fetch_all(self.pool).await?
+                q.fetch_all(&mut *self.conn).await?
             }
-            Side::Hand => {
+            Side::Hand | Side::Again => {
                 sqlx::query_as(AssertSqlSafe(p.sites_any))
                     .bind(keys)
-                    .fetch_all(self.pool)
+                    .fetch_all(&mut *self.conn)
                     .await?
             }
         };
@@ -472,10 +456,10 @@ impl Op for InVsAny<'_> {
     }
 }
 
-/// How many prepared statements one connection of `pool` holds (`pg_prepared_statements`).
-async fn prepared_statements(pool: &PgPool) -> Option<i64> {
+/// How many prepared statements `conn` holds (`pg_prepared_statements`).
+async fn prepared_statements(conn: &mut PgConnection) -> Option<i64> {
     sqlx::query_scalar("SELECT count(*) FROM pg_prepared_statements")
-        .fetch_one(pool)
+        .fetch_one(conn)
         .await
         .ok()
 }
@@ -493,7 +477,6 @@ pub async fn preload(ctx: &mut Ctx) -> BoxResult<()> {
 }
 
 async fn measure_preload(ctx: &mut Ctx, names: &[String]) -> BoxResult<()> {
-    let (rounds, per_round) = if ctx.quick { (2, 5) } else { (20, 25) };
     let pool = ctx.pool.clone();
     let mut parents = Vec::new();
     for name in names {
@@ -534,8 +517,8 @@ async fn measure_preload(ctx: &mut Ctx, names: &[String]) -> BoxResult<()> {
     }
     let (big, small) = if ctx.quick { (200, 20) } else { (1000, 100) };
     println!(
-        "  {} tenants x {} sites, {} guards; {rounds} rounds x {per_round} preloads per side, \
-         tenants in turn, parents a rotating window of consecutive records",
+        "  {} tenants x {} sites, {} guards; tenants in turn, parents a rotating window of \
+         consecutive records, one connection",
         parents.len(),
         parents[0].sites.len(),
         parents[0].guards.len()
@@ -547,6 +530,9 @@ async fn measure_preload(ctx: &mut Ctx, names: &[String]) -> BoxResult<()> {
             .to_sql()
     );
     println!("  hand-written SQL: {}", parents[0].sites_any);
+    let mut conn = pool.acquire().await?;
+    let conn = &mut *conn;
+    let (quick, budget) = (ctx.quick, budget(ctx.quick));
     let shapes = [
         (
             Shape::SitesOfGuards { n: big },
@@ -559,28 +545,39 @@ async fn measure_preload(ctx: &mut Ctx, names: &[String]) -> BoxResult<()> {
                 small * parents[0].guards.len() / parents[0].sites.len()
             ),
         ),
+        // A number of keys that changes from call to call: `IN ($1, …, $n)` is a new
+        // statement text for every n.
+        (
+            Shape::SitesOfGuardsVarying {
+                min: small,
+                max: big,
+            },
+            format!("22c preload: the sites of {small}-{big} guards (count varies per call)"),
+        ),
     ];
+    let mut plans = Vec::new();
     for (shape, label) in shapes {
         let mut op = Preload {
-            pool: &pool,
+            conn: &mut *conn,
             parents: &parents,
             shape,
         };
-        let t = interleave(&mut op, per_round, rounds, per_round).await?;
-        timed_row(
-            ctx,
-            &label,
-            "hand-written sqlx, = ANY($1) + HashMap",
-            &t,
-            rounds,
-        );
-        if matches!(shape, Shape::SitesOfGuards { .. }) {
-            let control = interleave(&mut Control(&mut op), per_round, rounds, per_round).await?;
-            control_note(ctx, "22", "hand-written preload", &control);
-        }
+        let t = calibrated(&mut op, budget, quick).await?;
+        ctx.out.row(t.row(
+            label,
+            "hand-written sqlx, = ANY($1) + HashMap, same connection",
+            Target::AtLeast(0.98),
+        ));
+        plans.push(t.plan.describe());
+    }
+    if let Some(n) = prepared_statements(&mut *conn).await {
+        ctx.out.note(format!(
+            "22c: the connection holds {n} prepared statements afterwards (sqlx's cache keeps \
+             100 per connection; every distinct key count is a new IN (…) text)"
+        ));
     }
     let mut shape = InVsAny {
-        pool: &pool,
+        conn: &mut *conn,
         parents: &parents,
         in_sqls: parents
             .iter()
@@ -594,45 +591,32 @@ async fn measure_preload(ctx: &mut Ctx, names: &[String]) -> BoxResult<()> {
             .collect(),
         n: big,
     };
-    let t = interleave(&mut shape, per_round, rounds, per_round).await?;
-    ctx.row(Row::new(
-        format!("22d hand-written, {big} keys: the library's IN ($1, …, ${big}) text vs = ANY($1)"),
-        fmt_rate(t.library),
-        format!("{} (= ANY($1), one array)", fmt_rate(t.hand)),
-        Some(t.library / t.hand),
+    let t = calibrated(&mut shape, budget, quick).await?;
+    ctx.out.row(t.row(
+        format!(
+            "22d both hand-written, {big} keys: the library's IN ($1, …, ${big}) text vs = ANY($1)"
+        ),
+        "= ANY($1), one array",
         Target::None,
     ));
-    if !ctx.quick {
-        // A number of keys that changes from call to call: `IN ($1, …, $n)` is a new
-        // statement text for every n.
-        let mut op = Preload {
-            pool: &pool,
-            parents: &parents,
-            shape: Shape::SitesOfGuardsVarying,
-        };
-        let t = interleave(&mut op, per_round, rounds, per_round).await?;
-        timed_row(
-            ctx,
-            "22c preload: the sites of 100-1,000 guards (count varies per call)",
-            "hand-written sqlx, = ANY($1) + HashMap",
-            &t,
-            rounds,
-        );
-        if let Some(n) = prepared_statements(&pool).await {
-            ctx.note(format!(
-                "22c: one pooled connection holds {n} prepared statements afterwards (sqlx's \
-                 cache keeps 100 per connection; every distinct key count is a new IN (…) text)"
-            ));
-        }
-    }
+    plans.push(t.plan.describe());
+    ctx.out
+        .note(format!("22, 22b, 22c, 22d: {}", plans.join("; ")));
     Ok(())
 }
 
 // ---------------------------------------------------------------------------------------------
 // 23 stream
 
-/// Streams (or fetches) every row of `tenant`'s guards, `limit` at most; returns the count.
-async fn consume(pool: &PgPool, tenant: &Tenant, how: &str, limit: i64) -> BoxResult<usize> {
+/// Streams (or fetches) every row of `tenant`'s guards, `limit` at most, on `pool` or, for the
+/// `-conn` kinds, on `conn`; returns the count.
+async fn consume(
+    pool: &PgPool,
+    conn: &mut PgConnection,
+    tenant: &Tenant,
+    how: &str,
+    limit: i64,
+) -> BoxResult<usize> {
     let query = Posted::query(tenant).limit(limit as u64);
     let sql = query.to_sql();
     let mut n = 0;
@@ -653,8 +637,14 @@ async fn consume(pool: &PgPool, tenant: &Tenant, how: &str, limit: i64) -> BoxRe
                 n += 1;
             }
         }
+        "library-conn" => {
+            let mut rows = query.fetch(&mut *conn);
+            while let Some(record) = rows.try_next().await? {
+                std::hint::black_box(&record);
+                n += 1;
+            }
+        }
         "sqlx-conn" => {
-            let mut conn = pool.acquire().await?;
             let mut rows = sqlx::query_as::<_, PostedRow>(AssertSqlSafe(sql))
                 .bind(limit)
                 .fetch(&mut *conn);
@@ -681,19 +671,21 @@ async fn consume(pool: &PgPool, tenant: &Tenant, how: &str, limit: i64) -> BoxRe
 
 struct Stream<'a> {
     pool: &'a PgPool,
+    conn: &'a mut PgConnection,
     tenant: &'a Tenant,
     rows: i64,
-    /// The baseline: `sqlx` (on the pool) or `sqlx-conn` (on a connection taken first).
-    hand: &'static str,
+    /// The two sides: `library` vs `sqlx` (on the pool), or `library-conn` vs `sqlx-conn` (on
+    /// one connection taken first).
+    sides: [&'static str; 2],
 }
 
 impl Op for Stream<'_> {
     async fn run(&mut self, side: Side, _i: usize) -> BoxResult<()> {
         let how = match side {
-            Side::Library => "library",
-            Side::Hand => self.hand,
+            Side::Library => self.sides[0],
+            Side::Hand | Side::Again => self.sides[1],
         };
-        let n = consume(self.pool, self.tenant, how, self.rows).await?;
+        let n = consume(self.pool, self.conn, self.tenant, how, self.rows).await?;
         assert_eq!(n as i64, self.rows);
         Ok(())
     }
@@ -715,16 +707,18 @@ pub fn child_main(args: &[String]) -> i32 {
         let options = url
             .parse::<sqlx::postgres::PgConnectOptions>()?
             .database(database);
-        let pool = pool_with(&options, 1).await?;
+        let pool = pool_with(&options, 2).await?;
+        let mut conn = pool.acquire().await?;
         let tenant = Tenant::new(tenant)?;
         let limit: i64 = rows.parse()?;
-        consume(&pool, &tenant, how, 1000).await?;
+        consume(&pool, &mut conn, &tenant, how, 1000).await?;
         let before = vm_hwm_kb();
         let start = Instant::now();
-        let n = consume(&pool, &tenant, how, limit).await?;
+        let n = consume(&pool, &mut conn, &tenant, how, limit).await?;
         let secs = start.elapsed().as_secs_f64();
         let peak = vm_hwm_kb();
         println!("CHILD before_kb={before} peak_kb={peak} secs={secs:.3} rows={n}");
+        drop(conn);
         pool.close().await;
         Ok(())
     });
@@ -788,96 +782,63 @@ pub async fn stream(ctx: &mut Ctx) -> BoxResult<()> {
 async fn measure_stream(ctx: &mut Ctx, name: &str, rows: i64) -> BoxResult<()> {
     let tenant = Tenant::new(name)?;
     let pool = ctx.pool.clone();
-    // 9 pairs: with 3 (session 6) the ratio moved by ±0.08 between runs.
-    let reps = if ctx.quick { 2 } else { 9 };
+    let mut conn = pool.acquire().await?;
     println!(
         "  SQL: {}",
         Posted::query(&tenant).limit(rows as u64).to_sql()
     );
-    println!("  {reps} streams of {rows} rows per side, interleaved (A B, B A, …)");
-    let rate = |r: f64| format!("{} rows/s", thousands((r * rows as f64).round() as u64));
-    for (code, hand, what) in [
-        ("23", "sqlx", "sqlx query_as(..).fetch(&pool), same SQL"),
+    // Blocks of one stream; 6 triples (each stream of a million rows takes about a second).
+    let plan = Plan::fixed(1, 1, if ctx.quick { 3 } else { 6 });
+    println!("  {}", plan.describe());
+    for (code, sides, what) in [
+        (
+            "23",
+            ["library", "sqlx"],
+            "Query::fetch(&pool) vs sqlx query_as(..).fetch(&pool), same SQL",
+        ),
         (
             "23b",
-            "sqlx-conn",
-            "sqlx query_as(..).fetch(&mut *conn) on a connection taken first",
+            ["library-conn", "sqlx-conn"],
+            "Query::fetch(&mut *conn) vs sqlx query_as(..).fetch(&mut *conn), one connection taken first",
         ),
     ] {
         let mut op = Stream {
             pool: &pool,
+            conn: &mut conn,
             tenant: &tenant,
             rows,
-            hand,
+            sides,
         };
-        let t = interleave(&mut op, 1, reps, 1).await?;
-        ctx.row(Row::new(
-            format!(
-                "{code} stream {} rows (Query::fetch)",
-                thousands(rows as u64)
-            ),
-            rate(t.library),
-            format!("{} ({what})", rate(t.hand)),
-            Some(t.library / t.hand),
-            Target::AtLeast(0.98),
-        ));
-        ctx.note(format!(
-            "{code} stream: median of the {reps} per-pair ratios {:.3}",
-            t.pair_median
-        ));
-        // Client CPU is steadier than wall time on a machine the server shares: this process's
-        // CPU (user + system) over whole streams, sides alternating.
-        let mut cpu = [0.0; 2];
-        for i in 0..2 * reps {
-            let side = if i % 2 == 0 {
-                Side::Library
-            } else {
-                Side::Hand
-            };
-            let before = process_cpu_secs();
-            op.run(side, i).await?;
-            cpu[usize::from(side == Side::Hand)] += process_cpu_secs() - before;
-        }
-        let ns_per_row = |secs: f64| secs * 1e9 / (reps as f64 * rows as f64);
-        ctx.row(Row::new(
-            format!("{code} client CPU per row (Query::fetch)"),
-            format!("{:.0} ns", ns_per_row(cpu[0])),
-            format!("{:.0} ns ({what})", ns_per_row(cpu[1])),
-            Some(cpu[1] / cpu[0]),
-            Target::None,
+        let t = compare(&mut op, plan).await?;
+        let (label, baseline) = what.split_once(" vs ").unwrap_or((what, what));
+        ctx.out.row(t.row(
+            format!("{code} stream {} rows: {label}", thousands(rows as u64)),
+            baseline,
+            Target::AtLeast(0.95),
         ));
     }
-    // Peak RSS growth, each in a fresh child process: streams at a tenth and at all the rows,
-    // and fetch_all for contrast.
-    let small = rows / 10;
-    let mut cells = Vec::new();
-    for how in ["library", "sqlx", "sqlx-conn", "library-all", "sqlx-all"] {
-        let mut line = Vec::new();
-        for n in [small, rows] {
-            let (mb, secs) = child(ctx, name, how, n).await?;
-            line.push((n, mb, secs));
-        }
-        cells.push((how, line));
+    drop(conn);
+    // Peak RSS growth over the whole read, each in a fresh child process: the streams, and
+    // fetch_all for contrast.
+    let mut mb = Vec::new();
+    for how in ["library", "sqlx", "library-all", "sqlx-all"] {
+        mb.push(child(ctx, name, how, rows).await?.0);
     }
-    for (how, line) in &cells {
-        let [(n0, mb0, s0), (n1, mb1, s1)] = line.as_slice() else {
-            unreachable!()
-        };
-        let what = match *how {
-            "library" => "Query::fetch",
-            "sqlx" => "sqlx query_as(..).fetch(&pool)",
-            "sqlx-conn" => "sqlx query_as(..).fetch(&mut *conn)",
-            "library-all" => "Query::fetch_all",
-            _ => "sqlx query_as(..).fetch_all",
-        };
-        ctx.row(Row::new(
-            format!("23 peak RSS growth, {what}: {} rows", thousands(*n1 as u64)),
-            format!("{mb1:.1} MB ({s1:.2} s)"),
-            format!("{mb0:.1} MB at {} rows ({s0:.2} s)", thousands(*n0 as u64)),
-            None,
-            Target::None,
-        ));
-    }
+    let n = thousands(rows as u64);
+    ctx.out.row(Row::new(
+        format!("23c peak RSS growth, Query::fetch of {n} rows"),
+        format!("{:.1} MB", mb[0]),
+        format!("{:.1} MB (sqlx query_as(..).fetch(&pool))", mb[1]),
+        None,
+        Target::None,
+    ));
+    ctx.out.row(Row::new(
+        format!("23d peak RSS growth, Query::fetch_all of {n} rows"),
+        format!("{:.1} MB", mb[2]),
+        format!("{:.1} MB (sqlx query_as(..).fetch_all(&pool))", mb[3]),
+        Some(mb[2] / mb[3]),
+        Target::None,
+    ));
     Ok(())
 }
 
@@ -885,10 +846,11 @@ async fn measure_stream(ctx: &mut Ctx, name: &str, rows: i64) -> BoxResult<()> {
 // 24 upsert
 
 struct Upsert<'a> {
-    pool: &'a PgPool,
-    /// The library's tenant and the hand-written side's (the same table, written alike).
-    tenants: [&'a Tenant; 2],
-    sql: &'static str,
+    conn: &'a mut PgConnection,
+    /// The tenant of each side (the same table, written alike).
+    tenants: [&'a Tenant; 3],
+    /// The library's text for the hand-written sides' tenants.
+    sqls: [&'static str; 2],
     batch: usize,
 }
 
@@ -906,6 +868,19 @@ fn badges(i: usize, batch: usize) -> Vec<Badge> {
         .collect()
 }
 
+/// The hand-written upsert: `sql` with three values bound per model.
+async fn upsert_by_hand(
+    conn: &mut PgConnection,
+    sql: &'static str,
+    models: Vec<Badge>,
+) -> BoxResult<Vec<BadgeRow>> {
+    let mut q = sqlx::query_as::<_, BadgeRow>(AssertSqlSafe(sql));
+    for m in models {
+        q = q.bind(m.code).bind(m.holder).bind(m.level);
+    }
+    Ok(q.fetch_all(conn).await?)
+}
+
 impl Op for Upsert<'_> {
     async fn run(&mut self, side: Side, i: usize) -> BoxResult<()> {
         let models = badges(i, self.batch);
@@ -914,16 +889,14 @@ impl Op for Upsert<'_> {
                 let conflict = OnConflict::on(Badge::CODE)
                     .replace(Badge::HOLDER)
                     .replace(Badge::LEVEL);
-                let rows = Badge::upsert_many(self.pool, self.tenants[0], models, conflict).await?;
+                let rows =
+                    Badge::upsert_many(&mut *self.conn, self.tenants[0], models, conflict).await?;
                 assert_eq!(rows.len(), self.batch);
                 std::hint::black_box(rows);
             }
-            Side::Hand => {
-                let mut q = sqlx::query_as::<_, BadgeRow>(AssertSqlSafe(self.sql));
-                for m in models {
-                    q = q.bind(m.code).bind(m.holder).bind(m.level);
-                }
-                let rows = q.fetch_all(self.pool).await?;
+            Side::Hand | Side::Again => {
+                let sql = self.sqls[side.index() - 1];
+                let rows = upsert_by_hand(self.conn, sql, models).await?;
                 assert_eq!(rows.len(), self.batch);
                 std::hint::black_box(rows);
             }
@@ -935,9 +908,11 @@ impl Op for Upsert<'_> {
 /// Informational: the same upsert hand-written with one array per column (`UNNEST`), 3
 /// parameters instead of 3,000.
 struct UpsertUnnest<'a> {
-    pool: &'a PgPool,
+    conn: &'a mut PgConnection,
+    /// `VALUES` text for the first side's tenant.
     rows_sql: &'static str,
-    unnest_sql: &'static str,
+    /// The `UNNEST` text for the tenant of each of the other two sides.
+    unnest_sqls: [&'static str; 2],
     batch: usize,
 }
 
@@ -945,25 +920,19 @@ impl Op for UpsertUnnest<'_> {
     async fn run(&mut self, side: Side, i: usize) -> BoxResult<()> {
         let models = badges(i, self.batch);
         let rows: Vec<BadgeRow> = match side {
-            Side::Library => {
-                let mut q = sqlx::query_as::<_, BadgeRow>(AssertSqlSafe(self.rows_sql));
-                for m in models {
-                    q = q.bind(m.code).bind(m.holder).bind(m.level);
-                }
-                q.fetch_all(self.pool).await?
-            }
-            Side::Hand => {
+            Side::Library => upsert_by_hand(self.conn, self.rows_sql, models).await?,
+            Side::Hand | Side::Again => {
                 let (mut codes, mut holders, mut levels) = (Vec::new(), Vec::new(), Vec::new());
                 for m in models {
                     codes.push(m.code);
                     holders.push(m.holder);
                     levels.push(m.level);
                 }
-                sqlx::query_as(AssertSqlSafe(self.unnest_sql))
+                sqlx::query_as(AssertSqlSafe(self.unnest_sqls[side.index() - 1]))
                     .bind(codes)
                     .bind(holders)
                     .bind(levels)
-                    .fetch_all(self.pool)
+                    .fetch_all(&mut *self.conn)
                     .await?
             }
         };
@@ -974,19 +943,16 @@ impl Op for UpsertUnnest<'_> {
 }
 
 pub async fn upsert(ctx: &mut Ctx) -> BoxResult<()> {
-    let names = model_tenants(ctx, "up", 4, 1, 0).await?;
+    let names = model_tenants(ctx, "up", 6, 1, 0).await?;
     let result = measure_upsert(ctx, &names).await;
     ctx.cleanup.drop_schemas(&ctx.pool, &names).await?;
     result
 }
 
 async fn measure_upsert(ctx: &mut Ctx, names: &[String]) -> BoxResult<()> {
-    let (rounds, per_round, batch) = if ctx.quick {
-        (2, 3, 100)
-    } else {
-        (10, 10, 1000)
-    };
-    let pool = ctx.pool.clone();
+    let batch = if ctx.quick { 100 } else { 1000 };
+    let mut conn = ctx.pool.acquire().await?;
+    let conn = &mut *conn;
     let tenants: Vec<Tenant> = names.iter().map(Tenant::new).collect::<Result<_, _>>()?;
     let sql_of = |t: &Tenant| {
         leak(sql::upsert::<Badge>(
@@ -999,43 +965,47 @@ async fn measure_upsert(ctx: &mut Ctx, names: &[String]) -> BoxResult<()> {
     let head: String = sql_of(&tenants[1]).chars().take(160).collect();
     println!("  SQL: {head} … (the library's text, from tenancy::internals::upsert)");
     println!(
-        "  batches of {batch} rows, half of each conflicting with the previous batch; {rounds} \
-         rounds x {per_round} batches per side, each side in a tenant of its own"
+        "  batches of {batch} rows, half of each conflicting with the previous batch; each side \
+         in a tenant of its own, one connection"
     );
     let mut op = Upsert {
-        pool: &pool,
-        tenants: [&tenants[0], &tenants[1]],
-        sql: sql_of(&tenants[1]),
+        conn: &mut *conn,
+        tenants: [&tenants[0], &tenants[1], &tenants[2]],
+        sqls: [sql_of(&tenants[1]), sql_of(&tenants[2])],
         batch,
     };
-    let t = interleave(&mut op, 1, rounds, per_round).await?;
-    timed_row(
-        ctx,
-        &format!("24 upsert_many: {batch} rows, half conflicting"),
-        "hand-written sqlx, same SQL",
-        &t,
-        rounds,
-    );
-    let s = tenants[3].quoted();
-    let mut unnest = UpsertUnnest {
-        pool: &pool,
-        rows_sql: sql_of(&tenants[2]),
-        unnest_sql: leak(format!(
+    let t = calibrated(&mut op, budget(ctx.quick), ctx.quick).await?;
+    ctx.out.row(t.row(
+        format!("24 upsert_many: {batch} rows, half conflicting"),
+        "hand-written sqlx, same SQL, same connection",
+        Target::AtLeast(0.98),
+    ));
+    let unnest = |t: &Tenant| {
+        let s = t.quoted();
+        leak(format!(
             "INSERT INTO {s}.\"badges\" (\"code\", \"holder\", \"level\") \
              SELECT * FROM UNNEST($1::text[], $2::text[], $3::int4[]) \
              ON CONFLICT (\"code\") DO UPDATE SET \"holder\" = EXCLUDED.\"holder\", \
              \"level\" = EXCLUDED.\"level\" \
              RETURNING \"id\", \"code\", \"holder\", \"level\""
-        )),
+        ))
+    };
+    let mut shapes = UpsertUnnest {
+        conn: &mut *conn,
+        rows_sql: sql_of(&tenants[3]),
+        unnest_sqls: [unnest(&tenants[4]), unnest(&tenants[5])],
         batch,
     };
-    let u = interleave(&mut unnest, 1, rounds, per_round).await?;
-    ctx.row(Row::new(
-        format!("24b the same upsert hand-written: {batch}-row VALUES vs UNNEST of 3 arrays"),
-        fmt_rate(u.library),
-        format!("{} (UNNEST, 3 parameters)", fmt_rate(u.hand)),
-        Some(u.library / u.hand),
+    let u = calibrated(&mut shapes, budget(ctx.quick), ctx.quick).await?;
+    ctx.out.row(u.row(
+        format!("24b the same upsert, both hand-written: {batch}-row VALUES vs UNNEST of 3 arrays"),
+        "UNNEST, 3 parameters",
         Target::None,
+    ));
+    ctx.out.note(format!(
+        "24: {}; 24b: {}",
+        t.plan.describe(),
+        u.plan.describe()
     ));
     Ok(())
 }

@@ -18,7 +18,7 @@
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use sqlx::migrate::{Migration, MigrationType, Migrator};
 use sqlx::mysql::{MySqlConnectOptions, MySqlConnection, MySqlPool, MySqlPoolOptions};
@@ -28,6 +28,8 @@ use tenancy::internals as sql;
 use tenancy::{MigrateOptions, Outcome, Record, Tenant, TenantModel, Tenants};
 
 use crate::common::*;
+use crate::method::{calibrated, compare, Compared, Op, Plan, Rounds, Side};
+use crate::report::{Results, Row, Target};
 
 /// The integration tests' `Guard`, in a MySQL database per tenant.
 #[derive(TenantModel, Debug, Clone, PartialEq)]
@@ -93,7 +95,7 @@ fn migration(version: i64, description: &str, sql: String) -> Migration {
 
 /// Version 1, plus `ALTER TABLE guards ADD COLUMN badge{v} VARCHAR(32) NULL` for every
 /// version 2..=`upto`.
-fn migrations_upto(upto: i64) -> Vec<Migration> {
+pub fn migrations_upto(upto: i64) -> Vec<Migration> {
     let mut all = vec![migration(1, "guards", MY_V1.to_owned())];
     for v in 2..=upto {
         all.push(migration(
@@ -214,8 +216,8 @@ pub struct MyCtx {
     pub pool: MySqlPool,
     pub quick: bool,
     pub version: String,
-    pub rows: Vec<Row>,
-    pub notes: Vec<String>,
+    /// The current workload's rows and notes.
+    pub out: Results,
     created: Arc<Created>,
 }
 
@@ -236,8 +238,7 @@ impl MyCtx {
             pool,
             quick,
             version,
-            rows: Vec::new(),
-            notes: Vec::new(),
+            out: Results::default(),
             created: Arc::new(Created {
                 url,
                 names: Mutex::new(Vec::new()),
@@ -245,23 +246,8 @@ impl MyCtx {
         })
     }
 
-    pub fn row(&mut self, row: Row) {
-        let cells = row.cells();
-        println!(
-            "  -> {}: {} (baseline {}), ratio {}, target {}, met {}",
-            cells[0], cells[1], cells[2], cells[3], cells[4], cells[5]
-        );
-        self.rows.push(row);
-    }
-
-    pub fn note(&mut self, note: impl Into<String>) {
-        let note = note.into();
-        println!("  note: {note}");
-        self.notes.push(note);
-    }
-
     /// `n` fresh database names sharing one unique prefix, remembered for dropping.
-    fn names(&self, prefix: &str, n: usize) -> Vec<String> {
+    pub fn names(&self, prefix: &str, n: usize) -> Vec<String> {
         let head = tenancy_testdb::unique_name(prefix);
         let names: Vec<String> = (0..n).map(|i| format!("{head}_{i}")).collect();
         self.track(&names);
@@ -277,7 +263,7 @@ impl MyCtx {
     }
 
     /// A fresh registry database (created by the library on first use).
-    fn registry(&self, prefix: &str) -> String {
+    pub fn registry(&self, prefix: &str) -> String {
         self.names(prefix, 1).remove(0)
     }
 
@@ -322,7 +308,7 @@ impl MyCtx {
     }
 
     /// A handle on `registry` with `migrations`.
-    fn tenants(&self, registry: &str, migrations: Vec<Migration>) -> BoxResult<Tenants<MySql>> {
+    pub fn tenants(&self, registry: &str, migrations: Vec<Migration>) -> BoxResult<Tenants<MySql>> {
         Ok(
             Tenants::new(self.pool.clone(), Migrator::with_migrations(migrations))?
                 .with_registry(registry)?,
@@ -409,10 +395,10 @@ async fn fleet(ctx: &MyCtx, registry: &str, names: &[String]) -> BoxResult<()> {
 // ---------------------------------------------------------------------------------------------
 // 9: CRUD.
 
-/// Insert: the library's `insert` vs `INSERT` + `SELECT … WHERE id = LAST_INSERT_ID()` on one
-/// connection from the pool. Each side keeps what it inserted for the delete.
+/// Insert: the library's `insert` vs `INSERT` + `SELECT … WHERE id = LAST_INSERT_ID()` on the
+/// same connection. Each side keeps what it inserted for the delete.
 struct Insert<'a> {
-    pool: &'a MySqlPool,
+    conn: &'a mut MySqlConnection,
     tenant: &'a Tenant,
     insert: &'static str,
     read_back: &'static str,
@@ -421,25 +407,32 @@ struct Insert<'a> {
 }
 
 impl Op for Insert<'_> {
+    async fn before_triple(&mut self) -> BoxResult<()> {
+        begin(self.conn).await
+    }
+
+    async fn after_triple(&mut self) -> BoxResult<()> {
+        commit(self.conn).await
+    }
+
     async fn run(&mut self, side: Side, i: usize) -> BoxResult<()> {
         let name = format!("guard {i}");
         match side {
             Side::Library => {
                 let record = MyGuard::new(&name, "Guard")
-                    .insert(self.pool, self.tenant)
+                    .insert(&mut *self.conn, self.tenant)
                     .await?;
                 self.records.push(record);
             }
-            Side::Hand => {
-                let mut conn = self.pool.acquire().await?;
+            Side::Hand | Side::Again => {
                 sqlx::query(AssertSqlSafe(self.insert))
                     .bind(name)
                     .bind("Guard")
                     .bind(None::<i32>)
-                    .execute(&mut *conn)
+                    .execute(&mut *self.conn)
                     .await?;
                 let row: Option<MyGuardRow> = sqlx::query_as(AssertSqlSafe(self.read_back))
-                    .fetch_optional(&mut *conn)
+                    .fetch_optional(&mut *self.conn)
                     .await?;
                 self.ids.push(row.ok_or("inserted row not read back")?.id);
             }
@@ -449,7 +442,7 @@ impl Op for Insert<'_> {
 }
 
 struct Find<'a> {
-    pool: &'a MySqlPool,
+    conn: &'a mut MySqlConnection,
     tenant: &'a Tenant,
     sql: &'static str,
 }
@@ -459,14 +452,14 @@ impl Op for Find<'_> {
         let id = 1 + (i % 1000) as u64;
         match side {
             Side::Library => {
-                let found = MyGuard::find(self.pool, self.tenant, id).await?;
+                let found = MyGuard::find(&mut *self.conn, self.tenant, id).await?;
                 assert!(found.is_some());
                 std::hint::black_box(found);
             }
-            Side::Hand => {
+            Side::Hand | Side::Again => {
                 let found: Option<MyGuardRow> = sqlx::query_as(AssertSqlSafe(self.sql))
                     .bind(id)
-                    .fetch_optional(self.pool)
+                    .fetch_optional(&mut *self.conn)
                     .await?;
                 assert!(found.is_some());
                 std::hint::black_box(found);
@@ -476,18 +469,28 @@ impl Op for Find<'_> {
     }
 }
 
-/// A full-record update: `UPDATE … WHERE id = ?` then `SELECT … WHERE id = ?` on one
-/// connection (the library's `Record::update`; the hand-written side the same two statements).
+/// A full-record update: `UPDATE … WHERE id = ?` then `SELECT … WHERE id = ?` (the library's
+/// `Record::update`; the hand-written side the same two statements), each side on 200 rows of
+/// its own.
 struct Update<'a> {
-    pool: &'a MySqlPool,
+    conn: &'a mut MySqlConnection,
     tenant: &'a Tenant,
     update: &'static str,
     select: &'static str,
     records: Vec<Record<MyGuard>>,
-    rows: Vec<MyGuardRow>,
+    /// The rows of the hand-written side and of its A/A twin.
+    rows: [Vec<MyGuardRow>; 2],
 }
 
 impl Op for Update<'_> {
+    async fn before_triple(&mut self) -> BoxResult<()> {
+        begin(self.conn).await
+    }
+
+    async fn after_triple(&mut self) -> BoxResult<()> {
+        commit(self.conn).await
+    }
+
     async fn run(&mut self, side: Side, i: usize) -> BoxResult<()> {
         let age = Some(20 + (i % 60) as i32);
         match side {
@@ -495,22 +498,22 @@ impl Op for Update<'_> {
                 let n = self.records.len();
                 let record = &mut self.records[i % n];
                 record.age = age;
-                record.update(self.pool, self.tenant).await?;
+                record.update(&mut *self.conn, self.tenant).await?;
             }
-            Side::Hand => {
-                let n = self.rows.len();
-                let row = &mut self.rows[i % n];
-                let mut conn = self.pool.acquire().await?;
+            Side::Hand | Side::Again => {
+                let rows = &mut self.rows[side.index() - 1];
+                let n = rows.len();
+                let row = &mut rows[i % n];
                 sqlx::query(AssertSqlSafe(self.update))
                     .bind(&row.name)
                     .bind(&row.position)
                     .bind(age)
                     .bind(row.id)
-                    .execute(&mut *conn)
+                    .execute(&mut *self.conn)
                     .await?;
                 let updated: Option<MyGuardRow> = sqlx::query_as(AssertSqlSafe(self.select))
                     .bind(row.id)
-                    .fetch_optional(&mut *conn)
+                    .fetch_optional(&mut *self.conn)
                     .await?;
                 *row = updated.ok_or("row gone")?;
             }
@@ -522,7 +525,7 @@ impl Op for Update<'_> {
 /// Delete by key: each side deletes the rows it inserted (`Record::delete` vs `DELETE … WHERE
 /// id = ?`, checking one row was affected).
 struct Delete<'a> {
-    pool: &'a MySqlPool,
+    conn: &'a mut MySqlConnection,
     tenant: &'a Tenant,
     sql: &'static str,
     records: Vec<Record<MyGuard>>,
@@ -530,17 +533,25 @@ struct Delete<'a> {
 }
 
 impl Op for Delete<'_> {
+    async fn before_triple(&mut self) -> BoxResult<()> {
+        begin(self.conn).await
+    }
+
+    async fn after_triple(&mut self) -> BoxResult<()> {
+        commit(self.conn).await
+    }
+
     async fn run(&mut self, side: Side, _i: usize) -> BoxResult<()> {
         match side {
             Side::Library => {
                 let mut record = self.records.pop().ok_or("no row left to delete")?;
-                record.delete(self.pool, self.tenant).await?;
+                record.delete(&mut *self.conn, self.tenant).await?;
             }
-            Side::Hand => {
+            Side::Hand | Side::Again => {
                 let id = self.ids.pop().ok_or("no row left to delete")?;
                 let done = sqlx::query(AssertSqlSafe(self.sql))
                     .bind(id)
-                    .execute(self.pool)
+                    .execute(&mut *self.conn)
                     .await?;
                 if done.rows_affected() != 1 {
                     return Err("row not deleted".into());
@@ -553,7 +564,7 @@ impl Op for Delete<'_> {
 
 /// `WHERE position = ? ORDER BY id ASC LIMIT ?`, 10 rows back.
 struct Filtered<'a> {
-    pool: &'a MySqlPool,
+    conn: &'a mut MySqlConnection,
     tenant: &'a Tenant,
     sql: &'static str,
 }
@@ -566,16 +577,16 @@ impl Op for Filtered<'_> {
                     .filter(MyGuard::POSITION.eq("Captain"))
                     .order_by(MyGuard::ID.asc())
                     .limit(10)
-                    .fetch_all(self.pool)
+                    .fetch_all(&mut *self.conn)
                     .await?;
                 assert_eq!(rows.len(), 10);
                 std::hint::black_box(rows);
             }
-            Side::Hand => {
+            Side::Hand | Side::Again => {
                 let rows: Vec<MyGuardRow> = sqlx::query_as(AssertSqlSafe(self.sql))
                     .bind("Captain")
                     .bind(10_i64)
-                    .fetch_all(self.pool)
+                    .fetch_all(&mut *self.conn)
                     .await?;
                 assert_eq!(rows.len(), 10);
                 std::hint::black_box(rows);
@@ -585,9 +596,20 @@ impl Op for Filtered<'_> {
     }
 }
 
-/// A/A control: the hand-written operation on both sides.
+/// A triple of writes runs in one transaction, committed after it (untimed): the server's
+/// flush setting is global (`innodb_flush_log_at_trx_commit`), and a commit per operation
+/// waiting for the disk would drown the difference between the sides.
+async fn begin(conn: &mut MySqlConnection) -> BoxResult<()> {
+    sqlx::raw_sql("BEGIN").execute(conn).await?;
+    Ok(())
+}
+
+async fn commit(conn: &mut MySqlConnection) -> BoxResult<()> {
+    sqlx::raw_sql("COMMIT").execute(conn).await?;
+    Ok(())
+}
+
 pub async fn crud(ctx: &mut MyCtx) -> BoxResult<()> {
-    let (rounds, per_round) = if ctx.quick { (4, 50) } else { (40, 400) };
     let registry = ctx.registry("mb_crud");
     let tenants = ctx.tenants(&registry, migrations_upto(1))?;
     let names = ctx.names("mb_crud_t", 1);
@@ -600,44 +622,42 @@ pub async fn crud(ctx: &mut MyCtx) -> BoxResult<()> {
         )))
         .execute(&ctx.pool)
         .await?;
-        crud_measure(ctx, &tenant, rounds, per_round).await
+        crud_measure(ctx, &tenant).await
     }
     .await;
     ctx.drop_all().await?;
     result
 }
 
-async fn crud_measure(
-    ctx: &mut MyCtx,
-    tenant: &Tenant,
-    rounds: usize,
-    per_round: usize,
-) -> BoxResult<()> {
-    let pool = ctx.pool.clone();
+async fn crud_measure(ctx: &mut MyCtx, tenant: &Tenant) -> BoxResult<()> {
+    let mut conn = ctx.pool.acquire().await?;
+    let conn = &mut *conn;
     let table = &MyGuard::TABLE;
     let updatable: Vec<usize> = table.updatable_indexes().collect();
     let mut records = Vec::new();
     for id in 1..=200 {
         records.push(
-            MyGuard::find(&pool, tenant, id)
+            MyGuard::find(&mut *conn, tenant, id)
                 .await?
                 .ok_or("seeded row")?,
         );
     }
-    let rows: Vec<MyGuardRow> = sqlx::query_as(AssertSqlSafe(format!(
-        "SELECT * FROM {}.guards WHERE id > 200 AND id <= 400 ORDER BY id",
-        quote(tenant.as_str())
-    )))
-    .fetch_all(&pool)
-    .await?;
-    println!(
-        "  {rounds} rounds x {per_round} ops per side and operation, one task, pool of {POOL_SIZE}"
-    );
-    let warm = (per_round / 5).max(10);
-    let mut ops: Vec<(&str, Timed)> = Vec::new();
-
+    let mut rows = [Vec::new(), Vec::new()];
+    for (k, rows) in rows.iter_mut().enumerate() {
+        *rows = sqlx::query_as(AssertSqlSafe(format!(
+            "SELECT * FROM {}.guards WHERE id > ? AND id <= ? + 200 ORDER BY id",
+            quote(tenant.as_str())
+        )))
+        .bind(200 * (k as u64 + 1))
+        .bind(200 * (k as u64 + 1))
+        .fetch_all(&mut *conn)
+        .await?;
+    }
+    let (budget, quick) = (crate::crud::crud_budget(ctx.quick), ctx.quick);
+    println!("  one task, one connection; about {budget:?} of recorded operations each");
+    let mut ops: Vec<(&str, Compared)> = Vec::new();
     let mut insert = Insert {
-        pool: &pool,
+        conn: &mut *conn,
         tenant,
         insert: leak(sql::insert::<MyGuard>(tenant, 1)),
         read_back: leak(
@@ -646,21 +666,21 @@ async fn crud_measure(
         records: Vec::new(),
         ids: Vec::new(),
     };
+    let insert_plan = Plan::calibrate(&mut insert, budget, quick).await?;
     ops.push((
         "insert + read back by LAST_INSERT_ID()",
-        interleave(&mut insert, warm, rounds, per_round).await?,
+        compare(&mut insert, insert_plan).await?,
     ));
+    let insert_run = ops[0].1.plan;
+    let (inserted, inserted_ids) = (insert.records, insert.ids);
     let mut find = Find {
-        pool: &pool,
+        conn: &mut *conn,
         tenant,
         sql: leak(sql::select_by_pk::<MyGuard>(tenant)),
     };
-    ops.push((
-        "find by id",
-        interleave(&mut find, warm, rounds, per_round).await?,
-    ));
+    ops.push(("find by id", calibrated(&mut find, budget, quick).await?));
     let mut update = Update {
-        pool: &pool,
+        conn: &mut *conn,
         tenant,
         update: leak(sql::update::<MyGuard>(tenant, &updatable)),
         select: leak(sql::select_by_pk::<MyGuard>(tenant)),
@@ -669,53 +689,38 @@ async fn crud_measure(
     };
     ops.push((
         "update + read back by key",
-        interleave(&mut update, warm, rounds, per_round).await?,
+        calibrated(&mut update, budget, quick).await?,
     ));
     let mut delete = Delete {
-        pool: &pool,
+        conn: &mut *conn,
         tenant,
         sql: leak(sql::delete_by_pk::<MyGuard>(tenant)),
-        records: std::mem::take(&mut insert.records),
-        ids: std::mem::take(&mut insert.ids),
+        records: inserted,
+        ids: inserted_ids,
     };
-    ops.push((
-        "delete by id",
-        interleave(&mut delete, warm, rounds, per_round).await?,
-    ));
+    ops.push(("delete by id", compare(&mut delete, insert_run).await?));
     let query_sql = MyGuard::query(tenant)
         .filter(MyGuard::POSITION.eq("Captain"))
         .order_by(MyGuard::ID.asc())
         .limit(10)
         .to_sql();
     let mut filtered = Filtered {
-        pool: &pool,
+        conn: &mut *conn,
         tenant,
         sql: leak(query_sql),
     };
     ops.push((
         "filtered query",
-        interleave(&mut filtered, warm, rounds, per_round).await?,
+        calibrated(&mut filtered, budget, quick).await?,
     ));
-    let control = interleave(&mut Control(&mut find), warm, rounds, per_round).await?;
-    ctx.note(format!(
-        "9 A/A control (hand-written find by id on both sides): ratio {:.3}, median of \
-         per-round ratios {:.3}",
-        control.library / control.hand,
-        control.pair_median
-    ));
-    for (name, o) in ops {
-        ctx.row(Row::new(
-            format!("9 MariaDB {name} (generated vs hand-written)"),
-            fmt_rate(o.library),
-            format!("{} (hand-written sqlx, same SQL)", fmt_rate(o.hand)),
-            Some(o.library / o.hand),
+    for (op, c) in &ops {
+        ctx.out.row(c.row(
+            format!("9 {op}"),
+            "hand-written sqlx, same SQL, same connection",
             Target::AtLeast(0.98),
         ));
-        ctx.note(format!(
-            "9 {name}: median of the {rounds} per-round ratios {:.3}",
-            o.pair_median
-        ));
     }
+    ctx.out.note(crate::crud::plans_note(&ops));
     Ok(())
 }
 
@@ -725,13 +730,16 @@ async fn crud_measure(
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 enum Create {
     Floor,
+    /// The floor again: the A/A control.
+    FloorAgain,
     Library,
     LibraryConcurrent,
     FloorStatements,
 }
 
-const CREATE_VARIANTS: [Create; 4] = [
+const CREATE_VARIANTS: [Create; 5] = [
     Create::Floor,
+    Create::FloorAgain,
     Create::Library,
     Create::LibraryConcurrent,
     Create::FloorStatements,
@@ -782,7 +790,7 @@ async fn create_measure(ctx: &mut MyCtx, registry: &str, n: usize) -> BoxResult<
          rotating), which are dropped before the next variant"
     );
     let mut floor_conn = MySqlConnection::connect_with(&ctx.options).await?;
-    let mut totals = [Duration::ZERO; CREATE_VARIANTS.len()];
+    let mut times = Rounds::new(CREATE_VARIANTS.len());
     for round in 0..rounds {
         for k in 0..CREATE_VARIANTS.len() {
             let vi = (k + round) % CREATE_VARIANTS.len();
@@ -794,7 +802,7 @@ async fn create_measure(ctx: &mut MyCtx, registry: &str, n: usize) -> BoxResult<
                 .collect();
             let start = Instant::now();
             match CREATE_VARIANTS[vi] {
-                Create::Floor => {
+                Create::Floor | Create::FloorAgain => {
                     for text in texts {
                         sqlx::raw_sql(AssertSqlSafe(text))
                             .execute(&mut floor_conn)
@@ -827,7 +835,7 @@ async fn create_measure(ctx: &mut MyCtx, registry: &str, n: usize) -> BoxResult<
                     .await?;
                 }
             }
-            totals[vi] += start.elapsed();
+            times.push(vi, start.elapsed().as_secs_f64());
             // Every variant registered its tenants at version 1.
             let registered = tenants.status().await?;
             if registered.len() != per_round || registered.iter().any(|s| s.applied != [1]) {
@@ -848,40 +856,39 @@ async fn create_measure(ctx: &mut MyCtx, registry: &str, n: usize) -> BoxResult<
         }
     }
     let _ = floor_conn.close().await;
-    let secs = |v: Create| totals[CREATE_VARIANTS.iter().position(|x| *x == v).unwrap()];
-    let floor = secs(Create::Floor).as_secs_f64();
-    let baseline = format!(
-        "{} (floor: one text per tenant, one connection)",
-        fmt_secs(floor)
-    );
+    let at = |v: Create| CREATE_VARIANTS.iter().position(|x| *x == v).unwrap();
     let rows = [
         (
             Create::Library,
-            "10 MariaDB create {n} tenants: Tenants<MySql>::create, sequential".to_owned(),
+            format!("10 create {n} tenants: Tenants<MySql>::create, sequential"),
             Target::AtMost(1.5),
         ),
         (
             Create::LibraryConcurrent,
-            format!("10b MariaDB create {{n}} tenants: Tenants<MySql>::create, {POOL_SIZE} concurrent"),
+            format!("10b create {n} tenants: Tenants<MySql>::create, {POOL_SIZE} concurrent"),
             Target::AtMost(1.5),
         ),
         (
             Create::FloorStatements,
-            "10c MariaDB create {n} tenants: the floor's statements one round trip each (reference)"
-                .to_owned(),
+            format!(
+                "10c create {n} tenants: the floor's statements one round trip each (reference)"
+            ),
             Target::None,
         ),
     ];
     for (v, label, target) in rows {
-        let d = secs(v).as_secs_f64();
-        ctx.row(Row::new(
-            label.replace("{n}", &n.to_string()),
-            fmt_secs(d),
-            baseline.clone(),
-            Some(d / floor),
+        ctx.out.row(times.row(
+            label,
+            at(v),
+            at(Create::Floor),
+            Some(at(Create::FloorAgain)),
+            "floor: one text per tenant, one connection",
             target,
         ));
     }
+    ctx.out.note(format!(
+        "{rounds} rounds of {per_round} tenants per variant; ratios are medians of the per-round ratios"
+    ));
     Ok(())
 }
 
@@ -972,9 +979,9 @@ async fn noop_measure(ctx: &mut MyCtx) -> BoxResult<()> {
         } else {
             "tenants (registry rows only)"
         };
-        ctx.row(
+        ctx.out.row(
             Row::new(
-                format!("11 MariaDB migrate_all, nothing pending, {n} {what} (median of {runs})"),
+                format!("11 migrate_all, nothing pending, {n} {what} (median of {runs})"),
                 fmt_secs(lib),
                 format!("{} (its registry query alone)", fmt_secs(raw)),
                 Some(lib / raw),
@@ -982,7 +989,8 @@ async fn noop_measure(ctx: &mut MyCtx) -> BoxResult<()> {
             )
             .value(lib),
         );
-        ctx.note(format!("11 {n} tenants, migrate_all runs: {spread}"));
+        ctx.out
+            .note(format!("{n} tenants, migrate_all runs: {spread}"));
         if real {
             ctx.drop_databases(&names).await?;
         }
@@ -997,6 +1005,8 @@ async fn noop_measure(ctx: &mut MyCtx) -> BoxResult<()> {
 enum Pending {
     /// ALTER + one bookkeeping INSERT (success = TRUE), one text per tenant.
     Floor,
+    /// The floor again, on fleets of its own: the A/A control.
+    FloorAgain,
     /// The library's bookkeeping (INSERT success = FALSE, ALTER, UPDATE success = TRUE), one
     /// text per tenant: the floor plus one commit.
     FloorFlag,
@@ -1007,8 +1017,9 @@ enum Pending {
     Library,
 }
 
-const PENDING_VARIANTS: [Pending; 4] = [
+const PENDING_VARIANTS: [Pending; 5] = [
     Pending::Floor,
+    Pending::FloorAgain,
     Pending::FloorFlag,
     Pending::Statements,
     Pending::Library,
@@ -1075,7 +1086,7 @@ async fn pending_measure(ctx: &mut MyCtx) -> BoxResult<()> {
         "  {rounds} rounds; each adds one pending ADD COLUMN that every variant applies to its \
          own {n} tenants (order rotating)"
     );
-    let mut secs = vec![Vec::new(); PENDING_VARIANTS.len()];
+    let mut times = Rounds::new(PENDING_VARIANTS.len());
     for round in 0..rounds {
         let version = 2 + round as i64;
         let all = migrations_upto(version);
@@ -1084,11 +1095,16 @@ async fn pending_measure(ctx: &mut MyCtx) -> BoxResult<()> {
             let vi = (k + round) % PENDING_VARIANTS.len();
             let (registry, names) = &fleets[vi];
             match PENDING_VARIANTS[vi] {
-                v @ (Pending::Floor | Pending::FloorFlag | Pending::Statements) => {
+                v @ (Pending::Floor
+                | Pending::FloorAgain
+                | Pending::FloorFlag
+                | Pending::Statements) => {
                     let lists: Vec<Vec<String>> = names
                         .iter()
                         .map(|t| match v {
-                            Pending::Floor => vec![alter_text(registry, t, &last)],
+                            Pending::Floor | Pending::FloorAgain => {
+                                vec![alter_text(registry, t, &last)]
+                            }
                             Pending::FloorFlag => vec![flagged(registry, t, &last).join(";\n")],
                             _ => library_statements(registry, t, &last),
                         })
@@ -1096,14 +1112,14 @@ async fn pending_measure(ctx: &mut MyCtx) -> BoxResult<()> {
                     let conns = ctx.connections(POOL_SIZE as usize).await?;
                     let start = Instant::now();
                     let conns = run_lists(conns, lists).await?;
-                    secs[vi].push(start.elapsed().as_secs_f64());
+                    times.push(vi, start.elapsed().as_secs_f64());
                     close_all(conns).await;
                 }
                 Pending::Library => {
                     let start = Instant::now();
                     let handle = ctx.tenants(registry, all.clone())?;
                     let report = handle.migrate_all(MigrateOptions::default()).await?;
-                    secs[vi].push(start.elapsed().as_secs_f64());
+                    times.push(vi, start.elapsed().as_secs_f64());
                     let migrated = report
                         .tenants
                         .iter()
@@ -1129,43 +1145,40 @@ async fn pending_measure(ctx: &mut MyCtx) -> BoxResult<()> {
             return Err(format!("fleet {registry}: not every tenant at the last version").into());
         }
     }
-    for (v, times) in PENDING_VARIANTS.iter().zip(&secs) {
-        let times: Vec<String> = times.iter().map(|s| fmt_secs(*s)).collect();
-        ctx.note(format!("12 {v:?}, per round: {}", times.join(", ")));
-    }
-    let med: Vec<f64> = secs.iter_mut().map(|s| median(s)).collect();
-    let floor = med[0];
-    let baseline = format!(
-        "{} (floor: ALTER + bookkeeping INSERT, one text per tenant, {POOL_SIZE} connections)",
-        fmt_secs(floor)
-    );
+    let at = |v: Pending| PENDING_VARIANTS.iter().position(|x| *x == v).unwrap();
     let rows = [
         (
             Pending::Library,
-            format!("12 MariaDB migrate_all, 1 pending ADD COLUMN, {n} tenants (concurrency {POOL_SIZE})"),
+            format!("12 migrate_all, 1 pending ADD COLUMN, {n} tenants (concurrency {POOL_SIZE})"),
             Target::AtMost(2.0),
         ),
         (
             Pending::FloorFlag,
-            format!("12b floor with the library's FALSE-then-TRUE bookkeeping, one text per tenant (reference), {n} tenants"),
+            format!("12b the floor with the library's FALSE-then-TRUE bookkeeping (reference), {n} tenants"),
             Target::None,
         ),
         (
             Pending::Statements,
-            format!("12c the library's statements after its lock, one round trip each, open connections (reference), {n} tenants"),
+            format!("12c the library's statements after its lock, one round trip each (reference), {n} tenants"),
             Target::None,
         ),
     ];
     for (v, label, target) in rows {
-        let vi = PENDING_VARIANTS.iter().position(|x| *x == v).unwrap();
-        ctx.row(Row::new(
-            format!("{label} (median of {rounds})"),
-            fmt_secs(med[vi]),
-            baseline.clone(),
-            Some(med[vi] / floor),
+        ctx.out.row(times.row(
+            label,
+            at(v),
+            at(Pending::Floor),
+            Some(at(Pending::FloorAgain)),
+            &format!(
+                "floor: ALTER + bookkeeping INSERT, one text per tenant, {POOL_SIZE} connections"
+            ),
             target,
         ));
     }
+    ctx.out.note(format!(
+        "{rounds} rounds; library per round: {}",
+        times.each(at(Pending::Library))
+    ));
     overheads(ctx, n).await
 }
 
@@ -1211,8 +1224,8 @@ async fn overheads(ctx: &mut MyCtx, n: usize) -> BoxResult<()> {
     let conns = run_texts(conns, paired).await?;
     let lock_one_conn = start.elapsed().as_secs_f64();
     close_all(conns).await;
-    ctx.note(format!(
-        "12 fixed costs for {n} tenants: connect + SET lock timeouts + close on {workers} tasks \
+    ctx.out.note(format!(
+        "fixed costs for {n} tenants: connect + SET lock timeouts + close on {workers} tasks \
          {}; GET_LOCK + RELEASE_LOCK round trips on one connection {} ({:.0} us per pair)",
         fmt_secs(connect),
         fmt_secs(lock_one_conn),

@@ -27,6 +27,8 @@ use tenancy::sqlite::PoolBudget;
 use tenancy::{MigrateOptions, Outcome, Record, Tenant, TenantModel, TenantPool, Tenants};
 
 use crate::common::*;
+use crate::method::{calibrated, compare, paired, Compared, Op, Plan, Rounds, Side};
+use crate::report::{Results, Row, Target};
 
 /// The integration tests' `Guard`, in a SQLite file per tenant.
 #[derive(TenantModel, Debug, Clone, PartialEq)]
@@ -88,7 +90,7 @@ fn migration(version: i64, description: &str, sql: String) -> Migration {
 }
 
 /// Version 1, plus `ALTER TABLE guards ADD COLUMN badge{v} TEXT NULL` for 2..=`upto`.
-fn migrations_upto(upto: i64) -> Vec<Migration> {
+pub fn migrations_upto(upto: i64) -> Vec<Migration> {
     let mut all = vec![migration(1, "guards", LITE_V1.to_owned())];
     for v in 2..=upto {
         all.push(migration(
@@ -101,10 +103,10 @@ fn migrations_upto(upto: i64) -> Vec<Migration> {
 }
 
 /// A temporary folder, removed when dropped.
-struct Folder(PathBuf);
+pub struct Folder(pub PathBuf);
 
 impl Folder {
-    fn new(prefix: &str) -> BoxResult<Self> {
+    pub fn new(prefix: &str) -> BoxResult<Self> {
         let path = std::env::temp_dir().join(tenancy_testdb::unique_name(prefix));
         std::fs::create_dir_all(&path)?;
         Ok(Folder(path))
@@ -124,37 +126,21 @@ impl Drop for Folder {
 /// The SQLite workloads' context: the results.
 pub struct LiteCtx {
     pub quick: bool,
-    pub rows: Vec<Row>,
-    pub notes: Vec<String>,
+    /// The current workload's rows and notes.
+    pub out: Results,
 }
 
 impl LiteCtx {
     pub fn new(quick: bool) -> Self {
         LiteCtx {
             quick,
-            rows: Vec::new(),
-            notes: Vec::new(),
+            out: Results::default(),
         }
-    }
-
-    pub fn row(&mut self, row: Row) {
-        let cells = row.cells();
-        println!(
-            "  -> {}: {} (baseline {}), ratio {}, target {}, met {}",
-            cells[0], cells[1], cells[2], cells[3], cells[4], cells[5]
-        );
-        self.rows.push(row);
-    }
-
-    pub fn note(&mut self, note: impl Into<String>) {
-        let note = note.into();
-        println!("  note: {note}");
-        self.notes.push(note);
     }
 }
 
 /// A handle on a fresh registry in `folder` with `migrations`.
-async fn tenants(folder: &Folder, migrations: Vec<Migration>) -> BoxResult<Tenants<Sqlite>> {
+pub async fn tenants(folder: &Folder, migrations: Vec<Migration>) -> BoxResult<Tenants<Sqlite>> {
     let registry = tenancy::sqlite::open(&folder.url()).await?;
     Ok(Tenants::new(
         registry,
@@ -208,10 +194,11 @@ async fn connect(path: &Path) -> BoxResult<SqliteConnection> {
 }
 
 // ---------------------------------------------------------------------------------------------
-// 13: CRUD.
+// 14: CRUD.
 
 struct Insert<'a> {
     db: &'a TenantPool<Sqlite>,
+    tenant: &'a Tenant,
     sql: &'static str,
     records: Vec<Record<LiteGuard>>,
     ids: Vec<i64>,
@@ -223,11 +210,11 @@ impl Op for Insert<'_> {
         match side {
             Side::Library => {
                 let stored = LiteGuard::new(&name, "Guard")
-                    .insert(self.db, self.db.tenant())
+                    .insert(self.db, self.tenant)
                     .await?;
                 self.records.push(stored);
             }
-            Side::Hand => {
+            Side::Hand | Side::Again => {
                 let row: LiteGuardRow = sqlx::query_as(AssertSqlSafe(self.sql))
                     .bind(&name)
                     .bind("Guard")
@@ -243,6 +230,7 @@ impl Op for Insert<'_> {
 
 struct Find<'a> {
     db: &'a TenantPool<Sqlite>,
+    tenant: &'a Tenant,
     sql: &'static str,
 }
 
@@ -251,11 +239,11 @@ impl Op for Find<'_> {
         let id = 1 + (i % 1000) as i64;
         match side {
             Side::Library => {
-                let found = LiteGuard::find(self.db, self.db.tenant(), id).await?;
+                let found = LiteGuard::find(self.db, self.tenant, id).await?;
                 assert!(found.is_some());
                 std::hint::black_box(found);
             }
-            Side::Hand => {
+            Side::Hand | Side::Again => {
                 let found: Option<LiteGuardRow> = sqlx::query_as(AssertSqlSafe(self.sql))
                     .bind(id)
                     .fetch_optional(self.db.sqlx_pool())
@@ -268,11 +256,14 @@ impl Op for Find<'_> {
     }
 }
 
+/// `Record::update` vs the same `UPDATE … RETURNING`, each side on 200 rows of its own.
 struct Update<'a> {
     db: &'a TenantPool<Sqlite>,
+    tenant: &'a Tenant,
     sql: &'static str,
     records: Vec<Record<LiteGuard>>,
-    rows: Vec<LiteGuardRow>,
+    /// The rows of the hand-written side and of its A/A twin.
+    rows: [Vec<LiteGuardRow>; 2],
 }
 
 impl Op for Update<'_> {
@@ -287,11 +278,12 @@ impl Op for Update<'_> {
                 let n = self.records.len();
                 let record = &mut self.records[i % n];
                 record.position = position.into();
-                record.update(self.db, self.db.tenant()).await?;
+                record.update(self.db, self.tenant).await?;
             }
-            Side::Hand => {
-                let n = self.rows.len();
-                let row = &mut self.rows[i % n];
+            Side::Hand | Side::Again => {
+                let rows = &mut self.rows[side.index() - 1];
+                let n = rows.len();
+                let row = &mut rows[i % n];
                 row.position = position.into();
                 let stored: LiteGuardRow = sqlx::query_as(AssertSqlSafe(self.sql))
                     .bind(&row.name)
@@ -309,6 +301,7 @@ impl Op for Update<'_> {
 
 struct Delete<'a> {
     db: &'a TenantPool<Sqlite>,
+    tenant: &'a Tenant,
     sql: &'static str,
     records: Vec<Record<LiteGuard>>,
     ids: Vec<i64>,
@@ -319,9 +312,9 @@ impl Op for Delete<'_> {
         match side {
             Side::Library => {
                 let mut record = self.records.pop().ok_or("no record left to delete")?;
-                record.delete(self.db, self.db.tenant()).await?;
+                record.delete(self.db, self.tenant).await?;
             }
-            Side::Hand => {
+            Side::Hand | Side::Again => {
                 let id = self.ids.pop().ok_or("no row left to delete")?;
                 let done = sqlx::query(AssertSqlSafe(self.sql))
                     .bind(id)
@@ -336,6 +329,7 @@ impl Op for Delete<'_> {
 
 struct Filtered<'a> {
     db: &'a TenantPool<Sqlite>,
+    tenant: &'a Tenant,
     sql: &'static str,
 }
 
@@ -343,7 +337,7 @@ impl Op for Filtered<'_> {
     async fn run(&mut self, side: Side, _i: usize) -> BoxResult<()> {
         match side {
             Side::Library => {
-                let rows = LiteGuard::query(self.db.tenant())
+                let rows = LiteGuard::query(self.tenant)
                     .filter(LiteGuard::POSITION.eq("Captain"))
                     .order_by(LiteGuard::ID.asc())
                     .limit(10)
@@ -351,7 +345,7 @@ impl Op for Filtered<'_> {
                     .await?;
                 std::hint::black_box(rows);
             }
-            Side::Hand => {
+            Side::Hand | Side::Again => {
                 let rows: Vec<LiteGuardRow> = sqlx::query_as(AssertSqlSafe(self.sql))
                     .bind("Captain")
                     .bind(10_i64)
@@ -365,9 +359,12 @@ impl Op for Filtered<'_> {
 }
 
 pub async fn crud(ctx: &mut LiteCtx) -> BoxResult<()> {
-    let (rounds, per_round) = if ctx.quick { (4, 50) } else { (40, 400) };
     let folder = Folder::new("bench-sqlite-crud")?;
-    let tenants = tenants(&folder, migrations_upto(1)).await?;
+    // One connection per tenant pool: both sides acquire the same connection for every
+    // operation (the library's SQLite executor is the tenant's pool, not a bare connection).
+    let tenants = tenants(&folder, migrations_upto(1))
+        .await?
+        .with_pool_budget(PoolBudget::default().connections_per_pool(1));
     let names = fleet(&tenants, 1, 1000).await?;
     let db = tenants.pool_for(&names[0]).await?;
     let tenant = db.tenant().clone();
@@ -381,55 +378,58 @@ pub async fn crud(ctx: &mut LiteCtx) -> BoxResult<()> {
                 .ok_or("seeded row")?,
         );
     }
-    let rows: Vec<LiteGuardRow> =
-        sqlx::query_as("SELECT * FROM guards WHERE id > 200 AND id <= 400 ORDER BY id")
+    let mut rows = [Vec::new(), Vec::new()];
+    for (k, rows) in rows.iter_mut().enumerate() {
+        *rows = sqlx::query_as("SELECT * FROM guards WHERE id > ?1 AND id <= ?1 + 200 ORDER BY id")
+            .bind(200 * (k as i64 + 1))
             .fetch_all(db.sqlx_pool())
             .await?;
+    }
+    let (budget, quick) = (crate::crud::crud_budget(ctx.quick), ctx.quick);
     println!(
-        "  {rounds} rounds x {per_round} ops per side and operation, one task, the tenant's pool \
-         ({} connections)",
-        tenants.pool_budget().get_connections_per_pool()
+        "  one task, the tenant's pool of one connection; about {budget:?} of recorded \
+         operations each"
     );
-    let warm = (per_round / 5).max(10);
-    let mut ops: Vec<(&str, Timed)> = Vec::new();
+    let mut ops: Vec<(&str, Compared)> = Vec::new();
     let mut insert = Insert {
         db: &db,
+        tenant: &tenant,
         sql: leak(sql::insert::<LiteGuard>(&tenant, 1)),
         records: Vec::new(),
         ids: Vec::new(),
     };
+    let insert_plan = Plan::calibrate(&mut insert, budget, quick).await?;
     ops.push((
         "insert … RETURNING",
-        interleave(&mut insert, warm, rounds, per_round).await?,
+        compare(&mut insert, insert_plan).await?,
     ));
+    let insert_run = ops[0].1.plan;
+    let (inserted, inserted_ids) = (insert.records, insert.ids);
     let mut find = Find {
         db: &db,
+        tenant: &tenant,
         sql: leak(sql::select_by_pk::<LiteGuard>(&tenant)),
     };
-    ops.push((
-        "find by id",
-        interleave(&mut find, warm, rounds, per_round).await?,
-    ));
+    ops.push(("find by id", calibrated(&mut find, budget, quick).await?));
     let mut update = Update {
         db: &db,
+        tenant: &tenant,
         sql: leak(sql::update::<LiteGuard>(&tenant, &updatable)),
         records,
         rows,
     };
     ops.push((
         "update … RETURNING",
-        interleave(&mut update, warm, rounds, per_round).await?,
+        calibrated(&mut update, budget, quick).await?,
     ));
     let mut delete = Delete {
         db: &db,
+        tenant: &tenant,
         sql: leak(sql::delete_by_pk::<LiteGuard>(&tenant)),
-        records: std::mem::take(&mut insert.records),
-        ids: std::mem::take(&mut insert.ids),
+        records: inserted,
+        ids: inserted_ids,
     };
-    ops.push((
-        "delete by id",
-        interleave(&mut delete, warm, rounds, per_round).await?,
-    ));
+    ops.push(("delete by id", compare(&mut delete, insert_run).await?));
     let query_sql = LiteGuard::query(&tenant)
         .filter(LiteGuard::POSITION.eq("Captain"))
         .order_by(LiteGuard::ID.asc())
@@ -437,39 +437,28 @@ pub async fn crud(ctx: &mut LiteCtx) -> BoxResult<()> {
         .to_sql();
     let mut filtered = Filtered {
         db: &db,
+        tenant: &tenant,
         sql: leak(query_sql),
     };
     ops.push((
         "filtered query",
-        interleave(&mut filtered, warm, rounds, per_round).await?,
+        calibrated(&mut filtered, budget, quick).await?,
     ));
-    let control = interleave(&mut Control(&mut find), warm, rounds, per_round).await?;
-    ctx.note(format!(
-        "14 A/A control (hand-written find by id on both sides): ratio {:.3}, median of \
-         per-round ratios {:.3}",
-        control.library / control.hand,
-        control.pair_median
-    ));
-    for (name, o) in ops {
-        ctx.row(Row::new(
-            format!("14 SQLite {name} (generated vs hand-written)"),
-            fmt_rate(o.library),
-            format!("{} (hand-written sqlx, same SQL)", fmt_rate(o.hand)),
-            Some(o.library / o.hand),
-            Target::AtLeast(0.95),
-        ));
-        ctx.note(format!(
-            "14 {name}: median of the {rounds} per-round ratios {:.3}",
-            o.pair_median
+    for (op, c) in &ops {
+        ctx.out.row(c.row(
+            format!("14 {op}"),
+            "hand-written sqlx, same SQL, the same one-connection pool",
+            Target::AtLeast(0.98),
         ));
     }
+    ctx.out.note(crate::crud::plans_note(&ops));
     drop(db);
     tenants.pool().close().await;
     Ok(())
 }
 
 // ---------------------------------------------------------------------------------------------
-// 14: lookups over many tenants.
+// 15: lookups over many tenants.
 
 /// Point lookups by id through the handle, on `tenants` picked at random, for `secs`, from
 /// `tasks` tasks: operations per second.
@@ -512,34 +501,43 @@ async fn lookups_for(
 }
 
 pub async fn lookups(ctx: &mut LiteCtx) -> BoxResult<()> {
-    let (n, secs) = if ctx.quick { (20, 1) } else { (1000, 5) };
+    let (n, millis) = if ctx.quick { (20, 300) } else { (1000, 1500) };
     let folder = Folder::new("bench-sqlite-lookups")?;
     let handle = tenants(&folder, migrations_upto(1))
         .await?
         .with_pool_budget(PoolBudget::default().max_pools(100).connections_per_pool(2));
     let names = fleet(&handle, n, 100).await?;
     let tasks = 4;
-    println!("  {n} tenants of 100 rows, budget 100 pools x 2 connections, {tasks} tasks, {secs} s per side");
-    let duration = Duration::from_secs(secs);
-    // Warm both, then measure alternately twice.
+    println!("  {n} tenants of 100 rows, budget 100 pools x 2 connections, {tasks} tasks, {millis} ms per measurement");
+    let duration = Duration::from_millis(millis);
+    // Warm both, then one tenant, one tenant again (the A/A control) and all of them in
+    // rotating order.
     lookups_for(&handle, &names[..1], tasks, Duration::from_millis(300)).await?;
     lookups_for(&handle, &names, tasks, Duration::from_millis(300)).await?;
-    let mut one = Vec::new();
-    let mut many = Vec::new();
-    for _ in 0..2 {
-        one.push(lookups_for(&handle, &names[..1], tasks, duration).await?);
-        many.push(lookups_for(&handle, &names, tasks, duration).await?);
+    let reps = if ctx.quick { 1 } else { 10 };
+    let mut rates = [Vec::new(), Vec::new(), Vec::new()];
+    for rep in 0..reps {
+        for k in 0..3 {
+            let v = (k + rep) % 3;
+            let spread = if v == 2 { &names[..] } else { &names[..1] };
+            rates[v].push(lookups_for(&handle, spread, tasks, duration).await?);
+        }
     }
-    let (one, many) = (median(&mut one), median(&mut many));
-    ctx.row(Row::new(
-        format!("15 SQLite point lookups over {n} tenants, budget 100 pools"),
-        fmt_rate(many),
-        format!("{} (one tenant)", fmt_rate(one)),
-        Some(many / one),
-        Target::None,
-    ));
-    ctx.note(format!(
-        "15 open pools at the end: {} (budget 100)",
+    let (ratio, interval) = paired(&rates[2], &rates[0]);
+    let aa = paired(&rates[1], &rates[0]).0;
+    ctx.out.row(
+        Row::new(
+            format!("15 point lookups over {n} tenants, budget 100 pools"),
+            fmt_rate(median(&mut rates[2].clone())),
+            format!("{} (one tenant)", fmt_rate(median(&mut rates[0].clone()))),
+            Some(ratio),
+            Target::AtLeast(0.50),
+        )
+        .interval(interval)
+        .aa(aa),
+    );
+    ctx.out.note(format!(
+        "open pools at the end: {} (budget 100)",
         handle.open_pools()
     ));
     handle.pool().close().await;
@@ -599,11 +597,13 @@ async fn user_loop(folder: &Path, names: &[Tenant], m: &Migration, tasks: usize)
 
 pub async fn pending(ctx: &mut LiteCtx) -> BoxResult<()> {
     let n = if ctx.quick { 20 } else { 1000 };
-    let mut library = Vec::new();
-    let mut sequential = Vec::new();
-    let mut four = Vec::new();
-    for round in 0..3 {
-        for variant in 0..3 {
+    let rounds = 3;
+    // 0 the library, 1 the loop on 4 tasks, 2 the same again (the A/A control), 3 the loop on
+    // one task; in rotating order, each on a fresh fleet.
+    let mut times = Rounds::new(4);
+    for round in 0..rounds {
+        for k in 0..4 {
+            let variant = (k + round) % 4;
             let folder = Folder::new("bench-sqlite-pending")?;
             let v1 = tenants(&folder, migrations_upto(1)).await?;
             let names = fleet(&v1, n, 0).await?;
@@ -621,37 +621,32 @@ pub async fn pending(ctx: &mut LiteCtx) -> BoxResult<()> {
                         .count();
                     assert_eq!(migrated, n, "round {round}");
                 }
-                1 => user_loop(&folder.0, &names, &m, 1).await?,
-                _ => user_loop(&folder.0, &names, &m, 4).await?,
+                1 | 2 => user_loop(&folder.0, &names, &m, 4).await?,
+                _ => user_loop(&folder.0, &names, &m, 1).await?,
             }
-            let secs = start.elapsed().as_secs_f64();
-            [&mut library, &mut sequential, &mut four][variant].push(secs);
+            times.push(variant, start.elapsed().as_secs_f64());
             v2.pool().close().await;
         }
     }
-    let (library, sequential, four) = (
-        median(&mut library),
-        median(&mut sequential),
-        median(&mut four),
-    );
-    ctx.row(Row::new(
-        format!("16 SQLite migrate_all, one pending ADD COLUMN, {n} tenant files"),
-        fmt_secs(library),
-        format!(
-            "{} (a user's loop, one file after the other)",
-            fmt_secs(sequential)
-        ),
-        Some(library / sequential),
+    ctx.out.row(times.row(
+        format!("16 migrate_all, one pending ADD COLUMN, {n} tenant files"),
+        0,
+        1,
+        Some(2),
+        "a user's loop on 4 tasks: per file connect, BEGIN IMMEDIATE, ALTER, record, COMMIT",
         Target::None,
     ));
-    ctx.row(Row::new(
-        format!("16 SQLite migrate_all vs the loop on 4 tasks, {n} tenant files"),
-        fmt_secs(library),
-        format!("{} (a user's loop on 4 tasks)", fmt_secs(four)),
-        Some(library / four),
+    ctx.out.row(times.row(
+        format!("16b migrate_all, {n} tenant files, against one file after the other"),
+        0,
+        3,
+        None,
+        "the same loop on one task",
         Target::None,
     ));
-    ctx.note("16 medians of 3 runs each, alternating; migrate_all at its default concurrency (4)");
+    ctx.out.note(format!(
+        "{rounds} rounds in rotating order; migrate_all at its default concurrency (4)"
+    ));
     Ok(())
 }
 
@@ -698,25 +693,28 @@ pub async fn memory(ctx: &mut LiteCtx) -> BoxResult<()> {
     let (peak_rss, peak_fds) = sampler.await?;
     let failed = report.tenants.iter().filter(|t| t.result.is_err()).count();
     assert_eq!(failed, 0);
-    ctx.row(
+    ctx.out.row(
         Row::new(
-            format!("17 SQLite peak RSS of migrate_all over {n} tenant files"),
+            format!("17 peak RSS of migrate_all over {n} tenant files"),
             format!("{:.1} MiB", peak_rss as f64 / 1024.0),
-            format!("{:.1} MiB before it started", rss0 as f64 / 1024.0),
+            format!(
+                "{:.1} MiB (the process before migrate_all)",
+                rss0 as f64 / 1024.0
+            ),
             Some(peak_rss as f64 / rss0.max(1) as f64),
             Target::None,
         )
         .value(peak_rss as f64 / 1024.0),
     );
-    ctx.row(Row::new(
-        format!("17 SQLite open file descriptors during migrate_all over {n} tenant files"),
+    ctx.out.row(Row::new(
+        format!("17 open file descriptors during migrate_all over {n} tenant files"),
         format!("{peak_fds} at most"),
-        format!("{fds0} before it started"),
+        format!("{fds0} (the process before migrate_all)"),
         None,
         Target::None,
     ));
-    ctx.note(format!(
-        "17 migrate_all over {n} files took {}; RSS and descriptors sampled every 2 ms",
+    ctx.out.note(format!(
+        "migrate_all over {n} files took {}; RSS and descriptors sampled every 2 ms",
         fmt_secs(secs)
     ));
     v2.pool().close().await;

@@ -239,3 +239,161 @@ mod queries {
         assert_eq!(plans, 1);
     }
 }
+
+/// The README's benchmark numbers: every ratio it quotes (a number written `0.812×`) stands in
+/// BENCHMARKS.md's summary table, on the line of a workload the same paragraph cites
+/// ("workload 2"), as that line's ratio. BENCHMARKS.md is written by the benchmark program
+/// (`cargo bench --bench tenancy -- --write`), so a rerun that changes a number makes this fail
+/// until the README quotes the new one. No database.
+mod benchmark_numbers {
+    const README: &str = include_str!("../../README.md");
+    const BENCHMARKS: &str = include_str!("../../BENCHMARKS.md");
+
+    /// Workload number → the ratio cell's number, from the summary table.
+    fn summary() -> Vec<(u32, String)> {
+        let begin = BENCHMARKS
+            .find("<!-- summary:begin -->")
+            .expect("BENCHMARKS.md has a <!-- summary:begin --> marker");
+        let end = BENCHMARKS
+            .find("<!-- summary:end -->")
+            .expect("BENCHMARKS.md has a <!-- summary:end --> marker");
+        BENCHMARKS[begin..end]
+            .lines()
+            .filter_map(|line| {
+                let cells: Vec<&str> = line.split(" | ").collect();
+                let number = cells.first()?.trim_start_matches("| ");
+                let number: u32 = number.split(' ').next()?.parse().ok()?;
+                let ratio = cells.get(2)?.split(' ').next()?.to_owned();
+                Some((number, ratio))
+            })
+            .collect()
+    }
+
+    /// The README's paragraphs outside code blocks.
+    fn paragraphs() -> Vec<String> {
+        let (mut out, mut current, mut code) = (Vec::new(), String::new(), false);
+        for line in README.lines() {
+            if line.trim_start().starts_with("```") {
+                code = !code;
+                continue;
+            }
+            if code {
+                continue;
+            }
+            if line.trim().is_empty() {
+                out.push(std::mem::take(&mut current));
+            } else {
+                current.push_str(line);
+                current.push('\n');
+            }
+        }
+        out.push(current);
+        out.retain(|p| !p.is_empty());
+        out
+    }
+
+    /// The numbers directly before a `×` (`0.812×`), and whether each is the end of a range
+    /// (`0.80–0.85×`).
+    fn ratios(text: &str) -> Vec<(String, bool)> {
+        let chars: Vec<char> = text.chars().collect();
+        let mut out = Vec::new();
+        for (i, c) in chars.iter().enumerate() {
+            if *c != '×' {
+                continue;
+            }
+            let mut start = i;
+            while start > 0 && (chars[start - 1].is_ascii_digit() || chars[start - 1] == '.') {
+                start -= 1;
+            }
+            let number: String = chars[start..i].iter().collect();
+            if number.contains('.') && number.starts_with(|c: char| c.is_ascii_digit()) {
+                let range = start > 0 && matches!(chars[start - 1], '–' | '-');
+                out.push((number, range));
+            }
+        }
+        out
+    }
+
+    /// The workload numbers a paragraph cites: "workload 2", "workloads 2 and 15".
+    fn cited(text: &str) -> Vec<u32> {
+        let mut out = Vec::new();
+        for (i, _) in text.match_indices("workload") {
+            let rest = text[i + "workload".len()..].trim_start_matches('s');
+            for word in rest.split_whitespace() {
+                let trimmed = word.trim_end_matches([',', ')', '.', ';', ':']);
+                if trimmed == "and" {
+                    continue;
+                }
+                match trimmed.parse() {
+                    Ok(n) => out.push(n),
+                    Err(_) => break,
+                }
+                if word.ends_with([')', '.', ';', ':']) {
+                    break;
+                }
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn every_ratio_the_readme_quotes_stands_in_the_benchmark_summary() {
+        let summary = summary();
+        assert!(
+            !summary.is_empty(),
+            "BENCHMARKS.md's summary table has no workload line"
+        );
+        let mut wrong = Vec::new();
+        let mut quoted = 0;
+        for paragraph in paragraphs() {
+            let workloads = cited(&paragraph);
+            for (ratio, range) in ratios(&paragraph) {
+                quoted += 1;
+                let first_line = paragraph.lines().next().unwrap_or("");
+                if range {
+                    wrong.push(format!(
+                        "{ratio}× ends a range: quote the one number of the summary ({first_line:?})"
+                    ));
+                } else if workloads.is_empty() {
+                    wrong.push(format!(
+                        "{ratio}× cites no workload: say \"(BENCHMARKS.md, workload N)\" ({first_line:?})"
+                    ));
+                } else if !summary
+                    .iter()
+                    .any(|(n, r)| workloads.contains(n) && *r == ratio)
+                {
+                    let lines: Vec<String> = summary
+                        .iter()
+                        .filter(|(n, _)| workloads.contains(n))
+                        .map(|(n, r)| format!("workload {n}: {r}"))
+                        .collect();
+                    wrong.push(format!(
+                        "{ratio}× is not the summary's ratio of workload {workloads:?} (the summary \
+                         says {}) ({first_line:?})",
+                        if lines.is_empty() {
+                            "nothing".to_owned()
+                        } else {
+                            lines.join(", ")
+                        }
+                    ));
+                }
+            }
+        }
+        assert!(
+            wrong.is_empty(),
+            "README.md quotes benchmark ratios that BENCHMARKS.md's summary does not hold \
+             ({quoted} quoted):\n  {}",
+            wrong.join("\n  ")
+        );
+    }
+
+    #[test]
+    fn the_parsers_find_what_they_look_for() {
+        assert_eq!(
+            ratios("ran at 0.812× of one, 0.80–0.85× and 1,000 × 3"),
+            [("0.812".to_owned(), false), ("0.85".to_owned(), true)]
+        );
+        assert_eq!(cited("(BENCHMARKS.md, workload 2)"), [2]);
+        assert_eq!(cited("workloads 3 and 5, then"), [3, 5]);
+    }
+}
