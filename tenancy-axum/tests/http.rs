@@ -12,10 +12,9 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::get;
 use axum::Router;
-use sqlx::migrate::{Migration, MigrationType, Migrator};
-use sqlx::mysql::{MySqlPool, MySqlPoolOptions};
+use sqlx::mysql::MySqlPool;
 use sqlx::postgres::{PgPool, PgPoolOptions};
-use sqlx::{AssertSqlSafe, MySql, SqlSafeStr};
+use sqlx::{AssertSqlSafe, MySql};
 use tenancy_axum::{
     from_fn, CacheConfig, Clock, CurrentTenant, Header, PathSegment, Resolve, Subdomain,
     TenantCache, TenantLayer, WhenMissing,
@@ -24,6 +23,8 @@ use tenancy_core::Tenants;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
+use tenancy_testdb::cleanup::Leftovers;
+use tenancy_testdb::fixtures::{migrator, MYSQL, POSTGRES};
 use tenancy_testdb::select::Backend;
 
 /// The servers each test needs, by its name.
@@ -45,35 +46,22 @@ fn database_url() -> String {
     tenancy_testdb::database_url().unwrap_or_else(|e| panic!("{e}"))
 }
 
-fn migrator() -> Migrator {
-    let sql = "CREATE TABLE guards (id bigserial PRIMARY KEY, name text NOT NULL)";
-    Migrator::with_migrations(vec![Migration::new(
-        1,
-        "guards".into(),
-        MigrationType::Simple,
-        AssertSqlSafe(sql.to_owned()).into_sql_str(),
-        false,
-    )])
-}
-
 /// A pool and a `Tenants` handle on a private registry. Every tenant of the registry and the
 /// registry itself are dropped when the fixture is dropped, even after a failed assertion.
 struct Db {
     pool: PgPool,
     tenants: Tenants,
     registry: String,
+    _cleanup: Leftovers,
 }
 
 impl Db {
     async fn new() -> Self {
-        let pool = PgPoolOptions::new()
-            .max_connections(4)
-            .connect(&database_url())
-            .await
-            .expect("connect to the test database");
+        let pool = tenancy_testdb::postgres::pool(4).await;
         let registry = tenancy_testdb::unique_name("reg");
         Db {
             tenants: self::handle(&pool, &registry),
+            _cleanup: Leftovers::on(&pool).registry(&registry),
             pool,
             registry,
         }
@@ -93,39 +81,10 @@ impl Db {
 }
 
 fn handle(pool: &PgPool, registry: &str) -> Tenants {
-    Tenants::new(pool.clone(), migrator())
+    Tenants::new(pool.clone(), migrator(POSTGRES.v1()))
         .unwrap()
         .with_registry(registry)
         .unwrap()
-}
-
-impl Drop for Db {
-    fn drop(&mut self) {
-        let registry = self.registry.clone();
-        let url = database_url();
-        let _ = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .unwrap();
-            rt.block_on(async {
-                let Ok(pool) = PgPool::connect(&url).await else {
-                    return;
-                };
-                let sql = format!("SELECT name FROM \"{registry}\".tenants");
-                let names: Vec<String> = sqlx::query_scalar(AssertSqlSafe(sql))
-                    .fetch_all(&pool)
-                    .await
-                    .unwrap_or_default();
-                for name in names.iter().chain([&registry]) {
-                    let sql = format!("DROP SCHEMA IF EXISTS \"{name}\" CASCADE");
-                    let _ = sqlx::raw_sql(AssertSqlSafe(sql)).execute(&pool).await;
-                }
-                pool.close().await;
-            })
-        })
-        .join();
-    }
 }
 
 // ---------------------------------------------------------------------------
@@ -146,7 +105,10 @@ async fn add(
     CurrentTenant(tenant): CurrentTenant,
     name: String,
 ) -> StatusCode {
-    let sql = format!("INSERT INTO {}.guards (name) VALUES ($1)", tenant.quoted());
+    let sql = format!(
+        "INSERT INTO {}.guards (name, position) VALUES ($1, 'Guard')",
+        tenant.quoted()
+    );
     sqlx::query(AssertSqlSafe(sql))
         .bind(name)
         .execute(&pool)
@@ -669,37 +631,6 @@ async fn a_failed_lookup_is_a_503_without_details() {
 // The layer over a MySQL / MariaDB handle (a database per tenant)
 // ---------------------------------------------------------------------------
 
-/// `MYSQL_URL`, or a private server (started once per test process).
-fn mysql_url() -> String {
-    tenancy_testdb::mysql_url().unwrap_or_else(|e| panic!("{e}"))
-}
-
-/// Databases dropped when the test ends, even after a failed assertion.
-struct MySqlDatabases(Vec<String>);
-
-impl Drop for MySqlDatabases {
-    fn drop(&mut self) {
-        let names = std::mem::take(&mut self.0);
-        let _ = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .unwrap();
-            rt.block_on(async {
-                let Ok(pool) = MySqlPool::connect(&mysql_url()).await else {
-                    return;
-                };
-                for name in names {
-                    let sql = format!("DROP DATABASE IF EXISTS `{name}`");
-                    let _ = sqlx::raw_sql(AssertSqlSafe(sql)).execute(&pool).await;
-                }
-                pool.close().await;
-            })
-        })
-        .join();
-    }
-}
-
 async fn mysql_list(State(pool): State<MySqlPool>, CurrentTenant(tenant): CurrentTenant) -> String {
     // The name passed the naming rule (`[a-z_][a-z0-9_]*`): safe between backticks.
     let sql = format!("SELECT name FROM `{tenant}`.guards ORDER BY id");
@@ -712,40 +643,21 @@ async fn mysql_list(State(pool): State<MySqlPool>, CurrentTenant(tenant): Curren
 
 #[tokio::test]
 async fn a_mysql_handle_resolves_tenants_and_unknown_ones_are_404() {
-    let url = mysql_url();
-    let pool = MySqlPoolOptions::new()
-        .max_connections(4)
-        .connect(&url)
-        .await
-        .unwrap_or_else(|e| {
-            panic!(
-                "cannot reach MySQL/MariaDB at {url} ({e}): start it, or point MYSQL_URL at a \
-                 server where the user may create databases"
-            )
-        });
-    let sql =
-        "CREATE TABLE guards (id BIGINT AUTO_INCREMENT PRIMARY KEY, name VARCHAR(100) NOT NULL)";
-    let migrator = Migrator::with_migrations(vec![Migration::new(
-        1,
-        "guards".into(),
-        MigrationType::Simple,
-        AssertSqlSafe(sql.to_owned()).into_sql_str(),
-        false,
-    )]);
+    let pool = tenancy_testdb::mysql::pool(4).await;
     let registry = tenancy_testdb::unique_name("myreg");
     let (a, b) = (
         tenancy_testdb::unique_name("my_a"),
         tenancy_testdb::unique_name("my_b"),
     );
-    let _cleanup = MySqlDatabases(vec![registry.clone(), a.clone(), b.clone()]);
-    let tenants: Tenants<MySql> = Tenants::new(pool.clone(), migrator)
+    let _cleanup = Leftovers::on(&pool).registry(&registry);
+    let tenants: Tenants<MySql> = Tenants::new(pool.clone(), migrator(MYSQL.v1()))
         .unwrap()
         .with_registry(&registry)
         .unwrap();
     tenants.create(&a).await.unwrap();
     tenants.create(&b).await.unwrap();
     sqlx::query(AssertSqlSafe(format!(
-        "INSERT INTO `{a}`.guards (name) VALUES (?), (?)"
+        "INSERT INTO `{a}`.guards (name, position) VALUES (?, 'Guard'), (?, 'Guard')"
     )))
     .bind("abu")
     .bind("jafar")

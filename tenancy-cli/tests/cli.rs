@@ -8,12 +8,14 @@
 //! Every test has its own migrations folder and its own registry schema, and unique tenant
 //! names, so tests run in parallel without seeing each other's tenants.
 
-use std::path::PathBuf;
 use std::process::{Command, Output};
 
 use sqlx::mysql::MySqlConnection;
 use sqlx::{AssertSqlSafe, Connection, PgConnection};
+use tenancy_testdb::cleanup::Leftovers;
+use tenancy_testdb::fixtures::{MYSQL, POSTGRES, SQLITE};
 use tenancy_testdb::select::Backend;
+use tenancy_testdb::sqlite::TempFolder;
 
 /// The servers each test needs, by its name.
 fn needs(test: &str) -> &'static [Backend] {
@@ -51,14 +53,14 @@ fn mysql_url() -> String {
 }
 
 /// One test's world: a database URL, a private registry and migrations folder. Dropping it
-/// drops every tenant of the registry, the registry itself and the folder.
+/// drops every tenant of the registry, the registry itself, the schemas the test made behind
+/// tenancy's back, and the folder.
 struct World {
     server: Server,
     url: String,
     registry: String,
-    dir: PathBuf,
-    /// Extra schemas the test created behind tenancy's back, dropped at the end.
-    foreign: Vec<String>,
+    dir: TempFolder,
+    cleanup: Leftovers,
 }
 
 /// What one run of the binary did.
@@ -118,14 +120,17 @@ impl World {
     }
 
     fn on(server: Server, url: String) -> Self {
-        let dir = std::env::temp_dir().join(tenancy_testdb::unique_name("tenancy_cli_migrations"));
-        std::fs::create_dir_all(&dir).unwrap();
+        let registry = tenancy_testdb::unique_name("reg");
+        let cleanup = match server {
+            Server::Postgres => Leftovers::postgres(&url),
+            Server::MySql => Leftovers::mysql(&url),
+        };
         World {
             server,
+            cleanup: cleanup.registry(&registry),
             url,
-            registry: tenancy_testdb::unique_name("reg"),
-            dir,
-            foreign: Vec::new(),
+            registry,
+            dir: TempFolder::new("tenancy_cli_migrations").unwrap(),
         }
     }
 
@@ -135,43 +140,28 @@ impl World {
         self
     }
 
-    /// The first migration of every test: a `guards` table.
+    /// The first migration of every test: the `guards` table of the fixtures.
     fn with_guards(self) -> Self {
-        self.migration(
-            "1_guards.sql",
-            "CREATE TABLE guards (id bigint PRIMARY KEY);",
-        );
+        self.migration("1_guards.sql", POSTGRES.guards);
         self
     }
 
     /// A reversible second migration adding a `badge` column.
     fn add_badge(&self) {
-        self.migration(
-            "2_badge.up.sql",
-            "ALTER TABLE guards ADD COLUMN badge text;",
-        );
-        self.migration("2_badge.down.sql", "ALTER TABLE guards DROP COLUMN badge;");
+        self.migration("2_badge.up.sql", POSTGRES.badge_up);
+        self.migration("2_badge.down.sql", POSTGRES.badge_down);
     }
 
     /// The MySQL form of [`with_guards`](Self::with_guards) and
     /// [`add_badge`](Self::add_badge)'s migrations.
     fn with_mysql_guards(self) -> Self {
-        self.migration(
-            "1_guards.sql",
-            "CREATE TABLE guards (id BIGINT UNSIGNED AUTO_INCREMENT PRIMARY KEY) ENGINE = InnoDB;",
-        );
+        self.migration("1_guards.sql", MYSQL.guards);
         self
     }
 
     fn add_mysql_badge(&self) {
-        self.migration(
-            "2_badge.up.sql",
-            "ALTER TABLE guards ADD COLUMN `badge` VARCHAR(32) NULL;",
-        );
-        self.migration(
-            "2_badge.down.sql",
-            "ALTER TABLE guards DROP COLUMN `badge`;",
-        );
+        self.migration("2_badge.up.sql", MYSQL.badge_up);
+        self.migration("2_badge.down.sql", MYSQL.badge_down);
     }
 
     fn command(&self, args: &[&str]) -> Command {
@@ -180,7 +170,7 @@ impl World {
             .arg("--registry")
             .arg(&self.registry)
             .arg("--migrations")
-            .arg(&self.dir)
+            .arg(self.dir.path())
             .args(args);
         cmd
     }
@@ -325,33 +315,8 @@ impl World {
             Server::Postgres => format!("CREATE SCHEMA \"{name}\""),
             Server::MySql => format!("CREATE DATABASE `{name}`"),
         });
-        self.foreign.push(name.clone());
+        self.cleanup.add_container(&name);
         name
-    }
-}
-
-impl Drop for World {
-    fn drop(&mut self) {
-        // Best effort, also after a failed assertion: the binary drops the tenants, SQL the rest.
-        if let Ok(out) = self.command(&["list"]).output() {
-            for name in String::from_utf8_lossy(&out.stdout).lines() {
-                let _ = self.command(&["drop", name]).output();
-            }
-        }
-        let drops: Vec<String> = std::iter::once(&self.registry)
-            .chain(&self.foreign)
-            .map(|schema| match self.server {
-                Server::Postgres => format!("DROP SCHEMA IF EXISTS \"{schema}\" CASCADE"),
-                Server::MySql => format!("DROP DATABASE IF EXISTS `{schema}`"),
-            })
-            .collect();
-        let drop_all = || drops.iter().for_each(|d| self.execute(d));
-        if !std::thread::panicking() {
-            drop_all();
-        } else {
-            let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(drop_all));
-        }
-        let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
 
@@ -622,7 +587,9 @@ fn rename_keeps_data_and_history() {
     let (old, new, other) = (w.tenant("old"), w.tenant("new"), w.tenant("other"));
     w.create(&old);
     w.create(&other);
-    w.execute(&format!("INSERT INTO \"{old}\".guards (id) VALUES (7)"));
+    w.execute(&format!(
+        "INSERT INTO \"{old}\".guards (id, name, position) VALUES (7, 'Abu', 'Guard')"
+    ));
 
     let run = w.ok(&["rename", &old, &new]);
     assert_eq!(run.lines(), [format!("renamed {old} to {new}")]);
@@ -720,7 +687,7 @@ fn missing_database_url_is_a_clear_usage_error() {
 #[test]
 fn setup_errors_are_explained() {
     let w = World::new();
-    std::fs::remove_dir(&w.dir).unwrap();
+    std::fs::remove_dir(w.dir.path()).unwrap();
     let run = w.fails(&["status"]);
     assert!(
         run.stderr
@@ -1003,14 +970,16 @@ fn mysql_rename_keeps_data_and_drop_refuses_foreign_databases() {
     let mut w = World::mysql().with_mysql_guards();
     let (old, new) = (w.tenant("old"), w.tenant("new"));
     w.create(&old);
-    w.execute(&format!("INSERT INTO `{old}`.guards (id) VALUES (7)"));
+    w.execute(&format!(
+        "INSERT INTO `{old}`.guards (id, name, position) VALUES (7, 'Abu', 'Guard')"
+    ));
 
     let run = w.ok(&["rename", &old, &new]);
     assert_eq!(run.lines(), [format!("renamed {old} to {new}")]);
     assert_eq!(w.list(), [new.as_str()]);
     assert!(!w.schema_exists(&old));
     assert_eq!(w.status_of(&new), ["applied", "1", "pending", "-"]);
-    let id: u64 = w.mysql_sql(async |conn| {
+    let id: i64 = w.mysql_sql(async |conn| {
         sqlx::query_scalar(AssertSqlSafe(format!("SELECT id FROM `{new}`.guards")))
             .fetch_one(conn)
             .await
@@ -1091,14 +1060,10 @@ fn an_unknown_url_scheme_lists_the_accepted_ones() {
 /// The command on SQLite: a folder of tenant files, no server.
 #[test]
 fn sqlite_create_migrate_rename_drop_in_a_folder() {
-    let dir = tempdir("sqlite");
+    let dir = TempFolder::new("sqlite").unwrap();
     let migrations = dir.join("migrations");
     std::fs::create_dir_all(&migrations).unwrap();
-    std::fs::write(
-        migrations.join("1_guards.sql"),
-        "CREATE TABLE guards (id INTEGER PRIMARY KEY, name TEXT NOT NULL)",
-    )
-    .unwrap();
+    std::fs::write(migrations.join("1_guards.sql"), SQLITE.guards).unwrap();
     let url = format!("sqlite://{}", dir.join("tenants").display());
     let run = |args: &[&str]| -> Run {
         Command::new(BIN)
@@ -1118,11 +1083,7 @@ fn sqlite_create_migrate_rename_drop_in_a_folder() {
     ok(&["create", "acme"]);
     assert!(dir.join("tenants/acme.db").exists());
     assert_eq!(ok(&["list"]), "acme\n");
-    std::fs::write(
-        migrations.join("2_badge.sql"),
-        "ALTER TABLE guards ADD COLUMN badge TEXT",
-    )
-    .unwrap();
+    std::fs::write(migrations.join("2_badge.sql"), SQLITE.badge_up).unwrap();
     assert!(ok(&["status"]).contains("pending 2"));
     assert!(ok(&["migrate", "--all"]).contains("migrated 1, up to date 0, failed 0"));
     ok(&["rename", "acme", "globex"]);
@@ -1133,14 +1094,6 @@ fn sqlite_create_migrate_rename_drop_in_a_folder() {
     ok(&["drop", "globex"]);
     assert!(!dir.join("tenants/globex.db").exists());
     assert_eq!(ok(&["list"]), "");
-    let _ = std::fs::remove_dir_all(&dir);
-}
-
-/// A fresh temporary folder for one test.
-fn tempdir(prefix: &str) -> std::path::PathBuf {
-    let dir = std::env::temp_dir().join(tenancy_testdb::unique_name(prefix));
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
 }
 
 /// `CITUS_URL`: the coordinator of a Citus cluster with two workers. Fails, saying how to get
@@ -1166,7 +1119,9 @@ fn citus_placement_and_move() {
     let w = World::on(Server::Postgres, citus_url()).with_guards();
     let acme = w.tenant("acme");
     w.create(&acme);
-    w.execute(&format!("INSERT INTO \"{acme}\".guards VALUES (1), (2)"));
+    w.execute(&format!(
+        "INSERT INTO \"{acme}\".guards (name, position) VALUES ('Abu', 'Guard'), ('Bea', 'Guard')"
+    ));
     let from = placed_on(&w, &acme);
     let nodes: Vec<String> = w.sql(async |conn| {
         sqlx::query_scalar(

@@ -1,6 +1,6 @@
-//! A private, throwaway MySQL / MariaDB server, the way [`Cluster`](crate::Cluster) is one of
-//! PostgreSQL: `MYSQL_URL` if set, otherwise a server started from the installed `mariadbd` or
-//! `mysqld` in a temporary folder, on a free port of 127.0.0.1.
+//! The MySQL / MariaDB server of the tests, the way [`postgres`](crate::postgres) provides
+//! PostgreSQL's: `MYSQL_URL` if set, otherwise a private throwaway [`MysqlServer`] started from
+//! the installed `mariadbd` or `mysqld` in a temporary folder, on a free port of 127.0.0.1.
 
 use std::fs;
 use std::io::Read;
@@ -53,6 +53,27 @@ pub fn mysql_url() -> Result<String, TestDbError> {
         .as_ref()
         .map(|server| server.url().to_owned())
         .map_err(Clone::clone)
+}
+
+/// A pool of at most `max_connections` connections to [`mysql_url`] (feature `mysql`).
+///
+/// # Panics
+///
+/// With the reason and how to provide a server, when there is none or it cannot be reached:
+/// this is for tests.
+#[cfg(feature = "mysql")]
+pub async fn pool(max_connections: u32) -> sqlx::MySqlPool {
+    let url = mysql_url().unwrap_or_else(|e| panic!("{e}"));
+    sqlx::mysql::MySqlPoolOptions::new()
+        .max_connections(max_connections)
+        .connect(&url)
+        .await
+        .unwrap_or_else(|e| {
+            panic!(
+                "cannot reach MySQL/MariaDB at {url} ({e}): start it, or point MYSQL_URL at a \
+                 server where the user may create databases"
+            )
+        })
 }
 
 /// Which server the programs found are.
@@ -394,11 +415,14 @@ impl MysqlServer {
         if !output.trim().is_empty() {
             reason.push_str(&format!(
                 "\n  output:\n{}",
-                crate::indent(&tail(output, 30))
+                crate::error::indent(&tail(output, 30))
             ));
         }
         if let Some(log) = file_tail(&self.log_file(), 30).filter(|l| !l.trim().is_empty()) {
-            reason.push_str(&format!("\n  server log (tail):\n{}", crate::indent(&log)));
+            reason.push_str(&format!(
+                "\n  server log (tail):\n{}",
+                crate::error::indent(&log)
+            ));
         }
         TestDbError::NoMysql { reason }
     }
@@ -445,5 +469,81 @@ impl Drop for MysqlServer {
             }
             // Otherwise leave it running: it retries the cleanup at exit.
         }
+    }
+}
+
+/// Why no private MySQL / MariaDB server can start here, if none can.
+#[cfg(test)]
+pub(crate) fn mysql_missing() -> Option<String> {
+    find_programs().and_then(|_| run_as().map(|_| ())).err()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sys::{gone, process_alive};
+
+    #[test]
+    fn mysql_server_starts_serves_and_cleans_up() {
+        if let Some(why) = mysql_missing() {
+            // Without the programs, a typed error that says what is missing and how to help it.
+            let err = MysqlServer::start().unwrap_err();
+            assert!(matches!(err, TestDbError::NoMysql { .. }), "{err:?}");
+            let text = err.to_string();
+            assert!(
+                text.contains(&why) && text.contains("MYSQL_URL=mysql://"),
+                "{text}"
+            );
+            return;
+        }
+        let server = MysqlServer::start().unwrap_or_else(|e| panic!("{e}"));
+        let dir = server.dir().to_owned();
+        assert_eq!(
+            server.url(),
+            format!("mysql://root@127.0.0.1:{}/test", server.port())
+        );
+        let pid = fs::read_to_string(dir.join("server.pid"))
+            .unwrap()
+            .trim()
+            .to_owned();
+        assert!(process_alive(&pid));
+        // Root connects over TCP without a password, may create databases, and the server
+        // speaks utf8mb4 like a distribution's.
+        let (user, charset, database) = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+            .block_on(async {
+                use sqlx::Connection;
+                let mut conn = sqlx::MySqlConnection::connect(server.url())
+                    .await
+                    .unwrap_or_else(|e| panic!("cannot connect to {}: {e}", server.url()));
+                let row: (String, String, String) =
+                    sqlx::query_as("SELECT CURRENT_USER(), @@character_set_server, DATABASE()")
+                        .fetch_one(&mut conn)
+                        .await
+                        .unwrap();
+                sqlx::raw_sql(
+                    "CREATE DATABASE tenancy_testdb_check; \
+                     CREATE TABLE tenancy_testdb_check.t (name VARCHAR(10)); \
+                     INSERT INTO tenancy_testdb_check.t VALUES ('ä'); \
+                     DROP DATABASE tenancy_testdb_check",
+                )
+                .execute(&mut conn)
+                .await
+                .unwrap();
+                conn.close().await.unwrap();
+                row
+            });
+        assert_eq!(
+            (user.as_str(), charset.as_str(), database.as_str()),
+            ("root@127.0.0.1", "utf8mb4", "test")
+        );
+        drop(server);
+        assert!(!dir.exists(), "{} still exists after drop", dir.display());
+        assert!(
+            gone(&pid, Duration::from_secs(5)),
+            "server {pid} still running after drop"
+        );
     }
 }

@@ -37,11 +37,11 @@ use std::os::unix::process::CommandExt;
 use std::process::{Command, Stdio};
 use std::sync::OnceLock;
 
-use crate::sys::{find_program, RunAs};
-use crate::{
-    find_bin_dir, mysql, CITUS_HOW_TO, CITUS_URL_ENV, DATABASE_URL_ENV, MYSQL_URL_ENV,
-    PGBOUNCER_URL_ENV,
+use crate::mysql::{self, MYSQL_URL_ENV};
+use crate::postgres::{
+    find_bin_dir, CITUS_HOW_TO, CITUS_URL_ENV, DATABASE_URL_ENV, PGBOUNCER_URL_ENV,
 };
+use crate::sys::{find_program, RunAs};
 
 /// The environment variable that selects the backends explicitly, e.g.
 /// `TENANCY_TEST_BACKENDS=sqlite,postgres,mysql,citus`.

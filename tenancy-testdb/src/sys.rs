@@ -348,3 +348,32 @@ pub(crate) fn file_tail(path: &Path, max_lines: usize) -> Option<String> {
         .ok()
         .map(|b| tail(&String::from_utf8_lossy(&b), max_lines))
 }
+
+/// Whether `pid` exists and is not a zombie.
+#[cfg(test)]
+pub(crate) fn process_alive(pid: &str) -> bool {
+    if let Ok(stat) = fs::read_to_string(format!("/proc/{pid}/stat")) {
+        // Format: `pid (comm) state ...`
+        if let Some(rest) = stat.rsplit_once(')') {
+            if rest.1.trim_start().starts_with('Z') {
+                return false;
+            }
+        }
+    }
+    Command::new("kill")
+        .args(["-0", pid])
+        .stderr(Stdio::null())
+        .status()
+        .unwrap()
+        .success()
+}
+
+/// Whether `pid` is gone within `limit`.
+#[cfg(test)]
+pub(crate) fn gone(pid: &str, limit: std::time::Duration) -> bool {
+    let deadline = std::time::Instant::now() + limit;
+    while process_alive(pid) && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    !process_alive(pid)
+}

@@ -83,3 +83,15 @@ async fn insert_many_refuses_a_batch_over_the_parameter_limit_before_sending(
     );
     assert_eq!(insert_statements(conn).await, 1);
 }
+
+/// The migrations folder these tests use holds the shared `guards` table as it stands in
+/// `tenancy_testdb::fixtures` (a folder, because `#[tenancy::test]` reads one).
+#[test]
+fn the_guards_migration_folder_is_the_fixture() {
+    let file = include_str!("migrations/guards/1_guards.sql");
+    let statement: Vec<&str> = file.lines().filter(|l| !l.starts_with("--")).collect();
+    assert_eq!(
+        statement.join("\n").trim().trim_end_matches(';'),
+        tenancy_testdb::fixtures::POSTGRES.guards
+    );
+}

@@ -1,46 +1,23 @@
-//! Fixtures for lifecycle tests: migrations built in code, and a `Tenants` handle with a private
-//! registry so tests never see each other's tenants.
+//! Fixtures for the PostgreSQL lifecycle tests: the standard migrations (`tenancy_testdb::fixtures`),
+//! and a `Tenants` handle with a private registry so tests never see each other's tenants.
 
-use sqlx::migrate::{Migration, MigrationType, Migrator};
+use sqlx::migrate::Migration;
 use sqlx::postgres::PgPool;
-use sqlx::SqlSafeStr;
 use tenancy::{Tenant, Tenants};
+use tenancy_testdb::cleanup::Leftovers;
+use tenancy_testdb::fixtures::POSTGRES;
 
-use crate::support::{drop_schemas, on_side_thread_at};
+pub use tenancy_testdb::fixtures::{migration, migrator};
 
-pub const V1_GUARDS: &str = "CREATE TABLE guards (
-    id bigserial PRIMARY KEY,
-    name text NOT NULL,
-    position text NOT NULL,
-    age integer,
-    inserted_at timestamptz NOT NULL DEFAULT now()
-)";
-pub const V2_BADGE_UP: &str = "ALTER TABLE guards ADD COLUMN badge text";
-pub const V2_BADGE_DOWN: &str = "ALTER TABLE guards DROP COLUMN badge";
-
-pub fn migration(version: i64, kind: MigrationType, sql: &str) -> Migration {
-    Migration::new(
-        version,
-        format!("v{version}").into(),
-        kind,
-        sqlx::AssertSqlSafe(sql.to_owned()).into_sql_str(),
-        false,
-    )
-}
+pub const V1_GUARDS: &str = POSTGRES.guards;
+pub const V2_BADGE_UP: &str = POSTGRES.badge_up;
 
 pub fn v1() -> Vec<Migration> {
-    vec![migration(1, MigrationType::Simple, V1_GUARDS)]
+    POSTGRES.v1()
 }
 
 pub fn v2() -> Vec<Migration> {
-    let mut all = v1();
-    all.push(migration(2, MigrationType::ReversibleUp, V2_BADGE_UP));
-    all.push(migration(2, MigrationType::ReversibleDown, V2_BADGE_DOWN));
-    all
-}
-
-pub fn migrator(migrations: Vec<Migration>) -> Migrator {
-    Migrator::with_migrations(migrations)
+    POSTGRES.v2()
 }
 
 /// A `Tenants` handle on a private registry; every tenant it created and the registry are
@@ -48,8 +25,7 @@ pub fn migrator(migrations: Vec<Migration>) -> Migrator {
 pub struct Lifecycle {
     pub tenants: Tenants,
     pub registry: String,
-    /// The server to clean up on: the pool's.
-    server: sqlx::postgres::PgConnectOptions,
+    _cleanup: Leftovers,
 }
 
 impl Lifecycle {
@@ -61,8 +37,8 @@ impl Lifecycle {
             .unwrap();
         Lifecycle {
             tenants,
+            _cleanup: Leftovers::on(pool).registry(&registry),
             registry,
-            server: (*pool.connect_options()).clone(),
         }
     }
 
@@ -71,10 +47,8 @@ impl Lifecycle {
     pub fn on_test_database(tenants: Tenants, registry: String) -> Self {
         Lifecycle {
             tenants,
+            _cleanup: Leftovers::postgres(&crate::support::database_url()).registry(&registry),
             registry,
-            server: crate::support::database_url()
-                .parse()
-                .expect("DATABASE_URL"),
         }
     }
 
@@ -84,25 +58,6 @@ impl Lifecycle {
             .unwrap()
             .with_registry(&self.registry)
             .unwrap()
-    }
-}
-
-impl Drop for Lifecycle {
-    fn drop(&mut self) {
-        let registry = self.registry.clone();
-        on_side_thread_at(self.server.clone(), async move |pool| {
-            let sql = format!("SELECT name FROM \"{registry}\".tenants");
-            let names: Vec<String> = sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
-                .fetch_all(pool)
-                .await
-                .unwrap_or_default();
-            let quoted: Vec<String> = names
-                .iter()
-                .chain([&registry])
-                .map(|n| format!("\"{n}\""))
-                .collect();
-            drop_schemas(pool, &quoted).await;
-        });
     }
 }
 

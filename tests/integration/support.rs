@@ -1,19 +1,14 @@
-//! Shared fixtures of the PostgreSQL tests: the pool, fresh tenant schemas, and the `Guard` model.
+//! Shared fixtures of the PostgreSQL tests: the pool, fresh tenant schemas (their tables from
+//! `tenancy_testdb::fixtures`, dropped by `tenancy_testdb::cleanup`), and the `Guard` model.
 
-use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+use sqlx::postgres::PgPool;
 use tenancy::{Tenant, TenantModel};
+use tenancy_testdb::cleanup::Leftovers;
+use tenancy_testdb::fixtures::{in_container, POSTGRES};
 
 // The model most tests use: the PostgreSQL `Guard` of the backend harness (one definition for
 // every backend, see `backends`).
 crate::guard_model!();
-
-pub const GUARDS_DDL: &str = "CREATE TABLE {schema}.guards (
-    id bigserial PRIMARY KEY,
-    name text NOT NULL,
-    position text NOT NULL,
-    age integer,
-    inserted_at timestamptz NOT NULL DEFAULT now()
-)";
 
 /// A model whose key the application chooses, with a unique column to make a server error.
 #[derive(TenantModel, Debug, Clone, PartialEq)]
@@ -24,9 +19,6 @@ pub struct Badge {
     pub holder: String,
 }
 
-pub const BADGES_DDL: &str =
-    "CREATE TABLE {schema}.badges (code text PRIMARY KEY, holder text NOT NULL UNIQUE)";
-
 pub fn database_url() -> String {
     tenancy_testdb::database_url().unwrap_or_else(|e| panic!("{e}"))
 }
@@ -36,31 +28,29 @@ pub async fn pool() -> PgPool {
 }
 
 pub async fn pool_with(max_connections: u32) -> PgPool {
-    PgPoolOptions::new()
-        .max_connections(max_connections)
-        .connect(&database_url())
-        .await
-        .expect("connect to the test database")
+    tenancy_testdb::postgres::pool(max_connections).await
 }
 
 /// Fresh tenant schemas holding the `guards` table, dropped when this value is dropped (even
 /// when the test panics), on the server of the pool that made them.
 pub struct Tenants {
     pub tenants: Vec<Tenant>,
-    server: PgConnectOptions,
+    _cleanup: Leftovers,
 }
 
 impl Tenants {
-    /// `n` fresh tenants, each with the tables of `ddl` (`{schema}` is replaced by the quoted
-    /// schema name).
+    /// `n` fresh tenants, each with the tables of `ddl` (unqualified `CREATE TABLE`s, put in
+    /// the tenant's schema).
     pub async fn with(pool: &PgPool, n: usize, ddl: &[&str]) -> Self {
         let tenants: Vec<Tenant> = (0..n)
             .map(|_| Tenant::new(tenancy_testdb::unique_name("it")).unwrap())
             .collect();
+        let mut cleanup = Leftovers::on(pool);
         for tenant in &tenants {
+            cleanup.add_container(tenant.as_str());
             let mut script = format!("CREATE SCHEMA {};", tenant.quoted());
             for stmt in ddl {
-                script.push_str(&stmt.replace("{schema}", &tenant.quoted()));
+                script.push_str(&in_container(stmt, &tenant.quoted()));
                 script.push(';');
             }
             sqlx::raw_sql(sqlx::AssertSqlSafe(script))
@@ -70,62 +60,16 @@ impl Tenants {
         }
         Tenants {
             tenants,
-            server: (*pool.connect_options()).clone(),
+            _cleanup: cleanup,
         }
     }
 
     pub async fn new(pool: &PgPool, n: usize) -> Self {
-        Self::with(pool, n, &[GUARDS_DDL]).await
+        Self::with(pool, n, &[POSTGRES.guards]).await
     }
 
     pub fn get(&self, i: usize) -> &Tenant {
         &self.tenants[i]
-    }
-}
-
-impl Drop for Tenants {
-    fn drop(&mut self) {
-        let names: Vec<String> = self.tenants.iter().map(|t| t.quoted()).collect();
-        on_side_thread_at(self.server.clone(), async move |pool| {
-            drop_schemas(pool, &names).await
-        });
-    }
-}
-
-/// Runs `cleanup` on a pool of its own, on a thread of its own, and waits for it: async work
-/// cannot run in `Drop`, and the test's runtime may be the one this thread blocks. Best effort:
-/// nothing happens if the database cannot be reached. `server` is the server to clean up on (a
-/// pool's `connect_options()`).
-pub fn on_side_thread_at(
-    server: PgConnectOptions,
-    cleanup: impl AsyncFnOnce(&PgPool) + Send + 'static,
-) {
-    let _ = std::thread::spawn(move || {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        rt.block_on(async {
-            if let Ok(pool) = PgPoolOptions::new()
-                .max_connections(1)
-                .connect_with(server)
-                .await
-            {
-                cleanup(&pool).await;
-                pool.close().await;
-            }
-        })
-    })
-    .join();
-}
-
-/// Drops each schema (names already quoted), ignoring failures.
-pub async fn drop_schemas(pool: &PgPool, quoted: &[String]) {
-    for name in quoted {
-        // A failing test may leave a transaction open on a connection whose rollback cannot
-        // run while the cleanup thread blocks the test's runtime: give up rather than hang.
-        let sql = format!("SET lock_timeout = '5s'; DROP SCHEMA IF EXISTS {name} CASCADE");
-        let _ = sqlx::raw_sql(sqlx::AssertSqlSafe(sql)).execute(pool).await;
     }
 }
 

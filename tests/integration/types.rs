@@ -43,7 +43,7 @@ pub struct Sample {
     pub cached: Option<String>,
 }
 
-const SAMPLES_DDL: &str = r#"CREATE TABLE {schema}.samples (
+const SAMPLES_DDL: &str = r#"CREATE TABLE samples (
     "sampleId" uuid PRIMARY KEY,
     small smallint NOT NULL,
     medium integer NOT NULL,
@@ -176,7 +176,7 @@ mod chrono_types {
         pub ends_at: Option<DateTime<Utc>>,
     }
 
-    const SHIFTS_DDL: &str = "CREATE TABLE {schema}.shifts (
+    const SHIFTS_DDL: &str = "CREATE TABLE shifts (
         id integer PRIMARY KEY,
         starts_at timestamptz NOT NULL,
         local timestamp NOT NULL,

@@ -39,34 +39,8 @@ pub use crate::support::{raw_guards, Badge, Guard};
 use crate::assert_err;
 use crate::lifecycle_support::migration;
 
-// The shared behaviours, one module per concern: the same files as the other backends'.
-#[allow(clippy::duplicate_mod)]
-#[path = "shared/crud.rs"]
-mod crud;
-#[allow(clippy::duplicate_mod)]
-#[path = "shared/insert_many.rs"]
-mod insert_many;
-#[allow(clippy::duplicate_mod)]
-#[path = "shared/isolation.rs"]
-mod isolation;
-#[allow(clippy::duplicate_mod)]
-#[path = "shared/lifecycle.rs"]
-mod lifecycle;
-#[allow(clippy::duplicate_mod)]
-#[path = "shared/migrations.rs"]
-mod migrations;
-#[allow(clippy::duplicate_mod)]
-#[path = "shared/models.rs"]
-mod models;
-#[allow(clippy::duplicate_mod)]
-#[path = "shared/query.rs"]
-mod query;
-#[allow(clippy::duplicate_mod)]
-#[path = "shared/shared_models.rs"]
-mod shared_models;
-#[allow(clippy::duplicate_mod)]
-#[path = "shared/validation.rs"]
-mod validation;
+// The shared behaviours, one module per concern (the harness's whole point).
+crate::backends::shared::mount!(all);
 
 pub type Db = sqlx::Postgres;
 pub type Pool = sqlx::PgPool;
@@ -122,12 +96,13 @@ pub struct Fresh(crate::support::Tenants);
 
 impl Fresh {
     pub async fn new(pool: &Pool, n: usize) -> Self {
-        use crate::support::{Tenants, BADGES_DDL, GUARDS_DDL};
+        use crate::support::Tenants;
+        use tenancy_testdb::fixtures::POSTGRES;
         // Distributed whatever the database's setting: the first statement of the script
         // turns schema-based sharding on for its transaction.
         const SHARDING: &str =
             "SELECT set_config('citus.enable_schema_based_sharding', 'on', true)";
-        let made = Tenants::with(pool, n, &[GUARDS_DDL, BADGES_DDL]).await;
+        let made = Tenants::with(pool, n, &[POSTGRES.guards, POSTGRES.badges]).await;
         // `Tenants::with` made plain `CREATE SCHEMA`s: distribute any the setting left local.
         for t in &made.tenants {
             let sql = format!(

@@ -1,7 +1,8 @@
-//! The backend harness: every backend-neutral behaviour is written once, in `shared/*.rs`, and
-//! compiled once per backend. Each backend module (`pg`, `mysql`) mounts the same files with
-//! `#[path = "shared/…"] mod …;`, so in each copy `super::` is that backend: the tests are named
-//! `backends::pg::crud::…` and `backends::mysql::crud::…`.
+//! The backend harness: every backend-neutral behaviour is written once, in `shared/*.rs` (a
+//! macro per concern), and compiled once per backend. Each backend module mounts them with one
+//! line, `shared::mount!(all)` (`pg`, `citus`, `mysql`) or the concerns named (`sqlite`), which
+//! expands each concern's tests in a module of that backend, so there `super::` is that
+//! backend: the tests are named `backends::pg::crud::…` and `backends::mysql::crud::…`.
 //!
 //! What a backend module gives the shared files (the compiler checks it at every use):
 //! - `Db` (sqlx's database type), `Pool`, `pool()`, `pool_with(n)`, `MAX_BIND_PARAMS`;
@@ -42,6 +43,7 @@
 pub mod citus;
 pub mod mysql;
 pub mod pg;
+mod shared;
 pub mod sqlite;
 
 /// The `db.system` and `db.collection.name` of the spans a test thread opens.

@@ -4,42 +4,15 @@
 //! says so), unless `MYSQL_URL` or `TENANCY_TEST_BACKENDS` asks for them: then they fail, saying
 //! how to point them at a server. Then what only MySQL does.
 
-use sqlx::migrate::{Migration, MigrationType, Migrator};
-use sqlx::mysql::MySqlPoolOptions;
+use sqlx::migrate::{Migration, MigrationType};
 use tenancy::{Changeset, Error, Tenant, TenantModel, Tenants};
+use tenancy_testdb::cleanup::Leftovers;
+use tenancy_testdb::fixtures::{in_container, migration, migrator, MYSQL};
 
 use crate::assert_err;
-use crate::lifecycle_support::migration;
 
-// The shared behaviours, one module per concern: the same files as the other backend's
-// (mounting them twice, once per backend, is the harness's whole point).
-#[allow(clippy::duplicate_mod)]
-#[path = "shared/crud.rs"]
-mod crud;
-#[allow(clippy::duplicate_mod)]
-#[path = "shared/insert_many.rs"]
-mod insert_many;
-#[allow(clippy::duplicate_mod)]
-#[path = "shared/isolation.rs"]
-mod isolation;
-#[allow(clippy::duplicate_mod)]
-#[path = "shared/lifecycle.rs"]
-mod lifecycle;
-#[allow(clippy::duplicate_mod)]
-#[path = "shared/migrations.rs"]
-mod migrations;
-#[allow(clippy::duplicate_mod)]
-#[path = "shared/models.rs"]
-mod models;
-#[allow(clippy::duplicate_mod)]
-#[path = "shared/query.rs"]
-mod query;
-#[allow(clippy::duplicate_mod)]
-#[path = "shared/shared_models.rs"]
-mod shared_models;
-#[allow(clippy::duplicate_mod)]
-#[path = "shared/validation.rs"]
-mod validation;
+// The shared behaviours, one module per concern (the harness's whole point).
+crate::backends::shared::mount!(all);
 
 pub type Db = sqlx::MySql;
 pub type Pool = sqlx::MySqlPool;
@@ -76,29 +49,16 @@ pub struct Ticket {
     pub seat: u32,
 }
 
-pub const V1_GUARDS: &str = "CREATE TABLE guards (
-    id BIGINT AUTO_INCREMENT PRIMARY KEY,
-    name VARCHAR(255) NOT NULL,
-    position VARCHAR(255) NOT NULL,
-    age INT NULL,
-    inserted_at TIMESTAMP(6) NOT NULL DEFAULT CURRENT_TIMESTAMP(6)
-)";
-const BADGES: &str =
-    "CREATE TABLE badges (code VARCHAR(32) PRIMARY KEY, holder VARCHAR(255) NOT NULL UNIQUE)";
+pub const V1_GUARDS: &str = MYSQL.guards;
 const TICKETS: &str =
     "CREATE TABLE tickets (id BIGINT UNSIGNED AUTO_INCREMENT PRIMARY KEY, seat INT UNSIGNED NOT NULL)";
-const V2_BADGE_UP: &str = "ALTER TABLE guards ADD COLUMN badge VARCHAR(32) NULL";
-const V2_BADGE_DOWN: &str = "ALTER TABLE guards DROP COLUMN badge";
 
 pub fn v1() -> Vec<Migration> {
-    vec![migration(1, MigrationType::Simple, V1_GUARDS)]
+    MYSQL.v1()
 }
 
 pub fn v2() -> Vec<Migration> {
-    let mut all = v1();
-    all.push(migration(2, MigrationType::ReversibleUp, V2_BADGE_UP));
-    all.push(migration(2, MigrationType::ReversibleDown, V2_BADGE_DOWN));
-    all
+    MYSQL.v2()
 }
 
 /// `MYSQL_URL`, or a private server (started once per test process).
@@ -111,17 +71,7 @@ pub async fn pool() -> Pool {
 }
 
 pub async fn pool_with(max_connections: u32) -> Pool {
-    let url = mysql_url();
-    MySqlPoolOptions::new()
-        .max_connections(max_connections)
-        .connect(&url)
-        .await
-        .unwrap_or_else(|e| {
-            panic!(
-                "cannot reach MySQL/MariaDB at {url} ({e}): start it, or point MYSQL_URL at a \
-                 server where the user may create databases"
-            )
-        })
+    tenancy_testdb::mysql::pool(max_connections).await
 }
 
 /// A transaction for statements on `tenant` (any tenant: statements name their container).
@@ -157,46 +107,11 @@ pub async fn exec(pool: &Pool, sql: String) {
         .unwrap();
 }
 
-/// Runs `cleanup` on a pool of its own, on a thread of its own, and waits for it (async work
-/// cannot run in `Drop`). Best effort: nothing happens if the server cannot be reached.
-fn on_side_thread(cleanup: impl AsyncFnOnce(&Pool) + Send + 'static) {
-    let url = mysql_url();
-    let _ = std::thread::spawn(move || {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        rt.block_on(async {
-            if let Ok(pool) = MySqlPoolOptions::new()
-                .max_connections(1)
-                .connect(&url)
-                .await
-            {
-                cleanup(&pool).await;
-                pool.close().await;
-            }
-        })
-    })
-    .join();
-}
-
-/// Drops each database, ignoring failures.
-async fn drop_databases(pool: &Pool, names: &[String]) {
-    for name in names {
-        // A failing test may leave a transaction open on a table of the database: give up
-        // rather than hang.
-        let sql = format!(
-            "SET SESSION lock_wait_timeout = 5; DROP DATABASE IF EXISTS {}",
-            quote(name)
-        );
-        let _ = sqlx::raw_sql(sqlx::AssertSqlSafe(sql)).execute(pool).await;
-    }
-}
-
 /// Fresh tenant databases holding `guards`, `badges` and `tickets`, made with plain DDL and
 /// dropped when this value is dropped (even when the test panics).
 pub struct Fresh {
     tenants: Vec<Tenant>,
+    _cleanup: Leftovers,
 }
 
 impl Fresh {
@@ -204,29 +119,25 @@ impl Fresh {
         let tenants: Vec<Tenant> = (0..n)
             .map(|_| Tenant::new(tenancy_testdb::unique_name("it")).unwrap())
             .collect();
-        let fresh = Fresh { tenants };
-        for tenant in &fresh.tenants {
+        let mut cleanup = Leftovers::on(pool);
+        for tenant in &tenants {
+            cleanup.add_container(tenant.as_str());
             let db = q(tenant);
             let mut script = format!("CREATE DATABASE {db} CHARACTER SET utf8mb4;");
-            for stmt in [V1_GUARDS, BADGES, TICKETS] {
-                let qualified = format!("CREATE TABLE {db}.");
-                script.push_str(&stmt.replacen("CREATE TABLE ", &qualified, 1));
+            for stmt in [MYSQL.guards, MYSQL.badges, TICKETS] {
+                script.push_str(&in_container(stmt, &db));
                 script.push(';');
             }
             exec(pool, script).await;
         }
-        fresh
+        Fresh {
+            tenants,
+            _cleanup: cleanup,
+        }
     }
 
     pub fn get(&self, i: usize) -> &Tenant {
         &self.tenants[i]
-    }
-}
-
-impl Drop for Fresh {
-    fn drop(&mut self) {
-        let names: Vec<String> = self.tenants.iter().map(|t| t.to_string()).collect();
-        on_side_thread(async move |pool| drop_databases(pool, &names).await);
     }
 }
 
@@ -300,39 +211,29 @@ pub async fn drop_container(pool: &Pool, name: &str) {
 pub struct Lifecycle {
     pub tenants: Tenants<Db>,
     pub registry: String,
+    _cleanup: Leftovers,
 }
 
 impl Lifecycle {
     pub async fn new(pool: &Pool, migrations: Vec<Migration>) -> Self {
         let registry = tenancy_testdb::unique_name("myreg");
-        let tenants = Tenants::new(pool.clone(), Migrator::with_migrations(migrations))
+        let tenants = Tenants::new(pool.clone(), migrator(migrations))
             .unwrap()
             .with_registry(&registry)
             .unwrap();
-        Lifecycle { tenants, registry }
+        Lifecycle {
+            tenants,
+            _cleanup: Leftovers::on(pool).registry(&registry),
+            registry,
+        }
     }
 
     /// Another handle on the same registry with other migrations (a newer build of the app).
     pub fn with_migrations(&self, pool: &Pool, migrations: Vec<Migration>) -> Tenants<Db> {
-        Tenants::new(pool.clone(), Migrator::with_migrations(migrations))
+        Tenants::new(pool.clone(), migrator(migrations))
             .unwrap()
             .with_registry(&self.registry)
             .unwrap()
-    }
-}
-
-impl Drop for Lifecycle {
-    fn drop(&mut self) {
-        let registry = self.registry.clone();
-        on_side_thread(async move |pool| {
-            let sql = format!("SELECT name FROM {}.tenants", quote(&registry));
-            let mut names: Vec<String> = sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
-                .fetch_all(pool)
-                .await
-                .unwrap_or_default();
-            names.push(registry);
-            drop_databases(pool, &names).await;
-        });
     }
 }
 
@@ -341,6 +242,9 @@ pub async fn assert_last_run_migrated(_pool: &Pool, _registry: &str, _migrated: 
 
 // ---------------------------------------------------------------------------------------------
 // MySQL only.
+
+// The store's lifecycle through the handle, its registry and databases read with plain SQL.
+mod store;
 
 #[tokio::test]
 async fn unsigned_keys_round_trip() {
@@ -412,6 +316,8 @@ async fn a_failed_create_is_compensated() {
     fixed.create(&n).await.unwrap();
 }
 
+/// Also the store's former `rename_refuses_a_database_with_a_view` (see `store`): the data
+/// stays where it was.
 #[tokio::test]
 async fn rename_refuses_a_database_holding_a_view_and_changes_nothing() {
     let pool = pool().await;
@@ -419,6 +325,10 @@ async fn rename_refuses_a_database_holding_a_view_and_changes_nothing() {
     let old = l
         .tenants
         .create(tenancy_testdb::unique_name("view"))
+        .await
+        .unwrap();
+    Guard::new("Abu", "Guard")
+        .insert(&pool, &old)
         .await
         .unwrap();
     exec(
@@ -438,6 +348,10 @@ async fn rename_refuses_a_database_holding_a_view_and_changes_nothing() {
     assert!(!l.tenants.exists(&new).await.unwrap());
     assert!(!container_exists(&pool, &new).await);
     assert!(has_table(&pool, old.as_str(), "guards").await);
+    assert_eq!(
+        raw_guards(&pool, &old).await,
+        [("Abu".to_owned(), "Guard".to_owned())]
+    );
 }
 
 #[tokio::test]

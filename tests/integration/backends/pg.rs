@@ -6,35 +6,8 @@ use tenancy::Tenant;
 pub use crate::lifecycle_support::{has_column, has_table, v1, v2, Lifecycle, V1_GUARDS};
 pub use crate::support::{pool, pool_with, raw_guards, Badge, Guard};
 
-// The shared behaviours, one module per concern: the same files as the other backend's
-// (mounting them twice, once per backend, is the harness's whole point).
-#[allow(clippy::duplicate_mod)]
-#[path = "shared/crud.rs"]
-mod crud;
-#[allow(clippy::duplicate_mod)]
-#[path = "shared/insert_many.rs"]
-mod insert_many;
-#[allow(clippy::duplicate_mod)]
-#[path = "shared/isolation.rs"]
-mod isolation;
-#[allow(clippy::duplicate_mod)]
-#[path = "shared/lifecycle.rs"]
-mod lifecycle;
-#[allow(clippy::duplicate_mod)]
-#[path = "shared/migrations.rs"]
-mod migrations;
-#[allow(clippy::duplicate_mod)]
-#[path = "shared/models.rs"]
-mod models;
-#[allow(clippy::duplicate_mod)]
-#[path = "shared/query.rs"]
-mod query;
-#[allow(clippy::duplicate_mod)]
-#[path = "shared/shared_models.rs"]
-mod shared_models;
-#[allow(clippy::duplicate_mod)]
-#[path = "shared/validation.rs"]
-mod validation;
+// The shared behaviours, one module per concern (the harness's whole point).
+crate::backends::shared::mount!(all);
 
 pub type Db = sqlx::Postgres;
 pub type Pool = sqlx::PgPool;
@@ -56,8 +29,8 @@ pub struct Fresh(crate::support::Tenants);
 
 impl Fresh {
     pub async fn new(pool: &Pool, n: usize) -> Self {
-        use crate::support::{Tenants, BADGES_DDL, GUARDS_DDL};
-        Fresh(Tenants::with(pool, n, &[GUARDS_DDL, BADGES_DDL]).await)
+        use tenancy_testdb::fixtures::POSTGRES;
+        Fresh(crate::support::Tenants::with(pool, n, &[POSTGRES.guards, POSTGRES.badges]).await)
     }
 
     pub fn get(&self, i: usize) -> &Tenant {

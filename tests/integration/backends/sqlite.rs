@@ -1,5 +1,5 @@
 //! The shared behaviours on SQLite, a database file per tenant, in a fresh temporary folder per
-//! test (no server: these always run). The harness's `Pool` is a `Tenants<Sqlite>` handle: it
+//! test (`tenancy_testdb::sqlite::folder`; no server: these always run). The harness's `Pool` is a `Tenants<Sqlite>` handle: it
 //! is an executor that routes each statement to its tenant's file, so the shared bodies read
 //! `guard.insert(&pool, a)` as on the other backends. Then what only SQLite does: its own
 //! pools, the LRU budget, the files on disk, concurrency.
@@ -8,39 +8,25 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use sqlx::migrate::{Migration, MigrationType, Migrator};
+use sqlx::migrate::{Migration, MigrationType};
 use sqlx::sqlite::SqliteConnectOptions;
 use sqlx::{Connection, SqliteConnection};
 use tenancy::sqlite::PoolBudget;
 use tenancy::{Error, Tenant, TenantModel, Tenants};
+use tenancy_testdb::fixtures::{migration, migrator, SQLITE};
 
 use crate::assert_err;
-use crate::lifecycle_support::migration;
 
-#[allow(clippy::duplicate_mod)]
-#[path = "shared/crud.rs"]
-mod crud;
-#[allow(clippy::duplicate_mod)]
-#[path = "shared/insert_many.rs"]
-mod insert_many;
-#[allow(clippy::duplicate_mod)]
-#[path = "shared/isolation.rs"]
-mod isolation;
-#[allow(clippy::duplicate_mod)]
-#[path = "shared/lifecycle.rs"]
-mod lifecycle;
-#[allow(clippy::duplicate_mod)]
-#[path = "shared/migrations.rs"]
-mod migrations;
-#[allow(clippy::duplicate_mod)]
-#[path = "shared/models.rs"]
-mod models;
-#[allow(clippy::duplicate_mod)]
-#[path = "shared/query.rs"]
-mod query;
-#[allow(clippy::duplicate_mod)]
-#[path = "shared/validation.rs"]
-mod validation;
+crate::backends::shared::mount!(
+    crud,
+    insert_many,
+    isolation,
+    lifecycle,
+    migrations,
+    models,
+    query,
+    validation,
+);
 
 pub type Db = sqlx::Sqlite;
 /// The handle routes every statement to its tenant's file.
@@ -69,50 +55,14 @@ pub struct Badge {
     pub holder: String,
 }
 
-pub const V1_GUARDS: &str = "CREATE TABLE guards (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    name TEXT NOT NULL,
-    position TEXT NOT NULL,
-    age INTEGER NULL,
-    inserted_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
-)";
-const BADGES: &str =
-    "CREATE TABLE badges (code TEXT PRIMARY KEY NOT NULL, holder TEXT NOT NULL UNIQUE)";
-const V2_BADGE_UP: &str = "ALTER TABLE guards ADD COLUMN badge TEXT NULL";
-const V2_BADGE_DOWN: &str = "ALTER TABLE guards DROP COLUMN badge";
+pub const V1_GUARDS: &str = SQLITE.guards;
 
 pub fn v1() -> Vec<Migration> {
-    vec![migration(1, MigrationType::Simple, V1_GUARDS)]
+    SQLITE.v1()
 }
 
 pub fn v2() -> Vec<Migration> {
-    let mut all = v1();
-    all.push(migration(2, MigrationType::ReversibleUp, V2_BADGE_UP));
-    all.push(migration(2, MigrationType::ReversibleDown, V2_BADGE_DOWN));
-    all
-}
-
-/// The folder every test's own folder goes in; folders of earlier runs older than an hour are
-/// removed when a process first asks for one.
-fn base() -> PathBuf {
-    static SWEPT: std::sync::Once = std::sync::Once::new();
-    let base = std::env::temp_dir().join("tenancy-sqlite-tests");
-    SWEPT.call_once(|| {
-        if let Ok(entries) = std::fs::read_dir(&base) {
-            for entry in entries.flatten() {
-                let old = entry
-                    .metadata()
-                    .and_then(|m| m.modified())
-                    .ok()
-                    .and_then(|t| t.elapsed().ok())
-                    .is_some_and(|age| age > Duration::from_secs(3600));
-                if old {
-                    let _ = std::fs::remove_dir_all(entry.path());
-                }
-            }
-        }
-    });
-    base
+    SQLITE.v2()
 }
 
 /// A fresh folder with an empty registry, and a handle on it without migrations.
@@ -122,11 +72,11 @@ pub async fn pool() -> Pool {
 
 /// As [`pool`], with `n` connections per tenant.
 pub async fn pool_with(n: u32) -> Pool {
-    let folder = base().join(tenancy_testdb::unique_name("t"));
+    let folder = tenancy_testdb::sqlite::folder("t").unwrap();
     let registry = tenancy::sqlite::open(folder.to_str().unwrap())
         .await
         .unwrap();
-    Tenants::new(registry, Migrator::with_migrations(Vec::new()))
+    Tenants::new(registry, migrator(Vec::new()))
         .unwrap()
         .with_pool_budget(PoolBudget::default().connections_per_pool(n))
 }
@@ -201,7 +151,7 @@ impl Fresh {
             .collect();
         for tenant in &tenants {
             let mut conn = open(&file(pool, tenant.as_str()), true).await;
-            for ddl in [V1_GUARDS, BADGES] {
+            for ddl in [SQLITE.guards, SQLITE.badges] {
                 sqlx::raw_sql(ddl).execute(&mut conn).await.unwrap();
             }
             conn.close().await.unwrap();
@@ -301,7 +251,7 @@ pub struct Lifecycle {
 impl Lifecycle {
     pub async fn new(pool: &Pool, migrations: Vec<Migration>) -> Self {
         let registry = tenancy_testdb::unique_name("reg");
-        let tenants = Tenants::new(pool.pool().clone(), Migrator::with_migrations(migrations))
+        let tenants = Tenants::new(pool.pool().clone(), migrator(migrations))
             .unwrap()
             .with_registry(&registry)
             .unwrap();
@@ -310,7 +260,7 @@ impl Lifecycle {
 
     /// Another handle on the same registry with other migrations (a newer build of the app).
     pub fn with_migrations(&self, pool: &Pool, migrations: Vec<Migration>) -> Tenants<Db> {
-        Tenants::new(pool.pool().clone(), Migrator::with_migrations(migrations))
+        Tenants::new(pool.pool().clone(), migrator(migrations))
             .unwrap()
             .with_registry(&self.registry)
             .unwrap()

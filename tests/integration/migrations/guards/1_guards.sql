@@ -1,4 +1,4 @@
--- The `guards` table of `support::GUARDS_DDL` (the `Guard` model), as a tenant migration for
+-- The `guards` table of `tenancy_testdb::fixtures::POSTGRES` (the `Guard` model), as a tenant migration for
 -- the tests written with `#[tenancy::test(migrations = "tests/integration/migrations/guards")]`.
 CREATE TABLE guards (
     id bigserial PRIMARY KEY,
