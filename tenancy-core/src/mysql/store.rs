@@ -234,7 +234,7 @@ impl MySqlStore {
         sqlx::raw_sql(m.sql.clone())
             .execute(&mut op.conn)
             .await
-            .map_err(|source| migration_failed(tenant, m, source))?;
+            .map_err(|source| Error::migration(tenant, m, source))?;
         let millis = i64::try_from(started.elapsed().as_millis()).unwrap_or(i64::MAX);
         sqlx::query(AssertSqlSafe(format!(
             "UPDATE {migrations} SET success = TRUE, execution_ms = ? \
@@ -262,7 +262,7 @@ impl MySqlStore {
         sqlx::raw_sql(m.sql.clone())
             .execute(&mut op.conn)
             .await
-            .map_err(|source| migration_failed(tenant, m, source))?;
+            .map_err(|source| Error::migration(tenant, m, source))?;
         sqlx::query(AssertSqlSafe(format!(
             "DELETE FROM {migrations} WHERE tenant = ? AND version = ?"
         )))
@@ -562,14 +562,6 @@ fn no_registry(err: &sqlx::Error) -> bool {
     is_unknown_database(err) || is_missing_table(err)
 }
 
-fn migration_failed(tenant: &Tenant, m: &Migration, source: sqlx::Error) -> Error {
-    Error::Migration {
-        tenant: tenant.clone(),
-        version: m.version,
-        description: m.description.to_string(),
-        source: source.into(),
-    }
-}
 
 impl Store<MySql> for MySqlStore {
     type Settings = ();

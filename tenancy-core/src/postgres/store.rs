@@ -248,12 +248,7 @@ impl PgStore {
 fn migration_failed(tenant: &Tenant, m: &Migration, source: sqlx::Error) -> Error {
     match citus::refusal(&source) {
         Some(refusal) => citus::refused(tenant, m.version, refusal, source),
-        None => Error::Migration {
-            tenant: tenant.clone(),
-            version: m.version,
-            description: m.description.to_string(),
-            source: source.into(),
-        },
+        None => Error::migration(tenant, m, source),
     }
 }
 

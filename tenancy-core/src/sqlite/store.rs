@@ -154,14 +154,18 @@ fn io_error(tenant: Option<&Tenant>, err: io::Error) -> Error {
     }
 }
 
-fn migration_failed(tenant: &Tenant, m: &Migration, source: sqlx::Error) -> Error {
-    Error::Migration {
-        tenant: tenant.clone(),
-        version: m.version,
-        description: m.description.to_string(),
-        source: source.into(),
+/// The error of opening `tenant`'s file: a file that cannot be opened is a missing container.
+fn unopened(tenant: &Tenant, err: sqlx::Error) -> Error {
+    if is_cantopen(&err) {
+        Error::ContainerMissing {
+            tenant: tenant.clone(),
+            container: <sqlx::Sqlite as crate::backend::Backend>::CONTAINER,
+        }
+    } else {
+        Error::from(err).about(tenant)
     }
 }
+
 
 /// Removes `path` and the files SQLite keeps beside it; a file already gone is fine.
 fn remove_with_sidecars(path: &Path) -> io::Result<bool> {
@@ -237,16 +241,9 @@ impl SqliteStore {
     /// A dedicated connection to `tenant`'s file (never from a pool; the caller closes it).
     async fn connect(&self, tenant: &Tenant) -> Result<SqliteConnection, Error> {
         let options = file_options(&self.path(tenant), self.busy_timeout());
-        SqliteConnection::connect_with(&options).await.map_err(|e| {
-            if is_cantopen(&e) {
-                Error::ContainerMissing {
-                    tenant: tenant.clone(),
-                    container: <sqlx::Sqlite as crate::backend::Backend>::CONTAINER,
-                }
-            } else {
-                Error::from(e).about(tenant)
-            }
-        })
+        SqliteConnection::connect_with(&options)
+            .await
+            .map_err(|e| unopened(tenant, e))
     }
 
     /// Maps a busy file to the handle's lock timeout.
@@ -325,16 +322,7 @@ impl SqliteStore {
             .idle_timeout(self.budget.idle_timeout)
             .connect_with(options)
             .await
-            .map_err(|e| {
-                if is_cantopen(&e) {
-                    Error::ContainerMissing {
-                        tenant: tenant.clone(),
-                        container: <sqlx::Sqlite as crate::backend::Backend>::CONTAINER,
-                    }
-                } else {
-                    Error::from(e).about(tenant)
-                }
-            })?;
+            .map_err(|e| unopened(tenant, e))?;
         Ok(self.lru().insert(tenant, pool, self.budget.max_pools))
     }
 
@@ -764,7 +752,7 @@ async fn apply_up(
     sqlx::raw_sql(m.sql.clone())
         .execute(&mut *conn)
         .await
-        .map_err(|source| migration_failed(tenant, m, source))?;
+        .map_err(|source| Error::migration(tenant, m, source))?;
     let millis = i64::try_from(started.elapsed().as_millis()).unwrap_or(i64::MAX);
     sqlx::query(sqlx::AssertSqlSafe(format!(
         "INSERT INTO {MIGRATIONS_TABLE} (version, description, checksum, execution_ms) \
@@ -788,7 +776,7 @@ async fn apply_down(
     sqlx::raw_sql(m.sql.clone())
         .execute(&mut *conn)
         .await
-        .map_err(|source| migration_failed(tenant, m, source))?;
+        .map_err(|source| Error::migration(tenant, m, source))?;
     sqlx::query(sqlx::AssertSqlSafe(format!(
         "DELETE FROM {MIGRATIONS_TABLE} WHERE version = ?1"
     )))
