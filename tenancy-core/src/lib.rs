@@ -53,6 +53,30 @@
 
 #![warn(missing_docs)]
 
+/// A `Debug` impl of a struct writing the named fields, with no bound on its type parameters
+/// (a derive would ask each for `Debug`); `..` after the fields: some are left out.
+macro_rules! debug_fields {
+    ($name:ident $(<$($param:ident $(: $bound:path)?),*>)? { $($field:ident),* $(,)? }) => {
+        debug_fields!(@impl finish, $name $(<$($param $(: $bound)?),*>)? { $($field),* });
+    };
+    ($name:ident $(<$($param:ident $(: $bound:path)?),*>)? { $($field:ident,)* .. }) => {
+        debug_fields!(
+            @impl finish_non_exhaustive, $name $(<$($param $(: $bound)?),*>)? { $($field),* }
+        );
+    };
+    (@impl $finish:ident, $name:ident $(<$($param:ident $(: $bound:path)?),*>)? {
+        $($field:ident),*
+    }) => {
+        impl$(<$($param $(: $bound)?),*>)? std::fmt::Debug for $name$(<$($param),*>)? {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.debug_struct(stringify!($name))
+                    $(.field(stringify!($field), &self.$field))*
+                    .$finish()
+            }
+        }
+    };
+}
+
 mod across;
 mod aggregate;
 mod backend;

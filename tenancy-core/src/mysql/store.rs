@@ -73,14 +73,7 @@ pub struct MySqlStore {
     ready: AtomicBool,
 }
 
-impl std::fmt::Debug for MySqlStore {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("MySqlStore")
-            .field("registry", &self.registry)
-            .field("lock_timeout", &self.lock_timeout)
-            .finish_non_exhaustive()
-    }
-}
+debug_fields!(MySqlStore { registry, lock_timeout, .. });
 
 /// One operation on MySQL: its own connection (see [`Op`]), and for a create what it has done
 /// so far, to undo it.
@@ -697,20 +690,17 @@ impl Store<MySql> for MySqlStore {
         Ok(op.op.run(format!("USE {}", quote(tenant.as_str()))).await?)
     }
 
-    async fn apply(
+    async fn apply_one(
         &self,
         op: &mut MySqlOp,
         tenant: &Tenant,
-        migrations: &[&Migration],
+        m: &Migration,
         direction: Direction,
     ) -> Result<(), Error> {
-        for m in migrations {
-            match direction {
-                Direction::Up => self.apply_up(&mut op.op, tenant, m).await?,
-                Direction::Down => self.apply_down(&mut op.op, tenant, m).await?,
-            }
+        match direction {
+            Direction::Up => self.apply_up(&mut op.op, tenant, m).await,
+            Direction::Down => self.apply_down(&mut op.op, tenant, m).await,
         }
-        Ok(())
     }
 
     async fn hook(

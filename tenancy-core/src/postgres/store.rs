@@ -46,14 +46,7 @@ pub struct PgStore {
     registry_ready: AtomicBool,
 }
 
-impl std::fmt::Debug for PgStore {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("PgStore")
-            .field("registry", &self.registry)
-            .field("pgbouncer", &self.pgbouncer)
-            .finish_non_exhaustive()
-    }
-}
+debug_fields!(PgStore { registry, pgbouncer, .. });
 
 /// One operation's connection, inside its transaction.
 pub struct PgOp {
@@ -406,6 +399,18 @@ impl Store<Postgres> for PgStore {
             .await?)
     }
 
+    /// As a batch of one.
+    async fn apply_one(
+        &self,
+        op: &mut PgOp,
+        tenant: &Tenant,
+        m: &Migration,
+        direction: Direction,
+    ) -> Result<(), Error> {
+        self.apply(op, tenant, &[m], direction).await
+    }
+
+    /// All at once: each migration sent in turn, then all of them recorded in one statement.
     async fn apply(
         &self,
         op: &mut PgOp,

@@ -66,15 +66,7 @@ pub struct SqliteStore {
     temp_counter: AtomicU64,
 }
 
-impl std::fmt::Debug for SqliteStore {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SqliteStore")
-            .field("folder", &self.folder)
-            .field("registry", &self.registry)
-            .field("budget", &self.budget)
-            .finish_non_exhaustive()
-    }
-}
+debug_fields!(SqliteStore { folder, registry, budget, .. });
 
 /// One operation on SQLite: the tenants' locks in this process, and the connection to the file
 /// it works on (the tenant's, or the one a create builds), inside `BEGIN IMMEDIATE`.
@@ -620,20 +612,17 @@ impl Store<Sqlite> for SqliteStore {
         self.open_file(op, tenant).await
     }
 
-    async fn apply(
+    async fn apply_one(
         &self,
         op: &mut SqliteOp,
         tenant: &Tenant,
-        migrations: &[&Migration],
+        m: &Migration,
         direction: Direction,
     ) -> Result<(), Error> {
-        for m in migrations {
-            match direction {
-                Direction::Up => apply_up(op.conn(), tenant, m).await?,
-                Direction::Down => apply_down(op.conn(), tenant, m).await?,
-            }
+        match direction {
+            Direction::Up => apply_up(op.conn(), tenant, m).await,
+            Direction::Down => apply_down(op.conn(), tenant, m).await,
         }
-        Ok(())
     }
 
     async fn hook(
