@@ -474,43 +474,6 @@ impl MySqlStore {
         Ok(())
     }
 
-    /// Whether `tenant` is registered. A registry that does not exist yet holds no tenants (a
-    /// read creates nothing).
-    async fn registered(&self, tenant: &Tenant) -> Result<bool, Error> {
-        let pool = &self.pool;
-        let found: Result<i64, _> = sqlx::query_scalar(AssertSqlSafe(format!(
-            "SELECT COUNT(*) FROM {} WHERE name = ?",
-            self.table("tenants")
-        )))
-        .bind(tenant.as_str())
-        .fetch_one(pool)
-        .await;
-        match found {
-            Ok(n) => Ok(n > 0),
-            Err(e) if no_registry(&e) => Ok(false),
-            Err(e) => Err(Error::from(e).about(tenant)),
-        }
-    }
-
-    /// Every tenant, sorted by name.
-    async fn tenants(&self) -> Result<Vec<Tenant>, Error> {
-        let pool = &self.pool;
-        let names: Result<Vec<String>, _> = sqlx::query_scalar(AssertSqlSafe(format!(
-            "SELECT name FROM {} ORDER BY name",
-            self.table("tenants")
-        )))
-        .fetch_all(pool)
-        .await;
-        match names {
-            Ok(names) => names
-                .into_iter()
-                .map(|n| Tenant::new(n).map_err(Error::from))
-                .collect(),
-            Err(e) if no_registry(&e) => Ok(Vec::new()),
-            Err(e) => Err(e.into()),
-        }
-    }
-
     /// Every registered tenant with its history, from one query. A migration that stopped
     /// part-way (`success = FALSE`) is dirty (neither applied nor pending).
     async fn all_histories(&self) -> Result<Vec<(Tenant, History)>, Error> {
@@ -585,12 +548,41 @@ impl Store<MySql> for MySqlStore {
             .then_some(NameRule::Reserved)
     }
 
+    /// Whether `tenant` is registered. A registry that does not exist yet holds no tenants (a
+    /// read creates nothing).
     async fn exists(&self, tenant: &Tenant) -> Result<bool, Error> {
-        self.registered(tenant).await
+        let pool = &self.pool;
+        let found: Result<i64, _> = sqlx::query_scalar(AssertSqlSafe(format!(
+            "SELECT COUNT(*) FROM {} WHERE name = ?",
+            self.table("tenants")
+        )))
+        .bind(tenant.as_str())
+        .fetch_one(pool)
+        .await;
+        match found {
+            Ok(n) => Ok(n > 0),
+            Err(e) if no_registry(&e) => Ok(false),
+            Err(e) => Err(Error::from(e).about(tenant)),
+        }
     }
 
+    /// Every tenant, sorted by name.
     async fn list(&self) -> Result<Vec<Tenant>, Error> {
-        self.tenants().await
+        let pool = &self.pool;
+        let names: Result<Vec<String>, _> = sqlx::query_scalar(AssertSqlSafe(format!(
+            "SELECT name FROM {} ORDER BY name",
+            self.table("tenants")
+        )))
+        .fetch_all(pool)
+        .await;
+        match names {
+            Ok(names) => names
+                .into_iter()
+                .map(|n| Tenant::new(n).map_err(Error::from))
+                .collect(),
+            Err(e) if no_registry(&e) => Ok(Vec::new()),
+            Err(e) => Err(e.into()),
+        }
     }
 
     async fn histories(&self) -> Result<Vec<(Tenant, History)>, Error> {
@@ -598,7 +590,7 @@ impl Store<MySql> for MySqlStore {
     }
 
     async fn history_of(&self, tenant: &Tenant) -> Result<Option<History>, Error> {
-        if !self.registered(tenant).await? {
+        if !self.exists(tenant).await? {
             return Ok(None);
         }
         let rows = self.rows(&self.pool, tenant).await?;

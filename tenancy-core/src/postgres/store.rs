@@ -87,6 +87,14 @@ impl Drop for PgOp {
 }
 
 impl PgStore {
+    /// Sends `batch` (several statements) in one round trip; whether it ran to its end.
+    async fn sent_whole(&self, batch: String) -> bool {
+        sqlx::raw_sql(AssertSqlSafe(batch))
+            .execute(&self.pool)
+            .await
+            .is_ok()
+    }
+
     /// Whether statements are kept prepared on the connection (not behind PgBouncer).
     pub(crate) fn persistent(&self) -> bool {
         !self.pgbouncer
@@ -574,10 +582,7 @@ impl Store<Postgres> for PgStore {
             &sent,
             &self.batch,
         ));
-        Ok(sqlx::raw_sql(AssertSqlSafe(batch))
-            .execute(&self.pool)
-            .await
-            .is_ok())
+        Ok(self.sent_whole(batch).await)
     }
 
     async fn history_unlocked(&self, tenant: &Tenant) -> Result<Option<History>, Error> {
@@ -600,10 +605,7 @@ impl Store<Postgres> for PgStore {
         let sent = self.as_sent(pending);
         let sent: Vec<&Migration> = sent.iter().collect();
         let batch = sql::migrate_batch(&self.registry, tenant, &versions, &sent, &self.batch);
-        Ok(sqlx::raw_sql(AssertSqlSafe(batch))
-            .execute(&self.pool)
-            .await
-            .is_ok())
+        Ok(self.sent_whole(batch).await)
     }
 
     /// One catalog query finds who is behind; a second reads what those have applied, only if
