@@ -423,6 +423,22 @@ pub(crate) async fn each_row<R>(
     Ok(n)
 }
 
+/// [`Error::ContainerExists`]: `tenant`'s container on backend `B` is there already.
+pub(crate) fn container_exists<B: Backend>(tenant: &Tenant) -> Error {
+    Error::ContainerExists {
+        tenant: tenant.clone(),
+        container: B::CONTAINER,
+    }
+}
+
+/// [`Error::ContainerMissing`]: `tenant`'s container on backend `B` is not there.
+pub(crate) fn container_missing<B: Backend>(tenant: &Tenant) -> Error {
+    Error::ContainerMissing {
+        tenant: tenant.clone(),
+        container: B::CONTAINER,
+    }
+}
+
 /// Maps a database error of a statement on `tenant`'s `table` to an [`Error`]: a missing
 /// relation or schema becomes [`Error::UnknownTenant`] instead of a raw
 /// "relation does not exist".

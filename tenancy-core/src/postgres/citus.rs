@@ -774,10 +774,7 @@ impl Tenants<Postgres> {
             });
         }
         if !found.container {
-            return Err(Error::ContainerMissing {
-                tenant: tenant.clone(),
-                container: <sqlx::Postgres as crate::backend::Backend>::CONTAINER,
-            });
+            return Err(crate::backend::container_missing::<sqlx::Postgres>(tenant));
         }
         let now: Option<(String, i32)> = sqlx::query_as(placement_of())
             .persistent(false)

@@ -265,10 +265,7 @@ fn tenant_taken(err: sqlx::Error, tenant: &Tenant) -> Error {
 
 fn schema_taken(err: sqlx::Error, tenant: &Tenant) -> Error {
     if super::is_duplicate_schema(&err) {
-        Error::ContainerExists {
-            tenant: tenant.clone(),
-            container: <sqlx::Postgres as crate::backend::Backend>::CONTAINER,
-        }
+        crate::backend::container_exists::<sqlx::Postgres>(tenant)
     } else {
         err.into()
     }

@@ -149,10 +149,7 @@ fn io_error(tenant: Option<&Tenant>, err: io::Error) -> Error {
 /// The error of opening `tenant`'s file: a file that cannot be opened is a missing container.
 fn unopened(tenant: &Tenant, err: sqlx::Error) -> Error {
     if is_cantopen(&err) {
-        Error::ContainerMissing {
-            tenant: tenant.clone(),
-            container: <sqlx::Sqlite as crate::backend::Backend>::CONTAINER,
-        }
+        crate::backend::container_missing::<sqlx::Sqlite>(tenant)
     } else {
         Error::from(err).about(tenant)
     }
@@ -355,10 +352,7 @@ impl SqliteStore {
                         tenant: tenant.clone(),
                     }
                 } else {
-                    Error::ContainerExists {
-                        tenant: tenant.clone(),
-                        container: <sqlx::Sqlite as crate::backend::Backend>::CONTAINER,
-                    }
+                    crate::backend::container_exists::<sqlx::Sqlite>(tenant)
                 });
             }
             Err(e) => return Err(io_error(Some(tenant), e)),
@@ -409,10 +403,7 @@ impl SqliteStore {
         match std::fs::hard_link(old_path, new_path) {
             Ok(()) => {}
             Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
-                return Err(Error::ContainerExists {
-                    tenant: new.clone(),
-                    container: <sqlx::Sqlite as crate::backend::Backend>::CONTAINER,
-                })
+                return Err(crate::backend::container_exists::<sqlx::Sqlite>(new))
             }
             Err(e) => return Err(io_error(Some(old), e)),
         }
