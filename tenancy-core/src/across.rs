@@ -8,7 +8,7 @@ use crate::error::Error;
 use crate::exec::Executor;
 use crate::filter::{Filter, Order};
 use crate::model::{DialectOf, Model};
-use crate::query::Clauses;
+use crate::query::{clause_methods, Clauses};
 use crate::record::Record;
 use crate::statement::{self, Predicate, Statement, Window};
 use crate::table::TableDef;
@@ -57,15 +57,7 @@ pub struct AcrossTenants<M: Model> {
     per_statement: usize,
 }
 
-impl<M: Model> std::fmt::Debug for AcrossTenants<M> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("AcrossTenants")
-            .field("tenants", &self.tenants)
-            .field("clauses", &self.clauses)
-            .field("per_statement", &self.per_statement)
-            .finish()
-    }
-}
+debug_fields!(AcrossTenants<M: Model> { tenants, clauses, per_statement });
 
 /// Builds one statement over a batch of tenants.
 type Build<B> =
@@ -86,36 +78,7 @@ impl<M: Model> AcrossTenants<M> {
         &self.tenants
     }
 
-    /// Adds a condition; all conditions must hold.
-    pub fn filter(mut self, filter: Filter<M>) -> Self {
-        self.clauses.filter(filter);
-        self
-    }
-
-    /// Adds an alternative to every condition given so far, as
-    /// [`Query::or_filter`](crate::Query::or_filter).
-    pub fn or_filter(mut self, filter: Filter<M>) -> Self {
-        self.clauses.or_filter(filter);
-        self
-    }
-
-    /// Adds an ordering term (within each tenant) after those already given.
-    pub fn order_by(mut self, order: Order<M>) -> Self {
-        self.clauses.order_by(order);
-        self
-    }
-
-    /// Returns at most `n` rows of each tenant.
-    pub fn limit(mut self, n: u64) -> Self {
-        self.clauses.limit(n);
-        self
-    }
-
-    /// Skips the first `n` rows of each tenant.
-    pub fn offset(mut self, n: u64) -> Self {
-        self.clauses.offset(n);
-        self
-    }
+    clause_methods!("rows of each tenant");
 
     /// Covers at most `n` tenants (at least 1) per statement; default
     /// [`DEFAULT_TENANTS_PER_STATEMENT`].

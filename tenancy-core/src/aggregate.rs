@@ -53,6 +53,52 @@ fn sum_of<M: Model, T: Summable<BackendOf<M>>>() -> Aggregate {
     }
 }
 
+/// The sum, average, minimum and maximum of a column, as methods of [`Query`] (one value) and
+/// [`Grouped`] (one per group): `$run` runs one aggregate (of the statement's [`Aggregate`],
+/// the column, the executor); each method's value is of the type after its `->`.
+macro_rules! aggregate_methods {
+    (
+        $run:ident;
+        $(#[$sum_doc:meta])* sum -> $sum:ty;
+        $(#[$avg_doc:meta])* avg -> $avg:ty;
+        $($(#[$doc:meta])* $extreme:ident($function:ident) -> $out:ty;)*
+    ) => {
+        $(#[$sum_doc])*
+        pub async fn sum<'c, T, E>(self, column: Column<M, T>, executor: E) -> Result<$sum, Error>
+        where
+            T: Summable<BackendOf<M>>,
+            E: Executor<'c, Backend = BackendOf<M>>,
+        {
+            self.$run(sum_of::<M, T>(), column.name(), executor).await
+        }
+
+        $(#[$avg_doc])*
+        pub async fn avg<'c, T, E>(self, column: Column<M, T>, executor: E) -> Result<$avg, Error>
+        where
+            T: Summable<BackendOf<M>>,
+            f64: SqlDecode<BackendOf<M>>,
+            E: Executor<'c, Backend = BackendOf<M>>,
+        {
+            self.$run(Aggregate::Avg, column.name(), executor).await
+        }
+
+        $(
+            $(#[$doc])*
+            pub async fn $extreme<'c, T, E>(
+                self,
+                column: Column<M, T>,
+                executor: E,
+            ) -> Result<$out, Error>
+            where
+                T: SqlDecode<BackendOf<M>>,
+                E: Executor<'c, Backend = BackendOf<M>>,
+            {
+                self.$run(Aggregate::$function, column.name(), executor).await
+            }
+        )*
+    };
+}
+
 impl<M: Model> Query<M> {
     /// The statement of one aggregate over the rows the query selects, per group of
     /// `group_by` if given.
@@ -95,66 +141,29 @@ impl<M: Model> Query<M> {
         Ok(<BackendOf<M> as Scalars>::get::<Option<V>>(&row, 0)?)
     }
 
-    /// The sum of `column` over the matching rows (within the limit and offset, if given);
-    /// `None` when no row matches or every value is `NULL`.
-    ///
-    /// ```no_run
-    /// # use tenancy_core::*;
-    /// # async fn demo<M: TenantModel<Backend = sqlx::Postgres> + PerTenant>(pool: &sqlx::PgPool, tenant: &Tenant, hours: Column<M, i32>, rate: Column<M, f64>) -> Result<(), Error> {
-    /// let total: Option<i64> = M::query(tenant).sum(hours, pool).await?;
-    /// let mean: Option<f64> = M::query(tenant).filter(hours.gt(0)).avg(rate, pool).await?;
-    /// # Ok(()) }
-    /// ```
-    pub async fn sum<'c, T, E>(
-        self,
-        column: Column<M, T>,
-        executor: E,
-    ) -> Result<Option<T::Sum>, Error>
-    where
-        T: Summable<BackendOf<M>>,
-        E: Executor<'c, Backend = BackendOf<M>>,
-    {
-        self.aggregate(sum_of::<M, T>(), column.name(), executor)
-            .await
-    }
-
-    /// The average of `column` over the matching rows, as an `f64`; `None` when no row
-    /// matches or every value is `NULL`.
-    pub async fn avg<'c, T, E>(
-        self,
-        column: Column<M, T>,
-        executor: E,
-    ) -> Result<Option<f64>, Error>
-    where
-        T: Summable<BackendOf<M>>,
-        f64: SqlDecode<BackendOf<M>>,
-        E: Executor<'c, Backend = BackendOf<M>>,
-    {
-        self.aggregate(Aggregate::Avg, column.name(), executor)
-            .await
-    }
-
-    /// The smallest value of `column` among the matching rows; `None` when none matches (on
-    /// an `Option` column, `Option<Option<T>>` whose inner value is never `None`: `.flatten()`
-    /// it).
-    pub async fn min<'c, T, E>(self, column: Column<M, T>, executor: E) -> Result<Option<T>, Error>
-    where
-        T: SqlDecode<BackendOf<M>>,
-        E: Executor<'c, Backend = BackendOf<M>>,
-    {
-        self.aggregate(Aggregate::Min, column.name(), executor)
-            .await
-    }
-
-    /// The largest value of `column` among the matching rows; `None` when none matches (on an
-    /// `Option` column, see [`min`](Self::min)).
-    pub async fn max<'c, T, E>(self, column: Column<M, T>, executor: E) -> Result<Option<T>, Error>
-    where
-        T: SqlDecode<BackendOf<M>>,
-        E: Executor<'c, Backend = BackendOf<M>>,
-    {
-        self.aggregate(Aggregate::Max, column.name(), executor)
-            .await
+    aggregate_methods! {
+        aggregate;
+        /// The sum of `column` over the matching rows (within the limit and offset, if given);
+        /// `None` when no row matches or every value is `NULL`.
+        ///
+        /// ```no_run
+        /// # use tenancy_core::*;
+        /// # async fn demo<M: TenantModel<Backend = sqlx::Postgres> + PerTenant>(pool: &sqlx::PgPool, tenant: &Tenant, hours: Column<M, i32>, rate: Column<M, f64>) -> Result<(), Error> {
+        /// let total: Option<i64> = M::query(tenant).sum(hours, pool).await?;
+        /// let mean: Option<f64> = M::query(tenant).filter(hours.gt(0)).avg(rate, pool).await?;
+        /// # Ok(()) }
+        /// ```
+        sum -> Option<T::Sum>;
+        /// The average of `column` over the matching rows, as an `f64`; `None` when no row
+        /// matches or every value is `NULL`.
+        avg -> Option<f64>;
+        /// The smallest value of `column` among the matching rows; `None` when none matches (on
+        /// an `Option` column, `Option<Option<T>>` whose inner value is never `None`: `.flatten()`
+        /// it).
+        min(Min) -> Option<T>;
+        /// The largest value of `column` among the matching rows; `None` when none matches (on an
+        /// `Option` column, see [`min`](Self::min)).
+        max(Max) -> Option<T>;
     }
 
     /// Groups the matching rows by the value of `key` (SQL `GROUP BY`); the
@@ -186,14 +195,7 @@ pub struct Grouped<M: Model, K> {
     key_type: PhantomData<fn() -> K>,
 }
 
-impl<M: Model, K> std::fmt::Debug for Grouped<M, K> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Grouped")
-            .field("query", &self.query)
-            .field("key", &self.key)
-            .finish()
-    }
-}
+debug_fields!(Grouped<M: Model, K> { query, key });
 
 impl<M: Model, K: SqlDecode<BackendOf<M>>> Grouped<M, K> {
     async fn run<'c, V, E>(
@@ -233,56 +235,15 @@ impl<M: Model, K: SqlDecode<BackendOf<M>>> Grouped<M, K> {
         self.run(Aggregate::Count, "", executor).await
     }
 
-    /// The sum of `column` in each group (`None`: only `NULL`s).
-    pub async fn sum<'c, T, E>(
-        self,
-        column: Column<M, T>,
-        executor: E,
-    ) -> Result<Vec<(K, Option<T::Sum>)>, Error>
-    where
-        T: Summable<BackendOf<M>>,
-        E: Executor<'c, Backend = BackendOf<M>>,
-    {
-        self.run(sum_of::<M, T>(), column.name(), executor).await
-    }
-
-    /// The average of `column` in each group (`None`: only `NULL`s).
-    pub async fn avg<'c, T, E>(
-        self,
-        column: Column<M, T>,
-        executor: E,
-    ) -> Result<Vec<(K, Option<f64>)>, Error>
-    where
-        T: Summable<BackendOf<M>>,
-        f64: SqlDecode<BackendOf<M>>,
-        E: Executor<'c, Backend = BackendOf<M>>,
-    {
-        self.run(Aggregate::Avg, column.name(), executor).await
-    }
-
-    /// The smallest value of `column` in each group (`None`: only `NULL`s).
-    pub async fn min<'c, T, E>(
-        self,
-        column: Column<M, T>,
-        executor: E,
-    ) -> Result<Vec<(K, Option<T>)>, Error>
-    where
-        T: SqlDecode<BackendOf<M>>,
-        E: Executor<'c, Backend = BackendOf<M>>,
-    {
-        self.run(Aggregate::Min, column.name(), executor).await
-    }
-
-    /// The largest value of `column` in each group (`None`: only `NULL`s).
-    pub async fn max<'c, T, E>(
-        self,
-        column: Column<M, T>,
-        executor: E,
-    ) -> Result<Vec<(K, Option<T>)>, Error>
-    where
-        T: SqlDecode<BackendOf<M>>,
-        E: Executor<'c, Backend = BackendOf<M>>,
-    {
-        self.run(Aggregate::Max, column.name(), executor).await
+    aggregate_methods! {
+        run;
+        /// The sum of `column` in each group (`None`: only `NULL`s).
+        sum -> Vec<(K, Option<T::Sum>)>;
+        /// The average of `column` in each group (`None`: only `NULL`s).
+        avg -> Vec<(K, Option<f64>)>;
+        /// The smallest value of `column` in each group (`None`: only `NULL`s).
+        min(Min) -> Vec<(K, Option<T>)>;
+        /// The largest value of `column` in each group (`None`: only `NULL`s).
+        max(Max) -> Vec<(K, Option<T>)>;
     }
 }

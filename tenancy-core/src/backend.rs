@@ -392,6 +392,24 @@ macro_rules! plain_sending {
 #[cfg_attr(not(any(feature = "mysql", feature = "sqlite")), allow(unused_imports))]
 pub(crate) use plain_sending;
 
+/// [`Backend::failure`] and [`Backend::render`] of a backend whose folder has an `errors` module
+/// with `failure` and `render` of those signatures (the invoking module names `errors`).
+macro_rules! errors_module_hooks {
+    () => {
+        fn failure(err: &sqlx::Error) -> Option<$crate::backend::Failure> {
+            errors::failure(err)
+        }
+
+        fn render(
+            err: &dyn sqlx::error::DatabaseError,
+            f: &mut std::fmt::Formatter<'_>,
+        ) -> Option<std::fmt::Result> {
+            errors::render(err, f)
+        }
+    };
+}
+pub(crate) use errors_module_hooks;
+
 /// Hands each row of `rows` to `each` as it arrives; returns how many there were.
 pub(crate) async fn each_row<R>(
     mut rows: BoxStream<'_, Result<R, sqlx::Error>>,
@@ -403,6 +421,22 @@ pub(crate) async fn each_row<R>(
         n += 1;
     }
     Ok(n)
+}
+
+/// [`Error::ContainerExists`]: `tenant`'s container on backend `B` is there already.
+pub(crate) fn container_exists<B: Backend>(tenant: &Tenant) -> Error {
+    Error::ContainerExists {
+        tenant: tenant.clone(),
+        container: B::CONTAINER,
+    }
+}
+
+/// [`Error::ContainerMissing`]: `tenant`'s container on backend `B` is not there.
+pub(crate) fn container_missing<B: Backend>(tenant: &Tenant) -> Error {
+    Error::ContainerMissing {
+        tenant: tenant.clone(),
+        container: B::CONTAINER,
+    }
 }
 
 /// Maps a database error of a statement on `tenant`'s `table` to an [`Error`]: a missing

@@ -325,6 +325,20 @@ impl From<sqlx::Error> for Error {
 }
 
 impl Error {
+    /// [`Error::Migration`]: migration `m` failed in `tenant` with `source`.
+    pub(crate) fn migration(
+        tenant: &Tenant,
+        m: &sqlx::migrate::Migration,
+        source: sqlx::Error,
+    ) -> Self {
+        Error::Migration {
+            tenant: tenant.clone(),
+            version: m.version,
+            description: m.description.to_string(),
+            source: source.into(),
+        }
+    }
+
     /// Names `tenant` in a [`Error::Database`] that names none yet; other errors are returned
     /// as they are.
     pub(crate) fn about(self, tenant: &Tenant) -> Self {

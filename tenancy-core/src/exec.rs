@@ -169,8 +169,15 @@ fn unknown_if_missing<B: Backend>(err: Error, about: About<'_>) -> Error {
 /// Sending a generated statement on a session: refused on a session bound to another tenant,
 /// inside the statement's span, its errors naming its tenant and table.
 impl<B: Backend> Session<'_, B> {
-    fn span(&self, about: About<'_>, statement: &Statement<'_, B>) -> trace::Span {
-        trace::statement::<B>(about.operation, about.tenant, about.table, statement.sql())
+    /// The span of `statement`, once the session is checked to serve `about`'s tenant.
+    fn span(&self, about: About<'_>, statement: &Statement<'_, B>) -> Result<trace::Span, Error> {
+        self.check(about.tenant, about.table)?;
+        Ok(trace::statement::<B>(
+            about.operation,
+            about.tenant,
+            about.table,
+            statement.sql(),
+        ))
     }
 
     /// Sends `statement` and returns its first row, if any.
@@ -179,11 +186,8 @@ impl<B: Backend> Session<'_, B> {
         about: About<'_>,
         statement: &Statement<'_, B>,
     ) -> Result<Option<B::Row>, Error> {
-        self.check(about.tenant, about.table)?;
-        let span = self.span(about, statement);
-        trace::within(span, B::fetch_optional(self, statement))
-            .await
-            .map_err(|e| from_db::<B>(e, about.tenant, about.table))
+        let span = self.span(about, statement)?;
+        sent::<B, _>(about, span, B::fetch_optional(self, statement)).await
     }
 
     /// Sends `statement` and hands each row to `each` as it arrives; returns how many.
@@ -193,11 +197,8 @@ impl<B: Backend> Session<'_, B> {
         statement: &Statement<'_, B>,
         each: Each<'_, B>,
     ) -> Result<u64, Error> {
-        self.check(about.tenant, about.table)?;
-        let span = self.span(about, statement);
-        trace::within(span, B::fetch_each(self, statement, each))
-            .await
-            .map_err(|e| from_db::<B>(e, about.tenant, about.table))
+        let span = self.span(about, statement)?;
+        sent::<B, _>(about, span, B::fetch_each(self, statement, each)).await
     }
 
     /// Sends `statement` and returns its rows.
@@ -221,10 +222,19 @@ impl<B: Backend> Session<'_, B> {
         about: About<'_>,
         statement: &Statement<'_, B>,
     ) -> Result<u64, Error> {
-        self.check(about.tenant, about.table)?;
-        let span = self.span(about, statement);
-        trace::within(span, B::execute(self, statement))
-            .await
-            .map_err(|e| from_db::<B>(e, about.tenant, about.table))
+        let span = self.span(about, statement)?;
+        sent::<B, _>(about, span, B::execute(self, statement)).await
     }
+}
+
+/// What `sending` (a statement about `about`) returns, awaited inside `span`; a database error
+/// names the statement's tenant and table.
+async fn sent<B: Backend, T>(
+    about: About<'_>,
+    span: trace::Span,
+    sending: impl std::future::Future<Output = Result<T, sqlx::Error>>,
+) -> Result<T, Error> {
+    trace::within(span, sending)
+        .await
+        .map_err(|e| from_db::<B>(e, about.tenant, about.table))
 }

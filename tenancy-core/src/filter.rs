@@ -84,39 +84,37 @@ impl<M, T> Column<M, T> {
     }
 }
 
+/// The comparison methods of [`Column`], each `name => Op` a method `name(value)` comparing the
+/// column with `value` by `Op`.
+macro_rules! comparisons {
+    ($($(#[$doc:meta])* $name:ident => $op:ident;)*) => {
+        $(
+            $(#[$doc])*
+            pub fn $name(self, value: impl Into<T>) -> Filter<M> {
+                self.compare(Op::$op, value.into())
+            }
+        )*
+    };
+}
+
 impl<M: Model, T: SqlValue<M::Backend>> Column<M, T> {
     fn compare(self, op: Op, value: T) -> Filter<M> {
         Filter::leaf(self.name, op, vec![Box::new(value)])
     }
 
-    /// `"col" = value`.
-    pub fn eq(self, value: impl Into<T>) -> Filter<M> {
-        self.compare(Op::Eq, value.into())
-    }
-
-    /// `"col" <> value`.
-    pub fn ne(self, value: impl Into<T>) -> Filter<M> {
-        self.compare(Op::Ne, value.into())
-    }
-
-    /// `"col" < value`.
-    pub fn lt(self, value: impl Into<T>) -> Filter<M> {
-        self.compare(Op::Lt, value.into())
-    }
-
-    /// `"col" <= value`.
-    pub fn le(self, value: impl Into<T>) -> Filter<M> {
-        self.compare(Op::Le, value.into())
-    }
-
-    /// `"col" > value`.
-    pub fn gt(self, value: impl Into<T>) -> Filter<M> {
-        self.compare(Op::Gt, value.into())
-    }
-
-    /// `"col" >= value`.
-    pub fn ge(self, value: impl Into<T>) -> Filter<M> {
-        self.compare(Op::Ge, value.into())
+    comparisons! {
+        /// `"col" = value`.
+        eq => Eq;
+        /// `"col" <> value`.
+        ne => Ne;
+        /// `"col" < value`.
+        lt => Lt;
+        /// `"col" <= value`.
+        le => Le;
+        /// `"col" > value`.
+        gt => Gt;
+        /// `"col" >= value`.
+        ge => Ge;
     }
 
     /// `"col" IN (…)`; an empty list matches no row.

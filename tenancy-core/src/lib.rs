@@ -53,6 +53,76 @@
 
 #![warn(missing_docs)]
 
+/// A `Debug` impl of a struct writing the named fields, with no bound on its type parameters
+/// (a derive would ask each for `Debug`): `field` writes `self.field`, `label(path)` writes
+/// `self.path` (e.g. `keys(rows.len())`) as `label`; `..` after them: some are left out.
+macro_rules! debug_fields {
+    ($name:ident $(<$($param:ident $(: $bound:path)?),*>)? {
+        $($field:ident $(($($value:tt)+))?),* $(,)?
+    }) => {
+        debug_fields!(@impl finish, $name $(<$($param $(: $bound)?),*>)? {
+            $($field $(($($value)+))?),*
+        });
+    };
+    ($name:ident $(<$($param:ident $(: $bound:path)?),*>)? {
+        $($field:ident $(($($value:tt)+))?,)* ..
+    }) => {
+        debug_fields!(@impl finish_non_exhaustive, $name $(<$($param $(: $bound)?),*>)? {
+            $($field $(($($value)+))?),*
+        });
+    };
+    (@impl $finish:ident, $name:ident $(<$($param:ident $(: $bound:path)?),*>)? {
+        $($field:ident $(($($value:tt)+))?),*
+    }) => {
+        impl$(<$($param $(: $bound)?),*>)? std::fmt::Debug for $name$(<$($param),*>)? {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.debug_struct(stringify!($name))
+                    $(.field(
+                        stringify!($field),
+                        &debug_fields!(@value self, $field $(($($value)+))?),
+                    ))*
+                    .$finish()
+            }
+        }
+    };
+    (@value $self:ident, $field:ident) => {
+        $self.$field
+    };
+    (@value $self:ident, $label:ident ($($value:tt)+)) => {
+        $self.$($value)+
+    };
+}
+
+#[cfg(test)]
+mod debug_fields_tests {
+    struct Opaque;
+
+    struct Plain<T> {
+        a: u8,
+        b: Vec<u8>,
+        #[allow(dead_code)]
+        hidden: T,
+    }
+    debug_fields!(Plain<T> { a, b, .. });
+
+    struct Computed {
+        rows: Vec<u8>,
+    }
+    debug_fields!(Computed { keys(rows.len()) });
+
+    #[test]
+    fn writes_the_named_fields_as_debug_struct_does() {
+        let plain = Plain {
+            a: 1,
+            b: vec![2],
+            hidden: Opaque,
+        };
+        assert_eq!(format!("{plain:?}"), "Plain { a: 1, b: [2], .. }");
+        let computed = Computed { rows: vec![1, 2] };
+        assert_eq!(format!("{computed:?}"), "Computed { keys: 2 }");
+    }
+}
+
 mod across;
 mod aggregate;
 mod backend;

@@ -10,6 +10,7 @@ use crate::filter::{Filter, Order, Set};
 use crate::model::{DialectOf, Model};
 use crate::record::Record;
 use crate::statement::{self, Assignment, OrderTerm, Predicate, Statement, Window};
+use crate::table::TableDef;
 use crate::tenant::Tenant;
 use crate::value::Scalars;
 
@@ -34,14 +35,46 @@ pub struct Query<M: Model> {
     pub(crate) clauses: Clauses<M>,
 }
 
-impl<M: Model> std::fmt::Debug for Query<M> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Query")
-            .field("tenant", &self.tenant)
-            .field("clauses", &self.clauses)
-            .finish()
-    }
+debug_fields!(Query<M: Model> { tenant, clauses });
+
+/// The builder methods of a query holding its [`Clauses`] in field `clauses`; `$rows` says whose
+/// rows a limit and an offset count (`"rows"`, `"rows of each tenant"`).
+macro_rules! clause_methods {
+    ($rows:literal) => {
+        /// Adds a condition; all conditions must hold.
+        pub fn filter(mut self, filter: Filter<M>) -> Self {
+            self.clauses.filter(filter);
+            self
+        }
+
+        /// Adds an alternative: a row matches if it matches every condition given so far, or
+        /// `filter` (Ecto's `or_where`). `q.filter(a).filter(b).or_filter(c)` is
+        /// `(a AND b) OR c`; a `filter` after it is `AND`ed with that whole group.
+        pub fn or_filter(mut self, filter: Filter<M>) -> Self {
+            self.clauses.or_filter(filter);
+            self
+        }
+
+        #[doc = concat!("Adds an ordering term after those already given; it orders the ", $rows, ".")]
+        pub fn order_by(mut self, order: Order<M>) -> Self {
+            self.clauses.order_by(order);
+            self
+        }
+
+        #[doc = concat!("Returns at most `n` ", $rows, ".")]
+        pub fn limit(mut self, n: u64) -> Self {
+            self.clauses.limit(n);
+            self
+        }
+
+        #[doc = concat!("Skips the first `n` ", $rows, ".")]
+        pub fn offset(mut self, n: u64) -> Self {
+            self.clauses.offset(n);
+            self
+        }
+    };
 }
+pub(crate) use clause_methods;
 
 /// What a query selects besides its table: filters, order, limit and offset. Shared by
 /// [`Query`] and [`AcrossTenants`](crate::AcrossTenants).
@@ -64,16 +97,7 @@ impl<M: Model> Default for Clauses<M> {
     }
 }
 
-impl<M: Model> std::fmt::Debug for Clauses<M> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Clauses")
-            .field("predicates", &self.predicates)
-            .field("order", &self.order)
-            .field("limit", &self.limit)
-            .field("offset", &self.offset)
-            .finish()
-    }
-}
+debug_fields!(Clauses<M: Model> { predicates, order, limit, offset });
 
 impl<M: Model> Clauses<M> {
     pub(crate) fn filter(&mut self, filter: Filter<M>) {
@@ -118,6 +142,9 @@ impl<M: Model> Clauses<M> {
     }
 }
 
+/// Builds one statement on a tenant's table from a query's conditions and window.
+type Build<B> = for<'a> fn(&Tenant, &TableDef, &'a [Predicate<B>], &Window<'_>) -> Statement<'a, B>;
+
 impl<M: Model> Query<M> {
     /// A query over every row of `tenant`'s table (of a shared model: of its schema's, whatever
     /// `tenant` is).
@@ -137,46 +164,33 @@ impl<M: Model> Query<M> {
         &self.tenant
     }
 
-    /// Adds a condition; all conditions must hold.
-    pub fn filter(mut self, filter: Filter<M>) -> Self {
-        self.clauses.filter(filter);
-        self
-    }
+    clause_methods!("rows");
 
-    /// Adds an alternative: a row matches if it matches every condition given so far, or
-    /// `filter` (Ecto's `or_where`). `q.filter(a).filter(b).or_filter(c)` is
-    /// `(a AND b) OR c`; a `filter` after it is `AND`ed with that whole group.
-    pub fn or_filter(mut self, filter: Filter<M>) -> Self {
-        self.clauses.or_filter(filter);
-        self
-    }
-
-    /// Adds an ordering term after those already given.
-    pub fn order_by(mut self, order: Order<M>) -> Self {
-        self.clauses.order_by(order);
-        self
-    }
-
-    /// Returns at most `n` rows.
-    pub fn limit(mut self, n: u64) -> Self {
-        self.clauses.limit(n);
-        self
-    }
-
-    /// Skips the first `n` rows.
-    pub fn offset(mut self, n: u64) -> Self {
-        self.clauses.offset(n);
-        self
+    /// The statement `build` makes of this query's tenant, table, conditions and window.
+    fn build<'q>(&'q self, build: Build<M::Backend>) -> Statement<'q, M::Backend> {
+        build(&self.tenant, &M::TABLE, self.conditions(), &self.window())
     }
 
     /// The `SELECT` this query runs.
     fn select(&self) -> Statement<'_, M::Backend> {
-        statement::select::<DialectOf<M>, M::Backend>(
-            &self.tenant,
-            &M::TABLE,
-            self.clauses.conditions(),
-            &self.clauses.window(),
-        )
+        self.build(statement::select::<DialectOf<M>, M::Backend>)
+    }
+
+    /// Sends `statement`, this query's `operation`, and returns how many rows it affected.
+    async fn execute<'c, E>(
+        &self,
+        executor: E,
+        operation: &'static str,
+        statement: &Statement<'_, M::Backend>,
+    ) -> Result<u64, Error>
+    where
+        E: Executor<'c, Backend = M::Backend>,
+    {
+        let about = crud::about::<M>(operation, &self.tenant);
+        exec::session(executor, about)
+            .await?
+            .execute(about, statement)
+            .await
     }
 
     /// The SQL of the `SELECT` this query runs (for logging and tests; values are placeholders).
@@ -283,12 +297,7 @@ impl<M: Model> Query<M> {
         E: Executor<'c, Backend = M::Backend>,
     {
         let about = crud::about::<M>("count", &self.tenant);
-        let statement = statement::count::<DialectOf<M>, M::Backend>(
-            &self.tenant,
-            &M::TABLE,
-            self.conditions(),
-            &self.window(),
-        );
+        let statement = self.build(statement::count::<DialectOf<M>, M::Backend>);
         let row = exec::session(executor, about)
             .await?
             .fetch_optional(about, &statement)
@@ -335,7 +344,6 @@ impl<M: Model> Query<M> {
                 problem,
             });
         }
-        let about = crud::about::<M>("update", &self.tenant);
         let statement = statement::update_where::<DialectOf<M>, M::Backend>(
             &self.tenant,
             &M::TABLE,
@@ -343,10 +351,7 @@ impl<M: Model> Query<M> {
             self.conditions(),
             &self.window(),
         );
-        exec::session(executor, about)
-            .await?
-            .execute(about, &statement)
-            .await
+        self.execute(executor, "update", &statement).await
     }
 
     /// Deletes every matching row (within the order, limit and offset, if given) and returns
@@ -355,16 +360,7 @@ impl<M: Model> Query<M> {
     where
         E: Executor<'c, Backend = M::Backend>,
     {
-        let about = crud::about::<M>("delete", &self.tenant);
-        let statement = statement::delete_where::<DialectOf<M>, M::Backend>(
-            &self.tenant,
-            &M::TABLE,
-            self.conditions(),
-            &self.window(),
-        );
-        exec::session(executor, about)
-            .await?
-            .execute(about, &statement)
-            .await
+        let statement = self.build(statement::delete_where::<DialectOf<M>, M::Backend>);
+        self.execute(executor, "delete", &statement).await
     }
 }

@@ -110,14 +110,7 @@ impl<P, C, K, T> Clone for Relation<P, C, K, T> {
 }
 impl<P, C, K, T> Copy for Relation<P, C, K, T> {}
 
-impl<P, C, K, T> std::fmt::Debug for Relation<P, C, K, T> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Relation")
-            .field("from", &self.from.name())
-            .field("to", &self.to.name())
-            .finish()
-    }
-}
+debug_fields!(Relation<P, C, K, T> { from(from.name()), to(to.name()) });
 
 impl<P, C, K, T> Relation<P, C, K, T>
 where
@@ -259,14 +252,7 @@ pub struct Preloaded<P, C: Model, K, T> {
     from: Column<P, K>,
 }
 
-impl<P, C: Model, K, T> std::fmt::Debug for Preloaded<P, C, K, T> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Preloaded")
-            .field("from", &self.from.name())
-            .field("keys", &self.rows.len())
-            .finish_non_exhaustive()
-    }
-}
+debug_fields!(Preloaded<P, C: Model, K, T> { from(from.name()), keys(rows.len()), .. });
 
 impl<P, C, K, T> Preloaded<P, C, K, T>
 where

@@ -86,19 +86,20 @@ impl TableDef {
 
     /// Indexes of the columns written by insert, in order.
     pub fn insertable_indexes(&self) -> impl Iterator<Item = usize> + '_ {
-        self.columns
-            .iter()
-            .enumerate()
-            .filter(|(_, c)| c.is_insertable())
-            .map(|(i, _)| i)
+        self.indexes_where(ColumnDef::is_insertable)
     }
 
     /// Indexes of the columns written by a full update, in order.
     pub fn updatable_indexes(&self) -> impl Iterator<Item = usize> + '_ {
+        self.indexes_where(ColumnDef::is_updatable)
+    }
+
+    /// Indexes of the columns for which `keep` holds, in order.
+    fn indexes_where(&self, keep: fn(&ColumnDef) -> bool) -> impl Iterator<Item = usize> + '_ {
         self.columns
             .iter()
             .enumerate()
-            .filter(|(_, c)| c.is_updatable())
+            .filter(move |(_, c)| keep(c))
             .map(|(i, _)| i)
     }
 }

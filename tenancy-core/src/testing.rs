@@ -283,13 +283,13 @@ impl<B: Backend> Clone for TestTenant<B> {
     }
 }
 
-impl<B: Backend> Debug for TestTenant<B> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("TestTenant")
-            .field("tenant", &self.tenant)
-            .field("tenants", &self.tenants)
-            .finish_non_exhaustive()
-    }
+debug_fields!(TestTenant<B: Backend> { tenant, tenants, .. });
+
+/// The migrations in the folder `migrations`.
+pub(crate) async fn migrator(migrations: impl AsRef<Path>) -> Result<Migrator, Error> {
+    Ok(Migrator::new(migrations.as_ref())
+        .await
+        .map_err(sqlx::Error::from)?)
 }
 
 impl<B: TestBackend> TestTenant<B> {
@@ -313,9 +313,7 @@ impl<B: TestBackend> TestTenant<B> {
         test: &str,
         fixtures: &[&str],
     ) -> Result<Self, Error> {
-        let migrator = Migrator::new(migrations.as_ref())
-            .await
-            .map_err(sqlx::Error::from)?;
+        let migrator = migrator(migrations).await?;
         let tenants = B::handle(pool, migrator)?;
         sweep_once(&tenants).await;
         let fixtures = fixtures.iter().map(|f| (*f).to_owned()).collect();

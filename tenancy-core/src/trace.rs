@@ -22,93 +22,50 @@ pub(crate) use tracing::Span;
 #[derive(Clone)]
 pub(crate) struct Span;
 
-/// One generated statement on `tenant`'s `table`.
-#[allow(unused_variables)]
-pub(crate) fn statement<B: Backend>(
-    operation: &'static str,
-    tenant: &Tenant,
-    table: &str,
-    sql: &str,
-) -> Span {
-    #[cfg(feature = "tracing")]
-    return tracing::debug_span!(
+/// Span functions: each `fn name(args) = level!("span name", fields…)` a function
+/// `name::<B>(operation, args…)` opening that span with `db.system` and `db.operation.name`
+/// before the fields, and without the feature a no-op.
+macro_rules! spans {
+    ($(
+        $(#[$doc:meta])*
+        fn $name:ident($($arg:ident: $ty:ty),*) = $level:ident!($span:literal, $($field:tt)*);
+    )*) => {$(
+        $(#[$doc])*
+        #[allow(unused_variables)]
+        pub(crate) fn $name<B: Backend>(operation: &'static str, $($arg: $ty),*) -> Span {
+            #[cfg(feature = "tracing")]
+            return tracing::$level!(
+                $span,
+                db.system = B::DB_SYSTEM,
+                db.operation.name = operation,
+                $($field)*
+            );
+            #[cfg(not(feature = "tracing"))]
+            Span
+        }
+    )*};
+}
+
+spans! {
+    /// One generated statement on `tenant`'s `table`.
+    fn statement(tenant: &Tenant, table: &str, sql: &str) = debug_span!(
         "tenancy.statement",
-        db.system = B::DB_SYSTEM,
-        db.operation.name = operation,
-        db.collection.name = table,
-        db.query.text = sql,
-        tenancy.tenant = %tenant,
+        db.collection.name = table, db.query.text = sql, tenancy.tenant = %tenant
     );
-    #[cfg(not(feature = "tracing"))]
-    Span
-}
-
-/// One generated statement on the `table` of `tenants` tenants at once.
-#[allow(unused_variables)]
-pub(crate) fn across<B: Backend>(
-    operation: &'static str,
-    tenants: usize,
-    table: &str,
-    sql: &str,
-) -> Span {
-    #[cfg(feature = "tracing")]
-    return tracing::debug_span!(
+    /// One generated statement on the `table` of `tenants` tenants at once.
+    fn across(tenants: usize, table: &str, sql: &str) = debug_span!(
         "tenancy.statement",
-        db.system = B::DB_SYSTEM,
-        db.operation.name = operation,
-        db.collection.name = table,
-        db.query.text = sql,
-        tenancy.tenants = tenants,
+        db.collection.name = table, db.query.text = sql, tenancy.tenants = tenants
     );
-    #[cfg(not(feature = "tracing"))]
-    Span
-}
-
-/// A lifecycle operation (`create`, `drop`, `rename`, `for_each`) on one tenant.
-#[allow(unused_variables)]
-pub(crate) fn lifecycle<B: Backend>(operation: &'static str, tenant: &Tenant) -> Span {
-    #[cfg(feature = "tracing")]
-    return tracing::info_span!(
+    /// A lifecycle operation (`create`, `drop`, `rename`, `for_each`) on one tenant.
+    fn lifecycle(tenant: &Tenant) = info_span!("tenancy.lifecycle", tenancy.tenant = %tenant);
+    /// Migrating (or rolling back) one tenant to version `target`.
+    fn migration(tenant: &Tenant, target: Option<i64>) = info_span!(
         "tenancy.lifecycle",
-        db.system = B::DB_SYSTEM,
-        db.operation.name = operation,
-        tenancy.tenant = %tenant,
+        tenancy.tenant = %tenant, tenancy.migration.target = target
     );
-    #[cfg(not(feature = "tracing"))]
-    Span
-}
-
-/// Migrating (or rolling back) one tenant to version `target`.
-#[allow(unused_variables)]
-pub(crate) fn migration<B: Backend>(
-    operation: &'static str,
-    tenant: &Tenant,
-    target: Option<i64>,
-) -> Span {
-    #[cfg(feature = "tracing")]
-    return tracing::info_span!(
-        "tenancy.lifecycle",
-        db.system = B::DB_SYSTEM,
-        db.operation.name = operation,
-        tenancy.tenant = %tenant,
-        tenancy.migration.target = target,
-    );
-    #[cfg(not(feature = "tracing"))]
-    Span
-}
-
-/// A run over many tenants (`migrate_all`, `rollback_all`, `for_each`).
-#[allow(unused_variables)]
-pub(crate) fn run<B: Backend>(operation: &'static str, target: Option<i64>) -> Span {
-    #[cfg(feature = "tracing")]
-    return tracing::info_span!(
-        "tenancy.run",
-        db.system = B::DB_SYSTEM,
-        db.operation.name = operation,
-        tenancy.migration.target = target,
-    );
-    #[cfg(not(feature = "tracing"))]
-    Span
+    /// A run over many tenants (`migrate_all`, `rollback_all`, `for_each`).
+    fn run(target: Option<i64>) = info_span!("tenancy.run", tenancy.migration.target = target);
 }
 
 /// Runs `future` inside `span`.

@@ -164,15 +164,33 @@ pub trait Store<B: Database>: Send + Sync + Sized + 'static {
         tenant: &Tenant,
     ) -> impl Future<Output = Result<(), Error>> + Send;
 
+    /// Runs migration `m` in `tenant` and records it (applied, or reverted); [`Error::Migration`]
+    /// if it fails.
+    fn apply_one(
+        &self,
+        op: &mut Self::Op,
+        tenant: &Tenant,
+        m: &Migration,
+        direction: Direction,
+    ) -> impl Future<Output = Result<(), Error>> + Send;
+
     /// Runs `migrations` in `tenant`, in order, and records them (applied, or reverted);
-    /// [`Error::Migration`] names the one that failed.
+    /// [`Error::Migration`] names the one that failed. One by one with
+    /// [`apply_one`](Self::apply_one) unless the store runs them at once.
     fn apply(
         &self,
         op: &mut Self::Op,
         tenant: &Tenant,
         migrations: &[&Migration],
         direction: Direction,
-    ) -> impl Future<Output = Result<(), Error>> + Send;
+    ) -> impl Future<Output = Result<(), Error>> + Send {
+        async move {
+            for m in migrations {
+                self.apply_one(op, tenant, m, direction).await?;
+            }
+            Ok(())
+        }
+    }
 
     /// Runs a create hook on the operation's connection.
     fn hook(

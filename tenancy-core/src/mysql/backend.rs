@@ -1,7 +1,6 @@
 //! The MySQL / MariaDB backend: statements sent as sqlx sends them; writes read their row back
 //! (no `RETURNING`).
 
-use std::fmt;
 
 use futures_util::future::BoxFuture;
 use sqlx::mysql::{MySqlConnection, MySqlRow};
@@ -11,7 +10,9 @@ use super::errors;
 use super::store::MySqlStore;
 use super::write;
 use super::MySqlDialect;
-use crate::backend::{plain_sending, About, Backend, Conflict, Failure, Session, SharedPool};
+use crate::backend::{
+    errors_module_hooks, plain_sending, About, Backend, Conflict, Session, SharedPool,
+};
 use crate::error::Error;
 use crate::table::TableDef;
 use crate::tenant::Tenant;
@@ -87,14 +88,5 @@ impl Backend for MySql {
         })
     }
 
-    fn failure(err: &sqlx::Error) -> Option<Failure> {
-        errors::failure(err)
-    }
-
-    fn render(
-        err: &dyn sqlx::error::DatabaseError,
-        f: &mut fmt::Formatter<'_>,
-    ) -> Option<fmt::Result> {
-        errors::render(err, f)
-    }
+    errors_module_hooks!();
 }

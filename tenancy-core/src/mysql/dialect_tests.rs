@@ -42,21 +42,25 @@ fn statement_about() -> crate::backend::About<'static> {
 
 #[test]
 fn upsert_is_on_duplicate_key() {
-    let update = OnConflictAction::Update(&["name", "position"]);
-    assert_eq!(
-        text(
-            statement::upsert::<D, B>(&t1(), &GUARDS, &rows(1), &["name"], update),
-            2
+    // (action, what follows ON DUPLICATE KEY UPDATE)
+    let cases = [
+        (
+            OnConflictAction::Update(&["name", "position"]),
+            "`name` = VALUES(`name`), `position` = VALUES(`position`)",
         ),
-        "INSERT INTO `tenant_1`.`guards` (`name`, `position`) VALUES (?, ?) ON DUPLICATE KEY UPDATE `name` = VALUES(`name`), `position` = VALUES(`position`)"
-    );
-    assert_eq!(
-        text(
-            statement::upsert::<D, B>(&t1(), &GUARDS, &rows(1), &["name"], OnConflictAction::Nothing),
-            2
-        ),
-        "INSERT INTO `tenant_1`.`guards` (`name`, `position`) VALUES (?, ?) ON DUPLICATE KEY UPDATE `id` = `id`"
-    );
+        (OnConflictAction::Nothing, "`id` = `id`"),
+    ];
+    for (action, update) in cases {
+        assert_eq!(
+            text(
+                statement::upsert::<D, B>(&t1(), &GUARDS, &rows(1), &["name"], action),
+                2
+            ),
+            format!(
+                "INSERT INTO `tenant_1`.`guards` (`name`, `position`) VALUES (?, ?) ON DUPLICATE KEY UPDATE {update}"
+            )
+        );
+    }
 }
 
 #[test]

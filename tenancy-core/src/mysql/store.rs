@@ -73,14 +73,7 @@ pub struct MySqlStore {
     ready: AtomicBool,
 }
 
-impl std::fmt::Debug for MySqlStore {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("MySqlStore")
-            .field("registry", &self.registry)
-            .field("lock_timeout", &self.lock_timeout)
-            .finish_non_exhaustive()
-    }
-}
+debug_fields!(MySqlStore { registry, lock_timeout, .. });
 
 /// One operation on MySQL: its own connection (see [`Op`]), and for a create what it has done
 /// so far, to undo it.
@@ -198,21 +191,28 @@ impl MySqlStore {
     /// Removes `tenant` and its migration rows from the registry, in one transaction.
     async fn unregister(&self, conn: &mut MySqlConnection, tenant: &Tenant) -> Result<(), Error> {
         let mut tx = conn.begin().await?;
-        sqlx::query(AssertSqlSafe(format!(
-            "DELETE FROM {} WHERE tenant = ?",
-            self.table("migrations")
-        )))
-        .bind(tenant.as_str())
-        .execute(&mut *tx)
-        .await?;
-        sqlx::query(AssertSqlSafe(format!(
-            "DELETE FROM {} WHERE name = ?",
-            self.table("tenants")
-        )))
-        .bind(tenant.as_str())
-        .execute(&mut *tx)
-        .await?;
+        self.delete_rows(&mut tx, "migrations", "tenant", tenant)
+            .await?;
+        self.delete_rows(&mut tx, "tenants", "name", tenant).await?;
         tx.commit().await?;
+        Ok(())
+    }
+
+    /// Deletes the rows of registry table `table` whose `column` is `tenant`.
+    async fn delete_rows(
+        &self,
+        conn: &mut MySqlConnection,
+        table: &str,
+        column: &str,
+        tenant: &Tenant,
+    ) -> Result<(), sqlx::Error> {
+        sqlx::query(AssertSqlSafe(format!(
+            "DELETE FROM {} WHERE {column} = ?",
+            self.table(table)
+        )))
+        .bind(tenant.as_str())
+        .execute(conn)
+        .await?;
         Ok(())
     }
 
@@ -234,7 +234,7 @@ impl MySqlStore {
         sqlx::raw_sql(m.sql.clone())
             .execute(&mut op.conn)
             .await
-            .map_err(|source| migration_failed(tenant, m, source))?;
+            .map_err(|source| Error::migration(tenant, m, source))?;
         let millis = i64::try_from(started.elapsed().as_millis()).unwrap_or(i64::MAX);
         sqlx::query(AssertSqlSafe(format!(
             "UPDATE {migrations} SET success = TRUE, execution_ms = ? \
@@ -252,24 +252,15 @@ impl MySqlStore {
     /// once the down SQL ran.
     async fn apply_down(&self, op: &mut Op, tenant: &Tenant, m: &Migration) -> Result<(), Error> {
         let migrations = self.table("migrations");
-        sqlx::query(AssertSqlSafe(format!(
-            "UPDATE {migrations} SET success = FALSE WHERE tenant = ? AND version = ?"
-        )))
-        .bind(tenant.as_str())
-        .bind(m.version)
-        .execute(&mut op.conn)
-        .await?;
+        let row = "WHERE tenant = ? AND version = ?";
+        let started = format!("UPDATE {migrations} SET success = FALSE {row}");
+        run_bound(&mut op.conn, started, tenant.as_str(), m.version).await?;
         sqlx::raw_sql(m.sql.clone())
             .execute(&mut op.conn)
             .await
-            .map_err(|source| migration_failed(tenant, m, source))?;
-        sqlx::query(AssertSqlSafe(format!(
-            "DELETE FROM {migrations} WHERE tenant = ? AND version = ?"
-        )))
-        .bind(tenant.as_str())
-        .bind(m.version)
-        .execute(&mut op.conn)
-        .await?;
+            .map_err(|source| Error::migration(tenant, m, source))?;
+        let done = format!("DELETE FROM {migrations} {row}");
+        run_bound(&mut op.conn, done, tenant.as_str(), m.version).await?;
         Ok(())
     }
 
@@ -400,16 +391,7 @@ impl MySqlStore {
             quote(&collation)
         ))
         .await
-        .map_err(|e| {
-            if is_database_exists(&e) {
-                Error::ContainerExists {
-                    tenant: new.clone(),
-                    container: <sqlx::MySql as crate::backend::Backend>::CONTAINER,
-                }
-            } else {
-                e.into()
-            }
-        })?;
+        .map_err(|e| database_taken(new, e))?;
         let moves = |from: &str, to: &str| {
             let pairs: Vec<String> = tables
                 .iter()
@@ -444,78 +426,19 @@ impl MySqlStore {
         old: &Tenant,
         new: &Tenant,
     ) -> Result<(), Error> {
+        let (tenants, migrations) = (self.table("tenants"), self.table("migrations"));
+        let copy = format!(
+            "INSERT INTO {tenants} (name, created_at) SELECT ?, created_at FROM {tenants} WHERE name = ?"
+        );
+        let repoint = format!("UPDATE {migrations} SET tenant = ? WHERE tenant = ?");
         let mut tx = conn.begin().await?;
-        sqlx::query(AssertSqlSafe(format!(
-            "INSERT INTO {0} (name, created_at) SELECT ?, created_at FROM {0} WHERE name = ?",
-            self.table("tenants")
-        )))
-        .bind(new.as_str())
-        .bind(old.as_str())
-        .execute(&mut *tx)
-        .await
-        .map_err(|e| {
-            if is_duplicate_entry(&e) {
-                Error::TenantExists {
-                    tenant: new.clone(),
-                }
-            } else {
-                e.into()
-            }
-        })?;
-        sqlx::query(AssertSqlSafe(format!(
-            "UPDATE {} SET tenant = ? WHERE tenant = ?",
-            self.table("migrations")
-        )))
-        .bind(new.as_str())
-        .bind(old.as_str())
-        .execute(&mut *tx)
-        .await?;
-        sqlx::query(AssertSqlSafe(format!(
-            "DELETE FROM {} WHERE name = ?",
-            self.table("tenants")
-        )))
-        .bind(old.as_str())
-        .execute(&mut *tx)
-        .await?;
+        run_bound(&mut tx, copy, new.as_str(), old.as_str())
+            .await
+            .map_err(|e| tenant_taken(new, e))?;
+        run_bound(&mut tx, repoint, new.as_str(), old.as_str()).await?;
+        self.delete_rows(&mut tx, "tenants", "name", old).await?;
         tx.commit().await?;
         Ok(())
-    }
-
-    /// Whether `tenant` is registered. A registry that does not exist yet holds no tenants (a
-    /// read creates nothing).
-    async fn registered(&self, tenant: &Tenant) -> Result<bool, Error> {
-        let pool = &self.pool;
-        let found: Result<i64, _> = sqlx::query_scalar(AssertSqlSafe(format!(
-            "SELECT COUNT(*) FROM {} WHERE name = ?",
-            self.table("tenants")
-        )))
-        .bind(tenant.as_str())
-        .fetch_one(pool)
-        .await;
-        match found {
-            Ok(n) => Ok(n > 0),
-            Err(e) if no_registry(&e) => Ok(false),
-            Err(e) => Err(Error::from(e).about(tenant)),
-        }
-    }
-
-    /// Every tenant, sorted by name.
-    async fn tenants(&self) -> Result<Vec<Tenant>, Error> {
-        let pool = &self.pool;
-        let names: Result<Vec<String>, _> = sqlx::query_scalar(AssertSqlSafe(format!(
-            "SELECT name FROM {} ORDER BY name",
-            self.table("tenants")
-        )))
-        .fetch_all(pool)
-        .await;
-        match names {
-            Ok(names) => names
-                .into_iter()
-                .map(|n| Tenant::new(n).map_err(Error::from))
-                .collect(),
-            Err(e) if no_registry(&e) => Ok(Vec::new()),
-            Err(e) => Err(e.into()),
-        }
     }
 
     /// Every registered tenant with its history, from one query. A migration that stopped
@@ -557,19 +480,50 @@ impl MySqlStore {
     }
 }
 
+/// `tenant` taken: a registry row of its name is there already.
+fn tenant_taken(tenant: &Tenant, err: sqlx::Error) -> Error {
+    if is_duplicate_entry(&err) {
+        Error::TenantExists {
+            tenant: tenant.clone(),
+        }
+    } else {
+        err.into()
+    }
+}
+
+/// `tenant`'s database taken: one of its name is there already.
+fn database_taken(tenant: &Tenant, err: sqlx::Error) -> Error {
+    if is_database_exists(&err) {
+        crate::backend::container_exists::<sqlx::MySql>(tenant)
+    } else {
+        err.into()
+    }
+}
+
+/// Runs `sql` on `conn` with `first` and `second` bound, in that order.
+async fn run_bound<'q, A, C>(
+    conn: &mut MySqlConnection,
+    sql: String,
+    first: A,
+    second: C,
+) -> Result<(), sqlx::Error>
+where
+    A: 'q + sqlx::Encode<'q, MySql> + sqlx::Type<MySql>,
+    C: 'q + sqlx::Encode<'q, MySql> + sqlx::Type<MySql>,
+{
+    sqlx::query(AssertSqlSafe(sql))
+        .bind(first)
+        .bind(second)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
 /// The registry database or one of its tables does not exist (yet).
 fn no_registry(err: &sqlx::Error) -> bool {
     is_unknown_database(err) || is_missing_table(err)
 }
 
-fn migration_failed(tenant: &Tenant, m: &Migration, source: sqlx::Error) -> Error {
-    Error::Migration {
-        tenant: tenant.clone(),
-        version: m.version,
-        description: m.description.to_string(),
-        source: source.into(),
-    }
-}
 
 impl Store<MySql> for MySqlStore {
     type Settings = ();
@@ -600,12 +554,41 @@ impl Store<MySql> for MySqlStore {
             .then_some(NameRule::Reserved)
     }
 
+    /// Whether `tenant` is registered. A registry that does not exist yet holds no tenants (a
+    /// read creates nothing).
     async fn exists(&self, tenant: &Tenant) -> Result<bool, Error> {
-        self.registered(tenant).await
+        let pool = &self.pool;
+        let found: Result<i64, _> = sqlx::query_scalar(AssertSqlSafe(format!(
+            "SELECT COUNT(*) FROM {} WHERE name = ?",
+            self.table("tenants")
+        )))
+        .bind(tenant.as_str())
+        .fetch_one(pool)
+        .await;
+        match found {
+            Ok(n) => Ok(n > 0),
+            Err(e) if no_registry(&e) => Ok(false),
+            Err(e) => Err(Error::from(e).about(tenant)),
+        }
     }
 
+    /// Every tenant, sorted by name.
     async fn list(&self) -> Result<Vec<Tenant>, Error> {
-        self.tenants().await
+        let pool = &self.pool;
+        let names: Result<Vec<String>, _> = sqlx::query_scalar(AssertSqlSafe(format!(
+            "SELECT name FROM {} ORDER BY name",
+            self.table("tenants")
+        )))
+        .fetch_all(pool)
+        .await;
+        match names {
+            Ok(names) => names
+                .into_iter()
+                .map(|n| Tenant::new(n).map_err(Error::from))
+                .collect(),
+            Err(e) if no_registry(&e) => Ok(Vec::new()),
+            Err(e) => Err(e.into()),
+        }
     }
 
     async fn histories(&self) -> Result<Vec<(Tenant, History)>, Error> {
@@ -613,7 +596,7 @@ impl Store<MySql> for MySqlStore {
     }
 
     async fn history_of(&self, tenant: &Tenant) -> Result<Option<History>, Error> {
-        if !self.registered(tenant).await? {
+        if !self.exists(tenant).await? {
             return Ok(None);
         }
         let rows = self.rows(&self.pool, tenant).await?;
@@ -662,15 +645,7 @@ impl Store<MySql> for MySqlStore {
         .bind(tenant.as_str())
         .execute(&mut op.op.conn)
         .await
-        .map_err(|e| {
-            if is_duplicate_entry(&e) {
-                Error::TenantExists {
-                    tenant: tenant.clone(),
-                }
-            } else {
-                e.into()
-            }
-        })?;
+        .map_err(|e| tenant_taken(tenant, e))?;
         let creation = op.creation.insert(Creation {
             tenant: tenant.clone(),
             registered_at: None,
@@ -685,16 +660,7 @@ impl Store<MySql> for MySqlStore {
                 quote(tenant.as_str())
             ))
             .await
-            .map_err(|e| {
-                if is_database_exists(&e) {
-                    Error::ContainerExists {
-                        tenant: tenant.clone(),
-                        container: <sqlx::MySql as crate::backend::Backend>::CONTAINER,
-                    }
-                } else {
-                    e.into()
-                }
-            })?;
+            .map_err(|e| database_taken(tenant, e))?;
         if let Some(creation) = &mut op.creation {
             creation.database = true;
         }
@@ -705,20 +671,17 @@ impl Store<MySql> for MySqlStore {
         Ok(op.op.run(format!("USE {}", quote(tenant.as_str()))).await?)
     }
 
-    async fn apply(
+    async fn apply_one(
         &self,
         op: &mut MySqlOp,
         tenant: &Tenant,
-        migrations: &[&Migration],
+        m: &Migration,
         direction: Direction,
     ) -> Result<(), Error> {
-        for m in migrations {
-            match direction {
-                Direction::Up => self.apply_up(&mut op.op, tenant, m).await?,
-                Direction::Down => self.apply_down(&mut op.op, tenant, m).await?,
-            }
+        match direction {
+            Direction::Up => self.apply_up(&mut op.op, tenant, m).await,
+            Direction::Down => self.apply_down(&mut op.op, tenant, m).await,
         }
-        Ok(())
     }
 
     async fn hook(

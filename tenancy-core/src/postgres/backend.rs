@@ -1,17 +1,16 @@
 //! The PostgreSQL backend: its statements sent on a session (behind PgBouncer, or prepared and
 //! re-prepared once after a migration changed a result type), preload keys as one array.
 
-use std::fmt;
 
 use futures_util::future::BoxFuture;
 use futures_util::stream::BoxStream;
-use sqlx::postgres::{PgArguments, PgConnection, PgDatabaseError, PgRow};
+use sqlx::postgres::{PgArguments, PgConnection, PgRow};
 use sqlx::{AssertSqlSafe, Connection, Postgres};
 
-use super::errors::{self, is_stale_plan, render};
+use super::errors::{self, is_stale_plan};
 use super::store::PgStore;
 use super::{PgDialect, PgMode};
-use crate::backend::{Backend, Each, Failure, Session, SharedPool};
+use crate::backend::{errors_module_hooks, Backend, Each, Session, SharedPool};
 use crate::filter::{Column, Filter};
 use crate::model::Model;
 use crate::relation::PreloadKey;
@@ -211,18 +210,7 @@ impl Backend for Postgres {
         })
     }
 
-    fn failure(err: &sqlx::Error) -> Option<Failure> {
-        errors::failure(err)
-    }
-
-    /// The server's message with its SQLSTATE, detail and hint.
-    fn render(
-        err: &dyn sqlx::error::DatabaseError,
-        f: &mut fmt::Formatter<'_>,
-    ) -> Option<fmt::Result> {
-        let pg = err.try_downcast_ref::<PgDatabaseError>()?;
-        Some(render(pg, f))
-    }
+    errors_module_hooks!();
 }
 
 /// The first of the schemas `$1` (`text[]`), in order, that has no table named `$2`: which

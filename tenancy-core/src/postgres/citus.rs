@@ -449,22 +449,27 @@ fn needs_own_command(statement: &str) -> bool {
     }
 }
 
-/// The first `n` words of `statement` in lower case, after leading comments and blanks.
-fn leading_words(statement: &str, n: usize) -> Vec<String> {
+/// What follows `statement`'s leading blanks and comments; `None` where a block comment there
+/// does not close.
+fn after_comments(statement: &str) -> Option<&str> {
     let mut rest = statement;
     loop {
         rest = rest.trim_start();
         if let Some(after) = rest.strip_prefix("--") {
             rest = after.split_once('\n').map_or("", |(_, r)| r);
         } else if rest.starts_with("/*") {
-            match skip_block_comment(rest.as_bytes(), 0) {
-                Some(end) => rest = &rest[end..],
-                None => return Vec::new(),
-            }
+            rest = &rest[skip_block_comment(rest.as_bytes(), 0)?..];
         } else {
-            break;
+            return Some(rest);
         }
     }
+}
+
+/// The first `n` words of `statement` in lower case, after leading comments and blanks.
+fn leading_words(statement: &str, n: usize) -> Vec<String> {
+    let Some(rest) = after_comments(statement) else {
+        return Vec::new();
+    };
     rest.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
         .filter(|w| !w.is_empty())
         .take(n)
@@ -591,20 +596,8 @@ fn push_statement<'a>(out: &mut Vec<&'a str>, statement: &'a str) {
 
 /// Whether `statement` holds anything but comments (e.g. `(SELECT 1)` starts with no word).
 fn statement_has_code(statement: &str) -> bool {
-    let mut rest = statement;
-    loop {
-        rest = rest.trim_start();
-        if let Some(after) = rest.strip_prefix("--") {
-            rest = after.split_once('\n').map_or("", |(_, r)| r);
-        } else if rest.starts_with("/*") {
-            match skip_block_comment(rest.as_bytes(), 0) {
-                Some(end) => rest = &rest[end..],
-                None => return true,
-            }
-        } else {
-            return !rest.is_empty();
-        }
-    }
+    // An unclosed block comment is left for the server to refuse.
+    !after_comments(statement).is_some_and(str::is_empty)
 }
 
 impl Tenants<Postgres> {
@@ -781,10 +774,7 @@ impl Tenants<Postgres> {
             });
         }
         if !found.container {
-            return Err(Error::ContainerMissing {
-                tenant: tenant.clone(),
-                container: <sqlx::Postgres as crate::backend::Backend>::CONTAINER,
-            });
+            return Err(crate::backend::container_missing::<sqlx::Postgres>(tenant));
         }
         let now: Option<(String, i32)> = sqlx::query_as(placement_of())
             .persistent(false)

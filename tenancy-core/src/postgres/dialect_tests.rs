@@ -17,18 +17,17 @@ fn no_conditions() -> Vec<Predicate<B>> {
 
 #[test]
 fn insert_one_and_many() {
-    assert_eq!(
-        text(statement::insert::<D, B>(&t1(), &GUARDS, &rows(1)), 2),
-        format!(
-            r#"INSERT INTO "tenant_1"."guards" ("name", "position") VALUES ($1, $2) RETURNING {ALL}"#
-        )
-    );
-    assert_eq!(
-        text(statement::insert::<D, B>(&t1(), &GUARDS, &rows(3)), 6),
-        format!(
-            r#"INSERT INTO "tenant_1"."guards" ("name", "position") VALUES ($1, $2), ($3, $4), ($5, $6) RETURNING {ALL}"#
-        )
-    );
+    // (rows, values bound, the VALUES list)
+    let cases = [(1, 2, "($1, $2)"), (3, 6, "($1, $2), ($3, $4), ($5, $6)")];
+    for (n, bound, values) in cases {
+        assert_eq!(
+            text(statement::insert::<D, B>(&t1(), &GUARDS, &rows(n)), bound),
+            format!(
+                r#"INSERT INTO "tenant_1"."guards" ("name", "position") VALUES {values} RETURNING {ALL}"#
+            ),
+            "{n} rows"
+        );
+    }
 }
 
 #[test]
@@ -197,20 +196,25 @@ fn semi_joins_name_the_outer_tenant() {
 #[test]
 fn count_plain_and_windowed() {
     let c = &conds::<B>()[..1];
-    assert_eq!(
-        text(
-            statement::count::<D, B>(&t1(), &GUARDS, c, &Window::default()),
-            1
+    // (window, values bound, statement)
+    let cases = [
+        (
+            Window::default(),
+            1,
+            r#"SELECT COUNT(*) FROM "tenant_1"."guards" WHERE "name" = $1"#,
         ),
-        r#"SELECT COUNT(*) FROM "tenant_1"."guards" WHERE "name" = $1"#
-    );
-    assert_eq!(
-        text(
-            statement::count::<D, B>(&t1(), &GUARDS, c, &window(&[], true, false)),
-            2
+        (
+            window(&[], true, false),
+            2,
+            r#"SELECT COUNT(*) FROM (SELECT 1 FROM "tenant_1"."guards" WHERE "name" = $1 LIMIT $2) AS counted"#,
         ),
-        r#"SELECT COUNT(*) FROM (SELECT 1 FROM "tenant_1"."guards" WHERE "name" = $1 LIMIT $2) AS counted"#
-    );
+    ];
+    for (window, bound, expected) in cases {
+        assert_eq!(
+            text(statement::count::<D, B>(&t1(), &GUARDS, c, &window), bound),
+            expected
+        );
+    }
 }
 
 #[test]

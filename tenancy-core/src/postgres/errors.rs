@@ -60,8 +60,17 @@ pub(crate) fn is_stale_plan(err: &sqlx::Error) -> bool {
     }
 }
 
-/// The server's message with its SQLSTATE, detail and hint.
-pub(super) fn render(pg: &PgDatabaseError, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+/// The server's message with its SQLSTATE, detail and hint; `None` if `err` is another
+/// database's.
+pub(super) fn render(
+    err: &dyn sqlx::error::DatabaseError,
+    f: &mut fmt::Formatter<'_>,
+) -> Option<fmt::Result> {
+    let pg = err.try_downcast_ref::<PgDatabaseError>()?;
+    Some(render_pg(pg, f))
+}
+
+fn render_pg(pg: &PgDatabaseError, f: &mut fmt::Formatter<'_>) -> fmt::Result {
     f.write_str(pg.message())?;
     write!(f, " (SQLSTATE {})", pg.code())?;
     if let Some(detail) = pg.detail() {

@@ -389,12 +389,8 @@ pub fn session_fingerprint() -> String {
 /// only if any of [`RESTORED_SETTINGS`] then differs from its saved value (a migration ran a
 /// session-level `SET`), each one that differs. One `SELECT` expression.
 pub fn restore_session(registry: &Tenant) -> String {
-    format!("SELECT {}", restore_expr(registry))
-}
-
-fn restore_expr(registry: &Tenant) -> String {
     format!(
-        "{}.restore_session(current_setting('tenancy.saved_session'))",
+        "SELECT {}.restore_session(current_setting('tenancy.saved_session'))",
         q(registry)
     )
 }

@@ -46,14 +46,7 @@ pub struct PgStore {
     registry_ready: AtomicBool,
 }
 
-impl std::fmt::Debug for PgStore {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("PgStore")
-            .field("registry", &self.registry)
-            .field("pgbouncer", &self.pgbouncer)
-            .finish_non_exhaustive()
-    }
-}
+debug_fields!(PgStore { registry, pgbouncer, .. });
 
 /// One operation's connection, inside its transaction.
 pub struct PgOp {
@@ -94,6 +87,14 @@ impl Drop for PgOp {
 }
 
 impl PgStore {
+    /// Sends `batch` (several statements) in one round trip; whether it ran to its end.
+    async fn sent_whole(&self, batch: String) -> bool {
+        sqlx::raw_sql(AssertSqlSafe(batch))
+            .execute(&self.pool)
+            .await
+            .is_ok()
+    }
+
     /// Whether statements are kept prepared on the connection (not behind PgBouncer).
     pub(crate) fn persistent(&self) -> bool {
         !self.pgbouncer
@@ -248,12 +249,7 @@ impl PgStore {
 fn migration_failed(tenant: &Tenant, m: &Migration, source: sqlx::Error) -> Error {
     match citus::refusal(&source) {
         Some(refusal) => citus::refused(tenant, m.version, refusal, source),
-        None => Error::Migration {
-            tenant: tenant.clone(),
-            version: m.version,
-            description: m.description.to_string(),
-            source: source.into(),
-        },
+        None => Error::migration(tenant, m, source),
     }
 }
 
@@ -269,10 +265,7 @@ fn tenant_taken(err: sqlx::Error, tenant: &Tenant) -> Error {
 
 fn schema_taken(err: sqlx::Error, tenant: &Tenant) -> Error {
     if super::is_duplicate_schema(&err) {
-        Error::ContainerExists {
-            tenant: tenant.clone(),
-            container: <sqlx::Postgres as crate::backend::Backend>::CONTAINER,
-        }
+        crate::backend::container_exists::<sqlx::Postgres>(tenant)
     } else {
         err.into()
     }
@@ -411,6 +404,18 @@ impl Store<Postgres> for PgStore {
             .await?)
     }
 
+    /// As a batch of one.
+    async fn apply_one(
+        &self,
+        op: &mut PgOp,
+        tenant: &Tenant,
+        m: &Migration,
+        direction: Direction,
+    ) -> Result<(), Error> {
+        self.apply(op, tenant, &[m], direction).await
+    }
+
+    /// All at once: each migration sent in turn, then all of them recorded in one statement.
     async fn apply(
         &self,
         op: &mut PgOp,
@@ -574,10 +579,7 @@ impl Store<Postgres> for PgStore {
             &sent,
             &self.batch,
         ));
-        Ok(sqlx::raw_sql(AssertSqlSafe(batch))
-            .execute(&self.pool)
-            .await
-            .is_ok())
+        Ok(self.sent_whole(batch).await)
     }
 
     async fn history_unlocked(&self, tenant: &Tenant) -> Result<Option<History>, Error> {
@@ -600,10 +602,7 @@ impl Store<Postgres> for PgStore {
         let sent = self.as_sent(pending);
         let sent: Vec<&Migration> = sent.iter().collect();
         let batch = sql::migrate_batch(&self.registry, tenant, &versions, &sent, &self.batch);
-        Ok(sqlx::raw_sql(AssertSqlSafe(batch))
-            .execute(&self.pool)
-            .await
-            .is_ok())
+        Ok(self.sent_whole(batch).await)
     }
 
     /// One catalog query finds who is behind; a second reads what those have applied, only if

@@ -2,7 +2,6 @@
 //! time, and the rollback mode (`#[tenancy::test(rollback)]`), where everything the test does
 //! stays in one transaction that is never committed.
 
-use std::fmt::Debug;
 use std::future::Future;
 use std::panic::{resume_unwind, AssertUnwindSafe};
 use std::path::Path;
@@ -128,13 +127,7 @@ pub struct RollbackTenant {
     pool: Pool<Postgres>,
 }
 
-impl Debug for RollbackTenant {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("RollbackTenant")
-            .field("tenant", &self.tenant)
-            .finish_non_exhaustive()
-    }
-}
+debug_fields!(RollbackTenant { tenant, .. });
 
 impl RollbackTenant {
     /// Opens one connection to `url`, begins a transaction and creates in it a tenant named
@@ -146,9 +139,7 @@ impl RollbackTenant {
         test: &str,
         fixtures: &[&str],
     ) -> Result<Self, Error> {
-        let migrator = Migrator::new(migrations.as_ref())
-            .await
-            .map_err(sqlx::Error::from)?;
+        let migrator = crate::testing::migrator(migrations).await?;
         let pool = PoolOptions::<Postgres>::new()
             .max_connections(1)
             .connect(url)

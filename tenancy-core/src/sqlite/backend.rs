@@ -1,12 +1,11 @@
 //! The SQLite backend: statements sent as sqlx sends them, on the connection of the tenant's
 //! own file.
 
-use std::fmt;
 
 use futures_util::future::BoxFuture;
 use sqlx::Sqlite;
 
-use crate::backend::{plain_sending, Backend, Failure, Session};
+use crate::backend::{errors_module_hooks, plain_sending, Backend, Session};
 use crate::tenant::Tenant;
 use crate::value::scalars;
 
@@ -37,14 +36,5 @@ impl Backend for Sqlite {
         Box::pin(std::future::ready(Ok(None)))
     }
 
-    fn failure(err: &sqlx::Error) -> Option<Failure> {
-        errors::failure(err)
-    }
-
-    fn render(
-        err: &dyn sqlx::error::DatabaseError,
-        f: &mut fmt::Formatter<'_>,
-    ) -> Option<fmt::Result> {
-        errors::render(err, f)
-    }
+    errors_module_hooks!();
 }

@@ -66,15 +66,7 @@ pub struct SqliteStore {
     temp_counter: AtomicU64,
 }
 
-impl std::fmt::Debug for SqliteStore {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SqliteStore")
-            .field("folder", &self.folder)
-            .field("registry", &self.registry)
-            .field("budget", &self.budget)
-            .finish_non_exhaustive()
-    }
-}
+debug_fields!(SqliteStore { folder, registry, budget, .. });
 
 /// One operation on SQLite: the tenants' locks in this process, and the connection to the file
 /// it works on (the tenant's, or the one a create builds), inside `BEGIN IMMEDIATE`.
@@ -154,14 +146,15 @@ fn io_error(tenant: Option<&Tenant>, err: io::Error) -> Error {
     }
 }
 
-fn migration_failed(tenant: &Tenant, m: &Migration, source: sqlx::Error) -> Error {
-    Error::Migration {
-        tenant: tenant.clone(),
-        version: m.version,
-        description: m.description.to_string(),
-        source: source.into(),
+/// The error of opening `tenant`'s file: a file that cannot be opened is a missing container.
+fn unopened(tenant: &Tenant, err: sqlx::Error) -> Error {
+    if is_cantopen(&err) {
+        crate::backend::container_missing::<sqlx::Sqlite>(tenant)
+    } else {
+        Error::from(err).about(tenant)
     }
 }
+
 
 /// Removes `path` and the files SQLite keeps beside it; a file already gone is fine.
 fn remove_with_sidecars(path: &Path) -> io::Result<bool> {
@@ -237,16 +230,9 @@ impl SqliteStore {
     /// A dedicated connection to `tenant`'s file (never from a pool; the caller closes it).
     async fn connect(&self, tenant: &Tenant) -> Result<SqliteConnection, Error> {
         let options = file_options(&self.path(tenant), self.busy_timeout());
-        SqliteConnection::connect_with(&options).await.map_err(|e| {
-            if is_cantopen(&e) {
-                Error::ContainerMissing {
-                    tenant: tenant.clone(),
-                    container: <sqlx::Sqlite as crate::backend::Backend>::CONTAINER,
-                }
-            } else {
-                Error::from(e).about(tenant)
-            }
-        })
+        SqliteConnection::connect_with(&options)
+            .await
+            .map_err(|e| unopened(tenant, e))
     }
 
     /// Maps a busy file to the handle's lock timeout.
@@ -325,16 +311,7 @@ impl SqliteStore {
             .idle_timeout(self.budget.idle_timeout)
             .connect_with(options)
             .await
-            .map_err(|e| {
-                if is_cantopen(&e) {
-                    Error::ContainerMissing {
-                        tenant: tenant.clone(),
-                        container: <sqlx::Sqlite as crate::backend::Backend>::CONTAINER,
-                    }
-                } else {
-                    Error::from(e).about(tenant)
-                }
-            })?;
+            .map_err(|e| unopened(tenant, e))?;
         Ok(self.lru().insert(tenant, pool, self.budget.max_pools))
     }
 
@@ -375,10 +352,7 @@ impl SqliteStore {
                         tenant: tenant.clone(),
                     }
                 } else {
-                    Error::ContainerExists {
-                        tenant: tenant.clone(),
-                        container: <sqlx::Sqlite as crate::backend::Backend>::CONTAINER,
-                    }
+                    crate::backend::container_exists::<sqlx::Sqlite>(tenant)
                 });
             }
             Err(e) => return Err(io_error(Some(tenant), e)),
@@ -429,10 +403,7 @@ impl SqliteStore {
         match std::fs::hard_link(old_path, new_path) {
             Ok(()) => {}
             Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
-                return Err(Error::ContainerExists {
-                    tenant: new.clone(),
-                    container: <sqlx::Sqlite as crate::backend::Backend>::CONTAINER,
-                })
+                return Err(crate::backend::container_exists::<sqlx::Sqlite>(new))
             }
             Err(e) => return Err(io_error(Some(old), e)),
         }
@@ -632,20 +603,17 @@ impl Store<Sqlite> for SqliteStore {
         self.open_file(op, tenant).await
     }
 
-    async fn apply(
+    async fn apply_one(
         &self,
         op: &mut SqliteOp,
         tenant: &Tenant,
-        migrations: &[&Migration],
+        m: &Migration,
         direction: Direction,
     ) -> Result<(), Error> {
-        for m in migrations {
-            match direction {
-                Direction::Up => apply_up(op.conn(), tenant, m).await?,
-                Direction::Down => apply_down(op.conn(), tenant, m).await?,
-            }
+        match direction {
+            Direction::Up => apply_up(op.conn(), tenant, m).await,
+            Direction::Down => apply_down(op.conn(), tenant, m).await,
         }
-        Ok(())
     }
 
     async fn hook(
@@ -764,7 +732,7 @@ async fn apply_up(
     sqlx::raw_sql(m.sql.clone())
         .execute(&mut *conn)
         .await
-        .map_err(|source| migration_failed(tenant, m, source))?;
+        .map_err(|source| Error::migration(tenant, m, source))?;
     let millis = i64::try_from(started.elapsed().as_millis()).unwrap_or(i64::MAX);
     sqlx::query(sqlx::AssertSqlSafe(format!(
         "INSERT INTO {MIGRATIONS_TABLE} (version, description, checksum, execution_ms) \
@@ -788,7 +756,7 @@ async fn apply_down(
     sqlx::raw_sql(m.sql.clone())
         .execute(&mut *conn)
         .await
-        .map_err(|source| migration_failed(tenant, m, source))?;
+        .map_err(|source| Error::migration(tenant, m, source))?;
     sqlx::query(sqlx::AssertSqlSafe(format!(
         "DELETE FROM {MIGRATIONS_TABLE} WHERE version = ?1"
     )))
