@@ -128,7 +128,7 @@ impl<M: Model, T: SqlValue<M::Backend>> Column<M, T> {
 }
 
 impl<M: Model, T: SqlValue<M::Backend>> Column<M, T> {
-    /// `"col" = value` in the `SET` of [`Query::update_all`] (`None` sets an `Option` column
+    /// `"col" = value` in the `SET` of [`Query::update_all`](crate::Query::update_all) (`None` sets an `Option` column
     /// to `NULL`).
     pub fn set(self, value: impl Into<T>) -> Set<M> {
         Set {
@@ -138,7 +138,7 @@ impl<M: Model, T: SqlValue<M::Backend>> Column<M, T> {
     }
 }
 
-/// One assignment of [`Query::update_all`]: a column and its new value. Made by
+/// One assignment of [`Query::update_all`](crate::Query::update_all): a column and its new value. Made by
 /// [`Column::set`].
 pub struct Set<M: Model> {
     column: &'static str,

@@ -19,7 +19,7 @@
 //! - [`Tenants`]: the lifecycle handle: create (atomic, with migrations), drop, rename, list,
 //!   per-tenant migrations (`migrate`, `migrate_all`, `rollback`, `status`), and
 //!   [`for_each`](Tenants::for_each) to run any work for every tenant. On a Citus coordinator
-//!   ([`Flavour::Citus`], detected) each tenant schema is a distributed schema on one worker:
+//!   ([`Flavour::Citus`](postgres::Flavour::Citus), detected) each tenant schema is a distributed schema on one worker:
 //!   [`placement`](Tenants::placement) says which, [`move_to`](Tenants::move_to) moves it.
 //! - [`Backend`]: the seam each database implements (sqlx's `Postgres`, `MySql` with the
 //!   `mysql` feature, `Sqlite` with the `sqlite` feature): its SQL dialect, error meanings and

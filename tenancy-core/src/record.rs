@@ -21,7 +21,7 @@ pub enum State {
 ///
 /// It dereferences to the model, so fields read and write as usual (`record.name`). Writes
 /// (`update`, `apply`, `delete`) name the tenant at the call site like every other operation,
-/// and a tenant other than the record's own is refused with [`Error::TenantMismatch`] before
+/// and a tenant other than the record's own is refused with [`Error::TenantMismatch`](crate::Error::TenantMismatch) before
 /// anything is sent: a record loaded for one tenant can never be written into another by
 /// mistake, e.g. when it is handed to a request of a different tenant.
 ///

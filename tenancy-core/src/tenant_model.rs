@@ -44,7 +44,7 @@ pub trait TenantModel: Model {
     /// Validates every model, then inserts them all with one statement (one round trip) and
     /// returns the stored rows in the order given. Nothing is written if any model is invalid.
     ///
-    /// A statement binds at most [`Backend::MAX_BIND_PARAMS`] values (65,535 on PostgreSQL);
+    /// A statement binds at most [`Backend::MAX_BIND_PARAMS`](crate::Backend::MAX_BIND_PARAMS) values (65,535 on PostgreSQL);
     /// a larger batch is refused with [`Error::BatchTooLarge`] before anything is sent. On a
     /// backend without `RETURNING` (MySQL) the rows are inserted and read back one by one
     /// inside one transaction (the caller's, or one of its own), so all or none are stored.
@@ -84,7 +84,7 @@ pub trait TenantModel: Model {
     /// [`upsert`](Self::upsert) of every model in one statement (one round trip; on MySQL one
     /// transaction of a statement and a read back per row), returning the rows written in the
     /// order given — without those [`OnConflict::do_nothing`] kept. Nothing is written if any
-    /// model is invalid; at most [`Backend::MAX_BIND_PARAMS`] values per statement, as
+    /// model is invalid; at most [`Backend::MAX_BIND_PARAMS`](crate::Backend::MAX_BIND_PARAMS) values per statement, as
     /// [`insert_many`](Self::insert_many). On PostgreSQL two rows of one batch with the same
     /// key are refused by the server (a row cannot be updated twice by one statement).
     fn upsert_many<'c, E>(

@@ -4,7 +4,7 @@
 //! What only this backend has: [`PoolSettings`] (a pool sized for many tenants),
 //! [`PgBouncer`] (sending through PgBouncer in transaction mode), the Citus [`Flavour`] with
 //! [`Placement`] and moving tenants between [`Node`]s, [`CitusError`], and (feature
-//! `testing`) [`RollbackTenant`] for `#[tenancy::test(rollback)]`.
+//! `testing`) `RollbackTenant` for `#[tenancy::test(rollback)]`.
 //!
 //! Inside: the dialect, how a statement is sent (a stale plan re-prepared, PgBouncer's way),
 //! what its errors mean (every SQLSTATE the crate looks at is named here and nowhere else), and
