@@ -113,9 +113,14 @@ pub trait Backend: sqlx::Database + Scalars + sealed::Sealed {
         table: &'static TableDef,
         rows: &'s [&'s dyn BindColumn<Self>],
     ) -> impl Future<Output = Result<Vec<Self::Row>, Error>> + Send + 's {
-        // With `RETURNING`: one `INSERT … RETURNING` statement.
+        // With `RETURNING`: one `INSERT … RETURNING` statement. One row comes back as one
+        // (sqlx's `fetch_optional`), without a row stream for it.
         async move {
             let statement = statement::insert::<Self::Dialect, Self>(about.tenant, table, rows);
+            if let [_] = rows {
+                let row = session.fetch_optional(about, &statement).await?;
+                return Ok(row.into_iter().collect());
+            }
             session.fetch_all(about, &statement).await
         }
     }

@@ -3,12 +3,18 @@
 
 /// Appends `text` between two `quote`s, doubling any `quote` inside.
 pub(crate) fn quote_into(out: &mut String, text: &str, quote: char) {
+    out.reserve(text.len() + 2);
     out.push(quote);
-    for c in text.chars() {
-        if c == quote {
-            out.push(quote);
+    // A statement quotes every name it writes, and names rarely hold a quote: copy them whole.
+    if quote.is_ascii() && !text.bytes().any(|b| b == quote as u8) {
+        out.push_str(text);
+    } else {
+        for c in text.chars() {
+            if c == quote {
+                out.push(quote);
+            }
+            out.push(c);
         }
-        out.push(c);
     }
     out.push(quote);
 }
@@ -36,5 +42,15 @@ mod tests {
         let mut out = String::new();
         quote_into(&mut out, "a`b", '`');
         assert_eq!(out, "`a``b`");
+        for (text, quoted) in [
+            ("", r#""""#),
+            (r#"""#, r#""""""#),
+            (r#""a"#, r#""""a""#),
+            (r#"a""#, r#""a""""#),
+            (r#"a""b"#, r#""a""""b""#),
+            ("ünï", r#""ünï""#),
+        ] {
+            assert_eq!(double_quoted(text), quoted, "{text:?}");
+        }
     }
 }

@@ -17,8 +17,8 @@ impl Dialect for PgDialect {
     }
 
     fn placeholder(out: &mut String, n: usize) {
-        use std::fmt::Write as _;
-        let _ = write!(out, "${n}");
+        out.push('$');
+        crate::statement::push_decimal(out, n);
     }
 }
 

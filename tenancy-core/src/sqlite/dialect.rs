@@ -21,7 +21,7 @@ impl Dialect for SqliteDialect {
     }
 
     fn placeholder(out: &mut String, n: usize) {
-        use std::fmt::Write as _;
-        let _ = write!(out, "?{n}");
+        out.push('?');
+        crate::statement::push_decimal(out, n);
     }
 }

@@ -42,6 +42,23 @@ pub trait Dialect: Send + Sync + 'static {
     fn placeholder(out: &mut String, n: usize);
 }
 
+/// Appends `n` in decimal (a placeholder's number), without the formatting machinery.
+pub(crate) fn push_decimal(out: &mut String, mut n: usize) {
+    let mut digits = [0u8; 20];
+    let mut start = digits.len();
+    loop {
+        start -= 1;
+        digits[start] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    for &digit in &digits[start..] {
+        out.push(char::from(digit));
+    }
+}
+
 /// One value of a statement, as the builder recorded it.
 pub(crate) enum Value<'a, B: Database> {
     /// A value held elsewhere (a filter's, a key).
@@ -210,6 +227,18 @@ impl<'a, D: Dialect, B: Database> Sql<'a, D, B> {
         Statement {
             sql: self.text,
             values: self.values,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn decimals_as_format_writes_them() {
+        for n in [0, 1, 9, 10, 99, 100, 65_535, 1_000_000, usize::MAX] {
+            let mut out = String::from("$");
+            super::push_decimal(&mut out, n);
+            assert_eq!(out, format!("${n}"));
         }
     }
 }
