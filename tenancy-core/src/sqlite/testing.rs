@@ -79,3 +79,33 @@ fn sweep_folders(temp: &Path) -> usize {
     }
     swept
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::SWEEP_AFTER;
+
+    #[test]
+    fn stale_folders_of_gone_processes_are_swept() {
+        let temp = std::env::temp_dir().join(unique_name("sqlite::sweep_test"));
+        std::fs::create_dir_all(&temp).unwrap();
+        let now = unix_secs();
+        // No process has pid 4194304 or above on Linux (its maximum pid).
+        let name = |pid: u32, secs: u64| {
+            format!("{FOLDER_PREFIX}t_left_{pid}_0_{:08x}0000", secs as u32)
+        };
+        let old = now - SWEEP_AFTER.as_secs() - 60;
+        let stale = temp.join(name(4_194_305, old));
+        let young = temp.join(name(4_194_305, now));
+        let running = temp.join(name(std::process::id(), old));
+        let other = temp.join("tenancy-test-not_a_test_name");
+        for folder in [&stale, &young, &running, &other] {
+            std::fs::create_dir_all(folder.join("inside")).unwrap();
+        }
+        let swept = sweep_folders(&temp);
+        let left = [&stale, &young, &running, &other].map(|f| f.exists());
+        std::fs::remove_dir_all(&temp).unwrap();
+        assert_eq!(swept, 1);
+        assert_eq!(left, [false, true, true, true]);
+    }
+}
