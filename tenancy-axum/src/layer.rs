@@ -44,7 +44,8 @@ pub(crate) struct Resolved;
 ///    inner service's future with it as the
 ///    [current tenant](tenancy_core::context::current).
 ///
-/// No name found → 400, or pass-through with [`WhenMissing::Continue`]. Refusals are
+/// No name found → 400, or pass-through with [`WhenMissing::Continue`]; two or more names
+/// (a header given twice) → 400 either way. Refusals are
 /// [`TenantRejection`] responses.
 ///
 /// Generic over the lifecycle handle like its [`TenantCache`]: [`Tenants`] (PostgreSQL) by
@@ -135,6 +136,9 @@ impl<L: Lifecycle> TenantLayer<L> {
     /// The validated candidate; synchronous, so the raw name never outlives this call.
     fn candidate(&self, parts: &Parts) -> Result<Option<Tenant>, TenantRejection> {
         let Some(raw) = self.resolver.resolve(parts) else {
+            if self.resolver.names_several(parts) {
+                return Err(TenantRejection::Ambiguous);
+            }
             return Ok(None);
         };
         let parsed = match &self.policy {

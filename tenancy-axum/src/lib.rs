@@ -43,7 +43,8 @@
 //! | the request | status | `error` |
 //! | --- | --- | --- |
 //! | names no tenant (and one is required, the default) | 400 | `missing_tenant` |
-//! | names one that breaks the naming rule (`Acme`, `a.b`, `pg_x`, 64+ bytes, …) | 400 | `malformed_tenant` |
+//! | names two or more (e.g. `X-Tenant` given twice), required or not | 400 | `ambiguous_tenant` |
+//! | names one that breaks the naming rule (`Acme`: "upper-case letters are not allowed"; `a.b`, `pg_x`, 64+ bytes, …) | 400 | `malformed_tenant` |
 //! | names a valid one that does not exist | 404 | `unknown_tenant` |
 //! | the existence check failed (database down) | 503 | `tenant_lookup_failed` |
 //!

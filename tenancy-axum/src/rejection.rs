@@ -18,6 +18,7 @@ use tenancy_core::{InvalidTenantName, NameRule, Tenant, MAX_TENANT_NAME_LEN};
 /// | variant | status | code |
 /// | --- | --- | --- |
 /// | [`Missing`](Self::Missing) | 400 | `missing_tenant` |
+/// | [`Ambiguous`](Self::Ambiguous) | 400 | `ambiguous_tenant` |
 /// | [`Malformed`](Self::Malformed) | 400 | `malformed_tenant` |
 /// | [`Unknown`](Self::Unknown) | 404 | `unknown_tenant` |
 /// | [`LookupFailed`](Self::LookupFailed) | 503 | `tenant_lookup_failed` |
@@ -27,6 +28,10 @@ use tenancy_core::{InvalidTenantName, NameRule, Tenant, MAX_TENANT_NAME_LEN};
 pub enum TenantRejection {
     /// No resolver found a tenant name and one is required.
     Missing,
+    /// The request names more than one tenant where a resolver looks (its header given twice,
+    /// see [`Resolve::names_several`](crate::Resolve::names_several)). Refused whether or not a
+    /// tenant is required.
+    Ambiguous,
     /// The name found breaks the naming rule. The error holds the raw name (truncated) for
     /// logs; the response does not.
     Malformed(InvalidTenantName),
@@ -44,7 +49,9 @@ impl TenantRejection {
     /// The response status.
     pub fn status(&self) -> StatusCode {
         match self {
-            TenantRejection::Missing | TenantRejection::Malformed(_) => StatusCode::BAD_REQUEST,
+            TenantRejection::Missing
+            | TenantRejection::Ambiguous
+            | TenantRejection::Malformed(_) => StatusCode::BAD_REQUEST,
             TenantRejection::Unknown(_) => StatusCode::NOT_FOUND,
             TenantRejection::LookupFailed(_) => StatusCode::SERVICE_UNAVAILABLE,
             TenantRejection::LayerMissing => StatusCode::INTERNAL_SERVER_ERROR,
@@ -55,6 +62,7 @@ impl TenantRejection {
     pub fn code(&self) -> &'static str {
         match self {
             TenantRejection::Missing => "missing_tenant",
+            TenantRejection::Ambiguous => "ambiguous_tenant",
             TenantRejection::Malformed(_) => "malformed_tenant",
             TenantRejection::Unknown(_) => "unknown_tenant",
             TenantRejection::LookupFailed(_) => "tenant_lookup_failed",
@@ -68,6 +76,9 @@ fn rule_text(rule: &NameRule) -> String {
     match rule {
         NameRule::Empty => "it is empty".into(),
         NameRule::TooLong { .. } => format!("it is longer than {MAX_TENANT_NAME_LEN} bytes"),
+        NameRule::UpperCase { .. } => {
+            "upper-case letters are not allowed; a tenant name holds only a-z, 0-9 and _".into()
+        }
         NameRule::InvalidStart { .. } => "a tenant name starts with a-z or _".into(),
         NameRule::InvalidChar { .. } => "a tenant name holds only a-z, 0-9 and _".into(),
         NameRule::ReservedPrefix => "names starting with pg_ are reserved".into(),
@@ -81,6 +92,9 @@ impl fmt::Display for TenantRejection {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             TenantRejection::Missing => f.write_str("the request names no tenant"),
+            TenantRejection::Ambiguous => f.write_str(
+                "the request names two or more tenants (a header given more than once); name one",
+            ),
             TenantRejection::Malformed(err) => {
                 write!(f, "malformed tenant name: {}", rule_text(&err.rule))
             }

@@ -24,6 +24,16 @@ pub trait Resolve: Send + Sync + 'static {
     /// The raw candidate name in `parts`, or `None` if the request names no tenant here.
     fn resolve<'a>(&self, parts: &'a Parts) -> Option<Cow<'a, str>>;
 
+    /// Whether the request names more than one tenant where this resolver looks (e.g. its
+    /// header occurs twice), which is why [`resolve`](Self::resolve) gives no candidate. The
+    /// layer then refuses the request as
+    /// [`TenantRejection::Ambiguous`](crate::TenantRejection::Ambiguous) (400), and a chain
+    /// ([`or`](Self::or)) does not ask the next resolver. `false` by default.
+    fn names_several(&self, parts: &Parts) -> bool {
+        let _ = parts;
+        false
+    }
+
     /// Tries `self` first and `next` only when `self` finds no candidate.
     ///
     /// ```
@@ -43,11 +53,19 @@ impl<R: Resolve + ?Sized> Resolve for Box<R> {
     fn resolve<'a>(&self, parts: &'a Parts) -> Option<Cow<'a, str>> {
         (**self).resolve(parts)
     }
+
+    fn names_several(&self, parts: &Parts) -> bool {
+        (**self).names_several(parts)
+    }
 }
 
 impl<R: Resolve + ?Sized> Resolve for Arc<R> {
     fn resolve<'a>(&self, parts: &'a Parts) -> Option<Cow<'a, str>> {
         (**self).resolve(parts)
+    }
+
+    fn names_several(&self, parts: &Parts) -> bool {
+        (**self).names_several(parts)
     }
 }
 
@@ -59,10 +77,21 @@ pub struct Or<A, B> {
 }
 
 impl<A: Resolve, B: Resolve> Resolve for Or<A, B> {
+    /// The first resolver's candidate; the next one's only when the first finds none and does
+    /// not [name several](Resolve::names_several).
     fn resolve<'a>(&self, parts: &'a Parts) -> Option<Cow<'a, str>> {
-        self.first
-            .resolve(parts)
-            .or_else(|| self.next.resolve(parts))
+        self.first.resolve(parts).or_else(|| {
+            if self.first.names_several(parts) {
+                None
+            } else {
+                self.next.resolve(parts)
+            }
+        })
+    }
+
+    fn names_several(&self, parts: &Parts) -> bool {
+        self.first.names_several(parts)
+            || (self.first.resolve(parts).is_none() && self.next.names_several(parts))
     }
 }
 
@@ -170,9 +199,11 @@ fn single_value<'a>(
 /// The tenant is the value of a request header, e.g. `X-Tenant: acme`.
 ///
 /// The value is taken as is: **not** case-folded (`X-Tenant: Acme` is malformed, 400) and not
-/// trimmed beyond what HTTP parsing already strips. An empty value is a (malformed) candidate;
-/// several occurrences of the header are ambiguous and count as none. Bytes that are not
-/// visible ASCII make a candidate that the naming rule refuses.
+/// trimmed beyond what HTTP parsing already strips. An empty value is a (malformed) candidate.
+/// Several occurrences of the header name several tenants: the request is refused
+/// ([`TenantRejection::Ambiguous`](crate::TenantRejection::Ambiguous), 400), even when they
+/// agree, and a resolver chained after this one is not asked. Bytes that are not visible ASCII
+/// make a candidate that the naming rule refuses.
 ///
 /// Only use a header a client may set itself when any client may choose any tenant (e.g. the
 /// tenant is then checked against the caller's credentials), or when a proxy in front
@@ -214,6 +245,10 @@ impl Resolve for Header {
             Ok(text) => Cow::Borrowed(text),
             Err(_) => String::from_utf8_lossy(value.as_bytes()),
         })
+    }
+
+    fn names_several(&self, parts: &Parts) -> bool {
+        parts.headers.get_all(&self.name).iter().nth(1).is_some()
     }
 }
 

@@ -166,9 +166,18 @@ struct Reply {
 impl Reply {
     /// The `error` code of a JSON refusal.
     fn code(&self) -> String {
+        self.field("error")
+    }
+
+    /// The `message` of a JSON refusal.
+    fn message(&self) -> String {
+        self.field("message")
+    }
+
+    fn field(&self, name: &str) -> String {
         let json: serde_json::Value = serde_json::from_str(&self.body)
             .unwrap_or_else(|e| panic!("not JSON ({e}): {:?}", self.body));
-        json["error"].as_str().unwrap_or_default().to_owned()
+        json[name].as_str().unwrap_or_default().to_owned()
     }
 }
 
@@ -382,11 +391,34 @@ async fn header_path_and_closure_resolvers() {
         (mixed.status, mixed.code()),
         (400, "malformed_tenant".into())
     );
+    // Upper case is named as the problem, not the first character's class.
+    let shouting = ask("TENANT_1".into()).await;
+    assert_eq!(
+        (shouting.status, shouting.message()),
+        (
+            400,
+            "malformed tenant name: upper-case letters are not allowed; a tenant name holds \
+             only a-z, 0-9 and _"
+                .into()
+        )
+    );
+    assert_eq!(mixed.message(), shouting.message());
     let none = get_host(header, "/required", "localhost").await;
     assert_eq!((none.status, none.code()), (400, "missing_tenant".into()));
-    let twice = [("X-Tenant", t.as_str()), ("X-Tenant", t.as_str())];
-    let twice = send(header, "GET", "/required", "localhost", &twice, "").await;
-    assert_eq!((twice.status, twice.code()), (400, "missing_tenant".into()));
+    // Two headers name two tenants (even the same one twice): refused as such.
+    for (first, second) in [(t.as_str(), t.as_str()), (t.as_str(), "other")] {
+        let twice = [("X-Tenant", first), ("X-Tenant", second)];
+        let twice = send(header, "GET", "/required", "localhost", &twice, "").await;
+        assert_eq!(
+            (twice.status, twice.code(), twice.message()),
+            (
+                400,
+                "ambiguous_tenant".into(),
+                "the request names two or more tenants (a header given more than once); name one"
+                    .into()
+            )
+        );
+    }
 
     let path = serve(app(
         &db,
@@ -440,6 +472,13 @@ async fn chain_order_decides_and_the_first_candidate_wins() {
     )
     .await;
     assert_eq!((bad.status, bad.code()), (400, "malformed_tenant".into()));
+    // Nor does a header given twice: the host is not asked.
+    let twice = [("x-tenant", b.as_str()), ("x-tenant", b.as_str())];
+    let twice = send(addr, "GET", "/required", &host_a, &twice, "").await;
+    assert_eq!(
+        (twice.status, twice.code()),
+        (400, "ambiguous_tenant".into())
+    );
 
     let host_first = Subdomain::new("example.com").or(Header::new("x-tenant"));
     let addr = serve(app(&db, TenantLayer::new(cache, host_first))).await;
@@ -473,6 +512,16 @@ async fn optional_tenant_mode_lets_requests_without_one_through() {
     assert_eq!(
         (required.status, required.code()),
         (400, "missing_tenant".into())
+    );
+    // Two names are refused even when a tenant is optional.
+    let by_header = TenantLayer::new(TenantCache::new(&db.tenants), Header::new("x-tenant"))
+        .when_missing(WhenMissing::Continue);
+    let addr = serve(app(&db, by_header)).await;
+    let twice = [("x-tenant", t.as_str()), ("x-tenant", t.as_str())];
+    let twice = send(addr, "GET", "/whoami", "localhost", &twice, "").await;
+    assert_eq!(
+        (twice.status, twice.code()),
+        (400, "ambiguous_tenant".into())
     );
 }
 

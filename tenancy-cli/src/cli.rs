@@ -10,12 +10,14 @@ use clap::{ArgGroup, Args, Parser, Subcommand};
 #[command(
     name = "tenancy",
     version,
-    about = "Manage tenants: a schema each on PostgreSQL, a database each on MySQL/MariaDB. \
+    about = "Manage tenants: a schema each on PostgreSQL, a database each on MySQL/MariaDB, a \
+        database file each on SQLite. \
         Create, drop, rename, list, migrate.",
-    long_about = "Manage tenants: a schema each on PostgreSQL, a database each on MySQL/MariaDB. \
+    long_about = "Manage tenants: a schema each on PostgreSQL, a database each on MySQL/MariaDB, a \
+        database file each on SQLite. \
         Create, drop, rename, list, migrate.\n\n\
         The URL's scheme picks the backend: postgres:// or postgresql://, mysql:// or mariadb://, sqlite:///path/to/folder (a database file per tenant).\n\n\
-        Only schemas (databases) created through tenancy, recorded in the registry, are tenants; \
+        Only schemas (databases, files) created through tenancy, recorded in the registry, are tenants; \
         others are never listed, migrated or dropped.\n\n\
         Results go to stdout, errors to stderr. The exit code is 0 on success, 1 on failure \
         (for --all runs: if any tenant failed) and 2 on a usage error."

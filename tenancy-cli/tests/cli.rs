@@ -646,7 +646,7 @@ fn invalid_names_show_the_rule() {
     let run = w.fails(&["create", "Tenant1"]);
     assert_eq!(
         run.stderr.trim_end(),
-        "error: invalid tenant name \"Tenant1\": it starts with 'T'; a tenant name starts with a-z or _"
+        "error: invalid tenant name \"Tenant1\": it contains the upper-case letter 'T' at byte 0; upper-case letters are not allowed: a tenant name holds only a-z, 0-9 and _"
     );
     assert!(run.stdout.is_empty());
     assert!(!w.schema_exists("Tenant1"));

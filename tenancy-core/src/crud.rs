@@ -229,7 +229,12 @@ impl<M: Model> Record<M> {
 
     /// [`update`](Self::update) of the tenant the record came from: a loaded record knows its
     /// tenant, so nothing else can be named (Ecto's `Repo.update` of a record with its
-    /// prefix). [`Error::InvalidState`] unless the record is loaded.
+    /// prefix). `guard.save(&pool)` after `Guard::find(&pool, &acme, id)` writes to `acme`'s
+    /// table.
+    ///
+    /// Fails with [`Error::InvalidState`] unless the record is loaded (one made with
+    /// [`Record::new`] and never inserted, or deleted), before anything is sent, and with
+    /// [`Error::NotFound`] if the row is gone.
     pub async fn save<'c, E>(&mut self, executor: E) -> Result<(), Error>
     where
         E: Executor<'c, Backend = M::Backend>,

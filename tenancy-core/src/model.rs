@@ -62,7 +62,7 @@ impl<M: Model> BindColumn<M::Backend> for M {
 /// `#[derive(TenantModel)]` implements it for every model not marked
 /// `#[tenancy(shared = "...")]`.
 #[diagnostic::on_unimplemented(
-    message = "`{Self}` is a shared model: its table is in one schema for every tenant, so it takes no tenant",
+    message = "`{Self}` is a shared model: its table is in one schema (MySQL: database) for every tenant, so it takes no tenant",
     label = "a shared model, not a tenant model",
     note = "use `tenancy::Shared::<{Self}>` (`Shared::<{Self}>::query()`, `::insert(value, executor)`, `::find(executor, id)`)"
 )]
@@ -75,7 +75,7 @@ pub trait PerTenant: Model {}
 /// [`Relation`](crate::Relation) and preload it. Not on SQLite (a tenant is a file there; the
 /// derive refuses it).
 #[diagnostic::on_unimplemented(
-    message = "`{Self}` is a tenant model: its table is in every tenant's schema, so it needs a tenant",
+    message = "`{Self}` is a tenant model: its table is in every tenant's schema, database or file, so it needs a tenant",
     label = "a tenant model, not a shared model",
     note = "use `{Self}::query(&tenant)`, `value.insert(executor, &tenant)`, `{Self}::find(executor, &tenant, id)`; or mark the model `#[tenancy(shared = \"public\")]`"
 )]

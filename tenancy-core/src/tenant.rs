@@ -179,6 +179,14 @@ pub enum NameRule {
         /// Its length in bytes.
         len: usize,
     },
+    /// An upper-case ASCII letter (`A`–`Z`): tenant names are lower case, and a name is never
+    /// case-folded. Reported for the first character that breaks the rule, when it is one.
+    UpperCase {
+        /// The offending letter.
+        found: char,
+        /// Its byte offset in the name.
+        at: usize,
+    },
     /// The first character is not `a`–`z` or `_`.
     InvalidStart {
         /// The offending character.
@@ -204,6 +212,11 @@ impl fmt::Display for NameRule {
             NameRule::TooLong { len } => write!(
                 f,
                 "it is {len} bytes long, over the limit of {MAX_TENANT_NAME_LEN} (PostgreSQL would truncate it)"
+            ),
+            NameRule::UpperCase { found, at } => write!(
+                f,
+                "it contains the upper-case letter {found:?} at byte {at}; upper-case letters \
+                 are not allowed: a tenant name holds only a-z, 0-9 and _"
             ),
             NameRule::InvalidStart { found } => write!(
                 f,
@@ -280,12 +293,21 @@ impl TenantNamePolicy {
         if name.len() > MAX_TENANT_NAME_LEN {
             return Err(NameRule::TooLong { len: name.len() });
         }
+        if first.is_ascii_uppercase() {
+            return Err(NameRule::UpperCase {
+                found: first,
+                at: 0,
+            });
+        }
         if !(first.is_ascii_lowercase() || first == '_') {
             return Err(NameRule::InvalidStart { found: first });
         }
         if let Some((at, found)) =
             chars.find(|&(_, c)| !(c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_'))
         {
+            if found.is_ascii_uppercase() {
+                return Err(NameRule::UpperCase { found, at });
+            }
             return Err(NameRule::InvalidChar { found, at });
         }
         if name.starts_with(RESERVED_PREFIX) {
@@ -317,7 +339,11 @@ mod tests {
     fn refuses_each_rule() {
         assert_eq!(rule(""), NameRule::Empty);
         assert_eq!(rule(&"a".repeat(64)), NameRule::TooLong { len: 64 });
-        assert_eq!(rule("Tenant1"), NameRule::InvalidStart { found: 'T' });
+        assert_eq!(rule("Tenant1"), NameRule::UpperCase { found: 'T', at: 0 });
+        assert_eq!(rule("tenAnt"), NameRule::UpperCase { found: 'A', at: 3 });
+        assert_eq!(rule("TENANT_1"), NameRule::UpperCase { found: 'T', at: 0 });
+        // The first character that breaks the rule decides.
+        assert_eq!(rule("ten-Ant"), NameRule::InvalidChar { found: '-', at: 3 });
         assert_eq!(rule("1tenant"), NameRule::InvalidStart { found: '1' });
         assert_eq!(
             rule("tenant-1"),
@@ -330,7 +356,7 @@ mod tests {
         assert_eq!(rule("tenantä"), NameRule::InvalidChar { found: 'ä', at: 6 });
         assert_eq!(rule("pg_catalog"), NameRule::ReservedPrefix);
         assert_eq!(rule("public"), NameRule::Reserved);
-        assert_eq!(rule("PUBLIC"), NameRule::InvalidStart { found: 'P' });
+        assert_eq!(rule("PUBLIC"), NameRule::UpperCase { found: 'P', at: 0 });
         assert_eq!(rule("information_schema"), NameRule::Reserved);
         assert_eq!(
             rule("tenant_1\"; DROP SCHEMA public CASCADE; --"),
@@ -369,7 +395,7 @@ mod tests {
         assert_eq!(json, "\"acme\"");
         assert_eq!(serde_json::from_str::<Tenant>(&json).unwrap(), acme);
         let err = serde_json::from_str::<Tenant>("\"Acme\"").unwrap_err();
-        assert!(err.to_string().contains("starts with 'A'"), "{err}");
+        assert!(err.to_string().contains("upper-case letter 'A'"), "{err}");
     }
 
     #[test]

@@ -5,11 +5,13 @@
 //! - **committed** (`#[tenancy::test]`, [`TestTenant`]): the tenant is created and committed
 //!   like any other, so every connection sees it (pools, `Tenants`, `migrate_all`, a web
 //!   layer); it is dropped after the test, with every tenant the test created through its
-//!   [`Tenants`] argument. PostgreSQL (`DATABASE_URL`) or, with `backend = "mysql"`, MySQL /
+//!   [`Tenants`] argument. PostgreSQL or Citus (`DATABASE_URL`; a Citus coordinator is
+//!   detected, and the tenant is a distributed schema) or, with `backend = "mysql"`, MySQL /
 //!   MariaDB (`MYSQL_URL`); with the variable unset, a private throwaway server started from
 //!   the installed PostgreSQL or MariaDB / MySQL programs, once per test process, in a
 //!   temporary folder on a free port, removed when the process exits (`tenancy-testdb`; on
-//!   Unix).
+//!   Unix). With `backend = "sqlite"` (feature `sqlite`), no server: a temporary folder of
+//!   its own per test (in [`std::env::temp_dir`]), removed after the test.
 //! - **rollback** (`#[tenancy::test(rollback)]`, `tenancy::postgres::RollbackTenant`,
 //!   PostgreSQL only): one
 //!   connection, one transaction holding the tenant's registration, `CREATE SCHEMA`, the
@@ -51,6 +53,7 @@ use crate::error::Error;
 use crate::lifecycle::store::CreateHook;
 use crate::lifecycle::{TenantEvent, Tenants};
 use crate::tenant::{Tenant, MAX_TENANT_NAME_LEN};
+use crate::tenant_pool::TenantPool;
 
 /// The registry of the tenants made for tests.
 pub const TEST_REGISTRY: &str = "_tenancy_test";
@@ -61,16 +64,21 @@ pub const DATABASE_URL_ENV: &str = "DATABASE_URL";
 /// The environment variable naming the MySQL / MariaDB test server (`backend = "mysql"`).
 pub const MYSQL_URL_ENV: &str = "MYSQL_URL";
 
+/// The environment variable naming the folder in which `backend = "sqlite"` makes each test's
+/// temporary folder (the system's temporary folder, [`std::env::temp_dir`]).
+pub const SQLITE_TMPDIR_ENV: &str = "TMPDIR";
+
 /// How many connections the pool of one committed `#[tenancy::test]` opens at most.
 pub const TEST_POOL_CONNECTIONS: u32 = 4;
 
 /// How old a test tenant of a process that is gone must be before the next run drops it.
 pub const SWEEP_AFTER: Duration = Duration::from_secs(10 * 60);
 
-/// A database `#[tenancy::test]` runs on: PostgreSQL, and MySQL / MariaDB with the `mysql`
-/// feature. Sealed by [`Backend`].
+/// A database `#[tenancy::test]` runs on: PostgreSQL (and Citus), MySQL / MariaDB with the
+/// `mysql` feature, SQLite with the `sqlite` feature. Sealed by [`Backend`].
 pub trait TestBackend: Backend {
-    /// The environment variable naming the test database.
+    /// The environment variable naming the test database (SQLite: the folder in which each
+    /// test's temporary folder is made, [`SQLITE_TMPDIR_ENV`]).
     const URL_ENV: &'static str;
 
     /// An example value of [`URL_ENV`](Self::URL_ENV), for the message when it is unset.
@@ -80,6 +88,32 @@ pub trait TestBackend: Backend {
     /// unset, started from the installed programs on first use; why there is none otherwise.
     #[doc(hidden)]
     fn private_server_url() -> Result<String, String>;
+
+    /// The database of one committed test named `test`: by default a pool on the server of
+    /// [`URL_ENV`](Self::URL_ENV) (or the private server); why there is none otherwise.
+    #[doc(hidden)]
+    fn test_database(test: &str) -> BoxFuture<'static, Result<TestDatabase<Self>, String>> {
+        let _ = test;
+        Box::pin(async move {
+            let url = database_url::<Self>();
+            let pool = PoolOptions::<Self>::new()
+                .max_connections(TEST_POOL_CONNECTIONS)
+                .connect(&url)
+                .await
+                .map_err(|e| {
+                    format!(
+                        "cannot connect to {} ({url}): {}",
+                        Self::URL_ENV,
+                        causes(&e)
+                    )
+                })?;
+            Ok(TestDatabase {
+                pool,
+                place: format!("{} ({url})", Self::URL_ENV),
+                folder: None,
+            })
+        })
+    }
 
     /// The handle on `pool` in [`TEST_REGISTRY`] with `migrations`.
     #[doc(hidden)]
@@ -105,6 +139,52 @@ pub trait TestBackend: Backend {
     fn created(tenants: &Tenants<Self>, created: bool) {
         let _ = (tenants, created);
     }
+}
+
+/// Where one committed test runs (see [`TestBackend::test_database`]).
+#[doc(hidden)]
+#[derive(Debug)]
+pub struct TestDatabase<B: Backend> {
+    /// The pool the test's [`Tenants`] is built on.
+    pub pool: Pool<B>,
+    /// Where that is, for messages.
+    pub place: String,
+    /// A temporary folder holding the database, removed when the test's tenant is gone.
+    pub folder: Option<TempFolder>,
+}
+
+/// A folder made for one test, removed (with everything in it) when this is dropped.
+#[doc(hidden)]
+#[derive(Debug)]
+pub struct TempFolder(pub std::path::PathBuf);
+
+impl Drop for TempFolder {
+    fn drop(&mut self) {
+        if let Err(e) = std::fs::remove_dir_all(&self.0) {
+            if e.kind() != std::io::ErrorKind::NotFound {
+                eprintln!(
+                    "#[tenancy::test]: cannot remove the test's folder {}: {e}",
+                    self.0.display()
+                );
+            }
+        }
+    }
+}
+
+/// `error`'s message followed by each of its causes (every [`source`](std::error::Error::source)
+/// in turn, `: `-separated), skipping a cause whose text the message already holds.
+pub fn causes(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut out = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let text = cause.to_string();
+        if !out.contains(&text) {
+            out.push_str(": ");
+            out.push_str(&text);
+        }
+        source = cause.source();
+    }
+    out
 }
 
 /// Creates `name` and runs `fixtures` in it after its migrations, in the creating operation
@@ -150,7 +230,7 @@ pub(crate) async fn drop_stale<B: TestBackend>(tenants: &Tenants<B>) -> Result<u
 /// Whether test tenant `name` is a leftover: its name says it was made more than
 /// [`SWEEP_AFTER`] before `now` (Unix seconds) by a process `running` says is gone. Names that
 /// do not parse as a test tenant's are never stale.
-fn is_stale(name: &str, now: u64, running: impl Fn(u32) -> Option<bool>) -> bool {
+pub(crate) fn is_stale(name: &str, now: u64, running: impl Fn(u32) -> Option<bool>) -> bool {
     let Some((pid, made)) = parse_name(name) else {
         return false;
     };
@@ -158,7 +238,7 @@ fn is_stale(name: &str, now: u64, running: impl Fn(u32) -> Option<bool>) -> bool
 }
 
 /// Whether process `pid` is running on this machine (`None`: cannot tell here).
-fn process_running(pid: u32) -> Option<bool> {
+pub(crate) fn process_running(pid: u32) -> Option<bool> {
     let proc = Path::new("/proc");
     if !proc.join("self").exists() {
         return None;
@@ -166,7 +246,7 @@ fn process_running(pid: u32) -> Option<bool> {
     Some(proc.join(pid.to_string()).exists())
 }
 
-fn unix_secs() -> u64 {
+pub(crate) fn unix_secs() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_secs())
@@ -270,7 +350,10 @@ fn track<B: TestBackend>(tenants: &Tenants<B>) -> Made {
 pub struct TestTenant<B: Backend = Postgres> {
     tenant: Tenant,
     tenants: Tenants<B>,
+    tenant_pool: TenantPool<B>,
     made: Made,
+    /// The test's temporary folder (SQLite), removed with the last clone.
+    folder: Option<Arc<TempFolder>>,
 }
 
 impl<B: Backend> Clone for TestTenant<B> {
@@ -278,7 +361,9 @@ impl<B: Backend> Clone for TestTenant<B> {
         TestTenant {
             tenant: self.tenant.clone(),
             tenants: self.tenants.clone(),
+            tenant_pool: self.tenant_pool.clone(),
             made: Arc::clone(&self.made),
+            folder: self.folder.clone(),
         }
     }
 }
@@ -318,11 +403,20 @@ impl<B: TestBackend> TestTenant<B> {
         sweep_once(&tenants).await;
         let fixtures = fixtures.iter().map(|f| (*f).to_owned()).collect();
         let tenant = create_seeded(&tenants, unique_name(test), fixtures).await?;
+        let tenant_pool = match tenants.pool_for(&tenant).await {
+            Ok(pool) => pool,
+            Err(e) => {
+                let _ = tenants.drop(&tenant).await;
+                return Err(e);
+            }
+        };
         let made = track(&tenants);
         Ok(TestTenant {
             tenant,
             tenants,
+            tenant_pool,
             made,
+            folder: None,
         })
     }
 
@@ -337,9 +431,15 @@ impl<B: TestBackend> TestTenant<B> {
         &self.tenants
     }
 
-    /// The pool on the test database.
+    /// The pool on the test database (on SQLite, the registry's file: use
+    /// [`tenant_pool`](Self::tenant_pool) for the tenant's tables).
     pub fn pool(&self) -> &Pool<B> {
         self.tenants.pool()
+    }
+
+    /// The tenant's own executor ([`Tenants::pool_for`]), the same on every backend.
+    pub fn tenant_pool(&self) -> &TenantPool<B> {
+        &self.tenant_pool
     }
 
     /// Runs `body`, then drops the tenant (see [`drop_tenant`](Self::drop_tenant)), whether
@@ -352,11 +452,17 @@ impl<B: TestBackend> TestTenant<B> {
         match (result, dropped) {
             (Ok(output), Ok(())) => output,
             (Ok(_), Err((tenant, e))) => {
-                panic!("#[tenancy::test]: cannot drop the test tenant {tenant}: {e}")
+                panic!(
+                    "#[tenancy::test]: cannot drop the test tenant {tenant}: {}",
+                    causes(&e)
+                )
             }
             (Err(panic), dropped) => {
                 if let Err((tenant, e)) = dropped {
-                    eprintln!("#[tenancy::test]: cannot drop the test tenant {tenant}: {e}");
+                    eprintln!(
+                        "#[tenancy::test]: cannot drop the test tenant {tenant}: {}",
+                        causes(&e)
+                    );
                 }
                 resume_unwind(panic)
             }
@@ -402,7 +508,10 @@ async fn sweep_once<B: TestBackend>(tenants: &Tenants<B>) {
         swept.push(B::DB_SYSTEM);
     }
     if let Err(e) = B::sweep(tenants).await {
-        eprintln!("#[tenancy::test]: cannot sweep the leftovers of earlier runs: {e}");
+        eprintln!(
+            "#[tenancy::test]: cannot sweep the leftovers of earlier runs: {}",
+            causes(&e)
+        );
     }
 }
 
@@ -411,7 +520,7 @@ async fn sweep_once<B: TestBackend>(tenants: &Tenants<B>) {
 #[diagnostic::on_unimplemented(
     message = "`{Self}` cannot be an argument of a `#[tenancy::test]` function",
     label = "not an argument a test can ask for",
-    note = "a `#[tenancy::test]` function takes any of: `tenancy::Tenant` (its tenant), `sqlx::PgPool` (a pool on the test database), `tenancy::Tenants` (the handle that created the tenant); with `backend = \"mysql\"`, `sqlx::MySqlPool` and `tenancy::Tenants<sqlx::MySql>`; a connection (`&mut PgConnection`, `&mut Transaction`) only with `#[tenancy::test(rollback)]`"
+    note = "a `#[tenancy::test]` function takes any of: `tenancy::Tenant` (its tenant), `tenancy::TenantPool` (its executor), `sqlx::PgPool` (a pool on the test database), `tenancy::Tenants` (the handle that created the tenant); with `backend = \"mysql\"`, `tenancy::TenantPool<sqlx::MySql>`, `sqlx::MySqlPool` and `tenancy::Tenants<sqlx::MySql>`; with `backend = \"sqlite\"`, `tenancy::TenantPool<sqlx::Sqlite>` and `tenancy::Tenants<sqlx::Sqlite>` (a `SqlitePool` is not one: it has no tenant's file open); a connection (`&mut PgConnection`, `&mut Transaction`) only with `#[tenancy::test(rollback)]`"
 )]
 pub trait TestArg<B: Backend = Postgres>: Sized {
     /// The value for the test of `test`.
@@ -424,9 +533,9 @@ impl<B: Backend> TestArg<B> for Tenant {
     }
 }
 
-impl<B: Backend> TestArg<B> for Pool<B> {
+impl<B: Backend> TestArg<B> for TenantPool<B> {
     fn from_test(test: &TestTenant<B>) -> Self {
-        test.tenants.pool().clone()
+        test.tenant_pool.clone()
     }
 }
 
@@ -480,25 +589,22 @@ where
     Fut::Output: TestOutput,
 {
     let output = runtime().block_on(async move {
-        let url = database_url::<B>();
-        let pool = PoolOptions::<B>::new()
-            .max_connections(TEST_POOL_CONNECTIONS)
-            .connect(&url)
+        let database = B::test_database(test)
             .await
-            .unwrap_or_else(|e| {
-                panic!(
-                    "#[tenancy::test]: cannot connect to {} ({url}): {e}",
-                    B::URL_ENV
-                )
-            });
-        let test_tenant = TestTenant::create_with_fixtures(pool, migrations, test, fixtures)
-            .await
-            .unwrap_or_else(|e| {
-                panic!(
-                    "#[tenancy::test]: cannot create the tenant of {test} \
-                     with the migrations of {migrations}: {e}"
-                )
-            });
+            .unwrap_or_else(|e| panic!("#[tenancy::test]: {e}"));
+        let place = database.place;
+        let folder = database.folder.map(Arc::new);
+        let mut test_tenant =
+            TestTenant::create_with_fixtures(database.pool, migrations, test, fixtures)
+                .await
+                .unwrap_or_else(|e| {
+                    panic!(
+                        "#[tenancy::test]: cannot create the tenant of {test} \
+                         with the migrations of {migrations} on {place}: {}",
+                        causes(&e)
+                    )
+                });
+        test_tenant.folder = folder;
         let future = body(&test_tenant);
         test_tenant.run(future).await
     });
@@ -550,6 +656,34 @@ mod tests {
             assert!(unix_secs().abs_diff(made) < 5, "{a}");
         }
         assert!(unique_name("m::creates_a_guard").starts_with("t_creates_a_guard_"));
+    }
+
+    #[test]
+    fn causes_follow_every_source_once() {
+        #[derive(Debug)]
+        struct E(&'static str, Option<Box<E>>);
+        impl std::fmt::Display for E {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.0)
+            }
+        }
+        impl std::error::Error for E {
+            fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+                self.1.as_deref().map(|e| e as _)
+            }
+        }
+        let root = E("relation \"x\" does not exist", None);
+        // The middle one already says its cause: it is not repeated.
+        let middle = E(
+            "database error: relation \"x\" does not exist",
+            Some(Box::new(root)),
+        );
+        let top = E("migration 1 failed", Some(Box::new(middle)));
+        assert_eq!(
+            causes(&top),
+            "migration 1 failed: database error: relation \"x\" does not exist"
+        );
+        assert_eq!(causes(&E("alone", None)), "alone");
     }
 
     #[test]

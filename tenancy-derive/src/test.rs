@@ -6,6 +6,7 @@
 //! #[tenancy::test(rollback)]                         one transaction, rolled back
 //! #[tenancy::test(migrations = "db/tenant", fixtures("guards", "db/seed/more.sql"))]
 //! #[tenancy::test(backend = "mysql")]                committed, MySQL / MariaDB (MYSQL_URL)
+//! #[tenancy::test(backend = "sqlite")]               committed, SQLite, a temporary folder
 //! ```
 //!
 //! The migrations folder and the fixture files are looked up when the attribute expands
@@ -26,7 +27,7 @@ use crate::ctxt::Ctxt;
 const DEFAULT_MIGRATIONS: &str = "migrations/tenant";
 
 const OPTIONS: &str = "the options are `migrations = \"...\"`, `rollback`, \
-    `fixtures(\"...\", ...)` and `backend = \"mysql\"`";
+    `fixtures(\"...\", ...)` and `backend = \"mysql\"` or `backend = \"sqlite\"`";
 
 /// The attribute's options.
 #[derive(Default)]
@@ -34,7 +35,8 @@ struct Options {
     migrations: Option<LitStr>,
     rollback: Option<Ident>,
     fixtures: Vec<LitStr>,
-    mysql: Option<LitStr>,
+    /// `backend = "mysql"` or `backend = "sqlite"`: the string and sqlx's type's name.
+    backend: Option<(LitStr, &'static str)>,
 }
 
 impl Options {
@@ -90,12 +92,13 @@ impl Options {
                 backend_seen = true;
                 match value.value().as_str() {
                     "postgres" => {}
-                    "mysql" => options.mysql = Some(value),
+                    "mysql" => options.backend = Some((value, "MySql")),
+                    "sqlite" => options.backend = Some((value, "Sqlite")),
                     _ => {
                         return Err(syn::Error::new(
                             value.span(),
-                            "unknown backend: write `backend = \"postgres\"` (the default) or \
-                             `backend = \"mysql\"`",
+                            "unknown backend: write `backend = \"postgres\"` (the default, \
+                             also for Citus), `backend = \"mysql\"` or `backend = \"sqlite\"`",
                         ))
                     }
                 }
@@ -107,13 +110,20 @@ impl Options {
         if let Err(e) = syn::parse::Parser::parse2(parser, args) {
             cx.syn_error(e);
         }
-        if let (Some(rollback), Some(_)) = (&options.rollback, &options.mysql) {
-            cx.error_spanned_by(
+        match (&options.rollback, &options.backend) {
+            (Some(rollback), Some((_, "MySql"))) => cx.error_spanned_by(
                 rollback,
                 "`rollback` is PostgreSQL's: MySQL commits every `CREATE` implicitly, so a \
                  tenant cannot be made inside a transaction that is rolled back; remove \
                  `rollback` (committed mode) or `backend = \"mysql\"`",
-            );
+            ),
+            (Some(rollback), Some(_)) => cx.error_spanned_by(
+                rollback,
+                "`rollback` is PostgreSQL's: a SQLite tenant is a file of its own, made outside \
+                 any one connection's transaction; remove `rollback` (committed mode, in a \
+                 temporary folder per test) or `backend = \"sqlite\"`",
+            ),
+            _ => {}
         }
         options
     }
@@ -310,8 +320,11 @@ fn generate(options: &Options, item: &ItemFn) -> TokenStream {
         };
         (checks.collect::<Vec<_>>(), run)
     } else {
-        let backend = match &options.mysql {
-            Some(mysql) => quote_spanned!(mysql.span()=> ::tenancy::__private::sqlx::MySql),
+        let backend = match &options.backend {
+            Some((value, name)) => {
+                let name = Ident::new(name, value.span());
+                quote_spanned!(value.span()=> ::tenancy::__private::sqlx::#name)
+            }
             None => quote!(::tenancy::__private::sqlx::Postgres),
         };
         // Each argument from the test's tenant, by its type; an error at the type when it is

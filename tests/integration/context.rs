@@ -67,7 +67,8 @@ async fn a_payload_naming_an_invalid_tenant_is_refused_with_the_rule() {
         .err()
         .expect("an invalid tenant name must not deserialize");
     assert!(
-        err.to_string().contains("it starts with 'A'"),
+        err.to_string()
+            .contains("the upper-case letter 'A' at byte 0"),
         "the error names the rule: {err}"
     );
 }

@@ -15,10 +15,10 @@ pub fn hostile() -> Vec<(String, NameRule)> {
         ),
         ("pg_catalog".into(), NameRule::ReservedPrefix),
         ("public".into(), NameRule::Reserved),
-        ("PUBLIC".into(), NameRule::InvalidStart { found: 'P' }),
+        ("PUBLIC".into(), NameRule::UpperCase { found: 'P', at: 0 }),
         ("a".repeat(64), NameRule::TooLong { len: 64 }),
         (String::new(), NameRule::Empty),
-        ("Tenant1".into(), NameRule::InvalidStart { found: 'T' }),
+        ("Tenant1".into(), NameRule::UpperCase { found: 'T', at: 0 }),
         (
             "tenant-1".into(),
             NameRule::InvalidChar { found: '-', at: 6 },

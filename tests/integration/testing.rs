@@ -453,3 +453,139 @@ async fn a_failing_fixture_leaves_no_tenant() {
 fn unique_suffix(test: &str) -> &str {
     test.rsplit('_').next().unwrap()
 }
+
+/// A set-up that fails panics with the whole cause chain: the database's own message (which
+/// names the missing table) is in the `source()` of the migration's error only.
+#[tenancy::test(migrations = "tests/integration/migrations/failing")]
+#[should_panic(expected = "no_such_table_for_the_chain")]
+async fn a_failing_setup_prints_its_causes() {}
+
+/// The same on SQLite.
+#[tenancy::test(
+    backend = "sqlite",
+    migrations = "tests/integration/migrations/failing"
+)]
+#[should_panic(expected = "no_such_table_for_the_chain")]
+async fn a_failing_setup_prints_its_causes_on_sqlite() {}
+
+thread_local! {
+    /// The folder and tenant file `sqlite_tenant_with_fixtures_on_sqlite` ran in, on its thread.
+    static SQLITE_RAN_IN: RefCell<Option<(std::path::PathBuf, std::path::PathBuf)>> =
+        const { RefCell::new(None) };
+}
+
+/// SQLite: no server, a temporary folder per test; the tenant is a migrated, seeded file in it,
+/// reached through its own `TenantPool`.
+#[tenancy::test(
+    backend = "sqlite",
+    migrations = "examples/migrations/sqlite/tenant",
+    fixtures("guards")
+)]
+async fn sqlite_tenant_with_fixtures_on_sqlite(
+    tenant: Tenant,
+    db: tenancy::TenantPool<sqlx::Sqlite>,
+    tenants: Tenants<sqlx::Sqlite>,
+) {
+    assert_eq!(tenants.registry().as_str(), TEST_REGISTRY);
+    assert!(tenants.exists(&tenant).await.unwrap());
+    assert_eq!(db.tenant(), &tenant);
+    let folder = tenants.folder().to_owned();
+    let file = folder.join(format!("{}.db", tenant.as_str()));
+    assert!(file.is_file(), "{}", file.display());
+    assert!(
+        folder.starts_with(std::env::temp_dir()),
+        "{}",
+        folder.display()
+    );
+    SQLITE_RAN_IN.with(|r| *r.borrow_mut() = Some((folder, file)));
+    let names: Vec<String> = sqlx::query_scalar("SELECT name FROM guards ORDER BY id")
+        .fetch_all(db.sqlx_pool())
+        .await
+        .unwrap();
+    assert_eq!(names, ["Abu", "Kira"]);
+    // A model operation through the tenant's executor.
+    let found = SqliteSentry::find(&db, &tenant, 2_i64)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(found.position, "Guard");
+}
+
+/// The examples' SQLite `guards` table as a model.
+#[derive(TenantModel, Debug, Clone, PartialEq)]
+#[tenancy(table = "guards", backend = "sqlite")]
+struct SqliteSentry {
+    #[tenancy(id, generated)]
+    id: i64,
+    name: String,
+    position: String,
+}
+
+/// Two SQLite tests never share a folder, and the folder is gone after the test.
+#[test]
+fn a_sqlite_test_removes_its_folder_on_sqlite() {
+    let ran_in = |test: fn()| {
+        std::thread::spawn(move || {
+            test();
+            SQLITE_RAN_IN.with(|r| r.borrow_mut().take()).unwrap()
+        })
+        .join()
+        .unwrap()
+    };
+    let (first, file) = ran_in(sqlite_tenant_with_fixtures_on_sqlite);
+    let (second, _) = ran_in(sqlite_tenant_with_fixtures_on_sqlite);
+    assert_ne!(first, second);
+    assert!(!file.exists(), "{}", file.display());
+    assert!(!first.exists(), "{}", first.display());
+    assert!(!second.exists(), "{}", second.display());
+}
+
+/// A panicking SQLite test removes its folder too.
+#[tenancy::test(backend = "sqlite", migrations = "examples/migrations/sqlite/tenant")]
+#[should_panic(expected = "on purpose")]
+async fn panics_on_sqlite(tenants: Tenants<sqlx::Sqlite>, tenant: Tenant) {
+    let file = tenants.folder().join(format!("{}.db", tenant.as_str()));
+    SQLITE_RAN_IN.with(|r| *r.borrow_mut() = Some((tenants.folder().to_owned(), file)));
+    panic!("on purpose");
+}
+
+#[test]
+fn a_panicking_sqlite_test_removes_its_folder_on_sqlite() {
+    let (folder, _) = std::thread::spawn(|| {
+        let _ = std::panic::catch_unwind(panics_on_sqlite);
+        SQLITE_RAN_IN.with(|r| r.borrow_mut().take()).unwrap()
+    })
+    .join()
+    .unwrap();
+    assert!(!folder.exists(), "{}", folder.display());
+}
+
+/// On a Citus coordinator (`DATABASE_URL=$CITUS_URL`, see `.ci/run`) the test's handle knows
+/// it is Citus and the tenant is a distributed schema, its tables on one worker; on plain
+/// PostgreSQL the handle says so. Each test's handle is built anew, so this also covers the
+/// shortcut that lets later tests skip the registry's check (the flavour comes with it).
+#[tenancy::test(migrations = "examples/migrations/tenant")]
+async fn the_flavour_is_the_servers(tenant: Tenant, pool: PgPool, tenants: Tenants) {
+    use tenancy::postgres::Flavour;
+    let citus: bool =
+        sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'citus')")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    let flavour = tenants.flavour().await.unwrap();
+    if !citus {
+        assert_eq!(flavour, Flavour::Postgres);
+        return;
+    }
+    assert_eq!(flavour, Flavour::Citus);
+    let distributed: bool = sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM pg_dist_schema WHERE schemaid = to_regnamespace($1))",
+    )
+    .bind(tenant.as_str())
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert!(distributed, "{tenant} is not a distributed schema");
+    let placement = tenants.placement_of(&tenant).await.unwrap();
+    assert!(placement.is_some(), "{tenant} has no worker: {placement:?}");
+}

@@ -213,3 +213,39 @@ mod chrono_types {
         assert_eq!(n, 1);
     }
 }
+
+/// An enum type in `public` (as the README advises) is found by a tenant migration only through
+/// `with_shared_schemas(["public"])`: migrations see the tenant's schema and `pg_catalog` alone.
+#[tokio::test]
+async fn a_migration_finds_a_public_enum_only_through_shared_schemas() {
+    use crate::lifecycle_support::{migration, Lifecycle};
+    let pool = pool().await;
+    sqlx::raw_sql(MOOD_DDL).execute(&pool).await.unwrap();
+    let uses_it = vec![migration(
+        1,
+        sqlx::migrate::MigrationType::Simple,
+        "CREATE TABLE moods (id bigint PRIMARY KEY, mood tenancy_it_mood NOT NULL)",
+    )];
+    let l = Lifecycle::new(&pool, uses_it.clone()).await;
+    let name = tenancy_testdb::unique_name("enum");
+    let err = l.tenants.create(&name).await.unwrap_err();
+    let text = tenancy::testing::causes(&err);
+    assert!(
+        matches!(err, tenancy::Error::Migration { version: 1, .. })
+            && text.contains("type \"tenancy_it_mood\" does not exist"),
+        "{text}"
+    );
+    let shared = l
+        .with_migrations(&pool, uses_it)
+        .with_shared_schemas(["public"]);
+    let tenant = shared.create(&name).await.unwrap();
+    let sql = format!(
+        "INSERT INTO {}.moods VALUES (1, 'calm') RETURNING mood",
+        tenant.quoted()
+    );
+    let mood: Mood = sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(mood, Mood::Calm);
+}

@@ -3,7 +3,14 @@
 use futures_util::future::BoxFuture;
 use sqlx::AssertSqlSafe;
 
-use crate::testing::{TestBackend, MYSQL_URL_ENV};
+use crate::testing::{TestArg, TestBackend, TestTenant, MYSQL_URL_ENV};
+
+/// A pool on the test server (every tenant's database is reachable through it).
+impl TestArg<sqlx::MySql> for sqlx::Pool<sqlx::MySql> {
+    fn from_test(test: &TestTenant<sqlx::MySql>) -> Self {
+        test.pool().clone()
+    }
+}
 
 impl TestBackend for sqlx::MySql {
     const URL_ENV: &'static str = MYSQL_URL_ENV;

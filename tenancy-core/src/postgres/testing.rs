@@ -21,9 +21,16 @@ use crate::error::Error;
 use crate::lifecycle::Tenants;
 use crate::tenant::Tenant;
 use crate::testing::{
-    database_url, drop_stale, runtime, unique_name, TestBackend, TestOutput, DATABASE_URL_ENV,
-    TEST_REGISTRY,
+    causes, database_url, drop_stale, runtime, unique_name, TestArg, TestBackend, TestOutput,
+    TestTenant, DATABASE_URL_ENV, TEST_REGISTRY,
 };
+
+/// A pool on the test database (every tenant's schema is reachable through it).
+impl TestArg<Postgres> for Pool<Postgres> {
+    fn from_test(test: &TestTenant<Postgres>) -> Self {
+        test.pool().clone()
+    }
+}
 
 impl TestBackend for Postgres {
     const URL_ENV: &'static str = DATABASE_URL_ENV;
@@ -247,7 +254,8 @@ where
             .unwrap_or_else(|e| {
                 panic!(
                     "#[tenancy::test(rollback)]: cannot create the tenant of {test} \
-                     with the migrations of {migrations} on {DATABASE_URL_ENV} ({url}): {e}"
+                     with the migrations of {migrations} on {DATABASE_URL_ENV} ({url}): {}",
+                    causes(&e)
                 )
             });
         let result = AssertUnwindSafe(body(&mut test_tenant))
@@ -259,7 +267,10 @@ where
             (Ok(output), Ok(())) => output,
             // Nothing was committed: a failed rollback (a broken connection) leaves nothing.
             (Ok(output), Err(e)) => {
-                eprintln!("#[tenancy::test(rollback)]: rolling back {tenant}: {e}");
+                eprintln!(
+                    "#[tenancy::test(rollback)]: rolling back {tenant}: {}",
+                    causes(&e)
+                );
                 output
             }
             (Err(panic), _) => resume_unwind(panic),

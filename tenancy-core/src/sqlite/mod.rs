@@ -16,6 +16,8 @@ mod errors;
 mod files;
 mod handle;
 mod store;
+#[cfg(feature = "testing")]
+mod testing;
 
 pub(crate) use dialect::SqliteDialect;
 pub(crate) use errors::{is_busy, is_cantopen, is_unique_violation};

@@ -37,8 +37,9 @@
 //!   keeps what it did and its `success = FALSE` row: status shows it pending and migrate
 //!   refuses it with `Error::Dirty` instead of re-running it; rename moves tables and refuses a
 //!   database holding views (`Error::Unsupported`, nothing changed); the server's databases are
-//!   reserved names; a session's `USE` does not redirect CRUD; unsigned keys. No `create_with`,
-//!   `rollback_all`, run record, shared schemas or PgBouncer mode on MySQL (the backend's docs).
+//!   reserved names; a session's `USE` does not redirect CRUD; unsigned keys. No run record,
+//!   shared schemas or PgBouncer mode on MySQL (the backend's docs); `rollback_all` is shared
+//!   (`shared/migrations.rs`).
 
 pub mod citus;
 pub mod mysql;

@@ -422,6 +422,53 @@ async fn rename_moves_the_file_and_closes_the_old_pool() {
     );
 }
 
+/// A `TenantPool` held by a caller is refused from the moment a rename has locked and checked
+/// its tenant and closed its pool, while the rename still waits for a connection in use, not
+/// only once the rename has ended (README, "SQLite").
+#[tokio::test]
+async fn a_held_pool_is_refused_from_the_start_of_a_rename() {
+    let pool = pool().await;
+    let l = Lifecycle::new(&pool, v1()).await;
+    let old = l
+        .tenants
+        .create(tenancy_testdb::unique_name("old"))
+        .await
+        .unwrap();
+    let held = l.tenants.pool_for(&old).await.unwrap();
+    Guard::new("Abu", "Guard")
+        .insert(&held, &old)
+        .await
+        .unwrap();
+    let in_use = held.begin().await.unwrap();
+    let tenants = l.tenants.clone();
+    let (from, to) = (old.clone(), tenancy_testdb::unique_name("new"));
+    let rename = tokio::spawn(async move { tenants.rename(from.as_str(), to).await });
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        match Guard::find(&held, &old, 1).await {
+            Err(Error::UnknownTenant { .. }) => break,
+            Ok(_) => {}
+            Err(e) => panic!("{e:?}"),
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the held pool still serves after 10 s"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    assert!(
+        !rename.is_finished(),
+        "the rename is still waiting for the connection in use"
+    );
+    drop(in_use);
+    let new = rename.await.unwrap().unwrap();
+    assert_eq!(
+        raw_guards(&pool, &new).await,
+        vec![("Abu".into(), "Guard".into())]
+    );
+}
+
 #[tokio::test]
 async fn the_lru_keeps_at_most_the_budget_of_pools_open() {
     let pool = pool().await;

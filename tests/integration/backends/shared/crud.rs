@@ -143,6 +143,45 @@ macro_rules! behaviours {
             assert_eq!(stored.inserted_at, inserted_at);
         }
 
+        /// `save` writes a loaded record back to the tenant it came from without naming it: the
+        /// row changes in that tenant's table (read back directly), and the row with the same
+        /// key in another tenant does not. A record not loaded from a tenant (built, deleted)
+        /// is refused with a typed error and nothing is written.
+        #[tokio::test]
+        async fn save_writes_back_to_the_tenant_the_record_came_from() {
+            let pool = pool().await;
+            let t = Fresh::new(&pool, 2).await;
+            let (a, b) = (t.get(0), t.get(1));
+            let bea = Guard::new("Bea", "Guard").insert(&pool, b).await.unwrap();
+            let abu = Guard::new("Abu", "Guard").insert(&pool, a).await.unwrap();
+            assert_eq!(abu.id, bea.id, "the same key in both tenants");
+
+            let mut found = Guard::find(&pool, a, abu.id).await.unwrap().unwrap();
+            found.position = "Captain".into();
+            found.save(&pool).await.unwrap();
+            assert_eq!((found.tenant(), found.state()), (a, State::Loaded));
+            assert_eq!(found.position, "Captain", "refreshed from the stored row");
+            assert_eq!(
+                raw_guards(&pool, a).await,
+                vec![("Abu".into(), "Captain".into())]
+            );
+            assert_eq!(
+                raw_guards(&pool, b).await,
+                vec![("Bea".into(), "Guard".into())]
+            );
+
+            let mut built = Record::new(a.clone(), Guard::new("Cy", "Guard"));
+            assert_err!(built.save(&pool).await, Error::InvalidState { .. });
+            found.delete(&pool, a).await.unwrap();
+            found.position = "Ghost".into();
+            assert_err!(found.save(&pool).await, Error::InvalidState { .. });
+            assert_eq!(raw_guards(&pool, a).await, vec![]);
+            assert_eq!(
+                raw_guards(&pool, b).await,
+                vec![("Bea".into(), "Guard".into())]
+            );
+        }
+
         #[tokio::test]
         async fn delete_marks_the_record_and_refuses_reuse() {
             let pool = pool().await;

@@ -113,7 +113,15 @@ macro_rules! behaviours {
             let l = Lifecycle::new(&pool, v1()).await;
             let n = name("foreign");
             create_container(&pool, &n).await;
-            assert_err!(l.tenants.create(&n).await, Error::ContainerExists { .. });
+            let err = l.tenants.create(&n).await.unwrap_err();
+            assert!(matches!(err, Error::ContainerExists { .. }), "{err:?}");
+            // The message names the backend's container (a schema, a database, a database
+            // file), never another backend's.
+            let container = <super::Db as tenancy::Backend>::CONTAINER;
+            assert_eq!(
+                err.to_string(),
+                format!("a {container} named \"{n}\" already exists and is not a tenant")
+            );
             assert!(!l.tenants.exists(&n).await.unwrap());
             assert!(
                 has_table(&pool, &n, "keep").await,
@@ -303,9 +311,15 @@ macro_rules! behaviours {
             let t = l.tenants.create(name("gone")).await.unwrap();
             drop_container(&pool, t.as_str()).await;
             let newer = l.with_migrations(&pool, super::v2());
-            assert_err!(
-                newer.migrate(t.as_str()).await,
-                Error::ContainerMissing { ref tenant, .. } if *tenant == t
+            let err = newer.migrate(t.as_str()).await.unwrap_err();
+            assert!(
+                matches!(err, Error::ContainerMissing { ref tenant, .. } if *tenant == t),
+                "{err:?}"
+            );
+            let container = <super::Db as tenancy::Backend>::CONTAINER;
+            assert!(
+                err.to_string().contains(&format!("but its {container} does not exist")),
+                "{err}"
             );
             let report = newer
                 .migrate_all(tenancy::MigrateOptions::default())

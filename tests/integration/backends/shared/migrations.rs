@@ -223,6 +223,31 @@ macro_rules! behaviours {
             );
             assert!(has_column(&pool, first, "guards", "badge").await);
         }
+
+        /// `rollback_all` is every backend's (the README once listed it as PostgreSQL's).
+        #[tokio::test]
+        async fn rollback_all_reverts_every_tenant() {
+            let pool = pool().await;
+            let (l, created) = at_v1(&pool, 3).await;
+            let newer = l.with_migrations(&pool, v2());
+            newer.migrate_all(MigrateOptions::default()).await.unwrap();
+            newer.rollback(created[0].as_str(), 1).await.unwrap();
+
+            let report = newer
+                .rollback_all(1, MigrateOptions::default())
+                .await
+                .unwrap();
+            assert!(report.is_success(), "{report:?}");
+            assert_eq!(report.changed().count(), 2, "{report:?}");
+            for t in &created {
+                assert!(!has_column(&pool, t.as_str(), "guards", "badge").await, "{t}");
+            }
+            let status = newer.status().await.unwrap();
+            assert!(
+                status.iter().all(|s| s.applied == [1] && s.pending == [2]),
+                "{status:?}"
+            );
+        }
     };
 }
 pub(crate) use behaviours;
