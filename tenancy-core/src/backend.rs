@@ -352,7 +352,7 @@ macro_rules! plain_sending {
             statement: &'s $crate::statement::Statement<'_, Self>,
         ) -> impl std::future::Future<Output = Result<Option<Self::Row>, sqlx::Error>> + Send + 's {
             async move {
-                sqlx::query_with(sqlx::AssertSqlSafe(statement.sql()), statement.arguments()?)
+                sqlx::query_with(statement.sql_str(), statement.arguments()?)
                     .fetch_optional(session.conn())
                     .await
             }
@@ -364,9 +364,8 @@ macro_rules! plain_sending {
             each: $crate::backend::Each<'s, Self>,
         ) -> impl std::future::Future<Output = Result<u64, sqlx::Error>> + Send + 's {
             async move {
-                let rows =
-                    sqlx::query_with(sqlx::AssertSqlSafe(statement.sql()), statement.arguments()?)
-                        .fetch(session.conn());
+                let rows = sqlx::query_with(statement.sql_str(), statement.arguments()?)
+                    .fetch(session.conn());
                 $crate::backend::each_row(rows, each).await
             }
         }
@@ -377,7 +376,7 @@ macro_rules! plain_sending {
         ) -> impl std::future::Future<Output = Result<u64, sqlx::Error>> + Send + 's {
             async move {
                 Ok(
-                    sqlx::query_with(sqlx::AssertSqlSafe(statement.sql()), statement.arguments()?)
+                    sqlx::query_with(statement.sql_str(), statement.arguments()?)
                         .execute(session.conn())
                         .await?
                         .rows_affected(),

@@ -86,13 +86,13 @@ async fn send(
 ) -> Result<Fetched, sqlx::Error> {
     let pgbouncer = session.mode.pgbouncer;
     let conn = session.conn();
-    let sql = statement.sql();
+    let sql = || statement.sql_str();
     if pgbouncer {
         if conn.is_in_transaction() {
-            return once(conn, sql, statement.arguments()?, false, want).await;
+            return once(conn, sql(), statement.arguments()?, false, want).await;
         }
         let mut tx = conn.begin().await?;
-        return match once(&mut tx, sql, statement.arguments()?, false, want).await {
+        return match once(&mut tx, sql(), statement.arguments()?, false, want).await {
             Ok(fetched) => {
                 tx.commit().await?;
                 Ok(fetched)
@@ -105,13 +105,13 @@ async fn send(
     }
     // A stale plan is refused when the statement is bound, before any row is sent, so a
     // `Want::Each` has handed nothing over when it is retried.
-    match once(conn, sql, statement.arguments()?, true, want.again()).await {
+    match once(conn, sql(), statement.arguments()?, true, want.again()).await {
         Err(err) if is_stale_plan(&err) => {
             conn.clear_cached_statements().await?;
             if conn.is_in_transaction() {
                 return Err(err);
             }
-            once(conn, sql, statement.arguments()?, true, want).await
+            once(conn, sql(), statement.arguments()?, true, want).await
         }
         other => other,
     }
@@ -119,12 +119,12 @@ async fn send(
 
 async fn once(
     conn: &mut PgConnection,
-    sql: &str,
+    sql: sqlx::SqlStr,
     args: PgArguments,
     persistent: bool,
     want: Want<'_>,
 ) -> Result<Fetched, sqlx::Error> {
-    let query = sqlx::query_with(AssertSqlSafe(sql), args).persistent(persistent);
+    let query = sqlx::query_with(sql, args).persistent(persistent);
     Ok(match want {
         Want::Optional => Fetched::Optional(query.fetch_optional(conn).await?),
         Want::Each(each) => {

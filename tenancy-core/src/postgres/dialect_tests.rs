@@ -403,3 +403,82 @@ fn identifiers_are_quoted_with_embedded_quotes_doubled() {
         r#"DELETE FROM "tenant_1"."Odd ""Table""" WHERE "Id" = $1"#
     );
 }
+
+/// A text written once per thread is reused only for the same dialect, table, columns, shape
+/// and tenant: each statement built again reads as it did the first time, with its values.
+#[test]
+fn reused_texts_stay_with_their_tenant_table_and_shape() {
+    // Same name as GUARDS, other columns: a model reading part of the table.
+    const NARROW: TableDef = TableDef {
+        name: "guards",
+        columns: &[ColumnDef::new("id").primary_key(), ColumnDef::new("name")],
+        schema: None,
+    };
+    const SHARED: TableDef = TableDef {
+        schema: Some("public"),
+        ..GUARDS
+    };
+    let key = 7_i64;
+    let (t1, t2) = (t1(), t2());
+    let find = |tenant: &crate::tenant::Tenant, table: &TableDef| statement::select_by_pk::<D, B>(tenant, table, statement::Value::Bound(&key));
+    let delete = |tenant: &crate::tenant::Tenant, table: &TableDef| statement::delete_by_pk::<D, B>(tenant, table, statement::Value::Bound(&key));
+    let expected = [
+        (find(&t1, &GUARDS), format!(r#"SELECT {ALL} FROM "tenant_1"."guards" WHERE "id" = $1"#)),
+        (find(&t2, &GUARDS), format!(r#"SELECT {ALL} FROM "tenant_2"."guards" WHERE "id" = $1"#)),
+        (find(&t1, &NARROW), r#"SELECT "id", "name" FROM "tenant_1"."guards" WHERE "id" = $1"#.to_owned()),
+        (find(&t1, &SHARED), format!(r#"SELECT {ALL} FROM "public"."guards" WHERE "id" = $1"#)),
+        (delete(&t1, &GUARDS), r#"DELETE FROM "tenant_1"."guards" WHERE "id" = $1"#.to_owned()),
+        (delete(&t2, &SITES), r#"DELETE FROM "tenant_2"."sites" WHERE "id" = $1"#.to_owned()),
+    ];
+    for round in 0..3 {
+        for (i, (first, text)) in expected.iter().enumerate() {
+            assert_eq!(first.sql(), text, "statement {i}, first build");
+            let again = match i {
+                0 => find(&t1, &GUARDS),
+                1 => find(&t2, &GUARDS),
+                2 => find(&t1, &NARROW),
+                3 => find(&t1, &SHARED),
+                4 => delete(&t1, &GUARDS),
+                _ => delete(&t2, &SITES),
+            };
+            assert_eq!(again.sql(), text, "statement {i}, round {round}");
+            assert_eq!(again.len(), 1, "statement {i}, round {round}: its value");
+        }
+    }
+    for tenant in [&t1, &t2, &t1] {
+        let one = statement::insert::<D, B>(tenant, &GUARDS, &rows(1));
+        assert_eq!(
+            one.sql(),
+            format!(r#"INSERT INTO "{tenant}"."guards" ("name", "position") VALUES ($1, $2) RETURNING {ALL}"#)
+        );
+        assert_eq!(one.len(), 2);
+        let two = statement::insert::<D, B>(tenant, &GUARDS, &rows(2));
+        assert_eq!(two.len(), 4, "two rows are not one row's text");
+        assert!(two.sql().ends_with(&format!("VALUES ($1, $2), ($3, $4) RETURNING {ALL}")));
+    }
+}
+
+/// An update's reused text is the one of its columns: another set, or the same columns in
+/// another order, is written afresh.
+#[test]
+fn reused_update_texts_follow_their_columns() {
+    let t1 = t1();
+    let cases: [(&[usize], &str); 5] = [
+        (&[1, 2], r#""name" = $1, "position" = $2 WHERE "id" = $3"#),
+        (&[1], r#""name" = $1 WHERE "id" = $2"#),
+        (&[2], r#""position" = $1 WHERE "id" = $2"#),
+        (&[2, 1], r#""position" = $1, "name" = $2 WHERE "id" = $3"#),
+        (&[1, 2], r#""name" = $1, "position" = $2 WHERE "id" = $3"#),
+    ];
+    for round in 0..2 {
+        for (columns, set) in cases {
+            let update = statement::update::<D, B>(&t1, &GUARDS, &Row, columns);
+            assert_eq!(
+                update.sql(),
+                format!(r#"UPDATE "tenant_1"."guards" SET {set} RETURNING {ALL}"#),
+                "{columns:?}, round {round}"
+            );
+            assert_eq!(update.len(), columns.len() + 1, "{columns:?}: its values");
+        }
+    }
+}

@@ -4,7 +4,7 @@ use std::fmt::Write as _;
 
 use sqlx::Database;
 
-use super::{Dialect, Predicate, Sql, Statement, Value, Window};
+use super::{Dialect, Predicate, Shape, Sql, Statement, Value, Window};
 use crate::table::{ColumnDef, TableDef};
 use crate::tenant::Tenant;
 use crate::value::{Bind, BindColumn};
@@ -17,7 +17,10 @@ pub(crate) fn insert<'a, D: Dialect, B: Database>(
     table: &TableDef,
     rows: &[&'a dyn BindColumn<B>],
 ) -> Statement<'a, B> {
-    let mut sql = Sql::<D, B>::new("INSERT INTO ");
+    let mut sql = match rows {
+        [_] => Sql::<D, B>::reusing("INSERT INTO ", Shape::InsertOne, tenant, table),
+        _ => Sql::<D, B>::new("INSERT INTO "),
+    };
     sql.insert_values(tenant, table, rows).returning(table);
     sql.finish()
 }
@@ -118,7 +121,20 @@ pub(crate) fn update<'a, D: Dialect, B: Database>(
     row: &'a dyn BindColumn<B>,
     columns: &[usize],
 ) -> Statement<'a, B> {
-    let mut sql = Sql::<D, B>::new("UPDATE ");
+    // The columns as a set of at most 64, in ascending order: then the set says the text.
+    let set = columns
+        .windows(2)
+        .all(|pair| pair[0] < pair[1])
+        .then(|| {
+            columns.iter().try_fold(0u64, |set, &c| {
+                set.checked_add(1u64.checked_shl(u32::try_from(c).ok()?)?)
+            })
+        })
+        .flatten();
+    let mut sql = match set {
+        Some(set) => Sql::<D, B>::reusing("UPDATE ", Shape::Update(set), tenant, table),
+        None => Sql::<D, B>::new("UPDATE "),
+    };
     sql.table(tenant, table).push(" SET ");
     for (i, &c) in columns.iter().enumerate() {
         if i > 0 {
@@ -139,7 +155,7 @@ pub(crate) fn delete_by_pk<'a, D: Dialect, B: Database>(
     table: &TableDef,
     id: Value<'a, B>,
 ) -> Statement<'a, B> {
-    let mut sql = Sql::<D, B>::new("DELETE FROM ");
+    let mut sql = Sql::<D, B>::reusing("DELETE FROM ", Shape::DeleteByPk, tenant, table);
     sql.table(tenant, table).where_pk(table, id);
     sql.finish()
 }
@@ -150,7 +166,7 @@ pub(crate) fn select_by_pk<'a, D: Dialect, B: Database>(
     table: &TableDef,
     id: Value<'a, B>,
 ) -> Statement<'a, B> {
-    let mut sql = Sql::<D, B>::new("SELECT ");
+    let mut sql = Sql::<D, B>::reusing("SELECT ", Shape::SelectByPk, tenant, table);
     sql.all_columns(table)
         .push(" FROM ")
         .table(tenant, table)

@@ -1,9 +1,14 @@
 //! The builder: [`Sql`] writes text and records values in one call; [`Statement`] is its
 //! result; [`Dialect`] is what each backend's folder implements.
 
+use std::any::TypeId;
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
 use std::marker::PhantomData;
+use std::sync::Arc;
 
-use sqlx::Database;
+use sqlx::{AssertSqlSafe, Database, SqlSafeStr, SqlStr};
 
 use crate::table::TableDef;
 use crate::tenant::Tenant;
@@ -81,7 +86,7 @@ impl<B: Database> Clone for Value<'_, B> {
 
 /// A statement ready to send: its SQL text and the values of its placeholders, in order.
 pub struct Statement<'a, B: Database> {
-    sql: String,
+    sql: Arc<str>,
     values: Vec<Value<'a, B>>,
 }
 
@@ -93,7 +98,12 @@ impl<'a, B: Scalars> Statement<'a, B> {
 
     /// The text, taken out.
     pub(crate) fn into_sql(self) -> String {
-        self.sql
+        self.sql.as_ref().to_owned()
+    }
+
+    /// The text as sqlx takes it, shared rather than copied.
+    pub(crate) fn sql_str(&self) -> SqlStr {
+        AssertSqlSafe(Arc::clone(&self.sql)).into_sql_str()
     }
 
     /// How many values the statement binds.
@@ -128,6 +138,81 @@ impl<B: Database> std::fmt::Debug for Statement<'_, B> {
     }
 }
 
+/// A statement whose text depends only on its dialect, table and tenant, so that the text is
+/// written once per thread and reused ([`Sql::reusing`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub(crate) enum Shape {
+    /// `SELECT <all columns> … WHERE "pk" = $1`.
+    SelectByPk,
+    /// `DELETE … WHERE "pk" = $1`.
+    DeleteByPk,
+    /// `INSERT` of one row, returning it where the dialect can.
+    InsertOne,
+    /// `UPDATE … SET` the columns of this set (bit `i`: column `i`), written in ascending
+    /// order, `WHERE "pk" = …`, returning the row where the dialect can.
+    Update(u64),
+}
+
+/// What a reused text is keyed by: the dialect; the table's name, schema and columns (the
+/// columns by the address and length of their `'static` slice, which no other list of columns
+/// can ever have); the shape; the tenant.
+type TextKey = (
+    TypeId,
+    &'static str,
+    Option<&'static str>,
+    (usize, usize),
+    Shape,
+    Tenant,
+);
+
+/// The most texts a thread keeps; past it the cache starts again empty (a thread serving more
+/// tenants than this rewrites their texts, as without a cache).
+const MAX_TEXTS: usize = 1024;
+
+thread_local! {
+    static TEXTS: RefCell<HashMap<TextKey, Arc<str>, BuildHasherDefault<WordHasher>>> =
+        RefCell::new(HashMap::default());
+}
+
+/// A multiply-rotate hash over machine words (the Fx hash of rustc), for the text cache: its
+/// keys are a few short names, where SipHash costs more than building the text it saves. The
+/// cache holds at most [`MAX_TEXTS`] keys per thread, which bounds what colliding names cost.
+#[derive(Default)]
+struct WordHasher(u64);
+
+impl WordHasher {
+    fn add(&mut self, word: u64) {
+        self.0 = (self.0.rotate_left(5) ^ word).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+    }
+}
+
+impl Hasher for WordHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        let mut chunks = bytes.chunks_exact(8);
+        for chunk in &mut chunks {
+            let mut word = [0u8; 8];
+            word.copy_from_slice(chunk);
+            self.add(u64::from_le_bytes(word));
+        }
+        let mut last = [0u8; 8];
+        let rest = chunks.remainder();
+        last[..rest.len()].copy_from_slice(rest);
+        self.add(u64::from_le_bytes(last));
+    }
+
+    fn write_u64(&mut self, n: u64) {
+        self.add(n);
+    }
+
+    fn write_usize(&mut self, n: usize) {
+        self.add(n as u64);
+    }
+
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
 /// Builds one statement in dialect `D` for backend `B`, numbering placeholders as it goes.
 pub(crate) struct Sql<'a, D: Dialect, B: Database> {
     pub(super) text: String,
@@ -140,6 +225,10 @@ pub(crate) struct Sql<'a, D: Dialect, B: Database> {
     /// Where the last table named was written: its container `[.0, .1)`, the whole `[.0, .2)`
     /// (what a semi-join's inner table and link refer to).
     pub(super) last_table: (usize, usize, usize),
+    /// A text written before for the same key: the walk records the values only.
+    reused: Option<Arc<str>>,
+    /// Where to keep the text this walk writes.
+    keep: Option<TextKey>,
     dialect: PhantomData<D>,
 }
 
@@ -153,17 +242,48 @@ impl<'a, D: Dialect, B: Database> Sql<'a, D, B> {
             values: Vec::new(),
             reuse: false,
             last_table: (0, 0, 0),
+            reused: None,
+            keep: None,
             dialect: PhantomData,
         }
     }
 
+    /// A builder for a statement of `shape` on `tenant`'s `table`: if this thread wrote its
+    /// text before, the walk records the values only and the statement takes that text (the
+    /// same walk writes the text and the values, so they cannot disagree).
+    pub(crate) fn reusing(start: &str, shape: Shape, tenant: &Tenant, table: &TableDef) -> Self {
+        let key = (
+            TypeId::of::<D>(),
+            table.name,
+            table.schema,
+            (table.columns.as_ptr() as usize, table.columns.len()),
+            shape,
+            tenant.clone(),
+        );
+        match TEXTS.with(|texts| texts.borrow().get(&key).cloned()) {
+            Some(text) => Sql {
+                text: String::new(),
+                reused: Some(text),
+                ..Sql::new("")
+            },
+            None => Sql {
+                keep: Some(key),
+                ..Sql::new(start)
+            },
+        }
+    }
+
     pub(crate) fn push(&mut self, s: &str) -> &mut Self {
-        self.text.push_str(s);
+        if self.reused.is_none() {
+            self.text.push_str(s);
+        }
         self
     }
 
     pub(crate) fn ident(&mut self, ident: &str) -> &mut Self {
-        D::quote_ident(&mut self.text, ident);
+        if self.reused.is_none() {
+            D::quote_ident(&mut self.text, ident);
+        }
         self
     }
 
@@ -186,7 +306,9 @@ impl<'a, D: Dialect, B: Database> Sql<'a, D, B> {
     /// Writes the next placeholder and records the value it stands for.
     pub(crate) fn bind(&mut self, value: Value<'a, B>) -> &mut Self {
         self.params += 1;
-        D::placeholder(&mut self.text, self.params);
+        if self.reused.is_none() {
+            D::placeholder(&mut self.text, self.params);
+        }
         if !self.reuse {
             self.values.push(value);
         }
@@ -224,8 +346,24 @@ impl<'a, D: Dialect, B: Database> Sql<'a, D, B> {
     }
 
     pub(crate) fn finish(self) -> Statement<'a, B> {
+        let sql = match self.reused {
+            Some(text) => text,
+            None => {
+                let text: Arc<str> = self.text.into();
+                if let Some(key) = self.keep {
+                    TEXTS.with(|texts| {
+                        let mut texts = texts.borrow_mut();
+                        if texts.len() >= MAX_TEXTS {
+                            texts.clear();
+                        }
+                        texts.insert(key, Arc::clone(&text));
+                    });
+                }
+                text
+            }
+        };
         Statement {
-            sql: self.text,
+            sql,
             values: self.values,
         }
     }
