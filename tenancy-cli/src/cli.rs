@@ -48,7 +48,7 @@ pub struct Cli {
     pub registry: String,
 
     /// PostgreSQL only: the server is reached through PgBouncer in transaction mode, so no
-    /// prepared statement outlives its transaction.
+    /// prepared statement outlives its transaction (as `?pgbouncer=true` on the URL says).
     #[arg(long, global = true)]
     pub pgbouncer: bool,
 

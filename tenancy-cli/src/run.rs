@@ -9,7 +9,6 @@ use indicatif::{ProgressBar, ProgressStyle};
 use sqlx::migrate::Migrator;
 use sqlx::mysql::{MySqlConnectOptions, MySqlPoolOptions};
 use sqlx::pool::{Pool, PoolOptions};
-use sqlx::postgres::PgConnectOptions;
 use sqlx::{ConnectOptions, Connection};
 use tenancy_core::postgres::PoolSettings;
 use tenancy_core::{Backend, Lifecycle, MigrateOptions, Report, Tenants};
@@ -125,10 +124,14 @@ async fn execute(cli: Cli) -> Result<(), CliError> {
             if cli.pgbouncer {
                 settings = settings.pgbouncer();
             }
-            let options = settings.connect_options(parse::<PgConnectOptions>(&url)?);
+            // `?pgbouncer=true` on the URL says the same as `--pgbouncer`.
+            let (settings, options) = settings.with_url(&url).map_err(|e| match e {
+                tenancy_core::Error::Database { source, .. } => CliError::Connect(source),
+                other => other.into(),
+            })?;
             let pool = connect(settings.pool_options(), options).await?;
             let mut tenants = setup.tenants(pool.clone())?;
-            if cli.pgbouncer {
+            if settings.is_pgbouncer() {
                 tenants = tenants.behind_pgbouncer();
             }
             if cli.command.citus_only().is_some() {
