@@ -211,26 +211,48 @@ fn parse<O: ConnectOptions>(url: &str) -> Result<O, CliError> {
         .map_err(|e: sqlx::Error| CliError::Connect(e.into()))
 }
 
-/// A pool with `pool_options` to the server of `options`.
+/// A pool with `pool_options` to the server of `options`, its first connection open (and kept
+/// for the command: no connection of its own to check the server).
 ///
-/// One connection is opened first, outside the pool, so a refused or failed connection reports
-/// the server's own reason (a pool would only report that it timed out).
+/// The pool reports most failures to connect with the server's own reason; a refused connection
+/// (or a server starting up) it retries until its timeout instead. If the first connection is
+/// not there within [`DIAGNOSE_AFTER`], one connection is opened beside it, only to report
+/// such a reason at once; a server that accepts it after all is waited for.
 async fn connect<B: Backend>(
     pool_options: PoolOptions<B>,
     options: <B::Connection as Connection>::Options,
 ) -> Result<Pool<B>, CliError> {
-    let probe = tokio::time::timeout(CONNECT_TIMEOUT, B::Connection::connect_with(&options))
-        .await
-        .map_err(|_| CliError::ConnectTimeout(CONNECT_TIMEOUT))?
-        .map_err(|e| CliError::Connect(e.into()))?;
-    probe
-        .close()
-        .await
-        .map_err(|e| CliError::Connect(e.into()))?;
-    Ok(pool_options
+    let pool = pool_options
         .acquire_timeout(CONNECT_TIMEOUT)
-        .connect_lazy_with(options))
+        .connect_lazy_with(options.clone());
+    let first = pool.acquire();
+    tokio::pin!(first);
+    let conn = tokio::select! {
+        conn = &mut first => conn,
+        _ = tokio::time::sleep(DIAGNOSE_AFTER) => {
+            let direct = B::Connection::connect_with(&options);
+            tokio::select! {
+                conn = &mut first => conn,
+                reached = direct => match reached {
+                    Err(e) => return Err(CliError::Connect(e.into())),
+                    Ok(direct) => {
+                        let _ = direct.close().await;
+                        first.await
+                    }
+                },
+            }
+        }
+    };
+    match conn {
+        Ok(conn) => drop(conn), // back to the pool, for the command
+        Err(sqlx::Error::PoolTimedOut) => return Err(CliError::ConnectTimeout(CONNECT_TIMEOUT)),
+        Err(e) => return Err(CliError::Connect(e.into())),
+    }
+    Ok(pool)
 }
+
+/// How long the pool's first connection may take before a direct one asks the server why not.
+const DIAGNOSE_AFTER: Duration = Duration::from_millis(500);
 
 async fn load_migrations(dir: &Path) -> Result<Migrator, CliError> {
     Migrator::new(dir)
