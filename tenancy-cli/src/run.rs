@@ -244,7 +244,10 @@ async fn connect<B: Backend>(
         }
     };
     match conn {
-        Ok(conn) => drop(conn), // back to the pool, for the command
+        // Back to the pool for the command, before it asks for one (dropped, the connection
+        // would be returned by a task of its own, and the command's first acquire would open
+        // a second connection).
+        Ok(mut conn) => conn.return_to_pool().await,
         Err(sqlx::Error::PoolTimedOut) => return Err(CliError::ConnectTimeout(CONNECT_TIMEOUT)),
         Err(e) => return Err(CliError::Connect(e.into())),
     }

@@ -391,6 +391,54 @@ fn pgbouncer_url_flag_runs_the_lifecycle() {
     assert!(listed.is_empty(), "{listed}");
 }
 
+/// A command opens one connection: its pool's first, which it then uses (no probe before the
+/// pool). Counted by the server, in a database of the test's own (`pg_stat_database.sessions`).
+#[test]
+fn a_command_opens_one_connection() {
+    use sqlx::ConnectOptions;
+    let w = World::new();
+    let database = tenancy_testdb::unique_name("onecon");
+    w.execute(&format!("CREATE DATABASE {database}"));
+    let options: sqlx::postgres::PgConnectOptions = w.url.parse().unwrap();
+    let url = options.database(&database).to_url_lossy().to_string();
+    let run: Run = w
+        .command(&["list"])
+        .env("DATABASE_URL", &url)
+        .output()
+        .unwrap()
+        .into();
+    assert_eq!(run.code, Some(0), "{run:?}");
+    let sessions = w.sql(async |conn| {
+        // The server counts a session when it ends; wait for the command's to be counted.
+        let mut sessions = 0;
+        for _ in 0..50 {
+            sessions = sqlx::query_scalar::<_, i64>(
+                "SELECT sessions FROM pg_stat_database WHERE datname = $1",
+            )
+            .bind(&database)
+            .fetch_one(&mut *conn)
+            .await
+            .unwrap();
+            if sessions > 0 {
+                // Any second connection would have ended by now too.
+                tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+                sessions = sqlx::query_scalar::<_, i64>(
+                    "SELECT sessions FROM pg_stat_database WHERE datname = $1",
+                )
+                .bind(&database)
+                .fetch_one(&mut *conn)
+                .await
+                .unwrap();
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        sessions
+    });
+    w.execute(&format!("DROP DATABASE {database} WITH (FORCE)"));
+    assert_eq!(sessions, 1, "`tenancy list` opened {sessions} connections");
+}
+
 #[test]
 fn a_tenant_whose_schema_is_gone_is_refused_by_migrate_and_unregistered_by_drop() {
     let w = World::new().with_guards();
