@@ -8,6 +8,8 @@
 //! `postgres://` (a schema per tenant), `mysql://` / `mariadb://` (a database per tenant;
 //! feature `mysql`) or `sqlite:///path/to/folder` (kept), e.g.
 //! `DATABASE_URL=postgres://postgres@127.0.0.1:5432/test cargo run --example quickstart`.
+//! Through PgBouncer in transaction mode, say so on the URL:
+//! `DATABASE_URL='postgres://postgres@127.0.0.1:6432/test?pgbouncer=true'`.
 
 use std::path::Path;
 
@@ -60,16 +62,17 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         let tenants = Tenants::new(pool.clone(), migrator)?; // a Tenants<MySql>
         on_mysql::story(&tenants).await
     } else {
-        // A pool sized for many tenants: its statement cache holds every tenant's statements.
-        let pool = PoolSettings::new()
+        // The lifecycle handle (creates tenants and runs the tenant migrations in them) on a
+        // pool sized for many tenants: its statement cache holds every tenant's statements.
+        // With `?pgbouncer=true` on the URL the handle and every executor it gives out send
+        // statements PgBouncer in transaction mode can serve.
+        let migrator = Migrator::new(Path::new(MIGRATIONS)).await?;
+        let tenants = PoolSettings::new()
             .expected_tenants(2)
             .models(1)
             .max_connections(2)
-            .connect(&url)
-            .await?;
-        // The lifecycle handle: creates tenants and runs the tenant migrations in them.
-        let migrator = Migrator::new(Path::new(MIGRATIONS)).await?;
-        let tenants = Tenants::new(pool.clone(), migrator)?; // a Tenants<Postgres>
+            .connect_tenants(&url, migrator)
+            .await?; // a Tenants<Postgres>
         on_postgres::story(&tenants).await
     }
 }

@@ -254,14 +254,15 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         let tenants = Tenants::new(pool, migrator)?;
         return serve(tenants.clone(), on_mysql::app(tenants), self_test).await;
     }
-    let pool = PoolSettings::new()
+    // `?pgbouncer=true` on the URL: every statement of the handle and of the tenant pools it
+    // gives the handlers is one PgBouncer in transaction mode can serve.
+    let migrator = Migrator::new(Path::new(MIGRATIONS)).await?;
+    let tenants = PoolSettings::new()
         .expected_tenants(TENANTS.len())
         .models(1)
         .max_connections(5)
-        .connect(&url)
+        .connect_tenants(&url, migrator)
         .await?;
-    let migrator = Migrator::new(Path::new(MIGRATIONS)).await?;
-    let tenants = Tenants::new(pool, migrator)?;
     serve(tenants.clone(), on_postgres::app(tenants), self_test).await
 }
 

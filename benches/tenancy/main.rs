@@ -12,9 +12,10 @@
 //! cargo bench --bench tenancy -- mysql             # 9-12; also sqlite (14-17), citus
 //!                                                  #   (18-20), models (21-24)
 //! cargo bench --bench tenancy -- scaling --write   # redraw docs/scaling.svg (25)
+//! cargo bench --bench tenancy -- connect           # a connection with TLS vs without (26)
 //! ```
 //!
-//! Workloads 1-8, 13 and 21-24 run on PostgreSQL (`DATABASE_URL`, or a private throwaway
+//! Workloads 1-8, 13, 21-24 and 26 run on PostgreSQL (`DATABASE_URL`, or a private throwaway
 //! cluster), 9-12 on MySQL / MariaDB (`MYSQL_URL`, default `mysql://root@127.0.0.1:3306/test`),
 //! 14-17 on SQLite in temporary folders, 18-20 on Citus (`CITUS_URL`, the coordinator), 25 on
 //! all of them (Citus if `CITUS_URL` is set); a run connects only to the servers its workloads
@@ -24,6 +25,7 @@ mod across;
 mod citus;
 mod common;
 mod compile;
+mod connect;
 mod create;
 mod crud;
 mod lookups;
@@ -58,7 +60,7 @@ enum Backend {
     All,
 }
 
-const WORKLOADS: [(&str, Backend, &str); 25] = [
+const WORKLOADS: [(&str, Backend, &str); 26] = [
     (
         "crud",
         Backend::Postgres,
@@ -183,6 +185,11 @@ const WORKLOADS: [(&str, Backend, &str); 25] = [
         "scaling",
         Backend::All,
         "create, no-op and one pending migration at 10 to 10,000 tenants, every backend",
+    ),
+    (
+        "connect",
+        Backend::Postgres,
+        "a new connection with TLS (sslmode=require) vs without",
     ),
 ];
 
@@ -463,6 +470,7 @@ async fn run(options: Options, run_info: RunInfo) -> i32 {
                     22 => models::preload(ctx).await,
                     23 => models::stream(ctx).await,
                     24 => models::upsert(ctx).await,
+                    26 => connect::run(ctx).await,
                     _ => {
                         let caption = format!(
                             "{} · commit {} · {}",

@@ -50,7 +50,7 @@ pub struct Cli {
     pub registry: String,
 
     /// PostgreSQL only: the server is reached through PgBouncer in transaction mode, so no
-    /// prepared statement outlives its transaction.
+    /// prepared statement outlives its transaction (as `?pgbouncer=true` on the URL says).
     #[arg(long, global = true)]
     pub pgbouncer: bool,
 
@@ -203,12 +203,14 @@ impl Command {
     }
 
     /// How many connections the command may hold at once: one per concurrent tenant for
-    /// `--all` runs, otherwise two (one at a time is used; the second is slack).
+    /// `--all` runs, otherwise one (its statements run one at a time; a second would only be
+    /// opened when a statement asks for a connection before the previous one's is back in the
+    /// pool, which sqlx returns from a task of its own).
     pub fn connections(&self) -> u32 {
         match self {
             Command::Migrate(args) if args.all && !args.dry_run => args.concurrency,
             Command::Rollback(args) if args.all => args.concurrency,
-            _ => 2,
+            _ => 1,
         }
     }
 }

@@ -36,7 +36,8 @@
 //!
 //! Global options: `--database-url <URL>` (or `DATABASE_URL`; required), `--migrations <DIR>`,
 //! `--registry <SCHEMA>`, `--lock-timeout <SECONDS>`, and for PostgreSQL only `--pgbouncer`
-//! (given with a MySQL / MariaDB URL it is a usage error).
+//! (the same as `?pgbouncer=true` on the URL; given with a MySQL / MariaDB URL it is a usage
+//! error).
 //!
 //! Results go to stdout, errors to stderr as `error: …` followed by `caused by: …` lines.
 //! Exit code: 0 on success, 1 on failure (for `--all`: if any tenant failed; for a dry run: if

@@ -9,7 +9,6 @@ use indicatif::{ProgressBar, ProgressStyle};
 use sqlx::migrate::Migrator;
 use sqlx::mysql::{MySqlConnectOptions, MySqlPoolOptions};
 use sqlx::pool::{Pool, PoolOptions};
-use sqlx::postgres::PgConnectOptions;
 use sqlx::{ConnectOptions, Connection};
 use tenancy_core::postgres::PoolSettings;
 use tenancy_core::{Backend, Lifecycle, MigrateOptions, Report, Tenants};
@@ -125,10 +124,14 @@ async fn execute(cli: Cli) -> Result<(), CliError> {
             if cli.pgbouncer {
                 settings = settings.pgbouncer();
             }
-            let options = settings.connect_options(parse::<PgConnectOptions>(&url)?);
+            // `?pgbouncer=true` on the URL says the same as `--pgbouncer`.
+            let (settings, options) = settings.with_url(&url).map_err(|e| match e {
+                tenancy_core::Error::Database { source, .. } => CliError::Connect(source),
+                other => other.into(),
+            })?;
             let pool = connect(settings.pool_options(), options).await?;
             let mut tenants = setup.tenants(pool.clone())?;
-            if cli.pgbouncer {
+            if settings.is_pgbouncer() {
                 tenants = tenants.behind_pgbouncer();
             }
             if cli.command.citus_only().is_some() {
@@ -208,26 +211,51 @@ fn parse<O: ConnectOptions>(url: &str) -> Result<O, CliError> {
         .map_err(|e: sqlx::Error| CliError::Connect(e.into()))
 }
 
-/// A pool with `pool_options` to the server of `options`.
+/// A pool with `pool_options` to the server of `options`, its first connection open (and kept
+/// for the command: no connection of its own to check the server).
 ///
-/// One connection is opened first, outside the pool, so a refused or failed connection reports
-/// the server's own reason (a pool would only report that it timed out).
+/// The pool reports most failures to connect with the server's own reason; a refused connection
+/// (or a server starting up) it retries until its timeout instead. If the first connection is
+/// not there within [`DIAGNOSE_AFTER`], one connection is opened beside it, only to report
+/// such a reason at once; a server that accepts it after all is waited for.
 async fn connect<B: Backend>(
     pool_options: PoolOptions<B>,
     options: <B::Connection as Connection>::Options,
 ) -> Result<Pool<B>, CliError> {
-    let probe = tokio::time::timeout(CONNECT_TIMEOUT, B::Connection::connect_with(&options))
-        .await
-        .map_err(|_| CliError::ConnectTimeout(CONNECT_TIMEOUT))?
-        .map_err(|e| CliError::Connect(e.into()))?;
-    probe
-        .close()
-        .await
-        .map_err(|e| CliError::Connect(e.into()))?;
-    Ok(pool_options
+    let pool = pool_options
         .acquire_timeout(CONNECT_TIMEOUT)
-        .connect_lazy_with(options))
+        .connect_lazy_with(options.clone());
+    let first = pool.acquire();
+    tokio::pin!(first);
+    let conn = tokio::select! {
+        conn = &mut first => conn,
+        _ = tokio::time::sleep(DIAGNOSE_AFTER) => {
+            let direct = B::Connection::connect_with(&options);
+            tokio::select! {
+                conn = &mut first => conn,
+                reached = direct => match reached {
+                    Err(e) => return Err(CliError::Connect(e.into())),
+                    Ok(direct) => {
+                        let _ = direct.close().await;
+                        first.await
+                    }
+                },
+            }
+        }
+    };
+    match conn {
+        // Back to the pool for the command, before it asks for one (dropped, the connection
+        // would be returned by a task of its own, and the command's first acquire would open
+        // a second connection).
+        Ok(mut conn) => conn.return_to_pool().await,
+        Err(sqlx::Error::PoolTimedOut) => return Err(CliError::ConnectTimeout(CONNECT_TIMEOUT)),
+        Err(e) => return Err(CliError::Connect(e.into())),
+    }
+    Ok(pool)
 }
+
+/// How long the pool's first connection may take before a direct one asks the server why not.
+const DIAGNOSE_AFTER: Duration = Duration::from_millis(500);
 
 async fn load_migrations(dir: &Path) -> Result<Migrator, CliError> {
     Migrator::new(dir)

@@ -25,6 +25,7 @@ fn needs(test: &str) -> &'static [Backend] {
         | "an_unknown_url_scheme_lists_the_accepted_ones" => &[],
         t if t.starts_with("mysql_") => &[Backend::Mysql],
         t if t.starts_with("sqlite_") => &[Backend::Sqlite],
+        t if t.starts_with("pgbouncer_") => &[Backend::Postgres, Backend::PgBouncer],
         _ => &[Backend::Postgres],
     }
 }
@@ -343,6 +344,99 @@ fn create_list_status_drop() {
     assert!(w.list().is_empty());
     assert!(!w.schema_exists(&acme));
     assert!(w.ok(&["status"]).stdout.is_empty());
+}
+
+/// Through PgBouncer in transaction mode, said on the URL alone (`?pgbouncer=true`, no
+/// `--pgbouncer`): each run is a new client on server connections earlier runs left their
+/// statements on, so a named statement would collide (42P05).
+#[test]
+fn pgbouncer_url_flag_runs_the_lifecycle() {
+    let w = World::new().with_guards();
+    let url = tenancy_testdb::pgbouncer_url().unwrap_or_else(|e| panic!("{e}"));
+    let sep = if url.contains('?') { '&' } else { '?' };
+    let bounced = format!("{url}{sep}pgbouncer=true");
+    let run = |args: &[&str]| -> Run {
+        let run: Run = w
+            .command(args)
+            .env("DATABASE_URL", &bounced)
+            .output()
+            .unwrap()
+            .into();
+        assert_eq!(run.code, Some(0), "tenancy {args:?} failed:\n{run:?}");
+        run
+    };
+    let names: Vec<String> = (0..3).map(|i| w.tenant(&format!("pgb{i}"))).collect();
+    for name in &names {
+        run(&["create", name]);
+    }
+    w.add_badge();
+    let migrated = run(&["migrate", "--all", "--concurrency", "3"]);
+    assert!(
+        migrated
+            .stdout
+            .contains("migrated 3, up to date 0, failed 0"),
+        "{migrated:?}"
+    );
+    for name in &names {
+        assert!(w.has_column(name, "badge"), "{name} was migrated");
+    }
+    let mut listed = run(&["list"]).stdout;
+    for name in &names {
+        assert!(listed.contains(name.as_str()), "{listed}");
+    }
+    for name in &names {
+        run(&["drop", name]);
+    }
+    listed = run(&["list"]).stdout;
+    assert!(listed.is_empty(), "{listed}");
+}
+
+/// A command opens one connection: its pool's first, which it then uses (no probe before the
+/// pool). Counted by the server, in a database of the test's own (`pg_stat_database.sessions`).
+#[test]
+fn a_command_opens_one_connection() {
+    use sqlx::ConnectOptions;
+    let w = World::new();
+    let database = tenancy_testdb::unique_name("onecon");
+    w.execute(&format!("CREATE DATABASE {database}"));
+    let options: sqlx::postgres::PgConnectOptions = w.url.parse().unwrap();
+    let url = options.database(&database).to_url_lossy().to_string();
+    let run: Run = w
+        .command(&["list"])
+        .env("DATABASE_URL", &url)
+        .output()
+        .unwrap()
+        .into();
+    assert_eq!(run.code, Some(0), "{run:?}");
+    let sessions = w.sql(async |conn| {
+        // The server counts a session when it ends; wait for the command's to be counted.
+        let mut sessions = 0;
+        for _ in 0..50 {
+            sessions = sqlx::query_scalar::<_, i64>(
+                "SELECT sessions FROM pg_stat_database WHERE datname = $1",
+            )
+            .bind(&database)
+            .fetch_one(&mut *conn)
+            .await
+            .unwrap();
+            if sessions > 0 {
+                // Any second connection would have ended by now too.
+                tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+                sessions = sqlx::query_scalar::<_, i64>(
+                    "SELECT sessions FROM pg_stat_database WHERE datname = $1",
+                )
+                .bind(&database)
+                .fetch_one(&mut *conn)
+                .await
+                .unwrap();
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        sessions
+    });
+    w.execute(&format!("DROP DATABASE {database} WITH (FORCE)"));
+    assert_eq!(sessions, 1, "`tenancy list` opened {sessions} connections");
 }
 
 #[test]

@@ -72,6 +72,14 @@ pub trait Backend: sqlx::Database + Scalars + sealed::Sealed {
     #[doc(hidden)]
     type Store: Store<Self>;
 
+    /// How the statements of a handle's executors are sent (PostgreSQL: behind PgBouncer or
+    /// not); carried by the handle and the [`TenantPool`](crate::TenantPool)s it gives out.
+    #[doc(hidden)]
+    fn mode_of(store: &Self::Store) -> Self::Mode {
+        let _ = store;
+        Self::Mode::default()
+    }
+
     /// Sends `statement` on the session's connection and returns its first row, if any.
     #[doc(hidden)]
     fn fetch_optional<'s>(
@@ -304,6 +312,13 @@ impl<'c, B: Backend> Session<'c, B> {
             mode: B::Mode::default(),
             bound,
         }
+    }
+
+    /// The same session, sending its statements in `mode` (e.g. the mode a
+    /// [`Tenants`](crate::Tenants) handle or a [`TenantPool`](crate::TenantPool) carries).
+    pub(crate) fn in_mode(mut self, mode: B::Mode) -> Self {
+        self.mode = mode;
+        self
     }
 
     /// The tenant the session's executor belongs to, if any.

@@ -84,18 +84,22 @@ impl<'c, B: SharedPool> Executor<'c> for &'c mut Transaction<'_, B> {
 impl<'c, B: Backend> Executor<'c> for &'c TenantPool<B> {
     fn __session(self, _tenant: Option<&Tenant>) -> BoxFuture<'c, Result<Session<'c, B>, Error>> {
         let acquire = self.sqlx_pool().acquire();
-        let tenant = self.tenant();
+        let (tenant, mode) = (self.tenant(), self.mode());
         Box::pin(async move {
             let conn = acquire.await?;
-            Ok(Session::owned(conn, Some(Cow::Borrowed(tenant))))
+            Ok(Session::owned(conn, Some(Cow::Borrowed(tenant))).in_mode(mode))
         })
     }
 }
 
 impl<'c, B: Backend> Executor<'c> for &'c mut TenantTransaction<B> {
     fn __session(self, _tenant: Option<&Tenant>) -> BoxFuture<'c, Result<Session<'c, B>, Error>> {
-        let (conn, tenant) = self.parts();
-        borrowed(conn, Some(Cow::Borrowed(tenant)))
+        let (conn, tenant, mode) = self.parts();
+        Box::pin(std::future::ready(Ok(Session::borrowing(
+            conn,
+            Some(Cow::Borrowed(tenant)),
+        )
+        .in_mode(mode))))
     }
 }
 

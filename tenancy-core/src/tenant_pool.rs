@@ -28,10 +28,24 @@ use crate::tenant::Tenant;
 /// tx.commit().await?;
 /// # Ok(()) }
 /// ```
-#[derive(Debug)]
+///
+/// It sends its statements the way its handle does: from a handle behind PgBouncer
+/// ([`PoolSettings::connect_tenants`](crate::postgres::PoolSettings::connect_tenants) with
+/// `?pgbouncer=true`, or [`Tenants::behind_pgbouncer`](crate::Tenants::behind_pgbouncer)), every
+/// statement through it and its transactions is one PgBouncer can serve.
 pub struct TenantPool<B: Backend> {
     pool: Pool<B>,
     tenant: Tenant,
+    mode: B::Mode,
+}
+
+impl<B: Backend> std::fmt::Debug for TenantPool<B> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TenantPool")
+            .field("pool", &self.pool)
+            .field("tenant", &self.tenant)
+            .finish_non_exhaustive()
+    }
 }
 
 impl<B: Backend> Clone for TenantPool<B> {
@@ -39,14 +53,20 @@ impl<B: Backend> Clone for TenantPool<B> {
         TenantPool {
             pool: self.pool.clone(),
             tenant: self.tenant.clone(),
+            mode: self.mode,
         }
     }
 }
 
 impl<B: Backend> TenantPool<B> {
-    /// `pool`, serving `tenant` only.
-    pub(crate) fn new(pool: Pool<B>, tenant: Tenant) -> Self {
-        TenantPool { pool, tenant }
+    /// `pool`, serving `tenant` only, sending in `mode`.
+    pub(crate) fn new(pool: Pool<B>, tenant: Tenant, mode: B::Mode) -> Self {
+        TenantPool { pool, tenant, mode }
+    }
+
+    /// How its statements are sent.
+    pub(crate) fn mode(&self) -> B::Mode {
+        self.mode
     }
 
     /// The tenant this pool serves.
@@ -71,16 +91,26 @@ impl<B: Backend> TenantPool<B> {
         Ok(TenantTransaction {
             tx,
             tenant: self.tenant.clone(),
+            mode: self.mode,
         })
     }
 }
 
 /// A transaction of a [`TenantPool`]: an executor for its tenant only (`&mut tx`). It
 /// dereferences to the connection for SQL of your own.
-#[derive(Debug)]
 pub struct TenantTransaction<B: Backend> {
     tx: Transaction<'static, B>,
     tenant: Tenant,
+    mode: B::Mode,
+}
+
+impl<B: Backend> std::fmt::Debug for TenantTransaction<B> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TenantTransaction")
+            .field("tx", &self.tx)
+            .field("tenant", &self.tenant)
+            .finish_non_exhaustive()
+    }
 }
 
 impl<B: Backend> TenantTransaction<B> {
@@ -107,9 +137,9 @@ impl<B: Backend> TenantTransaction<B> {
         })
     }
 
-    /// The connection and the tenant, borrowed together.
-    pub(crate) fn parts(&mut self) -> (&mut B::Connection, &Tenant) {
-        (&mut self.tx, &self.tenant)
+    /// The connection, the tenant and the mode, borrowed together.
+    pub(crate) fn parts(&mut self) -> (&mut B::Connection, &Tenant, B::Mode) {
+        (&mut self.tx, &self.tenant, self.mode)
     }
 }
 

@@ -405,3 +405,26 @@ async fn errors_say_each_thing_once_and_name_the_tenant() {
     );
     assert_eq!(err.to_string(), format!("database error in tenant \"{t}\""));
 }
+
+/// `verify-ca` verifies: with a CA that signed no certificate of the server, the connection is
+/// refused; the same server with `require` (encrypted, not verified) connects.
+#[tokio::test]
+async fn tls_verify_ca_with_a_wrong_ca_is_refused() {
+    let url = tenancy_testdb::tls_database_url().unwrap_or_else(|e| panic!("{e}"));
+    let require: sqlx::postgres::PgConnectOptions = url.parse().unwrap();
+    let conn = sqlx::PgConnection::connect_with(&require)
+        .await
+        .unwrap_or_else(|e| panic!("connect with {url}: {e}"));
+    conn.close().await.unwrap();
+    let wrong = require
+        .ssl_mode(sqlx::postgres::PgSslMode::VerifyCa)
+        .ssl_root_cert(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/fixtures/wrong-ca.pem"
+        ));
+    match sqlx::PgConnection::connect_with(&wrong).await {
+        Ok(_) => panic!("verify-ca accepted a server certificate the CA did not sign"),
+        // rustls's refusal, as the handshake's I/O error.
+        Err(e) => assert!(format!("{e:?}").contains("UnknownIssuer"), "{e:?}"),
+    }
+}

@@ -17,33 +17,42 @@ fn pgbouncer_url() -> String {
     tenancy_testdb::pgbouncer_url().unwrap_or_else(|e| panic!("{e}"))
 }
 
-async fn bounced_pool(connections: u32) -> PgPool {
+/// `PGBOUNCER_URL` with `?pgbouncer=true`: the one place the mode is said.
+fn flagged_url() -> String {
+    let url = pgbouncer_url();
+    let sep = if url.contains('?') { '&' } else { '?' };
+    format!("{url}{sep}pgbouncer=true")
+}
+
+/// A handle on `registry` with `migrations`, built from the flagged URL alone.
+async fn flagged_tenants(
+    connections: u32,
+    migrations: Vec<sqlx::migrate::Migration>,
+    registry: &str,
+) -> Tenants {
     PoolSettings::new()
-        .pgbouncer()
         .max_connections(connections)
-        .connect(&pgbouncer_url())
+        .connect_tenants(&flagged_url(), migrator(migrations))
         .await
         .expect("connect through PgBouncer")
+        .with_registry(registry)
+        .unwrap()
 }
 
 /// A `Tenants` handle behind PgBouncer on a private registry (dropped with its tenants by
-/// `Lifecycle`'s `Drop`, directly on the server), and its pool.
+/// `Lifecycle`'s `Drop`, directly on the server), built from `?pgbouncer=true` on the URL: no
+/// `PgBouncer(…)` wrapper and no `behind_pgbouncer()` below but in the one test of the wrapper
+/// for pools built by hand.
 struct Bounced {
-    pool: PgPool,
     lifecycle: Lifecycle,
 }
 
 impl Bounced {
     async fn new(connections: u32, migrations: Vec<sqlx::migrate::Migration>) -> Self {
-        let pool = bounced_pool(connections).await;
         let registry = tenancy_testdb::unique_name("bounce");
-        let tenants = Tenants::new(pool.clone(), migrator(migrations))
-            .unwrap()
-            .with_registry(&registry)
-            .unwrap()
-            .behind_pgbouncer();
+        let tenants = flagged_tenants(connections, migrations, &registry).await;
+        assert!(tenants.is_behind_pgbouncer());
         Bounced {
-            pool,
             lifecycle: Lifecycle::on_test_database(tenants, registry),
         }
     }
@@ -53,10 +62,8 @@ impl Bounced {
     }
 
     /// Another handle on the same registry with other migrations.
-    fn with_migrations(&self, migrations: Vec<sqlx::migrate::Migration>) -> Tenants {
-        self.lifecycle
-            .with_migrations(&self.pool, migrations)
-            .behind_pgbouncer()
+    async fn with_migrations(&self, migrations: Vec<sqlx::migrate::Migration>) -> Tenants {
+        flagged_tenants(4, migrations, &self.lifecycle.registry).await
     }
 }
 
@@ -68,7 +75,9 @@ async fn crud_and_queries_work_through_pgbouncer() {
         .create(tenancy_testdb::unique_name("pbc"))
         .await
         .unwrap();
-    let db = PgBouncer(&b.pool);
+    // The tenant's executor carries the handle's mode.
+    let pool = b.tenants().pool_for(&t).await.unwrap();
+    let db = &pool;
     let mut abu = Guard::new("Abu", "Guard").insert(db, &t).await.unwrap();
     let many = Guard::insert_many(
         db,
@@ -83,7 +92,8 @@ async fn crud_and_queries_work_through_pgbouncer() {
         .unwrap();
     abu.name = "Abu Bakr".into();
     abu.update(db, &t).await.unwrap();
-    let found = Guard::find(db, &t, abu.id).await.unwrap().unwrap();
+    // And so does the handle itself.
+    let found = Guard::find(b.tenants(), &t, abu.id).await.unwrap().unwrap();
     assert_eq!(
         (found.name.as_str(), found.position.as_str()),
         ("Abu Bakr", "Captain")
@@ -102,7 +112,7 @@ async fn crud_and_queries_work_through_pgbouncer() {
     assert_eq!(
         Guard::query(&t)
             .filter(Guard::NAME.eq("Ali"))
-            .delete(db)
+            .delete(b.tenants())
             .await
             .unwrap(),
         1
@@ -110,8 +120,42 @@ async fn crud_and_queries_work_through_pgbouncer() {
     found.clone().delete(db, &t).await.unwrap();
     assert_eq!(Guard::query(&t).count(db).await.unwrap(), 1);
 
-    // Inside the caller's own transaction, wrapped the same way.
-    let mut tx = b.pool.begin().await.unwrap();
+    // Inside the tenant's own transaction, which carries the mode too.
+    let mut tx = pool.begin().await.unwrap();
+    Guard::new("Tx", "Guard").insert(&mut tx, &t).await.unwrap();
+    assert_eq!(Guard::query(&t).count(&mut tx).await.unwrap(), 2);
+    tx.rollback().await.unwrap();
+    assert_eq!(Guard::query(&t).count(db).await.unwrap(), 1);
+}
+
+/// A pool built by hand is a plain sqlx pool: its executors are wrapped in `PgBouncer(…)`.
+#[tokio::test]
+async fn the_wrapper_serves_a_pool_built_by_hand() {
+    let pool: PgPool = PoolSettings::new()
+        .pgbouncer()
+        .max_connections(4)
+        .connect(&pgbouncer_url())
+        .await
+        .expect("connect through PgBouncer");
+    let registry = tenancy_testdb::unique_name("bounce");
+    let tenants = Tenants::new(pool.clone(), migrator(v1()))
+        .unwrap()
+        .with_registry(&registry)
+        .unwrap()
+        .behind_pgbouncer();
+    let l = Lifecycle::on_test_database(tenants, registry);
+    let t = l
+        .tenants
+        .create(tenancy_testdb::unique_name("pbw"))
+        .await
+        .unwrap();
+    let db = PgBouncer(&pool);
+    let abu = Guard::new("Abu", "Guard").insert(db, &t).await.unwrap();
+    assert_eq!(
+        Guard::find(db, &t, abu.id).await.unwrap().unwrap().name,
+        "Abu"
+    );
+    let mut tx = pool.begin().await.unwrap();
     Guard::new("Tx", "Guard")
         .insert(PgBouncer(&mut *tx), &t)
         .await
@@ -139,15 +183,14 @@ async fn tenants_sharing_server_connections_never_see_each_others_rows() {
         let rows: Vec<Guard> = (0..5)
             .map(|n| Guard::new(&format!("{t}-{n}"), t.as_str()))
             .collect();
-        Guard::insert_many(PgBouncer(&b.pool), &t, rows)
-            .await
-            .unwrap();
+        Guard::insert_many(b.tenants(), &t, rows).await.unwrap();
         tenants.push(t);
     }
     let tasks: Vec<_> = (0..32)
         .map(|task| {
-            let (pool, t) = (b.pool.clone(), tenants[task % tenants.len()].clone());
+            let (handle, t) = (b.tenants().clone(), tenants[task % tenants.len()].clone());
             tokio::spawn(async move {
+                let pool = handle.pool_for(&t).await.unwrap();
                 let mut pids = BTreeSet::new();
                 for _ in 0..25 {
                     let mut tx = pool.begin().await.unwrap();
@@ -157,10 +200,7 @@ async fn tenants_sharing_server_connections_never_see_each_others_rows() {
                         .await
                         .unwrap();
                     pids.insert(pid);
-                    let seen = Guard::query(&t)
-                        .fetch_all(PgBouncer(&mut *tx))
-                        .await
-                        .unwrap();
+                    let seen = Guard::query(&t).fetch_all(&mut tx).await.unwrap();
                     tx.commit().await.unwrap();
                     assert_eq!(seen.len(), 5, "tenant {t} saw {} rows", seen.len());
                     for g in &seen {
@@ -172,13 +212,12 @@ async fn tenants_sharing_server_connections_never_see_each_others_rows() {
                             g.position
                         );
                     }
-                    // And outside a transaction, through the library's own.
-                    let one = Guard::query(&t)
-                        .limit(1)
-                        .fetch_one(PgBouncer(&pool))
-                        .await
-                        .unwrap();
+                    // And outside a transaction, through the library's own: on the tenant's
+                    // pool and on the handle.
+                    let one = Guard::query(&t).limit(1).fetch_one(&pool).await.unwrap();
                     assert_eq!(one.position, t.as_str());
+                    let n = Guard::query(&t).count(&handle).await.unwrap();
+                    assert_eq!(n, 5);
                 }
                 (t, pids)
             })
@@ -228,18 +267,12 @@ async fn the_lifecycle_works_through_pgbouncer() {
         )
         .await
         .unwrap();
-    assert_eq!(
-        Guard::query(&hooked)
-            .count(PgBouncer(&b.pool))
-            .await
-            .unwrap(),
-        1
-    );
+    assert_eq!(Guard::query(&hooked).count(b.tenants()).await.unwrap(), 1);
     let listed = b.tenants().list().await.unwrap();
     assert_eq!(listed.len(), 4);
     assert!(b.tenants().exists(created[0].as_str()).await.unwrap());
 
-    let newer = b.with_migrations(v2());
+    let newer = b.with_migrations(v2()).await;
     let report = newer
         .migrate_all(MigrateOptions::default().concurrency(4))
         .await
@@ -272,7 +305,7 @@ async fn the_lifecycle_works_through_pgbouncer() {
         sqlx::migrate::MigrationType::Simple,
         "ALTER TABLE nope ADD x int",
     ));
-    let broken = b.with_migrations(broken);
+    let broken = b.with_migrations(broken).await;
     assert!(matches!(
         broken.migrate(created[0].as_str()).await,
         Err(tenancy::Error::Migration { version: 3, .. })

@@ -245,7 +245,7 @@ impl<B: Backend> Tenants<B> {
     pub async fn pool_for(&self, tenant: &Tenant) -> Result<TenantPool<B>, Error> {
         let tenant = self.parse(tenant.as_str())?;
         let pool = self.store().pool_for(&tenant).await?;
-        Ok(TenantPool::new(pool, tenant))
+        Ok(TenantPool::new(pool, tenant, B::mode_of(self.store())))
     }
 
     /// The registry's name.
@@ -445,18 +445,20 @@ impl<'c, B: Backend> crate::exec::Executor<'c> for &'c Tenants<B> {
         tenant: Option<&Tenant>,
     ) -> futures_util::future::BoxFuture<'c, Result<crate::backend::Session<'c, B>, Error>> {
         let tenant = tenant.cloned();
+        let mode = B::mode_of(self.store());
         Box::pin(async move {
             match tenant {
                 Some(tenant) => {
                     let pool = self.store().pool_for(&tenant).await?;
                     let conn = pool.acquire().await?;
-                    Ok(crate::backend::Session::owned(
-                        conn,
-                        Some(std::borrow::Cow::Owned(tenant)),
-                    ))
+                    Ok(
+                        crate::backend::Session::owned(conn, Some(std::borrow::Cow::Owned(tenant)))
+                            .in_mode(mode),
+                    )
                 }
                 None if <B::Dialect as crate::statement::Dialect>::QUALIFIES => Ok(
-                    crate::backend::Session::owned(self.pool().acquire().await?, None),
+                    crate::backend::Session::owned(self.pool().acquire().await?, None)
+                        .in_mode(mode),
                 ),
                 None => Err(Error::Unsupported {
                     operation: "a statement on several tenants",

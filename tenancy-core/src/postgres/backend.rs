@@ -142,6 +142,10 @@ impl Backend for Postgres {
     const MAX_BIND_PARAMS: usize = 65_535;
     type Store = PgStore;
 
+    fn mode_of(store: &PgStore) -> PgMode {
+        store.mode()
+    }
+
     async fn fetch_optional<'s>(
         session: &'s mut Session<'_, Self>,
         statement: &'s Statement<'_, Self>,

@@ -27,12 +27,22 @@ impl Tenants<Postgres> {
     }
 
     /// The same handle, for a pool that reaches PostgreSQL through PgBouncer in transaction
-    /// mode: every prepared statement of the lifecycle is unnamed and runs inside a transaction
-    /// (see [`PgBouncer`](crate::postgres::PgBouncer)). Build the pool with
-    /// [`PoolSettings::pgbouncer`](crate::postgres::PoolSettings::pgbouncer).
+    /// mode: every statement of the lifecycle, and every model statement sent through the
+    /// handle (`&tenants`), the [`TenantPool`](crate::TenantPool)s it gives out and their
+    /// transactions, is unnamed and runs inside a transaction (see
+    /// [`PgBouncer`](crate::postgres::PgBouncer)). Build the pool with
+    /// [`PoolSettings::pgbouncer`](crate::postgres::PoolSettings::pgbouncer), or build both with
+    /// [`PoolSettings::connect_tenants`](crate::postgres::PoolSettings::connect_tenants) and
+    /// `?pgbouncer=true`.
     pub fn behind_pgbouncer(self) -> Self {
         self.rebuild(|s| s.store.pgbouncer = true)
             .expect("the rest was checked when the handle was built")
+    }
+
+    /// Whether the handle sends its statements the way PgBouncer in transaction mode can serve
+    /// them ([`behind_pgbouncer`](Self::behind_pgbouncer)).
+    pub fn is_behind_pgbouncer(&self) -> bool {
+        !self.pg().persistent()
     }
 
     /// The same handle, told that the server is a Citus coordinator (or, with

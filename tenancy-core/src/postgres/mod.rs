@@ -27,7 +27,7 @@ mod testing;
 
 pub use citus::{CitusError, CitusRefusal, Flavour, InvalidNode, MoveMode, Node, Placement};
 pub use pgbouncer::PgBouncer;
-pub use pool::{PoolSettings, STATEMENTS_PER_MODEL};
+pub use pool::{PoolSettings, PGBOUNCER_PARAM, STATEMENTS_PER_MODEL};
 #[cfg(feature = "testing")]
 pub use testing::{RollbackArg, RollbackTenant};
 #[cfg(feature = "testing")]

@@ -2,9 +2,16 @@
 
 use std::time::Duration;
 
+use sqlx::migrate::Migrator;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+use sqlx::Postgres;
 
 use crate::error::Error;
+use crate::lifecycle::Tenants;
+
+/// The URL parameter that says the server is reached through PgBouncer in transaction mode
+/// (`?pgbouncer=true`, the name Prisma uses); read and removed before sqlx sees the URL.
+pub const PGBOUNCER_PARAM: &str = "pgbouncer";
 
 /// Statements one model can have prepared per tenant: insert, find, update, delete and a few
 /// query shapes.
@@ -90,13 +97,34 @@ impl PoolSettings {
         self
     }
 
-    /// For a server reached through PgBouncer in transaction mode: no statement cache (the
-    /// statements must be unnamed). Pass the pool's executors wrapped in
-    /// [`PgBouncer`](crate::postgres::PgBouncer), and build [`Tenants`](crate::Tenants) with
-    /// [`behind_pgbouncer`](crate::Tenants::behind_pgbouncer).
+    /// For a server reached through PgBouncer in transaction mode, as `?pgbouncer=true` on the
+    /// URL says: no statement cache (the statements must be unnamed), and the handle
+    /// [`connect_tenants`](Self::connect_tenants) builds sends every statement the way
+    /// PgBouncer can serve. A pool built with [`connect`](Self::connect) is a plain sqlx pool:
+    /// build [`Tenants`](crate::Tenants) on it with
+    /// [`behind_pgbouncer`](crate::Tenants::behind_pgbouncer), and wrap its own executors in
+    /// [`PgBouncer`](crate::postgres::PgBouncer).
     pub fn pgbouncer(mut self) -> Self {
         self.pgbouncer = true;
         self
+    }
+
+    /// Whether these settings are for a server behind PgBouncer ([`pgbouncer`](Self::pgbouncer)).
+    pub fn is_pgbouncer(&self) -> bool {
+        self.pgbouncer
+    }
+
+    /// These settings with what `url` says of them (`?pgbouncer=true` turns on
+    /// [`pgbouncer`](Self::pgbouncer); `false` leaves the settings as they are), and the
+    /// connect options of `url` without that parameter, the statement cache sized.
+    ///
+    /// An unparseable URL, or a `pgbouncer` value other than `true` or `false`, is an
+    /// [`Error::Database`] holding sqlx's configuration error.
+    pub fn with_url(self, url: &str) -> Result<(Self, PgConnectOptions), Error> {
+        let (pgbouncer, url) = take_pgbouncer(url)?;
+        let settings = if pgbouncer { self.pgbouncer() } else { self };
+        let options = settings.connect_options(url.parse()?);
+        Ok((settings, options))
     }
 
     /// The statement cache capacity per connection these settings give: 0 behind PgBouncer,
@@ -127,14 +155,84 @@ impl PoolSettings {
     }
 
     /// Connects a pool to `url` with these settings. The URL's own parameters (e.g.
-    /// `sslmode=require`) apply.
+    /// `sslmode=require`) apply; `pgbouncer=true` sizes the statement cache to 0 (see
+    /// [`with_url`](Self::with_url)), but a plain pool cannot carry the mode to the statements
+    /// sent through it: prefer [`connect_tenants`](Self::connect_tenants).
     pub async fn connect(&self, url: &str) -> Result<PgPool, Error> {
-        let options: PgConnectOptions = url.parse()?;
-        Ok(self
-            .pool_options()
-            .connect_with(self.connect_options(options))
-            .await?)
+        let (settings, options) = self.clone().with_url(url)?;
+        Ok(settings.pool_options().connect_with(options).await?)
     }
+
+    /// Connects a pool to `url` with these settings and builds the lifecycle handle on it with
+    /// the tenant migrations of `migrator`. Behind PgBouncer (`?pgbouncer=true` on the URL, or
+    /// [`pgbouncer`](Self::pgbouncer)) the handle carries the mode: every statement sent through
+    /// it, the [`TenantPool`](crate::TenantPool)s it gives out and their transactions is an
+    /// unnamed statement inside a transaction, with no `PgBouncer(…)` wrapper.
+    ///
+    /// ```no_run
+    /// # async fn demo(migrator: sqlx::migrate::Migrator) -> Result<(), tenancy_core::Error> {
+    /// use tenancy_core::postgres::PoolSettings;
+    /// let tenants = PoolSettings::new()
+    ///     .connect_tenants("postgres://app@pgbouncer:6432/app?pgbouncer=true", migrator)
+    ///     .await?;
+    /// assert!(tenants.is_behind_pgbouncer());
+    /// # Ok(()) }
+    /// ```
+    pub async fn connect_tenants(
+        &self,
+        url: &str,
+        migrator: Migrator,
+    ) -> Result<Tenants<Postgres>, Error> {
+        let (settings, options) = self.clone().with_url(url)?;
+        let pool = settings.pool_options().connect_with(options).await?;
+        let tenants = Tenants::new(pool, migrator)?;
+        Ok(if settings.pgbouncer {
+            tenants.behind_pgbouncer()
+        } else {
+            tenants
+        })
+    }
+}
+
+/// Whether `url` says `pgbouncer=true`, and `url` without its `pgbouncer` parameters.
+fn take_pgbouncer(url: &str) -> Result<(bool, String), Error> {
+    let (head, fragment) = match url.split_once('#') {
+        Some((head, fragment)) => (head, Some(fragment)),
+        None => (url, None),
+    };
+    let Some((base, query)) = head.split_once('?') else {
+        return Ok((false, url.to_owned()));
+    };
+    let mut pgbouncer = false;
+    let mut kept = Vec::new();
+    for pair in query.split('&') {
+        let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+        if key != PGBOUNCER_PARAM {
+            kept.push(pair);
+            continue;
+        }
+        pgbouncer = match value {
+            "true" => true,
+            "false" => false,
+            other => {
+                return Err(sqlx::Error::Configuration(
+                    format!("{PGBOUNCER_PARAM}={other:?} in the URL: it is true or false").into(),
+                )
+                .into())
+            }
+        };
+    }
+    let kept: Vec<&str> = kept.into_iter().filter(|p| !p.is_empty()).collect();
+    let mut out = base.to_owned();
+    if !kept.is_empty() {
+        out.push('?');
+        out.push_str(&kept.join("&"));
+    }
+    if let Some(fragment) = fragment {
+        out.push('#');
+        out.push_str(fragment);
+    }
+    Ok((pgbouncer, out))
 }
 
 #[cfg(test)]
@@ -163,5 +261,38 @@ mod tests {
                 .statement_cache_capacity(),
             usize::MAX
         );
+    }
+
+    #[test]
+    fn the_url_says_pgbouncer_and_loses_the_parameter() {
+        let take = |url: &str| take_pgbouncer(url).unwrap();
+        assert_eq!(take("postgres://h/db"), (false, "postgres://h/db".into()));
+        assert_eq!(
+            take("postgres://h/db?pgbouncer=true"),
+            (true, "postgres://h/db".into())
+        );
+        assert_eq!(
+            take("postgres://h/db?sslmode=require&pgbouncer=true&application_name=a"),
+            (
+                true,
+                "postgres://h/db?sslmode=require&application_name=a".into()
+            )
+        );
+        assert_eq!(
+            take("postgres://h/db?pgbouncer=false&sslmode=disable"),
+            (false, "postgres://h/db?sslmode=disable".into())
+        );
+        assert!(matches!(
+            take_pgbouncer("postgres://h/db?pgbouncer=yes"),
+            Err(Error::Database { .. })
+        ));
+        let (settings, options) = PoolSettings::new()
+            .with_url("postgres://h:6432/db?pgbouncer=true")
+            .unwrap();
+        assert!(settings.is_pgbouncer());
+        assert_eq!(settings.statement_cache_capacity(), 0);
+        assert_eq!(options.get_port(), 6432);
+        let (settings, _) = PoolSettings::new().with_url("postgres://h/db").unwrap();
+        assert!(!settings.is_pgbouncer());
     }
 }

@@ -16,7 +16,7 @@ use sqlx::pool::PoolConnection;
 use sqlx::postgres::{PgArguments, PgConnection, PgPool, PgRow};
 use sqlx::{Arguments, AssertSqlSafe, FromRow, Postgres, Row};
 
-use super::args;
+use super::{args, PgMode};
 use super::citus::{self, Flavour};
 use super::sql::{self, BatchOptions};
 use crate::error::{Error, LockHolder};
@@ -93,6 +93,13 @@ impl PgStore {
             .execute(&self.pool)
             .await
             .is_ok()
+    }
+
+    /// How the handle's executors send their statements.
+    pub(crate) fn mode(&self) -> PgMode {
+        PgMode {
+            pgbouncer: self.pgbouncer,
+        }
     }
 
     /// Whether statements are kept prepared on the connection (not behind PgBouncer).

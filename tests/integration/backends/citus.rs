@@ -761,3 +761,35 @@ pub const SHARED_PLANS_DDL: &[&str] = &[
          END IF;
      END $$",
 ];
+
+/// The cluster's URL as printed, without `sslmode` (sqlx's default `prefer`), connects
+/// encrypted although the cluster's certificate is the self-signed X.509 version-1 one Citus
+/// generates (which rustls cannot parse): as with libpq, `prefer` and `require` do not verify.
+#[tokio::test]
+async fn the_clusters_url_without_sslmode_connects_encrypted() {
+    use sqlx::Connection;
+    let url = citus_url();
+    let (base, query) = url.split_once('?').unwrap_or((&url, ""));
+    let kept: Vec<&str> = query
+        .split('&')
+        .filter(|p| !p.is_empty() && !p.starts_with("sslmode="))
+        .collect();
+    let plain = if kept.is_empty() {
+        base.to_owned()
+    } else {
+        format!("{base}?{}", kept.join("&"))
+    };
+    let sep = if kept.is_empty() { '?' } else { '&' };
+    for url in [plain.clone(), format!("{plain}{sep}sslmode=require")] {
+        let mut conn = sqlx::PgConnection::connect(&url)
+            .await
+            .unwrap_or_else(|e| panic!("connect with {url}: {e}"));
+        let ssl: bool =
+            sqlx::query_scalar("SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()")
+                .fetch_one(&mut conn)
+                .await
+                .unwrap();
+        assert!(ssl, "{url}: the connection is not encrypted");
+        conn.close().await.unwrap();
+    }
+}
