@@ -39,14 +39,7 @@ pub struct TenantPool<B: Backend> {
     mode: B::Mode,
 }
 
-impl<B: Backend> std::fmt::Debug for TenantPool<B> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("TenantPool")
-            .field("pool", &self.pool)
-            .field("tenant", &self.tenant)
-            .finish_non_exhaustive()
-    }
-}
+debug_fields!(TenantPool<B: Backend> { pool, tenant, .. });
 
 impl<B: Backend> Clone for TenantPool<B> {
     fn clone(&self) -> Self {
@@ -104,14 +97,7 @@ pub struct TenantTransaction<B: Backend> {
     mode: B::Mode,
 }
 
-impl<B: Backend> std::fmt::Debug for TenantTransaction<B> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("TenantTransaction")
-            .field("tx", &self.tx)
-            .field("tenant", &self.tenant)
-            .finish_non_exhaustive()
-    }
-}
+debug_fields!(TenantTransaction<B: Backend> { tx, tenant, .. });
 
 impl<B: Backend> TenantTransaction<B> {
     /// The tenant this transaction serves.

@@ -32,6 +32,7 @@ macro_rules! spans {
     )*) => {$(
         $(#[$doc])*
         #[allow(unused_variables)]
+        #[cfg_attr(not(feature = "tracing"), allow(clippy::extra_unused_type_parameters))]
         pub(crate) fn $name<B: Backend>(operation: &'static str, $($arg: $ty),*) -> Span {
             #[cfg(feature = "tracing")]
             return tracing::$level!(

@@ -16,12 +16,6 @@ impl Dialect for MySqlDialect {
     const INTEGER_TYPE: &'static str = "SIGNED";
     const ON_DUPLICATE_KEY: bool = true;
     const FLOAT_TYPE: &'static str = "DOUBLE";
-
-    fn quote_ident(out: &mut String, ident: &str) {
-        crate::ident::quote_into(out, ident, '`')
-    }
-
-    fn placeholder(out: &mut String, _n: usize) {
-        out.push('?');
-    }
+    const QUOTE: char = '`';
+    const PLACEHOLDER: char = '?';
 }

@@ -11,15 +11,8 @@ impl Dialect for PgDialect {
     const RETURNING: bool = true;
     const NUMBERED_PARAMS: bool = true;
     const FLOAT_TYPE: &'static str = "DOUBLE PRECISION";
-
-    fn quote_ident(out: &mut String, ident: &str) {
-        crate::ident::double_quote_into(out, ident)
-    }
-
-    fn placeholder(out: &mut String, n: usize) {
-        out.push('$');
-        crate::statement::push_decimal(out, n);
-    }
+    const QUOTE: char = '"';
+    const PLACEHOLDER: char = '$';
 }
 
 /// How a PostgreSQL session sends its statements.

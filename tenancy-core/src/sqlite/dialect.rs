@@ -15,13 +15,6 @@ impl Dialect for SqliteDialect {
     const QUALIFIES: bool = false;
     const INTEGER_TYPE: &'static str = "INTEGER";
     const FLOAT_TYPE: &'static str = "REAL";
-
-    fn quote_ident(out: &mut String, ident: &str) {
-        crate::ident::double_quote_into(out, ident)
-    }
-
-    fn placeholder(out: &mut String, n: usize) {
-        out.push('?');
-        crate::statement::push_decimal(out, n);
-    }
+    const QUOTE: char = '"';
+    const PLACEHOLDER: char = '?';
 }

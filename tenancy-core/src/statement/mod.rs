@@ -24,5 +24,5 @@ pub(crate) use predicate::{Exists, Op, OrderTerm, Predicate, Window};
 pub(crate) use raw::raw;
 #[cfg(test)]
 pub(crate) use raw::RawTemplateError;
-pub(crate) use sql::{push_decimal, Shape, Sql, Value};
 pub use sql::{Dialect, Statement};
+pub(crate) use sql::{Shape, Sql, Value};

@@ -41,14 +41,28 @@ pub trait Dialect: Send + Sync + 'static {
     const INTEGER_TYPE: &'static str = "BIGINT";
     /// The type a `CAST` to a double-precision float names.
     const FLOAT_TYPE: &'static str;
+    /// The quote around identifiers (`"`; MySQL: `` ` ``); one inside a name is doubled.
+    const QUOTE: char;
+    /// What a placeholder starts with (`$`, `?`); followed by the value's number (1-based)
+    /// where [`NUMBERED_PARAMS`](Self::NUMBERED_PARAMS).
+    const PLACEHOLDER: char;
+
     /// Appends `ident` as a quoted identifier.
-    fn quote_ident(out: &mut String, ident: &str);
+    fn quote_ident(out: &mut String, ident: &str) {
+        crate::ident::quote_into(out, ident, Self::QUOTE)
+    }
+
     /// Appends the placeholder of the `n`-th bound value (1-based).
-    fn placeholder(out: &mut String, n: usize);
+    fn placeholder(out: &mut String, n: usize) {
+        out.push(Self::PLACEHOLDER);
+        if Self::NUMBERED_PARAMS {
+            push_decimal(out, n);
+        }
+    }
 }
 
 /// Appends `n` in decimal (a placeholder's number), without the formatting machinery.
-pub(crate) fn push_decimal(out: &mut String, mut n: usize) {
+fn push_decimal(out: &mut String, mut n: usize) {
     let mut digits = [0u8; 20];
     let mut start = digits.len();
     loop {
