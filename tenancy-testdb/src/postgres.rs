@@ -315,6 +315,10 @@ impl Cluster {
             "7",
             "-subj",
             "/CN=localhost",
+            // A server's certificate, not a CA's (openssl's default for -x509), so that a
+            // verifying client refuses it for its issuer, as it would a real server's.
+            "-addext",
+            "basicConstraints=critical,CA:FALSE",
             "-keyout",
             &key,
             "-out",
