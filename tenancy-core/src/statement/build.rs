@@ -122,15 +122,13 @@ pub(crate) fn update<'a, D: Dialect, B: Database>(
     columns: &[usize],
 ) -> Statement<'a, B> {
     // The columns as a set of at most 64, in ascending order: then the set says the text.
+    let ascending = columns.windows(2).all(|pair| pair[0] < pair[1]);
     let set = columns
-        .windows(2)
-        .all(|pair| pair[0] < pair[1])
-        .then(|| {
-            columns.iter().try_fold(0u64, |set, &c| {
-                set.checked_add(1u64.checked_shl(u32::try_from(c).ok()?)?)
-            })
+        .iter()
+        .try_fold(0u64, |set, &c| {
+            Some(set | 1u64.checked_shl(u32::try_from(c).ok()?)?)
         })
-        .flatten();
+        .filter(|_| ascending);
     let mut sql = match set {
         Some(set) => Sql::<D, B>::reusing("UPDATE ", Shape::Update(set), tenant, table),
         None => Sql::<D, B>::new("UPDATE "),

@@ -248,16 +248,25 @@ pub(crate) struct Sql<'a, D: Dialect, B: Database> {
 
 impl<'a, D: Dialect, B: Database> Sql<'a, D, B> {
     pub(crate) fn new(start: &str) -> Self {
+        Self::starting(start, None)
+    }
+
+    /// A builder whose text begins with `start`, keeping it under `keep` when finished.
+    fn starting(start: &str, keep: Option<TextKey>) -> Self {
         let mut text = String::with_capacity(128);
         text.push_str(start);
+        Self::with_text(text, None, keep)
+    }
+
+    fn with_text(text: String, reused: Option<Arc<str>>, keep: Option<TextKey>) -> Self {
         Sql {
             text,
             params: 0,
             values: Vec::new(),
             reuse: false,
             last_table: (0, 0, 0),
-            reused: None,
-            keep: None,
+            reused,
+            keep,
             dialect: PhantomData,
         }
     }
@@ -275,15 +284,9 @@ impl<'a, D: Dialect, B: Database> Sql<'a, D, B> {
             tenant.clone(),
         );
         match TEXTS.with(|texts| texts.borrow().get(&key).cloned()) {
-            Some(text) => Sql {
-                text: String::new(),
-                reused: Some(text),
-                ..Sql::new("")
-            },
-            None => Sql {
-                keep: Some(key),
-                ..Sql::new(start)
-            },
+            // No text to write: nothing allocated for one.
+            Some(text) => Self::with_text(String::new(), Some(text), None),
+            None => Self::starting(start, Some(key)),
         }
     }
 
