@@ -258,6 +258,22 @@ impl Lifecycle {
         Lifecycle { tenants, registry }
     }
 
+    /// A new tenant (`old_…`) with one guard, Abu, written through its own pool, which the
+    /// caller keeps holding.
+    pub async fn tenant_with_a_held_pool(&self) -> (Tenant, tenancy::TenantPool<Db>) {
+        let old = self
+            .tenants
+            .create(tenancy_testdb::unique_name("old"))
+            .await
+            .unwrap();
+        let held = self.tenants.pool_for(&old).await.unwrap();
+        Guard::new("Abu", "Guard")
+            .insert(&held, &old)
+            .await
+            .unwrap();
+        (old, held)
+    }
+
     /// Another handle on the same registry with other migrations (a newer build of the app).
     pub fn with_migrations(&self, pool: &Pool, migrations: Vec<Migration>) -> Tenants<Db> {
         Tenants::new(pool.pool().clone(), migrator(migrations))
@@ -390,16 +406,7 @@ async fn a_dropped_tenant_is_a_typed_error_not_a_fresh_empty_file() {
 async fn rename_moves_the_file_and_closes_the_old_pool() {
     let pool = pool().await;
     let l = Lifecycle::new(&pool, v1()).await;
-    let old = l
-        .tenants
-        .create(tenancy_testdb::unique_name("old"))
-        .await
-        .unwrap();
-    let held = l.tenants.pool_for(&old).await.unwrap();
-    Guard::new("Abu", "Guard")
-        .insert(&held, &old)
-        .await
-        .unwrap();
+    let (old, held) = l.tenant_with_a_held_pool().await;
     let new = l
         .tenants
         .rename(old.as_str(), tenancy_testdb::unique_name("new"))
@@ -429,16 +436,7 @@ async fn rename_moves_the_file_and_closes_the_old_pool() {
 async fn a_held_pool_is_refused_from_the_start_of_a_rename() {
     let pool = pool().await;
     let l = Lifecycle::new(&pool, v1()).await;
-    let old = l
-        .tenants
-        .create(tenancy_testdb::unique_name("old"))
-        .await
-        .unwrap();
-    let held = l.tenants.pool_for(&old).await.unwrap();
-    Guard::new("Abu", "Guard")
-        .insert(&held, &old)
-        .await
-        .unwrap();
+    let (old, held) = l.tenant_with_a_held_pool().await;
     let in_use = held.begin().await.unwrap();
     let tenants = l.tenants.clone();
     let (from, to) = (old.clone(), tenancy_testdb::unique_name("new"));
