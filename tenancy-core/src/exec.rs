@@ -191,7 +191,8 @@ impl<B: Backend> Session<'_, B> {
         statement: &Statement<'_, B>,
     ) -> Result<Option<B::Row>, Error> {
         let span = self.span(about, statement)?;
-        sent::<B, _>(about, span, B::fetch_optional(self, statement)).await
+        trace::in_span!(span, B::fetch_optional(self, statement))
+            .map_err(|e| from_db::<B>(e, about.tenant, about.table))
     }
 
     /// Sends `statement` and hands each row to `each` as it arrives; returns how many.
@@ -202,7 +203,8 @@ impl<B: Backend> Session<'_, B> {
         each: Each<'_, B>,
     ) -> Result<u64, Error> {
         let span = self.span(about, statement)?;
-        sent::<B, _>(about, span, B::fetch_each(self, statement, each)).await
+        trace::in_span!(span, B::fetch_each(self, statement, each))
+            .map_err(|e| from_db::<B>(e, about.tenant, about.table))
     }
 
     /// Sends `statement` and returns its rows.
@@ -227,18 +229,7 @@ impl<B: Backend> Session<'_, B> {
         statement: &Statement<'_, B>,
     ) -> Result<u64, Error> {
         let span = self.span(about, statement)?;
-        sent::<B, _>(about, span, B::execute(self, statement)).await
+        trace::in_span!(span, B::execute(self, statement))
+            .map_err(|e| from_db::<B>(e, about.tenant, about.table))
     }
-}
-
-/// What `sending` (a statement about `about`) returns, awaited inside `span`; a database error
-/// names the statement's tenant and table.
-async fn sent<B: Backend, T>(
-    about: About<'_>,
-    span: trace::Span,
-    sending: impl std::future::Future<Output = Result<T, sqlx::Error>>,
-) -> Result<T, Error> {
-    trace::within(span, sending)
-        .await
-        .map_err(|e| from_db::<B>(e, about.tenant, about.table))
 }

@@ -28,51 +28,97 @@ pub(crate) struct Span;
 macro_rules! spans {
     ($(
         $(#[$doc:meta])*
-        fn $name:ident($($arg:ident: $ty:ty),*) = $level:ident!($span:literal, $($field:tt)*);
+        fn $name:ident($($arg:ident: $ty:ty),*) = $level:ident $span:literal { $($field:tt)* }
     )*) => {$(
         $(#[$doc])*
         #[allow(unused_variables)]
         #[cfg_attr(not(feature = "tracing"), allow(clippy::extra_unused_type_parameters))]
         pub(crate) fn $name<B: Backend>(operation: &'static str, $($arg: $ty),*) -> Span {
             #[cfg(feature = "tracing")]
-            return tracing::$level!(
-                $span,
-                db.system = B::DB_SYSTEM,
-                db.operation.name = operation,
-                $($field)*
-            );
+            {
+                if unheard(tracing::Level::$level) {
+                    return Span::none();
+                }
+                tracing::span!(
+                    tracing::Level::$level,
+                    $span,
+                    db.system = B::DB_SYSTEM,
+                    db.operation.name = operation,
+                    $($field)*
+                )
+            }
             #[cfg(not(feature = "tracing"))]
             Span
         }
     )*};
 }
 
-spans! {
-    /// One generated statement on `tenant`'s `table`.
-    fn statement(tenant: &Tenant, table: &str, sql: &str) = debug_span!(
-        "tenancy.statement",
-        db.collection.name = table, db.query.text = sql, tenancy.tenant = %tenant
-    );
-    /// One generated statement on the `table` of `tenants` tenants at once.
-    fn across(tenants: usize, table: &str, sql: &str) = debug_span!(
-        "tenancy.statement",
-        db.collection.name = table, db.query.text = sql, tenancy.tenants = tenants
-    );
-    /// A lifecycle operation (`create`, `drop`, `rename`, `for_each`) on one tenant.
-    fn lifecycle(tenant: &Tenant) = info_span!("tenancy.lifecycle", tenancy.tenant = %tenant);
-    /// Migrating (or rolling back) one tenant to version `target`.
-    fn migration(tenant: &Tenant, target: Option<i64>) = info_span!(
-        "tenancy.lifecycle",
-        tenancy.tenant = %tenant, tenancy.migration.target = target
-    );
-    /// A run over many tenants (`migrate_all`, `rollback_all`, `for_each`).
-    fn run(target: Option<i64>) = info_span!("tenancy.run", tenancy.migration.target = target);
+/// Whether a span at `level` would reach nobody: no subscriber wants that level, and either a
+/// subscriber is set or the `log` crate's logger (tracing's fallback when none is, which sqlx
+/// turns on) is below it. Such a span is not built at all: building a disabled one still
+/// formats its fields for the fallback, and awaiting inside it still enters and leaves it.
+#[cfg(feature = "tracing")]
+fn unheard(level: tracing::Level) -> bool {
+    let log = match level {
+        tracing::Level::ERROR => log::LevelFilter::Error,
+        tracing::Level::WARN => log::LevelFilter::Warn,
+        tracing::Level::INFO => log::LevelFilter::Info,
+        tracing::Level::DEBUG => log::LevelFilter::Debug,
+        tracing::Level::TRACE => log::LevelFilter::Trace,
+    };
+    level > tracing::level_filters::LevelFilter::current()
+        && (tracing::dispatcher::has_been_set() || log::max_level() < log)
 }
 
-/// Runs `future` inside `span`.
+spans! {
+    /// One generated statement on `tenant`'s `table`.
+    fn statement(tenant: &Tenant, table: &str, sql: &str) = DEBUG "tenancy.statement" {
+        db.collection.name = table, db.query.text = sql, tenancy.tenant = %tenant
+    }
+    /// One generated statement on the `table` of `tenants` tenants at once.
+    fn across(tenants: usize, table: &str, sql: &str) = DEBUG "tenancy.statement" {
+        db.collection.name = table, db.query.text = sql, tenancy.tenants = tenants
+    }
+    /// A lifecycle operation (`create`, `drop`, `rename`, `for_each`) on one tenant.
+    fn lifecycle(tenant: &Tenant) = INFO "tenancy.lifecycle" { tenancy.tenant = %tenant }
+    /// Migrating (or rolling back) one tenant to version `target`.
+    fn migration(tenant: &Tenant, target: Option<i64>) = INFO "tenancy.lifecycle" {
+        tenancy.tenant = %tenant, tenancy.migration.target = target
+    }
+    /// A run over many tenants (`migrate_all`, `rollback_all`, `for_each`).
+    fn run(target: Option<i64>) = INFO "tenancy.run" { tenancy.migration.target = target }
+}
+
+/// `$future.await` inside `$span` (a span nobody hears is not entered), written where it is
+/// awaited: a hot path's future (a statement's) is built in place instead of being moved into
+/// [`within`]'s.
+macro_rules! in_span {
+    ($span:expr, $future:expr) => {{
+        let span: $crate::trace::Span = $span;
+        #[cfg(feature = "tracing")]
+        let output = if span.is_none() {
+            $future.await
+        } else {
+            tracing::Instrument::instrument($future, span).await
+        };
+        #[cfg(not(feature = "tracing"))]
+        let output = {
+            let _ = span;
+            $future.await
+        };
+        output
+    }};
+}
+pub(crate) use in_span;
+
+/// Runs `future` inside `span` (a span nobody hears is not entered).
 pub(crate) async fn within<F: Future>(span: Span, future: F) -> F::Output {
     #[cfg(feature = "tracing")]
-    return tracing::Instrument::instrument(future, span).await;
+    return if span.is_none() {
+        future.await
+    } else {
+        tracing::Instrument::instrument(future, span).await
+    };
     #[cfg(not(feature = "tracing"))]
     {
         let _ = span;

@@ -53,5 +53,6 @@ mod lifecycle_support;
 mod migrations;
 mod names;
 mod pgbouncer;
+mod spans;
 mod testing;
 mod types;

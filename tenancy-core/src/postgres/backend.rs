@@ -35,23 +35,11 @@ where
     }
 }
 
-/// What a statement's caller wants back (the PostgreSQL room's own: one sending path with its
-/// retry serves them all).
+/// What a statement's caller wants back behind PgBouncer.
 enum Want<'w> {
     Optional,
     Each(Each<'w, Postgres>),
     Affected,
-}
-
-impl Want<'_> {
-    /// The same request, for a statement sent again (a retry).
-    fn again(&mut self) -> Want<'_> {
-        match self {
-            Want::Optional => Want::Optional,
-            Want::Each(each) => Want::Each(&mut **each),
-            Want::Affected => Want::Affected,
-        }
-    }
 }
 
 /// What a statement returned, as asked for with the matching [`Want`].
@@ -76,55 +64,63 @@ impl Fetched {
     }
 }
 
-/// Sends `statement` on the session's connection: behind PgBouncer as an unnamed statement in a
-/// transaction (the caller's, or one of its own); otherwise as a cached prepared statement,
-/// re-prepared once if a migration changed its result type.
-async fn send(
+/// Sends `$statement` on `$session`'s connection as a cached prepared statement, awaiting
+/// `$run` (a use of the bound query `$query` on the connection `$conn`); re-prepared once if a
+/// migration changed its result type. Written in place (not a function taking a closure) so
+/// that the hot path is one future, not three nested ones. A stale plan is refused when the
+/// statement is bound, before any row is sent, so a `fetch_each` has handed nothing over when
+/// it is retried.
+macro_rules! prepared {
+    ($session:expr, $statement:expr, |$query:ident, $conn:ident| $run:expr) => {{
+        let $conn = $session.conn();
+        let first = {
+            let $query = sqlx::query_with($statement.sql_str(), $statement.arguments()?);
+            $run.await
+        };
+        match first {
+            Err(err) if is_stale_plan(&err) => {
+                $conn.clear_cached_statements().await?;
+                if $conn.is_in_transaction() {
+                    return Err(err);
+                }
+                let $query = sqlx::query_with($statement.sql_str(), $statement.arguments()?);
+                $run.await
+            }
+            other => other,
+        }
+    }};
+}
+
+/// Sends `statement` behind PgBouncer: an unnamed statement in a transaction (the caller's, or
+/// one of its own).
+async fn unnamed(
     session: &mut Session<'_, Postgres>,
     statement: &Statement<'_, Postgres>,
-    mut want: Want<'_>,
+    want: Want<'_>,
 ) -> Result<Fetched, sqlx::Error> {
-    let pgbouncer = session.mode.pgbouncer;
     let conn = session.conn();
-    let sql = || statement.sql_str();
-    if pgbouncer {
-        if conn.is_in_transaction() {
-            return once(conn, sql(), statement.arguments()?, false, want).await;
-        }
-        let mut tx = conn.begin().await?;
-        return match once(&mut tx, sql(), statement.arguments()?, false, want).await {
-            Ok(fetched) => {
-                tx.commit().await?;
-                Ok(fetched)
-            }
-            Err(err) => {
-                let _ = tx.rollback().await;
-                Err(err)
-            }
-        };
+    if conn.is_in_transaction() {
+        return once(conn, statement, want).await;
     }
-    // A stale plan is refused when the statement is bound, before any row is sent, so a
-    // `Want::Each` has handed nothing over when it is retried.
-    match once(conn, sql(), statement.arguments()?, true, want.again()).await {
-        Err(err) if is_stale_plan(&err) => {
-            conn.clear_cached_statements().await?;
-            if conn.is_in_transaction() {
-                return Err(err);
-            }
-            once(conn, sql(), statement.arguments()?, true, want).await
+    let mut tx = conn.begin().await?;
+    match once(&mut tx, statement, want).await {
+        Ok(fetched) => {
+            tx.commit().await?;
+            Ok(fetched)
         }
-        other => other,
+        Err(err) => {
+            let _ = tx.rollback().await;
+            Err(err)
+        }
     }
 }
 
 async fn once(
     conn: &mut PgConnection,
-    sql: sqlx::SqlStr,
-    args: PgArguments,
-    persistent: bool,
+    statement: &Statement<'_, Postgres>,
     want: Want<'_>,
 ) -> Result<Fetched, sqlx::Error> {
-    let query = sqlx::query_with(sql, args).persistent(persistent);
+    let query = sqlx::query_with(statement.sql_str(), statement.arguments()?).persistent(false);
     Ok(match want {
         Want::Optional => Fetched::Optional(query.fetch_optional(conn).await?),
         Want::Each(each) => {
@@ -150,7 +146,10 @@ impl Backend for Postgres {
         session: &'s mut Session<'_, Self>,
         statement: &'s Statement<'_, Self>,
     ) -> Result<Option<PgRow>, sqlx::Error> {
-        Ok(send(session, statement, Want::Optional).await?.optional())
+        if session.mode.pgbouncer {
+            return Ok(unnamed(session, statement, Want::Optional).await?.optional());
+        }
+        prepared!(session, statement, |query, conn| query.fetch_optional(&mut *conn))
     }
 
     async fn fetch_each<'s>(
@@ -158,14 +157,24 @@ impl Backend for Postgres {
         statement: &'s Statement<'_, Self>,
         each: Each<'s, Self>,
     ) -> Result<u64, sqlx::Error> {
-        Ok(send(session, statement, Want::Each(each)).await?.count())
+        if session.mode.pgbouncer {
+            return Ok(unnamed(session, statement, Want::Each(each)).await?.count());
+        }
+        prepared!(session, statement, |query, conn| {
+            crate::backend::each_row(query.fetch(&mut *conn), &mut *each)
+        })
     }
 
     async fn execute<'s>(
         session: &'s mut Session<'_, Self>,
         statement: &'s Statement<'_, Self>,
     ) -> Result<u64, sqlx::Error> {
-        Ok(send(session, statement, Want::Affected).await?.count())
+        if session.mode.pgbouncer {
+            return Ok(unnamed(session, statement, Want::Affected).await?.count());
+        }
+        prepared!(session, statement, |query, conn| async {
+            Ok(query.execute(&mut *conn).await?.rows_affected())
+        })
     }
 
     /// Behind PgBouncer, an unnamed statement inside a transaction (the caller's, or one
