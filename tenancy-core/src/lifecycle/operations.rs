@@ -16,7 +16,7 @@ use crate::tenant::Tenant;
 use crate::trace;
 
 /// Refuses to act on what an operation found of a tenant.
-fn expect<B: Backend>(
+pub(crate) fn expect<B: Backend>(
     tenant: &Tenant,
     found: Found,
     registered: bool,
@@ -44,7 +44,7 @@ fn expect<B: Backend>(
 impl<B: Backend> Tenants<B> {
     /// Runs one operation of kind `operation` on the store: begins it, runs `steps` on it,
     /// and ends it with the store's commit or undo; the error names its tenant.
-    async fn operation<T: Send>(
+    pub(crate) async fn operation<T: Send>(
         &self,
         operation: Operation,
         tenant: &Tenant,
@@ -187,7 +187,10 @@ impl<B: Backend> Tenants<B> {
         let old = self.parse(old)?;
         let new = self.parse(new)?;
         if old == new {
-            return Err(Error::SameName { tenant: old });
+            return Err(Error::SameName {
+                tenant: old,
+                operation: "renamed",
+            });
         }
         let span = trace::lifecycle::<B>("rename", &old);
         trace::within(
