@@ -14,7 +14,6 @@ use super::{TenantEvent, Tenants};
 use crate::backend::Backend;
 use crate::error::Error;
 use crate::tenant::Tenant;
-use crate::trace;
 
 impl<B: Backend> Tenants<B> {
     /// Creates tenant `to` as a copy of tenant `from`: the same tables with the same rows and
@@ -53,40 +52,19 @@ impl<B: Backend> Tenants<B> {
         from: impl AsRef<str>,
         to: impl AsRef<str>,
     ) -> Result<Tenant, Error> {
-        let from = self.parse(from)?;
-        let to = self.parse(to)?;
-        if from == to {
-            return Err(Error::SameName {
-                tenant: from,
-                operation: "cloned",
-            });
-        }
-        let span = trace::lifecycle::<B>("clone", &to);
-        trace::within(
-            span,
-            self.operation(Operation::Clone, &to, async |op| {
-                let store = self.store();
-                let (first, second) = if from < to {
-                    (&from, &to)
-                } else {
-                    (&to, &from)
-                };
-                store.lock(op, first).await?;
-                store.lock(op, second).await?;
-                super::operations::expect::<B>(&from, store.inspect(op, &from).await?, true, true)?;
-                super::operations::expect::<B>(&to, store.inspect(op, &to).await?, false, false)?;
-                let history = store.history(op, &from).await?;
-                let ups = self.at_latest(&from, &history)?;
-                if store.copy_whole(op, &from, &to).await? {
-                    return Ok(());
-                }
-                store.make(op, &to).await?;
-                store.enter(op, &to).await?;
-                store.apply(op, &to, &ups, Direction::Up).await?;
-                store.copy_rows(op, &from, &to).await
-            }),
-        )
-        .await?;
+        let made = self.onto_new_name(Operation::Clone, from, to, async |op, from, to| {
+            let store = self.store();
+            let history = store.history(op, from).await?;
+            let ups = self.at_latest(from, &history)?;
+            if store.copy_whole(op, from, to).await? {
+                return Ok(());
+            }
+            store.make(op, to).await?;
+            store.enter(op, to).await?;
+            store.apply(op, to, &ups, Direction::Up).await?;
+            store.copy_rows(op, from, to).await
+        });
+        let (_, to) = made.await?;
         self.publish(TenantEvent::Created(to.clone()));
         Ok(to)
     }
