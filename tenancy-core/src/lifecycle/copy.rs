@@ -30,13 +30,14 @@ impl<B: Backend> Tenants<B> {
     /// ([`Error::SameName`]). Subscribers see [`TenantEvent::Created`] of `to`.
     ///
     /// The copy is the server's own, from one consistent view of `from`:
-    /// - PostgreSQL (and Citus): one transaction creates `to`'s schema with the migrations,
-    ///   then copies every table with `INSERT … SELECT` (referenced tables first, `to`'s
-    ///   triggers off while it runs), `from`'s tables locked `SHARE` so its writes wait for the
-    ///   copy, and sets `to`'s sequences (`serial`, identity) to where `from`'s are.
+    /// - PostgreSQL (and Citus): one `REPEATABLE READ` transaction creates `to`'s schema with
+    ///   the migrations, then copies every table with `INSERT … SELECT` (referenced tables
+    ///   first, `to`'s triggers off while it runs) from its one snapshot of `from` (whose writes
+    ///   go on, unseen), and sets `to`'s sequences (`serial`, identity) to where `from`'s are.
     /// - MySQL / MariaDB: creates `to`'s database with the migrations, then copies every table
-    ///   with `INSERT … SELECT` across databases in one transaction (`AUTO_INCREMENT` moves past
-    ///   the copied keys); on a failure the database is dropped and the tenant unregistered
+    ///   with `INSERT … SELECT` across databases in one transaction, whose locking reads hold
+    ///   `from`'s writes until it commits (`AUTO_INCREMENT` moves past the copied keys); on a
+    ///   failure the database is dropped and the tenant unregistered
     ///   again. A `from` whose database holds triggers is refused ([`Error::Unsupported`]):
     ///   they would fire on the copied rows.
     /// - SQLite: `VACUUM INTO` a new file under a temporary name while `from`'s file is

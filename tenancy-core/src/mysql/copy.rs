@@ -11,7 +11,7 @@ use crate::lifecycle::copy::referenced_first;
 use crate::tenant::Tenant;
 
 /// Copies every row of `from`'s tables into `to`'s (made and migrated alike), in one
-/// transaction on `conn`. Refuses a `from` holding triggers, which would fire on the copy.
+/// `REPEATABLE READ` transaction on `conn`. Refuses a `from` holding triggers, which would fire on the copy.
 pub(crate) async fn copy_rows(
     conn: &mut MySqlConnection,
     from: &Tenant,
@@ -65,7 +65,11 @@ pub(crate) async fn copy_rows(
         })
         .collect();
     let order = referenced_first(graph);
-    let mut batch = String::from("START TRANSACTION;\n");
+    // In REPEATABLE READ (whatever the server's default), `INSERT … SELECT` reads its source
+    // with shared locks held to the commit: every table is copied as of one moment, `from`'s
+    // writes waiting. (`SET TRANSACTION` is for the next transaction only.)
+    let mut batch =
+        String::from("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ;\nSTART TRANSACTION;\n");
     for table in order.iter().rev() {
         batch.push_str(&format!("DELETE FROM {};\n", qualified(to.as_str(), table)));
     }

@@ -68,10 +68,10 @@ pub(crate) async fn copy_rows(
     Ok(())
 }
 
-/// The copy as one batch: `from`'s tables locked `SHARE` (its writes wait until the clone
-/// commits, so every table is copied as of one moment), `to`'s emptied of what the migrations
-/// wrote, each filled by `INSERT … SELECT` with the table's own triggers off, referenced
-/// tables first, then each sequence set to where `from`'s is.
+/// The copy as one batch, run in a `REPEATABLE READ` transaction (so every table of `from` is
+/// read as of one moment): `to`'s tables emptied of what the migrations wrote, each filled by
+/// `INSERT … SELECT` with the table's own triggers off, referenced tables first, then each
+/// sequence set to where `from`'s is.
 pub(crate) fn copy_batch(
     from: &Tenant,
     to: &Tenant,
@@ -82,12 +82,8 @@ pub(crate) fn copy_batch(
     let mut batch = String::new();
     let tables: Vec<Table> = tables.into_iter().filter(|t| !t.columns.is_empty()).collect();
     if !tables.is_empty() {
-        let list = |schema: &Tenant| {
-            let names: Vec<String> = tables.iter().map(|t| qualified(schema, &t.name)).collect();
-            names.join(", ")
-        };
-        batch.push_str(&format!("LOCK TABLE {} IN SHARE MODE;\n", list(from)));
-        batch.push_str(&format!("TRUNCATE {};\n", list(to)));
+        let names: Vec<String> = tables.iter().map(|t| qualified(to, &t.name)).collect();
+        batch.push_str(&format!("TRUNCATE {};\n", names.join(", ")));
     }
     let graph = tables
         .iter()
@@ -135,7 +131,7 @@ mod tests {
     }
 
     #[test]
-    fn the_batch_locks_empties_copies_referenced_tables_first_and_sets_sequences() {
+    fn the_batch_empties_copies_referenced_tables_first_and_sets_sequences() {
         let (from, to) = (Tenant::new("tpl").unwrap(), Tenant::new("acme").unwrap());
         let batch = copy_batch(
             &from,
@@ -149,8 +145,7 @@ mod tests {
         );
         assert_eq!(
             batch,
-            "LOCK TABLE \"tpl\".\"badges\", \"tpl\".\"guards\" IN SHARE MODE;\n\
-             TRUNCATE \"acme\".\"badges\", \"acme\".\"guards\";\n\
+            "TRUNCATE \"acme\".\"badges\", \"acme\".\"guards\";\n\
              ALTER TABLE \"acme\".\"guards\" DISABLE TRIGGER USER;\n\
              INSERT INTO \"acme\".\"guards\" (\"id\", \"na\"\"me\") OVERRIDING SYSTEM VALUE SELECT \"id\", \"na\"\"me\" FROM ONLY \"tpl\".\"guards\";\n\
              ALTER TABLE \"acme\".\"guards\" ENABLE TRIGGER USER;\n\

@@ -361,7 +361,12 @@ impl Store<Postgres> for PgStore {
             true => Some(Self::fingerprint(&mut conn).await?),
             false => None,
         };
-        let mut opening = String::from("BEGIN;\n");
+        // A clone reads its source from one snapshot: every table as of one moment, while the
+        // source's writes go on (locking its tables instead could deadlock with a writer).
+        let mut opening = String::from(match operation {
+            Operation::Clone => "BEGIN ISOLATION LEVEL REPEATABLE READ;\n",
+            _ => "BEGIN;\n",
+        });
         if matches!(operation, Operation::Create | Operation::Clone) && self.on_citus() {
             // The tenant's schema is distributed, whatever the database's sharding setting.
             opening.push_str(citus::SHARDING_ON);
@@ -510,8 +515,8 @@ impl Store<Postgres> for PgStore {
             .map_err(|e| schema_taken(e, new))
     }
 
-    /// In the operation's transaction ([`super::copy`]): `from`'s tables locked `SHARE` for
-    /// the rest of it, then one batch of `INSERT … SELECT`s and `setval`s.
+    /// In the operation's transaction ([`super::copy`]), whose snapshot (`REPEATABLE READ`)
+    /// every table of `from` is read from: one batch of `INSERT … SELECT`s and `setval`s.
     async fn copy_rows(&self, op: &mut PgOp, from: &Tenant, to: &Tenant) -> Result<(), Error> {
         super::copy::copy_rows(op.conn(), self.persistent(), from, to).await
     }

@@ -171,6 +171,52 @@ macro_rules! behaviours {
             assert_eq!(raw_guards(&pool, &tpl).await, before);
         }
 
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn clones_taken_while_the_source_is_written_copy_it_as_of_one_moment() {
+            // A writer adds a guard and its assignment in one transaction, over and over, while
+            // the source is cloned: every clone holds whole pairs (the copy of `assignments`
+            // sees no guard the copy of `guards` missed, nor the reverse).
+            let pool = pool().await;
+            let l = Lifecycle::new(&pool, migrations()).await;
+            let tpl = template(&pool, &l, "tpl").await;
+            let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+            let writer = {
+                let (pool, stop, t) = (pool.clone(), Arc::clone(&stop), q(&tpl));
+                tokio::spawn(async move {
+                    let mut i = 0;
+                    while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                        exec(
+                            &pool,
+                            format!(
+                                "BEGIN; INSERT INTO {t}.guards (name, position) VALUES ('w{i}', 'Writer'); \
+                                 INSERT INTO {t}.assignments (guard_id, body) \
+                                 SELECT id, name FROM {t}.guards WHERE name = 'w{i}'; COMMIT"
+                            ),
+                        )
+                        .await;
+                        i += 1;
+                    }
+                    i
+                })
+            };
+            let mut sizes = Vec::new();
+            for _ in 0..20 {
+                let copy = l.tenants.clone_tenant(&tpl, name("copy")).await.unwrap();
+                let (guards, assignments) = (
+                    raw_guards(&pool, &copy).await,
+                    raw_assignments(&pool, &copy).await,
+                );
+                assert_eq!(guards.len(), assignments.len(), "{guards:?} {assignments:?}");
+                sizes.push(guards.len());
+                l.tenants.drop(copy.as_str()).await.unwrap();
+            }
+            stop.store(true, std::sync::atomic::Ordering::Relaxed);
+            let written = writer.await.unwrap();
+            // The writer ran during the clones: they saw the source grow.
+            assert!(written > 0 && sizes.last() > sizes.first(), "{written} {sizes:?}");
+            assert_eq!(raw_guards(&pool, &tpl).await.len(), 2 + written);
+        }
+
         #[tokio::test]
         async fn a_copy_failing_part_way_leaves_no_trace_of_the_clone() {
             let pool = pool().await;
