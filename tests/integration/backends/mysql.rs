@@ -293,6 +293,40 @@ async fn server_databases_and_the_registry_are_refused() {
 }
 
 #[tokio::test]
+async fn a_clone_of_a_database_holding_triggers_is_refused_and_leaves_nothing() {
+    // A trigger made by the migrations would fire on every copied row: refused, after `to` was
+    // made and migrated, so the refusal is also undone by the compensation.
+    let pool = pool().await;
+    let mut migrations = v1();
+    migrations.push(migration(
+        2,
+        MigrationType::Simple,
+        "CREATE TRIGGER guards_upper BEFORE INSERT ON guards FOR EACH ROW \
+         SET NEW.name = UPPER(NEW.name)",
+    ));
+    let l = Lifecycle::new(&pool, migrations).await;
+    let tpl = l
+        .tenants
+        .create(tenancy_testdb::unique_name("tpl"))
+        .await
+        .unwrap();
+    let to = tenancy_testdb::unique_name("to");
+    let err = l.tenants.clone_tenant(&tpl, &to).await.unwrap_err();
+    match &err {
+        Error::Unsupported {
+            operation: "clone",
+            reason,
+        } => {
+            assert!(reason.contains("1 trigger"), "{reason}")
+        }
+        other => panic!("expected Error::Unsupported, got {other:?}"),
+    }
+    assert!(!container_exists(&pool, &to).await);
+    assert_eq!(registry_rows(&pool, &l.registry, &to).await, 0);
+    assert!(!l.tenants.exists(&to).await.unwrap());
+}
+
+#[tokio::test]
 async fn a_failed_create_is_compensated() {
     // The database is made and the first migration commits before the second fails: what the
     // server cannot roll back, create undoes.
