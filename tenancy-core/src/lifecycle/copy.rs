@@ -37,11 +37,15 @@ impl<B: Backend> Tenants<B> {
     /// - MySQL / MariaDB: creates `to`'s database with the migrations, then copies every table
     ///   with `INSERT … SELECT` across databases in one transaction, whose locking reads hold
     ///   `from`'s writes until it commits (`AUTO_INCREMENT` moves past the copied keys); on a
-    ///   failure the database is dropped and the tenant unregistered
-    ///   again. A `from` whose database holds triggers is refused ([`Error::Unsupported`]):
-    ///   they would fire on the copied rows.
+    ///   failure the database is dropped and the tenant unregistered again. A `from` whose
+    ///   database holds triggers is refused ([`Error::Unsupported`]): they would fire on the
+    ///   copied rows.
     /// - SQLite: `VACUUM INTO` a new file under a temporary name while `from`'s file is
     ///   write-locked, linked into place as `to`'s file (never replacing one) and registered.
+    ///
+    /// On PostgreSQL and MySQL every table of `from` must be one its migrations make: a table
+    /// added by hand has none in `to` to fill, and the clone fails ([`Error::Database`],
+    /// nothing created). Materialized views are made by the migrations, not refreshed.
     ///
     /// ```no_run
     /// # async fn demo(tenants: tenancy_core::Tenants) -> Result<(), tenancy_core::Error> {
