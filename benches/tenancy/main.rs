@@ -13,9 +13,10 @@
 //!                                                  #   (18-20), models (21-24)
 //! cargo bench --bench tenancy -- scaling --write   # redraw docs/scaling.svg (25)
 //! cargo bench --bench tenancy -- connect           # a connection with TLS vs without (26)
+//! cargo bench --bench tenancy -- clone             # clone_tenant vs create + insert (27)
 //! ```
 //!
-//! Workloads 1-8, 13, 21-24 and 26 run on PostgreSQL (`DATABASE_URL`, or a private throwaway
+//! Workloads 1-8, 13, 21-24, 26 and 27 run on PostgreSQL (`DATABASE_URL`, or a private throwaway
 //! cluster), 9-12 on MySQL / MariaDB (`MYSQL_URL`, default `mysql://root@127.0.0.1:3306/test`),
 //! 14-17 on SQLite in temporary folders, 18-20 on Citus (`CITUS_URL`, the coordinator), 25 on
 //! all of them (Citus if `CITUS_URL` is set); a run connects only to the servers its workloads
@@ -23,6 +24,7 @@
 
 mod across;
 mod citus;
+mod clone;
 mod common;
 mod compile;
 mod connect;
@@ -60,7 +62,7 @@ enum Backend {
     All,
 }
 
-const WORKLOADS: [(&str, Backend, &str); 26] = [
+const WORKLOADS: [(&str, Backend, &str); 27] = [
     (
         "crud",
         Backend::Postgres,
@@ -190,6 +192,11 @@ const WORKLOADS: [(&str, Backend, &str); 26] = [
         "connect",
         Backend::Postgres,
         "a new connection with TLS (sslmode=require) vs without",
+    ),
+    (
+        "clone",
+        Backend::Postgres,
+        "clone of a 100,000-row tenant vs create + the rows through the API",
     ),
 ];
 
@@ -471,6 +478,7 @@ async fn run(options: Options, run_info: RunInfo) -> i32 {
                     23 => models::stream(ctx).await,
                     24 => models::upsert(ctx).await,
                     26 => connect::run(ctx).await,
+                    27 => clone::run(ctx).await,
                     _ => {
                         let caption = format!(
                             "{} · commit {} · {}",

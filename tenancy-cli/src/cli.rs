@@ -12,10 +12,10 @@ use clap::{ArgGroup, Args, Parser, Subcommand};
     version,
     about = "Manage tenants: a schema each on PostgreSQL, a database each on MySQL/MariaDB, a \
         database file each on SQLite. \
-        Create, drop, rename, list, migrate.",
+        Create, clone, drop, rename, list, migrate.",
     long_about = "Manage tenants: a schema each on PostgreSQL, a database each on MySQL/MariaDB, a \
         database file each on SQLite. \
-        Create, drop, rename, list, migrate.\n\n\
+        Create, clone, drop, rename, list, migrate.\n\n\
         The URL's scheme picks the backend: postgres:// or postgresql://, mysql:// or mariadb://, sqlite:///path/to/folder (a database file per tenant).\n\n\
         Only schemas (databases, files) created through tenancy, recorded in the registry, are tenants; \
         others are never listed, migrated or dropped.\n\n\
@@ -77,6 +77,15 @@ pub enum Command {
     Drop {
         /// The tenant to drop.
         name: String,
+    },
+    /// Create a tenant as a copy of another (e.g. a template holding seed data): the same
+    /// tables, rows and migration history, copied on the server, all or nothing. The source
+    /// must have every migration applied (migrate it first).
+    Clone {
+        /// The tenant to copy.
+        from: String,
+        /// The new tenant's name.
+        to: String,
     },
     /// Rename a tenant, keeping its data and migration history.
     Rename {
@@ -189,7 +198,11 @@ impl Command {
     pub fn needs_migrations(&self) -> bool {
         matches!(
             self,
-            Command::Create { .. } | Command::Migrate(_) | Command::Rollback(_) | Command::Status
+            Command::Create { .. }
+                | Command::Clone { .. }
+                | Command::Migrate(_)
+                | Command::Rollback(_)
+                | Command::Status
         )
     }
 

@@ -17,6 +17,9 @@
 //!   dropped again, since MySQL's DDL is not transactional).
 //! - `tenancy drop <NAME>`: drops the tenant's schema with everything in it (no prompt).
 //!   Refuses reserved names (`public`, `pg_*`, …) and schemas that are not tenants.
+//! - `tenancy clone <FROM> <TO>`: creates `TO` as a copy of `FROM` (its tables, rows and
+//!   migration history), copied on the server, all or nothing; `FROM` must have every
+//!   migration applied.
 //! - `tenancy rename <OLD> <NEW>`: renames the schema, keeping data and migration history.
 //! - `tenancy list`: every tenant, one name per line.
 //! - `tenancy migrate <NAME>` / `tenancy migrate --all [--concurrency N]`: applies pending

@@ -279,6 +279,10 @@ async fn command<L: Lifecycle>(ctx: &mut Ctx<L>, command: Command) -> Result<(),
             )),
             _ => ctx.line(&format!("dropped {name}")),
         },
+        Command::Clone { from, to } => {
+            let to = ctx.tenants.clone_tenant(&from, &to).await?;
+            ctx.line(&format!("cloned {from} to {to}"))
+        }
         Command::Rename { old, new } => {
             let new = ctx.tenants.rename(&old, &new).await?;
             ctx.line(&format!("renamed {old} to {new}"))

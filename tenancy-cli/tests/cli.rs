@@ -707,6 +707,39 @@ fn rename_keeps_data_and_history() {
 }
 
 #[test]
+fn clone_copies_rows_and_history_and_refuses_a_taken_name() {
+    let w = World::new().with_guards();
+    let (tpl, copy) = (w.tenant("tpl"), w.tenant("copy"));
+    w.create(&tpl);
+    w.execute(&format!(
+        "INSERT INTO \"{tpl}\".guards (id, name, position) VALUES (7, 'Abu', 'Guard')"
+    ));
+
+    let run = w.ok(&["clone", &tpl, &copy]);
+    assert_eq!(run.lines(), [format!("cloned {tpl} to {copy}")]);
+    let mut expected = vec![copy.clone(), tpl.clone()];
+    expected.sort();
+    assert_eq!(w.list(), expected);
+    assert_eq!(w.status_of(&copy), ["applied", "1", "pending", "-"]);
+    let rows: Vec<(i64, String)> = w.sql(async |conn| {
+        sqlx::query_as(AssertSqlSafe(format!(
+            "SELECT id, name FROM \"{copy}\".guards"
+        )))
+        .fetch_all(conn)
+        .await
+        .unwrap()
+    });
+    assert_eq!(rows, [(7, "Abu".to_owned())]);
+
+    let taken = w.fails(&["clone", &tpl, &copy]);
+    assert!(taken.stderr.contains("already exists"), "{taken:?}");
+    let gone = w.fails(&["clone", &w.tenant("x"), &w.tenant("y")]);
+    assert!(gone.stderr.contains("is not a tenant"), "{gone:?}");
+    let help = w.ok(&["clone", "--help"]);
+    assert!(help.stdout.contains("copy of another"), "{help:?}");
+}
+
+#[test]
 fn drop_refuses_public_and_foreign_schemas() {
     let mut w = World::new().with_guards();
     let foreign = w.foreign_schema("plain");
@@ -1180,6 +1213,10 @@ fn sqlite_create_migrate_rename_drop_in_a_folder() {
     std::fs::write(migrations.join("2_badge.sql"), SQLITE.badge_up).unwrap();
     assert!(ok(&["status"]).contains("pending 2"));
     assert!(ok(&["migrate", "--all"]).contains("migrated 1, up to date 0, failed 0"));
+    ok(&["clone", "acme", "initech"]);
+    assert!(dir.join("tenants/initech.db").exists());
+    assert!(ok(&["status"]).contains("initech  applied 1,2  pending -"));
+    ok(&["drop", "initech"]);
     ok(&["rename", "acme", "globex"]);
     assert!(!dir.join("tenants/acme.db").exists());
     assert!(ok(&["status"]).starts_with("globex  applied 1,2  pending -"));

@@ -113,11 +113,13 @@ pub enum Error {
         max_values: usize,
     },
 
-    /// `rename` was asked to rename a tenant to its own name; nothing was done.
-    #[error("tenant \"{tenant}\" cannot be renamed to its own name")]
+    /// `rename` or `clone_tenant` was given the same name twice; nothing was done.
+    #[error("tenant \"{tenant}\" cannot be {operation} to its own name")]
     SameName {
         /// The tenant.
         tenant: Tenant,
+        /// What was asked: `"renamed"` or `"cloned"`.
+        operation: &'static str,
     },
 
     /// The tenant is registered but its container (PostgreSQL schema, MySQL database, SQLite
@@ -170,6 +172,19 @@ pub enum Error {
     NotATenant {
         /// The name given.
         tenant: Tenant,
+    },
+
+    /// `clone_tenant` found the source tenant behind the handle's migrations: a clone is made
+    /// at the source's version with the source's history, so the source is migrated first
+    /// (`migrate`). Nothing was created.
+    #[error(
+        "tenant \"{tenant}\" has pending migrations {pending:?}; migrate it before cloning it"
+    )]
+    Pending {
+        /// The tenant.
+        tenant: Tenant,
+        /// The versions it has not applied, ascending.
+        pending: Vec<i64>,
     },
 
     /// A migration applied in the tenant has a different checksum now: its file was edited after

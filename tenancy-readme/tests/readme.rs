@@ -79,16 +79,17 @@ impl Drop for Database {
 
 #[test]
 fn every_rust_block_of_the_readme_is_included_here() {
-    // readme_1 and readme_2 run below; readme_3 (axum), readme_4 (jobs, `for_each`,
-    // `query_across`; needs the `serde` feature), readme_5 (a pool for many tenants) and readme_6
-    // (PgBouncer) are compiled by the crate's doctests (5 and 6 connect to the deployment URLs
-    // they show; the library paths they use run in tests/integration); readme_7 (MySQL) runs
-    // below against MariaDB; readme_8 (SQLite) runs below in a temporary folder; readme_9
-    // (`#[tenancy::test]`) is a test of its own below; readme_10 (Citus placement and moves) is
-    // compiled by the doctests, and what it calls runs against a Citus cluster in
-    // tests/integration/backends/citus.rs; readme_11 (queries for real apps) runs below.
+    // readme_1, readme_2 and readme_3 (clone a tenant) run below; readme_4 (axum), readme_5
+    // (jobs, `for_each`, `query_across`; needs the `serde` feature), readme_6 (a pool for many
+    // tenants) and readme_7 (PgBouncer) are compiled by the crate's doctests (6 and 7 connect to
+    // the deployment URLs they show; the library paths they use run in tests/integration);
+    // readme_8 (MySQL) runs below against MariaDB; readme_9 (SQLite) runs below in a temporary
+    // folder; readme_10 (`#[tenancy::test]`) is a test of its own below; readme_11 (Citus
+    // placement and moves) is compiled by the doctests, and what it calls runs against a Citus
+    // cluster in tests/integration/backends/citus.rs; readme_12 (queries for real apps) runs
+    // below.
     assert_eq!(
-        BLOCKS, 11,
+        BLOCKS, 12,
         "a README block was added or removed: update this file"
     );
 }
@@ -120,7 +121,7 @@ mod usage {
     }
 }
 
-/// "Tenants: create, drop, rename, migrate" (`fn lifecycle`).
+/// "Tenants: create, clone, drop, rename, migrate" (`fn lifecycle`).
 mod lifecycle {
     include!(concat!(env!("OUT_DIR"), "/readme_2.rs"));
 
@@ -149,9 +150,37 @@ mod lifecycle {
     }
 }
 
+/// "Clone a tenant" (`fn onboard`): a template with a seed row, cloned.
+mod clone {
+    include!(concat!(env!("OUT_DIR"), "/readme_3.rs"));
+
+    use super::Database;
+
+    #[tokio::test]
+    async fn the_clone_example_runs() {
+        let db = Database::new().await;
+        let migrator = sqlx::migrate::Migrator::new(std::path::Path::new(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../examples/migrations/tenant"
+        )))
+        .await
+        .unwrap();
+        let tenants = Tenants::new(db.pool.clone(), migrator).unwrap();
+        onboard(&tenants).await.unwrap();
+        // The clone holds the template's row, read from its table.
+        let rows: Vec<(i64, String, String)> =
+            sqlx::query_as("SELECT id, name, position FROM acme.guards")
+                .fetch_all(&db.pool)
+                .await
+                .unwrap();
+        assert_eq!(rows, [(1, "Abu".to_owned(), "Captain".to_owned())]);
+        assert_eq!(tenants.list().await.unwrap().len(), 2);
+    }
+}
+
 /// "MySQL and MariaDB" (`fn on_mysql`), against `MYSQL_URL` (or a private server).
 mod mysql {
-    include!(concat!(env!("OUT_DIR"), "/readme_7.rs"));
+    include!(concat!(env!("OUT_DIR"), "/readme_8.rs"));
 
     #[tokio::test]
     async fn the_mysql_example_runs() {
@@ -181,7 +210,7 @@ mod mysql {
 /// "SQLite" (`fn on_sqlite`), in a temporary folder with the example migrations
 /// (`migrations` here links to `../examples/migrations`). No server.
 mod sqlite {
-    include!(concat!(env!("OUT_DIR"), "/readme_8.rs"));
+    include!(concat!(env!("OUT_DIR"), "/readme_9.rs"));
 
     #[tokio::test]
     async fn the_sqlite_example_runs() {
@@ -203,13 +232,13 @@ mod sqlite {
 /// here links to `../examples/migrations`). On `DATABASE_URL`, or the private cluster, as the
 /// attribute does.
 mod testing {
-    include!(concat!(env!("OUT_DIR"), "/readme_9.rs"));
+    include!(concat!(env!("OUT_DIR"), "/readme_10.rs"));
 }
 
 /// "Queries for real apps" (`fn queries`): OR/NOT, update_all, aggregates, join, preload,
 /// upsert, stream, shared model, raw SQL.
 mod queries {
-    include!(concat!(env!("OUT_DIR"), "/readme_11.rs"));
+    include!(concat!(env!("OUT_DIR"), "/readme_12.rs"));
 
     use super::Database;
 

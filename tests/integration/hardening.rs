@@ -392,7 +392,7 @@ async fn errors_say_each_thing_once_and_name_the_tenant() {
     assert!(!cause.contains(" at line "), "{cause}");
     assert!(std::error::Error::source(&err).unwrap().source().is_none());
 
-    assert_err!(l.tenants.rename(t.as_str(), t.as_str()).await, Error::SameName { tenant } if tenant == t);
+    assert_err!(l.tenants.rename(t.as_str(), t.as_str()).await, Error::SameName { tenant, .. } if tenant == t);
 
     // A database error of a lifecycle operation names its tenant.
     let closed = pool_with(1).await;

@@ -1,5 +1,6 @@
-//! Tenant lifecycle, PostgreSQL only: the create hook runs in the create transaction. The rest
-//! runs on every backend (`backends/shared/lifecycle.rs`).
+//! Tenant lifecycle, PostgreSQL only: the create hook runs in the create transaction; a clone
+//! copies rows with its triggers off. The rest runs on every backend
+//! (`backends/shared/lifecycle.rs`, `backends/shared/clone.rs`).
 
 use tenancy::Error;
 
@@ -47,4 +48,44 @@ async fn the_create_hook_runs_in_the_same_transaction() {
     );
     assert!(!schema_exists(&pool, &n).await);
     assert!(!l.tenants.exists(&n).await.unwrap());
+}
+
+#[tokio::test]
+async fn a_clone_copies_rows_as_stored_with_its_triggers_off() {
+    // A trigger the migrations make (names upper-cased on insert) does not fire on the copied
+    // rows, and fires again in the clone afterwards.
+    let pool = pool().await;
+    let mut migrations = v1();
+    migrations.push(crate::lifecycle_support::migration(
+        2,
+        sqlx::migrate::MigrationType::Simple,
+        "CREATE FUNCTION upper_name() RETURNS trigger LANGUAGE plpgsql AS \
+         $$ BEGIN NEW.name := upper(NEW.name); RETURN NEW; END $$; \
+         CREATE TRIGGER guards_upper BEFORE INSERT ON guards \
+         FOR EACH ROW EXECUTE FUNCTION upper_name()",
+    ));
+    let l = Lifecycle::new(&pool, migrations).await;
+    let tpl = l.tenants.create(name("tpl")).await.unwrap();
+    let t = tpl.quoted();
+    sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+        "ALTER TABLE {t}.guards DISABLE TRIGGER guards_upper; \
+         INSERT INTO {t}.guards (name, position) VALUES ('Abu', 'Guard'); \
+         ALTER TABLE {t}.guards ENABLE TRIGGER guards_upper"
+    )))
+    .execute(&pool)
+    .await
+    .unwrap();
+    let copy = l.tenants.clone_tenant(&tpl, name("copy")).await.unwrap();
+    assert_eq!(
+        raw_guards(&pool, &copy).await,
+        [("Abu".to_owned(), "Guard".to_owned())]
+    );
+    sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+        "INSERT INTO {}.guards (name, position) VALUES ('Bea', 'Guard')",
+        copy.quoted()
+    )))
+    .execute(&pool)
+    .await
+    .unwrap();
+    assert_eq!(raw_guards(&pool, &copy).await[1].0, "BEA");
 }

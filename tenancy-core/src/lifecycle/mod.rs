@@ -1,7 +1,7 @@
 //! The tenant lifecycle: the handle [`Tenants`] (built from a pool and the tenant
 //! migrations), the [`Lifecycle`] trait that names its operations for code generic over the
 //! backend, and, in its submodules, the one algorithm of every operation
-//! ([`operations`]), runs across tenants ([`runs`]), the planning over migrations ([`plan`]),
+//! ([`operations`], and cloning in [`copy`]), runs across tenants ([`runs`]), the planning over migrations ([`plan`]),
 //! what runs report ([`report`]) and the primitives each backend provides ([`store`]).
 //!
 //! Only containers created through [`Tenants`] count as tenants: they are recorded in a
@@ -15,6 +15,7 @@ use std::time::Duration;
 use sqlx::migrate::{Migration, Migrator};
 use sqlx::{Pool, Postgres};
 
+pub(crate) mod copy;
 pub(crate) mod operations;
 pub(crate) mod plan;
 pub(crate) mod report;
@@ -37,7 +38,7 @@ pub const DEFAULT_REGISTRY: &str = "_tenancy";
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum TenantEvent {
-    /// The tenant was created (fully migrated).
+    /// The tenant was created (fully migrated), by `create` or as a clone.
     Created(Tenant),
     /// The tenant was dropped.
     Dropped(Tenant),
@@ -55,7 +56,7 @@ type Subscriber = Arc<dyn Fn(&TenantEvent) + Send + Sync>;
 /// The settings of a handle's store on backend `B`.
 pub(crate) type StoreSettings<B> = <<B as Backend>::Store as Store<B>>::Settings;
 
-/// The lifecycle handle: creates, drops, renames, lists and migrates tenants.
+/// The lifecycle handle: creates, clones, drops, renames, lists and migrates tenants.
 ///
 /// Built from a pool and a sqlx [`Migrator`] holding the tenant migrations (e.g.
 /// `sqlx::migrate!("migrations/tenant")` or `Migrator::new(path)`). Cheap to clone.
@@ -315,6 +316,14 @@ pub trait Lifecycle: Clone + Send + Sync + 'static {
     /// Renames tenant `old` to `new`, data and migration history included.
     fn rename(&self, old: &str, new: &str) -> impl Future<Output = Result<Tenant, Error>> + Send;
 
+    /// Creates tenant `to` as a copy of tenant `from`, rows and migration history included
+    /// (see [`Tenants::clone_tenant`]).
+    fn clone_tenant(
+        &self,
+        from: &str,
+        to: &str,
+    ) -> impl Future<Output = Result<Tenant, Error>> + Send;
+
     /// Whether `name` is a registered tenant.
     fn exists(&self, name: &str) -> impl Future<Output = Result<bool, Error>> + Send;
 
@@ -382,6 +391,14 @@ impl<B: Backend> Lifecycle for Tenants<B> {
 
     fn rename(&self, old: &str, new: &str) -> impl Future<Output = Result<Tenant, Error>> + Send {
         Tenants::rename(self, old, new)
+    }
+
+    fn clone_tenant(
+        &self,
+        from: &str,
+        to: &str,
+    ) -> impl Future<Output = Result<Tenant, Error>> + Send {
+        Tenants::clone_tenant(self, from, to)
     }
 
     fn exists(&self, name: &str) -> impl Future<Output = Result<bool, Error>> + Send {

@@ -44,7 +44,7 @@ fn expect<B: Backend>(
 impl<B: Backend> Tenants<B> {
     /// Runs one operation of kind `operation` on the store: begins it, runs `steps` on it,
     /// and ends it with the store's commit or undo; the error names its tenant.
-    async fn operation<T: Send>(
+    pub(crate) async fn operation<T: Send>(
         &self,
         operation: Operation,
         tenant: &Tenant,
@@ -184,34 +184,73 @@ impl<B: Backend> Tenants<B> {
         old: impl AsRef<str>,
         new: impl AsRef<str>,
     ) -> Result<Tenant, Error> {
-        let old = self.parse(old)?;
-        let new = self.parse(new)?;
-        if old == new {
-            return Err(Error::SameName { tenant: old });
-        }
-        let span = trace::lifecycle::<B>("rename", &old);
-        trace::within(
-            span,
-            self.operation(Operation::Rename, &old, async |op| {
-                let store = self.store();
-                let (first, second) = if old < new {
-                    (&old, &new)
-                } else {
-                    (&new, &old)
-                };
-                store.lock(op, first).await?;
-                store.lock(op, second).await?;
-                expect::<B>(&old, store.inspect(op, &old).await?, true, true)?;
-                expect::<B>(&new, store.inspect(op, &new).await?, false, false)?;
-                store.rename(op, &old, &new).await
-            }),
-        )
-        .await?;
+        let (old, new) = self
+            .onto_new_name(Operation::Rename, old, new, async |op, old, new| {
+                self.store().rename(op, old, new).await
+            })
+            .await?;
         self.publish(TenantEvent::Renamed {
             old,
             new: new.clone(),
         });
         Ok(new)
+    }
+
+    /// Runs `operation` (rename or clone) from tenant `source` onto the free name `target`:
+    /// both validated ([`Error::SameName`] if they are one), both locked, `source` checked to
+    /// be a tenant with its container and `target` to be free, then `steps`, in the span of
+    /// the tenant the operation is about (rename: `source`; clone: the new `target`), which its
+    /// errors name.
+    pub(crate) async fn onto_new_name(
+        &self,
+        operation: Operation,
+        source: impl AsRef<str>,
+        target: impl AsRef<str>,
+        steps: impl AsyncFnOnce(&mut <B::Store as Store<B>>::Op, &Tenant, &Tenant) -> Result<(), Error>,
+    ) -> Result<(Tenant, Tenant), Error> {
+        let source = self.parse(source)?;
+        let target = self.parse(target)?;
+        let (name, done, about) = match operation {
+            Operation::Clone => ("clone", "cloned", &target),
+            _ => ("rename", "renamed", &source),
+        };
+        if source == target {
+            return Err(Error::SameName {
+                tenant: source,
+                operation: done,
+            });
+        }
+        let span = trace::lifecycle::<B>(name, about);
+        trace::within(
+            span,
+            self.operation(operation, about, async |op| {
+                self.lock_source_and_target(op, &source, &target).await?;
+                steps(op, &source, &target).await
+            }),
+        )
+        .await?;
+        Ok((source, target))
+    }
+
+    /// Takes both names' locks (in name order, so two operations on the same pair cannot
+    /// wait on each other), then checks that `source` is a tenant with its container and that
+    /// `target` is neither a tenant nor a container.
+    async fn lock_source_and_target(
+        &self,
+        op: &mut <B::Store as Store<B>>::Op,
+        source: &Tenant,
+        target: &Tenant,
+    ) -> Result<(), Error> {
+        let store = self.store();
+        let (first, second) = if source < target {
+            (source, target)
+        } else {
+            (target, source)
+        };
+        store.lock(op, first).await?;
+        store.lock(op, second).await?;
+        expect::<B>(source, store.inspect(op, source).await?, true, true)?;
+        expect::<B>(target, store.inspect(op, target).await?, false, false)
     }
 
     /// Whether `name` is a tenant (registered). An invalid name is an error, not `false`.

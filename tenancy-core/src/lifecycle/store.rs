@@ -46,6 +46,8 @@ pub enum Operation {
     Rename,
     /// Apply or revert migrations of a tenant.
     Migrate,
+    /// Create a tenant as a copy of another, migrating it where the copy needs that.
+    Clone,
 }
 
 /// Which way migrations run.
@@ -215,6 +217,33 @@ pub trait Store<B: Database>: Send + Sync + Sized + 'static {
         op: &mut Self::Op,
         old: &Tenant,
         new: &Tenant,
+    ) -> impl Future<Output = Result<(), Error>> + Send;
+
+    /// Makes `to` (free) a copy of `from` (registered, its container there, every migration
+    /// applied) in one step, container, rows and migration history, if this backend copies
+    /// whole containers (SQLite: the file), from one consistent view of `from`: `Ok(false)`
+    /// when it did nothing, and the operation then makes `to`, migrates it and calls
+    /// [`copy_rows`](Self::copy_rows).
+    fn copy_whole(
+        &self,
+        op: &mut Self::Op,
+        from: &Tenant,
+        to: &Tenant,
+    ) -> impl Future<Output = Result<bool, Error>> + Send {
+        let _ = (op, from, to);
+        async { Ok(false) }
+    }
+
+    /// Copies the rows of every table of `from` into the table of the same name in `to` (made
+    /// and migrated in this operation as `from` was), replacing what the migrations put
+    /// there, from one consistent view of `from` (its writes wait or are not seen), without
+    /// firing `to`'s triggers; `to`'s generated keys (sequences, `AUTO_INCREMENT`) continue
+    /// after the copied ones.
+    fn copy_rows(
+        &self,
+        op: &mut Self::Op,
+        from: &Tenant,
+        to: &Tenant,
     ) -> impl Future<Output = Result<(), Error>> + Send;
 
     /// Ends the operation: makes its work durable if `result` is `Ok`, undoes it otherwise,

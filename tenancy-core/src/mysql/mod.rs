@@ -6,6 +6,7 @@ mod dialect;
 #[cfg(test)]
 mod dialect_tests;
 mod errors;
+mod copy;
 mod op;
 mod store;
 #[cfg(feature = "testing")]

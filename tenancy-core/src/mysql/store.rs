@@ -717,6 +717,12 @@ impl Store<MySql> for MySqlStore {
         self.move_database(&mut op.op, old, new).await
     }
 
+    /// One transaction of `INSERT … SELECT`s across databases ([`super::copy`]); on a
+    /// failure `finish` drops `to`'s database and unregisters it, as for a failed create.
+    async fn copy_rows(&self, op: &mut MySqlOp, from: &Tenant, to: &Tenant) -> Result<(), Error> {
+        super::copy::copy_rows(&mut op.op.conn, from, to).await
+    }
+
     /// Releases the operation's locks and closes its connection; a create that failed is
     /// undone first: its database dropped (if it made one) and the tenant unregistered.
     async fn finish<T: Send>(&self, op: MySqlOp, result: Result<T, Error>) -> Result<T, Error> {

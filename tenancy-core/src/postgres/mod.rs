@@ -12,6 +12,7 @@
 
 mod backend;
 mod citus;
+mod copy;
 mod dialect;
 #[cfg(test)]
 mod dialect_tests;

@@ -72,8 +72,8 @@ CREATE TABLE IF NOT EXISTS {r}.last_migrate_run (
     )
 }
 
-/// A string literal; only ever used on validated names, which hold no quote.
-fn literal(s: &str) -> String {
+/// A string literal, any `'` inside doubled.
+pub(crate) fn literal(s: &str) -> String {
     let mut out = String::with_capacity(s.len() + 2);
     quote_into(&mut out, s, '\'');
     out

@@ -353,13 +353,21 @@ impl Store<Postgres> for PgStore {
     async fn begin(&self, operation: Operation) -> Result<PgOp, Error> {
         self.ensure_registry().await?;
         let mut conn = self.pool.acquire().await?;
-        let user_sql = matches!(operation, Operation::Create | Operation::Migrate);
+        let user_sql = matches!(
+            operation,
+            Operation::Create | Operation::Migrate | Operation::Clone
+        );
         let before = match user_sql && !self.pgbouncer {
             true => Some(Self::fingerprint(&mut conn).await?),
             false => None,
         };
-        let mut opening = String::from("BEGIN;\n");
-        if operation == Operation::Create && self.on_citus() {
+        // A clone reads its source from one snapshot: every table as of one moment, while the
+        // source's writes go on (locking its tables instead could deadlock with a writer).
+        let mut opening = String::from(match operation {
+            Operation::Clone => "BEGIN ISOLATION LEVEL REPEATABLE READ;\n",
+            _ => "BEGIN;\n",
+        });
+        if matches!(operation, Operation::Create | Operation::Clone) && self.on_citus() {
             // The tenant's schema is distributed, whatever the database's sharding setting.
             opening.push_str(citus::SHARDING_ON);
             opening.push_str(";\n");
@@ -505,6 +513,12 @@ impl Store<Postgres> for PgStore {
         op.raw(&sql::rename_schema(old, new))
             .await
             .map_err(|e| schema_taken(e, new))
+    }
+
+    /// In the operation's transaction ([`super::copy`]), whose snapshot (`REPEATABLE READ`)
+    /// every table of `from` is read from: one batch of `INSERT … SELECT`s and `setval`s.
+    async fn copy_rows(&self, op: &mut PgOp, from: &Tenant, to: &Tenant) -> Result<(), Error> {
+        super::copy::copy_rows(op.conn(), self.persistent(), from, to).await
     }
 
     async fn finish<T: Send>(&self, mut op: PgOp, result: Result<T, Error>) -> Result<T, Error> {

@@ -432,6 +432,15 @@ impl SqliteStore {
         result.map_err(|e| e.about(tenant))
     }
 
+    /// A new temporary name in the folder for a file being built for `tenant`.
+    fn temp_path(&self, tenant: &Tenant) -> PathBuf {
+        self.folder.join(format!(
+            ".{tenant}.{}.{}.creating",
+            std::process::id(),
+            self.temp_counter.fetch_add(1, Ordering::Relaxed)
+        ))
+    }
+
     /// Opens `tenant`'s file for the operation, inside `BEGIN IMMEDIATE` (its write lock,
     /// which another process's migration waits for), unless it is open already.
     async fn open_file(&self, op: &mut SqliteOp, tenant: &Tenant) -> Result<(), Error> {
@@ -576,11 +585,7 @@ impl Store<Sqlite> for SqliteStore {
 
     /// Starts the migrated file under a temporary name (linked into place by `finish`).
     async fn make(&self, op: &mut SqliteOp, tenant: &Tenant) -> Result<(), Error> {
-        let temp = self.folder.join(format!(
-            ".{tenant}.{}.{}.creating",
-            std::process::id(),
-            self.temp_counter.fetch_add(1, Ordering::Relaxed)
-        ));
+        let temp = self.temp_path(tenant);
         op.building = Some((tenant.clone(), temp.clone()));
         let options = file_options(&temp, self.busy_timeout()).create_if_missing(true);
         let mut conn = SqliteConnection::connect_with(&options)
@@ -644,6 +649,42 @@ impl Store<Sqlite> for SqliteStore {
         let (old_path, new_path) = (self.path(old), self.path(new));
         self.close_pool(old).await;
         self.move_file(old, new, &old_path, &new_path).await
+    }
+
+    /// `VACUUM INTO` a file under a temporary name, on a second connection to `from`'s file
+    /// while the operation holds its write lock (taken when its history was read), so the copy
+    /// is `from` as of one moment, written into one file (no `-wal` beside it); `finish`
+    /// links it into place as `to`'s file and registers `to`, or removes it.
+    async fn copy_whole(
+        &self,
+        op: &mut SqliteOp,
+        from: &Tenant,
+        to: &Tenant,
+    ) -> Result<bool, Error> {
+        let temp = self.temp_path(to);
+        let Some(target) = temp.to_str().map(str::to_owned) else {
+            return Err(Error::Unsupported {
+                operation: "clone",
+                reason: format!("the tenant folder {:?} is not valid UTF-8", self.folder),
+            });
+        };
+        op.building = Some((to.clone(), temp));
+        let mut conn = self.connect(from).await?;
+        let copied = sqlx::query("VACUUM INTO ?1")
+            .bind(target)
+            .execute(&mut conn)
+            .await;
+        let _ = conn.close().await;
+        copied.map_err(|e| self.locked(from, e))?;
+        Ok(true)
+    }
+
+    /// Never called: [`copy_whole`](Self::copy_whole) copies the file.
+    async fn copy_rows(&self, _op: &mut SqliteOp, _from: &Tenant, _to: &Tenant) -> Result<(), Error> {
+        Err(Error::Unsupported {
+            operation: "clone",
+            reason: "SQLite copies a tenant's whole file".into(),
+        })
     }
 
     /// Commits the file's transaction and closes its connection (never pooled: an error

@@ -127,8 +127,9 @@ fn literal(s: &str) -> String {
 // The raw-SQL helpers are the PostgreSQL harness's: a Citus coordinator speaks PostgreSQL, and
 // tenants are schemas there too.
 pub use super::pg::{
-    acquire, assert_last_run_migrated, begin, container_exists, container_names, create_container,
-    drop_container, exec, q, sqlx_pool,
+    acquire, assert_last_run_migrated, begin, container_exists, container_names, copy_fault,
+    create_container, drop_container, exec, q, raw_assignments, registry_rows, sqlx_pool,
+    ASSIGNMENTS,
 };
 
 // What only Citus does.

@@ -293,6 +293,40 @@ async fn server_databases_and_the_registry_are_refused() {
 }
 
 #[tokio::test]
+async fn a_clone_of_a_database_holding_triggers_is_refused_and_leaves_nothing() {
+    // A trigger made by the migrations would fire on every copied row: refused, after `to` was
+    // made and migrated, so the refusal is also undone by the compensation.
+    let pool = pool().await;
+    let mut migrations = v1();
+    migrations.push(migration(
+        2,
+        MigrationType::Simple,
+        "CREATE TRIGGER guards_upper BEFORE INSERT ON guards FOR EACH ROW \
+         SET NEW.name = UPPER(NEW.name)",
+    ));
+    let l = Lifecycle::new(&pool, migrations).await;
+    let tpl = l
+        .tenants
+        .create(tenancy_testdb::unique_name("tpl"))
+        .await
+        .unwrap();
+    let to = tenancy_testdb::unique_name("to");
+    let err = l.tenants.clone_tenant(&tpl, &to).await.unwrap_err();
+    match &err {
+        Error::Unsupported {
+            operation: "clone",
+            reason,
+        } => {
+            assert!(reason.contains("1 trigger"), "{reason}")
+        }
+        other => panic!("expected Error::Unsupported, got {other:?}"),
+    }
+    assert!(!container_exists(&pool, &to).await);
+    assert_eq!(registry_rows(&pool, &l.registry, &to).await, 0);
+    assert!(!l.tenants.exists(&to).await.unwrap());
+}
+
+#[tokio::test]
 async fn a_failed_create_is_compensated() {
     // The database is made and the first migration commits before the second fails: what the
     // server cannot roll back, create undoes.
@@ -462,3 +496,52 @@ pub const SHARED_PLANS_DDL: &[&str] = &[
     "CREATE TABLE IF NOT EXISTS tenancy_shared.tenancy_test_plans \
      (id BIGINT AUTO_INCREMENT PRIMARY KEY, name VARCHAR(100) NOT NULL UNIQUE, seats INT NOT NULL)",
 ];
+
+/// Migration 2 of the clone tests: `assignments` (named to sort before the `guards` it
+/// references), with a generated key and a generated column, and a seed guard.
+pub const ASSIGNMENTS: &str = "CREATE TABLE assignments (
+    id BIGINT AUTO_INCREMENT PRIMARY KEY,
+    guard_id BIGINT NOT NULL,
+    body VARCHAR(255) NOT NULL,
+    body_length BIGINT AS (CHAR_LENGTH(body)) STORED,
+    FOREIGN KEY (guard_id) REFERENCES guards (id)
+);
+INSERT INTO guards (name, position) VALUES ('Seed', 'Template')";
+
+/// A tenant's `assignments` as (id, guard id, guard name, body, body length), read with plain
+/// SQL.
+pub async fn raw_assignments(pool: &Pool, tenant: &Tenant) -> Vec<(i64, i64, String, String, i64)> {
+    let t = q(tenant);
+    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT a.id, g.id, g.name, a.body, a.body_length FROM {t}.assignments a \
+         JOIN {t}.guards g ON g.id = a.guard_id ORDER BY a.id"
+    )))
+    .fetch_all(pool)
+    .await
+    .unwrap()
+}
+
+/// How many rows of registry `registry` name `tenant` (its tenant row and its migrations).
+pub async fn registry_rows(pool: &Pool, registry: &str, tenant: &str) -> i64 {
+    let r = quote(registry);
+    sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+        "SELECT (SELECT COUNT(*) FROM {r}.tenants WHERE name = ?) \
+         + (SELECT COUNT(*) FROM {r}.migrations WHERE tenant = ?)"
+    )))
+    .bind(tenant)
+    .bind(tenant)
+    .fetch_one(pool)
+    .await
+    .unwrap()
+}
+
+/// Makes cloning `from` fail part-way: a table in its database that no migration made (so
+/// `to` has none), named to be copied last, with a row.
+pub async fn copy_fault(pool: &Pool, _l: &Lifecycle, from: &Tenant, _to: &str) {
+    let f = q(from);
+    exec(
+        pool,
+        format!("CREATE TABLE {f}.zz_outside (id INT); INSERT INTO {f}.zz_outside VALUES (1)"),
+    )
+    .await;
+}

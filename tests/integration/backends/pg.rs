@@ -112,3 +112,49 @@ pub struct Plan {
 /// The shared table of `Plan` (kept between runs; each test uses names of its own).
 pub const SHARED_PLANS_DDL: &[&str] = &["CREATE TABLE IF NOT EXISTS public.tenancy_test_plans \
      (id bigserial PRIMARY KEY, name text NOT NULL UNIQUE, seats integer NOT NULL)"];
+
+/// Migration 2 of the clone tests: `assignments` (named to sort before the `guards` it
+/// references), with an identity key and a generated column, and a seed guard.
+pub const ASSIGNMENTS: &str = "CREATE TABLE assignments (
+    id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    guard_id bigint NOT NULL REFERENCES guards (id),
+    body text NOT NULL,
+    body_length bigint GENERATED ALWAYS AS (length(body)) STORED
+);
+INSERT INTO guards (name, position) VALUES ('Seed', 'Template')";
+
+/// A tenant's `assignments` as (id, guard id, guard name, body, body length), read with plain
+/// SQL.
+pub async fn raw_assignments(pool: &Pool, tenant: &Tenant) -> Vec<(i64, i64, String, String, i64)> {
+    let t = q(tenant);
+    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT a.id, g.id, g.name, a.body, a.body_length FROM {t}.assignments a \
+         JOIN {t}.guards g ON g.id = a.guard_id ORDER BY a.id"
+    )))
+    .fetch_all(pool)
+    .await
+    .unwrap()
+}
+
+/// How many rows of registry `registry` name `tenant` (its tenant row and its migrations).
+pub async fn registry_rows(pool: &Pool, registry: &str, tenant: &str) -> i64 {
+    sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+        "SELECT (SELECT count(*) FROM \"{registry}\".tenants WHERE name = $1) \
+         + (SELECT count(*) FROM \"{registry}\".migrations WHERE tenant = $1)"
+    )))
+    .bind(tenant)
+    .fetch_one(pool)
+    .await
+    .unwrap()
+}
+
+/// Makes cloning `from` fail part-way: a table in its schema that no migration made (so
+/// `to` has none), named to be copied last, with a row.
+pub async fn copy_fault(pool: &Pool, _l: &Lifecycle, from: &Tenant, _to: &str) {
+    let f = q(from);
+    exec(
+        pool,
+        format!("CREATE TABLE {f}.zz_outside (id int); INSERT INTO {f}.zz_outside VALUES (1)"),
+    )
+    .await;
+}

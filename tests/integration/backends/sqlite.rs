@@ -18,6 +18,7 @@ use tenancy_testdb::fixtures::{migration, migrator, SQLITE};
 use crate::assert_err;
 
 crate::backends::shared::mount!(
+    clone,
     crud,
     insert_many,
     isolation,
@@ -586,4 +587,63 @@ async fn an_in_memory_url_is_refused_and_hostile_names_never_touch_the_file_syst
         assert!(l.tenants.create(name).await.is_err(), "{name:?}");
     }
     assert_eq!(container_names(&pool).await, before);
+}
+
+/// Migration 2 of the clone tests: `assignments` (named to sort before the `guards` it
+/// references), with a generated key and a generated column, and a seed guard.
+pub const ASSIGNMENTS: &str = "CREATE TABLE assignments (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    guard_id INTEGER NOT NULL REFERENCES guards (id),
+    body TEXT NOT NULL,
+    body_length INTEGER GENERATED ALWAYS AS (length(body)) STORED
+);
+INSERT INTO guards (name, position) VALUES ('Seed', 'Template')";
+
+/// A tenant's `assignments` as (id, guard id, guard name, body, body length), read with plain
+/// SQL from its file.
+pub async fn raw_assignments(pool: &Pool, tenant: &Tenant) -> Vec<(i64, i64, String, String, i64)> {
+    let mut conn = open(&file(pool, tenant.as_str()), false).await;
+    let rows = sqlx::query_as(
+        "SELECT a.id, g.id, g.name, a.body, a.body_length FROM assignments a \
+         JOIN guards g ON g.id = a.guard_id ORDER BY a.id",
+    )
+    .fetch_all(&mut conn)
+    .await
+    .unwrap();
+    conn.close().await.unwrap();
+    rows
+}
+
+/// How many rows of registry `registry` (its file) name `tenant`; also fails the test if a
+/// file being built for `tenant` was left in the folder.
+pub async fn registry_rows(pool: &Pool, registry: &str, tenant: &str) -> i64 {
+    let building = format!(".{tenant}.");
+    let left: Vec<_> = std::fs::read_dir(pool.folder())
+        .unwrap()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().starts_with(&building))
+        .collect();
+    assert!(left.is_empty(), "files left for {tenant}: {left:?}");
+    let mut conn = open(&file(pool, registry), false).await;
+    let n = sqlx::query_scalar("SELECT COUNT(*) FROM tenants WHERE name = ?1")
+        .bind(tenant)
+        .fetch_one(&mut conn)
+        .await
+        .unwrap();
+    conn.close().await.unwrap();
+    n
+}
+
+/// Makes cloning into `to` fail part-way: the file is copied, then the registry refuses
+/// `to`'s row (a trigger on the registry file's `tenants`).
+pub async fn copy_fault(pool: &Pool, l: &Lifecycle, _from: &Tenant, to: &str) {
+    let mut conn = open(&file(pool, &l.registry), false).await;
+    sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+        "CREATE TRIGGER refuse_clone BEFORE INSERT ON tenants WHEN NEW.name = '{to}' \
+         BEGIN SELECT RAISE(ABORT, 'injected fault'); END"
+    )))
+    .execute(&mut conn)
+    .await
+    .unwrap();
+    conn.close().await.unwrap();
 }

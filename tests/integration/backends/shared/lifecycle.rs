@@ -357,7 +357,7 @@ macro_rules! behaviours {
             let t = l.tenants.create(name("ren")).await.unwrap();
             assert_err!(
                 l.tenants.rename(t.as_str(), t.as_str()).await,
-                Error::SameName { ref tenant } if *tenant == t
+                Error::SameName { ref tenant, .. } if *tenant == t
             );
             let foreign = name("foreignren");
             create_container(&pool, &foreign).await;

@@ -9,6 +9,7 @@
 //! `RUST_BACKTRACE=1` shows the line in the file here.
 
 pub mod cleanup;
+pub mod clone;
 pub mod crud;
 pub mod insert_many;
 pub mod isolation;
@@ -25,6 +26,7 @@ macro_rules! mount {
     (all) => {
         $crate::backends::shared::mount!(
             cleanup,
+            clone,
             crud,
             insert_many,
             isolation,

@@ -1,0 +1,95 @@
+//! The rows of a tenant copied into its clone on the server: what `information_schema` says
+//! of the source database's tables, and the one transaction of `INSERT … SELECT`s across
+//! databases that copies them.
+
+use sqlx::mysql::MySqlConnection;
+use sqlx::AssertSqlSafe;
+
+use super::op::{qualified, quote};
+use crate::error::Error;
+use crate::lifecycle::copy::referenced_first;
+use crate::tenant::Tenant;
+
+/// Copies every row of `from`'s tables into `to`'s (made and migrated alike), in one
+/// `REPEATABLE READ` transaction on `conn`. Refuses a `from` holding triggers, which would fire on the copy.
+pub(crate) async fn copy_rows(
+    conn: &mut MySqlConnection,
+    from: &Tenant,
+    to: &Tenant,
+) -> Result<(), Error> {
+    let triggers: i64 =
+        sqlx::query_scalar("SELECT COUNT(*) FROM information_schema.TRIGGERS WHERE TRIGGER_SCHEMA = ?")
+            .bind(from.as_str())
+            .fetch_one(&mut *conn)
+            .await?;
+    if triggers > 0 {
+        return Err(Error::Unsupported {
+            operation: "clone",
+            reason: format!(
+                "the database of tenant \"{from}\" holds {triggers} trigger{}, which MySQL cannot \
+                 turn off while the rows are copied; nothing was created",
+                if triggers == 1 { "" } else { "s" }
+            ),
+        });
+    }
+    let tables: Vec<String> = sqlx::query_scalar(
+        "SELECT TABLE_NAME FROM information_schema.TABLES \
+         WHERE TABLE_SCHEMA = ? AND TABLE_TYPE = 'BASE TABLE' ORDER BY TABLE_NAME",
+    )
+    .bind(from.as_str())
+    .fetch_all(&mut *conn)
+    .await?;
+    // Generated columns are computed again; `DEFAULT_GENERATED` ones (an expression default)
+    // have no generation expression and are copied.
+    let columns: Vec<(String, String)> = sqlx::query_as(
+        "SELECT TABLE_NAME, COLUMN_NAME FROM information_schema.COLUMNS \
+         WHERE TABLE_SCHEMA = ? AND COALESCE(GENERATION_EXPRESSION, '') = '' \
+         ORDER BY TABLE_NAME, ORDINAL_POSITION",
+    )
+    .bind(from.as_str())
+    .fetch_all(&mut *conn)
+    .await?;
+    let references: Vec<(String, String)> = sqlx::query_as(
+        "SELECT TABLE_NAME, REFERENCED_TABLE_NAME FROM information_schema.REFERENTIAL_CONSTRAINTS \
+         WHERE CONSTRAINT_SCHEMA = ? AND UNIQUE_CONSTRAINT_SCHEMA = ?",
+    )
+    .bind(from.as_str())
+    .bind(from.as_str())
+    .fetch_all(&mut *conn)
+    .await?;
+    let graph = tables
+        .iter()
+        .map(|t| {
+            let refs = references.iter().filter(|(c, _)| c == t);
+            (t.clone(), refs.map(|(_, p)| p.clone()).collect())
+        })
+        .collect();
+    let order = referenced_first(graph);
+    // In REPEATABLE READ (whatever the server's default), `INSERT … SELECT` reads its source
+    // with shared locks held to the commit: every table is copied as of one moment, `from`'s
+    // writes waiting. (`SET TRANSACTION` is for the next transaction only.)
+    let mut batch =
+        String::from("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ;\nSTART TRANSACTION;\n");
+    for table in order.iter().rev() {
+        batch.push_str(&format!("DELETE FROM {};\n", qualified(to.as_str(), table)));
+    }
+    for table in &order {
+        let names: Vec<String> = columns
+            .iter()
+            .filter(|(t, _)| t == table)
+            .map(|(_, c)| quote(c))
+            .collect();
+        if names.is_empty() {
+            continue;
+        }
+        let names = names.join(", ");
+        batch.push_str(&format!(
+            "INSERT INTO {} ({names}) SELECT {names} FROM {};\n",
+            qualified(to.as_str(), table),
+            qualified(from.as_str(), table)
+        ));
+    }
+    batch.push_str("COMMIT");
+    sqlx::raw_sql(AssertSqlSafe(batch)).execute(conn).await?;
+    Ok(())
+}
