@@ -514,7 +514,7 @@ pub async fn lookups(ctx: &mut LiteCtx) -> BoxResult<()> {
         budget.get_connections_per_pool(),
     );
     println!("  {n} tenants of 100 rows, the default budget ({connections} connections, {per_pool} per tenant), {tasks} tasks, {millis} ms per measurement");
-    let before = (rss_and_fds(), threads());
+    let before = (rss_and_fds(), proc_status("Threads"));
     let duration = Duration::from_millis(millis);
     // Warm both, then one tenant, one tenant again (the A/A control) and all of them in
     // rotating order.
@@ -542,7 +542,7 @@ pub async fn lookups(ctx: &mut LiteCtx) -> BoxResult<()> {
         .interval(interval)
         .aa(aa),
     );
-    let ((rss, fds), threads) = (rss_and_fds(), threads());
+    let ((rss, fds), threads) = (rss_and_fds(), proc_status("Threads"));
     let (((rss0, fds0), threads0), open) = (before, handle.open_connections());
     ctx.out.note(format!(
         "default budget: {connections} connections (from the descriptor limit), {per_pool} per tenant; \
@@ -556,18 +556,6 @@ pub async fn lookups(ctx: &mut LiteCtx) -> BoxResult<()> {
     ));
     handle.pool().close().await;
     Ok(())
-}
-
-/// The process's threads.
-fn threads() -> usize {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("Threads:"))
-                .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
-        })
-        .unwrap_or(0)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -678,17 +666,8 @@ pub async fn pending(ctx: &mut LiteCtx) -> BoxResult<()> {
 
 /// The process's resident set size in KiB and its open file descriptors.
 fn rss_and_fds() -> (u64, usize) {
-    let rss = std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmRSS:"))
-                .and_then(|l| l.split_whitespace().nth(1))
-                .and_then(|v| v.parse().ok())
-        })
-        .unwrap_or(0);
     let fds = std::fs::read_dir("/proc/self/fd").map_or(0, |d| d.count());
-    (rss, fds)
+    (proc_status("VmRSS"), fds)
 }
 
 pub async fn memory(ctx: &mut LiteCtx) -> BoxResult<()> {

@@ -20,8 +20,10 @@ pub(crate) fn registry_file(folder: &Path, registry: &Tenant) -> PathBuf {
 /// may keep open. Each tenant's file gets a small pool of its own (up to
 /// [`connections_per_pool`](Self::connections_per_pool) connections), kept in an LRU; the
 /// budget is counted in **connections**, since a SQLite connection is what costs: a worker
-/// thread of its own (sqlx runs each connection on one) and up to three file descriptors (the
-/// file, its `-wal` and, shared by the file's connections, its `-shm`).
+/// thread of its own (sqlx runs each connection on one), its page cache, and up to three file
+/// descriptors (the file, its `-wal` and, shared by the file's connections, its `-shm`; SQLite
+/// also keeps a closed connection's descriptor of the file, for reuse, while another connection
+/// has the file open).
 ///
 /// - At most [`max_connections`](Self::max_connections) connections are open in the kept pools
 ///   together. When a tenant's pool opens a connection beyond that, room is made in least
