@@ -661,12 +661,23 @@ where
 
 /// This process's peak resident set (`VmHWM`), in kB.
 pub fn vm_hwm_kb() -> u64 {
+    proc_status("VmHWM")
+}
+
+/// A number in this process's `/proc/self/status` (`VmRSS` and `VmHWM` in kB, `Threads`), 0
+/// where there is none.
+pub fn proc_status(field: &str) -> u64 {
     std::fs::read_to_string("/proc/self/status")
         .ok()
         .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmHWM:"))
-                .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
+            s.lines().find_map(|l| {
+                l.strip_prefix(field)?
+                    .strip_prefix(':')?
+                    .split_whitespace()
+                    .next()?
+                    .parse()
+                    .ok()
+            })
         })
         .unwrap_or(0)
 }

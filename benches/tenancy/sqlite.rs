@@ -4,8 +4,8 @@
 //! - 14 `sqlite-crud`: generated insert / find / update / delete / filtered query on one
 //!   tenant's `TenantPool` vs hand-written sqlx with the same SQL text on the same sqlx pool.
 //! - 15 `sqlite-lookups`: point lookups by id through the `Tenants` handle (which routes each
-//!   to its tenant's pool) over 1,000 tenants with a budget of 100 open pools, vs the same over
-//!   one tenant.
+//!   to its tenant's pool) over 1,000 tenants with the default `PoolBudget`, vs the same over
+//!   one tenant; the process's RSS, descriptors and threads with the tenants' pools open.
 //! - 16 `sqlite-pending`: `migrate_all` with one pending `ADD COLUMN` over 1,000 tenant files
 //!   vs the loop a user would write: per file, open a connection, `BEGIN IMMEDIATE`, the
 //!   `ALTER`, the bookkeeping row, `COMMIT`, close — one file after the other, and the same
@@ -503,12 +503,18 @@ async fn lookups_for(
 pub async fn lookups(ctx: &mut LiteCtx) -> BoxResult<()> {
     let (n, millis) = if ctx.quick { (20, 300) } else { (1000, 1500) };
     let folder = Folder::new("bench-sqlite-lookups")?;
+    let budget = PoolBudget::default();
     let handle = tenants(&folder, migrations_upto(1))
         .await?
-        .with_pool_budget(PoolBudget::default().max_pools(100).connections_per_pool(2));
+        .with_pool_budget(budget);
     let names = fleet(&handle, n, 100).await?;
     let tasks = 4;
-    println!("  {n} tenants of 100 rows, budget 100 pools x 2 connections, {tasks} tasks, {millis} ms per measurement");
+    let (connections, per_pool) = (
+        budget.get_max_connections(),
+        budget.get_connections_per_pool(),
+    );
+    println!("  {n} tenants of 100 rows, the default budget ({connections} connections, {per_pool} per tenant), {tasks} tasks, {millis} ms per measurement");
+    let before = (rss_and_fds(), proc_status("Threads"));
     let duration = Duration::from_millis(millis);
     // Warm both, then one tenant, one tenant again (the A/A control) and all of them in
     // rotating order.
@@ -527,7 +533,7 @@ pub async fn lookups(ctx: &mut LiteCtx) -> BoxResult<()> {
     let aa = paired(&rates[1], &rates[0]).0;
     ctx.out.row(
         Row::new(
-            format!("15 point lookups over {n} tenants, budget 100 pools"),
+            format!("15 point lookups over {n} tenants, default budget"),
             fmt_rate(median(&mut rates[2].clone())),
             format!("{} (one tenant)", fmt_rate(median(&mut rates[0].clone()))),
             Some(ratio),
@@ -536,9 +542,17 @@ pub async fn lookups(ctx: &mut LiteCtx) -> BoxResult<()> {
         .interval(interval)
         .aa(aa),
     );
+    let ((rss, fds), threads) = (rss_and_fds(), proc_status("Threads"));
+    let (((rss0, fds0), threads0), open) = (before, handle.open_connections());
     ctx.out.note(format!(
-        "open pools at the end: {} (budget 100)",
-        handle.open_pools()
+        "default budget: {connections} connections (from the descriptor limit), {per_pool} per tenant; \
+         open at the end: {} pools, {open} connections; the process then: RSS {:.1} MiB \
+         ({:.1} MiB with no tenant pool open, {:.0} KiB more per connection), {fds} descriptors \
+         ({fds0}), {threads} threads ({threads0})",
+        handle.open_pools(),
+        rss as f64 / 1024.0,
+        rss0 as f64 / 1024.0,
+        rss.saturating_sub(rss0) as f64 / open.max(1) as f64,
     ));
     handle.pool().close().await;
     Ok(())
@@ -652,17 +666,8 @@ pub async fn pending(ctx: &mut LiteCtx) -> BoxResult<()> {
 
 /// The process's resident set size in KiB and its open file descriptors.
 fn rss_and_fds() -> (u64, usize) {
-    let rss = std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmRSS:"))
-                .and_then(|l| l.split_whitespace().nth(1))
-                .and_then(|v| v.parse().ok())
-        })
-        .unwrap_or(0);
     let fds = std::fs::read_dir("/proc/self/fd").map_or(0, |d| d.count());
-    (rss, fds)
+    (proc_status("VmRSS"), fds)
 }
 
 pub async fn memory(ctx: &mut LiteCtx) -> BoxResult<()> {

@@ -1,4 +1,5 @@
-//! What only a SQLite handle has: its budget of open pools, and the folder of tenant files.
+//! What only a SQLite handle has: its budget of open connections and pools, and the folder of
+//! tenant files.
 
 use sqlx::Sqlite;
 
@@ -6,8 +7,9 @@ use super::PoolBudget;
 use crate::lifecycle::Tenants;
 
 impl Tenants<Sqlite> {
-    /// The same handle with another budget of open pools and connections (see
-    /// [`PoolBudget`]).
+    /// The same handle with another budget of open connections and pools (see
+    /// [`PoolBudget`]). The handle's pools start over: the LRU of the returned handle is
+    /// empty.
     pub fn with_pool_budget(self, budget: PoolBudget) -> Self {
         self.rebuild(|s| s.store = budget)
             .expect("the rest was checked when the handle was built")
@@ -27,5 +29,12 @@ impl Tenants<Sqlite> {
     /// [`PoolBudget::get_max_pools`]).
     pub fn open_pools(&self) -> usize {
         self.store().open_pools()
+    }
+
+    /// How many connections the pools the handle keeps have open now, idle or in use (at
+    /// most [`PoolBudget::get_max_connections`], but for connections being opened at this
+    /// moment). Pools let go but still held by a caller are not counted.
+    pub fn open_connections(&self) -> usize {
+        self.store().open_connections()
     }
 }

@@ -15,6 +15,7 @@ mod dialect_tests;
 mod errors;
 mod files;
 mod handle;
+mod lru;
 mod store;
 #[cfg(feature = "testing")]
 mod testing;

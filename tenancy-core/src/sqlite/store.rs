@@ -15,7 +15,8 @@
 //!   no `<tenant>.db`.
 //! - Each tenant has its own pool ([`Tenants::pool_for`](crate::Tenants::pool_for)); a plain
 //!   `SqlitePool` is no executor. The pools live in an LRU bounded by the handle's
-//!   [`PoolBudget`].
+//!   [`PoolBudget`], counted in connections: a pool opening a connection beyond the budget
+//!   (a new tenant's first, or a busy tenant's next) makes room in least recently used order.
 
 use std::collections::HashMap;
 use std::io;
@@ -29,6 +30,7 @@ use sqlx::migrate::Migration;
 use sqlx::sqlite::{Sqlite, SqliteConnection, SqlitePool, SqlitePoolOptions};
 use sqlx::{Connection, Executor as _};
 
+use super::lru::{lock, on_connect, Lru, Released};
 use super::{file_options, is_busy, is_cantopen, is_unique_violation, registry_file, PoolBudget};
 use crate::error::Error;
 use crate::lifecycle::plan::{Applied, History};
@@ -60,7 +62,7 @@ pub struct SqliteStore {
     registry: Tenant,
     lock_timeout: Option<Duration>,
     budget: PoolBudget,
-    pools: Mutex<Lru>,
+    pools: Arc<Mutex<Lru>>,
     locks: Mutex<HashMap<Tenant, Arc<tokio::sync::Mutex<()>>>>,
     registry_ready: AtomicBool,
     temp_counter: AtomicU64,
@@ -90,52 +92,6 @@ impl Drop for SqliteOp {
 impl SqliteOp {
     fn conn(&mut self) -> &mut SqliteConnection {
         self.conn.as_mut().expect("the operation's file is open")
-    }
-}
-
-/// The open tenant pools, least recently used first out.
-#[derive(Default)]
-struct Lru {
-    pools: HashMap<Tenant, (SqlitePool, u64)>,
-    tick: u64,
-}
-
-impl Lru {
-    fn get(&mut self, tenant: &Tenant) -> Option<SqlitePool> {
-        self.tick += 1;
-        let tick = self.tick;
-        self.pools.get_mut(tenant).map(|(pool, used)| {
-            *used = tick;
-            pool.clone()
-        })
-    }
-
-    /// Keeps `pool` for `tenant` (or the one another task put there first, which is returned),
-    /// letting the least recently used pools go beyond `max`.
-    fn insert(&mut self, tenant: &Tenant, pool: SqlitePool, max: usize) -> SqlitePool {
-        if let Some(existing) = self.get(tenant) {
-            return existing;
-        }
-        while self.pools.len() >= max {
-            let Some(oldest) = self
-                .pools
-                .iter()
-                .min_by_key(|(_, (_, used))| *used)
-                .map(|(t, _)| t.clone())
-            else {
-                break;
-            };
-            // Dropped, not closed: a caller still holding it keeps working; its connections
-            // close when the last handle goes (and idle ones after the idle timeout).
-            self.pools.remove(&oldest);
-        }
-        self.tick += 1;
-        self.pools.insert(tenant.clone(), (pool.clone(), self.tick));
-        pool
-    }
-
-    fn remove(&mut self, tenant: &Tenant) -> Option<SqlitePool> {
-        self.pools.remove(tenant).map(|(pool, _)| pool)
     }
 }
 
@@ -286,8 +242,9 @@ impl SqliteStore {
             .collect()
     }
 
-    /// `tenant`'s pool, from the LRU or opened now. [`Error::NotATenant`] if it is not
-    /// registered, [`Error::ContainerMissing`] if its file is gone.
+    /// `tenant`'s pool, from the LRU or opened now (making room for its connection first).
+    /// [`Error::NotATenant`] if it is not registered, [`Error::ContainerMissing`] if its file
+    /// is gone.
     async fn tenant_pool(&self, tenant: &Tenant) -> Result<SqlitePool, Error> {
         if let Some(pool) = self.lru().get(tenant) {
             return Ok(pool);
@@ -304,24 +261,47 @@ impl SqliteStore {
                 tenant: tenant.clone(),
             });
         }
+        let mut released = Released::default();
+        let id = {
+            let mut lru = self.lru();
+            lru.make_room(None, 1, &self.budget, &mut released);
+            lru.next_id()
+        };
+        drop(released);
         let options = file_options(&self.path(tenant), self.budget.busy_timeout);
         let pool = SqlitePoolOptions::new()
             .max_connections(self.budget.connections_per_pool)
             .min_connections(0)
             .idle_timeout(self.budget.idle_timeout)
+            .after_connect(on_connect(
+                Arc::downgrade(&self.pools),
+                tenant.clone(),
+                id,
+                self.budget,
+            ))
             .connect_with(options)
             .await
             .map_err(|e| unopened(tenant, e))?;
-        Ok(self.lru().insert(tenant, pool, self.budget.max_pools))
+        let mut released = Released::default();
+        let pool = self
+            .lru()
+            .insert(tenant, pool, id, &self.budget, &mut released);
+        drop(released);
+        Ok(pool)
     }
 
     /// How many tenant pools the LRU holds.
     pub(crate) fn open_pools(&self) -> usize {
-        self.lru().pools.len()
+        self.lru().len()
+    }
+
+    /// How many connections the LRU's pools have open.
+    pub(crate) fn open_connections(&self) -> usize {
+        self.lru().connections()
     }
 
     fn lru(&self) -> std::sync::MutexGuard<'_, Lru> {
-        self.pools.lock().unwrap_or_else(|e| e.into_inner())
+        lock(&self.pools)
     }
 
     /// Closes `tenant`'s pool if it is open: waits for its connections to come back, then
@@ -505,7 +485,7 @@ impl Store<Sqlite> for SqliteStore {
             registry: registry.clone(),
             lock_timeout,
             budget: *budget,
-            pools: Mutex::new(Lru::default()),
+            pools: Arc::new(Mutex::new(Lru::default())),
             locks: Mutex::new(HashMap::new()),
             registry_ready: AtomicBool::new(false),
             temp_counter: AtomicU64::new(0),

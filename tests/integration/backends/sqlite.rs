@@ -500,6 +500,139 @@ async fn the_lru_keeps_at_most_the_budget_of_pools_open() {
     assert_eq!(tenants.open_pools(), 3);
 }
 
+/// The descriptors this process has open on `tenants`' files (`<t>.db`, `-wal`, `-shm`),
+/// after waiting (up to 10 s) for them to come down to `bound`: a connection let go closes its
+/// files on its own worker thread, soon after. `None` off Linux.
+async fn descriptors_on(folder: &Path, tenants: &[Tenant], bound: usize) -> Option<usize> {
+    let names: Vec<String> = tenants.iter().map(|t| format!("{t}.db")).collect();
+    let count = || {
+        let fds = std::fs::read_dir("/proc/self/fd").ok()?;
+        Some(
+            fds.filter_map(|fd| std::fs::read_link(fd.ok()?.path()).ok())
+                .filter(|target| {
+                    target.parent() == Some(folder)
+                        && target
+                            .file_name()
+                            .and_then(|n| n.to_str())
+                            .is_some_and(|n| {
+                                let base = n.trim_end_matches("-wal").trim_end_matches("-shm");
+                                names.iter().any(|name| name == base)
+                            })
+                })
+                .count(),
+        )
+    };
+    // Waits (up to 10 s) for closes in flight, not for speed.
+    for _ in 0..1000 {
+        match count() {
+            Some(n) if n > bound => tokio::time::sleep(Duration::from_millis(10)).await,
+            other => return other,
+        }
+    }
+    count()
+}
+
+/// Until the connections `pool` handed out have come back (returned by a task of their own).
+async fn all_idle(pool: &tenancy::TenantPool<Db>) {
+    let pool = pool.sqlx_pool();
+    while pool.num_idle() < pool.size() as usize {
+        tokio::task::yield_now().await;
+    }
+}
+
+#[tokio::test]
+async fn the_budget_bounds_the_open_connections_and_descriptors() {
+    let pool = pool().await;
+    let l = Lifecycle::new(&pool, v1()).await;
+    let budget = PoolBudget::default()
+        .max_connections(4)
+        .connections_per_pool(2);
+    assert_eq!(budget.get_max_pools(), 4);
+    let tenants = l.tenants.clone().with_pool_budget(budget);
+    let mut all = Vec::new();
+    for i in 0..8 {
+        all.push(tenants.create(format!("{}_{i}", l.registry)).await.unwrap());
+    }
+    let folder = tenants.folder().canonicalize().unwrap();
+    for round in 0..2 {
+        for (i, t) in all.iter().enumerate() {
+            // Two connections on this tenant (a transaction held while the handle writes):
+            // the pool grows beyond its first, and the others make room.
+            let own = tenants.pool_for(t).await.unwrap();
+            let tx = own.begin().await.unwrap();
+            Guard::new(&format!("g{i}"), &format!("round{round}"))
+                .insert(&tenants, t)
+                .await
+                .unwrap();
+            assert_eq!(own.sqlx_pool().size(), 2, "{t} grew to two connections");
+            assert!(
+                tenants.open_connections() <= 4,
+                "{} connections open with a budget of 4",
+                tenants.open_connections()
+            );
+            assert!(tenants.open_pools() <= 4, "{} pools", tenants.open_pools());
+            tx.rollback().await.unwrap();
+            drop(own);
+            // Three per connection (the file, its -wal, its -shm shared by the file's
+            // connections), and the file descriptor of a closed connection that SQLite keeps
+            // for reuse while another connection has the file open: one per kept pool here.
+            let per_pool = budget.get_connections_per_pool() as usize;
+            let bound = 4 * 3 + budget.get_max_pools() * (per_pool - 1);
+            if let Some(fds) = descriptors_on(&folder, &all, bound).await {
+                assert!(fds <= bound, "{fds} descriptors on tenant files open");
+            }
+        }
+    }
+    // Every tenant still reads its own rows, through pools reopened on demand.
+    for (i, t) in all.iter().enumerate() {
+        let rows = Guard::query(t).fetch_all(&tenants).await.unwrap();
+        assert_eq!(rows.len(), 2);
+        assert!(rows.iter().all(|g| g.name == format!("g{i}")), "{rows:?}");
+    }
+}
+
+#[tokio::test]
+async fn making_room_closes_idle_connections_beyond_the_first_before_letting_a_pool_go() {
+    let pool = pool().await;
+    let l = Lifecycle::new(&pool, v1()).await;
+    let tenants = l.tenants.clone().with_pool_budget(
+        PoolBudget::default()
+            .max_connections(3)
+            .connections_per_pool(2),
+    );
+    let mut all = Vec::new();
+    for i in 0..3 {
+        all.push(tenants.create(format!("{}_{i}", l.registry)).await.unwrap());
+    }
+    // The first tenant with two idle connections, the second with one: the budget's 3.
+    let first = tenants.pool_for(&all[0]).await.unwrap();
+    let (one, two) = (
+        first.sqlx_pool().acquire().await.unwrap(),
+        first.sqlx_pool().acquire().await.unwrap(),
+    );
+    drop((one, two));
+    all_idle(&first).await;
+    Guard::new("b", "Guard")
+        .insert(&tenants, &all[1])
+        .await
+        .unwrap();
+    assert_eq!(tenants.open_connections(), 3);
+    // The third needs room: the first (least recently used) keeps its pool and one
+    // connection.
+    Guard::new("c", "Guard")
+        .insert(&tenants, &all[2])
+        .await
+        .unwrap();
+    assert_eq!(first.sqlx_pool().size(), 1);
+    assert_eq!(tenants.open_pools(), 3);
+    assert_eq!(tenants.open_connections(), 3);
+    // The first's pool is still the one kept (nothing reopened).
+    assert_eq!(
+        tenants.pool_for(&all[0]).await.unwrap().sqlx_pool().size(),
+        1
+    );
+}
+
 #[tokio::test]
 async fn many_tasks_write_to_many_tenants_and_nothing_crosses() {
     let pool = pool().await;
