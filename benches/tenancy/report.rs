@@ -455,8 +455,8 @@ impl Section {
             ]));
             out.push('\n');
         }
+        // The notes' list follows the table directly: a list item ends a table (GFM).
         if !self.results.notes.is_empty() {
-            out.push('\n');
             for note in &self.results.notes {
                 let _ = writeln!(out, "- {note}");
             }
