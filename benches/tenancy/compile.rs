@@ -73,8 +73,14 @@ sqlx = {{ version = \"0.9\", default-features = false, features = [\"postgres\",
 
 # Not part of the benchmarked workspace.
 [workspace]
+
+# The workspace's sqlx-core (vendor/README.md), as an application adds it; a fresh machine's
+# registry holds no other copy for `--offline`.
+[patch.crates-io]
+sqlx-core = {{ path = {vendor:?} }}
 ",
         ws = workspace().display().to_string(),
+        vendor = workspace().join("vendor/sqlx-core").display().to_string(),
     );
     fs::write(dir.join("Cargo.toml"), manifest)?;
     // The workspace's lock file, so the same dependency versions are used (and no network).
