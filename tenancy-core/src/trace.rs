@@ -113,15 +113,5 @@ pub(crate) use in_span;
 
 /// Runs `future` inside `span` (a span nobody hears is not entered).
 pub(crate) async fn within<F: Future>(span: Span, future: F) -> F::Output {
-    #[cfg(feature = "tracing")]
-    return if span.is_none() {
-        future.await
-    } else {
-        tracing::Instrument::instrument(future, span).await
-    };
-    #[cfg(not(feature = "tracing"))]
-    {
-        let _ = span;
-        future.await
-    }
+    in_span!(span, future)
 }
