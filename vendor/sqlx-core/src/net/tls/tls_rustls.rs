@@ -103,32 +103,6 @@ where
     ))]
     let provider = Arc::new(rustls::crypto::ring::default_provider());
 
-    // tenancy patch: every connection that verifies nothing and sends no client certificate
-    // shares one `ClientConfig`, so rustls's session store remembers each server's key-exchange
-    // group (`kx_hint`) and later handshakes offer it first: no HelloRetryRequest round trip
-    // with a server that takes P-256 only (PostgreSQL's default `ssl_ecdh_curve`).
-    if tls_config.accept_invalid_certs
-        && tls_config.client_cert_path.is_none()
-        && tls_config.client_key_path.is_none()
-    {
-        static UNVERIFIED: std::sync::OnceLock<Arc<ClientConfig>> = std::sync::OnceLock::new();
-        let config = UNVERIFIED
-            .get_or_init(|| {
-                Arc::new(
-                    ClientConfig::builder_with_provider(provider.clone())
-                        .with_safe_default_protocol_versions()
-                        .unwrap()
-                        .dangerous()
-                        .with_custom_certificate_verifier(Arc::new(DummyTlsVerifier {
-                            provider: provider.clone(),
-                        }))
-                        .with_no_client_auth(),
-                )
-            })
-            .clone();
-        return connect(socket, config, tls_config.hostname).await;
-    }
-
     // Unwrapping is safe here because we use a default provider.
     let config = ClientConfig::builder_with_provider(provider.clone())
         .with_safe_default_protocol_versions()
@@ -157,10 +131,25 @@ where
                 .with_client_auth_cert(user_auth.0, user_auth.1)
                 .map_err(Error::tls)?
         } else {
-            config
-                .dangerous()
-                .with_custom_certificate_verifier(Arc::new(DummyTlsVerifier { provider }))
-                .with_no_client_auth()
+            // tenancy patch: every connection that verifies nothing and sends no client
+            // certificate shares one `ClientConfig`, so rustls's session store remembers each
+            // server's key-exchange group (`kx_hint`) and later handshakes offer it first: no
+            // HelloRetryRequest round trip with a server that takes P-256 only (PostgreSQL's
+            // default `ssl_ecdh_curve`).
+            static UNVERIFIED: std::sync::OnceLock<Arc<ClientConfig>> = std::sync::OnceLock::new();
+            let config = UNVERIFIED
+                .get_or_init(|| {
+                    Arc::new(
+                        config
+                            .dangerous()
+                            .with_custom_certificate_verifier(Arc::new(DummyTlsVerifier {
+                                provider,
+                            }))
+                            .with_no_client_auth(),
+                    )
+                })
+                .clone();
+            return connect(socket, config, tls_config.hostname).await;
         }
     } else {
         let mut cert_store = import_root_certs();
