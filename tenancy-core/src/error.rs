@@ -312,6 +312,43 @@ pub enum Error {
         source: sqlx::error::BoxDynError,
     },
 
+    /// A tenant archive ([`Tenants::import`](crate::Tenants::import)) is not one this build
+    /// can read whole: not an archive, another format version, cut short, changed (a row
+    /// count or hash differs), a value unfit for its column, or tables and migrations the
+    /// target handle does not have. Nothing was created.
+    #[error("the tenant archive is refused at line {line}: {problem}; nothing was created")]
+    Archive {
+        /// The archive's line (1-based) where the problem was found.
+        line: u64,
+        /// What is wrong there.
+        problem: String,
+    },
+
+    /// A column of a tenant archive cannot be stored in the target tenant's column of the same
+    /// name: the types do not map (e.g. a blob into an integer). Found before any row was
+    /// written; nothing was created.
+    #[error("column {column:?} of table {table:?}: the archive's {from} cannot be stored in the tenant's {to}; nothing was created")]
+    Unmappable {
+        /// The table.
+        table: String,
+        /// The column.
+        column: String,
+        /// The archive's column type and kind, e.g. `BLOB (bytes)`.
+        from: String,
+        /// The target's column type and kind, e.g. `bigint (int)`.
+        to: String,
+    },
+
+    /// Reading or writing a tenant archive's stream failed.
+    #[error("{operation} failed")]
+    Io {
+        /// What was being done.
+        operation: &'static str,
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
+    },
+
     /// Code that needs the current tenant ([`context::require`](crate::context::require)) ran
     /// outside [`context::with_tenant`](crate::context::with_tenant): e.g. in a task started
     /// with `tokio::spawn` instead of [`context::spawn`](crate::context::spawn), or in a request

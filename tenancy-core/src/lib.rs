@@ -163,6 +163,8 @@ pub use changeset::Changeset;
 pub use error::{DatabaseError, Error, LockHolder};
 pub use exec::{Executor, OnBackend};
 pub use filter::{Column, Filter, Order, Set};
+pub use lifecycle::archive::ARCHIVE_VERSION;
+pub use lifecycle::portable::Moved;
 pub use lifecycle::report::{
     Dropped, MigrateOptions, Outcome, Planned, Progress, ProgressFn, Report, TenantResult,
     TenantStatus,

@@ -1,7 +1,8 @@
 //! The tenant lifecycle: the handle [`Tenants`] (built from a pool and the tenant
 //! migrations), the [`Lifecycle`] trait that names its operations for code generic over the
 //! backend, and, in its submodules, the one algorithm of every operation
-//! ([`operations`], and cloning in [`copy`]), runs across tenants ([`runs`]), the planning over migrations ([`plan`]),
+//! ([`operations`], cloning in [`copy`], export and import in [`portable`] over the format
+//! of [`archive`]), runs across tenants ([`runs`]), the planning over migrations ([`plan`]),
 //! what runs report ([`report`]) and the primitives each backend provides ([`store`]).
 //!
 //! Only containers created through [`Tenants`] count as tenants: they are recorded in a
@@ -15,14 +16,19 @@ use std::time::Duration;
 use sqlx::migrate::{Migration, Migrator};
 use sqlx::{Pool, Postgres};
 
+pub(crate) mod archive;
 pub(crate) mod copy;
 pub(crate) mod operations;
 pub(crate) mod plan;
+pub(crate) mod portable;
 pub(crate) mod report;
 pub(crate) mod runs;
 pub(crate) mod store;
 
+use tokio::io::{AsyncBufRead, AsyncWrite};
+
 use self::plan::Migrations;
+use self::portable::Moved;
 use self::report::{Dropped, MigrateOptions, Outcome, Planned, Report, TenantStatus};
 use self::store::Store;
 use crate::backend::Backend;
@@ -324,6 +330,20 @@ pub trait Lifecycle: Clone + Send + Sync + 'static {
         to: &str,
     ) -> impl Future<Output = Result<Tenant, Error>> + Send;
 
+    /// Writes tenant `name` to `writer` as a tenant archive (see [`Tenants::export`]).
+    fn export<W: AsyncWrite + Unpin + Send>(
+        &self,
+        name: &str,
+        writer: W,
+    ) -> impl Future<Output = Result<Moved, Error>> + Send;
+
+    /// Creates tenant `name` from a tenant archive, all or nothing (see [`Tenants::import`]).
+    fn import<R: AsyncBufRead + Unpin + Send>(
+        &self,
+        reader: R,
+        name: &str,
+    ) -> impl Future<Output = Result<Tenant, Error>> + Send;
+
     /// Whether `name` is a registered tenant.
     fn exists(&self, name: &str) -> impl Future<Output = Result<bool, Error>> + Send;
 
@@ -399,6 +419,22 @@ impl<B: Backend> Lifecycle for Tenants<B> {
         to: &str,
     ) -> impl Future<Output = Result<Tenant, Error>> + Send {
         Tenants::clone_tenant(self, from, to)
+    }
+
+    fn export<W: AsyncWrite + Unpin + Send>(
+        &self,
+        name: &str,
+        writer: W,
+    ) -> impl Future<Output = Result<Moved, Error>> + Send {
+        Tenants::export(self, name, writer)
+    }
+
+    fn import<R: AsyncBufRead + Unpin + Send>(
+        &self,
+        reader: R,
+        name: &str,
+    ) -> impl Future<Output = Result<Tenant, Error>> + Send {
+        Tenants::import(self, reader, name)
     }
 
     fn exists(&self, name: &str) -> impl Future<Output = Result<bool, Error>> + Send {

@@ -16,7 +16,7 @@ use crate::tenant::Tenant;
 use crate::trace;
 
 /// Refuses to act on what an operation found of a tenant.
-fn expect<B: Backend>(
+pub(crate) fn expect<B: Backend>(
     tenant: &Tenant,
     found: Found,
     registered: bool,

@@ -9,9 +9,11 @@ use std::future::Future;
 use std::time::Duration;
 
 use futures_util::future::BoxFuture;
+use futures_util::stream::BoxStream;
 use sqlx::migrate::Migration;
 use sqlx::{Database, Pool};
 
+use super::archive::{Shape, Value};
 use super::plan::{History, Migrations};
 use crate::error::Error;
 use crate::tenant::{NameRule, Tenant};
@@ -48,6 +50,10 @@ pub enum Operation {
     Migrate,
     /// Create a tenant as a copy of another, migrating it where the copy needs that.
     Clone,
+    /// Read a tenant whole, from one consistent view, into an archive.
+    Export,
+    /// Create a tenant, migrate it and fill it from an archive.
+    Import,
 }
 
 /// Which way migrations run.
@@ -244,6 +250,54 @@ pub trait Store<B: Database>: Send + Sync + Sized + 'static {
         op: &mut Self::Op,
         from: &Tenant,
         to: &Tenant,
+    ) -> impl Future<Output = Result<(), Error>> + Send;
+
+    /// Starts reading `tenant` (locked, its history read) for an export, from one consistent
+    /// view of it (its writes wait or are not seen) until the operation ends, and returns its
+    /// tables (generated columns left out), referenced tables first.
+    fn export_begin(
+        &self,
+        op: &mut Self::Op,
+        tenant: &Tenant,
+    ) -> impl Future<Output = Result<Vec<Shape>, Error>> + Send;
+
+    /// The rows of `table` of `tenant`, each value [`canonical`](super::archive::canonical)
+    /// for its column's kind, in the columns' order.
+    fn read_rows<'a>(
+        &'a self,
+        op: &'a mut Self::Op,
+        tenant: &'a Tenant,
+        table: &'a Shape,
+    ) -> BoxStream<'a, Result<Vec<Value>, Error>>;
+
+    /// Readies `tenant` (made and migrated in this operation) to be filled by an import: its
+    /// tables emptied of what the migrations wrote, and its triggers off (or the import
+    /// refused with [`Error::Unsupported`] where they cannot be turned off). Returns its
+    /// tables as [`export_begin`](Self::export_begin) does.
+    fn import_begin(
+        &self,
+        op: &mut Self::Op,
+        tenant: &Tenant,
+    ) -> impl Future<Output = Result<Vec<Shape>, Error>> + Send;
+
+    /// Writes `rows` into `table` of `tenant`: each row's values are those of `columns` (the
+    /// table's, by index), canonical for their kinds.
+    fn write_rows(
+        &self,
+        op: &mut Self::Op,
+        tenant: &Tenant,
+        table: &Shape,
+        columns: &[usize],
+        rows: &[Vec<Value>],
+    ) -> impl Future<Output = Result<(), Error>> + Send;
+
+    /// Ends an import's writes into `tenant`: triggers back on, generated keys (sequences)
+    /// continuing after the imported ones.
+    fn import_end(
+        &self,
+        op: &mut Self::Op,
+        tenant: &Tenant,
+        tables: &[Shape],
     ) -> impl Future<Output = Result<(), Error>> + Send;
 
     /// Ends the operation: makes its work durable if `result` is `Ok`, undoes it otherwise,

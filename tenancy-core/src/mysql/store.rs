@@ -18,6 +18,7 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
+use futures_util::stream::BoxStream;
 use sqlx::migrate::Migration;
 use sqlx::mysql::{MySql, MySqlConnection, MySqlPool};
 use sqlx::{AssertSqlSafe, Connection};
@@ -28,6 +29,7 @@ use super::{
     is_unknown_database,
 };
 use crate::error::Error;
+use crate::lifecycle::archive::{Shape, Value};
 use crate::lifecycle::plan::History;
 use crate::lifecycle::store::{CreateHook, Direction, Found, Operation, Store};
 use crate::tenant::{NameRule, Tenant};
@@ -721,6 +723,38 @@ impl Store<MySql> for MySqlStore {
     /// failure `finish` drops `to`'s database and unregisters it, as for a failed create.
     async fn copy_rows(&self, op: &mut MySqlOp, from: &Tenant, to: &Tenant) -> Result<(), Error> {
         super::copy::copy_rows(&mut op.op.conn, from, to).await
+    }
+
+    async fn export_begin(&self, op: &mut MySqlOp, tenant: &Tenant) -> Result<Vec<Shape>, Error> {
+        super::port::export_begin(&mut op.op.conn, tenant).await
+    }
+
+    fn read_rows<'a>(
+        &'a self,
+        op: &'a mut MySqlOp,
+        tenant: &'a Tenant,
+        table: &'a Shape,
+    ) -> BoxStream<'a, Result<Vec<Value>, Error>> {
+        super::port::read_rows(&mut op.op.conn, tenant, table)
+    }
+
+    async fn import_begin(&self, op: &mut MySqlOp, tenant: &Tenant) -> Result<Vec<Shape>, Error> {
+        super::port::import_begin(&mut op.op.conn, tenant).await
+    }
+
+    async fn write_rows(
+        &self,
+        op: &mut MySqlOp,
+        tenant: &Tenant,
+        table: &Shape,
+        columns: &[usize],
+        rows: &[Vec<Value>],
+    ) -> Result<(), Error> {
+        super::port::write_rows(&mut op.op.conn, tenant, table, columns, rows).await
+    }
+
+    async fn import_end(&self, op: &mut MySqlOp, _tenant: &Tenant, _tables: &[Shape]) -> Result<(), Error> {
+        super::port::import_end(&mut op.op.conn).await
     }
 
     /// Releases the operation's locks and closes its connection; a create that failed is

@@ -11,6 +11,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
+use futures_util::stream::BoxStream;
 use sqlx::migrate::Migration;
 use sqlx::pool::PoolConnection;
 use sqlx::postgres::{PgArguments, PgConnection, PgPool, PgRow};
@@ -20,6 +21,7 @@ use super::{args, PgMode};
 use super::citus::{self, Flavour};
 use super::sql::{self, BatchOptions};
 use crate::error::{Error, LockHolder};
+use crate::lifecycle::archive::{Shape, Value};
 use crate::lifecycle::plan::{Applied, History, Migrations};
 use crate::lifecycle::store::{Behind, CreateHook, Direction, Found, Operation, Store};
 use crate::tenant::Tenant;
@@ -355,19 +357,24 @@ impl Store<Postgres> for PgStore {
         let mut conn = self.pool.acquire().await?;
         let user_sql = matches!(
             operation,
-            Operation::Create | Operation::Migrate | Operation::Clone
+            Operation::Create | Operation::Migrate | Operation::Clone | Operation::Import
         );
         let before = match user_sql && !self.pgbouncer {
             true => Some(Self::fingerprint(&mut conn).await?),
             false => None,
         };
-        // A clone reads its source from one snapshot: every table as of one moment, while the
-        // source's writes go on (locking its tables instead could deadlock with a writer).
+        // A clone or an export reads its source from one snapshot: every table as of one
+        // moment, while the source's writes go on (locking its tables instead could deadlock
+        // with a writer).
         let mut opening = String::from(match operation {
-            Operation::Clone => "BEGIN ISOLATION LEVEL REPEATABLE READ;\n",
+            Operation::Clone | Operation::Export => "BEGIN ISOLATION LEVEL REPEATABLE READ;\n",
             _ => "BEGIN;\n",
         });
-        if matches!(operation, Operation::Create | Operation::Clone) && self.on_citus() {
+        if matches!(
+            operation,
+            Operation::Create | Operation::Clone | Operation::Import
+        ) && self.on_citus()
+        {
             // The tenant's schema is distributed, whatever the database's sharding setting.
             opening.push_str(citus::SHARDING_ON);
             opening.push_str(";\n");
@@ -519,6 +526,39 @@ impl Store<Postgres> for PgStore {
     /// every table of `from` is read from: one batch of `INSERT … SELECT`s and `setval`s.
     async fn copy_rows(&self, op: &mut PgOp, from: &Tenant, to: &Tenant) -> Result<(), Error> {
         super::copy::copy_rows(op.conn(), self.persistent(), from, to).await
+    }
+
+    /// The operation's `REPEATABLE READ` snapshot is the consistent view.
+    async fn export_begin(&self, op: &mut PgOp, tenant: &Tenant) -> Result<Vec<Shape>, Error> {
+        super::port::shapes(op.conn(), self.persistent(), tenant).await
+    }
+
+    fn read_rows<'a>(
+        &'a self,
+        op: &'a mut PgOp,
+        tenant: &'a Tenant,
+        table: &'a Shape,
+    ) -> BoxStream<'a, Result<Vec<Value>, Error>> {
+        super::port::read_rows(op.conn(), self.persistent(), tenant, table)
+    }
+
+    async fn import_begin(&self, op: &mut PgOp, tenant: &Tenant) -> Result<Vec<Shape>, Error> {
+        super::port::import_begin(op.conn(), self.persistent(), tenant).await
+    }
+
+    async fn write_rows(
+        &self,
+        op: &mut PgOp,
+        tenant: &Tenant,
+        table: &Shape,
+        columns: &[usize],
+        rows: &[Vec<Value>],
+    ) -> Result<(), Error> {
+        super::port::write_rows(op.conn(), self.persistent(), tenant, table, columns, rows).await
+    }
+
+    async fn import_end(&self, op: &mut PgOp, tenant: &Tenant, _tables: &[Shape]) -> Result<(), Error> {
+        super::port::import_end(op.conn(), self.persistent(), tenant).await
     }
 
     async fn finish<T: Send>(&self, mut op: PgOp, result: Result<T, Error>) -> Result<T, Error> {

@@ -25,6 +25,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use futures_util::stream::BoxStream;
 use futures_util::{StreamExt, TryStreamExt};
 use sqlx::migrate::Migration;
 use sqlx::sqlite::{Sqlite, SqliteConnection, SqlitePool, SqlitePoolOptions};
@@ -33,6 +34,7 @@ use sqlx::{Connection, Executor as _};
 use super::lru::{lock, on_connect, Lru, Released};
 use super::{file_options, is_busy, is_cantopen, is_unique_violation, registry_file, PoolBudget};
 use crate::error::Error;
+use crate::lifecycle::archive::{Shape, Value};
 use crate::lifecycle::plan::{Applied, History};
 use crate::lifecycle::store::{CreateHook, Direction, Found, Operation, Store};
 use crate::tenant::{NameRule, Tenant};
@@ -41,7 +43,7 @@ use crate::tenant::{NameRule, Tenant};
 const DEFAULT_CONCURRENCY: usize = 4;
 
 /// The table of applied migrations inside each tenant's file.
-const MIGRATIONS_TABLE: &str = "_tenancy_migrations";
+pub(crate) const MIGRATIONS_TABLE: &str = "_tenancy_migrations";
 
 /// Names a file system may treat as devices (Windows), refused as tenant file names.
 const DEVICE_NAMES: &[&str] = &[
@@ -665,6 +667,40 @@ impl Store<Sqlite> for SqliteStore {
             operation: "clone",
             reason: "SQLite copies a tenant's whole file".into(),
         })
+    }
+
+    /// The file's write lock, taken when the history was read, is the consistent view.
+    async fn export_begin(&self, op: &mut SqliteOp, _tenant: &Tenant) -> Result<Vec<Shape>, Error> {
+        super::port::shapes(op.conn()).await
+    }
+
+    fn read_rows<'a>(
+        &'a self,
+        op: &'a mut SqliteOp,
+        _tenant: &'a Tenant,
+        table: &'a Shape,
+    ) -> BoxStream<'a, Result<Vec<Value>, Error>> {
+        super::port::read_rows(op.conn(), table)
+    }
+
+    async fn import_begin(&self, op: &mut SqliteOp, tenant: &Tenant) -> Result<Vec<Shape>, Error> {
+        super::port::import_begin(op.conn(), tenant).await
+    }
+
+    async fn write_rows(
+        &self,
+        op: &mut SqliteOp,
+        _tenant: &Tenant,
+        table: &Shape,
+        columns: &[usize],
+        rows: &[Vec<Value>],
+    ) -> Result<(), Error> {
+        super::port::write_rows(op.conn(), table, columns, rows).await
+    }
+
+    /// Nothing left: `AUTOINCREMENT` keys already continue after the largest one written.
+    async fn import_end(&self, _op: &mut SqliteOp, _tenant: &Tenant, _tables: &[Shape]) -> Result<(), Error> {
+        Ok(())
     }
 
     /// Commits the file's transaction and closes its connection (never pooled: an error

@@ -25,6 +25,7 @@ crate::backends::shared::mount!(
     lifecycle,
     migrations,
     models,
+    port,
     query,
     validation,
 );

@@ -16,6 +16,7 @@ pub mod isolation;
 pub mod lifecycle;
 pub mod migrations;
 pub mod models;
+pub mod port;
 pub mod query;
 pub mod shared_models;
 pub mod validation;
@@ -33,6 +34,7 @@ macro_rules! mount {
             lifecycle,
             migrations,
             models,
+            port,
             query,
             shared_models,
             validation,

@@ -1,0 +1,274 @@
+//! A tenant's rows read for an export and written by an import: what `information_schema`
+//! says of the database's tables (each column's kind from its type), a `SELECT` that prints
+//! every value in the archive's form, and multi-row `INSERT`s with bound values.
+
+use futures_util::stream::BoxStream;
+use futures_util::{future, StreamExt, TryStreamExt};
+use sqlx::mysql::{MySqlConnection, MySqlRow};
+use sqlx::{AssertSqlSafe, Row};
+
+use super::op::{qualified, quote};
+use crate::error::Error;
+use crate::lifecycle::archive::{self, Column, Kind, Shape, Value};
+use crate::tenant::Tenant;
+
+/// Each stored column of each base table of a database, in order (generated columns are
+/// computed again; `DEFAULT_GENERATED` ones, an expression default, have no generation
+/// expression and are stored).
+const COLUMNS: &str = "SELECT c.TABLE_NAME, c.COLUMN_NAME, c.COLUMN_TYPE, c.DATA_TYPE \
+     FROM information_schema.COLUMNS c JOIN information_schema.TABLES t \
+     ON t.TABLE_SCHEMA = c.TABLE_SCHEMA AND t.TABLE_NAME = c.TABLE_NAME \
+     WHERE c.TABLE_SCHEMA = ? AND t.TABLE_TYPE = 'BASE TABLE' \
+     AND COALESCE(c.GENERATION_EXPRESSION, '') = '' \
+     ORDER BY c.TABLE_NAME, c.ORDINAL_POSITION";
+
+/// Each foreign key between two tables of a database.
+const REFERENCES: &str = "SELECT TABLE_NAME, REFERENCED_TABLE_NAME \
+     FROM information_schema.REFERENTIAL_CONSTRAINTS \
+     WHERE CONSTRAINT_SCHEMA = ? AND UNIQUE_CONSTRAINT_SCHEMA = ?";
+
+/// What a column of MySQL type `data_type` (`COLUMN_TYPE` `column_type`) holds. `TINYINT(1)`
+/// is a boolean (as sqlx maps `bool`); `BIGINT UNSIGNED` does not fit an `int` and is carried
+/// as a decimal; MariaDB's `JSON` is `LONGTEXT`, text.
+pub(crate) fn kind(data_type: &str, column_type: &str) -> Kind {
+    let column_type = column_type.to_ascii_lowercase();
+    match data_type.to_ascii_lowercase().as_str() {
+        "tinyint" if column_type.starts_with("tinyint(1)") => Kind::Bool,
+        "bigint" if column_type.contains("unsigned") => Kind::Numeric,
+        "tinyint" | "smallint" | "mediumint" | "int" | "integer" | "bigint" | "year" => Kind::Int,
+        "float" | "double" | "real" => Kind::Float,
+        "decimal" | "numeric" => Kind::Numeric,
+        "char" | "varchar" | "tinytext" | "text" | "mediumtext" | "longtext" | "enum" | "set" => {
+            Kind::Text
+        }
+        "binary" | "varbinary" | "tinyblob" | "blob" | "mediumblob" | "longblob" => Kind::Bytes,
+        "json" => Kind::Json,
+        "uuid" => Kind::Uuid,
+        "date" => Kind::Date,
+        "time" => Kind::Time,
+        "datetime" => Kind::Timestamp,
+        // Stored in UTC, read in the session's time zone (sqlx sets `+00:00`).
+        "timestamp" => Kind::TimestampTz,
+        _ => Kind::Other,
+    }
+}
+
+/// The tables of `tenant`'s database, referenced tables first.
+pub(crate) async fn shapes(conn: &mut MySqlConnection, tenant: &Tenant) -> Result<Vec<Shape>, Error> {
+    let rows: Vec<(String, String, String, String)> = sqlx::query_as(COLUMNS)
+        .bind(tenant.as_str())
+        .fetch_all(&mut *conn)
+        .await?;
+    let columns = rows
+        .into_iter()
+        .map(|(table, name, column_type, data_type)| {
+            let kind = kind(&data_type, &column_type);
+            let column = Column {
+                name,
+                declared: column_type,
+                kind,
+            };
+            (table, column)
+        })
+        .collect();
+    let references: Vec<(String, String)> = sqlx::query_as(REFERENCES)
+        .bind(tenant.as_str())
+        .bind(tenant.as_str())
+        .fetch_all(&mut *conn)
+        .await?;
+    Ok(archive::shapes(columns, references))
+}
+
+/// Starts the export's consistent view (InnoDB's snapshot, taken now), and returns the
+/// tables.
+pub(crate) async fn export_begin(
+    conn: &mut MySqlConnection,
+    tenant: &Tenant,
+) -> Result<Vec<Shape>, Error> {
+    sqlx::raw_sql("START TRANSACTION WITH CONSISTENT SNAPSHOT, READ ONLY")
+        .execute(&mut *conn)
+        .await?;
+    shapes(conn, tenant).await
+}
+
+/// The `SELECT` of `table`'s rows, each value printed as the archive carries its kind.
+pub(crate) fn select(tenant: &Tenant, table: &Shape) -> String {
+    const ISO: &str = "'%Y-%m-%dT%H:%i:%s.%f'";
+    let columns: Vec<String> = table
+        .columns
+        .iter()
+        .map(|c| {
+            let name = quote(&c.name);
+            match c.kind {
+                Kind::Int | Kind::Bool => format!("CAST({name} AS SIGNED)"),
+                Kind::Float => format!("CAST({name} AS DOUBLE)"),
+                Kind::Bytes => name,
+                Kind::Timestamp => format!("DATE_FORMAT({name}, {ISO})"),
+                Kind::TimestampTz => format!("CONCAT(DATE_FORMAT({name}, {ISO}), '+00:00')"),
+                _ => format!("CAST({name} AS CHAR)"),
+            }
+        })
+        .collect();
+    format!(
+        "SELECT {} FROM {}",
+        columns.join(", "),
+        qualified(tenant.as_str(), &table.name)
+    )
+}
+
+fn decode(row: &MySqlRow, table: &Shape) -> Result<Vec<Value>, Error> {
+    let mut values = Vec::with_capacity(table.columns.len());
+    for (i, c) in table.columns.iter().enumerate() {
+        // The `SELECT` cast every column to the type decoded here.
+        let value = match c.kind {
+            Kind::Int => row.try_get_unchecked::<Option<i64>, _>(i)?.map(Value::Int),
+            Kind::Bool => row.try_get_unchecked::<Option<i64>, _>(i)?.map(|v| Value::Bool(v != 0)),
+            Kind::Float => row.try_get_unchecked::<Option<f64>, _>(i)?.map(Value::Float),
+            Kind::Bytes => row.try_get_unchecked::<Option<Vec<u8>>, _>(i)?.map(Value::Bytes),
+            _ => row.try_get_unchecked::<Option<String>, _>(i)?.map(Value::Text),
+        };
+        values.push(value.unwrap_or(Value::Null));
+    }
+    Ok(values)
+}
+
+/// The rows of `table` of `tenant`, streamed.
+pub(crate) fn read_rows<'a>(
+    conn: &'a mut MySqlConnection,
+    tenant: &Tenant,
+    table: &'a Shape,
+) -> BoxStream<'a, Result<Vec<Value>, Error>> {
+    sqlx::query(AssertSqlSafe(select(tenant, table)))
+        .fetch(conn)
+        .map_err(Error::from)
+        .and_then(move |row| future::ready(decode(&row, table)))
+        .boxed()
+}
+
+/// Refuses a database with triggers (they would fire on every imported row, and MySQL cannot
+/// turn them off), empties the tables of what the migrations wrote, and starts the rows'
+/// transaction, foreign keys checked at the end (rows of a table referencing later ones).
+pub(crate) async fn import_begin(
+    conn: &mut MySqlConnection,
+    tenant: &Tenant,
+) -> Result<Vec<Shape>, Error> {
+    let triggers: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM information_schema.TRIGGERS WHERE TRIGGER_SCHEMA = ?",
+    )
+    .bind(tenant.as_str())
+    .fetch_one(&mut *conn)
+    .await?;
+    if triggers > 0 {
+        return Err(Error::Unsupported {
+            operation: "import",
+            reason: format!(
+                "the migrations of tenant \"{tenant}\" make {triggers} trigger{}, which MySQL cannot \
+                 turn off while the rows are written; nothing was created",
+                if triggers == 1 { "" } else { "s" }
+            ),
+        });
+    }
+    let tables = shapes(conn, tenant).await?;
+    let mut batch = String::from("SET SESSION FOREIGN_KEY_CHECKS = 0;\nSTART TRANSACTION;\n");
+    for table in tables.iter().rev() {
+        batch.push_str(&format!(
+            "DELETE FROM {};\n",
+            qualified(tenant.as_str(), &table.name)
+        ));
+    }
+    sqlx::raw_sql(AssertSqlSafe(batch)).execute(&mut *conn).await?;
+    Ok(tables)
+}
+
+/// A timestamp as MySQL reads it: a space before the time, no offset (UTC only; MySQL stores
+/// none).
+fn mysql_timestamp(text: &str) -> Result<String, Error> {
+    let mut t = text.replacen('T', " ", 1);
+    for utc in ["Z", "+00:00", "+0000", "+00", "-00:00"] {
+        if let Some(stripped) = t.strip_suffix(utc) {
+            t = stripped.to_owned();
+            return Ok(t);
+        }
+    }
+    let time = t.split(' ').nth(1).unwrap_or("");
+    if time.contains('+') || time.contains('-') {
+        return Err(Error::Unsupported {
+            operation: "import",
+            reason: format!(
+                "timestamp {text:?} is not in UTC, and MySQL stores no offset; nothing was created"
+            ),
+        });
+    }
+    Ok(t)
+}
+
+/// Writes `rows` (values of `columns` of `table`) in one multi-row `INSERT`.
+pub(crate) async fn write_rows(
+    conn: &mut MySqlConnection,
+    tenant: &Tenant,
+    table: &Shape,
+    columns: &[usize],
+    rows: &[Vec<Value>],
+) -> Result<(), Error> {
+    let targets: Vec<&Column> = columns.iter().map(|&i| &table.columns[i]).collect();
+    let names: Vec<String> = targets.iter().map(|c| quote(&c.name)).collect();
+    let placeholders = format!("({})", vec!["?"; targets.len()].join(", "));
+    let statement = format!(
+        "INSERT INTO {} ({}) VALUES {}",
+        qualified(tenant.as_str(), &table.name),
+        names.join(", "),
+        vec![placeholders; rows.len()].join(", ")
+    );
+    let mut query = sqlx::query(AssertSqlSafe(statement));
+    for row in rows {
+        for (c, value) in targets.iter().zip(row) {
+            query = match (c.kind, value) {
+                (_, Value::Null) => query.bind(None::<String>),
+                (Kind::Timestamp | Kind::TimestampTz, Value::Text(t)) => {
+                    query.bind(mysql_timestamp(t)?)
+                }
+                (_, Value::Bool(b)) => query.bind(*b),
+                (_, Value::Int(i)) => query.bind(*i),
+                (_, Value::Float(f)) => query.bind(*f),
+                (_, Value::Text(t)) => query.bind(t.clone()),
+                (_, Value::Bytes(b)) => query.bind(b.clone()),
+            };
+        }
+    }
+    query.execute(conn).await?;
+    Ok(())
+}
+
+/// Commits the rows and checks foreign keys again for the session.
+pub(crate) async fn import_end(conn: &mut MySqlConnection) -> Result<(), Error> {
+    sqlx::raw_sql("COMMIT;\nSET SESSION FOREIGN_KEY_CHECKS = 1")
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kinds_follow_the_column_types() {
+        assert_eq!(kind("tinyint", "tinyint(1)"), Kind::Bool);
+        assert_eq!(kind("tinyint", "tinyint(4)"), Kind::Int);
+        assert_eq!(kind("bigint", "bigint(20) unsigned"), Kind::Numeric);
+        assert_eq!(kind("longtext", "longtext"), Kind::Text);
+        assert_eq!(kind("binary", "binary(16)"), Kind::Bytes);
+        assert_eq!(kind("timestamp", "timestamp(6)"), Kind::TimestampTz);
+        assert_eq!(kind("geometry", "geometry"), Kind::Other);
+    }
+
+    #[test]
+    fn timestamps_lose_a_utc_offset_and_refuse_another() {
+        assert_eq!(
+            mysql_timestamp("2024-01-02T03:04:05.5+00:00").unwrap(),
+            "2024-01-02 03:04:05.5"
+        );
+        assert_eq!(mysql_timestamp("2024-01-02 03:04:05").unwrap(), "2024-01-02 03:04:05");
+        assert!(mysql_timestamp("2024-01-02T03:04:05+02:00").is_err());
+    }
+}

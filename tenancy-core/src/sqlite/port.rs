@@ -1,0 +1,210 @@
+//! A tenant's rows read for an export and written by an import: the file's tables (each
+//! column's kind from its declared type, as SQLite's affinity rules read it, and the names
+//! sqlx's types are stored under), every value read as the type it is stored as, and
+//! multi-row `INSERT`s with bound values (a uuid as its 16 bytes, as sqlx stores one).
+
+use futures_util::stream::BoxStream;
+use futures_util::{future, StreamExt, TryStreamExt};
+use sqlx::sqlite::{SqliteConnection, SqliteRow};
+use sqlx::{AssertSqlSafe, Row, TypeInfo, ValueRef};
+
+use super::store::MIGRATIONS_TABLE;
+use crate::error::Error;
+use crate::ident::double_quoted;
+use crate::lifecycle::archive::{self, canonical, uuid_bytes, Column, Kind, Shape, Value};
+use crate::tenant::Tenant;
+
+/// What a column declared as `declared` holds: the names sqlx's types are declared with first
+/// (`BOOLEAN`, `UUID`, `JSON`, dates and times), then SQLite's affinity rules.
+pub(crate) fn kind(declared: &str) -> Kind {
+    let d = declared.to_ascii_uppercase();
+    let has = |s: &str| d.contains(s);
+    if has("BOOL") {
+        Kind::Bool
+    } else if has("UUID") {
+        Kind::Uuid
+    } else if has("JSON") {
+        Kind::Json
+    } else if has("TIMESTAMPTZ") || has("WITH TIME ZONE") {
+        Kind::TimestampTz
+    } else if has("DATETIME") || has("TIMESTAMP") {
+        Kind::Timestamp
+    } else if d == "DATE" {
+        Kind::Date
+    } else if has("TIME") {
+        Kind::Time
+    } else if has("INT") {
+        Kind::Int
+    } else if has("CHAR") || has("CLOB") || has("TEXT") {
+        Kind::Text
+    } else if has("BLOB") {
+        Kind::Bytes
+    } else if has("REAL") || has("FLOA") || has("DOUB") {
+        Kind::Float
+    } else if d.is_empty() {
+        Kind::Other
+    } else {
+        Kind::Numeric
+    }
+}
+
+/// The tables of the file open on `conn` (not SQLite's own, not the migration history),
+/// referenced tables first.
+pub(crate) async fn shapes(conn: &mut SqliteConnection) -> Result<Vec<Shape>, Error> {
+    // `hidden` 0: a stored column (2 and 3 are generated ones, computed again).
+    let rows: Vec<(String, String, String)> = sqlx::query_as(
+        "SELECT m.name, c.name, c.type FROM sqlite_schema m, pragma_table_xinfo(m.name) c \
+         WHERE m.type = 'table' AND m.name NOT LIKE 'sqlite\\_%' ESCAPE '\\' AND m.name <> ?1 \
+         AND c.hidden = 0 ORDER BY m.name, c.cid",
+    )
+    .bind(MIGRATIONS_TABLE)
+    .fetch_all(&mut *conn)
+    .await?;
+    let columns = rows
+        .into_iter()
+        .map(|(table, name, declared)| {
+            let kind = kind(&declared);
+            (table, Column { name, declared, kind })
+        })
+        .collect();
+    let references: Vec<(String, String)> = sqlx::query_as(
+        "SELECT m.name, f.\"table\" FROM sqlite_schema m, pragma_foreign_key_list(m.name) f \
+         WHERE m.type = 'table'",
+    )
+    .fetch_all(&mut *conn)
+    .await?;
+    Ok(archive::shapes(columns, references))
+}
+
+fn decode(row: &SqliteRow, table: &Shape) -> Result<Vec<Value>, Error> {
+    let mut values = Vec::with_capacity(table.columns.len());
+    for (i, c) in table.columns.iter().enumerate() {
+        let raw = row.try_get_raw(i)?;
+        let stored = if raw.is_null() {
+            Value::Null
+        } else {
+            // The type the value is stored as (SQLite's storage class), not the declared one.
+            let class = raw.type_info().name().to_owned();
+            match class.as_str() {
+                "INTEGER" | "BOOLEAN" => Value::Int(row.try_get_unchecked(i)?),
+                "REAL" => Value::Float(row.try_get_unchecked(i)?),
+                "BLOB" => Value::Bytes(row.try_get_unchecked(i)?),
+                _ => Value::Text(row.try_get_unchecked(i)?),
+            }
+        };
+        let value = canonical(c.kind, stored).map_err(|problem| Error::Unsupported {
+            operation: "export",
+            reason: format!("column {:?} of table {:?}: {problem}", c.name, table.name),
+        })?;
+        values.push(value);
+    }
+    Ok(values)
+}
+
+/// The rows of `table`, streamed.
+pub(crate) fn read_rows<'a>(
+    conn: &'a mut SqliteConnection,
+    table: &'a Shape,
+) -> BoxStream<'a, Result<Vec<Value>, Error>> {
+    let columns: Vec<String> = table.columns.iter().map(|c| double_quoted(&c.name)).collect();
+    let select = format!(
+        "SELECT {} FROM {}",
+        columns.join(", "),
+        double_quoted(&table.name)
+    );
+    sqlx::query(AssertSqlSafe(select))
+        .fetch(conn)
+        .map_err(Error::from)
+        .and_then(move |row| future::ready(decode(&row, table)))
+        .boxed()
+}
+
+/// Refuses a file with triggers (they would fire on every imported row, and SQLite cannot
+/// turn them off), defers foreign key checks to the commit, and empties the tables of what
+/// the migrations wrote.
+pub(crate) async fn import_begin(
+    conn: &mut SqliteConnection,
+    tenant: &Tenant,
+) -> Result<Vec<Shape>, Error> {
+    let triggers: i64 =
+        sqlx::query_scalar("SELECT COUNT(*) FROM sqlite_schema WHERE type = 'trigger'")
+            .fetch_one(&mut *conn)
+            .await?;
+    if triggers > 0 {
+        return Err(Error::Unsupported {
+            operation: "import",
+            reason: format!(
+                "the migrations of tenant \"{tenant}\" make {triggers} trigger{}, which SQLite cannot \
+                 turn off while the rows are written; nothing was created",
+                if triggers == 1 { "" } else { "s" }
+            ),
+        });
+    }
+    let tables = shapes(conn).await?;
+    let mut batch = String::from("PRAGMA defer_foreign_keys = ON;\n");
+    for table in tables.iter().rev() {
+        batch.push_str(&format!("DELETE FROM {};\n", double_quoted(&table.name)));
+    }
+    sqlx::raw_sql(AssertSqlSafe(batch)).execute(&mut *conn).await?;
+    Ok(tables)
+}
+
+/// Writes `rows` (values of `columns` of `table`) in one multi-row `INSERT`.
+pub(crate) async fn write_rows(
+    conn: &mut SqliteConnection,
+    table: &Shape,
+    columns: &[usize],
+    rows: &[Vec<Value>],
+) -> Result<(), Error> {
+    let targets: Vec<&Column> = columns.iter().map(|&i| &table.columns[i]).collect();
+    let names: Vec<String> = targets.iter().map(|c| double_quoted(&c.name)).collect();
+    let placeholders = format!("({})", vec!["?"; targets.len()].join(", "));
+    let statement = format!(
+        "INSERT INTO {} ({}) VALUES {}",
+        double_quoted(&table.name),
+        names.join(", "),
+        vec![placeholders; rows.len()].join(", ")
+    );
+    let mut query = sqlx::query(AssertSqlSafe(statement));
+    for row in rows {
+        for (c, value) in targets.iter().zip(row) {
+            query = match (c.kind, value) {
+                (_, Value::Null) => query.bind(None::<i64>),
+                (Kind::Uuid, Value::Text(t)) => {
+                    let bytes = uuid_bytes(t).map_err(|problem| Error::Archive {
+                        line: 0,
+                        problem: format!("column {:?} of table {:?}: {problem}", c.name, table.name),
+                    })?;
+                    query.bind(bytes)
+                }
+                (_, Value::Bool(b)) => query.bind(*b),
+                (_, Value::Int(i)) => query.bind(*i),
+                (_, Value::Float(f)) => query.bind(*f),
+                (_, Value::Text(t)) => query.bind(t.clone()),
+                (_, Value::Bytes(b)) => query.bind(b.clone()),
+            };
+        }
+    }
+    query.execute(conn).await?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kinds_follow_the_declared_types() {
+        assert_eq!(kind("INTEGER"), Kind::Int);
+        assert_eq!(kind("BOOLEAN"), Kind::Bool);
+        assert_eq!(kind("uuid"), Kind::Uuid);
+        assert_eq!(kind("TIMESTAMPTZ"), Kind::TimestampTz);
+        assert_eq!(kind("DATETIME"), Kind::Timestamp);
+        assert_eq!(kind("DATE"), Kind::Date);
+        assert_eq!(kind("VARCHAR(20)"), Kind::Text);
+        assert_eq!(kind("BLOB"), Kind::Bytes);
+        assert_eq!(kind("DOUBLE PRECISION"), Kind::Float);
+        assert_eq!(kind("DECIMAL(10,2)"), Kind::Numeric);
+        assert_eq!(kind(""), Kind::Other);
+    }
+}
