@@ -1,14 +1,18 @@
-//! Workload 26: opening a new connection with TLS (`sslmode=require`) vs without
-//! (`sslmode=disable`), to the same server in the same run: what a pool pays for each
-//! connection it opens, and what a command-line run pays once. The target: TLS costs its
-//! handshake's round trips and CPU, not Nagle stalls (≤ 1.5× a plain connection).
+//! Workload 26: opening a new connection with TLS vs without, to the same server in the same
+//! run: what a pool pays for each connection it opens, and what a command-line run pays once.
+//! The target: TLS costs its handshake's round trips and CPU, not Nagle stalls (≤ 1.5× a plain
+//! connection). Two rows: PostgreSQL (`sslmode=require` vs `disable`, the workload's server)
+//! and MySQL / MariaDB (`ssl-mode=required` vs `disabled`, on `tenancy_testdb::tls_mysql_url()`:
+//! `MYSQL_TLS_URL`, else a private server with a certificate of its own, since the machine's
+//! MariaDB may have TLS off).
 //!
 //! Each round opens a batch of connections per variant, in rotating order, the plain variant
 //! twice (the A/A control); only the connect is timed, each connection closed after.
 
 use std::time::{Duration, Instant};
 
-use sqlx::postgres::{PgConnectOptions, PgConnection, PgSslMode};
+use sqlx::mysql::{MySqlConnectOptions, MySqlConnection, MySqlSslMode};
+use sqlx::postgres::{PgConnection, PgSslMode};
 use sqlx::Connection;
 
 use crate::common::*;
@@ -27,6 +31,21 @@ const VARIANTS: [Variant; 3] = [Variant::Plain, Variant::PlainAgain, Variant::Tl
 
 pub async fn run(ctx: &mut Ctx) -> BoxResult<()> {
     let (rounds, per_round) = if ctx.quick { (1, 2) } else { (15, 20) };
+    println!(
+        "  {rounds} rounds; each round every variant opens {per_round} connections one after \
+         another (order rotating); only the connect is timed"
+    );
+    postgres(ctx, rounds, per_round).await?;
+    mysql(ctx, rounds, per_round).await?;
+    ctx.out.note(format!(
+        "{rounds} rounds of {per_round} connects per variant; ratios are medians of the \
+         per-round ratios"
+    ));
+    Ok(())
+}
+
+/// The PostgreSQL row, on the workload's server.
+async fn postgres(ctx: &mut Ctx, rounds: usize, per_round: usize) -> BoxResult<()> {
     let plain = ctx.options.clone().ssl_mode(PgSslMode::Disable);
     let tls = ctx.options.clone().ssl_mode(PgSslMode::Require);
     // The TLS variant must really be encrypted; a server without TLS has no row here.
@@ -46,21 +65,7 @@ pub async fn run(ctx: &mut Ctx) -> BoxResult<()> {
     if !on {
         return Err("the server did not encrypt a sslmode=require connection".into());
     }
-    println!(
-        "  {rounds} rounds; each round every variant opens {per_round} connections one after \
-         another (order rotating); only the connect is timed"
-    );
-    let mut times = Rounds::new(VARIANTS.len());
-    for round in 0..rounds {
-        for k in 0..VARIANTS.len() {
-            let vi = (k + round) % VARIANTS.len();
-            let options = match VARIANTS[vi] {
-                Variant::Plain | Variant::PlainAgain => &plain,
-                Variant::Tls => &tls,
-            };
-            times.push(vi, connects(options, per_round).await?.as_secs_f64());
-        }
-    }
+    let times = time_variants::<PgConnection>(&plain, &tls, rounds, per_round).await?;
     let at = |v: Variant| VARIANTS.iter().position(|x| *x == v).unwrap();
     ctx.out.row(times.row(
         format!("26 connect {}: TLS (sslmode=require)", rounds * per_round),
@@ -70,19 +75,91 @@ pub async fn run(ctx: &mut Ctx) -> BoxResult<()> {
         "the same connects without TLS (sslmode=disable)",
         Target::AtMost(1.5),
     ));
-    ctx.out.note(format!(
-        "{rounds} rounds of {per_round} connects per variant; ratios are medians of the \
-         per-round ratios"
+    Ok(())
+}
+
+/// The MySQL / MariaDB row, on `tls_mysql_url()`'s server.
+async fn mysql(ctx: &mut Ctx, rounds: usize, per_round: usize) -> BoxResult<()> {
+    let url = match tenancy_testdb::tls_mysql_url() {
+        Ok(url) => url,
+        Err(e) => {
+            println!("  MySQL skipped: no MySQL / MariaDB server with TLS ({e})");
+            ctx.out.note(format!(
+                "MySQL skipped: no MySQL / MariaDB server with TLS ({e})"
+            ));
+            return Ok(());
+        }
+    };
+    let tls = url
+        .parse::<MySqlConnectOptions>()?
+        .ssl_mode(MySqlSslMode::Required);
+    let plain = tls.clone().ssl_mode(MySqlSslMode::Disabled);
+    // Each variant is what it says: the TLS one encrypted, the plain one not.
+    for (options, encrypted) in [(&tls, true), (&plain, false)] {
+        let mut conn = MySqlConnection::connect_with(options).await?;
+        let (_, cipher): (String, String) = sqlx::query_as("SHOW SESSION STATUS LIKE 'Ssl_cipher'")
+            .fetch_one(&mut conn)
+            .await?;
+        conn.close().await?;
+        if cipher.is_empty() == encrypted {
+            return Err(format!(
+                "a MySQL connection with ssl-mode={:?} has Ssl_cipher {cipher:?}",
+                options.get_ssl_mode()
+            )
+            .into());
+        }
+    }
+    let (version,): (String,) = {
+        let mut conn = MySqlConnection::connect_with(&plain).await?;
+        let v = sqlx::query_as("SELECT VERSION()")
+            .fetch_one(&mut conn)
+            .await?;
+        conn.close().await?;
+        v
+    };
+    let times = time_variants::<MySqlConnection>(&plain, &tls, rounds, per_round).await?;
+    let at = |v: Variant| VARIANTS.iter().position(|x| *x == v).unwrap();
+    ctx.out.row(times.row(
+        format!(
+            "26 connect {} on MySQL ({version}): TLS (ssl-mode=required)",
+            rounds * per_round
+        ),
+        at(Variant::Tls),
+        at(Variant::Plain),
+        Some(at(Variant::PlainAgain)),
+        "the same connects without TLS (ssl-mode=disabled)",
+        Target::AtMost(1.5),
     ));
     Ok(())
 }
 
+/// `rounds` rounds of `per_round` connects per variant, in rotating order.
+async fn time_variants<C: Connection>(
+    plain: &C::Options,
+    tls: &C::Options,
+    rounds: usize,
+    per_round: usize,
+) -> BoxResult<Rounds> {
+    let mut times = Rounds::new(VARIANTS.len());
+    for round in 0..rounds {
+        for k in 0..VARIANTS.len() {
+            let vi = (k + round) % VARIANTS.len();
+            let options = match VARIANTS[vi] {
+                Variant::Plain | Variant::PlainAgain => plain,
+                Variant::Tls => tls,
+            };
+            times.push(vi, connects::<C>(options, per_round).await?.as_secs_f64());
+        }
+    }
+    Ok(times)
+}
+
 /// The time `n` connections with `options` take to open, one after another.
-async fn connects(options: &PgConnectOptions, n: usize) -> BoxResult<Duration> {
+async fn connects<C: Connection>(options: &C::Options, n: usize) -> BoxResult<Duration> {
     let mut spent = Duration::ZERO;
     for _ in 0..n {
         let start = Instant::now();
-        let conn = PgConnection::connect_with(options).await?;
+        let conn = C::connect_with(options).await?;
         spent += start.elapsed();
         conn.close().await?;
     }

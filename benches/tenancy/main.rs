@@ -12,15 +12,17 @@
 //! cargo bench --bench tenancy -- mysql             # 9-12; also sqlite (14-17), citus
 //!                                                  #   (18-20), models (21-24)
 //! cargo bench --bench tenancy -- scaling --write   # redraw docs/scaling.svg (25)
-//! cargo bench --bench tenancy -- connect           # a connection with TLS vs without (26)
+//! cargo bench --bench tenancy -- connect           # a connection with TLS vs without (26),
+//!                                                  #   PostgreSQL and MySQL
 //! cargo bench --bench tenancy -- clone             # clone_tenant vs create + insert (27)
 //! ```
 //!
 //! Workloads 1-8, 13, 21-24, 26 and 27 run on PostgreSQL (`DATABASE_URL`, or a private throwaway
 //! cluster), 9-12 on MySQL / MariaDB (`MYSQL_URL`, default `mysql://root@127.0.0.1:3306/test`),
 //! 14-17 on SQLite in temporary folders, 18-20 on Citus (`CITUS_URL`, the coordinator), 25 on
-//! all of them (Citus if `CITUS_URL` is set); a run connects only to the servers its workloads
-//! need.
+//! all of them (Citus if `CITUS_URL` is set); 26 also on MySQL / MariaDB over TLS
+//! (`tenancy_testdb::tls_mysql_url()`: `MYSQL_TLS_URL`, else a private server with a certificate
+//! of its own); a run connects only to the servers its workloads need.
 
 mod across;
 mod citus;
@@ -191,7 +193,7 @@ const WORKLOADS: [(&str, Backend, &str); 27] = [
     (
         "connect",
         Backend::Postgres,
-        "a new connection with TLS (sslmode=require) vs without",
+        "a new connection with TLS vs without, PostgreSQL and MySQL / MariaDB",
     ),
     (
         "clone",

@@ -4,7 +4,7 @@
 //! | module | concern |
 //! | --- | --- |
 //! | [`postgres`] | the PostgreSQL database (`DATABASE_URL`, or a private throwaway [`Cluster`]), TLS, PgBouncer, Citus |
-//! | [`mysql`] | the MySQL / MariaDB server (`MYSQL_URL`, or a private throwaway [`MysqlServer`]) |
+//! | [`mysql`] | the MySQL / MariaDB server (`MYSQL_URL`, or a private throwaway [`MysqlServer`]), TLS |
 //! | [`sqlite`] | temporary folders for SQLite's tenant files (and for migrations written as files) |
 //! | [`select`] | which backends a test binary's tests run on, decided before they start |
 //! | [`fixtures`] | the `guards` table every test uses, in each dialect, and the standard migrations |
@@ -47,7 +47,9 @@
 //!
 //! [`mysql_url`] does the same for MySQL / MariaDB: `MYSQL_URL`, or else a private server
 //! ([`MysqlServer`]) started from the installed `mariadbd` or `mysqld` in a temporary folder on a
-//! free port, as the `mysql` user when run as root, removed the same way. [`citus_url`] is
+//! free port, as the `mysql` user when run as root, removed the same way; with `openssl`
+//! installed it speaks TLS too, with certificates signed by a CA of its own ([`tls_mysql_url`],
+//! which uses that private server even when `MYSQL_URL` is set). [`citus_url`] is
 //! `CITUS_URL` (there is no private Citus cluster).
 //!
 //! [`Cluster::start`] starts an additional, independent cluster that is
@@ -77,7 +79,7 @@ pub mod sqlite;
 mod sys;
 
 pub use error::TestDbError;
-pub use mysql::{mysql_url, MysqlServer, MYSQL_URL_ENV};
+pub use mysql::{mysql_url, tls_mysql_url, MysqlServer, MYSQL_TLS_URL_ENV, MYSQL_URL_ENV};
 pub use postgres::{
     citus_url, database_url, pgbouncer_url, tls_database_url, Cluster, ADVISORY_LOCK_WAITERS,
     CITUS_URL_ENV, DATABASE_URL_ENV, PGBOUNCER_URL_ENV,

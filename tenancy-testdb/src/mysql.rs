@@ -1,10 +1,13 @@
 //! The MySQL / MariaDB server of the tests, the way [`postgres`](crate::postgres) provides
 //! PostgreSQL's: `MYSQL_URL` if set, otherwise a private throwaway [`MysqlServer`] started from
-//! the installed `mariadbd` or `mysqld` in a temporary folder, on a free port of 127.0.0.1.
+//! the installed `mariadbd` or `mysqld` in a temporary folder, on a free port of 127.0.0.1. The
+//! private server speaks TLS too, with certificates made by `openssl` when it starts
+//! ([`tls_mysql_url`]).
 
 use std::fs;
 use std::io::Read;
 use std::net::TcpStream;
+use std::os::unix::fs::PermissionsExt;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -19,6 +22,9 @@ use crate::{env_url, TestDbError};
 
 /// Name of the environment variable that selects an existing MySQL / MariaDB server.
 pub const MYSQL_URL_ENV: &str = "MYSQL_URL";
+
+/// Name of the environment variable that selects an existing MySQL / MariaDB server with TLS.
+pub const MYSQL_TLS_URL_ENV: &str = "MYSQL_TLS_URL";
 
 /// The socket file of a private server.
 const SOCKET: &str = "mysql.sock";
@@ -48,10 +54,46 @@ pub fn mysql_url() -> Result<String, TestDbError> {
     if let Some(url) = env_url(MYSQL_URL_ENV)? {
         return Ok(url);
     }
+    shared_server().map(|server| server.url().to_owned())
+}
+
+/// A URL of a MySQL / MariaDB server that connects over TLS (`ssl-mode=required`), with the
+/// certificate of the CA that signed the server's certificate as its `ssl-ca`: switching the
+/// parsed options to `VerifyCa` verifies the server without another setting.
+///
+/// `MYSQL_TLS_URL` if it is set and not blank, unchanged (for the tests that verify, it should
+/// name the server's CA with `ssl-ca=`). Otherwise the private server of [`mysql_url`], started
+/// on the first call if it is not running yet, **even when `MYSQL_URL` is set**: a
+/// distribution's MariaDB has TLS off until it is given a certificate (Debian 12's 10.11 says
+/// `have_ssl = DISABLED`), and the tests leave the machine's server alone. The private server
+/// has a CA and a server certificate it signed (for `127.0.0.1` and `localhost`), made by
+/// `openssl` when it starts.
+///
+/// # Errors
+///
+/// [`TestDbError::NoMysql`] when no private server could be started;
+/// [`TestDbError::Missing`] when it has no certificate (`openssl` was not found or failed).
+pub fn tls_mysql_url() -> Result<String, TestDbError> {
+    if let Some(url) = env_url(MYSQL_TLS_URL_ENV)? {
+        return Ok(url);
+    }
+    shared_server()?
+        .tls_url()
+        .ok_or_else(|| TestDbError::Missing {
+            what: "TLS on MySQL / MariaDB".into(),
+            how: format!(
+                "openssl was not found, or failed, to make certificates for the private server; \
+                 install it (e.g. `apt-get install openssl`), or set {MYSQL_TLS_URL_ENV} to a \
+                 server with TLS (`ssl-mode=required&ssl-ca=<its CA>`)"
+            ),
+        })
+}
+
+/// The process-wide private server, started on the first call.
+fn shared_server() -> Result<&'static MysqlServer, TestDbError> {
     SHARED
         .get_or_init(MysqlServer::start)
         .as_ref()
-        .map(|server| server.url().to_owned())
         .map_err(Clone::clone)
 }
 
@@ -162,9 +204,12 @@ pub(crate) fn run_as() -> Result<RunAs, String> {
 /// User `root` connects without a password over TCP and may do anything; the database `test`
 /// exists and is empty. The server runs without durability (`innodb_flush_log_at_trx_commit =
 /// 0`, no doublewrite buffer, no binary log) and with `utf8mb4` as its character set, as a
-/// distribution's configuration sets it. Dropping the value kills the server and removes the
-/// folder; should the process die without dropping it (a panic that aborts, a `kill -9`), a
-/// detached watchdog process does the same shortly after the process exits.
+/// distribution's configuration sets it. When `openssl` is installed it also speaks TLS
+/// ([`tls_url`](Self::tls_url)), with a server certificate signed by a CA of its own
+/// ([`ca_file`](Self::ca_file)); plain connections work as well. Dropping the value kills the
+/// server and removes the folder; should the process die without dropping it (a panic that
+/// aborts, a `kill -9`), a detached watchdog process does the same shortly after the process
+/// exits.
 #[derive(Debug)]
 pub struct MysqlServer {
     dir: PathBuf,
@@ -172,6 +217,8 @@ pub struct MysqlServer {
     run_as: RunAs,
     port: u16,
     url: String,
+    /// Whether the server has its certificates (made with `openssl` before it starts).
+    tls: bool,
     server: Option<Child>,
     watchdog: Option<Child>,
 }
@@ -205,6 +252,7 @@ impl MysqlServer {
             programs,
             run_as,
             port,
+            tls: false,
             server: None,
             watchdog: None,
         };
@@ -215,6 +263,7 @@ impl MysqlServer {
                 .map_err(|e| no(format!("spawning the cleanup watchdog (/bin/sh): {e}")))?,
         );
         server.install()?;
+        server.tls = server.make_certificates();
         server.launch()?;
         server.wait_ready()?;
         Ok(server)
@@ -223,6 +272,25 @@ impl MysqlServer {
     /// The connection URL, `mysql://root@127.0.0.1:<port>/test`.
     pub fn url(&self) -> &str {
         &self.url
+    }
+
+    /// A URL connecting over TLS, `mysql://root@127.0.0.1:<port>/test?ssl-mode=required&ssl-ca=<CA>`,
+    /// if the server has certificates (made with `openssl` when it started). The CA is not
+    /// used under `required`; it is there for a switch to `VerifyCa` or `VerifyIdentity`.
+    pub fn tls_url(&self) -> Option<String> {
+        self.tls.then(|| {
+            format!(
+                "{}?ssl-mode=required&ssl-ca={}",
+                self.url,
+                self.ca_file().display()
+            )
+        })
+    }
+
+    /// The certificate of the CA that signed the server's certificate (`ca.pem` in its folder;
+    /// there only when it has certificates, see [`tls_url`](Self::tls_url)).
+    pub fn ca_file(&self) -> PathBuf {
+        self.dir.join("ca.pem")
     }
 
     /// The TCP port on 127.0.0.1.
@@ -256,6 +324,89 @@ impl MysqlServer {
 
     fn path_arg(option: &str, path: &Path) -> String {
         format!("--{option}={}", path.display())
+    }
+
+    /// Makes a CA (`ca.pem`) and a server certificate it signed (`server.pem`, `server.key`,
+    /// valid for `127.0.0.1` and `localhost`) in the folder, as the server's user so that it
+    /// may read them; false if `openssl` is missing or fails (the server then has no TLS).
+    fn make_certificates(&self) -> bool {
+        let Some(openssl) = find_program("openssl") else {
+            return false;
+        };
+        let extensions = self.dir.join("server.ext");
+        // A server's certificate, not a CA's, so that it verifies only through the CA.
+        let written = fs::write(
+            &extensions,
+            "basicConstraints=critical,CA:FALSE\n\
+             keyUsage=critical,digitalSignature,keyEncipherment\n\
+             extendedKeyUsage=serverAuth\n\
+             subjectAltName=IP:127.0.0.1,DNS:localhost\n",
+        )
+        .and_then(|()| fs::set_permissions(&extensions, fs::Permissions::from_mode(0o644)));
+        if written.is_err() {
+            return false;
+        }
+        let file = |name: &str| self.dir.join(name).to_string_lossy().into_owned();
+        let steps: [Vec<String>; 3] = [
+            // The CA, self-signed.
+            vec![
+                "req".into(),
+                "-x509".into(),
+                "-newkey".into(),
+                "rsa:2048".into(),
+                "-nodes".into(),
+                "-days".into(),
+                "7".into(),
+                "-subj".into(),
+                "/CN=tenancy-testdb CA".into(),
+                "-addext".into(),
+                "basicConstraints=critical,CA:TRUE".into(),
+                "-addext".into(),
+                "keyUsage=critical,keyCertSign,cRLSign".into(),
+                "-keyout".into(),
+                file("ca.key"),
+                "-out".into(),
+                file("ca.pem"),
+            ],
+            // The server's key and signing request...
+            vec![
+                "req".into(),
+                "-new".into(),
+                "-newkey".into(),
+                "rsa:2048".into(),
+                "-nodes".into(),
+                "-subj".into(),
+                "/CN=localhost".into(),
+                "-keyout".into(),
+                file("server.key"),
+                "-out".into(),
+                file("server.csr"),
+            ],
+            // ...signed by the CA (`x509 -req` with `-extfile`, which OpenSSL 1.1 has too).
+            vec![
+                "x509".into(),
+                "-req".into(),
+                "-in".into(),
+                file("server.csr"),
+                "-CA".into(),
+                file("ca.pem"),
+                "-CAkey".into(),
+                file("ca.key"),
+                "-set_serial".into(),
+                "2".into(),
+                "-days".into(),
+                "7".into(),
+                "-extfile".into(),
+                extensions.to_string_lossy().into_owned(),
+                "-out".into(),
+                file("server.pem"),
+            ],
+        ];
+        steps.iter().all(|args| {
+            self.run_as
+                .run(&openssl, args, &self.dir, "openssl")
+                .is_ok_and(|out| out.status.success())
+        })
     }
 
     /// Makes the data folder.
@@ -334,6 +485,11 @@ impl MysqlServer {
             "--character-set-server=utf8mb4".into(),
             "--collation-server=utf8mb4_general_ci".into(),
         ];
+        if self.tls {
+            args.push(Self::path_arg("ssl-ca", &self.ca_file()));
+            args.push(Self::path_arg("ssl-cert", &self.dir.join("server.pem")));
+            args.push(Self::path_arg("ssl-key", &self.dir.join("server.key")));
+        }
         match self.programs.flavour {
             Flavour::MariaDb => args.push("--innodb-doublewrite=0".into()),
             // The X protocol plugin would listen on 33060, a fixed port.
@@ -539,6 +695,38 @@ mod tests {
             (user.as_str(), charset.as_str(), database.as_str()),
             ("root@127.0.0.1", "utf8mb4", "test")
         );
+        // TLS on the same port, with the certificates made at start when openssl is there; a
+        // connection verifying the server with the CA in the URL (and the name 127.0.0.1) is
+        // encrypted.
+        assert_eq!(
+            server.tls_url().is_some(),
+            find_program("openssl").is_some(),
+            "certificates are made exactly when openssl is there"
+        );
+        if let Some(tls) = server.tls_url() {
+            assert!(server.ca_file().is_file());
+            let cipher = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap()
+                .block_on(async {
+                    use sqlx::{ConnectOptions, Connection};
+                    let options: sqlx::mysql::MySqlConnectOptions = tls.parse().unwrap();
+                    let mut conn = options
+                        .ssl_mode(sqlx::mysql::MySqlSslMode::VerifyIdentity)
+                        .connect()
+                        .await
+                        .unwrap_or_else(|e| panic!("cannot connect to {tls}: {e}"));
+                    let (_, cipher): (String, String) =
+                        sqlx::query_as("SHOW SESSION STATUS LIKE 'Ssl_cipher'")
+                            .fetch_one(&mut conn)
+                            .await
+                            .unwrap();
+                    conn.close().await.unwrap();
+                    cipher
+                });
+            assert!(!cipher.is_empty(), "the connection is not encrypted");
+        }
         drop(server);
         assert!(!dir.exists(), "{} still exists after drop", dir.display());
         assert!(

@@ -13,12 +13,13 @@
 //! | `pgbouncer` | `PGBOUNCER_URL` is set, or the private cluster runs and `pgbouncer` is installed |
 //! | `postgres-cluster` | the PostgreSQL server binaries are installed (tests that restart a private cluster of their own) |
 //! | `mysql` | `MYSQL_URL` is set, or `mariadbd` / `mysqld` is installed (a private server) |
+//! | `mysql-tls` | `mysql` is, and `MYSQL_TLS_URL` is set or `mariadbd` / `mysqld` and `openssl` are installed (the private server, whatever `MYSQL_URL` says) |
 //! | `citus` | `CITUS_URL` is set |
 //!
 //! A URL that is set is the user asking for that backend: its tests run, and fail loudly if
 //! its server cannot be reached. With `TENANCY_TEST_BACKENDS=sqlite,postgres,mysql,citus`
 //! exactly the backends listed are selected (`postgres` with `tls`, `pgbouncer` and
-//! `postgres-cluster`), whether their servers can be reached or not: a test of a listed
+//! `postgres-cluster`; `mysql` with `mysql-tls`), whether their servers can be reached or not: a test of a listed
 //! backend whose server is missing fails, saying what is missing.
 //!
 //! # In a test binary
@@ -37,7 +38,7 @@ use std::os::unix::process::CommandExt;
 use std::process::{Command, Stdio};
 use std::sync::OnceLock;
 
-use crate::mysql::{self, MYSQL_URL_ENV};
+use crate::mysql::{self, MYSQL_TLS_URL_ENV, MYSQL_URL_ENV};
 use crate::postgres::{
     find_bin_dir, CITUS_HOW_TO, CITUS_URL_ENV, DATABASE_URL_ENV, PGBOUNCER_URL_ENV,
 };
@@ -68,19 +69,22 @@ pub enum Backend {
     PgCluster,
     /// MySQL / MariaDB: `MYSQL_URL` or a private server ([`mysql_url`](crate::mysql_url)).
     Mysql,
+    /// MySQL / MariaDB over TLS ([`tls_mysql_url`](crate::tls_mysql_url)).
+    MysqlTls,
     /// Citus: `CITUS_URL` ([`citus_url`](crate::citus_url)).
     Citus,
 }
 
 impl Backend {
     /// Every backend, in the order their lines are printed.
-    pub const ALL: [Backend; 7] = [
+    pub const ALL: [Backend; 8] = [
         Backend::Sqlite,
         Backend::Postgres,
         Backend::Tls,
         Backend::PgBouncer,
         Backend::PgCluster,
         Backend::Mysql,
+        Backend::MysqlTls,
         Backend::Citus,
     ];
 
@@ -93,15 +97,17 @@ impl Backend {
             Backend::PgBouncer => "pgbouncer",
             Backend::PgCluster => "postgres-cluster",
             Backend::Mysql => "mysql",
+            Backend::MysqlTls => "mysql-tls",
             Backend::Citus => "citus",
         }
     }
 
     /// The backend whose suite it belongs to: `tls`, `pgbouncer` and `postgres-cluster` are
-    /// PostgreSQL's.
+    /// PostgreSQL's, `mysql-tls` is MySQL's.
     fn suite(self) -> Backend {
         match self {
             Backend::Tls | Backend::PgBouncer | Backend::PgCluster => Backend::Postgres,
+            Backend::MysqlTls => Backend::Mysql,
             other => other,
         }
     }
@@ -164,6 +170,7 @@ impl Machine {
             DATABASE_URL_ENV,
             PGBOUNCER_URL_ENV,
             MYSQL_URL_ENV,
+            MYSQL_TLS_URL_ENV,
             CITUS_URL_ENV,
         ]
         .into_iter()
@@ -295,6 +302,24 @@ fn found(backend: Backend, m: &Machine) -> Selection {
             Err(why) => NotRun(format!(
                 "set MYSQL_URL to a MySQL / MariaDB server, or install the MariaDB or MySQL \
                  server (e.g. `apt-get install mariadb-server`): {why}"
+            )),
+        },
+        Backend::MysqlTls if !found(Backend::Mysql, m).runs() => NotRun("mysql is not run".into()),
+        Backend::MysqlTls if m.set(MYSQL_TLS_URL_ENV) => Runs("on MYSQL_TLS_URL".into()),
+        Backend::MysqlTls => match (&m.mysql, m.openssl) {
+            (Ok(server), true) => Runs(format!(
+                "on a private server from {server}, with certificates made by openssl \
+                 (MYSQL_TLS_URL is not set)"
+            )),
+            (Ok(_), false) => NotRun(
+                "install openssl (for the private server's certificates), or set MYSQL_TLS_URL \
+                 to a server with TLS"
+                    .into(),
+            ),
+            (Err(why), _) => NotRun(format!(
+                "set MYSQL_TLS_URL to a MySQL / MariaDB server with TLS, or install the MariaDB \
+                 or MySQL server and openssl (a private server with certificates; MYSQL_URL's \
+                 server is not changed): {why}"
             )),
         },
         Backend::Citus if m.set(CITUS_URL_ENV) => Runs("on CITUS_URL".into()),
@@ -546,7 +571,25 @@ mod tests {
         assert!(line(Backend::Mysql, &m).ends_with("neither `mariadbd` nor `mysqld` was found"));
         assert!(line(Backend::PgBouncer, &m).starts_with("pgbouncer: not run — install pgbouncer"));
         assert!(line(Backend::Tls, &m).starts_with("tls: not run — install openssl"));
+        assert_eq!(
+            line(Backend::MysqlTls, &m),
+            "mysql-tls: not run — mysql is not run"
+        );
         assert!(decide(Backend::Postgres, &m).unwrap().runs());
+        // A MySQL server of the user's own, but no programs for a private one with TLS.
+        m.vars.insert(MYSQL_URL_ENV, "mysql://h/db".into());
+        assert!(decide(Backend::Mysql, &m).unwrap().runs());
+        assert!(line(Backend::MysqlTls, &m)
+            .starts_with("mysql-tls: not run — set MYSQL_TLS_URL to a MySQL / MariaDB server"));
+        // The programs without openssl.
+        m.mysql = Ok("/usr/sbin/mariadbd".into());
+        assert!(line(Backend::MysqlTls, &m).starts_with("mysql-tls: not run — install openssl"));
+        m.openssl = true;
+        assert_eq!(
+            line(Backend::MysqlTls, &m),
+            "mysql-tls: runs on a private server from /usr/sbin/mariadbd, with certificates made \
+             by openssl (MYSQL_TLS_URL is not set)"
+        );
 
         // Without PostgreSQL, nothing that goes through it runs.
         m.pg = Err("initdb and pg_ctl were not found".into());
@@ -588,6 +631,14 @@ mod tests {
         );
         m.vars.insert(PGBOUNCER_URL_ENV, "postgres://b/db".into());
         assert!(decide(Backend::PgBouncer, &m).unwrap().runs());
+        // Nor a MySQL server of the user's own a certificate of ours.
+        assert!(!decide(Backend::MysqlTls, &m).unwrap().runs());
+        m.vars
+            .insert(MYSQL_TLS_URL_ENV, "mysql://t/db?ssl-mode=required".into());
+        assert_eq!(
+            line(Backend::MysqlTls, &m),
+            "mysql-tls: runs on MYSQL_TLS_URL"
+        );
         // The crash tests need the binaries even then.
         assert!(!decide(Backend::PgCluster, &m).unwrap().runs());
     }

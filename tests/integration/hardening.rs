@@ -1,5 +1,6 @@
 //! Production hardening: a tenant whose schema is gone is never migrated elsewhere, live
-//! column-type changes do not break pooled connections, TLS, lock timeouts, error rendering.
+//! column-type changes do not break pooled connections, TLS (on PostgreSQL and on MySQL /
+//! MariaDB), lock timeouts, error rendering.
 
 use std::time::Duration;
 
@@ -427,4 +428,105 @@ async fn tls_verify_ca_with_a_wrong_ca_is_refused() {
         // rustls's refusal, as the handshake's I/O error.
         Err(e) => assert!(format!("{e:?}").contains("UnknownIssuer"), "{e:?}"),
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// TLS on MySQL / MariaDB: `tenancy_testdb::tls_mysql_url()`, the private server with a CA of its
+// own (the machine's MariaDB may have TLS off), `ssl-mode=required` and that CA as `ssl-ca`.
+
+/// The cipher of `conn`'s session, empty when it is not encrypted.
+async fn mysql_cipher(conn: impl sqlx::Executor<'_, Database = sqlx::MySql>) -> String {
+    let (_, cipher): (String, String) = sqlx::query_as("SHOW SESSION STATUS LIKE 'Ssl_cipher'")
+        .fetch_one(conn)
+        .await
+        .unwrap();
+    cipher
+}
+
+/// The TLS URL's options, with `mode`.
+fn mysql_tls_options(mode: sqlx::mysql::MySqlSslMode) -> sqlx::mysql::MySqlConnectOptions {
+    let url = tenancy_testdb::tls_mysql_url().unwrap_or_else(|e| panic!("{e}"));
+    let options: sqlx::mysql::MySqlConnectOptions = url.parse().unwrap();
+    options.ssl_mode(mode)
+}
+
+#[tokio::test]
+async fn tls_mysql_connections_run_crud_and_migrations() {
+    use crate::backends::mysql::{v1, v2, Guard, Lifecycle};
+    let url = tenancy_testdb::tls_mysql_url().unwrap_or_else(|e| panic!("{e}"));
+    assert!(url.contains("ssl-mode=required"), "{url}");
+    let pool = sqlx::mysql::MySqlPoolOptions::new()
+        .max_connections(2)
+        .connect(&url)
+        .await
+        .unwrap_or_else(|e| panic!("connect with {url}: {e}"));
+    // Both connections of the pool, held at once.
+    let (mut a, mut b) = (pool.acquire().await.unwrap(), pool.acquire().await.unwrap());
+    for conn in [&mut a, &mut b] {
+        assert!(
+            !mysql_cipher(&mut **conn).await.is_empty(),
+            "the connection is not encrypted"
+        );
+    }
+    drop((a, b));
+    let l = Lifecycle::new(&pool, v1()).await;
+    let t = l
+        .tenants
+        .create(tenancy_testdb::unique_name("tls"))
+        .await
+        .unwrap();
+    let g = Guard::new("Abu", "Guard").insert(&pool, &t).await.unwrap();
+    assert_eq!(
+        Guard::find(&pool, &t, g.id).await.unwrap().unwrap().name,
+        "Abu"
+    );
+    assert_eq!(
+        l.with_migrations(&pool, v2())
+            .migrate(t.as_str())
+            .await
+            .unwrap(),
+        Outcome::Migrated(vec![2])
+    );
+}
+
+/// `VERIFY_CA` verifies: with a CA that signed no certificate of the server, the connection is
+/// refused; the same server with `REQUIRED` (encrypted, not verified) connects.
+#[tokio::test]
+async fn tls_mysql_verify_ca_with_a_wrong_ca_is_refused() {
+    use sqlx::mysql::{MySqlConnection, MySqlSslMode};
+    let required = mysql_tls_options(MySqlSslMode::Required);
+    let conn = MySqlConnection::connect_with(&required)
+        .await
+        .unwrap_or_else(|e| panic!("connect with {required:?}: {e}"));
+    conn.close().await.unwrap();
+    let wrong = mysql_tls_options(MySqlSslMode::VerifyCa).ssl_ca(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/wrong-ca.pem"
+    ));
+    match MySqlConnection::connect_with(&wrong).await {
+        Ok(_) => panic!("VERIFY_CA accepted a server certificate the CA did not sign"),
+        // rustls's refusal, as the handshake's I/O error.
+        Err(e) => assert!(format!("{e:?}").contains("UnknownIssuer"), "{e:?}"),
+    }
+}
+
+/// `VERIFY_CA` with the CA that signed the server's certificate (the URL's `ssl-ca`) connects,
+/// encrypted.
+#[tokio::test]
+async fn tls_mysql_verify_ca_with_the_servers_ca_connects() {
+    use sqlx::mysql::{MySqlConnection, MySqlSslMode};
+    let url = tenancy_testdb::tls_mysql_url().unwrap_or_else(|e| panic!("{e}"));
+    assert!(
+        url.contains("ssl-ca="),
+        "{url} names no CA (ssl-ca=): MYSQL_TLS_URL should name its server's"
+    );
+    let verify = mysql_tls_options(MySqlSslMode::VerifyCa);
+    let mut conn = MySqlConnection::connect_with(&verify)
+        .await
+        .unwrap_or_else(|e| panic!("VERIFY_CA with the server's CA, {url}: {e}"));
+    assert!(
+        !mysql_cipher(&mut conn).await.is_empty(),
+        "the connection is not encrypted"
+    );
+    conn.close().await.unwrap();
 }

@@ -1,6 +1,7 @@
 //! Integration tests against real servers: PostgreSQL (`DATABASE_URL`, otherwise a private
 //! throwaway cluster), MySQL/MariaDB (`MYSQL_URL`, otherwise a private throwaway server), SQLite
-//! (temporary folders), PgBouncer (`PGBOUNCER_URL`, otherwise a private one) and Citus
+//! (temporary folders), PgBouncer (`PGBOUNCER_URL`, otherwise a private one), MySQL over TLS
+//! (`MYSQL_TLS_URL`, otherwise the private MySQL/MariaDB server) and Citus
 //! (`CITUS_URL`); see `tenancy-testdb`. Before the tests start, the binary prints one line per
 //! backend saying whether its tests run, and on what; the tests of a backend whose server can
 //! neither be reached nor started are filtered out (`TENANCY_TEST_BACKENDS` selects backends
@@ -27,6 +28,8 @@ fn needs(test: &str) -> &'static [Backend] {
         &[Backend::Mysql]
     } else if test.starts_with("pgbouncer::") {
         &[Backend::PgBouncer]
+    } else if test.starts_with("hardening::tls_mysql_") {
+        &[Backend::MysqlTls]
     } else if test.starts_with("hardening::tls_") {
         &[Backend::Tls]
     } else if test.starts_with("faults::crash::") {
