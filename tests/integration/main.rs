@@ -56,6 +56,7 @@ mod lifecycle_support;
 mod migrations;
 mod names;
 mod pgbouncer;
+mod portable;
 mod spans;
 mod testing;
 mod types;

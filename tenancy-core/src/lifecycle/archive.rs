@@ -844,20 +844,19 @@ pub(crate) fn plan_import(
 }
 
 /// The JSON object of one row for a server that reads rows from JSON (PostgreSQL's
-/// `json_populate_recordset`): each column by name, bytes as `\x` hex, a `json` column's value
-/// as the document itself.
-pub(crate) fn row_object(columns: &[&Column], row: &[Value]) -> Result<Json, String> {
+/// `json_populate_recordset`): each column by name, bytes as `\x` hex, everything else as
+/// the archive carries it (a `json` column's document as its text, a JSON string, so that
+/// its exact text survives).
+pub(crate) fn row_object(columns: &[&Column], row: &[Value]) -> Json {
     let mut object = Map::with_capacity(columns.len());
     for (c, v) in columns.iter().zip(row) {
         let value = match (c.kind, v) {
             (Kind::Bytes, Value::Bytes(b)) => Json::from(format!("\\x{}", hex(b))),
-            (Kind::Json, Value::Text(t)) => serde_json::from_str(t)
-                .map_err(|e| format!("column {:?}: {t:?} is not JSON: {e}", c.name))?,
             (kind, v) => value_to_json(kind, v),
         };
         object.insert(c.name.clone(), value);
     }
-    Ok(Json::Object(object))
+    Json::Object(object)
 }
 
 #[cfg(test)]

@@ -191,19 +191,25 @@ pub(crate) async fn write_rows(
     rows: &[Vec<Value>],
 ) -> Result<(), Error> {
     let targets: Vec<&Column> = columns.iter().map(|&i| &table.columns[i]).collect();
-    let mut document = Vec::with_capacity(rows.len());
-    for row in rows {
-        document.push(row_object(&targets, row).map_err(|problem| Error::Archive {
-            line: 0,
-            problem: format!("table {:?}, {problem}", table.name),
-        })?);
-    }
+    let document: Vec<serde_json::Value> = rows.iter().map(|row| row_object(&targets, row)).collect();
     let names: Vec<String> = targets.iter().map(|c| double_quoted(&c.name)).collect();
-    let names = names.join(", ");
+    // A `json` column's text arrives as a JSON string, read back as the text it holds and
+    // parsed by the column's own type (`json` keeps it exactly).
+    let values: Vec<String> = targets
+        .iter()
+        .zip(&names)
+        .map(|(c, name)| match c.kind {
+            Kind::Json if c.declared == "jsonb" => format!("({name} #>> '{{}}')::jsonb"),
+            Kind::Json => format!("({name} #>> '{{}}')::json"),
+            _ => name.clone(),
+        })
+        .collect();
     let target = qualified(tenant, &table.name);
     let statement = format!(
-        "INSERT INTO {target} ({names}) OVERRIDING SYSTEM VALUE \
-         SELECT {names} FROM json_populate_recordset(NULL::{target}, $1::json)"
+        "INSERT INTO {target} ({}) OVERRIDING SYSTEM VALUE \
+         SELECT {} FROM json_populate_recordset(NULL::{target}, $1::json)",
+        names.join(", "),
+        values.join(", ")
     );
     sqlx::query(AssertSqlSafe(statement))
         .persistent(persistent)
