@@ -12,10 +12,10 @@ use clap::{ArgGroup, Args, Parser, Subcommand};
     version,
     about = "Manage tenants: a schema each on PostgreSQL, a database each on MySQL/MariaDB, a \
         database file each on SQLite. \
-        Create, clone, drop, rename, list, migrate.",
+        Create, clone, export, import, drop, rename, list, migrate.",
     long_about = "Manage tenants: a schema each on PostgreSQL, a database each on MySQL/MariaDB, a \
         database file each on SQLite. \
-        Create, clone, drop, rename, list, migrate.\n\n\
+        Create, clone, export, import, drop, rename, list, migrate.\n\n\
         The URL's scheme picks the backend: postgres:// or postgresql://, mysql:// or mariadb://, sqlite:///path/to/folder (a database file per tenant).\n\n\
         Only schemas (databases, files) created through tenancy, recorded in the registry, are tenants; \
         others are never listed, migrated or dropped.\n\n\
@@ -86,6 +86,21 @@ pub enum Command {
         from: String,
         /// The new tenant's name.
         to: String,
+    },
+    /// Write one tenant to stdout as a tenant archive (`tenancy export acme > acme.tenant`):
+    /// every table with every row, and its migration history, read from one consistent view;
+    /// versioned JSON lines, streamed. Prints what it wrote to stderr.
+    Export {
+        /// The tenant to export.
+        name: String,
+    },
+    /// Create a tenant from a tenant archive on stdin (`tenancy import acme < acme.tenant`),
+    /// all or nothing: made and migrated with these migrations, then filled with the rows. The
+    /// archive may come from another backend (SQLite to PostgreSQL) where the column types map.
+    /// A cut, changed or foreign archive is refused and nothing is created.
+    Import {
+        /// The new tenant's name.
+        name: String,
     },
     /// Rename a tenant, keeping its data and migration history.
     Rename {
@@ -200,6 +215,8 @@ impl Command {
             self,
             Command::Create { .. }
                 | Command::Clone { .. }
+                | Command::Export { .. }
+                | Command::Import { .. }
                 | Command::Migrate(_)
                 | Command::Rollback(_)
                 | Command::Status

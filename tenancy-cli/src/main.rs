@@ -20,6 +20,11 @@
 //! - `tenancy clone <FROM> <TO>`: creates `TO` as a copy of `FROM` (its tables, rows and
 //!   migration history), copied on the server, all or nothing; `FROM` must have every
 //!   migration applied.
+//! - `tenancy export <NAME> > acme.tenant`: writes the tenant (every table and row, and its
+//!   migration history) to stdout as a tenant archive, read from one consistent view; says
+//!   how many tables and rows on stderr.
+//! - `tenancy import <NAME> < acme.tenant`: creates the tenant from an archive, all or nothing
+//!   (possibly exported from another backend); refuses a cut, changed or foreign archive.
 //! - `tenancy rename <OLD> <NEW>`: renames the schema, keeping data and migration history.
 //! - `tenancy list`: every tenant, one name per line.
 //! - `tenancy migrate <NAME>` / `tenancy migrate --all [--concurrency N]`: applies pending

@@ -283,6 +283,19 @@ async fn command<L: Lifecycle>(ctx: &mut Ctx<L>, command: Command) -> Result<(),
             let to = ctx.tenants.clone_tenant(&from, &to).await?;
             ctx.line(&format!("cloned {from} to {to}"))
         }
+        Command::Export { name } => {
+            let moved = ctx.tenants.export(&name, tokio::io::stdout()).await?;
+            eprintln!(
+                "exported {name}: {} tables, {} rows",
+                moved.tables, moved.rows
+            );
+            Ok(())
+        }
+        Command::Import { name } => {
+            let input = tokio::io::BufReader::with_capacity(64 * 1024, tokio::io::stdin());
+            let tenant = ctx.tenants.import(input, &name).await?;
+            ctx.line(&format!("imported {tenant}"))
+        }
         Command::Rename { old, new } => {
             let new = ctx.tenants.rename(&old, &new).await?;
             ctx.line(&format!("renamed {old} to {new}"))

@@ -740,6 +740,57 @@ fn clone_copies_rows_and_history_and_refuses_a_taken_name() {
 }
 
 #[test]
+fn export_and_import_move_a_tenant_through_a_pipe_and_refuse_a_cut_archive() {
+    let w = World::new().with_guards();
+    let (src, copy) = (w.tenant("src"), w.tenant("copy"));
+    w.create(&src);
+    w.execute(&format!(
+        "INSERT INTO \"{src}\".guards (id, name, position) VALUES (7, 'Abu', 'Guard')"
+    ));
+
+    let exported = w.ok(&["export", &src]);
+    assert!(exported.stdout.starts_with('{'), "{exported:?}");
+    assert!(
+        exported
+            .stderr
+            .contains(&format!("exported {src}: 1 tables, 1 rows")),
+        "{exported:?}"
+    );
+    let import = |name: &str, archive: &str| -> Run {
+        let mut child = w
+            .command(&["import", name])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("run tenancy");
+        let mut stdin = child.stdin.take().unwrap();
+        std::io::Write::write_all(&mut stdin, archive.as_bytes()).unwrap();
+        drop(stdin);
+        child.wait_with_output().expect("run tenancy").into()
+    };
+    let cut = &exported.stdout[..exported.stdout.len() - 20];
+    let refused = import(&copy, cut);
+    assert_eq!(refused.code, Some(1), "{refused:?}");
+    assert!(refused.stderr.contains("archive is refused"), "{refused:?}");
+    assert!(!w.list().contains(&copy));
+
+    let imported = import(&copy, &exported.stdout);
+    assert_eq!(imported.code, Some(0), "{imported:?}");
+    assert_eq!(imported.lines(), [format!("imported {copy}")]);
+    let rows: Vec<(i64, String)> = w.sql(async |conn| {
+        sqlx::query_as(AssertSqlSafe(format!(
+            "SELECT id, name FROM \"{copy}\".guards"
+        )))
+        .fetch_all(conn)
+        .await
+        .unwrap()
+    });
+    assert_eq!(rows, [(7, "Abu".to_owned())]);
+    assert_eq!(w.status_of(&copy), ["applied", "1", "pending", "-"]);
+}
+
+#[test]
 fn drop_refuses_public_and_foreign_schemas() {
     let mut w = World::new().with_guards();
     let foreign = w.foreign_schema("plain");
