@@ -79,17 +79,17 @@ impl Drop for Database {
 
 #[test]
 fn every_rust_block_of_the_readme_is_included_here() {
-    // readme_1, readme_2 and readme_3 (clone a tenant) run below; readme_4 (axum), readme_5
-    // (jobs, `for_each`, `query_across`; needs the `serde` feature), readme_6 (a pool for many
-    // tenants) and readme_7 (PgBouncer) are compiled by the crate's doctests (6 and 7 connect to
-    // the deployment URLs they show; the library paths they use run in tests/integration);
-    // readme_8 (MySQL) runs below against MariaDB; readme_9 (SQLite) runs below in a temporary
-    // folder; readme_10 (`#[tenancy::test]`) is a test of its own below; readme_11 (Citus
-    // placement and moves) is compiled by the doctests, and what it calls runs against a Citus
-    // cluster in tests/integration/backends/citus.rs; readme_12 (queries for real apps) runs
-    // below.
+    // readme_1, readme_2, readme_3 (clone a tenant) and readme_4 (export and import) run
+    // below; readme_5 (axum), readme_6 (jobs, `for_each`, `query_across`; needs the `serde`
+    // feature), readme_7 (a pool for many tenants) and readme_8 (PgBouncer) are compiled by the
+    // crate's doctests (7 and 8 connect to the deployment URLs they show; the library paths
+    // they use run in tests/integration); readme_9 (MySQL) runs below against MariaDB;
+    // readme_10 (SQLite) runs below in a temporary folder; readme_11 (`#[tenancy::test]`) is a
+    // test of its own below; readme_12 (Citus placement and moves) is compiled by the doctests,
+    // and what it calls runs against a Citus cluster in tests/integration/backends/citus.rs;
+    // readme_13 (queries for real apps) runs below.
     assert_eq!(
-        BLOCKS, 12,
+        BLOCKS, 13,
         "a README block was added or removed: update this file"
     );
 }
@@ -178,9 +178,44 @@ mod clone {
     }
 }
 
+/// "Export and import a tenant" (`fn backup_and_restore`): acme with a row, exported to a
+/// file and imported under another name.
+mod portable {
+    include!(concat!(env!("OUT_DIR"), "/readme_4.rs"));
+
+    use super::Database;
+
+    #[tokio::test]
+    async fn the_export_and_import_example_runs() {
+        let db = Database::new().await;
+        let migrator = sqlx::migrate::Migrator::new(std::path::Path::new(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../examples/migrations/tenant"
+        )))
+        .await
+        .unwrap();
+        let tenants = Tenants::new(db.pool.clone(), migrator).unwrap();
+        tenants.create("acme").await.unwrap();
+        sqlx::query("INSERT INTO acme.guards (name, position) VALUES ('Abu', 'Captain')")
+            .execute(&db.pool)
+            .await
+            .unwrap();
+        let folder = tenancy_testdb::sqlite::folder("readme").unwrap();
+        backup_and_restore(&tenants, &folder.join("acme.tenant"))
+            .await
+            .unwrap();
+        let rows: Vec<(i64, String, String)> =
+            sqlx::query_as("SELECT id, name, position FROM acme_restored.guards")
+                .fetch_all(&db.pool)
+                .await
+                .unwrap();
+        assert_eq!(rows, [(1, "Abu".to_owned(), "Captain".to_owned())]);
+    }
+}
+
 /// "MySQL and MariaDB" (`fn on_mysql`), against `MYSQL_URL` (or a private server).
 mod mysql {
-    include!(concat!(env!("OUT_DIR"), "/readme_8.rs"));
+    include!(concat!(env!("OUT_DIR"), "/readme_9.rs"));
 
     #[tokio::test]
     async fn the_mysql_example_runs() {
@@ -210,7 +245,7 @@ mod mysql {
 /// "SQLite" (`fn on_sqlite`), in a temporary folder with the example migrations
 /// (`migrations` here links to `../examples/migrations`). No server.
 mod sqlite {
-    include!(concat!(env!("OUT_DIR"), "/readme_9.rs"));
+    include!(concat!(env!("OUT_DIR"), "/readme_10.rs"));
 
     #[tokio::test]
     async fn the_sqlite_example_runs() {
@@ -232,13 +267,13 @@ mod sqlite {
 /// here links to `../examples/migrations`). On `DATABASE_URL`, or the private cluster, as the
 /// attribute does.
 mod testing {
-    include!(concat!(env!("OUT_DIR"), "/readme_10.rs"));
+    include!(concat!(env!("OUT_DIR"), "/readme_11.rs"));
 }
 
 /// "Queries for real apps" (`fn queries`): OR/NOT, update_all, aggregates, join, preload,
 /// upsert, stream, shared model, raw SQL.
 mod queries {
-    include!(concat!(env!("OUT_DIR"), "/readme_12.rs"));
+    include!(concat!(env!("OUT_DIR"), "/readme_13.rs"));
 
     use super::Database;
 
