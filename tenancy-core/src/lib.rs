@@ -164,9 +164,8 @@ pub use error::{DatabaseError, Error, LockHolder};
 pub use exec::{Executor, OnBackend};
 pub use filter::{Column, Filter, Order, Set};
 pub use lifecycle::archive::ARCHIVE_VERSION;
-pub use lifecycle::portable::Moved;
 pub use lifecycle::report::{
-    Dropped, MigrateOptions, Outcome, Planned, Progress, ProgressFn, Report, TenantResult,
+    Dropped, MigrateOptions, Moved, Outcome, Planned, Progress, ProgressFn, Report, TenantResult,
     TenantStatus,
 };
 pub use lifecycle::runs::{EachOptions, EachProgressFn};

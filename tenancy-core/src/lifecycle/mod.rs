@@ -28,8 +28,7 @@ pub(crate) mod store;
 use tokio::io::{AsyncBufRead, AsyncWrite};
 
 use self::plan::Migrations;
-use self::portable::Moved;
-use self::report::{Dropped, MigrateOptions, Outcome, Planned, Report, TenantStatus};
+use self::report::{Dropped, MigrateOptions, Moved, Outcome, Planned, Report, TenantStatus};
 use self::store::Store;
 use crate::backend::Backend;
 use crate::error::Error;

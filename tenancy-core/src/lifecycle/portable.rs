@@ -11,6 +11,7 @@ use super::archive::{
     Value,
 };
 use super::operations::expect;
+use super::report::Moved;
 use super::store::{Direction, Operation, Store};
 use super::{TenantEvent, Tenants};
 use crate::backend::Backend;
@@ -21,16 +22,6 @@ use crate::trace;
 /// How many rows an import writes per statement at most (fewer when the backend's limit on
 /// bound values says so).
 const IMPORT_BATCH: usize = 1000;
-
-/// What an export or import moved.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct Moved {
-    /// Tables.
-    pub tables: u64,
-    /// Rows, in all tables.
-    pub rows: u64,
-}
 
 impl<B: Backend> Tenants<B> {
     /// Writes tenant `name` to `writer` as a tenant archive: every table of its container with

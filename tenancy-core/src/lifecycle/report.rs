@@ -166,3 +166,13 @@ pub enum Dropped {
     /// unregistered.
     Unregistered,
 }
+
+/// What an export or import moved.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Moved {
+    /// Tables.
+    pub tables: u64,
+    /// Rows, in all tables.
+    pub rows: u64,
+}

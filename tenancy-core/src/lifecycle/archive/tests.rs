@@ -1,0 +1,176 @@
+//! The archive's values, kinds and format, without a database.
+
+use super::*;
+
+fn col(name: &str, declared: &str, kind: Kind) -> Column {
+    Column {
+        name: name.into(),
+        declared: declared.into(),
+        kind,
+    }
+}
+
+#[test]
+fn values_are_made_canonical_for_their_kind_or_refused() {
+    let uuid = [0x12u8; 16];
+    assert_eq!(
+        canonical(Kind::Uuid, Value::Bytes(uuid.to_vec())).unwrap(),
+        Value::Text("12121212-1212-1212-1212-121212121212".into())
+    );
+    assert_eq!(
+        canonical(Kind::Bool, Value::Int(0)).unwrap(),
+        Value::Bool(false)
+    );
+    assert_eq!(
+        canonical(Kind::Numeric, Value::Int(7)).unwrap(),
+        Value::Text("7".into())
+    );
+    assert_eq!(
+        canonical(Kind::Int, Value::Text(" 42".into())).unwrap(),
+        Value::Int(42)
+    );
+    assert!(canonical(Kind::Int, Value::Text("x".into())).is_err());
+    assert!(canonical(Kind::Uuid, Value::Bytes(vec![1, 2])).is_err());
+    assert!(canonical(Kind::Float, Value::Bytes(vec![1])).is_err());
+    assert_eq!(
+        convert(Kind::Uuid, Kind::Bytes, Value::Text(uuid_text(&uuid))).unwrap(),
+        Value::Bytes(uuid.to_vec())
+    );
+}
+
+#[test]
+fn what_maps_onto_what() {
+    let text = col("a", "TEXT", Kind::Text);
+    assert!(maps(&text, &col("a", "uuid", Kind::Uuid)));
+    assert!(maps(&text, &col("a", "timestamptz", Kind::TimestampTz)));
+    assert!(maps(
+        &col("a", "INTEGER", Kind::Int),
+        &col("a", "bigint", Kind::Int)
+    ));
+    assert!(maps(
+        &col("a", "INTEGER", Kind::Int),
+        &col("a", "boolean", Kind::Bool)
+    ));
+    assert!(maps(
+        &col("a", "BLOB", Kind::Bytes),
+        &col("a", "uuid", Kind::Uuid)
+    ));
+    assert!(!maps(&text, &col("a", "bigint", Kind::Int)));
+    assert!(!maps(&col("a", "BLOB", Kind::Bytes), &text));
+    assert!(!maps(
+        &col("a", "inet", Kind::Other),
+        &col("a", "cidr", Kind::Other)
+    ));
+    assert!(maps(
+        &col("a", "inet", Kind::Other),
+        &col("a", "INET", Kind::Other)
+    ));
+    assert!(!maps(&col("a", "inet", Kind::Other), &text));
+}
+
+#[test]
+fn values_survive_their_json_form() {
+    let cases = [
+        (Kind::Int, Value::Int(i64::MIN)),
+        (Kind::Float, Value::Float(0.1)),
+        (Kind::Float, Value::Float(f64::NEG_INFINITY)),
+        (Kind::Bool, Value::Bool(true)),
+        (Kind::Bytes, Value::Bytes(vec![0, 255, 16])),
+        (Kind::Text, Value::Text("a \"quoted\"\nline ✓".into())),
+        (Kind::Numeric, Value::Null),
+    ];
+    for (kind, value) in cases {
+        let back = value_from_json(kind, value_to_json(kind, &value)).unwrap();
+        assert_eq!(back, value, "{kind:?}");
+    }
+    let nan = value_from_json(
+        Kind::Float,
+        value_to_json(Kind::Float, &Value::Float(f64::NAN)),
+    );
+    assert!(matches!(nan, Ok(Value::Float(f)) if f.is_nan()));
+    assert!(value_from_json(Kind::Int, Json::from("1")).is_err());
+    assert!(value_from_json(Kind::Bytes, Json::from("zz")).is_err());
+}
+
+#[tokio::test]
+async fn an_archive_reads_back_and_any_change_to_it_is_refused() {
+    let header = Header {
+        backend: "sqlite".into(),
+        tenant: "acme".into(),
+        migrations: vec![ArchivedMigration {
+            version: 1,
+            description: "guards".into(),
+            checksum: "00ff".into(),
+        }],
+        tables: vec![Shape {
+            name: "guards".into(),
+            columns: vec![
+                col("id", "INTEGER", Kind::Int),
+                col("name", "TEXT", Kind::Text),
+            ],
+            references: Vec::new(),
+        }],
+    };
+    let mut bytes = Vec::new();
+    let mut w = ArchiveWriter::new(&mut bytes);
+    w.header(&header).await.unwrap();
+    w.begin_table("guards").await.unwrap();
+    for (i, n) in [(1, "Abu"), (2, "Bea")] {
+        let row = [Value::Int(i), Value::Text(n.into())];
+        w.row(&header.tables[0].columns, &row).await.unwrap();
+    }
+    w.end_table().await.unwrap();
+    assert_eq!(w.finish().await.unwrap(), (1, 2));
+    let text = String::from_utf8(bytes.clone()).unwrap();
+
+    async fn read(text: &str) -> Result<Vec<Vec<Value>>, Error> {
+        let mut r = ArchiveReader::new(text.as_bytes());
+        r.header().await?;
+        let mut all = Vec::new();
+        while let Part::Table(i) = r.next_part().await? {
+            let (mut rows, mut state) = (Vec::new(), Progress::default());
+            while r.rows(i, 1, &mut rows, &mut state).await? {
+                all.append(&mut rows);
+            }
+            all.append(&mut rows);
+        }
+        Ok(all)
+    }
+    let rows = read(&text).await.unwrap();
+    assert_eq!(rows[1], [Value::Int(2), Value::Text("Bea".into())]);
+
+    let changed = text.replace("\"Bea\"", "\"Bex\"");
+    assert!(matches!(
+        read(&changed).await,
+        Err(Error::Archive { line: 5, .. })
+    ));
+    let cut = &text[..text.len() - 10];
+    assert!(matches!(
+        read(cut).await,
+        Err(Error::Archive { line: 6, .. })
+    ));
+    let no_trailer: String = text.lines().take(5).map(|l| format!("{l}\n")).collect();
+    assert!(matches!(
+        read(&no_trailer).await,
+        Err(Error::Archive { line: 6, .. })
+    ));
+    let dropped_row = text.replacen("[2,\"Bea\"]\n", "", 1);
+    assert!(matches!(
+        read(&dropped_row).await,
+        Err(Error::Archive { line: 4, .. })
+    ));
+    assert!(matches!(
+        read("{}\n").await,
+        Err(Error::Archive { line: 1, .. })
+    ));
+    let newer = text.replacen("\"tenancy_archive\":1", "\"tenancy_archive\":2", 1);
+    assert!(matches!(
+        read(&newer).await,
+        Err(Error::Archive { line: 1, .. })
+    ));
+    let header = text.replacen("\"acme\"", "\"acne\"", 1);
+    assert!(matches!(
+        read(&header).await,
+        Err(Error::Archive { line: 6, .. })
+    ));
+}
