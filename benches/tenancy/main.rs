@@ -15,9 +15,10 @@
 //! cargo bench --bench tenancy -- connect           # a connection with TLS vs without (26),
 //!                                                  #   PostgreSQL and MySQL
 //! cargo bench --bench tenancy -- clone             # clone_tenant vs create + insert (27)
+//! cargo bench --bench tenancy -- export            # export | import vs pg_dump | psql (28)
 //! ```
 //!
-//! Workloads 1-8, 13, 21-24, 26 and 27 run on PostgreSQL (`DATABASE_URL`, or a private throwaway
+//! Workloads 1-8, 13, 21-24, 26, 27 and 28 run on PostgreSQL (`DATABASE_URL`, or a private throwaway
 //! cluster), 9-12 on MySQL / MariaDB (`MYSQL_URL`, default `mysql://root@127.0.0.1:3306/test`),
 //! 14-17 on SQLite in temporary folders, 18-20 on Citus (`CITUS_URL`, the coordinator), 25 on
 //! all of them (Citus if `CITUS_URL` is set); 26 also on MySQL / MariaDB over TLS
@@ -27,6 +28,7 @@
 mod across;
 mod citus;
 mod clone;
+mod port;
 mod common;
 mod compile;
 mod connect;
@@ -64,7 +66,7 @@ enum Backend {
     All,
 }
 
-const WORKLOADS: [(&str, Backend, &str); 27] = [
+const WORKLOADS: [(&str, Backend, &str); 28] = [
     (
         "crud",
         Backend::Postgres,
@@ -199,6 +201,11 @@ const WORKLOADS: [(&str, Backend, &str); 27] = [
         "clone",
         Backend::Postgres,
         "clone of a 100,000-row tenant vs create + the rows through the API",
+    ),
+    (
+        "export",
+        Backend::Postgres,
+        "export | import of a 1,000,000-row tenant to another database vs pg_dump | psql",
     ),
 ];
 
@@ -481,6 +488,7 @@ async fn run(options: Options, run_info: RunInfo) -> i32 {
                     24 => models::upsert(ctx).await,
                     26 => connect::run(ctx).await,
                     27 => clone::run(ctx).await,
+                    28 => port::run(ctx).await,
                     _ => {
                         let caption = format!(
                             "{} · commit {} · {}",
