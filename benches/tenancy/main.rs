@@ -28,7 +28,6 @@
 mod across;
 mod citus;
 mod clone;
-mod port;
 mod common;
 mod compile;
 mod connect;
@@ -39,6 +38,7 @@ mod method;
 mod migrate;
 mod models;
 mod mysql;
+mod port;
 mod report;
 mod scaling;
 mod sqlite;

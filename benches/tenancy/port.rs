@@ -27,7 +27,11 @@ enum Variant {
     ExportImport,
 }
 
-const VARIANTS: [Variant; 3] = [Variant::Baseline, Variant::BaselineAgain, Variant::ExportImport];
+const VARIANTS: [Variant; 3] = [
+    Variant::Baseline,
+    Variant::BaselineAgain,
+    Variant::ExportImport,
+];
 
 /// `url` (a libpq URL) pointing at database `database`.
 fn url_of(url: &str, database: &str) -> String {
@@ -45,10 +49,21 @@ fn url_of(url: &str, database: &str) -> String {
 /// `pg_dump --schema=<schema> <from> | psql <to>`; an error if either fails.
 async fn dump_and_restore(from: &str, to: &str, schema: &str) -> BoxResult<()> {
     let mut dump = tokio::process::Command::new("pg_dump")
-        .args(["--no-owner", "--no-privileges", "--schema", schema, "--dbname", from])
+        .args([
+            "--no-owner",
+            "--no-privileges",
+            "--schema",
+            schema,
+            "--dbname",
+            from,
+        ])
         .stdout(Stdio::piped())
         .spawn()?;
-    let stdout: Stdio = dump.stdout.take().ok_or("pg_dump has no stdout")?.try_into()?;
+    let stdout: Stdio = dump
+        .stdout
+        .take()
+        .ok_or("pg_dump has no stdout")?
+        .try_into()?;
     let restore = tokio::process::Command::new("psql")
         .args(["-X", "-q", "-v", "ON_ERROR_STOP=1", "--dbname", to])
         .stdin(stdout)
@@ -78,7 +93,11 @@ fn reset_peak() -> bool {
 
 pub async fn run(ctx: &mut Ctx) -> BoxResult<()> {
     for tool in ["pg_dump", "psql"] {
-        if std::process::Command::new(tool).arg("--version").output().is_err() {
+        if std::process::Command::new(tool)
+            .arg("--version")
+            .output()
+            .is_err()
+        {
             ctx.out.note(format!("skipped: {tool} is not installed"));
             return Ok(());
         }
@@ -106,7 +125,9 @@ pub async fn run(ctx: &mut Ctx) -> BoxResult<()> {
     .execute(&ctx.pool)
     .await?;
     let vacuum = format!("VACUUM ANALYZE {}.guards", quote_ident(&name));
-    sqlx::raw_sql(AssertSqlSafe(vacuum)).execute(&ctx.pool).await?;
+    sqlx::raw_sql(AssertSqlSafe(vacuum))
+        .execute(&ctx.pool)
+        .await?;
 
     // The other database, and a handle on it with the same migrations and registry name.
     let target_db = format!("{}_to", ctx.database);
@@ -114,7 +135,10 @@ pub async fn run(ctx: &mut Ctx) -> BoxResult<()> {
     let target_options = ctx.options.clone().database(&target_db);
     let target_pool = pool_with(&target_options, 4).await?;
     let target = Tenants::new(target_pool.clone(), migrator())?.with_registry(&registry)?;
-    let (from_url, to_url) = (url_of(&ctx.url, &ctx.database), url_of(&ctx.url, &target_db));
+    let (from_url, to_url) = (
+        url_of(&ctx.url, &ctx.database),
+        url_of(&ctx.url, &target_db),
+    );
     println!(
         "  tenant {name}: {} rows; {rounds} rounds, each variant copies it once a round into \
          database {target_db} (order rotating), dropped before the next",
@@ -138,7 +162,10 @@ pub async fn run(ctx: &mut Ctx) -> BoxResult<()> {
                     if reset {
                         peaks.push(vm_hwm_kb());
                     }
-                    exported.map(drop).and(imported.map(drop)).map_err(Into::into)
+                    exported
+                        .map(drop)
+                        .and(imported.map(drop))
+                        .map_err(Into::into)
                 }
                 _ => dump_and_restore(&from_url, &to_url, &name).await,
             };
@@ -151,7 +178,9 @@ pub async fn run(ctx: &mut Ctx) -> BoxResult<()> {
                 Variant::ExportImport => drop(target.drop(&name).await),
                 _ => {
                     let sql = format!("DROP SCHEMA IF EXISTS {} CASCADE", quote_ident(&name));
-                    sqlx::raw_sql(AssertSqlSafe(sql)).execute(&target_pool).await?;
+                    sqlx::raw_sql(AssertSqlSafe(sql))
+                        .execute(&target_pool)
+                        .await?;
                 }
             }
             match counted {
@@ -204,6 +233,9 @@ mod tests {
             super::url_of("postgres://u@h:5432/test?sslmode=disable", "b"),
             "postgres://u@h:5432/b?sslmode=disable"
         );
-        assert_eq!(super::url_of("postgres://u@h/test", "b"), "postgres://u@h/b");
+        assert_eq!(
+            super::url_of("postgres://u@h/test", "b"),
+            "postgres://u@h/b"
+        );
     }
 }

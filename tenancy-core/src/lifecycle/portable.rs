@@ -151,7 +151,9 @@ impl<B: Backend> Tenants<B> {
                 let mut rows = Vec::new();
                 while let Part::Table(index) = archive.next_part().await? {
                     let (shape, columns) = &plan[index];
-                    let max = (B::MAX_BIND_PARAMS / columns.len().max(1)).clamp(1, IMPORT_BATCH);
+                    let max = store.rows_per_write().unwrap_or_else(|| {
+                        (B::MAX_BIND_PARAMS / columns.len().max(1)).clamp(1, IMPORT_BATCH)
+                    });
                     let mut progress = Progress::default();
                     loop {
                         let more = archive.rows(index, max, &mut rows, &mut progress).await?;

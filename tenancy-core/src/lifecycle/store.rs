@@ -280,6 +280,12 @@ pub trait Store<B: Database>: Send + Sync + Sized + 'static {
         tenant: &Tenant,
     ) -> impl Future<Output = Result<Vec<Shape>, Error>> + Send;
 
+    /// How many rows [`write_rows`](Self::write_rows) takes at once, if not as many as fit in
+    /// one statement's bound values (at most 1,000).
+    fn rows_per_write(&self) -> Option<usize> {
+        None
+    }
+
     /// Writes `rows` into `table` of `tenant`: each row's values are those of `columns` (the
     /// table's, by index), canonical for their kinds.
     fn write_rows(

@@ -1,6 +1,6 @@
 //! A tenant's rows read for an export and written by an import: what the catalog says of the
 //! schema's tables (each column's kind), a `SELECT` that prints every value in the archive's
-//! form, and `json_populate_recordset` batches that write them back with the server's own
+//! form, and `COPY … FROM STDIN` batches that write them back with the server's own
 //! input functions (so a uuid, enum, array or interval arrives as the type it is).
 
 use futures_util::stream::BoxStream;
@@ -11,7 +11,7 @@ use sqlx::{AssertSqlSafe, Row};
 use super::sql;
 use crate::error::Error;
 use crate::ident::double_quoted;
-use crate::lifecycle::archive::{self, row_object, Column, Kind, Shape, Value};
+use crate::lifecycle::archive::{self, Column, Kind, Shape, Value};
 use crate::tenant::Tenant;
 
 /// Each stored column of each ordinary table of a schema, in order, with its declared type and
@@ -180,43 +180,80 @@ async fn triggered(
         .await?)
 }
 
-/// Writes `rows` (values of `columns` of `table`) in one statement: the server reads them
-/// from one JSON document.
+/// Appends `text` to `out` escaped for `COPY`'s text format.
+fn copy_escaped(out: &mut String, text: &str) {
+    for c in text.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c => out.push(c),
+        }
+    }
+}
+
+/// `rows` in `COPY`'s text format: tab-separated, `\N` for `NULL`, bytes as `\x` hex, each
+/// value otherwise in its text form (which the column's own input function reads: a uuid,
+/// enum, array or interval arrives as the type it is, a `json` column's text exactly).
+pub(crate) fn copy_text(rows: &[Vec<Value>]) -> String {
+    let mut out = String::with_capacity(rows.len() * 64);
+    for row in rows {
+        for (i, value) in row.iter().enumerate() {
+            if i > 0 {
+                out.push('\t');
+            }
+            match value {
+                Value::Null => out.push_str("\\N"),
+                Value::Bool(b) => out.push(if *b { 't' } else { 'f' }),
+                Value::Int(n) => out.push_str(&n.to_string()),
+                Value::Float(f) if f.is_nan() => out.push_str("NaN"),
+                Value::Float(f) if f.is_infinite() && *f > 0.0 => out.push_str("Infinity"),
+                Value::Float(f) if f.is_infinite() => out.push_str("-Infinity"),
+                Value::Float(f) => out.push_str(&f.to_string()),
+                Value::Text(t) => copy_escaped(&mut out, t),
+                Value::Bytes(b) => {
+                    out.push_str("\\\\x");
+                    out.push_str(&archive::hex(b));
+                }
+            }
+        }
+        out.push('\n');
+    }
+    out
+}
+
+/// Writes `rows` (values of `columns` of `table`) with one `COPY … FROM STDIN` (which writes
+/// identity columns as given, as `OVERRIDING SYSTEM VALUE` does).
 pub(crate) async fn write_rows(
     conn: &mut PgConnection,
-    persistent: bool,
     tenant: &Tenant,
     table: &Shape,
     columns: &[usize],
     rows: &[Vec<Value>],
 ) -> Result<(), Error> {
-    let targets: Vec<&Column> = columns.iter().map(|&i| &table.columns[i]).collect();
-    let document: Vec<serde_json::Value> = rows.iter().map(|row| row_object(&targets, row)).collect();
-    let names: Vec<String> = targets.iter().map(|c| double_quoted(&c.name)).collect();
-    // A `json` column's text arrives as a JSON string, read back as the text it holds and
-    // parsed by the column's own type (`json` keeps it exactly).
-    let values: Vec<String> = targets
+    let names: Vec<String> = columns
         .iter()
-        .zip(&names)
-        .map(|(c, name)| match c.kind {
-            Kind::Json if c.declared == "jsonb" => format!("({name} #>> '{{}}')::jsonb"),
-            Kind::Json => format!("({name} #>> '{{}}')::json"),
-            _ => name.clone(),
-        })
+        .map(|&i| double_quoted(&table.columns[i].name))
         .collect();
-    let target = qualified(tenant, &table.name);
     let statement = format!(
-        "INSERT INTO {target} ({}) OVERRIDING SYSTEM VALUE \
-         SELECT {} FROM json_populate_recordset(NULL::{target}, $1::json)",
-        names.join(", "),
-        values.join(", ")
+        "COPY {} ({}) FROM STDIN",
+        qualified(tenant, &table.name),
+        names.join(", ")
     );
-    sqlx::query(AssertSqlSafe(statement))
-        .persistent(persistent)
-        .bind(serde_json::Value::Array(document).to_string())
-        .execute(conn)
-        .await?;
-    Ok(())
+    let data = copy_text(rows);
+    let mut copy = conn.copy_in_raw(&statement).await?;
+    let sent = copy.send(data.as_bytes()).await.map(drop);
+    match sent {
+        Ok(()) => {
+            copy.finish().await?;
+            Ok(())
+        }
+        Err(e) => {
+            let _ = copy.abort("tenancy: the import's rows could not be sent").await;
+            Err(e.into())
+        }
+    }
 }
 
 /// Turns `tenant`'s triggers back on and sets each column-owned sequence to continue after
@@ -258,6 +295,28 @@ pub(crate) async fn import_end(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn copy_text_escapes_what_copy_reads_specially() {
+        let rows = vec![
+            vec![
+                Value::Int(-7),
+                Value::Text("a\tb\\c\nd".into()),
+                Value::Null,
+                Value::Bytes(vec![0, 255]),
+            ],
+            vec![
+                Value::Bool(true),
+                Value::Float(f64::NEG_INFINITY),
+                Value::Float(0.1),
+                Value::Text("\\N".into()),
+            ],
+        ];
+        assert_eq!(
+            copy_text(&rows),
+            "-7\ta\\tb\\\\c\\nd\t\\N\t\\\\x00ff\nt\t-Infinity\t0.1\t\\\\N\n"
+        );
+    }
 
     #[test]
     fn the_select_prints_each_kind_as_the_archive_carries_it() {

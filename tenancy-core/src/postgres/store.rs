@@ -546,6 +546,11 @@ impl Store<Postgres> for PgStore {
         super::port::import_begin(op.conn(), self.persistent(), tenant).await
     }
 
+    /// `COPY` binds nothing: a few thousand rows a statement.
+    fn rows_per_write(&self) -> Option<usize> {
+        Some(10_000)
+    }
+
     async fn write_rows(
         &self,
         op: &mut PgOp,
@@ -554,7 +559,7 @@ impl Store<Postgres> for PgStore {
         columns: &[usize],
         rows: &[Vec<Value>],
     ) -> Result<(), Error> {
-        super::port::write_rows(op.conn(), self.persistent(), tenant, table, columns, rows).await
+        super::port::write_rows(op.conn(), tenant, table, columns, rows).await
     }
 
     async fn import_end(&self, op: &mut PgOp, tenant: &Tenant, _tables: &[Shape]) -> Result<(), Error> {

@@ -27,7 +27,7 @@
 
 use std::fmt::Write as _;
 
-use serde_json::{json, Map, Value as Json};
+use serde_json::{json, Value as Json};
 use tokio::io::{AsyncBufRead, AsyncBufReadExt, AsyncWrite, AsyncWriteExt, BufWriter};
 
 use crate::error::Error;
@@ -841,22 +841,6 @@ pub(crate) fn plan_import(
         plan.push((shape.clone(), columns));
     }
     Ok(plan)
-}
-
-/// The JSON object of one row for a server that reads rows from JSON (PostgreSQL's
-/// `json_populate_recordset`): each column by name, bytes as `\x` hex, everything else as
-/// the archive carries it (a `json` column's document as its text, a JSON string, so that
-/// its exact text survives).
-pub(crate) fn row_object(columns: &[&Column], row: &[Value]) -> Json {
-    let mut object = Map::with_capacity(columns.len());
-    for (c, v) in columns.iter().zip(row) {
-        let value = match (c.kind, v) {
-            (Kind::Bytes, Value::Bytes(b)) => Json::from(format!("\\x{}", hex(b))),
-            (kind, v) => value_to_json(kind, v),
-        };
-        object.insert(c.name.clone(), value);
-    }
-    Json::Object(object)
 }
 
 #[cfg(test)]
