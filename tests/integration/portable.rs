@@ -222,22 +222,36 @@ async fn postgresql_types_survive_a_round_trip() {
     let ddl = "CREATE TYPE mood AS ENUM ('on', 'off');
         CREATE TABLE things (
             id integer GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
-            uid uuid, doc json, docb jsonb, at timestamptz, naive timestamp, day date, t time,
+            uid uuid, doc json, docb jsonb, at timestamptz, naive timestamp, day date, t time, tt timetz,
             price numeric, photo bytea, flag boolean, ratio real, big double precision,
             status mood, tags text[], span interval, addr inet, small smallint, name varchar(20),
-            twice integer GENERATED ALWAYS AS (small * 2) STORED
+            twice integer GENERATED ALWAYS AS (small * 2) STORED,
+            UNIQUE (name, small)
+        );
+        CREATE INDEX things_day ON things (day DESC) WHERE day IS NOT NULL;
+        CREATE TABLE notes (
+            id serial PRIMARY KEY,
+            thing integer NOT NULL REFERENCES things (id) ON DELETE CASCADE,
+            body text
         )";
     let l = crate::lifecycle_support::Lifecycle::new(&pg, one(ddl)).await;
     let t = l.tenants.create(name("src")).await.unwrap();
     sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
-        "INSERT INTO {q}.things (uid, doc, docb, at, naive, day, t, price, photo, flag, ratio, big, \
+        "INSERT INTO {q}.things (uid, doc, docb, at, naive, day, t, tt, price, photo, flag, ratio, big, \
          status, tags, span, addr, small, name) VALUES \
          (gen_random_uuid(), '{{\"k\": \"v\",  \"n\": 1.50}}', '[1, {{\"x\": null}}]', now(), \
-          '2024-02-29 23:59:59.999999', '0001-01-01', '12:34:56.789', 12345678901234567890.123456789, \
+          '2024-02-29 23:59:59.999999', '0044-03-15 BC', '12:34:56.789', '23:00:00.5-02:30', 12345678901234567890.123456789, \
           '\\x000102ff', true, 1.5, 'NaN', 'off', ARRAY['a', 'b,c', NULL], '1 day 02:03:04', \
           '10.1.2.3/8', -32768, 'ünïcode'), \
-         (NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, '-Infinity', NULL, \
+         (NULL, NULL, NULL, NULL, 'infinity', NULL, NULL, NULL, NULL, NULL, NULL, NULL, '-Infinity', NULL, \
           '{{}}', NULL, NULL, NULL, NULL)",
+        q = t.quoted()
+    )))
+    .execute(&pg)
+    .await
+    .unwrap();
+    sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+        "INSERT INTO {q}.notes (thing, body) SELECT id, 'a note' FROM {q}.things",
         q = t.quoted()
     )))
     .execute(&pg)
@@ -249,6 +263,37 @@ async fn postgresql_types_survive_a_round_trip() {
         .import(archive.as_bytes(), name("copy"))
         .await
         .unwrap();
+    // The same indexes and constraints as the source (an import may drop them while it
+    // writes the rows, and makes them again).
+    let catalog = async |t: &Tenant| -> Vec<(String, String)> {
+        let indexes: Vec<(String, String)> = sqlx::query_as(
+            "SELECT indexname::text, replace(indexdef, schemaname, 'S') FROM pg_indexes \
+             WHERE schemaname = $1 ORDER BY 1",
+        )
+        .bind(t.as_str())
+        .fetch_all(&pg)
+        .await
+        .unwrap();
+        let constraints: Vec<(String, String)> = sqlx::query_as(
+            "SELECT conname::text, contype::text || ' ' || replace(pg_get_constraintdef(c.oid), $1, 'S') \
+             FROM pg_constraint c JOIN pg_namespace n ON n.oid = c.connamespace \
+             WHERE n.nspname = $1 ORDER BY 1",
+        )
+        .bind(t.as_str())
+        .fetch_all(&pg)
+        .await
+        .unwrap();
+        [indexes, constraints].concat()
+    };
+    let source_catalog = catalog(&t).await;
+    assert_eq!(source_catalog.len(), 8, "{source_catalog:?}");
+    assert_eq!(catalog(&copy).await, source_catalog);
+    let notes = format!("SELECT count(*) FROM {}.notes", copy.quoted());
+    let n: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(notes))
+        .fetch_one(&pg)
+        .await
+        .unwrap();
+    assert_eq!(n, 2);
     let all = |t: &Tenant| {
         format!(
             "SELECT row_to_json(x)::text FROM (SELECT * FROM {}.things ORDER BY id) x",

@@ -148,26 +148,31 @@ impl<B: Backend> Tenants<B> {
                     .iter()
                     .map(|t| t.columns.iter().map(|c| c.kind).collect())
                     .collect();
-                let mut rows = Vec::new();
                 while let Part::Table(index) = archive.next_part().await? {
                     let (shape, columns) = &plan[index];
                     let max = store.rows_per_write().unwrap_or_else(|| {
                         (B::MAX_BIND_PARAMS / columns.len().max(1)).clamp(1, IMPORT_BATCH)
                     });
-                    let mut progress = Progress::default();
-                    loop {
-                        let more = archive.rows(index, max, &mut rows, &mut progress).await?;
-                        let converted = convert_rows(&kinds[index], shape, columns, &mut rows)
-                            .map_err(|problem| archive.refuse(problem))?;
-                        if !converted.is_empty() {
-                            store
-                                .write_rows(op, &tenant, shape, columns, &converted)
-                                .await?;
+                    let kinds = &kinds[index];
+                    let archive = &mut archive;
+                    // Read (and checked) while the store writes what came before.
+                    let batches = async_stream::try_stream! {
+                        let (mut rows, mut progress) = (Vec::new(), Progress::default());
+                        loop {
+                            let more = archive.rows(index, max, &mut rows, &mut progress).await?;
+                            let converted = convert_rows(kinds, shape, columns, &mut rows)
+                                .map_err(|problem| archive.refuse(problem))?;
+                            if !converted.is_empty() {
+                                yield converted;
+                            }
+                            if !more {
+                                break;
+                            }
                         }
-                        if !more {
-                            break;
-                        }
-                    }
+                    };
+                    store
+                        .write_table(op, &tenant, shape, columns, Box::pin(batches))
+                        .await?;
                 }
                 store.import_end(op, &tenant, &shapes).await
             }),

@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use futures_util::future::BoxFuture;
 use futures_util::stream::BoxStream;
+use futures_util::TryStreamExt;
 use sqlx::migrate::Migration;
 use sqlx::{Database, Pool};
 
@@ -296,6 +297,25 @@ pub trait Store<B: Database>: Send + Sync + Sized + 'static {
         columns: &[usize],
         rows: &[Vec<Value>],
     ) -> impl Future<Output = Result<(), Error>> + Send;
+
+    /// Writes every batch of rows `batches` yields into `table` of `tenant` (as
+    /// [`write_rows`](Self::write_rows) does, a batch at a time, unless the store streams
+    /// them: PostgreSQL's one `COPY` per table, fed while the archive is read).
+    fn write_table<'a>(
+        &'a self,
+        op: &'a mut Self::Op,
+        tenant: &'a Tenant,
+        table: &'a Shape,
+        columns: &'a [usize],
+        mut batches: BoxStream<'a, Result<Vec<Vec<Value>>, Error>>,
+    ) -> impl Future<Output = Result<(), Error>> + Send + 'a {
+        async move {
+            while let Some(batch) = batches.try_next().await? {
+                self.write_rows(op, tenant, table, columns, &batch).await?;
+            }
+            Ok(())
+        }
+    }
 
     /// Ends an import's writes into `tenant`: triggers back on, generated keys (sequences)
     /// continuing after the imported ones.

@@ -98,11 +98,13 @@ pub(crate) fn select(tenant: &Tenant, table: &Shape) -> String {
             match c.kind {
                 Kind::Int => format!("{name}::int8"),
                 Kind::Float => format!("{name}::float8"),
-                Kind::Bool | Kind::Bytes => name,
-                // ISO 8601 whatever the session's `DateStyle`.
-                Kind::Date | Kind::Time | Kind::Timestamp | Kind::TimestampTz => {
+                // Dates and times as they are sent (binary: days or microseconds), printed
+                // here; `timetz` (a time and an offset) as `to_json` prints it.
+                Kind::Time if c.declared.starts_with("time with time zone") => {
                     format!("to_json({name}) #>> '{{}}'")
                 }
+                Kind::Bool | Kind::Bytes | Kind::Date | Kind::Time => name,
+                Kind::Timestamp | Kind::TimestampTz => name,
                 _ => format!("{name}::text"),
             }
         })
@@ -114,6 +116,72 @@ pub(crate) fn select(tenant: &Tenant, table: &Shape) -> String {
     )
 }
 
+/// Days since 1970-01-01 as (year, month, day), proleptic Gregorian (Hinnant's
+/// `civil_from_days`).
+fn civil(days: i64) -> (i64, u32, u32) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    (year, month, day)
+}
+
+/// Days from 1970-01-01 to PostgreSQL's epoch, 2000-01-01.
+const PG_EPOCH_DAYS: i64 = 10_957;
+
+/// A date sent as days since 2000-01-01, as PostgreSQL prints it in ISO style (`BC` after a
+/// year before 1; `infinity`).
+fn iso_date(days: i32) -> String {
+    match days {
+        i32::MAX => "infinity".into(),
+        i32::MIN => "-infinity".into(),
+        d => date_of(i64::from(d)),
+    }
+}
+
+fn date_of(days: i64) -> String {
+    let (year, month, day) = civil(days + PG_EPOCH_DAYS);
+    match year {
+        y if y >= 1 => format!("{y:04}-{month:02}-{day:02}"),
+        y => format!("{:04}-{month:02}-{day:02} BC", 1 - y),
+    }
+}
+
+/// Microseconds since midnight as `HH:MM:SS[.ffffff]`.
+fn iso_time(micros: i64) -> String {
+    let secs = micros.div_euclid(1_000_000);
+    let frac = micros.rem_euclid(1_000_000);
+    let mut out = format!("{:02}:{:02}:{:02}", secs / 3_600, secs / 60 % 60, secs % 60);
+    if frac != 0 {
+        let digits = format!("{frac:06}");
+        out.push('.');
+        out.push_str(digits.trim_end_matches('0'));
+    }
+    out
+}
+
+/// A timestamp sent as microseconds since 2000-01-01 (in UTC for `timestamptz`), as
+/// `YYYY-MM-DDTHH:MM:SS[.ffffff]` and `offset`.
+fn iso_timestamp(micros: i64, offset: &str) -> String {
+    match micros {
+        i64::MAX => return "infinity".into(),
+        i64::MIN => return "-infinity".into(),
+        _ => {}
+    }
+    let day = micros.div_euclid(86_400_000_000);
+    let time = iso_time(micros.rem_euclid(86_400_000_000));
+    let date = date_of(day);
+    match date.strip_suffix(" BC") {
+        Some(date) => format!("{date}T{time}{offset} BC"),
+        None => format!("{date}T{time}{offset}"),
+    }
+}
+
 fn decode(row: &PgRow, table: &Shape) -> Result<Vec<Value>, Error> {
     let mut values = Vec::with_capacity(table.columns.len());
     for (i, c) in table.columns.iter().enumerate() {
@@ -122,6 +190,23 @@ fn decode(row: &PgRow, table: &Shape) -> Result<Vec<Value>, Error> {
             Kind::Float => row.try_get::<Option<f64>, _>(i)?.map(Value::Float),
             Kind::Bool => row.try_get::<Option<bool>, _>(i)?.map(Value::Bool),
             Kind::Bytes => row.try_get::<Option<Vec<u8>>, _>(i)?.map(Value::Bytes),
+            Kind::Time if c.declared.starts_with("time with time zone") => {
+                row.try_get::<Option<String>, _>(i)?.map(Value::Text)
+            }
+            // The binary forms (sqlx's extended protocol): days or microseconds since
+            // 2000-01-01, microseconds since midnight.
+            Kind::Date => row
+                .try_get_unchecked::<Option<i32>, _>(i)?
+                .map(|d| Value::Text(iso_date(d))),
+            Kind::Time => row
+                .try_get_unchecked::<Option<i64>, _>(i)?
+                .map(|t| Value::Text(iso_time(t))),
+            Kind::Timestamp => row
+                .try_get_unchecked::<Option<i64>, _>(i)?
+                .map(|t| Value::Text(iso_timestamp(t, ""))),
+            Kind::TimestampTz => row
+                .try_get_unchecked::<Option<i64>, _>(i)?
+                .map(|t| Value::Text(iso_timestamp(t, "+00:00"))),
             _ => row.try_get::<Option<String>, _>(i)?.map(Value::Text),
         };
         values.push(value.unwrap_or(Value::Null));
@@ -144,13 +229,76 @@ pub(crate) fn read_rows<'a>(
         .boxed()
 }
 
-/// Empties `tenant`'s tables (what its migrations wrote) and turns their own triggers off for
-/// the import; returns its tables.
+/// Each index of a schema's tables and each constraint an index serves or a foreign key, as
+/// the statements that drop it and that make it again, foreign keys first (to drop; last to
+/// make), unless the schema holds a partitioned table (whose partitions' indexes hang on the
+/// parent's). `pg_get_*def` print names as the transaction's `search_path` (the tenant's, for
+/// the import) resolves them, so the statements run in the same transaction.
+const DEFERRABLE: &str = "WITH t AS (SELECT c.oid, c.relname FROM pg_class c \
+       JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = $1 AND c.relkind = 'r') \
+     SELECT t.relname::text, con.conname::text, pg_get_constraintdef(con.oid), \
+            CASE con.contype WHEN 'f' THEN 0 ELSE 1 END AS rank, true AS constraint \
+     FROM pg_constraint con JOIN t ON t.oid = con.conrelid WHERE con.contype IN ('f', 'p', 'u', 'x') \
+     UNION ALL \
+     SELECT t.relname::text, i.relname::text, pg_get_indexdef(i.oid), 2, false \
+     FROM pg_index x JOIN t ON t.oid = x.indrelid JOIN pg_class i ON i.oid = x.indexrelid \
+     WHERE NOT EXISTS (SELECT 1 FROM pg_constraint con WHERE con.conindid = x.indexrelid \
+                       AND con.conrelid = x.indrelid AND con.contype IN ('p', 'u', 'x')) \
+       AND NOT EXISTS (SELECT 1 FROM pg_class p JOIN pg_namespace n ON n.oid = p.relnamespace \
+                       WHERE n.nspname = $1 AND p.relkind = 'p') \
+     ORDER BY 4, 1, 2";
+
+/// What an import drops before it writes the rows and makes again after: the tables'
+/// indexes and the constraints they serve, and their foreign keys (built once over all the
+/// rows, as `pg_dump`'s restore does, instead of maintained row by row).
+#[derive(Debug, Default)]
+pub(crate) struct Deferred {
+    /// Run after the rows are written, in order.
+    pub(crate) remake: Vec<String>,
+}
+
+/// Drops `tenant`'s indexes, unique and primary key constraints and foreign keys (unless a
+/// partitioned table is there, or the server is Citus), and returns how to make them again.
+async fn defer_indexes(
+    conn: &mut PgConnection,
+    persistent: bool,
+    tenant: &Tenant,
+) -> Result<Deferred, Error> {
+    let rows: Vec<(String, String, String, i32, bool)> = sqlx::query_as(DEFERRABLE)
+        .persistent(persistent)
+        .bind(tenant.as_str())
+        .fetch_all(&mut *conn)
+        .await?;
+    let mut drop = String::new();
+    let mut remake = Vec::new();
+    for (table, name, definition, _, constraint) in rows {
+        let target = qualified(tenant, &table);
+        let name_q = double_quoted(&name);
+        if constraint {
+            drop.push_str(&format!("ALTER TABLE {target} DROP CONSTRAINT {name_q};\n"));
+            remake.push(format!("ALTER TABLE {target} ADD CONSTRAINT {name_q} {definition}"));
+        } else {
+            drop.push_str(&format!("DROP INDEX {};\n", qualified(tenant, &name)));
+            remake.push(definition);
+        }
+    }
+    // Made again in the reverse order: indexes, then the keys, then the foreign keys.
+    remake.reverse();
+    if !drop.is_empty() {
+        sqlx::raw_sql(AssertSqlSafe(drop)).execute(&mut *conn).await?;
+    }
+    Ok(Deferred { remake })
+}
+
+/// Empties `tenant`'s tables (what its migrations wrote), turns their own triggers off for
+/// the import and (`defer`) drops their indexes and keys to make them again at the end;
+/// returns its tables and what to make again.
 pub(crate) async fn import_begin(
     conn: &mut PgConnection,
     persistent: bool,
     tenant: &Tenant,
-) -> Result<Vec<Shape>, Error> {
+    defer: bool,
+) -> Result<(Vec<Shape>, Deferred), Error> {
     let tables = shapes(conn, persistent, tenant).await?;
     let triggered = triggered(conn, persistent, tenant).await?;
     let mut batch = String::new();
@@ -165,7 +313,11 @@ pub(crate) async fn import_begin(
     if !batch.is_empty() {
         sqlx::raw_sql(AssertSqlSafe(batch)).execute(&mut *conn).await?;
     }
-    Ok(tables)
+    let deferred = match defer {
+        true => defer_indexes(conn, persistent, tenant).await?,
+        false => Deferred::default(),
+    };
+    Ok((tables, deferred))
 }
 
 async fn triggered(
@@ -223,15 +375,19 @@ pub(crate) fn copy_text(rows: &[Vec<Value>]) -> String {
     out
 }
 
-/// Writes `rows` (values of `columns` of `table`) with one `COPY … FROM STDIN` (which writes
-/// identity columns as given, as `OVERRIDING SYSTEM VALUE` does).
-pub(crate) async fn write_rows(
+/// Writes every batch `batches` yields (values of `columns` of `table`) with one `COPY …
+/// FROM STDIN`, sending each batch as it comes (the server stores rows while the next are
+/// read), which writes identity columns as given, as `OVERRIDING SYSTEM VALUE` does.
+pub(crate) async fn write_table(
     conn: &mut PgConnection,
     tenant: &Tenant,
     table: &Shape,
     columns: &[usize],
-    rows: &[Vec<Value>],
+    mut batches: BoxStream<'_, Result<Vec<Vec<Value>>, Error>>,
 ) -> Result<(), Error> {
+    let Some(first) = batches.try_next().await? else {
+        return Ok(());
+    };
     let names: Vec<String> = columns
         .iter()
         .map(|&i| double_quoted(&table.columns[i].name))
@@ -241,29 +397,41 @@ pub(crate) async fn write_rows(
         qualified(tenant, &table.name),
         names.join(", ")
     );
-    let data = copy_text(rows);
     let mut copy = conn.copy_in_raw(&statement).await?;
-    let sent = copy.send(data.as_bytes()).await.map(drop);
+    let sent: Result<(), Error> = async {
+        copy.send(copy_text(&first).into_bytes()).await?;
+        while let Some(batch) = batches.try_next().await? {
+            copy.send(copy_text(&batch).into_bytes()).await?;
+        }
+        Ok(())
+    }
+    .await;
     match sent {
         Ok(()) => {
             copy.finish().await?;
             Ok(())
         }
         Err(e) => {
-            let _ = copy.abort("tenancy: the import's rows could not be sent").await;
-            Err(e.into())
+            let _ = copy.abort("tenancy: the import stopped").await;
+            Err(e)
         }
     }
 }
 
-/// Turns `tenant`'s triggers back on and sets each column-owned sequence to continue after
-/// the imported keys.
+/// Makes the deferred indexes and keys again (checking the rows: a duplicate key or a
+/// dangling reference fails the import), turns `tenant`'s triggers back on and sets each
+/// column-owned sequence to continue after the imported keys.
 pub(crate) async fn import_end(
     conn: &mut PgConnection,
     persistent: bool,
     tenant: &Tenant,
+    deferred: Deferred,
 ) -> Result<(), Error> {
     let mut batch = String::new();
+    for statement in deferred.remake {
+        batch.push_str(&statement);
+        batch.push_str(";\n");
+    }
     for table in triggered(conn, persistent, tenant).await? {
         let target = qualified(tenant, &table);
         batch.push_str(&format!("ALTER TABLE {target} ENABLE TRIGGER USER;\n"));
@@ -319,6 +487,23 @@ mod tests {
     }
 
     #[test]
+    fn dates_and_times_print_as_postgresql_prints_them() {
+        assert_eq!(iso_date(0), "2000-01-01");
+        assert_eq!(iso_date(8_825), "2024-02-29");
+        assert_eq!(iso_date(-730_119), "0001-01-01");
+        assert_eq!(iso_date(-730_120), "0001-12-31 BC");
+        assert_eq!(iso_date(i32::MAX), "infinity");
+        assert_eq!(iso_time(45_296_789_000), "12:34:56.789");
+        assert_eq!(iso_time(0), "00:00:00");
+        assert_eq!(
+            iso_timestamp(8_825 * 86_400_000_000 + 86_399_999_999, ""),
+            "2024-02-29T23:59:59.999999"
+        );
+        assert_eq!(iso_timestamp(-1, "+00:00"), "1999-12-31T23:59:59.999999+00:00");
+        assert_eq!(iso_timestamp(i64::MIN, "+00:00"), "-infinity");
+    }
+
+    #[test]
     fn the_select_prints_each_kind_as_the_archive_carries_it() {
         let col = |name: &str, kind| Column {
             name: name.into(),
@@ -337,7 +522,7 @@ mod tests {
         };
         assert_eq!(
             select(&Tenant::new("acme").unwrap(), &table),
-            "SELECT \"id\"::int8, to_json(\"at\") #>> '{}', \"photo\", \"tags\"::text \
+            "SELECT \"id\"::int8, \"at\", \"photo\", \"tags\"::text \
              FROM ONLY \"acme\".\"gu\"\"ards\""
         );
     }

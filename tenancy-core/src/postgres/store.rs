@@ -12,6 +12,7 @@ use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use futures_util::stream::BoxStream;
+use futures_util::StreamExt;
 use sqlx::migrate::Migration;
 use sqlx::pool::PoolConnection;
 use sqlx::postgres::{PgArguments, PgConnection, PgPool, PgRow};
@@ -61,6 +62,8 @@ pub struct PgOp {
     before: Option<String>,
     /// Whether the session's settings were saved, to be put back before the commit.
     saved: bool,
+    /// An import's indexes and keys, to make again once its rows are written.
+    deferred: super::port::Deferred,
 }
 
 impl PgOp {
@@ -388,6 +391,7 @@ impl Store<Postgres> for PgStore {
             opening,
             before,
             saved: user_sql,
+            deferred: Default::default(),
         })
     }
 
@@ -542,15 +546,23 @@ impl Store<Postgres> for PgStore {
         super::port::read_rows(op.conn(), self.persistent(), tenant, table)
     }
 
+    /// Indexes and keys are dropped and made again at the end (not on Citus, whose
+    /// distributed tables keep theirs).
     async fn import_begin(&self, op: &mut PgOp, tenant: &Tenant) -> Result<Vec<Shape>, Error> {
-        super::port::import_begin(op.conn(), self.persistent(), tenant).await
+        let defer = !self.on_citus();
+        let persistent = self.persistent();
+        let (tables, deferred) =
+            super::port::import_begin(op.conn(), persistent, tenant, defer).await?;
+        op.deferred = deferred;
+        Ok(tables)
     }
 
-    /// `COPY` binds nothing: a few thousand rows a statement.
+    /// Batches of a thousand rows, fed into one `COPY` per table.
     fn rows_per_write(&self) -> Option<usize> {
-        Some(10_000)
+        Some(1_000)
     }
 
+    /// Never called: [`write_table`](Self::write_table) streams each table.
     async fn write_rows(
         &self,
         op: &mut PgOp,
@@ -559,11 +571,24 @@ impl Store<Postgres> for PgStore {
         columns: &[usize],
         rows: &[Vec<Value>],
     ) -> Result<(), Error> {
-        super::port::write_rows(op.conn(), tenant, table, columns, rows).await
+        let batch = futures_util::stream::once(async { Ok(rows.to_vec()) }).boxed();
+        super::port::write_table(op.conn(), tenant, table, columns, batch).await
+    }
+
+    fn write_table<'a>(
+        &'a self,
+        op: &'a mut PgOp,
+        tenant: &'a Tenant,
+        table: &'a Shape,
+        columns: &'a [usize],
+        batches: BoxStream<'a, Result<Vec<Vec<Value>>, Error>>,
+    ) -> impl std::future::Future<Output = Result<(), Error>> + Send + 'a {
+        super::port::write_table(op.conn(), tenant, table, columns, batches)
     }
 
     async fn import_end(&self, op: &mut PgOp, tenant: &Tenant, _tables: &[Shape]) -> Result<(), Error> {
-        super::port::import_end(op.conn(), self.persistent(), tenant).await
+        let deferred = std::mem::take(&mut op.deferred);
+        super::port::import_end(op.conn(), self.persistent(), tenant, deferred).await
     }
 
     async fn finish<T: Send>(&self, mut op: PgOp, result: Result<T, Error>) -> Result<T, Error> {
