@@ -492,6 +492,64 @@ fn value_from_json(kind: Kind, json: Json) -> Result<Value, String> {
     })
 }
 
+/// Appends `text` to `out` as a JSON string.
+fn push_json_str(out: &mut String, text: &str) {
+    out.push('"');
+    let mut start = 0;
+    for (i, b) in text.bytes().enumerate() {
+        // Bytes of multi-byte characters are 0x80 and above: never split here.
+        let escaped = match b {
+            b'"' => "\\\"",
+            b'\\' => "\\\\",
+            b'\n' => "\\n",
+            b'\r' => "\\r",
+            b'\t' => "\\t",
+            0..=0x1f => "",
+            _ => continue,
+        };
+        out.push_str(&text[start..i]);
+        match escaped {
+            "" => {
+                let _ = write!(out, "\\u{b:04x}");
+            }
+            e => out.push_str(e),
+        }
+        start = i + 1;
+    }
+    out.push_str(&text[start..]);
+    out.push('"');
+}
+
+/// Appends one row's line (with its `\n`) to `out`: the JSON array of its values, each as the
+/// archive carries its column's kind (what [`value_to_json`] makes, written directly).
+fn row_line(out: &mut String, columns: &[Column], row: &[Value]) {
+    out.push('[');
+    for (i, (c, v)) in columns.iter().zip(row).enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        match v {
+            Value::Null => out.push_str("null"),
+            Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
+            Value::Int(n) => {
+                let _ = write!(out, "{n}");
+            }
+            // Rust prints the shortest text that reads back as the same float.
+            Value::Float(f) if f.is_finite() => {
+                let _ = write!(out, "{f}");
+            }
+            Value::Text(t) => push_json_str(out, t),
+            Value::Bytes(b) if c.kind == Kind::Bytes => {
+                out.push('"');
+                out.push_str(&hex(b));
+                out.push('"');
+            }
+            other => out.push_str(&value_to_json(c.kind, other).to_string()),
+        }
+    }
+    out.push_str("]\n");
+}
+
 /// Writes an archive, a line at a time.
 pub(crate) struct ArchiveWriter<W> {
     out: BufWriter<W>,
@@ -533,15 +591,8 @@ impl<W: AsyncWrite + Unpin> ArchiveWriter<W> {
     }
 
     pub(crate) async fn row(&mut self, columns: &[Column], row: &[Value]) -> Result<(), Error> {
-        let values: Vec<Json> = columns
-            .iter()
-            .zip(row)
-            .map(|(c, v)| value_to_json(c.kind, v))
-            .collect();
         self.line.clear();
-        // A `Vec<Json>` always serializes.
-        self.line.push_str(&Json::Array(values).to_string());
-        self.line.push('\n');
+        row_line(&mut self.line, columns, row);
         if let Some((_, rows, hash)) = &mut self.table {
             *rows += 1;
             *hash = fnv1a64(*hash, self.line.as_bytes());

@@ -174,3 +174,55 @@ async fn an_archive_reads_back_and_any_change_to_it_is_refused() {
         Err(Error::Archive { line: 6, .. })
     ));
 }
+
+#[test]
+fn a_row_line_is_the_json_of_its_values() {
+    let columns = [
+        col("a", "", Kind::Text),
+        col("b", "", Kind::Int),
+        col("c", "", Kind::Float),
+        col("d", "", Kind::Bytes),
+        col("e", "", Kind::Float),
+        col("f", "", Kind::Bool),
+        col("g", "", Kind::Float),
+    ];
+    let texts = [
+        "plain",
+        "quote \" backslash \\ slash /",
+        "lines\n\r\ttab \u{0} \u{1f} \u{7f}",
+        "ünïcode ✓ 😀 \u{2028}",
+        "",
+    ];
+    for text in texts {
+        let row = [
+            Value::Text(text.into()),
+            Value::Int(i64::MIN),
+            Value::Float(0.1 + 0.2),
+            Value::Bytes(vec![0, 1, 254, 255]),
+            Value::Float(f64::NAN),
+            Value::Null,
+            Value::Float(1e300),
+        ];
+        let mut line = String::new();
+        row_line(&mut line, &columns, &row);
+        assert!(line.ends_with("]\n"));
+        let parsed: Vec<Json> = serde_json::from_str(&line).unwrap();
+        let back: Vec<Value> = columns
+            .iter()
+            .zip(parsed)
+            .map(|(c, j)| value_from_json(c.kind, j).unwrap())
+            .collect();
+        assert_eq!(back[0], row[0], "{line}");
+        assert_eq!(back[1..4], row[1..4], "{line}");
+        assert!(matches!(back[4], Value::Float(f) if f.is_nan()));
+        assert_eq!(back[5..], row[5..], "{line}");
+        // The same values serde_json itself would write.
+        let expected: Vec<Json> = columns
+            .iter()
+            .zip(&row)
+            .map(|(c, v)| value_to_json(c.kind, v))
+            .collect();
+        let reparsed: Vec<Json> = serde_json::from_str(&line).unwrap();
+        assert_eq!(reparsed, expected);
+    }
+}
