@@ -327,17 +327,8 @@ pub enum Error {
     /// A column of a tenant archive cannot be stored in the target tenant's column of the same
     /// name: the types do not map (e.g. a blob into an integer). Found before any row was
     /// written; nothing was created.
-    #[error("column {column:?} of table {table:?}: the archive's {from} cannot be stored in the tenant's {to}; nothing was created")]
-    Unmappable {
-        /// The table.
-        table: String,
-        /// The column.
-        column: String,
-        /// The archive's column type and kind, e.g. `BLOB (bytes)`.
-        from: String,
-        /// The target's column type and kind, e.g. `bigint (int)`.
-        to: String,
-    },
+    #[error(transparent)]
+    Unmappable(Box<Unmappable>),
 
     /// Reading or writing a tenant archive's stream failed.
     #[error("{operation} failed")]
@@ -365,6 +356,20 @@ pub enum Error {
         #[source]
         source: DatabaseError,
     },
+}
+
+/// The column of [`Error::Unmappable`]: which one, and the two types that do not map.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("column {column:?} of table {table:?}: the archive's {from} cannot be stored in the tenant's {to}; nothing was created")]
+pub struct Unmappable {
+    /// The table.
+    pub table: String,
+    /// The column.
+    pub column: String,
+    /// The archive's column type and kind, e.g. `BLOB (bytes)`.
+    pub from: String,
+    /// The target's column type and kind, e.g. `bigint (int)`.
+    pub to: String,
 }
 
 impl From<sqlx::Error> for Error {

@@ -160,7 +160,7 @@ pub use aggregate::{Grouped, Summable};
 pub use backend::Failure;
 pub use backend::{Backend, DefaultBackend, SharedPool};
 pub use changeset::Changeset;
-pub use error::{DatabaseError, Error, LockHolder};
+pub use error::{DatabaseError, Error, LockHolder, Unmappable};
 pub use exec::{Executor, OnBackend};
 pub use filter::{Column, Filter, Order, Set};
 pub use lifecycle::archive::ARCHIVE_VERSION;

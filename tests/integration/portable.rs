@@ -209,8 +209,8 @@ async fn a_type_that_cannot_map_is_refused_before_anything_is_written() {
     let to = name("to");
     assert_err!(
         l.tenants.import(archive.as_bytes(), &to).await,
-        Error::Unmappable { ref table, ref column, ref from, ref to }
-            if table == "things" && column == "photo" && from == "BLOB (bytes)" && to == "bigint (int)"
+        Error::Unmappable(ref u)
+            if u.table == "things" && u.column == "photo" && u.from == "BLOB (bytes)" && u.to == "bigint (int)"
     );
     assert!(!crate::lifecycle_support::schema_exists(&pg, &to).await);
     assert!(!l.tenants.exists(&to).await.unwrap());

@@ -30,7 +30,7 @@ use std::fmt::Write as _;
 use serde_json::{json, Value as Json};
 use tokio::io::{AsyncBufRead, AsyncBufReadExt, AsyncWrite, AsyncWriteExt, BufWriter};
 
-use crate::error::Error;
+use crate::error::{Error, Unmappable};
 use crate::tenant::Tenant;
 
 /// The archive format version this build writes and reads.
@@ -550,6 +550,109 @@ fn row_line(out: &mut String, columns: &[Column], row: &[Value]) {
     out.push_str("]\n");
 }
 
+/// A JSON string's contents starting at `bytes[*at]` (just after its opening quote), up to
+/// and past its closing quote; `None` for anything but the escapes a writer of this format
+/// makes (`\"`, `\\`, `\/`, `\b`, `\f`, `\n`, `\r`, `\t`, and `\u` of a character
+/// outside the surrogates).
+fn fast_string(text: &str, at: &mut usize) -> Option<String> {
+    let bytes = text.as_bytes();
+    let mut out = String::new();
+    let mut start = *at;
+    while *at < bytes.len() {
+        match bytes[*at] {
+            b'"' => {
+                out.push_str(&text[start..*at]);
+                *at += 1;
+                return Some(out);
+            }
+            b'\\' => {
+                out.push_str(&text[start..*at]);
+                let escape = *bytes.get(*at + 1)?;
+                *at += 2;
+                match escape {
+                    b'"' => out.push('"'),
+                    b'\\' => out.push('\\'),
+                    b'/' => out.push('/'),
+                    b'b' => out.push('\u{8}'),
+                    b'f' => out.push('\u{c}'),
+                    b'n' => out.push('\n'),
+                    b'r' => out.push('\r'),
+                    b't' => out.push('\t'),
+                    b'u' => {
+                        let digits = text.get(*at..*at + 4)?;
+                        let code = u32::from_str_radix(digits, 16).ok()?;
+                        out.push(char::from_u32(code)?);
+                        *at += 4;
+                    }
+                    _ => return None,
+                }
+                start = *at;
+            }
+            0..=0x1f => return None,
+            _ => *at += 1,
+        }
+    }
+    None
+}
+
+/// A row line read without building JSON values, for the forms this format's writer makes
+/// (no spaces, each value a literal, a plain integer or decimal, or a string); `None` for
+/// anything else, which the JSON reader then reads (and refuses, if it is not a row).
+fn fast_row(line: &str, columns: &[Column]) -> Option<Vec<Value>> {
+    let bytes = line.as_bytes();
+    let mut at = 1; // after '['
+    let mut row = Vec::with_capacity(columns.len());
+    for (i, c) in columns.iter().enumerate() {
+        if i > 0 {
+            if bytes.get(at) != Some(&b',') {
+                return None;
+            }
+            at += 1;
+        }
+        let value = match *bytes.get(at)? {
+            b'"' => {
+                at += 1;
+                let text = fast_string(line, &mut at)?;
+                match c.kind {
+                    Kind::Bytes => Value::Bytes(unhex(&text)?),
+                    Kind::Float => value_from_json(Kind::Float, Json::String(text)).ok()?,
+                    k if k.textual() => Value::Text(text),
+                    _ => return None,
+                }
+            }
+            b'n' if line[at..].starts_with("null") => {
+                at += 4;
+                Value::Null
+            }
+            b't' if line[at..].starts_with("true") && c.kind == Kind::Bool => {
+                at += 4;
+                Value::Bool(true)
+            }
+            b'f' if line[at..].starts_with("false") && c.kind == Kind::Bool => {
+                at += 5;
+                Value::Bool(false)
+            }
+            b'-' | b'0'..=b'9' => {
+                let end = at
+                    + bytes[at..]
+                        .iter()
+                        .position(|b| !matches!(b, b'-' | b'+' | b'.' | b'e' | b'E' | b'0'..=b'9'))
+                        .unwrap_or(bytes.len() - at);
+                let number = &line[at..end];
+                at = end;
+                match c.kind {
+                    Kind::Int => Value::Int(number.parse().ok()?),
+                    Kind::Float => Value::Float(number.parse().ok()?),
+                    _ => return None,
+                }
+            }
+            _ => return None,
+        };
+        row.push(value);
+    }
+    (&line[at..] == "]").then_some(row)
+}
+
 /// Writes an archive, a line at a time.
 pub(crate) struct ArchiveWriter<W> {
     out: BufWriter<W>,
@@ -795,11 +898,15 @@ impl<R: AsyncBufRead + Unpin> ArchiveReader<R> {
                 state.rows += 1;
                 state.hash = fnv1a64(state.hash, self.line.as_bytes());
                 state.hash = fnv1a64(state.hash, b"\n");
+                let columns = &self.tables()[index].columns;
+                if let Some(row) = fast_row(&self.line, columns) {
+                    rows.push(row);
+                    continue;
+                }
                 let values: Vec<Json> = match self.doc()? {
                     Json::Array(values) => values,
                     _ => return Err(self.bad("a row is not a JSON array")),
                 };
-                let columns = &self.tables()[index].columns;
                 if values.len() != columns.len() {
                     return Err(self.bad(format!(
                         "a row of table {:?} has {} values; the table has {} columns",
@@ -880,12 +987,12 @@ pub(crate) fn plan_import(
             };
             let to = &shape.columns[i];
             if !maps(column, to) {
-                return Err(Error::Unmappable {
+                return Err(Error::Unmappable(Box::new(Unmappable {
                     table: table.name.clone(),
                     column: column.name.clone(),
                     from: format!("{} ({})", column.declared, column.kind.name()),
                     to: format!("{} ({})", to.declared, to.kind.name()),
-                });
+                })));
             }
             columns.push(i);
         }

@@ -193,7 +193,7 @@ macro_rules! behaviours {
             });
             assert_err!(
                 l.tenants.import(unfit.as_bytes(), &to).await,
-                Error::Unmappable { ref table, ref column, .. } if table == "guards" && column == "position"
+                Error::Unmappable(ref u) if u.table == "guards" && u.column == "position"
             );
             assert_absent(&pool, &l, &to).await;
 
