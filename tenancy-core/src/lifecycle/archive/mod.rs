@@ -31,7 +31,12 @@ use serde_json::{json, Value as Json};
 use tokio::io::{AsyncBufRead, AsyncBufReadExt, AsyncWrite, AsyncWriteExt, BufWriter};
 
 use crate::error::{Error, Unmappable};
+
+mod codec;
+
 use crate::tenant::Tenant;
+use codec::{fnv1a64, unhex, FNV_OFFSET};
+pub(crate) use codec::{hex, uuid_bytes, uuid_text};
 
 /// The archive format version this build writes and reads.
 pub const ARCHIVE_VERSION: u64 = 1;
@@ -290,61 +295,6 @@ pub(crate) fn convert(from: Kind, to: Kind, value: Value) -> Result<Value, Strin
         (_, to, value) => canonical(to, value),
     }
 }
-
-/// A uuid's 16 bytes as its canonical text.
-pub(crate) fn uuid_text(b: &[u8]) -> String {
-    let hex = hex(b);
-    format!(
-        "{}-{}-{}-{}-{}",
-        &hex[0..8],
-        &hex[8..12],
-        &hex[12..16],
-        &hex[16..20],
-        &hex[20..32]
-    )
-}
-
-/// A uuid's text (with or without hyphens or braces) as its 16 bytes.
-pub(crate) fn uuid_bytes(text: &str) -> Result<Vec<u8>, String> {
-    let digits: String = text
-        .chars()
-        .filter(|c| !matches!(c, '-' | '{' | '}'))
-        .collect();
-    match unhex(&digits) {
-        Some(b) if b.len() == 16 => Ok(b),
-        _ => Err(format!("{text:?} is not a uuid")),
-    }
-}
-
-/// Lowercase hex digits of `bytes`.
-pub(crate) fn hex(bytes: &[u8]) -> String {
-    let mut s = String::with_capacity(bytes.len() * 2);
-    for b in bytes {
-        let _ = write!(s, "{b:02x}");
-    }
-    s
-}
-
-fn unhex(digits: &str) -> Option<Vec<u8>> {
-    if !digits.len().is_multiple_of(2) || !digits.is_ascii() {
-        return None;
-    }
-    (0..digits.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(&digits[i..i + 2], 16).ok())
-        .collect()
-}
-
-/// 64-bit FNV-1a, continued from `hash`.
-fn fnv1a64(mut hash: u64, bytes: &[u8]) -> u64 {
-    for b in bytes {
-        hash ^= u64::from(*b);
-        hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
-    }
-    hash
-}
-
-const FNV_OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
 
 /// One migration of an archive's history.
 #[derive(Debug, Clone, PartialEq, Eq)]

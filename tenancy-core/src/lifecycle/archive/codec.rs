@@ -1,0 +1,59 @@
+//! The small encodings of an archive: hex digits, uuids between their text and their bytes,
+//! and the 64-bit FNV-1a hash that guards its lines.
+
+use std::fmt::Write as _;
+
+/// A uuid's 16 bytes as its canonical text.
+pub(crate) fn uuid_text(b: &[u8]) -> String {
+    let hex = hex(b);
+    format!(
+        "{}-{}-{}-{}-{}",
+        &hex[0..8],
+        &hex[8..12],
+        &hex[12..16],
+        &hex[16..20],
+        &hex[20..32]
+    )
+}
+
+/// A uuid's text (with or without hyphens or braces) as its 16 bytes.
+pub(crate) fn uuid_bytes(text: &str) -> Result<Vec<u8>, String> {
+    let digits: String = text
+        .chars()
+        .filter(|c| !matches!(c, '-' | '{' | '}'))
+        .collect();
+    match unhex(&digits) {
+        Some(b) if b.len() == 16 => Ok(b),
+        _ => Err(format!("{text:?} is not a uuid")),
+    }
+}
+
+/// Lowercase hex digits of `bytes`.
+pub(crate) fn hex(bytes: &[u8]) -> String {
+    let mut s = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        let _ = write!(s, "{b:02x}");
+    }
+    s
+}
+
+pub(crate) fn unhex(digits: &str) -> Option<Vec<u8>> {
+    if !digits.len().is_multiple_of(2) || !digits.is_ascii() {
+        return None;
+    }
+    (0..digits.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&digits[i..i + 2], 16).ok())
+        .collect()
+}
+
+/// 64-bit FNV-1a, continued from `hash`.
+pub(crate) fn fnv1a64(mut hash: u64, bytes: &[u8]) -> u64 {
+    for b in bytes {
+        hash ^= u64::from(*b);
+        hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    hash
+}
+
+pub(crate) const FNV_OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
