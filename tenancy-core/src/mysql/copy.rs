@@ -7,8 +7,19 @@ use sqlx::AssertSqlSafe;
 
 use super::op::{qualified, quote};
 use crate::error::Error;
+use crate::lifecycle::archive;
 use crate::lifecycle::copy::referenced_first;
 use crate::tenant::Tenant;
+
+/// How many triggers tenant `tenant`'s database holds.
+pub(crate) async fn trigger_count(conn: &mut MySqlConnection, tenant: &Tenant) -> Result<i64, Error> {
+    Ok(sqlx::query_scalar(
+        "SELECT COUNT(*) FROM information_schema.TRIGGERS WHERE TRIGGER_SCHEMA = ?",
+    )
+    .bind(tenant.as_str())
+    .fetch_one(&mut *conn)
+    .await?)
+}
 
 /// Copies every row of `from`'s tables into `to`'s (made and migrated alike), in one
 /// `REPEATABLE READ` transaction on `conn`. Refuses a `from` holding triggers, which would fire on the copy.
@@ -17,21 +28,8 @@ pub(crate) async fn copy_rows(
     from: &Tenant,
     to: &Tenant,
 ) -> Result<(), Error> {
-    let triggers: i64 =
-        sqlx::query_scalar("SELECT COUNT(*) FROM information_schema.TRIGGERS WHERE TRIGGER_SCHEMA = ?")
-            .bind(from.as_str())
-            .fetch_one(&mut *conn)
-            .await?;
-    if triggers > 0 {
-        return Err(Error::Unsupported {
-            operation: "clone",
-            reason: format!(
-                "the database of tenant \"{from}\" holds {triggers} trigger{}, which MySQL cannot \
-                 turn off while the rows are copied; nothing was created",
-                if triggers == 1 { "" } else { "s" }
-            ),
-        });
-    }
+    let triggers = trigger_count(conn, from).await?;
+    archive::refuse_triggers("clone", from, triggers, "MySQL")?;
     let tables: Vec<String> = sqlx::query_scalar(
         "SELECT TABLE_NAME FROM information_schema.TABLES \
          WHERE TABLE_SCHEMA = ? AND TABLE_TYPE = 'BASE TABLE' ORDER BY TABLE_NAME",

@@ -3,7 +3,6 @@
 //! every value in the archive's form, and multi-row `INSERT`s with bound values.
 
 use futures_util::stream::BoxStream;
-use futures_util::{future, StreamExt, TryStreamExt};
 use sqlx::mysql::{MySqlConnection, MySqlRow};
 use sqlx::{AssertSqlSafe, Row};
 
@@ -138,11 +137,8 @@ pub(crate) fn read_rows<'a>(
     tenant: &Tenant,
     table: &'a Shape,
 ) -> BoxStream<'a, Result<Vec<Value>, Error>> {
-    sqlx::query(AssertSqlSafe(select(tenant, table)))
-        .fetch(conn)
-        .map_err(Error::from)
-        .and_then(move |row| future::ready(decode(&row, table)))
-        .boxed()
+    let rows = sqlx::query(AssertSqlSafe(select(tenant, table))).fetch(conn);
+    archive::decoded(rows, move |row| decode(row, table))
 }
 
 /// Refuses a database with triggers (they would fire on every imported row, and MySQL cannot
@@ -152,22 +148,8 @@ pub(crate) async fn import_begin(
     conn: &mut MySqlConnection,
     tenant: &Tenant,
 ) -> Result<Vec<Shape>, Error> {
-    let triggers: i64 = sqlx::query_scalar(
-        "SELECT COUNT(*) FROM information_schema.TRIGGERS WHERE TRIGGER_SCHEMA = ?",
-    )
-    .bind(tenant.as_str())
-    .fetch_one(&mut *conn)
-    .await?;
-    if triggers > 0 {
-        return Err(Error::Unsupported {
-            operation: "import",
-            reason: format!(
-                "the migrations of tenant \"{tenant}\" make {triggers} trigger{}, which MySQL cannot \
-                 turn off while the rows are written; nothing was created",
-                if triggers == 1 { "" } else { "s" }
-            ),
-        });
-    }
+    let triggers = super::copy::trigger_count(conn, tenant).await?;
+    archive::refuse_triggers("import", tenant, triggers, "MySQL")?;
     let tables = shapes(conn, tenant).await?;
     let mut batch = String::from("SET SESSION FOREIGN_KEY_CHECKS = 0;\nSTART TRANSACTION;\n");
     for table in tables.iter().rev() {
@@ -212,13 +194,8 @@ pub(crate) async fn write_rows(
 ) -> Result<(), Error> {
     let targets: Vec<&Column> = columns.iter().map(|&i| &table.columns[i]).collect();
     let names: Vec<String> = targets.iter().map(|c| quote(&c.name)).collect();
-    let placeholders = format!("({})", vec!["?"; targets.len()].join(", "));
-    let statement = format!(
-        "INSERT INTO {} ({}) VALUES {}",
-        qualified(tenant.as_str(), &table.name),
-        names.join(", "),
-        vec![placeholders; rows.len()].join(", ")
-    );
+    let into = qualified(tenant.as_str(), &table.name);
+    let statement = archive::insert_values(&into, &names, rows.len());
     let mut query = sqlx::query(AssertSqlSafe(statement));
     for row in rows {
         for (c, value) in targets.iter().zip(row) {

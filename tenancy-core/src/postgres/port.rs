@@ -4,7 +4,7 @@
 //! input functions (so a uuid, enum, array or interval arrives as the type it is).
 
 use futures_util::stream::BoxStream;
-use futures_util::{future, StreamExt, TryStreamExt};
+use futures_util::TryStreamExt;
 use sqlx::postgres::{PgConnection, PgRow};
 use sqlx::{AssertSqlSafe, Row};
 
@@ -221,12 +221,10 @@ pub(crate) fn read_rows<'a>(
     tenant: &Tenant,
     table: &'a Shape,
 ) -> BoxStream<'a, Result<Vec<Value>, Error>> {
-    sqlx::query(AssertSqlSafe(select(tenant, table)))
+    let rows = sqlx::query(AssertSqlSafe(select(tenant, table)))
         .persistent(persistent)
-        .fetch(conn)
-        .map_err(Error::from)
-        .and_then(move |row| future::ready(decode(&row, table)))
-        .boxed()
+        .fetch(conn);
+    archive::decoded(rows, move |row| decode(row, table))
 }
 
 /// Each index of a schema's tables and each constraint an index serves or a foreign key, as

@@ -4,7 +4,6 @@
 //! multi-row `INSERT`s with bound values (a uuid as its 16 bytes, as sqlx stores one).
 
 use futures_util::stream::BoxStream;
-use futures_util::{future, StreamExt, TryStreamExt};
 use sqlx::sqlite::{SqliteConnection, SqliteRow};
 use sqlx::{AssertSqlSafe, Row, TypeInfo, ValueRef};
 
@@ -112,11 +111,8 @@ pub(crate) fn read_rows<'a>(
         columns.join(", "),
         double_quoted(&table.name)
     );
-    sqlx::query(AssertSqlSafe(select))
-        .fetch(conn)
-        .map_err(Error::from)
-        .and_then(move |row| future::ready(decode(&row, table)))
-        .boxed()
+    let rows = sqlx::query(AssertSqlSafe(select)).fetch(conn);
+    archive::decoded(rows, move |row| decode(row, table))
 }
 
 /// Refuses a file with triggers (they would fire on every imported row, and SQLite cannot
@@ -130,16 +126,7 @@ pub(crate) async fn import_begin(
         sqlx::query_scalar("SELECT COUNT(*) FROM sqlite_schema WHERE type = 'trigger'")
             .fetch_one(&mut *conn)
             .await?;
-    if triggers > 0 {
-        return Err(Error::Unsupported {
-            operation: "import",
-            reason: format!(
-                "the migrations of tenant \"{tenant}\" make {triggers} trigger{}, which SQLite cannot \
-                 turn off while the rows are written; nothing was created",
-                if triggers == 1 { "" } else { "s" }
-            ),
-        });
-    }
+    archive::refuse_triggers("import", tenant, triggers, "SQLite")?;
     let tables = shapes(conn).await?;
     let mut batch = String::from("PRAGMA defer_foreign_keys = ON;\n");
     for table in tables.iter().rev() {
@@ -158,13 +145,7 @@ pub(crate) async fn write_rows(
 ) -> Result<(), Error> {
     let targets: Vec<&Column> = columns.iter().map(|&i| &table.columns[i]).collect();
     let names: Vec<String> = targets.iter().map(|c| double_quoted(&c.name)).collect();
-    let placeholders = format!("({})", vec!["?"; targets.len()].join(", "));
-    let statement = format!(
-        "INSERT INTO {} ({}) VALUES {}",
-        double_quoted(&table.name),
-        names.join(", "),
-        vec![placeholders; rows.len()].join(", ")
-    );
+    let statement = archive::insert_values(&double_quoted(&table.name), &names, rows.len());
     let mut query = sqlx::query(AssertSqlSafe(statement));
     for row in rows {
         for (c, value) in targets.iter().zip(row) {

@@ -293,7 +293,7 @@ async fn server_databases_and_the_registry_are_refused() {
 }
 
 #[tokio::test]
-async fn a_clone_of_a_database_holding_triggers_is_refused_and_leaves_nothing() {
+async fn a_clone_or_import_into_a_database_holding_triggers_is_refused_and_leaves_nothing() {
     // A trigger made by the migrations would fire on every copied row: refused, after `to` was
     // made and migrated, so the refusal is also undone by the compensation.
     let pool = pool().await;
@@ -324,6 +324,20 @@ async fn a_clone_of_a_database_holding_triggers_is_refused_and_leaves_nothing() 
     assert!(!container_exists(&pool, &to).await);
     assert_eq!(registry_rows(&pool, &l.registry, &to).await, 0);
     assert!(!l.tenants.exists(&to).await.unwrap());
+
+    // An import into such a database is refused alike (it exports fine).
+    let mut archive = Vec::new();
+    l.tenants.export(&tpl, &mut archive).await.unwrap();
+    let err = l.tenants.import(&archive[..], &to).await.unwrap_err();
+    match &err {
+        Error::Unsupported {
+            operation: "import",
+            reason,
+        } => assert!(reason.contains("1 trigger"), "{reason}"),
+        other => panic!("expected Error::Unsupported, got {other:?}"),
+    }
+    assert!(!container_exists(&pool, &to).await);
+    assert_eq!(registry_rows(&pool, &l.registry, &to).await, 0);
 }
 
 #[tokio::test]

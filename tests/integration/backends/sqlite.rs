@@ -781,3 +781,35 @@ pub async fn copy_fault(pool: &Pool, l: &Lifecycle, _from: &Tenant, to: &str) {
     .unwrap();
     conn.close().await.unwrap();
 }
+
+#[tokio::test]
+async fn an_import_into_a_file_holding_triggers_is_refused_and_leaves_nothing() {
+    // A trigger made by the migrations would fire on every imported row, and SQLite cannot
+    // turn it off: refused, after the file was built, which is then removed.
+    let pool = pool().await;
+    let mut migrations = v1();
+    migrations.push(migration(
+        2,
+        MigrationType::Simple,
+        "CREATE TRIGGER guards_upper AFTER INSERT ON guards \
+         BEGIN UPDATE guards SET name = upper(name) WHERE id = NEW.id; END",
+    ));
+    let l = Lifecycle::new(&pool, migrations).await;
+    let src = l
+        .tenants
+        .create(tenancy_testdb::unique_name("src"))
+        .await
+        .unwrap();
+    let mut archive = Vec::new();
+    l.tenants.export(&src, &mut archive).await.unwrap();
+    let to = tenancy_testdb::unique_name("to");
+    match l.tenants.import(&archive[..], &to).await.unwrap_err() {
+        Error::Unsupported {
+            operation: "import",
+            reason,
+        } => assert!(reason.contains("1 trigger"), "{reason}"),
+        other => panic!("expected Error::Unsupported, got {other:?}"),
+    }
+    assert!(!container_exists(&pool, &to).await);
+    assert_eq!(registry_rows(&pool, &l.registry, &to).await, 0);
+}

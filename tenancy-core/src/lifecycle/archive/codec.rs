@@ -1,7 +1,11 @@
 //! The small encodings of an archive: hex digits, uuids between their text and their bytes,
-//! and the 64-bit FNV-1a hash that guards its lines.
+//! and the 64-bit FNV-1a hash that guards its lines; and the SQL text and refusal the
+//! backends' imports share.
 
 use std::fmt::Write as _;
+
+use crate::error::Error;
+use crate::tenant::Tenant;
 
 /// A uuid's 16 bytes as its canonical text.
 pub(crate) fn uuid_text(b: &[u8]) -> String {
@@ -57,3 +61,43 @@ pub(crate) fn fnv1a64(mut hash: u64, bytes: &[u8]) -> u64 {
 }
 
 pub(crate) const FNV_OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
+
+/// Refuses to fill (`operation`: clone, import) tenant `tenant`'s container holding
+/// `triggers` triggers, which `server` cannot turn off while rows are written: `Ok` when it
+/// holds none.
+#[cfg_attr(not(any(feature = "mysql", feature = "sqlite")), allow(dead_code))]
+pub(crate) fn refuse_triggers(
+    operation: &'static str,
+    tenant: &Tenant,
+    triggers: i64,
+    server: &str,
+) -> Result<(), Error> {
+    if triggers == 0 {
+        return Ok(());
+    }
+    Err(Error::Unsupported {
+        operation,
+        reason: format!(
+            "the {} of tenant \"{tenant}\" holds {triggers} trigger{}, which {server} cannot turn \
+             off while the rows are written; nothing was created",
+            if operation == "clone" {
+                "source"
+            } else {
+                "migrated container"
+            },
+            if triggers == 1 { "" } else { "s" }
+        ),
+    })
+}
+
+/// `INSERT INTO {table} ({columns}) VALUES (?, …), …` for `rows` rows of the columns `names`
+/// (already quoted), with `?` placeholders.
+#[cfg_attr(not(any(feature = "mysql", feature = "sqlite")), allow(dead_code))]
+pub(crate) fn insert_values(table: &str, names: &[String], rows: usize) -> String {
+    let row = format!("({})", vec!["?"; names.len()].join(", "));
+    format!(
+        "INSERT INTO {table} ({}) VALUES {}",
+        names.join(", "),
+        vec![row; rows].join(", ")
+    )
+}

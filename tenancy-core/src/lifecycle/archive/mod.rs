@@ -27,6 +27,8 @@
 
 use std::fmt::Write as _;
 
+use futures_util::stream::BoxStream;
+use futures_util::{StreamExt, TryStreamExt};
 use serde_json::{json, Value as Json};
 use tokio::io::{AsyncBufRead, AsyncBufReadExt, AsyncWrite, AsyncWriteExt, BufWriter};
 
@@ -37,6 +39,8 @@ mod codec;
 use crate::tenant::Tenant;
 use codec::{fnv1a64, unhex, FNV_OFFSET};
 pub(crate) use codec::{hex, uuid_bytes, uuid_text};
+#[cfg(any(feature = "mysql", feature = "sqlite"))]
+pub(crate) use codec::{insert_values, refuse_triggers};
 
 /// The archive format version this build writes and reads.
 pub const ARCHIVE_VERSION: u64 = 1;
@@ -294,6 +298,16 @@ pub(crate) fn convert(from: Kind, to: Kind, value: Value) -> Result<Value, Strin
         },
         (_, to, value) => canonical(to, value),
     }
+}
+
+/// A table's rows as a backend fetches them, each decoded into the archive's values.
+pub(crate) fn decoded<'a, R: 'a>(
+    rows: BoxStream<'a, Result<R, sqlx::Error>>,
+    decode: impl Fn(&R) -> Result<Vec<Value>, Error> + Send + 'a,
+) -> BoxStream<'a, Result<Vec<Value>, Error>> {
+    rows.map_err(Error::from)
+        .and_then(move |row| std::future::ready(decode(&row)))
+        .boxed()
 }
 
 /// One migration of an archive's history.
