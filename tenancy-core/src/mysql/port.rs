@@ -196,22 +196,21 @@ pub(crate) async fn write_rows(
     let names: Vec<String> = targets.iter().map(|c| quote(&c.name)).collect();
     let into = qualified(tenant.as_str(), &table.name);
     let statement = archive::insert_values(&into, &names, rows.len());
-    let mut query = sqlx::query(AssertSqlSafe(statement));
+    // MySQL reads a timestamp without its offset (and refuses one not in UTC).
+    let mut converted = Vec::with_capacity(rows.len());
     for row in rows {
+        let mut values = Vec::with_capacity(row.len());
         for (c, value) in targets.iter().zip(row) {
-            query = match (c.kind, value) {
-                (_, Value::Null) => query.bind(None::<String>),
+            values.push(match (c.kind, value) {
                 (Kind::Timestamp | Kind::TimestampTz, Value::Text(t)) => {
-                    query.bind(mysql_timestamp(t)?)
+                    Value::Text(mysql_timestamp(t)?)
                 }
-                (_, Value::Bool(b)) => query.bind(*b),
-                (_, Value::Int(i)) => query.bind(*i),
-                (_, Value::Float(f)) => query.bind(*f),
-                (_, Value::Text(t)) => query.bind(t.clone()),
-                (_, Value::Bytes(b)) => query.bind(b.clone()),
-            };
+                (_, v) => v.clone(),
+            });
         }
+        converted.push(values);
     }
+    let query = archive::bind_rows(sqlx::query(AssertSqlSafe(statement)), &converted);
     query.execute(conn).await?;
     Ok(())
 }

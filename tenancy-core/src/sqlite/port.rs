@@ -146,26 +146,24 @@ pub(crate) async fn write_rows(
     let targets: Vec<&Column> = columns.iter().map(|&i| &table.columns[i]).collect();
     let names: Vec<String> = targets.iter().map(|c| double_quoted(&c.name)).collect();
     let statement = archive::insert_values(&double_quoted(&table.name), &names, rows.len());
-    let mut query = sqlx::query(AssertSqlSafe(statement));
+    // A uuid is stored as its 16 bytes, as sqlx stores one.
+    let mut converted = Vec::with_capacity(rows.len());
     for row in rows {
+        let mut values = Vec::with_capacity(row.len());
         for (c, value) in targets.iter().zip(row) {
-            query = match (c.kind, value) {
-                (_, Value::Null) => query.bind(None::<i64>),
+            values.push(match (c.kind, value) {
                 (Kind::Uuid, Value::Text(t)) => {
-                    let bytes = uuid_bytes(t).map_err(|problem| Error::Archive {
+                    Value::Bytes(uuid_bytes(t).map_err(|problem| Error::Archive {
                         line: 0,
                         problem: format!("column {:?} of table {:?}: {problem}", c.name, table.name),
-                    })?;
-                    query.bind(bytes)
+                    })?)
                 }
-                (_, Value::Bool(b)) => query.bind(*b),
-                (_, Value::Int(i)) => query.bind(*i),
-                (_, Value::Float(f)) => query.bind(*f),
-                (_, Value::Text(t)) => query.bind(t.clone()),
-                (_, Value::Bytes(b)) => query.bind(b.clone()),
-            };
+                (_, v) => v.clone(),
+            });
         }
+        converted.push(values);
     }
+    let query = archive::bind_rows(sqlx::query(AssertSqlSafe(statement)), &converted);
     query.execute(conn).await?;
     Ok(())
 }

@@ -300,6 +300,34 @@ pub(crate) fn convert(from: Kind, to: Kind, value: Value) -> Result<Value, Strin
     }
 }
 
+/// `query` with every value of `rows` bound, in order, as the backend's own types (a
+/// `NULL` as text). For backends whose `INSERT`s bind each value (MySQL, SQLite).
+#[cfg_attr(not(any(feature = "mysql", feature = "sqlite")), allow(dead_code))]
+pub(crate) fn bind_rows<'q, DB: sqlx::Database>(
+    mut query: sqlx::query::Query<'q, DB, <DB as sqlx::Database>::Arguments>,
+    rows: &[Vec<Value>],
+) -> sqlx::query::Query<'q, DB, <DB as sqlx::Database>::Arguments>
+where
+    for<'t> bool: sqlx::Encode<'t, DB> + sqlx::Type<DB>,
+    for<'t> i64: sqlx::Encode<'t, DB> + sqlx::Type<DB>,
+    for<'t> f64: sqlx::Encode<'t, DB> + sqlx::Type<DB>,
+    for<'t> String: sqlx::Encode<'t, DB> + sqlx::Type<DB>,
+    for<'t> Vec<u8>: sqlx::Encode<'t, DB> + sqlx::Type<DB>,
+    for<'t> Option<String>: sqlx::Encode<'t, DB> + sqlx::Type<DB>,
+{
+    for value in rows.iter().flatten() {
+        query = match value {
+            Value::Null => query.bind(None::<String>),
+            Value::Bool(b) => query.bind(*b),
+            Value::Int(i) => query.bind(*i),
+            Value::Float(f) => query.bind(*f),
+            Value::Text(t) => query.bind(t.clone()),
+            Value::Bytes(b) => query.bind(b.clone()),
+        };
+    }
+    query
+}
+
 /// A table's rows as a backend fetches them, each decoded into the archive's values.
 pub(crate) fn decoded<'a, R: 'a>(
     rows: BoxStream<'a, Result<R, sqlx::Error>>,
