@@ -21,7 +21,7 @@
 use std::collections::HashMap;
 use std::io;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -66,7 +66,9 @@ pub struct SqliteStore {
     budget: PoolBudget,
     pools: Arc<Mutex<Lru>>,
     locks: Mutex<HashMap<Tenant, Arc<tokio::sync::Mutex<()>>>>,
-    registry_ready: AtomicBool,
+    /// Set once the registry table is there; concurrent first callers wait for one
+    /// `CREATE TABLE` instead of racing for the registry file's write lock.
+    registry_ready: tokio::sync::OnceCell<()>,
     temp_counter: AtomicU64,
 }
 
@@ -208,17 +210,18 @@ impl SqliteStore {
 
     /// Creates the registry table if this handle has not yet.
     pub(crate) async fn ensure_registry(&self) -> Result<(), Error> {
-        if self.registry_ready.load(Ordering::Acquire) {
-            return Ok(());
-        }
-        self.registry_pool
-            .execute(
-                "CREATE TABLE IF NOT EXISTS tenants (\
-                 name TEXT PRIMARY KEY NOT NULL, \
-                 created_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')))",
-            )
+        self.registry_ready
+            .get_or_try_init(|| async {
+                self.registry_pool
+                    .execute(
+                        "CREATE TABLE IF NOT EXISTS tenants (\
+                         name TEXT PRIMARY KEY NOT NULL, \
+                         created_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')))",
+                    )
+                    .await
+                    .map(|_| ())
+            })
             .await?;
-        self.registry_ready.store(true, Ordering::Release);
         Ok(())
     }
 
@@ -489,7 +492,7 @@ impl Store<Sqlite> for SqliteStore {
             budget: *budget,
             pools: Arc::new(Mutex::new(Lru::default())),
             locks: Mutex::new(HashMap::new()),
-            registry_ready: AtomicBool::new(false),
+            registry_ready: tokio::sync::OnceCell::new(),
             temp_counter: AtomicU64::new(0),
         })
     }
