@@ -288,6 +288,9 @@ async fn postgresql_types_survive_a_round_trip() {
     let source_catalog = catalog(&t).await;
     assert_eq!(source_catalog.len(), 8, "{source_catalog:?}");
     assert_eq!(catalog(&copy).await, source_catalog);
+    // A clone drops and makes them again the same way.
+    let cloned = l.tenants.clone_tenant(&t, name("cl")).await.unwrap();
+    assert_eq!(catalog(&cloned).await, source_catalog);
     let notes = format!("SELECT count(*) FROM {}.notes", copy.quoted());
     let n: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(notes))
         .fetch_one(&pg)
@@ -310,6 +313,11 @@ async fn postgresql_types_survive_a_round_trip() {
         .unwrap();
     assert_eq!(source.len(), 2);
     assert_eq!(copied, source);
+    let cloned_rows: Vec<String> = sqlx::query_scalar(sqlx::AssertSqlSafe(all(&cloned)))
+        .fetch_all(&pg)
+        .await
+        .unwrap();
+    assert_eq!(cloned_rows, source);
     // The identity continues after the imported keys.
     let id: i32 = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
         "INSERT INTO {}.things (small) VALUES (1) RETURNING id",

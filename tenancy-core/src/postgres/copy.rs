@@ -4,6 +4,7 @@
 use sqlx::postgres::PgConnection;
 use sqlx::AssertSqlSafe;
 
+use super::port::defer_indexes;
 use super::sql;
 use crate::error::Error;
 use crate::ident::double_quoted;
@@ -11,10 +12,15 @@ use crate::lifecycle::copy::referenced_first;
 use crate::tenant::Tenant;
 
 /// Each ordinary table of a schema (partitions included, their parents hold no rows): its
-/// columns a copy writes (generated ones are computed again), the tables of the schema it
-/// references, and whether it has triggers of its own.
+/// columns a copy writes (generated ones are computed again), for each of them the name of its
+/// type if the type belongs to the schema (an enum, a domain, a composite or an array of one:
+/// `''` otherwise), the tables of the schema it references, and whether it has triggers of its
+/// own.
 const TABLES: &str = "SELECT c.relname::text, \
      ARRAY(SELECT a.attname::text FROM pg_attribute a WHERE a.attrelid = c.oid \
+           AND a.attnum > 0 AND NOT a.attisdropped AND a.attgenerated = '' ORDER BY a.attnum), \
+     ARRAY(SELECT CASE WHEN ty.typnamespace = c.relnamespace THEN ty.typname::text ELSE '' END \
+           FROM pg_attribute a JOIN pg_type ty ON ty.oid = a.atttypid WHERE a.attrelid = c.oid \
            AND a.attnum > 0 AND NOT a.attisdropped AND a.attgenerated = '' ORDER BY a.attnum), \
      ARRAY(SELECT p.relname::text FROM pg_constraint f JOIN pg_class p ON p.oid = f.confrelid \
            WHERE f.conrelid = c.oid AND f.contype = 'f' AND p.relnamespace = c.relnamespace), \
@@ -32,28 +38,42 @@ const SEQUENCES: &str = "SELECT c.relname::text FROM pg_class c \
 pub(crate) struct Table {
     pub(crate) name: String,
     pub(crate) columns: Vec<String>,
+    /// Per column, its type's name where the type is the source schema's own: the copy reads
+    /// it as text and casts it to the clone's type of that name (two schemas' enums of one
+    /// name are two types, with no cast between them).
+    pub(crate) own_types: Vec<Option<String>>,
     pub(crate) references: Vec<String>,
     pub(crate) triggers: bool,
 }
 
 /// Copies every row of `from`'s tables into `to`'s, on `conn` inside the operation's
 /// transaction (`to` made and migrated in it), and sets `to`'s sequences to `from`'s.
+///
+/// With `defer`, `to`'s indexes, keys and foreign keys are dropped before the rows are copied
+/// and made again after, in the same batch (built once over all the rows instead of maintained
+/// row by row, as an import does; the caller leaves it off on Citus).
 pub(crate) async fn copy_rows(
     conn: &mut PgConnection,
     persistent: bool,
     from: &Tenant,
     to: &Tenant,
+    defer: bool,
 ) -> Result<(), Error> {
-    let rows: Vec<(String, Vec<String>, Vec<String>, bool)> = sqlx::query_as(TABLES)
+    type Row = (String, Vec<String>, Vec<String>, Vec<String>, bool);
+    let rows: Vec<Row> = sqlx::query_as(TABLES)
         .persistent(persistent)
         .bind(from.as_str())
         .fetch_all(&mut *conn)
         .await?;
     let tables = rows
         .into_iter()
-        .map(|(name, columns, references, triggers)| Table {
+        .map(|(name, columns, own_types, references, triggers)| Table {
             name,
             columns,
+            own_types: own_types
+                .into_iter()
+                .map(|t| Some(t).filter(|t| !t.is_empty()))
+                .collect(),
             references,
             triggers,
         })
@@ -63,7 +83,11 @@ pub(crate) async fn copy_rows(
         .bind(from.as_str())
         .fetch_all(&mut *conn)
         .await?;
-    let batch = copy_batch(from, to, tables, &sequences);
+    let remake = match defer {
+        true => defer_indexes(conn, persistent, to).await?.remake,
+        false => Vec::new(),
+    };
+    let batch = copy_batch(from, to, tables, &remake, &sequences);
     sqlx::raw_sql(AssertSqlSafe(batch)).execute(conn).await?;
     Ok(())
 }
@@ -71,11 +95,13 @@ pub(crate) async fn copy_rows(
 /// The copy as one batch, run in a `REPEATABLE READ` transaction (so every table of `from` is
 /// read as of one moment): `to`'s tables emptied of what the migrations wrote, each filled by
 /// `INSERT … SELECT` with the table's own triggers off, referenced tables first, then each
-/// sequence set to where `from`'s is.
+/// sequence set to where `from`'s is. `remake` (the indexes and keys dropped before, see
+/// [`defer_indexes`]) runs after the rows.
 pub(crate) fn copy_batch(
     from: &Tenant,
     to: &Tenant,
     tables: Vec<Table>,
+    remake: &[String],
     sequences: &[String],
 ) -> String {
     let qualified = |schema: &Tenant, name: &str| format!("{}.{}", schema.quoted(), double_quoted(name));
@@ -95,17 +121,29 @@ pub(crate) fn copy_batch(
         };
         let target = qualified(to, &table.name);
         let columns: Vec<String> = table.columns.iter().map(|c| double_quoted(c)).collect();
-        let columns = columns.join(", ");
+        let selected: Vec<String> = columns
+            .iter()
+            .zip(&table.own_types)
+            .map(|(column, own)| match own {
+                Some(ty) => format!("{column}::text::{}", qualified(to, ty)),
+                None => column.clone(),
+            })
+            .collect();
+        let (columns, selected) = (columns.join(", "), selected.join(", "));
         if table.triggers {
             batch.push_str(&format!("ALTER TABLE {target} DISABLE TRIGGER USER;\n"));
         }
         batch.push_str(&format!(
-            "INSERT INTO {target} ({columns}) OVERRIDING SYSTEM VALUE SELECT {columns} FROM ONLY {};\n",
+            "INSERT INTO {target} ({columns}) OVERRIDING SYSTEM VALUE SELECT {selected} FROM ONLY {};\n",
             qualified(from, &table.name)
         ));
         if table.triggers {
             batch.push_str(&format!("ALTER TABLE {target} ENABLE TRIGGER USER;\n"));
         }
+    }
+    for statement in remake {
+        batch.push_str(statement);
+        batch.push_str(";\n");
     }
     for sequence in sequences {
         batch.push_str(&format!(
@@ -125,22 +163,27 @@ mod tests {
         Table {
             name: name.into(),
             columns: columns.iter().map(|c| c.to_string()).collect(),
+            own_types: columns
+                .iter()
+                .map(|c| (*c == "mood").then(|| "mo\"od".to_string()))
+                .collect(),
             references: references.iter().map(|r| r.to_string()).collect(),
             triggers,
         }
     }
 
     #[test]
-    fn the_batch_empties_copies_referenced_tables_first_and_sets_sequences() {
+    fn the_batch_empties_copies_referenced_tables_first_remakes_keys_and_sets_sequences() {
         let (from, to) = (Tenant::new("tpl").unwrap(), Tenant::new("acme").unwrap());
         let batch = copy_batch(
             &from,
             &to,
             vec![
-                table("badges", &["id", "guard_id"], &["guards"], false),
+                table("badges", &["id", "guard_id", "mood"], &["guards"], false),
                 table("guards", &["id", "na\"me"], &[], true),
                 table("only_generated", &[], &[], false),
             ],
+            &["ALTER TABLE \"acme\".\"guards\" ADD CONSTRAINT \"guards_pkey\" PRIMARY KEY (id)".into()],
             &["guards_id_seq".into(), "o'dd".into()],
         );
         assert_eq!(
@@ -149,7 +192,8 @@ mod tests {
              ALTER TABLE \"acme\".\"guards\" DISABLE TRIGGER USER;\n\
              INSERT INTO \"acme\".\"guards\" (\"id\", \"na\"\"me\") OVERRIDING SYSTEM VALUE SELECT \"id\", \"na\"\"me\" FROM ONLY \"tpl\".\"guards\";\n\
              ALTER TABLE \"acme\".\"guards\" ENABLE TRIGGER USER;\n\
-             INSERT INTO \"acme\".\"badges\" (\"id\", \"guard_id\") OVERRIDING SYSTEM VALUE SELECT \"id\", \"guard_id\" FROM ONLY \"tpl\".\"badges\";\n\
+             INSERT INTO \"acme\".\"badges\" (\"id\", \"guard_id\", \"mood\") OVERRIDING SYSTEM VALUE SELECT \"id\", \"guard_id\", \"mood\"::text::\"acme\".\"mo\"\"od\" FROM ONLY \"tpl\".\"badges\";\n\
+             ALTER TABLE \"acme\".\"guards\" ADD CONSTRAINT \"guards_pkey\" PRIMARY KEY (id);\n\
              SELECT setval('\"acme\".\"guards_id_seq\"'::regclass, last_value, is_called) FROM \"tpl\".\"guards_id_seq\";\n\
              SELECT setval('\"acme\".\"o''dd\"'::regclass, last_value, is_called) FROM \"tpl\".\"o'dd\";\n"
         );

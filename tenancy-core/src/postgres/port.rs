@@ -257,7 +257,7 @@ pub(crate) struct Deferred {
 
 /// Drops `tenant`'s indexes, unique and primary key constraints and foreign keys (unless a
 /// partitioned table is there, or the server is Citus), and returns how to make them again.
-async fn defer_indexes(
+pub(crate) async fn defer_indexes(
     conn: &mut PgConnection,
     persistent: bool,
     tenant: &Tenant,

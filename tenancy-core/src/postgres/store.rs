@@ -529,7 +529,7 @@ impl Store<Postgres> for PgStore {
     /// In the operation's transaction ([`super::copy`]), whose snapshot (`REPEATABLE READ`)
     /// every table of `from` is read from: one batch of `INSERT … SELECT`s and `setval`s.
     async fn copy_rows(&self, op: &mut PgOp, from: &Tenant, to: &Tenant) -> Result<(), Error> {
-        super::copy::copy_rows(op.conn(), self.persistent(), from, to).await
+        super::copy::copy_rows(op.conn(), self.persistent(), from, to, !self.on_citus()).await
     }
 
     /// The operation's `REPEATABLE READ` snapshot is the consistent view.
