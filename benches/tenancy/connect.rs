@@ -16,7 +16,7 @@ use sqlx::postgres::{PgConnection, PgSslMode};
 use sqlx::Connection;
 
 use crate::common::*;
-use crate::method::Rounds;
+use crate::method::{cpu_time, Rounds};
 use crate::report::Target;
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -65,7 +65,8 @@ async fn postgres(ctx: &mut Ctx, rounds: usize, per_round: usize) -> BoxResult<(
     if !on {
         return Err("the server did not encrypt a sslmode=require connection".into());
     }
-    let times = time_variants::<PgConnection>(&plain, &tls, rounds, per_round).await?;
+    let (times, cpu) = time_variants::<PgConnection>(&plain, &tls, rounds, per_round).await?;
+    ctx.out.note(cpu.note("PostgreSQL"));
     let at = |v: Variant| VARIANTS.iter().position(|x| *x == v).unwrap();
     ctx.out.row(times.row(
         format!("26 connect {}: TLS (sslmode=require)", rounds * per_round),
@@ -117,7 +118,8 @@ async fn mysql(ctx: &mut Ctx, rounds: usize, per_round: usize) -> BoxResult<()> 
         conn.close().await?;
         v
     };
-    let times = time_variants::<MySqlConnection>(&plain, &tls, rounds, per_round).await?;
+    let (times, cpu) = time_variants::<MySqlConnection>(&plain, &tls, rounds, per_round).await?;
+    ctx.out.note(cpu.note("MySQL"));
     let at = |v: Variant| VARIANTS.iter().position(|x| *x == v).unwrap();
     ctx.out.row(times.row(
         format!(
@@ -133,14 +135,39 @@ async fn mysql(ctx: &mut Ctx, rounds: usize, per_round: usize) -> BoxResult<()> 
     Ok(())
 }
 
+/// The client's CPU time (this process, all threads) spent in the connects of each variant.
+#[derive(Default)]
+struct ClientCpu {
+    /// Per variant: CPU time and connects.
+    spent: [(Duration, usize); VARIANTS.len()],
+}
+
+impl ClientCpu {
+    fn per_connect_ms(&self, v: Variant) -> f64 {
+        let (cpu, n) = self.spent[VARIANTS.iter().position(|x| *x == v).unwrap()];
+        cpu.as_secs_f64() * 1e3 / n.max(1) as f64
+    }
+
+    /// What the note says: the client's share of a connect, with and without TLS.
+    fn note(&self, server: &str) -> String {
+        format!(
+            "{server}: client CPU per connect (this process, all threads): TLS {:.3} ms, \
+             without TLS {:.3} ms; the rest of a connect's time is the server's and the network's",
+            self.per_connect_ms(Variant::Tls),
+            self.per_connect_ms(Variant::Plain),
+        )
+    }
+}
+
 /// `rounds` rounds of `per_round` connects per variant, in rotating order.
 async fn time_variants<C: Connection>(
     plain: &C::Options,
     tls: &C::Options,
     rounds: usize,
     per_round: usize,
-) -> BoxResult<Rounds> {
+) -> BoxResult<(Rounds, ClientCpu)> {
     let mut times = Rounds::new(VARIANTS.len());
+    let mut cpu = ClientCpu::default();
     for round in 0..rounds {
         for k in 0..VARIANTS.len() {
             let vi = (k + round) % VARIANTS.len();
@@ -148,20 +175,29 @@ async fn time_variants<C: Connection>(
                 Variant::Plain | Variant::PlainAgain => plain,
                 Variant::Tls => tls,
             };
-            times.push(vi, connects::<C>(options, per_round).await?.as_secs_f64());
+            let (wall, spent) = connects::<C>(options, per_round).await?;
+            times.push(vi, wall.as_secs_f64());
+            cpu.spent[vi].0 += spent;
+            cpu.spent[vi].1 += per_round;
         }
     }
-    Ok(times)
+    Ok((times, cpu))
 }
 
-/// The time `n` connections with `options` take to open, one after another.
-async fn connects<C: Connection>(options: &C::Options, n: usize) -> BoxResult<Duration> {
+/// The time `n` connections with `options` take to open, one after another, and the CPU time
+/// the process spent meanwhile.
+async fn connects<C: Connection>(
+    options: &C::Options,
+    n: usize,
+) -> BoxResult<(Duration, Duration)> {
     let mut spent = Duration::ZERO;
+    let mut cpu = Duration::ZERO;
     for _ in 0..n {
-        let start = Instant::now();
+        let (start, cpu_start) = (Instant::now(), cpu_time());
         let conn = C::connect_with(options).await?;
         spent += start.elapsed();
+        cpu += cpu_time().saturating_sub(cpu_start);
         conn.close().await?;
     }
-    Ok(spent)
+    Ok((spent, cpu))
 }
