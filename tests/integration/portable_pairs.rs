@@ -180,19 +180,14 @@ macro_rules! bind_thing {
 }
 
 /// The rows a tenant moving from `from` to `to` holds: edge values every backend of the pair
-/// stores (MySQL's `TIMESTAMP` from 1970 to 2038, SQLite's decimals as 64-bit floats, a
-/// timestamp's offset other than UTC only where the target stores one, float infinities and
-/// NaN only where both sides have them), `NULL`s, empty text and bytes, unicode, JSON `null`
+/// stores (MySQL's `TIMESTAMP` from 1970 to 2038, SQLite's decimals as 64-bit floats, float
+/// infinities and NaN only where both sides have them), `NULL`s, empty text and bytes, unicode, JSON `null`
 /// (not SQL `NULL`).
 fn rows(from: Side, to: Side) -> Vec<Thing> {
     let either = |side| from == side || to == side;
     let leap = PrimitiveDateTime::new(date(2024, 2, 29), time(23, 59, 59, 999_999));
-    // SQLite keeps the offset an app gave; MySQL stores none (an archive's other offset is
-    // refused there: the README's limits).
-    let east = match (from, to) {
-        (Sqlite, Mysql) => UtcOffset::UTC,
-        _ => UtcOffset::from_hms(5, 30, 0).unwrap(),
-    };
+    // SQLite keeps the offset an app gave (the others store the instant in UTC).
+    let east = UtcOffset::from_hms(5, 30, 0).unwrap();
     let big_decimal = match either(Sqlite) {
         true => "-12345.678",
         false => "-12345678901234567890.123456789",
@@ -234,10 +229,7 @@ fn rows(from: Side, to: Side) -> Vec<Thing> {
             uid: Some(Uuid::nil()),
             doc: Some(JsonValue::Null),
             at: Some(OffsetDateTime::UNIX_EPOCH + std::time::Duration::from_secs(1)),
-            naive: Some(PrimitiveDateTime::new(
-                date(1000, 1, 1),
-                Time::MIDNIGHT,
-            )),
+            naive: Some(PrimitiveDateTime::new(date(1000, 1, 1), Time::MIDNIGHT)),
             day: Some(date(1000, 1, 1)),
             t: Some(Time::MIDNIGHT),
             price: Some("0".into()),
@@ -255,10 +247,7 @@ fn rows(from: Side, to: Side) -> Vec<Thing> {
             photo: Some(vec![0; 3]),
             uid: Some(Uuid::max()),
             doc: Some(json!(["x", 1e-7, -3, true])),
-            at: Some(
-                PrimitiveDateTime::new(date(2038, 1, 19), time(3, 14, 7, 1))
-                    .assume_utc(),
-            ),
+            at: Some(PrimitiveDateTime::new(date(2038, 1, 19), time(3, 14, 7, 1)).assume_utc()),
             naive: Some(PrimitiveDateTime::new(
                 date(9999, 12, 31),
                 time(23, 59, 59, 999_999),
@@ -331,9 +320,8 @@ impl Handle {
 
     /// Writes `rows` into `t`'s `things` with plain sqlx, each value bound as its Rust type.
     async fn insert(&self, t: &Tenant, rows: &[Thing]) {
-        let marks = |mark: &dyn Fn(usize) -> String| {
-            (1..=17).map(mark).collect::<Vec<_>>().join(", ")
-        };
+        let marks =
+            |mark: &dyn Fn(usize) -> String| (1..=17).map(mark).collect::<Vec<_>>().join(", ");
         match self {
             Handle::Postgres(pool, _) => {
                 let q = t.quoted();
@@ -660,5 +648,99 @@ async fn postgresql_nan_and_infinity_are_refused_by_sqlite_and_mysql() {
             (_, other) => panic!("{to:?}: {other:?}"),
         }
         assert!(target.absent(&name).await, "{name} is left on {to:?}");
+    }
+}
+
+/// Between timestamps with and without time zone: an instant with an offset (SQLite keeps the
+/// one an app gave; PostgreSQL and MySQL export theirs in UTC) enters a column without time
+/// zone as its time in UTC, and a time without zone enters a column with one as that time in
+/// UTC (the zone sqlx's sessions use). (Into SQLite only the same migrations, so the same
+/// columns, import a SQLite archive.)
+#[tokio::test]
+async fn sqlite_instants_enter_postgresql_and_mysql_columns_without_time_zone_in_utc() {
+    let given = |h, offset: (i8, i8)| {
+        PrimitiveDateTime::new(date(2024, 2, 29), time(h, 15, 0, 250_000))
+            .assume_offset(UtcOffset::from_hms(offset.0, offset.1, 0).unwrap())
+    };
+    // Across midnight both ways, and the leap day's end.
+    let instants = [
+        given(1, (5, 30)),
+        given(20, (-8, 0)),
+        given(23, (0, 0)),
+        given(12, (-3, -30)),
+    ];
+    let naive = PrimitiveDateTime::new(date(2024, 12, 31), time(23, 30, 0, 1));
+    let source = Handle::new(
+        Sqlite,
+        "CREATE TABLE stamps (id INTEGER PRIMARY KEY, at TIMESTAMPTZ, naive DATETIME)",
+    )
+    .await;
+    let t = source.create("src").await;
+    let Handle::Sqlite(_, l) = &source else {
+        unreachable!()
+    };
+    let pool = l.tenants.pool_for(&t).await.unwrap();
+    let mut tx = pool.begin().await.unwrap();
+    for (i, at) in instants.iter().enumerate() {
+        sqlx::query("INSERT INTO stamps (id, at, naive) VALUES (?1, ?2, ?3)")
+            .bind(i as i64 + 1)
+            .bind(at)
+            .bind(naive)
+            .execute(&mut *tx)
+            .await
+            .unwrap();
+    }
+    sqlx::query("INSERT INTO stamps (id) VALUES (5)")
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    let archive = source.export(&t).await;
+
+    let utc = |at: &OffsetDateTime| {
+        let at = at.to_offset(UtcOffset::UTC);
+        Some(PrimitiveDateTime::new(at.date(), at.time()))
+    };
+    let mut expected: Vec<_> = instants
+        .iter()
+        .map(|at| (utc(at), Some(naive.assume_utc())))
+        .collect();
+    expected.push((None, None));
+    for (to, ddl, select) in [
+        (
+            Postgres,
+            "CREATE TABLE stamps (id bigint PRIMARY KEY, at timestamp, naive timestamptz)",
+            "SELECT at, naive FROM {t}.stamps ORDER BY id",
+        ),
+        (
+            Mysql,
+            "CREATE TABLE stamps (id BIGINT PRIMARY KEY, at DATETIME(6), naive TIMESTAMP(6) NULL)",
+            "SELECT at, naive FROM {t}.stamps ORDER BY id",
+        ),
+    ] {
+        let target = Handle::new(to, ddl).await;
+        let moved = target
+            .import(&archive, &tenancy_testdb::unique_name("moved"))
+            .await
+            .unwrap_or_else(|e| panic!("{to:?}: {e} ({e:?})"));
+        type Stamps = Vec<(Option<PrimitiveDateTime>, Option<OffsetDateTime>)>;
+        let read: Stamps = match &target {
+            Handle::Postgres(pool, _) => {
+                let sql = select.replace("{t}", &moved.quoted());
+                sqlx::query_as(sqlx::AssertSqlSafe(sql))
+                    .fetch_all(pool)
+                    .await
+                    .unwrap()
+            }
+            Handle::Mysql(pool, _) => {
+                let sql = select.replace("{t}", &mysql::q(&moved));
+                sqlx::query_as(sqlx::AssertSqlSafe(sql))
+                    .fetch_all(pool)
+                    .await
+                    .unwrap()
+            }
+            Handle::Sqlite(..) => unreachable!("an archive from SQLite has its checksums"),
+        };
+        assert_eq!(read, expected, "into {to:?}");
     }
 }
