@@ -13,7 +13,15 @@ use tenancy_testdb::select::Backend;
 
 /// The backends each test needs, by its name.
 fn needs(test: &str) -> &'static [Backend] {
-    if test.starts_with("backends::sqlite::") || test.ends_with("_on_sqlite") {
+    if let Some(pair) = test.strip_prefix("portable_pairs::") {
+        // Named after the backends the archive leaves and enters.
+        match (pair.contains("postgresql"), pair.contains("mysql")) {
+            (true, true) => &[Backend::Postgres, Backend::Mysql],
+            (true, false) => &[Backend::Postgres],
+            (false, true) => &[Backend::Mysql],
+            (false, false) => &[Backend::Sqlite],
+        }
+    } else if test.starts_with("backends::sqlite::") || test.ends_with("_on_sqlite") {
         &[Backend::Sqlite]
     } else if test == "backends::citus::placement_on_plain_postgresql_is_a_typed_error" {
         &[Backend::Postgres]
@@ -57,6 +65,7 @@ mod migrations;
 mod names;
 mod pgbouncer;
 mod portable;
+mod portable_pairs;
 mod spans;
 mod testing;
 mod types;

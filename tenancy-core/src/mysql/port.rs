@@ -162,22 +162,17 @@ pub(crate) async fn import_begin(
     Ok(tables)
 }
 
-/// A timestamp as MySQL reads it: a space before the time, no offset (UTC only; MySQL stores
-/// none).
+/// A timestamp as MySQL reads it: a space before the time, no offset (MySQL stores none: an
+/// instant with one enters as its time in UTC, the zone sqlx's sessions use).
 fn mysql_timestamp(text: &str) -> Result<String, Error> {
-    let mut t = text.replacen('T', " ", 1);
-    for utc in ["Z", "+00:00", "+0000", "+00", "-00:00"] {
-        if let Some(stripped) = t.strip_suffix(utc) {
-            t = stripped.to_owned();
-            return Ok(t);
-        }
-    }
+    let t = archive::instant::utc(text.to_owned()).replacen('T', " ", 1);
     let time = t.split(' ').nth(1).unwrap_or("");
-    if time.contains('+') || time.contains('-') {
+    if time.contains(['+', '-', 'Z', 'z']) {
         return Err(Error::Unsupported {
             operation: "import",
             reason: format!(
-                "timestamp {text:?} is not in UTC, and MySQL stores no offset; nothing was created"
+                "timestamp {text:?} has an offset this import cannot read, and MySQL stores \
+                 none; nothing was created"
             ),
         });
     }
@@ -196,7 +191,7 @@ pub(crate) async fn write_rows(
     let names: Vec<String> = targets.iter().map(|c| quote(&c.name)).collect();
     let into = qualified(tenant.as_str(), &table.name);
     let statement = archive::insert_values(&into, &names, rows.len());
-    // MySQL reads a timestamp without its offset (and refuses one not in UTC).
+    // MySQL reads a timestamp without its offset (an instant in UTC).
     let mut converted = Vec::with_capacity(rows.len());
     for row in rows {
         let mut values = Vec::with_capacity(row.len());
@@ -239,12 +234,20 @@ mod tests {
     }
 
     #[test]
-    fn timestamps_lose_a_utc_offset_and_refuse_another() {
+    fn timestamps_enter_in_utc_without_their_offset() {
         assert_eq!(
             mysql_timestamp("2024-01-02T03:04:05.5+00:00").unwrap(),
             "2024-01-02 03:04:05.5"
         );
         assert_eq!(mysql_timestamp("2024-01-02 03:04:05").unwrap(), "2024-01-02 03:04:05");
-        assert!(mysql_timestamp("2024-01-02T03:04:05+02:00").is_err());
+        assert_eq!(
+            mysql_timestamp("2024-01-02T01:04:05Z").unwrap(),
+            "2024-01-02 01:04:05"
+        );
+        assert_eq!(
+            mysql_timestamp("2024-01-02T01:04:05+02:00").unwrap(),
+            "2024-01-01 23:04:05"
+        );
+        assert!(mysql_timestamp("2024-01-02T03:04:05+2").is_err());
     }
 }

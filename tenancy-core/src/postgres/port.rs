@@ -11,6 +11,7 @@ use sqlx::{AssertSqlSafe, Row};
 use super::sql;
 use crate::error::Error;
 use crate::ident::double_quoted;
+use crate::lifecycle::archive::instant::civil;
 use crate::lifecycle::archive::{self, Column, Kind, Shape, Value};
 use crate::tenant::Tenant;
 
@@ -114,21 +115,6 @@ pub(crate) fn select(tenant: &Tenant, table: &Shape) -> String {
         columns.join(", "),
         qualified(tenant, &table.name)
     )
-}
-
-/// Days since 1970-01-01 as (year, month, day), proleptic Gregorian (Hinnant's
-/// `civil_from_days`).
-fn civil(days: i64) -> (i64, u32, u32) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    (year, month, day)
 }
 
 /// Days from 1970-01-01 to PostgreSQL's epoch, 2000-01-01.

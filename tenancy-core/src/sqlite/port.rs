@@ -136,6 +136,17 @@ pub(crate) async fn import_begin(
     Ok(tables)
 }
 
+/// The refusal of a NaN for column `c` of `table`: SQLite stores a bound NaN as `NULL`.
+fn nan_refused(table: &Shape, c: &Column) -> Error {
+    Error::Unsupported {
+        operation: "import",
+        reason: format!(
+            "column {:?} of table {:?} holds NaN, which SQLite stores as NULL; nothing was created",
+            c.name, table.name
+        ),
+    }
+}
+
 /// Writes `rows` (values of `columns` of `table`) in one multi-row `INSERT`.
 pub(crate) async fn write_rows(
     conn: &mut SqliteConnection,
@@ -146,7 +157,8 @@ pub(crate) async fn write_rows(
     let targets: Vec<&Column> = columns.iter().map(|&i| &table.columns[i]).collect();
     let names: Vec<String> = targets.iter().map(|c| double_quoted(&c.name)).collect();
     let statement = archive::insert_values(&double_quoted(&table.name), &names, rows.len());
-    // A uuid is stored as its 16 bytes, as sqlx stores one.
+    // A uuid is stored as its 16 bytes, as sqlx stores one; a NaN is refused (SQLite would
+    // store NULL in its place).
     let mut converted = Vec::with_capacity(rows.len());
     for row in rows {
         let mut values = Vec::with_capacity(row.len());
@@ -158,6 +170,7 @@ pub(crate) async fn write_rows(
                         problem: format!("column {:?} of table {:?}: {problem}", c.name, table.name),
                     })?)
                 }
+                (_, Value::Float(f)) if f.is_nan() => return Err(nan_refused(table, c)),
                 (_, v) => v.clone(),
             });
         }

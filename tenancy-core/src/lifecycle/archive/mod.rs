@@ -35,6 +35,7 @@ use tokio::io::{AsyncBufRead, AsyncBufReadExt, AsyncWrite, AsyncWriteExt, BufWri
 use crate::error::{Error, Unmappable};
 
 mod codec;
+pub(crate) mod instant;
 
 use crate::tenant::Tenant;
 use codec::{fnv1a64, unhex, FNV_OFFSET};
@@ -292,6 +293,7 @@ pub(crate) fn maps(from: &Column, to: &Column) -> bool {
 pub(crate) fn convert(from: Kind, to: Kind, value: Value) -> Result<Value, String> {
     match (from, to, value) {
         (Kind::Uuid, Kind::Bytes, Value::Text(t)) => Ok(Value::Bytes(uuid_bytes(&t)?)),
+        (Kind::TimestampTz, Kind::Timestamp, Value::Text(t)) => Ok(Value::Text(instant::utc(t))),
         (_, Kind::Json, Value::Text(t)) => match serde_json::from_str::<Json>(&t) {
             Ok(_) => Ok(Value::Text(t)),
             Err(e) => Err(format!("{t:?} is not JSON: {e}")),
