@@ -651,6 +651,41 @@ async fn postgresql_nan_and_infinity_are_refused_by_sqlite_and_mysql() {
     }
 }
 
+/// PostgreSQL's dates before year 1 and its infinities have no form SQLite's readers take:
+/// an import into SQLite refuses them, naming the column, and leaves nothing.
+#[tokio::test]
+async fn postgresql_dates_before_year_one_and_infinities_are_refused_by_sqlite() {
+    let source = Handle::new(Postgres, things_ddl(Postgres)).await;
+    let Handle::Postgres(pool, _) = &source else {
+        unreachable!()
+    };
+    for (column, value) in [
+        ("day", "0044-03-15 BC"),
+        ("at", "infinity"),
+        ("naive", "-infinity"),
+    ] {
+        let t = source.create("src").await;
+        sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+            "INSERT INTO {}.things (id, {column}) VALUES (1, '{value}')",
+            t.quoted()
+        )))
+        .execute(pool)
+        .await
+        .unwrap();
+        let archive = source.export(&t).await;
+        let target = Handle::new(Sqlite, things_ddl(Sqlite)).await;
+        let name = tenancy_testdb::unique_name("to");
+        match target.import(&archive, &name).await {
+            Err(Error::Unsupported { reason, .. }) => assert!(
+                reason.contains(&format!("column \"{column}\" of table \"things\" holds")),
+                "{reason}"
+            ),
+            other => panic!("{column} = {value}: {other:?}"),
+        }
+        assert!(target.absent(&name).await, "{name} is left on SQLite");
+    }
+}
+
 /// Between timestamps with and without time zone: an instant with an offset (SQLite keeps the
 /// one an app gave; PostgreSQL and MySQL export theirs in UTC) enters a column without time
 /// zone as its time in UTC, and a time without zone enters a column with one as that time in

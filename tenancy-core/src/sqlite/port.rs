@@ -147,6 +147,30 @@ fn nan_refused(table: &Shape, c: &Column) -> Error {
     }
 }
 
+/// The refusal of a date or timestamp for column `c` of `table` that SQLite's readers cannot
+/// parse: one before year 1 (PostgreSQL's `… BC`) or an `infinity`.
+fn calendar_refused(table: &Shape, c: &Column, value: &str) -> Error {
+    Error::Unsupported {
+        operation: "import",
+        reason: format!(
+            "column {:?} of table {:?} holds {value:?}, which is no date SQLite's readers take \
+             (years 0001 to 9999 only); nothing was created",
+            c.name, table.name
+        ),
+    }
+}
+
+/// Whether `value` of a date or timestamp kind starts as `YYYY-MM-DD` with a year from 1 to
+/// 9999 (not PostgreSQL's `infinity` or `… BC`).
+fn calendar_date(value: &str) -> bool {
+    let b = value.as_bytes();
+    b.len() >= 10
+        && b[..4].iter().all(u8::is_ascii_digit)
+        && &b[..4] != b"0000"
+        && b[4] == b'-'
+        && !value.ends_with(" BC")
+}
+
 /// Writes `rows` (values of `columns` of `table`) in one multi-row `INSERT`.
 pub(crate) async fn write_rows(
     conn: &mut SqliteConnection,
@@ -158,7 +182,7 @@ pub(crate) async fn write_rows(
     let names: Vec<String> = targets.iter().map(|c| double_quoted(&c.name)).collect();
     let statement = archive::insert_values(&double_quoted(&table.name), &names, rows.len());
     // A uuid is stored as its 16 bytes, as sqlx stores one; a NaN is refused (SQLite would
-    // store NULL in its place).
+    // store NULL in its place), and so is a date no reader of SQLite's takes.
     let mut converted = Vec::with_capacity(rows.len());
     for row in rows {
         let mut values = Vec::with_capacity(row.len());
@@ -171,6 +195,11 @@ pub(crate) async fn write_rows(
                     })?)
                 }
                 (_, Value::Float(f)) if f.is_nan() => return Err(nan_refused(table, c)),
+                (Kind::Date | Kind::Timestamp | Kind::TimestampTz, Value::Text(t))
+                    if !calendar_date(t) =>
+                {
+                    return Err(calendar_refused(table, c, t))
+                }
                 (_, v) => v.clone(),
             });
         }
