@@ -76,7 +76,7 @@ pub const SWEEP_AFTER: Duration = Duration::from_secs(10 * 60);
 
 /// A database `#[tenancy::test]` runs on: PostgreSQL (and Citus), MySQL / MariaDB with the
 /// `mysql` feature, SQLite with the `sqlite` feature. Sealed by [`Backend`].
-pub trait TestBackend: Backend {
+pub trait TestBackend: Backend + RunSql {
     /// The environment variable naming the test database (SQLite: the folder in which each
     /// test's temporary folder is made, [`SQLITE_TMPDIR_ENV`]).
     const URL_ENV: &'static str;
@@ -85,9 +85,12 @@ pub trait TestBackend: Backend {
     const EXAMPLE_URL: &'static str;
 
     /// The URL of a private throwaway server for the tests when [`URL_ENV`](Self::URL_ENV) is
-    /// unset, started from the installed programs on first use; why there is none otherwise.
+    /// unset, started from the installed programs on first use; why there is none otherwise
+    /// (by default: none, as where private servers are not started, off Unix).
     #[doc(hidden)]
-    fn private_server_url() -> Result<String, String>;
+    fn private_server_url() -> Result<String, String> {
+        Err(no_private_server::<Self>())
+    }
 
     /// The database of one committed test named `test`: by default a pool on the server of
     /// [`URL_ENV`](Self::URL_ENV) (or the private server); why there is none otherwise.
@@ -130,14 +133,32 @@ pub trait TestBackend: Backend {
         Box::pin(drop_stale(tenants))
     }
 
-    /// Runs the statements of `sql` (a fixture) on `conn`.
-    #[doc(hidden)]
-    fn run_sql(conn: &mut Self::Connection, sql: String) -> BoxFuture<'_, Result<(), sqlx::Error>>;
-
     /// Learns that `tenants` created a tenant (`true`) or failed to (`false`).
     #[doc(hidden)]
     fn created(tenants: &Tenants<Self>, created: bool) {
         let _ = (tenants, created);
+    }
+}
+
+/// Runs fixtures: implemented for every database whose connections run SQL text as sqlx's
+/// `raw_sql` does (every [`TestBackend`]).
+#[doc(hidden)]
+pub trait RunSql: sqlx::Database {
+    /// Runs the statements of `sql` (a fixture) on `conn`.
+    fn run_sql(conn: &mut Self::Connection, sql: String) -> BoxFuture<'_, Result<(), sqlx::Error>>;
+}
+
+impl<B: sqlx::Database> RunSql for B
+where
+    for<'c> &'c mut B::Connection: sqlx::Executor<'c, Database = B>,
+{
+    fn run_sql(conn: &mut B::Connection, sql: String) -> BoxFuture<'_, Result<(), sqlx::Error>> {
+        Box::pin(async move {
+            sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
+                .execute(conn)
+                .await?;
+            Ok(())
+        })
     }
 }
 
@@ -623,8 +644,7 @@ pub(crate) fn database_url<B: TestBackend>() -> String {
 }
 
 /// Why there is no private server where they cannot be started.
-#[cfg(not(unix))]
-pub(crate) fn no_private_server<B: TestBackend>() -> String {
+fn no_private_server<B: TestBackend>() -> String {
     format!(
         "{env} is not set (private servers are started on Unix only): set it to a database the \
          tests may create {container}s in, e.g. {env}={example}",

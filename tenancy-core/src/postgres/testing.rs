@@ -34,18 +34,10 @@ impl TestArg<Postgres> for Pool<Postgres> {
 
 impl TestBackend for Postgres {
     const URL_ENV: &'static str = DATABASE_URL_ENV;
-    fn run_sql(conn: &mut PgConnection, sql: String) -> BoxFuture<'_, Result<(), sqlx::Error>> {
-        Box::pin(async move {
-            sqlx::raw_sql(AssertSqlSafe(sql)).execute(conn).await?;
-            Ok(())
-        })
-    }
 
+    #[cfg(unix)]
     fn private_server_url() -> Result<String, String> {
-        #[cfg(unix)]
-        return tenancy_testdb::database_url().map_err(|e| e.to_string());
-        #[cfg(not(unix))]
-        return Err(crate::testing::no_private_server::<Self>());
+        tenancy_testdb::database_url().map_err(|e| e.to_string())
     }
 
     const EXAMPLE_URL: &'static str = "postgres://postgres@127.0.0.1:5432/test";

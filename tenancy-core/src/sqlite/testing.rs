@@ -6,8 +6,7 @@
 use std::path::Path;
 
 use futures_util::future::BoxFuture;
-use sqlx::sqlite::SqliteConnection;
-use sqlx::{AssertSqlSafe, Sqlite};
+use sqlx::Sqlite;
 
 use crate::error::Error;
 use crate::lifecycle::Tenants;
@@ -42,13 +41,6 @@ impl TestBackend for Sqlite {
                 place,
                 folder: Some(folder),
             })
-        })
-    }
-
-    fn run_sql(conn: &mut SqliteConnection, sql: String) -> BoxFuture<'_, Result<(), sqlx::Error>> {
-        Box::pin(async move {
-            sqlx::raw_sql(AssertSqlSafe(sql)).execute(conn).await?;
-            Ok(())
         })
     }
 
