@@ -63,6 +63,38 @@ impl<B: Backend> Tenants<B> {
         }
     }
 
+    /// Runs one `operation` (see [`operation`](Self::operation)) on `tenant` under its lock:
+    /// takes the lock, checks that `tenant` is registered with its container (`exists`) or
+    /// that neither is there (`!exists`), then runs `steps`.
+    pub(crate) async fn locked<T: Send>(
+        &self,
+        operation: Operation,
+        tenant: &Tenant,
+        exists: bool,
+        steps: impl AsyncFnOnce(&mut <B::Store as Store<B>>::Op) -> Result<T, Error>,
+    ) -> Result<T, Error> {
+        self.operation(operation, tenant, async |op| {
+            let store = self.store();
+            store.lock(op, tenant).await?;
+            expect::<B>(tenant, store.inspect(op, tenant).await?, exists, exists)?;
+            steps(op).await
+        })
+        .await
+    }
+
+    /// Makes `tenant` (locked and free) and applies every up migration to it.
+    pub(crate) async fn make_migrated(
+        &self,
+        op: &mut <B::Store as Store<B>>::Op,
+        tenant: &Tenant,
+    ) -> Result<(), Error> {
+        let store = self.store();
+        store.make(op, tenant).await?;
+        store.enter(op, tenant).await?;
+        let ups: Vec<&Migration> = self.migrations().ups().collect();
+        store.apply(op, tenant, &ups, Direction::Up).await
+    }
+
     /// Creates tenant `name` with every migration applied, or nothing, and returns it. Of
     /// concurrent creates of one name exactly one succeeds; the others get
     /// [`Error::TenantExists`]. [`Error::ContainerExists`] if a schema (database, file) of that
@@ -117,17 +149,10 @@ impl<B: Backend> Tenants<B> {
                     Err(err) => return Err(self.store().explain(&tenant, err).await),
                 }
             }
-            self.operation(Operation::Create, &tenant, async |op| {
-                let store = self.store();
-                store.lock(op, &tenant).await?;
-                let found = store.inspect(op, &tenant).await?;
-                expect::<B>(&tenant, found, false, false)?;
-                store.make(op, &tenant).await?;
-                store.enter(op, &tenant).await?;
-                let ups: Vec<&Migration> = self.migrations().ups().collect();
-                store.apply(op, &tenant, &ups, Direction::Up).await?;
+            self.locked(Operation::Create, &tenant, false, async |op| {
+                self.make_migrated(op, &tenant).await?;
                 if let Some(hook) = hook {
-                    store.hook(op, &tenant, hook).await?;
+                    self.store().hook(op, &tenant, hook).await?;
                 }
                 Ok(())
             })
@@ -371,10 +396,8 @@ impl<B: Backend> Tenants<B> {
         direction: Direction,
         target: i64,
     ) -> Result<Outcome, Error> {
-        self.operation(Operation::Migrate, tenant, async |op| {
+        self.locked(Operation::Migrate, tenant, true, async |op| {
             let store = self.store();
-            store.lock(op, tenant).await?;
-            expect::<B>(tenant, store.inspect(op, tenant).await?, true, true)?;
             let history = store.history(op, tenant).await?;
             history.check_clean(tenant)?;
             let migrations = self.migrations();

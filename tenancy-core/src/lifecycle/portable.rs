@@ -10,9 +10,8 @@ use super::archive::{
     convert, plan_import, ArchiveReader, ArchiveWriter, ArchivedMigration, Header, Part, Progress,
     Value,
 };
-use super::operations::expect;
 use super::report::Moved;
-use super::store::{Direction, Operation, Store};
+use super::store::{Operation, Store};
 use super::{TenantEvent, Tenants};
 use crate::backend::Backend;
 use crate::error::Error;
@@ -52,10 +51,8 @@ impl<B: Backend> Tenants<B> {
         let span = trace::lifecycle::<B>("export", &tenant);
         trace::within(
             span,
-            self.operation(Operation::Export, &tenant, async |op| {
+            self.locked(Operation::Export, &tenant, true, async |op| {
                 let store = self.store();
-                store.lock(op, &tenant).await?;
-                expect::<B>(&tenant, store.inspect(op, &tenant).await?, true, true)?;
                 let history = store.history(op, &tenant).await?;
                 history.check_clean(&tenant)?;
                 let tables = store.export_begin(op, &tenant).await?;
@@ -132,14 +129,9 @@ impl<B: Backend> Tenants<B> {
         let span = trace::lifecycle::<B>("import", &tenant);
         trace::within(
             span,
-            self.operation(Operation::Import, &tenant, async |op| {
+            self.locked(Operation::Import, &tenant, false, async |op| {
+                self.make_migrated(op, &tenant).await?;
                 let store = self.store();
-                store.lock(op, &tenant).await?;
-                expect::<B>(&tenant, store.inspect(op, &tenant).await?, false, false)?;
-                store.make(op, &tenant).await?;
-                store.enter(op, &tenant).await?;
-                let ups: Vec<_> = self.migrations().ups().collect();
-                store.apply(op, &tenant, &ups, Direction::Up).await?;
                 let shapes = store.import_begin(op, &tenant).await?;
                 let header = archive.header_read();
                 let plan = plan_import(header, &shapes, &tenant)?;
