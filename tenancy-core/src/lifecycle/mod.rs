@@ -29,7 +29,7 @@ use tokio::io::{AsyncBufRead, AsyncWrite};
 
 use self::plan::Migrations;
 use self::report::{Dropped, MigrateOptions, Moved, Outcome, Planned, Report, TenantStatus};
-use self::store::Store;
+use self::store::{Opening, Store};
 use crate::backend::Backend;
 use crate::error::Error;
 use crate::tenant::{InvalidTenantName, Tenant, TenantNamePolicy};
@@ -195,12 +195,12 @@ impl<B: Backend> Tenants<B> {
         // registry name, which another handle on the same database may use.
         settings.policy = settings.policy.clone().reserve(registry.as_str());
         let policy = settings.policy.clone();
-        let store = B::Store::open(
-            settings.pool.clone(),
-            &registry,
-            settings.lock_timeout,
-            &settings.store,
-        )?;
+        let store = B::Store::open(Opening {
+            pool: settings.pool.clone(),
+            registry: &registry,
+            lock_timeout: settings.lock_timeout,
+            settings: &settings.store,
+        })?;
         Ok(Tenants {
             inner: Arc::new(Inner {
                 store,

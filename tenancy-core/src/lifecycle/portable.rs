@@ -11,7 +11,7 @@ use super::archive::{
     Value,
 };
 use super::report::Moved;
-use super::store::{Operation, Store};
+use super::store::{Operation, Port, Store, Target};
 use super::{TenantEvent, Tenants};
 use crate::backend::Backend;
 use crate::error::Error;
@@ -162,11 +162,14 @@ impl<B: Backend> Tenants<B> {
                             }
                         }
                     };
-                    store
-                        .write_table(op, &tenant, shape, columns, Box::pin(batches))
-                        .await?;
+                    let into = Target {
+                        tenant: &tenant,
+                        table: shape,
+                        columns,
+                    };
+                    store.write_table(op, into, Box::pin(batches)).await?;
                 }
-                store.import_end(op, &tenant, &shapes).await
+                store.import_end(op, &tenant).await
             }),
         )
         .await?;

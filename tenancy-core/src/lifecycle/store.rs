@@ -77,6 +77,21 @@ pub struct Found {
     pub container: bool,
 }
 
+/// What a [`Store`] is opened with.
+#[doc(hidden)]
+#[derive(Debug)]
+pub struct Opening<'a, B: Database, S> {
+    /// The pool the handle is built on.
+    pub pool: Pool<B>,
+    /// The registry's name.
+    pub registry: &'a Tenant,
+    /// How long an operation waits for a tenant's lock at most (`None`: as long as the server
+    /// allows).
+    pub lock_timeout: Option<Duration>,
+    /// The backend's own settings.
+    pub settings: &'a S,
+}
+
 /// What a backend's tenant lifecycle provides. Every method is one step of an operation and
 /// leaves nothing half-done on its own: an operation's writes are undone by
 /// [`finish`](Self::finish) when it ends in an error (a rollback, or on MySQL, whose DDL
@@ -93,14 +108,8 @@ pub trait Store<B: Database>: Send + Sync + Sized + 'static {
     /// dropped), it must leave nothing behind: its connection is closed, not pooled.
     type Op: Send;
 
-    /// The store of a handle on `pool` with its registry named `registry`, waiting at most
-    /// `lock_timeout` for a tenant's lock (`None`: as long as the server allows).
-    fn open(
-        pool: Pool<B>,
-        registry: &Tenant,
-        lock_timeout: Option<Duration>,
-        settings: &Self::Settings,
-    ) -> Result<Self, Error>;
+    /// The store of a handle, opened `with` its pool, registry, lock timeout and settings.
+    fn open(with: Opening<'_, B, Self::Settings>) -> Result<Self, Error>;
 
     /// The pool the handle was built on.
     fn pool(&self) -> &Pool<B>;
@@ -253,79 +262,6 @@ pub trait Store<B: Database>: Send + Sync + Sized + 'static {
         to: &Tenant,
     ) -> impl Future<Output = Result<(), Error>> + Send;
 
-    /// Starts reading `tenant` (locked, its history read) for an export, from one consistent
-    /// view of it (its writes wait or are not seen) until the operation ends, and returns its
-    /// tables (generated columns left out), referenced tables first.
-    fn export_begin(
-        &self,
-        op: &mut Self::Op,
-        tenant: &Tenant,
-    ) -> impl Future<Output = Result<Vec<Shape>, Error>> + Send;
-
-    /// The rows of `table` of `tenant`, each value [`canonical`](super::archive::canonical)
-    /// for its column's kind, in the columns' order.
-    fn read_rows<'a>(
-        &'a self,
-        op: &'a mut Self::Op,
-        tenant: &'a Tenant,
-        table: &'a Shape,
-    ) -> BoxStream<'a, Result<Vec<Value>, Error>>;
-
-    /// Readies `tenant` (made and migrated in this operation) to be filled by an import: its
-    /// tables emptied of what the migrations wrote, and its triggers off (or the import
-    /// refused with [`Error::Unsupported`] where they cannot be turned off). Returns its
-    /// tables as [`export_begin`](Self::export_begin) does.
-    fn import_begin(
-        &self,
-        op: &mut Self::Op,
-        tenant: &Tenant,
-    ) -> impl Future<Output = Result<Vec<Shape>, Error>> + Send;
-
-    /// How many rows [`write_rows`](Self::write_rows) takes at once, if not as many as fit in
-    /// one statement's bound values (at most 1,000).
-    fn rows_per_write(&self) -> Option<usize> {
-        None
-    }
-
-    /// Writes `rows` into `table` of `tenant`: each row's values are those of `columns` (the
-    /// table's, by index), canonical for their kinds.
-    fn write_rows(
-        &self,
-        op: &mut Self::Op,
-        tenant: &Tenant,
-        table: &Shape,
-        columns: &[usize],
-        rows: &[Vec<Value>],
-    ) -> impl Future<Output = Result<(), Error>> + Send;
-
-    /// Writes every batch of rows `batches` yields into `table` of `tenant` (as
-    /// [`write_rows`](Self::write_rows) does, a batch at a time, unless the store streams
-    /// them: PostgreSQL's one `COPY` per table, fed while the archive is read).
-    fn write_table<'a>(
-        &'a self,
-        op: &'a mut Self::Op,
-        tenant: &'a Tenant,
-        table: &'a Shape,
-        columns: &'a [usize],
-        mut batches: BoxStream<'a, Result<Vec<Vec<Value>>, Error>>,
-    ) -> impl Future<Output = Result<(), Error>> + Send + 'a {
-        async move {
-            while let Some(batch) = batches.try_next().await? {
-                self.write_rows(op, tenant, table, columns, &batch).await?;
-            }
-            Ok(())
-        }
-    }
-
-    /// Ends an import's writes into `tenant`: triggers back on, generated keys (sequences)
-    /// continuing after the imported ones.
-    fn import_end(
-        &self,
-        op: &mut Self::Op,
-        tenant: &Tenant,
-        tables: &[Shape],
-    ) -> impl Future<Output = Result<(), Error>> + Send;
-
     /// Ends the operation: makes its work durable if `result` is `Ok`, undoes it otherwise,
     /// releases its locks and its connection. Returns `result`, or the error of making it
     /// durable.
@@ -413,4 +349,92 @@ pub trait Store<B: Database>: Send + Sync + Sized + 'static {
     fn default_concurrency(&self) -> usize {
         self.pool().options().get_max_connections() as usize
     }
+}
+
+/// A table of a tenant that an import writes rows into, and the table's columns (by index)
+/// that each row holds the values of, in order.
+#[doc(hidden)]
+#[derive(Debug, Clone, Copy)]
+pub struct Target<'a> {
+    /// The tenant.
+    pub tenant: &'a Tenant,
+    /// The table.
+    pub table: &'a Shape,
+    /// The columns the rows' values are for.
+    pub columns: &'a [usize],
+}
+
+/// What a backend's store gives [`export`](super::Tenants::export) and
+/// [`import`](super::Tenants::import): a tenant's tables and rows read from one consistent
+/// view, and rows written into a tenant that the import made and migrated, inside the
+/// operation (whose [`finish`](Store::finish) undoes them on a failure). Written in each
+/// backend's `port` module.
+#[doc(hidden)]
+pub trait Port<B: Database>: Store<B> {
+    /// Starts reading `tenant` (locked, its history read) for an export, from one consistent
+    /// view of it (its writes wait or are not seen) until the operation ends, and returns its
+    /// tables (generated columns left out), referenced tables first.
+    fn export_begin(
+        &self,
+        op: &mut Self::Op,
+        tenant: &Tenant,
+    ) -> impl Future<Output = Result<Vec<Shape>, Error>> + Send;
+
+    /// The rows of `table` of `tenant`, each value [`canonical`](super::archive::canonical)
+    /// for its column's kind, in the columns' order.
+    fn read_rows<'a>(
+        &'a self,
+        op: &'a mut Self::Op,
+        tenant: &'a Tenant,
+        table: &'a Shape,
+    ) -> BoxStream<'a, Result<Vec<Value>, Error>>;
+
+    /// Readies `tenant` (made and migrated in this operation) to be filled by an import: its
+    /// tables emptied of what the migrations wrote, and its triggers off (or the import
+    /// refused with [`Error::Unsupported`] where they cannot be turned off). Returns its
+    /// tables as [`export_begin`](Self::export_begin) does.
+    fn import_begin(
+        &self,
+        op: &mut Self::Op,
+        tenant: &Tenant,
+    ) -> impl Future<Output = Result<Vec<Shape>, Error>> + Send;
+
+    /// How many rows [`write_rows`](Self::write_rows) takes at once, if not as many as fit in
+    /// one statement's bound values (at most 1,000).
+    fn rows_per_write(&self) -> Option<usize> {
+        None
+    }
+
+    /// Writes `rows` into `into`, each row's values canonical for their kinds.
+    fn write_rows(
+        &self,
+        op: &mut Self::Op,
+        into: Target<'_>,
+        rows: &[Vec<Value>],
+    ) -> impl Future<Output = Result<(), Error>> + Send;
+
+    /// Writes every batch of rows `batches` yields into `into` (as
+    /// [`write_rows`](Self::write_rows) does, a batch at a time, unless the store streams
+    /// them: PostgreSQL's one `COPY` per table, fed while the archive is read).
+    fn write_table<'a>(
+        &'a self,
+        op: &'a mut Self::Op,
+        into: Target<'a>,
+        mut batches: BoxStream<'a, Result<Vec<Vec<Value>>, Error>>,
+    ) -> impl Future<Output = Result<(), Error>> + Send + 'a {
+        async move {
+            while let Some(batch) = batches.try_next().await? {
+                self.write_rows(op, into, &batch).await?;
+            }
+            Ok(())
+        }
+    }
+
+    /// Ends an import's writes into `tenant`: triggers back on, generated keys (sequences)
+    /// continuing after the imported ones.
+    fn import_end(
+        &self,
+        op: &mut Self::Op,
+        tenant: &Tenant,
+    ) -> impl Future<Output = Result<(), Error>> + Send;
 }

@@ -3,12 +3,15 @@
 //! every value in the archive's form, and multi-row `INSERT`s with bound values.
 
 use futures_util::stream::BoxStream;
-use sqlx::mysql::{MySqlConnection, MySqlRow};
+use sqlx::mysql::{MySql, MySqlConnection, MySqlRow};
 use sqlx::{AssertSqlSafe, Row};
 
 use super::op::{qualified, quote};
+use super::store::{MySqlOp, MySqlStore};
 use crate::error::Error;
+use crate::lifecycle::archive::insert::insert;
 use crate::lifecycle::archive::{self, Column, Kind, Shape, Value};
+use crate::lifecycle::store::{Port, Target};
 use crate::tenant::Tenant;
 
 /// Each stored column of each base table of a database, in order (generated columns are
@@ -78,18 +81,6 @@ pub(crate) async fn shapes(conn: &mut MySqlConnection, tenant: &Tenant) -> Resul
     Ok(archive::shapes(columns, references))
 }
 
-/// Starts the export's consistent view (InnoDB's snapshot, taken now), and returns the
-/// tables.
-pub(crate) async fn export_begin(
-    conn: &mut MySqlConnection,
-    tenant: &Tenant,
-) -> Result<Vec<Shape>, Error> {
-    sqlx::raw_sql("START TRANSACTION WITH CONSISTENT SNAPSHOT, READ ONLY")
-        .execute(&mut *conn)
-        .await?;
-    shapes(conn, tenant).await
-}
-
 /// The `SELECT` of `table`'s rows, each value printed as the archive carries its kind.
 pub(crate) fn select(tenant: &Tenant, table: &Shape) -> String {
     const ISO: &str = "'%Y-%m-%dT%H:%i:%s.%f'";
@@ -131,37 +122,6 @@ fn decode(row: &MySqlRow, table: &Shape) -> Result<Vec<Value>, Error> {
     Ok(values)
 }
 
-/// The rows of `table` of `tenant`, streamed.
-pub(crate) fn read_rows<'a>(
-    conn: &'a mut MySqlConnection,
-    tenant: &Tenant,
-    table: &'a Shape,
-) -> BoxStream<'a, Result<Vec<Value>, Error>> {
-    let rows = sqlx::query(AssertSqlSafe(select(tenant, table))).fetch(conn);
-    archive::decoded(rows, move |row| decode(row, table))
-}
-
-/// Refuses a database with triggers (they would fire on every imported row, and MySQL cannot
-/// turn them off), empties the tables of what the migrations wrote, and starts the rows'
-/// transaction, foreign keys checked at the end (rows of a table referencing later ones).
-pub(crate) async fn import_begin(
-    conn: &mut MySqlConnection,
-    tenant: &Tenant,
-) -> Result<Vec<Shape>, Error> {
-    let triggers = super::copy::trigger_count(conn, tenant).await?;
-    archive::refuse_triggers("import", tenant, triggers, "MySQL")?;
-    let tables = shapes(conn, tenant).await?;
-    let mut batch = String::from("SET SESSION FOREIGN_KEY_CHECKS = 0;\nSTART TRANSACTION;\n");
-    for table in tables.iter().rev() {
-        batch.push_str(&format!(
-            "DELETE FROM {};\n",
-            qualified(tenant.as_str(), &table.name)
-        ));
-    }
-    sqlx::raw_sql(AssertSqlSafe(batch)).execute(&mut *conn).await?;
-    Ok(tables)
-}
-
 /// A timestamp as MySQL reads it: a space before the time, no offset (MySQL stores none: an
 /// instant with one enters as its time in UTC, the zone sqlx's sessions use).
 fn mysql_timestamp(text: &str) -> Result<String, Error> {
@@ -179,43 +139,77 @@ fn mysql_timestamp(text: &str) -> Result<String, Error> {
     Ok(t)
 }
 
-/// Writes `rows` (values of `columns` of `table`) in one multi-row `INSERT`.
-pub(crate) async fn write_rows(
-    conn: &mut MySqlConnection,
-    tenant: &Tenant,
-    table: &Shape,
-    columns: &[usize],
-    rows: &[Vec<Value>],
-) -> Result<(), Error> {
-    let targets: Vec<&Column> = columns.iter().map(|&i| &table.columns[i]).collect();
-    let names: Vec<String> = targets.iter().map(|c| quote(&c.name)).collect();
-    let into = qualified(tenant.as_str(), &table.name);
-    let statement = archive::insert_values(&into, &names, rows.len());
-    // MySQL reads a timestamp without its offset (an instant in UTC).
-    let mut converted = Vec::with_capacity(rows.len());
-    for row in rows {
-        let mut values = Vec::with_capacity(row.len());
-        for (c, value) in targets.iter().zip(row) {
-            values.push(match (c.kind, value) {
+impl Port<MySql> for MySqlStore {
+    /// Starts the export's consistent view (InnoDB's snapshot, taken now), and returns the
+    /// tables.
+    async fn export_begin(&self, op: &mut MySqlOp, tenant: &Tenant) -> Result<Vec<Shape>, Error> {
+        let conn = &mut op.op.conn;
+        sqlx::raw_sql("START TRANSACTION WITH CONSISTENT SNAPSHOT, READ ONLY")
+            .execute(&mut *conn)
+            .await?;
+        shapes(conn, tenant).await
+    }
+
+    fn read_rows<'a>(
+        &'a self,
+        op: &'a mut MySqlOp,
+        tenant: &'a Tenant,
+        table: &'a Shape,
+    ) -> BoxStream<'a, Result<Vec<Value>, Error>> {
+        let rows = sqlx::query(AssertSqlSafe(select(tenant, table))).fetch(&mut op.op.conn);
+        archive::decoded(rows, move |row| decode(row, table))
+    }
+
+    /// Refuses a database with triggers (they would fire on every imported row, and MySQL
+    /// cannot turn them off), empties the tables of what the migrations wrote, and starts the
+    /// rows' transaction, foreign keys checked at the end (rows of a table referencing later
+    /// ones).
+    async fn import_begin(&self, op: &mut MySqlOp, tenant: &Tenant) -> Result<Vec<Shape>, Error> {
+        let conn = &mut op.op.conn;
+        let triggers = super::copy::trigger_count(conn, tenant).await?;
+        archive::refuse_triggers("import", tenant, triggers, "MySQL")?;
+        let tables = shapes(conn, tenant).await?;
+        let mut batch = String::from("SET SESSION FOREIGN_KEY_CHECKS = 0;\nSTART TRANSACTION;\n");
+        for table in tables.iter().rev() {
+            batch.push_str(&format!(
+                "DELETE FROM {};\n",
+                qualified(tenant.as_str(), &table.name)
+            ));
+        }
+        sqlx::raw_sql(AssertSqlSafe(batch))
+            .execute(&mut *conn)
+            .await?;
+        Ok(tables)
+    }
+
+    /// One multi-row `INSERT`; a timestamp without its offset, as MySQL reads one (an instant
+    /// in UTC).
+    async fn write_rows(
+        &self,
+        op: &mut MySqlOp,
+        into: Target<'_>,
+        rows: &[Vec<Value>],
+    ) -> Result<(), Error> {
+        let table = qualified(into.tenant.as_str(), &into.table.name);
+        let query = insert(&table, quote, into, rows, |c, value| {
+            Ok(match (c.kind, value) {
                 (Kind::Timestamp | Kind::TimestampTz, Value::Text(t)) => {
                     Value::Text(mysql_timestamp(t)?)
                 }
                 (_, v) => v.clone(),
-            });
-        }
-        converted.push(values);
+            })
+        })?;
+        query.execute(&mut op.op.conn).await?;
+        Ok(())
     }
-    let query = archive::bind_rows(sqlx::query(AssertSqlSafe(statement)), &converted);
-    query.execute(conn).await?;
-    Ok(())
-}
 
-/// Commits the rows and checks foreign keys again for the session.
-pub(crate) async fn import_end(conn: &mut MySqlConnection) -> Result<(), Error> {
-    sqlx::raw_sql("COMMIT;\nSET SESSION FOREIGN_KEY_CHECKS = 1")
-        .execute(conn)
-        .await?;
-    Ok(())
+    /// Commits the rows and checks foreign keys again for the session.
+    async fn import_end(&self, op: &mut MySqlOp, _tenant: &Tenant) -> Result<(), Error> {
+        sqlx::raw_sql("COMMIT;\nSET SESSION FOREIGN_KEY_CHECKS = 1")
+            .execute(&mut op.op.conn)
+            .await?;
+        Ok(())
+    }
 }
 
 #[cfg(test)]

@@ -18,7 +18,6 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use futures_util::stream::BoxStream;
 use sqlx::migrate::Migration;
 use sqlx::mysql::{MySql, MySqlConnection, MySqlPool};
 use sqlx::{AssertSqlSafe, Connection};
@@ -29,9 +28,8 @@ use super::{
     is_unknown_database,
 };
 use crate::error::Error;
-use crate::lifecycle::archive::{Shape, Value};
 use crate::lifecycle::plan::History;
-use crate::lifecycle::store::{CreateHook, Direction, Found, Operation, Store};
+use crate::lifecycle::store::{CreateHook, Direction, Found, Opening, Operation, Store};
 use crate::tenant::{NameRule, Tenant};
 
 /// Databases of the server itself; never tenants.
@@ -80,7 +78,7 @@ debug_fields!(MySqlStore { registry, lock_timeout, .. });
 /// One operation on MySQL: its own connection (see [`Op`]), and for a create what it has done
 /// so far, to undo it.
 pub struct MySqlOp {
-    op: Op,
+    pub(super) op: Op,
     creation: Option<Creation>,
 }
 
@@ -531,16 +529,11 @@ impl Store<MySql> for MySqlStore {
     type Settings = ();
     type Op = MySqlOp;
 
-    fn open(
-        pool: MySqlPool,
-        registry: &Tenant,
-        lock_timeout: Option<Duration>,
-        _settings: &(),
-    ) -> Result<Self, Error> {
+    fn open(with: Opening<'_, MySql, ()>) -> Result<Self, Error> {
         Ok(MySqlStore {
-            pool,
-            registry: registry.clone(),
-            lock_timeout: lock_timeout.unwrap_or(WAIT_AS_LONG_AS_ALLOWED),
+            pool: with.pool,
+            registry: with.registry.clone(),
+            lock_timeout: with.lock_timeout.unwrap_or(WAIT_AS_LONG_AS_ALLOWED),
             ready: AtomicBool::new(false),
         })
     }
@@ -723,38 +716,6 @@ impl Store<MySql> for MySqlStore {
     /// failure `finish` drops `to`'s database and unregisters it, as for a failed create.
     async fn copy_rows(&self, op: &mut MySqlOp, from: &Tenant, to: &Tenant) -> Result<(), Error> {
         super::copy::copy_rows(&mut op.op.conn, from, to).await
-    }
-
-    async fn export_begin(&self, op: &mut MySqlOp, tenant: &Tenant) -> Result<Vec<Shape>, Error> {
-        super::port::export_begin(&mut op.op.conn, tenant).await
-    }
-
-    fn read_rows<'a>(
-        &'a self,
-        op: &'a mut MySqlOp,
-        tenant: &'a Tenant,
-        table: &'a Shape,
-    ) -> BoxStream<'a, Result<Vec<Value>, Error>> {
-        super::port::read_rows(&mut op.op.conn, tenant, table)
-    }
-
-    async fn import_begin(&self, op: &mut MySqlOp, tenant: &Tenant) -> Result<Vec<Shape>, Error> {
-        super::port::import_begin(&mut op.op.conn, tenant).await
-    }
-
-    async fn write_rows(
-        &self,
-        op: &mut MySqlOp,
-        tenant: &Tenant,
-        table: &Shape,
-        columns: &[usize],
-        rows: &[Vec<Value>],
-    ) -> Result<(), Error> {
-        super::port::write_rows(&mut op.op.conn, tenant, table, columns, rows).await
-    }
-
-    async fn import_end(&self, op: &mut MySqlOp, _tenant: &Tenant, _tables: &[Shape]) -> Result<(), Error> {
-        super::port::import_end(&mut op.op.conn).await
     }
 
     /// Releases the operation's locks and closes its connection; a create that failed is

@@ -84,7 +84,7 @@ pub(crate) async fn copy_rows(
         .fetch_all(&mut *conn)
         .await?;
     let remake = match defer {
-        true => defer_indexes(conn, persistent, to).await?.remake,
+        true => defer_indexes(conn, persistent, to).await?,
         false => Vec::new(),
     };
     let batch = copy_batch(from, to, tables, &remake, &sequences);

@@ -3,16 +3,20 @@
 //! form, and `COPY … FROM STDIN` batches that write them back with the server's own
 //! input functions (so a uuid, enum, array or interval arrives as the type it is).
 
+use std::future::Future;
+
 use futures_util::stream::BoxStream;
-use futures_util::TryStreamExt;
-use sqlx::postgres::{PgConnection, PgRow};
+use futures_util::{StreamExt, TryStreamExt};
+use sqlx::postgres::{PgConnection, PgRow, Postgres};
 use sqlx::{AssertSqlSafe, Row};
 
 use super::sql;
+use super::store::{PgOp, PgStore};
 use crate::error::Error;
 use crate::ident::double_quoted;
 use crate::lifecycle::archive::instant::civil;
 use crate::lifecycle::archive::{self, Column, Kind, Shape, Value};
+use crate::lifecycle::store::{Port, Target};
 use crate::tenant::Tenant;
 
 /// Each stored column of each ordinary table of a schema, in order, with its declared type and
@@ -200,19 +204,6 @@ fn decode(row: &PgRow, table: &Shape) -> Result<Vec<Value>, Error> {
     Ok(values)
 }
 
-/// The rows of `table` of `tenant`, streamed.
-pub(crate) fn read_rows<'a>(
-    conn: &'a mut PgConnection,
-    persistent: bool,
-    tenant: &Tenant,
-    table: &'a Shape,
-) -> BoxStream<'a, Result<Vec<Value>, Error>> {
-    let rows = sqlx::query(AssertSqlSafe(select(tenant, table)))
-        .persistent(persistent)
-        .fetch(conn);
-    archive::decoded(rows, move |row| decode(row, table))
-}
-
 /// Each index of a schema's tables and each constraint an index serves or a foreign key, as
 /// the statements that drop it and that make it again, foreign keys first (to drop; last to
 /// make), unless the schema holds a partitioned table (whose partitions' indexes hang on the
@@ -232,22 +223,15 @@ const DEFERRABLE: &str = "WITH t AS (SELECT c.oid, c.relname FROM pg_class c \
                        WHERE n.nspname = $1 AND p.relkind = 'p') \
      ORDER BY 4, 1, 2";
 
-/// What an import drops before it writes the rows and makes again after: the tables'
-/// indexes and the constraints they serve, and their foreign keys (built once over all the
-/// rows, as `pg_dump`'s restore does, instead of maintained row by row).
-#[derive(Debug, Default)]
-pub(crate) struct Deferred {
-    /// Run after the rows are written, in order.
-    pub(crate) remake: Vec<String>,
-}
-
 /// Drops `tenant`'s indexes, unique and primary key constraints and foreign keys (unless a
-/// partitioned table is there, or the server is Citus), and returns how to make them again.
+/// partitioned table is there), and returns the statements that make them again: what an
+/// import or a clone drops before it writes the rows and makes again after (built once over
+/// all the rows, as `pg_dump`'s restore does, instead of maintained row by row).
 pub(crate) async fn defer_indexes(
     conn: &mut PgConnection,
     persistent: bool,
     tenant: &Tenant,
-) -> Result<Deferred, Error> {
+) -> Result<Vec<String>, Error> {
     let rows: Vec<(String, String, String, i32, bool)> = sqlx::query_as(DEFERRABLE)
         .persistent(persistent)
         .bind(tenant.as_str())
@@ -271,37 +255,7 @@ pub(crate) async fn defer_indexes(
     if !drop.is_empty() {
         sqlx::raw_sql(AssertSqlSafe(drop)).execute(&mut *conn).await?;
     }
-    Ok(Deferred { remake })
-}
-
-/// Empties `tenant`'s tables (what its migrations wrote), turns their own triggers off for
-/// the import and (`defer`) drops their indexes and keys to make them again at the end;
-/// returns its tables and what to make again.
-pub(crate) async fn import_begin(
-    conn: &mut PgConnection,
-    persistent: bool,
-    tenant: &Tenant,
-    defer: bool,
-) -> Result<(Vec<Shape>, Deferred), Error> {
-    let tables = shapes(conn, persistent, tenant).await?;
-    let triggered = triggered(conn, persistent, tenant).await?;
-    let mut batch = String::new();
-    if !tables.is_empty() {
-        let names: Vec<String> = tables.iter().map(|t| qualified(tenant, &t.name)).collect();
-        batch.push_str(&format!("TRUNCATE {};\n", names.join(", ")));
-    }
-    for table in &triggered {
-        let target = qualified(tenant, table);
-        batch.push_str(&format!("ALTER TABLE {target} DISABLE TRIGGER USER;\n"));
-    }
-    if !batch.is_empty() {
-        sqlx::raw_sql(AssertSqlSafe(batch)).execute(&mut *conn).await?;
-    }
-    let deferred = match defer {
-        true => defer_indexes(conn, persistent, tenant).await?,
-        false => Deferred::default(),
-    };
-    Ok((tables, deferred))
+    Ok(remake)
 }
 
 async fn triggered(
@@ -359,26 +313,25 @@ pub(crate) fn copy_text(rows: &[Vec<Value>]) -> String {
     out
 }
 
-/// Writes every batch `batches` yields (values of `columns` of `table`) with one `COPY …
-/// FROM STDIN`, sending each batch as it comes (the server stores rows while the next are
-/// read), which writes identity columns as given, as `OVERRIDING SYSTEM VALUE` does.
-pub(crate) async fn write_table(
+/// Writes every batch `batches` yields into `into` with one `COPY … FROM STDIN`, sending each
+/// batch as it comes (the server stores rows while the next are read), which writes identity
+/// columns as given, as `OVERRIDING SYSTEM VALUE` does.
+async fn copy_in(
     conn: &mut PgConnection,
-    tenant: &Tenant,
-    table: &Shape,
-    columns: &[usize],
+    into: Target<'_>,
     mut batches: BoxStream<'_, Result<Vec<Vec<Value>>, Error>>,
 ) -> Result<(), Error> {
     let Some(first) = batches.try_next().await? else {
         return Ok(());
     };
-    let names: Vec<String> = columns
+    let names: Vec<String> = into
+        .columns
         .iter()
-        .map(|&i| double_quoted(&table.columns[i].name))
+        .map(|&i| double_quoted(&into.table.columns[i].name))
         .collect();
     let statement = format!(
         "COPY {} ({}) FROM STDIN",
-        qualified(tenant, &table.name),
+        qualified(into.tenant, &into.table.name),
         names.join(", ")
     );
     let mut copy = conn.copy_in_raw(&statement).await?;
@@ -402,46 +355,116 @@ pub(crate) async fn write_table(
     }
 }
 
-/// Makes the deferred indexes and keys again (checking the rows: a duplicate key or a
-/// dangling reference fails the import), turns `tenant`'s triggers back on and sets each
-/// column-owned sequence to continue after the imported keys.
-pub(crate) async fn import_end(
-    conn: &mut PgConnection,
-    persistent: bool,
-    tenant: &Tenant,
-    deferred: Deferred,
-) -> Result<(), Error> {
-    let mut batch = String::new();
-    for statement in deferred.remake {
-        batch.push_str(&statement);
-        batch.push_str(";\n");
+impl Port<Postgres> for PgStore {
+    /// The operation's `REPEATABLE READ` snapshot is the consistent view.
+    async fn export_begin(&self, op: &mut PgOp, tenant: &Tenant) -> Result<Vec<Shape>, Error> {
+        shapes(op.conn(), self.persistent(), tenant).await
     }
-    for table in triggered(conn, persistent, tenant).await? {
-        let target = qualified(tenant, &table);
-        batch.push_str(&format!("ALTER TABLE {target} ENABLE TRIGGER USER;\n"));
+
+    fn read_rows<'a>(
+        &'a self,
+        op: &'a mut PgOp,
+        tenant: &'a Tenant,
+        table: &'a Shape,
+    ) -> BoxStream<'a, Result<Vec<Value>, Error>> {
+        let rows = sqlx::query(AssertSqlSafe(select(tenant, table)))
+            .persistent(self.persistent())
+            .fetch(op.conn());
+        archive::decoded(rows, move |row| decode(row, table))
     }
-    let owned: Vec<(String, String, String)> = sqlx::query_as(OWNED_SEQUENCES)
-        .persistent(persistent)
-        .bind(tenant.as_str())
-        .fetch_all(&mut *conn)
-        .await?;
-    // Only ever forward: the migrations may have moved the sequence past the imported keys,
-    // and on Citus a distributed schema's sequence counts in its node's own range (the
-    // statement runs there, whole, so the comparison is with that range).
-    for (sequence, table, column) in owned {
-        let column = double_quoted(&column);
-        let sequence = qualified(tenant, &sequence);
-        batch.push_str(&format!(
-            "SELECT setval({}::regclass, x.m) FROM (SELECT max({column})::int8 AS m FROM {}) x, {sequence} s \
-             WHERE x.m > s.last_value OR (NOT s.is_called AND x.m >= s.last_value);\n",
-            sql::literal(&sequence),
-            qualified(tenant, &table)
-        ));
+
+    /// Empties `tenant`'s tables (what its migrations wrote), turns their own triggers off for
+    /// the import and drops their indexes and keys to make them again at the end (not on
+    /// Citus, whose distributed tables keep theirs).
+    async fn import_begin(&self, op: &mut PgOp, tenant: &Tenant) -> Result<Vec<Shape>, Error> {
+        let persistent = self.persistent();
+        let conn = op.conn();
+        let tables = shapes(conn, persistent, tenant).await?;
+        let triggered = triggered(conn, persistent, tenant).await?;
+        let mut batch = String::new();
+        if !tables.is_empty() {
+            let names: Vec<String> = tables.iter().map(|t| qualified(tenant, &t.name)).collect();
+            batch.push_str(&format!("TRUNCATE {};\n", names.join(", ")));
+        }
+        for table in &triggered {
+            let target = qualified(tenant, table);
+            batch.push_str(&format!("ALTER TABLE {target} DISABLE TRIGGER USER;\n"));
+        }
+        if !batch.is_empty() {
+            sqlx::raw_sql(AssertSqlSafe(batch))
+                .execute(&mut *conn)
+                .await?;
+        }
+        if !self.on_citus() {
+            op.deferred = defer_indexes(op.conn(), persistent, tenant).await?;
+        }
+        Ok(tables)
     }
-    if !batch.is_empty() {
-        sqlx::raw_sql(AssertSqlSafe(batch)).execute(conn).await?;
+
+    /// Batches of a thousand rows, fed into one `COPY` per table.
+    fn rows_per_write(&self) -> Option<usize> {
+        Some(1_000)
     }
-    Ok(())
+
+    /// Never called: [`write_table`](Self::write_table) streams each table.
+    async fn write_rows(
+        &self,
+        op: &mut PgOp,
+        into: Target<'_>,
+        rows: &[Vec<Value>],
+    ) -> Result<(), Error> {
+        let batch = futures_util::stream::once(async { Ok(rows.to_vec()) }).boxed();
+        copy_in(op.conn(), into, batch).await
+    }
+
+    fn write_table<'a>(
+        &'a self,
+        op: &'a mut PgOp,
+        into: Target<'a>,
+        batches: BoxStream<'a, Result<Vec<Vec<Value>>, Error>>,
+    ) -> impl Future<Output = Result<(), Error>> + Send + 'a {
+        copy_in(op.conn(), into, batches)
+    }
+
+    /// Makes the deferred indexes and keys again (checking the rows: a duplicate key or a
+    /// dangling reference fails the import), turns `tenant`'s triggers back on and sets each
+    /// column-owned sequence to continue after the imported keys.
+    async fn import_end(&self, op: &mut PgOp, tenant: &Tenant) -> Result<(), Error> {
+        let persistent = self.persistent();
+        let deferred = std::mem::take(&mut op.deferred);
+        let conn = op.conn();
+        let mut batch = String::new();
+        for statement in deferred {
+            batch.push_str(&statement);
+            batch.push_str(";\n");
+        }
+        for table in triggered(conn, persistent, tenant).await? {
+            let target = qualified(tenant, &table);
+            batch.push_str(&format!("ALTER TABLE {target} ENABLE TRIGGER USER;\n"));
+        }
+        let owned: Vec<(String, String, String)> = sqlx::query_as(OWNED_SEQUENCES)
+            .persistent(persistent)
+            .bind(tenant.as_str())
+            .fetch_all(&mut *conn)
+            .await?;
+        // Only ever forward: the migrations may have moved the sequence past the imported keys,
+        // and on Citus a distributed schema's sequence counts in its node's own range (the
+        // statement runs there, whole, so the comparison is with that range).
+        for (sequence, table, column) in owned {
+            let column = double_quoted(&column);
+            let sequence = qualified(tenant, &sequence);
+            batch.push_str(&format!(
+                "SELECT setval({}::regclass, x.m) FROM (SELECT max({column})::int8 AS m FROM {}) x, {sequence} s \
+                 WHERE x.m > s.last_value OR (NOT s.is_called AND x.m >= s.last_value);\n",
+                sql::literal(&sequence),
+                qualified(tenant, &table)
+            ));
+        }
+        if !batch.is_empty() {
+            sqlx::raw_sql(AssertSqlSafe(batch)).execute(conn).await?;
+        }
+        Ok(())
+    }
 }
 
 #[cfg(test)]

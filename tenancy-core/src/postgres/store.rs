@@ -9,10 +9,8 @@
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::OnceLock;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
-use futures_util::stream::BoxStream;
-use futures_util::StreamExt;
 use sqlx::migrate::Migration;
 use sqlx::pool::PoolConnection;
 use sqlx::postgres::{PgArguments, PgConnection, PgPool, PgRow};
@@ -22,9 +20,8 @@ use super::{args, PgMode};
 use super::citus::{self, Flavour};
 use super::sql::{self, BatchOptions};
 use crate::error::{Error, LockHolder};
-use crate::lifecycle::archive::{Shape, Value};
 use crate::lifecycle::plan::{Applied, History, Migrations};
-use crate::lifecycle::store::{Behind, CreateHook, Direction, Found, Operation, Store};
+use crate::lifecycle::store::{Behind, CreateHook, Direction, Found, Opening, Operation, Store};
 use crate::tenant::Tenant;
 
 
@@ -62,12 +59,13 @@ pub struct PgOp {
     before: Option<String>,
     /// Whether the session's settings were saved, to be put back before the commit.
     saved: bool,
-    /// An import's indexes and keys, to make again once its rows are written.
-    deferred: super::port::Deferred,
+    /// What an import dropped (its tables' indexes, the constraints they serve, their foreign
+    /// keys): the statements that make it again once the rows are written, in order.
+    pub(super) deferred: Vec<String>,
 }
 
 impl PgOp {
-    fn conn(&mut self) -> &mut PgConnection {
+    pub(super) fn conn(&mut self) -> &mut PgConnection {
         self.conn.as_mut().expect("the operation has not finished")
     }
 
@@ -287,18 +285,14 @@ impl Store<Postgres> for PgStore {
     type Settings = PgSettings;
     type Op = PgOp;
 
-    fn open(
-        pool: PgPool,
-        registry: &Tenant,
-        lock_timeout: Option<Duration>,
-        settings: &PgSettings,
-    ) -> Result<Self, Error> {
+    fn open(with: Opening<'_, Postgres, PgSettings>) -> Result<Self, Error> {
+        let settings = with.settings;
         Ok(PgStore {
-            pool,
-            registry: registry.clone(),
+            pool: with.pool,
+            registry: with.registry.clone(),
             batch: BatchOptions {
                 shared_schemas: settings.shared_schemas.clone(),
-                lock_timeout,
+                lock_timeout: with.lock_timeout,
             },
             pgbouncer: settings.pgbouncer,
             flavour: settings.flavour.map(OnceLock::from).unwrap_or_default(),
@@ -530,65 +524,6 @@ impl Store<Postgres> for PgStore {
     /// every table of `from` is read from: one batch of `INSERT … SELECT`s and `setval`s.
     async fn copy_rows(&self, op: &mut PgOp, from: &Tenant, to: &Tenant) -> Result<(), Error> {
         super::copy::copy_rows(op.conn(), self.persistent(), from, to, !self.on_citus()).await
-    }
-
-    /// The operation's `REPEATABLE READ` snapshot is the consistent view.
-    async fn export_begin(&self, op: &mut PgOp, tenant: &Tenant) -> Result<Vec<Shape>, Error> {
-        super::port::shapes(op.conn(), self.persistent(), tenant).await
-    }
-
-    fn read_rows<'a>(
-        &'a self,
-        op: &'a mut PgOp,
-        tenant: &'a Tenant,
-        table: &'a Shape,
-    ) -> BoxStream<'a, Result<Vec<Value>, Error>> {
-        super::port::read_rows(op.conn(), self.persistent(), tenant, table)
-    }
-
-    /// Indexes and keys are dropped and made again at the end (not on Citus, whose
-    /// distributed tables keep theirs).
-    async fn import_begin(&self, op: &mut PgOp, tenant: &Tenant) -> Result<Vec<Shape>, Error> {
-        let defer = !self.on_citus();
-        let persistent = self.persistent();
-        let (tables, deferred) =
-            super::port::import_begin(op.conn(), persistent, tenant, defer).await?;
-        op.deferred = deferred;
-        Ok(tables)
-    }
-
-    /// Batches of a thousand rows, fed into one `COPY` per table.
-    fn rows_per_write(&self) -> Option<usize> {
-        Some(1_000)
-    }
-
-    /// Never called: [`write_table`](Self::write_table) streams each table.
-    async fn write_rows(
-        &self,
-        op: &mut PgOp,
-        tenant: &Tenant,
-        table: &Shape,
-        columns: &[usize],
-        rows: &[Vec<Value>],
-    ) -> Result<(), Error> {
-        let batch = futures_util::stream::once(async { Ok(rows.to_vec()) }).boxed();
-        super::port::write_table(op.conn(), tenant, table, columns, batch).await
-    }
-
-    fn write_table<'a>(
-        &'a self,
-        op: &'a mut PgOp,
-        tenant: &'a Tenant,
-        table: &'a Shape,
-        columns: &'a [usize],
-        batches: BoxStream<'a, Result<Vec<Vec<Value>>, Error>>,
-    ) -> impl std::future::Future<Output = Result<(), Error>> + Send + 'a {
-        super::port::write_table(op.conn(), tenant, table, columns, batches)
-    }
-
-    async fn import_end(&self, op: &mut PgOp, tenant: &Tenant, _tables: &[Shape]) -> Result<(), Error> {
-        let deferred = std::mem::take(&mut op.deferred);
-        super::port::import_end(op.conn(), self.persistent(), tenant, deferred).await
     }
 
     async fn finish<T: Send>(&self, mut op: PgOp, result: Result<T, Error>) -> Result<T, Error> {

@@ -4,13 +4,15 @@
 //! multi-row `INSERT`s with bound values (a uuid as its 16 bytes, as sqlx stores one).
 
 use futures_util::stream::BoxStream;
-use sqlx::sqlite::{SqliteConnection, SqliteRow};
+use sqlx::sqlite::{Sqlite, SqliteConnection, SqliteRow};
 use sqlx::{AssertSqlSafe, Row, TypeInfo, ValueRef};
 
-use super::store::MIGRATIONS_TABLE;
+use super::store::{SqliteOp, SqliteStore, MIGRATIONS_TABLE};
 use crate::error::Error;
 use crate::ident::double_quoted;
+use crate::lifecycle::archive::insert::insert;
 use crate::lifecycle::archive::{self, canonical, uuid_bytes, Column, Kind, Shape, Value};
+use crate::lifecycle::store::{Port, Target};
 use crate::tenant::Tenant;
 
 /// What a column declared as `declared` holds: the names sqlx's types are declared with first
@@ -100,42 +102,6 @@ fn decode(row: &SqliteRow, table: &Shape) -> Result<Vec<Value>, Error> {
     Ok(values)
 }
 
-/// The rows of `table`, streamed.
-pub(crate) fn read_rows<'a>(
-    conn: &'a mut SqliteConnection,
-    table: &'a Shape,
-) -> BoxStream<'a, Result<Vec<Value>, Error>> {
-    let columns: Vec<String> = table.columns.iter().map(|c| double_quoted(&c.name)).collect();
-    let select = format!(
-        "SELECT {} FROM {}",
-        columns.join(", "),
-        double_quoted(&table.name)
-    );
-    let rows = sqlx::query(AssertSqlSafe(select)).fetch(conn);
-    archive::decoded(rows, move |row| decode(row, table))
-}
-
-/// Refuses a file with triggers (they would fire on every imported row, and SQLite cannot
-/// turn them off), defers foreign key checks to the commit, and empties the tables of what
-/// the migrations wrote.
-pub(crate) async fn import_begin(
-    conn: &mut SqliteConnection,
-    tenant: &Tenant,
-) -> Result<Vec<Shape>, Error> {
-    let triggers: i64 =
-        sqlx::query_scalar("SELECT COUNT(*) FROM sqlite_schema WHERE type = 'trigger'")
-            .fetch_one(&mut *conn)
-            .await?;
-    archive::refuse_triggers("import", tenant, triggers, "SQLite")?;
-    let tables = shapes(conn).await?;
-    let mut batch = String::from("PRAGMA defer_foreign_keys = ON;\n");
-    for table in tables.iter().rev() {
-        batch.push_str(&format!("DELETE FROM {};\n", double_quoted(&table.name)));
-    }
-    sqlx::raw_sql(AssertSqlSafe(batch)).execute(&mut *conn).await?;
-    Ok(tables)
-}
-
 /// The refusal of a NaN for column `c` of `table`: SQLite stores a bound NaN as `NULL`.
 fn nan_refused(table: &Shape, c: &Column) -> Error {
     Error::Unsupported {
@@ -171,27 +137,71 @@ fn calendar_date(value: &str) -> bool {
         && !value.ends_with(" BC")
 }
 
-/// Writes `rows` (values of `columns` of `table`) in one multi-row `INSERT`.
-pub(crate) async fn write_rows(
-    conn: &mut SqliteConnection,
-    table: &Shape,
-    columns: &[usize],
-    rows: &[Vec<Value>],
-) -> Result<(), Error> {
-    let targets: Vec<&Column> = columns.iter().map(|&i| &table.columns[i]).collect();
-    let names: Vec<String> = targets.iter().map(|c| double_quoted(&c.name)).collect();
-    let statement = archive::insert_values(&double_quoted(&table.name), &names, rows.len());
-    // A uuid is stored as its 16 bytes, as sqlx stores one; a NaN is refused (SQLite would
-    // store NULL in its place), and so is a date no reader of SQLite's takes.
-    let mut converted = Vec::with_capacity(rows.len());
-    for row in rows {
-        let mut values = Vec::with_capacity(row.len());
-        for (c, value) in targets.iter().zip(row) {
-            values.push(match (c.kind, value) {
+impl Port<Sqlite> for SqliteStore {
+    /// The file's write lock, taken when the history was read, is the consistent view.
+    async fn export_begin(&self, op: &mut SqliteOp, _tenant: &Tenant) -> Result<Vec<Shape>, Error> {
+        shapes(op.conn()).await
+    }
+
+    fn read_rows<'a>(
+        &'a self,
+        op: &'a mut SqliteOp,
+        _tenant: &'a Tenant,
+        table: &'a Shape,
+    ) -> BoxStream<'a, Result<Vec<Value>, Error>> {
+        let columns: Vec<String> = table
+            .columns
+            .iter()
+            .map(|c| double_quoted(&c.name))
+            .collect();
+        let select = format!(
+            "SELECT {} FROM {}",
+            columns.join(", "),
+            double_quoted(&table.name)
+        );
+        let rows = sqlx::query(AssertSqlSafe(select)).fetch(op.conn());
+        archive::decoded(rows, move |row| decode(row, table))
+    }
+
+    /// Refuses a file with triggers (they would fire on every imported row, and SQLite cannot
+    /// turn them off), defers foreign key checks to the commit, and empties the tables of
+    /// what the migrations wrote.
+    async fn import_begin(&self, op: &mut SqliteOp, tenant: &Tenant) -> Result<Vec<Shape>, Error> {
+        let conn = op.conn();
+        let triggers: i64 =
+            sqlx::query_scalar("SELECT COUNT(*) FROM sqlite_schema WHERE type = 'trigger'")
+                .fetch_one(&mut *conn)
+                .await?;
+        archive::refuse_triggers("import", tenant, triggers, "SQLite")?;
+        let tables = shapes(conn).await?;
+        let mut batch = String::from("PRAGMA defer_foreign_keys = ON;\n");
+        for table in tables.iter().rev() {
+            batch.push_str(&format!("DELETE FROM {};\n", double_quoted(&table.name)));
+        }
+        sqlx::raw_sql(AssertSqlSafe(batch))
+            .execute(&mut *conn)
+            .await?;
+        Ok(tables)
+    }
+
+    /// One multi-row `INSERT`: a uuid as its 16 bytes, as sqlx stores one; a NaN refused
+    /// (SQLite would store NULL in its place), and so is a date no reader of SQLite's takes.
+    async fn write_rows(
+        &self,
+        op: &mut SqliteOp,
+        into: Target<'_>,
+        rows: &[Vec<Value>],
+    ) -> Result<(), Error> {
+        let (table, name) = (into.table, double_quoted(&into.table.name));
+        let query = insert(&name, double_quoted, into, rows, |c, value| {
+            Ok(match (c.kind, value) {
                 (Kind::Uuid, Value::Text(t)) => {
                     Value::Bytes(uuid_bytes(t).map_err(|problem| Error::Archive {
                         line: 0,
-                        problem: format!("column {:?} of table {:?}: {problem}", c.name, table.name),
+                        problem: format!(
+                            "column {:?} of table {:?}: {problem}",
+                            c.name, table.name
+                        ),
                     })?)
                 }
                 (_, Value::Float(f)) if f.is_nan() => return Err(nan_refused(table, c)),
@@ -201,13 +211,16 @@ pub(crate) async fn write_rows(
                     return Err(calendar_refused(table, c, t))
                 }
                 (_, v) => v.clone(),
-            });
-        }
-        converted.push(values);
+            })
+        })?;
+        query.execute(op.conn()).await?;
+        Ok(())
     }
-    let query = archive::bind_rows(sqlx::query(AssertSqlSafe(statement)), &converted);
-    query.execute(conn).await?;
-    Ok(())
+
+    /// Nothing left: `AUTOINCREMENT` keys already continue after the largest one written.
+    async fn import_end(&self, _op: &mut SqliteOp, _tenant: &Tenant) -> Result<(), Error> {
+        Ok(())
+    }
 }
 
 #[cfg(test)]

@@ -25,7 +25,6 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use futures_util::stream::BoxStream;
 use futures_util::{StreamExt, TryStreamExt};
 use sqlx::migrate::Migration;
 use sqlx::sqlite::{Sqlite, SqliteConnection, SqlitePool, SqlitePoolOptions};
@@ -34,9 +33,8 @@ use sqlx::{Connection, Executor as _};
 use super::lru::{lock, on_connect, Lru, Released};
 use super::{file_options, is_busy, is_cantopen, is_unique_violation, registry_file, PoolBudget};
 use crate::error::Error;
-use crate::lifecycle::archive::{Shape, Value};
 use crate::lifecycle::plan::{Applied, History};
-use crate::lifecycle::store::{CreateHook, Direction, Found, Operation, Store};
+use crate::lifecycle::store::{CreateHook, Direction, Found, Opening, Operation, Store};
 use crate::tenant::{NameRule, Tenant};
 
 /// How many tenants `migrate_all` and `rollback_all` migrate at once unless told otherwise.
@@ -94,7 +92,7 @@ impl Drop for SqliteOp {
 }
 
 impl SqliteOp {
-    fn conn(&mut self) -> &mut SqliteConnection {
+    pub(super) fn conn(&mut self) -> &mut SqliteConnection {
         self.conn.as_mut().expect("the operation's file is open")
     }
 }
@@ -446,12 +444,13 @@ impl Store<Sqlite> for SqliteStore {
     type Settings = PoolBudget;
     type Op = SqliteOp;
 
-    fn open(
-        pool: SqlitePool,
-        registry: &Tenant,
-        lock_timeout: Option<Duration>,
-        budget: &PoolBudget,
-    ) -> Result<Self, Error> {
+    fn open(with: Opening<'_, Sqlite, PoolBudget>) -> Result<Self, Error> {
+        let Opening {
+            pool,
+            registry,
+            lock_timeout,
+            settings: budget,
+        } = with;
         let file = pool.connect_options().get_filename().to_owned();
         let folder = match file.parent() {
             Some(folder) if !file.as_os_str().is_empty() && file != Path::new(":memory:") => {
@@ -670,40 +669,6 @@ impl Store<Sqlite> for SqliteStore {
             operation: "clone",
             reason: "SQLite copies a tenant's whole file".into(),
         })
-    }
-
-    /// The file's write lock, taken when the history was read, is the consistent view.
-    async fn export_begin(&self, op: &mut SqliteOp, _tenant: &Tenant) -> Result<Vec<Shape>, Error> {
-        super::port::shapes(op.conn()).await
-    }
-
-    fn read_rows<'a>(
-        &'a self,
-        op: &'a mut SqliteOp,
-        _tenant: &'a Tenant,
-        table: &'a Shape,
-    ) -> BoxStream<'a, Result<Vec<Value>, Error>> {
-        super::port::read_rows(op.conn(), table)
-    }
-
-    async fn import_begin(&self, op: &mut SqliteOp, tenant: &Tenant) -> Result<Vec<Shape>, Error> {
-        super::port::import_begin(op.conn(), tenant).await
-    }
-
-    async fn write_rows(
-        &self,
-        op: &mut SqliteOp,
-        _tenant: &Tenant,
-        table: &Shape,
-        columns: &[usize],
-        rows: &[Vec<Value>],
-    ) -> Result<(), Error> {
-        super::port::write_rows(op.conn(), table, columns, rows).await
-    }
-
-    /// Nothing left: `AUTOINCREMENT` keys already continue after the largest one written.
-    async fn import_end(&self, _op: &mut SqliteOp, _tenant: &Tenant, _tables: &[Shape]) -> Result<(), Error> {
-        Ok(())
     }
 
     /// Commits the file's transaction and closes its connection (never pooled: an error

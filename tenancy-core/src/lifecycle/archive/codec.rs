@@ -1,6 +1,6 @@
 //! The small encodings of an archive: hex digits, uuids between their text and their bytes,
-//! and the 64-bit FNV-1a hash that guards its lines; and the SQL text and refusal the
-//! backends' imports share.
+//! and the 64-bit FNV-1a hash that guards its lines; and the refusal the backends' imports
+//! share.
 
 use std::fmt::Write as _;
 
@@ -88,16 +88,4 @@ pub(crate) fn refuse_triggers(
             if triggers == 1 { "" } else { "s" }
         ),
     })
-}
-
-/// `INSERT INTO {table} ({columns}) VALUES (?, …), …` for `rows` rows of the columns `names`
-/// (already quoted), with `?` placeholders.
-#[cfg_attr(not(any(feature = "mysql", feature = "sqlite")), allow(dead_code))]
-pub(crate) fn insert_values(table: &str, names: &[String], rows: usize) -> String {
-    let row = format!("({})", vec!["?"; names.len()].join(", "));
-    format!(
-        "INSERT INTO {table} ({}) VALUES {}",
-        names.join(", "),
-        vec![row; rows].join(", ")
-    )
 }

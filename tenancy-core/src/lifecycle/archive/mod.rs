@@ -35,13 +35,15 @@ use tokio::io::{AsyncBufRead, AsyncBufReadExt, AsyncWrite, AsyncWriteExt, BufWri
 use crate::error::{Error, Unmappable};
 
 mod codec;
+#[cfg(any(feature = "mysql", feature = "sqlite"))]
+pub(crate) mod insert;
 pub(crate) mod instant;
 
 use crate::tenant::Tenant;
+#[cfg(any(feature = "mysql", feature = "sqlite"))]
+pub(crate) use codec::refuse_triggers;
 use codec::{fnv1a64, unhex, FNV_OFFSET};
 pub(crate) use codec::{hex, uuid_bytes, uuid_text};
-#[cfg(any(feature = "mysql", feature = "sqlite"))]
-pub(crate) use codec::{insert_values, refuse_triggers};
 
 /// The archive format version this build writes and reads.
 pub const ARCHIVE_VERSION: u64 = 1;
@@ -300,34 +302,6 @@ pub(crate) fn convert(from: Kind, to: Kind, value: Value) -> Result<Value, Strin
         },
         (_, to, value) => canonical(to, value),
     }
-}
-
-/// `query` with every value of `rows` bound, in order, as the backend's own types (a
-/// `NULL` as text). For backends whose `INSERT`s bind each value (MySQL, SQLite).
-#[cfg_attr(not(any(feature = "mysql", feature = "sqlite")), allow(dead_code))]
-pub(crate) fn bind_rows<'q, DB: sqlx::Database>(
-    mut query: sqlx::query::Query<'q, DB, <DB as sqlx::Database>::Arguments>,
-    rows: &[Vec<Value>],
-) -> sqlx::query::Query<'q, DB, <DB as sqlx::Database>::Arguments>
-where
-    for<'t> bool: sqlx::Encode<'t, DB> + sqlx::Type<DB>,
-    for<'t> i64: sqlx::Encode<'t, DB> + sqlx::Type<DB>,
-    for<'t> f64: sqlx::Encode<'t, DB> + sqlx::Type<DB>,
-    for<'t> String: sqlx::Encode<'t, DB> + sqlx::Type<DB>,
-    for<'t> Vec<u8>: sqlx::Encode<'t, DB> + sqlx::Type<DB>,
-    for<'t> Option<String>: sqlx::Encode<'t, DB> + sqlx::Type<DB>,
-{
-    for value in rows.iter().flatten() {
-        query = match value {
-            Value::Null => query.bind(None::<String>),
-            Value::Bool(b) => query.bind(*b),
-            Value::Int(i) => query.bind(*i),
-            Value::Float(f) => query.bind(*f),
-            Value::Text(t) => query.bind(t.clone()),
-            Value::Bytes(b) => query.bind(b.clone()),
-        };
-    }
-    query
 }
 
 /// A table's rows as a backend fetches them, each decoded into the archive's values.
