@@ -11,7 +11,7 @@ use super::archive::{
     Value,
 };
 use super::report::Moved;
-use super::store::{Operation, Port, Store, Target};
+use super::store::{Operation, Port, Source, Store, Target};
 use super::{TenantEvent, Tenants};
 use crate::backend::Backend;
 use crate::error::Error;
@@ -79,7 +79,11 @@ impl<B: Backend> Tenants<B> {
                 out.header(&header).await?;
                 for table in &header.tables {
                     out.begin_table(&table.name).await?;
-                    let mut rows = store.read_rows(op, &tenant, table);
+                    let from = Source {
+                        tenant: &tenant,
+                        table,
+                    };
+                    let mut rows = store.read_rows(op, from);
                     while let Some(row) = rows.try_next().await? {
                         out.row(&table.columns, &row).await?;
                     }

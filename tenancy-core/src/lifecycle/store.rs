@@ -351,6 +351,16 @@ pub trait Store<B: Database>: Send + Sync + Sized + 'static {
     }
 }
 
+/// A table of a tenant that an export reads.
+#[doc(hidden)]
+#[derive(Debug, Clone, Copy)]
+pub struct Source<'a> {
+    /// The tenant.
+    pub tenant: &'a Tenant,
+    /// The table.
+    pub table: &'a Shape,
+}
+
 /// A table of a tenant that an import writes rows into, and the table's columns (by index)
 /// that each row holds the values of, in order.
 #[doc(hidden)]
@@ -363,6 +373,20 @@ pub struct Target<'a> {
     /// The columns the rows' values are for.
     pub columns: &'a [usize],
 }
+
+/// Rows an import writes at once into its target, each row's values canonical for their
+/// kinds.
+#[doc(hidden)]
+#[derive(Debug, Clone, Copy)]
+pub struct Batch<'a> {
+    /// Where the rows go.
+    pub into: Target<'a>,
+    /// The rows.
+    pub rows: &'a [Vec<Value>],
+}
+
+/// The rows of a table as an export reads them, one at a time.
+pub type Rows<'a> = BoxStream<'a, Result<Vec<Value>, Error>>;
 
 /// What a backend's store gives [`export`](super::Tenants::export) and
 /// [`import`](super::Tenants::import): a tenant's tables and rows read from one consistent
@@ -380,14 +404,9 @@ pub trait Port<B: Database>: Store<B> {
         tenant: &Tenant,
     ) -> impl Future<Output = Result<Vec<Shape>, Error>> + Send;
 
-    /// The rows of `table` of `tenant`, each value [`canonical`](super::archive::canonical)
-    /// for its column's kind, in the columns' order.
-    fn read_rows<'a>(
-        &'a self,
-        op: &'a mut Self::Op,
-        tenant: &'a Tenant,
-        table: &'a Shape,
-    ) -> BoxStream<'a, Result<Vec<Value>, Error>>;
+    /// The rows of table `from`, each value [`canonical`](super::archive::canonical) for its
+    /// column's kind, in the columns' order.
+    fn read_rows<'a>(&'a self, op: &'a mut Self::Op, from: Source<'a>) -> Rows<'a>;
 
     /// Readies `tenant` (made and migrated in this operation) to be filled by an import: its
     /// tables emptied of what the migrations wrote, and its triggers off (or the import
@@ -405,12 +424,11 @@ pub trait Port<B: Database>: Store<B> {
         None
     }
 
-    /// Writes `rows` into `into`, each row's values canonical for their kinds.
+    /// Writes `batch`'s rows into its target.
     fn write_rows(
         &self,
         op: &mut Self::Op,
-        into: Target<'_>,
-        rows: &[Vec<Value>],
+        batch: Batch<'_>,
     ) -> impl Future<Output = Result<(), Error>> + Send;
 
     /// Writes every batch of rows `batches` yields into `into` (as
@@ -424,7 +442,8 @@ pub trait Port<B: Database>: Store<B> {
     ) -> impl Future<Output = Result<(), Error>> + Send + 'a {
         async move {
             while let Some(batch) = batches.try_next().await? {
-                self.write_rows(op, into, &batch).await?;
+                let rows = &batch;
+                self.write_rows(op, Batch { into, rows }).await?;
             }
             Ok(())
         }

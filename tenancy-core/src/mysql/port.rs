@@ -2,7 +2,6 @@
 //! says of the database's tables (each column's kind from its type), a `SELECT` that prints
 //! every value in the archive's form, and multi-row `INSERT`s with bound values.
 
-use futures_util::stream::BoxStream;
 use sqlx::mysql::{MySql, MySqlConnection, MySqlRow};
 use sqlx::{AssertSqlSafe, Row};
 
@@ -11,7 +10,7 @@ use super::store::{MySqlOp, MySqlStore};
 use crate::error::Error;
 use crate::lifecycle::archive::insert::insert;
 use crate::lifecycle::archive::{self, Column, Kind, Shape, Value};
-use crate::lifecycle::store::{Port, Target};
+use crate::lifecycle::store::{Batch, Port, Rows, Source};
 use crate::tenant::Tenant;
 
 /// Each stored column of each base table of a database, in order (generated columns are
@@ -150,14 +149,10 @@ impl Port<MySql> for MySqlStore {
         shapes(conn, tenant).await
     }
 
-    fn read_rows<'a>(
-        &'a self,
-        op: &'a mut MySqlOp,
-        tenant: &'a Tenant,
-        table: &'a Shape,
-    ) -> BoxStream<'a, Result<Vec<Value>, Error>> {
-        let rows = sqlx::query(AssertSqlSafe(select(tenant, table))).fetch(&mut op.op.conn);
-        archive::decoded(rows, move |row| decode(row, table))
+    fn read_rows<'a>(&'a self, op: &'a mut MySqlOp, from: Source<'a>) -> Rows<'a> {
+        let select = select(from.tenant, from.table);
+        let rows = sqlx::query(AssertSqlSafe(select)).fetch(&mut op.op.conn);
+        archive::decoded(rows, move |row| decode(row, from.table))
     }
 
     /// Refuses a database with triggers (they would fire on every imported row, and MySQL
@@ -184,14 +179,10 @@ impl Port<MySql> for MySqlStore {
 
     /// One multi-row `INSERT`; a timestamp without its offset, as MySQL reads one (an instant
     /// in UTC).
-    async fn write_rows(
-        &self,
-        op: &mut MySqlOp,
-        into: Target<'_>,
-        rows: &[Vec<Value>],
-    ) -> Result<(), Error> {
+    async fn write_rows(&self, op: &mut MySqlOp, batch: Batch<'_>) -> Result<(), Error> {
+        let into = batch.into;
         let table = qualified(into.tenant.as_str(), &into.table.name);
-        let query = insert(&table, quote, into, rows, |c, value| {
+        let query = insert(&table, quote, batch, |c, value| {
             Ok(match (c.kind, value) {
                 (Kind::Timestamp | Kind::TimestampTz, Value::Text(t)) => {
                     Value::Text(mysql_timestamp(t)?)

@@ -16,7 +16,7 @@ use crate::error::Error;
 use crate::ident::double_quoted;
 use crate::lifecycle::archive::instant::civil;
 use crate::lifecycle::archive::{self, Column, Kind, Shape, Value};
-use crate::lifecycle::store::{Port, Target};
+use crate::lifecycle::store::{Batch, Port, Rows, Source, Target};
 use crate::tenant::Tenant;
 
 /// Each stored column of each ordinary table of a schema, in order, with its declared type and
@@ -361,16 +361,11 @@ impl Port<Postgres> for PgStore {
         shapes(op.conn(), self.persistent(), tenant).await
     }
 
-    fn read_rows<'a>(
-        &'a self,
-        op: &'a mut PgOp,
-        tenant: &'a Tenant,
-        table: &'a Shape,
-    ) -> BoxStream<'a, Result<Vec<Value>, Error>> {
-        let rows = sqlx::query(AssertSqlSafe(select(tenant, table)))
+    fn read_rows<'a>(&'a self, op: &'a mut PgOp, from: Source<'a>) -> Rows<'a> {
+        let rows = sqlx::query(AssertSqlSafe(select(from.tenant, from.table)))
             .persistent(self.persistent())
             .fetch(op.conn());
-        archive::decoded(rows, move |row| decode(row, table))
+        archive::decoded(rows, move |row| decode(row, from.table))
     }
 
     /// Empties `tenant`'s tables (what its migrations wrote), turns their own triggers off for
@@ -407,14 +402,9 @@ impl Port<Postgres> for PgStore {
     }
 
     /// Never called: [`write_table`](Self::write_table) streams each table.
-    async fn write_rows(
-        &self,
-        op: &mut PgOp,
-        into: Target<'_>,
-        rows: &[Vec<Value>],
-    ) -> Result<(), Error> {
-        let batch = futures_util::stream::once(async { Ok(rows.to_vec()) }).boxed();
-        copy_in(op.conn(), into, batch).await
+    async fn write_rows(&self, op: &mut PgOp, batch: Batch<'_>) -> Result<(), Error> {
+        let rows = futures_util::stream::once(async { Ok(batch.rows.to_vec()) }).boxed();
+        copy_in(op.conn(), batch.into, rows).await
     }
 
     fn write_table<'a>(

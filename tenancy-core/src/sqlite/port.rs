@@ -3,7 +3,6 @@
 //! sqlx's types are stored under), every value read as the type it is stored as, and
 //! multi-row `INSERT`s with bound values (a uuid as its 16 bytes, as sqlx stores one).
 
-use futures_util::stream::BoxStream;
 use sqlx::sqlite::{Sqlite, SqliteConnection, SqliteRow};
 use sqlx::{AssertSqlSafe, Row, TypeInfo, ValueRef};
 
@@ -12,7 +11,7 @@ use crate::error::Error;
 use crate::ident::double_quoted;
 use crate::lifecycle::archive::insert::insert;
 use crate::lifecycle::archive::{self, canonical, uuid_bytes, Column, Kind, Shape, Value};
-use crate::lifecycle::store::{Port, Target};
+use crate::lifecycle::store::{Batch, Port, Rows, Source};
 use crate::tenant::Tenant;
 
 /// What a column declared as `declared` holds: the names sqlx's types are declared with first
@@ -143,12 +142,8 @@ impl Port<Sqlite> for SqliteStore {
         shapes(op.conn()).await
     }
 
-    fn read_rows<'a>(
-        &'a self,
-        op: &'a mut SqliteOp,
-        _tenant: &'a Tenant,
-        table: &'a Shape,
-    ) -> BoxStream<'a, Result<Vec<Value>, Error>> {
+    fn read_rows<'a>(&'a self, op: &'a mut SqliteOp, from: Source<'a>) -> Rows<'a> {
+        let table = from.table;
         let columns: Vec<String> = table
             .columns
             .iter()
@@ -186,14 +181,10 @@ impl Port<Sqlite> for SqliteStore {
 
     /// One multi-row `INSERT`: a uuid as its 16 bytes, as sqlx stores one; a NaN refused
     /// (SQLite would store NULL in its place), and so is a date no reader of SQLite's takes.
-    async fn write_rows(
-        &self,
-        op: &mut SqliteOp,
-        into: Target<'_>,
-        rows: &[Vec<Value>],
-    ) -> Result<(), Error> {
-        let (table, name) = (into.table, double_quoted(&into.table.name));
-        let query = insert(&name, double_quoted, into, rows, |c, value| {
+    async fn write_rows(&self, op: &mut SqliteOp, batch: Batch<'_>) -> Result<(), Error> {
+        let table = batch.into.table;
+        let name = double_quoted(&table.name);
+        let query = insert(&name, double_quoted, batch, |c, value| {
             Ok(match (c.kind, value) {
                 (Kind::Uuid, Value::Text(t)) => {
                     Value::Bytes(uuid_bytes(t).map_err(|problem| Error::Archive {

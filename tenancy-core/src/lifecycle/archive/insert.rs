@@ -6,17 +6,16 @@ use sqlx::{AssertSqlSafe, Database};
 
 use super::{Column, Value};
 use crate::error::Error;
-use crate::lifecycle::store::Target;
+use crate::lifecycle::store::Batch;
 
-/// The `INSERT` of `rows` into `into`, whose table the backend names `table` (qualified and
-/// quoted) and whose columns it quotes with `quote`: one statement, each value bound as
+/// The `INSERT` of `batch`, whose table the backend names `table` (qualified and quoted) and
+/// whose columns it quotes with `quote`: one statement, each value bound as
 /// `stored` makes it for its column (what the backend stores otherwise than the archive
 /// carries it: MySQL's timestamps without an offset, SQLite's uuids as 16 bytes).
 pub(crate) fn insert<'q, DB>(
     table: &str,
     quote: fn(&str) -> String,
-    into: Target<'_>,
-    rows: &[Vec<Value>],
+    batch: Batch<'_>,
     stored: impl Fn(&Column, &Value) -> Result<Value, Error>,
 ) -> Result<Query<'q, DB, DB::Arguments>, Error>
 where
@@ -28,6 +27,7 @@ where
     for<'t> Vec<u8>: sqlx::Encode<'t, DB> + sqlx::Type<DB>,
     for<'t> Option<String>: sqlx::Encode<'t, DB> + sqlx::Type<DB>,
 {
+    let Batch { into, rows } = batch;
     let columns: Vec<&Column> = into
         .columns
         .iter()
