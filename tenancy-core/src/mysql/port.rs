@@ -83,42 +83,36 @@ pub(crate) async fn shapes(conn: &mut MySqlConnection, tenant: &Tenant) -> Resul
 /// The `SELECT` of `table`'s rows, each value printed as the archive carries its kind.
 pub(crate) fn select(tenant: &Tenant, table: &Shape) -> String {
     const ISO: &str = "'%Y-%m-%dT%H:%i:%s.%f'";
-    let columns: Vec<String> = table
-        .columns
-        .iter()
-        .map(|c| {
-            let name = quote(&c.name);
-            match c.kind {
-                Kind::Int | Kind::Bool => format!("CAST({name} AS SIGNED)"),
-                Kind::Float => format!("CAST({name} AS DOUBLE)"),
-                Kind::Bytes => name,
-                Kind::Timestamp => format!("DATE_FORMAT({name}, {ISO})"),
-                Kind::TimestampTz => format!("CONCAT(DATE_FORMAT({name}, {ISO}), '+00:00')"),
-                _ => format!("CAST({name} AS CHAR)"),
-            }
-        })
-        .collect();
-    format!(
-        "SELECT {} FROM {}",
-        columns.join(", "),
-        qualified(tenant.as_str(), &table.name)
-    )
+    let from = qualified(tenant.as_str(), &table.name);
+    archive::select(table, &from, quote, |c, name| match c.kind {
+        Kind::Int | Kind::Bool => format!("CAST({name} AS SIGNED)"),
+        Kind::Float => format!("CAST({name} AS DOUBLE)"),
+        Kind::Bytes => name,
+        Kind::Timestamp => format!("DATE_FORMAT({name}, {ISO})"),
+        Kind::TimestampTz => format!("CONCAT(DATE_FORMAT({name}, {ISO}), '+00:00')"),
+        _ => format!("CAST({name} AS CHAR)"),
+    })
 }
 
-fn decode(row: &MySqlRow, table: &Shape) -> Result<Vec<Value>, Error> {
-    let mut values = Vec::with_capacity(table.columns.len());
-    for (i, c) in table.columns.iter().enumerate() {
-        // The `SELECT` cast every column to the type decoded here.
-        let value = match c.kind {
-            Kind::Int => row.try_get_unchecked::<Option<i64>, _>(i)?.map(Value::Int),
-            Kind::Bool => row.try_get_unchecked::<Option<i64>, _>(i)?.map(|v| Value::Bool(v != 0)),
-            Kind::Float => row.try_get_unchecked::<Option<f64>, _>(i)?.map(Value::Float),
-            Kind::Bytes => row.try_get_unchecked::<Option<Vec<u8>>, _>(i)?.map(Value::Bytes),
-            _ => row.try_get_unchecked::<Option<String>, _>(i)?.map(Value::Text),
-        };
-        values.push(value.unwrap_or(Value::Null));
-    }
-    Ok(values)
+/// The value of column `c`, at `i` in `row`: the `SELECT` cast every column to the type
+/// decoded here.
+fn decode(row: &MySqlRow, i: usize, c: &Column) -> Result<Value, Error> {
+    let value = match c.kind {
+        Kind::Int => row.try_get_unchecked::<Option<i64>, _>(i)?.map(Value::Int),
+        Kind::Bool => row
+            .try_get_unchecked::<Option<i64>, _>(i)?
+            .map(|v| Value::Bool(v != 0)),
+        Kind::Float => row
+            .try_get_unchecked::<Option<f64>, _>(i)?
+            .map(Value::Float),
+        Kind::Bytes => row
+            .try_get_unchecked::<Option<Vec<u8>>, _>(i)?
+            .map(Value::Bytes),
+        _ => row
+            .try_get_unchecked::<Option<String>, _>(i)?
+            .map(Value::Text),
+    };
+    Ok(value.unwrap_or(Value::Null))
 }
 
 /// A timestamp as MySQL reads it: a space before the time, no offset (MySQL stores none: an
@@ -152,7 +146,7 @@ impl Port<MySql> for MySqlStore {
     fn read_rows<'a>(&'a self, op: &'a mut MySqlOp, from: Source<'a>) -> Rows<'a> {
         let select = select(from.tenant, from.table);
         let rows = sqlx::query(AssertSqlSafe(select)).fetch(&mut op.op.conn);
-        archive::decoded(rows, move |row| decode(row, from.table))
+        archive::decoded(rows, from.table, decode)
     }
 
     /// Refuses a database with triggers (they would fire on every imported row, and MySQL

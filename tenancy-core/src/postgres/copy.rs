@@ -5,7 +5,7 @@ use sqlx::postgres::PgConnection;
 use sqlx::AssertSqlSafe;
 
 use super::port::defer_indexes;
-use super::sql;
+use super::{schema_rows, sql};
 use crate::error::Error;
 use crate::ident::double_quoted;
 use crate::lifecycle::copy::referenced_first;
@@ -60,11 +60,7 @@ pub(crate) async fn copy_rows(
     defer: bool,
 ) -> Result<(), Error> {
     type Row = (String, Vec<String>, Vec<String>, Vec<String>, bool);
-    let rows: Vec<Row> = sqlx::query_as(TABLES)
-        .persistent(persistent)
-        .bind(from.as_str())
-        .fetch_all(&mut *conn)
-        .await?;
+    let rows: Vec<Row> = schema_rows(conn, persistent, TABLES, from).await?;
     let tables = rows
         .into_iter()
         .map(|(name, columns, own_types, references, triggers)| Table {
@@ -78,11 +74,8 @@ pub(crate) async fn copy_rows(
             triggers,
         })
         .collect();
-    let sequences: Vec<String> = sqlx::query_scalar(SEQUENCES)
-        .persistent(persistent)
-        .bind(from.as_str())
-        .fetch_all(&mut *conn)
-        .await?;
+    let sequences: Vec<(String,)> = schema_rows(conn, persistent, SEQUENCES, from).await?;
+    let sequences: Vec<String> = sequences.into_iter().map(|(s,)| s).collect();
     let remake = match defer {
         true => defer_indexes(conn, persistent, to).await?,
         false => Vec::new(),

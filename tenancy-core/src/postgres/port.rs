@@ -10,8 +10,8 @@ use futures_util::{StreamExt, TryStreamExt};
 use sqlx::postgres::{PgConnection, PgRow, Postgres};
 use sqlx::{AssertSqlSafe, Row};
 
-use super::sql;
 use super::store::{PgOp, PgStore};
+use super::{schema_rows, sql};
 use crate::error::Error;
 use crate::ident::double_quoted;
 use crate::lifecycle::archive::instant::civil;
@@ -73,11 +73,8 @@ pub(crate) async fn shapes(
     persistent: bool,
     tenant: &Tenant,
 ) -> Result<Vec<Shape>, Error> {
-    let rows: Vec<(String, String, String, String)> = sqlx::query_as(COLUMNS)
-        .persistent(persistent)
-        .bind(tenant.as_str())
-        .fetch_all(&mut *conn)
-        .await?;
+    let rows: Vec<(String, String, String, String)> =
+        schema_rows(conn, persistent, COLUMNS, tenant).await?;
     let columns = rows
         .into_iter()
         .map(|(table, name, declared, kind)| {
@@ -85,40 +82,25 @@ pub(crate) async fn shapes(
             (table, Column { name, declared, kind })
         })
         .collect();
-    let references: Vec<(String, String)> = sqlx::query_as(REFERENCES)
-        .persistent(persistent)
-        .bind(tenant.as_str())
-        .fetch_all(&mut *conn)
-        .await?;
+    let references = schema_rows(conn, persistent, REFERENCES, tenant).await?;
     Ok(archive::shapes(columns, references))
 }
 
 /// The `SELECT` of `table`'s rows, each value printed as the archive carries its kind.
 pub(crate) fn select(tenant: &Tenant, table: &Shape) -> String {
-    let columns: Vec<String> = table
-        .columns
-        .iter()
-        .map(|c| {
-            let name = double_quoted(&c.name);
-            match c.kind {
-                Kind::Int => format!("{name}::int8"),
-                Kind::Float => format!("{name}::float8"),
-                // Dates and times as they are sent (binary: days or microseconds), printed
-                // here; `timetz` (a time and an offset) as `to_json` prints it.
-                Kind::Time if c.declared.starts_with("time with time zone") => {
-                    format!("to_json({name}) #>> '{{}}'")
-                }
-                Kind::Bool | Kind::Bytes | Kind::Date | Kind::Time => name,
-                Kind::Timestamp | Kind::TimestampTz => name,
-                _ => format!("{name}::text"),
-            }
-        })
-        .collect();
-    format!(
-        "SELECT {} FROM ONLY {}",
-        columns.join(", "),
-        qualified(tenant, &table.name)
-    )
+    let from = format!("ONLY {}", qualified(tenant, &table.name));
+    archive::select(table, &from, double_quoted, |c, name| match c.kind {
+        Kind::Int => format!("{name}::int8"),
+        Kind::Float => format!("{name}::float8"),
+        // Dates and times as they are sent (binary: days or microseconds), printed here;
+        // `timetz` (a time and an offset) as `to_json` prints it.
+        Kind::Time if c.declared.starts_with("time with time zone") => {
+            format!("to_json({name}) #>> '{{}}'")
+        }
+        Kind::Bool | Kind::Bytes | Kind::Date | Kind::Time => name,
+        Kind::Timestamp | Kind::TimestampTz => name,
+        _ => format!("{name}::text"),
+    })
 }
 
 /// Days from 1970-01-01 to PostgreSQL's epoch, 2000-01-01.
@@ -172,36 +154,33 @@ fn iso_timestamp(micros: i64, offset: &str) -> String {
     }
 }
 
-fn decode(row: &PgRow, table: &Shape) -> Result<Vec<Value>, Error> {
-    let mut values = Vec::with_capacity(table.columns.len());
-    for (i, c) in table.columns.iter().enumerate() {
-        let value = match c.kind {
-            Kind::Int => row.try_get::<Option<i64>, _>(i)?.map(Value::Int),
-            Kind::Float => row.try_get::<Option<f64>, _>(i)?.map(Value::Float),
-            Kind::Bool => row.try_get::<Option<bool>, _>(i)?.map(Value::Bool),
-            Kind::Bytes => row.try_get::<Option<Vec<u8>>, _>(i)?.map(Value::Bytes),
-            Kind::Time if c.declared.starts_with("time with time zone") => {
-                row.try_get::<Option<String>, _>(i)?.map(Value::Text)
-            }
-            // The binary forms (sqlx's extended protocol): days or microseconds since
-            // 2000-01-01, microseconds since midnight.
-            Kind::Date => row
-                .try_get_unchecked::<Option<i32>, _>(i)?
-                .map(|d| Value::Text(iso_date(d))),
-            Kind::Time => row
-                .try_get_unchecked::<Option<i64>, _>(i)?
-                .map(|t| Value::Text(iso_time(t))),
-            Kind::Timestamp => row
-                .try_get_unchecked::<Option<i64>, _>(i)?
-                .map(|t| Value::Text(iso_timestamp(t, ""))),
-            Kind::TimestampTz => row
-                .try_get_unchecked::<Option<i64>, _>(i)?
-                .map(|t| Value::Text(iso_timestamp(t, "+00:00"))),
-            _ => row.try_get::<Option<String>, _>(i)?.map(Value::Text),
-        };
-        values.push(value.unwrap_or(Value::Null));
-    }
-    Ok(values)
+/// The value of column `c`, at `i` in `row`.
+fn decode(row: &PgRow, i: usize, c: &Column) -> Result<Value, Error> {
+    let value = match c.kind {
+        Kind::Int => row.try_get::<Option<i64>, _>(i)?.map(Value::Int),
+        Kind::Float => row.try_get::<Option<f64>, _>(i)?.map(Value::Float),
+        Kind::Bool => row.try_get::<Option<bool>, _>(i)?.map(Value::Bool),
+        Kind::Bytes => row.try_get::<Option<Vec<u8>>, _>(i)?.map(Value::Bytes),
+        Kind::Time if c.declared.starts_with("time with time zone") => {
+            row.try_get::<Option<String>, _>(i)?.map(Value::Text)
+        }
+        // The binary forms (sqlx's extended protocol): days or microseconds since
+        // 2000-01-01, microseconds since midnight.
+        Kind::Date => row
+            .try_get_unchecked::<Option<i32>, _>(i)?
+            .map(|d| Value::Text(iso_date(d))),
+        Kind::Time => row
+            .try_get_unchecked::<Option<i64>, _>(i)?
+            .map(|t| Value::Text(iso_time(t))),
+        Kind::Timestamp => row
+            .try_get_unchecked::<Option<i64>, _>(i)?
+            .map(|t| Value::Text(iso_timestamp(t, ""))),
+        Kind::TimestampTz => row
+            .try_get_unchecked::<Option<i64>, _>(i)?
+            .map(|t| Value::Text(iso_timestamp(t, "+00:00"))),
+        _ => row.try_get::<Option<String>, _>(i)?.map(Value::Text),
+    };
+    Ok(value.unwrap_or(Value::Null))
 }
 
 /// Each index of a schema's tables and each constraint an index serves or a foreign key, as
@@ -232,11 +211,8 @@ pub(crate) async fn defer_indexes(
     persistent: bool,
     tenant: &Tenant,
 ) -> Result<Vec<String>, Error> {
-    let rows: Vec<(String, String, String, i32, bool)> = sqlx::query_as(DEFERRABLE)
-        .persistent(persistent)
-        .bind(tenant.as_str())
-        .fetch_all(&mut *conn)
-        .await?;
+    let rows: Vec<(String, String, String, i32, bool)> =
+        schema_rows(conn, persistent, DEFERRABLE, tenant).await?;
     let mut drop = String::new();
     let mut remake = Vec::new();
     for (table, name, definition, _, constraint) in rows {
@@ -263,11 +239,8 @@ async fn triggered(
     persistent: bool,
     tenant: &Tenant,
 ) -> Result<Vec<String>, Error> {
-    Ok(sqlx::query_scalar(TRIGGERED)
-        .persistent(persistent)
-        .bind(tenant.as_str())
-        .fetch_all(&mut *conn)
-        .await?)
+    let tables: Vec<(String,)> = schema_rows(conn, persistent, TRIGGERED, tenant).await?;
+    Ok(tables.into_iter().map(|(table,)| table).collect())
 }
 
 /// Appends `text` to `out` escaped for `COPY`'s text format.
@@ -365,7 +338,7 @@ impl Port<Postgres> for PgStore {
         let rows = sqlx::query(AssertSqlSafe(select(from.tenant, from.table)))
             .persistent(self.persistent())
             .fetch(op.conn());
-        archive::decoded(rows, move |row| decode(row, from.table))
+        archive::decoded(rows, from.table, decode)
     }
 
     /// Empties `tenant`'s tables (what its migrations wrote), turns their own triggers off for
@@ -432,11 +405,8 @@ impl Port<Postgres> for PgStore {
             let target = qualified(tenant, &table);
             batch.push_str(&format!("ALTER TABLE {target} ENABLE TRIGGER USER;\n"));
         }
-        let owned: Vec<(String, String, String)> = sqlx::query_as(OWNED_SEQUENCES)
-            .persistent(persistent)
-            .bind(tenant.as_str())
-            .fetch_all(&mut *conn)
-            .await?;
+        let owned: Vec<(String, String, String)> =
+            schema_rows(conn, persistent, OWNED_SEQUENCES, tenant).await?;
         // Only ever forward: the migrations may have moved the sequence past the imported keys,
         // and on Citus a distributed schema's sequence counts in its node's own range (the
         // statement runs there, whole, so the comparison is with that range).

@@ -1,7 +1,10 @@
-//! Sending the lifecycle's statements: their arguments, and one statement on a pool.
+//! Sending the lifecycle's statements: their arguments, one statement on a pool, and the
+//! catalog queries about one schema.
 
-use sqlx::postgres::{PgArguments, PgRow};
-use sqlx::AssertSqlSafe;
+use sqlx::postgres::{PgArguments, PgConnection, PgRow};
+use sqlx::{AssertSqlSafe, FromRow};
+
+use crate::tenant::Tenant;
 
 /// Builds the arguments of a lifecycle statement.
 macro_rules! args {
@@ -30,4 +33,22 @@ pub(crate) async fn pool_rows(
     let rows = query.fetch_all(&mut *tx).await?;
     tx.commit().await?;
     Ok(rows)
+}
+
+/// The rows of catalog query `sql` about `schema` (its `$1`) on `conn`, decoded as `T`:
+/// prepared and kept if `persistent` (not behind PgBouncer).
+pub(crate) async fn schema_rows<T>(
+    conn: &mut PgConnection,
+    persistent: bool,
+    sql: &'static str,
+    schema: &Tenant,
+) -> Result<Vec<T>, sqlx::Error>
+where
+    T: for<'r> FromRow<'r, PgRow> + Send + Unpin,
+{
+    sqlx::query_as(sql)
+        .persistent(persistent)
+        .bind(schema.as_str())
+        .fetch_all(conn)
+        .await
 }

@@ -76,29 +76,26 @@ pub(crate) async fn shapes(conn: &mut SqliteConnection) -> Result<Vec<Shape>, Er
     Ok(archive::shapes(columns, references))
 }
 
-fn decode(row: &SqliteRow, table: &Shape) -> Result<Vec<Value>, Error> {
-    let mut values = Vec::with_capacity(table.columns.len());
-    for (i, c) in table.columns.iter().enumerate() {
-        let raw = row.try_get_raw(i)?;
-        let stored = if raw.is_null() {
-            Value::Null
-        } else {
-            // The type the value is stored as (SQLite's storage class), not the declared one.
-            let class = raw.type_info().name().to_owned();
-            match class.as_str() {
-                "INTEGER" | "BOOLEAN" => Value::Int(row.try_get_unchecked(i)?),
-                "REAL" => Value::Float(row.try_get_unchecked(i)?),
-                "BLOB" => Value::Bytes(row.try_get_unchecked(i)?),
-                _ => Value::Text(row.try_get_unchecked(i)?),
-            }
-        };
-        let value = canonical(c.kind, stored).map_err(|problem| Error::Unsupported {
-            operation: "export",
-            reason: format!("column {:?} of table {:?}: {problem}", c.name, table.name),
-        })?;
-        values.push(value);
-    }
-    Ok(values)
+/// The value of column `c` of `table`, at `i` in `row`: read as the type it is stored as,
+/// then made canonical for the column's kind.
+fn decode(row: &SqliteRow, i: usize, c: &Column, table: &Shape) -> Result<Value, Error> {
+    let raw = row.try_get_raw(i)?;
+    let stored = if raw.is_null() {
+        Value::Null
+    } else {
+        // The type the value is stored as (SQLite's storage class), not the declared one.
+        let class = raw.type_info().name().to_owned();
+        match class.as_str() {
+            "INTEGER" | "BOOLEAN" => Value::Int(row.try_get_unchecked(i)?),
+            "REAL" => Value::Float(row.try_get_unchecked(i)?),
+            "BLOB" => Value::Bytes(row.try_get_unchecked(i)?),
+            _ => Value::Text(row.try_get_unchecked(i)?),
+        }
+    };
+    canonical(c.kind, stored).map_err(|problem| Error::Unsupported {
+        operation: "export",
+        reason: format!("column {:?} of table {:?}: {problem}", c.name, table.name),
+    })
 }
 
 /// The refusal of a NaN for column `c` of `table`: SQLite stores a bound NaN as `NULL`.
@@ -144,18 +141,10 @@ impl Port<Sqlite> for SqliteStore {
 
     fn read_rows<'a>(&'a self, op: &'a mut SqliteOp, from: Source<'a>) -> Rows<'a> {
         let table = from.table;
-        let columns: Vec<String> = table
-            .columns
-            .iter()
-            .map(|c| double_quoted(&c.name))
-            .collect();
-        let select = format!(
-            "SELECT {} FROM {}",
-            columns.join(", "),
-            double_quoted(&table.name)
-        );
+        let name = double_quoted(&table.name);
+        let select = archive::select(table, &name, double_quoted, |_, column| column);
         let rows = sqlx::query(AssertSqlSafe(select)).fetch(op.conn());
-        archive::decoded(rows, move |row| decode(row, table))
+        archive::decoded(rows, table, move |row, i, c| decode(row, i, c, table))
     }
 
     /// Refuses a file with triggers (they would fire on every imported row, and SQLite cannot

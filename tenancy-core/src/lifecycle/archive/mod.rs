@@ -143,6 +143,22 @@ pub struct Shape {
     pub references: Vec<String>,
 }
 
+/// `SELECT <each column of table, as `read` reads it by its name quoted with `quote`> FROM
+/// <from>`: what an export reads a table's rows with.
+pub(crate) fn select(
+    table: &Shape,
+    from: &str,
+    quote: fn(&str) -> String,
+    read: impl Fn(&Column, String) -> String,
+) -> String {
+    let columns: Vec<String> = table
+        .columns
+        .iter()
+        .map(|c| read(c, quote(&c.name)))
+        .collect();
+    format!("SELECT {} FROM {from}", columns.join(", "))
+}
+
 /// The tables made of `columns` (each with its table's name, in each table's column order) and
 /// `references` (a table and a table it references), referenced tables first: the order an
 /// export writes them and an import fills them in.
@@ -304,13 +320,18 @@ pub(crate) fn convert(from: Kind, to: Kind, value: Value) -> Result<Value, Strin
     }
 }
 
-/// A table's rows as a backend fetches them, each decoded into the archive's values.
+/// The rows of `table` as a backend fetches them, each value decoded into the archive's by
+/// `value` (given the row, the column's position in it and the column).
 pub(crate) fn decoded<'a, R: 'a>(
     rows: BoxStream<'a, Result<R, sqlx::Error>>,
-    decode: impl Fn(&R) -> Result<Vec<Value>, Error> + Send + 'a,
+    table: &'a Shape,
+    value: impl Fn(&R, usize, &Column) -> Result<Value, Error> + Send + 'a,
 ) -> BoxStream<'a, Result<Vec<Value>, Error>> {
     rows.map_err(Error::from)
-        .and_then(move |row| std::future::ready(decode(&row)))
+        .and_then(move |row| {
+            let columns = table.columns.iter().enumerate();
+            std::future::ready(columns.map(|(i, c)| value(&row, i, c)).collect())
+        })
         .boxed()
 }
 
