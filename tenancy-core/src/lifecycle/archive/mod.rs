@@ -329,8 +329,13 @@ pub(crate) fn decoded<'a, R: 'a>(
 ) -> BoxStream<'a, Result<Vec<Value>, Error>> {
     rows.map_err(Error::from)
         .and_then(move |row| {
-            let columns = table.columns.iter().enumerate();
-            std::future::ready(columns.map(|(i, c)| value(&row, i, c)).collect())
+            // Into a Vec of the row's length (collecting results grew one, row after row).
+            let mut values = Vec::with_capacity(table.columns.len());
+            let decoded = table.columns.iter().enumerate().try_for_each(|(i, c)| {
+                values.push(value(&row, i, c)?);
+                Ok(())
+            });
+            std::future::ready(decoded.map(|()| values))
         })
         .boxed()
 }
