@@ -11,7 +11,7 @@
 //!   on bound values ([`Backend::MAX_BIND_PARAMS`]);
 //! - **sending**: how one statement goes out on a connection ([`Backend::fetch_optional`] and
 //!   its siblings: PostgreSQL re-prepares a stale plan and serves PgBouncer), and how a write
-//!   returns the rows it stored ([`Backend::write`]: one statement with `RETURNING`, or
+//!   returns the rows it stored ([`Backend::insert_rows`]: one statement with `RETURNING`, or
 //!   MySQL's write and read back);
 //! - **errors**: which server errors mean a missing table or container, an existing container,
 //!   a unique violation or a lock timeout ([`Failure`]), and how they read; no error code
@@ -111,46 +111,65 @@ pub trait Backend: sqlx::Database + Scalars + sealed::Sealed {
         args: Self::Arguments,
     ) -> BoxStream<'s, Result<Self::Row, sqlx::Error>>;
 
-    /// Carries out `write` on its table of `about`'s tenant and returns the rows written, as
-    /// stored (generated columns filled), in order: an insert's rows, an update's row (none if
-    /// there is no stored row with its key), an upsert's rows (not those `do_nothing` kept).
-    /// All or none: one statement, or MySQL's rows each written and read back inside one
-    /// transaction.
+    /// Inserts `rows` into `table` of `about`'s tenant and returns them as stored (generated
+    /// columns filled), in order: all or none (one statement, or MySQL's rows each written and
+    /// read back inside one transaction).
     #[doc(hidden)]
-    fn write<'s>(
+    fn insert_rows<'s>(
         session: &'s mut Session<'_, Self>,
         about: About<'s>,
-        write: Write<'s, Self>,
+        table: &'static TableDef,
+        rows: &'s [&'s dyn BindColumn<Self>],
     ) -> impl Future<Output = Result<Vec<Self::Row>, Error>> + Send + 's {
-        // With `RETURNING`: one `INSERT`, `UPDATE` or `INSERT … ON CONFLICT` statement that
-        // returns what it wrote. One row comes back as one (sqlx's `fetch_optional`), without
-        // a row stream for it.
+        // With `RETURNING`: one `INSERT … RETURNING` statement. One row comes back as one
+        // (sqlx's `fetch_optional`), without a row stream for it.
         async move {
-            let (tenant, table) = (about.tenant, write.table);
-            let (statement, one) = match write.change {
-                Change::Insert(rows) => (
-                    statement::insert::<Self::Dialect, Self>(tenant, table, rows),
-                    rows.len() == 1,
-                ),
-                Change::Update(row, columns) => (
-                    statement::update::<Self::Dialect, Self>(tenant, table, row, columns),
-                    true,
-                ),
-                Change::Upsert(rows, conflict) => (
-                    statement::upsert::<Self::Dialect, Self>(
-                        tenant,
-                        table,
-                        rows,
-                        conflict.target_names,
-                        conflict.action,
-                    ),
-                    false,
-                ),
-            };
-            if one {
+            let statement = statement::insert::<Self::Dialect, Self>(about.tenant, table, rows);
+            if let [_] = rows {
                 let row = session.fetch_optional(about, &statement).await?;
                 return Ok(row.into_iter().collect());
             }
+            session.fetch_all(about, &statement).await
+        }
+    }
+
+    /// Writes `columns` of `row` to the stored row with its key and returns that row as
+    /// stored, or `None` if there is none.
+    #[doc(hidden)]
+    fn update_row<'s>(
+        session: &'s mut Session<'_, Self>,
+        about: About<'s>,
+        table: &'static TableDef,
+        row: &'s dyn BindColumn<Self>,
+        columns: &'s [usize],
+    ) -> impl Future<Output = Result<Option<Self::Row>, Error>> + Send + 's {
+        // With `RETURNING`: one `UPDATE … RETURNING` statement.
+        async move {
+            let statement =
+                statement::update::<Self::Dialect, Self>(about.tenant, table, row, columns);
+            session.fetch_optional(about, &statement).await
+        }
+    }
+
+    /// Inserts `rows`, and where one conflicts on `conflict`'s target, does its action instead;
+    /// returns the rows written as stored, in order (not those `do_nothing` kept).
+    #[doc(hidden)]
+    fn upsert_rows<'s>(
+        session: &'s mut Session<'_, Self>,
+        about: About<'s>,
+        table: &'static TableDef,
+        rows: &'s [&'s dyn BindColumn<Self>],
+        conflict: Conflict<'s>,
+    ) -> impl Future<Output = Result<Vec<Self::Row>, Error>> + Send + 's {
+        // With `RETURNING`: one `INSERT … ON CONFLICT … RETURNING` statement.
+        async move {
+            let statement = statement::upsert::<Self::Dialect, Self>(
+                about.tenant,
+                table,
+                rows,
+                conflict.target_names,
+                conflict.action,
+            );
             session.fetch_all(about, &statement).await
         }
     }
@@ -180,27 +199,6 @@ pub trait Backend: sqlx::Database + Scalars + sealed::Sealed {
 /// A function a [`Backend::fetch_each`] hands each row to.
 pub type Each<'w, B> =
     &'w mut (dyn FnMut(<B as sqlx::Database>::Row) -> Result<(), sqlx::Error> + Send);
-
-/// A write of rows to one table, as [`Backend::write`] carries it out.
-#[doc(hidden)]
-pub struct Write<'s, B: sqlx::Database> {
-    /// The table written.
-    pub(crate) table: &'static TableDef,
-    /// What is written to it.
-    pub(crate) change: Change<'s, B>,
-}
-
-/// What a [`Write`] does to its table.
-#[doc(hidden)]
-pub enum Change<'s, B: sqlx::Database> {
-    /// Inserts these rows.
-    Insert(&'s [&'s dyn BindColumn<B>]),
-    /// Writes these columns (indexes) of the row to the stored row with its key.
-    Update(&'s dyn BindColumn<B>, &'s [usize]),
-    /// Inserts these rows, and where one conflicts on the conflict's target, does its action
-    /// instead.
-    Upsert(&'s [&'s dyn BindColumn<B>], Conflict<'s>),
-}
 
 /// An upsert's conflict target (column indexes and names) and what it does on a conflict.
 #[derive(Debug, Clone, Copy)]

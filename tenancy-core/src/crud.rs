@@ -1,13 +1,13 @@
 //! The operations on records of a model: insert (one or many), find, update, partial update
 //! and delete, and the stream of a query's records. Generic over the model; the derive
 //! generates none of this. How a write returns the stored row is the backend's
-//! ([`Backend::write`]); the helpers for backends that have `RETURNING` are here.
+//! ([`Backend::insert_rows`]); the helpers for backends that have `RETURNING` are here.
 
 use futures_util::stream::BoxStream;
 use futures_util::{FutureExt, StreamExt};
 use sqlx::Database;
 
-use crate::backend::{from_db, About, Backend, Change, Conflict, Write};
+use crate::backend::{from_db, About, Backend, Conflict};
 use crate::changeset::Changeset;
 use crate::error::Error;
 use crate::exec::{self, Executor};
@@ -95,11 +95,7 @@ where
     let about = about::<M>("insert", record.tenant());
     let mut session = exec::session(executor, about).await?;
     let row: [&dyn BindColumn<M::Backend>; 1] = [record.value()];
-    let write = Write {
-        table: &M::TABLE,
-        change: Change::Insert(&row),
-    };
-    let mut stored = M::Backend::write(&mut session, about, write).await?;
+    let mut stored = M::Backend::insert_rows(&mut session, about, &M::TABLE, &row).await?;
     let row = stored.pop().ok_or(sqlx::Error::RowNotFound)?;
     record.set_loaded(M::from_row(&row)?);
     Ok(())
@@ -121,11 +117,7 @@ where
     let about = about::<M>("insert", &tenant);
     let mut session = exec::session(executor, about).await?;
     let rows = rows(&models);
-    let write = Write {
-        table: &M::TABLE,
-        change: Change::Insert(&rows),
-    };
-    let stored = M::Backend::write(&mut session, about, write).await?;
+    let stored = M::Backend::insert_rows(&mut session, about, &M::TABLE, &rows).await?;
     decode_all(&tenant, stored)
 }
 
@@ -165,11 +157,7 @@ where
     let about = about::<M>("insert", &tenant);
     let mut session = exec::session(executor, about).await?;
     let rows = rows(&models);
-    let write = Write {
-        table: &M::TABLE,
-        change: Change::Upsert(&rows, conflict),
-    };
-    let stored = M::Backend::write(&mut session, about, write).await?;
+    let stored = M::Backend::upsert_rows(&mut session, about, &M::TABLE, &rows, conflict).await?;
     decode_all(&tenant, stored)
 }
 
@@ -205,13 +193,8 @@ impl<M: Model> Record<M> {
         }
         let about = about::<M>("update", self.tenant());
         let mut session = exec::session(executor, about).await?;
-        let write = Write {
-            table: &M::TABLE,
-            change: Change::Update(self.value(), columns),
-        };
-        let row = M::Backend::write(&mut session, about, write)
+        let row = M::Backend::update_row(&mut session, about, &M::TABLE, self.value(), columns)
             .await?
-            .pop()
             .ok_or_else(|| Error::NotFound {
                 tenant: self.tenant().clone(),
                 table: M::TABLE.name,

@@ -11,11 +11,12 @@ use super::store::MySqlStore;
 use super::write;
 use super::MySqlDialect;
 use crate::backend::{
-    errors_module_hooks, plain_sending, About, Backend, Session, SharedPool, Write,
+    errors_module_hooks, plain_sending, About, Backend, Conflict, Session, SharedPool,
 };
 use crate::error::Error;
+use crate::table::TableDef;
 use crate::tenant::Tenant;
-use crate::value::scalars;
+use crate::value::{scalars, BindColumn};
 
 scalars!(MySql, branch = i64);
 crate::exec::connection_executor!(MySqlConnection, MySql);
@@ -33,12 +34,33 @@ impl Backend for MySql {
 
     plain_sending!();
 
-    fn write<'s>(
+    fn insert_rows<'s>(
         session: &'s mut Session<'_, Self>,
         about: About<'s>,
-        write: Write<'s, Self>,
+        table: &'static TableDef,
+        rows: &'s [&'s dyn BindColumn<Self>],
     ) -> impl std::future::Future<Output = Result<Vec<MySqlRow>, Error>> + Send + 's {
-        write::write(session, about, write)
+        write::insert_rows(session, about, table, rows)
+    }
+
+    fn update_row<'s>(
+        session: &'s mut Session<'_, Self>,
+        about: About<'s>,
+        table: &'static TableDef,
+        row: &'s dyn BindColumn<Self>,
+        columns: &'s [usize],
+    ) -> impl std::future::Future<Output = Result<Option<MySqlRow>, Error>> + Send + 's {
+        write::update_row(session, about, table, row, columns)
+    }
+
+    fn upsert_rows<'s>(
+        session: &'s mut Session<'_, Self>,
+        about: About<'s>,
+        table: &'static TableDef,
+        rows: &'s [&'s dyn BindColumn<Self>],
+        conflict: Conflict<'s>,
+    ) -> impl std::future::Future<Output = Result<Vec<MySqlRow>, Error>> + Send + 's {
+        write::upsert_rows(session, about, table, rows, conflict)
     }
 
     fn first_without_table<'a>(

@@ -10,7 +10,7 @@ use sqlx::mysql::MySqlRow;
 use sqlx::{Connection, MySql};
 
 use super::MySqlDialect;
-use crate::backend::{About, Change, Conflict, Session, Write};
+use crate::backend::{About, Conflict, Session};
 use crate::error::Error;
 use crate::statement::{self, OnConflictAction, Sql, Statement, Value};
 use crate::table::TableDef;
@@ -51,24 +51,6 @@ async fn read_back(
         .await
 }
 
-/// [`Backend::write`](crate::backend::Backend::write) on MySQL: each row written, then read
-/// back.
-pub(super) async fn write(
-    session: &mut Session<'_, MySql>,
-    about: About<'_>,
-    write: Write<'_, MySql>,
-) -> Result<Vec<MySqlRow>, Error> {
-    let table = write.table;
-    match write.change {
-        Change::Insert(rows) => insert_rows(session, about, table, rows).await,
-        Change::Update(row, columns) => {
-            let row = update_row(session, about, table, row, columns).await?;
-            Ok(row.into_iter().collect())
-        }
-        Change::Upsert(rows, conflict) => upsert_rows(session, about, table, rows, conflict).await,
-    }
-}
-
 /// Inserts one row and reads it back.
 async fn insert_one(
     session: &mut Session<'_, MySql>,
@@ -99,9 +81,9 @@ async fn in_transaction<T>(
     Ok(written)
 }
 
-/// Inserts `rows`: one row inserted and read back; several, each so, inside one
-/// transaction.
-async fn insert_rows(
+/// [`Backend::insert_rows`](crate::backend::Backend::insert_rows): one row inserted and read
+/// back; several, each so, inside one transaction.
+pub(super) async fn insert_rows(
     session: &mut Session<'_, MySql>,
     about: About<'_>,
     table: &TableDef,
@@ -120,9 +102,9 @@ async fn insert_rows(
     .await
 }
 
-/// Updates `columns` of `row`: the update, then the row read back by its key (`None` if it
-/// is gone).
-async fn update_row(
+/// [`Backend::update_row`](crate::backend::Backend::update_row): the update, then the row read
+/// back by its key (`None` if it is gone).
+pub(super) async fn update_row(
     session: &mut Session<'_, MySql>,
     about: About<'_>,
     table: &TableDef,
@@ -134,11 +116,12 @@ async fn update_row(
     read_back(session, about, table, row, false).await
 }
 
-/// Upserts `rows`: each row written, then read back by its conflict target, all inside one
-/// transaction. `ON DUPLICATE KEY UPDATE` cannot tell a kept row from an inserted one (sqlx
-/// counts found rows), so `do_nothing` reads the target first with `FOR UPDATE` (which also
-/// locks the key's gap against a concurrent insert) and inserts only if absent.
-async fn upsert_rows(
+/// [`Backend::upsert_rows`](crate::backend::Backend::upsert_rows): each row written, then read
+/// back by its conflict target, all inside one transaction. `ON DUPLICATE KEY UPDATE` cannot
+/// tell a kept row from an inserted one (sqlx counts found rows), so `do_nothing` reads the
+/// target first with `FOR UPDATE` (which also locks the key's gap against a concurrent insert)
+/// and inserts only if absent.
+pub(super) async fn upsert_rows(
     session: &mut Session<'_, MySql>,
     about: About<'_>,
     table: &TableDef,
