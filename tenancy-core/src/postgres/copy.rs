@@ -12,20 +12,21 @@ use crate::lifecycle::copy::referenced_first;
 use crate::tenant::Tenant;
 
 /// Each ordinary table of a schema (partitions included, their parents hold no rows): its
-/// columns a copy writes (generated ones are computed again), for each of them the name of its
-/// type if the type belongs to the schema (an enum, a domain, a composite or an array of one:
-/// `''` otherwise), the tables of the schema it references, and whether it has triggers of its
-/// own.
+/// columns a copy writes (generated ones are computed again) and, for each of them, the name
+/// of its type if the type belongs to the schema (an enum, a domain, a composite or an array
+/// of one; `NULL` otherwise), both from one walk of the columns so they stay aligned; the
+/// tables of the schema it references, and whether it has triggers of its own.
 const TABLES: &str = "SELECT c.relname::text, \
-     ARRAY(SELECT a.attname::text FROM pg_attribute a WHERE a.attrelid = c.oid \
-           AND a.attnum > 0 AND NOT a.attisdropped AND a.attgenerated = '' ORDER BY a.attnum), \
-     ARRAY(SELECT CASE WHEN ty.typnamespace = c.relnamespace THEN ty.typname::text ELSE '' END \
-           FROM pg_attribute a JOIN pg_type ty ON ty.oid = a.atttypid WHERE a.attrelid = c.oid \
-           AND a.attnum > 0 AND NOT a.attisdropped AND a.attgenerated = '' ORDER BY a.attnum), \
+     COALESCE(cols.names, '{}'), COALESCE(cols.own_types, '{}'), \
      ARRAY(SELECT p.relname::text FROM pg_constraint f JOIN pg_class p ON p.oid = f.confrelid \
            WHERE f.conrelid = c.oid AND f.contype = 'f' AND p.relnamespace = c.relnamespace), \
      EXISTS (SELECT 1 FROM pg_trigger t WHERE t.tgrelid = c.oid AND NOT t.tgisinternal) \
      FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
+     CROSS JOIN LATERAL (SELECT array_agg(a.attname::text ORDER BY a.attnum) AS names, \
+           array_agg(CASE WHEN ty.typnamespace = c.relnamespace THEN ty.typname::text END \
+                     ORDER BY a.attnum) AS own_types \
+           FROM pg_attribute a JOIN pg_type ty ON ty.oid = a.atttypid WHERE a.attrelid = c.oid \
+           AND a.attnum > 0 AND NOT a.attisdropped AND a.attgenerated = '') cols \
      WHERE n.nspname = $1 AND c.relkind = 'r' ORDER BY 1";
 
 /// The sequences of a schema (those of `serial` and identity columns included).
@@ -59,17 +60,14 @@ pub(crate) async fn copy_rows(
     to: &Tenant,
     defer: bool,
 ) -> Result<(), Error> {
-    type Row = (String, Vec<String>, Vec<String>, Vec<String>, bool);
+    type Row = (String, Vec<String>, Vec<Option<String>>, Vec<String>, bool);
     let rows: Vec<Row> = schema_rows(conn, persistent, TABLES, from).await?;
     let tables = rows
         .into_iter()
         .map(|(name, columns, own_types, references, triggers)| Table {
             name,
             columns,
-            own_types: own_types
-                .into_iter()
-                .map(|t| Some(t).filter(|t| !t.is_empty()))
-                .collect(),
+            own_types,
             references,
             triggers,
         })
