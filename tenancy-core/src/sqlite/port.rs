@@ -98,25 +98,13 @@ fn decode(row: &SqliteRow, i: usize, c: &Column, table: &Shape) -> Result<Value,
     })
 }
 
-/// The refusal of a NaN for column `c` of `table`: SQLite stores a bound NaN as `NULL`.
-fn nan_refused(table: &Shape, c: &Column) -> Error {
+/// The refusal of a value of column `c` of `table` that SQLite would not keep as it is
+/// (`holds`: the value and what SQLite would make of it).
+fn refused(table: &Shape, c: &Column, holds: &str) -> Error {
     Error::Unsupported {
         operation: "import",
         reason: format!(
-            "column {:?} of table {:?} holds NaN, which SQLite stores as NULL; nothing was created",
-            c.name, table.name
-        ),
-    }
-}
-
-/// The refusal of a date or timestamp for column `c` of `table` that SQLite's readers cannot
-/// parse: one before year 1 (PostgreSQL's `… BC`) or an `infinity`.
-fn calendar_refused(table: &Shape, c: &Column, value: &str) -> Error {
-    Error::Unsupported {
-        operation: "import",
-        reason: format!(
-            "column {:?} of table {:?} holds {value:?}, which is no date SQLite's readers take \
-             (years 0001 to 9999 only); nothing was created",
+            "column {:?} of table {:?} holds {holds}; nothing was created",
             c.name, table.name
         ),
     }
@@ -184,11 +172,16 @@ impl Port<Sqlite> for SqliteStore {
                         ),
                     })?)
                 }
-                (_, Value::Float(f)) if f.is_nan() => return Err(nan_refused(table, c)),
+                (_, Value::Float(f)) if f.is_nan() => {
+                    return Err(refused(table, c, "NaN, which SQLite stores as NULL"))
+                }
                 (Kind::Date | Kind::Timestamp | Kind::TimestampTz, Value::Text(t))
                     if !calendar_date(t) =>
                 {
-                    return Err(calendar_refused(table, c, t))
+                    let holds = format!(
+                        "{t:?}, which is no date SQLite's readers take (years 0001 to 9999 only)"
+                    );
+                    return Err(refused(table, c, &holds));
                 }
                 (_, v) => v.clone(),
             })
