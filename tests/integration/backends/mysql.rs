@@ -311,16 +311,10 @@ async fn a_clone_or_import_into_a_database_holding_triggers_is_refused_and_leave
         .await
         .unwrap();
     let to = tenancy_testdb::unique_name("to");
-    let err = l.tenants.clone_tenant(&tpl, &to).await.unwrap_err();
-    match &err {
-        Error::Unsupported {
-            operation: "clone",
-            reason,
-        } => {
-            assert!(reason.contains("1 trigger"), "{reason}")
-        }
-        other => panic!("expected Error::Unsupported, got {other:?}"),
-    }
+    assert_err!(
+        l.tenants.clone_tenant(&tpl, &to).await,
+        Error::Unsupported { operation: "clone", ref reason } if reason.contains("1 trigger")
+    );
     assert!(!container_exists(&pool, &to).await);
     assert_eq!(registry_rows(&pool, &l.registry, &to).await, 0);
     assert!(!l.tenants.exists(&to).await.unwrap());
@@ -328,14 +322,10 @@ async fn a_clone_or_import_into_a_database_holding_triggers_is_refused_and_leave
     // An import into such a database is refused alike (it exports fine).
     let mut archive = Vec::new();
     l.tenants.export(&tpl, &mut archive).await.unwrap();
-    let err = l.tenants.import(&archive[..], &to).await.unwrap_err();
-    match &err {
-        Error::Unsupported {
-            operation: "import",
-            reason,
-        } => assert!(reason.contains("1 trigger"), "{reason}"),
-        other => panic!("expected Error::Unsupported, got {other:?}"),
-    }
+    assert_err!(
+        l.tenants.import(&archive[..], &to).await,
+        Error::Unsupported { operation: "import", ref reason } if reason.contains("1 trigger")
+    );
     assert!(!container_exists(&pool, &to).await);
     assert_eq!(registry_rows(&pool, &l.registry, &to).await, 0);
 }

@@ -803,13 +803,10 @@ async fn an_import_into_a_file_holding_triggers_is_refused_and_leaves_nothing() 
     let mut archive = Vec::new();
     l.tenants.export(&src, &mut archive).await.unwrap();
     let to = tenancy_testdb::unique_name("to");
-    match l.tenants.import(&archive[..], &to).await.unwrap_err() {
-        Error::Unsupported {
-            operation: "import",
-            reason,
-        } => assert!(reason.contains("1 trigger"), "{reason}"),
-        other => panic!("expected Error::Unsupported, got {other:?}"),
-    }
+    assert_err!(
+        l.tenants.import(&archive[..], &to).await,
+        Error::Unsupported { operation: "import", ref reason } if reason.contains("1 trigger")
+    );
     assert!(!container_exists(&pool, &to).await);
     assert_eq!(registry_rows(&pool, &l.registry, &to).await, 0);
 }
