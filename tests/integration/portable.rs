@@ -217,7 +217,7 @@ async fn a_type_that_cannot_map_is_refused_before_anything_is_written() {
 }
 
 #[tokio::test]
-async fn postgresql_types_survive_a_round_trip() {
+async fn postgresql_types_survive_a_round_trip_and_a_clone() {
     let pg = crate::support::pool().await;
     let ddl = "CREATE TYPE mood AS ENUM ('on', 'off');
         CREATE TABLE things (
