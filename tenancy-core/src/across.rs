@@ -235,6 +235,10 @@ async fn explain<M: Model>(
     batch: &[Tenant],
     err: sqlx::Error,
 ) -> Error {
+    if crate::statement::Refusal::of(&err).is_some() {
+        let tenant = batch.iter().find(|t| t.is_row_level()).unwrap_or(&batch[0]);
+        return from_db::<M::Backend>(err, tenant, M::TABLE.name);
+    }
     if !M::Backend::failure(&err).is_some_and(|f| f.is_missing()) {
         return err.into();
     }

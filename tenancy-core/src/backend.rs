@@ -329,11 +329,13 @@ impl<'c, B: Backend> Session<'c, B> {
     /// Refuses a statement for `tenant` on a session bound to another tenant.
     pub(crate) fn check(&self, tenant: &Tenant, table: &'static str) -> Result<(), Error> {
         match self.bound() {
-            Some(bound) if bound != tenant => Err(Error::ExecutorMismatch {
-                table,
-                executor: bound.clone(),
-                requested: tenant.clone(),
-            }),
+            Some(bound) if bound.container() != tenant.container() => {
+                Err(Error::ExecutorMismatch {
+                    table,
+                    executor: bound.clone(),
+                    requested: tenant.clone(),
+                })
+            }
             _ => Ok(()),
         }
     }
@@ -462,6 +464,13 @@ pub(crate) fn container_missing<B: Backend>(tenant: &Tenant) -> Error {
 /// relation or schema becomes [`Error::UnknownTenant`] instead of a raw
 /// "relation does not exist".
 pub(crate) fn from_db<B: Backend>(err: sqlx::Error, tenant: &Tenant, table: &'static str) -> Error {
+    if let Some(refusal) = crate::statement::Refusal::of(&err) {
+        return Error::NotRowLevel {
+            tenant: tenant.clone(),
+            table: refusal.table,
+            reason: refusal.reason,
+        };
+    }
     if B::failure(&err).is_some_and(|f| f.is_missing()) {
         Error::UnknownTenant {
             tenant: tenant.clone(),

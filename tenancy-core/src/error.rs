@@ -40,6 +40,19 @@ pub enum Error {
         requested: Tenant,
     },
 
+    /// A statement for a row-level tenant ([`Tenant::rows_in`]) names a table it cannot keep to
+    /// that tenant's rows: the table of a model without `#[tenancy(tenant_column = "...")]`,
+    /// or a table in a raw statement. Nothing was sent.
+    #[error("tenant \"{tenant}\" keeps its rows in the tables of \"{}\", and a statement on table {table:?} cannot keep to them: {reason}", tenant.container())]
+    NotRowLevel {
+        /// The row-level tenant.
+        tenant: Tenant,
+        /// The table that has no tenant column (or the raw statement's first table).
+        table: &'static str,
+        /// Why, naming what to change.
+        reason: &'static str,
+    },
+
     /// A statement for one tenant was given an executor that belongs to another: a
     /// [`TenantPool`](crate::TenantPool) (or its transaction) serves its own tenant only. Nothing
     /// was sent.

@@ -259,7 +259,7 @@ impl<M: Model> Query<M> {
         let statement = select
             .arguments()
             .map(|args| (select.sql().to_owned(), args))
-            .map_err(Error::from);
+            .map_err(|e| crate::backend::from_db::<M::Backend>(e, &self.tenant, M::TABLE.name));
         drop(select);
         crud::stream(executor, self.tenant, "select", M::TABLE.name, statement)
     }

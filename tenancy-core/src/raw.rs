@@ -206,9 +206,12 @@ impl<B: Backend> Raw<B> {
         E: Executor<'c, Backend = B> + 'c,
     {
         let raw = self.table::<M>();
-        let statement = raw
-            .statement(tenant)
-            .and_then(|statement| Ok((statement.sql().to_owned(), statement.arguments()?)));
+        let statement = raw.statement(tenant).and_then(|statement| {
+            let args = statement
+                .arguments()
+                .map_err(|e| crate::backend::from_db::<B>(e, tenant, raw.table_name()))?;
+            Ok((statement.sql().to_owned(), args))
+        });
         crud::stream(executor, tenant.clone(), "raw", raw.table_name(), statement)
     }
 }

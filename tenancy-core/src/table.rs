@@ -57,6 +57,11 @@ pub struct TableDef {
     /// lives in for every tenant, which every statement names instead of a tenant's. `None` for
     /// a tenant table.
     pub schema: Option<&'static str>,
+    /// The column that holds each row's tenant (`#[tenancy(tenant_column = "tenant_id")]`):
+    /// every statement on the table filters by it and every insert sets it, so the table can
+    /// hold the rows of several tenants ([`Tenant::rows_in`](crate::Tenant::rows_in)). Not a
+    /// field of the model. `None`: the table holds one tenant's rows.
+    pub tenant_column: Option<&'static str>,
 }
 
 impl TableDef {

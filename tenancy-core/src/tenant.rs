@@ -59,21 +59,58 @@ pub const RESERVED_PREFIX: &str = "pg_";
 /// assert!(Tenant::new("Acme").is_err());
 /// # Ok::<(), tenancy_core::InvalidTenantName>(())
 /// ```
-#[derive(Clone, Eq, PartialOrd, Ord)]
-pub struct Tenant(Arc<str>);
+///
+/// # Row-level tenants
+///
+/// A tenant's rows are in its own container by default. [`Tenant::rows_in`] gives a tenant
+/// whose rows are instead in another tenant's container, in the tables of models declared
+/// with `#[tenancy(tenant_column = "tenant_id")]`: every statement on such a table names the
+/// container's table, filters by the tenant column and sets it on insert. A tenant is its
+/// name: two `Tenant`s of one name compare equal wherever their rows are.
+#[derive(Clone)]
+pub struct Tenant(Arc<Placed>);
+
+/// A tenant's name and, for a row-level tenant, the container its rows are in. Behind one
+/// pointer, so a `Tenant` (which every record and many errors carry) is one word.
+struct Placed {
+    name: Arc<str>,
+    container: Option<Arc<str>>,
+}
+
+impl Tenant {
+    fn placed(name: Arc<str>, container: Option<Arc<str>>) -> Self {
+        Tenant(Arc::new(Placed { name, container }))
+    }
+}
 
 /// By name; two clones of one tenant (every record a query returns shares its tenant's name)
 /// compare without reading it.
 impl PartialEq for Tenant {
     fn eq(&self, other: &Self) -> bool {
-        Arc::ptr_eq(&self.0, &other.0) || self.0 == other.0
+        Arc::ptr_eq(&self.0, &other.0) || self.0.name == other.0.name
+    }
+}
+
+impl Eq for Tenant {}
+
+/// By name, as [`PartialEq`] compares.
+impl PartialOrd for Tenant {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+/// By name, as [`PartialEq`] compares.
+impl Ord for Tenant {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.0.name.cmp(&other.0.name)
     }
 }
 
 /// By name, as [`PartialEq`] compares.
 impl std::hash::Hash for Tenant {
     fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
-        self.0.hash(state);
+        self.0.name.hash(state);
     }
 }
 
@@ -87,12 +124,77 @@ impl Tenant {
     /// as a tenant name (`public` is none); the derive checked it as an identifier, and it is
     /// only ever rendered quoted.
     pub(crate) fn shared(schema: &'static str) -> Self {
-        Tenant(Arc::from(schema))
+        Tenant::placed(Arc::from(schema), None)
+    }
+
+    /// This tenant with its rows in `container`'s container (a PostgreSQL schema, a MySQL
+    /// database, a SQLite file) rather than its own: a row-level tenant. Its statements name
+    /// `container`'s tables and carry this tenant's name in each model's tenant column
+    /// (`#[tenancy(tenant_column = "tenant_id")]`): they read, count, change and delete only
+    /// the rows whose column holds this name, and insert rows holding it. A statement on a
+    /// model without a tenant column is refused ([`Error::NotRowLevel`](crate::Error)), as is
+    /// a raw statement: neither could keep to the tenant's rows.
+    ///
+    /// `container` is a tenant like any other: created and migrated by
+    /// [`Tenants`](crate::Tenants), its tables made by the same migrations, each with the
+    /// tenant column. Rows of `container` itself (used as a tenant of its own) have no
+    /// filter; keep it for row-level tenants only.
+    ///
+    /// ```
+    /// use tenancy_core::Tenant;
+    ///
+    /// let free: Tenant = "free_tier".parse()?;
+    /// let acme = Tenant::new("acme")?.rows_in(&free);
+    /// assert_eq!(acme.as_str(), "acme");
+    /// assert_eq!(acme.container(), "free_tier");
+    /// assert!(acme.is_row_level());
+    /// assert_eq!(acme, Tenant::new("acme")?);
+    /// # Ok::<(), tenancy_core::InvalidTenantName>(())
+    /// ```
+    pub fn rows_in(&self, container: &Tenant) -> Tenant {
+        Tenant::placed(
+            Arc::clone(&self.0.name),
+            Some(Arc::clone(container.container_arc())),
+        )
+    }
+
+    /// The tenant with its rows in its own container (the name alone).
+    pub fn own(&self) -> Tenant {
+        Tenant::placed(Arc::clone(&self.0.name), None)
+    }
+
+    /// Whether the tenant's rows are in another tenant's container ([`Tenant::rows_in`]).
+    pub fn is_row_level(&self) -> bool {
+        self.0.container.is_some()
+    }
+
+    /// The name of the container that holds the tenant's rows: its own name, or for a
+    /// row-level tenant, the container's.
+    pub fn container(&self) -> &str {
+        self.0.container.as_deref().unwrap_or(&self.0.name)
+    }
+
+    /// The container as a tenant of its own (what a connection to it serves).
+    pub(crate) fn container_tenant(&self) -> Tenant {
+        match &self.0.container {
+            Some(container) => Tenant::placed(Arc::clone(container), None),
+            None => self.clone(),
+        }
+    }
+
+    /// The tenant's name, shared (a statement binds it in a tenant column).
+    pub(crate) fn name_arc(&self) -> &Arc<str> {
+        &self.0.name
+    }
+
+    /// The name of the container that holds the tenant's rows, shared.
+    pub(crate) fn container_arc(&self) -> &Arc<str> {
+        self.0.container.as_ref().unwrap_or(&self.0.name)
     }
 
     /// The bare schema name, e.g. `acme`.
     pub fn as_str(&self) -> &str {
-        &self.0
+        &self.0.name
     }
 
     /// The name as a quoted SQL identifier, e.g. `"acme"`.
@@ -100,31 +202,34 @@ impl Tenant {
     /// The naming rule admits no `"`, so no escaping is needed; quoting still keeps a future
     /// change of the rule from turning into an injection.
     pub fn quoted(&self) -> String {
-        crate::ident::double_quoted(&self.0)
+        crate::ident::double_quoted(&self.0.name)
     }
 }
 
 impl fmt::Display for Tenant {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
+        f.write_str(&self.0.name)
     }
 }
 
 impl fmt::Debug for Tenant {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "Tenant({:?})", &*self.0)
+        match &self.0.container {
+            Some(container) => write!(f, "Tenant({:?} in {:?})", &*self.0.name, &**container),
+            None => write!(f, "Tenant({:?})", &*self.0.name),
+        }
     }
 }
 
 impl AsRef<str> for Tenant {
     fn as_ref(&self) -> &str {
-        &self.0
+        &self.0.name
     }
 }
 
 impl Borrow<str> for Tenant {
     fn borrow(&self) -> &str {
-        &self.0
+        &self.0.name
     }
 }
 
@@ -153,7 +258,7 @@ impl TryFrom<String> for Tenant {
 #[cfg(feature = "serde")]
 impl serde::Serialize for Tenant {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.serialize_str(&self.0)
+        serializer.serialize_str(&self.0.name)
     }
 }
 
@@ -277,7 +382,7 @@ impl TenantNamePolicy {
     pub fn parse(&self, name: impl AsRef<str>) -> Result<Tenant, InvalidTenantName> {
         let name = name.as_ref();
         match self.check(name) {
-            Ok(()) => Ok(Tenant(Arc::from(name))),
+            Ok(()) => Ok(Tenant::placed(Arc::from(name), None)),
             Err(rule) => Err(InvalidTenantName {
                 name: name.chars().take(100).collect(),
                 rule,

@@ -46,6 +46,10 @@ pub trait Scalars: Database {
     #[doc(hidden)]
     fn bind_i64(args: &mut Self::Arguments, value: i64) -> Result<(), BoxDynError>;
 
+    /// Binds a string (a tenant's name in a tenant column).
+    #[doc(hidden)]
+    fn bind_str(args: &mut Self::Arguments, value: &str) -> Result<(), BoxDynError>;
+
     /// Reads column `index` of `row` as an `i64` (a count).
     #[doc(hidden)]
     fn get_i64(row: &Self::Row, index: usize) -> Result<i64, sqlx::Error>;
@@ -66,6 +70,13 @@ macro_rules! scalars {
             fn bind_i64(
                 args: &mut <Self as sqlx::Database>::Arguments,
                 value: i64,
+            ) -> Result<(), sqlx::error::BoxDynError> {
+                sqlx::Arguments::add(args, value)
+            }
+
+            fn bind_str(
+                args: &mut <Self as sqlx::Database>::Arguments,
+                value: &str,
             ) -> Result<(), sqlx::error::BoxDynError> {
                 sqlx::Arguments::add(args, value)
             }

@@ -13,7 +13,7 @@ use crate::ctxt::Ctxt;
 /// The attribute namespace: `#[tenancy(...)]`.
 const NAMESPACE: &str = "tenancy";
 
-const CONTAINER_KEYS: &[&str] = &["table", "rename_all", "backend", "shared"];
+const CONTAINER_KEYS: &[&str] = &["table", "rename_all", "backend", "shared", "tenant_column"];
 
 /// The backends a model can name, as written in `backend = "..."`.
 const BACKENDS: &[&str] = &["postgres", "mysql", "sqlite"];
@@ -58,6 +58,8 @@ pub struct Container {
     pub backend: Option<Backend>,
     /// `shared = "public"`: the table is in that one schema for every tenant.
     pub shared: Option<(Key, LitStr)>,
+    /// `tenant_column = "tenant_id"`: each row holds its tenant in that column.
+    pub tenant_column: Option<(Key, LitStr)>,
 }
 
 /// Attributes on a field.
@@ -137,6 +139,12 @@ impl Container {
                     let schema = string_value(cx, meta, "shared = \"public\"")?;
                     if let (Some(key), Some(schema)) = (seen.first(cx, meta, name), schema) {
                         container.shared = Some((key, schema));
+                    }
+                }
+                "tenant_column" => {
+                    let column = string_value(cx, meta, "tenant_column = \"tenant_id\"")?;
+                    if let (Some(key), Some(column)) = (seen.first(cx, meta, name), column) {
+                        container.tenant_column = Some((key, column));
                     }
                 }
                 "rename_all" => {

@@ -38,6 +38,35 @@ pub fn check(cx: &Ctxt, model: &Container) {
             );
         }
     }
+    if let Some((key, column)) = &model.attrs.tenant_column {
+        check_identifier(
+            cx,
+            mysql,
+            "tenant column name",
+            &column.value(),
+            column.to_token_stream(),
+            "#[tenancy(tenant_column = \"...\")]",
+        );
+        if model.attrs.shared.is_some() {
+            cx.error_spanned_by(
+                key,
+                "a shared model has no tenant column: its table holds rows every tenant reads; remove `tenant_column`, or `shared` to keep each tenant's rows apart",
+            );
+        }
+        if let Some(field) = model
+            .fields
+            .iter()
+            .find(|f| f.is_column() && f.column == column.value())
+        {
+            cx.error_spanned_by(
+                column,
+                format_args!(
+                    "the tenant column `{}` is also the column of field `{}`: tenancy sets the tenant column itself, so it is not a field; remove the field or #[tenancy(skip)] it",
+                    field.column, field.name
+                ),
+            );
+        }
+    }
     let mut primary_key: Option<&Field> = None;
     for (i, field) in model.fields.iter().enumerate() {
         check_skip(cx, field);

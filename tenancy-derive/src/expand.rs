@@ -85,7 +85,7 @@ fn stand_in(model: &Container) -> TokenStream {
                 impl ::tenancy::Model for #ident {
                     type Backend = #backend;
                     type Id = #id_ty;
-                    const TABLE: ::tenancy::TableDef = ::tenancy::TableDef { name: #table, columns: &[], schema: ::core::option::Option::None };
+                    const TABLE: ::tenancy::TableDef = ::tenancy::TableDef { name: #table, columns: &[], schema: ::core::option::Option::None, tenant_column: ::core::option::Option::None };
                     fn from_row(
                         _: &<#backend as ::tenancy::__private::sqlx::Database>::Row,
                     ) -> ::core::result::Result<Self, ::tenancy::__private::sqlx::Error> {
@@ -201,6 +201,11 @@ fn tenant_model_impl(model: &Container) -> TokenStream {
         None => quote!(::core::option::Option::None),
     };
 
+    let tenant_column = match &model.attrs.tenant_column {
+        Some((_, column)) => quote!(::core::option::Option::Some(#column)),
+        None => quote!(::core::option::Option::None),
+    };
+
     let column_defs = columns.iter().map(|field| {
         let name = &field.column;
         let primary_key = field.is_primary_key().then(|| quote!(.primary_key()));
@@ -234,6 +239,7 @@ fn tenant_model_impl(model: &Container) -> TokenStream {
                 name: #table,
                 columns: &[#(#column_defs),*],
                 schema: #schema,
+                tenant_column: #tenant_column,
             };
 
             fn from_row(

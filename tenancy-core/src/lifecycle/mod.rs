@@ -247,10 +247,15 @@ impl<B: Backend> Tenants<B> {
     /// MySQL it is the handle's pool with the tenant attached; on SQLite the pool of the
     /// tenant's file, opened on first use and kept in the handle's LRU
     /// ([`Error::NotATenant`] if it is not registered, [`Error::ContainerMissing`] if its file is
-    /// gone). Code written against it reads the same on every backend.
+    /// gone). Code written against it reads the same on every backend. For a row-level tenant
+    /// ([`Tenant::rows_in`]) it is its container's executor, serving that tenant's rows.
     pub async fn pool_for(&self, tenant: &Tenant) -> Result<TenantPool<B>, Error> {
-        let tenant = self.parse(tenant.as_str())?;
-        let pool = self.store().pool_for(&tenant).await?;
+        let container = self.parse(tenant.container())?;
+        let pool = self.store().pool_for(&container).await?;
+        let tenant = match tenant.is_row_level() {
+            true => self.parse(tenant.as_str())?.rows_in(&container),
+            false => container,
+        };
         Ok(TenantPool::new(pool, tenant, B::mode_of(self.store())))
     }
 
@@ -501,7 +506,7 @@ impl<'c, B: Backend> crate::exec::Executor<'c> for &'c Tenants<B> {
         Box::pin(async move {
             match tenant {
                 Some(tenant) => {
-                    let pool = self.store().pool_for(&tenant).await?;
+                    let pool = self.store().pool_for(&tenant.container_tenant()).await?;
                     let conn = pool.acquire().await?;
                     Ok(
                         crate::backend::Session::owned(conn, Some(std::borrow::Cow::Owned(tenant)))

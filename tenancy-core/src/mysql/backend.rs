@@ -79,12 +79,12 @@ impl Backend for MySql {
             sql.push(')');
             let mut query = sqlx::query_scalar(sqlx::AssertSqlSafe(sql)).bind(table);
             for tenant in batch {
-                query = query.bind(tenant.as_str());
+                query = query.bind(tenant.container());
             }
             let present: Vec<String> = query.fetch_all(session.conn()).await?;
             Ok(batch
                 .iter()
-                .position(|t| !present.iter().any(|p| p == t.as_str())))
+                .position(|t| !present.iter().any(|p| p == t.container())))
         })
     }
 

@@ -25,7 +25,7 @@ pub(super) fn select_last_insert<'a>(about: About<'_>, table: &TableDef) -> Stat
     sql.all_columns(table)
         .push(" FROM ")
         .table(about.tenant, table)
-        .push(" WHERE ")
+        .and_where(true)
         .ident(table.primary_key().name)
         .push(" = LAST_INSERT_ID()");
     sql.finish()
@@ -161,11 +161,13 @@ pub(super) async fn upsert_rows(
                 ),
             };
             session.execute(about, &write).await?;
-            let row = session
-                .fetch_optional(select, &by_target(false))
-                .await?
-                .ok_or(sqlx::Error::RowNotFound)?;
-            stored.push(row);
+            match session.fetch_optional(select, &by_target(false)).await? {
+                Some(row) => stored.push(row),
+                // The key is another tenant's row of a table with a tenant column: the update
+                // left it as it is (as `ON CONFLICT … DO UPDATE … WHERE` does elsewhere).
+                None if table.tenant_column.is_some() => {}
+                None => return Err(sqlx::Error::RowNotFound.into()),
+            }
         }
         Ok(stored)
     })

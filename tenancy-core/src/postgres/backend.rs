@@ -212,14 +212,14 @@ impl Backend for Postgres {
         table: &'a str,
     ) -> BoxFuture<'a, Result<Option<usize>, sqlx::Error>> {
         Box::pin(async move {
-            let names: Vec<&str> = batch.iter().map(Tenant::as_str).collect();
+            let names: Vec<&str> = batch.iter().map(Tenant::container).collect();
             let missing: Option<String> = sqlx::query_scalar(FIRST_WITHOUT_TABLE)
                 .persistent(!session.mode.pgbouncer)
                 .bind(&names)
                 .bind(table)
                 .fetch_optional(session.conn())
                 .await?;
-            Ok(missing.and_then(|name| batch.iter().position(|t| t.as_str() == name)))
+            Ok(missing.and_then(|name| batch.iter().position(|t| t.container() == name)))
         })
     }
 

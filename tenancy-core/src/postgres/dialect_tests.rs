@@ -393,6 +393,7 @@ fn identifiers_are_quoted_with_embedded_quotes_doubled() {
         name: "Odd \"Table\"",
         columns: &[ColumnDef::new("Id").primary_key()],
         schema: None,
+        tenant_column: None,
     };
     let id = 1_i64;
     assert_eq!(
@@ -413,9 +414,11 @@ fn reused_texts_stay_with_their_tenant_table_and_shape() {
         name: "guards",
         columns: &[ColumnDef::new("id").primary_key(), ColumnDef::new("name")],
         schema: None,
+        tenant_column: None,
     };
     const SHARED: TableDef = TableDef {
         schema: Some("public"),
+        tenant_column: None,
         ..GUARDS
     };
     let key = 7_i64;
@@ -481,4 +484,90 @@ fn reused_update_texts_follow_their_columns() {
             assert_eq!(update.len(), columns.len() + 1, "{columns:?}: its values");
         }
     }
+}
+
+/// A table with a tenant column: every statement filters by it (first, before the caller's
+/// conditions) and every insert writes it; a row-level tenant's statements name the
+/// container's table; a related table without the column, or a raw text, is refused.
+#[test]
+fn a_tenant_column_is_filtered_and_written_by_every_statement() {
+    const ROWS: TableDef = TableDef {
+        tenant_column: Some("tenant_id"),
+        ..GUARDS
+    };
+    const ROW_SITES: TableDef = TableDef {
+        tenant_column: Some("tenant_id"),
+        ..SITES
+    };
+    let acme = crate::tenant::Tenant::new("acme").unwrap().rows_in(&t1());
+    let key = 7_i64;
+    let c = &conds::<B>()[..1];
+    assert_eq!(
+        text(statement::insert::<D, B>(&acme, &ROWS, &rows(2)), 6),
+        format!(
+            r#"INSERT INTO "tenant_1"."guards" ("name", "position", "tenant_id") VALUES ($1, $2, $3), ($4, $5, $6) RETURNING {ALL}"#
+        )
+    );
+    assert_eq!(
+        text(statement::select_by_pk::<D, B>(&acme, &ROWS, statement::Value::Bound(&key)), 2),
+        format!(r#"SELECT {ALL} FROM "tenant_1"."guards" WHERE "tenant_id" = $1 AND "id" = $2"#)
+    );
+    assert_eq!(
+        text(statement::count::<D, B>(&acme, &ROWS, &no_conditions(), &Window::default()), 1),
+        r#"SELECT COUNT(*) FROM "tenant_1"."guards" WHERE "tenant_id" = $1"#
+    );
+    assert_eq!(
+        text(statement::delete_where::<D, B>(&acme, &ROWS, c, &window(&[], true, false)), 4),
+        r#"DELETE FROM "tenant_1"."guards" WHERE "tenant_id" = $1 AND "id" IN (SELECT "id" FROM "tenant_1"."guards" WHERE "tenant_id" = $2 AND "name" = $3 LIMIT $4)"#
+    );
+    assert_eq!(
+        text(
+            statement::upsert::<D, B>(&acme, &ROWS, &rows(1), &["name"], OnConflictAction::Update(&["position"])),
+            3
+        ),
+        format!(
+            r#"INSERT INTO "tenant_1"."guards" ("name", "position", "tenant_id") VALUES ($1, $2, $3) ON CONFLICT ("name") DO UPDATE SET "position" = EXCLUDED."position" WHERE "guards"."tenant_id" = EXCLUDED."tenant_id" RETURNING {ALL}"#
+        )
+    );
+    // A tenant in its own container filters too (its own name), in its own schema.
+    assert_eq!(
+        text(statement::count::<D, B>(&t2(), &ROWS, &no_conditions(), &Window::default()), 1),
+        r#"SELECT COUNT(*) FROM "tenant_2"."guards" WHERE "tenant_id" = $1"#
+    );
+
+    // A semi-join's related rows are the same tenant's.
+    let related = |table: &'static TableDef| {
+        vec![Predicate::Exists(Box::new(Exists {
+            table,
+            column: "id",
+            outer_column: "position",
+            predicate: Predicate::All(Vec::new()),
+        }))]
+    };
+    let with_sites = related(&ROW_SITES);
+    assert_eq!(
+        text(statement::select::<D, B>(&acme, &ROWS, &with_sites, &Window::default()), 2),
+        format!(r#"SELECT {ALL} FROM "tenant_1"."guards" WHERE "tenant_id" = $1 AND EXISTS (SELECT 1 FROM "tenant_1"."sites" AS "__j1" WHERE "__j1"."id" = "tenant_1"."guards"."position" AND "__j1"."tenant_id" = $2)"#)
+    );
+    // Refused: a related table, or the table itself, without the column; a raw text.
+    let refused = |statement: crate::statement::Statement<'_, B>| {
+        let err = statement.arguments().unwrap_err();
+        crate::statement::Refusal::of(&err).expect("a refusal").table
+    };
+    let without = related(&SITES);
+    assert_eq!(refused(statement::select::<D, B>(&acme, &ROWS, &without, &Window::default())), "sites");
+    assert_eq!(refused(statement::select_by_pk::<D, B>(&acme, &GUARDS, statement::Value::Bound(&key))), "guards");
+    let none: Vec<Box<dyn Bind<B>>> = Vec::new();
+    let raw = statement::raw::<D, B>("DELETE FROM {guards}", &acme, &[&ROWS], &none).unwrap();
+    assert_eq!(refused(raw), "guards");
+    // The same raw text on a tenant in its own container is its own rows: sent as written.
+    let own = statement::raw::<D, B>("DELETE FROM {guards}", &t1(), &[&ROWS], &none).unwrap();
+    assert_eq!(text(own, 0), r#"DELETE FROM "tenant_1"."guards""#);
+
+    // Across tenants, each branch binds its own tenant (no value shared between branches).
+    let across = statement::count_across::<D, B>(&[t1(), acme.clone()], &ROWS, c, &Window::default());
+    assert_eq!(
+        text(across, 4),
+        r#"SELECT 0 AS "__tenant", COUNT(*) FROM "tenant_1"."guards" WHERE "tenant_id" = $1 AND "name" = $2 UNION ALL SELECT 1 AS "__tenant", COUNT(*) FROM "tenant_1"."guards" WHERE "tenant_id" = $3 AND "name" = $4"#
+    );
 }

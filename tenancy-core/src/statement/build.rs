@@ -59,14 +59,34 @@ pub(crate) fn upsert<'a, D: Dialect, B: Database>(
                 .push(value.1);
         }
     };
+    // A row of the same key in another tenant of the table (rows of several tenants share a
+    // table with a tenant column) is left as it is.
+    let guard = table.tenant_column.filter(|_| table.schema.is_none());
     if D::ON_DUPLICATE_KEY {
         sql.push(" ON DUPLICATE KEY UPDATE ");
-        match action {
-            OnConflictAction::Nothing => {
+        match (action, guard) {
+            (OnConflictAction::Nothing, _) => {
                 let pk = table.primary_key().name;
                 sql.ident(pk).push(" = ").ident(pk);
             }
-            OnConflictAction::Update(columns) => pairs(&mut sql, columns, ("VALUES(", ")")),
+            (OnConflictAction::Update(columns), None) => pairs(&mut sql, columns, ("VALUES(", ")")),
+            (OnConflictAction::Update(columns), Some(key)) => {
+                for (i, column) in columns.iter().enumerate() {
+                    if i > 0 {
+                        sql.push(", ");
+                    }
+                    sql.ident(column)
+                        .push(" = IF(")
+                        .ident(key)
+                        .push(" = VALUES(")
+                        .ident(key)
+                        .push("), VALUES(")
+                        .ident(column)
+                        .push("), ")
+                        .ident(column)
+                        .push(")");
+                }
+            }
         }
     } else {
         sql.push(" ON CONFLICT (")
@@ -79,6 +99,14 @@ pub(crate) fn upsert<'a, D: Dialect, B: Database>(
             OnConflictAction::Update(columns) => {
                 sql.push(" DO UPDATE SET ");
                 pairs(&mut sql, columns, ("EXCLUDED.", ""));
+                if let Some(key) = guard {
+                    sql.push(" WHERE ")
+                        .ident(table.name)
+                        .push(".")
+                        .ident(key)
+                        .push(" = EXCLUDED.")
+                        .ident(key);
+                }
             }
         }
     }
@@ -101,11 +129,12 @@ pub(crate) fn select_by<'a, D: Dialect, B: Database>(
     let mut sql = Sql::<D, B>::new("SELECT ");
     sql.all_columns(table).push(" FROM ").table(tenant, table);
     for (i, &column) in columns.iter().enumerate() {
-        sql.push(if i == 0 { " WHERE " } else { " AND " })
+        sql.and_where(i == 0)
             .ident(table.columns[column].name)
             .push(" = ")
             .bind(Value::Column(row, column));
     }
+    sql.close_scope();
     if lock {
         sql.push(" FOR UPDATE");
     }
@@ -349,7 +378,7 @@ pub(crate) fn select_across<'a, D: Dialect, B: Database>(
         } else {
             " UNION ALL (SELECT "
         })
-        .branch(index)
+        .branch(index, table)
         .all_columns(table)
         .push(", ")
         .branch_index(index)
@@ -383,7 +412,7 @@ pub(crate) fn count_across<'a, D: Dialect, B: Database>(
         } else {
             " UNION ALL SELECT "
         })
-        .branch(index)
+        .branch(index, table)
         .branch_index(index)
         .push(", ")
         .count_from(tenant, table, conditions, window);
@@ -407,7 +436,7 @@ impl<'a, D: Dialect, B: Database> Sql<'a, D, B> {
 
     /// ` WHERE "pk" = <key>`.
     pub(crate) fn where_pk(&mut self, table: &TableDef, key: Value<'a, B>) -> &mut Self {
-        self.push(" WHERE ")
+        self.and_where(true)
             .ident(table.primary_key().name)
             .push(" = ")
             .bind(key)
@@ -427,10 +456,18 @@ impl<'a, D: Dialect, B: Database> Sql<'a, D, B> {
             .filter(|(_, c)| c.is_insertable())
             .collect();
         self.table(tenant, table).push(" (");
-        if insertable.is_empty() {
+        // The tenant column, set to the tenant's name on every row.
+        let scope = self.take_scope();
+        if insertable.is_empty() && scope.is_none() {
             self.ident(table.primary_key().name);
         } else {
             self.idents(insertable.iter().map(|(_, c)| c.name));
+        }
+        if let Some((column, _)) = &scope {
+            if !insertable.is_empty() {
+                self.push(", ");
+            }
+            self.ident(column);
         }
         self.push(") VALUES ");
         for (r, row) in rows.iter().enumerate() {
@@ -438,7 +475,7 @@ impl<'a, D: Dialect, B: Database> Sql<'a, D, B> {
                 self.push(", ");
             }
             self.push("(");
-            if insertable.is_empty() {
+            if insertable.is_empty() && scope.is_none() {
                 self.push("DEFAULT");
             }
             for (i, (index, _)) in insertable.iter().enumerate() {
@@ -446,6 +483,12 @@ impl<'a, D: Dialect, B: Database> Sql<'a, D, B> {
                     self.push(", ");
                 }
                 self.bind(Value::Column(*row, *index));
+            }
+            if let Some((_, key)) = &scope {
+                if !insertable.is_empty() {
+                    self.push(", ");
+                }
+                self.bind(Value::Key(std::sync::Arc::clone(key)));
             }
             self.push(")");
         }
@@ -491,7 +534,7 @@ impl<'a, D: Dialect, B: Database> Sql<'a, D, B> {
             return self.conditions(conditions);
         }
         let pk = table.primary_key().name;
-        self.push(" WHERE ")
+        self.and_where(true)
             .ident(pk)
             .push(" IN (SELECT ")
             .ident(pk);

@@ -3,7 +3,7 @@
 
 use sqlx::Database;
 
-use super::{Dialect, Sql, Value};
+use super::{Dialect, Sql, Value, NO_TENANT_COLUMN};
 use crate::table::TableDef;
 use crate::value::Bind;
 
@@ -145,10 +145,10 @@ impl<'a, D: Dialect, B: Database> Sql<'a, D, B> {
     pub(crate) fn conditions(&mut self, predicates: &'a [Predicate<B>]) -> &mut Self {
         let several = predicates.len() > 1;
         for (i, predicate) in predicates.iter().enumerate() {
-            self.push(if i == 0 { " WHERE " } else { " AND " });
+            self.and_where(i == 0);
             self.predicate(predicate, None, several, 1);
         }
-        self
+        self.close_scope()
     }
 
     /// One predicate, its columns qualified with `alias` when given; `nested` when it is an
@@ -227,6 +227,22 @@ impl<'a, D: Dialect, B: Database> Sql<'a, D, B> {
             .push(&outer)
             .push(".")
             .ident(exists.outer_column);
+        // The related rows of the outer row's tenant only, where a table holds several
+        // tenants' rows.
+        if exists.table.schema.is_none() {
+            if let Some((key, row_level)) = self.tenant.clone() {
+                match exists.table.tenant_column {
+                    Some(column) => {
+                        self.push(" AND ")
+                            .column(Some(&alias), column)
+                            .push(" = ")
+                            .bind(Value::Key(key));
+                    }
+                    None if row_level => self.refuse(exists.table.name, NO_TENANT_COLUMN),
+                    None => {}
+                }
+            }
+        }
         if !exists.predicate.is_true() {
             self.push(" AND ");
             self.predicate(&exists.predicate, Some(&alias), true, depth + 1);

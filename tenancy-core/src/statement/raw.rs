@@ -45,6 +45,9 @@ impl std::fmt::Display for RawTemplateError {
     }
 }
 
+/// Why a raw statement is refused to a row-level tenant.
+const RAW_ROW_LEVEL: &str = "a raw statement cannot be kept to a row-level tenant's rows; use the model's query builder, or a tenant with its own container";
+
 /// A raw statement's template rendered for `tenant`: `{table}` (a table of `tables`, by name)
 /// becomes the tenant's qualified table, `{}` the placeholder of the next of `values`, `{{` and
 /// `}}` literal braces; everything else is copied. Refused unless there is exactly one `{}` per
@@ -88,6 +91,11 @@ pub(crate) fn raw<'a, D: Dialect, B: Database>(
                 .find(|t| t.name == name)
                 .ok_or_else(|| RawTemplateError::UnknownTable(name.to_owned()))?;
             sql.table(tenant, table);
+            // The text is the caller's: no filter can be added to it. A tenant in its own
+            // container holds only its own rows; a row-level tenant's would be everyone's.
+            if sql.take_scope().is_some() && tenant.is_row_level() {
+                sql.refuse(table.name, RAW_ROW_LEVEL);
+            }
         }
         rest = &after[close + 1..];
         at += i + close + 2;

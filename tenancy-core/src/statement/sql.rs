@@ -86,6 +86,8 @@ pub(crate) enum Value<'a, B: Database> {
     Column(&'a dyn BindColumn<B>, usize),
     /// A limit or offset.
     I64(i64),
+    /// A tenant's name in its table's tenant column.
+    Key(Arc<str>),
 }
 
 impl<B: Database> Clone for Value<'_, B> {
@@ -94,6 +96,7 @@ impl<B: Database> Clone for Value<'_, B> {
             Value::Bound(v) => Value::Bound(*v),
             Value::Column(row, i) => Value::Column(*row, *i),
             Value::I64(n) => Value::I64(*n),
+            Value::Key(key) => Value::Key(Arc::clone(key)),
         }
     }
 }
@@ -102,7 +105,46 @@ impl<B: Database> Clone for Value<'_, B> {
 pub struct Statement<'a, B: Database> {
     sql: Arc<str>,
     values: Vec<Value<'a, B>>,
+    /// Why the statement must not be sent, if it must not: its [`arguments`](Self::arguments)
+    /// then fail with this refusal.
+    refused: Option<Refusal>,
 }
+
+/// Why a statement for a row-level tenant was refused: it names a table it cannot keep to the
+/// tenant's rows. Carried to the caller inside the `sqlx::Error::Encode` that
+/// [`Statement::arguments`] returns, and turned into [`Error::NotRowLevel`](crate::Error).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Refusal {
+    /// The table.
+    pub(crate) table: &'static str,
+    /// Why, naming what to change.
+    pub(crate) reason: &'static str,
+}
+
+impl Refusal {
+    /// The refusal `err` carries, if it is one.
+    pub(crate) fn of(err: &sqlx::Error) -> Option<Refusal> {
+        match err {
+            sqlx::Error::Encode(source) => source.downcast_ref::<Refusal>().copied(),
+            _ => None,
+        }
+    }
+}
+
+impl std::fmt::Display for Refusal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "a statement on table {:?} for a row-level tenant: {}",
+            self.table, self.reason
+        )
+    }
+}
+
+impl std::error::Error for Refusal {}
+
+/// Why a table without a tenant column is refused to a row-level tenant.
+pub(crate) const NO_TENANT_COLUMN: &str = "its model has no tenant column; declare one with #[tenancy(tenant_column = \"tenant_id\")] (and the column in the table's migration)";
 
 impl<'a, B: Scalars> Statement<'a, B> {
     /// The SQL text (values are placeholders).
@@ -126,9 +168,14 @@ impl<'a, B: Scalars> Statement<'a, B> {
         self.values.len()
     }
 
-    /// The arguments, encoded afresh: call it again to send the statement again.
+    /// The arguments, encoded afresh: call it again to send the statement again. Fails for a
+    /// statement refused when it was built (a row-level tenant's statement on a table it
+    /// cannot keep to its rows).
     pub fn arguments(&self) -> Result<B::Arguments, sqlx::Error> {
         use sqlx::Arguments;
+        if let Some(refusal) = self.refused {
+            return Err(sqlx::Error::Encode(Box::new(refusal)));
+        }
         let mut args = B::Arguments::default();
         args.reserve(self.values.len(), 0);
         for value in &self.values {
@@ -136,6 +183,7 @@ impl<'a, B: Scalars> Statement<'a, B> {
                 Value::Bound(v) => v.bind(&mut args),
                 Value::Column(row, index) => row.bind_column(*index, &mut args),
                 Value::I64(n) => B::bind_i64(&mut args, *n),
+                Value::Key(key) => B::bind_str(&mut args, key),
             }
             .map_err(sqlx::Error::Encode)?;
         }
@@ -169,14 +217,17 @@ pub(crate) enum Shape {
 
 /// What a reused text is keyed by: the dialect; the table's name, schema and columns (the
 /// columns by the address and length of their `'static` slice, which no other list of columns
-/// can ever have); the shape; the tenant.
+/// can ever have); the shape; the container the tenant's rows are in, and whether the tenant
+/// is a row-level one (its name is bound, not written, so row-level tenants of one container
+/// share their texts).
 type TextKey = (
     TypeId,
     &'static str,
     Option<&'static str>,
     (usize, usize),
     Shape,
-    Tenant,
+    Arc<str>,
+    bool,
 );
 
 /// The most texts a thread keeps; past it the cache starts again empty (a thread serving more
@@ -239,6 +290,14 @@ pub(crate) struct Sql<'a, D: Dialect, B: Database> {
     /// Where the last table named was written: its container `[.0, .1)`, the whole `[.0, .2)`
     /// (what a semi-join's inner table and link refer to).
     pub(super) last_table: (usize, usize, usize),
+    /// The tenant filter the last table named still needs: its tenant column and the tenant's
+    /// name, written by the next `WHERE` (or refused at [`finish`](Self::finish) if none comes).
+    scope: Option<(&'static str, Arc<str>)>,
+    /// The tenant of the last tenant table named, and whether it is a row-level one (what a
+    /// semi-join's inner table is filtered by).
+    pub(super) tenant: Option<(Arc<str>, bool)>,
+    /// Why the statement must not be sent, once a part of it cannot keep to its tenant's rows.
+    refused: Option<Refusal>,
     /// A text written before for the same key: the walk records the values only.
     reused: Option<Arc<str>>,
     /// Where to keep the text this walk writes.
@@ -265,6 +324,9 @@ impl<'a, D: Dialect, B: Database> Sql<'a, D, B> {
             values: Vec::new(),
             reuse: false,
             last_table: (0, 0, 0),
+            scope: None,
+            tenant: None,
+            refused: None,
             reused,
             keep,
             dialect: PhantomData,
@@ -281,7 +343,8 @@ impl<'a, D: Dialect, B: Database> Sql<'a, D, B> {
             table.schema,
             (table.columns.as_ptr() as usize, table.columns.len()),
             shape,
-            tenant.clone(),
+            Arc::clone(tenant.container_arc()),
+            tenant.is_row_level(),
         );
         match TEXTS.with(|texts| texts.borrow().get(&key).cloned()) {
             // No text to write: nothing allocated for one.
@@ -304,19 +367,68 @@ impl<'a, D: Dialect, B: Database> Sql<'a, D, B> {
         self
     }
 
-    /// `<container>.<table>`: the tenant's (or a shared model's schema), or on a backend that
-    /// does not qualify, the connection's own file (`main`).
+    /// `<container>.<table>`: the tenant's container (or a shared model's schema), or on a
+    /// backend that does not qualify, the connection's own file (`main`). A table with a tenant
+    /// column is then filtered by it: the next `WHERE` (or an insert's values) carries the
+    /// tenant's name. A row-level tenant's statement on a tenant table without one is refused.
     pub(crate) fn table(&mut self, tenant: &Tenant, table: &TableDef) -> &mut Self {
         let container = match table.schema {
             Some(schema) => schema,
-            None if D::QUALIFIES => tenant.as_str(),
+            None if D::QUALIFIES => tenant.container(),
             None => "main",
         };
+        if table.schema.is_none() {
+            let key = Arc::clone(tenant.name_arc());
+            match table.tenant_column {
+                Some(column) => self.scope = Some((column, Arc::clone(&key))),
+                None if tenant.is_row_level() => self.refuse(table.name, NO_TENANT_COLUMN),
+                None => {}
+            }
+            self.tenant = Some((key, tenant.is_row_level()));
+        }
         let start = self.text.len();
         self.ident(container);
         let mid = self.text.len();
         self.push(".").ident(table.name);
         self.last_table = (start, mid, self.text.len());
+        self
+    }
+
+    /// Refuses the statement (the first refusal is the one reported).
+    pub(crate) fn refuse(&mut self, table: &'static str, reason: &'static str) {
+        self.refused.get_or_insert(Refusal { table, reason });
+    }
+
+    /// The tenant filter the last table named needs, taken (an insert writes it as a value).
+    pub(super) fn take_scope(&mut self) -> Option<(&'static str, Arc<str>)> {
+        self.scope.take()
+    }
+
+    /// ` WHERE ` for the first condition (`first`), preceded by the pending tenant filter and
+    /// ` AND ` if there is one; ` AND ` for every other.
+    pub(crate) fn and_where(&mut self, first: bool) -> &mut Self {
+        if !first {
+            return self.push(" AND ");
+        }
+        self.push(" WHERE ");
+        if let Some((column, key)) = self.scope.take() {
+            self.ident(column)
+                .push(" = ")
+                .bind(Value::Key(key))
+                .push(" AND ");
+        }
+        self
+    }
+
+    /// ` WHERE "tenant_id" = $n` if the last table named still needs its tenant filter (no
+    /// condition came to carry it).
+    pub(crate) fn close_scope(&mut self) -> &mut Self {
+        if let Some((column, key)) = self.scope.take() {
+            self.push(" WHERE ")
+                .ident(column)
+                .push(" = ")
+                .bind(Value::Key(key));
+        }
         self
     }
 
@@ -332,12 +444,13 @@ impl<'a, D: Dialect, B: Database> Sql<'a, D, B> {
         self
     }
 
-    /// Starts branch `index` of a statement across tenants: placeholders are numbered from
-    /// the first again, and in a dialect whose placeholders name their value, every branch
-    /// after the first reuses the values the first recorded (so the statement binds as many
-    /// values as one branch, however many tenants it covers).
-    pub(crate) fn branch(&mut self, index: usize) -> &mut Self {
-        if D::NUMBERED_PARAMS {
+    /// Starts branch `index` of a statement across tenants on `table`: placeholders are
+    /// numbered from the first again, and in a dialect whose placeholders name their value,
+    /// every branch after the first reuses the values the first recorded (so the statement
+    /// binds as many values as one branch, however many tenants it covers). Not on a table
+    /// with a tenant column, whose branches each bind their own tenant's name.
+    pub(crate) fn branch(&mut self, index: usize, table: &TableDef) -> &mut Self {
+        if D::NUMBERED_PARAMS && table.tenant_column.is_none() {
             self.params = 0;
             self.reuse = index > 0;
         }
@@ -362,7 +475,15 @@ impl<'a, D: Dialect, B: Database> Sql<'a, D, B> {
         self.ident(column)
     }
 
-    pub(crate) fn finish(self) -> Statement<'a, B> {
+    pub(crate) fn finish(mut self) -> Statement<'a, B> {
+        if let Some((_, _)) = self.scope.take() {
+            // A table with a tenant column was named and no filter followed: a statement this
+            // builder must never send.
+            self.refuse(
+                "",
+                "the statement names a table with a tenant column without filtering by it",
+            );
+        }
         let sql = match self.reused {
             Some(text) => text,
             None => {
@@ -382,6 +503,7 @@ impl<'a, D: Dialect, B: Database> Sql<'a, D, B> {
         Statement {
             sql,
             values: self.values,
+            refused: self.refused,
         }
     }
 }

@@ -18,18 +18,21 @@ pub(crate) const GUARDS: TableDef = TableDef {
         ColumnDef::new("inserted_at").generated(),
     ],
     schema: None,
+    tenant_column: None,
 };
 
 pub(crate) const ONLY_ID: TableDef = TableDef {
     name: "counters",
     columns: &[ColumnDef::new("id").primary_key().generated()],
     schema: None,
+    tenant_column: None,
 };
 
 pub(crate) const SITES: TableDef = TableDef {
     name: "sites",
     columns: &[ColumnDef::new("id").primary_key(), ColumnDef::new("city")],
     schema: None,
+    tenant_column: None,
 };
 
 /// Every column of [`GUARDS`], quoted as PostgreSQL and SQLite do.

@@ -114,10 +114,30 @@ pub mod spans {
 #[macro_export]
 macro_rules! guard_model {
     ($($backend:literal)?) => {
-        /// The model most tests use.
+        $crate::guard_model!(@guard Guard, "The model most tests use.", [$(, backend = $backend)?]);
+        $crate::guard_model!(
+            @guard RowGuard,
+            "`Guard` kept in a table that holds the rows of several tenants: each row's tenant in `tenant_id` (added by the row-level tests' migration).",
+            [, tenant_column = "tenant_id" $(, backend = $backend)?]
+        );
+
+        /// A row of `guards` with the tenant it holds, as stored: what the row-level tests
+        /// read through the container itself.
         #[derive(tenancy::TenantModel, Debug, Clone, PartialEq)]
         #[tenancy(table = "guards" $(, backend = $backend)?)]
-        pub struct Guard {
+        pub struct StoredGuard {
+            #[tenancy(id)]
+            pub id: i64,
+            pub tenant_id: String,
+            pub name: String,
+            pub position: String,
+        }
+    };
+    (@guard $name:ident, $doc:literal, [$($attrs:tt)*]) => {
+        #[doc = $doc]
+        #[derive(tenancy::TenantModel, Debug, Clone, PartialEq)]
+        #[tenancy(table = "guards" $($attrs)*)]
+        pub struct $name {
             #[tenancy(id, generated)]
             pub id: i64,
             #[tenancy(required, length(max = 50))]
@@ -130,10 +150,10 @@ macro_rules! guard_model {
             pub inserted_at: sqlx::types::time::OffsetDateTime,
         }
 
-        impl Guard {
+        impl $name {
             /// A new, not yet inserted guard (`id` and `inserted_at` are filled by the database).
             pub fn new(name: &str, position: &str) -> Self {
-                Guard {
+                $name {
                     id: 0,
                     name: name.into(),
                     position: position.into(),

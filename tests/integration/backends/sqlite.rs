@@ -27,6 +27,7 @@ crate::backends::shared::mount!(
     models,
     port,
     query,
+    row_level,
     validation,
 );
 

@@ -1,0 +1,235 @@
+//! Row-level tenants (`Tenant::rows_in`): several tenants' rows in one container's table, each
+//! row holding its tenant in the model's tenant column. What one writes, another never reads,
+//! counts, changes or deletes, even with look-alike rows and the same keys; what cannot be kept
+//! to one tenant's rows (a model without a tenant column, a raw statement) is refused before
+//! anything is sent. Stored rows are read back through the container with a model that maps
+//! the tenant column as a plain field.
+
+/// The tests of this concern, for the backend module whose `mod` they expand in.
+macro_rules! behaviours {
+    () => {
+        use sqlx::migrate::{Migration, MigrationType};
+        use tenancy::{Error, OnConflict, Raw, Tenant, TenantModel};
+
+        use super::{pool, v1, Guard, Lifecycle, RowGuard, StoredGuard};
+        use crate::assert_err;
+        use crate::lifecycle_support::migration;
+
+        /// v1 (`guards`) and the tenant column on it, then `more` (numbered from 3).
+        fn migrations_and(more: &[&'static str]) -> Vec<Migration> {
+            let steps = ["ALTER TABLE guards ADD COLUMN tenant_id VARCHAR(63) NOT NULL DEFAULT ''"];
+            let mut all = v1();
+            for (i, sql) in steps.iter().chain(more).enumerate() {
+                all.push(migration(2 + i as i64, MigrationType::Simple, sql));
+            }
+            all
+        }
+
+        fn migrations() -> Vec<Migration> {
+            migrations_and(&[])
+        }
+
+        /// [`migrations`] and a name unique across the whole table (every tenant's rows).
+        fn unique_names() -> Vec<Migration> {
+            migrations_and(&["CREATE UNIQUE INDEX guards_name ON guards (name)"])
+        }
+
+        /// A container made by the lifecycle (its seed guard deleted) and two row-level
+        /// tenants in it.
+        async fn two_in_one(l: &Lifecycle) -> (Tenant, Tenant, Tenant) {
+            let container = l
+                .tenants
+                .create(tenancy_testdb::unique_name("rows"))
+                .await
+                .unwrap();
+            let all = Guard::query(&container).fetch_all(&l.tenants).await.unwrap();
+            for mut guard in all {
+                guard.delete(&l.tenants, &container).await.unwrap();
+            }
+            let a = Tenant::new(tenancy_testdb::unique_name("a")).unwrap();
+            let b = Tenant::new(tenancy_testdb::unique_name("b")).unwrap();
+            (a.rows_in(&container), b.rows_in(&container), container)
+        }
+
+        /// Every row of the container's `guards` as stored: (tenant, name, position), by id.
+        async fn stored(l: &Lifecycle, container: &Tenant) -> Vec<(String, String, String)> {
+            StoredGuard::query(container)
+                .order_by(StoredGuard::ID.asc())
+                .fetch_all(&l.tenants)
+                .await
+                .unwrap()
+                .into_iter()
+                .map(|g| {
+                    let g = g.into_inner();
+                    (g.tenant_id, g.name, g.position)
+                })
+                .collect()
+        }
+
+        fn row(tenant: &Tenant, name: &str, position: &str) -> (String, String, String) {
+            (tenant.as_str().into(), name.into(), position.into())
+        }
+
+        #[tokio::test]
+        async fn row_level_tenants_share_a_table_and_never_touch_each_others_rows() {
+            let pool = pool().await;
+            let l = Lifecycle::new(&pool, migrations()).await;
+            let (a, b, container) = two_in_one(&l).await;
+            let db = &l.tenants;
+
+            // Look-alike rows: the same names and positions in both tenants.
+            let abu = RowGuard::new("Abu", "Guard").insert(db, &a).await.unwrap();
+            let bea = RowGuard::new("Bea", "Guard").insert(db, &a).await.unwrap();
+            let b_abu = RowGuard::new("Abu", "Guard").insert(db, &b).await.unwrap();
+            assert_eq!(abu.tenant(), &a);
+            assert!(abu.tenant().is_row_level());
+            assert_eq!(
+                stored(&l, &container).await,
+                [row(&a, "Abu", "Guard"), row(&a, "Bea", "Guard"), row(&b, "Abu", "Guard")],
+                "each insert stores its tenant's name in the tenant column"
+            );
+
+            // Reads: by key, filtered, counted, streamed.
+            assert!(RowGuard::find(db, &b, abu.id).await.unwrap().is_none());
+            assert!(RowGuard::find(db, &a, abu.id).await.unwrap().is_some());
+            assert_eq!(RowGuard::query(&a).count(db).await.unwrap(), 2);
+            assert_eq!(RowGuard::query(&b).count(db).await.unwrap(), 1);
+            let named_abu = RowGuard::query(&b)
+                .filter(RowGuard::NAME.eq("Abu"))
+                .fetch_all(db)
+                .await
+                .unwrap();
+            assert_eq!(named_abu.len(), 1);
+            assert_eq!(named_abu[0].id, b_abu.id);
+            assert_eq!(named_abu[0].tenant(), &b);
+
+            // A record of one tenant cannot be written through another.
+            let b_tenant = Tenant::new(b.as_str()).unwrap().rows_in(&container);
+            let mut moved = abu.clone();
+            moved.position = "Captain".into();
+            assert_err!(moved.update(db, &b_tenant).await, Error::TenantMismatch { .. });
+            assert_err!(moved.delete(db, &b_tenant).await, Error::TenantMismatch { .. });
+
+            // Bulk writes of one tenant leave the other's rows alone.
+            let changed = RowGuard::query(&b)
+                .update_all([RowGuard::POSITION.set("Chief")], db)
+                .await
+                .unwrap();
+            assert_eq!(changed, 1);
+            let deleted = RowGuard::query(&b)
+                .filter(RowGuard::NAME.eq("Bea"))
+                .delete(db)
+                .await
+                .unwrap();
+            assert_eq!(deleted, 0, "b has no Bea; a's Bea stays");
+            let mut abu = abu;
+            abu.position = "Captain".into();
+            abu.update(db, &a).await.unwrap();
+            let mut bea = bea;
+            bea.delete(db, &a).await.unwrap();
+            assert_eq!(
+                stored(&l, &container).await,
+                [row(&a, "Abu", "Captain"), row(&b, "Abu", "Chief")]
+            );
+
+            // Deleting all of a's rows leaves b's.
+            assert_eq!(RowGuard::query(&a).delete(db).await.unwrap(), 1);
+            assert_eq!(stored(&l, &container).await, [row(&b, "Abu", "Chief")]);
+        }
+
+        #[tokio::test]
+        async fn a_row_level_insert_many_and_an_upsert_keep_to_their_tenant() {
+            let pool = pool().await;
+            let l = Lifecycle::new(&pool, unique_names()).await;
+            let (a, b, container) = two_in_one(&l).await;
+            let db = &l.tenants;
+
+            let many = RowGuard::insert_many(
+                db,
+                &a,
+                vec![RowGuard::new("Abu", "Guard"), RowGuard::new("Bea", "Guard")],
+            )
+            .await
+            .unwrap();
+            assert_eq!(many.len(), 2);
+            assert!(many.iter().all(|g| g.tenant() == &a));
+
+            // b upserts a name a's row holds (the name is unique across the table): a's row is
+            // not changed, and b gets no row; a name nobody holds is b's new row.
+            let upserted = RowGuard::upsert_many(
+                db,
+                &b,
+                vec![RowGuard::new("Abu", "Thief"), RowGuard::new("Cai", "Guard")],
+                OnConflict::on(RowGuard::NAME).replace(RowGuard::POSITION),
+            )
+            .await
+            .unwrap();
+            assert_eq!(upserted.len(), 1, "b got a row of a: {upserted:?}");
+            assert_eq!((upserted[0].name.as_str(), upserted[0].tenant()), ("Cai", &b));
+            // a's own upsert of the same name updates its row.
+            let mine = RowGuard::upsert_many(
+                db,
+                &a,
+                vec![RowGuard::new("Bea", "Captain")],
+                OnConflict::on(RowGuard::NAME).replace(RowGuard::POSITION),
+            )
+            .await
+            .unwrap();
+            assert_eq!(mine.len(), 1);
+            assert_eq!(
+                stored(&l, &container).await,
+                [
+                    row(&a, "Abu", "Guard"),
+                    row(&a, "Bea", "Captain"),
+                    row(&b, "Cai", "Guard")
+                ],
+                "a's Abu unchanged by b"
+            );
+            assert_eq!(RowGuard::query(&b).count(db).await.unwrap(), 1);
+        }
+
+        #[tokio::test]
+        async fn what_cannot_keep_to_a_row_level_tenant_is_refused_before_anything_is_sent() {
+            let pool = pool().await;
+            let l = Lifecycle::new(&pool, migrations()).await;
+            let (a, b, container) = two_in_one(&l).await;
+            let db = &l.tenants;
+            RowGuard::new("Bea", "Guard").insert(db, &b).await.unwrap();
+
+            // A model without a tenant column would read and write every tenant's rows.
+            assert_err!(
+                Guard::new("Abu", "Guard").insert(db, &a).await,
+                Error::NotRowLevel { tenant, table: "guards", .. } if tenant == a
+            );
+            assert_err!(
+                Guard::query(&a).count(db).await,
+                Error::NotRowLevel { .. }
+            );
+            assert_err!(Guard::find(db, &a, 1).await, Error::NotRowLevel { .. });
+            let err = Guard::query(&a).delete(db).await.unwrap_err();
+            assert!(matches!(err, Error::NotRowLevel { .. }), "{err:?}");
+            let message = err.to_string();
+            assert!(
+                message.contains(a.as_str())
+                    && message.contains(container.as_str())
+                    && message.contains("tenant_column"),
+                "{message}"
+            );
+
+            // A raw statement's text cannot be filtered.
+            assert_err!(
+                Raw::<super::Db>::new("DELETE FROM {guards}")
+                    .table::<RowGuard>()
+                    .execute(db, &a)
+                    .await,
+                Error::NotRowLevel { .. }
+            );
+            assert_eq!(
+                stored(&l, &container).await,
+                [row(&b, "Bea", "Guard")],
+                "nothing was written or deleted"
+            );
+        }
+    };
+}
+pub(crate) use behaviours;
