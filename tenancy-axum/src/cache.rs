@@ -205,23 +205,44 @@ impl<L: Lifecycle> TenantCache<L> {
     /// The query's error on a miss ([`Error::InvalidTenantName`] if the handle's policy refuses
     /// the name, [`Error::Database`] if the database cannot be reached).
     pub async fn exists(&self, tenant: &Tenant) -> Result<bool, Error> {
+        Ok(self.placed(tenant).await?.is_some())
+    }
+
+    /// `tenant` as registered, placed where its rows are (a row-level tenant in its
+    /// container: [`Tenants::tenant`]), or `None` if it is not a tenant: from the cache while
+    /// its answer is fresh, otherwise from the database.
+    ///
+    /// # Errors
+    ///
+    /// As [`exists`](Self::exists).
+    pub async fn placed(&self, tenant: &Tenant) -> Result<Option<Tenant>, Error> {
         let epoch = {
             let entries = self.shared.lock();
-            if let Some(exists) = entries.get(tenant.as_str(), self.shared.clock.now()) {
-                return Ok(exists);
+            if let Some(found) = entries.get(tenant.as_str(), self.shared.clock.now()) {
+                return Ok(found);
             }
             entries.epoch
         };
-        let exists = self.shared.tenants.exists(tenant.as_str()).await?;
+        let found = match self.shared.tenants.tenant(tenant.as_str()).await {
+            Ok(placed) => Some(placed),
+            Err(Error::NotATenant { .. }) => None,
+            Err(err) => return Err(err),
+        };
         let now = self.shared.clock.now();
         let mut entries = self.shared.lock();
         if entries.epoch != epoch {
             // A lifecycle event or invalidation came in while the query ran; what it recorded
             // is at least as new as this answer, and this answer may predate it.
-            return Ok(entries.get(tenant.as_str(), now).unwrap_or(exists));
+            return Ok(entries.get(tenant.as_str(), now).unwrap_or(found));
         }
-        entries.insert(tenant, exists, self.shared.config.ttl(exists), now);
-        Ok(exists)
+        let exists = found.is_some();
+        entries.insert(
+            found.as_ref().unwrap_or(tenant),
+            exists,
+            self.shared.config.ttl(exists),
+            now,
+        );
+        Ok(found)
     }
 
     /// Forgets what is known about `tenant`; the next lookup asks the database.
@@ -305,11 +326,13 @@ impl Entries {
         }
     }
 
-    fn get(&self, name: &str, now: Instant) -> Option<bool> {
+    /// The fresh answer for `name`: the tenant as placed if it exists (the key it was cached
+    /// under carries its placement), `None` if not; `None` outside if nothing fresh is known.
+    fn get(&self, name: &str, now: Instant) -> Option<Option<Tenant>> {
         self.map
-            .get(name)
-            .filter(|entry| entry.expires > now)
-            .map(|entry| entry.exists)
+            .get_key_value(name)
+            .filter(|(_, entry)| entry.expires > now)
+            .map(|(tenant, entry)| entry.exists.then(|| tenant.clone()))
     }
 
     fn insert(&mut self, tenant: &Tenant, exists: bool, ttl: Duration, now: Instant) {
@@ -323,6 +346,8 @@ impl Entries {
         let expires = now
             .checked_add(ttl)
             .unwrap_or(now + Duration::from_secs(86_400 * 365));
+        // Removed first: an insert keeps the old key, and the key is where the tenant's rows are.
+        self.map.remove(tenant.as_str());
         self.map.insert(tenant.clone(), Entry { exists, expires });
     }
 
@@ -356,17 +381,35 @@ mod tests {
 
     const SEC: Duration = Duration::from_secs(1);
 
+    /// Whether `name` is known to exist (`None`: not known).
+    fn known(e: &Entries, name: &str, now: Instant) -> Option<bool> {
+        e.get(name, now).map(|found| found.is_some())
+    }
+
+    #[test]
+    fn a_cached_tenant_keeps_where_its_rows_are() {
+        let now = Instant::now();
+        let mut e = Entries::new(10);
+        let acme = t("acme").rows_in(&t("free"));
+        e.insert(&acme, true, SEC, now);
+        let found = e.get("acme", now).unwrap().unwrap();
+        assert_eq!(found.container(), "free");
+        // Promoted (its own container now): the new answer replaces the placement.
+        e.insert(&t("acme"), true, SEC, now);
+        assert!(!e.get("acme", now).unwrap().unwrap().is_row_level());
+    }
+
     #[test]
     fn answers_expire() {
         let now = Instant::now();
         let mut e = Entries::new(10);
         e.insert(&t("a"), true, SEC, now);
         e.insert(&t("b"), false, 2 * SEC, now);
-        assert_eq!(e.get("a", now), Some(true));
-        assert_eq!(e.get("b", now + SEC), Some(false));
-        assert_eq!(e.get("a", now + SEC), None);
-        assert_eq!(e.get("b", now + 2 * SEC), None);
-        assert_eq!(e.get("c", now), None);
+        assert_eq!(known(&e, "a", now), Some(true));
+        assert_eq!(known(&e, "b", now + SEC), Some(false));
+        assert_eq!(known(&e, "a", now + SEC), None);
+        assert_eq!(known(&e, "b", now + 2 * SEC), None);
+        assert_eq!(known(&e, "c", now), None);
     }
 
     #[test]
@@ -375,7 +418,7 @@ mod tests {
         let mut e = Entries::new(10);
         e.insert(&t("a"), true, SEC, now);
         e.insert(&t("a"), false, Duration::ZERO, now);
-        assert_eq!(e.get("a", now), None);
+        assert_eq!(known(&e, "a", now), None);
         let mut none = Entries::new(0);
         none.insert(&t("a"), true, SEC, now);
         assert!(none.map.is_empty());
@@ -393,7 +436,7 @@ mod tests {
             assert!(e.map.len() <= 16);
         }
         for i in 0..4 {
-            assert_eq!(e.get(&format!("real_{i}"), now), Some(true), "real_{i}");
+            assert_eq!(known(&e, &format!("real_{i}"), now), Some(true), "real_{i}");
         }
     }
 
@@ -407,7 +450,7 @@ mod tests {
         let later = now + 2 * SEC;
         e.insert(&t("new"), false, SEC, later);
         assert_eq!(e.map.len(), 1);
-        assert_eq!(e.get("new", later), Some(false));
+        assert_eq!(known(&e, "new", later), Some(false));
     }
 
     #[test]
@@ -418,7 +461,7 @@ mod tests {
             e.insert(&t(&format!("real_{i}")), true, SEC, now);
             assert!(e.map.len() <= 8);
         }
-        assert_eq!(e.get("real_99", now), Some(true));
+        assert_eq!(known(&e, "real_99", now), Some(true));
     }
 
     #[test]
@@ -428,7 +471,7 @@ mod tests {
         e.insert(&t("a"), true, SEC, now);
         e.insert(&t("b"), true, SEC, now);
         e.insert(&t("a"), false, SEC, now);
-        assert_eq!(e.get("a", now), Some(false));
-        assert_eq!(e.get("b", now), Some(true));
+        assert_eq!(known(&e, "a", now), Some(false));
+        assert_eq!(known(&e, "b", now), Some(true));
     }
 }

@@ -126,9 +126,9 @@ impl<L: Lifecycle> TenantLayer<L> {
                 WhenMissing::Continue => Ok(None),
             };
         };
-        match self.cache.exists(&tenant).await {
-            Ok(true) => Ok(Some(tenant)),
-            Ok(false) => Err(TenantRejection::Unknown(tenant)),
+        match self.cache.placed(&tenant).await {
+            Ok(Some(placed)) => Ok(Some(placed)),
+            Ok(None) => Err(TenantRejection::Unknown(tenant)),
             Err(err) => Err(refusal(err)),
         }
     }

@@ -130,9 +130,15 @@ async fn required(CurrentTenant(tenant): CurrentTenant) -> String {
     tenant.to_string()
 }
 
+/// The tenant and the container its rows are in.
+async fn placed(CurrentTenant(tenant): CurrentTenant) -> String {
+    format!("{tenant}@{}", tenant.container())
+}
+
 fn app(db: &Db, layer: TenantLayer) -> Router {
     Router::new()
         .route("/guards", get(list).post(add))
+        .route("/placed", get(placed))
         .route("/whoami", get(whoami))
         .route("/required", get(required))
         .route("/context", get(from_context))
@@ -257,6 +263,29 @@ async fn two_tenants_stay_isolated() {
     assert_eq!(seen_by_b.body, format!("{b}:jafar"));
     let a_by_header = send(addr, "GET", "/guards", "x", &[("x-tenant", &a)], "").await;
     assert_eq!(a_by_header.body, format!("{a}:abu"));
+}
+
+#[tokio::test]
+async fn a_row_level_tenant_reaches_the_handler_placed_in_its_container() {
+    let db = Db::new().await;
+    let container = db.create("rows").await;
+    let own = db.create("own").await;
+    let name = tenancy_testdb::unique_name("acme");
+    let container_t = db.tenants.tenant(&container).await.unwrap();
+    db.tenants.create_in(&name, &container_t).await.unwrap();
+    // One cache heard the creation; the other (another handle) asks the database.
+    for tenants in [db.tenants.clone(), db.other_handle()] {
+        let layer = TenantLayer::new(TenantCache::new(&tenants), Header::new("x-tenant"));
+        let addr = serve(app(&db, layer)).await;
+        for _ in 0..2 {
+            let reply = send(addr, "GET", "/placed", "x", &[("x-tenant", &name)], "").await;
+            assert_eq!(reply.status, 200, "{reply:?}");
+            assert_eq!(reply.body, format!("{name}@{container}"));
+            let reply = send(addr, "GET", "/placed", "x", &[("x-tenant", &own)], "").await;
+            assert_eq!(reply.body, format!("{own}@{own}"));
+        }
+    }
+    db.tenants.drop(&name).await.unwrap();
 }
 
 #[tokio::test]

@@ -67,10 +67,15 @@ pub struct Cli {
 /// The subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Create a tenant: its schema (MySQL: database) plus every migration, all or nothing.
+    /// Create a tenant: its schema (MySQL: database) plus every migration, all or nothing. With
+    /// `--in <container>`: a row-level tenant, its rows in that tenant's tables (a registry row,
+    /// no DDL).
     Create {
         /// The tenant name: `[a-z_][a-z0-9_]*`, at most 63 bytes, not reserved.
         name: String,
+        /// The tenant whose tables hold this tenant's rows (models with a tenant column).
+        #[arg(long = "in", value_name = "CONTAINER")]
+        container: Option<String>,
     },
     /// Drop a tenant and everything in its schema (database). Refuses those that are not
     /// tenants.

@@ -268,15 +268,28 @@ async fn load_migrations(dir: &Path) -> Result<Migrator, CliError> {
 
 async fn command<L: Lifecycle>(ctx: &mut Ctx<L>, command: Command) -> Result<(), CliError> {
     match command {
-        Command::Create { name } => {
+        Command::Create {
+            name,
+            container: None,
+        } => {
             let tenant = ctx.tenants.create(&name).await?;
             ctx.line(&format!("created {tenant}"))
+        }
+        Command::Create {
+            name,
+            container: Some(container),
+        } => {
+            let tenant = ctx.tenants.create_in(&name, &container).await?;
+            ctx.line(&format!("created {tenant} in {}", tenant.container()))
         }
         Command::Drop { name } => match ctx.tenants.drop_tenant(&name).await? {
             tenancy_core::Dropped::Unregistered => ctx.line(&format!(
                 "dropped {name} (its {} was already gone; unregistered it)",
                 <L::Backend as Backend>::CONTAINER
             )),
+            tenancy_core::Dropped::Rows { deleted } => {
+                ctx.line(&format!("dropped {name} ({deleted} rows deleted)"))
+            }
             _ => ctx.line(&format!("dropped {name}")),
         },
         Command::Clone { from, to } => {

@@ -346,6 +346,33 @@ fn create_list_status_drop() {
     assert!(w.ok(&["status"]).stdout.is_empty());
 }
 
+#[test]
+fn create_in_list_and_drop_a_row_level_tenant() {
+    let w = World::new().with_guards();
+    w.migration(
+        "2_tenant_column.sql",
+        "ALTER TABLE guards ADD COLUMN tenant_id text NOT NULL DEFAULT ''",
+    );
+    let (free, acme) = (w.tenant("free"), w.tenant("acme"));
+    w.create(&free);
+    let created = w.ok(&["create", &acme, "--in", &free]);
+    assert_eq!(created.lines(), [format!("created {acme} in {free}")]);
+    let mut expected = vec![acme.clone(), free.clone()];
+    expected.sort();
+    assert_eq!(w.list(), expected);
+    assert!(!w.schema_exists(&acme), "a row-level tenant has no schema");
+
+    let refused = w.fails(&["drop", &free]);
+    assert!(refused.stderr.contains("row-level"), "{refused:?}");
+    let dropped = w.ok(&["drop", &acme]);
+    assert_eq!(
+        dropped.lines(),
+        [format!("dropped {acme} (0 rows deleted)")]
+    );
+    assert_eq!(w.list(), [free.as_str()]);
+    w.ok(&["drop", &free]);
+}
+
 /// Through PgBouncer in transaction mode, said on the URL alone (`?pgbouncer=true`, no
 /// `--pgbouncer`): each run is a new client on server connections earlier runs left their
 /// statements on, so a named statement would collide (42P05).

@@ -236,7 +236,10 @@ async fn create_seeded<B: TestBackend>(
 pub(crate) async fn drop_stale<B: TestBackend>(tenants: &Tenants<B>) -> Result<usize, Error> {
     let now = unix_secs();
     let mut swept = 0;
-    for tenant in tenants.list().await? {
+    let mut all = tenants.list().await?;
+    // Row-level tenants first: a container holding some cannot be dropped.
+    all.sort_by_key(|t| !t.is_row_level());
+    for tenant in all {
         if is_stale(tenant.as_str(), now, process_running) {
             match tenants.drop(&tenant).await {
                 Ok(_) => swept += 1,

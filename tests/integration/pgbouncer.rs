@@ -311,3 +311,46 @@ async fn the_lifecycle_works_through_pgbouncer() {
         Err(tenancy::Error::Migration { version: 3, .. })
     ));
 }
+
+/// Row-level tenants through PgBouncer: their registry writes and reads (in operations and on
+/// the pool) and their statements run on server connections other clients used before, over
+/// several rounds (a named statement left on one would collide, 42P05).
+#[tokio::test]
+async fn row_level_tenants_work_through_pgbouncer() {
+    let mut migrations = v1();
+    migrations.push(migration(
+        2,
+        sqlx::migrate::MigrationType::Simple,
+        "ALTER TABLE guards ADD COLUMN tenant_id text NOT NULL DEFAULT ''",
+    ));
+    let b = Bounced::new(4, migrations).await;
+    let container = b
+        .tenants()
+        .create(tenancy_testdb::unique_name("pbrc"))
+        .await
+        .unwrap();
+    for round in 0..3 {
+        let name = tenancy_testdb::unique_name(&format!("pbr{round}"));
+        let t = b.tenants().create_in(&name, &container).await.unwrap();
+        assert_eq!(
+            b.tenants().tenant(&name).await.unwrap().container(),
+            container.as_str()
+        );
+        crate::support::RowGuard::new("Abu", "Guard")
+            .insert(b.tenants(), &t)
+            .await
+            .unwrap();
+        assert_eq!(
+            crate::support::RowGuard::query(&t)
+                .count(b.tenants())
+                .await
+                .unwrap(),
+            1
+        );
+        assert_eq!(
+            b.tenants().drop(&name).await.unwrap(),
+            Dropped::Rows { deleted: 1 }
+        );
+    }
+    b.tenants().drop(container.as_str()).await.unwrap();
+}

@@ -22,6 +22,7 @@ pub(crate) mod operations;
 pub(crate) mod plan;
 pub(crate) mod portable;
 pub(crate) mod report;
+pub(crate) mod row_level;
 pub(crate) mod runs;
 pub(crate) mod store;
 
@@ -57,6 +58,10 @@ pub enum TenantEvent {
 }
 
 type Subscriber = Arc<dyn Fn(&TenantEvent) + Send + Sync>;
+
+/// The tenant column [`Tenants::drop`] deletes a row-level tenant's rows by, unless the handle
+/// names another ([`Tenants::with_tenant_column`]).
+const DEFAULT_TENANT_COLUMN: &str = "tenant_id";
 
 /// The settings of a handle's store on backend `B`.
 pub(crate) type StoreSettings<B> = <<B as Backend>::Store as Store<B>>::Settings;
@@ -112,6 +117,8 @@ pub(crate) struct Settings<B: Backend> {
     policy: TenantNamePolicy,
     registry: String,
     lock_timeout: Option<Duration>,
+    /// The column a row-level tenant's rows are deleted by when it is dropped.
+    tenant_column: String,
     /// The backend's own settings.
     pub(crate) store: StoreSettings<B>,
 }
@@ -125,6 +132,7 @@ impl<B: Backend> Clone for Settings<B> {
             policy: self.policy.clone(),
             registry: self.registry.clone(),
             lock_timeout: self.lock_timeout,
+            tenant_column: self.tenant_column.clone(),
             store: self.store.clone(),
         }
     }
@@ -156,6 +164,7 @@ impl<B: Backend> Tenants<B> {
                 policy: TenantNamePolicy::default(),
                 registry: DEFAULT_REGISTRY.to_owned(),
                 lock_timeout: None,
+                tenant_column: DEFAULT_TENANT_COLUMN.to_owned(),
                 store: StoreSettings::<B>::default(),
             },
         )
@@ -259,6 +268,11 @@ impl<B: Backend> Tenants<B> {
         Ok(TenantPool::new(pool, tenant, B::mode_of(self.store())))
     }
 
+    /// The column a row-level tenant's rows are deleted by when it is dropped.
+    pub(crate) fn tenant_column(&self) -> &str {
+        &self.inner.settings.tenant_column
+    }
+
     /// The registry's name.
     pub fn registry(&self) -> &Tenant {
         &self.inner.registry
@@ -323,6 +337,14 @@ pub trait Lifecycle: Clone + Send + Sync + 'static {
     /// Drops tenant `name` and everything in it, and unregisters it.
     fn drop_tenant(&self, name: &str) -> impl Future<Output = Result<Dropped, Error>> + Send;
 
+    /// Registers row-level tenant `name` with its rows in tenant `container`'s tables (see
+    /// [`Tenants::create_in`]).
+    fn create_in(
+        &self,
+        name: &str,
+        container: &str,
+    ) -> impl Future<Output = Result<Tenant, Error>> + Send;
+
     /// Renames tenant `old` to `new`, data and migration history included.
     fn rename(&self, old: &str, new: &str) -> impl Future<Output = Result<Tenant, Error>> + Send;
 
@@ -353,6 +375,19 @@ pub trait Lifecycle: Clone + Send + Sync + 'static {
 
     /// Every tenant, by name.
     fn list(&self) -> impl Future<Output = Result<Vec<Tenant>, Error>> + Send;
+
+    /// Tenant `name` as registered, placed where its rows are (see [`Tenants::tenant`]);
+    /// [`Error::NotATenant`] if it is not one. By default: `name` if it
+    /// [`exists`](Self::exists).
+    fn tenant(&self, name: &str) -> impl Future<Output = Result<Tenant, Error>> + Send {
+        async move {
+            let tenant = self.parse(name)?;
+            match self.exists(name).await? {
+                true => Ok(tenant),
+                false => Err(Error::NotATenant { tenant }),
+            }
+        }
+    }
 
     /// Applies the pending migrations of tenant `name`.
     fn migrate(&self, name: &str) -> impl Future<Output = Result<Outcome, Error>> + Send;
@@ -413,6 +448,11 @@ impl<B: Backend> Lifecycle for Tenants<B> {
         Tenants::drop(self, name)
     }
 
+    async fn create_in(&self, name: &str, container: &str) -> Result<Tenant, Error> {
+        let container = self.parse(container)?;
+        Tenants::create_in(self, name, &container).await
+    }
+
     fn rename(&self, old: &str, new: &str) -> impl Future<Output = Result<Tenant, Error>> + Send {
         Tenants::rename(self, old, new)
     }
@@ -447,6 +487,10 @@ impl<B: Backend> Lifecycle for Tenants<B> {
 
     fn list(&self) -> impl Future<Output = Result<Vec<Tenant>, Error>> + Send {
         Tenants::list(self)
+    }
+
+    fn tenant(&self, name: &str) -> impl Future<Output = Result<Tenant, Error>> + Send {
+        Tenants::tenant(self, name)
     }
 
     fn migrate(&self, name: &str) -> impl Future<Output = Result<Outcome, Error>> + Send {

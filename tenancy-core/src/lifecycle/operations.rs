@@ -8,12 +8,23 @@ use sqlx::migrate::Migration;
 
 use super::plan::History;
 use super::report::{Dropped, Outcome, TenantStatus};
-use super::store::{CreateHook, Direction, Found, Operation, Store};
+use super::store::{CreateHook, Direction, Found, Operation, Place, Store};
 use super::{TenantEvent, Tenants};
 use crate::backend::Backend;
 use crate::error::Error;
 use crate::tenant::Tenant;
 use crate::trace;
+
+/// What an operation expects to find of its tenant under its lock.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Expected {
+    /// Registered, its container there.
+    Own,
+    /// Neither registered (as either kind) nor its container there.
+    Free,
+    /// Registered as a row-level tenant.
+    Placed,
+}
 
 /// Refuses to act on what an operation found of a tenant.
 pub(crate) fn expect<B: Backend>(
@@ -64,19 +75,31 @@ impl<B: Backend> Tenants<B> {
     }
 
     /// Runs one `operation` (see [`operation`](Self::operation)) on `tenant` under its lock:
-    /// takes the lock, checks that `tenant` is registered with its container (`exists`) or
-    /// that neither is there (`!exists`), then runs `steps`.
+    /// takes the lock, checks that `tenant` is as `expected`, then runs `steps`.
     pub(crate) async fn locked<T: Send>(
         &self,
         operation: Operation,
         tenant: &Tenant,
-        exists: bool,
+        expected: Expected,
         steps: impl AsyncFnOnce(&mut <B::Store as Store<B>>::Op) -> Result<T, Error>,
     ) -> Result<T, Error> {
         self.operation(operation, tenant, async |op| {
             let store = self.store();
-            store.lock(op, tenant).await?;
-            expect::<B>(tenant, store.inspect(op, tenant).await?, exists, exists)?;
+            store.lock(op, &tenant.own()).await?;
+            match expected {
+                Expected::Own => expect::<B>(tenant, store.inspect(op, tenant).await?, true, true)?,
+                Expected::Free => {
+                    expect::<B>(tenant, store.inspect(op, tenant).await?, false, false)?;
+                    self.refuse_placed(Some(op), tenant).await?;
+                }
+                Expected::Placed => {
+                    if store.placement_in(op, tenant).await?.is_none() {
+                        return Err(Error::NotATenant {
+                            tenant: tenant.clone(),
+                        });
+                    }
+                }
+            }
             steps(op).await
         })
         .await
@@ -136,6 +159,7 @@ impl<B: Backend> Tenants<B> {
 
     async fn create_inner(&self, name: &str, hook: Option<CreateHook<B>>) -> Result<Tenant, Error> {
         let tenant = self.parse(name)?;
+        self.refuse_placed(None, &tenant).await?;
         let span = trace::lifecycle::<B>("create", &tenant);
         trace::within(span, async {
             if hook.is_none() {
@@ -149,7 +173,7 @@ impl<B: Backend> Tenants<B> {
                     Err(err) => return Err(self.store().explain(&tenant, err).await),
                 }
             }
-            self.locked(Operation::Create, &tenant, false, async |op| {
+            self.locked(Operation::Create, &tenant, Expected::Free, async |op| {
                 self.make_migrated(op, &tenant).await?;
                 if let Some(hook) = hook {
                     self.store().hook(op, &tenant, hook).await?;
@@ -172,6 +196,11 @@ impl<B: Backend> Tenants<B> {
     pub async fn drop(&self, name: impl AsRef<str>) -> Result<Dropped, Error> {
         let tenant = self.parse(name)?;
         let span = trace::lifecycle::<B>("drop", &tenant);
+        if let Some(placed) = self.store().placement(&tenant).await? {
+            let dropped = trace::within(span, self.drop_rows(&placed)).await?;
+            self.publish(TenantEvent::Dropped(placed));
+            return Ok(dropped);
+        }
         let dropped = trace::within(
             span,
             self.operation(Operation::Drop, &tenant, async |op| {
@@ -183,6 +212,7 @@ impl<B: Backend> Tenants<B> {
                         tenant: tenant.clone(),
                     });
                 }
+                self.refuse_holding(op, &tenant).await?;
                 store.remove(op, &tenant, found).await?;
                 Ok(if found.container {
                     Dropped::Schema
@@ -245,6 +275,15 @@ impl<B: Backend> Tenants<B> {
                 operation: done,
             });
         }
+        if self.store().placement(&source).await?.is_some() {
+            return Err(Error::Unsupported {
+                operation: name,
+                reason: format!(
+                    "\"{source}\" is a row-level tenant (its rows in another tenant's tables); only a tenant with its own container can be {done}"
+                ),
+            });
+        }
+        self.refuse_placed(None, &target).await?;
         let span = trace::lifecycle::<B>(name, about);
         trace::within(
             span,
@@ -281,12 +320,17 @@ impl<B: Backend> Tenants<B> {
     /// Whether `name` is a tenant (registered). An invalid name is an error, not `false`.
     pub async fn exists(&self, name: impl AsRef<str>) -> Result<bool, Error> {
         let tenant = self.parse(name)?;
-        self.store().exists(&tenant).await
+        Ok(self.store().exists(&tenant).await? || self.store().placement(&tenant).await?.is_some())
     }
 
-    /// Every tenant, sorted by name: only those created through this handle's registry.
+    /// Every tenant, sorted by name: only those created through this handle's registry, in
+    /// their own containers or row-level ([`create_in`](Self::create_in), each placed in its
+    /// container).
     pub async fn list(&self) -> Result<Vec<Tenant>, Error> {
-        self.store().list().await
+        let mut all = self.store().list().await?;
+        all.extend(self.store().placements().await?);
+        all.sort();
+        Ok(all)
     }
 
     /// Every tenant's applied, pending and changed migrations (PostgreSQL and MySQL: one
@@ -396,7 +440,7 @@ impl<B: Backend> Tenants<B> {
         direction: Direction,
         target: i64,
     ) -> Result<Outcome, Error> {
-        self.locked(Operation::Migrate, tenant, true, async |op| {
+        self.locked(Operation::Migrate, tenant, Expected::Own, async |op| {
             let store = self.store();
             let history = store.history(op, tenant).await?;
             history.check_clean(tenant)?;

@@ -10,6 +10,7 @@ use super::archive::{
     convert, plan_import, ArchiveReader, ArchiveWriter, ArchivedMigration, Header, Part, Progress,
     Value,
 };
+use super::operations::Expected;
 use super::report::Moved;
 use super::store::{Operation, Port, Source, Store, Target};
 use super::{TenantEvent, Tenants};
@@ -51,7 +52,7 @@ impl<B: Backend> Tenants<B> {
         let span = trace::lifecycle::<B>("export", &tenant);
         trace::within(
             span,
-            self.locked(Operation::Export, &tenant, true, async |op| {
+            self.locked(Operation::Export, &tenant, Expected::Own, async |op| {
                 let store = self.store();
                 let history = store.history(op, &tenant).await?;
                 history.check_clean(&tenant)?;
@@ -133,7 +134,7 @@ impl<B: Backend> Tenants<B> {
         let span = trace::lifecycle::<B>("import", &tenant);
         trace::within(
             span,
-            self.locked(Operation::Import, &tenant, false, async |op| {
+            self.locked(Operation::Import, &tenant, Expected::Free, async |op| {
                 self.make_migrated(op, &tenant).await?;
                 let store = self.store();
                 let shapes = store.import_begin(op, &tenant).await?;

@@ -165,6 +165,12 @@ pub enum Dropped {
     /// The tenant's container was already gone (dropped outside tenancy); the tenant was
     /// unregistered.
     Unregistered,
+    /// A row-level tenant: its rows were deleted from its container's tables, and it was
+    /// unregistered.
+    Rows {
+        /// How many rows were deleted.
+        deleted: u64,
+    },
 }
 
 /// What an export or import moved.

@@ -254,7 +254,7 @@ impl<B: Backend> Tenants<B> {
         has_work: impl Fn(&TenantStatus) -> bool,
     ) -> Result<(Vec<TenantResult>, Vec<(usize, Tenant, Option<W>)>), Error> {
         if self.store().reads_every_tenant() {
-            let tenants = self.list().await?;
+            let tenants = self.store().list().await?;
             return Ok(split(tenants.into_iter().map(|t| (t, Some(None)))));
         }
         let statuses = self.status().await?;

@@ -457,3 +457,105 @@ pub trait Port<B: Database>: Store<B> {
         tenant: &Tenant,
     ) -> impl Future<Output = Result<(), Error>> + Send;
 }
+
+/// Which row-level tenants a registry read returns.
+#[doc(hidden)]
+#[derive(Debug, Clone, Copy)]
+pub enum Which<'a> {
+    /// Every one.
+    All,
+    /// The one of this name.
+    Named(&'a Tenant),
+    /// Those whose rows are in this container.
+    In(&'a Tenant),
+}
+
+impl Which<'_> {
+    /// The `WHERE` clause choosing them (`?` standing for [`value`](Self::value)), or nothing.
+    pub fn filter(&self) -> &'static str {
+        match self {
+            Which::All => "",
+            Which::Named(_) => " WHERE name = ?",
+            Which::In(_) => " WHERE container = ?",
+        }
+    }
+
+    /// The value the filter binds.
+    pub fn value(&self) -> Option<&str> {
+        match self {
+            Which::All => None,
+            Which::Named(t) | Which::In(t) => Some(t.as_str()),
+        }
+    }
+}
+
+/// What a backend's store gives the lifecycle of row-level tenants
+/// ([`Tenant::rows_in`](crate::Tenant::rows_in)): their registry (each one's name and the
+/// container its rows are in, beside the registry of containers) and the deletion of one
+/// tenant's rows from its container. Written in each backend's `place` module.
+#[doc(hidden)]
+pub trait Place<B: Database>: Store<B> {
+    /// The registered row-level tenants `which` chooses, in name order, each placed in its
+    /// container: read on the operation's connection if one is given (under its locks; it may
+    /// hold the pool's only connection), else on the pool.
+    fn registered(
+        &self,
+        op: Option<&mut Self::Op>,
+        which: Which<'_>,
+    ) -> impl Future<Output = Result<Vec<Tenant>, Error>> + Send;
+
+    /// The row-level tenant `name` as registered, if it is one.
+    fn placement(
+        &self,
+        name: &Tenant,
+    ) -> impl Future<Output = Result<Option<Tenant>, Error>> + Send {
+        async move { Ok(self.registered(None, Which::Named(name)).await?.pop()) }
+    }
+
+    /// [`placement`](Self::placement) read in operation `op`.
+    fn placement_in(
+        &self,
+        op: &mut Self::Op,
+        name: &Tenant,
+    ) -> impl Future<Output = Result<Option<Tenant>, Error>> + Send {
+        async move { Ok(self.registered(Some(op), Which::Named(name)).await?.pop()) }
+    }
+
+    /// Every registered row-level tenant, in name order.
+    fn placements(&self) -> impl Future<Output = Result<Vec<Tenant>, Error>> + Send {
+        self.registered(None, Which::All)
+    }
+
+    /// How many row-level tenants have their rows in `container`, read in operation `op`.
+    fn placed_in(
+        &self,
+        op: &mut Self::Op,
+        container: &Tenant,
+    ) -> impl Future<Output = Result<usize, Error>> + Send {
+        async move { Ok(self.registered(Some(op), Which::In(container)).await?.len()) }
+    }
+
+    /// Registers row-level `tenant` (locked; its container registered, under its lock);
+    /// [`Error::TenantExists`] if a row-level tenant of its name is.
+    fn place(
+        &self,
+        op: &mut Self::Op,
+        tenant: &Tenant,
+    ) -> impl Future<Output = Result<(), Error>> + Send;
+
+    /// Unregisters row-level `tenant` (locked).
+    fn unplace(
+        &self,
+        op: &mut Self::Op,
+        tenant: &Tenant,
+    ) -> impl Future<Output = Result<(), Error>> + Send;
+
+    /// Deletes row-level `tenant`'s rows (locked) from every table of its container that has a
+    /// column named `column`, each table's in one statement; the number of rows deleted.
+    fn delete_rows(
+        &self,
+        op: &mut Self::Op,
+        tenant: &Tenant,
+        column: &str,
+    ) -> impl Future<Output = Result<u64, Error>> + Send;
+}

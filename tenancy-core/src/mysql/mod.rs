@@ -8,6 +8,7 @@ mod dialect_tests;
 mod errors;
 mod copy;
 mod op;
+mod place;
 mod port;
 mod store;
 #[cfg(feature = "testing")]

@@ -92,7 +92,7 @@ struct Creation {
 }
 
 impl MySqlStore {
-    fn table(&self, name: &str) -> String {
+    pub(super) fn table(&self, name: &str) -> String {
         qualified(self.registry.as_str(), name)
     }
 
@@ -125,6 +125,12 @@ impl MySqlStore {
                  \x20 name VARCHAR(64) CHARACTER SET ascii COLLATE ascii_bin NOT NULL PRIMARY KEY,\n\
                  \x20 created_at TIMESTAMP(6) NOT NULL DEFAULT CURRENT_TIMESTAMP(6)\n\
                  ) ENGINE = InnoDB;\n\
+                 CREATE TABLE IF NOT EXISTS {row_tenants} (\n\
+                 \x20 name VARCHAR(64) CHARACTER SET ascii COLLATE ascii_bin NOT NULL PRIMARY KEY,\n\
+                 \x20 container VARCHAR(64) CHARACTER SET ascii COLLATE ascii_bin NOT NULL,\n\
+                 \x20 created_at TIMESTAMP(6) NOT NULL DEFAULT CURRENT_TIMESTAMP(6),\n\
+                 \x20 KEY (container)\n\
+                 ) ENGINE = InnoDB;\n\
                  CREATE TABLE IF NOT EXISTS {migrations} (\n\
                  \x20 tenant VARCHAR(64) CHARACTER SET ascii COLLATE ascii_bin NOT NULL,\n\
                  \x20 version BIGINT NOT NULL,\n\
@@ -137,6 +143,7 @@ impl MySqlStore {
                  ) ENGINE = InnoDB",
                 db = quote(self.registry.as_str()),
                 tenants = self.table("tenants"),
+                row_tenants = self.table("row_tenants"),
                 migrations = self.table("migrations"),
             ))
             .await;
@@ -520,7 +527,7 @@ where
 }
 
 /// The registry database or one of its tables does not exist (yet).
-fn no_registry(err: &sqlx::Error) -> bool {
+pub(super) fn no_registry(err: &sqlx::Error) -> bool {
     is_unknown_database(err) || is_missing_table(err)
 }
 

@@ -20,6 +20,7 @@ mod errors;
 mod handle;
 mod pgbouncer;
 mod pool;
+mod place;
 mod port;
 pub(crate) mod sql;
 mod send;

@@ -51,6 +51,11 @@ CREATE TABLE IF NOT EXISTS {r}.migrations (
     execution_ms bigint NOT NULL,
     PRIMARY KEY (tenant, version)
 );
+CREATE TABLE IF NOT EXISTS {r}.row_tenants (
+    name text PRIMARY KEY,
+    container text NOT NULL REFERENCES {r}.tenants (name) ON UPDATE CASCADE,
+    created_at timestamptz NOT NULL DEFAULT now()
+);
 CREATE OR REPLACE FUNCTION {r}.check_batch(_tenant text, _problem text) RETURNS void
 LANGUAGE plpgsql AS $tenancy$
 BEGIN

@@ -106,6 +106,11 @@ impl PgStore {
     }
 
     /// Whether statements are kept prepared on the connection (not behind PgBouncer).
+    /// The registry's schema.
+    pub(super) fn registry(&self) -> &Tenant {
+        &self.registry
+    }
+
     pub(crate) fn persistent(&self) -> bool {
         !self.pgbouncer
     }

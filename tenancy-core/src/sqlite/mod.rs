@@ -16,6 +16,7 @@ mod errors;
 mod files;
 mod handle;
 mod lru;
+mod place;
 mod port;
 mod store;
 #[cfg(feature = "testing")]

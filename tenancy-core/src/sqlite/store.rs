@@ -58,7 +58,7 @@ pub struct SqliteStore {
     pool: SqlitePool,
     folder: PathBuf,
     registry_file: PathBuf,
-    registry_pool: SqlitePool,
+    pub(super) registry_pool: SqlitePool,
     registry: Tenant,
     lock_timeout: Option<Duration>,
     budget: PoolBudget,
@@ -214,6 +214,10 @@ impl SqliteStore {
                     .execute(
                         "CREATE TABLE IF NOT EXISTS tenants (\
                          name TEXT PRIMARY KEY NOT NULL, \
+                         created_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')));\
+                         CREATE TABLE IF NOT EXISTS row_tenants (\
+                         name TEXT PRIMARY KEY NOT NULL, \
+                         container TEXT NOT NULL, \
                          created_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')))",
                     )
                     .await

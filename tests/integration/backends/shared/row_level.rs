@@ -9,7 +9,7 @@
 macro_rules! behaviours {
     () => {
         use sqlx::migrate::{Migration, MigrationType};
-        use tenancy::{Error, OnConflict, Raw, Tenant, TenantModel};
+        use tenancy::{Dropped, Error, OnConflict, Raw, Tenant, TenantModel};
 
         use super::{pool, v1, Guard, Lifecycle, RowGuard, StoredGuard};
         use crate::assert_err;
@@ -229,6 +229,88 @@ macro_rules! behaviours {
                 [row(&b, "Bea", "Guard")],
                 "nothing was written or deleted"
             );
+        }
+
+        #[tokio::test]
+        async fn a_row_level_tenant_is_registered_resolved_listed_and_dropped_with_its_rows() {
+            let pool = pool().await;
+            let l = Lifecycle::new(&pool, migrations()).await;
+            let (_, _, container) = two_in_one(&l).await;
+            let db = &l.tenants;
+            let (a_name, b_name) = (
+                tenancy_testdb::unique_name("a"),
+                tenancy_testdb::unique_name("b"),
+            );
+            let a = db.create_in(&a_name, &container).await.unwrap();
+            let b = db.create_in(&b_name, &container).await.unwrap();
+            assert_eq!((a.as_str(), a.container()), (a_name.as_str(), container.as_str()));
+
+            // Resolved by name to where its rows are; listed beside the container.
+            let resolved = db.tenant(&a_name).await.unwrap();
+            assert!(resolved.is_row_level());
+            assert_eq!(resolved.container(), container.as_str());
+            assert!(!db.tenant(container.as_str()).await.unwrap().is_row_level());
+            assert!(db.exists(&a_name).await.unwrap());
+            let listed: Vec<(String, String)> = db
+                .list()
+                .await
+                .unwrap()
+                .iter()
+                .map(|t| (t.as_str().to_owned(), t.container().to_owned()))
+                .collect();
+            for (name, within) in [(&a_name, &container), (&b_name, &container), (&container.as_str().to_owned(), &container)] {
+                assert!(
+                    listed.contains(&(name.to_string(), within.as_str().to_owned())),
+                    "{name} in {within} not listed: {listed:?}"
+                );
+            }
+
+            for (t, n) in [(&resolved, "Abu"), (&resolved, "Bea"), (&b, "Cai")] {
+                RowGuard::new(n, "Guard").insert(db, t).await.unwrap();
+            }
+            assert_eq!(db.drop(&a_name).await.unwrap(), Dropped::Rows { deleted: 2 });
+            assert_eq!(
+                stored(&l, &container).await,
+                [row(&b, "Cai", "Guard")],
+                "a's rows deleted, b's kept"
+            );
+            assert!(!db.exists(&a_name).await.unwrap());
+            assert_err!(db.tenant(&a_name).await, Error::NotATenant { .. });
+            assert_err!(db.drop(&a_name).await, Error::NotATenant { .. });
+            assert!(!db.list().await.unwrap().iter().any(|t| t.as_str() == a_name));
+
+            // A container is dropped only once no row-level tenant has rows in it.
+            assert_err!(db.drop(container.as_str()).await, Error::Unsupported { .. });
+            assert_eq!(stored(&l, &container).await, [row(&b, "Cai", "Guard")]);
+            db.drop(&b_name).await.unwrap();
+            db.drop(container.as_str()).await.unwrap();
+            assert!(!db.exists(container.as_str()).await.unwrap());
+        }
+
+        #[tokio::test]
+        async fn a_row_level_tenant_name_is_a_tenant_name_of_either_kind() {
+            let pool = pool().await;
+            let l = Lifecycle::new(&pool, migrations()).await;
+            let (_, _, container) = two_in_one(&l).await;
+            let db = &l.tenants;
+            let own = db.create(tenancy_testdb::unique_name("own")).await.unwrap();
+            let name = tenancy_testdb::unique_name("a");
+            db.create_in(&name, &container).await.unwrap();
+
+            assert_err!(db.create_in(&name, &container).await, Error::TenantExists { .. });
+            assert_err!(db.create_in(own.as_str(), &container).await, Error::TenantExists { .. });
+            assert_err!(db.create(&name).await, Error::TenantExists { .. });
+            assert_err!(db.rename(own.as_str(), &name).await, Error::TenantExists { .. });
+            assert_err!(db.rename(&name, tenancy_testdb::unique_name("z")).await, Error::Unsupported { .. });
+            let nowhere = Tenant::new(tenancy_testdb::unique_name("nowhere")).unwrap();
+            assert_err!(
+                db.create_in(tenancy_testdb::unique_name("c"), &nowhere).await,
+                Error::NotATenant { .. }
+            );
+            // Nothing of the refused ones was registered.
+            let names: Vec<String> = db.list().await.unwrap().iter().map(|t| t.as_str().to_owned()).collect();
+            assert_eq!(names.len(), 3, "{names:?}");
+            db.drop(&name).await.unwrap();
         }
     };
 }

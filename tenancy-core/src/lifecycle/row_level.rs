@@ -1,0 +1,184 @@
+//! The lifecycle of row-level tenants ([`Tenant::rows_in`]), written once over each backend's
+//! [`Place`]: a row-level tenant is a registry row naming its container (no DDL); dropping one
+//! deletes its rows from its container's tables; its name is a tenant name like any other, so
+//! `create`, `exists`, `list` and `drop` see both kinds.
+
+use super::operations::{expect, Expected};
+use super::report::Dropped;
+use super::store::{Operation, Place, Store};
+use super::{TenantEvent, Tenants};
+use crate::backend::Backend;
+use crate::error::Error;
+use crate::tenant::Tenant;
+use crate::trace;
+
+/// Runs `sql` on `executor` with row-level `tenant`'s name and container bound, in that
+/// order, as a prepared statement the connection keeps if `persistent`: a registry write.
+/// [`Error::TenantExists`] if the registry says (`duplicate`) the name is taken.
+pub(crate) async fn write_placement<'e, DB>(
+    executor: impl sqlx::Executor<'e, Database = DB>,
+    (sql, persistent): (String, bool),
+    tenant: &Tenant,
+    duplicate: fn(&sqlx::Error) -> bool,
+) -> Result<(), Error>
+where
+    DB: sqlx::Database + sqlx::database::HasStatementCache,
+    for<'q> &'q str: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    for<'q> <DB as sqlx::Database>::Arguments: sqlx::IntoArguments<DB>,
+{
+    let written = sqlx::query::<DB>(sqlx::AssertSqlSafe(sql))
+        .persistent(persistent)
+        .bind(tenant.as_str())
+        .bind(tenant.container())
+        .execute(executor)
+        .await;
+    match written {
+        Ok(_) => Ok(()),
+        Err(e) if duplicate(&e) => Err(Error::TenantExists {
+            tenant: tenant.clone(),
+        }),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// The row-level tenants of registry rows `(name, container)`, each placed in its container.
+pub(crate) fn placed(rows: Vec<(String, String)>) -> Result<Vec<Tenant>, Error> {
+    rows.into_iter()
+        .map(|(name, container)| {
+            let container = Tenant::new(container)?;
+            Ok(Tenant::new(name)?.rows_in(&container))
+        })
+        .collect()
+}
+
+impl<B: Backend> Tenants<B> {
+    /// Registers `name` as a row-level tenant whose rows are in `container`'s tables (a tenant
+    /// of this handle; see [`Tenant::rows_in`]) and returns it: one registry row, no DDL, so it
+    /// takes a round trip or two, not a migration. Its models are those with
+    /// `#[tenancy(tenant_column = "...")]`, their tables made by `container`'s migrations.
+    ///
+    /// [`Error::TenantExists`] if `name` is a tenant of either kind; [`Error::NotATenant`] or
+    /// [`Error::ContainerMissing`] if `container` is not a tenant with its container. Taken
+    /// under the locks of `name` and then `container`, so a concurrent `drop(container)`
+    /// either sees this tenant or runs before it.
+    ///
+    /// ```no_run
+    /// # async fn demo(tenants: tenancy_core::Tenants) -> Result<(), tenancy_core::Error> {
+    /// let free = tenants.create("free_tier").await?;
+    /// let acme = tenants.create_in("acme", &free).await?;
+    /// assert!(acme.is_row_level());
+    /// assert_eq!(tenants.tenant("acme").await?.container(), "free_tier");
+    /// # Ok(()) }
+    /// ```
+    pub async fn create_in(
+        &self,
+        name: impl AsRef<str>,
+        container: &Tenant,
+    ) -> Result<Tenant, Error> {
+        let own = self.parse(name)?;
+        let container = self.parse(container.container())?;
+        let tenant = own.rows_in(&container);
+        let span = trace::lifecycle::<B>("create", &own);
+        trace::within(
+            span,
+            self.operation(Operation::Create, &own, async |op| {
+                let store = self.store();
+                store.lock(op, &own).await?;
+                store.lock(op, &container).await?;
+                let taken = store.inspect(op, &own).await?.registered
+                    || store.placement_in(op, &own).await?.is_some();
+                if taken {
+                    return Err(Error::TenantExists {
+                        tenant: own.clone(),
+                    });
+                }
+                let found = store.inspect(op, &container).await?;
+                expect::<B>(&container, found, true, true)?;
+                store.place(op, &tenant).await
+            }),
+        )
+        .await?;
+        self.publish(TenantEvent::Created(tenant.clone()));
+        Ok(tenant)
+    }
+
+    /// The tenant `name` as registered: in its own container, or a row-level tenant with its
+    /// rows in its container's ([`create_in`](Self::create_in)). [`Error::NotATenant`] if it
+    /// is neither. What an application resolves a name from a request or a job with, so that
+    /// its statements go where the tenant's rows are.
+    pub async fn tenant(&self, name: impl AsRef<str>) -> Result<Tenant, Error> {
+        let tenant = self.parse(name)?;
+        if self.store().exists(&tenant).await? {
+            return Ok(tenant);
+        }
+        match self.store().placement(&tenant).await? {
+            Some(placed) => Ok(placed),
+            None => Err(Error::NotATenant { tenant }),
+        }
+    }
+
+    /// The same handle, deleting a row-level tenant's rows by `column` when it is dropped
+    /// (default `tenant_id`): every table of its container with a
+    /// column of that name. Use the name your models' `tenant_column` gives.
+    pub fn with_tenant_column(self, column: &str) -> Result<Self, Error> {
+        if column.is_empty() || column.contains('\0') {
+            return Err(Error::Unsupported {
+                operation: "with_tenant_column",
+                reason: format!("{column:?} is not a column name"),
+            });
+        }
+        self.rebuild(|s| s.tenant_column = column.to_owned())
+    }
+
+    /// [`drop`](Self::drop) of row-level tenant `tenant` (as registered): under its lock, its
+    /// rows are deleted from every table of its container with the handle's tenant column, and
+    /// it is unregistered, in one operation.
+    pub(crate) async fn drop_rows(&self, tenant: &Tenant) -> Result<Dropped, Error> {
+        let column = self.tenant_column().to_owned();
+        self.locked(Operation::Drop, tenant, Expected::Placed, async |op| {
+            let store = self.store();
+            let deleted = store.delete_rows(op, tenant, &column).await?;
+            store.unplace(op, tenant).await?;
+            Ok(Dropped::Rows { deleted })
+        })
+        .await
+    }
+
+    /// Refuses to drop `container` while row-level tenants have their rows in it (read in
+    /// operation `op`).
+    pub(crate) async fn refuse_holding(
+        &self,
+        op: &mut <B::Store as Store<B>>::Op,
+        container: &Tenant,
+    ) -> Result<(), Error> {
+        let held = self.store().placed_in(op, container).await?;
+        if held > 0 {
+            return Err(Error::Unsupported {
+                operation: "drop",
+                reason: format!(
+                    "tenant \"{container}\" holds the rows of {held} row-level tenant(s); drop them first (Tenants::drop of each)"
+                ),
+            });
+        }
+        Ok(())
+    }
+
+    /// Refuses `name` for a tenant of its own when a row-level tenant has it (read in
+    /// operation `op` if one is given, which may hold the pool's only connection).
+    pub(crate) async fn refuse_placed(
+        &self,
+        op: Option<&mut <B::Store as Store<B>>::Op>,
+        name: &Tenant,
+    ) -> Result<(), Error> {
+        let placed = match op {
+            Some(op) => self.store().placement_in(op, name).await?,
+            None => self.store().placement(name).await?,
+        };
+        match placed {
+            Some(_) => Err(Error::TenantExists {
+                tenant: name.clone(),
+            }),
+            None => Ok(()),
+        }
+    }
+}

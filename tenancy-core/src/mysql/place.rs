@@ -1,0 +1,85 @@
+//! MySQL's registry of row-level tenants (`row_tenants` in the registry database) and the
+//! deletion of one tenant's rows.
+
+use sqlx::{AssertSqlSafe, MySql};
+
+use super::is_duplicate_entry;
+use super::op::{qualified, quote};
+use super::store::{no_registry, MySqlOp, MySqlStore};
+use crate::error::Error;
+use crate::lifecycle::row_level::{placed, write_placement};
+use crate::lifecycle::store::{Place, Store, Which};
+use crate::tenant::Tenant;
+
+impl Place<MySql> for MySqlStore {
+    /// None if the registry is not there yet (an operation makes it).
+    async fn registered(
+        &self,
+        op: Option<&mut MySqlOp>,
+        which: Which<'_>,
+    ) -> Result<Vec<Tenant>, Error> {
+        let sql = format!(
+            "SELECT name, container FROM {}{} ORDER BY name",
+            self.table("row_tenants"),
+            which.filter()
+        );
+        let mut query = sqlx::query_as(AssertSqlSafe(sql));
+        if let Some(value) = which.value() {
+            query = query.bind(value);
+        }
+        let rows = match op {
+            Some(op) => query.fetch_all(&mut op.op.conn).await,
+            None => query.fetch_all(self.pool()).await,
+        };
+        match rows {
+            Ok(rows) => placed(rows),
+            Err(e) if no_registry(&e) => Ok(Vec::new()),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    async fn place(&self, op: &mut MySqlOp, tenant: &Tenant) -> Result<(), Error> {
+        let table = self.table("row_tenants");
+        let sql = format!("INSERT INTO {table} (name, container) VALUES (?, ?)");
+        write_placement(&mut op.op.conn, (sql, true), tenant, is_duplicate_entry).await
+    }
+
+    async fn unplace(&self, op: &mut MySqlOp, tenant: &Tenant) -> Result<(), Error> {
+        let table = self.table("row_tenants");
+        let sql = format!("DELETE FROM {table} WHERE name = ? AND container = ?");
+        write_placement(&mut op.op.conn, (sql, true), tenant, is_duplicate_entry).await
+    }
+
+    async fn delete_rows(
+        &self,
+        op: &mut MySqlOp,
+        tenant: &Tenant,
+        column: &str,
+    ) -> Result<u64, Error> {
+        let tables: Vec<String> = sqlx::query_scalar(
+            "SELECT CAST(c.table_name AS CHAR) FROM information_schema.columns c \
+             JOIN information_schema.tables t \
+               ON t.table_schema = c.table_schema AND t.table_name = c.table_name \
+             WHERE c.table_schema = ? AND c.column_name = ? AND t.table_type = 'BASE TABLE' \
+             ORDER BY c.table_name",
+        )
+        .bind(tenant.container())
+        .bind(column)
+        .fetch_all(&mut op.op.conn)
+        .await?;
+        let mut deleted = 0;
+        for table in tables {
+            let sql = format!(
+                "DELETE FROM {} WHERE {} = ?",
+                qualified(tenant.container(), &table),
+                quote(column)
+            );
+            deleted += sqlx::query(AssertSqlSafe(sql))
+                .bind(tenant.as_str())
+                .execute(&mut op.op.conn)
+                .await?
+                .rows_affected();
+        }
+        Ok(deleted)
+    }
+}

@@ -1,0 +1,81 @@
+//! PostgreSQL's registry of row-level tenants (`row_tenants` in the registry schema, each
+//! row's container a registered tenant) and the deletion of one tenant's rows.
+
+use sqlx::{AssertSqlSafe, Postgres};
+
+use super::store::{PgOp, PgStore};
+use super::{args, is_unique_violation};
+use crate::error::Error;
+use crate::ident::double_quoted;
+use crate::lifecycle::row_level::{placed, write_placement};
+use crate::lifecycle::store::{Place, Which};
+use crate::tenant::Tenant;
+
+impl Place<Postgres> for PgStore {
+    async fn registered(&self, op: Option<&mut PgOp>, which: Which<'_>) -> Result<Vec<Tenant>, Error> {
+        self.ensure_registry().await?;
+        let sql = format!(
+            "SELECT name, container FROM {}.row_tenants{} ORDER BY name",
+            self.registry().quoted(),
+            which.filter().replace('?', "$1")
+        );
+        let rows = match op {
+            Some(op) => {
+                let mut query = sqlx::query_as(AssertSqlSafe(sql)).persistent(self.persistent());
+                if let Some(value) = which.value() {
+                    query = query.bind(value);
+                }
+                query.fetch_all(op.conn()).await?
+            }
+            None => match which.value() {
+                Some(value) => self.rows(&sql, args!(value)).await?,
+                None => self.rows(&sql, args!()).await?,
+            },
+        };
+        placed(rows)
+    }
+
+    async fn place(&self, op: &mut PgOp, tenant: &Tenant) -> Result<(), Error> {
+        let r = self.registry().quoted();
+        let sql = format!("INSERT INTO {r}.row_tenants (name, container) VALUES ($1, $2)");
+        write_placement(op.conn(), (sql, self.persistent()), tenant, is_unique_violation).await
+    }
+
+    async fn unplace(&self, op: &mut PgOp, tenant: &Tenant) -> Result<(), Error> {
+        let r = self.registry().quoted();
+        let sql = format!("DELETE FROM {r}.row_tenants WHERE name = $1 AND container = $2");
+        write_placement(op.conn(), (sql, self.persistent()), tenant, is_unique_violation).await
+    }
+
+    async fn delete_rows(&self, op: &mut PgOp, tenant: &Tenant, column: &str) -> Result<u64, Error> {
+        let tables: Vec<String> = sqlx::query_scalar(
+            "SELECT c.relname::text FROM pg_catalog.pg_attribute a \
+             JOIN pg_catalog.pg_class c ON c.oid = a.attrelid \
+             JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
+             WHERE n.nspname = $1 AND a.attname = $2 AND a.attnum > 0 \
+               AND NOT a.attisdropped AND c.relkind IN ('r', 'p') \
+             ORDER BY c.relname",
+        )
+        .persistent(self.persistent())
+        .bind(tenant.container())
+        .bind(column)
+        .fetch_all(op.conn())
+        .await?;
+        let mut deleted = 0;
+        for table in tables {
+            let sql = format!(
+                "DELETE FROM {}.{} WHERE {} = $1",
+                double_quoted(tenant.container()),
+                double_quoted(&table),
+                double_quoted(column)
+            );
+            deleted += sqlx::query(AssertSqlSafe(sql))
+                .persistent(false)
+                .bind(tenant.as_str())
+                .execute(op.conn())
+                .await?
+                .rows_affected();
+        }
+        Ok(deleted)
+    }
+}
