@@ -234,11 +234,18 @@ impl<B: Backend> Tenants<B> {
     /// with one `RENAME TABLE`, and refuses a database holding views, triggers, routines or
     /// events ([`Error::Unsupported`], nothing changed). SQLite links the file under the new
     /// name (closing `old`'s pool in this process first).
+    ///
+    /// A row-level tenant is renamed in its container: its rows take the new name in the
+    /// handle's tenant column, and its registry row the new name, in one operation.
     pub async fn rename(
         &self,
         old: impl AsRef<str>,
         new: impl AsRef<str>,
     ) -> Result<Tenant, Error> {
+        if let Some(placed) = self.store().placement(&self.parse(&old)?).await? {
+            let new = self.parse(new)?;
+            return self.rename_rows(&placed, &new).await;
+        }
         let (old, new) = self
             .onto_new_name(Operation::Rename, old, new, async |op, old, new| {
                 self.store().rename(op, old, new).await

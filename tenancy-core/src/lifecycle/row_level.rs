@@ -41,6 +41,16 @@ where
     }
 }
 
+/// The statement [`Place::rewrite_rows`] sends per table: `DELETE FROM <table> WHERE <column> =
+/// <old>`, or with `rename`, `UPDATE <table> SET <column> = <new> WHERE <column> = <old>`
+/// (`table` and `column` quoted; `old` and `new` the placeholders of the two names).
+pub(crate) fn rewrite(table: &str, column: &str, rename: bool, (old, new): (&str, &str)) -> String {
+    match rename {
+        true => format!("UPDATE {table} SET {column} = {new} WHERE {column} = {old}"),
+        false => format!("DELETE FROM {table} WHERE {column} = {old}"),
+    }
+}
+
 /// The row-level tenants of registry rows `(name, container)`, each placed in its container.
 pub(crate) fn placed(rows: Vec<(String, String)>) -> Result<Vec<Tenant>, Error> {
     rows.into_iter()
@@ -137,11 +147,53 @@ impl<B: Backend> Tenants<B> {
         let column = self.tenant_column().to_owned();
         self.locked(Operation::Drop, tenant, Expected::Placed, async |op| {
             let store = self.store();
-            let deleted = store.delete_rows(op, tenant, &column).await?;
+            let deleted = store.rewrite_rows(op, tenant, &column, None).await?;
             store.unplace(op, tenant).await?;
             Ok(Dropped::Rows { deleted })
         })
         .await
+    }
+
+    /// [`rename`](Self::rename) of row-level tenant `old` (as registered) to the free name `new`,
+    /// in the same container, under both names' locks (in name order).
+    pub(crate) async fn rename_rows(&self, old: &Tenant, new: &Tenant) -> Result<Tenant, Error> {
+        let new_own = new.own();
+        if old == &new_own {
+            return Err(Error::SameName {
+                tenant: new_own,
+                operation: "renamed",
+            });
+        }
+        let placed = new_own.rows_in(&old.container_tenant());
+        let column = self.tenant_column().to_owned();
+        let span = trace::lifecycle::<B>("rename", old);
+        trace::within(
+            span,
+            self.operation(Operation::Rename, old, async |op| {
+                let store = self.store();
+                let (first, second) = match old.as_str() < new_own.as_str() {
+                    true => (old.own(), new_own.clone()),
+                    false => (new_own.clone(), old.own()),
+                };
+                store.lock(op, &first).await?;
+                store.lock(op, &second).await?;
+                if store.placement_in(op, old).await?.is_none() {
+                    return Err(Error::NotATenant { tenant: old.own() });
+                }
+                let found = store.inspect(op, &new_own).await?;
+                expect::<B>(&new_own, found, false, false)?;
+                self.refuse_placed(Some(op), &new_own).await?;
+                store.place(op, &placed).await?;
+                store.rewrite_rows(op, old, &column, Some(&placed)).await?;
+                store.unplace(op, old).await
+            }),
+        )
+        .await?;
+        self.publish(TenantEvent::Renamed {
+            old: old.clone(),
+            new: placed.clone(),
+        });
+        Ok(placed)
     }
 
     /// Refuses to drop `container` while row-level tenants have their rows in it (read in

@@ -551,11 +551,13 @@ pub trait Place<B: Database>: Store<B> {
     ) -> impl Future<Output = Result<(), Error>> + Send;
 
     /// Deletes row-level `tenant`'s rows (locked) from every table of its container that has a
-    /// column named `column`, each table's in one statement; the number of rows deleted.
-    fn delete_rows(
+    /// column named `column`, or with `to`, gives them `to`'s name in that column; each
+    /// table's in one statement. The number of rows deleted or changed.
+    fn rewrite_rows(
         &self,
         op: &mut Self::Op,
         tenant: &Tenant,
         column: &str,
+        to: Option<&Tenant>,
     ) -> impl Future<Output = Result<u64, Error>> + Send;
 }

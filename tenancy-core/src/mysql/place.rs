@@ -7,7 +7,7 @@ use super::is_duplicate_entry;
 use super::op::{qualified, quote};
 use super::store::{no_registry, MySqlOp, MySqlStore};
 use crate::error::Error;
-use crate::lifecycle::row_level::{placed, write_placement};
+use crate::lifecycle::row_level::{placed, rewrite, write_placement};
 use crate::lifecycle::store::{Place, Store, Which};
 use crate::tenant::Tenant;
 
@@ -50,11 +50,12 @@ impl Place<MySql> for MySqlStore {
         write_placement(&mut op.op.conn, (sql, true), tenant, is_duplicate_entry).await
     }
 
-    async fn delete_rows(
+    async fn rewrite_rows(
         &self,
         op: &mut MySqlOp,
         tenant: &Tenant,
         column: &str,
+        to: Option<&Tenant>,
     ) -> Result<u64, Error> {
         let tables: Vec<String> = sqlx::query_scalar(
             "SELECT CAST(c.table_name AS CHAR) FROM information_schema.columns c \
@@ -69,13 +70,15 @@ impl Place<MySql> for MySqlStore {
         .await?;
         let mut deleted = 0;
         for table in tables {
-            let sql = format!(
-                "DELETE FROM {} WHERE {} = ?",
-                qualified(tenant.container(), &table),
-                quote(column)
-            );
-            deleted += sqlx::query(AssertSqlSafe(sql))
-                .bind(tenant.as_str())
+            let table = qualified(tenant.container(), &table);
+            let sql = rewrite(&table, &quote(column), to.is_some(), ("?", "?"));
+            let query = sqlx::query(AssertSqlSafe(sql));
+            // `?` takes values in order: the new name first where it comes first.
+            let query = match to {
+                Some(to) => query.bind(to.as_str()).bind(tenant.as_str()),
+                None => query.bind(tenant.as_str()),
+            };
+            deleted += query
                 .execute(&mut op.op.conn)
                 .await?
                 .rows_affected();

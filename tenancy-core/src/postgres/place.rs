@@ -7,7 +7,7 @@ use super::store::{PgOp, PgStore};
 use super::{args, is_unique_violation};
 use crate::error::Error;
 use crate::ident::double_quoted;
-use crate::lifecycle::row_level::{placed, write_placement};
+use crate::lifecycle::row_level::{placed, rewrite, write_placement};
 use crate::lifecycle::store::{Place, Which};
 use crate::tenant::Tenant;
 
@@ -47,7 +47,13 @@ impl Place<Postgres> for PgStore {
         write_placement(op.conn(), (sql, self.persistent()), tenant, is_unique_violation).await
     }
 
-    async fn delete_rows(&self, op: &mut PgOp, tenant: &Tenant, column: &str) -> Result<u64, Error> {
+    async fn rewrite_rows(
+        &self,
+        op: &mut PgOp,
+        tenant: &Tenant,
+        column: &str,
+        to: Option<&Tenant>,
+    ) -> Result<u64, Error> {
         let tables: Vec<String> = sqlx::query_scalar(
             "SELECT c.relname::text FROM pg_catalog.pg_attribute a \
              JOIN pg_catalog.pg_class c ON c.oid = a.attrelid \
@@ -63,15 +69,19 @@ impl Place<Postgres> for PgStore {
         .await?;
         let mut deleted = 0;
         for table in tables {
-            let sql = format!(
-                "DELETE FROM {}.{} WHERE {} = $1",
+            let table = format!(
+                "{}.{}",
                 double_quoted(tenant.container()),
-                double_quoted(&table),
-                double_quoted(column)
+                double_quoted(&table)
             );
-            deleted += sqlx::query(AssertSqlSafe(sql))
+            let sql = rewrite(&table, &double_quoted(column), to.is_some(), ("$1", "$2"));
+            let mut query = sqlx::query(AssertSqlSafe(sql))
                 .persistent(false)
-                .bind(tenant.as_str())
+                .bind(tenant.as_str());
+            if let Some(to) = to {
+                query = query.bind(to.as_str());
+            }
+            deleted += query
                 .execute(op.conn())
                 .await?
                 .rows_affected();

@@ -7,7 +7,7 @@ use super::is_unique_violation;
 use super::store::{SqliteOp, SqliteStore};
 use crate::error::Error;
 use crate::ident::double_quoted;
-use crate::lifecycle::row_level::{placed, write_placement};
+use crate::lifecycle::row_level::{placed, rewrite, write_placement};
 use crate::lifecycle::store::{Place, Store, Which};
 use crate::tenant::Tenant;
 
@@ -40,11 +40,12 @@ impl Place<Sqlite> for SqliteStore {
         write_placement(&self.registry_pool, (sql, true), tenant, is_unique_violation).await
     }
 
-    async fn delete_rows(
+    async fn rewrite_rows(
         &self,
         _op: &mut SqliteOp,
         tenant: &Tenant,
         column: &str,
+        to: Option<&Tenant>,
     ) -> Result<u64, Error> {
         let pool = self.pool_for(&tenant.container_tenant()).await?;
         let mut tx = pool.begin().await?;
@@ -57,13 +58,12 @@ impl Place<Sqlite> for SqliteStore {
         .await?;
         let mut deleted = 0;
         for table in tables {
-            let sql = format!(
-                "DELETE FROM {} WHERE {} = ?1",
-                double_quoted(&table),
-                double_quoted(column)
-            );
-            deleted += sqlx::query(AssertSqlSafe(sql))
-                .bind(tenant.as_str())
+            let sql = rewrite(&double_quoted(&table), &double_quoted(column), to.is_some(), ("?1", "?2"));
+            let mut query = sqlx::query(AssertSqlSafe(sql)).bind(tenant.as_str());
+            if let Some(to) = to {
+                query = query.bind(to.as_str());
+            }
+            deleted += query
                 .execute(&mut *tx)
                 .await?
                 .rows_affected();

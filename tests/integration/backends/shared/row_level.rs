@@ -279,10 +279,19 @@ macro_rules! behaviours {
             assert_err!(db.drop(&a_name).await, Error::NotATenant { .. });
             assert!(!db.list().await.unwrap().iter().any(|t| t.as_str() == a_name));
 
+            // Renamed: its rows follow it, under its new name.
+            let c_name = tenancy_testdb::unique_name("c");
+            let c = db.rename(&b_name, &c_name).await.unwrap();
+            assert_eq!((c.as_str(), c.container()), (c_name.as_str(), container.as_str()));
+            assert_eq!(stored(&l, &container).await, [row(&c, "Cai", "Guard")]);
+            assert_eq!(RowGuard::query(&c).count(db).await.unwrap(), 1);
+            assert_err!(db.tenant(&b_name).await, Error::NotATenant { .. });
+            assert!(db.tenant(&c_name).await.unwrap().is_row_level());
+
             // A container is dropped only once no row-level tenant has rows in it.
             assert_err!(db.drop(container.as_str()).await, Error::Unsupported { .. });
-            assert_eq!(stored(&l, &container).await, [row(&b, "Cai", "Guard")]);
-            db.drop(&b_name).await.unwrap();
+            assert_eq!(stored(&l, &container).await, [row(&c, "Cai", "Guard")]);
+            db.drop(&c_name).await.unwrap();
             db.drop(container.as_str()).await.unwrap();
             assert!(!db.exists(container.as_str()).await.unwrap());
         }
@@ -301,7 +310,11 @@ macro_rules! behaviours {
             assert_err!(db.create_in(own.as_str(), &container).await, Error::TenantExists { .. });
             assert_err!(db.create(&name).await, Error::TenantExists { .. });
             assert_err!(db.rename(own.as_str(), &name).await, Error::TenantExists { .. });
-            assert_err!(db.rename(&name, tenancy_testdb::unique_name("z")).await, Error::Unsupported { .. });
+            assert_err!(db.rename(&name, own.as_str()).await, Error::TenantExists { .. });
+            assert_err!(
+                db.clone_tenant(&name, tenancy_testdb::unique_name("z")).await,
+                Error::Unsupported { .. }
+            );
             let nowhere = Tenant::new(tenancy_testdb::unique_name("nowhere")).unwrap();
             assert_err!(
                 db.create_in(tenancy_testdb::unique_name("c"), &nowhere).await,
