@@ -16,9 +16,11 @@
 //!                                                  #   PostgreSQL and MySQL
 //! cargo bench --bench tenancy -- clone             # clone_tenant vs create + insert (27)
 //! cargo bench --bench tenancy -- export            # export | import vs pg_dump | psql (28)
+//! cargo bench --bench tenancy -- rowlevel          # row-level tenants: CRUD vs sqlx, lookups
+//!                                                  #   over 100,000 in one container (29)
 //! ```
 //!
-//! Workloads 1-8, 13, 21-24, 26, 27 and 28 run on PostgreSQL (`DATABASE_URL`, or a private throwaway
+//! Workloads 1-8, 13, 21-24 and 26-29 run on PostgreSQL (`DATABASE_URL`, or a private throwaway
 //! cluster), 9-12 on MySQL / MariaDB (`MYSQL_URL`, default `mysql://root@127.0.0.1:3306/test`),
 //! 14-17 on SQLite in temporary folders, 18-20 on Citus (`CITUS_URL`, the coordinator), 25 on
 //! all of them (Citus if `CITUS_URL` is set); 26 also on MySQL / MariaDB over TLS
@@ -40,6 +42,7 @@ mod models;
 mod mysql;
 mod port;
 mod report;
+mod rowlevel;
 mod scaling;
 mod sqlite;
 mod test_attr;
@@ -66,7 +69,7 @@ enum Backend {
     All,
 }
 
-const WORKLOADS: [(&str, Backend, &str); 28] = [
+const WORKLOADS: [(&str, Backend, &str); 29] = [
     (
         "crud",
         Backend::Postgres,
@@ -206,6 +209,11 @@ const WORKLOADS: [(&str, Backend, &str); 28] = [
         "export",
         Backend::Postgres,
         "export | import of a 1,000,000-row tenant to another database vs pg_dump | psql",
+    ),
+    (
+        "rowlevel",
+        Backend::Postgres,
+        "row-level tenants: CRUD vs hand-written sqlx, lookups over 100,000 in one container",
     ),
 ];
 
@@ -489,6 +497,7 @@ async fn run(options: Options, run_info: RunInfo) -> i32 {
                     26 => connect::run(ctx).await,
                     27 => clone::run(ctx).await,
                     28 => port::run(ctx).await,
+                    29 => rowlevel::run(ctx).await,
                     _ => {
                         let caption = format!(
                             "{} · commit {} · {}",

@@ -1,0 +1,711 @@
+//! Workload 29: row-level tenants (`#[tenancy(tenant_column = "tenant_id")]`,
+//! `Tenant::rows_in`), the rows of many tenants in one container's `guards` table.
+//!
+//! - CRUD, as workload 1 measures it (`method`: library, hand-written sqlx, hand-written again
+//!   as the A/A control, in rotating blocks on one connection): insert … RETURNING, find by
+//!   id, update … RETURNING, delete by id and the filtered query of one row-level tenant whose
+//!   1,000 rows are interleaved with those of 1,000 other tenants in one container. The
+//!   hand-written side sends the library's own text (`tenancy::internals`, `Query::to_sql`),
+//!   with its `"tenant_id" = $n` filter (or the insert's `tenant_id` value) bound to the
+//!   tenant's name as the library binds it.
+//! - Point lookups (`RowGuard::find`) over 1, 1,000 and 100,000 row-level tenants of one
+//!   container (10 rows each, 1,000,000 rows, inserted by one `INSERT … SELECT` from
+//!   `generate_series`) on one pool of a few connections, as workload 2 measures them: each
+//!   many-tenant rate against the one-tenant rate of the same pool, the one-tenant rate
+//!   measured twice as the A/A control; the same lookups hand-written with sqlx (the same SQL)
+//!   as an untargeted reference of what the server alone makes of the bigger working set.
+//!
+//! The containers are ordinary tenants made by `Tenants::create` with this module's migration.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use sqlx::migrate::{Migration, MigrationType, Migrator};
+use sqlx::postgres::{PgConnection, PgPool, PgPoolOptions};
+use sqlx::types::time::OffsetDateTime;
+use sqlx::{AssertSqlSafe, SqlSafeStr};
+use tenancy::internals as sql;
+use tenancy::{Record, Tenant, TenantModel, Tenants};
+
+use crate::common::*;
+use crate::crud::{crud_budget, plans_note};
+use crate::method::{calibrated, compare, paired, Compared, Op, Plan, Side};
+use crate::report::{Row, Target};
+
+/// The container's table: `guards` with the tenant column, the primary key on `id` alone
+/// (ids are unique across the container) and an index on (tenant_id, id) for what one
+/// tenant reads in key order.
+const ROW_GUARDS_DDL: &str = "CREATE TABLE guards (
+    id bigserial PRIMARY KEY,
+    tenant_id text NOT NULL,
+    name text NOT NULL,
+    position text NOT NULL,
+    age integer,
+    inserted_at timestamptz NOT NULL DEFAULT now()
+);
+CREATE INDEX guards_tenant_id_id ON guards (tenant_id, id)";
+
+/// The `Guard` of workloads 1 and 2, its rows kept in a container's table with their tenant's
+/// name in `tenant_id`.
+#[derive(TenantModel, Debug, Clone, PartialEq)]
+#[tenancy(table = "guards", tenant_column = "tenant_id")]
+pub struct RowGuard {
+    #[tenancy(id, generated)]
+    pub id: i64,
+    #[tenancy(required, length(max = 50))]
+    pub name: String,
+    #[tenancy(required)]
+    pub position: String,
+    #[tenancy(range(min = 16, max = 120))]
+    pub age: Option<i32>,
+    #[tenancy(generated)]
+    pub inserted_at: OffsetDateTime,
+}
+
+impl RowGuard {
+    fn new(name: &str, position: &str) -> Self {
+        RowGuard {
+            id: 0,
+            name: name.into(),
+            position: position.into(),
+            age: None,
+            inserted_at: OffsetDateTime::UNIX_EPOCH,
+        }
+    }
+}
+
+/// The name of the row-level tenant under test in the CRUD part.
+const UNDER_TEST: &str = "acme";
+
+/// `rl_<n>`: the other row-level tenants' names.
+fn other(n: usize) -> String {
+    format!("rl_{n}")
+}
+
+/// The library's text of one statement, checked to carry the tenant filter (or value) where
+/// the hand-written side binds it.
+fn checked(what: &str, text: String, shape: &str) -> BoxResult<&'static str> {
+    if text.contains(shape) {
+        Ok(leak(text))
+    } else {
+        Err(format!("the {what} of a row-level tenant is no longer ...{shape}...: {text}").into())
+    }
+}
+
+/// Insert: each side keeps what it inserted, for the delete.
+struct Insert<'a> {
+    conn: &'a mut PgConnection,
+    tenant: &'a Tenant,
+    sql: &'static str,
+    records: Vec<Record<RowGuard>>,
+    ids: Vec<i64>,
+}
+
+impl Op for Insert<'_> {
+    async fn run(&mut self, side: Side, i: usize) -> BoxResult<()> {
+        let name = format!("guard {i}");
+        match side {
+            Side::Library => {
+                let record = RowGuard::new(&name, "Guard")
+                    .insert(&mut *self.conn, self.tenant)
+                    .await?;
+                self.records.push(record);
+            }
+            Side::Hand | Side::Again => {
+                let row: GuardRow = sqlx::query_as(AssertSqlSafe(self.sql))
+                    .bind(name)
+                    .bind("Guard")
+                    .bind(None::<i32>)
+                    .bind(self.tenant.as_str())
+                    .fetch_one(&mut *self.conn)
+                    .await?;
+                self.ids.push(row.id);
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Find by id, over the ids of the tenant's rows.
+struct Find<'a> {
+    conn: &'a mut PgConnection,
+    tenant: &'a Tenant,
+    sql: &'static str,
+    ids: &'a [i64],
+}
+
+impl Op for Find<'_> {
+    async fn run(&mut self, side: Side, i: usize) -> BoxResult<()> {
+        let id = self.ids[i % self.ids.len()];
+        match side {
+            Side::Library => {
+                let found = RowGuard::find(&mut *self.conn, self.tenant, id).await?;
+                assert!(found.is_some());
+                std::hint::black_box(found);
+            }
+            Side::Hand | Side::Again => {
+                let found: Option<GuardRow> = sqlx::query_as(AssertSqlSafe(self.sql))
+                    .bind(self.tenant.as_str())
+                    .bind(id)
+                    .fetch_optional(&mut *self.conn)
+                    .await?;
+                assert!(found.is_some());
+                std::hint::black_box(found);
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A full-record update (`Record::update`), each side on 200 rows of its own.
+struct Update<'a> {
+    conn: &'a mut PgConnection,
+    tenant: &'a Tenant,
+    sql: &'static str,
+    records: Vec<Record<RowGuard>>,
+    /// The rows of the hand-written side and of its A/A twin.
+    rows: [Vec<GuardRow>; 2],
+}
+
+impl Op for Update<'_> {
+    async fn run(&mut self, side: Side, i: usize) -> BoxResult<()> {
+        let age = Some(20 + (i % 60) as i32);
+        match side {
+            Side::Library => {
+                let n = self.records.len();
+                let record = &mut self.records[i % n];
+                record.age = age;
+                record.update(&mut *self.conn, self.tenant).await?;
+            }
+            Side::Hand | Side::Again => {
+                let rows = &mut self.rows[side.index() - 1];
+                let n = rows.len();
+                let row = &mut rows[i % n];
+                let updated: Option<GuardRow> = sqlx::query_as(AssertSqlSafe(self.sql))
+                    .bind(&row.name)
+                    .bind(&row.position)
+                    .bind(age)
+                    .bind(self.tenant.as_str())
+                    .bind(row.id)
+                    .fetch_optional(&mut *self.conn)
+                    .await?;
+                *row = updated.ok_or("row gone")?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Delete by key of the rows the insert made, checking one row was affected.
+struct Delete<'a> {
+    conn: &'a mut PgConnection,
+    tenant: &'a Tenant,
+    sql: &'static str,
+    records: Vec<Record<RowGuard>>,
+    ids: Vec<i64>,
+}
+
+impl Op for Delete<'_> {
+    async fn run(&mut self, side: Side, _i: usize) -> BoxResult<()> {
+        match side {
+            Side::Library => {
+                let mut record = self.records.pop().ok_or("no record left to delete")?;
+                record.delete(&mut *self.conn, self.tenant).await?;
+            }
+            Side::Hand | Side::Again => {
+                let id = self.ids.pop().ok_or("no row left to delete")?;
+                let done = sqlx::query(AssertSqlSafe(self.sql))
+                    .bind(self.tenant.as_str())
+                    .bind(id)
+                    .execute(&mut *self.conn)
+                    .await?;
+                assert_eq!(done.rows_affected(), 1);
+            }
+        }
+        Ok(())
+    }
+}
+
+/// `WHERE "tenant_id" = $1 AND "position" = $2 ORDER BY "id" ASC LIMIT $3`, 10 rows back.
+struct Filtered<'a> {
+    conn: &'a mut PgConnection,
+    tenant: &'a Tenant,
+    sql: &'static str,
+}
+
+impl Op for Filtered<'_> {
+    async fn run(&mut self, side: Side, _i: usize) -> BoxResult<()> {
+        match side {
+            Side::Library => {
+                let rows = captains(self.tenant).fetch_all(&mut *self.conn).await?;
+                assert_eq!(rows.len(), 10);
+                std::hint::black_box(rows);
+            }
+            Side::Hand | Side::Again => {
+                let rows: Vec<GuardRow> = sqlx::query_as(AssertSqlSafe(self.sql))
+                    .bind(self.tenant.as_str())
+                    .bind("Captain")
+                    .bind(10_i64)
+                    .fetch_all(&mut *self.conn)
+                    .await?;
+                assert_eq!(rows.len(), 10);
+                std::hint::black_box(rows);
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The filtered query of the CRUD part.
+fn captains(tenant: &Tenant) -> tenancy::Query<RowGuard> {
+    RowGuard::query(tenant)
+        .filter(RowGuard::POSITION.eq("Captain"))
+        .order_by(RowGuard::ID.asc())
+        .limit(10)
+}
+
+/// A container made by `Tenants::create` (this module's migration), tracked for cleanup.
+async fn container(ctx: &Ctx, tenants: &Tenants, prefix: &str) -> BoxResult<Tenant> {
+    let name = ctx.names(prefix, 1).remove(0);
+    Ok(tenants.create(&name).await?)
+}
+
+/// `VACUUM (ANALYZE)` of a container's `guards` after its bulk insert (the server may run
+/// without autovacuum): statistics for the planner, hint bits set and the visibility map
+/// written before anything is timed.
+async fn vacuum(ctx: &Ctx, container: &Tenant) -> BoxResult<()> {
+    let sql = format!("VACUUM (ANALYZE) {}.guards", container.quoted());
+    sqlx::raw_sql(AssertSqlSafe(sql)).execute(&ctx.pool).await?;
+    Ok(())
+}
+
+pub async fn run(ctx: &mut Ctx) -> BoxResult<()> {
+    let registry = ctx.registry_name();
+    let v1 = Migration::new(
+        1,
+        "guards with a tenant column".into(),
+        MigrationType::Simple,
+        AssertSqlSafe(ROW_GUARDS_DDL).into_sql_str(),
+        false,
+    );
+    let tenants = Tenants::new(ctx.pool.clone(), Migrator::with_migrations(vec![v1]))?
+        .with_registry(&registry)?;
+    let crud_box = container(ctx, &tenants, "rlc").await?;
+    let lookup_box = container(ctx, &tenants, "rlk").await?;
+    let mut result = crud(ctx, &crud_box).await;
+    if result.is_ok() {
+        result = lookups(ctx, &lookup_box).await;
+    }
+    let names = [
+        crud_box.as_str().to_owned(),
+        lookup_box.as_str().to_owned(),
+        registry,
+    ];
+    ctx.cleanup.drop_schemas(&ctx.pool, &names).await?;
+    result
+}
+
+/// Part (a): CRUD of one row-level tenant among 1,000 others (10 with `--quick`).
+async fn crud(ctx: &mut Ctx, container: &Tenant) -> BoxResult<()> {
+    let others = if ctx.quick { 10 } else { 1_000 };
+    let (own_rows, other_rows) = (1_000, 5);
+    let c = container.quoted();
+    // The tenant's rows and the others' in one statement, in an order that interleaves them
+    // (as rows written over time by many tenants would be).
+    sqlx::query(AssertSqlSafe(format!(
+        "INSERT INTO {c}.guards (tenant_id, name, position) \
+         SELECT t, 'guard ' || i, CASE WHEN i % 5 = 0 THEN 'Captain' ELSE 'Guard' END \
+         FROM (SELECT $1::text AS t, i FROM generate_series(1, $2) i \
+               UNION ALL \
+               SELECT 'rl_' || n, i FROM generate_series(0, $3 - 1) n, generate_series(1, $4) i) r \
+         ORDER BY md5(t || ':' || i)"
+    )))
+    .bind(UNDER_TEST)
+    .bind(own_rows)
+    .bind(others as i32)
+    .bind(other_rows)
+    .execute(&ctx.pool)
+    .await?;
+    vacuum(ctx, container).await?;
+    let tenant = Tenant::new(UNDER_TEST)?.rows_in(container);
+    let ids: Vec<i64> = sqlx::query_scalar(AssertSqlSafe(format!(
+        "SELECT id FROM {c}.guards WHERE tenant_id = $1 ORDER BY id"
+    )))
+    .bind(UNDER_TEST)
+    .fetch_all(&ctx.pool)
+    .await?;
+    if ids.len() != own_rows as usize {
+        return Err(format!("{UNDER_TEST} holds {} rows, not {own_rows}", ids.len()).into());
+    }
+    println!(
+        "  container {}: {UNDER_TEST}'s {own_rows} rows among {} of {others} other row-level \
+         tenants ({other_rows} each), interleaved",
+        container.as_str(),
+        thousands((others * other_rows as usize) as u64)
+    );
+
+    let mut conn = ctx.pool.acquire().await?;
+    let conn = &mut *conn;
+    // As in workload 1: commits do not wait for the disk, on every side alike.
+    sqlx::raw_sql("SET synchronous_commit = off")
+        .execute(&mut *conn)
+        .await?;
+    let updatable: Vec<usize> = RowGuard::TABLE.updatable_indexes().collect();
+    let insert_sql = checked(
+        "insert",
+        sql::insert::<RowGuard>(&tenant, 1),
+        r#""tenant_id") VALUES ($1, $2, $3, $4)"#,
+    )?;
+    let find_sql = checked(
+        "find",
+        sql::select_by_pk::<RowGuard>(&tenant),
+        r#"WHERE "tenant_id" = $1 AND "id" = $2"#,
+    )?;
+    let update_sql = checked(
+        "update",
+        sql::update::<RowGuard>(&tenant, &updatable),
+        r#"WHERE "tenant_id" = $4 AND "id" = $5"#,
+    )?;
+    let delete_sql = checked(
+        "delete",
+        sql::delete_by_pk::<RowGuard>(&tenant),
+        r#"WHERE "tenant_id" = $1 AND "id" = $2"#,
+    )?;
+    let query_sql = checked(
+        "filtered query",
+        captains(&tenant).to_sql(),
+        r#"WHERE "tenant_id" = $1 AND "position" = $2 ORDER BY "id" ASC LIMIT $3"#,
+    )?;
+    // 200 rows per side for the update: the library's as records, the others as rows.
+    let mut records = Vec::new();
+    for &id in &ids[..200] {
+        records.push(
+            RowGuard::find(&mut *conn, &tenant, id)
+                .await?
+                .ok_or("seeded row")?,
+        );
+    }
+    let mut rows = [Vec::new(), Vec::new()];
+    for (k, rows) in rows.iter_mut().enumerate() {
+        *rows = sqlx::query_as(AssertSqlSafe(format!(
+            "SELECT id, name, position, age, inserted_at FROM {c}.guards WHERE id = ANY($1) \
+             ORDER BY id"
+        )))
+        .bind(&ids[200 * (k + 1)..200 * (k + 2)])
+        .fetch_all(&mut *conn)
+        .await?;
+    }
+    let (budget, quick) = (crud_budget(ctx.quick), ctx.quick);
+    println!("  one task, one connection; about {budget:?} of recorded operations each");
+
+    let mut ops: Vec<(&str, Compared)> = Vec::new();
+    let mut insert = Insert {
+        conn: &mut *conn,
+        tenant: &tenant,
+        sql: insert_sql,
+        records: Vec::new(),
+        ids: Vec::new(),
+    };
+    let insert_plan = Plan::calibrate(&mut insert, budget, quick).await?;
+    ops.push((
+        "insert … RETURNING",
+        compare(&mut insert, insert_plan).await?,
+    ));
+    let insert_run = ops[0].1.plan;
+    let (inserted, inserted_ids) = (insert.records, insert.ids);
+    let mut find = Find {
+        conn: &mut *conn,
+        tenant: &tenant,
+        sql: find_sql,
+        ids: &ids,
+    };
+    ops.push(("find by id", calibrated(&mut find, budget, quick).await?));
+    let mut update = Update {
+        conn: &mut *conn,
+        tenant: &tenant,
+        sql: update_sql,
+        records,
+        rows,
+    };
+    ops.push((
+        "update … RETURNING",
+        calibrated(&mut update, budget, quick).await?,
+    ));
+    // As many deletes as the insert made, per side.
+    let mut delete = Delete {
+        conn: &mut *conn,
+        tenant: &tenant,
+        sql: delete_sql,
+        records: inserted,
+        ids: inserted_ids,
+    };
+    ops.push(("delete by id", compare(&mut delete, insert_run).await?));
+    let mut filtered = Filtered {
+        conn: &mut *conn,
+        tenant: &tenant,
+        sql: query_sql,
+    };
+    ops.push((
+        "filtered query",
+        calibrated(&mut filtered, budget, quick).await?,
+    ));
+    for (op, c) in &ops {
+        ctx.out.row(c.row(
+            format!("29 row-level {op}"),
+            "hand-written sqlx, same SQL, same connection",
+            Target::AtLeast(0.98),
+        ));
+    }
+    ctx.out.note(plans_note(&ops));
+    let generic = |sql: &str| shorten(&sql.replace(&container.quoted(), "<container>"));
+    ctx.out.note(format!(
+        "the texts both sides send (the library's, its tenant bound as a value): find \
+         `{}`; filtered query `{}`",
+        generic(find_sql),
+        generic(query_sql)
+    ));
+    cpu_costs(ctx, &tenant, container).await
+}
+
+/// A statement's text with its column list elided (`SELECT … FROM`).
+fn shorten(sql: &str) -> String {
+    match (sql.find("SELECT "), sql.find(" FROM ")) {
+        (Some(s), Some(f)) if s < f => format!("{}SELECT … {}", &sql[..s], &sql[f + 1..]),
+        _ => sql.to_owned(),
+    }
+}
+
+/// Client-side CPU per call without the database: the find's text for a row-level tenant and
+/// for the container as a tenant of its own (no filter), and the filtered query's.
+async fn cpu_costs(ctx: &mut Ctx, tenant: &Tenant, container: &Tenant) -> BoxResult<()> {
+    let n = if ctx.quick { 1_000 } else { 100_000 };
+    let per = |start: Instant| start.elapsed().as_secs_f64() * 1e6 / n as f64;
+    let start = Instant::now();
+    for _ in 0..n {
+        std::hint::black_box(sql::select_by_pk::<RowGuard>(tenant));
+    }
+    let find_rows = per(start);
+    let start = Instant::now();
+    for _ in 0..n {
+        std::hint::black_box(sql::select_by_pk::<RowGuard>(container));
+    }
+    let find_own = per(start);
+    let start = Instant::now();
+    for _ in 0..n {
+        std::hint::black_box(captains(tenant).to_sql());
+    }
+    let query = per(start);
+    ctx.out.note(format!(
+        "client CPU per call, no database: building the find's SQL {find_rows:.2} µs for the \
+         row-level tenant, {find_own:.2} µs for the container as a tenant of its own (no \
+         filter); the filtered query's {query:.2} µs"
+    ));
+    Ok(())
+}
+
+/// Rows per row-level tenant in the lookups' container.
+const LOOKUP_ROWS: i64 = 10;
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Strategy {
+    Library,
+    Hand,
+}
+
+/// The id of row `j` (0-based) of tenant `t`: the insert writes ids so.
+fn lookup_id(t: usize, j: usize) -> i64 {
+    t as i64 * LOOKUP_ROWS + j as i64 + 1
+}
+
+/// `total` lookups by `POOL_SIZE` tasks over the first `n` tenants; lookups per second.
+async fn rate(
+    pool: &PgPool,
+    strategy: Strategy,
+    tenants: &Arc<Vec<Tenant>>,
+    sql: &'static str,
+    n: usize,
+    total: usize,
+    seed: u64,
+) -> BoxResult<f64> {
+    let tasks = POOL_SIZE as usize;
+    let per_task = total / tasks;
+    let start = Instant::now();
+    let mut set = tokio::task::JoinSet::new();
+    for task in 0..tasks {
+        let pool = pool.clone();
+        let tenants = Arc::clone(tenants);
+        set.spawn(async move {
+            let mut rng = Rng::new(seed ^ (task as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15));
+            for _ in 0..per_task {
+                let t = rng.below(n);
+                let id = lookup_id(t, rng.below(LOOKUP_ROWS as usize));
+                match strategy {
+                    Strategy::Library => {
+                        let found = RowGuard::find(&pool, &tenants[t], id).await?;
+                        assert!(found.is_some());
+                    }
+                    Strategy::Hand => {
+                        let found: Option<GuardRow> = sqlx::query_as(AssertSqlSafe(sql))
+                            .bind(tenants[t].as_str())
+                            .bind(id)
+                            .fetch_optional(&pool)
+                            .await?;
+                        assert!(found.is_some());
+                    }
+                }
+            }
+            Ok::<(), BoxError>(())
+        });
+    }
+    while let Some(r) = set.join_next().await {
+        r??;
+    }
+    Ok((per_task * tasks) as f64 / start.elapsed().as_secs_f64())
+}
+
+/// Part (b): point lookups over 1 / 1,000 / 100,000 row-level tenants of one container.
+async fn lookups(ctx: &mut Ctx, container: &Tenant) -> BoxResult<()> {
+    let sizes: [usize; 3] = if ctx.quick {
+        [1, 10, 100]
+    } else {
+        [1, 1_000, 100_000]
+    };
+    let (total, reps) = if ctx.quick { (400, 1) } else { (2_000, 25) };
+    let max = sizes[2];
+    let c = container.quoted();
+    let started = Instant::now();
+    // Every tenant's first row, then every tenant's second, …: one tenant's rows are spread
+    // over the table as rows written over time would be; ids say which row is whose.
+    sqlx::query(AssertSqlSafe(format!(
+        "INSERT INTO {c}.guards (id, tenant_id, name, position) \
+         SELECT t * $2 + j + 1, 'rl_' || t, 'guard ' || j, \
+                CASE WHEN j % 5 = 0 THEN 'Captain' ELSE 'Guard' END \
+         FROM generate_series(0, $2 - 1) j, generate_series(0, $1 - 1) t"
+    )))
+    .bind(max as i64)
+    .bind(LOOKUP_ROWS)
+    .execute(&ctx.pool)
+    .await?;
+    vacuum(ctx, container).await?;
+    let inserted = started.elapsed().as_secs_f64();
+    let tenants: Arc<Vec<Tenant>> = Arc::new(
+        (0..max)
+            .map(|t| Tenant::new(other(t)).map(|x| x.rows_in(container)))
+            .collect::<Result<_, _>>()?,
+    );
+    let sql = checked(
+        "find",
+        sql::select_by_pk::<RowGuard>(&tenants[0]),
+        r#"WHERE "tenant_id" = $1 AND "id" = $2"#,
+    )?;
+    // The last tenant's last row is there, and not another tenant's.
+    let last = lookup_id(max - 1, LOOKUP_ROWS as usize - 1);
+    if RowGuard::find(&ctx.pool, &tenants[max - 1], last)
+        .await?
+        .is_none()
+        || RowGuard::find(&ctx.pool, &tenants[0], last)
+            .await?
+            .is_some()
+    {
+        return Err("the lookups' rows are not where their ids say".into());
+    }
+    let layout = layout(ctx, container, sql).await?;
+    println!(
+        "  container {}: {} row-level tenants × {LOOKUP_ROWS} rows, inserted and vacuumed in \
+         {inserted:.1} s; {total} lookups per measurement by {POOL_SIZE} tasks, {reps} \
+         repetitions",
+        container.as_str(),
+        thousands(max as u64)
+    );
+    // A pool of its own, as sqlx's defaults make it (the statement is one text for every
+    // row-level tenant of the container: one cache entry per connection).
+    let pool = &PgPoolOptions::new()
+        .max_connections(POOL_SIZE)
+        .connect_with(ctx.options.clone())
+        .await?;
+    let strategies = [Strategy::Library, Strategy::Hand];
+    // Warm: every connection settles on the statement's generic plan (6 runs each), and the
+    // largest cell reads a good part of the table once, untimed.
+    for &s in &strategies {
+        rate(pool, s, &tenants, sql, sizes[0], 8 * POOL_SIZE as usize, 1).await?;
+        rate(pool, s, &tenants, sql, max, 10 * total, 2).await?;
+    }
+    // rates[cell][strategy]: the sizes, then 1 tenant again (the A/A control).
+    let mut rates = vec![vec![Vec::new(); strategies.len()]; sizes.len() + 1];
+    for rep in 0..reps {
+        for k in 0..strategies.len() {
+            let vi = (k + rep) % strategies.len();
+            for j in 0..=sizes.len() {
+                let si = (j + rep) % (sizes.len() + 1);
+                let n = sizes[si % sizes.len()];
+                let seed = 1000 + (si * 10 + rep) as u64;
+                let r = rate(pool, strategies[vi], &tenants, sql, n, total, seed).await?;
+                rates[si][vi].push(r);
+            }
+        }
+    }
+    for (vi, s) in strategies.iter().enumerate() {
+        let (code, label, target) = match s {
+            Strategy::Library => ("29b", "RowGuard::find", Target::AtLeast(0.90)),
+            Strategy::Hand => ("29c", "hand-written sqlx, same SQL", Target::None),
+        };
+        let one = median(&mut rates[0][vi].clone());
+        let aa = paired(&rates[sizes.len()][vi], &rates[0][vi]).0;
+        for (si, &n) in sizes.iter().enumerate().skip(1) {
+            let (ratio, interval) = paired(&rates[si][vi], &rates[0][vi]);
+            ctx.out.row(
+                Row::new(
+                    format!(
+                        "{code} lookups over {} row-level tenants in one container: {label}, \
+                         default pool",
+                        thousands(n as u64)
+                    ),
+                    fmt_rate(median(&mut rates[si][vi].clone())),
+                    format!("{} (the same pool, 1 tenant)", fmt_rate(one)),
+                    Some(ratio),
+                    target,
+                )
+                .interval(interval)
+                .aa(aa),
+            );
+        }
+    }
+    pool.close().await;
+    ctx.out.note(layout);
+    Ok(())
+}
+
+/// The lookups' container as the server holds it: rows, sizes against `shared_buffers`, and
+/// the generic plan of the find (what a prepared statement runs after five executions).
+async fn layout(ctx: &Ctx, container: &Tenant, find: &str) -> BoxResult<String> {
+    let table = format!("{}.guards", container.quoted());
+    let (rows, heap, indexes, buffers): (i64, String, String, String) =
+        sqlx::query_as(AssertSqlSafe(format!(
+            "SELECT (SELECT count(*) FROM {table}), \
+                    pg_size_pretty(pg_table_size('{table}')), \
+                    pg_size_pretty(pg_indexes_size('{table}')), \
+                    current_setting('shared_buffers')"
+        )))
+        .fetch_one(&ctx.pool)
+        .await?;
+    let mut conn = ctx.pool.acquire().await?;
+    sqlx::raw_sql(AssertSqlSafe(format!(
+        "SET plan_cache_mode = force_generic_plan; PREPARE bench_find (text, bigint) AS {find}"
+    )))
+    .execute(&mut *conn)
+    .await?;
+    let plan: Vec<String> =
+        sqlx::query_scalar("EXPLAIN (COSTS OFF) EXECUTE bench_find('rl_1', 12)")
+            .fetch_all(&mut *conn)
+            .await?;
+    sqlx::raw_sql("DEALLOCATE bench_find; RESET plan_cache_mode")
+        .execute(&mut *conn)
+        .await?;
+    let plan: Vec<&str> = plan.iter().map(|l| l.trim()).collect();
+    Ok(format!(
+        "the lookups' container: {} rows, table {heap}, indexes {indexes} (primary key on id, \
+         (tenant_id, id)), shared_buffers {buffers}; the find's generic plan: {}",
+        thousands(rows as u64),
+        plan.join("; ")
+    ))
+}
