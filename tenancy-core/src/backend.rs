@@ -103,12 +103,14 @@ pub trait Backend: sqlx::Database + Scalars + sealed::Sealed {
         statement: &'s Statement<'_, Self>,
     ) -> impl Future<Output = Result<u64, sqlx::Error>> + Send + 's;
 
-    /// Sends one statement and yields its rows as they arrive.
+    /// Sends one statement and yields its rows as they arrive; `rows_of` names the
+    /// row-level tenant whose rows it reads, if one (PostgreSQL's row-level security).
     #[doc(hidden)]
     fn stream<'s>(
         session: &'s mut Session<'_, Self>,
         sql: &'s str,
         args: Self::Arguments,
+        rows_of: Option<&'s str>,
     ) -> BoxStream<'s, Result<Self::Row, sqlx::Error>>;
 
     /// Inserts `rows` into `table` of `about`'s tenant and returns them as stored (generated
@@ -405,6 +407,7 @@ macro_rules! plain_sending {
             session: &'s mut $crate::backend::Session<'_, Self>,
             sql: &'s str,
             args: Self::Arguments,
+            _rows_of: Option<&'s str>,
         ) -> futures_util::stream::BoxStream<'s, Result<Self::Row, sqlx::Error>> {
             sqlx::query_with(sqlx::AssertSqlSafe(sql), args).fetch(session.conn())
         }

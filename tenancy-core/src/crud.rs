@@ -351,7 +351,8 @@ where
                 return;
             }
         };
-        let mut rows = M::Backend::stream(&mut session, &sql, args);
+        let rows_of = tenant.is_row_level().then(|| tenant.as_str());
+        let mut rows = M::Backend::stream(&mut session, &sql, args, rows_of);
         let decode = |row: Result<<M::Backend as Database>::Row, sqlx::Error>| {
             let row = row.map_err(|e| from_db::<M::Backend>(e, &tenant, table))?;
             Ok::<_, Error>(Record::loaded(tenant.clone(), M::from_row(&row)?))

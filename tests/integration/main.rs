@@ -66,6 +66,7 @@ mod names;
 mod pgbouncer;
 mod portable;
 mod portable_pairs;
+mod rls;
 mod spans;
 mod testing;
 mod types;

@@ -14,7 +14,7 @@ use crate::backend::{errors_module_hooks, Backend, Each, Session, SharedPool};
 use crate::filter::{Column, Filter};
 use crate::model::Model;
 use crate::relation::PreloadKey;
-use crate::statement::{Op, Statement};
+use crate::statement::{Op, Refusal, RowsOf, Statement};
 use crate::tenant::Tenant;
 use crate::value::{scalars, SqlValue};
 
@@ -98,12 +98,65 @@ async fn unnamed(
     statement: &Statement<'_, Postgres>,
     want: Want<'_>,
 ) -> Result<Fetched, sqlx::Error> {
+    let told = told(session.mode, statement)?;
+    in_transaction(session, statement, want, told).await
+}
+
+/// The setting that tells row-level security policies the tenant of a statement's rows.
+pub(crate) const TENANT_SETTING: &str = "tenancy.tenant";
+
+/// The row-level tenant a statement must tell the server's row-level security policies, if the
+/// session says them and the statement reads or writes one's rows; refused if it names several
+/// (one setting cannot say two tenants).
+fn told<'a>(mode: PgMode, statement: &'a Statement<'_, Postgres>) -> Result<Option<&'a str>, sqlx::Error> {
+    if !mode.row_security {
+        return Ok(None);
+    }
+    match statement.rows_of() {
+        RowsOf::Nobody => Ok(None),
+        RowsOf::One(tenant) => Ok(Some(tenant)),
+        RowsOf::Several => Err(sqlx::Error::Encode(Box::new(Refusal {
+            table: "",
+            reason: "one statement over several row-level tenants cannot run under row-level security (its policies see one tenant per transaction); query them one at a time",
+        }))),
+    }
+}
+
+/// Says `tenant` to the row-level security policies for the rest of the transaction.
+async fn tell(conn: &mut PgConnection, tenant: &str, persistent: bool) -> Result<(), sqlx::Error> {
+    sqlx::query("SELECT set_config('tenancy.tenant', $1, true)")
+        .persistent(persistent)
+        .bind(tenant)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// Sends `statement` in a transaction (the caller's, or one of its own), after telling the
+/// row-level security policies `told` if given; unnamed behind PgBouncer.
+async fn in_transaction(
+    session: &mut Session<'_, Postgres>,
+    statement: &Statement<'_, Postgres>,
+    want: Want<'_>,
+    told: Option<&str>,
+) -> Result<Fetched, sqlx::Error> {
+    let persistent = !session.mode.pgbouncer;
     let conn = session.conn();
     if conn.is_in_transaction() {
-        return once(conn, statement, want).await;
+        if let Some(tenant) = told {
+            tell(conn, tenant, persistent).await?;
+        }
+        return once(conn, statement, want, persistent).await;
     }
     let mut tx = conn.begin().await?;
-    match once(&mut tx, statement, want).await {
+    let sent = async {
+        if let Some(tenant) = told {
+            tell(&mut tx, tenant, persistent).await?;
+        }
+        once(&mut tx, statement, want, persistent).await
+    }
+    .await;
+    match sent {
         Ok(fetched) => {
             tx.commit().await?;
             Ok(fetched)
@@ -119,8 +172,10 @@ async fn once(
     conn: &mut PgConnection,
     statement: &Statement<'_, Postgres>,
     want: Want<'_>,
+    persistent: bool,
 ) -> Result<Fetched, sqlx::Error> {
-    let query = sqlx::query_with(statement.sql_str(), statement.arguments()?).persistent(false);
+    let query =
+        sqlx::query_with(statement.sql_str(), statement.arguments()?).persistent(persistent);
     Ok(match want {
         Want::Optional => Fetched::Optional(query.fetch_optional(conn).await?),
         Want::Each(each) => {
@@ -146,7 +201,7 @@ impl Backend for Postgres {
         session: &'s mut Session<'_, Self>,
         statement: &'s Statement<'_, Self>,
     ) -> Result<Option<PgRow>, sqlx::Error> {
-        if session.mode.pgbouncer {
+        if session.mode.pgbouncer || session.mode.row_security {
             return Ok(unnamed(session, statement, Want::Optional).await?.optional());
         }
         prepared!(session, statement, |query, conn| query.fetch_optional(&mut *conn))
@@ -157,7 +212,7 @@ impl Backend for Postgres {
         statement: &'s Statement<'_, Self>,
         each: Each<'s, Self>,
     ) -> Result<u64, sqlx::Error> {
-        if session.mode.pgbouncer {
+        if session.mode.pgbouncer || session.mode.row_security {
             return Ok(unnamed(session, statement, Want::Each(each)).await?.count());
         }
         prepared!(session, statement, |query, conn| {
@@ -169,7 +224,7 @@ impl Backend for Postgres {
         session: &'s mut Session<'_, Self>,
         statement: &'s Statement<'_, Self>,
     ) -> Result<u64, sqlx::Error> {
-        if session.mode.pgbouncer {
+        if session.mode.pgbouncer || session.mode.row_security {
             return Ok(unnamed(session, statement, Want::Affected).await?.count());
         }
         prepared!(session, statement, |query, conn| async {
@@ -184,19 +239,24 @@ impl Backend for Postgres {
         session: &'s mut Session<'_, Self>,
         sql: &'s str,
         args: PgArguments,
+        rows_of: Option<&'s str>,
     ) -> BoxStream<'s, Result<PgRow, sqlx::Error>> {
         let pgbouncer = session.mode.pgbouncer;
+        let told = rows_of.filter(|_| session.mode.row_security);
         let conn = session.conn();
-        if !pgbouncer || conn.is_in_transaction() {
+        if told.is_none() && (!pgbouncer || conn.is_in_transaction()) {
             return sqlx::query_with(AssertSqlSafe(sql), args)
                 .persistent(!pgbouncer)
                 .fetch(conn);
         }
         Box::pin(async_stream::try_stream! {
             let mut tx = conn.begin().await?;
+            if let Some(tenant) = told {
+                tell(&mut tx, tenant, !pgbouncer).await?;
+            }
             {
                 let mut rows = sqlx::query_with(AssertSqlSafe(sql), args)
-                    .persistent(false)
+                    .persistent(!pgbouncer)
                     .fetch(&mut *tx);
                 while let Some(row) = futures_util::StreamExt::next(&mut rows).await {
                     yield row?;

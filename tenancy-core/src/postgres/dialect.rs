@@ -20,4 +20,7 @@ impl Dialect for PgDialect {
 pub struct PgMode {
     /// Through PgBouncer in transaction mode: unnamed statements, each inside a transaction.
     pub(crate) pgbouncer: bool,
+    /// Row-level security: a row-level tenant's statement runs in a transaction that says the
+    /// tenant to the server's policies first (`set_config('tenancy.tenant', …, true)`).
+    pub(crate) row_security: bool,
 }

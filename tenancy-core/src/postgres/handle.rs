@@ -1,12 +1,17 @@
 //! What only a PostgreSQL handle has: shared schemas on the migrations' `search_path`,
 //! PgBouncer's way of sending statements, and the Citus flavour.
 
-use sqlx::Postgres;
+use sqlx::{AssertSqlSafe, Postgres, Transaction};
 
+use super::backend::TENANT_SETTING;
 use super::citus::Flavour;
 use super::store::PgStore;
 use crate::error::Error;
+use crate::ident::double_quoted;
+use crate::lifecycle::operations::Expected;
+use crate::lifecycle::store::Operation;
 use crate::lifecycle::Tenants;
+use crate::tenant::Tenant;
 
 impl Tenants<Postgres> {
     /// The same handle with `schemas` after the tenant's own on the `search_path` of its
@@ -64,6 +69,106 @@ impl Tenants<Postgres> {
     pub async fn flavour(&self) -> Result<Flavour, Error> {
         self.pg().ensure_registry().await?;
         Ok(self.pg().flavour_now())
+    }
+
+    /// The same handle, telling PostgreSQL's row-level security who a row-level tenant's
+    /// statement is for: each statement the handle (`&tenants`) and its
+    /// [`TenantPool`](crate::TenantPool)s send for a row-level tenant
+    /// ([`Tenant::rows_in`]) runs in a transaction that first sets `tenancy.tenant` to the
+    /// tenant's name (`set_config(…, true)`, local to the transaction, so safe behind
+    /// PgBouncer), which the policies of [`enable_row_security`](Self::enable_row_security)
+    /// compare each row's tenant column with: a second wall behind the library's own filter.
+    /// A single statement costs two more round trips (the transaction and the setting); inside
+    /// a caller's transaction, one more per statement ([`begin_rows`](Self::begin_rows) says it
+    /// once for a whole transaction instead).
+    ///
+    /// Checks first that the pool's role is subject to row-level security: a superuser or a
+    /// role with `BYPASSRLS` is not, and is refused ([`Error::Unsupported`] naming the role).
+    pub async fn with_row_security(self) -> Result<Self, Error> {
+        let (role, superuser, bypass): (String, bool, bool) = sqlx::query_as(
+            "SELECT rolname::text, rolsuper, rolbypassrls FROM pg_catalog.pg_roles \
+             WHERE rolname = current_user",
+        )
+        .persistent(self.pg().persistent())
+        .fetch_one(self.pool())
+        .await?;
+        if superuser || bypass {
+            let why = if superuser { "a superuser" } else { "has BYPASSRLS" };
+            return Err(Error::Unsupported {
+                operation: "with_row_security",
+                reason: format!(
+                    "the pool's role \"{role}\" is {why}, so PostgreSQL applies no row-level security policy to it; connect as a role without SUPERUSER and BYPASSRLS"
+                ),
+            });
+        }
+        self.rebuild(|s| s.store.row_security = true)
+    }
+
+    /// Whether statements say their row-level tenant to row-level security
+    /// ([`with_row_security`](Self::with_row_security)).
+    pub fn has_row_security(&self) -> bool {
+        self.pg().mode().row_security
+    }
+
+    /// Puts a row-level security policy on every table of tenant `container` with the
+    /// handle's tenant column (default `tenant_id`): `ENABLE` and `FORCE ROW LEVEL SECURITY`
+    /// (so the tables' owner is held to it too), and a policy `tenancy_tenant` letting a
+    /// statement read and write only rows whose tenant column equals the `tenancy.tenant`
+    /// setting of its transaction (none set: no row). Run it after the migrations that make
+    /// such tables (again after one adds a table), as a role that owns them; the pool the
+    /// application serves requests with must be another role, without `SUPERUSER` and
+    /// `BYPASSRLS` ([`with_row_security`](Self::with_row_security)). Under the container's
+    /// lock, in one transaction; returns the tables it covered.
+    pub async fn enable_row_security(&self, container: &Tenant) -> Result<Vec<String>, Error> {
+        let container = self.parse(container.container())?;
+        let column = self.tenant_column().to_owned();
+        self.locked(Operation::Migrate, &container, Expected::Own, async |op| {
+            let tables: Vec<String> = sqlx::query_scalar(
+                "SELECT c.relname::text FROM pg_catalog.pg_attribute a \
+                 JOIN pg_catalog.pg_class c ON c.oid = a.attrelid \
+                 JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
+                 WHERE n.nspname = $1 AND a.attname = $2 AND a.attnum > 0 \
+                   AND NOT a.attisdropped AND c.relkind IN ('r', 'p') \
+                 ORDER BY c.relname",
+            )
+            .persistent(self.pg().persistent())
+            .bind(container.as_str())
+            .bind(&column)
+            .fetch_all(op.conn())
+            .await?;
+            let col = double_quoted(&column);
+            let mut batch = String::new();
+            for table in &tables {
+                let t = format!("{}.{}", container.quoted(), double_quoted(table));
+                let check = format!("{col} = current_setting('{TENANT_SETTING}', true)");
+                batch.push_str(&format!(
+                    "ALTER TABLE {t} ENABLE ROW LEVEL SECURITY;\n\
+                     ALTER TABLE {t} FORCE ROW LEVEL SECURITY;\n\
+                     DROP POLICY IF EXISTS tenancy_tenant ON {t};\n\
+                     CREATE POLICY tenancy_tenant ON {t} USING ({check}) WITH CHECK ({check});\n"
+                ));
+            }
+            if !batch.is_empty() {
+                sqlx::raw_sql(AssertSqlSafe(batch)).execute(op.conn()).await?;
+            }
+            Ok(tables)
+        })
+        .await
+    }
+
+    /// A transaction on the handle's pool in which `tenant`'s row-level security setting is
+    /// said once (`set_config('tenancy.tenant', …, true)`): every statement in it, the
+    /// library's or hand-written, sees and writes only that tenant's rows of tables under
+    /// [`enable_row_security`](Self::enable_row_security)'s policies. Commit or roll it back as
+    /// any sqlx transaction.
+    pub async fn begin_rows(&self, tenant: &Tenant) -> Result<Transaction<'static, Postgres>, Error> {
+        let mut tx = self.pool().begin().await?;
+        sqlx::query("SELECT set_config('tenancy.tenant', $1, true)")
+            .persistent(self.pg().persistent())
+            .bind(tenant.as_str())
+            .execute(&mut *tx)
+            .await?;
+        Ok(tx)
     }
 
     /// The PostgreSQL store.

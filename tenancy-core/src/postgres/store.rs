@@ -34,6 +34,8 @@ pub struct PgSettings {
     pub(crate) pgbouncer: bool,
     /// The flavour as said by the application, instead of detected.
     pub(crate) flavour: Option<Flavour>,
+    /// Row-level tenants' statements say their tenant to row-level security policies.
+    pub(crate) row_security: bool,
 }
 
 /// The PostgreSQL lifecycle of one [`Tenants`](crate::Tenants) handle.
@@ -42,6 +44,7 @@ pub struct PgStore {
     registry: Tenant,
     batch: BatchOptions,
     pgbouncer: bool,
+    row_security: bool,
     flavour: OnceLock<Flavour>,
     registry_ready: AtomicBool,
 }
@@ -102,6 +105,7 @@ impl PgStore {
     pub(crate) fn mode(&self) -> PgMode {
         PgMode {
             pgbouncer: self.pgbouncer,
+            row_security: self.row_security,
         }
     }
 
@@ -300,6 +304,7 @@ impl Store<Postgres> for PgStore {
                 lock_timeout: with.lock_timeout,
             },
             pgbouncer: settings.pgbouncer,
+            row_security: settings.row_security,
             flavour: settings.flavour.map(OnceLock::from).unwrap_or_default(),
             registry_ready: AtomicBool::new(false),
         })

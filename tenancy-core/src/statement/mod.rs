@@ -25,4 +25,4 @@ pub(crate) use raw::raw;
 #[cfg(test)]
 pub(crate) use raw::RawTemplateError;
 pub use sql::{Dialect, Statement};
-pub(crate) use sql::{Refusal, Shape, Sql, Value, NO_TENANT_COLUMN};
+pub(crate) use sql::{Refusal, RowsOf, Shape, Sql, Value, NO_TENANT_COLUMN};

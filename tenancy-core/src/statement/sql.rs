@@ -108,6 +108,20 @@ pub struct Statement<'a, B: Database> {
     /// Why the statement must not be sent, if it must not: its [`arguments`](Self::arguments)
     /// then fail with this refusal.
     refused: Option<Refusal>,
+    /// The row-level tenants whose rows the statement names.
+    rows_of: RowsOf,
+}
+
+/// The row-level tenants whose rows a statement names: what row-level security must be told.
+#[derive(Debug, Clone, Default)]
+pub(crate) enum RowsOf {
+    /// None (tenants in their own containers, shared models).
+    #[default]
+    Nobody,
+    /// The one of this name.
+    One(Arc<str>),
+    /// Several (a statement across tenants).
+    Several,
 }
 
 /// Why a statement for a row-level tenant was refused: it names a table it cannot keep to the
@@ -160,6 +174,11 @@ impl<'a, B: Scalars> Statement<'a, B> {
     /// The text as sqlx takes it, shared rather than copied.
     pub(crate) fn sql_str(&self) -> SqlStr {
         AssertSqlSafe(Arc::clone(&self.sql)).into_sql_str()
+    }
+
+    /// The row-level tenants whose rows the statement names.
+    pub(crate) fn rows_of(&self) -> &RowsOf {
+        &self.rows_of
     }
 
     /// How many values the statement binds.
@@ -298,6 +317,8 @@ pub(crate) struct Sql<'a, D: Dialect, B: Database> {
     pub(super) tenant: Option<(Arc<str>, bool)>,
     /// Why the statement must not be sent, once a part of it cannot keep to its tenant's rows.
     refused: Option<Refusal>,
+    /// The row-level tenants of the tables named so far.
+    rows_of: RowsOf,
     /// A text written before for the same key: the walk records the values only.
     reused: Option<Arc<str>>,
     /// Where to keep the text this walk writes.
@@ -327,6 +348,7 @@ impl<'a, D: Dialect, B: Database> Sql<'a, D, B> {
             scope: None,
             tenant: None,
             refused: None,
+            rows_of: RowsOf::Nobody,
             reused,
             keep,
             dialect: PhantomData,
@@ -383,6 +405,13 @@ impl<'a, D: Dialect, B: Database> Sql<'a, D, B> {
                 Some(column) => self.scope = Some((column, Arc::clone(&key))),
                 None if tenant.is_row_level() => self.refuse(table.name, NO_TENANT_COLUMN),
                 None => {}
+            }
+            if tenant.is_row_level() {
+                self.rows_of = match std::mem::take(&mut self.rows_of) {
+                    RowsOf::Nobody => RowsOf::One(Arc::clone(&key)),
+                    RowsOf::One(one) if one == key => RowsOf::One(one),
+                    _ => RowsOf::Several,
+                };
             }
             self.tenant = Some((key, tenant.is_row_level()));
         }
@@ -504,6 +533,7 @@ impl<'a, D: Dialect, B: Database> Sql<'a, D, B> {
             sql,
             values: self.values,
             refused: self.refused,
+            rows_of: self.rows_of,
         }
     }
 }

@@ -1,0 +1,230 @@
+//! PostgreSQL's row-level security as a second wall for row-level tenants: policies from
+//! `Tenants::enable_row_security`, the tenant said per transaction by a handle
+//! `with_row_security`, a role that is a superuser refused. The application connects as a role
+//! of its own (without SUPERUSER and BYPASSRLS), made for each test and dropped after it.
+
+use sqlx::migrate::MigrationType;
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+use sqlx::{AssertSqlSafe, Executor};
+use tenancy::{Error, Tenant, TenantModel, Tenants};
+
+use crate::assert_err;
+use crate::lifecycle_support::{migration, migrator, v1, Lifecycle};
+use crate::support::{pool, RowGuard};
+
+/// A role for the application: login, no superuser, no BYPASSRLS, allowed to read the
+/// registry and to read and write `container`'s tables. Dropped with its grants at the end.
+struct AppRole {
+    name: String,
+    admin: PgPool,
+    pool: PgPool,
+}
+
+impl AppRole {
+    async fn new(admin: &PgPool, registry: &str, container: &Tenant) -> Self {
+        let name = tenancy_testdb::unique_name("app");
+        let c = container.quoted();
+        let r = format!("\"{registry}\"");
+        admin
+            .execute(AssertSqlSafe(format!(
+                "CREATE ROLE {name} LOGIN NOSUPERUSER NOBYPASSRLS;
+                 GRANT USAGE ON SCHEMA {r}, {c} TO {name};
+                 GRANT SELECT ON ALL TABLES IN SCHEMA {r} TO {name};
+                 GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA {c} TO {name};
+                 GRANT USAGE ON ALL SEQUENCES IN SCHEMA {c} TO {name};"
+            )))
+            .await
+            .unwrap();
+        let options: PgConnectOptions = crate::support::database_url().parse().unwrap();
+        let pool = PgPoolOptions::new()
+            .max_connections(2)
+            .connect_with(options.username(&name))
+            .await
+            .unwrap();
+        AppRole {
+            name,
+            admin: admin.clone(),
+            pool,
+        }
+    }
+}
+
+impl Drop for AppRole {
+    /// The test's runtime is blocked here, so the role's connections are ended by the server
+    /// rather than returned to their pool.
+    fn drop(&mut self) {
+        let name = self.name.clone();
+        let url = crate::support::database_url();
+        std::thread::spawn(move || {
+            let runtime = tokio::runtime::Runtime::new().unwrap();
+            runtime.block_on(async move {
+                let admin = PgPool::connect(&url).await.unwrap();
+                let _ = admin
+                    .execute(AssertSqlSafe(format!(
+                        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = '{name}';
+                         DROP OWNED BY {name}; DROP ROLE IF EXISTS {name}"
+                    )))
+                    .await;
+                admin.close().await;
+            })
+        })
+        .join()
+        .unwrap();
+    }
+}
+
+/// A container with the tenant column, two row-level tenants each holding a guard, the policies
+/// on, and the application's role.
+async fn secured() -> (Lifecycle, Tenant, Tenant, Tenant, AppRole) {
+    let admin = pool().await;
+    let mut migrations = v1();
+    migrations.push(migration(
+        2,
+        MigrationType::Simple,
+        "ALTER TABLE guards ADD COLUMN tenant_id text NOT NULL DEFAULT ''",
+    ));
+    let l = Lifecycle::new(&admin, migrations).await;
+    let container = l
+        .tenants
+        .create(tenancy_testdb::unique_name("rls"))
+        .await
+        .unwrap();
+    admin
+        .execute(AssertSqlSafe(format!(
+            "DELETE FROM {}.guards",
+            container.quoted()
+        )))
+        .await
+        .unwrap();
+    let a = l
+        .tenants
+        .create_in(tenancy_testdb::unique_name("a"), &container)
+        .await
+        .unwrap();
+    let b = l
+        .tenants
+        .create_in(tenancy_testdb::unique_name("b"), &container)
+        .await
+        .unwrap();
+    for (t, name) in [(&a, "Abu"), (&b, "Bea")] {
+        RowGuard::new(name, "Guard")
+            .insert(&l.tenants, t)
+            .await
+            .unwrap();
+    }
+    let covered = l.tenants.enable_row_security(&container).await.unwrap();
+    assert_eq!(covered, ["guards"]);
+    let app = AppRole::new(&admin, &l.registry, &container).await;
+    (l, container, a, b, app)
+}
+
+/// The names in the container's `guards` that a plain `SELECT` on `executor` sees.
+async fn seen<'e>(
+    executor: impl Executor<'e, Database = sqlx::Postgres>,
+    container: &Tenant,
+) -> Vec<String> {
+    sqlx::query_scalar(AssertSqlSafe(format!(
+        "SELECT name FROM {}.guards ORDER BY name",
+        container.quoted()
+    )))
+    .fetch_all(executor)
+    .await
+    .unwrap()
+}
+
+#[tokio::test]
+async fn hand_written_sql_in_a_tenants_transaction_sees_that_tenant_only() {
+    let (l, container, a, b, app) = secured().await;
+    let tenants = Tenants::new(app.pool.clone(), migrator(Vec::new()))
+        .unwrap()
+        .with_registry(&l.registry)
+        .unwrap()
+        .with_row_security()
+        .await
+        .unwrap();
+    assert!(tenants.has_row_security());
+
+    // Without the setting, the role sees no row at all.
+    assert!(seen(&app.pool, &container).await.is_empty());
+    let mut tx = tenants.begin_rows(&a).await.unwrap();
+    assert_eq!(seen(&mut *tx, &container).await, ["Abu"]);
+    // A hand-written write of another tenant's row is refused by the policy's check.
+    let other = sqlx::query(AssertSqlSafe(format!(
+        "INSERT INTO {}.guards (name, position, tenant_id) VALUES ('Mallory', 'x', $1)",
+        container.quoted()
+    )))
+    .bind(b.as_str())
+    .execute(&mut *tx)
+    .await;
+    assert!(other.is_err(), "{other:?}");
+    tx.rollback().await.unwrap();
+    let mut tx = tenants.begin_rows(&b).await.unwrap();
+    assert_eq!(seen(&mut *tx, &container).await, ["Bea"]);
+    tx.rollback().await.unwrap();
+
+    // The library's statements through the handle say their tenant themselves.
+    assert_eq!(RowGuard::query(&a).count(&tenants).await.unwrap(), 1);
+    RowGuard::new("Cai", "Guard")
+        .insert(&tenants, &b)
+        .await
+        .unwrap();
+    let names: Vec<String> = RowGuard::query(&b)
+        .fetch_all(&tenants)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|g| g.into_inner().name)
+        .collect();
+    assert_eq!(names, ["Bea", "Cai"]);
+    // The same statements from a handle that does not say them see nothing.
+    let unsaid = Tenants::new(app.pool.clone(), migrator(Vec::new()))
+        .unwrap()
+        .with_registry(&l.registry)
+        .unwrap();
+    assert_eq!(RowGuard::query(&a).count(&unsaid).await.unwrap(), 0);
+    // A statement over several row-level tenants cannot be said in one setting.
+    assert_err!(
+        RowGuard::query_across(&[a.clone(), b.clone()])
+            .count_by_tenant(&tenants)
+            .await,
+        Error::NotRowLevel { .. }
+    );
+}
+
+#[tokio::test]
+async fn the_tables_owner_is_held_to_the_policies_too() {
+    let (_l, container, a, _b, app) = secured().await;
+    app.admin
+        .execute(AssertSqlSafe(format!(
+            "ALTER TABLE {}.guards OWNER TO {}",
+            container.quoted(),
+            app.name
+        )))
+        .await
+        .unwrap();
+    assert!(
+        seen(&app.pool, &container).await.is_empty(),
+        "FORCE holds the owner"
+    );
+    let mut tx = app.pool.begin().await.unwrap();
+    sqlx::query("SELECT set_config('tenancy.tenant', $1, true)")
+        .bind(a.as_str())
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+    assert_eq!(seen(&mut *tx, &container).await, ["Abu"]);
+    tx.rollback().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_superuser_pool_is_refused_naming_its_role() {
+    let admin = pool().await;
+    let l = Lifecycle::new(&admin, v1()).await;
+    let err = l.tenants.clone().with_row_security().await.unwrap_err();
+    assert!(matches!(err, Error::Unsupported { .. }), "{err:?}");
+    let role: String = sqlx::query_scalar("SELECT current_user::text")
+        .fetch_one(&admin)
+        .await
+        .unwrap();
+    assert!(err.to_string().contains(&format!("\"{role}\"")), "{err}");
+}
