@@ -12,6 +12,16 @@ use crate::error::Error;
 use crate::tenant::Tenant;
 use crate::trace;
 
+/// The registry write of [`Place::set_placed`] on registry table `table`: an insert of a
+/// row-level tenant's name and container (placeholders `p1`, `p2`), or (`!placed`) the delete of
+/// its row.
+pub(crate) fn placement_sql(table: &str, placed: bool, (p1, p2): (&str, &str)) -> String {
+    match placed {
+        true => format!("INSERT INTO {table} (name, container) VALUES ({p1}, {p2})"),
+        false => format!("DELETE FROM {table} WHERE name = {p1} AND container = {p2}"),
+    }
+}
+
 /// Runs `sql` on `executor` with row-level `tenant`'s name and container bound, in that
 /// order, as a prepared statement the connection keeps if `persistent`: a registry write.
 /// [`Error::TenantExists`] if the registry says (`duplicate`) the name is taken.
@@ -104,7 +114,7 @@ impl<B: Backend> Tenants<B> {
                 }
                 let found = store.inspect(op, &container).await?;
                 expect::<B>(&container, found, true, true)?;
-                store.place(op, &tenant).await
+                store.set_placed(op, &tenant, true).await
             }),
         )
         .await?;
@@ -148,7 +158,7 @@ impl<B: Backend> Tenants<B> {
         self.locked(Operation::Drop, tenant, Expected::Placed, async |op| {
             let store = self.store();
             let deleted = store.rewrite_rows(op, tenant, &column, None).await?;
-            store.unplace(op, tenant).await?;
+            store.set_placed(op, tenant, false).await?;
             Ok(Dropped::Rows { deleted })
         })
         .await
@@ -183,9 +193,9 @@ impl<B: Backend> Tenants<B> {
                 let found = store.inspect(op, &new_own).await?;
                 expect::<B>(&new_own, found, false, false)?;
                 self.refuse_placed(Some(op), &new_own).await?;
-                store.place(op, &placed).await?;
+                store.set_placed(op, &placed, true).await?;
                 store.rewrite_rows(op, old, &column, Some(&placed)).await?;
-                store.unplace(op, old).await
+                store.set_placed(op, old, false).await
             }),
         )
         .await?;

@@ -535,19 +535,14 @@ pub trait Place<B: Database>: Store<B> {
         async move { Ok(self.registered(Some(op), Which::In(container)).await?.len()) }
     }
 
-    /// Registers row-level `tenant` (locked; its container registered, under its lock);
-    /// [`Error::TenantExists`] if a row-level tenant of its name is.
-    fn place(
+    /// Registers row-level `tenant` in its container (locked; its container registered, under
+    /// its lock) if `placed`, [`Error::TenantExists`] if a row-level tenant of its name is;
+    /// else unregisters it (locked).
+    fn set_placed(
         &self,
         op: &mut Self::Op,
         tenant: &Tenant,
-    ) -> impl Future<Output = Result<(), Error>> + Send;
-
-    /// Unregisters row-level `tenant` (locked).
-    fn unplace(
-        &self,
-        op: &mut Self::Op,
-        tenant: &Tenant,
+        placed: bool,
     ) -> impl Future<Output = Result<(), Error>> + Send;
 
     /// Deletes row-level `tenant`'s rows (locked) from every table of its container that has a

@@ -7,7 +7,7 @@ use super::is_duplicate_entry;
 use super::op::{qualified, quote};
 use super::store::{no_registry, MySqlOp, MySqlStore};
 use crate::error::Error;
-use crate::lifecycle::row_level::{placed, rewrite, write_placement};
+use crate::lifecycle::row_level::{placed, placement_sql, rewrite, write_placement};
 use crate::lifecycle::store::{Place, Store, Which};
 use crate::tenant::Tenant;
 
@@ -38,15 +38,8 @@ impl Place<MySql> for MySqlStore {
         }
     }
 
-    async fn place(&self, op: &mut MySqlOp, tenant: &Tenant) -> Result<(), Error> {
-        let table = self.table("row_tenants");
-        let sql = format!("INSERT INTO {table} (name, container) VALUES (?, ?)");
-        write_placement(&mut op.op.conn, (sql, true), tenant, is_duplicate_entry).await
-    }
-
-    async fn unplace(&self, op: &mut MySqlOp, tenant: &Tenant) -> Result<(), Error> {
-        let table = self.table("row_tenants");
-        let sql = format!("DELETE FROM {table} WHERE name = ? AND container = ?");
+    async fn set_placed(&self, op: &mut MySqlOp, tenant: &Tenant, placed: bool) -> Result<(), Error> {
+        let sql = placement_sql(&self.table("row_tenants"), placed, ("?", "?"));
         write_placement(&mut op.op.conn, (sql, true), tenant, is_duplicate_entry).await
     }
 

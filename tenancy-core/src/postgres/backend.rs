@@ -123,8 +123,8 @@ fn told<'a>(mode: PgMode, statement: &'a Statement<'_, Postgres>) -> Result<Opti
 }
 
 /// Says `tenant` to the row-level security policies for the rest of the transaction.
-async fn tell(conn: &mut PgConnection, tenant: &str, persistent: bool) -> Result<(), sqlx::Error> {
-    sqlx::query("SELECT set_config('tenancy.tenant', $1, true)")
+pub(super) async fn tell(conn: &mut PgConnection, tenant: &str, persistent: bool) -> Result<(), sqlx::Error> {
+    sqlx::query("SELECT set_config('tenancy.tenant', $1, true)") // TENANT_SETTING
         .persistent(persistent)
         .bind(tenant)
         .execute(conn)

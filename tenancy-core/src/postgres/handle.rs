@@ -3,7 +3,8 @@
 
 use sqlx::{AssertSqlSafe, Postgres, Transaction};
 
-use super::backend::TENANT_SETTING;
+use super::backend::{tell, TENANT_SETTING};
+use super::place::tables_with;
 use super::citus::Flavour;
 use super::store::PgStore;
 use crate::error::Error;
@@ -123,19 +124,8 @@ impl Tenants<Postgres> {
         let container = self.parse(container.container())?;
         let column = self.tenant_column().to_owned();
         self.locked(Operation::Migrate, &container, Expected::Own, async |op| {
-            let tables: Vec<String> = sqlx::query_scalar(
-                "SELECT c.relname::text FROM pg_catalog.pg_attribute a \
-                 JOIN pg_catalog.pg_class c ON c.oid = a.attrelid \
-                 JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
-                 WHERE n.nspname = $1 AND a.attname = $2 AND a.attnum > 0 \
-                   AND NOT a.attisdropped AND c.relkind IN ('r', 'p') \
-                 ORDER BY c.relname",
-            )
-            .persistent(self.pg().persistent())
-            .bind(container.as_str())
-            .bind(&column)
-            .fetch_all(op.conn())
-            .await?;
+            let persistent = self.pg().persistent();
+            let tables = tables_with(op.conn(), persistent, container.as_str(), &column).await?;
             let col = double_quoted(&column);
             let mut batch = String::new();
             for table in &tables {
@@ -163,11 +153,7 @@ impl Tenants<Postgres> {
     /// any sqlx transaction.
     pub async fn begin_rows(&self, tenant: &Tenant) -> Result<Transaction<'static, Postgres>, Error> {
         let mut tx = self.pool().begin().await?;
-        sqlx::query("SELECT set_config('tenancy.tenant', $1, true)")
-            .persistent(self.pg().persistent())
-            .bind(tenant.as_str())
-            .execute(&mut *tx)
-            .await?;
+        tell(&mut tx, tenant.as_str(), self.pg().persistent()).await?;
         Ok(tx)
     }
 

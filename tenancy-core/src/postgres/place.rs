@@ -1,15 +1,38 @@
 //! PostgreSQL's registry of row-level tenants (`row_tenants` in the registry schema, each
 //! row's container a registered tenant) and the deletion of one tenant's rows.
 
+use sqlx::postgres::PgConnection;
 use sqlx::{AssertSqlSafe, Postgres};
 
 use super::store::{PgOp, PgStore};
 use super::{args, is_unique_violation};
 use crate::error::Error;
 use crate::ident::double_quoted;
-use crate::lifecycle::row_level::{placed, rewrite, write_placement};
+use crate::lifecycle::row_level::{placed, placement_sql, rewrite, write_placement};
 use crate::lifecycle::store::{Place, Which};
 use crate::tenant::Tenant;
+
+/// The tables of schema `container` that have a column named `column`, by name.
+pub(super) async fn tables_with(
+    conn: &mut PgConnection,
+    persistent: bool,
+    container: &str,
+    column: &str,
+) -> Result<Vec<String>, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT c.relname::text FROM pg_catalog.pg_attribute a \
+         JOIN pg_catalog.pg_class c ON c.oid = a.attrelid \
+         JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
+         WHERE n.nspname = $1 AND a.attname = $2 AND a.attnum > 0 \
+           AND NOT a.attisdropped AND c.relkind IN ('r', 'p') \
+         ORDER BY c.relname",
+    )
+    .persistent(persistent)
+    .bind(container)
+    .bind(column)
+    .fetch_all(conn)
+    .await
+}
 
 impl Place<Postgres> for PgStore {
     async fn registered(&self, op: Option<&mut PgOp>, which: Which<'_>) -> Result<Vec<Tenant>, Error> {
@@ -35,15 +58,9 @@ impl Place<Postgres> for PgStore {
         placed(rows)
     }
 
-    async fn place(&self, op: &mut PgOp, tenant: &Tenant) -> Result<(), Error> {
-        let r = self.registry().quoted();
-        let sql = format!("INSERT INTO {r}.row_tenants (name, container) VALUES ($1, $2)");
-        write_placement(op.conn(), (sql, self.persistent()), tenant, is_unique_violation).await
-    }
-
-    async fn unplace(&self, op: &mut PgOp, tenant: &Tenant) -> Result<(), Error> {
-        let r = self.registry().quoted();
-        let sql = format!("DELETE FROM {r}.row_tenants WHERE name = $1 AND container = $2");
+    async fn set_placed(&self, op: &mut PgOp, tenant: &Tenant, placed: bool) -> Result<(), Error> {
+        let table = format!("{}.row_tenants", self.registry().quoted());
+        let sql = placement_sql(&table, placed, ("$1", "$2"));
         write_placement(op.conn(), (sql, self.persistent()), tenant, is_unique_violation).await
     }
 
@@ -54,19 +71,7 @@ impl Place<Postgres> for PgStore {
         column: &str,
         to: Option<&Tenant>,
     ) -> Result<u64, Error> {
-        let tables: Vec<String> = sqlx::query_scalar(
-            "SELECT c.relname::text FROM pg_catalog.pg_attribute a \
-             JOIN pg_catalog.pg_class c ON c.oid = a.attrelid \
-             JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
-             WHERE n.nspname = $1 AND a.attname = $2 AND a.attnum > 0 \
-               AND NOT a.attisdropped AND c.relkind IN ('r', 'p') \
-             ORDER BY c.relname",
-        )
-        .persistent(self.persistent())
-        .bind(tenant.container())
-        .bind(column)
-        .fetch_all(op.conn())
-        .await?;
+        let tables = tables_with(op.conn(), self.persistent(), tenant.container(), column).await?;
         let mut deleted = 0;
         for table in tables {
             let table = format!(

@@ -7,7 +7,7 @@ use super::is_unique_violation;
 use super::store::{SqliteOp, SqliteStore};
 use crate::error::Error;
 use crate::ident::double_quoted;
-use crate::lifecycle::row_level::{placed, rewrite, write_placement};
+use crate::lifecycle::row_level::{placed, placement_sql, rewrite, write_placement};
 use crate::lifecycle::store::{Place, Store, Which};
 use crate::tenant::Tenant;
 
@@ -30,13 +30,8 @@ impl Place<Sqlite> for SqliteStore {
         placed(query.fetch_all(&self.registry_pool).await?)
     }
 
-    async fn place(&self, _op: &mut SqliteOp, tenant: &Tenant) -> Result<(), Error> {
-        let sql = "INSERT INTO row_tenants (name, container) VALUES (?1, ?2)".to_owned();
-        write_placement(&self.registry_pool, (sql, true), tenant, is_unique_violation).await
-    }
-
-    async fn unplace(&self, _op: &mut SqliteOp, tenant: &Tenant) -> Result<(), Error> {
-        let sql = "DELETE FROM row_tenants WHERE name = ?1 AND container = ?2".to_owned();
+    async fn set_placed(&self, _op: &mut SqliteOp, tenant: &Tenant, placed: bool) -> Result<(), Error> {
+        let sql = placement_sql("row_tenants", placed, ("?1", "?2"));
         write_placement(&self.registry_pool, (sql, true), tenant, is_unique_violation).await
     }
 
