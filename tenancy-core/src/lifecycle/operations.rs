@@ -342,7 +342,27 @@ impl<B: Backend> Tenants<B> {
 
     /// Every tenant's applied, pending and changed migrations (PostgreSQL and MySQL: one
     /// registry query; SQLite: each tenant's file, a few at a time).
+    ///
+    /// A row-level tenant ([`create_in`](Self::create_in)) shows its container's migrations,
+    /// which are its tables'.
     pub async fn status(&self) -> Result<Vec<TenantStatus>, Error> {
+        let mut all = self.container_status().await?;
+        for tenant in self.store().placements().await? {
+            let container = all
+                .iter()
+                .find(|s| s.tenant.as_str() == tenant.container())
+                .cloned();
+            if let Some(status) = container {
+                all.push(TenantStatus { tenant, ..status });
+            }
+        }
+        all.sort_by(|a, b| a.tenant.cmp(&b.tenant));
+        Ok(all)
+    }
+
+    /// [`status`](Self::status) of the tenants with containers of their own: what migrations
+    /// run on.
+    pub(crate) async fn container_status(&self) -> Result<Vec<TenantStatus>, Error> {
         let histories = self.store().histories().await?;
         Ok(histories
             .into_iter()
@@ -354,7 +374,12 @@ impl<B: Backend> Tenants<B> {
     /// not registered.
     pub async fn status_of(&self, name: impl AsRef<str>) -> Result<TenantStatus, Error> {
         let tenant = self.parse(name)?;
-        match self.store().history_of(&tenant).await {
+        // A row-level tenant's migrations are its container's.
+        let (tenant, container) = match self.store().placement(&tenant).await? {
+            Some(placed) => (placed.clone(), placed.container_tenant()),
+            None => (tenant.clone(), tenant),
+        };
+        match self.store().history_of(&container).await {
             Ok(Some(history)) => Ok(self.migrations().status(tenant, history)),
             Ok(None) => Err(Error::NotATenant { tenant }),
             Err(err) => Err(err.about(&tenant)),

@@ -257,7 +257,7 @@ impl<B: Backend> Tenants<B> {
             let tenants = self.store().list().await?;
             return Ok(split(tenants.into_iter().map(|t| (t, Some(None)))));
         }
-        let statuses = self.status().await?;
+        let statuses = self.container_status().await?;
         Ok(split(statuses.into_iter().map(|status| {
             let work = has_work(&status).then_some(None);
             (status.tenant, work)
@@ -319,7 +319,7 @@ impl<B: Backend> Tenants<B> {
     /// the error the run would stop that tenant with ([`Error::ChecksumMismatch`],
     /// [`Error::UnknownMigration`]). The same checks as the run, in the same order.
     pub async fn plan(&self) -> Result<Report<Planned>, Error> {
-        let statuses = self.status().await?;
+        let statuses = self.container_status().await?;
         let migrations = self.migrations();
         let tenants = statuses
             .into_iter()

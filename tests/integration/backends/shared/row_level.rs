@@ -265,6 +265,15 @@ macro_rules! behaviours {
                 );
             }
 
+            // Its migrations are its container's.
+            let status = db.status_of(&a_name).await.unwrap();
+            assert!(status.tenant.is_row_level());
+            assert_eq!((status.applied.as_slice(), status.pending.is_empty()), (&[1, 2][..], true));
+            let all = db.status().await.unwrap();
+            let of_a = all.iter().find(|s| s.tenant.as_str() == a_name).expect("a in status");
+            assert_eq!(of_a.applied, [1, 2]);
+            assert!(all.iter().any(|s| s.tenant == container), "{all:?}");
+
             for (t, n) in [(&resolved, "Abu"), (&resolved, "Bea"), (&b, "Cai")] {
                 RowGuard::new(n, "Guard").insert(db, t).await.unwrap();
             }
