@@ -160,7 +160,18 @@ pub(super) async fn upsert_rows(
                     conflict.action,
                 ),
             };
-            session.execute(about, &write).await?;
+            match session.execute(about, &write).await {
+                // Another tenant's row holds the key in a table with a tenant column: kept, as
+                // `ON CONFLICT DO NOTHING` keeps it elsewhere (InnoDB undoes the one statement).
+                Err(Error::Database { source, .. })
+                    if table.tenant_column.is_some()
+                        && conflict.action == OnConflictAction::Nothing
+                        && super::is_duplicate_entry(source.as_sqlx()) =>
+                {
+                    continue
+                }
+                written => written?,
+            };
             match session.fetch_optional(select, &by_target(false)).await? {
                 Some(row) => stored.push(row),
                 // The key is another tenant's row of a table with a tenant column: the update

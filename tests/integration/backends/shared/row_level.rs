@@ -176,6 +176,16 @@ macro_rules! behaviours {
             .await
             .unwrap();
             assert_eq!(mine.len(), 1);
+            // do_nothing with another tenant's name: kept, nothing returned, no error.
+            let kept = RowGuard::upsert_many(
+                db,
+                &b,
+                vec![RowGuard::new("Abu", "Thief")],
+                OnConflict::on(RowGuard::NAME).do_nothing(),
+            )
+            .await
+            .unwrap();
+            assert!(kept.is_empty(), "{kept:?}");
             assert_eq!(
                 stored(&l, &container).await,
                 [
