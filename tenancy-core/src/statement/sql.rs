@@ -8,6 +8,7 @@ use std::hash::{BuildHasherDefault, Hasher};
 use std::marker::PhantomData;
 use std::sync::Arc;
 
+use smallvec::SmallVec;
 use sqlx::{AssertSqlSafe, Database, SqlSafeStr, SqlStr};
 
 use crate::table::TableDef;
@@ -101,10 +102,16 @@ impl<B: Database> Clone for Value<'_, B> {
     }
 }
 
+/// A statement's values: a by-key statement, a one-row insert or an update keeps them inline.
+type Values<'a, B> = SmallVec<[Value<'a, B>; INLINE_VALUES]>;
+
+/// How many values a statement holds without allocating.
+const INLINE_VALUES: usize = 6;
+
 /// A statement ready to send: its SQL text and the values of its placeholders, in order.
 pub struct Statement<'a, B: Database> {
     sql: Arc<str>,
-    values: Vec<Value<'a, B>>,
+    values: Values<'a, B>,
     /// Why the statement must not be sent, if it must not: its [`arguments`](Self::arguments)
     /// then fail with this refusal.
     refused: Option<Refusal>,
@@ -282,7 +289,7 @@ impl Hasher for WordHasher {
 pub(crate) struct Sql<'a, D: Dialect, B: Database> {
     pub(super) text: String,
     params: usize,
-    values: Vec<Value<'a, B>>,
+    values: Values<'a, B>,
     /// Whether the placeholders being written stand for values already recorded: each branch
     /// after the first of a statement across tenants, in a dialect whose placeholders name
     /// their value (`$1` again is the first value again).
@@ -321,7 +328,7 @@ impl<'a, D: Dialect, B: Database> Sql<'a, D, B> {
         Sql {
             text,
             params: 0,
-            values: Vec::new(),
+            values: SmallVec::new(),
             reuse: false,
             last_table: (0, 0, 0),
             scope: None,
