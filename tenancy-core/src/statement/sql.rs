@@ -102,6 +102,10 @@ impl<B: Database> Clone for Value<'_, B> {
     }
 }
 
+/// The room [`Statement::arguments`] makes per value before encoding them: a length and a
+/// number, or a short text.
+const ARGUMENT_BYTES: usize = 24;
+
 /// A statement's values: a by-key statement, a one-row insert or an update keeps them inline.
 type Values<'a, B> = SmallVec<[Value<'a, B>; INLINE_VALUES]>;
 
@@ -184,7 +188,17 @@ impl<'a, B: Scalars> Statement<'a, B> {
             return Err(sqlx::Error::Encode(Box::new(refusal)));
         }
         let mut args = B::Arguments::default();
-        args.reserve(self.values.len(), 0);
+        // Room for the encoded values too (PostgreSQL: a length and the bytes of each), so
+        // that binding them does not regrow the buffer value by value.
+        let keys: usize = self
+            .values
+            .iter()
+            .map(|value| match value {
+                Value::Key(key) => key.len(),
+                _ => 0,
+            })
+            .sum();
+        args.reserve(self.values.len(), self.values.len() * ARGUMENT_BYTES + keys);
         for value in &self.values {
             match value {
                 Value::Bound(v) => v.bind(&mut args),
