@@ -280,10 +280,19 @@ impl Hasher for WordHasher {
             word.copy_from_slice(chunk);
             self.add(u64::from_le_bytes(word));
         }
-        let mut last = [0u8; 8];
-        let rest = chunks.remainder();
-        last[..rest.len()].copy_from_slice(rest);
-        self.add(u64::from_le_bytes(last));
+        // The last few bytes into one word by shifts (copying a slice of unknown length calls
+        // memcpy).
+        let last = chunks
+            .remainder()
+            .iter()
+            .rev()
+            .fold(0u64, |word, &b| (word << 8) | u64::from(b));
+        self.add(last);
+    }
+
+    /// One word (a `str` ends with a `0xff` byte, a `bool` is one), not through `write`.
+    fn write_u8(&mut self, n: u8) {
+        self.add(u64::from(n));
     }
 
     fn write_u64(&mut self, n: u64) {
