@@ -95,8 +95,8 @@ where
     let about = about::<M>("insert", record.tenant());
     let mut session = exec::session(executor, about).await?;
     let row: [&dyn BindColumn<M::Backend>; 1] = [record.value()];
-    let mut stored = M::Backend::insert_rows(&mut session, about, &M::TABLE, &row).await?;
-    let row = stored.pop().ok_or(sqlx::Error::RowNotFound)?;
+    let stored = M::Backend::insert_one(&mut session, about, &M::TABLE, &row).await?;
+    let row = stored.ok_or(sqlx::Error::RowNotFound)?;
     record.set_loaded(M::from_row(&row)?);
     Ok(())
 }
