@@ -14,6 +14,12 @@
 //!   many-tenant rate against the one-tenant rate of the same pool, the one-tenant rate
 //!   measured twice as the A/A control; the same lookups hand-written with sqlx (the same SQL)
 //!   as an untargeted reference of what the server alone makes of the bigger working set.
+//! - Creating a row-level tenant (`Tenants::create_in`: a registry row, no DDL) against
+//!   creating a tenant with its own schema (`Tenants::create`: the schema and this module's
+//!   migration), on the same handle in the same run: blocks of creates of each kind in rounds
+//!   of rotating order, the schema creates twice (the A/A control); the ratio is of the times
+//!   per create. Every round's tenants are dropped before the next block (row-level tenants
+//!   before their container).
 //!
 //! The containers are ordinary tenants made by `Tenants::create` with this module's migration.
 
@@ -25,11 +31,11 @@ use sqlx::postgres::{PgConnection, PgPool, PgPoolOptions};
 use sqlx::types::time::OffsetDateTime;
 use sqlx::{AssertSqlSafe, SqlSafeStr};
 use tenancy::internals as sql;
-use tenancy::{Record, Tenant, TenantModel, Tenants};
+use tenancy::{Dropped, Record, Tenant, TenantModel, Tenants};
 
 use crate::common::*;
 use crate::crud::{crud_budget, plans_note};
-use crate::method::{calibrated, compare, paired, Compared, Op, Plan, Side};
+use crate::method::{calibrated, compare, fmt_op, paired, Compared, Op, Plan, Side};
 use crate::report::{Row, Target};
 
 /// The container's table: `guards` with the tenant column, the primary key on `id` alone
@@ -296,6 +302,9 @@ pub async fn run(ctx: &mut Ctx) -> BoxResult<()> {
     if result.is_ok() {
         result = lookups(ctx, &lookup_box).await;
     }
+    if result.is_ok() {
+        result = creates(ctx, &tenants, &crud_box).await;
+    }
     let names = [
         crud_box.as_str().to_owned(),
         lookup_box.as_str().to_owned(),
@@ -499,6 +508,100 @@ async fn cpu_costs(ctx: &mut Ctx, tenant: &Tenant, container: &Tenant) -> BoxRes
         "client CPU per call, no database: building the find's SQL {find_rows:.2} µs for the \
          row-level tenant, {find_own:.2} µs for the container as a tenant of its own (no \
          filter); the filtered query's {query:.2} µs"
+    ));
+    Ok(())
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Create {
+    /// `Tenants::create`: a schema and its migration (the baseline).
+    Schema,
+    /// The baseline again: the A/A control.
+    SchemaAgain,
+    /// `Tenants::create_in` of the container.
+    RowLevel,
+}
+
+const CREATES: [Create; 3] = [Create::Schema, Create::SchemaAgain, Create::RowLevel];
+
+/// Part (c): `Tenants::create_in` vs `Tenants::create`, per create (see the module
+/// documentation). Row-level blocks are longer (the creates are much shorter) so that each
+/// block lasts long enough to time; the ratio is of the times per create.
+async fn creates(ctx: &mut Ctx, tenants: &Tenants, container: &Tenant) -> BoxResult<()> {
+    let (rounds, schemas, rows) = if ctx.quick { (2, 2, 10) } else { (40, 30, 300) };
+    // Untimed: one of each, so that the first block pays no first-use costs.
+    let warm = ctx.names("rlw", 2);
+    tenants.create(&warm[0]).await?;
+    let placed = tenants.create_in(&warm[1], container).await?;
+    let resolved = tenants.tenant(&warm[1]).await?;
+    if resolved != placed || resolved.container() != container.as_str() {
+        return Err(format!("{} resolves to {resolved:?}, not {placed:?}", warm[1]).into());
+    }
+    tenants.drop(&warm[1]).await?;
+    tenants.drop(&warm[0]).await?;
+    ctx.cleanup.drop_schemas(&ctx.pool, &warm).await?;
+    println!(
+        "  {rounds} rounds; each round {schemas} Tenants::create (twice: the A/A control) and \
+         {rows} Tenants::create_in in {}, order rotating, each block dropped before the next",
+        container.as_str()
+    );
+    // secs[variant][round]: seconds per create.
+    let mut secs = vec![Vec::new(); CREATES.len()];
+    for round in 0..rounds {
+        for k in 0..CREATES.len() {
+            let vi = (k + round) % CREATES.len();
+            let n = match CREATES[vi] {
+                Create::RowLevel => rows,
+                _ => schemas,
+            };
+            let names = ctx.names("rlcr", n);
+            let start = Instant::now();
+            let mut made = Ok(());
+            for name in &names {
+                made = match CREATES[vi] {
+                    Create::RowLevel => tenants.create_in(name, container).await.map(drop),
+                    _ => tenants.create(name).await.map(drop),
+                };
+                if made.is_err() {
+                    break;
+                }
+            }
+            secs[vi].push(start.elapsed().as_secs_f64() / n as f64);
+            // Untimed: drop what the block made (a row-level tenant holds no rows here).
+            for name in &names {
+                match tenants.drop(name).await {
+                    Ok(Dropped::Rows { deleted: 0 } | Dropped::Schema) => {}
+                    Ok(other) => return Err(format!("drop of {name}: {other:?}").into()),
+                    Err(tenancy::Error::NotATenant { .. }) if made.is_err() => {}
+                    Err(e) => return Err(e.into()),
+                }
+            }
+            made?;
+            ctx.cleanup.drop_schemas(&ctx.pool, &names).await?;
+        }
+    }
+    let (ratio, interval) = paired(&secs[2], &secs[0]);
+    let aa = paired(&secs[1], &secs[0]).0;
+    let per = |v: &Vec<f64>| fmt_op(median(&mut v.clone()));
+    ctx.out.row(
+        Row::new(
+            "29d create a row-level tenant: Tenants::create_in",
+            format!("{}/create", per(&secs[2])),
+            format!(
+                "{}/create (Tenants::create of a schema tenant, the container's migration, \
+                 same handle)",
+                per(&secs[0])
+            ),
+            Some(ratio),
+            Target::AtMost(0.02),
+        )
+        .interval(interval)
+        .aa(aa),
+    );
+    ctx.out.note(format!(
+        "29d: {rounds} rounds of {schemas} schema creates (twice) and {rows} row-level creates; \
+         the ratio is the median of the per-round ratios of the time per create (<= 0.02x: at \
+         least 50x faster)"
     ));
     Ok(())
 }

@@ -135,6 +135,22 @@ pub trait Backend: sqlx::Database + Scalars + sealed::Sealed {
         }
     }
 
+    /// [`insert_rows`](Self::insert_rows) of one row: the row as stored, without a `Vec` for
+    /// it (`None` if the database returned none).
+    #[doc(hidden)]
+    fn insert_one<'s>(
+        session: &'s mut Session<'_, Self>,
+        about: About<'s>,
+        table: &'static TableDef,
+        row: &'s [&'s dyn BindColumn<Self>; 1],
+    ) -> impl Future<Output = Result<Option<Self::Row>, Error>> + Send + 's {
+        // With `RETURNING`: one `INSERT … RETURNING` statement, its row as one.
+        async move {
+            let statement = statement::insert::<Self::Dialect, Self>(about.tenant, table, row);
+            session.fetch_optional(about, &statement).await
+        }
+    }
+
     /// Writes `columns` of `row` to the stored row with its key and returns that row as
     /// stored, or `None` if there is none.
     #[doc(hidden)]

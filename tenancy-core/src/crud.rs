@@ -5,6 +5,7 @@
 
 use futures_util::stream::BoxStream;
 use futures_util::{FutureExt, StreamExt};
+use smallvec::SmallVec;
 use sqlx::Database;
 
 use crate::backend::{from_db, About, Backend, Conflict};
@@ -95,8 +96,8 @@ where
     let about = about::<M>("insert", record.tenant());
     let mut session = exec::session(executor, about).await?;
     let row: [&dyn BindColumn<M::Backend>; 1] = [record.value()];
-    let mut stored = M::Backend::insert_rows(&mut session, about, &M::TABLE, &row).await?;
-    let row = stored.pop().ok_or(sqlx::Error::RowNotFound)?;
+    let stored = M::Backend::insert_one(&mut session, about, &M::TABLE, &row).await?;
+    let row = stored.ok_or(sqlx::Error::RowNotFound)?;
     record.set_loaded(M::from_row(&row)?);
     Ok(())
 }
@@ -171,6 +172,11 @@ impl<M: Model> Record<M> {
                 requested: tenant.clone(),
             });
         }
+        self.check_state(expected)
+    }
+
+    /// Refuses any state but `expected`.
+    fn check_state(&self, expected: State) -> Result<(), Error> {
         if self.state() != expected {
             return Err(Error::InvalidState {
                 table: M::TABLE.name,
@@ -239,10 +245,9 @@ impl<M: Model> Record<M> {
     where
         E: Executor<'c, Backend = M::Backend>,
     {
-        let tenant = self.tenant().clone();
-        self.check(&tenant, State::Loaded)?;
+        self.check_state(State::Loaded)?;
         self.value().validate()?;
-        let columns: Vec<usize> = M::TABLE.updatable_indexes().collect();
+        let columns: SmallVec<[usize; 32]> = M::TABLE.updatable_indexes().collect();
         self.write_columns(executor, &columns).await
     }
 

@@ -33,6 +33,14 @@ pub trait Executor<'c>: Send + Sized + OnBackend {
         self,
         tenant: Option<&Tenant>,
     ) -> BoxFuture<'c, Result<Session<'c, Self::Backend>, Error>>;
+
+    /// The session at once if taking it waits for nothing (a connection the executor lends),
+    /// without boxing a future for it; otherwise the executor back, for
+    /// [`__session`](Self::__session).
+    #[doc(hidden)]
+    fn __ready(self) -> Result<Session<'c, Self::Backend>, Self> {
+        Err(self)
+    }
 }
 
 /// The database an [`Executor`] talks to; a supertrait of its own so that the backend of an
@@ -73,11 +81,19 @@ impl<'c, B: SharedPool> Executor<'c> for &'c mut PoolConnection<B> {
     fn __session(self, _tenant: Option<&Tenant>) -> BoxFuture<'c, Result<Session<'c, B>, Error>> {
         borrowed(&mut **self, None)
     }
+
+    fn __ready(self) -> Result<Session<'c, B>, Self> {
+        Ok(Session::borrowing(&mut **self, None))
+    }
 }
 
 impl<'c, B: SharedPool> Executor<'c> for &'c mut Transaction<'_, B> {
     fn __session(self, _tenant: Option<&Tenant>) -> BoxFuture<'c, Result<Session<'c, B>, Error>> {
         borrowed(&mut **self, None)
+    }
+
+    fn __ready(self) -> Result<Session<'c, B>, Self> {
+        Ok(Session::borrowing(&mut **self, None))
     }
 }
 
@@ -100,6 +116,11 @@ impl<'c, B: Backend> Executor<'c> for &'c mut TenantTransaction<B> {
             Some(Cow::Borrowed(tenant)),
         )
         .in_mode(mode))))
+    }
+
+    fn __ready(self) -> Result<Session<'c, B>, Self> {
+        let (conn, tenant, mode) = self.parts();
+        Ok(Session::borrowing(conn, Some(Cow::Borrowed(tenant))).in_mode(mode))
     }
 }
 
@@ -129,6 +150,10 @@ macro_rules! connection_executor {
             > {
                 $crate::exec::borrowed(self, None)
             }
+
+            fn __ready(self) -> Result<$crate::backend::Session<'c, $backend>, Self> {
+                Ok($crate::backend::Session::borrowing(self, None))
+            }
         }
     };
 }
@@ -139,10 +164,13 @@ pub(crate) async fn session<'c, E: Executor<'c>>(
     executor: E,
     about: About<'_>,
 ) -> Result<Session<'c, E::Backend>, Error> {
-    let session = executor
-        .__session(Some(about.tenant))
-        .await
-        .map_err(|e| unknown_if_missing::<E::Backend>(e, about))?;
+    let session = match executor.__ready() {
+        Ok(session) => session,
+        Err(executor) => executor
+            .__session(Some(about.tenant))
+            .await
+            .map_err(|e| unknown_if_missing::<E::Backend>(e, about))?,
+    };
     session.check(about.tenant, about.table)?;
     Ok(session)
 }

@@ -76,6 +76,10 @@ macro_rules! clause_methods {
 }
 pub(crate) use clause_methods;
 
+/// The most rows [`Clauses::expected_rows`] makes room for ahead (a bigger result grows as
+/// it arrives).
+const EXPECTED_ROWS_MAX: usize = 64;
+
 /// What a query selects besides its table: filters, order, limit and offset. Shared by
 /// [`Query`] and [`AcrossTenants`](crate::AcrossTenants).
 pub(crate) struct Clauses<M: Model> {
@@ -119,6 +123,13 @@ impl<M: Model> Clauses<M> {
 
     pub(crate) fn order_by(&mut self, order: Order<M>) {
         self.order.push(order.term());
+    }
+
+    /// How many rows to make room for before any arrives: the limit, up to
+    /// [`EXPECTED_ROWS_MAX`] (none without a limit).
+    pub(crate) fn expected_rows(&self) -> usize {
+        self.limit
+            .map_or(0, |n| n.clamp(0, EXPECTED_ROWS_MAX as i64) as usize)
     }
 
     pub(crate) fn limit(&mut self, n: u64) {
@@ -213,7 +224,7 @@ impl<M: Model> Query<M> {
     {
         let about = crud::about::<M>("select", &self.tenant);
         let mut session = exec::session(executor, about).await?;
-        let mut records = Vec::new();
+        let mut records = Vec::with_capacity(self.clauses.expected_rows());
         self.for_each_on(&mut session, |record| records.push(record))
             .await?;
         Ok(records)

@@ -43,6 +43,15 @@ impl Backend for MySql {
         write::insert_rows(session, about, table, rows)
     }
 
+    async fn insert_one<'s>(
+        session: &'s mut Session<'_, Self>,
+        about: About<'s>,
+        table: &'static TableDef,
+        row: &'s [&'s dyn BindColumn<Self>; 1],
+    ) -> Result<Option<MySqlRow>, Error> {
+        Ok(write::insert_rows(session, about, table, row).await?.pop())
+    }
+
     fn update_row<'s>(
         session: &'s mut Session<'_, Self>,
         about: About<'s>,

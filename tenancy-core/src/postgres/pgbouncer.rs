@@ -45,4 +45,10 @@ impl<'c, E: Executor<'c, Backend = Postgres>> Executor<'c> for PgBouncer<E> {
             Ok(session)
         })
     }
+
+    fn __ready(self) -> Result<Session<'c, Postgres>, Self> {
+        let mut session = self.0.__ready().map_err(PgBouncer)?;
+        session.mode.pgbouncer = true;
+        Ok(session)
+    }
 }
