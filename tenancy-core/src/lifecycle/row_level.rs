@@ -101,7 +101,7 @@ impl<B: Backend> Tenants<B> {
         let span = trace::lifecycle::<B>("create", &own);
         trace::within(
             span,
-            self.operation(Operation::Create, &own, async |op| {
+            self.operation(Operation::Place, &own, async |op| {
                 let store = self.store();
                 store.lock(op, &own).await?;
                 store.lock(op, &container).await?;

@@ -55,6 +55,9 @@ pub enum Operation {
     Export,
     /// Create a tenant, migrate it and fill it from an archive.
     Import,
+    /// Register a row-level tenant in its container: registry rows only, no SQL of the
+    /// application's.
+    Place,
 }
 
 /// Which way migrations run.
