@@ -20,8 +20,35 @@ struct AppRole {
     pool: PgPool,
 }
 
+/// Drops the roles runs of these tests left behind when they were killed: named
+/// `app_<pid>_…` by `tenancy_testdb::unique_name`, their process gone (where `/proc` tells).
+async fn sweep_left_roles(admin: &PgPool) {
+    if !std::path::Path::new("/proc/self").exists() {
+        return;
+    }
+    let roles: Vec<String> = sqlx::query_scalar(
+        "SELECT rolname::text FROM pg_catalog.pg_roles WHERE rolname ~ '^app_[0-9]+_'",
+    )
+    .fetch_all(admin)
+    .await
+    .unwrap();
+    for role in roles {
+        let pid = role.split('_').nth(1).unwrap_or_default();
+        if std::path::Path::new("/proc").join(pid).exists() {
+            continue;
+        }
+        let _ = admin
+            .execute(AssertSqlSafe(format!(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = '{role}';
+                 DROP OWNED BY {role}; DROP ROLE IF EXISTS {role}"
+            )))
+            .await;
+    }
+}
+
 impl AppRole {
     async fn new(admin: &PgPool, registry: &str, container: &Tenant) -> Self {
+        sweep_left_roles(admin).await;
         let name = tenancy_testdb::unique_name("app");
         let c = container.quoted();
         let r = format!("\"{registry}\"");
