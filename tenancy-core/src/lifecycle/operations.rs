@@ -313,15 +313,22 @@ impl<B: Backend> Tenants<B> {
         target: &Tenant,
     ) -> Result<(), Error> {
         let store = self.store();
-        let (first, second) = if source < target {
-            (source, target)
-        } else {
-            (target, source)
-        };
-        store.lock(op, first).await?;
-        store.lock(op, second).await?;
+        self.lock_both(op, source, target).await?;
         expect::<B>(source, store.inspect(op, source).await?, true, true)?;
         expect::<B>(target, store.inspect(op, target).await?, false, false)
+    }
+
+    /// Takes the locks of the names `a` and `b` in name order, so two operations on the same
+    /// pair cannot wait on each other.
+    pub(crate) async fn lock_both(
+        &self,
+        op: &mut <B::Store as Store<B>>::Op,
+        a: &Tenant,
+        b: &Tenant,
+    ) -> Result<(), Error> {
+        let (first, second) = if a < b { (a, b) } else { (b, a) };
+        self.store().lock(op, &first.own()).await?;
+        self.store().lock(op, &second.own()).await
     }
 
     /// Whether `name` is a tenant (registered). An invalid name is an error, not `false`.

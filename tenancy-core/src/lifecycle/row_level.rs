@@ -181,12 +181,7 @@ impl<B: Backend> Tenants<B> {
             span,
             self.operation(Operation::Rename, old, async |op| {
                 let store = self.store();
-                let (first, second) = match old.as_str() < new_own.as_str() {
-                    true => (old.own(), new_own.clone()),
-                    false => (new_own.clone(), old.own()),
-                };
-                store.lock(op, &first).await?;
-                store.lock(op, &second).await?;
+                self.lock_both(op, old, &new_own).await?;
                 if store.placement_in(op, old).await?.is_none() {
                     return Err(Error::NotATenant { tenant: old.own() });
                 }

@@ -91,17 +91,6 @@ macro_rules! prepared {
     }};
 }
 
-/// Sends `statement` behind PgBouncer: an unnamed statement in a transaction (the caller's, or
-/// one of its own).
-async fn unnamed(
-    session: &mut Session<'_, Postgres>,
-    statement: &Statement<'_, Postgres>,
-    want: Want<'_>,
-) -> Result<Fetched, sqlx::Error> {
-    let told = told(session.mode, statement)?;
-    in_transaction(session, statement, want, told).await
-}
-
 /// The setting that tells row-level security policies the tenant of a statement's rows.
 pub(crate) const TENANT_SETTING: &str = "tenancy.tenant";
 
@@ -201,8 +190,9 @@ impl Backend for Postgres {
         session: &'s mut Session<'_, Self>,
         statement: &'s Statement<'_, Self>,
     ) -> Result<Option<PgRow>, sqlx::Error> {
-        if session.mode.pgbouncer || session.mode.row_security {
-            return Ok(unnamed(session, statement, Want::Optional).await?.optional());
+        let told = told(session.mode, statement)?;
+        if session.mode.pgbouncer || told.is_some() {
+            return Ok(in_transaction(session, statement, Want::Optional, told).await?.optional());
         }
         prepared!(session, statement, |query, conn| query.fetch_optional(&mut *conn))
     }
@@ -212,8 +202,9 @@ impl Backend for Postgres {
         statement: &'s Statement<'_, Self>,
         each: Each<'s, Self>,
     ) -> Result<u64, sqlx::Error> {
-        if session.mode.pgbouncer || session.mode.row_security {
-            return Ok(unnamed(session, statement, Want::Each(each)).await?.count());
+        let told = told(session.mode, statement)?;
+        if session.mode.pgbouncer || told.is_some() {
+            return Ok(in_transaction(session, statement, Want::Each(each), told).await?.count());
         }
         prepared!(session, statement, |query, conn| {
             crate::backend::each_row(query.fetch(&mut *conn), &mut *each)
@@ -224,8 +215,9 @@ impl Backend for Postgres {
         session: &'s mut Session<'_, Self>,
         statement: &'s Statement<'_, Self>,
     ) -> Result<u64, sqlx::Error> {
-        if session.mode.pgbouncer || session.mode.row_security {
-            return Ok(unnamed(session, statement, Want::Affected).await?.count());
+        let told = told(session.mode, statement)?;
+        if session.mode.pgbouncer || told.is_some() {
+            return Ok(in_transaction(session, statement, Want::Affected, told).await?.count());
         }
         prepared!(session, statement, |query, conn| async {
             Ok(query.execute(&mut *conn).await?.rows_affected())
