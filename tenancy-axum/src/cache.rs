@@ -291,7 +291,9 @@ impl<L> Shared<L> {
         let mut entries = self.lock();
         entries.epoch += 1;
         match event {
-            TenantEvent::Created(tenant) => entries.insert(tenant, true, config.ttl(true), now),
+            TenantEvent::Created(tenant) | TenantEvent::Moved(tenant) => {
+                entries.insert(tenant, true, config.ttl(true), now)
+            }
             TenantEvent::Dropped(tenant) => entries.insert(tenant, false, config.ttl(false), now),
             TenantEvent::Renamed { old, new } => {
                 entries.insert(old, false, config.ttl(false), now);

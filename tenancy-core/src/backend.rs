@@ -258,6 +258,9 @@ pub enum Failure {
     UniqueViolation,
     /// A lock was not granted in time.
     LockTimeout,
+    /// A row-level tenant's row was written to a container that does not hold its rows (the
+    /// guard [`Tenants::promote`](crate::Tenants::promote) installs).
+    NotPlaced,
 }
 
 impl Failure {
@@ -490,7 +493,15 @@ pub(crate) fn from_db<B: Backend>(err: sqlx::Error, tenant: &Tenant, table: &'st
             reason: refusal.reason,
         };
     }
-    if B::failure(&err).is_some_and(|f| f.is_missing()) {
+    let failure = B::failure(&err);
+    if failure == Some(Failure::NotPlaced) {
+        return Error::NotPlaced {
+            tenant: tenant.clone(),
+            table,
+            source: DatabaseError::from(err),
+        };
+    }
+    if failure.is_some_and(|f| f.is_missing()) {
         Error::UnknownTenant {
             tenant: tenant.clone(),
             table,

@@ -29,6 +29,21 @@ pub enum Error {
         source: DatabaseError,
     },
 
+    /// A row-level tenant's statement was sent to a container that no longer holds its rows:
+    /// the tenant was promoted to a container of its own, renamed or dropped after this
+    /// [`Tenant`] was resolved (or it never was a row-level tenant of that container). Nothing
+    /// was written; resolve the tenant again ([`Tenants::tenant`](crate::Tenants::tenant)).
+    #[error("tenant \"{tenant}\" has no rows in \"{}\" any more (promoted, renamed or dropped since it was resolved): resolve it again (Tenants::tenant); table {table:?}", tenant.container())]
+    NotPlaced {
+        /// The tenant, as the statement placed it.
+        tenant: Tenant,
+        /// The model's table.
+        table: &'static str,
+        /// The database's own error.
+        #[source]
+        source: DatabaseError,
+    },
+
     /// A record belongs to one tenant and was written to another. Nothing was written.
     #[error("record of table {table:?} belongs to tenant \"{record}\" and cannot be written to tenant \"{requested}\"")]
     TenantMismatch {
@@ -429,6 +444,7 @@ impl Error {
         match self {
             Error::Database { source, .. }
             | Error::UnknownTenant { source, .. }
+            | Error::NotPlaced { source, .. }
             | Error::Migration { source, .. } => Some(source.as_sqlx()),
             Error::Refused { source, .. } => {
                 let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(&**source);

@@ -170,6 +170,7 @@ pub use lifecycle::report::{
 };
 pub use lifecycle::runs::{EachOptions, EachProgressFn};
 pub use lifecycle::store::CreateHook;
+pub use lifecycle::tier::Relocated;
 pub use lifecycle::{Lifecycle, TenantEvent, Tenants, DEFAULT_REGISTRY};
 pub use model::{Model, PerTenant, SharedModel};
 pub use query::Query;

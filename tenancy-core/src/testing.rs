@@ -344,6 +344,12 @@ fn track<B: TestBackend>(tenants: &Tenants<B>) -> Made {
                     seen.insert(new.clone());
                 }
             }
+            // Still the same tenant (by name), now placed elsewhere.
+            TenantEvent::Moved(t) => {
+                if seen.remove(t) {
+                    seen.insert(t.clone());
+                }
+            }
         }
     });
     made

@@ -76,7 +76,11 @@ impl<B: Backend> Tenants<B> {
 
     /// The up migrations, if `tenant`'s history is exactly all of them (what a clone of it
     /// records): otherwise the error saying how it differs.
-    fn at_latest(&self, tenant: &Tenant, history: &History) -> Result<Vec<&Migration>, Error> {
+    pub(crate) fn at_latest(
+        &self,
+        tenant: &Tenant,
+        history: &History,
+    ) -> Result<Vec<&Migration>, Error> {
         history.check_clean(tenant)?;
         let migrations = self.migrations();
         let pending = migrations.pending(tenant, &history.applied)?;

@@ -25,6 +25,7 @@ pub(crate) mod report;
 pub(crate) mod row_level;
 pub(crate) mod runs;
 pub(crate) mod store;
+pub(crate) mod tier;
 
 use tokio::io::{AsyncBufRead, AsyncWrite};
 
@@ -55,6 +56,9 @@ pub enum TenantEvent {
         /// Its new name.
         new: Tenant,
     },
+    /// The tenant's rows moved to another container ([`Tenants::promote`],
+    /// [`Tenants::demote`]): the tenant as placed now.
+    Moved(Tenant),
 }
 
 type Subscriber = Arc<dyn Fn(&TenantEvent) + Send + Sync>;

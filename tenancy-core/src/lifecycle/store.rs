@@ -58,6 +58,10 @@ pub enum Operation {
     /// Register a row-level tenant in its container: registry rows only, no SQL of the
     /// application's.
     Place,
+    /// Give a row-level tenant a container of its own: make and migrate it, move its rows in.
+    Promote,
+    /// Move a tenant's rows into another tenant's container and drop its own.
+    Demote,
 }
 
 /// Which way migrations run.
@@ -558,4 +562,51 @@ pub trait Place<B: Database>: Store<B> {
         column: &str,
         to: Option<&Tenant>,
     ) -> impl Future<Output = Result<u64, Error>> + Send;
+
+    /// Moves row-level tenant `placed`'s rows (both names locked) between its container and
+    /// a container of its own, `toward` it ([`Toward::Own`]: the tables of `placed.own()`,
+    /// made and migrated in this operation; the rows are deleted from the container) or back
+    /// ([`Toward::Shared`]: into its container's tables, the tenant column set to its name;
+    /// `placed` registered there first). Every table with a column named `column`, referenced
+    /// tables first; the tenant's writes wait until the operation ends and, after it, a
+    /// statement that still sends its rows to where they were fails. Generated keys continue
+    /// after the moved ones. The number of rows moved.
+    fn move_rows(
+        &self,
+        op: &mut Self::Op,
+        placed: &Tenant,
+        column: &str,
+        toward: Toward,
+    ) -> impl Future<Output = Result<u64, Error>> + Send {
+        let _ = (op, placed, column);
+        let operation = match toward {
+            Toward::Own => "promote",
+            Toward::Shared => "demote",
+        };
+        let refused = self.cannot_move(operation);
+        async move { Err(refused.expect("a store that moves rows says how")) }
+    }
+
+    /// Why this store cannot [`move_rows`](Self::move_rows) for `operation` (checked before
+    /// the operation starts, so nothing is made first): `None` if it can.
+    fn cannot_move(&self, operation: &'static str) -> Option<Error> {
+        Some(Error::Unsupported {
+            operation,
+            reason: format!(
+                "moving a tenant between tiers is not built on {} yet (PostgreSQL only)",
+                B::NAME
+            ),
+        })
+    }
+}
+
+/// Which way [`Place::move_rows`] moves a tenant's rows.
+#[doc(hidden)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Toward {
+    /// From the container it shares into its own ([`Tenants::promote`](crate::Tenants::promote)).
+    Own,
+    /// From its own container into the one it will share
+    /// ([`Tenants::demote`](crate::Tenants::demote)).
+    Shared,
 }

@@ -16,7 +16,7 @@ use crate::tenant::Tenant;
 /// of its type if the type belongs to the schema (an enum, a domain, a composite or an array
 /// of one; `NULL` otherwise), both from one walk of the columns so they stay aligned; the
 /// tables of the schema it references, and whether it has triggers of its own.
-const TABLES: &str = "SELECT c.relname::text, \
+pub(super) const TABLES: &str = "SELECT c.relname::text, \
      COALESCE(cols.names, '{}'), COALESCE(cols.own_types, '{}'), \
      ARRAY(SELECT p.relname::text FROM pg_constraint f JOIN pg_class p ON p.oid = f.confrelid \
            WHERE f.conrelid = c.oid AND f.contype = 'f' AND p.relnamespace = c.relnamespace), \

@@ -22,6 +22,9 @@ const LOCK_NOT_AVAILABLE: &str = "55P03";
 const FEATURE_NOT_SUPPORTED: &str = "0A000";
 const STALE_PLAN_MESSAGE: &str = "cached plan must not change result type";
 
+/// The placement guard's refusal ([`super::sql::NOT_PLACED`]).
+const NOT_PLACED: &str = super::sql::NOT_PLACED;
+
 fn code(err: &sqlx::Error) -> Option<String> {
     match err {
         sqlx::Error::Database(db) => db.code().map(|c| c.into_owned()),
@@ -91,6 +94,7 @@ pub(super) fn failure(err: &sqlx::Error) -> Option<Failure> {
         DUPLICATE_SCHEMA => Failure::ContainerExists,
         UNIQUE_VIOLATION => Failure::UniqueViolation,
         LOCK_NOT_AVAILABLE => Failure::LockTimeout,
+        NOT_PLACED => Failure::NotPlaced,
         _ => return None,
     })
 }

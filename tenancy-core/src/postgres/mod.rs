@@ -25,6 +25,7 @@ mod port;
 pub(crate) mod sql;
 mod send;
 mod store;
+mod tier;
 #[cfg(feature = "testing")]
 mod testing;
 

@@ -9,7 +9,7 @@ use super::{args, is_unique_violation};
 use crate::error::Error;
 use crate::ident::double_quoted;
 use crate::lifecycle::row_level::{placed, placement_sql, rewrite, write_placement};
-use crate::lifecycle::store::{Place, Which};
+use crate::lifecycle::store::{Place, Toward, Which};
 use crate::tenant::Tenant;
 
 /// The tables of schema `container` that have a column named `column`, by name.
@@ -92,5 +92,23 @@ impl Place<Postgres> for PgStore {
                 .rows_affected();
         }
         Ok(deleted)
+    }
+
+    async fn move_rows(
+        &self,
+        op: &mut PgOp,
+        placed: &Tenant,
+        column: &str,
+        toward: Toward,
+    ) -> Result<u64, Error> {
+        let (persistent, registry) = (self.persistent(), self.registry().clone());
+        super::tier::move_rows(op.conn(), persistent, &registry, placed, column, toward).await
+    }
+
+    fn cannot_move(&self, operation: &'static str) -> Option<Error> {
+        self.on_citus().then(|| Error::Unsupported {
+            operation,
+            reason: "not on Citus yet: its shared tables would need the placement guard on every worker".into(),
+        })
     }
 }

@@ -8,7 +8,12 @@
 //!   finished and how many tenants it migrated. Writing it is the run's durable commit;
 //! - `check_batch(tenant, problem)`: raises `problem` ([`CHANGED_SINCE_READ`] or
 //!   [`WRONG_SCHEMA`]) as the SQLSTATE, with a message naming the tenant, unless it is `NULL`;
-//!   the one-round-trip batches compute the problem in SQL and call it to refuse work.
+//!   the one-round-trip batches compute the problem in SQL and call it to refuse work;
+//! - `placed_guard()`: a row trigger's function refusing ([`NOT_PLACED`]) a row whose tenant
+//!   column (the trigger's argument) names neither the table's schema's own tenant nor a
+//!   row-level tenant registered in it, after taking a `KEY SHARE` lock on that tenant's
+//!   registry row (so a promote, which locks the row `FOR UPDATE`, waits for the writes in
+//!   flight, and the writes after it wait for the promote and then fail).
 
 use std::fmt::Write as _;
 use std::time::Duration;
@@ -26,6 +31,15 @@ pub const CHANGED_SINCE_READ: &str = "TNCY1";
 /// SQLSTATE a batch raises if the tenant's schema is not first on the `search_path` after
 /// `SET LOCAL` (a server that ignored it): nothing then runs in the wrong schema.
 pub const WRONG_SCHEMA: &str = "TNCY2";
+
+/// SQLSTATE the placement guard raises (`placed_guard`, installed by a promote on a shared
+/// container's tables): a row-level tenant's row written to a container that does not hold its
+/// rows.
+pub const NOT_PLACED: &str = "TNCY3";
+
+/// The trigger (on each table of a container with the tenant column, once a tenant was
+/// promoted out of it) that runs `placed_guard`.
+pub(crate) const PLACED_TRIGGER: &str = "tenancy_placed";
 
 fn q(schema: &Tenant) -> String {
     schema.quoted()
@@ -64,6 +78,22 @@ BEGIN
     ELSIF _problem IS NOT NULL THEN
         RAISE EXCEPTION 'schema of tenant % does not exist', _tenant USING ERRCODE = _problem;
     END IF;
+END
+$tenancy$;
+CREATE OR REPLACE FUNCTION {r}.placed_guard() RETURNS trigger
+LANGUAGE plpgsql AS $tenancy$
+DECLARE
+    _tenant text := to_jsonb(NEW) ->> TG_ARGV[0];
+BEGIN
+    IF _tenant IS DISTINCT FROM TG_TABLE_SCHEMA THEN
+        PERFORM 1 FROM {r}.row_tenants
+            WHERE name = _tenant AND container = TG_TABLE_SCHEMA FOR KEY SHARE;
+        IF NOT FOUND THEN
+            RAISE EXCEPTION 'tenant % has no rows in % (promoted, renamed or dropped since it was resolved)',
+                _tenant, TG_TABLE_SCHEMA USING ERRCODE = '{NOT_PLACED}';
+        END IF;
+    END IF;
+    RETURN NEW;
 END
 $tenancy$;
 CREATE TABLE IF NOT EXISTS {r}.last_migrate_run (

@@ -364,7 +364,11 @@ impl Store<Postgres> for PgStore {
         let mut conn = self.pool.acquire().await?;
         let user_sql = matches!(
             operation,
-            Operation::Create | Operation::Migrate | Operation::Clone | Operation::Import
+            Operation::Create
+                | Operation::Migrate
+                | Operation::Clone
+                | Operation::Import
+                | Operation::Promote
         );
         let before = match user_sql && !self.pgbouncer {
             true => Some(Self::fingerprint(&mut conn).await?),
@@ -379,7 +383,7 @@ impl Store<Postgres> for PgStore {
         });
         if matches!(
             operation,
-            Operation::Create | Operation::Clone | Operation::Import
+            Operation::Create | Operation::Clone | Operation::Import | Operation::Promote
         ) && self.on_citus()
         {
             // The tenant's schema is distributed, whatever the database's sharding setting.

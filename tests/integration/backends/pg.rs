@@ -13,6 +13,8 @@ pub type Db = sqlx::Postgres;
 pub type Pool = sqlx::PgPool;
 
 /// Create, migrate and rollback are transactions: a failing migration leaves nothing.
+/// Whether `promote`/`demote` move tenants between tiers here (elsewhere they are refused).
+pub const MOVES_TIERS: bool = true;
 pub const ATOMIC_DDL: bool = true;
 pub const MAX_BIND_PARAMS: usize = <Db as tenancy::Backend>::MAX_BIND_PARAMS;
 /// A schema that always exists.

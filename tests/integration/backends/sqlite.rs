@@ -28,6 +28,7 @@ crate::backends::shared::mount!(
     port,
     query,
     row_level,
+    tier,
     validation,
 );
 
@@ -36,6 +37,8 @@ pub type Db = sqlx::Sqlite;
 pub type Pool = Tenants<Db>;
 
 /// SQLite's DDL is transactional: a failed migration leaves the tenant as it was.
+/// Whether `promote`/`demote` move tenants between tiers here (elsewhere they are refused).
+pub const MOVES_TIERS: bool = false;
 pub const ATOMIC_DDL: bool = true;
 pub const MAX_BIND_PARAMS: usize = <Db as tenancy::Backend>::MAX_BIND_PARAMS;
 /// A file that always exists in the folder: the default registry.

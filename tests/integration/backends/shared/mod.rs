@@ -20,6 +20,7 @@ pub mod port;
 pub mod query;
 pub mod row_level;
 pub mod shared_models;
+pub mod tier;
 pub mod validation;
 
 /// Mounts the shared behaviours named (`crud`, `lifecycle`, …), one module each, in the backend
@@ -39,6 +40,7 @@ macro_rules! mount {
             query,
             row_level,
             shared_models,
+            tier,
             validation,
         );
     };

@@ -1,0 +1,181 @@
+//! Moving a tenant between the two tiers, written once over each backend's [`Place`]:
+//! [`promote`](Tenants::promote) gives a row-level tenant a container of its own (made and
+//! migrated, its rows moved in), [`demote`](Tenants::demote) moves a tenant's rows into
+//! another tenant's container and drops its own. Each is one operation under both names'
+//! locks: all or nothing.
+
+use super::operations::expect;
+use super::store::{Direction, Operation, Place, Store, Toward};
+use super::{TenantEvent, Tenants};
+use crate::backend::Backend;
+use crate::error::Error;
+use crate::tenant::Tenant;
+use crate::trace;
+
+/// What a [`promote`](Tenants::promote) or [`demote`](Tenants::demote) did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Relocated {
+    /// The tenant as placed now: in its own container after a promote, a row-level tenant
+    /// of the container it was moved into after a demote.
+    pub tenant: Tenant,
+    /// How many rows moved (over every table with the tenant column).
+    pub rows: u64,
+}
+
+impl<B: Backend> Tenants<B> {
+    /// Gives row-level tenant `name` ([`create_in`](Self::create_in)) a container of its
+    /// own: in one operation, under the locks of `name` and of its container, the container
+    /// is made and migrated as [`create`](Self::create) would, the tenant's rows move from
+    /// every table of the container it shared that has the handle's tenant column
+    /// ([`with_tenant_column`](Self::with_tenant_column)) into the table of the same name in
+    /// its own (keeping their keys; its sequences continue after the shared ones), and it is
+    /// registered as a tenant of its own. All or nothing. Returns where it is now and how many
+    /// rows moved.
+    ///
+    /// While it runs, the tenant's reads go on (they see its rows where they were) and its
+    /// writes wait; afterwards, a [`Tenant`] resolved before it still names the old container,
+    /// and its inserts there fail with [`Error::NotPlaced`] (a guard the first promote out of
+    /// a container installs on its tables), its reads, updates and deletes there find no
+    /// rows. Resolve the tenant again ([`tenant`](Self::tenant)); the axum layer's cache
+    /// follows the change.
+    ///
+    /// [`Error::NotATenant`] if `name` is not a row-level tenant (a tenant with its own
+    /// container is refused with [`Error::Unsupported`]), [`Error::ContainerExists`] if a
+    /// container of its name exists; [`Error::Pending`] (and the others of
+    /// [`clone_tenant`](Self::clone_tenant)) if the shared container is not at the latest
+    /// migration. PostgreSQL only for now (not Citus): elsewhere [`Error::Unsupported`].
+    ///
+    /// ```no_run
+    /// # async fn demo(tenants: tenancy_core::Tenants) -> Result<(), tenancy_core::Error> {
+    /// let moved = tenants.promote("acme").await?;
+    /// assert!(!moved.tenant.is_row_level());
+    /// # Ok(()) }
+    /// ```
+    pub async fn promote(&self, name: impl AsRef<str>) -> Result<Relocated, Error> {
+        let own = self.parse(name)?;
+        if let Some(refused) = self.store().cannot_move("promote") {
+            return Err(refused);
+        }
+        let column = self.tenant_column().to_owned();
+        let span = trace::lifecycle::<B>("promote", &own);
+        let moved = trace::within(
+            span,
+            self.operation(Operation::Promote, &own, async |op| {
+                let store = self.store();
+                let placed = self.placed_locked(op, &own).await?;
+                let container = placed.container_tenant();
+                let found = store.inspect(op, &own).await?;
+                expect::<B>(&own, found, false, false)?;
+                let history = store.history(op, &container).await?;
+                let ups = self.at_latest(&container, &history)?;
+                store.make(op, &own).await?;
+                store.enter(op, &own).await?;
+                store.apply(op, &own, &ups, Direction::Up).await?;
+                let rows = store.move_rows(op, &placed, &column, Toward::Own).await?;
+                store.set_placed(op, &placed, false).await?;
+                Ok(Relocated {
+                    tenant: own.clone(),
+                    rows,
+                })
+            }),
+        )
+        .await?;
+        self.publish(TenantEvent::Moved(moved.tenant.clone()));
+        Ok(moved)
+    }
+
+    /// The reverse of [`promote`](Self::promote): tenant `name`, with its own container,
+    /// becomes a row-level tenant of `container` (a tenant with its own container at the same
+    /// migrations). In one operation, under both names' locks: the rows of every table of
+    /// `name` with the handle's tenant column are inserted into `container`'s table of the
+    /// same name with that column set to `name` (keeping their keys: a key another tenant's
+    /// row has fails the whole demote), `container`'s sequences move past the moved keys,
+    /// and `name`'s container is dropped. All or nothing.
+    ///
+    /// [`Error::Unsupported`] if a table of `name` without the tenant column holds rows (they
+    /// would have nowhere to go; nothing is moved), if `name` holds row-level tenants itself,
+    /// or on a backend other than PostgreSQL; [`Error::NotATenant`] /
+    /// [`Error::ContainerMissing`] if either is not a tenant with its container,
+    /// [`Error::SameName`] if they are one, [`Error::Pending`] if either is behind the latest
+    /// migration. Afterwards, statements of a [`Tenant`] resolved before it fail (its
+    /// container is gone).
+    pub async fn demote(
+        &self,
+        name: impl AsRef<str>,
+        container: &Tenant,
+    ) -> Result<Relocated, Error> {
+        let own = self.parse(name)?;
+        let container = self.parse(container.container())?;
+        if own == container {
+            return Err(Error::SameName {
+                tenant: own,
+                operation: "demoted into",
+            });
+        }
+        if let Some(refused) = self.store().cannot_move("demote") {
+            return Err(refused);
+        }
+        let placed = own.rows_in(&container);
+        let column = self.tenant_column().to_owned();
+        let span = trace::lifecycle::<B>("demote", &own);
+        let moved = trace::within(
+            span,
+            self.operation(Operation::Demote, &own, async |op| {
+                let store = self.store();
+                self.lock_both(op, &own, &container).await?;
+                let found = store.inspect(op, &own).await?;
+                expect::<B>(&own, found, true, true)?;
+                expect::<B>(&container, store.inspect(op, &container).await?, true, true)?;
+                self.refuse_holding(op, &own).await?;
+                for tenant in [&own, &container] {
+                    let history = store.history(op, tenant).await?;
+                    self.at_latest(tenant, &history)?;
+                }
+                store.set_placed(op, &placed, true).await?;
+                let rows = store
+                    .move_rows(op, &placed, &column, Toward::Shared)
+                    .await?;
+                store.remove(op, &own, found).await?;
+                Ok(Relocated {
+                    tenant: placed.clone(),
+                    rows,
+                })
+            }),
+        )
+        .await?;
+        self.publish(TenantEvent::Moved(moved.tenant.clone()));
+        Ok(moved)
+    }
+
+    /// Row-level tenant `own` as registered, with its name's and its container's locks taken
+    /// in name order (read again under them: a concurrent operation may have moved it).
+    async fn placed_locked(
+        &self,
+        op: &mut <B::Store as Store<B>>::Op,
+        own: &Tenant,
+    ) -> Result<Tenant, Error> {
+        let store = self.store();
+        let Some(seen) = store.placement_in(op, own).await? else {
+            return Err(match store.inspect(op, own).await?.registered {
+                true => Error::Unsupported {
+                    operation: "promote",
+                    reason: format!("tenant \"{own}\" has a container of its own already"),
+                },
+                false => Error::NotATenant {
+                    tenant: own.clone(),
+                },
+            });
+        };
+        self.lock_both(op, own, &seen.container_tenant()).await?;
+        match store.placement_in(op, own).await? {
+            Some(placed) if placed.container() == seen.container() => Ok(placed),
+            _ => Err(Error::Unsupported {
+                operation: "promote",
+                reason: format!(
+                    "tenant \"{own}\" was moved or dropped while it was being promoted; try again"
+                ),
+            }),
+        }
+    }
+}

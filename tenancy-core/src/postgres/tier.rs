@@ -1,0 +1,276 @@
+//! A tenant's rows moved between a shared container and one of its own, in the operation's
+//! transaction ([`Place::move_rows`](crate::lifecycle::store::Place::move_rows)): the
+//! placement guard installed on the shared tables, the tenant's writes held, its rows copied
+//! table by table (referenced tables first) and, on a promote, deleted from the shared tables
+//! (referencing tables first), each table's counts compared.
+
+use sqlx::postgres::PgConnection;
+use sqlx::AssertSqlSafe;
+
+use super::copy::{Table, TABLES};
+use super::{schema_rows, sql};
+use crate::error::Error;
+use crate::ident::double_quoted;
+use crate::lifecycle::copy::referenced_first;
+use crate::lifecycle::store::Toward;
+use crate::tenant::Tenant;
+
+/// The triggers named [`sql::PLACED_TRIGGER`] in a schema: the tables they guard.
+const GUARDED: &str = "SELECT c.relname::text FROM pg_trigger t \
+     JOIN pg_class c ON c.oid = t.tgrelid JOIN pg_namespace n ON n.oid = c.relnamespace \
+     WHERE n.nspname = $1 AND t.tgname = 'tenancy_placed'";
+
+/// The sequences of a schema.
+const SEQUENCES: &str = "SELECT c.relname::text FROM pg_class c \
+     JOIN pg_namespace n ON n.oid = c.relnamespace \
+     WHERE n.nspname = $1 AND c.relkind = 'S' ORDER BY 1";
+
+fn qualified(schema: &Tenant, name: &str) -> String {
+    format!("{}.{}", schema.quoted(), double_quoted(name))
+}
+
+/// The tables of `schema` (read on `conn`), split into those with a column named `column`
+/// (referenced tables first) and those without.
+async fn tables(
+    conn: &mut PgConnection,
+    persistent: bool,
+    schema: &Tenant,
+    column: &str,
+) -> Result<(Vec<Table>, Vec<Table>), sqlx::Error> {
+    type Row = (String, Vec<String>, Vec<Option<String>>, Vec<String>, bool);
+    let rows: Vec<Row> = schema_rows(conn, persistent, TABLES, schema).await?;
+    let (with, without): (Vec<Table>, Vec<Table>) = rows
+        .into_iter()
+        .map(|(name, columns, own_types, references, triggers)| Table {
+            name,
+            columns,
+            own_types,
+            references,
+            triggers,
+        })
+        .partition(|t| t.columns.iter().any(|c| c == column));
+    let graph = with
+        .iter()
+        .map(|t| (t.name.clone(), t.references.clone()))
+        .collect();
+    let mut ordered = Vec::with_capacity(with.len());
+    for name in referenced_first(graph) {
+        if let Some(table) = with.iter().find(|t| t.name == name) {
+            ordered.push(table.clone());
+        }
+    }
+    Ok((ordered, without))
+}
+
+/// `INSERT INTO <to>.<table> (…) SELECT … FROM ONLY <from>.<table>`: each column as it is
+/// (a type of `from`'s own read as text and cast to `to`'s type of that name), the tenant
+/// column `column` as `$1` if `set` (else it is filtered by it, `WHERE <column> = $1`).
+fn copy_sql(table: &Table, from: &Tenant, to: &Tenant, column: &str, set: bool) -> String {
+    let columns: Vec<String> = table.columns.iter().map(|c| double_quoted(c)).collect();
+    let selected: Vec<String> = table
+        .columns
+        .iter()
+        .zip(&columns)
+        .zip(&table.own_types)
+        .map(|((name, quoted), own)| match own {
+            _ if set && name == column => "$1".to_owned(),
+            Some(ty) => format!("{quoted}::text::{}", qualified(to, ty)),
+            None => quoted.clone(),
+        })
+        .collect();
+    let filter = match set {
+        true => String::new(),
+        false => format!(" WHERE {} = $1", double_quoted(column)),
+    };
+    format!(
+        "INSERT INTO {} ({}) OVERRIDING SYSTEM VALUE SELECT {} FROM ONLY {}{filter}",
+        qualified(to, &table.name),
+        columns.join(", "),
+        selected.join(", "),
+        qualified(from, &table.name),
+    )
+}
+
+/// Runs `sql` (not kept prepared: each is sent once) with the tenant's name bound: the rows
+/// it affected.
+async fn run(
+    conn: &mut PgConnection,
+    sql: String,
+    tenant: &Tenant,
+) -> Result<u64, sqlx::Error> {
+    Ok(sqlx::query(AssertSqlSafe(sql))
+        .persistent(false)
+        .bind(tenant.as_str())
+        .execute(conn)
+        .await?
+        .rows_affected())
+}
+
+/// Moves row-level `placed`'s rows `toward` its own schema or its container's, on `conn` in
+/// the operation's transaction (both names locked; on a promote its own schema made and
+/// migrated, on a demote `placed` registered in its container). Registry schema `registry`.
+pub(super) async fn move_rows(
+    conn: &mut PgConnection,
+    persistent: bool,
+    registry: &Tenant,
+    placed: &Tenant,
+    column: &str,
+    toward: Toward,
+) -> Result<u64, Error> {
+    let (shared, own) = (placed.container_tenant(), placed.own());
+    let (from, to) = match toward {
+        Toward::Own => (&shared, &own),
+        Toward::Shared => (&own, &shared),
+    };
+    let (moving, staying) = tables(conn, persistent, from, column).await?;
+    let mut held = String::new();
+    match toward {
+        Toward::Own => {
+            // The guard first (its `CREATE TRIGGER` waits for the table's writes in flight),
+            // then the tenant's registry row, which the guard's `KEY SHARE` waits on from now,
+            // then its rows, so that none changes between the copy and the delete.
+            let guarded: Vec<(String,)> = schema_rows(conn, persistent, GUARDED, from).await?;
+            for table in &moving {
+                if !guarded.iter().any(|(g,)| *g == table.name) {
+                    held.push_str(&format!(
+                        "CREATE TRIGGER {} BEFORE INSERT OR UPDATE OF {} ON {} FOR EACH ROW EXECUTE FUNCTION {}.placed_guard({});\n",
+                        sql::PLACED_TRIGGER,
+                        double_quoted(column),
+                        qualified(from, &table.name),
+                        registry.quoted(),
+                        sql::literal(column),
+                    ));
+                }
+            }
+            if !held.is_empty() {
+                sqlx::raw_sql(AssertSqlSafe(held)).execute(&mut *conn).await?;
+            }
+            run(
+                conn,
+                format!("SELECT 1 FROM {}.row_tenants WHERE name = $1 FOR UPDATE", registry.quoted()),
+                placed,
+            )
+            .await?;
+            for table in &moving {
+                run(
+                    conn,
+                    format!(
+                        "SELECT 1 FROM (SELECT 1 FROM ONLY {} WHERE {} = $1 FOR UPDATE) held LIMIT 1",
+                        qualified(from, &table.name),
+                        double_quoted(column)
+                    ),
+                    placed,
+                )
+                .await?;
+            }
+        }
+        Toward::Shared => {
+            for table in &staying {
+                let rows: Option<(i32,)> = sqlx::query_as(AssertSqlSafe(format!(
+                    "SELECT 1 FROM ONLY {} LIMIT 1",
+                    qualified(from, &table.name)
+                )))
+                .persistent(false)
+                .fetch_optional(&mut *conn)
+                .await?;
+                if rows.is_some() {
+                    return Err(Error::Unsupported {
+                        operation: "demote",
+                        reason: format!(
+                            "table {:?} of tenant \"{own}\" holds rows and has no column {column:?}: they would have nowhere to go in \"{shared}\"",
+                            table.name
+                        ),
+                    });
+                }
+            }
+            let all: Vec<String> = moving
+                .iter()
+                .chain(&staying)
+                .map(|t| qualified(from, &t.name))
+                .collect();
+            if !all.is_empty() {
+                sqlx::raw_sql(AssertSqlSafe(format!("LOCK TABLE {} IN EXCLUSIVE MODE", all.join(", "))))
+                    .execute(&mut *conn)
+                    .await?;
+            }
+        }
+    }
+    let mut moved = Vec::with_capacity(moving.len());
+    for table in &moving {
+        let target = qualified(to, &table.name);
+        // Triggers of the tenant's new schema (made a moment ago) do not fire on its rows, as
+        // in a clone; the shared tables' do, on a demote (they serve other tenants meanwhile).
+        let quiet = table.triggers && toward == Toward::Own;
+        if quiet {
+            sqlx::raw_sql(AssertSqlSafe(format!("ALTER TABLE {target} DISABLE TRIGGER USER")))
+                .execute(&mut *conn)
+                .await?;
+        }
+        let sql = copy_sql(table, from, to, column, toward == Toward::Shared);
+        moved.push(run(conn, sql, placed).await?);
+        if quiet {
+            sqlx::raw_sql(AssertSqlSafe(format!("ALTER TABLE {target} ENABLE TRIGGER USER")))
+                .execute(&mut *conn)
+                .await?;
+        }
+    }
+    if toward == Toward::Own {
+        for (table, copied) in moving.iter().zip(&moved).rev() {
+            let sql = format!(
+                "DELETE FROM ONLY {} WHERE {} = $1",
+                qualified(from, &table.name),
+                double_quoted(column)
+            );
+            let deleted = run(conn, sql, placed).await?;
+            if deleted != *copied {
+                return Err(Error::Unsupported {
+                    operation: "promote",
+                    reason: format!(
+                        "table {:?}: {copied} row(s) of tenant \"{own}\" copied but {deleted} deleted; nothing was moved",
+                        table.name
+                    ),
+                });
+            }
+        }
+    }
+    let sequences: Vec<(String,)> = schema_rows(conn, persistent, SEQUENCES, from).await?;
+    let mut batch = String::new();
+    for (sequence,) in sequences {
+        let (source, target) = (qualified(from, &sequence), qualified(to, &sequence));
+        batch.push_str(&format!(
+            "SELECT setval({}::regclass, GREATEST(s.last_value, t.last_value), true) FROM {source} s, {target} t;\n",
+            sql::literal(&target),
+        ));
+    }
+    if !batch.is_empty() {
+        sqlx::raw_sql(AssertSqlSafe(batch)).execute(&mut *conn).await?;
+    }
+    Ok(moved.iter().sum())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_copy_filters_by_the_tenant_or_sets_it() {
+        let table = Table {
+            name: "guards".into(),
+            columns: vec!["id".into(), "tenant_id".into(), "mood".into()],
+            own_types: vec![None, None, Some("mood".into())],
+            references: vec![],
+            triggers: false,
+        };
+        let (free, acme) = (Tenant::new("free").unwrap(), Tenant::new("acme").unwrap());
+        assert_eq!(
+            copy_sql(&table, &free, &acme, "tenant_id", false),
+            "INSERT INTO \"acme\".\"guards\" (\"id\", \"tenant_id\", \"mood\") OVERRIDING SYSTEM VALUE \
+             SELECT \"id\", \"tenant_id\", \"mood\"::text::\"acme\".\"mood\" FROM ONLY \"free\".\"guards\" WHERE \"tenant_id\" = $1"
+        );
+        assert_eq!(
+            copy_sql(&table, &acme, &free, "tenant_id", true),
+            "INSERT INTO \"free\".\"guards\" (\"id\", \"tenant_id\", \"mood\") OVERRIDING SYSTEM VALUE \
+             SELECT \"id\", $1, \"mood\"::text::\"free\".\"mood\" FROM ONLY \"acme\".\"guards\""
+        );
+    }
+}

@@ -1,0 +1,294 @@
+//! Moving a tenant between tiers: `promote` gives a row-level tenant a container of its own
+//! with its rows (and only its rows), `demote` puts them back; each all or nothing, a stale
+//! placement refused, and every write acknowledged while a promote runs present exactly once
+//! afterwards. On a backend that cannot move tenants yet (`MOVES_TIERS` false), both are
+//! refused before anything is made.
+
+/// The tests of this concern, for the backend module whose `mod` they expand in.
+macro_rules! behaviours {
+    () => {
+        use std::collections::BTreeSet;
+
+        use sqlx::migrate::{Migration, MigrationType};
+        use tenancy::{Error, Tenant, TenantModel};
+
+        use super::{pool, v1, Lifecycle, RowGuard, StoredGuard, MOVES_TIERS};
+        use crate::assert_err;
+        use crate::lifecycle_support::migration;
+
+        /// v1 (`guards`) with the tenant column.
+        fn migrations() -> Vec<Migration> {
+            let mut all = v1();
+            all.push(migration(
+                2,
+                MigrationType::Simple,
+                "ALTER TABLE guards ADD COLUMN tenant_id VARCHAR(63) NOT NULL DEFAULT ''",
+            ));
+            all
+        }
+
+        /// A container made by the lifecycle (its seed rows deleted) and two row-level
+        /// tenants registered in it.
+        async fn two_in_one(l: &Lifecycle) -> (Tenant, Tenant, Tenant) {
+            let db = &l.tenants;
+            let container = db
+                .create(tenancy_testdb::unique_name("shared"))
+                .await
+                .unwrap();
+            StoredGuard::query(&container).delete(db).await.unwrap();
+            let a = db
+                .create_in(tenancy_testdb::unique_name("a"), &container)
+                .await
+                .unwrap();
+            let b = db
+                .create_in(tenancy_testdb::unique_name("b"), &container)
+                .await
+                .unwrap();
+            (a, b, container)
+        }
+
+        /// Every row of `container`'s `guards` as stored: (id, tenant, name), by id.
+        async fn stored(l: &Lifecycle, container: &Tenant) -> Vec<(i64, String, String)> {
+            StoredGuard::query(&container.own())
+                .order_by(StoredGuard::ID.asc())
+                .fetch_all(&l.tenants)
+                .await
+                .unwrap()
+                .into_iter()
+                .map(|g| {
+                    let g = g.into_inner();
+                    (g.id, g.tenant_id, g.name)
+                })
+                .collect()
+        }
+
+        fn of(rows: &[(i64, String, String)], tenant: &Tenant) -> Vec<(i64, String, String)> {
+            rows.iter()
+                .filter(|r| r.1 == tenant.as_str())
+                .cloned()
+                .collect()
+        }
+
+        #[tokio::test]
+        async fn promote_moves_the_tenants_rows_and_only_its_rows_and_demote_puts_them_back() {
+            let pool = pool().await;
+            let l = Lifecycle::new(&pool, migrations()).await;
+            let db = &l.tenants;
+            let (a, b, container) = two_in_one(&l).await;
+            if !MOVES_TIERS {
+                assert_err!(db.promote(a.as_str()).await, Error::Unsupported { .. });
+                assert_err!(
+                    db.demote(b.as_str(), &container).await,
+                    Error::Unsupported { .. }
+                );
+                assert!(
+                    db.tenant(a.as_str()).await.unwrap().is_row_level(),
+                    "a stays"
+                );
+                assert!(
+                    db.tenant(b.as_str()).await.unwrap().is_row_level(),
+                    "b stays"
+                );
+                assert!(
+                    !super::container_exists(&pool, a.as_str()).await,
+                    "nothing made"
+                );
+                return;
+            }
+            // Look-alike rows in both tenants.
+            for name in ["Abu", "Bea", "Cai"] {
+                RowGuard::new(name, "Guard").insert(db, &a).await.unwrap();
+            }
+            for name in ["Abu", "Dov"] {
+                RowGuard::new(name, "Guard").insert(db, &b).await.unwrap();
+            }
+            let before = stored(&l, &container).await;
+            assert_eq!(before.len(), 5);
+
+            let moved = db.promote(a.as_str()).await.unwrap();
+            assert_eq!(moved.rows, 3);
+            assert!(!moved.tenant.is_row_level());
+            let own = db.tenant(a.as_str()).await.unwrap();
+            assert!(!own.is_row_level(), "registered as a tenant of its own");
+            assert_eq!(own.container(), a.as_str());
+            // The container keeps b's rows only; a's schema holds a's rows, keys and all.
+            assert_eq!(stored(&l, &container).await, of(&before, &b));
+            assert_eq!(stored(&l, &own).await, of(&before, &a));
+            let listed = db.list().await.unwrap();
+            assert_eq!(
+                listed.iter().filter(|t| t.as_str() == a.as_str()).count(),
+                1
+            );
+
+            // The same model API on the promoted tenant; new keys follow the moved ones.
+            let eve = RowGuard::new("Eve", "Guard")
+                .insert(db, &own)
+                .await
+                .unwrap();
+            assert!(
+                before.iter().all(|r| r.0 < eve.id),
+                "{eve:?} after {before:?}"
+            );
+            assert_eq!(RowGuard::query(&own).count(db).await.unwrap(), 4);
+            // The stale placement: an insert is refused and nothing lands in the container.
+            assert_err!(
+                RowGuard::new("Stale", "Guard").insert(db, &a).await,
+                Error::NotPlaced { .. }
+            );
+            assert_eq!(stored(&l, &container).await, of(&before, &b));
+            // b, still placed there, writes as before.
+            RowGuard::new("Fay", "Guard").insert(db, &b).await.unwrap();
+
+            // Back: a's rows (Eve too) in the container with its name, its schema gone.
+            let back = db.demote(a.as_str(), &container).await.unwrap();
+            assert_eq!(back.rows, 4);
+            assert!(back.tenant.is_row_level());
+            let placed = db.tenant(a.as_str()).await.unwrap();
+            assert_eq!(placed.container(), container.as_str());
+            let rows = stored(&l, &container).await;
+            let mut a_rows = of(&before, &a);
+            a_rows.push((eve.id, a.as_str().into(), "Eve".into()));
+            assert_eq!(of(&rows, &a), a_rows);
+            assert_eq!(of(&rows, &b).len(), 3);
+            assert_eq!(RowGuard::query(&placed).count(db).await.unwrap(), 4);
+            assert_err!(
+                RowGuard::new("Stale", "Guard").insert(db, &own).await,
+                Error::UnknownTenant { .. }
+            );
+            // A new row in the container takes a key after every moved one.
+            let gus = RowGuard::new("Gus", "Guard")
+                .insert(db, &placed)
+                .await
+                .unwrap();
+            assert!(gus.id > eve.id);
+        }
+
+        #[tokio::test]
+        async fn a_refused_promote_or_demote_changes_nothing() {
+            let pool = pool().await;
+            let l = Lifecycle::new(&pool, migrations()).await;
+            let db = &l.tenants;
+            let (a, b, container) = two_in_one(&l).await;
+            if !MOVES_TIERS {
+                return;
+            }
+            RowGuard::new("Abu", "Guard").insert(db, &a).await.unwrap();
+            RowGuard::new("Bea", "Guard").insert(db, &b).await.unwrap();
+            let before = stored(&l, &container).await;
+
+            assert_err!(
+                db.promote(container.as_str()).await,
+                Error::Unsupported { .. }
+            );
+            assert_err!(db.promote("nobody_here").await, Error::NotATenant { .. });
+            assert_err!(
+                db.demote(a.as_str(), &container).await,
+                Error::NotATenant { .. }
+            );
+            assert_err!(
+                db.demote(container.as_str(), &container).await,
+                Error::SameName { .. }
+            );
+
+            // A key that another tenant's row holds: the whole demote is undone.
+            let moved = db.promote(a.as_str()).await.unwrap();
+            let own = moved.tenant;
+            let taken = before[1].0;
+            let sql = format!(
+                "UPDATE {}.guards SET id = {} WHERE name = 'Abu'",
+                super::q(&own),
+                taken
+            );
+            super::exec(&pool, sql).await;
+            let err = db.demote(a.as_str(), &container).await.unwrap_err();
+            assert!(matches!(err, Error::Database { .. }), "{err:?}");
+            assert!(
+                !db.tenant(a.as_str()).await.unwrap().is_row_level(),
+                "still its own"
+            );
+            assert_eq!(stored(&l, &own).await.len(), 1, "its rows stay");
+            assert_eq!(of(&stored(&l, &container).await, &b), of(&before, &b));
+        }
+
+        #[tokio::test]
+        async fn every_write_acknowledged_while_a_promote_runs_is_there_exactly_once() {
+            let pool = pool().await;
+            let l = Lifecycle::new(&pool, migrations()).await;
+            let db = &l.tenants;
+            let (a, _b, container) = two_in_one(&l).await;
+            if !MOVES_TIERS {
+                return;
+            }
+            // A promote out of the container before: the guard is in place, so this one
+            // holds a's writes by its locks alone (the guard's first install locks the table).
+            db.promote(_b.as_str()).await.unwrap();
+            for i in 0..200 {
+                RowGuard::new(&format!("seed-{i}"), "Guard")
+                    .insert(db, &a)
+                    .await
+                    .unwrap();
+            }
+            // Eight writers insert into a until the promote is over and each has written
+            // once more since; an insert refused as stale resolves the tenant again.
+            let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+            let writers: Vec<_> = (0..8)
+                .map(|w| {
+                    let (db, done) = (db.clone(), done.clone());
+                    let mut tenant = a.clone();
+                    tokio::spawn(async move {
+                        let (mut acknowledged, mut stale) = (Vec::new(), 0);
+                        let mut i = 0;
+                        let mut after = 0;
+                        while i < 10 || after < 2 {
+                            let finished = done.load(std::sync::atomic::Ordering::SeqCst);
+                            let name = format!("w{w}-{i}");
+                            match RowGuard::new(&name, "Guard").insert(&db, &tenant).await {
+                                Ok(_) => acknowledged.push(name),
+                                Err(Error::NotPlaced { .. }) => {
+                                    stale += 1;
+                                    tenant = db.tenant(tenant.as_str()).await.unwrap();
+                                }
+                                Err(e) => panic!("{name}: {e}"),
+                            }
+                            i += 1;
+                            after += usize::from(finished);
+                        }
+                        (acknowledged, stale)
+                    })
+                })
+                .collect();
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+            let moved = db.promote(a.as_str()).await.unwrap();
+            done.store(true, std::sync::atomic::Ordering::SeqCst);
+            let (mut acknowledged, mut stale) = (BTreeSet::new(), 0);
+            for writer in writers {
+                let (names, refused) = writer.await.unwrap();
+                stale += refused;
+                for name in names {
+                    assert!(acknowledged.insert(name));
+                }
+            }
+            assert_eq!(
+                stale, 8,
+                "each writer's placement went stale once, and was refused"
+            );
+            let own = moved.tenant;
+            let names: Vec<String> = stored(&l, &own).await.into_iter().map(|r| r.2).collect();
+            let unique: BTreeSet<&String> = names.iter().collect();
+            assert_eq!(unique.len(), names.len(), "a row twice");
+            for name in &acknowledged {
+                assert!(unique.contains(name), "{name} acknowledged and lost");
+            }
+            assert_eq!(
+                names.len(),
+                200 + acknowledged.len(),
+                "a row nobody acknowledged"
+            );
+            assert!(
+                of(&stored(&l, &container).await, &a).is_empty(),
+                "a row left behind"
+            );
+        }
+    };
+}
+pub(crate) use behaviours;
