@@ -77,6 +77,22 @@ pub enum Command {
         #[arg(long = "in", value_name = "CONTAINER")]
         container: Option<String>,
     },
+    /// Give a row-level tenant (`create --in`) a schema of its own: made and migrated, its rows
+    /// moved in from the shared tables, in one transaction (PostgreSQL). Its writes wait while
+    /// it runs.
+    Promote {
+        /// The row-level tenant.
+        name: String,
+    },
+    /// Move a tenant's rows into another tenant's tables (the tenant column set to its name) and
+    /// drop its own schema, in one transaction (PostgreSQL): the reverse of `promote`.
+    Demote {
+        /// The tenant with a schema of its own.
+        name: String,
+        /// The tenant whose tables take its rows.
+        #[arg(long = "into", value_name = "CONTAINER")]
+        container: String,
+    },
     /// Drop a tenant and everything in its schema (database). Refuses those that are not
     /// tenants.
     Drop {
@@ -219,6 +235,8 @@ impl Command {
         matches!(
             self,
             Command::Create { .. }
+                | Command::Promote { .. }
+                | Command::Demote { .. }
                 | Command::Clone { .. }
                 | Command::Export { .. }
                 | Command::Import { .. }

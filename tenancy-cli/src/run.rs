@@ -282,6 +282,21 @@ async fn command<L: Lifecycle>(ctx: &mut Ctx<L>, command: Command) -> Result<(),
             let tenant = ctx.tenants.create_in(&name, &container).await?;
             ctx.line(&format!("created {tenant} in {}", tenant.container()))
         }
+        Command::Promote { name } => {
+            let moved = ctx.tenants.promote(&name).await?;
+            ctx.line(&format!(
+                "promoted {name} to a {} of its own ({} rows moved)",
+                <L::Backend as Backend>::CONTAINER,
+                moved.rows
+            ))
+        }
+        Command::Demote { name, container } => {
+            let moved = ctx.tenants.demote(&name, &container).await?;
+            ctx.line(&format!(
+                "demoted {name} into {container} ({} rows moved)",
+                moved.rows
+            ))
+        }
         Command::Drop { name } => match ctx.tenants.drop_tenant(&name).await? {
             tenancy_core::Dropped::Unregistered => ctx.line(&format!(
                 "dropped {name} (its {} was already gone; unregistered it)",

@@ -373,6 +373,43 @@ fn create_in_list_and_drop_a_row_level_tenant() {
     w.ok(&["drop", &free]);
 }
 
+#[test]
+fn promote_and_demote_a_row_level_tenant() {
+    let w = World::new().with_guards();
+    w.migration(
+        "2_tenant_column.sql",
+        "ALTER TABLE guards ADD COLUMN tenant_id text NOT NULL DEFAULT ''",
+    );
+    let (free, acme) = (w.tenant("free"), w.tenant("acme"));
+    w.create(&free);
+    w.ok(&["create", &acme, "--in", &free]);
+    w.execute(&format!(
+        "INSERT INTO \"{free}\".guards (name, position, tenant_id) VALUES ('Abu', 'Guard', '{acme}'), ('Bea', 'Guard', '{acme}')"
+    ));
+    let promoted = w.ok(&["promote", &acme]);
+    assert_eq!(
+        promoted.lines(),
+        [format!(
+            "promoted {acme} to a schema of its own (2 rows moved)"
+        )]
+    );
+    assert!(w.schema_exists(&acme), "its own schema");
+    let refused = w.fails(&["promote", &acme]);
+    assert!(refused.stderr.contains("of its own already"), "{refused:?}");
+    let demoted = w.ok(&["demote", &acme, "--into", &free]);
+    assert_eq!(
+        demoted.lines(),
+        [format!("demoted {acme} into {free} (2 rows moved)")]
+    );
+    assert!(!w.schema_exists(&acme), "its schema dropped");
+    let dropped = w.ok(&["drop", &acme]);
+    assert_eq!(
+        dropped.lines(),
+        [format!("dropped {acme} (2 rows deleted)")]
+    );
+    w.ok(&["drop", &free]);
+}
+
 /// Through PgBouncer in transaction mode, said on the URL alone (`?pgbouncer=true`, no
 /// `--pgbouncer`): each run is a new client on server connections earlier runs left their
 /// statements on, so a named statement would collide (42P05).

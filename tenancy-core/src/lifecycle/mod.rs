@@ -32,6 +32,7 @@ use tokio::io::{AsyncBufRead, AsyncWrite};
 use self::plan::Migrations;
 use self::report::{Dropped, MigrateOptions, Moved, Outcome, Planned, Report, TenantStatus};
 use self::store::{Opening, Store};
+use self::tier::Relocated;
 use crate::backend::Backend;
 use crate::error::Error;
 use crate::tenant::{InvalidTenantName, Tenant, TenantNamePolicy};
@@ -352,6 +353,18 @@ pub trait Lifecycle: Clone + Send + Sync + 'static {
     /// Renames tenant `old` to `new`, data and migration history included.
     fn rename(&self, old: &str, new: &str) -> impl Future<Output = Result<Tenant, Error>> + Send;
 
+    /// Gives row-level tenant `name` a container of its own with its rows (see
+    /// [`Tenants::promote`]).
+    fn promote(&self, name: &str) -> impl Future<Output = Result<Relocated, Error>> + Send;
+
+    /// Moves tenant `name`'s rows into tenant `container`'s tables and drops its own container
+    /// (see [`Tenants::demote`]).
+    fn demote(
+        &self,
+        name: &str,
+        container: &str,
+    ) -> impl Future<Output = Result<Relocated, Error>> + Send;
+
     /// Creates tenant `to` as a copy of tenant `from`, rows and migration history included
     /// (see [`Tenants::clone_tenant`]).
     fn clone_tenant(
@@ -459,6 +472,15 @@ impl<B: Backend> Lifecycle for Tenants<B> {
 
     fn rename(&self, old: &str, new: &str) -> impl Future<Output = Result<Tenant, Error>> + Send {
         Tenants::rename(self, old, new)
+    }
+
+    fn promote(&self, name: &str) -> impl Future<Output = Result<Relocated, Error>> + Send {
+        Tenants::promote(self, name)
+    }
+
+    async fn demote(&self, name: &str, container: &str) -> Result<Relocated, Error> {
+        let container = self.parse(container)?;
+        Tenants::demote(self, name, &container).await
     }
 
     fn clone_tenant(
