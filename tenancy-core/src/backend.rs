@@ -110,7 +110,7 @@ pub trait Backend: sqlx::Database + Scalars + sealed::Sealed {
         session: &'s mut Session<'_, Self>,
         sql: &'s str,
         args: Self::Arguments,
-        rows_of: Option<&'s str>,
+        rows_of: Option<&'s Tenant>,
     ) -> BoxStream<'s, Result<Self::Row, sqlx::Error>>;
 
     /// Inserts `rows` into `table` of `about`'s tenant and returns them as stored (generated
@@ -426,7 +426,7 @@ macro_rules! plain_sending {
             session: &'s mut $crate::backend::Session<'_, Self>,
             sql: &'s str,
             args: Self::Arguments,
-            _rows_of: Option<&'s str>,
+            _rows_of: Option<&'s $crate::tenant::Tenant>,
         ) -> futures_util::stream::BoxStream<'s, Result<Self::Row, sqlx::Error>> {
             sqlx::query_with(sqlx::AssertSqlSafe(sql), args).fetch(session.conn())
         }

@@ -356,7 +356,7 @@ where
                 return;
             }
         };
-        let rows_of = tenant.is_row_level().then(|| tenant.as_str());
+        let rows_of = tenant.is_row_level().then_some(&tenant);
         let mut rows = M::Backend::stream(&mut session, &sql, args, rows_of);
         let decode = |row: Result<<M::Backend as Database>::Row, sqlx::Error>| {
             let row = row.map_err(|e| from_db::<M::Backend>(e, &tenant, table))?;

@@ -218,6 +218,43 @@ async fn hand_written_sql_in_a_tenants_transaction_sees_that_tenant_only() {
     );
 }
 
+/// Under row security, every statement of a row-level tenant first checks that the tenant is
+/// still placed in the container it names: after a promote, a `Tenant` resolved before it is
+/// refused for reads as well as writes, instead of reading the container's (now empty) rows.
+#[tokio::test]
+async fn a_stale_placement_is_refused_for_reads_and_writes_after_a_promote() {
+    let (l, container, a, b, app) = secured().await;
+    let tenants = Tenants::new(app.pool.clone(), migrator(Vec::new()))
+        .unwrap()
+        .with_registry(&l.registry)
+        .unwrap()
+        .with_row_security()
+        .await
+        .unwrap();
+    let abu = RowGuard::query(&a).fetch_all(&tenants).await.unwrap();
+    assert_eq!(abu.len(), 1);
+
+    let moved = l.tenants.promote(a.as_str()).await.unwrap();
+    assert_eq!(moved.rows, 1);
+    assert_err!(
+        RowGuard::query(&a).count(&tenants).await,
+        Error::NotPlaced { .. }
+    );
+    assert_err!(
+        RowGuard::find(&tenants, &a, abu[0].id).await,
+        Error::NotPlaced { .. }
+    );
+    assert_err!(
+        RowGuard::new("Stale", "Guard").insert(&tenants, &a).await,
+        Error::NotPlaced { .. }
+    );
+    assert_err!(tenants.begin_rows(&a).await, Error::NotPlaced { .. });
+    assert!(!tenants.tenant(a.as_str()).await.unwrap().is_row_level());
+    // b, still placed there, goes on.
+    assert_eq!(RowGuard::query(&b).count(&tenants).await.unwrap(), 1);
+    assert_eq!(seen(&l.tenants.pool().clone(), &container).await, ["Bea"]);
+}
+
 #[tokio::test]
 async fn the_tables_owner_is_held_to_the_policies_too() {
     let (_l, container, a, _b, app) = secured().await;

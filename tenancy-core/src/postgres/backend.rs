@@ -97,13 +97,16 @@ pub(crate) const TENANT_SETTING: &str = "tenancy.tenant";
 /// The row-level tenant a statement must tell the server's row-level security policies, if the
 /// session says them and the statement reads or writes one's rows; refused if it names several
 /// (one setting cannot say two tenants).
-fn told<'a>(mode: PgMode, statement: &'a Statement<'_, Postgres>) -> Result<Option<&'a str>, sqlx::Error> {
-    if !mode.row_security {
+fn told<'a>(
+    mode: PgMode,
+    statement: &'a Statement<'_, Postgres>,
+) -> Result<Option<(&'static str, &'a Tenant)>, sqlx::Error> {
+    let Some(enter) = mode.row_security else {
         return Ok(None);
-    }
+    };
     match statement.rows_of() {
         RowsOf::Nobody => Ok(None),
-        RowsOf::One(tenant) => Ok(Some(tenant)),
+        RowsOf::One(tenant) => Ok(Some((enter, tenant))),
         RowsOf::Several => Err(sqlx::Error::Encode(Box::new(Refusal {
             table: "",
             reason: "one statement over several row-level tenants cannot run under row-level security (its policies see one tenant per transaction); query them one at a time",
@@ -111,11 +114,19 @@ fn told<'a>(mode: PgMode, statement: &'a Statement<'_, Postgres>) -> Result<Opti
     }
 }
 
-/// Says `tenant` to the row-level security policies for the rest of the transaction.
-pub(super) async fn tell(conn: &mut PgConnection, tenant: &str, persistent: bool) -> Result<(), sqlx::Error> {
-    sqlx::query("SELECT set_config('tenancy.tenant', $1, true)") // TENANT_SETTING
+/// Says row-level `tenant` to the row-level security policies for the rest of the
+/// transaction, by `enter` ([`PgMode::row_security`]): refused with the registry's
+/// `NOT_PLACED` unless the tenant is placed in its container, whose registry row it then holds
+/// (`KEY SHARE`) until the transaction ends, so no promote moves it meanwhile.
+pub(super) async fn tell(
+    conn: &mut PgConnection,
+    (enter, tenant): (&'static str, &Tenant),
+    persistent: bool,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(AssertSqlSafe(enter))
         .persistent(persistent)
-        .bind(tenant)
+        .bind(tenant.as_str())
+        .bind(tenant.container())
         .execute(conn)
         .await?;
     Ok(())
@@ -127,7 +138,7 @@ async fn in_transaction(
     session: &mut Session<'_, Postgres>,
     statement: &Statement<'_, Postgres>,
     want: Want<'_>,
-    told: Option<&str>,
+    told: Option<(&'static str, &Tenant)>,
 ) -> Result<Fetched, sqlx::Error> {
     let persistent = !session.mode.pgbouncer;
     let conn = session.conn();
@@ -231,10 +242,10 @@ impl Backend for Postgres {
         session: &'s mut Session<'_, Self>,
         sql: &'s str,
         args: PgArguments,
-        rows_of: Option<&'s str>,
+        rows_of: Option<&'s Tenant>,
     ) -> BoxStream<'s, Result<PgRow, sqlx::Error>> {
         let pgbouncer = session.mode.pgbouncer;
-        let told = rows_of.filter(|_| session.mode.row_security);
+        let told = session.mode.row_security.zip(rows_of);
         let conn = session.conn();
         if told.is_none() && (!pgbouncer || conn.is_in_transaction()) {
             return sqlx::query_with(AssertSqlSafe(sql), args)

@@ -20,7 +20,9 @@ impl Dialect for PgDialect {
 pub struct PgMode {
     /// Through PgBouncer in transaction mode: unnamed statements, each inside a transaction.
     pub(crate) pgbouncer: bool,
-    /// Row-level security: a row-level tenant's statement runs in a transaction that says the
-    /// tenant to the server's policies first (`set_config('tenancy.tenant', …, true)`).
-    pub(crate) row_security: bool,
+    /// Row-level security: a row-level tenant's statement runs in a transaction that first
+    /// runs this statement, which checks (under a `KEY SHARE` lock on its registry row) that
+    /// the tenant is placed in the container named and says it to the server's policies
+    /// (`set_config('tenancy.tenant', …, true)`).
+    pub(crate) row_security: Option<&'static str>,
 }

@@ -15,6 +15,8 @@ const INVALID_SCHEMA_NAME: &str = "3F000";
 const UNIQUE_VIOLATION: &str = "23505";
 /// 42P06 duplicate_schema.
 const DUPLICATE_SCHEMA: &str = "42P06";
+/// 42501 insufficient_privilege.
+const INSUFFICIENT_PRIVILEGE: &str = "42501";
 /// 55P03 lock_not_available: `lock_timeout` ran out.
 const LOCK_NOT_AVAILABLE: &str = "55P03";
 /// 0A000 feature_not_supported; with the message below, a cached prepared statement whose
@@ -44,6 +46,11 @@ pub(crate) fn is_unique_violation(err: &sqlx::Error) -> bool {
 /// `CREATE SCHEMA` or `ALTER SCHEMA … RENAME` found the name taken.
 pub(crate) fn is_duplicate_schema(err: &sqlx::Error) -> bool {
     has_code(err, DUPLICATE_SCHEMA)
+}
+
+/// The role lacks a privilege the statement needs.
+pub(crate) fn is_insufficient_privilege(err: &sqlx::Error) -> bool {
+    has_code(err, INSUFFICIENT_PRIVILEGE)
 }
 
 /// A lock was not granted within `lock_timeout`.

@@ -79,7 +79,12 @@ impl Tenants<Postgres> {
     /// tenant's name (`set_config(…, true)`, local to the transaction, so safe behind
     /// PgBouncer), which the policies of [`enable_row_security`](Self::enable_row_security)
     /// compare each row's tenant column with: a second wall behind the library's own filter.
-    /// A single statement costs two more round trips (the transaction and the setting); inside
+    /// The same call (the registry's `enter_rows`) first checks that the tenant is still placed
+    /// in the container the statement names, and holds its registry row (`KEY SHARE`) to the
+    /// end of the transaction: a [`Tenant`] resolved before a [`promote`](Self::promote) is
+    /// refused with [`Error::NotPlaced`] for reads and writes alike, and a promote waits for
+    /// the tenant's transactions in flight. A role that may not create the registry uses the
+    /// one its administrator made. A single statement costs two more round trips (the transaction and the setting); inside
     /// a caller's transaction, one more per statement ([`begin_rows`](Self::begin_rows) says it
     /// once for a whole transaction instead).
     ///
@@ -108,7 +113,7 @@ impl Tenants<Postgres> {
     /// Whether statements say their row-level tenant to row-level security
     /// ([`with_row_security`](Self::with_row_security)).
     pub fn has_row_security(&self) -> bool {
-        self.pg().mode().row_security
+        self.pg().mode().row_security.is_some()
     }
 
     /// Puts a row-level security policy on every table of tenant `container` with the
@@ -153,7 +158,10 @@ impl Tenants<Postgres> {
     /// any sqlx transaction.
     pub async fn begin_rows(&self, tenant: &Tenant) -> Result<Transaction<'static, Postgres>, Error> {
         let mut tx = self.pool().begin().await?;
-        tell(&mut tx, tenant.as_str(), self.pg().persistent()).await?;
+        let enter = super::sql::enter_rows(self.pg().registry());
+        tell(&mut tx, (enter, tenant), self.pg().persistent())
+            .await
+            .map_err(|e| crate::backend::from_db::<Postgres>(e, tenant, ""))?;
         Ok(tx)
     }
 

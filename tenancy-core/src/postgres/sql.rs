@@ -37,6 +37,23 @@ pub const WRONG_SCHEMA: &str = "TNCY2";
 /// rows.
 pub const NOT_PLACED: &str = "TNCY3";
 
+/// `SELECT <registry>.enter_rows($1, $2)`: a row-level tenant (`$1`) checked to be placed in
+/// container `$2` and said to the row-level security policies, for the rest of the transaction.
+/// Interned: one text per registry for the life of the process (a handle's mode is `Copy`).
+pub(crate) fn enter_rows(registry: &Tenant) -> &'static str {
+    static TEXTS: std::sync::Mutex<Vec<&'static str>> = std::sync::Mutex::new(Vec::new());
+    let text = format!("SELECT {}.enter_rows($1, $2)", q(registry));
+    let mut texts = TEXTS.lock().unwrap_or_else(|e| e.into_inner());
+    match texts.iter().find(|t| **t == text) {
+        Some(known) => known,
+        None => {
+            let leaked: &'static str = Box::leak(text.into_boxed_str());
+            texts.push(leaked);
+            leaked
+        }
+    }
+}
+
 /// The trigger (on each table of a container with the tenant column, once a tenant was
 /// promoted out of it) that runs `placed_guard`.
 pub(crate) const PLACED_TRIGGER: &str = "tenancy_placed";
@@ -80,8 +97,20 @@ BEGIN
     END IF;
 END
 $tenancy$;
+CREATE OR REPLACE FUNCTION {r}.enter_rows(_tenant text, _container text) RETURNS void
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $tenancy$
+BEGIN
+    PERFORM 1 FROM {r}.row_tenants
+        WHERE name = _tenant AND container = _container FOR KEY SHARE;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'tenant % has no rows in % (promoted, renamed or dropped since it was resolved)',
+            _tenant, _container USING ERRCODE = '{NOT_PLACED}';
+    END IF;
+    PERFORM set_config('tenancy.tenant', _tenant, true);
+END
+$tenancy$;
 CREATE OR REPLACE FUNCTION {r}.placed_guard() RETURNS trigger
-LANGUAGE plpgsql AS $tenancy$
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $tenancy$
 DECLARE
     _tenant text := to_jsonb(NEW) ->> TG_ARGV[0];
 BEGIN

@@ -16,7 +16,7 @@ use sqlx::pool::PoolConnection;
 use sqlx::postgres::{PgArguments, PgConnection, PgPool, PgRow};
 use sqlx::{Arguments, AssertSqlSafe, FromRow, Postgres, Row};
 
-use super::{args, PgMode};
+use super::{args, errors, PgMode};
 use super::citus::{self, Flavour};
 use super::sql::{self, BatchOptions};
 use crate::error::{Error, LockHolder};
@@ -44,7 +44,9 @@ pub struct PgStore {
     registry: Tenant,
     batch: BatchOptions,
     pgbouncer: bool,
-    row_security: bool,
+    /// Under row-level security: the statement that checks a row-level tenant is placed where
+    /// its statement goes and says it to the policies ([`sql::enter_rows`]).
+    row_security: Option<&'static str>,
     flavour: OnceLock<Flavour>,
     registry_ready: AtomicBool,
 }
@@ -146,9 +148,15 @@ impl PgStore {
             sql::ensure_registry(&self.registry),
             citus::DETECT
         );
-        let rows = sqlx::raw_sql(AssertSqlSafe(batch))
-            .fetch_all(&self.pool)
-            .await?;
+        let rows = match sqlx::raw_sql(AssertSqlSafe(batch)).fetch_all(&self.pool).await {
+            Ok(rows) => rows,
+            // An application's role without the right to create the registry (under row-level
+            // security, say) uses the one its administrator made.
+            Err(e) if errors::is_insufficient_privilege(&e) && self.registry_made().await? => {
+                sqlx::raw_sql(citus::DETECT).fetch_all(&self.pool).await?
+            }
+            Err(e) => return Err(e.into()),
+        };
         let detected = match rows
             .last()
             .map(|row| row.try_get::<bool, _>(0))
@@ -169,6 +177,20 @@ impl PgStore {
         }
         self.registry_ready.store(true, Ordering::Release);
         Ok(())
+    }
+
+    /// Whether the registry's tables are all there (made by another role).
+    async fn registry_made(&self) -> Result<bool, Error> {
+        let r = self.registry.quoted();
+        let tables = [format!("{r}.tenants"), format!("{r}.migrations"), format!("{r}.row_tenants")];
+        let made: bool = sqlx::query_scalar(
+            "SELECT bool_and(to_regclass(t) IS NOT NULL) FROM unnest($1::text[]) t",
+        )
+        .persistent(false)
+        .bind(&tables[..])
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(made)
     }
 
     /// Takes the registry as made sure of, on a server of `flavour` (what another handle of
@@ -304,7 +326,9 @@ impl Store<Postgres> for PgStore {
                 lock_timeout: with.lock_timeout,
             },
             pgbouncer: settings.pgbouncer,
-            row_security: settings.row_security,
+            row_security: settings
+                .row_security
+                .then(|| sql::enter_rows(with.registry)),
             flavour: settings.flavour.map(OnceLock::from).unwrap_or_default(),
             registry_ready: AtomicBool::new(false),
         })

@@ -129,8 +129,8 @@ pub(crate) enum RowsOf {
     /// None (tenants in their own containers, shared models).
     #[default]
     Nobody,
-    /// The one of this name.
-    One(Arc<str>),
+    /// This one (placed in the container the statement names).
+    One(Tenant),
     /// Several (a statement across tenants).
     Several,
 }
@@ -442,8 +442,8 @@ impl<'a, D: Dialect, B: Database> Sql<'a, D, B> {
             }
             if tenant.is_row_level() {
                 self.rows_of = match std::mem::take(&mut self.rows_of) {
-                    RowsOf::Nobody => RowsOf::One(Arc::clone(&key)),
-                    RowsOf::One(one) if one == key => RowsOf::One(one),
+                    RowsOf::Nobody => RowsOf::One(tenant.clone()),
+                    RowsOf::One(one) if one == *tenant => RowsOf::One(one),
                     _ => RowsOf::Several,
                 };
             }
