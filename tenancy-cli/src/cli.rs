@@ -78,14 +78,14 @@ pub enum Command {
         container: Option<String>,
     },
     /// Give a row-level tenant (`create --in`) a schema of its own: made and migrated, its rows
-    /// moved in from the shared tables, in one transaction (PostgreSQL). Its writes wait while
-    /// it runs.
+    /// moved in from the shared tables (PostgreSQL: one transaction; MySQL: the database made
+    /// first, the rows moved in one transaction). Its writes wait while it runs.
     Promote {
         /// The row-level tenant.
         name: String,
     },
     /// Move a tenant's rows into another tenant's tables (the tenant column set to its name) and
-    /// drop its own schema, in one transaction (PostgreSQL): the reverse of `promote`.
+    /// drop its own schema (database): the reverse of `promote` (PostgreSQL, MySQL).
     Demote {
         /// The tenant with a schema of its own.
         name: String,

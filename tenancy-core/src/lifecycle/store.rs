@@ -566,11 +566,13 @@ pub trait Place<B: Database>: Store<B> {
     /// Moves row-level tenant `placed`'s rows (both names locked) between its container and
     /// a container of its own, `toward` it ([`Toward::Own`]: the tables of `placed.own()`,
     /// made and migrated in this operation; the rows are deleted from the container) or back
-    /// ([`Toward::Shared`]: into its container's tables, the tenant column set to its name;
-    /// `placed` registered there first). Every table with a column named `column`, referenced
-    /// tables first; the tenant's writes wait until the operation ends and, after it, a
-    /// statement that still sends its rows to where they were fails. Generated keys continue
-    /// after the moved ones. The number of rows moved.
+    /// ([`Toward::Shared`]: into its container's tables, the tenant column set to its name),
+    /// and switches its placement: unregistered as a row-level tenant after a move to its own
+    /// container, registered in its container before a move back (whose own container the
+    /// operation then removes). Every table with a column named `column`, referenced tables
+    /// first; the tenant's writes wait until the move is durable and, after it, an insert that
+    /// still sends its rows to where they were fails ([`Error::NotPlaced`]). Generated keys
+    /// continue after the moved ones. The number of rows moved.
     fn move_rows(
         &self,
         op: &mut Self::Op,
@@ -593,7 +595,7 @@ pub trait Place<B: Database>: Store<B> {
         Some(Error::Unsupported {
             operation,
             reason: format!(
-                "moving a tenant between tiers is not built on {} yet (PostgreSQL only)",
+                "moving a tenant between tiers is not built on {} yet (PostgreSQL and MySQL only)",
                 B::NAME
             ),
         })

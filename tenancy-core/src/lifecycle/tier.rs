@@ -44,7 +44,15 @@ impl<B: Backend> Tenants<B> {
     /// container is refused with [`Error::Unsupported`]), [`Error::ContainerExists`] if a
     /// container of its name exists; [`Error::Pending`] (and the others of
     /// [`clone_tenant`](Self::clone_tenant)) if the shared container is not at the latest
-    /// migration. PostgreSQL only for now (not Citus): elsewhere [`Error::Unsupported`].
+    /// migration.
+    ///
+    /// PostgreSQL: one transaction. MySQL / MariaDB (whose DDL commits at once): the database
+    /// is made and migrated first, then one transaction moves the rows and switches the
+    /// placement; a failure before its commit drops the database again, as a failed `create`
+    /// does. The guard there is two triggers per shared table, so a container that has had a
+    /// tenant promoted out of it is refused by `clone_tenant` and `rename` (which refuse
+    /// databases holding triggers). SQLite and Citus: [`Error::Unsupported`], before anything
+    /// is made.
     ///
     /// ```no_run
     /// # async fn demo(tenants: tenancy_core::Tenants) -> Result<(), tenancy_core::Error> {
@@ -73,7 +81,6 @@ impl<B: Backend> Tenants<B> {
                 store.enter(op, &own).await?;
                 store.apply(op, &own, &ups, Direction::Up).await?;
                 let rows = store.move_rows(op, &placed, &column, Toward::Own).await?;
-                store.set_placed(op, &placed, false).await?;
                 Ok(Relocated {
                     tenant: own.clone(),
                     rows,
@@ -93,9 +100,15 @@ impl<B: Backend> Tenants<B> {
     /// row has fails the whole demote), `container`'s sequences move past the moved keys,
     /// and `name`'s container is dropped. All or nothing.
     ///
+    /// Keys that the two containers both handed out after a promote collide: the demote then
+    /// fails whole ([`Error::Database`], a unique violation), so give shared tables keys that
+    /// include the tenant column, or UUIDs, where tenants move back. On MySQL the rows are
+    /// committed into `container` before `name`'s database is dropped: if that drop fails, the
+    /// tenant is registered both ways (its own container answers first) until it is dropped.
+    ///
     /// [`Error::Unsupported`] if a table of `name` without the tenant column holds rows (they
     /// would have nowhere to go; nothing is moved), if `name` holds row-level tenants itself,
-    /// or on a backend other than PostgreSQL; [`Error::NotATenant`] /
+    /// or on SQLite and Citus; [`Error::NotATenant`] /
     /// [`Error::ContainerMissing`] if either is not a tenant with its container,
     /// [`Error::SameName`] if they are one, [`Error::Pending`] if either is behind the latest
     /// migration. Afterwards, statements of a [`Tenant`] resolved before it fail (its
@@ -132,7 +145,6 @@ impl<B: Backend> Tenants<B> {
                     let history = store.history(op, tenant).await?;
                     self.at_latest(tenant, &history)?;
                 }
-                store.set_placed(op, &placed, true).await?;
                 let rows = store
                     .move_rows(op, &placed, &column, Toward::Shared)
                     .await?;
@@ -177,5 +189,35 @@ impl<B: Backend> Tenants<B> {
                 ),
             }),
         }
+    }
+}
+
+/// Where row-level `placed`'s rows move `toward`: (from, to) among its container and its own.
+pub(crate) fn ends(placed: &Tenant, toward: Toward) -> (Tenant, Tenant) {
+    let (shared, own) = (placed.container_tenant(), placed.own());
+    match toward {
+        Toward::Own => (shared, own),
+        Toward::Shared => (own, shared),
+    }
+}
+
+/// A demote refused: `table` of tenant `own` has rows and no tenant column `column`.
+pub(crate) fn nowhere_to_go(table: &str, own: &Tenant, shared: &Tenant, column: &str) -> Error {
+    Error::Unsupported {
+        operation: "demote",
+        reason: format!(
+            "table {table:?} of tenant \"{own}\" holds rows and has no column {column:?}: they would have nowhere to go in \"{shared}\""
+        ),
+    }
+}
+
+/// A promote undone: of `table`, `copied` rows of tenant `own` were copied but `deleted`
+/// deleted (a write got past the locks).
+pub(crate) fn counts_differ(table: &str, own: &Tenant, copied: u64, deleted: u64) -> Error {
+    Error::Unsupported {
+        operation: "promote",
+        reason: format!(
+            "table {table:?}: {copied} row(s) of tenant \"{own}\" copied but {deleted} deleted; nothing was moved"
+        ),
     }
 }

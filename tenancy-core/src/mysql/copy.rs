@@ -21,38 +21,34 @@ pub(crate) async fn trigger_count(conn: &mut MySqlConnection, tenant: &Tenant) -
     .await?)
 }
 
-/// Copies every row of `from`'s tables into `to`'s (made and migrated alike), in one
-/// `REPEATABLE READ` transaction on `conn`. Refuses a `from` holding triggers, which would fire on the copy.
-pub(crate) async fn copy_rows(
+/// The base tables of database `schema` with their columns (generated ones left out: they are
+/// computed again; `DEFAULT_GENERATED` ones, an expression default, have no generation
+/// expression and are kept), referenced tables first.
+pub(crate) async fn tables_in_order(
     conn: &mut MySqlConnection,
-    from: &Tenant,
-    to: &Tenant,
-) -> Result<(), Error> {
-    let triggers = trigger_count(conn, from).await?;
-    archive::refuse_triggers("clone", from, triggers, "MySQL")?;
+    schema: &Tenant,
+) -> Result<Vec<(String, Vec<String>)>, Error> {
     let tables: Vec<String> = sqlx::query_scalar(
         "SELECT TABLE_NAME FROM information_schema.TABLES \
          WHERE TABLE_SCHEMA = ? AND TABLE_TYPE = 'BASE TABLE' ORDER BY TABLE_NAME",
     )
-    .bind(from.as_str())
+    .bind(schema.as_str())
     .fetch_all(&mut *conn)
     .await?;
-    // Generated columns are computed again; `DEFAULT_GENERATED` ones (an expression default)
-    // have no generation expression and are copied.
     let columns: Vec<(String, String)> = sqlx::query_as(
         "SELECT TABLE_NAME, COLUMN_NAME FROM information_schema.COLUMNS \
          WHERE TABLE_SCHEMA = ? AND COALESCE(GENERATION_EXPRESSION, '') = '' \
          ORDER BY TABLE_NAME, ORDINAL_POSITION",
     )
-    .bind(from.as_str())
+    .bind(schema.as_str())
     .fetch_all(&mut *conn)
     .await?;
     let references: Vec<(String, String)> = sqlx::query_as(
         "SELECT TABLE_NAME, REFERENCED_TABLE_NAME FROM information_schema.REFERENTIAL_CONSTRAINTS \
          WHERE CONSTRAINT_SCHEMA = ? AND UNIQUE_CONSTRAINT_SCHEMA = ?",
     )
-    .bind(from.as_str())
-    .bind(from.as_str())
+    .bind(schema.as_str())
+    .bind(schema.as_str())
     .fetch_all(&mut *conn)
     .await?;
     let graph = tables
@@ -62,21 +58,36 @@ pub(crate) async fn copy_rows(
             (t.clone(), refs.map(|(_, p)| p.clone()).collect())
         })
         .collect();
-    let order = referenced_first(graph);
+    Ok(referenced_first(graph)
+        .into_iter()
+        .map(|table| {
+            let names = columns.iter().filter(|(t, _)| *t == table);
+            let names = names.map(|(_, c)| c.clone()).collect();
+            (table, names)
+        })
+        .collect())
+}
+
+/// Copies every row of `from`'s tables into `to`'s (made and migrated alike), in one
+/// `REPEATABLE READ` transaction on `conn`. Refuses a `from` holding triggers, which would fire on the copy.
+pub(crate) async fn copy_rows(
+    conn: &mut MySqlConnection,
+    from: &Tenant,
+    to: &Tenant,
+) -> Result<(), Error> {
+    let triggers = trigger_count(conn, from).await?;
+    archive::refuse_triggers("clone", from, triggers, "MySQL")?;
+    let order = tables_in_order(conn, from).await?;
     // In REPEATABLE READ (whatever the server's default), `INSERT … SELECT` reads its source
     // with shared locks held to the commit: every table is copied as of one moment, `from`'s
     // writes waiting. (`SET TRANSACTION` is for the next transaction only.)
     let mut batch =
         String::from("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ;\nSTART TRANSACTION;\n");
-    for table in order.iter().rev() {
+    for (table, _) in order.iter().rev() {
         batch.push_str(&format!("DELETE FROM {};\n", qualified(to.as_str(), table)));
     }
-    for table in &order {
-        let names: Vec<String> = columns
-            .iter()
-            .filter(|(t, _)| t == table)
-            .map(|(_, c)| quote(c))
-            .collect();
+    for (table, names) in &order {
+        let names: Vec<String> = names.iter().map(|c| quote(c)).collect();
         if names.is_empty() {
             continue;
         }

@@ -18,6 +18,10 @@ const DUP_ENTRY: u16 = 1062;
 /// ER_LOCK_WAIT_TIMEOUT: lock wait timeout exceeded.
 const LOCK_WAIT_TIMEOUT: u16 = 1205;
 
+/// The SQLSTATE the placement guard's triggers signal ([`super::tier`]): a row-level tenant's
+/// row written to a database that does not hold its rows.
+pub(crate) const NOT_PLACED_STATE: &str = "TNCY3";
+
 /// The server's error number of `err`, if it is a MySQL server error.
 pub(crate) fn number(err: &sqlx::Error) -> Option<u16> {
     match err {
@@ -56,6 +60,11 @@ pub(crate) fn is_lock_wait_timeout(err: &sqlx::Error) -> bool {
 
 /// What a server error means to the crate, if anything.
 pub(super) fn failure(err: &sqlx::Error) -> Option<Failure> {
+    if let sqlx::Error::Database(db) = err {
+        if db.code().as_deref() == Some(NOT_PLACED_STATE) {
+            return Some(Failure::NotPlaced);
+        }
+    }
     Some(match number(err)? {
         NO_SUCH_TABLE => Failure::MissingTable,
         BAD_DB => Failure::MissingContainer,

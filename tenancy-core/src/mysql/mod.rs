@@ -11,6 +11,7 @@ mod op;
 mod place;
 mod port;
 mod store;
+mod tier;
 #[cfg(feature = "testing")]
 mod testing;
 mod write;

@@ -8,7 +8,7 @@ use super::op::{qualified, quote};
 use super::store::{no_registry, MySqlOp, MySqlStore};
 use crate::error::Error;
 use crate::lifecycle::row_level::{placed, placement_sql, rewrite, write_placement};
-use crate::lifecycle::store::{Place, Store, Which};
+use crate::lifecycle::store::{Place, Store, Toward, Which};
 use crate::tenant::Tenant;
 
 impl Place<MySql> for MySqlStore {
@@ -77,5 +77,19 @@ impl Place<MySql> for MySqlStore {
                 .rows_affected();
         }
         Ok(deleted)
+    }
+
+    async fn move_rows(
+        &self,
+        op: &mut MySqlOp,
+        placed: &Tenant,
+        column: &str,
+        toward: Toward,
+    ) -> Result<u64, Error> {
+        super::tier::move_rows(&mut op.op.conn, &self.registry, placed, column, toward).await
+    }
+
+    fn cannot_move(&self, _operation: &'static str) -> Option<Error> {
+        None
     }
 }

@@ -102,7 +102,15 @@ impl Place<Postgres> for PgStore {
         toward: Toward,
     ) -> Result<u64, Error> {
         let (persistent, registry) = (self.persistent(), self.registry().clone());
-        super::tier::move_rows(op.conn(), persistent, &registry, placed, column, toward).await
+        if toward == Toward::Shared {
+            self.set_placed(op, placed, true).await?;
+        }
+        let moved =
+            super::tier::move_rows(op.conn(), persistent, &registry, placed, column, toward).await?;
+        if toward == Toward::Own {
+            self.set_placed(op, placed, false).await?;
+        }
+        Ok(moved)
     }
 
     fn cannot_move(&self, operation: &'static str) -> Option<Error> {

@@ -13,6 +13,7 @@ use crate::error::Error;
 use crate::ident::double_quoted;
 use crate::lifecycle::copy::referenced_first;
 use crate::lifecycle::store::Toward;
+use crate::lifecycle::tier::{counts_differ, ends, nowhere_to_go};
 use crate::tenant::Tenant;
 
 /// The triggers named [`sql::PLACED_TRIGGER`] in a schema: the tables they guard.
@@ -117,11 +118,8 @@ pub(super) async fn move_rows(
     column: &str,
     toward: Toward,
 ) -> Result<u64, Error> {
-    let (shared, own) = (placed.container_tenant(), placed.own());
-    let (from, to) = match toward {
-        Toward::Own => (&shared, &own),
-        Toward::Shared => (&own, &shared),
-    };
+    let (from, to) = ends(placed, toward);
+    let (from, to) = (&from, &to);
     let (moving, staying) = tables(conn, persistent, from, column).await?;
     let mut held = String::new();
     match toward {
@@ -174,13 +172,7 @@ pub(super) async fn move_rows(
                 .fetch_optional(&mut *conn)
                 .await?;
                 if rows.is_some() {
-                    return Err(Error::Unsupported {
-                        operation: "demote",
-                        reason: format!(
-                            "table {:?} of tenant \"{own}\" holds rows and has no column {column:?}: they would have nowhere to go in \"{shared}\"",
-                            table.name
-                        ),
-                    });
+                    return Err(nowhere_to_go(&table.name, from, to, column));
                 }
             }
             let all: Vec<String> = moving
@@ -223,13 +215,7 @@ pub(super) async fn move_rows(
             );
             let deleted = run(conn, sql, placed).await?;
             if deleted != *copied {
-                return Err(Error::Unsupported {
-                    operation: "promote",
-                    reason: format!(
-                        "table {:?}: {copied} row(s) of tenant \"{own}\" copied but {deleted} deleted; nothing was moved",
-                        table.name
-                    ),
-                });
+                return Err(counts_differ(&table.name, to, *copied, deleted));
             }
         }
     }

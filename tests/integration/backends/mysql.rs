@@ -19,7 +19,7 @@ pub type Pool = sqlx::MySqlPool;
 
 /// DDL commits implicitly: a failed migration keeps what it did and is reported, not undone.
 /// Whether `promote`/`demote` move tenants between tiers here (elsewhere they are refused).
-pub const MOVES_TIERS: bool = false;
+pub const MOVES_TIERS: bool = true;
 pub const ATOMIC_DDL: bool = false;
 pub const MAX_BIND_PARAMS: usize = <Db as tenancy::Backend>::MAX_BIND_PARAMS;
 /// A database that always exists.

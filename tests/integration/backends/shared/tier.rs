@@ -136,8 +136,6 @@ macro_rules! behaviours {
                 Error::NotPlaced { .. }
             );
             assert_eq!(stored(&l, &container).await, of(&before, &b));
-            // b, still placed there, writes as before.
-            RowGuard::new("Fay", "Guard").insert(db, &b).await.unwrap();
 
             // Back: a's rows (Eve too) in the container with its name, its schema gone.
             let back = db.demote(a.as_str(), &container).await.unwrap();
@@ -149,18 +147,21 @@ macro_rules! behaviours {
             let mut a_rows = of(&before, &a);
             a_rows.push((eve.id, a.as_str().into(), "Eve".into()));
             assert_eq!(of(&rows, &a), a_rows);
-            assert_eq!(of(&rows, &b).len(), 3);
+            assert_eq!(of(&rows, &b), of(&before, &b));
             assert_eq!(RowGuard::query(&placed).count(db).await.unwrap(), 4);
             assert_err!(
                 RowGuard::new("Stale", "Guard").insert(db, &own).await,
                 Error::UnknownTenant { .. }
             );
-            // A new row in the container takes a key after every moved one.
+            // A new row in the container takes a key after every moved one; b, placed there
+            // all along, writes as before. (Keys both containers handed out after the promote
+            // can collide: the demote then fails whole, see the next test.)
             let gus = RowGuard::new("Gus", "Guard")
                 .insert(db, &placed)
                 .await
                 .unwrap();
             assert!(gus.id > eve.id);
+            RowGuard::new("Fay", "Guard").insert(db, &b).await.unwrap();
         }
 
         #[tokio::test]
@@ -248,7 +249,7 @@ macro_rules! behaviours {
                                     stale += 1;
                                     tenant = db.tenant(tenant.as_str()).await.unwrap();
                                 }
-                                Err(e) => panic!("{name}: {e}"),
+                                Err(e) => panic!("{name}: {e:?}"),
                             }
                             i += 1;
                             after += usize::from(finished);

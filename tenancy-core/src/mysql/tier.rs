@@ -1,0 +1,254 @@
+//! A tenant's rows moved between a shared database and one of its own
+//! ([`Place::move_rows`](crate::lifecycle::store::Place::move_rows)): the placement guard (two
+//! triggers per shared table, made before the transaction: MySQL's DDL commits at once), then
+//! one transaction that holds the tenant's registry row and rows, copies them (referenced
+//! tables first), on a promote deletes them (referencing tables first, counts compared), switches
+//! the placement and commits. `AUTO_INCREMENT` moves past copied keys by itself.
+
+use sqlx::mysql::MySqlConnection;
+use sqlx::AssertSqlSafe;
+
+use super::copy::tables_in_order;
+use super::errors::NOT_PLACED_STATE;
+use super::op::{qualified, quote};
+use crate::error::Error;
+use crate::lifecycle::row_level::placement_sql;
+use crate::lifecycle::store::Toward;
+use crate::lifecycle::tier::{counts_differ, ends, nowhere_to_go};
+use crate::tenant::Tenant;
+
+/// The guard's triggers of `table`: their names (`tenancy_<event>_<hash of the table's name>`,
+/// within MySQL's 64 characters whatever the table's) and events.
+fn trigger_names(table: &str) -> [(String, &'static str); 2] {
+    // FNV-1a: stable across builds and platforms.
+    let hash = table
+        .bytes()
+        .fold(0xcbf2_9ce4_8422_2325_u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3));
+    [
+        (format!("tenancy_i_{hash:016x}"), "INSERT"),
+        (format!("tenancy_u_{hash:016x}"), "UPDATE"),
+    ]
+}
+
+/// A trigger refusing a row of `container`'s `table` whose `column` names neither `container`
+/// nor a row-level tenant registered in it (in `registry`'s `row_tenants`, read by its primary
+/// key with a shared lock that a promote's `FOR UPDATE` of the tenant's row waits for, and
+/// waits on; by that key alone, so both lock the same record and cannot deadlock).
+fn guard_sql(
+    registry: &Tenant,
+    container: &Tenant,
+    table: &str,
+    column: &str,
+    (name, event): (&str, &str),
+) -> String {
+    let c = container.as_str();
+    let changed = match event {
+        "UPDATE" => format!("NOT (NEW.{col} <=> OLD.{col}) AND ", col = quote(column)),
+        _ => String::new(),
+    };
+    format!(
+        "CREATE TRIGGER {} BEFORE {event} ON {} FOR EACH ROW BEGIN \
+           DECLARE placed VARCHAR(255) DEFAULT NULL; \
+           IF {changed}NOT (NEW.{col} <=> '{c}') THEN \
+             SELECT container INTO placed FROM {} FORCE INDEX (PRIMARY) WHERE name = NEW.{col} LOCK IN SHARE MODE; \
+             IF NOT (placed <=> '{c}') THEN \
+               SIGNAL SQLSTATE '{NOT_PLACED_STATE}' SET MESSAGE_TEXT = 'tenancy: the row''s tenant has no rows in this database (promoted, renamed or dropped since it was resolved)'; \
+             END IF; \
+           END IF; \
+         END",
+        qualified(c, name),
+        qualified(c, table),
+        qualified(registry.as_str(), "row_tenants"),
+        col = quote(column),
+    )
+}
+
+/// Moves the `AUTO_INCREMENT` of each of `to`'s `tables` past the greatest key of `from`'s
+/// table of that name (before the move's transaction: `ALTER TABLE` commits), so that the
+/// tenant's new rows take keys no row of `from` has, as PostgreSQL's sequences do.
+async fn continue_keys(
+    conn: &mut MySqlConnection,
+    from: &Tenant,
+    to: &Tenant,
+    tables: &[(String, Vec<String>)],
+) -> Result<(), Error> {
+    let counters: Vec<(String, String)> = sqlx::query_as(
+        "SELECT CAST(TABLE_NAME AS CHAR), CAST(COLUMN_NAME AS CHAR) FROM information_schema.COLUMNS \
+         WHERE TABLE_SCHEMA = ? AND EXTRA LIKE '%auto_increment%'",
+    )
+    .bind(from.as_str())
+    .fetch_all(&mut *conn)
+    .await?;
+    for (table, column) in counters {
+        if !tables.iter().any(|(t, _)| *t == table) {
+            continue;
+        }
+        let sql = format!(
+            "SELECT CAST(COALESCE(MAX({}), 0) + 1 AS CHAR) FROM {}",
+            quote(&column),
+            qualified(from.as_str(), &table)
+        );
+        let next: String = sqlx::query_scalar(AssertSqlSafe(sql)).fetch_one(&mut *conn).await?;
+        let next: u64 = next.parse().map_err(|_| Error::Unsupported {
+            operation: "promote",
+            reason: format!("table {table:?}: the greatest key {next:?} is not a whole number"),
+        })?;
+        let sql = format!("ALTER TABLE {} AUTO_INCREMENT = {next}", qualified(to.as_str(), &table));
+        sqlx::raw_sql(AssertSqlSafe(sql)).execute(&mut *conn).await?;
+    }
+    Ok(())
+}
+
+/// Runs `sql` with the tenant's name bound: the rows it affected.
+async fn run(conn: &mut MySqlConnection, sql: String, tenant: &Tenant) -> Result<u64, sqlx::Error> {
+    Ok(sqlx::query(AssertSqlSafe(sql))
+        .bind(tenant.as_str())
+        .execute(conn)
+        .await?
+        .rows_affected())
+}
+
+/// Moves row-level `placed`'s rows `toward` its own database or its container's and switches
+/// its placement, on the operation's connection `conn` (both names locked; on a promote its own
+/// database made and migrated). Registry database `registry`.
+pub(super) async fn move_rows(
+    conn: &mut MySqlConnection,
+    registry: &Tenant,
+    placed: &Tenant,
+    column: &str,
+    toward: Toward,
+) -> Result<u64, Error> {
+    let (from, to) = ends(placed, toward);
+    let (from, to) = (&from, &to);
+    let (moving, staying): (Vec<_>, Vec<_>) = tables_in_order(conn, from)
+        .await?
+        .into_iter()
+        .partition(|(_, columns)| columns.iter().any(|c| c == column));
+    if toward == Toward::Own {
+        let guarded: Vec<String> = sqlx::query_scalar(
+            "SELECT CAST(TRIGGER_NAME AS CHAR) FROM information_schema.TRIGGERS \
+             WHERE TRIGGER_SCHEMA = ? AND TRIGGER_NAME LIKE 'tenancy\\_%'",
+        )
+        .bind(from.as_str())
+        .fetch_all(&mut *conn)
+        .await?;
+        for (table, _) in &moving {
+            for (name, event) in trigger_names(table) {
+                if !guarded.contains(&name) {
+                    let sql = guard_sql(registry, from, table, column, (&name, event));
+                    sqlx::raw_sql(AssertSqlSafe(sql)).execute(&mut *conn).await?;
+                }
+            }
+        }
+    }
+    if toward == Toward::Own {
+        continue_keys(conn, from, to, &moving).await?;
+    }
+    let registry_table = qualified(registry.as_str(), "row_tenants");
+    sqlx::raw_sql("START TRANSACTION").execute(&mut *conn).await?;
+    match toward {
+        Toward::Own => {
+            let sql = format!("SELECT COUNT(*) FROM {registry_table} WHERE name = ? FOR UPDATE");
+            run(conn, sql, placed).await?;
+        }
+        Toward::Shared => {
+            for (table, _) in &staying {
+                let sql = format!("SELECT 1 FROM {} LIMIT 1", qualified(from.as_str(), table));
+                let any: Option<(i32,)> = sqlx::query_as(AssertSqlSafe(sql))
+                    .fetch_optional(&mut *conn)
+                    .await?;
+                if any.is_some() {
+                    return Err(nowhere_to_go(table, from, to, column));
+                }
+            }
+            let sql = placement_sql(&registry_table, true, ("?", "?"));
+            sqlx::query(AssertSqlSafe(sql))
+                .bind(placed.as_str())
+                .bind(placed.container())
+                .execute(&mut *conn)
+                .await?;
+        }
+    }
+    // The rows that move, locked (on a demote, every row of the tenant's tables).
+    for (table, _) in &moving {
+        let source = qualified(from.as_str(), table);
+        match toward {
+            Toward::Own => {
+                let sql = format!("SELECT COUNT(*) FROM {source} WHERE {} = ? FOR UPDATE", quote(column));
+                run(conn, sql, placed).await?;
+            }
+            Toward::Shared => {
+                let sql = format!("SELECT COUNT(*) FROM {source} FOR UPDATE");
+                sqlx::raw_sql(AssertSqlSafe(sql)).execute(&mut *conn).await?;
+            }
+        }
+    }
+    let mut moved = Vec::with_capacity(moving.len());
+    for (table, columns) in &moving {
+        let names: Vec<String> = columns.iter().map(|c| quote(c)).collect();
+        let selected: Vec<String> = columns
+            .iter()
+            .zip(&names)
+            .map(|(name, quoted)| match toward == Toward::Shared && name == column {
+                true => "?".to_owned(),
+                false => quoted.clone(),
+            })
+            .collect();
+        let filter = match toward {
+            Toward::Own => format!(" WHERE {} = ?", quote(column)),
+            Toward::Shared => String::new(),
+        };
+        let sql = format!(
+            "INSERT INTO {} ({}) SELECT {} FROM {}{filter}",
+            qualified(to.as_str(), table),
+            names.join(", "),
+            selected.join(", "),
+            qualified(from.as_str(), table),
+        );
+        moved.push(run(conn, sql, placed).await?);
+    }
+    if toward == Toward::Own {
+        for ((table, _), copied) in moving.iter().zip(&moved).rev() {
+            let sql = format!(
+                "DELETE FROM {} WHERE {} = ?",
+                qualified(from.as_str(), table),
+                quote(column)
+            );
+            let deleted = run(conn, sql, placed).await?;
+            if deleted != *copied {
+                return Err(counts_differ(table, to, *copied, deleted));
+            }
+        }
+        let sql = placement_sql(&registry_table, false, ("?", "?"));
+        let unplaced = sqlx::query(AssertSqlSafe(sql))
+            .bind(placed.as_str())
+            .bind(placed.container())
+            .execute(&mut *conn)
+            .await?
+            .rows_affected();
+        if unplaced != 1 {
+            return Err(Error::Unsupported {
+                operation: "promote",
+                reason: format!("tenant \"{to}\" was not placed in \"{from}\" any more; nothing was moved"),
+            });
+        }
+    }
+    sqlx::raw_sql("COMMIT").execute(&mut *conn).await?;
+    Ok(moved.iter().sum())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_guards_names_fit_and_differ_by_table_and_event() {
+        let long = "t".repeat(64);
+        for table in ["guards", long.as_str()] {
+            let [(insert, _), (update, _)] = trigger_names(table);
+            assert!(insert.len() <= 64 && update.len() <= 64);
+            assert_ne!(insert, update);
+        }
+        assert_ne!(trigger_names("guards")[0].0, trigger_names("badges")[0].0);
+    }
+}
