@@ -79,7 +79,7 @@ pub enum Command {
     },
     /// Give a row-level tenant (`create --in`) a schema of its own: made and migrated, its rows
     /// moved in from the shared tables (PostgreSQL: one transaction; MySQL: the database made
-    /// first, the rows moved in one transaction). Its writes wait while it runs.
+    /// first, the rows moved in one transaction). Its updates and deletes wait while it runs.
     Promote {
         /// The row-level tenant.
         name: String,

@@ -33,12 +33,19 @@ impl<B: Backend> Tenants<B> {
     /// registered as a tenant of its own. All or nothing. Returns where it is now and how many
     /// rows moved.
     ///
-    /// While it runs, the tenant's reads go on (they see its rows where they were) and its
-    /// writes wait; afterwards, a [`Tenant`] resolved before it still names the old container,
-    /// and its inserts there fail with [`Error::NotPlaced`] (a guard the first promote out of
-    /// a container installs on its tables), its reads, updates and deletes there find no
-    /// rows. Resolve the tenant again ([`tenant`](Self::tenant)); the axum layer's cache
-    /// follows the change.
+    /// While it runs, the tenant's reads go on (they see its rows where they were). Updates
+    /// and deletes of its rows wait for the whole move and then find no rows there (they
+    /// moved). Its inserts wait, on PostgreSQL where every table moved has a primary key, only
+    /// for the end: its rows are copied first, then its inserts are held and the rows inserted
+    /// meanwhile copied too (elsewhere they wait for the whole move). The first promote out of
+    /// a container also holds every tenant's writes to its tables while it runs (installing the
+    /// guard below takes a table lock).
+    ///
+    /// Afterwards, a [`Tenant`] resolved before it still names the old container: its inserts
+    /// there fail with [`Error::NotPlaced`] (the guard: a trigger on the container's tables
+    /// that checks a row's tenant is placed there); its reads, updates and deletes there find
+    /// no rows, unless the handle has row security, which refuses them too. Resolve the tenant
+    /// again ([`tenant`](Self::tenant)); the axum layer's cache follows the change.
     ///
     /// [`Error::NotATenant`] if `name` is not a row-level tenant (a tenant with its own
     /// container is refused with [`Error::Unsupported`]), [`Error::ContainerExists`] if a

@@ -21,6 +21,14 @@ const GUARDED: &str = "SELECT c.relname::text FROM pg_trigger t \
      JOIN pg_class c ON c.oid = t.tgrelid JOIN pg_namespace n ON n.oid = c.relnamespace \
      WHERE n.nspname = $1 AND t.tgname = 'tenancy_placed'";
 
+/// The primary key of each table of a schema that has one: its columns, in key order.
+const PRIMARY_KEYS: &str = "SELECT c.relname::text, array_agg(a.attname::text ORDER BY k.ord) \
+     FROM pg_index i JOIN pg_class c ON c.oid = i.indrelid \
+     JOIN pg_namespace n ON n.oid = c.relnamespace \
+     CROSS JOIN LATERAL unnest(i.indkey) WITH ORDINALITY k(attnum, ord) \
+     JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum = k.attnum \
+     WHERE n.nspname = $1 AND i.indisprimary GROUP BY c.relname";
+
 /// The sequences of a schema.
 const SEQUENCES: &str = "SELECT c.relname::text FROM pg_class c \
      JOIN pg_namespace n ON n.oid = c.relnamespace \
@@ -65,8 +73,15 @@ async fn tables(
 
 /// `INSERT INTO <to>.<table> (…) SELECT … FROM ONLY <from>.<table>`: each column as it is
 /// (a type of `from`'s own read as text and cast to `to`'s type of that name), the tenant
-/// column `column` as `$1` if `set` (else it is filtered by it, `WHERE <column> = $1`).
-fn copy_sql(table: &Table, from: &Tenant, to: &Tenant, column: &str, set: bool) -> String {
+/// column `column` as `$1` if `set` (else it is filtered by it, `WHERE <column> = $1`), with
+/// `missing_by` only the rows whose key (those columns) `to`'s table does not have yet.
+fn copy_sql(
+    table: &Table,
+    (from, to): (&Tenant, &Tenant),
+    column: &str,
+    set: bool,
+    missing_by: Option<&[String]>,
+) -> String {
     let columns: Vec<String> = table.columns.iter().map(|c| double_quoted(c)).collect();
     let selected: Vec<String> = table
         .columns
@@ -79,12 +94,21 @@ fn copy_sql(table: &Table, from: &Tenant, to: &Tenant, column: &str, set: bool) 
             None => quoted.clone(),
         })
         .collect();
-    let filter = match set {
+    let mut filter = match set {
         true => String::new(),
         false => format!(" WHERE {} = $1", double_quoted(column)),
     };
+    if let Some(key) = missing_by {
+        let key: Vec<String> = key.iter().map(|c| double_quoted(c)).collect();
+        let pairs: Vec<String> = key.iter().map(|k| format!("x.{k} = y.{k}")).collect();
+        filter.push_str(&format!(
+            " AND NOT EXISTS (SELECT 1 FROM {} x WHERE {})",
+            qualified(to, &table.name),
+            pairs.join(" AND ")
+        ));
+    }
     format!(
-        "INSERT INTO {} ({}) OVERRIDING SYSTEM VALUE SELECT {} FROM ONLY {}{filter}",
+        "INSERT INTO {} ({}) OVERRIDING SYSTEM VALUE SELECT {} FROM ONLY {} y{filter}",
         qualified(to, &table.name),
         columns.join(", "),
         selected.join(", "),
@@ -107,6 +131,62 @@ async fn run(
         .rows_affected())
 }
 
+/// Locks row-level `placed`'s rows in `from`'s `tables` (`FOR UPDATE`): their updates and
+/// deletes wait for the operation.
+async fn hold_rows(
+    conn: &mut PgConnection,
+    from: &Tenant,
+    tables: &[Table],
+    column: &str,
+    placed: &Tenant,
+) -> Result<(), sqlx::Error> {
+    for table in tables {
+        let sql = format!(
+            "SELECT 1 FROM (SELECT 1 FROM ONLY {} WHERE {} = $1 FOR UPDATE) held LIMIT 1",
+            qualified(from, &table.name),
+            double_quoted(column)
+        );
+        run(conn, sql, placed).await?;
+    }
+    Ok(())
+}
+
+/// Locks `placed`'s registry row (`FOR UPDATE`): the placement guard's `KEY SHARE` of its
+/// inserts waits from here, and the inserts in flight end first.
+async fn hold_inserts(
+    conn: &mut PgConnection,
+    registry: &Tenant,
+    placed: &Tenant,
+) -> Result<(), sqlx::Error> {
+    let sql = format!("SELECT 1 FROM {}.row_tenants WHERE name = $1 FOR UPDATE", registry.quoted());
+    run(conn, sql, placed).await.map(|_| ())
+}
+
+/// Runs `sql` (a [`copy_sql`] into `to`'s `table`): the rows copied. Triggers of the tenant's
+/// new schema (made a moment ago) do not fire on its rows, as in a clone; the shared tables' do,
+/// on a demote (they serve other tenants meanwhile).
+async fn copy_table(
+    conn: &mut PgConnection,
+    table: &Table,
+    to: &Tenant,
+    toward: Toward,
+    sql: String,
+    placed: &Tenant,
+) -> Result<u64, sqlx::Error> {
+    let target = qualified(to, &table.name);
+    let quiet = table.triggers && toward == Toward::Own;
+    if quiet {
+        let sql = format!("ALTER TABLE {target} DISABLE TRIGGER USER");
+        sqlx::raw_sql(AssertSqlSafe(sql)).execute(&mut *conn).await?;
+    }
+    let copied = run(conn, sql, placed).await?;
+    if quiet {
+        let sql = format!("ALTER TABLE {target} ENABLE TRIGGER USER");
+        sqlx::raw_sql(AssertSqlSafe(sql)).execute(&mut *conn).await?;
+    }
+    Ok(copied)
+}
+
 /// Moves row-level `placed`'s rows `toward` its own schema or its container's, on `conn` in
 /// the operation's transaction (both names locked; on a promote its own schema made and
 /// migrated, on a demote `placed` registered in its container). Registry schema `registry`.
@@ -122,11 +202,12 @@ pub(super) async fn move_rows(
     let (from, to) = (&from, &to);
     let (moving, staying) = tables(conn, persistent, from, column).await?;
     let mut held = String::new();
+    let mut catch_up = None;
     match toward {
         Toward::Own => {
-            // The guard first (its `CREATE TRIGGER` waits for the table's writes in flight),
-            // then the tenant's registry row, which the guard's `KEY SHARE` waits on from now,
-            // then its rows, so that none changes between the copy and the delete.
+            // The guard first: its `CREATE TRIGGER` waits for the table's writes in flight and
+            // holds the table's writes (every tenant's) to the commit, on the first promote out
+            // of a container only.
             let guarded: Vec<(String,)> = schema_rows(conn, persistent, GUARDED, from).await?;
             for table in &moving {
                 if !guarded.iter().any(|(g,)| *g == table.name) {
@@ -143,23 +224,22 @@ pub(super) async fn move_rows(
             if !held.is_empty() {
                 sqlx::raw_sql(AssertSqlSafe(held)).execute(&mut *conn).await?;
             }
-            run(
-                conn,
-                format!("SELECT 1 FROM {}.row_tenants WHERE name = $1 FOR UPDATE", registry.quoted()),
-                placed,
-            )
-            .await?;
-            for table in &moving {
-                run(
-                    conn,
-                    format!(
-                        "SELECT 1 FROM (SELECT 1 FROM ONLY {} WHERE {} = $1 FOR UPDATE) held LIMIT 1",
-                        qualified(from, &table.name),
-                        double_quoted(column)
-                    ),
-                    placed,
-                )
-                .await?;
+            // Its rows are held from here (their updates and deletes wait); with a primary key
+            // on every table, they are copied before its inserts are held too (by its registry
+            // row, which the guard's `KEY SHARE` waits on), and the rows inserted meanwhile are
+            // copied after: inserts wait only for that catch-up, the delete and the commit.
+            let keys: Vec<(String, Vec<String>)> =
+                schema_rows(conn, persistent, PRIMARY_KEYS, from).await?;
+            let key_of = |table: &Table| keys.iter().find(|(t, _)| *t == table.name).map(|(_, k)| k.clone());
+            catch_up = moving.iter().map(key_of).collect::<Option<Vec<_>>>();
+            hold_rows(conn, from, &moving, column, placed).await?;
+            if catch_up.is_none() {
+                hold_inserts(conn, registry, placed).await?;
+            }
+            // What the migrations put there goes: the tenant's own container holds its rows.
+            for table in moving.iter().rev() {
+                let sql = format!("DELETE FROM {}", qualified(to, &table.name));
+                sqlx::raw_sql(AssertSqlSafe(sql)).execute(&mut *conn).await?;
             }
         }
         Toward::Shared => {
@@ -189,21 +269,15 @@ pub(super) async fn move_rows(
     }
     let mut moved = Vec::with_capacity(moving.len());
     for table in &moving {
-        let target = qualified(to, &table.name);
-        // Triggers of the tenant's new schema (made a moment ago) do not fire on its rows, as
-        // in a clone; the shared tables' do, on a demote (they serve other tenants meanwhile).
-        let quiet = table.triggers && toward == Toward::Own;
-        if quiet {
-            sqlx::raw_sql(AssertSqlSafe(format!("ALTER TABLE {target} DISABLE TRIGGER USER")))
-                .execute(&mut *conn)
-                .await?;
-        }
-        let sql = copy_sql(table, from, to, column, toward == Toward::Shared);
-        moved.push(run(conn, sql, placed).await?);
-        if quiet {
-            sqlx::raw_sql(AssertSqlSafe(format!("ALTER TABLE {target} ENABLE TRIGGER USER")))
-                .execute(&mut *conn)
-                .await?;
+        let sql = copy_sql(table, (from, to), column, toward == Toward::Shared, None);
+        moved.push(copy_table(conn, table, to, toward, sql, placed).await?);
+    }
+    if let Some(keys) = &catch_up {
+        hold_inserts(conn, registry, placed).await?;
+        hold_rows(conn, from, &moving, column, placed).await?;
+        for ((table, key), count) in moving.iter().zip(keys).zip(&mut moved) {
+            let sql = copy_sql(table, (from, to), column, false, Some(key));
+            *count += copy_table(conn, table, to, toward, sql, placed).await?;
         }
     }
     if toward == Toward::Own {
@@ -249,14 +323,14 @@ mod tests {
         };
         let (free, acme) = (Tenant::new("free").unwrap(), Tenant::new("acme").unwrap());
         assert_eq!(
-            copy_sql(&table, &free, &acme, "tenant_id", false),
+            copy_sql(&table, (&free, &acme), "tenant_id", false, None),
             "INSERT INTO \"acme\".\"guards\" (\"id\", \"tenant_id\", \"mood\") OVERRIDING SYSTEM VALUE \
-             SELECT \"id\", \"tenant_id\", \"mood\"::text::\"acme\".\"mood\" FROM ONLY \"free\".\"guards\" WHERE \"tenant_id\" = $1"
+             SELECT \"id\", \"tenant_id\", \"mood\"::text::\"acme\".\"mood\" FROM ONLY \"free\".\"guards\" y WHERE \"tenant_id\" = $1"
         );
         assert_eq!(
-            copy_sql(&table, &acme, &free, "tenant_id", true),
+            copy_sql(&table, (&acme, &free), "tenant_id", true, None),
             "INSERT INTO \"free\".\"guards\" (\"id\", \"tenant_id\", \"mood\") OVERRIDING SYSTEM VALUE \
-             SELECT \"id\", $1, \"mood\"::text::\"free\".\"mood\" FROM ONLY \"acme\".\"guards\""
+             SELECT \"id\", $1, \"mood\"::text::\"free\".\"mood\" FROM ONLY \"acme\".\"guards\" y"
         );
     }
 }
