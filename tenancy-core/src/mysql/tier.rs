@@ -169,6 +169,13 @@ pub(super) async fn move_rows(
                 .await?;
         }
     }
+    if toward == Toward::Own {
+        // What the migrations put there goes: the tenant's own database holds its rows.
+        for (table, _) in moving.iter().rev() {
+            let sql = format!("DELETE FROM {}", qualified(to.as_str(), table));
+            sqlx::raw_sql(AssertSqlSafe(sql)).execute(&mut *conn).await?;
+        }
+    }
     // The rows that move, locked (on a demote, every row of the tenant's tables).
     for (table, _) in &moving {
         let source = qualified(from.as_str(), table);
