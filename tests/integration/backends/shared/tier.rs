@@ -16,13 +16,19 @@ macro_rules! behaviours {
         use crate::assert_err;
         use crate::lifecycle_support::migration;
 
-        /// v1 (`guards`) with the tenant column.
+        /// v1 (`guards`) with the tenant column, and a seed row (which a promoted tenant's
+        /// own container does not keep: it holds the tenant's rows).
         fn migrations() -> Vec<Migration> {
             let mut all = v1();
             all.push(migration(
                 2,
                 MigrationType::Simple,
                 "ALTER TABLE guards ADD COLUMN tenant_id VARCHAR(63) NOT NULL DEFAULT ''",
+            ));
+            all.push(migration(
+                3,
+                MigrationType::Simple,
+                "INSERT INTO guards (name, position) VALUES ('Seed', 'Seed')",
             ));
             all
         }
