@@ -24,6 +24,16 @@
 //! (`t_<test>_<pid>_<counter>_<clock>`), so tests run in parallel, in one process
 //! (`cargo test`) or in many (`cargo nextest`), against one database.
 //!
+//! **Row-level** (`#[tenancy::test(row_level)]`, [`TestTenant::create_row_level`]): committed
+//! mode, on every backend, where the test's tenant is a row-level tenant
+//! ([`Tenants::create_in`]) in a container made for the test alone (a fresh, migrated tenant
+//! of its own, also uniquely named). The fixtures run in the container, in its creating
+//! operation after its migrations, as for an ordinary test tenant; the rows they write with
+//! the tenant column (`tenant_id`) set to [`FIXTURE_TENANT`] are then given to the test's
+//! tenant (as a rename of a row-level tenant rewrites its rows), so a fixture need not know
+//! the unique name. Other rows stay the container's. The row-level tenant is dropped before
+//! its container, after the test and in the sweep.
+//!
 //! **Leftovers.** A committed test tenant outlives its test only if the process dies before the
 //! teardown (`kill -9`, a nextest timeout). The first committed test of every process sweeps
 //! the registry: it drops each tenant of [`TEST_REGISTRY`] whose name says it is older than
@@ -50,7 +60,7 @@ use sqlx::{Pool, Postgres};
 
 use crate::backend::Backend;
 use crate::error::Error;
-use crate::lifecycle::store::CreateHook;
+use crate::lifecycle::store::{CreateHook, Operation, Place, Store};
 use crate::lifecycle::{TenantEvent, Tenants};
 use crate::tenant::{Tenant, MAX_TENANT_NAME_LEN};
 use crate::tenant_pool::TenantPool;
@@ -67,6 +77,11 @@ pub const MYSQL_URL_ENV: &str = "MYSQL_URL";
 /// The environment variable naming the folder in which `backend = "sqlite"` makes each test's
 /// temporary folder (the system's temporary folder, [`std::env::temp_dir`]).
 pub const SQLITE_TMPDIR_ENV: &str = "TMPDIR";
+
+/// The name a fixture of a `#[tenancy::test(row_level)]` test writes in the tenant column
+/// (`tenant_id`) of a row that is to be the test tenant's: once the row-level tenant is
+/// registered, such rows take its (unique) name. See the [module](self) documentation.
+pub const FIXTURE_TENANT: &str = "test_tenant";
 
 /// How many connections the pool of one committed `#[tenancy::test]` opens at most.
 pub const TEST_POOL_CONNECTIONS: u32 = 4;
@@ -232,6 +247,44 @@ async fn create_seeded<B: TestBackend>(
     created
 }
 
+/// Gives the rows of row-level `tenant`'s container whose tenant column holds
+/// [`FIXTURE_TENANT`] to `tenant` (under its lock): what the fixtures wrote for the test's
+/// tenant. How many rows it changed.
+async fn claim_fixture_rows<B: TestBackend>(
+    tenants: &Tenants<B>,
+    tenant: &Tenant,
+) -> Result<u64, Error> {
+    let container = Tenant::new(tenant.container())?;
+    let written = Tenant::new(FIXTURE_TENANT)?.rows_in(&container);
+    let column = tenants.tenant_column().to_owned();
+    tenants
+        .operation(Operation::Rename, tenant, async |op| {
+            let store = tenants.store();
+            store.lock(op, &tenant.own()).await?;
+            store
+                .rewrite_rows(op, &written, &column, Some(tenant))
+                .await
+        })
+        .await
+}
+
+/// Drops `made`, row-level tenants before the containers holding them (a container holding
+/// some cannot be dropped); a tenant already gone is skipped. The first error stops it,
+/// naming its tenant.
+async fn drop_all<B: TestBackend>(
+    tenants: &Tenants<B>,
+    mut made: Vec<Tenant>,
+) -> Result<(), (Tenant, Error)> {
+    made.sort_by_key(|t| !t.is_row_level());
+    for tenant in made {
+        match tenants.drop(&tenant).await {
+            Ok(_) | Err(Error::NotATenant { .. }) => {}
+            Err(e) => return Err((tenant, e)),
+        }
+    }
+    Ok(())
+}
+
 /// Drops the tenants of `tenants`' registry that [`is_stale`]; how many it dropped.
 pub(crate) async fn drop_stale<B: TestBackend>(tenants: &Tenants<B>) -> Result<usize, Error> {
     let now = unix_secs();
@@ -375,6 +428,8 @@ pub struct TestTenant<B: Backend = Postgres> {
     tenant: Tenant,
     tenants: Tenants<B>,
     tenant_pool: TenantPool<B>,
+    /// The container made for a row-level test tenant ([`create_row_level`](Self::create_row_level)).
+    container: Option<Tenant>,
     made: Made,
     /// The test's temporary folder (SQLite), removed with the last clone.
     folder: Option<Arc<TempFolder>>,
@@ -386,13 +441,14 @@ impl<B: Backend> Clone for TestTenant<B> {
             tenant: self.tenant.clone(),
             tenants: self.tenants.clone(),
             tenant_pool: self.tenant_pool.clone(),
+            container: self.container.clone(),
             made: Arc::clone(&self.made),
             folder: self.folder.clone(),
         }
     }
 }
 
-debug_fields!(TestTenant<B: Backend> { tenant, tenants, .. });
+debug_fields!(TestTenant<B: Backend> { tenant, container, tenants, .. });
 
 /// The migrations in the folder `migrations`.
 pub(crate) async fn migrator(migrations: impl AsRef<Path>) -> Result<Migrator, Error> {
@@ -422,15 +478,58 @@ impl<B: TestBackend> TestTenant<B> {
         test: &str,
         fixtures: &[&str],
     ) -> Result<Self, Error> {
+        Self::make(pool, migrations.as_ref(), test, fixtures, false).await
+    }
+
+    /// A row-level test tenant ([`Tenants::create_in`]) in a container made for it alone:
+    /// the container is created as [`create_with_fixtures`](Self::create_with_fixtures)
+    /// creates an ordinary test tenant (migrations, then `fixtures` in it), then the
+    /// row-level tenant is registered in it and given the rows the fixtures wrote with
+    /// [`FIXTURE_TENANT`] in the tenant column. Both are named after `test` (made unique);
+    /// [`drop_tenant`](Self::drop_tenant) drops the tenant, then its container. A failing
+    /// step leaves neither.
+    pub async fn create_row_level(
+        pool: Pool<B>,
+        migrations: impl AsRef<Path>,
+        test: &str,
+        fixtures: &[&str],
+    ) -> Result<Self, Error> {
+        Self::make(pool, migrations.as_ref(), test, fixtures, true).await
+    }
+
+    async fn make(
+        pool: Pool<B>,
+        migrations: &Path,
+        test: &str,
+        fixtures: &[&str],
+        row_level: bool,
+    ) -> Result<Self, Error> {
         let migrator = migrator(migrations).await?;
         let tenants = B::handle(pool, migrator)?;
         sweep_once(&tenants).await;
+        let seeded = !fixtures.is_empty();
         let fixtures = fixtures.iter().map(|f| (*f).to_owned()).collect();
-        let tenant = create_seeded(&tenants, unique_name(test), fixtures).await?;
-        let tenant_pool = match tenants.pool_for(&tenant).await {
-            Ok(pool) => pool,
+        let first = create_seeded(&tenants, unique_name(test), fixtures).await?;
+        let mut made = vec![first.clone()];
+        let set_up = async {
+            let (tenant, container) = match row_level {
+                false => (first.clone(), None),
+                true => {
+                    let tenant = tenants.create_in(unique_name(test), &first).await?;
+                    made.push(tenant.clone());
+                    if seeded {
+                        claim_fixture_rows(&tenants, &tenant).await?;
+                    }
+                    (tenant, Some(first.clone()))
+                }
+            };
+            let tenant_pool = tenants.pool_for(&tenant).await?;
+            Ok::<_, Error>((tenant, container, tenant_pool))
+        };
+        let (tenant, container, tenant_pool) = match set_up.await {
+            Ok(done) => done,
             Err(e) => {
-                let _ = tenants.drop(&tenant).await;
+                let _ = drop_all(&tenants, made).await;
                 return Err(e);
             }
         };
@@ -439,6 +538,7 @@ impl<B: TestBackend> TestTenant<B> {
             tenant,
             tenants,
             tenant_pool,
+            container,
             made,
             folder: None,
         })
@@ -447,6 +547,12 @@ impl<B: TestBackend> TestTenant<B> {
     /// The test's tenant.
     pub fn tenant(&self) -> &Tenant {
         &self.tenant
+    }
+
+    /// The container made for the test's row-level tenant
+    /// ([`create_row_level`](Self::create_row_level)); `None` for a tenant of its own.
+    pub fn container(&self) -> Option<&Tenant> {
+        self.container.as_ref()
     }
 
     /// The handle that created the tenant (registry [`TEST_REGISTRY`]). Tenants created
@@ -493,21 +599,17 @@ impl<B: TestBackend> TestTenant<B> {
         }
     }
 
-    /// Drops the tenant (its schema or database and everything in it), and every tenant
-    /// created through [`tenants`](Self::tenants) that still exists. The first error stops
-    /// it, naming its tenant.
+    /// Drops the tenant (its schema or database and everything in it; a row-level one's rows,
+    /// then its container), and every tenant created through [`tenants`](Self::tenants) that
+    /// still exists, row-level ones before the containers. The first error stops it, naming
+    /// its tenant.
     pub async fn drop_tenant(self) -> Result<(), (Tenant, Error)> {
-        let made: Vec<Tenant> =
-            std::mem::take(&mut *self.made.lock().unwrap_or_else(|e| e.into_inner()))
-                .into_iter()
-                .collect();
-        for tenant in std::iter::once(&self.tenant).chain(made.iter()) {
-            match self.tenants.drop(tenant).await {
-                Ok(_) | Err(Error::NotATenant { .. }) => {}
-                Err(e) => return Err((tenant.clone(), e)),
-            }
-        }
-        Ok(())
+        let made = std::mem::take(&mut *self.made.lock().unwrap_or_else(|e| e.into_inner()));
+        let all = std::iter::once(self.tenant.clone())
+            .chain(self.container.clone())
+            .chain(made)
+            .collect();
+        drop_all(&self.tenants, all).await
     }
 }
 
@@ -612,22 +714,54 @@ where
     Fut: Future,
     Fut::Output: TestOutput,
 {
+    run_committed(test, migrations, fixtures, false, body)
+}
+
+/// [`__run`] with a row-level tenant in a container of its own
+/// ([`TestTenant::create_row_level`]): `#[tenancy::test(row_level)]`.
+#[doc(hidden)]
+pub fn __run_row_level<B, F, Fut>(test: &str, migrations: &str, fixtures: &[&str], body: F)
+where
+    B: TestBackend,
+    F: FnOnce(&TestTenant<B>) -> Fut,
+    Fut: Future,
+    Fut::Output: TestOutput,
+{
+    run_committed(test, migrations, fixtures, true, body)
+}
+
+fn run_committed<B, F, Fut>(
+    test: &str,
+    migrations: &str,
+    fixtures: &[&str],
+    row_level: bool,
+    body: F,
+) where
+    B: TestBackend,
+    F: FnOnce(&TestTenant<B>) -> Fut,
+    Fut: Future,
+    Fut::Output: TestOutput,
+{
     let output = runtime().block_on(async move {
         let database = B::test_database(test)
             .await
             .unwrap_or_else(|e| panic!("#[tenancy::test]: {e}"));
         let place = database.place;
         let folder = database.folder.map(Arc::new);
-        let mut test_tenant =
-            TestTenant::create_with_fixtures(database.pool, migrations, test, fixtures)
-                .await
-                .unwrap_or_else(|e| {
-                    panic!(
-                        "#[tenancy::test]: cannot create the tenant of {test} \
-                         with the migrations of {migrations} on {place}: {}",
-                        causes(&e)
-                    )
-                });
+        let made = TestTenant::make(
+            database.pool,
+            migrations.as_ref(),
+            test,
+            fixtures,
+            row_level,
+        );
+        let mut test_tenant = made.await.unwrap_or_else(|e| {
+            panic!(
+                "#[tenancy::test]: cannot create the tenant of {test} \
+                 with the migrations of {migrations} on {place}: {}",
+                causes(&e)
+            )
+        });
         test_tenant.folder = folder;
         let future = body(&test_tenant);
         test_tenant.run(future).await
