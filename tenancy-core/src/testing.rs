@@ -24,7 +24,7 @@
 //! (`t_<test>_<pid>_<counter>_<clock>`), so tests run in parallel, in one process
 //! (`cargo test`) or in many (`cargo nextest`), against one database.
 //!
-//! **Row-level** (`#[tenancy::test(row_level)]`, [`TestTenant::create_row_level`]): committed
+//! **Row-level** (`#[tenancy::test(row_level)]`, [`TestTenant::into_row_level`]): committed
 //! mode, on every backend, where the test's tenant is a row-level tenant
 //! ([`Tenants::create_in`]) in a container made for the test alone (a fresh, migrated tenant
 //! of its own, also uniquely named). The fixtures run in the container, in its creating
@@ -428,7 +428,7 @@ pub struct TestTenant<B: Backend = Postgres> {
     tenant: Tenant,
     tenants: Tenants<B>,
     tenant_pool: TenantPool<B>,
-    /// The container made for a row-level test tenant ([`create_row_level`](Self::create_row_level)).
+    /// The container of a row-level test tenant ([`into_row_level`](Self::into_row_level)).
     container: Option<Tenant>,
     made: Made,
     /// The test's temporary folder (SQLite), removed with the last clone.
@@ -478,58 +478,15 @@ impl<B: TestBackend> TestTenant<B> {
         test: &str,
         fixtures: &[&str],
     ) -> Result<Self, Error> {
-        Self::make(pool, migrations.as_ref(), test, fixtures, false).await
-    }
-
-    /// A row-level test tenant ([`Tenants::create_in`]) in a container made for it alone:
-    /// the container is created as [`create_with_fixtures`](Self::create_with_fixtures)
-    /// creates an ordinary test tenant (migrations, then `fixtures` in it), then the
-    /// row-level tenant is registered in it and given the rows the fixtures wrote with
-    /// [`FIXTURE_TENANT`] in the tenant column. Both are named after `test` (made unique);
-    /// [`drop_tenant`](Self::drop_tenant) drops the tenant, then its container. A failing
-    /// step leaves neither.
-    pub async fn create_row_level(
-        pool: Pool<B>,
-        migrations: impl AsRef<Path>,
-        test: &str,
-        fixtures: &[&str],
-    ) -> Result<Self, Error> {
-        Self::make(pool, migrations.as_ref(), test, fixtures, true).await
-    }
-
-    async fn make(
-        pool: Pool<B>,
-        migrations: &Path,
-        test: &str,
-        fixtures: &[&str],
-        row_level: bool,
-    ) -> Result<Self, Error> {
         let migrator = migrator(migrations).await?;
         let tenants = B::handle(pool, migrator)?;
         sweep_once(&tenants).await;
-        let seeded = !fixtures.is_empty();
         let fixtures = fixtures.iter().map(|f| (*f).to_owned()).collect();
-        let first = create_seeded(&tenants, unique_name(test), fixtures).await?;
-        let mut made = vec![first.clone()];
-        let set_up = async {
-            let (tenant, container) = match row_level {
-                false => (first.clone(), None),
-                true => {
-                    let tenant = tenants.create_in(unique_name(test), &first).await?;
-                    made.push(tenant.clone());
-                    if seeded {
-                        claim_fixture_rows(&tenants, &tenant).await?;
-                    }
-                    (tenant, Some(first.clone()))
-                }
-            };
-            let tenant_pool = tenants.pool_for(&tenant).await?;
-            Ok::<_, Error>((tenant, container, tenant_pool))
-        };
-        let (tenant, container, tenant_pool) = match set_up.await {
-            Ok(done) => done,
+        let tenant = create_seeded(&tenants, unique_name(test), fixtures).await?;
+        let tenant_pool = match tenants.pool_for(&tenant).await {
+            Ok(pool) => pool,
             Err(e) => {
-                let _ = drop_all(&tenants, made).await;
+                let _ = tenants.drop(&tenant).await;
                 return Err(e);
             }
         };
@@ -538,10 +495,60 @@ impl<B: TestBackend> TestTenant<B> {
             tenant,
             tenants,
             tenant_pool,
-            container,
+            container: None,
             made,
             folder: None,
         })
+    }
+
+    /// Makes this test's tenant the container of a new row-level tenant
+    /// ([`Tenants::create_in`], named after `test`, made unique), which becomes the test's
+    /// tenant (`#[tenancy::test(row_level)]`): the rows the fixtures wrote in the container
+    /// with [`FIXTURE_TENANT`] in the tenant column are given to it, and
+    /// [`drop_tenant`](Self::drop_tenant) drops it, then the container. On an error neither is
+    /// left. [`Error::Unsupported`] if the test's tenant is row-level already.
+    pub async fn into_row_level(mut self, test: &str) -> Result<Self, Error> {
+        if self.tenant.is_row_level() {
+            return Err(Error::Unsupported {
+                operation: "into_row_level",
+                reason: format!("test tenant \"{}\" is row-level already", self.tenant),
+            });
+        }
+        let placed = async {
+            let tenant = self
+                .tenants
+                .create_in(unique_name(test), &self.tenant)
+                .await?;
+            let set_up = async {
+                claim_fixture_rows(&self.tenants, &tenant).await?;
+                self.tenants.pool_for(&tenant).await
+            };
+            match set_up.await {
+                Ok(pool) => Ok((tenant, pool)),
+                Err(e) => {
+                    let _ = self.tenants.drop(&tenant).await;
+                    Err(e)
+                }
+            }
+        };
+        match placed.await {
+            Ok((tenant, pool)) => {
+                // Dropped as the test's tenant, not as one the test made.
+                self.lock_made().remove(&tenant);
+                self.container = Some(std::mem::replace(&mut self.tenant, tenant));
+                self.tenant_pool = pool;
+                Ok(self)
+            }
+            Err(e) => {
+                let _ = self.drop_tenant().await;
+                Err(e)
+            }
+        }
+    }
+
+    /// The tenants the test made through [`tenants`](Self::tenants) and did not drop.
+    fn lock_made(&self) -> std::sync::MutexGuard<'_, BTreeSet<Tenant>> {
+        self.made.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// The test's tenant.
@@ -549,8 +556,8 @@ impl<B: TestBackend> TestTenant<B> {
         &self.tenant
     }
 
-    /// The container made for the test's row-level tenant
-    /// ([`create_row_level`](Self::create_row_level)); `None` for a tenant of its own.
+    /// The container of the test's row-level tenant ([`into_row_level`](Self::into_row_level));
+    /// `None` for a tenant of its own.
     pub fn container(&self) -> Option<&Tenant> {
         self.container.as_ref()
     }
@@ -604,7 +611,7 @@ impl<B: TestBackend> TestTenant<B> {
     /// still exists, row-level ones before the containers. The first error stops it, naming
     /// its tenant.
     pub async fn drop_tenant(self) -> Result<(), (Tenant, Error)> {
-        let made = std::mem::take(&mut *self.made.lock().unwrap_or_else(|e| e.into_inner()));
+        let made = std::mem::take(&mut *self.lock_made());
         let all = std::iter::once(self.tenant.clone())
             .chain(self.container.clone())
             .chain(made)
@@ -704,39 +711,12 @@ pub(crate) fn runtime() -> tokio::runtime::Runtime {
 
 /// The body of the `#[test]` function `#[tenancy::test]` generates (committed mode): on a
 /// current-thread tokio runtime, connects to `B`'s test database, creates the test's tenant
-/// with the migrations in the folder `migrations` and the SQL of `fixtures`, runs `body` with
-/// it and drops the tenant.
+/// with the migrations in the folder `migrations` and the SQL of `fixtures` (with `row_level`,
+/// a row-level tenant in a container of its own: [`TestTenant::into_row_level`]), runs
+/// `body` with it and drops the tenant.
 #[doc(hidden)]
-pub fn __run<B, F, Fut>(test: &str, migrations: &str, fixtures: &[&str], body: F)
+pub fn __run<B, F, Fut>(test: &str, migrations: &str, fixtures: &[&str], row_level: bool, body: F)
 where
-    B: TestBackend,
-    F: FnOnce(&TestTenant<B>) -> Fut,
-    Fut: Future,
-    Fut::Output: TestOutput,
-{
-    run_committed(test, migrations, fixtures, false, body)
-}
-
-/// [`__run`] with a row-level tenant in a container of its own
-/// ([`TestTenant::create_row_level`]): `#[tenancy::test(row_level)]`.
-#[doc(hidden)]
-pub fn __run_row_level<B, F, Fut>(test: &str, migrations: &str, fixtures: &[&str], body: F)
-where
-    B: TestBackend,
-    F: FnOnce(&TestTenant<B>) -> Fut,
-    Fut: Future,
-    Fut::Output: TestOutput,
-{
-    run_committed(test, migrations, fixtures, true, body)
-}
-
-fn run_committed<B, F, Fut>(
-    test: &str,
-    migrations: &str,
-    fixtures: &[&str],
-    row_level: bool,
-    body: F,
-) where
     B: TestBackend,
     F: FnOnce(&TestTenant<B>) -> Fut,
     Fut: Future,
@@ -748,14 +728,15 @@ fn run_committed<B, F, Fut>(
             .unwrap_or_else(|e| panic!("#[tenancy::test]: {e}"));
         let place = database.place;
         let folder = database.folder.map(Arc::new);
-        let made = TestTenant::make(
-            database.pool,
-            migrations.as_ref(),
-            test,
-            fixtures,
-            row_level,
-        );
-        let mut test_tenant = made.await.unwrap_or_else(|e| {
+        let mut made =
+            TestTenant::create_with_fixtures(database.pool, migrations, test, fixtures).await;
+        if row_level {
+            made = match made {
+                Ok(container) => container.into_row_level(test).await,
+                Err(e) => Err(e),
+            };
+        }
+        let mut test_tenant = made.unwrap_or_else(|e| {
             panic!(
                 "#[tenancy::test]: cannot create the tenant of {test} \
                  with the migrations of {migrations} on {place}: {}",

@@ -363,15 +363,13 @@ fn generate(options: &Options, item: &ItemFn) -> TokenStream {
                 let _ = <#ty as ::tenancy::testing::TestArg<#backend>>::from_test;
             )
         });
-        let runner = match options.row_level {
-            Some(_) => quote!(__run_row_level),
-            None => quote!(__run),
-        };
+        let row_level = options.row_level.is_some();
         let run = quote! {
-            ::tenancy::testing::#runner::<#backend, _, _>(
+            ::tenancy::testing::__run::<#backend, _, _>(
                 #test_name,
                 #migrations,
                 &[#(#fixtures),*],
+                #row_level,
                 |__tenancy_test: &::tenancy::testing::TestTenant<#backend>| #name(#(#args),*),
             )
         };
