@@ -141,6 +141,7 @@ async fn one_test(
             "tenancy_bench::test_attr::committed",
             dir,
             &[],
+            false,
             |_: &tenancy::testing::TestTenant<sqlx::Postgres>| async {},
         ),
         Variant::Rollback => tenancy::postgres::__run_rollback(

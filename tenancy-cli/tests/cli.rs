@@ -364,6 +364,24 @@ fn create_in_list_and_drop_a_row_level_tenant() {
 
     let refused = w.fails(&["drop", &free]);
     assert!(refused.stderr.contains("row-level"), "{refused:?}");
+    // Neither the source of a clone nor of an export: refused naming it and its container,
+    // nothing made or written.
+    let copy = w.tenant("copy");
+    for (args, operation) in [
+        (vec!["clone", &acme, &copy], "clone"),
+        (vec!["export", &acme], "export"),
+    ] {
+        let refused = w.fails(&args);
+        for said in [
+            format!("{operation} is not supported"),
+            format!("\"{acme}\" is a row-level tenant"),
+            format!("tenant \"{free}\""),
+        ] {
+            assert!(refused.stderr.contains(&said), "{said}: {refused:?}");
+        }
+        assert!(refused.stdout.is_empty(), "{refused:?}");
+    }
+    assert!(!w.schema_exists(&copy));
     let dropped = w.ok(&["drop", &acme]);
     assert_eq!(
         dropped.lines(),

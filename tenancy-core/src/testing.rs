@@ -24,6 +24,16 @@
 //! (`t_<test>_<pid>_<counter>_<clock>`), so tests run in parallel, in one process
 //! (`cargo test`) or in many (`cargo nextest`), against one database.
 //!
+//! **Row-level** (`#[tenancy::test(row_level)]`, [`TestTenant::into_row_level`]): committed
+//! mode, on every backend, where the test's tenant is a row-level tenant
+//! ([`Tenants::create_in`]) in a container made for the test alone (a fresh, migrated tenant
+//! of its own, also uniquely named). The fixtures run in the container, in its creating
+//! operation after its migrations, as for an ordinary test tenant; the rows they write with
+//! the tenant column (`tenant_id`) set to [`FIXTURE_TENANT`] are then given to the test's
+//! tenant (as a rename of a row-level tenant rewrites its rows), so a fixture need not know
+//! the unique name. Other rows stay the container's. The row-level tenant is dropped before
+//! its container, after the test and in the sweep.
+//!
 //! **Leftovers.** A committed test tenant outlives its test only if the process dies before the
 //! teardown (`kill -9`, a nextest timeout). The first committed test of every process sweeps
 //! the registry: it drops each tenant of [`TEST_REGISTRY`] whose name says it is older than
@@ -50,7 +60,7 @@ use sqlx::{Pool, Postgres};
 
 use crate::backend::Backend;
 use crate::error::Error;
-use crate::lifecycle::store::CreateHook;
+use crate::lifecycle::store::{CreateHook, Operation, Place, Store};
 use crate::lifecycle::{TenantEvent, Tenants};
 use crate::tenant::{Tenant, MAX_TENANT_NAME_LEN};
 use crate::tenant_pool::TenantPool;
@@ -67,6 +77,11 @@ pub const MYSQL_URL_ENV: &str = "MYSQL_URL";
 /// The environment variable naming the folder in which `backend = "sqlite"` makes each test's
 /// temporary folder (the system's temporary folder, [`std::env::temp_dir`]).
 pub const SQLITE_TMPDIR_ENV: &str = "TMPDIR";
+
+/// The name a fixture of a `#[tenancy::test(row_level)]` test writes in the tenant column
+/// (`tenant_id`) of a row that is to be the test tenant's: once the row-level tenant is
+/// registered, such rows take its (unique) name. See the [module](self) documentation.
+pub const FIXTURE_TENANT: &str = "test_tenant";
 
 /// How many connections the pool of one committed `#[tenancy::test]` opens at most.
 pub const TEST_POOL_CONNECTIONS: u32 = 4;
@@ -232,6 +247,44 @@ async fn create_seeded<B: TestBackend>(
     created
 }
 
+/// Gives the rows of row-level `tenant`'s container whose tenant column holds
+/// [`FIXTURE_TENANT`] to `tenant` (under its lock): what the fixtures wrote for the test's
+/// tenant. How many rows it changed.
+async fn claim_fixture_rows<B: TestBackend>(
+    tenants: &Tenants<B>,
+    tenant: &Tenant,
+) -> Result<u64, Error> {
+    let container = Tenant::new(tenant.container())?;
+    let written = Tenant::new(FIXTURE_TENANT)?.rows_in(&container);
+    let column = tenants.tenant_column().to_owned();
+    tenants
+        .operation(Operation::Rename, tenant, async |op| {
+            let store = tenants.store();
+            store.lock(op, &tenant.own()).await?;
+            store
+                .rewrite_rows(op, &written, &column, Some(tenant))
+                .await
+        })
+        .await
+}
+
+/// Drops `made`, row-level tenants before the containers holding them (a container holding
+/// some cannot be dropped); a tenant already gone is skipped. The first error stops it,
+/// naming its tenant.
+async fn drop_all<B: TestBackend>(
+    tenants: &Tenants<B>,
+    mut made: Vec<Tenant>,
+) -> Result<(), (Tenant, Error)> {
+    made.sort_by_key(|t| !t.is_row_level());
+    for tenant in made {
+        match tenants.drop(&tenant).await {
+            Ok(_) | Err(Error::NotATenant { .. }) => {}
+            Err(e) => return Err((tenant, e)),
+        }
+    }
+    Ok(())
+}
+
 /// Drops the tenants of `tenants`' registry that [`is_stale`]; how many it dropped.
 pub(crate) async fn drop_stale<B: TestBackend>(tenants: &Tenants<B>) -> Result<usize, Error> {
     let now = unix_secs();
@@ -381,6 +434,8 @@ pub struct TestTenant<B: Backend = Postgres> {
     tenant: Tenant,
     tenants: Tenants<B>,
     tenant_pool: TenantPool<B>,
+    /// The container of a row-level test tenant ([`into_row_level`](Self::into_row_level)).
+    container: Option<Tenant>,
     made: Made,
     /// The test's temporary folder (SQLite), removed with the last clone.
     folder: Option<Arc<TempFolder>>,
@@ -392,13 +447,14 @@ impl<B: Backend> Clone for TestTenant<B> {
             tenant: self.tenant.clone(),
             tenants: self.tenants.clone(),
             tenant_pool: self.tenant_pool.clone(),
+            container: self.container.clone(),
             made: Arc::clone(&self.made),
             folder: self.folder.clone(),
         }
     }
 }
 
-debug_fields!(TestTenant<B: Backend> { tenant, tenants, .. });
+debug_fields!(TestTenant<B: Backend> { tenant, container, tenants, .. });
 
 /// The migrations in the folder `migrations`.
 pub(crate) async fn migrator(migrations: impl AsRef<Path>) -> Result<Migrator, Error> {
@@ -445,14 +501,71 @@ impl<B: TestBackend> TestTenant<B> {
             tenant,
             tenants,
             tenant_pool,
+            container: None,
             made,
             folder: None,
         })
     }
 
+    /// Makes this test's tenant the container of a new row-level tenant
+    /// ([`Tenants::create_in`], named after `test`, made unique), which becomes the test's
+    /// tenant (`#[tenancy::test(row_level)]`): the rows the fixtures wrote in the container
+    /// with [`FIXTURE_TENANT`] in the tenant column are given to it, and
+    /// [`drop_tenant`](Self::drop_tenant) drops it, then the container. On an error neither is
+    /// left. [`Error::Unsupported`] if the test's tenant is row-level already.
+    pub async fn into_row_level(mut self, test: &str) -> Result<Self, Error> {
+        if self.tenant.is_row_level() {
+            return Err(Error::Unsupported {
+                operation: "into_row_level",
+                reason: format!("test tenant \"{}\" is row-level already", self.tenant),
+            });
+        }
+        let placed = async {
+            let tenant = self
+                .tenants
+                .create_in(unique_name(test), &self.tenant)
+                .await?;
+            let set_up = async {
+                claim_fixture_rows(&self.tenants, &tenant).await?;
+                self.tenants.pool_for(&tenant).await
+            };
+            match set_up.await {
+                Ok(pool) => Ok((tenant, pool)),
+                Err(e) => {
+                    let _ = self.tenants.drop(&tenant).await;
+                    Err(e)
+                }
+            }
+        };
+        match placed.await {
+            Ok((tenant, pool)) => {
+                // Dropped as the test's tenant, not as one the test made.
+                self.lock_made().remove(&tenant);
+                self.container = Some(std::mem::replace(&mut self.tenant, tenant));
+                self.tenant_pool = pool;
+                Ok(self)
+            }
+            Err(e) => {
+                let _ = self.drop_tenant().await;
+                Err(e)
+            }
+        }
+    }
+
+    /// The tenants the test made through [`tenants`](Self::tenants) and did not drop.
+    fn lock_made(&self) -> std::sync::MutexGuard<'_, BTreeSet<Tenant>> {
+        self.made.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
     /// The test's tenant.
     pub fn tenant(&self) -> &Tenant {
         &self.tenant
+    }
+
+    /// The container of the test's row-level tenant ([`into_row_level`](Self::into_row_level));
+    /// `None` for a tenant of its own.
+    pub fn container(&self) -> Option<&Tenant> {
+        self.container.as_ref()
     }
 
     /// The handle that created the tenant (registry [`TEST_REGISTRY`]). Tenants created
@@ -499,21 +612,17 @@ impl<B: TestBackend> TestTenant<B> {
         }
     }
 
-    /// Drops the tenant (its schema or database and everything in it), and every tenant
-    /// created through [`tenants`](Self::tenants) that still exists. The first error stops
-    /// it, naming its tenant.
+    /// Drops the tenant (its schema or database and everything in it; a row-level one's rows,
+    /// then its container), and every tenant created through [`tenants`](Self::tenants) that
+    /// still exists, row-level ones before the containers. The first error stops it, naming
+    /// its tenant.
     pub async fn drop_tenant(self) -> Result<(), (Tenant, Error)> {
-        let made: Vec<Tenant> =
-            std::mem::take(&mut *self.made.lock().unwrap_or_else(|e| e.into_inner()))
-                .into_iter()
-                .collect();
-        for tenant in std::iter::once(&self.tenant).chain(made.iter()) {
-            match self.tenants.drop(tenant).await {
-                Ok(_) | Err(Error::NotATenant { .. }) => {}
-                Err(e) => return Err((tenant.clone(), e)),
-            }
-        }
-        Ok(())
+        let made = std::mem::take(&mut *self.lock_made());
+        let all = std::iter::once(self.tenant.clone())
+            .chain(self.container.clone())
+            .chain(made)
+            .collect();
+        drop_all(&self.tenants, all).await
     }
 }
 
@@ -608,10 +717,11 @@ pub(crate) fn runtime() -> tokio::runtime::Runtime {
 
 /// The body of the `#[test]` function `#[tenancy::test]` generates (committed mode): on a
 /// current-thread tokio runtime, connects to `B`'s test database, creates the test's tenant
-/// with the migrations in the folder `migrations` and the SQL of `fixtures`, runs `body` with
-/// it and drops the tenant.
+/// with the migrations in the folder `migrations` and the SQL of `fixtures` (with `row_level`,
+/// a row-level tenant in a container of its own: [`TestTenant::into_row_level`]), runs
+/// `body` with it and drops the tenant.
 #[doc(hidden)]
-pub fn __run<B, F, Fut>(test: &str, migrations: &str, fixtures: &[&str], body: F)
+pub fn __run<B, F, Fut>(test: &str, migrations: &str, fixtures: &[&str], row_level: bool, body: F)
 where
     B: TestBackend,
     F: FnOnce(&TestTenant<B>) -> Fut,
@@ -624,16 +734,21 @@ where
             .unwrap_or_else(|e| panic!("#[tenancy::test]: {e}"));
         let place = database.place;
         let folder = database.folder.map(Arc::new);
-        let mut test_tenant =
-            TestTenant::create_with_fixtures(database.pool, migrations, test, fixtures)
-                .await
-                .unwrap_or_else(|e| {
-                    panic!(
-                        "#[tenancy::test]: cannot create the tenant of {test} \
-                         with the migrations of {migrations} on {place}: {}",
-                        causes(&e)
-                    )
-                });
+        let mut made =
+            TestTenant::create_with_fixtures(database.pool, migrations, test, fixtures).await;
+        if row_level {
+            made = match made {
+                Ok(container) => container.into_row_level(test).await,
+                Err(e) => Err(e),
+            };
+        }
+        let mut test_tenant = made.unwrap_or_else(|e| {
+            panic!(
+                "#[tenancy::test]: cannot create the tenant of {test} \
+                 with the migrations of {migrations} on {place}: {}",
+                causes(&e)
+            )
+        });
         test_tenant.folder = folder;
         let future = body(&test_tenant);
         test_tenant.run(future).await

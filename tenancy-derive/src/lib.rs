@@ -52,7 +52,13 @@ pub fn derive_tenant_model(input: TokenStream) -> TokenStream {
 /// - `fixtures("guards", "db/seed.sql")`: SQL run in the tenant after its migrations, a name
 ///   meaning `<migrations>/../fixtures/<name>.sql`;
 /// - `backend = "mysql"`: MySQL / MariaDB at `MYSQL_URL` (committed mode; arguments
-///   `sqlx::MySqlPool`, `tenancy::Tenants<sqlx::MySql>`, `tenancy::Tenant`).
+///   `sqlx::MySqlPool`, `tenancy::Tenants<sqlx::MySql>`, `tenancy::Tenant`); `backend =
+///   "sqlite"`: a temporary folder per test (committed mode);
+/// - `row_level` (committed mode, any backend; not with `rollback`): the `tenancy::Tenant` is a
+///   row-level tenant (`Tenants::create_in`, `is_row_level()`) in a container made and migrated
+///   for the test alone; the fixtures run in the container, and the rows they write with the
+///   tenant column `tenant_id` set to `'test_tenant'` (`tenancy::testing::FIXTURE_TENANT`)
+///   become the tenant's. The tenant, then its container, are dropped after the test.
 ///
 /// The test database is `DATABASE_URL`. See the `tenancy::testing` module of the `tenancy`
 /// crate (feature `testing`).

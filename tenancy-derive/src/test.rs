@@ -7,7 +7,14 @@
 //! #[tenancy::test(migrations = "db/tenant", fixtures("guards", "db/seed/more.sql"))]
 //! #[tenancy::test(backend = "mysql")]                committed, MySQL / MariaDB (MYSQL_URL)
 //! #[tenancy::test(backend = "sqlite")]               committed, SQLite, a temporary folder
+//! #[tenancy::test(row_level)]                        committed, a row-level tenant in a
+//!                                                    container of its own (any backend)
 //! ```
+//!
+//! `row_level`: the test's tenant is a row-level tenant (`Tenants::create_in`) in a fresh,
+//! migrated container made for the test; the fixtures run in the container, and the rows
+//! they write with `tenant_id = 'test_tenant'` (`tenancy::testing::FIXTURE_TENANT`) become the
+//! tenant's. Both are dropped after the test, the tenant first. Not with `rollback`.
 //!
 //! The migrations folder and the fixture files are looked up when the attribute expands
 //! (relative to `CARGO_MANIFEST_DIR`): a missing one is an error at its string. Fixtures are
@@ -26,7 +33,7 @@ use crate::ctxt::Ctxt;
 /// Where the tenant migrations are, relative to the crate's `CARGO_MANIFEST_DIR`, by default.
 const DEFAULT_MIGRATIONS: &str = "migrations/tenant";
 
-const OPTIONS: &str = "the options are `migrations = \"...\"`, `rollback`, \
+const OPTIONS: &str = "the options are `migrations = \"...\"`, `rollback`, `row_level`, \
     `fixtures(\"...\", ...)` and `backend = \"mysql\"` or `backend = \"sqlite\"`";
 
 /// The attribute's options.
@@ -34,6 +41,8 @@ const OPTIONS: &str = "the options are `migrations = \"...\"`, `rollback`, \
 struct Options {
     migrations: Option<LitStr>,
     rollback: Option<Ident>,
+    /// `row_level`: the test's tenant is a row-level tenant in a container of its own.
+    row_level: Option<Ident>,
     fixtures: Vec<LitStr>,
     /// `backend = "mysql"` or `backend = "sqlite"`: the string and sqlx's type's name.
     backend: Option<(LitStr, &'static str)>,
@@ -63,6 +72,12 @@ impl Options {
                     return Err(meta.error("duplicate `rollback` option"));
                 }
                 options.rollback = meta.path.get_ident().cloned();
+                Ok(())
+            } else if meta.path.is_ident("row_level") {
+                if options.row_level.is_some() {
+                    return Err(meta.error("duplicate `row_level` option"));
+                }
+                options.row_level = meta.path.get_ident().cloned();
                 Ok(())
             } else if meta.path.is_ident("fixtures") {
                 if fixtures_seen {
@@ -124,6 +139,15 @@ impl Options {
                  temporary folder per test) or `backend = \"sqlite\"`",
             ),
             _ => {}
+        }
+        if let (Some(row_level), Some(_)) = (&options.row_level, &options.rollback) {
+            cx.error_spanned_by(
+                row_level,
+                "`row_level` is committed mode's: a rollback test makes its tenant in one \
+                 batch on one connection, with no `Tenants` handle to register a row-level \
+                 tenant in a container through; remove `row_level` (a test tenant of its \
+                 own, rolled back) or `rollback` (committed, dropped after the test)",
+            );
         }
         options
     }
@@ -339,11 +363,13 @@ fn generate(options: &Options, item: &ItemFn) -> TokenStream {
                 let _ = <#ty as ::tenancy::testing::TestArg<#backend>>::from_test;
             )
         });
+        let row_level = options.row_level.is_some();
         let run = quote! {
             ::tenancy::testing::__run::<#backend, _, _>(
                 #test_name,
                 #migrations,
                 &[#(#fixtures),*],
+                #row_level,
                 |__tenancy_test: &::tenancy::testing::TestTenant<#backend>| #name(#(#args),*),
             )
         };

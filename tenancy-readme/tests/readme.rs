@@ -263,7 +263,7 @@ mod sqlite {
 }
 
 /// "Testing your code": the block's `#[tenancy::test]` functions (committed and rollback, with a
-/// fixture) are tests of this binary, with the example migrations and fixtures (`migrations`
+/// fixture, and row-level) are tests of this binary, with the example migrations and fixtures (`migrations`
 /// here links to `../examples/migrations`). On `DATABASE_URL`, or the private cluster, as the
 /// attribute does.
 mod testing {

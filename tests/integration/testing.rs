@@ -340,6 +340,19 @@ async fn tenants_a_test_creates_are_dropped() {
     }
 }
 
+/// Sweeps until `name` is no tenant of `tenants` any more, a few seconds at most: one process
+/// sweeps at a time (an advisory lock), and a sweep that finds another running (the other
+/// sweep test's, or the first `#[tenancy::test]`'s of the process) does nothing.
+async fn sweep_until_gone(pool: &PgPool, tenants: &Tenants, name: &str) {
+    for _ in 0..50 {
+        tenancy::testing::sweep(pool.clone()).await.unwrap();
+        if !tenants.exists(name).await.unwrap() {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}
+
 /// A leftover of a killed run (a process that is gone, older than `SWEEP_AFTER`) is swept; a
 /// young one is not.
 #[tokio::test]
@@ -364,7 +377,7 @@ async fn sweep_drops_leftovers_of_gone_processes() {
         .await
         .unwrap();
     let young = tenants.create(name(now)).await.unwrap();
-    tenancy::testing::sweep(pool.clone()).await.unwrap();
+    sweep_until_gone(&pool, &tenants, old.as_str()).await;
     let old_left = schema_and_registration(&pool, old.as_str()).await;
     let young_left = schema_and_registration(&pool, young.as_str()).await;
     tenants.drop(&young).await.unwrap();
@@ -588,4 +601,284 @@ async fn the_flavour_is_the_servers(tenant: Tenant, pool: PgPool, tenants: Tenan
     assert!(distributed, "{tenant} is not a distributed schema");
     let placement = tenants.placement_of(&tenant).await.unwrap();
     assert!(placement.is_some(), "{tenant} has no worker: {placement:?}");
+}
+
+// `#[tenancy::test(row_level)]`: the test's tenant is a row-level tenant in a fresh, migrated
+// container made for it (tests/integration/migrations/rows/<backend>: `guards` with
+// `tenant_id`); the fixture's rows naming `test_tenant` become the tenant's. Each backend's
+// test records what it ran in, and a following test asserts both are gone.
+
+thread_local! {
+    /// The row-level tenant (placed in its container) the last `row_level` test got, and what
+    /// it saw of them in the registry, on the thread that ran it.
+    static ROW_LEVEL_RAN_IN: RefCell<Option<Tenant>> = const { RefCell::new(None) };
+}
+
+/// The tenant and the rows a `row_level` test sees, asserted the same on every backend: `db`
+/// is the tenant's executor, `stored` the container's `guards` as stored (tenant, name), read
+/// with raw SQL bypassing the library.
+macro_rules! row_level_test {
+    ($test:ident, $model:ident, $backend:literal, $db:ty, $migrations:literal, $stored:path) => {
+        /// The row-level tests' `guards` of this backend, its rows' tenant in `tenant_id`.
+        #[derive(TenantModel, Debug, Clone, PartialEq)]
+        #[tenancy(table = "guards", tenant_column = "tenant_id", backend = $backend)]
+        struct $model {
+            #[tenancy(id, generated)]
+            id: i64,
+            name: String,
+            position: String,
+        }
+
+        #[tenancy::test(row_level, backend = $backend, migrations = $migrations, fixtures("guards"))]
+        async fn $test(tenant: Tenant, tenants: Tenants<$db>, db: tenancy::TenantPool<$db>) {
+            ROW_LEVEL_RAN_IN.with(|t| *t.borrow_mut() = Some(tenant.clone()));
+            assert!(tenant.is_row_level(), "{tenant:?}");
+            assert_ne!(tenant.as_str(), tenant.container());
+            assert!(tenant.as_str().starts_with("t_"), "{tenant}");
+            assert!(tenant.container().starts_with("t_"), "{tenant:?}");
+            assert_eq!(tenants.registry().as_str(), TEST_REGISTRY);
+            // Registered as row-level in that container, the container as a tenant of its own.
+            let resolved = tenants.tenant(tenant.as_str()).await.unwrap();
+            assert_eq!(
+                (resolved.is_row_level(), resolved.container()),
+                (true, tenant.container())
+            );
+            assert!(!tenants
+                .tenant(tenant.container())
+                .await
+                .unwrap()
+                .is_row_level());
+            assert_eq!(db.tenant(), &tenant);
+
+            // The fixture's rows naming `test_tenant` are the tenant's; the other one is not.
+            let seeded: Vec<String> = $model::query(&tenant)
+                .order_by($model::ID.asc())
+                .fetch_all(&db)
+                .await
+                .unwrap()
+                .into_iter()
+                .map(|g| g.into_inner().name)
+                .collect();
+            assert_eq!(seeded, ["Abu", "Kira"]);
+
+            // A model with the tenant column inserts and reads back through the tenant.
+            let ana = $model {
+                id: 0,
+                name: "Ana".into(),
+                position: "Cook".into(),
+            }
+            .insert(&db, &tenant)
+            .await
+            .unwrap();
+            assert_eq!(ana.tenant(), &tenant);
+            let found = $model::find(&db, &tenant, ana.id).await.unwrap().unwrap();
+            assert_eq!((found.name.as_str(), found.position.as_str()), ("Ana", "Cook"));
+            assert_eq!($model::query(&tenant).count(&db).await.unwrap(), 3);
+
+            // As stored in the container's table: each of its rows carries its name.
+            let me = tenant.as_str().to_owned();
+            let row = |who: &str, name: &str| (who.to_owned(), name.to_owned());
+            assert_eq!(
+                $stored(&db, tenant.container()).await,
+                [
+                    row(&me, "Abu"),
+                    row("someone_else", "Zed"),
+                    row(&me, "Kira"),
+                    row(&me, "Ana")
+                ]
+            );
+        }
+    };
+}
+
+/// The container's `guards` as stored, (tenant_id, name) by id, on PostgreSQL.
+async fn stored_in_schema(
+    db: &tenancy::TenantPool<Postgres>,
+    container: &str,
+) -> Vec<(String, String)> {
+    let container = Tenant::new(container).unwrap();
+    let sql = format!(
+        "SELECT tenant_id, name FROM {}.guards ORDER BY id",
+        container.quoted()
+    );
+    sqlx::query_as(sqlx::AssertSqlSafe(sql))
+        .fetch_all(db.sqlx_pool())
+        .await
+        .unwrap()
+}
+
+/// The same on MySQL / MariaDB.
+async fn stored_in_database(
+    db: &tenancy::TenantPool<sqlx::MySql>,
+    container: &str,
+) -> Vec<(String, String)> {
+    let sql = format!("SELECT tenant_id, name FROM `{container}`.guards ORDER BY id");
+    sqlx::query_as(sqlx::AssertSqlSafe(sql))
+        .fetch_all(db.sqlx_pool())
+        .await
+        .unwrap()
+}
+
+/// The same on SQLite: the tenant's executor is its container's file (recorded, with its
+/// folder, in `SQLITE_RAN_IN`).
+async fn stored_in_file(
+    db: &tenancy::TenantPool<sqlx::Sqlite>,
+    container: &str,
+) -> Vec<(String, String)> {
+    let file = db.sqlx_pool().connect_options().get_filename().to_owned();
+    assert_eq!(
+        file.file_name().unwrap().to_str(),
+        Some(format!("{container}.db").as_str())
+    );
+    assert!(file.is_file(), "{}", file.display());
+    let folder = file.parent().unwrap().to_owned();
+    SQLITE_RAN_IN.with(|r| *r.borrow_mut() = Some((folder, file)));
+    sqlx::query_as("SELECT tenant_id, name FROM guards ORDER BY id")
+        .fetch_all(db.sqlx_pool())
+        .await
+        .unwrap()
+}
+
+row_level_test!(
+    row_level_tenant_in_a_container_of_its_own,
+    PgRowSentry,
+    "postgres",
+    Postgres,
+    "tests/integration/migrations/rows/postgres",
+    stored_in_schema
+);
+
+row_level_test!(
+    mysql_row_level_tenant_in_a_container_of_its_own,
+    MySqlRowSentry,
+    "mysql",
+    sqlx::MySql,
+    "tests/integration/migrations/rows/mysql",
+    stored_in_database
+);
+
+row_level_test!(
+    row_level_tenant_in_a_container_of_its_own_on_sqlite,
+    SqliteRowSentry,
+    "sqlite",
+    sqlx::Sqlite,
+    "tests/integration/migrations/rows/sqlite",
+    stored_in_file
+);
+
+/// Runs the generated `#[test]` function `test` on a thread of its own; the row-level tenant
+/// it got.
+fn row_level_run(test: fn()) -> Tenant {
+    std::thread::spawn(move || {
+        test();
+        ROW_LEVEL_RAN_IN.with(|t| t.borrow_mut().take()).unwrap()
+    })
+    .join()
+    .unwrap()
+}
+
+/// After a `row_level` test, its tenant and its container are gone: neither registered nor
+/// the container's schema there.
+#[tokio::test]
+async fn a_row_level_test_drops_its_tenant_and_its_container() {
+    let tenant = row_level_run(row_level_tenant_in_a_container_of_its_own);
+    let pool = support::pool().await;
+    let tenants = Tenants::new(pool.clone(), sqlx::migrate::Migrator::DEFAULT)
+        .unwrap()
+        .with_registry(TEST_REGISTRY)
+        .unwrap();
+    assert!(!tenants.exists(tenant.as_str()).await.unwrap(), "{tenant}");
+    assert!(
+        !tenants.exists(tenant.container()).await.unwrap(),
+        "{tenant:?}"
+    );
+    assert_eq!(
+        schema_and_registration(&pool, tenant.container()).await,
+        (false, false)
+    );
+}
+
+/// The same on MySQL / MariaDB: the container's database is gone too.
+#[tokio::test]
+async fn mysql_a_row_level_test_drops_its_tenant_and_its_container() {
+    let tenant = row_level_run(mysql_row_level_tenant_in_a_container_of_its_own);
+    let my = sqlx::MySqlPool::connect(&crate::backends::mysql::mysql_url())
+        .await
+        .unwrap();
+    let tenants = Tenants::new(my.clone(), sqlx::migrate::Migrator::DEFAULT)
+        .unwrap()
+        .with_registry(TEST_REGISTRY)
+        .unwrap();
+    assert!(!tenants.exists(tenant.as_str()).await.unwrap(), "{tenant}");
+    assert!(
+        !tenants.exists(tenant.container()).await.unwrap(),
+        "{tenant:?}"
+    );
+    let databases: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM information_schema.schemata WHERE schema_name = ?",
+    )
+    .bind(tenant.container())
+    .fetch_one(&my)
+    .await
+    .unwrap();
+    assert_eq!(databases, 0, "{tenant:?}");
+}
+
+/// On SQLite the test ran in a folder of its own, holding the registry and the container's
+/// file: after the test, the folder is gone (the teardown dropped the tenant, then the
+/// container, or it would have failed the test).
+#[test]
+fn a_row_level_test_removes_its_folder_on_sqlite() {
+    let (tenant, (folder, file)) = std::thread::spawn(|| {
+        row_level_tenant_in_a_container_of_its_own_on_sqlite();
+        let tenant = ROW_LEVEL_RAN_IN.with(|t| t.borrow_mut().take()).unwrap();
+        (
+            tenant,
+            SQLITE_RAN_IN.with(|r| r.borrow_mut().take()).unwrap(),
+        )
+    })
+    .join()
+    .unwrap();
+    assert!(tenant.is_row_level());
+    assert!(!file.exists(), "{}", file.display());
+    assert!(!folder.exists(), "{}", folder.display());
+}
+
+/// What a killed `row_level` test leaves (its container and the row-level tenant in it, both
+/// old and of a gone process) is swept, the row-level tenant first: the container sorts
+/// before it by name, and a container holding a row-level tenant cannot be dropped.
+#[tokio::test]
+async fn sweep_drops_a_row_level_leftover_and_its_container() {
+    let pool = support::pool().await;
+    let migrator = sqlx::migrate::Migrator::new(std::path::Path::new(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/integration/migrations/rows/postgres"
+    )))
+    .await
+    .unwrap();
+    let tenants = Tenants::new(pool.clone(), migrator)
+        .unwrap()
+        .with_registry(TEST_REGISTRY)
+        .unwrap();
+    let old = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        - SWEEP_AFTER.as_secs()
+        - 60;
+    let dead = 4_194_304 + unique() as u64;
+    let name = |counter: u32| format!("t_leftrows_{dead}_{counter}_{:08x}0000", old as u32);
+    let container = tenants.create(name(0)).await.unwrap();
+    let tenant = tenants.create_in(name(1), &container).await.unwrap();
+    assert!(tenant.is_row_level());
+    sweep_until_gone(&pool, &tenants, tenant.as_str()).await;
+    let left = (
+        tenants.exists(tenant.as_str()).await.unwrap(),
+        schema_and_registration(&pool, container.as_str()).await,
+    );
+    if left.0 {
+        let _ = tenants.drop(&tenant).await;
+    }
+    let _ = tenants.drop(&container).await;
+    assert_eq!(left, (false, (false, false)), "swept, both");
 }

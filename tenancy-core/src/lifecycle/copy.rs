@@ -21,13 +21,15 @@ impl<B: Backend> Tenants<B> {
     /// Returns `to`. All or nothing: if anything fails, `to` does not exist afterwards (no
     /// container, no registry row). `from` is not changed.
     ///
-    /// Under both names' locks (taken in name order), `from` must be a tenant with its
-    /// container ([`Error::NotATenant`], [`Error::ContainerMissing`]) at the handle's latest
-    /// migration: [`Error::Pending`] if it is behind (migrate it first; a clone is never
-    /// migrated on the way), [`Error::Dirty`], [`Error::ChecksumMismatch`] or
-    /// [`Error::UnknownMigration`] if its history does not match the migrations. `to` must be
-    /// free ([`Error::TenantExists`], [`Error::ContainerExists`]) and differ from `from`
-    /// ([`Error::SameName`]). Subscribers see [`TenantEvent::Created`] of `to`.
+    /// A row-level `from` is refused before anything is locked ([`Error::Unsupported`], naming
+    /// its container, which is cloned as a whole). Under both names' locks (taken in name
+    /// order), `from` must be a tenant with its container ([`Error::NotATenant`],
+    /// [`Error::ContainerMissing`]) at the handle's latest migration: [`Error::Pending`] if it
+    /// is behind (migrate it first; a clone is never migrated on the way), [`Error::Dirty`],
+    /// [`Error::ChecksumMismatch`] or [`Error::UnknownMigration`] if its history does not
+    /// match the migrations. `to` must be free ([`Error::TenantExists`],
+    /// [`Error::ContainerExists`]) and differ from `from` ([`Error::SameName`]). Subscribers see
+    /// [`TenantEvent::Created`] of `to`.
     ///
     /// The copy is the server's own, from one consistent view of `from`:
     /// - PostgreSQL (and Citus): one `REPEATABLE READ` transaction creates `to`'s schema with

@@ -282,14 +282,7 @@ impl<B: Backend> Tenants<B> {
                 operation: done,
             });
         }
-        if self.store().placement(&source).await?.is_some() {
-            return Err(Error::Unsupported {
-                operation: name,
-                reason: format!(
-                    "\"{source}\" is a row-level tenant (its rows in another tenant's tables); only a tenant with its own container can be {done}"
-                ),
-            });
-        }
+        self.refuse_row_level_source(name, done, &source).await?;
         self.refuse_placed(None, &target).await?;
         let span = trace::lifecycle::<B>(name, about);
         trace::within(
@@ -301,6 +294,28 @@ impl<B: Backend> Tenants<B> {
         )
         .await?;
         Ok((source, target))
+    }
+
+    /// Refuses `operation` (`done`: its past participle) whose source `tenant` is a row-level
+    /// tenant: [`Error::Unsupported`] naming it and the container its rows are in, before
+    /// anything is locked or written. A clone or an export takes a tenant's container whole.
+    pub(crate) async fn refuse_row_level_source(
+        &self,
+        operation: &'static str,
+        done: &str,
+        tenant: &Tenant,
+    ) -> Result<(), Error> {
+        match self.store().placement(tenant).await? {
+            Some(placed) => Err(Error::Unsupported {
+                operation,
+                reason: format!(
+                    "tenant \"{placed}\" is a row-level tenant, its rows in the tables of tenant \"{container}\"; only a tenant with its own {kind} can be {done} ({operation} \"{container}\" as a whole, which holds the rows of every tenant in it)",
+                    container = placed.container(),
+                    kind = B::CONTAINER,
+                ),
+            }),
+            None => Ok(()),
+        }
     }
 
     /// Takes both names' locks (in name order, so two operations on the same pair cannot

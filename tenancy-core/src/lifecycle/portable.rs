@@ -33,7 +33,8 @@ impl<B: Backend> Tenants<B> {
     /// The tenant is read under its lock (no migration, rename or drop of it runs meanwhile)
     /// from one consistent view: PostgreSQL a `REPEATABLE READ` snapshot, MySQL a consistent
     /// snapshot transaction, SQLite its file's write lock (its writers wait). Refused:
-    /// [`Error::NotATenant`], [`Error::ContainerMissing`], [`Error::Dirty`]. A failing
+    /// [`Error::NotATenant`], [`Error::ContainerMissing`], [`Error::Dirty`], and a row-level
+    /// tenant ([`Error::Unsupported`] naming its container, which is exported as a whole). A failing
     /// `writer` is [`Error::Io`]; what was written until then is no archive (it has no
     /// trailer, and an import refuses it).
     ///
@@ -49,6 +50,8 @@ impl<B: Backend> Tenants<B> {
         W: AsyncWrite + Unpin + Send,
     {
         let tenant = self.parse(name)?;
+        self.refuse_row_level_source("export", "exported", &tenant)
+            .await?;
         let span = trace::lifecycle::<B>("export", &tenant);
         trace::within(
             span,

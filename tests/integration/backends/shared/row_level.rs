@@ -316,6 +316,46 @@ macro_rules! behaviours {
         }
 
         #[tokio::test]
+        async fn a_row_level_tenant_is_refused_as_the_source_of_a_clone_or_an_export() {
+            let pool = pool().await;
+            let l = Lifecycle::new(&pool, migrations()).await;
+            let (_, _, container) = two_in_one(&l).await;
+            let db = &l.tenants;
+            let name = tenancy_testdb::unique_name("a");
+            let a = db.create_in(&name, &container).await.unwrap();
+            RowGuard::new("Abu", "Guard").insert(db, &a).await.unwrap();
+            // The message names the tenant, says it is row-level and names its container.
+            let names_both = |err: &Error| {
+                let message = err.to_string();
+                assert!(
+                    message.contains(&format!("\"{name}\""))
+                        && message.contains("row-level")
+                        && message.contains(&format!("\"{}\"", container.as_str())),
+                    "{message}"
+                );
+            };
+
+            let target = tenancy_testdb::unique_name("copy");
+            let err = db.clone_tenant(&name, &target).await.unwrap_err();
+            assert!(matches!(err, Error::Unsupported { operation: "clone", .. }), "{err:?}");
+            names_both(&err);
+            assert!(!db.exists(&target).await.unwrap(), "{target} registered");
+            assert!(!super::container_exists(&pool, &target).await, "{target} made");
+
+            let mut archive: Vec<u8> = Vec::new();
+            let err = db.export(&name, &mut archive).await.unwrap_err();
+            assert!(matches!(err, Error::Unsupported { operation: "export", .. }), "{err:?}");
+            names_both(&err);
+            assert!(archive.is_empty(), "{} bytes written", archive.len());
+
+            // Nothing changed; the container itself exports (whole).
+            assert_eq!(stored(&l, &container).await, [row(&a, "Abu", "Guard")]);
+            let moved = db.export(container.as_str(), &mut archive).await.unwrap();
+            assert_eq!(moved.rows, 1, "{moved:?}");
+            db.drop(&name).await.unwrap();
+        }
+
+        #[tokio::test]
         async fn a_row_level_tenant_name_is_a_tenant_name_of_either_kind() {
             let pool = pool().await;
             let l = Lifecycle::new(&pool, migrations()).await;
