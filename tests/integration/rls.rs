@@ -218,6 +218,44 @@ async fn hand_written_sql_in_a_tenants_transaction_sees_that_tenant_only() {
     );
 }
 
+/// A promote waits for the tenant's open transactions under row security (the shared lock
+/// `enter_rows` holds to their end), so none of them reads the container half-way.
+#[tokio::test]
+async fn a_promote_waits_for_the_tenants_open_transaction_under_row_security() {
+    let (l, container, a, _b, app) = secured().await;
+    let tenants = Tenants::new(app.pool.clone(), migrator(Vec::new()))
+        .unwrap()
+        .with_registry(&l.registry)
+        .unwrap()
+        .with_row_security()
+        .await
+        .unwrap();
+    let mut tx = tenants.begin_rows(&a).await.unwrap();
+    assert_eq!(seen(&mut *tx, &container).await, ["Abu"]);
+    // Saying the tenant locks nothing that needs a transaction id: a reading transaction
+    // stays read-only (no commit to flush, fine on a standby).
+    let xid: Option<i64> = sqlx::query_scalar("SELECT txid_current_if_assigned()")
+        .fetch_one(&mut *tx)
+        .await
+        .unwrap();
+    assert_eq!(xid, None);
+    let admin = l.tenants.clone();
+    let name = a.as_str().to_owned();
+    let promote = tokio::spawn(async move { admin.promote(&name).await });
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert!(
+        !promote.is_finished(),
+        "the promote went on under an open transaction of a"
+    );
+    assert_eq!(
+        seen(&mut *tx, &container).await,
+        ["Abu"],
+        "still whole inside it"
+    );
+    tx.commit().await.unwrap();
+    assert_eq!(promote.await.unwrap().unwrap().rows, 1);
+}
+
 /// Under row security, every statement of a row-level tenant first checks that the tenant is
 /// still placed in the container it names: after a promote, a `Tenant` resolved before it is
 /// refused for reads as well as writes, instead of reading the container's (now empty) rows.

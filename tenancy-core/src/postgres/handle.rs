@@ -80,12 +80,14 @@ impl Tenants<Postgres> {
     /// PgBouncer), which the policies of [`enable_row_security`](Self::enable_row_security)
     /// compare each row's tenant column with: a second wall behind the library's own filter.
     /// The same call (the registry's `enter_rows`) first checks that the tenant is still placed
-    /// in the container the statement names, and holds its registry row (`KEY SHARE`) to the
-    /// end of the transaction: a [`Tenant`] resolved before a [`promote`](Self::promote) is
-    /// refused with [`Error::NotPlaced`] for reads and writes alike, and a promote waits for
-    /// the tenant's transactions in flight. A role that may not create the registry uses the
-    /// one its administrator made. A single statement costs two more round trips (the transaction and the setting); inside
-    /// a caller's transaction, one more per statement ([`begin_rows`](Self::begin_rows) says it
+    /// in the container the statement names, under a shared advisory lock of the tenant's rows
+    /// held to the end of the transaction (no row lock: a reading transaction stays read-only):
+    /// a [`Tenant`] resolved before a [`promote`](Self::promote) is refused with
+    /// [`Error::NotPlaced`] for reads and writes alike, and a promote waits for the tenant's
+    /// transactions in flight while the next ones wait for it. A role that may not create the
+    /// registry uses the one its administrator made. A single statement costs three more round
+    /// trips (`BEGIN`, the setting, `COMMIT`; BENCHMARKS.md workload 30 counts them); inside a
+    /// caller's transaction, one more per statement ([`begin_rows`](Self::begin_rows) says it
     /// once for a whole transaction instead).
     ///
     /// Checks first that the pool's role is subject to row-level security: a superuser or a

@@ -9,6 +9,9 @@
 //! - `check_batch(tenant, problem)`: raises `problem` ([`CHANGED_SINCE_READ`] or
 //!   [`WRONG_SCHEMA`]) as the SQLSTATE, with a message naming the tenant, unless it is `NULL`;
 //!   the one-round-trip batches compute the problem in SQL and call it to refuse work;
+//! - `enter_rows(tenant, container)`: under row security, checks the tenant is placed in the
+//!   container (else [`NOT_PLACED`]) under a shared advisory lock of its rows held to the end of
+//!   the transaction, and says it to the policies;
 //! - `placed_guard()`: a row trigger's function refusing ([`NOT_PLACED`]) a row whose tenant
 //!   column (the trigger's argument) names neither the table's schema's own tenant nor a
 //!   row-level tenant registered in it, after taking a `KEY SHARE` lock on that tenant's
@@ -36,6 +39,15 @@ pub const WRONG_SCHEMA: &str = "TNCY2";
 /// container's tables): a row-level tenant's row written to a container that does not hold its
 /// rows.
 pub const NOT_PLACED: &str = "TNCY3";
+
+/// The advisory lock of a row-level tenant's rows (`<prefix><tenant name>`, hashed): taken shared
+/// by `enter_rows` for a whole transaction, exclusive by a promote, so that a promote waits for
+/// the tenant's transactions under row security and they wait for it. An advisory lock, not a
+/// row lock: a reading transaction stays read-only (no transaction id, no commit to flush, fine
+/// on a standby).
+pub(crate) fn rows_lock_prefix(registry: &Tenant) -> String {
+    format!("tenancy-rows:{}:", registry.as_str())
+}
 
 /// `SELECT <registry>.enter_rows($1, $2)`: a row-level tenant (`$1`) checked to be placed in
 /// container `$2` and said to the row-level security policies, for the rest of the transaction.
@@ -100,8 +112,8 @@ $tenancy$;
 CREATE OR REPLACE FUNCTION {r}.enter_rows(_tenant text, _container text) RETURNS void
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $tenancy$
 BEGIN
-    PERFORM 1 FROM {r}.row_tenants
-        WHERE name = _tenant AND container = _container FOR KEY SHARE;
+    PERFORM pg_advisory_xact_lock_shared(hashtextextended({rows_lock} || _tenant, 0));
+    PERFORM 1 FROM {r}.row_tenants WHERE name = _tenant AND container = _container;
     IF NOT FOUND THEN
         RAISE EXCEPTION 'tenant % has no rows in % (promoted, renamed or dropped since it was resolved)',
             _tenant, _container USING ERRCODE = '{NOT_PLACED}';
@@ -132,6 +144,7 @@ CREATE TABLE IF NOT EXISTS {r}.last_migrate_run (
 );
 {restore}",
         lock = literal(&format!("tenancy-registry:{}", registry.as_str())),
+        rows_lock = literal(&rows_lock_prefix(registry)),
         restore = session_functions(registry),
     )
 }

@@ -162,6 +162,22 @@ async fn hold_inserts(
     run(conn, sql, placed).await.map(|_| ())
 }
 
+/// Takes the exclusive advisory lock of `placed`'s rows: its transactions under row security
+/// (`enter_rows`'s shared lock) end first and the next ones wait for the promote. Taken before
+/// its rows are locked, so that none of those transactions waits on a row lock of the promote
+/// while the promote waits on it.
+async fn hold_transactions(
+    conn: &mut PgConnection,
+    registry: &Tenant,
+    placed: &Tenant,
+) -> Result<(), sqlx::Error> {
+    let sql = format!(
+        "SELECT pg_advisory_xact_lock(hashtextextended({} || $1, 0))",
+        sql::literal(&sql::rows_lock_prefix(registry))
+    );
+    run(conn, sql, placed).await.map(|_| ())
+}
+
 /// Runs `sql` (a [`copy_sql`] into `to`'s `table`): the rows copied. Triggers of the tenant's
 /// new schema (made a moment ago) do not fire on its rows, as in a clone; the shared tables' do,
 /// on a demote (they serve other tenants meanwhile).
@@ -232,6 +248,7 @@ pub(super) async fn move_rows(
                 schema_rows(conn, persistent, PRIMARY_KEYS, from).await?;
             let key_of = |table: &Table| keys.iter().find(|(t, _)| *t == table.name).map(|(_, k)| k.clone());
             catch_up = moving.iter().map(key_of).collect::<Option<Vec<_>>>();
+            hold_transactions(conn, registry, placed).await?;
             hold_rows(conn, from, &moving, column, placed).await?;
             if catch_up.is_none() {
                 hold_inserts(conn, registry, placed).await?;
