@@ -18,9 +18,11 @@
 //! cargo bench --bench tenancy -- export            # export | import vs pg_dump | psql (28)
 //! cargo bench --bench tenancy -- rowlevel          # row-level tenants: CRUD vs sqlx, lookups
 //!                                                  #   over 100,000 in one container (29)
+//! cargo bench --bench tenancy -- tiers             # promote under writers vs a copy, row-level
+//!                                                  #   security per call, list / status (30)
 //! ```
 //!
-//! Workloads 1-8, 13, 21-24 and 26-29 run on PostgreSQL (`DATABASE_URL`, or a private throwaway
+//! Workloads 1-8, 13, 21-24 and 26-30 run on PostgreSQL (`DATABASE_URL`, or a private throwaway
 //! cluster), 9-12 on MySQL / MariaDB (`MYSQL_URL`, default `mysql://root@127.0.0.1:3306/test`),
 //! 14-17 on SQLite in temporary folders, 18-20 on Citus (`CITUS_URL`, the coordinator), 25 on
 //! all of them (Citus if `CITUS_URL` is set); 26 also on MySQL / MariaDB over TLS
@@ -46,6 +48,7 @@ mod rowlevel;
 mod scaling;
 mod sqlite;
 mod test_attr;
+mod tiers;
 
 use std::path::PathBuf;
 use std::time::Instant;
@@ -69,7 +72,7 @@ enum Backend {
     All,
 }
 
-const WORKLOADS: [(&str, Backend, &str); 29] = [
+const WORKLOADS: [(&str, Backend, &str); 30] = [
     (
         "crud",
         Backend::Postgres,
@@ -214,6 +217,11 @@ const WORKLOADS: [(&str, Backend, &str); 29] = [
         "rowlevel",
         Backend::Postgres,
         "row-level tenants: CRUD vs hand-written sqlx, lookups over 100,000 in one container",
+    ),
+    (
+        "tiers",
+        Backend::Postgres,
+        "promote of a 100,000-row tenant under 8 writers vs a server-side copy; row-level security per call; list / status of 100,000 row-level tenants",
     ),
 ];
 
@@ -498,6 +506,7 @@ async fn run(options: Options, run_info: RunInfo) -> i32 {
                     27 => clone::run(ctx).await,
                     28 => port::run(ctx).await,
                     29 => rowlevel::run(ctx).await,
+                    30 => tiers::run(ctx).await,
                     _ => {
                         let caption = format!(
                             "{} · commit {} · {}",
@@ -542,6 +551,8 @@ async fn run(options: Options, run_info: RunInfo) -> i32 {
             failed.push(*name);
             continue;
         }
+        // A failed check of correctness fails the run, after its section is written.
+        let checks_failed = !results.failures.is_empty();
         let section = Section {
             number,
             name,
@@ -564,6 +575,10 @@ async fn run(options: Options, run_info: RunInfo) -> i32 {
                     failed.push("--write");
                 }
             }
+        }
+        if checks_failed {
+            eprintln!("  workload {name}: {}", section.results.failures.join("; "));
+            failed.push(*name);
         }
         sections.push(section);
     }

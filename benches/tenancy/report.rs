@@ -195,6 +195,9 @@ impl Row {
 pub struct Results {
     pub rows: Vec<Row>,
     pub notes: Vec<String>,
+    /// Checks of correctness that failed (not times): the section is still written, and the
+    /// run exits non-zero.
+    pub failures: Vec<String>,
 }
 
 impl Results {
@@ -207,6 +210,13 @@ impl Results {
         let note = note.into();
         println!("  note: {note}");
         self.notes.push(note);
+    }
+
+    /// Records a failed check of correctness (see [`Results::failures`]).
+    pub fn fail(&mut self, what: impl Into<String>) {
+        let what = what.into();
+        eprintln!("  FAILED: {what}");
+        self.failures.push(what);
     }
 
     pub fn take(&mut self) -> Results {

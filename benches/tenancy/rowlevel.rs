@@ -41,7 +41,7 @@ use crate::report::{Row, Target};
 /// The container's table: `guards` with the tenant column, the primary key on `id` alone
 /// (ids are unique across the container) and an index on (tenant_id, id) for what one
 /// tenant reads in key order.
-const ROW_GUARDS_DDL: &str = "CREATE TABLE guards (
+pub(crate) const ROW_GUARDS_DDL: &str = "CREATE TABLE guards (
     id bigserial PRIMARY KEY,
     tenant_id text NOT NULL,
     name text NOT NULL,
@@ -69,7 +69,7 @@ pub struct RowGuard {
 }
 
 impl RowGuard {
-    fn new(name: &str, position: &str) -> Self {
+    pub(crate) fn new(name: &str, position: &str) -> Self {
         RowGuard {
             id: 0,
             name: name.into(),
@@ -271,7 +271,7 @@ fn captains(tenant: &Tenant) -> tenancy::Query<RowGuard> {
 }
 
 /// A container made by `Tenants::create` (this module's migration), tracked for cleanup.
-async fn container(ctx: &Ctx, tenants: &Tenants, prefix: &str) -> BoxResult<Tenant> {
+pub(crate) async fn container(ctx: &Ctx, tenants: &Tenants, prefix: &str) -> BoxResult<Tenant> {
     let name = ctx.names(prefix, 1).remove(0);
     Ok(tenants.create(&name).await?)
 }
@@ -279,23 +279,28 @@ async fn container(ctx: &Ctx, tenants: &Tenants, prefix: &str) -> BoxResult<Tena
 /// `VACUUM (ANALYZE)` of a container's `guards` after its bulk insert (the server may run
 /// without autovacuum): statistics for the planner, hint bits set and the visibility map
 /// written before anything is timed.
-async fn vacuum(ctx: &Ctx, container: &Tenant) -> BoxResult<()> {
+pub(crate) async fn vacuum(ctx: &Ctx, container: &Tenant) -> BoxResult<()> {
     let sql = format!("VACUUM (ANALYZE) {}.guards", container.quoted());
     sqlx::raw_sql(AssertSqlSafe(sql)).execute(&ctx.pool).await?;
     Ok(())
 }
 
-pub async fn run(ctx: &mut Ctx) -> BoxResult<()> {
-    let registry = ctx.registry_name();
+/// A handle on `pool` and `registry` whose one migration is `ddl` (a `guards` table with the
+/// tenant column).
+pub(crate) fn handle(pool: &PgPool, registry: &str, ddl: impl Into<String>) -> BoxResult<Tenants> {
     let v1 = Migration::new(
         1,
         "guards with a tenant column".into(),
         MigrationType::Simple,
-        AssertSqlSafe(ROW_GUARDS_DDL).into_sql_str(),
+        AssertSqlSafe(ddl.into()).into_sql_str(),
         false,
     );
-    let tenants = Tenants::new(ctx.pool.clone(), Migrator::with_migrations(vec![v1]))?
-        .with_registry(&registry)?;
+    Ok(Tenants::new(pool.clone(), Migrator::with_migrations(vec![v1]))?.with_registry(registry)?)
+}
+
+pub async fn run(ctx: &mut Ctx) -> BoxResult<()> {
+    let registry = ctx.registry_name();
+    let tenants = handle(&ctx.pool, &registry, ROW_GUARDS_DDL)?;
     let crud_box = container(ctx, &tenants, "rlc").await?;
     let lookup_box = container(ctx, &tenants, "rlk").await?;
     let mut result = crud(ctx, &crud_box).await;
