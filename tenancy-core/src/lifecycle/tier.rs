@@ -88,15 +88,11 @@ impl<B: Backend> Tenants<B> {
                 store.enter(op, &own).await?;
                 store.apply(op, &own, &ups, Direction::Up).await?;
                 let rows = store.move_rows(op, &placed, &column, Toward::Own).await?;
-                Ok(Relocated {
-                    tenant: own.clone(),
-                    rows,
-                })
+                Ok((own.clone(), rows))
             }),
         )
         .await?;
-        self.publish(TenantEvent::Moved(moved.tenant.clone()));
-        Ok(moved)
+        Ok(self.relocated(moved))
     }
 
     /// The reverse of [`promote`](Self::promote): tenant `name`, with its own container,
@@ -156,15 +152,17 @@ impl<B: Backend> Tenants<B> {
                     .move_rows(op, &placed, &column, Toward::Shared)
                     .await?;
                 store.remove(op, &own, found).await?;
-                Ok(Relocated {
-                    tenant: placed.clone(),
-                    rows,
-                })
+                Ok((placed.clone(), rows))
             }),
         )
         .await?;
-        self.publish(TenantEvent::Moved(moved.tenant.clone()));
-        Ok(moved)
+        Ok(self.relocated(moved))
+    }
+
+    /// What a move of `tenant` (as placed now) moving `rows` rows returns, told to subscribers.
+    fn relocated(&self, (tenant, rows): (Tenant, u64)) -> Relocated {
+        self.publish(TenantEvent::Moved(tenant.clone()));
+        Relocated { tenant, rows }
     }
 
     /// Row-level tenant `own` as registered, with its name's and its container's locks taken

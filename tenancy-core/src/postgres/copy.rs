@@ -16,7 +16,7 @@ use crate::tenant::Tenant;
 /// of its type if the type belongs to the schema (an enum, a domain, a composite or an array
 /// of one; `NULL` otherwise), both from one walk of the columns so they stay aligned; the
 /// tables of the schema it references, and whether it has triggers of its own.
-pub(super) const TABLES: &str = "SELECT c.relname::text, \
+const TABLES: &str = "SELECT c.relname::text, \
      COALESCE(cols.names, '{}'), COALESCE(cols.own_types, '{}'), \
      ARRAY(SELECT p.relname::text FROM pg_constraint f JOIN pg_class p ON p.oid = f.confrelid \
            WHERE f.conrelid = c.oid AND f.contype = 'f' AND p.relnamespace = c.relnamespace), \
@@ -47,6 +47,26 @@ pub(crate) struct Table {
     pub(crate) triggers: bool,
 }
 
+/// Every ordinary table of `schema` as a copy sees it ([`TABLES`]), by name.
+pub(super) async fn tables_of(
+    conn: &mut PgConnection,
+    persistent: bool,
+    schema: &Tenant,
+) -> Result<Vec<Table>, sqlx::Error> {
+    type Row = (String, Vec<String>, Vec<Option<String>>, Vec<String>, bool);
+    let rows: Vec<Row> = schema_rows(conn, persistent, TABLES, schema).await?;
+    Ok(rows
+        .into_iter()
+        .map(|(name, columns, own_types, references, triggers)| Table {
+            name,
+            columns,
+            own_types,
+            references,
+            triggers,
+        })
+        .collect())
+}
+
 /// Copies every row of `from`'s tables into `to`'s, on `conn` inside the operation's
 /// transaction (`to` made and migrated in it), and sets `to`'s sequences to `from`'s.
 ///
@@ -60,18 +80,7 @@ pub(crate) async fn copy_rows(
     to: &Tenant,
     defer: bool,
 ) -> Result<(), Error> {
-    type Row = (String, Vec<String>, Vec<Option<String>>, Vec<String>, bool);
-    let rows: Vec<Row> = schema_rows(conn, persistent, TABLES, from).await?;
-    let tables = rows
-        .into_iter()
-        .map(|(name, columns, own_types, references, triggers)| Table {
-            name,
-            columns,
-            own_types,
-            references,
-            triggers,
-        })
-        .collect();
+    let tables = tables_of(conn, persistent, from).await?;
     let sequences: Vec<(String,)> = schema_rows(conn, persistent, SEQUENCES, from).await?;
     let sequences: Vec<String> = sequences.into_iter().map(|(s,)| s).collect();
     let remake = match defer {

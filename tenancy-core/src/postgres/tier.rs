@@ -7,7 +7,7 @@
 use sqlx::postgres::PgConnection;
 use sqlx::AssertSqlSafe;
 
-use super::copy::{Table, TABLES};
+use super::copy::{tables_of, Table};
 use super::{schema_rows, sql};
 use crate::error::Error;
 use crate::ident::double_quoted;
@@ -46,17 +46,9 @@ async fn tables(
     schema: &Tenant,
     column: &str,
 ) -> Result<(Vec<Table>, Vec<Table>), sqlx::Error> {
-    type Row = (String, Vec<String>, Vec<Option<String>>, Vec<String>, bool);
-    let rows: Vec<Row> = schema_rows(conn, persistent, TABLES, schema).await?;
-    let (with, without): (Vec<Table>, Vec<Table>) = rows
+    let (with, without): (Vec<Table>, Vec<Table>) = tables_of(conn, persistent, schema)
+        .await?
         .into_iter()
-        .map(|(name, columns, own_types, references, triggers)| Table {
-            name,
-            columns,
-            own_types,
-            references,
-            triggers,
-        })
         .partition(|t| t.columns.iter().any(|c| c == column));
     let graph = with
         .iter()
