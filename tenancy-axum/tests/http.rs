@@ -288,6 +288,26 @@ async fn a_row_level_tenant_reaches_the_handler_placed_in_its_container() {
     db.tenants.drop(&name).await.unwrap();
 }
 
+/// A promote through the layer's own handle reaches its cache (`TenantEvent::Moved`): the next
+/// request's handler gets the tenant in its own schema, not the shared one it was cached in.
+#[tokio::test]
+async fn a_promoted_tenant_reaches_the_handler_in_its_own_schema() {
+    let db = Db::new().await;
+    let container = db.create("rows").await;
+    let name = tenancy_testdb::unique_name("acme");
+    let container_t = db.tenants.tenant(&container).await.unwrap();
+    db.tenants.create_in(&name, &container_t).await.unwrap();
+    let layer = TenantLayer::new(TenantCache::new(&db.tenants), Header::new("x-tenant"));
+    let addr = serve(app(&db, layer)).await;
+    let reply = send(addr, "GET", "/placed", "x", &[("x-tenant", &name)], "").await;
+    assert_eq!(reply.body, format!("{name}@{container}"));
+    db.tenants.promote(&name).await.unwrap();
+    let reply = send(addr, "GET", "/placed", "x", &[("x-tenant", &name)], "").await;
+    assert_eq!(reply.status, 200, "{reply:?}");
+    assert_eq!(reply.body, format!("{name}@{name}"));
+    db.tenants.drop(&name).await.unwrap();
+}
+
 #[tokio::test]
 async fn hostile_hosts_are_refused() {
     let db = Db::new().await;
