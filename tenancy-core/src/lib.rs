@@ -165,12 +165,11 @@ pub use exec::{Executor, OnBackend};
 pub use filter::{Column, Filter, Order, Set};
 pub use lifecycle::archive::ARCHIVE_VERSION;
 pub use lifecycle::report::{
-    Dropped, MigrateOptions, Moved, Outcome, Planned, Progress, ProgressFn, Report, TenantResult,
-    TenantStatus,
+    Dropped, MigrateOptions, Moved, Outcome, Planned, Progress, ProgressFn, Relocated, Report,
+    TenantResult, TenantStatus,
 };
 pub use lifecycle::runs::{EachOptions, EachProgressFn};
 pub use lifecycle::store::CreateHook;
-pub use lifecycle::tier::Relocated;
 pub use lifecycle::{Lifecycle, TenantEvent, Tenants, DEFAULT_REGISTRY};
 pub use model::{Model, PerTenant, SharedModel};
 pub use query::Query;

@@ -30,9 +30,10 @@ pub(crate) mod tier;
 use tokio::io::{AsyncBufRead, AsyncWrite};
 
 use self::plan::Migrations;
-use self::report::{Dropped, MigrateOptions, Moved, Outcome, Planned, Report, TenantStatus};
+use self::report::{
+    Dropped, MigrateOptions, Moved, Outcome, Planned, Relocated, Report, TenantStatus,
+};
 use self::store::{Opening, Store};
-use self::tier::Relocated;
 use crate::backend::Backend;
 use crate::error::Error;
 use crate::tenant::{InvalidTenantName, Tenant, TenantNamePolicy};

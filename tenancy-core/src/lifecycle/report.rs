@@ -182,3 +182,14 @@ pub struct Moved {
     /// Rows, in all tables.
     pub rows: u64,
 }
+
+/// What a [`promote`](crate::Tenants::promote) or [`demote`](crate::Tenants::demote) did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Relocated {
+    /// The tenant as placed now: in its own container after a promote, a row-level tenant
+    /// of the container it was moved into after a demote.
+    pub tenant: Tenant,
+    /// How many rows moved (over every table with the tenant column).
+    pub rows: u64,
+}

@@ -5,23 +5,13 @@
 //! locks: all or nothing.
 
 use super::operations::expect;
+use super::report::Relocated;
 use super::store::{Direction, Operation, Place, Store, Toward};
 use super::{TenantEvent, Tenants};
 use crate::backend::Backend;
 use crate::error::Error;
 use crate::tenant::Tenant;
 use crate::trace;
-
-/// What a [`promote`](Tenants::promote) or [`demote`](Tenants::demote) did.
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct Relocated {
-    /// The tenant as placed now: in its own container after a promote, a row-level tenant
-    /// of the container it was moved into after a demote.
-    pub tenant: Tenant,
-    /// How many rows moved (over every table with the tenant column).
-    pub rows: u64,
-}
 
 impl<B: Backend> Tenants<B> {
     /// Gives row-level tenant `name` ([`create_in`](Self::create_in)) a container of its
