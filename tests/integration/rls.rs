@@ -145,6 +145,17 @@ async fn secured() -> (Lifecycle, Tenant, Tenant, Tenant, AppRole) {
     (l, container, a, b, app)
 }
 
+/// A handle of the application's role on the test's registry, with row security.
+async fn secured_handle(l: &Lifecycle, app: &AppRole) -> Tenants {
+    Tenants::new(app.pool.clone(), migrator(Vec::new()))
+        .unwrap()
+        .with_registry(&l.registry)
+        .unwrap()
+        .with_row_security()
+        .await
+        .unwrap()
+}
+
 /// The names in the container's `guards` that a plain `SELECT` on `executor` sees.
 async fn seen<'e>(
     executor: impl Executor<'e, Database = sqlx::Postgres>,
@@ -162,13 +173,7 @@ async fn seen<'e>(
 #[tokio::test]
 async fn hand_written_sql_in_a_tenants_transaction_sees_that_tenant_only() {
     let (l, container, a, b, app) = secured().await;
-    let tenants = Tenants::new(app.pool.clone(), migrator(Vec::new()))
-        .unwrap()
-        .with_registry(&l.registry)
-        .unwrap()
-        .with_row_security()
-        .await
-        .unwrap();
+    let tenants = secured_handle(&l, &app).await;
     assert!(tenants.has_row_security());
 
     // Without the setting, the role sees no row at all.
@@ -223,13 +228,7 @@ async fn hand_written_sql_in_a_tenants_transaction_sees_that_tenant_only() {
 #[tokio::test]
 async fn a_promote_waits_for_the_tenants_open_transaction_under_row_security() {
     let (l, container, a, _b, app) = secured().await;
-    let tenants = Tenants::new(app.pool.clone(), migrator(Vec::new()))
-        .unwrap()
-        .with_registry(&l.registry)
-        .unwrap()
-        .with_row_security()
-        .await
-        .unwrap();
+    let tenants = secured_handle(&l, &app).await;
     let mut tx = tenants.begin_rows(&a).await.unwrap();
     assert_eq!(seen(&mut *tx, &container).await, ["Abu"]);
     // Saying the tenant locks nothing that needs a transaction id: a reading transaction
@@ -262,13 +261,7 @@ async fn a_promote_waits_for_the_tenants_open_transaction_under_row_security() {
 #[tokio::test]
 async fn a_stale_placement_is_refused_for_reads_and_writes_after_a_promote() {
     let (l, container, a, b, app) = secured().await;
-    let tenants = Tenants::new(app.pool.clone(), migrator(Vec::new()))
-        .unwrap()
-        .with_registry(&l.registry)
-        .unwrap()
-        .with_row_security()
-        .await
-        .unwrap();
+    let tenants = secured_handle(&l, &app).await;
     let abu = RowGuard::query(&a).fetch_all(&tenants).await.unwrap();
     assert_eq!(abu.len(), 1);
 
