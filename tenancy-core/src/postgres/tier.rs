@@ -99,8 +99,14 @@ fn copy_sql(
             pairs.join(" AND ")
         ));
     }
+    // Out of the tenant's shared rows, those copied are locked by the copy itself: one that
+    // committed after the rows were locked before cannot change between its copy and the delete.
+    let lock = match set {
+        true => "",
+        false => " FOR UPDATE OF y",
+    };
     format!(
-        "INSERT INTO {} ({}) OVERRIDING SYSTEM VALUE SELECT {} FROM ONLY {} y{filter}",
+        "INSERT INTO {} ({}) OVERRIDING SYSTEM VALUE SELECT {} FROM ONLY {} y{filter}{lock}",
         qualified(to, &table.name),
         columns.join(", "),
         selected.join(", "),
@@ -334,7 +340,7 @@ mod tests {
         assert_eq!(
             copy_sql(&table, (&free, &acme), "tenant_id", false, None),
             "INSERT INTO \"acme\".\"guards\" (\"id\", \"tenant_id\", \"mood\") OVERRIDING SYSTEM VALUE \
-             SELECT \"id\", \"tenant_id\", \"mood\"::text::\"acme\".\"mood\" FROM ONLY \"free\".\"guards\" y WHERE \"tenant_id\" = $1"
+             SELECT \"id\", \"tenant_id\", \"mood\"::text::\"acme\".\"mood\" FROM ONLY \"free\".\"guards\" y WHERE \"tenant_id\" = $1 FOR UPDATE OF y"
         );
         assert_eq!(
             copy_sql(&table, (&acme, &free), "tenant_id", true, None),

@@ -243,14 +243,25 @@ macro_rules! behaviours {
                     let (db, done) = (db.clone(), done.clone());
                     let mut tenant = a.clone();
                     tokio::spawn(async move {
-                        let (mut acknowledged, mut stale) = (Vec::new(), 0);
+                        let (mut acknowledged, mut changed, mut stale) =
+                            (Vec::new(), Vec::new(), 0);
                         let mut i = 0;
                         let mut after = 0;
                         while i < 10 || after < 2 {
                             let finished = done.load(std::sync::atomic::Ordering::SeqCst);
                             let name = format!("w{w}-{i}");
                             match RowGuard::new(&name, "Guard").insert(&db, &tenant).await {
-                                Ok(_) => acknowledged.push(name),
+                                // And changed at once: a change acknowledged is kept too.
+                                Ok(mut guard) => {
+                                    acknowledged.push(name.clone());
+                                    guard.position = "Changed".into();
+                                    match guard.update(&db, &tenant).await {
+                                        Ok(()) => changed.push(name),
+                                        // Its row moved while the change waited for it.
+                                        Err(Error::NotFound { .. } | Error::NotPlaced { .. }) => {}
+                                        Err(e) => panic!("{name}: {e:?}"),
+                                    }
+                                }
                                 Err(Error::NotPlaced { .. }) => {
                                     stale += 1;
                                     tenant = db.tenant(tenant.as_str()).await.unwrap();
@@ -260,17 +271,18 @@ macro_rules! behaviours {
                             i += 1;
                             after += usize::from(finished);
                         }
-                        (acknowledged, stale)
+                        (acknowledged, changed, stale)
                     })
                 })
                 .collect();
             tokio::time::sleep(std::time::Duration::from_millis(20)).await;
             let moved = db.promote(a.as_str()).await.unwrap();
             done.store(true, std::sync::atomic::Ordering::SeqCst);
-            let (mut acknowledged, mut stale) = (BTreeSet::new(), 0);
+            let (mut acknowledged, mut changed, mut stale) = (BTreeSet::new(), Vec::new(), 0);
             for writer in writers {
-                let (names, refused) = writer.await.unwrap();
+                let (names, changes, refused) = writer.await.unwrap();
                 stale += refused;
+                changed.extend(changes);
                 for name in names {
                     assert!(acknowledged.insert(name));
                 }
@@ -295,6 +307,22 @@ macro_rules! behaviours {
                 of(&stored(&l, &container).await, &a).is_empty(),
                 "a row left behind"
             );
+            let positions: std::collections::BTreeMap<String, String> = StoredGuard::query(&own)
+                .fetch_all(db)
+                .await
+                .unwrap()
+                .into_iter()
+                .map(|g| {
+                    let g = g.into_inner();
+                    (g.name, g.position)
+                })
+                .collect();
+            for name in &changed {
+                assert_eq!(
+                    positions[name], "Changed",
+                    "{name}: an acknowledged change lost"
+                );
+            }
         }
     };
 }
