@@ -82,14 +82,16 @@ async fn in_transaction<T>(
 }
 
 /// [`Backend::insert_rows`](crate::backend::Backend::insert_rows): one row inserted and read
-/// back; several, each so, inside one transaction.
+/// back; several (or a row-level tenant's one), each so, inside one transaction.
 pub(super) async fn insert_rows(
     session: &mut Session<'_, MySql>,
     about: About<'_>,
     table: &TableDef,
     rows: &[Row<'_>],
 ) -> Result<Vec<MySqlRow>, Error> {
-    if let [row] = rows {
+    // A row-level tenant's row is read back in the insert's transaction: between two
+    // transactions a promote could move it, and a write that happened would read as failed.
+    if let ([row], false) = (rows, about.tenant.is_row_level()) {
         return Ok(vec![insert_one(session, about, table, *row).await?]);
     }
     in_transaction(session, async |session| {
@@ -111,9 +113,16 @@ pub(super) async fn update_row(
     row: Row<'_>,
     columns: &[usize],
 ) -> Result<Option<MySqlRow>, Error> {
-    let statement = statement::update::<MySqlDialect, MySql>(about.tenant, table, row, columns);
-    session.execute(about, &statement).await?;
-    read_back(session, about, table, row, false).await
+    let write = async |session: &mut Session<'_, MySql>| {
+        let statement = statement::update::<MySqlDialect, MySql>(about.tenant, table, row, columns);
+        session.execute(about, &statement).await?;
+        read_back(session, about, table, row, false).await
+    };
+    // A row-level tenant's row is read back in the update's transaction (see `insert_rows`).
+    match about.tenant.is_row_level() {
+        true => in_transaction(session, write).await,
+        false => write(session).await,
+    }
 }
 
 /// [`Backend::upsert_rows`](crate::backend::Backend::upsert_rows): each row written, then read
