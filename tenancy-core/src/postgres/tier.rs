@@ -238,18 +238,20 @@ pub(super) async fn move_rows(
             if !held.is_empty() {
                 sqlx::raw_sql(AssertSqlSafe(held)).execute(&mut *conn).await?;
             }
-            // Its rows are held from here (their updates and deletes wait); with a primary key
-            // on every table, they are copied before its inserts are held too (by its registry
-            // row, which the guard's `KEY SHARE` waits on), and the rows inserted meanwhile are
-            // copied after: inserts wait only for that catch-up, the delete and the commit.
+            // With a primary key on every table, its rows are locked as they are copied, before
+            // its inserts are held (by its registry row, which the guard's `KEY SHARE` waits on),
+            // and the rows inserted meanwhile are copied after: inserts wait only for that
+            // catch-up, the delete and the commit; updates and deletes from the first copy on.
             let keys: Vec<(String, Vec<String>)> =
                 schema_rows(conn, persistent, PRIMARY_KEYS, from).await?;
             let key_of = |table: &Table| keys.iter().find(|(t, _)| *t == table.name).map(|(_, k)| k.clone());
             catch_up = moving.iter().map(key_of).collect::<Option<Vec<_>>>();
             hold_transactions(conn, registry, placed).await?;
-            hold_rows(conn, from, &moving, column, placed).await?;
+            // With a catch-up, the first copy locks the rows it copies; without one, inserts
+            // are held first and then every row.
             if catch_up.is_none() {
                 hold_inserts(conn, registry, placed).await?;
+                hold_rows(conn, from, &moving, column, placed).await?;
             }
             // What the migrations put there goes: the tenant's own container holds its rows.
             for table in moving.iter().rev() {
