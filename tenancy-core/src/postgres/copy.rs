@@ -4,7 +4,7 @@
 use sqlx::postgres::PgConnection;
 use sqlx::AssertSqlSafe;
 
-use super::port::defer_indexes;
+use super::port::{defer_indexes, qualified};
 use super::{schema_rows, sql};
 use crate::error::Error;
 use crate::ident::double_quoted;
@@ -30,7 +30,7 @@ const TABLES: &str = "SELECT c.relname::text, \
      WHERE n.nspname = $1 AND c.relkind = 'r' ORDER BY 1";
 
 /// The sequences of a schema (those of `serial` and identity columns included).
-const SEQUENCES: &str = "SELECT c.relname::text FROM pg_class c \
+pub(super) const SEQUENCES: &str = "SELECT c.relname::text FROM pg_class c \
      JOIN pg_namespace n ON n.oid = c.relnamespace \
      WHERE n.nspname = $1 AND c.relkind = 'S' ORDER BY 1";
 
@@ -104,7 +104,6 @@ pub(crate) fn copy_batch(
     remake: &[String],
     sequences: &[String],
 ) -> String {
-    let qualified = |schema: &Tenant, name: &str| format!("{}.{}", schema.quoted(), double_quoted(name));
     let mut batch = String::new();
     let tables: Vec<Table> = tables.into_iter().filter(|t| !t.columns.is_empty()).collect();
     if !tables.is_empty() {

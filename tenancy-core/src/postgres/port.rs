@@ -63,7 +63,8 @@ const OWNED_SEQUENCES: &str = "SELECT s.relname::text, t.relname::text, a.attnam
      WHERE d.classid = 'pg_class'::regclass AND d.refclassid = 'pg_class'::regclass \
      AND d.deptype IN ('a', 'i') AND n.nspname = $1 ORDER BY 1";
 
-fn qualified(schema: &Tenant, name: &str) -> String {
+/// `"<schema>"."<name>"`, both quoted.
+pub(super) fn qualified(schema: &Tenant, name: &str) -> String {
     format!("{}.{}", schema.quoted(), double_quoted(name))
 }
 

@@ -7,7 +7,8 @@
 use sqlx::postgres::PgConnection;
 use sqlx::AssertSqlSafe;
 
-use super::copy::{tables_of, Table};
+use super::copy::{tables_of, Table, SEQUENCES};
+use super::port::qualified;
 use super::{schema_rows, sql};
 use crate::error::Error;
 use crate::ident::double_quoted;
@@ -28,15 +29,6 @@ const PRIMARY_KEYS: &str = "SELECT c.relname::text, array_agg(a.attname::text OR
      CROSS JOIN LATERAL unnest(i.indkey) WITH ORDINALITY k(attnum, ord) \
      JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum = k.attnum \
      WHERE n.nspname = $1 AND i.indisprimary GROUP BY c.relname";
-
-/// The sequences of a schema.
-const SEQUENCES: &str = "SELECT c.relname::text FROM pg_class c \
-     JOIN pg_namespace n ON n.oid = c.relnamespace \
-     WHERE n.nspname = $1 AND c.relkind = 'S' ORDER BY 1";
-
-fn qualified(schema: &Tenant, name: &str) -> String {
-    format!("{}.{}", schema.quoted(), double_quoted(name))
-}
 
 /// The tables of `schema` (read on `conn`), split into those with a column named `column`
 /// (referenced tables first) and those without.
@@ -99,8 +91,8 @@ fn copy_sql(
             pairs.join(" AND ")
         ));
     }
-    // Out of the tenant's shared rows, those copied are locked by the copy itself: one that
-    // committed after the rows were locked before cannot change between its copy and the delete.
+    // The tenant's shared rows are locked by the copy itself, as it reads them: none changes
+    // between its copy and the delete.
     let lock = match set {
         true => "",
         false => " FOR UPDATE OF y",
@@ -127,26 +119,6 @@ async fn run(
         .execute(conn)
         .await?
         .rows_affected())
-}
-
-/// Locks row-level `placed`'s rows in `from`'s `tables` (`FOR UPDATE`): their updates and
-/// deletes wait for the operation.
-async fn hold_rows(
-    conn: &mut PgConnection,
-    from: &Tenant,
-    tables: &[Table],
-    column: &str,
-    placed: &Tenant,
-) -> Result<(), sqlx::Error> {
-    for table in tables {
-        let sql = format!(
-            "SELECT 1 FROM (SELECT 1 FROM ONLY {} WHERE {} = $1 FOR UPDATE) held LIMIT 1",
-            qualified(from, &table.name),
-            double_quoted(column)
-        );
-        run(conn, sql, placed).await?;
-    }
-    Ok(())
 }
 
 /// Locks `placed`'s registry row (`FOR UPDATE`): the placement guard's `KEY SHARE` of its
@@ -215,7 +187,6 @@ pub(super) async fn move_rows(
     let (from, to) = ends(placed, toward);
     let (from, to) = (&from, &to);
     let (moving, staying) = tables(conn, persistent, from, column).await?;
-    let mut held = String::new();
     let mut catch_up = None;
     match toward {
         Toward::Own => {
@@ -223,9 +194,10 @@ pub(super) async fn move_rows(
             // holds the table's writes (every tenant's) to the commit, on the first promote out
             // of a container only.
             let guarded: Vec<(String,)> = schema_rows(conn, persistent, GUARDED, from).await?;
+            let mut guards = String::new();
             for table in &moving {
                 if !guarded.iter().any(|(g,)| *g == table.name) {
-                    held.push_str(&format!(
+                    guards.push_str(&format!(
                         "CREATE TRIGGER {} BEFORE INSERT OR UPDATE OF {} ON {} FOR EACH ROW EXECUTE FUNCTION {}.placed_guard({});\n",
                         sql::PLACED_TRIGGER,
                         double_quoted(column),
@@ -235,8 +207,8 @@ pub(super) async fn move_rows(
                     ));
                 }
             }
-            if !held.is_empty() {
-                sqlx::raw_sql(AssertSqlSafe(held)).execute(&mut *conn).await?;
+            if !guards.is_empty() {
+                sqlx::raw_sql(AssertSqlSafe(guards)).execute(&mut *conn).await?;
             }
             // With a primary key on every table, its rows are locked as they are copied, before
             // its inserts are held (by its registry row, which the guard's `KEY SHARE` waits on),
@@ -247,11 +219,10 @@ pub(super) async fn move_rows(
             let key_of = |table: &Table| keys.iter().find(|(t, _)| *t == table.name).map(|(_, k)| k.clone());
             catch_up = moving.iter().map(key_of).collect::<Option<Vec<_>>>();
             hold_transactions(conn, registry, placed).await?;
-            // With a catch-up, the first copy locks the rows it copies; without one, inserts
-            // are held first and then every row.
+            // Without a catch-up, its inserts are held before the copy. Either way the copy
+            // locks the rows it copies.
             if catch_up.is_none() {
                 hold_inserts(conn, registry, placed).await?;
-                hold_rows(conn, from, &moving, column, placed).await?;
             }
             // What the migrations put there goes: the tenant's own container holds its rows.
             for table in moving.iter().rev() {
@@ -291,7 +262,6 @@ pub(super) async fn move_rows(
     }
     if let Some(keys) = &catch_up {
         hold_inserts(conn, registry, placed).await?;
-        hold_rows(conn, from, &moving, column, placed).await?;
         for ((table, key), count) in moving.iter().zip(keys).zip(&mut moved) {
             let sql = copy_sql(table, (from, to), column, false, Some(key));
             *count += copy_table(conn, table, to, toward, sql, placed).await?;
