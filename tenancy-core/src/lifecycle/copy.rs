@@ -6,10 +6,8 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use sqlx::migrate::Migration;
-
 use super::plan::History;
-use super::store::{Direction, Operation, Store};
+use super::store::{Operation, Store};
 use super::{TenantEvent, Tenants};
 use crate::backend::Backend;
 use crate::error::Error;
@@ -62,13 +60,11 @@ impl<B: Backend> Tenants<B> {
         let made = self.onto_new_name(Operation::Clone, from, to, async |op, from, to| {
             let store = self.store();
             let history = store.history(op, from).await?;
-            let ups = self.at_latest(from, &history)?;
+            self.at_latest(from, &history)?;
             if store.copy_whole(op, from, to).await? {
                 return Ok(());
             }
-            store.make(op, to).await?;
-            store.enter(op, to).await?;
-            store.apply(op, to, &ups, Direction::Up).await?;
+            self.make_migrated(op, to).await?;
             store.copy_rows(op, from, to).await
         });
         let (_, to) = made.await?;
@@ -76,13 +72,10 @@ impl<B: Backend> Tenants<B> {
         Ok(to)
     }
 
-    /// The up migrations, if `tenant`'s history is exactly all of them (what a clone of it
-    /// records): otherwise the error saying how it differs.
-    pub(crate) fn at_latest(
-        &self,
-        tenant: &Tenant,
-        history: &History,
-    ) -> Result<Vec<&Migration>, Error> {
+    /// Refuses `tenant` unless its history is exactly every up migration (what a clone of it
+    /// records, and what a promote or demote needs on both sides): the error saying how it
+    /// differs.
+    pub(crate) fn at_latest(&self, tenant: &Tenant, history: &History) -> Result<(), Error> {
         history.check_clean(tenant)?;
         let migrations = self.migrations();
         let pending = migrations.pending(tenant, &history.applied)?;
@@ -101,7 +94,7 @@ impl<B: Backend> Tenants<B> {
                 version,
             });
         }
-        Ok(migrations.ups().collect())
+        Ok(())
     }
 }
 

@@ -6,7 +6,7 @@
 
 use super::operations::expect;
 use super::report::Relocated;
-use super::store::{Direction, Operation, Place, Store, Toward};
+use super::store::{Operation, Place, Store, Toward};
 use super::{TenantEvent, Tenants};
 use crate::backend::Backend;
 use crate::error::Error;
@@ -73,10 +73,8 @@ impl<B: Backend> Tenants<B> {
                 let found = store.inspect(op, &own).await?;
                 expect::<B>(&own, found, false, false)?;
                 let history = store.history(op, &container).await?;
-                let ups = self.at_latest(&container, &history)?;
-                store.make(op, &own).await?;
-                store.enter(op, &own).await?;
-                store.apply(op, &own, &ups, Direction::Up).await?;
+                self.at_latest(&container, &history)?;
+                self.make_migrated(op, &own).await?;
                 let rows = store.move_rows(op, &placed, &column, Toward::Own).await?;
                 Ok((own.clone(), rows))
             }),
