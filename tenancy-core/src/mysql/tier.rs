@@ -10,9 +10,10 @@ use sqlx::AssertSqlSafe;
 
 use super::copy::tables_in_order;
 use super::errors::NOT_PLACED_STATE;
+use super::is_duplicate_entry;
 use super::op::{qualified, quote};
 use crate::error::Error;
-use crate::lifecycle::row_level::placement_sql;
+use crate::lifecycle::row_level::{placement_sql, write_placement};
 use crate::lifecycle::store::Toward;
 use crate::lifecycle::tier::{counts_differ, ends, nowhere_to_go};
 use crate::tenant::Tenant;
@@ -140,8 +141,6 @@ pub(super) async fn move_rows(
                 }
             }
         }
-    }
-    if toward == Toward::Own {
         continue_keys(conn, from, to, &moving).await?;
     }
     let registry_table = qualified(registry.as_str(), "row_tenants");
@@ -162,11 +161,7 @@ pub(super) async fn move_rows(
                 }
             }
             let sql = placement_sql(&registry_table, true, ("?", "?"));
-            sqlx::query(AssertSqlSafe(sql))
-                .bind(placed.as_str())
-                .bind(placed.container())
-                .execute(&mut *conn)
-                .await?;
+            write_placement(&mut *conn, (sql, true), placed, is_duplicate_entry).await?;
         }
     }
     if toward == Toward::Own {
