@@ -241,11 +241,32 @@ async fn a_promote_waits_for_the_tenants_open_transaction_under_row_security() {
     let admin = l.tenants.clone();
     let name = a.as_str().to_owned();
     let promote = tokio::spawn(async move { admin.promote(&name).await });
-    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    // It waits on the transaction's advisory lock (seen by the server), and stays unfinished.
+    let mut waiting = false;
+    for _ in 0..200 {
+        assert!(
+            !promote.is_finished(),
+            "the promote went on under an open transaction of a"
+        );
+        let waiters: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' \
+             AND wait_event = 'advisory' AND strpos(query, $1) > 0",
+        )
+        .bind(format!("tenancy-rows:{}:", l.registry))
+        .fetch_one(l.tenants.pool())
+        .await
+        .unwrap();
+        if waiters > 0 {
+            waiting = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
     assert!(
-        !promote.is_finished(),
-        "the promote went on under an open transaction of a"
+        waiting,
+        "the promote never waited on the transaction's lock"
     );
+    assert!(!promote.is_finished());
     assert_eq!(
         seen(&mut *tx, &container).await,
         ["Abu"],
