@@ -6,7 +6,7 @@
 //!
 //! - **the registry stays on the coordinator**: it is created with
 //!   `citus.enable_schema_based_sharding` off for that transaction, and a registry that was
-//!   distributed earlier is undistributed ([`UNDISTRIBUTE_REGISTRY`]). A statement reading a
+//!   distributed earlier is undistributed ([`UNDISTRIBUTE_SCHEMA`]). A statement reading a
 //!   distributed table runs on a worker, so a `set_config` in it would not change the
 //!   coordinator's session; the batches' checks read the registry only;
 //! - **each tenant schema is distributed when it is created**, whatever the database's setting
@@ -28,6 +28,7 @@ use sqlx::migrate::Migration;
 use sqlx::postgres::PgConnection;
 use sqlx::{AssertSqlSafe, Postgres, SqlSafeStr};
 
+use super::citus_rows;
 use super::sql;
 use super::args;
 use crate::error::{DatabaseError, Error};
@@ -52,9 +53,10 @@ pub(crate) const SHARDING_OFF_IF_CITUS: &str =
 pub(crate) const SHARDING_ON: &str =
     "SELECT set_config('citus.enable_schema_based_sharding', 'on', true)";
 
-/// Undistributes schema `$1` (the registry) if it is a distributed schema (one created while
-/// the database's sharding setting was on, before this library kept it local).
-pub(crate) const UNDISTRIBUTE_REGISTRY: &str = "SELECT citus_schema_undistribute(schemaid) \
+/// Undistributes schema `$1` if it is a distributed schema: the registry (one created while
+/// the database's sharding setting was on, before this library kept it local), or a container
+/// whose rows are to be distributed by the tenant column instead.
+pub(crate) const UNDISTRIBUTE_SCHEMA: &str = "SELECT citus_schema_undistribute(schemaid) \
      FROM pg_dist_schema WHERE schemaid = to_regnamespace($1)";
 
 /// Every active worker that can hold shards: `(host, port)`.
@@ -311,6 +313,20 @@ pub enum CitusError {
     #[error("this server is not a Citus coordinator (no `citus` extension in this database)")]
     NotCitus,
 
+    /// Citus refused to distribute a container's tables by the tenant column
+    /// ([`distribute_rows`](crate::Tenants::distribute_rows)); nothing was changed. Its message
+    /// names the table: typically a primary key, unique index or foreign key without the
+    /// tenant column.
+    #[error(
+        "Citus cannot distribute the container's tables by the tenant column (every primary \
+         key, unique index and foreign key between them must include it)"
+    )]
+    RowSharding {
+        /// Citus's error.
+        #[source]
+        source: DatabaseError,
+    },
+
     /// A tenant was to be moved to a node that is not an active Citus worker of the cluster.
     #[error(
         "{node} is not an active worker node of this Citus cluster (workers: {})",
@@ -326,7 +342,7 @@ pub enum CitusError {
 
 impl CitusError {
     /// This error as the [`Error::Refused`] of `operation` on `tenant`.
-    fn refusing(self, operation: &'static str, tenant: Option<&Tenant>) -> Error {
+    pub(super) fn refusing(self, operation: &'static str, tenant: Option<&Tenant>) -> Error {
         Error::Refused {
             operation,
             tenant: tenant.cloned(),
@@ -375,14 +391,22 @@ pub(crate) fn is_empty_schema(err: &sqlx::Error) -> bool {
 /// `migrations` as Citus accepts them in one query string: each statement that Citus would
 /// relay to the workers as part of a multi-statement string (see [`needs_own_command`]) wrapped
 /// in a `DO` block of its own. Versions, descriptions and checksums stay the original's.
+///
+/// Each is sent in sequential mode ([`citus_rows::SEQUENTIAL`]) and followed by
+/// [`citus_rows::after_migration`], which distributes the tables it added to a container
+/// distributed by the tenant column, in the same transaction.
 pub(crate) fn for_citus(migrations: &[&Migration]) -> Vec<Migration> {
     migrations
         .iter()
         .map(|m| {
             let mut m = (*m).clone();
-            if let Cow::Owned(sql) = citus_sql(m.sql.as_str()) {
-                m.sql = sqlx::AssertSqlSafe(sql).into_sql_str();
-            }
+            let sql = format!(
+                "{};\n{}\n;\n{};\n",
+                citus_rows::SEQUENTIAL,
+                citus_sql(m.sql.as_str()),
+                citus_rows::after_migration()
+            );
+            m.sql = sqlx::AssertSqlSafe(sql).into_sql_str();
             m
         })
         .collect()
@@ -602,7 +626,7 @@ fn statement_has_code(statement: &str) -> bool {
 
 impl Tenants<Postgres> {
     /// Fails with [`CitusError::NotCitus`] unless the handle runs on Citus.
-    async fn require_citus(&self, operation: &'static str) -> Result<(), Error> {
+    pub(super) async fn require_citus(&self, operation: &'static str) -> Result<(), Error> {
         self.pg().ensure_registry().await?;
         if self.pg().on_citus() {
             Ok(())
@@ -784,7 +808,9 @@ impl Tenants<Postgres> {
         let unplaced = || Error::Unsupported {
             operation: "move",
             reason: format!(
-                "tenant \"{tenant}\" holds no table yet, so Citus has not placed it on any node"
+                "tenant \"{tenant}\" is not placed on one node: its schema holds no table yet, \
+                 or its tables are distributed by the tenant column (distribute_rows), whose \
+                 shards Citus's rebalancer moves"
             ),
         };
         match now.and_then(|(host, port)| node_of(Some(host), Some(port))) {

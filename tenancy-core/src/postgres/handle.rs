@@ -1,18 +1,21 @@
 //! What only a PostgreSQL handle has: shared schemas on the migrations' `search_path`,
-//! PgBouncer's way of sending statements, and the Citus flavour.
+//! PgBouncer's way of sending statements, the Citus flavour, row-level security and a
+//! container distributed by the tenant column on Citus.
 
 use sqlx::{AssertSqlSafe, Postgres, Transaction};
 
 use super::backend::{tell, TENANT_SETTING};
+use super::citus::{CitusError, Flavour, UNDISTRIBUTE_SCHEMA};
+use super::citus_rows::{distribute_sql, RowSharding, SEQUENTIAL, SPREAD};
 use super::place::tables_with;
-use super::citus::Flavour;
 use super::store::PgStore;
 use crate::error::Error;
 use crate::ident::double_quoted;
 use crate::lifecycle::operations::Expected;
-use crate::lifecycle::store::Operation;
+use crate::lifecycle::store::{Operation, Store};
 use crate::lifecycle::Tenants;
 use crate::tenant::Tenant;
+use crate::trace;
 
 impl Tenants<Postgres> {
     /// The same handle with `schemas` after the tenant's own on the `search_path` of its
@@ -170,5 +173,90 @@ impl Tenants<Postgres> {
     /// The PostgreSQL store.
     pub(crate) fn pg(&self) -> &PgStore {
         self.store()
+    }
+}
+
+impl Tenants<Postgres> {
+    /// Citus's row-based sharding for the container of row-level tenants `container`
+    /// ([`create_in`](Self::create_in)): its tables with the handle's tenant column (default
+    /// `tenant_id`) distributed by that column, colocated, so each tenant's rows live on one
+    /// shard and the container's tenants spread over every worker; its other tables made
+    /// reference tables (a copy on every node). Without it the container is a distributed
+    /// schema like every tenant, all of its tenants on one worker.
+    ///
+    /// Run it once, after the migrations that make the container's tables; later migrations of
+    /// the container distribute the tables they add the same way, in their own transaction.
+    /// The rows already there are moved into the shards. Under the container's lock, in one
+    /// transaction: if Citus refuses a table, nothing changes. Citus requires every primary
+    /// key and unique index of a distributed table, and every foreign key between two of them,
+    /// to include the tenant column (e.g. `PRIMARY KEY (tenant_id, id)`); what it refuses is
+    /// an [`Error::Refused`] whose source is [`CitusError::RowSharding`], naming the table.
+    /// Running it again distributes what is not yet.
+    ///
+    /// On a row-distributed container a row-level tenant cannot be renamed (Citus does not
+    /// change a row's distribution column; [`Error::Unsupported`]), and the container has no
+    /// single node ([`placement_of`](Self::placement_of) is `None`,
+    /// [`move_to`](Self::move_to) refuses it): Citus's shard rebalancer moves its shards.
+    ///
+    /// [`Error::Unsupported`] if no table of `container` has the tenant column;
+    /// [`Error::NotATenant`] if `container` is not a tenant of its own; Citus only
+    /// ([`CitusError::NotCitus`] otherwise).
+    ///
+    /// ```no_run
+    /// # async fn demo(tenants: tenancy_core::Tenants) -> Result<(), tenancy_core::Error> {
+    /// let free_tier = tenants.create("free_tier").await?;
+    /// let spread = tenants.distribute_rows(&free_tier).await?;
+    /// println!("by tenant: {:?}, reference: {:?}", spread.by_tenant, spread.reference);
+    /// let acme = tenants.create_in("acme", &free_tier).await?; // its rows on one shard
+    /// # Ok(()) }
+    /// ```
+    pub async fn distribute_rows(&self, container: &Tenant) -> Result<RowSharding, Error> {
+        let container = self.parse(container.container())?;
+        self.require_citus("distribute_rows").await?;
+        let column = self.tenant_column().to_owned();
+        let span = trace::lifecycle::<Postgres>("distribute_rows", &container);
+        let work = self.locked(Operation::Migrate, &container, Expected::Own, async |op| {
+            let persistent = self.pg().persistent();
+            let with = tables_with(op.conn(), persistent, container.as_str(), &column).await?;
+            if with.is_empty() {
+                return Err(Error::Unsupported {
+                    operation: "distribute_rows",
+                    reason: format!(
+                        "no table of \"{container}\" has the tenant column \"{column}\", so \
+                         there is nothing to distribute its rows by"
+                    ),
+                });
+            }
+            sqlx::raw_sql(SEQUENTIAL).execute(op.conn()).await?;
+            sqlx::query(UNDISTRIBUTE_SCHEMA)
+                .persistent(false)
+                .bind(container.as_str())
+                .execute(op.conn())
+                .await?;
+            self.pg().enter(op, &container).await?;
+            sqlx::raw_sql(AssertSqlSafe(distribute_sql(Some(&column))))
+                .execute(op.conn())
+                .await
+                .map_err(|source| {
+                    CitusError::RowSharding {
+                        source: source.into(),
+                    }
+                    .refusing("distribute_rows", Some(&container))
+                })?;
+            let spread: Vec<(String, bool)> = sqlx::query_as(SPREAD)
+                .persistent(false)
+                .bind(container.as_str())
+                .fetch_all(op.conn())
+                .await?;
+            let mut out = RowSharding::default();
+            for (table, by_tenant) in spread {
+                match by_tenant {
+                    true => out.by_tenant.push(table),
+                    false => out.reference.push(table),
+                }
+            }
+            Ok(out)
+        });
+        trace::within(span, work).await
     }
 }

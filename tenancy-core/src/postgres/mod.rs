@@ -3,7 +3,8 @@
 //!
 //! What only this backend has: [`PoolSettings`] (a pool sized for many tenants),
 //! [`PgBouncer`] (sending through PgBouncer in transaction mode), the Citus [`Flavour`] with
-//! [`Placement`] and moving tenants between [`Node`]s, [`CitusError`], and (feature
+//! [`Placement`] and moving tenants between [`Node`]s, containers of row-level tenants
+//! distributed by the tenant column ([`RowSharding`]), [`CitusError`], and (feature
 //! `testing`) `RollbackTenant` for `#[tenancy::test(rollback)]`.
 //!
 //! Inside: the dialect, how a statement is sent (a stale plan re-prepared, PgBouncer's way),
@@ -12,6 +13,7 @@
 
 mod backend;
 mod citus;
+mod citus_rows;
 mod copy;
 mod dialect;
 #[cfg(test)]
@@ -30,6 +32,7 @@ mod tier;
 mod testing;
 
 pub use citus::{CitusError, CitusRefusal, Flavour, InvalidNode, MoveMode, Node, Placement};
+pub use citus_rows::RowSharding;
 pub use pgbouncer::PgBouncer;
 pub use pool::{PoolSettings, PGBOUNCER_PARAM, STATEMENTS_PER_MODEL};
 #[cfg(feature = "testing")]

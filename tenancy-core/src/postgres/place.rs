@@ -4,6 +4,7 @@
 use sqlx::postgres::PgConnection;
 use sqlx::{AssertSqlSafe, Postgres};
 
+use super::citus_rows::IS_ROW_DISTRIBUTED;
 use super::store::{PgOp, PgStore};
 use super::{args, is_unique_violation};
 use crate::error::Error;
@@ -71,6 +72,24 @@ impl Place<Postgres> for PgStore {
         column: &str,
         to: Option<&Tenant>,
     ) -> Result<u64, Error> {
+        if to.is_some() && self.on_citus() {
+            let (distributed,): (bool,) = sqlx::query_as(IS_ROW_DISTRIBUTED)
+                .persistent(false)
+                .bind(tenant.container())
+                .fetch_one(op.conn())
+                .await?;
+            if distributed {
+                return Err(Error::Unsupported {
+                    operation: "rename",
+                    reason: format!(
+                        "row-level tenant \"{tenant}\" is in \"{}\", whose tables are \
+                         distributed by the tenant column, and Citus does not change a row's \
+                         distribution column",
+                        tenant.container()
+                    ),
+                });
+            }
+        }
         let tables = tables_with(op.conn(), self.persistent(), tenant.container(), column).await?;
         let mut deleted = 0;
         for table in tables {

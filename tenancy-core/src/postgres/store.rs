@@ -169,7 +169,7 @@ impl PgStore {
         if flavour == Flavour::Citus && detected == Flavour::Citus {
             // A registry made distributed before (the database's sharding was on when it was
             // created) is brought back to the coordinator.
-            sqlx::query(citus::UNDISTRIBUTE_REGISTRY)
+            sqlx::query(citus::UNDISTRIBUTE_SCHEMA)
                 .persistent(false)
                 .bind(self.registry.as_str())
                 .execute(&self.pool)

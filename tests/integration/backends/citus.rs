@@ -136,6 +136,9 @@ pub use super::pg::{
 
 // What only Citus does.
 
+/// Containers of row-level tenants distributed by the tenant column.
+mod rows;
+
 fn name(prefix: &str) -> String {
     tenancy_testdb::unique_name(prefix)
 }
@@ -736,6 +739,12 @@ async fn placement_on_plain_postgresql_is_a_typed_error() {
     assert_citus!(
         l.tenants.move_to("acme", &Node::new("w", 1)).await,
         "move",
+        CitusError::NotCitus
+    );
+    let container = l.tenants.create(name("rows")).await.unwrap();
+    assert_citus!(
+        l.tenants.distribute_rows(&container).await,
+        "distribute_rows",
         CitusError::NotCitus
     );
 }

@@ -1,0 +1,123 @@
+//! Citus's row-based sharding of a container
+//! ([`Tenants::distribute_rows`](crate::Tenants::distribute_rows)), its statements: the tables of a
+//! container of row-level tenants distributed by the tenant column, so that one container's
+//! tenants spread over every worker instead of living with their container on one.
+//!
+//! A tenant schema on Citus is a *distributed schema*: all of its tables on one worker. That
+//! is right for a tenant of its own and wrong for a container holding thousands of row-level
+//! tenants. `distribute_rows` turns such a container into a plain schema whose tables with the
+//! tenant column are hash-distributed by it (colocated, so a tenant's rows of every table are
+//! on one shard, and joins and foreign keys on the tenant column stay on it), and whose other
+//! tables are reference tables (a copy on every node). Afterwards each migration of the
+//! container distributes the tables it adds the same way, in its own transaction
+//! ([`after_migration`]): a row-distributed container is recognised by Citus's catalog alone
+//! (a schema that is not a distributed schema and holds a hash-distributed table), so there is
+//! nothing to record and nothing to get out of step.
+
+/// Sends the rest of the transaction's multi-shard statements over one connection per node.
+/// Citus refuses to distribute a table, or to add a foreign key between distributed tables,
+/// after a statement of the same transaction ran on many shards in parallel (an `ALTER TABLE`
+/// of a distributed table), so a migration on Citus says it first. On a distributed schema's
+/// tables (one shard each) it changes nothing.
+pub(crate) const SEQUENTIAL: &str =
+    "SELECT set_config('citus.multi_shard_modify_mode', 'sequential', true)";
+
+/// How a container's tables are spread over the cluster after
+/// [`distribute_rows`](crate::Tenants::distribute_rows).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub struct RowSharding {
+    /// The tables with the tenant column, distributed by it: each tenant's rows on one shard,
+    /// the shards spread over the workers. By name.
+    pub by_tenant: Vec<String>,
+    /// The tables without it, made reference tables: a copy on every node. By name.
+    pub reference: Vec<String>,
+}
+
+/// A `DO` block that distributes every table of the schema `current_schema()` that Citus does
+/// not hold yet (tables Citus only keeps as local ones count as not held): by `column` those
+/// with that column, the others as reference tables. The foreign keys of those tables are
+/// dropped first and added again last, so the order of the tables does not matter (Citus
+/// refuses a foreign key between a distributed table and a local one, in either direction).
+/// The local copy of a distributed table's rows is emptied (Citus leaves it on disk, invisible).
+///
+/// With `column` `None` (after a migration), the schema is left alone unless it is a
+/// row-distributed container: no distributed schema, and a hash-distributed table whose
+/// distribution column is the one used.
+pub(super) fn distribute_sql(column: Option<&str>) -> String {
+    let column = match column {
+        Some(c) => format!("'{}'", c.replace('\'', "''")),
+        None => "NULL".to_owned(),
+    };
+    format!(
+        r#"DO $tenancy_rows$
+DECLARE
+  s oid := to_regnamespace(pg_catalog.current_schema());
+  col text := {column};
+  r record;
+  fks text[] := '{{}}';
+  fk text;
+BEGIN
+  IF s IS NULL OR EXISTS (SELECT 1 FROM pg_dist_schema WHERE schemaid = s) THEN
+    RETURN;
+  END IF;
+  IF col IS NULL THEN
+    SELECT column_to_column_name(p.logicalrelid, p.partkey) INTO col
+      FROM pg_dist_partition p JOIN pg_catalog.pg_class c ON c.oid = p.logicalrelid
+     WHERE c.relnamespace = s AND p.partmethod = 'h' ORDER BY c.oid LIMIT 1;
+    IF col IS NULL THEN
+      RETURN;
+    END IF;
+  END IF;
+  FOR r IN SELECT k.conrelid::regclass AS t, k.conname, pg_get_constraintdef(k.oid) AS def
+             FROM pg_catalog.pg_constraint k JOIN pg_catalog.pg_class c ON c.oid = k.conrelid
+            WHERE c.relnamespace = s AND k.contype = 'f'
+              AND NOT EXISTS (SELECT 1 FROM pg_dist_partition d
+                               WHERE d.logicalrelid = c.oid AND d.colocationid <> 0)
+            ORDER BY k.oid
+  LOOP
+    fks := fks || format('ALTER TABLE %s ADD CONSTRAINT %I %s', r.t, r.conname, r.def);
+    EXECUTE format('ALTER TABLE %s DROP CONSTRAINT %I', r.t, r.conname);
+  END LOOP;
+  FOR r IN SELECT c.oid::regclass AS t,
+                  EXISTS (SELECT 1 FROM pg_catalog.pg_attribute a WHERE a.attrelid = c.oid
+                           AND a.attname = col AND a.attnum > 0 AND NOT a.attisdropped) AS by_rows
+             FROM pg_catalog.pg_class c
+            WHERE c.relnamespace = s AND c.relkind IN ('r', 'p') AND NOT c.relispartition
+              AND NOT EXISTS (SELECT 1 FROM pg_dist_partition d
+                               WHERE d.logicalrelid = c.oid AND d.colocationid <> 0)
+            ORDER BY c.oid
+  LOOP
+    IF r.by_rows THEN
+      PERFORM create_distributed_table(r.t, col);
+    ELSE
+      PERFORM create_reference_table(r.t);
+    END IF;
+    PERFORM truncate_local_data_after_distributing_table(r.t);
+  END LOOP;
+  FOREACH fk IN ARRAY fks LOOP
+    EXECUTE fk;
+  END LOOP;
+END $tenancy_rows$"#
+    )
+}
+
+/// What a migration on Citus sends after its own statements, in its transaction: the tables
+/// it added to a row-distributed container distributed as the container's others are (see
+/// [`distribute_sql`]); nothing anywhere else.
+pub(crate) fn after_migration() -> &'static str {
+    static SQL: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    SQL.get_or_init(|| distribute_sql(None))
+}
+
+/// The container's tables that Citus holds, by name: whether each is hash-distributed.
+pub(super) const SPREAD: &str = "SELECT c.relname::text, p.partmethod = 'h' \
+     FROM pg_dist_partition p JOIN pg_catalog.pg_class c ON c.oid = p.logicalrelid \
+     WHERE c.relnamespace = to_regnamespace($1) ORDER BY c.relname";
+
+/// Whether schema `$1` is a row-distributed container (see the module's docs).
+pub(crate) const IS_ROW_DISTRIBUTED: &str = "SELECT NOT EXISTS (SELECT 1 FROM pg_dist_schema \
+       WHERE schemaid = to_regnamespace($1)) \
+     AND EXISTS (SELECT 1 FROM pg_dist_partition p \
+       JOIN pg_catalog.pg_class c ON c.oid = p.logicalrelid \
+       WHERE c.relnamespace = to_regnamespace($1) AND p.partmethod = 'h')";
