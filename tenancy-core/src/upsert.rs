@@ -33,6 +33,7 @@ use crate::tenant::Tenant;
 /// conflict on another unique key is an error.
 pub struct OnConflict<M: Model> {
     target: Vec<usize>,
+    per_tenant: bool,
     action: Action,
     model: PhantomData<fn() -> M>,
 }
@@ -47,7 +48,7 @@ enum Action {
 impl<M: Model> std::fmt::Debug for OnConflict<M> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("OnConflict")
-            .field("target", &self.names(&self.target))
+            .field("target", &self.target_names())
             .field("action", &self.action)
             .finish()
     }
@@ -59,6 +60,7 @@ impl<M: Model> OnConflict<M> {
     pub fn on<T>(column: Column<M, T>) -> Self {
         OnConflict {
             target: vec![column.index()],
+            per_tenant: false,
             action: Action::ReplaceAll,
             model: PhantomData,
         }
@@ -67,6 +69,29 @@ impl<M: Model> OnConflict<M> {
     /// Adds `column` to the conflict target.
     pub fn and<T>(mut self, column: Column<M, T>) -> Self {
         self.target.push(column.index());
+        self
+    }
+
+    /// The unique key is per tenant: on a table that holds the rows of several tenants (a
+    /// model with a [`tenant_column`](crate::TableDef::tenant_column)), the conflict target is
+    /// that column, then the columns named: `ON CONFLICT ("tenant_id", "name")`, for a unique
+    /// index on `(tenant_id, name)`, which lets every tenant hold a row of that name (and
+    /// which Citus requires of a table distributed by the tenant column). Without it the
+    /// target is the columns named alone, for a key unique across the table, where another
+    /// tenant's conflicting row is left as it is. A table of one tenant's rows is per tenant
+    /// already: there this changes nothing. MySQL names no target (`ON DUPLICATE KEY`): there
+    /// it changes nothing either.
+    ///
+    /// ```no_run
+    /// # use tenancy_core::*;
+    /// # async fn demo<M: TenantModel<Backend = sqlx::Postgres> + PerTenant>(pool: &sqlx::PgPool, tenant: &Tenant, models: Vec<M>, name: Column<M, String>, position: Column<M, String>) -> Result<(), Error> {
+    /// // `CREATE UNIQUE INDEX … ON guards (tenant_id, name)`: each tenant's names are its own.
+    /// let conflict = OnConflict::on(name).per_tenant().replace(position);
+    /// let stored = M::upsert_many(pool, tenant, models, conflict).await?;
+    /// # Ok(()) }
+    /// ```
+    pub fn per_tenant(mut self) -> Self {
+        self.per_tenant = true;
         self
     }
 
@@ -97,6 +122,16 @@ impl<M: Model> OnConflict<M> {
         indexes.iter().map(|&i| M::TABLE.columns[i].name).collect()
     }
 
+    /// The conflict target as the statement names it: the tenant column first when
+    /// [`per_tenant`](Self::per_tenant) on a table that has one.
+    fn target_names(&self) -> Vec<&'static str> {
+        let tenant_column = M::TABLE.tenant_column.filter(|_| self.per_tenant);
+        tenant_column
+            .into_iter()
+            .chain(self.target.iter().map(|&i| M::TABLE.columns[i].name))
+            .collect()
+    }
+
     /// The columns an update on conflict sets (`None`: do nothing), checked.
     fn plan(&self) -> Result<(Vec<&'static str>, Option<Vec<&'static str>>), Error> {
         let table = &M::TABLE;
@@ -120,7 +155,7 @@ impl<M: Model> OnConflict<M> {
             }
         }
         let update = match &self.action {
-            Action::Nothing => return Ok((self.names(&self.target), None)),
+            Action::Nothing => return Ok((self.target_names(), None)),
             Action::ReplaceAll => table
                 .updatable_indexes()
                 .filter(|c| !self.target.contains(c))
@@ -149,7 +184,7 @@ impl<M: Model> OnConflict<M> {
                 "the upsert has no column to update on conflict (every column is the target, the key or generated); use `do_nothing`".to_owned(),
             ));
         }
-        Ok((self.names(&self.target), Some(self.names(&update))))
+        Ok((self.target_names(), Some(self.names(&update))))
     }
 }
 

@@ -5,7 +5,7 @@
 
 use sqlx::migrate::{Migration, MigrationType};
 use tenancy::postgres::{CitusError, RowSharding};
-use tenancy::{Error, MigrateOptions, Record, Tenant, TenantModel};
+use tenancy::{Error, MigrateOptions, OnConflict, Record, Tenant, TenantModel};
 
 use super::{name, on_node, pool, Lifecycle, Pool, RowGuard};
 use crate::assert_err;
@@ -24,7 +24,8 @@ const GUARDS: &str = "CREATE TABLE guards (
     inserted_at timestamptz NOT NULL DEFAULT now(),
     plan int NOT NULL DEFAULT 1 REFERENCES plans (id),
     PRIMARY KEY (tenant_id, id)
-)";
+);
+CREATE UNIQUE INDEX guards_name ON guards (tenant_id, name)";
 /// A later migration: a column on a distributed table, a table with a foreign key into
 /// `guards` on (tenant, id), and a table without the tenant column.
 const NOTES: &str = "ALTER TABLE guards ADD COLUMN badge text;
@@ -199,10 +200,32 @@ async fn a_distributed_container_spreads_its_tenants_over_the_workers_each_on_on
     assert_eq!(seen_by_b[0].name, "g1");
     assert_eq!(seen_by_b[0].position, "Guard");
 
+    // An upsert on the per-tenant key: b's g0 is a row of b's shard; a's updates a's row.
+    for (tenant, position) in [(b, "Thief"), (a, "Chief")] {
+        let upserted = RowGuard::upsert_many(
+            &l.tenants,
+            tenant,
+            vec![RowGuard::new("g0", position)],
+            OnConflict::on(RowGuard::NAME)
+                .per_tenant()
+                .replace(RowGuard::POSITION),
+        )
+        .await
+        .unwrap();
+        assert_eq!(upserted.len(), 1);
+    }
+    assert_eq!(shard_rows(&pool, &container, b).await.1, ["g0", "g1"]);
+    let a_rows = RowGuard::query(a).fetch_all(&l.tenants).await.unwrap();
+    assert_eq!(a_rows.len(), 1);
+    assert_eq!(
+        (a_rows[0].name.as_str(), a_rows[0].position.as_str()),
+        ("g0", "Chief")
+    );
+
     // Dropping a row-level tenant deletes its rows from its shard only.
     l.tenants.drop(a.as_str()).await.unwrap();
     assert!(shard_rows(&pool, &container, a).await.1.is_empty());
-    assert_eq!(shard_rows(&pool, &container, b).await.1, ["g1"]);
+    assert_eq!(shard_rows(&pool, &container, b).await.1, ["g0", "g1"]);
 }
 
 #[tokio::test]

@@ -199,6 +199,56 @@ macro_rules! behaviours {
         }
 
         #[tokio::test]
+        async fn an_upsert_on_a_per_tenant_unique_key_keeps_each_tenants_row_its_own() {
+            let pool = pool().await;
+            let per_tenant = "CREATE UNIQUE INDEX guards_tenant_name ON guards (tenant_id, name)";
+            let l = Lifecycle::new(&pool, migrations_and(&[per_tenant])).await;
+            let (a, b, container) = two_in_one(&l).await;
+            let db = &l.tenants;
+            let on_name = || OnConflict::on(RowGuard::NAME).per_tenant();
+
+            // Each tenant's first Abu is a row of its own: the names are unique per tenant.
+            for (tenant, position) in [(&a, "Guard"), (&b, "Thief")] {
+                let new = RowGuard::upsert_many(
+                    db,
+                    tenant,
+                    vec![RowGuard::new("Abu", position)],
+                    on_name().replace(RowGuard::POSITION),
+                )
+                .await
+                .unwrap();
+                assert_eq!(new.len(), 1);
+                assert_eq!(new[0].tenant(), tenant);
+            }
+            // a's second Abu updates a's row, and b's stays.
+            let updated = RowGuard::upsert_many(
+                db,
+                &a,
+                vec![RowGuard::new("Abu", "Captain")],
+                on_name().replace(RowGuard::POSITION),
+            )
+            .await
+            .unwrap();
+            assert_eq!(updated.len(), 1);
+            assert_eq!((updated[0].position.as_str(), updated[0].tenant()), ("Captain", &a));
+            // do_nothing keeps b's row and returns nothing.
+            let kept = RowGuard::upsert_many(
+                db,
+                &b,
+                vec![RowGuard::new("Abu", "Chief")],
+                on_name().do_nothing(),
+            )
+            .await
+            .unwrap();
+            assert!(kept.is_empty(), "{kept:?}");
+            let mut rows = stored(&l, &container).await;
+            rows.sort();
+            let mut want = vec![row(&a, "Abu", "Captain"), row(&b, "Abu", "Thief")];
+            want.sort();
+            assert_eq!(rows, want);
+        }
+
+        #[tokio::test]
         async fn what_cannot_keep_to_a_row_level_tenant_is_refused_before_anything_is_sent() {
             let pool = pool().await;
             let l = Lifecycle::new(&pool, migrations()).await;
