@@ -154,6 +154,14 @@ pub enum Command {
         #[arg(long)]
         logical: bool,
     },
+    /// Citus only: distribute the tables of a container of row-level tenants by the tenant
+    /// column `tenant_id` (row-based sharding: its tenants spread over the workers, each on one
+    /// shard), its other tables made reference tables. Later migrations of the container
+    /// distribute the tables they add.
+    DistributeRows {
+        /// The container (a tenant of its own whose tables hold row-level tenants' rows).
+        container: String,
+    },
 }
 
 /// Arguments of `migrate`.
@@ -251,6 +259,7 @@ impl Command {
         match self {
             Command::Placement => Some("placement"),
             Command::Move { .. } => Some("move"),
+            Command::DistributeRows { .. } => Some("distribute-rows"),
             _ => None,
         }
     }

@@ -39,6 +39,9 @@
 //! - `tenancy move <NAME> <HOST:PORT> [--logical]` (Citus): moves the tenant with its data to
 //!   that worker (`citus_schema_move`, under the tenant's lock; its writes wait while it is
 //!   copied, or with `--logical` go on, by logical replication).
+//! - `tenancy distribute-rows <CONTAINER>` (Citus): distributes a container of row-level
+//!   tenants by the tenant column `tenant_id` (its other tables become reference tables):
+//!   `distributed free by tenant_id: guards (reference tables: plans)`.
 //! - `tenancy status`: one line per tenant, `acme  applied 1,2  pending 3`, plus
 //!   `changed V` / `unknown V` for applied migrations edited or gone since.
 //!

@@ -174,7 +174,7 @@ async fn on<B: Backend, L: Lifecycle<Backend = B>>(
     result
 }
 
-/// The Citus commands (`placement`, `move`), on a PostgreSQL handle.
+/// The Citus commands (`placement`, `move`, `distribute-rows`), on a PostgreSQL handle.
 async fn citus(tenants: &Tenants<sqlx::Postgres>, command: Command) -> Result<(), CliError> {
     let mut out = io::stdout();
     match command {
@@ -199,7 +199,27 @@ async fn citus(tenants: &Tenants<sqlx::Postgres>, command: Command) -> Result<()
             writeln!(out, "moved {name} to {node}")?;
             Ok(())
         }
+        Command::DistributeRows { container } => {
+            let container = tenants.parse(&container)?;
+            let spread = tenants.distribute_rows(&container).await?;
+            writeln!(
+                out,
+                "distributed {container} by tenant_id: {} (reference tables: {})",
+                listed(&spread.by_tenant),
+                listed(&spread.reference)
+            )?;
+            Ok(())
+        }
         _ => unreachable!("only Citus commands are run here"),
+    }
+}
+
+/// `names` joined by ", ", or `none`.
+fn listed(names: &[String]) -> String {
+    if names.is_empty() {
+        "none".to_owned()
+    } else {
+        names.join(", ")
     }
 }
 
@@ -346,7 +366,7 @@ async fn command<L: Lifecycle>(ctx: &mut Ctx<L>, command: Command) -> Result<(),
         Command::Migrate(args) if args.dry_run => dry_run(ctx, &args).await,
         Command::Migrate(args) => migrate(ctx, &args).await,
         Command::Rollback(args) => rollback(ctx, &args).await,
-        Command::Placement | Command::Move { .. } => {
+        Command::Placement | Command::Move { .. } | Command::DistributeRows { .. } => {
             unreachable!("Citus commands run on PostgreSQL handles only (see `execute`)")
         }
     }

@@ -20,7 +20,7 @@ use tenancy_testdb::sqlite::TempFolder;
 /// The servers each test needs, by its name.
 fn needs(test: &str) -> &'static [Backend] {
     match test {
-        "citus_placement_and_move" => &[Backend::Citus],
+        "citus_placement_and_move" | "citus_distribute_rows" => &[Backend::Citus],
         "postgres_only_flags_with_a_mysql_url_are_usage_errors"
         | "an_unknown_url_scheme_lists_the_accepted_ones" => &[],
         t if t.starts_with("mysql_") => &[Backend::Mysql],
@@ -1428,6 +1428,54 @@ fn citus_placement_and_move() {
 }
 
 #[test]
+fn citus_distribute_rows() {
+    let w = World::on(Server::Postgres, citus_url());
+    w.migration(
+        "1_guards.sql",
+        "CREATE TABLE plans (id int PRIMARY KEY);\n\
+         CREATE TABLE guards (id bigserial, tenant_id text NOT NULL, name text NOT NULL, \
+         PRIMARY KEY (tenant_id, id))",
+    );
+    let (free, acme) = (w.tenant("free"), w.tenant("acme"));
+    w.create(&free);
+    w.ok(&["create", &acme, "--in", &free]);
+    w.execute(&format!(
+        "INSERT INTO \"{free}\".guards (tenant_id, name) VALUES ('{acme}', 'Abu')"
+    ));
+    let run = w.ok(&["distribute-rows", &free]);
+    assert_eq!(
+        run.lines(),
+        [format!(
+            "distributed {free} by tenant_id: guards (reference tables: plans)"
+        )]
+    );
+    let (method, rows): (String, i64) = w.sql(async |conn| {
+        let method = sqlx::query_scalar(
+            "SELECT partmethod::text FROM pg_dist_partition WHERE logicalrelid = to_regclass($1)",
+        )
+        .bind(format!("\"{free}\".guards"))
+        .fetch_one(&mut *conn)
+        .await
+        .unwrap();
+        let rows = sqlx::query_scalar(AssertSqlSafe(format!(
+            "SELECT count(*) FROM \"{free}\".guards WHERE tenant_id = '{acme}'"
+        )))
+        .fetch_one(&mut *conn)
+        .await
+        .unwrap();
+        (method, rows)
+    });
+    assert_eq!(
+        (method.as_str(), rows),
+        ("h", 1),
+        "hash-distributed, the row kept"
+    );
+    // A row-level tenant is no container; a name that is no tenant is refused.
+    let run = w.fails(&["distribute-rows", &acme]);
+    assert!(run.stderr.contains("is not a tenant"), "{run:?}");
+}
+
+#[test]
 fn citus_commands_on_plain_postgresql_and_mysql_are_refused() {
     let w = World::new().with_guards();
     let run = w.fails(&["placement"]);
@@ -1438,4 +1486,10 @@ fn citus_commands_on_plain_postgresql_and_mysql_are_refused() {
     let run = run_with_url("mysql://root@127.0.0.1:1/none", &["placement"]);
     assert_eq!(run.code, Some(2), "{run:?}");
     assert!(run.stderr.contains("placement needs Citus"), "{run:?}");
+    let run = w.fails(&["distribute-rows", &w.tenant("free")]);
+    assert!(
+        run.stderr.contains("distribute_rows refused")
+            && run.stderr.contains("not a Citus coordinator"),
+        "{run:?}"
+    );
 }
