@@ -193,9 +193,9 @@ impl Tenants<Postgres> {
     /// an [`Error::Refused`] whose source is [`CitusError::RowSharding`], naming the table.
     /// Running it again distributes what is not yet.
     ///
-    /// On a row-distributed container a row-level tenant cannot be renamed (Citus does not
-    /// change a row's distribution column; [`Error::Unsupported`]), and the container has no
-    /// single node ([`placement_of`](Self::placement_of) is `None`,
+    /// On a row-distributed container a [`rename`](Self::rename) of a row-level tenant copies
+    /// its rows under the new name and deletes the old ones (Citus does not change a row's
+    /// distribution column in place), and the container has no single node ([`placement_of`](Self::placement_of) is `None`,
     /// [`move_to`](Self::move_to) refuses it): Citus's shard rebalancer moves its shards.
     ///
     /// [`Error::Unsupported`] if no table of `container` has the tenant column;

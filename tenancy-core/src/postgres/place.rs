@@ -72,22 +72,19 @@ impl Place<Postgres> for PgStore {
         column: &str,
         to: Option<&Tenant>,
     ) -> Result<u64, Error> {
-        if to.is_some() && self.on_citus() {
+        if let (Some(to), true) = (to, self.on_citus()) {
             let (distributed,): (bool,) = sqlx::query_as(IS_ROW_DISTRIBUTED)
                 .persistent(false)
                 .bind(tenant.container())
                 .fetch_one(op.conn())
                 .await?;
             if distributed {
-                return Err(Error::Unsupported {
-                    operation: "rename",
-                    reason: format!(
-                        "row-level tenant \"{tenant}\" is in \"{}\", whose tables are \
-                         distributed by the tenant column, and Citus does not change a row's \
-                         distribution column",
-                        tenant.container()
-                    ),
-                });
+                // Citus does not change a row's distribution column: the rows are copied
+                // under the new name and the old ones deleted.
+                let container = tenant.container_tenant();
+                let persistent = self.persistent();
+                let at = (&container, column);
+                return super::tier::rekey_rows(op.conn(), persistent, at, tenant, to).await;
             }
         }
         let tables = tables_with(op.conn(), self.persistent(), tenant.container(), column).await?;

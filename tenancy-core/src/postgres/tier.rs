@@ -121,6 +121,70 @@ async fn run(
         .rows_affected())
 }
 
+/// Gives `old`'s rows of every table of `container` with the tenant column `column` to `new`
+/// by copying them under the new name (referenced tables first) and deleting the old ones
+/// (referencing tables first), on `conn` in the operation's transaction: a rename where the
+/// column cannot be updated in place (Citus does not change a row's distribution column).
+/// Each table's copied and deleted counts are compared; returns the rows given.
+pub(super) async fn rekey_rows(
+    conn: &mut PgConnection,
+    persistent: bool,
+    (container, column): (&Tenant, &str),
+    old: &Tenant,
+    new: &Tenant,
+) -> Result<u64, Error> {
+    let (ordered, _) = tables(conn, persistent, container, column).await?;
+    let mut copied = Vec::with_capacity(ordered.len());
+    for table in &ordered {
+        let columns: Vec<String> = table.columns.iter().map(|c| double_quoted(c)).collect();
+        let selected: Vec<String> = table
+            .columns
+            .iter()
+            .zip(&columns)
+            .map(|(name, quoted)| match name == column {
+                true => "$2".to_owned(),
+                false => quoted.clone(),
+            })
+            .collect();
+        let sql = format!(
+            "INSERT INTO {t} ({}) OVERRIDING SYSTEM VALUE SELECT {} FROM {t} WHERE {} = $1",
+            columns.join(", "),
+            selected.join(", "),
+            double_quoted(column),
+            t = qualified(container, &table.name),
+        );
+        let n = sqlx::query(AssertSqlSafe(sql))
+            .persistent(false)
+            .bind(old.as_str())
+            .bind(new.as_str())
+            .execute(&mut *conn)
+            .await?
+            .rows_affected();
+        copied.push(n);
+    }
+    let mut given = 0;
+    for (table, copied) in ordered.iter().zip(copied).rev() {
+        let sql = format!(
+            "DELETE FROM {} WHERE {} = $1",
+            qualified(container, &table.name),
+            double_quoted(column)
+        );
+        let deleted = run(conn, sql, old).await?;
+        if deleted != copied {
+            return Err(Error::Unsupported {
+                operation: "rename",
+                reason: format!(
+                    "table {:?}: {copied} row(s) of tenant \"{old}\" copied under the new name \
+                     but {deleted} deleted (written meanwhile); nothing was renamed",
+                    table.name
+                ),
+            });
+        }
+        given += deleted;
+    }
+    Ok(given)
+}
+
 /// Locks `placed`'s registry row (`FOR UPDATE`): the placement guard's `KEY SHARE` of its
 /// inserts waits from here, and the inserts in flight end first.
 async fn hold_inserts(

@@ -363,25 +363,53 @@ async fn what_cannot_be_distributed_by_the_tenant_column_is_refused_and_changes_
 }
 
 #[tokio::test]
-async fn a_row_level_tenant_of_a_distributed_container_is_refused_a_rename_whole() {
+async fn a_row_level_tenant_of_a_distributed_container_is_renamed_rows_and_references_moved() {
     let pool = pool().await;
-    let l = Lifecycle::new(&pool, migrations(&[])).await;
+    let l = Lifecycle::new(&pool, migrations(&[NOTES])).await;
     let container = l.tenants.create(name("rows")).await.unwrap();
     l.tenants.distribute_rows(&container).await.unwrap();
     let t = l.tenants.create_in(name("t"), &container).await.unwrap();
-    guard(&l, &t, "Ada").await;
+    let other = l.tenants.create_in(name("o"), &container).await.unwrap();
+    let ada = guard(&l, &t, "Ada").await;
+    guard(&l, &t, "Bo").await;
+    guard(&l, &other, "Cy").await;
+    // A note referencing Ada (tenant, id): the rename must carry both rows together.
+    let note = format!(
+        "INSERT INTO {}.notes (tenant_id, guard_id, body) VALUES ($1, $2, 'hi')",
+        container.quoted()
+    );
+    sqlx::query(sqlx::AssertSqlSafe(note))
+        .bind(t.as_str())
+        .bind(ada.id)
+        .execute(&pool)
+        .await
+        .unwrap();
+
     let new = name("renamed");
-    assert_err!(
-        l.tenants.rename(t.as_str(), &new).await,
-        Error::Unsupported {
-            operation: "rename",
-            ..
-        }
+    let renamed = l.tenants.rename(t.as_str(), &new).await.unwrap();
+    assert_eq!(renamed.container(), container.as_str());
+    assert!(!l.tenants.exists(t.as_str()).await.unwrap());
+    assert!(
+        shard_rows(&pool, &container, &t).await.1.is_empty(),
+        "no row of the old name"
     );
-    assert!(!l.tenants.exists(&new).await.unwrap());
     assert_eq!(
-        l.tenants.tenant(t.as_str()).await.unwrap().container(),
-        container.as_str()
+        shard_rows(&pool, &container, &renamed).await.1,
+        ["Ada", "Bo"]
     );
-    assert_eq!(shard_rows(&pool, &container, &t).await.1, ["Ada"]);
+    assert_eq!(shard_rows(&pool, &container, &other).await.1, ["Cy"]);
+    let found = RowGuard::find(&l.tenants, &renamed, ada.id).await.unwrap();
+    assert_eq!(
+        found.map(|g| g.into_inner().name),
+        Some("Ada".to_owned()),
+        "its key kept"
+    );
+    let notes: Vec<(String, i64)> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT tenant_id::text, guard_id FROM {}.notes ORDER BY id",
+        container.quoted()
+    )))
+    .fetch_all(&pool)
+    .await
+    .unwrap();
+    assert_eq!(notes, [(renamed.as_str().to_owned(), ada.id)]);
 }
