@@ -9,6 +9,9 @@ pub use crate::support::{pool, pool_with, raw_guards, Badge, Guard, RowGuard, St
 // The shared behaviours, one module per concern (the harness's whole point).
 crate::backends::shared::mount!(all);
 
+/// Promotes of tables the shared tier tests do not have.
+mod promote_shapes;
+
 pub type Db = sqlx::Postgres;
 pub type Pool = sqlx::PgPool;
 
