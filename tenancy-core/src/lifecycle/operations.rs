@@ -74,6 +74,19 @@ impl<B: Backend> Tenants<B> {
         }
     }
 
+    /// Runs one `operation` (see [`operation`](Self::operation)) in the lifecycle span `name`
+    /// of `tenant`: what a public operation that takes its own locks runs as.
+    pub(crate) async fn traced<T: Send>(
+        &self,
+        name: &'static str,
+        operation: Operation,
+        tenant: &Tenant,
+        steps: impl AsyncFnOnce(&mut <B::Store as Store<B>>::Op) -> Result<T, Error>,
+    ) -> Result<T, Error> {
+        let span = trace::lifecycle::<B>(name, tenant);
+        trace::within(span, self.operation(operation, tenant, steps)).await
+    }
+
     /// Runs one `operation` (see [`operation`](Self::operation)) on `tenant` under its lock:
     /// takes the lock, checks that `tenant` is as `expected`, then runs `steps`.
     pub(crate) async fn locked<T: Send>(
@@ -284,14 +297,10 @@ impl<B: Backend> Tenants<B> {
         }
         self.refuse_row_level_source(name, done, &source).await?;
         self.refuse_placed(None, &target).await?;
-        let span = trace::lifecycle::<B>(name, about);
-        trace::within(
-            span,
-            self.operation(operation, about, async |op| {
-                self.lock_source_and_target(op, &source, &target).await?;
-                steps(op, &source, &target).await
-            }),
-        )
+        self.traced(name, operation, about, async |op| {
+            self.lock_source_and_target(op, &source, &target).await?;
+            steps(op, &source, &target).await
+        })
         .await?;
         Ok((source, target))
     }

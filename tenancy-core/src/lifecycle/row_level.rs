@@ -10,7 +10,6 @@ use super::{TenantEvent, Tenants};
 use crate::backend::Backend;
 use crate::error::Error;
 use crate::tenant::Tenant;
-use crate::trace;
 
 /// The registry write of [`Place::set_placed`] on registry table `table`: an insert of a
 /// row-level tenant's name and container (placeholders `p1`, `p2`), or (`!placed`) the delete of
@@ -98,25 +97,21 @@ impl<B: Backend> Tenants<B> {
         let own = self.parse(name)?;
         let container = self.parse(container.container())?;
         let tenant = own.rows_in(&container);
-        let span = trace::lifecycle::<B>("create", &own);
-        trace::within(
-            span,
-            self.operation(Operation::Place, &own, async |op| {
-                let store = self.store();
-                store.lock(op, &own).await?;
-                store.lock(op, &container).await?;
-                let taken = store.inspect(op, &own).await?.registered
-                    || store.placement_in(op, &own).await?.is_some();
-                if taken {
-                    return Err(Error::TenantExists {
-                        tenant: own.clone(),
-                    });
-                }
-                let found = store.inspect(op, &container).await?;
-                expect::<B>(&container, found, true, true)?;
-                store.set_placed(op, &tenant, true).await
-            }),
-        )
+        self.traced("create", Operation::Place, &own, async |op| {
+            let store = self.store();
+            store.lock(op, &own).await?;
+            store.lock(op, &container).await?;
+            let taken = store.inspect(op, &own).await?.registered
+                || store.placement_in(op, &own).await?.is_some();
+            if taken {
+                return Err(Error::TenantExists {
+                    tenant: own.clone(),
+                });
+            }
+            let found = store.inspect(op, &container).await?;
+            expect::<B>(&container, found, true, true)?;
+            store.set_placed(op, &tenant, true).await
+        })
         .await?;
         self.publish(TenantEvent::Created(tenant.clone()));
         Ok(tenant)
@@ -176,23 +171,19 @@ impl<B: Backend> Tenants<B> {
         }
         let placed = new_own.rows_in(&old.container_tenant());
         let column = self.tenant_column().to_owned();
-        let span = trace::lifecycle::<B>("rename", old);
-        trace::within(
-            span,
-            self.operation(Operation::Rename, old, async |op| {
-                let store = self.store();
-                self.lock_both(op, old, &new_own).await?;
-                if store.placement_in(op, old).await?.is_none() {
-                    return Err(Error::NotATenant { tenant: old.own() });
-                }
-                let found = store.inspect(op, &new_own).await?;
-                expect::<B>(&new_own, found, false, false)?;
-                self.refuse_placed(Some(op), &new_own).await?;
-                store.set_placed(op, &placed, true).await?;
-                store.rewrite_rows(op, old, &column, Some(&placed)).await?;
-                store.set_placed(op, old, false).await
-            }),
-        )
+        self.traced("rename", Operation::Rename, old, async |op| {
+            let store = self.store();
+            self.lock_both(op, old, &new_own).await?;
+            if store.placement_in(op, old).await?.is_none() {
+                return Err(Error::NotATenant { tenant: old.own() });
+            }
+            let found = store.inspect(op, &new_own).await?;
+            expect::<B>(&new_own, found, false, false)?;
+            self.refuse_placed(Some(op), &new_own).await?;
+            store.set_placed(op, &placed, true).await?;
+            store.rewrite_rows(op, old, &column, Some(&placed)).await?;
+            store.set_placed(op, old, false).await
+        })
         .await?;
         self.publish(TenantEvent::Renamed {
             old: old.clone(),

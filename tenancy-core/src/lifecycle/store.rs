@@ -581,11 +581,7 @@ pub trait Place<B: Database>: Store<B> {
         toward: Toward,
     ) -> impl Future<Output = Result<u64, Error>> + Send {
         let _ = (op, placed, column);
-        let operation = match toward {
-            Toward::Own => "promote",
-            Toward::Shared => "demote",
-        };
-        let refused = self.cannot_move(operation);
+        let refused = self.cannot_move(toward.operation());
         async move { Err(refused.expect("a store that moves rows says how")) }
     }
 
@@ -611,4 +607,14 @@ pub enum Toward {
     /// From its own container into the one it will share
     /// ([`Tenants::demote`](crate::Tenants::demote)).
     Shared,
+}
+
+impl Toward {
+    /// The operation that moves a tenant's rows this way: `"promote"` or `"demote"`.
+    pub fn operation(self) -> &'static str {
+        match self {
+            Toward::Own => "promote",
+            Toward::Shared => "demote",
+        }
+    }
 }

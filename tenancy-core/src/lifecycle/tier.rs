@@ -11,7 +11,6 @@ use super::{TenantEvent, Tenants};
 use crate::backend::Backend;
 use crate::error::Error;
 use crate::tenant::Tenant;
-use crate::trace;
 
 impl<B: Backend> Tenants<B> {
     /// Gives row-level tenant `name` ([`create_in`](Self::create_in)) a container of its
@@ -59,28 +58,19 @@ impl<B: Backend> Tenants<B> {
     /// ```
     pub async fn promote(&self, name: impl AsRef<str>) -> Result<Relocated, Error> {
         let own = self.parse(name)?;
-        if let Some(refused) = self.store().cannot_move("promote") {
-            return Err(refused);
-        }
-        let column = self.tenant_column().to_owned();
-        let span = trace::lifecycle::<B>("promote", &own);
-        let moved = trace::within(
-            span,
-            self.operation(Operation::Promote, &own, async |op| {
-                let store = self.store();
-                let placed = self.placed_locked(op, &own).await?;
-                let container = placed.container_tenant();
-                let found = store.inspect(op, &own).await?;
-                expect::<B>(&own, found, false, false)?;
-                let history = store.history(op, &container).await?;
-                self.at_latest(&container, &history)?;
-                self.make_migrated(op, &own).await?;
-                let rows = store.move_rows(op, &placed, &column, Toward::Own).await?;
-                Ok((own.clone(), rows))
-            }),
-        )
-        .await?;
-        Ok(self.relocated(moved))
+        self.relocate(&own, Toward::Own, async |op, column| {
+            let store = self.store();
+            let placed = self.placed_locked(op, &own).await?;
+            let container = placed.container_tenant();
+            let found = store.inspect(op, &own).await?;
+            expect::<B>(&own, found, false, false)?;
+            let history = store.history(op, &container).await?;
+            self.at_latest(&container, &history)?;
+            self.make_migrated(op, &own).await?;
+            let rows = store.move_rows(op, &placed, column, Toward::Own).await?;
+            Ok((own.clone(), rows))
+        })
+        .await
     }
 
     /// The reverse of [`promote`](Self::promote): tenant `name`, with its own container,
@@ -117,40 +107,49 @@ impl<B: Backend> Tenants<B> {
                 operation: "demoted into",
             });
         }
-        if let Some(refused) = self.store().cannot_move("demote") {
-            return Err(refused);
-        }
         let placed = own.rows_in(&container);
-        let column = self.tenant_column().to_owned();
-        let span = trace::lifecycle::<B>("demote", &own);
-        let moved = trace::within(
-            span,
-            self.operation(Operation::Demote, &own, async |op| {
-                let store = self.store();
-                self.lock_both(op, &own, &container).await?;
-                let found = store.inspect(op, &own).await?;
-                expect::<B>(&own, found, true, true)?;
-                expect::<B>(&container, store.inspect(op, &container).await?, true, true)?;
-                self.refuse_holding(op, &own).await?;
-                for tenant in [&own, &container] {
-                    let history = store.history(op, tenant).await?;
-                    self.at_latest(tenant, &history)?;
-                }
-                let rows = store
-                    .move_rows(op, &placed, &column, Toward::Shared)
-                    .await?;
-                store.remove(op, &own, found).await?;
-                Ok((placed.clone(), rows))
-            }),
-        )
-        .await?;
-        Ok(self.relocated(moved))
+        self.relocate(&own, Toward::Shared, async |op, column| {
+            let store = self.store();
+            self.lock_both(op, &own, &container).await?;
+            let found = store.inspect(op, &own).await?;
+            expect::<B>(&own, found, true, true)?;
+            expect::<B>(&container, store.inspect(op, &container).await?, true, true)?;
+            self.refuse_holding(op, &own).await?;
+            for tenant in [&own, &container] {
+                let history = store.history(op, tenant).await?;
+                self.at_latest(tenant, &history)?;
+            }
+            let rows = store.move_rows(op, &placed, column, Toward::Shared).await?;
+            store.remove(op, &own, found).await?;
+            Ok((placed.clone(), rows))
+        })
+        .await
     }
 
-    /// What a move of `tenant` (as placed now) moving `rows` rows returns, told to subscribers.
-    fn relocated(&self, (tenant, rows): (Tenant, u64)) -> Relocated {
+    /// Runs a move of tenant `own`'s rows `toward` a tier ([`promote`](Self::promote) or
+    /// [`demote`](Self::demote)): refused before anything starts if the store cannot move
+    /// rows, else one operation in its span, whose `steps` get the handle's tenant column and
+    /// return the tenant as placed after the move and the rows moved, told to subscribers.
+    async fn relocate(
+        &self,
+        own: &Tenant,
+        toward: Toward,
+        steps: impl AsyncFnOnce(&mut <B::Store as Store<B>>::Op, &str) -> Result<(Tenant, u64), Error>,
+    ) -> Result<Relocated, Error> {
+        let name = toward.operation();
+        if let Some(refused) = self.store().cannot_move(name) {
+            return Err(refused);
+        }
+        let operation = match toward {
+            Toward::Own => Operation::Promote,
+            Toward::Shared => Operation::Demote,
+        };
+        let column = self.tenant_column().to_owned();
+        let (tenant, rows) = self
+            .traced(name, operation, own, async |op| steps(op, &column).await)
+            .await?;
         self.publish(TenantEvent::Moved(tenant.clone()));
-        Relocated { tenant, rows }
+        Ok(Relocated { tenant, rows })
     }
 
     /// Row-level tenant `own` as registered, with its name's and its container's locks taken
