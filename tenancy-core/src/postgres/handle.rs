@@ -7,6 +7,7 @@ use sqlx::{AssertSqlSafe, Postgres, Transaction};
 use super::backend::{tell, TENANT_SETTING};
 use super::citus::{CitusError, Flavour, UNDISTRIBUTE_SCHEMA};
 use super::citus_rows::{distribute_sql, RowSharding, SEQUENTIAL, SPREAD};
+use super::is_lock_timeout;
 use super::place::tables_with;
 use super::store::PgStore;
 use crate::error::Error;
@@ -186,8 +187,9 @@ impl Tenants<Postgres> {
     ///
     /// Run it once, after the migrations that make the container's tables; later migrations of
     /// the container distribute the tables they add the same way, in their own transaction.
-    /// The rows already there are moved into the shards. Under the container's lock, in one
-    /// transaction: if Citus refuses a table, nothing changes. Citus requires every primary
+    /// The rows already there are moved into the shards; the container's writes wait while
+    /// they are. Under the container's lock, in one transaction: if Citus refuses a table,
+    /// nothing changes. Citus requires every primary
     /// key and unique index of a distributed table, and every foreign key between two of them,
     /// to include the tenant column (e.g. `PRIMARY KEY (tenant_id, id)`); what it refuses is
     /// an [`Error::Refused`] whose source is [`CitusError::RowSharding`], naming the table.
@@ -237,11 +239,13 @@ impl Tenants<Postgres> {
             sqlx::raw_sql(AssertSqlSafe(distribute_sql(Some(&column))))
                 .execute(op.conn())
                 .await
-                .map_err(|source| {
-                    CitusError::RowSharding {
+                .map_err(|source| match source {
+                    // Waiting for the container's writes is not Citus refusing a table.
+                    source if is_lock_timeout(&source) => Error::from(source),
+                    source => CitusError::RowSharding {
                         source: source.into(),
                     }
-                    .refusing("distribute_rows", Some(&container))
+                    .refusing("distribute_rows", Some(&container)),
                 })?;
             let spread: Vec<(String, bool)> = sqlx::query_as(SPREAD)
                 .persistent(false)
