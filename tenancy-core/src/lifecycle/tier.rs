@@ -24,9 +24,9 @@ impl<B: Backend> Tenants<B> {
     ///
     /// While it runs, the tenant's reads go on (they see its rows where they were). Updates
     /// and deletes of its rows wait for the whole move and then find no rows there (they
-    /// moved). Its inserts wait, on PostgreSQL, only for the end: its rows are moved first, then
-    /// its inserts are held and the rows inserted meanwhile moved too (on MySQL they wait for
-    /// the whole move). The first promote out of
+    /// moved). Its inserts wait, on PostgreSQL where every table moved has a primary key, only
+    /// for the end: its rows are copied first, then its inserts are held and the rows inserted
+    /// meanwhile copied too (elsewhere they wait for the whole move). The first promote out of
     /// a container also holds every tenant's writes to its tables while it runs (installing the
     /// guard below takes a table lock).
     ///

@@ -1,9 +1,8 @@
 //! A tenant's rows moved between a shared container and one of its own, in the operation's
 //! transaction ([`Place::move_rows`](crate::lifecycle::store::Place::move_rows)): the
-//! placement guard installed on the shared tables, and the tenant's rows moved: on a promote by
-//! one statement that deletes them from every shared table and inserts what it deleted into
-//! the tenant's schema (twice: the second time with its inserts held), on a demote copied table
-//! by table (referenced tables first).
+//! placement guard installed on the shared tables, the tenant's writes held, its rows copied
+//! table by table (referenced tables first) and, on a promote, deleted from the shared tables
+//! (referencing tables first), each table's counts compared.
 
 use sqlx::postgres::PgConnection;
 use sqlx::AssertSqlSafe;
@@ -15,13 +14,21 @@ use crate::error::Error;
 use crate::ident::double_quoted;
 use crate::lifecycle::copy::referenced_first;
 use crate::lifecycle::store::Toward;
-use crate::lifecycle::tier::{ends, nowhere_to_go};
+use crate::lifecycle::tier::{counts_differ, ends, nowhere_to_go};
 use crate::tenant::Tenant;
 
 /// The triggers named [`sql::PLACED_TRIGGER`] in a schema: the tables they guard.
 const GUARDED: &str = "SELECT c.relname::text FROM pg_trigger t \
      JOIN pg_class c ON c.oid = t.tgrelid JOIN pg_namespace n ON n.oid = c.relnamespace \
      WHERE n.nspname = $1 AND t.tgname = 'tenancy_placed'";
+
+/// The primary key of each table of a schema that has one: its columns, in key order.
+const PRIMARY_KEYS: &str = "SELECT c.relname::text, array_agg(a.attname::text ORDER BY k.ord) \
+     FROM pg_index i JOIN pg_class c ON c.oid = i.indrelid \
+     JOIN pg_namespace n ON n.oid = c.relnamespace \
+     CROSS JOIN LATERAL unnest(i.indkey) WITH ORDINALITY k(attnum, ord) \
+     JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum = k.attnum \
+     WHERE n.nspname = $1 AND i.indisprimary GROUP BY c.relname";
 
 /// The tables of `schema` (read on `conn`), split into those with a column named `column`
 /// (referenced tables first) and those without.
@@ -48,62 +55,55 @@ async fn tables(
     Ok((ordered, without))
 }
 
-/// Each column of `table` as a copy into `to` selects it: as it is, or (a type of the
-/// source's own) read as text and cast to `to`'s type of that name; the tenant column
-/// `column` as `$1` where `set`.
-fn selected(table: &Table, to: &Tenant, column: &str, set: bool) -> Vec<String> {
-    table
+/// `INSERT INTO <to>.<table> (…) SELECT … FROM ONLY <from>.<table>`: each column as it is
+/// (a type of `from`'s own read as text and cast to `to`'s type of that name), the tenant
+/// column `column` as `$1` if `set` (else it is filtered by it, `WHERE <column> = $1`), with
+/// `missing_by` only the rows whose key (those columns) `to`'s table does not have yet.
+fn copy_sql(
+    table: &Table,
+    (from, to): (&Tenant, &Tenant),
+    column: &str,
+    set: bool,
+    missing_by: Option<&[String]>,
+) -> String {
+    let columns: Vec<String> = table.columns.iter().map(|c| double_quoted(c)).collect();
+    let selected: Vec<String> = table
         .columns
         .iter()
+        .zip(&columns)
         .zip(&table.own_types)
-        .map(|(name, own)| match own {
+        .map(|((name, quoted), own)| match own {
             _ if set && name == column => "$1".to_owned(),
-            Some(ty) => format!("{}::text::{}", double_quoted(name), qualified(to, ty)),
-            None => double_quoted(name),
+            Some(ty) => format!("{quoted}::text::{}", qualified(to, ty)),
+            None => quoted.clone(),
         })
-        .collect()
-}
-
-/// `INSERT INTO <to>.<table> (…) SELECT … FROM ONLY <from>.<table>`, the tenant column
-/// `column` set to `$1`: a demote's copy of every row of the tenant's own table.
-fn copy_sql(table: &Table, (from, to): (&Tenant, &Tenant), column: &str) -> String {
-    let columns: Vec<String> = table.columns.iter().map(|c| double_quoted(c)).collect();
-    format!(
-        "INSERT INTO {} ({}) OVERRIDING SYSTEM VALUE SELECT {} FROM ONLY {}",
-        qualified(to, &table.name),
-        columns.join(", "),
-        selected(table, to, column, true).join(", "),
-        qualified(from, &table.name),
-    )
-}
-
-/// A promote's move of the tenant's rows (tenant column `column` = `$1`) out of every table
-/// of `tables` in `from` into `to`'s, as one statement: each table's rows deleted with
-/// `RETURNING` and inserted from what the delete returned, so every row is read, locked and
-/// removed once, and what is inserted is exactly what was deleted. The foreign keys between
-/// the tables are checked at the statement's end, when all of them have moved. Its one row:
-/// the rows moved.
-fn move_sql(tables: &[Table], (from, to): (&Tenant, &Tenant), column: &str) -> String {
-    let mut ctes = Vec::with_capacity(tables.len() * 2);
-    for (n, table) in tables.iter().enumerate() {
-        let columns: Vec<String> = table.columns.iter().map(|c| double_quoted(c)).collect();
-        ctes.push(format!(
-            "d{n} AS (DELETE FROM ONLY {} WHERE {} = $1 RETURNING {})",
-            qualified(from, &table.name),
-            double_quoted(column),
-            columns.join(", ")
-        ));
-        ctes.push(format!(
-            "i{n} AS (INSERT INTO {} ({}) OVERRIDING SYSTEM VALUE SELECT {} FROM d{n} RETURNING 1)",
+        .collect();
+    let mut filter = match set {
+        true => String::new(),
+        false => format!(" WHERE {} = $1", double_quoted(column)),
+    };
+    if let Some(key) = missing_by {
+        let key: Vec<String> = key.iter().map(|c| double_quoted(c)).collect();
+        let pairs: Vec<String> = key.iter().map(|k| format!("x.{k} = y.{k}")).collect();
+        filter.push_str(&format!(
+            " AND NOT EXISTS (SELECT 1 FROM {} x WHERE {})",
             qualified(to, &table.name),
-            columns.join(", "),
-            selected(table, to, column, false).join(", ")
+            pairs.join(" AND ")
         ));
     }
-    let counts: Vec<String> = (0..tables.len())
-        .map(|n| format!("(SELECT count(*) FROM i{n})"))
-        .collect();
-    format!("WITH {} SELECT {}", ctes.join(",\n"), counts.join(" + "))
+    // The tenant's shared rows are locked by the copy itself, as it reads them: none changes
+    // between its copy and the delete.
+    let lock = match set {
+        true => "",
+        false => " FOR UPDATE OF y",
+    };
+    format!(
+        "INSERT INTO {} ({}) OVERRIDING SYSTEM VALUE SELECT {} FROM ONLY {} y{filter}{lock}",
+        qualified(to, &table.name),
+        columns.join(", "),
+        selected.join(", "),
+        qualified(from, &table.name),
+    )
 }
 
 /// Runs `sql` (not kept prepared: each is sent once) with the tenant's name bound: the rows
@@ -237,57 +237,6 @@ async fn copy_table(
     Ok(copied)
 }
 
-/// A promote's move of `placed`'s rows of `tables` from its container into its own schema
-/// ([`move_sql`]), twice: first while its inserts go on (the rows moved are locked by their
-/// delete, so its updates and deletes wait from here), then, with its inserts held (its
-/// registry row locked, which the placement guard's `KEY SHARE` waits on), the rows inserted
-/// meanwhile. The user triggers of the new schema's tables (made a moment ago) do not fire on
-/// the rows, as in a clone. Returns the rows moved.
-async fn promote_rows(
-    conn: &mut PgConnection,
-    registry: &Tenant,
-    placed: &Tenant,
-    tables: &[Table],
-    (from, to): (&Tenant, &Tenant),
-    column: &str,
-) -> Result<u64, Error> {
-    if tables.is_empty() {
-        hold_inserts(conn, registry, placed).await?;
-        return Ok(0);
-    }
-    let quiet: Vec<String> = tables
-        .iter()
-        .filter(|t| t.triggers)
-        .map(|t| qualified(to, &t.name))
-        .collect();
-    let triggers = |on: &str| -> String {
-        quiet
-            .iter()
-            .map(|t| format!("ALTER TABLE {t} {on} TRIGGER USER;\n"))
-            .collect()
-    };
-    if !quiet.is_empty() {
-        sqlx::raw_sql(AssertSqlSafe(triggers("DISABLE"))).execute(&mut *conn).await?;
-    }
-    let sql = move_sql(tables, (from, to), column);
-    let mut moved = 0;
-    for held in [false, true] {
-        if held {
-            hold_inserts(conn, registry, placed).await?;
-        }
-        let (n,): (i64,) = sqlx::query_as(AssertSqlSafe(sql.clone()))
-            .persistent(false)
-            .bind(placed.as_str())
-            .fetch_one(&mut *conn)
-            .await?;
-        moved += u64::try_from(n).unwrap_or(0);
-    }
-    if !quiet.is_empty() {
-        sqlx::raw_sql(AssertSqlSafe(triggers("ENABLE"))).execute(&mut *conn).await?;
-    }
-    Ok(moved)
-}
-
 /// Moves row-level `placed`'s rows `toward` its own schema or its container's, on `conn` in
 /// the operation's transaction (both names locked; on a promote its own schema made and
 /// migrated, on a demote `placed` registered in its container). Registry schema `registry`.
@@ -302,6 +251,7 @@ pub(super) async fn move_rows(
     let (from, to) = ends(placed, toward);
     let (from, to) = (&from, &to);
     let (moving, staying) = tables(conn, persistent, from, column).await?;
+    let mut catch_up = None;
     match toward {
         Toward::Own => {
             // The guard first: its `CREATE TRIGGER` waits for the table's writes in flight and
@@ -324,7 +274,20 @@ pub(super) async fn move_rows(
             if !guards.is_empty() {
                 sqlx::raw_sql(AssertSqlSafe(guards)).execute(&mut *conn).await?;
             }
+            // With a primary key on every table, its rows are locked as they are copied, before
+            // its inserts are held (by its registry row, which the guard's `KEY SHARE` waits on),
+            // and the rows inserted meanwhile are copied after: inserts wait only for that
+            // catch-up, the delete and the commit; updates and deletes from the first copy on.
+            let keys: Vec<(String, Vec<String>)> =
+                schema_rows(conn, persistent, PRIMARY_KEYS, from).await?;
+            let key_of = |table: &Table| keys.iter().find(|(t, _)| *t == table.name).map(|(_, k)| k.clone());
+            catch_up = moving.iter().map(key_of).collect::<Option<Vec<_>>>();
             hold_transactions(conn, registry, placed).await?;
+            // Without a catch-up, its inserts are held before the copy. Either way the copy
+            // locks the rows it copies.
+            if catch_up.is_none() {
+                hold_inserts(conn, registry, placed).await?;
+            }
             // What the migrations put there goes: the tenant's own container holds its rows.
             for table in moving.iter().rev() {
                 let sql = format!("DELETE FROM {}", qualified(to, &table.name));
@@ -356,17 +319,31 @@ pub(super) async fn move_rows(
             }
         }
     }
-    let moved = match toward {
-        Toward::Own => promote_rows(conn, registry, placed, &moving, (from, to), column).await?,
-        Toward::Shared => {
-            let mut moved = 0;
-            for table in &moving {
-                let sql = copy_sql(table, (from, to), column);
-                moved += copy_table(conn, table, to, toward, sql, placed).await?;
-            }
-            moved
+    let mut moved = Vec::with_capacity(moving.len());
+    for table in &moving {
+        let sql = copy_sql(table, (from, to), column, toward == Toward::Shared, None);
+        moved.push(copy_table(conn, table, to, toward, sql, placed).await?);
+    }
+    if let Some(keys) = &catch_up {
+        hold_inserts(conn, registry, placed).await?;
+        for ((table, key), count) in moving.iter().zip(keys).zip(&mut moved) {
+            let sql = copy_sql(table, (from, to), column, false, Some(key));
+            *count += copy_table(conn, table, to, toward, sql, placed).await?;
         }
-    };
+    }
+    if toward == Toward::Own {
+        for (table, copied) in moving.iter().zip(&moved).rev() {
+            let sql = format!(
+                "DELETE FROM ONLY {} WHERE {} = $1",
+                qualified(from, &table.name),
+                double_quoted(column)
+            );
+            let deleted = run(conn, sql, placed).await?;
+            if deleted != *copied {
+                return Err(counts_differ(&table.name, to, *copied, deleted));
+            }
+        }
+    }
     let sequences: Vec<(String,)> = schema_rows(conn, persistent, SEQUENCES, from).await?;
     let mut batch = String::new();
     for (sequence,) in sequences {
@@ -379,7 +356,7 @@ pub(super) async fn move_rows(
     if !batch.is_empty() {
         sqlx::raw_sql(AssertSqlSafe(batch)).execute(&mut *conn).await?;
     }
-    Ok(moved)
+    Ok(moved.iter().sum())
 }
 
 #[cfg(test)]
@@ -387,9 +364,9 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_promote_moves_what_it_deletes_and_a_demote_sets_the_tenant() {
-        let table = |name: &str| Table {
-            name: name.into(),
+    fn a_copy_filters_by_the_tenant_or_sets_it() {
+        let table = Table {
+            name: "guards".into(),
             columns: vec!["id".into(), "tenant_id".into(), "mood".into()],
             own_types: vec![None, None, Some("mood".into())],
             references: vec![],
@@ -397,23 +374,14 @@ mod tests {
         };
         let (free, acme) = (Tenant::new("free").unwrap(), Tenant::new("acme").unwrap());
         assert_eq!(
-            move_sql(&[table("guards"), table("badges")], (&free, &acme), "tenant_id"),
-            "WITH d0 AS (DELETE FROM ONLY \"free\".\"guards\" WHERE \"tenant_id\" = $1 \
-             RETURNING \"id\", \"tenant_id\", \"mood\"),\n\
-             i0 AS (INSERT INTO \"acme\".\"guards\" (\"id\", \"tenant_id\", \"mood\") \
-             OVERRIDING SYSTEM VALUE SELECT \"id\", \"tenant_id\", \"mood\"::text::\"acme\".\"mood\" \
-             FROM d0 RETURNING 1),\n\
-             d1 AS (DELETE FROM ONLY \"free\".\"badges\" WHERE \"tenant_id\" = $1 \
-             RETURNING \"id\", \"tenant_id\", \"mood\"),\n\
-             i1 AS (INSERT INTO \"acme\".\"badges\" (\"id\", \"tenant_id\", \"mood\") \
-             OVERRIDING SYSTEM VALUE SELECT \"id\", \"tenant_id\", \"mood\"::text::\"acme\".\"mood\" \
-             FROM d1 RETURNING 1) \
-             SELECT (SELECT count(*) FROM i0) + (SELECT count(*) FROM i1)"
+            copy_sql(&table, (&free, &acme), "tenant_id", false, None),
+            "INSERT INTO \"acme\".\"guards\" (\"id\", \"tenant_id\", \"mood\") OVERRIDING SYSTEM VALUE \
+             SELECT \"id\", \"tenant_id\", \"mood\"::text::\"acme\".\"mood\" FROM ONLY \"free\".\"guards\" y WHERE \"tenant_id\" = $1 FOR UPDATE OF y"
         );
         assert_eq!(
-            copy_sql(&table("guards"), (&acme, &free), "tenant_id"),
+            copy_sql(&table, (&acme, &free), "tenant_id", true, None),
             "INSERT INTO \"free\".\"guards\" (\"id\", \"tenant_id\", \"mood\") OVERRIDING SYSTEM VALUE \
-             SELECT \"id\", $1, \"mood\"::text::\"free\".\"mood\" FROM ONLY \"acme\".\"guards\""
+             SELECT \"id\", $1, \"mood\"::text::\"free\".\"mood\" FROM ONLY \"acme\".\"guards\" y"
         );
     }
 }
