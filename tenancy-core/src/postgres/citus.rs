@@ -395,7 +395,7 @@ pub(crate) fn is_empty_schema(err: &sqlx::Error) -> bool {
 /// Each is sent in sequential mode ([`citus_rows::SEQUENTIAL`]) and followed by
 /// [`citus_rows::after_migration`], which distributes the tables it added to a container
 /// distributed by the tenant column, in the same transaction.
-pub(crate) fn for_citus(migrations: &[&Migration]) -> Vec<Migration> {
+pub(crate) fn for_citus(tenant: &Tenant, migrations: &[&Migration]) -> Vec<Migration> {
     migrations
         .iter()
         .map(|m| {
@@ -404,7 +404,7 @@ pub(crate) fn for_citus(migrations: &[&Migration]) -> Vec<Migration> {
                 "{};\n{}\n;\n{};\n",
                 citus_rows::SEQUENTIAL,
                 citus_sql(m.sql.as_str()),
-                citus_rows::after_migration()
+                citus_rows::after_migration(tenant)
             );
             m.sql = sqlx::AssertSqlSafe(sql).into_sql_str();
             m

@@ -14,6 +14,8 @@
 //! (a schema that is not a distributed schema and holds a hash-distributed table), so there is
 //! nothing to record and nothing to get out of step.
 
+use crate::tenant::Tenant;
+
 /// Sends the rest of the transaction's multi-shard statements over one connection per node.
 /// Citus refuses to distribute a table, or to add a foreign key between distributed tables,
 /// after a statement of the same transaction ran on many shards in parallel (an `ALTER TABLE`
@@ -34,26 +36,30 @@ pub struct RowSharding {
     pub reference: Vec<String>,
 }
 
-/// A `DO` block that distributes every table of the schema `current_schema()` that Citus does
-/// not hold yet (tables Citus only keeps as local ones count as not held): by `column` those
-/// with that column, the others as reference tables. The foreign keys of those tables are
-/// dropped first and added again last, so the order of the tables does not matter (Citus
-/// refuses a foreign key between a distributed table and a local one, in either direction).
-/// The local copy of a distributed table's rows is emptied (Citus leaves it on disk, invisible).
+/// The setting through which [`distribute_rows`](crate::Tenants::distribute_rows) gives
+/// [`distribute_sql`] the tenant column, bound, for the rest of its transaction.
+pub(crate) const COLUMN_SETTING: &str = "SELECT set_config('tenancy.rows_column', $1, true)";
+
+/// A `DO` block that distributes every table of `schema` that Citus does not hold yet (tables
+/// Citus only keeps as local ones count as not held): by the tenant column those with that
+/// column, the others as reference tables. The foreign keys of those tables (not the copies
+/// partitions inherit) are dropped first and added again last, so the order of the tables does
+/// not matter (Citus refuses a foreign key between a distributed table and a local one, in
+/// either direction). The local copy of a distributed table's rows is emptied (Citus leaves it
+/// on disk, invisible).
 ///
-/// With `column` `None` (after a migration), the schema is left alone unless it is a
-/// row-distributed container: no distributed schema, and a hash-distributed table whose
-/// distribution column is the one used.
-pub(super) fn distribute_sql(column: Option<&str>) -> String {
-    let column = match column {
-        Some(c) => format!("'{}'", c.replace('\'', "''")),
-        None => "NULL".to_owned(),
-    };
+/// The column is the transaction's [`COLUMN_SETTING`] if said (by `distribute_rows`);
+/// otherwise (after a migration) the schema is left alone unless it is a row-distributed
+/// container: no distributed schema, and a hash-distributed table, whose distribution column
+/// is the one used. `schema` is named in the block (a validated name), not taken from the
+/// `search_path`, which a migration may have changed.
+pub(super) fn distribute_sql(schema: &Tenant) -> String {
+    let schema = format!("'{}'", schema.quoted().replace('\'', "''"));
     format!(
         r#"DO $tenancy_rows$
 DECLARE
-  s oid := to_regnamespace(pg_catalog.current_schema());
-  col text := {column};
+  s oid := to_regnamespace({schema});
+  col text := NULLIF(current_setting('tenancy.rows_column', true), '');
   r record;
   fks text[] := '{{}}';
   fk text;
@@ -71,7 +77,7 @@ BEGIN
   END IF;
   FOR r IN SELECT k.conrelid::regclass AS t, k.conname, pg_get_constraintdef(k.oid) AS def
              FROM pg_catalog.pg_constraint k JOIN pg_catalog.pg_class c ON c.oid = k.conrelid
-            WHERE c.relnamespace = s AND k.contype = 'f'
+            WHERE c.relnamespace = s AND k.contype = 'f' AND k.conparentid = 0
               AND NOT EXISTS (SELECT 1 FROM pg_dist_partition d
                                WHERE d.logicalrelid = c.oid AND d.colocationid <> 0)
             ORDER BY k.oid
@@ -102,12 +108,11 @@ END $tenancy_rows$"#
     )
 }
 
-/// What a migration on Citus sends after its own statements, in its transaction: the tables
-/// it added to a row-distributed container distributed as the container's others are (see
-/// [`distribute_sql`]); nothing anywhere else.
-pub(crate) fn after_migration() -> &'static str {
-    static SQL: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-    SQL.get_or_init(|| distribute_sql(None))
+/// What a migration of `tenant` on Citus sends after its own statements, in its transaction:
+/// the tables it added to a row-distributed container distributed as the container's others
+/// are (see [`distribute_sql`]); nothing anywhere else.
+pub(crate) fn after_migration(tenant: &Tenant) -> String {
+    distribute_sql(tenant)
 }
 
 /// The container's tables that Citus holds, by name: whether each is hash-distributed.

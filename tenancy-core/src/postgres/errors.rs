@@ -54,6 +54,12 @@ pub(crate) fn is_insufficient_privilege(err: &sqlx::Error) -> bool {
 }
 
 /// A lock was not granted within `lock_timeout`.
+/// Whether the server refused something as not supported (`0A000`): what Citus answers to a
+/// table it cannot distribute (a key without the distribution column, and the like).
+pub(crate) fn is_not_supported(err: &sqlx::Error) -> bool {
+    has_code(err, FEATURE_NOT_SUPPORTED)
+}
+
 pub(crate) fn is_lock_timeout(err: &sqlx::Error) -> bool {
     has_code(err, LOCK_NOT_AVAILABLE)
 }

@@ -6,14 +6,14 @@ use sqlx::{AssertSqlSafe, Postgres, Transaction};
 
 use super::backend::{tell, TENANT_SETTING};
 use super::citus::{CitusError, Flavour, UNDISTRIBUTE_SCHEMA};
-use super::citus_rows::{distribute_sql, RowSharding, SEQUENTIAL, SPREAD};
-use super::is_lock_timeout;
+use super::citus_rows::{distribute_sql, RowSharding, COLUMN_SETTING, SEQUENTIAL, SPREAD};
+use super::is_not_supported;
 use super::place::tables_with;
 use super::store::PgStore;
 use crate::error::Error;
 use crate::ident::double_quoted;
 use crate::lifecycle::operations::Expected;
-use crate::lifecycle::store::{Operation, Store};
+use crate::lifecycle::store::Operation;
 use crate::lifecycle::Tenants;
 use crate::tenant::Tenant;
 use crate::trace;
@@ -187,8 +187,9 @@ impl Tenants<Postgres> {
     ///
     /// Run it once, after the migrations that make the container's tables; later migrations of
     /// the container distribute the tables they add the same way, in their own transaction.
-    /// The rows already there are moved into the shards; the container's writes wait while
-    /// they are. Under the container's lock, in one transaction: if Citus refuses a table,
+    /// The rows already there are moved into the shards, under Citus's table locks: run it
+    /// before the container fills, or at a quiet moment (how long its statements wait was not
+    /// measured). Under the container's lock, in one transaction: if Citus refuses a table,
     /// nothing changes. Citus requires every primary
     /// key and unique index of a distributed table, and every foreign key between two of them,
     /// to include the tenant column (e.g. `PRIMARY KEY (tenant_id, id)`); what it refuses is
@@ -235,17 +236,22 @@ impl Tenants<Postgres> {
                 .bind(container.as_str())
                 .execute(op.conn())
                 .await?;
-            self.pg().enter(op, &container).await?;
-            sqlx::raw_sql(AssertSqlSafe(distribute_sql(Some(&column))))
+            sqlx::query(COLUMN_SETTING)
+                .persistent(false)
+                .bind(&column)
+                .execute(op.conn())
+                .await?;
+            sqlx::raw_sql(AssertSqlSafe(distribute_sql(&container)))
                 .execute(op.conn())
                 .await
                 .map_err(|source| match source {
-                    // Waiting for the container's writes is not Citus refusing a table.
-                    source if is_lock_timeout(&source) => Error::from(source),
-                    source => CitusError::RowSharding {
+                    // Citus refusing a table; anything else (a lock timeout, a lost
+                    // connection) is what it is.
+                    source if is_not_supported(&source) => CitusError::RowSharding {
                         source: source.into(),
                     }
                     .refusing("distribute_rows", Some(&container)),
+                    source => Error::from(source),
                 })?;
             let spread: Vec<(String, bool)> = sqlx::query_as(SPREAD)
                 .persistent(false)

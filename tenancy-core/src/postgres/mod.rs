@@ -41,5 +41,7 @@ pub use testing::{RollbackArg, RollbackTenant};
 #[doc(hidden)]
 pub use testing::__run_rollback;
 pub(crate) use dialect::{PgDialect, PgMode};
-pub(crate) use errors::{is_duplicate_schema, is_lock_timeout, is_unique_violation};
+pub(crate) use errors::{
+    is_duplicate_schema, is_lock_timeout, is_not_supported, is_unique_violation,
+};
 pub(crate) use send::{args, pool_rows, schema_rows};

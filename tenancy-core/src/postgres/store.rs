@@ -214,9 +214,9 @@ impl PgStore {
 
     /// `migrations` as they are sent: on Citus, each statement Citus refuses in a
     /// multi-statement string in a block of its own ([`citus::for_citus`]).
-    pub(crate) fn as_sent(&self, migrations: &[&Migration]) -> Vec<Migration> {
+    pub(crate) fn as_sent(&self, tenant: &Tenant, migrations: &[&Migration]) -> Vec<Migration> {
         if self.on_citus() {
-            citus::for_citus(migrations)
+            citus::for_citus(tenant, migrations)
         } else {
             migrations.iter().map(|m| (*m).clone()).collect()
         }
@@ -485,7 +485,7 @@ impl Store<Postgres> for PgStore {
             return Ok(());
         }
         let mut millis = Vec::with_capacity(migrations.len());
-        for m in self.as_sent(migrations) {
+        for m in self.as_sent(tenant, migrations) {
             let started = Instant::now();
             sqlx::raw_sql(m.sql.clone())
                 .execute(op.conn())
@@ -630,7 +630,7 @@ impl Store<Postgres> for PgStore {
     ) -> Result<bool, Error> {
         self.ensure_registry().await?;
         let ups: Vec<&Migration> = migrations.ups().collect();
-        let sent = self.as_sent(&ups);
+        let sent = self.as_sent(tenant, &ups);
         let sent: Vec<&Migration> = sent.iter().collect();
         let mut batch = String::new();
         if self.on_citus() {
@@ -663,7 +663,7 @@ impl Store<Postgres> for PgStore {
         pending: &[&Migration],
     ) -> Result<bool, Error> {
         let versions: Vec<i64> = read.applied.iter().map(|(v, _)| *v).collect();
-        let sent = self.as_sent(pending);
+        let sent = self.as_sent(tenant, pending);
         let sent: Vec<&Migration> = sent.iter().collect();
         let batch = sql::migrate_batch(&self.registry, tenant, &versions, &sent, &self.batch);
         Ok(self.sent_whole(batch).await)

@@ -149,7 +149,7 @@ impl RollbackTenant {
         registry_ready(&pool, Some(store.flavour_now()));
         let tenant = tenants.parse(unique_name(test))?;
         let ups: Vec<&Migration> = tenants.migrations().ups().collect();
-        let sent = store.as_sent(&ups);
+        let sent = store.as_sent(&tenant, &ups);
         let sent: Vec<&Migration> = sent.iter().collect();
         let mut batch = String::new();
         if store.on_citus() {

@@ -134,6 +134,16 @@ pub(super) async fn rekey_rows(
     new: &Tenant,
 ) -> Result<u64, Error> {
     let (ordered, _) = tables(conn, persistent, container, column).await?;
+    // Its rows are locked first (referenced tables first), so that none changes between its
+    // copy and its delete; a row inserted meanwhile fails the counts below.
+    for table in &ordered {
+        let sql = format!(
+            "SELECT 1 FROM ONLY {} WHERE {} = $1 FOR UPDATE",
+            qualified(container, &table.name),
+            double_quoted(column)
+        );
+        run(conn, sql, old).await?;
+    }
     let mut copied = Vec::with_capacity(ordered.len());
     for table in &ordered {
         let columns: Vec<String> = table.columns.iter().map(|c| double_quoted(c)).collect();
@@ -147,7 +157,7 @@ pub(super) async fn rekey_rows(
             })
             .collect();
         let sql = format!(
-            "INSERT INTO {t} ({}) OVERRIDING SYSTEM VALUE SELECT {} FROM {t} WHERE {} = $1",
+            "INSERT INTO {t} ({}) OVERRIDING SYSTEM VALUE SELECT {} FROM ONLY {t} WHERE {} = $1",
             columns.join(", "),
             selected.join(", "),
             double_quoted(column),
@@ -165,7 +175,7 @@ pub(super) async fn rekey_rows(
     let mut given = 0;
     for (table, copied) in ordered.iter().zip(copied).rev() {
         let sql = format!(
-            "DELETE FROM {} WHERE {} = $1",
+            "DELETE FROM ONLY {} WHERE {} = $1",
             qualified(container, &table.name),
             double_quoted(column)
         );

@@ -27,7 +27,8 @@ const GUARDS: &str = "CREATE TABLE guards (
 );
 CREATE UNIQUE INDEX guards_name ON guards (tenant_id, name)";
 /// A later migration: a column on a distributed table, a table with a foreign key into
-/// `guards` on (tenant, id), and a table without the tenant column.
+/// `guards` on (tenant, id), and a table without the tenant column; it ends on another
+/// `search_path`, which must not change which schema its new tables are distributed in.
 const NOTES: &str = "ALTER TABLE guards ADD COLUMN badge text;
 CREATE TABLE notes (
     id bigserial,
@@ -37,7 +38,8 @@ CREATE TABLE notes (
     PRIMARY KEY (tenant_id, id),
     FOREIGN KEY (tenant_id, guard_id) REFERENCES guards (tenant_id, id)
 );
-CREATE TABLE kinds (kind text PRIMARY KEY)";
+CREATE TABLE kinds (kind text PRIMARY KEY);
+SET LOCAL search_path TO public";
 
 fn migrations(more: &[&'static str]) -> Vec<Migration> {
     [PLANS, GUARDS]
@@ -183,13 +185,11 @@ async fn a_distributed_container_spreads_its_tenants_over_the_workers_each_on_on
     // What one tenant writes, another never reads, changes or deletes, on any shard.
     let (a, ga) = &tenants[0];
     let (b, gb) = &tenants[1];
-    assert!(
-        RowGuard::find(&l.tenants, a, gb.id)
-            .await
-            .unwrap()
-            .is_none()
-            || ga.id == gb.id
-    );
+    assert_ne!(ga.id, gb.id, "one sequence for the table");
+    assert!(RowGuard::find(&l.tenants, a, gb.id)
+        .await
+        .unwrap()
+        .is_none());
     let mut changed = ga.clone();
     changed.position = "Captain".into();
     changed.update(&l.tenants, a).await.unwrap();
@@ -273,17 +273,31 @@ async fn a_later_migration_distributes_the_tables_it_adds_to_a_distributed_conta
         .execute(&pool)
         .await
         .unwrap();
-    assert!(sqlx::query(sqlx::AssertSqlSafe(insert))
+    let refused = sqlx::query(sqlx::AssertSqlSafe(insert))
         .bind("someone_else")
         .bind(g.id)
         .execute(&pool)
         .await
-        .is_err());
+        .unwrap_err();
+    let code = refused.as_database_error().and_then(|e| e.code());
+    assert_eq!(
+        code.as_deref(),
+        Some("23503"),
+        "a foreign key violation: {refused}"
+    );
 
-    // The tenant of its own is a distributed schema still, its new tables in it.
+    // The tenant of its own is a distributed schema still, its new tables in it (in its
+    // colocation group, not reference tables).
     assert!(is_distributed_schema(&pool, &own).await);
-    let (method, column, _) = held(&pool, &own, "notes").await.unwrap();
-    assert_eq!((method.as_str(), column), ("n", None));
+    let (method, column, group) = held(&pool, &own, "notes").await.unwrap();
+    let own_group: i32 = sqlx::query_scalar(
+        "SELECT colocationid FROM pg_dist_schema WHERE schemaid = to_regnamespace($1)",
+    )
+    .bind(own.as_str())
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert_eq!((method.as_str(), column, group), ("n", None, own_group));
 }
 
 #[tokio::test]
