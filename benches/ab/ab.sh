@@ -27,8 +27,10 @@
 # extended to what the bench needs, and benches/ab/compat.rs as benches/tenancy/compat.rs (the
 # bench's `tenancy::internals` / `tenancy::postgres` / `tenancy::Model` paths are rewritten to
 # it, so both sides' hand-written statements are the library's own text). Both are release
-# builds (`cargo bench --bench tenancy --no-run`) in this checkout's target dir, which the old
-# build shares for the registry crates; each binary is copied to DIR right after its build.
+# builds (`cargo bench --bench tenancy --no-run`), the new one in this checkout's target dir,
+# the old one in DIR/target (not shared: cargo names a workspace's path crates by their path
+# inside it, so the old tree's tenancy-derive would take the new one's place); each binary is
+# copied to DIR right after its build.
 # The new side is this checkout as it is, uncommitted changes included (the table says so).
 set -euo pipefail
 
@@ -127,9 +129,9 @@ EOF
     ) > "$dir/logs/cargo-add.log" 2>&1 || { cat "$dir/logs/cargo-add.log" >&2; exit 1; }
 }
 
-# Builds the bench of the tree $1 in release and copies the binary to $2.
+# Builds the bench of the tree $1 in release in the target dir $2 and copies the binary to $3.
 build_bench() {
-    local tree=$1 out=$2 log=$dir/logs/build-$(basename "$2").log exe
+    local tree=$1 target=$2 out=$3 log=$dir/logs/build-$(basename "$3").log exe
     echo "building $tree (log $log)"
     if ! (cd "$tree" && CARGO_TARGET_DIR=$target cargo bench --bench tenancy --no-run) > "$log" 2>&1; then
         tail -40 "$log" >&2
@@ -154,8 +156,8 @@ fi
 if [ "$report_only" = 0 ]; then
     if [ "$build" = 1 ]; then
         prepare_old
-        build_bench "$repo" "$dir/bench-new"
-        build_bench "$dir/old" "$dir/bench-old"
+        build_bench "$repo" "$target" "$dir/bench-new"
+        build_bench "$dir/old" "$dir/target" "$dir/bench-old"
         echo "$new_desc" > "$dir/new.commit"
     fi
     [ -x "$dir/bench-old" ] && [ -x "$dir/bench-new" ] || { echo "no binaries in $dir" >&2; exit 1; }
@@ -233,6 +235,8 @@ for label in order:
     o, n = medians["old"], medians["new"]
     if o is None or n is None:
         verdict = "-"
+    elif target == "-":
+        verdict = f"{n - o:+.3f} (no target: a reference row)"
     else:
         # Rows with ">=" are throughput (higher is better), "<=" time or memory (lower is).
         lower_better = target.startswith("<=")
