@@ -189,7 +189,7 @@ import glob, os, re, statistics, sys
 
 folder, old, new, wanted, workloads = sys.argv[1:6]
 wanted = set(wanted.split())
-# side -> run -> label -> (ratio, target)
+# side -> run -> label -> (ratio, target, A/A)
 runs = {"old": {}, "new": {}}
 order = []
 for path in sorted(glob.glob(os.path.join(folder, "logs", "run*.log"))):
@@ -212,7 +212,8 @@ for path in sorted(glob.glob(os.path.join(folder, "logs", "run*.log"))):
         if not number or not ratio or number.group(1) not in wanted:
             continue
         label = cells[0]
-        rows[label] = (float(ratio.group(1)), cells[5])
+        aa = re.match(r"(\d+\.\d+)", cells[4])
+        rows[label] = (float(ratio.group(1)), cells[5], float(aa.group(1)) if aa else None)
         if label not in order:
             order.append(label)
 
@@ -223,12 +224,15 @@ def key(label):
 order.sort(key=key)  # stable: a workload's rows keep the program's order
 print(f"A/B: new {new} vs old {old}; workloads: {workloads}")
 print()
-print("| row | target | old runs | new runs | old median | new median | new vs old |")
-print("| --- | --- | --- | --- | --- | --- | --- |")
+print("| row | target | old runs | new runs | old median | new median | new vs old | A/A old; new |")
+print("| --- | --- | --- | --- | --- | --- | --- | --- |")
 for label in order:
-    cells, medians, target = [], {}, "-"
+    cells, medians, target, aas = [], {}, "-", []
     for side in ("old", "new"):
         values = [runs[side][r][label][0] for r in sorted(runs[side]) if label in runs[side][r]]
+        aa = [runs[side][r][label][2] for r in sorted(runs[side]) if label in runs[side][r]]
+        aa = [a for a in aa if a is not None]
+        aas.append(f"{min(aa):.3f}-{max(aa):.3f}" if aa else "-")
         target = next((runs[side][r][label][1] for r in runs[side] if label in runs[side][r]), target)
         cells.append(" ".join(f"{v:.3f}" for v in values) or "-")
         medians[side] = statistics.median(values) if values else None
@@ -243,7 +247,7 @@ for label in order:
         better = n < o if lower_better else n > o
         verdict = f"{n - o:+.3f} ({'better' if better else 'worse' if n != o else 'same'})"
     fmt = lambda v: "-" if v is None else f"{v:.3f}"
-    print(f"| {label} | {target} | {cells[0]} | {cells[1]} | {fmt(o)} | {fmt(n)} | {verdict} |")
+    print(f"| {label} | {target} | {cells[0]} | {cells[1]} | {fmt(o)} | {fmt(n)} | {verdict} | {'; '.join(aas)} |")
 print()
 print("| run | side | waited | load before (1/5/15 min) | load after | exit |")
 print("| --- | --- | --- | --- | --- | --- |")
@@ -255,4 +259,6 @@ if os.path.exists(loads):
 print()
 print("Ratios as BENCHMARKS.md's: >= rows are baseline/library throughput (higher is better),")
 print("<= rows library/baseline time (lower is better); medians over the runs of each side.")
+print("A/A: the lowest and highest of the runs' A/A controls; outside 1.00 +- 0.02 a run's row")
+print("could not see 2 % (the bench calls it unresolved).")
 PY
