@@ -30,6 +30,43 @@ const PRIMARY_KEYS: &str = "SELECT c.relname::text, array_agg(a.attname::text OR
      JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum = k.attnum \
      WHERE n.nspname = $1 AND i.indisprimary GROUP BY c.relname";
 
+/// The foreign keys into the tables of schema `$1` whose `ON DELETE` changes the referencing
+/// row (`CASCADE`, `SET NULL`, `SET DEFAULT`): the referencing schema and table, the key's
+/// name and the referenced table.
+const CHANGING_KEYS: &str = "SELECT rn.nspname::text, r.relname::text, k.conname::text, \
+     t.relname::text FROM pg_constraint k \
+     JOIN pg_class t ON t.oid = k.confrelid JOIN pg_namespace tn ON tn.oid = t.relnamespace \
+     JOIN pg_class r ON r.oid = k.conrelid JOIN pg_namespace rn ON rn.oid = r.relnamespace \
+     WHERE k.contype = 'f' AND k.conparentid = 0 AND tn.nspname = $1 \
+       AND k.confdeltype IN ('c', 'n', 'd') ORDER BY 1, 2, 3";
+
+/// Refuses a promote out of `from` whose deletes would reach rows that do not move: a foreign
+/// key with `ON DELETE CASCADE`, `SET NULL` or `SET DEFAULT` into a moved table from a table
+/// that is not moved with it (one without the tenant column, or of another schema).
+async fn refuse_changing_keys(
+    conn: &mut PgConnection,
+    persistent: bool,
+    from: &Tenant,
+    moving: &[Table],
+) -> Result<(), Error> {
+    let keys: Vec<(String, String, String, String)> =
+        schema_rows(conn, persistent, CHANGING_KEYS, from).await?;
+    let moves = |table: &str| moving.iter().any(|t| t.name == table);
+    for (schema, table, key, referenced) in keys {
+        if moves(&referenced) && !(schema == from.as_str() && moves(&table)) {
+            return Err(Error::Unsupported {
+                operation: "promote",
+                reason: format!(
+                    "foreign key {key:?} of {schema}.{table} changes its rows when a row of \
+                     {referenced:?} is deleted (ON DELETE CASCADE, SET NULL or SET DEFAULT), and \
+                     those rows do not move with the tenant; nothing was moved"
+                ),
+            });
+        }
+    }
+    Ok(())
+}
+
 /// The tables of `schema` (read on `conn`), split into those with a column named `column`
 /// (referenced tables first) and those without.
 async fn tables(
@@ -267,6 +304,7 @@ pub(super) async fn move_rows(
             // The guard first: its `CREATE TRIGGER` waits for the table's writes in flight and
             // holds the table's writes (every tenant's) to the commit, on the first promote out
             // of a container only.
+            refuse_changing_keys(conn, persistent, from, &moving).await?;
             let guarded: Vec<(String,)> = schema_rows(conn, persistent, GUARDED, from).await?;
             let mut guards = String::new();
             for table in &moving {

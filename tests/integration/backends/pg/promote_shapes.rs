@@ -121,3 +121,64 @@ async fn a_promote_moves_related_rows_enums_and_keyless_tables_and_fires_no_trig
     now.retain(not_log);
     assert_eq!(now, both);
 }
+
+#[tokio::test]
+async fn a_promote_whose_deletes_would_cascade_into_rows_that_stay_is_refused_whole() {
+    let pool = crate::support::pool().await;
+    // `stats` has no tenant column, so its rows stay; deleting a moved guard would delete them.
+    let keys = "CREATE TABLE guards (id bigserial PRIMARY KEY, tenant_id text NOT NULL DEFAULT '',
+        name text NOT NULL);
+    CREATE TABLE stats (guard_id bigint NOT NULL REFERENCES guards (id) ON DELETE CASCADE,
+        shifts int NOT NULL)";
+    let l = Lifecycle::new(&pool, vec![migration(1, MigrationType::Simple, keys)]).await;
+    let container = l
+        .tenants
+        .create(tenancy_testdb::unique_name("free"))
+        .await
+        .unwrap();
+    let a = l
+        .tenants
+        .create_in(tenancy_testdb::unique_name("a"), &container)
+        .await
+        .unwrap();
+    let c = container.quoted();
+    exec(
+        &pool,
+        format!(
+            "INSERT INTO {c}.guards (tenant_id, name) VALUES ('{a}', 'Abu');
+             INSERT INTO {c}.stats SELECT id, 3 FROM {c}.guards"
+        ),
+    )
+    .await;
+    let refused = l.tenants.promote(a.as_str()).await;
+    match &refused {
+        Err(tenancy::Error::Unsupported {
+            operation: "promote",
+            reason,
+        }) => {
+            assert!(reason.contains("stats_guard_id_fkey"), "{reason}");
+        }
+        other => panic!("expected the refusal, got {other:?}"),
+    }
+    let count = |table: &str| {
+        let sql = format!("SELECT count(*) FROM {c}.{table}");
+        let pool = pool.clone();
+        async move {
+            sqlx::query_scalar::<_, i64>(sqlx::AssertSqlSafe(sql))
+                .fetch_one(&pool)
+                .await
+                .unwrap()
+        }
+    };
+    assert_eq!(
+        (count("guards").await, count("stats").await),
+        (1, 1),
+        "nothing moved or lost"
+    );
+    let still = l.tenants.tenant(a.as_str()).await.unwrap();
+    assert_eq!(
+        still.container(),
+        container.as_str(),
+        "still a row-level tenant of it"
+    );
+}
