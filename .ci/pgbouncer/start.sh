@@ -50,9 +50,9 @@ PGB="$(command -v pgbouncer || true)"
 if [ -z "$PGB" ]; then
   log "installing pgbouncer"
   export DEBIAN_FRONTEND=noninteractive
-  if ! $SUDO apt-get install -y -q pgbouncer >/dev/null 2>&1; then
-    $SUDO apt-get update -q >/dev/null || die "apt-get update failed"
-    $SUDO apt-get install -y -q pgbouncer >/dev/null || die "apt-get install pgbouncer failed"
+  if ! $SUDO apt-get -o DPkg::Lock::Timeout=300 install -y -q pgbouncer >/dev/null 2>&1; then
+    $SUDO apt-get -o DPkg::Lock::Timeout=300 update -q >/dev/null || die "apt-get update failed"
+    $SUDO apt-get -o DPkg::Lock::Timeout=300 install -y -q pgbouncer >/dev/null || die "apt-get install pgbouncer failed"
   fi
   PGB="$(command -v pgbouncer || echo /usr/sbin/pgbouncer)"
   [ -x "$PGB" ] || die "pgbouncer binary not found after install"
