@@ -194,6 +194,30 @@ pub(crate) fn ends(placed: &Tenant, toward: Toward) -> (Tenant, Tenant) {
 }
 
 /// A demote refused: `table` of tenant `own` has rows and no tenant column `column`.
+/// Refuses a promote out of `from` whose deletes would reach rows that do not move: of
+/// `keys`, the foreign keys whose `ON DELETE` changes the referencing row (cascade, set null,
+/// set default) as (referencing container, referencing table, key, referenced table of
+/// `from`), one into a table `moves` says moves, from a table that does not move with it.
+pub(crate) fn refuse_changing_keys(
+    from: &Tenant,
+    moves: impl Fn(&str) -> bool,
+    keys: Vec<(String, String, String, String)>,
+) -> Result<(), Error> {
+    for (container, table, key, referenced) in keys {
+        if moves(&referenced) && !(container == from.as_str() && moves(&table)) {
+            return Err(Error::Unsupported {
+                operation: "promote",
+                reason: format!(
+                    "foreign key {key:?} of {container}.{table} changes its rows when a row of \
+                     {referenced:?} is deleted (ON DELETE CASCADE, SET NULL or SET DEFAULT), and \
+                     those rows do not move with the tenant; nothing was moved"
+                ),
+            });
+        }
+    }
+    Ok(())
+}
+
 pub(crate) fn nowhere_to_go(table: &str, own: &Tenant, shared: &Tenant, column: &str) -> Error {
     Error::Unsupported {
         operation: "demote",

@@ -15,7 +15,7 @@ use super::op::{qualified, quote};
 use crate::error::Error;
 use crate::lifecycle::row_level::{placement_sql, write_placement};
 use crate::lifecycle::store::Toward;
-use crate::lifecycle::tier::{counts_differ, ends, nowhere_to_go};
+use crate::lifecycle::tier::{counts_differ, ends, nowhere_to_go, refuse_changing_keys};
 use crate::tenant::Tenant;
 
 /// The guard's triggers of `table`: their names (`tenancy_<event>_<hash of the table's name>`,
@@ -126,6 +126,19 @@ pub(super) async fn move_rows(
         .into_iter()
         .partition(|(_, columns)| columns.iter().any(|c| c == column));
     if toward == Toward::Own {
+        // Before the guard (DDL, committed at once): a refusal changes nothing.
+        let keys: Vec<(String, String, String, String)> = sqlx::query_as(
+            "SELECT CAST(CONSTRAINT_SCHEMA AS CHAR), CAST(TABLE_NAME AS CHAR), \
+             CAST(CONSTRAINT_NAME AS CHAR), CAST(REFERENCED_TABLE_NAME AS CHAR) \
+             FROM information_schema.REFERENTIAL_CONSTRAINTS \
+             WHERE UNIQUE_CONSTRAINT_SCHEMA = ? \
+               AND DELETE_RULE IN ('CASCADE', 'SET NULL', 'SET DEFAULT') \
+             ORDER BY 1, 2, 3",
+        )
+        .bind(from.as_str())
+        .fetch_all(&mut *conn)
+        .await?;
+        refuse_changing_keys(from, |table| moving.iter().any(|(t, _)| t == table), keys)?;
         let guarded: Vec<String> = sqlx::query_scalar(
             "SELECT CAST(TRIGGER_NAME AS CHAR) FROM information_schema.TRIGGERS \
              WHERE TRIGGER_SCHEMA = ? AND TRIGGER_NAME LIKE 'tenancy\\_%'",

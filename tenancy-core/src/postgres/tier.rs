@@ -14,7 +14,7 @@ use crate::error::Error;
 use crate::ident::double_quoted;
 use crate::lifecycle::copy::referenced_first;
 use crate::lifecycle::store::Toward;
-use crate::lifecycle::tier::{counts_differ, ends, nowhere_to_go};
+use crate::lifecycle::tier::{counts_differ, ends, nowhere_to_go, refuse_changing_keys};
 use crate::tenant::Tenant;
 
 /// The triggers named [`sql::PLACED_TRIGGER`] in a schema: the tables they guard.
@@ -40,31 +40,16 @@ const CHANGING_KEYS: &str = "SELECT rn.nspname::text, r.relname::text, k.conname
      WHERE k.contype = 'f' AND k.conparentid = 0 AND tn.nspname = $1 \
        AND k.confdeltype IN ('c', 'n', 'd') ORDER BY 1, 2, 3";
 
-/// Refuses a promote out of `from` whose deletes would reach rows that do not move: a foreign
-/// key with `ON DELETE CASCADE`, `SET NULL` or `SET DEFAULT` into a moved table from a table
-/// that is not moved with it (one without the tenant column, or of another schema).
-async fn refuse_changing_keys(
+/// Refuses a promote out of `from` whose deletes would reach rows that do not move (see
+/// [`refuse_changing_keys`]).
+async fn refuse_changing(
     conn: &mut PgConnection,
     persistent: bool,
     from: &Tenant,
     moving: &[Table],
 ) -> Result<(), Error> {
-    let keys: Vec<(String, String, String, String)> =
-        schema_rows(conn, persistent, CHANGING_KEYS, from).await?;
-    let moves = |table: &str| moving.iter().any(|t| t.name == table);
-    for (schema, table, key, referenced) in keys {
-        if moves(&referenced) && !(schema == from.as_str() && moves(&table)) {
-            return Err(Error::Unsupported {
-                operation: "promote",
-                reason: format!(
-                    "foreign key {key:?} of {schema}.{table} changes its rows when a row of \
-                     {referenced:?} is deleted (ON DELETE CASCADE, SET NULL or SET DEFAULT), and \
-                     those rows do not move with the tenant; nothing was moved"
-                ),
-            });
-        }
-    }
-    Ok(())
+    let keys = schema_rows(conn, persistent, CHANGING_KEYS, from).await?;
+    refuse_changing_keys(from, |table| moving.iter().any(|t| t.name == table), keys)
 }
 
 /// The tables of `schema` (read on `conn`), split into those with a column named `column`
@@ -304,7 +289,7 @@ pub(super) async fn move_rows(
             // The guard first: its `CREATE TRIGGER` waits for the table's writes in flight and
             // holds the table's writes (every tenant's) to the commit, on the first promote out
             // of a container only.
-            refuse_changing_keys(conn, persistent, from, &moving).await?;
+            refuse_changing(conn, persistent, from, &moving).await?;
             let guarded: Vec<(String,)> = schema_rows(conn, persistent, GUARDED, from).await?;
             let mut guards = String::new();
             for table in &moving {

@@ -183,6 +183,47 @@ macro_rules! behaviours {
         }
 
         #[tokio::test]
+        async fn a_promote_whose_deletes_would_reach_rows_that_stay_is_refused_whole() {
+            let pool = pool().await;
+            // `stats` has no tenant column, so its rows stay; deleting a moved guard would
+            // delete them.
+            let mut all = migrations();
+            all.push(migration(
+                4,
+                MigrationType::Simple,
+                "CREATE TABLE stats (guard_id BIGINT NOT NULL, shifts INT NOT NULL, \
+                 FOREIGN KEY (guard_id) REFERENCES guards (id) ON DELETE CASCADE)",
+            ));
+            let l = Lifecycle::new(&pool, all).await;
+            let db = &l.tenants;
+            let (a, b, container) = two_in_one(&l).await;
+            if refused_here(&l, &pool, (&a, &b, &container)).await {
+                return;
+            }
+            let abu = RowGuard::new("Abu", "Guard").insert(db, &a).await.unwrap();
+            let sql = format!(
+                "INSERT INTO {}.stats (guard_id, shifts) VALUES ({}, 3)",
+                super::q(&container),
+                abu.id
+            );
+            super::exec(&pool, sql).await;
+            let before = stored(&l, &container).await;
+            match db.promote(a.as_str()).await {
+                Err(Error::Unsupported {
+                    operation: "promote",
+                    reason,
+                }) => assert!(reason.contains("stats"), "{reason}"),
+                other => panic!("expected the refusal, got {other:?}"),
+            }
+            assert_eq!(stored(&l, &container).await, before, "nothing moved");
+            assert!(db.tenant(a.as_str()).await.unwrap().is_row_level());
+            assert!(
+                !super::container_exists(&pool, a.as_str()).await,
+                "its own container not kept"
+            );
+        }
+
+        #[tokio::test]
         async fn a_refused_promote_or_demote_changes_nothing() {
             let pool = pool().await;
             let l = Lifecycle::new(&pool, migrations()).await;
