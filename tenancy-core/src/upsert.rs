@@ -128,7 +128,7 @@ impl<M: Model> OnConflict<M> {
         let tenant_column = M::TABLE.tenant_column.filter(|_| self.per_tenant);
         tenant_column
             .into_iter()
-            .chain(self.target.iter().map(|&i| M::TABLE.columns[i].name))
+            .chain(self.names(&self.target))
             .collect()
     }
 

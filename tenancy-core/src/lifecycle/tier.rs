@@ -193,7 +193,6 @@ pub(crate) fn ends(placed: &Tenant, toward: Toward) -> (Tenant, Tenant) {
     }
 }
 
-/// A demote refused: `table` of tenant `own` has rows and no tenant column `column`.
 /// Refuses a promote out of `from` whose deletes would reach rows that do not move: of
 /// `keys`, the foreign keys whose `ON DELETE` changes the referencing row (cascade, set null,
 /// set default) as (referencing container, referencing table, key, referenced table of
@@ -218,6 +217,7 @@ pub(crate) fn refuse_changing_keys(
     Ok(())
 }
 
+/// A demote refused: `table` of tenant `own` has rows and no tenant column `column`.
 pub(crate) fn nowhere_to_go(table: &str, own: &Tenant, shared: &Tenant, column: &str) -> Error {
     Error::Unsupported {
         operation: "demote",

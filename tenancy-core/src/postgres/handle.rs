@@ -190,16 +190,17 @@ impl Tenants<Postgres> {
     /// The rows already there are moved into the shards, under Citus's table locks: run it
     /// before the container fills, or at a quiet moment (how long its statements wait was not
     /// measured). Under the container's lock, in one transaction: if Citus refuses a table,
-    /// nothing changes. Citus requires every primary
-    /// key and unique index of a distributed table, and every foreign key between two of them,
-    /// to include the tenant column (e.g. `PRIMARY KEY (tenant_id, id)`); what it refuses is
-    /// an [`Error::Refused`] whose source is [`CitusError::RowSharding`], naming the table.
-    /// Running it again distributes what is not yet.
+    /// nothing changes. Citus requires every primary key and unique index of a distributed
+    /// table, and every foreign key between two of them, to include the tenant column (e.g.
+    /// `PRIMARY KEY (tenant_id, id)`); what it refuses is an [`Error::Refused`] whose source is
+    /// [`CitusError::RowSharding`], naming the table. Running it again distributes what is not
+    /// yet.
     ///
     /// On a row-distributed container a [`rename`](Self::rename) of a row-level tenant copies
     /// its rows under the new name and deletes the old ones (Citus does not change a row's
-    /// distribution column in place), and the container has no single node ([`placement_of`](Self::placement_of) is `None`,
-    /// [`move_to`](Self::move_to) refuses it): Citus's shard rebalancer moves its shards.
+    /// distribution column in place), and the container has no single node
+    /// ([`placement_of`](Self::placement_of) is `None`, [`move_to`](Self::move_to) refuses it):
+    /// Citus's shard rebalancer moves its shards.
     ///
     /// [`Error::Unsupported`] if no table of `container` has the tenant column;
     /// [`Error::NotATenant`] if `container` is not a tenant of its own; Citus only

@@ -53,25 +53,23 @@ fn rows(tenant: &Tenant, lines: &[&str]) -> Vec<(String, String)> {
         .collect()
 }
 
+/// A container made by `l` and row-level tenants in it, one per prefix of `names`.
+async fn container_with(l: &Lifecycle, names: &[&str]) -> (Tenant, Vec<Tenant>) {
+    let unique = tenancy_testdb::unique_name;
+    let container = l.tenants.create(unique("free")).await.unwrap();
+    let mut tenants = Vec::new();
+    for name in names {
+        tenants.push(l.tenants.create_in(unique(name), &container).await.unwrap());
+    }
+    (container, tenants)
+}
+
 #[tokio::test]
 async fn a_promote_moves_related_rows_enums_and_keyless_tables_and_fires_no_trigger_again() {
     let pool = crate::support::pool().await;
     let l = Lifecycle::new(&pool, vec![migration(1, MigrationType::Simple, SHAPES)]).await;
-    let container = l
-        .tenants
-        .create(tenancy_testdb::unique_name("free"))
-        .await
-        .unwrap();
-    let a = l
-        .tenants
-        .create_in(tenancy_testdb::unique_name("a"), &container)
-        .await
-        .unwrap();
-    let b = l
-        .tenants
-        .create_in(tenancy_testdb::unique_name("b"), &container)
-        .await
-        .unwrap();
+    let (container, tenants) = container_with(&l, &["a", "b"]).await;
+    let (a, b) = (&tenants[0], &tenants[1]);
     let c = container.quoted();
     exec(
         &pool,
@@ -84,7 +82,7 @@ async fn a_promote_moves_related_rows_enums_and_keyless_tables_and_fires_no_trig
     )
     .await;
     let a_rows = rows(
-        &a,
+        a,
         &[
             "guard Abu angry",
             "guard Bea calm",
@@ -93,7 +91,7 @@ async fn a_promote_moves_related_rows_enums_and_keyless_tables_and_fires_no_trig
             "note hello on Abu",
         ],
     );
-    let b_rows = rows(&b, &["guard Cai calm", "log guard Cai"]);
+    let b_rows = rows(b, &["guard Cai calm", "log guard Cai"]);
 
     let moved = l.tenants.promote(a.as_str()).await.unwrap();
     assert_eq!(moved.rows, 5, "2 guards, 1 note, 2 log lines");
@@ -131,16 +129,8 @@ async fn a_promote_whose_deletes_would_cascade_into_rows_that_stay_is_refused_wh
     CREATE TABLE stats (guard_id bigint NOT NULL REFERENCES guards (id) ON DELETE CASCADE,
         shifts int NOT NULL)";
     let l = Lifecycle::new(&pool, vec![migration(1, MigrationType::Simple, keys)]).await;
-    let container = l
-        .tenants
-        .create(tenancy_testdb::unique_name("free"))
-        .await
-        .unwrap();
-    let a = l
-        .tenants
-        .create_in(tenancy_testdb::unique_name("a"), &container)
-        .await
-        .unwrap();
+    let (container, tenants) = container_with(&l, &["a"]).await;
+    let a = &tenants[0];
     let c = container.quoted();
     exec(
         &pool,
