@@ -661,3 +661,57 @@ impl Toward {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Placeholders `$1`, `$2`, … (PostgreSQL's; SQLite's `?1` alike).
+    struct Numbered;
+    /// Placeholders `?`, each taking the next value (MySQL's).
+    struct InOrder;
+
+    impl Dialect for Numbered {
+        const RETURNING: bool = true;
+        const NUMBERED_PARAMS: bool = true;
+        const FLOAT_TYPE: &'static str = "DOUBLE PRECISION";
+        const QUOTE: char = '"';
+        const PLACEHOLDER: char = '$';
+    }
+
+    impl Dialect for InOrder {
+        const RETURNING: bool = false;
+        const NUMBERED_PARAMS: bool = false;
+        const FLOAT_TYPE: &'static str = "DOUBLE";
+        const QUOTE: char = '`';
+        const PLACEHOLDER: char = '?';
+    }
+
+    #[test]
+    fn a_rewrite_binds_its_names_in_the_order_of_its_placeholders() {
+        let (old, new) = (Tenant::new("acme").unwrap(), Tenant::new("apex").unwrap());
+        let rename = Rewrite {
+            tenant: &old,
+            column: "tenant_id",
+            to: Some(&new),
+        };
+        let names = vec!["apex", "acme"];
+        assert_eq!(
+            rename.statement::<Numbered>("t", "c"),
+            ("UPDATE t SET c = $1 WHERE c = $2".to_owned(), names.clone())
+        );
+        assert_eq!(
+            rename.statement::<InOrder>("t", "c"),
+            ("UPDATE t SET c = ? WHERE c = ?".to_owned(), names)
+        );
+        let delete = Rewrite { to: None, ..rename };
+        assert_eq!(
+            delete.statement::<Numbered>("t", "c"),
+            ("DELETE FROM t WHERE c = $1".to_owned(), vec!["acme"])
+        );
+        assert_eq!(
+            delete.statement::<InOrder>("t", "c"),
+            ("DELETE FROM t WHERE c = ?".to_owned(), vec!["acme"])
+        );
+    }
+}
