@@ -606,25 +606,23 @@ pub trait Place<B: Database>: Store<B> {
         rows: Rewrite<'_>,
     ) -> impl Future<Output = Result<u64, Error>> + Send;
 
-    /// Moves row-level tenant `placed`'s rows (both names locked) between its container and
-    /// a container of its own, `toward` it ([`Toward::Own`]: the tables of `placed.own()`,
+    /// Moves row-level tenant `rows.placed`'s rows (both names locked; [`Move`]) between its
+    /// container and a container of its own, `toward` it ([`Toward::Own`]: the tables of `placed.own()`,
     /// made and migrated in this operation; the rows are deleted from the container) or back
     /// ([`Toward::Shared`]: into its container's tables, the tenant column set to its name),
     /// and switches its placement: unregistered as a row-level tenant after a move to its own
     /// container, registered in its container before a move back (whose own container the
-    /// operation then removes). Every table with a column named `column`, referenced tables
+    /// operation then removes). Every table with a column named `rows.column`, referenced tables
     /// first; the tenant's writes wait until the move is durable and, after it, an insert that
     /// still sends its rows to where they were fails ([`Error::NotPlaced`]). Generated keys
     /// continue after the moved ones. The number of rows moved.
     fn move_rows(
         &self,
         op: &mut Self::Op,
-        placed: &Tenant,
-        column: &str,
-        toward: Toward,
+        rows: &Move<'_>,
     ) -> impl Future<Output = Result<u64, Error>> + Send {
-        let _ = (op, placed, column);
-        let refused = self.cannot_move(toward.operation());
+        let _ = op;
+        let refused = self.cannot_move(rows.toward.operation());
         async move { Err(refused.expect("a store that moves rows says how")) }
     }
 
@@ -662,56 +660,38 @@ impl Toward {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
+/// A move of row-level `placed`'s rows `toward` a tier ([`Place::move_rows`]), by the tenant
+/// column `column`: `from` the container they are in `to` the other, of `placed`'s container
+/// and its own.
+#[doc(hidden)]
+#[derive(Debug, Clone)]
+pub struct Move<'a> {
+    /// The tenant whose rows move (as registered: its container the shared one).
+    pub placed: &'a Tenant,
+    /// The tenant column.
+    pub column: &'a str,
+    /// Which way they move.
+    pub toward: Toward,
+    /// The container the rows are in.
+    pub from: Tenant,
+    /// The container they move to.
+    pub to: Tenant,
+}
 
-    /// Placeholders `$1`, `$2`, … (PostgreSQL's; SQLite's `?1` alike).
-    struct Numbered;
-    /// Placeholders `?`, each taking the next value (MySQL's).
-    struct InOrder;
-
-    impl Dialect for Numbered {
-        const RETURNING: bool = true;
-        const NUMBERED_PARAMS: bool = true;
-        const FLOAT_TYPE: &'static str = "DOUBLE PRECISION";
-        const QUOTE: char = '"';
-        const PLACEHOLDER: char = '$';
-    }
-
-    impl Dialect for InOrder {
-        const RETURNING: bool = false;
-        const NUMBERED_PARAMS: bool = false;
-        const FLOAT_TYPE: &'static str = "DOUBLE";
-        const QUOTE: char = '`';
-        const PLACEHOLDER: char = '?';
-    }
-
-    #[test]
-    fn a_rewrite_binds_its_names_in_the_order_of_its_placeholders() {
-        let (old, new) = (Tenant::new("acme").unwrap(), Tenant::new("apex").unwrap());
-        let rename = Rewrite {
-            tenant: &old,
-            column: "tenant_id",
-            to: Some(&new),
+impl<'a> Move<'a> {
+    /// The move of `placed`'s rows `toward` a tier by `column`.
+    pub(crate) fn new(placed: &'a Tenant, column: &'a str, toward: Toward) -> Self {
+        let (shared, own) = (placed.container_tenant(), placed.own());
+        let (from, to) = match toward {
+            Toward::Own => (shared, own),
+            Toward::Shared => (own, shared),
         };
-        let names = vec!["apex", "acme"];
-        assert_eq!(
-            rename.statement::<Numbered>("t", "c"),
-            ("UPDATE t SET c = $1 WHERE c = $2".to_owned(), names.clone())
-        );
-        assert_eq!(
-            rename.statement::<InOrder>("t", "c"),
-            ("UPDATE t SET c = ? WHERE c = ?".to_owned(), names)
-        );
-        let delete = Rewrite { to: None, ..rename };
-        assert_eq!(
-            delete.statement::<Numbered>("t", "c"),
-            ("DELETE FROM t WHERE c = $1".to_owned(), vec!["acme"])
-        );
-        assert_eq!(
-            delete.statement::<InOrder>("t", "c"),
-            ("DELETE FROM t WHERE c = ?".to_owned(), vec!["acme"])
-        );
+        Move {
+            placed,
+            column,
+            toward,
+            from,
+            to,
+        }
     }
 }

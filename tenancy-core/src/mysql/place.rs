@@ -8,7 +8,7 @@ use super::{is_duplicate_entry, MySqlDialect};
 use crate::error::Error;
 use crate::lifecycle::row_level::{placed, placement_sql, read_registered};
 use crate::lifecycle::row_level::{rewrite_tables, write_placement};
-use crate::lifecycle::store::{Place, Rewrite, Store, Toward, Which};
+use crate::lifecycle::store::{Move, Place, Rewrite, Store, Which};
 use crate::tenant::Tenant;
 
 impl Place<MySql> for MySqlStore {
@@ -50,14 +50,8 @@ impl Place<MySql> for MySqlStore {
                 Ok(rewrite_tables::<MySql>(&mut op.op.conn, tables, rows, true).await?.rows_affected())
     }
 
-    async fn move_rows(
-        &self,
-        op: &mut MySqlOp,
-        placed: &Tenant,
-        column: &str,
-        toward: Toward,
-    ) -> Result<u64, Error> {
-        super::tier::move_rows(&mut op.op.conn, &self.registry, placed, column, toward).await
+    async fn move_rows(&self, op: &mut MySqlOp, rows: &Move<'_>) -> Result<u64, Error> {
+        super::tier::move_rows(&mut op.op.conn, &self.registry, rows).await
     }
 
     fn cannot_move(&self, _operation: &'static str) -> Option<Error> {

@@ -14,8 +14,8 @@ use super::op::{qualified, quote};
 use super::{is_duplicate_entry, MySqlDialect};
 use crate::error::Error;
 use crate::lifecycle::row_level::{placement_sql, run_named, write_placement};
-use crate::lifecycle::store::Toward;
-use crate::lifecycle::tier::{counts_differ, ends, nowhere_to_go, refuse_changing_keys};
+use crate::lifecycle::store::{Move, Toward};
+use crate::lifecycle::tier::{counts_differ, nowhere_to_go, refuse_changing_keys};
 use crate::tenant::Tenant;
 
 /// The guard's triggers of `table`: their names (`tenancy_<event>_<hash of the table's name>`,
@@ -105,18 +105,15 @@ async fn run(conn: &mut MySqlConnection, sql: String, tenant: &Tenant) -> Result
     Ok(run_named(conn, (sql, true), &[tenant.as_str()]).await?.rows_affected())
 }
 
-/// Moves row-level `placed`'s rows `toward` its own database or its container's and switches
-/// its placement, on the operation's connection `conn` (both names locked; on a promote its own
-/// database made and migrated). Registry database `registry`.
+/// Moves row-level `placed`'s rows `toward` its own database or its container's (`rows`) and
+/// switches its placement, on the operation's connection `conn` (both names locked; on a
+/// promote its own database made and migrated). Registry database `registry`.
 pub(super) async fn move_rows(
     conn: &mut MySqlConnection,
     registry: &Tenant,
-    placed: &Tenant,
-    column: &str,
-    toward: Toward,
+    rows: &Move<'_>,
 ) -> Result<u64, Error> {
-    let (from, to) = ends(placed, toward);
-    let (from, to) = (&from, &to);
+    let Move { placed, column, toward, ref from, ref to } = *rows;
     let (moving, staying): (Vec<_>, Vec<_>) = tables_in_order(conn, from)
         .await?
         .into_iter()

@@ -10,7 +10,7 @@ use super::{args, is_unique_violation, PgDialect};
 use crate::error::Error;
 use crate::lifecycle::row_level::{placed, placement_sql, read_registered, registered_sql};
 use crate::lifecycle::row_level::{rewrite_tables, write_placement};
-use crate::lifecycle::store::{Place, Rewrite, Toward, Which};
+use crate::lifecycle::store::{Move, Place, Rewrite, Toward, Which};
 use crate::tenant::Tenant;
 
 /// The tables of schema `container` that have a column named `column`, by name.
@@ -79,21 +79,14 @@ impl Place<Postgres> for PgStore {
                 Ok(rewrite_tables::<Postgres>(op.conn(), tables, rows, false).await?.rows_affected())
     }
 
-    async fn move_rows(
-        &self,
-        op: &mut PgOp,
-        placed: &Tenant,
-        column: &str,
-        toward: Toward,
-    ) -> Result<u64, Error> {
+    async fn move_rows(&self, op: &mut PgOp, rows: &Move<'_>) -> Result<u64, Error> {
         let (persistent, registry) = (self.persistent(), self.registry().clone());
-        if toward == Toward::Shared {
-            self.set_placed(op, placed, true).await?;
+        if rows.toward == Toward::Shared {
+            self.set_placed(op, rows.placed, true).await?;
         }
-        let moved =
-            super::tier::move_rows(op.conn(), persistent, &registry, placed, column, toward).await?;
-        if toward == Toward::Own {
-            self.set_placed(op, placed, false).await?;
+        let moved = super::tier::move_rows(op.conn(), persistent, &registry, rows).await?;
+        if rows.toward == Toward::Own {
+            self.set_placed(op, rows.placed, false).await?;
         }
         Ok(moved)
     }

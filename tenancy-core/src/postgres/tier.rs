@@ -14,8 +14,8 @@ use crate::error::Error;
 use crate::ident::double_quoted;
 use crate::lifecycle::copy::referenced_first;
 use crate::lifecycle::row_level::run_named;
-use crate::lifecycle::store::Toward;
-use crate::lifecycle::tier::{counts_differ, ends, nowhere_to_go, refuse_changing_keys};
+use crate::lifecycle::store::{Move, Toward};
+use crate::lifecycle::tier::{counts_differ, nowhere_to_go, refuse_changing_keys};
 use crate::tenant::Tenant;
 
 /// The triggers named [`sql::PLACED_TRIGGER`] in a schema: the tables they guard.
@@ -255,19 +255,16 @@ async fn copy_table(
     Ok(copied)
 }
 
-/// Moves row-level `placed`'s rows `toward` its own schema or its container's, on `conn` in
-/// the operation's transaction (both names locked; on a promote its own schema made and
+/// Moves row-level `placed`'s rows `toward` its own schema or its container's (`rows`), on
+/// `conn` in the operation's transaction (both names locked; on a promote its own schema made and
 /// migrated, on a demote `placed` registered in its container). Registry schema `registry`.
 pub(super) async fn move_rows(
     conn: &mut PgConnection,
     persistent: bool,
     registry: &Tenant,
-    placed: &Tenant,
-    column: &str,
-    toward: Toward,
+    rows: &Move<'_>,
 ) -> Result<u64, Error> {
-    let (from, to) = ends(placed, toward);
-    let (from, to) = (&from, &to);
+    let Move { placed, column, toward, ref from, ref to } = *rows;
     let (moving, staying) = tables(conn, persistent, from, column).await?;
     let mut catch_up = None;
     match toward {
