@@ -60,7 +60,7 @@ use sqlx::{Pool, Postgres};
 
 use crate::backend::Backend;
 use crate::error::Error;
-use crate::lifecycle::store::{CreateHook, Operation, Place, Store};
+use crate::lifecycle::store::{CreateHook, Operation, Place, Rewrite, Store};
 use crate::lifecycle::{TenantEvent, Tenants};
 use crate::tenant::{Tenant, MAX_TENANT_NAME_LEN};
 use crate::tenant_pool::TenantPool;
@@ -261,9 +261,12 @@ async fn claim_fixture_rows<B: TestBackend>(
         .operation(Operation::Rename, tenant, async |op| {
             let store = tenants.store();
             store.lock(op, &tenant.own()).await?;
-            store
-                .rewrite_rows(op, &written, &column, Some(tenant))
-                .await
+            let rows = Rewrite {
+                tenant: &written,
+                column: &column,
+                to: Some(tenant),
+            };
+            store.rewrite_rows(op, rows).await
         })
         .await
 }

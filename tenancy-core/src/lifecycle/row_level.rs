@@ -5,20 +5,48 @@
 
 use super::operations::{expect, Expected};
 use super::report::Dropped;
-use super::store::{Operation, Place, Store};
+use super::store::{Operation, Place, Rewrite, Store, Which};
 use super::{TenantEvent, Tenants};
 use crate::backend::Backend;
 use crate::error::Error;
+use crate::statement::Dialect;
 use crate::tenant::Tenant;
 
-/// The registry write of [`Place::set_placed`] on registry table `table`: an insert of a
-/// row-level tenant's name and container (placeholders `p1`, `p2`), or (`!placed`) the delete of
-/// its row.
-pub(crate) fn placement_sql(table: &str, placed: bool, (p1, p2): (&str, &str)) -> String {
+/// `D`'s placeholder of the `n`-th bound value (1-based).
+fn placeholder<D: Dialect>(n: usize) -> String {
+    let mut out = String::new();
+    D::placeholder(&mut out, n);
+    out
+}
+
+/// The registry write of [`Place::set_placed`] on registry table `table`, in dialect `D`: an
+/// insert of a row-level tenant's name and container (bound in that order, as
+/// [`write_placement`] does), or (`!placed`) the delete of its row.
+pub(crate) fn placement_sql<D: Dialect>(table: &str, placed: bool) -> String {
+    let (p1, p2) = (placeholder::<D>(1), placeholder::<D>(2));
     match placed {
         true => format!("INSERT INTO {table} (name, container) VALUES ({p1}, {p2})"),
         false => format!("DELETE FROM {table} WHERE name = {p1} AND container = {p2}"),
     }
+}
+
+/// Runs `sql` on `executor` with `names` bound in order, as a prepared statement the
+/// connection keeps if `persistent`: what it did (the rows it affected).
+pub(crate) async fn run_named<'e, DB>(
+    executor: impl sqlx::Executor<'e, Database = DB>,
+    (sql, persistent): (String, bool),
+    names: &[&str],
+) -> Result<DB::QueryResult, sqlx::Error>
+where
+    DB: sqlx::Database + sqlx::database::HasStatementCache,
+    for<'q> &'q str: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    for<'q> <DB as sqlx::Database>::Arguments: sqlx::IntoArguments<DB>,
+{
+    let mut query = sqlx::query::<DB>(sqlx::AssertSqlSafe(sql)).persistent(persistent);
+    for name in names {
+        query = query.bind(*name);
+    }
+    query.execute(executor).await
 }
 
 /// Runs `sql` on `executor` with row-level `tenant`'s name and container bound, in that
@@ -35,13 +63,8 @@ where
     for<'q> &'q str: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
     for<'q> <DB as sqlx::Database>::Arguments: sqlx::IntoArguments<DB>,
 {
-    let written = sqlx::query::<DB>(sqlx::AssertSqlSafe(sql))
-        .persistent(persistent)
-        .bind(tenant.as_str())
-        .bind(tenant.container())
-        .execute(executor)
-        .await;
-    match written {
+    let names = [tenant.as_str(), tenant.container()];
+    match run_named(executor, (sql, persistent), &names).await {
         Ok(_) => Ok(()),
         Err(e) if duplicate(&e) => Err(Error::TenantExists {
             tenant: tenant.clone(),
@@ -50,14 +73,66 @@ where
     }
 }
 
-/// The statement [`Place::rewrite_rows`] sends per table: `DELETE FROM <table> WHERE <column> =
-/// <old>`, or with `rename`, `UPDATE <table> SET <column> = <new> WHERE <column> = <old>`
-/// (`table` and `column` quoted; `old` and `new` the placeholders of the two names).
-pub(crate) fn rewrite(table: &str, column: &str, rename: bool, (old, new): (&str, &str)) -> String {
-    match rename {
-        true => format!("UPDATE {table} SET {column} = {new} WHERE {column} = {old}"),
-        false => format!("DELETE FROM {table} WHERE {column} = {old}"),
+/// [`Place::rewrite_rows`] over the `tables` of `rows.tenant`'s container that have the tenant
+/// column, as its backend lists them: on `conn`, one statement per table
+/// ([`Rewrite::statement`]; the table named with the container where the dialect qualifies
+/// names), each kept prepared if `persistent`. What they did together (their rows affected,
+/// summed).
+pub(crate) async fn rewrite_tables<B>(
+    conn: &mut B::Connection,
+    tables: Vec<String>,
+    rows: Rewrite<'_>,
+    persistent: bool,
+) -> Result<B::QueryResult, sqlx::Error>
+where
+    B: Backend + sqlx::database::HasStatementCache,
+    for<'c> &'c mut B::Connection: sqlx::Executor<'c, Database = B>,
+    for<'q> &'q str: sqlx::Encode<'q, B> + sqlx::Type<B>,
+    for<'q> <B as sqlx::Database>::Arguments: sqlx::IntoArguments<B>,
+{
+    let mut column = String::new();
+    B::Dialect::quote_ident(&mut column, rows.column);
+    let mut done = B::QueryResult::default();
+    for table in tables {
+        let mut name = String::new();
+        if B::Dialect::QUALIFIES {
+            B::Dialect::quote_ident(&mut name, rows.tenant.container());
+            name.push('.');
+        }
+        B::Dialect::quote_ident(&mut name, &table);
+        let (sql, names) = rows.statement::<B::Dialect>(&name, &column);
+        done.extend([run_named(&mut *conn, (sql, persistent), &names).await?]);
     }
+    Ok(done)
+}
+
+/// The `SELECT` of the registry rows `(name, container)` of registry table `table` that
+/// `which` chooses, in name order, in dialect `D`: it binds [`Which::value`], if any.
+pub(crate) fn registered_sql<D: Dialect>(table: &str, which: Which<'_>) -> String {
+    let filter = which.filter().replace('?', &placeholder::<D>(1));
+    format!("SELECT name, container FROM {table}{filter} ORDER BY name")
+}
+
+/// The registry rows of [`registered_sql`] read on `executor`, kept prepared if
+/// `persistent` ([`placed`] makes them tenants).
+pub(crate) async fn read_registered<'e, B>(
+    executor: impl sqlx::Executor<'e, Database = B>,
+    table: &str,
+    which: Which<'_>,
+    persistent: bool,
+) -> Result<Vec<(String, String)>, sqlx::Error>
+where
+    B: Backend + sqlx::database::HasStatementCache,
+    for<'q> &'q str: sqlx::Encode<'q, B> + sqlx::Type<B>,
+    for<'q> <B as sqlx::Database>::Arguments: sqlx::IntoArguments<B>,
+    for<'r> (String, String): sqlx::FromRow<'r, B::Row>,
+{
+    let sql = registered_sql::<B::Dialect>(table, which);
+    let mut query = sqlx::query_as(sqlx::AssertSqlSafe(sql)).persistent(persistent);
+    if let Some(value) = which.value() {
+        query = query.bind(value);
+    }
+    query.fetch_all(executor).await
 }
 
 /// The row-level tenants of registry rows `(name, container)`, each placed in its container.
@@ -152,7 +227,12 @@ impl<B: Backend> Tenants<B> {
         let column = self.tenant_column().to_owned();
         self.locked(Operation::Drop, tenant, Expected::Placed, async |op| {
             let store = self.store();
-            let deleted = store.rewrite_rows(op, tenant, &column, None).await?;
+            let rows = Rewrite {
+                tenant,
+                column: &column,
+                to: None,
+            };
+            let deleted = store.rewrite_rows(op, rows).await?;
             store.set_placed(op, tenant, false).await?;
             Ok(Dropped::Rows { deleted })
         })
@@ -181,7 +261,12 @@ impl<B: Backend> Tenants<B> {
             expect::<B>(&new_own, found, false, false)?;
             self.refuse_placed(Some(op), &new_own).await?;
             store.set_placed(op, &placed, true).await?;
-            store.rewrite_rows(op, old, &column, Some(&placed)).await?;
+            let rows = Rewrite {
+                tenant: old,
+                column: &column,
+                to: Some(&placed),
+            };
+            store.rewrite_rows(op, rows).await?;
             store.set_placed(op, old, false).await
         })
         .await?;

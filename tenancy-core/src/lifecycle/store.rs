@@ -17,6 +17,7 @@ use sqlx::{Database, Pool};
 use super::archive::{Shape, Value};
 use super::plan::{History, Migrations};
 use crate::error::Error;
+use crate::statement::Dialect;
 use crate::tenant::{NameRule, Tenant};
 
 /// A hook run inside the operation that creates a tenant, after its migrations (e.g. to seed
@@ -496,6 +497,49 @@ impl Which<'_> {
     }
 }
 
+/// What [`Place::rewrite_rows`] does to row-level `tenant`'s rows in the tables of its
+/// container that have a column named `column`: deletes them, or with `to`, gives them `to`'s
+/// name in that column.
+#[doc(hidden)]
+#[derive(Debug, Clone, Copy)]
+pub struct Rewrite<'a> {
+    /// The tenant whose rows these are (as registered).
+    pub tenant: &'a Tenant,
+    /// The tenant column.
+    pub column: &'a str,
+    /// The tenant to give them to, if any.
+    pub to: Option<&'a Tenant>,
+}
+
+impl<'a> Rewrite<'a> {
+    /// The statement to send to `table` (quoted) in dialect `D`, and the names it binds, in
+    /// order: `DELETE FROM <table> WHERE <column> = <tenant>`, or with `to`, `UPDATE <table>
+    /// SET <column> = <to> WHERE <column> = <tenant>` (`column` quoted). Each placeholder is
+    /// written as its name is added, numbered by it.
+    pub(crate) fn statement<D: Dialect>(
+        &self,
+        table: &str,
+        column: &str,
+    ) -> (String, Vec<&'a str>) {
+        let mut names = Vec::with_capacity(2);
+        let mut sql = match self.to {
+            Some(to) => {
+                let mut sql = format!("UPDATE {table} SET {column} = ");
+                names.push(to.as_str());
+                D::placeholder(&mut sql, names.len());
+                sql.push_str(" WHERE ");
+                sql
+            }
+            None => format!("DELETE FROM {table} WHERE "),
+        };
+        sql.push_str(column);
+        sql.push_str(" = ");
+        names.push(self.tenant.as_str());
+        D::placeholder(&mut sql, names.len());
+        (sql, names)
+    }
+}
+
 /// What a backend's store gives the lifecycle of row-level tenants
 /// ([`Tenant::rows_in`](crate::Tenant::rows_in)): their registry (each one's name and the
 /// container its rows are in, beside the registry of containers) and the deletion of one
@@ -552,36 +596,33 @@ pub trait Place<B: Database>: Store<B> {
         placed: bool,
     ) -> impl Future<Output = Result<(), Error>> + Send;
 
-    /// Deletes row-level `tenant`'s rows (locked) from every table of its container that has a
-    /// column named `column`, or with `to`, gives them `to`'s name in that column; each
-    /// table's in one statement. The number of rows deleted or changed.
+    /// Deletes row-level `rows.tenant`'s rows (locked) from every table of its container that
+    /// has a column named `rows.column`, or with `rows.to`, gives them that tenant's name in
+    /// that column ([`Rewrite`]); each table's in one statement. The number of rows deleted or
+    /// changed.
     fn rewrite_rows(
         &self,
         op: &mut Self::Op,
-        tenant: &Tenant,
-        column: &str,
-        to: Option<&Tenant>,
+        rows: Rewrite<'_>,
     ) -> impl Future<Output = Result<u64, Error>> + Send;
 
-    /// Moves row-level tenant `placed`'s rows (both names locked) between its container and
-    /// a container of its own, `toward` it ([`Toward::Own`]: the tables of `placed.own()`,
+    /// Moves row-level tenant `rows.placed`'s rows (both names locked; [`Move`]) between its
+    /// container and a container of its own, `toward` it ([`Toward::Own`]: the tables of `placed.own()`,
     /// made and migrated in this operation; the rows are deleted from the container) or back
     /// ([`Toward::Shared`]: into its container's tables, the tenant column set to its name),
     /// and switches its placement: unregistered as a row-level tenant after a move to its own
     /// container, registered in its container before a move back (whose own container the
-    /// operation then removes). Every table with a column named `column`, referenced tables
+    /// operation then removes). Every table with a column named `rows.column`, referenced tables
     /// first; the tenant's writes wait until the move is durable and, after it, an insert that
     /// still sends its rows to where they were fails ([`Error::NotPlaced`]). Generated keys
     /// continue after the moved ones. The number of rows moved.
     fn move_rows(
         &self,
         op: &mut Self::Op,
-        placed: &Tenant,
-        column: &str,
-        toward: Toward,
+        rows: &Move<'_>,
     ) -> impl Future<Output = Result<u64, Error>> + Send {
-        let _ = (op, placed, column);
-        let refused = self.cannot_move(toward.operation());
+        let _ = op;
+        let refused = self.cannot_move(rows.toward.operation());
         async move { Err(refused.expect("a store that moves rows says how")) }
     }
 
@@ -615,6 +656,42 @@ impl Toward {
         match self {
             Toward::Own => "promote",
             Toward::Shared => "demote",
+        }
+    }
+}
+
+/// A move of row-level `placed`'s rows `toward` a tier ([`Place::move_rows`]), by the tenant
+/// column `column`: `from` the container they are in `to` the other, of `placed`'s container
+/// and its own.
+#[doc(hidden)]
+#[derive(Debug, Clone)]
+pub struct Move<'a> {
+    /// The tenant whose rows move (as registered: its container the shared one).
+    pub placed: &'a Tenant,
+    /// The tenant column.
+    pub column: &'a str,
+    /// Which way they move.
+    pub toward: Toward,
+    /// The container the rows are in.
+    pub from: Tenant,
+    /// The container they move to.
+    pub to: Tenant,
+}
+
+impl<'a> Move<'a> {
+    /// The move of `placed`'s rows `toward` a tier by `column`.
+    pub(crate) fn new(placed: &'a Tenant, column: &'a str, toward: Toward) -> Self {
+        let (shared, own) = (placed.container_tenant(), placed.own());
+        let (from, to) = match toward {
+            Toward::Own => (shared, own),
+            Toward::Shared => (own, shared),
+        };
+        Move {
+            placed,
+            column,
+            toward,
+            from,
+            to,
         }
     }
 }

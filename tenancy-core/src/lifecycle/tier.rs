@@ -6,7 +6,7 @@
 
 use super::operations::expect;
 use super::report::Relocated;
-use super::store::{Operation, Place, Store, Toward};
+use super::store::{Move, Operation, Place, Store, Toward};
 use super::{TenantEvent, Tenants};
 use crate::backend::Backend;
 use crate::error::Error;
@@ -67,7 +67,9 @@ impl<B: Backend> Tenants<B> {
             let history = store.history(op, &container).await?;
             self.at_latest(&container, &history)?;
             self.make_migrated(op, &own).await?;
-            let rows = store.move_rows(op, &placed, column, Toward::Own).await?;
+            let rows = store
+                .move_rows(op, &Move::new(&placed, column, Toward::Own))
+                .await?;
             Ok((own.clone(), rows))
         })
         .await
@@ -119,7 +121,9 @@ impl<B: Backend> Tenants<B> {
                 let history = store.history(op, tenant).await?;
                 self.at_latest(tenant, &history)?;
             }
-            let rows = store.move_rows(op, &placed, column, Toward::Shared).await?;
+            let rows = store
+                .move_rows(op, &Move::new(&placed, column, Toward::Shared))
+                .await?;
             store.remove(op, &own, found).await?;
             Ok((placed.clone(), rows))
         })
@@ -181,15 +185,6 @@ impl<B: Backend> Tenants<B> {
                 ),
             }),
         }
-    }
-}
-
-/// Where row-level `placed`'s rows move `toward`: (from, to) among its container and its own.
-pub(crate) fn ends(placed: &Tenant, toward: Toward) -> (Tenant, Tenant) {
-    let (shared, own) = (placed.container_tenant(), placed.own());
-    match toward {
-        Toward::Own => (shared, own),
-        Toward::Shared => (own, shared),
     }
 }
 

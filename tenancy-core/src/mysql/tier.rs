@@ -10,12 +10,12 @@ use sqlx::AssertSqlSafe;
 
 use super::copy::tables_in_order;
 use super::errors::NOT_PLACED_STATE;
-use super::is_duplicate_entry;
 use super::op::{qualified, quote};
+use super::{is_duplicate_entry, MySqlDialect};
 use crate::error::Error;
-use crate::lifecycle::row_level::{placement_sql, write_placement};
-use crate::lifecycle::store::Toward;
-use crate::lifecycle::tier::{counts_differ, ends, nowhere_to_go, refuse_changing_keys};
+use crate::lifecycle::row_level::{placement_sql, run_named, write_placement};
+use crate::lifecycle::store::{Move, Toward};
+use crate::lifecycle::tier::{counts_differ, nowhere_to_go, refuse_changing_keys};
 use crate::tenant::Tenant;
 
 /// The guard's triggers of `table`: their names (`tenancy_<event>_<hash of the table's name>`,
@@ -102,25 +102,18 @@ async fn continue_keys(
 
 /// Runs `sql` with the tenant's name bound: the rows it affected.
 async fn run(conn: &mut MySqlConnection, sql: String, tenant: &Tenant) -> Result<u64, sqlx::Error> {
-    Ok(sqlx::query(AssertSqlSafe(sql))
-        .bind(tenant.as_str())
-        .execute(conn)
-        .await?
-        .rows_affected())
+    Ok(run_named(conn, (sql, true), &[tenant.as_str()]).await?.rows_affected())
 }
 
-/// Moves row-level `placed`'s rows `toward` its own database or its container's and switches
-/// its placement, on the operation's connection `conn` (both names locked; on a promote its own
-/// database made and migrated). Registry database `registry`.
+/// Moves row-level `placed`'s rows `toward` its own database or its container's (`rows`) and
+/// switches its placement, on the operation's connection `conn` (both names locked; on a
+/// promote its own database made and migrated). Registry database `registry`.
 pub(super) async fn move_rows(
     conn: &mut MySqlConnection,
     registry: &Tenant,
-    placed: &Tenant,
-    column: &str,
-    toward: Toward,
+    rows: &Move<'_>,
 ) -> Result<u64, Error> {
-    let (from, to) = ends(placed, toward);
-    let (from, to) = (&from, &to);
+    let Move { placed, column, toward, ref from, ref to } = *rows;
     let (moving, staying): (Vec<_>, Vec<_>) = tables_in_order(conn, from)
         .await?
         .into_iter()
@@ -173,7 +166,7 @@ pub(super) async fn move_rows(
                     return Err(nowhere_to_go(table, from, to, column));
                 }
             }
-            let sql = placement_sql(&registry_table, true, ("?", "?"));
+            let sql = placement_sql::<MySqlDialect>(&registry_table, true);
             write_placement(&mut *conn, (sql, true), placed, is_duplicate_entry).await?;
         }
     }
@@ -234,13 +227,9 @@ pub(super) async fn move_rows(
                 return Err(counts_differ(table, to, *copied, deleted));
             }
         }
-        let sql = placement_sql(&registry_table, false, ("?", "?"));
-        let unplaced = sqlx::query(AssertSqlSafe(sql))
-            .bind(placed.as_str())
-            .bind(placed.container())
-            .execute(&mut *conn)
-            .await?
-            .rows_affected();
+        let sql = placement_sql::<MySqlDialect>(&registry_table, false);
+        let names = [placed.as_str(), placed.container()];
+        let unplaced = run_named(&mut *conn, (sql, true), &names).await?.rows_affected();
         if unplaced != 1 {
             return Err(Error::Unsupported {
                 operation: "promote",

@@ -4,6 +4,7 @@
 use sqlx::Postgres;
 
 use super::PgDialect as D;
+use crate::lifecycle::store::Rewrite;
 use crate::statement::test_support::*;
 use crate::statement::{self, Aggregate, Exists, OnConflictAction, Op, Predicate, Window};
 use crate::table::{ColumnDef, TableDef};
@@ -569,5 +570,24 @@ fn a_tenant_column_is_filtered_and_written_by_every_statement() {
     assert_eq!(
         text(across, 4),
         r#"SELECT 0 AS "__tenant", COUNT(*) FROM "tenant_1"."guards" WHERE "tenant_id" = $1 AND "name" = $2 UNION ALL SELECT 1 AS "__tenant", COUNT(*) FROM "tenant_1"."guards" WHERE "tenant_id" = $3 AND "name" = $4"#
+    );
+}
+
+#[test]
+fn a_rewrite_numbers_its_placeholders_in_the_order_it_binds_its_names() {
+    let (old, new) = (t1(), crate::tenant::Tenant::new("tenant_2").unwrap());
+    let rename = Rewrite {
+        tenant: &old,
+        column: "tenant_id",
+        to: Some(&new),
+    };
+    assert_eq!(
+        rename.statement::<D>("t", "c"),
+        ("UPDATE t SET c = $1 WHERE c = $2".to_owned(), vec!["tenant_2", "tenant_1"])
+    );
+    let delete = Rewrite { to: None, ..rename };
+    assert_eq!(
+        delete.statement::<D>("t", "c"),
+        ("DELETE FROM t WHERE c = $1".to_owned(), vec!["tenant_1"])
     );
 }

@@ -2,15 +2,15 @@
 //! row's container a registered tenant) and the deletion of one tenant's rows.
 
 use sqlx::postgres::PgConnection;
-use sqlx::{AssertSqlSafe, Postgres};
+use sqlx::Postgres;
 
 use super::citus_rows::IS_ROW_DISTRIBUTED;
 use super::store::{PgOp, PgStore};
-use super::{args, is_unique_violation};
+use super::{args, is_unique_violation, PgDialect};
 use crate::error::Error;
-use crate::ident::double_quoted;
-use crate::lifecycle::row_level::{placed, placement_sql, rewrite, write_placement};
-use crate::lifecycle::store::{Place, Toward, Which};
+use crate::lifecycle::row_level::{placed, placement_sql, read_registered, registered_sql};
+use crate::lifecycle::row_level::{rewrite_tables, write_placement};
+use crate::lifecycle::store::{Move, Place, Rewrite, Toward, Which};
 use crate::tenant::Tenant;
 
 /// The tables of schema `container` that have a column named `column`, by name.
@@ -38,40 +38,28 @@ pub(super) async fn tables_with(
 impl Place<Postgres> for PgStore {
     async fn registered(&self, op: Option<&mut PgOp>, which: Which<'_>) -> Result<Vec<Tenant>, Error> {
         self.ensure_registry().await?;
-        let sql = format!(
-            "SELECT name, container FROM {}.row_tenants{} ORDER BY name",
-            self.registry().quoted(),
-            which.filter().replace('?', "$1")
-        );
+        let table = format!("{}.row_tenants", self.registry().quoted());
         let rows = match op {
-            Some(op) => {
-                let mut query = sqlx::query_as(AssertSqlSafe(sql)).persistent(self.persistent());
-                if let Some(value) = which.value() {
-                    query = query.bind(value);
+            Some(op) => read_registered(op.conn(), &table, which, self.persistent()).await?,
+            None => {
+                let sql = registered_sql::<PgDialect>(&table, which);
+                match which.value() {
+                    Some(value) => self.rows(&sql, args!(value)).await?,
+                    None => self.rows(&sql, args!()).await?,
                 }
-                query.fetch_all(op.conn()).await?
             }
-            None => match which.value() {
-                Some(value) => self.rows(&sql, args!(value)).await?,
-                None => self.rows(&sql, args!()).await?,
-            },
         };
         placed(rows)
     }
 
     async fn set_placed(&self, op: &mut PgOp, tenant: &Tenant, placed: bool) -> Result<(), Error> {
         let table = format!("{}.row_tenants", self.registry().quoted());
-        let sql = placement_sql(&table, placed, ("$1", "$2"));
+        let sql = placement_sql::<PgDialect>(&table, placed);
         write_placement(op.conn(), (sql, self.persistent()), tenant, is_unique_violation).await
     }
 
-    async fn rewrite_rows(
-        &self,
-        op: &mut PgOp,
-        tenant: &Tenant,
-        column: &str,
-        to: Option<&Tenant>,
-    ) -> Result<u64, Error> {
+    async fn rewrite_rows(&self, op: &mut PgOp, rows: Rewrite<'_>) -> Result<u64, Error> {
+        let Rewrite { tenant, column, to } = rows;
         if let (Some(to), true) = (to, self.on_citus()) {
             let (distributed,): (bool,) = sqlx::query_as(IS_ROW_DISTRIBUTED)
                 .persistent(false)
@@ -88,43 +76,17 @@ impl Place<Postgres> for PgStore {
             }
         }
         let tables = tables_with(op.conn(), self.persistent(), tenant.container(), column).await?;
-        let mut deleted = 0;
-        for table in tables {
-            let table = format!(
-                "{}.{}",
-                double_quoted(tenant.container()),
-                double_quoted(&table)
-            );
-            let sql = rewrite(&table, &double_quoted(column), to.is_some(), ("$1", "$2"));
-            let mut query = sqlx::query(AssertSqlSafe(sql))
-                .persistent(false)
-                .bind(tenant.as_str());
-            if let Some(to) = to {
-                query = query.bind(to.as_str());
-            }
-            deleted += query
-                .execute(op.conn())
-                .await?
-                .rows_affected();
-        }
-        Ok(deleted)
+                Ok(rewrite_tables::<Postgres>(op.conn(), tables, rows, false).await?.rows_affected())
     }
 
-    async fn move_rows(
-        &self,
-        op: &mut PgOp,
-        placed: &Tenant,
-        column: &str,
-        toward: Toward,
-    ) -> Result<u64, Error> {
+    async fn move_rows(&self, op: &mut PgOp, rows: &Move<'_>) -> Result<u64, Error> {
         let (persistent, registry) = (self.persistent(), self.registry().clone());
-        if toward == Toward::Shared {
-            self.set_placed(op, placed, true).await?;
+        if rows.toward == Toward::Shared {
+            self.set_placed(op, rows.placed, true).await?;
         }
-        let moved =
-            super::tier::move_rows(op.conn(), persistent, &registry, placed, column, toward).await?;
-        if toward == Toward::Own {
-            self.set_placed(op, placed, false).await?;
+        let moved = super::tier::move_rows(op.conn(), persistent, &registry, rows).await?;
+        if rows.toward == Toward::Own {
+            self.set_placed(op, rows.placed, false).await?;
         }
         Ok(moved)
     }

@@ -13,8 +13,9 @@ use super::{schema_rows, sql};
 use crate::error::Error;
 use crate::ident::double_quoted;
 use crate::lifecycle::copy::referenced_first;
-use crate::lifecycle::store::Toward;
-use crate::lifecycle::tier::{counts_differ, ends, nowhere_to_go, refuse_changing_keys};
+use crate::lifecycle::row_level::run_named;
+use crate::lifecycle::store::{Move, Toward};
+use crate::lifecycle::tier::{counts_differ, nowhere_to_go, refuse_changing_keys};
 use crate::tenant::Tenant;
 
 /// The triggers named [`sql::PLACED_TRIGGER`] in a schema: the tables they guard.
@@ -130,17 +131,8 @@ fn copy_sql(
 
 /// Runs `sql` (not kept prepared: each is sent once) with the tenant's name bound: the rows
 /// it affected.
-async fn run(
-    conn: &mut PgConnection,
-    sql: String,
-    tenant: &Tenant,
-) -> Result<u64, sqlx::Error> {
-    Ok(sqlx::query(AssertSqlSafe(sql))
-        .persistent(false)
-        .bind(tenant.as_str())
-        .execute(conn)
-        .await?
-        .rows_affected())
+async fn run(conn: &mut PgConnection, sql: String, tenant: &Tenant) -> Result<u64, sqlx::Error> {
+    Ok(run_named(conn, (sql, false), &[tenant.as_str()]).await?.rows_affected())
 }
 
 /// Gives `old`'s rows of every table of `container` with the tenant column `column` to `new`
@@ -185,14 +177,8 @@ pub(super) async fn rekey_rows(
             double_quoted(column),
             t = qualified(container, &table.name),
         );
-        let n = sqlx::query(AssertSqlSafe(sql))
-            .persistent(false)
-            .bind(old.as_str())
-            .bind(new.as_str())
-            .execute(&mut *conn)
-            .await?
-            .rows_affected();
-        copied.push(n);
+        let names = [old.as_str(), new.as_str()];
+        copied.push(run_named(&mut *conn, (sql, false), &names).await?.rows_affected());
     }
     let mut given = 0;
     for (table, copied) in ordered.iter().zip(copied).rev() {
@@ -269,19 +255,16 @@ async fn copy_table(
     Ok(copied)
 }
 
-/// Moves row-level `placed`'s rows `toward` its own schema or its container's, on `conn` in
-/// the operation's transaction (both names locked; on a promote its own schema made and
+/// Moves row-level `placed`'s rows `toward` its own schema or its container's (`rows`), on
+/// `conn` in the operation's transaction (both names locked; on a promote its own schema made and
 /// migrated, on a demote `placed` registered in its container). Registry schema `registry`.
 pub(super) async fn move_rows(
     conn: &mut PgConnection,
     persistent: bool,
     registry: &Tenant,
-    placed: &Tenant,
-    column: &str,
-    toward: Toward,
+    rows: &Move<'_>,
 ) -> Result<u64, Error> {
-    let (from, to) = ends(placed, toward);
-    let (from, to) = (&from, &to);
+    let Move { placed, column, toward, ref from, ref to } = *rows;
     let (moving, staying) = tables(conn, persistent, from, column).await?;
     let mut catch_up = None;
     match toward {
