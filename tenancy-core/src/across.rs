@@ -242,8 +242,30 @@ async fn explain<M: Model>(
     if !M::Backend::failure(&err).is_some_and(|f| f.is_missing()) {
         return err.into();
     }
-    match M::Backend::first_without_table(session, batch, M::TABLE.name).await {
+    match first_without_table(session, batch, M::TABLE.name).await {
         Ok(Some(index)) => from_db::<M::Backend>(err, &batch[index], M::TABLE.name),
         _ => err.into(),
     }
+}
+
+/// The position in `batch` of the first tenant whose container has no table named `table`
+/// (one catalog query, [`statement::containers_with_table`]); `None` if every one has it, or
+/// where the dialect cannot ask.
+async fn first_without_table<B: Backend>(
+    session: &mut Session<'_, B>,
+    batch: &[Tenant],
+    table: &str,
+) -> Result<Option<usize>, sqlx::Error> {
+    let Some(statement) = statement::containers_with_table::<B::Dialect, B>(batch, table) else {
+        return Ok(None);
+    };
+    let mut present = Vec::new();
+    B::fetch_each(session, &statement, &mut |row| {
+        present.push(B::first_str(&row)?);
+        Ok(())
+    })
+    .await?;
+    Ok(batch
+        .iter()
+        .position(|t| !present.iter().any(|p| p == t.container())))
 }

@@ -25,7 +25,6 @@
 use std::borrow::Cow;
 use std::future::Future;
 
-use futures_util::future::BoxFuture;
 use futures_util::stream::BoxStream;
 use sqlx::pool::PoolConnection;
 
@@ -191,15 +190,6 @@ pub trait Backend: sqlx::Database + Scalars + sealed::Sealed {
             session.fetch_all(about, &statement).await
         }
     }
-
-    /// The position in `batch` of the first tenant without table `table`: which tenant made a
-    /// statement across tenants fail (one catalog query, on failure only).
-    #[doc(hidden)]
-    fn first_without_table<'a>(
-        session: &'a mut Session<'_, Self>,
-        batch: &'a [Tenant],
-        table: &'a str,
-    ) -> BoxFuture<'a, Result<Option<usize>, sqlx::Error>>;
 
     /// What a server error means to the crate, if anything.
     #[doc(hidden)]

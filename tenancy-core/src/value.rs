@@ -54,6 +54,10 @@ pub trait Scalars: Database {
     #[doc(hidden)]
     fn get_i64(row: &Self::Row, index: usize) -> Result<i64, sqlx::Error>;
 
+    /// Reads the first column of `row` as a string (a container's name).
+    #[doc(hidden)]
+    fn first_str(row: &Self::Row) -> Result<String, sqlx::Error>;
+
     /// Reads column `index` of `row` as a `T` (an aggregate, a group's key).
     #[doc(hidden)]
     fn get<T: SqlDecode<Self>>(row: &Self::Row, index: usize) -> Result<T, sqlx::Error>;
@@ -86,6 +90,10 @@ macro_rules! scalars {
                 index: usize,
             ) -> Result<i64, sqlx::Error> {
                 sqlx::Row::try_get(row, index)
+            }
+
+            fn first_str(row: &<Self as sqlx::Database>::Row) -> Result<String, sqlx::Error> {
+                sqlx::Row::try_get(row, 0)
             }
 
             fn get<T: $crate::value::SqlDecode<Self>>(

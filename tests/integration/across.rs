@@ -188,15 +188,17 @@ async fn a_query_across_tenants_filters_orders_and_counts_per_tenant() {
         assert_eq!(counts, expected, "{per_statement} tenants per statement");
     }
 
-    // A tenant without the table is named.
+    // A tenant without the table is named: alone in its statement, and last of three in one.
     drop_guards(&pool, t.get(2)).await;
-    let err = Guard::query_across(&t.tenants)
-        .tenants_per_statement(2)
-        .count(&pool)
-        .await
-        .unwrap_err();
-    assert!(
-        matches!(&err, Error::UnknownTenant { tenant, .. } if tenant == t.get(2)),
-        "{err}"
-    );
+    for per_statement in [2, 3] {
+        let err = Guard::query_across(&t.tenants)
+            .tenants_per_statement(per_statement)
+            .count(&pool)
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(&err, Error::UnknownTenant { tenant, .. } if tenant == t.get(2)),
+            "{per_statement} tenants per statement: {err}"
+        );
+    }
 }

@@ -169,9 +169,7 @@ impl<B: Backend> Tenants<B> {
         name: impl AsRef<str>,
         container: &Tenant,
     ) -> Result<Tenant, Error> {
-        let own = self.parse(name)?;
-        let container = self.parse(container.container())?;
-        let tenant = own.rows_in(&container);
+        let (own, container, tenant) = self.parse_placed(name, container)?;
         self.traced("create", Operation::Place, &own, async |op| {
             let store = self.store();
             store.lock(op, &own).await?;
@@ -190,6 +188,19 @@ impl<B: Backend> Tenants<B> {
         .await?;
         self.publish(TenantEvent::Created(tenant.clone()));
         Ok(tenant)
+    }
+
+    /// `name` and `container` validated, and `name` as a row-level tenant with its rows in
+    /// `container`'s tables: (own, container, placed).
+    pub(super) fn parse_placed(
+        &self,
+        name: impl AsRef<str>,
+        container: &Tenant,
+    ) -> Result<(Tenant, Tenant, Tenant), Error> {
+        let own = self.parse(name)?;
+        let container = self.parse(container.container())?;
+        let placed = own.rows_in(&container);
+        Ok((own, container, placed))
     }
 
     /// The tenant `name` as registered: in its own container, or a row-level tenant with its

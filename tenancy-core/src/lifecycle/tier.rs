@@ -101,15 +101,13 @@ impl<B: Backend> Tenants<B> {
         name: impl AsRef<str>,
         container: &Tenant,
     ) -> Result<Relocated, Error> {
-        let own = self.parse(name)?;
-        let container = self.parse(container.container())?;
+        let (own, container, placed) = self.parse_placed(name, container)?;
         if own == container {
             return Err(Error::SameName {
                 tenant: own,
                 operation: "demoted into",
             });
         }
-        let placed = own.rows_in(&container);
         self.relocate(&own, Toward::Shared, async |op, column| {
             let store = self.store();
             self.lock_both(op, &own, &container).await?;

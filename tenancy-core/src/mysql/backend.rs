@@ -2,7 +2,6 @@
 //! (no `RETURNING`).
 
 
-use futures_util::future::BoxFuture;
 use sqlx::mysql::{MySqlConnection, MySqlRow};
 use sqlx::MySql;
 
@@ -15,7 +14,6 @@ use crate::backend::{
 };
 use crate::error::Error;
 use crate::table::TableDef;
-use crate::tenant::Tenant;
 use crate::value::{scalars, BindColumn};
 
 scalars!(MySql, branch = i64);
@@ -70,31 +68,6 @@ impl Backend for MySql {
         conflict: Conflict<'s>,
     ) -> impl std::future::Future<Output = Result<Vec<MySqlRow>, Error>> + Send + 's {
         write::upsert_rows(session, about, table, rows, conflict)
-    }
-
-    fn first_without_table<'a>(
-        session: &'a mut Session<'_, Self>,
-        batch: &'a [Tenant],
-        table: &'a str,
-    ) -> BoxFuture<'a, Result<Option<usize>, sqlx::Error>> {
-        Box::pin(async move {
-            let mut sql = String::from(
-                "SELECT CAST(table_schema AS CHAR) FROM information_schema.tables \
-                 WHERE table_name = ? AND table_schema IN (",
-            );
-            for i in 0..batch.len() {
-                sql.push_str(if i == 0 { "?" } else { ", ?" });
-            }
-            sql.push(')');
-            let mut query = sqlx::query_scalar(sqlx::AssertSqlSafe(sql)).bind(table);
-            for tenant in batch {
-                query = query.bind(tenant.container());
-            }
-            let present: Vec<String> = query.fetch_all(session.conn()).await?;
-            Ok(batch
-                .iter()
-                .position(|t| !present.iter().any(|p| p == t.container())))
-        })
     }
 
     errors_module_hooks!();

@@ -18,4 +18,8 @@ impl Dialect for MySqlDialect {
     const FLOAT_TYPE: &'static str = "DOUBLE";
     const QUOTE: char = '`';
     const PLACEHOLDER: char = '?';
+    const CONTAINERS_WITH_TABLE: Option<[&'static str; 2]> = Some([
+        "SELECT CAST(table_schema AS CHAR) FROM information_schema.tables WHERE table_name = ",
+        " AND table_schema IN (",
+    ]);
 }

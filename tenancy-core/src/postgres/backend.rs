@@ -2,7 +2,6 @@
 //! re-prepared once after a migration changed a result type), preload keys as one array.
 
 
-use futures_util::future::BoxFuture;
 use futures_util::stream::BoxStream;
 use sqlx::postgres::{PgArguments, PgConnection, PgRow};
 use sqlx::{AssertSqlSafe, Connection, Postgres};
@@ -269,29 +268,6 @@ impl Backend for Postgres {
         })
     }
 
-    fn first_without_table<'a>(
-        session: &'a mut Session<'_, Self>,
-        batch: &'a [Tenant],
-        table: &'a str,
-    ) -> BoxFuture<'a, Result<Option<usize>, sqlx::Error>> {
-        Box::pin(async move {
-            let names: Vec<&str> = batch.iter().map(Tenant::container).collect();
-            let missing: Option<String> = sqlx::query_scalar(FIRST_WITHOUT_TABLE)
-                .persistent(!session.mode.pgbouncer)
-                .bind(&names)
-                .bind(table)
-                .fetch_optional(session.conn())
-                .await?;
-            Ok(missing.and_then(|name| batch.iter().position(|t| t.container() == name)))
-        })
-    }
-
     errors_module_hooks!();
 }
 
-/// The first of the schemas `$1` (`text[]`), in order, that has no table named `$2`: which
-/// tenant made a statement across tenants fail with "relation does not exist".
-const FIRST_WITHOUT_TABLE: &str =
-    "SELECT schema FROM unnest($1::text[]) WITH ORDINALITY AS given(schema, position) \
-     WHERE to_regclass(quote_ident(schema) || '.' || quote_ident($2)) IS NULL \
-     ORDER BY position LIMIT 1";

@@ -13,6 +13,11 @@ impl Dialect for PgDialect {
     const FLOAT_TYPE: &'static str = "DOUBLE PRECISION";
     const QUOTE: char = '"';
     const PLACEHOLDER: char = '$';
+    const CONTAINERS_WITH_TABLE: Option<[&'static str; 2]> = Some([
+        "SELECT n.nspname::text FROM pg_catalog.pg_class c \
+         JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace WHERE c.relname = ",
+        " AND n.nspname IN (",
+    ]);
 }
 
 /// How a PostgreSQL session sends its statements.

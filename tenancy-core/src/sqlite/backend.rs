@@ -2,11 +2,9 @@
 //! own file.
 
 
-use futures_util::future::BoxFuture;
 use sqlx::Sqlite;
 
-use crate::backend::{errors_module_hooks, plain_sending, Backend, Session};
-use crate::tenant::Tenant;
+use crate::backend::{errors_module_hooks, plain_sending, Backend};
 use crate::value::scalars;
 
 use super::errors;
@@ -25,16 +23,6 @@ impl Backend for Sqlite {
     type Store = SqliteStore;
 
     plain_sending!();
-
-    /// Never reached: a statement across tenants is refused on SQLite before it is built (its
-    /// executor belongs to one tenant).
-    fn first_without_table<'a>(
-        _session: &'a mut Session<'_, Self>,
-        _batch: &'a [Tenant],
-        _table: &'a str,
-    ) -> BoxFuture<'a, Result<Option<usize>, sqlx::Error>> {
-        Box::pin(std::future::ready(Ok(None)))
-    }
 
     errors_module_hooks!();
 }

@@ -37,7 +37,7 @@ impl Place<Sqlite> for SqliteStore {
         .bind(rows.column)
         .fetch_all(&mut *tx)
         .await?;
-                let done = rewrite_tables::<Sqlite>(&mut tx, tables, rows, true).await?;
+        let done = rewrite_tables::<Sqlite>(&mut tx, tables, rows, true).await?;
         tx.commit().await?;
         Ok(done.rows_affected())
     }

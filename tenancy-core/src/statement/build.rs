@@ -551,3 +551,23 @@ impl<'a, D: Dialect, B: Database> Sql<'a, D, B> {
         self.push(")")
     }
 }
+
+/// Which of the containers of `batch` have a table named `table` (one text column, each such
+/// container's name; [`Dialect::CONTAINERS_WITH_TABLE`]), or `None` in a dialect that does not
+/// name tables with their container.
+pub(crate) fn containers_with_table<'a, D: Dialect, B: Database>(
+    batch: &[Tenant],
+    table: &str,
+) -> Option<Statement<'a, B>> {
+    let [select, among] = D::CONTAINERS_WITH_TABLE?;
+    let mut sql = Sql::<D, B>::new(select);
+    sql.bind(Value::Key(table.into())).push(among);
+    for (i, tenant) in batch.iter().enumerate() {
+        if i > 0 {
+            sql.push(", ");
+        }
+        sql.bind(Value::Key(std::sync::Arc::clone(tenant.container_arc())));
+    }
+    sql.push(")");
+    Some(sql.finish())
+}

@@ -42,6 +42,11 @@ pub trait Dialect: Send + Sync + 'static {
     const INTEGER_TYPE: &'static str = "BIGINT";
     /// The type a `CAST` to a double-precision float names.
     const FLOAT_TYPE: &'static str;
+    /// The statement that lists which of some containers have a table of a given name (one
+    /// text column, each such container's name), in two parts: the text before the table's
+    /// name, bound, and the text between it and the containers' names, bound each, in `(…)`.
+    /// `None` where a table is not named with its container ([`QUALIFIES`](Self::QUALIFIES)).
+    const CONTAINERS_WITH_TABLE: Option<[&'static str; 2]> = None;
     /// The quote around identifiers (`"`; MySQL: `` ` ``); one inside a name is doubled.
     const QUOTE: char;
     /// What a placeholder starts with (`$`, `?`); followed by the value's number (1-based)
