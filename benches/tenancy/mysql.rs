@@ -403,7 +403,9 @@ struct Insert<'a> {
     insert: &'static str,
     read_back: &'static str,
     records: Vec<Record<MyGuard>>,
-    ids: Vec<u64>,
+    /// The rows the hand-written side got back, as whole rows: each side holds (and drops) as
+    /// much as the other.
+    ids: Vec<MyGuardRow>,
 }
 
 impl Op for Insert<'_> {
@@ -434,7 +436,7 @@ impl Op for Insert<'_> {
                 let row: Option<MyGuardRow> = sqlx::query_as(AssertSqlSafe(self.read_back))
                     .fetch_optional(&mut *self.conn)
                     .await?;
-                self.ids.push(row.ok_or("inserted row not read back")?.id);
+                self.ids.push(row.ok_or("inserted row not read back")?);
             }
         }
         Ok(())
@@ -529,7 +531,9 @@ struct Delete<'a> {
     tenant: &'a Tenant,
     sql: &'static str,
     records: Vec<Record<MyGuard>>,
-    ids: Vec<u64>,
+    /// The rows the hand-written side got back, as whole rows: each side holds (and drops) as
+    /// much as the other.
+    ids: Vec<MyGuardRow>,
 }
 
 impl Op for Delete<'_> {
@@ -548,9 +552,9 @@ impl Op for Delete<'_> {
                 record.delete(&mut *self.conn, self.tenant).await?;
             }
             Side::Hand | Side::Again => {
-                let id = self.ids.pop().ok_or("no row left to delete")?;
+                let row = self.ids.pop().ok_or("no row left to delete")?;
                 let done = sqlx::query(AssertSqlSafe(self.sql))
-                    .bind(id)
+                    .bind(row.id)
                     .execute(&mut *self.conn)
                     .await?;
                 if done.rows_affected() != 1 {

@@ -104,7 +104,9 @@ struct Insert<'a> {
     tenant: &'a Tenant,
     sql: &'static str,
     records: Vec<Record<RowGuard>>,
-    ids: Vec<i64>,
+    /// The rows the hand-written side got back, as whole rows: each side holds (and drops) as
+    /// much as the other.
+    ids: Vec<GuardRow>,
 }
 
 impl Op for Insert<'_> {
@@ -125,7 +127,7 @@ impl Op for Insert<'_> {
                     .bind(self.tenant.as_str())
                     .fetch_one(&mut *self.conn)
                     .await?;
-                self.ids.push(row.id);
+                self.ids.push(row);
             }
         }
         Ok(())
@@ -208,7 +210,9 @@ struct Delete<'a> {
     tenant: &'a Tenant,
     sql: &'static str,
     records: Vec<Record<RowGuard>>,
-    ids: Vec<i64>,
+    /// The rows the hand-written side got back, as whole rows: each side holds (and drops) as
+    /// much as the other.
+    ids: Vec<GuardRow>,
 }
 
 impl Op for Delete<'_> {
@@ -219,10 +223,10 @@ impl Op for Delete<'_> {
                 record.delete(&mut *self.conn, self.tenant).await?;
             }
             Side::Hand | Side::Again => {
-                let id = self.ids.pop().ok_or("no row left to delete")?;
+                let row = self.ids.pop().ok_or("no row left to delete")?;
                 let done = sqlx::query(AssertSqlSafe(self.sql))
                     .bind(self.tenant.as_str())
-                    .bind(id)
+                    .bind(row.id)
                     .execute(&mut *self.conn)
                     .await?;
                 assert_eq!(done.rows_affected(), 1);

@@ -201,7 +201,9 @@ struct Insert<'a> {
     tenant: &'a Tenant,
     sql: &'static str,
     records: Vec<Record<LiteGuard>>,
-    ids: Vec<i64>,
+    /// The rows the hand-written side got back, as whole rows: each side holds (and drops) as
+    /// much as the other.
+    ids: Vec<LiteGuardRow>,
 }
 
 impl Op for Insert<'_> {
@@ -221,7 +223,7 @@ impl Op for Insert<'_> {
                     .bind(None::<i32>)
                     .fetch_one(self.db.sqlx_pool())
                     .await?;
-                self.ids.push(row.id);
+                self.ids.push(row);
             }
         }
         Ok(())
@@ -304,7 +306,9 @@ struct Delete<'a> {
     tenant: &'a Tenant,
     sql: &'static str,
     records: Vec<Record<LiteGuard>>,
-    ids: Vec<i64>,
+    /// The rows the hand-written side got back, as whole rows: each side holds (and drops) as
+    /// much as the other.
+    ids: Vec<LiteGuardRow>,
 }
 
 impl Op for Delete<'_> {
@@ -315,9 +319,9 @@ impl Op for Delete<'_> {
                 record.delete(self.db, self.tenant).await?;
             }
             Side::Hand | Side::Again => {
-                let id = self.ids.pop().ok_or("no row left to delete")?;
+                let row = self.ids.pop().ok_or("no row left to delete")?;
                 let done = sqlx::query(AssertSqlSafe(self.sql))
-                    .bind(id)
+                    .bind(row.id)
                     .execute(self.db.sqlx_pool())
                     .await?;
                 assert_eq!(done.rows_affected(), 1);
