@@ -64,6 +64,40 @@ fn guard_sql(
     )
 }
 
+/// The names of the triggers that close `table` of a tenant's own database while a demote
+/// moves its rows out (one per event).
+fn closing_names(table: &str) -> [(String, &'static str); 3] {
+    let [(insert, _), _] = trigger_names(table);
+    let hash = &insert["tenancy_i_".len()..];
+    [
+        (format!("tenancy_ci_{hash}"), "INSERT"),
+        (format!("tenancy_cu_{hash}"), "UPDATE"),
+        (format!("tenancy_cd_{hash}"), "DELETE"),
+    ]
+}
+
+/// A trigger of tenant `own`'s `table` refusing every write once `own` is registered as a
+/// row-level tenant (in `registry`'s `row_tenants`, read by its primary key with a shared
+/// lock, which waits for a demote's uncommitted registration): what a demote puts on the
+/// tables it moves out of before its transaction (`CREATE TRIGGER` commits), so that a write
+/// through a `Tenant` resolved before it, held by the demote's locks, fails after its commit
+/// ([`Error::NotPlaced`]) instead of landing in a database about to be dropped.
+fn closing_sql(registry: &Tenant, own: &Tenant, table: &str, (name, event): (&str, &str)) -> String {
+    format!(
+        "CREATE TRIGGER {} BEFORE {event} ON {} FOR EACH ROW BEGIN \
+           DECLARE placed VARCHAR(255) DEFAULT NULL; \
+           SELECT container INTO placed FROM {} FORCE INDEX (PRIMARY) WHERE name = '{}' LOCK IN SHARE MODE; \
+           IF placed IS NOT NULL THEN \
+             SIGNAL SQLSTATE '{NOT_PLACED_STATE}' SET MESSAGE_TEXT = 'tenancy: the tenant''s rows were moved into a shared database since it was resolved'; \
+           END IF; \
+         END",
+        qualified(own.as_str(), name),
+        qualified(own.as_str(), table),
+        qualified(registry.as_str(), "row_tenants"),
+        own.as_str(),
+    )
+}
+
 /// Moves the `AUTO_INCREMENT` of each of `to`'s `tables` past the greatest key of `from`'s
 /// table of that name (before the move's transaction: `ALTER TABLE` commits), so that the
 /// tenant's new rows take keys no row of `from` has, as PostgreSQL's sequences do.
@@ -113,7 +147,7 @@ pub(super) async fn move_rows(
     registry: &Tenant,
     rows: &Move<'_>,
 ) -> Result<u64, Error> {
-    let Move { placed, column, toward, ref from, ref to } = *rows;
+    let Move { column, toward, ref from, ref to, .. } = *rows;
     let (moving, staying): (Vec<_>, Vec<_>) = tables_in_order(conn, from)
         .await?
         .into_iter()
@@ -148,7 +182,42 @@ pub(super) async fn move_rows(
             }
         }
         continue_keys(conn, from, to, &moving).await?;
+    } else {
+        for (table, _) in &moving {
+            for (name, event) in closing_names(table) {
+                let sql = closing_sql(registry, from, table, (&name, event));
+                sqlx::raw_sql(AssertSqlSafe(sql)).execute(&mut *conn).await?;
+            }
+        }
     }
+    let moved = switch(conn, registry, rows, (&moving, &staying)).await;
+    if moved.is_err() && toward == Toward::Shared {
+        // The tenant stays in its own database: its writes are let through again (after the
+        // rollback, since `DROP TRIGGER` commits). If this fails too, the triggers only refuse
+        // writes once the tenant is registered as a row-level one.
+        let _ = sqlx::raw_sql("ROLLBACK").execute(&mut *conn).await;
+        for (table, _) in &moving {
+            for (name, _) in closing_names(table) {
+                let sql = format!("DROP TRIGGER IF EXISTS {}", qualified(from.as_str(), &name));
+                let _ = sqlx::raw_sql(AssertSqlSafe(sql)).execute(&mut *conn).await;
+            }
+        }
+    }
+    moved
+}
+
+/// A table's name and its columns' names.
+type Columns = (String, Vec<String>);
+
+/// The transaction of [`move_rows`]: the registry switched, the moving tables' rows locked,
+/// copied, and (on a promote) deleted from the shared database, committed together.
+async fn switch(
+    conn: &mut MySqlConnection,
+    registry: &Tenant,
+    rows: &Move<'_>,
+    (moving, staying): (&[Columns], &[Columns]),
+) -> Result<u64, Error> {
+    let Move { placed, column, toward, ref from, ref to } = *rows;
     let registry_table = qualified(registry.as_str(), "row_tenants");
     sqlx::raw_sql("START TRANSACTION").execute(&mut *conn).await?;
     match toward {
@@ -157,7 +226,7 @@ pub(super) async fn move_rows(
             run(conn, sql, placed).await?;
         }
         Toward::Shared => {
-            for (table, _) in &staying {
+            for (table, _) in staying {
                 let sql = format!("SELECT 1 FROM {} LIMIT 1", qualified(from.as_str(), table));
                 let any: Option<(i32,)> = sqlx::query_as(AssertSqlSafe(sql))
                     .fetch_optional(&mut *conn)
@@ -178,7 +247,7 @@ pub(super) async fn move_rows(
         }
     }
     // The rows that move, locked (on a demote, every row of the tenant's tables).
-    for (table, _) in &moving {
+    for (table, _) in moving {
         let source = qualified(from.as_str(), table);
         match toward {
             Toward::Own => {
@@ -192,7 +261,7 @@ pub(super) async fn move_rows(
         }
     }
     let mut moved = Vec::with_capacity(moving.len());
-    for (table, columns) in &moving {
+    for (table, columns) in moving {
         let names: Vec<String> = columns.iter().map(|c| quote(c)).collect();
         let selected: Vec<String> = columns
             .iter()

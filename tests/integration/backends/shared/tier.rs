@@ -377,6 +377,178 @@ macro_rules! behaviours {
                 );
             }
         }
+
+        /// One writer's step, by the names it wrote: insert a new name, change the position
+        /// of one of its names still there, or delete one (`usize`: which, modulo how many).
+        #[derive(Debug, Clone)]
+        enum Step {
+            Insert,
+            Change(usize),
+            Delete(usize),
+        }
+
+        /// Runs `step` (a write by name) for `tenant` until it is acknowledged: a placement gone
+        /// stale under it (refused, its row not where it was, or its container gone) resolves
+        /// the tenant again and tries once more; a row never found again fails the test.
+        async fn settle(db: &tenancy::Tenants<super::Db>, tenant: &mut Tenant, name: &str, step: &Step, to: &str) {
+            for _ in 0..200 {
+                let done: Result<bool, Error> = async {
+                    if let Step::Insert = step {
+                        RowGuard::new(name, "Guard").insert(db, tenant).await?;
+                        return Ok(true);
+                    }
+                    let found = RowGuard::query(tenant)
+                        .filter(RowGuard::NAME.eq(name))
+                        .fetch_optional(db)
+                        .await?;
+                    let Some(mut guard) = found else {
+                        return Ok(false);
+                    };
+                    match step {
+                        Step::Change(_) => {
+                            guard.position = to.into();
+                            guard.update(db, tenant).await?;
+                        }
+                        _ => guard.delete(db, tenant).await?,
+                    }
+                    Ok(true)
+                }
+                .await;
+                match done {
+                    Ok(true) => return,
+                    Ok(false)
+                    | Err(Error::NotPlaced { .. } | Error::NotFound { .. } | Error::UnknownTenant { .. }) => {
+                        tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+                        *tenant = db.tenant(tenant.as_str()).await.unwrap();
+                    }
+                    Err(e) => panic!("{name}: {e:?}"),
+                }
+            }
+            panic!("{name}: {step:?} never acknowledged (its row lost?)");
+        }
+
+        /// Plans drawn by proptest: four writers, each a list of steps by name, run while one
+        /// task promotes and demotes the tenant two to four times, pausing between moves.
+        /// Afterwards the tenant, wherever it is, holds exactly the rows its acknowledged
+        /// steps left (each name once, with its last position), none stays behind in the
+        /// place it left, and its neighbour's rows are as they were.
+        #[tokio::test]
+        async fn promotes_and_demotes_mixed_with_concurrent_writes_keep_every_acknowledged_write_once() {
+            use proptest::prelude::*;
+            use proptest::strategy::ValueTree;
+            use proptest::test_runner::{Config, TestRunner};
+
+            let pool = pool().await;
+            let l = Lifecycle::new(&pool, migrations()).await;
+            let db = &l.tenants;
+            let (a, b, container) = two_in_one(&l).await;
+            if refused_here(&l, &pool, (&a, &b, &container)).await {
+                return;
+            }
+            for i in 0..20 {
+                // Look-alike rows: the same names as a's first writer's.
+                RowGuard::new(&format!("p0-w0-{i}"), "Neighbour")
+                    .insert(db, &b)
+                    .await
+                    .unwrap();
+            }
+            let neighbour = of(&stored(&l, &container).await, &b);
+            let step = prop_oneof![
+                3 => Just(Step::Insert),
+                2 => any::<usize>().prop_map(Step::Change),
+                1 => any::<usize>().prop_map(Step::Delete),
+            ];
+            let plan = (
+                proptest::collection::vec(proptest::collection::vec(step, 5..25), 4),
+                2usize..=4,
+                proptest::collection::vec(0u64..40, 4),
+            );
+            let mut runner = TestRunner::new(Config {
+                failure_persistence: None,
+                ..Config::default()
+            });
+            // What the acknowledged steps left: name -> position, over every plan.
+            let mut expected = std::collections::BTreeMap::new();
+            for case in 0..3 {
+                let (writers, moves, pauses) = plan.new_tree(&mut runner).unwrap().current();
+                let tasks: Vec<_> = writers
+                    .into_iter()
+                    .enumerate()
+                    .map(|(w, steps)| {
+                        let db = db.clone();
+                        let name = a.as_str().to_owned();
+                        tokio::spawn(async move {
+                            let mut tenant = db.tenant(name).await.unwrap();
+                            let mut live: Vec<(String, String)> = Vec::new();
+                            for (i, step) in steps.into_iter().enumerate() {
+                                let step = match step {
+                                    Step::Change(_) | Step::Delete(_) if live.is_empty() => Step::Insert,
+                                    other => other,
+                                };
+                                let (name, to) = match &step {
+                                    Step::Insert => (format!("p{case}-w{w}-{i}"), "Guard".to_owned()),
+                                    Step::Change(k) | Step::Delete(k) => {
+                                        (live[k % live.len()].0.clone(), format!("Changed {i}"))
+                                    }
+                                };
+                                settle(&db, &mut tenant, &name, &step, &to).await;
+                                match step {
+                                    Step::Insert => live.push((name, to)),
+                                    Step::Change(_) => {
+                                        live.iter_mut().find(|(n, _)| *n == name).unwrap().1 = to
+                                    }
+                                    Step::Delete(_) => live.retain(|(n, _)| *n != name),
+                                }
+                            }
+                            live
+                        })
+                    })
+                    .collect();
+                for m in 0..moves {
+                    tokio::time::sleep(std::time::Duration::from_millis(pauses[m])).await;
+                    let now = db.tenant(a.as_str()).await.unwrap();
+                    let moved = match now.is_row_level() {
+                        true => db.promote(a.as_str()).await,
+                        false => db.demote(a.as_str(), &container).await,
+                    };
+                    moved.unwrap_or_else(|e| panic!("plan {case}, move {m}: {e:?}"));
+                }
+                // Each plan's names are its own: what a writer left is added to the earlier ones.
+                for task in tasks {
+                    expected.extend(task.await.unwrap());
+                }
+                let now = db.tenant(a.as_str()).await.unwrap();
+                let rows = match now.is_row_level() {
+                    true => of(&stored(&l, &container).await, &a),
+                    false => {
+                        assert!(
+                            of(&stored(&l, &container).await, &a).is_empty(),
+                            "plan {case}: a row left behind in the container"
+                        );
+                        stored(&l, &now).await
+                    }
+                };
+                let names: Vec<&String> = rows.iter().map(|r| &r.2).collect();
+                let unique: BTreeSet<&String> = names.iter().copied().collect();
+                assert_eq!(unique.len(), names.len(), "plan {case}: a row twice");
+                let positions: std::collections::BTreeMap<String, String> = RowGuard::query(&now)
+                    .fetch_all(db)
+                    .await
+                    .unwrap()
+                    .into_iter()
+                    .map(|g| {
+                        let g = g.into_inner();
+                        (g.name, g.position)
+                    })
+                    .collect();
+                assert_eq!(positions, expected, "plan {case}: the rows are not what was acknowledged");
+                assert_eq!(
+                    of(&stored(&l, &container).await, &b),
+                    neighbour,
+                    "plan {case}: the neighbour's rows changed"
+                );
+            }
+        }
     };
 }
 pub(crate) use behaviours;
