@@ -65,14 +65,17 @@ fn guard_sql(
 }
 
 /// The names of the triggers that close `table` of a tenant's own database while a demote
-/// moves its rows out (one per event).
+/// moves its rows out, each with when it fires. Each reads the registry only once the row it
+/// writes is locked (after an insert, before an update or delete, which lock the row first),
+/// as the demote locks the rows before it registers the tenant: the two cannot wait for each
+/// other.
 fn closing_names(table: &str) -> [(String, &'static str); 3] {
     let [(insert, _), _] = trigger_names(table);
     let hash = &insert["tenancy_i_".len()..];
     [
-        (format!("tenancy_ci_{hash}"), "INSERT"),
-        (format!("tenancy_cu_{hash}"), "UPDATE"),
-        (format!("tenancy_cd_{hash}"), "DELETE"),
+        (format!("tenancy_ci_{hash}"), "AFTER INSERT"),
+        (format!("tenancy_cu_{hash}"), "BEFORE UPDATE"),
+        (format!("tenancy_cd_{hash}"), "BEFORE DELETE"),
     ]
 }
 
@@ -84,7 +87,7 @@ fn closing_names(table: &str) -> [(String, &'static str); 3] {
 /// ([`Error::NotPlaced`]) instead of landing in a database about to be dropped.
 fn closing_sql(registry: &Tenant, own: &Tenant, table: &str, (name, event): (&str, &str)) -> String {
     format!(
-        "CREATE TRIGGER {} BEFORE {event} ON {} FOR EACH ROW BEGIN \
+        "CREATE TRIGGER {} {event} ON {} FOR EACH ROW BEGIN \
            DECLARE placed VARCHAR(255) DEFAULT NULL; \
            SELECT container INTO placed FROM {} FORCE INDEX (PRIMARY) WHERE name = '{}' LOCK IN SHARE MODE; \
            IF placed IS NOT NULL THEN \
@@ -235,8 +238,6 @@ async fn switch(
                     return Err(nowhere_to_go(table, from, to, column));
                 }
             }
-            let sql = placement_sql::<MySqlDialect>(&registry_table, true);
-            write_placement(&mut *conn, (sql, true), placed, is_duplicate_entry).await?;
         }
     }
     if toward == Toward::Own {
@@ -259,6 +260,12 @@ async fn switch(
                 sqlx::raw_sql(AssertSqlSafe(sql)).execute(&mut *conn).await?;
             }
         }
+    }
+    if toward == Toward::Shared {
+        // Registered once its rows are locked: a write held by those locks reads the
+        // registration when the demote commits, and is refused (`closing_sql`).
+        let sql = placement_sql::<MySqlDialect>(&registry_table, true);
+        write_placement(&mut *conn, (sql, true), placed, is_duplicate_entry).await?;
     }
     let mut moved = Vec::with_capacity(moving.len());
     for (table, columns) in moving {
