@@ -256,15 +256,19 @@ async fn first_without_table<B: Backend>(
     batch: &[Tenant],
     table: &str,
 ) -> Result<Option<usize>, sqlx::Error> {
-    let Some(statement) = statement::containers_with_table::<B::Dialect, B>(batch, table) else {
-        return Ok(None);
-    };
     let mut present = Vec::new();
-    B::fetch_each(session, &statement, &mut |row| {
-        present.push(B::first_str(&row)?);
-        Ok(())
-    })
-    .await?;
+    // One value per name, and the table's: within what one statement binds.
+    for chunk in batch.chunks(B::MAX_BIND_PARAMS - 1) {
+        let Some(statement) = statement::containers_with_table::<B::Dialect, B>(chunk, table)
+        else {
+            return Ok(None);
+        };
+        B::fetch_each(session, &statement, &mut |row| {
+            present.push(B::first_str(&row)?);
+            Ok(())
+        })
+        .await?;
+    }
     Ok(batch
         .iter()
         .position(|t| !present.iter().any(|p| p == t.container())))

@@ -192,4 +192,8 @@ pub struct Relocated {
     pub tenant: Tenant,
     /// How many rows moved (over every table with the tenant column).
     pub rows: u64,
+    /// How long the statements that copied the rows took together, inside the move (the first
+    /// pass and, on a PostgreSQL promote, the catch-up of rows inserted meanwhile); the rest is
+    /// making and migrating the container, waiting for locks, deleting and switching.
+    pub copying: std::time::Duration,
 }

@@ -607,20 +607,21 @@ pub trait Place<B: Database>: Store<B> {
     ) -> impl Future<Output = Result<u64, Error>> + Send;
 
     /// Moves row-level tenant `rows.placed`'s rows (both names locked; [`Move`]) between its
-    /// container and a container of its own, `toward` it ([`Toward::Own`]: the tables of `placed.own()`,
-    /// made and migrated in this operation; the rows are deleted from the container) or back
+    /// container and a container of its own, `rows.toward` it ([`Toward::Own`]: the tables of
+    /// `rows.placed.own()`, made and migrated in this operation; the rows are deleted from the
+    /// container) or back
     /// ([`Toward::Shared`]: into its container's tables, the tenant column set to its name),
     /// and switches its placement: unregistered as a row-level tenant after a move to its own
     /// container, registered in its container before a move back (whose own container the
     /// operation then removes). Every table with a column named `rows.column`, referenced tables
     /// first; the tenant's writes wait until the move is durable and, after it, an insert that
     /// still sends its rows to where they were fails ([`Error::NotPlaced`]). Generated keys
-    /// continue after the moved ones. The number of rows moved.
+    /// continue after the moved ones. The number of rows moved, and how long copying them took.
     fn move_rows(
         &self,
         op: &mut Self::Op,
         rows: &Move<'_>,
-    ) -> impl Future<Output = Result<u64, Error>> + Send {
+    ) -> impl Future<Output = Result<Moved, Error>> + Send {
         let _ = op;
         let refused = self.cannot_move(rows.toward.operation());
         async move { Err(refused.expect("a store that moves rows says how")) }
@@ -636,6 +637,27 @@ pub trait Place<B: Database>: Store<B> {
                 B::NAME
             ),
         })
+    }
+}
+
+/// What [`Place::move_rows`] did.
+#[doc(hidden)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Moved {
+    /// The rows moved, over every table.
+    pub rows: u64,
+    /// How long the statements that copied them took together (the first pass and the
+    /// catch-up; not the waits for locks between them, nor the deletes).
+    pub copying: Duration,
+}
+
+impl Moved {
+    /// The rows moved `per_table`, copied in `copying`.
+    pub(crate) fn of(per_table: &[u64], copying: Duration) -> Self {
+        Moved {
+            rows: per_table.iter().sum(),
+            copying,
+        }
     }
 }
 
@@ -694,4 +716,27 @@ impl<'a> Move<'a> {
             to,
         }
     }
+}
+
+/// Checks, for a dialect's tests, that [`Rewrite::statement`] writes `update` (a rename) and
+/// `delete` for table `t`, column `c`, with the names bound in the order its placeholders take
+/// them: the new name, then the old.
+#[cfg(test)]
+pub(crate) fn rewrites_as<D: Dialect>(update: &str, delete: &str) {
+    let (old, new) = (
+        Tenant::new("tenant_1").unwrap(),
+        Tenant::new("tenant_2").unwrap(),
+    );
+    let rename = Rewrite {
+        tenant: &old,
+        column: "tenant_id",
+        to: Some(&new),
+    };
+    let names = vec!["tenant_2", "tenant_1"];
+    assert_eq!(rename.statement::<D>("t", "c"), (update.to_owned(), names));
+    let drop = Rewrite { to: None, ..rename };
+    assert_eq!(
+        drop.statement::<D>("t", "c"),
+        (delete.to_owned(), vec!["tenant_1"])
+    );
 }

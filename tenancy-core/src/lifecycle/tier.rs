@@ -6,7 +6,7 @@
 
 use super::operations::expect;
 use super::report::Relocated;
-use super::store::{Move, Operation, Place, Store, Toward};
+use super::store::{Move, Moved, Operation, Place, Store, Toward};
 use super::{TenantEvent, Tenants};
 use crate::backend::Backend;
 use crate::error::Error;
@@ -67,10 +67,10 @@ impl<B: Backend> Tenants<B> {
             let history = store.history(op, &container).await?;
             self.at_latest(&container, &history)?;
             self.make_migrated(op, &own).await?;
-            let rows = store
+            let moved = store
                 .move_rows(op, &Move::new(&placed, column, Toward::Own))
                 .await?;
-            Ok((own.clone(), rows))
+            Ok((own.clone(), moved))
         })
         .await
     }
@@ -119,11 +119,11 @@ impl<B: Backend> Tenants<B> {
                 let history = store.history(op, tenant).await?;
                 self.at_latest(tenant, &history)?;
             }
-            let rows = store
+            let moved = store
                 .move_rows(op, &Move::new(&placed, column, Toward::Shared))
                 .await?;
             store.remove(op, &own, found).await?;
-            Ok((placed.clone(), rows))
+            Ok((placed.clone(), moved))
         })
         .await
     }
@@ -136,7 +136,7 @@ impl<B: Backend> Tenants<B> {
         &self,
         own: &Tenant,
         toward: Toward,
-        steps: impl AsyncFnOnce(&mut <B::Store as Store<B>>::Op, &str) -> Result<(Tenant, u64), Error>,
+        steps: impl AsyncFnOnce(&mut <B::Store as Store<B>>::Op, &str) -> Result<(Tenant, Moved), Error>,
     ) -> Result<Relocated, Error> {
         let name = toward.operation();
         if let Some(refused) = self.store().cannot_move(name) {
@@ -147,11 +147,15 @@ impl<B: Backend> Tenants<B> {
             Toward::Shared => Operation::Demote,
         };
         let column = self.tenant_column().to_owned();
-        let (tenant, rows) = self
+        let (tenant, moved) = self
             .traced(name, operation, own, async |op| steps(op, &column).await)
             .await?;
         self.publish(TenantEvent::Moved(tenant.clone()));
-        Ok(Relocated { tenant, rows })
+        Ok(Relocated {
+            tenant,
+            rows: moved.rows,
+            copying: moved.copying,
+        })
     }
 
     /// Row-level tenant `own` as registered, with its name's and its container's locks taken

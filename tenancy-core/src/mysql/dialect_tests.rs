@@ -5,6 +5,7 @@
 use sqlx::MySql;
 
 use super::MySqlDialect as D;
+use crate::lifecycle::store::rewrites_as;
 use crate::statement::test_support::*;
 use crate::statement::{self, Aggregate, OnConflictAction, Op, Predicate, Window};
 use crate::value::Bind;
@@ -148,4 +149,11 @@ fn raw_templates_use_question_marks_and_backquotes() {
     let mut out = String::new();
     <D as statement::Dialect>::quote_ident(&mut out, "we`ird");
     assert_eq!(out, "`we``ird`");
+}
+
+#[test]
+fn a_rewrite_binds_its_names_in_the_order_of_its_placeholders() {
+    rewrites_as::<D>("UPDATE t SET c = ? WHERE c = ?", "DELETE FROM t WHERE c = ?");
+    // And the one catalog query that asks which tenants have a table.
+    asks_which_containers::<D, B>(Some("SELECT CAST(table_schema AS CHAR) FROM information_schema.tables WHERE table_name = ? AND table_schema IN (?, ?)"));
 }

@@ -8,7 +8,7 @@ use super::{is_duplicate_entry, MySqlDialect};
 use crate::error::Error;
 use crate::lifecycle::row_level::{placed, placement_sql, read_registered};
 use crate::lifecycle::row_level::{rewrite_tables, write_placement};
-use crate::lifecycle::store::{Move, Place, Rewrite, Store, Which};
+use crate::lifecycle::store::{Move, Moved, Place, Rewrite, Store, Which};
 use crate::tenant::Tenant;
 
 impl Place<MySql> for MySqlStore {
@@ -47,10 +47,11 @@ impl Place<MySql> for MySqlStore {
         .bind(rows.column)
         .fetch_all(&mut op.op.conn)
         .await?;
-                Ok(rewrite_tables::<MySql>(&mut op.op.conn, tables, rows, true).await?.rows_affected())
+        let done = rewrite_tables::<MySql>(&mut op.op.conn, tables, rows, true).await?;
+        Ok(done.rows_affected())
     }
 
-    async fn move_rows(&self, op: &mut MySqlOp, rows: &Move<'_>) -> Result<u64, Error> {
+    async fn move_rows(&self, op: &mut MySqlOp, rows: &Move<'_>) -> Result<Moved, Error> {
         super::tier::move_rows(&mut op.op.conn, &self.registry, rows).await
     }
 

@@ -5,6 +5,8 @@
 //! tables first), on a promote deletes them (referencing tables first, counts compared), switches
 //! the placement and commits. `AUTO_INCREMENT` moves past copied keys by itself.
 
+use std::time::{Duration, Instant};
+
 use sqlx::mysql::MySqlConnection;
 use sqlx::AssertSqlSafe;
 
@@ -14,7 +16,7 @@ use super::op::{qualified, quote};
 use super::{is_duplicate_entry, MySqlDialect};
 use crate::error::Error;
 use crate::lifecycle::row_level::{placement_sql, run_named, write_placement};
-use crate::lifecycle::store::{Move, Toward};
+use crate::lifecycle::store::{Move, Moved, Toward};
 use crate::lifecycle::tier::{counts_differ, nowhere_to_go, refuse_changing_keys};
 use crate::tenant::Tenant;
 
@@ -149,7 +151,7 @@ pub(super) async fn move_rows(
     conn: &mut MySqlConnection,
     registry: &Tenant,
     rows: &Move<'_>,
-) -> Result<u64, Error> {
+) -> Result<Moved, Error> {
     let Move { column, toward, ref from, ref to, .. } = *rows;
     let (moving, staying): (Vec<_>, Vec<_>) = tables_in_order(conn, from)
         .await?
@@ -219,7 +221,7 @@ async fn switch(
     registry: &Tenant,
     rows: &Move<'_>,
     (moving, staying): (&[Columns], &[Columns]),
-) -> Result<u64, Error> {
+) -> Result<Moved, Error> {
     let Move { placed, column, toward, ref from, ref to } = *rows;
     let registry_table = qualified(registry.as_str(), "row_tenants");
     sqlx::raw_sql("START TRANSACTION").execute(&mut *conn).await?;
@@ -268,6 +270,7 @@ async fn switch(
         write_placement(&mut *conn, (sql, true), placed, is_duplicate_entry).await?;
     }
     let mut moved = Vec::with_capacity(moving.len());
+    let mut copying = Duration::ZERO;
     for (table, columns) in moving {
         let names: Vec<String> = columns.iter().map(|c| quote(c)).collect();
         let selected: Vec<String> = columns
@@ -289,7 +292,9 @@ async fn switch(
             selected.join(", "),
             qualified(from.as_str(), table),
         );
+        let start = Instant::now();
         moved.push(run(conn, sql, placed).await?);
+        copying += start.elapsed();
     }
     if toward == Toward::Own {
         for ((table, _), copied) in moving.iter().zip(&moved).rev() {
@@ -314,7 +319,7 @@ async fn switch(
         }
     }
     sqlx::raw_sql("COMMIT").execute(&mut *conn).await?;
-    Ok(moved.iter().sum())
+    Ok(Moved::of(&moved, copying))
 }
 
 #[cfg(test)]

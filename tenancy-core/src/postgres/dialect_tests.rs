@@ -4,7 +4,7 @@
 use sqlx::Postgres;
 
 use super::PgDialect as D;
-use crate::lifecycle::store::Rewrite;
+use crate::lifecycle::store::rewrites_as;
 use crate::statement::test_support::*;
 use crate::statement::{self, Aggregate, Exists, OnConflictAction, Op, Predicate, Window};
 use crate::table::{ColumnDef, TableDef};
@@ -575,19 +575,7 @@ fn a_tenant_column_is_filtered_and_written_by_every_statement() {
 
 #[test]
 fn a_rewrite_numbers_its_placeholders_in_the_order_it_binds_its_names() {
-    let (old, new) = (t1(), crate::tenant::Tenant::new("tenant_2").unwrap());
-    let rename = Rewrite {
-        tenant: &old,
-        column: "tenant_id",
-        to: Some(&new),
-    };
-    assert_eq!(
-        rename.statement::<D>("t", "c"),
-        ("UPDATE t SET c = $1 WHERE c = $2".to_owned(), vec!["tenant_2", "tenant_1"])
-    );
-    let delete = Rewrite { to: None, ..rename };
-    assert_eq!(
-        delete.statement::<D>("t", "c"),
-        ("DELETE FROM t WHERE c = $1".to_owned(), vec!["tenant_1"])
-    );
+    rewrites_as::<D>("UPDATE t SET c = $1 WHERE c = $2", "DELETE FROM t WHERE c = $1");
+    // And the one catalog query that asks which tenants have a table.
+    asks_which_containers::<D, B>(Some("SELECT n.nspname::text FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace WHERE c.relname = $1 AND n.nspname IN ($2, $3)"));
 }

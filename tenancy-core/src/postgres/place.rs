@@ -10,7 +10,7 @@ use super::{args, is_unique_violation, PgDialect};
 use crate::error::Error;
 use crate::lifecycle::row_level::{placed, placement_sql, read_registered, registered_sql};
 use crate::lifecycle::row_level::{rewrite_tables, write_placement};
-use crate::lifecycle::store::{Move, Place, Rewrite, Toward, Which};
+use crate::lifecycle::store::{Move, Moved, Place, Rewrite, Toward, Which};
 use crate::tenant::Tenant;
 
 /// The tables of schema `container` that have a column named `column`, by name.
@@ -76,10 +76,11 @@ impl Place<Postgres> for PgStore {
             }
         }
         let tables = tables_with(op.conn(), self.persistent(), tenant.container(), column).await?;
-                Ok(rewrite_tables::<Postgres>(op.conn(), tables, rows, false).await?.rows_affected())
+        let done = rewrite_tables::<Postgres>(op.conn(), tables, rows, false).await?;
+        Ok(done.rows_affected())
     }
 
-    async fn move_rows(&self, op: &mut PgOp, rows: &Move<'_>) -> Result<u64, Error> {
+    async fn move_rows(&self, op: &mut PgOp, rows: &Move<'_>) -> Result<Moved, Error> {
         let (persistent, registry) = (self.persistent(), self.registry().clone());
         if rows.toward == Toward::Shared {
             self.set_placed(op, rows.placed, true).await?;

@@ -4,6 +4,8 @@
 //! table by table (referenced tables first) and, on a promote, deleted from the shared tables
 //! (referencing tables first), each table's counts compared.
 
+use std::time::{Duration, Instant};
+
 use sqlx::postgres::PgConnection;
 use sqlx::AssertSqlSafe;
 
@@ -14,7 +16,7 @@ use crate::error::Error;
 use crate::ident::double_quoted;
 use crate::lifecycle::copy::referenced_first;
 use crate::lifecycle::row_level::run_named;
-use crate::lifecycle::store::{Move, Toward};
+use crate::lifecycle::store::{Move, Moved, Toward};
 use crate::lifecycle::tier::{counts_differ, nowhere_to_go, refuse_changing_keys};
 use crate::tenant::Tenant;
 
@@ -263,7 +265,7 @@ pub(super) async fn move_rows(
     persistent: bool,
     registry: &Tenant,
     rows: &Move<'_>,
-) -> Result<u64, Error> {
+) -> Result<Moved, Error> {
     let Move { placed, column, toward, ref from, ref to } = *rows;
     let (moving, staying) = tables(conn, persistent, from, column).await?;
     let mut catch_up = None;
@@ -336,15 +338,20 @@ pub(super) async fn move_rows(
         }
     }
     let mut moved = Vec::with_capacity(moving.len());
+    let mut copying = Duration::ZERO;
     for table in &moving {
         let sql = copy_sql(table, (from, to), column, toward == Toward::Shared, None);
+        let start = Instant::now();
         moved.push(copy_table(conn, table, to, toward, sql, placed).await?);
+        copying += start.elapsed();
     }
     if let Some(keys) = &catch_up {
         hold_inserts(conn, registry, placed).await?;
         for ((table, key), count) in moving.iter().zip(keys).zip(&mut moved) {
             let sql = copy_sql(table, (from, to), column, false, Some(key));
+            let start = Instant::now();
             *count += copy_table(conn, table, to, toward, sql, placed).await?;
+            copying += start.elapsed();
         }
     }
     if toward == Toward::Own {
@@ -372,7 +379,7 @@ pub(super) async fn move_rows(
     if !batch.is_empty() {
         sqlx::raw_sql(AssertSqlSafe(batch)).execute(&mut *conn).await?;
     }
-    Ok(moved.iter().sum())
+    Ok(Moved::of(&moved, copying))
 }
 
 #[cfg(test)]

@@ -4,6 +4,7 @@
 use sqlx::Sqlite;
 
 use super::SqliteDialect as D;
+use crate::lifecycle::store::rewrites_as;
 use crate::statement::test_support::*;
 use crate::statement::{self, Aggregate, Exists, OnConflictAction, Op, Predicate, Window};
 use crate::value::Bind;
@@ -114,4 +115,11 @@ fn raw_templates_name_the_main_file() {
         ),
         r#"SELECT * FROM "main"."guards" WHERE id = ?1"#
     );
+}
+
+#[test]
+fn a_rewrite_numbers_its_placeholders_in_the_order_it_binds_its_names() {
+    rewrites_as::<D>("UPDATE t SET c = ?1 WHERE c = ?2", "DELETE FROM t WHERE c = ?1");
+    // A file per tenant: no statement asks which containers have a table.
+    asks_which_containers::<D, B>(None);
 }

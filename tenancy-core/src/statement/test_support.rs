@@ -131,3 +131,12 @@ pub(crate) fn text<B: crate::value::Scalars>(statement: Statement<'_, B>, values
     );
     statement.into_sql()
 }
+
+/// Checks that [`statement::containers_with_table`](super::containers_with_table) in dialect
+/// `D` is `expected` for two tenants and a table (three values bound), or none.
+pub(crate) fn asks_which_containers<D: super::Dialect, B: crate::value::Scalars>(
+    expected: Option<&str>,
+) {
+    let statement = super::containers_with_table::<D, B>(&[t1(), t1()], "guards");
+    assert_eq!(statement.map(|s| text(s, 3)).as_deref(), expected);
+}

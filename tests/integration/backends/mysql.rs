@@ -20,6 +20,10 @@ pub type Pool = sqlx::MySqlPool;
 /// DDL commits implicitly: a failed migration keeps what it did and is reported, not undone.
 /// Whether `promote`/`demote` move tenants between tiers here (elsewhere they are refused).
 pub const MOVES_TIERS: bool = true;
+/// Whether an insert reads its row back in a statement of its own (no `RETURNING`): one for a
+/// tenant's own container can then report `UnknownTenant` for a row a demote took along (see
+/// README, "a tenant that outgrows the shared tables").
+pub const INSERT_READS_BACK: bool = true;
 pub const ATOMIC_DDL: bool = false;
 pub const MAX_BIND_PARAMS: usize = <Db as tenancy::Backend>::MAX_BIND_PARAMS;
 /// A database that always exists.

@@ -18,6 +18,10 @@ pub type Pool = sqlx::PgPool;
 /// Create, migrate and rollback are transactions: a failing migration leaves nothing.
 /// Whether `promote`/`demote` move tenants between tiers here (elsewhere they are refused).
 pub const MOVES_TIERS: bool = true;
+/// Whether an insert reads its row back in a statement of its own (no `RETURNING`): one for a
+/// tenant's own container can then report `UnknownTenant` for a row a demote took along (see
+/// README, "a tenant that outgrows the shared tables").
+pub const INSERT_READS_BACK: bool = false;
 pub const ATOMIC_DDL: bool = true;
 pub const MAX_BIND_PARAMS: usize = <Db as tenancy::Backend>::MAX_BIND_PARAMS;
 /// A schema that always exists.

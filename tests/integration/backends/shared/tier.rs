@@ -12,7 +12,7 @@ macro_rules! behaviours {
         use sqlx::migrate::{Migration, MigrationType};
         use tenancy::{Error, Tenant, TenantModel};
 
-        use super::{pool, v1, Lifecycle, RowGuard, StoredGuard, MOVES_TIERS};
+        use super::{pool, v1, Lifecycle, RowGuard, StoredGuard, INSERT_READS_BACK, MOVES_TIERS};
         use crate::assert_err;
         use crate::lifecycle_support::migration;
 
@@ -123,9 +123,17 @@ macro_rules! behaviours {
             let before = stored(&l, &container).await;
             assert_eq!(before.len(), 5);
 
+            let started = std::time::Instant::now();
             let moved = db.promote(a.as_str()).await.unwrap();
+            let took = started.elapsed();
             assert_eq!(moved.rows, 3);
             assert!(!moved.tenant.is_row_level());
+            // The copy's own time: part of the promote's.
+            assert!(
+                !moved.copying.is_zero() && moved.copying < took,
+                "copying {:?} of {took:?}",
+                moved.copying
+            );
             let own = db.tenant(a.as_str()).await.unwrap();
             assert!(!own.is_row_level(), "registered as a tenant of its own");
             assert_eq!(own.container(), a.as_str());
@@ -156,8 +164,10 @@ macro_rules! behaviours {
             assert_eq!(stored(&l, &container).await, of(&before, &b));
 
             // Back: a's rows (Eve too) in the container with its name, its schema gone.
+            let started = std::time::Instant::now();
             let back = db.demote(a.as_str(), &container).await.unwrap();
             assert_eq!(back.rows, 4);
+            assert!(!back.copying.is_zero() && back.copying < started.elapsed());
             assert!(back.tenant.is_row_level());
             let placed = db.tenant(a.as_str()).await.unwrap();
             assert_eq!(placed.container(), container.as_str());
@@ -416,6 +426,30 @@ macro_rules! behaviours {
                 .await;
                 match done {
                     Ok(true) => return,
+                    // The one outcome a read back of its own leaves open (MySQL): the insert
+                    // into the own container was written, and a demote took its row along
+                    // before the read. Written, if its row is where the tenant is now.
+                    Err(Error::UnknownTenant { .. }) if INSERT_READS_BACK && matches!(step, Step::Insert) => {
+                        // Looked up where the tenant is once the demote is over (until then
+                        // its resolution may still name the database being dropped).
+                        let mut tries = 0;
+                        let found = loop {
+                            tries += 1;
+                            assert!(tries < 500, "{name}: its tenant never found again");
+                            *tenant = db.tenant(tenant.as_str()).await.unwrap();
+                            let query = RowGuard::query(tenant).filter(RowGuard::NAME.eq(name));
+                            match query.count(db).await {
+                                Ok(found) => break found,
+                                Err(Error::UnknownTenant { .. }) => {
+                                    tokio::time::sleep(std::time::Duration::from_millis(2)).await
+                                }
+                                Err(e) => panic!("{name}: {e:?}"),
+                            }
+                        };
+                        if found == 1 {
+                            return;
+                        }
+                    }
                     Ok(false)
                     | Err(Error::NotPlaced { .. } | Error::NotFound { .. } | Error::UnknownTenant { .. }) => {
                         tokio::time::sleep(std::time::Duration::from_millis(2)).await;
