@@ -23,7 +23,7 @@ struct Insert<'a> {
     records: Vec<Record<Guard>>,
     /// The rows the hand-written side got back, as whole rows: each side holds (and drops) as
     /// much as the other.
-    ids: Vec<GuardRow>,
+    rows: Vec<GuardRow>,
 }
 
 impl Op for Insert<'_> {
@@ -43,7 +43,7 @@ impl Op for Insert<'_> {
                     .bind(None::<i32>)
                     .fetch_one(&mut *self.conn)
                     .await?;
-                self.ids.push(row);
+                self.rows.push(row);
             }
         }
         Ok(())
@@ -126,7 +126,7 @@ struct Delete<'a> {
     records: Vec<Record<Guard>>,
     /// The rows the hand-written side got back, as whole rows: each side holds (and drops) as
     /// much as the other.
-    ids: Vec<GuardRow>,
+    rows: Vec<GuardRow>,
 }
 
 impl Op for Delete<'_> {
@@ -137,7 +137,7 @@ impl Op for Delete<'_> {
                 record.delete(&mut *self.conn, self.tenant).await?;
             }
             Side::Hand | Side::Again => {
-                let row = self.ids.pop().ok_or("no row left to delete")?;
+                let row = self.rows.pop().ok_or("no row left to delete")?;
                 let done = sqlx::query(AssertSqlSafe(self.sql))
                     .bind(row.id)
                     .execute(&mut *self.conn)
@@ -287,7 +287,7 @@ async fn measure(ctx: &mut Ctx, name: &str) -> BoxResult<()> {
         tenant: &tenant,
         sql: leak(sql::insert::<Guard>(&tenant, 1)),
         records: Vec::new(),
-        ids: Vec::new(),
+        rows: Vec::new(),
     };
     let insert_plan = Plan::calibrate(&mut insert, budget, quick).await?;
     ops.push((
@@ -295,7 +295,7 @@ async fn measure(ctx: &mut Ctx, name: &str) -> BoxResult<()> {
         compare(&mut insert, insert_plan).await?,
     ));
     let insert_run = ops[0].1.plan;
-    let (inserted, inserted_ids) = (insert.records, insert.ids);
+    let (inserted, inserted_rows) = (insert.records, insert.rows);
     let mut find = Find {
         conn: &mut *conn,
         tenant: &tenant,
@@ -319,7 +319,7 @@ async fn measure(ctx: &mut Ctx, name: &str) -> BoxResult<()> {
         tenant: &tenant,
         sql: leak(sql::delete_by_pk::<Guard>(&tenant)),
         records: inserted,
-        ids: inserted_ids,
+        rows: inserted_rows,
     };
     ops.push(("delete by id", compare(&mut delete, insert_run).await?));
     let mut filtered = Filtered {

@@ -405,7 +405,7 @@ struct Insert<'a> {
     records: Vec<Record<MyGuard>>,
     /// The rows the hand-written side got back, as whole rows: each side holds (and drops) as
     /// much as the other.
-    ids: Vec<MyGuardRow>,
+    rows: Vec<MyGuardRow>,
 }
 
 impl Op for Insert<'_> {
@@ -436,7 +436,7 @@ impl Op for Insert<'_> {
                 let row: Option<MyGuardRow> = sqlx::query_as(AssertSqlSafe(self.read_back))
                     .fetch_optional(&mut *self.conn)
                     .await?;
-                self.ids.push(row.ok_or("inserted row not read back")?);
+                self.rows.push(row.ok_or("inserted row not read back")?);
             }
         }
         Ok(())
@@ -533,7 +533,7 @@ struct Delete<'a> {
     records: Vec<Record<MyGuard>>,
     /// The rows the hand-written side got back, as whole rows: each side holds (and drops) as
     /// much as the other.
-    ids: Vec<MyGuardRow>,
+    rows: Vec<MyGuardRow>,
 }
 
 impl Op for Delete<'_> {
@@ -552,7 +552,7 @@ impl Op for Delete<'_> {
                 record.delete(&mut *self.conn, self.tenant).await?;
             }
             Side::Hand | Side::Again => {
-                let row = self.ids.pop().ok_or("no row left to delete")?;
+                let row = self.rows.pop().ok_or("no row left to delete")?;
                 let done = sqlx::query(AssertSqlSafe(self.sql))
                     .bind(row.id)
                     .execute(&mut *self.conn)
@@ -668,7 +668,7 @@ async fn crud_measure(ctx: &mut MyCtx, tenant: &Tenant) -> BoxResult<()> {
             sql::select_by_pk::<MyGuard>(tenant).replace(" = ?", " = LAST_INSERT_ID()"),
         ),
         records: Vec::new(),
-        ids: Vec::new(),
+        rows: Vec::new(),
     };
     let insert_plan = Plan::calibrate(&mut insert, budget, quick).await?;
     ops.push((
@@ -676,7 +676,7 @@ async fn crud_measure(ctx: &mut MyCtx, tenant: &Tenant) -> BoxResult<()> {
         compare(&mut insert, insert_plan).await?,
     ));
     let insert_run = ops[0].1.plan;
-    let (inserted, inserted_ids) = (insert.records, insert.ids);
+    let (inserted, inserted_rows) = (insert.records, insert.rows);
     let mut find = Find {
         conn: &mut *conn,
         tenant,
@@ -700,7 +700,7 @@ async fn crud_measure(ctx: &mut MyCtx, tenant: &Tenant) -> BoxResult<()> {
         tenant,
         sql: leak(sql::delete_by_pk::<MyGuard>(tenant)),
         records: inserted,
-        ids: inserted_ids,
+        rows: inserted_rows,
     };
     ops.push(("delete by id", compare(&mut delete, insert_run).await?));
     let query_sql = MyGuard::query(tenant)

@@ -106,7 +106,7 @@ struct Insert<'a> {
     records: Vec<Record<RowGuard>>,
     /// The rows the hand-written side got back, as whole rows: each side holds (and drops) as
     /// much as the other.
-    ids: Vec<GuardRow>,
+    rows: Vec<GuardRow>,
 }
 
 impl Op for Insert<'_> {
@@ -127,7 +127,7 @@ impl Op for Insert<'_> {
                     .bind(self.tenant.as_str())
                     .fetch_one(&mut *self.conn)
                     .await?;
-                self.ids.push(row);
+                self.rows.push(row);
             }
         }
         Ok(())
@@ -212,7 +212,7 @@ struct Delete<'a> {
     records: Vec<Record<RowGuard>>,
     /// The rows the hand-written side got back, as whole rows: each side holds (and drops) as
     /// much as the other.
-    ids: Vec<GuardRow>,
+    rows: Vec<GuardRow>,
 }
 
 impl Op for Delete<'_> {
@@ -223,7 +223,7 @@ impl Op for Delete<'_> {
                 record.delete(&mut *self.conn, self.tenant).await?;
             }
             Side::Hand | Side::Again => {
-                let row = self.ids.pop().ok_or("no row left to delete")?;
+                let row = self.rows.pop().ok_or("no row left to delete")?;
                 let done = sqlx::query(AssertSqlSafe(self.sql))
                     .bind(self.tenant.as_str())
                     .bind(row.id)
@@ -422,7 +422,7 @@ async fn crud(ctx: &mut Ctx, container: &Tenant) -> BoxResult<()> {
         tenant: &tenant,
         sql: insert_sql,
         records: Vec::new(),
-        ids: Vec::new(),
+        rows: Vec::new(),
     };
     let insert_plan = Plan::calibrate(&mut insert, budget, quick).await?;
     ops.push((
@@ -430,7 +430,7 @@ async fn crud(ctx: &mut Ctx, container: &Tenant) -> BoxResult<()> {
         compare(&mut insert, insert_plan).await?,
     ));
     let insert_run = ops[0].1.plan;
-    let (inserted, inserted_ids) = (insert.records, insert.ids);
+    let (inserted, inserted_rows) = (insert.records, insert.rows);
     let mut find = Find {
         conn: &mut *conn,
         tenant: &tenant,
@@ -455,7 +455,7 @@ async fn crud(ctx: &mut Ctx, container: &Tenant) -> BoxResult<()> {
         tenant: &tenant,
         sql: delete_sql,
         records: inserted,
-        ids: inserted_ids,
+        rows: inserted_rows,
     };
     ops.push(("delete by id", compare(&mut delete, insert_run).await?));
     let mut filtered = Filtered {

@@ -203,7 +203,7 @@ struct Insert<'a> {
     records: Vec<Record<LiteGuard>>,
     /// The rows the hand-written side got back, as whole rows: each side holds (and drops) as
     /// much as the other.
-    ids: Vec<LiteGuardRow>,
+    rows: Vec<LiteGuardRow>,
 }
 
 impl Op for Insert<'_> {
@@ -223,7 +223,7 @@ impl Op for Insert<'_> {
                     .bind(None::<i32>)
                     .fetch_one(self.db.sqlx_pool())
                     .await?;
-                self.ids.push(row);
+                self.rows.push(row);
             }
         }
         Ok(())
@@ -308,7 +308,7 @@ struct Delete<'a> {
     records: Vec<Record<LiteGuard>>,
     /// The rows the hand-written side got back, as whole rows: each side holds (and drops) as
     /// much as the other.
-    ids: Vec<LiteGuardRow>,
+    rows: Vec<LiteGuardRow>,
 }
 
 impl Op for Delete<'_> {
@@ -319,7 +319,7 @@ impl Op for Delete<'_> {
                 record.delete(self.db, self.tenant).await?;
             }
             Side::Hand | Side::Again => {
-                let row = self.ids.pop().ok_or("no row left to delete")?;
+                let row = self.rows.pop().ok_or("no row left to delete")?;
                 let done = sqlx::query(AssertSqlSafe(self.sql))
                     .bind(row.id)
                     .execute(self.db.sqlx_pool())
@@ -400,7 +400,7 @@ pub async fn crud(ctx: &mut LiteCtx) -> BoxResult<()> {
         tenant: &tenant,
         sql: leak(sql::insert::<LiteGuard>(&tenant, 1)),
         records: Vec::new(),
-        ids: Vec::new(),
+        rows: Vec::new(),
     };
     let insert_plan = Plan::calibrate(&mut insert, budget, quick).await?;
     ops.push((
@@ -408,7 +408,7 @@ pub async fn crud(ctx: &mut LiteCtx) -> BoxResult<()> {
         compare(&mut insert, insert_plan).await?,
     ));
     let insert_run = ops[0].1.plan;
-    let (inserted, inserted_ids) = (insert.records, insert.ids);
+    let (inserted, inserted_rows) = (insert.records, insert.rows);
     let mut find = Find {
         db: &db,
         tenant: &tenant,
@@ -431,7 +431,7 @@ pub async fn crud(ctx: &mut LiteCtx) -> BoxResult<()> {
         tenant: &tenant,
         sql: leak(sql::delete_by_pk::<LiteGuard>(&tenant)),
         records: inserted,
-        ids: inserted_ids,
+        rows: inserted_rows,
     };
     ops.push(("delete by id", compare(&mut delete, insert_run).await?));
     let query_sql = LiteGuard::query(&tenant)
