@@ -434,17 +434,33 @@ fn report_promotes(ctx: &mut Ctx, done: &[Round], rows: i64, other_rows: i64) {
          migration)",
         fmt_secs(median(&mut floor.clone()))
     );
-    // The issue's target: the copy, under the writers, against the copy alone.
-    let (ratio, interval) = paired(&copying, &floor);
+    // The issue's target: the copy, under the writers, against the copy alone, per row (the
+    // promote also moves what the writers inserted before it: about a tenth more rows).
+    let per_row = |secs: &[f64], rows: &dyn Fn(&Round) -> u64| -> Vec<f64> {
+        secs.iter()
+            .zip(done)
+            .map(|(s, r)| s / rows(r).max(1) as f64)
+            .collect()
+    };
+    let copying_per_row = per_row(&copying, &|r| r.moved);
+    let floor_per_row = per_row(&floor, &|r| r.copied);
+    let (ratio, interval) = paired(&copying_per_row, &floor_per_row);
     ctx.out.row(
         Row::new(
             format!(
-                "30a the promote's copy of {} rows under {WRITERS} writers \
-                 (Relocated::copying: its copy statements, first pass and catch-up)",
-                thousands(rows as u64)
+                "30a the promote's copy under {WRITERS} writers, per row (Relocated::copying: its \
+                 copy statements, first pass and catch-up, over the rows it moved)",
             ),
-            fmt_secs(median(&mut copying.clone())),
-            floor_text.clone(),
+            format!(
+                "{:.2} µs per row ({} for {} rows)",
+                1e6 * median(&mut copying_per_row.clone()),
+                fmt_secs(median(&mut copying.clone())),
+                thousands(median_u64(done.iter().map(|r| r.moved)))
+            ),
+            format!(
+                "{:.2} µs per row ({floor_text})",
+                1e6 * median(&mut floor_per_row.clone())
+            ),
             Some(ratio),
             Target::AtMost(1.5),
         )
@@ -1118,4 +1134,13 @@ async fn registry_reads(ctx: &mut Ctx, tenants: &Tenants, registry: &str) -> Box
         thousands(seen[1] as u64)
     ));
     Ok(())
+}
+
+/// The median of `values` (the lower middle of an even count).
+fn median_u64(values: impl Iterator<Item = u64>) -> u64 {
+    let mut all: Vec<u64> = values.collect();
+    all.sort_unstable();
+    all.get(all.len().saturating_sub(1) / 2)
+        .copied()
+        .unwrap_or(0)
 }
