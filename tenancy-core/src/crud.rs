@@ -131,12 +131,16 @@ where
     M: Model,
     E: Executor<'c, Backend = M::Backend>,
 {
-    let about = about::<M>("select", &tenant);
-    let statement =
-        statement::select_by_pk::<DialectOf<M>, M::Backend>(&tenant, &M::TABLE, Value::Bound(&id));
-    let mut session = exec::session(executor, about).await?;
-    let row = session.fetch_optional(about, &statement).await?;
-    row.map(|row| Ok(Record::loaded(tenant.clone(), M::from_row(&row)?)))
+    let row = {
+        let about = about::<M>("select", &tenant);
+        let key = Value::Bound(&id);
+        let statement =
+            statement::select_by_pk::<DialectOf<M>, M::Backend>(&tenant, &M::TABLE, key);
+        let mut session = exec::session(executor, about).await?;
+        session.fetch_optional(about, &statement).await?
+    };
+    // The record takes the tenant this call owns (no second clone of its names).
+    row.map(|row| Ok(Record::loaded(tenant, M::from_row(&row)?)))
         .transpose()
 }
 
