@@ -31,8 +31,10 @@ pub enum Error {
 
     /// A row-level tenant's statement was sent to a container that no longer holds its rows:
     /// the tenant was promoted to a container of its own, renamed or dropped after this
-    /// [`Tenant`] was resolved (or it never was a row-level tenant of that container). Nothing
-    /// was written; resolve the tenant again ([`Tenants::tenant`](crate::Tenants::tenant)).
+    /// [`Tenant`] was resolved (or it never was a row-level tenant of that container). On
+    /// MySQL also a write to a tenant's own database that a demote has just moved into a shared
+    /// one. Nothing was written; resolve the tenant again
+    /// ([`Tenants::tenant`](crate::Tenants::tenant)).
     #[error("tenant \"{tenant}\" has no rows in \"{}\" any more (promoted, renamed or dropped since it was resolved): resolve it again (Tenants::tenant); table {table:?}", tenant.container())]
     NotPlaced {
         /// The tenant, as the statement placed it.
