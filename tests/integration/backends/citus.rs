@@ -135,7 +135,7 @@ fn literal(s: &str) -> String {
 pub use super::pg::{
     acquire, assert_last_run_migrated, begin, container_exists, container_names, copy_fault,
     create_container, drop_container, exec, q, raw_assignments, registry_rows, sqlx_pool,
-    ASSIGNMENTS,
+    triggers_in, ASSIGNMENTS,
 };
 
 // What only Citus does.

@@ -186,6 +186,15 @@ pub async fn has_column(pool: &Pool, db: &str, table: &str, column: &str) -> boo
     .unwrap()
 }
 
+/// How many triggers the tables of `tenant`'s database have.
+pub async fn triggers_in(pool: &Pool, tenant: &Tenant) -> i64 {
+    sqlx::query_scalar("SELECT COUNT(*) FROM information_schema.TRIGGERS WHERE TRIGGER_SCHEMA = ?")
+        .bind(tenant.as_str())
+        .fetch_one(pool)
+        .await
+        .unwrap()
+}
+
 pub async fn container_exists(pool: &Pool, name: &str) -> bool {
     container_names(pool).await.iter().any(|n| n == name)
 }

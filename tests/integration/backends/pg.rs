@@ -75,6 +75,20 @@ pub async fn exec(pool: &Pool, sql: String) {
         .unwrap();
 }
 
+/// How many user triggers the tables of `tenant`'s schema have.
+pub async fn triggers_in(pool: &Pool, tenant: &Tenant) -> i64 {
+    sqlx::query_scalar(
+        "SELECT COUNT(*) FROM pg_catalog.pg_trigger t \
+         JOIN pg_catalog.pg_class c ON c.oid = t.tgrelid \
+         JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
+         WHERE n.nspname = $1 AND NOT t.tgisinternal",
+    )
+    .bind(tenant.as_str())
+    .fetch_one(pool)
+    .await
+    .unwrap()
+}
+
 pub async fn container_exists(pool: &Pool, name: &str) -> bool {
     crate::lifecycle_support::schema_exists(pool, name).await
 }

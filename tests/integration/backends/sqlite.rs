@@ -219,6 +219,11 @@ pub async fn has_column(pool: &Pool, db: &str, table: &str, column: &str) -> boo
     found.is_some()
 }
 
+/// Not reached: SQLite refuses promote and demote before the tests that count triggers.
+pub async fn triggers_in(_pool: &Pool, _tenant: &Tenant) -> i64 {
+    unreachable!("SQLite moves no tenant between tiers")
+}
+
 pub async fn container_exists(pool: &Pool, name: &str) -> bool {
     file(pool, name).exists()
 }

@@ -270,8 +270,11 @@ macro_rules! behaviours {
                 taken
             );
             super::exec(&pool, sql).await;
+            let triggers = super::triggers_in(&pool, &own).await;
             let err = db.demote(a.as_str(), &container).await.unwrap_err();
             assert!(matches!(err, Error::Database { .. }), "{err:?}");
+            // Its writes are let through as before (MySQL's closing triggers are gone again).
+            assert_eq!(super::triggers_in(&pool, &own).await, triggers);
             assert!(
                 !db.tenant(a.as_str()).await.unwrap().is_row_level(),
                 "still its own"
