@@ -20,13 +20,19 @@ use crate::lifecycle::store::{Move, Moved, Toward};
 use crate::lifecycle::tier::{counts_differ, nowhere_to_go, refuse_changing_keys};
 use crate::tenant::Tenant;
 
-/// The guard's triggers of `table`: their names (`tenancy_<event>_<hash of the table's name>`,
-/// within MySQL's 64 characters whatever the table's) and events.
-fn trigger_names(table: &str) -> [(String, &'static str); 2] {
-    // FNV-1a: stable across builds and platforms.
-    let hash = table
+/// The part of a trigger's name that says its table: a hash of the table's name, so that the
+/// name fits MySQL's 64 characters whatever the table's. FNV-1a: stable across builds and
+/// platforms.
+fn table_hash(table: &str) -> u64 {
+    table
         .bytes()
-        .fold(0xcbf2_9ce4_8422_2325_u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3));
+        .fold(0xcbf2_9ce4_8422_2325_u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3))
+}
+
+/// The guard's triggers of `table`: their names (`tenancy_<event>_<hash of the table's name>`)
+/// and events.
+fn trigger_names(table: &str) -> [(String, &'static str); 2] {
+    let hash = table_hash(table);
     [
         (format!("tenancy_i_{hash:016x}"), "INSERT"),
         (format!("tenancy_u_{hash:016x}"), "UPDATE"),
@@ -72,8 +78,7 @@ fn guard_sql(
 /// as the demote locks the rows before it registers the tenant: the two cannot wait for each
 /// other.
 fn closing_names(table: &str) -> [(String, &'static str); 3] {
-    let [(insert, _), _] = trigger_names(table);
-    let hash = &insert["tenancy_i_".len()..];
+    let hash = format!("{:016x}", table_hash(table));
     [
         (format!("tenancy_ci_{hash}"), "AFTER INSERT"),
         (format!("tenancy_cu_{hash}"), "BEFORE UPDATE"),
