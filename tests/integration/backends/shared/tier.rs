@@ -75,6 +75,21 @@ macro_rules! behaviours {
                 .collect()
         }
 
+        /// A pool, a lifecycle with `migrations`, and [`two_in_one`]'s tenants `[a, b,
+        /// container]`; `None` where the backend cannot move tenants, once [`refused_here`] has
+        /// checked its refusal (the test ends).
+        async fn moving_here(
+            migrations: Vec<Migration>,
+        ) -> Option<(super::Pool, Lifecycle, [Tenant; 3])> {
+            let pool = pool().await;
+            let l = Lifecycle::new(&pool, migrations).await;
+            let (a, b, container) = two_in_one(&l).await;
+            if refused_here(&l, &pool, (&a, &b, &container)).await {
+                return None;
+            }
+            Some((pool, l, [a, b, container]))
+        }
+
         /// On a backend that cannot move tenants (`MOVES_TIERS` false): that `promote` and
         /// `demote` are refused there before anything is made, and `true` (the test ends).
         async fn refused_here(
@@ -106,13 +121,10 @@ macro_rules! behaviours {
 
         #[tokio::test]
         async fn promote_moves_the_tenants_rows_and_only_its_rows_and_demote_puts_them_back() {
-            let pool = pool().await;
-            let l = Lifecycle::new(&pool, migrations()).await;
-            let db = &l.tenants;
-            let (a, b, container) = two_in_one(&l).await;
-            if refused_here(&l, &pool, (&a, &b, &container)).await {
+            let Some((_pool, l, [a, b, container])) = moving_here(migrations()).await else {
                 return;
-            }
+            };
+            let db = &l.tenants;
             // Look-alike rows in both tenants.
             for name in ["Abu", "Bea", "Cai"] {
                 RowGuard::new(name, "Guard").insert(db, &a).await.unwrap();
@@ -194,7 +206,6 @@ macro_rules! behaviours {
 
         #[tokio::test]
         async fn a_promote_whose_deletes_would_reach_rows_that_stay_is_refused_whole() {
-            let pool = pool().await;
             // `stats` has no tenant column, so its rows stay; deleting a moved guard would
             // delete them.
             let mut all = migrations();
@@ -204,12 +215,10 @@ macro_rules! behaviours {
                 "CREATE TABLE stats (guard_id BIGINT NOT NULL, shifts INT NOT NULL, \
                  FOREIGN KEY (guard_id) REFERENCES guards (id) ON DELETE CASCADE)",
             ));
-            let l = Lifecycle::new(&pool, all).await;
-            let db = &l.tenants;
-            let (a, b, container) = two_in_one(&l).await;
-            if refused_here(&l, &pool, (&a, &b, &container)).await {
+            let Some((pool, l, [a, _b, container])) = moving_here(all).await else {
                 return;
-            }
+            };
+            let db = &l.tenants;
             let abu = RowGuard::new("Abu", "Guard").insert(db, &a).await.unwrap();
             let sql = format!(
                 "INSERT INTO {}.stats (guard_id, shifts) VALUES ({}, 3)",
@@ -235,13 +244,10 @@ macro_rules! behaviours {
 
         #[tokio::test]
         async fn a_refused_promote_or_demote_changes_nothing() {
-            let pool = pool().await;
-            let l = Lifecycle::new(&pool, migrations()).await;
-            let db = &l.tenants;
-            let (a, b, container) = two_in_one(&l).await;
-            if refused_here(&l, &pool, (&a, &b, &container)).await {
+            let Some((pool, l, [a, b, container])) = moving_here(migrations()).await else {
                 return;
-            }
+            };
+            let db = &l.tenants;
             RowGuard::new("Abu", "Guard").insert(db, &a).await.unwrap();
             RowGuard::new("Bea", "Guard").insert(db, &b).await.unwrap();
             let before = stored(&l, &container).await;
@@ -285,13 +291,10 @@ macro_rules! behaviours {
 
         #[tokio::test]
         async fn every_write_acknowledged_while_a_promote_runs_is_there_exactly_once() {
-            let pool = pool().await;
-            let l = Lifecycle::new(&pool, migrations()).await;
-            let db = &l.tenants;
-            let (a, b, container) = two_in_one(&l).await;
-            if refused_here(&l, &pool, (&a, &b, &container)).await {
+            let Some((_pool, l, [a, b, container])) = moving_here(migrations()).await else {
                 return;
-            }
+            };
+            let db = &l.tenants;
             // A promote out of the container before: the guard is in place, so this one
             // holds a's writes by its locks alone (the guard's first install locks the table).
             db.promote(b.as_str()).await.unwrap();
@@ -475,13 +478,10 @@ macro_rules! behaviours {
             use proptest::strategy::ValueTree;
             use proptest::test_runner::{Config, TestRunner};
 
-            let pool = pool().await;
-            let l = Lifecycle::new(&pool, migrations()).await;
-            let db = &l.tenants;
-            let (a, b, container) = two_in_one(&l).await;
-            if refused_here(&l, &pool, (&a, &b, &container)).await {
+            let Some((_pool, l, [a, b, container])) = moving_here(migrations()).await else {
                 return;
-            }
+            };
+            let db = &l.tenants;
             for i in 0..20 {
                 // Look-alike rows: the same names as a's first writer's.
                 RowGuard::new(&format!("p0-w0-{i}"), "Neighbour")
