@@ -633,7 +633,7 @@ pub trait Place<B: Database>: Store<B> {
         Some(Error::Unsupported {
             operation,
             reason: format!(
-                "moving a tenant between tiers is not built on {} yet (PostgreSQL and MySQL only)",
+                "moving a tenant between tiers is not built on {} yet (PostgreSQL, MySQL and SQLite only)",
                 B::NAME
             ),
         })

@@ -47,8 +47,12 @@ impl<B: Backend> Tenants<B> {
     /// placement; a failure before its commit drops the database again, as a failed `create`
     /// does. The guard there is two triggers per shared table, so a container that has had a
     /// tenant promoted out of it is refused by `clone_tenant` and `rename` (which refuse
-    /// databases holding triggers). SQLite and Citus: [`Error::Unsupported`], before anything
-    /// is made.
+    /// databases holding triggers). SQLite (which commits each file on its own): the shared
+    /// file's write lock is held for the whole move (every tenant of it waits to write, within
+    /// the busy timeout), the new file is built and filled under a temporary name, linked into
+    /// place and registered, and then the shared file deletes the rows and adds the guard (a
+    /// table of the tenants moved out, read by a trigger per shared table) in one commit.
+    /// Citus: [`Error::Unsupported`], before anything is made.
     ///
     /// ```no_run
     /// # async fn demo(tenants: tenancy_core::Tenants) -> Result<(), tenancy_core::Error> {
@@ -91,7 +95,7 @@ impl<B: Backend> Tenants<B> {
     ///
     /// [`Error::Unsupported`] if a table of `name` without the tenant column holds rows (they
     /// would have nowhere to go; nothing is moved), if `name` holds row-level tenants itself,
-    /// or on SQLite and Citus; [`Error::NotATenant`] /
+    /// or on Citus; [`Error::NotATenant`] /
     /// [`Error::ContainerMissing`] if either is not a tenant with its container,
     /// [`Error::SameName`] if they are one, [`Error::Pending`] if either is behind the latest
     /// migration. Afterwards, statements of a [`Tenant`] resolved before it fail (its

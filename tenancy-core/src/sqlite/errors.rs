@@ -14,6 +14,12 @@ const CANTOPEN: i32 = 14;
 const CONSTRAINT_PRIMARYKEY: i32 = 1555;
 /// SQLITE_CONSTRAINT_UNIQUE.
 const CONSTRAINT_UNIQUE: i32 = 2067;
+/// SQLITE_CONSTRAINT: a constraint refused the statement (a trigger's `RAISE(ABORT, …)` among
+/// them, as extended code SQLITE_CONSTRAINT_TRIGGER).
+const CONSTRAINT: i32 = 19;
+/// The start of the message of the placement guard's refusal (`RAISE(ABORT, …)` in the
+/// triggers a promote or demote adds): the row's tenant is not placed in this file.
+pub(crate) const NOT_PLACED_MESSAGE: &str = "tenancy: not placed here";
 /// The start of SQLite's message for a missing table (its code is the generic SQLITE_ERROR).
 const NO_SUCH_TABLE: &str = "no such table";
 
@@ -51,8 +57,17 @@ pub(crate) fn is_missing_table(err: &sqlx::Error) -> bool {
             && db.message().starts_with(NO_SUCH_TABLE))
 }
 
+/// The placement guard refused the row ([`NOT_PLACED_MESSAGE`]).
+fn is_not_placed(err: &sqlx::Error) -> bool {
+    code(err).is_some_and(|c| c & 0xff == CONSTRAINT)
+        && matches!(err, sqlx::Error::Database(db) if db.message().starts_with(NOT_PLACED_MESSAGE))
+}
+
 /// What a server error means to the crate, if anything.
 pub(super) fn failure(err: &sqlx::Error) -> Option<Failure> {
+    if is_not_placed(err) {
+        return Some(Failure::NotPlaced);
+    }
     if is_missing_table(err) {
         return Some(Failure::MissingTable);
     }

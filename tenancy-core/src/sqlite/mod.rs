@@ -19,6 +19,7 @@ mod lru;
 mod place;
 mod port;
 mod store;
+mod tier;
 #[cfg(feature = "testing")]
 mod testing;
 

@@ -8,7 +8,7 @@ use super::{is_unique_violation, SqliteDialect};
 use crate::error::Error;
 use crate::lifecycle::row_level::{placed, placement_sql, read_registered};
 use crate::lifecycle::row_level::{rewrite_tables, write_placement};
-use crate::lifecycle::store::{Place, Rewrite, Store, Which};
+use crate::lifecycle::store::{Move, Moved, Place, Rewrite, Store, Which};
 use crate::tenant::Tenant;
 
 impl Place<Sqlite> for SqliteStore {
@@ -22,7 +22,12 @@ impl Place<Sqlite> for SqliteStore {
         placed(read_registered(&self.registry_pool, "row_tenants", which, true).await?)
     }
 
+    /// A tenant placed in a container is first taken off the container's list of tenants
+    /// promoted out of it (the guard's), if a tenant of its name was.
     async fn set_placed(&self, _op: &mut SqliteOp, tenant: &Tenant, placed: bool) -> Result<(), Error> {
+        if placed {
+            self.clear_moved_out(tenant).await?;
+        }
         let sql = placement_sql::<SqliteDialect>("row_tenants", placed);
         write_placement(&self.registry_pool, (sql, true), tenant, is_unique_violation).await
     }
@@ -40,5 +45,13 @@ impl Place<Sqlite> for SqliteStore {
         let done = rewrite_tables::<Sqlite>(&mut tx, tables, rows, true).await?;
         tx.commit().await?;
         Ok(done.rows_affected())
+    }
+
+    async fn move_rows(&self, op: &mut SqliteOp, rows: &Move<'_>) -> Result<Moved, Error> {
+        self.move_tier(op, rows).await
+    }
+
+    fn cannot_move(&self, _operation: &'static str) -> Option<Error> {
+        None
     }
 }

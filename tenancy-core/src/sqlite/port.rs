@@ -48,16 +48,17 @@ pub(crate) fn kind(declared: &str) -> Kind {
     }
 }
 
-/// The tables of the file open on `conn` (not SQLite's own, not the migration history),
-/// referenced tables first.
+/// The tables of the file open on `conn` (not SQLite's own, not the migration history, not
+/// the placement guard's list), referenced tables first.
 pub(crate) async fn shapes(conn: &mut SqliteConnection) -> Result<Vec<Shape>, Error> {
     // `hidden` 0: a stored column (2 and 3 are generated ones, computed again).
     let rows: Vec<(String, String, String)> = sqlx::query_as(
         "SELECT m.name, c.name, c.type FROM sqlite_schema m, pragma_table_xinfo(m.name) c \
-         WHERE m.type = 'table' AND m.name NOT LIKE 'sqlite\\_%' ESCAPE '\\' AND m.name <> ?1 \
-         AND c.hidden = 0 ORDER BY m.name, c.cid",
+         WHERE m.type = 'table' AND m.name NOT LIKE 'sqlite\\_%' ESCAPE '\\' \
+         AND m.name NOT IN (?1, ?2) AND c.hidden = 0 ORDER BY m.name, c.cid",
     )
     .bind(MIGRATIONS_TABLE)
+    .bind(super::tier::MOVED_OUT)
     .fetch_all(&mut *conn)
     .await?;
     let columns = rows

@@ -76,9 +76,15 @@ debug_fields!(SqliteStore { folder, registry, budget, .. });
 /// it works on (the tenant's, or the one a create builds), inside `BEGIN IMMEDIATE`.
 pub struct SqliteOp {
     guards: Vec<tokio::sync::OwnedMutexGuard<()>>,
-    conn: Option<SqliteConnection>,
+    pub(super) conn: Option<SqliteConnection>,
+    /// Whose file `conn` has open (for a create, the tenant it builds).
+    file: Option<Tenant>,
     /// A create's tenant and the temporary file it builds.
-    building: Option<(Tenant, PathBuf)>,
+    pub(super) building: Option<(Tenant, PathBuf)>,
+    /// The file the operation had open before it made another (a promote's shared
+    /// container), still inside `BEGIN IMMEDIATE`: its write lock kept until the move
+    /// commits or the operation ends (rolled back).
+    pub(super) held: Option<SqliteConnection>,
 }
 
 impl Drop for SqliteOp {
@@ -115,7 +121,7 @@ fn unopened(tenant: &Tenant, err: sqlx::Error) -> Error {
 
 
 /// Removes `path` and the files SQLite keeps beside it; a file already gone is fine.
-fn remove_with_sidecars(path: &Path) -> io::Result<bool> {
+pub(super) fn remove_with_sidecars(path: &Path) -> io::Result<bool> {
     let mut existed = false;
     for suffix in ["", "-wal", "-shm", "-journal"] {
         let mut name = path.as_os_str().to_owned();
@@ -186,7 +192,7 @@ impl SqliteStore {
     }
 
     /// A dedicated connection to `tenant`'s file (never from a pool; the caller closes it).
-    async fn connect(&self, tenant: &Tenant) -> Result<SqliteConnection, Error> {
+    pub(super) async fn connect(&self, tenant: &Tenant) -> Result<SqliteConnection, Error> {
         let options = file_options(&self.path(tenant), self.busy_timeout());
         SqliteConnection::connect_with(&options)
             .await
@@ -194,7 +200,7 @@ impl SqliteStore {
     }
 
     /// Maps a busy file to the handle's lock timeout.
-    fn locked(&self, tenant: &Tenant, err: sqlx::Error) -> Error {
+    pub(super) fn locked(&self, tenant: &Tenant, err: sqlx::Error) -> Error {
         if is_busy(&err) {
             Error::LockTimeout {
                 tenant: tenant.clone(),
@@ -307,7 +313,7 @@ impl SqliteStore {
         self.lru().connections()
     }
 
-    fn lru(&self) -> std::sync::MutexGuard<'_, Lru> {
+    pub(super) fn lru(&self) -> std::sync::MutexGuard<'_, Lru> {
         lock(&self.pools)
     }
 
@@ -324,7 +330,7 @@ impl SqliteStore {
 
     /// Links the built `temp` file to `path` (never replacing a file there) and registers the
     /// tenant; undoes the link if the registration fails.
-    async fn link_and_register(
+    pub(super) async fn link_and_register(
         &self,
         tenant: &Tenant,
         temp: &Path,
@@ -362,10 +368,15 @@ impl SqliteStore {
     }
 
     /// The part of `drop` after the tenant's pool is closed.
-    async fn remove_file(&self, tenant: &Tenant) -> Result<(), Error> {
+    pub(super) async fn remove_file(&self, tenant: &Tenant) -> Result<(), Error> {
         // The file first: if the process dies before the unregister, the tenant is left
         // registered without a file, which a second `drop` unregisters.
         remove_with_sidecars(&self.path(tenant)).map_err(|e| io_error(Some(tenant), e))?;
+        self.unregister(tenant).await
+    }
+
+    /// Removes `tenant` from the registry (its file is then never opened as a tenant's).
+    pub(super) async fn unregister(&self, tenant: &Tenant) -> Result<(), Error> {
         sqlx::query("DELETE FROM tenants WHERE name = ?1")
             .bind(tenant.as_str())
             .execute(&self.registry_pool)
@@ -430,7 +441,7 @@ impl SqliteStore {
 
     /// Opens `tenant`'s file for the operation, inside `BEGIN IMMEDIATE` (its write lock,
     /// which another process's migration waits for), unless it is open already.
-    async fn open_file(&self, op: &mut SqliteOp, tenant: &Tenant) -> Result<(), Error> {
+    pub(super) async fn open_file(&self, op: &mut SqliteOp, tenant: &Tenant) -> Result<(), Error> {
         if op.conn.is_some() {
             return Ok(());
         }
@@ -440,6 +451,7 @@ impl SqliteStore {
             return Err(self.locked(tenant, e));
         }
         op.conn = Some(conn);
+        op.file = Some(tenant.clone());
         Ok(())
     }
 }
@@ -549,7 +561,9 @@ impl Store<Sqlite> for SqliteStore {
         Ok(SqliteOp {
             guards: Vec::new(),
             conn: None,
+            file: None,
             building: None,
+            held: None,
         })
     }
 
@@ -566,15 +580,23 @@ impl Store<Sqlite> for SqliteStore {
         })
     }
 
+    /// Read inside the operation's transaction on the tenant's file, which it opens if the
+    /// operation has no file open yet; another tenant's (a demote's container) is read on a
+    /// connection of its own.
     async fn history(&self, op: &mut SqliteOp, tenant: &Tenant) -> Result<History, Error> {
+        if op.file.as_ref().is_some_and(|open| open != tenant) {
+            return Ok(History::clean(self.read_applied(tenant).await?));
+        }
         self.open_file(op, tenant).await?;
         Ok(History::clean(applied(op.conn()).await?))
     }
 
     /// Starts the migrated file under a temporary name (linked into place by `finish`).
+    /// A file the operation had open (a promote's container) is held, its write lock kept.
     async fn make(&self, op: &mut SqliteOp, tenant: &Tenant) -> Result<(), Error> {
         let temp = self.temp_path(tenant);
         op.building = Some((tenant.clone(), temp.clone()));
+        op.held = op.conn.take();
         let options = file_options(&temp, self.busy_timeout()).create_if_missing(true);
         let mut conn = SqliteConnection::connect_with(&options)
             .await
@@ -589,6 +611,7 @@ impl Store<Sqlite> for SqliteStore {
             return Err(Error::from(e).about(tenant));
         }
         op.conn = Some(conn);
+        op.file = Some(tenant.clone());
         Ok(())
     }
 
@@ -684,6 +707,10 @@ impl Store<Sqlite> for SqliteStore {
         result: Result<T, Error>,
     ) -> Result<T, Error> {
         let mut result = result;
+        if let Some(held) = op.held.take() {
+            // Only read (a move that commits it takes it): its transaction dies with it.
+            let _ = held.close().await;
+        }
         if let Some(mut conn) = op.conn.take() {
             if result.is_ok() {
                 if let Err(e) = conn.execute("COMMIT").await {

@@ -38,7 +38,7 @@ pub type Pool = Tenants<Db>;
 
 /// SQLite's DDL is transactional: a failed migration leaves the tenant as it was.
 /// Whether `promote`/`demote` move tenants between tiers here (elsewhere they are refused).
-pub const MOVES_TIERS: bool = false;
+pub const MOVES_TIERS: bool = true;
 /// Whether an insert reads its row back in a statement of its own (no `RETURNING`): one for a
 /// tenant's own container can then report `UnknownTenant` for a row a demote took along (see
 /// README, "a tenant that outgrows the shared tables").
@@ -219,9 +219,16 @@ pub async fn has_column(pool: &Pool, db: &str, table: &str, column: &str) -> boo
     found.is_some()
 }
 
-/// Not reached: SQLite refuses promote and demote before the tests that count triggers.
-pub async fn triggers_in(_pool: &Pool, _tenant: &Tenant) -> i64 {
-    unreachable!("SQLite moves no tenant between tiers")
+/// How many triggers `tenant`'s file holds.
+pub async fn triggers_in(pool: &Pool, tenant: &Tenant) -> i64 {
+    let mut conn = open(&file(pool, tenant.container()), false).await;
+    let count: i64 =
+        sqlx::query_scalar("SELECT COUNT(*) FROM sqlite_schema WHERE type = 'trigger'")
+            .fetch_one(&mut conn)
+            .await
+            .unwrap();
+    conn.close().await.unwrap();
+    count
 }
 
 pub async fn container_exists(pool: &Pool, name: &str) -> bool {

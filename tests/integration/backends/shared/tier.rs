@@ -205,6 +205,31 @@ macro_rules! behaviours {
         }
 
         #[tokio::test]
+        async fn a_new_tenant_of_a_promoted_ones_name_is_let_into_the_container() {
+            let Some((_pool, l, [a, b, container])) = moving_here(migrations()).await else {
+                return;
+            };
+            let db = &l.tenants;
+            RowGuard::new("Abu", "Guard").insert(db, &a).await.unwrap();
+            db.promote(a.as_str()).await.unwrap();
+            db.drop(a.as_str()).await.unwrap();
+            // The guard refused the promoted tenant's rows here; a new tenant of its name,
+            // placed in the container, writes there.
+            let again = db.create_in(a.as_str(), &container).await.unwrap();
+            RowGuard::new("Bea", "Guard").insert(db, &again).await.unwrap();
+            let names: Vec<String> = of(&stored(&l, &container).await, &a).into_iter().map(|r| r.2).collect();
+            assert_eq!(names, ["Bea"]);
+            // And the same through a demote: b out and back, writing after each.
+            db.promote(b.as_str()).await.unwrap();
+            let own = db.tenant(b.as_str()).await.unwrap();
+            RowGuard::new("Cai", "Guard").insert(db, &own).await.unwrap();
+            let back = db.demote(b.as_str(), &container).await.unwrap().tenant;
+            RowGuard::new("Dov", "Guard").insert(db, &back).await.unwrap();
+            let names: Vec<String> = of(&stored(&l, &container).await, &b).into_iter().map(|r| r.2).collect();
+            assert_eq!(names, ["Cai", "Dov"]);
+        }
+
+        #[tokio::test]
         async fn a_promote_whose_deletes_would_reach_rows_that_stay_is_refused_whole() {
             // `stats` has no tenant column, so its rows stay; deleting a moved guard would
             // delete them.
