@@ -230,6 +230,23 @@ macro_rules! behaviours {
         }
 
         #[tokio::test]
+        async fn a_demote_into_a_container_behind_the_latest_migration_is_refused() {
+            let Some((pool, l, [a, _b, container])) = moving_here(migrations()).await else {
+                return;
+            };
+            RowGuard::new("Abu", "Guard").insert(&l.tenants, &a).await.unwrap();
+            let own = l.tenants.promote(a.as_str()).await.unwrap().tenant;
+            // One migration more, applied to the promoted tenant only.
+            let mut more = migrations();
+            more.push(migration(4, MigrationType::Simple, "CREATE TABLE extra (n INT)"));
+            let db = l.with_migrations(&pool, more);
+            db.migrate(own.as_str()).await.unwrap();
+            assert_err!(db.demote(a.as_str(), &container).await, Error::Pending { .. });
+            assert!(!db.tenant(a.as_str()).await.unwrap().is_row_level(), "still its own");
+            assert_eq!(stored(&l, &own).await.len(), 1, "its rows stay");
+        }
+
+        #[tokio::test]
         async fn a_promote_whose_deletes_would_reach_rows_that_stay_is_refused_whole() {
             // `stats` has no tenant column, so its rows stay; deleting a moved guard would
             // delete them.
