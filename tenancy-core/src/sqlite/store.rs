@@ -224,7 +224,8 @@ impl SqliteStore {
                          CREATE TABLE IF NOT EXISTS row_tenants (\
                          name TEXT PRIMARY KEY NOT NULL, \
                          container TEXT NOT NULL, \
-                         created_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')))",
+                         created_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')));\
+                         CREATE TABLE IF NOT EXISTS moving (name TEXT PRIMARY KEY NOT NULL)",
                     )
                     .await
                     .map(|_| ())
@@ -321,7 +322,7 @@ impl SqliteStore {
     /// closes them; a holder of the pool gets [`Error::UnknownTenant`] from then on. Called
     /// under the tenant's lock, which [`pool`](Self::pool) needs to open a new one, so none is
     /// opened until the caller's drop or rename has ended.
-    async fn close_pool(&self, tenant: &Tenant) {
+    pub(super) async fn close_pool(&self, tenant: &Tenant) {
         let pool = self.lru().remove(tenant);
         if let Some(pool) = pool {
             pool.close().await;
@@ -336,7 +337,15 @@ impl SqliteStore {
         temp: &Path,
         path: &Path,
     ) -> Result<(), Error> {
-        match std::fs::hard_link(temp, path) {
+        let mut linked = std::fs::hard_link(temp, path);
+        if matches!(&linked, Err(e) if e.kind() == io::ErrorKind::AlreadyExists)
+            && !self.registered(tenant).await?
+            && self.left_behind(tenant).await?
+        {
+            remove_with_sidecars(path).map_err(|e| io_error(Some(tenant), e))?;
+            linked = std::fs::hard_link(temp, path);
+        }
+        match linked {
             Ok(()) => {}
             Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
                 // Another process got there first.
@@ -373,6 +382,31 @@ impl SqliteStore {
         // registered without a file, which a second `drop` unregisters.
         remove_with_sidecars(&self.path(tenant)).map_err(|e| io_error(Some(tenant), e))?;
         self.unregister(tenant).await
+    }
+
+    /// Marks (`true`) or unmarks `tenant`'s name as in a move between tiers, in the registry's
+    /// `moving`: while marked, a file of its name that is no registered tenant's is one the move
+    /// made or was removing when it was killed, and goes.
+    pub(super) async fn mark_moving(&self, tenant: &Tenant, moving: bool) -> Result<(), Error> {
+        let sql = match moving {
+            true => "INSERT OR IGNORE INTO moving (name) VALUES (?1)",
+            false => "DELETE FROM moving WHERE name = ?1",
+        };
+        sqlx::query(sql)
+            .bind(tenant.as_str())
+            .execute(&self.registry_pool)
+            .await
+            .map_err(|e| Error::from(e).about(tenant))?;
+        Ok(())
+    }
+
+    /// Whether `tenant`'s name is marked as in a move ([`mark_moving`](Self::mark_moving)).
+    async fn left_behind(&self, tenant: &Tenant) -> Result<bool, Error> {
+        let found: Option<i64> = sqlx::query_scalar("SELECT 1 FROM moving WHERE name = ?1")
+            .bind(tenant.as_str())
+            .fetch_optional(&self.registry_pool)
+            .await?;
+        Ok(found.is_some())
     }
 
     /// Removes `tenant` from the registry (its file is then never opened as a tenant's).
@@ -573,11 +607,12 @@ impl Store<Sqlite> for SqliteStore {
         Ok(())
     }
 
+    /// A file a move killed part-way left behind ([`left_behind`](SqliteStore::left_behind))
+    /// counts as none.
     async fn inspect(&self, _op: &mut SqliteOp, tenant: &Tenant) -> Result<Found, Error> {
-        Ok(Found {
-            registered: self.registered(tenant).await?,
-            container: self.path(tenant).exists(),
-        })
+        let registered = self.registered(tenant).await?;
+        let container = self.path(tenant).exists() && (registered || !self.left_behind(tenant).await?);
+        Ok(Found { registered, container })
     }
 
     /// Read inside the operation's transaction on the tenant's file, which it opens if the

@@ -31,7 +31,7 @@ use crate::error::Error;
 use crate::ident::double_quoted;
 use crate::lifecycle::archive::Shape;
 use crate::lifecycle::row_level::{placement_sql, run_named, write_placement};
-use crate::lifecycle::store::{Move, Moved, Toward};
+use crate::lifecycle::store::{Move, Moved, Place, Toward};
 use crate::lifecycle::tier::{counts_differ, nowhere_to_go, refuse_changing_keys};
 use crate::tenant::Tenant;
 
@@ -191,6 +191,22 @@ impl SqliteStore {
         cleared.map_err(|e| Error::from(e).about(placed))
     }
 
+    /// Deletes the rows of `left` from the tables with `column` of the file open on `conn`
+    /// (inside the caller's transaction): a copy of a tenant of its own that a move killed
+    /// part-way left behind.
+    async fn forget_copy(conn: &mut SqliteConnection, left: &Tenant, column: &str) -> Result<(), Error> {
+        let (tables, _) = Self::split(conn, column).await?;
+        for table in tables.iter().rev() {
+            let sql = format!(
+                "DELETE FROM main.{} WHERE {} = ?1",
+                double_quoted(&table.name),
+                double_quoted(column)
+            );
+            run(conn, sql, Some(left)).await?;
+        }
+        Ok(())
+    }
+
     /// The tables of the file open on `conn` ([`shapes`]: referenced tables first), split
     /// into those with `column` and those without.
     async fn split(conn: &mut SqliteConnection, column: &str) -> Result<(Vec<Shape>, Vec<Shape>), Error> {
@@ -282,9 +298,11 @@ impl SqliteStore {
             let _ = conn.close().await;
         }
         let (tenant, temp) = op.building.take().expect("a promote builds its tenant's file");
+        self.mark_moving(&tenant, true).await?;
         let linked = self.link_and_register(&tenant, &temp, &self.path(&tenant)).await;
         let _ = super::store::remove_with_sidecars(&temp);
         linked?;
+        self.mark_moving(&tenant, false).await?;
         let guarded = async {
             let moved_out = double_quoted(MOVED_OUT);
             shared
@@ -342,12 +360,23 @@ impl SqliteStore {
                 return Err(nowhere_to_go(&table.name, from, to, column));
             }
         }
+        // Registered row-level too while it is a tenant of its own: by a move killed part-way
+        // (its own file answers first).
+        let left = self.placement(&from.own()).await?;
         let mut shared = self.connect(to).await?;
         let moved = async {
             attach(&mut shared, &self.path(from), from).await?;
             // Deferred: `BEGIN IMMEDIATE` would take the write lock of the attached file too,
             // which the operation holds. The first write takes the shared file's.
             shared.execute("BEGIN").await?;
+            // Its name's rows here are a copy a killed move left behind (it is a tenant of its
+            // own, and no other tenant has its name): they go, as does a row-level registration
+            // left with them.
+            Self::forget_copy(&mut shared, placed, column).await?;
+            if let Some(left) = &left {
+                let sql = placement_sql::<SqliteDialect>("row_tenants", false);
+                run_named(&self.registry_pool, (sql, true), &[left.as_str(), left.container()]).await?;
+            }
             // Off the guard's list first, so its rows are let in.
             if has_table(&mut shared, MOVED_OUT).await? {
                 let sql = format!("DELETE FROM {} WHERE tenant = ?1", double_quoted(MOVED_OUT));
@@ -367,7 +396,10 @@ impl SqliteStore {
         let _ = shared.close().await;
         let moved = moved?;
         // The rows are in the shared file and the tenant is registered there: its own file is
-        // no tenant any more, and the writes its lock held are refused from now on.
+        // no tenant any more (marked as in a move first, so a kill from here on leaves a file
+        // the next operation on its name removes), and the writes its lock held are refused
+        // from now on.
+        self.mark_moving(from, true).await?;
         self.unregister(from).await?;
         let conn = op.conn();
         for table in moving.iter().chain(&staying) {
@@ -379,6 +411,9 @@ impl SqliteStore {
         if let Some(conn) = op.conn.take() {
             let _ = conn.close().await;
         }
+        self.close_pool(from).await;
+        self.remove_file(from).await?;
+        self.mark_moving(from, false).await?;
         Ok(moved)
     }
 }
