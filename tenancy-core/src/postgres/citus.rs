@@ -54,8 +54,9 @@ pub(crate) const SHARDING_ON: &str =
     "SELECT set_config('citus.enable_schema_based_sharding', 'on', true)";
 
 /// Undistributes schema `$1` if it is a distributed schema: the registry (one created while
-/// the database's sharding setting was on, before this library kept it local), or a container
-/// whose rows are to be distributed by the tenant column instead.
+/// the database's sharding setting was on, before this library kept it local). (A container
+/// whose rows are distributed by the tenant column is undistributed by
+/// [`distribute_rows`](crate::Tenants::distribute_rows)'s own block.)
 pub(crate) const UNDISTRIBUTE_SCHEMA: &str = "SELECT citus_schema_undistribute(schemaid) \
      FROM pg_dist_schema WHERE schemaid = to_regnamespace($1)";
 
@@ -446,13 +447,15 @@ fn dollar_tag(body: &str) -> String {
 }
 
 /// Whether Citus refuses `statement` inside a multi-statement query string on a distributed
-/// table: index DDL, `ALTER TABLE` (renames, constraints, types, …), triggers, and the like.
-/// Run as the only statement of a `DO` block, its query string is itself.
+/// table: index DDL, `ALTER TABLE` (renames, constraints, types, row-level security, …),
+/// triggers, policies (Citus 13 refuses `DROP POLICY` there; `CREATE` and `ALTER POLICY` go
+/// along as they reach the workers the same way), and the like. Run as the only statement of
+/// a `DO` block, its query string is itself.
 fn needs_own_command(statement: &str) -> bool {
     let words: Vec<String> = leading_words(statement, 4);
     let w = |i: usize| words.get(i).map(String::as_str).unwrap_or("");
     match w(0) {
-        "alter" => matches!(w(1), "table" | "index"),
+        "alter" => matches!(w(1), "table" | "index" | "policy"),
         "create" => {
             let rest: Vec<&str> = words.iter().skip(1).map(String::as_str).collect();
             let rest = match rest.as_slice() {
@@ -465,9 +468,10 @@ fn needs_own_command(statement: &str) -> bool {
                     | ["unique", "index", ..]
                     | ["trigger", ..]
                     | ["constraint", "trigger", ..]
+                    | ["policy", ..]
             )
         }
-        "drop" => matches!(w(1), "index" | "trigger"),
+        "drop" => matches!(w(1), "index" | "trigger" | "policy"),
         "comment" => true,
         _ => false,
     }
@@ -895,6 +899,9 @@ mod tests {
             "/* c */ DROP INDEX i",
             "alter index i rename to j",
             "COMMENT ON TABLE t IS 'x'",
+            "DROP POLICY IF EXISTS p ON t",
+            "create policy p on t using (true)",
+            "ALTER POLICY p ON t USING (false)",
         ] {
             assert!(needs_own_command(yes), "{yes}");
         }

@@ -5,7 +5,7 @@
 use sqlx::{AssertSqlSafe, Postgres, Transaction};
 
 use super::backend::{tell, TENANT_SETTING};
-use super::citus::{CitusError, Flavour, UNDISTRIBUTE_SCHEMA};
+use super::citus::{citus_sql, CitusError, Flavour};
 use super::citus_rows::{distribute_sql, RowSharding, COLUMN_SETTING, SEQUENTIAL, SPREAD};
 use super::is_not_supported;
 use super::place::tables_with;
@@ -150,6 +150,12 @@ impl Tenants<Postgres> {
                 ));
             }
             if !batch.is_empty() {
+                // On Citus each statement goes as a query string of its own (in a `DO` block),
+                // as it must to reach the shards of a distributed table.
+                let batch = match self.pg().on_citus() {
+                    true => citus_sql(&batch).into_owned(),
+                    false => batch,
+                };
                 sqlx::raw_sql(AssertSqlSafe(batch)).execute(op.conn()).await?;
             }
             Ok(tables)
@@ -232,11 +238,7 @@ impl Tenants<Postgres> {
                 });
             }
             sqlx::raw_sql(SEQUENTIAL).execute(op.conn()).await?;
-            sqlx::query(UNDISTRIBUTE_SCHEMA)
-                .persistent(false)
-                .bind(container.as_str())
-                .execute(op.conn())
-                .await?;
+            // The block undistributes the distributed schema first.
             sqlx::query(COLUMN_SETTING)
                 .persistent(false)
                 .bind(&column)

@@ -41,7 +41,8 @@ CREATE TABLE notes (
 CREATE TABLE kinds (kind text PRIMARY KEY);
 SET LOCAL search_path TO public";
 
-fn migrations(more: &[&'static str]) -> Vec<Migration> {
+/// `plans` and `guards`, then `more`, as migrations 1, 2, ….
+pub(super) fn migrations(more: &[&'static str]) -> Vec<Migration> {
     [PLANS, GUARDS]
         .iter()
         .chain(more)
@@ -53,7 +54,11 @@ fn migrations(more: &[&'static str]) -> Vec<Migration> {
 /// How Citus holds table `table` of schema `schema`: `'h'` distributed by hash, `'n'` a
 /// reference table (or a distributed schema's table); its distribution column; its colocation
 /// group. `None` if Citus does not hold it.
-async fn held(pool: &Pool, schema: &Tenant, table: &str) -> Option<(String, Option<String>, i32)> {
+pub(super) async fn held(
+    pool: &Pool,
+    schema: &Tenant,
+    table: &str,
+) -> Option<(String, Option<String>, i32)> {
     sqlx::query_as(
         "SELECT partmethod::text, column_to_column_name(logicalrelid, partkey), colocationid \
          FROM pg_dist_partition WHERE logicalrelid = to_regclass($1)",
@@ -64,7 +69,8 @@ async fn held(pool: &Pool, schema: &Tenant, table: &str) -> Option<(String, Opti
     .unwrap()
 }
 
-async fn is_distributed_schema(pool: &Pool, schema: &Tenant) -> bool {
+/// Whether `schema` is a Citus distributed schema.
+pub(super) async fn is_distributed_schema(pool: &Pool, schema: &Tenant) -> bool {
     sqlx::query_scalar(
         "SELECT EXISTS (SELECT 1 FROM pg_dist_schema WHERE schemaid = to_regnamespace($1))",
     )
@@ -76,7 +82,11 @@ async fn is_distributed_schema(pool: &Pool, schema: &Tenant) -> bool {
 
 /// The names in `tenant`'s shard of `container.guards`, read on the worker holding that
 /// shard, bypassing the coordinator; and that worker's port.
-async fn shard_rows(pool: &Pool, container: &Tenant, tenant: &Tenant) -> (u16, Vec<String>) {
+pub(super) async fn shard_rows(
+    pool: &Pool,
+    container: &Tenant,
+    tenant: &Tenant,
+) -> (u16, Vec<String>) {
     let table = format!("{}.guards", container.quoted());
     let (shard, host, port): (String, String, i32) = sqlx::query_as(
         "SELECT shard_name($1::regclass, s.id)::text, n.nodename::text, n.nodeport \
