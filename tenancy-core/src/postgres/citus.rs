@@ -206,6 +206,11 @@ pub enum CitusRefusal {
     ForeignKeyOutsideTenant,
     /// A foreign key between a tenant's table and a plain (local) table.
     ForeignKeyToLocalTable,
+    /// A foreign key that Citus cannot check where PostgreSQL checks it with a join: seen on a
+    /// new partition of a partitioned table, in a container distributed by the tenant column
+    /// ([`distribute_rows`](crate::Tenants::distribute_rows)), whose foreign key into another
+    /// distributed table is on `varchar` columns (citusdata/citus#6543, #4483).
+    ForeignKeyCheck,
 }
 
 impl CitusRefusal {
@@ -228,6 +233,12 @@ impl CitusRefusal {
                  of the coordinator: make the shared table a reference table \
                  (SELECT create_reference_table('public.<table>'))"
             }
+            CitusRefusal::ForeignKeyCheck => {
+                "Citus cannot run the join that checks this foreign key (on a new partition, \
+                 its columns compared as text): declare the tenant column and the key's other \
+                 text columns `text` rather than `varchar`, or make the partitions before \
+                 distribute_rows"
+            }
         }
     }
 }
@@ -238,6 +249,7 @@ impl fmt::Display for CitusRefusal {
             CitusRefusal::Trigger => "a trigger on a tenant table",
             CitusRefusal::ForeignKeyOutsideTenant => "a foreign key out of the tenant",
             CitusRefusal::ForeignKeyToLocalTable => "a foreign key to a plain local table",
+            CitusRefusal::ForeignKeyCheck => "a foreign key Citus cannot check",
         })
     }
 }
@@ -251,6 +263,12 @@ const FOREIGN_KEY_LOCAL: &str = "distributed schemas cannot have foreign keys fr
 const NOT_COLOCATED: &str = "relations are not colocated or not referencing a reference table";
 /// Citus: a foreign key from a distributed table to a plain table of the coordinator.
 const REFERENCED_NOT_DISTRIBUTED: &str = "must be a distributed table or a reference table";
+/// Citus: a join it cannot plan; with [`KEY_CHECK`] in the context, PostgreSQL's check of a
+/// foreign key's existing rows.
+const COMPLEX_JOIN: &str = "complex joins are only supported when all distributed tables";
+/// PostgreSQL's query checking a new foreign key's rows (`RI_Initial_Check`), as it reads in
+/// an error's context.
+const KEY_CHECK: &str = " fk LEFT OUTER JOIN ONLY ";
 /// Citus: `citus_schema_move` of a distributed schema without tables.
 const EMPTY_SCHEMA: &str = "because it is empty";
 
@@ -260,10 +278,9 @@ pub(crate) fn refusal(err: &sqlx::Error) -> Option<CitusRefusal> {
         return None;
     };
     let message = db.message();
-    let detail = db
-        .try_downcast_ref::<sqlx::postgres::PgDatabaseError>()
-        .and_then(|e| e.detail())
-        .unwrap_or("");
+    let pg = db.try_downcast_ref::<sqlx::postgres::PgDatabaseError>();
+    let detail = pg.and_then(|e| e.detail()).unwrap_or("");
+    let context = pg.and_then(|e| e.r#where()).unwrap_or("");
     if message.contains(TRIGGER_REFUSED) {
         Some(CitusRefusal::Trigger)
     } else if message.contains(FOREIGN_KEY_OUT) || message.contains(NOT_COLOCATED) {
@@ -273,6 +290,8 @@ pub(crate) fn refusal(err: &sqlx::Error) -> Option<CitusRefusal> {
         || message.contains(REFERENCED_NOT_DISTRIBUTED)
     {
         Some(CitusRefusal::ForeignKeyToLocalTable)
+    } else if message.contains(COMPLEX_JOIN) && context.contains(KEY_CHECK) {
+        Some(CitusRefusal::ForeignKeyCheck)
     } else {
         None
     }
