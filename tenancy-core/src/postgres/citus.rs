@@ -97,6 +97,18 @@ const PLACEMENT_OF: &str = "SELECT n.nodename::text AS nodename, n.nodeport AS n
 pub(crate) const MOVE: &str =
     "SELECT citus_schema_move($1::regnamespace, $2, $3, $4::citus.shard_transfer_mode)";
 
+/// The tables of schema `$1` whose row-level security policies hold the current role (neither
+/// a superuser nor `BYPASSRLS`, and either not their owner or held by `FORCE`), by name, with
+/// the role's name; no row if there are none. Citus copies a moved schema's rows with
+/// statements of the moving role, which such policies filter (no tenant said: no row).
+pub(crate) const HELD_BY_POLICIES: &str = "SELECT current_user::text, \
+     array_agg(c.relname::text ORDER BY c.relname) \
+     FROM pg_catalog.pg_class c JOIN pg_catalog.pg_roles r ON r.rolname = current_user \
+     WHERE c.relnamespace = to_regnamespace($1) AND c.relkind IN ('r', 'p') \
+       AND c.relrowsecurity AND NOT r.rolsuper AND NOT r.rolbypassrls \
+       AND (c.relforcerowsecurity OR NOT pg_has_role(c.relowner, 'USAGE')) \
+     GROUP BY 1";
+
 /// How [`Tenants::move_to_with`](crate::Tenants::move_to_with) copies a tenant to its new node.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 #[non_exhaustive]
@@ -345,6 +357,24 @@ pub enum CitusError {
         /// Citus's error.
         #[source]
         source: DatabaseError,
+    },
+
+    /// A tenant was to be moved ([`move_to`](crate::Tenants::move_to)) by a role that the
+    /// row-level security policies of its tables hold (one without `SUPERUSER` and `BYPASSRLS`,
+    /// and, for its own tables, under `FORCE`): Citus copies the rows with that role's
+    /// statements, which the policies would filter down to none, losing every row of those
+    /// tables. Nothing was moved; move it as a superuser or a role with `BYPASSRLS`.
+    #[error(
+        "Citus would move tenant tables {} as role \"{role}\", which their row-level security \
+         policies hold, and copy none of their rows: move the tenant as a superuser or a role \
+         with BYPASSRLS",
+        tables.join(", ")
+    )]
+    HeldByRowSecurity {
+        /// The moving role.
+        role: String,
+        /// The tables whose policies hold it, by name.
+        tables: Vec<String>,
     },
 
     /// A tenant was to be moved to a node that is not an active Citus worker of the cluster.
@@ -726,7 +756,11 @@ impl Tenants<Postgres> {
     /// [`CitusError::UnknownNode`] if `node` is not an active worker, [`Error::NotATenant`] if
     /// `name` is not registered, [`Error::ContainerMissing`] if its schema is gone,
     /// [`Error::Unsupported`] if its schema holds no table yet (Citus places a schema with its
-    /// first table); Citus only ([`CitusError::NotCitus`] otherwise).
+    /// first table), [`CitusError::HeldByRowSecurity`] if the handle's role is held by the
+    /// row-level security policies of a table of the tenant (a container under
+    /// [`enable_row_security`](Self::enable_row_security), moved by its owner without
+    /// `SUPERUSER` or `BYPASSRLS`: Citus would copy none of its rows); Citus only
+    /// ([`CitusError::NotCitus`] otherwise).
     pub async fn move_to(&self, name: impl AsRef<str>, node: &Node) -> Result<(), Error> {
         self.move_to_with(name, node, MoveMode::BlockWrites).await
     }
@@ -840,6 +874,14 @@ impl Tenants<Postgres> {
             Some(ref at) if at == node => return Ok(()),
             Some(_) => {}
             None => return Err(unplaced()),
+        }
+        let held: Option<(String, Vec<String>)> = sqlx::query_as(HELD_BY_POLICIES)
+            .persistent(false)
+            .bind(tenant.as_str())
+            .fetch_optional(&mut *conn)
+            .await?;
+        if let Some((role, tables)) = held {
+            return Err(CitusError::HeldByRowSecurity { role, tables }.refusing("move", Some(tenant)));
         }
         sqlx::query(MOVE)
             .persistent(false)

@@ -5,7 +5,8 @@
 //! placement), and each statement's tenant must reach them.
 
 use sqlx::{AssertSqlSafe, Executor};
-use tenancy::{Tenant, Tenants};
+use tenancy::postgres::{CitusError, MoveMode};
+use tenancy::{Error, Tenant, Tenants};
 
 use super::rows::{is_distributed_schema, migrations, shard_rows};
 use super::{citus_url, pool, Pool};
@@ -132,6 +133,84 @@ async fn distributing_rows_under_forced_policies_keeps_every_row_and_the_policie
     assert_eq!(shards, 32);
     assert!(forced, "the policies, enabled and forced, on every shard");
 
+    let app = AppRole::new(&admin, &citus_url(), &l.registry, &container).await;
+    sees_that_tenant_only(&l, &container, &a, &b, &app).await;
+}
+
+/// A container under the policies, moved to another worker by its tables' owner, a role the
+/// forced policies hold: Citus would copy the rows with that role's statements and lose them
+/// all, so the move is refused, naming the role and the table, and nothing moves. A superuser
+/// moves it with every row.
+#[tokio::test]
+async fn a_move_by_a_role_the_policies_hold_is_refused_and_a_superusers_keeps_every_row() {
+    let admin = pool().await;
+    let (l, container, a, b) = two_tenants(&admin, with_tenant_column()).await;
+    l.tenants.enable_row_security(&container).await.unwrap();
+    let owner = AppRole::new(&admin, &citus_url(), &l.registry, &container).await;
+    let c = container.quoted();
+    for owned in [format!("SCHEMA {c}"), format!("TABLE {c}.guards")] {
+        let alter = format!("ALTER {owned} OWNER TO {}", owner.name);
+        admin.execute(AssertSqlSafe(alter)).await.unwrap();
+    }
+    // What a role needs to move tenants (the transfer mode is a type of schema `citus`).
+    let usage = format!("GRANT USAGE ON SCHEMA citus TO {}", owner.name);
+    admin.execute(AssertSqlSafe(usage)).await.unwrap();
+    let as_owner = Tenants::new(owner.pool.clone(), migrator(Vec::new()))
+        .unwrap()
+        .with_registry(&l.registry)
+        .unwrap();
+    let from = l
+        .tenants
+        .placement_of(container.as_str())
+        .await
+        .unwrap()
+        .unwrap();
+    let nodes = l.tenants.nodes().await.unwrap();
+    let to = nodes.iter().find(|n| **n != from).unwrap().clone();
+    let all = |pool: Pool| {
+        let sql = format!("SELECT count(*) FROM {c}.guards");
+        async move {
+            sqlx::query_scalar::<_, i64>(AssertSqlSafe(sql))
+                .fetch_one(&pool)
+                .await
+                .unwrap()
+        }
+    };
+
+    for mode in [MoveMode::BlockWrites, MoveMode::Logical] {
+        match as_owner.move_to_with(container.as_str(), &to, mode).await {
+            Err(Error::Refused {
+                operation: "move",
+                source,
+                ..
+            }) => match source.downcast_ref::<CitusError>() {
+                Some(CitusError::HeldByRowSecurity { role, tables }) => {
+                    assert_eq!(
+                        (role, tables.as_slice()),
+                        (&owner.name, &["guards".to_owned()][..])
+                    );
+                }
+                other => panic!("expected HeldByRowSecurity, got {other:?}"),
+            },
+            other => panic!("expected the move refused, got {other:?}"),
+        }
+        assert_eq!(
+            l.tenants.placement_of(container.as_str()).await.unwrap(),
+            Some(from.clone())
+        );
+        assert_eq!(all(admin.clone()).await, 2);
+    }
+
+    l.tenants.move_to(container.as_str(), &to).await.unwrap();
+    assert_eq!(
+        l.tenants.placement_of(container.as_str()).await.unwrap(),
+        Some(to)
+    );
+    assert_eq!(
+        all(admin.clone()).await,
+        2,
+        "every row moved (read by the superuser)"
+    );
     let app = AppRole::new(&admin, &citus_url(), &l.registry, &container).await;
     sees_that_tenant_only(&l, &container, &a, &b, &app).await;
 }
