@@ -1,9 +1,11 @@
 //! PostgreSQL's row-level security as a second wall for row-level tenants: policies from
 //! `Tenants::enable_row_security`, the tenant said per transaction by a handle
-//! `with_row_security`, a role that is a superuser refused. The application connects as a role
-//! of its own (without SUPERUSER and BYPASSRLS), made for each test and dropped after it.
+//! `with_row_security`, a role that is a superuser or has BYPASSRLS refused. The application
+//! connects as a role of its own (without SUPERUSER and BYPASSRLS), made for each test and
+//! dropped after it. The promises every server keeps are `pub(crate)` bodies taking the server
+//! (its admin pool and URL), which the Citus tests (`backends::citus::rls`) run there too.
 
-use sqlx::migrate::MigrationType;
+use sqlx::migrate::{Migration, MigrationType};
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::{AssertSqlSafe, Executor};
 use tenancy::{Error, Tenant, TenantModel, Tenants};
@@ -13,11 +15,13 @@ use crate::lifecycle_support::{migration, migrator, v1, Lifecycle};
 use crate::support::{pool, RowGuard};
 
 /// A role for the application: login, no superuser, no BYPASSRLS, allowed to read the
-/// registry and to read and write `container`'s tables. Dropped with its grants at the end.
-struct AppRole {
-    name: String,
-    admin: PgPool,
-    pool: PgPool,
+/// registry and to read and write `container`'s tables. Dropped with its grants (and whatever
+/// it was made to own) at the end, on the server of `url`.
+pub(crate) struct AppRole {
+    pub name: String,
+    pub admin: PgPool,
+    pub pool: PgPool,
+    url: String,
 }
 
 /// Drops the roles runs of these tests left behind when they were killed: named
@@ -47,14 +51,26 @@ async fn sweep_left_roles(admin: &PgPool) {
 }
 
 impl AppRole {
-    async fn new(admin: &PgPool, registry: &str, container: &Tenant) -> Self {
+    /// The application's role on the server `admin` reaches at `url`.
+    pub(crate) async fn new(admin: &PgPool, url: &str, registry: &str, container: &Tenant) -> Self {
+        AppRole::with(admin, url, registry, container, "NOSUPERUSER NOBYPASSRLS").await
+    }
+
+    /// A role with `attributes` (e.g. `BYPASSRLS`) and the application's grants.
+    pub(crate) async fn with(
+        admin: &PgPool,
+        url: &str,
+        registry: &str,
+        container: &Tenant,
+        attributes: &str,
+    ) -> Self {
         sweep_left_roles(admin).await;
         let name = tenancy_testdb::unique_name("app");
         let c = container.quoted();
         let r = format!("\"{registry}\"");
         admin
             .execute(AssertSqlSafe(format!(
-                "CREATE ROLE {name} LOGIN NOSUPERUSER NOBYPASSRLS;
+                "CREATE ROLE {name} LOGIN {attributes};
                  GRANT USAGE ON SCHEMA {r}, {c} TO {name};
                  GRANT SELECT ON ALL TABLES IN SCHEMA {r} TO {name};
                  GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA {c} TO {name};
@@ -62,7 +78,7 @@ impl AppRole {
             )))
             .await
             .unwrap();
-        let options: PgConnectOptions = crate::support::database_url().parse().unwrap();
+        let options: PgConnectOptions = url.parse().unwrap();
         let pool = PgPoolOptions::new()
             .max_connections(2)
             .connect_with(options.username(&name))
@@ -72,6 +88,7 @@ impl AppRole {
             name,
             admin: admin.clone(),
             pool,
+            url: url.to_owned(),
         }
     }
 }
@@ -81,7 +98,7 @@ impl Drop for AppRole {
     /// rather than returned to their pool.
     fn drop(&mut self) {
         let name = self.name.clone();
-        let url = crate::support::database_url();
+        let url = self.url.clone();
         std::thread::spawn(move || {
             let runtime = tokio::runtime::Runtime::new().unwrap();
             runtime.block_on(async move {
@@ -100,17 +117,24 @@ impl Drop for AppRole {
     }
 }
 
-/// A container with the tenant column, two row-level tenants each holding a guard, the policies
-/// on, and the application's role.
-async fn secured() -> (Lifecycle, Tenant, Tenant, Tenant, AppRole) {
-    let admin = pool().await;
+/// The migrations of the PostgreSQL tests: v1's `guards` with a tenant column.
+pub(crate) fn with_tenant_column() -> Vec<Migration> {
     let mut migrations = v1();
     migrations.push(migration(
         2,
         MigrationType::Simple,
         "ALTER TABLE guards ADD COLUMN tenant_id text NOT NULL DEFAULT ''",
     ));
-    let l = Lifecycle::new(&admin, migrations).await;
+    migrations
+}
+
+/// A container made by `migrations` (its `guards` with the tenant column and no row), and two
+/// row-level tenants in it, a holding a guard "Abu" and b one "Bea".
+pub(crate) async fn two_tenants(
+    admin: &PgPool,
+    migrations: Vec<Migration>,
+) -> (Lifecycle, Tenant, Tenant, Tenant) {
+    let l = Lifecycle::new(admin, migrations).await;
     let container = l
         .tenants
         .create(tenancy_testdb::unique_name("rls"))
@@ -139,14 +163,32 @@ async fn secured() -> (Lifecycle, Tenant, Tenant, Tenant, AppRole) {
             .await
             .unwrap();
     }
-    let covered = l.tenants.enable_row_security(&container).await.unwrap();
+    (l, container, a, b)
+}
+
+/// The policies put on `container` (its `guards` covered), and the application's role.
+pub(crate) async fn secure(
+    l: &Lifecycle,
+    admin: &PgPool,
+    url: &str,
+    container: &Tenant,
+) -> AppRole {
+    let covered = l.tenants.enable_row_security(container).await.unwrap();
     assert_eq!(covered, ["guards"]);
-    let app = AppRole::new(&admin, &l.registry, &container).await;
+    AppRole::new(admin, url, &l.registry, container).await
+}
+
+/// A container with the tenant column, two row-level tenants each holding a guard, the policies
+/// on, and the application's role.
+async fn secured() -> (Lifecycle, Tenant, Tenant, Tenant, AppRole) {
+    let admin = pool().await;
+    let (l, container, a, b) = two_tenants(&admin, with_tenant_column()).await;
+    let app = secure(&l, &admin, &crate::support::database_url(), &container).await;
     (l, container, a, b, app)
 }
 
 /// A handle of the application's role on the test's registry, with row security.
-async fn secured_handle(l: &Lifecycle, app: &AppRole) -> Tenants {
+pub(crate) async fn secured_handle(l: &Lifecycle, app: &AppRole) -> Tenants {
     Tenants::new(app.pool.clone(), migrator(Vec::new()))
         .unwrap()
         .with_registry(&l.registry)
@@ -157,7 +199,7 @@ async fn secured_handle(l: &Lifecycle, app: &AppRole) -> Tenants {
 }
 
 /// The names in the container's `guards` that a plain `SELECT` on `executor` sees.
-async fn seen<'e>(
+pub(crate) async fn seen<'e>(
     executor: impl Executor<'e, Database = sqlx::Postgres>,
     container: &Tenant,
 ) -> Vec<String> {
@@ -173,7 +215,21 @@ async fn seen<'e>(
 #[tokio::test]
 async fn hand_written_sql_in_a_tenants_transaction_sees_that_tenant_only() {
     let (l, container, a, b, app) = secured().await;
-    let tenants = secured_handle(&l, &app).await;
+    sees_that_tenant_only(&l, &container, &a, &b, &app).await;
+}
+
+/// Hand-written SQL in a transaction of `begin_rows(a)` sees and writes a's rows only, nothing
+/// without it; the library's statements say their tenant themselves; a statement over several
+/// tenants is refused. `a` holds "Abu", `b` "Bea".
+pub(crate) async fn sees_that_tenant_only(
+    l: &Lifecycle,
+    container: &Tenant,
+    a: &Tenant,
+    b: &Tenant,
+    app: &AppRole,
+) {
+    let (container, a, b) = (container.clone(), a.clone(), b.clone());
+    let tenants = secured_handle(l, app).await;
     assert!(tenants.has_row_security());
 
     // Without the setting, the role sees no row at all.
@@ -309,7 +365,13 @@ async fn a_stale_placement_is_refused_for_reads_and_writes_after_a_promote() {
 
 #[tokio::test]
 async fn the_tables_owner_is_held_to_the_policies_too() {
-    let (_l, container, a, _b, app) = secured().await;
+    let (l, container, a, _b, app) = secured().await;
+    owner_is_held(&l, &container, &a, &app).await;
+}
+
+/// With the application's role made the owner of `guards`, `FORCE` still holds it to the
+/// policies: nothing without a tenant said, a's row ("Abu") alone in a's transaction.
+pub(crate) async fn owner_is_held(l: &Lifecycle, container: &Tenant, a: &Tenant, app: &AppRole) {
     app.admin
         .execute(AssertSqlSafe(format!(
             "ALTER TABLE {}.guards OWNER TO {}",
@@ -319,28 +381,49 @@ async fn the_tables_owner_is_held_to_the_policies_too() {
         .await
         .unwrap();
     assert!(
-        seen(&app.pool, &container).await.is_empty(),
+        seen(&app.pool, container).await.is_empty(),
         "FORCE holds the owner"
     );
-    let mut tx = app.pool.begin().await.unwrap();
-    sqlx::query("SELECT set_config('tenancy.tenant', $1, true)")
-        .bind(a.as_str())
-        .execute(&mut *tx)
-        .await
-        .unwrap();
-    assert_eq!(seen(&mut *tx, &container).await, ["Abu"]);
+    let tenants = secured_handle(l, app).await;
+    let mut tx = tenants.begin_rows(a).await.unwrap();
+    assert_eq!(seen(&mut *tx, container).await, ["Abu"]);
     tx.rollback().await.unwrap();
 }
 
 #[tokio::test]
-async fn a_superuser_pool_is_refused_naming_its_role() {
+async fn a_superuser_or_bypassrls_pool_is_refused_naming_its_role() {
     let admin = pool().await;
-    let l = Lifecycle::new(&admin, v1()).await;
+    privileged_roles_refused(&admin, &crate::support::database_url()).await;
+}
+
+/// `with_row_security` refuses a pool whose role is a superuser (`admin`'s) or has
+/// `BYPASSRLS`, with `Error::Unsupported` naming the role.
+pub(crate) async fn privileged_roles_refused(admin: &PgPool, url: &str) {
+    let l = Lifecycle::new(admin, with_tenant_column()).await;
+    let container = l
+        .tenants
+        .create(tenancy_testdb::unique_name("rls"))
+        .await
+        .unwrap();
     let err = l.tenants.clone().with_row_security().await.unwrap_err();
     assert!(matches!(err, Error::Unsupported { .. }), "{err:?}");
     let role: String = sqlx::query_scalar("SELECT current_user::text")
-        .fetch_one(&admin)
+        .fetch_one(admin)
         .await
         .unwrap();
     assert!(err.to_string().contains(&format!("\"{role}\"")), "{err}");
+    assert!(err.to_string().contains("superuser"), "{err}");
+
+    let bypass = AppRole::with(admin, url, &l.registry, &container, "NOSUPERUSER BYPASSRLS").await;
+    let handle = Tenants::new(bypass.pool.clone(), migrator(Vec::new()))
+        .unwrap()
+        .with_registry(&l.registry)
+        .unwrap();
+    let err = handle.with_row_security().await.unwrap_err();
+    assert!(matches!(err, Error::Unsupported { .. }), "{err:?}");
+    assert!(
+        err.to_string().contains(&format!("\"{}\"", bypass.name)),
+        "{err}"
+    );
+    assert!(err.to_string().contains("BYPASSRLS"), "{err}");
 }

@@ -54,8 +54,9 @@ pub(crate) const SHARDING_ON: &str =
     "SELECT set_config('citus.enable_schema_based_sharding', 'on', true)";
 
 /// Undistributes schema `$1` if it is a distributed schema: the registry (one created while
-/// the database's sharding setting was on, before this library kept it local), or a container
-/// whose rows are to be distributed by the tenant column instead.
+/// the database's sharding setting was on, before this library kept it local). (A container
+/// whose rows are distributed by the tenant column is undistributed by
+/// [`distribute_rows`](crate::Tenants::distribute_rows)'s own block.)
 pub(crate) const UNDISTRIBUTE_SCHEMA: &str = "SELECT citus_schema_undistribute(schemaid) \
      FROM pg_dist_schema WHERE schemaid = to_regnamespace($1)";
 
@@ -95,6 +96,18 @@ const PLACEMENT_OF: &str = "SELECT n.nodename::text AS nodename, n.nodeport AS n
 /// Moves schema `$1` to node `$2`:`$3` with shard transfer mode `$4` (see [`MoveMode`]).
 pub(crate) const MOVE: &str =
     "SELECT citus_schema_move($1::regnamespace, $2, $3, $4::citus.shard_transfer_mode)";
+
+/// The tables of schema `$1` whose row-level security policies hold the current role (neither
+/// a superuser nor `BYPASSRLS`, and either not their owner or held by `FORCE`), by name, with
+/// the role's name; no row if there are none. Citus copies a moved schema's rows with
+/// statements of the moving role, which such policies filter (no tenant said: no row).
+pub(crate) const HELD_BY_POLICIES: &str = "SELECT current_user::text, \
+     array_agg(c.relname::text ORDER BY c.relname) \
+     FROM pg_catalog.pg_class c JOIN pg_catalog.pg_roles r ON r.rolname = current_user \
+     WHERE c.relnamespace = to_regnamespace($1) AND c.relkind IN ('r', 'p') \
+       AND c.relrowsecurity AND NOT r.rolsuper AND NOT r.rolbypassrls \
+       AND (c.relforcerowsecurity OR NOT pg_has_role(c.relowner, 'USAGE')) \
+     GROUP BY 1";
 
 /// How [`Tenants::move_to_with`](crate::Tenants::move_to_with) copies a tenant to its new node.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -205,6 +218,11 @@ pub enum CitusRefusal {
     ForeignKeyOutsideTenant,
     /// A foreign key between a tenant's table and a plain (local) table.
     ForeignKeyToLocalTable,
+    /// A foreign key that Citus cannot check where PostgreSQL checks it with a join: seen on a
+    /// new partition of a partitioned table, in a container distributed by the tenant column
+    /// ([`distribute_rows`](crate::Tenants::distribute_rows)), whose foreign key into another
+    /// distributed table is on `varchar` columns (citusdata/citus#6543, #4483).
+    ForeignKeyCheck,
 }
 
 impl CitusRefusal {
@@ -227,6 +245,12 @@ impl CitusRefusal {
                  of the coordinator: make the shared table a reference table \
                  (SELECT create_reference_table('public.<table>'))"
             }
+            CitusRefusal::ForeignKeyCheck => {
+                "Citus cannot run the join that checks this foreign key (on a new partition, \
+                 its columns compared as text): declare the tenant column and the key's other \
+                 text columns `text` rather than `varchar`, or make the partitions before \
+                 distribute_rows"
+            }
         }
     }
 }
@@ -237,6 +261,7 @@ impl fmt::Display for CitusRefusal {
             CitusRefusal::Trigger => "a trigger on a tenant table",
             CitusRefusal::ForeignKeyOutsideTenant => "a foreign key out of the tenant",
             CitusRefusal::ForeignKeyToLocalTable => "a foreign key to a plain local table",
+            CitusRefusal::ForeignKeyCheck => "a foreign key Citus cannot check",
         })
     }
 }
@@ -250,6 +275,12 @@ const FOREIGN_KEY_LOCAL: &str = "distributed schemas cannot have foreign keys fr
 const NOT_COLOCATED: &str = "relations are not colocated or not referencing a reference table";
 /// Citus: a foreign key from a distributed table to a plain table of the coordinator.
 const REFERENCED_NOT_DISTRIBUTED: &str = "must be a distributed table or a reference table";
+/// Citus: a join it cannot plan; with [`KEY_CHECK`] in the context, PostgreSQL's check of a
+/// foreign key's existing rows.
+const COMPLEX_JOIN: &str = "complex joins are only supported when all distributed tables";
+/// PostgreSQL's query checking a new foreign key's rows (`RI_Initial_Check`), as it reads in
+/// an error's context.
+const KEY_CHECK: &str = " fk LEFT OUTER JOIN ONLY ";
 /// Citus: `citus_schema_move` of a distributed schema without tables.
 const EMPTY_SCHEMA: &str = "because it is empty";
 
@@ -259,10 +290,9 @@ pub(crate) fn refusal(err: &sqlx::Error) -> Option<CitusRefusal> {
         return None;
     };
     let message = db.message();
-    let detail = db
-        .try_downcast_ref::<sqlx::postgres::PgDatabaseError>()
-        .and_then(|e| e.detail())
-        .unwrap_or("");
+    let pg = db.try_downcast_ref::<sqlx::postgres::PgDatabaseError>();
+    let detail = pg.and_then(|e| e.detail()).unwrap_or("");
+    let context = pg.and_then(|e| e.r#where()).unwrap_or("");
     if message.contains(TRIGGER_REFUSED) {
         Some(CitusRefusal::Trigger)
     } else if message.contains(FOREIGN_KEY_OUT) || message.contains(NOT_COLOCATED) {
@@ -272,6 +302,8 @@ pub(crate) fn refusal(err: &sqlx::Error) -> Option<CitusRefusal> {
         || message.contains(REFERENCED_NOT_DISTRIBUTED)
     {
         Some(CitusRefusal::ForeignKeyToLocalTable)
+    } else if message.contains(COMPLEX_JOIN) && context.contains(KEY_CHECK) {
+        Some(CitusRefusal::ForeignKeyCheck)
     } else {
         None
     }
@@ -325,6 +357,24 @@ pub enum CitusError {
         /// Citus's error.
         #[source]
         source: DatabaseError,
+    },
+
+    /// A tenant was to be moved ([`move_to`](crate::Tenants::move_to)) by a role that the
+    /// row-level security policies of its tables hold (one without `SUPERUSER` and `BYPASSRLS`,
+    /// and, for its own tables, under `FORCE`): Citus copies the rows with that role's
+    /// statements, which the policies would filter down to none, losing every row of those
+    /// tables. Nothing was moved; move it as a superuser or a role with `BYPASSRLS`.
+    #[error(
+        "Citus would move tenant tables {} as role \"{role}\", which their row-level security \
+         policies hold, and copy none of their rows: move the tenant as a superuser or a role \
+         with BYPASSRLS",
+        tables.join(", ")
+    )]
+    HeldByRowSecurity {
+        /// The moving role.
+        role: String,
+        /// The tables whose policies hold it, by name.
+        tables: Vec<String>,
     },
 
     /// A tenant was to be moved to a node that is not an active Citus worker of the cluster.
@@ -446,13 +496,15 @@ fn dollar_tag(body: &str) -> String {
 }
 
 /// Whether Citus refuses `statement` inside a multi-statement query string on a distributed
-/// table: index DDL, `ALTER TABLE` (renames, constraints, types, …), triggers, and the like.
-/// Run as the only statement of a `DO` block, its query string is itself.
+/// table: index DDL, `ALTER TABLE` (renames, constraints, types, row-level security, …),
+/// triggers, policies (Citus 13 refuses `DROP POLICY` there; `CREATE` and `ALTER POLICY` go
+/// along as they reach the workers the same way), and the like. Run as the only statement of
+/// a `DO` block, its query string is itself.
 fn needs_own_command(statement: &str) -> bool {
     let words: Vec<String> = leading_words(statement, 4);
     let w = |i: usize| words.get(i).map(String::as_str).unwrap_or("");
     match w(0) {
-        "alter" => matches!(w(1), "table" | "index"),
+        "alter" => matches!(w(1), "table" | "index" | "policy"),
         "create" => {
             let rest: Vec<&str> = words.iter().skip(1).map(String::as_str).collect();
             let rest = match rest.as_slice() {
@@ -465,9 +517,10 @@ fn needs_own_command(statement: &str) -> bool {
                     | ["unique", "index", ..]
                     | ["trigger", ..]
                     | ["constraint", "trigger", ..]
+                    | ["policy", ..]
             )
         }
-        "drop" => matches!(w(1), "index" | "trigger"),
+        "drop" => matches!(w(1), "index" | "trigger" | "policy"),
         "comment" => true,
         _ => false,
     }
@@ -703,7 +756,11 @@ impl Tenants<Postgres> {
     /// [`CitusError::UnknownNode`] if `node` is not an active worker, [`Error::NotATenant`] if
     /// `name` is not registered, [`Error::ContainerMissing`] if its schema is gone,
     /// [`Error::Unsupported`] if its schema holds no table yet (Citus places a schema with its
-    /// first table); Citus only ([`CitusError::NotCitus`] otherwise).
+    /// first table), [`CitusError::HeldByRowSecurity`] if the handle's role is held by the
+    /// row-level security policies of a table of the tenant (a container under
+    /// [`enable_row_security`](Self::enable_row_security), moved by its owner without
+    /// `SUPERUSER` or `BYPASSRLS`: Citus would copy none of its rows); Citus only
+    /// ([`CitusError::NotCitus`] otherwise).
     pub async fn move_to(&self, name: impl AsRef<str>, node: &Node) -> Result<(), Error> {
         self.move_to_with(name, node, MoveMode::BlockWrites).await
     }
@@ -818,6 +875,14 @@ impl Tenants<Postgres> {
             Some(_) => {}
             None => return Err(unplaced()),
         }
+        let held: Option<(String, Vec<String>)> = sqlx::query_as(HELD_BY_POLICIES)
+            .persistent(false)
+            .bind(tenant.as_str())
+            .fetch_optional(&mut *conn)
+            .await?;
+        if let Some((role, tables)) = held {
+            return Err(CitusError::HeldByRowSecurity { role, tables }.refusing("move", Some(tenant)));
+        }
         sqlx::query(MOVE)
             .persistent(false)
             .bind(tenant.as_str())
@@ -895,6 +960,9 @@ mod tests {
             "/* c */ DROP INDEX i",
             "alter index i rename to j",
             "COMMENT ON TABLE t IS 'x'",
+            "DROP POLICY IF EXISTS p ON t",
+            "create policy p on t using (true)",
+            "ALTER POLICY p ON t USING (false)",
         ] {
             assert!(needs_own_command(yes), "{yes}");
         }

@@ -13,6 +13,9 @@
 //! ([`after_migration`]): a row-distributed container is recognised by Citus's catalog alone
 //! (a schema that is not a distributed schema and holds a hash-distributed table), so there is
 //! nothing to record and nothing to get out of step.
+//!
+//! Also how row-level security is told a row-level tenant on Citus ([`SAY_ROW_TENANT`]), in
+//! a container of either kind: the policies run on the workers.
 
 use crate::tenant::Tenant;
 
@@ -23,6 +26,18 @@ use crate::tenant::Tenant;
 /// tables (one shard each) it changes nothing.
 pub(crate) const SEQUENTIAL: &str =
     "SELECT set_config('citus.multi_shard_modify_mode', 'sequential', true)";
+
+/// How the registry's `enter_rows` says row-level tenant `_tenant` to the row-level security
+/// policies on Citus (a PL/pgSQL fragment; it runs where Citus's settings exist). The policies
+/// of a distributed table run on the workers, against its shards, and a `set_config` on the
+/// coordinator does not reach them: there no tenant would be said, no row seen, no row
+/// written. A `SET LOCAL` does reach them, on the connections the transaction has opened and
+/// on those it opens later, when `citus.propagate_set_commands` is `local`, which it turns on
+/// for the rest of the transaction (any later `SET LOCAL` of the transaction reaches the
+/// workers too). The name is a validated tenant name, quoted as a literal by `format`'s `%L`.
+pub(crate) const SAY_ROW_TENANT: &str =
+    "        PERFORM set_config('citus.propagate_set_commands', 'local', true);
+        EXECUTE format('SET LOCAL tenancy.tenant = %L', _tenant);";
 
 /// How a container's tables are spread over the cluster after
 /// [`distribute_rows`](crate::Tenants::distribute_rows).
@@ -48,11 +63,20 @@ pub(crate) const COLUMN_SETTING: &str = "SELECT set_config('tenancy.rows_column'
 /// either direction). The local copy of a distributed table's rows is emptied (Citus leaves it
 /// on disk, invisible).
 ///
-/// The column is the transaction's [`COLUMN_SETTING`] if said (by `distribute_rows`);
-/// otherwise (after a migration) the schema is left alone unless it is a row-distributed
-/// container: no distributed schema, and a hash-distributed table, whose distribution column
-/// is the one used. `schema` is named in the block (a validated name), not taken from the
-/// `search_path`, which a migration may have changed.
+/// The column is the transaction's [`COLUMN_SETTING`] if said (by `distribute_rows`): a
+/// distributed schema is then undistributed first (its tables become local ones, then are
+/// distributed as above). Otherwise (after a migration) the schema is left alone unless it is
+/// a row-distributed container: no distributed schema, and a hash-distributed table, whose
+/// distribution column is the one used. `schema` is named in the block (a validated name), not
+/// taken from the `search_path`, which a migration may have changed.
+///
+/// The tables whose rows are copied (all of a distributed schema's, the not yet held ones
+/// otherwise) are not `FORCE ROW LEVEL SECURITY` while they are: Citus copies rows with
+/// statements the running role makes, which forced policies filter for the tables' owner (no
+/// tenant said: no row), so a role that is neither a superuser nor `BYPASSRLS` would otherwise
+/// lose every row in `citus_schema_undistribute` (silently) and be refused `COPY` into the
+/// shards by `create_distributed_table`. They are forced again at the end of the block, which
+/// reaches every shard; the transaction is not committed in between.
 pub(super) fn distribute_sql(schema: &Tenant) -> String {
     let schema = format!("'{}'", schema.quoted().replace('\'', "''"));
     format!(
@@ -60,20 +84,40 @@ pub(super) fn distribute_sql(schema: &Tenant) -> String {
 DECLARE
   s oid := to_regnamespace({schema});
   col text := NULLIF(current_setting('tenancy.rows_column', true), '');
+  whole boolean;
   r record;
   fks text[] := '{{}}';
+  forced text[] := '{{}}';
   fk text;
+  t text;
 BEGIN
-  IF s IS NULL OR EXISTS (SELECT 1 FROM pg_dist_schema WHERE schemaid = s) THEN
+  IF s IS NULL THEN
     RETURN;
   END IF;
+  whole := EXISTS (SELECT 1 FROM pg_dist_schema WHERE schemaid = s);
   IF col IS NULL THEN
+    IF whole THEN
+      RETURN;
+    END IF;
     SELECT column_to_column_name(p.logicalrelid, p.partkey) INTO col
       FROM pg_dist_partition p JOIN pg_catalog.pg_class c ON c.oid = p.logicalrelid
      WHERE c.relnamespace = s AND p.partmethod = 'h' ORDER BY c.oid LIMIT 1;
     IF col IS NULL THEN
       RETURN;
     END IF;
+  END IF;
+  FOR r IN SELECT format('%I.%I', n.nspname, c.relname) AS t
+             FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+            WHERE c.relnamespace = s AND c.relkind IN ('r', 'p') AND c.relforcerowsecurity
+              AND (whole OR NOT EXISTS (SELECT 1 FROM pg_dist_partition d
+                                         WHERE d.logicalrelid = c.oid AND d.colocationid <> 0))
+            ORDER BY c.oid
+  LOOP
+    forced := forced || r.t;
+    EXECUTE format('ALTER TABLE %s NO FORCE ROW LEVEL SECURITY', r.t);
+  END LOOP;
+  IF whole THEN
+    PERFORM citus_schema_undistribute(s);
   END IF;
   FOR r IN SELECT k.conrelid::regclass AS t, k.conname, pg_get_constraintdef(k.oid) AS def
              FROM pg_catalog.pg_constraint k JOIN pg_catalog.pg_class c ON c.oid = k.conrelid
@@ -103,6 +147,9 @@ BEGIN
   END LOOP;
   FOREACH fk IN ARRAY fks LOOP
     EXECUTE fk;
+  END LOOP;
+  FOREACH t IN ARRAY forced LOOP
+    EXECUTE format('ALTER TABLE %s FORCE ROW LEVEL SECURITY', t);
   END LOOP;
 END $tenancy_rows$"#
     )

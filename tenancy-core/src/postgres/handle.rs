@@ -5,7 +5,7 @@
 use sqlx::{AssertSqlSafe, Postgres, Transaction};
 
 use super::backend::{tell, TENANT_SETTING};
-use super::citus::{CitusError, Flavour, UNDISTRIBUTE_SCHEMA};
+use super::citus::{citus_sql, CitusError, Flavour};
 use super::citus_rows::{distribute_sql, RowSharding, COLUMN_SETTING, SEQUENTIAL, SPREAD};
 use super::is_not_supported;
 use super::place::tables_with;
@@ -92,7 +92,9 @@ impl Tenants<Postgres> {
     /// registry uses the one its administrator made. A single statement costs three more round
     /// trips (`BEGIN`, the setting, `COMMIT`; BENCHMARKS.md workload 30 counts them); inside a
     /// caller's transaction, one more per statement ([`begin_rows`](Self::begin_rows) says it
-    /// once for a whole transaction instead).
+    /// once for a whole transaction instead). On Citus, where the policies run on the workers,
+    /// the tenant is said with a `SET LOCAL` that Citus propagates to them
+    /// (`citus.propagate_set_commands` set to `local` for the rest of the transaction).
     ///
     /// Checks first that the pool's role is subject to row-level security: a superuser or a
     /// role with `BYPASSRLS` is not, and is refused ([`Error::Unsupported`] naming the role).
@@ -130,7 +132,9 @@ impl Tenants<Postgres> {
     /// such tables (again after one adds a table), as a role that owns them; the pool the
     /// application serves requests with must be another role, without `SUPERUSER` and
     /// `BYPASSRLS` ([`with_row_security`](Self::with_row_security)). Under the container's
-    /// lock, in one transaction; returns the tables it covered.
+    /// lock, in one transaction; returns the tables it covered. On Citus the policies reach
+    /// every shard, in a distributed schema and after
+    /// [`distribute_rows`](Self::distribute_rows) alike.
     pub async fn enable_row_security(&self, container: &Tenant) -> Result<Vec<String>, Error> {
         let container = self.parse(container.container())?;
         let column = self.tenant_column().to_owned();
@@ -150,6 +154,12 @@ impl Tenants<Postgres> {
                 ));
             }
             if !batch.is_empty() {
+                // On Citus each statement goes as a query string of its own (in a `DO` block),
+                // as it must to reach the shards of a distributed table.
+                let batch = match self.pg().on_citus() {
+                    true => citus_sql(&batch).into_owned(),
+                    false => batch,
+                };
                 sqlx::raw_sql(AssertSqlSafe(batch)).execute(op.conn()).await?;
             }
             Ok(tables)
@@ -161,7 +171,8 @@ impl Tenants<Postgres> {
     /// said once (`set_config('tenancy.tenant', …, true)`): every statement in it, the
     /// library's or hand-written, sees and writes only that tenant's rows of tables under
     /// [`enable_row_security`](Self::enable_row_security)'s policies. Commit or roll it back as
-    /// any sqlx transaction.
+    /// any sqlx transaction. On Citus this is how hand-written SQL says its tenant: a
+    /// `set_config('tenancy.tenant', …)` of its own would not reach the workers.
     pub async fn begin_rows(&self, tenant: &Tenant) -> Result<Transaction<'static, Postgres>, Error> {
         let mut tx = self.pool().begin().await?;
         let enter = super::sql::enter_rows(self.pg().registry());
@@ -194,7 +205,13 @@ impl Tenants<Postgres> {
     /// table, and every foreign key between two of them, to include the tenant column (e.g.
     /// `PRIMARY KEY (tenant_id, id)`); what it refuses is an [`Error::Refused`] whose source is
     /// [`CitusError::RowSharding`], naming the table. Running it again distributes what is not
-    /// yet.
+    /// yet: with nothing new, it answers the same [`RowSharding`] and changes nothing. Writes of
+    /// other sessions meanwhile wait for its transaction. A partitioned table is distributed
+    /// with its partitions. Tables under forced row-level security policies
+    /// ([`enable_row_security`](Self::enable_row_security)) are not forced while their rows
+    /// are copied (Citus copies them with the running role's statements, which the policies
+    /// would filter for an owner without `SUPERUSER` or `BYPASSRLS`), and forced again, on
+    /// every shard, before it returns.
     ///
     /// On a row-distributed container a [`rename`](Self::rename) of a row-level tenant copies
     /// its rows under the new name and deletes the old ones (Citus does not change a row's
@@ -232,11 +249,7 @@ impl Tenants<Postgres> {
                 });
             }
             sqlx::raw_sql(SEQUENTIAL).execute(op.conn()).await?;
-            sqlx::query(UNDISTRIBUTE_SCHEMA)
-                .persistent(false)
-                .bind(container.as_str())
-                .execute(op.conn())
-                .await?;
+            // The block undistributes the distributed schema first.
             sqlx::query(COLUMN_SETTING)
                 .persistent(false)
                 .bind(&column)

@@ -11,7 +11,8 @@
 //!   the one-round-trip batches compute the problem in SQL and call it to refuse work;
 //! - `enter_rows(tenant, container)`: under row security, checks the tenant is placed in the
 //!   container (else [`NOT_PLACED`]) under a shared advisory lock of its rows held to the end of
-//!   the transaction, and says it to the policies;
+//!   the transaction, and says it to the policies (on Citus, to the workers' too:
+//!   [`super::citus_rows::SAY_ROW_TENANT`]);
 //! - `placed_guard()`: a row trigger's function refusing ([`NOT_PLACED`]) a row whose tenant
 //!   column (the trigger's argument) names neither the table's schema's own tenant nor a
 //!   row-level tenant registered in it, after taking a `KEY SHARE` lock on that tenant's
@@ -118,7 +119,11 @@ BEGIN
         RAISE EXCEPTION 'tenant % has no rows in % (promoted, renamed or dropped since it was resolved)',
             _tenant, _container USING ERRCODE = '{NOT_PLACED}';
     END IF;
-    PERFORM set_config('tenancy.tenant', _tenant, true);
+    IF current_setting('citus.propagate_set_commands', true) IS NULL THEN
+        PERFORM set_config('tenancy.tenant', _tenant, true);
+    ELSE
+{say_on_citus}
+    END IF;
 END
 $tenancy$;
 CREATE OR REPLACE FUNCTION {r}.placed_guard() RETURNS trigger
@@ -145,6 +150,7 @@ CREATE TABLE IF NOT EXISTS {r}.last_migrate_run (
 {restore}",
         lock = literal(&format!("tenancy-registry:{}", registry.as_str())),
         rows_lock = literal(&rows_lock_prefix(registry)),
+        say_on_citus = super::citus_rows::SAY_ROW_TENANT,
         restore = session_functions(registry),
     )
 }

@@ -143,6 +143,10 @@ pub use super::pg::{
 /// Containers of row-level tenants distributed by the tenant column.
 mod rows;
 
+/// Row-level security in a container that is a distributed schema, and in one distributed by
+/// the tenant column.
+mod rls;
+
 fn name(prefix: &str) -> String {
     tenancy_testdb::unique_name(prefix)
 }

@@ -3,8 +3,13 @@
 //! the rows are is read from Citus's catalog and from the workers' shards directly, bypassing
 //! the coordinator.
 
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
 use sqlx::migrate::{Migration, MigrationType};
-use tenancy::postgres::{CitusError, RowSharding};
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use tenancy::postgres::{CitusError, CitusRefusal, RowSharding};
 use tenancy::{Error, MigrateOptions, OnConflict, Record, Tenant, TenantModel};
 
 use super::{name, on_node, pool, Lifecycle, Pool, RowGuard};
@@ -41,7 +46,8 @@ CREATE TABLE notes (
 CREATE TABLE kinds (kind text PRIMARY KEY);
 SET LOCAL search_path TO public";
 
-fn migrations(more: &[&'static str]) -> Vec<Migration> {
+/// `plans` and `guards`, then `more`, as migrations 1, 2, ….
+pub(super) fn migrations(more: &[&'static str]) -> Vec<Migration> {
     [PLANS, GUARDS]
         .iter()
         .chain(more)
@@ -53,7 +59,11 @@ fn migrations(more: &[&'static str]) -> Vec<Migration> {
 /// How Citus holds table `table` of schema `schema`: `'h'` distributed by hash, `'n'` a
 /// reference table (or a distributed schema's table); its distribution column; its colocation
 /// group. `None` if Citus does not hold it.
-async fn held(pool: &Pool, schema: &Tenant, table: &str) -> Option<(String, Option<String>, i32)> {
+pub(super) async fn held(
+    pool: &Pool,
+    schema: &Tenant,
+    table: &str,
+) -> Option<(String, Option<String>, i32)> {
     sqlx::query_as(
         "SELECT partmethod::text, column_to_column_name(logicalrelid, partkey), colocationid \
          FROM pg_dist_partition WHERE logicalrelid = to_regclass($1)",
@@ -64,7 +74,8 @@ async fn held(pool: &Pool, schema: &Tenant, table: &str) -> Option<(String, Opti
     .unwrap()
 }
 
-async fn is_distributed_schema(pool: &Pool, schema: &Tenant) -> bool {
+/// Whether `schema` is a Citus distributed schema.
+pub(super) async fn is_distributed_schema(pool: &Pool, schema: &Tenant) -> bool {
     sqlx::query_scalar(
         "SELECT EXISTS (SELECT 1 FROM pg_dist_schema WHERE schemaid = to_regnamespace($1))",
     )
@@ -76,7 +87,11 @@ async fn is_distributed_schema(pool: &Pool, schema: &Tenant) -> bool {
 
 /// The names in `tenant`'s shard of `container.guards`, read on the worker holding that
 /// shard, bypassing the coordinator; and that worker's port.
-async fn shard_rows(pool: &Pool, container: &Tenant, tenant: &Tenant) -> (u16, Vec<String>) {
+pub(super) async fn shard_rows(
+    pool: &Pool,
+    container: &Tenant,
+    tenant: &Tenant,
+) -> (u16, Vec<String>) {
     let table = format!("{}.guards", container.quoted());
     let (shard, host, port): (String, String, i32) = sqlx::query_as(
         "SELECT shard_name($1::regclass, s.id)::text, n.nodename::text, n.nodeport \
@@ -426,4 +441,449 @@ async fn a_row_level_tenant_of_a_distributed_container_is_renamed_rows_and_refer
     .await
     .unwrap();
     assert_eq!(notes, [(renamed.as_str().to_owned(), ada.id)]);
+}
+
+/// Where Citus keeps the container's tables, per table by name: its oid (a table made again
+/// has another), how it is distributed, by which column, in which colocation group, and its
+/// shards with the node groups holding them. The container's foreign keys, each as defined.
+async fn layout(pool: &Pool, container: &Tenant) -> (Vec<Layout>, Vec<String>) {
+    let tables = sqlx::query_as(
+        "SELECT c.relname::text, c.oid::int8, p.partmethod::text, \
+                column_to_column_name(p.logicalrelid, p.partkey), p.colocationid, \
+                array_agg(s.shardid ORDER BY s.shardid, pl.groupid), \
+                array_agg(pl.groupid ORDER BY s.shardid, pl.groupid) \
+         FROM pg_dist_partition p JOIN pg_catalog.pg_class c ON c.oid = p.logicalrelid \
+         JOIN pg_dist_shard s ON s.logicalrelid = p.logicalrelid \
+         JOIN pg_dist_placement pl ON pl.shardid = s.shardid \
+         WHERE c.relnamespace = to_regnamespace($1) GROUP BY 1, 2, 3, 4, 5 ORDER BY 1",
+    )
+    .bind(container.as_str())
+    .fetch_all(pool)
+    .await
+    .unwrap();
+    let keys = sqlx::query_scalar(
+        "SELECT k.conrelid::regclass::text || ' ' || k.conname || ' ' || pg_get_constraintdef(k.oid) \
+         FROM pg_catalog.pg_constraint k JOIN pg_catalog.pg_class c ON c.oid = k.conrelid \
+         WHERE c.relnamespace = to_regnamespace($1) AND k.contype = 'f' ORDER BY 1",
+    )
+    .bind(container.as_str())
+    .fetch_all(pool)
+    .await
+    .unwrap();
+    (tables, keys)
+}
+
+type Layout = (String, i64, String, Option<String>, i32, Vec<i64>, Vec<i32>);
+
+/// `what` (an expression over the shard's columns, as text) of `tenant`'s rows in its shard of
+/// `container.table`, read on the worker holding that shard, bypassing the coordinator.
+async fn on_shard(
+    pool: &Pool,
+    container: &Tenant,
+    table: &str,
+    tenant: &Tenant,
+    what: &str,
+) -> Vec<String> {
+    let table = format!("{}.{table}", container.quoted());
+    let (shard, host, port): (String, String, i32) = sqlx::query_as(
+        "SELECT shard_name($1::regclass, s.id)::text, n.nodename::text, n.nodeport \
+         FROM (SELECT get_shard_id_for_distribution_column($1::regclass, $2) AS id) s \
+         JOIN pg_dist_placement pl ON pl.shardid = s.id \
+         JOIN pg_dist_node n ON n.groupid = pl.groupid",
+    )
+    .bind(&table)
+    .bind(tenant.as_str())
+    .fetch_one(pool)
+    .await
+    .unwrap();
+    let mut conn = on_node(&tenancy::postgres::Node::new(
+        host,
+        u16::try_from(port).unwrap(),
+    ))
+    .await;
+    let sql = format!("SELECT ({what})::text FROM {shard} WHERE tenant_id = $1 ORDER BY 1");
+    sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
+        .bind(tenant.as_str())
+        .fetch_all(&mut conn)
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn distributing_rows_again_changes_nothing_and_answers_the_same() {
+    let pool = pool().await;
+    let l = Lifecycle::new(&pool, migrations(&[NOTES])).await;
+    let container = l.tenants.create(name("rows")).await.unwrap();
+    let t = l.tenants.create_in(name("t"), &container).await.unwrap();
+    let ada = guard(&l, &t, "Ada").await;
+
+    // Twice at once: the container's lock lines the two up, and the second finds every table
+    // distributed already.
+    let (first, second) = tokio::join!(
+        l.tenants.distribute_rows(&container),
+        l.tenants.distribute_rows(&container)
+    );
+    let first = first.unwrap();
+    let mut want = RowSharding::default();
+    want.by_tenant = vec!["guards".into(), "notes".into()];
+    want.reference = vec!["kinds".into(), "plans".into()];
+    assert_eq!(first, want);
+    assert_eq!(second.unwrap(), want);
+    let before = layout(&pool, &container).await;
+    assert_eq!(
+        before.1.len(),
+        2,
+        "guards → plans, notes → guards: {:?}",
+        before.1
+    );
+
+    // And again, later: the same answer, and not a table, shard, placement or key changed.
+    assert_eq!(l.tenants.distribute_rows(&container).await.unwrap(), want);
+    assert_eq!(layout(&pool, &container).await, before);
+    assert_eq!(shard_rows(&pool, &container, &t).await.1, ["Ada"]);
+    assert_eq!(local_bytes(&pool, &container).await, 0);
+    let found = RowGuard::find(&l.tenants, &t, ada.id).await.unwrap();
+    assert_eq!(found.map(|g| g.into_inner().name), Some("Ada".to_owned()));
+    guard(&l, &t, "Bo").await;
+    assert_eq!(shard_rows(&pool, &container, &t).await.1, ["Ada", "Bo"]);
+}
+
+/// A table partitioned by date, with foreign keys into `guards` (on the tenant and the guard)
+/// and into the reference table `plans`, two partitions; and a table with a foreign key into
+/// the partitioned one. The tenant columns `varchar(63)`, as `guards`'s.
+const VISITS: &str = "CREATE TABLE visits (
+    tenant_id varchar(63) NOT NULL,
+    id bigserial,
+    guard_id bigint NOT NULL,
+    at date NOT NULL,
+    plan int NOT NULL DEFAULT 1 REFERENCES plans (id),
+    PRIMARY KEY (tenant_id, id, at),
+    FOREIGN KEY (tenant_id, guard_id) REFERENCES guards (tenant_id, id)
+) PARTITION BY RANGE (at);
+CREATE TABLE visits_2024 PARTITION OF visits FOR VALUES FROM ('2024-01-01') TO ('2025-01-01');
+CREATE TABLE visits_2025 PARTITION OF visits FOR VALUES FROM ('2025-01-01') TO ('2026-01-01');
+CREATE TABLE reports (
+    tenant_id varchar(63) NOT NULL,
+    id bigserial,
+    visit_id bigint NOT NULL,
+    visit_at date NOT NULL,
+    PRIMARY KEY (tenant_id, id),
+    FOREIGN KEY (tenant_id, visit_id, visit_at) REFERENCES visits (tenant_id, id, at)
+)";
+/// A later migration: a third partition.
+const VISITS_2026: &str =
+    "CREATE TABLE visits_2026 PARTITION OF visits FOR VALUES FROM ('2026-01-01') TO ('2027-01-01')";
+
+/// `plans`, `guards` and [`VISITS`] with the tenant columns of type `key`, then `more`.
+fn partitioned(key: &str, more: &[&str]) -> Vec<Migration> {
+    [PLANS, GUARDS, VISITS]
+        .iter()
+        .chain(more)
+        .enumerate()
+        .map(|(i, sql)| {
+            let sql = sql.replace("varchar(63)", key);
+            migration(1 + i as i64, MigrationType::Simple, &sql)
+        })
+        .collect()
+}
+
+/// A container of [`partitioned`] tables keyed by `key`, two row-level tenants (t, o) with a
+/// guard, a visit in each partition and a report each, distributed by the tenant column: the
+/// partitioned table, its partitions and the report table colocated with guards, every foreign
+/// key as before, every row on its tenant's shard. Returns the guard of t.
+async fn distributed_partitions(pool: &Pool, key: &str) -> (Lifecycle, Tenant, Tenant, i64) {
+    let l = Lifecycle::new(pool, partitioned(key, &[])).await;
+    let container = l.tenants.create(name("rows")).await.unwrap();
+    let c = container.quoted();
+    let t = l.tenants.create_in(name("t"), &container).await.unwrap();
+    let o = l.tenants.create_in(name("o"), &container).await.unwrap();
+    let mut t_guard = 0;
+    for (tenant, guard_name) in [(&t, "Ada"), (&o, "Cy")] {
+        let g = guard(&l, tenant, guard_name).await;
+        if tenant == &t {
+            t_guard = g.id;
+        }
+        let visits = format!(
+            "INSERT INTO {c}.visits (tenant_id, guard_id, at) \
+             VALUES ($1, $2, '2024-05-01'), ($1, $2, '2025-05-01') RETURNING id"
+        );
+        let ids: Vec<i64> = sqlx::query_scalar(sqlx::AssertSqlSafe(visits))
+            .bind(tenant.as_str())
+            .bind(g.id)
+            .fetch_all(pool)
+            .await
+            .unwrap();
+        let report = format!(
+            "INSERT INTO {c}.reports (tenant_id, visit_id, visit_at) VALUES ($1, $2, '2025-05-01')"
+        );
+        sqlx::query(sqlx::AssertSqlSafe(report))
+            .bind(tenant.as_str())
+            .bind(ids[1])
+            .execute(pool)
+            .await
+            .unwrap();
+    }
+
+    let (_, keys_before) = layout(pool, &container).await;
+    let spread = l.tenants.distribute_rows(&container).await.unwrap();
+    assert_eq!(
+        spread.by_tenant,
+        ["guards", "reports", "visits", "visits_2024", "visits_2025"]
+    );
+    assert_eq!(spread.reference, ["plans"]);
+    let (_, _, group) = held(pool, &container, "guards").await.unwrap();
+    for table in ["visits", "visits_2024", "visits_2025", "reports"] {
+        let (method, column, its_group) = held(pool, &container, table).await.unwrap();
+        assert_eq!(
+            (method.as_str(), column.as_deref(), its_group),
+            ("h", Some("tenant_id"), group),
+            "{table} distributed by the tenant column, colocated with guards"
+        );
+    }
+    // The keys are there again, as they were: the partitioned table's two (each partition
+    // inheriting them), and the key into it (with the copies PostgreSQL keeps per partition).
+    let (_, keys) = layout(pool, &container).await;
+    assert_eq!(keys, keys_before);
+    let on = |table: &str| {
+        let prefix = format!("{}.{table} ", container.as_str());
+        keys.iter().filter(|k| k.starts_with(&prefix)).count()
+    };
+    assert_eq!(
+        [
+            on("guards"),
+            on("visits"),
+            on("visits_2024"),
+            on("visits_2025"),
+            on("reports")
+        ],
+        [1, 2, 2, 2, 3],
+        "{keys:?}"
+    );
+
+    // Every row is on its tenant's shard (the partitions' shards under the parent's), none
+    // left on the coordinator.
+    for tenant in [&t, &o] {
+        assert_eq!(
+            on_shard(pool, &container, "visits", tenant, "at").await,
+            ["2024-05-01", "2025-05-01"]
+        );
+        assert_eq!(
+            on_shard(pool, &container, "reports", tenant, "visit_at").await,
+            ["2025-05-01"]
+        );
+    }
+    let local: i64 = sqlx::query_scalar(
+        "SELECT sum(pg_relation_size(c.oid))::int8 FROM pg_catalog.pg_class c \
+         WHERE c.relnamespace = to_regnamespace($1) AND c.relkind = 'r'",
+    )
+    .bind(container.as_str())
+    .fetch_one(pool)
+    .await
+    .unwrap();
+    assert_eq!(local, 0, "no rows left in the coordinator's own tables");
+
+    // The keys hold on the shards: a visit of a guard its tenant does not have is refused, a
+    // report of a visit that is not there too.
+    for (sql, tenant, key) in [
+        (
+            format!("INSERT INTO {c}.visits (tenant_id, guard_id, at) VALUES ($1, $2, '2024-06-01')"),
+            &o,
+            t_guard,
+        ),
+        (
+            format!(
+                "INSERT INTO {c}.reports (tenant_id, visit_id, visit_at) VALUES ($1, $2, '2024-06-01')"
+            ),
+            &t,
+            -1,
+        ),
+    ] {
+        let refused = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(tenant.as_str())
+            .bind(key)
+            .execute(pool)
+            .await
+            .unwrap_err();
+        let code = refused.as_database_error().and_then(|e| e.code());
+        assert_eq!(code.as_deref(), Some("23503"), "{refused}");
+    }
+    (l, container, t, t_guard)
+}
+
+#[tokio::test]
+async fn a_partitioned_table_with_foreign_keys_is_distributed_with_its_partitions_and_rows() {
+    let pool = pool().await;
+    let (l, container, _, _) = distributed_partitions(&pool, "varchar(63)").await;
+
+    // A later partition: Citus cannot check its key into guards on varchar columns. A typed
+    // refusal with advice, the migration rolled back.
+    let newer = l.with_migrations(&pool, partitioned("varchar(63)", &[VISITS_2026]));
+    let report = newer.migrate_all(MigrateOptions::default()).await.unwrap();
+    let failed: Vec<_> = report.failed().collect();
+    assert_eq!(failed.len(), 1, "{failed:?}");
+    match failed[0].1 {
+        Error::Refused { source, .. } => match source.downcast_ref::<CitusError>() {
+            Some(CitusError::Unsupported {
+                version: 4,
+                refusal: CitusRefusal::ForeignKeyCheck,
+                ..
+            }) => {}
+            other => panic!("expected the ForeignKeyCheck refusal, got {other:?}"),
+        },
+        other => panic!("expected Error::Refused, got {other:?}"),
+    }
+    assert!(held(&pool, &container, "visits_2026").await.is_none());
+    let exists: bool = sqlx::query_scalar("SELECT to_regclass($1) IS NOT NULL")
+        .bind(format!("{}.visits_2026", container.quoted()))
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert!(!exists, "the migration was rolled back");
+}
+
+#[tokio::test]
+async fn a_later_partition_of_a_table_keyed_by_text_is_distributed_with_it() {
+    let pool = pool().await;
+    let (l, container, t, t_guard) = distributed_partitions(&pool, "text").await;
+    let newer = l.with_migrations(&pool, partitioned("text", &[VISITS_2026]));
+    let report = newer.migrate_all(MigrateOptions::default()).await.unwrap();
+    assert!(
+        report.is_success(),
+        "{:?}",
+        report.failed().collect::<Vec<_>>()
+    );
+    let (_, _, group) = held(&pool, &container, "guards").await.unwrap();
+    let (method, column, its_group) = held(&pool, &container, "visits_2026").await.unwrap();
+    assert_eq!(
+        (method.as_str(), column.as_deref(), its_group),
+        ("h", Some("tenant_id"), group)
+    );
+    let insert = format!(
+        "INSERT INTO {}.visits (tenant_id, guard_id, at) VALUES ($1, $2, '2026-02-01')",
+        container.quoted()
+    );
+    sqlx::query(sqlx::AssertSqlSafe(insert))
+        .bind(t.as_str())
+        .bind(t_guard)
+        .execute(&pool)
+        .await
+        .unwrap();
+    assert_eq!(
+        on_shard(&pool, &container, "visits", &t, "at").await,
+        ["2024-05-01", "2025-05-01", "2026-02-01"]
+    );
+}
+
+/// What a writer task acknowledged: its tenant, the guards it inserted (by name), the last
+/// position its `counter` guard was updated to, and the errors it was answered.
+type Written = (Tenant, Vec<String>, usize, Vec<String>);
+
+/// Writes from other tasks while `distribute_rows` runs: each task inserts guards of its tenant
+/// and updates its `counter` guard, one statement after the other, through the library (cached
+/// prepared statements). Some of them wait for the distribute's locks (seen on the server);
+/// afterwards every acknowledged insert and the last acknowledged update are on the tenant's
+/// shard, read on the worker, and nothing is left on the coordinator.
+#[tokio::test]
+async fn writes_while_the_rows_are_distributed_are_all_kept() {
+    let pool = pool().await;
+    let l = Lifecycle::new(&pool, migrations(&[])).await;
+    let container = l.tenants.create(name("rows")).await.unwrap();
+    let mut tenants = Vec::new();
+    for i in 0..3 {
+        let t = l
+            .tenants
+            .create_in(name(&format!("w{i}")), &container)
+            .await;
+        tenants.push(t.unwrap());
+    }
+    // The writers' pool is named, so that their waits can be told apart on the server.
+    let app = name("writers");
+    let options: PgConnectOptions = super::citus_url().parse().unwrap();
+    let writers_pool = PgPoolOptions::new()
+        .max_connections(4)
+        .connect_with(options.application_name(&app))
+        .await
+        .unwrap();
+    let writers = l.with_migrations(&writers_pool, migrations(&[]));
+    let writing = Arc::new(AtomicBool::new(true));
+    let mut tasks = Vec::new();
+    for t in &tenants {
+        let (h, t, writing) = (writers.clone(), t.clone(), writing.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut counter = RowGuard::new("counter", "0").insert(&h, &t).await.unwrap();
+            let (mut inserted, mut updated, mut errors) = (Vec::new(), 0, Vec::new());
+            let mut i: usize = 0;
+            while writing.load(Ordering::SeqCst) {
+                i += 1;
+                let name = format!("w{i:05}");
+                match RowGuard::new(&name, "Guard").insert(&h, &t).await {
+                    Ok(_) => inserted.push(name),
+                    Err(e) => errors.push(format!("insert {name}: {e:?}")),
+                }
+                counter.position = i.to_string();
+                match counter.update(&h, &t).await {
+                    Ok(()) => updated = i,
+                    Err(e) => errors.push(format!("update {i}: {e:?}")),
+                }
+            }
+            let written: Written = (t, inserted, updated, errors);
+            written
+        }));
+    }
+    // Waits of the writers on a lock, polled from a connection of its own until told to stop.
+    let watching = Arc::new(AtomicBool::new(true));
+    let watcher = {
+        let (watching, app) = (watching.clone(), app.clone());
+        let pool = super::pool_with(1).await;
+        tokio::spawn(async move {
+            let mut waits = 0;
+            while watching.load(Ordering::SeqCst) {
+                let waiting: bool = sqlx::query_scalar(
+                    "SELECT EXISTS (SELECT 1 FROM pg_stat_activity \
+                     WHERE application_name = $1 AND wait_event_type = 'Lock')",
+                )
+                .bind(&app)
+                .fetch_one(&pool)
+                .await
+                .unwrap();
+                waits += usize::from(waiting);
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+            waits
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let started = Instant::now();
+    let spread = l.tenants.distribute_rows(&container).await.unwrap();
+    let took = started.elapsed();
+    watching.store(false, Ordering::SeqCst);
+    let waits = watcher.await.unwrap();
+    assert_eq!(spread.by_tenant, ["guards"]);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    writing.store(false, Ordering::SeqCst);
+    let mut written = Vec::new();
+    for task in tasks {
+        written.push(task.await.unwrap());
+    }
+    let (inserts, errors): (usize, Vec<&String>) = (
+        written.iter().map(|w| w.1.len()).sum(),
+        written.iter().flat_map(|w| &w.3).collect(),
+    );
+    eprintln!(
+        "distribute_rows took {took:?}; {inserts} inserts acknowledged, {waits} polls saw a \
+         writer waiting on a lock; errors: {errors:#?}"
+    );
+    assert!(waits > 0, "no write waited for distribute_rows");
+    assert!(errors.is_empty(), "writes refused: {errors:#?}");
+
+    // Every acknowledged write is on its tenant's shard, once, and nothing else.
+    for (t, inserted, updated, _) in &written {
+        let mut want: Vec<String> = inserted.iter().map(|n| format!("{n}:Guard")).collect();
+        want.push(format!("counter:{updated}"));
+        want.sort();
+        let stored = on_shard(&pool, &container, "guards", t, "name || ':' || position").await;
+        assert_eq!(stored, want, "{t}'s shard");
+        assert!(inserted.len() > 2, "{t}'s writer wrote before and after");
+    }
+    assert_eq!(local_bytes(&pool, &container).await, 0);
 }
