@@ -90,6 +90,7 @@ DECLARE
   forced text[] := '{{}}';
   fk text;
   t text;
+  anchor regclass;
 BEGIN
   IF s IS NULL THEN
     RETURN;
@@ -139,7 +140,17 @@ BEGIN
             ORDER BY c.oid
   LOOP
     IF r.by_rows THEN
-      PERFORM create_distributed_table(r.t, col);
+      -- Colocated with the container's first hash-distributed table by name, not by Citus's
+      -- default group, which concurrent distributions can split into two.
+      SELECT p.logicalrelid INTO anchor
+        FROM pg_dist_partition p JOIN pg_catalog.pg_class c ON c.oid = p.logicalrelid
+       WHERE c.relnamespace = s AND p.partmethod = 'h' AND NOT c.relispartition
+       ORDER BY c.oid LIMIT 1;
+      IF anchor IS NULL THEN
+        PERFORM create_distributed_table(r.t, col);
+      ELSE
+        PERFORM create_distributed_table(r.t, col, colocate_with => anchor::text);
+      END IF;
     ELSE
       PERFORM create_reference_table(r.t);
     END IF;
