@@ -2,8 +2,9 @@
 //! row's container a registered tenant) and the deletion of one tenant's rows.
 
 use sqlx::postgres::PgConnection;
-use sqlx::Postgres;
+use sqlx::{AssertSqlSafe, Postgres};
 
+use super::backend::TENANT_SETTING;
 use super::citus_rows::IS_ROW_DISTRIBUTED;
 use super::store::{PgOp, PgStore};
 use super::{args, is_unique_violation, PgDialect};
@@ -35,6 +36,33 @@ pub(super) async fn tables_with(
     .await
 }
 
+impl PgStore {
+    /// Says `tenant` to the row-level security policies for the rest of the operation's
+    /// transaction (as `enter_rows` does for the tenant's own transactions, without its
+    /// placement check: a drop or rename may reach rows of a name not registered), so that a
+    /// role the policies hold (the tables' owner under `FORCE`, a role without `BYPASSRLS`)
+    /// reaches the tenant's rows in a drop, rename or move, instead of none of them while the
+    /// registry changes. Nothing for a role the policies do not hold. On Citus a `SET LOCAL`
+    /// that Citus sends on to the workers, where the policies run.
+    async fn say_tenant(&self, op: &mut PgOp, tenant: &Tenant) -> Result<(), Error> {
+        if self.on_citus() {
+            let sql = format!(
+                "SET LOCAL citus.propagate_set_commands = 'local'; SET LOCAL {TENANT_SETTING} = {}",
+                super::sql::literal(tenant.as_str())
+            );
+            sqlx::raw_sql(AssertSqlSafe(sql)).execute(op.conn()).await?;
+        } else {
+            sqlx::query("SELECT set_config($1, $2, true)")
+                .persistent(self.persistent())
+                .bind(TENANT_SETTING)
+                .bind(tenant.as_str())
+                .execute(op.conn())
+                .await?;
+        }
+        Ok(())
+    }
+}
+
 impl Place<Postgres> for PgStore {
     async fn registered(&self, op: Option<&mut PgOp>, which: Which<'_>) -> Result<Vec<Tenant>, Error> {
         self.ensure_registry().await?;
@@ -60,6 +88,7 @@ impl Place<Postgres> for PgStore {
 
     async fn rewrite_rows(&self, op: &mut PgOp, rows: Rewrite<'_>) -> Result<u64, Error> {
         let Rewrite { tenant, column, to } = rows;
+        self.say_tenant(op, tenant).await?;
         if let (Some(to), true) = (to, self.on_citus()) {
             let (distributed,): (bool,) = sqlx::query_as(IS_ROW_DISTRIBUTED)
                 .persistent(false)
@@ -85,6 +114,7 @@ impl Place<Postgres> for PgStore {
         if rows.toward == Toward::Shared {
             self.set_placed(op, rows.placed, true).await?;
         }
+        self.say_tenant(op, rows.placed).await?;
         let moved = super::tier::move_rows(op.conn(), persistent, &registry, rows).await?;
         if rows.toward == Toward::Own {
             self.set_placed(op, rows.placed, false).await?;
