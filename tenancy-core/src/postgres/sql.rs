@@ -518,8 +518,11 @@ $tenancy$;",
 
 /// Creates tenant `tenant` with `migrations` as one simple-protocol batch: one round trip and
 /// one implicit transaction, so an error anywhere (the name registered meanwhile, the schema
-/// already there, a failing migration) rolls all of it back. Registers the name, creates the
-/// schema, then runs the migrations in it (see [`migrate_batch`] for what surrounds them).
+/// already there, a failing migration) rolls all of it back. Takes the name's lock, registers
+/// the name, creates the schema, checks (with a snapshot taken after the lock) that no
+/// row-level tenant has the name (`Tenants::create_in` registers one under the same lock) and raises
+/// [`CHANGED_SINCE_READ`] if one has, then runs the migrations in it (see [`migrate_batch`] for
+/// what surrounds them).
 ///
 /// Names are validated, so they are rendered as literals; nothing else from outside goes in
 /// but the migrations' own SQL.
@@ -529,24 +532,26 @@ pub fn create_batch(
     migrations: &[&Migration],
     options: &BatchOptions,
 ) -> String {
+    let r = q(registry);
     let n = literal(tenant.as_str());
-    // The session's settings are saved before anything changes them: with a lock timeout, in a
-    // statement of their own before it; otherwise with the search_path, saving a statement.
-    let (mut out, save) = match lock_timeout_expr(options) {
-        Some(timeout) => (
-            format!("SELECT {}, {timeout};\n", save_expr(registry)),
-            String::new(),
-        ),
-        None => (String::new(), format!("{}, ", save_expr(registry))),
-    };
+    // One statement, evaluated in order: the session's settings are saved before this batch's
+    // own lock timeout is set, and both before the lock is taken.
+    let timeout = lock_timeout_expr(options)
+        .map(|t| format!("{t}, "))
+        .unwrap_or_default();
+    let mut out = format!(
+        "SELECT {}, {timeout}{};\n",
+        save_expr(registry),
+        lock_expr(registry, &n)
+    );
     let _ = write!(
         out,
         "INSERT INTO {r}.tenants (name) VALUES ({n});
 {create};
-SELECT {save}set_config('search_path', {path}, true), {STARTED},
-    {r}.check_batch({n}, CASE WHEN to_regnamespace({n}) IS NULL THEN '{WRONG_SCHEMA}' END);
+SELECT set_config('search_path', {path}, true), {STARTED},
+    {r}.check_batch({n}, CASE WHEN to_regnamespace({n}) IS NULL THEN '{WRONG_SCHEMA}'
+        WHEN EXISTS (SELECT 1 FROM {r}.row_tenants WHERE name = {n}) THEN '{CHANGED_SINCE_READ}' END);
 ",
-        r = q(registry),
         create = create_schema(tenant),
         path = literal(&search_path_of(tenant, options)),
     );
@@ -720,19 +725,21 @@ mod tests {
                 .find(needle)
                 .unwrap_or_else(|| panic!("{needle:?} missing from:\n{batch}"))
         };
-        assert!(batch.starts_with(r#"INSERT INTO "_tenancy".tenants (name) VALUES ('acme');"#));
+        // The name's lock first (after the session's settings are saved), then the insert.
+        let lock = "pg_advisory_xact_lock(hashtextextended('tenancy:_tenancy:' || 'acme', 0))";
+        assert!(batch.starts_with(&format!(
+            "SELECT {}, {lock};\nINSERT INTO \"_tenancy\".tenants (name) VALUES ('acme');",
+            save_expr(&t("_tenancy"))
+        )));
         assert!(
             at(r#"INSERT INTO "_tenancy".tenants (name) VALUES ('acme');"#)
                 < at(r#"CREATE SCHEMA "acme";"#)
         );
-        // The session's settings are saved in the statement that sets the search_path, before
-        // it.
+        assert!(at(r#"CREATE SCHEMA "acme";"#) < at(r#"set_config('search_path', '"acme"', true),"#));
+        // A row-level tenant of the name, read after the lock, refuses the batch.
         assert!(
-            at(r#"CREATE SCHEMA "acme";"#) < at(&format!("SELECT {}, ", save_expr(&t("_tenancy"))))
-        );
-        assert!(
-            at(&format!("SELECT {}, ", save_expr(&t("_tenancy"))))
-                < at(r#"set_config('search_path', '"acme"', true),"#)
+            at("to_regnamespace('acme') IS NULL")
+                < at(r#"WHEN EXISTS (SELECT 1 FROM "_tenancy".row_tenants WHERE name = 'acme') THEN 'TNCY1'"#)
         );
         assert!(at("set_config('search_path', '\"acme\"") < at("to_regnamespace('acme') IS NULL"));
         assert!(at("to_regnamespace('acme') IS NULL") < at("CREATE TABLE guards"));
@@ -744,20 +751,17 @@ mod tests {
             .ends_with(&format!("{};", restore_session(&t("_tenancy")))));
         // Creation is committed durably: only migrations of existing tenants commit async.
         assert!(!batch.contains("set_config('synchronous_commit', 'off'"));
-        // With a lock timeout, the settings are saved in a first statement, before it is set.
+        // A lock timeout is set after the settings are saved (once), before the lock.
         let timed = BatchOptions {
             lock_timeout: Some(Duration::from_millis(300)),
             ..BatchOptions::default()
         };
         let batch = create_batch(&t("_tenancy"), &t("acme"), &[&m], &timed);
         assert!(batch.starts_with(&format!(
-            "SELECT {}, set_config('lock_timeout', '300ms', true);\nINSERT INTO",
+            "SELECT {}, set_config('lock_timeout', '300ms', true), {lock};\nINSERT INTO",
             save_expr(&t("_tenancy"))
         )));
-        assert!(!batch.contains(&format!(
-            "{}, set_config('search_path'",
-            save_expr(&t("_tenancy"))
-        )));
+        assert_eq!(batch.matches("tenancy.saved_session', ").count(), 1);
     }
 
     #[test]
