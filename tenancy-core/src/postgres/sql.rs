@@ -9,6 +9,11 @@
 //! - `check_batch(tenant, problem)`: raises `problem` ([`CHANGED_SINCE_READ`] or
 //!   [`WRONG_SCHEMA`]) as the SQLSTATE, with a message naming the tenant, unless it is `NULL`;
 //!   the one-round-trip batches compute the problem in SQL and call it to refuse work;
+//! - `create_in(tenant, container, lock_timeout)`: registers a row-level tenant in one call
+//!   ([`create_in`]): under the advisory locks of its name and then its container, each of its
+//!   statements reading with a snapshot of its own taken after them, it checks the name is
+//!   free and the container a registered tenant with its schema, inserts the row if so, and
+//!   returns what it found;
 //! - `enter_rows(tenant, container)`: under row security, checks the tenant is placed in the
 //!   container (else [`NOT_PLACED`]) under a shared advisory lock of its rows held to the end of
 //!   the transaction, and says it to the policies;
@@ -121,6 +126,26 @@ BEGIN
     PERFORM set_config('tenancy.tenant', _tenant, true);
 END
 $tenancy$;
+CREATE OR REPLACE FUNCTION {r}.create_in(_tenant text, _container text, _lock_timeout text,
+    OUT name_taken boolean, OUT container_registered boolean, OUT container_schema boolean)
+LANGUAGE plpgsql VOLATILE AS $tenancy$
+BEGIN
+    IF _lock_timeout IS NOT NULL THEN
+        PERFORM pg_catalog.set_config('lock_timeout', _lock_timeout, true);
+    END IF;
+    PERFORM pg_catalog.pg_advisory_xact_lock(pg_catalog.hashtextextended({lock_prefix} || _tenant, 0));
+    PERFORM pg_catalog.pg_advisory_xact_lock(pg_catalog.hashtextextended({lock_prefix} || _container, 0));
+    -- Each statement from here on reads with a snapshot taken after the locks (VOLATILE, READ
+    -- COMMITTED): what a create, rename or drop that held them committed is seen.
+    name_taken := EXISTS (SELECT 1 FROM {r}.tenants t WHERE t.name = _tenant)
+        OR EXISTS (SELECT 1 FROM {r}.row_tenants p WHERE p.name = _tenant);
+    container_registered := EXISTS (SELECT 1 FROM {r}.tenants t WHERE t.name = _container);
+    container_schema := pg_catalog.to_regnamespace(_container) IS NOT NULL;
+    IF NOT name_taken AND container_registered AND container_schema THEN
+        INSERT INTO {r}.row_tenants (name, container) VALUES (_tenant, _container);
+    END IF;
+END
+$tenancy$;
 CREATE OR REPLACE FUNCTION {r}.placed_guard() RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $tenancy$
 DECLARE
@@ -145,6 +170,7 @@ CREATE TABLE IF NOT EXISTS {r}.last_migrate_run (
 {restore}",
         lock = literal(&format!("tenancy-registry:{}", registry.as_str())),
         rows_lock = literal(&rows_lock_prefix(registry)),
+        lock_prefix = lock_prefix(registry),
         restore = session_functions(registry),
     )
 }
@@ -174,9 +200,28 @@ fn lock_expr(registry: &Tenant, name: &str) -> String {
 
 /// The advisory lock key of tenant `name` (an SQL expression).
 fn lock_key(registry: &Tenant, name: &str) -> String {
+    format!("hashtextextended({} || {name}, 0)", lock_prefix(registry))
+}
+
+/// What a tenant's name follows in its lock's key, as a literal: `'tenancy:<registry>:'`.
+fn lock_prefix(registry: &Tenant) -> String {
+    literal(&format!("tenancy:{}:", registry.as_str()))
+}
+
+/// `SELECT * FROM <registry>.create_in(…)`: row-level `tenant` registered in its container in
+/// one call of the registry's function (names validated, rendered as literals, so that it is one
+/// simple-protocol round trip, PgBouncer's way too), waiting for the locks at most the handle's
+/// lock timeout. Its one row: whether the name is taken, whether the container is registered,
+/// whether its schema exists; the tenant was registered if the name is free and both hold.
+pub fn create_in(registry: &Tenant, tenant: &Tenant, options: &BatchOptions) -> String {
+    let timeout = lock_timeout_value(options)
+        .map(|t| literal(&t))
+        .unwrap_or_else(|| "NULL".to_owned());
     format!(
-        "hashtextextended({} || {name}, 0)",
-        literal(&format!("tenancy:{}:", registry.as_str()))
+        "SELECT * FROM {}.create_in({}, {}, {timeout})",
+        q(registry),
+        literal(tenant.as_str()),
+        literal(tenant.container())
     )
 }
 
@@ -448,12 +493,14 @@ fn save_expr(registry: &Tenant) -> String {
 
 /// The handle's `lock_timeout` for the transaction, as an expression of a `SELECT` list.
 fn lock_timeout_expr(options: &BatchOptions) -> Option<String> {
-    options.lock_timeout.map(|t| {
-        format!(
-            "set_config('lock_timeout', '{}ms', true)",
-            t.as_millis().max(1)
-        )
-    })
+    lock_timeout_value(options).map(|t| format!("set_config('lock_timeout', '{t}', true)"))
+}
+
+/// The handle's `lock_timeout` as the setting's value (`1500ms`), if it has one.
+fn lock_timeout_value(options: &BatchOptions) -> Option<String> {
+    options
+        .lock_timeout
+        .map(|t| format!("{}ms", t.as_millis().max(1)))
 }
 
 /// The values of [`RESTORED_SETTINGS`] as one string, to compare a session before and after.
@@ -520,7 +567,7 @@ $tenancy$;",
 /// one implicit transaction, so an error anywhere (the name registered meanwhile, the schema
 /// already there, a failing migration) rolls all of it back. Takes the name's lock, registers
 /// the name, creates the schema, checks (with a snapshot taken after the lock) that no
-/// row-level tenant has the name (`Tenants::create_in` registers one under the same lock) and raises
+/// row-level tenant has the name ([`create_in`] registers one under the same lock) and raises
 /// [`CHANGED_SINCE_READ`] if one has, then runs the migrations in it (see [`migrate_batch`] for
 /// what surrounds them).
 ///
@@ -703,6 +750,40 @@ mod tests {
         assert_eq!(set_lock_timeout(&BatchOptions::default()), "");
         assert!(ensure_registry(&reg).contains(r#"CREATE SCHEMA IF NOT EXISTS "_tenancy";"#));
         assert!(behind(&reg).contains(r#"FROM "_tenancy".tenants t ORDER BY t.name"#));
+        let placed = t("acme").rows_in(&t("free"));
+        assert_eq!(
+            create_in(&reg, &placed, &BatchOptions::default()),
+            r#"SELECT * FROM "_tenancy".create_in('acme', 'free', NULL)"#
+        );
+        assert_eq!(
+            create_in(&reg, &placed, &shared),
+            r#"SELECT * FROM "_tenancy".create_in('acme', 'free', '1500ms')"#
+        );
+    }
+
+    #[test]
+    fn the_registry_function_create_in_locks_as_the_lifecycle_does_then_reads_then_inserts() {
+        let reg = t("_tenancy");
+        let ddl = ensure_registry(&reg);
+        let body = &ddl[ddl.find(r#"FUNCTION "_tenancy".create_in("#).unwrap()..];
+        let body = &body[..body.find("$tenancy$;").unwrap()];
+        let at = |needle: &str| {
+            body.find(needle)
+                .unwrap_or_else(|| panic!("{needle:?} missing from:\n{body}"))
+        };
+        // The keys are those of lock_tenant_named: the tenant's, then the container's.
+        let key = |name: &str| format!("hashtextextended('tenancy:_tenancy:' || {name}, 0)");
+        assert!(lock_tenant_named(&reg, &t("acme")).contains(&key("'acme'")));
+        assert!(at("'lock_timeout', _lock_timeout") < at(&key("_tenant")));
+        assert!(at(&key("_tenant")) < at(&key("_container")));
+        // Volatile: each read after the locks has a snapshot of its own.
+        assert!(body.contains("LANGUAGE plpgsql VOLATILE"));
+        assert!(at(&key("_container")) < at(r#"FROM "_tenancy".tenants t WHERE t.name = _tenant"#));
+        assert!(at(&key("_container")) < at(r#"FROM "_tenancy".row_tenants p WHERE p.name = _tenant"#));
+        assert!(at("to_regnamespace(_container)") < at(r#"INSERT INTO "_tenancy".row_tenants"#));
+        assert!(body.contains(
+            "IF NOT name_taken AND container_registered AND container_schema THEN"
+        ));
     }
 
     fn migration(version: i64, description: &str, sql: &str) -> Migration {

@@ -488,6 +488,57 @@ macro_rules! behaviours {
                 assert!(!db.exists(&name).await.unwrap(), "round {round}: {name} is left");
             }
         }
+
+        /// Of a `drop` of a container and a `create_in` of a tenant in it sent at nearly the same
+        /// moment, one goes first and the other answers as if it came after: the container is
+        /// dropped and the create_in refused (`NotATenant`, naming the container), or the tenant
+        /// is registered in it and the drop refused (the container holds a row-level tenant).
+        /// Never both, never an error of the server's. Over rounds whose starts are apart by
+        /// -2 to +5.5 ms.
+        #[tokio::test]
+        async fn of_a_drop_of_a_container_and_a_create_in_there_one_goes_first() {
+            use std::time::Duration;
+
+            let pool = pool_with(8).await;
+            let l = Lifecycle::new(&pool, migrations()).await;
+            let db = &l.tenants;
+            for round in 0..16u64 {
+                let container = db.create(tenancy_testdb::unique_name("box")).await.unwrap();
+                let name = tenancy_testdb::unique_name("in");
+                // How long the create_in starts after the drop (µs; negative: before).
+                let offset = round as i64 * 500 - 2_000;
+                let wait = |us: i64| tokio::time::sleep(Duration::from_micros(us.max(0) as u64));
+                let dropping = {
+                    let (db, container, wait) = (db.clone(), container.clone(), wait(-offset));
+                    tokio::spawn(async move {
+                        wait.await;
+                        db.drop(container.as_str()).await
+                    })
+                };
+                let placing = {
+                    let (db, name, wait) = (db.clone(), name.clone(), wait(offset));
+                    let container = container.clone();
+                    tokio::spawn(async move {
+                        wait.await;
+                        db.create_in(name, &container).await
+                    })
+                };
+                let (dropped, placed) = (dropping.await.unwrap(), placing.await.unwrap());
+                match (&dropped, &placed) {
+                    (Ok(_), Err(Error::NotATenant { tenant })) => {
+                        assert_eq!(tenant, &container);
+                        assert_err!(db.tenant(&name).await, Error::NotATenant { .. });
+                    }
+                    (Err(Error::Unsupported { operation: "drop", .. }), Ok(placed)) => {
+                        assert_eq!(placed.container(), container.as_str());
+                        db.drop(&name).await.unwrap();
+                        db.drop(container.as_str()).await.unwrap();
+                    }
+                    _ => panic!("round {round} ({offset} µs apart): {dropped:?}, {placed:?}"),
+                }
+                assert!(!db.exists(container.as_str()).await.unwrap());
+            }
+        }
     };
 }
 pub(crate) use behaviours;
