@@ -16,10 +16,13 @@
 //!   as an untargeted reference of what the server alone makes of the bigger working set.
 //! - Creating a row-level tenant (`Tenants::create_in`: a registry row, no DDL) against
 //!   creating a tenant with its own schema (`Tenants::create`: the schema and this module's
-//!   migration), on the same handle in the same run: blocks of creates of each kind in rounds
-//!   of rotating order, the schema creates twice (the A/A control); the ratio is of the times
-//!   per create. Every round's tenants are dropped before the next block (row-level tenants
-//!   before their container).
+//!   migration), on the same handle in the same run: blocks of creates of each kind in rounds,
+//!   the six orders of the three blocks in turn, the schema creates twice (the A/A control);
+//!   the ratio is of the times per create. Every block's tenants are dropped before the next
+//!   block. The note gives, from blocks of each in turn on the same pool, one create_in, one
+//!   create_in a step at a time (a registry without its function `create_in`: the way of MySQL,
+//!   SQLite and PostgreSQL before it), and what one costs at least (a durable one-row insert, a
+//!   bare `SELECT 1`), and the round trips of each, counted by a relay.
 //!
 //! The containers are ordinary tenants made by `Tenants::create` with this module's migration.
 
@@ -312,7 +315,7 @@ pub async fn run(ctx: &mut Ctx) -> BoxResult<()> {
         result = lookups(ctx, &lookup_box).await;
     }
     if result.is_ok() {
-        result = creates(ctx, &tenants, &crud_box).await;
+        result = creates(ctx, (&tenants, &registry), &crud_box).await;
     }
     let names = [
         crud_box.as_str().to_owned(),
@@ -524,20 +527,44 @@ async fn cpu_costs(ctx: &mut Ctx, tenant: &Tenant, container: &Tenant) -> BoxRes
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 enum Create {
     /// `Tenants::create`: a schema and its migration (the baseline).
-    Schema,
+    Schema = 0,
     /// The baseline again: the A/A control.
-    SchemaAgain,
+    SchemaAgain = 1,
     /// `Tenants::create_in` of the container.
-    RowLevel,
+    RowLevel = 2,
 }
 
-const CREATES: [Create; 3] = [Create::Schema, Create::SchemaAgain, Create::RowLevel];
+/// The orders of a round's three blocks, one after the other: all six, so that over six rounds
+/// each kind of create runs in each position, and right after each other kind (whose untimed
+/// drops, of schemas or of registry rows, come just before it), equally often, across the
+/// rounds' boundaries too. With the three rotations of one order instead, the schema creates
+/// always followed the row-level block (or ran first) and the control always the schema
+/// block: the A/A read 0.93-0.96.
+const ORDERS: [[Create; 3]; 6] = {
+    use Create::*;
+    [
+        [Schema, SchemaAgain, RowLevel],
+        [SchemaAgain, RowLevel, Schema],
+        [RowLevel, Schema, SchemaAgain],
+        [Schema, RowLevel, SchemaAgain],
+        [RowLevel, SchemaAgain, Schema],
+        [SchemaAgain, Schema, RowLevel],
+    ]
+};
 
 /// Part (c): `Tenants::create_in` vs `Tenants::create`, per create (see the module
 /// documentation). Row-level blocks are longer (the creates are much shorter) so that each
 /// block lasts long enough to time; the ratio is of the times per create.
-async fn creates(ctx: &mut Ctx, tenants: &Tenants, container: &Tenant) -> BoxResult<()> {
-    let (rounds, schemas, rows) = if ctx.quick { (2, 2, 10) } else { (40, 30, 300) };
+async fn creates(
+    ctx: &mut Ctx,
+    (tenants, registry): (&Tenants, &str),
+    container: &Tenant,
+) -> BoxResult<()> {
+    let (rounds, schemas, rows) = if ctx.quick {
+        (6, 2, 10)
+    } else {
+        (120, 10, 100)
+    };
     // Untimed: one of each, so that the first block pays no first-use costs.
     let warm = ctx.names("rlw", 2);
     tenants.create(&warm[0]).await?;
@@ -551,15 +578,15 @@ async fn creates(ctx: &mut Ctx, tenants: &Tenants, container: &Tenant) -> BoxRes
     ctx.cleanup.drop_schemas(&ctx.pool, &warm).await?;
     println!(
         "  {rounds} rounds; each round {schemas} Tenants::create (twice: the A/A control) and \
-         {rows} Tenants::create_in in {}, order rotating, each block dropped before the next",
+         {rows} Tenants::create_in in {}, in each of the six orders in turn, each block dropped \
+         before the next",
         container.as_str()
     );
     // secs[variant][round]: seconds per create.
-    let mut secs = vec![Vec::new(); CREATES.len()];
+    let mut secs = vec![Vec::new(); ORDERS[0].len()];
     for round in 0..rounds {
-        for k in 0..CREATES.len() {
-            let vi = (k + round) % CREATES.len();
-            let n = match CREATES[vi] {
+        for variant in ORDERS[round % ORDERS.len()] {
+            let n = match variant {
                 Create::RowLevel => rows,
                 _ => schemas,
             };
@@ -567,7 +594,7 @@ async fn creates(ctx: &mut Ctx, tenants: &Tenants, container: &Tenant) -> BoxRes
             let start = Instant::now();
             let mut made = Ok(());
             for name in &names {
-                made = match CREATES[vi] {
+                made = match variant {
                     Create::RowLevel => tenants.create_in(name, container).await.map(drop),
                     _ => tenants.create(name).await.map(drop),
                 };
@@ -575,7 +602,7 @@ async fn creates(ctx: &mut Ctx, tenants: &Tenants, container: &Tenant) -> BoxRes
                     break;
                 }
             }
-            secs[vi].push(start.elapsed().as_secs_f64() / n as f64);
+            secs[variant as usize].push(start.elapsed().as_secs_f64() / n as f64);
             // Untimed: drop what the block made (a row-level tenant holds no rows here).
             for name in &names {
                 match tenants.drop(name).await {
@@ -589,17 +616,22 @@ async fn creates(ctx: &mut Ctx, tenants: &Tenants, container: &Tenant) -> BoxRes
             ctx.cleanup.drop_schemas(&ctx.pool, &names).await?;
         }
     }
-    let (ratio, interval) = paired(&secs[2], &secs[0]);
-    let aa = paired(&secs[1], &secs[0]).0;
+    let (schema, again, row) = (
+        Create::Schema as usize,
+        Create::SchemaAgain as usize,
+        Create::RowLevel as usize,
+    );
+    let (ratio, interval) = paired(&secs[row], &secs[schema]);
+    let aa = paired(&secs[again], &secs[schema]).0;
     let per = |v: &Vec<f64>| fmt_op(median(&mut v.clone()));
     ctx.out.row(
         Row::new(
             "29d create a row-level tenant: Tenants::create_in",
-            format!("{}/create", per(&secs[2])),
+            format!("{}/create", per(&secs[row])),
             format!(
                 "{}/create (Tenants::create of a schema tenant, the container's migration, \
                  same handle)",
-                per(&secs[0])
+                per(&secs[schema])
             ),
             Some(ratio),
             Target::AtMost(0.02),
@@ -607,12 +639,166 @@ async fn creates(ctx: &mut Ctx, tenants: &Tenants, container: &Tenant) -> BoxRes
         .interval(interval)
         .aa(aa),
     );
+    let floor = create_floor(ctx, (tenants, registry), container).await?;
     ctx.out.note(format!(
-        "29d: {rounds} rounds of {schemas} schema creates (twice) and {rows} row-level creates; \
-         the ratio is the median of the per-round ratios of the time per create (<= 0.02x: at \
-         least 50x faster)"
+        "29d: {rounds} rounds of {schemas} schema creates (twice) and {rows} row-level creates, \
+         the six orders of the three blocks in turn; the ratio is the median of the per-round \
+         ratios of the time per create (<= 0.02x: at least 50x faster); {floor}"
     ));
     Ok(())
+}
+
+/// A registry of its own whose function `create_in` is dropped (as one made by an older
+/// version would lack it), so that its handle's `create_in` goes a step at a time (MySQL's and
+/// SQLite's way, and PostgreSQL's before the function): the handle, the registry, and a
+/// container in it.
+async fn stepwise(ctx: &mut Ctx) -> BoxResult<(Tenants, String, Tenant)> {
+    let registry = ctx.registry_name();
+    let tenants = handle(&ctx.pool, &registry, ROW_GUARDS_DDL)?;
+    let container = container(ctx, &tenants, "rlsb").await?;
+    without_create_in(ctx, &tenants, &registry, &container).await?;
+    Ok((tenants, registry, container))
+}
+
+/// Drops the function `create_in` of `registry`, which `tenants` (a handle on it that made
+/// sure of the registry already) then finds missing in a first, untimed, create_in in
+/// `container`: its create_ins go a step at a time from then on.
+async fn without_create_in(
+    ctx: &mut Ctx,
+    tenants: &Tenants,
+    registry: &str,
+    container: &Tenant,
+) -> BoxResult<()> {
+    let sql = format!(
+        "DROP FUNCTION {}.create_in(text, text, text)",
+        quote_ident(registry)
+    );
+    sqlx::raw_sql(AssertSqlSafe(sql)).execute(&ctx.pool).await?;
+    let warm = ctx.names("rlsw", 1).remove(0);
+    tenants.create_in(&warm, container).await?;
+    tenants.drop(&warm).await?;
+    Ok(())
+}
+
+/// What a create_in costs, and at least, on this pool: medians over blocks of each in turn, of
+/// `create_in`, of `create_in` a step at a time ([`stepwise`]), of a durable one-row `INSERT`
+/// (what create_in writes, committed as it commits) and of a bare `SELECT 1`, each one call
+/// through the same pool; and round trips per call counted by a relay between a pool and the
+/// server. A text for the note.
+async fn create_floor(
+    ctx: &mut Ctx,
+    (tenants, registry): (&Tenants, &str),
+    container: &Tenant,
+) -> BoxResult<String> {
+    let (blocks, per_block) = if ctx.quick { (4, 5) } else { (24, 50) };
+    let (slow, slow_registry, slow_box) = stepwise(ctx).await?;
+    let table = format!("{}.create_floor", container.quoted());
+    let sql = format!("CREATE TABLE {table} (name text PRIMARY KEY, container text NOT NULL)");
+    sqlx::raw_sql(AssertSqlSafe(sql)).execute(&ctx.pool).await?;
+    let insert = format!("INSERT INTO {table} (name, container) VALUES ($1, $2)");
+    let mut secs: [Vec<f64>; 4] = Default::default();
+    for block in 0..blocks {
+        for k in 0..secs.len() {
+            let which = (k + block) % secs.len();
+            let names = ctx.names("rlfl", per_block);
+            let start = Instant::now();
+            for name in &names {
+                match which {
+                    0 => {
+                        tenants.create_in(name, container).await?;
+                    }
+                    1 => {
+                        slow.create_in(name, &slow_box).await?;
+                    }
+                    2 => {
+                        sqlx::query(AssertSqlSafe(insert.as_str()))
+                            .bind(name)
+                            .bind(container.as_str())
+                            .execute(&ctx.pool)
+                            .await?;
+                    }
+                    _ => {
+                        sqlx::query("SELECT 1").execute(&ctx.pool).await?;
+                    }
+                }
+            }
+            secs[which].push(start.elapsed().as_secs_f64() / per_block as f64);
+            for name in &names {
+                match which {
+                    0 => drop(tenants.drop(name).await?),
+                    1 => drop(slow.drop(name).await?),
+                    _ => {}
+                }
+            }
+        }
+    }
+    let sql = format!("DROP TABLE {table}");
+    sqlx::raw_sql(AssertSqlSafe(sql)).execute(&ctx.pool).await?;
+    let [placed, stepped, inserted, selected] = secs.map(|mut v| fmt_op(median(&mut v)));
+    let trips = round_trips(
+        ctx,
+        [
+            (tenants, registry, container),
+            (&slow, &slow_registry, &slow_box),
+        ],
+    )
+    .await?;
+    slow.drop(slow_box.as_str()).await?;
+    ctx.cleanup
+        .drop_schemas(&ctx.pool, &[slow_box.as_str().to_owned(), slow_registry])
+        .await?;
+    Ok(format!(
+        "per call, in {blocks} blocks of {per_block} of each in turn on the same pool: \
+         create_in {placed}, create_in a step at a time (a registry without its function \
+         create_in, as MySQL and SQLite go) {stepped}, a durable one-row INSERT {inserted}, a \
+         bare SELECT 1 {selected} (sqlx's pool pings a connection when it is taken and when it \
+         is given back); {trips}"
+    ))
+}
+
+/// Round trips per `create_in` of each `(handle, registry, container)` (the second going a
+/// step at a time), and per bare `SELECT 1`, through a pool behind a
+/// [`Relay`](crate::tiers::Relay): a text for the note.
+async fn round_trips(ctx: &mut Ctx, handles: [(&Tenants, &str, &Tenant); 2]) -> BoxResult<String> {
+    let host = ctx.options.get_host().to_owned();
+    if host.starts_with('/') {
+        return Ok("round trips not counted (the server is reached by a Unix socket)".into());
+    }
+    let relay = crate::tiers::Relay::start(host, ctx.options.get_port()).await?;
+    let pool = PgPoolOptions::new()
+        .max_connections(1)
+        .connect_with(relay.options(&ctx.options))
+        .await?;
+    let calls = 50;
+    let mut per = Vec::new();
+    for (i, (tenants, registry, container)) in handles.into_iter().enumerate() {
+        // Its first create_in makes sure of the registry, which puts the function back.
+        let relayed = handle(&pool, registry, ROW_GUARDS_DDL)?;
+        let names = ctx.names("rlrt", calls + 1);
+        relayed.create_in(&names[calls], container).await?;
+        if i == 1 {
+            without_create_in(ctx, &relayed, registry, container).await?;
+        }
+        let before = relay.turns();
+        for name in &names[..calls] {
+            relayed.create_in(name, container).await?;
+        }
+        per.push((relay.turns() - before) as f64 / calls as f64);
+        for name in &names {
+            tenants.drop(name).await?;
+        }
+    }
+    let before = relay.turns();
+    for _ in 0..calls {
+        sqlx::query("SELECT 1").execute(&pool).await?;
+    }
+    let bare = (relay.turns() - before) as f64 / calls as f64;
+    pool.close().await;
+    Ok(format!(
+        "round trips counted by a relay between a pool and the server: {:.2} per create_in, \
+         {:.2} per create_in a step at a time, {bare:.2} per bare SELECT 1 through the same pool",
+        per[0], per[1]
+    ))
 }
 
 /// Rows per row-level tenant in the lookups' container.

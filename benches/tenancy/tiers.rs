@@ -29,8 +29,8 @@
 //!   pool. Round trips per call counted by a relay between pool and server.
 //! - 30c `Tenants::list` and `Tenants::status` with 100,000 row-level tenants in one container
 //!   (registered by one `INSERT … SELECT` into the registry's `row_tenants`, the row
-//!   `create_in` writes: 100,000 `create_in` take over a minute), against the registry's
-//!   names read alone with sqlx.
+//!   `create_in` writes: 100,000 `create_in`, each committed durably, would take tens of
+//!   seconds), against the registry's names read alone with sqlx.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -926,14 +926,14 @@ async fn secured_calls(
 
 /// A TCP relay to the server that counts round trips: the times the client sends after the
 /// server has answered. Ends with the task it runs in.
-struct Relay {
+pub(crate) struct Relay {
     port: u16,
     turns: Arc<AtomicU64>,
     task: tokio::task::JoinHandle<()>,
 }
 
 impl Relay {
-    async fn start(host: String, port: u16) -> BoxResult<Relay> {
+    pub(crate) async fn start(host: String, port: u16) -> BoxResult<Relay> {
         let listener = TcpListener::bind("127.0.0.1:0").await?;
         let local = listener.local_addr()?.port();
         let turns = Arc::new(AtomicU64::new(0));
@@ -953,8 +953,13 @@ impl Relay {
         })
     }
 
-    fn turns(&self) -> u64 {
+    pub(crate) fn turns(&self) -> u64 {
         self.turns.load(Ordering::SeqCst)
+    }
+
+    /// `options` pointed at this relay.
+    pub(crate) fn options(&self, options: &PgConnectOptions) -> PgConnectOptions {
+        options.clone().host("127.0.0.1").port(self.port)
     }
 }
 
@@ -1010,7 +1015,7 @@ async fn round_trips(
         return Ok("not counted (the server is reached by a Unix socket)".into());
     }
     let relay = Relay::start(host, options.get_port()).await?;
-    let relayed = options.clone().host("127.0.0.1").port(relay.port);
+    let relayed = relay.options(options);
     let (secured, plain, plain_pool) = handles(&relayed, registry, tenant, false).await?;
     let calls = 200;
     let mut per = Vec::new();
@@ -1127,7 +1132,7 @@ async fn registry_reads(ctx: &mut Ctx, tenants: &Tenants, registry: &str) -> Box
     }
     ctx.out.note(format!(
         "30c: {n} row-level tenants registered by one INSERT … SELECT into row_tenants (the \
-         row create_in writes; one create_in takes about 0.7 ms, workload 29d); {reps} \
+         row create_in writes; workload 29d times one create_in); {reps} \
          repetitions, order rotating; medians; list returned {} tenants, status {}; the \
          names query twice per repetition: A/A {aa:.3}",
         thousands(seen[0] as u64),

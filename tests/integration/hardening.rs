@@ -366,6 +366,52 @@ async fn a_lock_timeout_names_the_session_holding_the_tenant() {
     assert_eq!(impatient.drop(t.as_str()).await.unwrap(), Dropped::Schema);
 }
 
+/// `create_in` waits for the name's lock at most the handle's lock timeout (set by the registry's
+/// function, in its own call), and then names who holds it; nothing is registered.
+#[tokio::test]
+async fn a_create_in_waits_for_the_name_at_most_the_lock_timeout() {
+    let pool = pool().await;
+    let (l, container) = tenant_at_v1(&pool).await;
+    let name = tenancy_testdb::unique_name("held");
+    // Another session holds the name's lifecycle lock (as a create of it would).
+    let mut holder = sqlx::PgConnection::connect(&database_url()).await.unwrap();
+    let holder_pid: i32 = sqlx::query_scalar("SELECT pg_backend_pid()")
+        .fetch_one(&mut holder)
+        .await
+        .unwrap();
+    let mut tx = holder.begin().await.unwrap();
+    sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))")
+        .bind(format!("tenancy:{}:{name}", l.registry))
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+    let impatient = l
+        .tenants
+        .clone()
+        .with_lock_timeout(Duration::from_millis(300));
+    let placing = impatient.create_in(&name, &container);
+    match tokio::time::timeout(Duration::from_secs(20), placing).await {
+        Ok(Err(Error::LockTimeout {
+            tenant,
+            waited,
+            holders,
+        })) => {
+            assert_eq!(
+                (tenant.as_str(), waited),
+                (name.as_str(), Duration::from_millis(300))
+            );
+            assert!(holders.iter().any(|h| h.pid == holder_pid), "{holders:?}");
+        }
+        Ok(other) => panic!("expected a lock timeout, got {other:?}"),
+        Err(_) => panic!("create_in waited 20 s for a lock held elsewhere"),
+    }
+    tx.rollback().await.unwrap();
+    assert_err!(l.tenants.tenant(&name).await, Error::NotATenant { .. });
+    let placed = impatient.create_in(&name, &container).await.unwrap();
+    assert_eq!(placed.container(), container.as_str());
+    l.tenants.drop(&name).await.unwrap();
+}
+
 #[tokio::test]
 async fn errors_say_each_thing_once_and_name_the_tenant() {
     let pool = pool().await;

@@ -1,5 +1,6 @@
 //! Tenant lifecycle, PostgreSQL only: the create hook runs in the create transaction; a clone
-//! copies rows with its triggers off. The rest runs on every backend
+//! copies rows with its triggers off; `create_in` without the registry's function of that
+//! name. The rest runs on every backend
 //! (`backends/shared/lifecycle.rs`, `backends/shared/clone.rs`).
 
 use tenancy::Error;
@@ -88,4 +89,59 @@ async fn a_clone_copies_rows_as_stored_with_its_triggers_off() {
     .await
     .unwrap();
     assert_eq!(raw_guards(&pool, &copy).await[1].0, "BEA");
+}
+
+/// Whether the registry has its function `create_in`.
+async fn has_create_in(pool: &sqlx::PgPool, registry: &str) -> bool {
+    sqlx::query_scalar("SELECT to_regprocedure($1) IS NOT NULL")
+        .bind(format!("\"{registry}\".create_in(text, text, text)"))
+        .fetch_one(pool)
+        .await
+        .unwrap()
+}
+
+/// A registry without the function `create_in` (made by an older version, by a role the
+/// handle's may not change it as): `create_in` registers the row-level tenant a step at a time,
+/// with the same refusals; a handle that makes sure of the registry afterwards puts the
+/// function back.
+#[tokio::test]
+async fn create_in_without_the_registry_function_goes_a_step_at_a_time() {
+    let pool = pool().await;
+    let l = Lifecycle::new(&pool, v1()).await;
+    let container = l.tenants.create(name("box")).await.unwrap();
+    assert!(has_create_in(&pool, &l.registry).await);
+    let drop = format!(
+        "DROP FUNCTION \"{}\".create_in(text, text, text)",
+        l.registry
+    );
+    sqlx::raw_sql(sqlx::AssertSqlSafe(drop))
+        .execute(&pool)
+        .await
+        .unwrap();
+
+    let a = l.tenants.create_in(name("a"), &container).await.unwrap();
+    assert_eq!(
+        l.tenants.tenant(&a).await.unwrap().container(),
+        container.as_str()
+    );
+    assert_err!(
+        l.tenants.create_in(&a, &container).await,
+        Error::TenantExists { .. }
+    );
+    assert!(!has_create_in(&pool, &l.registry).await);
+
+    let newer = l.with_migrations(&pool, v1());
+    let b = newer.create_in(name("b"), &container).await.unwrap();
+    assert!(has_create_in(&pool, &l.registry).await);
+    assert_err!(
+        newer.create_in(&b, &container).await,
+        Error::TenantExists { .. }
+    );
+    assert_err!(
+        newer.create_in(&a, &container).await,
+        Error::TenantExists { .. }
+    );
+    for t in [&a, &b] {
+        l.tenants.drop(t).await.unwrap();
+    }
 }

@@ -5,12 +5,13 @@
 
 use super::operations::{expect, Expected};
 use super::report::Dropped;
-use super::store::{Operation, Place, Rewrite, Store, Which};
+use super::store::{Operation, Place, Placing, Rewrite, Store, Which};
 use super::{TenantEvent, Tenants};
 use crate::backend::Backend;
 use crate::error::Error;
 use crate::statement::Dialect;
 use crate::tenant::Tenant;
+use crate::trace;
 
 /// `D`'s placeholder of the `n`-th bound value (1-based).
 fn placeholder<D: Dialect>(n: usize) -> String {
@@ -145,16 +146,38 @@ pub(crate) fn placed(rows: Vec<(String, String)>) -> Result<Vec<Tenant>, Error> 
         .collect()
 }
 
+/// What [`Tenants::create_in`] of `own` in `container` answers to what
+/// [`Place::place_at_once`] found under their locks, as its step-at-a-time path answers:
+/// [`Error::TenantExists`] if the name is taken, else [`expect`]'s refusal of a container
+/// that is not a tenant with its container, else nothing (the tenant is registered).
+fn refuse_placing<B: Backend>(
+    own: &Tenant,
+    container: &Tenant,
+    found: Placing,
+) -> Result<(), Error> {
+    if found.taken {
+        return Err(Error::TenantExists {
+            tenant: own.clone(),
+        });
+    }
+    expect::<B>(container, found.container, true, true)
+}
+
 impl<B: Backend> Tenants<B> {
     /// Registers `name` as a row-level tenant whose rows are in `container`'s tables (a tenant
-    /// of this handle; see [`Tenant::rows_in`]) and returns it: one registry row, no DDL, so it
-    /// takes a round trip or two, not a migration. Its models are those with
-    /// `#[tenancy(tenant_column = "...")]`, their tables made by `container`'s migrations.
+    /// of this handle; see [`Tenant::rows_in`]) and returns it: one registry row, no DDL. On
+    /// PostgreSQL (and Citus) that is one round trip, a call of the registry's function
+    /// `create_in` that takes the locks, checks and inserts, committed durably; MySQL and
+    /// SQLite run it a step at a time (a transaction, the locks, the checks, the insert).
+    /// Its models are those with `#[tenancy(tenant_column = "...")]`, their tables made by
+    /// `container`'s migrations.
     ///
     /// [`Error::TenantExists`] if `name` is a tenant of either kind; [`Error::NotATenant`] or
-    /// [`Error::ContainerMissing`] if `container` is not a tenant with its container. Taken
-    /// under the locks of `name` and then `container`, so a concurrent `drop(container)`
-    /// either sees this tenant or runs before it.
+    /// [`Error::ContainerMissing`] if `container` is not a tenant with its container. Checked
+    /// and registered under the locks of `name` and then `container`, the ones
+    /// [`create`](Self::create) and `drop` take: of concurrent `create_in`s and `create`s of
+    /// one name exactly one succeeds, and a concurrent `drop(container)` either sees this
+    /// tenant or runs before it.
     ///
     /// ```no_run
     /// # async fn demo(tenants: tenancy_core::Tenants) -> Result<(), tenancy_core::Error> {
@@ -170,20 +193,29 @@ impl<B: Backend> Tenants<B> {
         container: &Tenant,
     ) -> Result<Tenant, Error> {
         let (own, container, tenant) = self.parse_placed(name, container)?;
-        self.traced("create", Operation::Place, &own, async |op| {
-            let store = self.store();
-            store.lock(op, &own).await?;
-            store.lock(op, &container).await?;
-            let taken = store.inspect(op, &own).await?.registered
-                || store.placement_in(op, &own).await?.is_some();
-            if taken {
-                return Err(Error::TenantExists {
-                    tenant: own.clone(),
-                });
+        let span = trace::lifecycle::<B>("create", &own);
+        trace::within(span, async {
+            match self.store().place_at_once(&tenant).await {
+                Ok(Some(found)) => return refuse_placing::<B>(&own, &container, found),
+                Ok(None) => {}
+                Err(err) => return Err(self.store().explain(&own, err).await),
             }
-            let found = store.inspect(op, &container).await?;
-            expect::<B>(&container, found, true, true)?;
-            store.set_placed(op, &tenant, true).await
+            self.operation(Operation::Place, &own, async |op| {
+                let store = self.store();
+                store.lock(op, &own).await?;
+                store.lock(op, &container).await?;
+                let taken = store.inspect(op, &own).await?.registered
+                    || store.placement_in(op, &own).await?.is_some();
+                if taken {
+                    return Err(Error::TenantExists {
+                        tenant: own.clone(),
+                    });
+                }
+                let found = store.inspect(op, &container).await?;
+                expect::<B>(&container, found, true, true)?;
+                store.set_placed(op, &tenant, true).await
+            })
+            .await
         })
         .await?;
         self.publish(TenantEvent::Created(tenant.clone()));

@@ -596,6 +596,20 @@ pub trait Place<B: Database>: Store<B> {
         placed: bool,
     ) -> impl Future<Output = Result<(), Error>> + Send;
 
+    /// Registers row-level `tenant` in its container in one round trip, if this store can:
+    /// under the locks of its name and then its container (as
+    /// [`create_in`](crate::Tenants::create_in) takes them), it reads whether the name is
+    /// taken and what the container is, and registers the tenant if the name is free and the
+    /// container a tenant with its container ([`Placing::placed`]), durably. `Ok(None)` when
+    /// it did nothing (then the operation runs a step at a time).
+    fn place_at_once(
+        &self,
+        tenant: &Tenant,
+    ) -> impl Future<Output = Result<Option<Placing>, Error>> + Send {
+        let _ = tenant;
+        async { Ok(None) }
+    }
+
     /// Deletes row-level `rows.tenant`'s rows (locked) from every table of its container that
     /// has a column named `rows.column`, or with `rows.to`, gives them that tenant's name in
     /// that column ([`Rewrite`]); each table's in one statement. The number of rows deleted or
@@ -637,6 +651,24 @@ pub trait Place<B: Database>: Store<B> {
                 B::NAME
             ),
         })
+    }
+}
+
+/// What [`Place::place_at_once`] found under the locks of a row-level tenant's name and its
+/// container: it registered the tenant if [`placed`](Self::placed).
+#[doc(hidden)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Placing {
+    /// The name is a tenant of either kind already.
+    pub taken: bool,
+    /// What the container is.
+    pub container: Found,
+}
+
+impl Placing {
+    /// Whether the tenant was registered: its name free, its container registered and there.
+    pub fn placed(&self) -> bool {
+        !self.taken && self.container.registered && self.container.container
     }
 }
 

@@ -17,6 +17,8 @@ const UNIQUE_VIOLATION: &str = "23505";
 const DUPLICATE_SCHEMA: &str = "42P06";
 /// 42501 insufficient_privilege.
 const INSUFFICIENT_PRIVILEGE: &str = "42501";
+/// 42883 undefined_function.
+const UNDEFINED_FUNCTION: &str = "42883";
 /// 55P03 lock_not_available: `lock_timeout` ran out.
 const LOCK_NOT_AVAILABLE: &str = "55P03";
 /// 0A000 feature_not_supported; with the message below, a cached prepared statement whose
@@ -53,13 +55,19 @@ pub(crate) fn is_insufficient_privilege(err: &sqlx::Error) -> bool {
     has_code(err, INSUFFICIENT_PRIVILEGE)
 }
 
-/// A lock was not granted within `lock_timeout`.
+/// No function of that name and arguments (a registry made by an older version, which the
+/// handle's role may not change).
+pub(crate) fn is_undefined_function(err: &sqlx::Error) -> bool {
+    has_code(err, UNDEFINED_FUNCTION)
+}
+
 /// Whether the server refused something as not supported (`0A000`): what Citus answers to a
 /// table it cannot distribute (a key without the distribution column, and the like).
 pub(crate) fn is_not_supported(err: &sqlx::Error) -> bool {
     has_code(err, FEATURE_NOT_SUPPORTED)
 }
 
+/// A lock was not granted within `lock_timeout`.
 pub(crate) fn is_lock_timeout(err: &sqlx::Error) -> bool {
     has_code(err, LOCK_NOT_AVAILABLE)
 }

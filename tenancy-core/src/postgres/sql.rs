@@ -9,6 +9,11 @@
 //! - `check_batch(tenant, problem)`: raises `problem` ([`CHANGED_SINCE_READ`] or
 //!   [`WRONG_SCHEMA`]) as the SQLSTATE, with a message naming the tenant, unless it is `NULL`;
 //!   the one-round-trip batches compute the problem in SQL and call it to refuse work;
+//! - `create_in(tenant, container, lock_timeout)`: registers a row-level tenant in one call
+//!   ([`create_in`]): under the advisory locks of its name and then its container, each of its
+//!   statements reading with a snapshot of its own taken after them, it checks the name is
+//!   free and the container a registered tenant with its schema, inserts the row if so, and
+//!   returns what it found;
 //! - `enter_rows(tenant, container)`: under row security, checks the tenant is placed in the
 //!   container (else [`NOT_PLACED`]) under a shared advisory lock of its rows held to the end of
 //!   the transaction, and says it to the policies (on Citus, to the workers' too:
@@ -126,6 +131,26 @@ BEGIN
     END IF;
 END
 $tenancy$;
+CREATE OR REPLACE FUNCTION {r}.create_in(_tenant text, _container text, _lock_timeout text,
+    OUT name_taken boolean, OUT container_registered boolean, OUT container_schema boolean)
+LANGUAGE plpgsql VOLATILE AS $tenancy$
+BEGIN
+    IF _lock_timeout IS NOT NULL THEN
+        PERFORM pg_catalog.set_config('lock_timeout', _lock_timeout, true);
+    END IF;
+    PERFORM pg_catalog.pg_advisory_xact_lock(pg_catalog.hashtextextended({lock_prefix} || _tenant, 0));
+    PERFORM pg_catalog.pg_advisory_xact_lock(pg_catalog.hashtextextended({lock_prefix} || _container, 0));
+    -- Each statement from here on reads with a snapshot taken after the locks (VOLATILE, READ
+    -- COMMITTED): what a create, rename or drop that held them committed is seen.
+    name_taken := EXISTS (SELECT 1 FROM {r}.tenants t WHERE t.name = _tenant)
+        OR EXISTS (SELECT 1 FROM {r}.row_tenants p WHERE p.name = _tenant);
+    container_registered := EXISTS (SELECT 1 FROM {r}.tenants t WHERE t.name = _container);
+    container_schema := pg_catalog.to_regnamespace(_container) IS NOT NULL;
+    IF NOT name_taken AND container_registered AND container_schema THEN
+        INSERT INTO {r}.row_tenants (name, container) VALUES (_tenant, _container);
+    END IF;
+END
+$tenancy$;
 CREATE OR REPLACE FUNCTION {r}.placed_guard() RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $tenancy$
 DECLARE
@@ -151,6 +176,7 @@ CREATE TABLE IF NOT EXISTS {r}.last_migrate_run (
         lock = literal(&format!("tenancy-registry:{}", registry.as_str())),
         rows_lock = literal(&rows_lock_prefix(registry)),
         say_on_citus = super::citus_rows::SAY_ROW_TENANT,
+        lock_prefix = lock_prefix(registry),
         restore = session_functions(registry),
     )
 }
@@ -180,9 +206,28 @@ fn lock_expr(registry: &Tenant, name: &str) -> String {
 
 /// The advisory lock key of tenant `name` (an SQL expression).
 fn lock_key(registry: &Tenant, name: &str) -> String {
+    format!("hashtextextended({} || {name}, 0)", lock_prefix(registry))
+}
+
+/// What a tenant's name follows in its lock's key, as a literal: `'tenancy:<registry>:'`.
+fn lock_prefix(registry: &Tenant) -> String {
+    literal(&format!("tenancy:{}:", registry.as_str()))
+}
+
+/// `SELECT * FROM <registry>.create_in(…)`: row-level `tenant` registered in its container in
+/// one call of the registry's function (names validated, rendered as literals, so that it is one
+/// simple-protocol round trip, PgBouncer's way too), waiting for the locks at most the handle's
+/// lock timeout. Its one row: whether the name is taken, whether the container is registered,
+/// whether its schema exists; the tenant was registered if the name is free and both hold.
+pub fn create_in(registry: &Tenant, tenant: &Tenant, options: &BatchOptions) -> String {
+    let timeout = lock_timeout_value(options)
+        .map(|t| literal(&t))
+        .unwrap_or_else(|| "NULL".to_owned());
     format!(
-        "hashtextextended({} || {name}, 0)",
-        literal(&format!("tenancy:{}:", registry.as_str()))
+        "SELECT * FROM {}.create_in({}, {}, {timeout})",
+        q(registry),
+        literal(tenant.as_str()),
+        literal(tenant.container())
     )
 }
 
@@ -454,12 +499,14 @@ fn save_expr(registry: &Tenant) -> String {
 
 /// The handle's `lock_timeout` for the transaction, as an expression of a `SELECT` list.
 fn lock_timeout_expr(options: &BatchOptions) -> Option<String> {
-    options.lock_timeout.map(|t| {
-        format!(
-            "set_config('lock_timeout', '{}ms', true)",
-            t.as_millis().max(1)
-        )
-    })
+    lock_timeout_value(options).map(|t| format!("set_config('lock_timeout', '{t}', true)"))
+}
+
+/// The handle's `lock_timeout` as the setting's value (`1500ms`), if it has one.
+fn lock_timeout_value(options: &BatchOptions) -> Option<String> {
+    options
+        .lock_timeout
+        .map(|t| format!("{}ms", t.as_millis().max(1)))
 }
 
 /// The values of [`RESTORED_SETTINGS`] as one string, to compare a session before and after.
@@ -524,8 +571,11 @@ $tenancy$;",
 
 /// Creates tenant `tenant` with `migrations` as one simple-protocol batch: one round trip and
 /// one implicit transaction, so an error anywhere (the name registered meanwhile, the schema
-/// already there, a failing migration) rolls all of it back. Registers the name, creates the
-/// schema, then runs the migrations in it (see [`migrate_batch`] for what surrounds them).
+/// already there, a failing migration) rolls all of it back. Takes the name's lock, registers
+/// the name, creates the schema, checks (with a snapshot taken after the lock) that no
+/// row-level tenant has the name ([`create_in`] registers one under the same lock) and raises
+/// [`CHANGED_SINCE_READ`] if one has, then runs the migrations in it (see [`migrate_batch`] for
+/// what surrounds them).
 ///
 /// Names are validated, so they are rendered as literals; nothing else from outside goes in
 /// but the migrations' own SQL.
@@ -535,24 +585,26 @@ pub fn create_batch(
     migrations: &[&Migration],
     options: &BatchOptions,
 ) -> String {
+    let r = q(registry);
     let n = literal(tenant.as_str());
-    // The session's settings are saved before anything changes them: with a lock timeout, in a
-    // statement of their own before it; otherwise with the search_path, saving a statement.
-    let (mut out, save) = match lock_timeout_expr(options) {
-        Some(timeout) => (
-            format!("SELECT {}, {timeout};\n", save_expr(registry)),
-            String::new(),
-        ),
-        None => (String::new(), format!("{}, ", save_expr(registry))),
-    };
+    // One statement, evaluated in order: the session's settings are saved before this batch's
+    // own lock timeout is set, and both before the lock is taken.
+    let timeout = lock_timeout_expr(options)
+        .map(|t| format!("{t}, "))
+        .unwrap_or_default();
+    let mut out = format!(
+        "SELECT {}, {timeout}{};\n",
+        save_expr(registry),
+        lock_expr(registry, &n)
+    );
     let _ = write!(
         out,
         "INSERT INTO {r}.tenants (name) VALUES ({n});
 {create};
-SELECT {save}set_config('search_path', {path}, true), {STARTED},
-    {r}.check_batch({n}, CASE WHEN to_regnamespace({n}) IS NULL THEN '{WRONG_SCHEMA}' END);
+SELECT set_config('search_path', {path}, true), {STARTED},
+    {r}.check_batch({n}, CASE WHEN to_regnamespace({n}) IS NULL THEN '{WRONG_SCHEMA}'
+        WHEN EXISTS (SELECT 1 FROM {r}.row_tenants WHERE name = {n}) THEN '{CHANGED_SINCE_READ}' END);
 ",
-        r = q(registry),
         create = create_schema(tenant),
         path = literal(&search_path_of(tenant, options)),
     );
@@ -704,6 +756,40 @@ mod tests {
         assert_eq!(set_lock_timeout(&BatchOptions::default()), "");
         assert!(ensure_registry(&reg).contains(r#"CREATE SCHEMA IF NOT EXISTS "_tenancy";"#));
         assert!(behind(&reg).contains(r#"FROM "_tenancy".tenants t ORDER BY t.name"#));
+        let placed = t("acme").rows_in(&t("free"));
+        assert_eq!(
+            create_in(&reg, &placed, &BatchOptions::default()),
+            r#"SELECT * FROM "_tenancy".create_in('acme', 'free', NULL)"#
+        );
+        assert_eq!(
+            create_in(&reg, &placed, &shared),
+            r#"SELECT * FROM "_tenancy".create_in('acme', 'free', '1500ms')"#
+        );
+    }
+
+    #[test]
+    fn the_registry_function_create_in_locks_as_the_lifecycle_does_then_reads_then_inserts() {
+        let reg = t("_tenancy");
+        let ddl = ensure_registry(&reg);
+        let body = &ddl[ddl.find(r#"FUNCTION "_tenancy".create_in("#).unwrap()..];
+        let body = &body[..body.find("$tenancy$;").unwrap()];
+        let at = |needle: &str| {
+            body.find(needle)
+                .unwrap_or_else(|| panic!("{needle:?} missing from:\n{body}"))
+        };
+        // The keys are those of lock_tenant_named: the tenant's, then the container's.
+        let key = |name: &str| format!("hashtextextended('tenancy:_tenancy:' || {name}, 0)");
+        assert!(lock_tenant_named(&reg, &t("acme")).contains(&key("'acme'")));
+        assert!(at("'lock_timeout', _lock_timeout") < at(&key("_tenant")));
+        assert!(at(&key("_tenant")) < at(&key("_container")));
+        // Volatile: each read after the locks has a snapshot of its own.
+        assert!(body.contains("LANGUAGE plpgsql VOLATILE"));
+        assert!(at(&key("_container")) < at(r#"FROM "_tenancy".tenants t WHERE t.name = _tenant"#));
+        assert!(at(&key("_container")) < at(r#"FROM "_tenancy".row_tenants p WHERE p.name = _tenant"#));
+        assert!(at("to_regnamespace(_container)") < at(r#"INSERT INTO "_tenancy".row_tenants"#));
+        assert!(body.contains(
+            "IF NOT name_taken AND container_registered AND container_schema THEN"
+        ));
     }
 
     fn migration(version: i64, description: &str, sql: &str) -> Migration {
@@ -726,19 +812,21 @@ mod tests {
                 .find(needle)
                 .unwrap_or_else(|| panic!("{needle:?} missing from:\n{batch}"))
         };
-        assert!(batch.starts_with(r#"INSERT INTO "_tenancy".tenants (name) VALUES ('acme');"#));
+        // The name's lock first (after the session's settings are saved), then the insert.
+        let lock = "pg_advisory_xact_lock(hashtextextended('tenancy:_tenancy:' || 'acme', 0))";
+        assert!(batch.starts_with(&format!(
+            "SELECT {}, {lock};\nINSERT INTO \"_tenancy\".tenants (name) VALUES ('acme');",
+            save_expr(&t("_tenancy"))
+        )));
         assert!(
             at(r#"INSERT INTO "_tenancy".tenants (name) VALUES ('acme');"#)
                 < at(r#"CREATE SCHEMA "acme";"#)
         );
-        // The session's settings are saved in the statement that sets the search_path, before
-        // it.
+        assert!(at(r#"CREATE SCHEMA "acme";"#) < at(r#"set_config('search_path', '"acme"', true),"#));
+        // A row-level tenant of the name, read after the lock, refuses the batch.
         assert!(
-            at(r#"CREATE SCHEMA "acme";"#) < at(&format!("SELECT {}, ", save_expr(&t("_tenancy"))))
-        );
-        assert!(
-            at(&format!("SELECT {}, ", save_expr(&t("_tenancy"))))
-                < at(r#"set_config('search_path', '"acme"', true),"#)
+            at("to_regnamespace('acme') IS NULL")
+                < at(r#"WHEN EXISTS (SELECT 1 FROM "_tenancy".row_tenants WHERE name = 'acme') THEN 'TNCY1'"#)
         );
         assert!(at("set_config('search_path', '\"acme\"") < at("to_regnamespace('acme') IS NULL"));
         assert!(at("to_regnamespace('acme') IS NULL") < at("CREATE TABLE guards"));
@@ -750,20 +838,17 @@ mod tests {
             .ends_with(&format!("{};", restore_session(&t("_tenancy")))));
         // Creation is committed durably: only migrations of existing tenants commit async.
         assert!(!batch.contains("set_config('synchronous_commit', 'off'"));
-        // With a lock timeout, the settings are saved in a first statement, before it is set.
+        // A lock timeout is set after the settings are saved (once), before the lock.
         let timed = BatchOptions {
             lock_timeout: Some(Duration::from_millis(300)),
             ..BatchOptions::default()
         };
         let batch = create_batch(&t("_tenancy"), &t("acme"), &[&m], &timed);
         assert!(batch.starts_with(&format!(
-            "SELECT {}, set_config('lock_timeout', '300ms', true);\nINSERT INTO",
+            "SELECT {}, set_config('lock_timeout', '300ms', true), {lock};\nINSERT INTO",
             save_expr(&t("_tenancy"))
         )));
-        assert!(!batch.contains(&format!(
-            "{}, set_config('search_path'",
-            save_expr(&t("_tenancy"))
-        )));
+        assert_eq!(batch.matches("tenancy.saved_session', ").count(), 1);
     }
 
     #[test]

@@ -21,7 +21,8 @@ use super::citus::{self, Flavour};
 use super::sql::{self, BatchOptions};
 use crate::error::{Error, LockHolder};
 use crate::lifecycle::plan::{Applied, History, Migrations};
-use crate::lifecycle::store::{Behind, CreateHook, Direction, Found, Opening, Operation, Store};
+use crate::lifecycle::store::{Behind, CreateHook, Direction, Found, Opening, Operation};
+use crate::lifecycle::store::{Placing, Store};
 use crate::tenant::Tenant;
 
 
@@ -49,6 +50,9 @@ pub struct PgStore {
     row_security: Option<&'static str>,
     flavour: OnceLock<Flavour>,
     registry_ready: AtomicBool,
+    /// The registry has no `create_in` function (made by an older version, by a role this
+    /// handle's may not change it as): row-level tenants are registered a step at a time.
+    no_create_in: AtomicBool,
 }
 
 debug_fields!(PgStore { registry, pgbouncer, .. });
@@ -177,6 +181,33 @@ impl PgStore {
         }
         self.registry_ready.store(true, Ordering::Release);
         Ok(())
+    }
+
+    /// Registers row-level `tenant` with one call of the registry's `create_in`
+    /// ([`sql::create_in`]): one round trip, one implicit transaction committed durably.
+    /// `Ok(None)` if the registry has no such function.
+    pub(super) async fn create_in(&self, tenant: &Tenant) -> Result<Option<Placing>, Error> {
+        self.ensure_registry().await?;
+        if self.no_create_in.load(Ordering::Relaxed) {
+            return Ok(None);
+        }
+        let call = sql::create_in(&self.registry, tenant, &self.batch);
+        let rows = match sqlx::raw_sql(AssertSqlSafe(call)).fetch_all(&self.pool).await {
+            Ok(rows) => rows,
+            Err(e) if errors::is_undefined_function(&e) => {
+                self.no_create_in.store(true, Ordering::Relaxed);
+                return Ok(None);
+            }
+            Err(e) => return Err(tenant_taken(e, &tenant.own())),
+        };
+        let row = rows.first().ok_or(sqlx::Error::RowNotFound)?;
+        Ok(Some(Placing {
+            taken: row.try_get(0)?,
+            container: Found {
+                registered: row.try_get(1)?,
+                container: row.try_get(2)?,
+            },
+        }))
     }
 
     /// Whether the registry's tables are all there (made by another role).
@@ -331,6 +362,7 @@ impl Store<Postgres> for PgStore {
                 .then(|| sql::enter_rows(with.registry)),
             flavour: settings.flavour.map(OnceLock::from).unwrap_or_default(),
             registry_ready: AtomicBool::new(false),
+            no_create_in: AtomicBool::new(false),
         })
     }
 

@@ -11,7 +11,7 @@ macro_rules! behaviours {
         use sqlx::migrate::{Migration, MigrationType};
         use tenancy::{Dropped, Error, OnConflict, Raw, Tenant, TenantModel};
 
-        use super::{pool, v1, Guard, Lifecycle, RowGuard, StoredGuard};
+        use super::{pool, pool_with, v1, Guard, Lifecycle, RowGuard, StoredGuard};
         use crate::assert_err;
         use crate::lifecycle_support::migration;
 
@@ -433,6 +433,111 @@ macro_rules! behaviours {
             let names: Vec<String> = db.list().await.unwrap().iter().map(|t| t.as_str().to_owned()).collect();
             assert_eq!(names.len(), 3, "{names:?}");
             db.drop(&name).await.unwrap();
+        }
+
+        /// Of a `create` and a `create_in` of one name sent at nearly the same moment, exactly
+        /// one succeeds and the other is refused, naming the name; the registry then holds the
+        /// name once, as the winner made it. Over rounds whose starts are apart by -4 to +7.5 ms
+        /// (the `create_in` first, then later and later), so that the short `create_in` lands
+        /// at each point of the `create` (its lock, its checks, its migrations, its commit).
+        #[tokio::test]
+        async fn of_a_create_and_a_create_in_of_one_name_exactly_one_succeeds() {
+            use std::time::Duration;
+
+            let pool = pool_with(8).await;
+            let l = Lifecycle::new(&pool, migrations()).await;
+            let (_, _, container) = two_in_one(&l).await;
+            let db = &l.tenants;
+            for round in 0..24u64 {
+                let name = tenancy_testdb::unique_name("race");
+                // How long the create_in starts after the create (µs; negative: before).
+                let offset = round as i64 * 500 - 4_000;
+                let wait = |us: i64| tokio::time::sleep(Duration::from_micros(us.max(0) as u64));
+                let create = {
+                    let (db, name, wait) = (db.clone(), name.clone(), wait(-offset));
+                    tokio::spawn(async move {
+                        wait.await;
+                        db.create(name).await.map(|t| t.is_row_level())
+                    })
+                };
+                let create_in = {
+                    let (db, name, wait) = (db.clone(), name.clone(), wait(offset));
+                    let container = container.clone();
+                    tokio::spawn(async move {
+                        wait.await;
+                        db.create_in(name, &container).await.map(|t| t.is_row_level())
+                    })
+                };
+                let results = [create.await.unwrap(), create_in.await.unwrap()];
+                let won: Vec<bool> = results.iter().filter_map(|r| r.as_ref().ok().copied()).collect();
+                assert_eq!(won.len(), 1, "round {round} ({offset} µs apart): {results:?}");
+                for result in &results {
+                    match result {
+                        Ok(_) => {}
+                        Err(Error::TenantExists { tenant } | Error::ContainerExists { tenant, .. }) => {
+                            assert_eq!(tenant.as_str(), name)
+                        }
+                        Err(other) => panic!("round {round}: unexpected error: {other:?}"),
+                    }
+                }
+                // The name is registered once, as the winner made it.
+                assert_eq!(db.tenant(&name).await.unwrap().is_row_level(), won[0]);
+                let listed = db.list().await.unwrap();
+                assert_eq!(listed.iter().filter(|t| t.as_str() == name).count(), 1);
+                db.drop(&name).await.unwrap();
+                assert!(!db.exists(&name).await.unwrap(), "round {round}: {name} is left");
+            }
+        }
+
+        /// Of a `drop` of a container and a `create_in` of a tenant in it sent at nearly the same
+        /// moment, one goes first and the other answers as if it came after: the container is
+        /// dropped and the create_in refused (`NotATenant`, naming the container), or the tenant
+        /// is registered in it and the drop refused (the container holds a row-level tenant).
+        /// Never both, never an error of the server's. Over rounds whose starts are apart by
+        /// -2 to +5.5 ms.
+        #[tokio::test]
+        async fn of_a_drop_of_a_container_and_a_create_in_there_one_goes_first() {
+            use std::time::Duration;
+
+            let pool = pool_with(8).await;
+            let l = Lifecycle::new(&pool, migrations()).await;
+            let db = &l.tenants;
+            for round in 0..16u64 {
+                let container = db.create(tenancy_testdb::unique_name("box")).await.unwrap();
+                let name = tenancy_testdb::unique_name("in");
+                // How long the create_in starts after the drop (µs; negative: before).
+                let offset = round as i64 * 500 - 2_000;
+                let wait = |us: i64| tokio::time::sleep(Duration::from_micros(us.max(0) as u64));
+                let dropping = {
+                    let (db, container, wait) = (db.clone(), container.clone(), wait(-offset));
+                    tokio::spawn(async move {
+                        wait.await;
+                        db.drop(container.as_str()).await
+                    })
+                };
+                let placing = {
+                    let (db, name, wait) = (db.clone(), name.clone(), wait(offset));
+                    let container = container.clone();
+                    tokio::spawn(async move {
+                        wait.await;
+                        db.create_in(name, &container).await
+                    })
+                };
+                let (dropped, placed) = (dropping.await.unwrap(), placing.await.unwrap());
+                match (&dropped, &placed) {
+                    (Ok(_), Err(Error::NotATenant { tenant })) => {
+                        assert_eq!(tenant, &container);
+                        assert_err!(db.tenant(&name).await, Error::NotATenant { .. });
+                    }
+                    (Err(Error::Unsupported { operation: "drop", .. }), Ok(placed)) => {
+                        assert_eq!(placed.container(), container.as_str());
+                        db.drop(&name).await.unwrap();
+                        db.drop(container.as_str()).await.unwrap();
+                    }
+                    _ => panic!("round {round} ({offset} µs apart): {dropped:?}, {placed:?}"),
+                }
+                assert!(!db.exists(container.as_str()).await.unwrap());
+            }
         }
     };
 }
