@@ -488,10 +488,11 @@ async fn a_row_level_tenant_dropped_by_a_role_the_policies_hold_takes_its_rows()
 async fn a_row_level_tenant_moved_by_a_role_the_policies_hold_takes_its_rows() {
     let (l, container, a, _b, app) = secured().await;
     owned_by_the_app(&l, &container, &app).await;
+    // The database the test runs in (a private cluster's is not `test`).
     app.admin
         .execute(AssertSqlSafe(format!(
-            "GRANT CREATE ON DATABASE {} TO {}",
-            "test", app.name
+            "DO $$ BEGIN EXECUTE format('GRANT CREATE ON DATABASE %I TO {}', current_database()); END $$",
+            app.name
         )))
         .await
         .unwrap();
