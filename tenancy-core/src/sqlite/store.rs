@@ -479,14 +479,20 @@ impl SqliteStore {
         if op.conn.is_some() {
             return Ok(());
         }
+        op.conn = Some(self.begin_immediate(tenant).await?);
+        op.file = Some(tenant.clone());
+        Ok(())
+    }
+
+    /// A dedicated connection to `tenant`'s file inside `BEGIN IMMEDIATE` (its write lock,
+    /// waited for up to the busy timeout).
+    pub(super) async fn begin_immediate(&self, tenant: &Tenant) -> Result<SqliteConnection, Error> {
         let mut conn = self.connect(tenant).await?;
         if let Err(e) = conn.execute("BEGIN IMMEDIATE").await {
             let _ = conn.close().await;
             return Err(self.locked(tenant, e));
         }
-        op.conn = Some(conn);
-        op.file = Some(tenant.clone());
-        Ok(())
+        Ok(conn)
     }
 }
 

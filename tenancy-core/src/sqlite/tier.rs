@@ -115,6 +115,25 @@ fn copy_sql(table: &Shape, column: &str, toward: Toward) -> String {
     )
 }
 
+/// `DELETE FROM main.<table> WHERE <column> = ?1`: a tenant's rows of `table`.
+fn delete_sql(table: &Shape, column: &str) -> String {
+    format!(
+        "DELETE FROM main.{} WHERE {} = ?1",
+        double_quoted(&table.name),
+        double_quoted(column)
+    )
+}
+
+/// Takes `tenant` off [`MOVED_OUT`] in the file open on `conn` (if it has the table), so the
+/// guard lets its rows in.
+async fn let_in(conn: &mut SqliteConnection, tenant: &Tenant) -> Result<(), sqlx::Error> {
+    if has_table(conn, MOVED_OUT).await? {
+        let sql = format!("DELETE FROM {} WHERE tenant = ?1", double_quoted(MOVED_OUT));
+        run(conn, sql, Some(tenant)).await?;
+    }
+    Ok(())
+}
+
 /// Runs `sql` on `conn` with nothing or `tenant` bound: the rows it affected.
 async fn run(conn: &mut SqliteConnection, sql: String, tenant: Option<&Tenant>) -> Result<u64, sqlx::Error> {
     let names: Vec<&str> = tenant.map(Tenant::as_str).into_iter().collect();
@@ -177,14 +196,7 @@ impl SqliteStore {
             Some(pool) => Held::Pooled(pool.acquire().await?),
             None => Held::Own(self.connect(&container).await?),
         };
-        let cleared = async {
-            if has_table(&mut conn, MOVED_OUT).await? {
-                let sql = format!("DELETE FROM {} WHERE tenant = ?1", double_quoted(MOVED_OUT));
-                run(&mut conn, sql, Some(placed)).await?;
-            }
-            Ok::<_, sqlx::Error>(())
-        }
-        .await;
+        let cleared = let_in(&mut conn, placed).await;
         if let Held::Own(conn) = conn {
             let _ = conn.close().await;
         }
@@ -197,12 +209,7 @@ impl SqliteStore {
     async fn forget_copy(conn: &mut SqliteConnection, left: &Tenant, column: &str) -> Result<(), Error> {
         let (tables, _) = Self::split(conn, column).await?;
         for table in tables.iter().rev() {
-            let sql = format!(
-                "DELETE FROM main.{} WHERE {} = ?1",
-                double_quoted(&table.name),
-                double_quoted(column)
-            );
-            run(conn, sql, Some(left)).await?;
+            run(conn, delete_sql(table, column), Some(left)).await?;
         }
         Ok(())
     }
@@ -231,14 +238,7 @@ impl SqliteStore {
         let Move { placed, ref from, ref to, .. } = *rows;
         let mut shared = match op.held.take() {
             Some(conn) => conn,
-            None => {
-                let mut conn = self.connect(from).await?;
-                if let Err(e) = conn.execute("BEGIN IMMEDIATE").await {
-                    let _ = conn.close().await;
-                    return Err(self.locked(from, e));
-                }
-                conn
-            }
+            None => self.begin_immediate(from).await?,
         };
         let moved = self.promote_with(op, &mut shared, rows).await;
         let moved = match moved {
@@ -255,8 +255,7 @@ impl SqliteStore {
             return Err(self.locked(from, e));
         }
         let _ = shared.close().await;
-        let sql = placement_sql::<SqliteDialect>("row_tenants", false);
-        write_placement(&self.registry_pool, (sql, true), placed, is_unique_violation).await?;
+        self.set_placed(op, placed, false).await?;
         Ok(moved)
     }
 
@@ -319,11 +318,7 @@ impl SqliteStore {
             }
             let mut deleted = Vec::with_capacity(moving.len());
             for table in moving.iter().rev() {
-                let sql = format!(
-                    "DELETE FROM main.{} WHERE {} = ?1",
-                    double_quoted(&table.name),
-                    double_quoted(column)
-                );
+                let sql = delete_sql(table, column);
                 deleted.push((table.name.as_str(), run(shared, sql, Some(rows.placed)).await?));
             }
             Ok::<_, sqlx::Error>(deleted)
@@ -374,20 +369,15 @@ impl SqliteStore {
             // left with them.
             Self::forget_copy(&mut shared, placed, column).await?;
             if let Some(left) = &left {
-                let sql = placement_sql::<SqliteDialect>("row_tenants", false);
-                run_named(&self.registry_pool, (sql, true), &[left.as_str(), left.container()]).await?;
+                self.set_placed(op, left, false).await?;
             }
             // Off the guard's list first, so its rows are let in.
-            if has_table(&mut shared, MOVED_OUT).await? {
-                let sql = format!("DELETE FROM {} WHERE tenant = ?1", double_quoted(MOVED_OUT));
-                run(&mut shared, sql, Some(placed)).await?;
-            }
+            let_in(&mut shared, placed).await?;
             let (copied, copying) = copy_tables(&mut shared, &moving, column, Toward::Shared, placed).await?;
             let sql = placement_sql::<SqliteDialect>("row_tenants", true);
             write_placement(&self.registry_pool, (sql, true), placed, is_unique_violation).await?;
             if let Err(e) = shared.execute("COMMIT").await {
-                let sql = placement_sql::<SqliteDialect>("row_tenants", false);
-                let _ = run_named(&self.registry_pool, (sql, true), &[placed.as_str(), placed.container()]).await;
+                let _ = self.set_placed(op, placed, false).await;
                 return Err(self.locked(to, e));
             }
             Ok(Moved::of(&copied, copying))
