@@ -187,6 +187,24 @@ pub enum Error {
         tenant: Tenant,
     },
 
+    /// [`create_in_many`](crate::Tenants::create_in_many) was given one name twice; nothing
+    /// was registered.
+    #[error("tenant \"{tenant}\" is named twice in one create_in_many; nothing was registered")]
+    DuplicateName {
+        /// The name given twice.
+        tenant: Tenant,
+    },
+
+    /// [`create_in_many`](crate::Tenants::create_in_many) was given more names than one call
+    /// registers (each holds a lock until the one commit); nothing was registered. Split them.
+    #[error("create_in_many was given {names} names; at most {max} are registered in one call (split them); nothing was registered")]
+    TooManyNames {
+        /// The names given.
+        names: usize,
+        /// The most one call takes.
+        max: usize,
+    },
+
     /// `create` or `rename` found a container of that name (PostgreSQL schema, MySQL database,
     /// SQLite file) that is not a tenant (not created by this library). It was left alone.
     #[error("a {container} named \"{tenant}\" already exists and is not a tenant")]

@@ -168,6 +168,7 @@ pub use lifecycle::report::{
     Dropped, MigrateOptions, Moved, Outcome, Planned, Progress, ProgressFn, Relocated, Report,
     TenantResult, TenantStatus,
 };
+pub use lifecycle::row_level::MAX_CREATE_IN_MANY;
 pub use lifecycle::runs::{EachOptions, EachProgressFn};
 pub use lifecycle::store::CreateHook;
 pub use lifecycle::{Lifecycle, TenantEvent, Tenants, DEFAULT_REGISTRY};

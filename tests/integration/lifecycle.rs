@@ -100,6 +100,60 @@ async fn has_create_in(pool: &sqlx::PgPool, registry: &str) -> bool {
         .unwrap()
 }
 
+/// A registry without the function `create_in_many` (made by an older version): the batch is
+/// registered a step at a time in one transaction, all or none, with the same refusals; a
+/// handle that makes sure of the registry afterwards puts the function back.
+#[tokio::test]
+async fn create_in_many_without_the_registry_function_goes_a_step_at_a_time() {
+    let pool = pool().await;
+    let l = Lifecycle::new(&pool, v1()).await;
+    let container = l.tenants.create(name("box")).await.unwrap();
+    let has = |pool: sqlx::PgPool, registry: String| async move {
+        sqlx::query_scalar::<_, bool>("SELECT to_regprocedure($1) IS NOT NULL")
+            .bind(format!("\"{registry}\".create_in_many(text[], text, text)"))
+            .fetch_one(&pool)
+            .await
+            .unwrap()
+    };
+    assert!(has(pool.clone(), l.registry.clone()).await);
+    let drop = format!(
+        "DROP FUNCTION \"{}\".create_in_many(text[], text, text)",
+        l.registry
+    );
+    sqlx::raw_sql(sqlx::AssertSqlSafe(drop))
+        .execute(&pool)
+        .await
+        .unwrap();
+
+    let (a, b) = (name("a"), name("b"));
+    let made = l
+        .tenants
+        .create_in_many([&a, &b], &container)
+        .await
+        .unwrap();
+    assert_eq!(made.len(), 2);
+    for t in [&a, &b] {
+        assert_eq!(
+            l.tenants.tenant(t).await.unwrap().container(),
+            container.as_str()
+        );
+    }
+    let c = name("c");
+    match l.tenants.create_in_many([&c, &b], &container).await {
+        Err(Error::TenantExists { tenant }) => assert_eq!(tenant.as_str(), b),
+        other => panic!("{other:?}"),
+    }
+    assert!(!l.tenants.exists(&c).await.unwrap());
+    assert!(!has(pool.clone(), l.registry.clone()).await);
+
+    let newer = l.with_migrations(&pool, v1());
+    newer.create_in_many([&c], &container).await.unwrap();
+    assert!(has(pool.clone(), l.registry.clone()).await);
+    for t in [&a, &b, &c] {
+        l.tenants.drop(t).await.unwrap();
+    }
+}
+
 /// A registry without the function `create_in` (made by an older version, by a role the
 /// handle's may not change it as): `create_in` registers the row-level tenant a step at a time,
 /// with the same refusals; a handle that makes sure of the registry afterwards puts the

@@ -5,7 +5,7 @@
 
 use super::operations::{expect, Expected};
 use super::report::Dropped;
-use super::store::{Operation, Place, Placing, Rewrite, Store, Which};
+use super::store::{Operation, Place, Placing, PlacingMany, Rewrite, Store, Which};
 use super::{TenantEvent, Tenants};
 use crate::backend::Backend;
 use crate::error::Error;
@@ -163,7 +163,124 @@ fn refuse_placing<B: Backend>(
     expect::<B>(container, found.container, true, true)
 }
 
+/// What [`Tenants::create_in_many`] of `placed` answers to what
+/// [`Place::place_many_at_once`] found under their locks, as its step-at-a-time path answers:
+/// [`Error::TenantExists`] naming the first name taken, else [`expect`]'s refusal of a
+/// container that is not a tenant with its container, else nothing (they are registered).
+fn refuse_placing_many<B: Backend>(
+    placed: &[Tenant],
+    container: &Tenant,
+    found: PlacingMany,
+) -> Result<(), Error> {
+    if let Some(taken) = found.taken {
+        let tenant = match placed.iter().find(|t| t.as_str() == taken) {
+            Some(tenant) => tenant.own(),
+            None => Tenant::new(taken)?,
+        };
+        return Err(Error::TenantExists { tenant });
+    }
+    expect::<B>(container, found.container, true, true)
+}
+
+/// The most names one [`Tenants::create_in_many`] registers: each holds a lock until the one
+/// commit (on PostgreSQL an advisory lock, counted against the server's shared lock table of
+/// `max_locks_per_transaction` × connections).
+pub const MAX_CREATE_IN_MANY: usize = 1_000;
+
 impl<B: Backend> Tenants<B> {
+    /// Registers every name of `names` as a row-level tenant of `container` in one
+    /// transaction, all or none: what [`create_in`](Self::create_in) does for one name, for
+    /// many at the cost of about one (e.g. moving the free tier of an existing product in).
+    /// On PostgreSQL (and Citus) one round trip, a call of the registry's function
+    /// `create_in_many`, committed durably once; MySQL and SQLite run it a step at a time in
+    /// one transaction. The tenants come back in the order given.
+    ///
+    /// Locks every name (in byte order, so concurrent calls cannot deadlock on each other)
+    /// and then `container`, as `create_in` and `create` take them; checked under the locks.
+    /// [`Error::TenantExists`] naming the first name (in byte order) that is a tenant of either
+    /// kind; [`Error::NotATenant`] or [`Error::ContainerMissing`] if `container` is not a
+    /// tenant with its container; [`Error::DuplicateName`] if a name is given twice;
+    /// [`Error::TooManyNames`] over [`MAX_CREATE_IN_MANY`] names; [`Error::InvalidTenantName`]
+    /// for a name the policy refuses. In every case nothing is registered. No names: nothing
+    /// is done.
+    ///
+    /// ```no_run
+    /// # async fn demo(tenants: tenancy_core::Tenants) -> Result<(), tenancy_core::Error> {
+    /// let free = tenants.create("free_tier").await?;
+    /// let made = tenants.create_in_many(["acme", "globex", "initech"], &free).await?;
+    /// assert_eq!(made[1].as_str(), "globex");
+    /// assert_eq!(tenants.tenant("initech").await?.container(), "free_tier");
+    /// # Ok(()) }
+    /// ```
+    pub async fn create_in_many<I>(
+        &self,
+        names: I,
+        container: &Tenant,
+    ) -> Result<Vec<Tenant>, Error>
+    where
+        I: IntoIterator,
+        I::Item: AsRef<str>,
+    {
+        let container = self.parse(container.container())?;
+        let mut given = Vec::new();
+        for name in names {
+            given.push(self.parse(name)?.rows_in(&container));
+        }
+        if given.len() > MAX_CREATE_IN_MANY {
+            return Err(Error::TooManyNames {
+                names: given.len(),
+                max: MAX_CREATE_IN_MANY,
+            });
+        }
+        let mut sorted = given.clone();
+        sorted.sort_unstable_by(|a, b| a.as_str().cmp(b.as_str()));
+        if let Some(twice) = sorted.windows(2).find(|w| w[0] == w[1]) {
+            return Err(Error::DuplicateName {
+                tenant: twice[0].own(),
+            });
+        }
+        if given.is_empty() {
+            return Ok(given);
+        }
+        let span = trace::lifecycle::<B>("create", &container);
+        trace::within(span, async {
+            match self.store().place_many_at_once(&sorted).await {
+                Ok(Some(found)) => return refuse_placing_many::<B>(&sorted, &container, found),
+                Ok(None) => {}
+                Err(err) => return Err(self.store().explain(&container, err).await),
+            }
+            self.operation(Operation::Place, &container, async |op| {
+                let store = self.store();
+                // A name that is the container's is locked once, as the container (not every
+                // backend's lock can be taken twice); it is then found taken.
+                for tenant in sorted.iter().filter(|t| t.as_str() != container.as_str()) {
+                    store.lock(op, &tenant.own()).await?;
+                }
+                store.lock(op, &container).await?;
+                for tenant in &sorted {
+                    let own = tenant.own();
+                    if store.inspect(op, &own).await?.registered
+                        || store.placement_in(op, &own).await?.is_some()
+                    {
+                        return Err(Error::TenantExists { tenant: own });
+                    }
+                }
+                let found = store.inspect(op, &container).await?;
+                expect::<B>(&container, found, true, true)?;
+                for tenant in &sorted {
+                    store.set_placed(op, tenant, true).await?;
+                }
+                Ok(())
+            })
+            .await
+        })
+        .await?;
+        for tenant in &given {
+            self.publish(TenantEvent::Created(tenant.clone()));
+        }
+        Ok(given)
+    }
+
     /// Registers `name` as a row-level tenant whose rows are in `container`'s tables (a tenant
     /// of this handle; see [`Tenant::rows_in`]) and returns it: one registry row, no DDL. On
     /// PostgreSQL (and Citus) that is one round trip, a call of the registry's function
@@ -202,7 +319,9 @@ impl<B: Backend> Tenants<B> {
             }
             self.operation(Operation::Place, &own, async |op| {
                 let store = self.store();
-                store.lock(op, &own).await?;
+                if own != container {
+                    store.lock(op, &own).await?;
+                }
                 store.lock(op, &container).await?;
                 let taken = store.inspect(op, &own).await?.registered
                     || store.placement_in(op, &own).await?.is_some();

@@ -610,6 +610,20 @@ pub trait Place<B: Database>: Store<B> {
         async { Ok(None) }
     }
 
+    /// Registers the row-level tenants `tenants` (of one container, in byte order of their
+    /// names, no name twice) in one round trip, if this store can: under every name's lock and
+    /// then the container's, it reads the first name taken and what the container is, and
+    /// registers them all if no name is taken and the container is a tenant with its
+    /// container, durably in one commit, else none. `Ok(None)` when it did nothing (then the
+    /// operation runs a step at a time).
+    fn place_many_at_once(
+        &self,
+        tenants: &[Tenant],
+    ) -> impl Future<Output = Result<Option<PlacingMany>, Error>> + Send {
+        let _ = tenants;
+        async { Ok(None) }
+    }
+
     /// Deletes row-level `rows.tenant`'s rows (locked) from every table of its container that
     /// has a column named `rows.column`, or with `rows.to`, gives them that tenant's name in
     /// that column ([`Rewrite`]); each table's in one statement. The number of rows deleted or
@@ -670,6 +684,18 @@ impl Placing {
     pub fn placed(&self) -> bool {
         !self.taken && self.container.registered && self.container.container
     }
+}
+
+/// What [`Place::place_many_at_once`] found under the locks of the names and their container:
+/// it registered them all if no name was [`taken`](Self::taken) and the container is a tenant
+/// with its container.
+#[doc(hidden)]
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PlacingMany {
+    /// The first name (in byte order) that is a tenant of either kind already.
+    pub taken: Option<String>,
+    /// What the container is.
+    pub container: Found,
 }
 
 /// What [`Place::move_rows`] did.

@@ -11,7 +11,7 @@ use super::{args, is_unique_violation, PgDialect};
 use crate::error::Error;
 use crate::lifecycle::row_level::{placed, placement_sql, read_registered, registered_sql};
 use crate::lifecycle::row_level::{rewrite_tables, write_placement};
-use crate::lifecycle::store::{Move, Moved, Place, Placing, Rewrite, Toward, Which};
+use crate::lifecycle::store::{Move, Moved, Place, Placing, PlacingMany, Rewrite, Toward, Which};
 use crate::tenant::Tenant;
 
 /// The tables of schema `container` that have a column named `column`, by name.
@@ -83,6 +83,11 @@ impl Place<Postgres> for PgStore {
     /// One call of the registry's `create_in` ([`super::sql::create_in`]).
     async fn place_at_once(&self, tenant: &Tenant) -> Result<Option<Placing>, Error> {
         self.create_in(tenant).await
+    }
+
+    /// One call of the registry's `create_in_many` ([`super::sql::create_in_many`]).
+    async fn place_many_at_once(&self, tenants: &[Tenant]) -> Result<Option<PlacingMany>, Error> {
+        self.create_in_many(tenants).await
     }
 
     async fn set_placed(&self, op: &mut PgOp, tenant: &Tenant, placed: bool) -> Result<(), Error> {

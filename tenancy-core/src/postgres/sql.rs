@@ -14,6 +14,9 @@
 //!   statements reading with a snapshot of its own taken after them, it checks the name is
 //!   free and the container a registered tenant with its schema, inserts the row if so, and
 //!   returns what it found;
+//! - `create_in_many(tenants, container, lock_timeout)`: the same for many names in one call
+//!   ([`create_in_many`]): every name's lock (in byte order), then the container's; all of them
+//!   registered, or none (it returns the first name taken);
 //! - `enter_rows(tenant, container)`: under row security, checks the tenant is placed in the
 //!   container (else [`NOT_PLACED`]) under a shared advisory lock of its rows held to the end of
 //!   the transaction, and says it to the policies (on Citus, to the workers' too:
@@ -151,6 +154,33 @@ BEGIN
     END IF;
 END
 $tenancy$;
+CREATE OR REPLACE FUNCTION {r}.create_in_many(_tenants text[], _container text,
+    _lock_timeout text, OUT taken text, OUT container_registered boolean,
+    OUT container_schema boolean)
+LANGUAGE plpgsql VOLATILE AS $tenancy$
+DECLARE
+    _tenant text;
+BEGIN
+    IF _lock_timeout IS NOT NULL THEN
+        PERFORM pg_catalog.set_config('lock_timeout', _lock_timeout, true);
+    END IF;
+    -- The names' locks in byte order (concurrent batches take them in one order), then the
+    -- container's: as create_in takes a name's and then its container's.
+    FOR _tenant IN SELECT n FROM unnest(_tenants) n ORDER BY n COLLATE \"C\" LOOP
+        PERFORM pg_catalog.pg_advisory_xact_lock(pg_catalog.hashtextextended({lock_prefix} || _tenant, 0));
+    END LOOP;
+    PERFORM pg_catalog.pg_advisory_xact_lock(pg_catalog.hashtextextended({lock_prefix} || _container, 0));
+    SELECT n INTO taken FROM unnest(_tenants) n
+        WHERE EXISTS (SELECT 1 FROM {r}.tenants t WHERE t.name = n)
+           OR EXISTS (SELECT 1 FROM {r}.row_tenants p WHERE p.name = n)
+        ORDER BY n COLLATE \"C\" LIMIT 1;
+    container_registered := EXISTS (SELECT 1 FROM {r}.tenants t WHERE t.name = _container);
+    container_schema := pg_catalog.to_regnamespace(_container) IS NOT NULL;
+    IF taken IS NULL AND container_registered AND container_schema THEN
+        INSERT INTO {r}.row_tenants (name, container) SELECT n, _container FROM unnest(_tenants) n;
+    END IF;
+END
+$tenancy$;
 CREATE OR REPLACE FUNCTION {r}.placed_guard() RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $tenancy$
 DECLARE
@@ -228,6 +258,35 @@ pub fn create_in(registry: &Tenant, tenant: &Tenant, options: &BatchOptions) -> 
         q(registry),
         literal(tenant.as_str()),
         literal(tenant.container())
+    )
+}
+
+/// `SELECT * FROM <registry>.create_in_many(…)`: the row-level tenants `tenants` (names
+/// validated, rendered as literals: one simple-protocol round trip, as [`create_in`]) registered
+/// in `container` in one call, all or none. Its one row: the first name found taken (or
+/// `NULL`), whether the container is registered, whether its schema exists; the tenants were
+/// registered if no name is taken and both hold.
+pub fn create_in_many(
+    registry: &Tenant,
+    tenants: &[Tenant],
+    container: &Tenant,
+    options: &BatchOptions,
+) -> String {
+    let timeout = lock_timeout_value(options)
+        .map(|t| literal(&t))
+        .unwrap_or_else(|| "NULL".to_owned());
+    let mut names = String::from("ARRAY[");
+    for (i, tenant) in tenants.iter().enumerate() {
+        if i > 0 {
+            names.push_str(", ");
+        }
+        quote_into(&mut names, tenant.as_str(), '\'');
+    }
+    names.push_str("]::text[]");
+    format!(
+        "SELECT * FROM {}.create_in_many({names}, {}, {timeout})",
+        q(registry),
+        literal(container.as_str())
     )
 }
 
@@ -764,6 +823,10 @@ mod tests {
         assert_eq!(
             create_in(&reg, &placed, &shared),
             r#"SELECT * FROM "_tenancy".create_in('acme', 'free', '1500ms')"#
+        );
+        assert_eq!(
+            create_in_many(&reg, &[t("acme"), t("globex")], &t("free"), &shared),
+            r#"SELECT * FROM "_tenancy".create_in_many(ARRAY['acme', 'globex']::text[], 'free', '1500ms')"#
         );
     }
 

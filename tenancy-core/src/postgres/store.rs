@@ -22,7 +22,7 @@ use super::sql::{self, BatchOptions};
 use crate::error::{Error, LockHolder};
 use crate::lifecycle::plan::{Applied, History, Migrations};
 use crate::lifecycle::store::{Behind, CreateHook, Direction, Found, Opening, Operation};
-use crate::lifecycle::store::{Placing, Store};
+use crate::lifecycle::store::{Placing, PlacingMany, Store};
 use crate::tenant::Tenant;
 
 
@@ -53,6 +53,9 @@ pub struct PgStore {
     /// The registry has no `create_in` function (made by an older version, by a role this
     /// handle's may not change it as): row-level tenants are registered a step at a time.
     no_create_in: AtomicBool,
+    /// The registry has no `create_in_many` function (made by an older version, or by a role
+    /// this one cannot see the function of): register many row-level tenants a step at a time.
+    no_create_in_many: AtomicBool,
 }
 
 debug_fields!(PgStore { registry, pgbouncer, .. });
@@ -202,6 +205,41 @@ impl PgStore {
         };
         let row = rows.first().ok_or(sqlx::Error::RowNotFound)?;
         Ok(Some(Placing {
+            taken: row.try_get(0)?,
+            container: Found {
+                registered: row.try_get(1)?,
+                container: row.try_get(2)?,
+            },
+        }))
+    }
+
+    /// Registers the row-level tenants `tenants` (of one container) with one call of the
+    /// registry's `create_in_many` ([`sql::create_in_many`]): one round trip, one implicit
+    /// transaction committed durably, all or none. `Ok(None)` if the registry has no such
+    /// function.
+    pub(super) async fn create_in_many(
+        &self,
+        tenants: &[Tenant],
+    ) -> Result<Option<PlacingMany>, Error> {
+        let Some(first) = tenants.first() else {
+            return Ok(None);
+        };
+        self.ensure_registry().await?;
+        if self.no_create_in_many.load(Ordering::Relaxed) {
+            return Ok(None);
+        }
+        let container = first.container_tenant();
+        let call = sql::create_in_many(&self.registry, tenants, &container, &self.batch);
+        let rows = match sqlx::raw_sql(AssertSqlSafe(call)).fetch_all(&self.pool).await {
+            Ok(rows) => rows,
+            Err(e) if errors::is_undefined_function(&e) => {
+                self.no_create_in_many.store(true, Ordering::Relaxed);
+                return Ok(None);
+            }
+            Err(e) => return Err(e.into()),
+        };
+        let row = rows.first().ok_or(sqlx::Error::RowNotFound)?;
+        Ok(Some(PlacingMany {
             taken: row.try_get(0)?,
             container: Found {
                 registered: row.try_get(1)?,
@@ -363,6 +401,7 @@ impl Store<Postgres> for PgStore {
             flavour: settings.flavour.map(OnceLock::from).unwrap_or_default(),
             registry_ready: AtomicBool::new(false),
             no_create_in: AtomicBool::new(false),
+            no_create_in_many: AtomicBool::new(false),
         })
     }
 

@@ -539,6 +539,140 @@ macro_rules! behaviours {
                 assert!(!db.exists(container.as_str()).await.unwrap());
             }
         }
+
+        /// `create_in_many` registers every name it is given in the container, or none: a
+        /// name taken (by either kind of tenant, or the container's own), a name given twice,
+        /// a name the policy refuses, a container that is not a tenant, or too many names
+        /// leave the registry as it was. The tenants it made keep to their own rows.
+        #[tokio::test]
+        async fn create_in_many_registers_every_name_or_none() {
+            let pool = pool().await;
+            let l = Lifecycle::new(&pool, migrations()).await;
+            let (_, _, container) = two_in_one(&l).await;
+            let db = &l.tenants;
+            let names: Vec<String> = (0..3).map(|_| tenancy_testdb::unique_name("many")).collect();
+            let made = db.create_in_many(&names, &container).await.unwrap();
+            let given: Vec<&str> = made.iter().map(|t| t.as_str()).collect();
+            assert_eq!(given, names.iter().map(String::as_str).collect::<Vec<_>>());
+            for (tenant, name) in made.iter().zip(&names) {
+                assert!(tenant.is_row_level());
+                assert_eq!(tenant.container(), container.as_str());
+                assert_eq!(&db.tenant(name).await.unwrap(), tenant);
+                assert_eq!(db.tenant(name).await.unwrap().container(), container.as_str());
+            }
+            // Each keeps to its own rows.
+            let (x, y) = (&made[0], &made[1]);
+            RowGuard::new("Ada", "gate").insert(db, x).await.unwrap();
+            assert_eq!(RowGuard::query(x).count(db).await.unwrap(), 1);
+            assert_eq!(RowGuard::query(y).count(db).await.unwrap(), 0);
+            assert_eq!(stored(&l, &container).await, vec![row(x, "Ada", "gate")]);
+
+            let before = db.list().await.unwrap();
+            let fresh = || tenancy_testdb::unique_name("none");
+            let free = [fresh(), fresh()];
+            // A name taken by a row-level tenant, by a tenant with its container, by the
+            // container itself: refused, naming it, and nothing registered.
+            for taken in [names[1].clone(), container.as_str().to_owned()] {
+                let batch = [free[0].clone(), taken.clone(), free[1].clone()];
+                match db.create_in_many(&batch, &container).await {
+                    Err(Error::TenantExists { tenant }) => assert_eq!(tenant.as_str(), taken),
+                    other => panic!("{batch:?}: {other:?}"),
+                }
+            }
+            // The same for one name: the container's own name is taken.
+            match db.create_in(container.as_str(), &container).await {
+                Err(Error::TenantExists { tenant }) => assert_eq!(tenant, container),
+                other => panic!("create_in of the container's name: {other:?}"),
+            }
+            let own = db.create(tenancy_testdb::unique_name("own")).await.unwrap();
+            let batch = [free[0].clone(), own.as_str().to_owned()];
+            match db.create_in_many(&batch, &container).await {
+                Err(Error::TenantExists { tenant }) => assert_eq!(tenant, own),
+                other => panic!("{batch:?}: {other:?}"),
+            }
+            db.drop(&own).await.unwrap();
+            match db.create_in_many([&free[0], &free[1], &free[0]], &container).await {
+                Err(Error::DuplicateName { tenant }) => assert_eq!(tenant.as_str(), free[0]),
+                other => panic!("a name twice: {other:?}"),
+            }
+            assert_err!(
+                db.create_in_many([free[0].as_str(), "Not A Name"], &container).await,
+                Error::InvalidTenantName(_)
+            );
+            let nowhere = Tenant::new(tenancy_testdb::unique_name("nowhere")).unwrap();
+            assert_err!(db.create_in_many(&free, &nowhere).await, Error::NotATenant { .. });
+            let many: Vec<String> = (0..=tenancy::MAX_CREATE_IN_MANY).map(|i| format!("{}_{i}", free[0])).collect();
+            match db.create_in_many(&many, &container).await {
+                Err(Error::TooManyNames { names, max }) => {
+                    assert_eq!((names, max), (tenancy::MAX_CREATE_IN_MANY + 1, tenancy::MAX_CREATE_IN_MANY))
+                }
+                other => panic!("too many: {other:?}"),
+            }
+            assert_eq!(db.list().await.unwrap(), before);
+            for name in &free {
+                assert!(!db.exists(name).await.unwrap(), "{name} was registered");
+            }
+            assert!(db.create_in_many(Vec::<String>::new(), &container).await.unwrap().is_empty());
+            for name in &names {
+                db.drop(name).await.unwrap();
+            }
+        }
+
+        /// Of a `create` of one name and a `create_in_many` holding it among others, sent at
+        /// nearly the same moment, exactly one succeeds; the loser is refused naming the name,
+        /// and a refused batch registered none of its names.
+        #[tokio::test]
+        async fn of_a_create_and_a_create_in_many_holding_its_name_exactly_one_succeeds() {
+            use std::time::Duration;
+
+            let pool = pool_with(8).await;
+            let l = Lifecycle::new(&pool, migrations()).await;
+            let (_, _, container) = two_in_one(&l).await;
+            let db = &l.tenants;
+            for round in 0..12u64 {
+                let names: Vec<String> = (0..3).map(|_| tenancy_testdb::unique_name("race")).collect();
+                let name = names[1].clone();
+                let offset = round as i64 * 1_000 - 4_000;
+                let wait = |us: i64| tokio::time::sleep(Duration::from_micros(us.max(0) as u64));
+                let create = {
+                    let (db, name, wait) = (db.clone(), name.clone(), wait(-offset));
+                    tokio::spawn(async move {
+                        wait.await;
+                        db.create(name).await.map(drop)
+                    })
+                };
+                let batch = {
+                    let (db, names, wait) = (db.clone(), names.clone(), wait(offset));
+                    let container = container.clone();
+                    tokio::spawn(async move {
+                        wait.await;
+                        db.create_in_many(names, &container).await.map(drop)
+                    })
+                };
+                let results = [create.await.unwrap(), batch.await.unwrap()];
+                let won = results.iter().filter(|r| r.is_ok()).count();
+                assert_eq!(won, 1, "round {round} ({offset} µs apart): {results:?}");
+                for result in &results {
+                    match result {
+                        Ok(()) => {}
+                        Err(Error::TenantExists { tenant } | Error::ContainerExists { tenant, .. }) => {
+                            assert_eq!(tenant.as_str(), name)
+                        }
+                        Err(other) => panic!("round {round}: unexpected error: {other:?}"),
+                    }
+                }
+                let batch_won = results[1].is_ok();
+                assert_eq!(db.tenant(&name).await.unwrap().is_row_level(), batch_won);
+                for other in [&names[0], &names[2]] {
+                    assert_eq!(db.exists(other).await.unwrap(), batch_won, "round {round}: {other}");
+                }
+                for n in &names {
+                    if db.exists(n).await.unwrap() {
+                        db.drop(n).await.unwrap();
+                    }
+                }
+            }
+        }
     };
 }
 pub(crate) use behaviours;
