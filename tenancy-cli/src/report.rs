@@ -2,7 +2,9 @@
 
 use std::error::Error as StdError;
 
-use tenancy_core::{Outcome, Planned, Report, Tenant, TenantStatus};
+use tenancy_core::{
+    Outcome, Planned, RelocatePhase, RelocateProgress, Report, Tenant, TenantStatus,
+};
 
 /// Versions as `1,2,3`, or `-` for none.
 pub fn versions(versions: &[i64]) -> String {
@@ -258,6 +260,39 @@ pub fn render_error(prefix: &str, err: &(dyn StdError + 'static)) -> String {
 /// A failed tenant of an `--all` run: [`render_error`] prefixed with `<tenant>: `.
 pub fn tenant_failure(tenant: &Tenant, err: &tenancy_core::Error) -> String {
     render_error(&format!("{tenant}: "), err)
+}
+
+/// One step of a `promote` or `demote` as a line of its progress on stderr:
+/// `promote acme: copied guards into acme: 3 rows (1/2 tables, 3 rows so far)`. `container`
+/// names the backend's container (`schema`, `database`, `file`).
+pub fn relocate_line(p: &RelocateProgress<'_>, container: &str) -> String {
+    let step = match (p.phase, p.table) {
+        (RelocatePhase::Making, _) => format!("making its {container}"),
+        (RelocatePhase::Switching, _) => {
+            let dropping = match p.operation {
+                "demote" => format!(" and dropping its {container}"),
+                _ => String::new(),
+            };
+            format!(
+                "switching{dropping} ({} tables, {} rows moved)",
+                p.total, p.rows_so_far
+            )
+        }
+        (phase, table) => {
+            let table = table.unwrap_or("-");
+            let what = match phase {
+                RelocatePhase::Copying => format!("copied {table} into {}", p.to),
+                RelocatePhase::CatchingUp => format!("caught up {table} into {}", p.to),
+                RelocatePhase::Deleting => format!("deleted {table} from {}", p.from),
+                other => format!("{other:?} {table}"),
+            };
+            format!(
+                "{what}: {} rows ({}/{} tables, {} rows so far)",
+                p.rows, p.done, p.total, p.rows_so_far
+            )
+        }
+    };
+    format!("{} {}: {step}", p.operation, p.tenant)
 }
 
 #[cfg(test)]
