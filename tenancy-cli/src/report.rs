@@ -274,8 +274,9 @@ pub fn relocate_line(p: &RelocateProgress<'_>, container: &str) -> String {
                 _ => String::new(),
             };
             format!(
-                "switching{dropping} ({} tables, {} rows moved)",
-                p.total, p.rows_so_far
+                "switching{dropping} ({}, {} moved)",
+                counted(p.total as u64, "table"),
+                counted(p.rows_so_far, "row")
             )
         }
         (phase, table) => {
@@ -287,12 +288,23 @@ pub fn relocate_line(p: &RelocateProgress<'_>, container: &str) -> String {
                 other => format!("{other:?} {table}"),
             };
             format!(
-                "{what}: {} rows ({}/{} tables, {} rows so far)",
-                p.rows, p.done, p.total, p.rows_so_far
+                "{what}: {} ({}/{} tables, {} so far)",
+                counted(p.rows, "row"),
+                p.done,
+                p.total,
+                counted(p.rows_so_far, "row")
             )
         }
     };
     format!("{} {}: {step}", p.operation, p.tenant)
+}
+
+/// `n` and `thing`, plural unless `n` is 1: `1 row`, `2 rows`.
+fn counted(n: u64, thing: &str) -> String {
+    match n {
+        1 => format!("1 {thing}"),
+        n => format!("{n} {thing}s"),
+    }
 }
 
 #[cfg(test)]
