@@ -2,7 +2,9 @@
 
 use std::error::Error as StdError;
 
-use tenancy_core::{Outcome, Planned, Report, Tenant, TenantStatus};
+use tenancy_core::{
+    Outcome, Planned, RelocatePhase, RelocateProgress, Report, Tenant, TenantStatus,
+};
 
 /// Versions as `1,2,3`, or `-` for none.
 pub fn versions(versions: &[i64]) -> String {
@@ -258,6 +260,51 @@ pub fn render_error(prefix: &str, err: &(dyn StdError + 'static)) -> String {
 /// A failed tenant of an `--all` run: [`render_error`] prefixed with `<tenant>: `.
 pub fn tenant_failure(tenant: &Tenant, err: &tenancy_core::Error) -> String {
     render_error(&format!("{tenant}: "), err)
+}
+
+/// One step of a `promote` or `demote` as a line of its progress on stderr:
+/// `promote acme: copied guards into acme: 3 rows (1/2 tables, 3 rows so far)`. `container`
+/// names the backend's container (`schema`, `database`, `file`).
+pub fn relocate_line(p: &RelocateProgress<'_>, container: &str) -> String {
+    let step = match (p.phase, p.table) {
+        (RelocatePhase::Making, _) => format!("making its {container}"),
+        (RelocatePhase::Switching, _) => {
+            let dropping = match p.operation {
+                "demote" => format!(" and dropping its {container}"),
+                _ => String::new(),
+            };
+            format!(
+                "switching{dropping} ({}, {} moved)",
+                counted(p.total as u64, "table"),
+                counted(p.rows_so_far, "row")
+            )
+        }
+        (phase, table) => {
+            let table = table.unwrap_or("-");
+            let what = match phase {
+                RelocatePhase::Copying => format!("copied {table} into {}", p.to),
+                RelocatePhase::CatchingUp => format!("caught up {table} into {}", p.to),
+                RelocatePhase::Deleting => format!("deleted {table} from {}", p.from),
+                other => format!("{other:?} {table}"),
+            };
+            format!(
+                "{what}: {} ({}/{} tables, {} so far)",
+                counted(p.rows, "row"),
+                p.done,
+                p.total,
+                counted(p.rows_so_far, "row")
+            )
+        }
+    };
+    format!("{} {}: {step}", p.operation, p.tenant)
+}
+
+/// `n` and `thing`, plural unless `n` is 1: `1 row`, `2 rows`.
+fn counted(n: u64, thing: &str) -> String {
+    match n {
+        1 => format!("1 {thing}"),
+        n => format!("{n} {thing}s"),
+    }
 }
 
 #[cfg(test)]

@@ -1,7 +1,7 @@
 //! The commands: connect, call the lifecycle handle ([`Lifecycle`]: `Tenants<Postgres>` or
 //! `Tenants<MySql>`, picked by the URL's scheme), print the results.
 
-use std::io::{self, Write};
+use std::io::{self, IsTerminal, Write};
 use std::path::Path;
 use std::time::Duration;
 
@@ -11,7 +11,7 @@ use sqlx::mysql::{MySqlConnectOptions, MySqlPoolOptions};
 use sqlx::pool::{Pool, PoolOptions};
 use sqlx::{ConnectOptions, Connection};
 use tenancy_core::postgres::PoolSettings;
-use tenancy_core::{Backend, Lifecycle, MigrateOptions, Report, Tenants};
+use tenancy_core::{Backend, Lifecycle, MigrateOptions, RelocateOptions, Report, Tenants};
 
 use crate::cli::{Cli, Command, MigrateArgs, RollbackArgs, Target};
 use crate::error::CliError;
@@ -303,7 +303,9 @@ async fn command<L: Lifecycle>(ctx: &mut Ctx<L>, command: Command) -> Result<(),
             ctx.line(&format!("created {tenant} in {}", tenant.container()))
         }
         Command::Promote { name } => {
-            let moved = ctx.tenants.promote(&name).await?;
+            let shown = Shown::new::<L::Backend>();
+            let moved = ctx.tenants.promote_with(&name, shown.options()).await;
+            let moved = shown.finish(moved)?;
             ctx.line(&format!(
                 "promoted {name} to a {} of its own ({} rows moved)",
                 <L::Backend as Backend>::CONTAINER,
@@ -311,7 +313,12 @@ async fn command<L: Lifecycle>(ctx: &mut Ctx<L>, command: Command) -> Result<(),
             ))
         }
         Command::Demote { name, container } => {
-            let moved = ctx.tenants.demote(&name, &container).await?;
+            let shown = Shown::new::<L::Backend>();
+            let moved = ctx
+                .tenants
+                .demote_with(&name, &container, shown.options())
+                .await;
+            let moved = shown.finish(moved)?;
             ctx.line(&format!(
                 "demoted {name} into {container} ({} rows moved)",
                 moved.rows
@@ -486,5 +493,52 @@ fn progress(bar: &ProgressBar) -> impl Fn(&tenancy_core::Progress<'_>) + Send + 
         bar.set_length(p.total as u64);
         bar.set_position(p.done as u64);
         bar.set_message(p.tenant.to_string());
+    }
+}
+
+/// The progress of a `promote` or `demote` on stderr, one step per table: a bar when stderr
+/// is a terminal, else one line per step ([`report::relocate_line`]).
+struct Shown {
+    bar: Option<ProgressBar>,
+    container: &'static str,
+}
+
+impl Shown {
+    fn new<B: Backend>() -> Self {
+        let bar = io::stderr().is_terminal().then(|| {
+            let bar = ProgressBar::new(0);
+            if let Ok(style) = ProgressStyle::with_template("{bar:40} {pos}/{len} tables  {msg}") {
+                bar.set_style(style);
+            }
+            bar
+        });
+        Shown {
+            bar,
+            container: B::CONTAINER,
+        }
+    }
+
+    /// The options whose callback shows each step.
+    fn options(&self) -> RelocateOptions {
+        let (bar, container) = (self.bar.clone(), self.container);
+        RelocateOptions::default().on_progress(move |p| {
+            let line = report::relocate_line(p, container);
+            match &bar {
+                Some(bar) => {
+                    bar.set_length(p.total as u64);
+                    bar.set_position(p.done as u64);
+                    bar.set_message(line);
+                }
+                None => eprintln!("{line}"),
+            }
+        })
+    }
+
+    /// Clears the bar; `result` as it was.
+    fn finish<T>(self, result: T) -> T {
+        if let Some(bar) = self.bar {
+            bar.finish_and_clear();
+        }
+        result
     }
 }

@@ -411,6 +411,25 @@ fn promote_and_demote_a_row_level_tenant() {
             "promoted {acme} to a schema of its own (2 rows moved)"
         )]
     );
+    // Each step on stderr (no terminal: a line each), the catch-up of rows inserted
+    // meanwhile (none) too.
+    assert_eq!(
+        promoted.stderr.lines().collect::<Vec<_>>(),
+        [
+            format!("promote {acme}: making its schema"),
+            format!(
+                "promote {acme}: copied guards into {acme}: 2 rows (1/1 tables, 2 rows so far)"
+            ),
+            format!(
+                "promote {acme}: caught up guards into {acme}: 0 rows (1/1 tables, 0 rows so far)"
+            ),
+            format!(
+                "promote {acme}: deleted guards from {free}: 2 rows (1/1 tables, 2 rows so far)"
+            ),
+            format!("promote {acme}: switching (1 table, 2 rows moved)"),
+        ],
+        "{promoted:?}"
+    );
     assert!(w.schema_exists(&acme), "its own schema");
     let refused = w.fails(&["promote", &acme]);
     assert!(refused.stderr.contains("of its own already"), "{refused:?}");
@@ -418,6 +437,14 @@ fn promote_and_demote_a_row_level_tenant() {
     assert_eq!(
         demoted.lines(),
         [format!("demoted {acme} into {free} (2 rows moved)")]
+    );
+    assert_eq!(
+        demoted.stderr.lines().collect::<Vec<_>>(),
+        [
+            format!("demote {acme}: copied guards into {free}: 2 rows (1/1 tables, 2 rows so far)"),
+            format!("demote {acme}: switching and dropping its schema (1 table, 2 rows moved)"),
+        ],
+        "{demoted:?}"
     );
     assert!(!w.schema_exists(&acme), "its schema dropped");
     let dropped = w.ok(&["drop", &acme]);
@@ -1358,6 +1385,131 @@ fn sqlite_create_migrate_rename_drop_in_a_folder() {
     ok(&["drop", "globex"]);
     assert!(!dir.join("tenants/globex.db").exists());
     assert_eq!(ok(&["list"]), "");
+}
+
+/// How many rows of `table` in the SQLite file `path` hold `tenant` in `tenant_id`.
+fn sqlite_count(path: &std::path::Path, table: &str, tenant: &str) -> i64 {
+    runtime().block_on(async {
+        let options = sqlx::sqlite::SqliteConnectOptions::new().filename(path);
+        let mut conn = sqlx::SqliteConnection::connect_with(&options)
+            .await
+            .unwrap();
+        let sql = format!("SELECT COUNT(*) FROM {table} WHERE tenant_id = ?1");
+        let count = sqlx::query_scalar(AssertSqlSafe(sql))
+            .bind(tenant)
+            .fetch_one(&mut conn)
+            .await
+            .unwrap();
+        conn.close().await.unwrap();
+        count
+    })
+}
+
+/// `promote` and `demote` on SQLite say each table's step on stderr, a line each (stderr is
+/// no terminal here: no bar), with the rows the tables held; stdout keeps its one line.
+#[test]
+fn sqlite_promote_and_demote_show_each_table_on_stderr() {
+    let dir = TempFolder::new("sqlite").unwrap();
+    let migrations = dir.join("migrations");
+    std::fs::create_dir_all(&migrations).unwrap();
+    std::fs::write(migrations.join("1_guards.sql"), SQLITE.guards).unwrap();
+    // `duties` sorts before `guards` and references it: guards move first.
+    std::fs::write(
+        migrations.join("2_rows.sql"),
+        "ALTER TABLE guards ADD COLUMN tenant_id TEXT NOT NULL DEFAULT '';\n\
+         CREATE TABLE duties (id INTEGER PRIMARY KEY, tenant_id TEXT NOT NULL, \
+         guard_id INTEGER NOT NULL REFERENCES guards (id))",
+    )
+    .unwrap();
+    let url = format!("sqlite://{}", dir.join("tenants").display());
+    let run = |args: &[&str]| -> Run {
+        let run: Run = Command::new(BIN)
+            .env("DATABASE_URL", &url)
+            .arg("--migrations")
+            .arg(&migrations)
+            .args(args)
+            .output()
+            .unwrap()
+            .into();
+        assert_eq!(run.code, Some(0), "{args:?}: {run:?}");
+        run
+    };
+    run(&["create", "free"]);
+    run(&["create", "acme", "--in", "free"]);
+    let (free, acme) = (dir.join("tenants/free.db"), dir.join("tenants/acme.db"));
+    runtime().block_on(async {
+        let options = sqlx::sqlite::SqliteConnectOptions::new().filename(&free);
+        let mut conn = sqlx::SqliteConnection::connect_with(&options).await.unwrap();
+        sqlx::raw_sql(
+            "INSERT INTO guards (id, name, position, tenant_id) VALUES \
+             (1, 'Abu', 'Guard', 'acme'), (2, 'Bea', 'Guard', 'acme'), (3, 'Cai', 'Guard', 'acme'), \
+             (4, 'Dov', 'Guard', 'free'); \
+             INSERT INTO duties (id, tenant_id, guard_id) VALUES (1, 'acme', 1), (2, 'acme', 3), (3, 'free', 4)",
+        )
+        .execute(&mut conn)
+        .await
+        .unwrap();
+        conn.close().await.unwrap();
+    });
+    assert_eq!(
+        (
+            sqlite_count(&free, "guards", "acme"),
+            sqlite_count(&free, "duties", "acme")
+        ),
+        (3, 2)
+    );
+
+    let promoted = run(&["promote", "acme"]);
+    assert_eq!(
+        promoted.lines(),
+        ["promoted acme to a database file of its own (5 rows moved)"]
+    );
+    assert_eq!(
+        promoted.stderr.lines().collect::<Vec<_>>(),
+        [
+            "promote acme: making its database file",
+            "promote acme: copied guards into acme: 3 rows (1/2 tables, 3 rows so far)",
+            "promote acme: copied duties into acme: 2 rows (2/2 tables, 5 rows so far)",
+            "promote acme: deleted duties from free: 2 rows (1/2 tables, 2 rows so far)",
+            "promote acme: deleted guards from free: 3 rows (2/2 tables, 5 rows so far)",
+            "promote acme: switching (2 tables, 5 rows moved)",
+        ],
+        "{promoted:?}"
+    );
+    assert_eq!(
+        (
+            sqlite_count(&acme, "guards", "acme"),
+            sqlite_count(&acme, "duties", "acme")
+        ),
+        (3, 2)
+    );
+    assert_eq!(
+        (
+            sqlite_count(&free, "guards", "acme"),
+            sqlite_count(&free, "duties", "acme")
+        ),
+        (0, 0)
+    );
+
+    let demoted = run(&["demote", "acme", "--into", "free"]);
+    assert_eq!(demoted.lines(), ["demoted acme into free (5 rows moved)"]);
+    assert_eq!(
+        demoted.stderr.lines().collect::<Vec<_>>(),
+        [
+            "demote acme: copied guards into free: 3 rows (1/2 tables, 3 rows so far)",
+            "demote acme: copied duties into free: 2 rows (2/2 tables, 5 rows so far)",
+            "demote acme: switching and dropping its database file (2 tables, 5 rows moved)",
+        ],
+        "{demoted:?}"
+    );
+    assert!(!acme.exists(), "its file removed");
+    assert_eq!(
+        (
+            sqlite_count(&free, "guards", "acme"),
+            sqlite_count(&free, "duties", "acme")
+        ),
+        (3, 2)
+    );
 }
 
 /// `CITUS_URL`: the coordinator of a Citus cluster with two workers. Fails, saying how to get

@@ -165,8 +165,9 @@ pub use exec::{Executor, OnBackend};
 pub use filter::{Column, Filter, Order, Set};
 pub use lifecycle::archive::ARCHIVE_VERSION;
 pub use lifecycle::report::{
-    Dropped, MigrateOptions, Moved, Outcome, Planned, Progress, ProgressFn, Relocated, Report,
-    TenantResult, TenantStatus,
+    Dropped, MigrateOptions, Moved, Outcome, Planned, Progress, ProgressFn, RelocateOptions,
+    RelocatePhase, RelocateProgress, RelocateProgressFn, Relocated, Report, TenantResult,
+    TenantStatus,
 };
 pub use lifecycle::row_level::MAX_CREATE_IN_MANY;
 pub use lifecycle::runs::{EachOptions, EachProgressFn};

@@ -31,7 +31,8 @@ use tokio::io::{AsyncBufRead, AsyncWrite};
 
 use self::plan::Migrations;
 use self::report::{
-    Dropped, MigrateOptions, Moved, Outcome, Planned, Relocated, Report, TenantStatus,
+    Dropped, MigrateOptions, Moved, Outcome, Planned, RelocateOptions, Relocated, Report,
+    TenantStatus,
 };
 use self::store::{Opening, Store};
 use crate::backend::Backend;
@@ -366,6 +367,23 @@ pub trait Lifecycle: Clone + Send + Sync + 'static {
         container: &str,
     ) -> impl Future<Output = Result<Relocated, Error>> + Send;
 
+    /// [`promote`](Self::promote), telling `options.on_progress` how it goes table by table
+    /// (see [`Tenants::promote_with`]).
+    fn promote_with(
+        &self,
+        name: &str,
+        options: RelocateOptions,
+    ) -> impl Future<Output = Result<Relocated, Error>> + Send;
+
+    /// [`demote`](Self::demote), telling `options.on_progress` how it goes table by table
+    /// (see [`Tenants::demote_with`]).
+    fn demote_with(
+        &self,
+        name: &str,
+        container: &str,
+        options: RelocateOptions,
+    ) -> impl Future<Output = Result<Relocated, Error>> + Send;
+
     /// Creates tenant `to` as a copy of tenant `from`, rows and migration history included
     /// (see [`Tenants::clone_tenant`]).
     fn clone_tenant(
@@ -482,6 +500,24 @@ impl<B: Backend> Lifecycle for Tenants<B> {
     async fn demote(&self, name: &str, container: &str) -> Result<Relocated, Error> {
         let container = self.parse(container)?;
         Tenants::demote(self, name, &container).await
+    }
+
+    fn promote_with(
+        &self,
+        name: &str,
+        options: RelocateOptions,
+    ) -> impl Future<Output = Result<Relocated, Error>> + Send {
+        Tenants::promote_with(self, name, options)
+    }
+
+    async fn demote_with(
+        &self,
+        name: &str,
+        container: &str,
+        options: RelocateOptions,
+    ) -> Result<Relocated, Error> {
+        let container = self.parse(container)?;
+        Tenants::demote_with(self, name, &container, options).await
     }
 
     fn clone_tenant(

@@ -197,3 +197,89 @@ pub struct Relocated {
     /// making and migrating the container, waiting for locks, deleting and switching.
     pub copying: std::time::Duration,
 }
+
+/// Which step of a [`promote`](crate::Tenants::promote_with) or
+/// [`demote`](crate::Tenants::demote_with) a [`RelocateProgress`] reports. The steps of a
+/// table are reported once that table's statement is done, with its rows; `Making` and
+/// `Switching` as they start.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum RelocatePhase {
+    /// A promote makes the tenant's own container and migrates it (before any row moves).
+    Making,
+    /// The tenant's rows of the table were copied into the container they move to
+    /// (referenced tables first).
+    Copying,
+    /// A PostgreSQL promote where every table moved has a primary key: the rows of the table
+    /// inserted while the first copy ran were copied too (the tenant's inserts are held from
+    /// the first of these on).
+    CatchingUp,
+    /// A promote: the tenant's rows of the table were deleted from the shared container
+    /// (referencing tables first).
+    Deleting,
+    /// Every row has moved: the placement switches and the move is made durable (a demote
+    /// also drops the tenant's own container).
+    Switching,
+}
+
+/// Where a [`promote`](crate::Tenants::promote_with) or
+/// [`demote`](crate::Tenants::demote_with) is, reported to [`RelocateOptions::on_progress`]
+/// while it runs: after each table of each step, and at its first and last step. All of it
+/// is one operation: a move that fails afterwards moved nothing, whatever was reported.
+#[derive(Debug, Clone, Copy)]
+#[non_exhaustive]
+pub struct RelocateProgress<'a> {
+    /// `"promote"` or `"demote"`.
+    pub operation: &'static str,
+    /// The tenant that moves (by its name).
+    pub tenant: &'a Tenant,
+    /// The container its rows move out of.
+    pub from: &'a Tenant,
+    /// The container they move into.
+    pub to: &'a Tenant,
+    /// The step.
+    pub phase: RelocatePhase,
+    /// The table of the step; `None` for [`Making`](RelocatePhase::Making) and
+    /// [`Switching`](RelocatePhase::Switching).
+    pub table: Option<&'a str>,
+    /// The rows of `table` this step copied or deleted (0 without a table).
+    pub rows: u64,
+    /// The rows of this step so far, over its tables done; at
+    /// [`Switching`](RelocatePhase::Switching), every row moved.
+    pub rows_so_far: u64,
+    /// The tables of this step done, this one included (at `Switching`: every table).
+    pub done: usize,
+    /// The tables that move: those with the tenant column (0 at `Making`, before they are
+    /// known).
+    pub total: usize,
+}
+
+/// A callback of [`RelocateOptions::on_progress`].
+pub type RelocateProgressFn = Arc<dyn Fn(&RelocateProgress<'_>) + Send + Sync>;
+
+/// Options of [`Tenants::promote_with`](crate::Tenants::promote_with) and
+/// [`Tenants::demote_with`](crate::Tenants::demote_with).
+#[derive(Clone, Default)]
+pub struct RelocateOptions {
+    /// Called as the move goes ([`RelocateProgress`]), on the task running it: keep it quick.
+    pub on_progress: Option<RelocateProgressFn>,
+}
+
+impl std::fmt::Debug for RelocateOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RelocateOptions")
+            .field("on_progress", &self.on_progress.is_some())
+            .finish()
+    }
+}
+
+impl RelocateOptions {
+    /// Sets the progress callback.
+    pub fn on_progress(
+        mut self,
+        f: impl Fn(&RelocateProgress<'_>) + Send + Sync + 'static,
+    ) -> Self {
+        self.on_progress = Some(Arc::new(f));
+        self
+    }
+}

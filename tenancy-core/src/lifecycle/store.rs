@@ -16,6 +16,7 @@ use sqlx::{Database, Pool};
 
 use super::archive::{Shape, Value};
 use super::plan::{History, Migrations};
+use super::report::{RelocatePhase, RelocateProgress, RelocateProgressFn};
 use crate::error::Error;
 use crate::statement::Dialect;
 use crate::tenant::{NameRule, Tenant};
@@ -742,7 +743,8 @@ impl Toward {
 
 /// A move of row-level `placed`'s rows `toward` a tier ([`Place::move_rows`]), by the tenant
 /// column `column`: `from` the container they are in `to` the other, of `placed`'s container
-/// and its own.
+/// and its own. The store reports its steps as it goes ([`tables`](Self::tables),
+/// [`switching`](Self::switching)) to the caller's [`Watch`].
 #[doc(hidden)]
 #[derive(Debug, Clone)]
 pub struct Move<'a> {
@@ -756,11 +758,18 @@ pub struct Move<'a> {
     pub from: Tenant,
     /// The container they move to.
     pub to: Tenant,
+    /// Who is told how the move goes.
+    pub watch: Watch<'a>,
 }
 
 impl<'a> Move<'a> {
-    /// The move of `placed`'s rows `toward` a tier by `column`.
-    pub(crate) fn new(placed: &'a Tenant, column: &'a str, toward: Toward) -> Self {
+    /// The move of `placed`'s rows `toward` a tier by `column`, its steps told to `watch`.
+    pub(crate) fn new(
+        placed: &'a Tenant,
+        column: &'a str,
+        toward: Toward,
+        watch: Watch<'a>,
+    ) -> Self {
         let (shared, own) = (placed.container_tenant(), placed.own());
         let (from, to) = match toward {
             Toward::Own => (shared, own),
@@ -772,7 +781,96 @@ impl<'a> Move<'a> {
             toward,
             from,
             to,
+            watch,
         }
+    }
+
+    /// Tells the watch a step: `phase` of `table` (`rows` of it), `so_far` rows of the step
+    /// over `done` of `total` tables.
+    fn report(
+        &self,
+        phase: RelocatePhase,
+        table: Option<&str>,
+        rows: u64,
+        so_far: u64,
+        (done, total): (usize, usize),
+    ) {
+        if let Some(f) = self.watch.0 {
+            let tenant = match self.toward {
+                Toward::Own => &self.to,
+                Toward::Shared => &self.from,
+            };
+            f(&RelocateProgress {
+                operation: self.toward.operation(),
+                tenant,
+                from: &self.from,
+                to: &self.to,
+                phase,
+                table,
+                rows,
+                rows_so_far: so_far,
+                done,
+                total,
+            });
+        }
+    }
+
+    /// Tells the watch that a promote starts making the tenant's own container.
+    pub(crate) fn making(&self) {
+        self.report(RelocatePhase::Making, None, 0, 0, (0, 0));
+    }
+
+    /// The tally of step `phase` over the `total` tables that move, each told to the watch
+    /// as it is [`done`](Tally::done).
+    pub fn tables(&self, phase: RelocatePhase, total: usize) -> Tally<'_, 'a> {
+        Tally {
+            of: self,
+            phase,
+            done: 0,
+            total,
+            so_far: 0,
+        }
+    }
+
+    /// Tells the watch that every row of the `tables` that move has moved (`rows` of them)
+    /// and the placement switches: what the store does last.
+    pub fn switching(&self, tables: usize, rows: u64) {
+        self.report(RelocatePhase::Switching, None, 0, rows, (tables, tables));
+    }
+}
+
+/// The caller's progress callback of a move, if it has one
+/// ([`RelocateOptions::on_progress`](super::report::RelocateOptions::on_progress)).
+#[doc(hidden)]
+#[derive(Clone, Copy, Default)]
+pub struct Watch<'a>(pub(crate) Option<&'a RelocateProgressFn>);
+
+impl std::fmt::Debug for Watch<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("Watch").field(&self.0.is_some()).finish()
+    }
+}
+
+/// One step of a [`Move`] over its tables ([`Move::tables`]): each table told to the move's
+/// watch as it is done, with the step's rows so far.
+#[doc(hidden)]
+#[derive(Debug)]
+pub struct Tally<'m, 'a> {
+    of: &'m Move<'a>,
+    phase: RelocatePhase,
+    done: usize,
+    total: usize,
+    so_far: u64,
+}
+
+impl Tally<'_, '_> {
+    /// The step is done for `table`, with `rows` of it.
+    pub fn done(&mut self, table: &str, rows: u64) {
+        self.done += 1;
+        self.so_far += rows;
+        let at = (self.done, self.total);
+        self.of
+            .report(self.phase, Some(table), rows, self.so_far, at);
     }
 }
 

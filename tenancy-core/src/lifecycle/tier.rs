@@ -5,8 +5,8 @@
 //! locks: all or nothing.
 
 use super::operations::expect;
-use super::report::Relocated;
-use super::store::{Move, Moved, Operation, Place, Store, Toward};
+use super::report::{RelocateOptions, Relocated};
+use super::store::{Move, Moved, Operation, Place, Store, Toward, Watch};
 use super::{TenantEvent, Tenants};
 use crate::backend::Backend;
 use crate::error::Error;
@@ -60,8 +60,38 @@ impl<B: Backend> Tenants<B> {
     /// assert!(!moved.tenant.is_row_level());
     /// # Ok(()) }
     /// ```
+    ///
+    /// To follow it table by table, [`promote_with`](Self::promote_with).
     pub async fn promote(&self, name: impl AsRef<str>) -> Result<Relocated, Error> {
+        self.promote_with(name, RelocateOptions::default()).await
+    }
+
+    /// [`promote`](Self::promote), telling `options.on_progress` how it goes
+    /// ([`RelocateProgress`](crate::RelocateProgress)): as it starts making the tenant's
+    /// container, after each table's rows are copied (and on PostgreSQL caught up) and deleted
+    /// from the shared container, and as it switches the placement. Each table is reported
+    /// once its statement is done: a table's rows move in one statement.
+    ///
+    /// ```no_run
+    /// # async fn demo(tenants: tenancy_core::Tenants) -> Result<(), tenancy_core::Error> {
+    /// use tenancy_core::{RelocateOptions, RelocatePhase};
+    ///
+    /// let options = RelocateOptions::default().on_progress(|p| {
+    ///     if let (RelocatePhase::Copying, Some(table)) = (p.phase, p.table) {
+    ///         eprintln!("{table}: {} rows ({}/{} tables)", p.rows, p.done, p.total);
+    ///     }
+    /// });
+    /// let moved = tenants.promote_with("acme", options).await?;
+    /// eprintln!("{} rows moved", moved.rows);
+    /// # Ok(()) }
+    /// ```
+    pub async fn promote_with(
+        &self,
+        name: impl AsRef<str>,
+        options: RelocateOptions,
+    ) -> Result<Relocated, Error> {
         let own = self.parse(name)?;
+        let watch = Watch(options.on_progress.as_ref());
         self.relocate(&own, Toward::Own, async |op, column| {
             let store = self.store();
             let placed = self.placed_locked(op, &own).await?;
@@ -70,10 +100,10 @@ impl<B: Backend> Tenants<B> {
             expect::<B>(&own, found, false, false)?;
             let history = store.history(op, &container).await?;
             self.at_latest(&container, &history)?;
+            let rows = Move::new(&placed, column, Toward::Own, watch);
+            rows.making();
             self.make_migrated(op, &own).await?;
-            let moved = store
-                .move_rows(op, &Move::new(&placed, column, Toward::Own))
-                .await?;
+            let moved = store.move_rows(op, &rows).await?;
             Ok((own.clone(), moved))
         })
         .await
@@ -100,10 +130,37 @@ impl<B: Backend> Tenants<B> {
     /// [`Error::SameName`] if they are one, [`Error::Pending`] if either is behind the latest
     /// migration. Afterwards, statements of a [`Tenant`] resolved before it fail (its
     /// container is gone).
+    ///
+    /// To follow it table by table, [`demote_with`](Self::demote_with).
     pub async fn demote(
         &self,
         name: impl AsRef<str>,
         container: &Tenant,
+    ) -> Result<Relocated, Error> {
+        self.demote_with(name, container, RelocateOptions::default())
+            .await
+    }
+
+    /// [`demote`](Self::demote), telling `options.on_progress` how it goes
+    /// ([`RelocateProgress`](crate::RelocateProgress)): after each table's rows are copied
+    /// into `container`, and as it switches the placement (and drops the tenant's own
+    /// container), as [`promote_with`](Self::promote_with) does.
+    ///
+    /// ```no_run
+    /// # async fn demo(tenants: tenancy_core::Tenants, free: tenancy_core::Tenant) -> Result<(), tenancy_core::Error> {
+    /// use tenancy_core::RelocateOptions;
+    ///
+    /// let options = RelocateOptions::default().on_progress(|p| {
+    ///     eprintln!("{:?} {:?}: {} rows so far", p.phase, p.table, p.rows_so_far);
+    /// });
+    /// tenants.demote_with("acme", &free, options).await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn demote_with(
+        &self,
+        name: impl AsRef<str>,
+        container: &Tenant,
+        options: RelocateOptions,
     ) -> Result<Relocated, Error> {
         let (own, container, placed) = self.parse_placed(name, container)?;
         if own == container {
@@ -112,6 +169,7 @@ impl<B: Backend> Tenants<B> {
                 operation: "demoted into",
             });
         }
+        let watch = Watch(options.on_progress.as_ref());
         self.relocate(&own, Toward::Shared, async |op, column| {
             let store = self.store();
             self.lock_both(op, &own, &container).await?;
@@ -124,7 +182,7 @@ impl<B: Backend> Tenants<B> {
                 self.at_latest(tenant, &history)?;
             }
             let moved = store
-                .move_rows(op, &Move::new(&placed, column, Toward::Shared))
+                .move_rows(op, &Move::new(&placed, column, Toward::Shared, watch))
                 .await?;
             store.remove(op, &own, found).await?;
             Ok((placed.clone(), moved))

@@ -15,6 +15,7 @@ use super::errors::NOT_PLACED_STATE;
 use super::op::{qualified, quote};
 use super::{is_duplicate_entry, MySqlDialect};
 use crate::error::Error;
+use crate::lifecycle::report::RelocatePhase;
 use crate::lifecycle::row_level::{placement_sql, run_named, write_placement};
 use crate::lifecycle::store::{Move, Moved, Toward};
 use crate::lifecycle::tier::{counts_differ, nowhere_to_go, refuse_changing_keys};
@@ -227,7 +228,7 @@ async fn switch(
     rows: &Move<'_>,
     (moving, staying): (&[Columns], &[Columns]),
 ) -> Result<Moved, Error> {
-    let Move { placed, column, toward, ref from, ref to } = *rows;
+    let Move { placed, column, toward, ref from, ref to, .. } = *rows;
     let registry_table = qualified(registry.as_str(), "row_tenants");
     sqlx::raw_sql("START TRANSACTION").execute(&mut *conn).await?;
     match toward {
@@ -276,6 +277,7 @@ async fn switch(
     }
     let mut moved = Vec::with_capacity(moving.len());
     let mut copying = Duration::ZERO;
+    let mut copied = rows.tables(RelocatePhase::Copying, moving.len());
     for (table, columns) in moving {
         let names: Vec<String> = columns.iter().map(|c| quote(c)).collect();
         let selected: Vec<String> = columns
@@ -298,10 +300,13 @@ async fn switch(
             qualified(from.as_str(), table),
         );
         let start = Instant::now();
-        moved.push(run(conn, sql, placed).await?);
+        let count = run(conn, sql, placed).await?;
         copying += start.elapsed();
+        moved.push(count);
+        copied.done(table, count);
     }
     if toward == Toward::Own {
+        let mut deletes = rows.tables(RelocatePhase::Deleting, moving.len());
         for ((table, _), copied) in moving.iter().zip(&moved).rev() {
             let sql = format!(
                 "DELETE FROM {} WHERE {} = ?",
@@ -312,7 +317,12 @@ async fn switch(
             if deleted != *copied {
                 return Err(counts_differ(table, to, *copied, deleted));
             }
+            deletes.done(table, deleted);
         }
+    }
+    let moved = Moved::of(&moved, copying);
+    rows.switching(moving.len(), moved.rows);
+    if toward == Toward::Own {
         let sql = placement_sql::<MySqlDialect>(&registry_table, false);
         let names = [placed.as_str(), placed.container()];
         let unplaced = run_named(&mut *conn, (sql, true), &names).await?.rows_affected();
@@ -324,7 +334,7 @@ async fn switch(
         }
     }
     sqlx::raw_sql("COMMIT").execute(&mut *conn).await?;
-    Ok(Moved::of(&moved, copying))
+    Ok(moved)
 }
 
 #[cfg(test)]

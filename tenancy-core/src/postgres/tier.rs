@@ -15,6 +15,7 @@ use super::{schema_rows, sql};
 use crate::error::Error;
 use crate::ident::double_quoted;
 use crate::lifecycle::copy::referenced_first;
+use crate::lifecycle::report::RelocatePhase;
 use crate::lifecycle::row_level::run_named;
 use crate::lifecycle::store::{Move, Moved, Toward};
 use crate::lifecycle::tier::{counts_differ, nowhere_to_go, refuse_changing_keys};
@@ -266,7 +267,7 @@ pub(super) async fn move_rows(
     registry: &Tenant,
     rows: &Move<'_>,
 ) -> Result<Moved, Error> {
-    let Move { placed, column, toward, ref from, ref to } = *rows;
+    let Move { placed, column, toward, ref from, ref to, .. } = *rows;
     let (moving, staying) = tables(conn, persistent, from, column).await?;
     let mut catch_up = None;
     match toward {
@@ -339,22 +340,29 @@ pub(super) async fn move_rows(
     }
     let mut moved = Vec::with_capacity(moving.len());
     let mut copying = Duration::ZERO;
+    let mut copied = rows.tables(RelocatePhase::Copying, moving.len());
     for table in &moving {
         let sql = copy_sql(table, (from, to), column, toward == Toward::Shared, None);
         let start = Instant::now();
-        moved.push(copy_table(conn, table, to, toward, sql, placed).await?);
+        let count = copy_table(conn, table, to, toward, sql, placed).await?;
         copying += start.elapsed();
+        moved.push(count);
+        copied.done(&table.name, count);
     }
     if let Some(keys) = &catch_up {
         hold_inserts(conn, registry, placed).await?;
+        let mut caught = rows.tables(RelocatePhase::CatchingUp, moving.len());
         for ((table, key), count) in moving.iter().zip(keys).zip(&mut moved) {
             let sql = copy_sql(table, (from, to), column, false, Some(key));
             let start = Instant::now();
-            *count += copy_table(conn, table, to, toward, sql, placed).await?;
+            let more = copy_table(conn, table, to, toward, sql, placed).await?;
             copying += start.elapsed();
+            *count += more;
+            caught.done(&table.name, more);
         }
     }
     if toward == Toward::Own {
+        let mut deletes = rows.tables(RelocatePhase::Deleting, moving.len());
         for (table, copied) in moving.iter().zip(&moved).rev() {
             let sql = format!(
                 "DELETE FROM ONLY {} WHERE {} = $1",
@@ -365,8 +373,11 @@ pub(super) async fn move_rows(
             if deleted != *copied {
                 return Err(counts_differ(&table.name, to, *copied, deleted));
             }
+            deletes.done(&table.name, deleted);
         }
     }
+    let moved = Moved::of(&moved, copying);
+    rows.switching(moving.len(), moved.rows);
     let sequences: Vec<(String,)> = schema_rows(conn, persistent, SEQUENCES, from).await?;
     let mut batch = String::new();
     for (sequence,) in sequences {
@@ -379,7 +390,7 @@ pub(super) async fn move_rows(
     if !batch.is_empty() {
         sqlx::raw_sql(AssertSqlSafe(batch)).execute(&mut *conn).await?;
     }
-    Ok(Moved::of(&moved, copying))
+    Ok(moved)
 }
 
 #[cfg(test)]

@@ -30,6 +30,7 @@ use super::{is_unique_violation, SqliteDialect};
 use crate::error::Error;
 use crate::ident::double_quoted;
 use crate::lifecycle::archive::Shape;
+use crate::lifecycle::report::RelocatePhase;
 use crate::lifecycle::row_level::{placement_sql, run_named, write_placement};
 use crate::lifecycle::store::{Move, Moved, Place, Toward};
 use crate::lifecycle::tier::{counts_differ, nowhere_to_go, refuse_changing_keys};
@@ -151,21 +152,25 @@ async fn has_table(conn: &mut SqliteConnection, name: &str) -> Result<bool, sqlx
 }
 
 /// Copies the rows of `moving` (referenced tables first) from the file attached as
-/// [`SOURCE`] into `conn`'s main file, inside the caller's transaction: the rows copied per
-/// table, and how long the copies took.
+/// [`SOURCE`] into `conn`'s main file, inside the caller's transaction, each table told to
+/// the move's watch: the rows copied per table, and how long the copies took.
 async fn copy_tables(
     conn: &mut SqliteConnection,
     moving: &[Shape],
-    column: &str,
-    toward: Toward,
-    tenant: &Tenant,
+    rows: &Move<'_>,
 ) -> Result<(Vec<u64>, Duration), sqlx::Error> {
     let mut copied = Vec::with_capacity(moving.len());
-    let started = Instant::now();
+    let mut copying = Duration::ZERO;
+    let mut told = rows.tables(RelocatePhase::Copying, moving.len());
     for table in moving {
-        copied.push(run(conn, copy_sql(table, column, toward), Some(tenant)).await?);
+        let sql = copy_sql(table, rows.column, rows.toward);
+        let started = Instant::now();
+        let count = run(conn, sql, Some(rows.placed)).await?;
+        copying += started.elapsed();
+        copied.push(count);
+        told.done(&table.name, count);
     }
-    Ok((copied, started.elapsed()))
+    Ok((copied, copying))
 }
 
 /// Attaches `path` to `conn` as [`SOURCE`].
@@ -285,7 +290,7 @@ impl SqliteStore {
         attach(conn, &self.path(from), from).await?;
         let copied = async {
             conn.execute("BEGIN").await?;
-            let copied = copy_tables(conn, &moving, column, Toward::Own, rows.placed).await?;
+            let copied = copy_tables(conn, &moving, rows).await?;
             continue_keys(conn).await?;
             conn.execute("COMMIT").await?;
             Ok::<_, sqlx::Error>(copied)
@@ -317,9 +322,12 @@ impl SqliteStore {
                 }
             }
             let mut deleted = Vec::with_capacity(moving.len());
+            let mut told = rows.tables(RelocatePhase::Deleting, moving.len());
             for table in moving.iter().rev() {
                 let sql = delete_sql(table, column);
-                deleted.push((table.name.as_str(), run(shared, sql, Some(rows.placed)).await?));
+                let count = run(shared, sql, Some(rows.placed)).await?;
+                deleted.push((table.name.as_str(), count));
+                told.done(&table.name, count);
             }
             Ok::<_, sqlx::Error>(deleted)
         }
@@ -337,7 +345,9 @@ impl SqliteStore {
             let _ = self.remove_file(to).await;
             return Err(e);
         }
-        Ok(Moved::of(&copied, copying))
+        let moved = Moved::of(&copied, copying);
+        rows.switching(moving.len(), moved.rows);
+        Ok(moved)
     }
 
     /// A demote: the operation's connection is the tenant's own file's, inside `BEGIN
@@ -373,7 +383,8 @@ impl SqliteStore {
             }
             // Off the guard's list first, so its rows are let in.
             let_in(&mut shared, placed).await?;
-            let (copied, copying) = copy_tables(&mut shared, &moving, column, Toward::Shared, placed).await?;
+            let (copied, copying) = copy_tables(&mut shared, &moving, rows).await?;
+            rows.switching(moving.len(), copied.iter().sum());
             let sql = placement_sql::<SqliteDialect>("row_tenants", true);
             write_placement(&self.registry_pool, (sql, true), placed, is_unique_violation).await?;
             if let Err(e) = shared.execute("COMMIT").await {

@@ -52,6 +52,9 @@ pub const MOVES_TIERS: bool = false;
 /// tenant's own container can then report `UnknownTenant` for a row a demote took along (see
 /// README, "a tenant that outgrows the shared tables").
 pub const INSERT_READS_BACK: bool = false;
+/// Whether a promote copies, after its first pass, the rows inserted meanwhile (a step of its
+/// progress of its own, `RelocatePhase::CatchingUp`).
+pub const CATCHES_UP: bool = false;
 pub const ATOMIC_DDL: bool = true;
 pub const MAX_BIND_PARAMS: usize = <Db as tenancy::Backend>::MAX_BIND_PARAMS;
 /// A schema that always exists.
@@ -134,8 +137,8 @@ fn literal(s: &str) -> String {
 // tenants are schemas there too.
 pub use super::pg::{
     acquire, assert_last_run_migrated, begin, container_exists, container_names, copy_fault,
-    create_container, drop_container, exec, q, raw_assignments, registry_rows, sqlx_pool,
-    triggers_in, ASSIGNMENTS,
+    count_rows, create_container, drop_container, exec, q, raw_assignments, registry_rows,
+    sqlx_pool, triggers_in, ASSIGNMENTS,
 };
 
 // What only Citus does.

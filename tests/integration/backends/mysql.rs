@@ -24,6 +24,9 @@ pub const MOVES_TIERS: bool = true;
 /// tenant's own container can then report `UnknownTenant` for a row a demote took along (see
 /// README, "a tenant that outgrows the shared tables").
 pub const INSERT_READS_BACK: bool = true;
+/// Whether a promote copies, after its first pass, the rows inserted meanwhile (a step of its
+/// progress of its own, `RelocatePhase::CatchingUp`).
+pub const CATCHES_UP: bool = false;
 pub const ATOMIC_DDL: bool = false;
 pub const MAX_BIND_PARAMS: usize = <Db as tenancy::Backend>::MAX_BIND_PARAMS;
 /// A database that always exists.
@@ -184,6 +187,19 @@ pub async fn has_column(pool: &Pool, db: &str, table: &str, column: &str) -> boo
     .await
     .map(|found: i64| found == 1)
     .unwrap()
+}
+
+/// How many rows of `container`'s `table` hold `tenant` in `tenant_id`, read with plain SQL.
+pub async fn count_rows(pool: &Pool, container: &Tenant, table: &str, tenant: &Tenant) -> i64 {
+    let sql = format!(
+        "SELECT COUNT(*) FROM {}.{table} WHERE tenant_id = ?",
+        quote(container.container())
+    );
+    sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
+        .bind(tenant.as_str())
+        .fetch_one(pool)
+        .await
+        .unwrap()
 }
 
 /// How many triggers the tables of `tenant`'s database have.

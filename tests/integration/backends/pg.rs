@@ -22,6 +22,9 @@ pub const MOVES_TIERS: bool = true;
 /// tenant's own container can then report `UnknownTenant` for a row a demote took along (see
 /// README, "a tenant that outgrows the shared tables").
 pub const INSERT_READS_BACK: bool = false;
+/// Whether a promote copies, after its first pass, the rows inserted meanwhile (a step of its
+/// progress of its own, `RelocatePhase::CatchingUp`).
+pub const CATCHES_UP: bool = true;
 pub const ATOMIC_DDL: bool = true;
 pub const MAX_BIND_PARAMS: usize = <Db as tenancy::Backend>::MAX_BIND_PARAMS;
 /// A schema that always exists.
@@ -73,6 +76,19 @@ pub async fn exec(pool: &Pool, sql: String) {
         .execute(pool)
         .await
         .unwrap();
+}
+
+/// How many rows of `container`'s `table` hold `tenant` in `tenant_id`, read with plain SQL.
+pub async fn count_rows(pool: &Pool, container: &Tenant, table: &str, tenant: &Tenant) -> i64 {
+    let sql = format!(
+        "SELECT COUNT(*) FROM {}.{table} WHERE tenant_id = $1",
+        Tenant::new(container.container()).unwrap().quoted()
+    );
+    sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
+        .bind(tenant.as_str())
+        .fetch_one(pool)
+        .await
+        .unwrap()
 }
 
 /// How many user triggers the tables of `tenant`'s schema have.

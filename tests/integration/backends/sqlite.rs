@@ -43,6 +43,9 @@ pub const MOVES_TIERS: bool = true;
 /// tenant's own container can then report `UnknownTenant` for a row a demote took along (see
 /// README, "a tenant that outgrows the shared tables").
 pub const INSERT_READS_BACK: bool = false;
+/// Whether a promote copies, after its first pass, the rows inserted meanwhile (a step of its
+/// progress of its own, `RelocatePhase::CatchingUp`).
+pub const CATCHES_UP: bool = false;
 pub const ATOMIC_DDL: bool = true;
 pub const MAX_BIND_PARAMS: usize = <Db as tenancy::Backend>::MAX_BIND_PARAMS;
 /// A file that always exists in the folder: the default registry.
@@ -217,6 +220,20 @@ pub async fn has_column(pool: &Pool, db: &str, table: &str, column: &str) -> boo
             .unwrap();
     conn.close().await.unwrap();
     found.is_some()
+}
+
+/// How many rows of `container`'s `table` hold `tenant` in `tenant_id`, read with plain SQL
+/// from its file.
+pub async fn count_rows(pool: &Pool, container: &Tenant, table: &str, tenant: &Tenant) -> i64 {
+    let mut conn = open(&file(pool, container.container()), false).await;
+    let sql = format!("SELECT COUNT(*) FROM {table} WHERE tenant_id = ?1");
+    let count = sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
+        .bind(tenant.as_str())
+        .fetch_one(&mut conn)
+        .await
+        .unwrap();
+    conn.close().await.unwrap();
+    count
 }
 
 /// How many triggers `tenant`'s file holds.

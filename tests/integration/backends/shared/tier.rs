@@ -10,9 +10,11 @@ macro_rules! behaviours {
         use std::collections::BTreeSet;
 
         use sqlx::migrate::{Migration, MigrationType};
-        use tenancy::{Error, Tenant, TenantModel};
+        use tenancy::{Error, RelocateOptions, RelocatePhase, Tenant, TenantModel};
 
-        use super::{pool, v1, Lifecycle, RowGuard, StoredGuard, INSERT_READS_BACK, MOVES_TIERS};
+        use super::{
+            pool, v1, Lifecycle, RowGuard, StoredGuard, CATCHES_UP, INSERT_READS_BACK, MOVES_TIERS,
+        };
         use crate::assert_err;
         use crate::lifecycle_support::migration;
 
@@ -204,6 +206,128 @@ macro_rules! behaviours {
             RowGuard::new("Fay", "Guard").insert(db, &b).await.unwrap();
         }
 
+        /// A step of a move as its progress told it: (phase, table, rows, rows so far, tables
+        /// done, total).
+        type Told = (RelocatePhase, Option<String>, u64, u64, usize, usize);
+
+        /// Options whose progress callback records each step, and what it recorded; each step
+        /// names `operation` of `tenant` `from` one container `to` the other.
+        fn recorded(
+            operation: &'static str,
+            (tenant, from, to): (&Tenant, &Tenant, &Tenant),
+        ) -> (RelocateOptions, std::sync::Arc<std::sync::Mutex<Vec<Told>>>) {
+            let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+            let (into, names) = (seen.clone(), (tenant.clone(), from.clone(), to.clone()));
+            let options = RelocateOptions::default().on_progress(move |p| {
+                assert_eq!(p.operation, operation);
+                assert_eq!(
+                    (p.tenant.as_str(), p.from.as_str(), p.to.as_str()),
+                    (names.0.as_str(), names.1.as_str(), names.2.as_str())
+                );
+                let table = p.table.map(str::to_owned);
+                let step = (p.phase, table, p.rows, p.rows_so_far, p.done, p.total);
+                into.lock().unwrap().push(step);
+            });
+            (options, seen)
+        }
+
+        /// `phase`'s steps over `tables` (name, rows), in that order: each with its rows, the
+        /// rows so far and its place.
+        fn steps(phase: RelocatePhase, tables: &[(&str, i64)]) -> Vec<Told> {
+            let mut so_far = 0;
+            tables
+                .iter()
+                .enumerate()
+                .map(|(i, (table, rows))| {
+                    so_far += *rows as u64;
+                    let table = Some((*table).to_owned());
+                    (phase, table, *rows as u64, so_far, i + 1, tables.len())
+                })
+                .collect()
+        }
+
+        #[tokio::test]
+        async fn promote_and_demote_report_each_table_as_its_rows_move() {
+            // `duties` sorts before `guards` and references it: guards move first.
+            let mut all = migrations();
+            all.push(migration(
+                4,
+                MigrationType::Simple,
+                "CREATE TABLE duties (id INT NOT NULL PRIMARY KEY, tenant_id VARCHAR(63) NOT NULL, \
+                 guard_id BIGINT NOT NULL, FOREIGN KEY (guard_id) REFERENCES guards (id))",
+            ));
+            let Some((pool, l, [a, b, container])) = moving_here(all).await else {
+                return;
+            };
+            let db = &l.tenants;
+            let mut ids = Vec::new();
+            for name in ["Abu", "Bea", "Cai"] {
+                ids.push(RowGuard::new(name, "Guard").insert(db, &a).await.unwrap().id);
+            }
+            let dov = RowGuard::new("Dov", "Guard").insert(db, &b).await.unwrap().id;
+            let sql = format!(
+                "INSERT INTO {}.duties (id, tenant_id, guard_id) VALUES (1, '{a}', {}), (2, '{a}', {}), (3, '{b}', {dov})",
+                super::q(&container),
+                ids[0],
+                ids[2]
+            );
+            super::exec(&pool, sql).await;
+            let count = |at: Tenant, table: &'static str, t: Tenant| {
+                let pool = &pool;
+                async move { super::count_rows(pool, &at, table, &t).await }
+            };
+            let stored = [
+                ("guards", count(container.clone(), "guards", a.clone()).await),
+                ("duties", count(container.clone(), "duties", a.clone()).await),
+            ];
+            assert_eq!(stored, [("guards", 3), ("duties", 2)]);
+
+            let own = a.own();
+            let (options, seen) = recorded("promote", (&own, &container, &own));
+            let moved = db.promote_with(a.as_str(), options).await.unwrap();
+            assert_eq!(moved.rows, 5);
+            let mut expected = vec![(RelocatePhase::Making, None, 0, 0, 0, 0)];
+            expected.extend(steps(RelocatePhase::Copying, &stored));
+            if CATCHES_UP {
+                // Nothing was inserted meanwhile.
+                expected.extend(steps(RelocatePhase::CatchingUp, &[("guards", 0), ("duties", 0)]));
+            }
+            let reversed: Vec<(&str, i64)> = stored.iter().rev().copied().collect();
+            expected.extend(steps(RelocatePhase::Deleting, &reversed));
+            expected.push((RelocatePhase::Switching, None, 0, 5, 2, 2));
+            assert_eq!(*seen.lock().unwrap(), expected);
+            // What was reported is what is stored now: in its own container, none left behind.
+            for (table, rows) in stored {
+                assert_eq!(count(own.clone(), table, a.clone()).await, rows, "{table}");
+                assert_eq!(count(container.clone(), table, a.clone()).await, 0, "{table}");
+            }
+
+            // Back, with a row more in each table.
+            let own = moved.tenant;
+            let eve = RowGuard::new("Eve", "Guard").insert(db, &own).await.unwrap();
+            let sql = format!(
+                "INSERT INTO {}.duties (id, tenant_id, guard_id) VALUES (4, '{a}', {})",
+                super::q(&own),
+                eve.id
+            );
+            super::exec(&pool, sql).await;
+            let stored = [
+                ("guards", count(own.clone(), "guards", a.clone()).await),
+                ("duties", count(own.clone(), "duties", a.clone()).await),
+            ];
+            assert_eq!(stored, [("guards", 4), ("duties", 3)]);
+            let (options, seen) = recorded("demote", (&own, &own, &container));
+            let back = db.demote_with(a.as_str(), &container, options).await.unwrap();
+            assert_eq!(back.rows, 7);
+            let mut expected = steps(RelocatePhase::Copying, &stored);
+            expected.push((RelocatePhase::Switching, None, 0, 7, 2, 2));
+            assert_eq!(*seen.lock().unwrap(), expected);
+            for (table, rows) in stored {
+                assert_eq!(count(container.clone(), table, a.clone()).await, rows, "{table}");
+                assert_eq!(count(container.clone(), table, b.clone()).await, 1, "{table}: b's");
+            }
+        }
+
         #[tokio::test]
         async fn a_new_tenant_of_a_promoted_ones_name_is_let_into_the_container() {
             let Some((_pool, l, [a, b, container])) = moving_here(migrations()).await else {
@@ -387,7 +511,8 @@ macro_rules! behaviours {
                 })
                 .collect();
             tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-            let moved = db.promote(a.as_str()).await.unwrap();
+            let (options, seen) = recorded("promote", (&a.own(), &container, &a.own()));
+            let moved = db.promote_with(a.as_str(), options).await.unwrap();
             done.store(true, std::sync::atomic::Ordering::SeqCst);
             let (mut acknowledged, mut changed, mut stale) = (BTreeSet::new(), Vec::new(), 0);
             for writer in writers {
@@ -414,6 +539,16 @@ macro_rules! behaviours {
                 200 + acknowledged.len(),
                 "a row nobody acknowledged"
             );
+            // Its progress counted the rows it moved: the first copy and the catch-up (the rows
+            // inserted meanwhile, where the backend catches up) together, as many deleted.
+            let so_far = |phase| {
+                let seen = seen.lock().unwrap();
+                seen.iter().rev().find(|s| s.0 == phase).map_or(0, |s| s.3)
+            };
+            let copied = so_far(RelocatePhase::Copying) + so_far(RelocatePhase::CatchingUp);
+            assert!(moved.rows >= 200, "{} rows moved", moved.rows);
+            assert_eq!(copied, moved.rows);
+            assert_eq!(so_far(RelocatePhase::Deleting), moved.rows);
             assert!(
                 of(&stored(&l, &container).await, &a).is_empty(),
                 "a row left behind"
