@@ -514,3 +514,28 @@ async fn a_row_level_tenant_moved_by_a_role_the_policies_hold_takes_its_rows() {
     assert_eq!(back.rows, 1);
     assert_eq!(rows_of(&app, &container, &a).await, 1);
 }
+
+/// Renaming a row-level tenant as a role the policies hold is refused whole: its rows would be
+/// rewritten to a tenant the transaction does not say, which the policies' `WITH CHECK`
+/// refuses. Nothing changes: the tenant keeps its name, its registration and its row, and the
+/// new name is neither registered nor holding rows.
+#[tokio::test]
+async fn a_row_level_tenant_renamed_by_a_role_the_policies_hold_is_refused_whole() {
+    let (l, container, a, _b, app) = secured().await;
+    owned_by_the_app(&l, &container, &app).await;
+    let tenants = secured_handle(&l, &app).await;
+    let new = Tenant::new(tenancy_testdb::unique_name("renamed")).unwrap();
+    let renamed = tenants.rename(a.as_str(), new.as_str()).await;
+    assert!(renamed.is_err(), "renamed under the policies: {renamed:?}");
+    assert_eq!(rows_of(&app, &container, &a).await, 1, "its row is gone");
+    assert_eq!(
+        rows_of(&app, &container, &new).await,
+        0,
+        "rows under the new name"
+    );
+    assert_eq!(
+        l.tenants.tenant(a.as_str()).await.unwrap().container(),
+        container.as_str()
+    );
+    assert!(!l.tenants.exists(new.as_str()).await.unwrap());
+}
