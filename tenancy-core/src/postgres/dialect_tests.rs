@@ -579,3 +579,111 @@ fn a_rewrite_numbers_its_placeholders_in_the_order_it_binds_its_names() {
     // And the one catalog query that asks which tenants have a table.
     asks_which_containers::<D, B>(Some("SELECT n.nspname::text FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace WHERE c.relname = $1 AND n.nspname IN ($2, $3)"));
 }
+
+/// A query's text written once per thread is reused only for the same statement, tenant, table
+/// and shape: each statement, built again and again in one thread among all the others, reads
+/// as it does when built first in a thread of its own (an empty cache), with as many values.
+#[test]
+fn reused_query_texts_stay_with_their_tenant_table_and_shape() {
+    // GUARDS's columns with a tenant column: the same list of columns, another text.
+    const ROWS: TableDef = TableDef {
+        tenant_column: Some("tenant_id"),
+        ..GUARDS
+    };
+    const NARROW: TableDef = TableDef {
+        name: "guards",
+        columns: &[ColumnDef::new("id").primary_key(), ColumnDef::new("name")],
+        schema: None,
+        tenant_column: None,
+    };
+    fn acme() -> crate::tenant::Tenant {
+        crate::tenant::Tenant::new("acme").unwrap().rows_in(&t1())
+    }
+    fn two_of(column: &'static str) -> Vec<Predicate<B>> {
+        let values: Vec<Box<dyn Bind<B>>> = vec![Box::new(1_i64), Box::new(2_i64)];
+        vec![Predicate::compare(column, Op::In, values)]
+    }
+    fn grouped(all: bool) -> Vec<Predicate<B>> {
+        let parts = vec![cmp("name", Op::Eq), cmp("position", Op::Lt)];
+        vec![
+            if all { Predicate::All(parts) } else { Predicate::Any(parts) },
+            cmp("id", Op::Ge),
+        ]
+    }
+    fn related() -> Vec<Predicate<B>> {
+        vec![Predicate::Exists(Box::new(Exists {
+            table: &SITES,
+            column: "id",
+            outer_column: "position",
+            predicate: cmp("city", Op::Eq),
+        }))]
+    }
+    type Case = fn() -> (String, usize);
+    let cases: [(&str, Case); 20] = [
+        ("t1 name", || sel_(&t1(), &GUARDS, &[cmp("name", Op::Eq)], window(BY_ID, true, false))),
+        ("t2 name", || sel_(&t2(), &GUARDS, &[cmp("name", Op::Eq)], window(BY_ID, true, false))),
+        ("acme rows", || sel_(&acme(), &ROWS, &[cmp("name", Op::Eq)], window(BY_ID, true, false))),
+        ("t1 rows", || sel_(&t1(), &ROWS, &[cmp("name", Op::Eq)], window(BY_ID, true, false))),
+        ("t1 narrow", || sel_(&t1(), &NARROW, &[cmp("name", Op::Eq)], window(BY_ID, true, false))),
+        ("position", || sel_(&t1(), &GUARDS, &[cmp("position", Op::Eq)], window(BY_ID, true, false))),
+        ("ne", || sel_(&t1(), &GUARDS, &[cmp("name", Op::Ne)], window(BY_ID, true, false))),
+        ("in 3", || sel_(&t1(), &GUARDS, &[cmp("id", Op::In)], Window::default())),
+        ("in 2", || sel_(&t1(), &GUARDS, &two_of("id"), Window::default())),
+        ("is null", || sel_(&t1(), &GUARDS, &[cmp("name", Op::IsNull)], Window::default())),
+        ("all", || sel_(&t1(), &GUARDS, &grouped(true), Window::default())),
+        ("any", || sel_(&t1(), &GUARDS, &grouped(false), Window::default())),
+        ("not", || sel_(&t1(), &GUARDS, &[Predicate::Not(Box::new(cmp("name", Op::Eq)))], Window::default())),
+        ("desc", || sel_(&t1(), &GUARDS, &[cmp("name", Op::Eq)], window(BY_NAME_DESC, true, false))),
+        ("offset", || sel_(&t1(), &GUARDS, &[cmp("name", Op::Eq)], window(BY_ID, false, true))),
+        ("both", || sel_(&t1(), &GUARDS, &[cmp("name", Op::Eq)], window(BY_NAME_THEN_ID_DESC, true, true))),
+        ("exists", || sel_(&acme(), &ROWS, &related(), Window::default())),
+        ("count", || shown(statement::count::<D, B>(&t1(), &GUARDS, &[cmp("name", Op::Eq)], &window(BY_ID, true, false)))),
+        ("delete", || shown(statement::delete_where::<D, B>(&t1(), &GUARDS, &[cmp("name", Op::Eq)], &window(BY_ID, true, false)))),
+        ("acme delete", || shown(statement::delete_where::<D, B>(&acme(), &ROWS, &[cmp("name", Op::Eq)], &Window::default()))),
+    ];
+    let fresh: Vec<(String, usize)> = cases
+        .iter()
+        .map(|&(_, case)| std::thread::spawn(case).join().unwrap())
+        .collect();
+    // Every text differs from every other (each case is a shape of its own), but for a
+    // row-level tenant's and its container's own on the table with a tenant column: both bind
+    // the tenant's name.
+    for (i, a) in fresh.iter().enumerate() {
+        for (j, b) in fresh.iter().enumerate().skip(i + 1) {
+            if (i, j) != (2, 3) {
+                assert_ne!(a.0, b.0, "cases {} and {}", cases[i].0, cases[j].0);
+            }
+        }
+    }
+    assert_eq!(
+        fresh[2],
+        (
+            format!(r#"SELECT {ALL} FROM "tenant_1"."guards" WHERE "tenant_id" = $1 AND "name" = $2 ORDER BY "id" ASC LIMIT $3"#),
+            3
+        )
+    );
+    for round in 0..3 {
+        for (i, &(name, case)) in cases.iter().enumerate() {
+            assert_eq!(case(), fresh[i], "{name}, round {round}");
+        }
+    }
+    // Another row-level tenant of the same container shares the text, binding its own name.
+    let other = crate::tenant::Tenant::new("other").unwrap().rows_in(&t1());
+    let c = [cmp::<B>("name", Op::Eq)];
+    assert_eq!(sel_(&other, &ROWS, &c, window(BY_ID, true, false)), fresh[2]);
+}
+
+/// [`reused_query_texts_stay_with_their_tenant_table_and_shape`]'s select: text and values.
+fn sel_(
+    tenant: &crate::tenant::Tenant,
+    table: &TableDef,
+    conditions: &[Predicate<B>],
+    window: Window<'_>,
+) -> (String, usize) {
+    shown(statement::select::<D, B>(tenant, table, conditions, &window))
+}
+
+/// A statement's text and how many values it binds.
+fn shown(statement: statement::Statement<'_, B>) -> (String, usize) {
+    (statement.sql().to_owned(), statement.len())
+}

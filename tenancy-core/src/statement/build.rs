@@ -4,6 +4,7 @@ use std::fmt::Write as _;
 
 use sqlx::Database;
 
+use super::predicate::{query_shape, QueryKind};
 use super::{Dialect, Predicate, Shape, Sql, Statement, Value, Window};
 use crate::table::{ColumnDef, TableDef};
 use crate::tenant::Tenant;
@@ -201,6 +202,23 @@ pub(crate) fn select_by_pk<'a, D: Dialect, B: Database>(
     sql.finish()
 }
 
+/// A builder for a statement over a query's `conditions` and `window` ([`Shape::Query`]), its
+/// text reused where this thread wrote it before; written afresh where the shape does not say
+/// the text (a semi-join).
+fn for_query<'a, D: Dialect, B: Database>(
+    start: &str,
+    kind: QueryKind,
+    tenant: &Tenant,
+    table: &TableDef,
+    conditions: &[Predicate<B>],
+    window: &Window<'_>,
+) -> Sql<'a, D, B> {
+    match query_shape(kind, conditions, window) {
+        Some(shape) => Sql::reusing(start, shape, tenant, table),
+        None => Sql::new(start),
+    }
+}
+
 /// `SELECT <all columns> FROM "t"."table" [WHERE …] [ORDER BY …] [LIMIT $n] [OFFSET $m]`.
 pub(crate) fn select<'a, D: Dialect, B: Database>(
     tenant: &Tenant,
@@ -208,7 +226,14 @@ pub(crate) fn select<'a, D: Dialect, B: Database>(
     conditions: &'a [Predicate<B>],
     window: &Window<'_>,
 ) -> Statement<'a, B> {
-    let mut sql = Sql::<D, B>::new("SELECT ");
+    let mut sql = for_query::<D, B>(
+        "SELECT ",
+        QueryKind::Select,
+        tenant,
+        table,
+        conditions,
+        window,
+    );
     sql.all_columns(table)
         .push(" FROM ")
         .table(tenant, table)
@@ -225,7 +250,14 @@ pub(crate) fn count<'a, D: Dialect, B: Database>(
     conditions: &'a [Predicate<B>],
     window: &Window<'_>,
 ) -> Statement<'a, B> {
-    let mut sql = Sql::<D, B>::new("SELECT ");
+    let mut sql = for_query::<D, B>(
+        "SELECT ",
+        QueryKind::Count,
+        tenant,
+        table,
+        conditions,
+        window,
+    );
     sql.count_from(tenant, table, conditions, window);
     sql.finish()
 }
@@ -238,7 +270,14 @@ pub(crate) fn delete_where<'a, D: Dialect, B: Database>(
     conditions: &'a [Predicate<B>],
     window: &Window<'_>,
 ) -> Statement<'a, B> {
-    let mut sql = Sql::<D, B>::new("DELETE FROM ");
+    let mut sql = for_query::<D, B>(
+        "DELETE FROM ",
+        QueryKind::Delete,
+        tenant,
+        table,
+        conditions,
+        window,
+    );
     sql.table(tenant, table)
         .selected(tenant, table, conditions, window);
     sql.finish()

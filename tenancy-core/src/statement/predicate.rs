@@ -3,7 +3,8 @@
 
 use sqlx::Database;
 
-use super::{Dialect, Sql, Value, NO_TENANT_COLUMN};
+use super::sql::QueryWords;
+use super::{Dialect, Shape, Sql, Value, NO_TENANT_COLUMN};
 use crate::table::TableDef;
 use crate::value::Bind;
 
@@ -138,6 +139,81 @@ impl Window<'_> {
     pub(crate) fn chooses(&self) -> bool {
         self.limit.is_some() || self.offset.is_some()
     }
+}
+
+/// Which statement over a query's conditions and window a [`Shape::Query`] is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum QueryKind {
+    /// The `SELECT` of [`select`](super::select).
+    Select = 1,
+    /// The `COUNT(*)` of [`count`](super::count).
+    Count,
+    /// The `DELETE` of [`delete_where`](super::delete_where).
+    Delete,
+}
+
+/// The first word of each predicate in a [`Shape::Query`] (each followed by a fixed number of
+/// words, then its parts: no two shapes write the same words).
+const COMPARE: usize = 1;
+const ALL: usize = 2;
+const ANY: usize = 3;
+const NOT: usize = 4;
+
+/// The shape of the statement `kind` over `conditions` and `window`: every part its text
+/// depends on besides the dialect, table and tenant, and none of the values. A column is
+/// named by the address and length of its `'static` name (the same words are the same name).
+/// `None` for conditions with a semi-join, whose text repeats the outer table's as written.
+pub(crate) fn query_shape<B: Database>(
+    kind: QueryKind,
+    conditions: &[Predicate<B>],
+    window: &Window<'_>,
+) -> Option<Shape> {
+    let mut words = QueryWords::new();
+    words.push(kind as usize);
+    words.push(conditions.len());
+    for predicate in conditions {
+        predicate_words(predicate, &mut words)?;
+    }
+    words.push(window.order.len());
+    for term in window.order {
+        words.extend([
+            term.column.as_ptr() as usize,
+            term.column.len(),
+            usize::from(term.descending),
+        ]);
+    }
+    words.push(usize::from(window.limit.is_some()) | usize::from(window.offset.is_some()) << 1);
+    Some(Shape::Query(words))
+}
+
+/// Appends `predicate`'s words to a query's shape; `None` at a semi-join.
+fn predicate_words<B: Database>(predicate: &Predicate<B>, words: &mut QueryWords) -> Option<()> {
+    match predicate {
+        Predicate::Compare(cmp) => words.extend([
+            COMPARE,
+            cmp.op as usize,
+            cmp.values.len(),
+            cmp.column.as_ptr() as usize,
+            cmp.column.len(),
+        ]),
+        Predicate::All(parts) | Predicate::Any(parts) => {
+            let tag = if matches!(predicate, Predicate::All(_)) {
+                ALL
+            } else {
+                ANY
+            };
+            words.extend([tag, parts.len()]);
+            for part in parts {
+                predicate_words(part, words)?;
+            }
+        }
+        Predicate::Not(inner) => {
+            words.push(NOT);
+            predicate_words(inner, words)?;
+        }
+        Predicate::Exists(_) => return None,
+    }
+    Some(())
 }
 
 impl<'a, D: Dialect, B: Database> Sql<'a, D, B> {

@@ -247,7 +247,7 @@ impl<B: Database> std::fmt::Debug for Statement<'_, B> {
 
 /// A statement whose text depends only on its dialect, table and tenant, so that the text is
 /// written once per thread and reused ([`Sql::reusing`]).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub(crate) enum Shape {
     /// `SELECT <all columns> … WHERE "pk" = $1`.
     SelectByPk,
@@ -258,11 +258,21 @@ pub(crate) enum Shape {
     /// `UPDATE … SET` the columns of this set (bit `i`: column `i`), written in ascending
     /// order, `WHERE "pk" = …`, returning the row where the dialect can.
     Update(u64),
+    /// A statement over a query's conditions and window (a `SELECT`, its count, a delete of
+    /// the rows it selects), as the words of [`query_shape`](super::predicate::query_shape)
+    /// say it: which statement, and every part of the conditions and window the text writes
+    /// (columns, comparisons, how many values each binds, groups, order terms, whether a limit
+    /// and an offset are given), none of the values.
+    Query(QueryWords),
 }
 
-/// What a reused text is keyed by: the dialect; the table's name, schema and columns (the
-/// columns by the address and length of their `'static` slice, which no other list of columns
-/// can ever have); the shape; the container the tenant's rows are in, and whether the tenant
+/// The words of a [`Shape::Query`]; a query of one filter, one order term and a limit needs 14.
+pub(crate) type QueryWords = SmallVec<[usize; 16]>;
+
+/// What a reused text is keyed by: the dialect; the table's name, schema, columns (by the
+/// address and length of their `'static` slice, which no other list of columns can ever have)
+/// and tenant column (two tables may share one list of columns, and only one filter by a
+/// tenant column); the shape; the container the tenant's rows are in, and whether the tenant
 /// is a row-level one (its name is bound, not written, so row-level tenants of one container
 /// share their texts).
 type TextKey = (
@@ -270,6 +280,7 @@ type TextKey = (
     &'static str,
     Option<&'static str>,
     (usize, usize),
+    Option<&'static str>,
     Shape,
     Arc<str>,
     bool,
@@ -403,6 +414,7 @@ impl<'a, D: Dialect, B: Database> Sql<'a, D, B> {
             table.name,
             table.schema,
             (table.columns.as_ptr() as usize, table.columns.len()),
+            table.tenant_column,
             shape,
             Arc::clone(tenant.container_arc()),
             tenant.is_row_level(),
