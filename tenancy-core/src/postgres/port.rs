@@ -192,16 +192,40 @@ fn decode(row: &PgRow, i: usize, c: &Column) -> Result<Value, Error> {
 const DEFERRABLE: &str = "WITH t AS (SELECT c.oid, c.relname FROM pg_class c \
        JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = $1 AND c.relkind = 'r') \
      SELECT t.relname::text, con.conname::text, pg_get_constraintdef(con.oid), \
-            CASE con.contype WHEN 'f' THEN 0 ELSE 1 END AS rank, true AS constraint \
-     FROM pg_constraint con JOIN t ON t.oid = con.conrelid WHERE con.contype IN ('f', 'p', 'u', 'x') \
+            CASE con.contype WHEN 'f' THEN 0 ELSE 1 END AS rank, true AS constraint, \
+            obj_description(con.oid, 'pg_constraint'), i.relname::text, \
+            obj_description(i.oid, 'pg_class'), COALESCE(x.indisclustered, false), \
+            COALESCE(x.indisreplident, false) \
+     FROM pg_constraint con JOIN t ON t.oid = con.conrelid \
+     LEFT JOIN pg_index x ON con.contype IN ('p', 'u', 'x') AND x.indexrelid = con.conindid \
+     LEFT JOIN pg_class i ON i.oid = x.indexrelid \
+     WHERE con.contype IN ('f', 'p', 'u', 'x') \
      UNION ALL \
-     SELECT t.relname::text, i.relname::text, pg_get_indexdef(i.oid), 2, false \
+     SELECT t.relname::text, i.relname::text, pg_get_indexdef(i.oid), 2, false, \
+            NULL, i.relname::text, obj_description(i.oid, 'pg_class'), x.indisclustered, \
+            x.indisreplident \
      FROM pg_index x JOIN t ON t.oid = x.indrelid JOIN pg_class i ON i.oid = x.indexrelid \
      WHERE NOT EXISTS (SELECT 1 FROM pg_constraint con WHERE con.conindid = x.indexrelid \
                        AND con.conrelid = x.indrelid AND con.contype IN ('p', 'u', 'x')) \
        AND NOT EXISTS (SELECT 1 FROM pg_class p JOIN pg_namespace n ON n.oid = p.relnamespace \
                        WHERE n.nspname = $1 AND p.relkind = 'p') \
      ORDER BY 4, 1, 2";
+
+/// A row of [`DEFERRABLE`]: table, name, definition, rank, whether a constraint, its comment,
+/// its index (the index itself, or the one a key or exclusion constraint owns), the index's
+/// comment, whether the table is clustered on it, whether it is the table's replica identity.
+type DeferrableRow = (
+    String,
+    String,
+    String,
+    i32,
+    bool,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    bool,
+    bool,
+);
 
 /// Drops `tenant`'s indexes, unique and primary key constraints and foreign keys (unless a
 /// partitioned table is there), and returns the statements that make them again: what an
@@ -212,11 +236,41 @@ pub(crate) async fn defer_indexes(
     persistent: bool,
     tenant: &Tenant,
 ) -> Result<Vec<String>, Error> {
-    let rows: Vec<(String, String, String, i32, bool)> =
-        schema_rows(conn, persistent, DEFERRABLE, tenant).await?;
+    let Deferred { drop, remake } = deferrable(conn, persistent, tenant).await?;
+    if !drop.is_empty() {
+        sqlx::raw_sql(AssertSqlSafe(drop)).execute(&mut *conn).await?;
+    }
+    Ok(remake)
+}
+
+/// What [`defer_indexes`] runs and returns, read from the catalog but not yet run.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub(crate) struct Deferred {
+    /// The statements that drop them, each ending in `;\n`.
+    pub(crate) drop: String,
+    /// The statements that make them again, in the order to run them: indexes, then the keys,
+    /// then the foreign keys; then what dropping them lost: their comments, the index a table
+    /// is clustered on, the index that is a table's replica identity.
+    pub(crate) remake: Vec<String>,
+}
+
+/// `tenant`'s indexes, unique and primary key constraints and foreign keys (none if a
+/// partitioned table is there) as the statements that drop them and those that make them
+/// again ([`Deferred`]); nothing is run. A clone puts the drops in its copy batch (one round
+/// trip fewer); an import runs them through [`defer_indexes`].
+pub(crate) async fn deferrable(
+    conn: &mut PgConnection,
+    persistent: bool,
+    tenant: &Tenant,
+) -> Result<Deferred, Error> {
+    let rows: Vec<DeferrableRow> = schema_rows(conn, persistent, DEFERRABLE, tenant).await?;
     let mut drop = String::new();
     let mut remake = Vec::new();
-    for (table, name, definition, _, constraint) in rows {
+    let mut restore = Vec::new();
+    for row in rows {
+        let (table, name, definition, _, constraint, comment, index, index_comment) =
+            (row.0, row.1, row.2, row.3, row.4, row.5, row.6, row.7);
+        let (clustered, replica_identity) = (row.8, row.9);
         let target = qualified(tenant, &table);
         let name_q = double_quoted(&name);
         if constraint {
@@ -226,13 +280,28 @@ pub(crate) async fn defer_indexes(
             drop.push_str(&format!("DROP INDEX {};\n", qualified(tenant, &name)));
             remake.push(definition);
         }
+        if let Some(comment) = comment {
+            let comment = sql::literal(&comment);
+            restore.push(format!("COMMENT ON CONSTRAINT {name_q} ON {target} IS {comment}"));
+        }
+        let Some(index) = index else { continue };
+        if let Some(comment) = index_comment {
+            let (index, comment) = (qualified(tenant, &index), sql::literal(&comment));
+            restore.push(format!("COMMENT ON INDEX {index} IS {comment}"));
+        }
+        let index = double_quoted(&index);
+        if clustered {
+            restore.push(format!("ALTER TABLE {target} CLUSTER ON {index}"));
+        }
+        if replica_identity {
+            restore.push(format!("ALTER TABLE {target} REPLICA IDENTITY USING INDEX {index}"));
+        }
     }
-    // Made again in the reverse order: indexes, then the keys, then the foreign keys.
+    // Made again in the reverse order: indexes, then the keys, then the foreign keys; then
+    // what was set on them.
     remake.reverse();
-    if !drop.is_empty() {
-        sqlx::raw_sql(AssertSqlSafe(drop)).execute(&mut *conn).await?;
-    }
-    Ok(remake)
+    remake.extend(restore);
+    Ok(Deferred { drop, remake })
 }
 
 async fn triggered(

@@ -12,6 +12,9 @@ crate::backends::shared::mount!(all);
 /// Promotes of tables the shared tier tests do not have.
 mod promote_shapes;
 
+/// A clone's indexes and constraints against a fresh tenant's.
+mod clone_catalog;
+
 pub type Db = sqlx::Postgres;
 pub type Pool = sqlx::PgPool;
 
