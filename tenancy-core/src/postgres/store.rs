@@ -190,26 +190,15 @@ impl PgStore {
     /// ([`sql::create_in`]): one round trip, one implicit transaction committed durably.
     /// `Ok(None)` if the registry has no such function.
     pub(super) async fn create_in(&self, tenant: &Tenant) -> Result<Option<Placing>, Error> {
-        self.ensure_registry().await?;
-        if self.no_create_in.load(Ordering::Relaxed) {
-            return Ok(None);
-        }
         let call = sql::create_in(&self.registry, tenant, &self.batch);
-        let rows = match sqlx::raw_sql(AssertSqlSafe(call)).fetch_all(&self.pool).await {
-            Ok(rows) => rows,
-            Err(e) if errors::is_undefined_function(&e) => {
-                self.no_create_in.store(true, Ordering::Relaxed);
-                return Ok(None);
-            }
-            Err(e) => return Err(tenant_taken(e, &tenant.own())),
+        let own = tenant.own();
+        let taken = |e| tenant_taken(e, &own);
+        let Some(row) = self.call_registry(call, &self.no_create_in, taken).await? else {
+            return Ok(None);
         };
-        let row = rows.first().ok_or(sqlx::Error::RowNotFound)?;
         Ok(Some(Placing {
             taken: row.try_get(0)?,
-            container: Found {
-                registered: row.try_get(1)?,
-                container: row.try_get(2)?,
-            },
+            container: found_at(&row)?,
         }))
     }
 
@@ -224,28 +213,41 @@ impl PgStore {
         let Some(first) = tenants.first() else {
             return Ok(None);
         };
-        self.ensure_registry().await?;
-        if self.no_create_in_many.load(Ordering::Relaxed) {
-            return Ok(None);
-        }
         let container = first.container_tenant();
         let call = sql::create_in_many(&self.registry, tenants, &container, &self.batch);
-        let rows = match sqlx::raw_sql(AssertSqlSafe(call)).fetch_all(&self.pool).await {
-            Ok(rows) => rows,
-            Err(e) if errors::is_undefined_function(&e) => {
-                self.no_create_in_many.store(true, Ordering::Relaxed);
-                return Ok(None);
-            }
-            Err(e) => return Err(e.into()),
+        let missing = &self.no_create_in_many;
+        let Some(row) = self.call_registry(call, missing, Error::from).await? else {
+            return Ok(None);
         };
-        let row = rows.first().ok_or(sqlx::Error::RowNotFound)?;
         Ok(Some(PlacingMany {
             taken: row.try_get(0)?,
-            container: Found {
-                registered: row.try_get(1)?,
-                container: row.try_get(2)?,
-            },
+            container: found_at(&row)?,
         }))
+    }
+
+    /// Sends `call`, one call of a registry function that an older registry may lack
+    /// (`missing` says it was found missing): its one row, or `Ok(None)` (and `missing` set) if
+    /// the registry has no such function; another failure through `fail`.
+    async fn call_registry(
+        &self,
+        call: String,
+        missing: &AtomicBool,
+        fail: impl FnOnce(sqlx::Error) -> Error,
+    ) -> Result<Option<PgRow>, Error> {
+        self.ensure_registry().await?;
+        if missing.load(Ordering::Relaxed) {
+            return Ok(None);
+        }
+        match sqlx::raw_sql(AssertSqlSafe(call)).fetch_all(&self.pool).await {
+            Ok(rows) => Ok(Some(
+                rows.into_iter().next().ok_or(sqlx::Error::RowNotFound)?,
+            )),
+            Err(e) if errors::is_undefined_function(&e) => {
+                missing.store(true, Ordering::Relaxed);
+                Ok(None)
+            }
+            Err(e) => Err(fail(e)),
+        }
     }
 
     /// Whether the registry's tables are all there (made by another role).
@@ -361,6 +363,15 @@ fn migration_failed(tenant: &Tenant, m: &Migration, source: sqlx::Error) -> Erro
         Some(refusal) => citus::refused(tenant, m.version, refusal, source),
         None => Error::migration(tenant, m, source),
     }
+}
+
+/// What a registry function's row says of a container, in its columns 1 and 2: whether it is
+/// registered, whether its schema exists.
+fn found_at(row: &PgRow) -> Result<Found, sqlx::Error> {
+    Ok(Found {
+        registered: row.try_get(1)?,
+        container: row.try_get(2)?,
+    })
 }
 
 fn tenant_taken(err: sqlx::Error, tenant: &Tenant) -> Error {
