@@ -250,27 +250,7 @@ impl<B: Backend> Tenants<B> {
                 Err(err) => return Err(self.store().explain(&container, err).await),
             }
             self.operation(Operation::Place, &container, async |op| {
-                let store = self.store();
-                // A name that is the container's is locked once, as the container (not every
-                // backend's lock can be taken twice); it is then found taken.
-                for tenant in sorted.iter().filter(|t| t.as_str() != container.as_str()) {
-                    store.lock(op, &tenant.own()).await?;
-                }
-                store.lock(op, &container).await?;
-                for tenant in &sorted {
-                    let own = tenant.own();
-                    if store.inspect(op, &own).await?.registered
-                        || store.placement_in(op, &own).await?.is_some()
-                    {
-                        return Err(Error::TenantExists { tenant: own });
-                    }
-                }
-                let found = store.inspect(op, &container).await?;
-                expect::<B>(&container, found, true, true)?;
-                for tenant in &sorted {
-                    store.set_placed(op, tenant, true).await?;
-                }
-                Ok(())
+                self.place_a_step_at_a_time(op, &sorted, &container).await
             })
             .await
         })
@@ -318,27 +298,49 @@ impl<B: Backend> Tenants<B> {
                 Err(err) => return Err(self.store().explain(&own, err).await),
             }
             self.operation(Operation::Place, &own, async |op| {
-                let store = self.store();
-                if own != container {
-                    store.lock(op, &own).await?;
-                }
-                store.lock(op, &container).await?;
-                let taken = store.inspect(op, &own).await?.registered
-                    || store.placement_in(op, &own).await?.is_some();
-                if taken {
-                    return Err(Error::TenantExists {
-                        tenant: own.clone(),
-                    });
-                }
-                let found = store.inspect(op, &container).await?;
-                expect::<B>(&container, found, true, true)?;
-                store.set_placed(op, &tenant, true).await
+                let placed = std::slice::from_ref(&tenant);
+                self.place_a_step_at_a_time(op, placed, &container).await
             })
             .await
         })
         .await?;
         self.publish(TenantEvent::Created(tenant.clone()));
         Ok(tenant)
+    }
+
+    /// What [`create_in`](Self::create_in) and [`create_in_many`](Self::create_in_many) do in
+    /// operation `op` when the store cannot place at once: every name of `placed` (row-level
+    /// tenants of `container`, in byte order, none twice) locked, then `container`; then
+    /// [`Error::TenantExists`] naming the first that is a tenant of either kind, else
+    /// [`expect`]'s refusal of a container that is not a tenant with its container, else each
+    /// registered.
+    async fn place_a_step_at_a_time(
+        &self,
+        op: &mut <B::Store as Store<B>>::Op,
+        placed: &[Tenant],
+        container: &Tenant,
+    ) -> Result<(), Error> {
+        let store = self.store();
+        // A name that is the container's is locked once, as the container (not every backend's
+        // lock can be taken twice); it is then found taken.
+        for tenant in placed.iter().filter(|t| t.as_str() != container.as_str()) {
+            store.lock(op, &tenant.own()).await?;
+        }
+        store.lock(op, container).await?;
+        for tenant in placed {
+            let own = tenant.own();
+            if store.inspect(op, &own).await?.registered
+                || store.placement_in(op, &own).await?.is_some()
+            {
+                return Err(Error::TenantExists { tenant: own });
+            }
+        }
+        let found = store.inspect(op, container).await?;
+        expect::<B>(container, found, true, true)?;
+        for tenant in placed {
+            store.set_placed(op, tenant, true).await?;
+        }
+        Ok(())
     }
 
     /// `name` and `container` validated, and `name` as a row-level tenant with its rows in
