@@ -199,3 +199,47 @@ async fn create_in_without_the_registry_function_goes_a_step_at_a_time() {
         l.tenants.drop(t).await.unwrap();
     }
 }
+
+/// A drop while a transaction of the tenant's has read a table and is about to insert into it
+/// (a `bigserial` key, so the insert takes the table's sequence): the drop waits for the
+/// transaction, which inserts and commits; then the drop removes the tenant. `DROP SCHEMA`
+/// alone locks the sequence before the table, and one of the two failed with a deadlock.
+#[tokio::test]
+async fn a_drop_waits_for_a_transaction_that_read_then_inserts() {
+    use crate::support::Guard;
+    use tenancy::TenantModel;
+    let pool = pool().await;
+    let l = Lifecycle::new(&pool, v1()).await;
+    let t = l.tenants.create(name("busy")).await.unwrap();
+    let mut tx = pool.begin().await.unwrap();
+    assert_eq!(Guard::query(&t).count(&mut *tx).await.unwrap(), 0);
+
+    let dropping = {
+        let (tenants, t) = (l.tenants.clone(), t.clone());
+        tokio::spawn(async move { tenants.drop(&t).await })
+    };
+    // Until the drop waits for the transaction's lock on `guards`.
+    let waiting = "SELECT count(*) FROM pg_locks WHERE NOT granted AND relation = to_regclass($1)";
+    for _ in 0..200 {
+        let n: i64 = sqlx::query_scalar(waiting)
+            .bind(format!("\"{t}\".guards"))
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+        if n > 0 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    Guard::new("Late", "Guard")
+        .insert(&mut *tx, &t)
+        .await
+        .expect("the insert is not the deadlock's victim");
+    tx.commit().await.unwrap();
+    dropping
+        .await
+        .unwrap()
+        .expect("the drop is not the deadlock's victim");
+    assert!(!schema_exists(&pool, t.as_str()).await);
+    assert!(!l.tenants.exists(&t).await.unwrap());
+}
