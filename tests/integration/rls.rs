@@ -7,7 +7,7 @@
 
 use sqlx::migrate::{Migration, MigrationType};
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
-use sqlx::{AssertSqlSafe, Executor};
+use sqlx::{AssertSqlSafe, Connection, Executor};
 use tenancy::{Error, Tenant, TenantModel, Tenants};
 
 use crate::assert_err;
@@ -515,14 +515,75 @@ async fn a_row_level_tenant_moved_by_a_role_the_policies_hold_takes_its_rows() {
     assert_eq!(rows_of(&app, &container, &a).await, 1);
 }
 
-/// Renaming a row-level tenant as a role the policies hold is refused whole: its rows would be
-/// rewritten to a tenant the transaction does not say, which the policies' `WITH CHECK`
-/// refuses. Nothing changes: the tenant keeps its name, its registration and its row, and the
-/// new name is neither registered nor holding rows.
+/// Renaming a row-level tenant as a role the policies hold: the rename says the new name in
+/// `tenancy.renamed_to`, which the policies' `WITH CHECK` accepts, so the rows get their new
+/// key. Afterwards, on every connection of the role's pool (one of them ran the rename, so its
+/// session knows the settings, which then read `''`), a tenant's transaction can write neither
+/// a row of the new name nor a row with an empty tenant (the column's default here), and a
+/// transaction that says no tenant cannot write the latter either.
 #[tokio::test]
-async fn a_row_level_tenant_renamed_by_a_role_the_policies_hold_is_refused_whole() {
+async fn a_row_level_tenant_renamed_by_a_role_the_policies_hold_takes_its_rows() {
+    let (l, container, a, b, app) = secured().await;
+    owned_by_the_app(&l, &container, &app).await;
+    let tenants = secured_handle(&l, &app).await;
+    let new = Tenant::new(tenancy_testdb::unique_name("renamed")).unwrap();
+    tenants.rename(a.as_str(), new.as_str()).await.unwrap();
+    assert_eq!(rows_of(&app, &container, &a).await, 0, "rows left behind");
+    assert_eq!(rows_of(&app, &container, &new).await, 1, "its row");
+    assert_eq!(
+        l.tenants.tenant(new.as_str()).await.unwrap().container(),
+        container.as_str()
+    );
+    assert!(!l.tenants.exists(a.as_str()).await.unwrap());
+
+    let mut held = Vec::new();
+    for _ in 0..2 {
+        held.push(app.pool.acquire().await.unwrap());
+    }
+    for conn in &mut held {
+        let (named, empty) = (format!("'{new}'"), "DEFAULT".to_owned());
+        for (said, tenant_column) in [(true, &named), (true, &empty), (false, &empty)] {
+            let mut tx = conn.begin().await.unwrap();
+            if said {
+                sqlx::query("SELECT set_config('tenancy.tenant', $1, true)")
+                    .bind(b.as_str())
+                    .execute(&mut *tx)
+                    .await
+                    .unwrap();
+            }
+            let insert = format!(
+                "INSERT INTO {}.guards (name, position, tenant_id) VALUES ('Stray', 'Guard', {tenant_column})",
+                container.quoted()
+            );
+            let written = tx.execute(AssertSqlSafe(insert)).await;
+            assert!(
+                written.is_err(),
+                "{tenant_column} written ({said}): {written:?}"
+            );
+        }
+    }
+    drop(held);
+    tenants.rename(new.as_str(), a.as_str()).await.unwrap();
+    assert_eq!(rows_of(&app, &container, &a).await, 1, "its row, back");
+}
+
+/// A container whose policies an older version made (`WITH CHECK` of the tenant setting only)
+/// refuses the rename whole: its rows would be rewritten to a tenant the transaction does not
+/// say. Nothing changes: the tenant keeps its name, its registration and its row, and the new
+/// name is neither registered nor holding rows.
+#[tokio::test]
+async fn a_rename_under_policies_an_older_version_made_is_refused_whole() {
     let (l, container, a, _b, app) = secured().await;
     owned_by_the_app(&l, &container, &app).await;
+    let t = format!("{}.guards", container.quoted());
+    let check = "tenant_id = current_setting('tenancy.tenant', true)";
+    app.admin
+        .execute(AssertSqlSafe(format!(
+            "DROP POLICY tenancy_tenant ON {t}; \
+             CREATE POLICY tenancy_tenant ON {t} USING ({check}) WITH CHECK ({check})"
+        )))
+        .await
+        .unwrap();
     let tenants = secured_handle(&l, &app).await;
     let new = Tenant::new(tenancy_testdb::unique_name("renamed")).unwrap();
     let renamed = tenants.rename(a.as_str(), new.as_str()).await;

@@ -93,6 +93,11 @@ macro_rules! prepared {
 /// The setting that tells row-level security policies the tenant of a statement's rows.
 pub(crate) const TENANT_SETTING: &str = "tenancy.tenant";
 
+/// The setting a rename of a row-level tenant says besides [`TENANT_SETTING`]: the new name,
+/// which the policies' `WITH CHECK` accepts as well, so the rename's `UPDATE` may give the rows
+/// their new key. Said by nothing else.
+pub(crate) const RENAMED_TO_SETTING: &str = "tenancy.renamed_to";
+
 /// The row-level tenant a statement must tell the server's row-level security policies, if the
 /// session says them and the statement reads or writes one's rows; refused if it names several
 /// (one setting cannot say two tenants).

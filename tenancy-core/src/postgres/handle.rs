@@ -4,7 +4,7 @@
 
 use sqlx::{AssertSqlSafe, Postgres, Transaction};
 
-use super::backend::{tell, TENANT_SETTING};
+use super::backend::{tell, RENAMED_TO_SETTING, TENANT_SETTING};
 use super::citus::{citus_sql, CitusError, Flavour};
 use super::citus_rows::{distribute_sql, RowSharding, COLUMN_SETTING, SEQUENTIAL, SPREAD};
 use super::is_not_supported;
@@ -128,7 +128,10 @@ impl Tenants<Postgres> {
     /// handle's tenant column (default `tenant_id`): `ENABLE` and `FORCE ROW LEVEL SECURITY`
     /// (so the tables' owner is held to it too), and a policy `tenancy_tenant` letting a
     /// statement read and write only rows whose tenant column equals the `tenancy.tenant`
-    /// setting of its transaction (none set: no row). Run it after the migrations that make
+    /// setting of its transaction (none set: no row); a rename of a row-level tenant also says
+    /// the new name in `tenancy.renamed_to`, whose rows the policy lets it see and write, so a
+    /// rename by a role the policies hold gives the rows their new key (a container whose
+    /// policies an older version made refuses such a rename whole: run this again). Run it after the migrations that make
     /// such tables (again after one adds a table), as a role that owns them; the pool the
     /// application serves requests with must be another role, without `SUPERUSER` and
     /// `BYPASSRLS` ([`with_row_security`](Self::with_row_security)). Under the container's
@@ -145,12 +148,19 @@ impl Tenants<Postgres> {
             let mut batch = String::new();
             for table in &tables {
                 let t = format!("{}.{}", container.quoted(), double_quoted(table));
-                let check = format!("{col} = current_setting('{TENANT_SETTING}', true)");
+                // Unset, a setting reads `''` once the session set it (a placeholder's reset
+                // value), so `''` means none: no row with an empty tenant is seen or written
+                // outside a tenant's transaction on a connection that served one. The rename's
+                // setting is in `USING` too: an `UPDATE` whose `WHERE` reads the row must also
+                // be able to see the row it writes.
+                let setting = |name| format!("{col} = NULLIF(current_setting('{name}', true), '')");
+                let (check, renamed) = (setting(TENANT_SETTING), setting(RENAMED_TO_SETTING));
                 batch.push_str(&format!(
                     "ALTER TABLE {t} ENABLE ROW LEVEL SECURITY;\n\
                      ALTER TABLE {t} FORCE ROW LEVEL SECURITY;\n\
                      DROP POLICY IF EXISTS tenancy_tenant ON {t};\n\
-                     CREATE POLICY tenancy_tenant ON {t} USING ({check}) WITH CHECK ({check});\n"
+                     CREATE POLICY tenancy_tenant ON {t} USING ({check} OR {renamed}) \
+                     WITH CHECK ({check} OR {renamed});\n"
                 ));
             }
             if !batch.is_empty() {

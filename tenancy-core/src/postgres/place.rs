@@ -4,7 +4,7 @@
 use sqlx::postgres::PgConnection;
 use sqlx::{AssertSqlSafe, Postgres};
 
-use super::backend::TENANT_SETTING;
+use super::backend::{RENAMED_TO_SETTING, TENANT_SETTING};
 use super::citus_rows::IS_ROW_DISTRIBUTED;
 use super::store::{PgOp, PgStore};
 use super::{args, is_unique_violation, PgDialect};
@@ -44,18 +44,28 @@ impl PgStore {
     /// reaches the tenant's rows in a drop, rename or move, instead of none of them while the
     /// registry changes. Nothing for a role the policies do not hold. On Citus a `SET LOCAL`
     /// that Citus sends on to the workers, where the policies run.
-    async fn say_tenant(&self, op: &mut PgOp, tenant: &Tenant) -> Result<(), Error> {
+    async fn say_tenant(
+        &self,
+        op: &mut PgOp,
+        tenant: &Tenant,
+        renamed_to: Option<&Tenant>,
+    ) -> Result<(), Error> {
+        let renamed_to = renamed_to.map_or("", |t| t.as_str());
         if self.on_citus() {
             let sql = format!(
-                "SET LOCAL citus.propagate_set_commands = 'local'; SET LOCAL {TENANT_SETTING} = {}",
-                super::sql::literal(tenant.as_str())
+                "SET LOCAL citus.propagate_set_commands = 'local'; \
+                 SET LOCAL {TENANT_SETTING} = {}; SET LOCAL {RENAMED_TO_SETTING} = {}",
+                super::sql::literal(tenant.as_str()),
+                super::sql::literal(renamed_to),
             );
             sqlx::raw_sql(AssertSqlSafe(sql)).execute(op.conn()).await?;
         } else {
-            sqlx::query("SELECT set_config($1, $2, true)")
+            sqlx::query("SELECT set_config($1, $2, true), set_config($3, $4, true)")
                 .persistent(self.persistent())
                 .bind(TENANT_SETTING)
                 .bind(tenant.as_str())
+                .bind(RENAMED_TO_SETTING)
+                .bind(renamed_to)
                 .execute(op.conn())
                 .await?;
         }
@@ -98,7 +108,7 @@ impl Place<Postgres> for PgStore {
 
     async fn rewrite_rows(&self, op: &mut PgOp, rows: Rewrite<'_>) -> Result<u64, Error> {
         let Rewrite { tenant, column, to } = rows;
-        self.say_tenant(op, tenant).await?;
+        self.say_tenant(op, tenant, to).await?;
         if let (Some(to), true) = (to, self.on_citus()) {
             let (distributed,): (bool,) = sqlx::query_as(IS_ROW_DISTRIBUTED)
                 .persistent(false)
@@ -124,7 +134,7 @@ impl Place<Postgres> for PgStore {
         if rows.toward == Toward::Shared {
             self.set_placed(op, rows.placed, true).await?;
         }
-        self.say_tenant(op, rows.placed).await?;
+        self.say_tenant(op, rows.placed, None).await?;
         let moved = super::tier::move_rows(op.conn(), persistent, &registry, rows).await?;
         if rows.toward == Toward::Own {
             self.set_placed(op, rows.placed, false).await?;
