@@ -430,7 +430,7 @@ pub(crate) async fn privileged_roles_refused(admin: &PgPool, url: &str) {
 
 /// The shared table and the registry's tables given to the application's role, which the
 /// policies hold (`FORCE`): a role that runs the lifecycle itself.
-async fn owned_by_the_app(l: &Lifecycle, container: &Tenant, app: &AppRole) {
+pub(crate) async fn owned_by_the_app(l: &Lifecycle, container: &Tenant, app: &AppRole) {
     let registry = format!("\"{}\"", l.registry);
     for sql in [
         format!(
@@ -524,12 +524,23 @@ async fn a_row_level_tenant_moved_by_a_role_the_policies_hold_takes_its_rows() {
 #[tokio::test]
 async fn a_row_level_tenant_renamed_by_a_role_the_policies_hold_takes_its_rows() {
     let (l, container, a, b, app) = secured().await;
-    owned_by_the_app(&l, &container, &app).await;
-    let tenants = secured_handle(&l, &app).await;
+    renamed_by_a_held_role(&l, &container, &a, &b, &app).await;
+}
+
+/// The rename above, of `a` ("Abu", one row) beside `b`, by `app`, made the tables' owner.
+pub(crate) async fn renamed_by_a_held_role(
+    l: &Lifecycle,
+    container: &Tenant,
+    a: &Tenant,
+    b: &Tenant,
+    app: &AppRole,
+) {
+    owned_by_the_app(l, container, app).await;
+    let tenants = secured_handle(l, app).await;
     let new = Tenant::new(tenancy_testdb::unique_name("renamed")).unwrap();
     tenants.rename(a.as_str(), new.as_str()).await.unwrap();
-    assert_eq!(rows_of(&app, &container, &a).await, 0, "rows left behind");
-    assert_eq!(rows_of(&app, &container, &new).await, 1, "its row");
+    assert_eq!(rows_of(app, container, a).await, 0, "rows left behind");
+    assert_eq!(rows_of(app, container, &new).await, 1, "its row");
     assert_eq!(
         l.tenants.tenant(new.as_str()).await.unwrap().container(),
         container.as_str()
@@ -564,7 +575,7 @@ async fn a_row_level_tenant_renamed_by_a_role_the_policies_hold_takes_its_rows()
     }
     drop(held);
     tenants.rename(new.as_str(), a.as_str()).await.unwrap();
-    assert_eq!(rows_of(&app, &container, &a).await, 1, "its row, back");
+    assert_eq!(rows_of(app, container, a).await, 1, "its row, back");
 }
 
 /// A container whose policies an older version made (`WITH CHECK` of the tenant setting only)

@@ -181,7 +181,8 @@ pub(super) async fn rekey_rows(
             t = qualified(container, &table.name),
         );
         let names = [old.as_str(), new.as_str()];
-        copied.push(run_named(&mut *conn, (sql, false), &names).await?.rows_affected());
+        let written = run_named(&mut *conn, (sql, false), &names).await;
+        copied.push(written.map_err(|e| copy_refused(e, &table.name))?.rows_affected());
     }
     let mut given = 0;
     for (table, copied) in ordered.iter().zip(copied).rev() {
@@ -204,6 +205,23 @@ pub(super) async fn rekey_rows(
         given += deleted;
     }
     Ok(given)
+}
+
+/// Citus sends rows whose distribution column changes to their new shards with `COPY`, which
+/// row-level security refuses (`0A000`) for a role its policies hold: the rename is
+/// [`Error::Unsupported`], saying so and what to do, and nothing was renamed.
+fn copy_refused(e: sqlx::Error, table: &str) -> Error {
+    match super::errors::is_not_supported(&e) {
+        true => Error::Unsupported {
+            operation: "rename",
+            reason: format!(
+                "table {table:?}: Citus copies the rows to the new name's shard with COPY, which \
+                 row-level security refuses for a role its policies hold ({e}); rename as a role \
+                 that bypasses them; nothing was renamed"
+            ),
+        },
+        false => e.into(),
+    }
 }
 
 /// Locks `placed`'s registry row (`FOR UPDATE`): the placement guard's `KEY SHARE` of its

@@ -12,8 +12,8 @@ use super::rows::{is_distributed_schema, migrations, shard_rows};
 use super::{citus_url, pool, Pool};
 use crate::lifecycle_support::{migrator, Lifecycle};
 use crate::rls::{
-    owner_is_held, privileged_roles_refused, secure, sees_that_tenant_only, two_tenants,
-    with_tenant_column, AppRole,
+    owned_by_the_app, owner_is_held, privileged_roles_refused, renamed_by_a_held_role, secure,
+    secured_handle, sees_that_tenant_only, two_tenants, with_tenant_column, AppRole,
 };
 
 /// How many shard placements `container.guards` has, and whether each has row-level security
@@ -81,6 +81,39 @@ async fn the_tables_owner_is_held_in_a_distributed_schema_container() {
 async fn the_tables_owner_is_held_in_a_container_distributed_by_rows() {
     let (_admin, l, container, a, _b, app) = secured(true).await;
     owner_is_held(&l, &container, &a, &app).await;
+}
+
+/// A rename by a role the policies hold (the tables' owner) takes the tenant's rows in a
+/// container that is a distributed schema (an `UPDATE` on the worker).
+#[tokio::test]
+async fn a_rename_by_a_held_role_takes_its_rows_in_a_distributed_schema_container() {
+    let (_admin, l, container, a, b, app) = secured(false).await;
+    renamed_by_a_held_role(&l, &container, &a, &b, &app).await;
+}
+
+/// Where the tenant column is the distribution column, Citus moves the renamed rows to their
+/// new shard with `COPY`, which the policies refuse for a role they hold: the rename is
+/// `Unsupported`, naming the table, and nothing changes.
+#[tokio::test]
+async fn a_rename_by_a_held_role_is_refused_whole_in_a_container_distributed_by_rows() {
+    let (admin, l, container, a, _b, app) = secured(true).await;
+    owned_by_the_app(&l, &container, &app).await;
+    let tenants = secured_handle(&l, &app).await;
+    let new = Tenant::new(tenancy_testdb::unique_name("renamed")).unwrap();
+    match tenants.rename(a.as_str(), new.as_str()).await {
+        Err(Error::Unsupported {
+            operation: "rename",
+            reason,
+        }) => assert!(
+            reason.contains("\"guards\"") && reason.contains("COPY"),
+            "{reason}"
+        ),
+        other => panic!("expected the rename refused, got {other:?}"),
+    }
+    assert_eq!(shard_rows(&admin, &container, &a).await.1, ["Abu"]);
+    assert!(shard_rows(&admin, &container, &new).await.1.is_empty());
+    assert!(l.tenants.exists(a.as_str()).await.unwrap());
+    assert!(!l.tenants.exists(new.as_str()).await.unwrap());
 }
 
 #[tokio::test]
