@@ -243,3 +243,81 @@ async fn a_drop_waits_for_a_transaction_that_read_then_inserts() {
     assert!(!schema_exists(&pool, t.as_str()).await);
     assert!(!l.tenants.exists(&t).await.unwrap());
 }
+
+/// A rename while a transaction of the tenant's is open, then a new tenant made under the old
+/// name: the transaction's later statements, which name the old schema, must still write the
+/// renamed tenant's rows, never the new tenant's. The rename waits for the transaction (it
+/// locks the schema's tables first); `ALTER SCHEMA … RENAME` alone does not wait, and the
+/// transaction's next insert landed in the new tenant.
+#[tokio::test]
+async fn a_transaction_open_across_a_rename_never_writes_into_a_new_tenant_of_the_old_name() {
+    use crate::support::Guard;
+    use tenancy::TenantModel;
+    let pool = pool().await;
+    let l = Lifecycle::new(&pool, v1()).await;
+    let old = l.tenants.create(name("old")).await.unwrap();
+    let renamed = tenancy::Tenant::new(name("renamed")).unwrap();
+    let mut tx = pool.begin().await.unwrap();
+    Guard::new("First", "Guard")
+        .insert(&mut *tx, &old)
+        .await
+        .unwrap();
+
+    let renaming = {
+        let (tenants, old, renamed) = (l.tenants.clone(), old.clone(), renamed.clone());
+        tokio::spawn(async move { tenants.rename(&old, &renamed).await })
+    };
+    // The rename is done (without the tables' locks) or waits for the transaction (with them).
+    let waiting = "SELECT count(*) FROM pg_locks WHERE NOT granted AND relation = to_regclass($1)";
+    for _ in 0..200 {
+        let n: i64 = sqlx::query_scalar(waiting)
+            .bind(format!("\"{old}\".guards"))
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+        if n > 0 || renaming.is_finished() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    let recreating = {
+        let (tenants, old) = (l.tenants.clone(), old.clone());
+        tokio::spawn(async move { tenants.create(&old).await })
+    };
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    // Whatever the transaction's statements find under the old name is the old tenant. (Not
+    // the library's insert again: its prepared statement would keep the plan it made before,
+    // which names the table by identity until something invalidates it.)
+    let second = format!(
+        "INSERT INTO {}.guards (name, position) VALUES ('Second', 'Guard')",
+        old.quoted()
+    );
+    let _ = sqlx::query(sqlx::AssertSqlSafe(second))
+        .persistent(false)
+        .execute(&mut *tx)
+        .await;
+    let _ = tx.commit().await;
+    renaming.await.unwrap().unwrap();
+    recreating.await.unwrap().unwrap();
+
+    let names = |t: tenancy::Tenant| {
+        let pool = pool.clone();
+        async move {
+            let mut names: Vec<String> = raw_guards(&pool, &t)
+                .await
+                .into_iter()
+                .map(|(n, _)| n)
+                .collect();
+            names.sort();
+            names
+        }
+    };
+    assert_eq!(names(renamed.clone()).await, ["First", "Second"]);
+    assert!(
+        names(old.clone()).await.is_empty(),
+        "the new tenant got the old one's row"
+    );
+    for t in [&old, &renamed] {
+        l.tenants.drop(t).await.unwrap();
+    }
+}

@@ -449,15 +449,17 @@ pub fn create_schema(tenant: &Tenant) -> String {
     format!("CREATE SCHEMA {}", q(tenant))
 }
 
-/// Locks every table of `tenant`'s schema in one `LOCK TABLE … IN ACCESS EXCLUSIVE MODE`, then
-/// `DROP SCHEMA "t" CASCADE`.
-///
-/// The drop alone takes its locks object by object in the catalog's order, which puts a
-/// `serial` column's sequence before its table: a transaction that had read the table and then
-/// inserted (`nextval` locks the sequence) waited for the drop while the drop waited for it, and
-/// one of the two failed with a deadlock. Taken first, the tables' locks wait for such a
-/// transaction to end instead.
-pub fn drop_schema(tenant: &Tenant) -> String {
+/// Locks every table of `tenant`'s schema in one `LOCK TABLE … IN ACCESS EXCLUSIVE MODE`,
+/// waiting for the transactions that use them to end (a `DO` block, so that a batch stays one
+/// round trip). A drop and a rename take it first:
+/// - `DROP SCHEMA` alone takes its locks object by object in the catalog's order, which puts a
+///   `serial` column's sequence before its table: a transaction that had read the table and
+///   then inserted (`nextval` locks the sequence) waited for the drop while the drop waited for
+///   it, and one of the two failed with a deadlock.
+/// - `ALTER SCHEMA … RENAME` alone locks no table: a transaction open across it went on naming
+///   the old schema, and once a new tenant had that name its statements wrote the new tenant's
+///   tables.
+fn lock_tables(tenant: &Tenant) -> String {
     format!(
         "DO $tenancy$ DECLARE tables text; BEGIN \
          SELECT string_agg(format('%I.%I', n.nspname, c.relname), ', ' ORDER BY c.oid) INTO tables \
@@ -465,16 +467,24 @@ pub fn drop_schema(tenant: &Tenant) -> String {
          WHERE n.nspname = {name} AND c.relkind IN ('r', 'p'); \
          IF tables IS NOT NULL THEN \
          EXECUTE 'LOCK TABLE ' || tables || ' IN ACCESS EXCLUSIVE MODE'; \
-         END IF; END $tenancy$;\n\
-         DROP SCHEMA {schema} CASCADE",
+         END IF; END $tenancy$",
         name = literal(tenant.as_str()),
-        schema = q(tenant),
     )
 }
 
-/// `ALTER SCHEMA "old" RENAME TO "new"`.
+/// [`lock_tables`], then `DROP SCHEMA "t" CASCADE`.
+pub fn drop_schema(tenant: &Tenant) -> String {
+    format!("{};\nDROP SCHEMA {} CASCADE", lock_tables(tenant), q(tenant))
+}
+
+/// [`lock_tables`] of `old`, then `ALTER SCHEMA "old" RENAME TO "new"`.
 pub fn rename_schema(old: &Tenant, new: &Tenant) -> String {
-    format!("ALTER SCHEMA {} RENAME TO {}", q(old), q(new))
+    format!(
+        "{};\nALTER SCHEMA {} RENAME TO {}",
+        lock_tables(old),
+        q(old),
+        q(new)
+    )
 }
 
 /// What a lifecycle batch needs beyond the tenant and the migrations.

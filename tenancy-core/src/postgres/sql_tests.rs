@@ -20,10 +20,8 @@ fn statements_quote_every_schema() {
     assert_eq!(create_schema(&t("acme")), r#"CREATE SCHEMA "acme""#);
     assert!(drop_schema(&t("acme")).ends_with(r#"DROP SCHEMA "acme" CASCADE"#));
     assert!(drop_schema(&t("acme")).contains("n.nspname = 'acme'"));
-    assert_eq!(
-        rename_schema(&t("a"), &t("b")),
-        r#"ALTER SCHEMA "a" RENAME TO "b""#
-    );
+    assert!(rename_schema(&t("a"), &t("b")).ends_with(r#"ALTER SCHEMA "a" RENAME TO "b""#));
+    assert!(rename_schema(&t("a"), &t("b")).contains("n.nspname = 'a'"));
     assert_eq!(
         set_local_search_path(&t("acme"), &BatchOptions::default()),
         r#"SET LOCAL search_path TO "acme""#
