@@ -35,6 +35,13 @@ pub const DB_SYSTEM: &str = "mysql";
 pub const SERVER_CONTAINER: &str = "mysql";
 /// A migration statement the server refuses.
 pub const FAILING: &str = "ALTER TABLE nope ADD x INT";
+/// A migration that fails only in a tenant whose name starts with `bad` (the clone tests'
+/// failure in the clone's own migrations).
+pub const FAILS_WHERE_BAD: Option<&str> = Some(
+    "CREATE PROCEDURE gate() BEGIN IF DATABASE() LIKE 'bad%' THEN SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = 'refused'; END IF; END;
+CALL gate();
+DROP PROCEDURE gate",
+);
 /// Adds the column v2 adds, so v2 fails in that tenant (`{t}`: the database).
 pub const ADD_BADGE_INT: &str = "ALTER TABLE {t}.guards ADD COLUMN badge INT";
 

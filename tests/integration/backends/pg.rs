@@ -36,6 +36,11 @@ pub const DB_SYSTEM: &str = "postgresql";
 pub const SERVER_CONTAINER: &str = "public";
 /// A migration statement the server refuses.
 pub const FAILING: &str = "CREATE TABLE broken (id nonsense_type)";
+/// A migration that fails only in a tenant whose name starts with `bad` (the clone tests'
+/// failure in the clone's own migrations).
+pub const FAILS_WHERE_BAD: Option<&str> = Some(
+    "DO $$ BEGIN IF current_schema() LIKE 'bad%' THEN RAISE EXCEPTION 'refused in %', current_schema(); END IF; END $$",
+);
 /// Adds the column v2 adds, with another type, so v2 fails in that tenant (`{t}`: the schema).
 pub const ADD_BADGE_INT: &str = "ALTER TABLE {t}.guards ADD COLUMN badge int";
 

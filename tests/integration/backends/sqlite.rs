@@ -54,6 +54,8 @@ pub const DB_SYSTEM: &str = "sqlite";
 pub const SERVER_CONTAINER: &str = "_tenancy";
 /// A migration statement SQLite refuses.
 pub const FAILING: &str = "ALTER TABLE nope ADD COLUMN x INTEGER";
+/// None here: a clone copies the source's file, its migrations are not run again.
+pub const FAILS_WHERE_BAD: Option<&str> = None;
 /// Adds the column v2 adds, so v2 fails in that tenant (`{t}`: the attached file).
 pub const ADD_BADGE_INT: &str = "ALTER TABLE {t}.guards ADD COLUMN badge INTEGER";
 

@@ -12,7 +12,7 @@ macro_rules! behaviours {
 
         use super::{
             container_exists, copy_fault, create_container, exec, pool, q, raw_assignments,
-            raw_guards, registry_rows, v1, Guard, Lifecycle, ASSIGNMENTS,
+            raw_guards, registry_rows, v1, Guard, Lifecycle, ASSIGNMENTS, FAILS_WHERE_BAD,
         };
         use crate::assert_err;
         use crate::lifecycle_support::migration;
@@ -215,6 +215,32 @@ macro_rules! behaviours {
             // The writer ran during the clones: they saw the source grow.
             assert!(written > 0 && sizes.last() > sizes.first(), "{written} {sizes:?}");
             assert_eq!(raw_guards(&pool, &tpl).await.len(), 2 + written);
+        }
+
+        #[tokio::test]
+        async fn a_migration_failing_in_the_clone_is_named_and_leaves_nothing() {
+            // A migration that fails in the clone's own container (here: by its name) fails
+            // the clone, naming that migration, and leaves nothing of the clone.
+            let Some(gate) = FAILS_WHERE_BAD else {
+                return;
+            };
+            let pool = pool().await;
+            let mut all = migrations();
+            all.push(migration(3, MigrationType::Simple, gate));
+            let l = Lifecycle::new(&pool, all).await;
+            let tpl = template(&pool, &l, "tpl").await;
+            let to = name("bad");
+            assert_err!(
+                l.tenants.clone_tenant(&tpl, &to).await,
+                Error::Migration { ref tenant, version: 3, .. } if tenant.as_str() == to
+            );
+            assert_absent(&pool, &l, &to).await;
+
+            // The handle clones again, into a name the migration accepts.
+            let good = l.tenants.clone_tenant(&tpl, name("good")).await.unwrap();
+            assert_eq!(raw_guards(&pool, &good).await, raw_guards(&pool, &tpl).await);
+            let status = l.tenants.status_of(good.as_str()).await.unwrap();
+            assert_eq!(status.applied, [1, 2, 3]);
         }
 
         #[tokio::test]
