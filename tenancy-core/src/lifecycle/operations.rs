@@ -329,7 +329,8 @@ impl<B: Backend> Tenants<B> {
 
     /// Takes both names' locks (in name order, so two operations on the same pair cannot
     /// wait on each other), then checks that `source` is a tenant with its container and that
-    /// `target` is neither a tenant nor a container.
+    /// `target` is neither a tenant, nor a container, nor a row-level tenant (again under the
+    /// lock: a `create_in` may have taken the name while this waited for it).
     async fn lock_source_and_target(
         &self,
         op: &mut <B::Store as Store<B>>::Op,
@@ -339,7 +340,8 @@ impl<B: Backend> Tenants<B> {
         let store = self.store();
         self.lock_both(op, source, target).await?;
         expect::<B>(source, store.inspect(op, source).await?, true, true)?;
-        expect::<B>(target, store.inspect(op, target).await?, false, false)
+        expect::<B>(target, store.inspect(op, target).await?, false, false)?;
+        self.refuse_placed(Some(op), target).await
     }
 
     /// Takes the locks of the names `a` and `b` in name order, so two operations on the same
