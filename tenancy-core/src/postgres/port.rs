@@ -1,7 +1,9 @@
 //! A tenant's rows read for an export and written by an import: what the catalog says of the
-//! schema's tables (each column's kind), a `SELECT` that prints every value in the archive's
-//! form, and `COPY … FROM STDIN` batches that write them back with the server's own
-//! input functions (so a uuid, enum, array or interval arrives as the type it is).
+//! schema's tables (each column's kind), a `SELECT` that casts every value to what the archive
+//! carries of its kind, read through a binary `COPY (SELECT …) TO STDOUT` into the archive's
+//! lines ([`binary`](super::binary)), and `COPY … FROM STDIN` batches that write them back with
+//! the server's own input functions (so a uuid, enum, array or interval arrives as the type it
+//! is).
 
 use std::fmt::Write as _;
 use std::future::Future;
@@ -88,7 +90,8 @@ pub(crate) async fn shapes(
     Ok(archive::shapes(columns, references))
 }
 
-/// The `SELECT` of `table`'s rows, each value printed as the archive carries its kind.
+/// The `SELECT` of `table`'s rows, each value cast to what the archive carries of its kind (in
+/// the binary form [`BinaryRows`] reads).
 pub(crate) fn select(tenant: &Tenant, table: &Shape) -> String {
     let from = format!("ONLY {}", qualified(tenant, &table.name));
     archive::select(table, &from, double_quoted, |c, name| match c.kind {
