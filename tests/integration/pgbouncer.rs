@@ -61,6 +61,22 @@ impl Bounced {
         &self.lifecycle.tenants
     }
 
+    /// A tenant named `prefix…` whose creation also runs `sql` in it (an unnamed statement).
+    async fn created_with(&self, prefix: &str, sql: &'static str) -> Tenant {
+        self.tenants()
+            .create_with(
+                tenancy_testdb::unique_name(prefix),
+                Box::new(move |conn, _| {
+                    Box::pin(async move {
+                        sqlx::query(sql).persistent(false).execute(conn).await?;
+                        Ok(())
+                    })
+                }),
+            )
+            .await
+            .unwrap()
+    }
+
     /// Another handle on the same registry with other migrations.
     async fn with_migrations(&self, migrations: Vec<sqlx::migrate::Migration>) -> Tenants {
         flagged_tenants(4, migrations, &self.lifecycle.registry).await
@@ -252,21 +268,11 @@ async fn the_lifecycle_works_through_pgbouncer() {
         );
     }
     let hooked = b
-        .tenants()
-        .create_with(
-            tenancy_testdb::unique_name("pblh"),
-            Box::new(|conn, _| {
-                Box::pin(async move {
-                    sqlx::query("INSERT INTO guards (name, position) VALUES ('Seed', 'x')")
-                        .persistent(false)
-                        .execute(conn)
-                        .await?;
-                    Ok(())
-                })
-            }),
+        .created_with(
+            "pblh",
+            "INSERT INTO guards (name, position) VALUES ('Seed', 'x')",
         )
-        .await
-        .unwrap();
+        .await;
     assert_eq!(Guard::query(&hooked).count(b.tenants()).await.unwrap(), 1);
     let listed = b.tenants().list().await.unwrap();
     assert_eq!(listed.len(), 4);
@@ -310,6 +316,29 @@ async fn the_lifecycle_works_through_pgbouncer() {
         broken.migrate(created[0].as_str()).await,
         Err(tenancy::Error::Migration { version: 3, .. })
     ));
+}
+
+/// An export (a binary `COPY (SELECT …) TO STDOUT` on PostgreSQL) and an import (`COPY … FROM
+/// STDIN`) through PgBouncer: the copy holds the source's rows.
+#[tokio::test]
+async fn export_and_import_work_through_pgbouncer() {
+    let b = Bounced::new(4, v1()).await;
+    let source = b
+        .created_with(
+            "pbx",
+            "INSERT INTO guards (name, position) \
+             SELECT 'guard ' || i, 'x' FROM generate_series(1, 3000) i",
+        )
+        .await;
+    let mut archive = Vec::new();
+    let moved = b.tenants().export(&source, &mut archive).await.unwrap();
+    assert_eq!((moved.tables, moved.rows), (1, 3000));
+    let copy = b
+        .tenants()
+        .import(&archive[..], tenancy_testdb::unique_name("pbxc"))
+        .await
+        .unwrap();
+    assert_eq!(Guard::query(&copy).count(b.tenants()).await.unwrap(), 3000);
 }
 
 /// Row-level tenants through PgBouncer: their registry writes and reads (in operations and on

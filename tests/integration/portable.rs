@@ -54,6 +54,14 @@ async fn export<B: tenancy::Backend>(tenants: &tenancy::Tenants<B>, t: &Tenant) 
     String::from_utf8(bytes).unwrap()
 }
 
+/// `archive` imported as a new tenant named `copy…`.
+async fn import_copy<B: tenancy::Backend>(tenants: &tenancy::Tenants<B>, archive: &str) -> Tenant {
+    tenants
+        .import(archive.as_bytes(), name("copy"))
+        .await
+        .unwrap()
+}
+
 /// Every row of the SQLite tenant `t`'s `things`, each value as SQLite stores it (its type and
 /// text), by id.
 async fn sqlite_things(pool: &tenancy::Tenants<sqlx::Sqlite>, t: &Tenant) -> Vec<Vec<String>> {
@@ -329,6 +337,49 @@ async fn postgresql_types_survive_a_round_trip_and_a_clone() {
     assert_eq!(id, 3);
 }
 
+/// A PostgreSQL table of many rows: its lines reach the archive in many chunks (an export
+/// hands on 64 KiB of lines at a time, read from many `COPY` messages), every row arrives
+/// whole in the copy, and the archive reads back whole (each table's count and hash run over
+/// all its chunks).
+#[tokio::test]
+async fn a_postgresql_table_of_many_chunks_moves_whole() {
+    let pg = crate::support::pool().await;
+    let ddl = "CREATE TABLE guards (id bigserial PRIMARY KEY, name text NOT NULL, born date,
+        at timestamptz, photo bytea, ratio real)";
+    let l = crate::lifecycle_support::Lifecycle::new(&pg, one(ddl)).await;
+    let t = l.tenants.create(name("many")).await.unwrap();
+    sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+        "INSERT INTO {q}.guards (name, born, at, photo, ratio)
+         SELECT 'guard ' || i || chr(9) || chr(34) || 'q' || chr(34) || chr(92) || chr(10) || ' ü', CASE WHEN i % 3 > 0 THEN date '1999-12-31' + i END,
+                timestamptz '2024-02-29 23:59:59.5+00' - i * interval '1.000001 s',
+                CASE WHEN i % 2 = 0 THEN decode(md5(i::text), 'hex') END, i / 7.0
+         FROM generate_series(1, 5000) i",
+        q = t.quoted()
+    )))
+    .execute(&pg)
+    .await
+    .unwrap();
+    let archive = export(&l.tenants, &t).await;
+    assert!(archive.len() > 6 * 64 * 1024, "{} bytes", archive.len());
+    assert_eq!(archive.lines().filter(|l| l.starts_with('[')).count(), 5000);
+    let copy = import_copy(&l.tenants, &archive).await;
+    let all = |t: &Tenant| {
+        format!(
+            "SELECT row_to_json(x)::text FROM (SELECT * FROM {}.guards ORDER BY id) x",
+            t.quoted()
+        )
+    };
+    let read = async |t: &Tenant| -> Vec<String> {
+        sqlx::query_scalar(sqlx::AssertSqlSafe(all(t)))
+            .fetch_all(&pg)
+            .await
+            .unwrap()
+    };
+    let source = read(&t).await;
+    assert_eq!(source.len(), 5000);
+    assert_eq!(read(&copy).await, source);
+}
+
 #[tokio::test]
 async fn mariadb_types_survive_a_round_trip() {
     let my = crate::backends::mysql::pool().await;
@@ -355,11 +406,7 @@ async fn mariadb_types_survive_a_round_trip() {
     )
     .await;
     let archive = export(&l.tenants, &t).await;
-    let copy = l
-        .tenants
-        .import(archive.as_bytes(), name("copy"))
-        .await
-        .unwrap();
+    let copy = import_copy(&l.tenants, &archive).await;
     let all = |t: &Tenant| {
         format!(
             "SELECT CONCAT_WS('|', id, IFNULL(HEX(uid), 'N'), IFNULL(doc, 'N'), IFNULL(at, 'N'), \

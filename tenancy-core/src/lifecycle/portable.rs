@@ -87,11 +87,11 @@ impl<B: Backend> Tenants<B> {
                         tenant: &tenant,
                         table,
                     };
-                    let mut rows = store.read_rows(op, from);
-                    while let Some(row) = rows.try_next().await? {
-                        out.row(&table.columns, &row).await?;
+                    let mut lines = store.read_lines(op, from);
+                    while let Some(chunk) = lines.try_next().await? {
+                        out.rows(&chunk).await?;
                     }
-                    drop(rows);
+                    drop(lines);
                     out.end_table().await?;
                 }
                 let (tables, rows) = out.finish().await?;
@@ -220,24 +220,21 @@ impl<B: Backend> Tenants<B> {
     }
 }
 
-/// The archive's `rows` (of kinds `kinds`) made canonical for the target columns they go to.
+/// The archive's `rows` (of kinds `kinds`) made canonical for the target columns they go to,
+/// each value in its place.
 fn convert_rows(
     kinds: &[super::archive::Kind],
     shape: &super::archive::Shape,
     columns: &[usize],
     rows: &mut Vec<Vec<Value>>,
 ) -> Result<Vec<Vec<Value>>, String> {
-    rows.drain(..)
-        .map(|row| {
-            row.into_iter()
-                .zip(kinds)
-                .zip(columns)
-                .map(|((value, from), &i)| {
-                    let to = &shape.columns[i];
-                    convert(*from, to.kind, value)
-                        .map_err(|p| format!("column {:?} of table {:?}: {p}", to.name, shape.name))
-                })
-                .collect()
-        })
-        .collect()
+    for row in rows.iter_mut() {
+        for ((value, from), &i) in row.iter_mut().zip(kinds).zip(columns) {
+            let to = &shape.columns[i];
+            let read = std::mem::replace(value, Value::Null);
+            *value = convert(*from, to.kind, read)
+                .map_err(|p| format!("column {:?} of table {:?}: {p}", to.name, shape.name))?;
+        }
+    }
+    Ok(std::mem::take(rows))
 }

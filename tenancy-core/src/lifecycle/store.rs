@@ -14,7 +14,7 @@ use futures_util::TryStreamExt;
 use sqlx::migrate::Migration;
 use sqlx::{Database, Pool};
 
-use super::archive::{Shape, Value};
+use super::archive::{Lines, Shape, Value};
 use super::plan::{History, Migrations};
 use super::report::{RelocatePhase, RelocateProgress, RelocateProgressFn};
 use crate::error::Error;
@@ -394,9 +394,6 @@ pub struct Batch<'a> {
     pub rows: &'a [Vec<Value>],
 }
 
-/// The rows of a table as an export reads them, one at a time.
-pub type Rows<'a> = BoxStream<'a, Result<Vec<Value>, Error>>;
-
 /// What a backend's store gives [`export`](super::Tenants::export) and
 /// [`import`](super::Tenants::import): a tenant's tables and rows read from one consistent
 /// view, and rows written into a tenant that the import made and migrated, inside the
@@ -413,9 +410,10 @@ pub trait Port<B: Database>: Store<B> {
         tenant: &Tenant,
     ) -> impl Future<Output = Result<Vec<Shape>, Error>> + Send;
 
-    /// The rows of table `from`, each value [`canonical`](super::archive::canonical) for its
-    /// column's kind, in the columns' order.
-    fn read_rows<'a>(&'a self, op: &'a mut Self::Op, from: Source<'a>) -> Rows<'a>;
+    /// The rows of table `from` as the archive's row lines, a chunk of whole lines at a time:
+    /// each value [`canonical`](super::archive::canonical) for its column's kind, in the
+    /// columns' order.
+    fn read_lines<'a>(&'a self, op: &'a mut Self::Op, from: Source<'a>) -> Lines<'a>;
 
     /// Readies `tenant` (made and migrated in this operation) to be filled by an import: its
     /// tables emptied of what the migrations wrote, and its triggers off (or the import

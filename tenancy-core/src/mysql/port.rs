@@ -9,8 +9,8 @@ use super::op::{qualified, quote};
 use super::store::{MySqlOp, MySqlStore};
 use crate::error::Error;
 use crate::lifecycle::archive::insert::insert;
-use crate::lifecycle::archive::{self, Column, Kind, Shape, Value};
-use crate::lifecycle::store::{Batch, Port, Rows, Source};
+use crate::lifecycle::archive::{self, Column, Kind, Lines, Shape, Value};
+use crate::lifecycle::store::{Batch, Port, Source};
 use crate::tenant::Tenant;
 
 /// Each stored column of each base table of a database, in order (generated columns are
@@ -143,7 +143,7 @@ impl Port<MySql> for MySqlStore {
         shapes(conn, tenant).await
     }
 
-    fn read_rows<'a>(&'a self, op: &'a mut MySqlOp, from: Source<'a>) -> Rows<'a> {
+    fn read_lines<'a>(&'a self, op: &'a mut MySqlOp, from: Source<'a>) -> Lines<'a> {
         let select = select(from.tenant, from.table);
         let rows = sqlx::query(AssertSqlSafe(select)).fetch(&mut op.op.conn);
         archive::decoded(rows, from.table, decode)

@@ -12,6 +12,7 @@
 //! its lifecycle store.
 
 mod backend;
+mod binary;
 mod citus;
 mod citus_rows;
 mod copy;

@@ -1,22 +1,25 @@
 //! A tenant's rows read for an export and written by an import: what the catalog says of the
-//! schema's tables (each column's kind), a `SELECT` that prints every value in the archive's
-//! form, and `COPY … FROM STDIN` batches that write them back with the server's own
-//! input functions (so a uuid, enum, array or interval arrives as the type it is).
+//! schema's tables (each column's kind), a `SELECT` that casts every value to what the archive
+//! carries of its kind, read through a binary `COPY (SELECT …) TO STDOUT` into the archive's
+//! lines ([`binary`](super::binary)), and `COPY … FROM STDIN` batches that write them back with
+//! the server's own input functions (so a uuid, enum, array or interval arrives as the type it
+//! is).
 
+use std::fmt::Write as _;
 use std::future::Future;
 
 use futures_util::stream::BoxStream;
 use futures_util::{StreamExt, TryStreamExt};
-use sqlx::postgres::{PgConnection, PgRow, Postgres};
-use sqlx::{AssertSqlSafe, Row};
+use sqlx::postgres::{PgConnection, Postgres};
+use sqlx::AssertSqlSafe;
 
 use super::store::{PgOp, PgStore};
 use super::{schema_rows, sql};
 use crate::error::Error;
 use crate::ident::double_quoted;
-use crate::lifecycle::archive::instant::civil;
-use crate::lifecycle::archive::{self, Column, Kind, Shape, Value};
-use crate::lifecycle::store::{Batch, Port, Rows, Source, Target};
+use super::binary::BinaryRows;
+use crate::lifecycle::archive::{self, Column, Kind, Lines, Shape, Value};
+use crate::lifecycle::store::{Batch, Port, Source, Target};
 use crate::tenant::Tenant;
 
 /// Each stored column of each ordinary table of a schema, in order, with its declared type and
@@ -87,7 +90,8 @@ pub(crate) async fn shapes(
     Ok(archive::shapes(columns, references))
 }
 
-/// The `SELECT` of `table`'s rows, each value printed as the archive carries its kind.
+/// The `SELECT` of `table`'s rows, each value cast to what the archive carries of its kind (in
+/// the binary form [`BinaryRows`] reads).
 pub(crate) fn select(tenant: &Tenant, table: &Shape) -> String {
     let from = format!("ONLY {}", qualified(tenant, &table.name));
     archive::select(table, &from, double_quoted, |c, name| match c.kind {
@@ -102,86 +106,6 @@ pub(crate) fn select(tenant: &Tenant, table: &Shape) -> String {
         Kind::Timestamp | Kind::TimestampTz => name,
         _ => format!("{name}::text"),
     })
-}
-
-/// Days from 1970-01-01 to PostgreSQL's epoch, 2000-01-01.
-const PG_EPOCH_DAYS: i64 = 10_957;
-
-/// A date sent as days since 2000-01-01, as PostgreSQL prints it in ISO style (`BC` after a
-/// year before 1; `infinity`).
-fn iso_date(days: i32) -> String {
-    match days {
-        i32::MAX => "infinity".into(),
-        i32::MIN => "-infinity".into(),
-        d => date_of(i64::from(d)),
-    }
-}
-
-fn date_of(days: i64) -> String {
-    let (year, month, day) = civil(days + PG_EPOCH_DAYS);
-    match year {
-        y if y >= 1 => format!("{y:04}-{month:02}-{day:02}"),
-        y => format!("{:04}-{month:02}-{day:02} BC", 1 - y),
-    }
-}
-
-/// Microseconds since midnight as `HH:MM:SS[.ffffff]`.
-fn iso_time(micros: i64) -> String {
-    let secs = micros.div_euclid(1_000_000);
-    let frac = micros.rem_euclid(1_000_000);
-    let mut out = format!("{:02}:{:02}:{:02}", secs / 3_600, secs / 60 % 60, secs % 60);
-    if frac != 0 {
-        let digits = format!("{frac:06}");
-        out.push('.');
-        out.push_str(digits.trim_end_matches('0'));
-    }
-    out
-}
-
-/// A timestamp sent as microseconds since 2000-01-01 (in UTC for `timestamptz`), as
-/// `YYYY-MM-DDTHH:MM:SS[.ffffff]` and `offset`.
-fn iso_timestamp(micros: i64, offset: &str) -> String {
-    match micros {
-        i64::MAX => return "infinity".into(),
-        i64::MIN => return "-infinity".into(),
-        _ => {}
-    }
-    let day = micros.div_euclid(86_400_000_000);
-    let time = iso_time(micros.rem_euclid(86_400_000_000));
-    let date = date_of(day);
-    match date.strip_suffix(" BC") {
-        Some(date) => format!("{date}T{time}{offset} BC"),
-        None => format!("{date}T{time}{offset}"),
-    }
-}
-
-/// The value of column `c`, at `i` in `row`.
-fn decode(row: &PgRow, i: usize, c: &Column) -> Result<Value, Error> {
-    let value = match c.kind {
-        Kind::Int => row.try_get::<Option<i64>, _>(i)?.map(Value::Int),
-        Kind::Float => row.try_get::<Option<f64>, _>(i)?.map(Value::Float),
-        Kind::Bool => row.try_get::<Option<bool>, _>(i)?.map(Value::Bool),
-        Kind::Bytes => row.try_get::<Option<Vec<u8>>, _>(i)?.map(Value::Bytes),
-        Kind::Time if c.declared.starts_with("time with time zone") => {
-            row.try_get::<Option<String>, _>(i)?.map(Value::Text)
-        }
-        // The binary forms (sqlx's extended protocol): days or microseconds since
-        // 2000-01-01, microseconds since midnight.
-        Kind::Date => row
-            .try_get_unchecked::<Option<i32>, _>(i)?
-            .map(|d| Value::Text(iso_date(d))),
-        Kind::Time => row
-            .try_get_unchecked::<Option<i64>, _>(i)?
-            .map(|t| Value::Text(iso_time(t))),
-        Kind::Timestamp => row
-            .try_get_unchecked::<Option<i64>, _>(i)?
-            .map(|t| Value::Text(iso_timestamp(t, ""))),
-        Kind::TimestampTz => row
-            .try_get_unchecked::<Option<i64>, _>(i)?
-            .map(|t| Value::Text(iso_timestamp(t, "+00:00"))),
-        _ => row.try_get::<Option<String>, _>(i)?.map(Value::Text),
-    };
-    Ok(value.unwrap_or(Value::Null))
 }
 
 /// Each index of a schema's tables and each constraint an index serves or a foreign key, as
@@ -315,15 +239,21 @@ async fn triggered(
 
 /// Appends `text` to `out` escaped for `COPY`'s text format.
 fn copy_escaped(out: &mut String, text: &str) {
-    for c in text.chars() {
-        match c {
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            c => out.push(c),
-        }
+    let mut start = 0;
+    for (i, b) in text.bytes().enumerate() {
+        // Bytes of multi-byte characters are 0x80 and above: never split here.
+        let escaped = match b {
+            b'\\' => "\\\\",
+            b'\n' => "\\n",
+            b'\r' => "\\r",
+            b'\t' => "\\t",
+            _ => continue,
+        };
+        out.push_str(&text[start..i]);
+        out.push_str(escaped);
+        start = i + 1;
     }
+    out.push_str(&text[start..]);
 }
 
 /// `rows` in `COPY`'s text format: tab-separated, `\N` for `NULL`, bytes as `\x` hex, each
@@ -339,15 +269,17 @@ pub(crate) fn copy_text(rows: &[Vec<Value>]) -> String {
             match value {
                 Value::Null => out.push_str("\\N"),
                 Value::Bool(b) => out.push(if *b { 't' } else { 'f' }),
-                Value::Int(n) => out.push_str(&n.to_string()),
+                Value::Int(n) => archive::push_int(&mut out, *n),
                 Value::Float(f) if f.is_nan() => out.push_str("NaN"),
                 Value::Float(f) if f.is_infinite() && *f > 0.0 => out.push_str("Infinity"),
                 Value::Float(f) if f.is_infinite() => out.push_str("-Infinity"),
-                Value::Float(f) => out.push_str(&f.to_string()),
+                Value::Float(f) => {
+                    let _ = write!(out, "{f}");
+                }
                 Value::Text(t) => copy_escaped(&mut out, t),
                 Value::Bytes(b) => {
                     out.push_str("\\\\x");
-                    out.push_str(&archive::hex(b));
+                    archive::push_hex_digits(&mut out, b);
                 }
             }
         }
@@ -404,11 +336,27 @@ impl Port<Postgres> for PgStore {
         shapes(op.conn(), self.persistent(), tenant).await
     }
 
-    fn read_rows<'a>(&'a self, op: &'a mut PgOp, from: Source<'a>) -> Rows<'a> {
-        let rows = sqlx::query(AssertSqlSafe(select(from.tenant, from.table)))
-            .persistent(self.persistent())
-            .fetch(op.conn());
-        archive::decoded(rows, from.table, decode)
+    /// `COPY (<select>) TO STDOUT (FORMAT binary)`: the server sends each value in the binary
+    /// form of what the `SELECT` casts it to, which is written into the lines as it arrives.
+    fn read_lines<'a>(&'a self, op: &'a mut PgOp, from: Source<'a>) -> Lines<'a> {
+        let copy = format!(
+            "COPY ({}) TO STDOUT (FORMAT binary)",
+            select(from.tenant, from.table)
+        );
+        Box::pin(async_stream::try_stream! {
+            let mut data = op.conn().copy_out_raw(&copy).await?;
+            let mut rows = BinaryRows::new(from.table);
+            while let Some(chunk) = data.try_next().await? {
+                rows.feed(&chunk)?;
+                if rows.lines.full() {
+                    yield rows.lines.take();
+                }
+            }
+            rows.finish()?;
+            if rows.lines.rows() > 0 {
+                yield rows.lines.take();
+            }
+        })
     }
 
     /// Empties `tenant`'s tables (what its migrations wrote), turns their own triggers off for
@@ -521,23 +469,6 @@ mod tests {
             copy_text(&rows),
             "-7\ta\\tb\\\\c\\nd\t\\N\t\\\\x00ff\nt\t-Infinity\t0.1\t\\\\N\n"
         );
-    }
-
-    #[test]
-    fn dates_and_times_print_as_postgresql_prints_them() {
-        assert_eq!(iso_date(0), "2000-01-01");
-        assert_eq!(iso_date(8_825), "2024-02-29");
-        assert_eq!(iso_date(-730_119), "0001-01-01");
-        assert_eq!(iso_date(-730_120), "0001-12-31 BC");
-        assert_eq!(iso_date(i32::MAX), "infinity");
-        assert_eq!(iso_time(45_296_789_000), "12:34:56.789");
-        assert_eq!(iso_time(0), "00:00:00");
-        assert_eq!(
-            iso_timestamp(8_825 * 86_400_000_000 + 86_399_999_999, ""),
-            "2024-02-29T23:59:59.999999"
-        );
-        assert_eq!(iso_timestamp(-1, "+00:00"), "1999-12-31T23:59:59.999999+00:00");
-        assert_eq!(iso_timestamp(i64::MIN, "+00:00"), "-infinity");
     }
 
     #[test]

@@ -10,8 +10,8 @@ use super::store::{SqliteOp, SqliteStore, MIGRATIONS_TABLE};
 use crate::error::Error;
 use crate::ident::double_quoted;
 use crate::lifecycle::archive::insert::insert;
-use crate::lifecycle::archive::{self, canonical, uuid_bytes, Column, Kind, Shape, Value};
-use crate::lifecycle::store::{Batch, Port, Rows, Source};
+use crate::lifecycle::archive::{self, canonical, uuid_bytes, Column, Kind, Lines, Shape, Value};
+use crate::lifecycle::store::{Batch, Port, Source};
 use crate::tenant::Tenant;
 
 /// What a column declared as `declared` holds: the names sqlx's types are declared with first
@@ -128,7 +128,7 @@ impl Port<Sqlite> for SqliteStore {
         shapes(op.conn()).await
     }
 
-    fn read_rows<'a>(&'a self, op: &'a mut SqliteOp, from: Source<'a>) -> Rows<'a> {
+    fn read_lines<'a>(&'a self, op: &'a mut SqliteOp, from: Source<'a>) -> Lines<'a> {
         let table = from.table;
         let name = double_quoted(&table.name);
         let select = archive::select(table, &name, double_quoted, |_, column| column);

@@ -25,10 +25,6 @@
 //! string of lowercase hex digits, every other kind a string in the form the source printed
 //! (ISO 8601 for dates and times, canonical text for uuids, the JSON text for `json`).
 
-use std::fmt::Write as _;
-
-use futures_util::stream::BoxStream;
-use futures_util::{StreamExt, TryStreamExt};
 use serde_json::{json, Value as Json};
 use tokio::io::{AsyncBufRead, AsyncBufReadExt, AsyncWrite, AsyncWriteExt, BufWriter};
 
@@ -38,110 +34,23 @@ mod codec;
 #[cfg(any(feature = "mysql", feature = "sqlite"))]
 pub(crate) mod insert;
 pub(crate) mod instant;
+mod lines;
+mod model;
 
 use crate::tenant::Tenant;
 #[cfg(any(feature = "mysql", feature = "sqlite"))]
 pub(crate) use codec::refuse_triggers;
-use codec::{fnv1a64, unhex, FNV_OFFSET};
+use codec::{fnv1a64, FNV_OFFSET};
 pub(crate) use codec::{hex, uuid_bytes, uuid_text};
+#[cfg(any(feature = "mysql", feature = "sqlite"))]
+pub(crate) use lines::decoded;
+use lines::{fast_row, value_from_json};
+pub(crate) use lines::{push_hex_digits, push_int};
+pub use lines::{Lines, RowLines};
+pub use model::{Column, Kind, Shape, Value};
 
 /// The archive format version this build writes and reads.
 pub const ARCHIVE_VERSION: u64 = 1;
-
-/// What a column holds, as the archive carries it: the meaning, independent of how a backend
-/// stores it (a SQLite uuid is a 16-byte blob, a PostgreSQL one a `uuid`).
-#[doc(hidden)]
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Kind {
-    /// A 64-bit integer.
-    Int,
-    /// A 64-bit float.
-    Float,
-    /// An exact decimal, as text.
-    Numeric,
-    /// A boolean.
-    Bool,
-    /// Text (enums included).
-    Text,
-    /// Bytes.
-    Bytes,
-    /// A uuid, as canonical text.
-    Uuid,
-    /// A JSON document, as its text.
-    Json,
-    /// A date, ISO 8601.
-    Date,
-    /// A time of day, ISO 8601.
-    Time,
-    /// A date and time without a time zone, ISO 8601.
-    Timestamp,
-    /// A point in time, ISO 8601 with its offset.
-    TimestampTz,
-    /// Any other type, as the source's text form: imported only into a column whose declared
-    /// type is the same.
-    Other,
-}
-
-const KINDS: [(Kind, &str); 13] = [
-    (Kind::Int, "int"),
-    (Kind::Float, "float"),
-    (Kind::Numeric, "numeric"),
-    (Kind::Bool, "bool"),
-    (Kind::Text, "text"),
-    (Kind::Bytes, "bytes"),
-    (Kind::Uuid, "uuid"),
-    (Kind::Json, "json"),
-    (Kind::Date, "date"),
-    (Kind::Time, "time"),
-    (Kind::Timestamp, "timestamp"),
-    (Kind::TimestampTz, "timestamptz"),
-    (Kind::Other, "other"),
-];
-
-impl Kind {
-    /// Its name in an archive.
-    pub fn name(self) -> &'static str {
-        KINDS
-            .iter()
-            .find(|(k, _)| *k == self)
-            .map_or("other", |(_, n)| n)
-    }
-
-    /// The kind an archive names `name`.
-    pub(crate) fn parse(name: &str) -> Option<Kind> {
-        KINDS.iter().find(|(_, n)| *n == name).map(|(k, _)| *k)
-    }
-
-    /// Whether a value of this kind is carried as text.
-    fn textual(self) -> bool {
-        !matches!(self, Kind::Int | Kind::Float | Kind::Bool | Kind::Bytes)
-    }
-}
-
-/// A column of a table, as an export reads it and an import writes it.
-#[doc(hidden)]
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Column {
-    /// Its name.
-    pub name: String,
-    /// Its type as the database declares it.
-    pub declared: String,
-    /// What it holds.
-    pub kind: Kind,
-}
-
-/// A table of a tenant: its columns (generated ones left out: they are computed again) and
-/// the tables of the same tenant it references.
-#[doc(hidden)]
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Shape {
-    /// Its name.
-    pub name: String,
-    /// Its stored columns, in order.
-    pub columns: Vec<Column>,
-    /// The tenant's tables it references.
-    pub references: Vec<String>,
-}
 
 /// `SELECT <each column of table, as `read` reads it by its name quoted with `quote`> FROM
 /// <from>`: what an export reads a table's rows with.
@@ -194,38 +103,6 @@ pub(crate) fn shapes(
             Some(tables.swap_remove(i))
         })
         .collect()
-}
-
-/// One value of a row, in the representation the archive carries for its column's kind
-/// ([`canonical`]).
-#[doc(hidden)]
-#[derive(Debug, Clone, PartialEq)]
-pub enum Value {
-    /// SQL `NULL`.
-    Null,
-    /// A boolean.
-    Bool(bool),
-    /// An integer.
-    Int(i64),
-    /// A float.
-    Float(f64),
-    /// Text.
-    Text(String),
-    /// Bytes.
-    Bytes(Vec<u8>),
-}
-
-impl Value {
-    fn what(&self) -> &'static str {
-        match self {
-            Value::Null => "null",
-            Value::Bool(_) => "boolean",
-            Value::Int(_) => "integer",
-            Value::Float(_) => "float",
-            Value::Text(_) => "text",
-            Value::Bytes(_) => "blob",
-        }
-    }
 }
 
 /// `value`, as read from a column of kind `kind`, in the representation the archive carries
@@ -318,26 +195,6 @@ pub(crate) fn convert(from: Kind, to: Kind, value: Value) -> Result<Value, Strin
         },
         (_, to, value) => canonical(to, value),
     }
-}
-
-/// The rows of `table` as a backend fetches them, each value decoded into the archive's by
-/// `value` (given the row, the column's position in it and the column).
-pub(crate) fn decoded<'a, R: 'a>(
-    rows: BoxStream<'a, Result<R, sqlx::Error>>,
-    table: &'a Shape,
-    value: impl Fn(&R, usize, &Column) -> Result<Value, Error> + Send + 'a,
-) -> BoxStream<'a, Result<Vec<Value>, Error>> {
-    rows.map_err(Error::from)
-        .and_then(move |row| {
-            // Into a Vec of the row's length (collecting results grew one, row after row).
-            let mut values = Vec::with_capacity(table.columns.len());
-            let decoded = table.columns.iter().enumerate().try_for_each(|(i, c)| {
-                values.push(value(&row, i, c)?);
-                Ok(())
-            });
-            std::future::ready(decoded.map(|()| values))
-        })
-        .boxed()
 }
 
 /// One migration of an archive's history.
@@ -445,208 +302,6 @@ impl Header {
     }
 }
 
-fn value_to_json(kind: Kind, value: &Value) -> Json {
-    match value {
-        Value::Null => Json::Null,
-        Value::Bool(b) => Json::Bool(*b),
-        Value::Int(i) => Json::from(*i),
-        Value::Float(f) if f.is_finite() => Json::from(*f),
-        Value::Float(f) if f.is_nan() => Json::from("NaN"),
-        Value::Float(f) if *f > 0.0 => Json::from("Infinity"),
-        Value::Float(_) => Json::from("-Infinity"),
-        Value::Text(t) => Json::from(t.as_str()),
-        Value::Bytes(b) if kind == Kind::Bytes => Json::from(hex(b)),
-        // Not canonical (a backend's bug): carried as text so the archive stays readable.
-        Value::Bytes(b) => Json::from(String::from_utf8_lossy(b).into_owned()),
-    }
-}
-
-fn value_from_json(kind: Kind, json: Json) -> Result<Value, String> {
-    let wrong = |j: &Json| format!("{j} is not a {} value", kind.name());
-    Ok(match (kind, json) {
-        (_, Json::Null) => Value::Null,
-        (Kind::Int, Json::Number(n)) => {
-            Value::Int(n.as_i64().ok_or_else(|| wrong(&Json::Number(n)))?)
-        }
-        (Kind::Float, Json::Number(n)) => {
-            Value::Float(n.as_f64().ok_or_else(|| wrong(&Json::Number(n)))?)
-        }
-        (Kind::Float, Json::String(s)) => Value::Float(match s.as_str() {
-            "NaN" => f64::NAN,
-            "Infinity" => f64::INFINITY,
-            "-Infinity" => f64::NEG_INFINITY,
-            _ => return Err(wrong(&Json::String(s))),
-        }),
-        (Kind::Bool, Json::Bool(b)) => Value::Bool(b),
-        (Kind::Bytes, Json::String(s)) => {
-            Value::Bytes(unhex(&s).ok_or_else(|| wrong(&Json::String(s.clone())))?)
-        }
-        (k, Json::String(s)) if k.textual() => Value::Text(s),
-        (_, other) => return Err(wrong(&other)),
-    })
-}
-
-/// Appends `text` to `out` as a JSON string.
-fn push_json_str(out: &mut String, text: &str) {
-    out.push('"');
-    let mut start = 0;
-    for (i, b) in text.bytes().enumerate() {
-        // Bytes of multi-byte characters are 0x80 and above: never split here.
-        let escaped = match b {
-            b'"' => "\\\"",
-            b'\\' => "\\\\",
-            b'\n' => "\\n",
-            b'\r' => "\\r",
-            b'\t' => "\\t",
-            0..=0x1f => "",
-            _ => continue,
-        };
-        out.push_str(&text[start..i]);
-        match escaped {
-            "" => {
-                let _ = write!(out, "\\u{b:04x}");
-            }
-            e => out.push_str(e),
-        }
-        start = i + 1;
-    }
-    out.push_str(&text[start..]);
-    out.push('"');
-}
-
-/// Appends one row's line (with its `\n`) to `out`: the JSON array of its values, each as the
-/// archive carries its column's kind (what [`value_to_json`] makes, written directly).
-fn row_line(out: &mut String, columns: &[Column], row: &[Value]) {
-    out.push('[');
-    for (i, (c, v)) in columns.iter().zip(row).enumerate() {
-        if i > 0 {
-            out.push(',');
-        }
-        match v {
-            Value::Null => out.push_str("null"),
-            Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
-            Value::Int(n) => {
-                let _ = write!(out, "{n}");
-            }
-            // Rust prints the shortest text that reads back as the same float.
-            Value::Float(f) if f.is_finite() => {
-                let _ = write!(out, "{f}");
-            }
-            Value::Text(t) => push_json_str(out, t),
-            Value::Bytes(b) if c.kind == Kind::Bytes => {
-                out.push('"');
-                out.push_str(&hex(b));
-                out.push('"');
-            }
-            other => out.push_str(&value_to_json(c.kind, other).to_string()),
-        }
-    }
-    out.push_str("]\n");
-}
-
-/// A JSON string's contents starting at `bytes[*at]` (just after its opening quote), up to
-/// and past its closing quote; `None` for anything but the escapes a writer of this format
-/// makes (`\"`, `\\`, `\/`, `\b`, `\f`, `\n`, `\r`, `\t`, and `\u` of a character
-/// outside the surrogates).
-fn fast_string(text: &str, at: &mut usize) -> Option<String> {
-    let bytes = text.as_bytes();
-    let mut out = String::new();
-    let mut start = *at;
-    while *at < bytes.len() {
-        match bytes[*at] {
-            b'"' => {
-                out.push_str(&text[start..*at]);
-                *at += 1;
-                return Some(out);
-            }
-            b'\\' => {
-                out.push_str(&text[start..*at]);
-                let escape = *bytes.get(*at + 1)?;
-                *at += 2;
-                match escape {
-                    b'"' => out.push('"'),
-                    b'\\' => out.push('\\'),
-                    b'/' => out.push('/'),
-                    b'b' => out.push('\u{8}'),
-                    b'f' => out.push('\u{c}'),
-                    b'n' => out.push('\n'),
-                    b'r' => out.push('\r'),
-                    b't' => out.push('\t'),
-                    b'u' => {
-                        let digits = text.get(*at..*at + 4)?;
-                        let code = u32::from_str_radix(digits, 16).ok()?;
-                        out.push(char::from_u32(code)?);
-                        *at += 4;
-                    }
-                    _ => return None,
-                }
-                start = *at;
-            }
-            0..=0x1f => return None,
-            _ => *at += 1,
-        }
-    }
-    None
-}
-
-/// A row line read without building JSON values, for the forms this format's writer makes
-/// (no spaces, each value a literal, a plain integer or decimal, or a string); `None` for
-/// anything else, which the JSON reader then reads (and refuses, if it is not a row).
-fn fast_row(line: &str, columns: &[Column]) -> Option<Vec<Value>> {
-    let bytes = line.as_bytes();
-    let mut at = 1; // after '['
-    let mut row = Vec::with_capacity(columns.len());
-    for (i, c) in columns.iter().enumerate() {
-        if i > 0 {
-            if bytes.get(at) != Some(&b',') {
-                return None;
-            }
-            at += 1;
-        }
-        let value = match *bytes.get(at)? {
-            b'"' => {
-                at += 1;
-                let text = fast_string(line, &mut at)?;
-                match c.kind {
-                    Kind::Bytes => Value::Bytes(unhex(&text)?),
-                    Kind::Float => value_from_json(Kind::Float, Json::String(text)).ok()?,
-                    k if k.textual() => Value::Text(text),
-                    _ => return None,
-                }
-            }
-            b'n' if line[at..].starts_with("null") => {
-                at += 4;
-                Value::Null
-            }
-            b't' if line[at..].starts_with("true") && c.kind == Kind::Bool => {
-                at += 4;
-                Value::Bool(true)
-            }
-            b'f' if line[at..].starts_with("false") && c.kind == Kind::Bool => {
-                at += 5;
-                Value::Bool(false)
-            }
-            b'-' | b'0'..=b'9' => {
-                let end = at
-                    + bytes[at..]
-                        .iter()
-                        .position(|b| !matches!(b, b'-' | b'+' | b'.' | b'e' | b'E' | b'0'..=b'9'))
-                        .unwrap_or(bytes.len() - at);
-                let number = &line[at..end];
-                at = end;
-                match c.kind {
-                    Kind::Int => Value::Int(number.parse().ok()?),
-                    Kind::Float => Value::Float(number.parse().ok()?),
-                    _ => return None,
-                }
-            }
-            _ => return None,
-        };
-        row.push(value);
-    }
-    (&line[at..] == "]").then_some(row)
-}
-
 /// Writes an archive, a line at a time.
 pub(crate) struct ArchiveWriter<W> {
     out: BufWriter<W>,
@@ -654,7 +309,6 @@ pub(crate) struct ArchiveWriter<W> {
     table: Option<(String, u64, u64)>,
     tables: u64,
     rows: u64,
-    line: String,
 }
 
 impl<W: AsyncWrite + Unpin> ArchiveWriter<W> {
@@ -665,7 +319,6 @@ impl<W: AsyncWrite + Unpin> ArchiveWriter<W> {
             table: None,
             tables: 0,
             rows: 0,
-            line: String::new(),
         }
     }
 
@@ -687,15 +340,14 @@ impl<W: AsyncWrite + Unpin> ArchiveWriter<W> {
         Ok(())
     }
 
-    pub(crate) async fn row(&mut self, columns: &[Column], row: &[Value]) -> Result<(), Error> {
-        self.line.clear();
-        row_line(&mut self.line, columns, row);
+    /// Writes `lines`, rows of the table begun last.
+    pub(crate) async fn rows(&mut self, lines: &RowLines) -> Result<(), Error> {
         if let Some((_, rows, hash)) = &mut self.table {
-            *rows += 1;
-            *hash = fnv1a64(*hash, self.line.as_bytes());
+            *rows += lines.rows();
+            *hash = fnv1a64(*hash, lines.text().as_bytes());
         }
         self.out
-            .write_all(self.line.as_bytes())
+            .write_all(lines.text().as_bytes())
             .await
             .map_err(written)
     }

@@ -1,5 +1,6 @@
 //! The archive's values, kinds and format, without a database.
 
+use super::lines::{push_int, row_line, value_to_json};
 use super::*;
 
 fn col(name: &str, declared: &str, kind: Kind) -> Column {
@@ -124,9 +125,14 @@ async fn an_archive_reads_back_and_any_change_to_it_is_refused() {
     let mut w = ArchiveWriter::new(&mut bytes);
     w.header(&header).await.unwrap();
     w.begin_table("guards").await.unwrap();
+    // A chunk of lines for each row: the table's hash and count run on over chunks.
     for (i, n) in [(1, "Abu"), (2, "Bea")] {
-        let row = [Value::Int(i), Value::Text(n.into())];
-        w.row(&header.tables[0].columns, &row).await.unwrap();
+        let mut lines = RowLines::default();
+        lines.push_row(
+            &header.tables[0].columns,
+            &[Value::Int(i), Value::Text(n.into())],
+        );
+        w.rows(&lines).await.unwrap();
     }
     w.end_table().await.unwrap();
     assert_eq!(w.finish().await.unwrap(), (1, 2));
@@ -220,6 +226,64 @@ fn a_row_line_is_the_json_of_its_values() {
             .collect();
         let reparsed: Vec<Json> = serde_json::from_str(&line).unwrap();
         assert_eq!(reparsed, expected);
+    }
+}
+
+/// A row written a value at a time (as PostgreSQL's export writes its rows) is the line
+/// [`row_line`] writes of the same values; integers are printed as `write!` prints them.
+#[test]
+fn a_row_written_a_value_at_a_time_is_its_row_line() {
+    use Kind::{Bool, Bytes, Float, Int, Text};
+    let columns = cols(&[
+        Text, Int, Float, Bytes, Float, Bool, Float, Int, Float, Text,
+    ]);
+    let row = [
+        Value::Text("quote \" backslash \\ lines\n\t \u{1} ünïcode 😀".into()),
+        Value::Int(i64::MIN),
+        Value::Float(0.1 + 0.2),
+        Value::Bytes(vec![0, 1, 0x7f, 254, 255]),
+        Value::Float(f64::NAN),
+        Value::Bool(false),
+        Value::Float(f64::NEG_INFINITY),
+        Value::Int(0),
+        Value::Float(1e300),
+        Value::Null,
+    ];
+    let (mut built, mut expected) = (RowLines::default(), RowLines::default());
+    for _ in 0..2 {
+        built.begin();
+        for value in &row {
+            match value {
+                Value::Null => built.null(),
+                Value::Bool(b) => built.bool(*b),
+                Value::Int(n) => built.int(*n),
+                Value::Float(f) => built.float(*f),
+                Value::Text(t) => built.text_value(t),
+                Value::Bytes(b) => built.bytes(b),
+            }
+        }
+        built.end();
+        expected.push_row(&columns, &row);
+    }
+    assert_eq!(built.text(), expected.text());
+    assert_eq!((built.rows(), expected.rows()), (2, 2));
+    let mut line = String::new();
+    row_line(&mut line, &columns, &row);
+    assert_eq!(built.text(), line.repeat(2));
+    for n in [
+        i64::MIN,
+        i64::MIN + 1,
+        -10,
+        -1,
+        0,
+        9,
+        10,
+        1_000_000,
+        i64::MAX,
+    ] {
+        let mut out = String::from("x");
+        push_int(&mut out, n);
+        assert_eq!(out, format!("x{n}"));
     }
 }
 
