@@ -472,12 +472,13 @@ fn lock_tables(tenant: &Tenant) -> String {
     )
 }
 
-/// [`lock_tables`], then `DROP SCHEMA "t" CASCADE`.
+/// Every table of the schema locked first (see `lock_tables`), then `DROP SCHEMA "t" CASCADE`.
 pub fn drop_schema(tenant: &Tenant) -> String {
     format!("{};\nDROP SCHEMA {} CASCADE", lock_tables(tenant), q(tenant))
 }
 
-/// [`lock_tables`] of `old`, then `ALTER SCHEMA "old" RENAME TO "new"`.
+/// Every table of `old` locked first (see `lock_tables`), then `ALTER SCHEMA "old" RENAME TO
+/// "new"`.
 pub fn rename_schema(old: &Tenant, new: &Tenant) -> String {
     format!(
         "{};\nALTER SCHEMA {} RENAME TO {}",
