@@ -227,20 +227,20 @@ enum Group<C> {
 
 impl<C> Group<C> {
     fn push(&mut self, record: Record<C>) {
-        match self {
-            Group::Many(records) => records.push(record),
-            Group::One(_) => {
+        // `Vec::new()` does not allocate.
+        *self = match std::mem::replace(self, Group::Many(Vec::new())) {
+            Group::One(first) => {
                 // Room for four, as a `Vec`'s first push gives: one allocation for a key's
                 // first few rows, not one for two and another for the third.
                 let mut records = Vec::with_capacity(4);
-                // `Vec::new()` does not allocate.
-                if let Group::One(first) = std::mem::replace(self, Group::Many(Vec::new())) {
-                    records.push(first);
-                }
-                records.push(record);
-                *self = Group::Many(records);
+                records.extend([first, record]);
+                Group::Many(records)
             }
-        }
+            Group::Many(mut records) => {
+                records.push(record);
+                Group::Many(records)
+            }
+        };
     }
 
     fn as_slice(&self) -> &[Record<C>] {

@@ -13,6 +13,34 @@ fn name(prefix: &str) -> String {
     tenancy_testdb::unique_name(prefix)
 }
 
+/// Whether some session came to wait for a lock that `waiting` (a count over `pg_locks`,
+/// binding `binds`) names, polled every 10 ms for up to 2 s or until `done()`.
+async fn came_to_wait(
+    pool: &sqlx::PgPool,
+    waiting: &str,
+    binds: &[&str],
+    done: impl Fn() -> bool,
+) -> bool {
+    for _ in 0..200 {
+        let mut count = sqlx::query_scalar::<_, i64>(sqlx::AssertSqlSafe(waiting.to_owned()));
+        for bind in binds {
+            count = count.bind(*bind);
+        }
+        if count.fetch_one(pool).await.unwrap() > 0 {
+            return true;
+        }
+        if done() {
+            return false;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    false
+}
+
+/// Sessions waiting for a lock on the table named `$1`.
+const WAITING_FOR_TABLE: &str =
+    "SELECT count(*) FROM pg_locks WHERE NOT granted AND relation = to_regclass($1)";
+
 #[tokio::test]
 async fn the_create_hook_runs_in_the_same_transaction() {
     let pool = pool().await;
@@ -218,19 +246,13 @@ async fn a_drop_waits_for_a_transaction_that_read_then_inserts() {
         let (tenants, t) = (l.tenants.clone(), t.clone());
         tokio::spawn(async move { tenants.drop(&t).await })
     };
-    // Until the drop waits for the transaction's lock on `guards`.
-    let waiting = "SELECT count(*) FROM pg_locks WHERE NOT granted AND relation = to_regclass($1)";
-    for _ in 0..200 {
-        let n: i64 = sqlx::query_scalar(waiting)
-            .bind(format!("\"{t}\".guards"))
-            .fetch_one(&pool)
-            .await
-            .unwrap();
-        if n > 0 {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-    }
+    let guards = format!("\"{t}\".guards");
+    assert!(
+        came_to_wait(&pool, WAITING_FOR_TABLE, &[&guards], || dropping
+            .is_finished())
+        .await,
+        "the drop did not wait for the transaction's lock on guards"
+    );
     Guard::new("Late", "Guard")
         .insert(&mut *tx, &t)
         .await
@@ -268,18 +290,11 @@ async fn a_transaction_open_across_a_rename_never_writes_into_a_new_tenant_of_th
         tokio::spawn(async move { tenants.rename(&old, &renamed).await })
     };
     // The rename is done (without the tables' locks) or waits for the transaction (with them).
-    let waiting = "SELECT count(*) FROM pg_locks WHERE NOT granted AND relation = to_regclass($1)";
-    for _ in 0..200 {
-        let n: i64 = sqlx::query_scalar(waiting)
-            .bind(format!("\"{old}\".guards"))
-            .fetch_one(&pool)
-            .await
-            .unwrap();
-        if n > 0 || renaming.is_finished() {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-    }
+    let guards = format!("\"{old}\".guards");
+    came_to_wait(&pool, WAITING_FOR_TABLE, &[&guards], || {
+        renaming.is_finished()
+    })
+    .await;
     let recreating = {
         let (tenants, old) = (l.tenants.clone(), old.clone());
         tokio::spawn(async move { tenants.create(&old).await })
@@ -350,14 +365,17 @@ async fn a_rename_onto_a_name_a_create_in_takes_meanwhile_is_refused() {
         let (tenants, source, target) = (l.tenants.clone(), source.clone(), target.clone());
         tokio::spawn(async move { tenants.rename(&source, &target).await })
     };
-    let waiting = "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted";
-    for _ in 0..200 {
-        let n: i64 = sqlx::query_scalar(waiting).fetch_one(&pool).await.unwrap();
-        if n > 0 {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-    }
+    // The source's own lock (a bigint key: its high half in `classid`, its low in `objid`),
+    // so that another test's wait is not taken for the rename's.
+    let waiting = "WITH k AS (SELECT hashtextextended('tenancy:' || $1 || ':' || $2, 0) AS v) \
+         SELECT count(*) FROM pg_locks, k WHERE locktype = 'advisory' AND NOT granted \
+         AND objsubid = 1 AND classid::bigint = (k.v >> 32) & 4294967295 \
+         AND objid::bigint = k.v & 4294967295";
+    let binds = [l.registry.as_str(), source.as_str()];
+    assert!(
+        came_to_wait(&pool, waiting, &binds, || renaming.is_finished()).await,
+        "the rename did not wait for the source's lock"
+    );
     l.tenants.create_in(&target, &container).await.unwrap();
     holder.commit().await.unwrap();
     match renaming.await.unwrap() {

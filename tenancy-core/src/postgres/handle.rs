@@ -131,12 +131,12 @@ impl Tenants<Postgres> {
     /// setting of its transaction (none set: no row); a rename of a row-level tenant also says
     /// the new name in `tenancy.renamed_to`, whose rows the policy lets it see and write, so a
     /// rename by a role the policies hold gives the rows their new key (a container whose
-    /// policies an older version made refuses such a rename whole: run this again). Run it after the migrations that make
-    /// such tables (again after one adds a table), as a role that owns them; the pool the
-    /// application serves requests with must be another role, without `SUPERUSER` and
-    /// `BYPASSRLS` ([`with_row_security`](Self::with_row_security)). Under the container's
-    /// lock, in one transaction; returns the tables it covered. On Citus the policies reach
-    /// every shard, in a distributed schema and after
+    /// policies an older version made refuses such a rename whole: run this again). Run it
+    /// after the migrations that make such tables (again after one adds a table), as a role
+    /// that owns them; the pool the application serves requests with must be another role,
+    /// without `SUPERUSER` and `BYPASSRLS` ([`with_row_security`](Self::with_row_security)).
+    /// Under the container's lock, in one transaction; returns the tables it covered. On Citus
+    /// the policies reach every shard, in a distributed schema and after
     /// [`distribute_rows`](Self::distribute_rows) alike.
     pub async fn enable_row_security(&self, container: &Tenant) -> Result<Vec<String>, Error> {
         let container = self.parse(container.container())?;
