@@ -386,7 +386,8 @@ impl<B: Backend> Tenants<B> {
 
     /// [`drop`](Self::drop) of row-level tenant `tenant` (as registered): under its lock, its
     /// rows are deleted from every table of its container with the handle's tenant column, and
-    /// it is unregistered, in one operation.
+    /// it is unregistered, in one operation, after its writes in flight end
+    /// ([`Place::rewrite_rows`](super::store::Place::rewrite_rows)).
     pub(crate) async fn drop_rows(&self, tenant: &Tenant) -> Result<Dropped, Error> {
         let column = self.tenant_column().to_owned();
         self.locked(Operation::Drop, tenant, Expected::Placed, async |op| {

@@ -626,7 +626,8 @@ pub trait Place<B: Database>: Store<B> {
     /// Deletes row-level `rows.tenant`'s rows (locked) from every table of its container that
     /// has a column named `rows.column`, or with `rows.to`, gives them that tenant's name in
     /// that column ([`Rewrite`]); each table's in one statement. The number of rows deleted or
-    /// changed.
+    /// changed. The tenant's writes in flight end first and are rewritten with the rest (a
+    /// delete or update does not see a row inserted and not yet committed).
     fn rewrite_rows(
         &self,
         op: &mut Self::Op,

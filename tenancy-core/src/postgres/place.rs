@@ -125,6 +125,13 @@ impl Place<Postgres> for PgStore {
             }
         }
         let tables = tables_with(op.conn(), self.persistent(), tenant.container(), column).await?;
+        // Not on Citus, which refuses triggers on distributed tables: there a drop or rename
+        // does not wait for the tenant's writes in flight yet (the README's known limit).
+        if !self.on_citus() {
+            let (persistent, registry) = (self.persistent(), self.registry().clone());
+            let at = (tables.as_slice(), column);
+            super::tier::hold_tenant(op.conn(), persistent, &registry, tenant, at).await?;
+        }
         let done = rewrite_tables::<Postgres>(op.conn(), tables, rows, false).await?;
         Ok(done.rows_affected())
     }

@@ -224,6 +224,58 @@ fn copy_refused(e: sqlx::Error, table: &str) -> Error {
     }
 }
 
+/// The placement guard ([`sql::PLACED_TRIGGER`]) on each table of `names` (of `container`,
+/// each with the tenant column `column`) that lacks it. Its `CREATE TRIGGER` waits for the
+/// table's writes in flight and holds the table's writes (every tenant's) to the commit: once
+/// per table, by the first promote, drop or rename of a row-level tenant there.
+async fn guard(
+    conn: &mut PgConnection,
+    persistent: bool,
+    registry: &Tenant,
+    container: &Tenant,
+    names: &[&str],
+    column: &str,
+) -> Result<(), sqlx::Error> {
+    let guarded: Vec<(String,)> = schema_rows(conn, persistent, GUARDED, container).await?;
+    let mut guards = String::new();
+    for table in names.iter().filter(|t| !guarded.iter().any(|(g,)| g == *t)) {
+        guards.push_str(&format!(
+            "CREATE TRIGGER {} BEFORE INSERT OR UPDATE OF {} ON {} FOR EACH ROW EXECUTE FUNCTION {}.placed_guard({});\n",
+            sql::PLACED_TRIGGER,
+            double_quoted(column),
+            qualified(container, table),
+            registry.quoted(),
+            sql::literal(column),
+        ));
+    }
+    if !guards.is_empty() {
+        sqlx::raw_sql(AssertSqlSafe(guards)).execute(&mut *conn).await?;
+    }
+    Ok(())
+}
+
+/// Before a drop or rename of row-level `placed` changes its rows (on `conn`, in the
+/// operation's transaction, under its lock): the placement guard on `tables` (those of its
+/// container with the tenant column `column`), then its transactions under row security and
+/// its writes in flight ended (each insert's guard holds its registry row `KEY SHARE`), and
+/// the next ones held to the commit, after which the guard refuses them (the registry row is
+/// gone or renamed). So a row it inserts in a transaction open across the drop is committed
+/// before the drop's delete reads, and deleted with the rest (a delete does not see rows
+/// inserted and not yet committed: without this, such a row outlived its tenant and a tenant
+/// made again under the name saw it).
+pub(super) async fn hold_tenant(
+    conn: &mut PgConnection,
+    persistent: bool,
+    registry: &Tenant,
+    placed: &Tenant,
+    (tables, column): (&[String], &str),
+) -> Result<(), sqlx::Error> {
+    let names: Vec<&str> = tables.iter().map(String::as_str).collect();
+    guard(conn, persistent, registry, &placed.container_tenant(), &names, column).await?;
+    hold_transactions(conn, registry, placed).await?;
+    hold_inserts(conn, registry, placed).await
+}
+
 /// Locks `placed`'s registry row (`FOR UPDATE`): the placement guard's `KEY SHARE` of its
 /// inserts waits from here, and the inserts in flight end first.
 async fn hold_inserts(
@@ -294,23 +346,8 @@ pub(super) async fn move_rows(
             // holds the table's writes (every tenant's) to the commit, on the first promote out
             // of a container only.
             refuse_changing(conn, persistent, from, &moving).await?;
-            let guarded: Vec<(String,)> = schema_rows(conn, persistent, GUARDED, from).await?;
-            let mut guards = String::new();
-            for table in &moving {
-                if !guarded.iter().any(|(g,)| *g == table.name) {
-                    guards.push_str(&format!(
-                        "CREATE TRIGGER {} BEFORE INSERT OR UPDATE OF {} ON {} FOR EACH ROW EXECUTE FUNCTION {}.placed_guard({});\n",
-                        sql::PLACED_TRIGGER,
-                        double_quoted(column),
-                        qualified(from, &table.name),
-                        registry.quoted(),
-                        sql::literal(column),
-                    ));
-                }
-            }
-            if !guards.is_empty() {
-                sqlx::raw_sql(AssertSqlSafe(guards)).execute(&mut *conn).await?;
-            }
+            let names: Vec<&str> = moving.iter().map(|t| t.name.as_str()).collect();
+            guard(conn, persistent, registry, from, &names, column).await?;
             // With a primary key on every table, its rows are locked as they are copied, before
             // its inserts are held (by its registry row, which the guard's `KEY SHARE` waits on),
             // and the rows inserted meanwhile are copied after: inserts wait only for that

@@ -32,9 +32,14 @@ impl Place<Sqlite> for SqliteStore {
         write_placement(&self.registry_pool, (sql, true), tenant, is_unique_violation).await
     }
 
+    /// In one transaction on the container's file that takes its write lock first (`BEGIN
+    /// IMMEDIATE`, waited for up to the busy timeout): a transaction of the tenant writing
+    /// there ends first, and its rows are rewritten with the others. (A deferred `BEGIN` read
+    /// first and then failed at once with `SQLITE_BUSY` on its upgrade to a writer.) In the same
+    /// transaction the tenant's old name is shut out of the file ([`super::tier::shut_out`]).
     async fn rewrite_rows(&self, _op: &mut SqliteOp, rows: Rewrite<'_>) -> Result<u64, Error> {
         let pool = self.pool_for(&rows.tenant.container_tenant()).await?;
-        let mut tx = pool.begin().await?;
+        let mut tx = pool.begin_with("BEGIN IMMEDIATE").await?;
         let tables: Vec<String> = sqlx::query_scalar(
             "SELECT m.name FROM sqlite_master m JOIN pragma_table_info(m.name) p \
              WHERE m.type = 'table' AND p.name = ?1 ORDER BY m.name",
@@ -42,6 +47,8 @@ impl Place<Sqlite> for SqliteStore {
         .bind(rows.column)
         .fetch_all(&mut *tx)
         .await?;
+        let names: Vec<&str> = tables.iter().map(String::as_str).collect();
+        super::tier::shut_out(&mut tx, rows.tenant, &names, rows.column).await?;
         let done = rewrite_tables::<Sqlite>(&mut tx, tables, rows, true).await?;
         tx.commit().await?;
         Ok(done.rows_affected())

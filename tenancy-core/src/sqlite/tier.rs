@@ -135,6 +135,32 @@ async fn let_in(conn: &mut SqliteConnection, tenant: &Tenant) -> Result<(), sqlx
     Ok(())
 }
 
+/// Puts `gone` (a row-level tenant promoted, dropped or renamed out of the shared file open on
+/// `conn`, inside the caller's transaction) on the file's [`MOVED_OUT`], and the guard on each
+/// of `tables` (those with the tenant column `column`) that lacks it: an insert or update of a
+/// row of `gone` there, through a `Tenant` resolved before, is refused (`NotPlaced`) until a
+/// tenant of that name is placed there again ([`let_in`]).
+pub(super) async fn shut_out(
+    conn: &mut SqliteConnection,
+    gone: &Tenant,
+    tables: &[&str],
+    column: &str,
+) -> Result<(), sqlx::Error> {
+    let moved_out = double_quoted(MOVED_OUT);
+    conn.execute(AssertSqlSafe(format!(
+        "CREATE TABLE IF NOT EXISTS {moved_out} (tenant TEXT PRIMARY KEY NOT NULL) WITHOUT ROWID"
+    )))
+    .await?;
+    let sql = format!("INSERT OR IGNORE INTO {moved_out} (tenant) VALUES (?1)");
+    run(conn, sql, Some(gone)).await?;
+    for table in tables {
+        for sql in guard_sql(table, column) {
+            conn.execute(AssertSqlSafe(sql)).await?;
+        }
+    }
+    Ok(())
+}
+
 /// Runs `sql` on `conn` with nothing or `tenant` bound: the rows it affected.
 async fn run(conn: &mut SqliteConnection, sql: String, tenant: Option<&Tenant>) -> Result<u64, sqlx::Error> {
     let names: Vec<&str> = tenant.map(Tenant::as_str).into_iter().collect();
@@ -308,19 +334,8 @@ impl SqliteStore {
         linked?;
         self.mark_moving(&tenant, false).await?;
         let guarded = async {
-            let moved_out = double_quoted(MOVED_OUT);
-            shared
-                .execute(AssertSqlSafe(format!(
-                    "CREATE TABLE IF NOT EXISTS {moved_out} (tenant TEXT PRIMARY KEY NOT NULL) WITHOUT ROWID"
-                )))
-                .await?;
-            let sql = format!("INSERT OR IGNORE INTO {moved_out} (tenant) VALUES (?1)");
-            run(shared, sql, Some(rows.placed)).await?;
-            for table in &moving {
-                for sql in guard_sql(&table.name, column) {
-                    shared.execute(AssertSqlSafe(sql)).await?;
-                }
-            }
+            let names: Vec<&str> = moving.iter().map(|t| t.name.as_str()).collect();
+            shut_out(shared, rows.placed, &names, column).await?;
             let mut deleted = Vec::with_capacity(moving.len());
             let mut told = rows.tables(RelocatePhase::Deleting, moving.len());
             for table in moving.iter().rev() {

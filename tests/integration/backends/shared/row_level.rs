@@ -365,6 +365,120 @@ macro_rules! behaviours {
             assert!(!db.exists(container.as_str()).await.unwrap());
         }
 
+        /// `rows` of `tenant` stored in the container's `guards`, read directly.
+        async fn stored_of(l: &Lifecycle, container: &Tenant, tenant: &str) -> Vec<String> {
+            stored(l, container)
+                .await
+                .into_iter()
+                .filter(|(t, _, _)| t == tenant)
+                .map(|(_, name, _)| name)
+                .collect()
+        }
+
+        /// A drop of a row-level tenant waits for its transaction in flight (on Citus not yet:
+        /// `ROW_DROP_WAITS`): a row the transaction inserted, committed while the drop waited, is
+        /// deleted with the others, so a tenant made again under the name starts empty. Where
+        /// the drop puts the placement guard on the container (`GUARDS_ROWS`), an insert
+        /// through a `Tenant` resolved before the drop is refused afterwards, not stored.
+        #[tokio::test]
+        async fn a_row_level_drop_waits_for_the_tenants_open_transaction() {
+            use std::time::Duration;
+
+            if !super::ROW_DROP_WAITS {
+                return;
+            }
+            let pool = pool_with(4).await;
+            let l = Lifecycle::new(&pool, migrations()).await;
+            let (_, b, container) = two_in_one(&l).await;
+            let db = &l.tenants;
+            let b = db.create_in(b.as_str(), &container).await.unwrap();
+            RowGuard::new("Bea", "Guard").insert(db, &b).await.unwrap();
+            // The first drop in the container puts the guard there (its `CREATE TRIGGER` waits
+            // for the table's writes); the second finds it (its lock of the tenant's registry
+            // row waits for the guard's `KEY SHARE` of the insert).
+            for round in 0..2 {
+                let name = tenancy_testdb::unique_name("a");
+                let a = db.create_in(&name, &container).await.unwrap();
+                RowGuard::new("Abu", "Guard").insert(db, &a).await.unwrap();
+
+                let mut tx = db.pool_for(&a).await.unwrap().begin().await.unwrap();
+                RowGuard::new("Ali", "Guard").insert(&mut tx, &a).await.unwrap();
+                let dropping = {
+                    let (db, name) = (db.clone(), name.clone());
+                    tokio::spawn(async move { db.drop(&name).await })
+                };
+                tokio::time::sleep(Duration::from_millis(300)).await;
+                if dropping.is_finished() {
+                    panic!("round {round}: the drop did not wait for the open transaction: {:?}", dropping.await);
+                }
+                tx.commit().await.unwrap();
+                assert_eq!(dropping.await.unwrap().unwrap(), Dropped::Rows { deleted: 2 }, "round {round}");
+                assert_eq!(stored_of(&l, &container, &name).await, Vec::<String>::new(), "round {round}");
+                assert_eq!(stored_of(&l, &container, b.as_str()).await, ["Bea"], "round {round}");
+
+                let late = RowGuard::new("Late", "Guard").insert(db, &a).await;
+                if super::GUARDS_ROWS {
+                    assert_err!(late, Error::NotPlaced { .. });
+                    assert_eq!(stored_of(&l, &container, &name).await, Vec::<String>::new());
+                } else {
+                    late.unwrap();
+                    RowGuard::query(&a).delete(db).await.unwrap();
+                }
+                let again = db.create_in(&name, &container).await.unwrap();
+                assert_eq!(RowGuard::query(&again).count(db).await.unwrap(), 0, "round {round}");
+                db.drop(&name).await.unwrap();
+            }
+            // The container's neighbours write on.
+            RowGuard::new("Bob", "Guard").insert(db, &b).await.unwrap();
+            assert_eq!(RowGuard::query(&b).count(db).await.unwrap(), 2);
+        }
+
+        /// A rename of a row-level tenant waits for its transaction in flight (on Citus not
+        /// yet): the row the transaction inserted under the old name, committed while the
+        /// rename waited, goes to the new name with the others, and none stays under the old
+        /// one. Where the rename puts the placement guard on the container, an insert through
+        /// a `Tenant` of the old name is refused afterwards.
+        #[tokio::test]
+        async fn a_row_level_rename_waits_for_the_tenants_open_transaction() {
+            use std::time::Duration;
+
+            if !super::ROW_DROP_WAITS {
+                return;
+            }
+            let pool = pool_with(4).await;
+            let l = Lifecycle::new(&pool, migrations()).await;
+            let (_, _, container) = two_in_one(&l).await;
+            let db = &l.tenants;
+            let (old, new) = (tenancy_testdb::unique_name("a"), tenancy_testdb::unique_name("c"));
+            let a = db.create_in(&old, &container).await.unwrap();
+            RowGuard::new("Abu", "Guard").insert(db, &a).await.unwrap();
+
+            let mut tx = db.pool_for(&a).await.unwrap().begin().await.unwrap();
+            RowGuard::new("Ali", "Guard").insert(&mut tx, &a).await.unwrap();
+            let renaming = {
+                let (db, old, new) = (db.clone(), old.clone(), new.clone());
+                tokio::spawn(async move { db.rename(&old, &new).await })
+            };
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            assert!(!renaming.is_finished(), "the rename did not wait for the open transaction");
+            tx.commit().await.unwrap();
+            let c = renaming.await.unwrap().unwrap();
+            assert_eq!(stored_of(&l, &container, &old).await, Vec::<String>::new());
+            let mut moved = stored_of(&l, &container, &new).await;
+            moved.sort();
+            assert_eq!(moved, ["Abu", "Ali"]);
+
+            let late = RowGuard::new("Late", "Guard").insert(db, &a).await;
+            if super::GUARDS_ROWS {
+                assert_err!(late, Error::NotPlaced { .. });
+                assert_eq!(stored_of(&l, &container, &old).await, Vec::<String>::new());
+            } else {
+                late.unwrap();
+                RowGuard::query(&a).delete(db).await.unwrap();
+            }
+            db.drop(c.as_str()).await.unwrap();
+        }
+
         #[tokio::test]
         async fn a_row_level_tenant_is_refused_as_the_source_of_a_clone_or_an_export() {
             let pool = pool().await;
