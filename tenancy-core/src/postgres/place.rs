@@ -109,28 +109,28 @@ impl Place<Postgres> for PgStore {
     async fn rewrite_rows(&self, op: &mut PgOp, rows: Rewrite<'_>) -> Result<u64, Error> {
         let Rewrite { tenant, column, to } = rows;
         self.say_tenant(op, tenant, to).await?;
-        if let (Some(to), true) = (to, self.on_citus()) {
-            let (distributed,): (bool,) = sqlx::query_as(IS_ROW_DISTRIBUTED)
-                .persistent(false)
-                .bind(tenant.container())
-                .fetch_one(op.conn())
-                .await?;
-            if distributed {
-                // Citus does not change a row's distribution column: the rows are copied
-                // under the new name and the old ones deleted.
-                let container = tenant.container_tenant();
-                let persistent = self.persistent();
-                let at = (&container, column);
-                return super::tier::rekey_rows(op.conn(), persistent, at, tenant, to).await;
-            }
-        }
-        let tables = tables_with(op.conn(), self.persistent(), tenant.container(), column).await?;
-        // Not on Citus, which refuses triggers on distributed tables: there a drop or rename
-        // does not wait for the tenant's writes in flight yet (the README's known limit).
+        let (persistent, registry) = (self.persistent(), self.registry().clone());
+        let tables = tables_with(op.conn(), persistent, tenant.container(), column).await?;
         if !self.on_citus() {
-            let (persistent, registry) = (self.persistent(), self.registry().clone());
             let at = (tables.as_slice(), column);
             super::tier::hold_tenant(op.conn(), persistent, &registry, tenant, at).await?;
+        } else {
+            // Citus refuses triggers on distributed tables: the tables' writes in flight (every
+            // tenant's) end first, and the next ones wait for the commit.
+            super::tier::hold_tables(op.conn(), tenant, &tables).await?;
+            if let Some(to) = to {
+                let (distributed,): (bool,) = sqlx::query_as(IS_ROW_DISTRIBUTED)
+                    .persistent(false)
+                    .bind(tenant.container())
+                    .fetch_one(op.conn())
+                    .await?;
+                if distributed {
+                    // Citus does not change a row's distribution column: the rows are copied
+                    // under the new name and the old ones deleted.
+                    let at = (&tenant.container_tenant(), column);
+                    return super::tier::rekey_rows(op.conn(), persistent, at, tenant, to).await;
+                }
+            }
         }
         let done = rewrite_tables::<Postgres>(op.conn(), tables, rows, false).await?;
         Ok(done.rows_affected())

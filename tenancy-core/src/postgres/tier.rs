@@ -276,6 +276,26 @@ pub(super) async fn hold_tenant(
     hold_inserts(conn, registry, placed).await
 }
 
+/// Before a drop or rename of row-level `placed` changes its rows on Citus (on `conn`, in the
+/// operation's transaction, under its lock), where the placement guard cannot be (a trigger):
+/// `tables` of its container (those with the tenant column) locked `SHARE ROW EXCLUSIVE`, so
+/// that their writes in flight, every tenant's, end first (a row `placed`'s transaction inserted
+/// is then deleted or renamed with the others), and the next ones wait for the commit. A
+/// `Tenant` resolved before the drop can still write under the old name afterwards.
+pub(super) async fn hold_tables(
+    conn: &mut PgConnection,
+    placed: &Tenant,
+    tables: &[String],
+) -> Result<(), sqlx::Error> {
+    if tables.is_empty() {
+        return Ok(());
+    }
+    let container = placed.container_tenant();
+    let all: Vec<String> = tables.iter().map(|t| qualified(&container, t)).collect();
+    let sql = format!("LOCK TABLE {} IN SHARE ROW EXCLUSIVE MODE", all.join(", "));
+    sqlx::raw_sql(AssertSqlSafe(sql)).execute(&mut *conn).await.map(|_| ())
+}
+
 /// Locks `placed`'s registry row (`FOR UPDATE`): the placement guard's `KEY SHARE` of its
 /// inserts waits from here, and the inserts in flight end first.
 async fn hold_inserts(

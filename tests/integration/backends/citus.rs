@@ -45,9 +45,6 @@ crate::backends::shared::mount!(all);
 pub type Db = sqlx::Postgres;
 pub type Pool = sqlx::PgPool;
 
-/// Whether a row-level tenant's drop or rename waits for its transactions in flight (Citus:
-/// not yet, a known limit in the README).
-pub const ROW_DROP_WAITS: bool = false;
 /// Whether a row-level tenant's drop or rename puts the placement guard on its container's
 /// tables, so that a write through a `Tenant` resolved before it is refused (`NotPlaced`).
 pub const GUARDS_ROWS: bool = false;

@@ -17,9 +17,6 @@ crate::backends::shared::mount!(all);
 pub type Db = sqlx::MySql;
 pub type Pool = sqlx::MySqlPool;
 
-/// Whether a row-level tenant's drop or rename waits for its transactions in flight (Citus:
-/// not yet, a known limit in the README).
-pub const ROW_DROP_WAITS: bool = true;
 /// Whether a row-level tenant's drop or rename puts the placement guard on its container's
 /// tables, so that a write through a `Tenant` resolved before it is refused (`NotPlaced`).
 pub const GUARDS_ROWS: bool = false;

@@ -36,9 +36,6 @@ pub type Db = sqlx::Sqlite;
 /// The handle routes every statement to its tenant's file.
 pub type Pool = Tenants<Db>;
 
-/// Whether a row-level tenant's drop or rename waits for its transactions in flight (Citus:
-/// not yet, a known limit in the README).
-pub const ROW_DROP_WAITS: bool = true;
 /// Whether a row-level tenant's drop or rename puts the placement guard on its container's
 /// tables, so that a write through a `Tenant` resolved before it is refused (`NotPlaced`).
 pub const GUARDS_ROWS: bool = true;

@@ -443,6 +443,72 @@ async fn a_row_level_tenant_of_a_distributed_container_is_renamed_rows_and_refer
     assert_eq!(notes, [(renamed.as_str().to_owned(), ada.id)]);
 }
 
+/// In a container distributed by the tenant column, a row-level tenant's rename (rows copied to
+/// the new name's shard) and drop wait for its transaction in flight: the row it inserted,
+/// committed while they waited, goes with the others, and none stays under the old name.
+#[tokio::test]
+async fn a_rename_and_a_drop_in_a_distributed_container_wait_for_the_tenants_open_transaction() {
+    let pool = pool().await;
+    let l = Lifecycle::new(&pool, migrations(&[])).await;
+    let container = l.tenants.create(name("rows")).await.unwrap();
+    l.tenants.distribute_rows(&container).await.unwrap();
+    let t = l.tenants.create_in(name("t"), &container).await.unwrap();
+    guard(&l, &t, "Ada").await;
+    let new = name("renamed");
+    for step in ["rename", "drop"] {
+        let now = match step {
+            "rename" => t.clone(),
+            _ => l.tenants.tenant(&new).await.unwrap(),
+        };
+        let mut tx = l
+            .tenants
+            .pool_for(&now)
+            .await
+            .unwrap()
+            .begin()
+            .await
+            .unwrap();
+        let late = format!("{step}-late");
+        RowGuard::new(&late, "Guard")
+            .insert(&mut tx, &now)
+            .await
+            .unwrap();
+        let running = {
+            let (db, old, new) = (l.tenants.clone(), now.as_str().to_owned(), new.clone());
+            tokio::spawn(async move {
+                match step {
+                    "rename" => db.rename(&old, &new).await.map(|_| ()),
+                    _ => db.drop(&old).await.map(|_| ()),
+                }
+            })
+        };
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        if running.is_finished() {
+            panic!(
+                "the {step} did not wait for the open transaction: {:?}",
+                running.await
+            );
+        }
+        tx.commit().await.unwrap();
+        running.await.unwrap().unwrap();
+        assert!(
+            shard_rows(&pool, &container, &now).await.1.is_empty(),
+            "{step}: a row of the old name"
+        );
+        if step == "rename" {
+            let renamed = Tenant::new(&new).unwrap().rows_in(&container);
+            let mut rows = shard_rows(&pool, &container, &renamed).await.1;
+            rows.sort();
+            assert_eq!(rows, ["Ada", "rename-late"]);
+        }
+    }
+    let renamed = Tenant::new(&new).unwrap().rows_in(&container);
+    assert!(
+        shard_rows(&pool, &container, &renamed).await.1.is_empty(),
+        "the drop took every row"
+    );
+}
+
 /// Where Citus keeps the container's tables, per table by name: its oid (a table made again
 /// has another), how it is distributed, by which column, in which colocation group, and its
 /// shards with the node groups holding them. The container's foreign keys, each as defined.

@@ -375,8 +375,7 @@ macro_rules! behaviours {
                 .collect()
         }
 
-        /// A drop of a row-level tenant waits for its transaction in flight (on Citus not yet:
-        /// `ROW_DROP_WAITS`): a row the transaction inserted, committed while the drop waited, is
+        /// A drop of a row-level tenant waits for its transaction in flight: a row the transaction inserted, committed while the drop waited, is
         /// deleted with the others, so a tenant made again under the name starts empty. Where
         /// the drop puts the placement guard on the container (`GUARDS_ROWS`), an insert
         /// through a `Tenant` resolved before the drop is refused afterwards, not stored.
@@ -384,9 +383,6 @@ macro_rules! behaviours {
         async fn a_row_level_drop_waits_for_the_tenants_open_transaction() {
             use std::time::Duration;
 
-            if !super::ROW_DROP_WAITS {
-                return;
-            }
             let pool = pool_with(4).await;
             let l = Lifecycle::new(&pool, migrations()).await;
             let (_, b, container) = two_in_one(&l).await;
@@ -433,8 +429,7 @@ macro_rules! behaviours {
             assert_eq!(RowGuard::query(&b).count(db).await.unwrap(), 2);
         }
 
-        /// A rename of a row-level tenant waits for its transaction in flight (on Citus not
-        /// yet): the row the transaction inserted under the old name, committed while the
+        /// A rename of a row-level tenant waits for its transaction in flight: the row the transaction inserted under the old name, committed while the
         /// rename waited, goes to the new name with the others, and none stays under the old
         /// one. Where the rename puts the placement guard on the container, an insert through
         /// a `Tenant` of the old name is refused afterwards.
@@ -442,9 +437,6 @@ macro_rules! behaviours {
         async fn a_row_level_rename_waits_for_the_tenants_open_transaction() {
             use std::time::Duration;
 
-            if !super::ROW_DROP_WAITS {
-                return;
-            }
             let pool = pool_with(4).await;
             let l = Lifecycle::new(&pool, migrations()).await;
             let (_, _, container) = two_in_one(&l).await;
