@@ -389,3 +389,71 @@ async fn a_rename_onto_a_name_a_create_in_takes_meanwhile_is_refused() {
         l.tenants.drop(t).await.unwrap();
     }
 }
+
+/// The placement guard's `WHEN` skips its function for a tenant the transaction has checked
+/// already (the setting `tenancy.placed`, `<container>/<tenant>`), and for nothing else: in a
+/// transaction that wrote rows of a placed tenant, a row of a tenant dropped since it was
+/// resolved is still refused, and a row of the container's own passes; a check undone by a
+/// savepoint rolled back is made again (its lock was released with it).
+#[tokio::test]
+async fn the_placement_guard_checks_each_tenant_once_per_transaction_and_no_other() {
+    use crate::rls::{two_tenants, with_tenant_column};
+    use crate::support::RowGuard;
+    use sqlx::Acquire;
+    use tenancy::TenantModel;
+
+    let pool = pool().await;
+    let (l, container, a, _b) = two_tenants(&pool, with_tenant_column()).await;
+    // Dropping a row-level tenant puts the guard on the container's `guards`.
+    let gone = l.tenants.create_in(name("gone"), &container).await.unwrap();
+    l.tenants.drop(gone.as_str()).await.unwrap();
+    let guarded: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM pg_trigger WHERE tgname = 'tenancy_placed' AND tgrelid = to_regclass($1)",
+    )
+    .bind(format!("{}.guards", container.quoted()))
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert_eq!(guarded, 1);
+
+    let db = l.tenants.pool_for(&a).await.unwrap();
+    let mut tx = db.begin().await.unwrap();
+    for n in ["Ann", "Amy"] {
+        RowGuard::new(n, "Guard").insert(&mut tx, &a).await.unwrap();
+    }
+    let placed: String = sqlx::query_scalar("SELECT current_setting('tenancy.placed', true)")
+        .fetch_one(&mut *tx)
+        .await
+        .unwrap();
+    assert_eq!(placed, format!("{container}/{a}"));
+    let refused = RowGuard::new("Gil", "Guard").insert(&mut tx, &gone).await;
+    assert_err!(refused, Error::NotPlaced { .. });
+    tx.rollback().await.unwrap();
+
+    // A savepoint rolled back undoes the check with its lock: the next row is checked again.
+    let mut tx = db.begin().await.unwrap();
+    {
+        let mut inner = tx.begin().await.unwrap();
+        RowGuard::new("Ann", "Guard")
+            .insert(&mut *inner, &a)
+            .await
+            .unwrap();
+        inner.rollback().await.unwrap();
+    }
+    let placed: Option<String> =
+        sqlx::query_scalar("SELECT nullif(current_setting('tenancy.placed', true), '')")
+            .fetch_one(&mut *tx)
+            .await
+            .unwrap();
+    assert_eq!(placed, None, "the check is undone with the savepoint");
+    // The container's own row (its name in the tenant column) is let through by the `WHEN`.
+    sqlx::query(sqlx::AssertSqlSafe(format!(
+        "INSERT INTO {}.guards (name, position, tenant_id) VALUES ('Own', 'Guard', $1)",
+        container.quoted()
+    )))
+    .bind(container.as_str())
+    .execute(&mut *tx)
+    .await
+    .unwrap();
+    tx.rollback().await.unwrap();
+}

@@ -238,12 +238,23 @@ async fn guard(
 ) -> Result<(), sqlx::Error> {
     let guarded: Vec<(String,)> = schema_rows(conn, persistent, GUARDED, container).await?;
     let mut guards = String::new();
+    // The `WHEN` (evaluated without calling the function) lets through the container's own
+    // rows and the rows of a tenant the transaction has checked already (`PLACED_SETTING`). It
+    // names the container as it is now: after a rename of the container it lets nothing
+    // through, and the function checks every row (slower, as correct).
+    let col = format!("NEW.{}::text", double_quoted(column));
+    let own = sql::literal(container.as_str());
+    let checked = sql::literal(&format!("{}/", container.as_str()));
     for table in names.iter().filter(|t| !guarded.iter().any(|(g,)| g == *t)) {
         guards.push_str(&format!(
-            "CREATE TRIGGER {} BEFORE INSERT OR UPDATE OF {} ON {} FOR EACH ROW EXECUTE FUNCTION {}.placed_guard({});\n",
+            "CREATE TRIGGER {} BEFORE INSERT OR UPDATE OF {} ON {} FOR EACH ROW \
+             WHEN ({col} IS DISTINCT FROM {own} \
+               AND {checked} || {col} IS DISTINCT FROM pg_catalog.current_setting({}, true)) \
+             EXECUTE FUNCTION {}.placed_guard({});\n",
             sql::PLACED_TRIGGER,
             double_quoted(column),
             qualified(container, table),
+            sql::literal(sql::PLACED_SETTING),
             registry.quoted(),
             sql::literal(column),
         ));
