@@ -37,6 +37,15 @@ async fn came_to_wait(
     false
 }
 
+/// Sessions waiting for the lifecycle lock of tenant `$2` of registry `$1`: its own key (a
+/// bigint: its high half in `classid`, its low in `objid`), so that another test's wait is not
+/// taken for this one's.
+const WAITING_FOR_TENANT: &str =
+    "WITH k AS (SELECT hashtextextended('tenancy:' || $1 || ':' || $2, 0) AS v) \
+     SELECT count(*) FROM pg_locks, k WHERE locktype = 'advisory' AND NOT granted \
+     AND objsubid = 1 AND classid::bigint = (k.v >> 32) & 4294967295 \
+     AND objid::bigint = k.v & 4294967295";
+
 /// Sessions waiting for a lock on the table named `$1`.
 const WAITING_FOR_TABLE: &str =
     "SELECT count(*) FROM pg_locks WHERE NOT granted AND relation = to_regclass($1)";
@@ -337,16 +346,17 @@ async fn a_transaction_open_across_a_rename_never_writes_into_a_new_tenant_of_th
     }
 }
 
-/// A rename to a name that a `create_in` registers while the rename waits for its locks: the
-/// rename is refused (`TenantExists`), the name stays the row-level tenant's. The rename checked
-/// before taking the locks that no row-level tenant had the name, and not again under them, so
-/// both went through: one name both a schema tenant and a row-level one. Made to happen every
-/// time: the test holds the source's lock (the first of the two the rename takes) until the
-/// `create_in` is done. (A clone has the same check under its locks, but on PostgreSQL it reads
-/// the `REPEATABLE READ` snapshot its transaction took before waiting, so it does not see the
-/// `create_in` yet: not fixed, see CHANGELOG.)
-#[tokio::test]
-async fn a_rename_onto_a_name_a_create_in_takes_meanwhile_is_refused() {
+/// Runs `operation` (`what`: its name) from a new tenant onto a new name while a `create_in`
+/// registers that name: it must be refused (`TenantExists`), the name staying the row-level
+/// tenant's, with no schema and no registry row of its own. Made to happen every time: the test
+/// holds the source's lock (the first of the two the operation takes) until the operation is
+/// seen waiting for it and the `create_in` is done.
+async fn onto_a_name_a_create_in_takes_meanwhile<F>(
+    what: &str,
+    operation: impl FnOnce(tenancy::Tenants, tenancy::Tenant, tenancy::Tenant) -> F,
+) where
+    F: std::future::Future<Output = Result<tenancy::Tenant, Error>> + Send + 'static,
+{
     use crate::rls::{two_tenants, with_tenant_column};
     let pool = pool().await;
     let (l, container, _a, _b) = two_tenants(&pool, with_tenant_column()).await;
@@ -361,33 +371,58 @@ async fn a_rename_onto_a_name_a_create_in_takes_meanwhile_is_refused() {
         .execute(&mut *holder)
         .await
         .unwrap();
-    let renaming = {
-        let (tenants, source, target) = (l.tenants.clone(), source.clone(), target.clone());
-        tokio::spawn(async move { tenants.rename(&source, &target).await })
-    };
-    // The source's own lock (a bigint key: its high half in `classid`, its low in `objid`),
-    // so that another test's wait is not taken for the rename's.
-    let waiting = "WITH k AS (SELECT hashtextextended('tenancy:' || $1 || ':' || $2, 0) AS v) \
-         SELECT count(*) FROM pg_locks, k WHERE locktype = 'advisory' AND NOT granted \
-         AND objsubid = 1 AND classid::bigint = (k.v >> 32) & 4294967295 \
-         AND objid::bigint = k.v & 4294967295";
+    let running = tokio::spawn(operation(l.tenants.clone(), source.clone(), target.clone()));
     let binds = [l.registry.as_str(), source.as_str()];
     assert!(
-        came_to_wait(&pool, waiting, &binds, || renaming.is_finished()).await,
-        "the rename did not wait for the source's lock"
+        came_to_wait(&pool, WAITING_FOR_TENANT, &binds, || running.is_finished()).await,
+        "the {what} did not wait for the source's lock"
     );
     l.tenants.create_in(&target, &container).await.unwrap();
     holder.commit().await.unwrap();
-    match renaming.await.unwrap() {
+    match running.await.unwrap() {
         Err(Error::TenantExists { tenant }) => assert_eq!(tenant, target),
-        other => panic!("expected TenantExists, got {other:?}"),
+        other => panic!("expected the {what} to be refused with TenantExists, got {other:?}"),
     }
     assert!(l.tenants.tenant(&target).await.unwrap().is_row_level());
     assert!(!schema_exists(&pool, target.as_str()).await);
     assert!(schema_exists(&pool, source.as_str()).await);
+    let registered: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+        "SELECT count(*) FROM {}.tenants WHERE name = $1",
+        tenancy::Tenant::new(&l.registry).unwrap().quoted()
+    )))
+    .bind(target.as_str())
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert_eq!(
+        registered, 0,
+        "the {what} left a registry row of its target"
+    );
     for t in [&target, &source] {
         l.tenants.drop(t).await.unwrap();
     }
+}
+
+/// A rename to a name that a `create_in` registers while the rename waits for its locks is
+/// refused. It checked before taking the locks that no row-level tenant had the name, and not
+/// again under them, so both went through: one name both a schema tenant and a row-level one.
+#[tokio::test]
+async fn a_rename_onto_a_name_a_create_in_takes_meanwhile_is_refused() {
+    onto_a_name_a_create_in_takes_meanwhile("rename", |tenants, source, target| async move {
+        tenants.rename(&source, &target).await
+    })
+    .await;
+}
+
+/// A clone onto a name that a `create_in` registers while the clone waits for its locks is
+/// refused. It checks under the locks, but on PostgreSQL its transaction is `REPEATABLE READ`:
+/// the check saw the `create_in` only once its snapshot was taken after it held them.
+#[tokio::test]
+async fn a_clone_onto_a_name_a_create_in_takes_meanwhile_is_refused() {
+    onto_a_name_a_create_in_takes_meanwhile("clone", |tenants, source, target| async move {
+        tenants.clone_tenant(&source, &target).await
+    })
+    .await;
 }
 
 /// The placement guard's `WHEN` skips its function for a tenant the transaction has checked

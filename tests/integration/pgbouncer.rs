@@ -383,3 +383,68 @@ async fn row_level_tenants_work_through_pgbouncer() {
     }
     b.tenants().drop(container.as_str()).await.unwrap();
 }
+
+/// Granted advisory locks, of any session, that are the lifecycle locks of the names `$2` of
+/// registry `$1` (a bigint key: its high half in `classid`, its low in `objid`).
+const HELD_LOCKS: &str = "SELECT count(*) FROM pg_locks l, unnest($2::text[]) n \
+     WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 1 \
+     AND l.classid::bigint = (hashtextextended('tenancy:' || $1 || ':' || n, 0) >> 32) & 4294967295 \
+     AND l.objid::bigint = hashtextextended('tenancy:' || $1 || ':' || n, 0) & 4294967295";
+
+/// A clone through PgBouncer, which takes its locks for the session before its transaction
+/// begins and hands them to it: done, or timed out waiting for the second lock while holding
+/// the first, it leaves no lock held on any server connection (one left would outlive the
+/// client, on a connection PgBouncer gives to others).
+#[tokio::test]
+async fn a_clone_through_pgbouncer_leaves_no_lock_held_done_or_timed_out() {
+    let b = Bounced::new(2, v1()).await;
+    let registry = b.lifecycle.registry.clone();
+    let source = b
+        .created_with(
+            "pbk",
+            "INSERT INTO guards (name, position) VALUES ('Abu', 'x')",
+        )
+        .await;
+    let copy = b
+        .tenants()
+        .clone_tenant(&source, tenancy_testdb::unique_name("pbkc"))
+        .await
+        .unwrap();
+    assert_eq!(Guard::query(&copy).count(b.tenants()).await.unwrap(), 1);
+    let target = Tenant::new(tenancy_testdb::unique_name("pbz")).unwrap();
+    assert!(source < target, "the source's lock is taken first");
+    let direct = crate::support::pool().await;
+    let mut holder = direct.begin().await.unwrap();
+    sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended('tenancy:' || $1 || ':' || $2, 0))")
+        .bind(&registry)
+        .bind(target.as_str())
+        .execute(&mut *holder)
+        .await
+        .unwrap();
+    let impatient = b
+        .tenants()
+        .clone()
+        .with_lock_timeout(std::time::Duration::from_millis(300));
+    assert!(matches!(
+        impatient.clone_tenant(&source, &target).await,
+        Err(tenancy::Error::LockTimeout { .. })
+    ));
+    holder.rollback().await.unwrap();
+    let names = [source.as_str(), copy.as_str(), target.as_str()];
+    let mut held = -1;
+    // A closed client's server connection ends a moment later.
+    for _ in 0..200 {
+        held = sqlx::query_scalar::<_, i64>(HELD_LOCKS)
+            .bind(&registry)
+            .bind(&names[..])
+            .fetch_one(&direct)
+            .await
+            .unwrap();
+        if held == 0 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    assert_eq!(held, 0, "a lifecycle lock outlived its clone");
+    assert!(!b.tenants().exists(target.as_str()).await.unwrap());
+}

@@ -34,6 +34,9 @@ impl<B: Backend> Tenants<B> {
     ///   the migrations, then copies every table with `INSERT … SELECT` (referenced tables
     ///   first, `to`'s triggers off while it runs) from its one snapshot of `from` (whose writes
     ///   go on, unseen), and sets `to`'s sequences (`serial`, identity) to where `from`'s are.
+    ///   The snapshot is taken once the transaction holds both names' locks (taken for the
+    ///   session just before it begins, then handed to it), so its checks see what anything that
+    ///   held them committed meanwhile (a `create_in` of `to`: [`Error::TenantExists`]).
     /// - MySQL / MariaDB: creates `to`'s database with the migrations, then copies every table
     ///   with `INSERT … SELECT` across databases in one transaction, whose locking reads hold
     ///   `from`'s writes until it commits (`AUTO_INCREMENT` moves past the copied keys); on a

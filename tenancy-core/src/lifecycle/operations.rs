@@ -345,7 +345,8 @@ impl<B: Backend> Tenants<B> {
     }
 
     /// Takes the locks of the names `a` and `b` in name order, so two operations on the same
-    /// pair cannot wait on each other.
+    /// pair cannot wait on each other; together ([`Store::lock_each`]), so that an operation
+    /// reading from one snapshot (a PostgreSQL clone) takes it once it holds both.
     pub(crate) async fn lock_both(
         &self,
         op: &mut <B::Store as Store<B>>::Op,
@@ -353,8 +354,8 @@ impl<B: Backend> Tenants<B> {
         b: &Tenant,
     ) -> Result<(), Error> {
         let (first, second) = if a < b { (a, b) } else { (b, a) };
-        self.store().lock(op, &first.own()).await?;
-        self.store().lock(op, &second.own()).await
+        let store = self.store();
+        store.lock_each(op, &[&first.own(), &second.own()]).await
     }
 
     /// Whether `name` is a tenant (registered). An invalid name is an error, not `false`.

@@ -160,6 +160,22 @@ pub trait Store<B: Database>: Send + Sync + Sized + 'static {
         tenant: &Tenant,
     ) -> impl Future<Output = Result<(), Error>> + Send;
 
+    /// Takes the locks of `tenants`, in the order given, for the rest of the operation:
+    /// [`lock`](Self::lock) of each in turn, unless the backend takes them together (PostgreSQL,
+    /// when the operation's snapshot is to be taken once it holds all of them).
+    fn lock_each(
+        &self,
+        op: &mut Self::Op,
+        tenants: &[&Tenant],
+    ) -> impl Future<Output = Result<(), Error>> + Send {
+        async move {
+            for tenant in tenants {
+                self.lock(op, tenant).await?;
+            }
+            Ok(())
+        }
+    }
+
     /// Whether `tenant` is registered and whether its container exists (under its lock).
     fn inspect(
         &self,

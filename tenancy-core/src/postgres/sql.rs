@@ -308,6 +308,38 @@ pub fn lock_tenant_session_named(registry: &Tenant, tenant: &Tenant) -> String {
     )
 }
 
+/// The lifecycle locks of `tenants` (in the order given) taken before `opening` (the `BEGIN` of
+/// an operation's transaction and what follows it, unsent) opens the transaction, so that its
+/// first snapshot, the one a `REPEATABLE READ` transaction reads everything from, is taken once
+/// it holds them: it sees what every operation that held one of them committed. One
+/// simple-protocol batch, so PgBouncer in transaction mode keeps the server connection through
+/// it: the locks taken for the session in a transaction of their own (waiting at most the
+/// handle's lock timeout), `opening`, then the same locks taken for the operation's transaction
+/// (granted at once: its session holds them) and the session's released, so that the
+/// transaction's end releases them, as any operation's. After an error the session may still
+/// hold some of them: the caller closes the connection.
+pub fn lock_then_begin(
+    registry: &Tenant,
+    tenants: &[&Tenant],
+    options: &BatchOptions,
+    opening: &str,
+) -> String {
+    let each = |function: &str| {
+        let calls: Vec<String> = tenants
+            .iter()
+            .map(|t| format!("{function}({})", lock_key(registry, &literal(t.as_str()))))
+            .collect();
+        calls.join(", ")
+    };
+    let timeout = set_lock_timeout(options);
+    format!(
+        "BEGIN;\n{timeout}SELECT {};\nCOMMIT;\n{opening}{timeout}SELECT {}, {};\n",
+        each("pg_advisory_lock"),
+        each("pg_advisory_xact_lock"),
+        each("pg_advisory_unlock")
+    )
+}
+
 /// Registers tenant `$1`; fails with a unique violation if it exists.
 pub fn register(registry: &Tenant) -> String {
     format!("INSERT INTO {}.tenants (name) VALUES ($1)", q(registry))

@@ -215,3 +215,25 @@ fn hex_is_lowercase_two_digits_per_byte() {
 fn literals_double_quotes() {
     assert_eq!(literal("it's"), "'it''s'");
 }
+
+#[test]
+fn locks_taken_before_a_transaction_are_handed_to_it_before_its_first_snapshot() {
+    let options = BatchOptions {
+        shared_schemas: vec![],
+        lock_timeout: Some(Duration::from_millis(500)),
+    };
+    let opening = "BEGIN ISOLATION LEVEL REPEATABLE READ;\nSELECT 'opening';\n";
+    let batch = lock_then_begin(&t("_tenancy"), &[&t("a"), &t("b")], &options, opening);
+    let key = |name: &str| format!("hashtextextended('tenancy:_tenancy:' || '{name}', 0)");
+    let timeout = "SELECT set_config('lock_timeout', '500ms', true);\n";
+    assert_eq!(
+        batch,
+        format!(
+            "BEGIN;\n{timeout}SELECT pg_advisory_lock({a}), pg_advisory_lock({b});\nCOMMIT;\n\
+             {opening}{timeout}SELECT pg_advisory_xact_lock({a}), pg_advisory_xact_lock({b}), \
+             pg_advisory_unlock({a}), pg_advisory_unlock({b});\n",
+            a = key("a"),
+            b = key("b"),
+        )
+    );
+}

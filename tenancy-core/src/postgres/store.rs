@@ -6,6 +6,9 @@
 //! lock is transaction-level, and DDL is transactional, so an operation that fails leaves
 //! nothing. Its connection goes back to the pool only if the session settings a migration could
 //! have changed are what they were; an operation dropped half-way closes its connection instead.
+//! A clone or an export, which reads from one `REPEATABLE READ` snapshot, takes its locks for
+//! the session just before its transaction begins and hands them to the transaction as its
+//! first statement ([`sql::lock_then_begin`]): its snapshot is taken once it holds them.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::OnceLock;
@@ -74,6 +77,9 @@ pub struct PgOp {
     /// What an import dropped (its tables' indexes, the constraints they serve, their foreign
     /// keys): the statements that make it again once the rows are written, in order.
     pub(super) deferred: Vec<String>,
+    /// The transaction reads from one snapshot (`REPEATABLE READ`), which must be taken once
+    /// it holds its first locks: they are taken before it begins ([`sql::lock_then_begin`]).
+    locks_first: bool,
 }
 
 impl PgOp {
@@ -482,7 +488,10 @@ impl Store<Postgres> for PgStore {
         };
         // A clone or an export reads its source from one snapshot: every table as of one
         // moment, while the source's writes go on (locking its tables instead could deadlock
-        // with a writer).
+        // with a writer). Taken once the operation holds its locks (`locks_first`): taken
+        // before, it would not show what a rename, drop, migrate or `create_in` that held one
+        // of them committed while this waited.
+        let locks_first = matches!(operation, Operation::Clone | Operation::Export);
         let mut opening = String::from(match operation {
             Operation::Clone | Operation::Export => "BEGIN ISOLATION LEVEL REPEATABLE READ;\n",
             _ => "BEGIN;\n",
@@ -506,11 +515,36 @@ impl Store<Postgres> for PgStore {
             before,
             saved: user_sql,
             deferred: Default::default(),
+            locks_first,
         })
     }
 
     async fn lock(&self, op: &mut PgOp, tenant: &Tenant) -> Result<(), Error> {
-        Ok(op.raw(&self.lock_sql(tenant)).await?)
+        self.lock_each(op, &[tenant]).await
+    }
+
+    /// In the operation's transaction, one lock after the other; in an operation whose
+    /// snapshot must come after its first locks, those all before its transaction begins, in one
+    /// round trip ([`sql::lock_then_begin`]). If that fails, the session may still hold some of
+    /// them, which no rollback releases: the connection is closed, never pooled.
+    async fn lock_each(&self, op: &mut PgOp, tenants: &[&Tenant]) -> Result<(), Error> {
+        if !op.locks_first || tenants.is_empty() {
+            for tenant in tenants {
+                op.raw(&self.lock_sql(tenant)).await?;
+            }
+            return Ok(());
+        }
+        op.locks_first = false;
+        let opening = std::mem::take(&mut op.opening);
+        let batch = sql::lock_then_begin(&self.registry, tenants, &self.batch, &opening);
+        let sent = sqlx::raw_sql(AssertSqlSafe(batch)).execute(op.conn()).await;
+        if let Err(err) = sent {
+            if let Some(conn) = op.conn.take() {
+                drop(conn.detach());
+            }
+            return Err(err.into());
+        }
+        Ok(())
     }
 
     async fn inspect(&self, op: &mut PgOp, tenant: &Tenant) -> Result<Found, Error> {
@@ -647,7 +681,11 @@ impl Store<Postgres> for PgStore {
     }
 
     async fn finish<T: Send>(&self, mut op: PgOp, result: Result<T, Error>) -> Result<T, Error> {
-        let mut conn = op.conn.take().expect("an operation finishes once");
+        let Some(mut conn) = op.conn.take() else {
+            // Closed when its first locks failed ([`Store::lock_each`]): that error is the
+            // result, and nothing of the operation happened.
+            return result;
+        };
         let before = op.before.take();
         let ended = match &result {
             Ok(_) => {
