@@ -12,16 +12,18 @@ use sqlx::{Connection, MySql};
 use super::MySqlDialect;
 use crate::backend::{About, Conflict, Session};
 use crate::error::Error;
-use crate::statement::{self, OnConflictAction, Sql, Statement, Value};
+use crate::statement::{self, OnConflictAction, Shape, Sql, Statement, Value};
 use crate::table::TableDef;
 use crate::value::BindColumn;
 
 type Row<'a> = &'a dyn BindColumn<MySql>;
 
 /// `SELECT <all columns> FROM "t"."table" WHERE "pk" = LAST_INSERT_ID()`: the row a
-/// generated-key insert just stored on this connection.
+/// generated-key insert just stored on this connection. Its text written once per thread, table
+/// and tenant ([`Sql::reusing`]).
 pub(super) fn select_last_insert<'a>(about: About<'_>, table: &TableDef) -> Statement<'a, MySql> {
-    let mut sql = Sql::<MySqlDialect, MySql>::new("SELECT ");
+    let shape = Shape::Own("select_last_insert");
+    let mut sql = Sql::<MySqlDialect, MySql>::reusing("SELECT ", shape, about.tenant, table);
     sql.all_columns(table)
         .push(" FROM ")
         .table(about.tenant, table)

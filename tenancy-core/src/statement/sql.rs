@@ -255,6 +255,9 @@ pub(crate) enum Shape {
     DeleteByPk,
     /// `INSERT` of one row, returning it where the dialect can.
     InsertOne,
+    /// A statement a backend writes of its own over the table (the name it gives it: e.g.
+    /// MySQL's read back of the row an insert just stored, by `LAST_INSERT_ID()`).
+    Own(&'static str),
     /// `UPDATE … SET` the columns of this set (bit `i`: column `i`), written in ascending
     /// order, `WHERE "pk" = …`, returning the row where the dialect can.
     Update(u64),
