@@ -245,7 +245,15 @@ async fn guard(
     let col = format!("NEW.{}::text", double_quoted(column));
     let own = sql::literal(container.as_str());
     let checked = sql::literal(&format!("{}/", container.as_str()));
-    for table in names.iter().filter(|t| !guarded.iter().any(|(g,)| g == *t)) {
+    // In name order, whoever installs them (a promote lists its tables referenced first): two
+    // first installs in one container cannot wait on each other's tables.
+    let mut missing: Vec<&str> = names
+        .iter()
+        .copied()
+        .filter(|t| !guarded.iter().any(|(g,)| g == t))
+        .collect();
+    missing.sort_unstable();
+    for table in missing {
         guards.push_str(&format!(
             "CREATE TRIGGER {} BEFORE INSERT OR UPDATE OF {} ON {} FOR EACH ROW \
              WHEN ({col} IS DISTINCT FROM {own} \

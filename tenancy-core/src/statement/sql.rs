@@ -256,7 +256,9 @@ pub(crate) enum Shape {
     /// `INSERT` of one row, returning it where the dialect can.
     InsertOne,
     /// A statement a backend writes of its own over the table (the name it gives it: e.g.
-    /// MySQL's read back of the row an insert just stored, by `LAST_INSERT_ID()`).
+    /// MySQL's read back of the row an insert just stored, by `LAST_INSERT_ID()`). Made only by
+    /// a backend that has one.
+    #[cfg_attr(not(feature = "mysql"), allow(dead_code))]
     Own(&'static str),
     /// `UPDATE … SET` the columns of this set (bit `i`: column `i`), written in ascending
     /// order, `WHERE "pk" = …`, returning the row where the dialect can.
