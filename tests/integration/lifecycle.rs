@@ -426,10 +426,13 @@ async fn a_clone_onto_a_name_a_create_in_takes_meanwhile_is_refused() {
 }
 
 /// The placement guard's `WHEN` skips its function for a tenant the transaction has checked
-/// already (the setting `tenancy.placed`, `<container>/<tenant>`), and for nothing else: in a
-/// transaction that wrote rows of a placed tenant, a row of a tenant dropped since it was
-/// resolved is still refused, and a row of the container's own passes; a check undone by a
-/// savepoint rolled back is made again (its lock was released with it).
+/// already in that container (the setting `tenancy.placed`, `<schema oid>/<tenant>`), and for
+/// nothing else: in a transaction that wrote rows of a placed tenant, a row of a tenant dropped
+/// since it was resolved is still refused; a `NULL` tenant column is refused on a connection
+/// that never had the setting; a check undone by a savepoint rolled back is made again; after
+/// the container is renamed, a tenant of its old name is checked like any other. A partitioned
+/// table with the tenant column is guarded through its partitions (the drop put the guard on
+/// the leaves only: on the parent too, its copy on the partition clashed).
 #[tokio::test]
 async fn the_placement_guard_checks_each_tenant_once_per_transaction_and_no_other() {
     use crate::rls::{two_tenants, with_tenant_column};
@@ -439,17 +442,39 @@ async fn the_placement_guard_checks_each_tenant_once_per_transaction_and_no_othe
 
     let pool = pool().await;
     let (l, container, a, _b) = two_tenants(&pool, with_tenant_column()).await;
-    // Dropping a row-level tenant puts the guard on the container's `guards`.
-    let gone = l.tenants.create_in(name("gone"), &container).await.unwrap();
-    l.tenants.drop(gone.as_str()).await.unwrap();
-    let guarded: i64 = sqlx::query_scalar(
-        "SELECT count(*) FROM pg_trigger WHERE tgname = 'tenancy_placed' AND tgrelid = to_regclass($1)",
-    )
-    .bind(format!("{}.guards", container.quoted()))
-    .fetch_one(&pool)
+    let c = container.quoted();
+    sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+        "CREATE TABLE {c}.notes (tenant_id text, body text NOT NULL);
+         CREATE TABLE {c}.visits (tenant_id text NOT NULL, at int NOT NULL) PARTITION BY LIST (tenant_id);
+         CREATE TABLE {c}.visits_all PARTITION OF {c}.visits DEFAULT"
+    )))
+    .execute(&pool)
     .await
     .unwrap();
-    assert_eq!(guarded, 1);
+    // Dropping a row-level tenant puts the guard on the container's tables with the column.
+    let gone = l.tenants.create_in(name("gone"), &container).await.unwrap();
+    l.tenants.drop(gone.as_str()).await.unwrap();
+    let guarded: Vec<String> = sqlx::query_scalar(
+        "SELECT c.relname::text FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid \
+         WHERE t.tgname = 'tenancy_placed' AND c.relnamespace = to_regnamespace($1) \
+         AND NOT t.tgisinternal ORDER BY 1",
+    )
+    .bind(container.as_str())
+    .fetch_all(&pool)
+    .await
+    .unwrap();
+    assert_eq!(guarded, ["guards", "notes", "visits_all"]);
+    let oid = |name: String| {
+        let pool = pool.clone();
+        async move {
+            sqlx::query_scalar::<_, String>("SELECT to_regnamespace($1)::oid::text")
+                .bind(name)
+                .fetch_one(&pool)
+                .await
+                .unwrap()
+        }
+    };
+    let schema = oid(container.as_str().to_owned()).await;
 
     let db = l.tenants.pool_for(&a).await.unwrap();
     let mut tx = db.begin().await.unwrap();
@@ -460,10 +485,46 @@ async fn the_placement_guard_checks_each_tenant_once_per_transaction_and_no_othe
         .fetch_one(&mut *tx)
         .await
         .unwrap();
-    assert_eq!(placed, format!("{container}/{a}"));
+    assert_eq!(placed, format!("{schema}/{a}"));
     let refused = RowGuard::new("Gil", "Guard").insert(&mut tx, &gone).await;
     assert_err!(refused, Error::NotPlaced { .. });
     tx.rollback().await.unwrap();
+
+    // A partition and a nullable column are guarded too; a `NULL` tenant never passes, even on
+    // a connection that never had the setting.
+    let not_placed = |e: sqlx::Error| {
+        e.as_database_error()
+            .and_then(|d| d.code())
+            .map(|c| c.into_owned())
+    };
+    let mut fresh =
+        <sqlx::PgConnection as sqlx::Connection>::connect(&crate::support::database_url())
+            .await
+            .unwrap();
+    for (sql, tenant) in [
+        (
+            format!("INSERT INTO {c}.notes (tenant_id, body) VALUES ($1, 'x')"),
+            None,
+        ),
+        (
+            format!("INSERT INTO {c}.visits (tenant_id, at) VALUES ($1, 1)"),
+            Some(gone.as_str()),
+        ),
+    ] {
+        let err = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(tenant)
+            .execute(&mut fresh)
+            .await
+            .unwrap_err();
+        assert_eq!(not_placed(err).as_deref(), Some("TNCY3"));
+    }
+    sqlx::query(sqlx::AssertSqlSafe(format!(
+        "INSERT INTO {c}.visits (tenant_id, at) VALUES ($1, 1)"
+    )))
+    .bind(a.as_str())
+    .execute(&mut fresh)
+    .await
+    .unwrap();
 
     // A savepoint rolled back undoes the check with its lock: the next row is checked again.
     let mut tx = db.begin().await.unwrap();
@@ -481,14 +542,41 @@ async fn the_placement_guard_checks_each_tenant_once_per_transaction_and_no_othe
             .await
             .unwrap();
     assert_eq!(placed, None, "the check is undone with the savepoint");
-    // The container's own row (its name in the tenant column) is let through by the `WHEN`.
-    sqlx::query(sqlx::AssertSqlSafe(format!(
-        "INSERT INTO {}.guards (name, position, tenant_id) VALUES ('Own', 'Guard', $1)",
-        container.quoted()
-    )))
-    .bind(container.as_str())
-    .execute(&mut *tx)
-    .await
-    .unwrap();
+    tx.rollback().await.unwrap();
+
+    // The container renamed: a tenant named as it was is checked (and locked) like any other.
+    let renamed = l
+        .tenants
+        .rename(container.as_str(), name("moved"))
+        .await
+        .unwrap();
+    let old_name = l
+        .tenants
+        .create_in(container.as_str(), &renamed)
+        .await
+        .unwrap();
+    let mut tx = l
+        .tenants
+        .pool_for(&old_name)
+        .await
+        .unwrap()
+        .begin()
+        .await
+        .unwrap();
+    RowGuard::new("Oli", "Guard")
+        .insert(&mut tx, &old_name)
+        .await
+        .unwrap();
+    let placed: Option<String> =
+        sqlx::query_scalar("SELECT current_setting('tenancy.placed', true)")
+            .fetch_one(&mut *tx)
+            .await
+            .unwrap();
+    let checked = format!("{schema}/{old_name}");
+    assert_eq!(
+        placed.as_deref(),
+        Some(checked.as_str()),
+        "the function checked it"
+    );
     tx.rollback().await.unwrap();
 }

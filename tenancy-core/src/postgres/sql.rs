@@ -80,10 +80,11 @@ pub(crate) fn enter_rows(registry: &Tenant) -> &'static str {
 pub(crate) const PLACED_TRIGGER: &str = "tenancy_placed";
 
 /// The setting `placed_guard` leaves for the rest of the transaction once it has checked and
-/// locked a tenant's registry row (`<container>/<tenant>`, `set_config(…, true)`): the
-/// trigger's `WHEN` skips the function for the next rows of that tenant in that container,
-/// whose registry row the transaction already holds (a bulk insert pays the check once).
-/// Reverted with a savepoint rolled back, as the lock is released.
+/// locked a tenant's registry row (`<container's schema oid>/<tenant>`, the oid its trigger
+/// passes as its second argument; `set_config(…, true)`): the trigger's `WHEN` skips the
+/// function for the next rows of that tenant in that container, whose registry row the
+/// transaction already holds (a bulk insert pays the check once). Reverted with a savepoint
+/// rolled back, as the lock is released.
 pub(crate) const PLACED_SETTING: &str = "tenancy.placed";
 
 fn q(schema: &Tenant) -> String {
@@ -200,7 +201,9 @@ BEGIN
             RAISE EXCEPTION 'tenant % has no rows in % (promoted, renamed or dropped since it was resolved)',
                 _tenant, TG_TABLE_SCHEMA USING ERRCODE = '{NOT_PLACED}';
         END IF;
-        PERFORM pg_catalog.set_config('{PLACED_SETTING}', TG_TABLE_SCHEMA || '/' || _tenant, true);
+        IF TG_NARGS > 1 THEN
+            PERFORM pg_catalog.set_config('{PLACED_SETTING}', TG_ARGV[1] || '/' || _tenant, true);
+        END IF;
     END IF;
     RETURN NEW;
 END

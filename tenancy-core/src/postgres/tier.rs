@@ -21,11 +21,6 @@ use crate::lifecycle::store::{Move, Moved, Toward};
 use crate::lifecycle::tier::{counts_differ, nowhere_to_go, refuse_changing_keys};
 use crate::tenant::Tenant;
 
-/// The triggers named [`sql::PLACED_TRIGGER`] in a schema: the tables they guard.
-const GUARDED: &str = "SELECT c.relname::text FROM pg_trigger t \
-     JOIN pg_class c ON c.oid = t.tgrelid JOIN pg_namespace n ON n.oid = c.relnamespace \
-     WHERE n.nspname = $1 AND t.tgname = 'tenancy_placed'";
-
 /// The primary key of each table of a schema that has one: its columns, in key order.
 const PRIMARY_KEYS: &str = "SELECT c.relname::text, array_agg(a.attname::text ORDER BY k.ord) \
      FROM pg_index i JOIN pg_class c ON c.oid = i.indrelid \
@@ -224,10 +219,37 @@ fn copy_refused(e: sqlx::Error, table: &str) -> Error {
     }
 }
 
+/// Of the tables named `$2` in schema `$1`, the plain tables and partitions (`relkind 'r'`,
+/// as a promote lists them: a partitioned parent's trigger would be copied onto partitions that
+/// may have their own) that have no placement guard yet, in name order, with the schema's oid.
+const UNGUARDED: &str = "SELECT c.relname::text, n.oid::bigint FROM pg_class c \
+     JOIN pg_namespace n ON n.oid = c.relnamespace \
+     WHERE n.nspname = $1 AND c.relkind = 'r' AND c.relname = ANY($2) \
+       AND NOT EXISTS (SELECT 1 FROM pg_trigger t \
+                       WHERE t.tgrelid = c.oid AND t.tgname = 'tenancy_placed') \
+     ORDER BY c.relname COLLATE \"C\"";
+
+/// The tables of `names` (of `container`) without the placement guard ([`UNGUARDED`]).
+async fn unguarded(
+    conn: &mut PgConnection,
+    persistent: bool,
+    container: &Tenant,
+    names: &[&str],
+) -> Result<Vec<(String, i64)>, sqlx::Error> {
+    sqlx::query_as(UNGUARDED)
+        .persistent(persistent)
+        .bind(container.as_str())
+        .bind(names)
+        .fetch_all(&mut *conn)
+        .await
+}
+
 /// The placement guard ([`sql::PLACED_TRIGGER`]) on each table of `names` (of `container`,
 /// each with the tenant column `column`) that lacks it. Its `CREATE TRIGGER` waits for the
 /// table's writes in flight and holds the table's writes (every tenant's) to the commit: once
-/// per table, by the first promote, drop or rename of a row-level tenant there.
+/// per table, by the first promote, drop or rename of a row-level tenant there. Two first
+/// installs in one container take turns (an advisory lock of the container's guard, taken only
+/// when a table lacks it, then the tables read again), and create in table-name order.
 async fn guard(
     conn: &mut PgConnection,
     persistent: bool,
@@ -236,35 +258,35 @@ async fn guard(
     names: &[&str],
     column: &str,
 ) -> Result<(), sqlx::Error> {
-    let guarded: Vec<(String,)> = schema_rows(conn, persistent, GUARDED, container).await?;
-    let mut guards = String::new();
-    // The `WHEN` (evaluated without calling the function) lets through the container's own
-    // rows and the rows of a tenant the transaction has checked already (`PLACED_SETTING`). It
-    // names the container as it is now: after a rename of the container it lets nothing
-    // through, and the function checks every row (slower, as correct).
+    if unguarded(conn, persistent, container, names).await?.is_empty() {
+        return Ok(());
+    }
+    let key = format!("tenancy-guard:{}:{}", registry.as_str(), container.as_str());
+    sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))")
+        .persistent(persistent)
+        .bind(key)
+        .execute(&mut *conn)
+        .await?;
+    // The `WHEN` (evaluated without calling the function) lets through the rows of a tenant
+    // the transaction has checked already in this container: the function leaves
+    // `PLACED_SETTING` = `<schema oid>/<tenant>` (the oid, not the name: a rename of the
+    // container keeps it). A `NULL` tenant column never matches, and is checked (refused).
     let col = format!("NEW.{}::text", double_quoted(column));
-    let own = sql::literal(container.as_str());
-    let checked = sql::literal(&format!("{}/", container.as_str()));
-    // In name order, whoever installs them (a promote lists its tables referenced first): two
-    // first installs in one container cannot wait on each other's tables.
-    let mut missing: Vec<&str> = names
-        .iter()
-        .copied()
-        .filter(|t| !guarded.iter().any(|(g,)| g == t))
-        .collect();
-    missing.sort_unstable();
-    for table in missing {
+    let setting = sql::literal(sql::PLACED_SETTING);
+    let mut guards = String::new();
+    for (table, schema) in unguarded(conn, persistent, container, names).await? {
+        let checked = sql::literal(&format!("{schema}/"));
         guards.push_str(&format!(
             "CREATE TRIGGER {} BEFORE INSERT OR UPDATE OF {} ON {} FOR EACH ROW \
-             WHEN ({col} IS DISTINCT FROM {own} \
-               AND {checked} || {col} IS DISTINCT FROM pg_catalog.current_setting({}, true)) \
-             EXECUTE FUNCTION {}.placed_guard({});\n",
+             WHEN ({checked} || {col} IS DISTINCT FROM \
+                   COALESCE(pg_catalog.current_setting({setting}, true), '')) \
+             EXECUTE FUNCTION {}.placed_guard({}, {});\n",
             sql::PLACED_TRIGGER,
             double_quoted(column),
-            qualified(container, table),
-            sql::literal(sql::PLACED_SETTING),
+            qualified(container, &table),
             registry.quoted(),
             sql::literal(column),
+            sql::literal(&schema.to_string()),
         ));
     }
     if !guards.is_empty() {

@@ -208,3 +208,31 @@ pub async fn copy_fault(pool: &Pool, _l: &Lifecycle, from: &Tenant, _to: &str) {
     )
     .await;
 }
+
+/// How many sessions wait for a lock the transaction open on `conn` holds (read on a
+/// connection of its own): what a test polls to see a lifecycle operation waiting for that
+/// transaction.
+pub async fn waiting_on(_pool: &Pool, conn: &mut sqlx::PgConnection) -> Option<i64> {
+    waiting_on_at(&crate::support::database_url(), conn).await
+}
+
+/// [`waiting_on`], read on a connection of its own to the server of `url` (the test's pool may
+/// be all taken by the operation and the transaction).
+pub async fn waiting_on_at(url: &str, conn: &mut sqlx::PgConnection) -> Option<i64> {
+    let mut watcher = <sqlx::PgConnection as sqlx::Connection>::connect(url)
+        .await
+        .unwrap();
+    let pid: i32 = sqlx::query_scalar("SELECT pg_backend_pid()")
+        .fetch_one(&mut *conn)
+        .await
+        .unwrap();
+    let waiting = sqlx::query_scalar(
+        "SELECT count(*) FROM pg_stat_activity WHERE $1 = ANY(pg_blocking_pids(pid))",
+    )
+    .bind(pid)
+    .fetch_one(&mut watcher)
+    .await
+    .unwrap();
+    let _ = sqlx::Connection::close(watcher).await;
+    Some(waiting)
+}

@@ -365,6 +365,29 @@ macro_rules! behaviours {
             assert!(!db.exists(container.as_str()).await.unwrap());
         }
 
+        /// Whether the operation `running` comes to wait for the transaction open on `conn`:
+        /// seen among the sessions waiting on it where the backend shows them (polled for up to
+        /// 10 s), else (SQLite) still running 300 ms on.
+        async fn came_to_wait<T>(
+            pool: &super::Pool,
+            conn: &mut <super::Db as sqlx::Database>::Connection,
+            running: &tokio::task::JoinHandle<T>,
+        ) -> bool {
+            use std::time::Duration;
+            for _ in 0..400 {
+                match super::waiting_on(pool, conn).await {
+                    None => {
+                        tokio::time::sleep(Duration::from_millis(300)).await;
+                        return !running.is_finished();
+                    }
+                    Some(n) if n > 0 => return !running.is_finished(),
+                    Some(_) if running.is_finished() => return false,
+                    Some(_) => tokio::time::sleep(Duration::from_millis(25)).await,
+                }
+            }
+            false
+        }
+
         /// `rows` of `tenant` stored in the container's `guards`, read directly.
         async fn stored_of(l: &Lifecycle, container: &Tenant, tenant: &str) -> Vec<String> {
             stored(l, container)
@@ -381,7 +404,6 @@ macro_rules! behaviours {
         /// through a `Tenant` resolved before the drop is refused afterwards, not stored.
         #[tokio::test]
         async fn a_row_level_drop_waits_for_the_tenants_open_transaction() {
-            use std::time::Duration;
 
             let pool = pool_with(4).await;
             let l = Lifecycle::new(&pool, migrations()).await;
@@ -403,8 +425,7 @@ macro_rules! behaviours {
                     let (db, name) = (db.clone(), name.clone());
                     tokio::spawn(async move { db.drop(&name).await })
                 };
-                tokio::time::sleep(Duration::from_millis(300)).await;
-                if dropping.is_finished() {
+                if !came_to_wait(&pool, &mut tx, &dropping).await {
                     panic!("round {round}: the drop did not wait for the open transaction: {:?}", dropping.await);
                 }
                 tx.commit().await.unwrap();
@@ -435,7 +456,6 @@ macro_rules! behaviours {
         /// a `Tenant` of the old name is refused afterwards.
         #[tokio::test]
         async fn a_row_level_rename_waits_for_the_tenants_open_transaction() {
-            use std::time::Duration;
 
             let pool = pool_with(4).await;
             let l = Lifecycle::new(&pool, migrations()).await;
@@ -451,8 +471,10 @@ macro_rules! behaviours {
                 let (db, old, new) = (db.clone(), old.clone(), new.clone());
                 tokio::spawn(async move { db.rename(&old, &new).await })
             };
-            tokio::time::sleep(Duration::from_millis(300)).await;
-            assert!(!renaming.is_finished(), "the rename did not wait for the open transaction");
+            assert!(
+                came_to_wait(&pool, &mut tx, &renaming).await,
+                "the rename did not wait for the open transaction"
+            );
             tx.commit().await.unwrap();
             let c = renaming.await.unwrap().unwrap();
             assert_eq!(stored_of(&l, &container, &old).await, Vec::<String>::new());
