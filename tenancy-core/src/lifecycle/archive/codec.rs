@@ -42,13 +42,22 @@ pub(crate) fn hex(bytes: &[u8]) -> String {
 }
 
 pub(crate) fn unhex(digits: &str) -> Option<Vec<u8>> {
+    let mut bytes = Vec::new();
+    unhex_into(digits, &mut bytes)?;
+    Some(bytes)
+}
+
+/// The bytes of hex `digits` into `bytes` (cleared first), as [`unhex`] reads them.
+pub(crate) fn unhex_into(digits: &str, bytes: &mut Vec<u8>) -> Option<()> {
+    bytes.clear();
     if !digits.len().is_multiple_of(2) || !digits.is_ascii() {
         return None;
     }
-    (0..digits.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(&digits[i..i + 2], 16).ok())
-        .collect()
+    bytes.reserve(digits.len() / 2);
+    for i in (0..digits.len()).step_by(2) {
+        bytes.push(u8::from_str_radix(&digits[i..i + 2], 16).ok()?);
+    }
+    Some(())
 }
 
 /// 64-bit FNV-1a, continued from `hash`.
