@@ -239,6 +239,11 @@ async fn triggered(
 
 /// Appends `text` to `out` escaped for `COPY`'s text format.
 fn copy_escaped(out: &mut String, text: &str) {
+    // Most text holds no byte a JSON string escapes, and so none that `COPY` does.
+    if archive::first_special(text.as_bytes()).is_none() {
+        out.push_str(text);
+        return;
+    }
     let mut start = 0;
     for (i, b) in text.bytes().enumerate() {
         // Bytes of multi-byte characters are 0x80 and above: never split here.
@@ -404,12 +409,13 @@ impl Port<Postgres> for PgStore {
         Some(1_000)
     }
 
-    /// Never called: [`write_table`](Self::write_table) streams each table.
+    /// Never called: an import streams each table as text ([`write_text`](Self::write_text)).
     async fn write_rows(&self, op: &mut PgOp, batch: Batch<'_>) -> Result<(), Error> {
         let text = futures_util::stream::once(async { Ok(copy_text(batch.rows)) }).boxed();
         copy_in(op.conn(), batch.into, text).await
     }
 
+    /// One `COPY` per table (not called by an import, which writes text).
     fn write_table<'a>(
         &'a self,
         op: &'a mut PgOp,
@@ -425,6 +431,7 @@ impl Port<Postgres> for PgStore {
         Some(COPY_TEXT)
     }
 
+    /// One `COPY … FROM STDIN` per table, each chunk sent as it comes.
     fn write_text<'a>(
         &'a self,
         op: &'a mut PgOp,

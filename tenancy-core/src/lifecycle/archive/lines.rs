@@ -7,7 +7,7 @@ use futures_util::stream::BoxStream;
 use futures_util::TryStreamExt;
 use serde_json::Value as Json;
 
-use super::codec::{hex, unhex, unhex_into};
+use super::codec::{first_special, hex, unhex, unhex_into};
 use super::model::{Column, Kind, Shape, Value, ValueRef};
 use crate::error::Error;
 
@@ -195,24 +195,21 @@ pub(super) fn value_from_json(kind: Kind, json: Json) -> Result<Value, String> {
 /// Appends `text` to `out` as a JSON string.
 fn push_json_str(out: &mut String, text: &str) {
     out.push('"');
+    let bytes = text.as_bytes();
     let mut start = 0;
-    for (i, b) in text.bytes().enumerate() {
-        // Bytes of multi-byte characters are 0x80 and above: never split here.
-        let escaped = match b {
-            b'"' => "\\\"",
-            b'\\' => "\\\\",
-            b'\n' => "\\n",
-            b'\r' => "\\r",
-            b'\t' => "\\t",
-            0..=0x1f => "",
-            _ => continue,
-        };
+    // Bytes of multi-byte characters are 0x80 and above: never split here.
+    while let Some(i) = first_special(&bytes[start..]).map(|i| start + i) {
         out.push_str(&text[start..i]);
-        match escaped {
-            "" => {
+        let b = bytes[i];
+        match b {
+            b'"' => out.push_str("\\\""),
+            b'\\' => out.push_str("\\\\"),
+            b'\n' => out.push_str("\\n"),
+            b'\r' => out.push_str("\\r"),
+            b'\t' => out.push_str("\\t"),
+            _ => {
                 let _ = write!(out, "\\u{b:04x}");
             }
-            e => out.push_str(e),
         }
         start = i + 1;
     }
@@ -290,9 +287,7 @@ pub(crate) fn push_hex_digits(out: &mut String, bytes: &[u8]) {
 fn fast_string<'a>(text: &'a str, at: &mut usize, scratch: &'a mut String) -> Option<&'a str> {
     let bytes = text.as_bytes();
     // Most strings hold no escape: read in one piece.
-    let plain = bytes[*at..]
-        .iter()
-        .position(|&b| matches!(b, b'"' | b'\\' | 0..=0x1f));
+    let plain = first_special(&bytes[*at..]);
     if let Some(end) = plain.filter(|&end| bytes[*at + end] == b'"') {
         let string = &text[*at..*at + end];
         *at += end + 1;

@@ -43,11 +43,11 @@ use crate::tenant::Tenant;
 #[cfg_attr(not(feature = "sqlite"), allow(unused_imports))]
 pub(crate) use canon::canonical;
 pub(crate) use canon::{convert_row, maps};
-pub(crate) use codec::hex;
 #[cfg(any(feature = "mysql", feature = "sqlite"))]
 pub(crate) use codec::refuse_triggers;
 #[cfg_attr(not(feature = "sqlite"), allow(unused_imports))]
 pub(crate) use codec::uuid_bytes;
+pub(crate) use codec::{first_special, hex};
 use codec::{fnv1a64, FNV_OFFSET};
 #[cfg(any(feature = "mysql", feature = "sqlite"))]
 pub(crate) use lines::decoded;

@@ -482,3 +482,29 @@ fn text_rows_are_the_text_of_the_rows_values() {
         .all(|l| text.direct(l, &mut String::new()).is_some()));
     assert_eq!(direct, 3);
 }
+
+/// The word-at-a-time search finds the first byte a JSON string escapes wherever it is.
+#[test]
+fn the_first_special_byte_is_found_wherever_it_is() {
+    let naive = |b: &[u8]| b.iter().position(|&c| c < 0x20 || c == b'"' || c == b'\\');
+    let mut seed = 11u64;
+    for len in 0..40 {
+        for _ in 0..300 {
+            let bytes: Vec<u8> = (0..len)
+                .map(|_| {
+                    seed = seed
+                        .wrapping_mul(6364136223846793005)
+                        .wrapping_add(1442695040888963407);
+                    // Mostly plain bytes (ASCII and above 0x7f), now and then a special one.
+                    match (seed >> 59) % 16 {
+                        0 => [b'"', b'\\', b'\n', 0, 0x1f, b'\t'][(seed >> 20) as usize % 6],
+                        1 => [0x20, 0x21, 0x23, 0x5b, 0x5d, 0x7f, 0x80, 0xa2, 0xdc]
+                            [(seed >> 20) as usize % 9],
+                        _ => 0x20 + (seed >> 24) as u8 % 0xd0,
+                    }
+                })
+                .collect();
+            assert_eq!(codec::first_special(&bytes), naive(&bytes), "{bytes:?}");
+        }
+    }
+}
