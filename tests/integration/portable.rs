@@ -340,7 +340,7 @@ async fn postgresql_types_survive_a_round_trip_and_a_clone() {
 /// A PostgreSQL table of many rows: its lines reach the archive in many chunks (an export
 /// hands on 64 KiB of lines at a time, read from many `COPY` messages), every row arrives
 /// whole in the copy, and the archive reads back whole (each table's count and hash run over
-/// all its chunks).
+/// all its chunks), however the reader it comes from is buffered.
 #[tokio::test]
 async fn a_postgresql_table_of_many_chunks_moves_whole() {
     let pg = crate::support::pool().await;
@@ -377,6 +377,10 @@ async fn a_postgresql_table_of_many_chunks_moves_whole() {
     };
     let source = read(&t).await;
     assert_eq!(source.len(), 5000);
+    assert_eq!(read(&copy).await, source);
+    // Read through a buffer shorter than many lines: a line split between reads arrives whole.
+    let small = tokio::io::BufReader::with_capacity(100, archive.as_bytes());
+    let copy = l.tenants.import(small, name("small")).await.unwrap();
     assert_eq!(read(&copy).await, source);
 }
 

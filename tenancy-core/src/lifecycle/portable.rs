@@ -7,8 +7,8 @@ use futures_util::TryStreamExt;
 use tokio::io::{AsyncBufRead, AsyncWrite};
 
 use super::archive::{
-    convert, plan_import, ArchiveReader, ArchiveWriter, ArchivedMigration, Header, Part, Progress,
-    Value,
+    convert_row, plan_import, ArchiveReader, ArchiveWriter, ArchivedMigration, Header, Part,
+    Progress, RowLines, RowsToText,
 };
 use super::operations::Expected;
 use super::report::Moved;
@@ -150,6 +150,34 @@ impl<B: Backend> Tenants<B> {
                     .collect();
                 while let Part::Table(index) = archive.next_part().await? {
                     let (shape, columns) = &plan[index];
+                    let into = Target {
+                        tenant: &tenant,
+                        table: shape,
+                        columns,
+                    };
+                    if let Some(text) = store.text_rows() {
+                        let from = archive.header_read().tables[index].clone();
+                        let mut text = RowsToText::new(text, &from, shape, columns);
+                        let mut progress = Progress::default();
+                        let archive = &mut archive;
+                        // Read (and checked) while the store writes what came before.
+                        let chunks = async_stream::try_stream! {
+                            loop {
+                                let mut out = String::with_capacity(RowLines::CHUNK + 1024);
+                                let more = archive
+                                    .text_rows(index, RowLines::CHUNK, &mut out, &mut progress, &mut text)
+                                    .await?;
+                                if !out.is_empty() {
+                                    yield out;
+                                }
+                                if !more {
+                                    break;
+                                }
+                            }
+                        };
+                        store.write_text(op, into, Box::pin(chunks)).await?;
+                        continue;
+                    }
                     let max = store.rows_per_write().unwrap_or_else(|| {
                         (B::MAX_BIND_PARAMS / columns.len().max(1)).clamp(1, IMPORT_BATCH)
                     });
@@ -160,20 +188,17 @@ impl<B: Backend> Tenants<B> {
                         let (mut rows, mut progress) = (Vec::new(), Progress::default());
                         loop {
                             let more = archive.rows(index, max, &mut rows, &mut progress).await?;
-                            let converted = convert_rows(kinds, shape, columns, &mut rows)
-                                .map_err(|problem| archive.refuse(problem))?;
-                            if !converted.is_empty() {
-                                yield converted;
+                            for row in rows.iter_mut() {
+                                convert_row(kinds.iter().copied(), shape, columns, row)
+                                    .map_err(|problem| archive.refuse(problem))?;
+                            }
+                            if !rows.is_empty() {
+                                yield std::mem::take(&mut rows);
                             }
                             if !more {
                                 break;
                             }
                         }
-                    };
-                    let into = Target {
-                        tenant: &tenant,
-                        table: shape,
-                        columns,
                     };
                     store.write_table(op, into, Box::pin(batches)).await?;
                 }
@@ -218,23 +243,4 @@ impl<B: Backend> Tenants<B> {
         }
         Ok(())
     }
-}
-
-/// The archive's `rows` (of kinds `kinds`) made canonical for the target columns they go to,
-/// each value in its place.
-fn convert_rows(
-    kinds: &[super::archive::Kind],
-    shape: &super::archive::Shape,
-    columns: &[usize],
-    rows: &mut Vec<Vec<Value>>,
-) -> Result<Vec<Vec<Value>>, String> {
-    for row in rows.iter_mut() {
-        for ((value, from), &i) in row.iter_mut().zip(kinds).zip(columns) {
-            let to = &shape.columns[i];
-            let read = std::mem::replace(value, Value::Null);
-            *value = convert(*from, to.kind, read)
-                .map_err(|p| format!("column {:?} of table {:?}: {p}", to.name, shape.name))?;
-        }
-    }
-    Ok(std::mem::take(rows))
 }

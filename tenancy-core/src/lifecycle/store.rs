@@ -14,7 +14,7 @@ use futures_util::TryStreamExt;
 use sqlx::migrate::Migration;
 use sqlx::{Database, Pool};
 
-use super::archive::{Lines, Shape, Value};
+use super::archive::{Lines, Shape, TextRows, Value};
 use super::plan::{History, Migrations};
 use super::report::{RelocatePhase, RelocateProgress, RelocateProgressFn};
 use crate::error::Error;
@@ -469,6 +469,28 @@ pub trait Port<B: Database>: Store<B> {
                 self.write_rows(op, Batch { into, rows }).await?;
             }
             Ok(())
+        }
+    }
+
+    /// How the store takes rows as text, if it does ([`write_text`](Self::write_text)): an
+    /// import then turns the archive's row lines straight into that text.
+    fn text_rows(&self) -> Option<TextRows> {
+        None
+    }
+
+    /// Writes every chunk of text rows (whole rows, as [`text_rows`](Self::text_rows) says)
+    /// `chunks` yields into `into`, streaming them; only called if `text_rows` is some.
+    fn write_text<'a>(
+        &'a self,
+        _op: &'a mut Self::Op,
+        _into: Target<'a>,
+        _chunks: BoxStream<'a, Result<String, Error>>,
+    ) -> impl Future<Output = Result<(), Error>> + Send + 'a {
+        async {
+            Err(Error::Unsupported {
+                operation: "import",
+                reason: "this store takes no rows as text".to_owned(),
+            })
         }
     }
 

@@ -18,7 +18,7 @@ use super::{schema_rows, sql};
 use crate::error::Error;
 use crate::ident::double_quoted;
 use super::binary::BinaryRows;
-use crate::lifecycle::archive::{self, Column, Kind, Lines, Shape, Value};
+use crate::lifecycle::archive::{self, Column, Kind, Lines, Shape, TextRows, Value, ValueRef};
 use crate::lifecycle::store::{Batch, Port, Source, Target};
 use crate::tenant::Tenant;
 
@@ -239,6 +239,11 @@ async fn triggered(
 
 /// Appends `text` to `out` escaped for `COPY`'s text format.
 fn copy_escaped(out: &mut String, text: &str) {
+    // Most text holds no byte a JSON string escapes, and so none that `COPY` does.
+    if archive::first_special(text.as_bytes()).is_none() {
+        out.push_str(text);
+        return;
+    }
     let mut start = 0;
     for (i, b) in text.bytes().enumerate() {
         // Bytes of multi-byte characters are 0x80 and above: never split here.
@@ -264,39 +269,51 @@ pub(crate) fn copy_text(rows: &[Vec<Value>]) -> String {
     for row in rows {
         for (i, value) in row.iter().enumerate() {
             if i > 0 {
-                out.push('\t');
+                out.push(COPY_TEXT.between);
             }
-            match value {
-                Value::Null => out.push_str("\\N"),
-                Value::Bool(b) => out.push(if *b { 't' } else { 'f' }),
-                Value::Int(n) => archive::push_int(&mut out, *n),
-                Value::Float(f) if f.is_nan() => out.push_str("NaN"),
-                Value::Float(f) if f.is_infinite() && *f > 0.0 => out.push_str("Infinity"),
-                Value::Float(f) if f.is_infinite() => out.push_str("-Infinity"),
-                Value::Float(f) => {
-                    let _ = write!(out, "{f}");
-                }
-                Value::Text(t) => copy_escaped(&mut out, t),
-                Value::Bytes(b) => {
-                    out.push_str("\\\\x");
-                    archive::push_hex_digits(&mut out, b);
-                }
-            }
+            copy_value(&mut out, value.as_ref());
         }
-        out.push('\n');
+        out.push(COPY_TEXT.after);
     }
     out
 }
 
-/// Writes every batch `batches` yields into `into` with one `COPY … FROM STDIN`, sending each
-/// batch as it comes (the server stores rows while the next are read), which writes identity
-/// columns as given, as `OVERRIDING SYSTEM VALUE` does.
+/// `COPY`'s text format, which an import writes the archive's row lines straight into.
+const COPY_TEXT: TextRows = TextRows {
+    push: copy_value,
+    between: '\t',
+    after: '\n',
+};
+
+/// Appends `value` as `COPY`'s text format writes it ([`copy_text`]).
+fn copy_value(out: &mut String, value: ValueRef<'_>) {
+    match value {
+        ValueRef::Null => out.push_str("\\N"),
+        ValueRef::Bool(b) => out.push(if b { 't' } else { 'f' }),
+        ValueRef::Int(n) => archive::push_int(out, n),
+        ValueRef::Float(f) if f.is_nan() => out.push_str("NaN"),
+        ValueRef::Float(f) if f.is_infinite() && f > 0.0 => out.push_str("Infinity"),
+        ValueRef::Float(f) if f.is_infinite() => out.push_str("-Infinity"),
+        ValueRef::Float(f) => {
+            let _ = write!(out, "{f}");
+        }
+        ValueRef::Text(t) => copy_escaped(out, t),
+        ValueRef::Bytes(b) => {
+            out.push_str("\\\\x");
+            archive::push_hex_digits(out, b);
+        }
+    }
+}
+
+/// Writes every chunk of `COPY` text rows `chunks` yields into `into` with one
+/// `COPY … FROM STDIN`, sending each chunk as it comes (the server stores rows while the next
+/// are read), which writes identity columns as given, as `OVERRIDING SYSTEM VALUE` does.
 async fn copy_in(
     conn: &mut PgConnection,
     into: Target<'_>,
-    mut batches: BoxStream<'_, Result<Vec<Vec<Value>>, Error>>,
+    mut chunks: BoxStream<'_, Result<String, Error>>,
 ) -> Result<(), Error> {
-    let Some(first) = batches.try_next().await? else {
+    let Some(first) = chunks.try_next().await? else {
         return Ok(());
     };
     let names: Vec<String> = into
@@ -311,9 +328,9 @@ async fn copy_in(
     );
     let mut copy = conn.copy_in_raw(&statement).await?;
     let sent: Result<(), Error> = async {
-        copy.send(copy_text(&first).into_bytes()).await?;
-        while let Some(batch) = batches.try_next().await? {
-            copy.send(copy_text(&batch).into_bytes()).await?;
+        copy.send(first.into_bytes()).await?;
+        while let Some(chunk) = chunks.try_next().await? {
+            copy.send(chunk.into_bytes()).await?;
         }
         Ok(())
     }
@@ -392,19 +409,36 @@ impl Port<Postgres> for PgStore {
         Some(1_000)
     }
 
-    /// Never called: [`write_table`](Self::write_table) streams each table.
+    /// Never called: an import streams each table as text ([`write_text`](Self::write_text)).
     async fn write_rows(&self, op: &mut PgOp, batch: Batch<'_>) -> Result<(), Error> {
-        let rows = futures_util::stream::once(async { Ok(batch.rows.to_vec()) }).boxed();
-        copy_in(op.conn(), batch.into, rows).await
+        let text = futures_util::stream::once(async { Ok(copy_text(batch.rows)) }).boxed();
+        copy_in(op.conn(), batch.into, text).await
     }
 
+    /// One `COPY` per table (not called by an import, which writes text).
     fn write_table<'a>(
         &'a self,
         op: &'a mut PgOp,
         into: Target<'a>,
         batches: BoxStream<'a, Result<Vec<Vec<Value>>, Error>>,
     ) -> impl Future<Output = Result<(), Error>> + Send + 'a {
-        copy_in(op.conn(), into, batches)
+        let text = batches.map_ok(|rows| copy_text(&rows)).boxed();
+        copy_in(op.conn(), into, text)
+    }
+
+    /// `COPY`'s text format: the archive's row lines are turned straight into it.
+    fn text_rows(&self) -> Option<TextRows> {
+        Some(COPY_TEXT)
+    }
+
+    /// One `COPY … FROM STDIN` per table, each chunk sent as it comes.
+    fn write_text<'a>(
+        &'a self,
+        op: &'a mut PgOp,
+        into: Target<'a>,
+        chunks: BoxStream<'a, Result<String, Error>>,
+    ) -> impl Future<Output = Result<(), Error>> + Send + 'a {
+        copy_in(op.conn(), into, chunks)
     }
 
     /// Makes the deferred indexes and keys again (checking the rows: a duplicate key or a

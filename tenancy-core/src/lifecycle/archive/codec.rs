@@ -42,13 +42,49 @@ pub(crate) fn hex(bytes: &[u8]) -> String {
 }
 
 pub(crate) fn unhex(digits: &str) -> Option<Vec<u8>> {
+    let mut bytes = Vec::new();
+    unhex_into(digits, &mut bytes)?;
+    Some(bytes)
+}
+
+/// The bytes of hex `digits` into `bytes` (cleared first), as [`unhex`] reads them.
+pub(crate) fn unhex_into(digits: &str, bytes: &mut Vec<u8>) -> Option<()> {
+    bytes.clear();
     if !digits.len().is_multiple_of(2) || !digits.is_ascii() {
         return None;
     }
-    (0..digits.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(&digits[i..i + 2], 16).ok())
-        .collect()
+    bytes.reserve(digits.len() / 2);
+    for i in (0..digits.len()).step_by(2) {
+        bytes.push(u8::from_str_radix(&digits[i..i + 2], 16).ok()?);
+    }
+    Some(())
+}
+
+/// Where the first byte of `bytes` is that a JSON string must escape (a control character,
+/// below 0x20, `"` or `\\`), looked for eight bytes at a time: none of them, no byte that
+/// `COPY`'s text format escapes either.
+pub(crate) fn first_special(bytes: &[u8]) -> Option<usize> {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGHS: u64 = 0x8080_8080_8080_8080;
+    let mut at = 0;
+    while let Some(word) = bytes.get(at..at + 8) {
+        let mut eight = [0u8; 8];
+        eight.copy_from_slice(word);
+        let x = u64::from_le_bytes(eight);
+        let (quote, backslash) = (x ^ (ONES * 0x22), x ^ (ONES * 0x5c));
+        // A byte below 0x20, a zero byte of `quote` or of `backslash`: its high bit set here.
+        let hit = (x.wrapping_sub(ONES * 0x20) & !x)
+            | (quote.wrapping_sub(ONES) & !quote)
+            | (backslash.wrapping_sub(ONES) & !backslash);
+        if hit & HIGHS != 0 {
+            break;
+        }
+        at += 8;
+    }
+    bytes[at..]
+        .iter()
+        .position(|&b| b < 0x20 || b == b'"' || b == b'\\')
+        .map(|i| at + i)
 }
 
 /// 64-bit FNV-1a, continued from `hash`.

@@ -7,8 +7,8 @@ use futures_util::stream::BoxStream;
 use futures_util::TryStreamExt;
 use serde_json::Value as Json;
 
-use super::codec::{hex, unhex};
-use super::model::{Column, Kind, Shape, Value};
+use super::codec::{first_special, hex, unhex, unhex_into};
+use super::model::{Column, Kind, Shape, Value, ValueRef};
 use crate::error::Error;
 
 /// Row lines of one table as an export writes them: whole lines, each with its `\n`, and how
@@ -195,24 +195,21 @@ pub(super) fn value_from_json(kind: Kind, json: Json) -> Result<Value, String> {
 /// Appends `text` to `out` as a JSON string.
 fn push_json_str(out: &mut String, text: &str) {
     out.push('"');
+    let bytes = text.as_bytes();
     let mut start = 0;
-    for (i, b) in text.bytes().enumerate() {
-        // Bytes of multi-byte characters are 0x80 and above: never split here.
-        let escaped = match b {
-            b'"' => "\\\"",
-            b'\\' => "\\\\",
-            b'\n' => "\\n",
-            b'\r' => "\\r",
-            b'\t' => "\\t",
-            0..=0x1f => "",
-            _ => continue,
-        };
+    // Bytes of multi-byte characters are 0x80 and above: never split here.
+    while let Some(i) = first_special(&bytes[start..]).map(|i| start + i) {
         out.push_str(&text[start..i]);
-        match escaped {
-            "" => {
+        let b = bytes[i];
+        match b {
+            b'"' => out.push_str("\\\""),
+            b'\\' => out.push_str("\\\\"),
+            b'\n' => out.push_str("\\n"),
+            b'\r' => out.push_str("\\r"),
+            b'\t' => out.push_str("\\t"),
+            _ => {
                 let _ = write!(out, "\\u{b:04x}");
             }
-            e => out.push_str(e),
         }
         start = i + 1;
     }
@@ -284,21 +281,20 @@ pub(crate) fn push_hex_digits(out: &mut String, bytes: &[u8]) {
 }
 
 /// A JSON string's contents starting at `bytes[*at]` (just after its opening quote), up to
-/// and past its closing quote; `None` for anything but the escapes a writer of this format
-/// makes (`\"`, `\\`, `\/`, `\b`, `\f`, `\n`, `\r`, `\t`, and `\u` of a character
-/// outside the surrogates).
-fn fast_string(text: &str, at: &mut usize) -> Option<String> {
+/// and past its closing quote: the line's own text when it holds no escape, else read into
+/// `scratch`; `None` for anything but the escapes a writer of this format makes (`\"`, `\\`,
+/// `\/`, `\b`, `\f`, `\n`, `\r`, `\t`, and `\u` of a character outside the surrogates).
+fn fast_string<'a>(text: &'a str, at: &mut usize, scratch: &'a mut String) -> Option<&'a str> {
     let bytes = text.as_bytes();
-    // Most strings hold no escape: copied in one piece.
-    let plain = bytes[*at..]
-        .iter()
-        .position(|&b| matches!(b, b'"' | b'\\' | 0..=0x1f));
+    // Most strings hold no escape: read in one piece.
+    let plain = first_special(&bytes[*at..]);
     if let Some(end) = plain.filter(|&end| bytes[*at + end] == b'"') {
-        let string = text[*at..*at + end].to_owned();
+        let string = &text[*at..*at + end];
         *at += end + 1;
         return Some(string);
     }
-    let mut out = String::new();
+    let out = scratch;
+    out.clear();
     let mut start = *at;
     while *at < bytes.len() {
         match bytes[*at] {
@@ -337,11 +333,73 @@ fn fast_string(text: &str, at: &mut usize) -> Option<String> {
     None
 }
 
+/// The value of a column of kind `kind` starting at `line[*at]`, read without building a JSON
+/// value, for the forms this format's writer makes (a literal, a plain integer or decimal, or
+/// a string), and moved past; `None` for anything else. Escaped strings are read into
+/// `scratch`, hex digits into `bytes`.
+pub(super) fn fast_cell<'a>(
+    line: &'a str,
+    at: &mut usize,
+    kind: Kind,
+    scratch: &'a mut String,
+    bytes_read: &'a mut Vec<u8>,
+) -> Option<ValueRef<'a>> {
+    let bytes = line.as_bytes();
+    Some(match *bytes.get(*at)? {
+        b'"' => {
+            *at += 1;
+            let text = fast_string(line, at, scratch)?;
+            match kind {
+                Kind::Bytes => {
+                    unhex_into(text, bytes_read)?;
+                    ValueRef::Bytes(bytes_read)
+                }
+                Kind::Float => match text {
+                    "NaN" => ValueRef::Float(f64::NAN),
+                    "Infinity" => ValueRef::Float(f64::INFINITY),
+                    "-Infinity" => ValueRef::Float(f64::NEG_INFINITY),
+                    _ => return None,
+                },
+                k if k.textual() => ValueRef::Text(text),
+                _ => return None,
+            }
+        }
+        b'n' if line[*at..].starts_with("null") => {
+            *at += 4;
+            ValueRef::Null
+        }
+        b't' if line[*at..].starts_with("true") && kind == Kind::Bool => {
+            *at += 4;
+            ValueRef::Bool(true)
+        }
+        b'f' if line[*at..].starts_with("false") && kind == Kind::Bool => {
+            *at += 5;
+            ValueRef::Bool(false)
+        }
+        b'-' | b'0'..=b'9' => {
+            let end = *at
+                + bytes[*at..]
+                    .iter()
+                    .position(|b| !matches!(b, b'-' | b'+' | b'.' | b'e' | b'E' | b'0'..=b'9'))
+                    .unwrap_or(bytes.len() - *at);
+            let number = &line[*at..end];
+            *at = end;
+            match kind {
+                Kind::Int => ValueRef::Int(number.parse().ok()?),
+                Kind::Float => ValueRef::Float(number.parse().ok()?),
+                _ => return None,
+            }
+        }
+        _ => return None,
+    })
+}
+
 /// A row line read without building JSON values, for the forms this format's writer makes
 /// (no spaces, each value a literal, a plain integer or decimal, or a string); `None` for
 /// anything else, which the JSON reader then reads (and refuses, if it is not a row).
 pub(super) fn fast_row(line: &str, columns: &[Column]) -> Option<Vec<Value>> {
     let bytes = line.as_bytes();
+    let (mut scratch, mut hex) = (String::new(), Vec::new());
     let mut at = 1; // after '['
     let mut row = Vec::with_capacity(columns.len());
     for (i, c) in columns.iter().enumerate() {
@@ -351,46 +409,34 @@ pub(super) fn fast_row(line: &str, columns: &[Column]) -> Option<Vec<Value>> {
             }
             at += 1;
         }
-        let value = match *bytes.get(at)? {
-            b'"' => {
-                at += 1;
-                let text = fast_string(line, &mut at)?;
-                match c.kind {
-                    Kind::Bytes => Value::Bytes(unhex(&text)?),
-                    Kind::Float => value_from_json(Kind::Float, Json::String(text)).ok()?,
-                    k if k.textual() => Value::Text(text),
-                    _ => return None,
-                }
-            }
-            b'n' if line[at..].starts_with("null") => {
-                at += 4;
-                Value::Null
-            }
-            b't' if line[at..].starts_with("true") && c.kind == Kind::Bool => {
-                at += 4;
-                Value::Bool(true)
-            }
-            b'f' if line[at..].starts_with("false") && c.kind == Kind::Bool => {
-                at += 5;
-                Value::Bool(false)
-            }
-            b'-' | b'0'..=b'9' => {
-                let end = at
-                    + bytes[at..]
-                        .iter()
-                        .position(|b| !matches!(b, b'-' | b'+' | b'.' | b'e' | b'E' | b'0'..=b'9'))
-                        .unwrap_or(bytes.len() - at);
-                let number = &line[at..end];
-                at = end;
-                match c.kind {
-                    Kind::Int => Value::Int(number.parse().ok()?),
-                    Kind::Float => Value::Float(number.parse().ok()?),
-                    _ => return None,
-                }
-            }
-            _ => return None,
-        };
-        row.push(value);
+        row.push(fast_cell(line, &mut at, c.kind, &mut scratch, &mut hex)?.owned());
     }
     (&line[at..] == "]").then_some(row)
+}
+
+/// The values of row line `line` (without its `\n`) of `table`, each as the archive carries
+/// its column's kind; a line that is no row of the table is the problem's description.
+pub(super) fn parse_row(line: &str, table: &Shape) -> Result<Vec<Value>, String> {
+    let columns = &table.columns;
+    if let Some(row) = fast_row(line, columns) {
+        return Ok(row);
+    }
+    let values: Vec<Json> = match serde_json::from_str(line) {
+        Ok(Json::Array(values)) => values,
+        Ok(_) => return Err("a row is not a JSON array".to_owned()),
+        Err(e) => return Err(format!("not JSON: {e}")),
+    };
+    if values.len() != columns.len() {
+        return Err(format!(
+            "a row of table {:?} has {} values; the table has {} columns",
+            table.name,
+            values.len(),
+            columns.len()
+        ));
+    }
+    columns
+        .iter()
+        .zip(values)
+        .map(|(c, v)| value_from_json(c.kind, v).map_err(|p| format!("column {:?}: {p}", c.name)))
+        .collect()
 }

@@ -30,24 +30,33 @@ use tokio::io::{AsyncBufRead, AsyncBufReadExt, AsyncWrite, AsyncWriteExt, BufWri
 
 use crate::error::{Error, Unmappable};
 
+mod canon;
 mod codec;
 #[cfg(any(feature = "mysql", feature = "sqlite"))]
 pub(crate) mod insert;
 pub(crate) mod instant;
 mod lines;
 mod model;
+mod text;
 
 use crate::tenant::Tenant;
+#[cfg_attr(not(feature = "sqlite"), allow(unused_imports))]
+pub(crate) use canon::canonical;
+pub(crate) use canon::{convert_row, maps};
 #[cfg(any(feature = "mysql", feature = "sqlite"))]
 pub(crate) use codec::refuse_triggers;
+#[cfg_attr(not(feature = "sqlite"), allow(unused_imports))]
+pub(crate) use codec::uuid_bytes;
+pub(crate) use codec::{first_special, hex};
 use codec::{fnv1a64, FNV_OFFSET};
-pub(crate) use codec::{hex, uuid_bytes, uuid_text};
 #[cfg(any(feature = "mysql", feature = "sqlite"))]
 pub(crate) use lines::decoded;
-use lines::{fast_row, value_from_json};
+use lines::parse_row;
 pub(crate) use lines::{push_hex_digits, push_int};
 pub use lines::{Lines, RowLines};
-pub use model::{Column, Kind, Shape, Value};
+pub use model::{Column, Kind, Shape, Value, ValueRef};
+pub(crate) use text::RowsToText;
+pub use text::TextRows;
 
 /// The archive format version this build writes and reads.
 pub const ARCHIVE_VERSION: u64 = 1;
@@ -103,98 +112,6 @@ pub(crate) fn shapes(
             Some(tables.swap_remove(i))
         })
         .collect()
-}
-
-/// `value`, as read from a column of kind `kind`, in the representation the archive carries
-/// for that kind: an integer for `int`, text for `uuid` (a 16-byte blob is a uuid's bytes), and
-/// so on. A value that cannot be one (text that is no integer in an `int` column) is an error
-/// saying so.
-pub(crate) fn canonical(kind: Kind, value: Value) -> Result<Value, String> {
-    let refused = |v: &Value| format!("a {} value cannot be stored as {}", v.what(), kind.name());
-    Ok(match (kind, value) {
-        (_, Value::Null) => Value::Null,
-        (Kind::Int, Value::Int(i)) => Value::Int(i),
-        (Kind::Int, Value::Bool(b)) => Value::Int(b.into()),
-        (Kind::Int, Value::Float(f)) if f.fract() == 0.0 && f.abs() < 9.0e15 => {
-            Value::Int(f as i64)
-        }
-        (Kind::Int, Value::Text(t)) => Value::Int(
-            t.trim()
-                .parse()
-                .map_err(|_| format!("{t:?} is not an integer"))?,
-        ),
-        (Kind::Float, Value::Float(f)) => Value::Float(f),
-        (Kind::Float, Value::Int(i)) => Value::Float(i as f64),
-        (Kind::Float, Value::Text(t)) => Value::Float(
-            t.trim()
-                .parse()
-                .map_err(|_| format!("{t:?} is not a number"))?,
-        ),
-        (Kind::Bool, Value::Bool(b)) => Value::Bool(b),
-        (Kind::Bool, Value::Int(i)) => Value::Bool(i != 0),
-        (Kind::Bool, Value::Text(t)) => match t.trim().to_ascii_lowercase().as_str() {
-            "t" | "true" | "1" | "y" | "yes" | "on" => Value::Bool(true),
-            "f" | "false" | "0" | "n" | "no" | "off" => Value::Bool(false),
-            _ => return Err(format!("{t:?} is not a boolean")),
-        },
-        (Kind::Bytes, Value::Bytes(b)) => Value::Bytes(b),
-        (Kind::Bytes, Value::Text(t)) => Value::Bytes(t.into_bytes()),
-        (Kind::Uuid, Value::Bytes(b)) if b.len() == 16 => Value::Text(uuid_text(&b)),
-        (Kind::Uuid, Value::Text(t)) => Value::Text(uuid_text(&uuid_bytes(&t)?)),
-        (Kind::Uuid, Value::Bytes(b)) => {
-            return Err(format!(
-                "a blob of {} bytes is not a uuid (16 bytes)",
-                b.len()
-            ))
-        }
-        (Kind::Numeric, Value::Float(f)) if f.is_finite() => Value::Text(f.to_string()),
-        (Kind::Numeric, Value::Int(i)) => Value::Text(i.to_string()),
-        (k, Value::Text(t)) if k.textual() => Value::Text(t),
-        (k, Value::Int(i)) if k.textual() && k != Kind::Uuid => Value::Text(i.to_string()),
-        (k, Value::Float(f)) if k.textual() && k != Kind::Uuid => Value::Text(f.to_string()),
-        (k, Value::Bytes(b)) if k.textual() => match String::from_utf8(b) {
-            Ok(t) => Value::Text(t),
-            Err(_) => {
-                return Err(format!(
-                    "a blob that is not UTF-8 cannot be stored as {}",
-                    k.name()
-                ))
-            }
-        },
-        (_, other) => return Err(refused(&other)),
-    })
-}
-
-/// Whether values of column `from` (an archive's) can be stored in column `to` (a tenant's):
-/// the same kind (for [`Kind::Other`], the same declared type), a widening (`int` into
-/// `float`, `numeric` or `bool`, `float` into `numeric`), a uuid between its text and its 16
-/// bytes, a timestamp with or without time zone, or between text and a kind carried as text
-/// (the server checks each value: text into a `uuid` column must be a uuid).
-pub(crate) fn maps(from: &Column, to: &Column) -> bool {
-    use Kind::*;
-    match (from.kind, to.kind) {
-        (Other, Other) => from.declared.eq_ignore_ascii_case(&to.declared),
-        (a, b) if a == b => true,
-        (Int, Float | Numeric | Bool) | (Bool, Int) | (Float, Numeric) => true,
-        (Bytes, Uuid) | (Uuid, Bytes) => true,
-        (Timestamp, TimestampTz) | (TimestampTz, Timestamp) => true,
-        (Text, b) => b.textual() && b != Other,
-        (a, Text) => a.textual() && a != Other,
-        _ => false,
-    }
-}
-
-/// `value` (canonical for `from`'s kind) made canonical for `to`'s kind.
-pub(crate) fn convert(from: Kind, to: Kind, value: Value) -> Result<Value, String> {
-    match (from, to, value) {
-        (Kind::Uuid, Kind::Bytes, Value::Text(t)) => Ok(Value::Bytes(uuid_bytes(&t)?)),
-        (Kind::TimestampTz, Kind::Timestamp, Value::Text(t)) => Ok(Value::Text(instant::utc(t))),
-        (_, Kind::Json, Value::Text(t)) => match serde_json::from_str::<Json>(&t) {
-            Ok(_) => Ok(Value::Text(t)),
-            Err(e) => Err(format!("{t:?} is not JSON: {e}")),
-        },
-        (_, to, value) => canonical(to, value),
-    }
 }
 
 /// One migration of an archive's history.
@@ -430,10 +347,7 @@ impl<R: AsyncBufRead + Unpin> ArchiveReader<R> {
     }
 
     fn bad(&self, problem: impl Into<String>) -> Error {
-        Error::Archive {
-            line: self.number,
-            problem: problem.into(),
-        }
+        at_line(self.number, problem)
     }
 
     /// The next line, without its `\n`; an error if there is none.
@@ -544,60 +458,112 @@ impl<R: AsyncBufRead + Unpin> ArchiveReader<R> {
                 state.rows += 1;
                 state.hash = fnv1a64(state.hash, self.line.as_bytes());
                 state.hash = fnv1a64(state.hash, b"\n");
-                let columns = &self.tables()[index].columns;
-                if let Some(row) = fast_row(&self.line, columns) {
-                    rows.push(row);
-                    continue;
-                }
-                let values: Vec<Json> = match self.doc()? {
-                    Json::Array(values) => values,
-                    _ => return Err(self.bad("a row is not a JSON array")),
-                };
-                if values.len() != columns.len() {
-                    return Err(self.bad(format!(
-                        "a row of table {:?} has {} values; the table has {} columns",
-                        self.tables()[index].name,
-                        values.len(),
-                        columns.len()
-                    )));
-                }
-                let row: Result<Vec<Value>, String> = columns
-                    .iter()
-                    .zip(values)
-                    .map(|(c, v)| {
-                        value_from_json(c.kind, v).map_err(|p| format!("column {:?}: {p}", c.name))
-                    })
-                    .collect();
+                let row = parse_row(&self.line, &self.tables()[index]);
                 rows.push(row.map_err(|p| self.bad(p))?);
                 continue;
             }
-            let doc = self.doc()?;
-            let table = &self.tables()[index];
-            let end = doc.get("end").and_then(Json::as_str);
-            if end != Some(table.name.as_str()) {
-                return Err(self.bad(format!(
-                    "expected a row or the end of table {:?}",
-                    table.name
-                )));
-            }
-            let count = doc.get("rows").and_then(Json::as_u64);
-            let hash = doc.get("fnv1a64").and_then(Json::as_str);
-            if count != Some(state.rows) {
-                return Err(self.bad(format!(
-                    "table {:?} ends saying {count:?} rows; {} were read",
-                    table.name, state.rows
-                )));
-            }
-            if hash != Some(format!("{:016x}", state.hash).as_str()) {
-                return Err(self.bad(format!(
-                    "the rows of table {:?} do not match their hash: the archive was changed",
-                    table.name
-                )));
-            }
-            self.total += state.rows;
+            self.end_of_rows(index, state)?;
             return Ok(false);
         }
         Ok(true)
+    }
+
+    /// Checks the line read last as the end line of table `index`, whose rows `state` read.
+    fn end_of_rows(&mut self, index: usize, state: &Progress) -> Result<(), Error> {
+        let doc = self.doc()?;
+        let table = &self.tables()[index];
+        let end = doc.get("end").and_then(Json::as_str);
+        if end != Some(table.name.as_str()) {
+            return Err(self.bad(format!(
+                "expected a row or the end of table {:?}",
+                table.name
+            )));
+        }
+        let count = doc.get("rows").and_then(Json::as_u64);
+        let hash = doc.get("fnv1a64").and_then(Json::as_str);
+        if count != Some(state.rows) {
+            return Err(self.bad(format!(
+                "table {:?} ends saying {count:?} rows; {} were read",
+                table.name, state.rows
+            )));
+        }
+        if hash != Some(format!("{:016x}", state.hash).as_str()) {
+            return Err(self.bad(format!(
+                "the rows of table {:?} do not match their hash: the archive was changed",
+                table.name
+            )));
+        }
+        self.total += state.rows;
+        Ok(())
+    }
+
+    /// Reads rows of table `index` as [`rows`](Self::rows) does, each turned by `text` into a
+    /// text row appended to `out` (cleared first), until `out` holds `max` bytes or more;
+    /// `false` once the table's end line was read and checked. The lines whole in the input's
+    /// buffer are read where they are, not copied.
+    pub(crate) async fn text_rows(
+        &mut self,
+        index: usize,
+        max: usize,
+        out: &mut String,
+        state: &mut Progress,
+        text: &mut RowsToText<'_>,
+    ) -> Result<bool, Error> {
+        out.clear();
+        while out.len() < max {
+            let buffered = self.input.fill_buf().await.map_err(|source| Error::Io {
+                operation: "reading the tenant archive",
+                source,
+            })?;
+            if buffered.first() != Some(&b'[') {
+                // The table's end line (or what stands in its place), read as a line.
+                self.next_line().await?;
+                self.end_of_rows(index, state)?;
+                return Ok(false);
+            }
+            // The whole lines buffered, as far as they are UTF-8 (a line that is not is left
+            // to be read as a line, and refused).
+            let whole = match buffered.iter().rposition(|&b| b == b'\n') {
+                Some(last) => &buffered[..=last],
+                None => &[],
+            };
+            let lines = std::str::from_utf8(whole).unwrap_or_else(|e| {
+                std::str::from_utf8(&whole[..e.valid_up_to()]).unwrap_or_default()
+            });
+            let mut used = 0;
+            while out.len() < max {
+                let rest = &lines[used..];
+                if !rest.starts_with('[') {
+                    break;
+                }
+                let Some(end) = rest.find('\n') else { break };
+                self.number += 1;
+                state.rows += 1;
+                state.hash = fnv1a64(state.hash, &rest.as_bytes()[..=end]);
+                text.row(&rest[..end], out)
+                    .map_err(|p| at_line(self.number, p))?;
+                used += end + 1;
+            }
+            if used > 0 {
+                self.input.consume(used);
+                continue;
+            }
+            // A row line longer than what is buffered, read as a line.
+            self.next_line().await?;
+            state.rows += 1;
+            state.hash = fnv1a64(state.hash, self.line.as_bytes());
+            state.hash = fnv1a64(state.hash, b"\n");
+            text.row(&self.line, out).map_err(|p| self.bad(p))?;
+        }
+        Ok(true)
+    }
+}
+
+/// [`Error::Archive`] at line `line`.
+fn at_line(line: u64, problem: impl Into<String>) -> Error {
+    Error::Archive {
+        line,
+        problem: problem.into(),
     }
 }
 

@@ -127,3 +127,49 @@ impl Value {
         }
     }
 }
+
+/// One value of a row as read from its line, borrowing the line where it can.
+#[doc(hidden)]
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum ValueRef<'a> {
+    /// SQL `NULL`.
+    Null,
+    /// A boolean.
+    Bool(bool),
+    /// An integer.
+    Int(i64),
+    /// A float.
+    Float(f64),
+    /// Text.
+    Text(&'a str),
+    /// Bytes.
+    Bytes(&'a [u8]),
+}
+
+impl Value {
+    /// The value, borrowed.
+    pub(crate) fn as_ref(&self) -> ValueRef<'_> {
+        match self {
+            Value::Null => ValueRef::Null,
+            Value::Bool(b) => ValueRef::Bool(*b),
+            Value::Int(n) => ValueRef::Int(*n),
+            Value::Float(f) => ValueRef::Float(*f),
+            Value::Text(t) => ValueRef::Text(t),
+            Value::Bytes(b) => ValueRef::Bytes(b),
+        }
+    }
+}
+
+impl ValueRef<'_> {
+    /// The value, owned.
+    pub(super) fn owned(self) -> Value {
+        match self {
+            ValueRef::Null => Value::Null,
+            ValueRef::Bool(b) => Value::Bool(b),
+            ValueRef::Int(n) => Value::Int(n),
+            ValueRef::Float(f) => Value::Float(f),
+            ValueRef::Text(t) => Value::Text(t.to_owned()),
+            ValueRef::Bytes(b) => Value::Bytes(b.to_vec()),
+        }
+    }
+}

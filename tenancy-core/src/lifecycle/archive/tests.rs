@@ -1,6 +1,8 @@
 //! The archive's values, kinds and format, without a database.
 
-use super::lines::{push_int, row_line, value_to_json};
+use super::canon::convert;
+use super::codec::uuid_text;
+use super::lines::{fast_row, push_int, row_line, value_from_json, value_to_json};
 use super::*;
 
 fn col(name: &str, declared: &str, kind: Kind) -> Column {
@@ -176,13 +178,57 @@ async fn an_archive_reads_back_and_any_change_to_it_is_refused() {
             6,
         ),
     ];
-    for (change, archive, line) in refused {
-        match read(&archive).await {
-            Err(Error::Archive { line: at, .. }) if at == line => {}
+    for (change, archive, line) in &refused {
+        match read(archive).await {
+            Err(Error::Archive { line: at, .. }) if at == *line => {}
             other => panic!("{change}: {other:?}, not refused at line {line}"),
         }
     }
+
+    // Read into text rows, through buffers of any size: the same rows, the same refusals.
+    let table = &header.tables[0];
+    async fn read_text(bytes: &[u8], table: &Shape, buffer: usize) -> Result<String, Error> {
+        let mut r = ArchiveReader::new(tokio::io::BufReader::with_capacity(buffer, bytes));
+        r.header().await?;
+        let (mut all, mut out) = (String::new(), String::new());
+        let mut text = RowsToText::new(DEBUG_TEXT, table, table, &[0, 1]);
+        while let Part::Table(i) = r.next_part().await? {
+            let mut state = Progress::default();
+            while r.text_rows(i, 1, &mut out, &mut state, &mut text).await? {
+                all.push_str(&out);
+            }
+            all.push_str(&out);
+        }
+        Ok(all)
+    }
+    let mut not_utf8 = text.replace("Bea", "B\u{1}a").into_bytes();
+    let at = not_utf8.iter().position(|&b| b == 1).unwrap();
+    not_utf8[at] = 0xff;
+    for buffer in [1, 3, 8, 64, 8192] {
+        let rows = read_text(text.as_bytes(), table, buffer).await.unwrap();
+        assert_eq!(
+            rows, "Int(1)|Text(\"Abu\")/Int(2)|Text(\"Bea\")/",
+            "{buffer}"
+        );
+        for (change, archive, line) in &refused {
+            match read_text(archive.as_bytes(), table, buffer).await {
+                Err(Error::Archive { line: at, .. }) if at == *line => {}
+                other => panic!("{change} ({buffer}): {other:?}, not refused at line {line}"),
+            }
+        }
+        match read_text(&not_utf8, table, buffer).await {
+            Err(Error::Archive { line: 4, problem }) if problem.contains("UTF-8") => {}
+            other => panic!("not UTF-8 ({buffer}): {other:?}"),
+        }
+    }
 }
+
+/// Text rows that show each value as it is debug-printed.
+const DEBUG_TEXT: TextRows = TextRows {
+    push: |out, value| out.push_str(&format!("{value:?}")),
+    between: '|',
+    after: '/',
+};
 
 #[test]
 fn a_row_line_is_the_json_of_its_values() {
@@ -362,4 +408,103 @@ fn the_fast_row_reader_agrees_with_the_json_reader() {
     }
     // Every line the writer made took the fast path.
     assert!(lines[12..].iter().all(|l| fast_row(l, &columns).is_some()));
+}
+
+/// A row line turned straight into text rows is the text of its values read and converted one
+/// by one; lines written otherwise, and values to convert, take that way.
+#[test]
+fn text_rows_are_the_text_of_the_rows_values() {
+    use Kind::{Bool, Bytes, Float, Int, Json as JsonKind, Numeric, Text, Uuid};
+    let from = Shape {
+        name: "t".into(),
+        columns: cols(&[Text, Int, Float, Bytes, Bool, Uuid, Int, Text, Numeric]),
+        references: Vec::new(),
+    };
+    // Per archive column, a target column of the same kind, or one to convert into.
+    let to = Shape {
+        name: "t".into(),
+        columns: cols(&[
+            Text, Int, Float, Bytes, Bool, Uuid, Float, JsonKind, Numeric,
+        ]),
+        references: Vec::new(),
+    };
+    let columns: Vec<usize> = (0..from.columns.len()).collect();
+    let through_values = |line: &str| -> Result<String, String> {
+        let mut row = parse_row(line, &from)?;
+        convert_row(from.columns.iter().map(|c| c.kind), &to, &columns, &mut row)?;
+        let mut out = String::new();
+        for (i, v) in row.iter().enumerate() {
+            if i > 0 {
+                out.push(DEBUG_TEXT.between);
+            }
+            (DEBUG_TEXT.push)(&mut out, v.as_ref());
+        }
+        out.push(DEBUG_TEXT.after);
+        Ok(out)
+    };
+    let lines = [
+        r#"["a\"b\\c\/d\b\f\n\r\t\u00e9",-9223372036854775808,1e300,"00ff",true,null,7,"{\"a\":1}","1.50"]"#,
+        r#"["",0,-0.5,"",false,"12345678-1234-1234-1234-123456789abc",null,"[]","0"]"#,
+        r#"[null,null,"NaN",null,null,null,null,null,null]"#,
+        r#"["plain",1,"-Infinity","0a",true,"12345678-1234-1234-1234-123456789ABC",2,"3","x"]"#, // uppercase uuid
+        r#"["plain",1,2,"0a",true,"{12345678-1234-1234-1234-123456789abc}",2,"3","x"]"#, // braces
+        r#"["\ud83d\ude00",1,2,"0a",true,null,2,"3","x"]"#, // a surrogate pair
+        r#"[ "a",1,2,"0a",true,null,2,"3","x"]"#,           // a space
+        r#"["a",1,2,"0a",true,"not a uuid",2,"3","x"]"#,
+        r#"["a",1,2,"0a",true,null,2,"{not json","x"]"#,
+        r#"["a",1.5,2,"0a",true,null,2,"3","x"]"#, // not an integer
+        r#"["a",1,2,"0g",true,null,2,"3","x"]"#,   // not hex
+        r#"["a",1,2,"0a",true,null,2,"3"]"#,       // a value too few
+        r#"["a",1,2,"0a",true,null,2,"3","x",null]"#, // a value too many
+        r#"["a",1,2,"0a",true,null,2,"3","x"]x"#,
+        r#"{"end":"t"}"#,
+    ];
+    let mut text = RowsToText::new(DEBUG_TEXT, &from, &to, &columns);
+    let mut direct = 0;
+    for line in lines {
+        let mut out = "before ".to_owned();
+        let read = text.row(line, &mut out);
+        match through_values(line) {
+            Ok(expected) => {
+                assert_eq!(read, Ok(()), "{line}");
+                assert_eq!(out, format!("before {expected}"), "{line}");
+            }
+            Err(problem) => assert_eq!(read, Err(problem), "{line}"),
+        }
+        let mut out = String::new();
+        if text.direct(line, &mut out).is_some() {
+            direct += 1;
+        }
+    }
+    // The first three lines (as this format's writer writes them) went straight through.
+    assert!(lines[..3]
+        .iter()
+        .all(|l| text.direct(l, &mut String::new()).is_some()));
+    assert_eq!(direct, 3);
+}
+
+/// The word-at-a-time search finds the first byte a JSON string escapes wherever it is.
+#[test]
+fn the_first_special_byte_is_found_wherever_it_is() {
+    let naive = |b: &[u8]| b.iter().position(|&c| c < 0x20 || c == b'"' || c == b'\\');
+    let mut seed = 11u64;
+    for len in 0..40 {
+        for _ in 0..300 {
+            let bytes: Vec<u8> = (0..len)
+                .map(|_| {
+                    seed = seed
+                        .wrapping_mul(6364136223846793005)
+                        .wrapping_add(1442695040888963407);
+                    // Mostly plain bytes (ASCII and above 0x7f), now and then a special one.
+                    match (seed >> 59) % 16 {
+                        0 => [b'"', b'\\', b'\n', 0, 0x1f, b'\t'][(seed >> 20) as usize % 6],
+                        1 => [0x20, 0x21, 0x23, 0x5b, 0x5d, 0x7f, 0x80, 0xa2, 0xdc]
+                            [(seed >> 20) as usize % 9],
+                        _ => 0x20 + (seed >> 24) as u8 % 0xd0,
+                    }
+                })
+                .collect();
+            assert_eq!(codec::first_special(&bytes), naive(&bytes), "{bytes:?}");
+        }
+    }
 }
