@@ -457,6 +457,7 @@ fn text_rows_are_the_text_of_the_rows_values() {
         r#"["a",1,2,"0a",true,null,2,"3"]"#,       // a value too few
         r#"["a",1,2,"0a",true,null,2,"3","x",null]"#, // a value too many
         r#"["a",1,2,"0a",true,null,2,"3","x"]x"#,
+        r#"x"a",1,2,"0a",true,null,2,"3","x"]"#, // no opening bracket
         r#"{"end":"t"}"#,
     ];
     let mut text = RowsToText::new(DEBUG_TEXT, &from, &to, &columns);

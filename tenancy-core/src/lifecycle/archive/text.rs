@@ -101,6 +101,9 @@ impl<'a> RowsToText<'a> {
     /// line read otherwise.
     pub(super) fn direct(&mut self, line: &str, out: &mut String) -> Option<()> {
         let bytes = line.as_bytes();
+        if bytes.first() != Some(&b'[') {
+            return None;
+        }
         let (text, columns) = (self.text, &self.from.columns);
         let mut at = 1; // after '['
         for (i, (c, step)) in columns.iter().zip(&self.steps).enumerate() {
