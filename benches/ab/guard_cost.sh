@@ -3,8 +3,9 @@
 # the guard's row trigger as a promote made it before (no WHEN), and as it is made now (a WHEN
 # that skips the function for a tenant the transaction checked already). Prints the server's
 # own timings: 5,000 single-row INSERT statements of 1,000 tenants in one DO block, and one
-# INSERT … SELECT of 50,000 rows of one tenant (EXPLAIN ANALYZE). The function is a copy of
-# the registry's `placed_guard` (tenancy-core/src/postgres/sql.rs) in a scratch schema.
+# INSERT … SELECT of 50,000 rows of one tenant (EXPLAIN ANALYZE). The function and the trigger
+# are copies of the registry's `placed_guard` (tenancy-core/src/postgres/sql.rs) and of the
+# trigger `guard` makes (tenancy-core/src/postgres/tier.rs), in a scratch schema.
 # Usage: DATABASE_URL=postgres://postgres@127.0.0.1:5432/test bash benches/ab/guard_cost.sh
 set -euo pipefail
 url=${DATABASE_URL:?set DATABASE_URL}
@@ -27,12 +28,15 @@ BEGIN
         IF NOT FOUND THEN
             RAISE EXCEPTION 'tenant % has no rows in %', _tenant, TG_TABLE_SCHEMA;
         END IF;
-        PERFORM pg_catalog.set_config('tenancy.placed', TG_TABLE_SCHEMA || '/' || _tenant, true);
+        IF TG_NARGS > 1 THEN
+            PERFORM pg_catalog.set_config('tenancy.placed', TG_ARGV[1] || '/' || _tenant, true);
+        END IF;
     END IF;
     RETURN NEW;
 END
 $f$;
 SQL
+oid=$(q -c "SELECT 'guard_cost'::regnamespace::oid")
 single="DO \$\$ BEGIN FOR i IN 1..5000 LOOP INSERT INTO guard_cost.guards (tenant_id, name, position, age) VALUES ('t' || (1 + i % 1000), 'Abu', 'Guard', 30); END LOOP; END \$\$"
 bulk="EXPLAIN (ANALYZE, TIMING OFF) INSERT INTO guard_cost.guards (tenant_id, name, position, age) SELECT 't7', 'Abu', 'Guard', 30 FROM generate_series(1, 50000)"
 for round in 1 2 3; do
@@ -40,7 +44,7 @@ for round in 1 2 3; do
         q -c "DROP TRIGGER IF EXISTS tenancy_placed ON guard_cost.guards"
         case $kind in
             row) q -c "CREATE TRIGGER tenancy_placed BEFORE INSERT OR UPDATE OF tenant_id ON guard_cost.guards FOR EACH ROW EXECUTE FUNCTION guard_cost.placed_guard('tenant_id')" ;;
-            when) q -c "CREATE TRIGGER tenancy_placed BEFORE INSERT OR UPDATE OF tenant_id ON guard_cost.guards FOR EACH ROW WHEN (NEW.tenant_id::text IS DISTINCT FROM 'guard_cost' AND 'guard_cost/' || NEW.tenant_id::text IS DISTINCT FROM pg_catalog.current_setting('tenancy.placed', true)) EXECUTE FUNCTION guard_cost.placed_guard('tenant_id')" ;;
+            when) q -c "CREATE TRIGGER tenancy_placed BEFORE INSERT OR UPDATE OF tenant_id ON guard_cost.guards FOR EACH ROW WHEN ('$oid/' || NEW.tenant_id::text IS DISTINCT FROM COALESCE(pg_catalog.current_setting('tenancy.placed', true), '')) EXECUTE FUNCTION guard_cost.placed_guard('tenant_id', '$oid')" ;;
         esac
         s=$(q -c '\timing on' -c BEGIN -c "$single" -c ROLLBACK | grep '^Time' | sed -n 2p)
         b=$(q -c BEGIN -c "$bulk" -c ROLLBACK | grep 'Execution Time')
