@@ -826,6 +826,6 @@ async fn the_clusters_url_without_sslmode_connects_encrypted() {
 }
 
 /// How many sessions wait for a lock the transaction open on `conn` holds, on the coordinator.
-pub async fn waiting_on(_pool: &Pool, conn: &mut sqlx::PgConnection) -> Option<i64> {
+pub async fn waiting_on(conn: &mut sqlx::PgConnection) -> Option<i64> {
     super::pg::waiting_on_at(&citus_url(), conn).await
 }

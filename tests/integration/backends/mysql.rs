@@ -593,9 +593,6 @@ pub async fn copy_fault(pool: &Pool, _l: &Lifecycle, from: &Tenant, _to: &str) {
 
 /// `None`: a test waits a while instead (InnoDB's views of lock waits did not show the drop's
 /// wait for the test's transaction reliably here).
-pub async fn waiting_on(
-    _pool: &Pool,
-    _conn: &mut <Db as sqlx::Database>::Connection,
-) -> Option<i64> {
+pub async fn waiting_on(_conn: &mut <Db as sqlx::Database>::Connection) -> Option<i64> {
     None
 }

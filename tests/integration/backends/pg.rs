@@ -212,7 +212,7 @@ pub async fn copy_fault(pool: &Pool, _l: &Lifecycle, from: &Tenant, _to: &str) {
 /// How many sessions wait for a lock the transaction open on `conn` holds (read on a
 /// connection of its own): what a test polls to see a lifecycle operation waiting for that
 /// transaction.
-pub async fn waiting_on(_pool: &Pool, conn: &mut sqlx::PgConnection) -> Option<i64> {
+pub async fn waiting_on(conn: &mut sqlx::PgConnection) -> Option<i64> {
     waiting_on_at(&crate::support::database_url(), conn).await
 }
 

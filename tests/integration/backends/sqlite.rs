@@ -855,9 +855,6 @@ async fn an_import_into_a_file_holding_triggers_is_refused_and_leaves_nothing() 
 
 /// `None`: a writer waiting for SQLite's file lock (its busy handler) is not visible from
 /// another connection; a test waits a while instead.
-pub async fn waiting_on(
-    _pool: &Pool,
-    _conn: &mut <Db as sqlx::Database>::Connection,
-) -> Option<i64> {
+pub async fn waiting_on(_conn: &mut <Db as sqlx::Database>::Connection) -> Option<i64> {
     None
 }

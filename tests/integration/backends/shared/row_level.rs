@@ -369,13 +369,12 @@ macro_rules! behaviours {
         /// seen among the sessions waiting on it where the backend shows them (polled for up to
         /// 10 s), else (SQLite) still running 300 ms on.
         async fn came_to_wait<T>(
-            pool: &super::Pool,
             conn: &mut <super::Db as sqlx::Database>::Connection,
             running: &tokio::task::JoinHandle<T>,
         ) -> bool {
             use std::time::Duration;
             for _ in 0..400 {
-                match super::waiting_on(pool, conn).await {
+                match super::waiting_on(conn).await {
                     None => {
                         tokio::time::sleep(Duration::from_millis(300)).await;
                         return !running.is_finished();
@@ -425,7 +424,7 @@ macro_rules! behaviours {
                     let (db, name) = (db.clone(), name.clone());
                     tokio::spawn(async move { db.drop(&name).await })
                 };
-                if !came_to_wait(&pool, &mut tx, &dropping).await {
+                if !came_to_wait(&mut tx, &dropping).await {
                     panic!("round {round}: the drop did not wait for the open transaction: {:?}", dropping.await);
                 }
                 tx.commit().await.unwrap();
@@ -472,7 +471,7 @@ macro_rules! behaviours {
                 tokio::spawn(async move { db.rename(&old, &new).await })
             };
             assert!(
-                came_to_wait(&pool, &mut tx, &renaming).await,
+                came_to_wait(&mut tx, &renaming).await,
                 "the rename did not wait for the open transaction"
             );
             tx.commit().await.unwrap();
