@@ -22,10 +22,11 @@
 //!   the transaction, and says it to the policies (on Citus, to the workers' too:
 //!   [`super::citus_rows::SAY_ROW_TENANT`]);
 //! - `placed_guard()`: a row trigger's function refusing ([`NOT_PLACED`]) a row whose tenant
-//!   column (the trigger's argument) names neither the table's schema's own tenant nor a
+//!   column (the trigger's first argument) names neither the table's schema's own tenant nor a
 //!   row-level tenant registered in it, after taking a `KEY SHARE` lock on that tenant's
-//!   registry row (so a promote, which locks the row `FOR UPDATE`, waits for the writes in
-//!   flight, and the writes after it wait for the promote and then fail).
+//!   registry row (so a promote, drop or rename, which locks the row `FOR UPDATE`, waits for
+//!   the writes in flight, and the writes after it wait for it and then fail); with a second
+//!   argument (the schema's oid) it leaves [`PLACED_SETTING`] for the trigger's `WHEN`.
 
 use std::fmt::Write as _;
 use std::time::Duration;

@@ -404,8 +404,8 @@ pub(super) async fn move_rows(
     match toward {
         Toward::Own => {
             // The guard first: its `CREATE TRIGGER` waits for the table's writes in flight and
-            // holds the table's writes (every tenant's) to the commit, on the first promote out
-            // of a container only.
+            // holds the table's writes (every tenant's) to the commit, on the first promote,
+            // drop or rename of a row-level tenant in a container only.
             refuse_changing(conn, persistent, from, &moving).await?;
             let names: Vec<&str> = moving.iter().map(|t| t.name.as_str()).collect();
             guard(conn, persistent, registry, from, &names, column).await?;
