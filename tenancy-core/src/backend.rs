@@ -29,6 +29,7 @@ use futures_util::stream::BoxStream;
 use sqlx::pool::PoolConnection;
 
 use crate::error::{DatabaseError, Error};
+use crate::lifecycle::fleet::store::FleetStore;
 use crate::lifecycle::store::{Place, Port, Store};
 use crate::statement::{self, Dialect, OnConflictAction, Statement};
 use crate::table::TableDef;
@@ -69,7 +70,7 @@ pub trait Backend: sqlx::Database + Scalars + sealed::Sealed {
     /// schemas, PgBouncer, the Citus flavour; MySQL: the registry and lock settings; SQLite:
     /// the folder of tenant files and the pools open on them).
     #[doc(hidden)]
-    type Store: Store<Self> + Port<Self> + Place<Self>;
+    type Store: Store<Self> + Port<Self> + Place<Self> + FleetStore<Self>;
 
     /// How the statements of a handle's executors are sent (PostgreSQL: behind PgBouncer or
     /// not); carried by the handle and the [`TenantPool`](crate::TenantPool)s it gives out.

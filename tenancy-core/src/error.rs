@@ -29,6 +29,19 @@ pub enum Error {
         source: DatabaseError,
     },
 
+    /// A tenant's copy in another database (a [`Fleet`](crate::Fleet)'s move) is not its
+    /// source: a table's rows or their checksum differ. Nothing was moved: the tenant is
+    /// where it was, and the copy was dropped.
+    #[error("the copy of tenant \"{tenant}\" differs from its source in table {table:?}: {detail}; nothing was moved")]
+    Diverged {
+        /// The tenant.
+        tenant: Tenant,
+        /// The table.
+        table: String,
+        /// How they differ.
+        detail: String,
+    },
+
     /// A row-level tenant's statement was sent to a container that no longer holds its rows:
     /// the tenant was promoted to a container of its own, renamed or dropped after this
     /// [`Tenant`] was resolved (or it never was a row-level tenant of that container). On

@@ -164,6 +164,9 @@ pub use error::{DatabaseError, Error, LockHolder, Unmappable};
 pub use exec::{Executor, OnBackend};
 pub use filter::{Column, Filter, Order, Set};
 pub use lifecycle::archive::ARCHIVE_VERSION;
+pub use lifecycle::fleet::moving::TenantMoved;
+pub use lifecycle::fleet::reconcile::Reconciled;
+pub use lifecycle::fleet::{Fleet, DEFAULT_ROUTE_TTL};
 pub use lifecycle::report::{
     Dropped, MigrateOptions, Moved, Outcome, Planned, Progress, ProgressFn, RelocateOptions,
     RelocatePhase, RelocateProgress, RelocateProgressFn, Relocated, Report, TenantResult,

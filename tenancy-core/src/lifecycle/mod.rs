@@ -18,6 +18,7 @@ use sqlx::{Pool, Postgres};
 
 pub(crate) mod archive;
 pub(crate) mod copy;
+pub(crate) mod fleet;
 pub(crate) mod operations;
 pub(crate) mod plan;
 pub(crate) mod portable;
@@ -66,6 +67,38 @@ pub enum TenantEvent {
 
 type Subscriber = Arc<dyn Fn(&TenantEvent) + Send + Sync>;
 
+/// The subscribers of a handle ([`Tenants`], [`Fleet`](fleet::Fleet)).
+#[derive(Default)]
+pub(crate) struct Subscribers(Mutex<Vec<Subscriber>>);
+
+impl Subscribers {
+    fn list(&self) -> std::sync::MutexGuard<'_, Vec<Subscriber>> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Subscribers `all` (another handle's).
+    pub(crate) fn of(all: Vec<Subscriber>) -> Self {
+        Subscribers(Mutex::new(all))
+    }
+
+    /// Adds `f`.
+    pub(crate) fn add(&self, f: impl Fn(&TenantEvent) + Send + Sync + 'static) {
+        self.list().push(Arc::new(f));
+    }
+
+    /// Every subscriber now.
+    pub(crate) fn all(&self) -> Vec<Subscriber> {
+        self.list().clone()
+    }
+
+    /// Calls every subscriber with `event`.
+    pub(crate) fn publish(&self, event: TenantEvent) {
+        for subscriber in self.all() {
+            subscriber(&event);
+        }
+    }
+}
+
 /// The tenant column [`Tenants::drop`] deletes a row-level tenant's rows by, unless the handle
 /// names another ([`Tenants::with_tenant_column`]).
 const DEFAULT_TENANT_COLUMN: &str = "tenant_id";
@@ -113,7 +146,7 @@ struct Inner<B: Backend> {
     migrations: Migrations,
     registry: Tenant,
     policy: TenantNamePolicy,
-    subscribers: Mutex<Vec<Subscriber>>,
+    subscribers: Subscribers,
 }
 
 /// What a handle is built from; the `with_*` methods change one part and rebuild.
@@ -224,7 +257,7 @@ impl<B: Backend> Tenants<B> {
                 registry,
                 policy,
                 settings,
-                subscribers: Mutex::new(subscribers),
+                subscribers: Subscribers::of(subscribers),
             }),
         })
     }
@@ -232,25 +265,15 @@ impl<B: Backend> Tenants<B> {
     /// Calls `f` after every create, drop and rename made through this handle (or its clones)
     /// has committed. Changes made by other processes are not seen; pair this with an expiry.
     pub fn subscribe(&self, f: impl Fn(&TenantEvent) + Send + Sync + 'static) {
-        self.inner
-            .subscribers
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .push(Arc::new(f));
+        self.inner.subscribers.add(f)
     }
 
     fn subscribers(&self) -> Vec<Subscriber> {
-        self.inner
-            .subscribers
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone()
+        self.inner.subscribers.all()
     }
 
     pub(crate) fn publish(&self, event: TenantEvent) {
-        for subscriber in self.subscribers() {
-            subscriber(&event);
-        }
+        self.inner.subscribers.publish(event)
     }
 
     /// The pool the handle runs on (SQLite: the registry's).

@@ -56,49 +56,60 @@ impl<B: Backend> Tenants<B> {
         trace::within(
             span,
             self.locked(Operation::Export, &tenant, Expected::Own, async |op| {
-                let store = self.store();
-                let history = store.history(op, &tenant).await?;
-                history.check_clean(&tenant)?;
-                let tables = store.export_begin(op, &tenant).await?;
-                let migrations = history
-                    .applied
-                    .iter()
-                    .map(|(version, checksum)| ArchivedMigration {
-                        version: *version,
-                        description: self
-                            .migrations()
-                            .ups()
-                            .find(|m| m.version == *version)
-                            .map_or_else(String::new, |m| m.description.to_string()),
-                        checksum: super::archive::hex(checksum),
-                    })
-                    .collect();
-                let header = Header {
-                    backend: B::DB_SYSTEM.to_owned(),
-                    tenant: tenant.as_str().to_owned(),
-                    migrations,
-                    tables,
-                };
-                let mut out = ArchiveWriter::new(writer);
-                out.header(&header).await?;
-                for table in &header.tables {
-                    out.begin_table(&table.name).await?;
-                    let from = Source {
-                        tenant: &tenant,
-                        table,
-                    };
-                    let mut lines = store.read_lines(op, from);
-                    while let Some(chunk) = lines.try_next().await? {
-                        out.rows(&chunk).await?;
-                    }
-                    drop(lines);
-                    out.end_table().await?;
-                }
-                let (tables, rows) = out.finish().await?;
-                Ok(Moved { tables, rows })
+                self.archive_into(op, &tenant, writer).await
             }),
         )
         .await
+    }
+
+    /// Writes `tenant` (locked, read from one consistent view in `op`) to `writer` as a
+    /// tenant archive: what [`export`](Self::export) and a fleet's move send.
+    pub(crate) async fn archive_into<W>(
+        &self,
+        op: &mut <B::Store as Store<B>>::Op,
+        tenant: &Tenant,
+        writer: W,
+    ) -> Result<Moved, Error>
+    where
+        W: AsyncWrite + Unpin + Send,
+    {
+        let store = self.store();
+        let history = store.history(op, tenant).await?;
+        history.check_clean(tenant)?;
+        let tables = store.export_begin(op, tenant).await?;
+        let migrations = history
+            .applied
+            .iter()
+            .map(|(version, checksum)| ArchivedMigration {
+                version: *version,
+                description: self
+                    .migrations()
+                    .ups()
+                    .find(|m| m.version == *version)
+                    .map_or_else(String::new, |m| m.description.to_string()),
+                checksum: super::archive::hex(checksum),
+            })
+            .collect();
+        let header = Header {
+            backend: B::DB_SYSTEM.to_owned(),
+            tenant: tenant.as_str().to_owned(),
+            migrations,
+            tables,
+        };
+        let mut out = ArchiveWriter::new(writer);
+        out.header(&header).await?;
+        for table in &header.tables {
+            out.begin_table(&table.name).await?;
+            let from = Source { tenant, table };
+            let mut lines = store.read_lines(op, from);
+            while let Some(chunk) = lines.try_next().await? {
+                out.rows(&chunk).await?;
+            }
+            drop(lines);
+            out.end_table().await?;
+        }
+        let (tables, rows) = out.finish().await?;
+        Ok(Moved { tables, rows })
     }
 
     /// Creates tenant `name` from the tenant archive `reader` yields (see

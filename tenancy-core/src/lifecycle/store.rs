@@ -64,6 +64,12 @@ pub enum Operation {
     Promote,
     /// Move a tenant's rows into another tenant's container and drop its own.
     Demote,
+    /// Change a fleet's map of tenants to databases, under the tenants' fleet locks (in the
+    /// home's registry).
+    Fleet,
+    /// Read a tenant whole with its writes held back, to copy it to another database, and
+    /// drop it once the copy is checked.
+    Move,
 }
 
 /// Which way migrations run.

@@ -20,6 +20,7 @@ mod dialect;
 #[cfg(test)]
 mod dialect_tests;
 mod errors;
+mod fleet;
 mod handle;
 mod pgbouncer;
 mod pool;

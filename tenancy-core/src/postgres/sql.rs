@@ -504,13 +504,18 @@ pub fn create_schema(tenant: &Tenant) -> String {
 ///   the old schema, and once a new tenant had that name its statements wrote the new tenant's
 ///   tables.
 fn lock_tables(tenant: &Tenant) -> String {
+    lock_tables_in(tenant, "ACCESS EXCLUSIVE")
+}
+
+/// Every table of `tenant`'s schema locked in `mode` (a lock mode's words), in one statement.
+pub(crate) fn lock_tables_in(tenant: &Tenant, mode: &str) -> String {
     format!(
         "DO $tenancy$ DECLARE tables text; BEGIN \
          SELECT string_agg(format('%I.%I', n.nspname, c.relname), ', ' ORDER BY c.oid) INTO tables \
          FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
          WHERE n.nspname = {name} AND c.relkind IN ('r', 'p'); \
          IF tables IS NOT NULL THEN \
-         EXECUTE 'LOCK TABLE ' || tables || ' IN ACCESS EXCLUSIVE MODE'; \
+         EXECUTE 'LOCK TABLE ' || tables || ' IN {mode} MODE'; \
          END IF; END $tenancy$",
         name = literal(tenant.as_str()),
     )

@@ -88,7 +88,7 @@ impl PgOp {
     }
 
     /// Sends what is waiting to be sent before `sql`, with it.
-    async fn raw(&mut self, sql: &str) -> Result<(), sqlx::Error> {
+    pub(super) async fn raw(&mut self, sql: &str) -> Result<(), sqlx::Error> {
         let batch = std::mem::take(&mut self.opening) + sql;
         sqlx::raw_sql(AssertSqlSafe(batch))
             .execute(&mut *self.conn())

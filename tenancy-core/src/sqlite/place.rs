@@ -62,3 +62,6 @@ impl Place<Sqlite> for SqliteStore {
         None
     }
 }
+
+/// Not yet: a fleet of SQLite folders is refused ([`Error::Unsupported`]).
+impl crate::lifecycle::fleet::store::FleetStore<Sqlite> for SqliteStore {}

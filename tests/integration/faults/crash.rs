@@ -19,20 +19,14 @@ use std::time::Duration;
 use tenancy::{Error, MigrateOptions, Outcome, TenantModel, Tenants};
 use tenancy_testdb::Cluster;
 
-use super::{assert_consistent, pg_consistency, pg_v1_slow, pg_v2, pg_victim_pool, tally};
+use super::{
+    assert_consistent, pg_consistency, pg_v1_slow, pg_v2, pg_victim_pool, private_cluster, tally,
+};
 use crate::lifecycle_support::{migrator, v1};
 use crate::support::Guard;
 
 /// The hang detector's limit: far above any normal run, only there so a deadlock fails.
 const HANG: Duration = Duration::from_secs(240);
-
-async fn private_cluster() -> Arc<Cluster> {
-    let cluster =
-        tokio::task::spawn_blocking(|| Cluster::start().unwrap_or_else(|e| panic!("{e}")))
-            .await
-            .unwrap();
-    Arc::new(cluster)
-}
 
 async fn crash(cluster: &Arc<Cluster>) {
     let c = cluster.clone();

@@ -245,3 +245,13 @@ pub fn tally<'a>(errors: impl IntoIterator<Item = &'a tenancy::Error>) -> BTreeM
     }
     out
 }
+
+/// A private PostgreSQL cluster of this test (`initdb`: a few seconds), stopped when dropped.
+pub async fn private_cluster() -> std::sync::Arc<tenancy_testdb::Cluster> {
+    let cluster = tokio::task::spawn_blocking(|| {
+        tenancy_testdb::Cluster::start().unwrap_or_else(|e| panic!("{e}"))
+    })
+    .await
+    .unwrap();
+    std::sync::Arc::new(cluster)
+}
