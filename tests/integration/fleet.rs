@@ -77,15 +77,17 @@ impl Two {
     }
 }
 
+async fn schema_exists(pool: &PgPool, schema: &str) -> bool {
+    sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = $1)")
+        .bind(schema)
+        .fetch_one(pool)
+        .await
+        .unwrap()
+}
+
 /// The names in `schema`.guards on `pool`'s server, sorted; empty if there is no such schema.
 async fn names_in(pool: &PgPool, schema: &str) -> Vec<String> {
-    let exists: bool =
-        sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = $1)")
-            .bind(schema)
-            .fetch_one(pool)
-            .await
-            .unwrap();
-    if !exists {
+    if !schema_exists(pool, schema).await {
         return Vec::new();
     }
     sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
@@ -319,13 +321,7 @@ const ROWS: i64 = 20_000;
 
 /// (rows, sum of ids) of `schema`.guards on `pool`'s server; `None` without such a schema.
 async fn whole_in(pool: &PgPool, schema: &str) -> Option<(i64, i64)> {
-    let exists: bool =
-        sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = $1)")
-            .bind(schema)
-            .fetch_one(pool)
-            .await
-            .unwrap();
-    if !exists {
+    if !schema_exists(pool, schema).await {
         return None;
     }
     let sql = format!("SELECT count(*), coalesce(sum(id), 0)::int8 FROM \"{schema}\".guards");
@@ -367,9 +363,6 @@ async fn child_moves_until_killed() {
 
 #[tokio::test]
 async fn a_process_killed_while_it_moves_a_tenant_leaves_it_whole_in_one_database() {
-    use std::io::{BufRead, BufReader};
-    use std::process::{Command, Stdio};
-
     let two = Two::start().await;
     let fleet = two.fleet(v1()).await;
     let (k, n) = (name("k"), name("n"));
@@ -389,37 +382,15 @@ async fn a_process_killed_while_it_moves_a_tenant_leaves_it_whole_in_one_databas
     let url = two._cluster.as_ref().unwrap().url().to_owned();
     let mut seen = BTreeMap::new();
     for delay in (0..16).map(|i| i * i * 3) {
-        let mut child = Command::new(std::env::current_exe().unwrap())
-            .args(["--ignored", "--exact", "--nocapture", "--test-threads=1"])
-            .arg("fleet::child_moves_until_killed")
-            .env(CHILD_URL, &url)
-            .env(CHILD_REGISTRY, &two.registry)
-            .env(CHILD_TENANT, &k)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let stdout = child.stdout.take().unwrap();
-        let (started, moving) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            let mut lines = BufReader::new(stdout).lines().map_while(Result::ok);
-            let found = lines.any(|line| line.ends_with("moving"));
-            let _ = started.send(found);
-            lines.for_each(drop);
-        });
-        let started = moving.recv_timeout(Duration::from_secs(120));
-        if started != Ok(true) {
-            let _ = child.kill();
-            panic!("the child never started moving: {started:?}");
-        }
-        std::thread::sleep(Duration::from_millis(delay));
-        if let Some(status) = child.try_wait().unwrap() {
-            let mut err = String::new();
-            std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut err).unwrap();
-            panic!("the child stopped by itself ({status}): {err}");
-        }
-        child.kill().unwrap();
-        child.wait().unwrap();
+        crate::faults::kill_child_after(
+            "fleet::child_moves_until_killed",
+            &[
+                (CHILD_URL, url.as_str()),
+                (CHILD_REGISTRY, two.registry.as_str()),
+                (CHILD_TENANT, k.as_str()),
+            ],
+            Duration::from_millis(delay),
+        );
 
         let copies = [
             whole_in(&two.home, &k).await.is_some(),

@@ -6,9 +6,7 @@
 //! exactly once, its neighbour's rows are as they were, a write there goes through, and the
 //! next child carries on moving from there (recovering what the kill left).
 
-use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use sqlx::migrate::{Migration, MigrationType};
@@ -109,36 +107,11 @@ async fn a_process_killed_while_it_moves_a_sqlite_tenant_leaves_it_whole_where_i
 
     let (mut promoted, mut row_level) = (0, 0);
     for delay in (0..24).map(|i| i * i) {
-        let mut child = Command::new(std::env::current_exe().unwrap())
-            .args(["--ignored", "--exact", "--nocapture", "--test-threads=1"])
-            .arg("faults::killed::child_moves_until_killed")
-            .env(CHILD_FOLDER, &folder)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let stdout = child.stdout.take().unwrap();
-        let (started, moving) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            // libtest writes the test's name before its output, on the same line.
-            let mut lines = BufReader::new(stdout).lines().map_while(Result::ok);
-            let found = lines.any(|line| line.ends_with("moving"));
-            let _ = started.send(found);
-            lines.for_each(drop);
-        });
-        let started = moving.recv_timeout(Duration::from_secs(120));
-        if started != Ok(true) {
-            let _ = child.kill();
-            panic!("the child never started moving: {started:?}");
-        }
-        std::thread::sleep(Duration::from_millis(delay));
-        if let Some(status) = child.try_wait().unwrap() {
-            let mut err = String::new();
-            std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut err).unwrap();
-            panic!("the child stopped by itself ({status}): {err}");
-        }
-        child.kill().unwrap();
-        child.wait().unwrap();
+        super::kill_child_after(
+            "faults::killed::child_moves_until_killed",
+            &[(CHILD_FOLDER, folder.to_str().unwrap())],
+            Duration::from_millis(delay),
+        );
 
         let db = tenants(&folder).await;
         let now = db.tenant("a").await.unwrap();

@@ -255,3 +255,44 @@ pub async fn private_cluster() -> std::sync::Arc<tenancy_testdb::Cluster> {
     .unwrap();
     std::sync::Arc::new(cluster)
 }
+
+/// Runs test `child` of this binary (an ignored test that prints `moving` once it starts
+/// moving, then moves until killed) as a child process with `env`, and kills it (`SIGKILL`)
+/// `delay` after it printed `moving`. Panics if it never starts or stops by itself.
+pub fn kill_child_after(child: &str, env: &[(&str, &str)], delay: std::time::Duration) {
+    use std::io::{BufRead, BufReader};
+    use std::process::{Command, Stdio};
+
+    let mut command = Command::new(std::env::current_exe().unwrap());
+    command
+        .args(["--ignored", "--exact", "--nocapture", "--test-threads=1"])
+        .arg(child)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    for (key, value) in env {
+        command.env(key, value);
+    }
+    let mut process = command.spawn().unwrap();
+    let stdout = process.stdout.take().unwrap();
+    let (started, moving) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        // libtest writes the test's name before its output, on the same line.
+        let mut lines = BufReader::new(stdout).lines().map_while(Result::ok);
+        let found = lines.any(|line| line.ends_with("moving"));
+        let _ = started.send(found);
+        lines.for_each(drop);
+    });
+    let started = moving.recv_timeout(std::time::Duration::from_secs(120));
+    if started != Ok(true) {
+        let _ = process.kill();
+        panic!("the child never started moving: {started:?}");
+    }
+    std::thread::sleep(delay);
+    if let Some(status) = process.try_wait().unwrap() {
+        let mut err = String::new();
+        std::io::Read::read_to_string(&mut process.stderr.take().unwrap(), &mut err).unwrap();
+        panic!("the child stopped by itself ({status}): {err}");
+    }
+    process.kill().unwrap();
+    process.wait().unwrap();
+}
