@@ -79,17 +79,18 @@ impl Drop for Database {
 
 #[test]
 fn every_rust_block_of_the_readme_is_included_here() {
-    // readme_1, readme_2, readme_3 (clone a tenant) and readme_4 (export and import) run
-    // below; readme_5 (axum), readme_6 (jobs, `for_each`, `query_across`; needs the `serde`
-    // feature), readme_7 (a pool for many tenants) and readme_8 (PgBouncer) are compiled by the
-    // crate's doctests (7 and 8 connect to the deployment URLs they show; the library paths
-    // they use run in tests/integration); readme_9 (MySQL) runs below against MariaDB;
-    // readme_10 (SQLite) runs below in a temporary folder; readme_11 (`#[tenancy::test]`) is a
-    // test of its own below; readme_12 (Citus placement and moves) is compiled by the doctests,
-    // and what it calls runs against a Citus cluster in tests/integration/backends/citus.rs;
-    // readme_13 (queries for real apps) runs below.
+    // readme_1, readme_2, readme_3 (clone a tenant), readme_4 (export and import) and
+    // readme_5 (a fleet over two databases) run below; readme_6 (axum), readme_7 (jobs,
+    // `for_each`, `query_across`; needs the `serde` feature), readme_8 (a pool for many
+    // tenants) and readme_9 (PgBouncer) are compiled by the crate's doctests (8 and 9 connect
+    // to the deployment URLs they show; the library paths they use run in tests/integration);
+    // readme_10 (MySQL) runs below against MariaDB; readme_11 (SQLite) runs below in a
+    // temporary folder; readme_12 (`#[tenancy::test]`) is a test of its own below; readme_13
+    // (Citus placement and moves) is compiled by the doctests, and what it calls runs against a
+    // Citus cluster in tests/integration/backends/citus.rs; readme_14 (queries for real apps)
+    // runs below.
     assert_eq!(
-        BLOCKS, 13,
+        BLOCKS, 14,
         "a README block was added or removed: update this file"
     );
 }
@@ -213,9 +214,48 @@ mod portable {
     }
 }
 
+/// "Tenants over several databases" (`fn spread`): a fleet over two fresh databases.
+mod fleet {
+    include!(concat!(env!("OUT_DIR"), "/readme_5.rs"));
+
+    use super::Database;
+
+    #[tokio::test]
+    async fn the_fleet_example_runs() {
+        let (eu1, eu2) = (Database::new().await, Database::new().await);
+        let migrator = || async {
+            sqlx::migrate::Migrator::new(std::path::Path::new(concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/../examples/migrations/tenant"
+            )))
+            .await
+            .unwrap()
+        };
+        let a = Tenants::new(eu1.pool.clone(), migrator().await).unwrap();
+        let b = Tenants::new(eu2.pool.clone(), migrator().await).unwrap();
+        spread(a, b).await.unwrap();
+        // acme was made in eu1 (both empty), moved to eu2 with its row; big was made in eu2.
+        let schemas = |pool: sqlx::PgPool| async move {
+            sqlx::query_scalar::<_, String>(
+                "SELECT nspname::text FROM pg_namespace WHERE nspname IN ('acme', 'big') ORDER BY 1",
+            )
+            .fetch_all(&pool)
+            .await
+            .unwrap()
+        };
+        assert!(schemas(eu1.pool.clone()).await.is_empty());
+        assert_eq!(schemas(eu2.pool.clone()).await, ["acme", "big"]);
+        let rows: Vec<(String, String)> = sqlx::query_as("SELECT name, position FROM acme.guards")
+            .fetch_all(&eu2.pool)
+            .await
+            .unwrap();
+        assert_eq!(rows, [("Ann".to_owned(), "Guard".to_owned())]);
+    }
+}
+
 /// "MySQL and MariaDB" (`fn on_mysql`), against `MYSQL_URL` (or a private server).
 mod mysql {
-    include!(concat!(env!("OUT_DIR"), "/readme_9.rs"));
+    include!(concat!(env!("OUT_DIR"), "/readme_10.rs"));
 
     #[tokio::test]
     async fn the_mysql_example_runs() {
@@ -245,7 +285,7 @@ mod mysql {
 /// "SQLite" (`fn on_sqlite`), in a temporary folder with the example migrations
 /// (`migrations` here links to `../examples/migrations`). No server.
 mod sqlite {
-    include!(concat!(env!("OUT_DIR"), "/readme_10.rs"));
+    include!(concat!(env!("OUT_DIR"), "/readme_11.rs"));
 
     #[tokio::test]
     async fn the_sqlite_example_runs() {
@@ -267,13 +307,13 @@ mod sqlite {
 /// here links to `../examples/migrations`). On `DATABASE_URL`, or the private cluster, as the
 /// attribute does.
 mod testing {
-    include!(concat!(env!("OUT_DIR"), "/readme_11.rs"));
+    include!(concat!(env!("OUT_DIR"), "/readme_12.rs"));
 }
 
 /// "Queries for real apps" (`fn queries`): OR/NOT, update_all, aggregates, join, preload,
 /// upsert, stream, shared model, raw SQL.
 mod queries {
-    include!(concat!(env!("OUT_DIR"), "/readme_13.rs"));
+    include!(concat!(env!("OUT_DIR"), "/readme_14.rs"));
 
     use super::Database;
 
