@@ -20,9 +20,11 @@
 //!                                                  #   over 100,000 in one container (29)
 //! cargo bench --bench tenancy -- tiers             # promote under writers vs a copy, row-level
 //!                                                  #   security per call, list / status (30)
+//! cargo bench --bench tenancy -- fleet             # move_tenant under writers vs export |
+//!                                                  #   import (31)
 //! ```
 //!
-//! Workloads 1-8, 13, 21-24 and 26-30 run on PostgreSQL (`DATABASE_URL`, or a private throwaway
+//! Workloads 1-8, 13, 21-24 and 26-31 run on PostgreSQL (`DATABASE_URL`, or a private throwaway
 //! cluster), 9-12 on MySQL / MariaDB (`MYSQL_URL`, default `mysql://root@127.0.0.1:3306/test`),
 //! 14-17 on SQLite in temporary folders, 18-20 on Citus (`CITUS_URL`, the coordinator), 25 on
 //! all of them (Citus if `CITUS_URL` is set); 26 also on MySQL / MariaDB over TLS
@@ -37,6 +39,7 @@ mod compile;
 mod connect;
 mod create;
 mod crud;
+mod fleet;
 mod lookups;
 mod method;
 mod migrate;
@@ -72,7 +75,7 @@ enum Backend {
     All,
 }
 
-const WORKLOADS: [(&str, Backend, &str); 30] = [
+const WORKLOADS: [(&str, Backend, &str); 31] = [
     (
         "crud",
         Backend::Postgres,
@@ -222,6 +225,11 @@ const WORKLOADS: [(&str, Backend, &str); 30] = [
         "tiers",
         Backend::Postgres,
         "promote of a 100,000-row tenant under 8 writers vs a server-side copy; row-level security per call; list / status of 100,000 row-level tenants",
+    ),
+    (
+        "fleet",
+        Backend::Postgres,
+        "move_tenant of a 1,000,000-row tenant to another database under 8 writers vs export | import",
     ),
 ];
 
@@ -507,6 +515,7 @@ async fn run(options: Options, run_info: RunInfo) -> i32 {
                     28 => port::run(ctx).await,
                     29 => rowlevel::run(ctx).await,
                     30 => tiers::run(ctx).await,
+                    31 => fleet::run(ctx).await,
                     _ => {
                         let caption = format!(
                             "{} · commit {} · {}",
