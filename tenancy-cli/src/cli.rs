@@ -59,6 +59,13 @@ pub struct Cli {
     #[arg(long, value_name = "SECONDS", global = true)]
     pub lock_timeout: Option<f64>,
 
+    /// A database of a fleet, `NAME=URL` (a postgres:// URL); repeat it for each database, the
+    /// first the home (whose registry maps each tenant to its database). With it, every
+    /// command runs on the fleet (`create` puts a tenant in the database with the fewest) and
+    /// `move <NAME> --to <DATABASE>` moves a tenant between them; --database-url is not used.
+    #[arg(long = "fleet", value_name = "NAME=URL", global = true)]
+    pub fleet: Vec<String>,
+
     /// What to do.
     #[command(subcommand)]
     pub command: Command,
@@ -149,7 +156,12 @@ pub enum Command {
         name: String,
         /// The worker node to move it to, `host:port` as the cluster knows it (see
         /// `placement`).
-        node: tenancy_core::postgres::Node,
+        #[arg(required_unless_present = "to", conflicts_with = "to")]
+        node: Option<tenancy_core::postgres::Node>,
+        /// With --fleet: the database of the fleet to move it to (its writes wait meanwhile;
+        /// its rows are checked against the original before the original is dropped).
+        #[arg(long, value_name = "DATABASE")]
+        to: Option<String>,
         /// Copy by logical replication, so writes to the tenant go on during the move (needs
         /// `wal_level = logical` and a primary key on every table of the tenant).
         #[arg(long)]
@@ -252,6 +264,7 @@ impl Command {
                 | Command::Migrate(_)
                 | Command::Rollback(_)
                 | Command::Status
+                | Command::Move { to: Some(_), .. }
         )
     }
 
@@ -259,7 +272,7 @@ impl Command {
     pub fn citus_only(&self) -> Option<&'static str> {
         match self {
             Command::Placement => Some("placement"),
-            Command::Move { .. } => Some("move"),
+            Command::Move { to: None, .. } => Some("move"),
             Command::DistributeRows { .. } => Some("distribute-rows"),
             _ => None,
         }
@@ -332,6 +345,7 @@ mod tests {
             name,
             node,
             logical,
+            to: None,
         } = parse(&["move", "acme", "10.0.0.5:9701", "--logical"])
             .unwrap()
             .command
@@ -339,9 +353,21 @@ mod tests {
             panic!("not move")
         };
         assert_eq!(
-            (name.as_str(), node.to_string().as_str(), logical),
+            (name.as_str(), node.unwrap().to_string().as_str(), logical),
             ("acme", "10.0.0.5:9701", true)
         );
+        let fleet = parse(&["--fleet", "a=postgres://h/a", "move", "acme", "--to", "b"]).unwrap();
+        let Command::Move {
+            node: None,
+            to: Some(to),
+            ..
+        } = fleet.command
+        else {
+            panic!("not a fleet's move")
+        };
+        assert_eq!((to.as_str(), fleet.fleet.len()), ("b", 1));
+        assert!(parse(&["move", "acme"]).is_err());
+        assert!(parse(&["move", "acme", "10.0.0.5:9701", "--to", "b"]).is_err());
         assert!(parse(&["move", "acme", "10.0.0.5"]).is_err());
         assert!(parse(&["move", "acme"]).is_err());
     }

@@ -51,6 +51,15 @@ pub enum CliError {
     #[error("{0} needs Citus (a postgres:// URL of a Citus coordinator); the database URL names another database")]
     CitusOnly(&'static str),
 
+    /// A `--fleet` value is not `NAME=URL` with a postgres:// URL (only the name is shown,
+    /// never the URL, which may hold a password).
+    #[error("--fleet takes NAME=URL with a postgres:// URL: {0}")]
+    Fleet(String),
+
+    /// A command a fleet does not run, or a fleet's command without --fleet.
+    #[error("{0}")]
+    FleetCommand(&'static str),
+
     /// The first connection failed.
     #[error("cannot connect to the database")]
     Connect(#[source] tenancy_core::DatabaseError),
@@ -102,7 +111,9 @@ impl CliError {
             | CliError::LockTimeout(_)
             | CliError::Scheme(_)
             | CliError::PostgresOnly(_)
-            | CliError::CitusOnly(_) => 2,
+            | CliError::CitusOnly(_)
+            | CliError::Fleet(_)
+            | CliError::FleetCommand(_) => 2,
             _ => 1,
         }
     }

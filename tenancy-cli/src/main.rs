@@ -58,6 +58,7 @@
 
 mod cli;
 mod error;
+mod fleet;
 mod report;
 mod run;
 mod url;

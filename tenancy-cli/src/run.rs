@@ -46,13 +46,54 @@ impl<L> Ctx<L> {
 }
 
 /// What every backend's handle is built with.
-struct Setup {
+pub(crate) struct Setup {
     migrator: Migrator,
     registry: String,
     lock_timeout: Option<Duration>,
 }
 
 impl Setup {
+    /// What `cli` asks for, and the versions of its migrations folder.
+    pub(crate) async fn of(cli: &Cli) -> Result<(Setup, Vec<i64>), CliError> {
+        // Checked again by `with_registry`; checking first fails fast, before connecting.
+        tenancy_core::Tenant::new(&cli.registry).map_err(|e| CliError::Registry {
+            name: cli.registry.clone(),
+            source: e.into(),
+        })?;
+        let migrator = if cli.command.needs_migrations() {
+            load_migrations(&cli.migrations).await?
+        } else {
+            Migrator::with_migrations(Vec::new())
+        };
+        let known: Vec<i64> = migrator
+            .iter()
+            .filter(|m| m.migration_type.is_up_migration())
+            .map(|m| m.version)
+            .collect();
+        let lock_timeout = match cli.lock_timeout {
+            Some(s) if s.is_finite() && s > 0.0 => Some(Duration::from_secs_f64(s)),
+            Some(s) => return Err(CliError::LockTimeout(s)),
+            None => None,
+        };
+        let setup = Setup {
+            migrator,
+            registry: cli.registry.clone(),
+            lock_timeout,
+        };
+        Ok((setup, known))
+    }
+
+    /// A lifecycle handle on `pool`, with a copy of the migrations (one for each database of a
+    /// fleet).
+    pub(crate) fn handle<B: Backend>(&self, pool: Pool<B>) -> Result<Tenants<B>, CliError> {
+        let copy = Setup {
+            migrator: Migrator::with_migrations(self.migrator.iter().cloned().collect()),
+            registry: self.registry.clone(),
+            lock_timeout: self.lock_timeout,
+        };
+        copy.tenants(pool)
+    }
+
     /// The lifecycle handle on `pool`.
     fn tenants<B: Backend>(self, pool: Pool<B>) -> Result<Tenants<B>, CliError> {
         let tenants = Tenants::new(pool, self.migrator)?
@@ -74,6 +115,14 @@ fn postgres_only(cli: &Cli) -> Option<&'static str> {
 }
 
 async fn execute(cli: Cli) -> Result<(), CliError> {
+    if !cli.fleet.is_empty() {
+        return crate::fleet::execute(cli).await;
+    }
+    if let Command::Move { to: Some(_), .. } = cli.command {
+        return Err(CliError::FleetCommand(
+            "move --to <DATABASE> moves a tenant of a fleet: give its databases with --fleet NAME=URL",
+        ));
+    }
     let url = cli
         .database_url
         .as_deref()
@@ -92,48 +141,11 @@ async fn execute(cli: Cli) -> Result<(), CliError> {
             return Err(CliError::CitusOnly(command));
         }
     }
-    // Checked again by `with_registry`; checking first fails fast, before connecting.
-    tenancy_core::Tenant::new(&cli.registry).map_err(|e| CliError::Registry {
-        name: cli.registry.clone(),
-        source: e.into(),
-    })?;
-    let migrator = if cli.command.needs_migrations() {
-        load_migrations(&cli.migrations).await?
-    } else {
-        Migrator::with_migrations(Vec::new())
-    };
-    let known: Vec<i64> = migrator
-        .iter()
-        .filter(|m| m.migration_type.is_up_migration())
-        .map(|m| m.version)
-        .collect();
-    let lock_timeout = match cli.lock_timeout {
-        Some(s) if s.is_finite() && s > 0.0 => Some(Duration::from_secs_f64(s)),
-        Some(s) => return Err(CliError::LockTimeout(s)),
-        None => None,
-    };
-    let setup = Setup {
-        migrator,
-        registry: cli.registry,
-        lock_timeout,
-    };
+    let (setup, known) = Setup::of(&cli).await?;
     let connections = cli.command.connections();
     match database {
         Database::Postgres => {
-            let mut settings = PoolSettings::new().max_connections(connections);
-            if cli.pgbouncer {
-                settings = settings.pgbouncer();
-            }
-            // `?pgbouncer=true` on the URL says the same as `--pgbouncer`.
-            let (settings, options) = settings.with_url(&url).map_err(|e| match e {
-                tenancy_core::Error::Database { source, .. } => CliError::Connect(source),
-                other => other.into(),
-            })?;
-            let pool = connect(settings.pool_options(), options).await?;
-            let mut tenants = setup.tenants(pool.clone())?;
-            if settings.is_pgbouncer() {
-                tenants = tenants.behind_pgbouncer();
-            }
+            let (pool, tenants) = postgres(&setup, &url, cli.pgbouncer, connections).await?;
             if cli.command.citus_only().is_some() {
                 let result = citus(&tenants, cli.command).await;
                 pool.close().await;
@@ -157,8 +169,32 @@ async fn execute(cli: Cli) -> Result<(), CliError> {
     }
 }
 
+/// A pool of `connections` to the PostgreSQL database of `url` and a handle on it (behind
+/// PgBouncer if `pgbouncer`, or if the URL says `?pgbouncer=true`).
+pub(crate) async fn postgres(
+    setup: &Setup,
+    url: &str,
+    pgbouncer: bool,
+    connections: u32,
+) -> Result<(Pool<sqlx::Postgres>, Tenants<sqlx::Postgres>), CliError> {
+    let mut settings = PoolSettings::new().max_connections(connections);
+    if pgbouncer {
+        settings = settings.pgbouncer();
+    }
+    let (settings, options) = settings.with_url(url).map_err(|e| match e {
+        tenancy_core::Error::Database { source, .. } => CliError::Connect(source),
+        other => other.into(),
+    })?;
+    let pool = connect(settings.pool_options(), options).await?;
+    let mut tenants = setup.handle(pool.clone())?;
+    if settings.is_pgbouncer() {
+        tenants = tenants.behind_pgbouncer();
+    }
+    Ok((pool, tenants))
+}
+
 /// Runs `command` with `tenants`, then closes `pool`.
-async fn on<B: Backend, L: Lifecycle<Backend = B>>(
+pub(crate) async fn on<B: Backend, L: Lifecycle<Backend = B>>(
     pool: Pool<B>,
     tenants: L,
     known: Vec<i64>,
@@ -187,8 +223,9 @@ async fn citus(tenants: &Tenants<sqlx::Postgres>, command: Command) -> Result<()
         }
         Command::Move {
             name,
-            node,
+            node: Some(node),
             logical,
+            to: None,
         } => {
             let mode = if logical {
                 tenancy_core::postgres::MoveMode::Logical
@@ -373,6 +410,9 @@ async fn command<L: Lifecycle>(ctx: &mut Ctx<L>, command: Command) -> Result<(),
         Command::Migrate(args) if args.dry_run => dry_run(ctx, &args).await,
         Command::Migrate(args) => migrate(ctx, &args).await,
         Command::Rollback(args) => rollback(ctx, &args).await,
+        Command::Move { to: Some(_), .. } => Err(CliError::FleetCommand(
+            "move --to <DATABASE> moves a tenant of a fleet: give its databases with --fleet NAME=URL",
+        )),
         Command::Placement | Command::Move { .. } | Command::DistributeRows { .. } => {
             unreachable!("Citus commands run on PostgreSQL handles only (see `execute`)")
         }

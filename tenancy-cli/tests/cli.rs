@@ -1645,3 +1645,108 @@ fn citus_commands_on_plain_postgresql_and_mysql_are_refused() {
         "{run:?}"
     );
 }
+
+/// `args` as `&str`s.
+fn strs(args: &[String]) -> Vec<&str> {
+    args.iter().map(String::as_str).collect()
+}
+
+/// A database made for one test on the test server, dropped when this value is dropped.
+struct OtherDatabase {
+    admin: String,
+    name: String,
+    url: String,
+}
+
+impl OtherDatabase {
+    fn new(w: &World) -> Self {
+        let name = tenancy_testdb::unique_name("fleetdb");
+        w.execute(&format!("CREATE DATABASE \"{name}\" TEMPLATE template0"));
+        let (main, query) = match w.url.split_once('?') {
+            Some((m, q)) => (m, format!("?{q}")),
+            None => (w.url.as_str(), String::new()),
+        };
+        let (server, _) = main.rsplit_once('/').unwrap();
+        OtherDatabase {
+            admin: w.url.clone(),
+            url: format!("{server}/{name}{query}"),
+            name,
+        }
+    }
+}
+
+impl Drop for OtherDatabase {
+    fn drop(&mut self) {
+        let (admin, name) = (self.admin.clone(), self.name.clone());
+        let _ = std::thread::spawn(move || {
+            runtime().block_on(async {
+                if let Ok(mut conn) = PgConnection::connect(&admin).await {
+                    let sql = format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)");
+                    let _ = sqlx::raw_sql(AssertSqlSafe(sql)).execute(&mut conn).await;
+                }
+            })
+        })
+        .join();
+    }
+}
+
+#[test]
+fn a_fleet_creates_lists_and_moves_a_tenant_between_two_databases() {
+    let w = World::new().with_guards();
+    let other = OtherDatabase::new(&w);
+    let home = format!("home={}", w.url);
+    let away = format!("away={}", other.url);
+    let fleet = |args: &[&str]| -> Vec<String> {
+        ["--fleet", &home, "--fleet", &away]
+            .iter()
+            .chain(args)
+            .map(|s| s.to_string())
+            .collect()
+    };
+    let fleet = |args: &[&str]| fleet(args);
+    let (a, b) = (w.tenant("a"), w.tenant("b"));
+    w.ok(&strs(&fleet(&["create", &a])));
+    w.ok(&strs(&fleet(&["create", &b])));
+    let listed = w.ok(&strs(&fleet(&["list"])));
+    let mut expected = vec![format!("{a}\thome"), format!("{b}\taway")];
+    expected.sort();
+    assert_eq!(listed.lines(), expected);
+    w.execute(&format!(
+        "INSERT INTO \"{a}\".guards (name, position) VALUES ('Abu', 'Guard')"
+    ));
+
+    let moved = w.ok(&strs(&fleet(&["move", &a, "--to", "away"])));
+    assert_eq!(
+        moved.lines()[0],
+        format!("moved {a} from home to away: 1 rows in 1 tables (writes held ")
+            + moved.lines()[0].rsplit_once("held ").unwrap().1
+    );
+    assert!(!w.schema_exists(&a), "the home's copy is gone");
+    let names: Vec<String> = runtime().block_on(async {
+        let mut conn = PgConnection::connect(&other.url).await.unwrap();
+        sqlx::query_scalar(AssertSqlSafe(format!("SELECT name FROM \"{a}\".guards")))
+            .fetch_all(&mut conn)
+            .await
+            .unwrap()
+    });
+    assert_eq!(names, ["Abu"]);
+    let status = w.ok(&strs(&fleet(&["status"])));
+    assert_eq!(status.lines().len(), 2, "{status:?}");
+
+    // A database the fleet does not have; a move without --fleet; a --fleet value that is no
+    // NAME=URL (its URL never printed).
+    let nowhere = w.fails(&strs(&fleet(&["move", &a, "--to", "elsewhere"])));
+    assert!(
+        nowhere.stderr.contains("no database named \"elsewhere\""),
+        "{nowhere:?}"
+    );
+    let alone = w.run(&["move", &a, "--to", "away"]);
+    assert_eq!(alone.code, Some(2), "{alone:?}");
+    assert!(alone.stderr.contains("--fleet NAME=URL"), "{alone:?}");
+    let bad = w.run(&["--fleet", &w.url, "list"]);
+    assert_eq!(bad.code, Some(2), "{bad:?}");
+    assert!(!bad.stderr.contains(&w.url), "{bad:?}");
+    // The tenants go with the registry's cleanup: drop them through the fleet.
+    w.ok(&strs(&fleet(&["drop", &a])));
+    w.ok(&strs(&fleet(&["drop", &b])));
+}
