@@ -165,9 +165,9 @@ pub use exec::{Executor, OnBackend};
 pub use filter::{Column, Filter, Order, Set};
 pub use lifecycle::archive::ARCHIVE_VERSION;
 pub use lifecycle::report::{
-    Dropped, MigrateOptions, Moved, Outcome, Planned, Progress, ProgressFn, RelocateOptions,
-    RelocatePhase, RelocateProgress, RelocateProgressFn, Relocated, Report, TenantResult,
-    TenantStatus,
+    DropOptions, DropProgress, DropProgressFn, Dropped, MigrateOptions, Moved, Outcome, Planned,
+    Progress, ProgressFn, RelocateOptions, RelocatePhase, RelocateProgress, RelocateProgressFn,
+    Relocated, Report, TenantResult, TenantStatus, DROP_BATCH_ROWS,
 };
 pub use lifecycle::row_level::MAX_CREATE_IN_MANY;
 pub use lifecycle::runs::{EachOptions, EachProgressFn};

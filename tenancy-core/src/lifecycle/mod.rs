@@ -18,6 +18,7 @@ use sqlx::{Pool, Postgres};
 
 pub(crate) mod archive;
 pub(crate) mod copy;
+pub(crate) mod dropping;
 pub(crate) mod operations;
 pub(crate) mod plan;
 pub(crate) mod portable;

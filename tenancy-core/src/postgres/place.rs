@@ -10,7 +10,10 @@ use super::store::{PgOp, PgStore};
 use super::{args, is_unique_violation, PgDialect};
 use crate::error::Error;
 use crate::lifecycle::row_level::{placed, placement_sql, read_registered, registered_sql};
-use crate::lifecycle::row_level::{rewrite_tables, write_placement};
+use super::port::qualified;
+use crate::ident::double_quoted;
+use crate::lifecycle::dropping::mark_sql;
+use crate::lifecycle::row_level::{rewrite_tables, run_named, write_placement};
 use crate::lifecycle::store::{Move, Moved, Place, Placing, PlacingMany, Rewrite, Toward, Which};
 use crate::tenant::Tenant;
 
@@ -133,6 +136,40 @@ impl Place<Postgres> for PgStore {
             }
         }
         let done = rewrite_tables::<Postgres>(op.conn(), tables, rows, false).await?;
+        Ok(done.rows_affected())
+    }
+
+    /// Under the tenant's lock: the placement guard on its container's tables and its writes
+    /// in flight ended ([`super::tier::hold_tenant`]; on Citus, which has no guard, the
+    /// tables' writes: [`super::tier::hold_tables`]), then its registry row marked, so that the
+    /// guard refuses its writes from the commit on.
+    async fn mark_dropping(&self, op: &mut PgOp, rows: Rewrite<'_>) -> Result<Vec<String>, Error> {
+        let Rewrite { tenant, column, .. } = rows;
+        let (persistent, registry) = (self.persistent(), self.registry().clone());
+        let tables = tables_with(op.conn(), persistent, tenant.container(), column).await?;
+        if self.on_citus() {
+            super::tier::hold_tables(op.conn(), tenant, &tables).await?;
+        } else {
+            let at = (tables.as_slice(), column);
+            super::tier::hold_tenant(op.conn(), persistent, &registry, tenant, at).await?;
+        }
+        let sql = mark_sql::<PgDialect>(&format!("{}.row_tenants", registry.quoted()));
+        run_named(op.conn(), (sql, persistent), &[tenant.as_str(), tenant.container()]).await?;
+        Ok(tables)
+    }
+
+    /// `DELETE … WHERE ctid = ANY(ARRAY(SELECT ctid … LIMIT n))`: a TID scan of the rows one
+    /// scan found (the tenant column checked again, as the `ctid` of a partitioned table's
+    /// rows repeats across partitions), the tenant said to the row-level security policies.
+    async fn delete_batch(&self, op: &mut PgOp, rows: Rewrite<'_>, table: &str, limit: usize) -> Result<u64, Error> {
+        self.say_tenant(op, rows.tenant, None).await?;
+        let target = qualified(&rows.tenant.container_tenant(), table);
+        let column = double_quoted(rows.column);
+        let sql = format!(
+            "DELETE FROM {target} WHERE {column} = $1 AND ctid = ANY(ARRAY(\
+             SELECT ctid FROM {target} WHERE {column} = $1 LIMIT {limit}))"
+        );
+        let done = run_named(op.conn(), (sql, self.persistent()), &[rows.tenant.as_str()]).await?;
         Ok(done.rows_affected())
     }
 

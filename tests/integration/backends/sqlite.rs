@@ -27,6 +27,7 @@ crate::backends::shared::mount!(
     models,
     port,
     query,
+    row_drop,
     row_level,
     tier,
     validation,
