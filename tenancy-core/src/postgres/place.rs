@@ -7,7 +7,8 @@ use sqlx::{AssertSqlSafe, Postgres};
 use super::backend::{RENAMED_TO_SETTING, TENANT_SETTING};
 use super::citus_rows::IS_ROW_DISTRIBUTED;
 use super::store::{PgOp, PgStore};
-use super::{args, is_unique_violation, PgDialect};
+use super::{args, is_unique_violation, schema_rows, PgDialect};
+use crate::lifecycle::copy::referenced_first;
 use crate::error::Error;
 use crate::lifecycle::row_level::{placed, placement_sql, read_registered, registered_sql};
 use super::port::qualified;
@@ -37,6 +38,34 @@ pub(super) async fn tables_with(
     .bind(column)
     .fetch_all(conn)
     .await
+}
+
+/// The tables of schema `$1` each with the tables it references by foreign key.
+const REFERENCES: &str = "SELECT c.relname::text, array_agg(r.relname::text) \
+     FROM pg_catalog.pg_constraint k JOIN pg_catalog.pg_class c ON c.oid = k.conrelid \
+     JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
+     JOIN pg_catalog.pg_class r ON r.oid = k.confrelid \
+     WHERE k.contype = 'f' AND n.nspname = $1 GROUP BY c.relname";
+
+/// `tables` of `container` (read on `conn`) ordered so that each comes before the tables it
+/// references: the order in which a drop deletes a tenant's rows a batch at a time, so that no
+/// batch deletes a row another table's row still references.
+async fn referencing_first(
+    conn: &mut PgConnection,
+    persistent: bool,
+    container: &Tenant,
+    tables: Vec<String>,
+) -> Result<Vec<String>, sqlx::Error> {
+    let refs: Vec<(String, Vec<String>)> = schema_rows(conn, persistent, REFERENCES, container).await?;
+    // Each table waits for the tables that reference it (ties in name order).
+    let graph = tables
+        .iter()
+        .map(|t| {
+            let by = refs.iter().filter(|(_, to)| to.contains(t)).map(|(from, _)| from.clone());
+            (t.clone(), by.collect())
+        })
+        .collect();
+    Ok(referenced_first(graph))
 }
 
 impl PgStore {
@@ -155,7 +184,8 @@ impl Place<Postgres> for PgStore {
         }
         let sql = mark_sql::<PgDialect>(&format!("{}.row_tenants", registry.quoted()));
         run_named(op.conn(), (sql, persistent), &[tenant.as_str(), tenant.container()]).await?;
-        Ok(tables)
+        let container = tenant.container_tenant();
+        Ok(referencing_first(op.conn(), persistent, &container, tables).await?)
     }
 
     /// `DELETE … WHERE ctid = ANY(ARRAY(SELECT ctid … LIMIT n))`: a TID scan of the rows one

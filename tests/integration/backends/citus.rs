@@ -154,6 +154,9 @@ pub use super::pg::{
 /// Containers of row-level tenants distributed by the tenant column.
 mod rows;
 
+/// A row-level tenant's drop in batches, in a container distributed by the tenant column.
+mod drop_rows;
+
 /// Row-level security in a container that is a distributed schema, and in one distributed by
 /// the tenant column.
 mod rls;

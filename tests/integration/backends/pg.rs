@@ -15,6 +15,9 @@ mod promote_shapes;
 /// A clone's indexes and constraints against a fresh tenant's.
 mod clone_catalog;
 
+/// A row-level tenant's drop in steps: foreign keys, a registry from before.
+mod drop_steps;
+
 pub type Db = sqlx::Postgres;
 pub type Pool = sqlx::PgPool;
 
