@@ -1,8 +1,8 @@
 //! A row-level tenant's drop in steps (`Tenants::drop_with`): marked, its rows deleted a batch
 //! at a time table by table, each batch reported, then unregistered. Exactly its rows go (read
 //! back with plain SQL), its neighbours' stay; a drop stopped after its first batch leaves the
-//! tenant marked, its name refused to `create_in`, `create` and `rename` (`BeingDropped`), and
-//! the next `drop` finishes it.
+//! tenant marked, its name refused to `create_in`, `create`, `rename` and `promote`
+//! (`BeingDropped`), and the next `drop` finishes it.
 
 /// The tests of this concern, for the backend module whose `mod` they expand in.
 macro_rules! behaviours {
@@ -12,7 +12,9 @@ macro_rules! behaviours {
         use sqlx::migrate::{Migration, MigrationType};
         use tenancy::{DropOptions, Dropped, Error, Tenant, TenantModel};
 
-        use super::{count_rows, pool, v1, Lifecycle, Pool, RowGuard, StoredGuard, GUARDS_ROWS};
+        use super::{
+            count_rows, pool, v1, Lifecycle, Pool, RowGuard, StoredGuard, GUARDS_ROWS, MOVES_TIERS,
+        };
         use crate::assert_err;
         use crate::lifecycle_support::migration;
 
@@ -140,6 +142,9 @@ macro_rules! behaviours {
             let other = tenancy_testdb::unique_name("c");
             assert_err!(db.rename(a.as_str(), &other).await, Error::BeingDropped { .. });
             assert_err!(db.rename(b.as_str(), a.as_str()).await, Error::BeingDropped { .. });
+            if MOVES_TIERS {
+                assert_err!(db.promote(a.as_str()).await, Error::BeingDropped { .. });
+            }
             assert!(db.exists(a.as_str()).await.unwrap(), "a tenant until its drop is done");
             let listed = db.list().await.unwrap();
             assert!(listed.iter().any(|t| t.as_str() == a.as_str()), "{listed:?}");
