@@ -5,6 +5,7 @@
 //! unregisters it. A drop that stops part-way leaves the mark: `drop` again carries on, and
 //! the name cannot be taken meanwhile ([`Error::BeingDropped`]).
 
+use super::copy::referenced_first;
 use super::operations::Expected;
 use super::report::{DropOptions, DropProgress, Dropped};
 use super::store::{Operation, Place, Rewrite, Store};
@@ -21,6 +22,29 @@ pub(crate) fn mark_sql<D: Dialect>(table: &str) -> String {
     D::placeholder(&mut p1, 1);
     D::placeholder(&mut p2, 2);
     format!("UPDATE {table} SET dropping = TRUE WHERE name = {p1} AND container = {p2}")
+}
+
+/// `tables` ordered so that each comes before the tables it references (`references`: pairs of a
+/// referencing and a referenced table, by foreign key), ties in name order: the order in which
+/// a drop deletes a tenant's rows a batch at a time, so that no batch deletes a row that a row
+/// of another of its tables still references.
+pub(crate) fn referencing_first(
+    tables: Vec<String>,
+    references: &[(String, String)],
+) -> Vec<String> {
+    // Each table waits for the tables that reference it.
+    let graph = tables
+        .into_iter()
+        .map(|t| {
+            let by = references
+                .iter()
+                .filter(|(_, to)| *to == t)
+                .map(|(from, _)| from.clone());
+            let by = by.collect();
+            (t, by)
+        })
+        .collect();
+    referenced_first(graph)
 }
 
 /// What a drop has deleted so far, told to its caller's callback after each batch.
@@ -147,5 +171,30 @@ impl<B: Backend> Tenants<B> {
             Ok(false) => Error::TenantExists { tenant },
             Err(err) => err,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::referencing_first;
+
+    #[test]
+    fn referencing_tables_come_first_and_the_rest_in_name_order() {
+        let tables = ["audits", "guards", "notes", "shifts"]
+            .map(String::from)
+            .to_vec();
+        let refs = [
+            ("notes", "guards"),
+            ("shifts", "notes"),
+            ("guards", "elsewhere"),
+        ];
+        let refs: Vec<(String, String)> = refs
+            .iter()
+            .map(|(a, b)| (a.to_string(), b.to_string()))
+            .collect();
+        assert_eq!(
+            referencing_first(tables, &refs),
+            ["audits", "shifts", "notes", "guards"]
+        );
     }
 }

@@ -9,7 +9,7 @@ use super::{is_duplicate_entry, MySqlDialect};
 use crate::error::Error;
 use crate::lifecycle::row_level::{placed, placement_sql, read_registered};
 use super::op::quote;
-use crate::lifecycle::dropping::mark_sql;
+use crate::lifecycle::dropping::{mark_sql, referencing_first};
 use crate::lifecycle::row_level::{rewrite_tables, run_named, write_placement};
 use crate::lifecycle::store::{Move, Moved, Place, Rewrite, Store, Which};
 use crate::tenant::Tenant;
@@ -56,12 +56,21 @@ impl Place<MySql> for MySqlStore {
 
     /// The registry row marked, in the operation's transaction. MySQL has no guard against a
     /// dropped tenant's inserts: its writes go on until it is unregistered, and the batches
-    /// and the last sweep delete them.
+    /// and the last sweep delete them. The tables referencing first.
     async fn mark_dropping(&self, op: &mut MySqlOp, rows: Rewrite<'_>) -> Result<Vec<String>, Error> {
         let names = [rows.tenant.as_str(), rows.tenant.container()];
         let sql = mark_sql::<MySqlDialect>(&self.table("row_tenants"));
         run_named(&mut op.op.conn, (sql, true), &names).await?;
-        Ok(tables_with(&mut op.op.conn, rows).await?)
+        let tables = tables_with(&mut op.op.conn, rows).await?;
+        let references: Vec<(String, String)> = sqlx::query_as(
+            "SELECT CAST(table_name AS CHAR), CAST(referenced_table_name AS CHAR) \
+             FROM information_schema.referential_constraints \
+             WHERE constraint_schema = ? AND unique_constraint_schema = constraint_schema",
+        )
+        .bind(rows.tenant.container())
+        .fetch_all(&mut op.op.conn)
+        .await?;
+        Ok(referencing_first(tables, &references))
     }
 
     /// `DELETE … LIMIT n` in the operation's transaction.

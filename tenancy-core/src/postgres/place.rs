@@ -8,12 +8,11 @@ use super::backend::{RENAMED_TO_SETTING, TENANT_SETTING};
 use super::citus_rows::IS_ROW_DISTRIBUTED;
 use super::store::{PgOp, PgStore};
 use super::{args, is_unique_violation, schema_rows, PgDialect};
-use crate::lifecycle::copy::referenced_first;
 use crate::error::Error;
 use crate::lifecycle::row_level::{placed, placement_sql, read_registered, registered_sql};
 use super::port::qualified;
 use crate::ident::double_quoted;
-use crate::lifecycle::dropping::mark_sql;
+use crate::lifecycle::dropping::{mark_sql, referencing_first};
 use crate::lifecycle::row_level::{rewrite_tables, run_named, write_placement};
 use crate::lifecycle::store::{Move, Moved, Place, Placing, PlacingMany, Rewrite, Toward, Which};
 use crate::tenant::Tenant;
@@ -40,33 +39,12 @@ pub(super) async fn tables_with(
     .await
 }
 
-/// The tables of schema `$1` each with the tables it references by foreign key.
-const REFERENCES: &str = "SELECT c.relname::text, array_agg(r.relname::text) \
+/// The foreign keys between tables of schema `$1`: the referencing and the referenced table.
+const REFERENCES: &str = "SELECT c.relname::text, r.relname::text \
      FROM pg_catalog.pg_constraint k JOIN pg_catalog.pg_class c ON c.oid = k.conrelid \
      JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
      JOIN pg_catalog.pg_class r ON r.oid = k.confrelid \
-     WHERE k.contype = 'f' AND n.nspname = $1 GROUP BY c.relname";
-
-/// `tables` of `container` (read on `conn`) ordered so that each comes before the tables it
-/// references: the order in which a drop deletes a tenant's rows a batch at a time, so that no
-/// batch deletes a row another table's row still references.
-async fn referencing_first(
-    conn: &mut PgConnection,
-    persistent: bool,
-    container: &Tenant,
-    tables: Vec<String>,
-) -> Result<Vec<String>, sqlx::Error> {
-    let refs: Vec<(String, Vec<String>)> = schema_rows(conn, persistent, REFERENCES, container).await?;
-    // Each table waits for the tables that reference it (ties in name order).
-    let graph = tables
-        .iter()
-        .map(|t| {
-            let by = refs.iter().filter(|(_, to)| to.contains(t)).map(|(from, _)| from.clone());
-            (t.clone(), by.collect())
-        })
-        .collect();
-    Ok(referenced_first(graph))
-}
+     WHERE k.contype = 'f' AND n.nspname = $1 AND r.relnamespace = n.oid";
 
 impl PgStore {
     /// Says `tenant` to the row-level security policies for the rest of the operation's
@@ -171,7 +149,7 @@ impl Place<Postgres> for PgStore {
     /// Under the tenant's lock: the placement guard on its container's tables and its writes
     /// in flight ended ([`super::tier::hold_tenant`]; on Citus, which has no guard, the
     /// tables' writes: [`super::tier::hold_tables`]), then its registry row marked, so that the
-    /// guard refuses its writes from the commit on.
+    /// guard refuses its writes from the commit on. The tables referencing first.
     async fn mark_dropping(&self, op: &mut PgOp, rows: Rewrite<'_>) -> Result<Vec<String>, Error> {
         let Rewrite { tenant, column, .. } = rows;
         let (persistent, registry) = (self.persistent(), self.registry().clone());
@@ -185,7 +163,8 @@ impl Place<Postgres> for PgStore {
         let sql = mark_sql::<PgDialect>(&format!("{}.row_tenants", registry.quoted()));
         run_named(op.conn(), (sql, persistent), &[tenant.as_str(), tenant.container()]).await?;
         let container = tenant.container_tenant();
-        Ok(referencing_first(op.conn(), persistent, &container, tables).await?)
+        let references = schema_rows(op.conn(), persistent, REFERENCES, &container).await?;
+        Ok(referencing_first(tables, &references))
     }
 
     /// `DELETE … WHERE ctid = ANY(ARRAY(SELECT ctid … LIMIT n))`: a TID scan of the rows one

@@ -9,7 +9,7 @@ use super::{is_unique_violation, SqliteDialect};
 use crate::error::Error;
 use crate::lifecycle::row_level::{placed, placement_sql, read_registered};
 use crate::ident::double_quoted;
-use crate::lifecycle::dropping::mark_sql;
+use crate::lifecycle::dropping::{mark_sql, referencing_first};
 use crate::lifecycle::row_level::{rewrite_tables, run_named, write_placement};
 use crate::lifecycle::store::{Move, Moved, Place, Rewrite, Store, Which};
 use crate::tenant::Tenant;
@@ -49,7 +49,7 @@ impl Place<Sqlite> for SqliteStore {
     /// The registry row marked first; then, in one transaction on the container's file that
     /// takes its write lock first (`BEGIN IMMEDIATE`, so a transaction of the tenant writing
     /// there ends first), the tenant shut out of the file ([`super::tier::shut_out`]): its
-    /// inserts there are refused from the commit on.
+    /// inserts there are refused from the commit on. The tables referencing first.
     async fn mark_dropping(&self, _op: &mut SqliteOp, rows: Rewrite<'_>) -> Result<Vec<String>, Error> {
         let names = [rows.tenant.as_str(), rows.tenant.container()];
         run_named(&self.registry_pool, (mark_sql::<SqliteDialect>("row_tenants"), true), &names).await?;
@@ -58,8 +58,14 @@ impl Place<Sqlite> for SqliteStore {
         let tables = tables_with(&mut tx, rows.column).await?;
         let names: Vec<&str> = tables.iter().map(String::as_str).collect();
         super::tier::shut_out(&mut tx, rows.tenant, &names, rows.column).await?;
+        let references: Vec<(String, String)> = sqlx::query_as(
+            "SELECT m.name, f.\"table\" FROM sqlite_master m \
+             JOIN pragma_foreign_key_list(m.name) f WHERE m.type = 'table'",
+        )
+        .fetch_all(&mut *tx)
+        .await?;
         tx.commit().await?;
-        Ok(tables)
+        Ok(referencing_first(tables, &references))
     }
 
     /// `DELETE … WHERE rowid IN (SELECT rowid … LIMIT n)` in a transaction of its own on the

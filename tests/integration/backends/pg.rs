@@ -15,9 +15,6 @@ mod promote_shapes;
 /// A clone's indexes and constraints against a fresh tenant's.
 mod clone_catalog;
 
-/// A row-level tenant's drop in steps: foreign keys, a registry from before.
-mod drop_steps;
-
 pub type Db = sqlx::Postgres;
 pub type Pool = sqlx::PgPool;
 
@@ -90,6 +87,17 @@ pub async fn exec(pool: &Pool, sql: String) {
         .execute(pool)
         .await
         .unwrap();
+}
+
+/// Makes `registry`'s `row_tenants` as versions before drops went in steps made it: without the
+/// `dropping` mark.
+pub async fn forget_dropping(pool: &Pool, registry: &str) {
+    let registry = Tenant::new(registry).unwrap().quoted();
+    exec(
+        pool,
+        format!("ALTER TABLE {registry}.row_tenants DROP COLUMN dropping"),
+    )
+    .await;
 }
 
 /// How many rows of `container`'s `table` hold `tenant` in `tenant_id`, read with plain SQL.

@@ -128,6 +128,17 @@ async fn open(path: &Path, create: bool) -> SqliteConnection {
     SqliteConnection::connect_with(&options).await.unwrap()
 }
 
+/// Makes `registry`'s `row_tenants` as versions before drops went in steps made it: without the
+/// `dropping` mark.
+pub async fn forget_dropping(pool: &Pool, registry: &str) {
+    let mut conn = open(&file(pool, registry), false).await;
+    sqlx::raw_sql("ALTER TABLE row_tenants DROP COLUMN dropping")
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    conn.close().await.unwrap();
+}
+
 /// `tenant` as the name of its attached file.
 pub fn q(tenant: &Tenant) -> String {
     tenant.quoted()

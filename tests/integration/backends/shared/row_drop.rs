@@ -20,23 +20,28 @@ macro_rules! behaviours {
 
         /// v1 (`guards`) with the tenant column, and a second table with it (`notes`).
         fn migrations() -> Vec<Migration> {
+            migrations_and(&[])
+        }
+
+        /// [`migrations`], then `more` (numbered from 4).
+        fn migrations_and(more: &[&'static str]) -> Vec<Migration> {
             let steps = [
                 "ALTER TABLE guards ADD COLUMN tenant_id VARCHAR(63) NOT NULL DEFAULT ''",
                 "CREATE TABLE notes (id INTEGER PRIMARY KEY, tenant_id VARCHAR(63) NOT NULL, body VARCHAR(20) NOT NULL)",
             ];
             let mut all = v1();
-            for (i, sql) in steps.into_iter().enumerate() {
+            for (i, sql) in steps.iter().chain(more).enumerate() {
                 all.push(migration(2 + i as i64, MigrationType::Simple, sql));
             }
             all
         }
 
-        /// A pool, a lifecycle with [`migrations`], a container (its seed guards deleted), and
+        /// A pool, a lifecycle with [`migrations`] and `more`, a container (its seed guards deleted), and
         /// in it row-level `a` with 7 guards and 5 notes and row-level `b` with 2 guards and 1
         /// note: `(pool, lifecycle, [a, b, container])`.
-        async fn seeded() -> (Pool, Lifecycle, [Tenant; 3]) {
+        async fn seeded(more: &[&'static str]) -> (Pool, Lifecycle, [Tenant; 3]) {
             let pool = pool().await;
-            let l = Lifecycle::new(&pool, migrations()).await;
+            let l = Lifecycle::new(&pool, migrations_and(more)).await;
             let db = &l.tenants;
             let container = db.create(tenancy_testdb::unique_name("rows")).await.unwrap();
             StoredGuard::query(&container).delete(db).await.unwrap();
@@ -86,7 +91,7 @@ macro_rules! behaviours {
         /// a time table by table, each batch reported; the reports add up to what it returns.
         #[tokio::test]
         async fn a_row_level_drop_deletes_its_rows_in_batches_and_reports_each() {
-            let (pool, l, [a, b, container]) = seeded().await;
+            let (pool, l, [a, b, container]) = seeded(&[]).await;
             let db = &l.tenants;
             assert_eq!(counts(&pool, &container, &a).await, [7, 5]);
 
@@ -122,7 +127,7 @@ macro_rules! behaviours {
         /// deletes the rest and unregisters it.
         #[tokio::test]
         async fn a_row_level_drop_stopped_part_way_is_finished_by_the_next_drop() {
-            let (pool, l, [a, b, container]) = seeded().await;
+            let (pool, l, [a, b, container]) = seeded(&[]).await;
             let db = &l.tenants;
 
             let stopped = {
@@ -170,6 +175,57 @@ macro_rules! behaviours {
             assert!(!db.exists(a.as_str()).await.unwrap());
             assert_err!(db.drop(a.as_str()).await, Error::NotATenant { .. });
             db.create_in(a.as_str(), &container).await.unwrap();
+        }
+
+        /// `bells` references `alarms`, which sorts before it, both with the tenant column:
+        /// the drop deletes a tenant's bells before its alarms, a batch at a time.
+        #[tokio::test]
+        async fn a_row_level_drop_deletes_from_referencing_tables_first() {
+            let (pool, l, [a, b, container]) = seeded(&[
+                "CREATE TABLE alarms (id INTEGER PRIMARY KEY, tenant_id VARCHAR(63) NOT NULL)",
+                "CREATE TABLE bells (id INTEGER PRIMARY KEY, tenant_id VARCHAR(63) NOT NULL, \
+                 alarm_id INTEGER NOT NULL, FOREIGN KEY (alarm_id) REFERENCES alarms (id))",
+            ])
+            .await;
+            let c = super::q(&container);
+            for table in ["alarms", "bells"] {
+                let column = match table {
+                    "alarms" => "",
+                    _ => ", alarm_id",
+                };
+                let values: Vec<String> = (1..=5)
+                    .map(|i| {
+                        let t = if i < 5 { &a } else { &b };
+                        let alarm = if table == "bells" { format!(", {i}") } else { String::new() };
+                        format!("({i}, '{t}'{alarm})")
+                    })
+                    .collect();
+                let sql = format!("INSERT INTO {c}.{table} (id, tenant_id{column}) VALUES {}", values.join(", "));
+                super::exec(&pool, sql).await;
+            }
+            let options = DropOptions::default().rows_per_batch(3);
+            let dropped = l.tenants.drop_with(a.as_str(), options).await.unwrap();
+            assert_eq!(dropped, Dropped::Rows { deleted: 7 + 5 + 4 + 4 });
+            for table in ["alarms", "bells"] {
+                assert_eq!(count_rows(&pool, &container, table, &a).await, 0, "{table}");
+                assert_eq!(count_rows(&pool, &container, table, &b).await, 1, "{table}");
+            }
+        }
+
+        /// A registry made before drops went in steps (its `row_tenants` without `dropping`)
+        /// is given the mark by the next handle opened on it, which drops in steps.
+        #[tokio::test]
+        async fn a_registry_from_before_drops_went_in_steps_is_upgraded_by_a_newer_handle() {
+            let (pool, l, [a, b, container]) = seeded(&[]).await;
+            super::forget_dropping(&pool, &l.registry).await;
+            let newer = l.with_migrations(&pool, migrations());
+            let options = DropOptions::default().rows_per_batch(3);
+            let dropped = newer.drop_with(a.as_str(), options).await.unwrap();
+            assert_eq!(dropped, Dropped::Rows { deleted: 12 });
+            assert_eq!(counts(&pool, &container, &a).await, [0, 0]);
+            assert_eq!(counts(&pool, &container, &b).await, [2, 1]);
+            assert!(!newer.exists(a.as_str()).await.unwrap());
+            newer.create_in(a.as_str(), &container).await.unwrap();
         }
     };
 }
