@@ -212,14 +212,15 @@ impl<B: Backend> Tenants<B> {
     /// dropped in the registry (PostgreSQL and SQLite then refuse its inserts, and updates of
     /// the tenant column to it, with [`Error::NotPlaced`]); then its rows are deleted from
     /// every table of its container with the handle's tenant column, [`DROP_BATCH_ROWS`] rows
-    /// per statement and transaction, table by table; last, what is left is deleted and it is
-    /// unregistered in one transaction. If it stops part-way (an error, the process killed,
-    /// the future dropped), the tenant stays marked: `drop` of it again carries on where it
-    /// stopped, and until then `create`, `create_in`, `rename` onto its name, and `rename`,
-    /// `promote` of it are refused with [`Error::BeingDropped`]. Meanwhile it is still a
-    /// tenant for [`exists`](Self::exists), [`list`](Self::list) and
-    /// [`tenant`](Self::tenant), and its reads see the rows not deleted yet. To choose the
-    /// batch size or follow it batch by batch, [`drop_with`](Self::drop_with).
+    /// per statement and transaction, table by table (referencing tables first); last, what is
+    /// left is deleted and it is unregistered in one transaction. If it stops part-way (an
+    /// error, the process killed, the future dropped), the tenant stays marked: `drop` of it
+    /// again carries on where it stopped, and until then `create`, `create_in`, `rename` onto
+    /// its name, and `rename`, `promote` of it are refused with [`Error::BeingDropped`].
+    /// Meanwhile it is still a tenant for [`exists`](Self::exists), [`list`](Self::list) and
+    /// [`tenant`](Self::tenant), and its reads see the rows not deleted yet. MySQL and Citus
+    /// have no guard: its writes still land until it is unregistered, and are deleted with the
+    /// rest. To choose the batch size or follow it batch by batch, [`drop_with`](Self::drop_with).
     ///
     /// [`DROP_BATCH_ROWS`]: crate::DROP_BATCH_ROWS
     pub async fn drop(&self, name: impl AsRef<str>) -> Result<Dropped, Error> {
