@@ -11,7 +11,9 @@ use sqlx::mysql::{MySqlConnectOptions, MySqlPoolOptions};
 use sqlx::pool::{Pool, PoolOptions};
 use sqlx::{ConnectOptions, Connection};
 use tenancy_core::postgres::PoolSettings;
-use tenancy_core::{Backend, Lifecycle, MigrateOptions, RelocateOptions, Report, Tenants};
+use tenancy_core::{
+    Backend, DropOptions, Lifecycle, MigrateOptions, RelocateOptions, Report, Tenants,
+};
 
 use crate::cli::{Cli, Command, MigrateArgs, RollbackArgs, Target};
 use crate::error::CliError;
@@ -361,16 +363,20 @@ async fn command<L: Lifecycle>(ctx: &mut Ctx<L>, command: Command) -> Result<(),
                 moved.rows
             ))
         }
-        Command::Drop { name } => match ctx.tenants.drop_tenant(&name).await? {
-            tenancy_core::Dropped::Unregistered => ctx.line(&format!(
-                "dropped {name} (its {} was already gone; unregistered it)",
-                <L::Backend as Backend>::CONTAINER
-            )),
-            tenancy_core::Dropped::Rows { deleted } => {
-                ctx.line(&format!("dropped {name} ({deleted} rows deleted)"))
+        Command::Drop { name } => {
+            let shown = Shown::new::<L::Backend>();
+            let dropped = ctx.tenants.drop_with(&name, shown.drop_options()).await;
+            match shown.finish(dropped)? {
+                tenancy_core::Dropped::Unregistered => ctx.line(&format!(
+                    "dropped {name} (its {} was already gone; unregistered it)",
+                    <L::Backend as Backend>::CONTAINER
+                )),
+                tenancy_core::Dropped::Rows { deleted } => {
+                    ctx.line(&format!("dropped {name} ({deleted} rows deleted)"))
+                }
+                _ => ctx.line(&format!("dropped {name}")),
             }
-            _ => ctx.line(&format!("dropped {name}")),
-        },
+        }
         Command::Clone { from, to } => {
             let to = ctx.tenants.clone_tenant(&from, &to).await?;
             ctx.line(&format!("cloned {from} to {to}"))
@@ -562,15 +568,19 @@ impl Shown {
     fn options(&self) -> RelocateOptions {
         let (bar, container) = (self.bar.clone(), self.container);
         RelocateOptions::default().on_progress(move |p| {
-            let line = report::relocate_line(p, container);
-            match &bar {
-                Some(bar) => {
-                    bar.set_length(p.total as u64);
-                    bar.set_position(p.done as u64);
-                    bar.set_message(line);
-                }
-                None => eprintln!("{line}"),
-            }
+            show(
+                bar.as_ref(),
+                report::relocate_line(p, container),
+                (p.done, p.total),
+            );
+        })
+    }
+
+    /// The options of a drop whose callback shows each batch of a row-level tenant's rows.
+    fn drop_options(&self) -> DropOptions {
+        let bar = self.bar.clone();
+        DropOptions::default().on_progress(move |p| {
+            show(bar.as_ref(), report::drop_line(p), (p.done, p.total));
         })
     }
 
@@ -580,5 +590,17 @@ impl Shown {
             bar.finish_and_clear();
         }
         result
+    }
+}
+
+/// Shows `line` on `bar` (at `done` of `total` tables), or without one as a line on stderr.
+fn show(bar: Option<&ProgressBar>, line: String, (done, total): (usize, usize)) {
+    match bar {
+        Some(bar) => {
+            bar.set_length(total as u64);
+            bar.set_position(done as u64);
+            bar.set_message(line);
+        }
+        None => eprintln!("{line}"),
     }
 }

@@ -452,6 +452,14 @@ fn promote_and_demote_a_row_level_tenant() {
         dropped.lines(),
         [format!("dropped {acme} (2 rows deleted)")]
     );
+    // Each batch of its rows on stderr (no terminal: a line each).
+    assert_eq!(
+        dropped.stderr.lines().collect::<Vec<_>>(),
+        [format!(
+            "drop {acme}: deleted 2 rows from guards (0/1 tables, 2 rows so far)"
+        )],
+        "{dropped:?}"
+    );
     w.ok(&["drop", &free]);
 }
 

@@ -200,6 +200,16 @@ pub enum Error {
         tenant: Tenant,
     },
 
+    /// `create`, `create_in` or `rename` onto a name, or `rename`, `promote` or `demote` of a
+    /// row-level tenant, whose drop started and has not finished (it stopped part-way, or runs
+    /// now): its rows are being deleted. [`Tenants::drop`](crate::Tenants::drop) of it finishes
+    /// the drop; then the name is free.
+    #[error("tenant \"{tenant}\" is being dropped (its rows are being deleted): drop it again to finish, then use the name")]
+    BeingDropped {
+        /// The tenant.
+        tenant: Tenant,
+    },
+
     /// [`create_in_many`](crate::Tenants::create_in_many) was given one name twice; nothing
     /// was registered.
     #[error("tenant \"{tenant}\" is named twice in one create_in_many; nothing was registered")]

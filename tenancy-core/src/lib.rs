@@ -168,9 +168,9 @@ pub use lifecycle::fleet::moving::TenantMoved;
 pub use lifecycle::fleet::reconcile::Reconciled;
 pub use lifecycle::fleet::{Fleet, DEFAULT_ROUTE_TTL};
 pub use lifecycle::report::{
-    Dropped, MigrateOptions, Moved, Outcome, Planned, Progress, ProgressFn, RelocateOptions,
-    RelocatePhase, RelocateProgress, RelocateProgressFn, Relocated, Report, TenantResult,
-    TenantStatus,
+    DropOptions, DropProgress, DropProgressFn, Dropped, MigrateOptions, Moved, Outcome, Planned,
+    Progress, ProgressFn, RelocateOptions, RelocatePhase, RelocateProgress, RelocateProgressFn,
+    Relocated, Report, TenantResult, TenantStatus, DROP_BATCH_ROWS,
 };
 pub use lifecycle::row_level::MAX_CREATE_IN_MANY;
 pub use lifecycle::runs::{EachOptions, EachProgressFn};

@@ -18,6 +18,7 @@ use sqlx::{Pool, Postgres};
 
 pub(crate) mod archive;
 pub(crate) mod copy;
+pub(crate) mod dropping;
 pub(crate) mod fleet;
 pub(crate) mod operations;
 pub(crate) mod plan;
@@ -32,8 +33,8 @@ use tokio::io::{AsyncBufRead, AsyncWrite};
 
 use self::plan::Migrations;
 use self::report::{
-    Dropped, MigrateOptions, Moved, Outcome, Planned, RelocateOptions, Relocated, Report,
-    TenantStatus,
+    DropOptions, Dropped, MigrateOptions, Moved, Outcome, Planned, RelocateOptions, Relocated,
+    Report, TenantStatus,
 };
 use self::store::{Opening, Store};
 use crate::backend::Backend;
@@ -367,6 +368,14 @@ pub trait Lifecycle: Clone + Send + Sync + 'static {
     /// Drops tenant `name` and everything in it, and unregisters it.
     fn drop_tenant(&self, name: &str) -> impl Future<Output = Result<Dropped, Error>> + Send;
 
+    /// [`drop_tenant`](Self::drop_tenant), a row-level tenant's rows deleted a batch at a time
+    /// and each batch told to `options.on_progress` (see [`Tenants::drop_with`]).
+    fn drop_with(
+        &self,
+        name: &str,
+        options: DropOptions,
+    ) -> impl Future<Output = Result<Dropped, Error>> + Send;
+
     /// Registers row-level tenant `name` with its rows in tenant `container`'s tables (see
     /// [`Tenants::create_in`]).
     fn create_in(
@@ -505,6 +514,14 @@ impl<B: Backend> Lifecycle for Tenants<B> {
 
     fn drop_tenant(&self, name: &str) -> impl Future<Output = Result<Dropped, Error>> + Send {
         Tenants::drop(self, name)
+    }
+
+    fn drop_with(
+        &self,
+        name: &str,
+        options: DropOptions,
+    ) -> impl Future<Output = Result<Dropped, Error>> + Send {
+        Tenants::drop_with(self, name, options)
     }
 
     async fn create_in(&self, name: &str, container: &str) -> Result<Tenant, Error> {

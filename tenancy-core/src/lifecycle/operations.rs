@@ -7,7 +7,7 @@
 use sqlx::migrate::Migration;
 
 use super::plan::History;
-use super::report::{Dropped, Outcome, TenantStatus};
+use super::report::{DropOptions, Dropped, Outcome, TenantStatus};
 use super::store::{CreateHook, Direction, Found, Operation, Place, Store};
 use super::{TenantEvent, Tenants};
 use crate::backend::Backend;
@@ -206,11 +206,52 @@ impl<B: Backend> Tenants<B> {
     /// reported as [`Dropped::Unregistered`]. On SQLite the tenant's pool in this process is
     /// closed first (waiting for connections in use), and its file removed with `-wal` and
     /// `-shm`.
+    ///
+    /// A row-level tenant ([`create_in`](Self::create_in)) is dropped in steps, none of them a
+    /// long transaction: first, once its writes in flight have ended, it is marked as being
+    /// dropped in the registry (PostgreSQL and SQLite then refuse its inserts, and updates of
+    /// the tenant column to it, with [`Error::NotPlaced`]); then its rows are deleted from
+    /// every table of its container with the handle's tenant column, [`DROP_BATCH_ROWS`] rows
+    /// per statement and transaction, table by table (referencing tables first); last, what is
+    /// left is deleted and it is unregistered in one transaction. If it stops part-way (an
+    /// error, the process killed, the future dropped), the tenant stays marked: `drop` of it
+    /// again carries on where it stopped, and until then `create`, `create_in`, `rename` onto
+    /// its name, and `rename`, `promote` of it are refused with [`Error::BeingDropped`].
+    /// Meanwhile it is still a tenant for [`exists`](Self::exists), [`list`](Self::list) and
+    /// [`tenant`](Self::tenant), and its reads see the rows not deleted yet. MySQL and Citus
+    /// have no guard: its writes still land until it is unregistered, and are deleted with the
+    /// rest. To choose the batch size or follow it batch by batch, [`drop_with`](Self::drop_with).
+    ///
+    /// [`DROP_BATCH_ROWS`]: crate::DROP_BATCH_ROWS
     pub async fn drop(&self, name: impl AsRef<str>) -> Result<Dropped, Error> {
+        self.drop_with(name, DropOptions::default()).await
+    }
+
+    /// [`drop`](Self::drop), deleting a row-level tenant's rows `options.rows_per_batch` at a
+    /// time and telling `options.on_progress` after each batch (committed) how many rows it
+    /// deleted from which table ([`DropProgress`](crate::DropProgress)). The reports' `rows`
+    /// add up to [`Dropped::Rows`]'s `deleted`. A tenant with a container of its own is
+    /// dropped as `drop` does, without reports.
+    ///
+    /// ```no_run
+    /// # async fn demo(tenants: tenancy_core::Tenants) -> Result<(), tenancy_core::Error> {
+    /// use tenancy_core::DropOptions;
+    ///
+    /// let options = DropOptions::default().rows_per_batch(5_000).on_progress(|p| {
+    ///     eprintln!("{:?}: {} rows ({} so far)", p.table, p.rows, p.rows_so_far);
+    /// });
+    /// tenants.drop_with("acme", options).await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn drop_with(
+        &self,
+        name: impl AsRef<str>,
+        options: DropOptions,
+    ) -> Result<Dropped, Error> {
         let tenant = self.parse(name)?;
         let span = trace::lifecycle::<B>("drop", &tenant);
         if let Some(placed) = self.store().placement(&tenant).await? {
-            let dropped = trace::within(span, self.drop_rows(&placed)).await?;
+            let dropped = trace::within(span, self.drop_rows(&placed, &options)).await?;
             self.publish(TenantEvent::Dropped(placed));
             return Ok(dropped);
         }

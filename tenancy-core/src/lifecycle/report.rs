@@ -283,3 +283,72 @@ impl RelocateOptions {
         self
     }
 }
+
+/// The rows a row-level tenant's drop deletes per statement (and transaction) unless told
+/// otherwise ([`DropOptions::rows_per_batch`]).
+pub const DROP_BATCH_ROWS: usize = 10_000;
+
+/// Where a [`drop_with`](crate::Tenants::drop_with) of a row-level tenant is, reported to
+/// [`DropOptions::on_progress`] after each batch of its rows deleted (each batch committed
+/// before it is reported). A drop that stops part-way keeps what it deleted: calling `drop`
+/// again carries on.
+#[derive(Debug, Clone, Copy)]
+#[non_exhaustive]
+pub struct DropProgress<'a> {
+    /// The tenant being dropped (as registered: its container is where its rows are).
+    pub tenant: &'a Tenant,
+    /// The table the batch deleted from; `None` for the last sweep of every table, made as the
+    /// tenant is unregistered (rows written after their table's batches, where the backend
+    /// lets them in).
+    pub table: Option<&'a str>,
+    /// The rows this batch deleted.
+    pub rows: u64,
+    /// The rows this call deleted from `table` so far, this batch included.
+    pub table_rows: u64,
+    /// The rows this call deleted so far, over every table, this batch included.
+    pub rows_so_far: u64,
+    /// The tables emptied before this one.
+    pub done: usize,
+    /// The tables with the tenant column.
+    pub total: usize,
+}
+
+/// A callback of [`DropOptions::on_progress`].
+pub type DropProgressFn = Arc<dyn Fn(&DropProgress<'_>) + Send + Sync>;
+
+/// Options of [`Tenants::drop_with`](crate::Tenants::drop_with).
+#[derive(Clone, Default)]
+pub struct DropOptions {
+    /// The rows of a row-level tenant deleted per statement; `None`: [`DROP_BATCH_ROWS`].
+    pub rows_per_batch: Option<usize>,
+    /// Called after each batch ([`DropProgress`]), on the task running the drop: keep it quick.
+    pub on_progress: Option<DropProgressFn>,
+}
+
+impl std::fmt::Debug for DropOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DropOptions")
+            .field("rows_per_batch", &self.rows_per_batch)
+            .field("on_progress", &self.on_progress.is_some())
+            .finish()
+    }
+}
+
+impl DropOptions {
+    /// Sets the rows deleted per statement (at least 1).
+    pub fn rows_per_batch(mut self, n: usize) -> Self {
+        self.rows_per_batch = Some(n.max(1));
+        self
+    }
+
+    /// Sets the progress callback.
+    pub fn on_progress(mut self, f: impl Fn(&DropProgress<'_>) + Send + Sync + 'static) -> Self {
+        self.on_progress = Some(Arc::new(f));
+        self
+    }
+
+    /// The rows per batch: as set, else [`DROP_BATCH_ROWS`].
+    pub(crate) fn batch(&self) -> usize {
+        self.rows_per_batch.unwrap_or(DROP_BATCH_ROWS)
+    }
+}

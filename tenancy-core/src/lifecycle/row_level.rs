@@ -3,8 +3,7 @@
 //! deletes its rows from its container's tables; its name is a tenant name like any other, so
 //! `create`, `exists`, `list` and `drop` see both kinds.
 
-use super::operations::{expect, Expected};
-use super::report::Dropped;
+use super::operations::expect;
 use super::store::{Operation, Place, Placing, PlacingMany, Rewrite, Store, Which};
 use super::{TenantEvent, Tenants};
 use crate::backend::Backend;
@@ -245,7 +244,15 @@ impl<B: Backend> Tenants<B> {
         let span = trace::lifecycle::<B>("create", &container);
         trace::within(span, async {
             match self.store().place_many_at_once(&sorted).await {
-                Ok(Some(found)) => return refuse_placing_many::<B>(&sorted, &container, found),
+                Ok(Some(found)) => {
+                    if let Some(taken) = sorted
+                        .iter()
+                        .find(|t| found.taken.as_deref() == Some(t.as_str()))
+                    {
+                        return Err(self.taken(None, taken).await);
+                    }
+                    return refuse_placing_many::<B>(&sorted, &container, found);
+                }
                 Ok(None) => {}
                 Err(err) => return Err(self.store().explain(&container, err).await),
             }
@@ -293,6 +300,7 @@ impl<B: Backend> Tenants<B> {
         let span = trace::lifecycle::<B>("create", &own);
         trace::within(span, async {
             match self.store().place_at_once(&tenant).await {
+                Ok(Some(found)) if found.taken => return Err(self.taken(None, &own).await),
                 Ok(Some(found)) => return refuse_placing::<B>(&own, &container, found),
                 Ok(None) => {}
                 Err(err) => return Err(self.store().explain(&own, err).await),
@@ -329,10 +337,11 @@ impl<B: Backend> Tenants<B> {
         store.lock(op, container).await?;
         for tenant in placed {
             let own = tenant.own();
-            if store.inspect(op, &own).await?.registered
-                || store.placement_in(op, &own).await?.is_some()
-            {
+            if store.inspect(op, &own).await?.registered {
                 return Err(Error::TenantExists { tenant: own });
+            }
+            if store.placement_in(op, &own).await?.is_some() {
+                return Err(self.taken(Some(op), &own).await);
             }
         }
         let found = store.inspect(op, container).await?;
@@ -384,26 +393,6 @@ impl<B: Backend> Tenants<B> {
         self.rebuild(|s| s.tenant_column = column.to_owned())
     }
 
-    /// [`drop`](Self::drop) of row-level tenant `tenant` (as registered): under its lock, its
-    /// rows are deleted from every table of its container with the handle's tenant column, and
-    /// it is unregistered, in one operation, after its writes in flight end
-    /// ([`Place::rewrite_rows`](super::store::Place::rewrite_rows)).
-    pub(crate) async fn drop_rows(&self, tenant: &Tenant) -> Result<Dropped, Error> {
-        let column = self.tenant_column().to_owned();
-        self.locked(Operation::Drop, tenant, Expected::Placed, async |op| {
-            let store = self.store();
-            let rows = Rewrite {
-                tenant,
-                column: &column,
-                to: None,
-            };
-            let deleted = store.rewrite_rows(op, rows).await?;
-            store.set_placed(op, tenant, false).await?;
-            Ok(Dropped::Rows { deleted })
-        })
-        .await
-    }
-
     /// [`rename`](Self::rename) of row-level tenant `old` (as registered) to the free name `new`,
     /// in the same container, under both names' locks (in name order).
     pub(crate) async fn rename_rows(&self, old: &Tenant, new: &Tenant) -> Result<Tenant, Error> {
@@ -421,6 +410,9 @@ impl<B: Backend> Tenants<B> {
             self.lock_both(op, old, &new_own).await?;
             if store.placement_in(op, old).await?.is_none() {
                 return Err(Error::NotATenant { tenant: old.own() });
+            }
+            if store.being_dropped(Some(op), old).await? {
+                return Err(Error::BeingDropped { tenant: old.own() });
             }
             let found = store.inspect(op, &new_own).await?;
             expect::<B>(&new_own, found, false, false)?;
@@ -468,15 +460,15 @@ impl<B: Backend> Tenants<B> {
         op: Option<&mut <B::Store as Store<B>>::Op>,
         name: &Tenant,
     ) -> Result<(), Error> {
-        let placed = match op {
-            Some(op) => self.store().placement_in(op, name).await?,
-            None => self.store().placement(name).await?,
-        };
-        match placed {
-            Some(_) => Err(Error::TenantExists {
-                tenant: name.clone(),
-            }),
-            None => Ok(()),
+        match op {
+            Some(op) => match self.store().placement_in(op, name).await? {
+                Some(_) => Err(self.taken(Some(op), name).await),
+                None => Ok(()),
+            },
+            None => match self.store().placement(name).await? {
+                Some(_) => Err(self.taken(None, name).await),
+                None => Ok(()),
+            },
         }
     }
 }

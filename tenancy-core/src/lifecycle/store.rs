@@ -519,6 +519,9 @@ pub enum Which<'a> {
     Named(&'a Tenant),
     /// Those whose rows are in this container.
     In(&'a Tenant),
+    /// The one of this name if its drop started and has not finished (its registry row's
+    /// `dropping` set).
+    Dropping(&'a Tenant),
 }
 
 impl Which<'_> {
@@ -528,6 +531,7 @@ impl Which<'_> {
             Which::All => "",
             Which::Named(_) => " WHERE name = ?",
             Which::In(_) => " WHERE container = ?",
+            Which::Dropping(_) => " WHERE name = ? AND dropping",
         }
     }
 
@@ -535,7 +539,7 @@ impl Which<'_> {
     pub fn value(&self) -> Option<&str> {
         match self {
             Which::All => None,
-            Which::Named(t) | Which::In(t) => Some(t.as_str()),
+            Which::Named(t) | Which::In(t) | Which::Dropping(t) => Some(t.as_str()),
         }
     }
 }
@@ -615,6 +619,16 @@ pub trait Place<B: Database>: Store<B> {
         async move { Ok(self.registered(Some(op), Which::Named(name)).await?.pop()) }
     }
 
+    /// Whether row-level tenant `name`'s drop started and has not finished, read in operation
+    /// `op` if one is given, else on the pool.
+    fn being_dropped(
+        &self,
+        op: Option<&mut Self::Op>,
+        name: &Tenant,
+    ) -> impl Future<Output = Result<bool, Error>> + Send {
+        async move { Ok(!self.registered(op, Which::Dropping(name)).await?.is_empty()) }
+    }
+
     /// Every registered row-level tenant, in name order.
     fn placements(&self) -> impl Future<Output = Result<Vec<Tenant>, Error>> + Send {
         self.registered(None, Which::All)
@@ -676,6 +690,29 @@ pub trait Place<B: Database>: Store<B> {
         &self,
         op: &mut Self::Op,
         rows: Rewrite<'_>,
+    ) -> impl Future<Output = Result<u64, Error>> + Send;
+
+    /// Starts the drop of row-level `rows.tenant` (locked, registered; `rows.to` is `None`):
+    /// its writes in flight end first (as for [`rewrite_rows`](Self::rewrite_rows)), its next
+    /// ones are refused where the backend guards its shared tables (PostgreSQL, SQLite), and its
+    /// registry row is marked `dropping`, durably with the operation. Again on a tenant marked
+    /// already, the same (a drop resumed). Returns the tables of its container with the column
+    /// `rows.column`, in the order their rows are to be deleted.
+    fn mark_dropping(
+        &self,
+        op: &mut Self::Op,
+        rows: Rewrite<'_>,
+    ) -> impl Future<Output = Result<Vec<String>, Error>> + Send;
+
+    /// Deletes at most `limit` rows of row-level `rows.tenant` (locked, marked `dropping`) from
+    /// `table` of its container ([`mark_dropping`](Self::mark_dropping)'s), made durable with the
+    /// operation or on its own: the rows deleted (0 once the table holds none of it).
+    fn delete_batch(
+        &self,
+        op: &mut Self::Op,
+        rows: Rewrite<'_>,
+        table: &str,
+        limit: usize,
     ) -> impl Future<Output = Result<u64, Error>> + Send;
 
     /// Moves row-level tenant `rows.placed`'s rows (both names locked; [`Move`]) between its

@@ -240,6 +240,11 @@ impl<B: Backend> Tenants<B> {
             });
         };
         self.lock_both(op, own, &seen.container_tenant()).await?;
+        if store.being_dropped(Some(op), own).await? {
+            return Err(Error::BeingDropped {
+                tenant: own.clone(),
+            });
+        }
         match store.placement_in(op, own).await? {
             Some(placed) if placed.container() == seen.container() => Ok(placed),
             _ => Err(Error::Unsupported {

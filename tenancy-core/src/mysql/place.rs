@@ -1,15 +1,34 @@
 //! MySQL's registry of row-level tenants (`row_tenants` in the registry database) and the
 //! deletion of one tenant's rows.
 
+use sqlx::mysql::MySqlConnection;
 use sqlx::MySql;
 
 use super::store::{no_registry, MySqlOp, MySqlStore};
 use super::{is_duplicate_entry, MySqlDialect};
 use crate::error::Error;
 use crate::lifecycle::row_level::{placed, placement_sql, read_registered};
-use crate::lifecycle::row_level::{rewrite_tables, write_placement};
+use super::op::quote;
+use crate::lifecycle::dropping::{mark_sql, referencing_first};
+use crate::lifecycle::row_level::{rewrite_tables, run_named, write_placement};
 use crate::lifecycle::store::{Move, Moved, Place, Rewrite, Store, Which};
 use crate::tenant::Tenant;
+
+/// The base tables of `rows.tenant`'s container that have a column named `rows.column`, by
+/// name.
+async fn tables_with(conn: &mut MySqlConnection, rows: Rewrite<'_>) -> Result<Vec<String>, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT CAST(c.table_name AS CHAR) FROM information_schema.columns c \
+         JOIN information_schema.tables t \
+           ON t.table_schema = c.table_schema AND t.table_name = c.table_name \
+         WHERE c.table_schema = ? AND c.column_name = ? AND t.table_type = 'BASE TABLE' \
+         ORDER BY c.table_name",
+    )
+    .bind(rows.tenant.container())
+    .bind(rows.column)
+    .fetch_all(conn)
+    .await
+}
 
 impl Place<MySql> for MySqlStore {
     /// None if the registry is not there yet (an operation makes it).
@@ -35,18 +54,39 @@ impl Place<MySql> for MySqlStore {
         write_placement(&mut op.op.conn, (sql, true), tenant, is_duplicate_entry).await
     }
 
-    async fn rewrite_rows(&self, op: &mut MySqlOp, rows: Rewrite<'_>) -> Result<u64, Error> {
-        let tables: Vec<String> = sqlx::query_scalar(
-            "SELECT CAST(c.table_name AS CHAR) FROM information_schema.columns c \
-             JOIN information_schema.tables t \
-               ON t.table_schema = c.table_schema AND t.table_name = c.table_name \
-             WHERE c.table_schema = ? AND c.column_name = ? AND t.table_type = 'BASE TABLE' \
-             ORDER BY c.table_name",
+    /// The registry row marked, in the operation's transaction. MySQL has no guard against a
+    /// dropped tenant's inserts: its writes go on until it is unregistered, and the batches
+    /// and the last sweep delete them. The tables referencing first.
+    async fn mark_dropping(&self, op: &mut MySqlOp, rows: Rewrite<'_>) -> Result<Vec<String>, Error> {
+        let names = [rows.tenant.as_str(), rows.tenant.container()];
+        let sql = mark_sql::<MySqlDialect>(&self.table("row_tenants"));
+        run_named(&mut op.op.conn, (sql, true), &names).await?;
+        let tables = tables_with(&mut op.op.conn, rows).await?;
+        let references: Vec<(String, String)> = sqlx::query_as(
+            "SELECT CAST(table_name AS CHAR), CAST(referenced_table_name AS CHAR) \
+             FROM information_schema.referential_constraints \
+             WHERE constraint_schema = ? AND unique_constraint_schema = constraint_schema",
         )
         .bind(rows.tenant.container())
-        .bind(rows.column)
         .fetch_all(&mut op.op.conn)
         .await?;
+        Ok(referencing_first(tables, &references))
+    }
+
+    /// `DELETE … LIMIT n` in the operation's transaction.
+    async fn delete_batch(&self, op: &mut MySqlOp, rows: Rewrite<'_>, table: &str, limit: usize) -> Result<u64, Error> {
+        let sql = format!(
+            "DELETE FROM {}.{} WHERE {} = ? LIMIT {limit}",
+            quote(rows.tenant.container()),
+            quote(table),
+            quote(rows.column)
+        );
+        let done = run_named(&mut op.op.conn, (sql, true), &[rows.tenant.as_str()]).await?;
+        Ok(done.rows_affected())
+    }
+
+    async fn rewrite_rows(&self, op: &mut MySqlOp, rows: Rewrite<'_>) -> Result<u64, Error> {
+        let tables = tables_with(&mut op.op.conn, rows).await?;
         let done = rewrite_tables::<MySql>(&mut op.op.conn, tables, rows, true).await?;
         Ok(done.rows_affected())
     }

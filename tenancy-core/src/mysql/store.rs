@@ -129,6 +129,7 @@ impl MySqlStore {
                  \x20 name VARCHAR(64) CHARACTER SET ascii COLLATE ascii_bin NOT NULL PRIMARY KEY,\n\
                  \x20 container VARCHAR(64) CHARACTER SET ascii COLLATE ascii_bin NOT NULL,\n\
                  \x20 created_at TIMESTAMP(6) NOT NULL DEFAULT CURRENT_TIMESTAMP(6),\n\
+                 \x20 dropping BOOLEAN NOT NULL DEFAULT FALSE,\n\
                  \x20 KEY (container)\n\
                  ) ENGINE = InnoDB;\n\
                  CREATE TABLE IF NOT EXISTS {migrations} (\n\
@@ -147,10 +148,34 @@ impl MySqlStore {
                 migrations = self.table("migrations"),
             ))
             .await;
+        let created = match created {
+            Ok(()) => self.add_dropping(op).await,
+            failed => failed,
+        };
         op.unlock(&name).await?;
         created?;
         self.ready.store(true, Ordering::Release);
         Ok(())
+    }
+
+    /// Gives a registry made before drops of row-level tenants went in steps their mark
+    /// (`row_tenants.dropping`) if it lacks it, on `op` under the registry's lock.
+    async fn add_dropping(&self, op: &mut Op) -> Result<(), sqlx::Error> {
+        let has: Option<i64> = sqlx::query_scalar(
+            "SELECT 1 FROM information_schema.columns \
+             WHERE table_schema = ? AND table_name = 'row_tenants' AND column_name = 'dropping'",
+        )
+        .bind(self.registry.as_str())
+        .fetch_optional(&mut op.conn)
+        .await?;
+        if has.is_some() {
+            return Ok(());
+        }
+        op.run(format!(
+            "ALTER TABLE {} ADD COLUMN dropping BOOLEAN NOT NULL DEFAULT FALSE",
+            self.table("row_tenants")
+        ))
+        .await
     }
 
     /// Takes `tenant`'s lifecycle lock on `op`.

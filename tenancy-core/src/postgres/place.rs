@@ -7,10 +7,13 @@ use sqlx::{AssertSqlSafe, Postgres};
 use super::backend::{RENAMED_TO_SETTING, TENANT_SETTING};
 use super::citus_rows::IS_ROW_DISTRIBUTED;
 use super::store::{PgOp, PgStore};
-use super::{args, is_unique_violation, PgDialect};
+use super::{args, is_unique_violation, schema_rows, PgDialect};
 use crate::error::Error;
 use crate::lifecycle::row_level::{placed, placement_sql, read_registered, registered_sql};
-use crate::lifecycle::row_level::{rewrite_tables, write_placement};
+use super::port::qualified;
+use crate::ident::double_quoted;
+use crate::lifecycle::dropping::{mark_sql, referencing_first};
+use crate::lifecycle::row_level::{rewrite_tables, run_named, write_placement};
 use crate::lifecycle::store::{Move, Moved, Place, Placing, PlacingMany, Rewrite, Toward, Which};
 use crate::tenant::Tenant;
 
@@ -35,6 +38,13 @@ pub(super) async fn tables_with(
     .fetch_all(conn)
     .await
 }
+
+/// The foreign keys between tables of schema `$1`: the referencing and the referenced table.
+const REFERENCES: &str = "SELECT c.relname::text, r.relname::text \
+     FROM pg_catalog.pg_constraint k JOIN pg_catalog.pg_class c ON c.oid = k.conrelid \
+     JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
+     JOIN pg_catalog.pg_class r ON r.oid = k.confrelid \
+     WHERE k.contype = 'f' AND n.nspname = $1 AND r.relnamespace = n.oid";
 
 impl PgStore {
     /// Says `tenant` to the row-level security policies for the rest of the operation's
@@ -133,6 +143,42 @@ impl Place<Postgres> for PgStore {
             }
         }
         let done = rewrite_tables::<Postgres>(op.conn(), tables, rows, false).await?;
+        Ok(done.rows_affected())
+    }
+
+    /// Under the tenant's lock: the placement guard on its container's tables and its writes
+    /// in flight ended ([`super::tier::hold_tenant`]; on Citus, which has no guard, the
+    /// tables' writes: [`super::tier::hold_tables`]), then its registry row marked, so that the
+    /// guard refuses its writes from the commit on. The tables referencing first.
+    async fn mark_dropping(&self, op: &mut PgOp, rows: Rewrite<'_>) -> Result<Vec<String>, Error> {
+        let Rewrite { tenant, column, .. } = rows;
+        let (persistent, registry) = (self.persistent(), self.registry().clone());
+        let tables = tables_with(op.conn(), persistent, tenant.container(), column).await?;
+        if self.on_citus() {
+            super::tier::hold_tables(op.conn(), tenant, &tables).await?;
+        } else {
+            let at = (tables.as_slice(), column);
+            super::tier::hold_tenant(op.conn(), persistent, &registry, tenant, at).await?;
+        }
+        let sql = mark_sql::<PgDialect>(&format!("{}.row_tenants", registry.quoted()));
+        run_named(op.conn(), (sql, persistent), &[tenant.as_str(), tenant.container()]).await?;
+        let container = tenant.container_tenant();
+        let references = schema_rows(op.conn(), persistent, REFERENCES, &container).await?;
+        Ok(referencing_first(tables, &references))
+    }
+
+    /// `DELETE … WHERE ctid = ANY(ARRAY(SELECT ctid … LIMIT n))`: a TID scan of the rows one
+    /// scan found (the tenant column checked again, as the `ctid` of a partitioned table's
+    /// rows repeats across partitions), the tenant said to the row-level security policies.
+    async fn delete_batch(&self, op: &mut PgOp, rows: Rewrite<'_>, table: &str, limit: usize) -> Result<u64, Error> {
+        self.say_tenant(op, rows.tenant, None).await?;
+        let target = qualified(&rows.tenant.container_tenant(), table);
+        let column = double_quoted(rows.column);
+        let sql = format!(
+            "DELETE FROM {target} WHERE {column} = $1 AND ctid = ANY(ARRAY(\
+             SELECT ctid FROM {target} WHERE {column} = $1 LIMIT {limit}))"
+        );
+        let done = run_named(op.conn(), (sql, self.persistent()), &[rows.tenant.as_str()]).await?;
         Ok(done.rows_affected())
     }
 

@@ -23,10 +23,11 @@
 //!   [`super::citus_rows::SAY_ROW_TENANT`]);
 //! - `placed_guard()`: a row trigger's function refusing ([`NOT_PLACED`]) a row whose tenant
 //!   column (the trigger's first argument) names neither the table's schema's own tenant nor a
-//!   row-level tenant registered in it, after taking a `KEY SHARE` lock on that tenant's
-//!   registry row (so a promote, drop or rename, which locks the row `FOR UPDATE`, waits for
-//!   the writes in flight, and the writes after it wait for it and then fail); with a second
-//!   argument (the schema's oid) it leaves [`PLACED_SETTING`] for the trigger's `WHEN`.
+//!   row-level tenant registered in it and not being dropped (`dropping`, set by the first step
+//!   of its drop), after taking a `KEY SHARE` lock on that tenant's registry row (so a promote,
+//!   drop or rename, which locks the row `FOR UPDATE`, waits for the writes in flight, and the
+//!   writes after it wait for it and then fail); with a second argument (the schema's oid) it
+//!   leaves [`PLACED_SETTING`] for the trigger's `WHEN`.
 
 use std::fmt::Write as _;
 use std::time::Duration;
@@ -115,8 +116,17 @@ CREATE TABLE IF NOT EXISTS {r}.migrations (
 CREATE TABLE IF NOT EXISTS {r}.row_tenants (
     name text PRIMARY KEY,
     container text NOT NULL REFERENCES {r}.tenants (name) ON UPDATE CASCADE,
-    created_at timestamptz NOT NULL DEFAULT now()
+    created_at timestamptz NOT NULL DEFAULT now(),
+    dropping boolean NOT NULL DEFAULT false
 );
+DO $tenancy$ BEGIN
+    -- A registry made before drops of row-level tenants went in steps gets their mark.
+    IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_attribute
+                   WHERE attrelid = {row_tenants}::regclass AND attname = 'dropping'
+                     AND NOT attisdropped) THEN
+        ALTER TABLE {r}.row_tenants ADD COLUMN dropping boolean NOT NULL DEFAULT false;
+    END IF;
+END $tenancy$;
 CREATE OR REPLACE FUNCTION {r}.check_batch(_tenant text, _problem text) RETURNS void
 LANGUAGE plpgsql AS $tenancy$
 BEGIN
@@ -197,7 +207,7 @@ DECLARE
 BEGIN
     IF _tenant IS DISTINCT FROM TG_TABLE_SCHEMA THEN
         PERFORM 1 FROM {r}.row_tenants
-            WHERE name = _tenant AND container = TG_TABLE_SCHEMA FOR KEY SHARE;
+            WHERE name = _tenant AND container = TG_TABLE_SCHEMA AND NOT dropping FOR KEY SHARE;
         IF NOT FOUND THEN
             RAISE EXCEPTION 'tenant % has no rows in % (promoted, renamed or dropped since it was resolved)',
                 _tenant, TG_TABLE_SCHEMA USING ERRCODE = '{NOT_PLACED}';
@@ -216,6 +226,7 @@ CREATE TABLE IF NOT EXISTS {r}.last_migrate_run (
 );
 {restore}",
         lock = literal(&format!("tenancy-registry:{}", registry.as_str())),
+        row_tenants = literal(&format!("{r}.row_tenants")),
         rows_lock = literal(&rows_lock_prefix(registry)),
         say_on_citus = super::citus_rows::SAY_ROW_TENANT,
         lock_prefix = lock_prefix(registry),

@@ -224,14 +224,33 @@ impl SqliteStore {
                          CREATE TABLE IF NOT EXISTS row_tenants (\
                          name TEXT PRIMARY KEY NOT NULL, \
                          container TEXT NOT NULL, \
-                         created_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')));\
+                         created_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')), \
+                         dropping INTEGER NOT NULL DEFAULT 0);\
                          CREATE TABLE IF NOT EXISTS moving (name TEXT PRIMARY KEY NOT NULL)",
                     )
-                    .await
-                    .map(|_| ())
+                    .await?;
+                self.add_dropping().await
             })
             .await?;
         Ok(())
+    }
+
+    /// Gives a registry made before drops of row-level tenants went in steps their mark
+    /// (`row_tenants.dropping`), if it lacks it (another process may add it at the same time).
+    async fn add_dropping(&self) -> Result<(), sqlx::Error> {
+        const HAS: &str = "SELECT 1 FROM pragma_table_info('row_tenants') WHERE name = 'dropping'";
+        let has = |pool| sqlx::query_scalar::<_, i64>(HAS).fetch_optional(pool);
+        if has(&self.registry_pool).await?.is_some() {
+            return Ok(());
+        }
+        let added = self
+            .registry_pool
+            .execute("ALTER TABLE row_tenants ADD COLUMN dropping INTEGER NOT NULL DEFAULT 0")
+            .await;
+        match added {
+            Err(_) if has(&self.registry_pool).await?.is_some() => Ok(()),
+            added => added.map(|_| ()),
+        }
     }
 
     /// Whether `tenant` is registered.

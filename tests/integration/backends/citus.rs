@@ -145,14 +145,17 @@ fn literal(s: &str) -> String {
 // tenants are schemas there too.
 pub use super::pg::{
     acquire, assert_last_run_migrated, begin, container_exists, container_names, copy_fault,
-    count_rows, create_container, drop_container, exec, q, raw_assignments, registry_rows,
-    sqlx_pool, triggers_in, ASSIGNMENTS,
+    count_rows, create_container, drop_container, exec, forget_dropping, q, raw_assignments,
+    registry_rows, sqlx_pool, triggers_in, ASSIGNMENTS,
 };
 
 // What only Citus does.
 
 /// Containers of row-level tenants distributed by the tenant column.
 mod rows;
+
+/// A row-level tenant's drop in batches, in a container distributed by the tenant column.
+mod drop_rows;
 
 /// Row-level security in a container that is a distributed schema, and in one distributed by
 /// the tenant column.

@@ -126,6 +126,19 @@ pub async fn exec(pool: &Pool, sql: String) {
         .unwrap();
 }
 
+/// Makes `registry`'s `row_tenants` as versions before drops went in steps made it: without the
+/// `dropping` mark.
+pub async fn forget_dropping(pool: &Pool, registry: &str) {
+    exec(
+        pool,
+        format!(
+            "ALTER TABLE {}.row_tenants DROP COLUMN dropping",
+            quote(registry)
+        ),
+    )
+    .await;
+}
+
 /// Fresh tenant databases holding `guards`, `badges` and `tickets`, made with plain DDL and
 /// dropped when this value is dropped (even when the test panics).
 pub struct Fresh {

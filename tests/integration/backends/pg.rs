@@ -89,6 +89,17 @@ pub async fn exec(pool: &Pool, sql: String) {
         .unwrap();
 }
 
+/// Makes `registry`'s `row_tenants` as versions before drops went in steps made it: without the
+/// `dropping` mark.
+pub async fn forget_dropping(pool: &Pool, registry: &str) {
+    let registry = Tenant::new(registry).unwrap().quoted();
+    exec(
+        pool,
+        format!("ALTER TABLE {registry}.row_tenants DROP COLUMN dropping"),
+    )
+    .await;
+}
+
 /// How many rows of `container`'s `table` hold `tenant` in `tenant_id`, read with plain SQL.
 pub async fn count_rows(pool: &Pool, container: &Tenant, table: &str, tenant: &Tenant) -> i64 {
     let sql = format!(

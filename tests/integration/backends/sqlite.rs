@@ -27,6 +27,7 @@ crate::backends::shared::mount!(
     models,
     port,
     query,
+    row_drop,
     row_level,
     tier,
     validation,
@@ -125,6 +126,17 @@ async fn open(path: &Path, create: bool) -> SqliteConnection {
         .filename(path)
         .create_if_missing(create);
     SqliteConnection::connect_with(&options).await.unwrap()
+}
+
+/// Makes `registry`'s `row_tenants` as versions before drops went in steps made it: without the
+/// `dropping` mark.
+pub async fn forget_dropping(pool: &Pool, registry: &str) {
+    let mut conn = open(&file(pool, registry), false).await;
+    sqlx::raw_sql("ALTER TABLE row_tenants DROP COLUMN dropping")
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    conn.close().await.unwrap();
 }
 
 /// `tenant` as the name of its attached file.

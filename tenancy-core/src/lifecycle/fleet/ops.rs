@@ -15,8 +15,8 @@ use super::Fleet;
 use crate::backend::Backend;
 use crate::error::Error;
 use crate::lifecycle::report::{
-    Dropped, MigrateOptions, Moved, Outcome, Planned, RelocateOptions, Relocated, Report,
-    TenantStatus,
+    DropOptions, Dropped, MigrateOptions, Moved, Outcome, Planned, RelocateOptions, Relocated,
+    Report, TenantStatus,
 };
 use crate::lifecycle::store::{Operation, Store};
 use crate::lifecycle::{Lifecycle, TenantEvent, Tenants};
@@ -178,6 +178,10 @@ impl<B: Backend> Lifecycle for Fleet<B> {
     }
 
     async fn drop_tenant(&self, name: &str) -> Result<Dropped, Error> {
+        self.drop_with(name, DropOptions::default()).await
+    }
+
+    async fn drop_with(&self, name: &str, options: DropOptions) -> Result<Dropped, Error> {
         let tenant = self.parse(name)?;
         let dropped = self
             .holding(&[&tenant], async |op| {
@@ -189,7 +193,7 @@ impl<B: Backend> Lifecycle for Fleet<B> {
                 };
                 let dropped = self
                     .handle(self.index_of(&database)?)
-                    .drop(tenant.as_str())
+                    .drop_with(tenant.as_str(), options)
                     .await?;
                 store.map_set(op, &tenant, None).await?;
                 Ok(dropped)

@@ -18,6 +18,7 @@ pub mod migrations;
 pub mod models;
 pub mod port;
 pub mod query;
+pub mod row_drop;
 pub mod row_level;
 pub mod shared_models;
 pub mod tier;
@@ -38,6 +39,7 @@ macro_rules! mount {
             models,
             port,
             query,
+            row_drop,
             row_level,
             shared_models,
             tier,
