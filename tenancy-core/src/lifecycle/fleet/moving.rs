@@ -161,20 +161,28 @@ impl<B: Backend> Tenants<B> {
         let (writer, reader) = tokio::io::duplex(PIPE);
         // The copy's digest, or nothing if the copy failed (its error is the copy's result).
         let (digested, copy_digest) = oneshot::channel::<Option<Vec<Digest>>>();
-        let source = self.locked(Operation::Move, tenant, Expected::Own, async |op| {
-            self.refuse_holding(op, tenant).await?;
-            let store = self.store();
-            store.fence(op, tenant).await?;
-            let fenced = Instant::now();
-            let moved = self.archive_into(op, tenant, writer).await?;
-            let ours = store.digest(op, tenant).await?;
-            let Ok(Some(theirs)) = copy_digest.await else {
-                return Err(copy_failed());
-            };
-            compare(tenant, &ours, &theirs)?;
-            let found = store.inspect(op, tenant).await?;
-            store.remove(op, tenant, found).await?;
-            Ok((moved, fenced))
+        // A task of its own, so that the export and the import (each busy with its rows on the
+        // client) run on two threads where the runtime has them, as a shell pipe's two ends.
+        let (source, moving) = (self.clone(), tenant.clone());
+        let source = tokio::spawn(async move {
+            let tenant = &moving;
+            source
+                .locked(Operation::Move, tenant, Expected::Own, async |op| {
+                    source.refuse_holding(op, tenant).await?;
+                    let store = source.store();
+                    store.fence(op, tenant).await?;
+                    let fenced = Instant::now();
+                    let moved = source.archive_into(op, tenant, writer).await?;
+                    let ours = store.digest(op, tenant).await?;
+                    let Ok(Some(theirs)) = copy_digest.await else {
+                        return Err(copy_failed());
+                    };
+                    compare(tenant, &ours, &theirs)?;
+                    let found = store.inspect(op, tenant).await?;
+                    store.remove(op, tenant, found).await?;
+                    Ok((moved, fenced))
+                })
+                .await
         });
         let copy = async {
             let copied = match target.import(BufReader::new(reader), tenant.as_str()).await {
@@ -198,7 +206,11 @@ impl<B: Backend> Tenants<B> {
                 }
             }
         };
-        let (moved, copied) = futures_util::future::join(source, copy).await;
+        let copied = copy.await;
+        let moved = match source.await {
+            Ok(moved) => moved,
+            Err(failed) => std::panic::resume_unwind(failed.into_panic()),
+        };
         match (moved, copied) {
             (Ok((moved, fenced)), _) => Ok((moved, fenced.elapsed())),
             // Where the copy failed first, the source's error (the pipe closed, no digest)
