@@ -428,3 +428,74 @@ async fn a_process_killed_while_it_moves_a_tenant_leaves_it_whole_in_one_databas
     assert_eq!(seen.len(), 2, "{seen:?}");
     drop(fleet);
 }
+
+/// Terminates, on `pool`'s server, the first connection whose statement is `LIKE` `pattern`
+/// (polled every 2 ms until one is found or `stop`); how many it terminated.
+async fn cut_when_running(pool: PgPool, pattern: &'static str, stop: Arc<AtomicBool>) -> usize {
+    while !stop.load(Ordering::Relaxed) {
+        let cut: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM (SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+             WHERE pid <> pg_backend_pid() AND state = 'active' AND query LIKE $1) AS t",
+        )
+        .bind(pattern)
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+        if cut > 0 {
+            return cut as usize;
+        }
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    0
+}
+
+#[tokio::test]
+async fn a_connection_cut_during_a_move_leaves_the_tenant_whole_where_it_was() {
+    let two = Two::start().await;
+    let fleet = two.fleet(v1()).await;
+    let c = name("c");
+    fleet.create_on(&c, "home").await.unwrap();
+    sqlx::query(sqlx::AssertSqlSafe(format!(
+        "INSERT INTO \"{c}\".guards (name, position) \
+         SELECT 'g' || i, 'Guard' FROM generate_series(1, 200000) i"
+    )))
+    .execute(&two.home)
+    .await
+    .unwrap();
+    let whole = whole_in(&two.home, &c).await;
+    // The source's export (`COPY … TO STDOUT`), the target's import (`COPY … FROM STDIN`),
+    // the target's digest once its copy committed (the source waits for it).
+    for (server, pattern) in [
+        (&two.home, "COPY (%TO STDOUT%"),
+        (&two.other, "COPY %FROM STDIN%"),
+        (&two.other, "%hashtextextended%"),
+    ] {
+        let stop = Arc::new(AtomicBool::new(false));
+        let cutter = tokio::spawn(cut_when_running(server.clone(), pattern, stop.clone()));
+        let moved = fleet.move_tenant(&c, "other").await;
+        stop.store(true, Ordering::Relaxed);
+        let cuts = cutter.await.unwrap();
+        // (A digest's parallel workers run its statement too.)
+        assert!(cuts >= 1, "{pattern}: no connection was cut ({moved:?})");
+        assert!(
+            moved.is_err(),
+            "{pattern}: the move went through: {moved:?}"
+        );
+        assert_eq!(
+            whole_in(&two.home, &c).await,
+            whole,
+            "{pattern}: the source"
+        );
+        assert_eq!(
+            whole_in(&two.other, &c).await,
+            None,
+            "{pattern}: a copy left"
+        );
+        assert_eq!(fleet.database_of(&c).await.unwrap(), "home");
+        assert!(fleet.reconcile().await.unwrap().is_empty(), "{pattern}");
+    }
+    // Run again, the move goes through.
+    fleet.move_tenant(&c, "other").await.unwrap();
+    assert_eq!(whole_in(&two.other, &c).await, whole);
+    assert_eq!(whole_in(&two.home, &c).await, None);
+}

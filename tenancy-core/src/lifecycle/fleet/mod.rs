@@ -39,7 +39,7 @@ pub const DEFAULT_ROUTE_TTL: Duration = Duration::from_secs(5);
 ///
 /// ```no_run
 /// # async fn demo(a: tenancy_core::Tenants, b: tenancy_core::Tenants) -> Result<(), tenancy_core::Error> {
-/// use tenancy_core::Fleet;
+/// use tenancy_core::{Fleet, Lifecycle};
 /// let fleet = Fleet::new([("eu1", a), ("eu2", b)]).await?;
 /// let acme = fleet.create("acme").await?; // in the database with the fewest tenants
 /// assert_eq!(fleet.database_of("acme").await?, "eu1");

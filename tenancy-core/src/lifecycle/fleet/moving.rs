@@ -185,49 +185,51 @@ impl<B: Backend> Tenants<B> {
                 .await
         });
         let copy = async {
-            let copied = match target.import(BufReader::new(reader), tenant.as_str()).await {
-                Ok(_) => {
-                    target
-                        .locked(Operation::Move, tenant, Expected::Own, async |op| {
-                            target.store().digest(op, tenant).await
-                        })
-                        .await
-                }
-                Err(err) => Err(err),
-            };
+            // Whether the import committed (a copy is there to drop if the move fails), and
+            // the copy's digest or what failed it.
+            let (imported, copied) =
+                match target.import(BufReader::new(reader), tenant.as_str()).await {
+                    Ok(_) => {
+                        let digest = target
+                            .locked(Operation::Move, tenant, Expected::Own, async |op| {
+                                target.store().digest(op, tenant).await
+                            })
+                            .await;
+                        (true, digest)
+                    }
+                    Err(err) => (false, Err(err)),
+                };
             match copied {
                 Ok(digest) => {
                     let _ = digested.send(Some(digest));
-                    Ok(())
+                    (imported, Ok(()))
                 }
                 Err(err) => {
                     let _ = digested.send(None);
-                    Err(err)
+                    (imported, Err(err))
                 }
             }
         };
-        let copied = copy.await;
+        let (imported, copied) = copy.await;
         let moved = match source.await {
             Ok(moved) => moved,
             Err(failed) => std::panic::resume_unwind(failed.into_panic()),
         };
-        match (moved, copied) {
-            (Ok((moved, fenced)), _) => Ok((moved, fenced.elapsed())),
+        let err = match moved {
+            Ok((moved, fenced)) => return Ok((moved, fenced.elapsed())),
+            Err(err) => err,
+        };
+        // The source's commit may have been lost after it happened: a copy is dropped only if
+        // the source still has the tenant.
+        if imported && self.exists(tenant.as_str()).await.unwrap_or(false) {
+            let _ = target.drop(tenant.as_str()).await;
+        }
+        Err(match (err, copied) {
             // Where the copy failed first, the source's error (the pipe closed, no digest)
             // follows from it; else the copy's (an archive cut short) follows from the source's.
-            (Err(err), Err(copy)) => Err(match err {
-                Error::Io { .. } => copy,
-                Error::Unsupported { ref reason, .. } if reason == COPY_FAILED => copy,
-                other => other,
-            }),
-            (Err(err), Ok(())) => {
-                // The source's commit may have been lost after it happened: the copy is dropped
-                // only if the source still has the tenant.
-                if self.exists(tenant.as_str()).await.unwrap_or(false) {
-                    let _ = target.drop(tenant.as_str()).await;
-                }
-                Err(err)
-            }
-        }
+            (Error::Io { .. }, Err(copy)) => copy,
+            (Error::Unsupported { reason, .. }, Err(copy)) if reason == COPY_FAILED => copy,
+            (err, _) => err,
+        })
     }
 }
