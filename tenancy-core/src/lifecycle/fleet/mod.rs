@@ -49,8 +49,8 @@ pub const DEFAULT_ROUTE_TTL: Duration = Duration::from_secs(5);
 /// ```
 ///
 /// Every create, drop, rename, clone and import of a fleet's tenant goes through the fleet
-/// (a tenant made through one database's own handle is not in the map; [`reconcile`]
-/// (Self::reconcile) adopts it). Each database is a database of its own (two handles on one
+/// (a tenant made through one database's own handle is not in the map;
+/// [`reconcile`](Self::reconcile) adopts it). Each database is a database of its own (two handles on one
 /// database with two registries would share its schemas). The home's map changes in a
 /// transaction of the home's pool held through each operation: give the home's pool at least
 /// two connections.
