@@ -44,11 +44,15 @@ impl Two {
     }
 
     async fn on(other: PgPool, cluster: Option<Arc<Cluster>>, registry: String) -> Self {
-        let url = crate::support::database_url();
+        Self::at(&crate::support::database_url(), other, cluster, registry).await
+    }
+
+    /// With the home on the server of `url`.
+    async fn at(url: &str, other: PgPool, cluster: Option<Arc<Cluster>>, registry: String) -> Self {
         Two {
-            home: connect(&url).await,
+            home: connect(url).await,
             other,
-            _cleanup: Leftovers::postgres(&url).registry(&registry),
+            _cleanup: Leftovers::postgres(url).registry(&registry),
             registry,
             _cluster: cluster,
         }
@@ -314,6 +318,9 @@ async fn a_move_under_concurrent_writes_loses_and_duplicates_nothing() {
 
 /// The private cluster's URL and the registry a child moves a tenant in: set for the child only.
 const CHILD_URL: &str = "TENANCY_FLEET_CHILD_URL";
+/// The home's URL: the parent's test server (with no `DATABASE_URL`, a private one the child
+/// must not start again).
+const CHILD_HOME_URL: &str = "TENANCY_FLEET_CHILD_HOME_URL";
 const CHILD_REGISTRY: &str = "TENANCY_FLEET_CHILD_REGISTRY";
 const CHILD_TENANT: &str = "TENANCY_FLEET_CHILD_TENANT";
 /// The rows of the tenant that moves.
@@ -339,14 +346,15 @@ async fn whole_in(pool: &PgPool, schema: &str) -> Option<(i64, i64)> {
 #[tokio::test]
 #[ignore = "the child process of a_process_killed_while_it_moves_a_tenant_…"]
 async fn child_moves_until_killed() {
-    let (Ok(url), Ok(registry), Ok(tenant)) = (
+    let (Ok(home), Ok(url), Ok(registry), Ok(tenant)) = (
+        std::env::var(CHILD_HOME_URL),
         std::env::var(CHILD_URL),
         std::env::var(CHILD_REGISTRY),
         std::env::var(CHILD_TENANT),
     ) else {
         return;
     };
-    let two = Two::on(connect(&url).await, None, registry).await;
+    let two = Two::at(&home, connect(&url).await, None, registry).await;
     let fleet = two.fleet(v1()).await;
     println!("moving");
     loop {
@@ -380,11 +388,13 @@ async fn a_process_killed_while_it_moves_a_tenant_leaves_it_whole_in_one_databas
     let whole = (ROWS, ROWS * (ROWS + 1) / 2);
     let neighbour = whole_in(&two.other, &n).await;
     let url = two._cluster.as_ref().unwrap().url().to_owned();
+    let home_url = crate::support::database_url();
     let mut seen = BTreeMap::new();
     for delay in (0..16).map(|i| i * i * 3) {
         crate::faults::kill_child_after(
             "fleet::child_moves_until_killed",
             &[
+                (CHILD_HOME_URL, home_url.as_str()),
                 (CHILD_URL, url.as_str()),
                 (CHILD_REGISTRY, two.registry.as_str()),
                 (CHILD_TENANT, k.as_str()),
