@@ -3,7 +3,7 @@
 
 use std::io::Write;
 
-use tenancy_core::{Fleet, Lifecycle};
+use tenancy_core::Fleet;
 
 use crate::cli::{Cli, Command};
 use crate::error::CliError;
@@ -72,8 +72,7 @@ pub async fn execute(cli: Cli) -> Result<(), CliError> {
         }
         Command::List => {
             let mut out = std::io::stdout();
-            for tenant in fleet.list().await? {
-                let at = fleet.database_of(tenant.as_str()).await?;
+            for (tenant, at) in fleet.list_by_database().await? {
                 writeln!(out, "{tenant}\t{at}")?;
             }
             Ok(())

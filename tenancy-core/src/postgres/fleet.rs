@@ -29,6 +29,11 @@ impl PgStore {
         format!("{}.{MAP}", self.registry().quoted())
     }
 
+    /// The database of one tenant (`$1`) in the map.
+    fn map_select(&self) -> String {
+        format!("SELECT database FROM {} WHERE tenant = $1", self.map_table())
+    }
+
     /// The key of `tenant`'s fleet lock (an SQL literal): another key than its lifecycle
     /// lock's, which the operations on the home's own tenants take meanwhile.
     fn fleet_key(&self, tenant: &Tenant) -> String {
@@ -79,8 +84,7 @@ impl FleetStore<Postgres> for PgStore {
     }
 
     async fn map_of(&self, tenant: &str) -> Result<Option<String>, Error> {
-        let sql = format!("SELECT database FROM {} WHERE tenant = $1", self.map_table());
-        let rows: Vec<(String,)> = self.rows(&sql, args!(tenant)).await?;
+        let rows: Vec<(String,)> = self.rows(&self.map_select(), args!(tenant)).await?;
         Ok(rows.into_iter().next().map(|(d,)| d))
     }
 
@@ -103,8 +107,7 @@ impl FleetStore<Postgres> for PgStore {
     }
 
     async fn map_in(&self, op: &mut PgOp, tenant: &Tenant) -> Result<Option<String>, Error> {
-        let sql = format!("SELECT database FROM {} WHERE tenant = $1", self.map_table());
-        Ok(sqlx::query_scalar(AssertSqlSafe(sql))
+        Ok(sqlx::query_scalar(AssertSqlSafe(self.map_select()))
             .persistent(self.persistent())
             .bind(tenant.as_str())
             .fetch_optional(op.conn())

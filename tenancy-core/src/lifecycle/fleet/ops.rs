@@ -126,6 +126,26 @@ impl<B: Backend> Fleet<B> {
     pub async fn list_on(&self, database: &str) -> Result<Vec<Tenant>, Error> {
         let i = self.index_of(database)?;
         let map = self.home().store().map_all().await?;
+        self.mapped_in(i, &map).await
+    }
+
+    /// Every tenant with the database the map puts it in, by name: the map read once, each
+    /// database's registry once. A tenant a database holds and the map puts elsewhere (a copy
+    /// a stopped move left, until [`reconcile`](Self::reconcile)) is not listed.
+    pub async fn list_by_database(&self) -> Result<Vec<(Tenant, &str)>, Error> {
+        let map = self.home().store().map_all().await?;
+        let mut all = Vec::new();
+        for i in 0..self.count() {
+            let here = self.mapped_in(i, &map).await?;
+            all.extend(here.into_iter().map(|t| (t, self.name_of(i))));
+        }
+        all.sort_by(|a, b| a.0.cmp(&b.0));
+        Ok(all)
+    }
+
+    /// The tenants database `i` holds that `map` (by name) puts there.
+    async fn mapped_in(&self, i: usize, map: &[(String, String)]) -> Result<Vec<Tenant>, Error> {
+        let database = self.name_of(i);
         let mut tenants = self.handle(i).list().await?;
         tenants.retain(|t| {
             map.binary_search_by(|(name, _)| name.as_str().cmp(t.as_str()))
@@ -311,12 +331,8 @@ impl<B: Backend> Lifecycle for Fleet<B> {
     }
 
     async fn list(&self) -> Result<Vec<Tenant>, Error> {
-        let mut all = Vec::new();
-        for i in 0..self.count() {
-            all.extend(self.list_on(self.name_of(i)).await?);
-        }
-        all.sort();
-        Ok(all)
+        let all = self.list_by_database().await?;
+        Ok(all.into_iter().map(|(tenant, _)| tenant).collect())
     }
 
     async fn tenant(&self, name: &str) -> Result<Tenant, Error> {
