@@ -8,8 +8,7 @@
 
 use std::time::Instant;
 
-use sqlx::migrate::{Migration, MigrationType, Migrator};
-use sqlx::{AssertSqlSafe, SqlSafeStr};
+use sqlx::AssertSqlSafe;
 use tenancy::{TenantModel, Tenants};
 
 use crate::common::*;
@@ -64,15 +63,7 @@ pub async fn run(ctx: &mut Ctx) -> BoxResult<()> {
     let rows = if ctx.quick { 1_000 } else { 100_000 };
     let rounds = if ctx.quick { 1 } else { 5 };
     let registry = ctx.registry_name();
-    let v1 = Migration::new(
-        1,
-        "guards".into(),
-        MigrationType::Simple,
-        AssertSqlSafe(GUARDS_DDL).into_sql_str(),
-        false,
-    );
-    let tenants = Tenants::new(ctx.pool.clone(), Migrator::with_migrations(vec![v1]))?
-        .with_registry(&registry)?;
+    let tenants = Tenants::new(ctx.pool.clone(), guards_migrator())?.with_registry(&registry)?;
     let models = guards(rows);
     let template = ctx.names("tpl", 1).remove(0);
     create_and_insert(&tenants, &template, &models).await?;

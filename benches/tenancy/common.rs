@@ -71,6 +71,18 @@ pub const GUARDS_DDL: &str = "CREATE TABLE guards (
     inserted_at timestamptz NOT NULL DEFAULT now()
 )";
 
+/// A migrator of one migration, version 1: [`GUARDS_DDL`].
+pub fn guards_migrator() -> Migrator {
+    let v1 = Migration::new(
+        1,
+        "guards".into(),
+        MigrationType::Simple,
+        AssertSqlSafe(GUARDS_DDL).into_sql_str(),
+        false,
+    );
+    Migrator::with_migrations(vec![v1])
+}
+
 /// Workload 5's pending migration.
 pub const V2_SQL: &str = "ALTER TABLE guards ADD COLUMN badge text";
 

@@ -15,13 +15,13 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use sqlx::migrate::{Migration, MigrationType, Migrator};
-use sqlx::{AssertSqlSafe, PgPool, SqlSafeStr};
+use sqlx::{AssertSqlSafe, PgPool};
 use tenancy::{Error, Lifecycle, Tenant, TenantModel, Tenants};
 
 use crate::common::*;
-use crate::method::{fmt_op, Rounds};
+use crate::method::Rounds;
 use crate::report::Target;
+use crate::tiers::spread_text;
 
 /// Tasks inserting for the tenant being moved.
 const WRITERS: usize = 8;
@@ -68,22 +68,6 @@ async fn writer(
         });
     }
     writes
-}
-
-/// p50, p99 and the maximum of `secs`, as text.
-fn spread(mut secs: Vec<f64>) -> String {
-    if secs.is_empty() {
-        return "no inserts".into();
-    }
-    secs.sort_by(|a, b| a.total_cmp(b));
-    let at = |q: f64| secs[((secs.len() - 1) as f64 * q).round() as usize];
-    format!(
-        "p50 {}, p99 {}, max {} ({} inserts)",
-        fmt_op(at(0.5)),
-        fmt_op(at(0.99)),
-        fmt_op(secs[secs.len() - 1]),
-        thousands(secs.len() as u64)
-    )
 }
 
 /// `export | import` of `name` from `from` into `to` under a scratch name (dropped after):
@@ -134,18 +118,8 @@ pub async fn run(ctx: &mut Ctx) -> BoxResult<()> {
         (4, 1.0, 0.5)
     };
     let registry = ctx.registry_name();
-    let v1 = Migration::new(
-        1,
-        "guards".into(),
-        MigrationType::Simple,
-        AssertSqlSafe(GUARDS_DDL).into_sql_str(),
-        false,
-    );
     let handle = |pool: &PgPool| -> BoxResult<Tenants> {
-        Ok(
-            Tenants::new(pool.clone(), Migrator::with_migrations(vec![v1.clone()]))?
-                .with_registry(&registry)?,
-        )
+        Ok(Tenants::new(pool.clone(), guards_migrator())?.with_registry(&registry)?)
     };
     let other_db = format!("{}_to", ctx.database);
     ctx.cleanup.create_database(&ctx.admin, &other_db).await?;
@@ -274,8 +248,8 @@ pub async fn run(ctx: &mut Ctx) -> BoxResult<()> {
         "the writers' inserts before the moves: {}; during the moves: {} (the move holds the \
          tenant's writes for its whole copy: no catch-up phase); writes held per move \
          (TenantMoved::held): {}",
-        spread(steady),
-        spread(during),
+        spread_text(steady),
+        spread_text(during),
         held.iter()
             .map(|s| fmt_secs(*s))
             .collect::<Vec<_>>()

@@ -11,8 +11,7 @@
 use std::process::Stdio;
 use std::time::Instant;
 
-use sqlx::migrate::{Migration, MigrationType, Migrator};
-use sqlx::{AssertSqlSafe, PgPool, SqlSafeStr};
+use sqlx::{AssertSqlSafe, PgPool};
 use tenancy::Tenants;
 
 use crate::common::*;
@@ -106,15 +105,7 @@ pub async fn run(ctx: &mut Ctx) -> BoxResult<()> {
     let rows: i32 = if ctx.quick { 1_000 } else { 1_000_000 };
     let rounds = if ctx.quick { 1 } else { 5 };
     let registry = ctx.registry_name();
-    let v1 = Migration::new(
-        1,
-        "guards".into(),
-        MigrationType::Simple,
-        AssertSqlSafe(GUARDS_DDL).into_sql_str(),
-        false,
-    );
-    let migrator = || Migrator::with_migrations(vec![v1.clone()]);
-    let source = Tenants::new(ctx.pool.clone(), migrator())?.with_registry(&registry)?;
+    let source = Tenants::new(ctx.pool.clone(), guards_migrator())?.with_registry(&registry)?;
     let name = ctx.names("src", 1).remove(0);
     source.create(&name).await?;
     sqlx::raw_sql(AssertSqlSafe(format!(
@@ -135,7 +126,7 @@ pub async fn run(ctx: &mut Ctx) -> BoxResult<()> {
     ctx.cleanup.create_database(&ctx.admin, &target_db).await?;
     let target_options = ctx.options.clone().database(&target_db);
     let target_pool = pool_with(&target_options, 4).await?;
-    let target = Tenants::new(target_pool.clone(), migrator())?.with_registry(&registry)?;
+    let target = Tenants::new(target_pool.clone(), guards_migrator())?.with_registry(&registry)?;
     let (from_url, to_url) = (
         url_of(&ctx.url, &ctx.database),
         url_of(&ctx.url, &target_db),

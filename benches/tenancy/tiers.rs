@@ -183,7 +183,8 @@ fn spread(mut secs: Vec<f64>) -> (f64, f64, f64) {
     (at(0.5), at(0.99), secs[secs.len() - 1])
 }
 
-fn spread_text(secs: Vec<f64>) -> String {
+/// p50, p99 and the maximum of `secs` (an operation's latencies), and how many, as text.
+pub fn spread_text(secs: Vec<f64>) -> String {
     let n = secs.len();
     if n == 0 {
         return "no inserts".into();
