@@ -59,10 +59,12 @@ pub struct Cli {
     #[arg(long, value_name = "SECONDS", global = true)]
     pub lock_timeout: Option<f64>,
 
-    /// A database of a fleet, `NAME=URL` (a postgres:// URL); repeat it for each database, the
+    /// A database of a fleet, `NAME=URL` (all postgres:// or all mysql:// URLs); repeat it for
+    /// each database, the
     /// first the home (whose registry maps each tenant to its database). With it, every
     /// command runs on the fleet (`create` puts a tenant in the database with the fewest) and
-    /// `move <NAME> --to <DATABASE>` moves a tenant between them; --database-url is not used.
+    /// `move <NAME> --to <DATABASE>` moves a tenant between them (PostgreSQL);
+    /// --database-url is not used.
     #[arg(long = "fleet", value_name = "NAME=URL", global = true)]
     pub fleet: Vec<String>,
 

@@ -51,9 +51,9 @@ pub enum CliError {
     #[error("{0} needs Citus (a postgres:// URL of a Citus coordinator); the database URL names another database")]
     CitusOnly(&'static str),
 
-    /// A `--fleet` value is not `NAME=URL` with a postgres:// URL (only the name is shown,
-    /// never the URL, which may hold a password).
-    #[error("--fleet takes NAME=URL with a postgres:// URL: {0}")]
+    /// A `--fleet` value is not `NAME=URL` with a postgres:// or mysql:// URL, or the values
+    /// name two backends (only the name is shown, never the URL, which may hold a password).
+    #[error("--fleet takes NAME=URL with a postgres:// or mysql:// URL: {0}")]
     Fleet(String),
 
     /// A command a fleet does not run, or a fleet's command without --fleet.

@@ -1,17 +1,18 @@
-//! `--fleet NAME=URL …`: every command on a [`Fleet`] over those PostgreSQL databases, and
-//! `move <NAME> --to <DATABASE>`.
+//! `--fleet NAME=URL …`: every command on a [`Fleet`] over those PostgreSQL (or MySQL /
+//! MariaDB) databases, and `move <NAME> --to <DATABASE>` (PostgreSQL).
 
 use std::io::Write;
 
-use tenancy_core::Fleet;
+use sqlx::Pool;
+use tenancy_core::{Backend, Fleet, Tenants};
 
 use crate::cli::{Cli, Command};
 use crate::error::CliError;
-use crate::run::{on, postgres, Setup};
+use crate::run::{mysql, on, postgres, Setup};
 use crate::url::{self, Database};
 
-/// `NAME=URL` as a name and a postgres:// URL.
-fn split(spec: &str) -> Result<(&str, std::borrow::Cow<'_, str>), CliError> {
+/// `NAME=URL` as a name, the URL's backend and the URL.
+fn split(spec: &str) -> Result<(&str, Database, std::borrow::Cow<'_, str>), CliError> {
     let Some((name, url)) = spec.split_once('=') else {
         return Err(CliError::Fleet("a value without `=`".to_owned()));
     };
@@ -21,9 +22,9 @@ fn split(spec: &str) -> Result<(&str, std::borrow::Cow<'_, str>), CliError> {
         ));
     }
     match url::database(url) {
-        Ok((Database::Postgres, url)) => Ok((name, url)),
+        Ok((database @ (Database::Postgres | Database::MySql), url)) => Ok((name, database, url)),
         _ => Err(CliError::Fleet(format!(
-            "the URL of {name:?} is no postgres:// URL"
+            "the URL of {name:?} is no postgres:// or mysql:// URL"
         ))),
     }
 }
@@ -41,46 +42,88 @@ pub async fn execute(cli: Cli) -> Result<(), CliError> {
         .iter()
         .map(|s| split(s))
         .collect::<Result<_, _>>()?;
+    let database = specs[0].1;
+    if specs.iter().any(|(_, d, _)| *d != database) {
+        return Err(CliError::Fleet(
+            "databases of two backends: a fleet's URLs are all postgres:// or all mysql://"
+                .to_owned(),
+        ));
+    }
+    if database != Database::Postgres && cli.pgbouncer {
+        return Err(CliError::PostgresOnly("--pgbouncer"));
+    }
     let (setup, known) = Setup::of(&cli).await?;
     // The home holds a transaction of its map open through each operation on a database:
     // one connection more than the command needs.
     let connections = cli.command.connections() + 1;
-    let mut pools = Vec::new();
-    let mut handles = Vec::new();
-    for (name, url) in specs {
+    let (mut pools, mut handles) = (Vec::new(), Vec::new());
+    if database == Database::MySql {
+        let (mut my_pools, mut my_handles) = (Vec::new(), Vec::new());
+        for (name, _, url) in specs {
+            let (pool, tenants) = mysql(&setup, &url, connections).await?;
+            my_pools.push(pool);
+            my_handles.push((name.to_owned(), tenants));
+        }
+        return on_fleet(cli.command, my_pools, my_handles, known).await;
+    }
+    for (name, _, url) in specs {
         let (pool, tenants) = postgres(&setup, &url, cli.pgbouncer, connections).await?;
         pools.push(pool);
         handles.push((name.to_owned(), tenants));
     }
-    let fleet = Fleet::new(handles).await?;
-    let result = match cli.command {
-        Command::Move {
-            name, to: Some(to), ..
-        } => {
-            let moved = fleet.move_tenant(&name, &to).await?;
-            writeln!(
-                std::io::stdout(),
-                "moved {} from {} to {}: {} rows in {} tables (writes held {:.1} s)",
-                moved.tenant,
-                moved.from,
-                moved.to,
-                moved.rows,
-                moved.tables,
-                moved.held.as_secs_f64()
-            )?;
-            Ok(())
+    on_fleet(cli.command, pools, handles, known).await
+}
+
+/// Runs `command` on a fleet over `handles`, then closes `pools`.
+async fn on_fleet<B: Backend>(
+    command: Command,
+    pools: Vec<Pool<B>>,
+    handles: Vec<(String, Tenants<B>)>,
+    known: Vec<i64>,
+) -> Result<(), CliError> {
+    let fleet = match Fleet::new(handles).await {
+        Ok(fleet) => fleet,
+        Err(err) => {
+            close(pools).await;
+            return Err(err.into());
         }
-        Command::List => {
-            let mut out = std::io::stdout();
-            for (tenant, at) in fleet.list_by_database().await? {
-                writeln!(out, "{tenant}\t{at}")?;
-            }
-            Ok(())
-        }
-        command => on(pools[0].clone(), fleet, known, command).await,
     };
+    let first = pools[0].clone();
+    let result = async {
+        match command {
+            Command::Move {
+                name, to: Some(to), ..
+            } => {
+                let moved = fleet.move_tenant(&name, &to).await?;
+                writeln!(
+                    std::io::stdout(),
+                    "moved {} from {} to {}: {} rows in {} tables (writes held {:.1} s)",
+                    moved.tenant,
+                    moved.from,
+                    moved.to,
+                    moved.rows,
+                    moved.tables,
+                    moved.held.as_secs_f64()
+                )?;
+                Ok(())
+            }
+            Command::List => {
+                let mut out = std::io::stdout();
+                for (tenant, at) in fleet.list_by_database().await? {
+                    writeln!(out, "{tenant}\t{at}")?;
+                }
+                Ok(())
+            }
+            command => on(first, fleet, known, command).await,
+        }
+    }
+    .await;
+    close(pools).await;
+    result
+}
+
+async fn close<B: Backend>(pools: Vec<Pool<B>>) {
     for pool in pools {
         pool.close().await;
     }
-    result
 }

@@ -156,10 +156,7 @@ async fn execute(cli: Cli) -> Result<(), CliError> {
             on(pool, tenants, known, cli.command).await
         }
         Database::MySql => {
-            let options = parse::<MySqlConnectOptions>(&url)?;
-            let pool_options = MySqlPoolOptions::new().max_connections(connections);
-            let pool = connect(pool_options, options).await?;
-            let tenants = setup.tenants(pool.clone())?;
+            let (pool, tenants) = mysql(&setup, &url, connections).await?;
             on(pool, tenants, known, cli.command).await
         }
         Database::Sqlite => {
@@ -192,6 +189,19 @@ pub(crate) async fn postgres(
     if settings.is_pgbouncer() {
         tenants = tenants.behind_pgbouncer();
     }
+    Ok((pool, tenants))
+}
+
+/// A pool of `connections` to the MySQL / MariaDB server of `url` and a handle on it.
+pub(crate) async fn mysql(
+    setup: &Setup,
+    url: &str,
+    connections: u32,
+) -> Result<(Pool<sqlx::MySql>, Tenants<sqlx::MySql>), CliError> {
+    let options = parse::<MySqlConnectOptions>(url)?;
+    let pool_options = MySqlPoolOptions::new().max_connections(connections);
+    let pool = connect(pool_options, options).await?;
+    let tenants = setup.handle(pool.clone())?;
     Ok((pool, tenants))
 }
 

@@ -23,6 +23,9 @@ fn needs(test: &str) -> &'static [Backend] {
         "citus_placement_and_move" | "citus_distribute_rows" => &[Backend::Citus],
         "postgres_only_flags_with_a_mysql_url_are_usage_errors"
         | "an_unknown_url_scheme_lists_the_accepted_ones" => &[],
+        "mysql_a_fleet_of_two_servers_places_lists_and_drops_tenants" => {
+            &[Backend::Mysql, Backend::Postgres]
+        }
         t if t.starts_with("mysql_") => &[Backend::Mysql],
         t if t.starts_with("sqlite_") => &[Backend::Sqlite],
         t if t.starts_with("pgbouncer_") => &[Backend::Postgres, Backend::PgBouncer],
@@ -1698,20 +1701,24 @@ impl Drop for OtherDatabase {
     }
 }
 
+/// The arguments of a command on the fleet of `home` and `away` (`NAME=URL` each).
+fn on_fleet(home: &str, away: &str) -> impl Fn(&[&str]) -> Vec<String> {
+    let fleet = ["--fleet", home, "--fleet", away].map(str::to_owned);
+    move |args| {
+        fleet
+            .iter()
+            .cloned()
+            .chain(args.iter().map(|s| s.to_string()))
+            .collect()
+    }
+}
+
 #[test]
 fn a_fleet_creates_lists_and_moves_a_tenant_between_two_databases() {
     let w = World::new().with_guards();
     let other = OtherDatabase::new(&w);
     let home = format!("home={}", w.url);
-    let away = format!("away={}", other.url);
-    let fleet = |args: &[&str]| -> Vec<String> {
-        ["--fleet", &home, "--fleet", &away]
-            .iter()
-            .chain(args)
-            .map(|s| s.to_string())
-            .collect()
-    };
-    let fleet = |args: &[&str]| fleet(args);
+    let fleet = on_fleet(&home, &format!("away={}", other.url));
     let (a, b) = (w.tenant("a"), w.tenant("b"));
     w.ok(&strs(&fleet(&["create", &a])));
     w.ok(&strs(&fleet(&["create", &b])));
@@ -1757,4 +1764,47 @@ fn a_fleet_creates_lists_and_moves_a_tenant_between_two_databases() {
     // The tenants go with the registry's cleanup: drop them through the fleet.
     w.ok(&strs(&fleet(&["drop", &a])));
     w.ok(&strs(&fleet(&["drop", &b])));
+}
+
+#[test]
+fn mysql_a_fleet_of_two_servers_places_lists_and_drops_tenants() {
+    let w = World::mysql().with_mysql_guards();
+    let server = tenancy_testdb::mysql::MysqlServer::start().unwrap_or_else(|e| panic!("{e}"));
+    let home = format!("home={}", w.url);
+    let fleet = on_fleet(&home, &format!("away={}", server.url()));
+    let (a, b) = (w.tenant("a"), w.tenant("b"));
+    w.ok(&strs(&fleet(&["create", &a])));
+    w.ok(&strs(&fleet(&["create", &b])));
+    let listed = w.ok(&strs(&fleet(&["list"])));
+    let mut expected = vec![format!("{a}\thome"), format!("{b}\taway")];
+    expected.sort();
+    assert_eq!(listed.lines(), expected);
+    // Each tenant's database is on its own server, read with plain SQL.
+    let databases = |url: &str| -> Vec<String> {
+        let url = url.to_owned();
+        runtime().block_on(async move {
+            let mut conn = MySqlConnection::connect(&url).await.unwrap();
+            sqlx::query_scalar("SELECT SCHEMA_NAME FROM information_schema.SCHEMATA")
+                .fetch_all(&mut conn)
+                .await
+                .unwrap()
+        })
+    };
+    let (at_home, away_there) = (databases(&w.url), databases(server.url()));
+    assert!(at_home.contains(&a) && !at_home.contains(&b), "{at_home:?}");
+    assert!(
+        away_there.contains(&b) && !away_there.contains(&a),
+        "{away_there:?}"
+    );
+    // A move is refused on MySQL, nothing moved; a fleet of two backends is a usage error.
+    let refused = w.fails(&strs(&fleet(&["move", &a, "--to", "away"])));
+    assert!(refused.stderr.contains("PostgreSQL only"), "{refused:?}");
+    assert!(databases(&w.url).contains(&a));
+    let pg = format!("pg={}", tenancy_testdb::database_url().unwrap());
+    let mixed = w.run(&["--fleet", &home, "--fleet", &pg, "list"]);
+    assert_eq!(mixed.code, Some(2), "{mixed:?}");
+    assert!(mixed.stderr.contains("two backends"), "{mixed:?}");
+    w.ok(&strs(&fleet(&["drop", &a])));
+    w.ok(&strs(&fleet(&["drop", &b])));
+    assert!(!databases(server.url()).contains(&b));
 }

@@ -7,6 +7,7 @@ mod dialect;
 mod dialect_tests;
 mod errors;
 mod copy;
+mod fleet;
 mod op;
 mod place;
 mod port;

@@ -28,10 +28,23 @@ pub(crate) fn qualified(db: &str, table: &str) -> String {
 /// it fits in 64 characters, else a stable 128-bit FNV-1a hash of it (stable across builds, so
 /// every process computes the same name; a collision only serializes two tenants' operations).
 pub(crate) fn lock_name(registry: &Tenant, tenant: Option<&Tenant>) -> String {
-    let full = match tenant {
-        Some(t) => format!("tenancy:{registry}:{t}"),
-        None => format!("tenancy:{registry}"),
-    };
+    bounded(
+        "tenancy",
+        match tenant {
+            Some(t) => format!("tenancy:{registry}:{t}"),
+            None => format!("tenancy:{registry}"),
+        },
+    )
+}
+
+/// The `GET_LOCK` name of `tenant`'s fleet lock under `registry`: another name than its
+/// lifecycle lock's ([`lock_name`]), which the home's own operations take meanwhile.
+pub(crate) fn fleet_lock_name(registry: &Tenant, tenant: &Tenant) -> String {
+    bounded("tenancy-fleet", format!("tenancy-fleet:{registry}:{tenant}"))
+}
+
+/// `full` if it fits in a lock name, else `prefix` and a stable 128-bit FNV-1a hash of it.
+fn bounded(prefix: &str, full: String) -> String {
     if full.len() <= MAX_LOCK_NAME {
         return full;
     }
@@ -40,7 +53,7 @@ pub(crate) fn lock_name(registry: &Tenant, tenant: Option<&Tenant>) -> String {
         hash ^= u128::from(byte);
         hash = hash.wrapping_mul(0x0000_0000_0100_0000_0000_0000_0000_013b);
     }
-    format!("tenancy:{hash:032x}")
+    format!("{prefix}:{hash:032x}")
 }
 
 /// The seconds of `d` for a server timeout variable that takes whole seconds (at least 1).
@@ -107,6 +120,19 @@ impl Op {
             }),
             None => Err(sqlx::Error::Protocol(format!("GET_LOCK({name:?}) returned NULL")).into()),
         }
+    }
+
+    /// Takes the lock `name` if it is free; whether it did.
+    pub(crate) async fn try_lock(&mut self, name: String) -> Result<bool, Error> {
+        let got: Option<i64> = sqlx::query_scalar("SELECT GET_LOCK(?, 0)")
+            .bind(&name)
+            .fetch_one(&mut self.conn)
+            .await?;
+        let got = got == Some(1);
+        if got {
+            self.held.push(name);
+        }
+        Ok(got)
     }
 
     /// The session holding lock `name`, if it still does (best effort: empty on any error).

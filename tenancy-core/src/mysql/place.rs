@@ -99,6 +99,3 @@ impl Place<MySql> for MySqlStore {
         None
     }
 }
-
-/// Not yet: a fleet of MySQL servers is refused ([`Error::Unsupported`]).
-impl crate::lifecycle::fleet::store::FleetStore<MySql> for MySqlStore {}

@@ -141,6 +141,10 @@ impl FleetStore<Postgres> for PgStore {
         Ok(())
     }
 
+    fn movable(&self) -> Result<(), Error> {
+        Ok(())
+    }
+
     async fn fence(&self, op: &mut PgOp, tenant: &Tenant) -> Result<(), Error> {
         Ok(op.raw(&lock_tables_in(tenant, "EXCLUSIVE")).await?)
     }

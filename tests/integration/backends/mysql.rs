@@ -300,6 +300,9 @@ pub async fn assert_last_run_migrated(_pool: &Pool, _registry: &str, _migrated: 
 // The store's lifecycle through the handle, its registry and databases read with plain SQL.
 mod store;
 
+// Tenants over two servers.
+mod fleet;
+
 #[tokio::test]
 async fn unsigned_keys_round_trip() {
     let pool = pool().await;

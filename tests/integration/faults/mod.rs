@@ -10,6 +10,7 @@
 
 mod crash;
 mod cut;
+mod dropped;
 mod killed;
 mod names;
 mod pool;

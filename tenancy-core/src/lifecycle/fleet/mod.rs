@@ -29,7 +29,8 @@ use self::store::FleetStore;
 /// unless the handle says otherwise ([`Fleet::with_route_ttl`]).
 pub const DEFAULT_ROUTE_TTL: Duration = Duration::from_secs(5);
 
-/// One handle over tenants spread over several databases of one backend (PostgreSQL): a
+/// One handle over tenants spread over several databases of one backend (PostgreSQL, or
+/// MySQL/MariaDB servers, where a tenant cannot [move](Self::move_tenant) between them): a
 /// [`Tenants`] handle per database, each named, the first one the *home*, whose registry also
 /// maps each tenant to its database. It does everything a [`Tenants`] handle does
 /// ([`Lifecycle`](crate::Lifecycle)), on the tenant's database; `create` places a tenant in the
@@ -52,7 +53,8 @@ pub const DEFAULT_ROUTE_TTL: Duration = Duration::from_secs(5);
 /// (a tenant made through one database's own handle is not in the map;
 /// [`reconcile`](Self::reconcile) adopts it). Each database is a database of its own (two handles on one
 /// database with two registries would share its schemas). The home's map changes in a
-/// transaction of the home's pool held through each operation: give the home's pool at least
+/// transaction of the home's pool held through each operation (PostgreSQL; on MySQL, on a
+/// connection of its own, as every lifecycle operation there): give the home's pool at least
 /// two connections.
 pub struct Fleet<B: Backend = Postgres> {
     inner: Arc<FleetInner<B>>,
@@ -94,8 +96,7 @@ impl<B: Backend> Fleet<B> {
     /// A fleet over `databases` (name and handle; the first is the home, whose registry holds
     /// the map), after putting right what a process that stopped part-way left
     /// ([`reconcile`](Self::reconcile)). Refused ([`Error::Unsupported`]): no database, a name
-    /// given twice or empty, handles whose tenant migrations differ, a backend other than
-    /// PostgreSQL.
+    /// given twice or empty, handles whose tenant migrations differ, SQLite, Citus.
     pub async fn new<N: Into<String>>(
         databases: impl IntoIterator<Item = (N, Tenants<B>)>,
     ) -> Result<Self, Error> {

@@ -62,6 +62,7 @@ impl<B: Backend> Fleet<B> {
     /// next [`Fleet::new`] or [`reconcile`](Self::reconcile) makes the map say which and drops
     /// the other copy.
     pub async fn move_tenant(&self, name: impl AsRef<str>, to: &str) -> Result<TenantMoved, Error> {
+        self.home().store().movable()?;
         let tenant = self.parse(name)?;
         let to_i = self.index_of(to)?;
         let (from, moved, held) = self

@@ -25,7 +25,7 @@ fn unsupported<B: Database>() -> Error {
     Error::Unsupported {
         operation: "a fleet of databases",
         reason: format!(
-            "tenants are spread over several databases on PostgreSQL only, not on {}",
+            "tenants are spread over several databases on PostgreSQL and MySQL/MariaDB, not on {}",
             B::NAME
         ),
     }
@@ -35,7 +35,8 @@ fn unsupported<B: Database>() -> Error {
 /// a lock per tenant name that every change of the map holds; in a tenant's database, the fence
 /// that holds its writes back while it is copied away and the digest its copy is compared by.
 /// Written in each backend's `fleet` module; by default refused with
-/// [`Error::Unsupported`].
+/// [`Error::Unsupported`] (the map and its lock on PostgreSQL and MySQL, a move on PostgreSQL
+/// only).
 #[doc(hidden)]
 pub trait FleetStore<B: Database>: Store<B> {
     /// Makes the map (in this store's registry) if it is missing.
@@ -90,6 +91,13 @@ pub trait FleetStore<B: Database>: Store<B> {
     ) -> impl Future<Output = Result<(), Error>> + Send {
         let _ = (op, tenant, database);
         async { Err(unsupported::<B>()) }
+    }
+
+    /// Whether a tenant can move between this backend's databases
+    /// ([`Fleet::move_tenant`](super::Fleet::move_tenant)): [`Error::Unsupported`] saying why
+    /// not, else `Ok`.
+    fn movable(&self) -> Result<(), Error> {
+        Err(unsupported::<B>())
     }
 
     /// Holds every write to `tenant`'s tables back until the operation ends (its reads go
