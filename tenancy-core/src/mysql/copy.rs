@@ -11,10 +11,12 @@ use crate::lifecycle::archive;
 use crate::lifecycle::copy::referenced_first;
 use crate::tenant::Tenant;
 
-/// How many triggers tenant `tenant`'s database holds.
+/// How many triggers tenant `tenant`'s database holds, the placement guard's aside (they
+/// guard its shared tables; the copy's database gets its own when it needs them).
 pub(crate) async fn trigger_count(conn: &mut MySqlConnection, tenant: &Tenant) -> Result<i64, Error> {
     Ok(sqlx::query_scalar(
-        "SELECT COUNT(*) FROM information_schema.TRIGGERS WHERE TRIGGER_SCHEMA = ?",
+        "SELECT COUNT(*) FROM information_schema.TRIGGERS \
+         WHERE TRIGGER_SCHEMA = ? AND TRIGGER_NAME NOT LIKE 'tenancy\\_%'",
     )
     .bind(tenant.as_str())
     .fetch_one(&mut *conn)

@@ -30,6 +30,20 @@ async fn tables_with(conn: &mut MySqlConnection, rows: Rewrite<'_>) -> Result<Ve
     .await
 }
 
+impl MySqlStore {
+    /// The placement guard ([`super::tier::guard`]) on `tables` of `rows.tenant`'s container.
+    async fn guard(
+        &self,
+        conn: &mut MySqlConnection,
+        rows: Rewrite<'_>,
+        tables: &[String],
+    ) -> Result<(), Error> {
+        let tables: Vec<&str> = tables.iter().map(String::as_str).collect();
+        let container = rows.tenant.container_tenant();
+        super::tier::guard(conn, &self.registry, (&container, &tables), rows.column).await
+    }
+}
+
 impl Place<MySql> for MySqlStore {
     /// None if the registry is not there yet (an operation makes it).
     async fn registered(
@@ -54,14 +68,16 @@ impl Place<MySql> for MySqlStore {
         write_placement(&mut op.op.conn, (sql, true), tenant, is_duplicate_entry).await
     }
 
-    /// The registry row marked, in the operation's transaction. MySQL has no guard against a
-    /// dropped tenant's inserts: its writes go on until it is unregistered, and the batches
-    /// and the last sweep delete them. The tables referencing first.
+    /// The placement guard on the container's tables that lack it (`CREATE TRIGGER` commits at
+    /// once, after the tables' transactions in flight), then the registry row marked: the
+    /// guard refuses the tenant's writes from then on (the mark waits for those in flight,
+    /// whose rows the batches delete). The tables referencing first.
     async fn mark_dropping(&self, op: &mut MySqlOp, rows: Rewrite<'_>) -> Result<Vec<String>, Error> {
+        let tables = tables_with(&mut op.op.conn, rows).await?;
+        self.guard(&mut op.op.conn, rows, &tables).await?;
         let names = [rows.tenant.as_str(), rows.tenant.container()];
         let sql = mark_sql::<MySqlDialect>(&self.table("row_tenants"));
         run_named(&mut op.op.conn, (sql, true), &names).await?;
-        let tables = tables_with(&mut op.op.conn, rows).await?;
         let references: Vec<(String, String)> = sqlx::query_as(
             "SELECT CAST(table_name AS CHAR), CAST(referenced_table_name AS CHAR) \
              FROM information_schema.referential_constraints \
@@ -85,9 +101,21 @@ impl Place<MySql> for MySqlStore {
         Ok(done.rows_affected())
     }
 
+    /// The placement guard first (on the tables that lack it: `CREATE TRIGGER` commits at
+    /// once), then one transaction that marks the tenant `dropping` (the guard refuses its
+    /// writes from then on; the mark waits for those in flight, whose rows are rewritten with
+    /// the others) and rewrites its rows. A rename unregisters the old name next; a process
+    /// that stops before leaves it marked, without rows, for a `drop` to finish.
     async fn rewrite_rows(&self, op: &mut MySqlOp, rows: Rewrite<'_>) -> Result<u64, Error> {
-        let tables = tables_with(&mut op.op.conn, rows).await?;
-        let done = rewrite_tables::<MySql>(&mut op.op.conn, tables, rows, true).await?;
+        let conn = &mut op.op.conn;
+        let tables = tables_with(conn, rows).await?;
+        self.guard(conn, rows, &tables).await?;
+        sqlx::raw_sql("START TRANSACTION").execute(&mut *conn).await?;
+        let names = [rows.tenant.as_str(), rows.tenant.container()];
+        let sql = mark_sql::<MySqlDialect>(&self.table("row_tenants"));
+        run_named(&mut *conn, (sql, true), &names).await?;
+        let done = rewrite_tables::<MySql>(conn, tables, rows, true).await?;
+        sqlx::raw_sql("COMMIT").execute(&mut *conn).await?;
         Ok(done.rows_affected())
     }
 

@@ -355,7 +355,9 @@ impl MySqlStore {
         self.unregister(&mut op.conn, tenant).await
     }
 
-    /// [`Error::Unsupported`] if `tenant`'s database holds objects `RENAME TABLE` leaves behind.
+    /// [`Error::Unsupported`] if `tenant`'s database holds objects `RENAME TABLE` leaves behind
+    /// (the placement guard's own triggers aside: [`move_database`](Self::move_database)
+    /// drops them).
     async fn refuse_unmovable(
         &self,
         conn: &mut MySqlConnection,
@@ -365,7 +367,8 @@ impl MySqlStore {
             "SELECT \
              (SELECT COUNT(*) FROM information_schema.TABLES \
               WHERE TABLE_SCHEMA = ? AND TABLE_TYPE = 'VIEW'), \
-             (SELECT COUNT(*) FROM information_schema.TRIGGERS WHERE TRIGGER_SCHEMA = ?), \
+             (SELECT COUNT(*) FROM information_schema.TRIGGERS \
+              WHERE TRIGGER_SCHEMA = ? AND TRIGGER_NAME NOT LIKE 'tenancy\\_%'), \
              (SELECT COUNT(*) FROM information_schema.ROUTINES WHERE ROUTINE_SCHEMA = ?), \
              (SELECT COUNT(*) FROM information_schema.EVENTS WHERE EVENT_SCHEMA = ?)",
         )
@@ -416,6 +419,13 @@ impl MySqlStore {
         .fetch_all(&mut op.conn)
         .await?;
         let (old_db, new_db) = (old.as_str(), new.as_str());
+        // The placement guard's triggers (`RENAME TABLE` refuses tables with triggers): the
+        // next row-level drop, rename or promote in the database puts them back, naming it;
+        // a `Tenant` resolved before names the old database, which is gone.
+        for guard in super::tier::own_triggers(&mut op.conn, old_db).await? {
+            op.run(format!("DROP TRIGGER IF EXISTS {}", qualified(old_db, &guard)))
+                .await?;
+        }
         op.run(format!(
             "CREATE DATABASE {} CHARACTER SET {} COLLATE {}",
             quote(new_db),

@@ -41,7 +41,8 @@ fn trigger_names(table: &str) -> [(String, &'static str); 2] {
 }
 
 /// A trigger refusing a row of `container`'s `table` whose `column` names neither `container`
-/// nor a row-level tenant registered in it (in `registry`'s `row_tenants`, read by its primary
+/// nor a row-level tenant registered in it and not being dropped (in `registry`'s
+/// `row_tenants`, read by its primary
 /// key with a shared lock that a promote's `FOR UPDATE` of the tenant's row waits for, and
 /// waits on; by that key alone, so both lock the same record and cannot deadlock).
 fn guard_sql(
@@ -60,7 +61,7 @@ fn guard_sql(
         "CREATE TRIGGER {} BEFORE {event} ON {} FOR EACH ROW BEGIN \
            DECLARE placed VARCHAR(255) DEFAULT NULL; \
            IF {changed}NOT (NEW.{col} <=> '{c}') THEN \
-             SELECT container INTO placed FROM {} FORCE INDEX (PRIMARY) WHERE name = NEW.{col} LOCK IN SHARE MODE; \
+             SELECT IF(dropping, NULL, container) INTO placed FROM {} FORCE INDEX (PRIMARY) WHERE name = NEW.{col} LOCK IN SHARE MODE; \
              IF NOT (placed <=> '{c}') THEN \
                SIGNAL SQLSTATE '{NOT_PLACED_STATE}' SET MESSAGE_TEXT = 'tenancy: the row''s tenant has no rows in this database (promoted, renamed or dropped since it was resolved)'; \
              END IF; \
@@ -145,6 +146,40 @@ async fn continue_keys(
     Ok(())
 }
 
+/// The names of the triggers of database `db` that tenancy made (the placement guard's, a
+/// demote's), named `tenancy_…`.
+pub(super) async fn own_triggers(conn: &mut MySqlConnection, db: &str) -> Result<Vec<String>, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT CAST(TRIGGER_NAME AS CHAR) FROM information_schema.TRIGGERS \
+         WHERE TRIGGER_SCHEMA = ? AND TRIGGER_NAME LIKE 'tenancy\\_%'",
+    )
+    .bind(db)
+    .fetch_all(conn)
+    .await
+}
+
+/// Puts the placement guard ([`guard_sql`]) on each of `tables` of `container` (tenant column
+/// `column`) that lacks it. `CREATE TRIGGER` commits at once, and waits for the table's
+/// transactions in flight (their writes then go through the guard): call it outside a
+/// transaction. Registry database `registry`.
+pub(super) async fn guard(
+    conn: &mut MySqlConnection,
+    registry: &Tenant,
+    (container, tables): (&Tenant, &[&str]),
+    column: &str,
+) -> Result<(), Error> {
+    let guarded = own_triggers(conn, container.as_str()).await?;
+    for table in tables {
+        for (name, event) in trigger_names(table) {
+            if !guarded.contains(&name) {
+                let sql = guard_sql(registry, container, table, column, (&name, event));
+                sqlx::raw_sql(AssertSqlSafe(sql)).execute(&mut *conn).await?;
+            }
+        }
+    }
+    Ok(())
+}
+
 /// Runs `sql` with the tenant's name bound: the rows it affected.
 async fn run(conn: &mut MySqlConnection, sql: String, tenant: &Tenant) -> Result<u64, sqlx::Error> {
     Ok(run_named(conn, (sql, true), &[tenant.as_str()]).await?.rows_affected())
@@ -177,21 +212,8 @@ pub(super) async fn move_rows(
         .fetch_all(&mut *conn)
         .await?;
         refuse_changing_keys(from, |table| moving.iter().any(|(t, _)| t == table), keys)?;
-        let guarded: Vec<String> = sqlx::query_scalar(
-            "SELECT CAST(TRIGGER_NAME AS CHAR) FROM information_schema.TRIGGERS \
-             WHERE TRIGGER_SCHEMA = ? AND TRIGGER_NAME LIKE 'tenancy\\_%'",
-        )
-        .bind(from.as_str())
-        .fetch_all(&mut *conn)
-        .await?;
-        for (table, _) in &moving {
-            for (name, event) in trigger_names(table) {
-                if !guarded.contains(&name) {
-                    let sql = guard_sql(registry, from, table, column, (&name, event));
-                    sqlx::raw_sql(AssertSqlSafe(sql)).execute(&mut *conn).await?;
-                }
-            }
-        }
+        let tables: Vec<&str> = moving.iter().map(|(t, _)| t.as_str()).collect();
+        guard(conn, registry, (from, &tables), column).await?;
         continue_keys(conn, from, to, &moving).await?;
     } else {
         for (table, _) in &moving {

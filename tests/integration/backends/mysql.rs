@@ -19,7 +19,7 @@ pub type Pool = sqlx::MySqlPool;
 
 /// Whether a row-level tenant's drop or rename puts the placement guard on its container's
 /// tables, so that a write through a `Tenant` resolved before it is refused (`NotPlaced`).
-pub const GUARDS_ROWS: bool = false;
+pub const GUARDS_ROWS: bool = true;
 /// DDL commits implicitly: a failed migration keeps what it did and is reported, not undone.
 /// Whether `promote`/`demote` move tenants between tiers here (elsewhere they are refused).
 pub const MOVES_TIERS: bool = true;
@@ -385,6 +385,63 @@ async fn a_clone_or_import_into_a_database_holding_triggers_is_refused_and_leave
     );
     assert!(!container_exists(&pool, &to).await);
     assert_eq!(registry_rows(&pool, &l.registry, &to).await, 0);
+}
+
+/// A row-level drop puts the placement guard (two triggers per table with the tenant column)
+/// on its container; the container can still be renamed (`RENAME TABLE` refuses tables with
+/// triggers: the guard's are dropped first), and the next drop there puts it back; a clone of
+/// it leaves the guard out.
+#[tokio::test]
+async fn a_container_guarded_by_a_row_level_drop_can_still_be_renamed_and_cloned() {
+    let pool = pool().await;
+    let mut migrations = v1();
+    migrations.push(migration(
+        2,
+        MigrationType::Simple,
+        "ALTER TABLE guards ADD COLUMN tenant_id VARCHAR(63) NOT NULL DEFAULT ''",
+    ));
+    let l = Lifecycle::new(&pool, migrations).await;
+    let db = &l.tenants;
+    let container = db
+        .create(tenancy_testdb::unique_name("rows"))
+        .await
+        .unwrap();
+    let a = db
+        .create_in(tenancy_testdb::unique_name("a"), &container)
+        .await
+        .unwrap();
+    db.drop(a.as_str()).await.unwrap();
+    assert_eq!(triggers_in(&pool, &container).await, 2, "the guard");
+
+    let moved = db
+        .rename(&container, tenancy_testdb::unique_name("moved"))
+        .await
+        .unwrap();
+    assert!(!container_exists(&pool, container.as_str()).await);
+    assert_eq!(triggers_in(&pool, &moved).await, 0);
+    let b = db
+        .create_in(tenancy_testdb::unique_name("b"), &moved)
+        .await
+        .unwrap();
+    RowGuard::new("Bea", "Guard").insert(db, &b).await.unwrap();
+    db.drop(b.as_str()).await.unwrap();
+    assert_eq!(triggers_in(&pool, &moved).await, 2, "the guard, back");
+    assert_err!(
+        RowGuard::new("Late", "Guard").insert(db, &b).await,
+        Error::NotPlaced { .. }
+    );
+    let sql = format!("SELECT COUNT(*) FROM {}.guards", q(&moved));
+    let stored: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(stored, 0, "no row of the dropped tenants is left");
+    // A clone of it leaves the guard out.
+    let copy = db
+        .clone_tenant(&moved, tenancy_testdb::unique_name("copy"))
+        .await
+        .unwrap();
+    assert_eq!(triggers_in(&pool, &copy).await, 0);
 }
 
 #[tokio::test]
