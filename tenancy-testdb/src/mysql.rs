@@ -409,9 +409,13 @@ impl MysqlServer {
         })
     }
 
-    /// Makes the data folder.
+    /// Makes the data folder. Its temporary folder is the server's own: the bootstrap server
+    /// deletes every `#sql…` file of its temporary folder it may, and in the system's it took
+    /// the live temporary tables of the machine's server (run as the same user), whose query
+    /// then failed ("Error on delete of '/tmp/#sql-temptable-….MAI' (Errcode: 2)").
     fn install(&self) -> Result<(), TestDbError> {
         let data = Self::path_arg("datadir", &self.data_dir());
+        let tmpdir = Self::path_arg("tmpdir", &self.dir);
         let (program, args) = match (&self.programs.flavour, &self.programs.install) {
             (Flavour::MariaDb, Some(install)) => (
                 install.clone(),
@@ -421,6 +425,7 @@ impl MysqlServer {
                     "--auth-root-authentication-method=normal".into(),
                     "--skip-test-db".into(),
                     "--skip-name-resolve".into(),
+                    tmpdir,
                 ],
             ),
             _ => (
@@ -430,6 +435,7 @@ impl MysqlServer {
                     "--initialize-insecure".into(),
                     data,
                     Self::path_arg("log-error", &self.log_file()),
+                    tmpdir,
                 ],
             ),
         };

@@ -444,6 +444,52 @@ async fn a_container_guarded_by_a_row_level_drop_can_still_be_renamed_and_cloned
     assert_eq!(triggers_in(&pool, &copy).await, 0);
 }
 
+/// The guard reads the row's tenant in the registry by its key: an insert of one row-level
+/// tenant in an open transaction locks that tenant's registry row only, and another tenant is
+/// created in the container meanwhile (when the lookup could not use the key, it share-locked
+/// every registry row and the create waited for the transaction: `LockTimeout`).
+#[tokio::test]
+async fn a_guarded_insert_in_an_open_transaction_does_not_hold_back_a_create() {
+    let pool = pool().await;
+    let mut migrations = v1();
+    migrations.push(migration(
+        2,
+        MigrationType::Simple,
+        "ALTER TABLE guards ADD COLUMN tenant_id VARCHAR(63) NOT NULL DEFAULT ''",
+    ));
+    let l = Lifecycle::new(&pool, migrations).await;
+    let db = l
+        .tenants
+        .clone()
+        .with_lock_timeout(std::time::Duration::from_secs(2));
+    let container = db
+        .create(tenancy_testdb::unique_name("rows"))
+        .await
+        .unwrap();
+    let gone = db
+        .create_in(tenancy_testdb::unique_name("a"), &container)
+        .await
+        .unwrap();
+    db.drop(gone.as_str()).await.unwrap();
+    assert_eq!(triggers_in(&pool, &container).await, 2, "the guard");
+    let b = db
+        .create_in(tenancy_testdb::unique_name("b"), &container)
+        .await
+        .unwrap();
+
+    let mut tx = db.pool_for(&b).await.unwrap().begin().await.unwrap();
+    RowGuard::new("Bea", "Guard")
+        .insert(&mut tx, &b)
+        .await
+        .unwrap();
+    let c = db
+        .create_in(tenancy_testdb::unique_name("c"), &container)
+        .await;
+    tx.rollback().await.unwrap();
+    let c = c.unwrap_or_else(|e| panic!("a create while b's insert is open: {e:?}"));
+    RowGuard::new("Cem", "Guard").insert(&db, &c).await.unwrap();
+}
+
 #[tokio::test]
 async fn a_failed_create_is_compensated() {
     // The database is made and the first migration commits before the second fails: what the
