@@ -387,6 +387,33 @@ async fn a_clone_or_import_into_a_database_holding_triggers_is_refused_and_leave
     assert_eq!(registry_rows(&pool, &l.registry, &to).await, 0);
 }
 
+/// [`v1`] with the tenant column on `guards`.
+fn row_level_v1() -> Vec<Migration> {
+    let mut migrations = v1();
+    migrations.push(migration(
+        2,
+        MigrationType::Simple,
+        "ALTER TABLE guards ADD COLUMN tenant_id VARCHAR(63) NOT NULL DEFAULT ''",
+    ));
+    migrations
+}
+
+/// A container of `db` whose tables have the placement guard: a row-level tenant was made in
+/// it and dropped.
+async fn guarded_container(pool: &Pool, db: &Tenants<Db>) -> Tenant {
+    let container = db
+        .create(tenancy_testdb::unique_name("rows"))
+        .await
+        .unwrap();
+    let gone = db
+        .create_in(tenancy_testdb::unique_name("a"), &container)
+        .await
+        .unwrap();
+    db.drop(gone.as_str()).await.unwrap();
+    assert_eq!(triggers_in(pool, &container).await, 2, "the guard");
+    container
+}
+
 /// A row-level drop puts the placement guard (two triggers per table with the tenant column)
 /// on its container; the container can still be renamed (`RENAME TABLE` refuses tables with
 /// triggers: the guard's are dropped first), and the next drop there puts it back; a clone of
@@ -394,24 +421,9 @@ async fn a_clone_or_import_into_a_database_holding_triggers_is_refused_and_leave
 #[tokio::test]
 async fn a_container_guarded_by_a_row_level_drop_can_still_be_renamed_and_cloned() {
     let pool = pool().await;
-    let mut migrations = v1();
-    migrations.push(migration(
-        2,
-        MigrationType::Simple,
-        "ALTER TABLE guards ADD COLUMN tenant_id VARCHAR(63) NOT NULL DEFAULT ''",
-    ));
-    let l = Lifecycle::new(&pool, migrations).await;
+    let l = Lifecycle::new(&pool, row_level_v1()).await;
     let db = &l.tenants;
-    let container = db
-        .create(tenancy_testdb::unique_name("rows"))
-        .await
-        .unwrap();
-    let a = db
-        .create_in(tenancy_testdb::unique_name("a"), &container)
-        .await
-        .unwrap();
-    db.drop(a.as_str()).await.unwrap();
-    assert_eq!(triggers_in(&pool, &container).await, 2, "the guard");
+    let container = guarded_container(&pool, db).await;
 
     let moved = db
         .rename(&container, tenancy_testdb::unique_name("moved"))
@@ -451,27 +463,12 @@ async fn a_container_guarded_by_a_row_level_drop_can_still_be_renamed_and_cloned
 #[tokio::test]
 async fn a_guarded_insert_in_an_open_transaction_does_not_hold_back_a_create() {
     let pool = pool().await;
-    let mut migrations = v1();
-    migrations.push(migration(
-        2,
-        MigrationType::Simple,
-        "ALTER TABLE guards ADD COLUMN tenant_id VARCHAR(63) NOT NULL DEFAULT ''",
-    ));
-    let l = Lifecycle::new(&pool, migrations).await;
+    let l = Lifecycle::new(&pool, row_level_v1()).await;
     let db = l
         .tenants
         .clone()
         .with_lock_timeout(std::time::Duration::from_secs(2));
-    let container = db
-        .create(tenancy_testdb::unique_name("rows"))
-        .await
-        .unwrap();
-    let gone = db
-        .create_in(tenancy_testdb::unique_name("a"), &container)
-        .await
-        .unwrap();
-    db.drop(gone.as_str()).await.unwrap();
-    assert_eq!(triggers_in(&pool, &container).await, 2, "the guard");
+    let container = guarded_container(&pool, &db).await;
     let b = db
         .create_in(tenancy_testdb::unique_name("b"), &container)
         .await

@@ -35,7 +35,10 @@ fn migrations() -> Vec<Migration> {
 }
 
 async fn tenants(url: &str, registry: &str) -> Tenants {
-    let pool = PgPool::connect(url).await.unwrap();
+    on(PgPool::connect(url).await.unwrap(), registry)
+}
+
+fn on(pool: PgPool, registry: &str) -> Tenants {
     Tenants::new(pool, migrator(migrations()))
         .unwrap()
         .with_registry(registry)
@@ -69,6 +72,26 @@ struct Names {
     shared: String,
     a: String,
     b: String,
+}
+
+impl Names {
+    /// Names of their own, starting with `prefix`.
+    fn new(prefix: &str) -> Self {
+        let unique = |what: &str| tenancy_testdb::unique_name(&format!("{prefix}{what}"));
+        Names {
+            registry: unique("reg"),
+            shared: unique("s"),
+            a: unique("a"),
+            b: unique("b"),
+        }
+    }
+
+    /// Makes the container, the neighbour with its rows, then the tenant with its.
+    async fn seed(&self, db: &Tenants, pool: &PgPool) {
+        db.create(&self.shared).await.unwrap();
+        make(db, pool, self, &self.b, NEIGHBOUR_ROWS).await;
+        make(db, pool, self, &self.a, ROWS).await;
+    }
 }
 
 /// (rows, sum of `n`) of `tenant` in the shared table.
@@ -116,19 +139,11 @@ async fn make(db: &Tenants, pool: &PgPool, names: &Names, tenant: &str, rows: i6
 #[tokio::test]
 async fn a_process_killed_while_it_drops_a_row_level_tenant_leaves_whole_batches() {
     let url = crate::support::database_url();
-    let unique = tenancy_testdb::unique_name;
-    let names = Names {
-        registry: unique("dropkill"),
-        shared: unique("dks"),
-        a: unique("dka"),
-        b: unique("dkb"),
-    };
+    let names = Names::new("drk");
     let _cleanup = Leftovers::postgres(&url).registry(&names.registry);
     let pool = PgPool::connect(&url).await.unwrap();
     let db = tenants(&url, &names.registry).await;
-    db.create(&names.shared).await.unwrap();
-    make(&db, &pool, &names, &names.b, NEIGHBOUR_ROWS).await;
-    make(&db, &pool, &names, &names.a, ROWS).await;
+    names.seed(&db, &pool).await;
     let whole = (ROWS, ROWS * (ROWS - 1) / 2);
     let neighbour = (NEIGHBOUR_ROWS, NEIGHBOUR_ROWS * (NEIGHBOUR_ROWS - 1) / 2);
     let env = [
@@ -191,28 +206,17 @@ async fn a_process_killed_while_it_drops_a_row_level_tenant_leaves_whole_batches
 #[tokio::test]
 async fn a_connection_cut_while_it_drops_a_row_level_tenant_leaves_whole_batches() {
     let url = crate::support::database_url();
-    let unique = tenancy_testdb::unique_name;
-    let names = Names {
-        registry: unique("dropcut"),
-        shared: unique("dcs"),
-        a: unique("dca"),
-        b: unique("dcb"),
-    };
+    let names = Names::new("drc");
     let _cleanup = Leftovers::postgres(&url).registry(&names.registry);
     let pool = PgPool::connect(&url).await.unwrap();
     // The drop's connections, told from the others by their application name.
-    let app = unique("dropcut");
+    let app = tenancy_testdb::unique_name("dropcut");
     let options: sqlx::postgres::PgConnectOptions = url.parse().unwrap();
     let victims = PgPool::connect_with(options.application_name(&app))
         .await
         .unwrap();
-    let db = Tenants::new(victims, migrator(migrations()))
-        .unwrap()
-        .with_registry(&names.registry)
-        .unwrap();
-    db.create(&names.shared).await.unwrap();
-    make(&db, &pool, &names, &names.b, NEIGHBOUR_ROWS).await;
-    make(&db, &pool, &names, &names.a, ROWS).await;
+    let db = on(victims, &names.registry);
+    names.seed(&db, &pool).await;
     let neighbour = (NEIGHBOUR_ROWS, NEIGHBOUR_ROWS * (NEIGHBOUR_ROWS - 1) / 2);
 
     let dropping = {
