@@ -218,9 +218,9 @@ impl<B: Backend> Tenants<B> {
     /// again carries on where it stopped, and until then `create`, `create_in`, `rename` onto
     /// its name, and `rename`, `promote` of it are refused with [`Error::BeingDropped`].
     /// Meanwhile it is still a tenant for [`exists`](Self::exists), [`list`](Self::list) and
-    /// [`tenant`](Self::tenant), and its reads see the rows not deleted yet. MySQL and Citus
-    /// have no guard: its writes still land until it is unregistered, and are deleted with the
-    /// rest. To choose the batch size or follow it batch by batch, [`drop_with`](Self::drop_with).
+    /// [`tenant`](Self::tenant), and its reads see the rows not deleted yet; its writes are
+    /// refused from the mark on ([`Error::NotPlaced`]), except on Citus, which has no guard:
+    /// there they land until it is unregistered, and are deleted with the rest. To choose the batch size or follow it batch by batch, [`drop_with`](Self::drop_with).
     ///
     /// [`DROP_BATCH_ROWS`]: crate::DROP_BATCH_ROWS
     pub async fn drop(&self, name: impl AsRef<str>) -> Result<Dropped, Error> {
