@@ -1713,12 +1713,9 @@ fn on_fleet(home: &str, away: &str) -> impl Fn(&[&str]) -> Vec<String> {
     }
 }
 
-#[test]
-fn a_fleet_creates_lists_and_moves_a_tenant_between_two_databases() {
-    let w = World::new().with_guards();
-    let other = OtherDatabase::new(&w);
-    let home = format!("home={}", w.url);
-    let fleet = on_fleet(&home, &format!("away={}", other.url));
+/// Creates tenants `a` and `b` through `fleet` (over `home` and `away`, both empty) and checks
+/// that `list` puts `a` at home and `b` away (the fewest tenants first): their names.
+fn two_placed(w: &World, fleet: &impl Fn(&[&str]) -> Vec<String>) -> (String, String) {
     let (a, b) = (w.tenant("a"), w.tenant("b"));
     w.ok(&strs(&fleet(&["create", &a])));
     w.ok(&strs(&fleet(&["create", &b])));
@@ -1726,6 +1723,16 @@ fn a_fleet_creates_lists_and_moves_a_tenant_between_two_databases() {
     let mut expected = vec![format!("{a}\thome"), format!("{b}\taway")];
     expected.sort();
     assert_eq!(listed.lines(), expected);
+    (a, b)
+}
+
+#[test]
+fn a_fleet_creates_lists_and_moves_a_tenant_between_two_databases() {
+    let w = World::new().with_guards();
+    let other = OtherDatabase::new(&w);
+    let home = format!("home={}", w.url);
+    let fleet = on_fleet(&home, &format!("away={}", other.url));
+    let (a, b) = two_placed(&w, &fleet);
     w.execute(&format!(
         "INSERT INTO \"{a}\".guards (name, position) VALUES ('Abu', 'Guard')"
     ));
@@ -1772,13 +1779,7 @@ fn mysql_a_fleet_of_two_servers_places_lists_and_drops_tenants() {
     let server = tenancy_testdb::mysql::MysqlServer::start().unwrap_or_else(|e| panic!("{e}"));
     let home = format!("home={}", w.url);
     let fleet = on_fleet(&home, &format!("away={}", server.url()));
-    let (a, b) = (w.tenant("a"), w.tenant("b"));
-    w.ok(&strs(&fleet(&["create", &a])));
-    w.ok(&strs(&fleet(&["create", &b])));
-    let listed = w.ok(&strs(&fleet(&["list"])));
-    let mut expected = vec![format!("{a}\thome"), format!("{b}\taway")];
-    expected.sort();
-    assert_eq!(listed.lines(), expected);
+    let (a, b) = two_placed(&w, &fleet);
     // Each tenant's database is on its own server, read with plain SQL.
     let databases = |url: &str| -> Vec<String> {
         let url = url.to_owned();

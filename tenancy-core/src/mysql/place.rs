@@ -31,16 +31,25 @@ async fn tables_with(conn: &mut MySqlConnection, rows: Rewrite<'_>) -> Result<Ve
 }
 
 impl MySqlStore {
-    /// The placement guard ([`super::tier::guard`]) on `tables` of `rows.tenant`'s container.
-    async fn guard(
+    /// The tables of `rows.tenant`'s container with the tenant column ([`tables_with`]), the
+    /// placement guard ([`super::tier::guard`]) put on those that lack it.
+    async fn guarded_tables(
         &self,
         conn: &mut MySqlConnection,
         rows: Rewrite<'_>,
-        tables: &[String],
-    ) -> Result<(), Error> {
-        let tables: Vec<&str> = tables.iter().map(String::as_str).collect();
+    ) -> Result<Vec<String>, Error> {
+        let tables = tables_with(conn, rows).await?;
+        let names: Vec<&str> = tables.iter().map(String::as_str).collect();
         let container = rows.tenant.container_tenant();
-        super::tier::guard(conn, &self.registry, (&container, &tables), rows.column).await
+        super::tier::guard(conn, &self.registry, (&container, &names), rows.column).await?;
+        Ok(tables)
+    }
+
+    /// Marks row-level `tenant` `dropping` in the registry ([`mark_sql`]).
+    async fn mark(&self, conn: &mut MySqlConnection, tenant: &Tenant) -> Result<(), Error> {
+        let sql = mark_sql::<MySqlDialect>(&self.table("row_tenants"));
+        run_named(conn, (sql, true), &[tenant.as_str(), tenant.container()]).await?;
+        Ok(())
     }
 }
 
@@ -73,11 +82,8 @@ impl Place<MySql> for MySqlStore {
     /// guard refuses the tenant's writes from then on (the mark waits for those in flight,
     /// whose rows the batches delete). The tables referencing first.
     async fn mark_dropping(&self, op: &mut MySqlOp, rows: Rewrite<'_>) -> Result<Vec<String>, Error> {
-        let tables = tables_with(&mut op.op.conn, rows).await?;
-        self.guard(&mut op.op.conn, rows, &tables).await?;
-        let names = [rows.tenant.as_str(), rows.tenant.container()];
-        let sql = mark_sql::<MySqlDialect>(&self.table("row_tenants"));
-        run_named(&mut op.op.conn, (sql, true), &names).await?;
+        let tables = self.guarded_tables(&mut op.op.conn, rows).await?;
+        self.mark(&mut op.op.conn, rows.tenant).await?;
         let references: Vec<(String, String)> = sqlx::query_as(
             "SELECT CAST(table_name AS CHAR), CAST(referenced_table_name AS CHAR) \
              FROM information_schema.referential_constraints \
@@ -108,12 +114,9 @@ impl Place<MySql> for MySqlStore {
     /// that stops before leaves it marked, without rows, for a `drop` to finish.
     async fn rewrite_rows(&self, op: &mut MySqlOp, rows: Rewrite<'_>) -> Result<u64, Error> {
         let conn = &mut op.op.conn;
-        let tables = tables_with(conn, rows).await?;
-        self.guard(conn, rows, &tables).await?;
+        let tables = self.guarded_tables(conn, rows).await?;
         sqlx::raw_sql("START TRANSACTION").execute(&mut *conn).await?;
-        let names = [rows.tenant.as_str(), rows.tenant.container()];
-        let sql = mark_sql::<MySqlDialect>(&self.table("row_tenants"));
-        run_named(&mut *conn, (sql, true), &names).await?;
+        self.mark(conn, rows.tenant).await?;
         let done = rewrite_tables::<MySql>(conn, tables, rows, true).await?;
         sqlx::raw_sql("COMMIT").execute(&mut *conn).await?;
         Ok(done.rows_affected())

@@ -150,14 +150,18 @@ async fn continue_keys(
     Ok(())
 }
 
-/// The names of the triggers of database `db` that tenancy made (the placement guard's, a
-/// demote's), named `tenancy_…`.
+/// The `LIKE` pattern of the names of the triggers tenancy makes (the placement guard's, a
+/// demote's: [`trigger_names`], [`closing_names`]), to be bound.
+pub(super) const OWN_TRIGGERS: &str = "tenancy\\_%";
+
+/// The names of the triggers of database `db` that tenancy made ([`OWN_TRIGGERS`]).
 pub(super) async fn own_triggers(conn: &mut MySqlConnection, db: &str) -> Result<Vec<String>, sqlx::Error> {
     sqlx::query_scalar(
         "SELECT CAST(TRIGGER_NAME AS CHAR) FROM information_schema.TRIGGERS \
-         WHERE TRIGGER_SCHEMA = ? AND TRIGGER_NAME LIKE 'tenancy\\_%'",
+         WHERE TRIGGER_SCHEMA = ? AND TRIGGER_NAME LIKE ?",
     )
     .bind(db)
+    .bind(OWN_TRIGGERS)
     .fetch_all(conn)
     .await
 }
