@@ -368,12 +368,13 @@ impl MySqlStore {
              (SELECT COUNT(*) FROM information_schema.TABLES \
               WHERE TABLE_SCHEMA = ? AND TABLE_TYPE = 'VIEW'), \
              (SELECT COUNT(*) FROM information_schema.TRIGGERS \
-              WHERE TRIGGER_SCHEMA = ? AND TRIGGER_NAME NOT LIKE 'tenancy\\_%'), \
+              WHERE TRIGGER_SCHEMA = ? AND TRIGGER_NAME NOT LIKE ?), \
              (SELECT COUNT(*) FROM information_schema.ROUTINES WHERE ROUTINE_SCHEMA = ?), \
              (SELECT COUNT(*) FROM information_schema.EVENTS WHERE EVENT_SCHEMA = ?)",
         )
         .bind(tenant.as_str())
         .bind(tenant.as_str())
+        .bind(super::tier::OWN_TRIGGERS)
         .bind(tenant.as_str())
         .bind(tenant.as_str())
         .fetch_one(conn)
@@ -419,13 +420,6 @@ impl MySqlStore {
         .fetch_all(&mut op.conn)
         .await?;
         let (old_db, new_db) = (old.as_str(), new.as_str());
-        // The placement guard's triggers (`RENAME TABLE` refuses tables with triggers): the
-        // next row-level drop, rename or promote in the database puts them back, naming it;
-        // a `Tenant` resolved before names the old database, which is gone.
-        for guard in super::tier::own_triggers(&mut op.conn, old_db).await? {
-            op.run(format!("DROP TRIGGER IF EXISTS {}", qualified(old_db, &guard)))
-                .await?;
-        }
         op.run(format!(
             "CREATE DATABASE {} CHARACTER SET {} COLLATE {}",
             quote(new_db),
@@ -442,7 +436,19 @@ impl MySqlStore {
             format!("RENAME TABLE {}", pairs.join(", "))
         };
         if !tables.is_empty() {
-            if let Err(err) = op.run(moves(old_db, new_db)).await {
+            // The placement guard's triggers (`RENAME TABLE` refuses tables with triggers),
+            // dropped once the new database is made: the next row-level drop, rename or
+            // promote in it puts them back, naming it; a `Tenant` resolved before names the old
+            // database, which is gone.
+            let moved = async {
+                for guard in super::tier::own_triggers(&mut op.conn, old_db).await? {
+                    op.run(format!("DROP TRIGGER IF EXISTS {}", qualified(old_db, &guard)))
+                        .await?;
+                }
+                op.run(moves(old_db, new_db)).await
+            }
+            .await;
+            if let Err(err) = moved {
                 // One statement, atomic: nothing moved. The new database is empty.
                 let _ = op.run(format!("DROP DATABASE {}", quote(new_db))).await;
                 return Err(err.into());
