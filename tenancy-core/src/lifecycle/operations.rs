@@ -219,9 +219,8 @@ impl<B: Backend> Tenants<B> {
     /// its name, and `rename`, `promote` of it are refused with [`Error::BeingDropped`].
     /// Meanwhile it is still a tenant for [`exists`](Self::exists), [`list`](Self::list) and
     /// [`tenant`](Self::tenant), and its reads see the rows not deleted yet; its writes are
-    /// refused from the mark on ([`Error::NotPlaced`]), except on Citus, which has no guard:
-    /// there they land until it is unregistered, and are deleted with the rest. To choose the
-    /// batch size or follow it batch by batch, [`drop_with`](Self::drop_with).
+    /// refused from the mark on ([`Error::NotPlaced`]). To choose the batch size or follow it
+    /// batch by batch, [`drop_with`](Self::drop_with).
     ///
     /// [`DROP_BATCH_ROWS`]: crate::DROP_BATCH_ROWS
     pub async fn drop(&self, name: impl AsRef<str>) -> Result<Dropped, Error> {

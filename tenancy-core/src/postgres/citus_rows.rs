@@ -95,6 +95,11 @@ BEGIN
   IF s IS NULL THEN
     RETURN;
   END IF;
+  -- The placement guard's triggers (`citus_guard`) go with the tables Citus distributes.
+  IF EXISTS (SELECT 1 FROM pg_catalog.pg_trigger tg JOIN pg_catalog.pg_class c ON c.oid = tg.tgrelid
+              WHERE c.relnamespace = s AND tg.tgname = 'tenancy_placed') THEN
+    PERFORM set_config('citus.enable_unsafe_triggers', 'on', true);
+  END IF;
   whole := EXISTS (SELECT 1 FROM pg_dist_schema WHERE schemaid = s);
   IF col IS NULL THEN
     IF whole THEN

@@ -15,12 +15,15 @@ use crate::tenant::Tenant;
 /// columns a copy writes (generated ones are computed again) and, for each of them, the name
 /// of its type if the type belongs to the schema (an enum, a domain, a composite or an array
 /// of one; `NULL` otherwise), both from one walk of the columns so they stay aligned; the
-/// tables of the schema it references, and whether it has triggers of its own.
+/// tables of the schema it references, and whether it has triggers of its own (not counting
+/// the placement guard's, which a copy's target does not have: on Citus turning triggers off
+/// is refused).
 const TABLES: &str = "SELECT c.relname::text, \
      COALESCE(cols.names, '{}'), COALESCE(cols.own_types, '{}'), \
      ARRAY(SELECT p.relname::text FROM pg_constraint f JOIN pg_class p ON p.oid = f.confrelid \
            WHERE f.conrelid = c.oid AND f.contype = 'f' AND p.relnamespace = c.relnamespace), \
-     EXISTS (SELECT 1 FROM pg_trigger t WHERE t.tgrelid = c.oid AND NOT t.tgisinternal) \
+     EXISTS (SELECT 1 FROM pg_trigger t WHERE t.tgrelid = c.oid AND NOT t.tgisinternal \
+             AND t.tgname <> 'tenancy_placed') \
      FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
      CROSS JOIN LATERAL (SELECT array_agg(a.attname::text ORDER BY a.attnum) AS names, \
            array_agg(CASE WHEN ty.typnamespace = c.relnamespace THEN ty.typname::text END \

@@ -14,6 +14,7 @@
 mod backend;
 mod binary;
 mod citus;
+mod citus_guard;
 mod citus_rows;
 mod copy;
 mod dialect;

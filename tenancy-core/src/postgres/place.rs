@@ -125,9 +125,10 @@ impl Place<Postgres> for PgStore {
             let at = (tables.as_slice(), column);
             super::tier::hold_tenant(op.conn(), persistent, &registry, tenant, at).await?;
         } else {
-            // Citus refuses triggers on distributed tables: the tables' writes in flight (every
-            // tenant's) end first, and the next ones wait for the commit.
-            super::tier::hold_tables(op.conn(), tenant, &tables).await?;
+            // Citus's guard reads the tombstone this writes (see `citus_guard`); the tables'
+            // writes in flight (every tenant's) end first, and the next ones wait for the commit.
+            let at = (tables.as_slice(), column);
+            super::citus_guard::hold_and_guard(op.conn(), persistent, &registry, tenant, at).await?;
             if let Some(to) = to {
                 let (distributed,): (bool,) = sqlx::query_as(IS_ROW_DISTRIBUTED)
                     .persistent(false)
@@ -147,17 +148,18 @@ impl Place<Postgres> for PgStore {
     }
 
     /// Under the tenant's lock: the placement guard on its container's tables and its writes
-    /// in flight ended ([`super::tier::hold_tenant`]; on Citus, which has no guard, the
-    /// tables' writes: [`super::tier::hold_tables`]), then its registry row marked, so that the
-    /// guard refuses its writes from the commit on. The tables referencing first.
+    /// in flight ended ([`super::tier::hold_tenant`]; on Citus, the tables' writes, and the
+    /// tenant's tombstone that Citus's guard reads: [`super::citus_guard::hold_and_guard`]),
+    /// then its registry row marked, so that the guard refuses its writes from the commit on.
+    /// The tables referencing first.
     async fn mark_dropping(&self, op: &mut PgOp, rows: Rewrite<'_>) -> Result<Vec<String>, Error> {
         let Rewrite { tenant, column, .. } = rows;
         let (persistent, registry) = (self.persistent(), self.registry().clone());
         let tables = tables_with(op.conn(), persistent, tenant.container(), column).await?;
+        let at = (tables.as_slice(), column);
         if self.on_citus() {
-            super::tier::hold_tables(op.conn(), tenant, &tables).await?;
+            super::citus_guard::hold_and_guard(op.conn(), persistent, &registry, tenant, at).await?;
         } else {
-            let at = (tables.as_slice(), column);
             super::tier::hold_tenant(op.conn(), persistent, &registry, tenant, at).await?;
         }
         let sql = mark_sql::<PgDialect>(&format!("{}.row_tenants", registry.quoted()));
@@ -198,7 +200,7 @@ impl Place<Postgres> for PgStore {
     fn cannot_move(&self, operation: &'static str) -> Option<Error> {
         self.on_citus().then(|| Error::Unsupported {
             operation,
-            reason: "not on Citus yet: its shared tables would need the placement guard on every worker".into(),
+            reason: "not on Citus yet: moving rows between a tenant's own distributed schema and the shared tables' shards is not built".into(),
         })
     }
 }

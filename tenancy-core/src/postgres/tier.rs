@@ -244,6 +244,14 @@ async fn unguarded(
         .await
 }
 
+/// The tables a guard goes on: `names` of schema `container`, each with the tenant column
+/// `column`.
+struct Guarded<'a> {
+    container: &'a Tenant,
+    names: &'a [&'a str],
+    column: &'a str,
+}
+
 /// The placement guard ([`sql::PLACED_TRIGGER`]) on each table of `names` (of `container`,
 /// each with the tenant column `column`) that lacks it. Its `CREATE TRIGGER` waits for the
 /// table's writes in flight and holds the table's writes (every tenant's) to the commit: once
@@ -254,10 +262,10 @@ async fn guard(
     conn: &mut PgConnection,
     persistent: bool,
     registry: &Tenant,
-    container: &Tenant,
-    names: &[&str],
-    column: &str,
+    at: Guarded<'_>,
+    citus: Option<&str>,
 ) -> Result<(), sqlx::Error> {
+    let Guarded { container, names, column } = at;
     if unguarded(conn, persistent, container, names).await?.is_empty() {
         return Ok(());
     }
@@ -271,28 +279,62 @@ async fn guard(
     // the transaction has checked already in this container: the function leaves
     // `PLACED_SETTING` = `<schema oid>/<tenant>` (the oid, not the name: a rename of the
     // container keeps it). A `NULL` tenant column never matches, and is checked (refused).
+    // On Citus the function is `citus` (the column's own, see `citus_guard`), and the constant
+    // the container's name: an oid differs from node to node.
     let col = format!("NEW.{}::text", double_quoted(column));
     let setting = sql::literal(sql::PLACED_SETTING);
+    let function = citus.unwrap_or("placed_guard");
     let mut guards = String::new();
+    if citus.is_some() {
+        guards.push_str("SET LOCAL citus.enable_unsafe_triggers = on;\n");
+    }
     for (table, schema) in unguarded(conn, persistent, container, names).await? {
-        let checked = sql::literal(&format!("{schema}/"));
+        let constant = match citus {
+            Some(_) => container.as_str().to_owned(),
+            None => schema.to_string(),
+        };
+        let checked = sql::literal(&format!("{constant}/"));
         guards.push_str(&format!(
             "CREATE TRIGGER {} BEFORE INSERT OR UPDATE OF {} ON {} FOR EACH ROW \
              WHEN ({checked} || {col} IS DISTINCT FROM \
                    COALESCE(pg_catalog.current_setting({setting}, true), '')) \
-             EXECUTE FUNCTION {}.placed_guard({}, {});\n",
+             EXECUTE FUNCTION {}.{function}({}, {});\n",
             sql::PLACED_TRIGGER,
             double_quoted(column),
             qualified(container, &table),
             registry.quoted(),
             sql::literal(column),
-            sql::literal(&schema.to_string()),
+            sql::literal(&constant),
         ));
     }
-    if !guards.is_empty() {
+    if !guards.contains("CREATE TRIGGER") {
+        return Ok(());
+    }
+    if citus.is_some() {
+        // Citus sends a trigger's statement on to the workers as the whole text it came in:
+        // one statement at a time.
+        for statement in guards.lines() {
+            sqlx::raw_sql(AssertSqlSafe(statement.to_owned())).execute(&mut *conn).await?;
+        }
+    } else {
         sqlx::raw_sql(AssertSqlSafe(guards)).execute(&mut *conn).await?;
     }
     Ok(())
+}
+
+/// [`guard`] (PostgreSQL's, or with `citus` the Citus function of that name) on `tables` of
+/// `placed`'s container, each with the tenant column `column`.
+pub(super) async fn guard_container(
+    conn: &mut PgConnection,
+    (persistent, registry): (bool, &Tenant),
+    placed: &Tenant,
+    (tables, column): (&[String], &str),
+    citus: Option<&str>,
+) -> Result<(), sqlx::Error> {
+    let names: Vec<&str> = tables.iter().map(String::as_str).collect();
+    let container = placed.container_tenant();
+    let at = Guarded { container: &container, names: &names, column };
+    guard(conn, persistent, registry, at, citus).await
 }
 
 /// Before a drop or rename of row-level `placed` changes its rows (on `conn`, in the
@@ -309,20 +351,20 @@ pub(super) async fn hold_tenant(
     persistent: bool,
     registry: &Tenant,
     placed: &Tenant,
-    (tables, column): (&[String], &str),
+    at: (&[String], &str),
 ) -> Result<(), sqlx::Error> {
-    let names: Vec<&str> = tables.iter().map(String::as_str).collect();
-    guard(conn, persistent, registry, &placed.container_tenant(), &names, column).await?;
+    guard_container(conn, (persistent, registry), placed, at, None).await?;
     hold_transactions(conn, registry, placed).await?;
     hold_inserts(conn, registry, placed).await
 }
 
 /// Before a drop or rename of row-level `placed` changes its rows on Citus (on `conn`, in the
-/// operation's transaction, under its lock), where the placement guard cannot be (a trigger):
-/// `tables` of its container (those with the tenant column) locked `SHARE ROW EXCLUSIVE`, so
-/// that their writes in flight, every tenant's, end first (a row `placed`'s transaction inserted
-/// is then deleted or renamed with the others), and the next ones wait for the commit. A
-/// `Tenant` resolved before the drop can still write under the old name afterwards.
+/// operation's transaction, under its lock), where no registry row can be locked (it is on the
+/// coordinator, the rows on the workers): `tables` of its container (those with the tenant
+/// column) locked `SHARE ROW EXCLUSIVE`, so that their writes in flight, every tenant's, end
+/// first (a row `placed`'s transaction inserted is then deleted or renamed with the others),
+/// and the next ones wait for the commit, when Citus's guard refuses them
+/// ([`super::citus_guard`]).
 pub(super) async fn hold_tables(
     conn: &mut PgConnection,
     placed: &Tenant,
@@ -408,7 +450,8 @@ pub(super) async fn move_rows(
             // drop or rename of a row-level tenant in a container only.
             refuse_changing(conn, persistent, from, &moving).await?;
             let names: Vec<&str> = moving.iter().map(|t| t.name.as_str()).collect();
-            guard(conn, persistent, registry, from, &names, column).await?;
+            let at = Guarded { container: from, names: &names, column };
+            guard(conn, persistent, registry, at, None).await?;
             // With a primary key on every table, its rows are locked as they are copied, before
             // its inserts are held (by its registry row, which the guard's `KEY SHARE` waits on),
             // and the rows inserted meanwhile are copied after: inserts wait only for that

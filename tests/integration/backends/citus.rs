@@ -47,7 +47,7 @@ pub type Pool = sqlx::PgPool;
 
 /// Whether a row-level tenant's drop or rename puts the placement guard on its container's
 /// tables, so that a write through a `Tenant` resolved before it is refused (`NotPlaced`).
-pub const GUARDS_ROWS: bool = false;
+pub const GUARDS_ROWS: bool = true;
 /// Create, migrate and rollback are (two-phase committed) transactions.
 /// Whether `promote`/`demote` move tenants between tiers here (elsewhere they are refused).
 pub const MOVES_TIERS: bool = false;

@@ -445,7 +445,8 @@ async fn a_row_level_tenant_of_a_distributed_container_is_renamed_rows_and_refer
 
 /// In a container distributed by the tenant column, a row-level tenant's rename (rows copied to
 /// the new name's shard) and drop wait for its transaction in flight: the row it inserted,
-/// committed while they waited, goes with the others, and none stays under the old name.
+/// committed while they waited, goes with the others, and none stays under the old name. A
+/// write through the `Tenant` resolved before either is refused afterwards (`NotPlaced`).
 #[tokio::test]
 async fn a_rename_and_a_drop_in_a_distributed_container_wait_for_the_tenants_open_transaction() {
     let pool = pool().await;
@@ -501,12 +502,60 @@ async fn a_rename_and_a_drop_in_a_distributed_container_wait_for_the_tenants_ope
             rows.sort();
             assert_eq!(rows, ["Ada", "rename-late"]);
         }
+        // A write through the `Tenant` resolved before is refused (the guard on the shards).
+        let stale = RowGuard::new("stale", "Guard")
+            .insert(&l.tenants, &now)
+            .await;
+        assert_err!(stale, Error::NotPlaced { .. });
+        assert!(
+            shard_rows(&pool, &container, &now).await.1.is_empty(),
+            "{step}: a stale write stored"
+        );
     }
     let renamed = Tenant::new(&new).unwrap().rows_in(&container);
     assert!(
         shard_rows(&pool, &container, &renamed).await.1.is_empty(),
         "the drop took every row"
     );
+    // The dropped name made again writes again.
+    let again = l.tenants.create_in(&new, &container).await.unwrap();
+    guard(&l, &again, "Bo").await;
+    assert_eq!(shard_rows(&pool, &container, &again).await.1, ["Bo"]);
+}
+
+/// A container whose tables carry the placement guard (a row-level tenant dropped there while
+/// it was a distributed schema) is distributed by the tenant column with the guard: a write
+/// through the dropped tenant's `Tenant` is still refused, its neighbour's kept. It is cloned
+/// as well.
+#[tokio::test]
+async fn a_guarded_container_is_distributed_with_its_guard() {
+    let pool = pool().await;
+    let l = Lifecycle::new(&pool, migrations(&[])).await;
+    let container = l.tenants.create(name("rows")).await.unwrap();
+    let gone = l.tenants.create_in(name("gone"), &container).await.unwrap();
+    let stays = l
+        .tenants
+        .create_in(name("stays"), &container)
+        .await
+        .unwrap();
+    guard(&l, &gone, "Ada").await;
+    guard(&l, &stays, "Bo").await;
+    l.tenants.drop(gone.as_str()).await.unwrap();
+    // A guarded container is cloned (the copy does not turn the guard off on the clone).
+    l.tenants
+        .clone_tenant(container.as_str(), &name("copy"))
+        .await
+        .unwrap();
+    l.tenants.distribute_rows(&container).await.unwrap();
+    let stale = RowGuard::new("stale", "Guard")
+        .insert(&l.tenants, &gone)
+        .await;
+    assert_err!(stale, Error::NotPlaced { .. });
+    guard(&l, &stays, "Cy").await;
+    assert!(shard_rows(&pool, &container, &gone).await.1.is_empty());
+    let mut kept = shard_rows(&pool, &container, &stays).await.1;
+    kept.sort();
+    assert_eq!(kept, ["Bo", "Cy"]);
 }
 
 /// Where Citus keeps the container's tables, per table by name: its oid (a table made again

@@ -442,6 +442,9 @@ macro_rules! behaviours {
                 }
                 let again = db.create_in(&name, &container).await.unwrap();
                 assert_eq!(RowGuard::query(&again).count(db).await.unwrap(), 0, "round {round}");
+                // The name made again writes again (the guard let go of it).
+                RowGuard::new("Again", "Guard").insert(db, &again).await.unwrap();
+                assert_eq!(stored_of(&l, &container, &name).await, ["Again"], "round {round}");
                 db.drop(&name).await.unwrap();
             }
             // The container's neighbours write on.
@@ -489,7 +492,21 @@ macro_rules! behaviours {
                 late.unwrap();
                 RowGuard::query(&a).delete(db).await.unwrap();
             }
-            db.drop(c.as_str()).await.unwrap();
+            // Renamed back: the old name writes again, the new one is refused where guarded.
+            let back = db.rename(c.as_str(), &old).await.unwrap();
+            RowGuard::new("Back", "Guard").insert(db, &back).await.unwrap();
+            let stale = RowGuard::new("Stale", "Guard").insert(db, &c).await;
+            if super::GUARDS_ROWS {
+                assert_err!(stale, Error::NotPlaced { .. });
+            } else {
+                stale.unwrap();
+                RowGuard::query(&c).delete(db).await.unwrap();
+            }
+            assert_eq!(stored_of(&l, &container, &new).await, Vec::<String>::new());
+            let mut back_rows = stored_of(&l, &container, &old).await;
+            back_rows.sort();
+            assert_eq!(back_rows, ["Abu", "Ali", "Back"]);
+            db.drop(back.as_str()).await.unwrap();
         }
 
         #[tokio::test]
