@@ -279,8 +279,9 @@ async fn guard(
     // the transaction has checked already in this container: the function leaves
     // `PLACED_SETTING` = `<schema oid>/<tenant>` (the oid, not the name: a rename of the
     // container keeps it). A `NULL` tenant column never matches, and is checked (refused).
-    // On Citus the function is `citus` (the column's own, see `citus_guard`), and the constant
-    // the container's name: an oid differs from node to node.
+    // On Citus the function is `citus` (the column's own, see `citus_guard`). The constant is
+    // the coordinator's oid of the schema there too: a literal of the trigger's text, which
+    // Citus gives every shard as it is.
     let col = format!("NEW.{}::text", double_quoted(column));
     let setting = sql::literal(sql::PLACED_SETTING);
     let function = citus.unwrap_or("placed_guard");
@@ -289,11 +290,7 @@ async fn guard(
         guards.push_str("SET LOCAL citus.enable_unsafe_triggers = on;\n");
     }
     for (table, schema) in unguarded(conn, persistent, container, names).await? {
-        let constant = match citus {
-            Some(_) => container.as_str().to_owned(),
-            None => schema.to_string(),
-        };
-        let checked = sql::literal(&format!("{constant}/"));
+        let checked = sql::literal(&format!("{schema}/"));
         guards.push_str(&format!(
             "CREATE TRIGGER {} BEFORE INSERT OR UPDATE OF {} ON {} FOR EACH ROW \
              WHEN ({checked} || {col} IS DISTINCT FROM \
@@ -304,7 +301,7 @@ async fn guard(
             qualified(container, &table),
             registry.quoted(),
             sql::literal(column),
-            sql::literal(&constant),
+            sql::literal(&schema.to_string()),
         ));
     }
     if !guards.contains("CREATE TRIGGER") {

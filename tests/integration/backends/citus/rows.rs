@@ -558,6 +558,64 @@ async fn a_guarded_container_is_distributed_with_its_guard() {
     assert_eq!(kept, ["Bo", "Cy"]);
 }
 
+/// The guard's skip of a tenant the transaction has checked is per container, not per name: a
+/// container renamed away and a new container of its old name are two, so a transaction that
+/// wrote tenant x in the new one is still refused x's write in the renamed one.
+#[tokio::test]
+async fn a_tenant_checked_in_one_container_is_checked_again_in_a_renamed_namesake() {
+    let pool = pool().await;
+    let l = Lifecycle::new(&pool, migrations(&[])).await;
+    let db = &l.tenants;
+    let first = name("cont");
+    // `first`'s tables guarded (a drop), then renamed away: the guard goes with them.
+    let container = db.create(&first).await.unwrap();
+    let y = db.create_in(name("y"), &container).await.unwrap();
+    db.drop(y.as_str()).await.unwrap();
+    let renamed = db.rename(&first, &name("moved")).await.unwrap();
+    let x_name = name("x");
+    let stale = db.create_in(&x_name, &renamed).await.unwrap();
+    db.drop(&x_name).await.unwrap();
+    // A new container of the first one's name, guarded too, and x made again there.
+    let again = db.create(&first).await.unwrap();
+    let z = db.create_in(name("z"), &again).await.unwrap();
+    db.drop(z.as_str()).await.unwrap();
+    db.create_in(&x_name, &again).await.unwrap();
+    // Both on one worker: the skip's setting is the worker connection's.
+    let node = db.placement_of(again.as_str()).await.unwrap().unwrap();
+    if db.placement_of(renamed.as_str()).await.unwrap().as_ref() != Some(&node) {
+        db.move_to(renamed.as_str(), &node).await.unwrap();
+    }
+    // One transaction writing both (plain SQL: the library refuses a transaction of one tenant
+    // for another's statements; the guard is the server's, for any statement).
+    let insert = |c: &Tenant| {
+        format!(
+            "INSERT INTO {}.guards (tenant_id, name, position) VALUES ($1, 'n', 'Guard')",
+            c.quoted()
+        )
+    };
+    let mut tx = pool.begin().await.unwrap();
+    let sql = sqlx::AssertSqlSafe(insert(&again));
+    sqlx::query(sql)
+        .bind(&x_name)
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+    let sql = sqlx::AssertSqlSafe(insert(&renamed));
+    let late = sqlx::query(sql).bind(&x_name).execute(&mut *tx).await;
+    let code = late
+        .as_ref()
+        .err()
+        .and_then(|e| e.as_database_error())
+        .and_then(|e| e.code());
+    assert_eq!(
+        code.as_deref(),
+        Some("TNCY3"),
+        "the stale write in the renamed container: {late:?}"
+    );
+    drop(tx);
+    assert!(shard_rows(&pool, &renamed, &stale).await.1.is_empty());
+}
+
 /// Where Citus keeps the container's tables, per table by name: its oid (a table made again
 /// has another), how it is distributed, by which column, in which colocation group, and its
 /// shards with the node groups holding them. The container's foreign keys, each as defined.
