@@ -24,6 +24,9 @@
 //!   SQLite and PostgreSQL before it), and what one costs at least (a durable one-row insert, a
 //!   bare `SELECT 1`), and the round trips of each, counted by a relay.
 //!
+//! - Dropping a row-level tenant of 1,000,000 rows (`Tenants::drop`, in batches) against one
+//!   `DELETE` of the same rows, in alternating rounds (29e, no target: what the batches cost).
+//!
 //! The containers are ordinary tenants made by `Tenants::create` with this module's migration.
 
 use std::sync::Arc;
@@ -317,9 +320,14 @@ pub async fn run(ctx: &mut Ctx) -> BoxResult<()> {
     if result.is_ok() {
         result = creates(ctx, (&tenants, &registry), &crud_box).await;
     }
+    let drop_box = container(ctx, &tenants, "rld").await?;
+    if result.is_ok() {
+        result = drops(ctx, &tenants, &drop_box).await;
+    }
     let names = [
         crud_box.as_str().to_owned(),
         lookup_box.as_str().to_owned(),
+        drop_box.as_str().to_owned(),
         registry,
     ];
     ctx.cleanup.drop_schemas(&ctx.pool, &names).await?;
@@ -689,6 +697,90 @@ async fn creates(
          create_in_many of {batch}, the 24 orders of the four blocks in turn; each ratio is the \
          median of the per-round ratios of the time per create (<= 0.02x: at least 50x faster); \
          {floor}"
+    ));
+    Ok(())
+}
+
+/// Part (e): dropping a row-level tenant of 1,000,000 rows (20,000 with `--quick`) among a
+/// neighbour's 100,000 (2,000), `Tenants::drop` (its rows deleted in batches of
+/// [`tenancy::DROP_BATCH_ROWS`], each in its own transaction, then unregistered), against one
+/// `DELETE … WHERE tenant_id = $1` of the same rows (its floor: one statement, one
+/// transaction), in rounds of both, alternating which goes first. Each side's tenant is
+/// created and filled by one `INSERT … SELECT` before it is timed; the container's guard is
+/// put on by an untimed drop first.
+async fn drops(ctx: &mut Ctx, tenants: &Tenants, container: &Tenant) -> BoxResult<()> {
+    let (rows, rounds) = if ctx.quick {
+        (20_000, 1)
+    } else {
+        (1_000_000, 3)
+    };
+    let c = container.quoted();
+    let fill = |tenant: &str, n: usize| {
+        format!(
+            "INSERT INTO {c}.guards (tenant_id, name, position, age) \
+             SELECT '{tenant}', 'g' || i, 'Guard', 30 FROM generate_series(1, {n}) i"
+        )
+    };
+    let seeded = async |name: &str, n: usize| -> BoxResult<Tenant> {
+        let tenant = tenants.create_in(name, container).await?;
+        sqlx::raw_sql(AssertSqlSafe(fill(name, n)))
+            .execute(&ctx.pool)
+            .await?;
+        Ok(tenant)
+    };
+    let names = ctx.names("rldt", 2 + 2 * rounds);
+    seeded(&names[0], rows / 10).await?;
+    let first = seeded(&names[1], 10).await?;
+    tenants.drop(first.as_str()).await?;
+    vacuum(ctx, container).await?;
+    let (mut library, mut floor) = (Vec::new(), Vec::new());
+    for round in 0..rounds {
+        for side in [round % 2, 1 - round % 2] {
+            let name = &names[2 + 2 * round + side];
+            let tenant = seeded(name, rows).await?;
+            let start = Instant::now();
+            if side == 0 {
+                match tenants.drop(tenant.as_str()).await? {
+                    Dropped::Rows { deleted } if deleted == rows as u64 => {}
+                    other => return Err(format!("drop of {name}: {other:?}").into()),
+                }
+                library.push(start.elapsed().as_secs_f64());
+            } else {
+                let sql = format!("DELETE FROM {c}.guards WHERE tenant_id = $1");
+                let done = sqlx::query(AssertSqlSafe(sql))
+                    .bind(name)
+                    .execute(&ctx.pool)
+                    .await?;
+                floor.push(start.elapsed().as_secs_f64());
+                if done.rows_affected() != rows as u64 {
+                    return Err(format!("DELETE of {name}: {} rows", done.rows_affected()).into());
+                }
+                tenants.drop(tenant.as_str()).await?;
+            }
+        }
+    }
+    let (ratio, interval) = paired(&library, &floor);
+    let per = |v: &Vec<f64>| fmt_secs(median(&mut v.clone()));
+    ctx.out.row(
+        Row::new(
+            format!(
+                "29e drop a row-level tenant of {rows} rows: Tenants::drop, batches of {}",
+                tenancy::DROP_BATCH_ROWS
+            ),
+            per(&library),
+            format!(
+                "{} (one DELETE … WHERE tenant_id = $1 of the same rows)",
+                per(&floor)
+            ),
+            Some(ratio),
+            Target::None,
+        )
+        .interval(interval),
+    );
+    ctx.out.note(format!(
+        "29e: {rounds} round(s), the two sides alternating which goes first; a neighbour of {} \
+         rows in the container; the ratio is the median of the per-round ratios of the times",
+        rows / 10
     ));
     Ok(())
 }
