@@ -28,13 +28,14 @@ use sqlx::postgres::PgConnection;
 use sqlx::AssertSqlSafe;
 
 use super::citus_rows::SEQUENTIAL;
+use super::port::qualified;
 use super::sql::{self, NOT_PLACED, PLACED_SETTING};
 use crate::ident::double_quoted;
 use crate::tenant::Tenant;
 
-/// The registry's `row_gone` table, as a literal for `to_regclass`.
-fn gone_table(registry: &Tenant) -> String {
-    sql::literal(&format!("{}.row_gone", registry.quoted()))
+/// The registry's `row_gone` table, qualified and quoted.
+fn gone(registry: &Tenant) -> String {
+    qualified(registry, "row_gone")
 }
 
 /// Creates `row_gone` as a reference table, and the `ungone` trigger on `row_tenants` that
@@ -42,20 +43,20 @@ fn gone_table(registry: &Tenant) -> String {
 /// there is one: the read is local, a delete is a distributed write). Run once per registry,
 /// under the registry's guard lock.
 fn setup_sql(registry: &Tenant) -> [String; 5] {
-    let r = registry.quoted();
+    let (r, gone) = (registry.quoted(), gone(registry));
     [
         format!(
-            "CREATE TABLE {r}.row_gone (container text NOT NULL, name text NOT NULL, \
+            "CREATE TABLE {gone} (container text NOT NULL, name text NOT NULL, \
              PRIMARY KEY (container, name))"
         ),
-        format!("SELECT create_reference_table({})", gone_table(registry)),
+        format!("SELECT create_reference_table({})", sql::literal(&gone)),
         format!(
             "CREATE OR REPLACE FUNCTION {r}.ungone() RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $tenancy$
 BEGIN
-    IF EXISTS (SELECT 1 FROM {r}.row_gone WHERE container = NEW.container AND name = NEW.name) THEN
+    IF EXISTS (SELECT 1 FROM {gone} WHERE container = NEW.container AND name = NEW.name) THEN
         PERFORM set_config('citus.multi_shard_modify_mode', 'sequential', true);
-        DELETE FROM {r}.row_gone WHERE container = NEW.container AND name = NEW.name;
+        DELETE FROM {gone} WHERE container = NEW.container AND name = NEW.name;
     END IF;
     RETURN NEW;
 END
@@ -88,7 +89,7 @@ fn function_name(column: &str) -> String {
 }
 
 /// The guard's trigger function for tenant column `column` (named by [`function_name`]),
-/// reading `row_gone`'s placement `shard` (a qualified, quoted name) on the node where the row
+/// reading `row_gone`'s placement `shard` (qualified and quoted) on the node where the row
 /// is written. Its second argument is the constant its `WHEN` compares [`PLACED_SETTING`]
 /// with (its first, the column, as for PostgreSQL's `placed_guard`).
 fn guard_function_sql(registry: &Tenant, column: &str, shard: &str) -> String {
@@ -111,20 +112,9 @@ $tenancy$"
     )
 }
 
-/// The name of `row_gone`'s shard, qualified and quoted where needed.
-const GONE_SHARD: &str = "SELECT shard_name(to_regclass($1), shardid) FROM pg_dist_shard \
-     WHERE logicalrelid = to_regclass($1)";
-
-/// Takes the registry's guard lock: two first drops (or first of a column) take turns.
-async fn lock_gone(conn: &mut PgConnection, persistent: bool, registry: &Tenant) -> Result<(), sqlx::Error> {
-    let key = format!("tenancy-gone:{}", registry.as_str());
-    sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))")
-        .persistent(persistent)
-        .bind(key)
-        .execute(&mut *conn)
-        .await
-        .map(|_| ())
-}
+/// The id of `row_gone`'s one shard (a reference table's), whose placements are named
+/// `row_gone_<id>` in the registry's schema.
+const GONE_SHARD: &str = "SELECT shardid FROM pg_dist_shard WHERE logicalrelid = to_regclass($1)";
 
 /// Whether the object `$1` names exists: the registry's `row_gone` (`to_regclass`) or a
 /// function (`to_regprocedure`).
@@ -144,7 +134,7 @@ async fn ensure_gone(
     registry: &Tenant,
     column: &str,
 ) -> Result<String, sqlx::Error> {
-    let gone = format!("{}.row_gone", registry.quoted());
+    let gone = gone(registry);
     let name = function_name(column);
     let function = format!("{}.{name}()", registry.quoted());
     if exists(conn, persistent, TABLE_EXISTS, &gone).await?
@@ -152,7 +142,9 @@ async fn ensure_gone(
     {
         return Ok(name);
     }
-    lock_gone(conn, persistent, registry).await?;
+    // Two first drops (or first of a column) take turns.
+    let key = format!("tenancy-gone:{}", registry.as_str());
+    super::tier::xact_lock(conn, persistent, &key).await?;
     if !exists(conn, persistent, TABLE_EXISTS, &gone).await? {
         // One statement at a time: Citus sends some on to the workers as the whole text.
         for statement in setup_sql(registry) {
@@ -160,23 +152,12 @@ async fn ensure_gone(
         }
     }
     if !exists(conn, persistent, FUNCTION_EXISTS, &function).await? {
-        let shard: String = sqlx::query_scalar(GONE_SHARD).persistent(false).bind(&gone).fetch_one(&mut *conn).await?;
-        let quoted = shard
-                .rsplit_once('.')
-            .map(|(schema, table)| format!("{}.{}", quote_part(schema), quote_part(table)))
-            .unwrap_or_else(|| quote_part(&shard));
-        let sql = guard_function_sql(registry, column, &quoted);
+        let shard: i64 = sqlx::query_scalar(GONE_SHARD).persistent(false).bind(&gone).fetch_one(&mut *conn).await?;
+        let placement = qualified(registry, &format!("row_gone_{shard}"));
+        let sql = guard_function_sql(registry, column, &placement);
         sqlx::raw_sql(AssertSqlSafe(sql)).execute(&mut *conn).await?;
     }
     Ok(name)
-}
-
-/// One part of the name `shard_name` returns (quoted by it where needed) quoted for certain.
-fn quote_part(part: &str) -> String {
-    match part.strip_prefix('"').and_then(|p| p.strip_suffix('"')) {
-        Some(quoted) => format!("\"{quoted}\""),
-        None => double_quoted(part),
-    }
 }
 
 /// Before a drop or rename of row-level `placed` changes its rows on Citus (on `conn`, in the
@@ -202,8 +183,8 @@ pub(super) async fn hold_and_guard(
     let on = (persistent, registry);
     super::tier::guard_container(conn, on, placed, at, Some(&function)).await?;
     let sql = format!(
-        "INSERT INTO {}.row_gone (container, name) VALUES ($1, $2) ON CONFLICT DO NOTHING",
-        registry.quoted()
+        "INSERT INTO {} (container, name) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+        gone(registry)
     );
     sqlx::query(AssertSqlSafe(sql))
         .persistent(persistent)

@@ -83,6 +83,21 @@ impl PgStore {
     }
 }
 
+impl PgStore {
+    /// Before a drop or rename of row-level `tenant` changes its rows (`at`: the tables of its
+    /// container with the tenant column, and that column): the placement guard on them and
+    /// the tenant's writes in flight ended, the next ones held to the commit
+    /// ([`super::tier::hold_tenant`]; on Citus, the tables' writes, and the tenant's tombstone
+    /// that Citus's guard reads: [`super::citus_guard::hold_and_guard`]).
+    async fn hold(&self, op: &mut PgOp, tenant: &Tenant, at: (&[String], &str)) -> Result<(), sqlx::Error> {
+        let (persistent, registry) = (self.persistent(), self.registry());
+        match self.on_citus() {
+            true => super::citus_guard::hold_and_guard(op.conn(), persistent, registry, tenant, at).await,
+            false => super::tier::hold_tenant(op.conn(), persistent, registry, tenant, at).await,
+        }
+    }
+}
+
 impl Place<Postgres> for PgStore {
     async fn registered(&self, op: Option<&mut PgOp>, which: Which<'_>) -> Result<Vec<Tenant>, Error> {
         self.ensure_registry().await?;
@@ -119,16 +134,10 @@ impl Place<Postgres> for PgStore {
     async fn rewrite_rows(&self, op: &mut PgOp, rows: Rewrite<'_>) -> Result<u64, Error> {
         let Rewrite { tenant, column, to } = rows;
         self.say_tenant(op, tenant, to).await?;
-        let (persistent, registry) = (self.persistent(), self.registry().clone());
+        let persistent = self.persistent();
         let tables = tables_with(op.conn(), persistent, tenant.container(), column).await?;
-        if !self.on_citus() {
-            let at = (tables.as_slice(), column);
-            super::tier::hold_tenant(op.conn(), persistent, &registry, tenant, at).await?;
-        } else {
-            // Citus's guard reads the tombstone this writes (see `citus_guard`); the tables'
-            // writes in flight (every tenant's) end first, and the next ones wait for the commit.
-            let at = (tables.as_slice(), column);
-            super::citus_guard::hold_and_guard(op.conn(), persistent, &registry, tenant, at).await?;
+        self.hold(op, tenant, (tables.as_slice(), column)).await?;
+        if self.on_citus() {
             if let Some(to) = to {
                 let (distributed,): (bool,) = sqlx::query_as(IS_ROW_DISTRIBUTED)
                     .persistent(false)
@@ -148,20 +157,13 @@ impl Place<Postgres> for PgStore {
     }
 
     /// Under the tenant's lock: the placement guard on its container's tables and its writes
-    /// in flight ended ([`super::tier::hold_tenant`]; on Citus, the tables' writes, and the
-    /// tenant's tombstone that Citus's guard reads: [`super::citus_guard::hold_and_guard`]),
-    /// then its registry row marked, so that the guard refuses its writes from the commit on.
-    /// The tables referencing first.
+    /// in flight ended ([`hold`](Self::hold)), then its registry row marked, so that the guard
+    /// refuses its writes from the commit on. The tables referencing first.
     async fn mark_dropping(&self, op: &mut PgOp, rows: Rewrite<'_>) -> Result<Vec<String>, Error> {
         let Rewrite { tenant, column, .. } = rows;
         let (persistent, registry) = (self.persistent(), self.registry().clone());
         let tables = tables_with(op.conn(), persistent, tenant.container(), column).await?;
-        let at = (tables.as_slice(), column);
-        if self.on_citus() {
-            super::citus_guard::hold_and_guard(op.conn(), persistent, &registry, tenant, at).await?;
-        } else {
-            super::tier::hold_tenant(op.conn(), persistent, &registry, tenant, at).await?;
-        }
+        self.hold(op, tenant, (tables.as_slice(), column)).await?;
         let sql = mark_sql::<PgDialect>(&format!("{}.row_tenants", registry.quoted()));
         run_named(op.conn(), (sql, persistent), &[tenant.as_str(), tenant.container()]).await?;
         let container = tenant.container_tenant();

@@ -270,11 +270,7 @@ async fn guard(
         return Ok(());
     }
     let key = format!("tenancy-guard:{}:{}", registry.as_str(), container.as_str());
-    sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))")
-        .persistent(persistent)
-        .bind(key)
-        .execute(&mut *conn)
-        .await?;
+    xact_lock(conn, persistent, &key).await?;
     // The `WHEN` (evaluated without calling the function) lets through the rows of a tenant
     // the transaction has checked already in this container: the function leaves
     // `PLACED_SETTING` = `<schema oid>/<tenant>` (the oid, not the name: a rename of the
@@ -285,17 +281,14 @@ async fn guard(
     let col = format!("NEW.{}::text", double_quoted(column));
     let setting = sql::literal(sql::PLACED_SETTING);
     let function = citus.unwrap_or("placed_guard");
-    let mut guards = String::new();
-    if citus.is_some() {
-        guards.push_str("SET LOCAL citus.enable_unsafe_triggers = on;\n");
-    }
+    let mut guards = Vec::new();
     for (table, schema) in unguarded(conn, persistent, container, names).await? {
         let checked = sql::literal(&format!("{schema}/"));
-        guards.push_str(&format!(
+        guards.push(format!(
             "CREATE TRIGGER {} BEFORE INSERT OR UPDATE OF {} ON {} FOR EACH ROW \
              WHEN ({checked} || {col} IS DISTINCT FROM \
                    COALESCE(pg_catalog.current_setting({setting}, true), '')) \
-             EXECUTE FUNCTION {}.{function}({}, {});\n",
+             EXECUTE FUNCTION {}.{function}({}, {})",
             sql::PLACED_TRIGGER,
             double_quoted(column),
             qualified(container, &table),
@@ -304,19 +297,30 @@ async fn guard(
             sql::literal(&schema.to_string()),
         ));
     }
-    if !guards.contains("CREATE TRIGGER") {
+    if guards.is_empty() {
         return Ok(());
     }
-    if citus.is_some() {
-        // Citus sends a trigger's statement on to the workers as the whole text it came in:
-        // one statement at a time.
-        for statement in guards.lines() {
-            sqlx::raw_sql(AssertSqlSafe(statement.to_owned())).execute(&mut *conn).await?;
-        }
-    } else {
-        sqlx::raw_sql(AssertSqlSafe(guards)).execute(&mut *conn).await?;
+    if citus.is_none() {
+        let batch = guards.join(";\n");
+        return sqlx::raw_sql(AssertSqlSafe(batch)).execute(&mut *conn).await.map(|_| ());
+    }
+    // Citus sends a trigger's statement on to the workers as the whole text it came in: one
+    // statement at a time, with the setting Citus asks for triggers on distributed tables.
+    sqlx::raw_sql("SET LOCAL citus.enable_unsafe_triggers = on").execute(&mut *conn).await?;
+    for statement in guards {
+        sqlx::raw_sql(AssertSqlSafe(statement)).execute(&mut *conn).await?;
     }
     Ok(())
+}
+
+/// Takes the transaction-level advisory lock of `key` (hashed).
+pub(super) async fn xact_lock(conn: &mut PgConnection, persistent: bool, key: &str) -> Result<(), sqlx::Error> {
+    sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))")
+        .persistent(persistent)
+        .bind(key)
+        .execute(&mut *conn)
+        .await
+        .map(|_| ())
 }
 
 /// [`guard`] (PostgreSQL's, or with `citus` the Citus function of that name) on `tables` of
