@@ -1,6 +1,25 @@
 //! Quoting identifiers: every schema, database, table and column name reaches SQL through
 //! here, between the dialect's quotes with any quote inside doubled.
 
+/// The name quoted with `quote` that `text` starts with, after its opening quote (a doubled
+/// quote inside read as one, as [`quote_into`] writes it); `None` if it is not closed.
+#[cfg(any(feature = "mysql", feature = "sqlite"))]
+pub(crate) fn unquote_from(text: &str, quote: char) -> Option<String> {
+    let mut name = String::new();
+    let mut chars = text.chars();
+    while let Some(c) = chars.next() {
+        if c != quote {
+            name.push(c);
+        } else if chars.clone().next() == Some(quote) {
+            chars.next();
+            name.push(quote);
+        } else {
+            return Some(name);
+        }
+    }
+    None
+}
+
 /// Appends `text` between two `quote`s, doubling any `quote` inside.
 pub(crate) fn quote_into(out: &mut String, text: &str, quote: char) {
     out.reserve(text.len() + 2);

@@ -14,31 +14,15 @@ use crate::lifecycle::row_level::{rewrite_tables, run_named, write_placement};
 use crate::lifecycle::store::{Move, Moved, Place, Rewrite, Store, Which};
 use crate::tenant::Tenant;
 
-/// The base tables of `rows.tenant`'s container that have a column named `rows.column`, by
-/// name.
-async fn tables_with(conn: &mut MySqlConnection, rows: Rewrite<'_>) -> Result<Vec<String>, sqlx::Error> {
-    sqlx::query_scalar(
-        "SELECT CAST(c.table_name AS CHAR) FROM information_schema.columns c \
-         JOIN information_schema.tables t \
-           ON t.table_schema = c.table_schema AND t.table_name = c.table_name \
-         WHERE c.table_schema = ? AND c.column_name = ? AND t.table_type = 'BASE TABLE' \
-         ORDER BY c.table_name",
-    )
-    .bind(rows.tenant.container())
-    .bind(rows.column)
-    .fetch_all(conn)
-    .await
-}
-
 impl MySqlStore {
-    /// The tables of `rows.tenant`'s container with the tenant column ([`tables_with`]), the
+    /// The tables of `rows.tenant`'s container with the tenant column ([`super::tier::tables_with`]), the
     /// placement guard ([`super::tier::guard`]) put on those that lack it.
     async fn guarded_tables(
         &self,
         conn: &mut MySqlConnection,
         rows: Rewrite<'_>,
     ) -> Result<Vec<String>, Error> {
-        let tables = tables_with(conn, rows).await?;
+        let tables = super::tier::tables_with(conn, rows.tenant.container(), rows.column).await?;
         let names: Vec<&str> = tables.iter().map(String::as_str).collect();
         let container = rows.tenant.container_tenant();
         super::tier::guard(conn, &self.registry, (&container, &names), rows.column).await?;

@@ -722,9 +722,10 @@ impl Store<MySql> for MySqlStore {
         direction: Direction,
     ) -> Result<(), Error> {
         match direction {
-            Direction::Up => self.apply_up(&mut op.op, tenant, m).await,
-            Direction::Down => self.apply_down(&mut op.op, tenant, m).await,
+            Direction::Up => self.apply_up(&mut op.op, tenant, m).await?,
+            Direction::Down => self.apply_down(&mut op.op, tenant, m).await?,
         }
+        super::tier::guard_added(&mut op.op.conn, &self.registry, tenant).await
     }
 
     async fn hook(

@@ -188,6 +188,56 @@ pub(super) async fn guard(
     Ok(())
 }
 
+/// The base tables of database `db` that have a column named `column`, by name.
+pub(super) async fn tables_with(
+    conn: &mut MySqlConnection,
+    db: &str,
+    column: &str,
+) -> Result<Vec<String>, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT CAST(c.table_name AS CHAR) FROM information_schema.columns c \
+         JOIN information_schema.tables t \
+           ON t.table_schema = c.table_schema AND t.table_name = c.table_name \
+         WHERE c.table_schema = ? AND c.column_name = ? AND t.table_type = 'BASE TABLE' \
+         ORDER BY c.table_name",
+    )
+    .bind(db)
+    .bind(column)
+    .fetch_all(conn)
+    .await
+}
+
+/// The tenant column a guard trigger's statement ([`guard_sql`], its insert trigger's) reads.
+fn guarded_column(trigger_text: &str) -> Option<String> {
+    crate::ident::unquote_from(trigger_text.split_once("NOT (NEW.`")?.1, '`')
+}
+
+/// After a migration of `container`: where its database has the placement guard (a drop,
+/// rename or promote of a row-level tenant put it there), the same guard ([`guard`]) on each
+/// table that has the guarded column and lacks it, such as a table the migration added or
+/// made again. Without it, a write through a `Tenant` resolved before that drop or rename
+/// would land there, under a name a tenant made later may take. MySQL commits each DDL
+/// statement on its own: such a table is unguarded from its `CREATE TABLE` to here.
+pub(super) async fn guard_added(
+    conn: &mut MySqlConnection,
+    registry: &Tenant,
+    container: &Tenant,
+) -> Result<(), Error> {
+    let statement: Option<String> = sqlx::query_scalar(
+        "SELECT CAST(ACTION_STATEMENT AS CHAR) FROM information_schema.TRIGGERS \
+         WHERE TRIGGER_SCHEMA = ? AND TRIGGER_NAME LIKE 'tenancy\\_i\\_%' LIMIT 1",
+    )
+    .bind(container.as_str())
+    .fetch_optional(&mut *conn)
+    .await?;
+    let Some(column) = statement.as_deref().and_then(guarded_column) else {
+        return Ok(());
+    };
+    let tables = tables_with(conn, container.as_str(), &column).await?;
+    let names: Vec<&str> = tables.iter().map(String::as_str).collect();
+    guard(conn, registry, (container, &names), &column).await
+}
+
 /// Runs `sql` with the tenant's name bound: the rows it affected.
 async fn run(conn: &mut MySqlConnection, sql: String, tenant: &Tenant) -> Result<u64, sqlx::Error> {
     Ok(run_named(conn, (sql, true), &[tenant.as_str()]).await?.rows_affected())
@@ -380,5 +430,16 @@ mod tests {
             assert_ne!(insert, update);
         }
         assert_ne!(trigger_names("guards")[0].0, trigger_names("badges")[0].0);
+    }
+
+    #[test]
+    fn the_guarded_column_is_read_back_from_the_insert_trigger() {
+        let (registry, container) = (Tenant::new("_tenancy").unwrap(), Tenant::new("rows").unwrap());
+        for column in ["tenant_id", "te`n``t", "a b"] {
+            let [(name, event), _] = trigger_names("guards");
+            let sql = guard_sql(&registry, &container, "guards", column, (&name, event));
+            assert_eq!(guarded_column(&sql).as_deref(), Some(column), "{sql}");
+        }
+        assert_eq!(guarded_column("BEGIN SET @x = 1; END"), None);
     }
 }

@@ -219,6 +219,10 @@ BEGIN
     RETURN NEW;
 END
 $tenancy$;
+CREATE OR REPLACE FUNCTION {r}.guard_added(_container text, _citus boolean) RETURNS void
+LANGUAGE plpgsql AS $tenancy$
+{guard_added}
+$tenancy$;
 CREATE TABLE IF NOT EXISTS {r}.last_migrate_run (
     singleton boolean PRIMARY KEY DEFAULT true CHECK (singleton),
     finished_at timestamptz NOT NULL,
@@ -231,6 +235,98 @@ CREATE TABLE IF NOT EXISTS {r}.last_migrate_run (
         say_on_citus = super::citus_rows::SAY_ROW_TENANT,
         lock_prefix = lock_prefix(registry),
         restore = session_functions(registry),
+        guard_added = guard_added_block(registry, ""),
+    )
+}
+
+/// The advisory lock key of the placement guard's first install in `container` (of
+/// `registry`'s tenants): what its `CREATE TRIGGER`s take turns on.
+pub(crate) fn guard_key(registry: &Tenant, container: &Tenant) -> String {
+    format!("{}{}", guard_key_prefix(registry), container.as_str())
+}
+
+fn guard_key_prefix(registry: &Tenant) -> String {
+    format!("tenancy-guard:{}:", registry.as_str())
+}
+
+/// What a migration of `container` sends after its own statements, in its transaction
+/// (`function`: whether the registry has `guard_added`, which [`ensure_registry`] makes;
+/// else the same as a `DO` block, compiled each time): where the container has the placement
+/// guard (a drop, rename or promote of a row-level tenant put it on a table of its), the same
+/// guard on each table that has the guarded column and lacks it, such as a table the
+/// migration added or made again. Without it, a write through a `Tenant` resolved before
+/// that drop or rename would land in such a table, under a name a tenant made later may take.
+pub(crate) fn guard_added(registry: &Tenant, container: &Tenant, citus: bool, function: bool) -> String {
+    match function {
+        true => format!("SELECT {}.guard_added({}, {citus})", q(registry), literal(container.as_str())),
+        false => {
+            let declared = format!(
+                "_container text := {}; _citus boolean := {citus};",
+                literal(container.as_str())
+            );
+            format!("DO $tenancy$\n{}\n$tenancy$", guard_added_block(registry, &declared))
+        }
+    }
+}
+
+/// The body of `guard_added` (`_container`, `_citus`; `declared` declares them in a `DO`
+/// block): the function, the column and the `WHEN` are those of a guard the container has
+/// (one of `registry`'s functions: `placed_guard`, or Citus's per column, for which
+/// `citus.enable_unsafe_triggers` is on in the transaction); the triggers are made in
+/// table-name order under the lock of the guard's first install ([`guard_key`]). Where the
+/// container has no guard (a tenant's own schema, a container never guarded) it is one
+/// catalog read by index: the guard triggers' dependencies on the registry's functions.
+fn guard_added_block(registry: &Tenant, declared: &str) -> String {
+    format!(
+        r#"DECLARE
+    {declared}
+    s oid := pg_catalog.to_regnamespace(_container);
+    g record;
+    col text;
+    t text;
+BEGIN
+    SELECT pn.nspname AS fschema, p.proname AS fname, tr.tgargs INTO g
+      FROM pg_catalog.pg_proc p
+      JOIN pg_catalog.pg_namespace pn ON pn.oid = p.pronamespace
+      JOIN pg_catalog.pg_depend d ON d.refclassid = 'pg_catalog.pg_proc'::pg_catalog.regclass
+                                 AND d.refobjid = p.oid
+                                 AND d.classid = 'pg_catalog.pg_trigger'::pg_catalog.regclass
+      JOIN pg_catalog.pg_trigger tr ON tr.oid = d.objid
+      JOIN pg_catalog.pg_class c ON c.oid = tr.tgrelid
+     WHERE pn.nspname = {registry}
+       AND (p.proname = 'placed_guard' OR pg_catalog.starts_with(p.proname, 'gone_guard_'))
+       AND tr.tgname = {trigger} AND c.relnamespace = s
+     LIMIT 1;
+    IF NOT FOUND THEN
+        RETURN;
+    END IF;
+    col := pg_catalog.convert_from(
+        pg_catalog.substr(g.tgargs, 1, position(pg_catalog.decode('00', 'hex') IN g.tgargs) - 1), 'UTF8');
+    PERFORM pg_catalog.pg_advisory_xact_lock(pg_catalog.hashtextextended({key} || _container, 0));
+    IF _citus THEN
+        PERFORM pg_catalog.set_config('citus.enable_unsafe_triggers', 'on', true);
+    END IF;
+    FOR t IN SELECT c.relname FROM pg_catalog.pg_class c
+      WHERE c.relnamespace = s AND c.relkind = 'r'
+        AND EXISTS (SELECT 1 FROM pg_catalog.pg_attribute a WHERE a.attrelid = c.oid
+                    AND a.attname = col AND a.attnum > 0 AND NOT a.attisdropped)
+        AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_trigger x
+                        WHERE x.tgrelid = c.oid AND x.tgname = {trigger})
+      ORDER BY c.relname COLLATE "C"
+    LOOP
+        EXECUTE pg_catalog.format(
+            'CREATE TRIGGER %I BEFORE INSERT OR UPDATE OF %I ON %I.%I FOR EACH ROW '
+            'WHEN (%L || NEW.%I::text IS DISTINCT FROM '
+            'COALESCE(pg_catalog.current_setting(%L, true), %L)) '
+            'EXECUTE FUNCTION %I.%I(%L, %L)',
+            {trigger}, col, _container, t, s::text || '/', col, {setting}, '',
+            g.fschema, g.fname, col, s::text);
+    END LOOP;
+END"#,
+        registry = literal(registry.as_str()),
+        trigger = literal(PLACED_TRIGGER),
+        key = literal(&guard_key_prefix(registry)),
+        setting = literal(PLACED_SETTING),
     )
 }
 

@@ -59,6 +59,9 @@ pub struct PgStore {
     /// The registry has no `create_in_many` function (made by an older version, or by a role
     /// this one cannot see the function of): register many row-level tenants a step at a time.
     no_create_in_many: AtomicBool,
+    /// The registry has no `guard_added` function (made by an older version, by a role this
+    /// handle's may not change it as): a migration sends its body as a `DO` block.
+    no_guard_added: AtomicBool,
 }
 
 debug_fields!(PgStore { registry, pgbouncer, .. });
@@ -166,6 +169,13 @@ impl PgStore {
             // An application's role without the right to create the registry (under row-level
             // security, say) uses the one its administrator made.
             Err(e) if errors::is_insufficient_privilege(&e) && self.registry_made().await? => {
+                let function = format!("{}.guard_added(text,boolean)", self.registry.quoted());
+                let missing: bool = sqlx::query_scalar("SELECT to_regprocedure($1) IS NULL")
+                    .persistent(false)
+                    .bind(function)
+                    .fetch_one(&self.pool)
+                    .await?;
+                self.no_guard_added.store(missing, Ordering::Relaxed);
                 sqlx::raw_sql(citus::DETECT).fetch_all(&self.pool).await?
             }
             Err(e) => return Err(e.into()),
@@ -299,6 +309,19 @@ impl PgStore {
         }
     }
 
+    /// [`as_sent`](Self::as_sent), the last one followed by [`sql::guard_added`]: a migration
+    /// puts the placement guard of a container that has it on the tables it adds.
+    pub(crate) fn as_migrated(&self, tenant: &Tenant, migrations: &[&Migration]) -> Vec<Migration> {
+        let mut sent = self.as_sent(tenant, migrations);
+        if let Some(last) = sent.last_mut() {
+            let function = !self.no_guard_added.load(Ordering::Relaxed);
+            let guard = sql::guard_added(&self.registry, tenant, self.on_citus(), function);
+            let sql = format!("{}\n;\n{guard};\n", last.sql.as_str());
+            last.sql = sqlx::SqlSafeStr::into_sql_str(AssertSqlSafe(sql));
+        }
+        sent
+    }
+
     /// `SET LOCAL lock_timeout …; SELECT pg_advisory_xact_lock(<tenant>)`: the tenant's
     /// lifecycle lock until the end of the transaction.
     pub(crate) fn lock_sql(&self, tenant: &Tenant) -> String {
@@ -419,6 +442,7 @@ impl Store<Postgres> for PgStore {
             registry_ready: AtomicBool::new(false),
             no_create_in: AtomicBool::new(false),
             no_create_in_many: AtomicBool::new(false),
+            no_guard_added: AtomicBool::new(false),
         })
     }
 
@@ -601,7 +625,7 @@ impl Store<Postgres> for PgStore {
             return Ok(());
         }
         let mut millis = Vec::with_capacity(migrations.len());
-        for m in self.as_sent(tenant, migrations) {
+        for m in self.as_migrated(tenant, migrations) {
             let started = Instant::now();
             sqlx::raw_sql(m.sql.clone())
                 .execute(op.conn())
@@ -783,7 +807,7 @@ impl Store<Postgres> for PgStore {
         pending: &[&Migration],
     ) -> Result<bool, Error> {
         let versions: Vec<i64> = read.applied.iter().map(|(v, _)| *v).collect();
-        let sent = self.as_sent(tenant, pending);
+        let sent = self.as_migrated(tenant, pending);
         let sent: Vec<&Migration> = sent.iter().collect();
         let batch = sql::migrate_batch(&self.registry, tenant, &versions, &sent, &self.batch);
         Ok(self.sent_whole(batch).await)

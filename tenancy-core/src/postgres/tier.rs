@@ -269,8 +269,7 @@ async fn guard(
     if unguarded(conn, persistent, container, names).await?.is_empty() {
         return Ok(());
     }
-    let key = format!("tenancy-guard:{}:{}", registry.as_str(), container.as_str());
-    xact_lock(conn, persistent, &key).await?;
+    xact_lock(conn, persistent, &sql::guard_key(registry, container)).await?;
     // The `WHEN` (evaluated without calling the function) lets through the rows of a tenant
     // the transaction has checked already in this container: the function leaves
     // `PLACED_SETTING` = `<schema oid>/<tenant>` (the oid, not the name: a rename of the

@@ -687,9 +687,10 @@ impl Store<Sqlite> for SqliteStore {
         direction: Direction,
     ) -> Result<(), Error> {
         match direction {
-            Direction::Up => apply_up(op.conn(), tenant, m).await,
-            Direction::Down => apply_down(op.conn(), tenant, m).await,
+            Direction::Up => apply_up(op.conn(), tenant, m).await?,
+            Direction::Down => apply_down(op.conn(), tenant, m).await?,
         }
+        Ok(super::tier::guard_added(op.conn()).await?)
     }
 
     async fn hook(

@@ -161,6 +161,44 @@ pub(super) async fn shut_out(
     Ok(())
 }
 
+/// The guard's insert trigger of some table of the file open on `conn`, as SQLite keeps its
+/// text ([`guard_sql`]).
+const A_GUARD: &str = "SELECT sql FROM main.sqlite_schema WHERE type = 'trigger' \
+     AND name LIKE '\\_tenancy\\_placed\\_i\\_%' ESCAPE '\\' LIMIT 1";
+
+/// The tables of the file open on `conn` with column `?1` and without the guard's insert
+/// trigger.
+const UNGUARDED: &str = "SELECT m.name FROM main.sqlite_schema m WHERE m.type = 'table' \
+     AND EXISTS (SELECT 1 FROM pragma_table_info(m.name) c WHERE c.name = ?1) \
+     AND NOT EXISTS (SELECT 1 FROM main.sqlite_schema t \
+                     WHERE t.type = 'trigger' AND t.name = '_tenancy_placed_i_' || m.name) \
+     ORDER BY m.name";
+
+/// The tenant column a guard trigger's text ([`guard_sql`]) reads.
+fn guarded_column(trigger_text: &str) -> Option<String> {
+    crate::ident::unquote_from(trigger_text.split_once("WHERE tenant = NEW.\"")?.1, '"')
+}
+
+/// After a migration of the file open on `conn` (in its transaction): where the file has the
+/// placement guard (a drop, rename or promote of a row-level tenant put it there), the same
+/// guard on each table that has the guarded column and lacks it, such as a table the
+/// migration added or made again (SQLite's way to change a column drops the table's
+/// triggers with it). Without it, a write through a `Tenant` resolved before that drop or
+/// rename would land there, under a name a tenant made later may take.
+pub(super) async fn guard_added(conn: &mut SqliteConnection) -> Result<(), sqlx::Error> {
+    let guard: Option<String> = sqlx::query_scalar(A_GUARD).fetch_optional(&mut *conn).await?;
+    let Some(column) = guard.as_deref().and_then(guarded_column) else {
+        return Ok(());
+    };
+    let tables: Vec<String> = sqlx::query_scalar(UNGUARDED).bind(&column).fetch_all(&mut *conn).await?;
+    for table in tables {
+        for sql in guard_sql(&table, &column) {
+            conn.execute(AssertSqlSafe(sql)).await?;
+        }
+    }
+    Ok(())
+}
+
 /// Runs `sql` on `conn` with nothing or `tenant` bound: the rows it affected.
 async fn run(conn: &mut SqliteConnection, sql: String, tenant: Option<&Tenant>) -> Result<u64, sqlx::Error> {
     let names: Vec<&str> = tenant.map(Tenant::as_str).into_iter().collect();
@@ -498,6 +536,12 @@ mod tests {
         assert!(update.contains("BEFORE UPDATE OF \"tenant_id\" ON"), "{update}");
         assert!(insert.contains(&format!("RAISE(ABORT, '{NOT_PLACED_MESSAGE}")));
         assert!(insert.contains("WHERE tenant = NEW.\"tenant_id\""));
+        for column in ["tenant_id", "te\"n\"\"t", "a b"] {
+            let [insert, update] = guard_sql("guards", column);
+            assert_eq!(guarded_column(&insert).as_deref(), Some(column), "{insert}");
+            assert_eq!(guarded_column(&update).as_deref(), Some(column), "{update}");
+        }
+        assert_eq!(guarded_column("CREATE TRIGGER x BEFORE INSERT ON t BEGIN SELECT 1; END"), None);
         let closing = closing_sql("guards");
         assert!(closing[2].contains("BEFORE DELETE ON \"guards\""), "{}", closing[2]);
     }

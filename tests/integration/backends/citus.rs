@@ -34,7 +34,7 @@ macro_rules! assert_citus {
 }
 
 pub use crate::lifecycle_support::{has_column, has_table, v1, v2, Lifecycle, V1_GUARDS};
-pub use crate::support::{raw_guards, Badge, Guard, RowGuard, StoredGuard};
+pub use crate::support::{raw_guards, Badge, Guard, RowGuard, RowNote, StoredGuard};
 
 use crate::assert_err;
 use crate::lifecycle_support::migration;

@@ -121,6 +121,16 @@ macro_rules! guard_model {
             [, tenant_column = "tenant_id" $(, backend = $backend)?]
         );
 
+        /// A row of `row_notes`, a table of several tenants' rows that a later migration adds
+        /// (`row_level`'s `NOTES`).
+        #[derive(tenancy::TenantModel, Debug, Clone, PartialEq)]
+        #[tenancy(table = "row_notes", tenant_column = "tenant_id" $(, backend = $backend)?)]
+        pub struct RowNote {
+            #[tenancy(id)]
+            pub id: i64,
+            pub body: String,
+        }
+
         /// A row of `guards` with the tenant it holds, as stored: what the row-level tests
         /// read through the container itself.
         #[derive(tenancy::TenantModel, Debug, Clone, PartialEq)]

@@ -4,7 +4,9 @@
 use tenancy::Tenant;
 
 pub use crate::lifecycle_support::{has_column, has_table, v1, v2, Lifecycle, V1_GUARDS};
-pub use crate::support::{pool, pool_with, raw_guards, Badge, Guard, RowGuard, StoredGuard};
+pub use crate::support::{
+    pool, pool_with, raw_guards, Badge, Guard, RowGuard, RowNote, StoredGuard,
+};
 
 // The shared behaviours, one module per concern (the harness's whole point).
 crate::backends::shared::mount!(all);

@@ -556,6 +556,39 @@ async fn a_guarded_container_is_distributed_with_its_guard() {
     let mut kept = shard_rows(&pool, &container, &stays).await.1;
     kept.sort();
     assert_eq!(kept, ["Bo", "Cy"]);
+    // A later migration's table is distributed with the guard on it.
+    let newer = l.with_migrations(&pool, migrations(&[NOTES]));
+    newer.migrate(container.as_str()).await.unwrap();
+    assert_eq!(held(&pool, &container, "notes").await.unwrap().0, "h");
+    let sql = format!(
+        "INSERT INTO {c}.notes (tenant_id, guard_id, body) \
+         SELECT tenant_id, id, 'note' FROM {c}.guards WHERE tenant_id = $1 LIMIT 1",
+        c = container.quoted()
+    );
+    let noted = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(stays.as_str())
+        .execute(&pool)
+        .await;
+    assert_eq!(noted.unwrap().rows_affected(), 1);
+    let sql = format!(
+        "INSERT INTO {}.notes (tenant_id, guard_id, body) VALUES ($1, 1, 'stale')",
+        container.quoted()
+    );
+    let late = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(gone.as_str())
+        .execute(&pool)
+        .await;
+    assert_eq!(
+        sqlstate(&late).as_deref(),
+        Some("TNCY3"),
+        "the stale write into the new table: {late:?}"
+    );
+}
+
+/// The SQLSTATE of a statement's error, if it failed on the server.
+fn sqlstate<T>(result: &Result<T, sqlx::Error>) -> Option<String> {
+    let e = result.as_ref().err()?.as_database_error()?;
+    e.code().map(|c| c.into_owned())
 }
 
 /// The guard's skip of a tenant the transaction has checked is per container, not per name: a
@@ -602,13 +635,8 @@ async fn a_tenant_checked_in_one_container_is_checked_again_in_a_renamed_namesak
         .unwrap();
     let sql = sqlx::AssertSqlSafe(insert(&renamed));
     let late = sqlx::query(sql).bind(&x_name).execute(&mut *tx).await;
-    let code = late
-        .as_ref()
-        .err()
-        .and_then(|e| e.as_database_error())
-        .and_then(|e| e.code());
     assert_eq!(
-        code.as_deref(),
+        sqlstate(&late).as_deref(),
         Some("TNCY3"),
         "the stale write in the renamed container: {late:?}"
     );

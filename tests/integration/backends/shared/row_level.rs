@@ -11,7 +11,7 @@ macro_rules! behaviours {
         use sqlx::migrate::{Migration, MigrationType};
         use tenancy::{Dropped, Error, OnConflict, Raw, Tenant, TenantModel};
 
-        use super::{pool, pool_with, v1, Guard, Lifecycle, RowGuard, StoredGuard};
+        use super::{pool, pool_with, v1, Guard, Lifecycle, RowGuard, RowNote, StoredGuard};
         use crate::assert_err;
         use crate::lifecycle_support::migration;
 
@@ -507,6 +507,44 @@ macro_rules! behaviours {
             back_rows.sort();
             assert_eq!(back_rows, ["Abu", "Ali", "Back"]);
             db.drop(back.as_str()).await.unwrap();
+        }
+
+        /// A later migration: a table of several tenants' rows (`RowNote`'s).
+        const NOTES: &str = "CREATE TABLE row_notes (id BIGINT NOT NULL, \
+            tenant_id VARCHAR(63) NOT NULL, body VARCHAR(63) NOT NULL, PRIMARY KEY (tenant_id, id))";
+
+        /// A table that a later migration adds to a container where a row-level drop put the
+        /// placement guard (`GUARDS_ROWS`) gets the guard from that migration: a write there
+        /// through a `Tenant` resolved before the drop is refused, so a tenant made again under
+        /// the name finds the table empty; it and the neighbour write there.
+        #[tokio::test]
+        async fn a_table_a_later_migration_adds_to_a_guarded_container_is_guarded_too() {
+            let pool = pool().await;
+            let l = Lifecycle::new(&pool, migrations()).await;
+            let (_, b, container) = two_in_one(&l).await;
+            let db = &l.tenants;
+            let b = db.create_in(b.as_str(), &container).await.unwrap();
+            let name = tenancy_testdb::unique_name("a");
+            let a = db.create_in(&name, &container).await.unwrap();
+            RowGuard::new("Abu", "Guard").insert(db, &a).await.unwrap();
+            db.drop(&name).await.unwrap();
+
+            let newer = l.with_migrations(&pool, migrations_and(&[NOTES]));
+            newer.migrate(container.as_str()).await.unwrap();
+            let late = RowNote { id: 1, body: "late".into() }.insert(&newer, &a).await;
+            if super::GUARDS_ROWS {
+                assert_err!(late, Error::NotPlaced { .. });
+            } else {
+                late.unwrap();
+                RowNote::query(&a).delete(&newer).await.unwrap();
+            }
+            let again = newer.create_in(&name, &container).await.unwrap();
+            assert_eq!(RowNote::query(&again).count(&newer).await.unwrap(), 0);
+            RowNote { id: 1, body: "again".into() }.insert(&newer, &again).await.unwrap();
+            RowNote { id: 1, body: "next door".into() }.insert(&newer, &b).await.unwrap();
+            assert_eq!(RowNote::query(&b).count(&newer).await.unwrap(), 1);
+            assert_eq!(RowNote::query(&again).count(&newer).await.unwrap(), 1);
+            newer.drop(&name).await.unwrap();
         }
 
         #[tokio::test]
