@@ -694,7 +694,7 @@ pub trait Place<B: Database>: Store<B> {
 
     /// Starts the drop of row-level `rows.tenant` (locked, registered; `rows.to` is `None`):
     /// its writes in flight end first (as for [`rewrite_rows`](Self::rewrite_rows)), its next
-    /// ones are refused where the backend guards its shared tables (not on Citus), and its
+    /// ones are refused by the placement guard on its container's tables, and its
     /// registry row is marked `dropping`, durably with the operation. Again on a tenant marked
     /// already, the same (a drop resumed). Returns the tables of its container with the column
     /// `rows.column`, in the order their rows are to be deleted.
