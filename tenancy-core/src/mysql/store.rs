@@ -721,9 +721,27 @@ impl Store<MySql> for MySqlStore {
         m: &Migration,
         direction: Direction,
     ) -> Result<(), Error> {
-        match direction {
-            Direction::Up => self.apply_up(&mut op.op, tenant, m).await?,
-            Direction::Down => self.apply_down(&mut op.op, tenant, m).await?,
+        self.apply(op, tenant, &[m], direction).await
+    }
+
+    /// Each migration in turn, then the placement guard on the tables they added where the
+    /// database has it ([`super::tier::guard_added`]; not in a database this operation made).
+    async fn apply(
+        &self,
+        op: &mut MySqlOp,
+        tenant: &Tenant,
+        migrations: &[&Migration],
+        direction: Direction,
+    ) -> Result<(), Error> {
+        for m in migrations {
+            match direction {
+                Direction::Up => self.apply_up(&mut op.op, tenant, m).await?,
+                Direction::Down => self.apply_down(&mut op.op, tenant, m).await?,
+            }
+        }
+        let made_here = op.creation.as_ref().is_some_and(|c| c.database && c.tenant == *tenant);
+        if migrations.is_empty() || made_here {
+            return Ok(());
         }
         super::tier::guard_added(&mut op.op.conn, &self.registry, tenant).await
     }
