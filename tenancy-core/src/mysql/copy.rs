@@ -16,7 +16,7 @@ use crate::tenant::Tenant;
 pub(crate) async fn trigger_count(conn: &mut MySqlConnection, tenant: &Tenant) -> Result<i64, Error> {
     Ok(sqlx::query_scalar(
         "SELECT COUNT(*) FROM information_schema.TRIGGERS \
-         WHERE TRIGGER_SCHEMA = ? AND TRIGGER_NAME NOT LIKE ?",
+         WHERE EVENT_OBJECT_SCHEMA = ? AND TRIGGER_NAME NOT LIKE ?",
     )
     .bind(tenant.as_str())
     .bind(super::tier::OWN_TRIGGERS)

@@ -368,7 +368,7 @@ impl MySqlStore {
              (SELECT COUNT(*) FROM information_schema.TABLES \
               WHERE TABLE_SCHEMA = ? AND TABLE_TYPE = 'VIEW'), \
              (SELECT COUNT(*) FROM information_schema.TRIGGERS \
-              WHERE TRIGGER_SCHEMA = ? AND TRIGGER_NAME NOT LIKE ?), \
+              WHERE EVENT_OBJECT_SCHEMA = ? AND TRIGGER_NAME NOT LIKE ?), \
              (SELECT COUNT(*) FROM information_schema.ROUTINES WHERE ROUTINE_SCHEMA = ?), \
              (SELECT COUNT(*) FROM information_schema.EVENTS WHERE EVENT_SCHEMA = ?)",
         )

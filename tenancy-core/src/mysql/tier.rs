@@ -154,11 +154,13 @@ async fn continue_keys(
 /// demote's: [`trigger_names`], [`closing_names`]), to be bound.
 pub(super) const OWN_TRIGGERS: &str = "tenancy\\_%";
 
-/// The names of the triggers of database `db` that tenancy made ([`OWN_TRIGGERS`]).
+/// The names of the triggers of database `db` that tenancy made ([`OWN_TRIGGERS`]). By
+/// `EVENT_OBJECT_SCHEMA` (a trigger's database is its table's), which MariaDB looks up: by
+/// `TRIGGER_SCHEMA` it read every database's (70 ms with 5,000 databases, against 0.5 ms).
 pub(super) async fn own_triggers(conn: &mut MySqlConnection, db: &str) -> Result<Vec<String>, sqlx::Error> {
     sqlx::query_scalar(
         "SELECT CAST(TRIGGER_NAME AS CHAR) FROM information_schema.TRIGGERS \
-         WHERE TRIGGER_SCHEMA = ? AND TRIGGER_NAME LIKE ?",
+         WHERE EVENT_OBJECT_SCHEMA = ? AND TRIGGER_NAME LIKE ?",
     )
     .bind(db)
     .bind(OWN_TRIGGERS)
@@ -194,15 +196,19 @@ pub(super) async fn tables_with(
     db: &str,
     column: &str,
 ) -> Result<Vec<String>, sqlx::Error> {
+    // Each information_schema table filtered by the database on its own: a join of the two
+    // read every database's tables (0.2-0.4 s with 5,000 databases on MariaDB 10.11, against
+    // 0.6 ms).
     sqlx::query_scalar(
-        "SELECT CAST(c.table_name AS CHAR) FROM information_schema.columns c \
-         JOIN information_schema.tables t \
-           ON t.table_schema = c.table_schema AND t.table_name = c.table_name \
-         WHERE c.table_schema = ? AND c.column_name = ? AND t.table_type = 'BASE TABLE' \
-         ORDER BY c.table_name",
+        "SELECT CAST(table_name AS CHAR) FROM information_schema.columns \
+         WHERE table_schema = ? AND column_name = ? AND table_name IN \
+           (SELECT table_name FROM information_schema.tables \
+            WHERE table_schema = ? AND table_type = 'BASE TABLE') \
+         ORDER BY table_name",
     )
     .bind(db)
     .bind(column)
+    .bind(db)
     .fetch_all(conn)
     .await
 }
@@ -225,7 +231,7 @@ pub(super) async fn guard_added(
 ) -> Result<(), Error> {
     let statement: Option<String> = sqlx::query_scalar(
         "SELECT CAST(ACTION_STATEMENT AS CHAR) FROM information_schema.TRIGGERS \
-         WHERE TRIGGER_SCHEMA = ? AND TRIGGER_NAME LIKE 'tenancy\\_i\\_%' LIMIT 1",
+         WHERE EVENT_OBJECT_SCHEMA = ? AND TRIGGER_NAME LIKE 'tenancy\\_i\\_%' LIMIT 1",
     )
     .bind(container.as_str())
     .fetch_optional(&mut *conn)
