@@ -70,20 +70,20 @@ $tenancy$"
     ]
 }
 
-/// The name of the guard's trigger function for tenant column `column`, quoted: one per
+/// The name of the guard's trigger function for tenant column `column` (to be quoted): one per
 /// column, which it reads as `NEW.<column>` (reading a column named by an argument goes
 /// through `to_jsonb(NEW)`, which cost some 60 µs a row on the workers).
 fn function_name(column: &str) -> String {
     let plain = column.len() <= 40
         && column.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
     match plain {
-        true => double_quoted(&format!("gone_guard_{column}")),
+        true => format!("gone_guard_{column}"),
         false => {
             // FNV-1a: the same name for the same column in every process and version.
             let hash = column.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
                 (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
             });
-            double_quoted(&format!("gone_guard_{hash:016x}"))
+            format!("gone_guard_{hash:016x}")
         }
     }
 }
@@ -94,7 +94,7 @@ fn function_name(column: &str) -> String {
 /// with (its first, the column, as for PostgreSQL's `placed_guard`).
 fn guard_function_sql(registry: &Tenant, column: &str, shard: &str) -> String {
     let r = registry.quoted();
-    let name = function_name(column);
+    let name = double_quoted(&function_name(column));
     let tenant = format!("NEW.{}::text", double_quoted(column));
     format!(
         "CREATE OR REPLACE FUNCTION {r}.{name}() RETURNS trigger
@@ -127,7 +127,7 @@ const FUNCTION_EXISTS: &str = "SELECT to_regprocedure($1) IS NOT NULL";
 
 /// Makes `row_gone` and its `ungone` trigger if the registry has none yet, and the guard's
 /// function for `column` if there is none yet (each read again under the registry's guard
-/// lock): the function's name, quoted.
+/// lock): the function's name (unquoted).
 async fn ensure_gone(
     conn: &mut PgConnection,
     persistent: bool,
@@ -136,7 +136,7 @@ async fn ensure_gone(
 ) -> Result<String, sqlx::Error> {
     let gone = gone(registry);
     let name = function_name(column);
-    let function = format!("{}.{name}()", registry.quoted());
+    let function = format!("{}.{}()", registry.quoted(), double_quoted(&name));
     if exists(conn, persistent, TABLE_EXISTS, &gone).await?
         && exists(conn, persistent, FUNCTION_EXISTS, &function).await?
     {
@@ -201,12 +201,12 @@ mod tests {
 
     #[test]
     fn a_guard_function_is_named_after_its_column_or_a_hash_of_it() {
-        assert_eq!(function_name("tenant_id"), "\"gone_guard_tenant_id\"");
+        assert_eq!(function_name("tenant_id"), "gone_guard_tenant_id");
         let odd = function_name("Tenant \"Id\"");
         assert_eq!(odd, function_name("Tenant \"Id\""), "the same name every time");
-        assert!(odd.starts_with("\"gone_guard_") && odd.len() == "\"gone_guard_\"".len() + 16, "{odd}");
+        assert!(odd.starts_with("gone_guard_") && odd.len() == "gone_guard_".len() + 16, "{odd}");
         let long = function_name(&"x".repeat(63));
-        assert!(long.len() - 2 <= 63, "{long}");
+        assert!(long.len() <= 63, "{long}");
         assert_ne!(long, function_name(&"x".repeat(62)));
     }
 }

@@ -239,12 +239,6 @@ CREATE TABLE IF NOT EXISTS {r}.last_migrate_run (
     )
 }
 
-/// The advisory lock key of the placement guard's first install in `container` (of
-/// `registry`'s tenants): what its `CREATE TRIGGER`s take turns on.
-pub(crate) fn guard_key(registry: &Tenant, container: &Tenant) -> String {
-    format!("{}{}", guard_key_prefix(registry), container.as_str())
-}
-
 fn guard_key_prefix(registry: &Tenant) -> String {
     format!("tenancy-guard:{}:", registry.as_str())
 }
@@ -269,28 +263,53 @@ pub(crate) fn guard_added(registry: &Tenant, container: &Tenant, citus: bool, fu
     }
 }
 
+/// The placement guard's first install in `container` (a `DO` block, sent by the drop, rename
+/// or promote that needs it once it has found a table lacking it): the guard ([`guard_block`])
+/// on each of `tables` (each with the tenant column `column`) that lacks it, with `registry`'s
+/// trigger function `function` (`placed_guard`, or on Citus the column's own: `citus`).
+pub(crate) fn guard_tables(
+    registry: &Tenant,
+    container: &Tenant,
+    (tables, column): (&[&str], &str),
+    function: &str,
+    citus: bool,
+) -> String {
+    let tables: Vec<String> = tables.iter().map(|t| literal(t)).collect();
+    format!(
+        "DO $tenancy$\nDECLARE\n    _container text := {container}; _column text := {column}; \
+         _function text := {function}; _tables text[] := ARRAY[{tables}]::text[]; \
+         _citus boolean := {citus};\n    s oid := pg_catalog.to_regnamespace(_container);\n    \
+         t text;\nBEGIN\n{guard}\nEND\n$tenancy$",
+        container = literal(container.as_str()),
+        column = literal(column),
+        function = literal(function),
+        tables = tables.join(", "),
+        guard = guard_block(registry),
+    )
+}
+
 /// The body of `guard_added` (`_container`, `_citus`; `declared` declares them in a `DO`
-/// block): the function, the column and the `WHEN` are those of a guard the container has
-/// (one of `registry`'s functions: `placed_guard`, or Citus's per column, for which
-/// `citus.enable_unsafe_triggers` is on in the transaction); the triggers are made in
-/// table-name order under the lock of the guard's first install ([`guard_key`]). Where the
-/// container has no guard (a tenant's own schema, a container never guarded) it is one
-/// catalog read by index, of the schema's own objects. The function runs with a search path of
-/// its own (every name in it is qualified): a migration sets the tenant's, and a plan
-/// PL/pgSQL cached under another search path is made again (some 2 ms a call, measured on
-/// benchmark row 5, before it had one).
+/// block): the function and the column are those of a guard the container has (one of
+/// `registry`'s functions: `placed_guard`, or Citus's per column), then [`guard_block`] on
+/// every table with that column. Where the container has no guard (a tenant's own schema, a
+/// container never guarded) it is one catalog read by index, of the schema's own objects. The
+/// function runs with a search path of its own (every name in it is qualified): a migration
+/// sets the tenant's, and a plan PL/pgSQL cached under another search path is made again (some
+/// 2 ms a call, measured on benchmark row 5, before it had one).
 fn guard_added_block(registry: &Tenant, declared: &str) -> String {
     format!(
         r#"DECLARE
     {declared}
     s oid := pg_catalog.to_regnamespace(_container);
     g record;
-    col text;
+    _column text;
+    _function text;
+    _tables text[];
     t text;
 BEGIN
     -- The schema's tables through pg_depend's index of what depends on the schema (pg_class
     -- has no index by schema), each one's guard through pg_trigger's (table, name) index.
-    SELECT pn.nspname AS fschema, p.proname AS fname, tr.tgargs INTO g
+    SELECT p.proname AS fname, tr.tgargs INTO g
       FROM pg_catalog.pg_depend d
       JOIN pg_catalog.pg_trigger tr ON tr.tgrelid = d.objid AND tr.tgname = {trigger}
       JOIN pg_catalog.pg_proc p ON p.oid = tr.tgfoid
@@ -303,20 +322,53 @@ BEGIN
     IF NOT FOUND THEN
         RETURN;
     END IF;
-    col := pg_catalog.convert_from(
+    _column := pg_catalog.convert_from(
         pg_catalog.substr(g.tgargs, 1, position(pg_catalog.decode('00', 'hex') IN g.tgargs) - 1), 'UTF8');
+    _function := g.fname;
+{guard}
+END"#,
+        registry = literal(registry.as_str()),
+        trigger = literal(PLACED_TRIGGER),
+        guard = guard_block(registry),
+    )
+}
+
+/// PL/pgSQL statements, the one rendering of the placement guard's trigger: on each plain
+/// table of schema `_container` (oid `s`) that has the column `_column`, lacks the guard and,
+/// unless `_tables` is `NULL`, is one of `_tables`, in table-name order under an advisory lock
+/// of the container's guard (two installs in one container take turns; taken only when a
+/// table lacks it), the trigger [`PLACED_TRIGGER`] calling `registry`'s `_function` (on Citus,
+/// `_citus`, with `citus.enable_unsafe_triggers` on in the transaction, as Citus asks for a
+/// trigger on a distributed table). Its `CREATE TRIGGER` waits for the table's writes in flight
+/// and holds the table's writes (every tenant's) to the commit. The `WHEN` (evaluated without
+/// calling the function) lets through the rows of a tenant the transaction has checked already
+/// in this container: the function leaves [`PLACED_SETTING`] = `<schema oid>/<tenant>` (the
+/// oid, not the name: a rename of the container keeps it; on Citus the coordinator's oid, a
+/// literal of the trigger's text, which Citus gives every shard as it is). A `NULL` tenant
+/// column never matches, and is checked (refused). No backslash in it: a migration may have
+/// turned `standard_conforming_strings` off.
+fn guard_block(registry: &Tenant) -> String {
+    let trigger = literal(PLACED_TRIGGER);
+    let unguarded = format!(
+        "FROM pg_catalog.pg_depend d
+      JOIN pg_catalog.pg_class c ON c.oid = d.objid
+      WHERE d.refclassid = 'pg_catalog.pg_namespace'::pg_catalog.regclass AND d.refobjid = s
+        AND d.classid = 'pg_catalog.pg_class'::pg_catalog.regclass AND c.relkind = 'r'
+        AND (_tables IS NULL OR c.relname = ANY (_tables))
+        AND EXISTS (SELECT 1 FROM pg_catalog.pg_attribute a WHERE a.attrelid = c.oid
+                    AND a.attname = _column AND a.attnum > 0 AND NOT a.attisdropped)
+        AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_trigger x
+                        WHERE x.tgrelid = c.oid AND x.tgname = {trigger})"
+    );
+    format!(
+        r#"    IF NOT EXISTS (SELECT 1 {unguarded}) THEN
+        RETURN;
+    END IF;
     PERFORM pg_catalog.pg_advisory_xact_lock(pg_catalog.hashtextextended({key} || _container, 0));
     IF _citus THEN
         PERFORM pg_catalog.set_config('citus.enable_unsafe_triggers', 'on', true);
     END IF;
-    FOR t IN SELECT c.relname FROM pg_catalog.pg_depend d
-      JOIN pg_catalog.pg_class c ON c.oid = d.objid
-      WHERE d.refclassid = 'pg_catalog.pg_namespace'::pg_catalog.regclass AND d.refobjid = s
-        AND d.classid = 'pg_catalog.pg_class'::pg_catalog.regclass AND c.relkind = 'r'
-        AND EXISTS (SELECT 1 FROM pg_catalog.pg_attribute a WHERE a.attrelid = c.oid
-                    AND a.attname = col AND a.attnum > 0 AND NOT a.attisdropped)
-        AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_trigger x
-                        WHERE x.tgrelid = c.oid AND x.tgname = {trigger})
+    FOR t IN SELECT c.relname {unguarded}
       ORDER BY c.relname COLLATE "C"
     LOOP
         EXECUTE pg_catalog.format(
@@ -324,12 +376,10 @@ BEGIN
             'WHEN (%L || NEW.%I::text IS DISTINCT FROM '
             'COALESCE(pg_catalog.current_setting(%L, true), %L)) '
             'EXECUTE FUNCTION %I.%I(%L, %L)',
-            {trigger}, col, _container, t, s::text || '/', col, {setting}, '',
-            g.fschema, g.fname, col, s::text);
-    END LOOP;
-END"#,
+            {trigger}, _column, _container, t, s::text || '/', _column, {setting}, '',
+            {registry}, _function, _column, s::text);
+    END LOOP;"#,
         registry = literal(registry.as_str()),
-        trigger = literal(PLACED_TRIGGER),
         key = literal(&guard_key_prefix(registry)),
         setting = literal(PLACED_SETTING),
     )

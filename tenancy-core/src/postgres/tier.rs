@@ -219,28 +219,27 @@ fn copy_refused(e: sqlx::Error, table: &str) -> Error {
     }
 }
 
-/// Of the tables named `$2` in schema `$1`, the plain tables and partitions (`relkind 'r'`,
-/// as a promote lists them: a partitioned parent's trigger would be copied onto partitions that
-/// may have their own) that have no placement guard yet, in name order, with the schema's oid.
-const UNGUARDED: &str = "SELECT c.relname::text, n.oid::bigint FROM pg_class c \
+/// Whether one of the tables named `$2` in schema `$1`, plain tables and partitions (`relkind
+/// 'r'`, as a promote lists them: a partitioned parent's trigger would be copied onto
+/// partitions that may have their own), has no placement guard yet.
+const UNGUARDED: &str = "SELECT EXISTS (SELECT 1 FROM pg_class c \
      JOIN pg_namespace n ON n.oid = c.relnamespace \
      WHERE n.nspname = $1 AND c.relkind = 'r' AND c.relname = ANY($2) \
        AND NOT EXISTS (SELECT 1 FROM pg_trigger t \
-                       WHERE t.tgrelid = c.oid AND t.tgname = 'tenancy_placed') \
-     ORDER BY c.relname COLLATE \"C\"";
+                       WHERE t.tgrelid = c.oid AND t.tgname = 'tenancy_placed'))";
 
-/// The tables of `names` (of `container`) without the placement guard ([`UNGUARDED`]).
+/// Whether a table of `names` (of `container`) lacks the placement guard ([`UNGUARDED`]).
 async fn unguarded(
     conn: &mut PgConnection,
     persistent: bool,
     container: &Tenant,
     names: &[&str],
-) -> Result<Vec<(String, i64)>, sqlx::Error> {
-    sqlx::query_as(UNGUARDED)
+) -> Result<bool, sqlx::Error> {
+    sqlx::query_scalar(UNGUARDED)
         .persistent(persistent)
         .bind(container.as_str())
         .bind(names)
-        .fetch_all(&mut *conn)
+        .fetch_one(&mut *conn)
         .await
 }
 
@@ -253,11 +252,12 @@ struct Guarded<'a> {
 }
 
 /// The placement guard ([`sql::PLACED_TRIGGER`]) on each table of `names` (of `container`,
-/// each with the tenant column `column`) that lacks it. Its `CREATE TRIGGER` waits for the
-/// table's writes in flight and holds the table's writes (every tenant's) to the commit: once
-/// per table, by the first promote, drop or rename of a row-level tenant there. Two first
-/// installs in one container take turns (an advisory lock of the container's guard, taken only
-/// when a table lacks it, then the tables read again), and create in table-name order.
+/// each with the tenant column `column`) that lacks it: once per table, by the first promote,
+/// drop or rename of a row-level tenant there. The trigger is rendered once, in the registry's
+/// PL/pgSQL ([`sql::guard_tables`], the block `guard_added` runs too for a table a migration
+/// adds); it is sent only when a table lacks it ([`UNGUARDED`], a prepared read), and checks
+/// again under the container's guard lock. On Citus, `citus` is the column's own function (see
+/// `citus_guard`); else `placed_guard`.
 async fn guard(
     conn: &mut PgConnection,
     persistent: bool,
@@ -266,50 +266,12 @@ async fn guard(
     citus: Option<&str>,
 ) -> Result<(), sqlx::Error> {
     let Guarded { container, names, column } = at;
-    if unguarded(conn, persistent, container, names).await?.is_empty() {
+    if !unguarded(conn, persistent, container, names).await? {
         return Ok(());
     }
-    xact_lock(conn, persistent, &sql::guard_key(registry, container)).await?;
-    // The `WHEN` (evaluated without calling the function) lets through the rows of a tenant
-    // the transaction has checked already in this container: the function leaves
-    // `PLACED_SETTING` = `<schema oid>/<tenant>` (the oid, not the name: a rename of the
-    // container keeps it). A `NULL` tenant column never matches, and is checked (refused).
-    // On Citus the function is `citus` (the column's own, see `citus_guard`). The constant is
-    // the coordinator's oid of the schema there too: a literal of the trigger's text, which
-    // Citus gives every shard as it is.
-    let col = format!("NEW.{}::text", double_quoted(column));
-    let setting = sql::literal(sql::PLACED_SETTING);
     let function = citus.unwrap_or("placed_guard");
-    let mut guards = Vec::new();
-    for (table, schema) in unguarded(conn, persistent, container, names).await? {
-        let checked = sql::literal(&format!("{schema}/"));
-        guards.push(format!(
-            "CREATE TRIGGER {} BEFORE INSERT OR UPDATE OF {} ON {} FOR EACH ROW \
-             WHEN ({checked} || {col} IS DISTINCT FROM \
-                   COALESCE(pg_catalog.current_setting({setting}, true), '')) \
-             EXECUTE FUNCTION {}.{function}({}, {})",
-            sql::PLACED_TRIGGER,
-            double_quoted(column),
-            qualified(container, &table),
-            registry.quoted(),
-            sql::literal(column),
-            sql::literal(&schema.to_string()),
-        ));
-    }
-    if guards.is_empty() {
-        return Ok(());
-    }
-    if citus.is_none() {
-        let batch = guards.join(";\n");
-        return sqlx::raw_sql(AssertSqlSafe(batch)).execute(&mut *conn).await.map(|_| ());
-    }
-    // Citus sends a trigger's statement on to the workers as the whole text it came in: one
-    // statement at a time, with the setting Citus asks for triggers on distributed tables.
-    sqlx::raw_sql("SET LOCAL citus.enable_unsafe_triggers = on").execute(&mut *conn).await?;
-    for statement in guards {
-        sqlx::raw_sql(AssertSqlSafe(statement)).execute(&mut *conn).await?;
-    }
-    Ok(())
+    let block = sql::guard_tables(registry, container, (names, column), function, citus.is_some());
+    sqlx::raw_sql(AssertSqlSafe(block)).execute(&mut *conn).await.map(|_| ())
 }
 
 /// Takes the transaction-level advisory lock of `key` (hashed).
