@@ -175,10 +175,21 @@ pub(super) async fn own_triggers(conn: &mut MySqlConnection, db: &str) -> Result
 pub(super) async fn guard(
     conn: &mut MySqlConnection,
     registry: &Tenant,
-    (container, tables): (&Tenant, &[&str]),
+    at: (&Tenant, &[&str]),
     column: &str,
 ) -> Result<(), Error> {
-    let guarded = own_triggers(conn, container.as_str()).await?;
+    let guarded = own_triggers(conn, at.0.as_str()).await?;
+    guard_lacking(conn, registry, at, column, &guarded).await
+}
+
+/// [`guard`], `guarded` the names of the triggers of tenancy's that the database has.
+async fn guard_lacking(
+    conn: &mut MySqlConnection,
+    registry: &Tenant,
+    (container, tables): (&Tenant, &[&str]),
+    column: &str,
+    guarded: &[String],
+) -> Result<(), Error> {
     for table in tables {
         for (name, event) in trigger_names(table) {
             if !guarded.contains(&name) {
@@ -229,19 +240,24 @@ pub(super) async fn guard_added(
     registry: &Tenant,
     container: &Tenant,
 ) -> Result<(), Error> {
-    let statement: Option<String> = sqlx::query_scalar(
-        "SELECT CAST(ACTION_STATEMENT AS CHAR) FROM information_schema.TRIGGERS \
-         WHERE EVENT_OBJECT_SCHEMA = ? AND TRIGGER_NAME LIKE 'tenancy\\_i\\_%' LIMIT 1",
+    // One read of the database's own triggers: the guarded column from an insert trigger's
+    // statement, and which tables have theirs.
+    let triggers: Vec<(String, String)> = sqlx::query_as(
+        "SELECT CAST(TRIGGER_NAME AS CHAR), CAST(ACTION_STATEMENT AS CHAR) \
+         FROM information_schema.TRIGGERS WHERE EVENT_OBJECT_SCHEMA = ? AND TRIGGER_NAME LIKE ?",
     )
     .bind(container.as_str())
-    .fetch_optional(&mut *conn)
+    .bind(OWN_TRIGGERS)
+    .fetch_all(&mut *conn)
     .await?;
-    let Some(column) = statement.as_deref().and_then(guarded_column) else {
+    let inserts = triggers.iter().filter(|(name, _)| name.starts_with("tenancy_i_"));
+    let Some(column) = inserts.filter_map(|(_, statement)| guarded_column(statement)).next() else {
         return Ok(());
     };
+    let guarded: Vec<String> = triggers.into_iter().map(|(name, _)| name).collect();
     let tables = tables_with(conn, container.as_str(), &column).await?;
     let names: Vec<&str> = tables.iter().map(String::as_str).collect();
-    guard(conn, registry, (container, &names), &column).await
+    guard_lacking(conn, registry, (container, &names), &column, &guarded).await
 }
 
 /// Runs `sql` with the tenant's name bound: the rows it affected.
