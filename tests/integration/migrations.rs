@@ -186,32 +186,6 @@ async fn two_overlapping_runs_apply_each_migration_once() {
     }
 }
 
-#[tokio::test]
-async fn rollback_all_reverts_every_tenant() {
-    let pool = pool().await;
-    let (l, created) = tenants_at_v1(&pool, 3).await;
-    let newer = l.with_migrations(&pool, v2());
-    newer.migrate_all(MigrateOptions::default()).await.unwrap();
-
-    // One tenant first (rollback of one tenant runs on every backend).
-    let first = created[0].as_str();
-    assert_eq!(
-        newer.rollback(first, 1).await.unwrap(),
-        Outcome::RolledBack(vec![2])
-    );
-    let report = newer
-        .rollback_all(1, MigrateOptions::default())
-        .await
-        .unwrap();
-    assert!(report.is_success());
-    assert_eq!(report.changed().count(), 2);
-    for t in &created {
-        assert!(!has_column(&pool, t.as_str(), "guards", "badge").await);
-    }
-    let status = newer.status().await.unwrap();
-    assert!(status.iter().all(|s| s.applied == [1] && s.pending == [2]));
-}
-
 /// What a pooled connection carries to its next borrower: every setting in `pg_settings` (all
 /// of them, not only the ones the library restores), and the backend's pid (the same
 /// connection?).

@@ -471,7 +471,7 @@ fn unique_suffix(test: &str) -> &str {
 /// names the missing table) is in the `source()` of the migration's error only.
 #[tenancy::test(migrations = "tests/integration/migrations/failing")]
 #[should_panic(expected = "no_such_table_for_the_chain")]
-async fn a_failing_setup_prints_its_causes() {}
+async fn a_failing_setup_prints_its_causes_on_postgres() {}
 
 /// The same on SQLite.
 #[tenancy::test(
@@ -740,7 +740,7 @@ async fn stored_in_file(
 }
 
 row_level_test!(
-    row_level_tenant_in_a_container_of_its_own,
+    row_level_tenant_in_a_container_of_its_own_on_postgres,
     PgRowSentry,
     "postgres",
     Postgres,
@@ -781,7 +781,7 @@ fn row_level_run(test: fn()) -> Tenant {
 /// the container's schema there.
 #[tokio::test]
 async fn a_row_level_test_drops_its_tenant_and_its_container() {
-    let tenant = row_level_run(row_level_tenant_in_a_container_of_its_own);
+    let tenant = row_level_run(row_level_tenant_in_a_container_of_its_own_on_postgres);
     let pool = support::pool().await;
     let tenants = Tenants::new(pool.clone(), sqlx::migrate::Migrator::DEFAULT)
         .unwrap()

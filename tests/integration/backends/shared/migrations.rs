@@ -231,7 +231,10 @@ macro_rules! behaviours {
             let (l, created) = at_v1(&pool, 3).await;
             let newer = l.with_migrations(&pool, v2());
             newer.migrate_all(MigrateOptions::default()).await.unwrap();
-            newer.rollback(created[0].as_str(), 1).await.unwrap();
+            assert_eq!(
+                newer.rollback(created[0].as_str(), 1).await.unwrap(),
+                Outcome::RolledBack(vec![2])
+            );
 
             let report = newer
                 .rollback_all(1, MigrateOptions::default())
