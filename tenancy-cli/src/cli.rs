@@ -89,13 +89,14 @@ pub enum Command {
     /// Give a row-level tenant (`create --in`) a schema of its own: made and migrated, its rows
     /// moved in from the shared tables (PostgreSQL: one transaction; MySQL: the database made
     /// first, the rows moved in one transaction; SQLite: a file of its own, every write to the
-    /// shared file held meanwhile). Its updates and deletes wait while it runs; not on Citus.
+    /// shared file held meanwhile; Citus: a distributed schema, every write to the shared
+    /// tables held meanwhile). Its updates and deletes wait while it runs.
     Promote {
         /// The row-level tenant.
         name: String,
     },
     /// Move a tenant's rows into another tenant's tables (the tenant column set to its name) and
-    /// drop its own schema (database, file): the reverse of `promote` (not on Citus).
+    /// drop its own schema (database, file): the reverse of `promote`.
     Demote {
         /// The tenant with a schema of its own.
         name: String,

@@ -79,12 +79,14 @@ async fn tables(
 /// `INSERT INTO <to>.<table> (…) SELECT … FROM ONLY <from>.<table>`: each column as it is
 /// (a type of `from`'s own read as text and cast to `to`'s type of that name), the tenant
 /// column `column` as `$1` if `set` (else it is filtered by it, `WHERE <column> = $1`), with
-/// `missing_by` only the rows whose key (those columns) `to`'s table does not have yet.
+/// `missing_by` only the rows whose key (those columns) `to`'s table does not have yet; the
+/// rows it reads by the tenant locked unless `unlocked` (Citus: the tables are, see
+/// [`move_rows`]).
 fn copy_sql(
     table: &Table,
     (from, to): (&Tenant, &Tenant),
     column: &str,
-    set: bool,
+    (set, unlocked): (bool, bool),
     missing_by: Option<&[String]>,
 ) -> String {
     let columns: Vec<String> = table.columns.iter().map(|c| double_quoted(c)).collect();
@@ -114,7 +116,7 @@ fn copy_sql(
     }
     // The tenant's shared rows are locked by the copy itself, as it reads them: none changes
     // between its copy and the delete.
-    let lock = match set {
+    let lock = match set || unlocked {
         true => "",
         false => " FOR UPDATE OF y",
     };
@@ -396,9 +398,13 @@ async fn copy_table(
 /// Moves row-level `placed`'s rows `toward` its own schema or its container's (`rows`), on
 /// `conn` in the operation's transaction (both names locked; on a promote its own schema made and
 /// migrated, on a demote `placed` registered in its container). Registry schema `registry`.
+/// On Citus (`citus`), a promote holds the shared tables' writes (every tenant's) from its start
+/// to its commit and writes the tenant's tombstone, which Citus's guard reads
+/// ([`super::citus_guard::hold_and_guard`]): no catch-up, and no row locks (Citus does not
+/// take them in an `INSERT … SELECT`).
 pub(super) async fn move_rows(
     conn: &mut PgConnection,
-    persistent: bool,
+    (persistent, citus): (bool, bool),
     registry: &Tenant,
     rows: &Move<'_>,
 ) -> Result<Moved, Error> {
@@ -406,6 +412,15 @@ pub(super) async fn move_rows(
     let (moving, staying) = tables(conn, persistent, from, column).await?;
     let mut catch_up = None;
     match toward {
+        Toward::Own if citus => {
+            refuse_changing(conn, persistent, from, &moving).await?;
+            let names: Vec<String> = moving.iter().map(|t| t.name.clone()).collect();
+            super::citus_guard::hold_and_guard(conn, persistent, registry, placed, (&names, column)).await?;
+            for table in moving.iter().rev() {
+                let sql = format!("DELETE FROM {}", qualified(to, &table.name));
+                sqlx::raw_sql(AssertSqlSafe(sql)).execute(&mut *conn).await?;
+            }
+        }
         Toward::Own => {
             // The guard first: its `CREATE TRIGGER` waits for the table's writes in flight and
             // holds the table's writes (every tenant's) to the commit, on the first promote,
@@ -463,7 +478,7 @@ pub(super) async fn move_rows(
     let mut copying = Duration::ZERO;
     let mut copied = rows.tables(RelocatePhase::Copying, moving.len());
     for table in &moving {
-        let sql = copy_sql(table, (from, to), column, toward == Toward::Shared, None);
+        let sql = copy_sql(table, (from, to), column, (toward == Toward::Shared, citus), None);
         let start = Instant::now();
         let count = copy_table(conn, table, to, toward, sql, placed).await?;
         copying += start.elapsed();
@@ -474,7 +489,7 @@ pub(super) async fn move_rows(
         hold_inserts(conn, registry, placed).await?;
         let mut caught = rows.tables(RelocatePhase::CatchingUp, moving.len());
         for ((table, key), count) in moving.iter().zip(keys).zip(&mut moved) {
-            let sql = copy_sql(table, (from, to), column, false, Some(key));
+            let sql = copy_sql(table, (from, to), column, (false, false), Some(key));
             let start = Instant::now();
             let more = copy_table(conn, table, to, toward, sql, placed).await?;
             copying += start.elapsed();
@@ -529,12 +544,12 @@ mod tests {
         };
         let (free, acme) = (Tenant::new("free").unwrap(), Tenant::new("acme").unwrap());
         assert_eq!(
-            copy_sql(&table, (&free, &acme), "tenant_id", false, None),
+            copy_sql(&table, (&free, &acme), "tenant_id", (false, false), None),
             "INSERT INTO \"acme\".\"guards\" (\"id\", \"tenant_id\", \"mood\") OVERRIDING SYSTEM VALUE \
              SELECT \"id\", \"tenant_id\", \"mood\"::text::\"acme\".\"mood\" FROM ONLY \"free\".\"guards\" y WHERE \"tenant_id\" = $1 FOR UPDATE OF y"
         );
         assert_eq!(
-            copy_sql(&table, (&acme, &free), "tenant_id", true, None),
+            copy_sql(&table, (&acme, &free), "tenant_id", (true, false), None),
             "INSERT INTO \"free\".\"guards\" (\"id\", \"tenant_id\", \"mood\") OVERRIDING SYSTEM VALUE \
              SELECT \"id\", $1, \"mood\"::text::\"free\".\"mood\" FROM ONLY \"acme\".\"guards\" y"
         );

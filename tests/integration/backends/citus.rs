@@ -50,7 +50,7 @@ pub type Pool = sqlx::PgPool;
 pub const GUARDS_ROWS: bool = true;
 /// Create, migrate and rollback are (two-phase committed) transactions.
 /// Whether `promote`/`demote` move tenants between tiers here (elsewhere they are refused).
-pub const MOVES_TIERS: bool = false;
+pub const MOVES_TIERS: bool = true;
 /// Whether an insert reads its row back in a statement of its own (no `RETURNING`): one for a
 /// tenant's own container can then report `UnknownTenant` for a row a demote took along (see
 /// README, "a tenant that outgrows the shared tables").

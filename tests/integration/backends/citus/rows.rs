@@ -125,6 +125,20 @@ async fn local_bytes(pool: &Pool, container: &Tenant) -> i64 {
         .unwrap()
 }
 
+/// A row of `container.notes` for tenant `t` referencing its guard `guard_id`.
+async fn note_on(pool: &Pool, container: &Tenant, t: &Tenant, guard_id: i64) {
+    let sql = format!(
+        "INSERT INTO {}.notes (tenant_id, guard_id, body) VALUES ($1, $2, 'hi')",
+        container.quoted()
+    );
+    sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(t.as_str())
+        .bind(guard_id)
+        .execute(pool)
+        .await
+        .unwrap();
+}
+
 async fn guard(l: &Lifecycle, tenant: &Tenant, name: &str) -> Record<RowGuard> {
     RowGuard::new(name, "Guard")
         .insert(&l.tenants, tenant)
@@ -403,16 +417,7 @@ async fn a_row_level_tenant_of_a_distributed_container_is_renamed_rows_and_refer
     guard(&l, &t, "Bo").await;
     guard(&l, &other, "Cy").await;
     // A note referencing Ada (tenant, id): the rename must carry both rows together.
-    let note = format!(
-        "INSERT INTO {}.notes (tenant_id, guard_id, body) VALUES ($1, $2, 'hi')",
-        container.quoted()
-    );
-    sqlx::query(sqlx::AssertSqlSafe(note))
-        .bind(t.as_str())
-        .bind(ada.id)
-        .execute(&pool)
-        .await
-        .unwrap();
+    note_on(&pool, &container, &t, ada.id).await;
 
     let new = name("renamed");
     let renamed = l.tenants.rename(t.as_str(), &new).await.unwrap();
@@ -583,6 +588,93 @@ async fn a_guarded_container_is_distributed_with_its_guard() {
         Some("TNCY3"),
         "the stale write into the new table: {late:?}"
     );
+}
+
+/// In a container distributed by the tenant column (its rows on the workers' hash shards), a
+/// promote copies a tenant's rows, and the rows referencing them, into a distributed schema of
+/// its own and deletes them from the shards; a write through the row-level `Tenant` resolved
+/// before it is refused (its tombstone, read by the guard on the worker); the neighbour keeps
+/// its rows and writes. A demote puts every row back on the tenant's shard, and the name
+/// writes there again.
+#[tokio::test]
+async fn a_tenant_of_a_distributed_container_is_promoted_to_a_schema_of_its_own_and_back() {
+    let pool = pool().await;
+    // `guards` without the reference to `plans` (whose seeded row a demote would have nowhere
+    // to put: it has no tenant column).
+    let plain = GUARDS.replace(
+        "    plan int NOT NULL DEFAULT 1 REFERENCES plans (id),\n",
+        "",
+    );
+    let steps = vec![
+        migration(1, MigrationType::Simple, &plain),
+        migration(2, MigrationType::Simple, NOTES),
+    ];
+    let l = Lifecycle::new(&pool, steps).await;
+    let container = l.tenants.create(name("rows")).await.unwrap();
+    l.tenants.distribute_rows(&container).await.unwrap();
+    let t = l.tenants.create_in(name("t"), &container).await.unwrap();
+    let other = l.tenants.create_in(name("o"), &container).await.unwrap();
+    let ada = guard(&l, &t, "Ada").await;
+    guard(&l, &t, "Bo").await;
+    guard(&l, &other, "Ada").await;
+    let note = |schema: &Tenant| {
+        format!(
+            "SELECT n.tenant_id::text, g.name FROM {s}.notes n \
+             JOIN {s}.guards g ON g.tenant_id = n.tenant_id AND g.id = n.guard_id ORDER BY n.id",
+            s = schema.quoted()
+        )
+    };
+    note_on(&pool, &container, &t, ada.id).await;
+
+    let moved = l.tenants.promote(t.as_str()).await.unwrap();
+    assert_eq!(moved.rows, 3, "two guards and a note");
+    let own = moved.tenant;
+    assert_eq!(own.container(), t.as_str());
+    assert!(is_distributed_schema(&pool, &own).await);
+    let mut names: Vec<String> = RowGuard::query(&own)
+        .fetch_all(&l.tenants)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|g| g.into_inner().name)
+        .collect();
+    names.sort();
+    assert_eq!(names, ["Ada", "Bo"]);
+    let notes: Vec<(String, String)> = sqlx::query_as(sqlx::AssertSqlSafe(note(&own)))
+        .fetch_all(&pool)
+        .await
+        .unwrap();
+    assert_eq!(notes, [(t.as_str().to_owned(), "Ada".to_owned())]);
+    assert!(shard_rows(&pool, &container, &t).await.1.is_empty());
+    assert_eq!(shard_rows(&pool, &container, &other).await.1, ["Ada"]);
+    assert_err!(
+        RowGuard::new("Stale", "Guard").insert(&l.tenants, &t).await,
+        Error::NotPlaced { .. }
+    );
+    assert!(shard_rows(&pool, &container, &t).await.1.is_empty());
+    guard(&l, &other, "Cy").await;
+    guard(&l, &own, "Di").await;
+
+    let back = l.tenants.demote(t.as_str(), &container).await.unwrap();
+    assert_eq!(back.rows, 4, "three guards and a note");
+    let placed = back.tenant;
+    assert_eq!(placed.container(), container.as_str());
+    assert!(
+        !is_distributed_schema(&pool, &own).await,
+        "its schema dropped"
+    );
+    assert_eq!(
+        shard_rows(&pool, &container, &placed).await.1,
+        ["Ada", "Bo", "Di"]
+    );
+    assert_eq!(shard_rows(&pool, &container, &other).await.1, ["Ada", "Cy"]);
+    let notes: Vec<(String, String)> = sqlx::query_as(sqlx::AssertSqlSafe(note(&container)))
+        .fetch_all(&pool)
+        .await
+        .unwrap();
+    assert_eq!(notes, [(t.as_str().to_owned(), "Ada".to_owned())]);
+    guard(&l, &placed, "Ed").await;
+    assert_eq!(RowGuard::query(&placed).count(&l.tenants).await.unwrap(), 4);
 }
 
 /// The SQLSTATE of a statement's error, if it failed on the server.
