@@ -400,8 +400,9 @@ async fn copy_table(
 /// migrated, on a demote `placed` registered in its container). Registry schema `registry`.
 /// On Citus (`citus`), a promote holds the shared tables' writes (every tenant's) from its start
 /// to its commit and writes the tenant's tombstone, which Citus's guard reads
-/// ([`super::citus_guard::hold_and_guard`]): no catch-up, and no row locks (Citus does not
-/// take them in an `INSERT … SELECT`).
+/// ([`super::citus_guard::hold_and_guard`]): that guard cannot hold one tenant's inserts (an
+/// insert does not wait for a tombstone not yet committed, as PostgreSQL's waits for the
+/// registry row `hold_inserts` locks), so there is no catch-up, and no row locks are needed.
 pub(super) async fn move_rows(
     conn: &mut PgConnection,
     (persistent, citus): (bool, bool),
