@@ -1,5 +1,5 @@
 //! The MySQL / MariaDB backend: statements sent as sqlx sends them; writes read their row back
-//! (no `RETURNING`).
+//! (no `RETURNING`), except an insert through a handle on MariaDB 10.5+ (`INSERT … RETURNING`).
 
 
 use sqlx::mysql::{MySqlConnection, MySqlRow};
@@ -8,7 +8,7 @@ use sqlx::MySql;
 use super::errors;
 use super::store::MySqlStore;
 use super::write;
-use super::MySqlDialect;
+use super::{MySqlDialect, MySqlMode};
 use crate::backend::{
     errors_module_hooks, plain_sending, About, Backend, Conflict, Session, SharedPool,
 };
@@ -24,13 +24,17 @@ impl SharedPool for MySql {}
 
 impl Backend for MySql {
     type Dialect = MySqlDialect;
-    type Mode = ();
+    type Mode = MySqlMode;
     const DB_SYSTEM: &'static str = "mysql";
     const CONTAINER: &'static str = "database";
     const MAX_BIND_PARAMS: usize = 65_535;
     type Store = MySqlStore;
 
     plain_sending!();
+
+    fn mode_of(store: &MySqlStore) -> MySqlMode {
+        store.mode()
+    }
 
     fn insert_rows<'s>(
         session: &'s mut Session<'_, Self>,

@@ -17,7 +17,7 @@ mod tier;
 mod testing;
 mod write;
 
-pub(crate) use dialect::MySqlDialect;
+pub(crate) use dialect::{MariaDbInsert, MySqlDialect, MySqlMode};
 pub(crate) use errors::{
     is_database_exists, is_duplicate_entry, is_lock_wait_timeout, is_missing_table,
     is_unknown_database,

@@ -25,7 +25,7 @@ use sqlx::{AssertSqlSafe, Connection};
 use super::op::{lock_name, qualified, quote, Op};
 use super::{
     is_database_exists, is_duplicate_entry, is_lock_wait_timeout, is_missing_table,
-    is_unknown_database,
+    is_unknown_database, MySqlMode,
 };
 use crate::error::Error;
 use crate::lifecycle::plan::History;
@@ -71,6 +71,9 @@ pub struct MySqlStore {
     pub(crate) lock_timeout: Duration,
     /// Whether the registry was made sure of by this store.
     ready: AtomicBool,
+    /// Whether the server is MariaDB 10.5 or newer (`INSERT … RETURNING`), learned with the
+    /// registry.
+    returning: AtomicBool,
 }
 
 debug_fields!(MySqlStore { registry, lock_timeout, .. });
@@ -154,8 +157,17 @@ impl MySqlStore {
         };
         op.unlock(&name).await?;
         created?;
+        let version: String = sqlx::query_scalar("SELECT VERSION()").fetch_one(&mut op.conn).await?;
+        self.returning.store(inserts_return(&version), Ordering::Release);
         self.ready.store(true, Ordering::Release);
         Ok(())
+    }
+
+    /// How the handle's executors send their statements.
+    pub(crate) fn mode(&self) -> MySqlMode {
+        MySqlMode {
+            returning: self.returning.load(Ordering::Acquire),
+        }
     }
 
     /// Gives a registry made before drops of row-level tenants went in steps their mark
@@ -583,6 +595,7 @@ impl Store<MySql> for MySqlStore {
             registry: with.registry.clone(),
             lock_timeout: with.lock_timeout.unwrap_or(WAIT_AS_LONG_AS_ALLOWED),
             ready: AtomicBool::new(false),
+            returning: AtomicBool::new(false),
         })
     }
 
@@ -817,5 +830,37 @@ impl Store<MySql> for MySqlStore {
 
     async fn explain(&self, tenant: &Tenant, err: Error) -> Error {
         self.explained(tenant, err)
+    }
+}
+
+/// Whether a server whose `VERSION()` is `version` has `INSERT … RETURNING`: MariaDB 10.5 or
+/// newer (`10.11.19-MariaDB-0+deb12u1`); MySQL (`8.0.36`) has none.
+fn inserts_return(version: &str) -> bool {
+    if !version.contains("MariaDB") {
+        return false;
+    }
+    // The handshake's form of MariaDB before 11 (`VERSION()` has no such prefix).
+    let version = version.strip_prefix("5.5.5-").unwrap_or(version);
+    let mut parts = version.split(|c: char| !c.is_ascii_digit()).map(str::parse::<u32>);
+    match (parts.next(), parts.next()) {
+        (Some(Ok(major)), Some(Ok(minor))) => (major, minor) >= (10, 5),
+        _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::inserts_return;
+
+    #[test]
+    fn inserts_return_on_mariadb_from_10_5_only() {
+        assert!(inserts_return("10.11.19-MariaDB-0+deb12u1"));
+        assert!(inserts_return("10.5.0-MariaDB"));
+        assert!(inserts_return("11.4.2-MariaDB-log"));
+        assert!(inserts_return("5.5.5-10.11.6-MariaDB"), "the 5.5.5- prefix of older clients");
+        assert!(!inserts_return("10.4.32-MariaDB"));
+        assert!(!inserts_return("8.0.36"));
+        assert!(!inserts_return("8.4.0-commercial"));
+        assert!(!inserts_return("MariaDB"));
     }
 }

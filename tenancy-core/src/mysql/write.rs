@@ -1,5 +1,6 @@
 //! How MySQL returns the rows it writes: it has no `RETURNING` (MariaDB has it for `INSERT`
-//! only), so each write is followed by a read of the row on the same connection — by
+//! only, used where the session's mode says the server is MariaDB 10.5+), so each write is
+//! followed by a read of the row on the same connection — by
 //! `LAST_INSERT_ID()` after an insert that generated the key, else by the key or the conflict
 //! target the row holds. Several rows are written inside one transaction (a savepoint in the
 //! caller's), so all or none are stored.
@@ -9,7 +10,7 @@ use std::borrow::Cow;
 use sqlx::mysql::MySqlRow;
 use sqlx::{Connection, MySql};
 
-use super::MySqlDialect;
+use super::{MariaDbInsert, MySqlDialect};
 use crate::backend::{About, Conflict, Session};
 use crate::error::Error;
 use crate::statement::{self, OnConflictAction, Shape, Sql, Statement, Value};
@@ -53,13 +54,19 @@ async fn read_back(
         .await
 }
 
-/// Inserts one row and reads it back.
+/// Inserts one row and reads it back (MariaDB, in a session whose mode says so: the insert
+/// returns it, `INSERT … RETURNING`).
 async fn insert_one(
     session: &mut Session<'_, MySql>,
     about: About<'_>,
     table: &TableDef,
     row: Row<'_>,
 ) -> Result<MySqlRow, Error> {
+    if session.mode.returning {
+        let statement = statement::insert::<MariaDbInsert, MySql>(about.tenant, table, &[row]);
+        let stored = session.fetch_optional(about, &statement).await?;
+        return Ok(stored.ok_or(sqlx::Error::RowNotFound)?);
+    }
     let statement = statement::insert::<MySqlDialect, MySql>(about.tenant, table, &[row]);
     session.execute(about, &statement).await?;
     Ok(read_back(session, about, table, row, true)
@@ -93,7 +100,9 @@ pub(super) async fn insert_rows(
 ) -> Result<Vec<MySqlRow>, Error> {
     // A row-level tenant's row is read back in the insert's transaction: between two
     // transactions a promote could move it, and a write that happened would read as failed.
-    if let ([row], false) = (rows, about.tenant.is_row_level()) {
+    // (An insert that returns its row is one statement.)
+    let alone = session.mode.returning || !about.tenant.is_row_level();
+    if let ([row], true) = (rows, alone) {
         return Ok(vec![insert_one(session, about, table, *row).await?]);
     }
     in_transaction(session, async |session| {
