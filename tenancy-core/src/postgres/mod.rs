@@ -22,6 +22,7 @@ mod dialect;
 mod dialect_tests;
 mod errors;
 mod fleet;
+mod guard_sql;
 mod handle;
 mod pgbouncer;
 mod pool;

@@ -19,7 +19,7 @@ use sqlx::pool::PoolConnection;
 use sqlx::postgres::{PgArguments, PgConnection, PgPool, PgRow};
 use sqlx::{Arguments, AssertSqlSafe, FromRow, Postgres, Row};
 
-use super::{args, errors, PgMode};
+use super::{args, errors, guard_sql, PgMode};
 use super::citus::{self, Flavour};
 use super::sql::{self, BatchOptions};
 use crate::error::{Error, LockHolder};
@@ -159,9 +159,10 @@ impl PgStore {
         // One round trip: on Citus the registry is created with schema-based sharding off, so
         // it stays local to the coordinator; the last statement says whether this is Citus.
         let batch = format!(
-            "{};\n{};\n{}",
+            "{};\n{};\n{};\n{}",
             citus::SHARDING_OFF_IF_CITUS,
             sql::ensure_registry(&self.registry),
+            guard_sql::guard_added_function(&self.registry),
             citus::DETECT
         );
         let rows = match sqlx::raw_sql(AssertSqlSafe(batch)).fetch_all(&self.pool).await {
@@ -309,13 +310,13 @@ impl PgStore {
         }
     }
 
-    /// [`as_sent`](Self::as_sent), the last one followed by [`sql::guard_added`]: a migration
+    /// [`as_sent`](Self::as_sent), the last one followed by [`guard_sql::guard_added`]: a migration
     /// puts the placement guard of a container that has it on the tables it adds.
     pub(crate) fn as_migrated(&self, tenant: &Tenant, migrations: &[&Migration]) -> Vec<Migration> {
         let mut sent = self.as_sent(tenant, migrations);
         if let Some(last) = sent.last_mut() {
             let function = !self.no_guard_added.load(Ordering::Relaxed);
-            let guard = sql::guard_added(&self.registry, tenant, self.on_citus(), function);
+            let guard = guard_sql::guard_added(&self.registry, tenant, self.on_citus(), function);
             let sql = format!("{}\n;\n{guard};\n", last.sql.as_str());
             last.sql = sqlx::SqlSafeStr::into_sql_str(AssertSqlSafe(sql));
         }

@@ -11,7 +11,7 @@ use sqlx::AssertSqlSafe;
 
 use super::copy::{tables_of, Table, SEQUENCES};
 use super::port::qualified;
-use super::{schema_rows, sql};
+use super::{guard_sql, schema_rows, sql};
 use crate::error::Error;
 use crate::ident::double_quoted;
 use crate::lifecycle::copy::referenced_first;
@@ -256,7 +256,7 @@ struct Guarded<'a> {
 /// The placement guard ([`sql::PLACED_TRIGGER`]) on each table of `names` (of `container`,
 /// each with the tenant column `column`) that lacks it: once per table, by the first promote,
 /// drop or rename of a row-level tenant there. The trigger is rendered once, in the registry's
-/// PL/pgSQL ([`sql::guard_tables`], the block `guard_added` runs too for a table a migration
+/// PL/pgSQL ([`guard_sql::guard_tables`], the block `guard_added` runs too for a table a migration
 /// adds); it is sent only when a table lacks it ([`UNGUARDED`], a prepared read), and checks
 /// again under the container's guard lock. On Citus, `citus` is the column's own function (see
 /// `citus_guard`); else `placed_guard`.
@@ -272,7 +272,7 @@ async fn guard(
         return Ok(());
     }
     let function = citus.unwrap_or("placed_guard");
-    let block = sql::guard_tables(registry, container, (names, column), function, citus.is_some());
+    let block = guard_sql::guard_tables(registry, container, (names, column), function, citus.is_some());
     sqlx::raw_sql(AssertSqlSafe(block)).execute(&mut *conn).await.map(|_| ())
 }
 
