@@ -3,8 +3,9 @@
 # batch get slower as the drop goes on (dead rows of the batches before it in its way)? Runs the
 # statement `Place::delete_batch` sends on Citus (tenancy-core/src/postgres/place.rs: the plain
 # equality the router needs, `ctid = ANY(ARRAY(SELECT ctid … LIMIT n))`) 40 times, each in a
-# transaction of its own as the drop commits each, on a tenant of 400,000 rows in a shard it
-# shares with other tenants' rows, 10,000 rows a batch. Prints the worker's plan of the first and
+# transaction of its own as the drop commits each, on a tenant of 400,000 rows in a table that
+# also holds 50 other tenants' 200,000 rows (whether any share its shard is not checked),
+# 10,000 rows a batch. Prints the worker's plan of the first and
 # last batch, each batch's time on the coordinator, and the median of the first ten batches'
 # times against that of the last ten.
 # Usage: CITUS_URL=postgres://postgres@127.0.0.1:9700/postgres bash benches/ab/drop_batches_citus.sh

@@ -284,9 +284,20 @@ pub(crate) async fn sees_that_tenant_only(
 #[tokio::test]
 async fn a_promote_waits_for_the_tenants_open_transaction_under_row_security() {
     let (l, container, a, _b, app) = secured().await;
-    let tenants = secured_handle(&l, &app).await;
-    let mut tx = tenants.begin_rows(&a).await.unwrap();
-    assert_eq!(seen(&mut *tx, &container).await, ["Abu"]);
+    promote_waits_for_the_open_transaction(&l, &container, &a, &app).await;
+}
+
+/// The body of [`a_promote_waits_for_the_tenants_open_transaction_under_row_security`]: `a`,
+/// a row-level tenant of `container` holding one guard, Abu, under the policies.
+pub(crate) async fn promote_waits_for_the_open_transaction(
+    l: &Lifecycle,
+    container: &Tenant,
+    a: &Tenant,
+    app: &AppRole,
+) {
+    let tenants = secured_handle(l, app).await;
+    let mut tx = tenants.begin_rows(a).await.unwrap();
+    assert_eq!(seen(&mut *tx, container).await, ["Abu"]);
     // Saying the tenant locks nothing that needs a transaction id: a reading transaction
     // stays read-only (no commit to flush, fine on a standby).
     let xid: Option<i64> = sqlx::query_scalar("SELECT txid_current_if_assigned()")
@@ -324,7 +335,7 @@ async fn a_promote_waits_for_the_tenants_open_transaction_under_row_security() {
     );
     assert!(!promote.is_finished());
     assert_eq!(
-        seen(&mut *tx, &container).await,
+        seen(&mut *tx, container).await,
         ["Abu"],
         "still whole inside it"
     );

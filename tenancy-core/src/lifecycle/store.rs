@@ -730,23 +730,7 @@ pub trait Place<B: Database>: Store<B> {
         &self,
         op: &mut Self::Op,
         rows: &Move<'_>,
-    ) -> impl Future<Output = Result<Moved, Error>> + Send {
-        let _ = op;
-        let refused = self.cannot_move(rows.toward.operation());
-        async move { Err(refused.expect("a store that moves rows says how")) }
-    }
-
-    /// Why this store cannot [`move_rows`](Self::move_rows) for `operation` (checked before
-    /// the operation starts, so nothing is made first): `None` if it can.
-    fn cannot_move(&self, operation: &'static str) -> Option<Error> {
-        Some(Error::Unsupported {
-            operation,
-            reason: format!(
-                "moving a tenant between tiers is not built on {} yet (PostgreSQL, MySQL and SQLite only)",
-                B::NAME
-            ),
-        })
-    }
+    ) -> impl Future<Output = Result<Moved, Error>> + Send;
 }
 
 /// What [`Place::place_at_once`] found under the locks of a row-level tenant's name and its

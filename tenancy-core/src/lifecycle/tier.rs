@@ -28,7 +28,8 @@ impl<B: Backend> Tenants<B> {
     /// for the end: its rows are copied first, then its inserts are held and the rows inserted
     /// meanwhile copied too (elsewhere they wait for the whole move). The first promote out of
     /// a container also holds every tenant's writes to its tables while it runs (installing the
-    /// guard below takes a table lock).
+    /// guard below takes a table lock); on Citus every promote does, from the start of the
+    /// rows' move to its commit.
     ///
     /// Afterwards, a [`Tenant`] resolved before it still names the old container: its inserts
     /// there fail with [`Error::NotPlaced`] (the guard: a trigger on the container's tables
@@ -52,7 +53,9 @@ impl<B: Backend> Tenants<B> {
     /// the busy timeout), the new file is built and filled under a temporary name, linked into
     /// place and registered, and then the shared file deletes the rows and adds the guard (a
     /// table of the tenants moved out, read by a trigger per shared table) in one commit.
-    /// Citus: [`Error::Unsupported`], before anything is made.
+    /// Citus: one transaction; the tenant's schema is a distributed schema, and the guard is
+    /// Citus's (the tenant's name in the registry's reference table `row_gone`, read by a
+    /// trigger on the workers' shards).
     ///
     /// ```no_run
     /// # async fn demo(tenants: tenancy_core::Tenants) -> Result<(), tenancy_core::Error> {
@@ -124,8 +127,8 @@ impl<B: Backend> Tenants<B> {
     /// tenant is registered both ways (its own container answers first) until it is dropped.
     ///
     /// [`Error::Unsupported`] if a table of `name` without the tenant column holds rows (they
-    /// would have nowhere to go; nothing is moved), if `name` holds row-level tenants itself,
-    /// or on Citus; [`Error::NotATenant`] /
+    /// would have nowhere to go; nothing is moved), or if `name` holds row-level tenants
+    /// itself; [`Error::NotATenant`] /
     /// [`Error::ContainerMissing`] if either is not a tenant with its container,
     /// [`Error::SameName`] if they are one, [`Error::Pending`] if either is behind the latest
     /// migration. Afterwards, statements of a [`Tenant`] resolved before it fail (its
@@ -201,9 +204,6 @@ impl<B: Backend> Tenants<B> {
         steps: impl AsyncFnOnce(&mut <B::Store as Store<B>>::Op, &str) -> Result<(Tenant, Moved), Error>,
     ) -> Result<Relocated, Error> {
         let name = toward.operation();
-        if let Some(refused) = self.store().cannot_move(name) {
-            return Err(refused);
-        }
         let operation = match toward {
             Toward::Own => Operation::Promote,
             Toward::Shared => Operation::Demote,

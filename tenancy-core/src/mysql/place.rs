@@ -109,8 +109,4 @@ impl Place<MySql> for MySqlStore {
     async fn move_rows(&self, op: &mut MySqlOp, rows: &Move<'_>) -> Result<Moved, Error> {
         super::tier::move_rows(&mut op.op.conn, &self.registry, rows).await
     }
-
-    fn cannot_move(&self, _operation: &'static str) -> Option<Error> {
-        None
-    }
 }

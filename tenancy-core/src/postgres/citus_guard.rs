@@ -160,12 +160,13 @@ async fn ensure_gone(
     Ok(name)
 }
 
-/// Before a drop or rename of row-level `placed` changes its rows on Citus (on `conn`, in the
-/// operation's transaction, under its lock): `tables` of its container (those with the tenant
-/// column `column`) locked, so that their writes in flight end first and the next ones wait
-/// for the commit ([`super::tier::hold_tables`]); the guard on each of them; and `placed`'s
-/// tombstone in its container, so that from the commit on every write of its rows there is
-/// refused ([`NOT_PLACED`]).
+/// Before a drop, rename or promote of row-level `placed` changes its rows on Citus (on `conn`,
+/// in the operation's transaction, under its lock): its transactions under row security ended
+/// first and the next ones held ([`super::tier::hold_transactions`], as on PostgreSQL); `tables`
+/// of its container (those with the tenant column `column`) locked, so that their writes in
+/// flight end first and the next ones wait for the commit ([`super::tier::hold_tables`]); the
+/// guard on each of them; and `placed`'s tombstone in its container, so that from the commit on
+/// every write of its rows there is refused ([`NOT_PLACED`]).
 pub(super) async fn hold_and_guard(
     conn: &mut PgConnection,
     persistent: bool,
@@ -177,6 +178,7 @@ pub(super) async fn hold_and_guard(
     if tables.is_empty() {
         return Ok(());
     }
+    super::tier::hold_transactions(conn, registry, placed).await?;
     sqlx::query(SEQUENTIAL).persistent(persistent).execute(&mut *conn).await?;
     super::tier::hold_tables(conn, placed, tables).await?;
     let function = ensure_gone(conn, persistent, registry, column).await?;

@@ -3,7 +3,7 @@
 //! registry function `guard_added` a migration calls to put the same trigger on the tables it
 //! adds ([`guard_added_function`], made with the registry; [`guard_added`]).
 
-use super::sql::{literal, PLACED_SETTING, PLACED_TRIGGER};
+use super::sql::{literal, text_of, PLACED_SETTING, PLACED_TRIGGER};
 use crate::tenant::Tenant;
 
 /// `CREATE OR REPLACE FUNCTION <registry>.guard_added(_container text, _citus boolean)`: sent
@@ -54,15 +54,17 @@ pub(crate) fn guard_tables(
     function: &str,
     citus: bool,
 ) -> String {
-    let tables: Vec<String> = tables.iter().map(|t| literal(t)).collect();
+    // Names as hex: a name from the catalog may hold `$tenancy$` or a backslash (read as an
+    // escape once a migration has turned `standard_conforming_strings` off).
+    let tables: Vec<String> = tables.iter().map(|t| text_of(t)).collect();
     format!(
         "DO $tenancy$\nDECLARE\n    _container text := {container}; _column text := {column}; \
          _function text := {function}; _tables text[] := ARRAY[{tables}]::text[]; \
          _citus boolean := {citus};\n    s oid := pg_catalog.to_regnamespace(_container);\n    \
          t text;\nBEGIN\n{guard}\nEND\n$tenancy$",
-        container = literal(container.as_str()),
-        column = literal(column),
-        function = literal(function),
+        container = text_of(container.as_str()),
+        column = text_of(column),
+        function = text_of(function),
         tables = tables.join(", "),
         guard = guard_block(registry),
     )
@@ -163,4 +165,24 @@ fn guard_block(registry: &Tenant) -> String {
         key = literal(&guard_key_prefix(registry)),
         setting = literal(PLACED_SETTING),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::guard_tables;
+    use crate::tenant::Tenant;
+
+    /// Names from the catalog reach the `DO` block as hex: one holding the block's own dollar
+    /// quote or a backslash neither ends the block nor reads as an escape.
+    #[test]
+    fn the_first_install_block_carries_names_as_hex() {
+        let (registry, container) = (Tenant::new("_tenancy").unwrap(), Tenant::new("acme").unwrap());
+        let odd = "x$tenancy$; DROP TABLE y; --\\";
+        let block = guard_tables(&registry, &container, (&[odd, "guards"], "tenant\\id"), "placed_guard", false);
+        assert_eq!(block.matches("$tenancy$").count(), 2, "{block}");
+        assert!(block.starts_with("DO $tenancy$") && block.ends_with("$tenancy$"));
+        assert!(!block.contains('\\') && !block.contains("DROP TABLE"), "{block}");
+        let hex: String = odd.bytes().map(|b| format!("{b:02x}")).collect();
+        assert!(block.contains(&format!("pg_catalog.decode('{hex}', 'hex')")), "{block}");
+    }
 }

@@ -210,6 +210,11 @@ impl Place<Postgres> for PgStore {
             self.set_placed(op, rows.placed, true).await?;
         }
         self.say_tenant(op, rows.placed, None).await?;
+        if citus && rows.toward == Toward::Own {
+            // What a drop or rename holds, the same tables in the same order.
+            let tables = tables_with(op.conn(), persistent, rows.placed.container(), rows.column).await?;
+            self.hold(op, rows.placed, (tables.as_slice(), rows.column)).await?;
+        }
         let moved = super::tier::move_rows(op.conn(), (persistent, citus), &registry, rows).await?;
         if rows.toward == Toward::Own {
             self.set_placed(op, rows.placed, false).await?;
@@ -217,7 +222,4 @@ impl Place<Postgres> for PgStore {
         Ok(moved)
     }
 
-    fn cannot_move(&self, _operation: &'static str) -> Option<Error> {
-        None
-    }
 }

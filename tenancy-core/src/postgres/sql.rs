@@ -852,6 +852,12 @@ INSERT INTO {r}.migrations (tenant, version, description, checksum, execution_ms
     out.push_str(&restore_session(registry));
 }
 
+/// `s` as a text expression that no server setting or quoting can misread (no quote,
+/// backslash or dollar in it): `pg_catalog.convert_from(pg_catalog.decode('<hex>', 'hex'), 'UTF8')`.
+pub(crate) fn text_of(s: &str) -> String {
+    format!("pg_catalog.convert_from(pg_catalog.decode('{}', 'hex'), 'UTF8')", hex(s.as_bytes()))
+}
+
 fn hex(bytes: &[u8]) -> String {
     let mut out = String::with_capacity(bytes.len() * 2);
     for b in bytes {

@@ -358,7 +358,7 @@ async fn hold_inserts(
 /// (`enter_rows`'s shared lock) end first and the next ones wait for the promote. Taken before
 /// its rows are locked, so that none of those transactions waits on a row lock of the promote
 /// while the promote waits on it.
-async fn hold_transactions(
+pub(super) async fn hold_transactions(
     conn: &mut PgConnection,
     registry: &Tenant,
     placed: &Tenant,
@@ -398,11 +398,11 @@ async fn copy_table(
 /// Moves row-level `placed`'s rows `toward` its own schema or its container's (`rows`), on
 /// `conn` in the operation's transaction (both names locked; on a promote its own schema made and
 /// migrated, on a demote `placed` registered in its container). Registry schema `registry`.
-/// On Citus (`citus`), a promote holds the shared tables' writes (every tenant's) from its start
-/// to its commit and writes the tenant's tombstone, which Citus's guard reads
-/// ([`super::citus_guard::hold_and_guard`]): that guard cannot hold one tenant's inserts (an
-/// insert does not wait for a tombstone not yet committed, as PostgreSQL's waits for the
-/// registry row `hold_inserts` locks), so there is no catch-up, and no row locks are needed.
+/// On Citus (`citus`), a promote's caller has held the tenant's transactions and the shared
+/// tables' writes (every tenant's) to the commit and written its tombstone, which Citus's
+/// guard reads ([`super::citus_guard::hold_and_guard`]): that guard cannot hold one tenant's
+/// inserts (an insert does not wait for a tombstone not yet committed, as PostgreSQL's waits for
+/// the registry row `hold_inserts` locks), so there is no catch-up, and no row locks are needed.
 pub(super) async fn move_rows(
     conn: &mut PgConnection,
     (persistent, citus): (bool, bool),
@@ -414,9 +414,8 @@ pub(super) async fn move_rows(
     let mut catch_up = None;
     match toward {
         Toward::Own if citus => {
+            // Held already (`PgStore::move_rows`, as a drop or rename holds them).
             refuse_changing(conn, persistent, from, &moving).await?;
-            let names: Vec<String> = moving.iter().map(|t| t.name.clone()).collect();
-            super::citus_guard::hold_and_guard(conn, persistent, registry, placed, (&names, column)).await?;
             for table in moving.iter().rev() {
                 let sql = format!("DELETE FROM {}", qualified(to, &table.name));
                 sqlx::raw_sql(AssertSqlSafe(sql)).execute(&mut *conn).await?;

@@ -111,10 +111,6 @@ impl Place<Sqlite> for SqliteStore {
     async fn move_rows(&self, op: &mut SqliteOp, rows: &Move<'_>) -> Result<Moved, Error> {
         self.move_tier(op, rows).await
     }
-
-    fn cannot_move(&self, _operation: &'static str) -> Option<Error> {
-        None
-    }
 }
 
 /// Not yet: a fleet of SQLite folders is refused ([`Error::Unsupported`]).

@@ -12,8 +12,9 @@ use super::rows::{is_distributed_schema, migrations, shard_rows};
 use super::{citus_url, pool, Pool};
 use crate::lifecycle_support::{migrator, Lifecycle};
 use crate::rls::{
-    owned_by_the_app, owner_is_held, privileged_roles_refused, renamed_by_a_held_role, secure,
-    secured_handle, sees_that_tenant_only, two_tenants, with_tenant_column, AppRole,
+    owned_by_the_app, owner_is_held, privileged_roles_refused,
+    promote_waits_for_the_open_transaction, renamed_by_a_held_role, secure, secured_handle,
+    sees_that_tenant_only, two_tenants, with_tenant_column, AppRole,
 };
 
 /// How many shard placements `container.guards` has, and whether each has row-level security
@@ -114,6 +115,22 @@ async fn a_rename_by_a_held_role_is_refused_whole_in_a_container_distributed_by_
     assert!(shard_rows(&admin, &container, &new).await.1.is_empty());
     assert!(l.tenants.exists(a.as_str()).await.unwrap());
     assert!(!l.tenants.exists(new.as_str()).await.unwrap());
+}
+
+/// A promote waits for the tenant's open transactions under row security, as on PostgreSQL
+/// (`rls::a_promote_waits_for_the_tenants_open_transaction_under_row_security`), in a container
+/// that is a distributed schema.
+#[tokio::test]
+async fn a_promote_waits_for_the_tenants_open_transaction_in_a_distributed_schema_container() {
+    let (_admin, l, container, a, _b, app) = secured(false).await;
+    promote_waits_for_the_open_transaction(&l, &container, &a, &app).await;
+}
+
+/// The same in a container distributed by the tenant column.
+#[tokio::test]
+async fn a_promote_waits_for_the_tenants_open_transaction_in_a_container_distributed_by_rows() {
+    let (_admin, l, container, a, _b, app) = secured(true).await;
+    promote_waits_for_the_open_transaction(&l, &container, &a, &app).await;
 }
 
 #[tokio::test]
