@@ -199,14 +199,15 @@ impl Place<Postgres> for PgStore {
 
     async fn move_rows(&self, op: &mut PgOp, rows: &Move<'_>) -> Result<Moved, Error> {
         let (persistent, registry, citus) = (self.persistent(), self.registry().clone(), self.on_citus());
-        if citus {
-            // One connection per worker for the whole move: the rows a demote copies are
-            // checked by the guard against the worker's own copy of `row_gone`, from which the
-            // registration below deletes the name's tombstone (`ungone`) in this transaction
-            // (the tests pass without it as well: this makes it sure, not only likely).
-            sqlx::query(SEQUENTIAL).persistent(persistent).execute(op.conn()).await?;
-        }
         if rows.toward == Toward::Shared {
+            if citus {
+                // One connection per worker for the whole move: the rows a demote copies are
+                // checked by the guard against the worker's own copy of `row_gone`, from which
+                // the registration below deletes the name's tombstone (`ungone`) in this
+                // transaction (the tests pass without it as well: this makes it sure, not only
+                // likely). A promote's hold (`hold_and_guard`) sets it.
+                sqlx::query(SEQUENTIAL).persistent(persistent).execute(op.conn()).await?;
+            }
             self.set_placed(op, rows.placed, true).await?;
         }
         self.say_tenant(op, rows.placed, None).await?;

@@ -395,6 +395,40 @@ async fn copy_table(
     Ok(copied)
 }
 
+/// A promote's hold on PostgreSQL, before its copy: the guard on `moving` (the shared tables
+/// with the tenant column), its transactions under row security ended, and its inserts held
+/// now unless every table has a primary key: then each one's key, for the catch-up after the
+/// first copy (they are held then).
+async fn hold_own(
+    conn: &mut PgConnection,
+    (persistent, registry): (bool, &Tenant),
+    rows: &Move<'_>,
+    moving: &[Table],
+) -> Result<Option<Vec<Vec<String>>>, Error> {
+    let Move { placed, column, ref from, .. } = *rows;
+    // The guard first: its `CREATE TRIGGER` waits for the table's writes in flight and
+    // holds the table's writes (every tenant's) to the commit, on the first promote,
+    // drop or rename of a row-level tenant in a container only.
+    let names: Vec<&str> = moving.iter().map(|t| t.name.as_str()).collect();
+    let at = Guarded { container: from, names: &names, column };
+    guard(conn, persistent, registry, at, None).await?;
+    // With a primary key on every table, its rows are locked as they are copied, before
+    // its inserts are held (by its registry row, which the guard's `KEY SHARE` waits on),
+    // and the rows inserted meanwhile are copied after: inserts wait only for that
+    // catch-up, the delete and the commit; updates and deletes from the first copy on.
+    let keys: Vec<(String, Vec<String>)> =
+        schema_rows(conn, persistent, PRIMARY_KEYS, from).await?;
+    let key_of = |table: &Table| keys.iter().find(|(t, _)| *t == table.name).map(|(_, k)| k.clone());
+    let catch_up = moving.iter().map(key_of).collect::<Option<Vec<_>>>();
+    hold_transactions(conn, registry, placed).await?;
+    // Without a catch-up, its inserts are held before the copy. Either way the copy
+    // locks the rows it copies.
+    if catch_up.is_none() {
+        hold_inserts(conn, registry, placed).await?;
+    }
+    Ok(catch_up)
+}
+
 /// Moves row-level `placed`'s rows `toward` its own schema or its container's (`rows`), on
 /// `conn` in the operation's transaction (both names locked; on a promote its own schema made and
 /// migrated, on a demote `placed` registered in its container). Registry schema `registry`.
@@ -413,35 +447,11 @@ pub(super) async fn move_rows(
     let (moving, staying) = tables(conn, persistent, from, column).await?;
     let mut catch_up = None;
     match toward {
-        Toward::Own if citus => {
-            // Held already (`PgStore::move_rows`, as a drop or rename holds them).
-            refuse_changing(conn, persistent, from, &moving).await?;
-            for table in moving.iter().rev() {
-                let sql = format!("DELETE FROM {}", qualified(to, &table.name));
-                sqlx::raw_sql(AssertSqlSafe(sql)).execute(&mut *conn).await?;
-            }
-        }
         Toward::Own => {
-            // The guard first: its `CREATE TRIGGER` waits for the table's writes in flight and
-            // holds the table's writes (every tenant's) to the commit, on the first promote,
-            // drop or rename of a row-level tenant in a container only.
             refuse_changing(conn, persistent, from, &moving).await?;
-            let names: Vec<&str> = moving.iter().map(|t| t.name.as_str()).collect();
-            let at = Guarded { container: from, names: &names, column };
-            guard(conn, persistent, registry, at, None).await?;
-            // With a primary key on every table, its rows are locked as they are copied, before
-            // its inserts are held (by its registry row, which the guard's `KEY SHARE` waits on),
-            // and the rows inserted meanwhile are copied after: inserts wait only for that
-            // catch-up, the delete and the commit; updates and deletes from the first copy on.
-            let keys: Vec<(String, Vec<String>)> =
-                schema_rows(conn, persistent, PRIMARY_KEYS, from).await?;
-            let key_of = |table: &Table| keys.iter().find(|(t, _)| *t == table.name).map(|(_, k)| k.clone());
-            catch_up = moving.iter().map(key_of).collect::<Option<Vec<_>>>();
-            hold_transactions(conn, registry, placed).await?;
-            // Without a catch-up, its inserts are held before the copy. Either way the copy
-            // locks the rows it copies.
-            if catch_up.is_none() {
-                hold_inserts(conn, registry, placed).await?;
+            // On Citus held already (`PgStore::move_rows`, as a drop or rename holds them).
+            if !citus {
+                catch_up = hold_own(conn, (persistent, registry), rows, &moving).await?;
             }
             // What the migrations put there goes: the tenant's own container holds its rows.
             for table in moving.iter().rev() {
